@@ -1,0 +1,47 @@
+"""The ``farview`` command: one entry point, a subcommand per job, each in its own module."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+
+# subcommand → (module, one-line help). Modules are imported lazily so that `farview session`
+# never loads OpenGL or aiortc.
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "serve": ("service.cli", "run the session service (REST API, local host pool)"),
+    "session": ("client.session_cli", "create, show, list, renew or stop sessions"),
+    "host": ("host.main", "run one render host (started by the service, not by hand)"),
+}
+
+
+def _usage() -> str:
+    lines = ["usage: farview <command> [options]", "", "commands:"]
+    for name, (_mod, help_text) in SUBCOMMANDS.items():
+        lines.append(f"  {name:<10} {help_text}")
+    lines += ["", "Run `farview <command> --help` for a command's options."]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if not args or args[0] in ("-h", "--help"):
+        print(_usage())
+        return 0
+    if args[0] == "--version":
+        from importlib.metadata import version
+
+        print(f"farview {version('farview')}")
+        return 0
+    name = args[0]
+    if name not in SUBCOMMANDS:
+        print(f"farview: unknown command {name!r}\n\n{_usage()}", file=sys.stderr)
+        return 2
+    import importlib
+
+    module = importlib.import_module(SUBCOMMANDS[name][0])
+    entry: Callable[[list[str]], int] = module.main
+    return entry(args[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

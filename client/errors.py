@@ -1,0 +1,94 @@
+"""farview's one exception tree. Every error a user of :mod:`client` can see is one of these.
+
+::
+
+    FarviewError
+    ├── ServiceError                 the session service answered with an error
+    │   ├── BadRequestError          400: malformed body, invalid id, unknown api-version
+    │   ├── AuthenticationError      401/403: missing, wrong or expired credential
+    │   ├── SessionNotFoundError     404: no such session for this account
+    │   ├── ConflictError            409: the id exists with other settings
+    │   ├── LeaseError               422: a lease that is not larger / out of range
+    │   └── ServerError              5xx, or the service could not be reached
+    ├── SessionStateError            the session is not Ready (Stopped, Expired, Error, timed out)
+    ├── ConnectError                 connecting to the render host failed
+    │   ├── OtherClientConnectedError   409: another client holds the host
+    │   └── AlreadyConnectedError       this session object is already connected
+    ├── ConnectionLostError          the stream dropped or the session ended while connected
+    └── RemoteError                  the host refused a control request (code, message, target)
+
+Third-party exceptions (httpx, aiortc) are translated at the boundary; messages say what to do.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class FarviewError(Exception):
+    """Base of every farview error."""
+
+
+class ServiceError(FarviewError):
+    """The session service answered with an error (or could not be reached)."""
+
+    def __init__(self, message: str, *, status_code: int | None = None, code: str | None = None,
+                 body: Any = None) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.code = code
+        self.body = body
+
+
+class BadRequestError(ServiceError):
+    """400: the request was malformed."""
+
+
+class AuthenticationError(ServiceError):
+    """401/403: the credential is missing, wrong or expired."""
+
+
+class SessionNotFoundError(ServiceError):
+    """404: no such session for this account."""
+
+
+class ConflictError(ServiceError):
+    """409: the session id exists with other settings."""
+
+
+class LeaseError(ServiceError):
+    """422: the lease change is not allowed (not larger, or out of range)."""
+
+
+class ServerError(ServiceError):
+    """5xx, or the service could not be reached."""
+
+
+class SessionStateError(FarviewError):
+    """The session is not in a state that allows the operation (e.g. not Ready)."""
+
+
+class ConnectError(FarviewError):
+    """Connecting to the session's render host failed."""
+
+
+class OtherClientConnectedError(ConnectError):
+    """Another client is connected to this session's host; only one may be."""
+
+
+class AlreadyConnectedError(ConnectError):
+    """This session object already has a live connection."""
+
+
+class ConnectionLostError(FarviewError):
+    """The stream dropped, or the session ended while connected."""
+
+
+class RemoteError(FarviewError):
+    """The render host refused a control request."""
+
+    def __init__(self, code: str, message: str, *, target: str | None = None) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.target = target

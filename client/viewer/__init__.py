@@ -1,0 +1,1 @@
+"""farview desktop viewer: GLFW window, YUV shader, camera controls."""

@@ -1,0 +1,1 @@
+"""farview host package."""

@@ -1,0 +1,72 @@
+"""The render host's HTTP surface: health and WHEP-style signaling.
+
+Routes (all need ``Authorization: Bearer <access token>``):
+
+- ``GET /health`` → 200 ``{"status": "ok", "session_id": ...}``
+- ``POST /whep`` (``application/sdp`` offer) → 201, the SDP answer, ``Location: /whep/{id}``;
+  409 while another client is connected; 400 for an SDP that is not an offer.
+- ``DELETE /whep/{id}`` → 204.
+
+Runs on the host's single asyncio loop (uvicorn's), which also runs aiortc.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from host.auth import verify_bearer
+from host.config import HostConfig
+
+log = logging.getLogger(__name__)
+
+
+def _unauthorized(reason: str) -> Response:
+    return JSONResponse(
+        {"error": {"code": "Unauthorized", "message": reason}},
+        status_code=401,
+        headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+    )
+
+
+def create_app(config: HostConfig, signaling: Any = None) -> Starlette:
+    """Build the host's ASGI app. ``signaling`` handles ``/whep`` (None: answer 503)."""
+
+    def check(request: Request) -> Response | None:
+        reason = verify_bearer(request.headers.get("authorization"), key=config.token_key,
+                               account_id=config.account_id)
+        return _unauthorized(reason) if reason else None
+
+    async def health(request: Request) -> Response:
+        if (denied := check(request)) is not None:
+            return denied
+        return JSONResponse({"status": "ok", "session_id": config.session_id})
+
+    async def whep_post(request: Request) -> Response:
+        if (denied := check(request)) is not None:
+            return denied
+        if signaling is None:
+            return JSONResponse(
+                {"error": {"code": "ServiceUnavailable",
+                           "message": "this host does not stream yet"}}, status_code=503)
+        result: Response = await signaling.post(request)
+        return result
+
+    async def whep_delete(request: Request) -> Response:
+        if (denied := check(request)) is not None:
+            return denied
+        if signaling is None:
+            return Response(status_code=404)
+        result: Response = await signaling.delete(request, request.path_params["conn_id"])
+        return result
+
+    return Starlette(routes=[
+        Route("/health", health, methods=["GET"]),
+        Route("/whep", whep_post, methods=["POST"]),
+        Route("/whep/{conn_id}", whep_delete, methods=["DELETE"]),
+    ])

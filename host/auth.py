@@ -1,0 +1,30 @@
+"""Bearer-token check for the render host's HTTP routes.
+
+The session service's token-exchange route issues HS256 JWTs (claims ``sub`` = account id,
+``aud`` = ``farview``, ``exp``). The host gets the signing key on stdin and accepts only tokens
+issued to the account that owns its session.
+"""
+
+from __future__ import annotations
+
+import jwt
+
+TOKEN_AUDIENCE = "farview"
+
+
+def verify_bearer(authorization: str | None, *, key: bytes, account_id: str) -> str | None:
+    """Return ``None`` when the header carries a valid token for ``account_id``, else a reason."""
+    if not authorization:
+        return "missing Authorization header; send 'Bearer <access token>'"
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        return "Authorization must be 'Bearer <access token>'"
+    try:
+        claims = jwt.decode(token.strip(), key, algorithms=["HS256"], audience=TOKEN_AUDIENCE)
+    except jwt.ExpiredSignatureError:
+        return "access token expired; get a new one from the session service"
+    except jwt.InvalidTokenError:
+        return "access token is not valid for this host"
+    if claims.get("sub") != account_id:
+        return "access token belongs to another account"
+    return None

@@ -1,0 +1,83 @@
+"""``farview host``: the render-host process entry point (started by the session service).
+
+Reads :class:`HostConfig` from one stdin line, binds its HTTP server, prints the listening line
+on stdout, and serves until SIGTERM/SIGINT. Exits when stdin's parent (the service) dies too:
+the service holds the host's stdin open; EOF on it is not used as a signal, the service reaps
+hosts explicitly and a watchdog checks the parent pid.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import signal
+import socket
+import sys
+
+import uvicorn
+
+from host.app import create_app
+from host.config import HostConfig
+
+log = logging.getLogger(__name__)
+
+
+async def _watch_parent(parent_pid: int, server: uvicorn.Server) -> None:
+    """End the host when the process that started it is gone (no orphans)."""
+    while not server.should_exit:
+        await asyncio.sleep(1.0)
+        if os.getppid() != parent_pid:
+            log.warning("parent process %d is gone; host shutting down", parent_pid)
+            server.should_exit = True
+
+
+async def serve(config: HostConfig, bind: str, port: int) -> None:
+    from host.runtime import HostRuntime
+
+    runtime = HostRuntime(config)
+    await runtime.start()
+    app = create_app(config, runtime.signaling)
+    sock = socket.socket(socket.AF_INET6 if ":" in bind else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((bind, port))
+    sock.listen(64)
+    sock.set_inheritable(False)
+    uv_config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+    server = uvicorn.Server(uv_config)
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
+    actual_port = sock.getsockname()[1]
+    print(json.dumps({"event": "listening", "host": bind, "port": actual_port}), flush=True)
+    watcher = asyncio.create_task(_watch_parent(os.getppid(), server))
+    try:
+        await server.serve(sockets=[sock])
+    finally:
+        watcher.cancel()
+        await runtime.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="farview host",
+        description="Run one render host (started by `farview serve`; not meant to be run by hand). "
+        "Reads its configuration as one JSON line on stdin.",
+    )
+    parser.add_argument("--bind", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=0, help="port to listen on (default 0: any free port)")
+    parser.add_argument("--log-level", default="info")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s host %(levelname)s %(name)s: %(message)s")
+    line = sys.stdin.readline()
+    try:
+        config = HostConfig.from_json(line)
+    except ValueError as exc:
+        print(f"farview host: {exc}", file=sys.stderr)
+        return 2
+    asyncio.run(serve(config, args.bind, args.port))
+    return 0

@@ -1,0 +1,1 @@
+"""farview service package."""
