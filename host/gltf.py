@@ -1,0 +1,708 @@
+"""glTF 2.0 loading (``.glb`` and ``.gltf``) into plain numpy data; no GL here.
+
+Owns: parsing the container, resolving buffers (GLB BIN chunk, ``data:`` URIs, external files
+next to the model), decoding accessors (byteStride, sparse, u8/u16/u32 indices), the node forest
+with stable names, triangle meshes and metallic-roughness materials, and the budgets
+(file size, triangles). Every malformed input raises :class:`ModelError` with a message that
+names the problem; nothing else escapes for bad data.
+
+What is deliberately not loaded: textures and images (a ``baseColorTexture`` is recorded as
+``Material.has_base_color_texture`` but only ``baseColorFactor`` is used, so textured models
+such as Duck render in their factor colour, usually white), texture coordinates, skins,
+morph targets, animations, cameras and lights. Primitives that are points or lines are skipped
+(logged); triangle strips and fans are converted to triangle lists.
+
+Threading: pure functions over immutable results; safe from any thread. Loading is CPU work
+that the host runs off its event loop.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import itertools
+import json
+import logging
+import math
+import os
+import struct
+import urllib.parse
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from host import transforms
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_TRIANGLES = 10_000_000
+"""Default triangle budget for one model."""
+DEFAULT_MAX_FILE_BYTES = 1 << 30
+"""Default size budget for one model including its external buffers (1 GiB)."""
+
+GLB_MAGIC = b"glTF"
+_CHUNK_JSON = 0x4E4F534A
+_CHUNK_BIN = 0x004E4942
+
+_COMPONENT_DTYPES: dict[int, np.dtype[Any]] = {
+    5120: np.dtype("<i1"),
+    5121: np.dtype("<u1"),
+    5122: np.dtype("<i2"),
+    5123: np.dtype("<u2"),
+    5125: np.dtype("<u4"),
+    5126: np.dtype("<f4"),
+}
+_TYPE_SIZES = {"SCALAR": 1, "VEC2": 2, "VEC3": 3, "VEC4": 4, "MAT2": 4, "MAT3": 9, "MAT4": 16}
+_INDEX_TYPES = (5121, 5123, 5125)
+_MODE_POINTS_LINES = (0, 1, 2, 3)
+_MODE_TRIANGLES, _MODE_STRIP, _MODE_FAN = 4, 5, 6
+
+_mesh_keys = itertools.count(1)
+
+
+class ModelError(ValueError):
+    """A model file is malformed, unsupported, or over a budget; the message says which."""
+
+
+@dataclass(frozen=True)
+class Material:
+    """Metallic-roughness material; colours are linear RGBA as in glTF."""
+
+    name: str
+    base_color: tuple[float, float, float, float] = (1.0, 1.0, 1.0, 1.0)
+    """``pbrMetallicRoughness.baseColorFactor``."""
+    metallic: float = 1.0
+    """``metallicFactor`` (glTF's default is 1)."""
+    roughness: float = 1.0
+    """``roughnessFactor``."""
+    double_sided: bool = False
+    has_base_color_texture: bool = False
+    """The file has a base colour texture; it is ignored (see module docstring)."""
+
+    def __post_init__(self) -> None:
+        if len(self.base_color) != 4 or not all(math.isfinite(c) for c in self.base_color):
+            raise ModelError(f"material {self.name!r}: baseColorFactor must be 4 finite numbers")
+        for what, v in (("metallicFactor", self.metallic), ("roughnessFactor", self.roughness)):
+            if not (math.isfinite(v) and 0.0 <= v <= 1.0):
+                raise ModelError(f"material {self.name!r}: {what} {v} is outside 0..1")
+
+
+DEFAULT_MATERIAL = Material("default", (0.8, 0.8, 0.8, 1.0), 0.0, 0.6)
+"""Used for primitives without a material (glTF says: a default material)."""
+
+
+@dataclass(frozen=True, eq=False)
+class Primitive:
+    """One indexed triangle list with one material."""
+
+    positions: npt.NDArray[np.float32]
+    """(N, 3) float32 vertex positions in the mesh's local space."""
+    normals: npt.NDArray[np.float32]
+    """(N, 3) float32 unit normals (computed when the file has none)."""
+    indices: npt.NDArray[np.uint32]
+    """(3·T,) uint32 vertex indices, three per triangle."""
+    material: Material
+
+    @property
+    def triangle_count(self) -> int:
+        return len(self.indices) // 3
+
+
+@dataclass(frozen=True, eq=False)
+class Mesh:
+    """A glTF mesh. ``key`` is unique in the process: the renderer caches GPU buffers by it."""
+
+    name: str
+    primitives: tuple[Primitive, ...]
+    key: int = field(default_factory=lambda: next(_mesh_keys))
+
+    @property
+    def triangle_count(self) -> int:
+        return sum(p.triangle_count for p in self.primitives)
+
+    def local_bounds(self) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]] | None:
+        """(min, max) of all vertex positions, or None for a mesh without vertices."""
+        pts = [p.positions for p in self.primitives if len(p.positions)]
+        if not pts:
+            return None
+        allp = np.concatenate(pts)
+        return allp.min(axis=0).astype(np.float64), allp.max(axis=0).astype(np.float64)
+
+
+@dataclass(frozen=True)
+class Node:
+    """A glTF node: name, local transform, optional mesh, children (node indices)."""
+
+    index: int
+    name: str
+    """The file's name, or ``node_<index>`` when it has none (stable across loads)."""
+    translation: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    rotation: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 1.0)
+    scale: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    matrix: tuple[float, ...] | None = None
+    """Column-major 4×4 when the file gives ``matrix`` instead of TRS."""
+    mesh: Mesh | None = None
+    children: tuple[int, ...] = ()
+
+    def local_matrix(self) -> transforms.Mat4:
+        if self.matrix is not None:
+            return np.array(self.matrix, dtype=np.float64).reshape(4, 4).T
+        return transforms.compose(self.translation, self.rotation, self.scale)
+
+
+@dataclass(frozen=True)
+class Model:
+    """A loaded glTF: the node forest of its default scene plus its meshes and materials."""
+
+    name: str
+    nodes: tuple[Node, ...]
+    """All nodes of the file, by glTF index."""
+    roots: tuple[int, ...]
+    """Root node indices of the scene that is shown (``scene``, else scene 0, else parentless)."""
+    meshes: tuple[Mesh, ...]
+    materials: tuple[Material, ...]
+
+    @property
+    def triangle_count(self) -> int:
+        """Triangles drawn: each mesh counted once per node that instances it."""
+        return sum(n.mesh.triangle_count for n in self.nodes if n.mesh is not None)
+
+
+# --------------------------------------------------------------------------------------------
+# Public entry points
+
+
+def load_model(
+    path: str | os.PathLike[str],
+    *,
+    max_triangles: int = DEFAULT_MAX_TRIANGLES,
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+    missing_normals: Literal["flat", "smooth"] = "flat",
+) -> Model:
+    """Load a ``.glb`` or ``.gltf`` file; external buffers are read relative to it."""
+    p = Path(path)
+    try:
+        size = p.stat().st_size
+    except OSError as e:
+        raise ModelError(f"cannot read model {str(p)!r}: {e.strerror}") from None
+    if size > max_file_bytes:
+        raise ModelError(
+            f"model {p.name!r} is {size} bytes, over the file size budget of {max_file_bytes} bytes"
+        )
+    data = p.read_bytes()
+    return load_model_bytes(
+        data, name=p.stem, base_dir=p.parent, max_triangles=max_triangles,
+        max_file_bytes=max_file_bytes, missing_normals=missing_normals,
+    )
+
+
+def load_model_bytes(
+    data: bytes,
+    *,
+    name: str = "model",
+    base_dir: str | os.PathLike[str] | None = None,
+    max_triangles: int = DEFAULT_MAX_TRIANGLES,
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+    missing_normals: Literal["flat", "smooth"] = "flat",
+) -> Model:
+    """Load a model from memory (e.g. fetched over http). GLB is recognised by its magic.
+
+    ``base_dir`` is where relative buffer URIs are resolved; without it only GLB and ``data:``
+    URIs work. URIs may not leave ``base_dir`` (no absolute paths, no ``..`` escapes).
+    """
+    if max_triangles < 0 or max_file_bytes < 0:
+        raise ValueError("budgets must be non-negative")
+    if len(data) > max_file_bytes:
+        raise ModelError(
+            f"model {name!r} is {len(data)} bytes, over the file size budget of "
+            f"{max_file_bytes} bytes"
+        )
+    if data[:4] == GLB_MAGIC:
+        doc, bin_chunk = _split_glb(data)
+    else:
+        stripped = data.lstrip()
+        if not stripped.startswith(b"{"):
+            raise ModelError("not a glTF file: bad magic (neither 'glTF' binary nor JSON)")
+        doc, bin_chunk = _parse_json(data), None
+    budget = _Budget(max_file_bytes - len(data))
+    loader = _Loader(doc, bin_chunk, base_dir, name, budget, max_triangles, missing_normals)
+    try:
+        return loader.load()
+    except ModelError:
+        raise
+    except (KeyError, TypeError, AttributeError, IndexError, ValueError, OverflowError) as e:
+        # A safety net: the checks above should name every problem; anything that slips
+        # through is still reported as a malformed model, never as an internal error.
+        raise ModelError(f"malformed glTF: {type(e).__name__}: {e}") from e
+
+
+# --------------------------------------------------------------------------------------------
+# Container
+
+
+def _parse_json(raw: bytes) -> dict[str, Any]:
+    try:
+        doc = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ModelError(f"not a glTF file: JSON does not parse ({e})") from None
+    if not isinstance(doc, dict):
+        raise ModelError("not a glTF file: the JSON top level is not an object")
+    version = str(doc.get("asset", {}).get("version", "")) if isinstance(
+        doc.get("asset"), dict) else ""
+    if not version.startswith("2."):
+        raise ModelError(f"not a glTF 2.0 file: asset.version is {version or 'missing'!r}")
+    return doc
+
+
+def _split_glb(data: bytes) -> tuple[dict[str, Any], bytes | None]:
+    if len(data) < 12:
+        raise ModelError(f"truncated .glb: {len(data)} bytes, the header needs 12")
+    _, version, length = struct.unpack_from("<4sII", data)
+    if version != 2:
+        raise ModelError(f"unsupported .glb container version {version} (expected 2)")
+    size = len(data)
+    end = min(length, size)
+    pos = 12
+    doc: dict[str, Any] | None = None
+    bin_chunk: bytes | None = None
+    while pos < end:
+        if pos + 8 > end:
+            raise ModelError(f"truncated .glb: chunk header at byte {pos} runs past the end")
+        clen, ctype = struct.unpack_from("<II", data, pos)
+        pos += 8
+        if pos + clen > size:
+            raise ModelError(f"truncated .glb: chunk length {clen} exceeds file size {size}")
+        chunk = data[pos:pos + clen]
+        pos += clen
+        if doc is None:
+            if ctype != _CHUNK_JSON:
+                raise ModelError("malformed .glb: the first chunk is not JSON")
+            doc = _parse_json(chunk)
+        elif ctype == _CHUNK_BIN and bin_chunk is None:
+            bin_chunk = chunk
+        # Unknown chunk types are skipped, as the spec asks.
+    if length > size:
+        raise ModelError(f"truncated .glb: header length {length} exceeds file size {size}")
+    if doc is None:
+        raise ModelError("malformed .glb: no JSON chunk")
+    return doc, bin_chunk
+
+
+# --------------------------------------------------------------------------------------------
+# Decoding
+
+
+@dataclass
+class _Budget:
+    bytes_left: int
+
+
+def _is_num(v: object) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+class _Loader:
+    def __init__(
+        self, doc: dict[str, Any], bin_chunk: bytes | None, base_dir: str | os.PathLike[str] | None,
+        name: str, budget: _Budget, max_triangles: int, missing_normals: str,
+    ) -> None:
+        self.doc = doc
+        self.bin_chunk = bin_chunk
+        self.base_dir = Path(base_dir).resolve() if base_dir is not None else None
+        self.name = name
+        self.budget = budget
+        self.max_triangles = max_triangles
+        self.missing_normals = missing_normals
+        self._buffers: dict[int, bytes] = {}
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _array(self, key: str) -> list[Any]:
+        v = self.doc.get(key, [])
+        if not isinstance(v, list) or not all(isinstance(x, dict) for x in v):
+            raise ModelError(f"'{key}' must be an array of objects")
+        return v
+
+    def _item(self, key: str, index: object, what: str) -> dict[str, Any]:
+        items = self._array(key)
+        if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < len(items):
+            raise ModelError(f"{what} refers to {key[:-1]} {index!r}, which does not exist "
+                             f"(the file has {len(items)})")
+        item: dict[str, Any] = items[index]
+        return item
+
+    def _buffer(self, index: int) -> bytes:
+        if index in self._buffers:
+            return self._buffers[index]
+        buf = self._item("buffers", index, f"buffer view of buffer {index}")
+        length = buf.get("byteLength")
+        if not isinstance(length, int) or length < 0:
+            raise ModelError(f"buffer {index} has no valid byteLength")
+        uri = buf.get("uri")
+        if uri is None:
+            if index != 0 or self.bin_chunk is None:
+                raise ModelError(f"buffer {index} has no uri and there is no GLB BIN chunk")
+            data = self.bin_chunk
+        elif not isinstance(uri, str):
+            raise ModelError(f"buffer {index} uri must be a string")
+        elif uri.startswith("data:"):
+            data = _decode_data_uri(uri, f"buffer {index}")
+        else:
+            data = self._read_external(uri, f"buffer {index}")
+        if len(data) < length:
+            raise ModelError(
+                f"buffer {index} is {len(data)} bytes but declares byteLength {length}")
+        self._buffers[index] = data
+        return data
+
+    def _read_external(self, uri: str, what: str) -> bytes:
+        if self.base_dir is None:
+            raise ModelError(f"{what} refers to external file {uri!r} but the model was not "
+                             "loaded from a folder; use a .glb or embedded data: URIs")
+        rel = urllib.parse.unquote(uri)
+        if "://" in rel or os.path.isabs(rel):
+            raise ModelError(f"{what} uri {uri!r} must be a relative path next to the model")
+        target = (self.base_dir / rel).resolve()
+        if self.base_dir not in target.parents:
+            raise ModelError(f"{what} uri {uri!r} points outside the model's folder")
+        try:
+            size = target.stat().st_size
+        except OSError as e:
+            raise ModelError(f"{what}: cannot read {uri!r}: {e.strerror}") from None
+        if size > self.budget.bytes_left:
+            raise ModelError(f"{what} {uri!r} ({size} bytes) takes the model over the file "
+                             f"size budget")
+        self.budget.bytes_left -= size
+        return target.read_bytes()
+
+    def _accessor(self, index: object, what: str) -> npt.NDArray[Any]:
+        """Decode accessor ``index`` to an (count, components) array (or (count,) scalars)."""
+        acc = self._item("accessors", index, what)
+        assert isinstance(index, int)
+        ctype = acc.get("componentType")
+        atype = acc.get("type")
+        count = acc.get("count")
+        if ctype not in _COMPONENT_DTYPES:
+            raise ModelError(f"accessor {index} has unknown componentType {ctype!r}")
+        if atype not in _TYPE_SIZES:
+            raise ModelError(f"accessor {index} has unknown type {atype!r}")
+        if not isinstance(count, int) or count < 0:
+            raise ModelError(f"accessor {index} has invalid count {count!r}")
+        if atype.startswith("MAT") and ctype != 5126:
+            raise ModelError(f"accessor {index}: padded integer matrices are not supported")
+        dtype = _COMPONENT_DTYPES[ctype]
+        ncomp = _TYPE_SIZES[atype]
+        elem_size = dtype.itemsize * ncomp
+        if "bufferView" in acc:
+            out = self._read_view(acc, index, dtype, ncomp, count, elem_size)
+        else:
+            out = np.zeros((count, ncomp), dtype=dtype)
+        if "sparse" in acc:
+            out = self._apply_sparse(acc["sparse"], index, out, dtype, ncomp, count)
+        return out if ncomp > 1 else out.reshape(count)
+
+    def _read_view(self, acc: dict[str, Any], index: int, dtype: np.dtype[Any], ncomp: int,
+                   count: int, elem_size: int) -> npt.NDArray[Any]:
+        view_index = acc["bufferView"]
+        view = self._item("bufferViews", view_index, f"accessor {index}")
+        buf = self._buffer(view.get("buffer", -1))
+        v_off = view.get("byteOffset", 0)
+        v_len = view.get("byteLength")
+        if not isinstance(v_off, int) or not isinstance(v_len, int) or v_off < 0 or v_len < 0:
+            raise ModelError(f"buffer view {view_index} has invalid byteOffset/byteLength")
+        if v_off + v_len > len(buf):
+            raise ModelError(f"buffer view {view_index} reads past buffer {view.get('buffer')} "
+                             f"({v_off + v_len} > {len(buf)} bytes)")
+        a_off = acc.get("byteOffset", 0)
+        if not isinstance(a_off, int) or a_off < 0:
+            raise ModelError(f"accessor {index} has invalid byteOffset {a_off!r}")
+        stride = view.get("byteStride") or elem_size
+        if not isinstance(stride, int) or stride < elem_size or stride > 252:
+            raise ModelError(f"buffer view {view_index} byteStride {stride!r} is invalid for "
+                             f"accessor {index} (element size {elem_size})")
+        if a_off % dtype.itemsize:
+            raise ModelError(f"accessor {index} byteOffset {a_off} is not aligned to its "
+                             f"component size {dtype.itemsize}")
+        needed = a_off + (stride * (count - 1) + elem_size if count else 0)
+        if needed > v_len:
+            raise ModelError(f"accessor {index} reads past buffer view {view_index} "
+                             f"({needed} > {v_len} bytes)")
+        start = v_off + a_off
+        if stride == elem_size:
+            raw = np.frombuffer(buf, dtype=dtype, count=count * ncomp, offset=start)
+            return raw.reshape(count, ncomp)
+        # Interleaved: a strided view over the bytes, then one copy into a packed array.
+        strided = np.ndarray(
+            shape=(count, ncomp), dtype=dtype, buffer=buf, offset=start,
+            strides=(stride, dtype.itemsize),
+        )
+        return np.ascontiguousarray(strided)
+
+    def _apply_sparse(self, sparse: Any, index: int, base: npt.NDArray[Any], dtype: np.dtype[Any],
+                      ncomp: int, count: int) -> npt.NDArray[Any]:
+        if not isinstance(sparse, dict) or not isinstance(sparse.get("count"), int):
+            raise ModelError(f"accessor {index} has a malformed sparse object")
+        n = sparse["count"]
+        idx_spec, val_spec = sparse.get("indices"), sparse.get("values")
+        if not isinstance(idx_spec, dict) or not isinstance(val_spec, dict):
+            raise ModelError(f"accessor {index} sparse needs indices and values")
+        if idx_spec.get("componentType") not in _INDEX_TYPES:
+            raise ModelError(f"accessor {index} sparse indices have an invalid componentType")
+        idx_dtype = _COMPONENT_DTYPES[idx_spec["componentType"]]
+        fake_idx = {"bufferView": idx_spec.get("bufferView"),
+                    "byteOffset": idx_spec.get("byteOffset", 0)}
+        fake_val = {"bufferView": val_spec.get("bufferView"),
+                    "byteOffset": val_spec.get("byteOffset", 0)}
+        sp_idx = self._read_view(fake_idx, index, idx_dtype, 1, n, idx_dtype.itemsize).reshape(n)
+        sp_val = self._read_view(fake_val, index, dtype, ncomp, n, dtype.itemsize * ncomp)
+        if n and int(sp_idx.max()) >= count:
+            raise ModelError(f"accessor {index} sparse index {int(sp_idx.max())} is past its "
+                             f"count {count}")
+        out = np.array(base, copy=True)
+        out[sp_idx.astype(np.int64)] = sp_val
+        return out
+
+    # -- structure -----------------------------------------------------------------------------
+
+    def _materials(self) -> tuple[Material, ...]:
+        out = []
+        for i, m in enumerate(self._array("materials")):
+            pbr = m.get("pbrMetallicRoughness", {})
+            if not isinstance(pbr, dict):
+                raise ModelError(f"material {i}: pbrMetallicRoughness must be an object")
+            color = pbr.get("baseColorFactor", [1.0, 1.0, 1.0, 1.0])
+            metallic = pbr.get("metallicFactor", 1.0)
+            roughness = pbr.get("roughnessFactor", 1.0)
+            if not (isinstance(color, list) and len(color) == 4 and all(map(_is_num, color))):
+                raise ModelError(f"material {i}: baseColorFactor must be 4 numbers")
+            if not (_is_num(metallic) and _is_num(roughness)):
+                raise ModelError(f"material {i}: metallic/roughness factors must be numbers")
+            name = m.get("name") if isinstance(m.get("name"), str) else f"material_{i}"
+            out.append(Material(
+                name, (float(color[0]), float(color[1]), float(color[2]), float(color[3])),
+                float(metallic), float(roughness), bool(m.get("doubleSided", False)),
+                "baseColorTexture" in pbr,
+            ))
+        return tuple(out)
+
+    def _count_triangles(self, prim: dict[str, Any], mesh_index: int) -> int:
+        """Triangles a primitive will produce, from accessor counts only (budget pre-check)."""
+        mode = prim.get("mode", _MODE_TRIANGLES)
+        src = prim.get("indices", prim.get("attributes", {}).get("POSITION"))
+        acc = self._item("accessors", src, f"mesh {mesh_index} primitive")
+        n = acc.get("count", 0) if isinstance(acc.get("count"), int) else 0
+        if mode == _MODE_TRIANGLES:
+            return int(n) // 3
+        if mode in (_MODE_STRIP, _MODE_FAN):
+            return max(int(n) - 2, 0)
+        return 0
+
+    def _primitive(self, prim: dict[str, Any], mesh_index: int, j: int,
+                   materials: tuple[Material, ...]) -> Primitive | None:
+        where = f"mesh {mesh_index} primitive {j}"
+        mode = prim.get("mode", _MODE_TRIANGLES)
+        if mode in _MODE_POINTS_LINES:
+            log.info("%s: skipping a points/lines primitive (mode %s); only triangles are drawn",
+                     where, mode)
+            return None
+        if mode not in (_MODE_TRIANGLES, _MODE_STRIP, _MODE_FAN):
+            raise ModelError(f"{where} has unknown mode {mode!r}")
+        attrs = prim.get("attributes")
+        if not isinstance(attrs, dict) or "POSITION" not in attrs:
+            raise ModelError(f"{where} has no POSITION attribute")
+        if "extensions" in prim and "KHR_draco_mesh_compression" in prim["extensions"]:
+            raise ModelError(f"{where} uses Draco compression, which farview does not decode")
+        positions = self._vec3_float(attrs["POSITION"], f"{where} POSITION")
+        nverts = len(positions)
+        normals: npt.NDArray[np.float32] | None = None
+        if "NORMAL" in attrs:
+            normals = self._vec3_float(attrs["NORMAL"], f"{where} NORMAL")
+            if len(normals) != nverts:
+                raise ModelError(f"{where}: NORMAL has {len(normals)} entries, POSITION {nverts}")
+        if "indices" in prim:
+            acc = self._item("accessors", prim["indices"], f"{where} indices")
+            if acc.get("componentType") not in _INDEX_TYPES or acc.get("type") != "SCALAR":
+                raise ModelError(f"{where}: indices accessor {prim['indices']} must be "
+                                 "unsigned byte/short/int SCALAR")
+            indices = self._accessor(prim["indices"], f"{where} indices").astype(np.uint32)
+            if len(indices) and int(indices.max()) >= nverts:
+                raise ModelError(f"{where}: index {int(indices.max())} is past the "
+                                 f"{nverts} vertices")
+        else:
+            indices = np.arange(nverts, dtype=np.uint32)
+        indices = _to_triangle_list(indices, mode)
+        mat_index = prim.get("material")
+        material = DEFAULT_MATERIAL if mat_index is None else None
+        if material is None:
+            if not isinstance(mat_index, int) or not 0 <= mat_index < len(materials):
+                raise ModelError(f"{where} refers to material {mat_index!r}, which does not exist")
+            material = materials[mat_index]
+        if normals is None:
+            positions, normals, indices = _compute_normals(positions, indices,
+                                                           self.missing_normals)
+        else:
+            normals = _normalize(normals)
+        return Primitive(positions, normals, indices, material)
+
+    def _vec3_float(self, index: object, what: str) -> npt.NDArray[np.float32]:
+        acc = self._item("accessors", index, what)
+        if acc.get("type") != "VEC3" or acc.get("componentType") != 5126:
+            raise ModelError(f"{what}: accessor {index} must be FLOAT VEC3 (quantized "
+                             "attributes are not supported)")
+        arr = self._accessor(index, what).astype(np.float32)
+        if not np.isfinite(arr).all():
+            raise ModelError(f"{what}: accessor {index} contains NaN or infinite values")
+        return arr
+
+    def load(self) -> Model:
+        required = self.doc.get("extensionsRequired", [])
+        if required:
+            raise ModelError(f"model requires unsupported extensions: {', '.join(map(str, required))}")
+        materials = self._materials()
+        mesh_specs = self._array("meshes")
+        raw_nodes = self._array("nodes")
+        # Budget before decoding: count triangles per mesh instance from accessor counts.
+        per_mesh = []
+        for i, m in enumerate(mesh_specs):
+            prims = m.get("primitives")
+            if not isinstance(prims, list) or not all(isinstance(p, dict) for p in prims):
+                raise ModelError(f"mesh {i} has no primitives array")
+            per_mesh.append(sum(self._count_triangles(p, i) for p in prims))
+        total = 0
+        for n_i, n in enumerate(raw_nodes):
+            if "mesh" in n:
+                self._item("meshes", n["mesh"], f"node {n_i}")
+                total += per_mesh[n["mesh"]]
+        if total > self.max_triangles:
+            raise ModelError(f"model {self.name!r} has {total} triangles, over the triangle "
+                             f"budget of {self.max_triangles}")
+        meshes = []
+        for i, m in enumerate(mesh_specs):
+            prims = [self._primitive(p, i, j, materials) for j, p in enumerate(m["primitives"])]
+            name = m.get("name") if isinstance(m.get("name"), str) else f"mesh_{i}"
+            meshes.append(Mesh(name, tuple(p for p in prims if p is not None)))
+        nodes = tuple(self._node(i, n, meshes) for i, n in enumerate(raw_nodes))
+        roots = self._roots(nodes)
+        return Model(self.name, nodes, roots, tuple(meshes), materials)
+
+    def _node(self, i: int, n: dict[str, Any], meshes: Sequence[Mesh]) -> Node:
+        name = n.get("name") if isinstance(n.get("name"), str) and n.get("name") else f"node_{i}"
+        children = n.get("children", [])
+        if not isinstance(children, list):
+            raise ModelError(f"node {i}: children must be an array")
+        for c in children:
+            self._item("nodes", c, f"node {i} child")
+
+        def vec(key: str, size: int, default: tuple[float, ...]) -> tuple[float, ...]:
+            v = n.get(key, list(default))
+            if not (isinstance(v, list) and len(v) == size and all(map(_is_num, v))):
+                raise ModelError(f"node {i} ({name}): {key} must be {size} finite numbers")
+            return tuple(float(x) for x in v)
+
+        matrix = vec("matrix", 16, ()) if "matrix" in n else None
+        rotation = vec("rotation", 4, (0.0, 0.0, 0.0, 1.0))
+        if sum(c * c for c in rotation) < 1e-12:
+            raise ModelError(f"node {i} ({name}): rotation is a zero quaternion")
+        t, s = vec("translation", 3, (0.0, 0.0, 0.0)), vec("scale", 3, (1.0, 1.0, 1.0))
+        return Node(
+            i, name, (t[0], t[1], t[2]), (rotation[0], rotation[1], rotation[2], rotation[3]),
+            (s[0], s[1], s[2]), matrix, meshes[n["mesh"]] if "mesh" in n else None,
+            tuple(children),
+        )
+
+    def _roots(self, nodes: tuple[Node, ...]) -> tuple[int, ...]:
+        parent: dict[int, int] = {}
+        for node in nodes:
+            for c in node.children:
+                if c in parent or c == node.index:
+                    raise ModelError(f"node {c} has more than one parent; the node hierarchy "
+                                     "must be a forest")
+                parent[c] = node.index
+        for start in parent:  # cycles: walking up from any node must end at a root
+            seen, cur = set(), start
+            while cur in parent:
+                if cur in seen:
+                    raise ModelError(f"node hierarchy has a cycle through node {cur}")
+                seen.add(cur)
+                cur = parent[cur]
+        scenes = self._array("scenes")
+        if scenes:
+            index = self.doc.get("scene", 0)
+            scene = self._item("scenes", index, "the default scene")
+            roots = scene.get("nodes", [])
+            for r in roots:
+                self._item("nodes", r, f"scene {index}")
+                if r in parent:
+                    raise ModelError(f"scene {index} lists node {r}, which is not a root")
+            return tuple(roots)
+        return tuple(n.index for n in nodes if n.index not in parent)
+
+
+def _decode_data_uri(uri: str, what: str) -> bytes:
+    header, sep, payload = uri.partition(",")
+    if not sep or not header.endswith(";base64"):
+        raise ModelError(f"{what}: only base64 data: URIs are supported")
+    try:
+        return base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError):
+        raise ModelError(f"{what}: data: URI is not valid base64") from None
+
+
+def _to_triangle_list(indices: npt.NDArray[np.uint32], mode: int) -> npt.NDArray[np.uint32]:
+    if mode == _MODE_TRIANGLES:
+        return np.ascontiguousarray(indices[: len(indices) - len(indices) % 3])
+    n = len(indices) - 2
+    if n <= 0:
+        return np.zeros(0, dtype=np.uint32)
+    k = np.arange(n)
+    if mode == _MODE_STRIP:
+        # Alternate the winding so every triangle keeps the strip's orientation.
+        even = k % 2 == 0
+        a = indices[k]
+        b = np.where(even, indices[k + 1], indices[k + 2])
+        c = np.where(even, indices[k + 2], indices[k + 1])
+    else:  # fan
+        a = np.full(n, indices[0])
+        b, c = indices[k + 1], indices[k + 2]
+    return np.stack([a, b, c], axis=1).reshape(-1).astype(np.uint32)
+
+
+def _normalize(v: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    n = np.linalg.norm(v, axis=1, keepdims=True)
+    out: npt.NDArray[np.float32] = (v / np.where(n > 1e-20, n, 1.0)).astype(np.float32)
+    return out
+
+
+def _compute_normals(
+    positions: npt.NDArray[np.float32], indices: npt.NDArray[np.uint32], how: str
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32], npt.NDArray[np.uint32]]:
+    """Normals for a primitive without NORMAL: flat (the spec's rule) or area-weighted smooth."""
+    tri = indices.reshape(-1, 3)
+    p0, p1, p2 = positions[tri[:, 0]], positions[tri[:, 1]], positions[tri[:, 2]]
+    face = np.cross(p1 - p0, p2 - p0)  # length = 2·area: larger faces weigh more when smooth
+    if how == "smooth":
+        acc = np.zeros_like(positions)
+        for k in range(3):
+            np.add.at(acc, tri[:, k], face)
+        return positions, _normalize(acc), indices
+    # Flat: every triangle gets its own three vertices so each can carry the face normal.
+    flat_pos = positions[indices]
+    flat_n = np.repeat(_normalize(face.astype(np.float32)), 3, axis=0)
+    return flat_pos, flat_n, np.arange(len(indices), dtype=np.uint32)
+
+
+def node_world_matrices(model: Model) -> dict[int, transforms.Mat4]:
+    """World matrix of every node reachable from the model's roots (for checks and tools)."""
+    out: dict[int, transforms.Mat4] = {}
+    stack: list[tuple[int, transforms.Mat4]] = [(r, np.eye(4)) for r in model.roots]
+    while stack:
+        i, parent_m = stack.pop()
+        m = parent_m @ model.nodes[i].local_matrix()
+        out[i] = m
+        stack.extend((c, m) for c in model.nodes[i].children)
+    return out
+
