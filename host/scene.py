@@ -1,0 +1,494 @@
+"""The session's scene graph: entities with transforms, meshes and state overrides.
+
+Owns entity identity (integer ids, unique for the scene's lifetime and never reused, so ids a
+client holds stay valid across reconnects), the hierarchy, local TRS transforms, hierarchical
+state overrides (hidden, tint, selected, see-through, collision disabled; ``None`` means
+"inherit from the parent", as ARR's ``InheritFromParent``), lighting, and geometric queries
+(world matrices, world bounds). No GPU resources: the renderer caches buffers per
+``Mesh.key``.
+
+Threading: not thread-safe. The scene belongs to the render thread; control requests that
+change it are handed to that thread (or run under the caller's own lock around ``render``).
+``Scene.version`` increases on every change so a render loop can tell a still scene.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from host import transforms
+from host.gltf import Mesh, Model
+
+Vec3 = tuple[float, float, float]
+Quat = tuple[float, float, float, float]
+
+
+class SceneError(ValueError):
+    """An invalid scene operation; the message names the entity and the reason."""
+
+
+def _vec(name: str, value: Sequence[float], size: int) -> tuple[float, ...]:
+    try:
+        out = tuple(float(v) for v in value)
+    except (TypeError, ValueError):
+        raise SceneError(f"{name} must be {size} numbers, got {value!r}") from None
+    if len(out) != size or not all(math.isfinite(v) for v in out):
+        raise SceneError(f"{name} must be {size} finite numbers, got {value!r}")
+    return out
+
+
+def _quat(value: Sequence[float]) -> Quat:
+    x, y, z, w = _vec("rotation", value, 4)
+    n = math.sqrt(x * x + y * y + z * z + w * w)
+    if n < 1e-9:
+        raise SceneError("rotation is a zero quaternion; use a unit quaternion (x, y, z, w)")
+    return (x / n, y / n, z / n, w / n)
+
+
+@dataclass(frozen=True)
+class Tint:
+    """Tint override: the base colour is blended towards ``color`` by ``weight`` (0..1)."""
+
+    color: Vec3
+    """Linear RGB, each 0..1."""
+    weight: float = 1.0
+
+    def __post_init__(self) -> None:
+        c = _vec("tint colour", self.color, 3)
+        if not all(0.0 <= v <= 1.0 for v in c):
+            raise SceneError(f"tint colour components must be in 0..1, got {self.color!r}")
+        if not (math.isfinite(self.weight) and 0.0 <= self.weight <= 1.0):
+            raise SceneError(f"tint weight must be in 0..1, got {self.weight!r}")
+        object.__setattr__(self, "color", c)
+
+
+@dataclass(frozen=True)
+class ResolvedState:
+    """An entity's effective state after inheritance (what the renderer and ray casts use)."""
+
+    hidden: bool = False
+    tint: Tint | None = None
+    selected: bool = False
+    see_through: bool = False
+    collision_disabled: bool = False
+
+
+@dataclass(frozen=True)
+class Lighting:
+    """Scene lighting: a key directional light, a fill light and a hemisphere ambient."""
+
+    key_direction: Vec3 = (-0.4, -0.8, -0.45)
+    """Direction the key light travels (world space; need not be unit length)."""
+    key_color: Vec3 = (1.0, 0.97, 0.92)
+    key_intensity: float = 2.6
+    fill_direction: Vec3 = (0.6, -0.2, 0.7)
+    fill_intensity: float = 0.5
+    ambient: float = 0.22
+
+    def __post_init__(self) -> None:
+        for name in ("key_direction", "fill_direction"):
+            v = _vec(name, getattr(self, name), 3)
+            if sum(c * c for c in v) < 1e-12:
+                raise SceneError(f"{name} must not be the zero vector")
+            object.__setattr__(self, name, v)
+        object.__setattr__(self, "key_color", _vec("key_color", self.key_color, 3))
+        for name in ("key_intensity", "fill_intensity", "ambient"):
+            v = getattr(self, name)
+            if not (math.isfinite(v) and 0.0 <= v <= 100.0):
+                raise SceneError(f"{name} must be in 0..100, got {v!r}")
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """Axis-aligned box."""
+
+    min: Vec3
+    max: Vec3
+
+    @property
+    def center(self) -> Vec3:
+        return (
+            (self.min[0] + self.max[0]) / 2,
+            (self.min[1] + self.max[1]) / 2,
+            (self.min[2] + self.max[2]) / 2,
+        )
+
+    @property
+    def size(self) -> Vec3:
+        return (self.max[0] - self.min[0], self.max[1] - self.min[1], self.max[2] - self.min[2])
+
+
+class Entity:
+    """A node of the scene. Create through :class:`Scene`; never construct directly.
+
+    Transform and state setters validate (finite numbers, unit quaternion, …) and raise
+    :class:`SceneError`. State overrides are ``None`` to inherit from the parent.
+    """
+
+    __slots__ = (
+        "_children", "_collision_disabled", "_hidden", "_parent", "_position", "_rotation",
+        "_scale", "_scene", "_see_through", "_selected", "_tint", "id", "mesh", "name",
+    )
+
+    def __init__(self, scene: Scene, entity_id: int, name: str) -> None:
+        self._scene: Scene | None = scene
+        self.id = entity_id
+        """Unique in the scene for its whole lifetime; never reused."""
+        self.name = name
+        self.mesh: Mesh | None = None
+        self._parent: Entity | None = None
+        self._children: list[Entity] = []
+        self._position: Vec3 = (0.0, 0.0, 0.0)
+        self._rotation: Quat = (0.0, 0.0, 0.0, 1.0)
+        self._scale: Vec3 = (1.0, 1.0, 1.0)
+        self._hidden: bool | None = None
+        self._tint: Tint | None = None
+        self._selected: bool | None = None
+        self._see_through: bool | None = None
+        self._collision_disabled: bool | None = None
+
+    def __repr__(self) -> str:
+        return f"Entity(id={self.id}, name={self.name!r})"
+
+    def _touch(self) -> None:
+        if self._scene is None:
+            raise SceneError(f"entity {self.id} ({self.name}) was removed from the scene")
+        self._scene.version += 1
+
+    @property
+    def alive(self) -> bool:
+        """False once the entity (or an ancestor) was removed."""
+        return self._scene is not None
+
+    @property
+    def parent(self) -> Entity | None:
+        return self._parent
+
+    @property
+    def children(self) -> tuple[Entity, ...]:
+        return tuple(self._children)
+
+    # -- transform ------------------------------------------------------------------------------
+
+    @property
+    def position(self) -> Vec3:
+        return self._position
+
+    @position.setter
+    def position(self, value: Sequence[float]) -> None:
+        x, y, z = _vec("position", value, 3)
+        self._touch()
+        self._position = (x, y, z)
+
+    @property
+    def rotation(self) -> Quat:
+        """Unit quaternion (x, y, z, w); set any non-zero quaternion, it is normalised."""
+        return self._rotation
+
+    @rotation.setter
+    def rotation(self, value: Sequence[float]) -> None:
+        q = _quat(value)
+        self._touch()
+        self._rotation = q
+
+    @property
+    def scale(self) -> Vec3:
+        return self._scale
+
+    @scale.setter
+    def scale(self, value: Sequence[float]) -> None:
+        x, y, z = _vec("scale", value, 3)
+        self._touch()
+        self._scale = (x, y, z)
+
+    def local_matrix(self) -> transforms.Mat4:
+        return transforms.compose(self._position, self._rotation, self._scale)
+
+    # -- state overrides (None = inherit) ------------------------------------------------------
+
+    @property
+    def hidden(self) -> bool | None:
+        return self._hidden
+
+    @hidden.setter
+    def hidden(self, value: bool | None) -> None:
+        self._touch()
+        self._hidden = None if value is None else bool(value)
+
+    @property
+    def tint(self) -> Tint | None:
+        """``None`` inherits; ``Tint(color, 0.0)`` explicitly removes an inherited tint."""
+        return self._tint
+
+    @tint.setter
+    def tint(self, value: Tint | None) -> None:
+        if value is not None and not isinstance(value, Tint):
+            raise SceneError(f"tint must be a Tint or None, got {value!r}")
+        self._touch()
+        self._tint = value
+
+    @property
+    def selected(self) -> bool | None:
+        return self._selected
+
+    @selected.setter
+    def selected(self, value: bool | None) -> None:
+        self._touch()
+        self._selected = None if value is None else bool(value)
+
+    @property
+    def see_through(self) -> bool | None:
+        return self._see_through
+
+    @see_through.setter
+    def see_through(self, value: bool | None) -> None:
+        self._touch()
+        self._see_through = None if value is None else bool(value)
+
+    @property
+    def collision_disabled(self) -> bool | None:
+        return self._collision_disabled
+
+    @collision_disabled.setter
+    def collision_disabled(self, value: bool | None) -> None:
+        self._touch()
+        self._collision_disabled = None if value is None else bool(value)
+
+    def _resolve(self, parent: ResolvedState) -> ResolvedState:
+        return ResolvedState(
+            parent.hidden if self._hidden is None else self._hidden,
+            parent.tint if self._tint is None else (self._tint if self._tint.weight > 0 else None),
+            parent.selected if self._selected is None else self._selected,
+            parent.see_through if self._see_through is None else self._see_through,
+            parent.collision_disabled if self._collision_disabled is None
+            else self._collision_disabled,
+        )
+
+
+@dataclass(frozen=True)
+class DrawItem:
+    """One entity with a mesh, as the renderer needs it."""
+
+    entity: Entity
+    mesh: Mesh
+    world: transforms.Mat4
+    state: ResolvedState
+
+
+_ROOT_STATE = ResolvedState()
+
+
+class Scene:
+    """The entity forest of one session."""
+
+    def __init__(self) -> None:
+        self._ids = itertools.count(1)
+        self._entities: dict[int, Entity] = {}
+        self._roots: list[Entity] = []
+        self.version = 0
+        """Increases on every change (transform, state, structure, lighting)."""
+        self._lighting = Lighting()
+
+    # -- structure ----------------------------------------------------------------------------
+
+    @property
+    def lighting(self) -> Lighting:
+        return self._lighting
+
+    @lighting.setter
+    def lighting(self, value: Lighting) -> None:
+        self._lighting = value
+        self.version += 1
+
+    @property
+    def roots(self) -> tuple[Entity, ...]:
+        return tuple(self._roots)
+
+    def __len__(self) -> int:
+        return len(self._entities)
+
+    def __contains__(self, entity: object) -> bool:
+        return isinstance(entity, Entity) and self._entities.get(entity.id) is entity
+
+    def get(self, entity_id: int) -> Entity:
+        try:
+            return self._entities[entity_id]
+        except KeyError:
+            raise SceneError(f"unknown entity id {entity_id}") from None
+
+    def entities(self) -> Iterator[Entity]:
+        """All entities, depth first, parents before children."""
+        stack = list(reversed(self._roots))
+        while stack:
+            e = stack.pop()
+            yield e
+            stack.extend(reversed(e._children))
+
+    def create_entity(
+        self, name: str, parent: Entity | None = None, *, mesh: Mesh | None = None,
+        position: Sequence[float] = (0.0, 0.0, 0.0),
+        rotation: Sequence[float] = (0.0, 0.0, 0.0, 1.0),
+        scale: Sequence[float] = (1.0, 1.0, 1.0),
+    ) -> Entity:
+        if parent is not None:
+            self._check_member(parent)
+        e = Entity(self, next(self._ids), str(name))
+        e.position, e.rotation, e.scale = position, rotation, scale
+        e.mesh = mesh
+        self._entities[e.id] = e
+        self._attach(e, parent)
+        self.version += 1
+        return e
+
+    def add_model(self, model: Model, name: str | None = None,
+                  parent: Entity | None = None) -> Entity:
+        """Instantiate ``model``'s node forest under a new root entity named ``name``.
+
+        Nodes given as a matrix are decomposed into TRS; a sheared matrix cannot be expressed
+        and is refused (glTF allows it only for non-animated nodes, and no sample uses it).
+        """
+        root = self.create_entity(name or model.name, parent)
+
+        def build(node_index: int, parent_entity: Entity) -> None:
+            node = model.nodes[node_index]
+            if node.matrix is not None:
+                t, r, s, residual = transforms.decompose(node.local_matrix())
+                if residual > 1e-4 * max(1.0, max(abs(c) for c in s)):
+                    self.remove(root)
+                    raise SceneError(f"node {node.index} ({node.name}) has a sheared matrix, "
+                                     "which entities cannot represent")
+            else:
+                t, r, s = node.translation, node.rotation, node.scale
+            e = self.create_entity(node.name, parent_entity, mesh=node.mesh,
+                                   position=t, rotation=r, scale=s)
+            for c in node.children:
+                build(c, e)
+
+        for r in model.roots:
+            build(r, root)
+        return root
+
+    def remove(self, entity: Entity) -> None:
+        """Remove ``entity`` and its subtree; their ids are never reused."""
+        self._check_member(entity)
+        self._detach(entity)
+        stack = [entity]
+        while stack:
+            e = stack.pop()
+            stack.extend(e._children)
+            del self._entities[e.id]
+            e._scene = None
+        self.version += 1
+
+    def set_parent(self, entity: Entity, parent: Entity | None, *,
+                   keep_world: bool = False) -> None:
+        """Reparent; ``keep_world`` adjusts the local transform so the entity does not move."""
+        self._check_member(entity)
+        if parent is not None:
+            self._check_member(parent)
+            p: Entity | None = parent
+            while p is not None:
+                if p is entity:
+                    raise SceneError(f"cannot parent entity {entity.id} ({entity.name}) under "
+                                     f"its own descendant {parent.id} ({parent.name})")
+                p = p._parent
+        world = self.world_matrix(entity) if keep_world else None
+        self._detach(entity)
+        self._attach(entity, parent)
+        if world is not None:
+            parent_world = self.world_matrix(parent) if parent is not None else np.eye(4)
+            t, r, s, _ = transforms.decompose(np.linalg.inv(parent_world) @ world)
+            entity.position, entity.rotation, entity.scale = t, r, s
+        self.version += 1
+
+    def _check_member(self, entity: Entity) -> None:
+        if entity not in self:
+            raise SceneError(f"entity {entity.id} ({entity.name}) is not in this scene")
+
+    def _attach(self, e: Entity, parent: Entity | None) -> None:
+        e._parent = parent
+        (parent._children if parent is not None else self._roots).append(e)
+
+    def _detach(self, e: Entity) -> None:
+        siblings = e._parent._children if e._parent is not None else self._roots
+        siblings.remove(e)
+        e._parent = None
+
+    # -- queries ------------------------------------------------------------------------------
+
+    def world_matrix(self, entity: Entity) -> transforms.Mat4:
+        self._check_member(entity)
+        m = entity.local_matrix()
+        p = entity._parent
+        while p is not None:
+            m = p.local_matrix() @ m
+            p = p._parent
+        return m
+
+    def resolved_state(self, entity: Entity) -> ResolvedState:
+        """Effective overrides: each one from the nearest entity (self first) that sets it."""
+        self._check_member(entity)
+        chain = []
+        e: Entity | None = entity
+        while e is not None:
+            chain.append(e)
+            e = e._parent
+        state = _ROOT_STATE
+        for e in reversed(chain):
+            state = e._resolve(state)
+        return state
+
+    def local_bounds(self, entity: Entity) -> Bounds | None:
+        """AABB of the subtree's vertices in ``entity``'s own space (None without meshes)."""
+        return self._bounds(entity, np.linalg.inv(self.world_matrix(entity)))
+
+    def world_bounds(self, entity: Entity) -> Bounds | None:
+        """AABB of the world-space vertices of ``entity`` and its descendants."""
+        return self._bounds(entity, np.eye(4))
+
+    def _bounds(self, entity: Entity, to_space: transforms.Mat4) -> Bounds | None:
+        self._check_member(entity)
+        lo = np.full(3, np.inf)
+        hi = np.full(3, -np.inf)
+        parent_world = self.world_matrix(entity._parent) if entity._parent else np.eye(4)
+        for item in self._walk(entity, parent_world, _ROOT_STATE):
+            m = to_space @ item.world
+            for prim in item.mesh.primitives:
+                if len(prim.positions):
+                    # Exact: transform every vertex, not the mesh's box corners, so rotated
+                    # parts do not report inflated bounds.
+                    pts = transforms.transform_points(m, prim.positions)
+                    lo = np.minimum(lo, pts.min(axis=0))
+                    hi = np.maximum(hi, pts.max(axis=0))
+        if not np.isfinite(lo).all():
+            return None
+        return Bounds((float(lo[0]), float(lo[1]), float(lo[2])),
+                      (float(hi[0]), float(hi[1]), float(hi[2])))
+
+    def draw_list(self) -> list[DrawItem]:
+        """Every entity with a mesh, with its world matrix and resolved state, in one pass."""
+        out: list[DrawItem] = []
+        for root in self._roots:
+            out.extend(self._walk(root, np.eye(4), _ROOT_STATE))
+        return out
+
+    def _walk(self, start: Entity, parent_world: npt.NDArray[np.float64],
+              parent_state: ResolvedState) -> Iterator[DrawItem]:
+        stack = [(start, parent_world, parent_state)]
+        while stack:
+            e, pw, ps = stack.pop()
+            world = pw @ e.local_matrix()
+            state = e._resolve(ps)
+            if e.mesh is not None:
+                yield DrawItem(e, e.mesh, world, state)
+            stack.extend((c, world, state) for c in e._children)
+
+    def meshes(self) -> set[int]:
+        """Keys of the meshes in use (the renderer frees buffers for the others)."""
+        return {e.mesh.key for e in self._entities.values() if e.mesh is not None}
