@@ -1,22 +1,150 @@
-"""The render host's session state: scene, renderer and signaling (grown by the stream work).
+"""The render host's session state: scene, render thread, signaling and control methods.
 
-For now the runtime owns nothing that streams: ``signaling`` is None and ``/whep`` answers 503.
+Everything here lives on the host's one asyncio loop except the render thread
+(:mod:`host.render_loop`). The scene is shared with that thread under ``scene_lock``. The
+scene outlives client connections; it is discarded only when the host process ends (the
+session stops).
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import threading
+import time
+from pathlib import Path
 from typing import Any
 
+from aiortc import RTCSessionDescription
+
 from host.config import HostConfig
+from host.connection import HostConnection
+from host.control import ControlDispatcher, ControlError, require
+from host.render_loop import RenderLoop, StreamSettings, clamp_viewport
+from input.events import InputEvent
+from input.pose import MAX_VIEWPORT
+from streaming.whep import WhepConnection, WhepEndpoint
+
+log = logging.getLogger(__name__)
+
+ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets"
+SAMPLE_MODEL = ASSETS_DIR / "sample_engine.glb"
+
+
+def _make_renderer() -> Any:
+    from host.egl import EglContext
+    from host.renderer import Renderer
+
+    context = EglContext()
+    renderer = Renderer(1280, 720)
+    renderer.info = {"egl_path": context.path, "gl_renderer": getattr(context, "renderer", "")}
+    renderer._egl_context = context  # kept alive with the renderer, on the render thread
+    log.info("renderer ready: EGL path %s, %s", context.path, getattr(context, "renderer", ""))
+    return renderer
 
 
 class HostRuntime:
-    def __init__(self, config: HostConfig) -> None:
+    def __init__(self, config: HostConfig, *, stream_settings: StreamSettings | None = None) -> None:
+        from host.scene import Scene
+
         self.config = config
-        self.signaling: Any = None
+        self.scene = Scene()
+        self.scene_lock = threading.RLock()
+        self.render_loop = RenderLoop(self.scene, self.scene_lock, _make_renderer)
+        self.stream_settings = stream_settings or StreamSettings()
+        self.control = ControlDispatcher()
+        self.connection: HostConnection | None = None
+        self.connections_accepted = 0
+        self.input_events: list[InputEvent] = []
+        self.started_at = time.monotonic()
+        self.signaling = WhepEndpoint(
+            self._accept,
+            busy_message=(f"another client is connected to session {config.session_id}; only one "
+                          "client may be connected at a time: wait until it disconnects"),
+        )
+        self._register_control()
 
     async def start(self) -> None:
-        return None
+        await asyncio.get_running_loop().run_in_executor(None, self.render_loop.start)
+        models = list(self.config.models) or ([str(SAMPLE_MODEL)] if SAMPLE_MODEL.exists() else [])
+        for model in models:
+            try:
+                await self.load_model(model)
+            except Exception as exc:
+                log.error("could not load model %s at start-up: %s", model, exc)
 
     async def stop(self) -> None:
-        return None
+        if self.connection is not None:
+            await self.connection.close("the session is stopping")
+        self.render_loop.stop()
+
+    async def load_model(self, source: str) -> Any:
+        """Load a model by local path (name/URL loading grows with the scene API)."""
+        from host.gltf import load_model
+
+        path = Path(source)
+        model = await asyncio.get_running_loop().run_in_executor(None, load_model, path)
+        with self.scene_lock:
+            root = self.scene.add_model(model, path.stem)
+        self.render_loop.mark_dirty()
+        log.info("loaded model %s (%d triangles)", path.name, model.triangle_count)
+        return root
+
+    # -- signaling ---------------------------------------------------------------------------
+    async def _accept(self, offer: RTCSessionDescription) -> tuple[RTCSessionDescription, WhepConnection]:
+        answer, conn = await HostConnection.accept(self, offer, on_closed=self._on_closed,
+                                                   settings=self.stream_settings)
+        self.connection = conn
+        self.connections_accepted += 1
+        return answer, conn
+
+    def _on_closed(self, conn: HostConnection) -> None:
+        if self.connection is conn:
+            self.connection = None
+        self.signaling.release(conn)
+
+    def on_input(self, event: InputEvent) -> None:
+        self.input_events.append(event)
+        del self.input_events[:-256]
+
+    # -- control methods ---------------------------------------------------------------------
+    def _register_control(self) -> None:
+        c = self.control
+
+        @c.method("ping")
+        async def ping(params: dict[str, Any]) -> Any:
+            return {"t": params.get("t")}
+
+        @c.method("set_viewport")
+        async def set_viewport(params: dict[str, Any]) -> Any:
+            width = require(params, "width", int)
+            height = require(params, "height", int)
+            if width <= 0 or height <= 0:
+                raise ControlError("InvalidArgument", f"viewport must be at least 1x1 pixels, got {width}x{height}")
+            w, h = clamp_viewport(width, height)
+            last = self.render_loop.last_pose
+            from dataclasses import replace
+
+            self.render_loop.submit_pose(replace(last, viewport=(min(width, 65535), min(height, 65535))))
+            return {"width": w, "height": h, "clamped": (w, h) != (width, height),
+                    "max": MAX_VIEWPORT}
+
+        @c.method("request_keyframe")
+        async def request_keyframe(params: dict[str, Any]) -> Any:
+            self.render_loop.request_keyframe()
+            return {}
+
+        @c.method("get_stats")
+        async def get_stats(params: dict[str, Any]) -> Any:
+            rl = self.render_loop
+            conn = self.connection
+            return {
+                "frames_rendered": rl.frames_rendered,
+                "poses_received": rl.poses_received,
+                "poses_dropped": rl.poses_dropped,
+                "renderer": rl.renderer_info,
+                "encoder": rl.encoder_path,
+                "bad_messages": dict(conn.bad.counts) if conn else {},
+                "input_events": conn.input_events if conn else 0,
+                "connections_accepted": self.connections_accepted,
+            }

@@ -1,0 +1,372 @@
+"""``RenderingConnection``: the live stream of one session, on the caller's asyncio loop.
+
+Made by :func:`connect_session` (``await session.connect()``). The client is the WHEP offerer:
+it creates the recvonly H.264 video transceiver and the four data channels, posts the offer
+to the host's ``/whep`` with an access token, and applies the answer.
+
+Frames: complete access units are released on their RTP marker bit and decoded inline
+(:mod:`streaming.receiver`); each decoded frame is matched to the host's metadata (by pts) and
+thereby to the pose it was rendered with, then put in a latest-only slot: :meth:`next_frame`
+returns the newest frame, older unconsumed ones are counted as discarded. An optional
+``on_frame`` callback receives every matched frame on the loop thread (the viewer passes it
+to its own thread-safe mailbox).
+
+Liveness: a control ``ping`` every second doubles as heartbeat and RTT probe; three seconds
+without any answer, a failed peer connection, or the host's ``closing`` event end the
+connection, and :meth:`next_frame` then raises :class:`~client.errors.ConnectionLostError`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from aiortc import RTCRtpTransceiver
+from aiortc.rtcrtpsender import RTCRtpSender
+
+from client.errors import (
+    ConnectError,
+    ConnectionLostError,
+    OtherClientConnectedError,
+    RemoteError,
+)
+from client.frame import Frame
+from client.stats import FrameStatistics, StatisticsWindow
+from input import control as wire
+from input.errors import ProtocolError
+from input.events import InputEvent
+from input.frame_meta import FrameMetadata
+from input.pose import Fov, Pose, PoseMessage, View
+from streaming._aiortc_patches import enlarge_socket_buffers, install_marker_receiver
+from streaming.peer import CHANNELS, create_peer_connection
+from streaming.receiver import DecodedVideoFrame, VideoReceiver
+from streaming.whep import SignalingError, whep_connect, whep_disconnect
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_INTERVAL = 1.0
+LIVENESS_TIMEOUT = 3.0
+MAX_TRACKED = 256
+DEFAULT_FOV_Y = 60.0
+
+
+def now_us() -> int:
+    return int(time.perf_counter() * 1e6)
+
+
+class RenderingConnection:
+    """A connected stream. Use :func:`connect_session` to make one."""
+
+    def __init__(self, *, viewport: tuple[int, int] = (1280, 720),
+                 on_frame: Callable[[Frame], None] | None = None,
+                 on_event: Callable[[str, dict[str, Any]], None] | None = None) -> None:
+        self.pc = create_peer_connection()
+        self._loop = asyncio.get_running_loop()
+        self.viewport = viewport
+        self.near, self.far = 0.05, 1000.0
+        self._on_frame = on_frame
+        self._on_event = on_event
+        self._channels: dict[str, Any] = {}
+        self._sent_poses: dict[int, tuple[PoseMessage, float]] = {}
+        self._metadata: dict[int, FrameMetadata] = {}
+        self._awaiting_meta: dict[int, DecodedVideoFrame] = {}
+        self._latest: Frame | None = None
+        self._new_frame = asyncio.Event()
+        self._pending_requests: dict[int, asyncio.Future[Any]] = {}
+        self._next_request_id = 1
+        self._sequence = 0
+        self._closed = False
+        self._close_reason = ""
+        self._last_heard = time.monotonic()
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._location: str | None = None
+        self._token = ""
+        self._verify: bool | str = True
+        self.stats = StatisticsWindow()
+        self.rtt_ms: float | None = None
+        self.events: deque[tuple[str, dict[str, Any]]] = deque(maxlen=64)
+
+        for spec in CHANNELS:
+            ch = self.pc.createDataChannel(spec.label, ordered=spec.ordered,
+                                           maxRetransmits=spec.max_retransmits)
+            self._channels[spec.label] = ch
+        self._channels["frames"].on("message", self._on_frame_meta)
+        self._channels["control"].on("message", self._on_control)
+        transceiver: RTCRtpTransceiver = self.pc.addTransceiver("video", direction="recvonly")
+        h264 = [c for c in RTCRtpSender.getCapabilities("video").codecs
+                if c.mimeType.lower() in ("video/h264", "video/rtx")]
+        transceiver.setCodecPreferences(h264)
+        self._receiver = VideoReceiver(self._on_decoded, request_keyframe=self._ask_keyframe)
+        self._jitter = install_marker_receiver(transceiver.receiver, self._receiver.on_encoded)
+        self.pc.on("connectionstatechange", self._on_state)
+
+    # -- connecting ---------------------------------------------------------------------------
+    async def _connect(self, url: str, token: str, *, verify: bool | str, timeout: float) -> None:
+        self._token, self._verify = token, verify
+        try:
+            self._location = await asyncio.wait_for(
+                whep_connect(self.pc, url, token, verify=verify, timeout=timeout), timeout)
+        except SignalingError as exc:
+            await self.pc.close()
+            if exc.status == 409:
+                raise OtherClientConnectedError(exc.message) from None
+            raise ConnectError(f"render host refused the connection ({exc.status} {exc.code}): {exc.message}") from None
+        except TimeoutError:
+            await self.pc.close()
+            raise ConnectError(f"render host at {url} did not answer within {timeout:.0f} s") from None
+        control = self._channels["control"]
+        deadline = time.monotonic() + timeout
+        while control.readyState != "open":
+            if time.monotonic() > deadline or self.pc.connectionState in ("failed", "closed"):
+                await self.pc.close()
+                raise ConnectError("the WebRTC connection to the render host did not open "
+                                   f"(state {self.pc.connectionState}); check that UDP is not blocked")
+            await asyncio.sleep(0.01)
+        enlarge_socket_buffers(self.pc)
+        self._last_heard = time.monotonic()
+        self._tasks.append(asyncio.ensure_future(self._heartbeat()))
+        self.send_pose()  # the first frame is rendered for our viewport at once
+
+    # -- frames -------------------------------------------------------------------------------
+    def _on_frame_meta(self, message: bytes | str) -> None:
+        self._last_heard = time.monotonic()
+        try:
+            meta = FrameMetadata.decode(message if isinstance(message, bytes) else message.encode())
+        except ProtocolError as exc:
+            log.warning("dropping bad frame metadata: %s", exc)
+            return
+        self._metadata[meta.pts] = meta
+        if len(self._metadata) > MAX_TRACKED:
+            for k in sorted(self._metadata)[: len(self._metadata) - MAX_TRACKED]:
+                del self._metadata[k]
+        decoded = self._awaiting_meta.pop(meta.pts, None)
+        if decoded is not None:
+            self._publish(decoded, meta)
+
+    def _on_decoded(self, decoded: DecodedVideoFrame) -> None:
+        self._last_heard = time.monotonic()
+        meta = self._metadata.pop(decoded.pts, None)
+        if meta is None:
+            # metadata travels on a data channel and may arrive just after the video
+            for pts in [p for p in self._awaiting_meta if p < decoded.pts]:
+                del self._awaiting_meta[pts]
+                self.stats.discarded += 1
+            self._awaiting_meta[decoded.pts] = decoded
+            return
+        self._publish(decoded, meta)
+
+    def _publish(self, decoded: DecodedVideoFrame, meta: FrameMetadata) -> None:
+        sent = self._sent_poses.get(meta.pose_sequence)
+        pose, sent_at = (sent if sent is not None else (None, None))
+        frame = Frame(
+            decoded.y, decoded.u, decoded.v, pose, meta,
+            pose_to_receive_ms=(decoded.received_at - sent_at) * 1000 if sent_at is not None else None,
+            receive_to_decoded_ms=(decoded.decoded_at - decoded.received_at) * 1000,
+            received_at=decoded.received_at,
+        )
+        self.stats.on_received(frame)
+        if self._latest is not None:
+            self.stats.discarded += 1
+        self._latest = frame
+        self._new_frame.set()
+        if self._on_frame is not None:
+            self._on_frame(frame)
+
+    async def next_frame(self, timeout: float | None = 10.0) -> Frame:
+        """The newest decoded frame not returned before; waits for one if there is none."""
+        while self._latest is None:
+            if self._closed:
+                raise ConnectionLostError(self._close_reason or "connection closed")
+            self._new_frame.clear()
+            try:
+                await asyncio.wait_for(self._new_frame.wait(), timeout)
+            except TimeoutError:
+                raise ConnectionLostError(f"no video frame within {timeout} s") from None
+        frame, self._latest = self._latest, None
+        self.stats.on_presented(frame, time.perf_counter())
+        return frame
+
+    def mark_presented(self, frame: Frame, at: float | None = None) -> None:
+        """Tell the statistics when a frame taken through ``on_frame`` reached the screen."""
+        self.stats.on_presented(frame, time.perf_counter() if at is None else at)
+
+    # -- poses and input ----------------------------------------------------------------------
+    def send_pose(self, pose: Pose | Sequence[View] | None = None, *, fov_y: float = DEFAULT_FOV_Y,
+                  keyframe: bool = False) -> PoseMessage:
+        """Send a camera pose (or per-eye views); returns the message with its sequence."""
+        if self._closed:
+            raise ConnectionLostError(self._close_reason or "connection closed")
+        w, h = self.viewport
+        if pose is None:
+            pose = Pose((0.0, 0.25, 1.6))
+        if isinstance(pose, Pose):
+            views: tuple[View, ...] = (View(pose, Fov.symmetric(fov_y, w / h)),)
+        else:
+            views = tuple(pose)
+        self._sequence += 1
+        msg = PoseMessage(self._sequence, now_us(), views, (w, h), self.near, self.far, keyframe)
+        self._send_pose_message(msg)
+        return msg
+
+    def _send_pose_message(self, msg: PoseMessage) -> None:
+        self._sent_poses[msg.sequence] = (msg, time.perf_counter())
+        self._sent_poses.pop(msg.sequence - MAX_TRACKED, None)
+        ch = self._channels["pose"]
+        if ch.readyState == "open":
+            ch.send(msg.encode())
+
+    def send_input(self, event: InputEvent) -> None:
+        ch = self._channels["input"]
+        if ch.readyState == "open":
+            ch.send(event.encode())
+
+    def send_raw(self, label: str, data: bytes | str) -> None:
+        """Send raw bytes on a channel (fuzzing and protocol tests)."""
+        ch = self._channels[label]
+        if ch.readyState == "open":
+            ch.send(data)
+
+    async def set_viewport(self, width: int, height: int) -> dict[str, Any]:
+        """Ask the host to render at a new size; following poses carry it."""
+        result: dict[str, Any] = await self.request("set_viewport", width=width, height=height)
+        self.viewport = (result["width"], result["height"])
+        return result
+
+    # -- control ------------------------------------------------------------------------------
+    async def request(self, method: str, timeout: float = 10.0, **params: Any) -> Any:
+        """Call a control method on the host; raises RemoteError if it refuses."""
+        if self._closed:
+            raise ConnectionLostError(self._close_reason or "connection closed")
+        req_id = self._next_request_id
+        self._next_request_id += 1
+        fut: asyncio.Future[Any] = self._loop.create_future()
+        self._pending_requests[req_id] = fut
+        self._channels["control"].send(wire.encode(wire.Request(req_id, method, params)))
+        try:
+            return await asyncio.wait_for(fut, timeout)
+        except TimeoutError:
+            raise ConnectionLostError(f"host did not answer {method} within {timeout} s") from None
+        finally:
+            self._pending_requests.pop(req_id, None)
+
+    def _on_control(self, message: bytes | str) -> None:
+        self._last_heard = time.monotonic()
+        try:
+            msg = wire.decode(message)
+        except ProtocolError as exc:
+            log.warning("dropping bad control message from host: %s", exc)
+            return
+        if isinstance(msg, wire.Event):
+            self.events.append((msg.event, msg.data))
+            if msg.event == "closing":
+                asyncio.ensure_future(self._shutdown(f"host closed the connection: {msg.data.get('reason', '')}"))
+            if self._on_event is not None:
+                self._on_event(msg.event, msg.data)
+            return
+        if msg.id is None:
+            log.warning("host reported a protocol error: %s", getattr(msg, "message", msg))
+            return
+        fut = self._pending_requests.get(msg.id)
+        if fut is None or fut.done():
+            return
+        if isinstance(msg, wire.Result):
+            fut.set_result(msg.result)
+        elif isinstance(msg, wire.Error):
+            fut.set_exception(RemoteError(msg.code, msg.message))
+
+    def _ask_keyframe(self) -> None:
+        if not self._closed and self._channels["control"].readyState == "open":
+            self._channels["control"].send(wire.encode(wire.Request(0, "request_keyframe", {})))
+
+    async def _heartbeat(self) -> None:
+        while not self._closed:
+            t0 = time.perf_counter()
+            try:
+                await self.request("ping", timeout=LIVENESS_TIMEOUT, t=t0)
+                self.rtt_ms = (time.perf_counter() - t0) * 1000
+            except ConnectionLostError:
+                if not self._closed:
+                    await self._shutdown("the render host stopped answering")
+                return
+            except RemoteError:
+                pass
+            await asyncio.sleep(max(0.0, HEARTBEAT_INTERVAL - (time.perf_counter() - t0)))
+
+    def _on_state(self) -> None:
+        if self.pc.connectionState in ("failed", "closed") and not self._closed:
+            asyncio.ensure_future(self._shutdown(f"peer connection {self.pc.connectionState}"))
+
+    # -- status and statistics ----------------------------------------------------------------
+    @property
+    def is_connected(self) -> bool:
+        return not self._closed
+
+    @property
+    def connection_status(self) -> str:
+        return "Disconnected" if self._closed else "Connected"
+
+    @property
+    def close_reason(self) -> str:
+        return self._close_reason
+
+    def statistics(self) -> FrameStatistics:
+        return self.stats.snapshot(rtt_ms=self.rtt_ms, skipped=self._jitter.frames_discarded,
+                                   bytes_received=self._receiver.bytes_received)
+
+    # -- closing ------------------------------------------------------------------------------
+    async def _shutdown(self, reason: str) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._close_reason = reason
+        log.info("connection closed: %s", reason)
+        self._new_frame.set()
+        for fut in self._pending_requests.values():
+            if not fut.done():
+                fut.set_exception(ConnectionLostError(reason))
+        for task in self._tasks:
+            if task is not asyncio.current_task():
+                task.cancel()
+        await self.pc.close()
+
+    async def close(self) -> None:
+        """Disconnect; the host keeps the scene and is free for the next client."""
+        if self._closed:
+            return
+        location = self._location
+        await self._shutdown("closed by the client")
+        if location:
+            await whep_disconnect(location, self._token, verify=self._verify)
+
+    async def __aenter__(self) -> RenderingConnection:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+async def connect_to_host(url: str, token: str, *, viewport: tuple[int, int] = (1280, 720),
+                          verify: bool | str = True, timeout: float = 15.0,
+                          on_frame: Callable[[Frame], None] | None = None,
+                          on_event: Callable[[str, dict[str, Any]], None] | None = None) -> RenderingConnection:
+    """Connect straight to a render host's WHEP URL (``http://host:port/whep``)."""
+    conn = RenderingConnection(viewport=viewport, on_frame=on_frame, on_event=on_event)
+    await conn._connect(url, token, verify=verify, timeout=timeout)
+    return conn
+
+
+async def connect_session(session: Any, **kwargs: Any) -> RenderingConnection:
+    """Connect to a Ready session (``RenderingSession.connect`` calls this)."""
+    token = session.access_token()
+    if inspect.isawaitable(token):
+        token = await token
+    verify = kwargs.pop("verify", getattr(session, "verify", True))
+    return await connect_to_host(f"{session.host_url}/whep", str(token), verify=verify, **kwargs)
+
+
+__all__ = ["RenderingConnection", "connect_session", "connect_to_host"]

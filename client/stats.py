@@ -1,0 +1,111 @@
+"""Frame statistics, named as ARR's FrameStatistics (snake_case) plus host stages.
+
+:class:`StatisticsWindow` accumulates per-frame records on the connection's loop thread and
+summarises the last second (like ARR, which reports over the last second). Latencies are in
+milliseconds on the client's clock; host stage durations come from the frame metadata.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from client.frame import Frame
+
+WINDOW_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class FrameStatistics:
+    latency_pose_to_receive: float | None
+    """Mean ms from sending a pose to receiving the frame rendered with it (last second)."""
+    latency_receive_to_present: float | None
+    """Mean ms from a frame's last packet to its presentation (decode + hand-off + draw)."""
+    latency_present_to_display: float | None
+    """Not measurable without display feedback; None unless a sink reports it."""
+    time_since_last_present: float | None
+    """ms since the newest presented frame."""
+    video_frames_received: int
+    """Frames received and decoded in the last second."""
+    video_frames_reused: int
+    """Display frames that showed an old frame again (reported by the viewer)."""
+    video_frames_skipped: int
+    """Frames lost before decode (missing packets), since the connection began."""
+    video_frames_discarded: int
+    """Decoded frames replaced by a newer one before being presented, since connect."""
+    video_frame_min_delta: float | None
+    """Smallest interval between received frames in the last second, ms."""
+    video_frame_max_delta: float | None
+    host_render: float | None
+    host_readback: float | None
+    host_convert: float | None
+    host_encode: float | None
+    network_rtt: float | None
+    bitrate_kbps: float | None
+    frames_presented_total: int
+    frames_received_total: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+class StatisticsWindow:
+    def __init__(self) -> None:
+        self._received: deque[tuple[float, Frame]] = deque()
+        self._presented: deque[tuple[float, float]] = deque()  # (at, receive_to_present ms)
+        self.discarded = 0
+        self.reused = 0
+        self.received_total = 0
+        self.presented_total = 0
+        self._last_present: float | None = None
+
+    def _trim(self, now: float) -> None:
+        while self._received and now - self._received[0][0] > WINDOW_SECONDS:
+            self._received.popleft()
+        while self._presented and now - self._presented[0][0] > WINDOW_SECONDS:
+            self._presented.popleft()
+
+    def on_received(self, frame: Frame) -> None:
+        self.received_total += 1
+        self._received.append((frame.received_at, frame))
+        self._trim(frame.received_at)
+
+    def on_presented(self, frame: Frame, at: float) -> None:
+        self.presented_total += 1
+        self._last_present = at
+        self._presented.append((at, (at - frame.received_at) * 1000))
+
+    def snapshot(self, *, rtt_ms: float | None, skipped: int, bytes_received: int) -> FrameStatistics:
+        now = time.perf_counter()
+        self._trim(now)
+        frames = [f for _, f in self._received]
+        times = [t for t, _ in self._received]
+        deltas = [(b - a) * 1000 for a, b in zip(times, times[1:], strict=False)]
+        metas = [f.metadata for f in frames if f.metadata is not None]
+        size = sum(m.size_bytes for m in metas)
+        return FrameStatistics(
+            latency_pose_to_receive=_mean([f.pose_to_receive_ms for f in frames if f.pose_to_receive_ms is not None]),
+            latency_receive_to_present=_mean([ms for _, ms in self._presented]),
+            latency_present_to_display=None,
+            time_since_last_present=None if self._last_present is None else (now - self._last_present) * 1000,
+            video_frames_received=len(frames),
+            video_frames_reused=self.reused,
+            video_frames_skipped=skipped,
+            video_frames_discarded=self.discarded,
+            video_frame_min_delta=min(deltas) if deltas else None,
+            video_frame_max_delta=max(deltas) if deltas else None,
+            host_render=_mean([m.render_us / 1000 for m in metas]),
+            host_readback=_mean([m.readback_us / 1000 for m in metas]),
+            host_convert=_mean([m.convert_us / 1000 for m in metas]),
+            host_encode=_mean([m.encode_us / 1000 for m in metas]),
+            network_rtt=rtt_ms,
+            bitrate_kbps=size * 8 / 1000 / WINDOW_SECONDS if metas else None,
+            frames_presented_total=self.presented_total,
+            frames_received_total=self.received_total,
+        )

@@ -1,0 +1,216 @@
+"""One client's live connection to the render host: peer, video track, data channels.
+
+Lives on the host's event loop. Poses go to the render thread's latest-only slot; rendered
+frames come back through ``call_soon_threadsafe`` and leave as metadata (``frames`` channel)
+followed by the frame's packets (video track). A client that stops talking (no message on any
+channel, including the client's 1 s ``ping`` heartbeat, for ``liveness_timeout`` seconds) or
+whose peer connection fails is dropped, which frees the host for the next client; the scene
+stays. Malformed messages are counted, logged once per kind, reported once on ``control``,
+and dropped: they never end the connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import av
+from aiortc import RTCPeerConnection, RTCSessionDescription
+
+from host.bad_messages import BadMessageCounter
+from host.render_loop import StreamSettings
+from input import control as wire
+from input.errors import ProtocolError
+from input.events import InputEvent
+from input.frame_meta import FrameMetadata
+from input.pose import PoseMessage
+from streaming._aiortc_patches import enlarge_socket_buffers, route_keyframe_requests
+from streaming.peer import MAX_CHANNEL_MESSAGE, create_peer_connection
+from streaming.track import PacketTrack
+
+if TYPE_CHECKING:
+    from host.runtime import HostRuntime
+
+log = logging.getLogger(__name__)
+
+DEFAULT_LIVENESS_TIMEOUT = 3.0
+
+
+class HostConnection:
+    def __init__(self, runtime: HostRuntime, pc: RTCPeerConnection, *,
+                 on_closed: Callable[[HostConnection], None],
+                 liveness_timeout: float = DEFAULT_LIVENESS_TIMEOUT) -> None:
+        self.runtime = runtime
+        self.pc = pc
+        self._on_closed = on_closed
+        self._liveness_timeout = liveness_timeout
+        self._loop = asyncio.get_running_loop()
+        self.track = PacketTrack(on_backlog=runtime.render_loop.request_keyframe)
+        self.channels: dict[str, Any] = {}
+        self.bad = BadMessageCounter()
+        self.last_heard = time.monotonic()
+        self._closed = False
+        self._watchdog: asyncio.Task[None] | None = None
+        self.input_events = 0
+        self.frames_sent = 0
+        self.bytes_sent = 0
+
+    @classmethod
+    async def accept(cls, runtime: HostRuntime, offer: RTCSessionDescription, *,
+                     on_closed: Callable[[HostConnection], None],
+                     settings: StreamSettings) -> tuple[RTCSessionDescription, HostConnection]:
+        if "H264" not in offer.sdp.upper():
+            raise ValueError("the offer has no H.264 video; farview streams H.264 only")
+        pc = create_peer_connection()
+        conn = cls(runtime, pc, on_closed=on_closed)
+        pc.on("datachannel", conn._on_datachannel)
+        pc.on("connectionstatechange", conn._on_state)
+        try:
+            await pc.setRemoteDescription(offer)
+            video = [t for t in pc.getTransceivers() if t.kind == "video"]
+            if not video:
+                raise ValueError("the offer has no video section; add a recvonly video transceiver")
+            sender = pc.addTrack(conn.track)
+            route_keyframe_requests(sender, runtime.render_loop.request_keyframe)
+            answer = await pc.createAnswer()
+            await pc.setLocalDescription(answer)
+        except Exception as exc:
+            await pc.close()
+            if isinstance(exc, ValueError):
+                raise
+            raise ValueError(str(exc)) from exc
+        runtime.render_loop.start_stream(conn._frame_from_render_thread, settings)
+        conn._watchdog = asyncio.ensure_future(conn._watch())
+        return pc.localDescription, conn
+
+    # -- WhepConnection protocol --------------------------------------------------------------
+    @property
+    def is_live(self) -> bool:
+        return not self._closed
+
+    async def close(self, reason: str) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        log.info("client connection closed: %s", reason)
+        self.runtime.render_loop.stop_stream()
+        if self._watchdog is not None and self._watchdog is not asyncio.current_task():
+            self._watchdog.cancel()
+        self.send_event("closing", {"reason": reason})
+        self.track.stop()
+        try:
+            await self.pc.close()
+        except Exception:
+            log.debug("closing the peer connection failed", exc_info=True)
+        self._on_closed(self)
+
+    # -- frames out ---------------------------------------------------------------------------
+    def _frame_from_render_thread(self, packets: list[av.Packet], meta: FrameMetadata) -> None:
+        self._loop.call_soon_threadsafe(self._deliver, packets, meta)
+
+    def _deliver(self, packets: list[av.Packet], meta: FrameMetadata) -> None:
+        if self._closed:
+            return
+        frames = self.channels.get("frames")
+        if frames is not None and frames.readyState == "open":
+            frames.send(meta.encode())
+        for p in packets:
+            self.track.push(p)
+        self.frames_sent += 1
+        self.bytes_sent += meta.size_bytes
+
+    # -- messages in --------------------------------------------------------------------------
+    def _on_datachannel(self, channel: Any) -> None:
+        label = channel.label
+        self.channels[label] = channel
+        if label == "frames":
+            enlarge_socket_buffers(self.pc)
+            return
+        handler = {"pose": self._on_pose, "input": self._on_input, "control": self._on_control}.get(label)
+        if handler is None:
+            self.bad.record("datachannel", f"unknown channel label {label!r}")
+            return
+
+        def on_message(message: bytes | str) -> None:
+            self.last_heard = time.monotonic()
+            if len(message) > MAX_CHANNEL_MESSAGE:
+                self._bad(label, f"message of {len(message)} bytes is over the {MAX_CHANNEL_MESSAGE}-byte limit")
+                return
+            handler(message)
+
+        channel.on("message", on_message)
+
+    def _bad(self, channel: str, reason: str) -> None:
+        if self.bad.record(channel, reason):
+            self.send_event("bad_message", {"channel": channel, "message": reason})
+
+    def _on_pose(self, message: bytes | str) -> None:
+        if isinstance(message, str):
+            self._bad("pose", "pose messages are binary, got text")
+            return
+        try:
+            msg = PoseMessage.decode(message)
+        except ProtocolError as exc:
+            self._bad("pose", str(exc))
+            return
+        self.runtime.render_loop.submit_pose(msg)
+
+    def _on_input(self, message: bytes | str) -> None:
+        if isinstance(message, str):
+            self._bad("input", "input events are binary, got text")
+            return
+        try:
+            event = InputEvent.decode(message)
+        except ProtocolError as exc:
+            self._bad("input", str(exc))
+            return
+        self.input_events += 1
+        self.runtime.on_input(event)
+
+    def _on_control(self, message: bytes | str) -> None:
+        try:
+            msg = wire.decode(message)
+        except ProtocolError as exc:
+            self._bad("control", str(exc))
+            self._send_control(wire.Error(None, "ProtocolError", str(exc)))
+            return
+        if isinstance(msg, wire.Request):
+            asyncio.ensure_future(self._answer(msg))
+        elif isinstance(msg, wire.Event) and msg.event == "ping":
+            pass  # heartbeat: last_heard is already updated
+        else:
+            self._bad("control", f"unexpected {type(msg).__name__} from the client")
+
+    async def _answer(self, request: wire.Request) -> None:
+        reply = await self.runtime.control.dispatch(request)
+        self._send_control(reply)
+
+    def _send_control(self, msg: wire.ControlMessage) -> None:
+        channel = self.channels.get("control")
+        if channel is None or channel.readyState != "open":
+            return
+        try:
+            channel.send(wire.encode(msg))
+        except ProtocolError as exc:  # an oversized result: tell the client instead
+            if isinstance(msg, wire.Result):
+                channel.send(wire.encode(wire.Error(msg.id, "ResultTooLarge", str(exc))))
+
+    def send_event(self, event: str, data: dict[str, Any]) -> None:
+        self._send_control(wire.Event(event, data))
+
+    # -- liveness -----------------------------------------------------------------------------
+    def _on_state(self) -> None:
+        state = self.pc.connectionState
+        if state in ("failed", "closed"):
+            asyncio.ensure_future(self.close(f"peer connection {state}"))
+
+    async def _watch(self) -> None:
+        while not self._closed:
+            await asyncio.sleep(0.25)
+            silent = time.monotonic() - self.last_heard
+            if silent > self._liveness_timeout:
+                await self.close(f"client silent for {silent:.1f} s")
+                return

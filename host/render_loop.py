@@ -1,0 +1,256 @@
+"""The render thread: render on pose, encode, hand packets to the event loop.
+
+Concurrency: one dedicated thread owns the EGL context, the renderer and the encoder (GL
+contexts are bound to a thread; rendering on llvmpipe takes milliseconds and must not block
+the asyncio loop that runs aiortc). The loop talks to it through :class:`RenderLoop`'s
+thread-safe methods only:
+
+- :meth:`submit_pose` — a latest-only slot: a newer pose replaces an older unrendered one
+  (counted in ``poses_dropped``); the thread wakes at once.
+- :meth:`mark_dirty` — the scene changed: render again with the last pose.
+- :meth:`start_stream` / :meth:`stop_stream` — a connection begins (new encoder, pts from 0,
+  first frame a keyframe) or ends.
+- :meth:`call` — run a function on the GL thread (for GL work such as freeing buffers).
+
+Rendering is capped at ``max_fps``: a pose that arrives sooner waits for the interval, and
+only the newest pose is then rendered. A still scene renders nothing.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import av
+
+from input.frame_meta import FrameMetadata
+from input.pose import MAX_VIEWPORT, Fov, Pose, PoseMessage, View
+from streaming.encoder import EncoderSettings, H264Encoder
+
+log = logging.getLogger(__name__)
+
+MIN_VIEWPORT = 16
+
+
+class RendererLike(Protocol):
+    def resize(self, width: int, height: int) -> None: ...
+    def render(self, scene: Any, views: Any, near: float, far: float) -> None: ...
+    def read_yuv420(self) -> tuple[Any, Any, Any]: ...
+    @property
+    def last_timings(self) -> Any: ...
+
+
+FrameCallback = Callable[[list[av.Packet], FrameMetadata], None]
+
+
+@dataclass
+class StreamSettings:
+    bitrate: int = 8_000_000
+    max_fps: int = 60
+    prefer_hardware: bool = True
+
+
+def clamp_viewport(width: int, height: int) -> tuple[int, int]:
+    """Clamp to MIN..MAX_VIEWPORT and round down to even (H.264 4:2:0 needs even sizes)."""
+    w = max(MIN_VIEWPORT, min(MAX_VIEWPORT, int(width))) & ~1
+    h = max(MIN_VIEWPORT, min(MAX_VIEWPORT, int(height))) & ~1
+    return w, h
+
+
+def default_pose_message(width: int = 1280, height: int = 720) -> PoseMessage:
+    """What the host renders before the client's first pose: a view of the origin from +z."""
+    return PoseMessage(0, 0, (View(Pose((0.0, 0.25, 1.6)), Fov.symmetric(60.0, width / height)),),
+                       (width, height))
+
+
+@dataclass
+class _Stream:
+    on_frame: FrameCallback
+    settings: StreamSettings
+    started: float = field(default_factory=time.perf_counter)
+    encoder: H264Encoder | None = None
+    last_pts: int = -1
+    frames: int = 0
+
+
+class RenderLoop:
+    """Owns the GL thread. ``make_renderer()`` is called on that thread."""
+
+    def __init__(self, scene: Any, scene_lock: threading.RLock,
+                 make_renderer: Callable[[], RendererLike]) -> None:
+        self._scene = scene
+        self._scene_lock = scene_lock
+        self._make_renderer = make_renderer
+        self._cond = threading.Condition()
+        self._pending: PoseMessage | None = None
+        self._last_pose: PoseMessage = default_pose_message()
+        self._dirty = False
+        self._keyframe = False
+        self._stream: _Stream | None = None
+        self._calls: list[tuple[Callable[[], Any], concurrent.futures.Future[Any]]] = []
+        self._stop = False
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="render", daemon=True)
+        self.renderer_info: dict[str, str] = {}
+        self.poses_received = 0
+        self.poses_dropped = 0
+        self.frames_rendered = 0
+        self.encoder_path = ""
+
+    # -- called from the event loop -------------------------------------------------------
+    def start(self, timeout: float = 60.0) -> None:
+        self._thread.start()
+        if not self._ready.wait(timeout):
+            raise RuntimeError("render thread did not start in time")
+        if self._error is not None:
+            raise RuntimeError(f"renderer failed to start: {self._error}") from self._error
+
+    def submit_pose(self, msg: PoseMessage) -> None:
+        with self._cond:
+            self.poses_received += 1
+            if self._pending is not None:
+                self.poses_dropped += 1
+            self._pending = msg
+            if msg.keyframe:
+                self._keyframe = True
+            self._cond.notify()
+
+    def mark_dirty(self) -> None:
+        with self._cond:
+            self._dirty = True
+            self._cond.notify()
+
+    def request_keyframe(self) -> None:
+        with self._cond:
+            self._keyframe = True
+            self._dirty = True
+            self._cond.notify()
+
+    def start_stream(self, on_frame: FrameCallback, settings: StreamSettings) -> None:
+        with self._cond:
+            self._stream = _Stream(on_frame, settings)
+            self._keyframe = True
+            self._dirty = True  # send a first frame at once, with the last pose
+            self._cond.notify()
+
+    def stop_stream(self) -> None:
+        with self._cond:
+            self._stream = None
+
+    @property
+    def last_pose(self) -> PoseMessage:
+        return self._last_pose
+
+    def call(self, fn: Callable[[], Any]) -> concurrent.futures.Future[Any]:
+        fut: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        with self._cond:
+            self._calls.append((fn, fut))
+            self._cond.notify()
+        return fut
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stop = True
+            self._cond.notify()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+
+    # -- the render thread -----------------------------------------------------------------
+    def _run(self) -> None:
+        try:
+            renderer = self._make_renderer()
+            self.renderer_info = dict(getattr(renderer, "info", {}) or {})
+        except BaseException as exc:  # reported to start()
+            self._error = exc
+            self._ready.set()
+            return
+        self._ready.set()
+        size: tuple[int, int] | None = None
+        last_render = 0.0
+        while True:
+            with self._cond:
+                while not (self._stop or self._calls or
+                           (self._stream is not None and (self._pending is not None or self._dirty))):
+                    self._cond.wait()
+                if self._stop:
+                    break
+                calls, self._calls = self._calls, []
+            for fn, fut in calls:
+                try:
+                    fut.set_result(fn())
+                except BaseException as exc:
+                    fut.set_exception(exc)
+            with self._cond:
+                stream = self._stream
+                if stream is None or (self._pending is None and not self._dirty):
+                    continue
+                min_interval = 1.0 / stream.settings.max_fps
+            wait = last_render + min_interval - time.perf_counter()
+            if wait > 0:
+                time.sleep(wait)  # the cap; a newer pose may replace the pending one meanwhile
+            with self._cond:
+                stream = self._stream
+                if stream is None:
+                    continue
+                msg = self._pending or self._last_pose
+                self._pending = None
+                self._dirty = False
+                keyframe = self._keyframe
+                self._keyframe = False
+                self._last_pose = msg
+            last_render = time.perf_counter()
+            try:
+                size = self._render_one(renderer, stream, msg, keyframe, size)
+            except Exception:
+                log.exception("rendering a frame failed; the stream goes on")
+        try:
+            release = getattr(renderer, "release", None)
+            if release is not None:
+                release()
+        except Exception:
+            log.debug("renderer release failed", exc_info=True)
+
+    def _render_one(self, renderer: RendererLike, stream: _Stream, msg: PoseMessage,
+                    keyframe: bool, size: tuple[int, int] | None) -> tuple[int, int]:
+        want = clamp_viewport(*msg.viewport)
+        if want != size:
+            renderer.resize(*want)
+            size = want
+        enc = stream.encoder
+        if enc is None or (enc.settings.width, enc.settings.height) != size:
+            if enc is not None:
+                enc.close()
+            s = stream.settings
+            enc = stream.encoder = H264Encoder(EncoderSettings(
+                width=size[0], height=size[1], bitrate=s.bitrate, max_fps=s.max_fps,
+                prefer_hardware=s.prefer_hardware))
+            keyframe = True
+            self.encoder_path = enc.path
+        with self._scene_lock:
+            renderer.render(self._scene, msg.views, msg.near, msg.far)
+        y, u, v = renderer.read_yuv420()
+        timings = renderer.last_timings
+        t0 = time.perf_counter()
+        pts = max(stream.last_pts + 1, int((t0 - stream.started) * 90000))
+        stream.last_pts = pts
+        packets = enc.encode(y, u, v, pts, keyframe=keyframe)
+        encode_us = int((time.perf_counter() - t0) * 1e6)
+        self.frames_rendered += 1
+        stream.frames += 1
+        if not packets:
+            return size
+        meta = FrameMetadata(
+            pts=pts, pose_sequence=msg.sequence, pose_client_time_us=msg.client_time_us,
+            width=size[0], height=size[1], keyframe=any(p.is_keyframe for p in packets),
+            render_us=int(timings.render_ms * 1000), readback_us=int(timings.readback_ms * 1000),
+            convert_us=int(timings.convert_ms * 1000), encode_us=encode_us,
+            size_bytes=sum(p.size for p in packets),
+        )
+        stream.on_frame(packets, meta)
+        return size

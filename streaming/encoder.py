@@ -1,0 +1,138 @@
+"""farview's own H.264 encoder: I420 planes in, ``av.Packet``s out, tuned for latency.
+
+Path choice (logged once, and exposed as :attr:`H264Encoder.path`): ``h264_nvenc`` with its
+low-latency settings when the machine has an NVIDIA encoder that opens, else ``libx264`` with
+``ultrafast`` + ``zerolatency``. Both: no B-frames, one packet per frame, a VBV cap of about one
+frame's budget (so keyframes stay small enough for the socket buffers), keyframes on demand.
+
+Not thread-safe: one encoder is driven by one thread (the host's render thread). ``pts`` is in
+the 1/90000 time base; the host starts at 0 for each connection.
+"""
+
+from __future__ import annotations
+
+import fractions
+import logging
+from dataclasses import dataclass
+
+import av
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+VIDEO_TIME_BASE = fractions.Fraction(1, 90000)
+DEFAULT_BITRATE = 8_000_000
+DEFAULT_MAX_FPS = 60
+
+_logged_paths: set[str] = set()
+
+
+@dataclass(frozen=True, kw_only=True)
+class EncoderSettings:
+    """How to encode. Validated at construction."""
+
+    width: int
+    height: int
+    bitrate: int = DEFAULT_BITRATE
+    """Target bits per second; also the VBV max rate."""
+    max_fps: int = DEFAULT_MAX_FPS
+    """Highest frame rate frames are produced at; sizes the VBV buffer (one frame's budget)."""
+    prefer_hardware: bool = True
+    """Try h264_nvenc first."""
+    threads: int = 2
+
+    def __post_init__(self) -> None:
+        if self.width <= 0 or self.height <= 0 or self.width % 2 or self.height % 2:
+            raise ValueError(f"encoder size must be positive and even, got {self.width}x{self.height}")
+        if not 100_000 <= self.bitrate <= 200_000_000:
+            raise ValueError(f"bitrate must be 100 kbit/s..200 Mbit/s, got {self.bitrate}")
+        if not 1 <= self.max_fps <= 240:
+            raise ValueError(f"max_fps must be 1..240, got {self.max_fps}")
+
+
+class H264Encoder:
+    """Encodes I420 frames to H.264 ``av.Packet``s with the lowest latency the machine allows."""
+
+    def __init__(self, settings: EncoderSettings) -> None:
+        self.settings = settings
+        self._codec, self.path = self._open(settings)
+        self._frame = av.VideoFrame(settings.width, settings.height, "yuv420p")
+        self.frames_encoded = 0
+
+    @staticmethod
+    def _open(s: EncoderSettings) -> tuple[av.VideoCodecContext, str]:
+        vbv_kbit = max(1, s.bitrate // s.max_fps // 1000)
+        candidates: list[tuple[str, dict[str, str]]] = []
+        if s.prefer_hardware:
+            candidates.append(("h264_nvenc", {
+                "preset": "p1", "tune": "ull", "zerolatency": "1", "delay": "0",
+                "rc": "cbr", "bf": "0", "forced-idr": "1", "rc-lookahead": "0",
+            }))
+        candidates.append(("libx264", {
+            "preset": "ultrafast", "tune": "zerolatency",
+            "x264-params": f"vbv-maxrate={s.bitrate // 1000}:vbv-bufsize={vbv_kbit * 2}:"
+                           "bframes=0:repeat-headers=1:sliced-threads=1:scenecut=0",
+        }))
+        last_error: Exception | None = None
+        for name, options in candidates:
+            try:
+                codec = av.CodecContext.create(name, "w")
+                codec.width = s.width
+                codec.height = s.height
+                codec.pix_fmt = "yuv420p"
+                codec.time_base = VIDEO_TIME_BASE
+                codec.framerate = fractions.Fraction(s.max_fps, 1)
+                codec.bit_rate = s.bitrate
+                codec.gop_size = 100000  # keyframes only on demand
+                codec.max_b_frames = 0
+                codec.thread_count = s.threads if name == "libx264" else 0
+                codec.options = options
+                codec.open()
+            except Exception as exc:  # noqa: BLE001 - any failure means "try the next path"
+                last_error = exc
+                log.debug("encoder %s unavailable: %s", name, exc)
+                continue
+            path = "nvenc" if name == "h264_nvenc" else "libx264"
+            if path not in _logged_paths:
+                _logged_paths.add(path)
+                log.info("video encoder: %s (%dx%d, %d kbit/s, up to %d fps)",
+                         name, s.width, s.height, s.bitrate // 1000, s.max_fps)
+            return codec, path
+        raise RuntimeError(f"no H.264 encoder could be opened: {last_error}")
+
+    @property
+    def codec_name(self) -> str:
+        return str(self._codec.name)
+
+    def encode(self, y: np.ndarray, u: np.ndarray, v: np.ndarray, pts: int,
+               keyframe: bool = False) -> list[av.Packet]:
+        """Encode one frame; returns its packets (one for both encoders in this configuration)."""
+        frame = self._frame
+        for plane, data in zip(frame.planes, (y, u, v), strict=True):
+            _copy_plane(plane, data)
+        frame.pts = pts
+        frame.time_base = VIDEO_TIME_BASE
+        frame.pict_type = av.video.frame.PictureType.I if keyframe else av.video.frame.PictureType.NONE
+        packets = list(self._codec.encode(frame))
+        for p in packets:
+            p.time_base = VIDEO_TIME_BASE
+        self.frames_encoded += 1
+        return packets
+
+    def close(self) -> None:
+        try:
+            list(self._codec.encode(None))
+        except Exception:  # noqa: BLE001 - flushing a closing encoder may fail harmlessly
+            pass
+
+
+def _copy_plane(plane: av.video.plane.VideoPlane, data: np.ndarray) -> None:
+    """Copy a (h, w) uint8 array into a frame plane, honouring the plane's line stride."""
+    h, w = data.shape
+    stride = plane.line_size
+    if stride == w:
+        plane.update(np.ascontiguousarray(data))
+        return
+    buf = np.frombuffer(plane, dtype=np.uint8)  # type: ignore[call-overload]
+    buf = buf[: stride * h].reshape(h, stride)
+    buf[:, :w] = data

@@ -1,0 +1,38 @@
+"""Peer-connection setup shared by host and client: ICE config and the four data channels.
+
+The client is the WHEP offerer, so it creates the data channels; the host receives them by
+label. No STUN/TURN unless configured (``iceServers=[]``): aiortc would otherwise add a public
+STUN server and wait up to 5 s for it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection
+
+from streaming._aiortc_patches import apply_global_patches
+
+MAX_CHANNEL_MESSAGE = 64 * 1024
+"""Largest data-channel message either side accepts; bigger ones are counted and dropped."""
+
+
+@dataclass(frozen=True)
+class ChannelSpec:
+    label: str
+    ordered: bool
+    max_retransmits: int | None
+
+
+POSE = ChannelSpec("pose", ordered=False, max_retransmits=0)
+INPUT = ChannelSpec("input", ordered=True, max_retransmits=None)
+CONTROL = ChannelSpec("control", ordered=True, max_retransmits=None)
+FRAMES = ChannelSpec("frames", ordered=False, max_retransmits=0)
+CHANNELS = (POSE, INPUT, CONTROL, FRAMES)
+
+
+def create_peer_connection(ice_servers: list[str] | None = None) -> RTCPeerConnection:
+    """A peer connection with farview's ICE configuration and aiortc workarounds applied."""
+    apply_global_patches()
+    servers = [RTCIceServer(url) for url in (ice_servers or [])]
+    return RTCPeerConnection(RTCConfiguration(iceServers=servers))

@@ -1,0 +1,144 @@
+"""WHEP-style signaling over HTTP, both ends.
+
+Server (:class:`WhepEndpoint`, mounted by the host's Starlette app): ``POST`` an SDP offer
+(``application/sdp``) → ``201 Created`` with the SDP answer and ``Location: /whep/{id}``;
+``DELETE`` that location ends the connection. Exactly one connection at a time: a ``POST``
+while one is live → ``409`` naming the reason. Errors are JSON ``{"error": {code, message}}``.
+
+Client (:func:`whep_connect`): creates the offer (ICE gathering completes inside aiortc's
+``setLocalDescription``: no trickle), posts it, applies the answer, returns the location.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+import httpx
+from aiortc import RTCPeerConnection, RTCSessionDescription
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+log = logging.getLogger(__name__)
+
+MAX_SDP_BYTES = 64 * 1024
+
+
+class SignalingError(Exception):
+    """The host refused the offer. ``status`` is the HTTP status (409: another client)."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+class WhepConnection(Protocol):
+    """What the endpoint needs of a live connection."""
+
+    @property
+    def is_live(self) -> bool: ...
+
+    async def close(self, reason: str) -> None: ...
+
+
+def _error(status: int, code: str, message: str) -> Response:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+
+
+class WhepEndpoint:
+    """The host side of WHEP with single-client exclusivity.
+
+    ``accept(offer)`` builds the connection and returns ``(answer, connection)``; it is called
+    with the slot already reserved, so two racing offers cannot both win.
+    """
+
+    def __init__(self, accept: Callable[[RTCSessionDescription], Awaitable[tuple[RTCSessionDescription, WhepConnection]]],
+                 *, busy_message: str = "another client is connected to this session") -> None:
+        self._accept = accept
+        self._busy_message = busy_message
+        self._current: tuple[str, WhepConnection] | None = None
+        self._reserved = False
+
+    @property
+    def current(self) -> WhepConnection | None:
+        if self._current is not None and not self._current[1].is_live:
+            self._current = None
+        return None if self._current is None else self._current[1]
+
+    async def post(self, request: Request) -> Response:
+        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if ctype != "application/sdp":
+            return _error(415, "UnsupportedMediaType",
+                          f"send the SDP offer with Content-Type application/sdp, not {ctype or 'nothing'}")
+        body = await request.body()
+        if len(body) > MAX_SDP_BYTES:
+            return _error(413, "PayloadTooLarge", f"SDP offer over {MAX_SDP_BYTES} bytes")
+        try:
+            sdp = body.decode("utf-8")
+        except UnicodeDecodeError:
+            return _error(400, "BadRequest", "SDP offer is not UTF-8 text")
+        if not sdp.startswith("v=0") or "m=" not in sdp:
+            return _error(400, "BadRequest", "body is not an SDP offer (it must start with 'v=0' and have media sections)")
+        if self._reserved or self.current is not None:
+            return _error(409, "Conflict", self._busy_message)
+        self._reserved = True
+        try:
+            answer, connection = await self._accept(RTCSessionDescription(sdp=sdp, type="offer"))
+        except ValueError as exc:
+            return _error(400, "BadRequest", f"SDP offer was refused: {exc}")
+        finally:
+            self._reserved = False
+        conn_id = secrets.token_urlsafe(12)
+        self._current = (conn_id, connection)
+        return Response(answer.sdp, status_code=201, media_type="application/sdp",
+                        headers={"Location": f"/whep/{conn_id}"})
+
+    async def delete(self, request: Request, conn_id: str) -> Response:
+        if self._current is None or self._current[0] != conn_id:
+            return _error(404, "NotFound", f"no connection {conn_id} on this host")
+        _, connection = self._current
+        self._current = None
+        await connection.close("client ended the connection")
+        return Response(status_code=204)
+
+    def release(self, connection: WhepConnection) -> None:
+        """Free the slot when ``connection`` ended on its own (dropped client)."""
+        if self._current is not None and self._current[1] is connection:
+            self._current = None
+
+
+async def whep_connect(pc: RTCPeerConnection, url: str, token: str, *,
+                       verify: bool | str = True, timeout: float = 10.0) -> str:
+    """Offer ``pc`` to the WHEP endpoint at ``url``; returns the connection's absolute URL."""
+    offer = await pc.createOffer()
+    await pc.setLocalDescription(offer)
+    async with httpx.AsyncClient(verify=verify, timeout=timeout) as http:
+        try:
+            resp = await http.post(url, content=pc.localDescription.sdp.encode(), headers={
+                "Content-Type": "application/sdp", "Authorization": f"Bearer {token}"})
+        except httpx.HTTPError as exc:
+            raise SignalingError(0, "Unreachable", f"render host at {url} did not answer: {exc}") from None
+    if resp.status_code != 201:
+        code, message = "Error", resp.text
+        try:
+            err = resp.json()["error"]
+            code, message = err["code"], err["message"]
+        except (ValueError, KeyError, TypeError):
+            pass
+        raise SignalingError(resp.status_code, code, message)
+    await pc.setRemoteDescription(RTCSessionDescription(sdp=resp.text, type="answer"))
+    location = resp.headers.get("location", "")
+    return str(httpx.URL(url).join(location))
+
+
+async def whep_disconnect(location: str, token: str, *, verify: bool | str = True) -> None:
+    """``DELETE`` the connection; errors are logged, not raised (the host also detects drops)."""
+    try:
+        async with httpx.AsyncClient(verify=verify, timeout=3.0) as http:
+            await http.delete(location, headers={"Authorization": f"Bearer {token}"})
+    except httpx.HTTPError as exc:
+        log.info("could not tell the host we are leaving: %s", exc)

@@ -1,0 +1,143 @@
+"""The aiortc/aioice behaviours streaming/_aiortc_patches.py relies on, checked on real peers.
+
+If aiortc or aioice change any of them, these tests fail and point at the workaround to revisit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import socket
+import time
+
+import aioice.ice
+import aioice.turn
+import aiortc
+import numpy as np
+import pytest
+from aiortc.rtcrtpreceiver import RTCRtpReceiver
+from aiortc.rtcrtpsender import RTCRtpSender
+
+from streaming import _aiortc_patches as patches
+from streaming.encoder import EncoderSettings, H264Encoder
+from streaming.peer import create_peer_connection
+from streaming.receiver import DecodedVideoFrame, VideoReceiver
+from streaming.track import PacketTrack
+
+
+def test_versions_are_the_pinned_ones() -> None:
+    assert aiortc.__version__ == patches.PINNED_AIORTC
+    assert aioice.__version__ == patches.PINNED_AIOICE
+    patches.check_versions()
+
+
+def test_aioice_reads_its_buffer_constant_when_binding() -> None:
+    # Patch 1 works only while aioice looks the constant up at bind time.
+    assert hasattr(aioice.turn, "UDP_SOCKET_BUFFER_SIZE")
+    src = inspect.getsource(aioice.ice.Connection)
+    assert "turn.UDP_SOCKET_BUFFER_SIZE" in src
+    patches.apply_global_patches()
+    assert aioice.turn.UDP_SOCKET_BUFFER_SIZE == patches.UDP_RECEIVE_BUFFER
+
+
+def test_aioice_still_skips_loopback_and_patch_falls_back_to_it() -> None:
+    original_src = inspect.getsource(aioice.ice)
+    assert 'ip.ip != "127.0.0.1"' in original_src  # the behaviour patch 2 compensates for
+    patches.apply_global_patches()
+    addresses = aioice.ice.get_host_addresses(True, False)
+    assert addresses and all(isinstance(a, str) for a in addresses)
+
+
+def test_private_attributes_exist() -> None:
+    assert callable(RTCRtpSender._send_keyframe)
+    src = inspect.getsource(RTCRtpSender._handle_rtcp_packet)
+    assert "self._send_keyframe()" in src
+    recv_src = inspect.getsource(RTCRtpReceiver)
+    assert "self.__jitter_buffer.add(packet)" in recv_src
+    assert "packet._data = depayload(codec, packet.payload)" in recv_src
+
+
+def test_marker_buffer_discards_broken_frames_until_idr() -> None:
+    from aiortc.rtp import RtpPacket
+
+    got: list[patches.EncodedFrame] = []
+    buf = patches.MarkerJitterBuffer(got.append)
+
+    def pkt(seq: int, ts: int, marker: bool, data: bytes) -> RtpPacket:
+        p = RtpPacket(sequence_number=seq, timestamp=ts, marker=int(marker))
+        p._data = data  # type: ignore[attr-defined]
+        return p
+
+    idr = b"\x00\x00\x00\x01\x65abc"
+    p_frame = b"\x00\x00\x00\x01\x41abc"
+    assert buf.add(pkt(1, 100, False, idr[:4])) == (False, None)
+    buf.add(pkt(2, 100, True, idr[4:]))
+    assert [f.data for f in got] == [idr]
+    # packet 4 lost: frame at ts 300 is broken → PLI, discarded
+    buf.add(pkt(3, 200, True, p_frame))
+    assert buf.add(pkt(5, 300, True, p_frame)) == (True, None)
+    buf.add(pkt(6, 400, True, p_frame))  # P-frame after loss: still waiting for an IDR
+    buf.add(pkt(7, 500, True, idr))
+    assert [f.rtp_timestamp for f in got] == [100, 200, 500]
+    assert buf.frames_discarded == 2 and buf.packets_lost == 1
+
+
+async def _loopback() -> tuple:
+    """A real offerer (marker receiver) and answerer (PacketTrack) connected on this machine."""
+    client = create_peer_connection()
+    host = create_peer_connection()
+    transceiver = client.addTransceiver("video", direction="recvonly")
+    decoded: list[DecodedVideoFrame] = []
+    receiver = VideoReceiver(decoded.append)
+    jitter = patches.install_marker_receiver(transceiver.receiver, receiver.on_encoded)
+    client.createDataChannel("control")
+    await client.setLocalDescription(await client.createOffer())
+    await host.setRemoteDescription(client.localDescription)
+    track = PacketTrack()
+    sender = host.addTrack(track)
+    await host.setLocalDescription(await host.createAnswer())
+    await client.setRemoteDescription(host.localDescription)
+    for _ in range(500):
+        if client.connectionState == "connected" and host.connectionState == "connected":
+            break
+        await asyncio.sleep(0.01)
+    assert client.connectionState == "connected"
+    return client, host, transceiver, sender, track, decoded, jitter
+
+
+@pytest.mark.slow
+async def test_frame_released_on_marker_and_keyframe_request_routed() -> None:
+    client, host, transceiver, sender, track, decoded, jitter = await _loopback()
+    try:
+        requests: list[float] = []
+        patches.route_keyframe_requests(sender, lambda: requests.append(time.perf_counter()))
+        enc = H264Encoder(EncoderSettings(width=320, height=240, prefer_hardware=False))
+        y = np.full((240, 320), 120, np.uint8)
+        uv = np.full((120, 160), 128, np.uint8)
+        for pts in (0, 1500):
+            for p in enc.encode(y, uv, uv, pts, keyframe=pts == 0):
+                track.push(p)
+            # Only this frame was sent and no later packet follows: a stock jitter buffer would
+            # hold it until the next frame's first packet. The marker patch releases it.
+            for _ in range(200):
+                if len(decoded) == (1 if pts == 0 else 2):
+                    break
+                await asyncio.sleep(0.01)
+            assert len(decoded) == (1 if pts == 0 else 2)
+        assert decoded[0].pts == 0 and decoded[1].pts == 1500
+        assert abs(int(decoded[0].y[120, 160]) - 120) <= 3
+        # Patch 3: a PLI from the receiver reaches our keyframe hook.
+        ssrc = sender._ssrc
+        await transceiver.receiver._send_rtcp_pli(ssrc)
+        for _ in range(200):
+            if requests:
+                break
+            await asyncio.sleep(0.01)
+        assert requests, "a PLI from the receiver did not reach route_keyframe_requests"
+        # Patch 1: the ICE sockets got the large receive buffer (Linux reports double).
+        ice = transceiver.receiver.transport.transport
+        sock = ice._connection._protocols[0].transport.get_extra_info("socket")
+        assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) >= 2 * 256 * 1024
+    finally:
+        await client.close()
+        await host.close()
