@@ -1,0 +1,405 @@
+"""Offscreen renderer: draws a :class:`~host.scene.Scene` for one or two views into an FBO and
+reads it back as RGBA or as BT.601 YUV 4:2:0 planes converted on the GPU.
+
+Owns every GL object it creates: the colour/depth framebuffer, the Y and chroma framebuffers of
+the conversion pass, the shader programs, and per-mesh vertex buffers (cached by ``Mesh.key``,
+freed when no entity uses the mesh any more).
+
+Threading: a Renderer lives on the thread whose EGL context was current when it was created
+(see :mod:`host.egl`, which must be imported before OpenGL; this module does that) and must only
+be used from that thread. Calls are synchronous: ``render`` returns after ``glFinish``, so the
+measured ``render_ms`` is the real GPU (llvmpipe) cost of the frame.
+
+Image orientation: ``read_rgba`` and ``read_yuv420`` both return the top row first. The YUV
+pass flips rows while converting, so no CPU pass touches the pixels.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import host.egl  # noqa: F401  (sets PYOPENGL_PLATFORM before OpenGL is imported)
+
+import numpy as np  # noqa: I001
+import numpy.typing as npt
+from OpenGL import GL
+from OpenGL.raw.GL.VERSION.GL_1_0 import glReadPixels as _raw_read_pixels
+
+from host import transforms
+from host.gltf import Material, Mesh
+from host.scene import DrawItem, Scene
+from input.pose import View
+
+log = logging.getLogger(__name__)
+
+SHADER_DIR = Path(__file__).with_name("shaders")
+BACKGROUND = (0.16, 0.16, 0.17, 1.0)
+"""Neutral dark grey (already display-encoded)."""
+SEE_THROUGH_ALPHA = 0.3
+MAX_SIZE = 8192
+
+
+class RendererError(RuntimeError):
+    """GL refused something (shader compile, incomplete framebuffer); the message says what."""
+
+
+@dataclass(frozen=True)
+class FrameTimings:
+    """Durations of the last frame's stages, in milliseconds (0 when a stage did not run)."""
+
+    render_ms: float = 0.0
+    """Drawing plus ``glFinish``."""
+    convert_ms: float = 0.0
+    """The RGB → YUV 4:2:0 passes plus ``glFinish``."""
+    readback_ms: float = 0.0
+    """``glReadPixels`` of the planes (or of RGBA)."""
+
+
+@dataclass
+class _GpuPrimitive:
+    vao: int
+    buffers: tuple[int, int]
+    index_count: int
+    material: Material
+
+
+def _compile(vert: str, frag: str) -> int:
+    def stage(kind: int, name: str) -> int:
+        shader = GL.glCreateShader(kind)
+        GL.glShaderSource(shader, (SHADER_DIR / name).read_text())
+        GL.glCompileShader(shader)
+        if not GL.glGetShaderiv(shader, GL.GL_COMPILE_STATUS):
+            info = GL.glGetShaderInfoLog(shader).decode(errors="replace")
+            raise RendererError(f"shader {name} does not compile: {info}")
+        return int(shader)
+
+    program = GL.glCreateProgram()
+    shaders = [stage(GL.GL_VERTEX_SHADER, vert), stage(GL.GL_FRAGMENT_SHADER, frag)]
+    for s in shaders:
+        GL.glAttachShader(program, s)
+    GL.glLinkProgram(program)
+    for s in shaders:
+        GL.glDeleteShader(s)
+    if not GL.glGetProgramiv(program, GL.GL_LINK_STATUS):
+        info = GL.glGetProgramInfoLog(program).decode(errors="replace")
+        raise RendererError(f"shader program {vert}+{frag} does not link: {info}")
+    return int(program)
+
+
+class _Program:
+    def __init__(self, vert: str, frag: str) -> None:
+        self.id = _compile(vert, frag)
+        self._locations: dict[str, int] = {}
+
+    def loc(self, name: str) -> int:
+        if name not in self._locations:
+            self._locations[name] = int(GL.glGetUniformLocation(self.id, name))
+        return self._locations[name]
+
+
+def _texture(width: int, height: int, internal: int, fmt: int) -> int:
+    tex = int(GL.glGenTextures(1))
+    GL.glBindTexture(GL.GL_TEXTURE_2D, tex)
+    GL.glTexImage2D(GL.GL_TEXTURE_2D, 0, internal, width, height, 0, fmt,
+                    GL.GL_UNSIGNED_BYTE, None)
+    for p in (GL.GL_TEXTURE_MIN_FILTER, GL.GL_TEXTURE_MAG_FILTER):
+        GL.glTexParameteri(GL.GL_TEXTURE_2D, p, GL.GL_NEAREST)
+    return tex
+
+
+def _check_fbo(what: str) -> None:
+    status = GL.glCheckFramebufferStatus(GL.GL_FRAMEBUFFER)
+    if status != GL.GL_FRAMEBUFFER_COMPLETE:
+        raise RendererError(f"{what} framebuffer is incomplete (status 0x{int(status):04X})")
+
+
+def _ms(t0: float) -> float:
+    return (time.perf_counter() - t0) * 1000.0
+
+
+class Renderer:
+    """Renders scenes offscreen at ``width`` × ``height`` on the current GL context."""
+
+    def __init__(self, width: int, height: int) -> None:
+        if not GL.glGetString(GL.GL_VERSION):
+            raise RendererError("no current GL context; create a host.egl.EglContext first")
+        self._mesh_program = _Program("mesh.vert.glsl", "mesh.frag.glsl")
+        self._y_program = _Program("fullscreen.vert.glsl", "yuv_y.frag.glsl")
+        self._uv_program = _Program("fullscreen.vert.glsl", "yuv_uv.frag.glsl")
+        self._empty_vao = int(GL.glGenVertexArrays(1))
+        self._meshes: dict[int, list[_GpuPrimitive]] = {}
+        self._mesh_version = -1
+        self._fbos: list[int] = []
+        self._textures: list[int] = []
+        self._renderbuffers: list[int] = []
+        self.width = 0
+        self.height = 0
+        self.last_timings = FrameTimings()
+        self._yuv_ready = False
+        self.resize(width, height)
+        # R8 rows of odd width (e.g. 961-pixel chroma) must not be padded to 4 bytes.
+        GL.glPixelStorei(GL.GL_PACK_ALIGNMENT, 1)
+
+    # -- framebuffers --------------------------------------------------------------------------
+
+    def resize(self, width: int, height: int) -> None:
+        """(Re)create the framebuffers; cheap to call with the current size (no-op)."""
+        if not (isinstance(width, int) and isinstance(height, int)):
+            raise ValueError(f"renderer size must be integers, got {width!r}x{height!r}")
+        if not (1 <= width <= MAX_SIZE and 1 <= height <= MAX_SIZE):
+            raise ValueError(f"renderer size {width}x{height} is outside 1..{MAX_SIZE}")
+        if (width, height) == (self.width, self.height):
+            return
+        self._free_framebuffers()
+        self.width, self.height = width, height
+        self._color = _texture(width, height, GL.GL_RGBA8, GL.GL_RGBA)
+        depth = int(GL.glGenRenderbuffers(1))
+        GL.glBindRenderbuffer(GL.GL_RENDERBUFFER, depth)
+        GL.glRenderbufferStorage(GL.GL_RENDERBUFFER, GL.GL_DEPTH_COMPONENT24, width, height)
+        self._fbo = int(GL.glGenFramebuffers(1))
+        GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, self._fbo)
+        GL.glFramebufferTexture2D(GL.GL_FRAMEBUFFER, GL.GL_COLOR_ATTACHMENT0, GL.GL_TEXTURE_2D,
+                                  self._color, 0)
+        GL.glFramebufferRenderbuffer(GL.GL_FRAMEBUFFER, GL.GL_DEPTH_ATTACHMENT,
+                                     GL.GL_RENDERBUFFER, depth)
+        _check_fbo("colour")
+        self._fbos.append(self._fbo)
+        self._textures.append(self._color)
+        self._renderbuffers.append(depth)
+        self._yuv_ready = width % 2 == 0 and height % 2 == 0
+        if self._yuv_ready:
+            self._y_tex = _texture(width, height, GL.GL_R8, GL.GL_RED)
+            self._y_fbo = int(GL.glGenFramebuffers(1))
+            GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, self._y_fbo)
+            GL.glFramebufferTexture2D(GL.GL_FRAMEBUFFER, GL.GL_COLOR_ATTACHMENT0,
+                                      GL.GL_TEXTURE_2D, self._y_tex, 0)
+            _check_fbo("luma")
+            self._u_tex = _texture(width // 2, height // 2, GL.GL_R8, GL.GL_RED)
+            self._v_tex = _texture(width // 2, height // 2, GL.GL_R8, GL.GL_RED)
+            self._uv_fbo = int(GL.glGenFramebuffers(1))
+            GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, self._uv_fbo)
+            GL.glFramebufferTexture2D(GL.GL_FRAMEBUFFER, GL.GL_COLOR_ATTACHMENT0,
+                                      GL.GL_TEXTURE_2D, self._u_tex, 0)
+            GL.glFramebufferTexture2D(GL.GL_FRAMEBUFFER, GL.GL_COLOR_ATTACHMENT1,
+                                      GL.GL_TEXTURE_2D, self._v_tex, 0)
+            GL.glDrawBuffers(2, [GL.GL_COLOR_ATTACHMENT0, GL.GL_COLOR_ATTACHMENT1])
+            _check_fbo("chroma")
+            self._fbos += [self._y_fbo, self._uv_fbo]
+            self._textures += [self._y_tex, self._u_tex, self._v_tex]
+        GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, 0)
+
+    def _free_framebuffers(self) -> None:
+        if self._fbos:
+            GL.glDeleteFramebuffers(len(self._fbos), self._fbos)
+        if self._textures:
+            GL.glDeleteTextures(self._textures)
+        if self._renderbuffers:
+            GL.glDeleteRenderbuffers(len(self._renderbuffers), self._renderbuffers)
+        self._fbos, self._textures, self._renderbuffers = [], [], []
+
+    def close(self) -> None:
+        """Delete every GL object (on the owning thread, with the context current)."""
+        self._free_framebuffers()
+        for key in list(self._meshes):
+            self._free_mesh(key)
+        GL.glDeleteVertexArrays(1, [self._empty_vao])
+        for p in (self._mesh_program, self._y_program, self._uv_program):
+            GL.glDeleteProgram(p.id)
+        self.width = self.height = 0
+
+    # -- mesh buffers --------------------------------------------------------------------------
+
+    def _gpu_mesh(self, mesh: Mesh) -> list[_GpuPrimitive]:
+        cached = self._meshes.get(mesh.key)
+        if cached is not None:
+            return cached
+        out = []
+        for prim in mesh.primitives:
+            vao = int(GL.glGenVertexArrays(1))
+            vbo, ibo = (int(b) for b in GL.glGenBuffers(2))
+            GL.glBindVertexArray(vao)
+            interleaved = np.ascontiguousarray(
+                np.concatenate([prim.positions, prim.normals], axis=1), dtype=np.float32)
+            GL.glBindBuffer(GL.GL_ARRAY_BUFFER, vbo)
+            GL.glBufferData(GL.GL_ARRAY_BUFFER, interleaved.nbytes, interleaved,
+                            GL.GL_STATIC_DRAW)
+            GL.glEnableVertexAttribArray(0)
+            GL.glVertexAttribPointer(0, 3, GL.GL_FLOAT, GL.GL_FALSE, 24, ctypes.c_void_p(0))
+            GL.glEnableVertexAttribArray(1)
+            GL.glVertexAttribPointer(1, 3, GL.GL_FLOAT, GL.GL_FALSE, 24, ctypes.c_void_p(12))
+            GL.glBindBuffer(GL.GL_ELEMENT_ARRAY_BUFFER, ibo)
+            GL.glBufferData(GL.GL_ELEMENT_ARRAY_BUFFER, prim.indices.nbytes,
+                            np.ascontiguousarray(prim.indices), GL.GL_STATIC_DRAW)
+            GL.glBindVertexArray(0)
+            out.append(_GpuPrimitive(vao, (vbo, ibo), len(prim.indices), prim.material))
+        self._meshes[mesh.key] = out
+        return out
+
+    def _free_mesh(self, key: int) -> None:
+        for p in self._meshes.pop(key, []):
+            GL.glDeleteVertexArrays(1, [p.vao])
+            GL.glDeleteBuffers(2, list(p.buffers))
+
+    def _prune(self, scene: Scene) -> None:
+        if scene.version == self._mesh_version:
+            return
+        self._mesh_version = scene.version
+        used = scene.meshes()
+        for key in [k for k in self._meshes if k not in used]:
+            self._free_mesh(key)
+
+    # -- drawing ------------------------------------------------------------------------------
+
+    def render(self, scene: Scene, views: Sequence[View], near: float = 0.05,
+               far: float = 100.0) -> FrameTimings:
+        """Draw ``scene`` for one view (whole frame) or two (left eye in the left half)."""
+        if len(views) not in (1, 2):
+            raise ValueError(f"render takes 1 or 2 views, got {len(views)}")
+        if not 0.0 < near < far:
+            raise ValueError(f"clip planes need 0 < near < far, got near={near} far={far}")
+        t0 = time.perf_counter()
+        self._prune(scene)
+        items = [it for it in scene.draw_list() if not it.state.hidden]
+        opaque = [it for it in items if not it.state.see_through]
+        see_through = [it for it in items if it.state.see_through]
+
+        GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, self._fbo)
+        GL.glViewport(0, 0, self.width, self.height)
+        GL.glClearColor(*BACKGROUND)
+        GL.glDepthMask(GL.GL_TRUE)
+        GL.glClear(GL.GL_COLOR_BUFFER_BIT | GL.GL_DEPTH_BUFFER_BIT)
+        GL.glEnable(GL.GL_DEPTH_TEST)
+        GL.glDisable(GL.GL_BLEND)
+        prog = self._mesh_program
+        GL.glUseProgram(prog.id)
+        self._set_lighting(scene)
+        eye_w = self.width // len(views)
+        for i, view in enumerate(views):
+            GL.glViewport(i * eye_w, 0, eye_w, self.height)
+            f = view.fov
+            proj = transforms.perspective_from_tangents(
+                f.tan_left, f.tan_right, f.tan_up, f.tan_down, near, far)
+            vp = proj @ transforms.view_matrix(view.pose.position, view.pose.orientation)
+            GL.glUniformMatrix4fv(prog.loc("u_view_proj"), 1, GL.GL_TRUE,
+                                  vp.astype(np.float32))
+            GL.glUniform3f(prog.loc("u_camera"), *view.pose.position)
+            GL.glUniform1f(prog.loc("u_alpha"), 1.0)
+            self._draw(opaque)
+            if see_through:
+                # See-through parts after the opaque ones, blended, without hiding each other.
+                GL.glEnable(GL.GL_BLEND)
+                GL.glBlendFunc(GL.GL_SRC_ALPHA, GL.GL_ONE_MINUS_SRC_ALPHA)
+                GL.glDepthMask(GL.GL_FALSE)
+                GL.glUniform1f(prog.loc("u_alpha"), SEE_THROUGH_ALPHA)
+                self._draw(see_through)
+                GL.glDepthMask(GL.GL_TRUE)
+                GL.glDisable(GL.GL_BLEND)
+        GL.glBindVertexArray(0)
+        GL.glFinish()
+        self.last_timings = FrameTimings(render_ms=_ms(t0))
+        return self.last_timings
+
+    def _set_lighting(self, scene: Scene) -> None:
+        prog = self._mesh_program
+        lt = scene.lighting
+        key = np.asarray(lt.key_direction)
+        fill = np.asarray(lt.fill_direction)
+        GL.glUniform3f(prog.loc("u_key_dir"), *(key / np.linalg.norm(key)))
+        GL.glUniform3f(prog.loc("u_key_color"), *(np.asarray(lt.key_color) * lt.key_intensity))
+        GL.glUniform3f(prog.loc("u_fill_dir"), *(fill / np.linalg.norm(fill)))
+        GL.glUniform1f(prog.loc("u_fill"), lt.fill_intensity)
+        GL.glUniform1f(prog.loc("u_ambient"), lt.ambient)
+
+    def _draw(self, items: list[DrawItem]) -> None:
+        prog = self._mesh_program
+        loc_model, loc_normal = prog.loc("u_model"), prog.loc("u_normal_matrix")
+        loc_color, loc_tint = prog.loc("u_base_color"), prog.loc("u_tint")
+        loc_metal, loc_rough = prog.loc("u_metallic"), prog.loc("u_roughness")
+        for it in items:
+            GL.glUniformMatrix4fv(loc_model, 1, GL.GL_TRUE, it.world.astype(np.float32))
+            m3 = it.world[:3, :3]
+            try:
+                normal = np.linalg.inv(m3).T
+            except np.linalg.LinAlgError:  # a zero scale: nothing visible to light
+                continue
+            GL.glUniformMatrix3fv(loc_normal, 1, GL.GL_TRUE, normal.astype(np.float32))
+            tint = it.state.tint
+            if tint is None:
+                GL.glUniform4f(loc_tint, 0.0, 0.0, 0.0, 0.0)
+            else:
+                GL.glUniform4f(loc_tint, *tint.color, tint.weight)
+            for prim in self._gpu_mesh(it.mesh):
+                mat = prim.material
+                GL.glUniform4f(loc_color, *mat.base_color)
+                GL.glUniform1f(loc_metal, mat.metallic)
+                GL.glUniform1f(loc_rough, mat.roughness)
+                GL.glBindVertexArray(prim.vao)
+                GL.glDrawElements(GL.GL_TRIANGLES, prim.index_count, GL.GL_UNSIGNED_INT,
+                                  ctypes.c_void_p(0))
+
+    # -- readback ------------------------------------------------------------------------------
+
+    def _read(self, fbo: int, attachment: int, width: int, height: int, fmt: int,
+              channels: int) -> npt.NDArray[np.uint8]:
+        GL.glBindFramebuffer(GL.GL_READ_FRAMEBUFFER, fbo)
+        GL.glReadBuffer(attachment)
+        shape = (height, width, channels) if channels > 1 else (height, width)
+        out = np.empty(shape, dtype=np.uint8)
+        # The raw entry point writes straight into our array: no PyOpenGL copy or allocation.
+        _raw_read_pixels(0, 0, width, height, fmt, GL.GL_UNSIGNED_BYTE, out.ctypes.data_as(
+            ctypes.c_void_p))
+        return out
+
+    def read_rgba(self) -> npt.NDArray[np.uint8]:
+        """The last rendered frame, (H, W, 4) uint8, top row first."""
+        t0 = time.perf_counter()
+        img = self._read(self._fbo, GL.GL_COLOR_ATTACHMENT0, self.width, self.height,
+                         GL.GL_RGBA, 4)
+        out = np.ascontiguousarray(img[::-1])  # GL's rows start at the bottom
+        self.last_timings = FrameTimings(self.last_timings.render_ms, 0.0, _ms(t0))
+        return out
+
+    def read_yuv420(
+        self,
+    ) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8], npt.NDArray[np.uint8]]:
+        """The last frame as BT.601 limited-range 4:2:0 planes (Y: H×W, U and V: H/2×W/2).
+
+        Converted on the GPU (full-resolution Y, 2×2-averaged chroma) and read back plane by
+        plane; top row first. Needs an even width and height.
+        """
+        if not self._yuv_ready:
+            raise ValueError(f"YUV 4:2:0 needs an even width and height, the renderer is "
+                             f"{self.width}x{self.height}; resize to even numbers")
+        t0 = time.perf_counter()
+        GL.glDisable(GL.GL_DEPTH_TEST)
+        GL.glDisable(GL.GL_BLEND)
+        GL.glBindVertexArray(self._empty_vao)
+        GL.glActiveTexture(GL.GL_TEXTURE0)
+        GL.glBindTexture(GL.GL_TEXTURE_2D, self._color)
+        GL.glBindFramebuffer(GL.GL_DRAW_FRAMEBUFFER, self._y_fbo)
+        GL.glViewport(0, 0, self.width, self.height)
+        GL.glUseProgram(self._y_program.id)
+        GL.glUniform1i(self._y_program.loc("u_rgb"), 0)
+        GL.glDrawArrays(GL.GL_TRIANGLES, 0, 3)
+        GL.glBindFramebuffer(GL.GL_DRAW_FRAMEBUFFER, self._uv_fbo)
+        GL.glViewport(0, 0, self.width // 2, self.height // 2)
+        GL.glUseProgram(self._uv_program.id)
+        GL.glUniform1i(self._uv_program.loc("u_rgb"), 0)
+        GL.glDrawArrays(GL.GL_TRIANGLES, 0, 3)
+        GL.glBindVertexArray(0)
+        GL.glFinish()
+        convert_ms = _ms(t0)
+        t1 = time.perf_counter()
+        w2, h2 = self.width // 2, self.height // 2
+        y = self._read(self._y_fbo, GL.GL_COLOR_ATTACHMENT0, self.width, self.height,
+                       GL.GL_RED, 1)
+        u = self._read(self._uv_fbo, GL.GL_COLOR_ATTACHMENT0, w2, h2, GL.GL_RED, 1)
+        v = self._read(self._uv_fbo, GL.GL_COLOR_ATTACHMENT1, w2, h2, GL.GL_RED, 1)
+        GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, 0)
+        self.last_timings = FrameTimings(self.last_timings.render_ms, convert_ms, _ms(t1))
+        return y, u, v
