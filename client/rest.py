@@ -1,0 +1,318 @@
+"""REST clients for the session service: :class:`RemoteRenderingClient` (blocking) and
+:class:`AsyncRemoteRenderingClient` (asyncio), both on httpx, speaking ARR 2021-01-01.
+
+Authentication sends ``Authorization: Bearer <account_key>`` to the service (never in URLs);
+:meth:`get_access_token` exchanges the key for a 24 h JWT for render hosts and caches it until
+five minutes before it expires. Every service error becomes one of :mod:`client.errors`
+(httpx's exceptions never escape). A client is one httpx connection pool: use one per thread
+(sync) or per event loop (async), and close it (or use ``with``/``async with``).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import jwt
+
+from client.errors import (
+    AuthenticationError,
+    BadRequestError,
+    ConflictError,
+    LeaseError,
+    ServerError,
+    ServiceError,
+    SessionNotFoundError,
+)
+from client.local import find_local_service
+from client.session import AsyncRenderingSession, RenderingSession, SessionProperties
+
+API_VERSION = "2021-01-01"
+DEFAULT_TIMEOUT = 30.0
+DEFAULT_LEASE_MINUTES = 60
+TOKEN_REFRESH_MARGIN = 300.0
+
+VerifyTypes = bool | str | Path
+
+
+def _verify(verify: VerifyTypes) -> bool | str:
+    return str(verify) if isinstance(verify, Path) else verify
+
+
+def _error_for(resp: httpx.Response, account_id: str) -> ServiceError:
+    status = resp.status_code
+    code: str | None = None
+    message = ""
+    body: Any = None
+    try:
+        body = resp.json()
+        err = body.get("error") or {}
+        code, message = err.get("code"), err.get("message", "")
+    except (ValueError, AttributeError):
+        message = resp.text[:300]
+    kw: dict[str, Any] = {"status_code": status, "code": code, "body": body}
+    if status in (401, 403):
+        return AuthenticationError(
+            f"the service refused the credential for account {account_id!r} (HTTP {status}); "
+            "check the account id and key (FARVIEW_ACCOUNT_ID / FARVIEW_ACCOUNT_KEY, or the "
+            "local account.json)", **kw)
+    if status == 404:
+        return SessionNotFoundError(message or "not found", **kw)
+    if status == 409:
+        return ConflictError(message, **kw)
+    if status == 422:
+        return LeaseError(message, **kw)
+    if 400 <= status < 500:
+        return BadRequestError(message or f"HTTP {status}", **kw)
+    return ServerError(f"the session service failed (HTTP {status}): {message}".rstrip(": "),
+                       **kw)
+
+
+def _token_expiry(token: str) -> float:
+    try:
+        claims = jwt.decode(token, options={"verify_signature": False})
+        return float(claims.get("exp", 0))
+    except jwt.InvalidTokenError:
+        return 0.0
+
+
+class _ClientBase:
+    def __init__(self, endpoint: str, account_id: str, account_key: str, *,
+                 verify: VerifyTypes = True, timeout: float = DEFAULT_TIMEOUT) -> None:
+        if not account_id or not account_key:
+            raise AuthenticationError("an account id and key are needed; set "
+                                      "FARVIEW_ACCOUNT_ID and FARVIEW_ACCOUNT_KEY")
+        self.endpoint = endpoint.rstrip("/")
+        self.account_id = account_id
+        self._account_key = account_key
+        self._verify = _verify(verify)
+        self._timeout = timeout
+        self._token: str | None = None
+        self._token_exp = 0.0
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.endpoint} account={self.account_id!r}>"
+
+    @property
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._account_key}"}
+
+    def _path(self, session_id: str | None = None, suffix: str = "") -> str:
+        base = f"/accounts/{quote(self.account_id, safe='')}/sessions"
+        if session_id is not None:
+            base += f"/{quote(session_id, safe='')}"
+        return base + suffix
+
+    def _token_path(self) -> str:
+        return f"/accounts/{quote(self.account_id, safe='')}/token"
+
+    def _cached_token(self) -> str | None:
+        if self._token and self._token_exp - time.time() > TOKEN_REFRESH_MARGIN:
+            return self._token
+        return None
+
+    def _store_token(self, resp: httpx.Response) -> str:
+        token = str(resp.json()["AccessToken"])
+        self._token, self._token_exp = token, _token_expiry(token)
+        return token
+
+    def _unreachable(self, exc: httpx.HTTPError) -> ServerError:
+        return ServerError(f"cannot reach the session service at {self.endpoint} "
+                           f"({type(exc).__name__}: {exc}); is `farview serve` running?")
+
+    def _check(self, resp: httpx.Response) -> httpx.Response:
+        if resp.status_code >= 400:
+            raise _error_for(resp, self.account_id)
+        return resp
+
+    @staticmethod
+    def _create_body(max_lease_time_minutes: int, size: str) -> dict[str, Any]:
+        return {"maxLeaseTimeMinutes": max_lease_time_minutes, "size": size}
+
+
+class RemoteRenderingClient(_ClientBase):
+    """Blocking client: ``RemoteRenderingClient(endpoint, account_id, account_key)``."""
+
+    def __init__(self, endpoint: str, account_id: str, account_key: str, *,
+                 verify: VerifyTypes = True, timeout: float = DEFAULT_TIMEOUT) -> None:
+        super().__init__(endpoint, account_id, account_key, verify=verify, timeout=timeout)
+        self._http = httpx.Client(base_url=self.endpoint, verify=self._verify, timeout=timeout,
+                                  trust_env=False)
+
+    @classmethod
+    def local(cls, *, data_dir: Path | None = None, timeout: float = DEFAULT_TIMEOUT
+              ) -> RemoteRenderingClient:
+        """A client for the service ``farview serve`` runs on this machine, with its account."""
+        svc = find_local_service(data_dir)
+        if not svc.account_id or not svc.account_key:
+            raise AuthenticationError("the local service has no local account file; set "
+                                      "FARVIEW_ACCOUNT_ID and FARVIEW_ACCOUNT_KEY")
+        return cls(svc.url, svc.account_id, svc.account_key, verify=svc.cert or True,
+                   timeout=timeout)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> RemoteRenderingClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _request(self, method: str, path: str, *, json: Any = None,
+                 params: dict[str, Any] | None = None) -> httpx.Response:
+        query = {"api-version": API_VERSION, **(params or {})}
+        try:
+            resp = self._http.request(method, path, json=json, params=query,
+                                      headers=self._headers)
+        except httpx.HTTPError as exc:
+            raise self._unreachable(exc) from None
+        return self._check(resp)
+
+    def _session(self, resp: httpx.Response) -> RenderingSession:
+        return RenderingSession(self, SessionProperties.from_json(resp.json()))
+
+    def create_session(self, session_id: str | None = None, *,
+                       max_lease_time_minutes: int = DEFAULT_LEASE_MINUTES,
+                       size: str = "Standard") -> RenderingSession:
+        """Create (or idempotently retry creating) a session; it starts as Starting."""
+        sid = session_id or str(uuid.uuid4())
+        return self._session(self._request(
+            "PUT", self._path(sid), json=self._create_body(max_lease_time_minutes, size)))
+
+    def get_session(self, session_id: str) -> RenderingSession:
+        return self._session(self._request("GET", self._path(session_id)))
+
+    open_rendering_session = get_session
+
+    def update_session(self, session_id: str, *, max_lease_time_minutes: int
+                       ) -> RenderingSession:
+        return self._session(self._request("PATCH", self._path(session_id),
+                                           json={"maxLeaseTimeMinutes": max_lease_time_minutes}))
+
+    def stop_session(self, session_id: str) -> None:
+        self._request("POST", self._path(session_id, "/:stop"))
+
+    def iter_sessions(self, *, page_size: int | None = None) -> Iterator[RenderingSession]:
+        """Every session of the account, following ``@nextLink``."""
+        params = {"maxpagesize": page_size} if page_size else None
+        resp = self._request("GET", self._path(), params=params)
+        while True:
+            body = resp.json()
+            for raw in body.get("sessions", []):
+                yield RenderingSession(self, SessionProperties.from_json(raw))
+            next_link = body.get("@nextLink")
+            if not next_link:
+                return
+            try:
+                resp = self._check(self._http.get(next_link, headers=self._headers))
+            except httpx.HTTPError as exc:
+                raise self._unreachable(exc) from None
+
+    def list_sessions(self, *, page_size: int | None = None) -> list[RenderingSession]:
+        return list(self.iter_sessions(page_size=page_size))
+
+    def get_access_token(self) -> str:
+        """A JWT for render hosts from the token exchange (cached until 5 min before ``exp``)."""
+        if (token := self._cached_token()) is not None:
+            return token
+        try:
+            resp = self._http.get(self._token_path(), headers={
+                "Authorization": f"Bearer {self.account_id}:{self._account_key}"})
+        except httpx.HTTPError as exc:
+            raise self._unreachable(exc) from None
+        return self._store_token(self._check(resp))
+
+
+class AsyncRemoteRenderingClient(_ClientBase):
+    """The asyncio twin of :class:`RemoteRenderingClient` (same methods, awaitable)."""
+
+    def __init__(self, endpoint: str, account_id: str, account_key: str, *,
+                 verify: VerifyTypes = True, timeout: float = DEFAULT_TIMEOUT) -> None:
+        super().__init__(endpoint, account_id, account_key, verify=verify, timeout=timeout)
+        self._http = httpx.AsyncClient(base_url=self.endpoint, verify=self._verify,
+                                       timeout=timeout, trust_env=False)
+
+    @classmethod
+    def local(cls, *, data_dir: Path | None = None, timeout: float = DEFAULT_TIMEOUT
+              ) -> AsyncRemoteRenderingClient:
+        svc = find_local_service(data_dir)
+        if not svc.account_id or not svc.account_key:
+            raise AuthenticationError("the local service has no local account file; set "
+                                      "FARVIEW_ACCOUNT_ID and FARVIEW_ACCOUNT_KEY")
+        return cls(svc.url, svc.account_id, svc.account_key, verify=svc.cert or True,
+                   timeout=timeout)
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncRemoteRenderingClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def _request(self, method: str, path: str, *, json: Any = None,
+                       params: dict[str, Any] | None = None) -> httpx.Response:
+        query = {"api-version": API_VERSION, **(params or {})}
+        try:
+            resp = await self._http.request(method, path, json=json, params=query,
+                                            headers=self._headers)
+        except httpx.HTTPError as exc:
+            raise self._unreachable(exc) from None
+        return self._check(resp)
+
+    def _session(self, resp: httpx.Response) -> AsyncRenderingSession:
+        return AsyncRenderingSession(self, SessionProperties.from_json(resp.json()))
+
+    async def create_session(self, session_id: str | None = None, *,
+                             max_lease_time_minutes: int = DEFAULT_LEASE_MINUTES,
+                             size: str = "Standard") -> AsyncRenderingSession:
+        sid = session_id or str(uuid.uuid4())
+        return self._session(await self._request(
+            "PUT", self._path(sid), json=self._create_body(max_lease_time_minutes, size)))
+
+    async def get_session(self, session_id: str) -> AsyncRenderingSession:
+        return self._session(await self._request("GET", self._path(session_id)))
+
+    open_rendering_session = get_session
+
+    async def update_session(self, session_id: str, *, max_lease_time_minutes: int
+                             ) -> AsyncRenderingSession:
+        return self._session(await self._request(
+            "PATCH", self._path(session_id), json={"maxLeaseTimeMinutes": max_lease_time_minutes}))
+
+    async def stop_session(self, session_id: str) -> None:
+        await self._request("POST", self._path(session_id, "/:stop"))
+
+    async def list_sessions(self, *, page_size: int | None = None
+                            ) -> list[AsyncRenderingSession]:
+        params = {"maxpagesize": page_size} if page_size else None
+        resp = await self._request("GET", self._path(), params=params)
+        out: list[AsyncRenderingSession] = []
+        while True:
+            body = resp.json()
+            out += [AsyncRenderingSession(self, SessionProperties.from_json(raw))
+                    for raw in body.get("sessions", [])]
+            next_link = body.get("@nextLink")
+            if not next_link:
+                return out
+            try:
+                resp = self._check(await self._http.get(next_link, headers=self._headers))
+            except httpx.HTTPError as exc:
+                raise self._unreachable(exc) from None
+
+    async def get_access_token(self) -> str:
+        if (token := self._cached_token()) is not None:
+            return token
+        try:
+            resp = await self._http.get(self._token_path(), headers={
+                "Authorization": f"Bearer {self.account_id}:{self._account_key}"})
+        except httpx.HTTPError as exc:
+            raise self._unreachable(exc) from None
+        return self._store_token(self._check(resp))

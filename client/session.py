@@ -1,0 +1,229 @@
+"""A rendering session as the client sees it: :class:`RenderingSession` (sync client) and
+:class:`AsyncRenderingSession` (async client), with the properties the service last reported.
+
+Both mirror ARR's RenderingSession: ``session_uuid``, ``properties``/``get_properties()``,
+``renew()``, ``stop()``, ``wait_until_ready()``, ``connect()``. ``host_url`` is where the
+session's render host answers signaling; ``access_token()`` gets (and caches) the bearer token
+the host accepts. For code that must work with either kind, ``await access_token_async()``.
+
+Not thread-safe; one session object per task/thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from client.errors import SessionStateError
+
+if TYPE_CHECKING:
+    from client.rest import AsyncRemoteRenderingClient, RemoteRenderingClient
+
+STARTING, READY, STOPPED, EXPIRED, ERROR = "Starting", "Ready", "Stopped", "Expired", "Error"
+TERMINAL = frozenset({STOPPED, EXPIRED, ERROR})
+RENEW_STEP_MINUTES = 15
+"""``renew()`` without an argument extends the lease by this many minutes."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class SessionProperties:
+    """One session as ARR 2021-01-01 describes it (snake_case)."""
+
+    id: str
+    status: str
+    """Starting, Ready, Stopped, Expired or Error."""
+    size: str
+    max_lease_time_minutes: int
+    elapsed_time_minutes: int
+    hostname: str | None
+    handshake_port: int | None
+    arr_inspector_port: int | None
+    teraflops: float
+    creation_time: str
+    error: dict[str, str] | None
+    """``{"code", "message"}`` when the session failed."""
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> SessionProperties:
+        return cls(
+            id=str(raw["id"]), status=str(raw["status"]), size=str(raw.get("size", "")),
+            max_lease_time_minutes=int(raw.get("maxLeaseTimeMinutes") or 0),
+            elapsed_time_minutes=int(raw.get("elapsedTimeMinutes") or 0),
+            hostname=raw.get("hostname"), handshake_port=raw.get("handshakePort"),
+            arr_inspector_port=raw.get("arrInspectorPort"),
+            teraflops=float(raw.get("teraflops") or 0.0),
+            creation_time=str(raw.get("creationTime", "")), error=raw.get("error"))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "status": self.status, "size": self.size,
+                "maxLeaseTimeMinutes": self.max_lease_time_minutes,
+                "elapsedTimeMinutes": self.elapsed_time_minutes, "hostname": self.hostname,
+                "handshakePort": self.handshake_port, "arrInspectorPort": self.arr_inspector_port,
+                "teraflops": self.teraflops, "creationTime": self.creation_time,
+                "error": self.error}
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL
+
+    @property
+    def host_url(self) -> str | None:
+        if not self.hostname or not self.handshake_port:
+            return None
+        return f"http://{self.hostname}:{self.handshake_port}"
+
+
+def not_ready_error(props: SessionProperties) -> SessionStateError:
+    """The error for a session that ended; says what to do."""
+    msg = f"session {props.id} is {props.status}; create a new session"
+    if props.error:
+        msg += f" (error {props.error.get('code')}: {props.error.get('message')})"
+    return SessionStateError(msg)
+
+
+class _SessionBase:
+    def __init__(self, properties: SessionProperties) -> None:
+        self._properties = properties
+
+    @property
+    def session_uuid(self) -> str:
+        """The session id (ARR's name)."""
+        return self._properties.id
+
+    @property
+    def id(self) -> str:
+        return self._properties.id
+
+    @property
+    def properties(self) -> SessionProperties:
+        """The properties last fetched (see ``get_properties()`` to refresh)."""
+        return self._properties
+
+    @property
+    def status(self) -> str:
+        return self._properties.status
+
+    @property
+    def host_url(self) -> str:
+        """``http://{hostname}:{handshakePort}``; raises while the host is not known yet."""
+        url = self._properties.host_url
+        if url is None:
+            raise SessionStateError(f"session {self.id} is {self.status} and has no render host "
+                                    "address yet; wait_until_ready() first")
+        return url
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.id} {self.status}>"
+
+
+class RenderingSession(_SessionBase):
+    """A session of a :class:`~client.rest.RemoteRenderingClient` (blocking calls)."""
+
+    def __init__(self, client: RemoteRenderingClient, properties: SessionProperties) -> None:
+        super().__init__(properties)
+        self.client = client
+
+    def get_properties(self) -> SessionProperties:
+        self._properties = self.client.get_session(self.id).properties
+        return self._properties
+
+    refresh = get_properties
+
+    def renew(self, max_lease_time_minutes: int | None = None) -> SessionProperties:
+        """Set a longer lease (default: RENEW_STEP_MINUTES more than now)."""
+        lease = max_lease_time_minutes or self._properties.max_lease_time_minutes + \
+            RENEW_STEP_MINUTES
+        self._properties = self.client.update_session(
+            self.id, max_lease_time_minutes=lease).properties
+        return self._properties
+
+    update = renew
+
+    def stop(self) -> None:
+        self.client.stop_session(self.id)
+        self.get_properties()
+
+    def wait_until_ready(self, timeout: float = 120.0, *, poll_interval: float = 0.25
+                         ) -> SessionProperties:
+        """Poll until Ready; raise :class:`SessionStateError` if it ends or ``timeout`` passes."""
+        deadline = time.monotonic() + timeout
+        while True:
+            props = self.get_properties()
+            if props.status == READY:
+                return props
+            if props.is_terminal:
+                raise not_ready_error(props)
+            if time.monotonic() >= deadline:
+                raise SessionStateError(f"session {self.id} is still {props.status} after "
+                                        f"{timeout:g}s; wait longer or stop it")
+            time.sleep(poll_interval)
+
+    def access_token(self) -> str:
+        """A bearer token for the render host (from the token exchange; cached until near exp)."""
+        return self.client.get_access_token()
+
+    async def access_token_async(self) -> str:
+        return await asyncio.to_thread(self.client.get_access_token)
+
+    async def connect(self, **kw: Any) -> Any:
+        """Connect to the render host (see :mod:`client.connection`)."""
+        # --- connect(): implemented by client/connection.py (stream owner) -------------------
+        from client.connection import connect_session  # type: ignore[import-not-found,unused-ignore]
+
+        return await connect_session(self, **kw)
+
+
+class AsyncRenderingSession(_SessionBase):
+    """A session of an :class:`~client.rest.AsyncRemoteRenderingClient` (awaitable calls)."""
+
+    def __init__(self, client: AsyncRemoteRenderingClient, properties: SessionProperties
+                 ) -> None:
+        super().__init__(properties)
+        self.client = client
+
+    async def get_properties(self) -> SessionProperties:
+        self._properties = (await self.client.get_session(self.id)).properties
+        return self._properties
+
+    refresh = get_properties
+
+    async def renew(self, max_lease_time_minutes: int | None = None) -> SessionProperties:
+        lease = max_lease_time_minutes or self._properties.max_lease_time_minutes + \
+            RENEW_STEP_MINUTES
+        self._properties = (await self.client.update_session(
+            self.id, max_lease_time_minutes=lease)).properties
+        return self._properties
+
+    update = renew
+
+    async def stop(self) -> None:
+        await self.client.stop_session(self.id)
+        await self.get_properties()
+
+    async def wait_until_ready(self, timeout: float = 120.0, *, poll_interval: float = 0.25
+                               ) -> SessionProperties:
+        deadline = time.monotonic() + timeout
+        while True:
+            props = await self.get_properties()
+            if props.status == READY:
+                return props
+            if props.is_terminal:
+                raise not_ready_error(props)
+            if time.monotonic() >= deadline:
+                raise SessionStateError(f"session {self.id} is still {props.status} after "
+                                        f"{timeout:g}s; wait longer or stop it")
+            await asyncio.sleep(poll_interval)
+
+    async def access_token(self) -> str:
+        return await self.client.get_access_token()
+
+    access_token_async = access_token
+
+    async def connect(self, **kw: Any) -> Any:
+        """Connect to the render host (see :mod:`client.connection`)."""
+        # --- connect(): implemented by client/connection.py (stream owner) -------------------
+        from client.connection import connect_session  # type: ignore[import-not-found,unused-ignore]
+
+        return await connect_session(self, **kw)

@@ -1,0 +1,122 @@
+"""``farview session create|show|list|renew|stop``: sessions from the command line.
+
+Finds the service and account in this order: ``--url``/``--account-id``/``--account-key`` >
+``FARVIEW_URL``/``FARVIEW_ACCOUNT_ID``/``FARVIEW_ACCOUNT_KEY`` > the local service's
+``service.json`` and ``account.json`` (see :mod:`client.local`). Prints a readable summary, or
+the service's JSON with ``--json``. Exit status: 0 ok, 1 the service refused or failed, 2 usage.
+The key never appears in output (pass it by env rather than on the command line where you can).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from client.errors import FarviewError
+from client.local import find_local_service
+from client.rest import RemoteRenderingClient
+from client.session import SessionProperties
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--url", help="service URL (env FARVIEW_URL; default: the local service)")
+    common.add_argument("--account-id", help="account id (env FARVIEW_ACCOUNT_ID)")
+    common.add_argument("--account-key", help="account key (env FARVIEW_ACCOUNT_KEY)")
+    common.add_argument("--data-dir", type=Path,
+                        help="the local service's data dir (default $FARVIEW_DATA_DIR or "
+                        "~/.local/share/farview)")
+    common.add_argument("--verify", help="CA/certificate file to trust for https")
+    common.add_argument("--json", action="store_true", help="print the service's JSON")
+
+    p = argparse.ArgumentParser(prog="farview session", description="Manage rendering sessions.")
+    sub = p.add_subparsers(dest="command", required=True)
+    c = sub.add_parser("create", parents=[common], help="create a session")
+    c.add_argument("session_id", nargs="?", help="id (default: a new uuid)")
+    c.add_argument("--lease", type=int, default=60, help="max lease in minutes (default 60)")
+    c.add_argument("--size", default="Standard", choices=["Standard", "Premium"])
+    c.add_argument("--wait", action="store_true", help="wait until the session is Ready")
+    c.add_argument("--timeout", type=float, default=120.0, help="seconds --wait waits")
+    s = sub.add_parser("show", parents=[common], help="show one session")
+    s.add_argument("session_id")
+    sub.add_parser("list", parents=[common], help="list the account's sessions")
+    r = sub.add_parser("renew", parents=[common], help="extend a session's lease")
+    r.add_argument("session_id")
+    r.add_argument("--lease", type=int, help="new max lease in minutes (default: +15)")
+    t = sub.add_parser("stop", parents=[common], help="stop a session and its host")
+    t.add_argument("session_id")
+    return p
+
+
+def _client(args: argparse.Namespace) -> RemoteRenderingClient:
+    url = args.url or os.environ.get("FARVIEW_URL")
+    account_id = args.account_id or os.environ.get("FARVIEW_ACCOUNT_ID")
+    account_key = args.account_key or os.environ.get("FARVIEW_ACCOUNT_KEY")
+    verify: bool | str = args.verify or True
+    if not (url and account_id and account_key):
+        local = find_local_service(args.data_dir)
+        url = url or local.url
+        account_id = account_id or local.account_id
+        account_key = account_key or local.account_key
+        if args.verify is None and local.cert and url == local.url:
+            verify = local.cert
+    return RemoteRenderingClient(url, account_id or "", account_key or "", verify=verify)
+
+
+def _describe(props: SessionProperties) -> str:
+    lines = [f"session   {props.id}",
+             f"status    {props.status}",
+             f"size      {props.size}",
+             f"lease     {props.elapsed_time_minutes} of {props.max_lease_time_minutes} min used",
+             f"created   {props.creation_time}"]
+    if props.host_url:
+        lines.append(f"host      {props.host_url}")
+    if props.error:
+        lines.append(f"error     {props.error.get('code')}: {props.error.get('message')}")
+    return "\n".join(lines)
+
+
+def _emit(args: argparse.Namespace, payload: Any, text: str) -> None:
+    print(json.dumps(payload, indent=2) if args.json else text)
+
+
+def run(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        if args.command == "create":
+            session = client.create_session(args.session_id, max_lease_time_minutes=args.lease,
+                                            size=args.size)
+            if args.wait:
+                session.wait_until_ready(args.timeout)
+            _emit(args, session.properties.to_json(), _describe(session.properties))
+        elif args.command == "show":
+            props = client.get_session(args.session_id).properties
+            _emit(args, props.to_json(), _describe(props))
+        elif args.command == "list":
+            sessions = [s.properties for s in client.iter_sessions()]
+            table = [f"{'ID':<38} {'STATUS':<9} {'SIZE':<9} LEASE"]
+            table += [f"{p.id:<38} {p.status:<9} {p.size:<9} "
+                      f"{p.elapsed_time_minutes}/{p.max_lease_time_minutes} min" for p in sessions]
+            _emit(args, {"sessions": [p.to_json() for p in sessions]},
+                  "\n".join(table) if sessions else "no sessions")
+        elif args.command == "renew":
+            session = client.get_session(args.session_id)
+            props = session.renew(args.lease)
+            _emit(args, props.to_json(), _describe(props))
+        elif args.command == "stop":
+            client.stop_session(args.session_id)
+            props = client.get_session(args.session_id).properties
+            _emit(args, props.to_json(), f"session {props.id} is {props.status}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return run(args)
+    except FarviewError as exc:
+        print(f"farview session: {exc}", file=sys.stderr)
+        return 1

@@ -1,0 +1,440 @@
+"""The session service's ASGI app: ARR's 2021-01-01 session REST API, the legacy v1 routes, the
+token exchange and the OpenAPI document (FastAPI).
+
+Every request passes :class:`_Envelope` (pure ASGI middleware) which
+
+- authenticates the bearer credential against the account in the path (every route, including
+  ``/openapi.json``; ``/docs`` is off) → 401 with ``WWW-Authenticate`` and no body,
+- refuses bodies over ``max_body_bytes`` → 413,
+- sets ``MS-CV`` (echoed from the request or new) on every response,
+- turns an unexpected exception into a 500 error body (the service keeps running).
+
+Every error body is ARR's ``{"error": {"code", "message"}}``; FastAPI's validation errors are
+mapped to 400 ``BadRequest`` naming the field. Handlers are async and run on the event loop;
+state lives in :class:`~service.lifecycle.SessionManager`.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import logging
+import math
+import re
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any, Literal
+
+from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.auth import Authenticator
+from service.errors import ApiError, bad_request
+from service.lifecycle import MAX_LEASE_MINUTES, SessionManager
+from service.store import SessionRecord
+
+log = logging.getLogger(__name__)
+
+API_VERSION = "2021-01-01"
+TOKEN_API_VERSIONS = frozenset({"2019-02-28-preview", API_VERSION})
+MAX_PAGE_SIZE = 1000
+SESSION_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+TERAFLOPS = {"Standard": 2.0, "Premium": 8.0}
+_ACCOUNT_PATH = re.compile(r"^/(?:v1/)?[Aa]ccounts/([^/]+)(/.*)?$")
+_TOKEN_PATH = re.compile(r"^/[Aa]ccounts/[^/]+/token$")
+
+
+# -- request and response bodies (also the OpenAPI document) -------------------------------
+
+class CreateSessionSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    maxLeaseTimeMinutes: int = Field(ge=0, le=MAX_LEASE_MINUTES,
+                                     description="lease in minutes, counted from Ready")
+    size: Literal["Standard", "Premium"]
+
+
+class UpdateSessionSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    maxLeaseTimeMinutes: int = Field(description="larger than the current value, at most 1440")
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+
+
+class SessionProperties(BaseModel):
+    id: str
+    status: Literal["Starting", "Ready", "Stopped", "Expired", "Error"]
+    size: Literal["Standard", "Premium"]
+    maxLeaseTimeMinutes: int
+    elapsedTimeMinutes: int
+    hostname: str | None
+    handshakePort: int | None
+    arrInspectorPort: int | None
+    teraflops: float
+    creationTime: str
+    error: ErrorDetail | None
+
+
+class SessionsList(BaseModel):
+    sessions: list[SessionProperties]
+    nextLink: str | None = Field(None, alias="@nextLink")
+
+
+class LegacyCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    maxLeaseTime: str = Field(description='"H:M:S"')
+    models: list[str] = Field(default_factory=list,
+                              description="models the host loads as soon as it is up")
+    size: str = "standard"
+
+
+class LegacyUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    maxLeaseTime: str
+
+
+# -- helpers -------------------------------------------------------------------------------
+
+def _iso(ts: float) -> str:
+    return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat(timespec="milliseconds") \
+        .replace("+00:00", "Z")
+
+
+def _hms(seconds: float) -> str:
+    s = int(seconds)
+    return f"{s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+def _parse_hms(text: str) -> int:
+    match = re.fullmatch(r"(\d{1,4}):(\d{1,2}):(\d{1,2})", text.strip())
+    if not match:
+        raise bad_request(f"maxLeaseTime {text!r} is not \"H:M:S\" (e.g. \"4:0:0\")",
+                          target="maxLeaseTime")
+    h, m, s = (int(g) for g in match.groups())
+    minutes = math.ceil((h * 3600 + m * 60 + s) / 60)
+    if minutes > MAX_LEASE_MINUTES:
+        raise bad_request(f"maxLeaseTime {text!r} is over 24:0:0", target="maxLeaseTime")
+    return minutes
+
+
+def _check_session_id(session_id: str) -> None:
+    if not SESSION_ID_RE.match(session_id):
+        raise bad_request("session id must be 1-256 letters, digits, '-' or '_'",
+                          target="sessionId")
+
+
+def _check_version(version: str | None, allowed: frozenset[str] = frozenset({API_VERSION})
+                   ) -> None:
+    if version not in allowed:
+        shown = "missing" if version is None else repr(version)
+        raise bad_request(f"api-version is {shown}; use ?api-version={API_VERSION}",
+                          target="api-version")
+
+
+def _error_response(err: ApiError) -> JSONResponse:
+    return JSONResponse(err.body(), status_code=err.status, headers=err.headers)
+
+
+def _validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
+    errors = exc.errors()
+    if not errors:
+        return "the request is malformed", None
+    first = errors[0]
+    kind = str(first.get("type", ""))
+    loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path")]
+    field = ".".join(loc) or None
+    if kind == "json_invalid":
+        return f"the request body is not valid JSON ({first.get('ctx', {}).get('error', '')})", \
+            None
+    if kind == "extra_forbidden":
+        return f"unknown field {field!r}", field
+    if kind == "missing":
+        return ("the request body is missing" if field is None else
+                f"field {field!r} is required"), field
+    if field is None:
+        return f"the request body is malformed: {first.get('msg')}", None
+    return f"field {field!r}: {first.get('msg')}", field
+
+
+# -- the envelope middleware ---------------------------------------------------------------
+
+class _Envelope:
+    def __init__(self, app: ASGIApp, *, auth: Authenticator, max_body_bytes: int) -> None:
+        self.app = app
+        self.auth = auth
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1")
+                   for k, v in scope.get("headers", [])}
+        cv = headers.get("ms-cv") or base64.b64encode(secrets.token_bytes(12)).decode() + ".0"
+        started = False
+
+        async def send_with_cv(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                message["headers"] = [*message.get("headers", []),
+                                      (b"ms-cv", cv.encode("latin-1"))]
+            await send(message)
+
+        path: str = scope["path"]
+        match = _ACCOUNT_PATH.match(path)
+        account = self.auth.authenticate(headers.get("authorization"),
+                                         match.group(1) if match else None,
+                                         allow_token=not _TOKEN_PATH.match(path))
+        if account is None:
+            await Response(status_code=401, headers={
+                "WWW-Authenticate": 'Bearer error="invalid_token"'})(scope, receive, send_with_cv)
+            return
+        scope.setdefault("state", {})["account_id"] = account
+
+        try:
+            declared = int(headers.get("content-length", "0"))
+        except ValueError:
+            declared = 0
+        if declared > self.max_body_bytes:
+            await self._too_large(scope, receive, send_with_cv)
+            return
+        if scope["method"] in ("POST", "PUT", "PATCH", "DELETE"):
+            chunks: list[bytes] = []
+            total = 0
+            more = True
+            while more:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    return
+                chunk = message.get("body", b"")
+                total += len(chunk)
+                if total > self.max_body_bytes:
+                    await self._too_large(scope, receive, send_with_cv)
+                    return
+                chunks.append(chunk)
+                more = message.get("more_body", False)
+            body = b"".join(chunks)
+            delivered = False
+
+            async def replay() -> Message:
+                nonlocal delivered
+                if not delivered:
+                    delivered = True
+                    return {"type": "http.request", "body": body, "more_body": False}
+                return await receive()
+
+            receive = replay
+        try:
+            await self.app(scope, receive, send_with_cv)
+        except Exception:
+            log.exception("unhandled error on %s %s", scope["method"], path)
+            if not started:
+                await _error_response(ApiError(
+                    500, "InternalServerError",
+                    "the service failed on this request; try again, and report it with the "
+                    f"MS-CV {cv} if it persists"))(scope, receive, send_with_cv)
+
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await _error_response(ApiError(
+            413, "PayloadTooLarge",
+            f"the request body is over {self.max_body_bytes} bytes"))(scope, receive, send)
+
+
+# -- the app -------------------------------------------------------------------------------
+
+def create_app(manager: SessionManager, auth: Authenticator, *, max_body_bytes: int = 64 * 1024,
+               on_started: Callable[[], Awaitable[None] | None] | None = None) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await manager.start()
+        if on_started is not None:
+            result = on_started()
+            if result is not None:
+                await result
+        try:
+            yield
+        finally:
+            await manager.close()
+
+    app = FastAPI(title="farview session service", version=API_VERSION, docs_url=None,
+                  redoc_url=None, lifespan=lifespan,
+                  description="Azure Remote Rendering 2021-01-01 session API, self-hosted. "
+                  "Every route needs 'Authorization: Bearer <account key or access token>'.")
+
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError) -> Response:
+        return _error_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
+        message, target = _validation_message(exc)
+        return _error_response(bad_request(message, target=target))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        codes = {404: "NotFound", 405: "MethodNotAllowed"}
+        message = str(exc.detail) if exc.status_code != 404 else \
+            f"no such route: {request.method} {request.url.path}"
+        return _error_response(ApiError(exc.status_code, codes.get(exc.status_code, "Error"),
+                                        message))
+
+    def account_of(request: Request) -> str:
+        account: str = request.state.account_id
+        return account
+
+    def session_json(rec: SessionRecord) -> dict[str, Any]:
+        return {
+            "id": rec.session_id,
+            "status": rec.status,
+            "size": rec.size,
+            "maxLeaseTimeMinutes": rec.max_lease_minutes,
+            "elapsedTimeMinutes": manager.elapsed_minutes(rec),
+            "hostname": rec.hostname,
+            "handshakePort": rec.handshake_port,
+            "arrInspectorPort": rec.inspector_port,
+            "teraflops": TERAFLOPS.get(rec.size, 0.0),
+            "creationTime": _iso(rec.created_at),
+            "error": None if rec.error_code is None else
+            {"code": rec.error_code, "message": rec.error_message or ""},
+        }
+
+    version_q = Query(None, alias="api-version", description=f"must be {API_VERSION}")
+    session_responses: dict[int | str, dict[str, Any]] = {
+        200: {"model": SessionProperties}, 201: {"model": SessionProperties}}
+
+    # -- ARR 2021-01-01 ------------------------------------------------------------------
+
+    @app.put("/accounts/{account_id}/sessions/{session_id}", status_code=201,
+             responses=session_responses, tags=["sessions"])
+    async def create_session(request: Request, account_id: str, session_id: str,
+                             settings: CreateSessionSettings,
+                             api_version: str | None = version_q) -> Response:
+        _check_version(api_version)
+        _check_session_id(session_id)
+        rec, created = await manager.create(account_of(request), session_id, size=settings.size,
+                                            max_lease_minutes=settings.maxLeaseTimeMinutes)
+        return JSONResponse(session_json(rec), status_code=201 if created else 200)
+
+    @app.get("/accounts/{account_id}/sessions/{session_id}", responses=session_responses,
+             tags=["sessions"])
+    async def get_session(request: Request, account_id: str, session_id: str,
+                          api_version: str | None = version_q) -> Response:
+        _check_version(api_version)
+        _check_session_id(session_id)
+        return JSONResponse(session_json(manager.get(account_of(request), session_id)))
+
+    @app.patch("/accounts/{account_id}/sessions/{session_id}", responses=session_responses,
+               tags=["sessions"])
+    async def update_session(request: Request, account_id: str, session_id: str,
+                             settings: UpdateSessionSettings,
+                             api_version: str | None = version_q) -> Response:
+        _check_version(api_version)
+        _check_session_id(session_id)
+        rec = manager.update(account_of(request), session_id,
+                             max_lease_minutes=settings.maxLeaseTimeMinutes)
+        return JSONResponse(session_json(rec))
+
+    @app.post("/accounts/{account_id}/sessions/{session_id}/:stop", status_code=204,
+              tags=["sessions"])
+    async def stop_session(request: Request, account_id: str, session_id: str,
+                           api_version: str | None = version_q) -> Response:
+        _check_version(api_version)
+        _check_session_id(session_id)
+        await manager.stop(account_of(request), session_id)
+        return Response(status_code=204)
+
+    @app.get("/accounts/{account_id}/sessions", response_model=None,
+             responses={200: {"model": SessionsList}}, tags=["sessions"])
+    async def list_sessions(request: Request, account_id: str,
+                            api_version: str | None = version_q,
+                            maxpagesize: int = Query(100, ge=1, le=MAX_PAGE_SIZE),
+                            continuationToken: str | None = Query(None)) -> Response:
+        _check_version(api_version)
+        after = 0
+        if continuationToken is not None:
+            if not continuationToken.isdigit():
+                raise bad_request("continuationToken is not one this service issued; "
+                                  "follow @nextLink as given", target="continuationToken")
+            after = int(continuationToken)
+        records = manager.list_sessions(account_of(request), after_seq=after, limit=maxpagesize + 1)
+        body: dict[str, Any] = {"sessions": [session_json(r) for r in records[:maxpagesize]]}
+        if len(records) > maxpagesize:
+            body["@nextLink"] = str(request.url.include_query_params(
+                continuationToken=str(records[maxpagesize - 1].seq)))
+        return JSONResponse(body)
+
+    # -- token exchange (ARR's STS) ------------------------------------------------------
+
+    async def token(request: Request, account_id: str,
+                    api_version: str | None = version_q) -> Response:
+        if api_version is not None:
+            _check_version(api_version, TOKEN_API_VERSIONS)
+        return JSONResponse({"AccessToken": auth.issue_token(account_of(request))})
+
+    app.get("/accounts/{account_id}/token", tags=["auth"])(token)
+    app.get("/Accounts/{account_id}/token", tags=["auth"], include_in_schema=False)(token)
+
+    # -- legacy v1 (the 2020 seed) -------------------------------------------------------
+
+    def legacy_json(rec: SessionRecord) -> dict[str, Any]:
+        message = rec.error_message if rec.error_code else ""
+        return {
+            "sessionId": rec.session_id,
+            "sessionStatus": rec.status,
+            "sessionSize": rec.size,
+            "sessionHostname": rec.hostname or "",
+            "sessionElapsedTime": _hms(manager.elapsed_seconds(rec)),
+            "sessionMaxLeaseTime": _hms(rec.max_lease_minutes * 60),
+            "message": message,
+        }
+
+    @app.post("/v1/accounts/{account_id}/sessions/create", status_code=202, tags=["v1"])
+    async def legacy_create(request: Request, account_id: str, body: LegacyCreate) -> Response:
+        size = body.size.capitalize()
+        if size not in TERAFLOPS:
+            raise bad_request(f"size {body.size!r} is not standard or premium", target="size")
+        rec, _ = await manager.create(account_of(request), None, size=size,
+                                      max_lease_minutes=_parse_hms(body.maxLeaseTime),
+                                      models=tuple(body.models))
+        return JSONResponse({"sessionId": rec.session_id}, status_code=202, headers={
+            "Location": f"/v1/accounts/{account_id}/sessions/{rec.session_id}"})
+
+    @app.get("/v1/accounts/{account_id}/sessions/{session_id}/properties", tags=["v1"])
+    async def legacy_properties(request: Request, account_id: str, session_id: str) -> Response:
+        _check_session_id(session_id)
+        return JSONResponse(legacy_json(manager.get(account_of(request), session_id)))
+
+    @app.patch("/v1/accounts/{account_id}/sessions/{session_id}", tags=["v1"])
+    async def legacy_update(request: Request, account_id: str, session_id: str,
+                            body: LegacyUpdate) -> Response:
+        _check_session_id(session_id)
+        rec = manager.update(account_of(request), session_id,
+                             max_lease_minutes=_parse_hms(body.maxLeaseTime))
+        return JSONResponse(legacy_json(rec))
+
+    @app.delete("/v1/accounts/{account_id}/sessions/{session_id}", status_code=204, tags=["v1"])
+    async def legacy_delete(request: Request, account_id: str, session_id: str) -> Response:
+        _check_session_id(session_id)
+        await manager.stop(account_of(request), session_id)
+        return Response(status_code=204)
+
+    @app.get("/v1/accounts/{account_id}/sessions", tags=["v1"])
+    async def legacy_list(request: Request, account_id: str) -> Response:
+        records = manager.list_sessions(account_of(request), after_seq=0, limit=10_000)
+        return JSONResponse({"sessions": [legacy_json(r) for r in records]})
+
+    app.add_middleware(_Envelope, auth=auth, max_body_bytes=max_body_bytes)
+    return app
+
+
+def dumps_openapi(app: FastAPI) -> str:
+    return json.dumps(app.openapi(), indent=2)

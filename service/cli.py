@@ -1,0 +1,203 @@
+"""``farview serve``: run the session service (REST API, SQLite store, local host pool).
+
+Writes ``<data-dir>/service.json`` once it accepts requests (removed on a clean exit)::
+
+    {"url": "http://127.0.0.1:8400", "pid": 1234, "host": "127.0.0.1", "port": 8400,
+     "tls": false, "cert": null, "account_file": ".../account.json", "data_dir": "...",
+     "api_version": "2021-01-01"}
+
+With no accounts configured (``--config`` file or ``FARVIEW_ACCOUNT_ID``/``FARVIEW_ACCOUNT_KEY``)
+it uses/creates ``<data-dir>/account.json`` (0600, ``{"account_id", "account_key"}``) and prints
+its path, never the key. SIGTERM/SIGINT stop every render host before the service exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime as dt
+import ipaddress
+import json
+import logging
+import os
+import signal
+import socket
+import sys
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from service.app import API_VERSION, create_app
+from service.auth import (
+    ACCOUNT_FILE,
+    Authenticator,
+    load_or_create_local_account,
+    load_or_create_token_key,
+    write_private,
+)
+from service.config import (
+    DEFAULT_HOST,
+    DEFAULT_HOST_START_TIMEOUT,
+    DEFAULT_LEASE_UNIT_SECONDS,
+    DEFAULT_PORT,
+    ServiceSettings,
+    load_settings,
+)
+from service.lifecycle import SessionManager
+from service.pool import LocalHostPool
+from service.store import DB_FILE, SessionStore
+from service.tls import make_self_signed
+
+log = logging.getLogger(__name__)
+
+SERVICE_FILE = "service.json"
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="farview serve",
+        description="Run the farview session service (ARR 2021-01-01 session API). "
+        "Precedence: command line > FARVIEW_* environment > --config file > default.")
+    p.add_argument("--host", help=f"address to bind (default {DEFAULT_HOST}; env FARVIEW_HOST)")
+    p.add_argument("--port", type=int,
+                   help=f"port (default {DEFAULT_PORT}; 0 = any free port; env FARVIEW_PORT)")
+    p.add_argument("--data-dir", type=Path,
+                   help="store, keys and logs (default $FARVIEW_DATA_DIR or "
+                   "~/.local/share/farview)")
+    p.add_argument("--config", type=Path, help="settings and accounts file (.toml or .json)")
+    p.add_argument("--tls-cert", type=Path, help="PEM certificate for https")
+    p.add_argument("--tls-key", type=Path, help="PEM private key for https")
+    p.add_argument("--make-cert", action="store_true", default=None,
+                   help="make (or reuse) a self-signed certificate for localhost in the data "
+                   "dir and serve https with it")
+    p.add_argument("--allow-insecure-remote", action="store_true", default=None,
+                   help="allow plain http on a non-loopback address (not recommended)")
+    p.add_argument("--lease-unit-seconds", type=float,
+                   help=f"seconds per lease minute (default {DEFAULT_LEASE_UNIT_SECONDS:g}; "
+                   "env FARVIEW_LEASE_UNIT_SECONDS); tests shorten it")
+    p.add_argument("--host-start-timeout", type=float,
+                   help=f"seconds a render host may take to become healthy (default "
+                   f"{DEFAULT_HOST_START_TIMEOUT:g})")
+    p.add_argument("--log-level", default="info")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s serve %(levelname)s %(name)s: %(message)s")
+    cli: dict[str, Any] = {
+        "host": args.host, "port": args.port, "data_dir": args.data_dir,
+        "tls_cert": args.tls_cert, "tls_key": args.tls_key, "make_cert": args.make_cert,
+        "allow_insecure_remote": args.allow_insecure_remote,
+        "lease_unit_seconds": args.lease_unit_seconds,
+        "host_start_timeout": args.host_start_timeout,
+    }
+    try:
+        settings = load_settings(cli, config_file=args.config)
+    except (ValueError, OSError) as exc:
+        print(f"farview serve: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return asyncio.run(serve(settings))
+    except _StartupError as exc:
+        print(f"farview serve: {exc}", file=sys.stderr)
+        return 2
+
+
+class _StartupError(Exception):
+    pass
+
+
+async def serve(settings: ServiceSettings) -> int:
+    data_dir = settings.data_dir.expanduser().resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    cert, key = settings.tls_cert, settings.tls_key
+    if settings.make_cert and cert is None:
+        cert, key = make_self_signed(data_dir)
+        print(f"farview serve: https with the self-signed certificate {cert}", flush=True)
+    if not _is_loopback(settings.host) and cert is None and not settings.allow_insecure_remote:
+        raise _StartupError(
+            f"refusing to serve plain http on {settings.host}: account keys would cross the "
+            "network in clear. Give --tls-cert/--tls-key or --make-cert, or "
+            "--allow-insecure-remote if you really mean it")
+
+    account_file: Path | None = None
+    if settings.accounts:
+        accounts = dict(settings.accounts)
+    else:
+        account_id, account_key, created = load_or_create_local_account(data_dir)
+        accounts = {account_id: account_key}
+        account_file = data_dir / ACCOUNT_FILE
+        verb = "created a local account" if created else "using the local account"
+        print(f"farview serve: {verb} {account_id!r}; its key is in {account_file} (mode 0600)",
+              flush=True)
+    auth = Authenticator(accounts=accounts, token_key=load_or_create_token_key(data_dir))
+    store = SessionStore(data_dir / DB_FILE)
+    manager = SessionManager(store, LocalHostPool(data_dir), auth,
+                             lease_unit_seconds=settings.lease_unit_seconds,
+                             host_start_timeout=settings.host_start_timeout,
+                             retention_days=settings.retention_days)
+
+    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((settings.host, settings.port))
+    except OSError as exc:
+        sock.close()
+        raise _StartupError(f"cannot bind {settings.host}:{settings.port}: {exc}") from None
+    sock.listen(256)
+    sock.set_inheritable(False)
+    port = sock.getsockname()[1]
+    scheme = "https" if cert else "http"
+    url_host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "localhost") else settings.host
+    if ":" in url_host:
+        url_host = f"[{url_host}]"
+    url = f"{scheme}://{url_host}:{port}"
+    service_file = data_dir / SERVICE_FILE
+
+    def on_started() -> None:
+        info = {"url": url, "pid": os.getpid(), "host": settings.host, "port": port,
+                "tls": cert is not None, "cert": str(cert) if cert else None,
+                "account_file": str(account_file) if account_file else None,
+                "data_dir": str(data_dir), "api_version": API_VERSION,
+                "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
+        write_private(service_file, json.dumps(info, indent=2).encode() + b"\n")
+        print(f"farview serve: listening on {url} (data in {data_dir})", flush=True)
+
+    app = create_app(manager, auth, max_body_bytes=settings.max_body_bytes, on_started=on_started)
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on",
+                            ssl_certfile=str(cert) if cert else None,
+                            ssl_keyfile=str(key) if key else None,
+                            timeout_graceful_shutdown=5)
+    server = uvicorn.Server(config)
+    # Our own handlers: uvicorn's would re-raise the signal after shutdown and skip clean-up.
+    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
+    try:
+        await server.serve(sockets=[sock])
+    finally:
+        store.close()
+        try:
+            if json.loads(service_file.read_text()).get("pid") == os.getpid():
+                service_file.unlink()
+        except (OSError, ValueError):
+            pass
+    if not server.started:
+        return 1
+    print("farview serve: stopped", flush=True)
+    return 0

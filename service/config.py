@@ -1,0 +1,121 @@
+"""The session service's settings and where each one comes from.
+
+Precedence, highest first: command line > environment (``FARVIEW_*``) > config file (``--config``,
+TOML or JSON) > the ``DEFAULT_*`` constants below. :func:`load_settings` merges the layers once at
+start-up; the resulting :class:`ServiceSettings` is frozen and shared read-only.
+
+Config file keys are the field names below (``lease_unit_seconds = 1``), plus ``[[accounts]]``
+tables with ``id`` and ``key`` (see :mod:`service.auth`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8400
+DEFAULT_LEASE_UNIT_SECONDS = 60.0
+"""One lease "minute" in seconds. ARR counts minutes; tests shorten the unit."""
+DEFAULT_HOST_START_TIMEOUT = 60.0
+DEFAULT_MAX_BODY_BYTES = 64 * 1024
+DEFAULT_PAGE_SIZE = 100
+DEFAULT_RETENTION_DAYS = 30.0
+
+
+def default_data_dir() -> Path:
+    """``$FARVIEW_DATA_DIR`` or ``~/.local/share/farview`` (shared with :mod:`client.local`)."""
+    env = os.environ.get("FARVIEW_DATA_DIR")
+    return Path(env) if env else Path.home() / ".local" / "share" / "farview"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServiceSettings:
+    host: str = DEFAULT_HOST
+    """Address to bind. Non-loopback needs TLS or ``allow_insecure_remote``."""
+    port: int = DEFAULT_PORT
+    """Port to bind; 0 picks a free one (the real one goes to ``service.json``)."""
+    data_dir: Path = field(default_factory=default_data_dir)
+    """SQLite store, token key, account file, host logs, ``service.json``."""
+    tls_cert: Path | None = None
+    """PEM certificate for https (with ``tls_key``)."""
+    tls_key: Path | None = None
+    """PEM private key for https."""
+    make_cert: bool = False
+    """Write a self-signed certificate for localhost/127.0.0.1 into the data dir and use it."""
+    allow_insecure_remote: bool = False
+    """Allow plain http on a non-loopback address (credentials travel in clear)."""
+    lease_unit_seconds: float = DEFAULT_LEASE_UNIT_SECONDS
+    """Length of one lease "minute" in seconds (maxLeaseTimeMinutes and elapsedTimeMinutes)."""
+    host_start_timeout: float = DEFAULT_HOST_START_TIMEOUT
+    """Seconds a render host may take from spawn to a healthy ``/health``."""
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    """Request bodies over this size get 413."""
+    retention_days: float = DEFAULT_RETENTION_DAYS
+    """Terminal sessions (Stopped, Expired, Error) are purged this long after they ended."""
+    accounts: tuple[tuple[str, str], ...] = ()
+    """Configured (account id, account key) pairs; empty → a local account is created."""
+
+    def __post_init__(self) -> None:
+        if self.lease_unit_seconds <= 0:
+            raise ValueError("lease_unit_seconds must be > 0")
+        if self.host_start_timeout <= 0:
+            raise ValueError("host_start_timeout must be > 0")
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"port {self.port} is out of range 0-65535")
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("give both tls_cert and tls_key, or neither")
+
+
+_ENV: dict[str, tuple[str, type]] = {
+    "FARVIEW_HOST": ("host", str),
+    "FARVIEW_PORT": ("port", int),
+    "FARVIEW_DATA_DIR": ("data_dir", Path),
+    "FARVIEW_TLS_CERT": ("tls_cert", Path),
+    "FARVIEW_TLS_KEY": ("tls_key", Path),
+    "FARVIEW_LEASE_UNIT_SECONDS": ("lease_unit_seconds", float),
+    "FARVIEW_HOST_START_TIMEOUT": ("host_start_timeout", float),
+}
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """Parse a TOML (``.toml``) or JSON config file into settings keywords."""
+    text = path.read_text(encoding="utf-8")
+    raw: Any = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path}: expected a table/object at top level")
+    known = {f.name for f in fields(ServiceSettings)}
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key == "accounts":
+            out["accounts"] = tuple((str(a["id"]), str(a["key"])) for a in value)
+        elif key in known:
+            out[key] = Path(value) if key in ("data_dir", "tls_cert", "tls_key") else value
+        else:
+            raise ValueError(f"{path}: unknown setting {key!r}")
+    return out
+
+
+def load_settings(cli: Mapping[str, Any], *, config_file: Path | None = None,
+                  environ: Mapping[str, str] | None = None) -> ServiceSettings:
+    """Merge the layers. ``cli`` holds only options given on the command line (no None)."""
+    env = os.environ if environ is None else environ
+    merged: dict[str, Any] = {}
+    if config_file is not None:
+        merged.update(read_config_file(config_file))
+    for name, (key, conv) in _ENV.items():
+        if env.get(name):
+            try:
+                merged[key] = conv(env[name])
+            except ValueError:
+                raise ValueError(f"environment {name}={env[name]!r} is not a valid {key}") from None
+    env_id, env_key = env.get("FARVIEW_ACCOUNT_ID"), env.get("FARVIEW_ACCOUNT_KEY")
+    if env_id and env_key:
+        merged["accounts"] = ((env_id, env_key),)
+    merged.update({k: v for k, v in cli.items() if v is not None})
+    return ServiceSettings(**merged)

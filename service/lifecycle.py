@@ -1,0 +1,335 @@
+"""Session lifecycle and leases: ``Starting → Ready → Stopped | Expired | Error``.
+
+:class:`SessionManager` owns one runner task per live session. The runner starts the session's
+render host through the :class:`~service.pool.HostPool`, polls its ``/health`` (every 100 ms, up
+to the start timeout) and marks the session Ready; then it waits for the first of: the lease
+running out (→ Expired), the host process exiting (→ Error, with its exit status and log tail),
+or cancellation by :meth:`SessionManager.stop` (→ Stopped, already written by ``stop``). Whatever
+ends the runner, its ``finally`` stops the host: no host outlives its session.
+
+Leases are in lease units (``lease_unit_seconds``, 60 by default) and count from Ready;
+``elapsedTimeMinutes`` is the whole units spent Ready (capped at the lease).
+
+Concurrency: all methods run on the service's event loop. Creates hold ``_create_lock`` around
+the store's insert-if-absent transaction, so concurrent creates of one id give exactly one new
+record. Status transitions out of Starting/Ready use the store's status guard, so a late runner
+can never overwrite Stopped with Ready.
+
+After a restart, sessions left Starting/Ready have no host any more: :meth:`recover` marks them
+Error and kills a leftover host pid if it still runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import httpx
+import psutil
+
+from service.auth import Authenticator
+from service.errors import conflict, not_found, unprocessable
+from service.pool import HostHandle, HostPool, HostSpec, HostStartError
+from service.store import (
+    ERROR,
+    EXPIRED,
+    READY,
+    STARTING,
+    STOPPED,
+    SessionRecord,
+    SessionStore,
+)
+
+log = logging.getLogger(__name__)
+
+MAX_LEASE_MINUTES = 1440
+HEALTH_POLL_SECONDS = 0.1
+PURGE_INTERVAL_SECONDS = 3600.0
+LIVE = frozenset({STARTING, READY})
+RESTART_MESSAGE = ("the service restarted and this session's host is gone; "
+                   "create a new session")
+
+
+@dataclass
+class _Runner:
+    task: asyncio.Task[None] | None = None
+    lease_changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class SessionManager:
+    def __init__(self, store: SessionStore, pool: HostPool, auth: Authenticator, *,
+                 lease_unit_seconds: float, host_start_timeout: float,
+                 retention_days: float = 30.0, clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.pool = pool
+        self.auth = auth
+        self.lease_unit = lease_unit_seconds
+        self.host_start_timeout = host_start_timeout
+        self.retention_seconds = retention_days * 86400
+        self.clock = clock
+        self._runners: dict[tuple[str, str], _Runner] = {}
+        self._create_lock = asyncio.Lock()
+        self._http: httpx.AsyncClient | None = None
+        self._purger: asyncio.Task[None] | None = None
+
+    # -- service lifetime ------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._http = httpx.AsyncClient(trust_env=False, timeout=2.0)
+        self.recover()
+        self.purge()
+        self._purger = asyncio.create_task(self._purge_periodically())
+
+    async def close(self) -> None:
+        if self._purger:
+            self._purger.cancel()
+        tasks = [r.task for r in self._runners.values() if r.task]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await self.pool.shutdown()
+        now = self.clock()
+        # Hosts are gone; a later start would find these and mark them Error anyway.
+        for rec in self.store.with_status(LIVE):
+            self.store.update(rec.account_id, rec.session_id, only_if_status=LIVE, status=ERROR,
+                              ended_at=now, error_code="ServiceStopped",
+                              error_message="the service shut down and stopped this session's "
+                              "host; create a new session")
+        if self._http:
+            await self._http.aclose()
+
+    def recover(self) -> int:
+        """Mark sessions whose hosts died with a previous service run as Error."""
+        now = self.clock()
+        count = 0
+        for rec in self.store.with_status(LIVE):
+            if rec.host_pid:
+                _kill_leftover_host(rec.host_pid)
+            self.store.update(rec.account_id, rec.session_id, only_if_status=LIVE, status=ERROR,
+                              ended_at=now, error_code="ServiceRestarted",
+                              error_message=RESTART_MESSAGE)
+            count += 1
+        if count:
+            log.warning("%d session(s) lost their host when the service stopped; marked Error",
+                        count)
+        return count
+
+    def purge(self) -> int:
+        n = self.store.purge(older_than=self.clock() - self.retention_seconds)
+        if n:
+            log.info("purged %d session record(s) older than %.0f days", n,
+                     self.retention_seconds / 86400)
+        return n
+
+    async def _purge_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(PURGE_INTERVAL_SECONDS)
+            try:
+                self.purge()
+            except Exception:
+                log.exception("purging old sessions failed")
+
+    # -- API operations -------------------------------------------------------------------
+
+    async def create(self, account_id: str, session_id: str | None, *, size: str,
+                     max_lease_minutes: int, models: tuple[str, ...] = ()
+                     ) -> tuple[SessionRecord, bool]:
+        """Create a session (→ (record, True)) or return the same-settings one (→ (record, False)).
+
+        Raises a 409 ApiError when the id exists with other settings.
+        """
+        sid = session_id or str(uuid.uuid4())
+        new = SessionRecord(account_id=account_id, session_id=sid, status=STARTING, size=size,
+                            max_lease_minutes=max_lease_minutes, created_at=self.clock(),
+                            models=models)
+        async with self._create_lock:
+            record, inserted = self.store.insert_if_absent(new)
+            if inserted:
+                runner = _Runner()
+                self._runners[(account_id, sid)] = runner
+                runner.task = asyncio.create_task(self._run(record, runner),
+                                                  name=f"session {sid}")
+        if not inserted and (record.size, record.max_lease_minutes, record.models) != (
+                size, max_lease_minutes, models):
+            raise conflict(f"session {sid!r} already exists with other settings (size "
+                           f"{record.size}, maxLeaseTimeMinutes {record.max_lease_minutes}); "
+                           "use another id, or the same settings to retry a create")
+        return record, inserted
+
+    def get(self, account_id: str, session_id: str) -> SessionRecord:
+        record = self.store.get(account_id, session_id)
+        if record is None:
+            raise not_found(session_id)
+        return record
+
+    def list_sessions(self, account_id: str, *, after_seq: int, limit: int
+                      ) -> list[SessionRecord]:
+        return self.store.list_sessions(account_id, after_seq=after_seq, limit=limit)
+
+    def update(self, account_id: str, session_id: str, *, max_lease_minutes: int
+               ) -> SessionRecord:
+        record = self.get(account_id, session_id)
+        if record.terminal:
+            raise unprocessable(f"session {session_id!r} is {record.status}; its lease cannot be "
+                                "extended; create a new session")
+        if max_lease_minutes > MAX_LEASE_MINUTES:
+            raise unprocessable(f"maxLeaseTimeMinutes {max_lease_minutes} is over the limit of "
+                                f"{MAX_LEASE_MINUTES}")
+        if max_lease_minutes <= record.max_lease_minutes:
+            raise unprocessable(f"maxLeaseTimeMinutes must be larger than the current "
+                                f"{record.max_lease_minutes}; got {max_lease_minutes}")
+        updated = self.store.update(account_id, session_id, only_if_status=LIVE,
+                                    max_lease_minutes=max_lease_minutes)
+        if updated is None:  # ended between the read and the write
+            return self.update(account_id, session_id, max_lease_minutes=max_lease_minutes)
+        runner = self._runners.get((account_id, session_id))
+        if runner:
+            runner.lease_changed.set()
+        return updated
+
+    async def stop(self, account_id: str, session_id: str) -> SessionRecord:
+        """Stop a session and its host. Stopping an ended session changes nothing (still 204)."""
+        record = self.get(account_id, session_id)
+        if not record.terminal:
+            updated = self.store.update(account_id, session_id, only_if_status=LIVE,
+                                        status=STOPPED, ended_at=self.clock())
+            record = updated or self.get(account_id, session_id)
+        runner = self._runners.get((account_id, session_id))
+        if runner and runner.task:
+            runner.task.cancel()
+            # Return once the host is gone (its stop is bounded by the pool's grace period).
+            await asyncio.gather(runner.task, return_exceptions=True)
+        return record
+
+    def elapsed_minutes(self, record: SessionRecord) -> int:
+        if record.ready_at is None:
+            return 0
+        end = record.ended_at if record.ended_at is not None else self.clock()
+        elapsed = math.floor(max(0.0, end - record.ready_at) / self.lease_unit)
+        return min(elapsed, record.max_lease_minutes) if record.status in (READY, EXPIRED) \
+            else elapsed
+
+    def elapsed_seconds(self, record: SessionRecord) -> float:
+        """Time spent Ready, in lease-scaled seconds (60 per lease unit)."""
+        if record.ready_at is None:
+            return 0.0
+        end = record.ended_at if record.ended_at is not None else self.clock()
+        return max(0.0, end - record.ready_at) * 60.0 / self.lease_unit
+
+    # -- the runner -----------------------------------------------------------------------
+
+    def _fail(self, record: SessionRecord, code: str, message: str) -> None:
+        log.warning("session %s failed: %s", record.session_id, message)
+        self.store.update(record.account_id, record.session_id, only_if_status=LIVE,
+                          status=ERROR, ended_at=self.clock(), error_code=code,
+                          error_message=message)
+
+    async def _run(self, record: SessionRecord, runner: _Runner) -> None:
+        key = (record.account_id, record.session_id)
+        handle: HostHandle | None = None
+        try:
+            spec = HostSpec(account_id=record.account_id, session_id=record.session_id,
+                            token_key=self.auth.token_key, models=record.models)
+            started = time.monotonic()
+            try:
+                handle = await self.pool.start(spec, timeout=self.host_start_timeout)
+            except HostStartError as exc:
+                self._fail(record, "HostStartFailed", str(exc))
+                return
+            if self.store.update(*key, only_if_status=LIVE, hostname=handle.hostname,
+                                 handshake_port=handle.port, inspector_port=handle.port,
+                                 host_pid=handle.pid) is None:
+                return  # stopped while starting
+            remaining = self.host_start_timeout - (time.monotonic() - started)
+            problem = await self._wait_healthy(handle, record.account_id, remaining)
+            if problem is not None:
+                self._fail(record, "HostStartFailed", problem)
+                return
+            if self.store.update(*key, only_if_status=frozenset({STARTING}), status=READY,
+                                 ready_at=self.clock()) is None:
+                return
+            log.info("session %s is Ready (host %s:%d)", record.session_id, handle.hostname,
+                     handle.port)
+            await self._watch_ready(key, handle, runner)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("session %s: runner failed", record.session_id)
+            self._fail(record, "InternalServerError", f"the service failed to run this "
+                       f"session ({type(exc).__name__}); create a new session")
+        finally:
+            if handle is not None:
+                await self.pool.release(handle)
+            self._runners.pop(key, None)
+
+    async def _wait_healthy(self, handle: HostHandle, account_id: str, budget: float
+                            ) -> str | None:
+        """Poll ``/health`` until 200; return None, or why the host never became healthy."""
+        assert self._http is not None
+        deadline = time.monotonic() + max(budget, 0.0)
+        url = f"http://{handle.hostname}:{handle.port}/health"
+        headers = {"Authorization": f"Bearer {self.auth.issue_token(account_id, lifetime=300)}"}
+        last = "no answer"
+        while True:
+            if handle.exited():
+                return await handle.wait_exit()
+            try:
+                resp = await self._http.get(url, headers=headers)
+                if resp.status_code == 200:
+                    return None
+                last = f"HTTP {resp.status_code}"
+            except httpx.HTTPError as exc:
+                last = type(exc).__name__
+            if time.monotonic() >= deadline:
+                return (f"the render host did not answer its health check within "
+                        f"{self.host_start_timeout:.0f}s (last: {last})")
+            await asyncio.sleep(HEALTH_POLL_SECONDS)
+
+    async def _watch_ready(self, key: tuple[str, str], handle: HostHandle, runner: _Runner
+                           ) -> None:
+        exit_task = asyncio.create_task(handle.wait_exit())
+        try:
+            while True:
+                record = self.store.get(*key)
+                if record is None or record.terminal or record.ready_at is None:
+                    return
+                deadline = record.ready_at + record.max_lease_minutes * self.lease_unit
+                remaining = deadline - self.clock()
+                if remaining <= 0:
+                    if self.store.update(*key, only_if_status=LIVE, status=EXPIRED,
+                                         ended_at=self.clock()) is not None:
+                        log.info("session %s expired", key[1])
+                    return
+                runner.lease_changed.clear()
+                changed = asyncio.create_task(runner.lease_changed.wait())
+                try:
+                    await asyncio.wait({exit_task, changed}, timeout=remaining,
+                                       return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    changed.cancel()
+                if exit_task.done():
+                    self._fail(record, "HostExited", exit_task.result())
+                    return
+        finally:
+            exit_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await exit_task
+
+
+def _kill_leftover_host(pid: int) -> None:
+    """Kill ``pid`` if it is still a farview render host (pids get reused)."""
+    try:
+        proc = psutil.Process(pid)
+        cmdline = proc.cmdline()
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        return
+    if "client.cli" in cmdline and "host" in cmdline:
+        log.warning("killing leftover render host pid %d from a previous service run", pid)
+        with contextlib.suppress(psutil.NoSuchProcess):
+            proc.kill()

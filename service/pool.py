@@ -1,0 +1,221 @@
+"""Host pools: where render hosts run. :class:`HostPool` is the interface; :class:`LocalHostPool`
+starts one ``farview host`` subprocess per session on this machine (a cluster pool comes later).
+
+Start-up contract with ``farview host`` (see :mod:`host.config`): the pool writes one JSON line
+(:class:`host.config.HostConfig`) to the host's stdin, which it keeps open, and reads one line
+``{"event": "listening", "host": ..., "port": N}`` from its stdout. The host's stderr goes to
+``<data-dir>/hosts/<account>/<session>.log``; its last lines explain a failed or dead host.
+
+Concurrency: everything runs on the service's event loop. Hosts start in their own process group
+(``start_new_session``) so that a Ctrl-C in the service's terminal reaches only the service, which
+then stops every host itself (:meth:`LocalHostPool.shutdown`); a host also exits when its parent
+dies (it watches its parent pid). Invariant: every started host is in ``_handles`` until reaped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import re
+import signal
+import sys
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from host.config import HostConfig
+
+log = logging.getLogger(__name__)
+
+DEFAULT_STOP_GRACE = 5.0
+LOG_TAIL_LINES = 8
+
+
+class HostStartError(Exception):
+    """The render host could not be started (the message says why, with its log's tail)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class HostSpec:
+    account_id: str
+    session_id: str
+    token_key: bytes = field(repr=False)
+    models: tuple[str, ...] = ()
+
+
+class HostHandle(ABC):
+    """One running render host."""
+
+    hostname: str
+    """Where the host's signaling answers."""
+    port: int
+    pid: int | None
+    """Process id when the host runs on this machine (None elsewhere)."""
+
+    @abstractmethod
+    async def wait_exit(self) -> str:
+        """Wait until the host is gone; return what happened ("exited with code 1 ...")."""
+
+    @abstractmethod
+    def exited(self) -> bool: ...
+
+    @abstractmethod
+    async def stop(self, grace: float = DEFAULT_STOP_GRACE) -> None:
+        """Stop the host: ask politely, wait ``grace`` seconds, then kill. Idempotent."""
+
+
+class HostPool(ABC):
+    @abstractmethod
+    async def start(self, spec: HostSpec, *, timeout: float) -> HostHandle:
+        """Start a host and return once it listens (it may not be healthy yet).
+
+        Raises :class:`HostStartError` when it exits or does not listen within ``timeout``.
+        """
+
+    @abstractmethod
+    async def release(self, handle: HostHandle) -> None:
+        """Stop ``handle`` (idempotent) and forget it."""
+
+    @abstractmethod
+    async def shutdown(self) -> None:
+        """Stop every host this pool started."""
+
+
+def _safe_name(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", name)[:200] or "_"
+
+
+def _describe_returncode(code: int) -> str:
+    if code < 0:
+        try:
+            return f"was killed by signal {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    return f"exited with code {code}"
+
+
+def _log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
+    try:
+        with path.open("rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - 4096))
+            text = f.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    return "\n".join(text.strip().splitlines()[-lines:])
+
+
+class LocalHostHandle(HostHandle):
+    def __init__(self, proc: asyncio.subprocess.Process, hostname: str, port: int,
+                 log_path: Path) -> None:
+        self._proc = proc
+        self.hostname = hostname
+        self.port = port
+        self.pid = proc.pid
+        self.log_path = log_path
+        self._stopping = False
+        self._drain = asyncio.ensure_future(self._drain_stdout())
+
+    async def _drain_stdout(self) -> None:
+        # The host says nothing more on stdout, but a full pipe must never block it.
+        assert self._proc.stdout is not None
+        with contextlib.suppress(Exception):
+            while await self._proc.stdout.read(4096):
+                pass
+
+    def exited(self) -> bool:
+        return self._proc.returncode is not None
+
+    def describe_exit(self) -> str:
+        code = self._proc.returncode
+        what = "is still running" if code is None else _describe_returncode(code)
+        tail = _log_tail(self.log_path)
+        msg = f"the render host (pid {self.pid}) {what}"
+        return f"{msg}; last lines of {self.log_path}:\n{tail}" if tail else msg
+
+    async def wait_exit(self) -> str:
+        await self._proc.wait()
+        return self.describe_exit()
+
+    async def stop(self, grace: float = DEFAULT_STOP_GRACE) -> None:
+        self._stopping = True
+        if self._proc.stdin is not None and not self._proc.stdin.is_closing():
+            self._proc.stdin.close()
+        if self._proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self._proc.terminate()
+            try:
+                await asyncio.wait_for(self._proc.wait(), grace)
+            except TimeoutError:
+                log.warning("render host pid %d ignored SIGTERM for %.1fs; killing it",
+                            self.pid, grace)
+                with contextlib.suppress(ProcessLookupError):
+                    self._proc.kill()
+                await self._proc.wait()
+        self._drain.cancel()
+
+
+class LocalHostPool(HostPool):
+    """Render hosts as subprocesses of the service (``python -m client.cli host``)."""
+
+    def __init__(self, data_dir: Path, *, bind: str = "127.0.0.1") -> None:
+        self.log_dir = data_dir / "hosts"
+        self.bind = bind
+        self._handles: set[LocalHostHandle] = set()
+
+    async def start(self, spec: HostSpec, *, timeout: float) -> LocalHostHandle:
+        log_path = self.log_dir / _safe_name(spec.account_id) / f"{_safe_name(spec.session_id)}.log"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        config = HostConfig(session_id=spec.session_id, account_id=spec.account_id,
+                            token_key=spec.token_key, models=spec.models)
+        with log_path.open("ab") as log_file:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "client.cli", "host", "--bind", self.bind, "--port", "0",
+                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=log_file,
+                start_new_session=True)
+        log.info("session %s: render host pid %d starting (log %s)", spec.session_id, proc.pid,
+                 log_path)
+        assert proc.stdin is not None and proc.stdout is not None
+        try:
+            proc.stdin.write(config.to_json().encode() + b"\n")
+            await proc.stdin.drain()
+            line = await asyncio.wait_for(proc.stdout.readline(), timeout)
+            if not line:
+                await proc.wait()
+                raise HostStartError(
+                    f"the render host {_describe_returncode(proc.returncode or 0)} before it "
+                    f"listened; last lines of {log_path}:\n{_log_tail(log_path)}")
+            event = json.loads(line)
+            if event.get("event") != "listening":
+                raise HostStartError(f"the render host said {line[:200]!r} instead of listening")
+            handle = LocalHostHandle(proc, str(event["host"]), int(event["port"]), log_path)
+        except BaseException as exc:
+            if proc.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+                await proc.wait()
+            if isinstance(exc, TimeoutError):
+                raise HostStartError(
+                    f"the render host did not listen within {timeout:.0f}s; last lines of "
+                    f"{log_path}:\n{_log_tail(log_path)}") from None
+            if isinstance(exc, (ValueError, KeyError, BrokenPipeError, ConnectionResetError)):
+                raise HostStartError(f"the render host failed to start: {exc}") from None
+            raise
+        self._handles.add(handle)
+        return handle
+
+    async def release(self, handle: HostHandle) -> None:
+        """Stop ``handle`` and forget it."""
+        await handle.stop()
+        if isinstance(handle, LocalHostHandle):
+            self._handles.discard(handle)
+
+    async def shutdown(self, grace: float = DEFAULT_STOP_GRACE) -> None:
+        handles = list(self._handles)
+        if handles:
+            log.info("stopping %d render host(s)", len(handles))
+        await asyncio.gather(*(h.stop(grace) for h in handles), return_exceptions=True)
+        self._handles.clear()
