@@ -330,7 +330,9 @@ class _Loader:
     def _item(self, key: str, index: object, what: str) -> dict[str, Any]:
         items = self._array(key)
         if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < len(items):
-            raise ModelError(f"{what} refers to {key[:-1]} {index!r}, which does not exist "
+            singular = {"meshes": "mesh", "accessors": "accessor", "bufferViews": "buffer view"}
+            raise ModelError(f"{what} refers to {singular.get(key, key[:-1])} {index!r}, "
+                             "which does not exist "
                              f"(the file has {len(items)})")
         item: dict[str, Any] = items[index]
         return item

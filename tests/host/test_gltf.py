@@ -1,0 +1,194 @@
+from __future__ import annotations
+
+import base64
+import json
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from host.gltf import ModelError, load_model, load_model_bytes, node_world_matrices
+from host.transforms import transform_points
+from tests.host.conftest import FOREIGN, SHARED_MODELS
+
+
+def _glb_json(path: Path) -> tuple[dict, bytes]:
+    data = path.read_bytes()
+    n = struct.unpack_from("<I", data, 12)[0]
+    return json.loads(data[20:20 + n]), data
+
+
+def _make_glb(doc: dict, bin_chunk: bytes = b"") -> bytes:
+    j = json.dumps(doc).encode()
+    j += b" " * (-len(j) % 4)
+    b = bin_chunk + b"\0" * (-len(bin_chunk) % 4)
+    chunks = struct.pack("<II", len(j), 0x4E4F534A) + j
+    if b:
+        chunks += struct.pack("<II", len(b), 0x004E4942) + b
+    return struct.pack("<4sII", b"glTF", 2, 12 + len(chunks)) + chunks
+
+
+def _triangle_doc(index_bytes: bytes | None = None) -> tuple[dict, bytes]:
+    pos = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0]], dtype=np.float32).tobytes()
+    doc = {
+        "asset": {"version": "2.0"},
+        "nodes": [{"mesh": 0}],
+        "meshes": [{"primitives": [{"attributes": {"POSITION": 0}}]}],
+        "accessors": [{"bufferView": 0, "componentType": 5126, "count": 3, "type": "VEC3"}],
+        "bufferViews": [{"buffer": 0, "byteLength": len(pos)}],
+        "buffers": [{"byteLength": len(pos)}],
+    }
+    return doc, pos
+
+
+@pytest.mark.parametrize("name", FOREIGN)
+def test_foreign_models_match_their_json(name: str) -> None:
+    path = SHARED_MODELS / f"{name}.glb"
+    doc, _ = _glb_json(path)
+    model = load_model(path)
+    assert len(model.nodes) == len(doc["nodes"])
+    for i, (node, spec) in enumerate(zip(model.nodes, doc["nodes"], strict=True)):
+        assert node.name == spec.get("name", f"node_{i}")
+        assert node.children == tuple(spec.get("children", []))
+    # Triangles from the accessors, per node instance.
+    expected = 0
+    for spec in doc["nodes"]:
+        if "mesh" in spec:
+            for prim in doc["meshes"][spec["mesh"]]["primitives"]:
+                acc = doc["accessors"][prim["indices"]]
+                expected += acc["count"] // 3
+    assert model.triangle_count == expected
+    # Decoded positions span exactly the accessor's declared min/max.
+    for mesh, mspec in zip(model.meshes, doc["meshes"], strict=True):
+        for prim, pspec in zip(mesh.primitives, mspec["primitives"], strict=True):
+            acc = doc["accessors"][pspec["attributes"]["POSITION"]]
+            np.testing.assert_allclose(prim.positions.min(axis=0), acc["min"], rtol=1e-5,
+                                       atol=1e-6)
+            np.testing.assert_allclose(prim.positions.max(axis=0), acc["max"], rtol=1e-5,
+                                       atol=1e-6)
+            assert np.allclose(np.linalg.norm(prim.normals, axis=1), 1.0, atol=1e-3)
+
+
+@pytest.mark.parametrize("name", FOREIGN)
+def test_world_bounds_match_accessor_boxes(name: str) -> None:
+    from host.scene import Scene
+
+    path = SHARED_MODELS / f"{name}.glb"
+    doc, _ = _glb_json(path)
+    model = load_model(path)
+    worlds = node_world_matrices(model)
+    lo, hi = np.full(3, np.inf), np.full(3, -np.inf)
+    for i, spec in enumerate(doc["nodes"]):
+        if "mesh" not in spec or i not in worlds:
+            continue
+        for prim in doc["meshes"][spec["mesh"]]["primitives"]:
+            acc = doc["accessors"][prim["attributes"]["POSITION"]]
+            mn, mx = np.array(acc["min"]), np.array(acc["max"])
+            corners = np.array([[x, y, z] for x in (mn[0], mx[0]) for y in (mn[1], mx[1])
+                                for z in (mn[2], mx[2])])
+            pts = transform_points(worlds[i], corners)
+            lo, hi = np.minimum(lo, pts.min(0)), np.maximum(hi, pts.max(0))
+    scene = Scene()
+    b = scene.world_bounds(scene.add_model(model, name))
+    assert b is not None
+    tol = 1e-4 * max(1.0, float(np.max(np.abs(hi))))
+    # Vertex bounds lie inside the transformed accessor boxes (equal for axis-aligned ones).
+    assert np.all(np.array(b.min) >= lo - tol) and np.all(np.array(b.max) <= hi + tol)
+    if name == "Box":
+        np.testing.assert_allclose(b.min, lo, atol=tol)
+        np.testing.assert_allclose(b.max, hi, atol=tol)
+
+
+def test_not_gltf() -> None:
+    with pytest.raises(ModelError, match="not a glTF file: bad magic"):
+        load_model_bytes(b"PK\x03\x04 this is a zip")
+
+
+def test_truncated_glb() -> None:
+    data = (SHARED_MODELS / "Box.glb").read_bytes()[:800]
+    with pytest.raises(ModelError, match=r"truncated \.glb: chunk length \d+ exceeds file size"
+                                          r" 800"):
+        load_model_bytes(data)
+    with pytest.raises(ModelError, match="truncated .glb: 5 bytes"):
+        load_model_bytes(b"glTF\x02")
+
+
+def test_accessor_past_buffer_view() -> None:
+    doc, pos = _triangle_doc()
+    doc["accessors"][0]["byteOffset"] = 12
+    with pytest.raises(ModelError, match="accessor 0 reads past buffer view 0"):
+        load_model_bytes(_make_glb(doc, pos))
+
+
+def test_bad_references_are_named() -> None:
+    doc, pos = _triangle_doc()
+    doc["meshes"][0]["primitives"][0]["material"] = 7
+    with pytest.raises(ModelError, match="material 7"):
+        load_model_bytes(_make_glb(doc, pos))
+    doc, pos = _triangle_doc()
+    doc["nodes"][0]["mesh"] = 3
+    with pytest.raises(ModelError, match="node 0 refers to mesh 3"):
+        load_model_bytes(_make_glb(doc, pos))
+
+
+def test_triangle_and_size_budgets() -> None:
+    path = SHARED_MODELS / "Duck.glb"
+    with pytest.raises(ModelError, match="4212 triangles, over the triangle budget of 1000"):
+        load_model(path, max_triangles=1000)
+    with pytest.raises(ModelError, match="over the file size budget of 1000 bytes"):
+        load_model(path, max_file_bytes=1000)
+
+
+def test_flat_normals_computed_and_non_indexed() -> None:
+    doc, pos = _triangle_doc()
+    model = load_model_bytes(_make_glb(doc, pos))
+    prim = model.meshes[0].primitives[0]
+    assert prim.triangle_count == 1
+    np.testing.assert_allclose(prim.normals, [[0, 0, 1]] * 3, atol=1e-6)
+
+
+def test_strided_u8_indices_and_sparse() -> None:
+    # Interleaved position + padding (stride 16), u8 indices, and a sparse override of vertex 2.
+    verts = np.zeros((3, 4), dtype=np.float32)
+    verts[:, :3] = [[0, 0, 0], [1, 0, 0], [0, 1, 0]]
+    idx = np.array([0, 1, 2], dtype=np.uint8).tobytes() + b"\0"
+    sp_idx = np.array([2], dtype=np.uint16).tobytes() + b"\0\0"
+    sp_val = np.array([[0, 2, 0]], dtype=np.float32).tobytes()
+    blob = verts.tobytes() + idx + sp_idx + sp_val
+    doc = {
+        "asset": {"version": "2.0"},
+        "nodes": [{"mesh": 0, "name": "tri"}],
+        "meshes": [{"primitives": [{"attributes": {"POSITION": 0}, "indices": 1}]}],
+        "accessors": [
+            {"bufferView": 0, "componentType": 5126, "count": 3, "type": "VEC3",
+             "sparse": {"count": 1, "indices": {"bufferView": 2, "componentType": 5123},
+                        "values": {"bufferView": 3}}},
+            {"bufferView": 1, "componentType": 5121, "count": 3, "type": "SCALAR"},
+        ],
+        "bufferViews": [
+            {"buffer": 0, "byteOffset": 0, "byteLength": 48, "byteStride": 16},
+            {"buffer": 0, "byteOffset": 48, "byteLength": 3},
+            {"buffer": 0, "byteOffset": 52, "byteLength": 2},
+            {"buffer": 0, "byteOffset": 56, "byteLength": 12},
+        ],
+        "buffers": [{"byteLength": len(blob),
+                     "uri": "data:application/octet-stream;base64,"
+                            + base64.b64encode(blob).decode()}],
+    }
+    model = load_model_bytes(json.dumps(doc).encode())
+    prim = model.meshes[0].primitives[0]
+    np.testing.assert_allclose(prim.positions[prim.indices], [[0, 0, 0], [1, 0, 0], [0, 2, 0]])
+    assert model.nodes[0].name == "tri"
+
+
+def test_gltf_with_external_bin(tmp_path: Path) -> None:
+    doc, pos = _triangle_doc()
+    doc["buffers"][0]["uri"] = "tri%20data.bin"
+    (tmp_path / "tri data.bin").write_bytes(pos)
+    (tmp_path / "tri.gltf").write_text(json.dumps(doc))
+    assert load_model(tmp_path / "tri.gltf").triangle_count == 1
+    doc["buffers"][0]["uri"] = "../escape.bin"
+    (tmp_path / "bad.gltf").write_text(json.dumps(doc))
+    with pytest.raises(ModelError, match="outside the model's folder"):
+        load_model(tmp_path / "bad.gltf")

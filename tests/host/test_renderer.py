@@ -1,0 +1,125 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import av
+import numpy as np
+import pytest
+
+from host.egl import EglContext
+from host.gltf import load_model
+from host.renderer import BACKGROUND, Renderer
+from host.scene import Entity, Scene, Tint
+from host.transforms import matrix3_to_quat
+from input.pose import Fov, Pose, View
+from tests.host.conftest import SAMPLE
+
+W, H = 320, 240
+BG = np.round(np.array(BACKGROUND[:3]) * 255)
+
+
+def look_at(eye: tuple[float, float, float], target: tuple[float, float, float] = (0, 0, 0),
+            ) -> Pose:
+    f = np.subtract(target, eye) / np.linalg.norm(np.subtract(target, eye))
+    right = np.cross(f, [0, 1, 0])
+    right /= np.linalg.norm(right)
+    up = np.cross(right, f)
+    return Pose(eye, matrix3_to_quat(np.stack([right, up, -f], axis=1)))
+
+
+def view(eye: tuple[float, float, float], target: tuple[float, float, float] = (0, 0, 0),
+         aspect: float = W / H) -> View:
+    return View(look_at(eye, target), Fov.symmetric(45.0, aspect))
+
+
+@pytest.fixture(scope="module")
+def setup(egl_context: EglContext) -> Iterator[tuple[Renderer, Scene, Entity]]:
+    scene = Scene()
+    root = scene.add_model(load_model(SAMPLE), "Engine")
+    r = Renderer(W, H)
+    yield r, scene, root
+    r.close()
+
+
+def model_mask(img: np.ndarray) -> np.ndarray:
+    return np.abs(img[:, :, :3].astype(int) - BG).sum(axis=2) > 6
+
+
+def frame(r: Renderer, scene: Scene, views: list[View]) -> np.ndarray:
+    r.render(scene, views)
+    return r.read_rgba()
+
+
+def test_model_in_centre_background_in_corners(setup: tuple[Renderer, Scene, Entity]) -> None:
+    r, scene, _ = setup
+    img = frame(r, scene, [view((0.0, 0.3, 1.6))])
+    assert img.shape == (H, W, 4) and img.dtype == np.uint8
+    mask = model_mask(img)
+    assert mask[H // 2 - 10:H // 2 + 10, W // 2 - 10:W // 2 + 10].mean() > 0.9
+    for y, x in ((2, 2), (2, W - 3), (H - 3, 2), (H - 3, W - 3)):
+        assert not mask[y, x]
+    assert r.last_timings.render_ms > 0
+
+
+def test_camera_right_moves_model_left(setup: tuple[Renderer, Scene, Entity]) -> None:
+    r, scene, _ = setup
+    xs = []
+    for cam_x in (0.0, 0.3):
+        mask = model_mask(frame(r, scene, [view((cam_x, 0.3, 1.6), (cam_x, 0.0, 0.0))]))
+        xs.append(np.nonzero(mask)[1].mean())
+    assert xs[1] < xs[0] - 20
+
+
+def test_hidden_and_tint(setup: tuple[Renderer, Scene, Entity]) -> None:
+    r, scene, root = setup
+    v = [view((0.0, 0.9, 0.05))]  # from above: the red valve cover fills the centre
+    cover = next(e for e in scene.entities() if e.name == "ValveCover")
+    before = frame(r, scene, v)
+    c = before[H // 2, W // 2, :3].astype(int)
+    assert c[0] > c[1] + 40  # red paint
+    cover.tint = Tint((0.0, 0.0, 1.0), 1.0)
+    tinted = frame(r, scene, v)[H // 2, W // 2, :3].astype(int)
+    assert tinted[2] > tinted[0] + 40
+    cover.tint = None
+    cover.hidden = True
+    hidden = frame(r, scene, v)
+    assert np.abs(hidden[H // 2, W // 2, :3].astype(int) - c).sum() > 40
+    root.hidden = True  # inherited by everything
+    assert not model_mask(frame(r, scene, v)).any()
+    root.hidden = None
+    cover.hidden = None
+
+
+def test_yuv420_matches_pyav(setup: tuple[Renderer, Scene, Entity]) -> None:
+    r, scene, _ = setup
+    rgba = frame(r, scene, [view((0.5, 0.4, 1.0))])
+    y, u, v = r.read_yuv420()
+    assert y.shape == (H, W) and u.shape == v.shape == (H // 2, W // 2)
+    ref = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgba[:, :, :3]), format="rgb24")
+    ref = ref.reformat(format="yuv420p")
+    planes = [np.frombuffer(p, np.uint8).reshape(-1, p.line_size)[:, :w]
+              for p, w in zip(ref.planes, (W, W // 2, W // 2), strict=True)]
+    assert np.abs(y.astype(int) - planes[0]).max() <= 1
+    for ours, theirs in ((u, planes[1]), (v, planes[2])):
+        diff = np.abs(ours.astype(int) - theirs[: H // 2])
+        assert diff.mean() < 1.0 and np.percentile(diff, 99) <= 6
+    assert r.last_timings.convert_ms > 0 and r.last_timings.readback_ms > 0
+
+
+def test_stereo_side_by_side(setup: tuple[Renderer, Scene, Entity]) -> None:
+    r, scene, _ = setup
+    ipd = 0.064
+    views = [view((-ipd / 2, 0.3, 1.6), (-ipd / 2, 0, 0), aspect=(W / 2) / H),
+             view((ipd / 2, 0.3, 1.6), (ipd / 2, 0, 0), aspect=(W / 2) / H)]
+    mask = model_mask(frame(r, scene, views))
+    left, right = mask[:, : W // 2], mask[:, W // 2:]
+    assert left.mean() > 0.05 and right.mean() > 0.05
+    # The right eye sits further right, so the model appears further left in its half.
+    assert np.nonzero(right)[1].mean() < np.nonzero(left)[1].mean()
+
+
+def test_odd_size_refuses_yuv(egl_context: EglContext) -> None:
+    r = Renderer(33, 20)
+    with pytest.raises(ValueError, match="even width and height"):
+        r.read_yuv420()
+    r.close()
