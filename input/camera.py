@@ -57,7 +57,8 @@ class CameraState:
             raise ValueError(f"camera state must be finite, got {self!r}")
         if not MIN_DISTANCE <= self.distance <= MAX_DISTANCE:
             raise ValueError(
-                f"camera distance must be in [{MIN_DISTANCE}, {MAX_DISTANCE}] m, got {self.distance}"
+                f"camera distance must be in [{MIN_DISTANCE}, {MAX_DISTANCE}] m, "
+                f"got {self.distance}"
             )
 
 

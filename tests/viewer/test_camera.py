@@ -134,6 +134,7 @@ def test_input_does_not_import_gl() -> None:
     import subprocess
     import sys
 
-    code = "import input.camera, sys; print(any(m in sys.modules for m in ('glfw','OpenGL','av','aiortc')))"
+    code = ("import input.camera, sys; "
+            "print(any(m in sys.modules for m in ('glfw', 'OpenGL', 'av', 'aiortc')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

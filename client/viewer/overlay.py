@@ -1,0 +1,203 @@
+"""Text drawn over the video: the statistics panel, the key help and a one-line status banner.
+
+Each :class:`TextPanel` renders its lines with Pillow (``ImageFont.load_default()``) into an RGBA
+image with a translucent background, uploads it as a texture, and blends that texture 1:1 into
+a corner of the framebuffer. Text is re-rendered and re-uploaded only when it changes (the loop
+refreshes statistics a few times per second), so a frame with unchanged text costs one quad.
+
+:class:`Overlay` groups the three panels and their visibility toggles. Main thread only, with
+the window's GL context current.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from enum import Enum
+from typing import Any
+
+import numpy as np
+from OpenGL import GL
+from PIL import Image, ImageDraw, ImageFont
+
+from client.viewer._glutil import QUAD_VERTEX_SHADER, compile_program, draw_quad, make_texture
+
+log = logging.getLogger(__name__)
+
+TEXT_COLOUR = (255, 255, 255, 255)
+BACKGROUND = (0, 0, 0, 160)
+"""Translucent black behind the text so it stays readable over any picture."""
+PADDING = 6
+MARGIN = 8
+"""Pixels between a panel and the framebuffer's edge."""
+FONT_SIZE = 13
+LINE_SPACING = 3
+
+GLYPH_FALLBACKS = str.maketrans({"→": "->", "←": "<-"})
+"""Pillow's default font (Aileron) has no arrows; they would show as empty boxes."""
+
+RGBA_FRAGMENT_SHADER = """
+#version 330 core
+in vec2 uv;
+out vec4 colour;
+uniform sampler2D image;
+void main() { colour = texture(image, uv); }
+"""
+
+
+class Corner(Enum):
+    TOP_LEFT = "top-left"
+    TOP_RIGHT = "top-right"
+    BOTTOM_LEFT = "bottom-left"
+    BOTTOM_RIGHT = "bottom-right"
+    CENTRE = "centre"
+    BOTTOM_CENTRE = "bottom-centre"
+
+
+def _load_font() -> Any:
+    try:
+        return ImageFont.load_default(size=FONT_SIZE)
+    except TypeError:  # Pillow < 10.1: the fixed bitmap font only
+        return ImageFont.load_default()
+
+
+def render_text(lines: Sequence[str], font: Any = None) -> Image.Image:
+    """Lines of text as an RGBA image: white on translucent black, padded."""
+    font = font or _load_font()
+    lines = [line.translate(GLYPH_FALLBACKS) for line in lines]
+    probe = ImageDraw.Draw(Image.new("RGBA", (1, 1)))
+    boxes = [probe.textbbox((0, 0), line or " ", font=font) for line in lines]
+    line_height = int(max((b[3] for b in boxes), default=0)) + LINE_SPACING
+    width = int(max((b[2] for b in boxes), default=0)) + 2 * PADDING
+    height = line_height * len(lines) - LINE_SPACING + 2 * PADDING
+    image = Image.new("RGBA", (max(width, 1), max(height, 1)), BACKGROUND)
+    draw = ImageDraw.Draw(image)
+    for i, line in enumerate(lines):
+        draw.text((PADDING, PADDING + i * line_height), line, font=font, fill=TEXT_COLOUR)
+    return image
+
+
+class TextPanel:
+    """A block of text lines blended into one corner; re-rendered only when the text changes."""
+
+    def __init__(self, corner: Corner, font: Any) -> None:
+        self.corner = corner
+        self._font = font
+        self._lines: tuple[str, ...] = ()
+        self._texture: Any = None
+        self._size = (0, 0)
+        self.renders = 0
+        """How many times the text was rendered and uploaded (tests check it stays low)."""
+
+    @property
+    def lines(self) -> tuple[str, ...]:
+        return self._lines
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """``(width, height)`` in pixels of the panel, (0, 0) when empty."""
+        return self._size
+
+    def set_lines(self, lines: Sequence[str]) -> None:
+        lines = tuple(lines)
+        if lines == self._lines:
+            return
+        self._lines = lines
+        if not lines:
+            self._size = (0, 0)
+            return
+        image = render_text(lines, self._font)
+        pixels = np.asarray(image, dtype=np.uint8)
+        height, width = pixels.shape[:2]
+        if self._texture is None or (width, height) != self._size:
+            if self._texture is not None:
+                GL.glDeleteTextures([self._texture])
+            self._texture = make_texture(GL.GL_RGBA8, width, height, GL.GL_RGBA, GL.GL_NEAREST)
+        GL.glPixelStorei(GL.GL_UNPACK_ALIGNMENT, 1)
+        GL.glBindTexture(GL.GL_TEXTURE_2D, self._texture)
+        GL.glTexSubImage2D(GL.GL_TEXTURE_2D, 0, 0, 0, width, height, GL.GL_RGBA,
+                           GL.GL_UNSIGNED_BYTE, pixels)
+        self._size = (width, height)
+        self.renders += 1
+
+    def rect(self, framebuffer_size: tuple[int, int]) -> tuple[int, int, int, int]:
+        """Where the panel goes, ``(x, y, w, h)`` from the bottom-left (glViewport's convention)."""
+        fb_w, fb_h = framebuffer_size
+        w, h = self._size
+        left, right = MARGIN, fb_w - MARGIN - w
+        top, bottom = fb_h - MARGIN - h, MARGIN
+        x, y = {
+            Corner.TOP_LEFT: (left, top),
+            Corner.TOP_RIGHT: (right, top),
+            Corner.BOTTOM_LEFT: (left, bottom),
+            Corner.BOTTOM_RIGHT: (right, bottom),
+            Corner.CENTRE: ((fb_w - w) // 2, (fb_h - h) // 2),
+            Corner.BOTTOM_CENTRE: ((fb_w - w) // 2, bottom),
+        }[self.corner]
+        return (x, y, w, h)
+
+    def draw(self, framebuffer_size: tuple[int, int]) -> None:
+        """Blend the panel in (the caller has enabled blending and bound program and VAO)."""
+        if not self._lines or self._texture is None:
+            return
+        GL.glViewport(*self.rect(framebuffer_size))
+        GL.glActiveTexture(GL.GL_TEXTURE0)
+        GL.glBindTexture(GL.GL_TEXTURE_2D, self._texture)
+        draw_quad()
+
+    def close(self) -> None:
+        if self._texture is not None:
+            GL.glDeleteTextures([self._texture])
+            self._texture = None
+
+
+class Overlay:
+    """Statistics (top-left), key help (centre) and status banner (bottom centre)."""
+
+    def __init__(self, *, help_text: str = "", stats_visible: bool = True) -> None:
+        self._program = compile_program(QUAD_VERTEX_SHADER, RGBA_FRAGMENT_SHADER)
+        self._vao = GL.glGenVertexArrays(1)
+        GL.glUseProgram(self._program)
+        GL.glUniform1i(GL.glGetUniformLocation(self._program, "image"), 0)
+        font = _load_font()
+        self.stats = TextPanel(Corner.TOP_LEFT, font)
+        self.help = TextPanel(Corner.CENTRE, font)
+        self.status = TextPanel(Corner.BOTTOM_CENTRE, font)
+        self.stats_visible = stats_visible
+        self.help_visible = False
+        self._help_text = help_text
+
+    def set_stats(self, lines: Sequence[str]) -> None:
+        self.stats.set_lines(lines)
+
+    def set_status(self, text: str | None) -> None:
+        """Show a one-line banner (e.g. "reconnecting…"), or hide it with None/""."""
+        self.status.set_lines([text] if text else [])
+
+    def toggle_stats(self) -> None:
+        self.stats_visible = not self.stats_visible
+
+    def toggle_help(self) -> None:
+        self.help_visible = not self.help_visible
+        if self.help_visible and not self.help.lines:
+            self.help.set_lines(self._help_text.splitlines())
+
+    def draw(self, framebuffer_size: tuple[int, int]) -> None:
+        panels = [p for p, on in ((self.stats, self.stats_visible), (self.help, self.help_visible),
+                                  (self.status, True)) if on and p.lines]
+        if not panels:
+            return
+        GL.glEnable(GL.GL_BLEND)
+        GL.glBlendFunc(GL.GL_SRC_ALPHA, GL.GL_ONE_MINUS_SRC_ALPHA)
+        GL.glUseProgram(self._program)
+        GL.glBindVertexArray(self._vao)
+        for panel in panels:
+            panel.draw(framebuffer_size)
+        GL.glDisable(GL.GL_BLEND)
+        GL.glViewport(0, 0, *framebuffer_size)
+
+    def close(self) -> None:
+        for panel in (self.stats, self.help, self.status):
+            panel.close()
+        GL.glDeleteVertexArrays(1, [self._vao])
+        GL.glDeleteProgram(self._program)

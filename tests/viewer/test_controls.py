@@ -1,0 +1,129 @@
+"""Controls and the latest-frame mailbox: pure logic, no display."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from client.frame import Frame
+from client.viewer.controls import KEY_HELP, Command, Controls, Mode
+from client.viewer.events import (
+    KEY_ESCAPE,
+    KEY_F11,
+    KEY_R,
+    KEY_TAB,
+    KEY_V,
+    KEY_W,
+    MOD_SHIFT,
+    MOUSE_BUTTON_LEFT,
+    MOUSE_BUTTON_RIGHT,
+    CursorMoveEvent,
+    KeyEvent,
+    MouseButtonEvent,
+    ScrollEvent,
+)
+from client.viewer.loop import LatestFrameMailbox
+from input.camera import CameraController
+from input.events import Action
+
+
+def drag(controls: Controls, button: int, dx: float, dy: float, mods: int = 0) -> None:
+    controls.handle(MouseButtonEvent(button, Action.PRESS, mods, 100.0, 100.0))
+    controls.handle(CursorMoveEvent(100.0 + dx, 100.0 + dy))
+    controls.handle(MouseButtonEvent(button, Action.RELEASE, mods, 100.0 + dx, 100.0 + dy))
+
+
+def test_left_drag_orbits_right_drag_pans() -> None:
+    cam = CameraController()
+    controls = Controls(cam, window_size=(1280, 720))
+    drag(controls, MOUSE_BUTTON_LEFT, 72.0, 0.0)  # a tenth of the height
+    assert cam.yaw == pytest.approx(-0.1 * np.pi)
+    assert cam.target == (0.0, 0.0, 0.0)
+    drag(controls, MOUSE_BUTTON_RIGHT, 72.0, 0.0)
+    assert cam.target[0] < 0.0  # camera slides left so the scene follows the cursor
+    before = cam.target
+    drag(controls, MOUSE_BUTTON_LEFT, 0.0, 72.0, mods=MOD_SHIFT)
+    assert cam.target[1] > before[1]
+
+
+def test_moves_without_button_do_nothing() -> None:
+    cam = CameraController()
+    controls = Controls(cam)
+    controls.handle(CursorMoveEvent(10.0, 10.0))
+    controls.handle(CursorMoveEvent(500.0, 300.0))
+    assert cam.state() == CameraController().state()
+
+
+def test_wheel_zooms_and_keys_give_commands() -> None:
+    cam = CameraController()
+    controls = Controls(cam)
+    controls.handle(ScrollEvent(0.0, 1.0))
+    assert cam.distance < 3.0
+    assert controls.handle(KeyEvent(KEY_R, Action.PRESS)) is Command.RESET_VIEW
+    assert cam.distance == pytest.approx(3.0)
+    assert controls.handle(KeyEvent(KEY_ESCAPE, Action.PRESS)) is Command.QUIT
+    assert controls.handle(KeyEvent(KEY_F11, Action.PRESS)) is Command.TOGGLE_FULLSCREEN
+    assert controls.handle(KeyEvent(KEY_TAB, Action.PRESS)) is Command.TOGGLE_STATS
+    assert controls.handle(KeyEvent(KEY_TAB, Action.REPEAT)) is None
+
+
+def test_wasd_flies_while_held_and_fly_mode_looks() -> None:
+    cam = CameraController()
+    controls = Controls(cam, fly_speed=2.0)
+    controls.handle(KeyEvent(KEY_W, Action.PRESS))
+    assert controls.update(0.5)
+    assert cam.target == pytest.approx((0.0, 0.0, -1.0))
+    controls.handle(KeyEvent(KEY_W, Action.RELEASE))
+    assert not controls.update(0.5)
+    assert controls.handle(KeyEvent(KEY_V, Action.PRESS)) is Command.TOGGLE_MODE
+    assert controls.mode is Mode.FLY
+    eye = cam.eye
+    drag(controls, MOUSE_BUTTON_RIGHT, 72.0, 0.0)
+    assert cam.eye == pytest.approx(eye)
+    assert cam.yaw < 0.0
+
+
+def test_key_help_lists_every_binding() -> None:
+    for word in ("orbit", "pan", "zoom", "W A S D", "Q E", "reset", "F11", "Tab", "Esc", "H "):
+        assert word in KEY_HELP
+
+
+def _frame(value: int) -> Frame:
+    y = np.full((4, 4), value, np.uint8)
+    uv = np.full((2, 2), 128, np.uint8)
+    return Frame(y, uv, uv, None, None)
+
+
+def test_mailbox_keeps_newest_and_counts_discards() -> None:
+    box = LatestFrameMailbox()
+    assert box.take() is None
+    box.put(_frame(1))
+    box.put(_frame(2))
+    frame = box.take()
+    assert frame is not None and frame.y[0, 0] == 2
+    assert box.take() is None
+    assert (box.received, box.discarded) == (2, 1)
+
+
+def test_mailbox_across_threads() -> None:
+    box = LatestFrameMailbox()
+    taken = []
+
+    def producer() -> None:
+        for i in range(2000):
+            box.put(_frame(i % 256))
+
+    thread = threading.Thread(target=producer)
+    thread.start()
+    while thread.is_alive():
+        frame = box.take()
+        if frame is not None:
+            taken.append(frame)
+    thread.join()
+    last = box.take()
+    if last is not None:
+        taken.append(last)
+    assert box.received == 2000
+    assert len(taken) + box.discarded == 2000
