@@ -338,10 +338,9 @@ class RenderingConnection:
         """Disconnect; the host keeps the scene and is free for the next client."""
         if self._closed:
             return
-        location = self._location
+        if self._location:
+            await whep_disconnect(self._location, self._token, verify=self._verify)
         await self._shutdown("closed by the client")
-        if location:
-            await whep_disconnect(location, self._token, verify=self._verify)
 
     async def __aenter__(self) -> RenderingConnection:
         return self

@@ -23,7 +23,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import av
@@ -72,7 +72,8 @@ def default_pose_message(width: int = 1280, height: int = 720) -> PoseMessage:
 class _Stream:
     on_frame: FrameCallback
     settings: StreamSettings
-    started: float = field(default_factory=time.perf_counter)
+    started: float | None = None
+    """perf_counter() of the stream's first frame, which gets pts 0 (the receiver rebases to it)."""
     encoder: H264Encoder | None = None
     last_pts: int = -1
     frames: int = 0
@@ -210,7 +211,7 @@ class RenderLoop:
             except Exception:
                 log.exception("rendering a frame failed; the stream goes on")
         try:
-            release = getattr(renderer, "release", None)
+            release = getattr(renderer, "close", None)
             if release is not None:
                 release()
         except Exception:
@@ -237,6 +238,8 @@ class RenderLoop:
         y, u, v = renderer.read_yuv420()
         timings = renderer.last_timings
         t0 = time.perf_counter()
+        if stream.started is None:
+            stream.started = t0
         pts = max(stream.last_pts + 1, int((t0 - stream.started) * 90000))
         stream.last_pts = pts
         packets = enc.encode(y, u, v, pts, keyframe=keyframe)

@@ -1,0 +1,104 @@
+"""Test helpers that start a real ``farview host`` process and mint its access tokens.
+
+The host is started exactly as the session service starts it (configuration as one JSON line
+on stdin, the listening line on stdout), so these tests exercise the real entry point.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import jwt
+import numpy as np
+
+from host.config import HostConfig
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_MODELS = REPO.parent / "shared" / "models"
+
+
+def mint_token(key: bytes, account_id: str, ttl: float = 3600) -> str:
+    now = int(time.time())
+    return jwt.encode({"sub": account_id, "aud": "farview", "iat": now, "exp": now + int(ttl)},
+                      key, algorithm="HS256")
+
+
+@dataclass
+class RunningHost:
+    proc: subprocess.Popen[str]
+    port: int
+    key: bytes = field(repr=False)
+    account_id: str
+    log_path: Path
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def whep_url(self) -> str:
+        return f"{self.base_url}/whep"
+
+    def token(self) -> str:
+        return mint_token(self.key, self.account_id)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def start_host(tmp_path: Path, *, models: tuple[str, ...] = (), timeout: float = 90.0,
+               extra_args: tuple[str, ...] = ()) -> RunningHost:
+    key = secrets.token_bytes(32)
+    account = "acct-test"
+    config = HostConfig(session_id="sess-test", account_id=account, token_key=key, models=models)
+    log_path = tmp_path / f"host-{secrets.token_hex(3)}.log"
+    log_file = open(log_path, "w")  # noqa: SIM115 - owned by the child process
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "client.cli", "host", "--port", "0", *extra_args],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log_file, text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"}, cwd=REPO,
+    )
+    log_file.close()
+    assert proc.stdin is not None and proc.stdout is not None
+    proc.stdin.write(config.to_json() + "\n")
+    proc.stdin.flush()
+    line = proc.stdout.readline()
+    if not line:
+        proc.wait(5)
+        raise RuntimeError(f"host exited ({proc.returncode}) before listening:\n{log_path.read_text()}")
+    listening = json.loads(line)
+    return RunningHost(proc, int(listening["port"]), key, account, log_path)
+
+
+def model_mask(rgb: np.ndarray, threshold: int = 24) -> np.ndarray:
+    """Pixels that differ from the background (sampled in the four corners)."""
+    h, w, _ = rgb.shape
+    corners = np.stack([rgb[2, 2], rgb[2, w - 3], rgb[h - 3, 2], rgb[h - 3, w - 3]]).astype(int)
+    background = np.median(corners, axis=0)
+    diff = np.abs(rgb.astype(int) - background).max(axis=-1)
+    return np.asarray(diff > threshold)
+
+
+def centroid_x(rgb: np.ndarray) -> float:
+    """Horizontal centre of the model's pixels, as a fraction of the width."""
+    mask = model_mask(rgb)
+    xs = np.nonzero(mask)[1]
+    assert xs.size > 0, "no model pixels in the frame"
+    return float(xs.mean()) / rgb.shape[1]
