@@ -1,1 +1,47 @@
-"""farview desktop viewer: GLFW window, YUV shader, camera controls."""
+"""farview desktop viewer: GLFW window, YUV shader, overlay, camera controls and the frame loop.
+
+Threading: GLFW and GL only on the main thread; :class:`LatestFrameMailbox` is the one
+cross-thread hand-off (the stream's worker thread puts decoded frames, the loop takes the newest).
+"""
+
+from client.viewer.controls import KEY_HELP, Command, Controls, Mode
+from client.viewer.events import (
+    CloseEvent,
+    CursorMoveEvent,
+    FramebufferResizeEvent,
+    KeyEvent,
+    MouseButtonEvent,
+    ResizeEvent,
+    ScrollEvent,
+    WindowEvent,
+)
+from client.viewer.loop import FrameSource, LatestFrameMailbox, ViewerLoop, ViewerStats
+from client.viewer.overlay import Overlay
+from client.viewer.window import NO_DISPLAY_MESSAGE, NoDisplayError, Window, WindowError
+from client.viewer.yuv_renderer import YuvRenderer, letterbox
+
+__all__ = [
+    "KEY_HELP",
+    "NO_DISPLAY_MESSAGE",
+    "CloseEvent",
+    "Command",
+    "Controls",
+    "CursorMoveEvent",
+    "FrameSource",
+    "FramebufferResizeEvent",
+    "KeyEvent",
+    "LatestFrameMailbox",
+    "Mode",
+    "MouseButtonEvent",
+    "NoDisplayError",
+    "Overlay",
+    "ResizeEvent",
+    "ScrollEvent",
+    "ViewerLoop",
+    "ViewerStats",
+    "Window",
+    "WindowError",
+    "WindowEvent",
+    "YuvRenderer",
+    "letterbox",
+]

@@ -72,6 +72,7 @@ class YuvRenderer:
         self._vao = GL.glGenVertexArrays(1)
         self._textures: list[Any] = []
         self._frame_size: tuple[int, int] | None = None
+        self._filter: int | None = None
         GL.glUseProgram(self._program)
         for unit, name in enumerate(("plane_y", "plane_u", "plane_v")):
             GL.glUniform1i(GL.glGetUniformLocation(self._program, name), unit)
@@ -109,6 +110,7 @@ class YuvRenderer:
         if self._textures:
             GL.glDeleteTextures(self._textures)
         self._textures = [make_texture(GL.GL_R8, p.shape[1], p.shape[0], GL.GL_RED) for p in planes]
+        self._filter = GL.GL_LINEAR  # make_texture's default
         log.debug("video textures allocated for %dx%d", planes[0].shape[1], planes[0].shape[0])
 
     def draw(
@@ -124,6 +126,11 @@ class YuvRenderer:
         if self._frame_size is None:
             return (0, 0, 0, 0)
         rect = letterbox(self._frame_size, framebuffer_size)
+        # 1:1 (the stream sized to the window, the usual case): nearest sampling is exact for
+        # Y, matches the CPU reference's chroma replication, and halves llvmpipe's fragment
+        # cost (17.5 → 8.4 ms at 720p). Scaled (mid-resize, fullscreen): linear looks better.
+        scaled = (rect[2], rect[3]) != self._frame_size
+        self._set_filter(GL.GL_LINEAR if scaled else GL.GL_NEAREST)
         GL.glViewport(*rect)
         GL.glDisable(GL.GL_BLEND)
         GL.glUseProgram(self._program)
@@ -137,6 +144,15 @@ class YuvRenderer:
             GL.glFinish()
         self.draw_ms = (time.perf_counter() - start) * 1000.0
         return rect
+
+    def _set_filter(self, mode: int) -> None:
+        if mode == self._filter:
+            return
+        for tex in self._textures:
+            GL.glBindTexture(GL.GL_TEXTURE_2D, tex)
+            GL.glTexParameteri(GL.GL_TEXTURE_2D, GL.GL_TEXTURE_MIN_FILTER, mode)
+            GL.glTexParameteri(GL.GL_TEXTURE_2D, GL.GL_TEXTURE_MAG_FILTER, mode)
+        self._filter = mode
 
     def close(self) -> None:
         """Free the GL objects (the context must still be current)."""

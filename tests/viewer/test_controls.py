@@ -127,3 +127,11 @@ def test_mailbox_across_threads() -> None:
         taken.append(last)
     assert box.received == 2000
     assert len(taken) + box.discarded == 2000
+
+
+def test_viewer_all_is_complete() -> None:
+    import client.viewer as viewer
+
+    public = {name for name in vars(viewer) if not name.startswith("_")}
+    modules = {"controls", "events", "loop", "overlay", "window", "yuv_renderer"}
+    assert set(viewer.__all__) == public - modules

@@ -131,12 +131,8 @@ def test_colour_bars_drawn_upright_with_source_colours(win: Window) -> None:
         assert np.abs(got - reference[row, x].astype(int)).max() <= 2, (i, got, reference[row, x])
     # Row 0 of the planes is the top of the window: the red strip is up there.
     assert np.abs(pixels[SIZE[1] // 16, bar // 2].astype(int) - (235, 16, 16)).max() <= 4
-    # Whole-picture check away from edges (chroma interpolation only blurs bar borders).
-    diff = np.abs(pixels.astype(int) - reference.astype(int))
-    inner = np.ones(SIZE[0], bool)
-    for i in range(9):
-        inner[max(0, i * bar - 3): i * bar + 3] = False
-    assert diff[SIZE[1] // 8 + 3:, inner].max() <= 2
+    # Drawn 1:1, the shader must agree with the CPU reference everywhere, bar edges included.
+    assert np.abs(pixels.astype(int) - reference.astype(int)).max() <= 2
 
 
 def test_letterbox_and_pillarbox(win: Window) -> None:
@@ -300,3 +296,20 @@ def test_no_display_gives_clear_error() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
                          timeout=60, check=True)
     assert out.stdout.strip() == NO_DISPLAY_MESSAGE
+
+
+def test_run_for_a_duration_then_close_event_stops(win: Window) -> None:
+    poses: list[PoseMessage] = []
+    loop = ViewerLoop(win, LatestFrameMailbox(), poses.append, max_fps=100.0)
+    try:
+        started = time.perf_counter()
+        loop.run(duration=0.3)
+        elapsed = time.perf_counter() - started
+        assert 0.3 <= elapsed < 2.0
+        assert 5 <= len(poses) <= 40  # paced by max_fps, not spinning
+        assert [p.sequence for p in poses] == list(range(len(poses)))
+        win.on_glfw_close(None)
+        loop.run(duration=5.0)  # returns at once on the close event
+        assert time.perf_counter() - started < 3.0
+    finally:
+        loop.close()
