@@ -103,13 +103,13 @@ def cylinder(g: Geo, radius: float, height: float, seg: int, axis: str = "y",
     nrm = np.stack([c, np.zeros(seg), -s], axis=1)
     k = np.arange(seg)
     k1 = (k + 1) % seg
-    side_p = np.concatenate([ring + [0, -h, 0], ring + [0, h, 0]])
+    side_p = np.concatenate([ring + [0, -h, 0], ring + [0, h, 0]])  # noqa: RUF005 (numpy)
     side_i = np.stack([k, k1, k1 + seg, k, k1 + seg, k + seg], axis=1)
     t = _xform(axis, offset)
     g.add(side_p, np.concatenate([nrm, nrm]), side_i, t)
     if caps:
         for y, sign in ((h, 1.0), (-h, -1.0)):
-            p = np.concatenate([[[0, y, 0]], ring + [0, y, 0]])
+            p = np.concatenate([[[0, y, 0]], ring + [0, y, 0]])  # noqa: RUF005 (numpy)
             n = np.tile([0, sign, 0], (seg + 1, 1))
             tri = np.stack([np.zeros(seg, int), k + 1, k1 + 1], axis=1)
             if sign < 0:

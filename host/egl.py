@@ -34,8 +34,10 @@ if os.environ.get("PYOPENGL_PLATFORM", "egl") != "egl":
     )
 os.environ["PYOPENGL_PLATFORM"] = "egl"
 
-from OpenGL import EGL  # noqa: E402
-from OpenGL import GL  # noqa: E402
+from OpenGL import (
+    EGL,
+    GL,
+)
 
 log = logging.getLogger(__name__)
 

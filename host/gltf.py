@@ -563,7 +563,8 @@ class _Loader:
     def load(self) -> Model:
         required = self.doc.get("extensionsRequired", [])
         if required:
-            raise ModelError(f"model requires unsupported extensions: {', '.join(map(str, required))}")
+            raise ModelError("model requires unsupported extensions: "
+                             + ", ".join(map(str, required)))
         materials = self._materials()
         mesh_specs = self._array("meshes")
         raw_nodes = self._array("nodes")
@@ -592,7 +593,8 @@ class _Loader:
         return Model(self.name, nodes, roots, tuple(meshes), materials)
 
     def _node(self, i: int, n: dict[str, Any], meshes: Sequence[Mesh]) -> Node:
-        name = n.get("name") if isinstance(n.get("name"), str) and n.get("name") else f"node_{i}"
+        raw_name = n.get("name")
+        name = raw_name if isinstance(raw_name, str) and raw_name else f"node_{i}"
         children = n.get("children", [])
         if not isinstance(children, list):
             raise ModelError(f"node {i}: children must be an array")

@@ -23,13 +23,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import host.egl  # noqa: F401  (sets PYOPENGL_PLATFORM before OpenGL is imported)
-
-import numpy as np  # noqa: I001
+import numpy as np
 import numpy.typing as npt
 from OpenGL import GL
 from OpenGL.raw.GL.VERSION.GL_1_0 import glReadPixels as _raw_read_pixels
 
+import host.egl  # noqa: F401  (sets PYOPENGL_PLATFORM before OpenGL is imported)
 from host import transforms
 from host.gltf import Material, Mesh
 from host.scene import DrawItem, Scene

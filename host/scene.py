@@ -446,7 +446,8 @@ class Scene:
 
     def local_bounds(self, entity: Entity) -> Bounds | None:
         """AABB of the subtree's vertices in ``entity``'s own space (None without meshes)."""
-        return self._bounds(entity, np.linalg.inv(self.world_matrix(entity)))
+        inverse = np.asarray(np.linalg.inv(self.world_matrix(entity)), dtype=np.float64)
+        return self._bounds(entity, inverse)
 
     def world_bounds(self, entity: Entity) -> Bounds | None:
         """AABB of the world-space vertices of ``entity`` and its descendants."""

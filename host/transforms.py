@@ -61,9 +61,11 @@ def compose(
     return m
 
 
-def decompose(
-    m: Mat4,
-) -> tuple[tuple[float, float, float], tuple[float, float, float, float], tuple[float, float, float], float]:
+Vec3 = tuple[float, float, float]
+Quat = tuple[float, float, float, float]
+
+
+def decompose(m: Mat4) -> tuple[Vec3, Quat, Vec3, float]:
     """Split an affine matrix into (translation, rotation, scale, residual).
 
     ``residual`` is the largest absolute difference between ``m`` and the recomposed TRS; it is

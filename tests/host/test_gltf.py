@@ -110,7 +110,7 @@ def test_truncated_glb() -> None:
     with pytest.raises(ModelError, match=r"truncated \.glb: chunk length \d+ exceeds file size"
                                           r" 800"):
         load_model_bytes(data)
-    with pytest.raises(ModelError, match="truncated .glb: 5 bytes"):
+    with pytest.raises(ModelError, match=r"truncated \.glb: 5 bytes"):
         load_model_bytes(b"glTF\x02")
 
 
