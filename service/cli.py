@@ -97,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s serve %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per health poll otherwise
     cli: dict[str, Any] = {
         "host": args.host, "port": args.port, "data_dir": args.data_dir,
         "tls_cert": args.tls_cert, "tls_key": args.tls_key, "make_cert": args.make_cert,
