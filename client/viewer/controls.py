@@ -72,7 +72,7 @@ Mouse
   wheel                zoom
 Keys
   W A S D              fly forward / left / back / right
-  Q E                  fly down / up       (hold shift: 4x faster)
+  Q E                  fly down / up (hold shift: 4x faster)
   V                    toggle orbit / fly mode
   R                    reset view
   F11 or F             toggle fullscreen

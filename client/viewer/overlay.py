@@ -12,6 +12,7 @@ the window's GL context current.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from enum import Enum
 from typing import Any
@@ -32,6 +33,7 @@ MARGIN = 8
 """Pixels between a panel and the framebuffer's edge."""
 FONT_SIZE = 13
 LINE_SPACING = 3
+COLUMN_GAP = 16
 
 GLYPH_FALLBACKS = str.maketrans({"→": "->", "←": "<-"})
 """Pillow's default font (Aileron) has no arrows; they would show as empty boxes."""
@@ -61,27 +63,41 @@ def _load_font() -> Any:
         return ImageFont.load_default()
 
 
-def render_text(lines: Sequence[str], font: Any = None) -> Image.Image:
-    """Lines of text as an RGBA image: white on translucent black, padded."""
+def render_text(lines: Sequence[str], font: Any = None, *, columns: bool = False) -> Image.Image:
+    """Lines of text as an RGBA image: white on translucent black, padded.
+
+    With ``columns``, runs of two or more spaces separate columns, which are aligned: the
+    default font is proportional, so padding with spaces (as in ``KEY_HELP``) would not line up.
+    """
     font = font or _load_font()
-    lines = [line.translate(GLYPH_FALLBACKS) for line in lines]
+    rows = [line.translate(GLYPH_FALLBACKS) for line in lines]
+    cells = [re.split(r" {2,}", row) if columns else [row] for row in rows]
     probe = ImageDraw.Draw(Image.new("RGBA", (1, 1)))
-    boxes = [probe.textbbox((0, 0), line or " ", font=font) for line in lines]
-    line_height = int(max((b[3] for b in boxes), default=0)) + LINE_SPACING
-    width = int(max((b[2] for b in boxes), default=0)) + 2 * PADDING
-    height = line_height * len(lines) - LINE_SPACING + 2 * PADDING
+
+    def width_of(text: str) -> int:
+        return int(probe.textbbox((0, 0), text, font=font)[2]) if text else 0
+
+    n_cols = max((len(c) for c in cells), default=0)
+    col_widths = [max((width_of(c[i]) for c in cells if len(c) > i and len(c) > 1), default=0)
+                  for i in range(n_cols)]
+    col_x = [PADDING + sum(col_widths[:i]) + i * COLUMN_GAP for i in range(n_cols)]
+    line_height = int(probe.textbbox((0, 0), "Ag", font=font)[3]) + LINE_SPACING
+    width = max((col_x[len(c) - 1] + width_of(c[-1]) for c in cells), default=0) + PADDING
+    height = line_height * len(rows) - LINE_SPACING + 2 * PADDING
     image = Image.new("RGBA", (max(width, 1), max(height, 1)), BACKGROUND)
     draw = ImageDraw.Draw(image)
-    for i, line in enumerate(lines):
-        draw.text((PADDING, PADDING + i * line_height), line, font=font, fill=TEXT_COLOUR)
+    for i, row_cells in enumerate(cells):
+        for j, text in enumerate(row_cells):
+            draw.text((col_x[j], PADDING + i * line_height), text, font=font, fill=TEXT_COLOUR)
     return image
 
 
 class TextPanel:
     """A block of text lines blended into one corner; re-rendered only when the text changes."""
 
-    def __init__(self, corner: Corner, font: Any) -> None:
+    def __init__(self, corner: Corner, font: Any, *, columns: bool = False) -> None:
         self.corner = corner
+        self._columns = columns
         self._font = font
         self._lines: tuple[str, ...] = ()
         self._texture: Any = None
@@ -106,7 +122,7 @@ class TextPanel:
         if not lines:
             self._size = (0, 0)
             return
-        image = render_text(lines, self._font)
+        image = render_text(lines, self._font, columns=self._columns)
         pixels = np.asarray(image, dtype=np.uint8)
         height, width = pixels.shape[:2]
         if self._texture is None or (width, height) != self._size:
@@ -161,7 +177,7 @@ class Overlay:
         GL.glUniform1i(GL.glGetUniformLocation(self._program, "image"), 0)
         font = _load_font()
         self.stats = TextPanel(Corner.TOP_LEFT, font)
-        self.help = TextPanel(Corner.CENTRE, font)
+        self.help = TextPanel(Corner.CENTRE, font, columns=True)
         self.status = TextPanel(Corner.BOTTOM_CENTRE, font)
         self.stats_visible = stats_visible
         self.help_visible = False
