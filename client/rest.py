@@ -10,6 +10,7 @@ five minutes before it expires. Every service error becomes one of :mod:`client.
 
 from __future__ import annotations
 
+import ssl
 import time
 import uuid
 from collections.abc import Iterator
@@ -40,8 +41,11 @@ TOKEN_REFRESH_MARGIN = 300.0
 VerifyTypes = bool | str | Path
 
 
-def _verify(verify: VerifyTypes) -> bool | str:
-    return str(verify) if isinstance(verify, Path) else verify
+def _verify(verify: VerifyTypes) -> bool | ssl.SSLContext:
+    """True/False, or a CA/certificate file to trust (e.g. the service's self-signed cert)."""
+    if isinstance(verify, bool):
+        return verify
+    return ssl.create_default_context(cafile=str(verify))
 
 
 def _error_for(resp: httpx.Response, account_id: str) -> ServiceError:

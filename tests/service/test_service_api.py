@@ -130,7 +130,8 @@ def test_bad_create_bodies_are_400(service: RunningService, http: httpx.Client, 
                     headers=service.auth).status_code == 404
 
 
-@pytest.mark.parametrize("sid", ["has space", "dots.not.ok", "x" * 257, "ümlaut", "a+b", "semi;colon"])
+@pytest.mark.parametrize("sid", ["has space", "dots.not.ok", "x" * 257, "ümlaut", "a+b",
+                                 "semi;colon"])
 def test_invalid_session_ids_are_400(service: RunningService, http: httpx.Client,
                                      sid: str) -> None:
     resp = http.put(sessions_path(service, sid), params=V, headers=service.auth,

@@ -1,0 +1,249 @@
+"""Sessions driven by real ``farview host`` processes: lifecycle, leases, host death,
+concurrent creates, legacy v1 routes, restart and shutdown, https, the session CLI."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+
+import httpx
+import psutil
+import pytest
+
+from client.errors import ConflictError, LeaseError, ServerError, SessionStateError
+from tests.service.conftest import RunningService, insert_record, wait_for
+
+pytestmark = pytest.mark.slow
+V = {"api-version": "2021-01-01"}
+READY_TIMEOUT = 60.0
+
+
+def gone(pid: int | None) -> bool:
+    if pid is None:
+        return True
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def test_full_lifecycle(service: RunningService) -> None:
+    with service.client() as client:
+        session = client.create_session("life", max_lease_time_minutes=600, size="Standard")
+        assert session.status in ("Starting", "Ready")
+        # A retried create with the same settings is 200 with the same session.
+        with httpx.Client(base_url=service.url, trust_env=False) as http:
+            resp = http.put(f"/accounts/{service.account_id}/sessions/life", params=V,
+                            headers=service.auth,
+                            json={"maxLeaseTimeMinutes": 600, "size": "Standard"})
+            assert resp.status_code == 200 and resp.json()["id"] == "life"
+        with pytest.raises(ConflictError, match="other settings"):
+            client.create_session("life", max_lease_time_minutes=600, size="Premium")
+
+        props = session.wait_until_ready(READY_TIMEOUT)
+        assert props.status == "Ready" and props.hostname == "127.0.0.1"
+        assert props.handshake_port and props.arr_inspector_port
+        assert session.host_url == f"http://127.0.0.1:{props.handshake_port}"
+        # The host accepts the exchanged token.
+        token = session.access_token()
+        assert session.access_token() == token  # cached
+        health = httpx.get(f"{session.host_url}/health", trust_env=False,
+                           headers={"Authorization": f"Bearer {token}"})
+        assert health.status_code == 200
+        pid = service.host_pid("life")
+        assert pid and not gone(pid)
+
+        with pytest.raises(LeaseError, match="larger than the current 600"):
+            session.renew(600)
+        with pytest.raises(LeaseError, match="1440"):
+            session.renew(1441)
+        assert session.renew(700).max_lease_time_minutes == 700
+        assert session.renew().max_lease_time_minutes == 715
+
+        session.stop()
+        assert session.status == "Stopped"
+        assert gone(pid)
+        client.stop_session("life")  # stopping a stopped session: still 204
+        assert client.get_session("life").status == "Stopped"
+        with pytest.raises(LeaseError, match="Stopped"):
+            session.renew(800)
+        with pytest.raises(SessionStateError, match="life is Stopped; create a new session"):
+            session.wait_until_ready(1)
+
+
+def test_lease_expires_and_stops_the_host(service: RunningService) -> None:
+    with service.client() as client:
+        session = client.create_session("short", max_lease_time_minutes=2)
+        session.wait_until_ready(READY_TIMEOUT)
+        pid = service.host_pid("short")
+        wait_for(lambda: session.get_properties().status == "Expired", 10, "expiry")
+        assert session.properties.elapsed_time_minutes == 2
+        wait_for(lambda: gone(pid), 10, "the host to exit")
+        with pytest.raises(SessionStateError, match="Expired"):
+            session.wait_until_ready(1)
+
+
+def test_host_death_is_error_with_what_happened(service: RunningService) -> None:
+    with service.client() as client:
+        session = client.create_session("doomed", max_lease_time_minutes=600)
+        session.wait_until_ready(READY_TIMEOUT)
+        pid = service.host_pid("doomed")
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+        wait_for(lambda: session.get_properties().status == "Error", 10, "Error")
+        error = session.properties.error
+        assert error is not None and error["code"] == "HostExited"
+        assert "SIGKILL" in error["message"] and str(pid) in error["message"]
+
+
+def test_concurrent_creates_of_one_id(service: RunningService) -> None:
+    def put(size: str) -> int:
+        resp = httpx.put(f"{service.url}/accounts/{service.account_id}/sessions/race", params=V,
+                         headers=service.auth, trust_env=False, timeout=30,
+                         json={"maxLeaseTimeMinutes": 30, "size": size})
+        return resp.status_code
+
+    with concurrent.futures.ThreadPoolExecutor(12) as pool:
+        codes = list(pool.map(put, ["Standard"] * 8 + ["Premium"] * 4))
+    assert codes.count(201) == 1
+    assert set(codes[:8]) <= {200, 201}
+    assert codes[8:] == [409] * 4 or 201 in codes[8:]
+    with service.client() as client:
+        assert sum(s.id == "race" for s in client.list_sessions()) == 1
+        client.stop_session("race")
+
+
+def test_legacy_v1_routes(service: RunningService) -> None:
+    base = f"{service.url}/v1/accounts/{service.account_id}/sessions"
+    with httpx.Client(trust_env=False, headers=service.auth, timeout=30) as http:
+        resp = http.post(f"{base}/create", json={"maxLeaseTime": "0:10:0",
+                                                 "models": ["sample_engine.glb"],
+                                                 "size": "standard"})
+        assert resp.status_code == 202
+        sid = resp.json()["sessionId"]
+        assert resp.headers["location"].endswith(f"/sessions/{sid}")
+        wait_for(lambda: http.get(f"{base}/{sid}/properties").json()["sessionStatus"] == "Ready",
+                 READY_TIMEOUT, "Ready")
+        props = http.get(f"{base}/{sid}/properties").json()
+        assert props["sessionMaxLeaseTime"] == "00:10:00" and props["sessionSize"] == "Standard"
+        assert props["sessionHostname"] == "127.0.0.1"
+        assert set(props) == {"sessionId", "sessionStatus", "sessionSize", "sessionHostname",
+                              "sessionElapsedTime", "sessionMaxLeaseTime", "message"}
+        with service.db() as db:
+            models = db.execute("SELECT models FROM sessions WHERE session_id=?",
+                                (sid,)).fetchone()[0]
+        assert json.loads(models) == ["sample_engine.glb"]
+        resp = http.patch(f"{base}/{sid}", json={"maxLeaseTime": "1:0:0"})
+        assert resp.status_code == 200 and resp.json()["sessionMaxLeaseTime"] == "01:00:00"
+        assert http.post(f"{base}/create", json={"maxLeaseTime": "soon"}).status_code == 400
+        assert sid in [s["sessionId"] for s in http.get(base).json()["sessions"]]
+        pid = service.host_pid(sid)
+        resp = http.delete(f"{base}/{sid}")
+        assert resp.status_code == 204 and resp.content == b""
+        assert http.get(f"{base}/{sid}/properties").json()["sessionStatus"] == "Stopped"
+        assert gone(pid)
+
+
+def test_restart_keeps_records_and_marks_live_sessions_error(
+        start_service: Callable[..., RunningService]) -> None:
+    svc = start_service()
+    with svc.client() as client:
+        client.create_session("survivor", max_lease_time_minutes=600).wait_until_ready(
+            READY_TIMEOUT)
+        client.create_session("ended", max_lease_time_minutes=600).stop()
+    pid = svc.host_pid("survivor")
+    insert_record(svc, "ancient", ended_at=time.time() - 31 * 86400)
+    insert_record(svc, "recent", ended_at=time.time() - 29 * 86400)
+    # Freeze the host so that it cannot notice its parent died: the new service must kill it.
+    assert pid is not None
+    os.kill(pid, signal.SIGSTOP)
+    svc.stop(signal.SIGKILL)
+    svc2 = start_service(data_dir=svc.data_dir)
+    assert svc2.account_key == svc.account_key
+    with svc2.client() as client:
+        survivor = client.get_session("survivor").properties
+        assert survivor.status == "Error"
+        assert survivor.error is not None and "service restarted" in survivor.error["message"]
+        assert client.get_session("ended").status == "Stopped"
+        assert client.get_session("recent").status == "Stopped"
+        ids = {s.id for s in client.list_sessions()}
+    assert "ancient" not in ids  # purged: ended more than 30 days ago
+    wait_for(lambda: gone(pid), 10, "the leftover host to be killed")
+
+
+def test_shutdown_leaves_no_host_processes(start_service: Callable[..., RunningService]) -> None:
+    svc = start_service()
+    with svc.client() as client:
+        a = client.create_session("a", max_lease_time_minutes=600)
+        b = client.create_session("b", max_lease_time_minutes=600)
+        a.wait_until_ready(READY_TIMEOUT)
+        b.wait_until_ready(READY_TIMEOUT)
+        client.create_session("c", max_lease_time_minutes=600)  # still Starting, maybe
+    pids = [p.pid for p in svc.host_processes()]
+    assert len(pids) >= 2
+    assert svc.stop(signal.SIGTERM) == 0
+    for pid in pids:
+        assert gone(pid), f"host {pid} outlived the service"
+    assert not (svc.data_dir / "service.json").exists()
+    out = svc.output()
+    assert svc.account_key not in out
+    assert "account.json" in out
+
+
+def test_account_file_is_private_and_key_never_printed(service: RunningService) -> None:
+    for name in ("account.json", "token.key"):
+        mode = stat.S_IMODE((service.data_dir / name).stat().st_mode)
+        assert mode == 0o600, name
+    assert service.account_key not in service.output()
+
+
+def test_https_with_made_certificate(start_service: Callable[..., RunningService]) -> None:
+    svc = start_service("--make-cert")
+    assert svc.url.startswith("https://127.0.0.1:") and svc.cert
+    with svc.client(verify=svc.cert) as client:
+        session = client.create_session("tls", max_lease_time_minutes=5)
+        assert client.get_session("tls").id == session.id
+        client.stop_session("tls")
+    with svc.client(verify=True) as client, pytest.raises(ServerError, match="cannot reach"):
+        client.list_sessions()
+
+
+def test_plain_http_on_a_public_address_is_refused(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    proc = subprocess.run(
+        [sys.executable, "-m", "client.cli", "serve", "--host", "0.0.0.0", "--port", "0",
+         "--data-dir", str(tmp_path)], capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 2
+    assert "refusing to serve plain http" in proc.stderr
+
+
+def test_session_cli(service: RunningService) -> None:
+    env = {**os.environ, "FARVIEW_DATA_DIR": str(service.data_dir)}
+    for key in ("FARVIEW_URL", "FARVIEW_ACCOUNT_ID", "FARVIEW_ACCOUNT_KEY"):
+        env.pop(key, None)
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "client.cli", "session", *args],
+                              capture_output=True, text=True, env=env, timeout=90)
+
+    created = cli("create", "cli-1", "--lease", "30", "--wait", "--json")
+    assert created.returncode == 0, created.stderr
+    assert json.loads(created.stdout)["status"] == "Ready"
+    shown = cli("show", "cli-1")
+    assert "status    Ready" in shown.stdout and "host      http://127.0.0.1:" in shown.stdout
+    listed = json.loads(cli("list", "--json").stdout)
+    assert "cli-1" in [s["id"] for s in listed["sessions"]]
+    assert json.loads(cli("renew", "cli-1", "--lease", "40", "--json").stdout)[
+        "maxLeaseTimeMinutes"] == 40
+    stopped = cli("stop", "cli-1")
+    assert stopped.returncode == 0 and "cli-1 is Stopped" in stopped.stdout
+    missing = cli("show", "nope")
+    assert missing.returncode == 1 and "does not exist" in missing.stderr
+    for result in (created, shown, stopped):
+        assert service.account_key not in result.stdout + result.stderr
