@@ -36,15 +36,20 @@ from client.errors import (
     RemoteError,
 )
 from client.frame import Frame
+from client.scene import RemoteScene
 from client.stats import FrameStatistics, StatisticsWindow
 from input import control as wire
 from input.errors import ProtocolError
 from input.events import InputEvent
 from input.frame_meta import FrameMetadata
 from input.pose import Fov, Pose, PoseMessage, View
-from streaming._aiortc_patches import enlarge_socket_buffers, install_marker_receiver
+from streaming._aiortc_patches import (
+    MarkerJitterBuffer,
+    enlarge_socket_buffers,
+    install_marker_receiver,
+)
 from streaming.peer import CHANNELS, create_peer_connection
-from streaming.receiver import DecodedVideoFrame, VideoReceiver
+from streaming.receiver import DecodedVideoFrame, VideoReceiver, plane_array
 from streaming.whep import SignalingError, whep_connect, whep_disconnect
 
 log = logging.getLogger(__name__)
@@ -64,7 +69,8 @@ class RenderingConnection:
 
     def __init__(self, *, viewport: tuple[int, int] = (1280, 720),
                  on_frame: Callable[[Frame], None] | None = None,
-                 on_event: Callable[[str, dict[str, Any]], None] | None = None) -> None:
+                 on_event: Callable[[str, dict[str, Any]], None] | None = None,
+                 stock_receiver: bool = False) -> None:
         self.pc = create_peer_connection()
         self._loop = asyncio.get_running_loop()
         self.viewport = viewport
@@ -90,6 +96,8 @@ class RenderingConnection:
         self.stats = StatisticsWindow()
         self.rtt_ms: float | None = None
         self.events: deque[tuple[str, dict[str, Any]]] = deque(maxlen=64)
+        self.scene = RemoteScene(self)
+        """The scene API (models, entities, queries) of this session's host."""
 
         for spec in CHANNELS:
             ch = self.pc.createDataChannel(spec.label, ordered=spec.ordered,
@@ -102,7 +110,12 @@ class RenderingConnection:
                 if c.mimeType.lower() in ("video/h264", "video/rtx")]
         transceiver.setCodecPreferences(h264)
         self._receiver = VideoReceiver(self._on_decoded, request_keyframe=self._ask_keyframe)
-        self._jitter = install_marker_receiver(transceiver.receiver, self._receiver.on_encoded)
+        self._jitter = MarkerJitterBuffer(self._receiver.on_encoded)
+        if stock_receiver:
+            # benchmark baseline: aiortc's own jitter buffer, decoder thread and queue
+            self.pc.on("track", self._on_stock_track)
+        else:
+            self._jitter = install_marker_receiver(transceiver.receiver, self._receiver.on_encoded)
         self.pc.on("connectionstatechange", self._on_state)
 
     # -- connecting ---------------------------------------------------------------------------
@@ -133,6 +146,21 @@ class RenderingConnection:
         self.send_pose()  # the first frame is rendered for our viewport at once
 
     # -- frames -------------------------------------------------------------------------------
+    def _on_stock_track(self, track: Any) -> None:
+        async def pump() -> None:
+            while not self._closed:
+                try:
+                    picture = await track.recv()
+                except Exception:
+                    return
+                now = time.perf_counter()
+                w, h = picture.width, picture.height
+                self._on_decoded(DecodedVideoFrame(
+                    plane_array(picture.planes[0], w, h), plane_array(picture.planes[1], w // 2, h // 2),
+                    plane_array(picture.planes[2], w // 2, h // 2), int(picture.pts), now, now, 0))
+
+        self._tasks.append(asyncio.ensure_future(pump()))
+
     def _on_frame_meta(self, message: bytes | str) -> None:
         self._last_heard = time.monotonic()
         try:
@@ -352,9 +380,14 @@ class RenderingConnection:
 async def connect_to_host(url: str, token: str, *, viewport: tuple[int, int] = (1280, 720),
                           verify: bool | str = True, timeout: float = 15.0,
                           on_frame: Callable[[Frame], None] | None = None,
-                          on_event: Callable[[str, dict[str, Any]], None] | None = None) -> RenderingConnection:
-    """Connect straight to a render host's WHEP URL (``http://host:port/whep``)."""
-    conn = RenderingConnection(viewport=viewport, on_frame=on_frame, on_event=on_event)
+                          on_event: Callable[[str, dict[str, Any]], None] | None = None,
+                          stock_receiver: bool = False) -> RenderingConnection:
+    """Connect straight to a render host's WHEP URL (``http://host:port/whep``).
+
+    ``stock_receiver`` uses aiortc's own receive path (a benchmark baseline, slower).
+    """
+    conn = RenderingConnection(viewport=viewport, on_frame=on_frame, on_event=on_event,
+                               stock_receiver=stock_receiver)
     await conn._connect(url, token, verify=verify, timeout=timeout)
     return conn
 

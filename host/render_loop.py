@@ -48,11 +48,21 @@ class RendererLike(Protocol):
 FrameCallback = Callable[[list[av.Packet], FrameMetadata], None]
 
 
-@dataclass
+@dataclass(frozen=True)
 class StreamSettings:
+    """Per-connection stream configuration (the ``configure_stream`` control method)."""
+
     bitrate: int = 8_000_000
     max_fps: int = 60
     prefer_hardware: bool = True
+    stock_aiortc: bool = False
+    """Baseline for benchmarks: hand raw frames to aiortc's own encoder instead of ours."""
+
+    def __post_init__(self) -> None:
+        if not 100_000 <= self.bitrate <= 200_000_000:
+            raise ValueError(f"bitrate must be 100000..200000000 bit/s, got {self.bitrate}")
+        if not 1 <= self.max_fps <= 240:
+            raise ValueError(f"max_fps must be 1..240, got {self.max_fps}")
 
 
 def clamp_viewport(width: int, height: int) -> tuple[int, int]:
@@ -77,6 +87,7 @@ class _Stream:
     encoder: H264Encoder | None = None
     last_pts: int = -1
     frames: int = 0
+    reconfigured: bool = False
 
 
 class RenderLoop:
@@ -139,6 +150,16 @@ class RenderLoop:
             self._keyframe = True
             self._dirty = True  # send a first frame at once, with the last pose
             self._cond.notify()
+
+    def reconfigure(self, settings: StreamSettings) -> None:
+        """Apply new stream settings to the live stream (new encoder, keyframe)."""
+        with self._cond:
+            if self._stream is not None:
+                self._stream.settings = settings
+                self._stream.reconfigured = True
+                self._keyframe = True
+                self._dirty = True
+                self._cond.notify()
 
     def stop_stream(self) -> None:
         with self._cond:
@@ -223,8 +244,11 @@ class RenderLoop:
         if want != size:
             renderer.resize(*want)
             size = want
+        if stream.settings.stock_aiortc:
+            return self._render_stock(renderer, stream, msg, size)
         enc = stream.encoder
-        if enc is None or (enc.settings.width, enc.settings.height) != size:
+        if enc is None or stream.reconfigured or (enc.settings.width, enc.settings.height) != size:
+            stream.reconfigured = False
             if enc is not None:
                 enc.close()
             s = stream.settings
@@ -238,10 +262,7 @@ class RenderLoop:
         y, u, v = renderer.read_yuv420()
         timings = renderer.last_timings
         t0 = time.perf_counter()
-        if stream.started is None:
-            stream.started = t0
-        pts = max(stream.last_pts + 1, int((t0 - stream.started) * 90000))
-        stream.last_pts = pts
+        pts = self._next_pts(stream, t0)
         packets = enc.encode(y, u, v, pts, keyframe=keyframe)
         encode_us = int((time.perf_counter() - t0) * 1e6)
         self.frames_rendered += 1
@@ -256,4 +277,33 @@ class RenderLoop:
             size_bytes=sum(p.size for p in packets),
         )
         stream.on_frame(packets, meta)
+        return size
+
+    def _next_pts(self, stream: _Stream, t0: float) -> int:
+        if stream.started is None:
+            stream.started = t0
+        pts = max(stream.last_pts + 1, int((t0 - stream.started) * 90000))
+        stream.last_pts = pts
+        return pts
+
+    def _render_stock(self, renderer: RendererLike, stream: _Stream, msg: PoseMessage,
+                      size: tuple[int, int]) -> tuple[int, int]:
+        """Benchmark baseline: raw frames to aiortc, which encodes them with its own encoder."""
+        from streaming.encoder import VIDEO_TIME_BASE, _copy_plane
+
+        with self._scene_lock:
+            renderer.render(self._scene, msg.views, msg.near, msg.far)
+        y, u, v = renderer.read_yuv420()
+        timings = renderer.last_timings
+        frame = av.VideoFrame(size[0], size[1], "yuv420p")
+        for plane, data in zip(frame.planes, (y, u, v), strict=True):
+            _copy_plane(plane, data)
+        frame.pts = self._next_pts(stream, time.perf_counter())
+        frame.time_base = VIDEO_TIME_BASE
+        self.frames_rendered += 1
+        meta = FrameMetadata(
+            pts=frame.pts, pose_sequence=msg.sequence, pose_client_time_us=msg.client_time_us,
+            width=size[0], height=size[1], render_us=int(timings.render_ms * 1000),
+            readback_us=int(timings.readback_ms * 1000), convert_us=int(timings.convert_ms * 1000))
+        stream.on_frame([frame], meta)  # type: ignore[list-item]
         return size

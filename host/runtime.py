@@ -21,6 +21,7 @@ from host.config import HostConfig
 from host.connection import HostConnection
 from host.control import ControlDispatcher, ControlError, require
 from host.render_loop import RenderLoop, StreamSettings, clamp_viewport
+from host.scene_api import SceneService
 from input.events import InputEvent
 from input.pose import MAX_VIEWPORT
 from streaming.whep import WhepConnection, WhepEndpoint
@@ -62,7 +63,9 @@ class HostRuntime:
             busy_message=(f"another client is connected to session {config.session_id}; only one "
                           "client may be connected at a time: wait until it disconnects"),
         )
+        self.scene_api = SceneService(self)
         self._register_control()
+        self.scene_api.register(self.control)
 
     async def start(self) -> None:
         await asyncio.get_running_loop().run_in_executor(None, self.render_loop.start)
@@ -79,19 +82,15 @@ class HostRuntime:
         self.render_loop.stop()
 
     async def load_model(self, source: str) -> Any:
-        """Load a model by local path (name/URL loading grows with the scene API)."""
-        from host.gltf import load_model
-
-        path = Path(source)
-        model = await asyncio.get_running_loop().run_in_executor(None, load_model, path)
-        with self.scene_lock:
-            root = self.scene.add_model(model, path.stem)
-        self.render_loop.mark_dirty()
-        log.info("loaded model %s (%d triangles)", path.name, model.triangle_count)
-        return root
+        """Load a model into the scene (see :class:`host.scene_api.SceneService`)."""
+        return await self.scene_api.load(source)
 
     # -- signaling ---------------------------------------------------------------------------
     async def _accept(self, offer: RTCSessionDescription) -> tuple[RTCSessionDescription, WhepConnection]:
+        from dataclasses import replace
+
+        # the aiortc baseline is for one benchmark connection only
+        self.stream_settings = replace(self.stream_settings, stock_aiortc=False)
         answer, conn = await HostConnection.accept(self, offer, on_closed=self._on_closed,
                                                    settings=self.stream_settings)
         self.connection = conn
@@ -133,6 +132,27 @@ class HostRuntime:
         async def request_keyframe(params: dict[str, Any]) -> Any:
             self.render_loop.request_keyframe()
             return {}
+
+        @c.method("configure_stream")
+        async def configure_stream(params: dict[str, Any]) -> Any:
+            from dataclasses import asdict, replace
+
+            current = self.stream_settings
+            changes: dict[str, Any] = {}
+            for name, kind in (("bitrate", int), ("max_fps", int), ("prefer_hardware", bool),
+                               ("stock_aiortc", bool)):
+                if name in params:
+                    changes[name] = require(params, name, kind)
+            unknown = set(params) - {"bitrate", "max_fps", "prefer_hardware", "stock_aiortc"}
+            if unknown:
+                raise ControlError("InvalidArgument", f"unknown stream settings: {', '.join(sorted(unknown))}")
+            try:
+                new = replace(current, **changes)
+            except ValueError as exc:
+                raise ControlError("InvalidArgument", str(exc)) from None
+            self.stream_settings = new
+            self.render_loop.reconfigure(new)
+            return asdict(new)
 
         @c.method("get_stats")
         async def get_stats(params: dict[str, Any]) -> Any:
