@@ -1,0 +1,80 @@
+"""Pure pieces of the service without a server: store purge, settings precedence, auth."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import jwt
+import pytest
+
+from service.auth import Authenticator
+from service.config import DEFAULT_PORT, load_settings
+from service.store import SessionRecord, SessionStore
+
+
+def record(sid: str, status: str, ended_at: float | None) -> SessionRecord:
+    return SessionRecord(account_id="a", session_id=sid, status=status, size="Standard",
+                         max_lease_minutes=5, created_at=0.0, ended_at=ended_at)
+
+
+def test_purge_removes_only_terminal_records_past_retention(tmp_path: Path) -> None:
+    store = SessionStore(tmp_path / "s.db")
+    now = time.time()
+    day = 86400.0
+    for sid, status, ended in [("old-stopped", "Stopped", now - 31 * day),
+                               ("old-expired", "Expired", now - 40 * day),
+                               ("old-error", "Error", now - 31 * day),
+                               ("young", "Stopped", now - 29 * day),
+                               ("live", "Ready", None)]:
+        store.insert_if_absent(record(sid, status, ended))
+    assert store.purge(older_than=now - 30 * day) == 3
+    assert [r.session_id for r in store.list_sessions("a")] == ["young", "live"]
+    store.close()
+    reopened = SessionStore(tmp_path / "s.db")  # records survive a reopen
+    assert reopened.get("a", "young") is not None
+    reopened.close()
+
+
+def test_insert_if_absent_and_status_guard(tmp_path: Path) -> None:
+    store = SessionStore(tmp_path / "s.db")
+    first, inserted = store.insert_if_absent(record("x", "Starting", None))
+    assert inserted and first.seq > 0
+    again, inserted = store.insert_if_absent(record("x", "Starting", None))
+    assert not inserted and again.seq == first.seq
+    assert store.update("a", "x", only_if_status=frozenset({"Ready"}), status="Error") is None
+    assert store.update("a", "x", status="Stopped", ended_at=1.0) is not None
+    store.close()
+
+
+def test_settings_precedence(tmp_path: Path) -> None:
+    cfg = tmp_path / "farview.toml"
+    cfg.write_text('port = 9000\nlease_unit_seconds = 5\nhost_start_timeout = 7\n'
+                   '[[accounts]]\nid = "file"\nkey = "k1"\n')
+    env = {"FARVIEW_LEASE_UNIT_SECONDS": "2", "FARVIEW_ACCOUNT_ID": "env",
+           "FARVIEW_ACCOUNT_KEY": "k2"}
+    s = load_settings({"lease_unit_seconds": 1.0, "port": None}, config_file=cfg, environ=env)
+    assert s.lease_unit_seconds == 1.0  # command line beats env and file
+    assert s.port == 9000  # file beats default
+    assert s.host_start_timeout == 7
+    assert s.accounts == (("env", "k2"),)  # env beats file
+    assert load_settings({}, environ={}).port == DEFAULT_PORT
+    cfg.write_text("bogus = 1\n")
+    with pytest.raises(ValueError, match="unknown setting 'bogus'"):
+        load_settings({}, config_file=cfg, environ={})
+
+
+def test_authenticator_forms() -> None:
+    auth = Authenticator(accounts={"a": "key-a", "b": "key.with.dots"}, token_key=b"k" * 32)
+    assert auth.authenticate("Bearer key-a", "a") == "a"
+    assert auth.authenticate("bearer a:key-a", "a") == "a"
+    assert auth.authenticate("Bearer key-a", "b") is None
+    assert auth.authenticate("Bearer key.with.dots", "b") == "b"
+    token = auth.issue_token("a")
+    assert auth.authenticate(f"Bearer {token}", "a") == "a"
+    assert auth.authenticate(f"Bearer {token}", "b") is None
+    assert auth.authenticate(f"Bearer {token}", "a", allow_token=False) is None
+    expired = jwt.encode({"sub": "a", "aud": "farview", "exp": int(time.time()) - 10},
+                         b"k" * 32, algorithm="HS256")
+    assert auth.authenticate(f"Bearer {expired}", "a") is None
+    assert auth.authenticate(None, "a") is None
