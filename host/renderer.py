@@ -31,8 +31,8 @@ from OpenGL.raw.GL.VERSION.GL_1_0 import glReadPixels as _raw_read_pixels
 import host.egl  # noqa: F401  (sets PYOPENGL_PLATFORM before OpenGL is imported)
 from host import transforms
 from host.gltf import Material, Mesh
-from host.scene import DrawItem, Scene
-from input.pose import View
+from host.scene import MAX_CUT_PLANES, DrawItem, Scene
+from input.pose import Fov, View
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,10 @@ SHADER_DIR = Path(__file__).with_name("shaders")
 BACKGROUND = (0.16, 0.16, 0.17, 1.0)
 """Neutral dark grey (already display-encoded)."""
 SEE_THROUGH_ALPHA = 0.3
+OUTLINE_COLOR = (1.0, 0.62, 0.05, 1.0)
+"""Selection outline colour (display-encoded orange)."""
+OUTLINE_PX = 3.0
+"""Selection outline width in pixels."""
 MAX_SIZE = 8192
 
 
@@ -128,10 +132,12 @@ class Renderer:
         if not GL.glGetString(GL.GL_VERSION):
             raise RendererError("no current GL context; create a host.egl.EglContext first")
         self._mesh_program = _Program("mesh.vert.glsl", "mesh.frag.glsl")
+        self._outline_program = _Program("outline.vert.glsl", "outline.frag.glsl")
         self._y_program = _Program("fullscreen.vert.glsl", "yuv_y.frag.glsl")
         self._uv_program = _Program("fullscreen.vert.glsl", "yuv_uv.frag.glsl")
         self._empty_vao = int(GL.glGenVertexArrays(1))
         self._meshes: dict[int, list[_GpuPrimitive]] = {}
+        self._centres: dict[int, npt.NDArray[np.float64]] = {}
         self._mesh_version = -1
         self._fbos: list[int] = []
         self._textures: list[int] = []
@@ -159,12 +165,13 @@ class Renderer:
         self._color = _texture(width, height, GL.GL_RGBA8, GL.GL_RGBA)
         depth = int(GL.glGenRenderbuffers(1))
         GL.glBindRenderbuffer(GL.GL_RENDERBUFFER, depth)
-        GL.glRenderbufferStorage(GL.GL_RENDERBUFFER, GL.GL_DEPTH_COMPONENT24, width, height)
+        # stencil: the selection outline is drawn only outside the selected silhouettes
+        GL.glRenderbufferStorage(GL.GL_RENDERBUFFER, GL.GL_DEPTH24_STENCIL8, width, height)
         self._fbo = int(GL.glGenFramebuffers(1))
         GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, self._fbo)
         GL.glFramebufferTexture2D(GL.GL_FRAMEBUFFER, GL.GL_COLOR_ATTACHMENT0, GL.GL_TEXTURE_2D,
                                   self._color, 0)
-        GL.glFramebufferRenderbuffer(GL.GL_FRAMEBUFFER, GL.GL_DEPTH_ATTACHMENT,
+        GL.glFramebufferRenderbuffer(GL.GL_FRAMEBUFFER, GL.GL_DEPTH_STENCIL_ATTACHMENT,
                                      GL.GL_RENDERBUFFER, depth)
         _check_fbo("colour")
         self._fbos.append(self._fbo)
@@ -207,7 +214,7 @@ class Renderer:
         for key in list(self._meshes):
             self._free_mesh(key)
         GL.glDeleteVertexArrays(1, [self._empty_vao])
-        for p in (self._mesh_program, self._y_program, self._uv_program):
+        for p in (self._mesh_program, self._outline_program, self._y_program, self._uv_program):
             GL.glDeleteProgram(p.id)
         self.width = self.height = 0
 
@@ -240,6 +247,7 @@ class Renderer:
         return out
 
     def _free_mesh(self, key: int) -> None:
+        self._centres.pop(key, None)
         for p in self._meshes.pop(key, []):
             GL.glDeleteVertexArrays(1, [p.vao])
             GL.glDeleteBuffers(2, list(p.buffers))
@@ -256,34 +264,61 @@ class Renderer:
 
     def render(self, scene: Scene, views: Sequence[View], near: float = 0.05,
                far: float = 100.0) -> FrameTimings:
-        """Draw ``scene`` for one view (whole frame) or two (left eye in the left half)."""
+        """Draw ``scene`` for one view (whole frame) or two (left eye in the left half).
+
+        ``scene.camera``, when set, overrides ``near``/``far`` and (for one view) the vertical
+        field of view, keeping the view's aspect ratio.
+        """
         if len(views) not in (1, 2):
             raise ValueError(f"render takes 1 or 2 views, got {len(views)}")
+        camera = scene.camera
+        if camera is not None:
+            near, far = camera.near, camera.far
+            if camera.fov_y is not None and len(views) == 1:
+                f = views[0].fov
+                aspect = (f.tan_right - f.tan_left) / (f.tan_up - f.tan_down)
+                views = [View(views[0].pose, Fov.symmetric(camera.fov_y, aspect))]
         if not 0.0 < near < far:
             raise ValueError(f"clip planes need 0 < near < far, got near={near} far={far}")
         t0 = time.perf_counter()
         self._prune(scene)
         items = [it for it in scene.draw_list() if not it.state.hidden]
-        opaque = [it for it in items if not it.state.see_through]
-        see_through = [it for it in items if it.state.see_through]
+        # selected items last in each group: they write the stencil mask of the outline
+        opaque = sorted((it for it in items if not it.state.see_through),
+                        key=lambda it: it.state.selected)
+        see_through = sorted((it for it in items if it.state.see_through),
+                             key=lambda it: it.state.selected)
+        selected = [it for it in items if it.state.selected]
+        planes = [p.equation for p in scene.cut_planes.values()][:MAX_CUT_PLANES]
 
         GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, self._fbo)
         GL.glViewport(0, 0, self.width, self.height)
         GL.glClearColor(*BACKGROUND)
         GL.glDepthMask(GL.GL_TRUE)
-        GL.glClear(GL.GL_COLOR_BUFFER_BIT | GL.GL_DEPTH_BUFFER_BIT)
+        GL.glStencilMask(0xFF)
+        GL.glClearStencil(0)
+        GL.glClear(GL.GL_COLOR_BUFFER_BIT | GL.GL_DEPTH_BUFFER_BIT | GL.GL_STENCIL_BUFFER_BIT)
         GL.glEnable(GL.GL_DEPTH_TEST)
         GL.glDisable(GL.GL_BLEND)
+        if selected:
+            GL.glEnable(GL.GL_STENCIL_TEST)
+            GL.glStencilFunc(GL.GL_ALWAYS, 1, 0xFF)
+            # whole silhouette, occluded or not: the outline shows through other parts
+            GL.glStencilOp(GL.GL_KEEP, GL.GL_REPLACE, GL.GL_REPLACE)
+        GL.glStencilMask(0x00)
         prog = self._mesh_program
         GL.glUseProgram(prog.id)
         self._set_lighting(scene)
+        self._set_cut_planes(prog, planes)
         eye_w = self.width // len(views)
+        view_projs = []
         for i, view in enumerate(views):
             GL.glViewport(i * eye_w, 0, eye_w, self.height)
             f = view.fov
             proj = transforms.perspective_from_tangents(
                 f.tan_left, f.tan_right, f.tan_up, f.tan_down, near, far)
             vp = proj @ transforms.view_matrix(view.pose.position, view.pose.orientation)
+            view_projs.append(vp)
             GL.glUniformMatrix4fv(prog.loc("u_view_proj"), 1, GL.GL_TRUE,
                                   vp.astype(np.float32))
             GL.glUniform3f(prog.loc("u_camera"), *view.pose.position)
@@ -298,10 +333,54 @@ class Renderer:
                 self._draw(see_through)
                 GL.glDepthMask(GL.GL_TRUE)
                 GL.glDisable(GL.GL_BLEND)
+        if selected:
+            self._draw_outlines(selected, view_projs, eye_w, planes)
+            GL.glUseProgram(prog.id)
+        GL.glStencilMask(0xFF)
         GL.glBindVertexArray(0)
         GL.glFinish()
         self.last_timings = FrameTimings(render_ms=_ms(t0))
         return self.last_timings
+
+    @staticmethod
+    def _set_cut_planes(prog: _Program, planes: list[tuple[float, float, float, float]]) -> None:
+        GL.glUniform1i(prog.loc("u_cut_count"), len(planes))
+        if planes:
+            GL.glUniform4fv(prog.loc("u_cut_planes"), len(planes),
+                            np.asarray(planes, dtype=np.float32))
+
+    def _draw_outlines(self, items: list[DrawItem], view_projs: list[npt.NDArray[np.float64]],
+                       eye_w: int, planes: list[tuple[float, float, float, float]]) -> None:
+        """Second pass over the selected items: a screen-space-dilated copy where the stencil
+        does not hold the items themselves, without depth test (visible through occluders)."""
+        prog = self._outline_program
+        GL.glUseProgram(prog.id)
+        self._set_cut_planes(prog, planes)
+        GL.glUniform4f(prog.loc("u_color"), *OUTLINE_COLOR)
+        GL.glUniform2f(prog.loc("u_width_ndc"), 2.0 * OUTLINE_PX / eye_w,
+                       2.0 * OUTLINE_PX / self.height)
+        GL.glStencilFunc(GL.GL_NOTEQUAL, 1, 0xFF)
+        GL.glStencilMask(0x00)
+        GL.glDisable(GL.GL_DEPTH_TEST)
+        for i, vp in enumerate(view_projs):
+            GL.glViewport(i * eye_w, 0, eye_w, self.height)
+            GL.glUniformMatrix4fv(prog.loc("u_view_proj"), 1, GL.GL_TRUE, vp.astype(np.float32))
+            for it in items:
+                centre = self._centres.get(it.mesh.key)
+                if centre is None:
+                    bounds = it.mesh.local_bounds()
+                    if bounds is None:
+                        continue
+                    centre = self._centres[it.mesh.key] = (bounds[0] + bounds[1]) / 2
+                GL.glUniformMatrix4fv(prog.loc("u_model"), 1, GL.GL_TRUE,
+                                      it.world.astype(np.float32))
+                GL.glUniform3f(prog.loc("u_center"), *centre)
+                for prim in self._gpu_mesh(it.mesh):
+                    GL.glBindVertexArray(prim.vao)
+                    GL.glDrawElements(GL.GL_TRIANGLES, prim.index_count, GL.GL_UNSIGNED_INT,
+                                      ctypes.c_void_p(0))
+        GL.glEnable(GL.GL_DEPTH_TEST)
+        GL.glDisable(GL.GL_STENCIL_TEST)
 
     def _set_lighting(self, scene: Scene) -> None:
         prog = self._mesh_program
@@ -320,6 +399,7 @@ class Renderer:
         loc_color, loc_tint = prog.loc("u_base_color"), prog.loc("u_tint")
         loc_metal, loc_rough = prog.loc("u_metallic"), prog.loc("u_roughness")
         for it in items:
+            GL.glStencilMask(0xFF if it.state.selected else 0x00)
             GL.glUniformMatrix4fv(loc_model, 1, GL.GL_TRUE, it.world.astype(np.float32))
             m3 = it.world[:3, :3]
             try:

@@ -104,6 +104,59 @@ class Lighting:
                 raise SceneError(f"{name} must be in 0..100, got {v!r}")
 
 
+MAX_CUT_PLANES = 8
+"""At most this many cut planes are active at once (ARR's limit)."""
+
+
+@dataclass(frozen=True)
+class CutPlane:
+    """Removes the geometry on the side of the plane that ``normal`` points to (world space)."""
+
+    normal: Vec3
+    """Unit vector (normalised on construction) pointing into the half-space that is cut."""
+    point: Vec3
+    """Any point on the plane."""
+
+    def __post_init__(self) -> None:
+        n = _vec("cut plane normal", self.normal, 3)
+        length = math.sqrt(sum(c * c for c in n))
+        if length < 1e-9:
+            raise SceneError("cut plane normal must not be the zero vector")
+        object.__setattr__(self, "normal", tuple(c / length for c in n))
+        object.__setattr__(self, "point", _vec("cut plane point", self.point, 3))
+
+    @property
+    def equation(self) -> tuple[float, float, float, float]:
+        """(a, b, c, d) with a·x + b·y + c·z + d > 0 on the cut side."""
+        a, b, c = self.normal
+        return (a, b, c, -(a * self.point[0] + b * self.point[1] + c * self.point[2]))
+
+    def cuts(self, p: Sequence[float]) -> bool:
+        a, b, c, d = self.equation
+        return a * p[0] + b * p[1] + c * p[2] + d > 0.0
+
+
+@dataclass(frozen=True)
+class CameraSettings:
+    """Host-side camera overrides: when set they replace the near/far (and, for a single
+    view, the vertical field of view) that each pose message carries."""
+
+    near: float = 0.05
+    far: float = 1000.0
+    fov_y: float | None = None
+    """Vertical field of view in degrees (0 < fov_y < 179), or None to keep the client's."""
+
+    def __post_init__(self) -> None:
+        near, far = float(self.near), float(self.far)
+        if not (math.isfinite(near) and math.isfinite(far) and 0.0 < near < far):
+            raise SceneError(f"camera planes need 0 < near < far (finite), got near={self.near} "
+                             f"far={self.far}")
+        if self.fov_y is not None and not (math.isfinite(self.fov_y) and 0 < self.fov_y < 179):
+            raise SceneError(f"field of view must be in (0, 179) degrees, got {self.fov_y}")
+        object.__setattr__(self, "near", near)
+        object.__setattr__(self, "far", far)
+
+
 @dataclass(frozen=True)
 class Bounds:
     """Axis-aligned box."""
@@ -294,6 +347,9 @@ class Scene:
         self.version = 0
         """Increases on every change (transform, state, structure, lighting)."""
         self._lighting = Lighting()
+        self._cut_planes: dict[int, CutPlane] = {}
+        self._cut_plane_ids = itertools.count(1)
+        self._camera: CameraSettings | None = None
 
     # -- structure ----------------------------------------------------------------------------
 
@@ -304,6 +360,42 @@ class Scene:
     @lighting.setter
     def lighting(self, value: Lighting) -> None:
         self._lighting = value
+        self.version += 1
+
+    @property
+    def camera(self) -> CameraSettings | None:
+        """Host-side camera overrides, or None to use each pose message's own values."""
+        return self._camera
+
+    @camera.setter
+    def camera(self, value: CameraSettings | None) -> None:
+        self._camera = value
+        self.version += 1
+
+    @property
+    def cut_planes(self) -> dict[int, CutPlane]:
+        """Active cut planes by id (a copy)."""
+        return dict(self._cut_planes)
+
+    def add_cut_plane(self, plane: CutPlane) -> int:
+        """Activate ``plane``; returns its id. At most :data:`MAX_CUT_PLANES`."""
+        if len(self._cut_planes) >= MAX_CUT_PLANES:
+            raise SceneError(f"at most {MAX_CUT_PLANES} cut planes can be active; remove one "
+                             "first")
+        plane_id = next(self._cut_plane_ids)
+        self._cut_planes[plane_id] = plane
+        self.version += 1
+        return plane_id
+
+    def set_cut_plane(self, plane_id: int, plane: CutPlane) -> None:
+        if plane_id not in self._cut_planes:
+            raise SceneError(f"unknown cut plane id {plane_id}")
+        self._cut_planes[plane_id] = plane
+        self.version += 1
+
+    def remove_cut_plane(self, plane_id: int) -> None:
+        if self._cut_planes.pop(plane_id, None) is None:
+            raise SceneError(f"unknown cut plane id {plane_id}")
         self.version += 1
 
     @property
