@@ -1,49 +1,587 @@
 """The scene API served on the ``control`` channel (ARR's RenderingConnection scene calls).
 
-:class:`SceneService` owns model loading and registers the scene control methods on the
-host's :class:`~host.control.ControlDispatcher`. Runs on the host's event loop; parsing happens
-in an executor, scene mutation under ``runtime.scene_lock``, and every change marks the render
-loop dirty so the next frame shows it.
+:class:`SceneService` loads models (store name, host path or http(s) URL; see
+:mod:`host.model_store`) and registers the scene control methods on the host's
+:class:`~host.control.ControlDispatcher`:
+
+=====================  =========================================================================
+method                 params → result
+=====================  =========================================================================
+``load_model``         source, [parent] → model (root id, name, triangles, load_ms, tree)
+``unload_model``       id (a model root) → {}
+``list_models``        → {names: [...]} (the model store)
+``get_roots``          [depth] → {roots: [tree node, ...]}
+``get_entity``         id → entity
+``get_tree``           id, [depth] → tree node {id, name, children: [...]} (``more`` when cut)
+``find_entities``      name, [under] → {ids: [...]}
+``create_entity``      [name], [parent], [position], [rotation], [scale] → entity
+``destroy_entity``     id → {} (with its children)
+``set_transform``      id, [position], [rotation] (x, y, z, w), [scale] → entity
+``set_parent``         id, parent (id or null), [keep_world] → entity
+``set_state``          id, any of hidden / selected / see_through / collision_disabled (bool or
+                       null = inherit), tint ({color, weight} or null) → entity
+``get_bounds``         id, [space: local|world] → {min, max} or null (no geometry)
+``raycast``            origin, direction, [mode: closest|all], [max_hits], [max_distance]
+                       → {hits: [{id, name, position, normal, distance, front_face}]}
+``add_cut_plane``      normal, point → {id}; ``set_cut_plane`` id, normal, point;
+                       ``remove_cut_plane`` id; ``list_cut_planes`` → {planes: [...]}
+``set_camera``         near, far, [fov_y] → camera; ``get_camera``; ``reset_camera``
+``set_lighting``       any Lighting field → lighting; ``get_lighting``
+=====================  =========================================================================
+
+Error codes: ``InvalidArgument``, ``NotFound`` (unknown entity or cut plane id, unknown model
+name, missing file), ``InvalidModel`` (not glTF, truncated, malformed), ``LimitExceeded``
+(triangle/size budget, ninth cut plane), ``FetchFailed``, ``Timeout``. A refused request changes
+nothing.
+
+Concurrency: handlers run on the host's event loop. The scene is shared with the render thread
+under ``runtime.scene_lock``: a handler takes it at once when it is free, otherwise waits for it
+in an executor thread (never blocking the loop behind a frame). Parsing and ray casts run in
+executors (ray casts on a draw-list snapshot, outside the lock). Every change calls
+``render_loop.mark_dirty()`` so the next frame shows it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
+import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from host.control import ControlDispatcher, ControlError, require
+from host.gltf import Model, ModelError, load_model, load_model_bytes
+from host.model_store import (
+    ENV_MAX_MODEL_BYTES,
+    ENV_MAX_TRIANGLES,
+    LoadBudgets,
+    ModelStore,
+    SourceError,
+    classify,
+    fetch_url,
+    resolve_path,
+)
+from host.raycast import RayCaster
+from host.scene import (
+    CameraSettings,
+    CutPlane,
+    Entity,
+    Lighting,
+    SceneError,
+    Tint,
+)
 
 if TYPE_CHECKING:
     from host.runtime import HostRuntime
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+MAX_TREE_NODES = 1000
+"""Tree nodes in one answer (control messages are at most 64 KiB); deeper parts say ``more``."""
+MAX_RAY_HITS = 1000
+_STATE_FLAGS = ("hidden", "selected", "see_through", "collision_disabled")
+
+
+def _vec3(v: tuple[float, ...]) -> list[float]:
+    return [float(c) for c in v]
+
 
 class SceneService:
-    def __init__(self, runtime: HostRuntime) -> None:
+    """Model loading and the scene control methods of one host (see the module docstring)."""
+
+    def __init__(self, runtime: HostRuntime, *, budgets: LoadBudgets | None = None,
+                 store: ModelStore | None = None) -> None:
         self.runtime = runtime
+        self.budgets = budgets or LoadBudgets.from_env()
+        self.store = store or ModelStore.from_env()
+        self.raycaster = RayCaster()
+        self._model_roots: dict[int, str] = {}  # root entity id → source
 
-    def register(self, dispatcher: ControlDispatcher) -> None:
-        dispatcher.add("load_model", self._load_model)
+    # -- locking ------------------------------------------------------------------------------
+    async def _locked(self, fn: Callable[[], T], *, changes: bool = True) -> T:
+        """Run ``fn`` under the scene lock; ``SceneError`` becomes a ControlError."""
+        lock = self.runtime.scene_lock
 
-    async def load(self, source: str) -> Any:
-        """Load a model by local path; returns its root entity."""
-        from host.gltf import ModelError, load_model
+        def call() -> T:
+            try:
+                return fn()
+            except SceneError as exc:
+                message = str(exc)
+                code = ("NotFound" if message.startswith(("unknown entity", "unknown cut plane"))
+                        or "was removed" in message else
+                        "LimitExceeded" if message.startswith("at most") else "InvalidArgument")
+                raise ControlError(code, message) from None
 
-        path = Path(source)
+        if lock.acquire(blocking=False):
+            try:
+                result = call()
+            finally:
+                lock.release()
+        else:
+            def with_lock() -> T:
+                with lock:
+                    return call()
+            result = await asyncio.get_running_loop().run_in_executor(None, with_lock)
+        if changes:
+            self.runtime.render_loop.mark_dirty()
+        return result
+
+    def _entity(self, params: dict[str, Any], name: str = "id") -> Entity:
+        """The entity named by an id parameter (call under the lock)."""
+        entity_id = require(params, name, int)
+        return self.runtime.scene.get(entity_id)
+
+    # -- models -------------------------------------------------------------------------------
+    def _progress(self, source: str) -> Callable[[float | None, int], None]:
+        def report(fraction: float | None, received: int) -> None:
+            conn = self.runtime.connection
+            if conn is not None:
+                conn.send_event("load_progress", {"source": source, "fraction": fraction,
+                                                  "bytes": received})
+        return report
+
+    async def load(self, source: str, parent: int | None = None) -> dict[str, Any]:
+        """Load a model (store name, host path or URL) into the scene; returns its description.
+
+        Raises :class:`ControlError` naming the problem; the scene is unchanged then.
+        """
+        t0 = time.perf_counter()
+        budgets = self.budgets
+        progress = self._progress(source)
+        loop = asyncio.get_running_loop()
+        progress(0.0, 0)
         try:
-            model = await asyncio.get_running_loop().run_in_executor(None, load_model, path)
+            kind = classify(source)
+            if kind == "url":
+                data = await fetch_url(source, budgets, progress)
+                name = Path(source.split("?", 1)[0].rstrip("/")).stem or "model"
+                model: Model = await loop.run_in_executor(None, lambda: load_model_bytes(
+                    data, name=name, max_triangles=budgets.max_triangles,
+                    max_file_bytes=budgets.max_bytes))
+            else:
+                path = self.store.resolve(source) if kind == "name" else resolve_path(source)
+                model = await loop.run_in_executor(None, lambda: load_model(
+                    path, max_triangles=budgets.max_triangles, max_file_bytes=budgets.max_bytes))
+        except SourceError as exc:
+            raise ControlError(exc.code, exc.message) from None
         except ModelError as exc:
-            raise ControlError("InvalidModel", f"{source}: {exc}") from None
-        with self.runtime.scene_lock:
-            root = self.runtime.scene.add_model(model, path.stem)
-        self.runtime.render_loop.mark_dirty()
-        log.info("loaded model %s (%d triangles)", path.name, model.triangle_count)
-        return root
+            message = str(exc)
+            if "triangle budget" in message:
+                raise ControlError("LimitExceeded", f"{source}: {message} (set "
+                                   f"{ENV_MAX_TRIANGLES} on the host to raise it)") from None
+            if "size budget" in message:
+                raise ControlError("LimitExceeded", f"{source}: {message} (set "
+                                   f"{ENV_MAX_MODEL_BYTES} on the host to raise it)") from None
+            raise ControlError("InvalidModel", f"{source} is not a usable glTF 2.0 model: "
+                               f"{message}") from None
 
+        def add() -> dict[str, Any]:
+            scene = self.runtime.scene
+            parent_entity = scene.get(parent) if parent is not None else None
+            root = scene.add_model(model, model.name, parent_entity)
+            self._model_roots[root.id] = source
+            return {"root": root.id, "name": root.name, "source": source,
+                    "triangles": model.triangle_count,
+                    "entity_count": sum(1 for _ in _subtree(root)),
+                    "tree": _tree(root, math.inf)}
+
+        result = await self._locked(add)
+        result["load_ms"] = round((time.perf_counter() - t0) * 1000, 2)
+        progress(1.0, 0)
+        log.info("loaded model %s (%d triangles, %d entities) in %.0f ms", source,
+                 result["triangles"], result["entity_count"], result["load_ms"])
+        return result
+
+    # -- registration -------------------------------------------------------------------------
+    def register(self, dispatcher: ControlDispatcher) -> None:
+        for name in ("load_model", "unload_model", "list_models", "get_roots", "get_entity",
+                     "get_tree", "find_entities", "create_entity", "destroy_entity",
+                     "set_transform", "set_parent", "set_state", "get_bounds", "raycast",
+                     "add_cut_plane", "set_cut_plane", "remove_cut_plane", "list_cut_planes",
+                     "set_camera", "get_camera", "reset_camera", "set_lighting",
+                     "get_lighting"):
+            dispatcher.add(name, getattr(self, "_" + name))
+
+    # -- handlers: models ---------------------------------------------------------------------
     async def _load_model(self, params: dict[str, Any]) -> Any:
         source = require(params, "source", str)
-        root = await self.load(source)
-        return {"root": root.id, "name": root.name}
+        parent = params.get("parent")
+        if parent is not None:
+            parent = require(params, "parent", int)
+        return await self.load(source, parent)
+
+    async def _unload_model(self, params: dict[str, Any]) -> Any:
+        def unload() -> dict[str, Any]:
+            entity = self._entity(params)
+            if entity.id not in self._model_roots:
+                raise ControlError("InvalidArgument", f"entity {entity.id} ({entity.name}) is "
+                                   "not a model root; use destroy_entity for other entities")
+            self.runtime.scene.remove(entity)
+            del self._model_roots[entity.id]
+            return {}
+
+        result = await self._locked(unload)
+        self.raycaster.prune(self.runtime.scene.meshes())
+        return result
+
+    async def _list_models(self, params: dict[str, Any]) -> Any:
+        return {"names": self.store.names(),
+                "loaded": [{"root": r, "source": s} for r, s in self._model_roots.items()]}
+
+    # -- handlers: entities -------------------------------------------------------------------
+    async def _get_roots(self, params: dict[str, Any]) -> Any:
+        depth = _depth(params, default=0)
+        return await self._locked(lambda: {"roots": [
+            _tree(r, depth) for r in self.runtime.scene.roots]}, changes=False)
+
+    async def _get_entity(self, params: dict[str, Any]) -> Any:
+        return await self._locked(lambda: self._info(self._entity(params)), changes=False)
+
+    async def _get_tree(self, params: dict[str, Any]) -> Any:
+        depth = _depth(params, default=math.inf)
+        return await self._locked(lambda: _tree(self._entity(params), depth), changes=False)
+
+    async def _find_entities(self, params: dict[str, Any]) -> Any:
+        name = require(params, "name", str)
+
+        def find() -> dict[str, Any]:
+            scene = self.runtime.scene
+            entities = (_subtree(self._entity(params, "under")) if params.get("under")
+                        is not None else scene.entities())
+            return {"ids": [e.id for e in entities if e.name == name]}
+
+        return await self._locked(find, changes=False)
+
+    async def _create_entity(self, params: dict[str, Any]) -> Any:
+        name = params.get("name", "entity")
+        if not isinstance(name, str):
+            raise ControlError("InvalidArgument", "parameter 'name' must be str")
+
+        def create() -> dict[str, Any]:
+            scene = self.runtime.scene
+            parent = self._entity(params, "parent") if params.get("parent") is not None else None
+            e = scene.create_entity(name, parent,
+                                    position=params.get("position", (0.0, 0.0, 0.0)),
+                                    rotation=params.get("rotation", (0.0, 0.0, 0.0, 1.0)),
+                                    scale=params.get("scale", (1.0, 1.0, 1.0)))
+            return self._info(e)
+
+        return await self._locked(create)
+
+    async def _destroy_entity(self, params: dict[str, Any]) -> Any:
+        def destroy() -> dict[str, Any]:
+            entity = self._entity(params)
+            removed = {e.id for e in _subtree(entity)}
+            self.runtime.scene.remove(entity)
+            for root in removed & set(self._model_roots):
+                del self._model_roots[root]
+            return {}
+
+        result = await self._locked(destroy)
+        self.raycaster.prune(self.runtime.scene.meshes())
+        return result
+
+    async def _set_transform(self, params: dict[str, Any]) -> Any:
+        def apply() -> dict[str, Any]:
+            e = self._entity(params)
+            # validate all before changing any: a refused request changes nothing
+            old = (e.position, e.rotation, e.scale)
+            try:
+                if "position" in params:
+                    e.position = _seq(params, "position")
+                if "rotation" in params:
+                    e.rotation = _seq(params, "rotation")
+                if "scale" in params:
+                    e.scale = _seq(params, "scale")
+            except SceneError:
+                e.position, e.rotation, e.scale = old
+                raise
+            return self._info(e)
+
+        return await self._locked(apply)
+
+    async def _set_parent(self, params: dict[str, Any]) -> Any:
+        keep_world = params.get("keep_world", False)
+        if not isinstance(keep_world, bool):
+            raise ControlError("InvalidArgument", "parameter 'keep_world' must be bool")
+        if "parent" not in params:
+            raise ControlError("InvalidArgument", "missing parameter 'parent' (an id, or null "
+                               "for a root)")
+
+        def apply() -> dict[str, Any]:
+            scene = self.runtime.scene
+            e = self._entity(params)
+            parent = self._entity(params, "parent") if params["parent"] is not None else None
+            scene.set_parent(e, parent, keep_world=keep_world)
+            return self._info(e)
+
+        return await self._locked(apply)
+
+    async def _set_state(self, params: dict[str, Any]) -> Any:
+        changes: dict[str, Any] = {}
+        for flag in _STATE_FLAGS:
+            if flag in params:
+                value = params[flag]
+                if value is not None and not isinstance(value, bool):
+                    raise ControlError("InvalidArgument", f"parameter {flag!r} must be true, "
+                                       "false or null (inherit)")
+                changes[flag] = value
+        if "tint" in params:
+            changes["tint"] = _tint(params["tint"])
+        unknown = set(params) - {"id", "tint", *_STATE_FLAGS}
+        if unknown:
+            raise ControlError("InvalidArgument", f"unknown state overrides: "
+                               f"{', '.join(sorted(unknown))}; known: tint, "
+                               f"{', '.join(_STATE_FLAGS)}")
+
+        def apply() -> dict[str, Any]:
+            e = self._entity(params)
+            for name, value in changes.items():
+                setattr(e, name, value)
+            return self._info(e)
+
+        return await self._locked(apply)
+
+    async def _get_bounds(self, params: dict[str, Any]) -> Any:
+        space = params.get("space", "world")
+        if space not in ("local", "world"):
+            raise ControlError("InvalidArgument", f"space must be 'local' or 'world', got "
+                               f"{space!r}")
+
+        def bounds() -> dict[str, Any] | None:
+            scene = self.runtime.scene
+            e = self._entity(params)
+            b = scene.local_bounds(e) if space == "local" else scene.world_bounds(e)
+            return None if b is None else {"min": _vec3(b.min), "max": _vec3(b.max)}
+
+        return await self._locked(bounds, changes=False)
+
+    # -- handlers: queries --------------------------------------------------------------------
+    async def _raycast(self, params: dict[str, Any]) -> Any:
+        origin = _finite_seq(params, "origin", 3)
+        direction = _finite_seq(params, "direction", 3)
+        if sum(c * c for c in direction) < 1e-18:
+            raise ControlError("InvalidArgument", "ray direction must not be the zero vector")
+        mode = params.get("mode", "closest")
+        if mode not in ("closest", "all"):
+            raise ControlError("InvalidArgument", f"mode must be 'closest' or 'all', got {mode!r}")
+        max_hits = 1 if mode == "closest" else params.get("max_hits", 100)
+        if isinstance(max_hits, bool) or not isinstance(max_hits, int) or not (
+                1 <= max_hits <= MAX_RAY_HITS):
+            raise ControlError("InvalidArgument", f"max_hits must be an integer in "
+                               f"1..{MAX_RAY_HITS}, got {max_hits!r}")
+        max_distance = params.get("max_distance", math.inf)
+        if max_distance is None:
+            max_distance = math.inf
+        if isinstance(max_distance, bool) or not isinstance(max_distance, (int, float)) or not (
+                max_distance > 0):
+            raise ControlError("InvalidArgument", f"max_distance must be a positive number, "
+                               f"got {max_distance!r}")
+        t0 = time.perf_counter()
+        scene = self.runtime.scene
+        items, planes = await self._locked(
+            lambda: (scene.draw_list(), list(scene.cut_planes.values())), changes=False)
+        hits = await asyncio.get_running_loop().run_in_executor(None, lambda: self.raycaster.cast(
+            items, origin, direction, max_distance=float(max_distance), max_hits=max_hits,
+            cut_planes=planes))
+        return {"hits": [{"id": h.entity_id, "name": h.entity_name,
+                          "position": list(h.position), "normal": list(h.normal),
+                          "distance": h.distance, "front_face": h.front_face} for h in hits],
+                "host_ms": round((time.perf_counter() - t0) * 1000, 3)}
+
+    # -- handlers: cut planes, camera, lighting ------------------------------------------------
+    async def _add_cut_plane(self, params: dict[str, Any]) -> Any:
+        plane = _cut_plane(params)
+        return await self._locked(lambda: {"id": self.runtime.scene.add_cut_plane(plane)})
+
+    async def _set_cut_plane(self, params: dict[str, Any]) -> Any:
+        plane_id = require(params, "id", int)
+        plane = _cut_plane(params)
+        def apply() -> dict[str, Any]:
+            self.runtime.scene.set_cut_plane(plane_id, plane)
+            return {}
+
+        return await self._locked(apply)
+
+    async def _remove_cut_plane(self, params: dict[str, Any]) -> Any:
+        plane_id = require(params, "id", int)
+        def apply() -> dict[str, Any]:
+            self.runtime.scene.remove_cut_plane(plane_id)
+            return {}
+
+        return await self._locked(apply)
+
+    async def _list_cut_planes(self, params: dict[str, Any]) -> Any:
+        planes = self.runtime.scene.cut_planes
+        return {"planes": [{"id": i, "normal": _vec3(p.normal), "point": _vec3(p.point)}
+                           for i, p in planes.items()]}
+
+    async def _set_camera(self, params: dict[str, Any]) -> Any:
+        near = require(params, "near", (int, float))
+        far = require(params, "far", (int, float))
+        fov_y = params.get("fov_y")
+        if fov_y is not None:
+            fov_y = float(require(params, "fov_y", (int, float)))
+        try:
+            camera = CameraSettings(float(near), float(far), fov_y)
+        except SceneError as exc:
+            raise ControlError("InvalidArgument", str(exc)) from None
+
+        def apply() -> dict[str, Any]:
+            self.runtime.scene.camera = camera
+            return _camera(camera)
+
+        return await self._locked(apply)
+
+    async def _get_camera(self, params: dict[str, Any]) -> Any:
+        return _camera(self.runtime.scene.camera)
+
+    async def _reset_camera(self, params: dict[str, Any]) -> Any:
+        def apply() -> dict[str, Any]:
+            self.runtime.scene.camera = None
+            return _camera(None)
+
+        return await self._locked(apply)
+
+    async def _set_lighting(self, params: dict[str, Any]) -> Any:
+        from dataclasses import fields, replace
+
+        known = {f.name for f in fields(Lighting)}
+        unknown = set(params) - known
+        if unknown:
+            raise ControlError("InvalidArgument", f"unknown lighting settings: "
+                               f"{', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
+
+        def apply() -> dict[str, Any]:
+            scene = self.runtime.scene
+            try:
+                new = replace(scene.lighting, **params)
+            except (TypeError, ValueError) as exc:
+                raise ControlError("InvalidArgument", f"invalid lighting: {exc}") from None
+            scene.lighting = new
+            return _lighting(new)
+
+        return await self._locked(apply)
+
+    async def _get_lighting(self, params: dict[str, Any]) -> Any:
+        return _lighting(self.runtime.scene.lighting)
+
+    # -- descriptions -------------------------------------------------------------------------
+    def _info(self, e: Entity) -> dict[str, Any]:
+        """An entity's wire description (call under the lock)."""
+        tint = e.tint
+        return {
+            "id": e.id, "name": e.name,
+            "parent": e.parent.id if e.parent is not None else None,
+            "children": [c.id for c in e.children],
+            "position": _vec3(e.position), "rotation": _vec3(e.rotation),
+            "scale": _vec3(e.scale), "has_mesh": e.mesh is not None,
+            "is_model_root": e.id in self._model_roots,
+            "hidden": e.hidden, "selected": e.selected, "see_through": e.see_through,
+            "collision_disabled": e.collision_disabled,
+            "tint": None if tint is None else {"color": _vec3(tint.color), "weight": tint.weight},
+        }
+
+
+# -- helpers (pure) -------------------------------------------------------------------------------
+
+
+def _subtree(root: Entity) -> list[Entity]:
+    out, stack = [], [root]
+    while stack:
+        e = stack.pop()
+        out.append(e)
+        stack.extend(reversed(e.children))
+    return out
+
+
+def _tree(root: Entity, depth: float) -> dict[str, Any]:
+    """``{id, name, children: [...]}`` breadth-first up to ``depth`` levels and
+    :data:`MAX_TREE_NODES` nodes; a node whose children were left out has ``"more": true``."""
+    top: dict[str, Any] = {"id": root.id, "name": root.name, "children": []}
+    queue = [(root, top, 0)]
+    count = 1
+    while queue:
+        e, node, level = queue.pop(0)
+        kids = e.children
+        if kids and (level >= depth or count + len(kids) > MAX_TREE_NODES):
+            node["more"] = True
+            continue
+        for c in kids:
+            child: dict[str, Any] = {"id": c.id, "name": c.name, "children": []}
+            node["children"].append(child)
+            queue.append((c, child, level + 1))
+        count += len(kids)
+    return top
+
+
+def _depth(params: dict[str, Any], default: float) -> float:
+    depth = params.get("depth")
+    if depth is None:
+        return default
+    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 0:
+        raise ControlError("InvalidArgument", f"depth must be a non-negative integer, got "
+                           f"{depth!r}")
+    return float(depth)
+
+
+def _seq(params: dict[str, Any], name: str) -> list[Any]:
+    value = params[name]
+    if not isinstance(value, list):
+        raise ControlError("InvalidArgument", f"parameter {name!r} must be a list of numbers")
+    if any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in value):
+        raise ControlError("InvalidArgument", f"parameter {name!r} must contain only numbers, "
+                           f"got {value!r}")
+    return value
+
+
+def _finite_seq(params: dict[str, Any], name: str, size: int) -> tuple[float, ...]:
+    if name not in params:
+        raise ControlError("InvalidArgument", f"missing parameter {name!r}")
+    value = _seq(params, name)
+    if len(value) != size or not all(math.isfinite(v) for v in value):
+        raise ControlError("InvalidArgument", f"{name} must be {size} finite numbers, got "
+                           f"{value!r}")
+    return tuple(float(v) for v in value)
+
+
+def _tint(value: Any) -> Tint | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict) or "color" not in value:
+        raise ControlError("InvalidArgument", "tint must be {\"color\": [r, g, b], \"weight\": "
+                           "0..1} or null (inherit)")
+    weight = value.get("weight", 1.0)
+    if isinstance(weight, bool) or not isinstance(weight, (int, float)):
+        raise ControlError("InvalidArgument", f"tint weight must be a number, got {weight!r}")
+    color = value["color"]
+    if not isinstance(color, list):
+        raise ControlError("InvalidArgument", f"tint color must be [r, g, b], got {color!r}")
+    try:
+        return Tint(tuple(color), float(weight))  # type: ignore[arg-type]
+    except SceneError as exc:
+        raise ControlError("InvalidArgument", str(exc)) from None
+
+
+def _cut_plane(params: dict[str, Any]) -> CutPlane:
+    normal = _finite_seq(params, "normal", 3)
+    point = _finite_seq(params, "point", 3)
+    try:
+        return CutPlane(normal, point)  # type: ignore[arg-type]
+    except SceneError as exc:
+        raise ControlError("InvalidArgument", str(exc)) from None
+
+
+def _camera(camera: CameraSettings | None) -> dict[str, Any]:
+    if camera is None:
+        return {"override": False, "near": None, "far": None, "fov_y": None}
+    return {"override": True, "near": camera.near, "far": camera.far, "fov_y": camera.fov_y}
+
+
+def _lighting(lt: Lighting) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(lt).items()}

@@ -1,0 +1,217 @@
+"""Where models come from: the host's model store (names), local paths, and http(s) URLs.
+
+Owns source resolution and fetching, and the load budgets:
+
+- a **name** (``sample_engine``, ``Duck.glb``) is looked up in the store: the shipped samples in
+  ``assets/`` and the folder in ``FARVIEW_MODEL_DIR``. Names are plain file names (letters,
+  digits, ``. _ -``); a name can never reach outside the store's folders.
+- a **local path** on the host: anything with a ``/`` (or ``~``), or an absolute path.
+- an **http(s) URL**: fetched with httpx, streamed, aborted at the size budget or the timeout.
+
+Budgets come from the environment (read once when the host starts; see :class:`LoadBudgets`).
+:class:`SourceError` carries a control error code (``NotFound``, ``InvalidArgument``,
+``FetchFailed``, ``Timeout``, ``LimitExceeded``) and a message that says what to do.
+
+Concurrency: :func:`fetch_url` is a coroutine on the host's event loop; the rest is pure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import httpx
+
+from host.gltf import DEFAULT_MAX_TRIANGLES
+
+log = logging.getLogger(__name__)
+
+ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets"
+MODEL_SUFFIXES = (".glb", ".gltf")
+DEFAULT_MAX_MODEL_BYTES = 256 << 20
+"""Default size budget of one model (256 MiB)."""
+DEFAULT_FETCH_TIMEOUT = 60.0
+"""Default limit, in seconds, for fetching one model over http(s)."""
+ENV_MODEL_DIR = "FARVIEW_MODEL_DIR"
+ENV_MAX_TRIANGLES = "FARVIEW_MAX_TRIANGLES"
+ENV_MAX_MODEL_BYTES = "FARVIEW_MAX_MODEL_BYTES"
+ENV_FETCH_TIMEOUT = "FARVIEW_FETCH_TIMEOUT"
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+
+SourceKind = Literal["name", "path", "url"]
+ProgressCallback = Callable[[float | None, int], None]
+"""Called with (fraction 0..1 or None when the size is unknown, bytes so far)."""
+
+
+class SourceError(Exception):
+    """A model source that cannot be used; ``code`` is the control error code."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoadBudgets:
+    """Limits for one model. Environment: ``FARVIEW_MAX_TRIANGLES``, ``FARVIEW_MAX_MODEL_BYTES``,
+    ``FARVIEW_FETCH_TIMEOUT`` (seconds)."""
+
+    max_triangles: int = DEFAULT_MAX_TRIANGLES
+    """Triangles of one model, counted per instancing node."""
+    max_bytes: int = DEFAULT_MAX_MODEL_BYTES
+    """Bytes of one model file (plus external buffers), and of one download."""
+    fetch_timeout: float = DEFAULT_FETCH_TIMEOUT
+    """Seconds for a whole http(s) download."""
+
+    def __post_init__(self) -> None:
+        if self.max_triangles <= 0 or self.max_bytes <= 0:
+            raise ValueError(f"model budgets must be positive, got max_triangles="
+                             f"{self.max_triangles} max_bytes={self.max_bytes}")
+        if not self.fetch_timeout > 0:
+            raise ValueError(f"fetch timeout must be positive, got {self.fetch_timeout}")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> LoadBudgets:
+        env = os.environ if env is None else env
+
+        def number(name: str, kind: type[int] | type[float], default: float) -> float:
+            raw = env.get(name)
+            if raw is None or raw == "":
+                return default
+            try:
+                return kind(raw)
+            except ValueError:
+                raise ValueError(f"{name}={raw!r} is not a number") from None
+
+        return cls(max_triangles=int(number(ENV_MAX_TRIANGLES, int, DEFAULT_MAX_TRIANGLES)),
+                   max_bytes=int(number(ENV_MAX_MODEL_BYTES, int, DEFAULT_MAX_MODEL_BYTES)),
+                   fetch_timeout=float(number(ENV_FETCH_TIMEOUT, float, DEFAULT_FETCH_TIMEOUT)))
+
+
+def classify(source: str) -> SourceKind:
+    """``url`` for http(s)://, ``path`` for anything path-like, else ``name``."""
+    lowered = source.lower()
+    if lowered.startswith(("http://", "https://")):
+        return "url"
+    if "://" in source:
+        raise SourceError("InvalidArgument", f"unsupported model URL scheme in {source!r}; "
+                          "use http(s)://, a local path on the host, or a model store name")
+    if "/" in source or "\\" in source or source.startswith("~") or os.path.isabs(source):
+        return "path"
+    return "name"
+
+
+class ModelStore:
+    """The named models a host can load: shipped samples plus an optional configured folder."""
+
+    def __init__(self, folders: tuple[Path, ...]) -> None:
+        self.folders = tuple(f.resolve() for f in folders)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> ModelStore:
+        env = os.environ if env is None else env
+        folders = [ASSETS_DIR]
+        configured = env.get(ENV_MODEL_DIR)
+        if configured:
+            folder = Path(configured).expanduser()
+            if not folder.is_dir():
+                log.warning("%s=%s is not a folder; only the shipped samples are available",
+                            ENV_MODEL_DIR, configured)
+            else:
+                folders.append(folder)
+        return cls(tuple(folders))
+
+    def names(self) -> list[str]:
+        """Every loadable name (file names without their suffix), sorted."""
+        out: set[str] = set()
+        for folder in self.folders:
+            if folder.is_dir():
+                out.update(p.stem for p in folder.iterdir()
+                           if p.suffix.lower() in MODEL_SUFFIXES and _NAME.fullmatch(p.name))
+        return sorted(out)
+
+    def resolve(self, name: str) -> Path:
+        """The file for ``name`` (with or without ``.glb``/``.gltf``); later folders win."""
+        if not _NAME.fullmatch(name) or ".." in name:
+            raise SourceError("InvalidArgument", f"model name {name!r} is not a plain file name "
+                              "(letters, digits, '.', '_', '-'); give a path or URL instead")
+        candidates = [name] if name.lower().endswith(MODEL_SUFFIXES) else [
+            name + s for s in MODEL_SUFFIXES]
+        for folder in reversed(self.folders):
+            for candidate in candidates:
+                path = (folder / candidate).resolve()
+                # resolve() follows links: a link out of the store is refused too
+                if path.is_file() and path.is_relative_to(folder):
+                    return path
+        known = ", ".join(self.names()) or "none"
+        raise SourceError("NotFound", f"no model named {name!r} in the model store "
+                          f"(known: {known}); set {ENV_MODEL_DIR} or give a path or URL")
+
+
+def resolve_path(source: str) -> Path:
+    """A local path on the host that must be an existing file."""
+    path = Path(source).expanduser()
+    if not path.is_file():
+        raise SourceError("NotFound", f"no model file at {source!r} on the host; check the "
+                          "path (it is resolved on the render host, not on the client)")
+    return path.resolve()
+
+
+async def fetch_url(url: str, budgets: LoadBudgets, progress: ProgressCallback | None = None,
+                    *, transport: httpx.AsyncBaseTransport | None = None) -> bytes:
+    """Download ``url`` (streamed), refusing more than ``budgets.max_bytes`` or taking longer
+    than ``budgets.fetch_timeout``. ``progress`` is called at most ~10 times a second."""
+    limit = budgets.max_bytes
+    try:
+        return await asyncio.wait_for(_fetch(url, limit, budgets.fetch_timeout, progress,
+                                             transport), budgets.fetch_timeout)
+    except (TimeoutError, httpx.TimeoutException):
+        raise SourceError("Timeout", f"fetching {url} took longer than the "
+                          f"{budgets.fetch_timeout:g} s fetch timeout ({ENV_FETCH_TIMEOUT}); "
+                          "check the server or raise the timeout") from None
+    except httpx.HTTPError as exc:
+        raise SourceError("FetchFailed", f"could not fetch {url}: {type(exc).__name__}: "
+                          f"{exc}") from None
+
+
+async def _fetch(url: str, limit: int, timeout: float, progress: ProgressCallback | None,
+                 transport: httpx.AsyncBaseTransport | None) -> bytes:
+    async with httpx.AsyncClient(timeout=timeout, follow_redirects=True,
+                                 transport=transport) as client, \
+            client.stream("GET", url) as response:
+        if response.status_code != 200:
+            raise SourceError("FetchFailed", f"fetching {url} failed: HTTP "
+                              f"{response.status_code} {response.reason_phrase}; check the URL")
+        total: int | None = None
+        length = response.headers.get("content-length")
+        if length is not None and length.isdigit():
+            total = int(length)
+            if total > limit:
+                raise SourceError("LimitExceeded", f"model at {url} is {total} bytes, over the "
+                                  f"size budget of {limit} bytes ({ENV_MAX_MODEL_BYTES})")
+        chunks: list[bytes] = []
+        received = 0
+        last_report = 0.0
+        async for chunk in response.aiter_bytes():
+            received += len(chunk)
+            if received > limit:
+                raise SourceError("LimitExceeded", f"model at {url} is over the size budget "
+                                  f"of {limit} bytes ({ENV_MAX_MODEL_BYTES})")
+            chunks.append(chunk)
+            now = time.monotonic()
+            if progress is not None and now - last_report >= 0.1:
+                last_report = now
+                progress(min(received / total, 1.0) if total else None, received)
+        if total is not None and received < total:
+            raise SourceError("FetchFailed", f"download of {url} ended after {received} of "
+                              f"{total} bytes; try again")
+        return b"".join(chunks)

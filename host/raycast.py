@@ -1,0 +1,183 @@
+"""Ray casts against the scene's triangles, in pure numpy.
+
+Per drawable entity: the ray is taken into the mesh's local space (so triangles are never
+transformed), tested against the mesh's local AABB, then against all of its triangles at once
+with a vectorised Möller–Trumbore. The local direction is *not* renormalised, so the ray
+parameter ``t`` is the world-space distance along the unit world direction. Per-mesh triangle
+arrays (v0, edge1, edge2, AABB) are cached by ``Mesh.key`` and pruned when meshes go away.
+
+Honours the resolved state: hidden and collision-disabled entities are not hit; hits in a
+region removed by a cut plane are skipped (the ray goes on to what is visible behind it).
+
+Concurrency: :meth:`RayCaster.cast` works on a snapshot (a draw list taken under the scene
+lock), so it runs in an executor without holding the lock; the cache has its own lock.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from host.gltf import Mesh
+from host.scene import CutPlane, DrawItem
+
+F64 = npt.NDArray[np.float64]
+_EPS = 1e-12
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One ray hit, in world space."""
+
+    entity_id: int
+    entity_name: str
+    position: tuple[float, float, float]
+    normal: tuple[float, float, float]
+    """Unit geometric normal of the triangle, on the side its winding (CCW) makes the front."""
+    distance: float
+    front_face: bool
+    """True when the ray hit the triangle's front (counter-clockwise) side."""
+
+
+@dataclass(frozen=True)
+class _MeshTriangles:
+    v0: F64
+    e1: F64
+    e2: F64
+    lo: F64
+    hi: F64
+
+
+class RayCaster:
+    """Casts rays against draw-list snapshots; keeps per-mesh triangle arrays."""
+
+    def __init__(self) -> None:
+        self._cache: dict[int, _MeshTriangles | None] = {}
+        self._lock = threading.Lock()
+
+    def prune(self, live_mesh_keys: set[int]) -> None:
+        with self._lock:
+            for key in [k for k in self._cache if k not in live_mesh_keys]:
+                del self._cache[key]
+
+    def _triangles(self, mesh: Mesh) -> _MeshTriangles | None:
+        with self._lock:
+            if mesh.key in self._cache:
+                return self._cache[mesh.key]
+        parts = []
+        for prim in mesh.primitives:
+            if len(prim.indices) >= 3:
+                tri = prim.positions.astype(np.float64)[prim.indices.reshape(-1, 3)]
+                parts.append(tri)
+        if parts:
+            tris = np.concatenate(parts)
+            v0 = np.ascontiguousarray(tris[:, 0])
+            entry: _MeshTriangles | None = _MeshTriangles(
+                v0, np.ascontiguousarray(tris[:, 1] - v0), np.ascontiguousarray(tris[:, 2] - v0),
+                tris.reshape(-1, 3).min(axis=0), tris.reshape(-1, 3).max(axis=0))
+        else:
+            entry = None
+        with self._lock:
+            self._cache[mesh.key] = entry
+        return entry
+
+    def cast(self, items: Sequence[DrawItem], origin: Sequence[float],
+             direction: Sequence[float], *, max_distance: float = math.inf,
+             max_hits: int = 1, cut_planes: Sequence[CutPlane] = ()) -> list[Hit]:
+        """Hits sorted by distance: the closest one (``max_hits=1``) or up to ``max_hits``.
+
+        ``direction`` need not be unit length; distances are in world units.
+        """
+        o = np.asarray(origin, dtype=np.float64)
+        d = np.asarray(direction, dtype=np.float64)
+        norm = float(np.linalg.norm(d))
+        if norm < _EPS:
+            raise ValueError("ray direction is the zero vector")
+        d = d / norm
+        found: list[Hit] = []
+        for item in items:
+            st = item.state
+            if st.hidden or st.collision_disabled:
+                continue
+            found.extend(self._cast_item(item, o, d, max_distance, max_hits, cut_planes))
+        found.sort(key=lambda h: h.distance)
+        return found[:max_hits]
+
+    def _cast_item(self, item: DrawItem, o: F64, d: F64, max_distance: float, max_hits: int,
+                   cut_planes: Sequence[CutPlane]) -> list[Hit]:
+        tris = self._triangles(item.mesh)
+        if tris is None:
+            return []
+        try:
+            inv = np.linalg.inv(item.world)
+        except np.linalg.LinAlgError:  # zero scale: nothing to hit
+            return []
+        lo_o = inv[:3, :3] @ o + inv[:3, 3]
+        lo_d = inv[:3, :3] @ d
+        if not _ray_hits_box(lo_o, lo_d, tris.lo, tris.hi, max_distance):
+            return []
+        # Möller–Trumbore over all triangles of the mesh
+        p = np.cross(lo_d, tris.e2)
+        det = np.einsum("ij,ij->i", tris.e1, p)
+        ok = np.abs(det) > _EPS
+        inv_det = np.divide(1.0, det, out=np.zeros_like(det), where=ok)
+        s = lo_o - tris.v0
+        u = np.einsum("ij,ij->i", s, p) * inv_det
+        ok &= (u >= 0.0) & (u <= 1.0)
+        q = np.cross(s, tris.e1)
+        v = (q @ lo_d) * inv_det
+        ok &= (v >= 0.0) & (u + v <= 1.0)
+        t = np.einsum("ij,ij->i", tris.e2, q) * inv_det
+        ok &= (t > 1e-9) & (t <= max_distance)
+        idx = np.nonzero(ok)[0]
+        if idx.size == 0:
+            return []
+        idx = idx[np.argsort(t[idx])]
+        hits = []
+        normal_matrix = inv[:3, :3].T  # inverse-transpose of the model's 3x3
+        last = -math.inf
+        for i in idx:
+            dist = float(t[i])
+            if dist - last <= 1e-9 + 1e-7 * dist:  # the shared edge of two triangles
+                continue
+            last = dist
+            pos = o + d * dist
+            if any(plane.cuts(tuple(pos)) for plane in cut_planes):
+                continue
+            n_local = np.cross(tris.e1[i], tris.e2[i])
+            n = normal_matrix @ n_local
+            if np.linalg.det(item.world[:3, :3]) < 0:  # mirrored: winding flips
+                n = -n
+            n_len = float(np.linalg.norm(n))
+            n = n / n_len if n_len > _EPS else -d
+            hits.append(Hit(item.entity.id, item.entity.name,
+                            (float(pos[0]), float(pos[1]), float(pos[2])),
+                            (float(n[0]), float(n[1]), float(n[2])),
+                            dist, bool(np.dot(n, d) < 0.0)))
+            if len(hits) >= max_hits:
+                break
+        return hits
+
+
+def _ray_hits_box(o: F64, d: F64, lo: F64, hi: F64, max_t: float) -> bool:
+    """Slab test; ``d`` need not be unit (``t`` is then in the caller's units)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        inv = 1.0 / d
+        t1 = (lo - o) * inv
+        t2 = (hi - o) * inv
+    t_near = np.where(np.isnan(t1), -np.inf, np.minimum(t1, t2))
+    t_far = np.where(np.isnan(t2), np.inf, np.maximum(t1, t2))
+    # a zero direction component: inside the slab → unbounded, outside → miss
+    zero = d == 0.0
+    if np.any(zero & ((o < lo - 1e-9) | (o > hi + 1e-9))):
+        return False
+    t_near = np.where(zero, -np.inf, t_near)
+    t_far = np.where(zero, np.inf, t_far)
+    enter = float(t_near.max())
+    leave = float(t_far.min())
+    return leave >= max(enter, 0.0) - 1e-9 and enter <= max_t
