@@ -170,7 +170,7 @@ class Part:
 
 CYL_X = (-0.165, -0.055, 0.055, 0.165)
 """Cylinder centres along the crankshaft (x)."""
-SEG = 64
+SEG = 40
 
 
 def build_engine() -> Part:
@@ -201,9 +201,9 @@ def build_engine() -> Part:
         cylinder(crank_geo, 0.05, 0.015, SEG, axis="x", offset=(x + 0.03, 0, 0))
         cylinder(crank_geo, 0.014, 0.05, SEG // 2, axis="x", offset=(x, dy, 0))
     crank = Part("Crankshaft", crank_geo, "Steel", (0.0, -0.12, 0.0), children=[
-        Part("Flywheel", cylinder(Geo(), 0.13, 0.025, 96, axis="x"), "CastIron",
+        Part("Flywheel", cylinder(Geo(), 0.13, 0.025, 64, axis="x"), "CastIron",
              (0.30, 0.0, 0.0), children=[
-                 Part("RingGear", torus(Geo(), 0.13, 0.012, 192, 16, axis="x"), "Steel"),
+                 Part("RingGear", torus(Geo(), 0.13, 0.012, 120, 10, axis="x"), "Steel"),
              ]),
         Part("CrankPulley", _pulley(0.06), "Aluminium", (-0.30, 0.0, 0.0)),
     ])
@@ -213,11 +213,11 @@ def build_engine() -> Part:
         Part("Alternator", torus(cylinder(Geo(), 0.06, 0.10, SEG, axis="x"), 0.06, 0.006,
                                  SEG, 8, axis="x"),
              "Aluminium", (0.07, 0.04, 0.16)),
-        Part("Belt", torus(Geo(), 0.11, 0.006, 128, 12, axis="x"), "Rubber",
+        Part("Belt", torus(Geo(), 0.11, 0.006, 96, 8, axis="x"), "Rubber",
              (-0.012, -0.03, 0.04)),
     ])
     runners = [
-        Part(f"Runner_{k + 1}", torus(Geo(), 0.06, 0.016, 48, 16, axis="x"), "Aluminium",
+        Part(f"Runner_{k + 1}", torus(Geo(), 0.06, 0.016, 36, 12, axis="x"), "Aluminium",
              (x, 0.0, 0.0))
         for k, x in enumerate(CYL_X)
     ]
@@ -230,7 +230,7 @@ def build_engine() -> Part:
              (0.25, 0.06, -0.06)),
     ])
     exhaust = Part("ExhaustManifold", translation=(0.0, 0.12, 0.16), children=[
-        *[Part(f"Header_{k + 1}", torus(Geo(), 0.05, 0.014, 48, 16, axis="x"), "Copper",
+        *[Part(f"Header_{k + 1}", torus(Geo(), 0.05, 0.014, 36, 12, axis="x"), "Copper",
                (x, -0.04, 0.0)) for k, x in enumerate(CYL_X)],
         Part("Collector", cylinder(Geo(), 0.025, 0.42, SEG, axis="x"), "Copper",
              (0.0, -0.09, 0.05)),

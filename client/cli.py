@@ -10,6 +10,8 @@ from collections.abc import Callable
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("service.cli", "run the session service (REST API, local host pool)"),
     "session": ("client.session_cli", "create, show, list, renew or stop sessions"),
+    "demo": ("client.view_cli:demo_main", "start everything locally and show the sample model"),
+    "view": ("client.view_cli:view_main", "show a running session's stream in a window"),
     "host": ("host.main", "run one render host (started by the service, not by hand)"),
 }
 
@@ -38,8 +40,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     import importlib
 
-    module = importlib.import_module(SUBCOMMANDS[name][0])
-    entry: Callable[[list[str]], int] = module.main
+    module_name, _, func = SUBCOMMANDS[name][0].partition(":")
+    module = importlib.import_module(module_name)
+    entry: Callable[[list[str]], int] = getattr(module, func or "main")
     return entry(args[1:])
 
 

@@ -7,9 +7,9 @@ to the host's ``/whep`` with an access token, and applies the answer.
 Frames: complete access units are released on their RTP marker bit and decoded inline
 (:mod:`streaming.receiver`); each decoded frame is matched to the host's metadata (by pts) and
 thereby to the pose it was rendered with, then put in a latest-only slot: :meth:`next_frame`
-returns the newest frame, older unconsumed ones are counted as discarded. An optional
-``on_frame`` callback receives every matched frame on the loop thread (the viewer passes it
-to its own thread-safe mailbox).
+returns the newest frame, older unconsumed ones are counted as discarded. With an ``on_frame``
+callback, every matched frame goes to it instead, on the loop thread (the viewer passes them
+to its own thread-safe latest-frame mailbox, which then does the keeping and counting).
 
 Liveness: a control ``ping`` every second doubles as heartbeat and RTT probe; three seconds
 without any answer, a failed peer connection, or the host's ``closing`` event end the
@@ -61,7 +61,8 @@ DEFAULT_FOV_Y = 60.0
 
 
 def now_us() -> int:
-    return int(time.perf_counter() * 1e6)
+    """The client clock for pose timestamps (CLOCK_MONOTONIC, as the viewer loop uses)."""
+    return time.monotonic_ns() // 1000
 
 
 class RenderingConnection:
@@ -198,12 +199,13 @@ class RenderingConnection:
             received_at=decoded.received_at,
         )
         self.stats.on_received(frame)
+        if self._on_frame is not None:
+            self._on_frame(frame)  # the callback's owner keeps (and counts) the newest frame
+            return
         if self._latest is not None:
             self.stats.discarded += 1
         self._latest = frame
         self._new_frame.set()
-        if self._on_frame is not None:
-            self._on_frame(frame)
 
     async def next_frame(self, timeout: float | None = 10.0) -> Frame:
         """The newest decoded frame not returned before; waits for one if there is none."""
@@ -240,6 +242,14 @@ class RenderingConnection:
         msg = PoseMessage(self._sequence, now_us(), views, (w, h), self.near, self.far, keyframe)
         self._send_pose_message(msg)
         return msg
+
+    def send_pose_message(self, msg: PoseMessage) -> None:
+        """Send a ready-made pose message (the viewer builds its own); frames rendered with it
+        are matched to it by its sequence number."""
+        if self._closed:
+            return
+        self.viewport = msg.viewport
+        self._send_pose_message(msg)
 
     def _send_pose_message(self, msg: PoseMessage) -> None:
         self._sent_poses[msg.sequence] = (msg, time.perf_counter())
@@ -394,7 +404,8 @@ async def connect_to_host(url: str, token: str, *, viewport: tuple[int, int] = (
 
 async def connect_session(session: Any, **kwargs: Any) -> RenderingConnection:
     """Connect to a Ready session (``RenderingSession.connect`` calls this)."""
-    token = session.access_token()
+    get_token = getattr(session, "access_token_async", None) or session.access_token
+    token = get_token()
     if inspect.isawaitable(token):
         token = await token
     verify = kwargs.pop("verify", getattr(session, "verify", True))

@@ -135,8 +135,12 @@ class _ClientBase:
         return resp
 
     @staticmethod
-    def _create_body(max_lease_time_minutes: int, size: str) -> dict[str, Any]:
-        return {"maxLeaseTimeMinutes": max_lease_time_minutes, "size": size}
+    def _create_body(max_lease_time_minutes: int, size: str,
+                     models: list[str] | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {"maxLeaseTimeMinutes": max_lease_time_minutes, "size": size}
+        if models:
+            body["models"] = list(models)  # farview extension: loaded instead of the sample
+        return body
 
 
 class RemoteRenderingClient(_ClientBase):
@@ -183,11 +187,16 @@ class RemoteRenderingClient(_ClientBase):
 
     def create_session(self, session_id: str | None = None, *,
                        max_lease_time_minutes: int = DEFAULT_LEASE_MINUTES,
-                       size: str = "Standard") -> RenderingSession:
-        """Create (or idempotently retry creating) a session; it starts as Starting."""
+                       size: str = "Standard", models: list[str] | None = None
+                       ) -> RenderingSession:
+        """Create (or idempotently retry creating) a session; it starts as Starting.
+
+        ``models`` (a farview extension) are loaded by the host as soon as it is up, instead of
+        the shipped sample: names in the host's model store, host paths or http(s) URLs.
+        """
         sid = session_id or str(uuid.uuid4())
         return self._session(self._request(
-            "PUT", self._path(sid), json=self._create_body(max_lease_time_minutes, size)))
+            "PUT", self._path(sid), json=self._create_body(max_lease_time_minutes, size, models)))
 
     def get_session(self, session_id: str) -> RenderingSession:
         return self._session(self._request("GET", self._path(session_id)))
@@ -276,10 +285,11 @@ class AsyncRemoteRenderingClient(_ClientBase):
 
     async def create_session(self, session_id: str | None = None, *,
                              max_lease_time_minutes: int = DEFAULT_LEASE_MINUTES,
-                             size: str = "Standard") -> AsyncRenderingSession:
+                             size: str = "Standard", models: list[str] | None = None
+                             ) -> AsyncRenderingSession:
         sid = session_id or str(uuid.uuid4())
         return self._session(await self._request(
-            "PUT", self._path(sid), json=self._create_body(max_lease_time_minutes, size)))
+            "PUT", self._path(sid), json=self._create_body(max_lease_time_minutes, size, models)))
 
     async def get_session(self, session_id: str) -> AsyncRenderingSession:
         return self._session(await self._request("GET", self._path(session_id)))

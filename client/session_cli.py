@@ -22,15 +22,22 @@ from client.rest import RemoteRenderingClient
 from client.session import SessionProperties
 
 
+def add_service_options(parser: argparse.ArgumentParser) -> None:
+    """Where the session service is and which account to use (shared by every client command)."""
+    g = parser.add_argument_group("service")
+    g.add_argument("--url", help="service URL (env FARVIEW_URL; default: the local service)")
+    g.add_argument("--account-id", help="account id (env FARVIEW_ACCOUNT_ID)")
+    g.add_argument("--account-key", help="account key (env FARVIEW_ACCOUNT_KEY; prefer the "
+                   "environment: command lines are visible to other users)")
+    g.add_argument("--data-dir", type=Path,
+                   help="the local service's data dir (default $FARVIEW_DATA_DIR or "
+                   "~/.local/share/farview)")
+    g.add_argument("--verify", help="CA/certificate file to trust for https")
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--url", help="service URL (env FARVIEW_URL; default: the local service)")
-    common.add_argument("--account-id", help="account id (env FARVIEW_ACCOUNT_ID)")
-    common.add_argument("--account-key", help="account key (env FARVIEW_ACCOUNT_KEY)")
-    common.add_argument("--data-dir", type=Path,
-                        help="the local service's data dir (default $FARVIEW_DATA_DIR or "
-                        "~/.local/share/farview)")
-    common.add_argument("--verify", help="CA/certificate file to trust for https")
+    add_service_options(common)
     common.add_argument("--json", action="store_true", help="print the service's JSON")
 
     p = argparse.ArgumentParser(prog="farview session", description="Manage rendering sessions.")
@@ -39,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("session_id", nargs="?", help="id (default: a new uuid)")
     c.add_argument("--lease", type=int, default=60, help="max lease in minutes (default 60)")
     c.add_argument("--size", default="Standard", choices=["Standard", "Premium"])
+    c.add_argument("--model", action="append", metavar="NAME_PATH_OR_URL",
+                   help="a model the host loads at start instead of the sample (repeatable)")
     c.add_argument("--wait", action="store_true", help="wait until the session is Ready")
     c.add_argument("--timeout", type=float, default=120.0, help="seconds --wait waits")
     s = sub.add_parser("show", parents=[common], help="show one session")
@@ -52,7 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _client(args: argparse.Namespace) -> RemoteRenderingClient:
+def client_from_args(args: argparse.Namespace) -> RemoteRenderingClient:
+    """A REST client from --url/--account-*/--verify, the environment, or the local service."""
     url = args.url or os.environ.get("FARVIEW_URL")
     account_id = args.account_id or os.environ.get("FARVIEW_ACCOUNT_ID")
     account_key = args.account_key or os.environ.get("FARVIEW_ACCOUNT_KEY")
@@ -85,10 +95,10 @@ def _emit(args: argparse.Namespace, payload: Any, text: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    with _client(args) as client:
+    with client_from_args(args) as client:
         if args.command == "create":
             session = client.create_session(args.session_id, max_lease_time_minutes=args.lease,
-                                            size=args.size)
+                                            size=args.size, models=args.model)
             if args.wait:
                 session.wait_until_ready(args.timeout)
             _emit(args, session.properties.to_json(), _describe(session.properties))

@@ -57,6 +57,10 @@ class CreateSessionSettings(BaseModel):
     maxLeaseTimeMinutes: int = Field(ge=0, le=MAX_LEASE_MINUTES,
                                      description="lease in minutes, counted from Ready")
     size: Literal["Standard", "Premium"]
+    models: list[str] = Field(default_factory=list, max_length=16,
+                              description="farview extension: models the host loads as soon as "
+                              "it is up (names, host paths or http(s) URLs) instead of the "
+                              "shipped sample")
 
 
 class UpdateSessionSettings(BaseModel):
@@ -321,7 +325,8 @@ def create_app(manager: SessionManager, auth: Authenticator, *, max_body_bytes: 
         _check_version(api_version)
         _check_session_id(session_id)
         rec, created = await manager.create(account_of(request), session_id, size=settings.size,
-                                            max_lease_minutes=settings.maxLeaseTimeMinutes)
+                                            max_lease_minutes=settings.maxLeaseTimeMinutes,
+                                            models=tuple(settings.models))
         return JSONResponse(session_json(rec), status_code=201 if created else 200)
 
     @app.get("/accounts/{account_id}/sessions/{session_id}", responses=session_responses,

@@ -1,0 +1,244 @@
+"""``farview view SESSION_ID`` and ``farview demo [MODEL]``: the desktop viewer commands.
+
+``view`` connects to a running session. ``demo`` does everything on this machine: it uses the
+local session service (starting one, with its defaults, if none runs), creates a session with
+the shipped sample model (or MODEL), waits for it, shows the viewer, and on window close or
+Ctrl+C stops the session and any service it started, leaving no process behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from client.errors import FarviewError, ServerError
+from client.viewer.app import (
+    EXIT_CONNECT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    StreamWorker,
+    ViewerResult,
+    print_result,
+    run_headless,
+    run_window,
+)
+from client.viewer.controls import KEY_HELP
+from client.viewer.loop import LatestFrameMailbox
+
+VIEWER_EPILOG = "keys and mouse:\n" + "\n".join(f"  {line}" for line in KEY_HELP.splitlines())
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size must look like 1280x720, got {text!r}") from None
+    if not (16 <= w <= 7680 and 16 <= h <= 7680):
+        raise argparse.ArgumentTypeError(f"size {w}x{h} is outside 16..7680 pixels")
+    return w, h
+
+
+def add_viewer_options(p: argparse.ArgumentParser) -> None:
+    from client.session_cli import add_service_options
+
+    add_service_options(p)
+    g = p.add_argument_group("viewer")
+    g.add_argument("--headless", action="store_true",
+                   help="run the same pipeline without a window (servers, tests)")
+    g.add_argument("--screenshot", type=Path, metavar="PATH",
+                   help="write the last presented frame as PNG on exit")
+    g.add_argument("--duration", type=float, metavar="SECONDS", help="exit after this long")
+    g.add_argument("--size", type=_size, default=(1280, 720), metavar="WxH",
+                   help="window (or headless stream) size, default 1280x720")
+    g.add_argument("--no-vsync", dest="vsync", action="store_false",
+                   help="do not wait for the display's refresh (lower latency, tearing)")
+    g.add_argument("--fullscreen", action="store_true", help="start fullscreen (F11 toggles)")
+    g.add_argument("--pose-rate", type=float, metavar="HZ",
+                   help="also send the camera pose at this rate, faster than the display")
+    g.add_argument("--rate", type=float, default=60.0, metavar="HZ",
+                   help="headless only: poses and frame takes per second (default 60)")
+
+
+def run_viewer(session: Any, args: argparse.Namespace, title: str) -> ViewerResult:
+    """Show ``session`` (a RenderingSession) until closed; returns how it ended."""
+    from client.connection import connect_session
+
+    mailbox = LatestFrameMailbox()
+
+    async def connect(on_frame: Any) -> Any:
+        return await connect_session(session, viewport=args.size, on_frame=on_frame)
+
+    async def session_check() -> str | None:
+        props = await asyncio.to_thread(session.get_properties)
+        if props.is_terminal:
+            detail = f": {props.error['message']}" if getattr(props, "error", None) else ""
+            return f"session {session.id} is {props.status}{detail}; create a new session"
+        return None
+
+    worker = StreamWorker(connect, mailbox, session_check=session_check, pose_rate=args.pose_rate)
+    if args.headless:
+        return run_headless(worker, mailbox, size=args.size, rate=args.rate,
+                            duration=args.duration, screenshot=args.screenshot)
+    return run_window(worker, mailbox, size=args.size, vsync=args.vsync,
+                      fullscreen=args.fullscreen, duration=args.duration,
+                      screenshot=args.screenshot, title=title)
+
+
+def _check_display(args: argparse.Namespace) -> str | None:
+    if args.headless or os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
+        return None
+    from client.viewer.window import NO_DISPLAY_MESSAGE
+
+    return NO_DISPLAY_MESSAGE
+
+
+def view_main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(
+        prog="farview view", description="Show a running session's stream in a window.",
+        epilog=VIEWER_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("session_id")
+    add_viewer_options(p)
+    args = p.parse_args(argv)
+    if (msg := _check_display(args)) is not None:
+        print(f"farview: {msg}", file=sys.stderr)
+        return EXIT_USAGE
+    from client.session_cli import client_from_args
+
+    try:
+        with client_from_args(args) as rest:
+            session = rest.open_rendering_session(args.session_id)
+            session.wait_until_ready(timeout=5.0)
+            result = run_viewer(session, args, f"farview — {args.session_id}")
+    except FarviewError as exc:
+        print(f"farview: {exc}", file=sys.stderr)
+        return EXIT_CONNECT_FAILED
+    print_result(result, sys.stderr)
+    return result.exit_code
+
+
+# -- demo ------------------------------------------------------------------------------------
+
+
+def _progress(text: str) -> None:
+    print(f"[farview demo] {text}", file=sys.stderr, flush=True)
+
+
+def _start_local_service(data_dir: Path | None) -> subprocess.Popen[bytes]:
+    from client.local import SERVICE_FILE, data_dir as default_data_dir
+
+    directory = data_dir or default_data_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    service_file = directory / SERVICE_FILE
+    before = service_file.stat().st_mtime if service_file.exists() else None
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "client.cli", "serve", "--port", "0", "--data-dir", str(directory)],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+            raise ServerError(f"the session service did not start:\n{err[-2000:]}")
+        if service_file.exists() and service_file.stat().st_mtime != before:
+            from client.local import find_local_service
+
+            try:
+                if find_local_service(directory).pid == proc.pid:
+                    return proc
+            except ServerError:
+                pass
+        time.sleep(0.05)
+    proc.terminate()
+    raise ServerError("the session service did not start within 30 s")
+
+
+def _service_alive(data_dir: Path | None) -> bool:
+    from client.local import find_local_service
+
+    try:
+        svc = find_local_service(data_dir)
+    except ServerError:
+        return False
+    if svc.pid is None:
+        return False
+    try:
+        os.kill(svc.pid, 0)
+    except OSError:
+        return False
+    return True
+
+
+def _demo_session(rest: Any, args: argparse.Namespace, model: str | None) -> int:
+    """Create the demo session, show it, and stop it whatever happens."""
+    _progress("creating a session…")
+    session = rest.create_session(max_lease_time_minutes=args.lease,
+                                  models=[model] if model else None)
+    try:
+        _progress(f"session {session.id}: waiting for its render host…")
+        session.wait_until_ready(timeout=120.0)
+        _progress("connecting…")
+        result = run_viewer(session, args, f"farview demo — {session.id}")
+        print_result(result, sys.stderr)
+        return result.exit_code
+    finally:
+        _progress(f"stopping session {session.id}…")
+        try:
+            session.stop()
+        except FarviewError as exc:
+            print(f"farview: could not stop session {session.id}: {exc}", file=sys.stderr)
+
+
+def demo_main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(
+        prog="farview demo",
+        description="Start everything on this machine and show a remotely rendered model: the "
+        "local session service (started if none runs), a session with the shipped sample "
+        "model (or MODEL), and the viewer. Closing the window or Ctrl+C stops the session.",
+        epilog=VIEWER_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("model", nargs="?", help="model to show instead of the sample: a name in "
+                   "the host's model store, a path on this machine, or an http(s) URL")
+    p.add_argument("--model", dest="model_opt", metavar="PATH_OR_URL", help="same as MODEL")
+    p.add_argument("--lease", type=int, default=60, help="session lease in minutes (default 60)")
+    add_viewer_options(p)
+    args = p.parse_args(argv)
+    model = args.model_opt or args.model
+    if model and os.path.exists(model):
+        model = str(Path(model).resolve())
+    if (msg := _check_display(args)) is not None:
+        print(f"farview: {msg}", file=sys.stderr)
+        return EXIT_USAGE
+    from client.session_cli import client_from_args
+
+    service: subprocess.Popen[bytes] | None = None
+    code = EXIT_OK
+    try:
+        if not args.url and not _service_alive(args.data_dir):
+            _progress("starting the local session service…")
+            service = _start_local_service(args.data_dir)
+        with client_from_args(args) as rest:
+            code = _demo_session(rest, args, model)
+    except KeyboardInterrupt:
+        code = EXIT_OK
+    except FarviewError as exc:
+        print(f"farview: {exc}", file=sys.stderr)
+        code = EXIT_CONNECT_FAILED
+    finally:
+        if service is not None:
+            _progress("stopping the session service…")
+            service.terminate()
+            try:
+                service.wait(15)
+            except subprocess.TimeoutExpired:
+                service.kill()
+                service.wait()
+    return code
+
+
+def main(argv: list[str]) -> int:  # pragma: no cover - dispatch helper
+    return view_main(argv)

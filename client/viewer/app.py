@@ -1,0 +1,343 @@
+"""The viewer application: a session's stream in a window (or headless), built on the public
+client API.
+
+Threads: GLFW and GL on the main thread (:class:`~client.viewer.loop.ViewerLoop`); asyncio and
+WebRTC on a worker thread (:class:`StreamWorker`). They meet in exactly three places:
+
+- decoded frames: the connection's ``on_frame`` callback (worker thread) puts them in a
+  :class:`~client.viewer.loop.LatestFrameMailbox`; the frame loop takes the newest;
+- poses and input: the loop (main thread) calls :meth:`StreamWorker.send_pose` /
+  :meth:`StreamWorker.send_input`, which hop to the worker with ``call_soon_threadsafe``;
+- status and statistics: the worker publishes immutable snapshots (a string, a list of lines)
+  that the main thread reads; no shared mutable state.
+
+A dropped stream is retried ("reconnecting…") until the session is known to have ended
+(Stopped, Expired, Error) or another client holds the host; both end the viewer with a plain
+message and an exit code (:data:`EXIT_SESSION_ENDED`, :data:`EXIT_HOST_BUSY`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from client.connection import RenderingConnection
+from client.errors import (
+    ConnectError,
+    FarviewError,
+    OtherClientConnectedError,
+    SessionStateError,
+)
+from client.frame import Frame
+from client.viewer.loop import LatestFrameMailbox
+from input.camera import CameraController, CameraState
+from input.events import InputEvent
+from input.pose import Fov, PoseMessage, View
+
+log = logging.getLogger(__name__)
+
+EXIT_OK = 0
+EXIT_USAGE = 2
+EXIT_SESSION_ENDED = 3
+EXIT_HOST_BUSY = 4
+EXIT_CONNECT_FAILED = 5
+
+RECONNECT_DELAY = 1.0
+STATS_PERIOD = 0.25
+
+Connector = Callable[[Callable[[Frame], None]], Awaitable[RenderingConnection]]
+"""Opens a new connection whose decoded frames go to the given callback."""
+SessionCheck = Callable[[], Awaitable[str | None]]
+"""Returns why the session can no longer stream (e.g. "session abc is Expired"), or None."""
+
+
+@dataclass
+class ViewerResult:
+    exit_code: int = EXIT_OK
+    message: str = ""
+    frames_presented: int = 0
+    pose_to_present_ms: list[float] = field(default_factory=list)
+
+    def summary(self) -> str:
+        lat = sorted(self.pose_to_present_ms)
+        if not lat:
+            return f"{self.frames_presented} frames presented"
+        p50 = lat[len(lat) // 2]
+        p99 = lat[min(len(lat) - 1, math.ceil(len(lat) * 0.99) - 1)]
+        return (f"{self.frames_presented} frames presented; pose → present "
+                f"p50 {p50:.1f} ms, p99 {p99:.1f} ms")
+
+
+class StreamWorker:
+    """Owns the asyncio loop thread and the (re)connection to one session's host."""
+
+    def __init__(self, connect: Connector, mailbox: LatestFrameMailbox, *,
+                 session_check: SessionCheck | None = None, pose_rate: float | None = None) -> None:
+        self._connect = connect
+        self._session_check = session_check
+        self._mailbox = mailbox
+        self._pose_rate = pose_rate
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._run_loop, name="stream", daemon=True)
+        self._conn: RenderingConnection | None = None
+        self._stopping = False
+        self._last_pose: PoseMessage | None = None
+        self.status = "connecting…"
+        """A banner for the window (None-like empty string when streaming normally)."""
+        self.ended: tuple[int, str] | None = None
+        """(exit code, message) once the worker gave up; the viewer should then exit."""
+        self.stats_lines: list[str] = []
+        self.connected_once = threading.Event()
+
+    # -- main thread --------------------------------------------------------------------------
+    def start(self) -> None:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._main(), self._loop)
+
+    def send_pose(self, msg: PoseMessage) -> None:
+        self._last_pose = msg
+        self._loop.call_soon_threadsafe(self._send_pose, msg)
+
+    def send_input(self, event: InputEvent) -> None:
+        self._loop.call_soon_threadsafe(self._send_input, event)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Close the connection (telling the host), end every task, stop the thread."""
+        self._stopping = True
+        if not self._thread.is_alive():
+            return
+        fut = asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop)
+        try:
+            fut.result(timeout)
+        except Exception:  # noqa: BLE001 - closing is best effort; the host also detects drops
+            log.debug("closing the connection failed", exc_info=True)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout)
+
+    # -- worker thread ------------------------------------------------------------------------
+    def _run_loop(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._loop.run_forever()
+        self._loop.close()
+
+    def _send_pose(self, msg: PoseMessage) -> None:
+        if self._conn is not None and self._conn.is_connected:
+            self._conn.send_pose_message(msg)
+
+    def _send_input(self, event: InputEvent) -> None:
+        if self._conn is not None and self._conn.is_connected:
+            self._conn.send_input(event)
+
+    async def _shutdown(self) -> None:
+        if self._conn is not None:
+            await self._conn.close()
+        current = asyncio.current_task()
+        tasks = [t for t in asyncio.all_tasks() if t is not current]
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _main(self) -> None:
+        stats_task = asyncio.ensure_future(self._publish_stats())
+        extra_poses = asyncio.ensure_future(self._pose_repeater()) if self._pose_rate else None
+        try:
+            await self._connect_loop()
+        finally:
+            stats_task.cancel()
+            if extra_poses is not None:
+                extra_poses.cancel()
+
+    async def _connect_loop(self) -> None:
+        while not self._stopping:
+            try:
+                self._conn = await self._connect(self._mailbox.put)
+            except OtherClientConnectedError as exc:
+                self._end(EXIT_HOST_BUSY, f"{exc}")
+                return
+            except (ConnectError, SessionStateError, FarviewError) as exc:
+                reason = await self._ended_reason()
+                if reason:
+                    self._end(EXIT_SESSION_ENDED, reason)
+                    return
+                if not self.connected_once.is_set() and not isinstance(exc, ConnectError):
+                    self._end(EXIT_CONNECT_FAILED, str(exc))
+                    return
+                self.status = "reconnecting…"
+                log.info("connect failed (%s); retrying", exc)
+                await asyncio.sleep(RECONNECT_DELAY)
+                continue
+            self.connected_once.set()
+            self.status = ""
+            if self._last_pose is not None:
+                self._conn.send_pose_message(self._last_pose)
+            while self._conn.is_connected and not self._stopping:
+                await asyncio.sleep(0.1)
+            if self._stopping:
+                return
+            reason = await self._ended_reason()
+            if reason:
+                self._end(EXIT_SESSION_ENDED, reason)
+                return
+            log.info("stream dropped (%s); reconnecting", self._conn.close_reason)
+            self.status = "reconnecting…"
+            await asyncio.sleep(RECONNECT_DELAY)
+
+    async def _ended_reason(self) -> str | None:
+        if self._session_check is None:
+            return None
+        try:
+            return await self._session_check()
+        except Exception as exc:  # noqa: BLE001 - the service may be gone too
+            log.debug("session check failed: %s", exc)
+            return None
+
+    def _end(self, code: int, message: str) -> None:
+        self.ended = (code, message)
+        self.status = message
+
+    async def _publish_stats(self) -> None:
+        while True:
+            await asyncio.sleep(STATS_PERIOD)
+            conn = self._conn
+            if conn is None or not conn.is_connected:
+                continue
+            self.stats_lines = format_connection_stats(conn, discarded=self._mailbox.discarded)
+
+    async def _pose_repeater(self) -> None:
+        """--pose-rate: re-send the newest camera pose (fresh sequence and time) faster than the
+        display rate, so the host renders the latest head pose sooner."""
+        assert self._pose_rate
+        interval = 1.0 / self._pose_rate
+        seq = 1 << 31  # a separate range from the display loop's sequences
+        while True:
+            await asyncio.sleep(interval)
+            last = self._last_pose
+            if last is None or self._conn is None or not self._conn.is_connected:
+                continue
+            seq = (seq + 1) % 2**32
+            self._conn.send_pose_message(PoseMessage(
+                seq, time.monotonic_ns() // 1000, last.views, last.viewport, last.near, last.far))
+
+
+def format_connection_stats(conn: RenderingConnection, *, discarded: int | None = None) -> list[str]:
+    s = conn.statistics()
+    if discarded is None:
+        discarded = s.video_frames_discarded
+
+    def ms(v: float | None) -> str:
+        return "-" if v is None else f"{v:.1f} ms"
+
+    return [
+        f"pose→receive {ms(s.latency_pose_to_receive)}  receive→present {ms(s.latency_receive_to_present)}",
+        f"received {s.video_frames_received}/s  skipped {s.video_frames_skipped}  "
+        f"discarded {discarded}",
+        f"host render {ms(s.host_render)}  convert {ms(s.host_convert)}  "
+        f"readback {ms(s.host_readback)}  encode {ms(s.host_encode)}",
+        f"bitrate {(s.bitrate_kbps or 0) / 1000:.1f} Mbit/s  RTT {ms(s.network_rtt)}",
+    ]
+
+
+def default_camera() -> CameraController:
+    """A view that frames the shipped sample model (about 0.65 m across, at the origin)."""
+    return CameraController(CameraState(target=(0.0, 0.02, 0.0), distance=1.5, yaw=0.6, pitch=-0.35))
+
+
+def run_window(worker: StreamWorker, mailbox: LatestFrameMailbox, *, size: tuple[int, int],
+               vsync: bool, fullscreen: bool, duration: float | None,
+               screenshot: Path | None, title: str) -> ViewerResult:
+    from client.viewer.loop import ViewerLoop
+    from client.viewer.window import Window
+
+    result = ViewerResult()
+    with Window(title=title, size=size, vsync=vsync, fullscreen=fullscreen) as window:
+        loop = ViewerLoop(window, mailbox, worker.send_pose, camera=default_camera(),
+                          on_input=worker.send_input, extra_stats=lambda: worker.stats_lines)
+        worker.start()
+        end = None if duration is None else time.perf_counter() + duration
+        presented = 0
+        try:
+            while end is None or time.perf_counter() < end:
+                loop.set_status(worker.status or None)
+                if worker.ended is not None:
+                    break
+                started = time.perf_counter()
+                if not loop.step():
+                    break
+                if loop.frames_presented != presented:
+                    presented = loop.frames_presented
+                    if loop.pose_to_present_ms is not None:
+                        result.pose_to_present_ms.append(loop.pose_to_present_ms)
+                if not vsync:
+                    spare = 1.0 / 240 - (time.perf_counter() - started)
+                    if spare > 0:
+                        time.sleep(spare)
+            if screenshot is not None:
+                loop.screenshot(screenshot)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            result.frames_presented = loop.frames_presented
+            worker.stop()
+            loop.close()
+    if worker.ended is not None:
+        result.exit_code, result.message = worker.ended
+    return result
+
+
+def run_headless(worker: StreamWorker, mailbox: LatestFrameMailbox, *, size: tuple[int, int],
+                 rate: float, duration: float | None, screenshot: Path | None) -> ViewerResult:
+    """The same pipeline with no window: poses from a slowly orbiting camera at ``rate`` Hz,
+    frames taken from the mailbox as a display would."""
+    result = ViewerResult()
+    camera = default_camera()
+    worker.start()
+    start = time.perf_counter()
+    end = None if duration is None else start + duration
+    seq = 0
+    last: Frame | None = None
+    try:
+        while end is None or time.perf_counter() < end:
+            if worker.ended is not None:
+                break
+            t0 = time.perf_counter()
+            camera.orbit(0.01, 0.0)
+            seq += 1
+            worker.send_pose(PoseMessage(seq, time.monotonic_ns() // 1000,
+                                         (View(camera.pose(), Fov.symmetric(60.0, size[0] / size[1])),),
+                                         size))
+            frame = mailbox.take()
+            if frame is not None:
+                last = frame
+                result.frames_presented += 1
+                if frame.pose is not None:
+                    result.pose_to_present_ms.append(
+                        (time.monotonic_ns() // 1000 - frame.pose.client_time_us) / 1000.0)
+            time.sleep(max(0.0, 1.0 / rate - (time.perf_counter() - t0)))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        worker.stop()
+    if screenshot is not None:
+        if last is None:
+            result.exit_code = result.exit_code or EXIT_CONNECT_FAILED
+            result.message = result.message or "no frame arrived; no screenshot written"
+        else:
+            Image.fromarray(last.to_rgb(), "RGB").save(screenshot)
+    if worker.ended is not None:
+        result.exit_code, result.message = worker.ended
+    return result
+
+
+def print_result(result: ViewerResult, out: Any) -> None:
+    if result.message:
+        print(f"farview: {result.message}", file=out)
+    print(result.summary(), file=out)
