@@ -1,22 +1,499 @@
 """The remote scene, driven over the ``control`` channel (ARR's RenderingConnection scene API).
 
-``conn.scene`` is a :class:`RemoteScene`. Every method is a control request; refusals raise
-:class:`~client.errors.RemoteError` with the host's code and message.
+``conn.scene`` is a :class:`RemoteScene`; entities are :class:`RemoteEntity` handles (a host
+id plus the scene; ids stay valid across reconnects while the session runs). Every method is
+one control request; results are frozen dataclasses (:class:`EntityInfo`, :class:`EntityNode`,
+:class:`Bounds`, :class:`RayHit`, :class:`LoadedModel`, …). A refusal raises
+:class:`~client.errors.RemoteError` with the host's code and message, and ``target`` naming
+what failed (``"entity 42"``, ``"cut plane 3"``, the model source). Non-finite numbers are
+refused before sending with :class:`ValueError` (JSON cannot carry them).
+
+Camera settings (:meth:`RemoteScene.set_camera`) are stored on the host and override the
+near/far (and field of view) of every pose message until :meth:`RemoteScene.reset_camera`, so
+they survive reconnects like the rest of the scene; the connection's ``near``/``far``
+attributes are updated too, so that what the client sends agrees with what is rendered.
+
+:func:`load_model_http` loads a model through the host's HTTP route (no stream needed: for the
+command line while another client holds the stream).
+
+Concurrency: coroutine methods on the connection's event loop; :func:`load_model_http` is a
+plain blocking function.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+import httpx
+
+from client.errors import AuthenticationError, ConnectError, RemoteError
 
 if TYPE_CHECKING:
     from client.connection import RenderingConnection
 
+Vec3 = tuple[float, float, float]
+Quat = tuple[float, float, float, float]
+DEFAULT_LOAD_TIMEOUT = 300.0
+"""Seconds a model load may take (download + parse) before the client gives up waiting."""
+
+
+def _finite(name: str, value: Sequence[float], size: int) -> list[float]:
+    try:
+        out = [float(v) for v in value]
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be {size} numbers, got {value!r}") from None
+    if len(out) != size or not all(math.isfinite(v) for v in out):
+        raise ValueError(f"{name} must be {size} finite numbers, got {value!r}")
+    return out
+
+
+def _v3(v: Sequence[float]) -> Vec3:
+    return (float(v[0]), float(v[1]), float(v[2]))
+
+
+# -- results ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Tint:
+    color: Vec3
+    """Linear RGB, each 0..1."""
+    weight: float
+    """0..1: how far the base colour is blended towards ``color``."""
+
+
+@dataclass(frozen=True)
+class EntityInfo:
+    """One entity as the host has it. State overrides are ``None`` when inherited."""
+
+    id: int
+    name: str
+    parent: int | None
+    children: tuple[int, ...]
+    position: Vec3
+    rotation: Quat
+    """Unit quaternion (x, y, z, w)."""
+    scale: Vec3
+    has_mesh: bool
+    is_model_root: bool
+    hidden: bool | None
+    selected: bool | None
+    see_through: bool | None
+    collision_disabled: bool | None
+    tint: Tint | None
+
+    @classmethod
+    def from_wire(cls, d: dict[str, Any]) -> EntityInfo:
+        t = d.get("tint")
+        return cls(int(d["id"]), str(d["name"]), d.get("parent"), tuple(d["children"]),
+                   _v3(d["position"]), (d["rotation"][0], d["rotation"][1], d["rotation"][2],
+                                        d["rotation"][3]),
+                   _v3(d["scale"]), bool(d["has_mesh"]), bool(d.get("is_model_root", False)),
+                   d.get("hidden"), d.get("selected"), d.get("see_through"),
+                   d.get("collision_disabled"),
+                   None if t is None else Tint(_v3(t["color"]), float(t["weight"])))
+
+
+@dataclass(frozen=True)
+class EntityNode:
+    """A node of an entity tree; ``more`` is True when its children were left out (ask
+    :meth:`RemoteEntity.tree` on it)."""
+
+    id: int
+    name: str
+    children: tuple[EntityNode, ...] = ()
+    more: bool = False
+
+    @classmethod
+    def from_wire(cls, d: dict[str, Any]) -> EntityNode:
+        return cls(int(d["id"]), str(d["name"]),
+                   tuple(cls.from_wire(c) for c in d.get("children", ())),
+                   bool(d.get("more", False)))
+
+    def walk(self) -> Iterator[EntityNode]:
+        """This node and its descendants, depth first."""
+        stack = [self]
+        while stack:
+            n = stack.pop()
+            yield n
+            stack.extend(reversed(n.children))
+
+    def find(self, name: str) -> EntityNode | None:
+        """The first node (depth first) called ``name``."""
+        return next((n for n in self.walk() if n.name == name), None)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self.walk())
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """Axis-aligned box."""
+
+    min: Vec3
+    max: Vec3
+
+    @property
+    def center(self) -> Vec3:
+        return _v3([(a + b) / 2 for a, b in zip(self.min, self.max, strict=True)])
+
+    @property
+    def size(self) -> Vec3:
+        return _v3([b - a for a, b in zip(self.min, self.max, strict=True)])
+
+
+@dataclass(frozen=True)
+class RayHit:
+    entity_id: int
+    entity_name: str
+    position: Vec3
+    """World-space hit point."""
+    normal: Vec3
+    """Unit world normal of the hit triangle (front side by its counter-clockwise winding)."""
+    distance: float
+    """From the ray origin, in world units."""
+    front_face: bool
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    root_id: int
+    name: str
+    source: str
+    triangles: int
+    entity_count: int
+    """Entities created, the root included."""
+    load_ms: float
+    """Host-side time: fetch/read, parse, instantiate."""
+    tree: EntityNode
+
+    @classmethod
+    def from_wire(cls, d: dict[str, Any]) -> LoadedModel:
+        return cls(int(d["root"]), str(d["name"]), str(d["source"]), int(d["triangles"]),
+                   int(d["entity_count"]), float(d.get("load_ms", 0.0)),
+                   EntityNode.from_wire(d["tree"]))
+
+
+@dataclass(frozen=True)
+class CutPlane:
+    id: int
+    normal: Vec3
+    """Points into the half-space that is removed."""
+    point: Vec3
+
+
+@dataclass(frozen=True)
+class CameraSettings:
+    override: bool
+    """False: each pose message's own near/far/field of view are used."""
+    near: float | None
+    far: float | None
+    fov_y: float | None
+
+
+@dataclass(frozen=True)
+class Lighting:
+    key_direction: Vec3
+    key_color: Vec3
+    key_intensity: float
+    fill_direction: Vec3
+    fill_intensity: float
+    ambient: float
+
+    @classmethod
+    def from_wire(cls, d: dict[str, Any]) -> Lighting:
+        return cls(_v3(d["key_direction"]), _v3(d["key_color"]), float(d["key_intensity"]),
+                   _v3(d["fill_direction"]), float(d["fill_intensity"]), float(d["ambient"]))
+
+
+# -- handles ------------------------------------------------------------------------------------
+
+
+class RemoteEntity:
+    """A handle on a host entity. Cheap: holds the id; every method asks the host."""
+
+    def __init__(self, scene: RemoteScene, entity_id: int, name: str = "",
+                 model: LoadedModel | None = None) -> None:
+        self.scene = scene
+        self.id = entity_id
+        self.name = name
+        self.model = model
+        """Set on the root returned by :meth:`RemoteScene.load_model`."""
+
+    def __repr__(self) -> str:
+        return f"RemoteEntity(id={self.id}, name={self.name!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, RemoteEntity) and other.id == self.id
+
+    def __hash__(self) -> int:
+        return hash(self.id)
+
+    async def _call(self, method: str, **params: Any) -> Any:
+        return await self.scene._call(method, f"entity {self.id}", id=self.id, **params)
+
+    async def _info_call(self, method: str, **params: Any) -> EntityInfo:
+        info = EntityInfo.from_wire(await self._call(method, **params))
+        self.name = info.name
+        return info
+
+    # -- queries
+    async def info(self) -> EntityInfo:
+        return await self._info_call("get_entity")
+
+    async def children(self) -> list[RemoteEntity]:
+        tree = await self.tree(depth=1)
+        return [RemoteEntity(self.scene, c.id, c.name) for c in tree.children]
+
+    async def tree(self, depth: int | None = None) -> EntityNode:
+        params = {} if depth is None else {"depth": depth}
+        return EntityNode.from_wire(await self._call("get_tree", **params))
+
+    async def find(self, name: str) -> list[RemoteEntity]:
+        """Descendants (and self) called ``name``."""
+        result = await self.scene._call("find_entities", f"entity {self.id}", name=name,
+                                        under=self.id)
+        return [RemoteEntity(self.scene, i, name) for i in result["ids"]]
+
+    async def bounds(self, space: Literal["local", "world"] = "world") -> Bounds | None:
+        """AABB of the subtree's geometry in the entity's own space or in world space."""
+        b = await self._call("get_bounds", space=space)
+        return None if b is None else Bounds(_v3(b["min"]), _v3(b["max"]))
+
+    # -- transform
+    async def set_transform(self, *, position: Sequence[float] | None = None,
+                            rotation: Sequence[float] | None = None,
+                            scale: Sequence[float] | None = None) -> EntityInfo:
+        params: dict[str, Any] = {}
+        if position is not None:
+            params["position"] = _finite("position", position, 3)
+        if rotation is not None:
+            params["rotation"] = _finite("rotation", rotation, 4)
+        if scale is not None:
+            params["scale"] = _finite("scale", scale, 3)
+        return await self._info_call("set_transform", **params)
+
+    async def set_position(self, position: Sequence[float]) -> EntityInfo:
+        return await self.set_transform(position=position)
+
+    async def set_rotation(self, rotation: Sequence[float]) -> EntityInfo:
+        """Quaternion (x, y, z, w); normalised by the host."""
+        return await self.set_transform(rotation=rotation)
+
+    async def set_scale(self, scale: Sequence[float]) -> EntityInfo:
+        return await self.set_transform(scale=scale)
+
+    async def set_parent(self, parent: RemoteEntity | int | None, *,
+                         keep_world: bool = False) -> EntityInfo:
+        parent_id = parent.id if isinstance(parent, RemoteEntity) else parent
+        return await self._info_call("set_parent", parent=parent_id, keep_world=keep_world)
+
+    # -- state overrides (None = inherit from the parent)
+    async def set_state(self, **overrides: Any) -> EntityInfo:
+        """Any of hidden, selected, see_through, collision_disabled (bool or None) and tint
+        (``(color, weight)``, a :class:`Tint`, or None)."""
+        if "tint" in overrides and overrides["tint"] is not None:
+            t = overrides["tint"]
+            color, weight = (t.color, t.weight) if isinstance(t, Tint) else t
+            overrides["tint"] = {"color": _finite("tint colour", color, 3),
+                                 "weight": _finite("tint weight", [weight], 1)[0]}
+        return await self._info_call("set_state", **overrides)
+
+    async def set_hidden(self, hidden: bool | None) -> EntityInfo:
+        return await self.set_state(hidden=hidden)
+
+    async def set_selected(self, selected: bool | None) -> EntityInfo:
+        return await self.set_state(selected=selected)
+
+    async def set_see_through(self, see_through: bool | None) -> EntityInfo:
+        return await self.set_state(see_through=see_through)
+
+    async def set_collision_disabled(self, disabled: bool | None) -> EntityInfo:
+        return await self.set_state(collision_disabled=disabled)
+
+    async def set_tint(self, color: Sequence[float] | None, weight: float = 1.0) -> EntityInfo:
+        """Blend towards ``color`` (linear RGB 0..1) by ``weight``; None inherits again."""
+        return await self.set_state(tint=None if color is None else (tuple(color), weight))
+
+    # -- lifetime
+    async def destroy(self) -> None:
+        """Remove the entity and its children from the scene."""
+        await self._call("destroy_entity")
+
+    async def unload(self) -> None:
+        """Unload the model this entity is the root of."""
+        await self._call("unload_model")
+
 
 class RemoteScene:
+    """The scene of the connected host (``conn.scene``)."""
+
     def __init__(self, connection: RenderingConnection) -> None:
         self._conn = connection
 
-    async def load_model(self, source: str) -> dict[str, Any]:
-        """Load a model by path on the host; returns ``{"root": id, "name": ...}``."""
-        result: dict[str, Any] = await self._conn.request("load_model", source=source, timeout=120.0)
-        return result
+    async def _call(self, method: str, target: str | None, *, timeout: float = 10.0,
+                    **params: Any) -> Any:
+        try:
+            return await self._conn.request(method, timeout=timeout, **params)
+        except RemoteError as exc:
+            raise RemoteError(exc.code, exc.message, target=target) from None
+
+    def entity(self, entity_id: int, name: str = "") -> RemoteEntity:
+        """A handle on an entity id (not checked until used)."""
+        return RemoteEntity(self, entity_id, name)
+
+    # -- models
+    async def load_model(self, source: str, *, parent: RemoteEntity | int | None = None,
+                         timeout: float = DEFAULT_LOAD_TIMEOUT) -> RemoteEntity:
+        """Load a model by store name, host path or http(s) URL; returns its root entity
+        (``.model`` describes it, with its tree). Progress arrives as ``load_progress`` events
+        ``{source, fraction, bytes}`` on the connection."""
+        params: dict[str, Any] = {"source": source}
+        if parent is not None:
+            params["parent"] = parent.id if isinstance(parent, RemoteEntity) else parent
+        model = LoadedModel.from_wire(
+            await self._call("load_model", source, timeout=timeout, **params))
+        return RemoteEntity(self, model.root_id, model.name, model)
+
+    async def list_models(self) -> list[str]:
+        """Names in the host's model store."""
+        result = await self._call("list_models", None)
+        return list(result["names"])
+
+    # -- entities
+    async def roots(self, depth: int = 0) -> list[EntityNode]:
+        result = await self._call("get_roots", None, depth=depth)
+        return [EntityNode.from_wire(r) for r in result["roots"]]
+
+    async def find(self, name: str) -> list[RemoteEntity]:
+        result = await self._call("find_entities", None, name=name)
+        return [RemoteEntity(self, i, name) for i in result["ids"]]
+
+    async def create_entity(self, name: str = "entity", *,
+                            parent: RemoteEntity | int | None = None,
+                            position: Sequence[float] = (0.0, 0.0, 0.0),
+                            rotation: Sequence[float] = (0.0, 0.0, 0.0, 1.0),
+                            scale: Sequence[float] = (1.0, 1.0, 1.0)) -> RemoteEntity:
+        """An empty entity (a group to parent others under)."""
+        parent_id = parent.id if isinstance(parent, RemoteEntity) else parent
+        target = None if parent_id is None else f"entity {parent_id}"
+        d = await self._call("create_entity", target, name=name, parent=parent_id,
+                             position=_finite("position", position, 3),
+                             rotation=_finite("rotation", rotation, 4),
+                             scale=_finite("scale", scale, 3))
+        return RemoteEntity(self, int(d["id"]), str(d["name"]))
+
+    # -- queries
+    async def raycast(self, origin: Sequence[float], direction: Sequence[float], *,
+                      mode: Literal["closest", "all"] = "closest", max_hits: int = 100,
+                      max_distance: float | None = None) -> list[RayHit]:
+        """Hits sorted by distance: at most one for ``closest``, up to ``max_hits`` for
+        ``all``. Hidden and collision-disabled entities and cut-away geometry are not hit."""
+        params: dict[str, Any] = {"origin": _finite("origin", origin, 3),
+                                  "direction": _finite("direction", direction, 3),
+                                  "mode": mode, "max_hits": max_hits}
+        if max_distance is not None:
+            params["max_distance"] = max_distance
+        result = await self._call("raycast", None, **params)
+        return [RayHit(int(h["id"]), str(h["name"]), _v3(h["position"]), _v3(h["normal"]),
+                       float(h["distance"]), bool(h["front_face"])) for h in result["hits"]]
+
+    # -- cut planes
+    async def add_cut_plane(self, normal: Sequence[float], point: Sequence[float]) -> CutPlane:
+        """Cut away what lies on the ``normal`` side of the plane through ``point`` (at most 8
+        planes; a ninth raises RemoteError ``LimitExceeded``)."""
+        n, p = _finite("normal", normal, 3), _finite("point", point, 3)
+        result = await self._call("add_cut_plane", None, normal=n, point=p)
+        return CutPlane(int(result["id"]), _v3(n), _v3(p))
+
+    async def set_cut_plane(self, plane: CutPlane | int, normal: Sequence[float],
+                            point: Sequence[float]) -> CutPlane:
+        plane_id = plane.id if isinstance(plane, CutPlane) else plane
+        n, p = _finite("normal", normal, 3), _finite("point", point, 3)
+        await self._call("set_cut_plane", f"cut plane {plane_id}", id=plane_id, normal=n,
+                         point=p)
+        return CutPlane(plane_id, _v3(n), _v3(p))
+
+    async def remove_cut_plane(self, plane: CutPlane | int) -> None:
+        plane_id = plane.id if isinstance(plane, CutPlane) else plane
+        await self._call("remove_cut_plane", f"cut plane {plane_id}", id=plane_id)
+
+    async def cut_planes(self) -> list[CutPlane]:
+        result = await self._call("list_cut_planes", None)
+        return [CutPlane(int(p["id"]), _v3(p["normal"]), _v3(p["point"]))
+                for p in result["planes"]]
+
+    # -- camera and lighting
+    async def set_camera(self, near: float, far: float,
+                         fov_y: float | None = None) -> CameraSettings:
+        """Override near/far (0 < near < far) and optionally the vertical field of view
+        (degrees) for every frame, on the host; also updates ``connection.near``/``far``."""
+        result = await self._call("set_camera", None, near=near, far=far, fov_y=fov_y)
+        self._conn.near, self._conn.far = float(near), float(far)
+        return CameraSettings(**result)
+
+    async def get_camera(self) -> CameraSettings:
+        return CameraSettings(**(await self._call("get_camera", None)))
+
+    async def reset_camera(self) -> CameraSettings:
+        """Go back to the near/far/field of view of each pose message."""
+        return CameraSettings(**(await self._call("reset_camera", None)))
+
+    async def set_lighting(self, **settings: Any) -> Lighting:
+        """Any of key_direction, key_color, key_intensity, fill_direction, fill_intensity,
+        ambient (see :class:`host.scene.Lighting`)."""
+        wire: dict[str, Any] = {k: list(v) if isinstance(v, tuple) else v
+                                for k, v in settings.items()}
+        return Lighting.from_wire(await self._call("set_lighting", None, **wire))
+
+    async def get_lighting(self) -> Lighting:
+        return Lighting.from_wire(await self._call("get_lighting", None))
+
+
+def load_model_http(host_url: str, token: str, source: str, *, verify: bool | str = True,
+                    timeout: float = DEFAULT_LOAD_TIMEOUT) -> LoadedModel:
+    """Load a model into a running session through the host's ``POST /scene/models`` (works
+    while another client holds the stream). ``host_url`` is the host's base URL
+    (``http://127.0.0.1:PORT``); ``token`` an access token for the session.
+
+    Raises :class:`RemoteError` (code, message, target=source) when the host refuses,
+    :class:`AuthenticationError` for a bad token, :class:`ConnectError` when unreachable.
+    """
+    url = host_url.rstrip("/") + "/scene/models"
+    try:
+        response = httpx.post(url, json={"source": source}, timeout=timeout, verify=verify,
+                              headers={"Authorization": f"Bearer {token}"})
+    except httpx.HTTPError as exc:
+        raise ConnectError(f"could not reach the render host at {host_url}: {exc}") from None
+    if response.status_code in (401, 403):
+        raise AuthenticationError(f"the render host refused the access token "
+                                  f"({response.status_code}); get a fresh token for the session",
+                                  status_code=response.status_code)
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if response.status_code != 200:
+        err = body.get("error", {}) if isinstance(body, dict) else {}
+        raise RemoteError(str(err.get("code", f"HTTP{response.status_code}")),
+                          str(err.get("message", response.text[:200])), target=source)
+    return LoadedModel.from_wire(body)
+
+
+__all__ = [
+    "Bounds",
+    "CameraSettings",
+    "CutPlane",
+    "EntityInfo",
+    "EntityNode",
+    "Lighting",
+    "LoadedModel",
+    "RayHit",
+    "RemoteEntity",
+    "RemoteScene",
+    "Tint",
+    "load_model_http",
+]

@@ -6,6 +6,10 @@ Routes (all need ``Authorization: Bearer <access token>``):
 - ``POST /whep`` (``application/sdp`` offer) → 201, the SDP answer, ``Location: /whep/{id}``;
   409 while another client is connected; 400 for an SDP that is not an offer.
 - ``DELETE /whep/{id}`` → 204.
+- ``POST /scene/models`` JSON ``{"source": "name | host path | http(s) URL"}`` → 200
+  ``{"root": id, "name": ..., ...}`` (see :meth:`host.scene_api.SceneService.load`), or 400/404/
+  413/422/504 with ``{"error": {"code", "message"}}``; loads a model into a running session
+  without a streaming connection (``farview`` CLI).
 
 Runs on the host's single asyncio loop (uvicorn's), which also runs aiortc.
 """
@@ -34,8 +38,9 @@ def _unauthorized(reason: str) -> Response:
     )
 
 
-def create_app(config: HostConfig, signaling: Any = None) -> Starlette:
-    """Build the host's ASGI app. ``signaling`` handles ``/whep`` (None: answer 503)."""
+def create_app(config: HostConfig, signaling: Any = None, scene_api: Any = None) -> Starlette:
+    """Build the host's ASGI app. ``signaling`` handles ``/whep`` (None: answer 503);
+    ``scene_api`` (a :class:`host.scene_api.SceneService`) serves ``/scene/models``."""
 
     def check(request: Request) -> Response | None:
         reason = verify_bearer(request.headers.get("authorization"), key=config.token_key,
@@ -65,7 +70,34 @@ def create_app(config: HostConfig, signaling: Any = None) -> Starlette:
         result: Response = await signaling.delete(request, request.path_params["conn_id"])
         return result
 
+    async def scene_models_post(request: Request) -> Response:
+        if (denied := check(request)) is not None:
+            return denied
+        if scene_api is None:
+            return JSONResponse({"error": {"code": "ServiceUnavailable",
+                                           "message": "this host has no scene API"}},
+                                status_code=503)
+        from host.control import ControlError
+
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict) or not isinstance(body.get("source"), str):
+            return JSONResponse({"error": {"code": "InvalidArgument", "message":
+                                           'body must be JSON {"source": "<name, path or URL>"}'}},
+                                status_code=400)
+        try:
+            result = await scene_api.load(body["source"])
+        except ControlError as exc:
+            status = {"NotFound": 404, "LimitExceeded": 413, "InvalidModel": 422,
+                      "FetchFailed": 502, "Timeout": 504}.get(exc.code, 400)
+            return JSONResponse({"error": {"code": exc.code, "message": exc.message}},
+                                status_code=status)
+        return JSONResponse(result)
+
     return Starlette(routes=[
+        Route("/scene/models", scene_models_post, methods=["POST"]),
         Route("/health", health, methods=["GET"]),
         Route("/whep", whep_post, methods=["POST"]),
         Route("/whep/{conn_id}", whep_delete, methods=["DELETE"]),
