@@ -16,9 +16,10 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from client.errors import SessionStateError
+from client.errors import AlreadyConnectedError, SessionStateError
 
 if TYPE_CHECKING:
+    from client.connection import RenderingConnection
     from client.rest import AsyncRemoteRenderingClient, RemoteRenderingClient
 
 STARTING, READY, STOPPED, EXPIRED, ERROR = "Starting", "Ready", "Stopped", "Expired", "Error"
@@ -86,6 +87,42 @@ def not_ready_error(props: SessionProperties) -> SessionStateError:
 class _SessionBase:
     def __init__(self, properties: SessionProperties) -> None:
         self._properties = properties
+        self._connection: RenderingConnection | None = None
+
+    async def connect(self, **kw: Any) -> RenderingConnection:
+        """Connect to the session's render host and stream (see :mod:`client.connection`).
+
+        Keyword arguments go to :func:`client.connection.connect_to_host` (``viewport``,
+        ``on_frame``, ``timeout``...). Raises :class:`AlreadyConnectedError` while this session
+        object has a live connection, :class:`OtherClientConnectedError` when another client
+        holds the host.
+        """
+        from client.connection import connect_session
+
+        if self._connection is not None and self._connection.is_connected:
+            raise AlreadyConnectedError(f"session {self.id} is already connected; "
+                                        "disconnect() first")
+        self._connection = await connect_session(self, **kw)
+        return self._connection
+
+    async def disconnect(self) -> None:
+        """Close the live connection, if any; the host keeps the scene for the next one."""
+        if self._connection is not None:
+            await self._connection.close()
+
+    @property
+    def connection(self) -> RenderingConnection | None:
+        """The live (or last) connection made by :meth:`connect`."""
+        return self._connection
+
+    @property
+    def is_connected(self) -> bool:
+        return self._connection is not None and self._connection.is_connected
+
+    @property
+    def connection_status(self) -> str:
+        """``Connected`` or ``Disconnected`` (ARR's ConnectionStatus names)."""
+        return "Connected" if self.is_connected else "Disconnected"
 
     @property
     def session_uuid(self) -> str:
@@ -167,12 +204,6 @@ class RenderingSession(_SessionBase):
     async def access_token_async(self) -> str:
         return await asyncio.to_thread(self.client.get_access_token)
 
-    async def connect(self, **kw: Any) -> Any:
-        """Connect to the render host (see :mod:`client.connection`)."""
-        # --- connect(): implemented by client/connection.py (stream owner) -------------------
-        from client.connection import connect_session  # type: ignore[import-not-found,unused-ignore]
-
-        return await connect_session(self, **kw)
 
 
 class AsyncRenderingSession(_SessionBase):
@@ -221,9 +252,3 @@ class AsyncRenderingSession(_SessionBase):
 
     access_token_async = access_token
 
-    async def connect(self, **kw: Any) -> Any:
-        """Connect to the render host (see :mod:`client.connection`)."""
-        # --- connect(): implemented by client/connection.py (stream owner) -------------------
-        from client.connection import connect_session  # type: ignore[import-not-found,unused-ignore]
-
-        return await connect_session(self, **kw)

@@ -1,0 +1,79 @@
+"""The whole product path: the real session service starts a real render host; a client opens
+the session over REST, connects and streams; stopping or killing the session is noticed."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from client import AlreadyConnectedError, ConnectionLostError, RemoteRenderingClient
+from tests.hosting import model_mask
+from tests.service.conftest import RunningService, launch_service, wait_for
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningService]:
+    svc = launch_service(tmp_path_factory.mktemp("svc"))
+    yield svc
+    svc.stop()
+
+
+def _client(svc: RunningService) -> RemoteRenderingClient:
+    return RemoteRenderingClient(svc.url, svc.account_id, svc.account_key)
+
+
+async def test_connect_stream_and_stop_through_the_service(service: RunningService) -> None:
+    with _client(service) as rest:
+        session = rest.create_session(max_lease_time_minutes=120)
+        session.wait_until_ready(timeout=60)
+        assert session.connection_status == "Disconnected"
+        conn = await session.connect(viewport=(320, 240))
+        try:
+            assert session.is_connected and session.connection_status == "Connected"
+            frame = await conn.next_frame()
+            assert model_mask(frame.to_rgb()).mean() > 0.03
+            with pytest.raises(AlreadyConnectedError):
+                await session.connect()
+            await asyncio.to_thread(session.stop)
+            with pytest.raises(ConnectionLostError) as info:
+                for _ in range(200):
+                    await conn.next_frame(timeout=5)
+            assert "the session is stopping" in str(info.value)
+            assert not session.is_connected
+            assert session.get_properties().status == "Stopped"
+        finally:
+            await conn.close()
+
+
+async def test_host_killed_mid_stream_errors_the_session_and_tells_the_client(
+        service: RunningService) -> None:
+    with _client(service) as rest:
+        session = rest.create_session(max_lease_time_minutes=120)
+        session.wait_until_ready(timeout=60)
+        conn = await session.connect(viewport=(320, 240))
+        try:
+            await conn.next_frame()
+            pid = service.host_pid(session.id)
+            assert pid is not None
+            os.kill(pid, signal.SIGKILL)
+            killed = time.monotonic()
+            await asyncio.to_thread(
+                wait_for, lambda: session.get_properties().status == "Error", 5.0, "Error status")
+            became_error = time.monotonic() - killed
+            props = session.properties
+            assert props.error is not None
+            assert "killed by signal SIGKILL" in props.error["message"]
+            with pytest.raises(ConnectionLostError):
+                for _ in range(100):
+                    await conn.next_frame(timeout=5)
+            assert became_error < 5.0
+        finally:
+            await conn.close()
