@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
 import signal
 import socket
 import sys
+import threading
 
 import uvicorn
 
@@ -34,6 +36,19 @@ async def _watch_parent(parent_pid: int, server: uvicorn.Server) -> None:
             server.should_exit = True
 
 
+def _read_service_messages(loop: asyncio.AbstractEventLoop, runtime: object) -> None:
+    """Thread: further JSON lines from the service on stdin. ``{"event": "stopping", "reason":
+    ...}`` says why the host is about to be stopped, so the client hears it (e.g. "expired")."""
+    for line in sys.stdin:
+        try:
+            msg = json.loads(line)
+        except ValueError:
+            log.warning("ignoring a malformed line from the session service on stdin")
+            continue
+        if isinstance(msg, dict) and msg.get("event") == "stopping":
+            loop.call_soon_threadsafe(runtime.set_stop_reason, str(msg.get("reason", "")))  # type: ignore[attr-defined]
+
+
 async def serve(config: HostConfig, bind: str, port: int) -> None:
     from host.runtime import HostRuntime
 
@@ -47,13 +62,16 @@ async def serve(config: HostConfig, bind: str, port: int) -> None:
     sock.set_inheritable(False)
     uv_config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
     server = uvicorn.Server(uv_config)
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    # Our own handlers: uvicorn's would re-raise the signal after shutdown (exit by signal).
+    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
     actual_port = sock.getsockname()[1]
     print(json.dumps({"event": "listening", "host": bind, "port": actual_port}), flush=True)
     watcher = asyncio.create_task(_watch_parent(os.getppid(), server))
+    threading.Thread(target=_read_service_messages, args=(loop, runtime), daemon=True,
+                     name="service-messages").start()
     try:
         await server.serve(sockets=[sock])
     finally:

@@ -58,6 +58,7 @@ class HostRuntime:
         self.connections_accepted = 0
         self.input_events: list[InputEvent] = []
         self.started_at = time.monotonic()
+        self.stop_reason = "the session is stopping"
         self.signaling = WhepEndpoint(
             self._accept,
             busy_message=(f"another client is connected to session {config.session_id}; only one "
@@ -76,9 +77,13 @@ class HostRuntime:
             except Exception as exc:
                 log.error("could not load model %s at start-up: %s", model, exc)
 
+    def set_stop_reason(self, reason: str) -> None:
+        """Why the service is about to stop this host (told to the client on close)."""
+        self.stop_reason = reason or self.stop_reason
+
     async def stop(self) -> None:
         if self.connection is not None:
-            await self.connection.close("the session is stopping")
+            await self.connection.close(self.stop_reason)
         self.render_loop.stop()
 
     async def load_model(self, source: str) -> Any:

@@ -265,8 +265,19 @@ class SessionManager:
                        f"session ({type(exc).__name__}); create a new session")
         finally:
             if handle is not None:
-                await self.pool.release(handle)
+                await self.pool.release(handle, reason=self._stop_reason(key))
             self._runners.pop(key, None)
+
+    def _stop_reason(self, key: tuple[str, str]) -> str:
+        """What the host tells its client when it is stopped (sent before SIGTERM)."""
+        record = self.store.get(*key)
+        status = record.status if record is not None else None
+        if status == EXPIRED:
+            return (f"session {key[1]} expired: its lease ran out; create a new session, or "
+                    "renew the lease before it ends")
+        if status == STOPPED:
+            return f"session {key[1]} was stopped"
+        return "the session service is shutting down"
 
     async def _wait_healthy(self, handle: HostHandle, account_id: str, budget: float
                             ) -> str | None:

@@ -63,8 +63,11 @@ class HostHandle(ABC):
     def exited(self) -> bool: ...
 
     @abstractmethod
-    async def stop(self, grace: float = DEFAULT_STOP_GRACE) -> None:
-        """Stop the host: ask politely, wait ``grace`` seconds, then kill. Idempotent."""
+    async def stop(self, grace: float = DEFAULT_STOP_GRACE, reason: str | None = None) -> None:
+        """Stop the host: ask politely, wait ``grace`` seconds, then kill. Idempotent.
+
+        ``reason`` is passed to the host first, which tells its client why the stream ends.
+        """
 
 
 class HostPool(ABC):
@@ -76,8 +79,8 @@ class HostPool(ABC):
         """
 
     @abstractmethod
-    async def release(self, handle: HostHandle) -> None:
-        """Stop ``handle`` (idempotent) and forget it."""
+    async def release(self, handle: HostHandle, reason: str | None = None) -> None:
+        """Stop ``handle`` (idempotent, telling it ``reason``) and forget it."""
 
     @abstractmethod
     async def shutdown(self) -> None:
@@ -140,9 +143,15 @@ class LocalHostHandle(HostHandle):
         await self._proc.wait()
         return self.describe_exit()
 
-    async def stop(self, grace: float = DEFAULT_STOP_GRACE) -> None:
+    async def stop(self, grace: float = DEFAULT_STOP_GRACE, reason: str | None = None) -> None:
         self._stopping = True
         if self._proc.stdin is not None and not self._proc.stdin.is_closing():
+            if reason and self._proc.returncode is None:
+                # the host reads further stdin lines: this one says why it is being stopped
+                line = json.dumps({"event": "stopping", "reason": reason}) + "\n"
+                with contextlib.suppress(OSError, RuntimeError):
+                    self._proc.stdin.write(line.encode())
+                    await asyncio.wait_for(self._proc.stdin.drain(), 1.0)
             self._proc.stdin.close()
         if self._proc.returncode is None:
             with contextlib.suppress(ProcessLookupError):
@@ -207,9 +216,9 @@ class LocalHostPool(HostPool):
         self._handles.add(handle)
         return handle
 
-    async def release(self, handle: HostHandle) -> None:
-        """Stop ``handle`` and forget it."""
-        await handle.stop()
+    async def release(self, handle: HostHandle, reason: str | None = None) -> None:
+        """Stop ``handle`` (telling it ``reason``) and forget it."""
+        await handle.stop(reason=reason)
         if isinstance(handle, LocalHostHandle):
             self._handles.discard(handle)
 

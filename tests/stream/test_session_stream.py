@@ -46,7 +46,7 @@ async def test_connect_stream_and_stop_through_the_service(service: RunningServi
             with pytest.raises(ConnectionLostError) as info:
                 for _ in range(200):
                     await conn.next_frame(timeout=5)
-            assert "the session is stopping" in str(info.value)
+            assert f"session {session.id} was stopped" in str(info.value)
             assert not session.is_connected
             assert session.get_properties().status == "Stopped"
         finally:
@@ -75,5 +75,22 @@ async def test_host_killed_mid_stream_errors_the_session_and_tells_the_client(
                 for _ in range(100):
                     await conn.next_frame(timeout=5)
             assert became_error < 5.0
+        finally:
+            await conn.close()
+
+
+async def test_lease_expiring_while_streaming_tells_the_client(service: RunningService) -> None:
+    """The test service's lease minute is 1 s: a 3-minute lease ends 3 s after Ready."""
+    with _client(service) as rest:
+        session = rest.create_session(max_lease_time_minutes=3)
+        session.wait_until_ready(timeout=60)
+        conn = await session.connect(viewport=(320, 240))
+        try:
+            await conn.next_frame()
+            with pytest.raises(ConnectionLostError) as info:
+                for _ in range(1000):
+                    await conn.next_frame(timeout=10)
+            assert f"session {session.id} expired" in str(info.value)
+            assert session.get_properties().status == "Expired"
         finally:
             await conn.close()
