@@ -25,11 +25,11 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from client.connection import connect_to_host  # noqa: E402
-from client.frame import Frame  # noqa: E402
-from input.pose import Pose  # noqa: E402
-from input.mathutil import quat_from_yaw_pitch  # noqa: E402
-from tests.hosting import start_host  # noqa: E402
+from client.connection import connect_to_host
+from client.frame import Frame
+from input.mathutil import quat_from_yaw_pitch
+from input.pose import Pose
+from tests.hosting import start_host
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -91,6 +91,7 @@ class RenderingConnection:
         self._close_reason = ""
         self._last_heard = time.monotonic()
         self._tasks: list[asyncio.Task[Any]] = []
+        self._background: set[asyncio.Future[Any]] = set()
         self._location: str | None = None
         self._token = ""
         self._verify: bool | str = True
@@ -302,7 +303,7 @@ class RenderingConnection:
         if isinstance(msg, wire.Event):
             self.events.append((msg.event, msg.data))
             if msg.event == "closing":
-                asyncio.ensure_future(self._shutdown(f"host closed the connection: {msg.data.get('reason', '')}"))
+                self._spawn(self._shutdown(f"host closed the connection: {msg.data.get('reason', '')}"))
             if self._on_event is not None:
                 self._on_event(msg.event, msg.data)
             return
@@ -335,9 +336,15 @@ class RenderingConnection:
                 pass
             await asyncio.sleep(max(0.0, HEARTBEAT_INTERVAL - (time.perf_counter() - t0)))
 
+    def _spawn(self, coro: Any) -> None:
+        """Run a callback's coroutine, keeping a reference until it is done."""
+        task = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
     def _on_state(self) -> None:
         if self.pc.connectionState in ("failed", "closed") and not self._closed:
-            asyncio.ensure_future(self._shutdown(f"peer connection {self.pc.connectionState}"))
+            self._spawn(self._shutdown(f"peer connection {self.pc.connectionState}"))
 
     # -- status and statistics ----------------------------------------------------------------
     @property

@@ -47,4 +47,5 @@ class Frame:
         r = 1.164 * y + 1.596 * v
         g = 1.164 * y - 0.392 * u - 0.813 * v
         b = 1.164 * y + 2.017 * u
-        return np.clip(np.stack([r, g, b], axis=-1), 0, 255).astype(np.uint8)
+        rgb: np.ndarray = np.clip(np.stack([r, g, b], axis=-1), 0, 255).astype(np.uint8)
+        return rgb

@@ -7,6 +7,7 @@ milliseconds on the client's clock; host stage durations come from the frame met
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections import deque
 from dataclasses import asdict, dataclass
@@ -86,7 +87,7 @@ class StatisticsWindow:
         self._trim(now)
         frames = [f for _, f in self._received]
         times = [t for t, _ in self._received]
-        deltas = [(b - a) * 1000 for a, b in zip(times, times[1:], strict=False)]
+        deltas = [(b - a) * 1000 for a, b in itertools.pairwise(times)]
         metas = [f.metadata for f in frames if f.metadata is not None]
         size = sum(m.size_bytes for m in metas)
         return FrameStatistics(

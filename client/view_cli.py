@@ -130,7 +130,8 @@ def _progress(text: str) -> None:
 
 
 def _start_local_service(data_dir: Path | None) -> subprocess.Popen[bytes]:
-    from client.local import SERVICE_FILE, data_dir as default_data_dir
+    from client.local import SERVICE_FILE
+    from client.local import data_dir as default_data_dir
 
     directory = data_dir or default_data_dir()
     directory.mkdir(parents=True, exist_ok=True)

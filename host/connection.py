@@ -54,6 +54,7 @@ class HostConnection:
         self.last_heard = time.monotonic()
         self._closed = False
         self._watchdog: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Future[Any]] = set()
         self.input_events = 0
         self.frames_sent = 0
         self.bytes_sent = 0
@@ -108,10 +109,10 @@ class HostConnection:
         self._on_closed(self)
 
     # -- frames out ---------------------------------------------------------------------------
-    def _frame_from_render_thread(self, packets: list[av.Packet], meta: FrameMetadata) -> None:
+    def _frame_from_render_thread(self, packets: list[av.Packet[Any]], meta: FrameMetadata) -> None:
         self._loop.call_soon_threadsafe(self._deliver, packets, meta)
 
-    def _deliver(self, packets: list[av.Packet], meta: FrameMetadata) -> None:
+    def _deliver(self, packets: list[av.Packet[Any]], meta: FrameMetadata) -> None:
         if self._closed:
             return
         frames = self.channels.get("frames")
@@ -178,7 +179,7 @@ class HostConnection:
             self._send_control(wire.Error(None, "ProtocolError", str(exc)))
             return
         if isinstance(msg, wire.Request):
-            asyncio.ensure_future(self._answer(msg))
+            self._spawn(self._answer(msg))
         elif isinstance(msg, wire.Event) and msg.event == "ping":
             pass  # heartbeat: last_heard is already updated
         else:
@@ -202,10 +203,16 @@ class HostConnection:
         self._send_control(wire.Event(event, data))
 
     # -- liveness -----------------------------------------------------------------------------
+    def _spawn(self, coro: Any) -> None:
+        """Run a callback's coroutine, keeping a reference until it is done."""
+        task = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
     def _on_state(self) -> None:
         state = self.pc.connectionState
         if state in ("failed", "closed"):
-            asyncio.ensure_future(self.close(f"peer connection {state}"))
+            self._spawn(self.close(f"peer connection {state}"))
 
     async def _watch(self) -> None:
         while not self._closed:

@@ -45,7 +45,7 @@ class RendererLike(Protocol):
     def last_timings(self) -> Any: ...
 
 
-FrameCallback = Callable[[list[av.Packet], FrameMetadata], None]
+FrameCallback = Callable[[list[Any], FrameMetadata], None]
 
 
 @dataclass(frozen=True)

@@ -32,16 +32,35 @@ ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets"
 SAMPLE_MODEL = ASSETS_DIR / "sample_engine.glb"
 
 
-def _make_renderer() -> Any:
-    from host.egl import EglContext
-    from host.renderer import Renderer
+class _ContextRenderer:
+    """A :class:`~host.renderer.Renderer` together with the EGL context it draws with (both
+    live and die on the render thread), and which GL path was taken."""
 
-    context = EglContext()
-    renderer = Renderer(1280, 720)
-    renderer.info = {"egl_path": context.path, "gl_renderer": getattr(context, "renderer", "")}
-    renderer._egl_context = context  # kept alive with the renderer, on the render thread
-    log.info("renderer ready: EGL path %s, %s", context.path, getattr(context, "renderer", ""))
-    return renderer
+    def __init__(self) -> None:
+        from host.egl import EglContext
+        from host.renderer import Renderer
+
+        self.context = EglContext()
+        self.renderer = Renderer(1280, 720)
+        self.info = {"egl_path": self.context.path, "gl_renderer": self.context.renderer}
+        log.info("renderer ready: EGL path %s, %s", self.context.path, self.context.renderer)
+
+    def resize(self, width: int, height: int) -> None:
+        self.renderer.resize(width, height)
+
+    def render(self, scene: Any, views: Any, near: float, far: float) -> None:
+        self.renderer.render(scene, views, near, far)
+
+    def read_yuv420(self) -> tuple[Any, Any, Any]:
+        return self.renderer.read_yuv420()
+
+    @property
+    def last_timings(self) -> Any:
+        return self.renderer.last_timings
+
+    def close(self) -> None:
+        self.renderer.close()
+        self.context.release()
 
 
 class HostRuntime:
@@ -51,7 +70,7 @@ class HostRuntime:
         self.config = config
         self.scene = Scene()
         self.scene_lock = threading.RLock()
-        self.render_loop = RenderLoop(self.scene, self.scene_lock, _make_renderer)
+        self.render_loop = RenderLoop(self.scene, self.scene_lock, _ContextRenderer)
         self.stream_settings = stream_settings or StreamSettings()
         self.control = ControlDispatcher()
         self.connection: HostConnection | None = None

@@ -78,7 +78,8 @@ class InputEvent:
         return cls(EventKind.KEY, t_us, modifiers, key=key, action=action)
 
     @classmethod
-    def button_event(cls, button: int, action: Action, x: float, y: float, modifiers: int = 0, t_us: int = 0) -> InputEvent:
+    def button_event(cls, button: int, action: Action, x: float, y: float, modifiers: int = 0,
+                     t_us: int = 0) -> InputEvent:
         return cls(EventKind.BUTTON, t_us, modifiers, button=button, action=action, x=x, y=y)
 
     @classmethod
@@ -119,7 +120,8 @@ class InputEvent:
             if kind is EventKind.KEY:
                 return cls(kind, t_us, mods, key=vals[0], action=Action(vals[1]), version=version)
             if kind is EventKind.BUTTON:
-                return cls(kind, t_us, mods, button=vals[0], action=Action(vals[1]), x=vals[2], y=vals[3], version=version)
+                return cls(kind, t_us, mods, button=vals[0], action=Action(vals[1]), x=vals[2], y=vals[3],
+                           version=version)
         except ValueError as exc:
             raise ProtocolError(f"{kind.name} event has an unknown action: {exc}") from None
         return cls(kind, t_us, mods, x=vals[0], y=vals[1], version=version)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import fractions
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 import av
 import numpy as np
@@ -60,7 +61,7 @@ class H264Encoder:
         self.frames_encoded = 0
 
     @staticmethod
-    def _open(s: EncoderSettings) -> tuple[av.VideoCodecContext, str]:
+    def _open(s: EncoderSettings) -> tuple[Any, str]:
         vbv_kbit = max(1, s.bitrate // s.max_fps // 1000)
         candidates: list[tuple[str, dict[str, str]]] = []
         if s.prefer_hardware:
@@ -76,7 +77,7 @@ class H264Encoder:
         last_error: Exception | None = None
         for name, options in candidates:
             try:
-                codec = av.CodecContext.create(name, "w")
+                codec: Any = av.CodecContext.create(name, "w")
                 codec.width = s.width
                 codec.height = s.height
                 codec.pix_fmt = "yuv420p"
@@ -88,7 +89,7 @@ class H264Encoder:
                 codec.thread_count = s.threads if name == "libx264" else 0
                 codec.options = options
                 codec.open()
-            except Exception as exc:  # noqa: BLE001 - any failure means "try the next path"
+            except Exception as exc:
                 last_error = exc
                 log.debug("encoder %s unavailable: %s", name, exc)
                 continue
@@ -105,7 +106,7 @@ class H264Encoder:
         return str(self._codec.name)
 
     def encode(self, y: np.ndarray, u: np.ndarray, v: np.ndarray, pts: int,
-               keyframe: bool = False) -> list[av.Packet]:
+               keyframe: bool = False) -> list[Any]:
         """Encode one frame; returns its packets (one for both encoders in this configuration)."""
         frame = self._frame
         for plane, data in zip(frame.planes, (y, u, v), strict=True):
@@ -122,7 +123,7 @@ class H264Encoder:
     def close(self) -> None:
         try:
             list(self._codec.encode(None))
-        except Exception:  # noqa: BLE001 - flushing a closing encoder may fail harmlessly
+        except Exception:
             pass
 
 
@@ -131,7 +132,7 @@ def _copy_plane(plane: av.video.plane.VideoPlane, data: np.ndarray) -> None:
     h, w = data.shape
     stride = plane.line_size
     if stride == w:
-        plane.update(np.ascontiguousarray(data))
+        plane.update(np.ascontiguousarray(data))  # type: ignore[arg-type]
         return
     buf = np.frombuffer(plane, dtype=np.uint8)  # type: ignore[call-overload]
     buf = buf[: stride * h].reshape(h, stride)

@@ -42,8 +42,9 @@ class DecodedVideoFrame:
 
 
 def plane_array(plane: av.video.plane.VideoPlane, width: int, height: int) -> np.ndarray:
-    buf = np.frombuffer(plane, dtype=np.uint8)  # type: ignore[call-overload]
-    return buf[: plane.line_size * height].reshape(height, plane.line_size)[:, :width]
+    buf: np.ndarray = np.frombuffer(plane, dtype=np.uint8)  # type: ignore[call-overload]
+    view: np.ndarray = buf[: plane.line_size * height].reshape(height, plane.line_size)[:, :width]
+    return view
 
 
 class VideoReceiver:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from typing import Any
 
 import av
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
@@ -27,11 +28,11 @@ class PacketTrack(MediaStreamTrack):  # type: ignore[misc]
 
     def __init__(self, on_backlog: Callable[[], None] | None = None) -> None:
         super().__init__()
-        self._queue: asyncio.Queue[av.Packet | None] = asyncio.Queue()
+        self._queue: asyncio.Queue[av.Packet[Any] | None] = asyncio.Queue()
         self._on_backlog = on_backlog
         self.packets_dropped = 0
 
-    def push(self, packet: av.Packet) -> None:
+    def push(self, packet: av.Packet[Any]) -> None:
         if self._queue.qsize() >= MAX_QUEUED:
             while not self._queue.empty():
                 self._queue.get_nowait()
@@ -43,7 +44,7 @@ class PacketTrack(MediaStreamTrack):  # type: ignore[misc]
             return
         self._queue.put_nowait(packet)
 
-    async def recv(self) -> av.Packet:
+    async def recv(self) -> av.Packet[Any]:
         if self.readyState != "live":
             raise MediaStreamError
         packet = await self._queue.get()

@@ -45,6 +45,9 @@ class WhepConnection(Protocol):
     async def close(self, reason: str) -> None: ...
 
 
+Accept = Callable[[RTCSessionDescription], Awaitable[tuple[RTCSessionDescription, WhepConnection]]]
+
+
 def _error(status: int, code: str, message: str) -> Response:
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
 
@@ -56,8 +59,7 @@ class WhepEndpoint:
     with the slot already reserved, so two racing offers cannot both win.
     """
 
-    def __init__(self, accept: Callable[[RTCSessionDescription], Awaitable[tuple[RTCSessionDescription, WhepConnection]]],
-                 *, busy_message: str = "another client is connected to this session") -> None:
+    def __init__(self, accept: Accept, *, busy_message: str = "another client is connected to this session") -> None:
         self._accept = accept
         self._busy_message = busy_message
         self._current: tuple[str, WhepConnection] | None = None
@@ -82,7 +84,8 @@ class WhepEndpoint:
         except UnicodeDecodeError:
             return _error(400, "BadRequest", "SDP offer is not UTF-8 text")
         if not sdp.startswith("v=0") or "m=" not in sdp:
-            return _error(400, "BadRequest", "body is not an SDP offer (it must start with 'v=0' and have media sections)")
+            return _error(400, "BadRequest",
+                          "body is not an SDP offer (it must start with 'v=0' and have media sections)")
         if self._reserved or self.current is not None:
             return _error(409, "Conflict", self._busy_message)
         self._reserved = True

@@ -118,7 +118,7 @@ class StreamWorker:
         fut = asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop)
         try:
             fut.result(timeout)
-        except Exception:  # noqa: BLE001 - closing is best effort; the host also detects drops
+        except Exception:
             log.debug("closing the connection failed", exc_info=True)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout)
@@ -196,7 +196,7 @@ class StreamWorker:
             return None
         try:
             return await self._session_check()
-        except Exception as exc:  # noqa: BLE001 - the service may be gone too
+        except Exception as exc:
             log.debug("session check failed: %s", exc)
             return None
 

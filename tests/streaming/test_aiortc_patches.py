@@ -107,7 +107,7 @@ async def _loopback() -> tuple:
 
 @pytest.mark.slow
 async def test_frame_released_on_marker_and_keyframe_request_routed() -> None:
-    client, host, transceiver, sender, track, decoded, jitter = await _loopback()
+    client, host, transceiver, sender, track, decoded, _jitter = await _loopback()
     try:
         requests: list[float] = []
         patches.route_keyframe_requests(sender, lambda: requests.append(time.perf_counter()))
