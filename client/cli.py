@@ -12,6 +12,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "session": ("client.session_cli", "create, show, list, renew or stop sessions"),
     "demo": ("client.view_cli:demo_main", "start everything locally and show the sample model"),
     "view": ("client.view_cli:view_main", "show a running session's stream in a window"),
+    "bench": ("client.bench_cli:main", "measure latency end to end, stage by stage"),
     "host": ("host.main", "run one render host (started by the service, not by hand)"),
 }
 

@@ -28,6 +28,7 @@ from typing import Any, Protocol
 
 import av
 
+from input import marker
 from input.frame_meta import FrameMetadata
 from input.pose import MAX_VIEWPORT, Fov, Pose, PoseMessage, View
 from streaming.encoder import EncoderSettings, H264Encoder
@@ -57,6 +58,8 @@ class StreamSettings:
     prefer_hardware: bool = True
     stock_aiortc: bool = False
     """Baseline for benchmarks: hand raw frames to aiortc's own encoder instead of ours."""
+    verify_marker: bool = False
+    """Burn each frame's pose sequence into its pixels (:mod:`input.marker`) for ``bench --verify``."""
 
     def __post_init__(self) -> None:
         if not 100_000 <= self.bitrate <= 200_000_000:
@@ -261,6 +264,8 @@ class RenderLoop:
             renderer.render(self._scene, msg.views, msg.near, msg.far)
         y, u, v = renderer.read_yuv420()
         timings = renderer.last_timings
+        if stream.settings.verify_marker:
+            marker.burn(y, u, v, msg.sequence)
         t0 = time.perf_counter()
         pts = self._next_pts(stream, t0)
         packets = enc.encode(y, u, v, pts, keyframe=keyframe)
@@ -295,6 +300,8 @@ class RenderLoop:
             renderer.render(self._scene, msg.views, msg.near, msg.far)
         y, u, v = renderer.read_yuv420()
         timings = renderer.last_timings
+        if stream.settings.verify_marker:
+            marker.burn(y, u, v, msg.sequence)
         frame = av.VideoFrame(size[0], size[1], "yuv420p")
         for plane, data in zip(frame.planes, (y, u, v), strict=True):
             _copy_plane(plane, data)

@@ -113,8 +113,8 @@ class HostRuntime:
     async def _accept(self, offer: RTCSessionDescription) -> tuple[RTCSessionDescription, WhepConnection]:
         from dataclasses import replace
 
-        # the aiortc baseline is for one benchmark connection only
-        self.stream_settings = replace(self.stream_settings, stock_aiortc=False)
+        # the aiortc baseline and the pixel marker are for one benchmark connection only
+        self.stream_settings = replace(self.stream_settings, stock_aiortc=False, verify_marker=False)
         answer, conn = await HostConnection.accept(self, offer, on_closed=self._on_closed,
                                                    settings=self.stream_settings)
         self.connection = conn
@@ -163,11 +163,12 @@ class HostRuntime:
 
             current = self.stream_settings
             changes: dict[str, Any] = {}
-            for name, kind in (("bitrate", int), ("max_fps", int), ("prefer_hardware", bool),
-                               ("stock_aiortc", bool)):
+            fields = {"bitrate": int, "max_fps": int, "prefer_hardware": bool, "stock_aiortc": bool,
+                      "verify_marker": bool}
+            for name, kind in fields.items():
                 if name in params:
                     changes[name] = require(params, name, kind)
-            unknown = set(params) - {"bitrate", "max_fps", "prefer_hardware", "stock_aiortc"}
+            unknown = set(params) - set(fields)
             if unknown:
                 raise ControlError("InvalidArgument", f"unknown stream settings: {', '.join(sorted(unknown))}")
             try:
