@@ -333,6 +333,8 @@ class RemoteScene:
 
     def __init__(self, connection: RenderingConnection) -> None:
         self._conn = connection
+        self._pose_planes: tuple[float, float] | None = None
+        """The connection's own near/far before :meth:`set_camera`, for :meth:`reset_camera`."""
 
     async def _call(self, method: str, target: str | None, *, timeout: float = 10.0,
                     **params: Any) -> Any:
@@ -432,6 +434,8 @@ class RemoteScene:
         """Override near/far (0 < near < far) and optionally the vertical field of view
         (degrees) for every frame, on the host; also updates ``connection.near``/``far``."""
         result = await self._call("set_camera", None, near=near, far=far, fov_y=fov_y)
+        if self._pose_planes is None:
+            self._pose_planes = (self._conn.near, self._conn.far)
         self._conn.near, self._conn.far = float(near), float(far)
         return CameraSettings(**result)
 
@@ -439,8 +443,13 @@ class RemoteScene:
         return CameraSettings(**(await self._call("get_camera", None)))
 
     async def reset_camera(self) -> CameraSettings:
-        """Go back to the near/far/field of view of each pose message."""
-        return CameraSettings(**(await self._call("reset_camera", None)))
+        """Go back to the near/far/field of view of each pose message (and the connection's
+        near/far from before :meth:`set_camera`)."""
+        result = CameraSettings(**(await self._call("reset_camera", None)))
+        if self._pose_planes is not None:
+            self._conn.near, self._conn.far = self._pose_planes
+            self._pose_planes = None
+        return result
 
     async def set_lighting(self, **settings: Any) -> Lighting:
         """Any of key_direction, key_color, key_intensity, fill_direction, fill_intensity,

@@ -1,0 +1,371 @@
+"""Entities, appearance and queries on a real host: transforms, parents, state overrides seen
+in the streamed pixels, cut planes, camera, lighting, ray casts; state across reconnects and
+its end with the host; every bad input refused with the failing id and reason."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from client.connection import RenderingConnection, connect_to_host
+from client.errors import RemoteError
+from client.frame import Frame
+from client.scene import RemoteEntity
+from input.pose import Pose
+from tests.hosting import RunningHost, model_mask
+from tests.scene.conftest import VIEWPORT, start_scene_host
+
+pytestmark = pytest.mark.slow
+
+CAMERA = Pose((0.0, 0.0, 1.6))
+"""Straight in front of the sample engine, looking down -z at its Block."""
+FOV_Y = 60.0
+
+
+async def frame_after(conn: RenderingConnection, pose: Pose = CAMERA,
+                      timeout: float = 15.0) -> np.ndarray:
+    """RGB of the first frame rendered with a pose sent now (so after every earlier change)."""
+    seq = conn.send_pose(pose, fov_y=FOV_Y).sequence
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        frame: Frame = await conn.next_frame(timeout=timeout)
+        if frame.pose is not None and frame.pose.sequence >= seq:
+            return frame.to_rgb()
+    raise AssertionError(f"no frame for pose {seq}")
+
+
+def to_pixel(p: tuple[float, float, float]) -> tuple[float, float]:
+    """Project a world point for CAMERA (identity orientation) into VIEWPORT pixels."""
+    w, h = VIEWPORT
+    t = math.tan(math.radians(FOV_Y) / 2)
+    x, y, z = (p[0] - CAMERA.position[0], p[1] - CAMERA.position[1], p[2] - CAMERA.position[2])
+    ndc_x, ndc_y = x / -z / (t * w / h), y / -z / t
+    return (ndc_x + 1) / 2 * w, (1 - ndc_y) / 2 * h
+
+
+async def pixel_box(entity: RemoteEntity) -> tuple[int, int, int, int]:
+    """Pixel rectangle (x0, y0, x1, y1) that holds the entity's projected world bounds."""
+    b = await entity.bounds()
+    assert b is not None
+    corners = [to_pixel((x, y, z)) for x in (b.min[0], b.max[0]) for y in (b.min[1], b.max[1])
+               for z in (b.min[2], b.max[2])]
+    xs, ys = [c[0] for c in corners], [c[1] for c in corners]
+    return int(min(xs)), int(min(ys)), int(math.ceil(max(xs))), int(math.ceil(max(ys)))
+
+
+async def part(conn: RenderingConnection, name: str) -> RemoteEntity:
+    found = await conn.scene.find(name)
+    assert len(found) == 1, f"{name}: {found}"
+    return found[0]
+
+
+def changed(a: np.ndarray, b: np.ndarray, threshold: int = 40) -> np.ndarray:
+    return np.asarray(np.abs(a.astype(int) - b.astype(int)).max(axis=-1) > threshold)
+
+
+# -- queries ------------------------------------------------------------------------------------
+
+
+async def test_ray_from_the_camera_hits_the_block_straight_ahead(
+        conn: RenderingConnection) -> None:
+    hits = await conn.scene.raycast(CAMERA.position, (0, 0, -1))
+    assert len(hits) == 1
+    hit = hits[0]
+    assert hit.entity_name == "Block"
+    assert hit.distance == pytest.approx(1.6 - 0.12, abs=1e-4)
+    assert hit.position == pytest.approx((0.0, 0.0, 0.12), abs=1e-4)
+    assert hit.normal == pytest.approx((0.0, 0.0, 1.0), abs=1e-6)
+    assert hit.front_face
+    every = await conn.scene.raycast(CAMERA.position, (0, 0, -1), mode="all")
+    assert [(h.entity_name, h.front_face) for h in every] == [("Block", True), ("Block", False)]
+    assert every[1].distance == pytest.approx(1.6 + 0.12, abs=1e-4)
+    assert len(await conn.scene.raycast(CAMERA.position, (0, 0, -1), mode="all",
+                                        max_hits=1)) == 1
+    assert await conn.scene.raycast(CAMERA.position, (0, 0, -1), max_distance=1.0) == []
+    assert await conn.scene.raycast(CAMERA.position, (0, 0, 1)) == []  # looking away
+    higher = await conn.scene.raycast((0.0, 0.25, 1.6), (0, 0, -1))
+    assert higher[0].entity_name == "ValveCover"
+
+
+async def test_ray_casts_honour_hidden_and_collision_disabled(
+        conn: RenderingConnection) -> None:
+    block = await part(conn, "Block")
+    engine = await part(conn, "Engine")
+    try:
+        await block.set_collision_disabled(True)
+        assert await conn.scene.raycast(CAMERA.position, (0, 0, -1)) == []
+        await block.set_collision_disabled(None)
+        await engine.set_hidden(True)  # inherited by every part
+        assert await conn.scene.raycast(CAMERA.position, (0, 0, -1)) == []
+        await block.set_hidden(False)  # the child's own override wins
+        assert [h.entity_name for h in await conn.scene.raycast(CAMERA.position, (0, 0, -1))] \
+            == ["Block"]
+    finally:
+        await engine.set_hidden(None)
+        await block.set_state(hidden=None, collision_disabled=None)
+
+
+# -- appearance in the pixels -------------------------------------------------------------------
+
+
+async def test_tint_colours_the_part_and_hide_removes_its_pixels(
+        conn: RenderingConnection) -> None:
+    block = await part(conn, "Block")
+    x0, y0, x1, y1 = await pixel_box(block)
+    inside = np.zeros(VIEWPORT[::-1], dtype=bool)
+    inside[max(y0 - 2, 0):y1 + 3, max(x0 - 2, 0):x1 + 3] = True
+
+    def red(img: np.ndarray) -> np.ndarray:
+        r, g, b = (img[..., i].astype(int) for i in range(3))
+        return np.asarray((r > g + 40) & (r > b + 40))
+
+    base = await frame_after(conn)
+    try:
+        await block.set_tint((1.0, 0.0, 0.0), 1.0)
+        tinted = await frame_after(conn)
+        block_pixels = red(tinted) & ~red(base)
+        # the block is the dark grey part in front: it turns red, nothing outside its box does
+        assert block_pixels[inside].sum() > 0.3 * inside.sum()
+        assert changed(base, tinted)[~inside].sum() < 0.002 * inside.size
+        await block.set_hidden(True)
+        hidden = await frame_after(conn)
+        assert red(hidden)[block_pixels].mean() < 0.02, "the hidden block left red pixels"
+        assert changed(tinted, hidden)[~inside].sum() < 0.002 * inside.size
+        await block.set_state(hidden=None, tint=None)
+        restored = await frame_after(conn)
+        assert changed(base, restored).mean() < 0.002
+    finally:
+        await block.set_state(hidden=None, tint=None)
+
+
+async def test_selected_draws_an_outline_around_the_part(conn: RenderingConnection) -> None:
+    block = await part(conn, "Block")
+    base = await frame_after(conn)
+    try:
+        info = await block.set_selected(True)
+        assert info.selected is True
+        selected = await frame_after(conn)
+    finally:
+        await block.set_selected(None)
+
+    def orange(img: np.ndarray) -> np.ndarray:
+        r, g, b = (img[..., i].astype(int) for i in range(3))
+        return np.asarray((r > 180) & (g > 90) & (g < 200) & (b < 90))
+
+    assert orange(base).sum() < 20
+    assert orange(selected).sum() > 150
+    x0, y0, x1, y1 = await pixel_box(block)
+    ys, xs = np.nonzero(orange(selected))
+    # the outline hugs the block: within a few pixels of its projected box
+    assert xs.min() >= x0 - 8 and xs.max() <= x1 + 8 and ys.min() >= y0 - 8 and ys.max() <= y1 + 8
+
+
+async def test_see_through_blends_the_part(conn: RenderingConnection) -> None:
+    block = await part(conn, "Block")
+    base = await frame_after(conn)
+    try:
+        await block.set_tint((1.0, 1.0, 1.0), 1.0)  # bright, so the blend is easy to see
+        white = await frame_after(conn)
+        block_pixels = changed(base, white)
+        assert block_pixels.sum() > 500
+        await block.set_see_through(True)
+        seen = await frame_after(conn)
+        drop = white[block_pixels].astype(int).mean() - seen[block_pixels].astype(int).mean()
+        assert drop > 30, drop
+    finally:
+        await block.set_state(see_through=None, tint=None)
+
+
+async def test_cut_planes_remove_geometry_and_a_ninth_is_refused(
+        conn: RenderingConnection) -> None:
+    base = await frame_after(conn)
+    w = VIEWPORT[0]
+    planes = []
+    try:
+        planes.append(await conn.scene.add_cut_plane((1, 0, 0), (0, 0, 0)))  # cut x > 0
+        cut = await frame_after(conn)
+        left_before, right_before = model_mask(base)[:, : w // 2], model_mask(base)[:, w // 2:]
+        left_after, right_after = model_mask(cut)[:, : w // 2], model_mask(cut)[:, w // 2:]
+        assert right_after.sum() < 0.05 * right_before.sum()
+        assert left_after.sum() > 0.8 * left_before.sum()
+        # ray casts skip what is cut away
+        assert await conn.scene.raycast((0.1, 0.0, 1.6), (0, 0, -1)) == []
+        assert (await conn.scene.raycast((-0.1, 0.0, 1.6), (0, 0, -1)))[0].entity_name == "Block"
+        for i in range(7):
+            planes.append(await conn.scene.add_cut_plane((0, 0, 1), (0, 0, 100 + i)))
+        assert len(await conn.scene.cut_planes()) == 8
+        with pytest.raises(RemoteError) as err:
+            await conn.scene.add_cut_plane((0, 1, 0), (0, 0, 0))
+        assert err.value.code == "LimitExceeded" and "at most 8 cut planes" in err.value.message
+        moved = await conn.scene.set_cut_plane(planes[0], (-1, 0, 0), (0, 0, 0))
+        assert moved.normal == (-1, 0, 0)
+        assert await conn.scene.raycast((0.1, 0.0, 1.6), (0, 0, -1)) != []
+    finally:
+        for p in planes:
+            await conn.scene.remove_cut_plane(p)
+    assert await conn.scene.cut_planes() == []
+    with pytest.raises(RemoteError) as err:
+        await conn.scene.remove_cut_plane(planes[0])
+    assert err.value.code == "NotFound" and err.value.target == f"cut plane {planes[0].id}"
+
+
+async def test_camera_settings_are_validated_and_applied(conn: RenderingConnection) -> None:
+    base = await frame_after(conn)
+    for near, far in ((1.0, 1.0), (2.0, 1.0), (0.0, 10.0), (-1.0, 10.0)):
+        with pytest.raises(RemoteError) as err:
+            await conn.scene.set_camera(near, far)
+        assert err.value.code == "InvalidArgument" and "0 < near < far" in err.value.message
+    try:
+        camera = await conn.scene.set_camera(0.05, 50.0, fov_y=30.0)
+        assert camera.override and camera.fov_y == 30.0
+        assert (conn.near, conn.far) == (0.05, 50.0)
+        zoomed = await frame_after(conn)
+        assert model_mask(zoomed).mean() > 2.5 * model_mask(base).mean()
+        await conn.scene.set_camera(3.0, 50.0)  # near plane behind the model: nothing drawn
+        assert model_mask(await frame_after(conn)).mean() < 0.01
+    finally:
+        assert not (await conn.scene.reset_camera()).override
+    assert changed(base, await frame_after(conn)).mean() < 0.002
+
+
+async def test_lighting_can_be_set(conn: RenderingConnection) -> None:
+    original = await conn.scene.get_lighting()
+    base = await frame_after(conn)
+    try:
+        lit = await conn.scene.set_lighting(ambient=0.0, key_intensity=0.0, fill_intensity=0.0)
+        assert lit.ambient == 0.0 and lit.key_direction == original.key_direction
+        dark = await frame_after(conn)
+        lit_pixels = model_mask(base)
+        assert dark[lit_pixels].mean() < base[lit_pixels].mean() - 20
+        await conn.scene.set_lighting(key_direction=(0, -1, 0), key_intensity=3.0)
+        with pytest.raises(RemoteError) as err:
+            await conn.scene.set_lighting(key_direction=(0, 0, 0))
+        assert err.value.code == "InvalidArgument" and "zero vector" in err.value.message
+        with pytest.raises(RemoteError) as err:
+            await conn.scene.set_lighting(sun=1.0)
+        assert "unknown lighting settings: sun" in err.value.message
+    finally:
+        await conn.scene.set_lighting(**{k: getattr(original, k) for k in (
+            "key_direction", "key_color", "key_intensity", "fill_direction", "fill_intensity",
+            "ambient")})
+
+
+# -- entities -----------------------------------------------------------------------------------
+
+
+async def test_transforms_parents_create_and_destroy(conn: RenderingConnection) -> None:
+    engine = await conn.scene.load_model("sample_engine")
+    try:
+        await engine.set_position((10.0, 0.0, 0.0))  # away from the shared sample
+        block = (await engine.find("Block"))[0]
+        before = await block.bounds()
+        assert before is not None and before.center[0] == pytest.approx(10.0, abs=1e-4)
+        group = await conn.scene.create_entity("group", parent=engine, position=(0, 1, 0))
+        info = await group.info()
+        assert (info.parent, info.has_mesh, info.position) == (engine.id, False, (0, 1, 0))
+        await block.set_parent(group, keep_world=True)
+        assert (await block.info()).parent == group.id
+        kept = await block.bounds()
+        assert kept is not None
+        np.testing.assert_allclose(kept.min, before.min, atol=1e-5)
+        await group.set_position((0, 2, 0))
+        moved = await block.bounds()
+        assert moved is not None and moved.min[1] == pytest.approx(before.min[1] + 1, abs=1e-5)
+        rotated = await group.set_rotation((0, 0, 0, 2))  # normalised by the host
+        assert rotated.rotation == (0, 0, 0, 1)
+        scaled = await block.set_scale((2, 2, 2))
+        assert scaled.scale == (2, 2, 2)
+        assert [c.id for c in await group.children()] == [block.id]
+        with pytest.raises(RemoteError) as err:
+            await group.set_parent(block)  # under its own child
+        assert err.value.code == "InvalidArgument" and "descendant" in err.value.message
+        with pytest.raises(RemoteError) as err:
+            await group.unload()
+        assert "not a model root" in err.value.message
+        await group.destroy()  # with its children
+        assert await engine.find("Block") == []
+        for gone in (group, block):
+            with pytest.raises(RemoteError) as err:
+                await gone.info()
+            assert err.value.code == "NotFound" and err.value.target == f"entity {gone.id}"
+    finally:
+        await engine.unload()
+
+
+async def test_bad_entity_requests_name_the_id_and_the_problem(
+        conn: RenderingConnection) -> None:
+    block = await part(conn, "Block")
+    before = await block.info()
+    missing = conn.scene.entity(999_999)
+    for call in (missing.info(), missing.set_position((0, 0, 0)), missing.set_hidden(True),
+                 missing.destroy(), missing.bounds(), block.set_parent(missing)):
+        with pytest.raises(RemoteError) as err:
+            await call
+        assert err.value.code == "NotFound" and "unknown entity id 999999" in err.value.message
+    with pytest.raises(ValueError, match="position must be 3 finite numbers"):
+        await block.set_position((math.nan, 0, 0))
+    with pytest.raises(RemoteError) as err:
+        await block.set_rotation((0, 0, 0, 0))
+    assert err.value.code == "InvalidArgument" and "zero quaternion" in err.value.message
+    assert err.value.target == f"entity {block.id}"
+    with pytest.raises(RemoteError) as err:
+        await block.set_tint((2.0, 0, 0))
+    assert "tint colour components must be in 0..1" in err.value.message
+    # JSON from another client may carry NaN literally: the host refuses it too
+    request_id = 10_000_000
+    answer = asyncio.get_running_loop().create_future()
+    conn._pending_requests[request_id] = answer
+    conn.send_raw("control", '{"v":1,"id":%d,"method":"set_transform","params":{"id":%d,'
+                  '"position":[NaN,0,0],"scale":[1,1,1]}}' % (request_id, block.id))
+    with pytest.raises(RemoteError) as err:
+        await asyncio.wait_for(answer, 5)
+    assert err.value.code == "InvalidArgument" and "finite" in err.value.message
+    assert await block.info() == before  # nothing changed
+
+
+async def test_state_survives_a_reconnect(host: RunningHost) -> None:
+    first = await connect_to_host(host.whep_url, host.token(), viewport=VIEWPORT)
+    marker = await first.scene.create_entity("reconnect_marker", position=(1, 2, 3))
+    await marker.set_state(hidden=True, tint=((0.0, 1.0, 0.0), 0.5))
+    plane = await first.scene.add_cut_plane((0, 1, 0), (0, 50, 0))
+    await first.close()
+    await asyncio.sleep(0.2)
+    second = await connect_to_host(host.whep_url, host.token(), viewport=VIEWPORT)
+    try:
+        info = await second.scene.entity(marker.id).info()
+        assert (info.name, info.position, info.hidden) == ("reconnect_marker", (1, 2, 3), True)
+        assert info.tint is not None and info.tint.color == (0, 1, 0) and info.tint.weight == 0.5
+        assert [p.id for p in await second.scene.cut_planes()] == [plane.id]
+    finally:
+        await second.scene.entity(marker.id).destroy()
+        await second.scene.remove_cut_plane(plane)
+        await second.close()
+        await asyncio.sleep(0.1)
+
+
+async def test_state_is_gone_after_the_host_stops(tmp_path: Path, model_dir: Path) -> None:
+    first = start_scene_host(tmp_path, model_dir)
+    try:
+        conn = await connect_to_host(first.whep_url, first.token(), viewport=VIEWPORT)
+        await conn.scene.create_entity("doomed")
+        await conn.scene.load_model("tri")
+        assert len(await conn.scene.roots()) == 3
+        await conn.close()
+    finally:
+        first.stop()
+    second = start_scene_host(tmp_path, model_dir)
+    try:
+        conn = await connect_to_host(second.whep_url, second.token(), viewport=VIEWPORT)
+        try:
+            roots = await conn.scene.roots()
+            assert [r.name for r in roots] == ["sample_engine"]
+            assert await conn.scene.find("doomed") == []
+        finally:
+            await conn.close()
+    finally:
+        second.stop()
