@@ -55,7 +55,7 @@ async def pixel_box(entity: RemoteEntity) -> tuple[int, int, int, int]:
     corners = [to_pixel((x, y, z)) for x in (b.min[0], b.max[0]) for y in (b.min[1], b.max[1])
                for z in (b.min[2], b.max[2])]
     xs, ys = [c[0] for c in corners], [c[1] for c in corners]
-    return int(min(xs)), int(min(ys)), int(math.ceil(max(xs))), int(math.ceil(max(ys)))
+    return int(min(xs)), int(min(ys)), math.ceil(max(xs)), math.ceil(max(ys))
 
 
 async def part(conn: RenderingConnection, name: str) -> RemoteEntity:
@@ -320,8 +320,8 @@ async def test_bad_entity_requests_name_the_id_and_the_problem(
     request_id = 10_000_000
     answer = asyncio.get_running_loop().create_future()
     conn._pending_requests[request_id] = answer
-    conn.send_raw("control", '{"v":1,"id":%d,"method":"set_transform","params":{"id":%d,'
-                  '"position":[NaN,0,0],"scale":[1,1,1]}}' % (request_id, block.id))
+    conn.send_raw("control", f'{{"v":1,"id":{request_id},"method":"set_transform",'
+                  f'"params":{{"id":{block.id},"position":[NaN,0,0],"scale":[1,1,1]}}}}')
     with pytest.raises(RemoteError) as err:
         await asyncio.wait_for(answer, 5)
     assert err.value.code == "InvalidArgument" and "finite" in err.value.message
