@@ -38,7 +38,8 @@ class Hit:
     entity_name: str
     position: tuple[float, float, float]
     normal: tuple[float, float, float]
-    """Unit geometric normal of the triangle, on the side its winding (CCW) makes the front."""
+    """Unit geometric normal of the triangle, on its front side (counter-clockwise in the mesh;
+    glTF flips the winding under a mirroring transform, so the front side is kept)."""
     distance: float
     front_face: bool
     """True when the ray hit the triangle's front (counter-clockwise) side."""
@@ -150,9 +151,9 @@ class RayCaster:
             if any(plane.cuts(tuple(pos)) for plane in cut_planes):
                 continue
             n_local = np.cross(tris.e1[i], tris.e2[i])
+            # the inverse-transpose keeps the local front side in front, also for mirrored
+            # nodes (glTF: a negative determinant flips the winding, not the front side)
             n = normal_matrix @ n_local
-            if np.linalg.det(item.world[:3, :3]) < 0:  # mirrored: winding flips
-                n = -n
             n_len = float(np.linalg.norm(n))
             n = n / n_len if n_len > _EPS else -d
             hits.append(Hit(item.entity.id, item.entity.name,

@@ -1,0 +1,109 @@
+"""Pure unit tests (no host): the ray caster, the model store's name resolution, budgets."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from host.gltf import load_model_bytes
+from host.model_store import LoadBudgets, ModelStore, SourceError, classify
+from host.raycast import RayCaster
+from host.scene import CutPlane, Scene
+from tests.hosting import SHARED_MODELS
+from tests.scene.conftest import make_glb
+
+
+def box_scene() -> tuple[Scene, int]:
+    model = load_model_bytes((SHARED_MODELS / "Box.glb").read_bytes(), name="Box")
+    scene = Scene()
+    root = scene.add_model(model, "Box")
+    return scene, root.id
+
+
+def test_box_front_and_back_faces_distances_and_normals() -> None:
+    scene, _ = box_scene()
+    hits = RayCaster().cast(scene.draw_list(), (0, 0, 5), (0, 0, -2), max_hits=10)
+    # Box.glb is a unit cube (rotated into y-up by its root node): faces at z = ±0.5
+    assert [round(h.distance, 6) for h in hits] == [4.5, 5.5]
+    assert [h.front_face for h in hits] == [True, False]
+    assert hits[0].normal == pytest.approx((0, 0, 1))
+    assert hits[1].normal == pytest.approx((0, 0, -1))
+
+
+def test_transforms_mirroring_state_and_cut_planes() -> None:
+    scene, root_id = box_scene()
+    root = scene.get(root_id)
+    caster = RayCaster()
+    root.position = (3, 0, 0)
+    root.scale = (2, 2, -2)  # mirrored: the outside must stay the front
+    hits = caster.cast(scene.draw_list(), (3, 0, 5), (0, 0, -1), max_hits=10)
+    assert [round(h.distance, 6) for h in hits] == [4.0, 6.0]
+    assert [h.front_face for h in hits] == [True, False]
+    assert caster.cast(scene.draw_list(), (0, 0, 5), (0, 0, -1)) == []  # AABB miss
+    root.collision_disabled = True
+    assert caster.cast(scene.draw_list(), (3, 0, 5), (0, 0, -1)) == []
+    root.collision_disabled = None
+    hits = caster.cast(scene.draw_list(), (3, 0, 5), (0, 0, -1), max_hits=10,
+                       cut_planes=[CutPlane((0, 0, 1), (0, 0, 0))])
+    assert [round(h.distance, 6) for h in hits] == [6.0]  # the front half is cut away
+    assert caster.cast(scene.draw_list(), (3, 0, 5), (0, 0, -1), max_distance=3.9) == []
+
+
+def test_a_ray_through_a_shared_edge_is_one_hit() -> None:
+    quad = make_glb(np.array([[-1, -1, 0], [1, -1, 0], [1, 1, 0], [-1, 1, 0]]),
+                    np.array([0, 1, 2, 0, 2, 3]))
+    scene = Scene()
+    scene.add_model(load_model_bytes(quad), "quad")
+    hits = RayCaster().cast(scene.draw_list(), (0, 0, 1), (0, 0, -1), max_hits=10)
+    assert len(hits) == 1 and hits[0].distance == pytest.approx(1.0)
+
+
+def test_zero_direction_is_refused() -> None:
+    with pytest.raises(ValueError, match="zero vector"):
+        RayCaster().cast([], (0, 0, 0), (0, 0, 0))
+
+
+def test_classify_sources() -> None:
+    assert classify("https://example.com/a.glb") == "url"
+    assert classify("HTTP://example.com/a.glb") == "url"
+    assert classify("/abs/a.glb") == "path"
+    assert classify("rel/a.glb") == "path"
+    assert classify("~/a.glb") == "path"
+    assert classify("Duck.glb") == "name"
+    with pytest.raises(SourceError, match="unsupported model URL scheme"):
+        classify("file:///etc/passwd")
+
+
+def test_store_names_never_escape(tmp_path: Path) -> None:
+    store_dir = tmp_path / "store"
+    store_dir.mkdir()
+    (store_dir / "ok.glb").write_bytes(b"x")
+    secret = tmp_path / "secret.glb"
+    secret.write_bytes(b"x")
+    (store_dir / "link.glb").symlink_to(secret)
+    store = ModelStore((store_dir,))
+    assert store.resolve("ok") == (store_dir / "ok.glb").resolve()
+    assert store.resolve("ok.glb") == (store_dir / "ok.glb").resolve()
+    for bad in ("..", "../secret", ".hidden", "a/b", "", "x" * 200):
+        with pytest.raises(SourceError) as err:
+            store.resolve(bad)
+        assert err.value.code == "InvalidArgument"
+    with pytest.raises(SourceError) as err:
+        store.resolve("link")  # a link out of the store
+    assert err.value.code == "NotFound"
+    assert "link" in store.names() and "ok" in store.names()
+
+
+def test_budgets_from_env() -> None:
+    b = LoadBudgets.from_env({"FARVIEW_MAX_TRIANGLES": "5", "FARVIEW_MAX_MODEL_BYTES": "7",
+                              "FARVIEW_FETCH_TIMEOUT": "0.5"})
+    assert (b.max_triangles, b.max_bytes, b.fetch_timeout) == (5, 7, 0.5)
+    assert LoadBudgets.from_env({}) == LoadBudgets()
+    with pytest.raises(ValueError, match="FARVIEW_MAX_TRIANGLES='many' is not a number"):
+        LoadBudgets.from_env({"FARVIEW_MAX_TRIANGLES": "many"})
+    with pytest.raises(ValueError, match="positive"):
+        LoadBudgets(max_triangles=0)
+    assert math.isfinite(LoadBudgets().fetch_timeout)
