@@ -29,8 +29,12 @@ FOV_Y = 60.0
 
 async def frame_after(conn: RenderingConnection, pose: Pose = CAMERA,
                       timeout: float = 15.0) -> np.ndarray:
-    """RGB of the first frame rendered with a pose sent now (so after every earlier change)."""
-    seq = conn.send_pose(pose, fov_y=FOV_Y).sequence
+    """RGB of the first frame rendered with a pose sent now (so after every earlier change).
+
+    ``keyframe=True`` makes the host render this pose even when it equals the last frame's
+    (the render loop skips a repeated pose over an unchanged scene, and a change may already
+    have been rendered with the previous pose)."""
+    seq = conn.send_pose(pose, fov_y=FOV_Y, keyframe=True).sequence
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         frame: Frame = await conn.next_frame(timeout=timeout)

@@ -147,7 +147,7 @@ async def test_bad_sources_are_refused_and_change_nothing(
     assert err.value.target == source
     assert await scene_size(conn) == before
     # the host keeps streaming
-    seq = conn.send_pose().sequence
+    seq = conn.send_pose(keyframe=True).sequence
     for _ in range(20):
         frame = await conn.next_frame()
         if frame.pose is not None and frame.pose.sequence >= seq:
