@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import httpx
 
 from client.errors import AuthenticationError, ConnectError, RemoteError
+from input.pose import Fov, PoseMessage, View
 
 if TYPE_CHECKING:
     from client.connection import RenderingConnection
@@ -52,6 +53,26 @@ def _finite(name: str, value: Sequence[float], size: int) -> list[float]:
 
 def _v3(v: Sequence[float]) -> Vec3:
     return (float(v[0]), float(v[1]), float(v[2]))
+
+
+def pixel_ray(view: View, size: tuple[int, int], x: float,
+              y: float) -> tuple[Vec3, Vec3]:
+    """World-space ray (origin, unit direction) through pixel (``x``, ``y``) of an image of
+    ``size`` (width, height; top row first) rendered with ``view``."""
+    w, h = size
+    f = view.fov
+    tan_x = f.tan_left + (x + 0.5) / w * (f.tan_right - f.tan_left)
+    tan_y = f.tan_up - (y + 0.5) / h * (f.tan_up - f.tan_down)
+    qx, qy, qz, qw = view.pose.orientation
+    n = math.sqrt(qx * qx + qy * qy + qz * qz + qw * qw)
+    qx, qy, qz, qw = qx / n, qy / n, qz / n, qw / n
+    vx, vy, vz = tan_x, tan_y, -1.0  # camera space: looking down -z, y up
+    # v' = v + 2w (q × v) + 2 q × (q × v)
+    cx, cy, cz = qy * vz - qz * vy, qz * vx - qx * vz, qx * vy - qy * vx
+    ddx, ddy, ddz = qy * cz - qz * cy, qz * cx - qx * cz, qx * cy - qy * cx
+    dx, dy, dz = vx + 2 * (qw * cx + ddx), vy + 2 * (qw * cy + ddy), vz + 2 * (qw * cz + ddz)
+    length = math.sqrt(dx * dx + dy * dy + dz * dz)
+    return _v3(view.pose.position), (dx / length, dy / length, dz / length)
 
 
 # -- results ------------------------------------------------------------------------------------
@@ -334,6 +355,7 @@ class RemoteScene:
     def __init__(self, connection: RenderingConnection) -> None:
         self._conn = connection
         self._pose_planes: tuple[float, float] | None = None
+        self._fov_y: float | None = None
         """The connection's own near/far before :meth:`set_camera`, for :meth:`reset_camera`."""
 
     async def _call(self, method: str, target: str | None, *, timeout: float = 10.0,
@@ -403,6 +425,23 @@ class RemoteScene:
         return [RayHit(int(h["id"]), str(h["name"]), _v3(h["position"]), _v3(h["normal"]),
                        float(h["distance"]), bool(h["front_face"])) for h in result["hits"]]
 
+    async def pick(self, frame_pose: PoseMessage, x: float, y: float) -> RayHit | None:
+        """The closest hit under pixel (``x``, ``y``) of a frame rendered with ``frame_pose``
+        (``frame.pose``; pixels of the whole video frame, top row first; in stereo the eye
+        is chosen by ``x``). Uses the field of view set by :meth:`set_camera` if any."""
+        w, h = frame_pose.viewport
+        eyes = len(frame_pose.views)
+        eye_w = w / eyes
+        eye = min(int(x // eye_w), eyes - 1)
+        view = frame_pose.views[eye]
+        if self._fov_y is not None and eyes == 1:
+            f = view.fov
+            aspect = (f.tan_right - f.tan_left) / (f.tan_up - f.tan_down)
+            view = View(view.pose, Fov.symmetric(self._fov_y, aspect))
+        origin, direction = pixel_ray(view, (int(eye_w), h), x - eye * eye_w, y)
+        hits = await self.raycast(origin, direction, max_distance=frame_pose.far)
+        return hits[0] if hits else None
+
     # -- cut planes
     async def add_cut_plane(self, normal: Sequence[float], point: Sequence[float]) -> CutPlane:
         """Cut away what lies on the ``normal`` side of the plane through ``point`` (at most 8
@@ -437,6 +476,7 @@ class RemoteScene:
         if self._pose_planes is None:
             self._pose_planes = (self._conn.near, self._conn.far)
         self._conn.near, self._conn.far = float(near), float(far)
+        self._fov_y = fov_y
         return CameraSettings(**result)
 
     async def get_camera(self) -> CameraSettings:
@@ -449,6 +489,7 @@ class RemoteScene:
         if self._pose_planes is not None:
             self._conn.near, self._conn.far = self._pose_planes
             self._pose_planes = None
+        self._fov_y = None
         return result
 
     async def set_lighting(self, **settings: Any) -> Lighting:
@@ -505,4 +546,5 @@ __all__ = [
     "RemoteScene",
     "Tint",
     "load_model_http",
+    "pixel_ray",
 ]

@@ -373,3 +373,15 @@ async def test_state_is_gone_after_the_host_stops(tmp_path: Path, model_dir: Pat
             await conn.close()
     finally:
         second.stop()
+
+
+async def test_pick_under_a_pixel_of_a_frame(conn: RenderingConnection) -> None:
+    """What the viewer's click does: the ray through a pixel of the frame's own pose."""
+    msg = conn.send_pose(CAMERA, fov_y=FOV_Y)
+    block = await part(conn, "Block")
+    x0, y0, x1, y1 = await pixel_box(block)
+    hit = await conn.scene.pick(msg, (x0 + x1) / 2, (y0 + y1) / 2)
+    assert hit is not None and hit.entity_id == block.id
+    valve = await conn.scene.pick(msg, *to_pixel((0.0, 0.25, 0.06)))
+    assert valve is not None and valve.entity_name == "ValveCover"
+    assert await conn.scene.pick(msg, 2, 2) is None  # background

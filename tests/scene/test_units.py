@@ -107,3 +107,18 @@ def test_budgets_from_env() -> None:
     with pytest.raises(ValueError, match="positive"):
         LoadBudgets(max_triangles=0)
     assert math.isfinite(LoadBudgets().fetch_timeout)
+
+
+def test_pixel_ray_through_the_centre_and_corners() -> None:
+    from client.scene import pixel_ray
+    from input.pose import Fov, Pose, View
+
+    view = View(Pose((1, 2, 3)), Fov.symmetric(90.0, 2.0))
+    origin, d = pixel_ray(view, (200, 100), 99.5, 49.5)
+    assert origin == (1, 2, 3) and d == pytest.approx((0, 0, -1))
+    _, d = pixel_ray(view, (200, 100), -0.5, -0.5)  # top-left corner of the image
+    assert d == pytest.approx(np.array([-2, 1, -1]) / math.sqrt(6))
+    turned = View(Pose((0, 0, 0), (0, math.sin(math.pi / 4), 0, math.cos(math.pi / 4))),
+                  Fov.symmetric(90.0, 1.0))  # 90° about +y: looking down -x
+    _, d = pixel_ray(turned, (100, 100), 49.5, 49.5)
+    assert d == pytest.approx((-1, 0, 0))
