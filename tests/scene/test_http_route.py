@@ -1,0 +1,88 @@
+"""``POST /scene/models`` in process: the host app with a real SceneService over a real Scene
+(the render loop is the only stand-in: it just counts ``mark_dirty``)."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from host.app import create_app
+from host.config import HostConfig
+from host.model_store import LoadBudgets, ModelStore
+from host.scene import Scene
+from host.scene_api import SceneService
+from tests.hosting import mint_token
+from tests.scene.conftest import MAX_MODEL_BYTES, MAX_TRIANGLES
+
+KEY = b"k" * 32
+
+
+class _RenderLoop:
+    def __init__(self) -> None:
+        self.dirty = 0
+
+    def mark_dirty(self) -> None:
+        self.dirty += 1
+
+
+class _Runtime:
+    def __init__(self) -> None:
+        self.scene = Scene()
+        self.scene_lock = threading.RLock()
+        self.render_loop = _RenderLoop()
+        self.connection: Any = None
+
+
+@pytest.fixture
+def app_and_runtime(model_dir: Path) -> tuple[httpx.AsyncClient, _Runtime]:
+    runtime = _Runtime()
+    service = SceneService(runtime,  # type: ignore[arg-type]
+                           budgets=LoadBudgets(max_triangles=MAX_TRIANGLES,
+                                               max_bytes=MAX_MODEL_BYTES),
+                           store=ModelStore((model_dir,)))
+    config = HostConfig(session_id="s", account_id="acct", token_key=KEY)
+    transport = httpx.ASGITransport(app=create_app(config, scene_api=service))
+    return httpx.AsyncClient(transport=transport, base_url="http://host"), runtime
+
+
+def auth() -> dict[str, str]:
+    return {"Authorization": f"Bearer {mint_token(KEY, 'acct')}"}
+
+
+async def test_loads_a_model_and_marks_the_scene_dirty(
+        app_and_runtime: tuple[httpx.AsyncClient, _Runtime]) -> None:
+    client, runtime = app_and_runtime
+    r = await client.post("/scene/models", json={"source": "tri"}, headers=auth())
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["name"] == "tri" and body["entity_count"] == 2
+    assert [e.name for e in runtime.scene.entities()] == ["tri", "Triangle"]
+    assert runtime.render_loop.dirty >= 1
+
+
+@pytest.mark.parametrize(("body", "status", "code"), [
+    ({"source": "not_gltf"}, 422, "InvalidModel"),
+    ({"source": "big_tris"}, 413, "LimitExceeded"),
+    ({"source": "nope"}, 404, "NotFound"),
+    ({"source": 3}, 400, "InvalidArgument"),
+    ({}, 400, "InvalidArgument"),
+])
+async def test_refusals_have_status_and_error_body(app_and_runtime: tuple[httpx.AsyncClient, _Runtime],
+                                              body: dict[str, Any], status: int,
+                                              code: str) -> None:
+    client, runtime = app_and_runtime
+    r = await client.post("/scene/models", json=body, headers=auth())
+    assert r.status_code == status
+    assert r.json()["error"]["code"] == code and r.json()["error"]["message"]
+    assert len(runtime.scene) == 0
+
+
+async def test_needs_the_bearer_token(app_and_runtime: tuple[httpx.AsyncClient, _Runtime]) -> None:
+    client, runtime = app_and_runtime
+    r = await client.post("/scene/models", json={"source": "tri"})
+    assert r.status_code == 401
+    assert len(runtime.scene) == 0
