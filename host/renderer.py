@@ -348,6 +348,8 @@ class Renderer:
         if planes:
             GL.glUniform4fv(prog.loc("u_cut_planes"), len(planes),
                             np.asarray(planes, dtype=np.float32))
+        for i in range(MAX_CUT_PLANES):
+            (GL.glEnable if i < len(planes) else GL.glDisable)(GL.GL_CLIP_DISTANCE0 + i)
 
     def _draw_outlines(self, items: list[DrawItem], view_projs: list[npt.NDArray[np.float64]],
                        eye_w: int, planes: list[tuple[float, float, float, float]]) -> None:

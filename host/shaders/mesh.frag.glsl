@@ -16,8 +16,6 @@ uniform vec3 u_key_color;       // colour * intensity
 uniform vec3 u_fill_dir;
 uniform float u_fill;
 uniform float u_ambient;
-uniform int u_cut_count;        // active cut planes
-uniform vec4 u_cut_planes[8];   // a, b, c, d: a*x + b*y + c*z + d > 0 is cut away
 
 out vec4 frag_color;
 
@@ -29,9 +27,6 @@ vec3 light(vec3 n, vec3 v, vec3 l, vec3 radiance, vec3 diffuse, vec3 f0, float s
 }
 
 void main() {
-    for (int i = 0; i < u_cut_count; ++i) {
-        if (dot(u_cut_planes[i].xyz, v_world) + u_cut_planes[i].w > 0.0) discard;
-    }
     vec3 n = normalize(v_normal);
     vec3 v = normalize(u_camera - v_world);
     if (dot(n, v) < 0.0) n = -n;  // two-sided lighting: open or single-sided parts stay lit
