@@ -10,6 +10,13 @@ Threading: a Renderer lives on the thread whose EGL context was current when it 
 be used from that thread. Calls are synchronous: ``render`` returns after ``glFinish``, so the
 measured ``render_ms`` is the real GPU (llvmpipe) cost of the frame.
 
+Scene state it draws: hidden entities are skipped; tint is blended in the fragment shader;
+see-through entities are drawn after the opaque ones, blended, without depth writes; selected
+entities write a stencil mask and then get an outline (a screen-space-dilated copy drawn where
+the stencil is clear, without depth test, so it shows through occluders); cut planes (at most
+8) are ``gl_ClipDistance`` planes in the vertex stage; ``scene.camera`` overrides near/far and
+the mono field of view of the pose.
+
 Image orientation: ``read_rgba`` and ``read_yuv420`` both return the top row first. The YUV
 pass flips rows while converting, so no CPU pass touches the pixels.
 """
