@@ -6,6 +6,11 @@ Textures are reallocated only when the frame size changes; otherwise ``glTexSubI
 them. The picture keeps its aspect ratio: when the framebuffer's aspect differs, the quad is
 drawn into a centred ``glViewport`` and the rest stays the clear colour (letterbox/pillarbox).
 
+Optional late reprojection (:mod:`client.reprojection`): :meth:`YuvRenderer.set_reprojection`
+sets one 3×3 homography per eye (1 mono, 2 side by side), applied to the texture coordinates in
+the fragment shader; pixels with no data turn black. Off by default, and then the shader samples
+exactly as before.
+
 Main thread only, with the window's context current. Timing: ``upload_ms`` and ``draw_ms`` are
 CPU wall times of the GL calls. With a GPU driver the draw is queued, so ``draw_ms`` is the
 submission cost; pass ``finish=True`` to :meth:`draw` to include the GPU's work (benchmarks).
@@ -16,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -32,11 +38,25 @@ out vec4 colour;
 uniform sampler2D plane_y;
 uniform sampler2D plane_u;
 uniform sampler2D plane_v;
+uniform int reproject_eyes;  // 0: off; 1: one view; 2: two side-by-side views
+uniform mat3 reproject_h[2];  // per eye: output (u, v, 1) -> source (u, v, 1), v down
 void main() {
+    vec2 st = uv;
+    if (reproject_eyes > 0) {
+        float n = float(reproject_eyes);
+        int eye = (reproject_eyes == 2 && uv.x >= 0.5) ? 1 : 0;
+        vec3 p = reproject_h[eye] * vec3(uv.x * n - float(eye), uv.y, 1.0);
+        vec2 src = p.xy / max(p.z, 1e-9);
+        if (p.z <= 1e-9 || any(lessThan(src, vec2(0.0))) || any(greaterThan(src, vec2(1.0)))) {
+            colour = vec4(0.0, 0.0, 0.0, 1.0);  // no data there: rendered outside the old view
+            return;
+        }
+        st = vec2((src.x + float(eye)) / n, src.y);
+    }
     // BT.601 limited range: Y in 16..235, Cb/Cr in 16..240 centred on 128.
-    float y = texture(plane_y, uv).r * 255.0 - 16.0;
-    float u = texture(plane_u, uv).r * 255.0 - 128.0;
-    float v = texture(plane_v, uv).r * 255.0 - 128.0;
+    float y = texture(plane_y, st).r * 255.0 - 16.0;
+    float u = texture(plane_u, st).r * 255.0 - 128.0;
+    float v = texture(plane_v, st).r * 255.0 - 128.0;
     vec3 rgb = vec3(1.164 * y + 1.596 * v,
                     1.164 * y - 0.392 * u - 0.813 * v,
                     1.164 * y + 2.017 * u) / 255.0;
@@ -76,6 +96,9 @@ class YuvRenderer:
         GL.glUseProgram(self._program)
         for unit, name in enumerate(("plane_y", "plane_u", "plane_v")):
             GL.glUniform1i(GL.glGetUniformLocation(self._program, name), unit)
+        self._reproject_eyes_loc = GL.glGetUniformLocation(self._program, "reproject_eyes")
+        self._reproject_h_loc = GL.glGetUniformLocation(self._program, "reproject_h")
+        GL.glUniform1i(self._reproject_eyes_loc, 0)
         self.upload_ms = 0.0
         """CPU time of the last :meth:`upload`."""
         self.draw_ms = 0.0
@@ -85,6 +108,21 @@ class YuvRenderer:
     def frame_size(self) -> tuple[int, int] | None:
         """``(width, height)`` of the uploaded frame, or None before the first upload."""
         return self._frame_size
+
+    def set_reprojection(self, homographies: Sequence[np.ndarray] | None) -> None:
+        """Reproject the next draws: one 3×3 homography per side-by-side view (1 or 2), as
+        :func:`client.reprojection.frame_homographies` makes them; ``None`` turns it off."""
+        GL.glUseProgram(self._program)
+        if not homographies:
+            GL.glUniform1i(self._reproject_eyes_loc, 0)
+            return
+        if len(homographies) not in (1, 2):
+            raise ValueError(f"reprojection takes 1 or 2 homographies, got {len(homographies)}")
+        mats = np.stack([np.asarray(h, dtype=np.float32).reshape(3, 3) for h in homographies])
+        if len(mats) == 1:
+            mats = np.concatenate([mats, mats])
+        GL.glUniformMatrix3fv(self._reproject_h_loc, 2, GL.GL_TRUE, np.ascontiguousarray(mats))
+        GL.glUniform1i(self._reproject_eyes_loc, len(homographies))
 
     def upload(self, y: np.ndarray, u: np.ndarray, v: np.ndarray) -> None:
         """Copy one frame's planes into the textures (reallocating only on a size change)."""
