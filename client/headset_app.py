@@ -37,6 +37,7 @@ import numpy as np
 
 from client.frame import Frame
 from client.reprojection import Mat3, frame_homographies, reproject_rgb
+from client.viewer.app import StreamWorker, ViewerResult
 from input.headset import SIMULATED_HEADSET, HeadsetDescription, stereo_pose_message
 from input.mathutil import Quat, quat_angle_between
 from input.pose import Pose, PoseMessage
@@ -44,7 +45,8 @@ from input.pose_sources import HeadTrace, PoseSource, headturn_trace, parse_trac
 from input.prediction import LatencyEstimator, PosePredictor
 
 if TYPE_CHECKING:
-    from client.viewer.app import StreamWorker
+    import argparse
+
     from client.viewer.loop import LatestFrameMailbox
 
 log = logging.getLogger(__name__)
@@ -265,11 +267,10 @@ class HeadsetLoop:
 
 
 @dataclass
-class HeadsetResult:
-    exit_code: int = 0
-    message: str = ""
+class HeadsetResult(ViewerResult):
+    """How a headset run ended, with the angular error of every presented frame."""
+
     errors: list[AngularError] = field(default_factory=list)
-    frames_presented: int = 0
     ticks: int = 0
     last: Presented | None = None
 
@@ -338,6 +339,7 @@ def run_headset(worker: StreamWorker, mailbox: LatestFrameMailbox, source: PoseS
             presenter.close()
     result.errors = loop.errors
     result.ticks = loop.ticks
+    result.pose_to_present_ms = [e.pose_to_present_ms for e in loop.errors]
     if headless and screenshot is not None:
         rgb = result.presented_rgb()
         if rgb is None:
@@ -391,3 +393,83 @@ class _WindowPresenter:
     def close(self) -> None:
         self.renderer.close()
         self.window.close()
+
+
+def run_openxr(worker: StreamWorker, mailbox: LatestFrameMailbox, settings: HeadsetSettings, *,
+               duration: float | None) -> HeadsetResult:
+    """The OpenXR path: the runtime paces frames, predicts the display time and reprojects; the
+    client renders remotely for its views and submits each frame with the poses it was rendered
+    with. Raises :class:`~client.openxr_source.OpenXRUnavailableError` before connecting when
+    there is no runtime or headset."""
+    from dataclasses import replace
+
+    from client.openxr_source import OpenXRPoseSource
+
+    source = OpenXRPoseSource.open()
+    try:
+        # the runtime's views are already predicted for display time and it reprojects itself
+        xr_settings = replace(settings, headset=source.headset, prediction=False, reprojection=False,
+                              display_latency_s=0.0)
+        result = HeadsetResult()
+        loop = HeadsetLoop(source, worker.send_pose, mailbox, xr_settings)
+        worker.start()
+        start = time.monotonic()
+        try:
+            while duration is None or time.monotonic() - start < duration:
+                if worker.ended is not None:
+                    break
+                should_render = source.wait_frame()
+                if source.headless:
+                    time.sleep(xr_settings.headset.frame_interval_s)  # headless wait_frame returns at once
+                presented = loop.step()
+                if presented is not None and presented.frame.pose is not None and should_render:
+                    source.submit(presented.frame.to_rgb(), presented.frame.pose)
+                    result.frames_presented += 1
+                    result.last = presented
+                else:
+                    if presented is not None:
+                        result.frames_presented += 1
+                        result.last = presented
+                    source.skip_frame()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            worker.stop()
+        result.errors, result.ticks = loop.errors, loop.ticks
+        result.pose_to_present_ms = [e.pose_to_present_ms for e in loop.errors]
+        if worker.ended is not None:
+            result.exit_code, result.message = worker.ended
+        return result
+    finally:
+        source.close()
+
+
+def run_headset_cli(session: Any, args: argparse.Namespace, title: str,
+                    session_check: Callable[[], Any] | None = None) -> HeadsetResult:
+    """``farview view --headset sim|openxr``: the headset loop on ``session`` (a RenderingSession)."""
+    from client.connection import connect_session
+    from client.viewer.loop import LatestFrameMailbox
+    from input.pose_sources import SimulatedHeadset
+
+    settings = HeadsetSettings(prediction=args.prediction, reprojection=args.reprojection)
+    mailbox = LatestFrameMailbox()
+    viewport = settings.headset.viewport
+    source: PoseSource | None = None
+    if args.headset == "openxr":
+        from client.openxr_source import import_xr
+
+        import_xr()  # fail before connecting when pyopenxr is missing
+    else:
+        try:
+            source = SimulatedHeadset(load_trace(args.trace), rate_hz=settings.headset.refresh_hz, loop=True)
+        except ValueError as exc:
+            return HeadsetResult(exit_code=2, message=str(exc))
+
+    async def connect(on_frame: Any) -> Any:
+        return await connect_session(session, viewport=viewport, on_frame=on_frame)
+
+    worker = StreamWorker(connect, mailbox, session_check=session_check)
+    if source is None:
+        return run_openxr(worker, mailbox, settings, duration=args.duration)
+    return run_headset(worker, mailbox, source, settings, duration=args.duration, headless=args.headless,
+                       window_size=args.size, vsync=args.vsync, title=title, screenshot=args.screenshot)

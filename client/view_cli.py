@@ -63,6 +63,16 @@ def add_viewer_options(p: argparse.ArgumentParser) -> None:
                    help="also send the camera pose at this rate, faster than the display")
     g.add_argument("--rate", type=float, default=60.0, metavar="HZ",
                    help="headless only: poses and frame takes per second (default 60)")
+    h = p.add_argument_group("headset (stereo)")
+    h.add_argument("--headset", choices=("sim", "openxr"),
+                   help="stereo at the headset's rate: 'sim' replays a head-motion trace (--trace), "
+                   "'openxr' uses the OpenXR runtime's headset (pip install 'farview[openxr]')")
+    h.add_argument("--trace", default="headturn", metavar="headturn|PATH",
+                   help="--headset sim: the generated fast head turn (default) or a CSV/JSON trace file")
+    h.add_argument("--no-prediction", dest="prediction", action="store_false",
+                   help="render for the newest head pose, not the one predicted for display time")
+    h.add_argument("--no-reprojection", dest="reprojection", action="store_false",
+                   help="show frames as rendered, without turning them to the newest head pose")
 
 
 def run_viewer(session: Any, args: argparse.Namespace, title: str) -> ViewerResult:
@@ -81,6 +91,10 @@ def run_viewer(session: Any, args: argparse.Namespace, title: str) -> ViewerResu
             return f"session {session.id} is {props.status}{detail}; create a new session"
         return None
 
+    if getattr(args, "headset", None):
+        from client.headset_app import run_headset_cli
+
+        return run_headset_cli(session, args, title, session_check)
     worker = StreamWorker(connect, mailbox, session_check=session_check, pose_rate=args.pose_rate)
     if args.headless:
         return run_headless(worker, mailbox, size=args.size, rate=args.rate,

@@ -1,0 +1,84 @@
+"""The OpenXR path as far as this machine goes: no runtime (and no pyopenxr in CI) must give
+the clear message, not a traceback — through the API and through ``farview view --headset openxr``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import types
+
+import pytest
+
+from client.openxr_source import (
+    NO_PYOPENXR_MESSAGE,
+    NO_RUNTIME_MESSAGE,
+    OpenXRPoseSource,
+    OpenXRUnavailableError,
+    translate_error,
+)
+
+
+def test_missing_pyopenxr_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "xr", None)  # import xr → ImportError, installed or not
+    with pytest.raises(OpenXRUnavailableError) as info:
+        OpenXRPoseSource.open()
+    assert str(info.value) == NO_PYOPENXR_MESSAGE
+    assert "pip install 'farview[openxr]'" in str(info.value) and "--headset sim" in str(info.value)
+
+
+def _fake_xr_without_runtime() -> types.ModuleType:
+    """pyopenxr's shape where the loader finds no runtime: every entry point raises
+    RuntimeUnavailableError (what pyopenxr 1.1.6501 raises, checked by hand on this machine)."""
+
+    class XrException(Exception):
+        pass
+
+    class RuntimeUnavailableError(XrException):
+        pass
+
+    def no_runtime(*_args: object, **_kw: object) -> None:
+        raise RuntimeUnavailableError("The loader was unable to find or load a runtime.")
+
+    xr = types.ModuleType("xr")
+    xr.exception = types.SimpleNamespace(  # type: ignore[attr-defined]
+        XrException=XrException, RuntimeUnavailableError=RuntimeUnavailableError)
+    xr.enumerate_instance_extension_properties = no_runtime  # type: ignore[attr-defined]
+    xr.create_instance = no_runtime  # type: ignore[attr-defined]
+    return xr
+
+
+def test_missing_runtime_gives_the_clear_message(monkeypatch: pytest.MonkeyPatch) -> None:
+    try:
+        import xr  # noqa: F401  (real pyopenxr, where installed: its loader finds no runtime here)
+    except ImportError:
+        monkeypatch.setitem(sys.modules, "xr", _fake_xr_without_runtime())
+    monkeypatch.setenv("XR_RUNTIME_JSON", "/nonexistent/openxr_runtime.json")
+    with pytest.raises(OpenXRUnavailableError) as info:
+        OpenXRPoseSource.open()
+    assert str(info.value) == NO_RUNTIME_MESSAGE
+    assert "XR_ERROR_RUNTIME_UNAVAILABLE" in str(info.value) and "monado-service" in str(info.value)
+
+
+def test_other_openxr_errors_are_translated_with_what_failed() -> None:
+    xr = _fake_xr_without_runtime()
+    err = translate_error(xr, ValueError("boom"), "creating the OpenXR instance")
+    assert isinstance(err, OpenXRUnavailableError)
+    assert "creating the OpenXR instance: boom" in str(err)
+
+
+def test_view_headset_openxr_without_runtime_exits_with_the_message(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """The CLI branch: the clear message and exit code 5, no traceback (no session service needed:
+    the session object is a stand-in, because OpenXR fails before any connection is made)."""
+    from client import view_cli
+
+    monkeypatch.setitem(sys.modules, "xr", None)
+    p = argparse.ArgumentParser()
+    p.add_argument("session_id")
+    view_cli.add_viewer_options(p)
+    args = p.parse_args(["s1", "--headset", "openxr", "--headless", "--no-prediction"])
+    assert args.headset == "openxr" and args.prediction is False and args.reprojection is True
+    with pytest.raises(OpenXRUnavailableError, match="pip install 'farview\\[openxr\\]'"):
+        view_cli.run_viewer(types.SimpleNamespace(id="s1"), args, "t")
+    # view_main turns every FarviewError into "farview: <message>" and exit code 5
+    assert issubclass(OpenXRUnavailableError, view_cli.FarviewError)
