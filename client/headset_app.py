@@ -386,9 +386,16 @@ class _WindowPresenter:
         return True
 
     def screenshot(self, path: Path) -> None:
+        """Draw the last frame once more (same reprojection) and save the back buffer: reading
+        the front buffer is undefined on many drivers (Xvfb gives black)."""
+        from OpenGL import GL
         from PIL import Image
 
-        Image.fromarray(self.window.read_pixels("front"), "RGB").save(path)
+        self.window.make_current()
+        GL.glClearColor(0.0, 0.0, 0.0, 1.0)
+        GL.glClear(GL.GL_COLOR_BUFFER_BIT)
+        self.renderer.draw(self.window.framebuffer_size())
+        Image.fromarray(self.window.read_pixels("back"), "RGB").save(path)
 
     def close(self) -> None:
         self.renderer.close()
