@@ -366,7 +366,8 @@ def create_app(manager: SessionManager, auth: Authenticator, *, max_body_bytes: 
         _check_version(api_version)
         after = 0
         if continuationToken is not None:
-            if not continuationToken.isdigit():
+            # ASCII digits that fit SQLite's int64 (str.isdigit takes "²"; 2**63 overflows: both were 500s)
+            if not re.fullmatch(r"[0-9]{1,18}", continuationToken):
                 raise bad_request("continuationToken is not one this service issued; "
                                   "follow @nextLink as given", target="continuationToken")
             after = int(continuationToken)
