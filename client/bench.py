@@ -1,0 +1,415 @@
+"""The machinery of ``farview bench``: drive a trajectory through a live stream and record
+every frame.
+
+One :func:`run_stream` call measures one mode (``farview``: our encoder and receiver; or
+``stock_aiortc``: aiortc's own encoder, jitter buffer and decoder thread) over one connection:
+
+- the **stream thread** hosts an asyncio loop with the :class:`~client.connection.RenderingConnection`;
+  a task there sends the trajectory's pose ``fps`` times a second on an absolute schedule, and
+  the connection's ``on_frame`` callback puts each decoded frame into a :class:`_Mailbox`;
+- the **main thread** is the display: it takes the newest frame at ``display_rate`` and either
+  "presents" it at once (headless) or uploads, draws and swaps it through the viewer's
+  :class:`~client.viewer.loop.ViewerLoop` (window). The moment of presentation ends the frame's
+  record.
+
+Hand-offs: the mailbox (latest-only, a lock; a frame replaced before it was taken is recorded
+as discarded, never queued); the send-time map (written by the stream thread, read by the main
+thread; one dict, the GIL makes single reads and writes atomic).
+
+Latency is measured on the client's clock only (``time.perf_counter``): pose sent → last packet
+received (``pose_to_receive``), → decoded (``decode``), → taken by the display (``queue``), →
+uploaded, drawn and swapped (``upload``, ``draw``). Host stages come from the frame metadata as
+durations. ``network`` is ``pose_to_receive`` minus the host stages: the pose's trip over the
+data channel, the host's wait for its render thread and frame-rate cap, packetisation, the
+video's trip over loopback and reassembly — everything between the two machines' stages.
+
+With ``verify`` the host burns each frame's pose sequence into its pixels (:mod:`input.marker`);
+every decoded frame's marker is read back and compared with the sequence its metadata names, and
+latency is also computed from the pixels alone (the send time of the sequence read from them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import psutil
+
+from client.frame import Frame
+from input import marker
+from input.trajectory import Trajectory
+
+log = logging.getLogger(__name__)
+
+MODES = ("farview", "stock_aiortc")
+DEFAULT_BITRATE = 8_000_000
+
+Connector = Callable[[Callable[[Frame], None], bool], Awaitable[Any]]
+"""``connect(on_frame, stock_receiver)`` → a connected :class:`~client.connection.RenderingConnection`."""
+ProgressCallback = Callable[[str, float, int], None]
+"""``progress(mode, fraction done 0..1, frames presented so far)``, called on the main thread."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class StreamRunConfig:
+    """What one measured stream run does."""
+
+    width: int
+    height: int
+    fps: int
+    """Poses sent per second, and the host's frame-rate cap."""
+    duration_s: float
+    """Measured seconds (after the warm-up)."""
+    warmup_s: float
+    """Seconds streamed before measuring (llvmpipe's first ~140 frames are ~2× slower)."""
+    trajectory: Trajectory
+    headless: bool = True
+    display_rate: float = 240.0
+    """How often the display takes the newest frame (headless and window alike)."""
+    verify: bool = False
+    bitrate: int = DEFAULT_BITRATE
+
+    def __post_init__(self) -> None:
+        if self.width % 2 or self.height % 2 or self.width < 16 or self.height < 16:
+            raise ValueError(f"resolution must be even and at least 16x16, got {self.width}x{self.height}")
+        if not 1 <= self.fps <= 240:
+            raise ValueError(f"fps must be 1..240, got {self.fps}")
+        if not self.duration_s > 0 or self.warmup_s < 0:
+            raise ValueError("duration must be positive and warm-up non-negative")
+        if not self.display_rate > 0:
+            raise ValueError(f"display rate must be positive, got {self.display_rate}")
+
+
+@dataclass(frozen=True)
+class FrameRecord:
+    """One decoded frame: where it came from and where its time went (ms, client clock)."""
+
+    t: float
+    """Seconds from the start of measuring to the frame's arrival."""
+    pose_sequence: int | None
+    """The pose sequence the metadata says the frame was rendered with."""
+    presented: bool
+    """False when a newer frame replaced it before the display took it (discarded)."""
+    keyframe: bool
+    size_bytes: int
+    render_ms: float | None
+    readback_ms: float | None
+    convert_ms: float | None
+    encode_ms: float | None
+    pose_to_receive_ms: float | None
+    network_ms: float | None
+    """``pose_to_receive`` minus the host stages (see the module docstring)."""
+    decode_ms: float | None
+    queue_ms: float | None
+    """Decoded → taken by the display."""
+    upload_ms: float | None
+    """Plane upload to textures (window only)."""
+    draw_ms: float | None
+    """Draw and swap (window only)."""
+    receive_to_present_ms: float | None
+    pose_to_present_ms: float | None
+    marker_sequence: int | None = None
+    """The sequence read from the pixels (``verify`` only; None when unreadable or off)."""
+    pixel_pose_to_present_ms: float | None = None
+    """Pose send time of ``marker_sequence`` → present: latency from the pixels alone."""
+
+
+@dataclass
+class StreamRunResult:
+    """Everything one mode's run measured."""
+
+    mode: str
+    config: StreamRunConfig
+    records: list[FrameRecord]
+    measured_s: float
+    poses_sent: int
+    """Poses sent during the measured window."""
+    frames_reused: int
+    """Display iterations that showed the previous frame again (no new frame to take)."""
+    frames_skipped: int
+    """Frames lost before decode (the receiver's count, since connect)."""
+    frames_discarded_unmatched: int
+    """Decoded frames dropped because their metadata never came."""
+    cpu_percent: dict[str, float | None]
+    """psutil's per-process CPU, percent of one core, over the measured window."""
+    rtt_ms: float | None
+    marker_mismatches: int = 0
+    marker_unreadable: int = 0
+    encoder_path: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class _Mailbox:
+    """Latest-only frame hand-off that remembers what it dropped (see the module docstring)."""
+
+    def __init__(self, on_discard: Callable[[Frame, float], None]) -> None:
+        self._lock = threading.Lock()
+        self._frame: tuple[Frame, float] | None = None
+        self._on_discard = on_discard
+
+    def put(self, frame: Frame) -> None:
+        decoded_at = time.perf_counter()
+        with self._lock:
+            old, self._frame = self._frame, (frame, decoded_at)
+        if old is not None:
+            self._on_discard(*old)
+
+    def take(self) -> tuple[Frame, float] | None:
+        with self._lock:
+            item, self._frame = self._frame, None
+            return item
+
+
+class _StreamThread:
+    """The asyncio loop thread that owns the connection and sends the poses."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._run, name="bench-stream", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_forever()
+        self.loop.close()
+
+    def call(self, coro: Awaitable[Any], timeout: float | None = None) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)  # type: ignore[arg-type]
+
+    def stop(self) -> None:
+        """Cancel what is left on the loop (aiortc's transport monitors), then end the thread."""
+
+        async def cancel_rest() -> None:
+            current = asyncio.current_task()
+            tasks = [t for t in asyncio.all_tasks() if t is not current]
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        with contextlib.suppress(Exception):
+            self.call(cancel_rest(), timeout=5)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(5)
+
+
+class _Display:
+    """Presents frames: headless (taken = presented) or through the viewer's window loop."""
+
+    def __init__(self, width: int, height: int, headless: bool) -> None:
+        self.headless = headless
+        self._taken: tuple[Frame, float] | None = None
+        self._source: _Mailbox | None = None
+        self.window: Any = None
+        self.loop: Any = None
+        if not headless:
+            from client.viewer.loop import ViewerLoop
+            from client.viewer.window import Window
+
+            self.window = Window(title="farview bench", size=(width, height), vsync=False)
+            self.loop = ViewerLoop(self.window, self, None, show_stats=False, max_fps=None)
+
+    def take(self) -> Frame | None:  # the ViewerLoop's frame source
+        item = self._source.take() if self._source is not None else None
+        if item is None:
+            return None
+        self._taken = (item[0], time.perf_counter())
+        return item[0]
+
+    def present(self, source: _Mailbox) -> tuple[Frame, float, float, float | None, float | None] | None:
+        """One display iteration: (frame, taken_at, presented_at, upload_ms, draw_ms) or None."""
+        self._source = source
+        self._taken = None
+        if self.headless:
+            item = source.take()
+            if item is None:
+                return None
+            now = time.perf_counter()
+            return item[0], now, now, None, None
+        presented_before = self.loop.frames_presented
+        if not self.loop.step():
+            raise KeyboardInterrupt  # the window was closed or Esc pressed
+        if self._taken is None or self.loop.frames_presented == presented_before:
+            return None
+        now = time.perf_counter()
+        frame, taken_at = self._taken
+        upload_ms = float(self.loop.renderer.upload_ms)
+        return frame, taken_at, now, upload_ms, max(0.0, (now - taken_at) * 1000 - upload_ms)
+
+    def close(self) -> None:
+        if self.window is not None:
+            self.loop.close()
+            self.window.close()
+
+
+def _ms(a: float, b: float) -> float:
+    return (b - a) * 1000.0
+
+
+def _record(frame: Frame, decoded_at: float, start: float, *, taken_at: float | None,
+            presented_at: float | None, upload_ms: float | None, draw_ms: float | None,
+            marker_sequence: int | None, sent_at: dict[int, float]) -> FrameRecord:
+    meta = frame.metadata
+    host = None
+    stages: tuple[float | None, ...] = (None, None, None, None)
+    if meta is not None:
+        stages = (meta.render_us / 1000, meta.readback_us / 1000, meta.convert_us / 1000, meta.encode_us / 1000)
+        host = sum(s for s in stages if s is not None)
+    p2r = frame.pose_to_receive_ms
+    decode = frame.receive_to_decoded_ms
+    r2p = _ms(frame.received_at, presented_at) if presented_at is not None else None
+    p2p = p2r + r2p if (p2r is not None and r2p is not None) else None
+    pixel = None
+    if marker_sequence is not None and presented_at is not None and marker_sequence in sent_at:
+        pixel = _ms(sent_at[marker_sequence], presented_at)
+    return FrameRecord(
+        t=frame.received_at - start,
+        pose_sequence=meta.pose_sequence if meta is not None else None,
+        presented=presented_at is not None,
+        keyframe=bool(meta.keyframe) if meta is not None else False,
+        size_bytes=meta.size_bytes if meta is not None else 0,
+        render_ms=stages[0], readback_ms=stages[1], convert_ms=stages[2], encode_ms=stages[3],
+        pose_to_receive_ms=p2r,
+        network_ms=(p2r - host) if (p2r is not None and host is not None) else None,
+        decode_ms=decode,
+        queue_ms=_ms(decoded_at, taken_at) if taken_at is not None else None,
+        upload_ms=upload_ms, draw_ms=draw_ms,
+        receive_to_present_ms=r2p, pose_to_present_ms=p2p,
+        marker_sequence=marker_sequence, pixel_pose_to_present_ms=pixel,
+    )
+
+
+def run_stream(connect: Connector, cfg: StreamRunConfig, *, stock: bool, host_pid: int | None,
+               display: _Display | None = None, progress: ProgressCallback | None = None) -> StreamRunResult:
+    """Connect, configure, warm up, measure ``cfg.duration_s`` seconds, disconnect."""
+    mode = MODES[1] if stock else MODES[0]
+    own_display = display is None
+    if display is None:
+        display = _Display(cfg.width, cfg.height, cfg.headless)
+    sent_at: dict[int, float] = {}
+    state: dict[str, Any] = {"start": None, "unreadable": 0, "mismatches": 0}
+    records: list[FrameRecord] = []
+    records_lock = threading.Lock()
+    stop_poses = threading.Event()
+
+    def check_marker(frame: Frame) -> int | None:
+        if not cfg.verify:
+            return None
+        value = marker.read(frame.y)
+        if value is None:
+            state["unreadable"] += 1
+        elif frame.metadata is None or value != frame.metadata.pose_sequence:
+            state["mismatches"] += 1
+            log.warning("frame pixels show pose %s but its metadata says %s", value,
+                        frame.metadata.pose_sequence if frame.metadata else None)
+        return value
+
+    def on_discard(frame: Frame, decoded_at: float) -> None:  # stream thread
+        start = state["start"]
+        if start is None or frame.received_at < start:
+            return
+        rec = _record(frame, decoded_at, start, taken_at=None, presented_at=None, upload_ms=None,
+                      draw_ms=None, marker_sequence=check_marker(frame), sent_at=sent_at)
+        with records_lock:
+            records.append(rec)
+
+    mailbox = _Mailbox(on_discard)
+    worker = _StreamThread()
+    conn: Any = None
+
+    async def open_connection() -> Any:
+        c = await connect(mailbox.put, stock)
+        await c.request("configure_stream", bitrate=cfg.bitrate, max_fps=cfg.fps, stock_aiortc=stock,
+                        verify_marker=cfg.verify)
+        return c
+
+    async def send_poses(t0: float) -> int:
+        n = 0
+        interval = 1.0 / cfg.fps
+        while not stop_poses.is_set() and conn.is_connected:
+            pose = cfg.trajectory.pose_at(n * interval)
+            before = time.perf_counter()
+            msg = conn.send_pose(pose)
+            sent_at[msg.sequence] = before
+            n += 1
+            await asyncio.sleep(max(0.0, t0 + n * interval - time.perf_counter()))
+        return n
+
+    procs: dict[str, psutil.Process | None] = {"client": psutil.Process()}
+    try:
+        procs["host"] = psutil.Process(host_pid) if host_pid else None
+    except psutil.Error:
+        procs["host"] = None
+    reused = 0
+    try:
+        conn = worker.call(open_connection(), timeout=30)
+        t0 = time.perf_counter()
+        poses_future = asyncio.run_coroutine_threadsafe(send_poses(t0), worker.loop)
+        measure_at, end_at = t0 + cfg.warmup_s, t0 + cfg.warmup_s + cfg.duration_s
+        period = 1.0 / cfg.display_rate
+        shown_any = False
+        next_progress = 0.0
+        while True:
+            now = time.perf_counter()
+            if now >= end_at:
+                break
+            if state["start"] is None and now >= measure_at:
+                state["start"] = now
+                for p in procs.values():
+                    if p is not None:
+                        with contextlib.suppress(psutil.Error):
+                            p.cpu_percent()
+            if not conn.is_connected:
+                raise ConnectionError(f"the stream ended during the {mode} run: {conn.close_reason}")
+            presented = display.present(mailbox)
+            start = state["start"]
+            if presented is None:
+                if shown_any and start is not None:
+                    reused += 1
+            else:
+                shown_any = True
+                frame, taken_at, presented_at, upload_ms, draw_ms = presented
+                if start is not None and frame.received_at >= start:
+                    decoded_at = frame.received_at + (frame.receive_to_decoded_ms or 0.0) / 1000
+                    rec = _record(frame, decoded_at, start, taken_at=taken_at, presented_at=presented_at,
+                                  upload_ms=upload_ms, draw_ms=draw_ms, marker_sequence=check_marker(frame),
+                                  sent_at=sent_at)
+                    with records_lock:
+                        records.append(rec)
+            if progress is not None and now >= next_progress:
+                next_progress = now + 0.25
+                progress(mode, min(1.0, (now - t0) / (end_at - t0)), len(records))
+            time.sleep(max(0.0, period - (time.perf_counter() - now)))
+        cpu: dict[str, float | None] = {}
+        for name, p in procs.items():
+            try:
+                cpu[name] = p.cpu_percent() if p is not None else None
+            except psutil.Error:
+                cpu[name] = None
+        measured = time.perf_counter() - (state["start"] or t0)
+        stop_poses.set()
+        poses_future.result(5)
+        poses_sent = sum(1 for at in list(sent_at.values()) if at >= (state["start"] or t0))
+        stats = conn.statistics()
+        result = StreamRunResult(
+            mode=mode, config=cfg, records=sorted(records, key=lambda r: r.t), measured_s=measured,
+            poses_sent=poses_sent, frames_reused=reused, frames_skipped=int(stats.video_frames_skipped),
+            frames_discarded_unmatched=int(stats.video_frames_discarded), cpu_percent=cpu,
+            rtt_ms=conn.rtt_ms, marker_mismatches=state["mismatches"], marker_unreadable=state["unreadable"])
+    finally:
+        stop_poses.set()
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                worker.call(conn.close(), timeout=10)
+        worker.stop()
+        if own_display:
+            display.close()
+    return result
+
+
+__all__ = ["MODES", "FrameRecord", "StreamRunConfig", "StreamRunResult", "run_stream"]

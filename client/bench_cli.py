@@ -1,0 +1,300 @@
+"""``farview bench``: measure latency end to end, stage by stage, with proof from the pixels.
+
+Runs, in order, on one session's render host: farview's stream, then (unless ``--no-baseline``)
+stock aiortc with the same poses, then (unless ``--no-floor``) the in-process floor
+(:mod:`client.bench_floor`, a child process). Prints a table, writes ``bench-WxH-FPS.json``
+and ``.png`` to ``--output``. The machinery is :mod:`client.bench`; summaries and the plot are
+:mod:`client.bench_report`.
+
+Session: ``--session ID`` uses a running session (found through the usual service options);
+otherwise the bench uses the local service (starting one, as ``farview demo`` does, if none
+runs), creates a session with ``--model`` (default: the shipped sample), and stops the session
+and any service it started when done.
+
+Display: a window when a display exists (``DISPLAY``/``WAYLAND_DISPLAY``), else, or with
+``--headless``, no window: "present" is then the moment the display loop takes the frame.
+
+Exit status: 0 done; 1 ``--verify`` found frames whose pixels disagree with their metadata;
+2 usage; 5 the service, session or stream failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from client.errors import FarviewError
+
+log = logging.getLogger(__name__)
+
+EXIT_OK, EXIT_MISMATCH, EXIT_USAGE, EXIT_FAILED = 0, 1, 2, 5
+FLOOR_TIMEOUT_S = 300.0
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"resolution must look like 1280x720, got {text!r}") from None
+    if w % 2 or h % 2 or not (16 <= w <= 4096 and 16 <= h <= 4096):
+        raise argparse.ArgumentTypeError(f"resolution {w}x{h} must be even and within 16..4096")
+    return w, h
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="farview bench", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Drive a scripted camera through a render host and measure where every millisecond "
+        "goes: pose → receive → present with host stages, network and decode; the same poses through "
+        "stock aiortc; and the in-process floor.",
+        epilog="trajectories: orbit (circle the model, 45°/s), shake (fast small turns, ~4° at 4–9 Hz), "
+        "trace:FILE or --trajectory trace --trace-file FILE (CSV t,px,py,pz,qx,qy,qz,qw or JSON "
+        "{\"samples\": [...]}, looped).\nexample: farview bench --resolution 1280x720 --fps 60 "
+        "--duration 10 --verify --headless --output bench-out")
+    p.add_argument("--resolution", type=_size, default=(1280, 720), metavar="WxH", help="default 1280x720")
+    p.add_argument("--fps", type=int, default=60, help="poses per second and host frame cap (default 60)")
+    p.add_argument("--duration", type=float, default=10.0, metavar="S", help="measured seconds per mode (default 10)")
+    p.add_argument("--warmup", type=float, default=3.0, metavar="S",
+                   help="seconds streamed before measuring, per mode (default 3; llvmpipe warms up)")
+    p.add_argument("--model", help="model for a new session and the floor: store name or path (default: sample)")
+    p.add_argument("--trajectory", default="orbit", metavar="orbit|shake|trace[:FILE]")
+    p.add_argument("--trace-file", metavar="FILE", help="the trace for --trajectory trace")
+    p.add_argument("--session", metavar="ID", help="bench a running session instead of creating one")
+    p.add_argument("--headless", action="store_true", help="no window even when a display exists")
+    p.add_argument("--display-rate", type=float, default=240.0, metavar="HZ",
+                   help="how often the display takes the newest frame (default 240, the viewer's cap "
+                   "without vsync; 60 models a 60 Hz display)")
+    p.add_argument("--bitrate", type=int, default=8_000_000, help="bit/s (default 8000000)")
+    p.add_argument("--output", type=Path, metavar="DIR", help="write bench-WxH-FPS.json and .png here")
+    p.add_argument("--verify", action="store_true",
+                   help="burn each frame's pose sequence into its pixels and check it after decoding")
+    p.add_argument("--no-baseline", dest="baseline", action="store_false", help="skip stock aiortc")
+    p.add_argument("--no-floor", dest="floor", action="store_false", help="skip the in-process floor")
+    p.add_argument("--lease", type=int, default=30, help="lease in minutes of the session it creates")
+    g = p.add_argument_group("service (as for `farview session`)")
+    g.add_argument("--url", help="service URL (env FARVIEW_URL; default: the local service)")
+    g.add_argument("--account-id", help="account id (env FARVIEW_ACCOUNT_ID)")
+    g.add_argument("--account-key", help="account key (env FARVIEW_ACCOUNT_KEY; prefer the environment)")
+    g.add_argument("--data-dir", type=Path, help="the local service's data dir (default $FARVIEW_DATA_DIR "
+                   "or ~/.local/share/farview)")
+    g.add_argument("--ca-cert", help="CA/certificate file to trust for https (`--verify` elsewhere)")
+    return p
+
+
+class ProgressBar:
+    """One line on stderr, redrawn in place on a terminal, a line per mode otherwise."""
+
+    def __init__(self, stream: Any = sys.stderr) -> None:
+        self.stream = stream
+        self.tty = bool(getattr(stream, "isatty", lambda: False)())
+        self._mode: str | None = None
+
+    def __call__(self, mode: str, fraction: float, frames: int) -> None:
+        if self.tty:
+            filled = int(30 * fraction)
+            self.stream.write(f"\r{mode:<13} [{'#' * filled}{'.' * (30 - filled)}] {fraction * 100:3.0f}%  "
+                              f"{frames} frames ")
+            self.stream.flush()
+        elif mode != self._mode:
+            self.stream.write(f"[farview bench] measuring {mode}…\n")
+            self.stream.flush()
+        self._mode = mode
+
+    def done(self) -> None:
+        if self.tty and self._mode is not None:
+            self.stream.write("\n")
+            self.stream.flush()
+        self._mode = None
+
+
+def _say(text: str) -> None:
+    print(f"[farview bench] {text}", file=sys.stderr, flush=True)
+
+
+def _find_host_pid(host_url: str, service_pid: int | None) -> int | None:
+    """The render host serving ``host_url``: a child of the service listening on its port."""
+    import contextlib
+    from urllib.parse import urlparse
+
+    import psutil
+
+    port = urlparse(host_url).port
+    if service_pid is None or port is None:
+        return None
+    try:
+        children = psutil.Process(service_pid).children(recursive=True)
+    except psutil.Error:
+        return None
+    for child in children:
+        with contextlib.suppress(psutil.Error):
+            if any(c.laddr and c.laddr.port == port and c.status == psutil.CONN_LISTEN
+                   for c in child.net_connections(kind="tcp")):
+                return int(child.pid)
+    return None
+
+
+def _load_trajectory(args: argparse.Namespace) -> Any:
+    from input.pose_sources import parse_trace_csv, parse_trace_json
+    from input.trajectory import make_trajectory, parse_trajectory_spec
+
+    spec = parse_trajectory_spec(args.trajectory, args.trace_file)
+    trace = None
+    if spec.trace_file:
+        path = Path(spec.trace_file)
+        parse = parse_trace_json if path.suffix.lower() == ".json" else parse_trace_csv
+        trace = parse(path.read_text(encoding="utf-8"), name=path.name)
+    return spec, make_trajectory(spec, trace)
+
+
+def _run_floor(args: argparse.Namespace, spec: Any) -> dict[str, Any] | None:
+    w, h = args.resolution
+    cmd = [sys.executable, "-m", "client.bench_floor", "--resolution", f"{w}x{h}", "--fps", str(args.fps),
+           "--duration", str(args.duration), "--warmup-frames", str(max(0, round(args.warmup * args.fps))),
+           "--trajectory", spec.kind]
+    if spec.trace_file:
+        cmd += ["--trace-file", spec.trace_file]
+    if args.model:
+        cmd += ["--model", args.model]
+    _say("measuring the floor (render → encode → decode → upload in one process)…")
+    env = {k: v for k, v in os.environ.items() if k != "PYOPENGL_PLATFORM"}
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=FLOOR_TIMEOUT_S, env=env,
+                              cwd=Path(__file__).resolve().parent.parent)
+    except subprocess.TimeoutExpired:
+        _say("the floor measurement timed out; reported without it")
+        return None
+    if proc.returncode != 0:
+        _say(f"the floor measurement failed; reported without it:\n{proc.stderr[-1500:]}")
+        return None
+    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result
+
+
+def _bench(session: Any, args: argparse.Namespace, spec: Any, trajectory: Any, host_pid: int | None) -> int:
+    from client.bench import StreamRunConfig, _Display, run_stream
+    from client.bench_report import build_document, format_table, write_plot
+    from client.connection import connect_session
+
+    w, h = args.resolution
+    cfg = StreamRunConfig(width=w, height=h, fps=args.fps, duration_s=args.duration, warmup_s=args.warmup,
+                          trajectory=trajectory, headless=args.headless, display_rate=args.display_rate,
+                          verify=args.verify, bitrate=args.bitrate)
+
+    async def connect(on_frame: Any, stock: bool) -> Any:
+        return await connect_session(session, viewport=(w, h), on_frame=on_frame, stock_receiver=stock)
+
+    progress = ProgressBar()
+    display = _Display(w, h, args.headless)
+    runs = []
+    try:
+        for stock in ([False, True] if args.baseline else [False]):
+            runs.append(run_stream(connect, cfg, stock=stock, host_pid=host_pid, display=display,
+                                   progress=progress))
+            progress.done()
+            time.sleep(0.3)  # the host frees its client slot
+    finally:
+        display.close()
+    floor = _run_floor(args, spec) if args.floor else None
+    config = {"resolution": f"{w}x{h}", "fps": args.fps, "duration_s": args.duration, "warmup_s": args.warmup,
+              "trajectory": trajectory.name, "model": args.model or "sample_engine", "headless": args.headless,
+              "display_rate": args.display_rate, "bitrate": args.bitrate, "verify": args.verify,
+              "session": session.id, "host_pid": host_pid, "command": "farview bench " + " ".join(args.argv)}
+    doc = build_document(config, runs, floor)
+    print(format_table(doc))
+    if args.output is not None:
+        args.output.mkdir(parents=True, exist_ok=True)
+        stem = f"bench-{w}x{h}-{args.fps}"
+        json_path = args.output / f"{stem}.json"
+        json_path.write_text(json.dumps(doc, indent=1, allow_nan=False, default=str))
+        png = write_plot(doc, args.output / f"{stem}.png")
+        print(f"\nwrote {json_path} and {png}")
+    if args.verify and any(r.marker_mismatches for r in runs):
+        print("farview bench: frames whose pixels disagree with their metadata: "
+              + ", ".join(f"{r.mode} {r.marker_mismatches}" for r in runs), file=sys.stderr)
+        return EXIT_MISMATCH
+    return EXIT_OK
+
+
+def _service_namespace(args: argparse.Namespace) -> argparse.Namespace:
+    return argparse.Namespace(url=args.url, account_id=args.account_id, account_key=args.account_key,
+                              data_dir=args.data_dir, verify=args.ca_cert)
+
+
+def main(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
+    args.argv = list(argv)
+    if not args.headless and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        args.headless = True
+    try:
+        spec, trajectory = _load_trajectory(args)
+    except (OSError, ValueError) as exc:
+        print(f"farview bench: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from client.local import find_local_service
+    from client.session_cli import client_from_args
+    from client.view_cli import _service_alive, _start_local_service
+
+    service: subprocess.Popen[bytes] | None = None
+    created = None
+    try:
+        if not args.url and not args.session and not _service_alive(args.data_dir):
+            _say("starting the local session service…")
+            service = _start_local_service(args.data_dir)
+        with client_from_args(_service_namespace(args)) as rest:
+            if args.session:
+                session = rest.open_rendering_session(args.session)
+                session.wait_until_ready(timeout=10.0)
+            else:
+                _say("creating a session…")
+                model = str(Path(args.model).resolve()) if args.model and os.path.exists(args.model) else args.model
+                session = created = rest.create_session(max_lease_time_minutes=args.lease,
+                                                        models=[model] if model else None)
+                _say(f"session {session.id}: waiting for its render host…")
+                session.wait_until_ready(timeout=120.0)
+            service_pid = service.pid if service is not None else None
+            if service_pid is None and not args.url:
+                try:
+                    service_pid = find_local_service(args.data_dir).pid
+                except FarviewError:
+                    service_pid = None
+            host_pid = _find_host_pid(session.host_url, service_pid)
+            if host_pid is None:
+                _say("the render host is not a local process here; its CPU is not reported")
+            try:
+                return _bench(session, args, spec, trajectory, host_pid)
+            finally:
+                if created is not None:
+                    _say(f"stopping session {created.id}…")
+                    try:
+                        created.stop()
+                    except FarviewError as exc:
+                        _say(f"could not stop session {created.id}: {exc}")
+    except KeyboardInterrupt:
+        return EXIT_FAILED
+    except (FarviewError, ConnectionError, TimeoutError) as exc:
+        print(f"farview bench: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    finally:
+        if service is not None:
+            _say("stopping the session service…")
+            service.terminate()
+            try:
+                service.wait(15)
+            except subprocess.TimeoutExpired:
+                service.kill()
+                service.wait()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main(sys.argv[1:]))
+
+
+__all__ = ["build_parser", "main"]

@@ -1,0 +1,78 @@
+"""``farview bench`` end to end: a real service, host and stream, a short headless run with
+``--verify``; checks the JSON's fields and that no frame's pixels disagreed with its metadata.
+
+No assertions on speed: this machine is shared and the numbers are noisy.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+LATENCIES = ("latency_pose_to_receive", "latency_receive_to_present", "latency_pose_to_present")
+COUNTS = ("video_frames_received", "video_frames_reused", "video_frames_skipped", "video_frames_discarded")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(90)
+def test_short_bench_writes_json_and_plot_and_pixels_agree(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("FARVIEW_URL", "FARVIEW_ACCOUNT_ID", "FARVIEW_ACCOUNT_KEY", "DISPLAY")}
+    env["FARVIEW_DATA_DIR"] = str(tmp_path / "data")
+    proc = subprocess.run(
+        [sys.executable, "-m", "client.cli", "bench", "--verify", "--duration", "2", "--warmup", "0.5",
+         "--resolution", "320x240", "--headless", "--trajectory", "shake", "--output", str(out)],
+        capture_output=True, text=True, timeout=80, cwd=REPO, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "pose → present" in proc.stdout
+    assert "stock aiortc / farview" in proc.stdout
+
+    doc = json.loads((out / "bench-320x240-60.json").read_text())
+    assert (out / "bench-320x240-60.png").stat().st_size > 10_000
+    assert doc["farview_bench"] == 1
+    assert doc["config"]["resolution"] == "320x240" and doc["config"]["verify"] is True
+    assert doc["machine"]["cpu_count"] >= 1
+    assert set(doc["summary"]) == {"farview", "stock_aiortc"}
+    for mode, summary in doc["summary"].items():
+        for key in LATENCIES:
+            assert set(summary[key]) == {"p50", "p95", "p99", "max", "mean", "n"}, (mode, key)
+            assert summary[key]["n"] > 0 and summary[key]["p50"] > 0, (mode, key)
+        for key in COUNTS:
+            assert isinstance(summary[key], int), (mode, key)
+        assert summary["video_frames_received"] > 0
+        for stage in ("host_render", "host_readback", "host_convert", "network", "decode"):
+            assert summary[stage]["n"] > 0, (mode, stage)
+        assert summary["cpu_percent"]["client"] is not None
+        assert summary["cpu_percent"]["host"] is not None, "the host process was not found"
+        verify = summary["verify"]
+        assert verify["mismatches"] == 0, (mode, verify)
+        assert verify["frames_checked"] > 0
+        assert verify["unreadable"] <= verify["frames_checked"] // 10, (mode, verify)
+        assert verify["latency_pose_to_present_from_pixels"]["n"] > 0
+    assert doc["summary"]["farview"]["host_encode"]["n"] > 0
+    assert doc["summary"]["farview"]["bitrate_kbps"] > 0
+    assert doc["floor"]["total"]["n"] > 0 and doc["floor"]["total"]["p50"] > 0
+    ratios = doc["ratios"]
+    assert ratios["end_to_end_over_floor"] > 0 and ratios["stock_over_farview"] > 0
+
+    frames = doc["frames"]["farview"]
+    assert len(frames) == doc["summary"]["farview"]["video_frames_received"]
+    presented = [f for f in frames if f["presented"]]
+    assert presented
+    first = presented[0]
+    for key in ("t", "pose_sequence", "render_ms", "encode_ms", "network_ms", "decode_ms", "queue_ms",
+                "pose_to_receive_ms", "receive_to_present_ms", "pose_to_present_ms", "marker_sequence",
+                "pixel_pose_to_present_ms", "size_bytes", "keyframe"):
+        assert key in first, key
+    assert all(f["marker_sequence"] in (None, f["pose_sequence"]) for f in frames)
+    # pose → present is the sum of the stages (network is defined as the rest of pose → receive)
+    stages = sum(first[k] or 0 for k in ("render_ms", "readback_ms", "convert_ms", "encode_ms", "network_ms",
+                                         "decode_ms", "queue_ms", "upload_ms", "draw_ms"))
+    assert stages == pytest.approx(first["pose_to_present_ms"], abs=0.05)
