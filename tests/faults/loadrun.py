@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 import socket
 import statistics
 import time
@@ -116,13 +117,14 @@ async def run_load(svc: RunningService, *, sessions: int, rounds: int, stream_se
     proc = psutil.Process(svc.pid)
     me = psutil.Process()
     result = LoadResult(baseline_fds=proc.num_fds(), baseline_rss_mb=proc.memory_info().rss / 2**20)
+    tag = secrets.token_hex(3)  # session ids are unique per run (a repeated PUT returns the old record)
     stop = asyncio.Event()
     poller = asyncio.create_task(_poll_rest(svc, stop, result.rest_latencies_ms))
     try:
         async with AsyncRemoteRenderingClient(svc.url, svc.account_id, svc.account_key) as rest:
             for n in range(1, rounds + 1):
                 t0 = time.monotonic()
-                created = await asyncio.gather(*(rest.create_session(f"load-{n}-{i}", max_lease_time_minutes=600)
+                created = await asyncio.gather(*(rest.create_session(f"load-{tag}-{n}-{i}", max_lease_time_minutes=600)
                                                  for i in range(sessions)))
                 await asyncio.gather(*(s.wait_until_ready(timeout=180) for s in created))
                 ready = time.monotonic() - t0
