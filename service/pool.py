@@ -111,6 +111,15 @@ def _log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
     return "\n".join(text.strip().splitlines()[-lines:])
 
 
+_CREDENTIAL_ENV = ("FARVIEW_ACCOUNT_KEY",)
+
+
+def _host_environment() -> dict[str, str]:
+    """The service's environment minus account credentials: a render host needs none (it gets
+    only the token key, on stdin), and a compromised host must not learn an account key."""
+    return {k: v for k, v in os.environ.items() if k not in _CREDENTIAL_ENV}
+
+
 class LocalHostHandle(HostHandle):
     def __init__(self, proc: asyncio.subprocess.Process, hostname: str, port: int,
                  log_path: Path) -> None:
@@ -184,7 +193,7 @@ class LocalHostPool(HostPool):
             proc = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "client.cli", "host", "--bind", self.bind, "--port", "0",
                 stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=log_file,
-                start_new_session=True)
+                start_new_session=True, env=_host_environment())
         log.info("session %s: render host pid %d starting (log %s)", spec.session_id, proc.pid,
                  log_path)
         assert proc.stdin is not None and proc.stdout is not None
