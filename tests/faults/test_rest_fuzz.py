@@ -31,7 +31,7 @@ from tests.service.conftest import RunningService, insert_record
 
 pytestmark = pytest.mark.slow
 
-EXAMPLES = 300
+EXAMPLES = 500
 
 
 def _accounts(svc: RunningService, key_b: str) -> Accounts:
