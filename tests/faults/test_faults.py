@@ -76,11 +76,17 @@ async def test_host_sigkill_mid_stream_errors_within_5s(tmp_path: Path, figure: 
                 assert pid is not None
                 os.kill(pid, signal.SIGKILL)
                 killed = time.monotonic()
-                told = await _drain_until_lost(conn, 15)
-                told_after = time.monotonic() - killed
-                await asyncio.to_thread(wait_for, lambda: session.get_properties().status == "Error", 10.0,
-                                        "status Error")
-                error_after = time.monotonic() - killed
+
+                def error_seen() -> float:
+                    wait_for(lambda: session.get_properties().status == "Error", 10.0, "status Error")
+                    return time.monotonic() - killed
+
+                async def client_told() -> tuple[str, float]:
+                    reason = await _drain_until_lost(conn, 15)
+                    return reason, time.monotonic() - killed
+
+                error_after, (told, told_after) = await asyncio.gather(asyncio.to_thread(error_seen),
+                                                                       client_told())
             finally:
                 await conn.close()
             error = session.properties.error
