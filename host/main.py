@@ -54,7 +54,7 @@ async def serve(config: HostConfig, bind: str, port: int) -> None:
 
     runtime = HostRuntime(config)
     await runtime.start()
-    app = create_app(config, runtime.signaling)
+    app = create_app(config, runtime.signaling, runtime.scene_api)
     # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only when the proto says TCP (else ~40 ms per answer)
     sock = socket.socket(socket.AF_INET6 if ":" in bind else socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -13,7 +13,9 @@ thread-safe methods only:
 - :meth:`call` — run a function on the GL thread (for GL work such as freeing buffers).
 
 Rendering is capped at ``max_fps``: a pose that arrives sooner waits for the interval, and
-only the newest pose is then rendered. A still scene renders nothing.
+only the newest pose is then rendered. A still scene renders nothing: for a pose identical to
+the one the last frame showed (same views, viewport, clip planes and scene version) the last
+picture is encoded again (a tiny P-frame) so that every pose still gets a frame.
 """
 
 from __future__ import annotations
@@ -68,6 +70,16 @@ class StreamSettings:
             raise ValueError(f"max_fps must be 1..240, got {self.max_fps}")
 
 
+@dataclass(frozen=True)
+class _NoTimings:
+    render_ms: float = 0.0
+    convert_ms: float = 0.0
+    readback_ms: float = 0.0
+
+
+_NO_TIMINGS = _NoTimings()
+
+
 def clamp_viewport(width: int, height: int) -> tuple[int, int]:
     """Clamp to MIN..MAX_VIEWPORT and round down to even (H.264 4:2:0 needs even sizes)."""
     w = max(MIN_VIEWPORT, min(MAX_VIEWPORT, int(width))) & ~1
@@ -91,6 +103,10 @@ class _Stream:
     last_pts: int = -1
     frames: int = 0
     reconfigured: bool = False
+    last_planes: tuple[Any, Any, Any] | None = None
+    """The last rendered picture (I420), encoded again for an unchanged pose."""
+    last_view: tuple[Any, ...] | None = None
+    """What the last frame showed (views, viewport, clip planes, scene version)."""
 
 
 class RenderLoop:
@@ -116,6 +132,8 @@ class RenderLoop:
         self.poses_received = 0
         self.poses_dropped = 0
         self.frames_rendered = 0
+        self.poses_unchanged = 0
+        """Poses that asked for exactly what the last frame showed: not rendered again."""
         self.encoder_path = ""
 
     # -- called from the event loop -------------------------------------------------------
@@ -224,14 +242,22 @@ class RenderLoop:
                 if stream is None:
                     continue
                 msg = self._pending or self._last_pose
+                dirty = self._dirty
                 self._pending = None
                 self._dirty = False
                 keyframe = self._keyframe
                 self._keyframe = False
                 self._last_pose = msg
+            view_key = (msg.views, msg.viewport, msg.near, msg.far, getattr(self._scene, "version", 0))
+            # A still camera over a still scene: no new render; the last picture is encoded
+            # again (a near-empty P-frame) so the pose still gets its frame.
+            unchanged = view_key == stream.last_view and not (dirty or keyframe)
+            if unchanged:
+                self.poses_unchanged += 1
+            stream.last_view = view_key
             last_render = time.perf_counter()
             try:
-                size = self._render_one(renderer, stream, msg, keyframe, size)
+                size = self._render_one(renderer, stream, msg, keyframe, size, reuse=unchanged)
             except Exception:
                 log.exception("rendering a frame failed; the stream goes on")
         try:
@@ -242,7 +268,7 @@ class RenderLoop:
             log.debug("renderer release failed", exc_info=True)
 
     def _render_one(self, renderer: RendererLike, stream: _Stream, msg: PoseMessage,
-                    keyframe: bool, size: tuple[int, int] | None) -> tuple[int, int]:
+                    keyframe: bool, size: tuple[int, int] | None, *, reuse: bool = False) -> tuple[int, int]:
         want = clamp_viewport(*msg.viewport)
         if want != size:
             renderer.resize(*want)
@@ -260,17 +286,22 @@ class RenderLoop:
                 prefer_hardware=s.prefer_hardware))
             keyframe = True
             self.encoder_path = enc.path
-        with self._scene_lock:
-            renderer.render(self._scene, msg.views, msg.near, msg.far)
-        y, u, v = renderer.read_yuv420()
-        timings = renderer.last_timings
+        if reuse and stream.last_planes is not None and stream.last_planes[0].shape == (size[1], size[0]):
+            y, u, v = stream.last_planes
+            timings: Any = _NO_TIMINGS
+        else:
+            with self._scene_lock:
+                renderer.render(self._scene, msg.views, msg.near, msg.far)
+            y, u, v = renderer.read_yuv420()
+            timings = renderer.last_timings
+            stream.last_planes = (y, u, v)
+            self.frames_rendered += 1
         if stream.settings.verify_marker:
             marker.burn(y, u, v, msg.sequence)
         t0 = time.perf_counter()
         pts = self._next_pts(stream, t0)
         packets = enc.encode(y, u, v, pts, keyframe=keyframe)
         encode_us = int((time.perf_counter() - t0) * 1e6)
-        self.frames_rendered += 1
         stream.frames += 1
         if not packets:
             return size

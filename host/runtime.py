@@ -187,6 +187,7 @@ class HostRuntime:
                 "frames_rendered": rl.frames_rendered,
                 "poses_received": rl.poses_received,
                 "poses_dropped": rl.poses_dropped,
+                "poses_unchanged": rl.poses_unchanged,
                 "renderer": rl.renderer_info,
                 "encoder": rl.encoder_path,
                 "bad_messages": dict(conn.bad.counts) if conn else {},

@@ -153,6 +153,7 @@ class ViewerLoop:
         self._frame_times: deque[float] = deque(maxlen=FPS_WINDOW)
         self._stats_at = -math.inf
         self._has_frame = False
+        self._drawn = False
         self._pending_frame: Frame | None = None
         self._running = False
         self.frames_displayed = 0
@@ -213,10 +214,11 @@ class ViewerLoop:
         now = self._clock()
         dt = 0.0 if self._last_step is None else now - self._last_step
         self._last_step = now
-        keep_going = self._handle_events(self.window.poll())
+        events = self.window.poll()
+        keep_going = self._handle_events(events)
         if not keep_going or self.window.should_close:
             return False
-        self.controls.update(dt)
+        moved = self.controls.update(dt)
         fb_size = self.window.framebuffer_size()
         if fb_size[0] == 0 or fb_size[1] == 0:
             time.sleep(0.01)  # minimised: nothing to draw, no viewport to request
@@ -227,9 +229,16 @@ class ViewerLoop:
             self.renderer.upload(frame.y, frame.u, frame.v)
             self.last_frame = frame
             self._has_frame = True
-        self._refresh_stats(now)
+        stats_changed = self._refresh_stats(now)
+        if frame is None and not events and not moved and not stats_changed and self._drawn:
+            # Nothing new to show: skip the draw and swap. On a CPU-rendered display (llvmpipe)
+            # a redraw costs milliseconds that the render host needs more.
+            self.frames_reused += 1
+            self._frame_times.append(now)
+            return True
         self._render(fb_size)
         self.window.swap()
+        self._drawn = True
         self.frames_displayed += 1
         if frame is not None:
             self.frames_presented += 1
@@ -341,14 +350,16 @@ class ViewerLoop:
         span = self._frame_times[-1] - self._frame_times[0]
         return (len(self._frame_times) - 1) / span if span > 0 else 0.0
 
-    def _refresh_stats(self, now: float) -> None:
+    def _refresh_stats(self, now: float) -> bool:
+        """Rebuild the statistics lines a few times a second; True when they were rebuilt."""
         if now - self._stats_at < STATS_REFRESH_S:
-            return
+            return False
         self._stats_at = now
         lines = format_stats(self.stats)
         if self.extra_stats is not None:
             lines += self.extra_stats()
         self.overlay.set_stats(lines)
+        return True
 
 
 def format_stats(stats: ViewerStats) -> list[str]:

@@ -171,12 +171,7 @@ async def test_bad_urls_are_refused(conn: RenderingConnection, http_models: str)
 
 
 def test_http_route_loads_into_the_running_session(host: RunningHost) -> None:
-    try:
-        model = load_model_http(host.base_url, host.token(), "tri")
-    except RemoteError as exc:
-        if exc.code == "ServiceUnavailable":
-            pytest.xfail("host/main.py does not pass scene_api to create_app yet")
-        raise
+    model = load_model_http(host.base_url, host.token(), "tri")
     assert model.name == "tri" and model.entity_count == 2
     with pytest.raises(RemoteError) as err:
         load_model_http(host.base_url, host.token(), "not_gltf")
