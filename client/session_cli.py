@@ -56,6 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("renew", parents=[common], help="extend a session's lease")
     r.add_argument("session_id")
     r.add_argument("--lease", type=int, help="new max lease in minutes (default: +15)")
+    m = sub.add_parser("load-model", parents=[common],
+                       help="load a model into a running session's scene")
+    m.add_argument("session_id")
+    m.add_argument("source", help="a name in the host's model store, a path on the host, or an http(s) URL")
     t = sub.add_parser("stop", parents=[common], help="stop a session and its host")
     t.add_argument("session_id")
     return p
@@ -116,6 +120,15 @@ def run(args: argparse.Namespace) -> int:
             session = client.get_session(args.session_id)
             props = session.renew(args.lease)
             _emit(args, props.to_json(), _describe(props))
+        elif args.command == "load-model":
+            from client.scene import load_model_http
+
+            session = client.get_session(args.session_id)
+            session.wait_until_ready(timeout=5.0)
+            loaded = load_model_http(session.host_url, client.get_access_token(), args.source)
+            _emit(args, {"root": loaded.root_id, "name": loaded.name, "triangles": loaded.triangles},
+                  f"loaded {loaded.name} into session {args.session_id}: entity {loaded.root_id}, "
+                  f"{loaded.triangles} triangles")
         elif args.command == "stop":
             client.stop_session(args.session_id)
             props = client.get_session(args.session_id).properties

@@ -93,3 +93,29 @@ async def test_lease_expiring_while_streaming_tells_the_client(service: RunningS
             assert session.get_properties().status == "Expired"
         finally:
             await conn.close()
+
+
+def test_cli_loads_a_model_into_a_running_session(service: RunningService) -> None:
+    import json
+    import subprocess
+    import sys
+
+    from tests.hosting import REPO, SHARED_MODELS
+
+    with _client(service) as rest:
+        session = rest.create_session(max_lease_time_minutes=120)
+        session.wait_until_ready(timeout=60)
+        env = {**os.environ, "FARVIEW_URL": service.url, "FARVIEW_ACCOUNT_ID": service.account_id,
+               "FARVIEW_ACCOUNT_KEY": service.account_key}
+        out = subprocess.run([sys.executable, "-m", "client.cli", "session", "load-model", session.id,
+                              str(SHARED_MODELS / "Box.glb"), "--json"],
+                             capture_output=True, text=True, env=env, cwd=REPO, timeout=60)
+        assert out.returncode == 0, out.stderr
+        loaded = json.loads(out.stdout)
+        assert loaded["name"] == "Box" and loaded["triangles"] == 12
+        bad = subprocess.run([sys.executable, "-m", "client.cli", "session", "load-model", session.id,
+                              str(REPO / "README.md")], capture_output=True, text=True, env=env, cwd=REPO,
+                             timeout=60)
+        assert bad.returncode != 0 and "glTF" in bad.stderr
+        assert service.account_key not in out.stdout + out.stderr + bad.stdout + bad.stderr
+        session.stop()
