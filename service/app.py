@@ -312,13 +312,14 @@ def create_app(manager: SessionManager, auth: Authenticator, *, max_body_bytes: 
         }
 
     version_q = Query(None, alias="api-version", description=f"must be {API_VERSION}")
-    session_responses: dict[int | str, dict[str, Any]] = {
+    created_responses: dict[int | str, dict[str, Any]] = {
         200: {"model": SessionProperties}, 201: {"model": SessionProperties}}
+    session_responses: dict[int | str, dict[str, Any]] = {200: {"model": SessionProperties}}
 
     # -- ARR 2021-01-01 ------------------------------------------------------------------
 
     @app.put("/accounts/{account_id}/sessions/{session_id}", status_code=201,
-             responses=session_responses, tags=["sessions"])
+             responses=created_responses, tags=["sessions"])
     async def create_session(request: Request, account_id: str, session_id: str,
                              settings: CreateSessionSettings,
                              api_version: str | None = version_q) -> Response:
@@ -439,7 +440,49 @@ def create_app(manager: SessionManager, auth: Authenticator, *, max_body_bytes: 
         return JSONResponse({"sessions": [legacy_json(r) for r in records]})
 
     app.add_middleware(_Envelope, auth=auth, max_body_bytes=max_body_bytes)
+    default_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = _document_errors(default_openapi())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+class ErrorBody(BaseModel):
+    """ARR's error body."""
+
+    error: ErrorDetail
+
+
+def _document_errors(schema: dict[str, Any]) -> dict[str, Any]:
+    """Describe the errors the service really answers: ARR's body with 400 (validation errors,
+    not FastAPI's 422 ``HTTPValidationError``), 401 (no body), 404, 409 on create, 413 (any body
+    over the limit), 422 on lease updates."""
+    schema = json.loads(json.dumps(schema))
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    components.pop("HTTPValidationError", None)
+    components.pop("ValidationError", None)
+    components["ErrorBody"] = ErrorBody.model_json_schema(ref_template="#/components/schemas/{model}")
+    components["ErrorBody"].pop("$defs", None)
+    body = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+    for operations in schema.get("paths", {}).values():
+        for method, operation in operations.items():
+            responses = operation.setdefault("responses", {})
+            responses.pop("422", None)
+            errors = {"400": "malformed request (the message names the field)", "404": "no such session",
+                      "413": "request body over the size limit"}
+            if method == "put":
+                errors["409"] = "the session id exists with other settings"
+            if method == "patch":
+                errors["422"] = "the lease cannot be changed that way (not larger, over 1440, or ended)"
+            for status, description in errors.items():
+                responses[status] = {"description": description, "content": body}
+            responses["401"] = {"description": 'missing or invalid credential: no body, '
+                                'WWW-Authenticate: Bearer error="invalid_token"'}
+    return schema
 
 
 def dumps_openapi(app: FastAPI) -> str:
