@@ -251,6 +251,22 @@ class FuzzFailure(AssertionError):
     pass
 
 
+OPERATIONS = {
+    "put_session": ("put", "/accounts/{account_id}/sessions/{session_id}"),
+    "get_session": ("get", "/accounts/{account_id}/sessions/{session_id}"),
+    "patch_session": ("patch", "/accounts/{account_id}/sessions/{session_id}"),
+    "stop_session": ("post", "/accounts/{account_id}/sessions/{session_id}/:stop"),
+    "list": ("get", "/accounts/{account_id}/sessions"),
+    "token": ("get", "/accounts/{account_id}/token"),
+    "v1_create": ("post", "/v1/accounts/{account_id}/sessions/create"),
+    "v1_properties": ("get", "/v1/accounts/{account_id}/sessions/{session_id}/properties"),
+    "v1_update": ("patch", "/v1/accounts/{account_id}/sessions/{session_id}"),
+    "v1_delete": ("delete", "/v1/accounts/{account_id}/sessions/{session_id}"),
+    "v1_list": ("get", "/v1/accounts/{account_id}/sessions"),
+}
+"""Fuzz route → the OpenAPI operation whose documented statuses its answers must use."""
+
+
 @dataclass
 class RestChecker:
     """Sends fuzz requests and checks every answer; keeps counts and the ledger of creates."""
@@ -287,6 +303,15 @@ class RestChecker:
         self.check(req, resp)
         return resp
 
+    def documented(self, req: FuzzRequest) -> set[int] | None:
+        """The statuses the OpenAPI document gives the request's operation (None: no operation,
+        or a path that does not reach it, e.g. an empty id that routes elsewhere)."""
+        op = OPERATIONS.get(req.route)
+        if op is None or "//" in req.path or httpx.URL("http://h" + req.path).path != req.path:
+            return None  # routed elsewhere (an empty id, or dot segments the client normalises)
+        responses = self.openapi["paths"].get(op[1], {}).get(op[0], {}).get("responses", {})
+        return {int(code) for code in responses if code.isdigit()}
+
     def check(self, req: FuzzRequest, resp: httpx.Response) -> None:
         status = resp.status_code
         what = f"{req.describe()} → {status} {resp.text[:300]!r}"
@@ -297,6 +322,9 @@ class RestChecker:
                     or not req.authorized:
                 raise FuzzFailure(f"unexpected redirect: {what}")
             return
+        documented = self.documented(req)
+        if documented is not None and status not in documented and status != 405:
+            raise FuzzFailure(f"status {status} is not in the OpenAPI document's {sorted(documented)}: {what}")
         if "ms-cv" not in resp.headers:
             raise FuzzFailure(f"no MS-CV header: {what}")
         raw = resp.content.decode("latin-1") + " ".join(f"{k}:{v}" for k, v in resp.headers.items())
@@ -322,7 +350,10 @@ class RestChecker:
                 raise FuzzFailure(f"error body is not ARR's {{'error': {{code, message}}}}: {what}") from None
             if not (isinstance(err.get("code"), str) and isinstance(err.get("message"), str) and err["message"]):
                 raise FuzzFailure(f"error body lacks code/message: {what}")
-            self._validate("ErrorDetail", {"code": err["code"], "message": err["message"]}, req)
+            if "ErrorBody" in self.openapi.get("components", {}).get("schemas", {}):
+                self._validate("ErrorBody", resp.json(), req)
+            else:
+                self._validate("ErrorDetail", {"code": err["code"], "message": err["message"]}, req)
             return
         self._check_success(req, resp, what)
 
