@@ -7,6 +7,11 @@ saying what to install, rather than skipping and hiding that the window was neve
 from __future__ import annotations
 
 import os
+
+# One pytest process runs both the render host's EGL code and GLFW windows. PyOpenGL picks its
+# platform at first import; EGL serves both (GLVND dispatches GL calls to whichever context is
+# current), while GLX would make every later EGL display fail.
+os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
 import shutil
 import subprocess
 import tempfile

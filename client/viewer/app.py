@@ -40,7 +40,7 @@ from client.errors import (
 from client.frame import Frame
 from client.viewer.loop import LatestFrameMailbox
 from input.camera import CameraController, CameraState
-from input.events import InputEvent
+from input.events import Action, EventKind, InputEvent
 from input.pose import Fov, PoseMessage, View
 
 log = logging.getLogger(__name__)
@@ -97,6 +97,10 @@ class StreamWorker:
         """(exit code, message) once the worker gave up; the viewer should then exit."""
         self.stats_lines: list[str] = []
         self.connected_once = threading.Event()
+        self.notice = ""
+        """The last scene action's outcome ("selected Piston_2"), shown in the status line."""
+        self.selected: tuple[int, str] | None = None
+        self.hidden: list[int] = []
 
     # -- main thread --------------------------------------------------------------------------
     def start(self) -> None:
@@ -109,6 +113,18 @@ class StreamWorker:
 
     def send_input(self, event: InputEvent) -> None:
         self._loop.call_soon_threadsafe(self._send_input, event)
+
+    def pick(self, frame: Frame, x: float, y: float) -> None:
+        """Select the part under pixel (x, y) of ``frame`` (main thread → worker)."""
+        if frame.pose is not None:
+            pose = frame.pose
+            asyncio.run_coroutine_threadsafe(self._scene_action(self._pick(pose, x, y)), self._loop)
+
+    def hide_selection(self) -> None:
+        asyncio.run_coroutine_threadsafe(self._scene_action(self._hide_selection()), self._loop)
+
+    def show_all(self) -> None:
+        asyncio.run_coroutine_threadsafe(self._scene_action(self._show_all()), self._loop)
 
     def stop(self, timeout: float = 5.0) -> None:
         """Close the connection (telling the host), end every task, stop the thread."""
@@ -136,6 +152,51 @@ class StreamWorker:
     def _send_input(self, event: InputEvent) -> None:
         if self._conn is not None and self._conn.is_connected:
             self._conn.send_input(event)
+
+    # -- scene actions (worker thread) -----------------------------------------------------------
+    async def _scene_action(self, coro: Any) -> None:
+        try:
+            await coro
+        except FarviewError as exc:
+            self.notice = f"{exc}"
+        except Exception:
+            log.exception("scene action failed")
+
+    async def _pick(self, pose: PoseMessage, x: float, y: float) -> None:
+        conn = self._conn
+        if conn is None or not conn.is_connected:
+            return
+        hit = await conn.scene.pick(pose, x, y)
+        if self.selected is not None:
+            await conn.scene.entity(self.selected[0]).set_selected(None)
+            self.selected = None
+        if hit is None:
+            self.notice = "nothing under the cursor"
+            return
+        await conn.scene.entity(hit.entity_id).set_selected(True)
+        self.selected = (hit.entity_id, hit.entity_name)
+        self.notice = f"selected {hit.entity_name} (X hides it)"
+
+    async def _hide_selection(self) -> None:
+        conn = self._conn
+        if conn is None or not conn.is_connected or self.selected is None:
+            return
+        entity_id, name = self.selected
+        entity = conn.scene.entity(entity_id)
+        await entity.set_selected(None)
+        await entity.set_hidden(True)
+        self.hidden.append(entity_id)
+        self.selected = None
+        self.notice = f"hid {name} (U shows all)"
+
+    async def _show_all(self) -> None:
+        conn = self._conn
+        if conn is None or not conn.is_connected:
+            return
+        for entity_id in self.hidden:
+            await conn.scene.entity(entity_id).set_hidden(None)
+        self.notice = f"showing {len(self.hidden)} hidden part(s) again"
+        self.hidden = []
 
     async def _shutdown(self) -> None:
         if self._conn is not None:
@@ -259,14 +320,16 @@ def run_window(worker: StreamWorker, mailbox: LatestFrameMailbox, *, size: tuple
 
     result = ViewerResult()
     with Window(title=title, size=size, vsync=vsync, fullscreen=fullscreen) as window:
+        picker = _Picker(worker)
         loop = ViewerLoop(window, mailbox, worker.send_pose, camera=default_camera(),
-                          on_input=worker.send_input, extra_stats=lambda: worker.stats_lines)
+                          on_input=picker.on_input, extra_stats=lambda: worker.stats_lines)
+        picker.loop = loop
         worker.start()
         end = None if duration is None else time.perf_counter() + duration
         presented = 0
         try:
             while end is None or time.perf_counter() < end:
-                loop.set_status(worker.status or None)
+                loop.set_status(worker.status or worker.notice or None)
                 if worker.ended is not None:
                     break
                 started = time.perf_counter()
@@ -291,6 +354,51 @@ def run_window(worker: StreamWorker, mailbox: LatestFrameMailbox, *, size: tuple
     if worker.ended is not None:
         result.exit_code, result.message = worker.ended
     return result
+
+
+class _Picker:
+    """Turns a click (press and release at the same spot) into a pick, X into hide, U into show
+    all; every event still goes to the host's ``input`` channel."""
+
+    KEY_X, KEY_U = 88, 85
+    CLICK_SLOP = 0.004
+    """How far (fraction of the window) the pointer may move between press and release."""
+
+    def __init__(self, worker: StreamWorker) -> None:
+        self.worker = worker
+        self.loop: Any = None
+        self._press: tuple[float, float] | None = None
+
+    def on_input(self, event: InputEvent) -> None:
+        self.worker.send_input(event)
+        if event.kind is EventKind.BUTTON and event.button == 0:
+            if event.action is Action.PRESS:
+                self._press = (event.x, event.y)
+            elif event.action is Action.RELEASE and self._press is not None:
+                px, py = self._press
+                self._press = None
+                if abs(event.x - px) <= self.CLICK_SLOP and abs(event.y - py) <= self.CLICK_SLOP:
+                    self._pick(event.x, event.y)
+        elif event.kind is EventKind.KEY and event.action is Action.PRESS:
+            if event.key == self.KEY_X:
+                self.worker.hide_selection()
+            elif event.key == self.KEY_U:
+                self.worker.show_all()
+
+    def _pick(self, nx: float, ny: float) -> None:
+        frame = None if self.loop is None else self.loop.last_frame
+        if frame is None or frame.pose is None:
+            return
+        from client.viewer.yuv_renderer import letterbox
+
+        win_w, win_h = self.loop.window.window_size()
+        x, y, w, h = letterbox((frame.width, frame.height), (win_w, win_h))
+        # letterbox() gives the picture's rectangle in window coordinates (origin bottom-left)
+        wx, wy = nx * win_w, ny * win_h
+        fx = (wx - x) / max(w, 1) * frame.width
+        fy = (wy - (win_h - y - h)) / max(h, 1) * frame.height
+        if 0 <= fx < frame.width and 0 <= fy < frame.height:
+            self.worker.pick(frame, fx, fy)
 
 
 def run_headless(worker: StreamWorker, mailbox: LatestFrameMailbox, *, size: tuple[int, int],

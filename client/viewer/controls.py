@@ -66,6 +66,7 @@ FLY_BOOST = 4.0
 
 KEY_HELP = """\
 Mouse
+  left click           select the part under the cursor (its name is shown)
   left drag            orbit around the target (look around in fly mode)
   right/middle drag    pan (look around in fly mode)
   shift + left drag    pan
@@ -74,6 +75,8 @@ Keys
   W A S D              fly forward / left / back / right
   Q E                  fly down / up (hold shift: 4x faster)
   V                    toggle orbit / fly mode
+  X                    hide the selected part
+  U                    show every hidden part again
   R                    reset view
   F11 or F             toggle fullscreen
   Tab or F1            toggle statistics overlay

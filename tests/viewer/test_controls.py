@@ -133,5 +133,5 @@ def test_viewer_all_is_complete() -> None:
     import client.viewer as viewer
 
     public = {name for name in vars(viewer) if not name.startswith("_")}
-    modules = {"controls", "events", "loop", "overlay", "window", "yuv_renderer"}
+    modules = {"app", "controls", "events", "loop", "overlay", "window", "yuv_renderer"}
     assert set(viewer.__all__) == public - modules

@@ -1,0 +1,81 @@
+"""The viewer's scene actions on a real host: a click picks the part under the cursor and
+selects it, X hides it (its pixels vanish from the next frame), U shows it again."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+
+from client.connection import connect_to_host
+from client.frame import Frame
+from client.viewer.app import StreamWorker
+from client.viewer.loop import LatestFrameMailbox
+from input.pose import Fov, Pose, PoseMessage, View
+from tests.hosting import RunningHost, model_mask, start_host
+
+pytestmark = pytest.mark.slow
+SIZE = (320, 240)
+
+
+@pytest.fixture(scope="module")
+def host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHost]:
+    running = start_host(tmp_path_factory.mktemp("pick"))
+    yield running
+    running.stop()
+
+
+def _frame_for(worker: StreamWorker, mailbox: LatestFrameMailbox, seq: int) -> Frame:
+    msg = PoseMessage(seq, time.monotonic_ns() // 1000, (View(Pose((0.0, 0.1, 1.4)), Fov.symmetric(60, 4 / 3)),),
+                      SIZE, keyframe=True)
+    worker.send_pose(msg)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        frame = mailbox.take()
+        if frame is not None and frame.pose is not None and frame.pose.sequence == seq:
+            return frame
+        time.sleep(0.01)
+    raise AssertionError(f"no frame for pose {seq}")
+
+
+def _wait(predicate, what: str) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + 20
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
+def test_click_selects_x_hides_u_shows(host: RunningHost) -> None:
+    mailbox = LatestFrameMailbox()
+
+    async def connect(on_frame):  # type: ignore[no-untyped-def]
+        return await connect_to_host(host.whep_url, host.token(), viewport=SIZE, on_frame=on_frame)
+
+    worker = StreamWorker(connect, mailbox)
+    worker.start()
+    try:
+        _wait(worker.connected_once.is_set, "connection")
+        frame = _frame_for(worker, mailbox, 10)
+        mask = model_mask(frame.to_rgb())
+        ys, xs = np.nonzero(mask)
+        cx, cy = float(np.median(xs)), float(np.median(ys))
+        worker.pick(frame, cx, cy)
+        _wait(lambda: worker.selected is not None, "a selection")
+        assert worker.selected is not None and worker.notice.startswith("selected ")
+        original = frame.to_rgb().astype(int)
+        worker.hide_selection()
+        _wait(lambda: worker.hidden, "hiding")
+        hidden = _frame_for(worker, mailbox, 12).to_rgb().astype(int)
+        worker.show_all()
+        _wait(lambda: not worker.hidden, "showing again")
+        shown = _frame_for(worker, mailbox, 13).to_rgb().astype(int)
+        # around the picked pixel, hiding changes the picture; showing again restores it
+        y0, y1, x0, x1 = int(cy) - 4, int(cy) + 5, int(cx) - 4, int(cx) + 5
+        hidden_change = np.abs(hidden - original)[y0:y1, x0:x1].mean()
+        restored_change = np.abs(shown - original)[y0:y1, x0:x1].mean()
+        assert hidden_change > 10, "hiding the picked part should change the pixels under the cursor"
+        assert restored_change < hidden_change / 3, "showing all should restore the part"
+    finally:
+        worker.stop()
