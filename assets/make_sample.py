@@ -136,7 +136,7 @@ def torus(g: Geo, major: float, minor: float, n_major: int, n_minor: int, axis: 
     i1, j1 = (i + 1) % n_major, (j + 1) % n_minor
     a, b = i * n_minor + j, i1 * n_minor + j
     c, d = i1 * n_minor + j1, i * n_minor + j1
-    tri = np.stack([a, d, c, a, c, b], axis=2).reshape(-1, 3)
+    tri = np.stack([a, c, d, a, b, c], axis=2).reshape(-1, 3)  # counter-clockwise from outside
     g.add(p, n, tri, _xform(axis, offset))
     return g
 

@@ -407,6 +407,8 @@ class Renderer:
         loc_model, loc_normal = prog.loc("u_model"), prog.loc("u_normal_matrix")
         loc_color, loc_tint = prog.loc("u_base_color"), prog.loc("u_tint")
         loc_metal, loc_rough = prog.loc("u_metallic"), prog.loc("u_roughness")
+        culling = False
+        GL.glDisable(GL.GL_CULL_FACE)
         for it in items:
             GL.glStencilMask(0xFF if it.state.selected else 0x00)
             GL.glUniformMatrix4fv(loc_model, 1, GL.GL_TRUE, it.world.astype(np.float32))
@@ -426,9 +428,16 @@ class Renderer:
                 GL.glUniform4f(loc_color, *mat.base_color)
                 GL.glUniform1f(loc_metal, mat.metallic)
                 GL.glUniform1f(loc_rough, mat.roughness)
+                # glTF: single-sided materials are back-face culled (and llvmpipe then skips
+                # rasterising about half the triangles); double-sided ones are lit from both sides.
+                cull = not mat.double_sided
+                if cull != culling:
+                    (GL.glEnable if cull else GL.glDisable)(GL.GL_CULL_FACE)
+                    culling = cull
                 GL.glBindVertexArray(prim.vao)
                 GL.glDrawElements(GL.GL_TRIANGLES, prim.index_count, GL.GL_UNSIGNED_INT,
                                   ctypes.c_void_p(0))
+        GL.glDisable(GL.GL_CULL_FACE)
 
     # -- readback ------------------------------------------------------------------------------
 
