@@ -409,15 +409,22 @@ class Renderer:
         loc_metal, loc_rough = prog.loc("u_metallic"), prog.loc("u_roughness")
         culling = False
         GL.glDisable(GL.GL_CULL_FACE)
-        for it in items:
-            GL.glStencilMask(0xFF if it.state.selected else 0x00)
-            GL.glUniformMatrix4fv(loc_model, 1, GL.GL_TRUE, it.world.astype(np.float32))
-            m3 = it.world[:3, :3]
-            try:
-                normal = np.linalg.inv(m3).T
-            except np.linalg.LinAlgError:  # a zero scale: nothing visible to light
+        if not items:
+            return
+        # One batched inverse for every item's normal matrix (per-item numpy calls add up).
+        worlds = np.stack([it.world for it in items]).astype(np.float32)
+        m3 = worlds[:, :3, :3].astype(np.float64)
+        invertible = np.abs(np.linalg.det(m3)) > 1e-12  # a zero scale: nothing visible to light
+        normals = np.zeros_like(m3)
+        if invertible.any():
+            normals[invertible] = np.linalg.inv(m3[invertible]).transpose(0, 2, 1)
+        normals32 = normals.astype(np.float32)
+        for k, it in enumerate(items):
+            if not invertible[k]:
                 continue
-            GL.glUniformMatrix3fv(loc_normal, 1, GL.GL_TRUE, normal.astype(np.float32))
+            GL.glStencilMask(0xFF if it.state.selected else 0x00)
+            GL.glUniformMatrix4fv(loc_model, 1, GL.GL_TRUE, worlds[k])
+            GL.glUniformMatrix3fv(loc_normal, 1, GL.GL_TRUE, normals32[k])
             tint = it.state.tint
             if tint is None:
                 GL.glUniform4f(loc_tint, 0.0, 0.0, 0.0, 0.0)
