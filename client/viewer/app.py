@@ -52,6 +52,8 @@ EXIT_HOST_BUSY = 4
 EXIT_CONNECT_FAILED = 5
 
 RECONNECT_DELAY = 1.0
+MAX_POLL_HZ = 240
+"""How often the window loop polls for input and new frames (at most)."""
 STATS_PERIOD = 0.25
 
 Connector = Callable[[Callable[[Frame], None]], Awaitable[RenderingConnection]]
@@ -97,6 +99,8 @@ class StreamWorker:
         """(exit code, message) once the worker gave up; the viewer should then exit."""
         self.stats_lines: list[str] = []
         self.connected_once = threading.Event()
+        self.receive_to_present_ms: float | None = None
+        """Set by the display thread for the newest presented frame (a float: atomic to share)."""
         self.notice = ""
         """The last scene action's outcome ("selected Piston_2"), shown in the status line."""
         self.selected: tuple[int, str] | None = None
@@ -271,7 +275,8 @@ class StreamWorker:
             conn = self._conn
             if conn is None or not conn.is_connected:
                 continue
-            self.stats_lines = format_connection_stats(conn, discarded=self._mailbox.discarded)
+            self.stats_lines = format_connection_stats(conn, discarded=self._mailbox.discarded,
+                                                       receive_to_present_ms=self.receive_to_present_ms)
 
     async def _pose_repeater(self) -> None:
         """--pose-rate: re-send the newest camera pose (fresh sequence and time) faster than the
@@ -289,8 +294,11 @@ class StreamWorker:
                 seq, time.monotonic_ns() // 1000, last.views, last.viewport, last.near, last.far))
 
 
-def format_connection_stats(conn: RenderingConnection, *, discarded: int | None = None) -> list[str]:
+def format_connection_stats(conn: RenderingConnection, *, discarded: int | None = None,
+                            receive_to_present_ms: float | None = None) -> list[str]:
     s = conn.statistics()
+    if receive_to_present_ms is None:
+        receive_to_present_ms = s.latency_receive_to_present
     if discarded is None:
         discarded = s.video_frames_discarded
 
@@ -298,7 +306,7 @@ def format_connection_stats(conn: RenderingConnection, *, discarded: int | None 
         return "-" if v is None else f"{v:.1f} ms"
 
     return [
-        f"pose→receive {ms(s.latency_pose_to_receive)}  receive→present {ms(s.latency_receive_to_present)}",
+        f"pose→receive {ms(s.latency_pose_to_receive)}  receive→present {ms(receive_to_present_ms)}",
         f"received {s.video_frames_received}/s  skipped {s.video_frames_skipped}  "
         f"discarded {discarded}",
         f"host render {ms(s.host_render)}  convert {ms(s.host_convert)}  "
@@ -339,10 +347,12 @@ def run_window(worker: StreamWorker, mailbox: LatestFrameMailbox, *, size: tuple
                     presented = loop.frames_presented
                     if loop.pose_to_present_ms is not None:
                         result.pose_to_present_ms.append(loop.pose_to_present_ms)
-                if not vsync:
-                    spare = 1.0 / 240 - (time.perf_counter() - started)
-                    if spare > 0:
-                        time.sleep(spare)
+                    if loop.last_frame is not None:
+                        worker.receive_to_present_ms = (time.perf_counter() - loop.last_frame.received_at) * 1000
+                # Steps that draw nothing do not block in swap (vsync), so cap the polling rate.
+                spare = 1.0 / MAX_POLL_HZ - (time.perf_counter() - started)
+                if spare > 0:
+                    time.sleep(spare)
             if screenshot is not None:
                 loop.screenshot(screenshot)
         except KeyboardInterrupt:

@@ -234,7 +234,6 @@ class ViewerLoop:
             # Nothing new to show: skip the draw and swap. On a CPU-rendered display (llvmpipe)
             # a redraw costs milliseconds that the render host needs more.
             self.frames_reused += 1
-            self._frame_times.append(now)
             return True
         self._render(fb_size)
         self.window.swap()
