@@ -157,9 +157,8 @@ async def test_service_restart_mid_stream_keeps_records_and_true_states(
 
 
 async def _fresh_frame(conn: RenderingConnection) -> None:
-    """A frame for a new pose. (That a reconnected client's very first frame arrives without
-    any pose from it is ``tests/stream/test_stream_e2e.py``'s concern; here, the slot.)"""
-    conn.send_pose(keyframe=True)
+    """The newly connected client's first frame, with no pose sent but the one ``connect`` sends
+    (a reconnect must not depend on the camera moving)."""
     await conn.next_frame(timeout=30)
 
 
