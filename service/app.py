@@ -44,10 +44,12 @@ log = logging.getLogger(__name__)
 API_VERSION = "2021-01-01"
 TOKEN_API_VERSIONS = frozenset({"2019-02-28-preview", API_VERSION})
 MAX_PAGE_SIZE = 1000
-SESSION_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+# \Z, not $: "$" also matches before a trailing newline ("abc\n" was a valid id), and DOTALL so
+# that a newline inside a path cannot make the account pattern miss (the fuzz found both).
+SESSION_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}\Z")
 TERAFLOPS = {"Standard": 2.0, "Premium": 8.0}
-_ACCOUNT_PATH = re.compile(r"^/(?:v1/)?[Aa]ccounts/([^/]+)(/.*)?$")
-_TOKEN_PATH = re.compile(r"^/[Aa]ccounts/[^/]+/token$")
+_ACCOUNT_PATH = re.compile(r"^/(?:v1/)?[Aa]ccounts/([^/]+)(/.*)?\Z", re.DOTALL)
+_TOKEN_PATH = re.compile(r"^/[Aa]ccounts/[^/]+/token\Z")
 
 
 # -- request and response bodies (also the OpenAPI document) -------------------------------
