@@ -93,7 +93,7 @@ _json_any = st.recursive(_json_scalar, lambda inner: st.one_of(
 def _session_ids() -> st.SearchStrategy[str]:
     return st.one_of(
         st.sampled_from(FUZZ_IDS), st.sampled_from(FUZZ_IDS), st.sampled_from(FUZZ_IDS),
-        st.sampled_from(["", "x" * 257, "x" * 256, "a b", "../etc", "%00", "ü", "a/b", ":stop",
+        st.sampled_from(["", "x" * 257, "x" * 256, "a b", "../etc", "%00", "ü", "a/b", ":stop", "fz-a\n", "\n0",
                          "null", "0", "-", "_", "A" * 40, "fz-A"]),
         st.from_regex(r"\A[A-Za-z0-9_-]{1,20}\Z"),
         _text,

@@ -120,6 +120,22 @@ def test_every_rest_route_refuses_bad_credentials(svc2: tuple[RunningService, st
     print(f"\nFIGURE rest_bad_credentials_refused: {checked}")
 
 
+def test_newlines_in_ids_neither_pass_validation_nor_skip_the_account_check(
+        svc2: tuple[RunningService, str]) -> None:
+    """Regexes ending in "$" matched before a trailing newline, and a newline inside the path made
+    the account pattern miss, so any account's key authenticated (found by the REST fuzz)."""
+    svc, key_b = svc2
+    with httpx.Client(base_url=svc.url, timeout=30) as http:
+        own = {"Authorization": f"Bearer {svc.account_key}"}
+        r = http.put(f"/accounts/{svc.account_id}/sessions/nl%0A", params=V, headers=own,
+                     json={"maxLeaseTimeMinutes": 0, "size": "Standard"})
+        assert r.status_code == 400, r.text
+        for path in (f"/accounts/{svc.account_id}/sessions/%0A0", f"/accounts/{svc.account_id}/sessions/a%0Ab",
+                     f"/v1/accounts/{svc.account_id}/sessions/%0A/properties"):
+            r = http.get(path, params=V, headers={"Authorization": f"Bearer {key_b}"})
+            assert r.status_code == 401, (path, r.status_code, r.text)
+
+
 def test_render_host_routes_refuse_bad_credentials(svc2: tuple[RunningService, str]) -> None:
     svc, key_b = svc2
     good = {"Authorization": f"Bearer {svc.account_key}"}
