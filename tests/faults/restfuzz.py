@@ -196,10 +196,15 @@ def requests(draw: st.DrawFn, accounts: Accounts) -> FuzzRequest:
     elif route == "openapi":
         path = "/openapi.json"
     else:
-        method = draw(st.sampled_from(["GET", "PUT", "POST", "PATCH", "DELETE", "OPTIONS", "HEAD"]))
         path = draw(st.sampled_from([f"/accounts/{a}", f"/accounts/{a}/sessions/{s}/:start", "/", "/docs",
                                      f"/accounts/{a}/sessions/{s}/extra/x", f"/v2/accounts/{a}/sessions",
                                      f"/accounts/{a}/sessions/{s}", f"/v1/accounts/{a}/sessions/create"]))
+        methods = ["GET", "PUT", "POST", "PATCH", "DELETE", "OPTIONS", "HEAD"]
+        if path == f"/accounts/{a}/sessions/{s}":  # a real route: only the methods it does not have
+            methods = ["POST", "DELETE", "OPTIONS"]
+        elif path == f"/v1/accounts/{a}/sessions/create":
+            methods = ["GET", "PUT", "PATCH", "DELETE", "OPTIONS"]
+        method = draw(st.sampled_from(methods))
         body = draw(st.one_of(st.none(), _raw_bodies()))
     auth_kind = draw(st.sampled_from(["key"] * 12 + ["idkey"] * 3 + ["token"] * 3 + [
         "none", "wrong", "other", "other_token", "expired", "forged", "basic", "empty", "idkey_other", "garbage"]))
