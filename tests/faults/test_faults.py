@@ -217,6 +217,54 @@ def test_frozen_client_frees_the_host_within_5s(host: RunningHost, tmp_path: Pat
     assert freed_after < RECOVERY_LIMIT_S
 
 
+def _cut_link(conn: RenderingConnection) -> int:
+    """Drop every UDP packet the client's ICE sockets send or receive from now on (a cable pulled
+    or a NAT binding lost; the process keeps running). Returns the sockets cut."""
+    cut = 0
+    for transceiver in conn.pc.getTransceivers():
+        ice = transceiver.receiver.transport.transport
+        for protocol in ice._connection._protocols:  # aioice.StunProtocol, one per local candidate
+            protocol.transport.sendto = lambda *args, **kwargs: None
+            protocol.datagram_received = lambda *args, **kwargs: None
+            cut += 1
+    return cut
+
+
+async def test_cut_link_both_sides_notice_and_the_slot_frees_within_5s(
+        host: RunningHost, figure: Callable[[str, object], None]) -> None:
+    first = await connect_to_host(host.whep_url, host.token(), viewport=VIEWPORT, timeout=30)
+    try:
+        await first.next_frame(timeout=30)
+        assert _cut_link(first) > 0
+        cut_at = time.monotonic()
+        noticed: list[float] = []
+        lost = asyncio.create_task(_drain_until_lost(first, 15))
+        lost.add_done_callback(lambda _: noticed.append(time.monotonic() - cut_at))
+        refused = 0
+        while True:
+            try:
+                second = await connect_to_host(host.whep_url, host.token(), viewport=VIEWPORT, timeout=30)
+                break
+            except OtherClientConnectedError:
+                refused += 1
+                assert time.monotonic() - cut_at < 30, "the host never freed the slot"
+                await asyncio.sleep(0.1)
+        freed_after = time.monotonic() - cut_at
+        try:
+            await _fresh_frame(second)
+        finally:
+            await second.close()
+        reason = await lost
+        client_noticed = noticed[0]
+    finally:
+        await first.close()
+    figure("cut_link_slot_freed_s", round(freed_after, 2))
+    figure("cut_link_client_noticed_s", round(client_noticed, 2))
+    figure("cut_link_client_reason", reason)
+    assert refused > 0
+    assert freed_after < RECOVERY_LIMIT_S
+
+
 async def test_two_clients_racing_exactly_one_wins(host: RunningHost, figure: Callable[[str, object], None]) -> None:
     races = 4
     for _ in range(races):
