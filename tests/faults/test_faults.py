@@ -1,6 +1,7 @@
 """Faults while streaming, with real processes: the render host SIGKILLed, the session service
-killed or stopped and restarted, the client frozen (SIGSTOP: it stops reading and sending), two
-clients racing for one host. Each test reports its recovery time as a figure.
+killed or stopped and restarted, the client frozen (SIGSTOP: it stops reading and sending), the
+client's link cut (its ICE sockets drop every packet), two clients racing for one host. Each
+test reports its recovery time as a figure.
 
 Related tests elsewhere: a lease that expires while streaming gives the client "session X
 expired" and a clean close (``tests/stream/test_session_stream.py::
