@@ -92,6 +92,7 @@ class RenderingConnection:
         self._last_heard = time.monotonic()
         self._tasks: list[asyncio.Task[Any]] = []
         self._background: set[asyncio.Future[Any]] = set()
+        self._host_protocol_errors = 0
         self._location: str | None = None
         self._token = ""
         self._verify: bool | str = True
@@ -308,7 +309,10 @@ class RenderingConnection:
                 self._on_event(msg.event, msg.data)
             return
         if msg.id is None:
-            log.warning("host reported a protocol error: %s", getattr(msg, "message", msg))
+            self._host_protocol_errors += 1
+            level = logging.WARNING if self._host_protocol_errors == 1 else logging.DEBUG
+            log.log(level, "host reported a protocol error (further ones are logged at debug): %s",
+                    getattr(msg, "message", msg))
             return
         fut = self._pending_requests.get(msg.id)
         if fut is None or fut.done():

@@ -123,7 +123,10 @@ class _StartupError(Exception):
 
 async def serve(settings: ServiceSettings) -> int:
     data_dir = settings.data_dir.expanduser().resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    if not data_dir.exists():
+        # The store, host logs and keys live here: only the service's user may read them.
+        # (An existing directory keeps its mode: it may be shared, e.g. /tmp.)
+        data_dir.mkdir(parents=True, mode=0o700)
     cert, key = settings.tls_cert, settings.tls_key
     if settings.make_cert and cert is None:
         cert, key = make_self_signed(data_dir)
