@@ -43,6 +43,7 @@ import psutil
 
 from client.frame import Frame
 from input import marker
+from input.headset import HeadsetDescription, stereo_pose_message
 from input.trajectory import Trajectory
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,10 @@ Connector = Callable[[Callable[[Frame], None], bool], Awaitable[Any]]
 """``connect(on_frame, stock_receiver)`` → a connected :class:`~client.connection.RenderingConnection`."""
 ProgressCallback = Callable[[str, float, int], None]
 """``progress(mode, fraction done 0..1, frames presented so far)``, called on the main thread."""
+
+
+STEREO_SEQUENCE_BASE = 1 << 20
+"""Stereo pose sequences start here, clear of the connection's own first pose."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -74,6 +79,8 @@ class StreamRunConfig:
     """How often the display takes the newest frame (headless and window alike)."""
     verify: bool = False
     bitrate: int = DEFAULT_BITRATE
+    stereo: bool = False
+    """Send two views (a simulated headset, each eye ``width/2 × height``), rendered side by side."""
 
     def __post_init__(self) -> None:
         if self.width % 2 or self.height % 2 or self.width < 16 or self.height < 16:
@@ -328,13 +335,19 @@ def run_stream(connect: Connector, cfg: StreamRunConfig, *, stock: bool, host_pi
                         verify_marker=cfg.verify)
         return c
 
+    headset = HeadsetDescription(eye_resolution=(cfg.width // 2, cfg.height)) if cfg.stereo else None
+
     async def send_poses(t0: float) -> int:
         n = 0
         interval = 1.0 / cfg.fps
         while not stop_poses.is_set() and conn.is_connected:
             pose = cfg.trajectory.pose_at(n * interval)
             before = time.perf_counter()
-            msg = conn.send_pose(pose)
+            if headset is None:
+                msg = conn.send_pose(pose)
+            else:
+                msg = stereo_pose_message(STEREO_SEQUENCE_BASE + n, time.monotonic_ns() // 1000, pose, headset)
+                conn.send_pose_message(msg)
             sent_at[msg.sequence] = before
             n += 1
             await asyncio.sleep(max(0.0, t0 + n * interval - time.perf_counter()))

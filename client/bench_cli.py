@@ -64,7 +64,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup", type=float, default=3.0, metavar="S",
                    help="seconds streamed before measuring, per mode (default 3; llvmpipe warms up)")
     p.add_argument("--model", help="model for a new session and the floor: store name or path (default: sample)")
-    p.add_argument("--trajectory", default="orbit", metavar="orbit|shake|trace[:FILE]")
+    p.add_argument("--trajectory", default="orbit", metavar="orbit|shake|headturn|trace[:FILE]")
+    p.add_argument("--stereo", action="store_true",
+                   help="send two views (a simulated headset; each eye is half the --resolution wide), "
+                   "rendered side by side; pair with --trajectory headturn")
     p.add_argument("--trace-file", metavar="FILE", help="the trace for --trajectory trace")
     p.add_argument("--session", metavar="ID", help="bench a running session instead of creating one")
     p.add_argument("--headless", action="store_true", help="no window even when a display exists")
@@ -185,7 +188,7 @@ def _bench(session: Any, args: argparse.Namespace, spec: Any, trajectory: Any, h
     w, h = args.resolution
     cfg = StreamRunConfig(width=w, height=h, fps=args.fps, duration_s=args.duration, warmup_s=args.warmup,
                           trajectory=trajectory, headless=args.headless, display_rate=args.display_rate,
-                          verify=args.verify, bitrate=args.bitrate)
+                          verify=args.verify, bitrate=args.bitrate, stereo=args.stereo)
 
     async def connect(on_frame: Any, stock: bool) -> Any:
         return await connect_session(session, viewport=(w, h), on_frame=on_frame, stock_receiver=stock)

@@ -25,7 +25,7 @@ from input.mathutil import Vec3, quat_from_yaw_pitch, quat_rotate, vec_scale, ve
 from input.pose import Pose
 from input.pose_sources import HeadTrace
 
-TRAJECTORY_KINDS = ("orbit", "shake", "trace")
+TRAJECTORY_KINDS = ("orbit", "shake", "trace", "headturn")
 """The kinds :func:`parse_trajectory_spec` accepts."""
 DEFAULT_TARGET: Vec3 = (0.0, 0.02, 0.0)
 """The shipped sample model sits at the origin, about 0.65 m across."""
@@ -149,7 +149,7 @@ class TrajectorySpec:
 
     def __post_init__(self) -> None:
         if self.kind not in TRAJECTORY_KINDS:
-            raise ValueError(f"unknown trajectory {self.kind!r}; use orbit, shake or trace:FILE")
+            raise ValueError(f"unknown trajectory {self.kind!r}; use orbit, shake, headturn or trace:FILE")
         if (self.kind == "trace") != bool(self.trace_file):
             raise ValueError("a trace trajectory needs a file (trace:FILE or --trace-file FILE), "
                              "and only a trace takes one")
@@ -174,6 +174,10 @@ def make_trajectory(spec: TrajectorySpec, trace: HeadTrace | None = None) -> Tra
         return Orbit()
     if spec.kind == "shake":
         return Shake()
+    if spec.kind == "headturn":
+        from input.pose_sources import headturn_trace
+
+        return TraceTrajectory(headturn_trace())  # fast 90° head turns and back, looped
     if trace is None:
         raise ValueError("a trace trajectory needs the parsed trace")
     return TraceTrajectory(trace)

@@ -86,7 +86,7 @@ def test_parse_spec(text: str, file: str | None, expected: TrajectorySpec) -> No
 
 
 @pytest.mark.parametrize(("text", "file", "message"), [
-    ("spiral", None, "unknown trajectory 'spiral'; use orbit, shake or trace:FILE"),
+    ("spiral", None, "unknown trajectory 'spiral'; use orbit, shake, headturn or trace:FILE"),
     ("trace", None, "a trace trajectory needs a file"),
     ("orbit:x", None, "only a trace takes a file; got 'orbit:x'"),
     ("orbit", "x.csv", "a trace trajectory needs a file"),
@@ -102,3 +102,18 @@ def test_protocol() -> None:
     assert isinstance(Shake(), Trajectory)
     with pytest.raises(ValueError, match="orbit period must be positive"):
         Orbit(period_s=0)
+
+
+def test_headturn_trajectory_turns_fast_and_loops() -> None:
+    import math
+
+    from input.mathutil import quat_angle_between
+    from input.trajectory import make_trajectory, parse_trajectory_spec
+
+    traj = make_trajectory(parse_trajectory_spec("headturn"))
+    start = traj.pose_at(0.0).orientation
+    angles = [math.degrees(quat_angle_between(start, traj.pose_at(t / 100).orientation)) for t in range(0, 150)]
+    assert max(angles) > 80  # the generated turn is 90°
+    duration = traj.trace.duration  # type: ignore[attr-defined]
+    looped, first = traj.pose_at(duration + 0.01).orientation, traj.pose_at(0.01).orientation
+    assert math.degrees(quat_angle_between(looped, first)) < 0.01
