@@ -241,17 +241,13 @@ def main(argv: list[str]) -> int:
         print(f"farview bench: {exc}", file=sys.stderr)
         return EXIT_USAGE
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    from client.local import find_local_service
+    from client.local import embedded_service, find_local_service
     from client.session_cli import client_from_args
-    from client.view_cli import _service_alive, _start_local_service
 
-    service: subprocess.Popen[bytes] | None = None
     created = None
     try:
-        if not args.url and not args.session and not _service_alive(args.data_dir):
-            _say("starting the local session service…")
-            service = _start_local_service(args.data_dir)
-        with client_from_args(_service_namespace(args)) as rest:
+        with embedded_service(args.data_dir, wanted=not (args.url or args.session), progress=_say) as service, \
+                client_from_args(_service_namespace(args)) as rest:
             if args.session:
                 session = rest.open_rendering_session(args.session)
                 session.wait_until_ready(timeout=10.0)
@@ -285,15 +281,6 @@ def main(argv: list[str]) -> int:
     except (FarviewError, ConnectionError, TimeoutError) as exc:
         print(f"farview bench: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    finally:
-        if service is not None:
-            _say("stopping the session service…")
-            service.terminate()
-            try:
-                service.wait(15)
-            except subprocess.TimeoutExpired:
-                service.kill()
-                service.wait()
 
 
 if __name__ == "__main__":  # pragma: no cover

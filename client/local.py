@@ -3,13 +3,19 @@
 The data directory is ``$FARVIEW_DATA_DIR`` or ``~/.local/share/farview``. While the service runs
 it holds ``service.json`` (``{"url", "pid", "cert", ...}``); ``account.json`` (mode 0600)
 holds ``{"account_id", "account_key"}`` when the service created a local account.
-Pure file reads; no network.
+Reading these is pure file access; :func:`embedded_service` starts (and later stops) a local
+``farview serve`` for commands such as ``farview demo`` and ``farview bench``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,3 +63,66 @@ def find_local_service(directory: Path | None = None) -> LocalService:
     return LocalService(url=str(info["url"]), pid=info.get("pid"), cert=info.get("cert"),
                         account_id=account.get("account_id"),
                         account_key=account.get("account_key"))
+
+
+def start_local_service(directory_arg: Path | None) -> subprocess.Popen[bytes]:
+    """Start ``farview serve`` on a free port in the data directory; return once it is up."""
+    directory = directory_arg or data_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    service_file = directory / SERVICE_FILE
+    before = service_file.stat().st_mtime if service_file.exists() else None
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "client.cli", "serve", "--port", "0", "--data-dir", str(directory)],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+            raise ServerError(f"the session service did not start:\n{err[-2000:]}")
+        if service_file.exists() and service_file.stat().st_mtime != before:
+            try:
+                if find_local_service(directory).pid == proc.pid:
+                    return proc
+            except ServerError:
+                pass
+        time.sleep(0.05)
+    proc.terminate()
+    raise ServerError("the session service did not start within 30 s")
+
+
+def local_service_alive(directory: Path | None) -> bool:
+    """True when ``service.json`` names a process that is still running."""
+    try:
+        svc = find_local_service(directory)
+    except ServerError:
+        return False
+    if svc.pid is None:
+        return False
+    try:
+        os.kill(svc.pid, 0)
+    except OSError:
+        return False
+    return True
+
+
+@contextlib.contextmanager
+def embedded_service(directory: Path | None, *, wanted: bool = True,
+                     progress: Callable[[str], None] = lambda text: None) -> Iterator[subprocess.Popen[bytes] | None]:
+    """Make sure a local service runs for the block: start ``farview serve`` in ``directory``
+    if none is alive there (and ``wanted``), and stop what was started when the block ends."""
+    service = None
+    if wanted and not local_service_alive(directory):
+        progress("starting the local session service…")
+        service = start_local_service(directory)
+    try:
+        yield service
+    finally:
+        if service is not None:
+            progress("stopping the session service…")
+            service.terminate()
+            try:
+                service.wait(15)
+            except subprocess.TimeoutExpired:
+                service.kill()
+                service.wait()

@@ -11,13 +11,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
-from client.errors import FarviewError, ServerError
+from client.errors import FarviewError
 from client.viewer.app import (
     EXIT_CONNECT_FAILED,
     EXIT_OK,
@@ -143,52 +141,6 @@ def _progress(text: str) -> None:
     print(f"[farview demo] {text}", file=sys.stderr, flush=True)
 
 
-def _start_local_service(data_dir: Path | None) -> subprocess.Popen[bytes]:
-    from client.local import SERVICE_FILE
-    from client.local import data_dir as default_data_dir
-
-    directory = data_dir or default_data_dir()
-    directory.mkdir(parents=True, exist_ok=True)
-    service_file = directory / SERVICE_FILE
-    before = service_file.stat().st_mtime if service_file.exists() else None
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "client.cli", "serve", "--port", "0", "--data-dir", str(directory)],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-            raise ServerError(f"the session service did not start:\n{err[-2000:]}")
-        if service_file.exists() and service_file.stat().st_mtime != before:
-            from client.local import find_local_service
-
-            try:
-                if find_local_service(directory).pid == proc.pid:
-                    return proc
-            except ServerError:
-                pass
-        time.sleep(0.05)
-    proc.terminate()
-    raise ServerError("the session service did not start within 30 s")
-
-
-def _service_alive(data_dir: Path | None) -> bool:
-    from client.local import find_local_service
-
-    try:
-        svc = find_local_service(data_dir)
-    except ServerError:
-        return False
-    if svc.pid is None:
-        return False
-    try:
-        os.kill(svc.pid, 0)
-    except OSError:
-        return False
-    return True
-
-
 def _demo_session(rest: Any, args: argparse.Namespace, model: str | None) -> int:
     """Create the demo session, show it, and stop it whatever happens."""
     _progress("creating a session…")
@@ -228,30 +180,19 @@ def demo_main(argv: list[str]) -> int:
     if (msg := _check_display(args)) is not None:
         print(f"farview: {msg}", file=sys.stderr)
         return EXIT_USAGE
+    from client.local import embedded_service
     from client.session_cli import client_from_args
 
-    service: subprocess.Popen[bytes] | None = None
     code = EXIT_OK
     try:
-        if not args.url and not _service_alive(args.data_dir):
-            _progress("starting the local session service…")
-            service = _start_local_service(args.data_dir)
-        with client_from_args(args) as rest:
+        with embedded_service(args.data_dir, wanted=not args.url, progress=_progress), \
+                client_from_args(args) as rest:
             code = _demo_session(rest, args, model)
     except KeyboardInterrupt:
         code = EXIT_OK
     except FarviewError as exc:
         print(f"farview: {exc}", file=sys.stderr)
         code = EXIT_CONNECT_FAILED
-    finally:
-        if service is not None:
-            _progress("stopping the session service…")
-            service.terminate()
-            try:
-                service.wait(15)
-            except subprocess.TimeoutExpired:
-                service.kill()
-                service.wait()
     return code
 
 
