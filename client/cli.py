@@ -9,7 +9,7 @@ from collections.abc import Callable
 # never loads OpenGL or aiortc.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("service.cli", "run the session service (REST API, local host pool)"),
-    "session": ("client.session_cli", "create, show, list, renew or stop sessions"),
+    "session": ("client.session_cli", "create, show, list, renew or stop sessions; load models into them"),
     "demo": ("client.view_cli:demo_main", "start everything locally and show the sample model"),
     "view": ("client.view_cli:view_main", "show a running session's stream in a window"),
     "bench": ("client.bench_cli:main", "measure latency end to end, stage by stage"),
