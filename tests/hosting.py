@@ -6,6 +6,8 @@ on stdin, the listening line on stdout), so these tests exercise the real entry 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import os
 import secrets
@@ -13,8 +15,10 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import jwt
 import numpy as np
@@ -102,3 +106,16 @@ def centroid_x(rgb: np.ndarray) -> float:
     xs = np.nonzero(mask)[1]
     assert xs.size > 0, "no model pixels in the frame"
     return float(xs.mean()) / rgb.shape[1]
+
+
+@contextlib.asynccontextmanager
+async def connected(host: RunningHost, viewport: tuple[int, int]) -> AsyncIterator[Any]:
+    """A real client connection to ``host``, closed (and the slot freed) afterwards."""
+    from client.connection import connect_to_host
+
+    conn = await connect_to_host(host.whep_url, host.token(), viewport=viewport)
+    try:
+        yield conn
+    finally:
+        await conn.close()
+        await asyncio.sleep(0.1)  # let the host see the goodbye before the next test connects

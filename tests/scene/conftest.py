@@ -3,7 +3,6 @@ budgets, a client connection, a loopback http server for URL loads, and tiny glT
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import http.server
 import json
@@ -17,8 +16,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from client.connection import RenderingConnection, connect_to_host
-from tests.hosting import SHARED_MODELS, RunningHost, start_host
+from client.connection import RenderingConnection
+from tests.hosting import SHARED_MODELS, RunningHost, connected, start_host
 
 VIEWPORT = (320, 240)
 MAX_TRIANGLES = 40_000
@@ -129,9 +128,5 @@ def host(tmp_path_factory: pytest.TempPathFactory, model_dir: Path) -> Iterator[
 
 @pytest.fixture
 async def conn(host: RunningHost) -> AsyncIterator[RenderingConnection]:
-    c = await connect_to_host(host.whep_url, host.token(), viewport=VIEWPORT)
-    try:
+    async with connected(host, VIEWPORT) as c:
         yield c
-    finally:
-        await c.close()
-        await asyncio.sleep(0.1)

@@ -19,7 +19,7 @@ import pytest
 from client.connection import RenderingConnection, connect_to_host
 from client.errors import OtherClientConnectedError, RemoteError
 from input.pose import Pose
-from tests.hosting import REPO, RunningHost, centroid_x, model_mask, start_host
+from tests.hosting import REPO, RunningHost, centroid_x, connected, model_mask, start_host
 
 pytestmark = pytest.mark.slow
 
@@ -37,12 +37,8 @@ def host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHost]:
 
 @pytest.fixture
 async def conn(host: RunningHost) -> AsyncIterator[RenderingConnection]:
-    c = await connect_to_host(host.whep_url, host.token(), viewport=VIEWPORT)
-    try:
+    async with connected(host, VIEWPORT) as c:
         yield c
-    finally:
-        await c.close()
-        await asyncio.sleep(0.1)
 
 
 def camera_at(x: float) -> Pose:
