@@ -4,7 +4,7 @@ Used by ``farview bench --verify`` to prove that the pose sequence a frame's met
 the one its pixels were rendered with. Layout: two rows of 16 square blocks in the bottom-left
 corner of the luma plane, most significant bit first; a set bit is white (Y 235), a clear bit
 black (Y 16), and the chroma under the marker is neutral (128) so colour bleeding cannot flip a
-bit. Blocks are 8 px (at least 4 px on tiny frames). Pure numpy, no I/O.
+bit. Blocks are up to 16 px (a macroblock; at least 4 px on tiny frames). Pure numpy, no I/O.
 """
 
 from __future__ import annotations
@@ -17,7 +17,9 @@ Y_ONE, Y_ZERO = 235, 16
 
 
 def block_size(width: int, height: int) -> int:
-    return max(4, min(8, width // (PER_ROW * 2), height // 8)) & ~1
+    # 16 px (a whole macroblock) where the frame is large enough: flat macroblocks survive even
+    # the coarsest quantiser a VBV-capped encoder falls back to on a busy frame.
+    return max(4, min(16, width // (PER_ROW * 2), height // 8)) & ~1
 
 
 def burn(y: np.ndarray, u: np.ndarray, v: np.ndarray, value: int) -> None:
