@@ -25,7 +25,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 def _find_window(display: str, name: str, timeout: float) -> str | None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        out = subprocess.run(["xdotool", "search", "--name", name], capture_output=True, text=True,
+        out = subprocess.run(["xdotool", "search", "--onlyvisible", "--name", name], capture_output=True, text=True,
                              env={**os.environ, "DISPLAY": display})
         if out.stdout.split():
             return out.stdout.split()[0]

@@ -5,15 +5,26 @@ from __future__ import annotations
 
 import struct
 import subprocess
+import time
 
 import numpy as np
 
 
-def grab_window(window_id: str, display: str) -> np.ndarray:
-    """The window's contents as (H, W, 3) uint8 RGB."""
-    raw = subprocess.run(["xwd", "-silent", "-id", window_id, "-display", display],
-                         capture_output=True, check=True, timeout=20).stdout
-    return parse_xwd(raw)
+def grab_window(window_id: str, display: str, settle: float = 10.0) -> np.ndarray:
+    """The window's contents as (H, W, 3) uint8 RGB.
+
+    X answers ``GetImage`` on a window that is not mapped yet (or is being remapped) with
+    BadMatch, so a failed grab is retried for up to ``settle`` seconds before it is an error."""
+    deadline = time.monotonic() + settle
+    while True:
+        done = subprocess.run(["xwd", "-silent", "-id", window_id, "-display", display],
+                              capture_output=True, timeout=20)
+        if done.returncode == 0:
+            return parse_xwd(done.stdout)
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"xwd could not read window {window_id} on {display}: "
+                               f"{done.stderr.decode(errors='replace').strip()}")
+        time.sleep(0.2)
 
 
 def parse_xwd(raw: bytes) -> np.ndarray:
