@@ -77,7 +77,7 @@ def main() -> None:
         print(f"{width}x{height}: render {pct(render)} | convert {pct(convert)} | "
               f"readback {pct(readback)} ms")
         print(f"{width}x{height}: GPU YUV convert+readback {pct(gpu_total)} ms vs "
-              f"CPU RGBA readback+flip+PyAV reformat {pct(cpu)} ms")
+              f"CPU RGBA readback+PyAV reformat {pct(cpu)} ms")
     renderer.close()
     ctx.release()
 

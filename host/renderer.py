@@ -17,8 +17,18 @@ the stencil is clear, without depth test, so it shows through occluders); cut pl
 8) are ``gl_ClipDistance`` planes in the vertex stage; ``scene.camera`` overrides near/far and
 the mono field of view of the pose.
 
-Image orientation: ``read_rgba`` and ``read_yuv420`` both return the top row first. The YUV
-pass flips rows while converting, so no CPU pass touches the pixels.
+Image orientation: the projection is flipped vertically (and the front-face winding with it), so
+GL's first row in memory is the image's top row: ``read_rgba`` and ``read_yuv420`` return the top
+row first and no pass, CPU or GPU, flips pixels.
+
+Where the time goes on llvmpipe, and what keeps it low (``benchmarks/bench_render.py``):
+
+- Per-part GL calls go through :mod:`host.glcalls` (ctypes, no PyOpenGL wrapper), and the draw
+  list with its float32 matrices is prepared once per scene version, not once per frame.
+- Opaque parts are drawn front to back, so llvmpipe's early depth test skips hidden fragments.
+- The main pass writes luma (BT.601 Y) as a second colour target beside RGBA, so the YUV
+  conversion is only the quarter-resolution chroma pass: one bilinear fetch per output texel,
+  which is the average of its 2×2 block.
 """
 
 from __future__ import annotations
@@ -36,9 +46,9 @@ from OpenGL import GL
 from OpenGL.raw.GL.VERSION.GL_1_0 import glReadPixels as _raw_read_pixels
 
 import host.egl  # noqa: F401  (sets PYOPENGL_PLATFORM before OpenGL is imported)
-from host import transforms
+from host import glcalls, transforms
 from host.gltf import Material, Mesh
-from host.scene import MAX_CUT_PLANES, DrawItem, Scene
+from host.scene import MAX_CUT_PLANES, Scene
 from input.pose import Fov, View
 
 log = logging.getLogger(__name__)
@@ -46,6 +56,11 @@ log = logging.getLogger(__name__)
 SHADER_DIR = Path(__file__).with_name("shaders")
 BACKGROUND = (0.16, 0.16, 0.17, 1.0)
 """Neutral dark grey (already display-encoded)."""
+_BT601_Y = (65.481, 128.553, 24.966)
+BACKGROUND_LUMA = (16.0 + sum(c * k for c, k in zip(BACKGROUND[:3], _BT601_Y, strict=True))) / 255.0
+"""``BACKGROUND`` as BT.601 limited-range Y (the clear value of the luma target)."""
+_FLIP_Y = np.diag([1.0, -1.0, 1.0, 1.0])
+"""Applied after the projection: GL's bottom-up rows then hold the image top row first."""
 SEE_THROUGH_ALPHA = 0.3
 OUTLINE_COLOR = (1.0, 0.62, 0.05, 1.0)
 """Selection outline colour (display-encoded orange)."""
@@ -76,6 +91,36 @@ class _GpuPrimitive:
     buffers: tuple[int, int]
     index_count: int
     material: Material
+
+
+@dataclass
+class _Draw:
+    """One visible part, ready for the per-part loop: pointers into float32 arrays the
+    :class:`_Prepared` owns, and each primitive's material as plain floats."""
+
+    selected: bool
+    world_ptr: int
+    normal_ptr: int
+    tint: tuple[float, float, float, float]
+    prims: list[tuple[int, int, tuple[float, float, float, float], float, float, bool]]
+    """(vao, index count, base colour, metallic, roughness, back-face cull) per primitive."""
+    outline_centre: tuple[float, float, float] | None
+    """Centre of the mesh's local bounds (outline pass), None for a mesh without vertices."""
+
+
+@dataclass
+class _Prepared:
+    """A scene version's draw lists (rebuilt when ``scene.version`` changes)."""
+
+    key: tuple[int, int]
+    opaque: list[_Draw]
+    opaque_centres: npt.NDArray[np.float64]
+    """World-space centre of each opaque part, for the front-to-back sort."""
+    opaque_selected: npt.NDArray[np.bool_]
+    see_through: list[_Draw]
+    selected: list[_Draw]
+    arrays: tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]
+    """The world and normal matrices the ``_Draw`` pointers point into (kept alive here)."""
 
 
 def _compile(vert: str, frag: str) -> int:
@@ -140,12 +185,12 @@ class Renderer:
             raise RendererError("no current GL context; create a host.egl.EglContext first")
         self._mesh_program = _Program("mesh.vert.glsl", "mesh.frag.glsl")
         self._outline_program = _Program("outline.vert.glsl", "outline.frag.glsl")
-        self._y_program = _Program("fullscreen.vert.glsl", "yuv_y.frag.glsl")
         self._uv_program = _Program("fullscreen.vert.glsl", "yuv_uv.frag.glsl")
         self._empty_vao = int(GL.glGenVertexArrays(1))
         self._meshes: dict[int, list[_GpuPrimitive]] = {}
         self._centres: dict[int, npt.NDArray[np.float64]] = {}
         self._mesh_version = -1
+        self._prepared: _Prepared | None = None
         self._fbos: list[int] = []
         self._textures: list[int] = []
         self._renderbuffers: list[int] = []
@@ -170,6 +215,12 @@ class Renderer:
         self._free_framebuffers()
         self.width, self.height = width, height
         self._color = _texture(width, height, GL.GL_RGBA8, GL.GL_RGBA)
+        # linear: the chroma pass samples the corner shared by a 2x2 block = the block's mean
+        for p in (GL.GL_TEXTURE_MIN_FILTER, GL.GL_TEXTURE_MAG_FILTER):
+            GL.glTexParameteri(GL.GL_TEXTURE_2D, p, GL.GL_LINEAR)
+        GL.glTexParameteri(GL.GL_TEXTURE_2D, GL.GL_TEXTURE_WRAP_S, GL.GL_CLAMP_TO_EDGE)
+        GL.glTexParameteri(GL.GL_TEXTURE_2D, GL.GL_TEXTURE_WRAP_T, GL.GL_CLAMP_TO_EDGE)
+        self._y_tex = _texture(width, height, GL.GL_R8, GL.GL_RED)
         depth = int(GL.glGenRenderbuffers(1))
         GL.glBindRenderbuffer(GL.GL_RENDERBUFFER, depth)
         # stencil: the selection outline is drawn only outside the selected silhouettes
@@ -178,20 +229,18 @@ class Renderer:
         GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, self._fbo)
         GL.glFramebufferTexture2D(GL.GL_FRAMEBUFFER, GL.GL_COLOR_ATTACHMENT0, GL.GL_TEXTURE_2D,
                                   self._color, 0)
+        # the luma target: the main pass writes each pixel's Y beside its colour
+        GL.glFramebufferTexture2D(GL.GL_FRAMEBUFFER, GL.GL_COLOR_ATTACHMENT1, GL.GL_TEXTURE_2D,
+                                  self._y_tex, 0)
         GL.glFramebufferRenderbuffer(GL.GL_FRAMEBUFFER, GL.GL_DEPTH_STENCIL_ATTACHMENT,
                                      GL.GL_RENDERBUFFER, depth)
+        GL.glDrawBuffers(2, [GL.GL_COLOR_ATTACHMENT0, GL.GL_COLOR_ATTACHMENT1])
         _check_fbo("colour")
         self._fbos.append(self._fbo)
-        self._textures.append(self._color)
+        self._textures += [self._color, self._y_tex]
         self._renderbuffers.append(depth)
         self._yuv_ready = width % 2 == 0 and height % 2 == 0
         if self._yuv_ready:
-            self._y_tex = _texture(width, height, GL.GL_R8, GL.GL_RED)
-            self._y_fbo = int(GL.glGenFramebuffers(1))
-            GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, self._y_fbo)
-            GL.glFramebufferTexture2D(GL.GL_FRAMEBUFFER, GL.GL_COLOR_ATTACHMENT0,
-                                      GL.GL_TEXTURE_2D, self._y_tex, 0)
-            _check_fbo("luma")
             self._u_tex = _texture(width // 2, height // 2, GL.GL_R8, GL.GL_RED)
             self._v_tex = _texture(width // 2, height // 2, GL.GL_R8, GL.GL_RED)
             self._uv_fbo = int(GL.glGenFramebuffers(1))
@@ -202,8 +251,8 @@ class Renderer:
                                       GL.GL_TEXTURE_2D, self._v_tex, 0)
             GL.glDrawBuffers(2, [GL.GL_COLOR_ATTACHMENT0, GL.GL_COLOR_ATTACHMENT1])
             _check_fbo("chroma")
-            self._fbos += [self._y_fbo, self._uv_fbo]
-            self._textures += [self._y_tex, self._u_tex, self._v_tex]
+            self._fbos.append(self._uv_fbo)
+            self._textures += [self._u_tex, self._v_tex]
         GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, 0)
 
     def _free_framebuffers(self) -> None:
@@ -221,7 +270,7 @@ class Renderer:
         for key in list(self._meshes):
             self._free_mesh(key)
         GL.glDeleteVertexArrays(1, [self._empty_vao])
-        for p in (self._mesh_program, self._outline_program, self._y_program, self._uv_program):
+        for p in (self._mesh_program, self._outline_program, self._uv_program):
             GL.glDeleteProgram(p.id)
         self.width = self.height = 0
 
@@ -255,6 +304,7 @@ class Renderer:
 
     def _free_mesh(self, key: int) -> None:
         self._centres.pop(key, None)
+        self._prepared = None
         for p in self._meshes.pop(key, []):
             GL.glDeleteVertexArrays(1, [p.vao])
             GL.glDeleteBuffers(2, list(p.buffers))
@@ -289,25 +339,20 @@ class Renderer:
             raise ValueError(f"clip planes need 0 < near < far, got near={near} far={far}")
         t0 = time.perf_counter()
         self._prune(scene)
-        items = [it for it in scene.draw_list() if not it.state.hidden]
-        # selected items last in each group: they write the stencil mask of the outline
-        opaque = sorted((it for it in items if not it.state.see_through),
-                        key=lambda it: it.state.selected)
-        see_through = sorted((it for it in items if it.state.see_through),
-                             key=lambda it: it.state.selected)
-        selected = [it for it in items if it.state.selected]
+        prep = self._prepare(scene)
         planes = [p.equation for p in scene.cut_planes.values()][:MAX_CUT_PLANES]
 
         GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, self._fbo)
         GL.glViewport(0, 0, self.width, self.height)
-        GL.glClearColor(*BACKGROUND)
         GL.glDepthMask(GL.GL_TRUE)
         GL.glStencilMask(0xFF)
-        GL.glClearStencil(0)
-        GL.glClear(GL.GL_COLOR_BUFFER_BIT | GL.GL_DEPTH_BUFFER_BIT | GL.GL_STENCIL_BUFFER_BIT)
+        GL.glClearBufferfv(GL.GL_COLOR, 0, np.asarray(BACKGROUND, dtype=np.float32))
+        GL.glClearBufferfv(GL.GL_COLOR, 1, np.asarray([BACKGROUND_LUMA, 0, 0, 1], np.float32))
+        GL.glClearBufferfi(GL.GL_DEPTH_STENCIL, 0, 1.0, 0)
         GL.glEnable(GL.GL_DEPTH_TEST)
         GL.glDisable(GL.GL_BLEND)
-        if selected:
+        GL.glFrontFace(GL.GL_CW)  # the flipped projection mirrors the winding
+        if prep.selected:
             GL.glEnable(GL.GL_STENCIL_TEST)
             GL.glStencilFunc(GL.GL_ALWAYS, 1, 0xFF)
             # whole silhouette, occluded or not: the outline shows through other parts
@@ -324,30 +369,96 @@ class Renderer:
             f = view.fov
             proj = transforms.perspective_from_tangents(
                 f.tan_left, f.tan_right, f.tan_up, f.tan_down, near, far)
-            vp = proj @ transforms.view_matrix(view.pose.position, view.pose.orientation)
+            vp = _FLIP_Y @ proj @ transforms.view_matrix(view.pose.position, view.pose.orientation)
             view_projs.append(vp)
             GL.glUniformMatrix4fv(prog.loc("u_view_proj"), 1, GL.GL_TRUE,
                                   vp.astype(np.float32))
             GL.glUniform3f(prog.loc("u_camera"), *view.pose.position)
             GL.glUniform1f(prog.loc("u_alpha"), 1.0)
-            self._draw(opaque)
-            if see_through:
+            if prep.opaque:
+                # front to back (selected parts last: they write the outline's stencil mask)
+                dist = np.linalg.norm(prep.opaque_centres - np.asarray(view.pose.position), axis=1)
+                order = np.lexsort((dist, prep.opaque_selected))
+                self._draw([prep.opaque[k] for k in order])
+            if prep.see_through:
                 # See-through parts after the opaque ones, blended, without hiding each other.
                 GL.glEnable(GL.GL_BLEND)
                 GL.glBlendFunc(GL.GL_SRC_ALPHA, GL.GL_ONE_MINUS_SRC_ALPHA)
                 GL.glDepthMask(GL.GL_FALSE)
                 GL.glUniform1f(prog.loc("u_alpha"), SEE_THROUGH_ALPHA)
-                self._draw(see_through)
+                self._draw(prep.see_through)
                 GL.glDepthMask(GL.GL_TRUE)
                 GL.glDisable(GL.GL_BLEND)
-        if selected:
-            self._draw_outlines(selected, view_projs, eye_w, planes)
+        if prep.selected:
+            self._draw_outlines(prep.selected, view_projs, eye_w, planes)
             GL.glUseProgram(prog.id)
         GL.glStencilMask(0xFF)
+        GL.glFrontFace(GL.GL_CCW)
         GL.glBindVertexArray(0)
+        glcalls.check_errors("drawing the scene")
         GL.glFinish()
         self.last_timings = FrameTimings(render_ms=_ms(t0))
         return self.last_timings
+
+    def _prepare(self, scene: Scene) -> _Prepared:
+        """The draw lists of this scene version: built once, reused while nothing changes."""
+        key = (id(scene), scene.version)
+        if self._prepared is not None and self._prepared.key == key:
+            return self._prepared
+        items = [it for it in scene.draw_list() if not it.state.hidden]
+        n = len(items)
+        worlds = np.zeros((n, 4, 4), dtype=np.float32)
+        normals = np.zeros((n, 3, 3), dtype=np.float32)
+        if n:
+            worlds64 = np.stack([it.world for it in items])
+            worlds[:] = worlds64
+            m3 = worlds64[:, :3, :3]
+            invertible = np.abs(np.linalg.det(m3)) > 1e-12  # zero scale: nothing to draw
+            if invertible.any():
+                normals[invertible] = np.linalg.inv(m3[invertible]).transpose(0, 2, 1)
+        else:
+            invertible = np.zeros(0, dtype=bool)
+        opaque: list[_Draw] = []
+        centres: list[npt.NDArray[np.float64]] = []
+        see_through: list[_Draw] = []
+        for k, it in enumerate(items):
+            if not invertible[k]:
+                continue
+            local_centre = self._local_centre(it.mesh)
+            tint = it.state.tint
+            draw = _Draw(
+                selected=it.state.selected,
+                world_ptr=worlds.ctypes.data + k * 64,
+                normal_ptr=normals.ctypes.data + k * 36,
+                tint=(0.0, 0.0, 0.0, 0.0) if tint is None else (*tint.color, tint.weight),
+                prims=[(p.vao, p.index_count, p.material.base_color, p.material.metallic,
+                        p.material.roughness, not p.material.double_sided)
+                       for p in self._gpu_mesh(it.mesh)],
+                outline_centre=None if local_centre is None else
+                (float(local_centre[0]), float(local_centre[1]), float(local_centre[2])),
+            )
+            if it.state.see_through:
+                see_through.append(draw)
+            else:
+                opaque.append(draw)
+                c = np.zeros(3) if local_centre is None else local_centre
+                centres.append(it.world[:3, :3] @ c + it.world[:3, 3])
+        self._prepared = _Prepared(
+            key=key, opaque=opaque,
+            opaque_centres=np.array(centres).reshape(-1, 3),
+            opaque_selected=np.array([d.selected for d in opaque], dtype=bool),
+            see_through=see_through,
+            selected=[d for d in opaque + see_through if d.selected],
+            arrays=(worlds, normals))
+        return self._prepared
+
+    def _local_centre(self, mesh: Mesh) -> npt.NDArray[np.float64] | None:
+        if mesh.key not in self._centres:
+            bounds = mesh.local_bounds()
+            if bounds is None:
+                return None
+            self._centres[mesh.key] = (bounds[0] + bounds[1]) / 2
+        return self._centres[mesh.key]
 
     @staticmethod
     def _set_cut_planes(prog: _Program, planes: list[tuple[float, float, float, float]]) -> None:
@@ -358,36 +469,34 @@ class Renderer:
         for i in range(MAX_CUT_PLANES):
             (GL.glEnable if i < len(planes) else GL.glDisable)(GL.GL_CLIP_DISTANCE0 + i)
 
-    def _draw_outlines(self, items: list[DrawItem], view_projs: list[npt.NDArray[np.float64]],
+    def _draw_outlines(self, draws: list[_Draw], view_projs: list[npt.NDArray[np.float64]],
                        eye_w: int, planes: list[tuple[float, float, float, float]]) -> None:
-        """Second pass over the selected items: a screen-space-dilated copy where the stencil
-        does not hold the items themselves, without depth test (visible through occluders)."""
+        """Second pass over the selected parts: a screen-space-dilated copy where the stencil
+        does not hold the parts themselves, without depth test (visible through occluders)."""
         prog = self._outline_program
         GL.glUseProgram(prog.id)
         self._set_cut_planes(prog, planes)
-        GL.glUniform4f(prog.loc("u_color"), *OUTLINE_COLOR)
+        r, g, b, a = OUTLINE_COLOR
+        GL.glUniform4f(prog.loc("u_color"), r, g, b, a)
+        GL.glUniform1f(prog.loc("u_luma"), (16.0 + r * _BT601_Y[0] + g * _BT601_Y[1]
+                                            + b * _BT601_Y[2]) / 255.0)
         GL.glUniform2f(prog.loc("u_width_ndc"), 2.0 * OUTLINE_PX / eye_w,
                        2.0 * OUTLINE_PX / self.height)
         GL.glStencilFunc(GL.GL_NOTEQUAL, 1, 0xFF)
         GL.glStencilMask(0x00)
         GL.glDisable(GL.GL_DEPTH_TEST)
+        loc_model, loc_centre = prog.loc("u_model"), prog.loc("u_center")
         for i, vp in enumerate(view_projs):
             GL.glViewport(i * eye_w, 0, eye_w, self.height)
             GL.glUniformMatrix4fv(prog.loc("u_view_proj"), 1, GL.GL_TRUE, vp.astype(np.float32))
-            for it in items:
-                centre = self._centres.get(it.mesh.key)
-                if centre is None:
-                    bounds = it.mesh.local_bounds()
-                    if bounds is None:
-                        continue
-                    centre = self._centres[it.mesh.key] = (bounds[0] + bounds[1]) / 2
-                GL.glUniformMatrix4fv(prog.loc("u_model"), 1, GL.GL_TRUE,
-                                      it.world.astype(np.float32))
-                GL.glUniform3f(prog.loc("u_center"), *centre)
-                for prim in self._gpu_mesh(it.mesh):
-                    GL.glBindVertexArray(prim.vao)
-                    GL.glDrawElements(GL.GL_TRIANGLES, prim.index_count, GL.GL_UNSIGNED_INT,
-                                      ctypes.c_void_p(0))
+            for d in draws:
+                if d.outline_centre is None:
+                    continue
+                glcalls.uniform_matrix4fv(loc_model, 1, 1, d.world_ptr)
+                glcalls.uniform3f(loc_centre, *d.outline_centre)
+                for vao, count, *_ in d.prims:
+                    glcalls.bind_vertex_array(vao)
+                    glcalls.draw_elements(GL.GL_TRIANGLES, count, GL.GL_UNSIGNED_INT, None)
         GL.glEnable(GL.GL_DEPTH_TEST)
         GL.glDisable(GL.GL_STENCIL_TEST)
 
@@ -402,49 +511,38 @@ class Renderer:
         GL.glUniform1f(prog.loc("u_fill"), lt.fill_intensity)
         GL.glUniform1f(prog.loc("u_ambient"), lt.ambient)
 
-    def _draw(self, items: list[DrawItem]) -> None:
+    def _draw(self, draws: list[_Draw]) -> None:
+        """The per-part loop: ctypes calls only (see :mod:`host.glcalls`)."""
         prog = self._mesh_program
         loc_model, loc_normal = prog.loc("u_model"), prog.loc("u_normal_matrix")
         loc_color, loc_tint = prog.loc("u_base_color"), prog.loc("u_tint")
         loc_metal, loc_rough = prog.loc("u_metallic"), prog.loc("u_roughness")
+        gl = glcalls
+        triangles, uint, cull_face = GL.GL_TRIANGLES, GL.GL_UNSIGNED_INT, GL.GL_CULL_FACE
         culling = False
-        GL.glDisable(GL.GL_CULL_FACE)
-        if not items:
-            return
-        # One batched inverse for every item's normal matrix (per-item numpy calls add up).
-        worlds = np.stack([it.world for it in items]).astype(np.float32)
-        m3 = worlds[:, :3, :3].astype(np.float64)
-        invertible = np.abs(np.linalg.det(m3)) > 1e-12  # a zero scale: nothing visible to light
-        normals = np.zeros_like(m3)
-        if invertible.any():
-            normals[invertible] = np.linalg.inv(m3[invertible]).transpose(0, 2, 1)
-        normals32 = normals.astype(np.float32)
-        for k, it in enumerate(items):
-            if not invertible[k]:
-                continue
-            GL.glStencilMask(0xFF if it.state.selected else 0x00)
-            GL.glUniformMatrix4fv(loc_model, 1, GL.GL_TRUE, worlds[k])
-            GL.glUniformMatrix3fv(loc_normal, 1, GL.GL_TRUE, normals32[k])
-            tint = it.state.tint
-            if tint is None:
-                GL.glUniform4f(loc_tint, 0.0, 0.0, 0.0, 0.0)
-            else:
-                GL.glUniform4f(loc_tint, *tint.color, tint.weight)
-            for prim in self._gpu_mesh(it.mesh):
-                mat = prim.material
-                GL.glUniform4f(loc_color, *mat.base_color)
-                GL.glUniform1f(loc_metal, mat.metallic)
-                GL.glUniform1f(loc_rough, mat.roughness)
+        gl.disable(cull_face)
+        stencil = -1
+        for d in draws:
+            want = 0xFF if d.selected else 0x00
+            if want != stencil:
+                gl.stencil_mask(want)
+                stencil = want
+            gl.uniform_matrix4fv(loc_model, 1, 1, d.world_ptr)
+            gl.uniform_matrix3fv(loc_normal, 1, 1, d.normal_ptr)
+            gl.uniform4f(loc_tint, *d.tint)
+            for vao, count, color, metallic, roughness, cull in d.prims:
+                gl.uniform4f(loc_color, *color)
+                gl.uniform1f(loc_metal, metallic)
+                gl.uniform1f(loc_rough, roughness)
                 # glTF: single-sided materials are back-face culled (and llvmpipe then skips
                 # rasterising about half the triangles); double-sided ones are lit from both sides.
-                cull = not mat.double_sided
                 if cull != culling:
-                    (GL.glEnable if cull else GL.glDisable)(GL.GL_CULL_FACE)
+                    (gl.enable if cull else gl.disable)(cull_face)
                     culling = cull
-                GL.glBindVertexArray(prim.vao)
-                GL.glDrawElements(GL.GL_TRIANGLES, prim.index_count, GL.GL_UNSIGNED_INT,
-                                  ctypes.c_void_p(0))
-        GL.glDisable(GL.GL_CULL_FACE)
+                gl.bind_vertex_array(vao)
+                gl.draw_elements(triangles, count, uint, None)
+        gl.disable(cull_face)
+        gl.stencil_mask(0x00)
 
     # -- readback ------------------------------------------------------------------------------
 
@@ -464,17 +562,16 @@ class Renderer:
         t0 = time.perf_counter()
         img = self._read(self._fbo, GL.GL_COLOR_ATTACHMENT0, self.width, self.height,
                          GL.GL_RGBA, 4)
-        out = np.ascontiguousarray(img[::-1])  # GL's rows start at the bottom
         self.last_timings = FrameTimings(self.last_timings.render_ms, 0.0, _ms(t0))
-        return out
+        return img
 
     def read_yuv420(
         self,
     ) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8], npt.NDArray[np.uint8]]:
         """The last frame as BT.601 limited-range 4:2:0 planes (Y: H×W, U and V: H/2×W/2).
 
-        Converted on the GPU (full-resolution Y, 2×2-averaged chroma) and read back plane by
-        plane; top row first. Needs an even width and height.
+        Y was written by the main pass; the chroma pass averages each 2×2 block (one bilinear
+        fetch at the block's centre) on the GPU. Top row first. Needs an even width and height.
         """
         if not self._yuv_ready:
             raise ValueError(f"YUV 4:2:0 needs an even width and height, the renderer is "
@@ -482,14 +579,10 @@ class Renderer:
         t0 = time.perf_counter()
         GL.glDisable(GL.GL_DEPTH_TEST)
         GL.glDisable(GL.GL_BLEND)
+        GL.glDisable(GL.GL_CULL_FACE)
         GL.glBindVertexArray(self._empty_vao)
         GL.glActiveTexture(GL.GL_TEXTURE0)
         GL.glBindTexture(GL.GL_TEXTURE_2D, self._color)
-        GL.glBindFramebuffer(GL.GL_DRAW_FRAMEBUFFER, self._y_fbo)
-        GL.glViewport(0, 0, self.width, self.height)
-        GL.glUseProgram(self._y_program.id)
-        GL.glUniform1i(self._y_program.loc("u_rgb"), 0)
-        GL.glDrawArrays(GL.GL_TRIANGLES, 0, 3)
         GL.glBindFramebuffer(GL.GL_DRAW_FRAMEBUFFER, self._uv_fbo)
         GL.glViewport(0, 0, self.width // 2, self.height // 2)
         GL.glUseProgram(self._uv_program.id)
@@ -500,7 +593,7 @@ class Renderer:
         convert_ms = _ms(t0)
         t1 = time.perf_counter()
         w2, h2 = self.width // 2, self.height // 2
-        y = self._read(self._y_fbo, GL.GL_COLOR_ATTACHMENT0, self.width, self.height,
+        y = self._read(self._fbo, GL.GL_COLOR_ATTACHMENT1, self.width, self.height,
                        GL.GL_RED, 1)
         u = self._read(self._uv_fbo, GL.GL_COLOR_ATTACHMENT0, w2, h2, GL.GL_RED, 1)
         v = self._read(self._uv_fbo, GL.GL_COLOR_ATTACHMENT1, w2, h2, GL.GL_RED, 1)

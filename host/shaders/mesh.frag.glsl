@@ -1,7 +1,9 @@
 #version 330 core
-// Main pass: a key directional light + a fill light + hemisphere ambient, with a
-// metallic-roughness Blinn-Phong approximation (enough to read shape and material, cheap on
-// llvmpipe). Lighting is computed in linear space and written gamma-encoded (sRGB approx.).
+// Main pass: a key directional light (diffuse + specular), a diffuse fill light and a
+// hemisphere ambient, with a metallic-roughness Blinn-Phong approximation: enough to read shape
+// and material, and cheap on llvmpipe, where this shader is most of a frame's cost. Lighting is
+// computed in linear space and written gamma-encoded (gamma 2.2), together with the pixel's
+// BT.601 luma, so the encoder's Y plane needs no conversion pass.
 in vec3 v_world;
 in vec3 v_normal;
 
@@ -17,29 +19,31 @@ uniform vec3 u_fill_dir;
 uniform float u_fill;
 uniform float u_ambient;
 
-out vec4 frag_color;
+layout(location = 0) out vec4 frag_color;
+layout(location = 1) out vec4 frag_luma;  // BT.601 limited-range Y in .r (alpha for blending)
 
-vec3 light(vec3 n, vec3 v, vec3 l, vec3 radiance, vec3 diffuse, vec3 f0, float shininess) {
-    float ndl = max(dot(n, l), 0.0);
-    vec3 h = normalize(l + v);
-    float spec = pow(max(dot(n, h), 0.0), shininess) * (shininess + 8.0) / 25.13274;
-    return radiance * ndl * (diffuse / 3.14159265 + f0 * spec);
-}
+const float INV_PI = 0.31830989;
 
 void main() {
     vec3 n = normalize(v_normal);
     vec3 v = normalize(u_camera - v_world);
     if (dot(n, v) < 0.0) n = -n;  // two-sided lighting: open or single-sided parts stay lit
     vec3 base = mix(u_base_color.rgb, u_tint.rgb, u_tint.a);
-    vec3 diffuse = base * (1.0 - u_metallic);
+    vec3 diffuse = base * (1.0 - u_metallic) * INV_PI;
     vec3 f0 = mix(vec3(0.04), base, u_metallic);
     float r = clamp(u_roughness, 0.04, 1.0);
-    float shininess = clamp(2.0 / (r * r * r * r) - 2.0, 1.0, 2048.0);
-    vec3 c = light(n, v, -u_key_dir, u_key_color, diffuse, f0, shininess);
-    c += light(n, v, -u_fill_dir, vec3(u_fill), diffuse, f0, shininess);
+    float r2 = r * r;
+    float shininess = clamp(2.0 / (r2 * r2) - 2.0, 1.0, 2048.0);
+    vec3 l = -u_key_dir;
+    float ndl = max(dot(n, l), 0.0);
+    float ndh = max(dot(n, normalize(l + v)), 1e-6);
+    float spec = exp2(shininess * log2(ndh)) * (shininess + 8.0) * 0.03978874;  // /(8 pi)
+    vec3 c = u_key_color * ndl * (diffuse + f0 * spec);
+    c += u_fill * max(dot(n, -u_fill_dir), 0.0) * diffuse;
     // Hemisphere ambient: brighter from above; metals get some of it as a fake reflection.
-    float sky = 0.5 + 0.5 * n.y;
-    c += u_ambient * mix(0.45, 1.0, sky) * (diffuse + f0 * 0.6);
+    c += u_ambient * (0.725 + 0.275 * n.y) * (diffuse * 3.14159265 + f0 * 0.6);
     c = c / (1.0 + c * 0.15);  // soft shoulder so the key light does not clip
-    frag_color = vec4(pow(c, vec3(1.0 / 2.2)), u_alpha);
+    vec3 display = min(exp2(log2(max(c, vec3(1e-6))) * (1.0 / 2.2)), vec3(1.0));  // as stored
+    frag_color = vec4(display, u_alpha);
+    frag_luma = vec4((16.0 + dot(display, vec3(65.481, 128.553, 24.966))) / 255.0, 0.0, 0.0, u_alpha);
 }

@@ -1,0 +1,68 @@
+"""The GL entry points the renderer calls once per drawn part, straight through ctypes.
+
+PyOpenGL wraps every call in Python argument conversion and a ``glGetError`` check, about
+5–10 µs a call. On the 49-part sample model that was ~9 ms a frame — as long as llvmpipe took to
+rasterise it. These are the same C functions from the same library PyOpenGL loaded (GLVND's
+``libOpenGL``, which dispatches to Mesa or NVIDIA), opened through a separate ``CDLL`` handle so
+that the argument types set here never touch PyOpenGL's own function objects.
+
+There is no per-call error check: :func:`check_errors` reads ``glGetError`` once per frame and
+raises with every error code it finds, so a bad call is still reported, one frame late at most.
+
+Only the calls made inside the per-part loop live here; everything else (setup, textures,
+framebuffers, shader compilation) goes through PyOpenGL with its checks.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from typing import Any
+
+from OpenGL.platform import PLATFORM
+
+import host.egl  # noqa: F401  (PYOPENGL_PLATFORM=egl before OpenGL is imported)
+
+_lib = ctypes.CDLL(PLATFORM.GL._name)
+
+_GLint = ctypes.c_int
+_GLuint = ctypes.c_uint
+_GLenum = ctypes.c_uint
+_GLsizei = ctypes.c_int
+_GLfloat = ctypes.c_float
+_GLboolean = ctypes.c_ubyte
+_ptr = ctypes.c_void_p
+
+
+def _fn(name: str, restype: Any, *argtypes: Any) -> Any:
+    fn = getattr(_lib, name)
+    fn.restype = restype
+    fn.argtypes = list(argtypes)
+    return fn
+
+
+uniform_matrix4fv = _fn("glUniformMatrix4fv", None, _GLint, _GLsizei, _GLboolean, _ptr)
+uniform_matrix3fv = _fn("glUniformMatrix3fv", None, _GLint, _GLsizei, _GLboolean, _ptr)
+uniform4f = _fn("glUniform4f", None, _GLint, _GLfloat, _GLfloat, _GLfloat, _GLfloat)
+uniform3f = _fn("glUniform3f", None, _GLint, _GLfloat, _GLfloat, _GLfloat)
+uniform1f = _fn("glUniform1f", None, _GLint, _GLfloat)
+bind_vertex_array = _fn("glBindVertexArray", None, _GLuint)
+draw_elements = _fn("glDrawElements", None, _GLenum, _GLsizei, _GLenum, _ptr)
+stencil_mask = _fn("glStencilMask", None, _GLuint)
+enable = _fn("glEnable", None, _GLenum)
+disable = _fn("glDisable", None, _GLenum)
+_get_error = _fn("glGetError", _GLenum)
+
+_GL_NO_ERROR = 0
+_MAX_ERRORS = 16
+
+
+def check_errors(what: str) -> None:
+    """Raise ``RuntimeError`` naming every pending GL error (``glGetError`` until clear)."""
+    codes = []
+    for _ in range(_MAX_ERRORS):
+        code = int(_get_error())
+        if code == _GL_NO_ERROR:
+            break
+        codes.append(f"0x{code:04X}")
+    if codes:
+        raise RuntimeError(f"OpenGL reported {', '.join(codes)} while {what}")
