@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import threading
 import time
 from pathlib import Path
@@ -41,9 +42,12 @@ class _ContextRenderer:
         from host.renderer import Renderer
 
         self.context = EglContext()
-        self.renderer = Renderer(1280, 720)
-        self.info = {"egl_path": self.context.path, "gl_renderer": self.context.renderer}
-        log.info("renderer ready: EGL path %s, %s", self.context.path, self.context.renderer)
+        # FARVIEW_LIGHTING=pixel|vertex overrides the choice for the GL path (see Renderer)
+        self.renderer = Renderer(1280, 720, os.environ.get("FARVIEW_LIGHTING") or "auto")
+        self.info = {"egl_path": self.context.path, "gl_renderer": self.context.renderer,
+                     "lighting": self.renderer.lighting}
+        log.info("renderer ready: EGL path %s, %s, %s lighting", self.context.path,
+                 self.context.renderer, self.renderer.lighting)
 
     def resize(self, width: int, height: int) -> None:
         self.renderer.resize(width, height)

@@ -1,5 +1,7 @@
 #version 330 core
-// Main pass: world-space position and normal for the lighting in mesh.frag.glsl.
+// Main pass, vertex stage. With VERTEX_LIGHTING (the software-rasteriser default) it lights each
+// vertex (lighting.glsl) and the fragment stage only interpolates: on llvmpipe per-pixel
+// lighting was about 40 % of a frame. Without it, it passes world position and normal on.
 layout(location = 0) in vec3 a_position;
 layout(location = 1) in vec3 a_normal;
 
@@ -10,13 +12,21 @@ uniform int u_cut_count;        // active cut planes (GL_CLIP_DISTANCE0.. enable
 uniform vec4 u_cut_planes[8];   // a, b, c, d: a*x + b*y + c*z + d > 0 is cut away
 out float gl_ClipDistance[8];
 
+#ifdef VERTEX_LIGHTING
+out vec3 v_color;
+#else
 out vec3 v_world;
 out vec3 v_normal;
+#endif
 
 void main() {
     vec4 world = u_model * vec4(a_position, 1.0);
+#ifdef VERTEX_LIGHTING
+    v_color = shade(world.xyz, u_normal_matrix * a_normal);
+#else
     v_world = world.xyz;
     v_normal = u_normal_matrix * a_normal;
+#endif
     // cut planes as clip distances: clipped in the vertex stage, so the fragment shader has
     // no discard and llvmpipe keeps its early depth test
     for (int i = 0; i < 8; ++i) {

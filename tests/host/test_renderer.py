@@ -123,3 +123,30 @@ def test_odd_size_refuses_yuv(egl_context: EglContext) -> None:
     with pytest.raises(ValueError, match="even width and height"):
         r.read_yuv420()
     r.close()
+
+
+def test_lighting_modes_agree_and_auto_picks_vertex_on_llvmpipe(
+        egl_context: EglContext, setup: tuple[Renderer, Scene, Entity]) -> None:
+    _, scene, _ = setup
+    assert "llvmpipe" in egl_context.renderer  # this machine: the software path
+    auto = Renderer(W, H)
+    assert auto.lighting == "vertex"
+    images = {}
+    for mode in ("vertex", "pixel"):
+        r = Renderer(W, H, lighting=mode)
+        assert r.lighting == mode
+        images[mode] = frame(r, scene, [view((0.5, 0.4, 1.0))])[:, :, :3].astype(int)
+        y, _, _ = r.read_yuv420()
+        assert abs(float(y.mean()) - float(images[mode].mean(axis=2).mean())) < 20
+        r.close()
+    auto.close()
+    vertex, pixel = images["vertex"], images["pixel"]
+    assert (model_mask(vertex) == model_mask(pixel)).mean() > 0.995  # same geometry
+    diff = np.abs(vertex - pixel).max(axis=2)[model_mask(pixel)]
+    # interpolated lighting differs from per-pixel in highlights only, not overall
+    assert np.median(diff) <= 6 and diff.mean() < 10
+
+
+def test_unknown_lighting_mode_is_refused(egl_context: EglContext) -> None:
+    with pytest.raises(ValueError, match="lighting must be one of auto, vertex, pixel"):
+        Renderer(W, H, lighting="phong")
