@@ -19,9 +19,10 @@ thread; one dict, the GIL makes single reads and writes atomic).
 Latency is measured on the client's clock only (``time.perf_counter``): pose sent → last packet
 received (``pose_to_receive``), → decoded (``decode``), → taken by the display (``queue``), →
 uploaded, drawn and swapped (``upload``, ``draw``). Host stages come from the frame metadata as
-durations. ``network`` is ``pose_to_receive`` minus the host stages: the pose's trip over the
-data channel, the host's wait for its render thread and frame-rate cap, packetisation, the
-video's trip over loopback and reassembly — everything between the two machines' stages.
+durations, including ``wait`` (the pose's time on the host before its render began: the render
+thread was busy with an earlier frame, or the frame-rate cap held it). ``network`` is
+``pose_to_receive`` minus the host stages: the pose's trip over the data channel, packetisation,
+the video's trip over loopback and reassembly — everything between the two machines' stages.
 
 With ``verify`` the host burns each frame's pose sequence into its pixels (:mod:`input.marker`);
 every decoded frame's marker is read back and compared with the sequence its metadata names, and
@@ -105,6 +106,8 @@ class FrameRecord:
     """False when a newer frame replaced it before the display took it (discarded)."""
     keyframe: bool
     size_bytes: int
+    wait_ms: float | None
+    """The pose's wait on the host before its render began (render thread busy, or the cap)."""
     render_ms: float | None
     readback_ms: float | None
     convert_ms: float | None
@@ -263,9 +266,10 @@ def _record(frame: Frame, decoded_at: float, start: float, *, taken_at: float | 
             marker_sequence: int | None, sent_at: dict[int, float]) -> FrameRecord:
     meta = frame.metadata
     host = None
-    stages: tuple[float | None, ...] = (None, None, None, None)
+    stages: tuple[float | None, ...] = (None, None, None, None, None)
     if meta is not None:
-        stages = (meta.render_us / 1000, meta.readback_us / 1000, meta.convert_us / 1000, meta.encode_us / 1000)
+        stages = (meta.render_us / 1000, meta.readback_us / 1000, meta.convert_us / 1000,
+                  meta.encode_us / 1000, meta.wait_us / 1000)
         host = sum(s for s in stages if s is not None)
     p2r = frame.pose_to_receive_ms
     decode = frame.receive_to_decoded_ms
@@ -280,7 +284,8 @@ def _record(frame: Frame, decoded_at: float, start: float, *, taken_at: float | 
         presented=presented_at is not None,
         keyframe=bool(meta.keyframe) if meta is not None else False,
         size_bytes=meta.size_bytes if meta is not None else 0,
-        render_ms=stages[0], readback_ms=stages[1], convert_ms=stages[2], encode_ms=stages[3],
+        wait_ms=stages[4], render_ms=stages[0], readback_ms=stages[1], convert_ms=stages[2],
+        encode_ms=stages[3],
         pose_to_receive_ms=p2r,
         network_ms=(p2r - host) if (p2r is not None and host is not None) else None,
         decode_ms=decode,

@@ -20,7 +20,8 @@ from typing import Any
 from client.bench import FrameRecord, StreamRunResult
 
 SCHEMA_VERSION = 1
-STAGES = ("render", "readback", "convert", "encode", "network", "decode", "queue", "upload", "draw")
+STAGES = ("wait", "render", "readback", "convert", "encode", "network", "decode", "queue", "upload",
+          "draw")
 """The stages of pose → present, in order; their sum is a presented frame's pose → present."""
 FLOOR_STAGES = ("render", "convert", "readback", "encode", "decode", "upload", "draw")
 
@@ -82,6 +83,7 @@ def summarize_run(run: StreamRunResult) -> dict[str, Any]:
         "poses_sent": run.poses_sent,
         "fps_received": len(recs) / run.measured_s if run.measured_s > 0 else None,
         "fps_presented": len(shown) / run.measured_s if run.measured_s > 0 else None,
+        "host_wait": distribution([r.wait_ms for r in shown]),
         "host_render": distribution([r.render_ms for r in shown]),
         "host_readback": distribution([r.readback_ms for r in shown]),
         "host_convert": distribution([r.convert_ms for r in shown]),
@@ -170,7 +172,8 @@ def format_table(doc: dict[str, Any]) -> str:
     head = f"{'':<28}" + "".join(f"{m:>30}" for m in modes)
     lines += ["", head, f"{'(ms)':<28}" + "".join(f"{'p50 / p95 / p99 / max':>30}" for _ in modes)]
     rows = [("pose → receive", "latency_pose_to_receive"), ("receive → present", "latency_receive_to_present"),
-            ("pose → present", "latency_pose_to_present"), ("  host render", "host_render"),
+            ("pose → present", "latency_pose_to_present"), ("  host wait (pose queued)", "host_wait"),
+            ("  host render", "host_render"),
             ("  host readback", "host_readback"), ("  host convert", "host_convert"),
             ("  host encode", "host_encode"), ("  network (+queues)", "network"), ("  decode", "decode"),
             ("  wait for display", "queue"), ("  upload", "upload"), ("  draw + swap", "draw")]

@@ -39,6 +39,8 @@ class FrameStatistics:
     video_frame_min_delta: float | None
     """Smallest interval between received frames in the last second, ms."""
     video_frame_max_delta: float | None
+    host_wait: float | None
+    """farview extension: mean time a pose waited on the host before its render began, ms."""
     host_render: float | None
     host_readback: float | None
     host_convert: float | None
@@ -101,6 +103,7 @@ class StatisticsWindow:
             video_frames_discarded=self.discarded,
             video_frame_min_delta=min(deltas) if deltas else None,
             video_frame_max_delta=max(deltas) if deltas else None,
+            host_wait=_mean([m.wait_us / 1000 for m in metas]),
             host_render=_mean([m.render_us / 1000 for m in metas]),
             host_readback=_mean([m.readback_us / 1000 for m in metas]),
             host_convert=_mean([m.convert_us / 1000 for m in metas]),

@@ -119,6 +119,9 @@ class RenderLoop:
         self._make_renderer = make_renderer
         self._cond = threading.Condition()
         self._pending: PoseMessage | None = None
+        self._trigger_at: float | None = None
+        """When the work now waiting arrived (the pending pose's arrival, else the first
+        ``mark_dirty``): the start of the frame's ``wait_us``."""
         self._last_pose: PoseMessage = default_pose_message()
         self._dirty = False
         self._keyframe = False
@@ -150,12 +153,18 @@ class RenderLoop:
             if self._pending is not None:
                 self.poses_dropped += 1
             self._pending = msg
+            self._trigger_at = time.perf_counter()
             if msg.keyframe:
                 self._keyframe = True
             self._cond.notify()
 
+    def _triggered(self) -> None:
+        if self._trigger_at is None:
+            self._trigger_at = time.perf_counter()
+
     def mark_dirty(self) -> None:
         with self._cond:
+            self._triggered()
             self._dirty = True
             self._cond.notify()
 
@@ -163,6 +172,7 @@ class RenderLoop:
         with self._cond:
             self._keyframe = True
             self._dirty = True
+            self._triggered()
             self._cond.notify()
 
     def start_stream(self, on_frame: FrameCallback, settings: StreamSettings) -> None:
@@ -170,6 +180,7 @@ class RenderLoop:
             self._stream = _Stream(on_frame, settings)
             self._keyframe = True
             self._dirty = True  # send a first frame at once, with the last pose
+            self._triggered()
             self._cond.notify()
 
     def reconfigure(self, settings: StreamSettings) -> None:
@@ -248,6 +259,7 @@ class RenderLoop:
                 keyframe = self._keyframe
                 self._keyframe = False
                 self._last_pose = msg
+                trigger_at, self._trigger_at = self._trigger_at, None
             view_key = (msg.views, msg.viewport, msg.near, msg.far, getattr(self._scene, "version", 0))
             # A still camera over a still scene: no new render; the last picture is encoded
             # again (a near-empty P-frame) so the pose still gets its frame.
@@ -256,8 +268,10 @@ class RenderLoop:
                 self.poses_unchanged += 1
             stream.last_view = view_key
             last_render = time.perf_counter()
+            wait_us = 0 if trigger_at is None else max(0, int((last_render - trigger_at) * 1e6))
             try:
-                size = self._render_one(renderer, stream, msg, keyframe, size, reuse=unchanged)
+                size = self._render_one(renderer, stream, msg, keyframe, size, reuse=unchanged,
+                                        wait_us=wait_us)
             except Exception:
                 log.exception("rendering a frame failed; the stream goes on")
         try:
@@ -268,13 +282,14 @@ class RenderLoop:
             log.debug("renderer release failed", exc_info=True)
 
     def _render_one(self, renderer: RendererLike, stream: _Stream, msg: PoseMessage,
-                    keyframe: bool, size: tuple[int, int] | None, *, reuse: bool = False) -> tuple[int, int]:
+                    keyframe: bool, size: tuple[int, int] | None, *, reuse: bool = False,
+                    wait_us: int = 0) -> tuple[int, int]:
         want = clamp_viewport(*msg.viewport)
         if want != size:
             renderer.resize(*want)
             size = want
         if stream.settings.stock_aiortc:
-            return self._render_stock(renderer, stream, msg, size)
+            return self._render_stock(renderer, stream, msg, size, wait_us)
         enc = stream.encoder
         if enc is None or stream.reconfigured or (enc.settings.width, enc.settings.height) != size:
             stream.reconfigured = False
@@ -310,7 +325,7 @@ class RenderLoop:
             width=size[0], height=size[1], keyframe=any(p.is_keyframe for p in packets),
             render_us=int(timings.render_ms * 1000), readback_us=int(timings.readback_ms * 1000),
             convert_us=int(timings.convert_ms * 1000), encode_us=encode_us,
-            size_bytes=sum(p.size for p in packets),
+            size_bytes=sum(p.size for p in packets), wait_us=min(wait_us, 2**32 - 1),
         )
         stream.on_frame(packets, meta)
         return size
@@ -323,7 +338,7 @@ class RenderLoop:
         return pts
 
     def _render_stock(self, renderer: RendererLike, stream: _Stream, msg: PoseMessage,
-                      size: tuple[int, int]) -> tuple[int, int]:
+                      size: tuple[int, int], wait_us: int = 0) -> tuple[int, int]:
         """Benchmark baseline: raw frames to aiortc, which encodes them with its own encoder."""
         from streaming.encoder import VIDEO_TIME_BASE, _copy_plane
 
@@ -342,6 +357,7 @@ class RenderLoop:
         meta = FrameMetadata(
             pts=frame.pts, pose_sequence=msg.sequence, pose_client_time_us=msg.client_time_us,
             width=size[0], height=size[1], render_us=int(timings.render_ms * 1000),
-            readback_us=int(timings.readback_ms * 1000), convert_us=int(timings.convert_ms * 1000))
+            readback_us=int(timings.readback_ms * 1000), convert_us=int(timings.convert_ms * 1000),
+            wait_us=min(wait_us, 2**32 - 1))
         stream.on_frame([frame], meta)  # type: ignore[list-item]
         return size

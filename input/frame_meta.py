@@ -4,12 +4,16 @@ One message per encoded video frame, sent just before the frame's packets. It le
 match the decoded frame (by pts, which the receiver rebases to the first frame it got) to the
 pose it was rendered with, and report the host's stage durations without clock sync.
 
-Layout (little-endian), version 1::
+Layout (little-endian), version 2::
 
-    u8 version (=1)  u8 flags (bit 0: keyframe)  u16 width  u16 height  u16 reserved
+    u8 version (=2)  u8 flags (bit 0: keyframe)  u16 width  u16 height  u16 reserved
     u32 pts (90 kHz, from 0 at each connection)  u32 pose_sequence
     u64 pose_client_time_us (echo of the pose's client timestamp)
     u32 render_us  u32 readback_us  u32 convert_us  u32 encode_us  u32 size_bytes
+    u32 wait_us (the pose's wait on the host: arrival → start of its render)
+
+Version 1 (44 bytes, without ``wait_us``) is refused with a message naming both versions: host
+and client ship together, so a mismatch means one of them is out of date.
 """
 
 from __future__ import annotations
@@ -19,8 +23,8 @@ from dataclasses import dataclass
 
 from input.errors import ProtocolError
 
-FRAME_META_VERSION = 1
-_FMT = struct.Struct("<BBHHHIIQIIIII")
+FRAME_META_VERSION = 2
+_FMT = struct.Struct("<BBHHHIIQIIIIII")
 
 
 @dataclass(frozen=True)
@@ -38,12 +42,16 @@ class FrameMetadata:
     convert_us: int = 0
     encode_us: int = 0
     size_bytes: int = 0
+    wait_us: int = 0
+    """From the pose's arrival at the host to the start of its render (the render thread was
+    busy, or the frame-rate cap held it back)."""
     version: int = FRAME_META_VERSION
 
     def __post_init__(self) -> None:
         if self.version != FRAME_META_VERSION:
             raise ProtocolError(f"frame metadata version {self.version} is not supported")
-        for name in ("pts", "pose_sequence", "render_us", "readback_us", "convert_us", "encode_us", "size_bytes"):
+        for name in ("pts", "pose_sequence", "render_us", "readback_us", "convert_us", "encode_us", "size_bytes",
+                     "wait_us"):
             v = getattr(self, name)
             if not 0 <= v < 2**32:
                 raise ProtocolError(f"frame metadata {name}={v} is outside 0..2^32-1")
@@ -54,7 +62,7 @@ class FrameMetadata:
         return _FMT.pack(
             self.version, 1 if self.keyframe else 0, self.width, self.height, 0, self.pts,
             self.pose_sequence, self.pose_client_time_us, self.render_us, self.readback_us,
-            self.convert_us, self.encode_us, self.size_bytes,
+            self.convert_us, self.encode_us, self.size_bytes, self.wait_us,
         )
 
     @classmethod
@@ -62,8 +70,9 @@ class FrameMetadata:
         if not data:
             raise ProtocolError("frame metadata is empty")
         if data[0] != FRAME_META_VERSION:
-            raise ProtocolError(f"frame metadata version {data[0]} is not supported (expected {FRAME_META_VERSION})")
+            raise ProtocolError(f"frame metadata version {data[0]} is not supported (expected "
+                                f"{FRAME_META_VERSION}): update farview on the client or the host")
         if len(data) != _FMT.size:
             raise ProtocolError(f"frame metadata must be {_FMT.size} bytes, got {len(data)}")
-        (v, flags, w, h, _r, pts, seq, t_us, ren, rb, conv, enc, size) = _FMT.unpack(data)
-        return cls(pts, seq, t_us, w, h, bool(flags & 1), ren, rb, conv, enc, size, v)
+        (v, flags, w, h, _r, pts, seq, t_us, ren, rb, conv, enc, size, wait) = _FMT.unpack(data)
+        return cls(pts, seq, t_us, w, h, bool(flags & 1), ren, rb, conv, enc, size, wait, v)

@@ -309,7 +309,7 @@ def format_connection_stats(conn: RenderingConnection, *, discarded: int | None 
         f"pose→receive {ms(s.latency_pose_to_receive)}  receive→present {ms(receive_to_present_ms)}",
         f"received {s.video_frames_received}/s  skipped {s.video_frames_skipped}  "
         f"discarded {discarded}",
-        f"host render {ms(s.host_render)}  convert {ms(s.host_convert)}  "
+        f"host wait {ms(s.host_wait)}  render {ms(s.host_render)}  convert {ms(s.host_convert)}  "
         f"readback {ms(s.host_readback)}  encode {ms(s.host_encode)}",
         f"bitrate {(s.bitrate_kbps or 0) / 1000:.1f} Mbit/s  RTT {ms(s.network_rtt)}",
     ]

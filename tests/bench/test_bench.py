@@ -47,7 +47,7 @@ def test_short_bench_writes_json_and_plot_and_pixels_agree(tmp_path: Path) -> No
         for key in COUNTS:
             assert isinstance(summary[key], int), (mode, key)
         assert summary["video_frames_received"] > 0
-        for stage in ("host_render", "host_readback", "host_convert", "network", "decode"):
+        for stage in ("host_wait", "host_render", "host_readback", "host_convert", "network", "decode"):
             assert summary[stage]["n"] > 0, (mode, stage)
         assert summary["cpu_percent"]["client"] is not None
         assert summary["cpu_percent"]["host"] is not None, "the host process was not found"
@@ -67,12 +67,12 @@ def test_short_bench_writes_json_and_plot_and_pixels_agree(tmp_path: Path) -> No
     presented = [f for f in frames if f["presented"]]
     assert presented
     first = presented[0]
-    for key in ("t", "pose_sequence", "render_ms", "encode_ms", "network_ms", "decode_ms", "queue_ms",
+    for key in ("t", "pose_sequence", "wait_ms", "render_ms", "encode_ms", "network_ms", "decode_ms", "queue_ms",
                 "pose_to_receive_ms", "receive_to_present_ms", "pose_to_present_ms", "marker_sequence",
                 "pixel_pose_to_present_ms", "size_bytes", "keyframe"):
         assert key in first, key
     assert all(f["marker_sequence"] in (None, f["pose_sequence"]) for f in frames)
     # pose → present is the sum of the stages (network is defined as the rest of pose → receive)
-    stages = sum(first[k] or 0 for k in ("render_ms", "readback_ms", "convert_ms", "encode_ms", "network_ms",
+    stages = sum(first[k] or 0 for k in ("wait_ms", "render_ms", "readback_ms", "convert_ms", "encode_ms", "network_ms",
                                          "decode_ms", "queue_ms", "upload_ms", "draw_ms"))
     assert stages == pytest.approx(first["pose_to_present_ms"], abs=0.05)

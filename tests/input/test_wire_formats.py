@@ -20,7 +20,7 @@ POSE_STEREO = bytes.fromhex(
     "01020000080000000100000000000000000aa005cdcccc3d00007a446f1203bdcdcccc3f00000000000000000000000000"
     "0000000000803f000080bf0000803f0000803f000080bf6f12033dcdcccc3f000000000000000000000000000000000000"
     "803f000080bf0000803f0000803f000080bf")
-META = bytes.fromhex("01010005d0020000b80b00000700000015cd5b070000000088130000c80000002c010000dc050000007d0000")
+META = bytes.fromhex("02010005d0020000b80b00000700000015cd5b070000000088130000c80000002c010000dc050000007d0000a00f0000")
 EVENTS = {
     "key": bytes.fromhex("010101002a000000000000005700000001"),
     "button": bytes.fromhex("010200002b0000000000000000000000003f0000803e"),
@@ -84,11 +84,14 @@ def test_pose_normalises_quaternion() -> None:
 
 def test_frame_metadata_vector() -> None:
     meta = FrameMetadata.decode(META)
-    assert meta == FrameMetadata(3000, 7, 123456789, 1280, 720, True, 5000, 200, 300, 1500, 32000)
+    assert meta == FrameMetadata(3000, 7, 123456789, 1280, 720, True, 5000, 200, 300, 1500, 32000,
+                                 wait_us=4000)
     assert meta.encode() == META
     with pytest.raises(ProtocolError) as info:
         FrameMetadata.decode(META[:-2])
-    assert str(info.value) == "frame metadata must be 44 bytes, got 42"
+    assert str(info.value) == "frame metadata must be 48 bytes, got 46"
+    with pytest.raises(ProtocolError, match=r"version 1 is not supported \(expected 2\): update farview"):
+        FrameMetadata.decode(b"\x01" + META[1:-4])  # version 1: 44 bytes, no wait_us
     with pytest.raises(ProtocolError, match="version 9 is not supported"):
         FrameMetadata.decode(b"\x09" + META[1:])
 
