@@ -7,8 +7,9 @@ One :func:`run_stream` call measures one mode (``farview``: our encoder and rece
 - the **stream thread** hosts an asyncio loop with the :class:`~client.connection.RenderingConnection`;
   a task there sends the trajectory's pose ``fps`` times a second on an absolute schedule, and
   the connection's ``on_frame`` callback puts each decoded frame into a :class:`_Mailbox`;
-- the **main thread** is the display: it takes the newest frame at ``display_rate`` and either
-  "presents" it at once (headless) or uploads, draws and swaps it through the viewer's
+- the **main thread** is the display: it takes the newest frame (headless: as soon as one is
+  decoded, unless a ``display_rate`` is given; window: at ``display_rate``, 240 Hz by default)
+  and either "presents" it at once (headless) or uploads, draws and swaps it through the viewer's
   :class:`~client.viewer.loop.ViewerLoop` (window). The moment of presentation ends the frame's
   record.
 
@@ -76,8 +77,10 @@ class StreamRunConfig:
     """Seconds streamed before measuring (llvmpipe's first ~140 frames are ~2× slower)."""
     trajectory: Trajectory
     headless: bool = True
-    display_rate: float = 240.0
-    """How often the display takes the newest frame (headless and window alike)."""
+    display_rate: float | None = None
+    """How often the display takes the newest frame. ``None`` (default): a window polls at
+    240 Hz (the viewer's cap without vsync); headless takes each frame the moment it is
+    decoded, as a program awaiting ``next_frame()`` would (there is no refresh to wait for)."""
     verify: bool = False
     bitrate: int = DEFAULT_BITRATE
     stereo: bool = False
@@ -90,8 +93,13 @@ class StreamRunConfig:
             raise ValueError(f"fps must be 1..240, got {self.fps}")
         if not self.duration_s > 0 or self.warmup_s < 0:
             raise ValueError("duration must be positive and warm-up non-negative")
-        if not self.display_rate > 0:
+        if self.display_rate is not None and not self.display_rate > 0:
             raise ValueError(f"display rate must be positive, got {self.display_rate}")
+
+    @property
+    def event_driven(self) -> bool:
+        """Headless without a display rate: frames are taken as they are decoded."""
+        return self.headless and self.display_rate is None
 
 
 @dataclass(frozen=True)
@@ -159,7 +167,7 @@ class _Mailbox:
     """Latest-only frame hand-off that remembers what it dropped (see the module docstring)."""
 
     def __init__(self, on_discard: Callable[[Frame, float], None]) -> None:
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
         self._frame: tuple[Frame, float] | None = None
         self._on_discard = on_discard
 
@@ -167,8 +175,15 @@ class _Mailbox:
         decoded_at = time.perf_counter()
         with self._lock:
             old, self._frame = self._frame, (frame, decoded_at)
+            self._lock.notify()
         if old is not None:
             self._on_discard(*old)
+
+    def wait(self, timeout: float) -> None:
+        """Block until a frame is waiting (or ``timeout`` seconds passed)."""
+        with self._lock:
+            if self._frame is None:
+                self._lock.wait(timeout)
 
     def take(self) -> tuple[Frame, float] | None:
         with self._lock:
@@ -369,7 +384,7 @@ def run_stream(connect: Connector, cfg: StreamRunConfig, *, stock: bool, host_pi
         t0 = time.perf_counter()
         poses_future = asyncio.run_coroutine_threadsafe(send_poses(t0), worker.loop)
         measure_at, end_at = t0 + cfg.warmup_s, t0 + cfg.warmup_s + cfg.duration_s
-        period = 1.0 / cfg.display_rate
+        period = 1.0 / (cfg.display_rate or 240.0)
         shown_any = False
         next_progress = 0.0
         while True:
@@ -387,8 +402,8 @@ def run_stream(connect: Connector, cfg: StreamRunConfig, *, stock: bool, host_pi
             presented = display.present(mailbox)
             start = state["start"]
             if presented is None:
-                if shown_any and start is not None:
-                    reused += 1
+                if shown_any and start is not None and not cfg.event_driven:
+                    reused += 1  # a display refresh that showed the previous frame again
             else:
                 shown_any = True
                 frame, taken_at, presented_at, upload_ms, draw_ms = presented
@@ -402,7 +417,10 @@ def run_stream(connect: Connector, cfg: StreamRunConfig, *, stock: bool, host_pi
             if progress is not None and now >= next_progress:
                 next_progress = now + 0.25
                 progress(mode, min(1.0, (now - t0) / (end_at - t0)), len(records))
-            time.sleep(max(0.0, period - (time.perf_counter() - now)))
+            if cfg.event_driven:
+                mailbox.wait(0.05)  # wakes the moment the next frame is decoded
+            else:
+                time.sleep(max(0.0, period - (time.perf_counter() - now)))
         cpu: dict[str, float | None] = {}
         for name, p in procs.items():
             try:
