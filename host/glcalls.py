@@ -22,7 +22,24 @@ from OpenGL.platform import PLATFORM
 
 import host.egl  # noqa: F401  (PYOPENGL_PLATFORM=egl before OpenGL is imported)
 
-_lib = ctypes.CDLL(PLATFORM.GL._name)
+
+def _open_gl_library() -> ctypes.CDLL:
+    """The library PyOpenGL resolved GL from; else GLVND's libOpenGL, else libGL."""
+    names = [getattr(PLATFORM.GL, "_name", None), "libOpenGL.so.0", "libGL.so.1"]
+    for name in names:
+        if not name:
+            continue
+        try:
+            lib = ctypes.CDLL(name)
+            lib.glDrawElements  # noqa: B018  (raises AttributeError when GL is not in it)
+            return lib
+        except (OSError, AttributeError):
+            continue
+    raise ImportError(f"no OpenGL library with glDrawElements among {names}; install libopengl0 "
+                      "(GLVND) or your GPU driver's libGL")
+
+
+_lib = _open_gl_library()
 
 _GLint = ctypes.c_int
 _GLuint = ctypes.c_uint
