@@ -309,7 +309,7 @@ class RenderLoop:
             stream.last_view = view_key
             start = time.perf_counter()
             cap.started(start)
-            wait_us = 0 if trigger_at is None else max(0, int((start - trigger_at) * 1e6))
+            wait_us = 0 if trigger_at is None else min(max(0, int((start - trigger_at) * 1e6)), 2**32 - 1)
             try:
                 size = self._render_one(renderer, stream, msg, keyframe, size, reuse=unchanged,
                                         wait_us=wait_us)
@@ -366,7 +366,7 @@ class RenderLoop:
             width=size[0], height=size[1], keyframe=any(p.is_keyframe for p in packets),
             render_us=int(timings.render_ms * 1000), readback_us=int(timings.readback_ms * 1000),
             convert_us=int(timings.convert_ms * 1000), encode_us=encode_us,
-            size_bytes=sum(p.size for p in packets), wait_us=min(wait_us, 2**32 - 1),
+            size_bytes=sum(p.size for p in packets), wait_us=wait_us,
         )
         stream.on_frame(packets, meta)
         return size
@@ -399,6 +399,6 @@ class RenderLoop:
             pts=frame.pts, pose_sequence=msg.sequence, pose_client_time_us=msg.client_time_us,
             width=size[0], height=size[1], render_us=int(timings.render_ms * 1000),
             readback_us=int(timings.readback_ms * 1000), convert_us=int(timings.convert_ms * 1000),
-            wait_us=min(wait_us, 2**32 - 1))
+            wait_us=wait_us)
         stream.on_frame([frame], meta)  # type: ignore[list-item]
         return size

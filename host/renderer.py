@@ -56,9 +56,17 @@ log = logging.getLogger(__name__)
 SHADER_DIR = Path(__file__).with_name("shaders")
 BACKGROUND = (0.16, 0.16, 0.17, 1.0)
 """Neutral dark grey (already display-encoded)."""
-_BT601_Y = (65.481, 128.553, 24.966)
-BACKGROUND_LUMA = (16.0 + sum(c * k for c, k in zip(BACKGROUND[:3], _BT601_Y, strict=True))) / 255.0
+
+
+def _luma(rgb: Sequence[float]) -> float:
+    """BT.601 limited-range Y (0..1) of a display-encoded colour, as mesh.frag.glsl writes it."""
+    return (16.0 + 65.481 * rgb[0] + 128.553 * rgb[1] + 24.966 * rgb[2]) / 255.0
+
+
+BACKGROUND_LUMA = _luma(BACKGROUND)
 """``BACKGROUND`` as BT.601 limited-range Y (the clear value of the luma target)."""
+_CLEAR_COLOR = np.asarray(BACKGROUND, dtype=np.float32)
+_CLEAR_LUMA = np.asarray([BACKGROUND_LUMA, 0.0, 0.0, 1.0], dtype=np.float32)
 _FLIP_Y = np.diag([1.0, -1.0, 1.0, 1.0])
 """Applied after the projection: GL's bottom-up rows then hold the image top row first."""
 SEE_THROUGH_ALPHA = 0.3
@@ -346,7 +354,6 @@ class Renderer:
 
     def _free_mesh(self, key: int) -> None:
         self._centres.pop(key, None)
-        self._prepared = None
         for p in self._meshes.pop(key, []):
             GL.glDeleteVertexArrays(1, [p.vao])
             GL.glDeleteBuffers(2, list(p.buffers))
@@ -388,8 +395,8 @@ class Renderer:
         GL.glViewport(0, 0, self.width, self.height)
         GL.glDepthMask(GL.GL_TRUE)
         GL.glStencilMask(0xFF)
-        GL.glClearBufferfv(GL.GL_COLOR, 0, np.asarray(BACKGROUND, dtype=np.float32))
-        GL.glClearBufferfv(GL.GL_COLOR, 1, np.asarray([BACKGROUND_LUMA, 0, 0, 1], np.float32))
+        GL.glClearBufferfv(GL.GL_COLOR, 0, _CLEAR_COLOR)
+        GL.glClearBufferfv(GL.GL_COLOR, 1, _CLEAR_LUMA)
         GL.glClearBufferfi(GL.GL_DEPTH_STENCIL, 0, 1.0, 0)
         GL.glEnable(GL.GL_DEPTH_TEST)
         GL.glDisable(GL.GL_BLEND)
@@ -518,10 +525,8 @@ class Renderer:
         prog = self._outline_program
         GL.glUseProgram(prog.id)
         self._set_cut_planes(prog, planes)
-        r, g, b, a = OUTLINE_COLOR
-        GL.glUniform4f(prog.loc("u_color"), r, g, b, a)
-        GL.glUniform1f(prog.loc("u_luma"), (16.0 + r * _BT601_Y[0] + g * _BT601_Y[1]
-                                            + b * _BT601_Y[2]) / 255.0)
+        GL.glUniform4f(prog.loc("u_color"), *OUTLINE_COLOR)
+        GL.glUniform1f(prog.loc("u_luma"), _luma(OUTLINE_COLOR))
         GL.glUniform2f(prog.loc("u_width_ndc"), 2.0 * OUTLINE_PX / eye_w,
                        2.0 * OUTLINE_PX / self.height)
         GL.glStencilFunc(GL.GL_NOTEQUAL, 1, 0xFF)
