@@ -58,7 +58,7 @@ def measure(*, width: int, height: int, fps: int, duration_s: float, warmup_fram
     from input.pose_sources import parse_trace_csv, parse_trace_json
     from input.trajectory import make_trajectory, parse_trajectory_spec
     from streaming.encoder import EncoderSettings, H264Encoder
-    from streaming.receiver import plane_array
+    from streaming.planes import plane_array
 
     spec = parse_trajectory_spec(trajectory, trace_file)
     trace = None
@@ -94,10 +94,10 @@ def measure(*, width: int, height: int, fps: int, duration_s: float, warmup_fram
         view = View(traj.pose_at(i * interval), fov)
         t0 = time.perf_counter()
         renderer.render(scene, [view], 0.05, 1000.0)
-        y, u, v = renderer.read_yuv420()
+        frame = renderer.read_frame()
         timings = renderer.last_timings
         t1 = time.perf_counter()
-        packets = encoder.encode(y, u, v, i * 1500, keyframe=(i == 0))
+        packets = encoder.encode_frame(frame, i * 1500, keyframe=(i == 0))
         t2 = time.perf_counter()
         decoded = []
         for packet in packets:

@@ -49,7 +49,8 @@ from streaming._aiortc_patches import (
     install_marker_receiver,
 )
 from streaming.peer import CHANNELS, create_peer_connection
-from streaming.receiver import DecodedVideoFrame, VideoReceiver, plane_array
+from streaming.planes import plane_array
+from streaming.receiver import DecodedVideoFrame, VideoReceiver
 from streaming.whep import SignalingError, whep_connect, whep_disconnect
 
 log = logging.getLogger(__name__)

@@ -37,6 +37,7 @@ from input import marker
 from input.frame_meta import FrameMetadata
 from input.pose import MAX_VIEWPORT, Fov, Pose, PoseMessage, View
 from streaming.encoder import EncoderSettings, H264Encoder
+from streaming.planes import yuv420_planes
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,7 @@ MIN_VIEWPORT = 16
 class RendererLike(Protocol):
     def resize(self, width: int, height: int) -> None: ...
     def render(self, scene: Any, views: Any, near: float, far: float) -> None: ...
-    def read_yuv420(self) -> tuple[Any, Any, Any]: ...
+    def read_frame(self) -> av.VideoFrame: ...
     @property
     def last_timings(self) -> Any: ...
 
@@ -143,7 +144,7 @@ class _Stream:
     last_pts: int = -1
     frames: int = 0
     reconfigured: bool = False
-    last_planes: tuple[Any, Any, Any] | None = None
+    last_frame: av.VideoFrame | None = None
     """The last rendered picture (I420), encoded again for an unchanged pose."""
     last_view: tuple[Any, ...] | None = None
     """What the last frame showed (views, viewport, clip planes, scene version)."""
@@ -342,21 +343,22 @@ class RenderLoop:
                 prefer_hardware=s.prefer_hardware))
             keyframe = True
             self.encoder_path = enc.path
-        if reuse and stream.last_planes is not None and stream.last_planes[0].shape == (size[1], size[0]):
-            y, u, v = stream.last_planes
+        last = stream.last_frame
+        if reuse and last is not None and (last.width, last.height) == size:
+            frame = last
             timings: Any = _NO_TIMINGS
         else:
             with self._scene_lock:
                 renderer.render(self._scene, msg.views, msg.near, msg.far)
-            y, u, v = renderer.read_yuv420()
+            frame = renderer.read_frame()
             timings = renderer.last_timings
-            stream.last_planes = (y, u, v)
+            stream.last_frame = frame
             self.frames_rendered += 1
         if stream.settings.verify_marker:
-            marker.burn(y, u, v, msg.sequence)
+            marker.burn(*yuv420_planes(frame), msg.sequence)
         t0 = time.perf_counter()
         pts = self._next_pts(stream, t0)
-        packets = enc.encode(y, u, v, pts, keyframe=keyframe)
+        packets = enc.encode_frame(frame, pts, keyframe=keyframe)
         encode_us = int((time.perf_counter() - t0) * 1e6)
         stream.frames += 1
         if not packets:
@@ -381,17 +383,14 @@ class RenderLoop:
     def _render_stock(self, renderer: RendererLike, stream: _Stream, msg: PoseMessage,
                       size: tuple[int, int], wait_us: int = 0) -> tuple[int, int]:
         """Benchmark baseline: raw frames to aiortc, which encodes them with its own encoder."""
-        from streaming.encoder import VIDEO_TIME_BASE, _copy_plane
+        from streaming.encoder import VIDEO_TIME_BASE
 
         with self._scene_lock:
             renderer.render(self._scene, msg.views, msg.near, msg.far)
-        y, u, v = renderer.read_yuv420()
+        frame = renderer.read_frame()  # a new frame each call: aiortc encodes it later
         timings = renderer.last_timings
         if stream.settings.verify_marker:
-            marker.burn(y, u, v, msg.sequence)
-        frame = av.VideoFrame(size[0], size[1], "yuv420p")
-        for plane, data in zip(frame.planes, (y, u, v), strict=True):
-            _copy_plane(plane, data)
+            marker.burn(*yuv420_planes(frame), msg.sequence)
         frame.pts = self._next_pts(stream, time.perf_counter())
         frame.time_base = VIDEO_TIME_BASE
         self.frames_rendered += 1

@@ -1,14 +1,27 @@
 """Offscreen renderer: draws a :class:`~host.scene.Scene` for one or two views into an FBO and
-reads it back as RGBA or as BT.601 YUV 4:2:0 planes converted on the GPU.
+reads it back as BT.601 YUV 4:2:0 planes (what the encoder takes) or as RGBA.
 
-Owns every GL object it creates: the colour/depth framebuffer, the Y and chroma framebuffers of
-the conversion pass, the shader programs, and per-mesh vertex buffers (cached by ``Mesh.key``,
-freed when no entity uses the mesh any more).
+Owns every GL object it creates: the main framebuffer (luma, chroma, depth/stencil), the
+half-resolution chroma framebuffer of the GPU chroma path, the shader programs, and per-mesh
+vertex buffers (cached by ``Mesh.key``, freed when no entity uses the mesh any more).
 
 Threading: a Renderer lives on the thread whose EGL context was current when it was created
 (see :mod:`host.egl`, which must be imported before OpenGL; this module does that) and must only
 be used from that thread. Calls are synchronous: ``render`` returns after ``glFinish``, so the
 measured ``render_ms`` is the real GPU (llvmpipe) cost of the frame.
+
+Colour: the main pass writes each pixel as BT.601 limited-range YUV at full resolution (luma
+to an R8 target, chroma to an RG8 target); there is no RGB target. 4:2:0 needs each 2×2 block's
+chroma averaged, on one of two paths (``chroma=``, :attr:`Renderer.chroma`):
+
+- ``"cpu"`` (the software-rasteriser default): read luma and full-resolution chroma back as an
+  NV24 frame and let swscale's unscaled NV24 → YUV420P converter average the blocks (about
+  0.3 ms at 720p here). On llvmpipe a GPU pass cost 2–2.7 ms, nearly all of it texture sampling.
+- ``"gpu"`` (the default on a GPU): a quarter-resolution pass, one bilinear fetch per output
+  texel (the average of its block), and a read of the planar result.
+
+``read_rgba`` converts the YUV 4:4:4 targets back to RGB (within a few levels of the colour the
+shader computed): it exists for tests and tools, the stream never needs RGB.
 
 Scene state it draws: hidden entities are skipped; tint is blended in the fragment shader;
 see-through entities are drawn after the opaque ones, blended, without depth writes; selected
@@ -26,9 +39,8 @@ Where the time goes on llvmpipe, and what keeps it low (``benchmarks/bench_rende
 - Per-part GL calls go through :mod:`host.glcalls` (ctypes, no PyOpenGL wrapper), and the draw
   list with its float32 matrices is prepared once per scene version, not once per frame.
 - Opaque parts are drawn front to back, so llvmpipe's early depth test skips hidden fragments.
-- The main pass writes luma (BT.601 Y) as a second colour target beside RGBA, so the YUV
-  conversion is only the quarter-resolution chroma pass: one bilinear fetch per output texel,
-  which is the average of its 2×2 block.
+- The main pass writes YUV, so there is no RGB → YUV pass; on llvmpipe the 4:2:0 chroma is
+  averaged by swscale on the CPU rather than by a texture-sampling pass (see above).
 """
 
 from __future__ import annotations
@@ -40,8 +52,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import av
 import numpy as np
 import numpy.typing as npt
+from av.video.reformatter import VideoReformatter
 from OpenGL import GL
 from OpenGL.raw.GL.VERSION.GL_1_0 import glReadPixels as _raw_read_pixels
 
@@ -50,6 +64,7 @@ from host import glcalls, transforms
 from host.gltf import Material, Mesh
 from host.scene import MAX_CUT_PLANES, Scene
 from input.pose import Fov, View
+from streaming.planes import plane_array, yuv420_planes
 
 log = logging.getLogger(__name__)
 
@@ -58,15 +73,24 @@ BACKGROUND = (0.16, 0.16, 0.17, 1.0)
 """Neutral dark grey (already display-encoded)."""
 
 
-def _luma(rgb: Sequence[float]) -> float:
-    """BT.601 limited-range Y (0..1) of a display-encoded colour, as mesh.frag.glsl writes it."""
-    return (16.0 + 65.481 * rgb[0] + 128.553 * rgb[1] + 24.966 * rgb[2]) / 255.0
+_RGB_TO_YUV = np.array([[65.481, 128.553, 24.966],
+                        [-37.797, -74.203, 112.0],
+                        [112.0, -93.786, -18.214]]) / 255.0
+"""BT.601 limited range, display-encoded RGB (0..1) → Y, U, V (0..1), as mesh.frag.glsl has it."""
+_YUV_OFFSET = np.array([16.0, 128.0, 128.0]) / 255.0
+_YUV_TO_RGB = np.linalg.inv(_RGB_TO_YUV)
 
 
-BACKGROUND_LUMA = _luma(BACKGROUND)
-"""``BACKGROUND`` as BT.601 limited-range Y (the clear value of the luma target)."""
-_CLEAR_COLOR = np.asarray(BACKGROUND, dtype=np.float32)
-_CLEAR_LUMA = np.asarray([BACKGROUND_LUMA, 0.0, 0.0, 1.0], dtype=np.float32)
+def _yuv(rgb: Sequence[float]) -> tuple[float, float, float]:
+    """BT.601 limited-range Y, U, V (0..1) of a display-encoded colour, as the shaders write it."""
+    y, u, v = _RGB_TO_YUV @ np.asarray(rgb[:3], dtype=np.float64) + _YUV_OFFSET
+    return float(y), float(u), float(v)
+
+
+BACKGROUND_YUV = _yuv(BACKGROUND)
+"""``BACKGROUND`` as BT.601 limited-range Y, U, V (the clear values of the main targets)."""
+_CLEAR_LUMA = np.asarray([BACKGROUND_YUV[0], 0.0, 0.0, 1.0], dtype=np.float32)
+_CLEAR_CHROMA = np.asarray([BACKGROUND_YUV[1], BACKGROUND_YUV[2], 0.0, 1.0], dtype=np.float32)
 _FLIP_Y = np.diag([1.0, -1.0, 1.0, 1.0])
 """Applied after the projection: GL's bottom-up rows then hold the image top row first."""
 SEE_THROUGH_ALPHA = 0.3
@@ -76,6 +100,7 @@ OUTLINE_PX = 3.0
 """Selection outline width in pixels."""
 MAX_SIZE = 8192
 LIGHTING_MODES = ("auto", "vertex", "pixel")
+CHROMA_MODES = ("auto", "cpu", "gpu")
 
 
 class RendererError(RuntimeError):
@@ -89,9 +114,9 @@ class FrameTimings:
     render_ms: float = 0.0
     """Drawing plus ``glFinish``."""
     convert_ms: float = 0.0
-    """The RGB → YUV 4:2:0 passes plus ``glFinish``."""
+    """Averaging the chroma to 4:2:0: swscale on the CPU, or the GPU pass plus ``glFinish``."""
     readback_ms: float = 0.0
-    """``glReadPixels`` of the planes (or of RGBA)."""
+    """``glReadPixels`` of the planes."""
 
 
 @dataclass
@@ -215,19 +240,32 @@ class Renderer:
     whose parts are finely tessellated, but a highlight inside one large triangle is lost);
     ``"auto"`` (default) takes ``"vertex"`` on a software rasteriser and ``"pixel"`` on a GPU.
     The choice is in :attr:`lighting`.
+
+    ``chroma``: where each 2×2 block's chroma is averaged for 4:2:0 (module docstring):
+    ``"cpu"`` (swscale), ``"gpu"`` (a quarter-resolution pass), ``"auto"`` (default: ``"cpu"``
+    on a software rasteriser, ``"gpu"`` on a GPU). The choice is in :attr:`chroma`.
     """
 
-    def __init__(self, width: int, height: int, lighting: str = "auto") -> None:
+    def __init__(self, width: int, height: int, lighting: str = "auto",
+                 chroma: str = "auto") -> None:
         version = GL.glGetString(GL.GL_VERSION)
         if not version:
             raise RendererError("no current GL context; create a host.egl.EglContext first")
         if lighting not in LIGHTING_MODES:
             raise ValueError(f"lighting must be one of {', '.join(LIGHTING_MODES)}, got {lighting!r}")
+        if chroma not in CHROMA_MODES:
+            raise ValueError(f"chroma must be one of {', '.join(CHROMA_MODES)}, got {chroma!r}")
+        gl_renderer = (GL.glGetString(GL.GL_RENDERER) or b"").decode(errors="replace")
+        software = is_software_renderer(gl_renderer)
         if lighting == "auto":
-            gl_renderer = (GL.glGetString(GL.GL_RENDERER) or b"").decode(errors="replace")
-            lighting = "vertex" if is_software_renderer(gl_renderer) else "pixel"
+            lighting = "vertex" if software else "pixel"
+        if chroma == "auto":
+            chroma = "cpu" if software else "gpu"
         self.lighting = lighting
         """``"vertex"`` or ``"pixel"``: where the main pass computes lighting."""
+        self.chroma = chroma
+        """``"cpu"`` or ``"gpu"``: where the 4:2:0 chroma is averaged."""
+        self._reformatter = VideoReformatter()
         if lighting == "vertex":
             self._mesh_program = _Program("mesh.vert.glsl", "mesh.frag.glsl",
                                           ("VERTEX_LIGHTING",), ("lighting.glsl", None))
@@ -242,6 +280,7 @@ class Renderer:
         self._mesh_version = -1
         self._prepared: _Prepared | None = None
         self._fbos: list[int] = []
+        self._nv24: av.VideoFrame | None = None
         self._textures: list[int] = []
         self._renderbuffers: list[int] = []
         self.width = 0
@@ -264,33 +303,35 @@ class Renderer:
             return
         self._free_framebuffers()
         self.width, self.height = width, height
-        self._color = _texture(width, height, GL.GL_RGBA8, GL.GL_RGBA)
-        # linear: the chroma pass samples the corner shared by a 2x2 block = the block's mean
+        self._y_tex = _texture(width, height, GL.GL_R8, GL.GL_RED)
+        self._chroma_tex = _texture(width, height, GL.GL_RG8, GL.GL_RG)
+        # linear: the GPU chroma pass samples the corner shared by a 2x2 block = the block's mean
         for p in (GL.GL_TEXTURE_MIN_FILTER, GL.GL_TEXTURE_MAG_FILTER):
             GL.glTexParameteri(GL.GL_TEXTURE_2D, p, GL.GL_LINEAR)
         GL.glTexParameteri(GL.GL_TEXTURE_2D, GL.GL_TEXTURE_WRAP_S, GL.GL_CLAMP_TO_EDGE)
         GL.glTexParameteri(GL.GL_TEXTURE_2D, GL.GL_TEXTURE_WRAP_T, GL.GL_CLAMP_TO_EDGE)
-        self._y_tex = _texture(width, height, GL.GL_R8, GL.GL_RED)
         depth = int(GL.glGenRenderbuffers(1))
         GL.glBindRenderbuffer(GL.GL_RENDERBUFFER, depth)
         # stencil: the selection outline is drawn only outside the selected silhouettes
         GL.glRenderbufferStorage(GL.GL_RENDERBUFFER, GL.GL_DEPTH24_STENCIL8, width, height)
         self._fbo = int(GL.glGenFramebuffers(1))
         GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, self._fbo)
+        # the main pass writes each pixel as YUV: Y to attachment 0, U and V to attachment 1
         GL.glFramebufferTexture2D(GL.GL_FRAMEBUFFER, GL.GL_COLOR_ATTACHMENT0, GL.GL_TEXTURE_2D,
-                                  self._color, 0)
-        # the luma target: the main pass writes each pixel's Y beside its colour
-        GL.glFramebufferTexture2D(GL.GL_FRAMEBUFFER, GL.GL_COLOR_ATTACHMENT1, GL.GL_TEXTURE_2D,
                                   self._y_tex, 0)
+        GL.glFramebufferTexture2D(GL.GL_FRAMEBUFFER, GL.GL_COLOR_ATTACHMENT1, GL.GL_TEXTURE_2D,
+                                  self._chroma_tex, 0)
         GL.glFramebufferRenderbuffer(GL.GL_FRAMEBUFFER, GL.GL_DEPTH_STENCIL_ATTACHMENT,
                                      GL.GL_RENDERBUFFER, depth)
         GL.glDrawBuffers(2, [GL.GL_COLOR_ATTACHMENT0, GL.GL_COLOR_ATTACHMENT1])
-        _check_fbo("colour")
+        _check_fbo("main")
         self._fbos.append(self._fbo)
-        self._textures += [self._color, self._y_tex]
+        self._textures += [self._y_tex, self._chroma_tex]
         self._renderbuffers.append(depth)
         self._yuv_ready = width % 2 == 0 and height % 2 == 0
-        if self._yuv_ready:
+        # the read-back target of the CPU chroma path and of read_rgba (luma + interleaved chroma)
+        self._nv24 = av.VideoFrame(width, height, "nv24")
+        if self._yuv_ready and self.chroma == "gpu":
             self._u_tex = _texture(width // 2, height // 2, GL.GL_R8, GL.GL_RED)
             self._v_tex = _texture(width // 2, height // 2, GL.GL_R8, GL.GL_RED)
             self._uv_fbo = int(GL.glGenFramebuffers(1))
@@ -395,8 +436,8 @@ class Renderer:
         GL.glViewport(0, 0, self.width, self.height)
         GL.glDepthMask(GL.GL_TRUE)
         GL.glStencilMask(0xFF)
-        GL.glClearBufferfv(GL.GL_COLOR, 0, _CLEAR_COLOR)
-        GL.glClearBufferfv(GL.GL_COLOR, 1, _CLEAR_LUMA)
+        GL.glClearBufferfv(GL.GL_COLOR, 0, _CLEAR_LUMA)
+        GL.glClearBufferfv(GL.GL_COLOR, 1, _CLEAR_CHROMA)
         GL.glClearBufferfi(GL.GL_DEPTH_STENCIL, 0, 1.0, 0)
         GL.glEnable(GL.GL_DEPTH_TEST)
         GL.glDisable(GL.GL_BLEND)
@@ -525,8 +566,7 @@ class Renderer:
         prog = self._outline_program
         GL.glUseProgram(prog.id)
         self._set_cut_planes(prog, planes)
-        GL.glUniform4f(prog.loc("u_color"), *OUTLINE_COLOR)
-        GL.glUniform1f(prog.loc("u_luma"), _luma(OUTLINE_COLOR))
+        GL.glUniform4f(prog.loc("u_yuva"), *_yuv(OUTLINE_COLOR), OUTLINE_COLOR[3])
         GL.glUniform2f(prog.loc("u_width_ndc"), 2.0 * OUTLINE_PX / eye_w,
                        2.0 * OUTLINE_PX / self.height)
         GL.glStencilFunc(GL.GL_NOTEQUAL, 1, 0xFF)
@@ -593,57 +633,86 @@ class Renderer:
 
     # -- readback ------------------------------------------------------------------------------
 
-    def _read(self, fbo: int, attachment: int, width: int, height: int, fmt: int,
-              channels: int) -> npt.NDArray[np.uint8]:
+    def _read(self, fbo: int, attachment: int, fmt: int, plane: av.video.plane.VideoPlane,
+              channels: int) -> None:
+        """glReadPixels straight into a frame plane (no copy), honouring its line stride."""
         GL.glBindFramebuffer(GL.GL_READ_FRAMEBUFFER, fbo)
         GL.glReadBuffer(attachment)
-        shape = (height, width, channels) if channels > 1 else (height, width)
-        out = np.empty(shape, dtype=np.uint8)
-        # The raw entry point writes straight into our array: no PyOpenGL copy or allocation.
-        _raw_read_pixels(0, 0, width, height, fmt, GL.GL_UNSIGNED_BYTE, out.ctypes.data_as(
-            ctypes.c_void_p))
-        return out
+        GL.glPixelStorei(GL.GL_PACK_ROW_LENGTH, plane.line_size // channels)
+        _raw_read_pixels(0, 0, plane.width, plane.height, fmt, GL.GL_UNSIGNED_BYTE,
+                         ctypes.c_void_p(plane.buffer_ptr))
+        GL.glPixelStorei(GL.GL_PACK_ROW_LENGTH, 0)
+
+    def _read_nv24(self) -> av.VideoFrame:
+        """Luma and full-resolution interleaved chroma, as they are in the main targets."""
+        frame = self._nv24
+        assert frame is not None
+        self._read(self._fbo, GL.GL_COLOR_ATTACHMENT0, GL.GL_RED, frame.planes[0], 1)
+        self._read(self._fbo, GL.GL_COLOR_ATTACHMENT1, GL.GL_RG, frame.planes[1], 2)
+        GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, 0)
+        return frame
 
     def read_rgba(self) -> npt.NDArray[np.uint8]:
-        """The last rendered frame, (H, W, 4) uint8, top row first."""
+        """The last rendered frame, (H, W, 4) uint8, top row first, converted back from the
+        full-resolution YUV targets (within a few levels of the shaded colour; alpha 255)."""
         t0 = time.perf_counter()
-        img = self._read(self._fbo, GL.GL_COLOR_ATTACHMENT0, self.width, self.height,
-                         GL.GL_RGBA, 4)
+        frame = self._read_nv24()
+        y = plane_array(frame.planes[0], self.width, self.height)
+        uv = plane_array(frame.planes[1], self.width, self.height, 2)
+        yuv = np.concatenate([y[:, :, None], uv], axis=2) / 255.0 - _YUV_OFFSET
+        rgb = np.clip(np.rint(yuv @ _YUV_TO_RGB.T * 255.0), 0, 255)
+        img = np.empty((self.height, self.width, 4), dtype=np.uint8)
+        img[:, :, :3] = rgb
+        img[:, :, 3] = 255
         self.last_timings = FrameTimings(self.last_timings.render_ms, 0.0, _ms(t0))
         return img
 
-    def read_yuv420(
-        self,
-    ) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8], npt.NDArray[np.uint8]]:
-        """The last frame as BT.601 limited-range 4:2:0 planes (Y: H×W, U and V: H/2×W/2).
+    def read_frame(self) -> av.VideoFrame:
+        """The last frame as a ``yuv420p`` :class:`av.VideoFrame` (BT.601 limited range, top row
+        first), ready for the encoder. Needs an even width and height.
 
-        Y was written by the main pass; the chroma pass averages each 2×2 block (one bilinear
-        fetch at the block's centre) on the GPU. Top row first. Needs an even width and height.
+        Luma is as the main pass wrote it; each 2×2 block's chroma is averaged by swscale
+        (``chroma="cpu"``) or by the quarter-resolution GPU pass (``chroma="gpu"``).
         """
         if not self._yuv_ready:
             raise ValueError(f"YUV 4:2:0 needs an even width and height, the renderer is "
                              f"{self.width}x{self.height}; resize to even numbers")
+        if self.chroma == "cpu":
+            t0 = time.perf_counter()
+            nv24 = self._read_nv24()
+            t1 = time.perf_counter()
+            # swscale's unscaled NV24 -> YUV420P path: a copy of Y, a 2x2 mean of U and V
+            out = self._reformatter.reformat(nv24, format="yuv420p")
+            self.last_timings = FrameTimings(self.last_timings.render_ms, _ms(t1), (t1 - t0) * 1e3)
+            return out
         t0 = time.perf_counter()
         GL.glDisable(GL.GL_DEPTH_TEST)
         GL.glDisable(GL.GL_BLEND)
         GL.glDisable(GL.GL_CULL_FACE)
         GL.glBindVertexArray(self._empty_vao)
         GL.glActiveTexture(GL.GL_TEXTURE0)
-        GL.glBindTexture(GL.GL_TEXTURE_2D, self._color)
+        GL.glBindTexture(GL.GL_TEXTURE_2D, self._chroma_tex)
         GL.glBindFramebuffer(GL.GL_DRAW_FRAMEBUFFER, self._uv_fbo)
         GL.glViewport(0, 0, self.width // 2, self.height // 2)
         GL.glUseProgram(self._uv_program.id)
-        GL.glUniform1i(self._uv_program.loc("u_rgb"), 0)
+        GL.glUniform1i(self._uv_program.loc("u_chroma"), 0)
         GL.glDrawArrays(GL.GL_TRIANGLES, 0, 3)
         GL.glBindVertexArray(0)
         GL.glFinish()
         convert_ms = _ms(t0)
         t1 = time.perf_counter()
-        w2, h2 = self.width // 2, self.height // 2
-        y = self._read(self._fbo, GL.GL_COLOR_ATTACHMENT1, self.width, self.height,
-                       GL.GL_RED, 1)
-        u = self._read(self._uv_fbo, GL.GL_COLOR_ATTACHMENT0, w2, h2, GL.GL_RED, 1)
-        v = self._read(self._uv_fbo, GL.GL_COLOR_ATTACHMENT1, w2, h2, GL.GL_RED, 1)
+        out = av.VideoFrame(self.width, self.height, "yuv420p")
+        self._read(self._fbo, GL.GL_COLOR_ATTACHMENT0, GL.GL_RED, out.planes[0], 1)
+        self._read(self._uv_fbo, GL.GL_COLOR_ATTACHMENT0, GL.GL_RED, out.planes[1], 1)
+        self._read(self._uv_fbo, GL.GL_COLOR_ATTACHMENT1, GL.GL_RED, out.planes[2], 1)
         GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, 0)
         self.last_timings = FrameTimings(self.last_timings.render_ms, convert_ms, _ms(t1))
-        return y, u, v
+        return out
+
+    def read_yuv420(
+        self,
+    ) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8], npt.NDArray[np.uint8]]:
+        """:meth:`read_frame` as (Y, U, V) arrays (H×W, H/2×W/2, H/2×W/2): writable views
+        into the frame's planes, which may be wider than the image (line padding)."""
+        return yuv420_planes(self.read_frame())
+

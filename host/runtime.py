@@ -42,12 +42,15 @@ class _ContextRenderer:
         from host.renderer import Renderer
 
         self.context = EglContext()
-        # FARVIEW_LIGHTING=pixel|vertex overrides the choice for the GL path (see Renderer)
-        self.renderer = Renderer(1280, 720, os.environ.get("FARVIEW_LIGHTING") or "auto")
+        # FARVIEW_LIGHTING=pixel|vertex and FARVIEW_CHROMA=cpu|gpu override the choices made
+        # for the GL path (see Renderer)
+        self.renderer = Renderer(1280, 720, os.environ.get("FARVIEW_LIGHTING") or "auto",
+                                 os.environ.get("FARVIEW_CHROMA") or "auto")
         self.info = {"egl_path": self.context.path, "gl_renderer": self.context.renderer,
-                     "lighting": self.renderer.lighting}
-        log.info("renderer ready: EGL path %s, %s, %s lighting", self.context.path,
-                 self.context.renderer, self.renderer.lighting)
+                     "lighting": self.renderer.lighting, "chroma": self.renderer.chroma}
+        log.info("renderer ready: EGL path %s, %s, %s lighting, 4:2:0 chroma on the %s",
+                 self.context.path, self.context.renderer, self.renderer.lighting,
+                 self.renderer.chroma.upper())
 
     def resize(self, width: int, height: int) -> None:
         self.renderer.resize(width, height)
@@ -55,8 +58,8 @@ class _ContextRenderer:
     def render(self, scene: Any, views: Any, near: float, far: float) -> None:
         self.renderer.render(scene, views, near, far)
 
-    def read_yuv420(self) -> tuple[Any, Any, Any]:
-        return self.renderer.read_yuv420()
+    def read_frame(self) -> Any:
+        return self.renderer.read_frame()
 
     @property
     def last_timings(self) -> Any:

@@ -107,10 +107,20 @@ class H264Encoder:
 
     def encode(self, y: np.ndarray, u: np.ndarray, v: np.ndarray, pts: int,
                keyframe: bool = False) -> list[Any]:
-        """Encode one frame; returns its packets (one for both encoders in this configuration)."""
+        """Encode one frame given as Y, U, V arrays (copied into the encoder's own frame);
+        returns its packets (one for both encoders in this configuration)."""
         frame = self._frame
         for plane, data in zip(frame.planes, (y, u, v), strict=True):
             _copy_plane(plane, data)
+        return self.encode_frame(frame, pts, keyframe)
+
+    def encode_frame(self, frame: av.VideoFrame, pts: int, keyframe: bool = False) -> list[Any]:
+        """Encode a ``yuv420p`` frame of the encoder's size as it is (no copy, no conversion);
+        sets its ``pts``, time base and picture type. Returns its packets."""
+        if (frame.format.name, frame.width, frame.height) != (
+                "yuv420p", self.settings.width, self.settings.height):
+            raise ValueError(f"the encoder takes yuv420p {self.settings.width}x{self.settings.height}"
+                             f" frames, got {frame.format.name} {frame.width}x{frame.height}")
         frame.pts = pts
         frame.time_base = VIDEO_TIME_BASE
         frame.pict_type = av.video.frame.PictureType.I if keyframe else av.video.frame.PictureType.NONE
@@ -137,3 +147,4 @@ def _copy_plane(plane: av.video.plane.VideoPlane, data: np.ndarray) -> None:
     buf = np.frombuffer(plane, dtype=np.uint8)  # type: ignore[call-overload]
     buf = buf[: stride * h].reshape(h, stride)
     buf[:, :w] = data
+

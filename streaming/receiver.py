@@ -22,6 +22,7 @@ import av
 import numpy as np
 
 from streaming._aiortc_patches import EncodedFrame
+from streaming.planes import plane_array
 
 log = logging.getLogger(__name__)
 
@@ -39,12 +40,6 @@ class DecodedVideoFrame:
     """perf_counter() when the marker packet arrived."""
     decoded_at: float
     size_bytes: int
-
-
-def plane_array(plane: av.video.plane.VideoPlane, width: int, height: int) -> np.ndarray:
-    buf: np.ndarray = np.frombuffer(plane, dtype=np.uint8)  # type: ignore[call-overload]
-    view: np.ndarray = buf[: plane.line_size * height].reshape(height, plane.line_size)[:, :width]
-    return view
 
 
 class VideoReceiver:

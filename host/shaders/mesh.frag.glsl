@@ -1,8 +1,10 @@
 #version 330 core
 // Main pass, fragment stage: the lit colour (per pixel, or interpolated from the vertices with
-// VERTEX_LIGHTING) and, beside it, the pixel's BT.601 limited-range luma, so the encoder's Y
-// plane needs no conversion pass.
-uniform float u_alpha;          // < 1 for see-through entities
+// VERTEX_LIGHTING), written straight as BT.601 limited-range YUV at full resolution: luma to
+// target 0 (R8), chroma to target 1 (RG8). The encoder's planes need no RGB conversion pass;
+// only the chroma is averaged down to 4:2:0 afterwards (see host/renderer.py).
+uniform float u_alpha;          // < 1 for see-through entities (blending YUV = blending RGB:
+                                // the conversion is affine and the blend weights sum to 1)
 
 #ifdef VERTEX_LIGHTING
 in vec3 v_color;
@@ -11,8 +13,8 @@ in vec3 v_world;
 in vec3 v_normal;
 #endif
 
-layout(location = 0) out vec4 frag_color;
-layout(location = 1) out vec4 frag_luma;  // Y in .r (alpha for blending)
+layout(location = 0) out vec4 frag_luma;    // Y in .r (alpha for blending)
+layout(location = 1) out vec4 frag_chroma;  // U, V in .rg
 
 void main() {
 #ifdef VERTEX_LIGHTING
@@ -20,6 +22,7 @@ void main() {
 #else
     vec3 display = shade(v_world, v_normal);
 #endif
-    frag_color = vec4(display, u_alpha);
     frag_luma = vec4((16.0 + dot(display, vec3(65.481, 128.553, 24.966))) / 255.0, 0.0, 0.0, u_alpha);
+    frag_chroma = vec4((128.0 + dot(display, vec3(-37.797, -74.203, 112.0))) / 255.0,
+                       (128.0 + dot(display, vec3(112.0, -93.786, -18.214))) / 255.0, 0.0, u_alpha);
 }

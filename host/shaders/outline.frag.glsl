@@ -1,13 +1,12 @@
 #version 330 core
-// Selection outline colour (cut planes clip it in the vertex stage, like the mesh), and its
-// luma for the Y target (see mesh.frag.glsl).
-uniform vec4 u_color;
-uniform float u_luma;
+// Selection outline colour as BT.601 limited-range Y, U, V (the main pass's targets, see
+// mesh.frag.glsl) and alpha; cut planes clip it in the vertex stage, like the mesh.
+uniform vec4 u_yuva;
 
-layout(location = 0) out vec4 frag_color;
-layout(location = 1) out vec4 frag_luma;
+layout(location = 0) out vec4 frag_luma;
+layout(location = 1) out vec4 frag_chroma;
 
 void main() {
-    frag_color = u_color;
-    frag_luma = vec4(u_luma, 0.0, 0.0, u_color.a);
+    frag_luma = vec4(u_yuva.x, 0.0, 0.0, u_yuva.a);
+    frag_chroma = vec4(u_yuva.yz, 0.0, u_yuva.a);
 }

@@ -150,3 +150,49 @@ def test_lighting_modes_agree_and_auto_picks_vertex_on_llvmpipe(
 def test_unknown_lighting_mode_is_refused(egl_context: EglContext) -> None:
     with pytest.raises(ValueError, match="lighting must be one of auto, vertex, pixel"):
         Renderer(W, H, lighting="phong")
+
+
+def test_unknown_chroma_mode_is_refused(egl_context: EglContext) -> None:
+    with pytest.raises(ValueError, match="chroma must be one of auto, cpu, gpu"):
+        Renderer(W, H, chroma="vaapi")
+
+
+def block_means(full: np.ndarray) -> np.ndarray:
+    h, w = full.shape
+    return full.reshape(h // 2, 2, w // 2, 2).astype(float).mean(axis=(1, 3))
+
+
+@pytest.mark.parametrize("chroma", ["cpu", "gpu"])
+def test_chroma_is_the_mean_of_each_block(egl_context: EglContext,
+                                          setup: tuple[Renderer, Scene, Entity],
+                                          chroma: str) -> None:
+    """Both chroma paths average each 2x2 block of the full-resolution chroma the main pass
+    wrote. The CPU path relies on swscale's unscaled NV24 -> YUV420P converter averaging (not
+    point-sampling): this fails if a PyAV/FFmpeg update changes that."""
+    _, scene, _ = setup
+    r = Renderer(W, H, chroma=chroma)
+    assert r.chroma == chroma
+    r.render(scene, [view((0.5, 0.4, 1.0))])
+    full = r._read_nv24()  # the main pass's full-resolution targets
+    y_full = np.frombuffer(full.planes[0], np.uint8).reshape(H, -1)[:, :W].copy()
+    uv_full = np.frombuffer(full.planes[1], np.uint8).reshape(H, -1)[:, : 2 * W].reshape(H, W, 2)
+    want_u, want_v = block_means(uv_full[:, :, 0]), block_means(uv_full[:, :, 1])
+    frame = r.read_frame()
+    assert frame.format.name == "yuv420p" and (frame.width, frame.height) == (W, H)
+    y, u, v = r.read_yuv420()
+    assert np.array_equal(y, y_full)
+    edges = np.abs(want_u - np.round(want_u)) > 0  # blocks whose pixels differ
+    assert edges.sum() > 100  # the model's edges give blocks of mixed chroma
+    for ours, want in ((u, want_u), (v, want_v)):
+        # the mean, as llvmpipe's 8-bit filter rounds it or as swscale truncates it: within one
+        # level. A point sample would be off by tens of levels at the model's edges.
+        assert np.abs(ours - want).max() <= 1.0
+    assert r.last_timings.convert_ms > 0 and r.last_timings.readback_ms > 0
+    r.close()
+
+
+def test_read_rgba_background_is_the_background_colour(setup: tuple[Renderer, Scene, Entity],
+                                                        ) -> None:
+    r, scene, _ = setup
+    img = frame(r, scene, [view((0.0, 0.3, 1.6))])
+    assert np.abs(img[2, 2, :3].astype(int) - BG).max() <= 2 and img[2, 2, 3] == 255

@@ -7,7 +7,7 @@ import pytest
 
 from input import marker
 from streaming.encoder import EncoderSettings, H264Encoder
-from streaming.receiver import plane_array
+from streaming.planes import plane_array
 
 
 def test_burn_and_read_raw() -> None:
