@@ -115,11 +115,13 @@ class HostConnection:
     def _deliver(self, packets: list[av.Packet[Any]], meta: FrameMetadata) -> None:
         if self._closed:
             return
+        # video first: the RTP sender task then runs before the data channel's flush task,
+        # and the metadata (one small SCTP message) still arrives before the frame is decoded
+        for p in packets:
+            self.track.push(p)
         frames = self.channels.get("frames")
         if frames is not None and frames.readyState == "open":
             frames.send(meta.encode())
-        for p in packets:
-            self.track.push(p)
         self.frames_sent += 1
         self.bytes_sent += meta.size_bytes
 

@@ -266,12 +266,16 @@ class Renderer:
         self.chroma = chroma
         """``"cpu"`` or ``"gpu"``: where the 4:2:0 chroma is averaged."""
         self._reformatter = VideoReformatter()
-        if lighting == "vertex":
-            self._mesh_program = _Program("mesh.vert.glsl", "mesh.frag.glsl",
-                                          ("VERTEX_LIGHTING",), ("lighting.glsl", None))
-        else:
-            self._mesh_program = _Program("mesh.vert.glsl", "mesh.frag.glsl", (),
-                                          (None, "lighting.glsl"))
+        lit: tuple[tuple[str, ...], tuple[str | None, str | None]] = (
+            (("VERTEX_LIGHTING",), ("lighting.glsl", None)) if lighting == "vertex"
+            else ((), (None, "lighting.glsl")))
+        # Two variants of the main pass: with cut planes (clip distances written per vertex) and
+        # without (the usual case; llvmpipe then carries 8 fewer outputs per vertex, ~0.2 ms).
+        self._mesh_programs = {
+            cut: _Program("mesh.vert.glsl", "mesh.frag.glsl",
+                          (*lit[0], *(("CUT_PLANES",) if cut else ())), lit[1])
+            for cut in (False, True)}
+        self._mesh_program = self._mesh_programs[False]
         self._outline_program = _Program("outline.vert.glsl", "outline.frag.glsl")
         self._uv_program = _Program("fullscreen.vert.glsl", "yuv_uv.frag.glsl")
         self._empty_vao = int(GL.glGenVertexArrays(1))
@@ -361,7 +365,7 @@ class Renderer:
         for key in list(self._meshes):
             self._free_mesh(key)
         GL.glDeleteVertexArrays(1, [self._empty_vao])
-        for p in (self._mesh_program, self._outline_program, self._uv_program):
+        for p in (*self._mesh_programs.values(), self._outline_program, self._uv_program):
             GL.glDeleteProgram(p.id)
         self.width = self.height = 0
 
@@ -448,7 +452,7 @@ class Renderer:
             # whole silhouette, occluded or not: the outline shows through other parts
             GL.glStencilOp(GL.GL_KEEP, GL.GL_REPLACE, GL.GL_REPLACE)
         GL.glStencilMask(0x00)
-        prog = self._mesh_program
+        prog = self._mesh_program = self._mesh_programs[bool(planes)]
         GL.glUseProgram(prog.id)
         self._set_lighting(scene)
         self._set_cut_planes(prog, planes)

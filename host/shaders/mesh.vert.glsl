@@ -8,9 +8,11 @@ layout(location = 1) in vec3 a_normal;
 uniform mat4 u_model;
 uniform mat3 u_normal_matrix;  // inverse-transpose of the model's 3x3, so scaled parts light right
 uniform mat4 u_view_proj;
+#ifdef CUT_PLANES
 uniform int u_cut_count;        // active cut planes (GL_CLIP_DISTANCE0.. enabled to match)
 uniform vec4 u_cut_planes[8];   // a, b, c, d: a*x + b*y + c*z + d > 0 is cut away
 out float gl_ClipDistance[8];
+#endif
 
 #ifdef VERTEX_LIGHTING
 out vec3 v_color;
@@ -27,11 +29,13 @@ void main() {
     v_world = world.xyz;
     v_normal = u_normal_matrix * a_normal;
 #endif
+#ifdef CUT_PLANES
     // cut planes as clip distances: clipped in the vertex stage, so the fragment shader has
     // no discard and llvmpipe keeps its early depth test
     for (int i = 0; i < 8; ++i) {
         gl_ClipDistance[i] = i < u_cut_count
             ? -(dot(u_cut_planes[i].xyz, world.xyz) + u_cut_planes[i].w) : 1.0;
     }
+#endif
     gl_Position = u_view_proj * world;
 }
