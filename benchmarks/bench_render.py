@@ -1,18 +1,17 @@
-"""Render-host stage timings on the sample model: render, GPU YUV conversion, readback.
+"""Render-host stage timings on the sample model: render, 4:2:0 chroma, readback.
 
 Prints p50/p95 in ms at 1280×720 and 1920×1080 after a warm-up (llvmpipe's first ~140 frames
-are about twice as slow), and the GPU conversion against PyAV's CPU ``reformat`` of the same
-frame (the path it replaces). Run: ``python3 benchmarks/bench_render.py [--frames N]``.
+are about twice as slow), for both chroma paths of :class:`host.renderer.Renderer` (swscale on
+the CPU, a GPU pass), measured alternately in the same run.
+Run: ``python3 benchmarks/bench_render.py [--frames N]``.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
-import time
 from pathlib import Path
 
-import av
 import numpy as np
 
 import host.egl
@@ -51,36 +50,37 @@ def main() -> None:
     scene.add_model(model, "Engine")
     print(f"EGL path: {ctx.path}; GL_RENDERER: {ctx.renderer}; "
           f"sample: {model.triangle_count} triangles")
-    renderer = Renderer(1280, 720)
+    # Both 4:2:0 chroma paths (host.renderer): swscale on the CPU, a quarter-resolution GPU pass.
+    # They alternate in blocks of 10 frames so that the VM's drifting speed hits both alike.
+    renderers = {mode: Renderer(1280, 720, chroma=mode) for mode in ("cpu", "gpu")}
+    default = Renderer(16, 16).chroma
+    print(f"lighting {renderers['cpu'].lighting}; the default chroma path here: {default}")
     for width, height in ((1280, 720), (1920, 1080)):
-        renderer.resize(width, height)
         aspect = width / height
-        for i in range(args.warmup):
-            renderer.render(scene, [orbit_view(i * 0.02, aspect)])
-            renderer.read_yuv420()
-        render, convert, readback, gpu_total, cpu = [], [], [], [], []
-        for i in range(args.frames):
-            renderer.render(scene, [orbit_view(i * 0.02, aspect)])
-            renderer.read_yuv420()
-            t = renderer.last_timings
-            render.append(t.render_ms)
-            convert.append(t.convert_ms)
-            readback.append(t.readback_ms)
-            gpu_total.append(t.convert_ms + t.readback_ms)
-            if i % 4 == 0:  # the CPU path: RGBA readback + PyAV reformat (as before)
-                t0 = time.perf_counter()
-                rgba = renderer.read_rgba()
-                frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgba[:, :, :3]),
-                                                   format="rgb24")
-                frame.reformat(format="yuv420p")
-                cpu.append((time.perf_counter() - t0) * 1000)
-        print(f"{width}x{height}: render {pct(render)} | convert {pct(convert)} | "
-              f"readback {pct(readback)} ms")
-        print(f"{width}x{height}: GPU YUV convert+readback {pct(gpu_total)} ms vs "
-              f"CPU RGBA readback+PyAV reformat {pct(cpu)} ms")
-    renderer.close()
+        stats: dict[str, dict[str, list[float]]] = {}
+        for mode, renderer in renderers.items():
+            renderer.resize(width, height)
+            for i in range(args.warmup):
+                renderer.render(scene, [orbit_view(i * 0.02, aspect)])
+                renderer.read_frame()
+            stats[mode] = {"render": [], "convert": [], "readback": []}
+        for block in range(0, args.frames, 10):
+            for mode, renderer in renderers.items():
+                for i in range(block, min(block + 10, args.frames)):
+                    renderer.render(scene, [orbit_view(i * 0.02, aspect)])
+                    renderer.read_frame()
+                    t = renderer.last_timings
+                    stats[mode]["render"].append(t.render_ms)
+                    stats[mode]["convert"].append(t.convert_ms)
+                    stats[mode]["readback"].append(t.readback_ms)
+        for mode, st in stats.items():
+            total = [c + r for c, r in zip(st["convert"], st["readback"], strict=True)]
+            print(f"{width}x{height} chroma={mode}: render {pct(st['render'])} | "
+                  f"convert {pct(st['convert'])} | readback {pct(st['readback'])} | "
+                  f"convert+readback {pct(total)} ms")
+    for renderer in renderers.values():
+        renderer.close()
     ctx.release()
-
 
 if __name__ == "__main__":
     main()

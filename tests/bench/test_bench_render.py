@@ -1,0 +1,27 @@
+"""``benchmarks/bench_render.py`` runs and reports both chroma paths at both sizes (no speed
+assertions: the numbers are the benchmark's business)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.timeout(120)
+def test_bench_render_reports_both_chroma_paths() -> None:
+    out = subprocess.run([sys.executable, "benchmarks/bench_render.py", "--frames", "10",
+                          "--warmup", "2"], cwd=REPO, capture_output=True, text=True, timeout=110)
+    assert out.returncode == 0, out.stderr
+    assert "the default chroma path here: cpu" in out.stdout  # llvmpipe on this machine
+    for size in ("1280x720", "1920x1080"):
+        for mode in ("cpu", "gpu"):
+            line = re.search(rf"^{size} chroma={mode}: render p50 +([\d.]+).*"
+                             rf"convert\+readback p50 +([\d.]+)", out.stdout, re.M)
+            assert line is not None, out.stdout
+            assert all(float(v) > 0 for v in line.groups())
