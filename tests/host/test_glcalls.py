@@ -6,6 +6,8 @@ would hide an error (``check_errors`` must still report it)."""
 
 from __future__ import annotations
 
+import ctypes
+
 import pytest
 from OpenGL import GL
 
@@ -26,3 +28,11 @@ def test_a_bad_call_is_reported_by_check_errors(egl_context: EglContext) -> None
     with pytest.raises(RuntimeError, match=r"0x0500.*while testing"):
         glcalls.check_errors("testing")
     glcalls.check_errors("after the error was read")  # the error queue is clear again
+
+
+def test_state_calls_keep_the_gil_and_draws_release_it() -> None:
+    keeps = ctypes._FUNCFLAG_PYTHONAPI  # type: ignore[attr-defined]  # ctypes' PyDLL flag
+    for fn in (glcalls.uniform_matrix4fv, glcalls.uniform4f, glcalls.bind_vertex_array,
+               glcalls.enable, glcalls.stencil_mask):
+        assert fn._flags_ & keeps
+    assert not glcalls.draw_elements._flags_ & keeps
