@@ -249,8 +249,11 @@ def write_plot(doc: dict[str, Any], path: Path) -> Path:
         if pixels:
             ax_time.scatter(*zip(*pixels, strict=True), s=3, color="red", label="from pixels", zorder=3)
     floor = doc.get("floor")
-    if floor and floor["total"]["p50"] is not None:
-        ax_time.axhline(floor["total"]["p50"], color="grey", linestyle="--", linewidth=1, label="floor p50")
+    # the floor figure the ratio uses: without upload and draw when headless
+    compared = doc.get("ratios", {}).get("floor_compared") or "total"
+    if floor and floor[compared]["p50"] is not None:
+        ax_time.axhline(floor[compared]["p50"], color="grey", linestyle="--", linewidth=1,
+                        label="floor p50" + (" (no upload/draw)" if compared != "total" else ""))
     cfg = doc["config"]
     ax_time.set_title(f"farview pose → present by stage, {cfg['resolution']} at {cfg['fps']} poses/s "
                       f"({cfg['trajectory']})")
@@ -264,8 +267,9 @@ def write_plot(doc: dict[str, Any], path: Path) -> Path:
             ax_hist.hist(values, bins=60, alpha=0.6, color=colour,
                          label=f"{mode} (p50 {percentile(values, 50):.1f} ms)")
     if doc.get("floor_frames"):
-        ax_hist.hist([f["total_ms"] for f in doc["floor_frames"]], bins=60, alpha=0.5, color="tab:green",
-                     label=f"floor (p50 {floor['total']['p50']:.1f} ms)" if floor else "floor")
+        ax_hist.hist([f[f"{compared}_ms"] for f in doc["floor_frames"]], bins=60, alpha=0.5,
+                     color="tab:green",
+                     label=f"floor (p50 {floor[compared]['p50']:.1f} ms)" if floor else "floor")
     ax_hist.set_xlabel("pose → present (ms)")
     ax_hist.set_ylabel("frames")
     ax_hist.legend(fontsize=8)
