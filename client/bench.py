@@ -5,11 +5,15 @@ One :func:`run_stream` call measures one mode (``farview``: our encoder and rece
 ``stock_aiortc``: aiortc's own encoder, jitter buffer and decoder thread) over one connection:
 
 - the **stream thread** hosts an asyncio loop with the :class:`~client.connection.RenderingConnection`;
-  a task there sends the trajectory's pose ``fps`` times a second on an absolute schedule, and
-  the connection's ``on_frame`` callback puts each decoded frame into a :class:`_Mailbox`;
-- the **main thread** is the display: it takes the newest frame (headless: as soon as one is
-  decoded, unless a ``display_rate`` is given; window: at ``display_rate``, 240 Hz by default)
-  and either "presents" it at once (headless) or uploads, draws and swaps it through the viewer's
+  a task there sends the trajectory's pose ``fps`` times a second on an absolute schedule;
+- **headless without a display rate** (the default headless run): a second task there is the
+  consumer, ``await conn.next_frame()`` in a loop, as a user of the Python API consumes frames;
+  the moment it returns a frame is that frame's presentation. The main thread only reports
+  progress;
+- **otherwise** the connection's ``on_frame`` callback puts each decoded frame into a
+  :class:`_Mailbox` and the **main thread** is the display: it takes the newest frame (headless
+  at ``display_rate``; window: at ``display_rate``, 240 Hz by default) and either "presents" it
+  at once (headless) or uploads, draws and swaps it through the viewer's
   :class:`~client.viewer.loop.ViewerLoop` (window). The moment of presentation ends the frame's
   record.
 
@@ -43,6 +47,7 @@ from typing import Any
 
 import psutil
 
+from client.errors import ConnectionLostError
 from client.frame import Frame
 from input import marker
 from input.headset import HeadsetDescription, stereo_pose_message
@@ -53,8 +58,9 @@ log = logging.getLogger(__name__)
 MODES = ("farview", "stock_aiortc")
 DEFAULT_BITRATE = 8_000_000
 
-Connector = Callable[[Callable[[Frame], None], bool], Awaitable[Any]]
-"""``connect(on_frame, stock_receiver)`` → a connected :class:`~client.connection.RenderingConnection`."""
+Connector = Callable[[Callable[[Frame], None] | None, bool], Awaitable[Any]]
+"""``connect(on_frame, stock_receiver)`` → a connected :class:`~client.connection.RenderingConnection`
+(``on_frame=None``: frames are taken with ``next_frame()``)."""
 ProgressCallback = Callable[[str, float, int], None]
 """``progress(mode, fraction done 0..1, frames presented so far)``, called on the main thread."""
 
@@ -348,9 +354,11 @@ def run_stream(connect: Connector, cfg: StreamRunConfig, *, stock: bool, host_pi
     mailbox = _Mailbox(on_discard)
     worker = _StreamThread()
     conn: Any = None
+    # headless and event-driven: an asyncio task takes frames with next_frame(), no thread hop
+    consume_on_loop = display.headless and cfg.event_driven
 
     async def open_connection() -> Any:
-        c = await connect(mailbox.put, stock)
+        c = await connect(None if consume_on_loop else mailbox.put, stock)
         await c.request("configure_stream", bitrate=cfg.bitrate, max_fps=cfg.fps, stock_aiortc=stock,
                         verify_marker=cfg.verify)
         return c
@@ -373,6 +381,27 @@ def run_stream(connect: Connector, cfg: StreamRunConfig, *, stock: bool, host_pi
             await asyncio.sleep(max(0.0, t0 + n * interval - time.perf_counter()))
         return n
 
+    def record_presented(frame: Frame, taken_at: float, presented_at: float,
+                         upload_ms: float | None, draw_ms: float | None) -> None:
+        start = state["start"]
+        if start is not None and frame.received_at >= start:
+            decoded_at = frame.received_at + (frame.receive_to_decoded_ms or 0.0) / 1000
+            rec = _record(frame, decoded_at, start, taken_at=taken_at, presented_at=presented_at,
+                          upload_ms=upload_ms, draw_ms=draw_ms, marker_sequence=check_marker(frame),
+                          sent_at=sent_at)
+            with records_lock:
+                records.append(rec)
+
+    async def consume() -> None:
+        """The headless next_frame() consumer (see the module docstring)."""
+        while not stop_poses.is_set() and conn.is_connected:
+            try:
+                frame = await conn.next_frame(timeout=0.5)
+            except ConnectionLostError:
+                continue  # none within 0.5 s (a still scene), or closed: the loop condition decides
+            now = time.perf_counter()
+            record_presented(frame, now, now, None, None)
+
     procs: dict[str, psutil.Process | None] = {"client": psutil.Process()}
     try:
         procs["host"] = psutil.Process(host_pid) if host_pid else None
@@ -383,6 +412,8 @@ def run_stream(connect: Connector, cfg: StreamRunConfig, *, stock: bool, host_pi
         conn = worker.call(open_connection(), timeout=30)
         t0 = time.perf_counter()
         poses_future = asyncio.run_coroutine_threadsafe(send_poses(t0), worker.loop)
+        consumer = (asyncio.run_coroutine_threadsafe(consume(), worker.loop) if consume_on_loop
+                    else None)
         measure_at, end_at = t0 + cfg.warmup_s, t0 + cfg.warmup_s + cfg.duration_s
         period = 1.0 / (cfg.display_rate or 240.0)
         shown_any = False
@@ -399,6 +430,12 @@ def run_stream(connect: Connector, cfg: StreamRunConfig, *, stock: bool, host_pi
                             p.cpu_percent()
             if not conn.is_connected:
                 raise ConnectionError(f"the stream ended during the {mode} run: {conn.close_reason}")
+            if consumer is not None:
+                if progress is not None and now >= next_progress:
+                    next_progress = now + 0.25
+                    progress(mode, min(1.0, (now - t0) / (end_at - t0)), len(records))
+                time.sleep(min(0.05, max(0.0, end_at - now)))
+                continue
             presented = display.present(mailbox)
             start = state["start"]
             if presented is None:
@@ -406,14 +443,7 @@ def run_stream(connect: Connector, cfg: StreamRunConfig, *, stock: bool, host_pi
                     reused += 1  # a display refresh that showed the previous frame again
             else:
                 shown_any = True
-                frame, taken_at, presented_at, upload_ms, draw_ms = presented
-                if start is not None and frame.received_at >= start:
-                    decoded_at = frame.received_at + (frame.receive_to_decoded_ms or 0.0) / 1000
-                    rec = _record(frame, decoded_at, start, taken_at=taken_at, presented_at=presented_at,
-                                  upload_ms=upload_ms, draw_ms=draw_ms, marker_sequence=check_marker(frame),
-                                  sent_at=sent_at)
-                    with records_lock:
-                        records.append(rec)
+                record_presented(*presented)
             if progress is not None and now >= next_progress:
                 next_progress = now + 0.25
                 progress(mode, min(1.0, (now - t0) / (end_at - t0)), len(records))
@@ -430,6 +460,8 @@ def run_stream(connect: Connector, cfg: StreamRunConfig, *, stock: bool, host_pi
         measured = time.perf_counter() - (state["start"] or t0)
         stop_poses.set()
         poses_future.result(5)
+        if consumer is not None:
+            consumer.result(5)
         poses_sent = sum(1 for at in list(sent_at.values()) if at >= (state["start"] or t0))
         stats = conn.statistics()
         result = StreamRunResult(

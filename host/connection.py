@@ -115,13 +115,15 @@ class HostConnection:
     def _deliver(self, packets: list[av.Packet[Any]], meta: FrameMetadata) -> None:
         if self._closed:
             return
-        # video first: the RTP sender task then runs before the data channel's flush task,
-        # and the metadata (one small SCTP message) still arrives before the frame is decoded
-        for p in packets:
-            self.track.push(p)
+        # metadata first: the client shows a frame only once both have arrived, and the video
+        # (decoded after its last packet) is the later of the two this way. Video first made
+        # the metadata the later one: +0.5 ms p50, +2-3 ms p95 from decoded to shown (3 of 3
+        # A/B bench pairs).
         frames = self.channels.get("frames")
         if frames is not None and frames.readyState == "open":
             frames.send(meta.encode())
+        for p in packets:
+            self.track.push(p)
         self.frames_sent += 1
         self.bytes_sent += meta.size_bytes
 
