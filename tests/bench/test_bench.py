@@ -61,6 +61,11 @@ def test_short_bench_writes_json_and_plot_and_pixels_agree(tmp_path: Path) -> No
     assert doc["floor"]["total"]["n"] > 0 and doc["floor"]["total"]["p50"] > 0
     ratios = doc["ratios"]
     assert ratios["end_to_end_over_floor"] > 0 and ratios["stock_over_farview"] > 0
+    # the frame's own stages are sub-intervals of its pose -> present: the stream adds >= 0
+    assert ratios["end_to_end_over_own_stages"] >= 1.0
+    assert ratios["stream_overhead_p50_ms"] >= 0.0
+    assert doc["summary"]["farview"]["own_stages"]["n"] > 0
+    assert doc["summary"]["stock_aiortc"]["own_stages"] is None  # its encoder is not timed
 
     frames = doc["frames"]["farview"]
     assert len(frames) == doc["summary"]["farview"]["video_frames_received"]
