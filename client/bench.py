@@ -173,7 +173,7 @@ class _Mailbox:
     """Latest-only frame hand-off that remembers what it dropped (see the module docstring)."""
 
     def __init__(self, on_discard: Callable[[Frame, float], None]) -> None:
-        self._lock = threading.Condition()
+        self._lock = threading.Lock()
         self._frame: tuple[Frame, float] | None = None
         self._on_discard = on_discard
 
@@ -181,15 +181,8 @@ class _Mailbox:
         decoded_at = time.perf_counter()
         with self._lock:
             old, self._frame = self._frame, (frame, decoded_at)
-            self._lock.notify()
         if old is not None:
             self._on_discard(*old)
-
-    def wait(self, timeout: float) -> None:
-        """Block until a frame is waiting (or ``timeout`` seconds passed)."""
-        with self._lock:
-            if self._frame is None:
-                self._lock.wait(timeout)
 
     def take(self) -> tuple[Frame, float] | None:
         with self._lock:
@@ -355,7 +348,7 @@ def run_stream(connect: Connector, cfg: StreamRunConfig, *, stock: bool, host_pi
     worker = _StreamThread()
     conn: Any = None
     # headless and event-driven: an asyncio task takes frames with next_frame(), no thread hop
-    consume_on_loop = display.headless and cfg.event_driven
+    consume_on_loop = cfg.event_driven
 
     async def open_connection() -> Any:
         c = await connect(None if consume_on_loop else mailbox.put, stock)
@@ -430,27 +423,20 @@ def run_stream(connect: Connector, cfg: StreamRunConfig, *, stock: bool, host_pi
                             p.cpu_percent()
             if not conn.is_connected:
                 raise ConnectionError(f"the stream ended during the {mode} run: {conn.close_reason}")
-            if consumer is not None:
-                if progress is not None and now >= next_progress:
-                    next_progress = now + 0.25
-                    progress(mode, min(1.0, (now - t0) / (end_at - t0)), len(records))
+            if progress is not None and now >= next_progress:
+                next_progress = now + 0.25
+                progress(mode, min(1.0, (now - t0) / (end_at - t0)), len(records))
+            if consumer is not None:  # the loop's task presents; this thread only reports
                 time.sleep(min(0.05, max(0.0, end_at - now)))
                 continue
             presented = display.present(mailbox)
-            start = state["start"]
             if presented is None:
-                if shown_any and start is not None and not cfg.event_driven:
+                if shown_any and state["start"] is not None:
                     reused += 1  # a display refresh that showed the previous frame again
             else:
                 shown_any = True
                 record_presented(*presented)
-            if progress is not None and now >= next_progress:
-                next_progress = now + 0.25
-                progress(mode, min(1.0, (now - t0) / (end_at - t0)), len(records))
-            if cfg.event_driven:
-                mailbox.wait(0.05)  # wakes the moment the next frame is decoded
-            else:
-                time.sleep(max(0.0, period - (time.perf_counter() - now)))
+            time.sleep(max(0.0, period - (time.perf_counter() - now)))
         cpu: dict[str, float | None] = {}
         for name, p in procs.items():
             try:

@@ -60,6 +60,7 @@ def machine_info() -> dict[str, Any]:
 def summarize_run(run: StreamRunResult) -> dict[str, Any]:
     recs = run.records
     shown = [r for r in recs if r.presented]
+    own = [own_stages_ms(r) for r in shown] if run.mode == "farview" else None
     times = [r.t for r in recs]
     deltas = [(b - a) * 1000 for a, b in itertools.pairwise(times)]
     present_times = sorted(r.t + ((r.pose_to_present_ms or 0) - (r.pose_to_receive_ms or 0)) / 1000 for r in shown)
@@ -90,9 +91,9 @@ def summarize_run(run: StreamRunResult) -> dict[str, Any]:
         "host_encode": distribution([r.encode_ms for r in shown]) if run.mode == "farview" else None,
         # the floor's stages as this very frame took them (render, readback, convert, encode,
         # decode; upload and draw when a window presented it), and what the stream added to them
-        "own_stages": distribution([own_stages_ms(r) for r in shown]) if run.mode == "farview" else None,
-        "stream_overhead": distribution([_minus(r.pose_to_present_ms, own_stages_ms(r)) for r in shown])
-        if run.mode == "farview" else None,
+        "own_stages": distribution(own) if own is not None else None,
+        "stream_overhead": distribution([_minus(r.pose_to_present_ms, o) for r, o in zip(shown, own, strict=True)])
+        if own is not None else None,
         "network": distribution([r.network_ms for r in shown]),
         "decode": distribution([r.decode_ms for r in shown]),
         "queue": distribution([r.queue_ms for r in shown]),

@@ -275,7 +275,6 @@ class Renderer:
             cut: _Program("mesh.vert.glsl", "mesh.frag.glsl",
                           (*lit[0], *(("CUT_PLANES",) if cut else ())), lit[1])
             for cut in (False, True)}
-        self._mesh_program = self._mesh_programs[False]
         self._outline_program = _Program("outline.vert.glsl", "outline.frag.glsl")
         self._uv_program = _Program("fullscreen.vert.glsl", "yuv_uv.frag.glsl")
         self._empty_vao = int(GL.glGenVertexArrays(1))
@@ -452,9 +451,9 @@ class Renderer:
             # whole silhouette, occluded or not: the outline shows through other parts
             GL.glStencilOp(GL.GL_KEEP, GL.GL_REPLACE, GL.GL_REPLACE)
         GL.glStencilMask(0x00)
-        prog = self._mesh_program = self._mesh_programs[bool(planes)]
+        prog = self._mesh_programs[bool(planes)]
         GL.glUseProgram(prog.id)
-        self._set_lighting(scene)
+        self._set_lighting(prog, scene)
         self._set_cut_planes(prog, planes)
         eye_w = self.width // len(views)
         view_projs = []
@@ -473,14 +472,14 @@ class Renderer:
                 # front to back (selected parts last: they write the outline's stencil mask)
                 dist = np.linalg.norm(prep.opaque_centres - np.asarray(view.pose.position), axis=1)
                 order = np.lexsort((dist, prep.opaque_selected))
-                self._draw([prep.opaque[k] for k in order])
+                self._draw(prog, [prep.opaque[k] for k in order])
             if prep.see_through:
                 # See-through parts after the opaque ones, blended, without hiding each other.
                 GL.glEnable(GL.GL_BLEND)
                 GL.glBlendFunc(GL.GL_SRC_ALPHA, GL.GL_ONE_MINUS_SRC_ALPHA)
                 GL.glDepthMask(GL.GL_FALSE)
                 GL.glUniform1f(prog.loc("u_alpha"), SEE_THROUGH_ALPHA)
-                self._draw(prep.see_through)
+                self._draw(prog, prep.see_through)
                 GL.glDepthMask(GL.GL_TRUE)
                 GL.glDisable(GL.GL_BLEND)
         if prep.selected:
@@ -591,8 +590,8 @@ class Renderer:
         GL.glEnable(GL.GL_DEPTH_TEST)
         GL.glDisable(GL.GL_STENCIL_TEST)
 
-    def _set_lighting(self, scene: Scene) -> None:
-        prog = self._mesh_program
+    @staticmethod
+    def _set_lighting(prog: _Program, scene: Scene) -> None:
         lt = scene.lighting
         key = np.asarray(lt.key_direction)
         fill = np.asarray(lt.fill_direction)
@@ -602,9 +601,9 @@ class Renderer:
         GL.glUniform1f(prog.loc("u_fill"), lt.fill_intensity)
         GL.glUniform1f(prog.loc("u_ambient"), lt.ambient)
 
-    def _draw(self, draws: list[_Draw]) -> None:
+    @staticmethod
+    def _draw(prog: _Program, draws: list[_Draw]) -> None:
         """The per-part loop: ctypes calls only (see :mod:`host.glcalls`)."""
-        prog = self._mesh_program
         loc_model, loc_normal = prog.loc("u_model"), prog.loc("u_normal_matrix")
         loc_color, loc_tint = prog.loc("u_base_color"), prog.loc("u_tint")
         loc_metal, loc_rough = prog.loc("u_metallic"), prog.loc("u_roughness")

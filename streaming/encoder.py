@@ -19,6 +19,8 @@ from typing import Any
 import av
 import numpy as np
 
+from streaming.planes import yuv420_planes
+
 log = logging.getLogger(__name__)
 
 VIDEO_TIME_BASE = fractions.Fraction(1, 90000)
@@ -110,8 +112,8 @@ class H264Encoder:
         """Encode one frame given as Y, U, V arrays (copied into the encoder's own frame);
         returns its packets (one for both encoders in this configuration)."""
         frame = self._frame
-        for plane, data in zip(frame.planes, (y, u, v), strict=True):
-            _copy_plane(plane, data)
+        for plane, data in zip(yuv420_planes(frame), (y, u, v), strict=True):
+            plane[:] = data
         return self.encode_frame(frame, pts, keyframe)
 
     def encode_frame(self, frame: av.VideoFrame, pts: int, keyframe: bool = False) -> list[Any]:
@@ -135,16 +137,4 @@ class H264Encoder:
             list(self._codec.encode(None))
         except Exception:
             pass
-
-
-def _copy_plane(plane: av.video.plane.VideoPlane, data: np.ndarray) -> None:
-    """Copy a (h, w) uint8 array into a frame plane, honouring the plane's line stride."""
-    h, w = data.shape
-    stride = plane.line_size
-    if stride == w:
-        plane.update(np.ascontiguousarray(data))  # type: ignore[arg-type]
-        return
-    buf = np.frombuffer(plane, dtype=np.uint8)  # type: ignore[call-overload]
-    buf = buf[: stride * h].reshape(h, stride)
-    buf[:, :w] = data
 

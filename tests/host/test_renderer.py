@@ -12,6 +12,7 @@ from host.renderer import BACKGROUND, Renderer
 from host.scene import Entity, Scene, Tint
 from host.transforms import matrix3_to_quat
 from input.pose import Fov, Pose, View
+from streaming.planes import plane_array
 from tests.host.conftest import SAMPLE
 
 W, H = 320, 240
@@ -174,8 +175,8 @@ def test_chroma_is_the_mean_of_each_block(egl_context: EglContext,
     assert r.chroma == chroma
     r.render(scene, [view((0.5, 0.4, 1.0))])
     full = r._read_nv24()  # the main pass's full-resolution targets
-    y_full = np.frombuffer(full.planes[0], np.uint8).reshape(H, -1)[:, :W].copy()
-    uv_full = np.frombuffer(full.planes[1], np.uint8).reshape(H, -1)[:, : 2 * W].reshape(H, W, 2)
+    y_full = plane_array(full.planes[0], W, H).copy()
+    uv_full = plane_array(full.planes[1], W, H, 2)
     want_u, want_v = block_means(uv_full[:, :, 0]), block_means(uv_full[:, :, 1])
     frame = r.read_frame()
     assert frame.format.name == "yuv420p" and (frame.width, frame.height) == (W, H)
