@@ -73,6 +73,7 @@ uniform4f = _fn("glUniform4f", None, _GLint, _GLfloat, _GLfloat, _GLfloat, _GLfl
 uniform3f = _fn("glUniform3f", None, _GLint, _GLfloat, _GLfloat, _GLfloat)
 uniform1f = _fn("glUniform1f", None, _GLint, _GLfloat)
 bind_vertex_array = _fn("glBindVertexArray", None, _GLuint)
+bind_texture = _fn("glBindTexture", None, _GLenum, _GLuint)
 # llvmpipe shades and bins the part's vertices inside this call: the GIL is released
 draw_elements = _fn("glDrawElements", None, _GLenum, _GLsizei, _GLenum, _ptr, keep_gil=False)
 stencil_mask = _fn("glStencilMask", None, _GLuint)

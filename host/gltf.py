@@ -6,11 +6,14 @@ with stable names, triangle meshes and metallic-roughness materials, and the bud
 (file size, triangles). Every malformed input raises :class:`ModelError` with a message that
 names the problem; nothing else escapes for bad data.
 
-What is deliberately not loaded: textures and images (a ``baseColorTexture`` is recorded as
-``Material.has_base_color_texture`` but only ``baseColorFactor`` is used, so textured models
-such as Duck render in their factor colour, usually white), texture coordinates, skins,
-morph targets, animations, cameras and lights. Primitives that are points or lines are skipped
-(logged); triangle strips and fans are converted to triangle lists.
+Textures: the base colour texture (``baseColorTexture``) is decoded (PNG or JPEG, through
+Pillow) with its sampler and the primitive's ``TEXCOORD_n`` set; an image larger than
+``MAX_TEXTURE_SIDE`` on a side is reduced to fit. Other textures (normal, occlusion, emissive,
+metallic-roughness) and ``KHR_texture_transform`` are ignored (logged once per model).
+
+What is deliberately not loaded: skins, morph targets, animations, cameras, lights and vertex
+colours. Primitives that are points or lines are skipped (logged); triangle strips and fans are
+converted to triangle lists.
 
 Threading: pure functions over immutable results; safe from any thread. Loading is CPU work
 that the host runs off its event loop.
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import io
 import itertools
 import json
 import logging
@@ -34,6 +38,7 @@ from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
+from PIL import Image, UnidentifiedImageError
 
 from host import transforms
 
@@ -62,10 +67,41 @@ _MODE_POINTS_LINES = (0, 1, 2, 3)
 _MODE_TRIANGLES, _MODE_STRIP, _MODE_FAN = 4, 5, 6
 
 _mesh_keys = itertools.count(1)
+_texture_keys = itertools.count(1)
+
+MAX_TEXTURE_SIDE = 4096
+"""Larger images are reduced by an integer factor to fit (GPU memory, upload time)."""
+MAX_IMAGE_PIXELS = 1 << 26
+"""An image declaring more pixels than this is refused before it is decoded (a decompression
+bomb: a few KB of PNG can declare gigabytes of pixels)."""
+
+# glTF sampler constants (the GL enums)
+NEAREST, LINEAR = 9728, 9729
+LINEAR_MIPMAP_LINEAR = 9987
+REPEAT, CLAMP_TO_EDGE, MIRRORED_REPEAT = 10497, 33071, 33648
+_MIN_FILTERS = (9728, 9729, 9984, 9985, 9986, 9987)
+_WRAPS = (REPEAT, CLAMP_TO_EDGE, MIRRORED_REPEAT)
+_IMAGE_TYPES = {"image/png": "PNG", "image/jpeg": "JPEG"}
 
 
 class ModelError(ValueError):
     """A model file is malformed, unsupported, or over a budget; the message says which."""
+
+
+@dataclass(frozen=True, eq=False)
+class Texture:
+    """A decoded base colour texture and its sampler. ``key`` is unique in the process: the
+    renderer caches its GL texture by it."""
+
+    name: str
+    pixels: npt.NDArray[np.uint8]
+    """(height, width, 4) RGBA, sRGB-encoded as stored, top row first (glTF's uv origin is the
+    image's top-left corner)."""
+    mag_filter: int = LINEAR
+    min_filter: int = LINEAR_MIPMAP_LINEAR
+    wrap_s: int = REPEAT
+    wrap_t: int = REPEAT
+    key: int = field(default_factory=lambda: next(_texture_keys))
 
 
 @dataclass(frozen=True)
@@ -80,8 +116,10 @@ class Material:
     roughness: float = 1.0
     """``roughnessFactor``."""
     double_sided: bool = False
-    has_base_color_texture: bool = False
-    """The file has a base colour texture; it is ignored (see module docstring)."""
+    base_color_texture: Texture | None = None
+    """``baseColorTexture``, multiplied with ``base_color``."""
+    base_color_texcoord: int = 0
+    """Which ``TEXCOORD_n`` set the texture uses."""
 
     def __post_init__(self) -> None:
         if len(self.base_color) != 4 or not all(math.isfinite(c) for c in self.base_color):
@@ -106,6 +144,14 @@ class Primitive:
     indices: npt.NDArray[np.uint32]
     """(3·T,) uint32 vertex indices, three per triangle."""
     material: Material
+    texcoords: npt.NDArray[np.float32] | None = None
+    """(N, 2) float32 texture coordinates for the material's texture; None when the material
+    has none (or the primitive lacks the set, which is logged and drawn untextured)."""
+
+    @property
+    def texture(self) -> Texture | None:
+        """The base colour texture this primitive is drawn with."""
+        return self.material.base_color_texture if self.texcoords is not None else None
 
     @property
     def triangle_count(self) -> int:
@@ -318,6 +364,8 @@ class _Loader:
         self.max_triangles = max_triangles
         self.missing_normals = missing_normals
         self._buffers: dict[int, bytes] = {}
+        self._textures: dict[int, Texture | None] = {}
+        self._by_image: dict[tuple[object, ...], Texture] = {}
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -472,6 +520,7 @@ class _Loader:
 
     def _materials(self) -> tuple[Material, ...]:
         out = []
+        ignored: set[str] = set()
         for i, m in enumerate(self._array("materials")):
             pbr = m.get("pbrMetallicRoughness", {})
             if not isinstance(pbr, dict):
@@ -484,12 +533,105 @@ class _Loader:
             if not (_is_num(metallic) and _is_num(roughness)):
                 raise ModelError(f"material {i}: metallic/roughness factors must be numbers")
             name = m.get("name") if isinstance(m.get("name"), str) else f"material_{i}"
+            texture, texcoord = None, 0
+            info = pbr.get("baseColorTexture")
+            if info is not None:
+                if not isinstance(info, dict):
+                    raise ModelError(f"material {i}: baseColorTexture must be an object")
+                texcoord = info.get("texCoord", 0)
+                if not isinstance(texcoord, int) or isinstance(texcoord, bool) or texcoord < 0:
+                    raise ModelError(f"material {i}: baseColorTexture texCoord {texcoord!r} "
+                                     "must be a non-negative integer")
+                texture = self._texture(info.get("index"), f"material {i} baseColorTexture")
+                if "KHR_texture_transform" in info.get("extensions", {}):
+                    ignored.add("KHR_texture_transform")
+            ignored.update(k for k in ("normalTexture", "occlusionTexture", "emissiveTexture")
+                           if k in m)
+            if "metallicRoughnessTexture" in pbr:
+                ignored.add("metallicRoughnessTexture")
             out.append(Material(
                 name, (float(color[0]), float(color[1]), float(color[2]), float(color[3])),
                 float(metallic), float(roughness), bool(m.get("doubleSided", False)),
-                "baseColorTexture" in pbr,
+                texture, texcoord,
             ))
+        if ignored:
+            log.info("model %r: ignoring %s (farview draws base colour textures only)",
+                     self.name, ", ".join(sorted(ignored)))
         return tuple(out)
+
+    def _texture(self, index: object, what: str) -> Texture | None:
+        """Texture ``index`` decoded (once per file), or None when it has no image farview can
+        use (an image only in an extension, such as KTX2 or WebP, without a fallback)."""
+        spec = self._item("textures", index, what)
+        assert isinstance(index, int)
+        if index in self._textures:
+            return self._textures[index]
+        source = spec.get("source")
+        texture = None
+        if source is None:
+            log.info("model %r: texture %d has no PNG/JPEG source; drawn without it",
+                     self.name, index)
+        else:
+            sampler: dict[str, Any] = {}
+            if "sampler" in spec:
+                sampler = self._item("samplers", spec["sampler"], f"texture {index}")
+            mag = sampler.get("magFilter", LINEAR)
+            min_ = sampler.get("minFilter", LINEAR_MIPMAP_LINEAR)
+            wrap_s, wrap_t = sampler.get("wrapS", REPEAT), sampler.get("wrapT", REPEAT)
+            if mag not in (NEAREST, LINEAR) or min_ not in _MIN_FILTERS:
+                raise ModelError(f"texture {index}: sampler filter {mag!r}/{min_!r} is not a "
+                                 "glTF filter")
+            if wrap_s not in _WRAPS or wrap_t not in _WRAPS:
+                raise ModelError(f"texture {index}: sampler wrap {wrap_s!r}/{wrap_t!r} is not a "
+                                 "glTF wrap mode")
+            image = self._item("images", source, f"texture {index}")
+            # Textures that differ only by index (same image, same sampler) are one Texture:
+            # decoded once, uploaded once.
+            key = (source, mag, min_, wrap_s, wrap_t)
+            texture = self._by_image.get(key)
+            if texture is None:
+                image_name = image.get("name") if isinstance(image.get("name"), str) else ""
+                texture = Texture(image_name or f"image_{source}", self._image(source, image),
+                                  mag, min_, wrap_s, wrap_t)
+                self._by_image[key] = texture
+        self._textures[index] = texture
+        return texture
+
+    def _image(self, index: int, image: dict[str, Any]) -> npt.NDArray[np.uint8]:
+        what = f"image {index}"
+        uri, view_index = image.get("uri"), image.get("bufferView")
+        if isinstance(uri, str):
+            data = (_decode_data_uri(uri, what) if uri.startswith("data:")
+                    else self._read_external(uri, what))
+        elif view_index is not None:
+            view = self._item("bufferViews", view_index, what)
+            buf = self._buffer(view.get("buffer", -1))
+            off, length = view.get("byteOffset", 0), view.get("byteLength")
+            if (not isinstance(off, int) or not isinstance(length, int) or off < 0
+                    or length < 0 or off + length > len(buf)):
+                raise ModelError(f"{what}: buffer view {view_index} is out of its buffer")
+            data = buf[off:off + length]
+        else:
+            raise ModelError(f"{what} has neither a uri nor a bufferView")
+        try:
+            with Image.open(io.BytesIO(data), formats=list(_IMAGE_TYPES.values())) as img:
+                w, h = img.size
+                if w * h > MAX_IMAGE_PIXELS:
+                    raise ModelError(f"{what} declares {w}×{h} pixels, over the limit of "
+                                     f"{MAX_IMAGE_PIXELS} pixels")
+                factor = -(-max(w, h) // MAX_TEXTURE_SIDE)
+                rgba = img.convert("RGBA")
+                if factor > 1:
+                    rgba = rgba.reduce(factor)
+                    log.info("model %r: %s reduced from %d×%d to %d×%d", self.name, what, w, h,
+                             *rgba.size)
+                pixels = np.asarray(rgba, dtype=np.uint8)
+        except ModelError:
+            raise
+        except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as e:
+            raise ModelError(f"{what} is not a PNG or JPEG image farview can decode ({e}); "
+                             "re-export the model with PNG or JPEG textures") from None
+        return np.ascontiguousarray(pixels)
 
     def _count_triangles(self, prim: dict[str, Any], mesh_index: int) -> int:
         """Triangles a primitive will produce, from accessor counts only (budget pre-check)."""
@@ -543,12 +685,39 @@ class _Loader:
             if not isinstance(mat_index, int) or not 0 <= mat_index < len(materials):
                 raise ModelError(f"{where} refers to material {mat_index!r}, which does not exist")
             material = materials[mat_index]
+        texcoords = None
+        if material.base_color_texture is not None:
+            texcoords = self._texcoords(attrs, material.base_color_texcoord, nverts, where)
         if normals is None:
-            positions, normals, indices = _compute_normals(positions, indices,
-                                                           self.missing_normals)
+            positions, normals, indices, texcoords = _compute_normals(
+                positions, indices, self.missing_normals, texcoords)
         else:
             normals = _normalize(normals)
-        return Primitive(positions, normals, indices, material)
+        return Primitive(positions, normals, indices, material, texcoords)
+
+    def _texcoords(self, attrs: dict[str, Any], n: int, nverts: int,
+                   where: str) -> npt.NDArray[np.float32] | None:
+        key = f"TEXCOORD_{n}"
+        if key not in attrs:
+            log.info("%s: its material's texture uses %s, which it lacks; drawn untextured",
+                     where, key)
+            return None
+        acc = self._item("accessors", attrs[key], f"{where} {key}")
+        ctype = acc.get("componentType")
+        if acc.get("type") != "VEC2" or ctype not in (5126, 5121, 5123):
+            raise ModelError(f"{where} {key}: accessor {attrs[key]} must be VEC2 of float, "
+                             "unsigned byte or unsigned short")
+        if ctype != 5126 and not acc.get("normalized", False):
+            raise ModelError(f"{where} {key}: integer texture coordinates must be normalized")
+        raw = self._accessor(attrs[key], f"{where} {key}")
+        if len(raw) != nverts:
+            raise ModelError(f"{where}: {key} has {len(raw)} entries, POSITION {nverts}")
+        scale = {5126: 1.0, 5121: 1.0 / 255.0, 5123: 1.0 / 65535.0}[ctype]
+        uv = (raw.astype(np.float32) * np.float32(scale)).reshape(nverts, 2)
+        if not np.isfinite(uv).all():
+            raise ModelError(f"{where} {key}: accessor {attrs[key]} contains NaN or infinite "
+                             "values")
+        return np.ascontiguousarray(uv)
 
     def _vec3_float(self, index: object, what: str) -> npt.NDArray[np.float32]:
         acc = self._item("accessors", index, what)
@@ -682,9 +851,12 @@ def _normalize(v: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
 
 
 def _compute_normals(
-    positions: npt.NDArray[np.float32], indices: npt.NDArray[np.uint32], how: str
-) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32], npt.NDArray[np.uint32]]:
-    """Normals for a primitive without NORMAL: flat (the spec's rule) or area-weighted smooth."""
+    positions: npt.NDArray[np.float32], indices: npt.NDArray[np.uint32], how: str,
+    texcoords: npt.NDArray[np.float32] | None = None,
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32], npt.NDArray[np.uint32],
+           npt.NDArray[np.float32] | None]:
+    """Normals for a primitive without NORMAL: flat (the spec's rule) or area-weighted smooth.
+    Flat normals give every triangle its own vertices; ``texcoords`` are re-indexed to match."""
     tri = indices.reshape(-1, 3)
     p0, p1, p2 = positions[tri[:, 0]], positions[tri[:, 1]], positions[tri[:, 2]]
     face = np.cross(p1 - p0, p2 - p0)  # length = 2·area: larger faces weigh more when smooth
@@ -692,11 +864,12 @@ def _compute_normals(
         acc = np.zeros_like(positions)
         for k in range(3):
             np.add.at(acc, tri[:, k], face)
-        return positions, _normalize(acc), indices
+        return positions, _normalize(acc), indices, texcoords
     # Flat: every triangle gets its own three vertices so each can carry the face normal.
     flat_pos = positions[indices]
     flat_n = np.repeat(_normalize(face.astype(np.float32)), 3, axis=0)
-    return flat_pos, flat_n, np.arange(len(indices), dtype=np.uint32)
+    flat_uv = None if texcoords is None else np.ascontiguousarray(texcoords[indices])
+    return flat_pos, flat_n, np.arange(len(indices), dtype=np.uint32), flat_uv
 
 
 def node_world_matrices(model: Model) -> dict[int, transforms.Mat4]:

@@ -2,8 +2,13 @@
 reads it back as BT.601 YUV 4:2:0 planes (what the encoder takes) or as RGBA.
 
 Owns every GL object it creates: the main framebuffer (luma, chroma, depth/stencil), the
-half-resolution chroma framebuffer of the GPU chroma path, the shader programs, and per-mesh
-vertex buffers (cached by ``Mesh.key``, freed when no entity uses the mesh any more).
+half-resolution chroma framebuffer of the GPU chroma path, the shader programs, per-mesh
+vertex buffers (cached by ``Mesh.key``, freed when no entity uses the mesh any more) and base
+colour textures (cached by ``Texture.key``, freed with the last mesh that uses them).
+
+Textured primitives are drawn by their own program variant (compiled when first needed),
+after the untextured ones of the same group, and are always lit per pixel: their base colour
+varies across a triangle, so vertex lighting would smear it.
 
 Threading: a Renderer lives on the thread whose EGL context was current when it was created
 (see :mod:`host.egl`, which must be imported before OpenGL; this module does that) and must only
@@ -61,7 +66,7 @@ from OpenGL.raw.GL.VERSION.GL_1_0 import glReadPixels as _raw_read_pixels
 
 import host.egl  # noqa: F401  (sets PYOPENGL_PLATFORM before OpenGL is imported)
 from host import glcalls, transforms
-from host.gltf import Material, Mesh
+from host.gltf import Material, Mesh, Texture
 from host.scene import MAX_CUT_PLANES, Scene
 from input.pose import Fov, View
 from streaming.planes import plane_array, yuv420_planes
@@ -125,6 +130,8 @@ class _GpuPrimitive:
     buffers: tuple[int, int]
     index_count: int
     material: Material
+    texture: int
+    """GL name of the base colour texture, 0 for none."""
 
 
 @dataclass
@@ -136,8 +143,11 @@ class _Draw:
     world_ptr: int
     normal_ptr: int
     tint: tuple[float, float, float, float]
-    prims: list[tuple[int, int, tuple[float, float, float, float], float, float, bool]]
-    """(vao, index count, base colour, metallic, roughness, back-face cull) per primitive."""
+    prims: list[tuple[int, int, tuple[float, float, float, float], float, float, bool, int]]
+    """(vao, index count, base colour, metallic, roughness, back-face cull, texture) per
+    primitive; texture is a GL name or 0."""
+    textured: bool
+    """Some primitive has a texture (drawn by the textured program, after the others)."""
     outline_centre: tuple[float, float, float] | None
     """Centre of the mesh's local bounds (outline pass), None for a mesh without vertices."""
 
@@ -153,6 +163,8 @@ class _Prepared:
     opaque_selected: npt.NDArray[np.bool_]
     see_through: list[_Draw]
     selected: list[_Draw]
+    textured: bool
+    """Some part has a textured primitive: the textured program runs too."""
     arrays: tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]
     """The world and normal matrices the ``_Draw`` pointers point into (kept alive here)."""
 
@@ -266,19 +278,18 @@ class Renderer:
         self.chroma = chroma
         """``"cpu"`` or ``"gpu"``: where the 4:2:0 chroma is averaged."""
         self._reformatter = VideoReformatter()
-        lit: tuple[tuple[str, ...], tuple[str | None, str | None]] = (
-            (("VERTEX_LIGHTING",), ("lighting.glsl", None)) if lighting == "vertex"
-            else ((), (None, "lighting.glsl")))
-        # Two variants of the main pass: with cut planes (clip distances written per vertex) and
-        # without (the usual case; llvmpipe then carries 8 fewer outputs per vertex, ~0.2 ms).
-        self._mesh_programs = {
-            cut: _Program("mesh.vert.glsl", "mesh.frag.glsl",
-                          (*lit[0], *(("CUT_PLANES",) if cut else ())), lit[1])
-            for cut in (False, True)}
+        # Variants of the main pass, keyed (cut planes, textured), compiled when first used.
+        # Without cut planes llvmpipe carries 8 fewer outputs per vertex (~0.2 ms); textured
+        # primitives are lit per pixel whatever ``lighting`` says, because their base colour
+        # varies across a triangle.
+        self._mesh_programs: dict[tuple[bool, bool], _Program] = {}
+        self._mesh_program(False, False)
         self._outline_program = _Program("outline.vert.glsl", "outline.frag.glsl")
         self._uv_program = _Program("fullscreen.vert.glsl", "yuv_uv.frag.glsl")
         self._empty_vao = int(GL.glGenVertexArrays(1))
         self._meshes: dict[int, list[_GpuPrimitive]] = {}
+        self._gl_textures: dict[int, int] = {}
+        """GL texture names by ``Texture.key``, shared by the primitives that use them."""
         self._centres: dict[int, npt.NDArray[np.float64]] = {}
         self._mesh_version = -1
         self._prepared: _Prepared | None = None
@@ -363,12 +374,27 @@ class Renderer:
         self._free_framebuffers()
         for key in list(self._meshes):
             self._free_mesh(key)
+        self._free_unused_textures()
         GL.glDeleteVertexArrays(1, [self._empty_vao])
         for p in (*self._mesh_programs.values(), self._outline_program, self._uv_program):
             GL.glDeleteProgram(p.id)
         self.width = self.height = 0
 
     # -- mesh buffers --------------------------------------------------------------------------
+
+    def _mesh_program(self, cut: bool, textured: bool) -> _Program:
+        key = (cut, textured)
+        if key not in self._mesh_programs:
+            defines: list[str] = ["CUT_PLANES"] if cut else []
+            lit_in: tuple[str | None, str | None] = (None, "lighting.glsl")
+            if textured:
+                defines.append("TEXTURED")
+            elif self.lighting == "vertex":
+                defines.append("VERTEX_LIGHTING")
+                lit_in = ("lighting.glsl", None)
+            self._mesh_programs[key] = _Program("mesh.vert.glsl", "mesh.frag.glsl", defines,
+                                                lit_in)
+        return self._mesh_programs[key]
 
     def _gpu_mesh(self, mesh: Mesh) -> list[_GpuPrimitive]:
         cached = self._meshes.get(mesh.key)
@@ -379,22 +405,56 @@ class Renderer:
             vao = int(GL.glGenVertexArrays(1))
             vbo, ibo = (int(b) for b in GL.glGenBuffers(2))
             GL.glBindVertexArray(vao)
-            interleaved = np.ascontiguousarray(
-                np.concatenate([prim.positions, prim.normals], axis=1), dtype=np.float32)
+            texture = prim.texture
+            columns = [prim.positions, prim.normals]
+            if texture is not None and prim.texcoords is not None:
+                columns.append(prim.texcoords)
+            interleaved = np.ascontiguousarray(np.concatenate(columns, axis=1), dtype=np.float32)
+            stride = interleaved.shape[1] * 4
             GL.glBindBuffer(GL.GL_ARRAY_BUFFER, vbo)
             GL.glBufferData(GL.GL_ARRAY_BUFFER, interleaved.nbytes, interleaved,
                             GL.GL_STATIC_DRAW)
-            GL.glEnableVertexAttribArray(0)
-            GL.glVertexAttribPointer(0, 3, GL.GL_FLOAT, GL.GL_FALSE, 24, ctypes.c_void_p(0))
-            GL.glEnableVertexAttribArray(1)
-            GL.glVertexAttribPointer(1, 3, GL.GL_FLOAT, GL.GL_FALSE, 24, ctypes.c_void_p(12))
+            for loc, (size, offset) in enumerate(((3, 0), (3, 12), (2, 24))[:len(columns)]):
+                GL.glEnableVertexAttribArray(loc)
+                GL.glVertexAttribPointer(loc, size, GL.GL_FLOAT, GL.GL_FALSE, stride,
+                                         ctypes.c_void_p(offset))
             GL.glBindBuffer(GL.GL_ELEMENT_ARRAY_BUFFER, ibo)
             GL.glBufferData(GL.GL_ELEMENT_ARRAY_BUFFER, prim.indices.nbytes,
                             np.ascontiguousarray(prim.indices), GL.GL_STATIC_DRAW)
             GL.glBindVertexArray(0)
-            out.append(_GpuPrimitive(vao, (vbo, ibo), len(prim.indices), prim.material))
+            tex = 0 if texture is None else self._gl_texture(texture)
+            out.append(_GpuPrimitive(vao, (vbo, ibo), len(prim.indices), prim.material, tex))
         self._meshes[mesh.key] = out
         return out
+
+    def _gl_texture(self, texture: Texture) -> int:
+        """The GL texture of ``texture``: sRGB (sampling returns linear colour, as glTF's
+        base colour is sRGB-encoded), with mipmaps when its minification filter uses them."""
+        name = self._gl_textures.get(texture.key)
+        if name is not None:
+            return name
+        h, w = texture.pixels.shape[:2]
+        name = int(GL.glGenTextures(1))
+        GL.glBindTexture(GL.GL_TEXTURE_2D, name)
+        GL.glPixelStorei(GL.GL_UNPACK_ALIGNMENT, 1)
+        GL.glTexImage2D(GL.GL_TEXTURE_2D, 0, GL.GL_SRGB8_ALPHA8, w, h, 0, GL.GL_RGBA,
+                        GL.GL_UNSIGNED_BYTE, np.ascontiguousarray(texture.pixels))
+        if texture.min_filter not in (GL.GL_NEAREST, GL.GL_LINEAR):
+            GL.glGenerateMipmap(GL.GL_TEXTURE_2D)
+        for param, value in ((GL.GL_TEXTURE_MIN_FILTER, texture.min_filter),
+                             (GL.GL_TEXTURE_MAG_FILTER, texture.mag_filter),
+                             (GL.GL_TEXTURE_WRAP_S, texture.wrap_s),
+                             (GL.GL_TEXTURE_WRAP_T, texture.wrap_t)):
+            GL.glTexParameteri(GL.GL_TEXTURE_2D, param, value)
+        GL.glBindTexture(GL.GL_TEXTURE_2D, 0)
+        self._gl_textures[texture.key] = name
+        return name
+
+    def _free_unused_textures(self) -> None:
+        used = {p.texture for prims in self._meshes.values() for p in prims}
+        unused = [k for k, name in self._gl_textures.items() if name not in used]
+        if unused:
+            GL.glDeleteTextures([self._gl_textures.pop(k) for k in unused])
 
     def _free_mesh(self, key: int) -> None:
         self._centres.pop(key, None)
@@ -409,6 +469,7 @@ class Renderer:
         used = scene.meshes()
         for key in [k for k in self._meshes if k not in used]:
             self._free_mesh(key)
+        self._free_unused_textures()
 
     # -- drawing ------------------------------------------------------------------------------
 
@@ -451,10 +512,13 @@ class Renderer:
             # whole silhouette, occluded or not: the outline shows through other parts
             GL.glStencilOp(GL.GL_KEEP, GL.GL_REPLACE, GL.GL_REPLACE)
         GL.glStencilMask(0x00)
-        prog = self._mesh_programs[bool(planes)]
-        GL.glUseProgram(prog.id)
-        self._set_lighting(prog, scene)
-        self._set_cut_planes(prog, planes)
+        # The untextured program, then (when some part is textured) the textured one.
+        progs = [self._mesh_program(bool(planes), textured)
+                 for textured in ((False, True) if prep.textured else (False,))]
+        for prog in progs:
+            GL.glUseProgram(prog.id)
+            self._set_lighting(prog, scene)
+            self._set_cut_planes(prog, planes)
         eye_w = self.width // len(views)
         view_projs = []
         for i, view in enumerate(views):
@@ -464,27 +528,26 @@ class Renderer:
                 f.tan_left, f.tan_right, f.tan_up, f.tan_down, near, far)
             vp = _FLIP_Y @ proj @ transforms.view_matrix(view.pose.position, view.pose.orientation)
             view_projs.append(vp)
-            GL.glUniformMatrix4fv(prog.loc("u_view_proj"), 1, GL.GL_TRUE,
-                                  vp.astype(np.float32))
-            GL.glUniform3f(prog.loc("u_camera"), *view.pose.position)
-            GL.glUniform1f(prog.loc("u_alpha"), 1.0)
+            for prog in progs:
+                GL.glUseProgram(prog.id)
+                GL.glUniformMatrix4fv(prog.loc("u_view_proj"), 1, GL.GL_TRUE,
+                                      vp.astype(np.float32))
+                GL.glUniform3f(prog.loc("u_camera"), *view.pose.position)
             if prep.opaque:
                 # front to back (selected parts last: they write the outline's stencil mask)
                 dist = np.linalg.norm(prep.opaque_centres - np.asarray(view.pose.position), axis=1)
                 order = np.lexsort((dist, prep.opaque_selected))
-                self._draw(prog, [prep.opaque[k] for k in order])
+                self._draw_all(progs, [prep.opaque[k] for k in order], 1.0)
             if prep.see_through:
                 # See-through parts after the opaque ones, blended, without hiding each other.
                 GL.glEnable(GL.GL_BLEND)
                 GL.glBlendFunc(GL.GL_SRC_ALPHA, GL.GL_ONE_MINUS_SRC_ALPHA)
                 GL.glDepthMask(GL.GL_FALSE)
-                GL.glUniform1f(prog.loc("u_alpha"), SEE_THROUGH_ALPHA)
-                self._draw(prog, prep.see_through)
+                self._draw_all(progs, prep.see_through, SEE_THROUGH_ALPHA)
                 GL.glDepthMask(GL.GL_TRUE)
                 GL.glDisable(GL.GL_BLEND)
         if prep.selected:
             self._draw_outlines(prep.selected, view_projs, eye_w, planes)
-            GL.glUseProgram(prog.id)
         GL.glStencilMask(0xFF)
         GL.glFrontFace(GL.GL_CCW)
         GL.glBindVertexArray(0)
@@ -518,6 +581,7 @@ class Renderer:
             if not invertible[k]:
                 continue
             local_centre = self._local_centre(it.mesh)
+            gpu_prims = self._gpu_mesh(it.mesh)
             tint = it.state.tint
             draw = _Draw(
                 selected=it.state.selected,
@@ -525,8 +589,9 @@ class Renderer:
                 normal_ptr=normals.ctypes.data + k * 36,
                 tint=(0.0, 0.0, 0.0, 0.0) if tint is None else (*tint.color, tint.weight),
                 prims=[(p.vao, p.index_count, p.material.base_color, p.material.metallic,
-                        p.material.roughness, not p.material.double_sided)
-                       for p in self._gpu_mesh(it.mesh)],
+                        p.material.roughness, not p.material.double_sided, p.texture)
+                       for p in gpu_prims],
+                textured=any(p.texture for p in gpu_prims),
                 outline_centre=None if local_centre is None else
                 (float(local_centre[0]), float(local_centre[1]), float(local_centre[2])),
             )
@@ -542,6 +607,7 @@ class Renderer:
             opaque_selected=np.array([d.selected for d in opaque], dtype=bool),
             see_through=see_through,
             selected=[d for d in opaque + see_through if d.selected],
+            textured=any(d.textured for d in opaque + see_through),
             arrays=(worlds, normals))
         return self._prepared
 
@@ -601,18 +667,33 @@ class Renderer:
         GL.glUniform1f(prog.loc("u_fill"), lt.fill_intensity)
         GL.glUniform1f(prog.loc("u_ambient"), lt.ambient)
 
+    @classmethod
+    def _draw_all(cls, progs: list[_Program], draws: list[_Draw], alpha: float) -> None:
+        """``draws`` with each program: the untextured primitives, then the textured ones."""
+        for textured, prog in enumerate(progs):
+            GL.glUseProgram(prog.id)
+            GL.glUniform1f(prog.loc("u_alpha"), alpha)
+            if textured:
+                GL.glUniform1i(prog.loc("u_base_color_tex"), 0)
+                GL.glActiveTexture(GL.GL_TEXTURE0)
+            cls._draw(prog, draws, bool(textured))
+
     @staticmethod
-    def _draw(prog: _Program, draws: list[_Draw]) -> None:
-        """The per-part loop: ctypes calls only (see :mod:`host.glcalls`)."""
+    def _draw(prog: _Program, draws: list[_Draw], textured: bool = False) -> None:
+        """The per-part loop: ctypes calls only (see :mod:`host.glcalls`). Draws the
+        primitives with a texture when ``textured``, else those without."""
         loc_model, loc_normal = prog.loc("u_model"), prog.loc("u_normal_matrix")
         loc_color, loc_tint = prog.loc("u_base_color"), prog.loc("u_tint")
         loc_metal, loc_rough = prog.loc("u_metallic"), prog.loc("u_roughness")
         gl = glcalls
         triangles, uint, cull_face = GL.GL_TRIANGLES, GL.GL_UNSIGNED_INT, GL.GL_CULL_FACE
+        texture_2d = GL.GL_TEXTURE_2D
         culling = False
         gl.disable(cull_face)
         stencil = -1
         for d in draws:
+            if textured and not d.textured:
+                continue
             want = 0xFF if d.selected else 0x00
             if want != stencil:
                 gl.stencil_mask(want)
@@ -620,7 +701,9 @@ class Renderer:
             gl.uniform_matrix4fv(loc_model, 1, 1, d.world_ptr)
             gl.uniform_matrix3fv(loc_normal, 1, 1, d.normal_ptr)
             gl.uniform4f(loc_tint, *d.tint)
-            for vao, count, color, metallic, roughness, cull in d.prims:
+            for vao, count, color, metallic, roughness, cull, texture in d.prims:
+                if bool(texture) != textured:
+                    continue
                 gl.uniform4f(loc_color, *color)
                 gl.uniform1f(loc_metal, metallic)
                 gl.uniform1f(loc_rough, roughness)
@@ -629,6 +712,8 @@ class Renderer:
                 if cull != culling:
                     (gl.enable if cull else gl.disable)(cull_face)
                     culling = cull
+                if texture:
+                    gl.bind_texture(texture_2d, texture)
                 gl.bind_vertex_array(vao)
                 gl.draw_elements(triangles, count, uint, None)
         gl.disable(cull_face)

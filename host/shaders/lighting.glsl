@@ -4,7 +4,7 @@
 // with a metallic-roughness Blinn-Phong approximation: enough to read shape and material.
 // Computed in linear space, returned gamma-encoded (gamma 2.2) and clamped as stored.
 uniform vec3 u_camera;          // camera position (world)
-uniform vec4 u_base_color;      // linear RGBA
+uniform vec4 u_base_color;      // linear RGBA (shade() takes the rgb, times any texture)
 uniform float u_metallic;
 uniform float u_roughness;
 uniform vec4 u_tint;            // rgb, weight (0 = no tint)
@@ -16,11 +16,11 @@ uniform float u_ambient;
 
 const float INV_PI = 0.31830989;
 
-vec3 shade(vec3 world, vec3 normal) {
+vec3 shade(vec3 world, vec3 normal, vec3 base_color) {
     vec3 n = normalize(normal);
     vec3 v = normalize(u_camera - world);
     if (dot(n, v) < 0.0) n = -n;  // two-sided lighting: open or single-sided parts stay lit
-    vec3 base = mix(u_base_color.rgb, u_tint.rgb, u_tint.a);
+    vec3 base = mix(base_color, u_tint.rgb, u_tint.a);
     vec3 diffuse = base * (1.0 - u_metallic) * INV_PI;
     vec3 f0 = mix(vec3(0.04), base, u_metallic);
     float r = clamp(u_roughness, 0.04, 1.0);

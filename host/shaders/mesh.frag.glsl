@@ -12,15 +12,22 @@ in vec3 v_color;
 in vec3 v_world;
 in vec3 v_normal;
 #endif
+#ifdef TEXTURED
+uniform sampler2D u_base_color_tex;  // sRGB texture: sampling returns linear colour
+in vec2 v_texcoord;
+#endif
 
 layout(location = 0) out vec4 frag_luma;    // Y in .r (alpha for blending)
 layout(location = 1) out vec4 frag_chroma;  // U, V in .rg
 
 void main() {
-#ifdef VERTEX_LIGHTING
+#if defined(VERTEX_LIGHTING)
     vec3 display = v_color;
+#elif defined(TEXTURED)
+    vec3 display = shade(v_world, v_normal,
+                         u_base_color.rgb * texture(u_base_color_tex, v_texcoord).rgb);
 #else
-    vec3 display = shade(v_world, v_normal);
+    vec3 display = shade(v_world, v_normal, u_base_color.rgb);
 #endif
     frag_luma = vec4((16.0 + dot(display, vec3(65.481, 128.553, 24.966))) / 255.0, 0.0, 0.0, u_alpha);
     frag_chroma = vec4((128.0 + dot(display, vec3(-37.797, -74.203, 112.0))) / 255.0,

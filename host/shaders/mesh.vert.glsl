@@ -2,8 +2,14 @@
 // Main pass, vertex stage. With VERTEX_LIGHTING (the software-rasteriser default) it lights each
 // vertex (lighting.glsl) and the fragment stage only interpolates: on llvmpipe per-pixel
 // lighting was about 40 % of a frame. Without it, it passes world position and normal on.
+// TEXTURED (always lit per pixel: the base colour varies across a triangle) passes the base
+// colour texture's coordinates on.
 layout(location = 0) in vec3 a_position;
 layout(location = 1) in vec3 a_normal;
+#ifdef TEXTURED
+layout(location = 2) in vec2 a_texcoord;
+out vec2 v_texcoord;
+#endif
 
 uniform mat4 u_model;
 uniform mat3 u_normal_matrix;  // inverse-transpose of the model's 3x3, so scaled parts light right
@@ -24,7 +30,7 @@ out vec3 v_normal;
 void main() {
     vec4 world = u_model * vec4(a_position, 1.0);
 #ifdef VERTEX_LIGHTING
-    v_color = shade(world.xyz, u_normal_matrix * a_normal);
+    v_color = shade(world.xyz, u_normal_matrix * a_normal, u_base_color.rgb);
 #else
     v_world = world.xyz;
     v_normal = u_normal_matrix * a_normal;
@@ -36,6 +42,9 @@ void main() {
         gl_ClipDistance[i] = i < u_cut_count
             ? -(dot(u_cut_planes[i].xyz, world.xyz) + u_cut_planes[i].w) : 1.0;
     }
+#endif
+#ifdef TEXTURED
+    v_texcoord = a_texcoord;
 #endif
     gl_Position = u_view_proj * world;
 }

@@ -10,7 +10,14 @@ import pytest
 
 from host.gltf import ModelError, load_model, load_model_bytes, node_world_matrices
 from host.transforms import transform_points
-from tests.host.conftest import FOREIGN, SHARED_MODELS
+from tests.host.conftest import (
+    FOREIGN,
+    QUADRANT_COLOURS,
+    SHARED_MODELS,
+    png_bytes,
+    quadrant_texture,
+    textured_quad_glb,
+)
 
 
 def _glb_json(path: Path) -> tuple[dict, bytes]:
@@ -192,3 +199,53 @@ def test_gltf_with_external_bin(tmp_path: Path) -> None:
     (tmp_path / "bad.gltf").write_text(json.dumps(doc))
     with pytest.raises(ModelError, match="outside the model's folder"):
         load_model(tmp_path / "bad.gltf")
+
+
+def test_base_color_textures_of_foreign_models() -> None:
+    duck = load_model(SHARED_MODELS / "Duck.glb").meshes[0].primitives[0]
+    assert duck.texture is not None and duck.texture.pixels.shape == (512, 512, 4)
+    assert duck.texcoords is not None and duck.texcoords.shape == (len(duck.positions), 2)
+    assert duck.texcoords.min() >= 0.0 and duck.texcoords.max() <= 1.0
+    # The duck's texture is mostly yellow: red and green well above blue.
+    mean = duck.texture.pixels[..., :3].reshape(-1, 3).mean(axis=0)
+    assert mean[0] > mean[2] + 60 and mean[1] > mean[2] + 40
+    truck = load_model(SHARED_MODELS / "CesiumMilkTruck.glb")
+    textures = {id(p.texture) for m in truck.meshes for p in m.primitives if p.texture}
+    assert len(textures) == 1  # the body and the wheels share texture 0: decoded once
+    box = load_model(SHARED_MODELS / "Box.glb").meshes[0].primitives[0]
+    assert box.texture is None and box.texcoords is None
+
+
+def test_texture_sampler_and_uv_orientation() -> None:
+    sampler = {"magFilter": 9728, "minFilter": 9728, "wrapS": 33071, "wrapT": 33648}
+    model = load_model_bytes(textured_quad_glb(png_bytes(quadrant_texture()), sampler=sampler))
+    prim = model.meshes[0].primitives[0]
+    assert prim.texture is not None
+    assert (prim.texture.mag_filter, prim.texture.min_filter) == (9728, 9728)
+    assert (prim.texture.wrap_s, prim.texture.wrap_t) == (33071, 33648)
+    np.testing.assert_array_equal(prim.texture.pixels[0, 0, :3], QUADRANT_COLOURS[0])
+    np.testing.assert_array_equal(prim.texture.pixels[1, 1, :3], QUADRANT_COLOURS[3])
+    np.testing.assert_allclose(prim.texcoords, [[0, 1], [1, 1], [1, 0], [0, 0]])
+
+
+def test_bad_textures_are_named(caplog: pytest.LogCaptureFixture) -> None:
+    with pytest.raises(ModelError, match="image 0 is not a PNG or JPEG image"):
+        load_model_bytes(textured_quad_glb(b"this is not a picture at all"))
+    with pytest.raises(ModelError, match="texture 0: sampler wrap"):
+        load_model_bytes(textured_quad_glb(png_bytes(quadrant_texture()),
+                                           sampler={"wrapS": 1234}))
+    # A few KB of PNG that declares 81 M pixels is refused before it is decoded.
+    import io
+
+    from PIL import Image
+    bomb = io.BytesIO()
+    Image.new("1", (9000, 9000)).save(bomb, format="PNG")
+    assert len(bomb.getvalue()) < 100_000
+    with pytest.raises(ModelError, match=r"image 0 declares 9000×9000 pixels, over the limit"):
+        load_model_bytes(textured_quad_glb(bomb.getvalue()))
+    # A primitive without the texture's coordinates is drawn untextured, and says so.
+    with caplog.at_level("INFO", logger="host.gltf"):
+        model = load_model_bytes(textured_quad_glb(png_bytes(quadrant_texture()),
+                                                   texcoord=False))
+    assert model.meshes[0].primitives[0].texture is None
+    assert "uses TEXCOORD_0, which it lacks" in caplog.text

@@ -7,13 +7,20 @@ import numpy as np
 import pytest
 
 from host.egl import EglContext
-from host.gltf import load_model
+from host.gltf import load_model, load_model_bytes
 from host.renderer import BACKGROUND, Renderer
 from host.scene import Entity, Scene, Tint
 from host.transforms import matrix3_to_quat
 from input.pose import Fov, Pose, View
 from streaming.planes import plane_array
-from tests.host.conftest import SAMPLE
+from tests.host.conftest import (
+    QUADRANT_COLOURS,
+    SAMPLE,
+    SHARED_MODELS,
+    png_bytes,
+    quadrant_texture,
+    textured_quad_glb,
+)
 
 W, H = 320, 240
 BG = np.round(np.array(BACKGROUND[:3]) * 255)
@@ -197,3 +204,43 @@ def test_read_rgba_background_is_the_background_colour(setup: tuple[Renderer, Sc
     r, scene, _ = setup
     img = frame(r, scene, [view((0.0, 0.3, 1.6))])
     assert np.abs(img[2, 2, :3].astype(int) - BG).max() <= 2 and img[2, 2, 3] == 255
+
+
+def test_base_colour_texture_lands_the_right_way_up(egl_context: EglContext) -> None:
+    # A camera-facing quad with a 2×2 texture, sampled NEAREST: each screen quadrant of the
+    # quad shows its texel's hue (lighting scales brightness, not hue).
+    sampler = {"magFilter": 9728, "minFilter": 9728}
+    scene = Scene()
+    scene.add_model(load_model_bytes(textured_quad_glb(png_bytes(quadrant_texture()),
+                                                       sampler=sampler)), "Quad")
+    r = Renderer(W, H)
+    img = frame(r, scene, [view((0.0, 0.0, 3.0))]).astype(int)
+    quad = model_mask(img)
+    ys, xs = np.nonzero(quad)
+    cy, cx = int(ys.mean()), int(xs.mean())
+    dy, dx = (ys.max() - ys.min()) // 4, (xs.max() - xs.min()) // 4
+    for (oy, ox), colour in zip(((-dy, -dx), (-dy, dx), (dy, -dx), (dy, dx)), QUADRANT_COLOURS,
+                                strict=True):
+        px = img[cy + oy, cx + ox, :3]
+        lit = np.array(colour) > 0
+        if lit.all():  # white
+            assert px.min() > 150, (oy, ox, px)
+        else:
+            assert px[lit].min() > px[~lit].max() + 80, (oy, ox, px)
+    assert len(r._gl_textures) == 1
+    scene.remove(next(iter(scene.entities())))
+    frame(r, scene, [view((0.0, 0.0, 3.0))])
+    assert not r._gl_textures  # freed with the last mesh that used it
+    r.close()
+
+
+def test_duck_is_yellow(egl_context: EglContext) -> None:
+    scene = Scene()
+    scene.add_model(load_model(SHARED_MODELS / "Duck.glb"), "Duck")
+    r = Renderer(W, H)
+    img = frame(r, scene, [view((1.5, 1.5, 2.5), (0.0, 0.8, 0.0))]).astype(int)
+    duck = img[model_mask(img)][:, :3]
+    assert len(duck) > 0.1 * W * H
+    red, green, blue = np.median(duck, axis=0)
+    assert red > blue + 80 and green > blue + 50, (red, green, blue)  # untextured: white
+    r.close()
