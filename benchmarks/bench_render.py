@@ -3,13 +3,19 @@
 Prints p50/p95 in ms at 1280×720 and 1920×1080 after a warm-up (llvmpipe's first ~140 frames
 are about twice as slow), for both chroma paths of :class:`host.renderer.Renderer` (swscale on
 the CPU, a GPU pass), measured alternately in the same run.
-Run: ``python3 benchmarks/bench_render.py [--frames N]``.
+
+Then, at 720p, the render back to back against the render paced at ``--fps`` with the CPU idle
+between frames, as the host renders a stream (it waits for each pose), in alternating blocks.
+On this VM a CPU that has idled for a frame interval runs the next frame much slower, so the
+paced figure is the one the stream sees (``farview bench``'s host render stage).
+Run: ``python3 benchmarks/bench_render.py [--frames N] [--pacing-blocks N]``.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import time
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +49,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--frames", type=int, default=120)
     ap.add_argument("--warmup", type=int, default=150)
+    ap.add_argument("--fps", type=float, default=60.0, help="pace of the paced blocks")
+    ap.add_argument("--pacing-blocks", type=int, default=3,
+                    help="back-to-back / paced block pairs at 720p (0: skip)")
+    ap.add_argument("--pacing-block-s", type=float, default=2.0,
+                    help="seconds per block; the first quarter of each is not counted")
     args = ap.parse_args()
     ctx = host.egl.EglContext()
     model = load_model(SAMPLE)
@@ -78,9 +89,33 @@ def main() -> None:
             print(f"{width}x{height} chroma={mode}: render {pct(st['render'])} | "
                   f"convert {pct(st['convert'])} | readback {pct(st['readback'])} | "
                   f"convert+readback {pct(total)} ms")
+    if args.pacing_blocks > 0:
+        pacing(renderers["cpu"], scene, args.fps, args.pacing_blocks, args.pacing_block_s)
     for renderer in renderers.values():
         renderer.close()
     ctx.release()
+
+
+def pacing(renderer: Renderer, scene: Scene, fps: float, blocks: int, block_s: float) -> None:
+    """Render (with readback) back to back, then paced at ``fps``, alternating, at 720p."""
+    renderer.resize(1280, 720)
+    stats: dict[str, list[float]] = {"back to back": [], f"paced at {fps:g} fps": []}
+    i = 0
+    for _ in range(blocks):
+        for mode, values in stats.items():
+            interval = 0.0 if mode == "back to back" else 1.0 / fps
+            start = time.perf_counter()
+            while (now := time.perf_counter()) - start < block_s:
+                renderer.render(scene, [orbit_view(i * 0.02, 16 / 9)])
+                renderer.read_frame()
+                i += 1
+                if now - start >= block_s / 4:  # the CPU settles into the block's rhythm
+                    values.append(renderer.last_timings.render_ms)
+                time.sleep(max(0.0, interval - (time.perf_counter() - now)))
+    (b2b, b), (paced, pv) = stats.items()
+    ratio = float(np.median(pv) / np.median(b)) if b and pv else float("nan")
+    print(f"1280x720 render {b2b}: {pct(b)} | {paced}: {pct(pv)} ms | paced / back to back "
+          f"{ratio:.2f}x")
 
 if __name__ == "__main__":
     main()

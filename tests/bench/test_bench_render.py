@@ -1,5 +1,6 @@
-"""``benchmarks/bench_render.py`` runs and reports both chroma paths at both sizes (no speed
-assertions: the numbers are the benchmark's business)."""
+"""``benchmarks/bench_render.py`` runs and reports both chroma paths at both sizes, and the
+render back to back against paced (no speed assertions: the numbers are the benchmark's
+business)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.mark.timeout(120)
 def test_bench_render_reports_both_chroma_paths() -> None:
     out = subprocess.run([sys.executable, "benchmarks/bench_render.py", "--frames", "10",
-                          "--warmup", "2"], cwd=REPO, capture_output=True, text=True, timeout=110)
+                          "--warmup", "2", "--pacing-blocks", "1", "--pacing-block-s", "0.4"],
+                         cwd=REPO, capture_output=True, text=True, timeout=110)
     assert out.returncode == 0, out.stderr
     assert "the default chroma path here: cpu" in out.stdout  # llvmpipe on this machine
     for size in ("1280x720", "1920x1080"):
@@ -25,3 +27,7 @@ def test_bench_render_reports_both_chroma_paths() -> None:
                              rf"convert\+readback p50 +([\d.]+)", out.stdout, re.M)
             assert line is not None, out.stdout
             assert all(float(v) > 0 for v in line.groups())
+    paced = re.search(r"^1280x720 render back to back: p50 +([\d.]+).*paced at 60 fps: p50 +"
+                      r"([\d.]+).*paced / back to back ([\d.]+)x", out.stdout, re.M)
+    assert paced is not None, out.stdout
+    assert all(float(v) > 0 for v in paced.groups())
