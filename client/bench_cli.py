@@ -70,7 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "rendered side by side; pair with --trajectory headturn")
     p.add_argument("--trace-file", metavar="FILE", help="the trace for --trajectory trace")
     p.add_argument("--session", metavar="ID", help="bench a running session instead of creating one")
-    p.add_argument("--headless", action="store_true", help="no window even when a display exists")
+    p.add_argument("--headless", action="store_true",
+                   help="no window even when a display exists (the floor then stops at the decoded picture too)")
     p.add_argument("--display-rate", type=float, default=None, metavar="HZ",
                    help="how often the display takes the newest frame (default: a window polls at 240 Hz, "
                    "the viewer's cap without vsync; headless takes each frame as soon as it is decoded; "
@@ -166,7 +167,10 @@ def _run_floor(args: argparse.Namespace, spec: Any) -> dict[str, Any] | None:
         cmd += ["--trace-file", spec.trace_file]
     if args.model:
         cmd += ["--model", args.model]
-    _say("measuring the floor (render → encode → decode → upload in one process)…")
+    if args.headless:
+        cmd.append("--no-present")  # the floor does what the stream's client does
+    _say("measuring the floor (render → encode → decode" + ("" if args.headless else " → upload")
+         + " in one process)…")
     env = {k: v for k, v in os.environ.items() if k != "PYOPENGL_PLATFORM"}
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=FLOOR_TIMEOUT_S, env=env,

@@ -9,6 +9,13 @@ the client's receiver) → upload the planes and draw them (the viewer's
 ``glFinish``). The sum is what a frame costs with no network, no data channels and no thread
 hand-offs: the floor the end-to-end figure is compared with.
 
+``--no-present`` stops at the decoded picture, as a headless client does (``farview bench
+--headless`` passes it). It matters beyond the two stages left out: on this VM a CPU that idles
+between frames runs the next one slower, and upload + draw (~8 ms on llvmpipe at 720p) keep the
+process busy through the whole frame interval. With them the floor's other stages measured
+13.0–13.3 ms p50 at 720p60, without them 15.8–16.6 ms (two A/B pairs): a floor that draws is
+not the floor of a stream that does not.
+
 Why a separate process: :mod:`host.egl` makes PyOpenGL use EGL, which cannot share a process
 with a GLFW window. This is also the one client module that imports ``host``: the floor is host
 and client in one process by definition, and ``farview bench`` only ever runs it as a child.
@@ -40,7 +47,8 @@ def _resolve_model(model: str | None) -> Path:
 
 
 def measure(*, width: int, height: int, fps: int, duration_s: float, warmup_frames: int,
-            model: str | None, trajectory: str, trace_file: str | None) -> dict[str, Any]:
+            model: str | None, trajectory: str, trace_file: str | None,
+            present: bool = True) -> dict[str, Any]:
     # host.egl must be imported before anything imports OpenGL (it selects the EGL platform);
     # the context statement keeps import sorters from moving the other imports above it.
     import host.egl
@@ -87,7 +95,7 @@ def measure(*, width: int, height: int, fps: int, duration_s: float, warmup_fram
 
     fov = Fov.symmetric(60.0, width / height)
     interval = 1.0 / fps
-    frames: list[dict[str, float]] = []
+    frames: list[dict[str, float | None]] = []
     total = warmup_frames + max(1, round(duration_s * fps))
     start = time.perf_counter()
     for i in range(total):
@@ -103,7 +111,7 @@ def measure(*, width: int, height: int, fps: int, duration_s: float, warmup_fram
         for packet in packets:
             decoded += decoder.decode(packet)
         t3 = time.perf_counter()
-        if decoded:
+        if decoded and present:
             pic = decoded[-1]
             GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, fbo)
             display.upload(plane_array(pic.planes[0], width, height),
@@ -119,7 +127,9 @@ def measure(*, width: int, height: int, fps: int, duration_s: float, warmup_fram
             frames.append({
                 "render_ms": timings.render_ms, "convert_ms": timings.convert_ms,
                 "readback_ms": timings.readback_ms, "encode_ms": (t2 - t1) * 1000,
-                "decode_ms": (t3 - t2) * 1000, "upload_ms": (t4 - t3) * 1000, "draw_ms": (t5 - t4) * 1000,
+                "decode_ms": (t3 - t2) * 1000,
+                "upload_ms": (t4 - t3) * 1000 if present else None,
+                "draw_ms": (t5 - t4) * 1000 if present else None,
                 "total_ms": (t5 - t0) * 1000, "total_without_present_ms": (t3 - t0) * 1000,
                 "size_bytes": float(sum(p.size for p in packets)),
             })
@@ -129,7 +139,8 @@ def measure(*, width: int, height: int, fps: int, duration_s: float, warmup_fram
     renderer.close()
     ctx.release()
     return {"frames": frames, "gl_renderer": str(gl_renderer), "encoder": encoder.path,
-            "model": str(model_path), "triangles": int(loaded.triangle_count)}
+            "model": str(model_path), "triangles": int(loaded.triangle_count),
+            "present": present}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -142,11 +153,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model")
     p.add_argument("--trajectory", default="orbit")
     p.add_argument("--trace-file")
+    p.add_argument("--no-present", dest="present", action="store_false",
+                   help="stop at the decoded picture (no upload, no draw), as a headless client "
+                        "does")
     args = p.parse_args(argv)
     w, h = (int(x) for x in args.resolution.lower().split("x"))
     result = measure(width=w, height=h, fps=args.fps, duration_s=args.duration,
                      warmup_frames=args.warmup_frames, model=args.model, trajectory=args.trajectory,
-                     trace_file=args.trace_file)
+                     trace_file=args.trace_file, present=args.present)
     json.dump(result, sys.stdout)
     sys.stdout.write("\n")
     return 0

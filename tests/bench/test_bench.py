@@ -59,6 +59,9 @@ def test_short_bench_writes_json_and_plot_and_pixels_agree(tmp_path: Path) -> No
     assert doc["summary"]["farview"]["host_encode"]["n"] > 0
     assert doc["summary"]["farview"]["bitrate_kbps"] > 0
     assert doc["floor"]["total"]["n"] > 0 and doc["floor"]["total"]["p50"] > 0
+    # headless: the floor stops at the decoded picture, as the headless client does
+    assert doc["floor"]["present"] is False and doc["floor"]["upload"]["n"] == 0
+    assert "no upload or draw, as the headless client" in proc.stdout
     ratios = doc["ratios"]
     assert ratios["end_to_end_over_floor"] > 0 and ratios["stock_over_farview"] > 0
     # the frame's own stages are sub-intervals of its pose -> present: the stream adds >= 0
