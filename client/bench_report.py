@@ -201,7 +201,7 @@ def format_table(doc: dict[str, Any]) -> str:
     head = f"{'':<28}" + "".join(f"{m:>30}" for m in modes)
     lines += ["", head, f"{'(ms)':<28}" + "".join(f"{'p50 / p95 / p99 / max':>30}" for _ in modes)]
     rows = [("pose → receive", "latency_pose_to_receive"), ("receive → present", "latency_receive_to_present"),
-            ("pose → present", "latency_pose_to_present"), ("  host wait (pose queued)", "host_wait"),
+            ("pose → present", "latency_pose_to_present"), ("  host wait (queued)", "host_wait"),
             ("  host render", "host_render"),
             ("  host readback", "host_readback"), ("  host convert", "host_convert"),
             ("  host encode", "host_encode"), ("  network (+queues)", "network"), ("  decode", "decode"),

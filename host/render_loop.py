@@ -1,8 +1,14 @@
-"""The render thread: render on pose, encode, hand packets to the event loop.
+"""The render thread: render on pose, hand the picture to the encode thread, which encodes it
+and hands the packets to the event loop.
 
-Concurrency: one dedicated thread owns the EGL context, the renderer and the encoder (GL
-contexts are bound to a thread; rendering on llvmpipe takes milliseconds and must not block
-the asyncio loop that runs aiortc). The loop talks to it through :class:`RenderLoop`'s
+Concurrency: one dedicated thread owns the EGL context and the renderer (GL contexts are bound
+to a thread; rendering on llvmpipe takes milliseconds and must not block the asyncio loop that
+runs aiortc). A second thread owns the encoder: frame N is encoded while frame N + 1 renders,
+so a pose that arrives during an encode starts rendering at once (the host's cycle is the
+longer of render and encode, not their sum). The hand-off holds one frame: when the encoder is
+a frame behind, the render thread waits for it. Each frame is touched by one thread at a time:
+``read_frame`` returns a new frame, and the ``--verify`` marker is burnt in on the encode
+thread, just before encoding. The loop talks to the render thread through :class:`RenderLoop`'s
 thread-safe methods only:
 
 - :meth:`submit_pose` — a latest-only slot: a newer pose replaces an older unrendered one
@@ -25,6 +31,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable
@@ -150,8 +157,26 @@ class _Stream:
     """What the last frame showed (views, viewport, clip planes, scene version)."""
 
 
+@dataclass
+class _EncodeJob:
+    """A rendered picture on its way to the encode thread."""
+
+    stream: _Stream
+    frame: av.VideoFrame
+    msg: PoseMessage
+    size: tuple[int, int]
+    keyframe: bool
+    timings: Any
+    wait_us: int
+    """How long the pose waited for the render thread."""
+    rendered_at: float
+    """perf_counter() when the picture was ready: the encode thread adds the time it waited
+    from here to its ``wait_us`` (both are the host's queueing, not the network's)."""
+
+
 class RenderLoop:
-    """Owns the GL thread. ``make_renderer()`` is called on that thread."""
+    """Owns the GL thread and the encode thread. ``make_renderer()`` is called on the GL
+    thread."""
 
     def __init__(self, scene: Any, scene_lock: threading.RLock,
                  make_renderer: Callable[[], RendererLike]) -> None:
@@ -172,6 +197,9 @@ class RenderLoop:
         self._ready = threading.Event()
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="render", daemon=True)
+        self._jobs: queue.Queue[_EncodeJob | None] = queue.Queue(maxsize=1)
+        self._encode_thread = threading.Thread(target=self._encode_run, name="encode",
+                                               daemon=True)
         self.renderer_info: dict[str, str] = {}
         self.poses_received = 0
         self.poses_dropped = 0
@@ -182,6 +210,7 @@ class RenderLoop:
 
     # -- called from the event loop -------------------------------------------------------
     def start(self, timeout: float = 60.0) -> None:
+        self._encode_thread.start()
         self._thread.start()
         if not self._ready.wait(timeout):
             raise RuntimeError("render thread did not start in time")
@@ -255,6 +284,13 @@ class RenderLoop:
             self._cond.notify()
         if self._thread.is_alive():
             self._thread.join(timeout=5)
+        if self._encode_thread.is_alive():
+            try:
+                self._jobs.put(None, timeout=5)
+            except queue.Full:
+                log.warning("the encode thread did not take its stop signal")
+            else:
+                self._encode_thread.join(timeout=5)
 
     # -- the render thread -----------------------------------------------------------------
     def _run(self) -> None:
@@ -332,17 +368,6 @@ class RenderLoop:
             size = want
         if stream.settings.stock_aiortc:
             return self._render_stock(renderer, stream, msg, size, wait_us)
-        enc = stream.encoder
-        if enc is None or stream.reconfigured or (enc.settings.width, enc.settings.height) != size:
-            stream.reconfigured = False
-            if enc is not None:
-                enc.close()
-            s = stream.settings
-            enc = stream.encoder = H264Encoder(EncoderSettings(
-                width=size[0], height=size[1], bitrate=s.bitrate, max_fps=s.max_fps,
-                prefer_hardware=s.prefer_hardware))
-            keyframe = True
-            self.encoder_path = enc.path
         last = stream.last_frame
         if reuse and last is not None and (last.width, last.height) == size:
             frame = last
@@ -354,6 +379,33 @@ class RenderLoop:
             timings = renderer.last_timings
             stream.last_frame = frame
             self.frames_rendered += 1
+        self._jobs.put(_EncodeJob(stream, frame, msg, size, keyframe, timings, wait_us,
+                                  time.perf_counter()))
+        return size
+
+    # -- the encode thread -----------------------------------------------------------------
+    def _encode_run(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            try:
+                self._encode(job)
+            except Exception:
+                log.exception("encoding a frame failed; the stream goes on")
+
+    def _encode(self, job: _EncodeJob) -> None:
+        handoff_us = int((time.perf_counter() - job.rendered_at) * 1e6)
+        stream, frame, msg, size = job.stream, job.frame, job.msg, job.size
+        keyframe = job.keyframe
+        enc = stream.encoder
+        if enc is None or stream.reconfigured or (enc.settings.width, enc.settings.height) != size:
+            stream.reconfigured = False
+            if enc is not None:
+                enc.close()
+            s = stream.settings
+            enc = stream.encoder = H264Encoder(EncoderSettings(
+                width=size[0], height=size[1], bitrate=s.bitrate, max_fps=s.max_fps,
+                prefer_hardware=s.prefer_hardware))
+            keyframe = True
+            self.encoder_path = enc.path
         if stream.settings.verify_marker:
             marker.burn(*yuv420_planes(frame), msg.sequence)
         t0 = time.perf_counter()
@@ -362,16 +414,17 @@ class RenderLoop:
         encode_us = int((time.perf_counter() - t0) * 1e6)
         stream.frames += 1
         if not packets:
-            return size
+            return
+        timings = job.timings
         meta = FrameMetadata(
             pts=pts, pose_sequence=msg.sequence, pose_client_time_us=msg.client_time_us,
             width=size[0], height=size[1], keyframe=any(p.is_keyframe for p in packets),
             render_us=int(timings.render_ms * 1000), readback_us=int(timings.readback_ms * 1000),
             convert_us=int(timings.convert_ms * 1000), encode_us=encode_us,
-            size_bytes=sum(p.size for p in packets), wait_us=wait_us,
+            size_bytes=sum(p.size for p in packets),
+            wait_us=min(job.wait_us + handoff_us, 2**32 - 1),
         )
         stream.on_frame(packets, meta)
-        return size
 
     def _next_pts(self, stream: _Stream, t0: float) -> int:
         if stream.started is None:

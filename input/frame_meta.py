@@ -10,7 +10,8 @@ Layout (little-endian), version 2::
     u32 pts (90 kHz, from 0 at each connection)  u32 pose_sequence
     u64 pose_client_time_us (echo of the pose's client timestamp)
     u32 render_us  u32 readback_us  u32 convert_us  u32 encode_us  u32 size_bytes
-    u32 wait_us (the pose's wait on the host: arrival → start of its render)
+    u32 wait_us (the frame's queueing on the host: pose arrival → start of its render, plus
+                 picture ready → start of its encode)
 
 Version 1 (44 bytes, without ``wait_us``) is refused with a message naming both versions: host
 and client ship together, so a mismatch means one of them is out of date.

@@ -15,7 +15,7 @@ from host.scene import Scene
 from input.frame_meta import FrameMetadata
 from input.pose import Fov, Pose, PoseMessage, View
 
-SLOW_S = 0.15
+SLOW_S = 0.2
 
 
 class _SlowRenderer(_ContextRenderer):
@@ -54,3 +54,41 @@ def test_a_pose_queued_behind_a_busy_render_reports_its_wait() -> None:
     # pose 2 waited for the rest of pose 1's render (at least ~2/3 of the sleep)
     assert frames[2].wait_us >= SLOW_S * 1e6 / 2, frames[2]
     assert frames[2].render_us > 0
+
+
+def test_the_next_frame_renders_while_the_last_one_encodes(monkeypatch) -> None:
+    # A slow render and a slow encode (a heavy model, a slow encoder): in turn they would take
+    # 2 × SLOW_S a frame; overlapped, a pose that arrives during an encode renders at once and
+    # its frame follows the previous one by about one SLOW_S.
+    import host.render_loop as render_loop
+    from streaming.encoder import H264Encoder
+
+    class _SlowEncoder(H264Encoder):
+        def encode_frame(self, *args: Any, **kwargs: Any) -> list[Any]:
+            time.sleep(SLOW_S)
+            return super().encode_frame(*args, **kwargs)
+
+    monkeypatch.setattr(render_loop, "H264Encoder", _SlowEncoder)
+    loop = RenderLoop(Scene(), threading.RLock(), _SlowRenderer)
+    arrived: dict[int, float] = {}
+    done = threading.Event()
+
+    def on_frame(_packets: list[Any], meta: FrameMetadata) -> None:
+        arrived[meta.pose_sequence] = time.perf_counter()
+        if 2 in arrived:
+            done.set()
+
+    loop.start()
+    try:
+        loop.start_stream(on_frame, StreamSettings(max_fps=240))
+        time.sleep(4 * SLOW_S)  # the first frame (start of stream) is out; both threads idle
+        loop.submit_pose(_pose(1, 0.0))
+        time.sleep(SLOW_S * 1.2)  # pose 1 is rendered and encoding now
+        loop.submit_pose(_pose(2, 0.3))
+        assert done.wait(10), f"frames seen: {sorted(arrived)}"
+    finally:
+        loop.stop_stream()
+        loop.stop()
+    gap = arrived[2] - arrived[1]
+    # in turn: render 2 would start only after encode 1, so gap >= 2 × SLOW_S
+    assert gap < 1.6 * SLOW_S, gap
