@@ -1,15 +1,18 @@
-"""The render thread: render on pose, hand the picture to the encode thread, which encodes it
-and hands the packets to the event loop.
+"""The render thread: render on pose, encode, hand packets to the event loop.
 
 Concurrency: one dedicated thread owns the EGL context and the renderer (GL contexts are bound
 to a thread; rendering on llvmpipe takes milliseconds and must not block the asyncio loop that
-runs aiortc). A second thread owns the encoder: frame N is encoded while frame N + 1 renders,
-so a pose that arrives during an encode starts rendering at once (the host's cycle is the
-longer of render and encode, not their sum). The hand-off holds one frame: when the encoder is
-a frame behind, the render thread waits for it. Each frame is touched by one thread at a time:
-``read_frame`` returns a new frame, and the ``--verify`` marker is burnt in on the encode
-thread, just before encoding. The loop talks to the render thread through :class:`RenderLoop`'s
-thread-safe methods only:
+runs aiortc). Encoding happens after the render on the same thread, or (``encode_thread``) on
+a second thread that owns the encoder, so that frame N encodes while frame N + 1 renders and a
+pose that arrives during an encode starts rendering at once. That pays when render and encode
+run on different hardware (a GPU and NVENC): ``"auto"`` overlaps them on a GPU only. On a
+software rasteriser both need the same CPU cores, and overlapping made each stage slower: at
+1080p60 on this 2-core VM pose → present p50 was 54–57 ms overlapped against 44–46 ms in turn
+(3 of 3 A/B pairs); at 720p60 the difference was within the noise (better in 4 of 7 pairs).
+The hand-off holds one frame: when the encoder is a frame behind, the render thread waits for
+it. Each frame is touched by one thread at a time: ``read_frame`` returns a new frame, and the
+``--verify`` marker is burnt in just before encoding. The loop talks to the render thread
+through :class:`RenderLoop`'s thread-safe methods only:
 
 - :meth:`submit_pose` — a latest-only slot: a newer pose replaces an older unrendered one
   (counted in ``poses_dropped``); the thread wakes at once.
@@ -174,12 +177,22 @@ class _EncodeJob:
     from here to its ``wait_us`` (both are the host's queueing, not the network's)."""
 
 
+ENCODE_THREAD_MODES = ("auto", "on", "off")
+
+
 class RenderLoop:
     """Owns the GL thread and the encode thread. ``make_renderer()`` is called on the GL
-    thread."""
+    thread. ``encode_thread``: ``"on"`` encodes on its own thread (overlapping the next
+    render), ``"off"`` after the render on the GL thread, ``"auto"`` on its own thread when
+    the renderer is a GPU (module docstring). The choice is ``renderer_info["encode"]``."""
 
     def __init__(self, scene: Any, scene_lock: threading.RLock,
-                 make_renderer: Callable[[], RendererLike]) -> None:
+                 make_renderer: Callable[[], RendererLike], encode_thread: str = "auto") -> None:
+        if encode_thread not in ENCODE_THREAD_MODES:
+            raise ValueError(f"encode_thread must be one of {', '.join(ENCODE_THREAD_MODES)}, "
+                             f"got {encode_thread!r}")
+        self._encode_thread_mode = encode_thread
+        self._overlap = False
         self._scene = scene
         self._scene_lock = scene_lock
         self._make_renderer = make_renderer
@@ -296,7 +309,17 @@ class RenderLoop:
     def _run(self) -> None:
         try:
             renderer = self._make_renderer()
-            self.renderer_info = dict(getattr(renderer, "info", {}) or {})
+            from host.renderer import is_software_renderer  # GL is loaded by now
+
+            info = dict(getattr(renderer, "info", {}) or {})
+            gpu = bool(info.get("gl_renderer")) and not is_software_renderer(
+                str(info["gl_renderer"]))
+            self._overlap = self._encode_thread_mode == "on" or (
+                self._encode_thread_mode == "auto" and gpu)
+            info["encode"] = "overlapped" if self._overlap else "after render"
+            self.renderer_info = info
+            log.info("encoding %s", "on its own thread, overlapping the next render"
+                     if self._overlap else "after each render, on the render thread")
         except BaseException as exc:  # reported to start()
             self._error = exc
             self._ready.set()
@@ -379,8 +402,11 @@ class RenderLoop:
             timings = renderer.last_timings
             stream.last_frame = frame
             self.frames_rendered += 1
-        self._jobs.put(_EncodeJob(stream, frame, msg, size, keyframe, timings, wait_us,
-                                  time.perf_counter()))
+        job = _EncodeJob(stream, frame, msg, size, keyframe, timings, wait_us, time.perf_counter())
+        if self._overlap:
+            self._jobs.put(job)
+        else:
+            self._encode(job)
         return size
 
     # -- the encode thread -----------------------------------------------------------------

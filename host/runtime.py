@@ -77,7 +77,9 @@ class HostRuntime:
         self.config = config
         self.scene = Scene()
         self.scene_lock = threading.RLock()
-        self.render_loop = RenderLoop(self.scene, self.scene_lock, _ContextRenderer)
+        # FARVIEW_ENCODE_THREAD=on|off overrides "auto" (its own thread on a GPU only)
+        self.render_loop = RenderLoop(self.scene, self.scene_lock, _ContextRenderer,
+                                      os.environ.get("FARVIEW_ENCODE_THREAD") or "auto")
         self.stream_settings = stream_settings or StreamSettings()
         self.control = ControlDispatcher()
         self.connection: HostConnection | None = None

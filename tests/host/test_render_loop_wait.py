@@ -9,6 +9,8 @@ import threading
 import time
 from typing import Any
 
+import pytest
+
 from host.render_loop import RenderLoop, StreamSettings
 from host.runtime import _ContextRenderer
 from host.scene import Scene
@@ -56,7 +58,7 @@ def test_a_pose_queued_behind_a_busy_render_reports_its_wait() -> None:
     assert frames[2].render_us > 0
 
 
-def test_the_next_frame_renders_while_the_last_one_encodes(monkeypatch) -> None:
+def test_the_next_frame_renders_while_the_last_one_encodes(monkeypatch: pytest.MonkeyPatch) -> None:
     # A slow render and a slow encode (a heavy model, a slow encoder): in turn they would take
     # 2 × SLOW_S a frame; overlapped, a pose that arrives during an encode renders at once and
     # its frame follows the previous one by about one SLOW_S.
@@ -69,7 +71,7 @@ def test_the_next_frame_renders_while_the_last_one_encodes(monkeypatch) -> None:
             return super().encode_frame(*args, **kwargs)
 
     monkeypatch.setattr(render_loop, "H264Encoder", _SlowEncoder)
-    loop = RenderLoop(Scene(), threading.RLock(), _SlowRenderer)
+    loop = RenderLoop(Scene(), threading.RLock(), _SlowRenderer, encode_thread="on")
     arrived: dict[int, float] = {}
     done = threading.Event()
 
@@ -89,6 +91,20 @@ def test_the_next_frame_renders_while_the_last_one_encodes(monkeypatch) -> None:
     finally:
         loop.stop_stream()
         loop.stop()
+    assert loop.renderer_info["encode"] == "overlapped"
     gap = arrived[2] - arrived[1]
     # in turn: render 2 would start only after encode 1, so gap >= 2 × SLOW_S
     assert gap < 1.6 * SLOW_S, gap
+
+
+def test_encoding_follows_the_render_on_a_software_rasteriser() -> None:
+    # "auto": render and encode share the CPU on llvmpipe, so they take turns (module docstring)
+    loop = RenderLoop(Scene(), threading.RLock(), _ContextRenderer)
+    loop.start()
+    try:
+        assert "llvmpipe" in loop.renderer_info["gl_renderer"]
+        assert loop.renderer_info["encode"] == "after render"
+    finally:
+        loop.stop()
+    with pytest.raises(ValueError, match="encode_thread must be one of auto, on, off"):
+        RenderLoop(Scene(), threading.RLock(), _ContextRenderer, encode_thread="sometimes")
