@@ -13,7 +13,8 @@ from client.errors import RemoteError
 from client.scene import EntityNode, load_model_http
 from host.gltf import load_model, node_world_matrices
 from host.transforms import transform_points
-from tests.hosting import REPO, SHARED_MODELS, RunningHost
+from input.pose import Pose
+from tests.hosting import REPO, SHARED_MODELS, RunningHost, model_mask
 
 pytestmark = pytest.mark.slow
 
@@ -180,3 +181,28 @@ def test_http_route_loads_into_the_running_session(host: RunningHost) -> None:
 
     with pytest.raises(AuthenticationError):
         load_model_http(host.base_url, "not-a-token", "tri")
+
+
+async def test_textured_model_streams_in_its_texture_colours(conn: RenderingConnection) -> None:
+    # Duck's only colour is its base colour texture: untextured, it would stream white.
+    engine = (await conn.scene.find("Engine"))[0]
+    duck = await conn.scene.load_model(str(SHARED_MODELS / "Duck.glb"))
+    try:
+        await engine.set_hidden(True)
+        b = await duck.bounds()
+        assert b is not None
+        lo, hi = np.asarray(b.min), np.asarray(b.max)
+        centre = (lo + hi) / 2
+        eye = (float(centre[0]), float(centre[1]), float(centre[2] + 2.5 * (hi - lo).max()))
+        seq = conn.send_pose(Pose(eye), fov_y=50.0, keyframe=True).sequence
+        frame = await conn.next_frame(timeout=15)
+        while frame.pose is None or frame.pose.sequence < seq:
+            frame = await conn.next_frame(timeout=15)
+        rgb = frame.to_rgb()
+        duck_px = rgb[model_mask(rgb)][:, :3].astype(int)
+        assert len(duck_px) > 0.05 * rgb.shape[0] * rgb.shape[1]
+        red, green, blue = np.median(duck_px, axis=0)
+        assert red > blue + 80 and green > blue + 50, (red, green, blue)
+    finally:
+        await engine.set_hidden(None)
+        await duck.unload()
