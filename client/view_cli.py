@@ -60,7 +60,7 @@ def add_viewer_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--pose-rate", type=float, metavar="HZ",
                    help="also send the camera pose at this rate, faster than the display")
     g.add_argument("--rate", type=float, default=60.0, metavar="HZ",
-                   help="headless only: poses and frame takes per second (default 60)")
+                   help="headless only: poses per second (default 60); frames are taken as they arrive")
     h = p.add_argument_group("headset (stereo)")
     h.add_argument("--headset", choices=("sim", "openxr"),
                    help="stereo at the headset's rate: 'sim' replays a head-motion trace (--trace), "

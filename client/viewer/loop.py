@@ -70,7 +70,7 @@ class LatestFrameMailbox:
     """
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._lock = threading.Condition(threading.Lock())
         self._frame: Frame | None = None
         self.received = 0
         """Frames put since creation."""
@@ -83,9 +83,18 @@ class LatestFrameMailbox:
                 self.discarded += 1
             self._frame = frame
             self.received += 1
+            self._lock.notify_all()
 
     def take(self) -> Frame | None:
         with self._lock:
+            frame, self._frame = self._frame, None
+            return frame
+
+    def wait_take(self, timeout: float) -> Frame | None:
+        """Like :meth:`take`, but waits up to ``timeout`` seconds for a frame to arrive."""
+        with self._lock:
+            if self._frame is None and timeout > 0:
+                self._lock.wait_for(lambda: self._frame is not None, timeout)
             frame, self._frame = self._frame, None
             return frame
 

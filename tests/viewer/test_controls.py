@@ -135,3 +135,16 @@ def test_viewer_all_is_complete() -> None:
     public = {name for name in vars(viewer) if not name.startswith("_")}
     modules = {"app", "controls", "events", "loop", "overlay", "window", "yuv_renderer"}
     assert set(viewer.__all__) == public - modules
+
+
+def test_mailbox_wait_take_wakes_on_put() -> None:
+    box = LatestFrameMailbox()
+    assert box.wait_take(0.02) is None  # nothing came: None after the timeout
+    timer = threading.Timer(0.05, box.put, args=(_frame(7),))
+    timer.start()
+    frame = box.wait_take(10.0)  # returns when the frame is put, not after 10 s
+    timer.join()
+    assert frame is not None and frame.y[0, 0] == 7
+    box.put(_frame(8))
+    taken = box.wait_take(0.0)  # a frame already there: taken without waiting
+    assert taken is not None and taken.y[0, 0] == 8
