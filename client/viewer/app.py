@@ -349,10 +349,12 @@ def run_window(worker: StreamWorker, mailbox: LatestFrameMailbox, *, size: tuple
                         result.pose_to_present_ms.append(loop.pose_to_present_ms)
                     if loop.last_frame is not None:
                         worker.receive_to_present_ms = (time.perf_counter() - loop.last_frame.received_at) * 1000
-                # Steps that draw nothing do not block in swap (vsync), so cap the polling rate.
+                # Steps that draw nothing do not block in swap (vsync), so cap the polling rate;
+                # a frame that arrives meanwhile ends the wait (shown at once, not up to a poll
+                # interval later).
                 spare = 1.0 / MAX_POLL_HZ - (time.perf_counter() - started)
                 if spare > 0:
-                    time.sleep(spare)
+                    mailbox.wait(spare)
             if screenshot is not None:
                 loop.screenshot(screenshot)
         except KeyboardInterrupt:

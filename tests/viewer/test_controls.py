@@ -148,3 +148,8 @@ def test_mailbox_wait_take_wakes_on_put() -> None:
     box.put(_frame(8))
     taken = box.wait_take(0.0)  # a frame already there: taken without waiting
     assert taken is not None and taken.y[0, 0] == 8
+    assert not box.wait(0.01)  # taken: nothing waits any more
+    box.put(_frame(9))
+    assert box.wait(10.0) and box.wait(0.0)  # wait() does not take it
+    last = box.take()
+    assert last is not None and last.y[0, 0] == 9
