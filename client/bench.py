@@ -12,12 +12,13 @@ One :func:`run_stream` call measures one mode (``farview``: our encoder and rece
   progress;
 - **otherwise** the connection's ``on_frame`` callback puts each decoded frame into a
   :class:`_Mailbox` and the **main thread** is the display: it takes the newest frame (headless
-  at ``display_rate``; window: at ``display_rate``, 240 Hz by default) and either "presents" it
+  at ``display_rate``; window: at ``display_rate``, or by default at least 240 times a second
+  and the moment a frame arrives, as the viewer does) and either "presents" it
   at once (headless) or uploads, draws and swaps it through the viewer's
   :class:`~client.viewer.loop.ViewerLoop` (window). The moment of presentation ends the frame's
   record.
 
-Hand-offs: the mailbox (latest-only, a lock; a frame replaced before it was taken is recorded
+Hand-offs: the mailbox (latest-only, a condition; a frame replaced before it was taken is recorded
 as discarded, never queued); the send-time map (written by the stream thread, read by the main
 thread; one dict, the GIL makes single reads and writes atomic).
 
@@ -173,7 +174,7 @@ class _Mailbox:
     """Latest-only frame hand-off that remembers what it dropped (see the module docstring)."""
 
     def __init__(self, on_discard: Callable[[Frame, float], None]) -> None:
-        self._lock = threading.Lock()
+        self._lock = threading.Condition(threading.Lock())
         self._frame: tuple[Frame, float] | None = None
         self._on_discard = on_discard
 
@@ -181,8 +182,15 @@ class _Mailbox:
         decoded_at = time.perf_counter()
         with self._lock:
             old, self._frame = self._frame, (frame, decoded_at)
+            self._lock.notify_all()
         if old is not None:
             self._on_discard(*old)
+
+    def wait(self, timeout: float) -> None:
+        """Return when a frame is waiting, or after ``timeout`` seconds."""
+        with self._lock:
+            if self._frame is None and timeout > 0:
+                self._lock.wait_for(lambda: self._frame is not None, timeout)
 
     def take(self) -> tuple[Frame, float] | None:
         with self._lock:
@@ -436,7 +444,11 @@ def run_stream(connect: Connector, cfg: StreamRunConfig, *, stock: bool, host_pi
             else:
                 shown_any = True
                 record_presented(*presented)
-            time.sleep(max(0.0, period - (time.perf_counter() - now)))
+            spare = max(0.0, period - (time.perf_counter() - now))
+            if cfg.display_rate:
+                time.sleep(spare)  # a display at that rate: frames wait for its next refresh
+            else:
+                mailbox.wait(spare)  # as the viewer: a frame is shown the moment it arrives
         cpu: dict[str, float | None] = {}
         for name, p in procs.items():
             try:

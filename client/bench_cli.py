@@ -73,9 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--headless", action="store_true",
                    help="no window even when a display exists (the floor then stops at the decoded picture too)")
     p.add_argument("--display-rate", type=float, default=None, metavar="HZ",
-                   help="how often the display takes the newest frame (default: a window polls at 240 Hz, "
-                   "the viewer's cap without vsync; headless takes each frame as soon as it is decoded; "
-                   "60 models a 60 Hz display)")
+                   help="how often the display takes the newest frame (default: as soon as it is decoded, "
+                   "as the viewer does; a window also redraws at least at 240 Hz, the viewer's cap without "
+                   "vsync; 60 models a 60 Hz display)")
     p.add_argument("--bitrate", type=int, default=8_000_000, help="bit/s (default 8000000)")
     p.add_argument("--output", type=Path, metavar="DIR", help="write bench-WxH-FPS.json and .png here")
     p.add_argument("--verify", action="store_true",
