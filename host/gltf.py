@@ -74,6 +74,8 @@ MAX_TEXTURE_SIDE = 4096
 MAX_IMAGE_PIXELS = 1 << 26
 """An image declaring more pixels than this is refused before it is decoded (a decompression
 bomb: a few KB of PNG can declare gigabytes of pixels)."""
+MAX_TEXTURE_BYTES = 1 << 29
+"""Decoded texture memory one model may hold (RGBA, after any reduction): 512 MiB."""
 
 # glTF sampler constants (the GL enums)
 NEAREST, LINEAR = 9728, 9729
@@ -366,6 +368,7 @@ class _Loader:
         self._buffers: dict[int, bytes] = {}
         self._textures: dict[int, Texture | None] = {}
         self._by_image: dict[tuple[object, ...], Texture] = {}
+        self._texture_bytes = 0
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -626,6 +629,10 @@ class _Loader:
                     log.info("model %r: %s reduced from %d×%d to %d×%d", self.name, what, w, h,
                              *rgba.size)
                 pixels = np.asarray(rgba, dtype=np.uint8)
+                self._texture_bytes += pixels.nbytes
+                if self._texture_bytes > MAX_TEXTURE_BYTES:
+                    raise ModelError(f"{what} takes the model's decoded textures over "
+                                     f"{MAX_TEXTURE_BYTES >> 20} MiB; use smaller textures")
         except ModelError:
             raise
         except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as e:

@@ -228,7 +228,8 @@ def test_texture_sampler_and_uv_orientation() -> None:
     np.testing.assert_allclose(prim.texcoords, [[0, 1], [1, 1], [1, 0], [0, 0]])
 
 
-def test_bad_textures_are_named(caplog: pytest.LogCaptureFixture) -> None:
+def test_bad_textures_are_named(caplog: pytest.LogCaptureFixture,
+                                monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ModelError, match="image 0 is not a PNG or JPEG image"):
         load_model_bytes(textured_quad_glb(b"this is not a picture at all"))
     with pytest.raises(ModelError, match="texture 0: sampler wrap"):
@@ -243,6 +244,11 @@ def test_bad_textures_are_named(caplog: pytest.LogCaptureFixture) -> None:
     assert len(bomb.getvalue()) < 100_000
     with pytest.raises(ModelError, match=r"image 0 declares 9000×9000 pixels, over the limit"):
         load_model_bytes(textured_quad_glb(bomb.getvalue()))
+    # Decoded textures have a memory budget per model.
+    monkeypatch.setattr("host.gltf.MAX_TEXTURE_BYTES", 1 << 20)
+    big = np.zeros((1024, 1024, 4), np.uint8)
+    with pytest.raises(ModelError, match="image 0 takes the model's decoded textures over 1 MiB"):
+        load_model_bytes(textured_quad_glb(png_bytes(big)))
     # A primitive without the texture's coordinates is drawn untextured, and says so.
     with caplog.at_level("INFO", logger="host.gltf"):
         model = load_model_bytes(textured_quad_glb(png_bytes(quadrant_texture()),
