@@ -39,7 +39,7 @@ from client.errors import (
 )
 from client.frame import Frame
 from client.viewer.loop import LatestFrameMailbox
-from input.camera import CameraController, CameraState
+from input.camera import CameraController, CameraState, framing
 from input.events import Action, EventKind, InputEvent
 from input.pose import Fov, PoseMessage, View
 
@@ -105,6 +105,9 @@ class StreamWorker:
         """The last scene action's outcome ("selected Piston_2"), shown in the status line."""
         self.selected: tuple[int, str] | None = None
         self.hidden: list[int] = []
+        self.scene_bounds: tuple[tuple[float, float, float], tuple[float, float, float]] | None = None
+        """World bounds of everything in the scene, read once after the first connection, so
+        the viewer can frame whatever model the session has (``frame_camera``)."""
 
     # -- main thread --------------------------------------------------------------------------
     def start(self) -> None:
@@ -240,8 +243,11 @@ class StreamWorker:
                 log.info("connect failed (%s); retrying", exc)
                 await asyncio.sleep(RECONNECT_DELAY)
                 continue
+            first = not self.connected_once.is_set()
             self.connected_once.set()
             self.status = ""
+            if first:
+                await self._read_scene_bounds(self._conn)
             if self._last_pose is not None:
                 self._conn.send_pose_message(self._last_pose)
             while self._conn.is_connected and not self._stopping:
@@ -255,6 +261,21 @@ class StreamWorker:
             log.info("stream dropped (%s); reconnecting", self._conn.close_reason)
             self.status = "reconnecting…"
             await asyncio.sleep(RECONNECT_DELAY)
+
+    async def _read_scene_bounds(self, conn: RenderingConnection) -> None:
+        boxes = []
+        try:
+            for root in await conn.scene.roots():
+                box = await conn.scene.entity(root.id).bounds("world")
+                if box is not None:
+                    boxes.append(box)
+        except FarviewError as exc:
+            log.info("could not read the scene's bounds (%s); keeping the default camera", exc)
+            return
+        if boxes:
+            self.scene_bounds = (
+                (min(b.min[0] for b in boxes), min(b.min[1] for b in boxes), min(b.min[2] for b in boxes)),
+                (max(b.max[0] for b in boxes), max(b.max[1] for b in boxes), max(b.max[2] for b in boxes)))
 
     async def _ended_reason(self) -> str | None:
         if self._session_check is None:
@@ -315,9 +336,31 @@ def format_connection_stats(conn: RenderingConnection, *, discarded: int | None 
     ]
 
 
+DEFAULT_YAW, DEFAULT_PITCH = 0.6, -0.35
+"""The direction the viewer looks from at start: front left, a little from above."""
+
+
 def default_camera() -> CameraController:
-    """A view that frames the shipped sample model (about 0.65 m across, at the origin)."""
-    return CameraController(CameraState(target=(0.0, 0.02, 0.0), distance=1.5, yaw=0.6, pitch=-0.35))
+    """A view that frames the shipped sample model (about 0.65 m across, at the origin), used
+    until the scene's bounds are known (:func:`frame_camera`)."""
+    return CameraController(CameraState(target=(0.0, 0.02, 0.0), distance=1.5, yaw=DEFAULT_YAW,
+                                        pitch=DEFAULT_PITCH))
+
+
+def frame_camera(camera: CameraController, worker: StreamWorker) -> bool:
+    """Once the worker knows the scene's bounds: make the view that shows them whole the
+    camera's home (R returns there) and go there. True when it did."""
+    if worker.scene_bounds is None:
+        return False
+    lo, hi = worker.scene_bounds
+    try:
+        camera.home = framing(lo, hi, fov_y_deg=camera.fov_y_deg, yaw=DEFAULT_YAW,
+                              pitch=DEFAULT_PITCH)
+    except ValueError as exc:
+        log.info("cannot frame the scene (%s); keeping the default camera", exc)
+        return True
+    camera.reset()
+    return True
 
 
 def run_window(worker: StreamWorker, mailbox: LatestFrameMailbox, *, size: tuple[int, int],
@@ -335,9 +378,11 @@ def run_window(worker: StreamWorker, mailbox: LatestFrameMailbox, *, size: tuple
         worker.start()
         end = None if duration is None else time.perf_counter() + duration
         presented = 0
+        framed = False
         try:
             while end is None or time.perf_counter() < end:
                 loop.set_status(worker.status or worker.notice or None)
+                framed = framed or frame_camera(loop.camera, worker)
                 if worker.ended is not None:
                     break
                 started = time.perf_counter()
@@ -429,10 +474,12 @@ def run_headless(worker: StreamWorker, mailbox: LatestFrameMailbox, *, size: tup
     next_pose = start
     seq = 0
     last: Frame | None = None
+    framed = False
     try:
         while end is None or time.perf_counter() < end:
             if worker.ended is not None:
                 break
+            framed = framed or frame_camera(camera, worker)
             now = time.perf_counter()
             if now >= next_pose:
                 camera.orbit(0.01, 0.0)

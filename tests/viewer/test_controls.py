@@ -153,3 +153,19 @@ def test_mailbox_wait_take_wakes_on_put() -> None:
     assert box.wait(10.0) and box.wait(0.0)  # wait() does not take it
     last = box.take()
     assert last is not None and last.y[0, 0] == 9
+
+
+def test_framing_centres_the_box_and_backs_off_with_its_size() -> None:
+    from input.camera import framing
+
+    small = framing((-0.325, -0.262, -0.261), (0.313, 0.271, 0.235))  # the sample engine
+    assert small.target == pytest.approx((-0.006, 0.0045, -0.013), abs=1e-6)
+    assert small.distance == pytest.approx(1.5, abs=0.02)  # the hand-tuned view it replaces
+    big = framing((-10.0, 0.0, -10.0), (10.0, 20.0, 10.0), yaw=0.6, pitch=-0.35)
+    assert big.target == (0.0, 10.0, 0.0) and (big.yaw, big.pitch) == (0.6, -0.35)
+    assert big.distance == pytest.approx(small.distance * np.linalg.norm([20, 20, 20])
+                                         / np.linalg.norm([0.638, 0.533, 0.496]), rel=1e-3)
+    # the eye sees the whole bounding sphere: radius / distance < tan(fov / 2)
+    assert np.linalg.norm([20, 20, 20]) / 2 / big.distance < np.tan(np.radians(30))
+    with pytest.raises(ValueError, match="finite box with lo <= hi"):
+        framing((1.0, 0.0, 0.0), (0.0, 1.0, 1.0))
