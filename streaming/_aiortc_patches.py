@@ -15,6 +15,11 @@ test_aiortc_patches.py`` fails if any internal we rely on changes. What and why:
    (one frame interval of latency) and feeds an unbounded decode queue. We swap in
    :class:`MarkerJitterBuffer`, which completes a frame on its marker bit and passes it to our
    own decoder; aiortc's decoder thread then idles.
+
+Relied on without a patch: ``RTCRtpSender``'s RTP task sends every RTP packet of one
+``track.recv()`` result before it calls ``recv()`` again. :class:`streaming.track.PacketTrack`
+reports a frame as sent at that next call, and the host's render thread waits for it before
+the next frame (``host/connection.py``).
 """
 
 from __future__ import annotations

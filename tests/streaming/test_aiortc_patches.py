@@ -141,3 +141,60 @@ async def test_frame_released_on_marker_and_keyframe_request_routed() -> None:
     finally:
         await client.close()
         await host.close()
+
+
+@pytest.mark.slow
+async def test_a_frame_is_reported_sent_after_its_last_rtp_packet() -> None:
+    # PacketTrack's on_sent relies on aiortc's RTP task sending every RTP packet of one
+    # recv()'s packet before it calls recv() again (the host's render thread waits on it).
+    client, host, _transceiver, sender, track, _decoded, _jitter = await _loopback()
+    try:
+        log: list[tuple[str, int]] = []
+        dtls = sender.transport
+        send_rtp = dtls._send_rtp
+
+        async def spy(data: bytes) -> None:
+            log.append(("rtp", int.from_bytes(data[4:8], "big")))
+            await send_rtp(data)
+
+        dtls._send_rtp = spy
+        enc = H264Encoder(EncoderSettings(width=320, height=240, prefer_hardware=False))
+        rng = np.random.default_rng(1)
+        for pts in (0, 1500):
+            # noise: a keyframe of many RTP packets
+            y = rng.integers(0, 255, (240, 320), dtype=np.uint8)
+            uv = np.full((120, 160), 128, np.uint8)
+            packets = enc.encode(y, uv, uv, pts, keyframe=pts == 0)
+            for i, p in enumerate(packets):
+                track.push(p, (lambda pts=pts: log.append(("sent", pts)))
+                           if i == len(packets) - 1 else None)
+            for _ in range(300):
+                if ("sent", pts) in log:
+                    break
+                await asyncio.sleep(0.01)
+            assert ("sent", pts) in log, log
+        first = log.index(("sent", 0))
+        stamps = [ts for kind, ts in log if kind == "rtp"]
+        assert len(set(stamps)) == 2 and stamps.count(stamps[0]) > 3  # two frames, the first big
+        before, after = log[:first], log[first + 1:]
+        assert {ts for kind, ts in before if kind == "rtp"} == {stamps[0]}  # all of frame 0 ...
+        assert stamps[0] not in {ts for kind, ts in after if kind == "rtp"}  # ... and no more
+    finally:
+        await client.close()
+        await host.close()
+
+
+async def test_packet_track_reports_dropped_and_stopped_packets() -> None:
+    enc = H264Encoder(EncoderSettings(width=64, height=64, prefer_hardware=False))
+    y, uv = np.full((64, 64), 100, np.uint8), np.full((32, 32), 128, np.uint8)
+    packet = enc.encode(y, uv, uv, 0, keyframe=True)[0]
+    backlog: list[int] = []
+    track = PacketTrack(on_backlog=lambda: backlog.append(1))
+    reported: list[int] = []
+    for i in range(12):  # past MAX_QUEUED: the queue is cleared, everything in it reported
+        track.push(packet, lambda i=i: reported.append(i))
+    assert backlog and sorted(reported) == list(range(9))
+    track.stop()  # what is still queued is reported too
+    assert sorted(reported) == list(range(12))
+    track.push(packet, lambda: reported.append(99))  # stopped: reported at once, not queued
+    assert reported[-1] == 99
