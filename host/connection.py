@@ -121,6 +121,11 @@ class HostConnection:
         # and the GIL, and the frame in flight arrives later. 4 A/B bench pairs at 720p60:
         # p95 39.6-43.2 vs 42.1-46.0 ms and p99 44.0-47.6 vs 45.5-49.1 ms (better in 4 of 4
         # each), p50 better in 2 of 4; 1080p neutral (2 pairs).
+        # The stock-aiortc baseline (raw frames that aiortc encodes at its own pace) is left
+        # as stock aiortc is fed: without this wait.
+        if self.runtime.stream_settings.stock_aiortc:
+            self._loop.call_soon_threadsafe(self._deliver, packets, meta)
+            return
         sent = threading.Event()
         self._loop.call_soon_threadsafe(self._deliver, packets, meta, sent.set)
         sent.wait(SEND_WAIT_S)
