@@ -5,6 +5,12 @@ the one its pixels were rendered with. Layout: two rows of 16 square blocks in t
 corner of the luma plane, most significant bit first; a set bit is white (Y 235), a clear bit
 black (Y 16), and the chroma under the marker is neutral (128) so colour bleeding cannot flip a
 bit. Blocks are up to 16 px (a macroblock; at least 4 px on tiny frames). Pure numpy, no I/O.
+
+What a read can give: the frame's value; None (a block left half-way between black and white);
+or, when a starved encoder skipped the marker's macroblocks, the value of an earlier frame
+still standing there (seen once in CI: noise at 2 Mbit/s, 320×240). The bench counts the last
+as a mismatch, which it is: those pixels do not show this frame's pose. A read never gives a
+value no frame carried.
 """
 
 from __future__ import annotations

@@ -54,16 +54,19 @@ def test_marker_survives_h264_on_moving_content(size: tuple[int, int]) -> None:
 
 
 @pytest.mark.parametrize("size", [(320, 240), (1280, 720)])
-def test_marker_on_noise_at_a_starved_bitrate_is_exact_or_unreadable(size: tuple[int, int]) -> None:
+def test_marker_on_noise_at_a_starved_bitrate_is_exact_unreadable_or_stale(size: tuple[int, int]) -> None:
     """Noise at 2 Mbit/s, the hardest case: the VBV-capped encoder falls back to its coarsest
     quantiser, and x264's sliced-thread rate control is not bit-exact between runs, so a marker
-    block may be left half-way (once in CI: Y ≈ 100). Such a frame must read as unreadable
-    (``None``), never as a wrong value; most frames still read exactly."""
+    block may be left half-way (once in CI: Y ≈ 100), or the marker's macroblocks skipped, so
+    the previous frame's marker stays (once in CI: frame 2 read 7, frame 1's value). A read
+    must be the frame's value, unreadable (``None``) or an earlier frame's value, never one no
+    frame carried; most frames still read exactly."""
     w, h = size
     rng = np.random.default_rng(1)
     frames = [(rng.integers(0, 256, (h, w), dtype=np.uint8),
                rng.integers(0, 256, (h // 2, w // 2), dtype=np.uint8),
                rng.integers(0, 256, (h // 2, w // 2), dtype=np.uint8), value) for value in VALUES]
     results = _round_trip(frames, w, h, 2_000_000)
-    assert all(got in (None, want) for got, want in results), results
+    for i, (got, want) in enumerate(results):
+        assert got is None or got == want or got in VALUES[:i], results
     assert sum(got == want for got, want in results) >= len(VALUES) - 2, results
