@@ -223,7 +223,6 @@ class RenderLoop:
 
     # -- called from the event loop -------------------------------------------------------
     def start(self, timeout: float = 60.0) -> None:
-        self._encode_thread.start()
         self._thread.start()
         if not self._ready.wait(timeout):
             raise RuntimeError("render thread did not start in time")
@@ -317,6 +316,8 @@ class RenderLoop:
             self._overlap = self._encode_thread_mode == "on" or (
                 self._encode_thread_mode == "auto" and gpu)
             info["encode"] = "overlapped" if self._overlap else "after render"
+            if self._overlap:
+                self._encode_thread.start()
             self.renderer_info = info
             log.info("encoding %s", "on its own thread, overlapping the next render"
                      if self._overlap else "after each render, on the render thread")

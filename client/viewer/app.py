@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from PIL import Image
 
 from client.connection import RenderingConnection
@@ -273,9 +274,10 @@ class StreamWorker:
             log.info("could not read the scene's bounds (%s); keeping the default camera", exc)
             return
         if boxes:
-            self.scene_bounds = (
-                (min(b.min[0] for b in boxes), min(b.min[1] for b in boxes), min(b.min[2] for b in boxes)),
-                (max(b.max[0] for b in boxes), max(b.max[1] for b in boxes), max(b.max[2] for b in boxes)))
+            lo = np.min([b.min for b in boxes], axis=0)
+            hi = np.max([b.max for b in boxes], axis=0)
+            self.scene_bounds = ((float(lo[0]), float(lo[1]), float(lo[2])),
+                                 (float(hi[0]), float(hi[1]), float(hi[2])))
 
     async def _ended_reason(self) -> str | None:
         if self._session_check is None:

@@ -94,17 +94,19 @@ class LatestFrameMailbox:
         """Wait up to ``timeout`` seconds for an untaken frame; True when there is one. A loop
         that would sleep between polls waits here instead and wakes the moment a frame comes."""
         with self._lock:
-            if self._frame is None and timeout > 0:
-                self._lock.wait_for(lambda: self._frame is not None, timeout)
-            return self._frame is not None
+            return self._wait_locked(timeout)
 
     def wait_take(self, timeout: float) -> Frame | None:
         """Like :meth:`take`, but waits up to ``timeout`` seconds for a frame to arrive."""
         with self._lock:
-            if self._frame is None and timeout > 0:
-                self._lock.wait_for(lambda: self._frame is not None, timeout)
+            self._wait_locked(timeout)
             frame, self._frame = self._frame, None
             return frame
+
+    def _wait_locked(self, timeout: float) -> bool:
+        if self._frame is None and timeout > 0:
+            self._lock.wait_for(lambda: self._frame is not None, timeout)
+        return self._frame is not None
 
 
 @dataclass(frozen=True)
