@@ -16,18 +16,18 @@ from __future__ import annotations
 import argparse
 import math
 import time
-from pathlib import Path
 
 import numpy as np
 
-import host.egl
-from host.gltf import load_model
-from host.renderer import Renderer
-from host.scene import Scene
-from host.transforms import matrix3_to_quat
-from input.pose import Fov, Pose, View
+import farview.host.egl
+from farview.assets import SAMPLE_MODEL
+from farview.host.gltf import load_model
+from farview.host.renderer import Renderer
+from farview.host.scene import Scene
+from farview.host.transforms import matrix3_to_quat
+from farview.input.pose import Fov, Pose, View
 
-SAMPLE = Path(__file__).resolve().parents[1] / "assets" / "sample_engine.glb"
+SAMPLE = SAMPLE_MODEL
 
 
 def orbit_view(t: float, aspect: float) -> View:
@@ -55,7 +55,7 @@ def main() -> None:
     ap.add_argument("--pacing-block-s", type=float, default=2.0,
                     help="seconds per block; the first quarter of each is not counted")
     args = ap.parse_args()
-    ctx = host.egl.EglContext()
+    ctx = farview.host.egl.EglContext()
     model = load_model(SAMPLE)
     scene = Scene()
     scene.add_model(model, "Engine")

@@ -28,12 +28,13 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from host.gltf import load_model  # noqa: E402
-from host.raycast import RayCaster  # noqa: E402
-from host.scene import Scene  # noqa: E402
+from farview.assets import SAMPLE_MODEL  # noqa: E402
+from farview.host.gltf import load_model  # noqa: E402
+from farview.host.raycast import RayCaster  # noqa: E402
+from farview.host.scene import Scene  # noqa: E402
 
 MODELS = {
-    "sample_engine": REPO / "assets" / "sample_engine.glb",
+    "sample_engine": SAMPLE_MODEL,
     "CesiumMilkTruck": REPO.parent / "shared" / "models" / "CesiumMilkTruck.glb",
 }
 
@@ -83,7 +84,7 @@ def host_side(name: str, path: Path, n_rays: int) -> tuple[np.ndarray, np.ndarra
 
 
 async def end_to_end(n_rays: int, bounds: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
-    from client.connection import connect_to_host
+    from farview.client.connection import connect_to_host
     from tests.hosting import start_host
 
     host = start_host(Path(tempfile.mkdtemp()))

@@ -22,12 +22,12 @@ from pathlib import Path
 
 import httpx
 
-from client.rest import AsyncRemoteRenderingClient, RemoteRenderingClient
+from farview.client.rest import AsyncRemoteRenderingClient, RemoteRenderingClient
 
 
 def start_service(data_dir: Path) -> tuple[subprocess.Popen[bytes], str, str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FARVIEW_")}
-    proc = subprocess.Popen([sys.executable, "-m", "client.cli", "serve", "--port", "0",
+    proc = subprocess.Popen([sys.executable, "-m", "farview", "serve", "--port", "0",
                              "--data-dir", str(data_dir), "--log-level", "warning"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     deadline = time.monotonic() + 30

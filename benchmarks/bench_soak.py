@@ -27,8 +27,8 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.bench_stream import orbit_pose, percentile
-from client.connection import connect_to_host
-from client.frame import Frame
+from farview.client.connection import connect_to_host
+from farview.client.frame import Frame
 from tests.hosting import start_host
 
 LATENCY_DRIFT_RATIO = 1.25

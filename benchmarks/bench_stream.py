@@ -25,10 +25,10 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from client.connection import connect_to_host
-from client.frame import Frame
-from input.mathutil import quat_from_yaw_pitch
-from input.pose import Pose
+from farview.client.connection import connect_to_host
+from farview.client.frame import Frame
+from farview.input.mathutil import quat_from_yaw_pitch
+from farview.input.pose import Pose
 from tests.hosting import start_host
 
 

@@ -4,7 +4,7 @@ Importing this package stays light (no aiortc, PyAV or OpenGL): the connection a
 are imported when first used.
 """
 
-from client.errors import (
+from farview.client.errors import (
     AlreadyConnectedError,
     AuthenticationError,
     BadRequestError,
@@ -20,8 +20,8 @@ from client.errors import (
     SessionNotFoundError,
     SessionStateError,
 )
-from client.rest import AsyncRemoteRenderingClient, RemoteRenderingClient
-from client.session import AsyncRenderingSession, RenderingSession, SessionProperties
+from farview.client.rest import AsyncRemoteRenderingClient, RemoteRenderingClient
+from farview.client.session import AsyncRenderingSession, RenderingSession, SessionProperties
 
 __all__ = [
     "AlreadyConnectedError",

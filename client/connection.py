@@ -29,29 +29,29 @@ from typing import Any
 from aiortc import RTCRtpTransceiver
 from aiortc.rtcrtpsender import RTCRtpSender
 
-from client.errors import (
+from farview.client.errors import (
     ConnectError,
     ConnectionLostError,
     OtherClientConnectedError,
     RemoteError,
 )
-from client.frame import Frame
-from client.scene import RemoteScene
-from client.stats import FrameStatistics, StatisticsWindow
-from input import control as wire
-from input.errors import ProtocolError
-from input.events import InputEvent
-from input.frame_meta import FrameMetadata
-from input.pose import Fov, Pose, PoseMessage, View
-from streaming._aiortc_patches import (
+from farview.client.frame import Frame
+from farview.client.scene import RemoteScene
+from farview.client.stats import FrameStatistics, StatisticsWindow
+from farview.input import control as wire
+from farview.input.errors import ProtocolError
+from farview.input.events import InputEvent
+from farview.input.frame_meta import FrameMetadata
+from farview.input.pose import Fov, Pose, PoseMessage, View
+from farview.streaming._aiortc_patches import (
     MarkerJitterBuffer,
     enlarge_socket_buffers,
     install_marker_receiver,
 )
-from streaming.peer import CHANNELS, create_peer_connection
-from streaming.planes import plane_array
-from streaming.receiver import DecodedVideoFrame, VideoReceiver
-from streaming.whep import SignalingError, whep_connect, whep_disconnect
+from farview.streaming.peer import CHANNELS, create_peer_connection
+from farview.streaming.planes import plane_array
+from farview.streaming.receiver import DecodedVideoFrame, VideoReceiver
+from farview.streaming.whep import SignalingError, whep_connect, whep_disconnect
 
 log = logging.getLogger(__name__)
 

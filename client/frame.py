@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from input.frame_meta import FrameMetadata
-from input.pose import PoseMessage
+from farview.input.frame_meta import FrameMetadata
+from farview.input.pose import PoseMessage
 
 
 @dataclass(frozen=True)

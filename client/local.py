@@ -20,15 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from client.errors import ServerError
-
-SERVICE_FILE = "service.json"
-ACCOUNT_FILE = "account.json"
-
-
-def data_dir() -> Path:
-    env = os.environ.get("FARVIEW_DATA_DIR")
-    return Path(env) if env else Path.home() / ".local" / "share" / "farview"
+from farview.client.errors import ServerError
+from farview.input.launch import ACCOUNT_FILE, SERVICE_FILE, SERVICE_MODULE, default_data_dir
 
 
 @dataclass(frozen=True)
@@ -54,7 +47,7 @@ def _read_json(path: Path) -> dict[str, Any] | None:
 
 def find_local_service(directory: Path | None = None) -> LocalService:
     """Read ``service.json`` and ``account.json``; raise :class:`ServerError` if not running."""
-    base = directory or data_dir()
+    base = directory or default_data_dir()
     info = _read_json(base / SERVICE_FILE)
     if info is None or "url" not in info:
         raise ServerError(f"no local farview service found ({base / SERVICE_FILE} is missing); "
@@ -67,12 +60,12 @@ def find_local_service(directory: Path | None = None) -> LocalService:
 
 def start_local_service(directory_arg: Path | None) -> subprocess.Popen[bytes]:
     """Start ``farview serve`` on a free port in the data directory; return once it is up."""
-    directory = directory_arg or data_dir()
+    directory = directory_arg or default_data_dir()
     directory.mkdir(parents=True, exist_ok=True)
     service_file = directory / SERVICE_FILE
     before = service_file.stat().st_mtime if service_file.exists() else None
     proc = subprocess.Popen(
-        [sys.executable, "-m", "client.cli", "serve", "--port", "0", "--data-dir", str(directory)],
+        [sys.executable, "-m", SERVICE_MODULE, "--port", "0", "--data-dir", str(directory)],
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
     deadline = time.monotonic() + 30

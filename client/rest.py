@@ -21,7 +21,7 @@ from urllib.parse import quote
 import httpx
 import jwt
 
-from client.errors import (
+from farview.client.errors import (
     AuthenticationError,
     BadRequestError,
     ConflictError,
@@ -30,8 +30,8 @@ from client.errors import (
     ServiceError,
     SessionNotFoundError,
 )
-from client.local import find_local_service
-from client.session import AsyncRenderingSession, RenderingSession, SessionProperties
+from farview.client.local import find_local_service
+from farview.client.session import AsyncRenderingSession, RenderingSession, SessionProperties
 
 API_VERSION = "2021-01-01"
 DEFAULT_TIMEOUT = 30.0

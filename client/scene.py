@@ -29,11 +29,11 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
 
-from client.errors import AuthenticationError, ConnectError, RemoteError
-from input.pose import Fov, PoseMessage, View
+from farview.client.errors import AuthenticationError, ConnectError, RemoteError
+from farview.input.pose import Fov, PoseMessage, View
 
 if TYPE_CHECKING:
-    from client.connection import RenderingConnection
+    from farview.client.connection import RenderingConnection
 
 Vec3 = tuple[float, float, float]
 Quat = tuple[float, float, float, float]

@@ -16,11 +16,11 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from client.errors import AlreadyConnectedError, SessionStateError
+from farview.client.errors import AlreadyConnectedError, SessionStateError
 
 if TYPE_CHECKING:
-    from client.connection import RenderingConnection
-    from client.rest import AsyncRemoteRenderingClient, RemoteRenderingClient
+    from farview.client.connection import RenderingConnection
+    from farview.client.rest import AsyncRemoteRenderingClient, RemoteRenderingClient
 
 STARTING, READY, STOPPED, EXPIRED, ERROR = "Starting", "Ready", "Stopped", "Expired", "Error"
 TERMINAL = frozenset({STOPPED, EXPIRED, ERROR})
@@ -97,7 +97,7 @@ class _SessionBase:
         object has a live connection, :class:`OtherClientConnectedError` when another client
         holds the host.
         """
-        from client.connection import connect_session
+        from farview.client.connection import connect_session
 
         if self._connection is not None and self._connection.is_connected:
             raise AlreadyConnectedError(f"session {self.id} is already connected; "

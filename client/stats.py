@@ -13,7 +13,7 @@ from collections import deque
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from client.frame import Frame
+from farview.client.frame import Frame
 
 WINDOW_SECONDS = 1.0
 

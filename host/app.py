@@ -24,8 +24,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from host.auth import verify_bearer
-from host.config import HostConfig
+from farview.host.auth import verify_bearer
+from farview.input.launch import HostConfig
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ def create_app(config: HostConfig, signaling: Any = None, scene_api: Any = None)
             return JSONResponse({"error": {"code": "ServiceUnavailable",
                                            "message": "this host has no scene API"}},
                                 status_code=503)
-        from host.control import ControlError
+        from farview.host.control import ControlError
 
         try:
             body = await request.json()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import jwt
 
-TOKEN_AUDIENCE = "farview"
+from farview.input.launch import TOKEN_AUDIENCE
 
 
 def verify_bearer(authorization: str | None, *, key: bytes, account_id: str) -> str | None:

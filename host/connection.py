@@ -21,23 +21,23 @@ from typing import TYPE_CHECKING, Any
 import av
 from aiortc import RTCPeerConnection, RTCSessionDescription
 
-from host.bad_messages import BadMessageCounter
-from host.render_loop import StreamSettings
-from input import control as wire
-from input.errors import ProtocolError
-from input.events import InputEvent
-from input.frame_meta import FrameMetadata
-from input.pose import PoseMessage
-from streaming._aiortc_patches import enlarge_socket_buffers, route_keyframe_requests
-from streaming.peer import MAX_CHANNEL_MESSAGE, create_peer_connection
-from streaming.track import PacketTrack
+from farview.host.bad_messages import BadMessageCounter
+from farview.host.render_loop import StreamSettings
+from farview.input import control as wire
+from farview.input.errors import ProtocolError
+from farview.input.events import InputEvent
+from farview.input.frame_meta import FrameMetadata
+from farview.input.pose import PoseMessage
+from farview.streaming._aiortc_patches import enlarge_socket_buffers, route_keyframe_requests
+from farview.streaming.peer import MAX_CHANNEL_MESSAGE, create_peer_connection
+from farview.streaming.track import PacketTrack
 
 SEND_WAIT_S = 0.004
 """How long the render thread waits for a frame's packets to leave before it may start the
 next frame."""
 
 if TYPE_CHECKING:
-    from host.runtime import HostRuntime
+    from farview.host.runtime import HostRuntime
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from input import control as wire
+from farview.input import control as wire
 
 log = logging.getLogger(__name__)
 

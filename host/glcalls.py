@@ -25,7 +25,7 @@ from typing import Any
 
 from OpenGL.platform import PLATFORM
 
-import host.egl  # noqa: F401  (PYOPENGL_PLATFORM=egl before OpenGL is imported)
+import farview.host.egl  # noqa: F401  (PYOPENGL_PLATFORM=egl before OpenGL is imported)
 
 
 def _open_gl_library() -> ctypes.CDLL:

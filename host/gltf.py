@@ -40,7 +40,7 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image, UnidentifiedImageError
 
-from host import transforms
+from farview.host import transforms
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
-"""``farview host``: the render-host process entry point (started by the session service).
+"""The render-host process (``python -m farview.host``, started by the session service).
 
-Reads :class:`HostConfig` from one stdin line, binds its HTTP server, prints the listening line
+Reads :class:`~farview.input.launch.HostConfig` from one stdin line, binds its HTTP server, prints the listening line
 on stdout, and serves until SIGTERM/SIGINT. Exits when stdin's parent (the service) dies too:
 the service holds the host's stdin open; EOF on it is not used as a signal, the service reaps
 hosts explicitly and a watchdog checks the parent pid.
@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import signal
@@ -21,8 +20,8 @@ import threading
 
 import uvicorn
 
-from host.app import create_app
-from host.config import HostConfig
+from farview.host.app import create_app
+from farview.input.launch import HostConfig, listening_line, parse_stopping
 
 log = logging.getLogger(__name__)
 HOST_SWITCH_INTERVAL_S = 0.0005
@@ -42,17 +41,15 @@ def _read_service_messages(loop: asyncio.AbstractEventLoop, runtime: object) -> 
     """Thread: further JSON lines from the service on stdin. ``{"event": "stopping", "reason":
     ...}`` says why the host is about to be stopped, so the client hears it (e.g. "expired")."""
     for line in sys.stdin:
-        try:
-            msg = json.loads(line)
-        except ValueError:
-            log.warning("ignoring a malformed line from the session service on stdin")
+        reason = parse_stopping(line)
+        if reason is None:
+            log.warning("ignoring a line from the session service on stdin that is not a stop")
             continue
-        if isinstance(msg, dict) and msg.get("event") == "stopping":
-            loop.call_soon_threadsafe(runtime.set_stop_reason, str(msg.get("reason", "")))  # type: ignore[attr-defined]
+        loop.call_soon_threadsafe(runtime.set_stop_reason, reason)  # type: ignore[attr-defined]
 
 
 async def serve(config: HostConfig, bind: str, port: int) -> None:
-    from host.runtime import HostRuntime
+    from farview.host.runtime import HostRuntime
 
     runtime = HostRuntime(config)
     await runtime.start()
@@ -71,7 +68,7 @@ async def serve(config: HostConfig, bind: str, port: int) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
     actual_port = sock.getsockname()[1]
-    print(json.dumps({"event": "listening", "host": bind, "port": actual_port}), flush=True)
+    print(listening_line(bind, actual_port), flush=True)
     watcher = asyncio.create_task(_watch_parent(os.getppid(), server))
     threading.Thread(target=_read_service_messages, args=(loop, runtime), daemon=True,
                      name="service-messages").start()
@@ -84,7 +81,7 @@ async def serve(config: HostConfig, bind: str, port: int) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="farview host",
+        prog="python -m farview.host",
         description="Run one render host (started by `farview serve`; not meant to be run by hand). "
         "Reads its configuration as one JSON line on stdin.",
     )

@@ -29,11 +29,11 @@ from typing import Literal
 
 import httpx
 
-from host.gltf import DEFAULT_MAX_TRIANGLES
+from farview.assets import ASSETS_DIR
+from farview.host.gltf import DEFAULT_MAX_TRIANGLES
 
 log = logging.getLogger(__name__)
 
-ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets"
 MODEL_SUFFIXES = (".glb", ".gltf")
 DEFAULT_MAX_MODEL_BYTES = 256 << 20
 """Default size budget of one model (256 MiB)."""

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from host.gltf import Mesh
-from host.scene import CutPlane, DrawItem
+from farview.host.gltf import Mesh
+from farview.host.scene import CutPlane, DrawItem
 
 F64 = npt.NDArray[np.float64]
 _EPS = 1e-12

@@ -43,11 +43,11 @@ from typing import Any, Protocol
 
 import av
 
-from input import marker
-from input.frame_meta import FrameMetadata
-from input.pose import MAX_VIEWPORT, Fov, Pose, PoseMessage, View
-from streaming.encoder import EncoderSettings, H264Encoder
-from streaming.planes import yuv420_planes
+from farview.input import marker
+from farview.input.frame_meta import FrameMetadata
+from farview.input.pose import MAX_VIEWPORT, Fov, Pose, PoseMessage, View
+from farview.streaming.encoder import EncoderSettings, H264Encoder
+from farview.streaming.planes import yuv420_planes
 
 log = logging.getLogger(__name__)
 
@@ -308,7 +308,7 @@ class RenderLoop:
     def _run(self) -> None:
         try:
             renderer = self._make_renderer()
-            from host.renderer import is_software_renderer  # GL is loaded by now
+            from farview.host.renderer import is_software_renderer  # GL is loaded by now
 
             info = dict(getattr(renderer, "info", {}) or {})
             gpu = bool(info.get("gl_renderer")) and not is_software_renderer(
@@ -463,7 +463,7 @@ class RenderLoop:
     def _render_stock(self, renderer: RendererLike, stream: _Stream, msg: PoseMessage,
                       size: tuple[int, int], wait_us: int = 0) -> tuple[int, int]:
         """Benchmark baseline: raw frames to aiortc, which encodes them with its own encoder."""
-        from streaming.encoder import VIDEO_TIME_BASE
+        from farview.streaming.encoder import VIDEO_TIME_BASE
 
         with self._scene_lock:
             renderer.render(self._scene, msg.views, msg.near, msg.far)

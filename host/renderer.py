@@ -64,12 +64,12 @@ from av.video.reformatter import VideoReformatter
 from OpenGL import GL
 from OpenGL.raw.GL.VERSION.GL_1_0 import glReadPixels as _raw_read_pixels
 
-import host.egl  # noqa: F401  (sets PYOPENGL_PLATFORM before OpenGL is imported)
-from host import glcalls, transforms
-from host.gltf import Material, Mesh, Texture
-from host.scene import MAX_CUT_PLANES, Scene
-from input.pose import Fov, View
-from streaming.planes import plane_array, yuv420_planes
+import farview.host.egl  # noqa: F401  (sets PYOPENGL_PLATFORM before OpenGL is imported)
+from farview.host import glcalls, transforms
+from farview.host.gltf import Material, Mesh, Texture
+from farview.host.scene import MAX_CUT_PLANES, Scene
+from farview.input.pose import Fov, View
+from farview.streaming.planes import plane_array, yuv420_planes
 
 log = logging.getLogger(__name__)
 

@@ -13,24 +13,22 @@ import logging
 import os
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 from aiortc import RTCSessionDescription
 
-from host.config import HostConfig
-from host.connection import HostConnection
-from host.control import ControlDispatcher, ControlError, require
-from host.render_loop import RenderLoop, StreamSettings, clamp_viewport
-from host.scene_api import SceneService
-from input.events import InputEvent
-from input.pose import MAX_VIEWPORT
-from streaming.whep import WhepConnection, WhepEndpoint
+from farview.assets import SAMPLE_MODEL
+from farview.host.connection import HostConnection
+from farview.host.control import ControlDispatcher, ControlError, require
+from farview.host.render_loop import RenderLoop, StreamSettings, clamp_viewport
+from farview.host.scene_api import SceneService
+from farview.input.events import InputEvent
+from farview.input.launch import HostConfig
+from farview.input.pose import MAX_VIEWPORT
+from farview.streaming.whep import WhepConnection, WhepEndpoint
 
 log = logging.getLogger(__name__)
 
-ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets"
-SAMPLE_MODEL = ASSETS_DIR / "sample_engine.glb"
 
 
 class _ContextRenderer:
@@ -38,8 +36,8 @@ class _ContextRenderer:
     live and die on the render thread), and which GL path was taken."""
 
     def __init__(self) -> None:
-        from host.egl import EglContext
-        from host.renderer import Renderer
+        from farview.host.egl import EglContext
+        from farview.host.renderer import Renderer
 
         self.context = EglContext()
         # FARVIEW_LIGHTING=pixel|vertex and FARVIEW_CHROMA=cpu|gpu override the choices made
@@ -72,7 +70,7 @@ class _ContextRenderer:
 
 class HostRuntime:
     def __init__(self, config: HostConfig, *, stream_settings: StreamSettings | None = None) -> None:
-        from host.scene import Scene
+        from farview.host.scene import Scene
 
         self.config = config
         self.scene = Scene()

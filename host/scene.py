@@ -22,8 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from host import transforms
-from host.gltf import Mesh, Model
+from farview.host import transforms
+from farview.host.gltf import Mesh, Model
 
 Vec3 = tuple[float, float, float]
 Quat = tuple[float, float, float, float]

@@ -51,9 +51,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from host.control import ControlDispatcher, ControlError, require
-from host.gltf import Model, ModelError, load_model, load_model_bytes
-from host.model_store import (
+from farview.host.control import ControlDispatcher, ControlError, require
+from farview.host.gltf import Model, ModelError, load_model, load_model_bytes
+from farview.host.model_store import (
     ENV_MAX_MODEL_BYTES,
     ENV_MAX_TRIANGLES,
     LoadBudgets,
@@ -63,8 +63,8 @@ from host.model_store import (
     fetch_url,
     resolve_path,
 )
-from host.raycast import RayCaster
-from host.scene import (
+from farview.host.raycast import RayCaster
+from farview.host.scene import (
     CameraSettings,
     CutPlane,
     Entity,
@@ -74,7 +74,7 @@ from host.scene import (
 )
 
 if TYPE_CHECKING:
-    from host.runtime import HostRuntime
+    from farview.host.runtime import HostRuntime
 
 log = logging.getLogger(__name__)
 

@@ -3,11 +3,11 @@
 Importing this package must not pull in aiortc, PyAV, OpenGL or glfw (a test checks it).
 """
 
-from input.control import ControlMessage, Error, Event, Request, Result
-from input.errors import ProtocolError
-from input.events import Action, EventKind, InputEvent
-from input.frame_meta import FrameMetadata
-from input.pose import Fov, Pose, PoseMessage, View
+from farview.input.control import ControlMessage, Error, Event, Request, Result
+from farview.input.errors import ProtocolError
+from farview.input.events import Action, EventKind, InputEvent
+from farview.input.frame_meta import FrameMetadata
+from farview.input.pose import Fov, Pose, PoseMessage, View
 
 __all__ = [
     "Action",

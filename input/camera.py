@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from input.mathutil import (
+from farview.input.mathutil import (
     Quat,
     Vec3,
     quat_from_yaw_pitch,
@@ -29,7 +29,7 @@ from input.mathutil import (
     vec_scale,
     vec_sub,
 )
-from input.pose import Pose
+from farview.input.pose import Pose
 
 DEFAULT_DISTANCE = 3.0
 """Metres from eye to target at start and after reset (the sample model is about 1 m across)."""

@@ -16,7 +16,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from input.errors import ProtocolError
+from farview.input.errors import ProtocolError
 
 CONTROL_VERSION = 1
 MAX_CONTROL_BYTES = 64 * 1024

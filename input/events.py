@@ -18,7 +18,7 @@ import struct
 from dataclasses import dataclass
 from enum import IntEnum
 
-from input.errors import ProtocolError
+from farview.input.errors import ProtocolError
 
 INPUT_VERSION = 1
 _HEAD = struct.Struct("<BBHQ")

@@ -22,7 +22,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from input.errors import ProtocolError
+from farview.input.errors import ProtocolError
 
 FRAME_META_VERSION = 2
 _FMT = struct.Struct("<BBHHHIIQIIIIII")

@@ -16,8 +16,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from input.mathutil import quat_rotate, vec_add
-from input.pose import MAX_VIEWPORT, Fov, Pose, PoseMessage, View
+from farview.input.mathutil import quat_rotate, vec_add
+from farview.input.pose import MAX_VIEWPORT, Fov, Pose, PoseMessage, View
 
 DEFAULT_IPD_M = 0.063
 """Average adult interpupillary distance in metres (and Monado's simulated HMD)."""

@@ -21,7 +21,7 @@ import math
 import struct
 from dataclasses import dataclass, field
 
-from input.errors import ProtocolError
+from farview.input.errors import ProtocolError
 
 POSE_VERSION = 1
 MAX_VIEWPORT = 7680

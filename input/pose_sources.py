@@ -8,7 +8,7 @@ source's own clock (0 = when the loop started). Implementations:
 - :class:`SimulatedHeadset`: replays a :class:`HeadTrace` (recorded or generated) and samples it
   at the headset's rate (90 Hz). Because a trace knows the future, ``pose_at`` is also the ground
   truth that the headset loop measures its angular error against.
-- ``client.openxr_source.OpenXRPoseSource`` (not here: it needs pyopenxr and a runtime).
+- ``farview.client.headset.openxr.OpenXRPoseSource`` (not here: it needs pyopenxr and a runtime).
 
 :func:`headturn_trace` generates a realistic fast head turn: a minimum-jerk yaw profile (e.g. 90°
 in 0.4 s, peak ≈ 420°/s, as measured for voluntary head turns) with a small physiological tremor
@@ -30,10 +30,10 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
-from input.camera import CameraController
-from input.headset import DEFAULT_REFRESH_HZ
-from input.mathutil import quat_from_yaw_pitch, quat_rotate, vec_add
-from input.pose import Pose
+from farview.input.camera import CameraController
+from farview.input.headset import DEFAULT_REFRESH_HZ
+from farview.input.mathutil import quat_from_yaw_pitch, quat_rotate, vec_add
+from farview.input.pose import Pose
 
 TRACE_COLUMNS = ("t", "px", "py", "pz", "qx", "qy", "qz", "qw")
 """CSV header (and JSON sample keys) of a head-motion trace: seconds, metres, unit quaternion."""

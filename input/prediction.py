@@ -18,8 +18,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from input.mathutil import Quat, Vec3, quat_conjugate, quat_from_axis_angle, quat_multiply, quat_normalize
-from input.pose import Pose
+from farview.input.mathutil import Quat, Vec3, quat_conjugate, quat_from_axis_angle, quat_multiply, quat_normalize
+from farview.input.pose import Pose
 
 MAX_HORIZON_S = 0.2
 """Longest prediction: beyond ~200 ms a constant-velocity guess does more harm than good."""

@@ -21,9 +21,9 @@ import math
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from input.mathutil import Vec3, quat_from_yaw_pitch, quat_rotate, vec_scale, vec_sub
-from input.pose import Pose
-from input.pose_sources import HeadTrace
+from farview.input.mathutil import Vec3, quat_from_yaw_pitch, quat_rotate, vec_scale, vec_sub
+from farview.input.pose import Pose
+from farview.input.pose_sources import HeadTrace
 
 TRAJECTORY_KINDS = ("orbit", "shake", "trace", "headturn")
 """The kinds :func:`parse_trajectory_spec` accepts."""
@@ -175,7 +175,7 @@ def make_trajectory(spec: TrajectorySpec, trace: HeadTrace | None = None) -> Tra
     if spec.kind == "shake":
         return Shake()
     if spec.kind == "headturn":
-        from input.pose_sources import headturn_trace
+        from farview.input.pose_sources import headturn_trace
 
         return TraceTrajectory(headturn_trace())  # fast 90° head turns and back, looped
     if trace is None:

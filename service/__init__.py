@@ -7,6 +7,6 @@ Modules: :mod:`service.app` (routes, error shapes), :mod:`service.lifecycle` (st
 The service never imports GL or aiortc; it starts hosts as processes.
 """
 
-from service.config import ServiceSettings, load_settings
+from farview.service.config import ServiceSettings, load_settings
 
 __all__ = ["ServiceSettings", "load_settings"]

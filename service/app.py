@@ -34,10 +34,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.auth import Authenticator
-from service.errors import ApiError, bad_request
-from service.lifecycle import MAX_LEASE_MINUTES, SessionManager
-from service.store import SessionRecord
+from farview.service.auth import Authenticator
+from farview.service.errors import ApiError, bad_request
+from farview.service.lifecycle import MAX_LEASE_MINUTES, SessionManager
+from farview.service.store import SessionRecord
 
 log = logging.getLogger(__name__)
 

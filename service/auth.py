@@ -27,12 +27,12 @@ from pathlib import Path
 
 import jwt
 
+from farview.input.launch import ACCOUNT_FILE, TOKEN_AUDIENCE
+
 log = logging.getLogger(__name__)
 
-TOKEN_AUDIENCE = "farview"
 TOKEN_LIFETIME_SECONDS = 24 * 3600
 TOKEN_KEY_FILE = "token.key"
-ACCOUNT_FILE = "account.json"
 
 
 def write_private(path: Path, data: bytes) -> None:

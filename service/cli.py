@@ -29,15 +29,15 @@ from typing import Any
 
 import uvicorn
 
-from service.app import API_VERSION, create_app
-from service.auth import (
-    ACCOUNT_FILE,
+from farview.input.launch import ACCOUNT_FILE, SERVICE_FILE
+from farview.service.app import API_VERSION, create_app
+from farview.service.auth import (
     Authenticator,
     load_or_create_local_account,
     load_or_create_token_key,
     write_private,
 )
-from service.config import (
+from farview.service.config import (
     DEFAULT_HOST,
     DEFAULT_HOST_START_TIMEOUT,
     DEFAULT_LEASE_UNIT_SECONDS,
@@ -45,14 +45,13 @@ from service.config import (
     ServiceSettings,
     load_settings,
 )
-from service.lifecycle import SessionManager
-from service.pool import LocalHostPool
-from service.store import DB_FILE, SessionStore
-from service.tls import make_self_signed
+from farview.service.lifecycle import SessionManager
+from farview.service.pool import LocalHostPool
+from farview.service.store import DB_FILE, SessionStore
+from farview.service.tls import make_self_signed
 
 log = logging.getLogger(__name__)
 
-SERVICE_FILE = "service.json"
 
 
 def _is_loopback(host: str) -> bool:

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from farview.input.launch import default_data_dir
+
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8400
 DEFAULT_LEASE_UNIT_SECONDS = 60.0
@@ -26,12 +28,6 @@ DEFAULT_HOST_START_TIMEOUT = 60.0
 DEFAULT_MAX_BODY_BYTES = 64 * 1024
 DEFAULT_PAGE_SIZE = 100
 DEFAULT_RETENTION_DAYS = 30.0
-
-
-def default_data_dir() -> Path:
-    """``$FARVIEW_DATA_DIR`` or ``~/.local/share/farview`` (shared with :mod:`client.local`)."""
-    env = os.environ.get("FARVIEW_DATA_DIR")
-    return Path(env) if env else Path.home() / ".local" / "share" / "farview"
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -33,10 +33,11 @@ from dataclasses import dataclass, field
 import httpx
 import psutil
 
-from service.auth import Authenticator
-from service.errors import conflict, not_found, unprocessable
-from service.pool import HostHandle, HostPool, HostSpec, HostStartError
-from service.store import (
+from farview.input.launch import HostConfig
+from farview.service.auth import Authenticator
+from farview.service.errors import conflict, not_found, unprocessable
+from farview.service.pool import HostHandle, HostPool, HostStartError
+from farview.service.store import (
     ERROR,
     EXPIRED,
     READY,
@@ -234,7 +235,7 @@ class SessionManager:
         key = (record.account_id, record.session_id)
         handle: HostHandle | None = None
         try:
-            spec = HostSpec(account_id=record.account_id, session_id=record.session_id,
+            spec = HostConfig(account_id=record.account_id, session_id=record.session_id,
                             token_key=self.auth.token_key, models=record.models)
             started = time.monotonic()
             try:
@@ -340,7 +341,7 @@ def _kill_leftover_host(pid: int) -> None:
         cmdline = proc.cmdline()
     except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
         return
-    if "client.cli" in cmdline and "host" in cmdline:
+    if "farview.host" in cmdline:
         log.warning("killing leftover render host pid %d from a previous service run", pid)
         with contextlib.suppress(psutil.NoSuchProcess):
             proc.kill()

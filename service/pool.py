@@ -1,9 +1,10 @@
 """Host pools: where render hosts run. :class:`HostPool` is the interface; :class:`LocalHostPool`
-starts one ``farview host`` subprocess per session on this machine (a cluster pool comes later).
+starts one ``python -m farview.host`` subprocess per session on this machine (a cluster pool
+comes later).
 
-Start-up contract with ``farview host`` (see :mod:`host.config`): the pool writes one JSON line
-(:class:`host.config.HostConfig`) to the host's stdin, which it keeps open, and reads one line
-``{"event": "listening", "host": ..., "port": N}`` from its stdout. The host's stderr goes to
+Start-up contract with the host (:mod:`farview.input.launch`): the pool writes one JSON line
+(:class:`~farview.input.launch.HostConfig`) to the host's stdin, which it keeps open, and reads
+the host's listening line from its stdout. The host's stderr goes to
 ``<data-dir>/hosts/<account>/<session>.log``; its last lines explain a failed or dead host.
 
 Concurrency: everything runs on the service's event loop. Hosts start in their own process group
@@ -16,17 +17,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import re
 import signal
 import sys
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from host.config import HostConfig
+from farview.input.launch import HOST_MODULE, HostConfig, parse_listening, stopping_line
 
 log = logging.getLogger(__name__)
 
@@ -36,14 +35,6 @@ LOG_TAIL_LINES = 8
 
 class HostStartError(Exception):
     """The render host could not be started (the message says why, with its log's tail)."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class HostSpec:
-    account_id: str
-    session_id: str
-    token_key: bytes = field(repr=False)
-    models: tuple[str, ...] = ()
 
 
 class HostHandle(ABC):
@@ -72,7 +63,7 @@ class HostHandle(ABC):
 
 class HostPool(ABC):
     @abstractmethod
-    async def start(self, spec: HostSpec, *, timeout: float) -> HostHandle:
+    async def start(self, spec: HostConfig, *, timeout: float) -> HostHandle:
         """Start a host and return once it listens (it may not be healthy yet).
 
         Raises :class:`HostStartError` when it exits or does not listen within ``timeout``.
@@ -157,7 +148,7 @@ class LocalHostHandle(HostHandle):
         if self._proc.stdin is not None and not self._proc.stdin.is_closing():
             if reason and self._proc.returncode is None:
                 # the host reads further stdin lines: this one says why it is being stopped
-                line = json.dumps({"event": "stopping", "reason": reason}) + "\n"
+                line = stopping_line(reason) + "\n"
                 with contextlib.suppress(OSError, RuntimeError):
                     self._proc.stdin.write(line.encode())
                     await asyncio.wait_for(self._proc.stdin.drain(), 1.0)
@@ -177,28 +168,26 @@ class LocalHostHandle(HostHandle):
 
 
 class LocalHostPool(HostPool):
-    """Render hosts as subprocesses of the service (``python -m client.cli host``)."""
+    """Render hosts as subprocesses of the service (``python -m farview.host``)."""
 
     def __init__(self, data_dir: Path, *, bind: str = "127.0.0.1") -> None:
         self.log_dir = data_dir / "hosts"
         self.bind = bind
         self._handles: set[LocalHostHandle] = set()
 
-    async def start(self, spec: HostSpec, *, timeout: float) -> LocalHostHandle:
+    async def start(self, spec: HostConfig, *, timeout: float) -> LocalHostHandle:
         log_path = self.log_dir / _safe_name(spec.account_id) / f"{_safe_name(spec.session_id)}.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        config = HostConfig(session_id=spec.session_id, account_id=spec.account_id,
-                            token_key=spec.token_key, models=spec.models)
         with log_path.open("ab") as log_file:
             proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "client.cli", "host", "--bind", self.bind, "--port", "0",
+                sys.executable, "-m", HOST_MODULE, "--bind", self.bind, "--port", "0",
                 stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=log_file,
                 start_new_session=True, env=_host_environment())
         log.info("session %s: render host pid %d starting (log %s)", spec.session_id, proc.pid,
                  log_path)
         assert proc.stdin is not None and proc.stdout is not None
         try:
-            proc.stdin.write(config.to_json().encode() + b"\n")
+            proc.stdin.write(spec.to_json().encode() + b"\n")
             await proc.stdin.drain()
             line = await asyncio.wait_for(proc.stdout.readline(), timeout)
             if not line:
@@ -206,10 +195,8 @@ class LocalHostPool(HostPool):
                 raise HostStartError(
                     f"the render host {_describe_returncode(proc.returncode or 0)} before it "
                     f"listened; last lines of {log_path}:\n{_log_tail(log_path)}")
-            event = json.loads(line)
-            if event.get("event") != "listening":
-                raise HostStartError(f"the render host said {line[:200]!r} instead of listening")
-            handle = LocalHostHandle(proc, str(event["host"]), int(event["port"]), log_path)
+            hostname, port = parse_listening(line)
+            handle = LocalHostHandle(proc, hostname, port, log_path)
         except BaseException as exc:
             if proc.returncode is None:
                 with contextlib.suppress(ProcessLookupError):

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from service.auth import write_private
+from farview.service.auth import write_private
 
 
 def make_self_signed(data_dir: Path) -> tuple[Path, Path]:

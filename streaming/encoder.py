@@ -19,7 +19,7 @@ from typing import Any
 import av
 import numpy as np
 
-from streaming.planes import yuv420_planes
+from farview.streaming.planes import yuv420_planes
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection
 
-from streaming._aiortc_patches import apply_global_patches
+from farview.streaming._aiortc_patches import apply_global_patches
 
 MAX_CHANNEL_MESSAGE = 64 * 1024
 """Largest data-channel message either side accepts; bigger ones are counted and dropped."""

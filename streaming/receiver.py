@@ -21,8 +21,8 @@ from dataclasses import dataclass
 import av
 import numpy as np
 
-from streaming._aiortc_patches import EncodedFrame
-from streaming.planes import plane_array
+from farview.streaming._aiortc_patches import EncodedFrame
+from farview.streaming.planes import plane_array
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import secrets
 import signal
@@ -23,7 +22,7 @@ from typing import Any
 import jwt
 import numpy as np
 
-from host.config import HostConfig
+from farview.input.launch import HOST_MODULE, TOKEN_AUDIENCE, HostConfig, parse_listening
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_MODELS = REPO.parent / "shared" / "models"
@@ -31,7 +30,7 @@ SHARED_MODELS = REPO.parent / "shared" / "models"
 
 def mint_token(key: bytes, account_id: str, ttl: float = 3600) -> str:
     now = int(time.time())
-    return jwt.encode({"sub": account_id, "aud": "farview", "iat": now, "exp": now + int(ttl)},
+    return jwt.encode({"sub": account_id, "aud": TOKEN_AUDIENCE, "iat": now, "exp": now + int(ttl)},
                       key, algorithm="HS256")
 
 
@@ -75,7 +74,7 @@ def start_host(tmp_path: Path, *, models: tuple[str, ...] = (), timeout: float =
     log_path = tmp_path / f"host-{secrets.token_hex(3)}.log"
     log_file = open(log_path, "w")  # noqa: SIM115 - owned by the child process
     proc = subprocess.Popen(
-        [sys.executable, "-m", "client.cli", "host", "--port", "0", *extra_args],
+        [sys.executable, "-m", HOST_MODULE, "--port", "0", *extra_args],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log_file, text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"}, cwd=REPO,
     )
@@ -87,8 +86,8 @@ def start_host(tmp_path: Path, *, models: tuple[str, ...] = (), timeout: float =
     if not line:
         proc.wait(5)
         raise RuntimeError(f"host exited ({proc.returncode}) before listening:\n{log_path.read_text()}")
-    listening = json.loads(line)
-    return RunningHost(proc, int(listening["port"]), key, account, log_path)
+    _, port = parse_listening(line)
+    return RunningHost(proc, port, key, account, log_path)
 
 
 def model_mask(rgb: np.ndarray, threshold: int = 24) -> np.ndarray:
@@ -111,7 +110,7 @@ def centroid_x(rgb: np.ndarray) -> float:
 @contextlib.asynccontextmanager
 async def connected(host: RunningHost, viewport: tuple[int, int]) -> AsyncIterator[Any]:
     """A real client connection to ``host``, closed (and the slot freed) afterwards."""
-    from client.connection import connect_to_host
+    from farview.client.connection import connect_to_host
 
     conn = await connect_to_host(host.whep_url, host.token(), viewport=viewport)
     try:

@@ -4,8 +4,8 @@ Threading: GLFW and GL only on the main thread; :class:`LatestFrameMailbox` is t
 cross-thread hand-off (the stream's worker thread puts decoded frames, the loop takes the newest).
 """
 
-from client.viewer.controls import KEY_HELP, Command, Controls, Mode
-from client.viewer.events import (
+from farview.client.viewer.controls import KEY_HELP, Command, Controls, Mode
+from farview.client.viewer.events import (
     CloseEvent,
     CursorMoveEvent,
     FramebufferResizeEvent,
@@ -15,10 +15,10 @@ from client.viewer.events import (
     ScrollEvent,
     WindowEvent,
 )
-from client.viewer.loop import FrameSource, LatestFrameMailbox, ViewerLoop, ViewerStats
-from client.viewer.overlay import Overlay
-from client.viewer.window import NO_DISPLAY_MESSAGE, NoDisplayError, Window, WindowError
-from client.viewer.yuv_renderer import YuvRenderer, letterbox
+from farview.client.viewer.loop import FrameSource, LatestFrameMailbox, ViewerLoop, ViewerStats
+from farview.client.viewer.overlay import Overlay
+from farview.client.viewer.window import NO_DISPLAY_MESSAGE, NoDisplayError, Window, WindowError
+from farview.client.viewer.yuv_renderer import YuvRenderer, letterbox
 
 __all__ = [
     "KEY_HELP",

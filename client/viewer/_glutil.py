@@ -12,7 +12,7 @@ from typing import Any
 
 from OpenGL import GL
 
-from client.viewer.window import WindowError
+from farview.client.viewer.window import WindowError
 
 QUAD_VERTEX_SHADER = """
 #version 330 core

@@ -31,18 +31,18 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from client.connection import RenderingConnection
-from client.errors import (
+from farview.client.connection import RenderingConnection
+from farview.client.errors import (
     ConnectError,
     FarviewError,
     OtherClientConnectedError,
     SessionStateError,
 )
-from client.frame import Frame
-from client.viewer.loop import LatestFrameMailbox
-from input.camera import CameraController, CameraState, framing
-from input.events import Action, EventKind, InputEvent
-from input.pose import Fov, PoseMessage, View
+from farview.client.frame import Frame
+from farview.client.viewer.loop import LatestFrameMailbox
+from farview.input.camera import CameraController, CameraState, framing
+from farview.input.events import Action, EventKind, InputEvent
+from farview.input.pose import Fov, PoseMessage, View
 
 log = logging.getLogger(__name__)
 
@@ -368,8 +368,8 @@ def frame_camera(camera: CameraController, worker: StreamWorker) -> bool:
 def run_window(worker: StreamWorker, mailbox: LatestFrameMailbox, *, size: tuple[int, int],
                vsync: bool, fullscreen: bool, duration: float | None,
                screenshot: Path | None, title: str) -> ViewerResult:
-    from client.viewer.loop import ViewerLoop
-    from client.viewer.window import Window
+    from farview.client.viewer.loop import ViewerLoop
+    from farview.client.viewer.window import Window
 
     result = ViewerResult()
     with Window(title=title, size=size, vsync=vsync, fullscreen=fullscreen) as window:
@@ -448,7 +448,7 @@ class _Picker:
         frame = None if self.loop is None else self.loop.last_frame
         if frame is None or frame.pose is None:
             return
-        from client.viewer.yuv_renderer import letterbox
+        from farview.client.viewer.yuv_renderer import letterbox
 
         win_w, win_h = self.loop.window.window_size()
         x, y, w, h = letterbox((frame.width, frame.height), (win_w, win_h))

@@ -24,7 +24,7 @@ import logging
 import math
 from enum import Enum
 
-from client.viewer.events import (
+from farview.client.viewer.events import (
     KEY_A,
     KEY_D,
     KEY_E,
@@ -52,8 +52,8 @@ from client.viewer.events import (
     ScrollEvent,
     WindowEvent,
 )
-from input.camera import CameraController
-from input.events import Action
+from farview.input.camera import CameraController
+from farview.input.events import Action
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from input.events import Action
+from farview.input.events import Action
 
 # GLFW key codes (printable keys are their upper-case ASCII code).
 KEY_SPACE = 32

@@ -26,9 +26,9 @@ import numpy as np
 from OpenGL import GL
 from PIL import Image
 
-from client.frame import Frame
-from client.viewer.controls import KEY_HELP, Command, Controls
-from client.viewer.events import (
+from farview.client.frame import Frame
+from farview.client.viewer.controls import KEY_HELP, Command, Controls
+from farview.client.viewer.events import (
     CloseEvent,
     CursorMoveEvent,
     FramebufferResizeEvent,
@@ -38,12 +38,12 @@ from client.viewer.events import (
     ScrollEvent,
     WindowEvent,
 )
-from client.viewer.overlay import Overlay
-from client.viewer.window import Window
-from client.viewer.yuv_renderer import YuvRenderer
-from input.camera import CameraController
-from input.events import InputEvent
-from input.pose import MAX_VIEWPORT, Fov, PoseMessage, View
+from farview.client.viewer.overlay import Overlay
+from farview.client.viewer.window import Window
+from farview.client.viewer.yuv_renderer import YuvRenderer
+from farview.input.camera import CameraController
+from farview.input.events import InputEvent
+from farview.input.pose import MAX_VIEWPORT, Fov, PoseMessage, View
 
 log = logging.getLogger(__name__)
 

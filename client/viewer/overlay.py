@@ -21,7 +21,7 @@ import numpy as np
 from OpenGL import GL
 from PIL import Image, ImageDraw, ImageFont
 
-from client.viewer._glutil import QUAD_VERTEX_SHADER, compile_program, draw_quad, make_texture
+from farview.client.viewer._glutil import QUAD_VERTEX_SHADER, compile_program, draw_quad, make_texture
 
 log = logging.getLogger(__name__)
 

@@ -22,8 +22,8 @@ import glfw
 import numpy as np
 from OpenGL import GL
 
-from client.errors import FarviewError
-from client.viewer.events import (
+from farview.client.errors import FarviewError
+from farview.client.viewer.events import (
     CloseEvent,
     CursorMoveEvent,
     FramebufferResizeEvent,
@@ -33,7 +33,7 @@ from client.viewer.events import (
     ScrollEvent,
     WindowEvent,
 )
-from input.events import Action
+from farview.input.events import Action
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ Textures are reallocated only when the frame size changes; otherwise ``glTexSubI
 them. The picture keeps its aspect ratio: when the framebuffer's aspect differs, the quad is
 drawn into a centred ``glViewport`` and the rest stays the clear colour (letterbox/pillarbox).
 
-Optional late reprojection (:mod:`client.reprojection`): :meth:`YuvRenderer.set_reprojection`
+Optional late reprojection (:mod:`farview.client.headset.reprojection`): :meth:`YuvRenderer.set_reprojection`
 sets one 3×3 homography per eye (1 mono, 2 side by side), applied to the texture coordinates in
 the fragment shader; pixels with no data turn black. Off by default, and then the shader samples
 exactly as before.
@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 from OpenGL import GL
 
-from client.viewer._glutil import QUAD_VERTEX_SHADER, compile_program, draw_quad, make_texture
+from farview.client.viewer._glutil import QUAD_VERTEX_SHADER, compile_program, draw_quad, make_texture
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +111,7 @@ class YuvRenderer:
 
     def set_reprojection(self, homographies: Sequence[np.ndarray] | None) -> None:
         """Reproject the next draws: one 3×3 homography per side-by-side view (1 or 2), as
-        :func:`client.reprojection.frame_homographies` makes them; ``None`` turns it off."""
+        :func:`farview.client.headset.reprojection.frame_homographies` makes them; ``None`` turns it off."""
         GL.glUseProgram(self._program)
         if not homographies:
             GL.glUniform1i(self._reproject_eyes_loc, 0)

@@ -27,7 +27,7 @@ def test_short_bench_writes_json_and_plot_and_pixels_agree(tmp_path: Path) -> No
            if k not in ("FARVIEW_URL", "FARVIEW_ACCOUNT_ID", "FARVIEW_ACCOUNT_KEY", "DISPLAY")}
     env["FARVIEW_DATA_DIR"] = str(tmp_path / "data")
     proc = subprocess.run(
-        [sys.executable, "-m", "client.cli", "bench", "--verify", "--duration", "2", "--warmup", "0.5",
+        [sys.executable, "-m", "farview", "bench", "--verify", "--duration", "2", "--warmup", "0.5",
          "--resolution", "320x240", "--headless", "--trajectory", "shake", "--output", str(out)],
         capture_output=True, text=True, timeout=80, cwd=REPO, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]

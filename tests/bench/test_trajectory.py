@@ -6,9 +6,9 @@ import math
 
 import pytest
 
-from input.mathutil import quat_angle_between, quat_rotate, vec_length, vec_sub
-from input.pose_sources import headturn_trace, parse_trace_csv
-from input.trajectory import (
+from farview.input.mathutil import quat_angle_between, quat_rotate, vec_length, vec_sub
+from farview.input.pose_sources import headturn_trace, parse_trace_csv
+from farview.input.trajectory import (
     DEFAULT_DISTANCE,
     DEFAULT_TARGET,
     Orbit,
@@ -107,8 +107,8 @@ def test_protocol() -> None:
 def test_headturn_trajectory_turns_fast_and_loops() -> None:
     import math
 
-    from input.mathutil import quat_angle_between
-    from input.trajectory import make_trajectory, parse_trajectory_spec
+    from farview.input.mathutil import quat_angle_between
+    from farview.input.trajectory import make_trajectory, parse_trajectory_spec
 
     traj = make_trajectory(parse_trajectory_spec("headturn"))
     start = traj.pose_at(0.0).orientation

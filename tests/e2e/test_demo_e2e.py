@@ -37,7 +37,7 @@ def _farview_processes(data_dir: Path) -> list[psutil.Process]:
     out = []
     for p in psutil.process_iter(["cmdline"]):
         cmd = " ".join(p.info["cmdline"] or [])
-        if str(data_dir) in cmd or ("client.cli host" in cmd and p.ppid() == 1):
+        if str(data_dir) in cmd or ("farview.host" in cmd and p.ppid() == 1):
             out.append(p)
     return out
 
@@ -56,7 +56,7 @@ def test_demo_shows_the_model_follows_a_drag_and_cleans_up(xvfb_display: str, tm
         env.pop(key, None)
     log_path = tmp_path / "demo.log"
     with log_path.open("wb") as log:
-        demo = subprocess.Popen([sys.executable, "-m", "client.cli", "demo", "--size", "640x360",
+        demo = subprocess.Popen([sys.executable, "-m", "farview", "demo", "--size", "640x360",
                                  "--duration", "120"], cwd=REPO, env=env, stdout=log, stderr=log)
     try:
         wid = _find_window(xvfb_display, "farview demo", 90)

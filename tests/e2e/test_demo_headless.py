@@ -23,7 +23,7 @@ def test_headless_demo_frames_a_users_textured_model(tmp_path: Path) -> None:
     for key in ("FARVIEW_URL", "FARVIEW_ACCOUNT_ID", "FARVIEW_ACCOUNT_KEY", "DISPLAY"):
         env.pop(key, None)
     out = subprocess.run(
-        [sys.executable, "-m", "client.cli", "demo", str(SHARED_MODELS / "Duck.glb"), "--headless",
+        [sys.executable, "-m", "farview", "demo", str(SHARED_MODELS / "Duck.glb"), "--headless",
          "--size", "320x240", "--duration", "4", "--screenshot", str(shot)],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=180)
     assert out.returncode == 0, out.stdout + out.stderr

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from service.auth import write_private
+from farview.service.auth import write_private
 from tests.service.conftest import RunningService, launch_service
 
 ACCOUNT_A = "acct-a"

@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 import httpx
 import psutil
 
-from client.rest import AsyncRemoteRenderingClient
-from client.session import AsyncRenderingSession
-from input.pose import Pose
+from farview.client.rest import AsyncRemoteRenderingClient
+from farview.client.session import AsyncRenderingSession
+from farview.input.pose import Pose
 from tests.service.conftest import RunningService
 
 API_VERSION = "2021-01-01"

@@ -21,13 +21,13 @@ from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
 
-from client.connection import RenderingConnection, connect_to_host
-from host.bad_messages import _kind_of
-from input import control as wire
-from input.errors import ProtocolError
-from input.events import Action, EventKind, InputEvent
-from input.pose import Pose
-from streaming.peer import MAX_CHANNEL_MESSAGE
+from farview.client.connection import RenderingConnection, connect_to_host
+from farview.host.bad_messages import _kind_of
+from farview.input import control as wire
+from farview.input.errors import ProtocolError
+from farview.input.events import Action, EventKind, InputEvent
+from farview.input.pose import Pose
+from farview.streaming.peer import MAX_CHANNEL_MESSAGE
 from tests.hosting import RunningHost, start_host
 
 pytestmark = pytest.mark.slow
@@ -103,7 +103,7 @@ def bad_messages(rng: random.Random, good_pose: bytes, good_input: bytes) -> dic
 
 async def test_flood_of_bad_messages_on_every_channel_while_streaming(
         conn: RenderingConnection, host: RunningHost, figure: Callable[[str, object], None]) -> None:
-    from input.pose import PoseMessage
+    from farview.input.pose import PoseMessage
 
     rng = random.Random(SEED)
     await conn.next_frame(timeout=30)

@@ -25,9 +25,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from client import ConnectionLostError, RemoteRenderingClient
-from client.connection import RenderingConnection, connect_to_host
-from client.errors import OtherClientConnectedError
+from farview.client import ConnectionLostError, RemoteRenderingClient
+from farview.client.connection import RenderingConnection, connect_to_host
+from farview.client.errors import OtherClientConnectedError
 from tests.faults.restfuzz import compare_snapshots, snapshot
 from tests.hosting import REPO, RunningHost, start_host
 from tests.service.conftest import insert_record, launch_service, wait_for
@@ -166,7 +166,7 @@ async def _fresh_frame(conn: RenderingConnection) -> None:
 _FROZEN_CLIENT = """
 import asyncio, sys
 sys.path.insert(0, {repo!r})
-from client.connection import connect_to_host
+from farview.client.connection import connect_to_host
 async def main():
     conn = await connect_to_host({url!r}, {token!r}, viewport=(320, 240), timeout=30)
     await conn.next_frame(timeout=30)

@@ -229,7 +229,7 @@ def test_key_files_are_private(tmp_path: Path) -> None:
 
 def _serve(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     run_env = {k: v for k, v in os.environ.items() if not k.startswith("FARVIEW_")} | (env or {})
-    return subprocess.run([sys.executable, "-m", "client.cli", "serve", "--port", "0", "--data-dir",
+    return subprocess.run([sys.executable, "-m", "farview", "serve", "--port", "0", "--data-dir",
                            str(tmp_path / "refused"), *args], capture_output=True, text=True, timeout=60,
                           env=run_env)
 

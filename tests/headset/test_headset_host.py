@@ -16,16 +16,16 @@ from collections.abc import AsyncIterator, Iterator
 import numpy as np
 import pytest
 
-from client.connection import RenderingConnection, connect_to_host
-from client.frame import Frame
-from client.headset_app import MOVING_DEG_S, HeadsetSettings, format_summary, run_headset, summarize
-from client.reprojection import apply_homography, frame_homographies, reproject_rgb
-from client.viewer.app import StreamWorker
-from client.viewer.loop import LatestFrameMailbox
-from input.headset import SIMULATED_HEADSET, HeadsetDescription, split_eyes, stereo_pose_message
-from input.mathutil import quat_from_yaw_pitch
-from input.pose import Pose, PoseMessage
-from input.pose_sources import DEFAULT_HEAD_POSITION, SimulatedHeadset, headturn_trace
+from farview.client.connection import RenderingConnection, connect_to_host
+from farview.client.frame import Frame
+from farview.client.headset.app import MOVING_DEG_S, HeadsetSettings, format_summary, run_headset, summarize
+from farview.client.headset.reprojection import apply_homography, frame_homographies, reproject_rgb
+from farview.client.viewer.app import StreamWorker
+from farview.client.viewer.loop import LatestFrameMailbox
+from farview.input.headset import SIMULATED_HEADSET, HeadsetDescription, split_eyes, stereo_pose_message
+from farview.input.mathutil import quat_from_yaw_pitch
+from farview.input.pose import Pose, PoseMessage
+from farview.input.pose_sources import DEFAULT_HEAD_POSITION, SimulatedHeadset, headturn_trace
 from tests.hosting import RunningHost, centroid_x, model_mask, start_host
 
 pytestmark = pytest.mark.slow

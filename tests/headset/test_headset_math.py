@@ -7,18 +7,18 @@ import math
 import numpy as np
 import pytest
 
-from client.headset_app import angle_deg, load_trace, summarize
-from client.reprojection import (
+from farview.client.headset.app import angle_deg, load_trace, summarize
+from farview.client.headset.reprojection import (
     apply_homography,
     frame_homographies,
     is_identity,
     reproject_rgb,
     reprojection_homography,
 )
-from input.headset import SIMULATED_HEADSET, HeadsetDescription, head_pose_of, stereo_pose_message, stereo_views
-from input.mathutil import quat_from_yaw_pitch, quat_rotate
-from input.pose import Fov, Pose, PoseMessage
-from input.pose_sources import (
+from farview.input.headset import SIMULATED_HEADSET, HeadsetDescription, head_pose_of, stereo_pose_message, stereo_views
+from farview.input.mathutil import quat_from_yaw_pitch, quat_rotate
+from farview.input.pose import Fov, Pose, PoseMessage
+from farview.input.pose_sources import (
     CameraPoseSource,
     HeadTrace,
     PoseSource,
@@ -28,7 +28,7 @@ from input.pose_sources import (
     parse_trace_csv,
     parse_trace_json,
 )
-from input.prediction import LatencyEstimator, PosePredictor, angular_velocity
+from farview.input.prediction import LatencyEstimator, PosePredictor, angular_velocity
 
 
 def yaw_pose(deg: float, position: tuple[float, float, float] = (0.0, 0.0, 0.0)) -> Pose:
@@ -119,7 +119,7 @@ def test_bad_traces_say_what_is_wrong() -> None:
 
 
 def test_camera_pose_source_follows_the_camera() -> None:
-    from input.camera import CameraController
+    from farview.input.camera import CameraController
 
     cam = CameraController()
     src = CameraPoseSource(cam)
@@ -199,7 +199,7 @@ def test_turning_left_moves_the_picture_right_and_leaves_black_at_the_left_edge(
 
 
 def test_summary_percentiles() -> None:
-    from client.headset_app import angular_error
+    from farview.client.headset.app import angular_error
 
     errs = [angular_error(t=0, rendered_raw=yaw_pose(0), rendered_predicted=yaw_pose(5), latest_raw=yaw_pose(8),
                           latest_predicted=yaw_pose(10), truth=yaw_pose(10), pose_to_present_s=0.05,

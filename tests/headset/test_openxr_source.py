@@ -9,7 +9,7 @@ import types
 
 import pytest
 
-from client.openxr_source import (
+from farview.client.headset.openxr import (
     NO_PYOPENXR_MESSAGE,
     NO_RUNTIME_MESSAGE,
     OpenXRPoseSource,
@@ -70,7 +70,7 @@ def test_view_headset_openxr_without_runtime_exits_with_the_message(
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     """The CLI branch: the clear message and exit code 5, no traceback (no session service needed:
     the session object is a stand-in, because OpenXR fails before any connection is made)."""
-    from client import view_cli
+    from farview.client import view_cli
 
     monkeypatch.setitem(sys.modules, "xr", None)
     p = argparse.ArgumentParser()

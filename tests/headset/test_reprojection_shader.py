@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 from OpenGL import GL
 
-from client.frame import Frame
-from client.reprojection import frame_homographies, reproject_rgb
-from client.viewer.window import Window
-from client.viewer.yuv_renderer import YuvRenderer
-from input.headset import HeadsetDescription, stereo_views
-from input.mathutil import quat_from_yaw_pitch
-from input.pose import Pose, PoseMessage
+from farview.client.frame import Frame
+from farview.client.headset.reprojection import frame_homographies, reproject_rgb
+from farview.client.viewer.window import Window
+from farview.client.viewer.yuv_renderer import YuvRenderer
+from farview.input.headset import HeadsetDescription, stereo_views
+from farview.input.mathutil import quat_from_yaw_pitch
+from farview.input.pose import Pose, PoseMessage
 
 pytestmark = pytest.mark.e2e
 

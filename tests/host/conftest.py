@@ -15,7 +15,7 @@ FOREIGN = ["Box", "BoxAnimated", "BoxTextured", "CesiumMilkTruck", "Duck"]
 
 @pytest.fixture(scope="module")
 def egl_context() -> Iterator[object]:
-    from host.egl import EglContext
+    from farview.host.egl import EglContext
 
     ctx = EglContext()
     yield ctx

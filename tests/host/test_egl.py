@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import os
 
-from host.egl import PATH_MESA_SURFACELESS, PATH_NVIDIA_DEVICE, EglContext
+from farview.host.egl import PATH_MESA_SURFACELESS, PATH_NVIDIA_DEVICE, EglContext
 
 
 def test_context_reports_path_and_renderer(egl_context: EglContext) -> None:

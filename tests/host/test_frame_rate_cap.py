@@ -7,7 +7,7 @@ import itertools
 
 import pytest
 
-from host.render_loop import FrameRateCap
+from farview.host.render_loop import FrameRateCap
 
 
 def simulate(cap: FrameRateCap, arrivals: list[float], render_s: float) -> list[float]:

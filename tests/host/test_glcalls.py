@@ -11,8 +11,8 @@ import ctypes
 import pytest
 from OpenGL import GL
 
-from host import glcalls
-from host.egl import EglContext
+from farview.host import glcalls
+from farview.host.egl import EglContext
 
 
 def test_calls_reach_the_current_context(egl_context: EglContext) -> None:

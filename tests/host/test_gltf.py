@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from host.gltf import ModelError, load_model, load_model_bytes, node_world_matrices
-from host.transforms import transform_points
+from farview.host.gltf import ModelError, load_model, load_model_bytes, node_world_matrices
+from farview.host.transforms import transform_points
 from tests.host.conftest import (
     FOREIGN,
     QUADRANT_COLOURS,
@@ -79,7 +79,7 @@ def test_foreign_models_match_their_json(name: str) -> None:
 
 @pytest.mark.parametrize("name", FOREIGN)
 def test_world_bounds_match_accessor_boxes(name: str) -> None:
-    from host.scene import Scene
+    from farview.host.scene import Scene
 
     path = SHARED_MODELS / f"{name}.glb"
     doc, _ = _glb_json(path)
@@ -245,12 +245,12 @@ def test_bad_textures_are_named(caplog: pytest.LogCaptureFixture,
     with pytest.raises(ModelError, match=r"image 0 declares 9000×9000 pixels, over the limit"):
         load_model_bytes(textured_quad_glb(bomb.getvalue()))
     # Decoded textures have a memory budget per model.
-    monkeypatch.setattr("host.gltf.MAX_TEXTURE_BYTES", 1 << 20)
+    monkeypatch.setattr("farview.host.gltf.MAX_TEXTURE_BYTES", 1 << 20)
     big = np.zeros((1024, 1024, 4), np.uint8)
     with pytest.raises(ModelError, match="image 0 takes the model's decoded textures over 1 MiB"):
         load_model_bytes(textured_quad_glb(png_bytes(big)))
     # A primitive without the texture's coordinates is drawn untextured, and says so.
-    with caplog.at_level("INFO", logger="host.gltf"):
+    with caplog.at_level("INFO", logger="farview.host.gltf"):
         model = load_model_bytes(textured_quad_glb(png_bytes(quadrant_texture()),
                                                    texcoord=False))
     assert model.meshes[0].primitives[0].texture is None

@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from host.render_loop import RenderLoop, StreamSettings
-from host.runtime import _ContextRenderer
-from host.scene import Scene
-from input.frame_meta import FrameMetadata
-from input.pose import Fov, Pose, PoseMessage, View
+from farview.host.render_loop import RenderLoop, StreamSettings
+from farview.host.runtime import _ContextRenderer
+from farview.host.scene import Scene
+from farview.input.frame_meta import FrameMetadata
+from farview.input.pose import Fov, Pose, PoseMessage, View
 
 SLOW_S = 0.2
 
@@ -62,8 +62,8 @@ def test_the_next_frame_renders_while_the_last_one_encodes(monkeypatch: pytest.M
     # A slow render and a slow encode (a heavy model, a slow encoder): in turn they would take
     # 2 × SLOW_S a frame; overlapped, a pose that arrives during an encode renders at once and
     # its frame follows the previous one by about one SLOW_S.
-    import host.render_loop as render_loop
-    from streaming.encoder import H264Encoder
+    import farview.host.render_loop as render_loop
+    from farview.streaming.encoder import H264Encoder
 
     class _SlowEncoder(H264Encoder):
         def encode_frame(self, *args: Any, **kwargs: Any) -> list[Any]:

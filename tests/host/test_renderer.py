@@ -6,13 +6,13 @@ import av
 import numpy as np
 import pytest
 
-from host.egl import EglContext
-from host.gltf import load_model, load_model_bytes
-from host.renderer import BACKGROUND, Renderer
-from host.scene import Entity, Scene, Tint
-from host.transforms import matrix3_to_quat
-from input.pose import Fov, Pose, View
-from streaming.planes import plane_array
+from farview.host.egl import EglContext
+from farview.host.gltf import load_model, load_model_bytes
+from farview.host.renderer import BACKGROUND, Renderer
+from farview.host.scene import Entity, Scene, Tint
+from farview.host.transforms import matrix3_to_quat
+from farview.input.pose import Fov, Pose, View
+from farview.streaming.planes import plane_array
 from tests.host.conftest import (
     QUADRANT_COLOURS,
     SAMPLE,

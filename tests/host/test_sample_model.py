@@ -4,7 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from host.gltf import load_model
+from farview.host.gltf import load_model
 from tests.host.conftest import REPO, SAMPLE
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from host.gltf import load_model
-from host.runtime import SAMPLE_MODEL
+from farview.host.gltf import load_model
+from farview.host.runtime import SAMPLE_MODEL
 
 
 def test_every_sample_triangle_winds_with_its_normals() -> None:

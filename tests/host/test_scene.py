@@ -5,8 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from host.gltf import load_model
-from host.scene import Scene, SceneError, Tint
+from farview.host.gltf import load_model
+from farview.host.scene import Scene, SceneError, Tint
 from tests.host.conftest import SAMPLE
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from input import marker
-from streaming.encoder import EncoderSettings, H264Encoder
-from streaming.planes import plane_array
+from farview.input import marker
+from farview.streaming.encoder import EncoderSettings, H264Encoder
+from farview.streaming.planes import plane_array
 
 
 def test_burn_and_read_raw() -> None:

@@ -9,9 +9,9 @@ import sys
 
 import pytest
 
-from input import Action, FrameMetadata, InputEvent, PoseMessage, ProtocolError
-from input import control as wire
-from input.pose import Fov, Pose, View
+from farview.input import Action, FrameMetadata, InputEvent, PoseMessage, ProtocolError
+from farview.input import control as wire
+from farview.input.pose import Fov, Pose, View
 
 POSE_MONO = bytes.fromhex(
     "010101000700000015cd5b07000000000005d0020000803e0000fa430000803f00000040000040400000000000000000"
@@ -137,7 +137,8 @@ def test_control_round_trip_and_errors() -> None:
 
 
 def test_importing_input_pulls_in_no_heavy_dependency() -> None:
-    code = ("import sys, input, input.pose, input.events, input.control, input.frame_meta;"
+    code = ("import sys, farview.input, farview.input.pose, farview.input.events, farview.input.control,"
+            " farview.input.frame_meta, farview.input.launch;"
             "bad=[m for m in ('aiortc','av','OpenGL','glfw','httpx') if m in sys.modules];"
             "print(','.join(bad)); sys.exit(1 if bad else 0)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

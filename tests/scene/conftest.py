@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from client.connection import RenderingConnection
+from farview.client.connection import RenderingConnection
 from tests.hosting import SHARED_MODELS, RunningHost, connected, start_host
 
 VIEWPORT = (320, 240)

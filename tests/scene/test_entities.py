@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from client.connection import RenderingConnection, connect_to_host
-from client.errors import RemoteError
-from client.frame import Frame
-from client.scene import RemoteEntity
-from input.pose import Pose
+from farview.client.connection import RenderingConnection, connect_to_host
+from farview.client.errors import RemoteError
+from farview.client.frame import Frame
+from farview.client.scene import RemoteEntity
+from farview.input.pose import Pose
 from tests.hosting import RunningHost, model_mask
 from tests.scene.conftest import VIEWPORT, start_scene_host
 

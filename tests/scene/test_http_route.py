@@ -10,11 +10,11 @@ from typing import Any
 import httpx
 import pytest
 
-from host.app import create_app
-from host.config import HostConfig
-from host.model_store import LoadBudgets, ModelStore
-from host.scene import Scene
-from host.scene_api import SceneService
+from farview.host.app import create_app
+from farview.host.model_store import LoadBudgets, ModelStore
+from farview.host.scene import Scene
+from farview.host.scene_api import SceneService
+from farview.input.launch import HostConfig
 from tests.hosting import mint_token
 from tests.scene.conftest import MAX_MODEL_BYTES, MAX_TRIANGLES
 

@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from client.connection import RenderingConnection
-from client.errors import RemoteError
-from client.scene import EntityNode, load_model_http
-from host.gltf import load_model, node_world_matrices
-from host.transforms import transform_points
-from input.pose import Pose
+from farview.client.connection import RenderingConnection
+from farview.client.errors import RemoteError
+from farview.client.scene import EntityNode, load_model_http
+from farview.host.gltf import load_model, node_world_matrices
+from farview.host.transforms import transform_points
+from farview.input.pose import Pose
 from tests.hosting import REPO, SHARED_MODELS, RunningHost, model_mask
 
 pytestmark = pytest.mark.slow
@@ -177,7 +177,7 @@ def test_http_route_loads_into_the_running_session(host: RunningHost) -> None:
     with pytest.raises(RemoteError) as err:
         load_model_http(host.base_url, host.token(), "not_gltf")
     assert err.value.code == "InvalidModel" and err.value.target == "not_gltf"
-    from client.errors import AuthenticationError
+    from farview.client.errors import AuthenticationError
 
     with pytest.raises(AuthenticationError):
         load_model_http(host.base_url, "not-a-token", "tri")

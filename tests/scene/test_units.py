@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from host.gltf import load_model_bytes
-from host.model_store import LoadBudgets, ModelStore, SourceError, classify
-from host.raycast import RayCaster
-from host.scene import CutPlane, Scene
+from farview.host.gltf import load_model_bytes
+from farview.host.model_store import LoadBudgets, ModelStore, SourceError, classify
+from farview.host.raycast import RayCaster
+from farview.host.scene import CutPlane, Scene
 from tests.hosting import SHARED_MODELS
 from tests.scene.conftest import make_glb
 
@@ -110,8 +110,8 @@ def test_budgets_from_env() -> None:
 
 
 def test_pixel_ray_through_the_centre_and_corners() -> None:
-    from client.scene import pixel_ray
-    from input.pose import Fov, Pose, View
+    from farview.client.scene import pixel_ray
+    from farview.input.pose import Fov, Pose, View
 
     view = View(Pose((1, 2, 3)), Fov.symmetric(90.0, 2.0))
     origin, d = pixel_ray(view, (200, 100), 99.5, 49.5)

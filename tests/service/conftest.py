@@ -1,4 +1,4 @@
-"""Fixtures that run the real session service (``python -m client.cli serve``) on 127.0.0.1
+"""Fixtures that run the real session service (``python -m farview serve``) on 127.0.0.1
 with a temporary data dir and a 1-second lease unit, and real ``farview host`` processes.
 
 ``service``: one service per test module (bad-input and API tests share it).
@@ -22,7 +22,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from client.rest import RemoteRenderingClient
+from farview.client.rest import RemoteRenderingClient
+from farview.input.launch import HOST_MODULE
 
 SERVICE_START_TIMEOUT = 30.0
 LEASE_UNIT_SECONDS = "1"
@@ -70,7 +71,7 @@ class RunningService:
         out = []
         for child in children:
             with contextlib.suppress(psutil.Error):
-                if "host" in child.cmdline() and child.status() != psutil.STATUS_ZOMBIE:
+                if HOST_MODULE in child.cmdline() and child.status() != psutil.STATUS_ZOMBIE:
                     out.append(child)
         return out
 
@@ -93,7 +94,7 @@ def launch_service(data_dir: Path, *extra: str, env: dict[str, str] | None = Non
     run_env.update(env or {})
     with log_path.open("wb") as log_file:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "client.cli", "serve", "--port", "0", "--data-dir",
+            [sys.executable, "-m", "farview", "serve", "--port", "0", "--data-dir",
              str(data_dir), "--lease-unit-seconds", LEASE_UNIT_SECONDS, "--log-level", "info",
              *extra], stdout=log_file, stderr=subprocess.STDOUT, env=run_env)
     info_path = data_dir / "service.json"

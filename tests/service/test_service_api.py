@@ -8,8 +8,8 @@ import httpx
 import jwt
 import pytest
 
-from client.errors import AuthenticationError, BadRequestError, SessionNotFoundError
-from client.rest import RemoteRenderingClient
+from farview.client.errors import AuthenticationError, BadRequestError, SessionNotFoundError
+from farview.client.rest import RemoteRenderingClient
 from tests.service.conftest import RunningService, insert_record
 
 V = {"api-version": "2021-01-01"}

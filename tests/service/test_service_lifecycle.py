@@ -17,7 +17,7 @@ import httpx
 import psutil
 import pytest
 
-from client.errors import ConflictError, LeaseError, ServerError, SessionStateError
+from farview.client.errors import ConflictError, LeaseError, ServerError, SessionStateError
 from tests.service.conftest import RunningService, insert_record, wait_for
 
 pytestmark = pytest.mark.slow
@@ -217,7 +217,7 @@ def test_https_with_made_certificate(start_service: Callable[..., RunningService
 
 def test_plain_http_on_a_public_address_is_refused(tmp_path) -> None:  # type: ignore[no-untyped-def]
     proc = subprocess.run(
-        [sys.executable, "-m", "client.cli", "serve", "--host", "0.0.0.0", "--port", "0",
+        [sys.executable, "-m", "farview", "serve", "--host", "0.0.0.0", "--port", "0",
          "--data-dir", str(tmp_path)], capture_output=True, text=True, timeout=30)
     assert proc.returncode == 2
     assert "refusing to serve plain http" in proc.stderr
@@ -229,7 +229,7 @@ def test_session_cli(service: RunningService) -> None:
         env.pop(key, None)
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "client.cli", "session", *args],
+        return subprocess.run([sys.executable, "-m", "farview", "session", *args],
                               capture_output=True, text=True, env=env, timeout=90)
 
     created = cli("create", "cli-1", "--lease", "30", "--wait", "--json")

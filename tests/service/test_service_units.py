@@ -8,9 +8,9 @@ from pathlib import Path
 import jwt
 import pytest
 
-from service.auth import Authenticator
-from service.config import DEFAULT_PORT, load_settings
-from service.store import SessionRecord, SessionStore
+from farview.service.auth import Authenticator
+from farview.service.config import DEFAULT_PORT, load_settings
+from farview.service.store import SessionRecord, SessionStore
 
 
 def record(sid: str, status: str, ended_at: float | None) -> SessionRecord:

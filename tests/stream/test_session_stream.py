@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from client import AlreadyConnectedError, ConnectionLostError, RemoteRenderingClient
+from farview.client import AlreadyConnectedError, ConnectionLostError, RemoteRenderingClient
 from tests.hosting import model_mask
 from tests.service.conftest import RunningService, launch_service, wait_for
 
@@ -107,13 +107,13 @@ def test_cli_loads_a_model_into_a_running_session(service: RunningService) -> No
         session.wait_until_ready(timeout=60)
         env = {**os.environ, "FARVIEW_URL": service.url, "FARVIEW_ACCOUNT_ID": service.account_id,
                "FARVIEW_ACCOUNT_KEY": service.account_key}
-        out = subprocess.run([sys.executable, "-m", "client.cli", "session", "load-model", session.id,
+        out = subprocess.run([sys.executable, "-m", "farview", "session", "load-model", session.id,
                               str(SHARED_MODELS / "Box.glb"), "--json"],
                              capture_output=True, text=True, env=env, cwd=REPO, timeout=60)
         assert out.returncode == 0, out.stderr
         loaded = json.loads(out.stdout)
         assert loaded["name"] == "Box" and loaded["triangles"] == 12
-        bad = subprocess.run([sys.executable, "-m", "client.cli", "session", "load-model", session.id,
+        bad = subprocess.run([sys.executable, "-m", "farview", "session", "load-model", session.id,
                               str(REPO / "README.md")], capture_output=True, text=True, env=env, cwd=REPO,
                              timeout=60)
         assert bad.returncode != 0 and "glTF" in bad.stderr

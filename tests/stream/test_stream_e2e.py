@@ -16,9 +16,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from client.connection import RenderingConnection, connect_to_host
-from client.errors import OtherClientConnectedError, RemoteError
-from input.pose import Pose
+from farview.client.connection import RenderingConnection, connect_to_host
+from farview.client.errors import OtherClientConnectedError, RemoteError
+from farview.input.pose import Pose
 from tests.hosting import REPO, RunningHost, centroid_x, connected, model_mask, start_host
 
 pytestmark = pytest.mark.slow
@@ -176,7 +176,7 @@ def test_dropped_client_frees_the_host_within_seconds(host: RunningHost, tmp_pat
     script.write_text(textwrap.dedent(f"""
         import asyncio, sys
         sys.path.insert(0, {str(REPO)!r})
-        from client.connection import connect_to_host
+        from farview.client.connection import connect_to_host
         async def main():
             conn = await connect_to_host({host.whep_url!r}, {host.token()!r}, viewport=(320, 240))
             await conn.next_frame()

@@ -9,11 +9,11 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from client.connection import connect_to_host
-from client.frame import Frame
-from client.viewer.app import StreamWorker
-from client.viewer.loop import LatestFrameMailbox
-from input.pose import Fov, Pose, PoseMessage, View
+from farview.client.connection import connect_to_host
+from farview.client.frame import Frame
+from farview.client.viewer.app import StreamWorker
+from farview.client.viewer.loop import LatestFrameMailbox
+from farview.input.pose import Fov, Pose, PoseMessage, View
 from tests.hosting import RunningHost, model_mask, start_host
 
 pytestmark = pytest.mark.slow

@@ -18,11 +18,11 @@ import pytest
 from aiortc.rtcrtpreceiver import RTCRtpReceiver
 from aiortc.rtcrtpsender import RTCRtpSender
 
-from streaming import _aiortc_patches as patches
-from streaming.encoder import EncoderSettings, H264Encoder
-from streaming.peer import create_peer_connection
-from streaming.receiver import DecodedVideoFrame, VideoReceiver
-from streaming.track import PacketTrack
+from farview.streaming import _aiortc_patches as patches
+from farview.streaming.encoder import EncoderSettings, H264Encoder
+from farview.streaming.peer import create_peer_connection
+from farview.streaming.receiver import DecodedVideoFrame, VideoReceiver
+from farview.streaming.track import PacketTrack
 
 
 def test_versions_are_the_pinned_ones() -> None:

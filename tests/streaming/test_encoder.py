@@ -6,8 +6,8 @@ import av
 import numpy as np
 import pytest
 
-from streaming.encoder import EncoderSettings, H264Encoder
-from streaming.planes import plane_array, yuv420_planes
+from farview.streaming.encoder import EncoderSettings, H264Encoder
+from farview.streaming.planes import plane_array, yuv420_planes
 
 W, H = 322, 180  # 161-pixel chroma rows: PyAV pads the lines, the views must not show it
 

@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from input.camera import MAX_PITCH, CameraController, CameraState
-from input.mathutil import (
+from farview.input.camera import MAX_PITCH, CameraController, CameraState
+from farview.input.mathutil import (
     quat_angle_between,
     quat_from_axis_angle,
     quat_from_yaw_pitch,

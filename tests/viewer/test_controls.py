@@ -7,9 +7,9 @@ import threading
 import numpy as np
 import pytest
 
-from client.frame import Frame
-from client.viewer.controls import KEY_HELP, Command, Controls, Mode
-from client.viewer.events import (
+from farview.client.frame import Frame
+from farview.client.viewer.controls import KEY_HELP, Command, Controls, Mode
+from farview.client.viewer.events import (
     KEY_ESCAPE,
     KEY_F11,
     KEY_R,
@@ -24,9 +24,9 @@ from client.viewer.events import (
     MouseButtonEvent,
     ScrollEvent,
 )
-from client.viewer.loop import LatestFrameMailbox
-from input.camera import CameraController
-from input.events import Action
+from farview.client.viewer.loop import LatestFrameMailbox
+from farview.input.camera import CameraController
+from farview.input.events import Action
 
 
 def drag(controls: Controls, button: int, dx: float, dy: float, mods: int = 0) -> None:
@@ -130,7 +130,7 @@ def test_mailbox_across_threads() -> None:
 
 
 def test_viewer_all_is_complete() -> None:
-    import client.viewer as viewer
+    import farview.client.viewer as viewer
 
     public = {name for name in vars(viewer) if not name.startswith("_")}
     modules = {"app", "controls", "events", "loop", "overlay", "window", "yuv_renderer"}
@@ -156,7 +156,7 @@ def test_mailbox_wait_take_wakes_on_put() -> None:
 
 
 def test_framing_centres_the_box_and_backs_off_with_its_size() -> None:
-    from input.camera import framing
+    from farview.input.camera import framing
 
     small = framing((-0.325, -0.262, -0.261), (0.313, 0.271, 0.235))  # the sample engine
     assert small.target == pytest.approx((-0.006, 0.0045, -0.013), abs=1e-6)

@@ -15,13 +15,13 @@ import pytest
 from OpenGL import GL
 from PIL import Image
 
-from client.frame import Frame
-from client.viewer import events as ev
-from client.viewer.loop import LatestFrameMailbox, ViewerLoop
-from client.viewer.window import NO_DISPLAY_MESSAGE, Window
-from client.viewer.yuv_renderer import YuvRenderer, letterbox
-from input.events import EventKind, InputEvent
-from input.pose import PoseMessage
+from farview.client.frame import Frame
+from farview.client.viewer import events as ev
+from farview.client.viewer.loop import LatestFrameMailbox, ViewerLoop
+from farview.client.viewer.window import NO_DISPLAY_MESSAGE, Window
+from farview.client.viewer.yuv_renderer import YuvRenderer, letterbox
+from farview.input.events import EventKind, InputEvent
+from farview.input.pose import PoseMessage
 
 pytestmark = pytest.mark.e2e
 

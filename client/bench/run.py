@@ -48,11 +48,11 @@ from typing import Any
 
 import psutil
 
-from client.errors import ConnectionLostError
-from client.frame import Frame
-from input import marker
-from input.headset import HeadsetDescription, stereo_pose_message
-from input.trajectory import Trajectory
+from farview.client.errors import ConnectionLostError
+from farview.client.frame import Frame
+from farview.input import marker
+from farview.input.headset import HeadsetDescription, stereo_pose_message
+from farview.input.trajectory import Trajectory
 
 log = logging.getLogger(__name__)
 
@@ -240,8 +240,8 @@ class _Display:
         self.window: Any = None
         self.loop: Any = None
         if not headless:
-            from client.viewer.loop import ViewerLoop
-            from client.viewer.window import Window
+            from farview.client.viewer.loop import ViewerLoop
+            from farview.client.viewer.window import Window
 
             self.window = Window(title="farview bench", size=(width, height), vsync=False)
             self.loop = ViewerLoop(self.window, self, None, show_stats=False, max_fps=None)

@@ -2,9 +2,9 @@
 
 Runs, in order, on one session's render host: farview's stream, then (unless ``--no-baseline``)
 stock aiortc with the same poses, then (unless ``--no-floor``) the in-process floor
-(:mod:`client.bench_floor`, a child process). Prints a table, writes ``bench-WxH-FPS.json``
-and ``.png`` to ``--output``. The machinery is :mod:`client.bench`; summaries and the plot are
-:mod:`client.bench_report`.
+(:mod:`farview.client.bench.floor`, a child process). Prints a table, writes ``bench-WxH-FPS.json``
+and ``.png`` to ``--output``. The machinery is :mod:`farview.client.bench.run`; summaries and the plot are
+:mod:`farview.client.bench.report`.
 
 Session: ``--session ID`` uses a running session (found through the usual service options);
 otherwise the bench uses the local service (starting one, as ``farview demo`` does, if none
@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from client.errors import FarviewError
+from farview.client.errors import FarviewError
 
 log = logging.getLogger(__name__)
 
@@ -146,8 +146,8 @@ def _find_host_pid(host_url: str, service_pid: int | None) -> int | None:
 
 
 def _load_trajectory(args: argparse.Namespace) -> Any:
-    from input.pose_sources import parse_trace_csv, parse_trace_json
-    from input.trajectory import make_trajectory, parse_trajectory_spec
+    from farview.input.pose_sources import parse_trace_csv, parse_trace_json
+    from farview.input.trajectory import make_trajectory, parse_trajectory_spec
 
     spec = parse_trajectory_spec(args.trajectory, args.trace_file)
     trace = None
@@ -160,7 +160,7 @@ def _load_trajectory(args: argparse.Namespace) -> Any:
 
 def _run_floor(args: argparse.Namespace, spec: Any) -> dict[str, Any] | None:
     w, h = args.resolution
-    cmd = [sys.executable, "-m", "client.bench_floor", "--resolution", f"{w}x{h}", "--fps", str(args.fps),
+    cmd = [sys.executable, "-m", "farview.client.bench.floor", "--resolution", f"{w}x{h}", "--fps", str(args.fps),
            "--duration", str(args.duration), "--warmup-frames", str(max(0, round(args.warmup * args.fps))),
            "--trajectory", spec.kind]
     if spec.trace_file:
@@ -173,8 +173,7 @@ def _run_floor(args: argparse.Namespace, spec: Any) -> dict[str, Any] | None:
          + " in one process)…")
     env = {k: v for k, v in os.environ.items() if k != "PYOPENGL_PLATFORM"}
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=FLOOR_TIMEOUT_S, env=env,
-                              cwd=Path(__file__).resolve().parent.parent)
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=FLOOR_TIMEOUT_S, env=env)
     except subprocess.TimeoutExpired:
         _say("the floor measurement timed out; reported without it")
         return None
@@ -186,9 +185,9 @@ def _run_floor(args: argparse.Namespace, spec: Any) -> dict[str, Any] | None:
 
 
 def _bench(session: Any, args: argparse.Namespace, spec: Any, trajectory: Any, host_pid: int | None) -> int:
-    from client.bench import StreamRunConfig, _Display, run_stream
-    from client.bench_report import build_document, format_table, write_plot
-    from client.connection import connect_session
+    from farview.client.bench.report import build_document, format_table, write_plot
+    from farview.client.bench.run import StreamRunConfig, _Display, run_stream
+    from farview.client.connection import connect_session
 
     w, h = args.resolution
     cfg = StreamRunConfig(width=w, height=h, fps=args.fps, duration_s=args.duration, warmup_s=args.warmup,
@@ -246,8 +245,8 @@ def main(argv: list[str]) -> int:
         print(f"farview bench: {exc}", file=sys.stderr)
         return EXIT_USAGE
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    from client.local import embedded_service, find_local_service
-    from client.session_cli import client_from_args
+    from farview.client.cli.session import client_from_args
+    from farview.client.local import embedded_service, find_local_service
 
     created = None
     try:

@@ -8,12 +8,12 @@ from collections.abc import Callable
 # subcommand → (module, one-line help). Modules are imported lazily so that `farview session`
 # never loads OpenGL or aiortc.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "serve": ("service.cli", "run the session service (REST API, local host pool)"),
-    "session": ("client.session_cli", "create, show, list, renew or stop sessions; load models into them"),
-    "demo": ("client.view_cli:demo_main", "start everything locally and show the sample model"),
-    "view": ("client.view_cli:view_main", "show a running session's stream in a window"),
-    "bench": ("client.bench_cli:main", "measure latency end to end, stage by stage"),
-    "host": ("host.main", "run one render host (started by the service, not by hand)"),
+    "serve": ("farview.service.cli", "run the session service (REST API, local host pool)"),
+    "session": ("farview.client.cli.session", "create, show, list, renew or stop sessions; load models into them"),
+    "demo": ("farview.client.cli.view:demo_main", "start everything locally and show the sample model"),
+    "view": ("farview.client.cli.view:view_main", "show a running session's stream in a window"),
+    "bench": ("farview.client.cli.bench:main", "measure latency end to end, stage by stage"),
+    "host": ("farview.host.main", "run one render host (started by the service, not by hand)"),
 }
 
 

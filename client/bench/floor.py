@@ -1,6 +1,6 @@
 """The latency floor: every stage of the stream in one process, with no network.
 
-``python -m client.bench_floor --resolution WxH --fps N --duration S [--model M] [--trajectory T]``
+``python -m farview.client.bench.floor --resolution WxH --fps N --duration S [--model M] [--trajectory T]``
 prints one JSON object on stdout. Per frame, paced at ``fps`` along the same trajectory:
 render → GPU colour conversion → read back YUV (the host's :class:`~host.renderer.Renderer`) →
 encode (farview's :class:`~streaming.encoder.H264Encoder`) → decode (PyAV, slice threads, as
@@ -31,8 +31,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-ASSETS = Path(__file__).resolve().parent.parent / "assets"
-SAMPLE_MODEL = ASSETS / "sample_engine.glb"
+from farview.assets import SAMPLE_MODEL
 
 
 def _resolve_model(model: str | None) -> Path:
@@ -41,7 +40,7 @@ def _resolve_model(model: str | None) -> Path:
     path = Path(model).expanduser()
     if path.exists():
         return path
-    from host.model_store import ModelStore
+    from farview.host.model_store import ModelStore
 
     return ModelStore.from_env().resolve(model)
 
@@ -51,22 +50,22 @@ def measure(*, width: int, height: int, fps: int, duration_s: float, warmup_fram
             present: bool = True) -> dict[str, Any]:
     # host.egl must be imported before anything imports OpenGL (it selects the EGL platform);
     # the context statement keeps import sorters from moving the other imports above it.
-    import host.egl
+    import farview.host.egl
 
-    ctx = host.egl.EglContext()
+    ctx = farview.host.egl.EglContext()
 
     import av
     from OpenGL import GL
 
-    from client.viewer.yuv_renderer import YuvRenderer
-    from host.gltf import load_model
-    from host.renderer import Renderer
-    from host.scene import Scene
-    from input.pose import Fov, View
-    from input.pose_sources import parse_trace_csv, parse_trace_json
-    from input.trajectory import make_trajectory, parse_trajectory_spec
-    from streaming.encoder import EncoderSettings, H264Encoder
-    from streaming.planes import plane_array
+    from farview.client.viewer.yuv_renderer import YuvRenderer
+    from farview.host.gltf import load_model
+    from farview.host.renderer import Renderer
+    from farview.host.scene import Scene
+    from farview.input.pose import Fov, View
+    from farview.input.pose_sources import parse_trace_csv, parse_trace_json
+    from farview.input.trajectory import make_trajectory, parse_trajectory_spec
+    from farview.streaming.encoder import EncoderSettings, H264Encoder
+    from farview.streaming.planes import plane_array
 
     spec = parse_trajectory_spec(trajectory, trace_file)
     trace = None
@@ -144,7 +143,7 @@ def measure(*, width: int, height: int, fps: int, duration_s: float, warmup_fram
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m client.bench_floor", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m farview.client.bench.floor", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--resolution", default="1280x720")
     p.add_argument("--fps", type=int, default=60)

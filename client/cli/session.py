@@ -16,10 +16,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from client.errors import FarviewError
-from client.local import find_local_service
-from client.rest import RemoteRenderingClient
-from client.session import SessionProperties
+from farview.client.errors import FarviewError
+from farview.client.local import find_local_service
+from farview.client.rest import RemoteRenderingClient
+from farview.client.session import SessionProperties
 
 
 def add_service_options(parser: argparse.ArgumentParser) -> None:
@@ -121,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
             props = session.renew(args.lease)
             _emit(args, props.to_json(), _describe(props))
         elif args.command == "load-model":
-            from client.scene import load_model_http
+            from farview.client.scene import load_model_http
 
             session = client.get_session(args.session_id)
             session.wait_until_ready(timeout=5.0)

@@ -1,6 +1,6 @@
 """``farview bench`` results: summaries, the JSON document, the table and the plot.
 
-Pure data work on :class:`~client.bench.StreamRunResult` and the floor's frame list; no network.
+Pure data work on :class:`~farview.client.bench.run.StreamRunResult` and the floor's frame list; no network.
 Summary names follow ARCHITECTURE.md's statistics (ARR's FrameStatistics in snake_case plus host
 stages); each latency is a distribution ``{"p50", "p95", "p99", "max", "mean", "n"}`` in ms.
 The plot uses matplotlib's Agg backend (no display needed). Single-threaded.
@@ -17,7 +17,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from client.bench import FrameRecord, StreamRunResult
+from farview.client.bench.run import FrameRecord, StreamRunResult
 
 SCHEMA_VERSION = 1
 STAGES = ("wait", "render", "readback", "convert", "encode", "network", "decode", "queue", "upload",

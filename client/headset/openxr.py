@@ -28,9 +28,9 @@ import logging
 import time
 from typing import Any
 
-from client.errors import FarviewError
-from input.headset import HeadsetDescription
-from input.pose import Fov, Pose, PoseMessage, View
+from farview.client.errors import FarviewError
+from farview.input.headset import HeadsetDescription
+from farview.input.pose import Fov, Pose, PoseMessage, View
 
 log = logging.getLogger(__name__)
 

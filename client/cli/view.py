@@ -15,8 +15,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from client.errors import FarviewError
-from client.viewer.app import (
+from farview.client.errors import FarviewError
+from farview.client.viewer.app import (
     EXIT_CONNECT_FAILED,
     EXIT_OK,
     EXIT_USAGE,
@@ -26,8 +26,8 @@ from client.viewer.app import (
     run_headless,
     run_window,
 )
-from client.viewer.controls import KEY_HELP
-from client.viewer.loop import LatestFrameMailbox
+from farview.client.viewer.controls import KEY_HELP
+from farview.client.viewer.loop import LatestFrameMailbox
 
 VIEWER_EPILOG = "keys and mouse:\n" + "\n".join(f"  {line}" for line in KEY_HELP.splitlines())
 
@@ -43,7 +43,7 @@ def _size(text: str) -> tuple[int, int]:
 
 
 def add_viewer_options(p: argparse.ArgumentParser) -> None:
-    from client.session_cli import add_service_options
+    from farview.client.cli.session import add_service_options
 
     add_service_options(p)
     g = p.add_argument_group("viewer")
@@ -75,7 +75,7 @@ def add_viewer_options(p: argparse.ArgumentParser) -> None:
 
 def run_viewer(session: Any, args: argparse.Namespace, title: str) -> ViewerResult:
     """Show ``session`` (a RenderingSession) until closed; returns how it ended."""
-    from client.connection import connect_session
+    from farview.client.connection import connect_session
 
     mailbox = LatestFrameMailbox()
 
@@ -90,7 +90,7 @@ def run_viewer(session: Any, args: argparse.Namespace, title: str) -> ViewerResu
         return None
 
     if getattr(args, "headset", None):
-        from client.headset_app import run_headset_cli
+        from farview.client.headset.app import run_headset_cli
 
         return run_headset_cli(session, args, title, session_check)
     worker = StreamWorker(connect, mailbox, session_check=session_check, pose_rate=args.pose_rate)
@@ -105,7 +105,7 @@ def run_viewer(session: Any, args: argparse.Namespace, title: str) -> ViewerResu
 def _check_display(args: argparse.Namespace) -> str | None:
     if args.headless or os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
         return None
-    from client.viewer.window import NO_DISPLAY_MESSAGE
+    from farview.client.viewer.window import NO_DISPLAY_MESSAGE
 
     return NO_DISPLAY_MESSAGE
 
@@ -120,7 +120,7 @@ def view_main(argv: list[str]) -> int:
     if (msg := _check_display(args)) is not None:
         print(f"farview: {msg}", file=sys.stderr)
         return EXIT_USAGE
-    from client.session_cli import client_from_args
+    from farview.client.cli.session import client_from_args
 
     try:
         with client_from_args(args) as rest:
@@ -180,8 +180,8 @@ def demo_main(argv: list[str]) -> int:
     if (msg := _check_display(args)) is not None:
         print(f"farview: {msg}", file=sys.stderr)
         return EXIT_USAGE
-    from client.local import embedded_service
-    from client.session_cli import client_from_args
+    from farview.client.cli.session import client_from_args
+    from farview.client.local import embedded_service
 
     code = EXIT_OK
     try:

@@ -9,7 +9,7 @@ Per display tick (``1 / refresh_hz``) :class:`HeadsetLoop.step`:
    (:func:`~input.headset.stereo_pose_message`), or the raw sample with prediction off;
 3. takes the newest decoded frame, if any, and computes the homographies that reproject it from
    the orientation it was rendered with to the newest pose predicted for the display time
-   (:mod:`client.reprojection`); identity-free: off means no homography at all;
+   (:mod:`farview.client.headset.reprojection`); identity-free: off means no homography at all;
 4. measures, for each newly presented frame, the angle between what is shown and where the head
    really is at display time (:class:`AngularError`), for all four combinations of prediction
    and reprojection from the same frame timing, so one run compares them under equal load.
@@ -35,19 +35,19 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from client.frame import Frame
-from client.reprojection import Mat3, frame_homographies, reproject_rgb
-from client.viewer.app import StreamWorker, ViewerResult
-from input.headset import SIMULATED_HEADSET, HeadsetDescription, stereo_pose_message
-from input.mathutil import Quat, quat_angle_between
-from input.pose import Pose, PoseMessage
-from input.pose_sources import HeadTrace, PoseSource, headturn_trace, parse_trace_csv, parse_trace_json
-from input.prediction import LatencyEstimator, PosePredictor
+from farview.client.frame import Frame
+from farview.client.headset.reprojection import Mat3, frame_homographies, reproject_rgb
+from farview.client.viewer.app import StreamWorker, ViewerResult
+from farview.input.headset import SIMULATED_HEADSET, HeadsetDescription, stereo_pose_message
+from farview.input.mathutil import Quat, quat_angle_between
+from farview.input.pose import Pose, PoseMessage
+from farview.input.pose_sources import HeadTrace, PoseSource, headturn_trace, parse_trace_csv, parse_trace_json
+from farview.input.prediction import LatencyEstimator, PosePredictor
 
 if TYPE_CHECKING:
     import argparse
 
-    from client.viewer.loop import LatestFrameMailbox
+    from farview.client.viewer.loop import LatestFrameMailbox
 
 log = logging.getLogger(__name__)
 
@@ -357,8 +357,8 @@ class _WindowPresenter:
     """Side-by-side eyes in a GLFW window, reprojected by the YUV shader (main thread only)."""
 
     def __init__(self, size: tuple[int, int], *, vsync: bool, title: str) -> None:
-        from client.viewer.window import Window
-        from client.viewer.yuv_renderer import YuvRenderer
+        from farview.client.viewer.window import Window
+        from farview.client.viewer.yuv_renderer import YuvRenderer
 
         self.window = Window(title=title, size=size, vsync=vsync)
         self.window.make_current()
@@ -406,11 +406,11 @@ def run_openxr(worker: StreamWorker, mailbox: LatestFrameMailbox, settings: Head
                duration: float | None) -> HeadsetResult:
     """The OpenXR path: the runtime paces frames, predicts the display time and reprojects; the
     client renders remotely for its views and submits each frame with the poses it was rendered
-    with. Raises :class:`~client.openxr_source.OpenXRUnavailableError` before connecting when
+    with. Raises :class:`~farview.client.headset.openxr.OpenXRUnavailableError` before connecting when
     there is no runtime or headset."""
     from dataclasses import replace
 
-    from client.openxr_source import OpenXRPoseSource
+    from farview.client.headset.openxr import OpenXRPoseSource
 
     source = OpenXRPoseSource.open()
     try:
@@ -454,16 +454,16 @@ def run_openxr(worker: StreamWorker, mailbox: LatestFrameMailbox, settings: Head
 def run_headset_cli(session: Any, args: argparse.Namespace, title: str,
                     session_check: Callable[[], Any] | None = None) -> HeadsetResult:
     """``farview view --headset sim|openxr``: the headset loop on ``session`` (a RenderingSession)."""
-    from client.connection import connect_session
-    from client.viewer.loop import LatestFrameMailbox
-    from input.pose_sources import SimulatedHeadset
+    from farview.client.connection import connect_session
+    from farview.client.viewer.loop import LatestFrameMailbox
+    from farview.input.pose_sources import SimulatedHeadset
 
     settings = HeadsetSettings(prediction=args.prediction, reprojection=args.reprojection)
     mailbox = LatestFrameMailbox()
     viewport = settings.headset.viewport
     source: PoseSource | None = None
     if args.headset == "openxr":
-        from client.openxr_source import import_xr
+        from farview.client.headset.openxr import import_xr
 
         import_xr()  # fail before connecting when pyopenxr is missing
     else:

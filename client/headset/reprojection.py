@@ -24,8 +24,8 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from input.mathutil import Quat
-from input.pose import Fov, PoseMessage
+from farview.input.mathutil import Quat
+from farview.input.pose import Fov, PoseMessage
 
 Mat3 = npt.NDArray[np.float64]
 

@@ -1,0 +1,2 @@
+"""Headset mode: the headset loop (:mod:`.app`), rotational reprojection
+(:mod:`.reprojection`) and the OpenXR runtime (:mod:`.openxr`, optional ``openxr`` extra)."""

@@ -1,0 +1,114 @@
+"""farview: self-hosted remote rendering. The public API in one place::
+
+    from farview import RemoteRenderingClient, Pose
+
+The subpackages follow the architecture (``docs/architecture.md``): :mod:`farview.input` (pure
+wire formats and pose math), :mod:`farview.streaming` (WebRTC for both ends),
+:mod:`farview.host` (the render host), :mod:`farview.service` (the session service) and
+:mod:`farview.client` (this API, the commands, the viewer).
+
+Importing ``farview`` loads nothing: each name is imported from its subpackage when first used,
+so ``import farview.input`` stays pure, and no aiortc, PyAV, OpenGL or glfw is loaded until a
+connection or a window is opened.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from farview.client import (
+        AlreadyConnectedError,
+        AsyncRemoteRenderingClient,
+        AsyncRenderingSession,
+        AuthenticationError,
+        BadRequestError,
+        ConflictError,
+        ConnectError,
+        ConnectionLostError,
+        FarviewError,
+        LeaseError,
+        OtherClientConnectedError,
+        RemoteError,
+        RemoteRenderingClient,
+        RenderingSession,
+        ServerError,
+        ServiceError,
+        SessionNotFoundError,
+        SessionProperties,
+        SessionStateError,
+    )
+    from farview.input import Action, EventKind, Fov, InputEvent, Pose, PoseMessage, View
+
+_HOMES = {
+    "AlreadyConnectedError": "farview.client",
+    "AsyncRemoteRenderingClient": "farview.client",
+    "AsyncRenderingSession": "farview.client",
+    "AuthenticationError": "farview.client",
+    "BadRequestError": "farview.client",
+    "ConflictError": "farview.client",
+    "ConnectError": "farview.client",
+    "ConnectionLostError": "farview.client",
+    "FarviewError": "farview.client",
+    "LeaseError": "farview.client",
+    "OtherClientConnectedError": "farview.client",
+    "RemoteError": "farview.client",
+    "RemoteRenderingClient": "farview.client",
+    "RenderingSession": "farview.client",
+    "ServerError": "farview.client",
+    "ServiceError": "farview.client",
+    "SessionNotFoundError": "farview.client",
+    "SessionProperties": "farview.client",
+    "SessionStateError": "farview.client",
+    "Action": "farview.input",
+    "EventKind": "farview.input",
+    "Fov": "farview.input",
+    "InputEvent": "farview.input",
+    "Pose": "farview.input",
+    "PoseMessage": "farview.input",
+    "View": "farview.input",
+}
+"""Where each public name lives."""
+
+__all__ = [
+    "Action",
+    "AlreadyConnectedError",
+    "AsyncRemoteRenderingClient",
+    "AsyncRenderingSession",
+    "AuthenticationError",
+    "BadRequestError",
+    "ConflictError",
+    "ConnectError",
+    "ConnectionLostError",
+    "EventKind",
+    "FarviewError",
+    "Fov",
+    "InputEvent",
+    "LeaseError",
+    "OtherClientConnectedError",
+    "Pose",
+    "PoseMessage",
+    "RemoteError",
+    "RemoteRenderingClient",
+    "RenderingSession",
+    "ServerError",
+    "ServiceError",
+    "SessionNotFoundError",
+    "SessionProperties",
+    "SessionStateError",
+    "View",
+]
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'farview' has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_HOMES])

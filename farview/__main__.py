@@ -1,0 +1,7 @@
+"""``python -m farview``: the ``farview`` command."""
+
+import sys
+
+from farview.client.cli.main import main
+
+sys.exit(main())
