@@ -2,9 +2,10 @@
 
 ``conn.scene`` is a :class:`RemoteScene`; entities are :class:`RemoteEntity` handles (a host
 id plus the scene; ids stay valid across reconnects while the session runs). Every method is
-one control request; results are frozen dataclasses (:class:`EntityInfo`, :class:`EntityNode`,
-:class:`Bounds`, :class:`RayHit`, :class:`LoadedModel`, …). A refusal raises
-:class:`~client.errors.RemoteError` with the host's code and message, and ``target`` naming
+one control request; results are the wire types of :mod:`farview.input.scene`
+(:class:`EntityInfo`, :class:`EntityNode`, :class:`Bounds`, :class:`RayHit`,
+:class:`LoadedModel`, …), defined once for host and client. A refusal raises
+:class:`~farview.client.errors.RemoteError` with the host's code and message, and ``target`` naming
 what failed (``"entity 42"``, ``"cut plane 3"``, the model source). Non-finite numbers are
 refused before sending with :class:`ValueError` (JSON cannot carry them).
 
@@ -22,37 +23,38 @@ plain blocking function.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
 
 from farview.client.errors import AuthenticationError, ConnectError, RemoteError
+from farview.input.mathutil import Vec3, quat_rotate, vec_length, vec_scale
 from farview.input.pose import Fov, PoseMessage, View
+from farview.input.scene import (
+    Bounds,
+    CameraOverride,
+    CutPlane,
+    CutPlaneInfo,
+    EntityInfo,
+    EntityNode,
+    Lighting,
+    LoadedModel,
+    RayHit,
+    Tint,
+    vec,
+)
 
 if TYPE_CHECKING:
     from farview.client.connection import RenderingConnection
 
-Vec3 = tuple[float, float, float]
-Quat = tuple[float, float, float, float]
 DEFAULT_LOAD_TIMEOUT = 300.0
 """Seconds a model load may take (download + parse) before the client gives up waiting."""
 
 
 def _finite(name: str, value: Sequence[float], size: int) -> list[float]:
-    try:
-        out = [float(v) for v in value]
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be {size} numbers, got {value!r}") from None
-    if len(out) != size or not all(math.isfinite(v) for v in out):
-        raise ValueError(f"{name} must be {size} finite numbers, got {value!r}")
-    return out
-
-
-def _v3(v: Sequence[float]) -> Vec3:
-    return (float(v[0]), float(v[1]), float(v[2]))
+    """``value`` as ``size`` finite floats for the wire (ValueError before anything is sent)."""
+    return list(vec(name, value, size))
 
 
 def pixel_ray(view: View, size: tuple[int, int], x: float,
@@ -63,171 +65,9 @@ def pixel_ray(view: View, size: tuple[int, int], x: float,
     f = view.fov
     tan_x = f.tan_left + (x + 0.5) / w * (f.tan_right - f.tan_left)
     tan_y = f.tan_up - (y + 0.5) / h * (f.tan_up - f.tan_down)
-    qx, qy, qz, qw = view.pose.orientation
-    n = math.sqrt(qx * qx + qy * qy + qz * qz + qw * qw)
-    qx, qy, qz, qw = qx / n, qy / n, qz / n, qw / n
-    vx, vy, vz = tan_x, tan_y, -1.0  # camera space: looking down -z, y up
-    # v' = v + 2w (q × v) + 2 q × (q × v)
-    cx, cy, cz = qy * vz - qz * vy, qz * vx - qx * vz, qx * vy - qy * vx
-    ddx, ddy, ddz = qy * cz - qz * cy, qz * cx - qx * cz, qx * cy - qy * cx
-    dx, dy, dz = vx + 2 * (qw * cx + ddx), vy + 2 * (qw * cy + ddy), vz + 2 * (qw * cz + ddz)
-    length = math.sqrt(dx * dx + dy * dy + dz * dz)
-    return _v3(view.pose.position), (dx / length, dy / length, dz / length)
-
-
-# -- results ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Tint:
-    color: Vec3
-    """Linear RGB, each 0..1."""
-    weight: float
-    """0..1: how far the base colour is blended towards ``color``."""
-
-
-@dataclass(frozen=True)
-class EntityInfo:
-    """One entity as the host has it. State overrides are ``None`` when inherited."""
-
-    id: int
-    name: str
-    parent: int | None
-    children: tuple[int, ...]
-    position: Vec3
-    rotation: Quat
-    """Unit quaternion (x, y, z, w)."""
-    scale: Vec3
-    has_mesh: bool
-    is_model_root: bool
-    hidden: bool | None
-    selected: bool | None
-    see_through: bool | None
-    collision_disabled: bool | None
-    tint: Tint | None
-
-    @classmethod
-    def from_wire(cls, d: dict[str, Any]) -> EntityInfo:
-        t = d.get("tint")
-        return cls(int(d["id"]), str(d["name"]), d.get("parent"), tuple(d["children"]),
-                   _v3(d["position"]), (d["rotation"][0], d["rotation"][1], d["rotation"][2],
-                                        d["rotation"][3]),
-                   _v3(d["scale"]), bool(d["has_mesh"]), bool(d.get("is_model_root", False)),
-                   d.get("hidden"), d.get("selected"), d.get("see_through"),
-                   d.get("collision_disabled"),
-                   None if t is None else Tint(_v3(t["color"]), float(t["weight"])))
-
-
-@dataclass(frozen=True)
-class EntityNode:
-    """A node of an entity tree; ``more`` is True when its children were left out (ask
-    :meth:`RemoteEntity.tree` on it)."""
-
-    id: int
-    name: str
-    children: tuple[EntityNode, ...] = ()
-    more: bool = False
-
-    @classmethod
-    def from_wire(cls, d: dict[str, Any]) -> EntityNode:
-        return cls(int(d["id"]), str(d["name"]),
-                   tuple(cls.from_wire(c) for c in d.get("children", ())),
-                   bool(d.get("more", False)))
-
-    def walk(self) -> Iterator[EntityNode]:
-        """This node and its descendants, depth first."""
-        stack = [self]
-        while stack:
-            n = stack.pop()
-            yield n
-            stack.extend(reversed(n.children))
-
-    def find(self, name: str) -> EntityNode | None:
-        """The first node (depth first) called ``name``."""
-        return next((n for n in self.walk() if n.name == name), None)
-
-    def __len__(self) -> int:
-        return sum(1 for _ in self.walk())
-
-
-@dataclass(frozen=True)
-class Bounds:
-    """Axis-aligned box."""
-
-    min: Vec3
-    max: Vec3
-
-    @property
-    def center(self) -> Vec3:
-        return _v3([(a + b) / 2 for a, b in zip(self.min, self.max, strict=True)])
-
-    @property
-    def size(self) -> Vec3:
-        return _v3([b - a for a, b in zip(self.min, self.max, strict=True)])
-
-
-@dataclass(frozen=True)
-class RayHit:
-    entity_id: int
-    entity_name: str
-    position: Vec3
-    """World-space hit point."""
-    normal: Vec3
-    """Unit world normal of the hit triangle (front side by its counter-clockwise winding)."""
-    distance: float
-    """From the ray origin, in world units."""
-    front_face: bool
-
-
-@dataclass(frozen=True)
-class LoadedModel:
-    root_id: int
-    name: str
-    source: str
-    triangles: int
-    entity_count: int
-    """Entities created, the root included."""
-    load_ms: float
-    """Host-side time: fetch/read, parse, instantiate."""
-    tree: EntityNode
-
-    @classmethod
-    def from_wire(cls, d: dict[str, Any]) -> LoadedModel:
-        return cls(int(d["root"]), str(d["name"]), str(d["source"]), int(d["triangles"]),
-                   int(d["entity_count"]), float(d.get("load_ms", 0.0)),
-                   EntityNode.from_wire(d["tree"]))
-
-
-@dataclass(frozen=True)
-class CutPlane:
-    id: int
-    normal: Vec3
-    """Points into the half-space that is removed."""
-    point: Vec3
-
-
-@dataclass(frozen=True)
-class CameraSettings:
-    override: bool
-    """False: each pose message's own near/far/field of view are used."""
-    near: float | None
-    far: float | None
-    fov_y: float | None
-
-
-@dataclass(frozen=True)
-class Lighting:
-    key_direction: Vec3
-    key_color: Vec3
-    key_intensity: float
-    fill_direction: Vec3
-    fill_intensity: float
-    ambient: float
-
-    @classmethod
-    def from_wire(cls, d: dict[str, Any]) -> Lighting:
-        return cls(_v3(d["key_direction"]), _v3(d["key_color"]), float(d["key_intensity"]),
-                   _v3(d["fill_direction"]), float(d["fill_intensity"]), float(d["ambient"]))
+    # camera space looks down -z with y up; Pose keeps its quaternion unit length
+    d = quat_rotate(view.pose.orientation, (tan_x, tan_y, -1.0))
+    return view.pose.position, vec_scale(d, 1.0 / vec_length(d))
 
 
 # -- handles ------------------------------------------------------------------------------------
@@ -282,7 +122,7 @@ class RemoteEntity:
     async def bounds(self, space: Literal["local", "world"] = "world") -> Bounds | None:
         """AABB of the subtree's geometry in the entity's own space or in world space."""
         b = await self._call("get_bounds", space=space)
-        return None if b is None else Bounds(_v3(b["min"]), _v3(b["max"]))
+        return None if b is None else Bounds.from_wire(b)
 
     # -- transform
     async def set_transform(self, *, position: Sequence[float] | None = None,
@@ -422,8 +262,7 @@ class RemoteScene:
         if max_distance is not None:
             params["max_distance"] = max_distance
         result = await self._call("raycast", None, **params)
-        return [RayHit(int(h["id"]), str(h["name"]), _v3(h["position"]), _v3(h["normal"]),
-                       float(h["distance"]), bool(h["front_face"])) for h in result["hits"]]
+        return [RayHit.from_wire(h) for h in result["hits"]]
 
     async def pick(self, frame_pose: PoseMessage, x: float, y: float) -> RayHit | None:
         """The closest hit under pixel (``x``, ``y``) of a frame rendered with ``frame_pose``
@@ -443,33 +282,33 @@ class RemoteScene:
         return hits[0] if hits else None
 
     # -- cut planes
-    async def add_cut_plane(self, normal: Sequence[float], point: Sequence[float]) -> CutPlane:
+    async def add_cut_plane(self, normal: Sequence[float], point: Sequence[float]
+                            ) -> CutPlaneInfo:
         """Cut away what lies on the ``normal`` side of the plane through ``point`` (at most 8
         planes; a ninth raises RemoteError ``LimitExceeded``)."""
         n, p = _finite("normal", normal, 3), _finite("point", point, 3)
         result = await self._call("add_cut_plane", None, normal=n, point=p)
-        return CutPlane(int(result["id"]), _v3(n), _v3(p))
+        return CutPlaneInfo(int(result["id"]), (n[0], n[1], n[2]), (p[0], p[1], p[2]))
 
-    async def set_cut_plane(self, plane: CutPlane | int, normal: Sequence[float],
-                            point: Sequence[float]) -> CutPlane:
-        plane_id = plane.id if isinstance(plane, CutPlane) else plane
+    async def set_cut_plane(self, plane: CutPlaneInfo | int, normal: Sequence[float],
+                            point: Sequence[float]) -> CutPlaneInfo:
+        plane_id = plane.id if isinstance(plane, CutPlaneInfo) else plane
         n, p = _finite("normal", normal, 3), _finite("point", point, 3)
         await self._call("set_cut_plane", f"cut plane {plane_id}", id=plane_id, normal=n,
                          point=p)
-        return CutPlane(plane_id, _v3(n), _v3(p))
+        return CutPlaneInfo(plane_id, (n[0], n[1], n[2]), (p[0], p[1], p[2]))
 
-    async def remove_cut_plane(self, plane: CutPlane | int) -> None:
-        plane_id = plane.id if isinstance(plane, CutPlane) else plane
+    async def remove_cut_plane(self, plane: CutPlaneInfo | int) -> None:
+        plane_id = plane.id if isinstance(plane, CutPlaneInfo) else plane
         await self._call("remove_cut_plane", f"cut plane {plane_id}", id=plane_id)
 
-    async def cut_planes(self) -> list[CutPlane]:
+    async def cut_planes(self) -> list[CutPlaneInfo]:
         result = await self._call("list_cut_planes", None)
-        return [CutPlane(int(p["id"]), _v3(p["normal"]), _v3(p["point"]))
-                for p in result["planes"]]
+        return [CutPlaneInfo.from_wire(p) for p in result["planes"]]
 
     # -- camera and lighting
     async def set_camera(self, near: float, far: float,
-                         fov_y: float | None = None) -> CameraSettings:
+                         fov_y: float | None = None) -> CameraOverride:
         """Override near/far (0 < near < far) and optionally the vertical field of view
         (degrees) for every frame, on the host; also updates ``connection.near``/``far``."""
         result = await self._call("set_camera", None, near=near, far=far, fov_y=fov_y)
@@ -477,15 +316,15 @@ class RemoteScene:
             self._pose_planes = (self._conn.near, self._conn.far)
         self._conn.near, self._conn.far = float(near), float(far)
         self._fov_y = fov_y
-        return CameraSettings(**result)
+        return CameraOverride.from_wire(result)
 
-    async def get_camera(self) -> CameraSettings:
-        return CameraSettings(**(await self._call("get_camera", None)))
+    async def get_camera(self) -> CameraOverride:
+        return CameraOverride.from_wire(await self._call("get_camera", None))
 
-    async def reset_camera(self) -> CameraSettings:
+    async def reset_camera(self) -> CameraOverride:
         """Go back to the near/far/field of view of each pose message (and the connection's
         near/far from before :meth:`set_camera`)."""
-        result = CameraSettings(**(await self._call("reset_camera", None)))
+        result = CameraOverride.from_wire(await self._call("reset_camera", None))
         if self._pose_planes is not None:
             self._conn.near, self._conn.far = self._pose_planes
             self._pose_planes = None
@@ -494,7 +333,7 @@ class RemoteScene:
 
     async def set_lighting(self, **settings: Any) -> Lighting:
         """Any of key_direction, key_color, key_intensity, fill_direction, fill_intensity,
-        ambient (see :class:`host.scene.Lighting`)."""
+        ambient (see :class:`farview.input.scene.Lighting`)."""
         wire: dict[str, Any] = {k: list(v) if isinstance(v, tuple) else v
                                 for k, v in settings.items()}
         return Lighting.from_wire(await self._call("set_lighting", None, **wire))
@@ -535,8 +374,9 @@ def load_model_http(host_url: str, token: str, source: str, *, verify: bool | st
 
 __all__ = [
     "Bounds",
-    "CameraSettings",
+    "CameraOverride",
     "CutPlane",
+    "CutPlaneInfo",
     "EntityInfo",
     "EntityNode",
     "Lighting",

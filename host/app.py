@@ -25,6 +25,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from farview.host.auth import verify_bearer
+from farview.host.errors import HostError
 from farview.input.launch import HostConfig
 
 log = logging.getLogger(__name__)
@@ -77,8 +78,6 @@ def create_app(config: HostConfig, signaling: Any = None, scene_api: Any = None)
             return JSONResponse({"error": {"code": "ServiceUnavailable",
                                            "message": "this host has no scene API"}},
                                 status_code=503)
-        from farview.host.control import ControlError
-
         try:
             body = await request.json()
         except ValueError:
@@ -89,7 +88,7 @@ def create_app(config: HostConfig, signaling: Any = None, scene_api: Any = None)
                                 status_code=400)
         try:
             result = await scene_api.load(body["source"])
-        except ControlError as exc:
+        except HostError as exc:
             status = {"NotFound": 404, "LimitExceeded": 413, "InvalidModel": 422,
                       "FetchFailed": 502, "Timeout": 504}.get(exc.code, 400)
             return JSONResponse({"error": {"code": exc.code, "message": exc.message}},

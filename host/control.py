@@ -1,9 +1,10 @@
 """Control-channel RPC on the host: requests in, results or errors out.
 
 Handlers are registered by method name (``@dispatcher.method("set_viewport")``) and get the
-request's ``params`` dict. A handler raises :class:`ControlError` for a refusal with a code and
-message that say what was wrong; any other exception becomes ``InternalError`` (logged) and the
-host keeps running. Handlers run on the event loop; blocking work goes to an executor or the
+request's ``params`` dict. A handler refuses by raising any :class:`~farview.host.errors.HostError`
+(its ``code`` and message are the answer; a :class:`~farview.input.errors.ProtocolError` from a
+wire type is ``InvalidArgument``); any other exception becomes ``InternalError`` (logged) and
+the host keeps running. Handlers run on the event loop; blocking work goes to an executor or the
 render thread.
 """
 
@@ -13,20 +14,13 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from farview.host.errors import INVALID_ARGUMENT, ControlError, HostError
 from farview.input import control as wire
+from farview.input.errors import ProtocolError
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[dict[str, Any]], Awaitable[Any]]
-
-
-class ControlError(Exception):
-    """A refused control request. ``code`` e.g. InvalidArgument, NotFound, LimitExceeded."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 class ControlDispatcher:
@@ -53,8 +47,10 @@ class ControlDispatcher:
                               f"unknown method {request.method!r}; known: {', '.join(self.methods)}")
         try:
             return wire.Result(request.id, await handler(request.params))
-        except ControlError as exc:
+        except HostError as exc:
             return wire.Error(request.id, exc.code, exc.message)
+        except ProtocolError as exc:  # a malformed value in the params
+            return wire.Error(request.id, INVALID_ARGUMENT, str(exc))
         except Exception as exc:
             log.exception("control method %s failed", request.method)
             return wire.Error(request.id, "InternalError", f"{request.method} failed on the host: {exc}")

@@ -30,7 +30,7 @@ import os
 if os.environ.get("PYOPENGL_PLATFORM", "egl") != "egl":
     raise ImportError(
         f"PYOPENGL_PLATFORM={os.environ['PYOPENGL_PLATFORM']!r}: the render host needs 'egl'; "
-        "unset it or import host.egl before anything imports OpenGL"
+        "unset it or import farview.host.egl before anything imports OpenGL"
     )
 os.environ["PYOPENGL_PLATFORM"] = "egl"
 
@@ -38,6 +38,8 @@ from OpenGL import (
     EGL,
     GL,
 )
+
+from farview.host.errors import EglError
 
 log = logging.getLogger(__name__)
 
@@ -49,10 +51,6 @@ _MAX_DEVICES = 16
 PATH_NVIDIA_DEVICE = "nvidia-egl-device"
 PATH_EGL_DEVICE = "egl-device"
 PATH_MESA_SURFACELESS = "mesa-surfaceless"
-
-
-class EglError(RuntimeError):
-    """EGL could not give us a usable GL context; the message says which step failed."""
 
 
 def _egl_error_text() -> str:

@@ -41,6 +41,7 @@ import numpy.typing as npt
 from PIL import Image, UnidentifiedImageError
 
 from farview.host import transforms
+from farview.host.errors import BUDGET_BYTES, BUDGET_TRIANGLES, LIMIT_EXCEEDED, ModelError
 
 log = logging.getLogger(__name__)
 
@@ -84,10 +85,6 @@ REPEAT, CLAMP_TO_EDGE, MIRRORED_REPEAT = 10497, 33071, 33648
 _MIN_FILTERS = (9728, 9729, 9984, 9985, 9986, 9987)
 _WRAPS = (REPEAT, CLAMP_TO_EDGE, MIRRORED_REPEAT)
 _IMAGE_TYPES = {"image/png": "PNG", "image/jpeg": "JPEG"}
-
-
-class ModelError(ValueError):
-    """A model file is malformed, unsupported, or over a budget; the message says which."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -239,8 +236,8 @@ def load_model(
         raise ModelError(f"cannot read model {str(p)!r}: {e.strerror}") from None
     if size > max_file_bytes:
         raise ModelError(
-            f"model {p.name!r} is {size} bytes, over the file size budget of {max_file_bytes} bytes"
-        )
+            f"model {p.name!r} is {size} bytes, over the file size budget of {max_file_bytes} bytes",
+            code=LIMIT_EXCEEDED, budget=BUDGET_BYTES)
     data = p.read_bytes()
     return load_model_bytes(
         data, name=p.stem, base_dir=p.parent, max_triangles=max_triangles,
@@ -267,8 +264,7 @@ def load_model_bytes(
     if len(data) > max_file_bytes:
         raise ModelError(
             f"model {name!r} is {len(data)} bytes, over the file size budget of "
-            f"{max_file_bytes} bytes"
-        )
+            f"{max_file_bytes} bytes", code=LIMIT_EXCEEDED, budget=BUDGET_BYTES)
     if data[:4] == GLB_MAGIC:
         doc, bin_chunk = _split_glb(data)
     else:
@@ -428,7 +424,7 @@ class _Loader:
             raise ModelError(f"{what}: cannot read {uri!r}: {e.strerror}") from None
         if size > self.budget.bytes_left:
             raise ModelError(f"{what} {uri!r} ({size} bytes) takes the model over the file "
-                             f"size budget")
+                             f"size budget", code=LIMIT_EXCEEDED, budget=BUDGET_BYTES)
         self.budget.bytes_left -= size
         return target.read_bytes()
 
@@ -758,7 +754,8 @@ class _Loader:
                 total += per_mesh[n["mesh"]]
         if total > self.max_triangles:
             raise ModelError(f"model {self.name!r} has {total} triangles, over the triangle "
-                             f"budget of {self.max_triangles}")
+                             f"budget of {self.max_triangles}", code=LIMIT_EXCEEDED,
+                             budget=BUDGET_TRIANGLES)
         meshes = []
         for i, m in enumerate(mesh_specs):
             prims = [self._primitive(p, i, j, materials) for j, p in enumerate(m["primitives"])]

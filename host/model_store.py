@@ -30,6 +30,7 @@ from typing import Literal
 import httpx
 
 from farview.assets import ASSETS_DIR
+from farview.host.errors import SourceError
 from farview.host.gltf import DEFAULT_MAX_TRIANGLES
 
 log = logging.getLogger(__name__)
@@ -49,15 +50,6 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 SourceKind = Literal["name", "path", "url"]
 ProgressCallback = Callable[[float | None, int], None]
 """Called with (fraction 0..1 or None when the size is unknown, bytes so far)."""
-
-
-class SourceError(Exception):
-    """A model source that cannot be used; ``code`` is the control error code."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 @dataclass(frozen=True, kw_only=True)

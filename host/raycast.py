@@ -24,7 +24,8 @@ import numpy as np
 import numpy.typing as npt
 
 from farview.host.gltf import Mesh
-from farview.host.scene import CutPlane, DrawItem
+from farview.host.scene import DrawItem
+from farview.input.scene import CutPlane
 
 F64 = npt.NDArray[np.float64]
 _EPS = 1e-12

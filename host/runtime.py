@@ -19,7 +19,8 @@ from aiortc import RTCSessionDescription
 
 from farview.assets import SAMPLE_MODEL
 from farview.host.connection import HostConnection
-from farview.host.control import ControlDispatcher, ControlError, require
+from farview.host.control import ControlDispatcher, require
+from farview.host.errors import ControlError
 from farview.host.render_loop import RenderLoop, StreamSettings, clamp_viewport
 from farview.host.scene_api import SceneService
 from farview.input.events import InputEvent

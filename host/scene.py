@@ -15,7 +15,6 @@ change it are handed to that thread (or run under the caller's own lock around `
 from __future__ import annotations
 
 import itertools
-import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -23,49 +22,26 @@ import numpy as np
 import numpy.typing as npt
 
 from farview.host import transforms
+from farview.host.errors import LIMIT_EXCEEDED, NOT_FOUND, SceneError
 from farview.host.gltf import Mesh, Model
-
-Vec3 = tuple[float, float, float]
-Quat = tuple[float, float, float, float]
-
-
-class SceneError(ValueError):
-    """An invalid scene operation; the message names the entity and the reason."""
+from farview.input import scene as wire_scene
+from farview.input.errors import ProtocolError
+from farview.input.mathutil import Quat, Vec3
+from farview.input.scene import Bounds, CameraSettings, CutPlane, Lighting, Tint
 
 
 def _vec(name: str, value: Sequence[float], size: int) -> tuple[float, ...]:
     try:
-        out = tuple(float(v) for v in value)
-    except (TypeError, ValueError):
-        raise SceneError(f"{name} must be {size} numbers, got {value!r}") from None
-    if len(out) != size or not all(math.isfinite(v) for v in out):
-        raise SceneError(f"{name} must be {size} finite numbers, got {value!r}")
-    return out
+        return wire_scene.vec(name, value, size)
+    except ProtocolError as exc:
+        raise SceneError(str(exc)) from None
 
 
 def _quat(value: Sequence[float]) -> Quat:
-    x, y, z, w = _vec("rotation", value, 4)
-    n = math.sqrt(x * x + y * y + z * z + w * w)
-    if n < 1e-9:
-        raise SceneError("rotation is a zero quaternion; use a unit quaternion (x, y, z, w)")
-    return (x / n, y / n, z / n, w / n)
-
-
-@dataclass(frozen=True)
-class Tint:
-    """Tint override: the base colour is blended towards ``color`` by ``weight`` (0..1)."""
-
-    color: Vec3
-    """Linear RGB, each 0..1."""
-    weight: float = 1.0
-
-    def __post_init__(self) -> None:
-        c = _vec("tint colour", self.color, 3)
-        if not all(0.0 <= v <= 1.0 for v in c):
-            raise SceneError(f"tint colour components must be in 0..1, got {self.color!r}")
-        if not (math.isfinite(self.weight) and 0.0 <= self.weight <= 1.0):
-            raise SceneError(f"tint weight must be in 0..1, got {self.weight!r}")
-        object.__setattr__(self, "color", c)
+    try:
+        return wire_scene.unit_quat("rotation", value)
+    except ProtocolError as exc:
+        raise SceneError(str(exc)) from None
 
 
 @dataclass(frozen=True)
@@ -79,102 +55,8 @@ class ResolvedState:
     collision_disabled: bool = False
 
 
-@dataclass(frozen=True)
-class Lighting:
-    """Scene lighting: a key directional light, a fill light and a hemisphere ambient."""
-
-    key_direction: Vec3 = (-0.4, -0.8, -0.45)
-    """Direction the key light travels (world space; need not be unit length)."""
-    key_color: Vec3 = (1.0, 0.97, 0.92)
-    key_intensity: float = 2.6
-    fill_direction: Vec3 = (0.6, -0.2, 0.7)
-    fill_intensity: float = 0.5
-    ambient: float = 0.22
-
-    def __post_init__(self) -> None:
-        for name in ("key_direction", "fill_direction"):
-            v = _vec(name, getattr(self, name), 3)
-            if sum(c * c for c in v) < 1e-12:
-                raise SceneError(f"{name} must not be the zero vector")
-            object.__setattr__(self, name, v)
-        object.__setattr__(self, "key_color", _vec("key_color", self.key_color, 3))
-        for name in ("key_intensity", "fill_intensity", "ambient"):
-            v = getattr(self, name)
-            if not (math.isfinite(v) and 0.0 <= v <= 100.0):
-                raise SceneError(f"{name} must be in 0..100, got {v!r}")
-
-
 MAX_CUT_PLANES = 8
 """At most this many cut planes are active at once (ARR's limit)."""
-
-
-@dataclass(frozen=True)
-class CutPlane:
-    """Removes the geometry on the side of the plane that ``normal`` points to (world space)."""
-
-    normal: Vec3
-    """Unit vector (normalised on construction) pointing into the half-space that is cut."""
-    point: Vec3
-    """Any point on the plane."""
-
-    def __post_init__(self) -> None:
-        n = _vec("cut plane normal", self.normal, 3)
-        length = math.sqrt(sum(c * c for c in n))
-        if length < 1e-9:
-            raise SceneError("cut plane normal must not be the zero vector")
-        object.__setattr__(self, "normal", tuple(c / length for c in n))
-        object.__setattr__(self, "point", _vec("cut plane point", self.point, 3))
-
-    @property
-    def equation(self) -> tuple[float, float, float, float]:
-        """(a, b, c, d) with a·x + b·y + c·z + d > 0 on the cut side."""
-        a, b, c = self.normal
-        return (a, b, c, -(a * self.point[0] + b * self.point[1] + c * self.point[2]))
-
-    def cuts(self, p: Sequence[float]) -> bool:
-        a, b, c, d = self.equation
-        return a * p[0] + b * p[1] + c * p[2] + d > 0.0
-
-
-@dataclass(frozen=True)
-class CameraSettings:
-    """Host-side camera overrides: when set they replace the near/far (and, for a single
-    view, the vertical field of view) that each pose message carries."""
-
-    near: float = 0.05
-    far: float = 1000.0
-    fov_y: float | None = None
-    """Vertical field of view in degrees (0 < fov_y < 179), or None to keep the client's."""
-
-    def __post_init__(self) -> None:
-        near, far = float(self.near), float(self.far)
-        if not (math.isfinite(near) and math.isfinite(far) and 0.0 < near < far):
-            raise SceneError(f"camera planes need 0 < near < far (finite), got near={self.near} "
-                             f"far={self.far}")
-        if self.fov_y is not None and not (math.isfinite(self.fov_y) and 0 < self.fov_y < 179):
-            raise SceneError(f"field of view must be in (0, 179) degrees, got {self.fov_y}")
-        object.__setattr__(self, "near", near)
-        object.__setattr__(self, "far", far)
-
-
-@dataclass(frozen=True)
-class Bounds:
-    """Axis-aligned box."""
-
-    min: Vec3
-    max: Vec3
-
-    @property
-    def center(self) -> Vec3:
-        return (
-            (self.min[0] + self.max[0]) / 2,
-            (self.min[1] + self.max[1]) / 2,
-            (self.min[2] + self.max[2]) / 2,
-        )
-
-    @property
-    def size(self) -> Vec3:
-        return (self.max[0] - self.min[0], self.max[1] - self.min[1], self.max[2] - self.min[2])
 
 
 class Entity:
@@ -211,7 +93,8 @@ class Entity:
 
     def _touch(self) -> None:
         if self._scene is None:
-            raise SceneError(f"entity {self.id} ({self.name}) was removed from the scene")
+            raise SceneError(f"entity {self.id} ({self.name}) was removed from the scene",
+                             code=NOT_FOUND)
         self._scene.version += 1
 
     @property
@@ -381,7 +264,7 @@ class Scene:
         """Activate ``plane``; returns its id. At most :data:`MAX_CUT_PLANES`."""
         if len(self._cut_planes) >= MAX_CUT_PLANES:
             raise SceneError(f"at most {MAX_CUT_PLANES} cut planes can be active; remove one "
-                             "first")
+                             "first", code=LIMIT_EXCEEDED)
         plane_id = next(self._cut_plane_ids)
         self._cut_planes[plane_id] = plane
         self.version += 1
@@ -389,13 +272,13 @@ class Scene:
 
     def set_cut_plane(self, plane_id: int, plane: CutPlane) -> None:
         if plane_id not in self._cut_planes:
-            raise SceneError(f"unknown cut plane id {plane_id}")
+            raise SceneError(f"unknown cut plane id {plane_id}", code=NOT_FOUND)
         self._cut_planes[plane_id] = plane
         self.version += 1
 
     def remove_cut_plane(self, plane_id: int) -> None:
         if self._cut_planes.pop(plane_id, None) is None:
-            raise SceneError(f"unknown cut plane id {plane_id}")
+            raise SceneError(f"unknown cut plane id {plane_id}", code=NOT_FOUND)
         self.version += 1
 
     @property
@@ -412,7 +295,7 @@ class Scene:
         try:
             return self._entities[entity_id]
         except KeyError:
-            raise SceneError(f"unknown entity id {entity_id}") from None
+            raise SceneError(f"unknown entity id {entity_id}", code=NOT_FOUND) from None
 
     def entities(self) -> Iterator[Entity]:
         """All entities, depth first, parents before children."""

@@ -29,10 +29,11 @@ method                 params → result
 ``set_lighting``       any Lighting field → lighting; ``get_lighting``
 =====================  =========================================================================
 
-Error codes: ``InvalidArgument``, ``NotFound`` (unknown entity or cut plane id, unknown model
-name, missing file), ``InvalidModel`` (not glTF, truncated, malformed), ``LimitExceeded``
-(triangle/size budget, ninth cut plane), ``FetchFailed``, ``Timeout``. A refused request changes
-nothing.
+Params and results are the wire types of :mod:`farview.input.scene`. Error codes (by the
+type of :mod:`farview.host.errors` raised): ``InvalidArgument``, ``NotFound`` (unknown entity or
+cut plane id, unknown model name, missing file), ``InvalidModel`` (not glTF, truncated,
+malformed), ``LimitExceeded`` (triangle/size budget, ninth cut plane), ``FetchFailed``,
+``Timeout``. A refused request changes nothing.
 
 Concurrency: handlers run on the host's event loop. The scene is shared with the render thread
 under ``runtime.scene_lock``: a handler takes it at once when it is free, otherwise waits for it
@@ -51,25 +52,36 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from farview.host.control import ControlDispatcher, ControlError, require
-from farview.host.gltf import Model, ModelError, load_model, load_model_bytes
+from farview.host.control import ControlDispatcher, require
+from farview.host.errors import (
+    BUDGET_TRIANGLES,
+    INVALID_ARGUMENT,
+    LIMIT_EXCEEDED,
+    ControlError,
+    HostError,
+    ModelError,
+)
+from farview.host.gltf import Model, load_model, load_model_bytes
 from farview.host.model_store import (
     ENV_MAX_MODEL_BYTES,
     ENV_MAX_TRIANGLES,
     LoadBudgets,
     ModelStore,
-    SourceError,
     classify,
     fetch_url,
     resolve_path,
 )
 from farview.host.raycast import RayCaster
-from farview.host.scene import (
+from farview.host.scene import Entity
+from farview.input.scene import (
+    CameraOverride,
     CameraSettings,
     CutPlane,
-    Entity,
-    Lighting,
-    SceneError,
+    CutPlaneInfo,
+    EntityInfo,
+    EntityNode,
+    LoadedModel,
+    RayHit,
     Tint,
 )
 
@@ -85,10 +97,6 @@ MAX_RAY_HITS = 1000
 _STATE_FLAGS = ("hidden", "selected", "see_through", "collision_disabled")
 
 
-def _vec3(v: tuple[float, ...]) -> list[float]:
-    return [float(c) for c in v]
-
-
 class SceneService:
     """Model loading and the scene control methods of one host (see the module docstring)."""
 
@@ -102,28 +110,17 @@ class SceneService:
 
     # -- locking ------------------------------------------------------------------------------
     async def _locked(self, fn: Callable[[], T], *, changes: bool = True) -> T:
-        """Run ``fn`` under the scene lock; ``SceneError`` becomes a ControlError."""
+        """Run ``fn`` under the scene lock (its HostErrors pass through to the caller)."""
         lock = self.runtime.scene_lock
-
-        def call() -> T:
-            try:
-                return fn()
-            except SceneError as exc:
-                message = str(exc)
-                code = ("NotFound" if message.startswith(("unknown entity", "unknown cut plane"))
-                        or "was removed" in message else
-                        "LimitExceeded" if message.startswith("at most") else "InvalidArgument")
-                raise ControlError(code, message) from None
-
         if lock.acquire(blocking=False):
             try:
-                result = call()
+                result = fn()
             finally:
                 lock.release()
         else:
             def with_lock() -> T:
                 with lock:
-                    return call()
+                    return fn()
             result = await asyncio.get_running_loop().run_in_executor(None, with_lock)
         if changes:
             self.runtime.render_loop.mark_dirty()
@@ -146,7 +143,8 @@ class SceneService:
     async def load(self, source: str, parent: int | None = None) -> dict[str, Any]:
         """Load a model (store name, host path or URL) into the scene; returns its description.
 
-        Raises :class:`ControlError` naming the problem; the scene is unchanged then.
+        Raises a :class:`~farview.host.errors.HostError` naming the problem; the scene is
+        unchanged then.
         """
         t0 = time.perf_counter()
         budgets = self.budgets
@@ -165,35 +163,29 @@ class SceneService:
                 path = self.store.resolve(source) if kind == "name" else resolve_path(source)
                 model = await loop.run_in_executor(None, lambda: load_model(
                     path, max_triangles=budgets.max_triangles, max_file_bytes=budgets.max_bytes))
-        except SourceError as exc:
-            raise ControlError(exc.code, exc.message) from None
         except ModelError as exc:
-            message = str(exc)
-            if "triangle budget" in message:
-                raise ControlError("LimitExceeded", f"{source}: {message} (set "
-                                   f"{ENV_MAX_TRIANGLES} on the host to raise it)") from None
-            if "size budget" in message:
-                raise ControlError("LimitExceeded", f"{source}: {message} (set "
-                                   f"{ENV_MAX_MODEL_BYTES} on the host to raise it)") from None
-            raise ControlError("InvalidModel", f"{source} is not a usable glTF 2.0 model: "
-                               f"{message}") from None
+            if exc.code == LIMIT_EXCEEDED:
+                env = ENV_MAX_TRIANGLES if exc.budget == BUDGET_TRIANGLES else ENV_MAX_MODEL_BYTES
+                raise ModelError(f"{source}: {exc.message} (set {env} on the host to raise it)",
+                                 code=exc.code, budget=exc.budget) from None
+            raise ModelError(f"{source} is not a usable glTF 2.0 model: {exc.message}",
+                             code=exc.code) from None
 
-        def add() -> dict[str, Any]:
+        def add() -> tuple[Entity, int, dict[str, Any]]:
             scene = self.runtime.scene
             parent_entity = scene.get(parent) if parent is not None else None
             root = scene.add_model(model, model.name, parent_entity)
             self._model_roots[root.id] = source
-            return {"root": root.id, "name": root.name, "source": source,
-                    "triangles": model.triangle_count,
-                    "entity_count": sum(1 for _ in _subtree(root)),
-                    "tree": _tree(root, math.inf)}
+            return root, sum(1 for _ in _subtree(root)), _tree(root, math.inf)
 
-        result = await self._locked(add)
-        result["load_ms"] = round((time.perf_counter() - t0) * 1000, 2)
+        root, entity_count, tree = await self._locked(add)
+        loaded = LoadedModel(root.id, root.name, source, model.triangle_count, entity_count,
+                             round((time.perf_counter() - t0) * 1000, 2),
+                             EntityNode.from_wire(tree))
         progress(1.0, 0)
         log.info("loaded model %s (%d triangles, %d entities) in %.0f ms", source,
-                 result["triangles"], result["entity_count"], result["load_ms"])
-        return result
+                 loaded.triangles, loaded.entity_count, loaded.load_ms)
+        return loaded.to_wire()
 
     # -- registration -------------------------------------------------------------------------
     def register(self, dispatcher: ControlDispatcher) -> None:
@@ -217,7 +209,7 @@ class SceneService:
         def unload() -> dict[str, Any]:
             entity = self._entity(params)
             if entity.id not in self._model_roots:
-                raise ControlError("InvalidArgument", f"entity {entity.id} ({entity.name}) is "
+                raise ControlError(INVALID_ARGUMENT, f"entity {entity.id} ({entity.name}) is "
                                    "not a model root; use destroy_entity for other entities")
             self.runtime.scene.remove(entity)
             del self._model_roots[entity.id]
@@ -258,7 +250,7 @@ class SceneService:
     async def _create_entity(self, params: dict[str, Any]) -> Any:
         name = params.get("name", "entity")
         if not isinstance(name, str):
-            raise ControlError("InvalidArgument", "parameter 'name' must be str")
+            raise ControlError(INVALID_ARGUMENT, "parameter 'name' must be str")
 
         def create() -> dict[str, Any]:
             scene = self.runtime.scene
@@ -296,7 +288,7 @@ class SceneService:
                     e.rotation = _seq(params, "rotation")
                 if "scale" in params:
                     e.scale = _seq(params, "scale")
-            except SceneError:
+            except HostError:
                 e.position, e.rotation, e.scale = old
                 raise
             return self._info(e)
@@ -306,9 +298,9 @@ class SceneService:
     async def _set_parent(self, params: dict[str, Any]) -> Any:
         keep_world = params.get("keep_world", False)
         if not isinstance(keep_world, bool):
-            raise ControlError("InvalidArgument", "parameter 'keep_world' must be bool")
+            raise ControlError(INVALID_ARGUMENT, "parameter 'keep_world' must be bool")
         if "parent" not in params:
-            raise ControlError("InvalidArgument", "missing parameter 'parent' (an id, or null "
+            raise ControlError(INVALID_ARGUMENT, "missing parameter 'parent' (an id, or null "
                                "for a root)")
 
         def apply() -> dict[str, Any]:
@@ -326,14 +318,14 @@ class SceneService:
             if flag in params:
                 value = params[flag]
                 if value is not None and not isinstance(value, bool):
-                    raise ControlError("InvalidArgument", f"parameter {flag!r} must be true, "
+                    raise ControlError(INVALID_ARGUMENT, f"parameter {flag!r} must be true, "
                                        "false or null (inherit)")
                 changes[flag] = value
         if "tint" in params:
-            changes["tint"] = _tint(params["tint"])
+            changes["tint"] = None if params["tint"] is None else Tint.from_wire(params["tint"])
         unknown = set(params) - {"id", "tint", *_STATE_FLAGS}
         if unknown:
-            raise ControlError("InvalidArgument", f"unknown state overrides: "
+            raise ControlError(INVALID_ARGUMENT, f"unknown state overrides: "
                                f"{', '.join(sorted(unknown))}; known: tint, "
                                f"{', '.join(_STATE_FLAGS)}")
 
@@ -348,14 +340,14 @@ class SceneService:
     async def _get_bounds(self, params: dict[str, Any]) -> Any:
         space = params.get("space", "world")
         if space not in ("local", "world"):
-            raise ControlError("InvalidArgument", f"space must be 'local' or 'world', got "
+            raise ControlError(INVALID_ARGUMENT, f"space must be 'local' or 'world', got "
                                f"{space!r}")
 
         def bounds() -> dict[str, Any] | None:
             scene = self.runtime.scene
             e = self._entity(params)
             b = scene.local_bounds(e) if space == "local" else scene.world_bounds(e)
-            return None if b is None else {"min": _vec3(b.min), "max": _vec3(b.max)}
+            return None if b is None else b.to_wire()
 
         return await self._locked(bounds, changes=False)
 
@@ -364,21 +356,21 @@ class SceneService:
         origin = _finite_seq(params, "origin", 3)
         direction = _finite_seq(params, "direction", 3)
         if sum(c * c for c in direction) < 1e-18:
-            raise ControlError("InvalidArgument", "ray direction must not be the zero vector")
+            raise ControlError(INVALID_ARGUMENT, "ray direction must not be the zero vector")
         mode = params.get("mode", "closest")
         if mode not in ("closest", "all"):
-            raise ControlError("InvalidArgument", f"mode must be 'closest' or 'all', got {mode!r}")
+            raise ControlError(INVALID_ARGUMENT, f"mode must be 'closest' or 'all', got {mode!r}")
         max_hits = 1 if mode == "closest" else params.get("max_hits", 100)
         if isinstance(max_hits, bool) or not isinstance(max_hits, int) or not (
                 1 <= max_hits <= MAX_RAY_HITS):
-            raise ControlError("InvalidArgument", f"max_hits must be an integer in "
+            raise ControlError(INVALID_ARGUMENT, f"max_hits must be an integer in "
                                f"1..{MAX_RAY_HITS}, got {max_hits!r}")
         max_distance = params.get("max_distance", math.inf)
         if max_distance is None:
             max_distance = math.inf
         if isinstance(max_distance, bool) or not isinstance(max_distance, (int, float)) or not (
                 max_distance > 0):
-            raise ControlError("InvalidArgument", f"max_distance must be a positive number, "
+            raise ControlError(INVALID_ARGUMENT, f"max_distance must be a positive number, "
                                f"got {max_distance!r}")
         t0 = time.perf_counter()
         scene = self.runtime.scene
@@ -387,9 +379,8 @@ class SceneService:
         hits = await asyncio.get_running_loop().run_in_executor(None, lambda: self.raycaster.cast(
             items, origin, direction, max_distance=float(max_distance), max_hits=max_hits,
             cut_planes=planes))
-        return {"hits": [{"id": h.entity_id, "name": h.entity_name,
-                          "position": list(h.position), "normal": list(h.normal),
-                          "distance": h.distance, "front_face": h.front_face} for h in hits],
+        return {"hits": [RayHit(h.entity_id, h.entity_name, h.position, h.normal, h.distance,
+                                h.front_face).to_wire() for h in hits],
                 "host_ms": round((time.perf_counter() - t0) * 1000, 3)}
 
     # -- handlers: cut planes, camera, lighting ------------------------------------------------
@@ -416,7 +407,7 @@ class SceneService:
 
     async def _list_cut_planes(self, params: dict[str, Any]) -> Any:
         planes = self.runtime.scene.cut_planes
-        return {"planes": [{"id": i, "normal": _vec3(p.normal), "point": _vec3(p.point)}
+        return {"planes": [CutPlaneInfo(i, p.normal, p.point).to_wire()
                            for i, p in planes.items()]}
 
     async def _set_camera(self, params: dict[str, Any]) -> Any:
@@ -425,65 +416,43 @@ class SceneService:
         fov_y = params.get("fov_y")
         if fov_y is not None:
             fov_y = float(require(params, "fov_y", (int, float)))
-        try:
-            camera = CameraSettings(float(near), float(far), fov_y)
-        except SceneError as exc:
-            raise ControlError("InvalidArgument", str(exc)) from None
+        camera = CameraSettings(float(near), float(far), fov_y)
 
         def apply() -> dict[str, Any]:
             self.runtime.scene.camera = camera
-            return _camera(camera)
+            return CameraOverride.of(camera).to_wire()
 
         return await self._locked(apply)
 
     async def _get_camera(self, params: dict[str, Any]) -> Any:
-        return _camera(self.runtime.scene.camera)
+        return CameraOverride.of(self.runtime.scene.camera).to_wire()
 
     async def _reset_camera(self, params: dict[str, Any]) -> Any:
         def apply() -> dict[str, Any]:
             self.runtime.scene.camera = None
-            return _camera(None)
+            return CameraOverride.of(None).to_wire()
 
         return await self._locked(apply)
 
     async def _set_lighting(self, params: dict[str, Any]) -> Any:
-        from dataclasses import fields, replace
-
-        known = {f.name for f in fields(Lighting)}
-        unknown = set(params) - known
-        if unknown:
-            raise ControlError("InvalidArgument", f"unknown lighting settings: "
-                               f"{', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
-
         def apply() -> dict[str, Any]:
             scene = self.runtime.scene
-            try:
-                new = replace(scene.lighting, **params)
-            except (TypeError, ValueError) as exc:
-                raise ControlError("InvalidArgument", f"invalid lighting: {exc}") from None
-            scene.lighting = new
-            return _lighting(new)
+            scene.lighting = scene.lighting.replace(params)
+            return scene.lighting.to_wire()
 
         return await self._locked(apply)
 
     async def _get_lighting(self, params: dict[str, Any]) -> Any:
-        return _lighting(self.runtime.scene.lighting)
+        return self.runtime.scene.lighting.to_wire()
 
     # -- descriptions -------------------------------------------------------------------------
     def _info(self, e: Entity) -> dict[str, Any]:
         """An entity's wire description (call under the lock)."""
-        tint = e.tint
-        return {
-            "id": e.id, "name": e.name,
-            "parent": e.parent.id if e.parent is not None else None,
-            "children": [c.id for c in e.children],
-            "position": _vec3(e.position), "rotation": _vec3(e.rotation),
-            "scale": _vec3(e.scale), "has_mesh": e.mesh is not None,
-            "is_model_root": e.id in self._model_roots,
-            "hidden": e.hidden, "selected": e.selected, "see_through": e.see_through,
-            "collision_disabled": e.collision_disabled,
-            "tint": None if tint is None else {"color": _vec3(tint.color), "weight": tint.weight},
-        }
+        return EntityInfo(
+            e.id, e.name, e.parent.id if e.parent is not None else None,
+            tuple(c.id for c in e.children), e.position, e.rotation, e.scale,
+            e.mesh is not None, e.id in self._model_roots, e.hidden, e.selected, e.see_through,
+            e.collision_disabled, e.tint).to_wire()
 
 
 # -- helpers (pure) -------------------------------------------------------------------------------
@@ -523,7 +492,7 @@ def _depth(params: dict[str, Any], default: float) -> float:
     if depth is None:
         return default
     if isinstance(depth, bool) or not isinstance(depth, int) or depth < 0:
-        raise ControlError("InvalidArgument", f"depth must be a non-negative integer, got "
+        raise ControlError(INVALID_ARGUMENT, f"depth must be a non-negative integer, got "
                            f"{depth!r}")
     return float(depth)
 
@@ -531,57 +500,23 @@ def _depth(params: dict[str, Any], default: float) -> float:
 def _seq(params: dict[str, Any], name: str) -> list[Any]:
     value = params[name]
     if not isinstance(value, list):
-        raise ControlError("InvalidArgument", f"parameter {name!r} must be a list of numbers")
+        raise ControlError(INVALID_ARGUMENT, f"parameter {name!r} must be a list of numbers")
     if any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in value):
-        raise ControlError("InvalidArgument", f"parameter {name!r} must contain only numbers, "
+        raise ControlError(INVALID_ARGUMENT, f"parameter {name!r} must contain only numbers, "
                            f"got {value!r}")
     return value
 
 
 def _finite_seq(params: dict[str, Any], name: str, size: int) -> tuple[float, ...]:
     if name not in params:
-        raise ControlError("InvalidArgument", f"missing parameter {name!r}")
+        raise ControlError(INVALID_ARGUMENT, f"missing parameter {name!r}")
     value = _seq(params, name)
     if len(value) != size or not all(math.isfinite(v) for v in value):
-        raise ControlError("InvalidArgument", f"{name} must be {size} finite numbers, got "
+        raise ControlError(INVALID_ARGUMENT, f"{name} must be {size} finite numbers, got "
                            f"{value!r}")
     return tuple(float(v) for v in value)
 
 
-def _tint(value: Any) -> Tint | None:
-    if value is None:
-        return None
-    if not isinstance(value, dict) or "color" not in value:
-        raise ControlError("InvalidArgument", "tint must be {\"color\": [r, g, b], \"weight\": "
-                           "0..1} or null (inherit)")
-    weight = value.get("weight", 1.0)
-    if isinstance(weight, bool) or not isinstance(weight, (int, float)):
-        raise ControlError("InvalidArgument", f"tint weight must be a number, got {weight!r}")
-    color = value["color"]
-    if not isinstance(color, list):
-        raise ControlError("InvalidArgument", f"tint color must be [r, g, b], got {color!r}")
-    try:
-        return Tint(tuple(color), float(weight))  # type: ignore[arg-type]
-    except SceneError as exc:
-        raise ControlError("InvalidArgument", str(exc)) from None
-
-
 def _cut_plane(params: dict[str, Any]) -> CutPlane:
-    normal = _finite_seq(params, "normal", 3)
-    point = _finite_seq(params, "point", 3)
-    try:
-        return CutPlane(normal, point)  # type: ignore[arg-type]
-    except SceneError as exc:
-        raise ControlError("InvalidArgument", str(exc)) from None
-
-
-def _camera(camera: CameraSettings | None) -> dict[str, Any]:
-    if camera is None:
-        return {"override": False, "near": None, "far": None, "fov_y": None}
-    return {"override": True, "near": camera.near, "far": camera.far, "fov_y": camera.fov_y}
-
-
-def _lighting(lt: Lighting) -> dict[str, Any]:
-    from dataclasses import asdict
-
-    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(lt).items()}
+    n, p = _finite_seq(params, "normal", 3), _finite_seq(params, "point", 3)
+    return CutPlane((n[0], n[1], n[2]), (p[0], p[1], p[2]))

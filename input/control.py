@@ -22,30 +22,68 @@ CONTROL_VERSION = 1
 MAX_CONTROL_BYTES = 64 * 1024
 
 
+def _check_id(msg_id: object) -> int:
+    if isinstance(msg_id, bool) or not isinstance(msg_id, int) or not 0 <= msg_id < 2**53:
+        raise ProtocolError(f"control message id must be a non-negative integer, got {msg_id!r}")
+    return msg_id
+
+
 @dataclass(frozen=True)
 class Request:
+    """A call of a host method; answered by a :class:`Result` or an :class:`Error` with its id."""
+
     id: int
+    """0..2^53-1 (JSON numbers are exact up to there); unique among the sender's open requests."""
     method: str
+    """A method name, e.g. ``set_viewport``."""
     params: dict[str, Any] = field(default_factory=dict)
+    """The method's named arguments."""
+
+    def __post_init__(self) -> None:
+        _check_id(self.id)
+        if not isinstance(self.method, str) or not self.method:
+            raise ProtocolError("control request 'method' must be a non-empty string")
+        if not isinstance(self.params, dict):
+            raise ProtocolError("control request 'params' must be an object")
 
 
 @dataclass(frozen=True)
 class Result:
+    """The answer to the request with the same id: any JSON value."""
+
     id: int
     result: Any
+
+    def __post_init__(self) -> None:
+        _check_id(self.id)
 
 
 @dataclass(frozen=True)
 class Error:
+    """A refused request: a stable ``code`` and a message that says what to do."""
+
     id: int | None
+    """The request's id, or None when the message that failed had no usable id."""
     code: str
     message: str
+
+    def __post_init__(self) -> None:
+        if self.id is not None:
+            _check_id(self.id)
+        if not isinstance(self.code, str) or not isinstance(self.message, str):
+            raise ProtocolError("control error needs an object with string 'code' and 'message'")
 
 
 @dataclass(frozen=True)
 class Event:
+    """Something that happened (load progress, the connection closing); not answered."""
+
     event: str
     data: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.event, str) or not isinstance(self.data, dict):
+            raise ProtocolError("control event needs a string 'event' and an object 'data'")
 
 
 ControlMessage = Request | Result | Error | Event
@@ -79,28 +117,19 @@ def decode(data: str | bytes) -> ControlMessage:
     if body.get("v") != CONTROL_VERSION:
         raise ProtocolError(f"control message version {body.get('v')!r} is not supported (expected {CONTROL_VERSION})")
     if "event" in body:
-        if not isinstance(body["event"], str) or not isinstance(body.get("data", {}), dict):
-            raise ProtocolError("control event needs a string 'event' and an object 'data'")
         return Event(body["event"], body.get("data", {}))
-    msg_id = body.get("id")
-    if isinstance(msg_id, bool) or not isinstance(msg_id, int) or not 0 <= msg_id < 2**53:
-        if "error" in body and msg_id is None:
-            err = body["error"]
-            if isinstance(err, dict):
-                return Error(None, str(err.get("code", "")), str(err.get("message", "")))
-        raise ProtocolError(f"control message id must be a non-negative integer, got {msg_id!r}")
+    if body.get("id") is None and isinstance(body.get("error"), dict):
+        err = body["error"]
+        return Error(None, str(err.get("code", "")), str(err.get("message", "")))
+    msg_id = _check_id(body.get("id"))
     if "method" in body:
-        if not isinstance(body["method"], str) or not body["method"]:
-            raise ProtocolError("control request 'method' must be a non-empty string")
-        params = body.get("params", {})
-        if not isinstance(params, dict):
-            raise ProtocolError("control request 'params' must be an object")
-        return Request(msg_id, body["method"], params)
+        return Request(msg_id, body["method"], body.get("params", {}))
     if "result" in body:
         return Result(msg_id, body["result"])
     if "error" in body:
         err = body["error"]
-        if not isinstance(err, dict) or not isinstance(err.get("code"), str) or not isinstance(err.get("message"), str):
+        code, message = (err.get("code"), err.get("message")) if isinstance(err, dict) else (0, 0)
+        if not isinstance(code, str) or not isinstance(message, str):
             raise ProtocolError("control error needs an object with string 'code' and 'message'")
-        return Error(msg_id, err["code"], err["message"])
+        return Error(msg_id, code, message)
     raise ProtocolError("control message is neither a request, a result, an error nor an event")

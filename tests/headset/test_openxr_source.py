@@ -70,7 +70,7 @@ def test_view_headset_openxr_without_runtime_exits_with_the_message(
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     """The CLI branch: the clear message and exit code 5, no traceback (no session service needed:
     the session object is a stand-in, because OpenXR fails before any connection is made)."""
-    from farview.client import view_cli
+    from farview.client.cli import view as view_cli
 
     monkeypatch.setitem(sys.modules, "xr", None)
     p = argparse.ArgumentParser()
