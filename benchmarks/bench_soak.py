@@ -28,7 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.bench_stream import orbit_pose, percentile
 from farview.client.connection import connect_to_host
-from farview.client.frame import Frame
+from farview.streaming.frame import Frame
+from farview.streaming.mailbox import LatestMailbox
 from tests.hosting import start_host
 
 LATENCY_DRIFT_RATIO = 1.25
@@ -56,7 +57,9 @@ async def soak(url: str, token: str, host_pid: int, *, minutes: int, minute_s: f
             latencies.append(frame.pose_to_receive_ms + (frame.receive_to_decoded_ms or 0.0))
         conn.mark_presented(frame)
 
-    conn = await connect_to_host(url, token, viewport=size, on_frame=on_frame, timeout=30)
+    # every decoded frame goes to on_frame as the next one replaces it in the mailbox
+    conn = await connect_to_host(url, token, viewport=size, timeout=30,
+                                 mailbox=LatestMailbox(on_discard=on_frame))
     host_proc, me = psutil.Process(host_pid), psutil.Process()
     rows: list[dict[str, Any]] = []
     try:

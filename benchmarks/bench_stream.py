@@ -26,9 +26,10 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from farview.client.connection import connect_to_host
-from farview.client.frame import Frame
 from farview.input.mathutil import quat_from_yaw_pitch
 from farview.input.pose import Pose
+from farview.streaming.frame import Frame
+from farview.streaming.mailbox import LatestMailbox
 from tests.hosting import start_host
 
 
@@ -50,8 +51,9 @@ def orbit_pose(t: float, radius: float = 1.6) -> Pose:
 async def run_mode(url: str, token: str, host_pid: int, *, stock: bool, size: tuple[int, int],
                    fps: int, duration: float, warmup: float) -> dict[str, Any]:
     frames: list[Frame] = []
-    conn = await connect_to_host(url, token, viewport=size, stock_receiver=stock,
-                                 on_frame=frames.append)
+    # every decoded frame: each lands in the list as the next one replaces it in the mailbox
+    mailbox: LatestMailbox[Frame] = LatestMailbox(on_discard=frames.append)
+    conn = await connect_to_host(url, token, viewport=size, stock_receiver=stock, mailbox=mailbox)
     try:
         await conn.request("configure_stream", max_fps=fps, stock_aiortc=stock)
         host_proc, me = psutil.Process(host_pid), psutil.Process()

@@ -4,12 +4,17 @@ Made by :func:`connect_session` (``await session.connect()``). The client is the
 it creates the recvonly H.264 video transceiver and the four data channels, posts the offer
 to the host's ``/whep`` with an access token, and applies the answer.
 
+Poses: :meth:`RenderingConnection.send_pose` is the one place a pose gets its identity: the
+connection's :class:`~farview.streaming.correlation.PoseCorrelator` assigns the sequence number
+and the send time (one clock); callers pass views, viewport and clip planes only.
+
 Frames: complete access units are released on their RTP marker bit and decoded inline
-(:mod:`streaming.receiver`); each decoded frame is matched to the host's metadata (by pts) and
-thereby to the pose it was rendered with, then put in a latest-only slot: :meth:`next_frame`
-returns the newest frame, older unconsumed ones are counted as discarded. With an ``on_frame``
-callback, every matched frame goes to it instead, on the loop thread (the viewer passes them
-to its own thread-safe latest-frame mailbox, which then does the keeping and counting).
+(:mod:`farview.streaming.receiver`); the correlator matches each decoded frame to the host's
+metadata (by pts) and thereby to the pose it was rendered with, then it goes into the
+connection's :class:`~farview.streaming.mailbox.LatestMailbox` (``frames``; one the caller
+passes, e.g. the viewer's, which outlives reconnects): :meth:`next_frame` returns the newest
+frame; a frame replaced before it was taken is counted as discarded. A consumer on another
+thread takes frames from the mailbox itself and reports them with :meth:`mark_presented`.
 
 Liveness: a control ``ping`` every second doubles as heartbeat and RTT probe; three seconds
 without any answer, a failed peer connection, or the host's ``closing`` event end the
@@ -35,59 +40,53 @@ from farview.client.errors import (
     OtherClientConnectedError,
     RemoteError,
 )
-from farview.client.frame import Frame
 from farview.client.scene import RemoteScene
-from farview.client.stats import FrameStatistics, StatisticsWindow
 from farview.input import control as wire
 from farview.input.errors import ProtocolError
 from farview.input.events import InputEvent
 from farview.input.frame_meta import FrameMetadata
-from farview.input.pose import Fov, Pose, PoseMessage, View
+from farview.input.pose import Fov, Pose, PoseMessage, PoseRequest, View
 from farview.streaming._aiortc_patches import (
     MarkerJitterBuffer,
     enlarge_socket_buffers,
     install_marker_receiver,
 )
+from farview.streaming.correlation import PoseCorrelator
+from farview.streaming.frame import Frame
+from farview.streaming.mailbox import LatestMailbox
 from farview.streaming.peer import CHANNELS, create_peer_connection
 from farview.streaming.planes import plane_array
 from farview.streaming.receiver import DecodedVideoFrame, VideoReceiver
+from farview.streaming.stats import FrameStatistics, StatisticsWindow
 from farview.streaming.whep import SignalingError, whep_connect, whep_disconnect
 
 log = logging.getLogger(__name__)
 
 HEARTBEAT_INTERVAL = 1.0
 LIVENESS_TIMEOUT = 3.0
-MAX_TRACKED = 256
 DEFAULT_FOV_Y = 60.0
-
-
-def now_us() -> int:
-    """The client clock for pose timestamps (CLOCK_MONOTONIC, as the viewer loop uses)."""
-    return time.monotonic_ns() // 1000
+DEFAULT_POSE = Pose((0.0, 0.25, 1.6))
+"""Where the first frame is rendered from when the caller sends no pose."""
 
 
 class RenderingConnection:
     """A connected stream. Use :func:`connect_session` to make one."""
 
     def __init__(self, *, viewport: tuple[int, int] = (1280, 720),
-                 on_frame: Callable[[Frame], None] | None = None,
+                 mailbox: LatestMailbox[Frame] | None = None,
                  on_event: Callable[[str, dict[str, Any]], None] | None = None,
                  stock_receiver: bool = False) -> None:
         self.pc = create_peer_connection()
         self._loop = asyncio.get_running_loop()
         self.viewport = viewport
         self.near, self.far = 0.05, 1000.0
-        self._on_frame = on_frame
+        self.frames: LatestMailbox[Frame] = mailbox if mailbox is not None else LatestMailbox()
+        """The newest decoded frame (see the module docstring)."""
         self._on_event = on_event
         self._channels: dict[str, Any] = {}
-        self._sent_poses: dict[int, tuple[PoseMessage, float]] = {}
-        self._metadata: dict[int, FrameMetadata] = {}
-        self._awaiting_meta: dict[int, DecodedVideoFrame] = {}
-        self._latest: Frame | None = None
-        self._new_frame = asyncio.Event()
+        self._poses = PoseCorrelator()
         self._pending_requests: dict[int, asyncio.Future[Any]] = {}
         self._next_request_id = 1
-        self._sequence = 0
         self._closed = False
         self._close_reason = ""
         self._last_heard = time.monotonic()
@@ -172,98 +171,67 @@ class RenderingConnection:
         except ProtocolError as exc:
             log.warning("dropping bad frame metadata: %s", exc)
             return
-        self._metadata[meta.pts] = meta
-        if len(self._metadata) > MAX_TRACKED:
-            for k in sorted(self._metadata)[: len(self._metadata) - MAX_TRACKED]:
-                del self._metadata[k]
-        decoded = self._awaiting_meta.pop(meta.pts, None)
-        if decoded is not None:
-            self._publish(decoded, meta)
+        frame = self._poses.on_metadata(meta)
+        if frame is not None:
+            self._publish(frame)
 
     def _on_decoded(self, decoded: DecodedVideoFrame) -> None:
         self._last_heard = time.monotonic()
-        meta = self._metadata.pop(decoded.pts, None)
-        if meta is None:
-            # metadata travels on a data channel and may arrive just after the video
-            for pts in [p for p in self._awaiting_meta if p < decoded.pts]:
-                del self._awaiting_meta[pts]
-                self.stats.discarded += 1
-            self._awaiting_meta[decoded.pts] = decoded
-            return
-        self._publish(decoded, meta)
+        frame = self._poses.on_decoded(decoded)
+        if frame is not None:
+            self._publish(frame)
 
-    def _publish(self, decoded: DecodedVideoFrame, meta: FrameMetadata) -> None:
-        sent = self._sent_poses.get(meta.pose_sequence)
-        pose, sent_at = (sent if sent is not None else (None, None))
-        frame = Frame(
-            decoded.y, decoded.u, decoded.v, pose, meta,
-            pose_to_receive_ms=(decoded.received_at - sent_at) * 1000 if sent_at is not None else None,
-            receive_to_decoded_ms=(decoded.decoded_at - decoded.received_at) * 1000,
-            received_at=decoded.received_at,
-        )
+    def _publish(self, frame: Frame) -> None:
         self.stats.on_received(frame)
-        if self._on_frame is not None:
-            self._on_frame(frame)  # the callback's owner keeps (and counts) the newest frame
-            return
-        if self._latest is not None:
-            self.stats.discarded += 1
-        self._latest = frame
-        self._new_frame.set()
+        self.frames.put(frame)
 
     async def next_frame(self, timeout: float | None = 10.0) -> Frame:
         """The newest decoded frame not returned before; waits for one if there is none."""
-        while self._latest is None:
+        while True:
             if self._closed:
-                raise ConnectionLostError(self._close_reason or "connection closed")
-            self._new_frame.clear()
-            try:
-                # asyncio.timeout, not wait_for: wait_for wraps the wait in a task of its own,
-                # and each extra task hop is another loop iteration (measured ~0.5 ms more from
-                # decoded to returned under load)
-                async with asyncio.timeout(timeout):
-                    await self._new_frame.wait()
-            except TimeoutError:
-                raise ConnectionLostError(f"no video frame within {timeout} s") from None
-        frame, self._latest = self._latest, None
-        self.stats.on_presented(frame, time.perf_counter())
-        return frame
+                frame = self.frames.take()
+                if frame is None:
+                    raise ConnectionLostError(self._close_reason or "connection closed")
+            else:
+                try:
+                    frame = await self.frames.next(timeout)
+                except TimeoutError:
+                    raise ConnectionLostError(f"no video frame within {timeout} s") from None
+            if frame is not None:
+                self.stats.on_presented(frame, time.perf_counter())
+                return frame
 
     def mark_presented(self, frame: Frame, at: float | None = None) -> None:
-        """Tell the statistics when a frame taken through ``on_frame`` reached the screen."""
+        """Tell the statistics when a frame taken from :attr:`frames` reached the screen."""
         self.stats.on_presented(frame, time.perf_counter() if at is None else at)
 
     # -- poses and input ----------------------------------------------------------------------
-    def send_pose(self, pose: Pose | Sequence[View] | None = None, *, fov_y: float = DEFAULT_FOV_Y,
+    def send_pose(self, pose: Pose | Sequence[View] | PoseRequest | None = None, *,
+                  viewport: tuple[int, int] | None = None, fov_y: float = DEFAULT_FOV_Y,
+                  near: float | None = None, far: float | None = None,
                   keyframe: bool = False) -> PoseMessage:
-        """Send a camera pose (or per-eye views); returns the message with its sequence."""
+        """Ask for a frame rendered from ``pose`` (a camera pose with a ``fov_y`` field of view,
+        per-eye views, or a whole :class:`~farview.input.pose.PoseRequest`); returns the message
+        sent, with the sequence number and send time the connection gave it. ``viewport``,
+        ``near`` and ``far`` default to the connection's (``viewport`` becomes the new one)."""
         if self._closed:
             raise ConnectionLostError(self._close_reason or "connection closed")
-        w, h = self.viewport
-        if pose is None:
-            pose = Pose((0.0, 0.25, 1.6))
-        if isinstance(pose, Pose):
-            views: tuple[View, ...] = (View(pose, Fov.symmetric(fov_y, w / h)),)
+        if isinstance(pose, PoseRequest):
+            request = pose
         else:
-            views = tuple(pose)
-        self._sequence += 1
-        msg = PoseMessage(self._sequence, now_us(), views, (w, h), self.near, self.far, keyframe)
-        self._send_pose_message(msg)
-        return msg
-
-    def send_pose_message(self, msg: PoseMessage) -> None:
-        """Send a ready-made pose message (the viewer builds its own); frames rendered with it
-        are matched to it by its sequence number."""
-        if self._closed:
-            return
-        self.viewport = msg.viewport
-        self._send_pose_message(msg)
-
-    def _send_pose_message(self, msg: PoseMessage) -> None:
-        self._sent_poses[msg.sequence] = (msg, time.perf_counter())
-        self._sent_poses.pop(msg.sequence - MAX_TRACKED, None)
+            w, h = viewport or self.viewport
+            if pose is None or isinstance(pose, Pose):
+                views: tuple[View, ...] = (View(pose or DEFAULT_POSE, Fov.symmetric(fov_y, w / h)),)
+            else:
+                views = tuple(pose)
+            request = PoseRequest(views, (w, h), self.near if near is None else near,
+                                  self.far if far is None else far, keyframe)
+        self.viewport = request.viewport
+        msg = self._poses.stamp(request)
         ch = self._channels["pose"]
         if ch.readyState == "open":
             ch.send(msg.encode())
+        return msg
 
     def send_input(self, event: InputEvent) -> None:
         ch = self._channels["input"]
@@ -368,8 +336,14 @@ class RenderingConnection:
     def close_reason(self) -> str:
         return self._close_reason
 
+    @property
+    def frames_unmatched(self) -> int:
+        """Decoded frames dropped because their metadata never came."""
+        return self._poses.unmatched
+
     def statistics(self) -> FrameStatistics:
         return self.stats.snapshot(rtt_ms=self.rtt_ms, skipped=self._jitter.frames_discarded,
+                                   discarded=self.frames.discarded + self._poses.unmatched,
                                    bytes_received=self._receiver.bytes_received)
 
     # -- closing ------------------------------------------------------------------------------
@@ -379,7 +353,7 @@ class RenderingConnection:
         self._closed = True
         self._close_reason = reason
         log.info("connection closed: %s", reason)
-        self._new_frame.set()
+        self.frames.wake()
         for fut in self._pending_requests.values():
             if not fut.done():
                 fut.set_exception(ConnectionLostError(reason))
@@ -405,14 +379,15 @@ class RenderingConnection:
 
 async def connect_to_host(url: str, token: str, *, viewport: tuple[int, int] = (1280, 720),
                           verify: bool | str = True, timeout: float = 15.0,
-                          on_frame: Callable[[Frame], None] | None = None,
+                          mailbox: LatestMailbox[Frame] | None = None,
                           on_event: Callable[[str, dict[str, Any]], None] | None = None,
                           stock_receiver: bool = False) -> RenderingConnection:
     """Connect straight to a render host's WHEP URL (``http://host:port/whep``).
 
+    ``mailbox`` receives the decoded frames (default: the connection's own);
     ``stock_receiver`` uses aiortc's own receive path (a benchmark baseline, slower).
     """
-    conn = RenderingConnection(viewport=viewport, on_frame=on_frame, on_event=on_event,
+    conn = RenderingConnection(viewport=viewport, mailbox=mailbox, on_event=on_event,
                                stock_receiver=stock_receiver)
     await conn._connect(url, token, verify=verify, timeout=timeout)
     return conn

@@ -17,7 +17,7 @@ import math
 from dataclasses import dataclass
 
 from farview.input.mathutil import quat_rotate, vec_add
-from farview.input.pose import MAX_VIEWPORT, Fov, Pose, PoseMessage, View
+from farview.input.pose import MAX_VIEWPORT, Fov, Pose, PoseMessage, PoseRequest, View
 
 DEFAULT_IPD_M = 0.063
 """Average adult interpupillary distance in metres (and Monado's simulated HMD)."""
@@ -92,12 +92,18 @@ def stereo_views(head: Pose, headset: HeadsetDescription = SIMULATED_HEADSET) ->
             View(Pose(right, head.orientation), headset.right_fov))
 
 
+def stereo_request(head: Pose, headset: HeadsetDescription = SIMULATED_HEADSET, *,
+                   near: float = 0.05, far: float = 1000.0, keyframe: bool = False) -> PoseRequest:
+    """What to ask for one stereo frame: two views, viewport = both eyes side by side."""
+    return PoseRequest(stereo_views(head, headset), headset.viewport, near, far, keyframe)
+
+
 def stereo_pose_message(sequence: int, client_time_us: int, head: Pose,
                         headset: HeadsetDescription = SIMULATED_HEADSET, *, near: float = 0.05,
                         far: float = 1000.0, keyframe: bool = False) -> PoseMessage:
-    """The pose message for one stereo frame: two views, viewport = both eyes side by side."""
-    return PoseMessage(sequence, client_time_us, stereo_views(head, headset), headset.viewport,
-                       near, far, keyframe)
+    """The pose message for one stereo frame (:func:`stereo_request` with its identity)."""
+    return stereo_request(head, headset, near=near, far=far, keyframe=keyframe).message(
+        sequence, client_time_us)
 
 
 def head_pose_of(msg: PoseMessage) -> Pose:

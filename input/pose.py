@@ -94,6 +94,27 @@ class View:
 
 
 @dataclass(frozen=True)
+class PoseRequest:
+    """What a client wants rendered next: the views, frame size and clip planes. The stream
+    turns it into a :class:`PoseMessage` by adding the sequence and the send time, which only
+    the connection assigns (``RenderingConnection.send_pose``)."""
+
+    views: tuple[View, ...]
+    """One view (mono) or two (left, right: rendered side by side)."""
+    viewport: tuple[int, int] = (1280, 720)
+    """Size of the whole video frame in pixels (both eyes together in stereo)."""
+    near: float = 0.1
+    far: float = 1000.0
+    keyframe: bool = False
+    """Ask the host for a keyframe (e.g. after the decoder lost a frame)."""
+
+    def message(self, sequence: int, client_time_us: int) -> PoseMessage:
+        """The wire message for this request (validated there)."""
+        return PoseMessage(sequence, client_time_us, self.views, self.viewport, self.near,
+                           self.far, self.keyframe)
+
+
+@dataclass(frozen=True)
 class PoseMessage:
     """What the client sends for every frame it wants rendered."""
 

@@ -4,22 +4,24 @@ every frame.
 One :func:`run_stream` call measures one mode (``farview``: our encoder and receiver; or
 ``stock_aiortc``: aiortc's own encoder, jitter buffer and decoder thread) over one connection:
 
-- the **stream thread** hosts an asyncio loop with the :class:`~client.connection.RenderingConnection`;
-  a task there sends the trajectory's pose ``fps`` times a second on an absolute schedule;
+- a :class:`~farview.client.stream_thread.StreamThread` hosts an asyncio loop with the
+  :class:`~farview.client.connection.RenderingConnection`; a task there sends the trajectory's
+  pose ``fps`` times a second on an absolute schedule;
 - **headless without a display rate** (the default headless run): a second task there is the
   consumer, ``await conn.next_frame()`` in a loop, as a user of the Python API consumes frames;
   the moment it returns a frame is that frame's presentation. The main thread only reports
   progress;
-- **otherwise** the connection's ``on_frame`` callback puts each decoded frame into a
-  :class:`_Mailbox` and the **main thread** is the display: it takes the newest frame (headless
-  at ``display_rate``; window: at ``display_rate``, or by default at least 240 times a second
-  and the moment a frame arrives, as the viewer does) and either "presents" it
+- **otherwise** the connection puts each decoded frame into the bench's
+  :class:`~farview.streaming.mailbox.LatestMailbox` and the **main thread** is the display: it
+  takes the newest frame (headless at ``display_rate``; window: at ``display_rate``, or by
+  default at least 240 times a second and the moment a frame arrives, as the viewer does) and
+  either "presents" it
   at once (headless) or uploads, draws and swaps it through the viewer's
   :class:`~client.viewer.loop.ViewerLoop` (window). The moment of presentation ends the frame's
   record.
 
-Hand-offs: the mailbox (latest-only, a condition; a frame replaced before it was taken is recorded
-as discarded, never queued); the send-time map (written by the stream thread, read by the main
+Hand-offs: the mailbox (latest-only; a frame replaced before it was taken is recorded as
+discarded, never queued); the send-time map (written by the stream thread, read by the main
 thread; one dict, the GIL makes single reads and writes atomic).
 
 Latency is measured on the client's clock only (``time.perf_counter``): pose sent → last packet
@@ -49,25 +51,24 @@ from typing import Any
 import psutil
 
 from farview.client.errors import ConnectionLostError
-from farview.client.frame import Frame
+from farview.client.stream_thread import StreamThread
 from farview.input import marker
-from farview.input.headset import HeadsetDescription, stereo_pose_message
+from farview.input.headset import HeadsetDescription, stereo_request
 from farview.input.trajectory import Trajectory
+from farview.streaming.frame import Frame
+from farview.streaming.mailbox import LatestMailbox
 
 log = logging.getLogger(__name__)
 
 MODES = ("farview", "stock_aiortc")
 DEFAULT_BITRATE = 8_000_000
 
-Connector = Callable[[Callable[[Frame], None] | None, bool], Awaitable[Any]]
-"""``connect(on_frame, stock_receiver)`` → a connected :class:`~client.connection.RenderingConnection`
-(``on_frame=None``: frames are taken with ``next_frame()``)."""
+Connector = Callable[[LatestMailbox[Frame] | None, bool], Awaitable[Any]]
+"""``connect(mailbox, stock_receiver)`` → a connected
+:class:`~farview.client.connection.RenderingConnection` (``mailbox=None``: its own, and frames
+are taken with ``next_frame()``)."""
 ProgressCallback = Callable[[str, float, int], None]
 """``progress(mode, fraction done 0..1, frames presented so far)``, called on the main thread."""
-
-
-STEREO_SEQUENCE_BASE = 1 << 20
-"""Stereo pose sequences start here, clear of the connection's own first pose."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -170,73 +171,13 @@ class StreamRunResult:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-class _Mailbox:
-    """Latest-only frame hand-off that remembers what it dropped (see the module docstring)."""
-
-    def __init__(self, on_discard: Callable[[Frame, float], None]) -> None:
-        self._lock = threading.Condition(threading.Lock())
-        self._frame: tuple[Frame, float] | None = None
-        self._on_discard = on_discard
-
-    def put(self, frame: Frame) -> None:
-        decoded_at = time.perf_counter()
-        with self._lock:
-            old, self._frame = self._frame, (frame, decoded_at)
-            self._lock.notify_all()
-        if old is not None:
-            self._on_discard(*old)
-
-    def wait(self, timeout: float) -> None:
-        """Return when a frame is waiting, or after ``timeout`` seconds."""
-        with self._lock:
-            if self._frame is None and timeout > 0:
-                self._lock.wait_for(lambda: self._frame is not None, timeout)
-
-    def take(self) -> tuple[Frame, float] | None:
-        with self._lock:
-            item, self._frame = self._frame, None
-            return item
-
-
-class _StreamThread:
-    """The asyncio loop thread that owns the connection and sends the poses."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._run, name="bench-stream", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self.loop)
-        self.loop.run_forever()
-        self.loop.close()
-
-    def call(self, coro: Awaitable[Any], timeout: float | None = None) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)  # type: ignore[arg-type]
-
-    def stop(self) -> None:
-        """Cancel what is left on the loop (aiortc's transport monitors), then end the thread."""
-
-        async def cancel_rest() -> None:
-            current = asyncio.current_task()
-            tasks = [t for t in asyncio.all_tasks() if t is not current]
-            for t in tasks:
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-
-        with contextlib.suppress(Exception):
-            self.call(cancel_rest(), timeout=5)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(5)
-
-
 class _Display:
     """Presents frames: headless (taken = presented) or through the viewer's window loop."""
 
     def __init__(self, width: int, height: int, headless: bool) -> None:
         self.headless = headless
         self._taken: tuple[Frame, float] | None = None
-        self._source: _Mailbox | None = None
+        self._source: LatestMailbox[Frame] | None = None
         self.window: Any = None
         self.loop: Any = None
         if not headless:
@@ -247,22 +188,22 @@ class _Display:
             self.loop = ViewerLoop(self.window, self, None, show_stats=False, max_fps=None)
 
     def take(self) -> Frame | None:  # the ViewerLoop's frame source
-        item = self._source.take() if self._source is not None else None
-        if item is None:
-            return None
-        self._taken = (item[0], time.perf_counter())
-        return item[0]
+        frame = self._source.take() if self._source is not None else None
+        if frame is not None:
+            self._taken = (frame, time.perf_counter())
+        return frame
 
-    def present(self, source: _Mailbox) -> tuple[Frame, float, float, float | None, float | None] | None:
+    def present(self, source: LatestMailbox[Frame]
+                ) -> tuple[Frame, float, float, float | None, float | None] | None:
         """One display iteration: (frame, taken_at, presented_at, upload_ms, draw_ms) or None."""
         self._source = source
         self._taken = None
         if self.headless:
-            item = source.take()
-            if item is None:
+            frame = source.take()
+            if frame is None:
                 return None
             now = time.perf_counter()
-            return item[0], now, now, None, None
+            return frame, now, now, None, None
         presented_before = self.loop.frames_presented
         if not self.loop.step():
             raise KeyboardInterrupt  # the window was closed or Esc pressed
@@ -283,9 +224,10 @@ def _ms(a: float, b: float) -> float:
     return (b - a) * 1000.0
 
 
-def _record(frame: Frame, decoded_at: float, start: float, *, taken_at: float | None,
+def _record(frame: Frame, start: float, *, taken_at: float | None,
             presented_at: float | None, upload_ms: float | None, draw_ms: float | None,
             marker_sequence: int | None, sent_at: dict[int, float]) -> FrameRecord:
+    decoded_at = frame.received_at + (frame.receive_to_decoded_ms or 0.0) / 1000
     meta = frame.metadata
     host = None
     stages: tuple[float | None, ...] = (None, None, None, None, None)
@@ -343,23 +285,23 @@ def run_stream(connect: Connector, cfg: StreamRunConfig, *, stock: bool, host_pi
                         frame.metadata.pose_sequence if frame.metadata else None)
         return value
 
-    def on_discard(frame: Frame, decoded_at: float) -> None:  # stream thread
+    def on_discard(frame: Frame) -> None:  # stream thread
         start = state["start"]
         if start is None or frame.received_at < start:
             return
-        rec = _record(frame, decoded_at, start, taken_at=None, presented_at=None, upload_ms=None,
+        rec = _record(frame, start, taken_at=None, presented_at=None, upload_ms=None,
                       draw_ms=None, marker_sequence=check_marker(frame), sent_at=sent_at)
         with records_lock:
             records.append(rec)
 
-    mailbox = _Mailbox(on_discard)
-    worker = _StreamThread()
+    mailbox: LatestMailbox[Frame] = LatestMailbox(on_discard)
+    worker = StreamThread("bench-stream")
     conn: Any = None
     # headless and event-driven: an asyncio task takes frames with next_frame(), no thread hop
     consume_on_loop = cfg.event_driven
 
     async def open_connection() -> Any:
-        c = await connect(None if consume_on_loop else mailbox.put, stock)
+        c = await connect(None if consume_on_loop else mailbox, stock)
         await c.request("configure_stream", bitrate=cfg.bitrate, max_fps=cfg.fps, stock_aiortc=stock,
                         verify_marker=cfg.verify)
         return c
@@ -371,13 +313,8 @@ def run_stream(connect: Connector, cfg: StreamRunConfig, *, stock: bool, host_pi
         interval = 1.0 / cfg.fps
         while not stop_poses.is_set() and conn.is_connected:
             pose = cfg.trajectory.pose_at(n * interval)
-            before = time.perf_counter()
-            if headset is None:
-                msg = conn.send_pose(pose)
-            else:
-                msg = stereo_pose_message(STEREO_SEQUENCE_BASE + n, time.monotonic_ns() // 1000, pose, headset)
-                conn.send_pose_message(msg)
-            sent_at[msg.sequence] = before
+            msg = conn.send_pose(pose if headset is None else stereo_request(pose, headset))
+            sent_at[msg.sequence] = msg.client_time_us / 1e6  # perf_counter seconds
             n += 1
             await asyncio.sleep(max(0.0, t0 + n * interval - time.perf_counter()))
         return n
@@ -386,8 +323,7 @@ def run_stream(connect: Connector, cfg: StreamRunConfig, *, stock: bool, host_pi
                          upload_ms: float | None, draw_ms: float | None) -> None:
         start = state["start"]
         if start is not None and frame.received_at >= start:
-            decoded_at = frame.received_at + (frame.receive_to_decoded_ms or 0.0) / 1000
-            rec = _record(frame, decoded_at, start, taken_at=taken_at, presented_at=presented_at,
+            rec = _record(frame, start, taken_at=taken_at, presented_at=presented_at,
                           upload_ms=upload_ms, draw_ms=draw_ms, marker_sequence=check_marker(frame),
                           sent_at=sent_at)
             with records_lock:
@@ -412,8 +348,8 @@ def run_stream(connect: Connector, cfg: StreamRunConfig, *, stock: bool, host_pi
     try:
         conn = worker.call(open_connection(), timeout=30)
         t0 = time.perf_counter()
-        poses_future = asyncio.run_coroutine_threadsafe(send_poses(t0), worker.loop)
-        consumer = (asyncio.run_coroutine_threadsafe(consume(), worker.loop) if consume_on_loop
+        poses_future = worker.submit(send_poses(t0))
+        consumer = (worker.submit(consume()) if consume_on_loop
                     else None)
         measure_at, end_at = t0 + cfg.warmup_s, t0 + cfg.warmup_s + cfg.duration_s
         period = 1.0 / (cfg.display_rate or 240.0)
@@ -465,7 +401,7 @@ def run_stream(connect: Connector, cfg: StreamRunConfig, *, stock: bool, host_pi
         result = StreamRunResult(
             mode=mode, config=cfg, records=sorted(records, key=lambda r: r.t), measured_s=measured,
             poses_sent=poses_sent, frames_reused=reused, frames_skipped=int(stats.video_frames_skipped),
-            frames_discarded_unmatched=int(stats.video_frames_discarded), cpu_percent=cpu,
+            frames_discarded_unmatched=int(conn.frames_unmatched), cpu_percent=cpu,
             rtt_ms=conn.rtt_ms, marker_mismatches=state["mismatches"], marker_unreadable=state["unreadable"])
     finally:
         stop_poses.set()

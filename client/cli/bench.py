@@ -194,8 +194,8 @@ def _bench(session: Any, args: argparse.Namespace, spec: Any, trajectory: Any, h
                           trajectory=trajectory, headless=args.headless, display_rate=args.display_rate,
                           verify=args.verify, bitrate=args.bitrate, stereo=args.stereo)
 
-    async def connect(on_frame: Any, stock: bool) -> Any:
-        return await connect_session(session, viewport=(w, h), on_frame=on_frame, stock_receiver=stock)
+    async def connect(frames: Any, stock: bool) -> Any:
+        return await connect_session(session, viewport=(w, h), mailbox=frames, stock_receiver=stock)
 
     progress = ProgressBar()
     display = _Display(w, h, args.headless)

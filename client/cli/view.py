@@ -27,7 +27,8 @@ from farview.client.viewer.app import (
     run_window,
 )
 from farview.client.viewer.controls import KEY_HELP
-from farview.client.viewer.loop import LatestFrameMailbox
+from farview.streaming.frame import Frame
+from farview.streaming.mailbox import LatestMailbox
 
 VIEWER_EPILOG = "keys and mouse:\n" + "\n".join(f"  {line}" for line in KEY_HELP.splitlines())
 
@@ -77,10 +78,10 @@ def run_viewer(session: Any, args: argparse.Namespace, title: str) -> ViewerResu
     """Show ``session`` (a RenderingSession) until closed; returns how it ended."""
     from farview.client.connection import connect_session
 
-    mailbox = LatestFrameMailbox()
+    mailbox: LatestMailbox[Frame] = LatestMailbox()
 
-    async def connect(on_frame: Any) -> Any:
-        return await connect_session(session, viewport=args.size, on_frame=on_frame)
+    async def connect(frames: LatestMailbox[Frame]) -> Any:
+        return await connect_session(session, viewport=args.size, mailbox=frames)
 
     async def session_check() -> str | None:
         props = await asyncio.to_thread(session.get_properties)

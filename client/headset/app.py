@@ -6,7 +6,8 @@ Per display tick (``1 / refresh_hz``) :class:`HeadsetLoop.step`:
 1. samples the :class:`~input.pose_sources.PoseSource` at the loop time ``t``;
 2. predicts the head pose for ``t + pose→present + present→display`` (measured latency, EWMA;
    :mod:`input.prediction`) and sends it as a stereo :class:`~input.pose.PoseMessage`
-   (:func:`~input.headset.stereo_pose_message`), or the raw sample with prediction off;
+   (:func:`~farview.input.headset.stereo_request`), or the raw sample with prediction off; the
+   connection gives it its sequence and send time;
 3. takes the newest decoded frame, if any, and computes the homographies that reproject it from
    the orientation it was rendered with to the newest pose predicted for the display time
    (:mod:`farview.client.headset.reprojection`); identity-free: off means no homography at all;
@@ -18,9 +19,11 @@ The "head at display time" is the pose source's ``pose_at(t_display)``: ground t
 simulated headset (a trace knows its future), the newest known pose for live sources.
 
 Threads: the loop runs on the calling (main) thread; the connection lives on a
-:class:`~client.viewer.app.StreamWorker` thread. Poses go out through ``worker.send_pose``
-(``call_soon_threadsafe``), frames come back through a latest-only
-:class:`~client.viewer.loop.LatestFrameMailbox`. The window (GLFW, GL) is main-thread only.
+:class:`~farview.client.viewer.app.StreamWorker` thread. Poses go out through
+``worker.send_pose`` (``call_soon_threadsafe``), frames come back through the stream's
+:class:`~farview.streaming.mailbox.LatestMailbox`. A frame is matched to what the loop sent by
+its views; its latency is its own pose's send time on the connection's clock. The window
+(GLFW, GL) is main-thread only.
 """
 
 from __future__ import annotations
@@ -35,24 +38,23 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from farview.client.frame import Frame
 from farview.client.headset.reprojection import Mat3, frame_homographies, reproject_rgb
 from farview.client.viewer.app import StreamWorker, ViewerResult
-from farview.input.headset import SIMULATED_HEADSET, HeadsetDescription, stereo_pose_message
+from farview.input.headset import SIMULATED_HEADSET, HeadsetDescription, stereo_request
 from farview.input.mathutil import Quat, quat_angle_between
-from farview.input.pose import Pose, PoseMessage
+from farview.input.pose import Pose, PoseRequest, View
 from farview.input.pose_sources import HeadTrace, PoseSource, headturn_trace, parse_trace_csv, parse_trace_json
 from farview.input.prediction import LatencyEstimator, PosePredictor
+from farview.streaming.correlation import since_us
+from farview.streaming.frame import Frame
+from farview.streaming.mailbox import LatestMailbox
 
 if TYPE_CHECKING:
     import argparse
 
-    from farview.client.viewer.loop import LatestFrameMailbox
 
 log = logging.getLogger(__name__)
 
-SEQUENCE_BASE = 1 << 24
-"""The headset loop's pose sequences start here, apart from the connection's own first pose."""
 MAX_TRACKED_POSES = 512
 MOVING_DEG_S = 30.0
 """Head speed above which a sample counts as "during a turn" in the summaries."""
@@ -172,10 +174,8 @@ def format_summary(samples: Sequence[AngularError]) -> str:
 
 @dataclass(frozen=True)
 class _Sent:
-    t: float
     raw: Pose
     predicted: Pose
-    message: PoseMessage
 
 
 @dataclass(frozen=True)
@@ -194,7 +194,7 @@ class HeadsetLoop:
     which presents what it returns. ``clock`` is monotonic seconds.
     """
 
-    def __init__(self, source: PoseSource, send: Callable[[PoseMessage], None], frames: FrameSource,
+    def __init__(self, source: PoseSource, send: Callable[[PoseRequest], None], frames: FrameSource,
                  settings: HeadsetSettings | None = None, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.source = source
         self.send = send
@@ -207,8 +207,8 @@ class HeadsetLoop:
         self.errors: list[AngularError] = []
         self.current: Presented | None = None
         """The newest presented frame (shown again, re-reprojected, until a newer one comes)."""
-        self._sent: dict[int, _Sent] = {}
-        self._sequence = SEQUENCE_BASE
+        self._sent: dict[tuple[View, ...], _Sent] = {}
+        """What each request sent was made from, by its views (the newest MAX_TRACKED_POSES)."""
         self._start: float | None = None
         self.ticks = 0
 
@@ -228,20 +228,21 @@ class HeadsetLoop:
         self.predictor.add(t, raw)
         predicted = self.predictor.extrapolate(self.latency.horizon_s)
         render_pose = predicted if self.settings.prediction else raw
-        self._sequence = (self._sequence + 1) % 2**32
-        msg = stereo_pose_message(self._sequence, time.monotonic_ns() // 1000, render_pose, self.settings.headset,
-                                  near=self.settings.near, far=self.settings.far)
-        self._sent[msg.sequence] = _Sent(t, raw, predicted, msg)
-        self._sent.pop((msg.sequence - MAX_TRACKED_POSES) % 2**32, None)
-        self.send(msg)
+        request = stereo_request(render_pose, self.settings.headset, near=self.settings.near,
+                                 far=self.settings.far)
+        self._sent.pop(request.views, None)  # re-inserted as the newest
+        self._sent[request.views] = _Sent(raw, predicted)
+        if len(self._sent) > MAX_TRACKED_POSES:
+            del self._sent[next(iter(self._sent))]
+        self.send(request)
 
         frame = self.frames.take()
         if frame is None or frame.pose is None:
             return None
-        sent = self._sent.get(frame.pose.sequence)
-        if sent is None or sent.message != frame.pose:
+        sent = self._sent.get(frame.pose.views)
+        if sent is None:
             return None  # a pose not ours (the connection's first) or too old to know
-        pose_to_present = t - sent.t
+        pose_to_present = since_us(frame.pose.client_time_us) / 1000.0
         self.latency.add(pose_to_present)
         display = self.settings.display_latency
         latest_predicted = self.predictor.extrapolate(display)
@@ -299,7 +300,7 @@ def load_trace(spec: str) -> HeadTrace:
     return parse_trace_csv(text, name=path.name)
 
 
-def run_headset(worker: StreamWorker, mailbox: LatestFrameMailbox, source: PoseSource,
+def run_headset(worker: StreamWorker, mailbox: LatestMailbox[Frame], source: PoseSource,
                 settings: HeadsetSettings, *, duration: float | None, headless: bool = True,
                 window_size: tuple[int, int] = (1280, 480), vsync: bool = False, title: str = "farview headset",
                 screenshot: Path | None = None, stop_when: Callable[[], bool] | None = None) -> HeadsetResult:
@@ -402,7 +403,7 @@ class _WindowPresenter:
         self.window.close()
 
 
-def run_openxr(worker: StreamWorker, mailbox: LatestFrameMailbox, settings: HeadsetSettings, *,
+def run_openxr(worker: StreamWorker, mailbox: LatestMailbox[Frame], settings: HeadsetSettings, *,
                duration: float | None) -> HeadsetResult:
     """The OpenXR path: the runtime paces frames, predicts the display time and reprojects; the
     client renders remotely for its views and submits each frame with the poses it was rendered
@@ -455,11 +456,10 @@ def run_headset_cli(session: Any, args: argparse.Namespace, title: str,
                     session_check: Callable[[], Any] | None = None) -> HeadsetResult:
     """``farview view --headset sim|openxr``: the headset loop on ``session`` (a RenderingSession)."""
     from farview.client.connection import connect_session
-    from farview.client.viewer.loop import LatestFrameMailbox
     from farview.input.pose_sources import SimulatedHeadset
 
     settings = HeadsetSettings(prediction=args.prediction, reprojection=args.reprojection)
-    mailbox = LatestFrameMailbox()
+    mailbox: LatestMailbox[Frame] = LatestMailbox()
     viewport = settings.headset.viewport
     source: PoseSource | None = None
     if args.headset == "openxr":
@@ -472,8 +472,8 @@ def run_headset_cli(session: Any, args: argparse.Namespace, title: str,
         except ValueError as exc:
             return HeadsetResult(exit_code=2, message=str(exc))
 
-    async def connect(on_frame: Any) -> Any:
-        return await connect_session(session, viewport=viewport, on_frame=on_frame)
+    async def connect(frames: LatestMailbox[Frame]) -> Any:
+        return await connect_session(session, viewport=viewport, mailbox=frames)
 
     worker = StreamWorker(connect, mailbox, session_check=session_check)
     if source is None:

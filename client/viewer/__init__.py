@@ -1,7 +1,8 @@
 """farview desktop viewer: GLFW window, YUV shader, overlay, camera controls and the frame loop.
 
-Threading: GLFW and GL only on the main thread; :class:`LatestFrameMailbox` is the one
-cross-thread hand-off (the stream's worker thread puts decoded frames, the loop takes the newest).
+Threading: GLFW and GL only on the main thread; the stream's
+:class:`~farview.streaming.mailbox.LatestMailbox` is the one cross-thread hand-off (the stream's
+worker thread puts decoded frames, the loop takes the newest).
 """
 
 from farview.client.viewer.controls import KEY_HELP, Command, Controls, Mode
@@ -15,7 +16,7 @@ from farview.client.viewer.events import (
     ScrollEvent,
     WindowEvent,
 )
-from farview.client.viewer.loop import FrameSource, LatestFrameMailbox, ViewerLoop, ViewerStats
+from farview.client.viewer.loop import FrameSource, ViewerLoop, ViewerStats
 from farview.client.viewer.overlay import Overlay
 from farview.client.viewer.window import NO_DISPLAY_MESSAGE, NoDisplayError, Window, WindowError
 from farview.client.viewer.yuv_renderer import YuvRenderer, letterbox
@@ -30,7 +31,6 @@ __all__ = [
     "FrameSource",
     "FramebufferResizeEvent",
     "KeyEvent",
-    "LatestFrameMailbox",
     "Mode",
     "MouseButtonEvent",
     "NoDisplayError",

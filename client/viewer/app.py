@@ -1,13 +1,16 @@
 """The viewer application: a session's stream in a window (or headless), built on the public
 client API.
 
-Threads: GLFW and GL on the main thread (:class:`~client.viewer.loop.ViewerLoop`); asyncio and
-WebRTC on a worker thread (:class:`StreamWorker`). They meet in exactly three places:
+Threads: GLFW and GL on the main thread (:class:`~farview.client.viewer.loop.ViewerLoop`);
+asyncio and WebRTC on a :class:`~farview.client.stream_thread.StreamThread` that
+:class:`StreamWorker` owns. They meet in exactly three places:
 
-- decoded frames: the connection's ``on_frame`` callback (worker thread) puts them in a
-  :class:`~client.viewer.loop.LatestFrameMailbox`; the frame loop takes the newest;
+- decoded frames: the connection (worker thread) puts them in the viewer's
+  :class:`~farview.streaming.mailbox.LatestMailbox`, which outlives reconnects; the frame loop
+  takes the newest;
 - poses and input: the loop (main thread) calls :meth:`StreamWorker.send_pose` /
-  :meth:`StreamWorker.send_input`, which hop to the worker with ``call_soon_threadsafe``;
+  :meth:`StreamWorker.send_input`, which hop to the worker with ``call_soon_threadsafe``; the
+  connection gives each pose its sequence and send time;
 - status and statistics: the worker publishes immutable snapshots (a string, a list of lines)
   that the main thread reads; no shared mutable state.
 
@@ -28,7 +31,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from PIL import Image
 
 from farview.client.connection import RenderingConnection
@@ -38,11 +40,14 @@ from farview.client.errors import (
     OtherClientConnectedError,
     SessionStateError,
 )
-from farview.client.frame import Frame
-from farview.client.viewer.loop import LatestFrameMailbox
+from farview.client.stream_thread import StreamThread
 from farview.input.camera import CameraController, CameraState, framing
 from farview.input.events import Action, EventKind, InputEvent
-from farview.input.pose import Fov, PoseMessage, View
+from farview.input.pose import Fov, PoseMessage, PoseRequest, View
+from farview.input.scene import Bounds
+from farview.streaming.correlation import since_us
+from farview.streaming.frame import Frame
+from farview.streaming.mailbox import LatestMailbox
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +62,8 @@ MAX_POLL_HZ = 240
 """How often the window loop polls for input and new frames (at most)."""
 STATS_PERIOD = 0.25
 
-Connector = Callable[[Callable[[Frame], None]], Awaitable[RenderingConnection]]
-"""Opens a new connection whose decoded frames go to the given callback."""
+Connector = Callable[[LatestMailbox[Frame]], Awaitable[RenderingConnection]]
+"""Opens a new connection whose decoded frames go to the given mailbox."""
 SessionCheck = Callable[[], Awaitable[str | None]]
 """Returns why the session can no longer stream (e.g. "session abc is Expired"), or None."""
 
@@ -83,17 +88,16 @@ class ViewerResult:
 class StreamWorker:
     """Owns the asyncio loop thread and the (re)connection to one session's host."""
 
-    def __init__(self, connect: Connector, mailbox: LatestFrameMailbox, *,
+    def __init__(self, connect: Connector, mailbox: LatestMailbox[Frame], *,
                  session_check: SessionCheck | None = None, pose_rate: float | None = None) -> None:
         self._connect = connect
         self._session_check = session_check
         self._mailbox = mailbox
         self._pose_rate = pose_rate
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._run_loop, name="stream", daemon=True)
+        self._thread = StreamThread("stream", start=False)
         self._conn: RenderingConnection | None = None
         self._stopping = False
-        self._last_pose: PoseMessage | None = None
+        self._last_pose: PoseRequest | None = None
         self.status = "connecting…"
         """A banner for the window (None-like empty string when streaming normally)."""
         self.ended: tuple[int, str] | None = None
@@ -106,56 +110,48 @@ class StreamWorker:
         """The last scene action's outcome ("selected Piston_2"), shown in the status line."""
         self.selected: tuple[int, str] | None = None
         self.hidden: list[int] = []
-        self.scene_bounds: tuple[tuple[float, float, float], tuple[float, float, float]] | None = None
+        self.scene_bounds: Bounds | None = None
         """World bounds of everything in the scene, read once after the first connection, so
         the viewer can frame whatever model the session has (``frame_camera``)."""
 
     # -- main thread --------------------------------------------------------------------------
     def start(self) -> None:
         self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._main(), self._loop)
+        self._thread.submit(self._main())
 
-    def send_pose(self, msg: PoseMessage) -> None:
-        self._last_pose = msg
-        self._loop.call_soon_threadsafe(self._send_pose, msg)
+    def send_pose(self, request: PoseRequest) -> None:
+        """Ask for a frame rendered for ``request`` (main thread → worker)."""
+        self._last_pose = request
+        self._thread.call_soon(self._send_pose, request)
 
     def send_input(self, event: InputEvent) -> None:
-        self._loop.call_soon_threadsafe(self._send_input, event)
+        self._thread.call_soon(self._send_input, event)
 
     def pick(self, frame: Frame, x: float, y: float) -> None:
         """Select the part under pixel (x, y) of ``frame`` (main thread → worker)."""
         if frame.pose is not None:
             pose = frame.pose
-            asyncio.run_coroutine_threadsafe(self._scene_action(self._pick(pose, x, y)), self._loop)
+            self._thread.submit(self._scene_action(self._pick(pose, x, y)))
 
     def hide_selection(self) -> None:
-        asyncio.run_coroutine_threadsafe(self._scene_action(self._hide_selection()), self._loop)
+        self._thread.submit(self._scene_action(self._hide_selection()))
 
     def show_all(self) -> None:
-        asyncio.run_coroutine_threadsafe(self._scene_action(self._show_all()), self._loop)
+        self._thread.submit(self._scene_action(self._show_all()))
 
     def stop(self, timeout: float = 5.0) -> None:
         """Close the connection (telling the host), end every task, stop the thread."""
         self._stopping = True
-        if not self._thread.is_alive():
-            return
-        fut = asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop)
-        try:
-            fut.result(timeout)
-        except Exception:
-            log.debug("closing the connection failed", exc_info=True)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout)
+        self._thread.stop(timeout, before=self._close())
 
     # -- worker thread ------------------------------------------------------------------------
-    def _run_loop(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        self._loop.run_forever()
-        self._loop.close()
+    async def _close(self) -> None:
+        if self._conn is not None:
+            await self._conn.close()
 
-    def _send_pose(self, msg: PoseMessage) -> None:
+    def _send_pose(self, request: PoseRequest) -> None:
         if self._conn is not None and self._conn.is_connected:
-            self._conn.send_pose_message(msg)
+            self._conn.send_pose(request)
 
     def _send_input(self, event: InputEvent) -> None:
         if self._conn is not None and self._conn.is_connected:
@@ -206,15 +202,6 @@ class StreamWorker:
         self.notice = f"showing {len(self.hidden)} hidden part(s) again"
         self.hidden = []
 
-    async def _shutdown(self) -> None:
-        if self._conn is not None:
-            await self._conn.close()
-        current = asyncio.current_task()
-        tasks = [t for t in asyncio.all_tasks() if t is not current]
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-
     async def _main(self) -> None:
         stats_task = asyncio.ensure_future(self._publish_stats())
         extra_poses = asyncio.ensure_future(self._pose_repeater()) if self._pose_rate else None
@@ -228,7 +215,7 @@ class StreamWorker:
     async def _connect_loop(self) -> None:
         while not self._stopping:
             try:
-                self._conn = await self._connect(self._mailbox.put)
+                self._conn = await self._connect(self._mailbox)
             except OtherClientConnectedError as exc:
                 self._end(EXIT_HOST_BUSY, f"{exc}")
                 return
@@ -250,7 +237,7 @@ class StreamWorker:
             if first:
                 await self._read_scene_bounds(self._conn)
             if self._last_pose is not None:
-                self._conn.send_pose_message(self._last_pose)
+                self._conn.send_pose(self._last_pose)
             while self._conn.is_connected and not self._stopping:
                 await asyncio.sleep(0.1)
             if self._stopping:
@@ -273,11 +260,7 @@ class StreamWorker:
         except FarviewError as exc:
             log.info("could not read the scene's bounds (%s); keeping the default camera", exc)
             return
-        if boxes:
-            lo = np.min([b.min for b in boxes], axis=0)
-            hi = np.max([b.max for b in boxes], axis=0)
-            self.scene_bounds = ((float(lo[0]), float(lo[1]), float(lo[2])),
-                                 (float(hi[0]), float(hi[1]), float(hi[2])))
+        self.scene_bounds = Bounds.union(boxes)
 
     async def _ended_reason(self) -> str | None:
         if self._session_check is None:
@@ -302,19 +285,16 @@ class StreamWorker:
                                                        receive_to_present_ms=self.receive_to_present_ms)
 
     async def _pose_repeater(self) -> None:
-        """--pose-rate: re-send the newest camera pose (fresh sequence and time) faster than the
-        display rate, so the host renders the latest head pose sooner."""
+        """--pose-rate: re-send the newest camera pose (a fresh sequence and time) faster than
+        the display rate, so the host renders the latest head pose sooner."""
         assert self._pose_rate
         interval = 1.0 / self._pose_rate
-        seq = 1 << 31  # a separate range from the display loop's sequences
         while True:
             await asyncio.sleep(interval)
             last = self._last_pose
             if last is None or self._conn is None or not self._conn.is_connected:
                 continue
-            seq = (seq + 1) % 2**32
-            self._conn.send_pose_message(PoseMessage(
-                seq, time.monotonic_ns() // 1000, last.views, last.viewport, last.near, last.far))
+            self._conn.send_pose(PoseRequest(last.views, last.viewport, last.near, last.far))
 
 
 def format_connection_stats(conn: RenderingConnection, *, discarded: int | None = None,
@@ -354,9 +334,9 @@ def frame_camera(camera: CameraController, worker: StreamWorker) -> bool:
     camera's home (R returns there) and go there. True when it did."""
     if worker.scene_bounds is None:
         return False
-    lo, hi = worker.scene_bounds
+    bounds = worker.scene_bounds
     try:
-        camera.home = framing(lo, hi, fov_y_deg=camera.fov_y_deg, yaw=DEFAULT_YAW,
+        camera.home = framing(bounds.min, bounds.max, fov_y_deg=camera.fov_y_deg, yaw=DEFAULT_YAW,
                               pitch=DEFAULT_PITCH)
     except ValueError as exc:
         log.info("cannot frame the scene (%s); keeping the default camera", exc)
@@ -365,7 +345,7 @@ def frame_camera(camera: CameraController, worker: StreamWorker) -> bool:
     return True
 
 
-def run_window(worker: StreamWorker, mailbox: LatestFrameMailbox, *, size: tuple[int, int],
+def run_window(worker: StreamWorker, mailbox: LatestMailbox[Frame], *, size: tuple[int, int],
                vsync: bool, fullscreen: bool, duration: float | None,
                screenshot: Path | None, title: str) -> ViewerResult:
     from farview.client.viewer.loop import ViewerLoop
@@ -460,7 +440,7 @@ class _Picker:
             self.worker.pick(frame, fx, fy)
 
 
-def run_headless(worker: StreamWorker, mailbox: LatestFrameMailbox, *, size: tuple[int, int],
+def run_headless(worker: StreamWorker, mailbox: LatestMailbox[Frame], *, size: tuple[int, int],
                  rate: float, duration: float | None, screenshot: Path | None) -> ViewerResult:
     """The same pipeline with no window: poses from a slowly orbiting camera at ``rate`` Hz,
     each frame taken the moment it arrives (the window shows a frame on arrival too, polling at
@@ -474,7 +454,6 @@ def run_headless(worker: StreamWorker, mailbox: LatestFrameMailbox, *, size: tup
     end = None if duration is None else start + duration
     interval = 1.0 / rate
     next_pose = start
-    seq = 0
     last: Frame | None = None
     framed = False
     try:
@@ -485,10 +464,8 @@ def run_headless(worker: StreamWorker, mailbox: LatestFrameMailbox, *, size: tup
             now = time.perf_counter()
             if now >= next_pose:
                 camera.orbit(0.01, 0.0)
-                seq += 1
-                worker.send_pose(PoseMessage(seq, time.monotonic_ns() // 1000,
-                                             (View(camera.pose(), Fov.symmetric(60.0, size[0] / size[1])),),
-                                             size))
+                worker.send_pose(PoseRequest(
+                    (View(camera.pose(), Fov.symmetric(60.0, size[0] / size[1])),), size))
                 # keep the cadence; after a stall, start again from now rather than catch up
                 next_pose = max(next_pose + interval, now)
             wake = next_pose if end is None else min(next_pose, end)
@@ -497,8 +474,7 @@ def run_headless(worker: StreamWorker, mailbox: LatestFrameMailbox, *, size: tup
                 last = frame
                 result.frames_presented += 1
                 if frame.pose is not None:
-                    result.pose_to_present_ms.append(
-                        (time.monotonic_ns() // 1000 - frame.pose.client_time_us) / 1000.0)
+                    result.pose_to_present_ms.append(since_us(frame.pose.client_time_us))
     except KeyboardInterrupt:
         pass
     finally:

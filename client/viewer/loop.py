@@ -1,20 +1,20 @@
 """The viewer's frame loop as plain code: input → camera → pose out → newest frame → draw → swap.
 
 It knows nothing about the network. It takes the newest decoded frame from a ``frame_source``
-(anything with ``take() -> Frame | None``), hands one :class:`PoseMessage` per display frame to
-``pose_sink``, forwards input to ``on_input`` and size changes to ``on_resize``.
+(anything with ``take() -> Frame | None``), hands one :class:`~farview.input.pose.PoseRequest`
+per display frame to ``pose_sink`` (the connection gives it its sequence and send time),
+forwards input to ``on_input`` and size changes to ``on_resize``.
 
 Threading: everything here runs on the main thread (GLFW's rule). The one cross-thread hand-off
-is :class:`LatestFrameMailbox`: the stream's worker thread ``put``s decoded frames, the loop
-``take``s the newest; a frame replaced before it was taken is counted as discarded, never
-queued, so a slow window can only ever show the latest picture, never fall behind.
+is the stream's :class:`~farview.streaming.mailbox.LatestMailbox`: the stream's worker thread
+puts decoded frames, the loop takes the newest; a frame replaced before it was taken is counted
+as discarded, never queued, so a slow window can only ever show the latest picture.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -26,7 +26,6 @@ import numpy as np
 from OpenGL import GL
 from PIL import Image
 
-from farview.client.frame import Frame
 from farview.client.viewer.controls import KEY_HELP, Command, Controls
 from farview.client.viewer.events import (
     CloseEvent,
@@ -43,7 +42,9 @@ from farview.client.viewer.window import Window
 from farview.client.viewer.yuv_renderer import YuvRenderer
 from farview.input.camera import CameraController
 from farview.input.events import InputEvent
-from farview.input.pose import MAX_VIEWPORT, Fov, PoseMessage, View
+from farview.input.pose import MAX_VIEWPORT, Fov, PoseRequest, View
+from farview.streaming.correlation import since_us
+from farview.streaming.frame import Frame
 
 log = logging.getLogger(__name__)
 
@@ -60,53 +61,6 @@ FPS_WINDOW = 60
 class FrameSource(Protocol):
     def take(self) -> Frame | None:
         """The newest frame not yet taken, or None; must not block."""
-
-
-class LatestFrameMailbox:
-    """A one-slot, thread-safe hand-off keeping only the newest frame.
-
-    ``put`` (any thread) replaces an untaken frame and counts it in :attr:`discarded`; ``take``
-    (the frame loop) returns the newest frame once, then None until the next ``put``.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Condition(threading.Lock())
-        self._frame: Frame | None = None
-        self.received = 0
-        """Frames put since creation."""
-        self.discarded = 0
-        """Frames replaced before the loop took them (decoded but never shown)."""
-
-    def put(self, frame: Frame) -> None:
-        with self._lock:
-            if self._frame is not None:
-                self.discarded += 1
-            self._frame = frame
-            self.received += 1
-            self._lock.notify_all()
-
-    def take(self) -> Frame | None:
-        with self._lock:
-            frame, self._frame = self._frame, None
-            return frame
-
-    def wait(self, timeout: float) -> bool:
-        """Wait up to ``timeout`` seconds for an untaken frame; True when there is one. A loop
-        that would sleep between polls waits here instead and wakes the moment a frame comes."""
-        with self._lock:
-            return self._wait_locked(timeout)
-
-    def wait_take(self, timeout: float) -> Frame | None:
-        """Like :meth:`take`, but waits up to ``timeout`` seconds for a frame to arrive."""
-        with self._lock:
-            self._wait_locked(timeout)
-            frame, self._frame = self._frame, None
-            return frame
-
-    def _wait_locked(self, timeout: float) -> bool:
-        if self._frame is None and timeout > 0:
-            self._lock.wait_for(lambda: self._frame is not None, timeout)
-        return self._frame is not None
 
 
 @dataclass(frozen=True)
@@ -136,7 +90,7 @@ class ViewerLoop:
         self,
         window: Window,
         frame_source: FrameSource,
-        pose_sink: Callable[[PoseMessage], None] | None = None,
+        pose_sink: Callable[[PoseRequest], None] | None = None,
         *,
         camera: CameraController | None = None,
         on_input: Callable[[InputEvent], None] | None = None,
@@ -166,7 +120,6 @@ class ViewerLoop:
         window.make_current()
         self.renderer = YuvRenderer()
         self.overlay = Overlay(help_text=KEY_HELP, stats_visible=show_stats)
-        self._sequence = 0
         self._keyframe_wanted = False
         self._last_step: float | None = None
         self._frame_times: deque[float] = deque(maxlen=FPS_WINDOW)
@@ -261,8 +214,7 @@ class ViewerLoop:
         if frame is not None:
             self.frames_presented += 1
             if frame.pose is not None:
-                now_us = time.monotonic_ns() // 1000
-                self.pose_to_present_ms = (now_us - frame.pose.client_time_us) / 1000.0
+                self.pose_to_present_ms = since_us(frame.pose.client_time_us)
         else:
             self.frames_reused += 1
         self._frame_times.append(now)
@@ -348,9 +300,7 @@ class ViewerLoop:
         if self.pose_sink is None:
             return
         width, height = min(fb_size[0], MAX_VIEWPORT), min(fb_size[1], MAX_VIEWPORT)
-        message = PoseMessage(
-            sequence=self._sequence,
-            client_time_us=time.monotonic_ns() // 1000,
+        request = PoseRequest(
             views=(View(self.camera.pose(), Fov.symmetric(self.fov_y_deg, width / height)),),
             viewport=(width, height),
             near=self.near,
@@ -358,9 +308,8 @@ class ViewerLoop:
             keyframe=self._keyframe_wanted,
         )
         self._keyframe_wanted = False
-        self._sequence = (self._sequence + 1) % 2**32
         self.poses_sent += 1
-        self.pose_sink(message)
+        self.pose_sink(request)
 
     def _fps(self) -> float:
         if len(self._frame_times) < 2:

@@ -6,7 +6,7 @@ events of :mod:`client.viewer.events`, queued until the frame loop calls :meth:`
 Threading: GLFW and GL may only be used on the main thread (GLFW's rule on every platform we
 care about), so every method here must be called from the thread that created the window. The
 callbacks run inside ``glfw.poll_events()``, i.e. on that same thread, so the event queue needs
-no lock. Video frames cross threads through :class:`client.viewer.loop.LatestFrameMailbox`, not
+no lock. Video frames cross threads through :class:`farview.streaming.mailbox.LatestMailbox`, not
 through this module.
 """
 

@@ -17,15 +17,21 @@ import numpy as np
 import pytest
 
 from farview.client.connection import RenderingConnection, connect_to_host
-from farview.client.frame import Frame
 from farview.client.headset.app import MOVING_DEG_S, HeadsetSettings, format_summary, run_headset, summarize
 from farview.client.headset.reprojection import apply_homography, frame_homographies, reproject_rgb
 from farview.client.viewer.app import StreamWorker
-from farview.client.viewer.loop import LatestFrameMailbox
-from farview.input.headset import SIMULATED_HEADSET, HeadsetDescription, split_eyes, stereo_pose_message
+from farview.input.headset import (
+    SIMULATED_HEADSET,
+    HeadsetDescription,
+    split_eyes,
+    stereo_pose_message,
+    stereo_request,
+)
 from farview.input.mathutil import quat_from_yaw_pitch
 from farview.input.pose import Pose, PoseMessage
 from farview.input.pose_sources import DEFAULT_HEAD_POSITION, SimulatedHeadset, headturn_trace
+from farview.streaming.frame import Frame
+from farview.streaming.mailbox import LatestMailbox
 from tests.hosting import RunningHost, centroid_x, model_mask, start_host
 
 pytestmark = pytest.mark.slow
@@ -52,13 +58,9 @@ async def conn(host: RunningHost) -> AsyncIterator[RenderingConnection]:
         await asyncio.sleep(0.2)
 
 
-_seq = iter(range(1000, 2**31))
-
-
 async def render(conn: RenderingConnection, head: Pose, headset: HeadsetDescription = HEADSET) -> Frame:
     """The frame rendered for ``head`` (stereo), waiting generously."""
-    msg = stereo_pose_message(next(_seq), time.monotonic_ns() // 1000, head, headset, keyframe=True)
-    conn.send_pose_message(msg)
+    msg = conn.send_pose(stereo_request(head, headset, keyframe=True))
     deadline = time.monotonic() + 60.0
     while time.monotonic() < deadline:
         frame = await conn.next_frame(timeout=60.0)
@@ -119,10 +121,10 @@ async def test_reprojection_shows_the_old_frame_as_the_new_orientation_would(con
 
 def test_headturn_angular_error_drops_with_prediction_and_reprojection(
         host: RunningHost, capsys: pytest.CaptureFixture[str]) -> None:
-    mailbox = LatestFrameMailbox()
+    mailbox = LatestMailbox()
 
-    async def connect(on_frame):  # type: ignore[no-untyped-def]
-        return await connect_to_host(host.whep_url, host.token(), viewport=HEADSET.viewport, on_frame=on_frame,
+    async def connect(frames):  # type: ignore[no-untyped-def]
+        return await connect_to_host(host.whep_url, host.token(), viewport=HEADSET.viewport, mailbox=frames,
                                      timeout=60.0)
 
     worker = StreamWorker(connect, mailbox)
@@ -146,7 +148,7 @@ def test_headturn_angular_error_drops_with_prediction_and_reprojection(
     assert all(e.pose_to_present_ms > 0 for e in errors)
 
 
-def _enough(mailbox: LatestFrameMailbox, started: float) -> bool:
+def _enough(mailbox: LatestMailbox, started: float) -> bool:
     """Stop after 6 s of stream (3 turns and back) or 90 s in all."""
     return mailbox.received >= 1 and (time.monotonic() - started > 90.0 or _stream_time(mailbox) > 6.0)
 
@@ -154,7 +156,7 @@ def _enough(mailbox: LatestFrameMailbox, started: float) -> bool:
 _first_frame: dict[int, float] = {}
 
 
-def _stream_time(mailbox: LatestFrameMailbox) -> float:
+def _stream_time(mailbox: LatestMailbox) -> float:
     first = _first_frame.setdefault(id(mailbox), time.monotonic())
     return time.monotonic() - first
 

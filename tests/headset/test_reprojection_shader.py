@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 from OpenGL import GL
 
-from farview.client.frame import Frame
 from farview.client.headset.reprojection import frame_homographies, reproject_rgb
 from farview.client.viewer.window import Window
 from farview.client.viewer.yuv_renderer import YuvRenderer
 from farview.input.headset import HeadsetDescription, stereo_views
 from farview.input.mathutil import quat_from_yaw_pitch
 from farview.input.pose import Pose, PoseMessage
+from farview.streaming.frame import Frame
 
 pytestmark = pytest.mark.e2e
 

@@ -14,9 +14,9 @@ import pytest
 
 from farview.client.connection import RenderingConnection, connect_to_host
 from farview.client.errors import RemoteError
-from farview.client.frame import Frame
 from farview.client.scene import RemoteEntity
 from farview.input.pose import Pose
+from farview.streaming.frame import Frame
 from tests.hosting import RunningHost, model_mask
 from tests.scene.conftest import VIEWPORT, start_scene_host
 

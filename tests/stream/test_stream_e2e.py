@@ -82,7 +82,7 @@ async def test_every_frame_matches_the_pose_it_was_rendered_with(conn: Rendering
     for i in range(40):
         conn.send_pose(camera_at(0.4 if i % 2 else -0.4))
         await asyncio.sleep(0.02)
-        while conn._latest is not None:
+        while conn.frames.wait(0):  # a frame is waiting
             frame = await conn.next_frame()
             assert frame.pose is not None
             cam_x = frame.pose.views[0].pose.position[0]

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from farview.client.connection import connect_to_host
-from farview.client.frame import Frame
 from farview.client.viewer.app import StreamWorker
-from farview.client.viewer.loop import LatestFrameMailbox
-from farview.input.pose import Fov, Pose, PoseMessage, View
+from farview.input.pose import Fov, Pose, PoseRequest, View
+from farview.streaming.frame import Frame
+from farview.streaming.mailbox import LatestMailbox
 from tests.hosting import RunningHost, model_mask, start_host
 
 pytestmark = pytest.mark.slow
@@ -27,17 +27,19 @@ def host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHost]:
     running.stop()
 
 
-def _frame_for(worker: StreamWorker, mailbox: LatestFrameMailbox, seq: int) -> Frame:
-    msg = PoseMessage(seq, time.monotonic_ns() // 1000, (View(Pose((0.0, 0.1, 1.4)), Fov.symmetric(60, 4 / 3)),),
-                      SIZE, keyframe=True)
-    worker.send_pose(msg)
+def _frame_for(worker: StreamWorker, mailbox: LatestMailbox, n: int) -> Frame:
+    """The frame rendered for the n-th request: each asks from a view of its own (0.1 mm apart),
+    so the frame that shows it is known by its views (the connection numbers the poses)."""
+    position = (0.0, 0.1, 1.4 + n * 1e-4)
+    request = PoseRequest((View(Pose(position), Fov.symmetric(60, 4 / 3)),), SIZE, keyframe=True)
+    worker.send_pose(request)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         frame = mailbox.take()
-        if frame is not None and frame.pose is not None and frame.pose.sequence == seq:
+        if frame is not None and frame.pose is not None and frame.pose.views == request.views:
             return frame
         time.sleep(0.01)
-    raise AssertionError(f"no frame for pose {seq}")
+    raise AssertionError(f"no frame for the pose from {position}")
 
 
 def _wait(predicate, what: str) -> None:  # type: ignore[no-untyped-def]
@@ -48,10 +50,10 @@ def _wait(predicate, what: str) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_click_selects_x_hides_u_shows(host: RunningHost) -> None:
-    mailbox = LatestFrameMailbox()
+    mailbox = LatestMailbox()
 
-    async def connect(on_frame):  # type: ignore[no-untyped-def]
-        return await connect_to_host(host.whep_url, host.token(), viewport=SIZE, on_frame=on_frame)
+    async def connect(frames):  # type: ignore[no-untyped-def]
+        return await connect_to_host(host.whep_url, host.token(), viewport=SIZE, mailbox=frames)
 
     worker = StreamWorker(connect, mailbox)
     worker.start()

@@ -7,7 +7,6 @@ import threading
 import numpy as np
 import pytest
 
-from farview.client.frame import Frame
 from farview.client.viewer.controls import KEY_HELP, Command, Controls, Mode
 from farview.client.viewer.events import (
     KEY_ESCAPE,
@@ -24,9 +23,10 @@ from farview.client.viewer.events import (
     MouseButtonEvent,
     ScrollEvent,
 )
-from farview.client.viewer.loop import LatestFrameMailbox
 from farview.input.camera import CameraController
 from farview.input.events import Action
+from farview.streaming.frame import Frame
+from farview.streaming.mailbox import LatestMailbox
 
 
 def drag(controls: Controls, button: int, dx: float, dy: float, mods: int = 0) -> None:
@@ -97,7 +97,7 @@ def _frame(value: int) -> Frame:
 
 
 def test_mailbox_keeps_newest_and_counts_discards() -> None:
-    box = LatestFrameMailbox()
+    box = LatestMailbox()
     assert box.take() is None
     box.put(_frame(1))
     box.put(_frame(2))
@@ -108,7 +108,7 @@ def test_mailbox_keeps_newest_and_counts_discards() -> None:
 
 
 def test_mailbox_across_threads() -> None:
-    box = LatestFrameMailbox()
+    box = LatestMailbox()
     taken = []
 
     def producer() -> None:
@@ -138,7 +138,7 @@ def test_viewer_all_is_complete() -> None:
 
 
 def test_mailbox_wait_take_wakes_on_put() -> None:
-    box = LatestFrameMailbox()
+    box = LatestMailbox()
     assert box.wait_take(0.02) is None  # nothing came: None after the timeout
     timer = threading.Timer(0.05, box.put, args=(_frame(7),))
     timer.start()

@@ -15,13 +15,14 @@ import pytest
 from OpenGL import GL
 from PIL import Image
 
-from farview.client.frame import Frame
 from farview.client.viewer import events as ev
-from farview.client.viewer.loop import LatestFrameMailbox, ViewerLoop
+from farview.client.viewer.loop import ViewerLoop
 from farview.client.viewer.window import NO_DISPLAY_MESSAGE, Window
 from farview.client.viewer.yuv_renderer import YuvRenderer, letterbox
 from farview.input.events import EventKind, InputEvent
-from farview.input.pose import PoseMessage
+from farview.input.pose import PoseRequest
+from farview.streaming.frame import Frame
+from farview.streaming.mailbox import LatestMailbox
 
 pytestmark = pytest.mark.e2e
 
@@ -154,7 +155,7 @@ def test_letterbox_and_pillarbox(win: Window) -> None:
 
 
 def test_overlay_changes_its_corner_only_when_on(win: Window) -> None:
-    mailbox = LatestFrameMailbox()
+    mailbox = LatestMailbox()
     loop = ViewerLoop(win, mailbox, show_stats=False)
     try:
         _, frame = colour_bars(*SIZE)
@@ -180,13 +181,13 @@ def test_overlay_changes_its_corner_only_when_on(win: Window) -> None:
 
 
 def test_injected_drag_changes_pose_and_forwards_input(win: Window) -> None:
-    poses: list[PoseMessage] = []
+    poses: list[PoseRequest] = []
     inputs: list[InputEvent] = []
-    loop = ViewerLoop(win, LatestFrameMailbox(), poses.append, on_input=inputs.append)
+    loop = ViewerLoop(win, LatestMailbox(), poses.append, on_input=inputs.append)
     try:
         loop.step()
         first = poses[-1]
-        assert first.viewport == SIZE and first.sequence == 0
+        assert first.viewport == SIZE and len(poses) == 1  # one pose per display frame
         # The same methods GLFW calls from poll_events().
         glfw.set_cursor_pos(win._handle, 400, 300)
         win.on_glfw_mouse_button(None, glfw.MOUSE_BUTTON_LEFT, glfw.PRESS, 0)
@@ -194,7 +195,7 @@ def test_injected_drag_changes_pose_and_forwards_input(win: Window) -> None:
         win.on_glfw_mouse_button(None, glfw.MOUSE_BUTTON_LEFT, glfw.RELEASE, 0)
         loop.step()
         moved = poses[-1]
-        assert moved.sequence == 1
+        assert len(poses) == 2
         assert moved.views[0].pose.position != first.views[0].pose.position
         assert moved.views[0].pose.orientation != first.views[0].pose.orientation
         kinds = [e.kind for e in inputs]
@@ -217,8 +218,8 @@ def test_real_x_events_drag_orbits(win: Window) -> None:
     if shutil.which("xdotool") is None:
         pytest.fail("xdotool is not installed; this test drives real X input "
                     "(apt-get install xdotool)")
-    poses: list[PoseMessage] = []
-    loop = ViewerLoop(win, LatestFrameMailbox(), poses.append)
+    poses: list[PoseRequest] = []
+    loop = ViewerLoop(win, LatestMailbox(), poses.append)
     try:
         loop.step()
         start_yaw = loop.camera.yaw
@@ -242,8 +243,8 @@ def test_real_x_events_drag_orbits(win: Window) -> None:
 
 def test_resize_reports_new_framebuffer_size(win: Window) -> None:
     sizes: list[tuple[int, int]] = []
-    poses: list[PoseMessage] = []
-    loop = ViewerLoop(win, LatestFrameMailbox(), poses.append,
+    poses: list[PoseRequest] = []
+    loop = ViewerLoop(win, LatestMailbox(), poses.append,
                       on_resize=lambda w, h: sizes.append((w, h)))
     try:
         win.set_size(800, 600)
@@ -259,7 +260,7 @@ def test_resize_reports_new_framebuffer_size(win: Window) -> None:
 
 
 def test_screenshot_writes_png(win: Window, tmp_path: object) -> None:
-    mailbox = LatestFrameMailbox()
+    mailbox = LatestMailbox()
     loop = ViewerLoop(win, mailbox, show_stats=False)
     try:
         rgb, frame = colour_bars(*SIZE)
@@ -299,15 +300,15 @@ def test_no_display_gives_clear_error() -> None:
 
 
 def test_run_for_a_duration_then_close_event_stops(win: Window) -> None:
-    poses: list[PoseMessage] = []
-    loop = ViewerLoop(win, LatestFrameMailbox(), poses.append, max_fps=100.0)
+    poses: list[PoseRequest] = []
+    loop = ViewerLoop(win, LatestMailbox(), poses.append, max_fps=100.0)
     try:
         started = time.perf_counter()
         loop.run(duration=0.3)
         elapsed = time.perf_counter() - started
         assert 0.3 <= elapsed < 2.0
         assert 5 <= len(poses) <= 40  # paced by max_fps, not spinning
-        assert [p.sequence for p in poses] == list(range(len(poses)))
+        assert loop.poses_sent == len(poses)  # one pose per display frame, each handed on
         win.on_glfw_close(None)
         loop.run(duration=5.0)  # returns at once on the close event
         assert time.perf_counter() - started < 3.0

@@ -13,7 +13,7 @@ from collections import deque
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from farview.client.frame import Frame
+from farview.streaming.frame import Frame
 
 WINDOW_SECONDS = 1.0
 
@@ -62,7 +62,6 @@ class StatisticsWindow:
     def __init__(self) -> None:
         self._received: deque[tuple[float, Frame]] = deque()
         self._presented: deque[tuple[float, float]] = deque()  # (at, receive_to_present ms)
-        self.discarded = 0
         self.reused = 0
         self.received_total = 0
         self.presented_total = 0
@@ -84,7 +83,8 @@ class StatisticsWindow:
         self._last_present = at
         self._presented.append((at, (at - frame.received_at) * 1000))
 
-    def snapshot(self, *, rtt_ms: float | None, skipped: int, bytes_received: int) -> FrameStatistics:
+    def snapshot(self, *, rtt_ms: float | None, skipped: int, discarded: int,
+                 bytes_received: int) -> FrameStatistics:
         now = time.perf_counter()
         self._trim(now)
         frames = [f for _, f in self._received]
@@ -100,7 +100,7 @@ class StatisticsWindow:
             video_frames_received=len(frames),
             video_frames_reused=self.reused,
             video_frames_skipped=skipped,
-            video_frames_discarded=self.discarded,
+            video_frames_discarded=discarded,
             video_frame_min_delta=min(deltas) if deltas else None,
             video_frame_max_delta=max(deltas) if deltas else None,
             host_wait=_mean([m.wait_us / 1000 for m in metas]),

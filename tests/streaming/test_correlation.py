@@ -1,0 +1,84 @@
+"""The client's one owner of pose identity (PoseCorrelator) and the one latest-frame mailbox."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import numpy as np
+import pytest
+
+from farview.input.frame_meta import FrameMetadata
+from farview.input.pose import Fov, Pose, PoseRequest, View
+from farview.streaming.correlation import PoseCorrelator, now_us
+from farview.streaming.mailbox import LatestMailbox
+from farview.streaming.receiver import DecodedVideoFrame
+
+REQUEST = PoseRequest((View(Pose((0.0, 0.0, 1.0)), Fov.symmetric(60.0, 16 / 9)),), (64, 36))
+
+
+def _decoded(pts: int, received_at: float) -> DecodedVideoFrame:
+    y = np.zeros((36, 64), np.uint8)
+    uv = np.zeros((18, 32), np.uint8)
+    return DecodedVideoFrame(y, uv, uv, pts, received_at, received_at + 0.001, 100)
+
+
+def _meta(pts: int, sequence: int) -> FrameMetadata:
+    return FrameMetadata(pts=pts, pose_sequence=sequence, pose_client_time_us=0, width=64, height=36)
+
+
+def test_the_correlator_numbers_poses_and_stamps_them_on_one_clock() -> None:
+    poses = PoseCorrelator()
+    before = now_us()
+    sent = [poses.stamp(REQUEST) for _ in range(3)]
+    assert [m.sequence for m in sent] == [1, 2, 3]
+    assert before <= sent[0].client_time_us <= sent[1].client_time_us <= sent[2].client_time_us <= now_us()
+    assert all(m.views == REQUEST.views and m.viewport == REQUEST.viewport for m in sent)
+    assert poses.sent(2) == sent[1]
+    poses._sequence = 0xFFFFFFFF  # the sequence wraps to 1, never 0 (the host's own first pose)
+    assert poses.stamp(REQUEST).sequence == 1
+
+
+def test_frames_meet_their_metadata_in_either_order_and_carry_their_pose() -> None:
+    poses = PoseCorrelator()
+    msg = poses.stamp(REQUEST)
+    sent_at = msg.client_time_us / 1e6
+    assert poses.on_metadata(_meta(0, msg.sequence)) is None  # metadata first: waits
+    frame = poses.on_decoded(_decoded(0, sent_at + 0.020))
+    assert frame is not None and frame.pose == msg
+    assert frame.pose_to_receive_ms == pytest.approx(20.0, abs=0.01)
+    assert poses.on_decoded(_decoded(3000, sent_at + 0.03)) is None  # video first: waits
+    late = poses.on_metadata(_meta(3000, msg.sequence))
+    assert late is not None and late.metadata is not None and late.metadata.pts == 3000
+    # a picture whose metadata never comes is dropped when a later one arrives, and counted
+    assert poses.on_decoded(_decoded(6000, sent_at)) is None
+    assert poses.on_decoded(_decoded(9000, sent_at)) is None
+    assert poses.unmatched == 1
+    unknown = poses.on_metadata(_meta(9000, 77))  # a pose this client never sent
+    assert unknown is not None and unknown.pose is None and unknown.pose_to_receive_ms is None
+
+
+def test_mailbox_next_wakes_on_its_loop_from_other_threads_and_on_wake() -> None:
+    async def main() -> None:
+        box: LatestMailbox[int] = LatestMailbox()
+        asyncio.get_running_loop().call_later(0.01, box.put, 1)
+        assert await box.next(5.0) == 1  # put on the same loop
+        threading.Timer(0.01, box.put, args=(2,)).start()
+        assert await box.next(5.0) == 2  # put from another thread
+        asyncio.get_running_loop().call_later(0.01, box.wake)
+        assert await box.next(5.0) is None  # woken without an item: the stream ended
+        with pytest.raises(TimeoutError):
+            await box.next(0.01)
+        box.put(3)
+        box.put(4)
+        assert await box.next(0.0) == 4 and box.discarded == 1
+
+    asyncio.run(main())
+
+
+def test_mailbox_hands_what_it_discards_to_on_discard() -> None:
+    dropped: list[int] = []
+    box: LatestMailbox[int] = LatestMailbox(on_discard=dropped.append)
+    for i in range(5):
+        box.put(i)
+    assert box.take() == 4 and dropped == [0, 1, 2, 3] and box.discarded == 4
