@@ -26,10 +26,11 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.bench_stream import orbit_pose, percentile
+from benchmarks.bench_stream import orbit_pose
 from farview.client.connection import connect_to_host
 from farview.streaming.frame import Frame
 from farview.streaming.mailbox import LatestMailbox
+from farview.streaming.stats import percentile
 from tests.hosting import start_host
 
 LATENCY_DRIFT_RATIO = 1.25

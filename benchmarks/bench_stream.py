@@ -30,16 +30,8 @@ from farview.input.mathutil import quat_from_yaw_pitch
 from farview.input.pose import Pose
 from farview.streaming.frame import Frame
 from farview.streaming.mailbox import LatestMailbox
+from farview.streaming.stats import percentile
 from tests.hosting import start_host
-
-
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return math.nan
-    s = sorted(values)
-    k = (len(s) - 1) * q / 100
-    lo, hi = math.floor(k), math.ceil(k)
-    return s[lo] + (s[hi] - s[lo]) * (k - lo)
 
 
 def orbit_pose(t: float, radius: float = 1.6) -> Pose:

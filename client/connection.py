@@ -55,7 +55,6 @@ from farview.streaming.correlation import PoseCorrelator
 from farview.streaming.frame import Frame
 from farview.streaming.mailbox import LatestMailbox
 from farview.streaming.peer import CHANNELS, create_peer_connection
-from farview.streaming.planes import plane_array
 from farview.streaming.receiver import DecodedVideoFrame, VideoReceiver
 from farview.streaming.stats import FrameStatistics, StatisticsWindow
 from farview.streaming.whep import SignalingError, whep_connect, whep_disconnect
@@ -157,10 +156,7 @@ class RenderingConnection:
                 except Exception:
                     return
                 now = time.perf_counter()
-                w, h = picture.width, picture.height
-                self._on_decoded(DecodedVideoFrame(
-                    plane_array(picture.planes[0], w, h), plane_array(picture.planes[1], w // 2, h // 2),
-                    plane_array(picture.planes[2], w // 2, h // 2), int(picture.pts), now, now, 0))
+                self._on_decoded(DecodedVideoFrame.of(picture, int(picture.pts), now, now, 0))
 
         self._tasks.append(asyncio.ensure_future(pump()))
 

@@ -14,8 +14,9 @@ connection or a window is opened.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from farview._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from farview.client import (
@@ -28,6 +29,8 @@ if TYPE_CHECKING:
         ConnectError,
         ConnectionLostError,
         FarviewError,
+        Frame,
+        FrameStatistics,
         LeaseError,
         OtherClientConnectedError,
         RemoteError,
@@ -39,7 +42,7 @@ if TYPE_CHECKING:
         SessionProperties,
         SessionStateError,
     )
-    from farview.input import Action, EventKind, Fov, InputEvent, Pose, PoseMessage, View
+    from farview.input import Action, EventKind, Fov, InputEvent, Pose, PoseMessage, PoseRequest, View
 
 _HOMES = {
     "AlreadyConnectedError": "farview.client",
@@ -51,6 +54,8 @@ _HOMES = {
     "ConnectError": "farview.client",
     "ConnectionLostError": "farview.client",
     "FarviewError": "farview.client",
+    "Frame": "farview.client",
+    "FrameStatistics": "farview.client",
     "LeaseError": "farview.client",
     "OtherClientConnectedError": "farview.client",
     "RemoteError": "farview.client",
@@ -67,6 +72,7 @@ _HOMES = {
     "InputEvent": "farview.input",
     "Pose": "farview.input",
     "PoseMessage": "farview.input",
+    "PoseRequest": "farview.input",
     "View": "farview.input",
 }
 """Where each public name lives."""
@@ -84,11 +90,14 @@ __all__ = [
     "EventKind",
     "FarviewError",
     "Fov",
+    "Frame",
+    "FrameStatistics",
     "InputEvent",
     "LeaseError",
     "OtherClientConnectedError",
     "Pose",
     "PoseMessage",
+    "PoseRequest",
     "RemoteError",
     "RemoteRenderingClient",
     "RenderingSession",
@@ -101,14 +110,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'farview' has no attribute {name!r}")
-    value = getattr(importlib.import_module(home), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_HOMES])
+__getattr__, __dir__ = lazy_exports(__name__, _HOMES)

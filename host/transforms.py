@@ -12,23 +12,9 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
+from farview.input.mathutil import quat_to_matrix3
+
 Mat4 = npt.NDArray[np.float64]
-
-
-def quat_to_matrix3(q: Sequence[float]) -> npt.NDArray[np.float64]:
-    """3×3 rotation of a (not necessarily unit) quaternion (x, y, z, w)."""
-    x, y, z, w = (float(c) for c in q)
-    n = x * x + y * y + z * z + w * w
-    if n < 1e-12:
-        raise ValueError("rotation is a zero quaternion; use a unit quaternion (x, y, z, w)")
-    s = 2.0 / n
-    return np.array(
-        [
-            [1 - s * (y * y + z * z), s * (x * y - z * w), s * (x * z + y * w)],
-            [s * (x * y + z * w), 1 - s * (x * x + z * z), s * (y * z - x * w)],
-            [s * (x * z - y * w), s * (y * z + x * w), 1 - s * (x * x + y * y)],
-        ]
-    )
 
 
 def matrix3_to_quat(m: npt.NDArray[np.float64]) -> tuple[float, float, float, float]:

@@ -7,7 +7,7 @@ from farview.input.control import ControlMessage, Error, Event, Request, Result
 from farview.input.errors import ProtocolError
 from farview.input.events import Action, EventKind, InputEvent
 from farview.input.frame_meta import FrameMetadata
-from farview.input.pose import Fov, Pose, PoseMessage, View
+from farview.input.pose import Fov, Pose, PoseMessage, PoseRequest, View
 
 __all__ = [
     "Action",
@@ -20,6 +20,7 @@ __all__ = [
     "InputEvent",
     "Pose",
     "PoseMessage",
+    "PoseRequest",
     "ProtocolError",
     "Request",
     "Result",

@@ -3,12 +3,17 @@
 Quaternions are ``(x, y, z, w)`` tuples, the order :class:`input.pose.Pose` uses; rotations are
 right-handed (a positive angle turns counter-clockwise looking down the axis towards the origin).
 Plain tuples rather than numpy arrays: a camera does a handful of these per display frame and
-tuple arithmetic is faster than numpy's per-call overhead at that size.
+tuple arithmetic is faster than numpy's per-call overhead at that size; :func:`quat_to_matrix3`
+gives the numpy matrix that transforms and homographies need.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
 
 Vec3 = tuple[float, float, float]
 Quat = tuple[float, float, float, float]
@@ -98,3 +103,19 @@ def quat_angle_between(a: Quat, b: Quat) -> float:
     """The smallest rotation angle (radians, 0..π) taking orientation ``a`` to ``b``."""
     d = abs(a[0] * b[0] + a[1] * b[1] + a[2] * b[2] + a[3] * b[3])
     return 2.0 * math.acos(min(1.0, d))
+
+
+def quat_to_matrix3(q: Sequence[float]) -> npt.NDArray[np.float64]:
+    """3×3 rotation of a (not necessarily unit) quaternion (x, y, z, w)."""
+    x, y, z, w = (float(c) for c in q)
+    n = x * x + y * y + z * z + w * w
+    if n < 1e-12:
+        raise ValueError("rotation is a zero quaternion; use a unit quaternion (x, y, z, w)")
+    s = 2.0 / n
+    return np.array(
+        [
+            [1 - s * (y * y + z * z), s * (x * y - z * w), s * (x * z + y * w)],
+            [s * (x * y + z * w), 1 - s * (x * x + z * z), s * (y * z - x * w)],
+            [s * (x * z - y * w), s * (y * z + x * w), 1 - s * (x * x + y * y)],
+        ]
+    )

@@ -22,7 +22,7 @@ import av
 import numpy as np
 
 from farview.streaming._aiortc_patches import EncodedFrame
-from farview.streaming.planes import plane_array
+from farview.streaming.planes import yuv420_planes
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,13 @@ class DecodedVideoFrame:
     """perf_counter() when the marker packet arrived."""
     decoded_at: float
     size_bytes: int
+
+    @classmethod
+    def of(cls, picture: av.VideoFrame, pts: int, received_at: float, decoded_at: float,
+           size_bytes: int) -> DecodedVideoFrame:
+        """A decoded ``yuv420p`` picture's planes (views, no copies) with its timings."""
+        y, u, v = yuv420_planes(picture)
+        return cls(y, u, v, pts, received_at, decoded_at, size_bytes)
 
 
 class VideoReceiver:
@@ -76,11 +83,6 @@ class VideoReceiver:
         now = time.perf_counter()
         for picture in pictures:
             self.frames_decoded += 1
-            w, h = picture.width, picture.height
-            self._on_decoded(DecodedVideoFrame(
-                plane_array(picture.planes[0], w, h),
-                plane_array(picture.planes[1], w // 2, h // 2),
-                plane_array(picture.planes[2], w // 2, h // 2),
-                pts if picture.pts is None else int(picture.pts),
-                frame.received_at, now, len(frame.data),
-            ))
+            self._on_decoded(DecodedVideoFrame.of(
+                picture, pts if picture.pts is None else int(picture.pts), frame.received_at, now,
+                len(frame.data)))

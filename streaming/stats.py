@@ -8,14 +8,27 @@ milliseconds on the client's clock; host stage durations come from the frame met
 from __future__ import annotations
 
 import itertools
+import math
 import time
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from farview.streaming.frame import Frame
 
 WINDOW_SECONDS = 1.0
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The ``q``-th percentile (0..100) by linear interpolation between the nearest ranks (as
+    numpy's default); NaN for no values. The one definition every report and benchmark uses."""
+    s = sorted(values)
+    if not s:
+        return math.nan
+    k = (len(s) - 1) * q / 100
+    lo, hi = math.floor(k), math.ceil(k)
+    return float(s[lo] + (s[hi] - s[lo]) * (k - lo))
 
 
 @dataclass(frozen=True)

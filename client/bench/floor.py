@@ -65,7 +65,7 @@ def measure(*, width: int, height: int, fps: int, duration_s: float, warmup_fram
     from farview.input.pose_sources import parse_trace_csv, parse_trace_json
     from farview.input.trajectory import make_trajectory, parse_trajectory_spec
     from farview.streaming.encoder import EncoderSettings, H264Encoder
-    from farview.streaming.planes import plane_array
+    from farview.streaming.planes import yuv420_planes
 
     spec = parse_trajectory_spec(trajectory, trace_file)
     trace = None
@@ -113,9 +113,7 @@ def measure(*, width: int, height: int, fps: int, duration_s: float, warmup_fram
         if decoded and present:
             pic = decoded[-1]
             GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, fbo)
-            display.upload(plane_array(pic.planes[0], width, height),
-                           plane_array(pic.planes[1], width // 2, height // 2),
-                           plane_array(pic.planes[2], width // 2, height // 2))
+            display.upload(*yuv420_planes(pic))
             t4 = time.perf_counter()
             GL.glClear(GL.GL_COLOR_BUFFER_BIT)
             display.draw((width, height), finish=True)

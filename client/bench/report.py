@@ -18,21 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from farview.client.bench.run import FrameRecord, StreamRunResult
+from farview.streaming.stats import percentile
 
 SCHEMA_VERSION = 1
 STAGES = ("wait", "render", "readback", "convert", "encode", "network", "decode", "queue", "upload",
           "draw")
 """The stages of pose → present, in order; their sum is a presented frame's pose → present."""
 FLOOR_STAGES = ("render", "convert", "readback", "encode", "decode", "upload", "draw")
-
-
-def percentile(values: list[float], q: float) -> float:
-    s = sorted(values)
-    if not s:
-        return math.nan
-    k = (len(s) - 1) * q / 100
-    lo, hi = math.floor(k), math.ceil(k)
-    return s[lo] + (s[hi] - s[lo]) * (k - lo)
 
 
 def distribution(values: list[float | None]) -> dict[str, float | int | None]:

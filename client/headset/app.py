@@ -48,6 +48,7 @@ from farview.input.prediction import LatencyEstimator, PosePredictor
 from farview.streaming.correlation import since_us
 from farview.streaming.frame import Frame
 from farview.streaming.mailbox import LatestMailbox
+from farview.streaming.stats import percentile
 
 if TYPE_CHECKING:
     import argparse
@@ -141,12 +142,6 @@ def angular_error(*, t: float, rendered_raw: Pose, rendered_predicted: Pose, lat
 
 
 ERROR_FIELDS = ("uncorrected_deg", "predicted_deg", "reprojected_deg", "corrected_deg", "presented_deg")
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    if not values:
-        return math.nan
-    return float(np.percentile(np.asarray(values, dtype=np.float64), q))
 
 
 def summarize(samples: Sequence[AngularError], *, moving_only: bool = False) -> dict[str, dict[str, float]]:

@@ -24,22 +24,12 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from farview.input.mathutil import Quat
+from farview.input.mathutil import Quat, quat_to_matrix3
 from farview.input.pose import Fov, PoseMessage
 
 Mat3 = npt.NDArray[np.float64]
 
 IDENTITY3: Mat3 = np.eye(3)
-
-
-def rotation_matrix(q: Quat) -> Mat3:
-    """3×3 rotation of the unit quaternion ``(x, y, z, w)`` (local → world)."""
-    x, y, z, w = q
-    return np.array([
-        [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-        [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-        [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
-    ], dtype=np.float64)
 
 
 def uv_to_direction(fov: Fov) -> Mat3:
@@ -59,7 +49,7 @@ def reprojection_homography(rendered_orientation: Quat, rendered_fov: Fov,
     target's centre direction is in front of the rendered camera.
     """
     k_src = np.linalg.inv(uv_to_direction(rendered_fov))
-    rot = rotation_matrix(rendered_orientation).T @ rotation_matrix(target_orientation)
+    rot = quat_to_matrix3(rendered_orientation).T @ quat_to_matrix3(target_orientation)
     h: Mat3 = k_src @ rot @ uv_to_direction(target_fov or rendered_fov)
     return h
 

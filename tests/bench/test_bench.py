@@ -84,3 +84,29 @@ def test_short_bench_writes_json_and_plot_and_pixels_agree(tmp_path: Path) -> No
     stages = sum(first[k] or 0 for k in ("wait_ms", "render_ms", "readback_ms", "convert_ms", "encode_ms", "network_ms",
                                          "decode_ms", "queue_ms", "upload_ms", "draw_ms"))
     assert stages == pytest.approx(first["pose_to_present_ms"], abs=0.05)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(90)
+def test_bench_without_matplotlib_keeps_its_results_and_names_the_extra(tmp_path: Path) -> None:
+    """An install without the ``bench`` extra: matplotlib cannot be imported (a stand-in package
+    that raises ImportError comes first on the path). The JSON and the table must still be
+    written, and the message must say which extra gives the plot."""
+    shadow = tmp_path / "shadow" / "matplotlib"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text("raise ImportError('No module named matplotlib')\n")
+    out = tmp_path / "out"
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("FARVIEW_URL", "FARVIEW_ACCOUNT_ID", "FARVIEW_ACCOUNT_KEY", "DISPLAY")}
+    env["FARVIEW_DATA_DIR"] = str(tmp_path / "data")
+    env["PYTHONPATH"] = str(shadow.parent)
+    proc = subprocess.run(
+        [sys.executable, "-m", "farview", "bench", "--duration", "1", "--warmup", "0.3",
+         "--resolution", "160x120", "--headless", "--no-baseline", "--no-floor", "--output", str(out)],
+        capture_output=True, text=True, timeout=80, cwd=REPO, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "pose → present" in proc.stdout
+    doc = json.loads((out / "bench-160x120-60.json").read_text())
+    assert doc["summary"]["farview"]["video_frames_received"] > 0
+    assert not (out / "bench-160x120-60.png").exists()
+    assert "pip install 'farview[bench]'" in proc.stderr
