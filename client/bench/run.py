@@ -51,6 +51,7 @@ from typing import Any
 import psutil
 
 from farview.client.errors import ConnectionLostError
+from farview.client.frame_loop import Pacer, every, run_frame_loop, wake_on_frame
 from farview.client.stream_thread import StreamThread
 from farview.input import marker
 from farview.input.headset import HeadsetDescription, stereo_request
@@ -355,10 +356,10 @@ def run_stream(connect: Connector, cfg: StreamRunConfig, *, stock: bool, host_pi
         period = 1.0 / (cfg.display_rate or 240.0)
         shown_any = False
         next_progress = 0.0
-        while True:
+
+        def step() -> bool:
+            nonlocal shown_any, next_progress, reused
             now = time.perf_counter()
-            if now >= end_at:
-                break
             if state["start"] is None and now >= measure_at:
                 state["start"] = now
                 for p in procs.values():
@@ -371,20 +372,23 @@ def run_stream(connect: Connector, cfg: StreamRunConfig, *, stock: bool, host_pi
                 next_progress = now + 0.25
                 progress(mode, min(1.0, (now - t0) / (end_at - t0)), len(records))
             if consumer is not None:  # the loop's task presents; this thread only reports
-                time.sleep(min(0.05, max(0.0, end_at - now)))
-                continue
-            presented = display.present(mailbox)
+                return True
+            presented = display.present(mailbox)  # KeyboardInterrupt when the window closes
             if presented is None:
                 if shown_any and state["start"] is not None:
                     reused += 1  # a display refresh that showed the previous frame again
             else:
                 shown_any = True
                 record_presented(*presented)
-            spare = max(0.0, period - (time.perf_counter() - now))
-            if cfg.display_rate:
-                time.sleep(spare)  # a display at that rate: frames wait for its next refresh
-            else:
-                mailbox.wait(spare)  # as the viewer: a frame is shown the moment it arrives
+            return True
+
+        if consumer is not None:
+            pace: Pacer = every(0.05)
+        elif cfg.display_rate:
+            pace = every(period)  # a display at that rate: frames wait for its next refresh
+        else:  # as the viewer: a frame is shown the moment it arrives
+            pace = wake_on_frame(mailbox, lambda start: start + period)
+        run_frame_loop(step, pace, duration=end_at - time.perf_counter(), quiet_interrupt=False)
         cpu: dict[str, float | None] = {}
         for name, p in procs.items():
             try:

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from farview.client.frame_loop import fixed_ticks, run_frame_loop, unpaced
 from farview.client.headset.reprojection import Mat3, frame_homographies, reproject_rgb
 from farview.client.viewer.app import StreamWorker, ViewerResult
 from farview.input.headset import SIMULATED_HEADSET, HeadsetDescription, stereo_request
@@ -307,26 +308,17 @@ def run_headset(worker: StreamWorker, mailbox: LatestMailbox[Frame], source: Pos
     if not headless:
         presenter = _WindowPresenter(window_size, vsync=vsync, title=title)
     worker.start()
-    start = time.monotonic()
-    next_tick = start
+
+    def step() -> bool:
+        presented = loop.step()
+        if presented is not None:
+            result.frames_presented += 1
+            result.last = presented
+        return presenter is None or presenter.show(presented, loop)
+
     try:
-        while duration is None or time.monotonic() - start < duration:
-            if worker.ended is not None or (stop_when is not None and stop_when()):
-                break
-            presented = loop.step()
-            if presented is not None:
-                result.frames_presented += 1
-                result.last = presented
-            if presenter is not None and not presenter.show(presented, loop):
-                break
-            next_tick += interval
-            delay = next_tick - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-            else:
-                next_tick = time.monotonic()  # fell behind: do not try to catch up with a burst
-    except KeyboardInterrupt:
-        pass
+        run_frame_loop(step, fixed_ticks(interval), duration=duration,
+                       stop=lambda: worker.ended is not None or (stop_when is not None and stop_when()))
     finally:
         worker.stop()
         if presenter is not None:
@@ -416,26 +408,23 @@ def run_openxr(worker: StreamWorker, mailbox: LatestMailbox[Frame], settings: He
         result = HeadsetResult()
         loop = HeadsetLoop(source, worker.send_pose, mailbox, xr_settings)
         worker.start()
-        start = time.monotonic()
+
+        def step() -> bool:
+            should_render = source.wait_frame()  # the runtime paces the loop
+            presented = loop.step()
+            if presented is not None:
+                result.frames_presented += 1
+                result.last = presented
+            if presented is not None and presented.frame.pose is not None and should_render:
+                source.submit(presented.frame.to_rgb(), presented.frame.pose)
+            else:
+                source.skip_frame()
+            return True
+
+        # headless, xrWaitFrame returns at once: the headset's rate paces the loop instead
+        pace = fixed_ticks(xr_settings.headset.frame_interval_s) if source.headless else unpaced
         try:
-            while duration is None or time.monotonic() - start < duration:
-                if worker.ended is not None:
-                    break
-                should_render = source.wait_frame()
-                if source.headless:
-                    time.sleep(xr_settings.headset.frame_interval_s)  # headless wait_frame returns at once
-                presented = loop.step()
-                if presented is not None and presented.frame.pose is not None and should_render:
-                    source.submit(presented.frame.to_rgb(), presented.frame.pose)
-                    result.frames_presented += 1
-                    result.last = presented
-                else:
-                    if presented is not None:
-                        result.frames_presented += 1
-                        result.last = presented
-                    source.skip_frame()
-        except KeyboardInterrupt:
-            pass
+            run_frame_loop(step, pace, duration=duration, stop=lambda: worker.ended is not None)
         finally:
             worker.stop()
         result.errors, result.ticks = loop.errors, loop.ticks

@@ -40,6 +40,7 @@ from farview.client.errors import (
     OtherClientConnectedError,
     SessionStateError,
 )
+from farview.client.frame_loop import run_frame_loop, wake_on_frame
 from farview.client.stream_thread import StreamThread
 from farview.input.camera import CameraController, CameraState, framing
 from farview.input.events import Action, EventKind, InputEvent
@@ -358,34 +359,31 @@ def run_window(worker: StreamWorker, mailbox: LatestMailbox[Frame], *, size: tup
                           on_input=picker.on_input, extra_stats=lambda: worker.stats_lines)
         picker.loop = loop
         worker.start()
-        end = None if duration is None else time.perf_counter() + duration
         presented = 0
         framed = False
+
+        def step() -> bool:
+            nonlocal presented, framed
+            loop.set_status(worker.status or worker.notice or None)
+            framed = framed or frame_camera(loop.camera, worker)
+            if not loop.step():
+                return False
+            if loop.frames_presented != presented:
+                presented = loop.frames_presented
+                if loop.pose_to_present_ms is not None:
+                    result.pose_to_present_ms.append(loop.pose_to_present_ms)
+                if loop.last_frame is not None:
+                    worker.receive_to_present_ms = (time.perf_counter() - loop.last_frame.received_at) * 1000
+            return True
+
         try:
-            while end is None or time.perf_counter() < end:
-                loop.set_status(worker.status or worker.notice or None)
-                framed = framed or frame_camera(loop.camera, worker)
-                if worker.ended is not None:
-                    break
-                started = time.perf_counter()
-                if not loop.step():
-                    break
-                if loop.frames_presented != presented:
-                    presented = loop.frames_presented
-                    if loop.pose_to_present_ms is not None:
-                        result.pose_to_present_ms.append(loop.pose_to_present_ms)
-                    if loop.last_frame is not None:
-                        worker.receive_to_present_ms = (time.perf_counter() - loop.last_frame.received_at) * 1000
-                # Steps that draw nothing do not block in swap (vsync), so cap the polling rate;
-                # a frame that arrives meanwhile ends the wait (shown at once, not up to a poll
-                # interval later).
-                spare = 1.0 / MAX_POLL_HZ - (time.perf_counter() - started)
-                if spare > 0:
-                    mailbox.wait(spare)
+            # Steps that draw nothing do not block in swap (vsync), so the polling rate is
+            # capped; a frame that arrives meanwhile ends the wait (shown at once, not up to a
+            # poll interval later).
+            run_frame_loop(step, wake_on_frame(mailbox, lambda start: start + 1.0 / MAX_POLL_HZ),
+                           duration=duration, stop=lambda: worker.ended is not None)
             if screenshot is not None:
                 loop.screenshot(screenshot)
-        except KeyboardInterrupt:
-            pass
         finally:
             result.frames_presented = loop.frames_presented
             worker.stop()
@@ -451,32 +449,34 @@ def run_headless(worker: StreamWorker, mailbox: LatestMailbox[Frame], *, size: t
     camera = default_camera()
     worker.start()
     start = time.perf_counter()
-    end = None if duration is None else start + duration
+    end = math.inf if duration is None else start + duration
     interval = 1.0 / rate
     next_pose = start
     last: Frame | None = None
     framed = False
+
+    def step() -> bool:
+        nonlocal next_pose, last, framed
+        frame = mailbox.take()
+        if frame is not None:
+            last = frame
+            result.frames_presented += 1
+            if frame.pose is not None:
+                result.pose_to_present_ms.append(since_us(frame.pose.client_time_us))
+        framed = framed or frame_camera(camera, worker)
+        now = time.perf_counter()
+        if now >= next_pose:
+            camera.orbit(0.01, 0.0)
+            worker.send_pose(PoseRequest(
+                (View(camera.pose(), Fov.symmetric(60.0, size[0] / size[1])),), size))
+            # keep the cadence; after a stall, start again from now rather than catch up
+            next_pose = max(next_pose + interval, now)
+        return True
+
     try:
-        while end is None or time.perf_counter() < end:
-            if worker.ended is not None:
-                break
-            framed = framed or frame_camera(camera, worker)
-            now = time.perf_counter()
-            if now >= next_pose:
-                camera.orbit(0.01, 0.0)
-                worker.send_pose(PoseRequest(
-                    (View(camera.pose(), Fov.symmetric(60.0, size[0] / size[1])),), size))
-                # keep the cadence; after a stall, start again from now rather than catch up
-                next_pose = max(next_pose + interval, now)
-            wake = next_pose if end is None else min(next_pose, end)
-            frame = mailbox.wait_take(max(0.0, wake - time.perf_counter()))
-            if frame is not None:
-                last = frame
-                result.frames_presented += 1
-                if frame.pose is not None:
-                    result.pose_to_present_ms.append(since_us(frame.pose.client_time_us))
-    except KeyboardInterrupt:
-        pass
+        # frames are taken the moment they arrive; poses go out at their own cadence
+        run_frame_loop(step, wake_on_frame(mailbox, lambda _start: min(next_pose, end)),
+                       duration=duration, stop=lambda: worker.ended is not None)
     finally:
         worker.stop()
     if screenshot is not None:
