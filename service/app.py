@@ -32,6 +32,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from farview.service.auth import Authenticator
@@ -49,7 +50,20 @@ MAX_PAGE_SIZE = 1000
 SESSION_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}\Z")
 TERAFLOPS = {"Standard": 2.0, "Premium": 8.0}
 _ACCOUNT_PATH = re.compile(r"^/(?:v1/)?[Aa]ccounts/([^/]+)(/.*)?\Z", re.DOTALL)
-_TOKEN_PATH = re.compile(r"^/[Aa]ccounts/[^/]+/token\Z")
+KEYS_ONLY = "farview_keys_only"
+"""Attribute set on a route's endpoint that accepts account keys only (the token exchange:
+an access token must never buy a fresh one). The envelope reads it from the route the router
+itself matches, so the auth check and the routing agree by construction."""
+
+
+def keys_only(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+    """Mark a route's endpoint as taking account keys only (see :data:`KEYS_ONLY`)."""
+    setattr(endpoint, KEYS_ONLY, True)
+    return endpoint
+
+
+def _has_control_characters(path: str) -> bool:
+    return any(ord(c) < 0x20 or ord(c) == 0x7F for c in path)
 
 
 # -- request and response bodies (also the OpenAPI document) -------------------------------
@@ -173,10 +187,20 @@ def _validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
 # -- the envelope middleware ---------------------------------------------------------------
 
 class _Envelope:
-    def __init__(self, app: ASGIApp, *, auth: Authenticator, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, *, auth: Authenticator, max_body_bytes: int,
+                 router: Router) -> None:
         self.app = app
         self.auth = auth
         self.max_body_bytes = max_body_bytes
+        self.router = router
+
+    def _keys_only(self, scope: Scope) -> bool:
+        """Whether the route the router will run for ``scope`` takes account keys only."""
+        for route in self.router.routes:
+            match, _ = route.matches(scope)
+            if match is Match.FULL:
+                return bool(getattr(getattr(route, "endpoint", None), KEYS_ONLY, False))
+        return False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -199,12 +223,17 @@ class _Envelope:
         match = _ACCOUNT_PATH.match(path)
         account = self.auth.authenticate(headers.get("authorization"),
                                          match.group(1) if match else None,
-                                         allow_token=not _TOKEN_PATH.match(path))
+                                         allow_token=not self._keys_only(scope))
         if account is None:
             await Response(status_code=401, headers={
                 "WWW-Authenticate": 'Bearer error="invalid_token"'})(scope, receive, send_with_cv)
             return
         scope.setdefault("state", {})["account_id"] = account
+        if _has_control_characters(path):
+            await _error_response(bad_request(
+                "the path contains control characters; no farview route has any"))(
+                scope, receive, send_with_cv)
+            return
 
         try:
             declared = int(headers.get("content-length", "0"))
@@ -338,7 +367,7 @@ def create_app(manager: SessionManager, auth: Authenticator, *, max_body_bytes: 
                           api_version: str | None = version_q) -> Response:
         _check_version(api_version)
         _check_session_id(session_id)
-        return JSONResponse(session_json(manager.get(account_of(request), session_id)))
+        return JSONResponse(session_json(await manager.get(account_of(request), session_id)))
 
     @app.patch("/accounts/{account_id}/sessions/{session_id}", responses=session_responses,
                tags=["sessions"])
@@ -347,7 +376,7 @@ def create_app(manager: SessionManager, auth: Authenticator, *, max_body_bytes: 
                              api_version: str | None = version_q) -> Response:
         _check_version(api_version)
         _check_session_id(session_id)
-        rec = manager.update(account_of(request), session_id,
+        rec = await manager.update(account_of(request), session_id,
                              max_lease_minutes=settings.maxLeaseTimeMinutes)
         return JSONResponse(session_json(rec))
 
@@ -374,7 +403,8 @@ def create_app(manager: SessionManager, auth: Authenticator, *, max_body_bytes: 
                 raise bad_request("continuationToken is not one this service issued; "
                                   "follow @nextLink as given", target="continuationToken")
             after = int(continuationToken)
-        records = manager.list_sessions(account_of(request), after_seq=after, limit=maxpagesize + 1)
+        records = await manager.list_sessions(account_of(request), after_seq=after,
+                                              limit=maxpagesize + 1)
         body: dict[str, Any] = {"sessions": [session_json(r) for r in records[:maxpagesize]]}
         if len(records) > maxpagesize:
             body["@nextLink"] = str(request.url.include_query_params(
@@ -389,6 +419,7 @@ def create_app(manager: SessionManager, auth: Authenticator, *, max_body_bytes: 
             _check_version(api_version, TOKEN_API_VERSIONS)
         return JSONResponse({"AccessToken": auth.issue_token(account_of(request))})
 
+    keys_only(token)
     app.get("/accounts/{account_id}/token", tags=["auth"])(token)
     app.get("/Accounts/{account_id}/token", tags=["auth"], include_in_schema=False)(token)
 
@@ -420,13 +451,13 @@ def create_app(manager: SessionManager, auth: Authenticator, *, max_body_bytes: 
     @app.get("/v1/accounts/{account_id}/sessions/{session_id}/properties", tags=["v1"])
     async def legacy_properties(request: Request, account_id: str, session_id: str) -> Response:
         _check_session_id(session_id)
-        return JSONResponse(legacy_json(manager.get(account_of(request), session_id)))
+        return JSONResponse(legacy_json(await manager.get(account_of(request), session_id)))
 
     @app.patch("/v1/accounts/{account_id}/sessions/{session_id}", tags=["v1"])
     async def legacy_update(request: Request, account_id: str, session_id: str,
                             body: LegacyUpdate) -> Response:
         _check_session_id(session_id)
-        rec = manager.update(account_of(request), session_id,
+        rec = await manager.update(account_of(request), session_id,
                              max_lease_minutes=_parse_hms(body.maxLeaseTime))
         return JSONResponse(legacy_json(rec))
 
@@ -438,10 +469,10 @@ def create_app(manager: SessionManager, auth: Authenticator, *, max_body_bytes: 
 
     @app.get("/v1/accounts/{account_id}/sessions", tags=["v1"])
     async def legacy_list(request: Request, account_id: str) -> Response:
-        records = manager.list_sessions(account_of(request), after_seq=0, limit=10_000)
+        records = await manager.list_sessions(account_of(request), after_seq=0, limit=10_000)
         return JSONResponse({"sessions": [legacy_json(r) for r in records]})
 
-    app.add_middleware(_Envelope, auth=auth, max_body_bytes=max_body_bytes)
+    app.add_middleware(_Envelope, auth=auth, max_body_bytes=max_body_bytes, router=app.router)
     default_openapi = app.openapi
 
     def openapi() -> dict[str, Any]:

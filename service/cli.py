@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import contextlib
 import datetime as dt
+import fcntl
 import ipaddress
 import json
 import logging
@@ -120,12 +121,36 @@ class _StartupError(Exception):
     pass
 
 
+LOCK_FILE = "service.lock"
+
+
+def _lock_data_dir(data_dir: Path) -> int:
+    """Take ``<data-dir>/service.lock`` exclusively for this process's lifetime: a second
+    ``farview serve`` on the same data directory would mark the first one's live sessions
+    Error and kill their hosts. Returns the open descriptor (closing it releases the lock)."""
+    fd = os.open(data_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        owner = ""
+        with contextlib.suppress(OSError, ValueError):
+            info = json.loads((data_dir / SERVICE_FILE).read_text())
+            owner = f" (pid {info['pid']}, {info['url']})"
+        raise _StartupError(
+            f"another farview serve is running on the data directory {data_dir}{owner}; stop it, "
+            "or give this one another --data-dir") from None
+    os.set_inheritable(fd, False)
+    return fd
+
+
 async def serve(settings: ServiceSettings) -> int:
     data_dir = settings.data_dir.expanduser().resolve()
     if not data_dir.exists():
         # The store, host logs and keys live here: only the service's user may read them.
         # (An existing directory keeps its mode: it may be shared, e.g. /tmp.)
         data_dir.mkdir(parents=True, mode=0o700)
+    lock = _lock_data_dir(data_dir)  # held (open) until the process ends
     cert, key = settings.tls_cert, settings.tls_key
     if settings.make_cert and cert is None:
         cert, key = make_self_signed(data_dir)
@@ -197,6 +222,7 @@ async def serve(settings: ServiceSettings) -> int:
         await server.serve(sockets=[sock])
     finally:
         store.close()
+        os.close(lock)
         try:
             if json.loads(service_file.read_text()).get("pid") == os.getpid():
                 service_file.unlink()

@@ -10,7 +10,8 @@ ends the runner, its ``finally`` stops the host: no host outlives its session.
 Leases are in lease units (``lease_unit_seconds``, 60 by default) and count from Ready;
 ``elapsedTimeMinutes`` is the whole units spent Ready (capped at the lease).
 
-Concurrency: all methods run on the service's event loop. Creates hold ``_create_lock`` around
+Concurrency: all methods run on the service's event loop; every store call runs in a worker
+thread (``asyncio.to_thread``), so a slow or locked database never stalls the loop. Creates hold ``_create_lock`` around
 the store's insert-if-absent transaction, so concurrent creates of one id give exactly one new
 record. Status transitions out of Starting/Ready use the store's status guard, so a late runner
 can never overwrite Stopped with Ready.
@@ -27,8 +28,9 @@ import logging
 import math
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import httpx
 import psutil
@@ -49,9 +51,14 @@ from farview.service.store import (
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 MAX_LEASE_MINUTES = 1440
 HEALTH_POLL_SECONDS = 0.1
 PURGE_INTERVAL_SECONDS = 3600.0
+ALIVE_INTERVAL_SECONDS = 10.0
+"""How often the service records that it is alive (in the store): after a crash, the next run
+ends the lost sessions at that time rather than at its own start."""
 LIVE = frozenset({STARTING, READY})
 RESTART_MESSAGE = ("the service restarted and this session's host is gone; "
                    "create a new session")
@@ -61,6 +68,23 @@ RESTART_MESSAGE = ("the service restarted and this session's host is gone; "
 class _Runner:
     task: asyncio.Task[None] | None = None
     lease_changed: asyncio.Event = field(default_factory=asyncio.Event)
+    stopping: bool = False
+    """The runner was cancelled once by :meth:`SessionManager.stop`; further stops only wait."""
+
+
+async def _finish(aw: Awaitable[None]) -> None:
+    """Await ``aw`` to its end even when the awaiting task is cancelled meanwhile (the
+    cancellation still ends the task once this returns)."""
+    task = asyncio.ensure_future(aw)
+    cancelled = False
+    while not task.done():
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            cancelled = True
+    task.result()
+    if cancelled:
+        raise asyncio.CancelledError
 
 
 class SessionManager:
@@ -74,18 +98,26 @@ class SessionManager:
         self.host_start_timeout = host_start_timeout
         self.retention_seconds = retention_days * 86400
         self.clock = clock
+        self.alive_interval = min(ALIVE_INTERVAL_SECONDS, lease_unit_seconds)
+        """Heartbeat period: a crash costs the sessions it ended at most this much lease."""
         self._runners: dict[tuple[str, str], _Runner] = {}
         self._create_lock = asyncio.Lock()
         self._http: httpx.AsyncClient | None = None
         self._purger: asyncio.Task[None] | None = None
 
+    async def _db(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run a store call in a worker thread: a slow disk or a locked database never stalls
+        the event loop (every request and every session's runner share it)."""
+        return await asyncio.to_thread(fn, *args, **kwargs)
+
     # -- service lifetime ------------------------------------------------------------------
 
     async def start(self) -> None:
         self._http = httpx.AsyncClient(trust_env=False, timeout=2.0)
-        self.recover()
-        self.purge()
-        self._purger = asyncio.create_task(self._purge_periodically())
+        await self._db(self.recover)
+        await self._db(self.purge)
+        await self._db(self.store.set_alive, self.clock())
+        self._purger = asyncio.create_task(self._housekeeping())
 
     async def close(self) -> None:
         if self._purger:
@@ -97,23 +129,27 @@ class SessionManager:
         await self.pool.shutdown()
         now = self.clock()
         # Hosts are gone; a later start would find these and mark them Error anyway.
-        for rec in self.store.with_status(LIVE):
-            self.store.update(rec.account_id, rec.session_id, only_if_status=LIVE, status=ERROR,
-                              ended_at=now, error_code="ServiceStopped",
-                              error_message="the service shut down and stopped this session's "
-                              "host; create a new session")
+        for rec in await self._db(self.store.with_status, LIVE):
+            await self._db(self.store.update, rec.account_id, rec.session_id, only_if_status=LIVE,
+                           status=ERROR, ended_at=now, error_code="ServiceStopped",
+                           error_message="the service shut down and stopped this session's "
+                           "host; create a new session")
         if self._http:
             await self._http.aclose()
 
     def recover(self) -> int:
-        """Mark sessions whose hosts died with a previous service run as Error."""
+        """Mark sessions whose hosts died with a previous service run as Error. They ended when
+        that run was last known alive (its heartbeat in the store), not now: the downtime is no
+        session's lease time."""
         now = self.clock()
+        last_alive = self.store.alive_at()
+        ended = now if last_alive is None else min(now, last_alive + self.alive_interval)
         count = 0
         for rec in self.store.with_status(LIVE):
             if rec.host_pid:
                 _kill_leftover_host(rec.host_pid)
             self.store.update(rec.account_id, rec.session_id, only_if_status=LIVE, status=ERROR,
-                              ended_at=now, error_code="ServiceRestarted",
+                              ended_at=max(ended, rec.created_at), error_code="ServiceRestarted",
                               error_message=RESTART_MESSAGE)
             count += 1
         if count:
@@ -128,13 +164,19 @@ class SessionManager:
                      self.retention_seconds / 86400)
         return n
 
-    async def _purge_periodically(self) -> None:
+    async def _housekeeping(self) -> None:
+        """A heartbeat in the store every ``alive_interval`` (a later run knows when this one
+        ended) and the purge of old records every PURGE_INTERVAL_SECONDS."""
+        next_purge = time.monotonic() + PURGE_INTERVAL_SECONDS
         while True:
-            await asyncio.sleep(PURGE_INTERVAL_SECONDS)
+            await asyncio.sleep(self.alive_interval)
             try:
-                self.purge()
+                await self._db(self.store.set_alive, self.clock())
+                if time.monotonic() >= next_purge:
+                    next_purge = time.monotonic() + PURGE_INTERVAL_SECONDS
+                    await self._db(self.purge)
             except Exception:
-                log.exception("purging old sessions failed")
+                log.exception("the store's housekeeping failed; trying again later")
 
     # -- API operations -------------------------------------------------------------------
 
@@ -150,7 +192,7 @@ class SessionManager:
                             max_lease_minutes=max_lease_minutes, created_at=self.clock(),
                             models=models)
         async with self._create_lock:
-            record, inserted = self.store.insert_if_absent(new)
+            record, inserted = await self._db(self.store.insert_if_absent, new)
             if inserted:
                 runner = _Runner()
                 self._runners[(account_id, sid)] = runner
@@ -163,19 +205,20 @@ class SessionManager:
                            "use another id, or the same settings to retry a create")
         return record, inserted
 
-    def get(self, account_id: str, session_id: str) -> SessionRecord:
-        record = self.store.get(account_id, session_id)
+    async def get(self, account_id: str, session_id: str) -> SessionRecord:
+        record = await self._db(self.store.get, account_id, session_id)
         if record is None:
             raise not_found(session_id)
         return record
 
-    def list_sessions(self, account_id: str, *, after_seq: int, limit: int
-                      ) -> list[SessionRecord]:
-        return self.store.list_sessions(account_id, after_seq=after_seq, limit=limit)
+    async def list_sessions(self, account_id: str, *, after_seq: int, limit: int
+                            ) -> list[SessionRecord]:
+        return await self._db(self.store.list_sessions, account_id, after_seq=after_seq,
+                              limit=limit)
 
-    def update(self, account_id: str, session_id: str, *, max_lease_minutes: int
-               ) -> SessionRecord:
-        record = self.get(account_id, session_id)
+    async def update(self, account_id: str, session_id: str, *, max_lease_minutes: int
+                     ) -> SessionRecord:
+        record = await self.get(account_id, session_id)
         if record.terminal:
             raise unprocessable(f"session {session_id!r} is {record.status}; its lease cannot be "
                                 "extended; create a new session")
@@ -185,27 +228,31 @@ class SessionManager:
         if max_lease_minutes <= record.max_lease_minutes:
             raise unprocessable(f"maxLeaseTimeMinutes must be larger than the current "
                                 f"{record.max_lease_minutes}; got {max_lease_minutes}")
-        updated = self.store.update(account_id, session_id, only_if_status=LIVE,
-                                    max_lease_minutes=max_lease_minutes)
+        updated = await self._db(self.store.update, account_id, session_id, only_if_status=LIVE,
+                                 max_lease_minutes=max_lease_minutes)
         if updated is None:  # ended between the read and the write
-            return self.update(account_id, session_id, max_lease_minutes=max_lease_minutes)
+            return await self.update(account_id, session_id, max_lease_minutes=max_lease_minutes)
         runner = self._runners.get((account_id, session_id))
         if runner:
             runner.lease_changed.set()
         return updated
 
     async def stop(self, account_id: str, session_id: str) -> SessionRecord:
-        """Stop a session and its host. Stopping an ended session changes nothing (still 204)."""
-        record = self.get(account_id, session_id)
+        """Stop a session and its host. Stopping an ended session changes nothing (still 204).
+        Idempotent under concurrency: the runner is cancelled once, and every caller returns
+        once its host is gone."""
+        record = await self.get(account_id, session_id)
         if not record.terminal:
-            updated = self.store.update(account_id, session_id, only_if_status=LIVE,
-                                        status=STOPPED, ended_at=self.clock())
-            record = updated or self.get(account_id, session_id)
+            updated = await self._db(self.store.update, account_id, session_id,
+                                     only_if_status=LIVE, status=STOPPED, ended_at=self.clock())
+            record = updated or await self.get(account_id, session_id)
         runner = self._runners.get((account_id, session_id))
         if runner and runner.task:
-            runner.task.cancel()
+            if not runner.stopping:
+                runner.stopping = True
+                runner.task.cancel()
             # Return once the host is gone (its stop is bounded by the pool's grace period).
-            await asyncio.gather(runner.task, return_exceptions=True)
+            await asyncio.gather(asyncio.shield(runner.task), return_exceptions=True)
         return record
 
     def elapsed_minutes(self, record: SessionRecord) -> int:
@@ -213,8 +260,7 @@ class SessionManager:
             return 0
         end = record.ended_at if record.ended_at is not None else self.clock()
         elapsed = math.floor(max(0.0, end - record.ready_at) / self.lease_unit)
-        return min(elapsed, record.max_lease_minutes) if record.status in (READY, EXPIRED) \
-            else elapsed
+        return min(elapsed, record.max_lease_minutes)  # no session runs past its lease
 
     def elapsed_seconds(self, record: SessionRecord) -> float:
         """Time spent Ready, in lease-scaled seconds (60 per lease unit)."""
@@ -225,11 +271,11 @@ class SessionManager:
 
     # -- the runner -----------------------------------------------------------------------
 
-    def _fail(self, record: SessionRecord, code: str, message: str) -> None:
+    async def _fail(self, record: SessionRecord, code: str, message: str) -> None:
         log.warning("session %s failed: %s", record.session_id, message)
-        self.store.update(record.account_id, record.session_id, only_if_status=LIVE,
-                          status=ERROR, ended_at=self.clock(), error_code=code,
-                          error_message=message)
+        await self._db(self.store.update, record.account_id, record.session_id,
+                       only_if_status=LIVE, status=ERROR, ended_at=self.clock(), error_code=code,
+                       error_message=message)
 
     async def _run(self, record: SessionRecord, runner: _Runner) -> None:
         key = (record.account_id, record.session_id)
@@ -241,19 +287,19 @@ class SessionManager:
             try:
                 handle = await self.pool.start(spec, timeout=self.host_start_timeout)
             except HostStartError as exc:
-                self._fail(record, "HostStartFailed", str(exc))
+                await self._fail(record, "HostStartFailed", str(exc))
                 return
-            if self.store.update(*key, only_if_status=LIVE, hostname=handle.hostname,
-                                 handshake_port=handle.port, inspector_port=handle.port,
-                                 host_pid=handle.pid) is None:
+            if await self._db(self.store.update, *key, only_if_status=LIVE,
+                              hostname=handle.hostname, handshake_port=handle.port,
+                              inspector_port=handle.port, host_pid=handle.pid) is None:
                 return  # stopped while starting
             remaining = self.host_start_timeout - (time.monotonic() - started)
             problem = await self._wait_healthy(handle, record.account_id, remaining)
             if problem is not None:
-                self._fail(record, "HostStartFailed", problem)
+                await self._fail(record, "HostStartFailed", problem)
                 return
-            if self.store.update(*key, only_if_status=frozenset({STARTING}), status=READY,
-                                 ready_at=self.clock()) is None:
+            if await self._db(self.store.update, *key, only_if_status=frozenset({STARTING}),
+                              status=READY, ready_at=self.clock()) is None:
                 return
             log.info("session %s is Ready (host %s:%d)", record.session_id, handle.hostname,
                      handle.port)
@@ -262,16 +308,21 @@ class SessionManager:
             raise
         except Exception as exc:
             log.exception("session %s: runner failed", record.session_id)
-            self._fail(record, "InternalServerError", f"the service failed to run this "
+            await self._fail(record, "InternalServerError", f"the service failed to run this "
                        f"session ({type(exc).__name__}); create a new session")
         finally:
             if handle is not None:
-                await self.pool.release(handle, reason=self._stop_reason(key))
+                # finished even if another cancel arrives meanwhile: a host must never outlive
+                # its session (two concurrent :stop calls used to cut this short)
+                await _finish(self._release(handle, key))
             self._runners.pop(key, None)
 
-    def _stop_reason(self, key: tuple[str, str]) -> str:
+    async def _release(self, handle: HostHandle, key: tuple[str, str]) -> None:
+        await self.pool.release(handle, reason=await self._stop_reason(key))
+
+    async def _stop_reason(self, key: tuple[str, str]) -> str:
         """What the host tells its client when it is stopped (sent before SIGTERM)."""
-        record = self.store.get(*key)
+        record = await self._db(self.store.get, *key)
         status = record.status if record is not None else None
         if status == EXPIRED:
             return (f"session {key[1]} expired: its lease ran out; create a new session, or "
@@ -308,14 +359,14 @@ class SessionManager:
         exit_task = asyncio.create_task(handle.wait_exit())
         try:
             while True:
-                record = self.store.get(*key)
+                record = await self._db(self.store.get, *key)
                 if record is None or record.terminal or record.ready_at is None:
                     return
                 deadline = record.ready_at + record.max_lease_minutes * self.lease_unit
                 remaining = deadline - self.clock()
                 if remaining <= 0:
-                    if self.store.update(*key, only_if_status=LIVE, status=EXPIRED,
-                                         ended_at=self.clock()) is not None:
+                    if await self._db(self.store.update, *key, only_if_status=LIVE,
+                                      status=EXPIRED, ended_at=self.clock()) is not None:
                         log.info("session %s expired", key[1])
                     return
                 runner.lease_changed.clear()
@@ -326,7 +377,7 @@ class SessionManager:
                 finally:
                     changed.cancel()
                 if exit_task.done():
-                    self._fail(record, "HostExited", exit_task.result())
+                    await self._fail(record, "HostExited", exit_task.result())
                     return
         finally:
             exit_task.cancel()

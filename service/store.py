@@ -3,9 +3,15 @@
 One file, ``<data-dir>/sessions.db``, in WAL mode. A record is keyed by (account id, session id);
 ``seq`` orders the list and is the paging cursor. Times are Unix seconds (floats, wall clock).
 
-Concurrency: one connection shared by the service's event-loop thread and guarded by a
-``threading.Lock``; every mutation is one transaction. Callers that need read-modify-write
-atomicity across awaits (create) hold their own asyncio lock as well.
+Durability: ``synchronous=FULL``: a commit is on disk (the WAL is synced) before the call
+returns, so a power loss cannot take back a session the API already answered for. A
+transaction whose ``COMMIT`` fails (disk full, I/O error) is rolled back before the error goes
+up: the store stays usable and the record keeps its last committed state.
+
+Concurrency: one connection guarded by a ``threading.Lock``; every mutation is one transaction.
+The service calls the store from worker threads (``asyncio.to_thread``), so a slow disk or an
+outside lock (up to ``busy_timeout``) never stalls its event loop. Callers that need
+read-modify-write atomicity across awaits (create) hold their own asyncio lock as well.
 
 Invariants: ``status`` is one of :data:`STATUSES`; terminal records have ``ended_at`` set;
 ``ready_at`` is set iff the session ever became Ready.
@@ -48,6 +54,10 @@ CREATE TABLE IF NOT EXISTS sessions (
     UNIQUE (account_id, session_id)
 );
 CREATE INDEX IF NOT EXISTS sessions_status ON sessions (status);
+CREATE TABLE IF NOT EXISTS service_state (
+    key TEXT PRIMARY KEY,
+    value REAL NOT NULL
+);
 """
 
 
@@ -98,13 +108,15 @@ def _row_to_record(row: tuple[Any, ...]) -> SessionRecord:
 class SessionStore:
     """SQLite-backed session records (the interface a PostgreSQL store would also implement)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, connection_class: type[sqlite3.Connection] = sqlite3.Connection
+                 ) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None,
+                                   factory=connection_class)
         self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA busy_timeout=5000")
         self._db.executescript(_SCHEMA)
 
@@ -118,10 +130,13 @@ class SessionStore:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self._db
+                self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                # also when COMMIT itself failed: left open, the transaction would make every
+                # later BEGIN fail ("cannot start a transaction within a transaction")
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
                 raise
-            self._db.execute("COMMIT")
 
     def get(self, account_id: str, session_id: str) -> SessionRecord | None:
         with self._lock:
@@ -189,6 +204,19 @@ class SessionStore:
                 f"WHERE status IN ({', '.join('?' * len(statuses))}) ORDER BY seq",
                 sorted(statuses)).fetchall()
         return [_row_to_record(r) for r in rows]
+
+    def set_alive(self, at: float) -> None:
+        """Record that the service was alive at ``at`` (its heartbeat)."""
+        with self._tx() as db:
+            db.execute("INSERT INTO service_state (key, value) VALUES ('alive_at', ?) "
+                       "ON CONFLICT(key) DO UPDATE SET value=excluded.value", (at,))
+
+    def alive_at(self) -> float | None:
+        """When a service last recorded that it was alive (None: never)."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT value FROM service_state WHERE key='alive_at'").fetchone()
+        return None if row is None else float(row[0])
 
     def purge(self, *, older_than: float) -> int:
         """Delete terminal records that ended before ``older_than``; return how many."""

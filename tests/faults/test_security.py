@@ -136,6 +136,30 @@ def test_newlines_in_ids_neither_pass_validation_nor_skip_the_account_check(
             assert r.status_code == 401, (path, r.status_code, r.text)
 
 
+def test_an_access_token_never_buys_a_new_one_whatever_the_path_holds(
+        svc2: tuple[RunningService, str]) -> None:
+    """``GET /accounts/{id}/token%0A`` with an access token returned a fresh token (the auth
+    check's pattern ended in \\Z, the router's in $): a leaked token never expired. The check
+    now asks the router which route runs; every control character is tried."""
+    svc, _ = svc2
+    with httpx.Client(base_url=svc.url, timeout=30) as http:
+        key = {"Authorization": f"Bearer {svc.account_key}"}
+        token = http.get(f"/accounts/{svc.account_id}/token", headers=key).json()["AccessToken"]
+        SECRET_SEEN.append(token)
+        bearer = {"Authorization": f"Bearer {token}"}
+        tried = 0
+        for spelling in ("accounts", "Accounts"):
+            for code in [*range(0x20), 0x7F]:
+                for suffix in (f"%{code:02X}", f"%{code:02X}/", f"/%{code:02X}"):
+                    r = http.get(f"/{spelling}/{svc.account_id}/token{suffix}", headers=bearer)
+                    assert r.status_code in (400, 401, 404), (spelling, suffix, r.status_code, r.text)
+                    assert "AccessToken" not in r.text
+                    tried += 1
+            assert http.get(f"/{spelling}/{svc.account_id}/token", headers=bearer).status_code == 401
+            assert http.get(f"/{spelling}/{svc.account_id}/token", headers=key).status_code == 200
+    print(f"\nFIGURE token_path_control_characters_tried: {tried}")
+
+
 def test_render_host_routes_refuse_bad_credentials(svc2: tuple[RunningService, str]) -> None:
     svc, key_b = svc2
     good = {"Authorization": f"Bearer {svc.account_key}"}

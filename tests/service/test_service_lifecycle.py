@@ -3,6 +3,7 @@ concurrent creates, legacy v1 routes, restart and shutdown, https, the session C
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import json
 import os
@@ -247,3 +248,62 @@ def test_session_cli(service: RunningService) -> None:
     assert missing.returncode == 1 and "does not exist" in missing.stderr
     for result in (created, shown, stopped):
         assert service.account_key not in result.stdout + result.stderr
+
+
+def test_concurrent_stops_all_wait_for_the_host_and_leave_none(service: RunningService) -> None:
+    """Two (here eight) concurrent ``:stop`` calls: the second used to cancel the first's
+    clean-up, leaving a host running and accepting connections while its session said Stopped."""
+    with service.client() as client:
+        client.create_session("stop-race", max_lease_time_minutes=600).wait_until_ready(READY_TIMEOUT)
+    pid = service.host_pid("stop-race")
+    assert pid is not None
+
+    async def stop_all() -> list[int]:
+        async with httpx.AsyncClient(base_url=service.url, timeout=60, headers={
+                "Authorization": f"Bearer {service.account_key}"}) as http:
+            responses = await asyncio.gather(*(
+                http.post(f"/accounts/{service.account_id}/sessions/stop-race/:stop",
+                          params={"api-version": "2021-01-01"}) for _ in range(8)))
+        return [r.status_code for r in responses]
+
+    assert asyncio.run(stop_all()) == [204] * 8
+    assert gone(pid), "the host outlived its session's stop"  # every stop returned after it was gone
+    with service.client() as client:
+        assert client.get_session("stop-race").status == "Stopped"
+
+
+def test_a_second_service_on_the_same_data_directory_is_refused(
+        start_service: Callable[..., RunningService]) -> None:
+    """It used to mark the first service's live sessions Error and kill their hosts."""
+    svc = start_service()
+    with svc.client() as client:
+        client.create_session("kept", max_lease_time_minutes=600).wait_until_ready(READY_TIMEOUT)
+    second = subprocess.run([sys.executable, "-m", "farview", "serve", "--port", "0", "--data-dir",
+                             str(svc.data_dir)], capture_output=True, text=True, timeout=60)
+    assert second.returncode == 2, second.stderr
+    assert "another farview serve is running on the data directory" in second.stderr
+    assert f"pid {svc.pid}" in second.stderr
+    with svc.client() as client:
+        assert client.get_session("kept").status == "Ready"
+    assert svc.host_pid("kept") is not None and not gone(svc.host_pid("kept"))
+
+
+def test_lease_figures_after_a_crash_do_not_count_the_downtime(
+        start_service: Callable[..., RunningService]) -> None:
+    """A session lost in a crash ended when the service was last alive, not when the next run
+    started; and no session reports more lease used than it had."""
+    svc = start_service()
+    with svc.client() as client:
+        client.create_session("crashed", max_lease_time_minutes=600).wait_until_ready(READY_TIMEOUT)
+        client.create_session("short", max_lease_time_minutes=3).wait_until_ready(READY_TIMEOUT)
+    time.sleep(2.0)
+    svc.stop(signal.SIGKILL)
+    time.sleep(8.0)  # the downtime: 8 lease units (1 s each in these tests)
+    svc2 = start_service(data_dir=svc.data_dir)
+    with svc2.client() as client:
+        crashed = client.get_session("crashed").properties
+        short = client.get_session("short").properties
+    assert crashed.status == "Error"
+    # alive ~2-3 units before the crash (+1 heartbeat); counting the downtime gave 10+
+    assert crashed.elapsed_time_minutes <= 5, crashed
+    assert short.elapsed_time_minutes <= short.max_lease_time_minutes, short
