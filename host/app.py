@@ -16,6 +16,8 @@ Runs on the host's single asyncio loop (uvicorn's), which also runs aiortc.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 from typing import Any
 
@@ -26,9 +28,14 @@ from starlette.routing import Route
 
 from farview.host.auth import verify_bearer
 from farview.host.errors import HostError
+from farview.input.jsondepth import nests_deeper
 from farview.input.launch import HostConfig
+from farview.streaming.whep import read_body
 
 log = logging.getLogger(__name__)
+
+MAX_JSON_BODY_BYTES = 64 * 1024
+"""Largest JSON body a host route reads (the scene upload takes a source name, path or URL)."""
 
 
 def _unauthorized(reason: str) -> Response:
@@ -78,10 +85,15 @@ def create_app(config: HostConfig, signaling: Any = None, scene_api: Any = None)
             return JSONResponse({"error": {"code": "ServiceUnavailable",
                                            "message": "this host has no scene API"}},
                                 status_code=503)
-        try:
-            body = await request.json()
-        except ValueError:
-            body = None
+        raw = await read_body(request, MAX_JSON_BODY_BYTES)
+        if raw is None:
+            return JSONResponse({"error": {"code": "PayloadTooLarge", "message":
+                                           f"the body is over {MAX_JSON_BODY_BYTES} bytes"}},
+                                status_code=413)
+        body: Any = None
+        if not nests_deeper(raw):  # json.loads recurses: a deep body must not reach it
+            with contextlib.suppress(ValueError):
+                body = json.loads(raw)
         if not isinstance(body, dict) or not isinstance(body.get("source"), str):
             return JSONResponse({"error": {"code": "InvalidArgument", "message":
                                            'body must be JSON {"source": "<name, path or URL>"}'}},

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from farview.input.errors import ProtocolError
+from farview.input.jsondepth import MAX_JSON_DEPTH, nests_deeper
 
 CONTROL_VERSION = 1
 MAX_CONTROL_BYTES = 64 * 1024
@@ -108,6 +109,8 @@ def encode(msg: ControlMessage) -> str:
 def decode(data: str | bytes) -> ControlMessage:
     if len(data) > MAX_CONTROL_BYTES:
         raise ProtocolError(f"control message is {len(data)} bytes, the limit is {MAX_CONTROL_BYTES}")
+    if nests_deeper(data):
+        raise ProtocolError(f"control message nests deeper than {MAX_JSON_DEPTH} levels")
     try:
         body = json.loads(data)
     except (ValueError, UnicodeDecodeError) as exc:

@@ -52,6 +52,22 @@ def _error(status: int, code: str, message: str) -> Response:
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
 
 
+async def read_body(request: Request, limit: int) -> bytes | None:
+    """The request body, or None as soon as it passes ``limit`` bytes (a declared
+    Content-Length over it is refused before reading; nothing over it is ever buffered)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 class WhepEndpoint:
     """The host side of WHEP with single-client exclusivity.
 
@@ -76,8 +92,8 @@ class WhepEndpoint:
         if ctype != "application/sdp":
             return _error(415, "UnsupportedMediaType",
                           f"send the SDP offer with Content-Type application/sdp, not {ctype or 'nothing'}")
-        body = await request.body()
-        if len(body) > MAX_SDP_BYTES:
+        body = await read_body(request, MAX_SDP_BYTES)
+        if body is None:
             return _error(413, "PayloadTooLarge", f"SDP offer over {MAX_SDP_BYTES} bytes")
         try:
             sdp = body.decode("utf-8")

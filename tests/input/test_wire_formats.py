@@ -143,3 +143,18 @@ def test_importing_input_pulls_in_no_heavy_dependency() -> None:
             "print(','.join(bad)); sys.exit(1 if bad else 0)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, f"importing input pulled in: {result.stdout}"
+
+
+def test_deeply_nested_control_messages_are_refused_before_parsing() -> None:
+    """30,000 '[' raised RecursionError inside json.loads, which escaped into aiortc and closed
+    the client's stream; now it is a ProtocolError like any other bad message."""
+    from farview.input.jsondepth import MAX_JSON_DEPTH, nests_deeper
+
+    for bomb in ("[" * 30000, '{"v":1,"event":"x","data":' + '{"a":' * 10000 + "1" + "}" * 10001):
+        with pytest.raises(ProtocolError, match=f"nests deeper than {MAX_JSON_DEPTH} levels"):
+            wire.decode(bomb)
+    ok = '{"v":1,"id":1,"method":"m","params":{"a":' + "[" * 60 + "]" * 60 + "}}"
+    assert isinstance(wire.decode(ok), wire.Request)
+    assert not nests_deeper('{"s": "' + "[" * 500 + '"}')  # brackets inside strings do not count
+    assert not nests_deeper('["\\\\", "\\"[[[["]', 1)
+    assert nests_deeper("[[", 1) and not nests_deeper("[[]]", 2)

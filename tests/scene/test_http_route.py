@@ -86,3 +86,17 @@ async def test_needs_the_bearer_token(app_and_runtime: tuple[httpx.AsyncClient, 
     r = await client.post("/scene/models", json={"source": "tri"})
     assert r.status_code == 401
     assert len(runtime.scene) == 0
+
+
+async def test_hostile_bodies_are_refused_without_reading_or_recursing(
+        app_and_runtime: tuple[httpx.AsyncClient, _Runtime]) -> None:
+    """A body of 30,000 '[' made the route answer 500 (RecursionError in json.loads); a
+    large body was read whole before anything looked at its size."""
+    client, runtime = app_and_runtime
+    r = await client.post("/scene/models", content=b"[" * 30000, headers={
+        **auth(), "Content-Type": "application/json"})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "InvalidArgument"
+    r = await client.post("/scene/models", content=b'{"source": "' + b"x" * 100_000 + b'"}',
+                          headers={**auth(), "Content-Type": "application/json"})
+    assert r.status_code == 413 and r.json()["error"]["code"] == "PayloadTooLarge"
+    assert len(runtime.scene) == 0
