@@ -11,6 +11,7 @@
     │   ├── LeaseError               422: a lease that is not larger / out of range
     │   └── ServerError              5xx, or the service could not be reached
     ├── SessionStateError            the session is not Ready (Stopped, Expired, Error, timed out)
+    ├── ModelLoadError               a model the session was created with failed to load
     ├── ConnectError                 connecting to the render host failed
     │   ├── OtherClientConnectedError   409: another client holds the host
     │   └── AlreadyConnectedError       this session object is already connected
@@ -66,6 +67,10 @@ class ServerError(ServiceError):
 
 class SessionStateError(FarviewError):
     """The session is not in a state that allows the operation (e.g. not Ready)."""
+
+
+class ModelLoadError(FarviewError):
+    """A start-up model of the session failed to load; the message is the loader's."""
 
 
 class ConnectError(FarviewError):

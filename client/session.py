@@ -16,7 +16,8 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from farview.client.errors import AlreadyConnectedError, SessionStateError
+from farview.client.errors import AlreadyConnectedError, ModelLoadError, SessionStateError
+from farview.input.launch import MODEL_FAILED, MODEL_LOADING, ModelStatus
 
 if TYPE_CHECKING:
     from farview.client.connection import RenderingConnection
@@ -45,6 +46,18 @@ class SessionProperties:
     creation_time: str
     error: dict[str, str] | None
     """``{"code", "message"}`` when the session failed."""
+    model_status: tuple[ModelStatus, ...] = ()
+    """farview extension: each start-up model's state (Loading, Loaded, Failed with the
+    loader's code and message)."""
+
+    @property
+    def failed_models(self) -> tuple[ModelStatus, ...]:
+        """The start-up models that failed to load."""
+        return tuple(m for m in self.model_status if m.status == MODEL_FAILED)
+
+    @property
+    def models_loading(self) -> bool:
+        return any(m.status == MODEL_LOADING for m in self.model_status)
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> SessionProperties:
@@ -55,7 +68,8 @@ class SessionProperties:
             hostname=raw.get("hostname"), handshake_port=raw.get("handshakePort"),
             arr_inspector_port=raw.get("arrInspectorPort"),
             teraflops=float(raw.get("teraflops") or 0.0),
-            creation_time=str(raw.get("creationTime", "")), error=raw.get("error"))
+            creation_time=str(raw.get("creationTime", "")), error=raw.get("error"),
+            model_status=tuple(ModelStatus.from_wire(m) for m in raw.get("modelStatus") or ()))
 
     def to_json(self) -> dict[str, Any]:
         return {"id": self.id, "status": self.status, "size": self.size,
@@ -63,7 +77,7 @@ class SessionProperties:
                 "elapsedTimeMinutes": self.elapsed_time_minutes, "hostname": self.hostname,
                 "handshakePort": self.handshake_port, "arrInspectorPort": self.arr_inspector_port,
                 "teraflops": self.teraflops, "creationTime": self.creation_time,
-                "error": self.error}
+                "error": self.error, "modelStatus": [m.to_wire() for m in self.model_status]}
 
     @property
     def is_terminal(self) -> bool:
@@ -74,6 +88,15 @@ class SessionProperties:
         if not self.hostname or not self.handshake_port:
             return None
         return f"http://{self.hostname}:{self.handshake_port}"
+
+
+def check_models(props: SessionProperties) -> None:
+    """Raise :class:`ModelLoadError` naming every start-up model that failed, with the loader's
+    message."""
+    failed = props.failed_models
+    if failed:
+        raise ModelLoadError("; ".join(f"{m.source} failed to load ({m.code}): {m.message}"
+                                       for m in failed))
 
 
 def not_ready_error(props: SessionProperties) -> SessionStateError:
@@ -197,6 +220,23 @@ class RenderingSession(_SessionBase):
                                         f"{timeout:g}s; wait longer or stop it")
             time.sleep(poll_interval)
 
+    def wait_for_models(self, timeout: float = 300.0, *, poll_interval: float = 0.1
+                        ) -> SessionProperties:
+        """Wait until the session's start-up models are loaded; raise :class:`ModelLoadError`
+        with the loader's message when one failed (the session streams an empty scene then)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            props = self.get_properties()
+            check_models(props)
+            if not props.models_loading:
+                return props
+            if props.is_terminal:
+                raise not_ready_error(props)
+            if time.monotonic() >= deadline:
+                raise ModelLoadError(f"session {self.id}'s models are still loading after "
+                                     f"{timeout:g}s; wait longer or look at the host's log")
+            time.sleep(poll_interval)
+
     def access_token(self) -> str:
         """A bearer token for the render host (from the token exchange; cached until near exp)."""
         return self.client.get_access_token()
@@ -245,6 +285,22 @@ class AsyncRenderingSession(_SessionBase):
             if time.monotonic() >= deadline:
                 raise SessionStateError(f"session {self.id} is still {props.status} after "
                                         f"{timeout:g}s; wait longer or stop it")
+            await asyncio.sleep(poll_interval)
+
+    async def wait_for_models(self, timeout: float = 300.0, *, poll_interval: float = 0.1
+                              ) -> SessionProperties:
+        """As :meth:`RenderingSession.wait_for_models`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            props = await self.get_properties()
+            check_models(props)
+            if not props.models_loading:
+                return props
+            if props.is_terminal:
+                raise not_ready_error(props)
+            if time.monotonic() >= deadline:
+                raise ModelLoadError(f"session {self.id}'s models are still loading after "
+                                     f"{timeout:g}s; wait longer or look at the host's log")
             await asyncio.sleep(poll_interval)
 
     async def access_token(self) -> str:

@@ -1,9 +1,10 @@
 """The render-host process (``python -m farview.host``, started by the session service).
 
-Reads :class:`~farview.input.launch.HostConfig` from one stdin line, binds its HTTP server, prints the listening line
-on stdout, and serves until SIGTERM/SIGINT. Exits when stdin's parent (the service) dies too:
-the service holds the host's stdin open; EOF on it is not used as a signal, the service reaps
-hosts explicitly and a watchdog checks the parent pid.
+From its first instruction it watches its parent (the service) and ends when the parent is
+gone (:func:`watch_parent`). Then it reads :class:`~farview.input.launch.HostConfig` from one
+stdin line, binds its HTTP server, prints the listening line on stdout, loads its start-up
+models (reporting each on stdout) and serves until SIGTERM/SIGINT. The service holds the host's
+stdin open; EOF on it is not used as a signal, the service reaps hosts explicitly.
 """
 
 from __future__ import annotations
@@ -17,24 +18,36 @@ import signal
 import socket
 import sys
 import threading
+import time
 
 import uvicorn
 
 from farview.host.app import create_app
-from farview.input.launch import HostConfig, listening_line, parse_stopping
+from farview.input.launch import HostConfig, listening_line, model_status_line, parse_stopping
 
 log = logging.getLogger(__name__)
 HOST_SWITCH_INTERVAL_S = 0.0005
 """The host process's GIL switch interval (see ``main``)."""
 
 
-async def _watch_parent(parent_pid: int, server: uvicorn.Server) -> None:
-    """End the host when the process that started it is gone (no orphans)."""
-    while not server.should_exit:
-        await asyncio.sleep(1.0)
-        if os.getppid() != parent_pid:
-            log.warning("parent process %d is gone; host shutting down", parent_pid)
-            server.should_exit = True
+PARENT_POLL_S = 0.5
+
+
+def watch_parent(parent_pid: int) -> threading.Thread:
+    """From the host's first instruction: a thread that sends the host SIGTERM when the
+    process that started it (the service) is gone, so no host outlives a dead service, even one
+    that died while the host was still starting (before its event loop ran, SIGTERM's default
+    ends the process; after, the loop's handler shuts it down cleanly)."""
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(PARENT_POLL_S)
+        log.warning("parent process %d is gone; host shutting down", parent_pid)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    thread = threading.Thread(target=watch, name="parent-watch", daemon=True)
+    thread.start()
+    return thread
 
 
 def _read_service_messages(loop: asyncio.AbstractEventLoop, runtime: object) -> None:
@@ -69,17 +82,20 @@ async def serve(config: HostConfig, bind: str, port: int) -> None:
         loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
     actual_port = sock.getsockname()[1]
     print(listening_line(bind, actual_port), flush=True)
-    watcher = asyncio.create_task(_watch_parent(os.getppid(), server))
     threading.Thread(target=_read_service_messages, args=(loop, runtime), daemon=True,
                      name="service-messages").start()
+    # the host answers first; its start-up models load meanwhile, each change told on stdout
+    loads = asyncio.create_task(runtime.load_startup_models(
+        lambda status: print(model_status_line(status), flush=True)))
     try:
         await server.serve(sockets=[sock])
     finally:
-        watcher.cancel()
+        loads.cancel()
         await runtime.stop()
 
 
 def main(argv: list[str] | None = None) -> int:
+    watch_parent(os.getppid())
     parser = argparse.ArgumentParser(
         prog="python -m farview.host",
         description="Run one render host (started by `farview serve`; not meant to be run by hand). "

@@ -13,6 +13,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from aiortc import RTCSessionDescription
@@ -20,11 +21,17 @@ from aiortc import RTCSessionDescription
 from farview.assets import SAMPLE_MODEL
 from farview.host.connection import HostConnection
 from farview.host.control import ControlDispatcher, require
-from farview.host.errors import ControlError
+from farview.host.errors import ControlError, HostError
 from farview.host.render_loop import RenderLoop, StreamSettings, clamp_viewport
 from farview.host.scene_api import SceneService
 from farview.input.events import InputEvent
-from farview.input.launch import HostConfig
+from farview.input.launch import (
+    MODEL_FAILED,
+    MODEL_LOADED,
+    MODEL_LOADING,
+    HostConfig,
+    ModelStatus,
+)
 from farview.input.pose import MAX_VIEWPORT
 from farview.streaming.whep import WhepConnection, WhepEndpoint
 
@@ -91,18 +98,41 @@ class HostRuntime:
             busy_message=(f"another client is connected to session {config.session_id}; only one "
                           "client may be connected at a time: wait until it disconnects"),
         )
+        self.model_status: dict[str, ModelStatus] = {}
+        """The start-up models by source (see :meth:`load_startup_models`)."""
         self.scene_api = SceneService(self)
         self._register_control()
         self.scene_api.register(self.control)
 
     async def start(self) -> None:
         await asyncio.get_running_loop().run_in_executor(None, self.render_loop.start)
+
+    async def load_startup_models(self, report: Callable[[ModelStatus], None]) -> None:
+        """Load the session's start-up models (the shipped sample when it names none), one
+        after another, after the host listens; each change goes to ``report`` (the service),
+        to the client as a ``model_status`` event, and to ``get_model_status``."""
         models = list(self.config.models) or ([str(SAMPLE_MODEL)] if SAMPLE_MODEL.exists() else [])
+
+        def update(status: ModelStatus) -> None:
+            self.model_status[status.source] = status
+            report(status)
+            if self.connection is not None:
+                self.connection.send_event("model_status", status.to_wire())
+
+        for model in models:
+            update(ModelStatus(model, MODEL_LOADING))
         for model in models:
             try:
                 await self.load_model(model)
+            except HostError as exc:
+                log.error("could not load model %s at start-up: %s", model, exc.message)
+                update(ModelStatus(model, MODEL_FAILED, exc.code, exc.message))
             except Exception as exc:
-                log.error("could not load model %s at start-up: %s", model, exc)
+                log.exception("could not load model %s at start-up", model)
+                update(ModelStatus(model, MODEL_FAILED, "InternalError",
+                                   f"loading {model} failed on the host ({type(exc).__name__})"))
+            else:
+                update(ModelStatus(model, MODEL_LOADED))
 
     def set_stop_reason(self, reason: str) -> None:
         """Why the service is about to stop this host (told to the client on close)."""
@@ -159,6 +189,10 @@ class HostRuntime:
             self.render_loop.submit_pose(replace(last, viewport=(min(width, 65535), min(height, 65535))))
             return {"width": w, "height": h, "clamped": (w, h) != (width, height),
                     "max": MAX_VIEWPORT}
+
+        @c.method("get_model_status")
+        async def get_model_status(params: dict[str, Any]) -> Any:
+            return {"models": [s.to_wire() for s in self.model_status.values()]}
 
         @c.method("request_keyframe")
         async def request_keyframe(params: dict[str, Any]) -> Any:

@@ -6,9 +6,11 @@ Defined once, here, in pure code that pulls in neither side's dependencies:
   JSON line, a :class:`HostConfig`, to its stdin (secrets never go on the command line, where
   ``ps`` shows them); it keeps stdin open and may write one more line,
   :func:`stopping_line`, to say why the host is about to be stopped;
-- the host binds ``--bind``:``--port`` (0 = any free port) and prints exactly one line on
-  stdout once its HTTP server listens, :func:`listening_line`; everything else it says goes to
-  stderr (logging);
+- the host binds ``--bind``:``--port`` (0 = any free port) and prints one line on stdout once
+  its HTTP server listens, :func:`listening_line`; then it loads its start-up models (the host
+  answers first: a slow load never delays Ready) and prints a :class:`ModelStatus` line
+  (:func:`model_status_line`) as each one starts loading, loads or fails; everything else it
+  says goes to stderr (logging);
 - access tokens are JWTs for the audience :data:`TOKEN_AUDIENCE`;
 - ``farview demo`` and ``farview bench`` start a local service as ``python -m farview.service``
   (:data:`SERVICE_MODULE`); in its data directory (:func:`default_data_dir`) the service writes
@@ -93,6 +95,57 @@ def parse_listening(line: str | bytes) -> tuple[str, int]:
         pass
     text = line.decode(errors="replace") if isinstance(line, bytes) else line
     raise ValueError(f"the render host said {text[:200]!r} instead of listening")
+
+
+MODEL_LOADING, MODEL_LOADED, MODEL_FAILED = "Loading", "Loaded", "Failed"
+MODEL_STATUSES = (MODEL_LOADING, MODEL_LOADED, MODEL_FAILED)
+
+
+@dataclass(frozen=True)
+class ModelStatus:
+    """Where one start-up model is: ``Loading``, ``Loaded`` or ``Failed`` (with the loader's
+    error code and message). The host reports it on stdout, to its client (the
+    ``get_model_status`` control method and ``model_status`` events) and the service shows it in
+    the session's properties (``modelStatus``)."""
+
+    source: str
+    status: str
+    code: str = ""
+    message: str = ""
+
+    def __post_init__(self) -> None:
+        if self.status not in MODEL_STATUSES:
+            raise ValueError(f"model status must be one of {', '.join(MODEL_STATUSES)}, "
+                             f"got {self.status!r}")
+
+    def to_wire(self) -> dict[str, str]:
+        out = {"source": self.source, "status": self.status}
+        if self.status == MODEL_FAILED:
+            out.update(code=self.code, message=self.message)
+        return out
+
+    @classmethod
+    def from_wire(cls, d: Any) -> ModelStatus:
+        if not isinstance(d, dict):
+            raise ValueError(f"a model status is an object, got {type(d).__name__}")
+        return cls(str(d.get("source", "")), str(d.get("status", "")), str(d.get("code", "")),
+                   str(d.get("message", "")))
+
+
+def model_status_line(status: ModelStatus) -> str:
+    """A host's stdout line about one start-up model."""
+    return json.dumps({"event": "model_status", **status.to_wire()})
+
+
+def parse_model_status(line: str | bytes) -> ModelStatus | None:
+    """The status in a :func:`model_status_line`, or None for any other line."""
+    try:
+        event = json.loads(line)
+        if isinstance(event, dict) and event.get("event") == "model_status":
+            return ModelStatus.from_wire(event)
+    except ValueError:
+        pass
+    return None
 
 
 def stopping_line(reason: str) -> str:

@@ -89,6 +89,13 @@ class ErrorDetail(BaseModel):
     message: str
 
 
+class ModelStatusBody(BaseModel):
+    source: str
+    status: Literal["Loading", "Loaded", "Failed"]
+    code: str | None = Field(None, description="the loader's error code (Failed only)")
+    message: str | None = Field(None, description="the loader's message (Failed only)")
+
+
 class SessionProperties(BaseModel):
     id: str
     status: Literal["Starting", "Ready", "Stopped", "Expired", "Error"]
@@ -101,6 +108,10 @@ class SessionProperties(BaseModel):
     teraflops: float
     creationTime: str
     error: ErrorDetail | None
+    modelStatus: list[ModelStatusBody] = Field(
+        default_factory=list, description="farview extension: the start-up models (the "
+        "create request's `models`, or the shipped sample) and whether each is Loading, Loaded "
+        "or Failed (with the loader's code and message); the session is Ready meanwhile")
 
 
 class SessionsList(BaseModel):
@@ -340,6 +351,7 @@ def create_app(manager: SessionManager, auth: Authenticator, *, max_body_bytes: 
             "creationTime": _iso(rec.created_at),
             "error": None if rec.error_code is None else
             {"code": rec.error_code, "message": rec.error_message or ""},
+            "modelStatus": list(rec.model_status),
         }
 
     version_q = Query(None, alias="api-version", description=f"must be {API_VERSION}")

@@ -35,7 +35,7 @@ from typing import Any, TypeVar
 import httpx
 import psutil
 
-from farview.input.launch import HostConfig
+from farview.input.launch import HostConfig, ModelStatus
 from farview.service.auth import Authenticator
 from farview.service.errors import conflict, not_found, unprocessable
 from farview.service.pool import HostHandle, HostPool, HostStartError
@@ -101,6 +101,8 @@ class SessionManager:
         self.alive_interval = min(ALIVE_INTERVAL_SECONDS, lease_unit_seconds)
         """Heartbeat period: a crash costs the sessions it ended at most this much lease."""
         self._runners: dict[tuple[str, str], _Runner] = {}
+        self._status_writers: dict[tuple[str, str], asyncio.Task[None]] = {}
+        """Per live session: the task that writes its start-up models' states."""
         self._create_lock = asyncio.Lock()
         self._http: httpx.AsyncClient | None = None
         self._purger: asyncio.Task[None] | None = None
@@ -293,6 +295,7 @@ class SessionManager:
                               hostname=handle.hostname, handshake_port=handle.port,
                               inspector_port=handle.port, host_pid=handle.pid) is None:
                 return  # stopped while starting
+            self._follow_model_status(key, handle)
             remaining = self.host_start_timeout - (time.monotonic() - started)
             problem = await self._wait_healthy(handle, record.account_id, remaining)
             if problem is not None:
@@ -316,6 +319,28 @@ class SessionManager:
                 # its session (two concurrent :stop calls used to cut this short)
                 await _finish(self._release(handle, key))
             self._runners.pop(key, None)
+            writer = self._status_writers.pop(key, None)
+            if writer is not None:
+                writer.cancel()
+
+    def _follow_model_status(self, key: tuple[str, str], handle: HostHandle) -> None:
+        """Keep the record's ``model_status`` as the host reports its start-up models: one
+        writer per session, writing the newest states whenever they changed (in order)."""
+        changed = asyncio.Event()
+
+        async def write() -> None:
+            while True:
+                await changed.wait()
+                changed.clear()
+                states = tuple(s.to_wire() for s in handle.model_status.values())
+                await self._db(self.store.update, *key, model_status=states)
+
+        def on_status(_status: ModelStatus) -> None:
+            changed.set()
+
+        handle.on_model_status = on_status
+        changed.set()
+        self._status_writers[key] = asyncio.create_task(write(), name=f"model status {key[1]}")
 
     async def _release(self, handle: HostHandle, key: tuple[str, str]) -> None:
         await self.pool.release(handle, reason=await self._stop_reason(key))

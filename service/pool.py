@@ -23,9 +23,17 @@ import re
 import signal
 import sys
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from pathlib import Path
 
-from farview.input.launch import HOST_MODULE, HostConfig, parse_listening, stopping_line
+from farview.input.launch import (
+    HOST_MODULE,
+    HostConfig,
+    ModelStatus,
+    parse_listening,
+    parse_model_status,
+    stopping_line,
+)
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +53,10 @@ class HostHandle(ABC):
     port: int
     pid: int | None
     """Process id when the host runs on this machine (None elsewhere)."""
+    model_status: dict[str, ModelStatus]
+    """The start-up models' states the host reported so far, by source."""
+    on_model_status: Callable[[ModelStatus], None] | None = None
+    """Called on the event loop for each state the host reports from now on."""
 
     @abstractmethod
     async def wait_exit(self) -> str:
@@ -120,14 +132,22 @@ class LocalHostHandle(HostHandle):
         self.pid = proc.pid
         self.log_path = log_path
         self._stopping = False
-        self._drain = asyncio.ensure_future(self._drain_stdout())
+        self.model_status: dict[str, ModelStatus] = {}
+        self.on_model_status: Callable[[ModelStatus], None] | None = None
+        self._drain = asyncio.ensure_future(self._read_stdout())
 
-    async def _drain_stdout(self) -> None:
-        # The host says nothing more on stdout, but a full pipe must never block it.
+    async def _read_stdout(self) -> None:
+        """After its listening line the host reports its start-up models on stdout; anything
+        else is read and dropped (a full pipe must never block the host)."""
         assert self._proc.stdout is not None
         with contextlib.suppress(Exception):
-            while await self._proc.stdout.read(4096):
-                pass
+            while line := await self._proc.stdout.readline():
+                status = parse_model_status(line)
+                if status is None:
+                    continue
+                self.model_status[status.source] = status
+                if self.on_model_status is not None:
+                    self.on_model_status(status)
 
     def exited(self) -> bool:
         return self._proc.returncode is not None

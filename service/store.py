@@ -51,6 +51,7 @@ CREATE TABLE IF NOT EXISTS sessions (
     error_code TEXT,
     error_message TEXT,
     models TEXT NOT NULL DEFAULT '[]',
+    model_status TEXT NOT NULL DEFAULT '[]',
     UNIQUE (account_id, session_id)
 );
 CREATE INDEX IF NOT EXISTS sessions_status ON sessions (status);
@@ -83,6 +84,9 @@ class SessionRecord:
     error_code: str | None = None
     error_message: str | None = None
     models: tuple[str, ...] = ()
+    model_status: tuple[dict[str, str], ...] = ()
+    """The start-up models' loading states, as the host reported them
+    (:class:`~farview.input.launch.ModelStatus` wire dicts)."""
     seq: int = 0
 
     def __post_init__(self) -> None:
@@ -96,12 +100,13 @@ class SessionRecord:
 
 _COLUMNS = ("seq", "account_id", "session_id", "status", "size", "max_lease_minutes",
             "created_at", "ready_at", "ended_at", "hostname", "handshake_port", "inspector_port",
-            "host_pid", "error_code", "error_message", "models")
+            "host_pid", "error_code", "error_message", "models", "model_status")
 
 
 def _row_to_record(row: tuple[Any, ...]) -> SessionRecord:
     values = dict(zip(_COLUMNS, row, strict=True))
     values["models"] = tuple(json.loads(values["models"]))
+    values["model_status"] = tuple(json.loads(values["model_status"]))
     return SessionRecord(**values)
 
 
@@ -119,6 +124,10 @@ class SessionStore:
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA busy_timeout=5000")
         self._db.executescript(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(sessions)")}
+        if "model_status" not in columns:  # a store made before start-up models were reported
+            self._db.execute("ALTER TABLE sessions ADD COLUMN model_status TEXT NOT NULL "
+                             "DEFAULT '[]'")
 
     def close(self) -> None:
         with self._lock:
@@ -156,6 +165,7 @@ class SessionStore:
             cols = _COLUMNS[1:]
             values = [getattr(record, c) for c in cols]
             values[cols.index("models")] = json.dumps(list(record.models))
+            values[cols.index("model_status")] = json.dumps(list(record.model_status))
             cur = db.execute(
                 f"INSERT INTO sessions ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
                 values)
@@ -172,8 +182,9 @@ class SessionStore:
         bad = set(changes) - set(_COLUMNS[1:])
         if bad:
             raise ValueError(f"unknown columns {sorted(bad)}")
-        if "models" in changes:
-            changes["models"] = json.dumps(list(changes["models"]))
+        for column in ("models", "model_status"):
+            if column in changes:
+                changes[column] = json.dumps(list(changes[column]))
         sets = ", ".join(f"{c}=?" for c in changes)
         where = "account_id=? AND session_id=?"
         params: list[Any] = [*changes.values(), account_id, session_id]

@@ -261,6 +261,7 @@ def main(argv: list[str]) -> int:
             if args.session:
                 session = rest.open_rendering_session(args.session)
                 session.wait_until_ready(timeout=10.0)
+                session.wait_for_models()
             else:
                 _say("creating a session…")
                 model = str(Path(args.model).resolve()) if args.model and os.path.exists(args.model) else args.model
@@ -268,6 +269,8 @@ def main(argv: list[str]) -> int:
                                                         models=[model] if model else None)
                 _say(f"session {session.id}: waiting for its render host…")
                 session.wait_until_ready(timeout=120.0)
+                _say("loading the model…")
+                session.wait_for_models()  # a model that fails ends the bench with its message
             service_pid = service.pid if service is not None else None
             if service_pid is None and not args.url:
                 try:

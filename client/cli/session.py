@@ -105,6 +105,7 @@ def run(args: argparse.Namespace) -> int:
                                             size=args.size, models=args.model)
             if args.wait:
                 session.wait_until_ready(args.timeout)
+                session.wait_for_models(args.timeout)
             _emit(args, session.properties.to_json(), _describe(session.properties))
         elif args.command == "show":
             props = client.get_session(args.session_id).properties

@@ -127,6 +127,7 @@ def view_main(argv: list[str]) -> int:
         with client_from_args(args) as rest:
             session = rest.open_rendering_session(args.session_id)
             session.wait_until_ready(timeout=5.0)
+            session.wait_for_models()
             result = run_viewer(session, args, f"farview — {args.session_id}")
     except FarviewError as exc:
         print(f"farview: {exc}", file=sys.stderr)
@@ -150,6 +151,8 @@ def _demo_session(rest: Any, args: argparse.Namespace, model: str | None) -> int
     try:
         _progress(f"session {session.id}: waiting for its render host…")
         session.wait_until_ready(timeout=120.0)
+        _progress("loading the model…")
+        session.wait_for_models()
         _progress("connecting…")
         result = run_viewer(session, args, f"farview demo — {session.id}")
         print_result(result, sys.stderr)
