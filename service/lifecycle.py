@@ -3,7 +3,8 @@
 :class:`SessionManager` owns one runner task per live session. The runner starts the session's
 render host through the :class:`~service.pool.HostPool`, polls its ``/health`` (every 100 ms, up
 to the start timeout) and marks the session Ready; then it waits for the first of: the lease
-running out (→ Expired), the host process exiting (→ Error, with its exit status and log tail),
+running out (→ Expired), the host process exiting (→ Error, with its exit status and an incident id
+whose details, the host log's tail, go to the service's log),
 or cancellation by :meth:`SessionManager.stop` (→ Stopped, already written by ``stop``). Whatever
 ends the runner, its ``finally`` stops the host: no host outlives its session.
 

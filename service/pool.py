@@ -20,6 +20,7 @@ import contextlib
 import logging
 import os
 import re
+import secrets
 import signal
 import sys
 from abc import ABC, abstractmethod
@@ -42,7 +43,8 @@ LOG_TAIL_LINES = 8
 
 
 class HostStartError(Exception):
-    """The render host could not be started (the message says why, with its log's tail)."""
+    """The render host could not be started (the message says why, with an incident id whose
+    details, the host log's last lines, are in the service's log)."""
 
 
 class HostHandle(ABC):
@@ -103,6 +105,16 @@ def _describe_returncode(code: int) -> str:
     return f"exited with code {code}"
 
 
+def incident(summary: str, log_path: Path) -> str:
+    """Log ``summary`` with the host log's last lines under a new incident id, and return what
+    a client may see: the summary and the id, not the log's path or its lines (they can carry
+    file names, model sources and internals)."""
+    incident_id = secrets.token_hex(4)
+    log.warning("incident %s: %s; last lines of %s:\n%s", incident_id, summary, log_path,
+                _log_tail(log_path))
+    return f"{summary} (incident {incident_id}; the service's log has the details)"
+
+
 def _log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
     try:
         with path.open("rb") as f:
@@ -155,9 +167,7 @@ class LocalHostHandle(HostHandle):
     def describe_exit(self) -> str:
         code = self._proc.returncode
         what = "is still running" if code is None else _describe_returncode(code)
-        tail = _log_tail(self.log_path)
-        msg = f"the render host (pid {self.pid}) {what}"
-        return f"{msg}; last lines of {self.log_path}:\n{tail}" if tail else msg
+        return incident(f"the render host (pid {self.pid}) {what}", self.log_path)
 
     async def wait_exit(self) -> str:
         await self._proc.wait()
@@ -212,9 +222,9 @@ class LocalHostPool(HostPool):
             line = await asyncio.wait_for(proc.stdout.readline(), timeout)
             if not line:
                 await proc.wait()
-                raise HostStartError(
+                raise HostStartError(incident(
                     f"the render host {_describe_returncode(proc.returncode or 0)} before it "
-                    f"listened; last lines of {log_path}:\n{_log_tail(log_path)}")
+                    "listened", log_path))
             hostname, port = parse_listening(line)
             handle = LocalHostHandle(proc, hostname, port, log_path)
         except BaseException as exc:
@@ -223,9 +233,8 @@ class LocalHostPool(HostPool):
                     proc.kill()
                 await proc.wait()
             if isinstance(exc, TimeoutError):
-                raise HostStartError(
-                    f"the render host did not listen within {timeout:.0f}s; last lines of "
-                    f"{log_path}:\n{_log_tail(log_path)}") from None
+                raise HostStartError(incident(
+                    f"the render host did not listen within {timeout:.0f}s", log_path)) from None
             if isinstance(exc, (ValueError, KeyError, BrokenPipeError, ConnectionResetError)):
                 raise HostStartError(f"the render host failed to start: {exc}") from None
             raise

@@ -307,3 +307,20 @@ def test_lease_figures_after_a_crash_do_not_count_the_downtime(
     # alive ~2-3 units before the crash (+1 heartbeat); counting the downtime gave 10+
     assert crashed.elapsed_time_minutes <= 5, crashed
     assert short.elapsed_time_minutes <= short.max_lease_time_minutes, short
+
+
+def test_a_dead_hosts_error_names_an_incident_not_its_log(service: RunningService) -> None:
+    """The error body carried the host log's path and last lines (file names, model sources,
+    internals); the client now gets the reason and an incident id, the log keeps the details."""
+    with service.client() as client:
+        session = client.create_session("incident", max_lease_time_minutes=600)
+        session.wait_until_ready(READY_TIMEOUT)
+        pid = service.host_pid("incident")
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+        wait_for(lambda: session.get_properties().status == "Error", 10, "Error")
+        message = session.properties.error["message"]  # type: ignore[index]
+    assert "killed by signal SIGKILL" in message and "incident " in message
+    assert ".log" not in message and "last lines" not in message and str(service.data_dir) not in message
+    incident_id = message.split("incident ")[1].split(";")[0]
+    wait_for(lambda: f"incident {incident_id}: " in service.output(), 5, "the incident in the log")
