@@ -51,7 +51,7 @@ def create_app(config: HostConfig, signaling: Any = None, scene_api: Any = None)
     ``scene_api`` (a :class:`host.scene_api.SceneService`) serves ``/scene/models``."""
 
     def check(request: Request) -> Response | None:
-        reason = verify_bearer(request.headers.get("authorization"), key=config.token_key,
+        reason = verify_bearer(request.headers.get("authorization"), key=config.token_public_key,
                                account_id=config.account_id)
         return _unauthorized(reason) if reason else None
 

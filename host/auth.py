@@ -1,18 +1,19 @@
 """Bearer-token check for the render host's HTTP routes.
 
-The session service's token-exchange route issues HS256 JWTs (claims ``sub`` = account id,
-``aud`` = ``farview``, ``exp``). The host gets the signing key on stdin and accepts only tokens
-issued to the account that owns its session.
+The session service's token-exchange route issues ES256 JWTs (claims ``sub`` = account id,
+``aud`` = ``farview``, ``exp``, all required). The host gets only the service's PUBLIC key on
+stdin (it can check tokens, never mint them) and accepts only tokens issued to the account that
+owns its session.
 """
 
 from __future__ import annotations
 
 import jwt
 
-from farview.input.launch import TOKEN_AUDIENCE
+from farview.input.launch import TOKEN_ALGORITHM, TOKEN_AUDIENCE
 
 
-def verify_bearer(authorization: str | None, *, key: bytes, account_id: str) -> str | None:
+def verify_bearer(authorization: str | None, *, key: str, account_id: str) -> str | None:
     """Return ``None`` when the header carries a valid token for ``account_id``, else a reason."""
     if not authorization:
         return "missing Authorization header; send 'Bearer <access token>'"
@@ -20,7 +21,8 @@ def verify_bearer(authorization: str | None, *, key: bytes, account_id: str) -> 
     if scheme.lower() != "bearer" or not token:
         return "Authorization must be 'Bearer <access token>'"
     try:
-        claims = jwt.decode(token.strip(), key, algorithms=["HS256"], audience=TOKEN_AUDIENCE)
+        claims = jwt.decode(token.strip(), key, algorithms=[TOKEN_ALGORITHM], audience=TOKEN_AUDIENCE,
+                            options={"require": ["exp", "sub", "aud"]})
     except jwt.ExpiredSignatureError:
         return "access token expired; get a new one from the session service"
     except jwt.InvalidTokenError:

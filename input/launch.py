@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,9 @@ SERVICE_MODULE = "farview.service"
 """``python -m`` target that runs the session service."""
 TOKEN_AUDIENCE = "farview"
 """The ``aud`` claim of every access token the service issues and hosts accept."""
+TOKEN_ALGORITHM = "ES256"
+"""Access tokens are signed with the service's private key (ECDSA P-256); hosts get only the
+public key, so a compromised host (it parses untrusted files) cannot mint tokens."""
 SERVICE_FILE = "service.json"
 """In the data directory while the service runs: ``{"url", "pid", "cert", ...}``."""
 ACCOUNT_FILE = "account.json"
@@ -53,8 +56,8 @@ class HostConfig:
     """The session this host serves."""
     account_id: str
     """Only access tokens issued to this account may use the host."""
-    token_key: bytes = field(repr=False)
-    """HS256 key the session service signs access tokens with."""
+    token_public_key: str
+    """PEM public key that verifies the service's access tokens (:data:`TOKEN_ALGORITHM`)."""
     models: tuple[str, ...] = ()
     """Models to load as soon as the host is up (names, paths or URLs)."""
 
@@ -65,7 +68,7 @@ class HostConfig:
             return cls(
                 session_id=str(raw["session_id"]),
                 account_id=str(raw["account_id"]),
-                token_key=bytes.fromhex(raw["token_key"]),
+                token_public_key=str(raw["token_public_key"]),
                 models=tuple(str(m) for m in raw.get("models", ())),
             )
         except (ValueError, KeyError, TypeError) as exc:
@@ -75,7 +78,7 @@ class HostConfig:
         return json.dumps({
             "session_id": self.session_id,
             "account_id": self.account_id,
-            "token_key": self.token_key.hex(),
+            "token_public_key": self.token_public_key,
             "models": list(self.models),
         })
 

@@ -4,12 +4,13 @@ A request authenticates with ``Authorization: Bearer <credential>`` where the cr
 
 - the account key (``Bearer <key>``),
 - ``<account_id>:<account_key>`` (ARR's token-exchange spelling, accepted everywhere),
-- an access token from ``GET /accounts/{id}/token``: an HS256 JWT with ``sub`` = account id,
-  ``aud`` = ``farview``, ``iat``, ``exp`` (24 h), signed with the service's token key.
+- an access token from ``GET /accounts/{id}/token``: an ES256 JWT with ``sub`` = account id,
+  ``aud`` = ``farview``, ``iat``, ``exp`` (24 h), signed with the service's private key.
 
 The credential must belong to the account named in the path. Keys are compared with
-:func:`hmac.compare_digest`. The token key is 32 random bytes kept in ``<data-dir>/token.key``
-(mode 0600) and handed to render hosts so they can check the same tokens.
+:func:`hmac.compare_digest`. The signing key is an ECDSA P-256 private key kept in
+``<data-dir>/token-signing-key.pem`` (mode 0600); render hosts get only its public key, so they
+can check the same tokens but never mint one.
 
 Everything here is synchronous and immutable after construction (safe to share).
 """
@@ -23,16 +24,19 @@ import os
 import secrets
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
-from farview.input.launch import ACCOUNT_FILE, TOKEN_AUDIENCE
+from farview.input.launch import ACCOUNT_FILE, TOKEN_ALGORITHM, TOKEN_AUDIENCE
 
 log = logging.getLogger(__name__)
 
 TOKEN_LIFETIME_SECONDS = 24 * 3600
-TOKEN_KEY_FILE = "token.key"
+TOKEN_KEY_FILE = "token-signing-key.pem"
 
 
 def write_private(path: Path, data: bytes) -> None:
@@ -48,16 +52,30 @@ def write_private(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def load_or_create_token_key(data_dir: Path) -> bytes:
+def load_or_create_signing_key(data_dir: Path) -> str:
+    """The service's token signing key (PEM, ECDSA P-256), made on first start."""
     path = data_dir / TOKEN_KEY_FILE
     if path.exists():
-        key = bytes.fromhex(path.read_text().strip())
-        if len(key) >= 32:
-            return key
-        log.warning("token key in %s is too short; making a new one", path)
-    key = secrets.token_bytes(32)
-    write_private(path, key.hex().encode())
-    return key
+        pem = path.read_text()
+        try:
+            if isinstance(serialization.load_pem_private_key(pem.encode(), None),
+                          ec.EllipticCurvePrivateKey):
+                return pem
+        except ValueError:
+            pass
+        log.warning("the signing key in %s is not an EC private key; making a new one", path)
+    key = ec.generate_private_key(ec.SECP256R1())
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption()).decode()
+    write_private(path, pem.encode())
+    return pem
+
+
+def public_key_pem(private_pem: str) -> str:
+    """The PEM public key of a PEM private key (what render hosts get)."""
+    key = serialization.load_pem_private_key(private_pem.encode(), None)
+    return key.public_key().public_bytes(serialization.Encoding.PEM,
+                                         serialization.PublicFormat.SubjectPublicKeyInfo).decode()
 
 
 def load_or_create_local_account(data_dir: Path) -> tuple[str, str, bool]:
@@ -79,13 +97,19 @@ class Authenticator:
 
     accounts: dict[str, str] = field(repr=False)
     """account id → account key."""
-    token_key: bytes = field(repr=False)
+    signing_key: str = field(repr=False)
+    """PEM private key that signs access tokens (ES256)."""
+
+    @cached_property
+    def public_key(self) -> str:
+        """The PEM public key render hosts check tokens with."""
+        return public_key_pem(self.signing_key)
 
     def issue_token(self, account_id: str, *, lifetime: float = TOKEN_LIFETIME_SECONDS) -> str:
         now = int(time.time())
         claims = {"sub": account_id, "aud": TOKEN_AUDIENCE, "iat": now,
                   "exp": now + int(lifetime)}
-        return jwt.encode(claims, self.token_key, algorithm="HS256")
+        return jwt.encode(claims, self.signing_key, algorithm=TOKEN_ALGORITHM)
 
     def _key_matches(self, account_id: str, candidate: str) -> bool:
         expected = self.accounts.get(account_id)
@@ -116,7 +140,7 @@ class Authenticator:
             return None
         if credential.count(".") == 2 and allow_token:
             try:
-                claims = jwt.decode(credential, self.token_key, algorithms=["HS256"],
+                claims = jwt.decode(credential, self.public_key, algorithms=[TOKEN_ALGORITHM],
                                     audience=TOKEN_AUDIENCE, options={"require": ["exp", "sub"]})
             except jwt.InvalidTokenError:
                 claims = {}  # not a (valid) token: it may still be a key that contains dots

@@ -35,7 +35,7 @@ from farview.service.app import API_VERSION, create_app
 from farview.service.auth import (
     Authenticator,
     load_or_create_local_account,
-    load_or_create_token_key,
+    load_or_create_signing_key,
     write_private,
 )
 from farview.service.config import (
@@ -66,6 +66,7 @@ def _is_loopback(host: str) -> bool:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
+        allow_abbrev=False,
         prog="farview serve",
         description="Run the farview session service (ARR 2021-01-01 session API). "
         "Precedence: command line > FARVIEW_* environment > --config file > default.")
@@ -171,7 +172,7 @@ async def serve(settings: ServiceSettings) -> int:
         verb = "created a local account" if created else "using the local account"
         print(f"farview serve: {verb} {account_id!r}; its key is in {account_file} (mode 0600)",
               flush=True)
-    auth = Authenticator(accounts=accounts, token_key=load_or_create_token_key(data_dir))
+    auth = Authenticator(accounts=accounts, signing_key=load_or_create_signing_key(data_dir))
     store = SessionStore(data_dir / DB_FILE)
     manager = SessionManager(store, LocalHostPool(data_dir), auth,
                              lease_unit_seconds=settings.lease_unit_seconds,

@@ -131,7 +131,7 @@ _CREDENTIAL_ENV = ("FARVIEW_ACCOUNT_KEY",)
 
 def _host_environment() -> dict[str, str]:
     """The service's environment minus account credentials: a render host needs none (it gets
-    only the token key, on stdin), and a compromised host must not learn an account key."""
+    only the token public key, on stdin), and a compromised host must not learn an account key."""
     return {k: v for k, v in os.environ.items() if k not in _CREDENTIAL_ENV}
 
 

@@ -21,24 +21,36 @@ from typing import Any
 
 import jwt
 import numpy as np
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
-from farview.input.launch import HOST_MODULE, TOKEN_AUDIENCE, HostConfig, parse_listening
+from farview.input.launch import HOST_MODULE, TOKEN_ALGORITHM, TOKEN_AUDIENCE, HostConfig, parse_listening
+from farview.service.auth import public_key_pem
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_MODELS = REPO.parent / "shared" / "models"
 
 
-def mint_token(key: bytes, account_id: str, ttl: float = 3600) -> str:
+def new_signing_key() -> str:
+    """A fresh service signing key (PEM, ECDSA P-256), as ``farview serve`` makes one."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption()).decode()
+
+
+def mint_token(key: str, account_id: str, ttl: float = 3600) -> str:
+    """An access token signed with the private ``key``, as the service issues them."""
     now = int(time.time())
     return jwt.encode({"sub": account_id, "aud": TOKEN_AUDIENCE, "iat": now, "exp": now + int(ttl)},
-                      key, algorithm="HS256")
+                      key, algorithm=TOKEN_ALGORITHM)
 
 
 @dataclass
 class RunningHost:
     proc: subprocess.Popen[str]
     port: int
-    key: bytes = field(repr=False)
+    key: str = field(repr=False)
+    """The service's private signing key (the host has only its public key)."""
     account_id: str
     log_path: Path
 
@@ -68,9 +80,10 @@ class RunningHost:
 
 def start_host(tmp_path: Path, *, models: tuple[str, ...] = (), timeout: float = 90.0,
                extra_args: tuple[str, ...] = ()) -> RunningHost:
-    key = secrets.token_bytes(32)
+    key = new_signing_key()
     account = "acct-test"
-    config = HostConfig(session_id="sess-test", account_id=account, token_key=key, models=models)
+    config = HostConfig(session_id="sess-test", account_id=account,
+                        token_public_key=public_key_pem(key), models=models)
     log_path = tmp_path / f"host-{secrets.token_hex(3)}.log"
     log_file = open(log_path, "w")  # noqa: SIM115 - owned by the child process
     proc = subprocess.Popen(

@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from farview.client.cli.session import add_account_key_options
 from farview.client.errors import FarviewError
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,7 @@ def _size(text: str) -> tuple[int, int]:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
+        allow_abbrev=False,
         prog="farview bench", formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Drive a scripted camera through a render host and measure where every millisecond "
         "goes: pose → receive → present with host stages, network and decode; the same poses through "
@@ -87,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("service (as for `farview session`)")
     g.add_argument("--url", help="service URL (env FARVIEW_URL; default: the local service)")
     g.add_argument("--account-id", help="account id (env FARVIEW_ACCOUNT_ID)")
-    g.add_argument("--account-key", help="account key (env FARVIEW_ACCOUNT_KEY; prefer the environment)")
+    add_account_key_options(g)
     g.add_argument("--data-dir", type=Path, help="the local service's data dir (default $FARVIEW_DATA_DIR "
                    "or ~/.local/share/farview)")
     g.add_argument("--ca-cert", help="CA/certificate file to trust for https (`--verify` elsewhere)")
@@ -236,7 +238,7 @@ def _bench(session: Any, args: argparse.Namespace, spec: Any, trajectory: Any, h
 
 
 def _service_namespace(args: argparse.Namespace) -> argparse.Namespace:
-    return argparse.Namespace(url=args.url, account_id=args.account_id, account_key=args.account_key,
+    return argparse.Namespace(url=args.url, account_id=args.account_id, account_key_file=args.account_key_file,
                               data_dir=args.data_dir, verify=args.ca_cert)
 
 

@@ -1,25 +1,47 @@
 """``farview session create|show|list|renew|stop``: sessions from the command line.
 
-Finds the service and account in this order: ``--url``/``--account-id``/``--account-key`` >
-``FARVIEW_URL``/``FARVIEW_ACCOUNT_ID``/``FARVIEW_ACCOUNT_KEY`` > the local service's
-``service.json`` and ``account.json`` (see :mod:`client.local`). Prints a readable summary, or
-the service's JSON with ``--json``. Exit status: 0 ok, 1 the service refused or failed, 2 usage.
-The key never appears in output (pass it by env rather than on the command line where you can).
+Finds the service and account in this order: ``--url``/``--account-id``/``--account-key-file``
+> ``FARVIEW_URL``/``FARVIEW_ACCOUNT_ID``/``FARVIEW_ACCOUNT_KEY`` > the local service's
+``service.json`` and ``account.json`` (see :mod:`farview.client.local`) > a prompt (on a
+terminal). The key is never taken on the command line, where ``ps`` shows it to other users,
+and never appears in output. Prints a readable summary, or the service's JSON with ``--json``.
+Exit status: 0 ok, 1 the service refused or failed, 2 usage.
 """
 
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import os
 import sys
 from pathlib import Path
 from typing import Any
 
-from farview.client.errors import FarviewError
+from farview.client.errors import AuthenticationError, FarviewError
 from farview.client.local import find_local_service
 from farview.client.rest import RemoteRenderingClient
 from farview.client.session import SessionProperties
+
+KEY_ON_COMMAND_LINE = ("--account-key is not taken: a key on the command line is visible to "
+                       "every local user (ps); put it in FARVIEW_ACCOUNT_KEY or a file for "
+                       "--account-key-file")
+
+
+class RefuseKeyOnCommandLine(argparse.Action):
+    """``--account-key VALUE``: refused with what to do instead, the value never echoed."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: object, option_string: str | None = None) -> None:
+        parser.error(KEY_ON_COMMAND_LINE)
+
+
+def add_account_key_options(g: argparse._ArgumentGroup) -> None:
+    """``--account-key-file`` (and a refusal of ``--account-key``)."""
+    g.add_argument("--account-key-file", type=Path, metavar="PATH",
+                   help="file holding the account key (or env FARVIEW_ACCOUNT_KEY; on a terminal "
+                   "farview asks for it; never give a key on the command line)")
+    g.add_argument("--account-key", action=RefuseKeyOnCommandLine, help=argparse.SUPPRESS)
 
 
 def add_service_options(parser: argparse.ArgumentParser) -> None:
@@ -27,8 +49,7 @@ def add_service_options(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("service")
     g.add_argument("--url", help="service URL (env FARVIEW_URL; default: the local service)")
     g.add_argument("--account-id", help="account id (env FARVIEW_ACCOUNT_ID)")
-    g.add_argument("--account-key", help="account key (env FARVIEW_ACCOUNT_KEY; prefer the "
-                   "environment: command lines are visible to other users)")
+    add_account_key_options(g)
     g.add_argument("--data-dir", type=Path,
                    help="the local service's data dir (default $FARVIEW_DATA_DIR or "
                    "~/.local/share/farview)")
@@ -36,13 +57,14 @@ def add_service_options(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+    common = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     add_service_options(common)
     common.add_argument("--json", action="store_true", help="print the service's JSON")
 
-    p = argparse.ArgumentParser(prog="farview session", description="Manage rendering sessions.")
+    p = argparse.ArgumentParser(prog="farview session", description="Manage rendering sessions.",
+                                allow_abbrev=False)
     sub = p.add_subparsers(dest="command", required=True)
-    c = sub.add_parser("create", parents=[common], help="create a session")
+    c = sub.add_parser("create", parents=[common], allow_abbrev=False, help="create a session")
     c.add_argument("session_id", nargs="?", help="id (default: a new uuid)")
     c.add_argument("--lease", type=int, default=60, help="max lease in minutes (default 60)")
     c.add_argument("--size", default="Standard", choices=["Standard", "Premium"])
@@ -50,17 +72,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a model the host loads at start instead of the sample (repeatable)")
     c.add_argument("--wait", action="store_true", help="wait until the session is Ready")
     c.add_argument("--timeout", type=float, default=120.0, help="seconds --wait waits")
-    s = sub.add_parser("show", parents=[common], help="show one session")
+    s = sub.add_parser("show", parents=[common], allow_abbrev=False, help="show one session")
     s.add_argument("session_id")
-    sub.add_parser("list", parents=[common], help="list the account's sessions")
-    r = sub.add_parser("renew", parents=[common], help="extend a session's lease")
+    sub.add_parser("list", parents=[common], allow_abbrev=False, help="list the account's sessions")
+    r = sub.add_parser("renew", parents=[common], allow_abbrev=False, help="extend a session's lease")
     r.add_argument("session_id")
     r.add_argument("--lease", type=int, help="new max lease in minutes (default: +15)")
-    m = sub.add_parser("load-model", parents=[common],
+    m = sub.add_parser("load-model", parents=[common], allow_abbrev=False,
                        help="load a model into a running session's scene")
     m.add_argument("session_id")
     m.add_argument("source", help="a name in the host's model store, a path on the host, or an http(s) URL")
-    t = sub.add_parser("stop", parents=[common], help="stop a session and its host")
+    t = sub.add_parser("stop", parents=[common], allow_abbrev=False, help="stop a session and its host")
     t.add_argument("session_id")
     return p
 
@@ -69,8 +91,11 @@ def client_from_args(args: argparse.Namespace) -> RemoteRenderingClient:
     """A REST client from --url/--account-*/--verify, the environment, or the local service."""
     url = args.url or os.environ.get("FARVIEW_URL")
     account_id = args.account_id or os.environ.get("FARVIEW_ACCOUNT_ID")
-    account_key = args.account_key or os.environ.get("FARVIEW_ACCOUNT_KEY")
+    account_key = (read_key_file(args.account_key_file) if args.account_key_file
+                   else os.environ.get("FARVIEW_ACCOUNT_KEY"))
     verify: bool | str = args.verify or True
+    if url and account_id and not account_key and sys.stdin.isatty():
+        account_key = getpass.getpass(f"account key for {account_id} at {url}: ")
     if not (url and account_id and account_key):
         local = find_local_service(args.data_dir)
         url = url or local.url
@@ -79,6 +104,17 @@ def client_from_args(args: argparse.Namespace) -> RemoteRenderingClient:
         if args.verify is None and local.cert and url == local.url:
             verify = local.cert
     return RemoteRenderingClient(url, account_id or "", account_key or "", verify=verify)
+
+
+def read_key_file(path: Path) -> str:
+    """An account key from a file (its first line, stripped)."""
+    try:
+        key = path.read_text(encoding="utf-8").strip().splitlines()
+    except OSError as exc:
+        raise AuthenticationError(f"cannot read the account key file {path}: {exc.strerror}") from None
+    if not key or not key[0].strip():
+        raise AuthenticationError(f"the account key file {path} is empty")
+    return key[0].strip()
 
 
 def _describe(props: SessionProperties) -> str:

@@ -113,6 +113,7 @@ def _check_display(args: argparse.Namespace) -> str | None:
 
 def view_main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(
+        allow_abbrev=False,
         prog="farview view", description="Show a running session's stream in a window.",
         epilog=VIEWER_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("session_id")
@@ -167,6 +168,7 @@ def _demo_session(rest: Any, args: argparse.Namespace, model: str | None) -> int
 
 def demo_main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(
+        allow_abbrev=False,
         prog="farview demo",
         description="Start everything on this machine and show a remotely rendered model: the "
         "local session service (started if none runs), a session with the shipped sample "

@@ -50,16 +50,22 @@ class Accounts:
     account_key: str = field(repr=False)
     other_id: str
     other_key: str = field(repr=False)
-    token_key: bytes = field(repr=False)
+    signing_key: str = field(repr=False)
+    """The service's private token signing key (PEM)."""
 
     def token(self, account_id: str, ttl: float = 3600) -> str:
         now = int(time.time())
         return jwt.encode({"sub": account_id, "aud": "farview", "iat": now, "exp": now + int(ttl)},
-                          self.token_key, algorithm="HS256")
+                          self.signing_key, algorithm="ES256")
 
     def secrets(self) -> list[str]:
         """Strings that must never appear in a response (the keys; tokens are checked apart)."""
-        return [self.account_key, self.other_key, self.token_key.hex()]
+        return [self.account_key, self.other_key, *pem_secret_lines(self.signing_key)]
+
+
+def pem_secret_lines(pem: str) -> list[str]:
+    """The base64 lines of a PEM private key: none may ever appear anywhere."""
+    return [line for line in pem.splitlines() if line and not line.startswith("-----")]
 
 
 @dataclass(frozen=True)

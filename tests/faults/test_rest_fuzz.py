@@ -35,8 +35,8 @@ EXAMPLES = 500
 
 
 def _accounts(svc: RunningService, key_b: str) -> Accounts:
-    token_key = bytes.fromhex((svc.data_dir / "token.key").read_text().strip())
-    return Accounts(svc.account_id, svc.account_key, ACCOUNT_B, key_b, token_key)
+    signing_key = (svc.data_dir / "token-signing-key.pem").read_text()
+    return Accounts(svc.account_id, svc.account_key, ACCOUNT_B, key_b, signing_key)
 
 
 def test_rest_fuzz_no_5xx_schema_and_records_intact(accounts_service: tuple[RunningService, str],

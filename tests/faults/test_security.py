@@ -30,6 +30,8 @@ import psutil
 import pytest
 
 from tests.faults.conftest import ACCOUNT_B, two_account_service
+from tests.faults.restfuzz import pem_secret_lines
+from tests.hosting import new_signing_key
 from tests.service.conftest import RunningService, launch_service
 
 pytestmark = pytest.mark.slow
@@ -48,17 +50,17 @@ def svc2(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningServ
         svc.stop()
 
 
-def _token_key(svc: RunningService) -> bytes:
-    return bytes.fromhex((svc.data_dir / "token.key").read_text().strip())
+def _signing_key(svc: RunningService) -> str:
+    return (svc.data_dir / "token-signing-key.pem").read_text()
 
 
-def _mint(key: bytes, sub: str, ttl: int = 600, aud: str = "farview") -> str:
+def _mint(key: str, sub: str, ttl: int = 600, aud: str = "farview") -> str:
     now = int(time.time())
-    return jwt.encode({"sub": sub, "aud": aud, "iat": now, "exp": now + ttl}, key, algorithm="HS256")
+    return jwt.encode({"sub": sub, "aud": aud, "iat": now, "exp": now + ttl}, key, algorithm="ES256")
 
 
 def _bad_credentials(svc: RunningService, key_b: str, other_token: str) -> dict[str, str | None]:
-    key = _token_key(svc)
+    key = _signing_key(svc)
     return {
         "missing": None,
         "empty bearer": "Bearer",
@@ -69,7 +71,7 @@ def _bad_credentials(svc: RunningService, key_b: str, other_token: str) -> dict[
         "own id, other's key": f"Bearer {svc.account_id}:{key_b}",
         "other account's token": f"Bearer {other_token}",
         "expired token": f"Bearer {_mint(key, svc.account_id, ttl=-10)}",
-        "forged token": f"Bearer {_mint(b'f' * 32, svc.account_id)}",
+        "forged token": f"Bearer {_mint(new_signing_key(), svc.account_id)}",
         "wrong audience": f"Bearer {_mint(key, svc.account_id, aud='other')}",
         "alg none": "Bearer " + jwt.encode({"sub": svc.account_id, "aud": "farview",
                                              "exp": int(time.time()) + 60}, None, algorithm="none"),
@@ -85,7 +87,7 @@ def test_every_rest_route_refuses_bad_credentials(svc2: tuple[RunningService, st
         other_token = http.get(f"/accounts/{ACCOUNT_B}/token", headers={"Authorization": f"Bearer {key_b}"}
                                ).json()["AccessToken"]
         own_token = http.get(f"/accounts/{svc.account_id}/token", headers=good).json()["AccessToken"]
-        SECRET_SEEN.extend([svc.account_key, key_b, other_token, own_token, _token_key(svc).hex()])
+        SECRET_SEEN.extend([svc.account_key, key_b, other_token, own_token, *pem_secret_lines(_signing_key(svc))])
         routes = [(m.upper(), p) for p, ops in spec["paths"].items() for m in ops]
         routes += [("GET", "/Accounts/{account_id}/token"), ("GET", "/openapi.json"), ("GET", "/docs")]
         assert len(routes) >= 12
@@ -180,6 +182,14 @@ def test_render_host_routes_refuse_bad_credentials(svc2: tuple[RunningService, s
     base = f"http://{props['hostname']}:{props['handshakePort']}"
     bad = _bad_credentials(svc, key_b, other_token)
     bad["account key as bearer"] = f"Bearer {svc.account_key}"  # hosts take access tokens only
+    # hosts require exp (a token without it never expired) and never take an HMAC token made
+    # with the public key they hold (an algorithm-confusion forgery)
+    no_exp = jwt.encode({"sub": svc.account_id, "aud": "farview"}, _signing_key(svc), algorithm="ES256")
+    bad["token without exp"] = f"Bearer {no_exp}"
+    hmac_forged = jwt.api_jws.PyJWS().encode(
+        json.dumps({"sub": svc.account_id, "aud": "farview", "exp": int(time.time()) + 600}).encode(),
+        b"this is not the service's key, whatever its length: " * 2, algorithm="HS256")
+    bad["HS256 token"] = f"Bearer {hmac_forged}"
     routes = [("GET", "/health", None, None), ("POST", "/whep", b"v=0\r\nm=video 9\r\n", "application/sdp"),
               ("DELETE", "/whep/abc", None, None), ("POST", "/scene/models", b'{"source": "x"}', "application/json")]
     checked = 0
@@ -209,7 +219,7 @@ def test_render_host_routes_refuse_bad_credentials(svc2: tuple[RunningService, s
     assert listening and all(c.laddr.ip == "127.0.0.1" for c in listening), listening
     # the host's command line and environment carry no credential
     cmdline, environ = " ".join(host.cmdline()), host.environ()
-    for secret in [svc.account_key, key_b, _token_key(svc).hex()]:
+    for secret in [svc.account_key, key_b, *pem_secret_lines(_signing_key(svc))]:
         assert secret not in cmdline
         assert not any(secret in v for v in environ.values())
     print(f"\nFIGURE host_bad_credentials_refused: {checked}")
@@ -244,7 +254,7 @@ def test_request_size_and_header_bounds(svc2: tuple[RunningService, str]) -> Non
 def test_key_files_are_private(tmp_path: Path) -> None:
     svc = launch_service(tmp_path / "data", "--make-cert")
     try:
-        for name in ("token.key", "account.json", "service.json", "tls/key.pem"):
+        for name in ("token-signing-key.pem", "account.json", "service.json", "tls/key.pem"):
             mode = stat.S_IMODE((svc.data_dir / name).stat().st_mode)
             assert mode == 0o600, f"{name} is {oct(mode)}"
     finally:
@@ -312,7 +322,7 @@ def test_no_credential_in_logs_or_urls(svc2: tuple[RunningService, str]) -> None
                            json={"maxLeaseTime": "0:0:1"})
         http.get(f"/accounts/{svc.account_id}/sessions/sec-host", params=V, headers=good)
     urls = [page.json()["@nextLink"], legacy.headers["location"]]
-    secrets_ = [svc.account_key, key_b, _token_key(svc).hex(), *SECRET_SEEN]
+    secrets_ = [svc.account_key, key_b, *pem_secret_lines(_signing_key(svc)), *SECRET_SEEN]
     for url in urls:
         assert not any(s in url for s in secrets_), url
     texts = {"service log": svc.output(), "service.json": (svc.data_dir / "service.json").read_text()}

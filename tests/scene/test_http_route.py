@@ -15,10 +15,11 @@ from farview.host.model_store import LoadBudgets, ModelStore
 from farview.host.scene import Scene
 from farview.host.scene_api import SceneService
 from farview.input.launch import HostConfig
-from tests.hosting import mint_token
+from farview.service.auth import public_key_pem
+from tests.hosting import mint_token, new_signing_key
 from tests.scene.conftest import MAX_MODEL_BYTES, MAX_TRIANGLES
 
-KEY = b"k" * 32
+KEY = new_signing_key()
 
 
 class _RenderLoop:
@@ -44,7 +45,7 @@ def app_and_runtime(model_dir: Path) -> tuple[httpx.AsyncClient, _Runtime]:
                            budgets=LoadBudgets(max_triangles=MAX_TRIANGLES,
                                                max_bytes=MAX_MODEL_BYTES),
                            store=ModelStore((model_dir,)))
-    config = HostConfig(session_id="s", account_id="acct", token_key=KEY)
+    config = HostConfig(session_id="s", account_id="acct", token_public_key=public_key_pem(KEY))
     transport = httpx.ASGITransport(app=create_app(config, scene_api=service))
     return httpx.AsyncClient(transport=transport, base_url="http://host"), runtime
 

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 import psutil
@@ -199,7 +200,7 @@ def test_shutdown_leaves_no_host_processes(start_service: Callable[..., RunningS
 
 
 def test_account_file_is_private_and_key_never_printed(service: RunningService) -> None:
-    for name in ("account.json", "token.key"):
+    for name in ("account.json", "token-signing-key.pem"):
         mode = stat.S_IMODE((service.data_dir / name).stat().st_mode)
         assert mode == 0o600, name
     assert service.account_key not in service.output()
@@ -248,6 +249,30 @@ def test_session_cli(service: RunningService) -> None:
     assert missing.returncode == 1 and "does not exist" in missing.stderr
     for result in (created, shown, stopped):
         assert service.account_key not in result.stdout + result.stderr
+
+
+def test_the_cli_never_takes_a_key_on_its_command_line(service: RunningService, tmp_path: Path) -> None:
+    """``--account-key`` put the key where ``ps`` shows it to every local user; the key now
+    comes from a file, the environment, the local account file or a prompt."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("FARVIEW_URL", "FARVIEW_ACCOUNT_ID", "FARVIEW_ACCOUNT_KEY", "FARVIEW_DATA_DIR")}
+    env["FARVIEW_DATA_DIR"] = str(tmp_path / "no-local-service")
+    key_file = tmp_path / "key"
+    key_file.write_text(service.account_key + "\n")
+    base = [sys.executable, "-m", "farview", "session", "list", "--url", service.url,
+            "--account-id", service.account_id]
+    ok = subprocess.run([*base, "--account-key-file", str(key_file), "--json"], capture_output=True,
+                        text=True, env=env, timeout=60, stdin=subprocess.DEVNULL)
+    assert ok.returncode == 0, ok.stderr
+    assert "sessions" in json.loads(ok.stdout)
+    refused = subprocess.run([*base, "--account-key", service.account_key], capture_output=True,
+                             text=True, env=env, timeout=60, stdin=subprocess.DEVNULL)
+    assert refused.returncode == 2 and "--account-key is not taken" in refused.stderr
+    assert service.account_key not in refused.stderr
+    key_file.write_text("")
+    empty = subprocess.run([*base, "--account-key-file", str(key_file)], capture_output=True, text=True,
+                           env=env, timeout=60, stdin=subprocess.DEVNULL)
+    assert empty.returncode == 1 and "is empty" in empty.stderr
 
 
 def test_concurrent_stops_all_wait_for_the_host_and_leave_none(service: RunningService) -> None:

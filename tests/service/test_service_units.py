@@ -5,12 +5,12 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import jwt
 import pytest
 
 from farview.service.auth import Authenticator
 from farview.service.config import DEFAULT_PORT, load_settings
 from farview.service.store import SessionRecord, SessionStore
+from tests.hosting import mint_token, new_signing_key
 
 
 def record(sid: str, status: str, ended_at: float | None) -> SessionRecord:
@@ -65,7 +65,7 @@ def test_settings_precedence(tmp_path: Path) -> None:
 
 
 def test_authenticator_forms() -> None:
-    auth = Authenticator(accounts={"a": "key-a", "b": "key.with.dots"}, token_key=b"k" * 32)
+    auth = Authenticator(accounts={"a": "key-a", "b": "key.with.dots"}, signing_key=new_signing_key())
     assert auth.authenticate("Bearer key-a", "a") == "a"
     assert auth.authenticate("bearer a:key-a", "a") == "a"
     assert auth.authenticate("Bearer key-a", "b") is None
@@ -74,7 +74,22 @@ def test_authenticator_forms() -> None:
     assert auth.authenticate(f"Bearer {token}", "a") == "a"
     assert auth.authenticate(f"Bearer {token}", "b") is None
     assert auth.authenticate(f"Bearer {token}", "a", allow_token=False) is None
-    expired = jwt.encode({"sub": "a", "aud": "farview", "exp": int(time.time()) - 10},
-                         b"k" * 32, algorithm="HS256")
+    expired = mint_token(auth.signing_key, "a", ttl=-10)
     assert auth.authenticate(f"Bearer {expired}", "a") is None
     assert auth.authenticate(None, "a") is None
+
+
+def test_hosts_check_tokens_with_the_public_key_only() -> None:
+    """One symmetric key signed every account's tokens and was copied into every host: a
+    compromised host could mint tokens for any account. Hosts now hold the public key only."""
+    from farview.host.auth import verify_bearer
+
+    auth = Authenticator(accounts={"a": "key-a"}, signing_key=new_signing_key())
+    public = auth.public_key
+    assert public.startswith("-----BEGIN PUBLIC KEY-----") and "PRIVATE" not in public
+    token = auth.issue_token("a")
+    assert verify_bearer(f"Bearer {token}", key=public, account_id="a") is None
+    assert verify_bearer(f"Bearer {token}", key=public, account_id="b") == "access token belongs to another account"
+    other = mint_token(new_signing_key(), "a")
+    assert verify_bearer(f"Bearer {other}", key=public, account_id="a") == "access token is not valid for this host"
+    assert auth.authenticate(f"Bearer {other}", "a") is None

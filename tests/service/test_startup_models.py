@@ -21,6 +21,8 @@ import pytest
 
 from farview.assets import SAMPLE_MODEL
 from farview.client.errors import ModelLoadError
+from farview.service.auth import public_key_pem
+from tests.hosting import new_signing_key
 from tests.service.conftest import RunningService, wait_for
 
 pytestmark = pytest.mark.slow
@@ -99,11 +101,12 @@ def test_a_host_whose_service_dies_while_it_loads_does_not_outlive_it(
         tmp_path: Path, slow_model_url: Callable[[float], str]) -> None:
     """Start-up models used to load before the host watched its parent: a service killed in
     that window left the host running."""
+    public_key = public_key_pem(new_signing_key())
     script = tmp_path / "parent.py"
     script.write_text(textwrap.dedent(f"""
-        import secrets, subprocess, sys, time
+        import subprocess, sys, time
         from farview.input.launch import HOST_MODULE, HostConfig
-        config = HostConfig(session_id="s", account_id="a", token_key=secrets.token_bytes(32),
+        config = HostConfig(session_id="s", account_id="a", token_public_key={public_key!r},
                             models=({slow_model_url(60.0)!r},))
         host = subprocess.Popen([sys.executable, "-m", HOST_MODULE, "--port", "0"],
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
