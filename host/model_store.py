@@ -22,6 +22,7 @@ import logging
 import os
 import re
 import time
+import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -175,14 +176,73 @@ async def fetch_url(url: str, budgets: LoadBudgets, progress: ProgressCallback |
                           f"{exc}") from None
 
 
+class _BoundedDecoder:
+    """Undoes one ``Content-Encoding`` (gzip or deflate) while counting what it produces: a
+    few hundred compressed bytes can expand to gigabytes (a decompression bomb), so no call
+    produces more than what is left of the budget, and passing it stops at once."""
+
+    def __init__(self, coding: str, limit: int, url: str) -> None:
+        self._limit = limit
+        self._url = url
+        self.produced = 0
+        if coding in ("gzip", "x-gzip"):
+            self._zlib = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            self._raw_deflate_fallback = False
+        else:  # deflate: zlib-wrapped as the RFC says, or raw as some servers send it
+            self._zlib = zlib.decompressobj(zlib.MAX_WBITS)
+            self._raw_deflate_fallback = True
+
+    def feed(self, data: bytes) -> bytes:
+        out: list[bytes] = []
+        while data:
+            room = self._limit - self.produced + 1  # one byte more than the budget: detects it
+            try:
+                piece = self._zlib.decompress(data, room)
+            except zlib.error:
+                if not self._raw_deflate_fallback or self.produced:
+                    raise SourceError("FetchFailed", f"the compressed body of {self._url} is "
+                                      "corrupt; check the server") from None
+                self._raw_deflate_fallback = False
+                self._zlib = zlib.decompressobj(-zlib.MAX_WBITS)
+                continue
+            self._raw_deflate_fallback = False
+            self.produced += len(piece)
+            if self.produced > self._limit:
+                raise SourceError("LimitExceeded", f"model at {self._url} decompresses to more "
+                                  f"than the size budget of {self._limit} bytes "
+                                  f"({ENV_MAX_MODEL_BYTES})")
+            out.append(piece)
+            data = self._zlib.unconsumed_tail
+        return b"".join(out)
+
+
+def _content_coding(url: str, header: str | None) -> str | None:
+    """The one content coding to undo (None: identity). Stacked codings (``gzip, gzip``) and
+    codings farview does not decode are refused."""
+    codings = [c.strip().lower() for c in (header or "").split(",") if c.strip()]
+    codings = [c for c in codings if c != "identity"]
+    if len(codings) > 1:
+        raise SourceError("FetchFailed", f"{url} is sent with stacked content encodings "
+                          f"({', '.join(codings)}); farview accepts one layer of gzip or deflate")
+    if codings and codings[0] not in ("gzip", "x-gzip", "deflate"):
+        raise SourceError("FetchFailed", f"{url} is sent with the content encoding "
+                          f"{codings[0]!r}; farview accepts gzip, deflate or none")
+    return codings[0] if codings else None
+
+
 async def _fetch(url: str, limit: int, timeout: float, progress: ProgressCallback | None,
                  transport: httpx.AsyncBaseTransport | None) -> bytes:
-    async with httpx.AsyncClient(timeout=timeout, follow_redirects=True,
-                                 transport=transport) as client, \
+    # the body is read raw and decoded here, bounded (httpx would undo every layer first);
+    # no proxies from the environment
+    async with httpx.AsyncClient(timeout=timeout, follow_redirects=True, transport=transport,
+                                 trust_env=False,
+                                 headers={"Accept-Encoding": "gzip, deflate"}) as client, \
             client.stream("GET", url) as response:
         if response.status_code != 200:
             raise SourceError("FetchFailed", f"fetching {url} failed: HTTP "
                               f"{response.status_code} {response.reason_phrase}; check the URL")
+        coding = _content_coding(url, response.headers.get("content-encoding"))
+        decoder = None if coding is None else _BoundedDecoder(coding, limit, url)
         total: int | None = None
         length = response.headers.get("content-length")
         if length is not None and length.isdigit():
@@ -191,18 +251,21 @@ async def _fetch(url: str, limit: int, timeout: float, progress: ProgressCallbac
                 raise SourceError("LimitExceeded", f"model at {url} is {total} bytes, over the "
                                   f"size budget of {limit} bytes ({ENV_MAX_MODEL_BYTES})")
         chunks: list[bytes] = []
-        received = 0
+        received = 0  # bytes on the wire (what Content-Length counts)
+        size = 0  # bytes of the model
         last_report = 0.0
-        async for chunk in response.aiter_bytes():
-            received += len(chunk)
-            if received > limit:
+        async for raw in response.aiter_raw():
+            received += len(raw)
+            chunk = raw if decoder is None else decoder.feed(raw)
+            size += len(chunk)
+            if received > limit or size > limit:
                 raise SourceError("LimitExceeded", f"model at {url} is over the size budget "
                                   f"of {limit} bytes ({ENV_MAX_MODEL_BYTES})")
             chunks.append(chunk)
             now = time.monotonic()
             if progress is not None and now - last_report >= 0.1:
                 last_report = now
-                progress(min(received / total, 1.0) if total else None, received)
+                progress(min(received / total, 1.0) if total else None, size)
         if total is not None and received < total:
             raise SourceError("FetchFailed", f"download of {url} ended after {received} of "
                               f"{total} bytes; try again")
