@@ -49,6 +49,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -73,6 +74,7 @@ from farview.host.model_store import (
 )
 from farview.host.raycast import RayCaster
 from farview.host.scene import Entity
+from farview.input.launch import SCENE_TRIANGLES
 from farview.input.scene import (
     CameraOverride,
     CameraSettings,
@@ -91,6 +93,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+MAX_CONCURRENT_LOADS = 2
+"""Model loads one host runs at once (each can take a core and the model's memory); a further
+request is refused, with what to do, until one ends."""
 MAX_TREE_NODES = 1000
 """Tree nodes in one answer (control messages are at most 64 KiB); deeper parts say ``more``."""
 MAX_RAY_HITS = 1000
@@ -101,12 +106,17 @@ class SceneService:
     """Model loading and the scene control methods of one host (see the module docstring)."""
 
     def __init__(self, runtime: HostRuntime, *, budgets: LoadBudgets | None = None,
-                 store: ModelStore | None = None) -> None:
+                 store: ModelStore | None = None, size: str | None = None) -> None:
         self.runtime = runtime
         self.budgets = budgets or LoadBudgets.from_env()
         self.store = store or ModelStore.from_env()
+        config = getattr(runtime, "config", None)
+        self.size = size or (config.size if config is not None else "Standard")
+        """The session's size: it bounds the whole scene (:data:`SCENE_TRIANGLES`)."""
+        self.scene_triangles = SCENE_TRIANGLES[self.size]
         self.raycaster = RayCaster()
         self._model_roots: dict[int, str] = {}  # root entity id → source
+        self._loads_in_progress = 0
 
     # -- locking ------------------------------------------------------------------------------
     async def _locked(self, fn: Callable[[], T], *, changes: bool = True) -> T:
@@ -146,8 +156,29 @@ class SceneService:
         Raises a :class:`~farview.host.errors.HostError` naming the problem; the scene is
         unchanged then.
         """
+        if self._loads_in_progress >= MAX_CONCURRENT_LOADS:
+            raise ControlError(LIMIT_EXCEEDED, f"{MAX_CONCURRENT_LOADS} model loads are in "
+                               "progress on this host; wait for one to finish, then load "
+                               f"{source}")
+        self._loads_in_progress += 1
+        try:
+            return await self._load(source, parent)
+        finally:
+            self._loads_in_progress -= 1
+
+    def _triangles_in_scene(self) -> int:
+        return sum(e.mesh.triangle_count for e in self.runtime.scene.entities()
+                   if e.mesh is not None)
+
+    async def _load(self, source: str, parent: int | None) -> dict[str, Any]:
         t0 = time.perf_counter()
         budgets = self.budgets
+        room = None  # triangles the session size leaves for this model
+        if self.scene_triangles is not None:
+            room = self.scene_triangles - await self._locked(self._triangles_in_scene,
+                                                             changes=False)
+            if room < budgets.max_triangles:
+                budgets = replace(budgets, max_triangles=max(room, 1))
         progress = self._progress(source)
         loop = asyncio.get_running_loop()
         progress(0.0, 0)
@@ -164,6 +195,10 @@ class SceneService:
                 model = await loop.run_in_executor(None, lambda: load_model(
                     path, max_triangles=budgets.max_triangles, max_file_bytes=budgets.max_bytes))
         except ModelError as exc:
+            if exc.code == LIMIT_EXCEEDED and exc.budget == BUDGET_TRIANGLES and \
+                    budgets.max_triangles < self.budgets.max_triangles:
+                raise ModelError(self._over_size(source, room), code=exc.code,
+                                 budget=exc.budget) from None
             if exc.code == LIMIT_EXCEEDED:
                 env = ENV_MAX_TRIANGLES if exc.budget == BUDGET_TRIANGLES else ENV_MAX_MODEL_BYTES
                 raise ModelError(f"{source}: {exc.message} (set {env} on the host to raise it)",
@@ -173,6 +208,11 @@ class SceneService:
 
         def add() -> tuple[Entity, int, dict[str, Any]]:
             scene = self.runtime.scene
+            if self.scene_triangles is not None:  # loads may have run side by side
+                left = self.scene_triangles - self._triangles_in_scene()
+                if model.triangle_count > left:
+                    raise ModelError(self._over_size(source, left, model.triangle_count),
+                                     code=LIMIT_EXCEEDED, budget=BUDGET_TRIANGLES)
             parent_entity = scene.get(parent) if parent is not None else None
             root = scene.add_model(model, model.name, parent_entity)
             self._model_roots[root.id] = source
@@ -186,6 +226,13 @@ class SceneService:
         log.info("loaded model %s (%d triangles, %d entities) in %.0f ms", source,
                  loaded.triangles, loaded.entity_count, loaded.load_ms)
         return loaded.to_wire()
+
+    def _over_size(self, source: str, room: int | None, triangles: int | None = None) -> str:
+        has = f"has {triangles:,} triangles" if triangles is not None else "has more triangles"
+        return (f"{source} {has}, more than the {max(room or 0, 0):,} its {self.size} session "
+                f"has room for (a {self.size} session holds at most {self.scene_triangles:,} "
+                "triangles in all, as ARR's did); unload models you do not need, or use a "
+                "Premium session")
 
     # -- registration -------------------------------------------------------------------------
     def register(self, dispatcher: ControlDispatcher) -> None:

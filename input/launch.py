@@ -40,6 +40,9 @@ ACCOUNT_FILE = "account.json"
 """In the data directory (mode 0600) when the service made a local account:
 ``{"account_id", "account_key"}``."""
 DATA_DIR_ENV = "FARVIEW_DATA_DIR"
+SCENE_TRIANGLES: dict[str, int | None] = {"Standard": 20_000_000, "Premium": None}
+"""Triangles a session's whole scene may hold, by session size, as ARR defined them (Standard:
+20 million; Premium: bounded only by the machine)."""
 
 
 def default_data_dir() -> Path:
@@ -60,6 +63,14 @@ class HostConfig:
     """PEM public key that verifies the service's access tokens (:data:`TOKEN_ALGORITHM`)."""
     models: tuple[str, ...] = ()
     """Models to load as soon as the host is up (names, paths or URLs)."""
+    size: str = "Standard"
+    """The session's size (ARR's): ``Standard`` bounds the scene's triangles
+    (:data:`SCENE_TRIANGLES`), ``Premium`` only the machine does."""
+
+    def __post_init__(self) -> None:
+        if self.size not in SCENE_TRIANGLES:
+            raise ValueError(f"session size must be one of {', '.join(SCENE_TRIANGLES)}, "
+                             f"got {self.size!r}")
 
     @classmethod
     def from_json(cls, line: str) -> HostConfig:
@@ -70,6 +81,7 @@ class HostConfig:
                 account_id=str(raw["account_id"]),
                 token_public_key=str(raw["token_public_key"]),
                 models=tuple(str(m) for m in raw.get("models", ())),
+                size=str(raw.get("size", "Standard")),
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise ValueError(f"host configuration on stdin is invalid: {exc}") from None
@@ -80,6 +92,7 @@ class HostConfig:
             "account_id": self.account_id,
             "token_public_key": self.token_public_key,
             "models": list(self.models),
+            "size": self.size,
         })
 
 

@@ -285,7 +285,8 @@ class SessionManager:
         handle: HostHandle | None = None
         try:
             spec = HostConfig(account_id=record.account_id, session_id=record.session_id,
-                            token_public_key=self.auth.public_key, models=record.models)
+                            token_public_key=self.auth.public_key, models=record.models,
+                            size=record.size)
             started = time.monotonic()
             try:
                 handle = await self.pool.start(spec, timeout=self.host_start_timeout)

@@ -101,3 +101,38 @@ async def test_hostile_bodies_are_refused_without_reading_or_recursing(
                           headers={**auth(), "Content-Type": "application/json"})
     assert r.status_code == 413 and r.json()["error"]["code"] == "PayloadTooLarge"
     assert len(runtime.scene) == 0
+
+
+async def test_loads_run_at_most_two_at_once_and_the_session_size_bounds_the_scene(
+        model_dir: Path, http_models: str) -> None:
+    """Each request used to start its own load, and a session could hold any number of models.
+    A third concurrent load is refused; a Standard session's scene is bounded (20 M triangles
+    as in ARR; here the bound is lowered to a few triangles to reach it), a Premium one is not."""
+    import asyncio
+
+    from farview.host.errors import HostError
+
+    runtime = _Runtime()
+    standard = SceneService(runtime,  # type: ignore[arg-type]
+                            budgets=LoadBudgets(max_triangles=MAX_TRIANGLES, max_bytes=MAX_MODEL_BYTES),
+                            store=ModelStore((model_dir,)), size="Standard")
+    slow = f"{http_models}/slow/Box.glb"  # answered late (and then 404): a load in progress
+    results = await asyncio.gather(standard.load(slow), standard.load(slow), standard.load(slow),
+                                   return_exceptions=True)
+    busy = [r for r in results if isinstance(r, HostError) and "in progress" in r.message]
+    assert len(busy) == 1 and busy[0].code == "LimitExceeded"
+    assert "2 model loads are in progress on this host" in busy[0].message
+
+    in_scene = sum(e.mesh.triangle_count for e in runtime.scene.entities() if e.mesh is not None)
+    standard.scene_triangles = in_scene + 1  # room for one more triangle: "tri" fits, Box not
+    await standard.load("tri")
+    with pytest.raises(HostError) as info:
+        await standard.load(f"{http_models}/Box.glb")
+    assert info.value.code == "LimitExceeded"
+    assert "Standard session" in info.value.message and "Premium" in info.value.message
+    before = len(runtime.scene)
+    premium = SceneService(runtime, budgets=standard.budgets, store=standard.store,  # type: ignore[arg-type]
+                           size="Premium")
+    assert premium.scene_triangles is None
+    await premium.load(f"{http_models}/Box.glb")
+    assert len(runtime.scene) > before
