@@ -7,6 +7,17 @@ channel, including the client's 1 s ``ping`` heartbeat, for ``liveness_timeout``
 whose peer connection fails is dropped, which frees the host for the next client; the scene
 stays. Malformed messages are counted, logged once per kind, reported once on ``control``,
 and dropped: they never end the connection.
+
+Two limits hold before a message is decoded; what they drop is counted, logged and reported
+the same way (as bad messages: ``get_stats``' ``bad_messages``):
+
+- size: a message over :data:`~farview.streaming.peer.MAX_CHANNEL_MESSAGE` is dropped while
+  SCTP reassembles it (``streaming/_aiortc_patches.py``, patch 5), so it is never held whole;
+- rate: each of ``pose``, ``input`` and ``control`` has a token bucket (:data:`RATE_LIMITS`);
+  messages beyond it are dropped. A request among them is not run: it is answered at once with
+  a ``RateLimited`` error (those answers are themselves held to the control limit; beyond it a
+  dropped request gets no answer), so a caller, such as the client's heartbeat, is not left
+  waiting.
 """
 
 from __future__ import annotations
@@ -15,7 +26,8 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import av
@@ -28,7 +40,7 @@ from farview.input.errors import ProtocolError
 from farview.input.events import InputEvent
 from farview.input.frame_meta import FrameMetadata
 from farview.input.pose import PoseMessage
-from farview.streaming._aiortc_patches import enlarge_socket_buffers, route_keyframe_requests
+from farview.streaming._aiortc_patches import enlarge_socket_buffers, reassembly_guard, route_keyframe_requests
 from farview.streaming.peer import MAX_CHANNEL_MESSAGE, create_peer_connection
 from farview.streaming.track import PacketTrack
 
@@ -44,10 +56,54 @@ log = logging.getLogger(__name__)
 DEFAULT_LIVENESS_TIMEOUT = 3.0
 
 
+@dataclass(frozen=True)
+class RateLimit:
+    """A token bucket: ``per_second`` messages on average, up to ``burst`` at once."""
+
+    per_second: float
+    burst: int
+
+
+POSE_RATE_LIMIT = RateLimit(per_second=1000, burst=1000)
+"""Poses a client may send. A headset sends 60-144 a second, a window one a frame; only the
+latest pending pose is rendered, so more only cost the host decoding."""
+
+INPUT_RATE_LIMIT = RateLimit(per_second=1000, burst=1000)
+"""Input events a client may send; a 1000 Hz mouse stays within it."""
+
+CONTROL_RATE_LIMIT = RateLimit(per_second=200, burst=400)
+"""Control messages a client may send: requests (scene work on the host) and the heartbeat, one
+a second. The client awaits its requests' answers, so it sends far fewer; the burst covers a
+batch fired at once."""
+
+RATE_LIMITS: Mapping[str, RateLimit] = {"pose": POSE_RATE_LIMIT, "input": INPUT_RATE_LIMIT,
+                                       "control": CONTROL_RATE_LIMIT}
+"""The limits per data channel, each a token bucket per connection."""
+
+
+class TokenBucket:
+    """``take()`` is True while the limit allows one more message now."""
+
+    def __init__(self, limit: RateLimit) -> None:
+        self.limit = limit
+        self._tokens = float(limit.burst)
+        self._last = time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self._tokens = min(float(self.limit.burst), self._tokens + (now - self._last) * self.limit.per_second)
+        self._last = now
+        if self._tokens < 1.0:
+            return False
+        self._tokens -= 1.0
+        return True
+
+
 class HostConnection:
     def __init__(self, runtime: HostRuntime, pc: RTCPeerConnection, *,
                  on_closed: Callable[[HostConnection], None],
-                 liveness_timeout: float = DEFAULT_LIVENESS_TIMEOUT) -> None:
+                 liveness_timeout: float = DEFAULT_LIVENESS_TIMEOUT,
+                 rate_limits: Mapping[str, RateLimit] = RATE_LIMITS) -> None:
         self.runtime = runtime
         self.pc = pc
         self._on_closed = on_closed
@@ -56,6 +112,9 @@ class HostConnection:
         self.track = PacketTrack(on_backlog=runtime.render_loop.request_keyframe)
         self.channels: dict[str, Any] = {}
         self.bad = BadMessageCounter()
+        self._buckets = {label: TokenBucket(limit) for label, limit in rate_limits.items()}
+        self._refusals = TokenBucket(rate_limits.get("control", CONTROL_RATE_LIMIT))
+        """Answers to requests dropped for the rate limit are held to the control limit too."""
         self.last_heard = time.monotonic()
         self._closed = False
         self._watchdog: asyncio.Task[None] | None = None
@@ -76,6 +135,8 @@ class HostConnection:
         pc.on("connectionstatechange", conn._on_state)
         try:
             await pc.setRemoteDescription(offer)
+            if pc.sctp is not None:  # the offer has data channels: report what patch 5 drops
+                reassembly_guard(pc.sctp).on_drop = conn._on_reassembly_drop
             video = [t for t in pc.getTransceivers() if t.kind == "video"]
             if not video:
                 raise ValueError("the offer has no video section; add a recvonly video transceiver")
@@ -162,8 +223,13 @@ class HostConnection:
             self.bad.record("datachannel", f"unknown channel label {label!r}")
             return
 
+        bucket = self._buckets.get(label)
+
         def on_message(message: bytes | str) -> None:
             self.last_heard = time.monotonic()
+            if bucket is not None and not bucket.take():
+                self._rate_limited(label, bucket.limit, message)
+                return
             if len(message) > MAX_CHANNEL_MESSAGE:
                 self._bad(label, f"message of {len(message)} bytes is over the {MAX_CHANNEL_MESSAGE}-byte limit")
                 return
@@ -174,6 +240,29 @@ class HostConnection:
     def _bad(self, channel: str, reason: str) -> None:
         if self.bad.record(channel, reason):
             self.send_event("bad_message", {"channel": channel, "message": reason})
+
+    def _rate_limited(self, channel: str, limit: RateLimit, message: bytes | str) -> None:
+        """Count a message over ``channel``'s rate limit; refuse it if it is a request."""
+        self._bad(channel, f"message dropped: over the rate limit of {limit.per_second:g} messages/s "
+                           f"(burst {limit.burst})")
+        if channel != "control":
+            return
+        maybe_request = '"method"' in message if isinstance(message, str) else b'"method"' in message
+        if not maybe_request:
+            return  # nobody waits for an answer
+        try:
+            msg = wire.decode(message)
+        except ProtocolError:
+            return
+        if isinstance(msg, wire.Request) and self._refusals.take():
+            self._send_control(wire.Error(msg.id, "RateLimited",
+                                          f"over the control channel's limit of {limit.per_second:g} messages/s "
+                                          f"(burst {limit.burst}); {msg.method} was not run, try again later"))
+
+    def _on_reassembly_drop(self, stream_id: int, reason: str) -> None:
+        """Patch 5 dropped a message (or a fragment) arriving on SCTP stream ``stream_id``."""
+        label = next((label for label, ch in self.channels.items() if ch.id == stream_id), "datachannel")
+        self._bad(label, reason)
 
     def _on_pose(self, message: bytes | str) -> None:
         if isinstance(message, str):

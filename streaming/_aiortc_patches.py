@@ -15,6 +15,19 @@ test_aiortc_patches.py`` fails if any internal we rely on changes. What and why:
    (one frame interval of latency) and feeds an unbounded decode queue. We swap in
    :class:`MarkerJitterBuffer`, which completes a frame on its marker bit and passes it to our
    own decoder; aiortc's decoder thread then idles.
+5. **Bounded SCTP reassembly** (``RTCSctpTransport._get_inbound_stream`` and aiortc's
+   ``InboundStream``): aiortc buffers every fragment of an inbound data-channel message until its
+   last one arrives, with no size cap, so a peer could make us hold any amount before the
+   channel's own size check ever saw the message. Every inbound stream is a
+   :class:`BoundedInboundStream`. A message whose fragments already exceed the cap
+   (:data:`MAX_REASSEMBLED_MESSAGE` bytes, and as many fragments as that size cut into
+   :data:`MIN_AVERAGE_FRAGMENT`-byte pieces) is dropped while it is reassembled: its buffered
+   fragments are freed, its later fragments discarded up to its last one, an ordered stream
+   steps over its sequence number, and it is counted once (:class:`ReassemblyGuard`, one per
+   transport; its ``on_drop`` tells the owner: the host reports it as a bad message). A stream
+   also never holds more than :data:`MAX_STREAM_BUFFER` bytes of incomplete or waiting
+   messages. What is freed goes back to aiortc's advertised receive window. The connection
+   stays up; later messages arrive.
 
 Relied on without a patch: ``RTCRtpSender``'s RTP task sends every RTP packet of one
 ``track.recv()`` result before it calls ``recv()`` again. :class:`streaming.track.PacketTrack`
@@ -24,10 +37,12 @@ the next frame (``host/connection.py``).
 
 from __future__ import annotations
 
+import bisect
 import logging
 import socket
 import time
-from collections.abc import Callable
+import weakref
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,7 +52,18 @@ import aioice.turn
 import aiortc
 from aiortc.rtcrtpreceiver import RTCRtpReceiver
 from aiortc.rtcrtpsender import RTCRtpSender
+from aiortc.rtcsctptransport import (
+    SCTP_DATA_FIRST_FRAG,
+    SCTP_DATA_LAST_FRAG,
+    SCTP_DATA_UNORDERED,
+    DataChunk,
+    InboundStream,
+    RTCSctpTransport,
+    tsn_minus_one,
+    tsn_plus_one,
+)
 from aiortc.rtp import RtpPacket
+from aiortc.utils import uint16_add, uint16_gte, uint32_gt
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +85,7 @@ def check_versions() -> None:
 
 
 def apply_global_patches() -> None:
-    """Patches 1 and 2. Idempotent; call before creating any RTCPeerConnection."""
+    """Patches 1, 2 and 5. Idempotent; call before creating any RTCPeerConnection."""
     global _applied
     if _applied:
         return
@@ -74,6 +100,7 @@ def apply_global_patches() -> None:
         return addresses
 
     aioice.ice.get_host_addresses = get_host_addresses
+    RTCSctpTransport._get_inbound_stream = _get_bounded_inbound_stream  # type: ignore[method-assign]
     _applied = True
     rmem_max = _read_int("/proc/sys/net/core/rmem_max")
     if rmem_max is not None and rmem_max < UDP_RECEIVE_BUFFER:
@@ -216,3 +243,319 @@ def enlarge_socket_buffers(pc: Any, size: int = UDP_RECEIVE_BUFFER) -> None:
                     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
     except (AttributeError, OSError) as exc:
         log.debug("could not enlarge socket buffers: %s", exc)
+
+
+# -- patch 5: bounded SCTP reassembly ---------------------------------------------------------
+
+MAX_REASSEMBLED_MESSAGE = 64 * 1024
+"""The default cap on one inbound data-channel message, in bytes: a message whose fragments
+add up to more is dropped while it is reassembled. A message of exactly this size arrives."""
+
+MIN_AVERAGE_FRAGMENT = 128
+"""A message may arrive in at most ``max_message // MIN_AVERAGE_FRAGMENT + 1`` fragments, and a
+stream hold at most ``max_stream_buffer // MIN_AVERAGE_FRAGMENT + 1``: every fragment costs a
+Python object besides its bytes, so a byte cap alone would not bound memory (nor the linear
+scans of aiortc's reassembly) against tiny fragments. Real stacks send about 1,100-1,200 bytes a
+fragment (aiortc 1,172)."""
+
+MAX_STREAM_BUFFER = 1024 * 1024
+"""The default cap on what one inbound stream holds of incomplete messages and of messages
+waiting for an earlier one (ordered streams), in bytes: aiortc's advertised receive window,
+which a peer that honours flow control stays within. Past it, arriving fragments are dropped."""
+
+_MAX_DISCARDING = 16
+"""Dropped messages per stream whose remaining fragments are still being discarded; past it the
+oldest is forgotten (its later fragments are then buffered and dropped like any others)."""
+
+_TSN_MODULO = 2**32
+
+
+class ReassemblyGuard:
+    """Patch 5's limits and counts for one SCTP transport (one peer connection).
+
+    Every transport gets one with the default limits when its first inbound stream is created;
+    :func:`reassembly_guard` returns it, so the owner can change the limits and set ``on_drop``.
+    """
+
+    def __init__(self, max_message: int = MAX_REASSEMBLED_MESSAGE,
+                 max_stream_buffer: int = MAX_STREAM_BUFFER) -> None:
+        self.max_message = max_message
+        self.max_stream_buffer = max_stream_buffer
+        self.on_drop: Callable[[int, str], None] | None = None
+        """``on_drop(stream_id, reason)``, on the event loop: once for every dropped message and
+        for every fragment dropped because its stream was full."""
+        self.messages_dropped = 0
+        """Messages dropped for being over ``max_message`` (or in too many fragments)."""
+        self.fragments_dropped = 0
+        """Fragments freed or discarded, of dropped messages and for full streams."""
+        self.bytes_dropped = 0
+
+    @property
+    def max_fragments(self) -> int:
+        return self.max_message // MIN_AVERAGE_FRAGMENT + 1
+
+    @property
+    def max_stream_fragments(self) -> int:
+        return self.max_stream_buffer // MIN_AVERAGE_FRAGMENT + 1
+
+    def report_drop(self, stream_id: int, reason: str) -> None:
+        if self.on_drop is None:
+            return
+        try:
+            self.on_drop(stream_id, reason)
+        except Exception:  # never let the owner's callback break aiortc's receive path
+            log.exception("reassembly on_drop callback failed")
+
+
+_GUARD_ATTRIBUTE = "_farview_reassembly_guard"
+
+
+def reassembly_guard(transport: RTCSctpTransport) -> ReassemblyGuard:
+    """Patch 5: the limits and counts of ``transport``'s inbound reassembly (created on first use)."""
+    # kept on the transport itself (not in a weak-keyed table: ``on_drop`` usually refers back to
+    # the transport's owner, which would keep the table's key alive for ever)
+    guard: ReassemblyGuard | None = getattr(transport, _GUARD_ATTRIBUTE, None)
+    if guard is None:
+        guard = ReassemblyGuard()
+        setattr(transport, _GUARD_ATTRIBUTE, guard)
+    return guard
+
+
+@dataclass(eq=False)
+class _Discarding:
+    """A dropped message whose fragments keep arriving: the TSN range seen so far."""
+
+    low: int
+    high: int
+    has_first: bool
+    has_last: bool
+    ordered: bool
+    stream_seq: int
+    reason: str
+    counted: bool = False
+
+
+class BoundedInboundStream(InboundStream):
+    """aiortc's ``InboundStream`` (reassembly of one inbound SCTP stream) with patch 5's caps.
+
+    Same contract as aiortc's: ``add_chunk`` then ``pop_messages`` after every DATA chunk,
+    ``prune_chunks`` after a FORWARD TSN. Fragments of one message carry consecutive TSNs (RFC
+    9260 section 6.9; aiortc's own reassembly relies on it too), so the fragments of a message
+    are a run of consecutive TSNs that starts with a FIRST and ends with a LAST flag. After each
+    chunk the run it belongs to is measured; when it is over the cap, the run is freed and its
+    TSN range remembered, and fragments that extend that range (up to the LAST one) are
+    discarded as they arrive. An ordered message dropped that way is stepped over once all of
+    it has arrived, so the messages after it are still delivered in order.
+
+    A dropped message is counted (and reported) once: when its first fragment is among what was
+    dropped, or, if that never arrives, when the stream stops tracking it.
+    """
+
+    def __init__(self, guard: ReassemblyGuard, stream_id: int, on_freed: Callable[[int], None]) -> None:
+        super().__init__()
+        self.guard = guard
+        self.stream_id = stream_id
+        self._on_freed = on_freed
+        """Gets back to aiortc's advertised receive window the bytes we freed or discarded."""
+        self.buffered = 0
+        """Bytes of user data held in ``reassembly``."""
+        self._discarding: list[_Discarding] = []
+        self._skip: set[int] = set()
+        """Stream sequence numbers of dropped ordered messages that ``sequence_number`` has not
+        reached yet."""
+
+    # -- aiortc's contract -------------------------------------------------------------------
+    def add_chunk(self, chunk: DataChunk) -> None:
+        if self._absorb(chunk):
+            return
+        super().add_chunk(chunk)
+        size = len(chunk.user_data)
+        self.buffered += size
+        if self._check_message(chunk):
+            return
+        guard = self.guard
+        if self.buffered > guard.max_stream_buffer or len(self.reassembly) > guard.max_stream_fragments:
+            index = self._find(chunk.tsn)
+            if index is not None:
+                # a peer that honours our receive window never gets here
+                del self.reassembly[index]
+                self.buffered -= size
+                self._free(1, size)
+                guard.report_drop(self.stream_id,
+                                  f"fragment dropped: stream buffer over {guard.max_stream_buffer} bytes")
+
+    def pop_messages(self) -> Iterator[tuple[int, int, bytes]]:
+        while True:
+            while self.sequence_number in self._skip:
+                self._skip.discard(self.sequence_number)
+                self.sequence_number = uint16_add(self.sequence_number, 1)
+            for message in super().pop_messages():
+                self.buffered -= len(message[2])
+                yield message
+            if self.sequence_number not in self._skip:
+                return
+
+    def prune_chunks(self, tsn: int) -> int:
+        size = super().prune_chunks(tsn)
+        self.buffered -= size
+        # A FORWARD TSN: nothing at or before ``tsn`` comes again. Like aiortc's pruning, keep a
+        # dropped message whose fragments reach ``tsn`` exactly and may continue after it.
+        keep = [d for d in self._discarding if uint32_gt(d.high, tsn) or (d.high == tsn and not d.has_last)]
+        for dropped in self._discarding:
+            if dropped not in keep:
+                self._count(dropped)
+        self._discarding = keep
+        self._skip = {seq for seq in self._skip if uint16_gte(seq, self.sequence_number)}
+        return size
+
+    # -- the cap -----------------------------------------------------------------------------
+    def _check_message(self, chunk: DataChunk) -> bool:
+        """Drop the run of fragments ``chunk`` belongs to if it is over the cap; True if dropped."""
+        r = self.reassembly
+        index = len(r) - 1 if r[-1] is chunk else self._find(chunk.tsn)
+        if index is None:  # not buffered (a duplicate TSN aiortc let through): nothing to measure
+            return False
+        guard = self.guard
+        start = end = index
+        while (not r[start].flags & SCTP_DATA_FIRST_FRAG and start > 0
+               and r[start - 1].tsn == tsn_minus_one(r[start].tsn)
+               and not r[start - 1].flags & SCTP_DATA_LAST_FRAG):
+            start -= 1
+        while (not r[end].flags & SCTP_DATA_LAST_FRAG and end + 1 < len(r)
+               and r[end + 1].tsn == tsn_plus_one(r[end].tsn)
+               and not r[end + 1].flags & SCTP_DATA_FIRST_FRAG):
+            end += 1
+        run = r[start:end + 1]
+        size = sum(len(c.user_data) for c in run)
+        if len(run) > guard.max_fragments:
+            reason = f"message dropped during reassembly: in more fragments than {guard.max_fragments}"
+        elif size > guard.max_message:
+            reason = f"message dropped during reassembly: larger than {guard.max_message} bytes"
+        else:
+            return False
+        del r[start:end + 1]
+        self.buffered -= size
+        self._free(len(run), size)
+        first, last = run[0], run[-1]
+        dropped = _Discarding(low=first.tsn, high=last.tsn,
+                              has_first=bool(first.flags & SCTP_DATA_FIRST_FRAG),
+                              has_last=bool(last.flags & SCTP_DATA_LAST_FRAG),
+                              ordered=not first.flags & SCTP_DATA_UNORDERED, stream_seq=first.stream_seq,
+                              reason=reason)
+        self._discarding.append(dropped)
+        self._gather(dropped)
+        if len(self._discarding) > _MAX_DISCARDING:
+            self._count(self._discarding.pop(0))
+        return True
+
+    def _absorb(self, chunk: DataChunk) -> bool:
+        """Discard ``chunk`` if it is a further fragment of a dropped message; True if it was."""
+        dropped = next((d for d in self._discarding if self._extends(d, chunk)), None)
+        if dropped is None:
+            return False
+        self._free(1, len(chunk.user_data))
+        self._gather(dropped)
+        return True
+
+    def _gather(self, dropped: _Discarding) -> None:
+        """Take into ``dropped`` what now adjoins it: fragments that arrived early, beyond a gap
+        that has closed, and other dropped parts of the same message. Count it once its first
+        fragment is in; finish it once all of it is."""
+        while True:
+            if not dropped.has_last:
+                after = tsn_plus_one(dropped.high)
+                other = next((d for d in self._discarding if d.low == after and not d.has_first), None)
+                if other is not None:  # (it has no first fragment, so it was not counted)
+                    dropped.high, dropped.has_last = other.high, other.has_last
+                    self._discarding.remove(other)
+                    continue
+                index = self._find(after)
+                if index is not None and self._extends(dropped, self.reassembly[index]):
+                    self._take(index)
+                    continue
+            if not dropped.has_first:
+                before = tsn_minus_one(dropped.low)
+                other = next((d for d in self._discarding if d.high == before and not d.has_last), None)
+                if other is not None:
+                    dropped.low, dropped.has_first = other.low, other.has_first
+                    dropped.counted = dropped.counted or other.counted
+                    self._discarding.remove(other)
+                    continue
+                index = self._find(before)
+                if index is not None and self._extends(dropped, self.reassembly[index]):
+                    self._take(index)
+                    continue
+            break
+        if dropped.has_first:
+            self._count(dropped)
+            if dropped.has_last:
+                self._discarding.remove(dropped)
+                self._finish(dropped)
+
+    def _take(self, index: int) -> None:
+        """Discard the buffered fragment at ``index``."""
+        chunk = self.reassembly.pop(index)
+        self.buffered -= len(chunk.user_data)
+        self._free(1, len(chunk.user_data))
+
+    @staticmethod
+    def _extends(dropped: _Discarding, chunk: DataChunk) -> bool:
+        """Grow ``dropped``'s range by ``chunk`` if it is the fragment right after or before it."""
+        if (not dropped.has_last and chunk.tsn == tsn_plus_one(dropped.high)
+                and not chunk.flags & SCTP_DATA_FIRST_FRAG):
+            dropped.high = chunk.tsn
+            dropped.has_last = bool(chunk.flags & SCTP_DATA_LAST_FRAG)
+            return True
+        if (not dropped.has_first and chunk.tsn == tsn_minus_one(dropped.low)
+                and not chunk.flags & SCTP_DATA_LAST_FRAG):
+            dropped.low = chunk.tsn
+            dropped.has_first = bool(chunk.flags & SCTP_DATA_FIRST_FRAG)
+            return True
+        return False
+
+    def _count(self, dropped: _Discarding) -> None:
+        if not dropped.counted:
+            dropped.counted = True
+            self.guard.messages_dropped += 1
+            self.guard.report_drop(self.stream_id, dropped.reason)
+
+    def _finish(self, dropped: _Discarding) -> None:
+        """All of a dropped message has arrived: an ordered stream steps over its number."""
+        if dropped.ordered and uint16_gte(dropped.stream_seq, self.sequence_number):
+            self._skip.add(dropped.stream_seq)
+
+    def _free(self, fragments: int, size: int) -> None:
+        self.guard.fragments_dropped += fragments
+        self.guard.bytes_dropped += size
+        self._on_freed(size)
+
+    def _find(self, tsn: int) -> int | None:
+        """Index of the buffered fragment with this TSN (``reassembly`` is sorted by TSN)."""
+        r = self.reassembly
+        if not r:
+            return None
+        base = r[0].tsn
+        index = bisect.bisect_left(r, (tsn - base) % _TSN_MODULO, key=lambda c: (c.tsn - base) % _TSN_MODULO)
+        return index if index < len(r) and r[index].tsn == tsn else None
+
+
+_original_get_inbound_stream = RTCSctpTransport._get_inbound_stream
+
+
+def _get_bounded_inbound_stream(self: RTCSctpTransport, stream_id: int) -> InboundStream:
+    """Patch 5: replaces ``RTCSctpTransport._get_inbound_stream`` (the one place aiortc creates
+    an ``InboundStream``)."""
+    stream = self._inbound_streams.get(stream_id)
+    if stream is None:
+        transport = weakref.ref(self)
+
+        def give_back_to_window(size: int) -> None:
+            # aiortc takes every arriving fragment's bytes off its advertised receive window and
+            # gives them back when it delivers or prunes them; these will never be delivered.
+            owner = transport()
+            if owner is not None:
+                owner._advertised_rwnd += size
+
+        stream = BoundedInboundStream(reassembly_guard(self), stream_id, give_back_to_window)
+        self._inbound_streams[stream_id] = stream
+    return stream

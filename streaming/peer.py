@@ -11,10 +11,12 @@ from dataclasses import dataclass
 
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection
 
-from farview.streaming._aiortc_patches import apply_global_patches
+from farview.streaming._aiortc_patches import MAX_REASSEMBLED_MESSAGE, apply_global_patches
 
-MAX_CHANNEL_MESSAGE = 64 * 1024
-"""Largest data-channel message either side accepts; bigger ones are counted and dropped."""
+MAX_CHANNEL_MESSAGE = MAX_REASSEMBLED_MESSAGE
+"""Largest data-channel message either side accepts, in bytes; bigger ones are counted and
+dropped. Every peer made by :func:`create_peer_connection` drops them while SCTP reassembles
+them (``_aiortc_patches`` patch 5), so a bigger message is never held in memory whole."""
 
 
 @dataclass(frozen=True)

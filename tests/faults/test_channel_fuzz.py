@@ -7,6 +7,10 @@ and a good pose afterwards still gets its frame), count every bad message by kin
 (``get_stats``), log each kind exactly once (the host's stderr) and report it once to the client
 (``bad_message`` event). Extends ``tests/stream/test_stream_e2e.py::test_bad_input_keeps_the_stream_alive``
 (a handful of messages) to thousands, generated from a fixed seed.
+
+The flood is faster than the host's per-channel rate limits (``host/connection.py``
+``RATE_LIMITS``) allow on ``control``: every message is then counted either by what is wrong
+with it or as over the rate limit. A second test floods ``control`` with valid messages only.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 import pytest
 
 from farview.client.connection import RenderingConnection, connect_to_host
+from farview.client.errors import RemoteError
 from farview.host.bad_messages import _kind_of
 from farview.input import control as wire
 from farview.input.errors import ProtocolError
@@ -38,6 +43,11 @@ ROUNDS = 250
 """Each round sends one bad message per generator (9 kinds) and one good pose."""
 
 Message = bytes | str
+
+RATE_LIMITED = "message dropped: over the rate limit of"
+"""The kind (``bad_messages`` key after the channel) of messages dropped for a rate limit."""
+FLOOD = 3000
+"""Valid ``ping`` events sent on ``control`` at once: far more than the limit's burst."""
 
 
 @pytest.fixture(scope="module")
@@ -56,6 +66,40 @@ async def conn(host: RunningHost) -> AsyncIterator[RenderingConnection]:
         yield c
     finally:
         await c.close()
+
+
+async def get_stats(conn: RenderingConnection) -> dict[str, object]:
+    """``get_stats``, asked again while the host refuses it for the control rate limit."""
+    for _ in range(40):
+        try:
+            stats: dict[str, object] = await conn.request("get_stats", timeout=20)
+            return stats
+        except RemoteError as exc:
+            if exc.code != "RateLimited":
+                raise
+            await asyncio.sleep(0.25)
+    raise AssertionError("get_stats was refused for the rate limit 40 times")
+
+
+def split_counts(bad_messages: dict[str, int]) -> tuple[Counter[str], Counter[str]]:
+    """Per channel: (bad messages by what is wrong with them, messages over the rate limit)."""
+    bad: Counter[str] = Counter()
+    limited: Counter[str] = Counter()
+    for kind, n in bad_messages.items():
+        channel, _, what = kind.partition(": ")
+        (limited if what == RATE_LIMITED else bad)[channel] += n
+    return bad, limited
+
+
+async def frame_after_pose(conn: RenderingConnection, x: float) -> None:
+    """Send a new pose and wait for the frame rendered with it (or a later one)."""
+    after = conn.send_pose(Pose((x, 0.1, 1.6)), keyframe=True)  # a new pose: repeats are skipped
+    deadline = time.monotonic() + 20
+    while True:
+        frame = await conn.next_frame(timeout=20)
+        if frame.pose is not None and frame.pose.sequence >= after.sequence:
+            return
+        assert time.monotonic() < deadline, "no frame for the pose sent after the flood"
 
 
 def _rejected(decode: Callable[[bytes], object], data: Message) -> bool:
@@ -106,6 +150,7 @@ async def test_flood_of_bad_messages_on_every_channel_while_streaming(
     from farview.input.pose import PoseMessage
 
     rng = random.Random(SEED)
+    log_start = len(host.log())  # other tests' connections to this host logged their own kinds
     await conn.next_frame(timeout=30)
     good = conn.send_pose(Pose((0.0, 0.1, 1.6)))
     good_pose = good.encode()
@@ -146,42 +191,38 @@ async def test_flood_of_bad_messages_on_every_channel_while_streaming(
     flood_seconds = time.monotonic() - started
     frames_during = conn.statistics().frames_received_total - frames_before
 
-    after = conn.send_pose(Pose((0.33, 0.1, 1.6)), keyframe=True)  # a new pose: repeats are skipped
-    deadline = time.monotonic() + 20
-    while True:
-        frame = await conn.next_frame(timeout=20)
-        if frame.pose is not None and frame.pose.sequence >= after.sequence:
-            break
-        assert time.monotonic() < deadline, "no frame for the pose sent after the flood"
+    await frame_after_pose(conn, 0.33)
     assert conn.is_connected
 
-    # every bad message on the reliable channels is counted; the pose channel is unreliable
-    # (maxRetransmits=0), so loopback may drop a few under this load
+    # every bad message on the reliable channels is counted, by what is wrong with it or as
+    # over the rate limit (which may also take a few of the client's heartbeats); the pose
+    # channel is unreliable (maxRetransmits=0), so loopback may drop a few under this load
     deadline = time.monotonic() + 20
     while True:
-        stats = await conn.request("get_stats", timeout=20)
-        counted: Counter[str] = Counter()
-        for kind, n in stats["bad_messages"].items():
-            counted[kind.split(":")[0]] += n
-        if (counted["input"] >= expected["input"] and counted["control"] >= expected["control"]) \
+        stats = await get_stats(conn)
+        kinds = stats["bad_messages"]
+        assert isinstance(kinds, dict)
+        counted, limited = split_counts(kinds)
+        if all(counted[label] + limited[label] >= expected[label] for label in ("input", "control")) \
                 or time.monotonic() > deadline:
             break
         await asyncio.sleep(0.2)
-    assert counted["input"] == expected["input"], (counted, expected)
-    assert counted["control"] == expected["control"], (counted, expected)
-    assert counted["pose"] >= 0.5 * expected["pose"], (counted, expected)
+    for label in ("input", "control"):
+        assert counted[label] <= expected[label] <= counted[label] + limited[label], (label, counted, limited, expected)
+    assert counted["input"] + limited["input"] == expected["input"], (counted, limited, expected)
+    assert counted["pose"] + limited["pose"] >= 0.5 * expected["pose"], (counted, limited, expected)
     assert counted["pose"] <= expected["pose"]
     assert counted["datachannel"] >= 1, "the unknown channel label was not counted"
 
     # each kind is logged exactly once, and every counted kind was logged
     logged: Counter[str] = Counter()
-    for line in host.log().splitlines():
+    for line in host.log()[log_start:].splitlines():
         m = re.search(r"bad message on (\w+) channel \((.*)\); further ones", line)
         if m:
             logged[f"{m.group(1)}: {_kind_of(m.group(2))}"] += 1
     assert logged, "no bad message was logged"
     assert max(logged.values()) == 1, f"a kind was logged more than once: {logged}"
-    assert set(logged) == set(stats["bad_messages"]), (set(logged) ^ set(stats["bad_messages"]))
+    assert set(logged) == set(kinds), (set(logged) ^ set(kinds))
     reported = [d for name, d in conn.events if name == "bad_message"]
     assert len(reported) >= min(len(logged) - 1, 60)  # the unknown label has no control reply
 
@@ -189,5 +230,48 @@ async def test_flood_of_bad_messages_on_every_channel_while_streaming(
     figure("channel_fuzz_rate_per_s", round(sent / flood_seconds))
     figure("channel_fuzz_frames_during_flood", frames_during)
     figure("channel_fuzz_counted", dict(counted))
+    figure("channel_fuzz_over_rate_limit", dict(limited))
     figure("channel_fuzz_kinds_logged_once", len(logged))
     assert frames_during >= 5, f"only {frames_during} frames arrived during the flood"
+
+
+async def test_a_flood_of_valid_control_messages_is_rate_limited_not_fatal(
+        conn: RenderingConnection, host: RunningHost, figure: Callable[[str, object], None]) -> None:
+    """3,000 valid ``ping`` events at once: the host drops what is over the control channel's
+    rate limit, counts it, reports it once, and keeps the connection and the stream."""
+    await conn.next_frame(timeout=30)
+    ping = wire.encode(wire.Event("ping", {}))
+    for _ in range(FLOOD):
+        conn.send_raw("control", ping)
+    # A request behind the flood is answered or refused, never left without an answer (the
+    # client's heartbeat is such a request: unanswered for 3 s, the client would hang up).
+    try:
+        await conn.request("get_stats", timeout=20)
+    except RemoteError as exc:
+        assert exc.code == "RateLimited", exc
+        assert "get_stats was not run" in exc.message
+    await frame_after_pose(conn, 0.21)
+    assert conn.is_connected
+
+    deadline = time.monotonic() + 20
+    while True:
+        stats = await get_stats(conn)
+        kinds = stats["bad_messages"]
+        assert isinstance(kinds, dict)
+        counted, limited = split_counts(kinds)
+        if limited["control"] > 0 or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.2)
+    figure("control_flood_dropped_over_rate_limit", limited["control"])
+    assert 0 < limited["control"] < FLOOD, kinds
+    # every message was valid: counted only as over the limit, on the control channel only
+    assert counted["control"] == 0, kinds
+    assert set(kinds) == {f"control: {RATE_LIMITED}"}, kinds
+    reported = [d for name, d in conn.events if name == "bad_message"]
+    assert len(reported) == 1, reported
+    assert reported[0]["channel"] == "control" and reported[0]["message"].startswith(RATE_LIMITED)
+
+    # the connection outlives the flood: frames still come after several heartbeats
+    await asyncio.sleep(4)
+    await frame_after_pose(conn, -0.21)
+    assert conn.is_connected

@@ -9,6 +9,7 @@ import asyncio
 import inspect
 import socket
 import time
+from collections.abc import Callable
 
 import aioice.ice
 import aioice.turn
@@ -17,10 +18,11 @@ import numpy as np
 import pytest
 from aiortc.rtcrtpreceiver import RTCRtpReceiver
 from aiortc.rtcrtpsender import RTCRtpSender
+from aiortc.rtcsctptransport import InboundStream, RTCSctpTransport
 
 from farview.streaming import _aiortc_patches as patches
 from farview.streaming.encoder import EncoderSettings, H264Encoder
-from farview.streaming.peer import create_peer_connection
+from farview.streaming.peer import MAX_CHANNEL_MESSAGE, create_peer_connection
 from farview.streaming.receiver import DecodedVideoFrame, VideoReceiver
 from farview.streaming.track import PacketTrack
 
@@ -198,3 +200,123 @@ async def test_packet_track_reports_dropped_and_stopped_packets() -> None:
     assert sorted(reported) == list(range(12))
     track.push(packet, lambda: reported.append(99))  # stopped: reported at once, not queued
     assert reported[-1] == 99
+
+
+def test_sctp_reassembly_internals_patch_5_relies_on() -> None:
+    # aiortc makes every inbound stream in _get_inbound_stream, and only there ...
+    made = inspect.getsource(patches._original_get_inbound_stream)
+    assert "self._inbound_streams[stream_id] = InboundStream()" in made
+    transport = inspect.getsource(RTCSctpTransport)
+    assert transport.count("InboundStream(") == 1 and ".reassembly" not in transport
+    patches.apply_global_patches()
+    assert RTCSctpTransport._get_inbound_stream is patches._get_bounded_inbound_stream
+    # ... feeds it each new DATA chunk, then takes the complete messages, keeping the advertised
+    # receive window as what is buffered ...
+    receive = inspect.getsource(RTCSctpTransport._receive_data_chunk)
+    steps = ["if self._mark_received(chunk.tsn):",  # duplicates never reach add_chunk
+             "inbound_stream = self._get_inbound_stream(chunk.stream_id)",
+             "inbound_stream.add_chunk(chunk)",
+             "self._advertised_rwnd -= len(chunk.user_data)",
+             "for message in inbound_stream.pop_messages():",
+             "self._advertised_rwnd += len(message[2])"]
+    assert all(step in receive for step in steps), receive
+    assert [receive.index(step) for step in steps] == sorted(receive.index(step) for step in steps)
+    # ... and on a FORWARD TSN moves sequence_number on, takes messages, and prunes.
+    forward = inspect.getsource(RTCSctpTransport._receive_forward_tsn_chunk)
+    assert "inbound_stream.sequence_number = sequence_number" in forward
+    assert "for message in inbound_stream.pop_messages():" in forward
+    assert "self._advertised_rwnd += inbound_stream.prune_chunks(" in forward
+    assert "self._advertised_rwnd = " in inspect.getsource(RTCSctpTransport.__init__)
+    # The stream itself: a TSN-sorted list of chunks and the next ordered sequence number.
+    stream = InboundStream()
+    assert stream.reassembly == [] and stream.sequence_number == 0
+    assert list(inspect.signature(InboundStream.add_chunk).parameters) == ["self", "chunk"]
+    assert list(inspect.signature(InboundStream.pop_messages).parameters) == ["self"]
+    assert list(inspect.signature(InboundStream.prune_chunks).parameters) == ["self", "tsn"]
+    assert "uint32_gt(chunk.tsn, self.reassembly[-1].tsn)" in inspect.getsource(InboundStream.add_chunk)
+    pop = inspect.getsource(InboundStream.pop_messages)
+    assert "uint16_gt(chunk.stream_seq, self.sequence_number)" in pop
+    assert "self.sequence_number = uint16_add(self.sequence_number, 1)" in pop
+
+
+async def _data_channel(*, ordered: bool) -> tuple:
+    """Two real peers on this machine joined by one data channel (as the client creates them)."""
+    client = create_peer_connection()
+    host = create_peer_connection()
+    channel = client.createDataChannel("control", ordered=ordered)
+    remote: list = []
+    host.on("datachannel", remote.append)
+    await client.setLocalDescription(await client.createOffer())
+    await host.setRemoteDescription(client.localDescription)
+    await host.setLocalDescription(await host.createAnswer())
+    await client.setRemoteDescription(host.localDescription)
+    for _ in range(1000):
+        if channel.readyState == "open" and remote:
+            break
+        await asyncio.sleep(0.01)
+    assert channel.readyState == "open" and remote, "the data channel did not open"
+    return client, host, channel, remote[0]
+
+
+@pytest.mark.parametrize("ordered", [True, False])
+async def test_a_1_mib_message_is_dropped_while_reassembled(
+        ordered: bool, record_property: Callable[[str, object], None]) -> None:
+    """Patch 5 on real peers: a 1 MiB message never fills the receiver's reassembly buffers, is
+    not delivered, is counted; messages at the cap and after it arrive on the same channel."""
+    client, host, channel, remote = await _data_channel(ordered=ordered)
+    try:
+        got: list[bytes | str] = []
+        remote.on("message", got.append)
+        sctp = host.sctp
+        window = sctp._advertised_rwnd
+        guard = patches.reassembly_guard(sctp)
+        drops: list[tuple[int, str]] = []
+        guard.on_drop = lambda stream_id, reason: drops.append((stream_id, reason))
+        peak = 0
+        receive = sctp._receive_data_chunk
+
+        async def measure(chunk: object) -> None:  # what the receiver holds after each DATA chunk
+            nonlocal peak
+            await receive(chunk)
+            held = sum(len(c.user_data) for s in sctp._inbound_streams.values() for c in s.reassembly)
+            peak = max(peak, held)
+
+        sctp._receive_data_chunk = measure
+        # aiortc refuses to send over what the other side advertises (256 KiB); a hostile peer
+        # does not: 0 means no limit.
+        client.sctp._remote_max_message_size = 0
+        at_cap = bytes(range(256)) * (MAX_CHANNEL_MESSAGE // 256)
+        assert len(at_cap) == MAX_CHANNEL_MESSAGE
+        channel.send(at_cap)
+        channel.send(b"x" * (1 << 20))
+        channel.send(b"y" * (MAX_CHANNEL_MESSAGE + 1))
+        channel.send(b"after")
+        for _ in range(6000):
+            if b"after" in got:
+                break
+            await asyncio.sleep(0.01)
+        print(f"\npeak reassembly buffer during a 1 MiB message ({'ordered' if ordered else 'unordered'}): "
+              f"{peak} bytes")
+        record_property("reassembly_peak_bytes", peak)
+        assert peak <= MAX_CHANNEL_MESSAGE, f"the receiver held {peak} bytes of one message"
+        assert b"x" * (1 << 20) not in got and b"y" * (MAX_CHANNEL_MESSAGE + 1) not in got
+        expected = [at_cap, b"after"]
+        assert (got if ordered else sorted(got)) == (expected if ordered else sorted(expected))
+        assert guard.messages_dropped == 2
+        assert drops == [(remote.id, f"message dropped during reassembly: larger than {MAX_CHANNEL_MESSAGE} bytes")] * 2
+        assert guard.bytes_dropped == (1 << 20) + MAX_CHANNEL_MESSAGE + 1  # every fragment of both
+        # the connection stays up and the channel keeps working both ways
+        assert client.connectionState == host.connectionState == "connected"
+        back: list[bytes | str] = []
+        channel.on("message", back.append)
+        remote.send("still here")
+        channel.send(b"again")
+        for _ in range(500):
+            if back and b"again" in got:
+                break
+            await asyncio.sleep(0.01)
+        assert back == ["still here"] and got[-1] == b"again"
+        assert sctp._advertised_rwnd == window, "dropped bytes were not given back to the window"
+    finally:
+        await client.close()
+        await host.close()
