@@ -30,6 +30,7 @@ if TYPE_CHECKING:
         ServiceError,
         SessionNotFoundError,
         SessionStateError,
+        TooManyRequestsError,
     )
     from farview.client.rest import AsyncRemoteRenderingClient, RemoteRenderingClient
     from farview.client.session import AsyncRenderingSession, RenderingSession, SessionProperties
@@ -59,6 +60,7 @@ _HOMES = {
     "SessionNotFoundError": "farview.client.errors",
     "SessionProperties": "farview.client.session",
     "SessionStateError": "farview.client.errors",
+    "TooManyRequestsError": "farview.client.errors",
 }
 """Where each public name lives."""
 
@@ -85,6 +87,7 @@ __all__ = [
     "SessionNotFoundError",
     "SessionProperties",
     "SessionStateError",
+    "TooManyRequestsError",
 ]
 
 __getattr__, __dir__ = lazy_exports(__name__, _HOMES)

@@ -9,6 +9,7 @@
     │   ├── SessionNotFoundError     404: no such session for this account
     │   ├── ConflictError            409: the id exists with other settings
     │   ├── LeaseError               422: a lease that is not larger / out of range
+    │   ├── TooManyRequestsError     429: over the account's rate limit (``retry_after`` seconds)
     │   └── ServerError              5xx, or the service could not be reached
     ├── SessionStateError            the session is not Ready (Stopped, Expired, Error, timed out)
     ├── ModelLoadError               a model the session was created with failed to load
@@ -59,6 +60,14 @@ class ConflictError(ServiceError):
 
 class LeaseError(ServiceError):
     """422: the lease change is not allowed (not larger, or out of range)."""
+
+
+class TooManyRequestsError(ServiceError):
+    """429: the account is over a rate limit; ``retry_after`` says how many seconds to wait."""
+
+    def __init__(self, message: str, *, retry_after: float = 1.0, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.retry_after = retry_after
 
 
 class ServerError(ServiceError):

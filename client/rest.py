@@ -29,6 +29,7 @@ from farview.client.errors import (
     ServerError,
     ServiceError,
     SessionNotFoundError,
+    TooManyRequestsError,
 )
 from farview.client.local import find_local_service
 from farview.client.session import AsyncRenderingSession, RenderingSession, SessionProperties
@@ -71,6 +72,10 @@ def _error_for(resp: httpx.Response, account_id: str) -> ServiceError:
         return ConflictError(message, **kw)
     if status == 422:
         return LeaseError(message, **kw)
+    if status == 429:
+        retry = resp.headers.get("retry-after", "1")
+        return TooManyRequestsError(message, retry_after=float(retry) if retry.isdigit() else 1.0,
+                                    **kw)
     if 400 <= status < 500:
         return BadRequestError(message or f"HTTP {status}", **kw)
     return ServerError(f"the session service failed (HTTP {status}): {message}".rstrip(": "),

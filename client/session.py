@@ -16,7 +16,12 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from farview.client.errors import AlreadyConnectedError, ModelLoadError, SessionStateError
+from farview.client.errors import (
+    AlreadyConnectedError,
+    ModelLoadError,
+    SessionStateError,
+    TooManyRequestsError,
+)
 from farview.input.launch import MODEL_FAILED, MODEL_LOADING, ModelStatus
 
 if TYPE_CHECKING:
@@ -210,7 +215,11 @@ class RenderingSession(_SessionBase):
         """Poll until Ready; raise :class:`SessionStateError` if it ends or ``timeout`` passes."""
         deadline = time.monotonic() + timeout
         while True:
-            props = self.get_properties()
+            try:
+                props = self.get_properties()
+            except TooManyRequestsError as exc:  # polling too fast for the account: back off
+                time.sleep(min(exc.retry_after, max(0.0, deadline - time.monotonic())))
+                props = self._properties
             if props.status == READY:
                 return props
             if props.is_terminal:
@@ -277,7 +286,11 @@ class AsyncRenderingSession(_SessionBase):
                                ) -> SessionProperties:
         deadline = time.monotonic() + timeout
         while True:
-            props = await self.get_properties()
+            try:
+                props = await self.get_properties()
+            except TooManyRequestsError as exc:  # polling too fast for the account: back off
+                await asyncio.sleep(min(exc.retry_after, max(0.0, deadline - time.monotonic())))
+                props = self._properties
             if props.status == READY:
                 return props
             if props.is_terminal:

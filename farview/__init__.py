@@ -42,6 +42,7 @@ if TYPE_CHECKING:
         SessionNotFoundError,
         SessionProperties,
         SessionStateError,
+        TooManyRequestsError,
     )
     from farview.input import Action, EventKind, Fov, InputEvent, Pose, PoseMessage, PoseRequest, View
 
@@ -68,6 +69,7 @@ _HOMES = {
     "SessionNotFoundError": "farview.client",
     "SessionProperties": "farview.client",
     "SessionStateError": "farview.client",
+    "TooManyRequestsError": "farview.client",
     "Action": "farview.input",
     "EventKind": "farview.input",
     "Fov": "farview.input",
@@ -109,6 +111,7 @@ __all__ = [
     "SessionNotFoundError",
     "SessionProperties",
     "SessionStateError",
+    "TooManyRequestsError",
     "View",
 ]
 

@@ -38,6 +38,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from farview.service.auth import Authenticator
 from farview.service.errors import ApiError, bad_request
 from farview.service.lifecycle import MAX_LEASE_MINUTES, SessionManager
+from farview.service.ratelimit import RateLimiter
 from farview.service.store import SessionRecord
 
 log = logging.getLogger(__name__)
@@ -298,7 +299,10 @@ class _Envelope:
 # -- the app -------------------------------------------------------------------------------
 
 def create_app(manager: SessionManager, auth: Authenticator, *, max_body_bytes: int = 64 * 1024,
-               on_started: Callable[[], Awaitable[None] | None] | None = None) -> FastAPI:
+               on_started: Callable[[], Awaitable[None] | None] | None = None,
+               limiter: RateLimiter | None = None) -> FastAPI:
+    limits = limiter or RateLimiter()
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await manager.start()
@@ -368,6 +372,7 @@ def create_app(manager: SessionManager, auth: Authenticator, *, max_body_bytes: 
                              api_version: str | None = version_q) -> Response:
         _check_version(api_version)
         _check_session_id(session_id)
+        limits.check(account_of(request), "create")
         rec, created = await manager.create(account_of(request), session_id, size=settings.size,
                                             max_lease_minutes=settings.maxLeaseTimeMinutes,
                                             models=tuple(settings.models))
@@ -379,6 +384,7 @@ def create_app(manager: SessionManager, auth: Authenticator, *, max_body_bytes: 
                           api_version: str | None = version_q) -> Response:
         _check_version(api_version)
         _check_session_id(session_id)
+        limits.check(account_of(request), "read")
         return JSONResponse(session_json(await manager.get(account_of(request), session_id)))
 
     @app.patch("/accounts/{account_id}/sessions/{session_id}", responses=session_responses,
@@ -415,6 +421,7 @@ def create_app(manager: SessionManager, auth: Authenticator, *, max_body_bytes: 
                 raise bad_request("continuationToken is not one this service issued; "
                                   "follow @nextLink as given", target="continuationToken")
             after = int(continuationToken)
+        limits.check(account_of(request), "read")
         records = await manager.list_sessions(account_of(request), after_seq=after,
                                               limit=maxpagesize + 1)
         body: dict[str, Any] = {"sessions": [session_json(r) for r in records[:maxpagesize]]}
@@ -454,6 +461,7 @@ def create_app(manager: SessionManager, auth: Authenticator, *, max_body_bytes: 
         size = body.size.capitalize()
         if size not in TERAFLOPS:
             raise bad_request(f"size {body.size!r} is not standard or premium", target="size")
+        limits.check(account_of(request), "create")
         rec, _ = await manager.create(account_of(request), None, size=size,
                                       max_lease_minutes=_parse_hms(body.maxLeaseTime),
                                       models=tuple(body.models))
@@ -463,6 +471,7 @@ def create_app(manager: SessionManager, auth: Authenticator, *, max_body_bytes: 
     @app.get("/v1/accounts/{account_id}/sessions/{session_id}/properties", tags=["v1"])
     async def legacy_properties(request: Request, account_id: str, session_id: str) -> Response:
         _check_session_id(session_id)
+        limits.check(account_of(request), "read")
         return JSONResponse(legacy_json(await manager.get(account_of(request), session_id)))
 
     @app.patch("/v1/accounts/{account_id}/sessions/{session_id}", tags=["v1"])
@@ -481,6 +490,7 @@ def create_app(manager: SessionManager, auth: Authenticator, *, max_body_bytes: 
 
     @app.get("/v1/accounts/{account_id}/sessions", tags=["v1"])
     async def legacy_list(request: Request, account_id: str) -> Response:
+        limits.check(account_of(request), "read")
         records = await manager.list_sessions(account_of(request), after_seq=0, limit=10_000)
         return JSONResponse({"sessions": [legacy_json(r) for r in records]})
 
@@ -518,7 +528,8 @@ def _document_errors(schema: dict[str, Any]) -> dict[str, Any]:
             responses = operation.setdefault("responses", {})
             responses.pop("422", None)
             errors = {"400": "malformed request (the message names the field)", "404": "no such session",
-                      "413": "request body over the size limit"}
+                      "413": "request body over the size limit",
+                      "429": "too many creates or reads for the account; Retry-After says when to retry"}
             if method == "put":
                 errors["409"] = "the session id exists with other settings"
             if method == "patch":

@@ -48,6 +48,7 @@ from farview.service.config import (
 )
 from farview.service.lifecycle import SessionManager
 from farview.service.pool import LocalHostPool
+from farview.service.ratelimit import RateLimiter
 from farview.service.store import DB_FILE, SessionStore
 from farview.service.tls import make_self_signed
 
@@ -208,7 +209,9 @@ async def serve(settings: ServiceSettings) -> int:
         write_private(service_file, json.dumps(info, indent=2).encode() + b"\n")
         print(f"farview serve: listening on {url} (data in {data_dir})", flush=True)
 
-    app = create_app(manager, auth, max_body_bytes=settings.max_body_bytes, on_started=on_started)
+    app = create_app(manager, auth, max_body_bytes=settings.max_body_bytes, on_started=on_started,
+                     limiter=RateLimiter(creates_per_minute=settings.creates_per_minute,
+                                         reads_per_second=settings.reads_per_second))
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on",
                             ssl_certfile=str(cert) if cert else None,
                             ssl_keyfile=str(key) if key else None,

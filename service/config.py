@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from farview.input.launch import default_data_dir
+from farview.service.ratelimit import DEFAULT_CREATES_PER_MINUTE, DEFAULT_READS_PER_SECOND
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8400
@@ -54,6 +55,12 @@ class ServiceSettings:
     """Request bodies over this size get 413."""
     retention_days: float = DEFAULT_RETENTION_DAYS
     """Terminal sessions (Stopped, Expired, Error) are purged this long after they ended."""
+    creates_per_minute: float = DEFAULT_CREATES_PER_MINUTE
+    """Session creates one account may make a minute (bursts of a minute's worth); over it:
+    429 with Retry-After. 0: no limit."""
+    reads_per_second: float = DEFAULT_READS_PER_SECOND
+    """Session reads (GET a session or the list) one account may make a second (bursts of two
+    seconds' worth); over it: 429 with Retry-After. 0: no limit."""
     accounts: tuple[tuple[str, str], ...] = ()
     """Configured (account id, account key) pairs; empty → a local account is created."""
 
@@ -76,6 +83,8 @@ _ENV: dict[str, tuple[str, type]] = {
     "FARVIEW_TLS_KEY": ("tls_key", Path),
     "FARVIEW_LEASE_UNIT_SECONDS": ("lease_unit_seconds", float),
     "FARVIEW_HOST_START_TIMEOUT": ("host_start_timeout", float),
+    "FARVIEW_CREATES_PER_MINUTE": ("creates_per_minute", float),
+    "FARVIEW_READS_PER_SECOND": ("reads_per_second", float),
 }
 
 

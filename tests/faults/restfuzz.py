@@ -35,7 +35,7 @@ import jwt
 from hypothesis import strategies as st
 
 API_VERSION = "2021-01-01"
-ALLOWED_ERROR_STATUSES = frozenset({400, 401, 404, 405, 409, 413, 422})
+ALLOWED_ERROR_STATUSES = frozenset({400, 401, 404, 405, 409, 413, 422, 429})
 SESSION_STATUSES = frozenset({"Starting", "Ready", "Stopped", "Expired", "Error"})
 FUZZ_IDS = ("fz-a", "fz-b", "fz-c")
 """Valid session ids the fuzz may create: a small pool, so it starts at most three render hosts
