@@ -101,7 +101,7 @@ def create_app(config: HostConfig, signaling: Any = None, scene_api: Any = None)
         try:
             result = await scene_api.load(body["source"])
         except HostError as exc:
-            status = {"NotFound": 404, "LimitExceeded": 413, "InvalidModel": 422,
+            status = {"NotFound": 404, "Forbidden": 403, "LimitExceeded": 413, "InvalidModel": 422,
                       "FetchFailed": 502, "Timeout": 504}.get(exc.code, 400)
             return JSONResponse({"error": {"code": exc.code, "message": exc.message}},
                                 status_code=status)

@@ -7,7 +7,8 @@ control channel and the host's HTTP routes answer with (mapped by type, never by
     │                          LimitExceeded (a ninth cut plane)
     ├── ModelError             InvalidModel; LimitExceeded (over a triangle or size budget)
     ├── SourceError            where a model comes from: NotFound, InvalidArgument,
-    │                          FetchFailed, Timeout, LimitExceeded
+    │                          FetchFailed, Timeout, LimitExceeded, Forbidden (the service's
+    │                          model source policy refuses it)
     └── EglError               RendererUnavailable: no usable OpenGL context
 
 Malformed wire values (:class:`~farview.input.errors.ProtocolError`) are ``InvalidArgument``.

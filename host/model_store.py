@@ -159,14 +159,49 @@ def resolve_path(source: str) -> Path:
     return path.resolve()
 
 
+@dataclass(frozen=True)
+class SourcePolicy:
+    """Where models may come from. ``store_only``: names in the model store, and http(s) URLs
+    whose host is in ``url_hosts`` (redirects too); never a host path."""
+
+    store_only: bool = False
+    url_hosts: frozenset[str] = frozenset()
+
+    def check(self, source: str, kind: SourceKind) -> None:
+        """Raise :class:`SourceError` (``Forbidden``) when the policy refuses ``source``."""
+        if not self.store_only:
+            return
+        if kind == "path":
+            raise SourceError("Forbidden", f"{source!r} is a path on the host, and this service "
+                              "loads models only from its model store and allowed URLs; give a "
+                              "model store name")
+        if kind == "url":
+            self.check_url(source)
+
+    def check_url(self, url: str) -> None:
+        if not self.store_only:
+            return
+        host = (httpx.URL(url).host or "").lower()
+        if host not in self.url_hosts:
+            allowed = ", ".join(sorted(self.url_hosts)) or "none"
+            raise SourceError("Forbidden", f"this service loads model URLs only from allowed "
+                              f"hosts ({allowed}), not from {host or url!r}; ask its operator to "
+                              "allow the host, or use a model store name")
+
+
+MAX_REDIRECTS = 5
+
+
 async def fetch_url(url: str, budgets: LoadBudgets, progress: ProgressCallback | None = None,
-                    *, transport: httpx.AsyncBaseTransport | None = None) -> bytes:
+                    *, transport: httpx.AsyncBaseTransport | None = None,
+                    policy: SourcePolicy = SourcePolicy()) -> bytes:
     """Download ``url`` (streamed), refusing more than ``budgets.max_bytes`` or taking longer
-    than ``budgets.fetch_timeout``. ``progress`` is called at most ~10 times a second."""
+    than ``budgets.fetch_timeout``; every redirect target must pass ``policy`` too.
+    ``progress`` is called at most ~10 times a second."""
     limit = budgets.max_bytes
     try:
         return await asyncio.wait_for(_fetch(url, limit, budgets.fetch_timeout, progress,
-                                             transport), budgets.fetch_timeout)
+                                             transport, policy), budgets.fetch_timeout)
     except (TimeoutError, httpx.TimeoutException):
         raise SourceError("Timeout", f"fetching {url} took longer than the "
                           f"{budgets.fetch_timeout:g} s fetch timeout ({ENV_FETCH_TIMEOUT}); "
@@ -231,42 +266,53 @@ def _content_coding(url: str, header: str | None) -> str | None:
 
 
 async def _fetch(url: str, limit: int, timeout: float, progress: ProgressCallback | None,
-                 transport: httpx.AsyncBaseTransport | None) -> bytes:
+                 transport: httpx.AsyncBaseTransport | None, policy: SourcePolicy) -> bytes:
     # the body is read raw and decoded here, bounded (httpx would undo every layer first);
-    # no proxies from the environment
-    async with httpx.AsyncClient(timeout=timeout, follow_redirects=True, transport=transport,
+    # no proxies from the environment; redirects followed by hand, each checked by the policy
+    async with httpx.AsyncClient(timeout=timeout, follow_redirects=False, transport=transport,
                                  trust_env=False,
-                                 headers={"Accept-Encoding": "gzip, deflate"}) as client, \
-            client.stream("GET", url) as response:
-        if response.status_code != 200:
-            raise SourceError("FetchFailed", f"fetching {url} failed: HTTP "
-                              f"{response.status_code} {response.reason_phrase}; check the URL")
-        coding = _content_coding(url, response.headers.get("content-encoding"))
-        decoder = None if coding is None else _BoundedDecoder(coding, limit, url)
-        total: int | None = None
-        length = response.headers.get("content-length")
-        if length is not None and length.isdigit():
-            total = int(length)
-            if total > limit:
-                raise SourceError("LimitExceeded", f"model at {url} is {total} bytes, over the "
-                                  f"size budget of {limit} bytes ({ENV_MAX_MODEL_BYTES})")
-        chunks: list[bytes] = []
-        received = 0  # bytes on the wire (what Content-Length counts)
-        size = 0  # bytes of the model
-        last_report = 0.0
-        async for raw in response.aiter_raw():
-            received += len(raw)
-            chunk = raw if decoder is None else decoder.feed(raw)
-            size += len(chunk)
-            if received > limit or size > limit:
-                raise SourceError("LimitExceeded", f"model at {url} is over the size budget "
-                                  f"of {limit} bytes ({ENV_MAX_MODEL_BYTES})")
-            chunks.append(chunk)
-            now = time.monotonic()
-            if progress is not None and now - last_report >= 0.1:
-                last_report = now
-                progress(min(received / total, 1.0) if total else None, size)
-        if total is not None and received < total:
-            raise SourceError("FetchFailed", f"download of {url} ended after {received} of "
-                              f"{total} bytes; try again")
-        return b"".join(chunks)
+                                 headers={"Accept-Encoding": "gzip, deflate"}) as client:
+        for _ in range(MAX_REDIRECTS + 1):
+            policy.check_url(url)
+            async with client.stream("GET", url) as response:
+                if response.is_redirect and "location" in response.headers:
+                    url = str(response.url.join(response.headers["location"]))
+                    continue
+                return await _read(url, response, limit, progress)
+        raise SourceError("FetchFailed", f"{url} redirects more than {MAX_REDIRECTS} times")
+
+
+async def _read(url: str, response: httpx.Response, limit: int,
+                progress: ProgressCallback | None) -> bytes:
+    if response.status_code != 200:
+        raise SourceError("FetchFailed", f"fetching {url} failed: HTTP "
+                          f"{response.status_code} {response.reason_phrase}; check the URL")
+    coding = _content_coding(url, response.headers.get("content-encoding"))
+    decoder = None if coding is None else _BoundedDecoder(coding, limit, url)
+    total: int | None = None
+    length = response.headers.get("content-length")
+    if length is not None and length.isdigit():
+        total = int(length)
+        if total > limit:
+            raise SourceError("LimitExceeded", f"model at {url} is {total} bytes, over the "
+                              f"size budget of {limit} bytes ({ENV_MAX_MODEL_BYTES})")
+    chunks: list[bytes] = []
+    received = 0  # bytes on the wire (what Content-Length counts)
+    size = 0  # bytes of the model
+    last_report = 0.0
+    async for raw in response.aiter_raw():
+        received += len(raw)
+        chunk = raw if decoder is None else decoder.feed(raw)
+        size += len(chunk)
+        if received > limit or size > limit:
+            raise SourceError("LimitExceeded", f"model at {url} is over the size budget "
+                              f"of {limit} bytes ({ENV_MAX_MODEL_BYTES})")
+        chunks.append(chunk)
+        now = time.monotonic()
+        if progress is not None and now - last_report >= 0.1:
+            last_report = now
+            progress(min(received / total, 1.0) if total else None, size)
+    if total is not None and received < total:
+        raise SourceError("FetchFailed", f"download of {url} ended after {received} of "
+                          f"{total} bytes; try again")
+    return b"".join(chunks)

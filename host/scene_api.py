@@ -68,6 +68,7 @@ from farview.host.model_store import (
     ENV_MAX_TRIANGLES,
     LoadBudgets,
     ModelStore,
+    SourcePolicy,
     classify,
     fetch_url,
     resolve_path,
@@ -106,7 +107,8 @@ class SceneService:
     """Model loading and the scene control methods of one host (see the module docstring)."""
 
     def __init__(self, runtime: HostRuntime, *, budgets: LoadBudgets | None = None,
-                 store: ModelStore | None = None, size: str | None = None) -> None:
+                 store: ModelStore | None = None, size: str | None = None,
+                 policy: SourcePolicy | None = None) -> None:
         self.runtime = runtime
         self.budgets = budgets or LoadBudgets.from_env()
         self.store = store or ModelStore.from_env()
@@ -114,6 +116,11 @@ class SceneService:
         self.size = size or (config.size if config is not None else "Standard")
         """The session's size: it bounds the whole scene (:data:`SCENE_TRIANGLES`)."""
         self.scene_triangles = SCENE_TRIANGLES[self.size]
+        self.policy = policy or (SourcePolicy(
+            store_only=config.model_sources == "store",
+            url_hosts=frozenset(h.lower() for h in config.model_url_hosts))
+            if config is not None else SourcePolicy())
+        """Where models may come from (the service's setting, from the launch contract)."""
         self.raycaster = RayCaster()
         self._model_roots: dict[int, str] = {}  # root entity id → source
         self._loads_in_progress = 0
@@ -184,8 +191,9 @@ class SceneService:
         progress(0.0, 0)
         try:
             kind = classify(source)
+            self.policy.check(source, kind)
             if kind == "url":
-                data = await fetch_url(source, budgets, progress)
+                data = await fetch_url(source, budgets, progress, policy=self.policy)
                 name = Path(source.split("?", 1)[0].rstrip("/")).stem or "model"
                 model: Model = await loop.run_in_executor(None, lambda: load_model_bytes(
                     data, name=name, max_triangles=budgets.max_triangles,

@@ -40,6 +40,8 @@ ACCOUNT_FILE = "account.json"
 """In the data directory (mode 0600) when the service made a local account:
 ``{"account_id", "account_key"}``."""
 DATA_DIR_ENV = "FARVIEW_DATA_DIR"
+MODEL_SOURCES = ("any", "store")
+"""Model source policies (see :attr:`HostConfig.model_sources`)."""
 SCENE_TRIANGLES: dict[str, int | None] = {"Standard": 20_000_000, "Premium": None}
 """Triangles a session's whole scene may hold, by session size, as ARR defined them (Standard:
 20 million; Premium: bounded only by the machine)."""
@@ -63,11 +65,20 @@ class HostConfig:
     """PEM public key that verifies the service's access tokens (:data:`TOKEN_ALGORITHM`)."""
     models: tuple[str, ...] = ()
     """Models to load as soon as the host is up (names, paths or URLs)."""
+    model_sources: str = "any"
+    """Where models may come from: ``any`` (store names, host paths, any http(s) URL) or
+    ``store`` (store names, and URLs on :attr:`model_url_hosts` only; no host paths, no
+    redirects off the list, no proxies)."""
+    model_url_hosts: tuple[str, ...] = ()
+    """Host names URLs may name when ``model_sources`` is ``store``."""
     size: str = "Standard"
     """The session's size (ARR's): ``Standard`` bounds the scene's triangles
     (:data:`SCENE_TRIANGLES`), ``Premium`` only the machine does."""
 
     def __post_init__(self) -> None:
+        if self.model_sources not in MODEL_SOURCES:
+            raise ValueError(f"model sources must be one of {', '.join(MODEL_SOURCES)}, "
+                             f"got {self.model_sources!r}")
         if self.size not in SCENE_TRIANGLES:
             raise ValueError(f"session size must be one of {', '.join(SCENE_TRIANGLES)}, "
                              f"got {self.size!r}")
@@ -82,6 +93,8 @@ class HostConfig:
                 token_public_key=str(raw["token_public_key"]),
                 models=tuple(str(m) for m in raw.get("models", ())),
                 size=str(raw.get("size", "Standard")),
+                model_sources=str(raw.get("model_sources", "any")),
+                model_url_hosts=tuple(str(h) for h in raw.get("model_url_hosts", ())),
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise ValueError(f"host configuration on stdin is invalid: {exc}") from None
@@ -93,6 +106,8 @@ class HostConfig:
             "token_public_key": self.token_public_key,
             "models": list(self.models),
             "size": self.size,
+            "model_sources": self.model_sources,
+            "model_url_hosts": list(self.model_url_hosts),
         })
 
 

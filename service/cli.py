@@ -85,6 +85,12 @@ def build_parser() -> argparse.ArgumentParser:
                    "dir and serve https with it")
     p.add_argument("--allow-insecure-remote", action="store_true", default=None,
                    help="allow plain http on a non-loopback address (not recommended)")
+    p.add_argument("--model-sources", choices=("auto", "any", "store"),
+                   help="where hosts may load models from: any (store names, host paths, any "
+                   "URL), store (store names and URLs on --model-url-host only), auto (store when "
+                   "binding a non-loopback address; the default)")
+    p.add_argument("--model-url-host", action="append", dest="model_url_hosts", metavar="HOST",
+                   help="a host name model URLs may use under --model-sources store (repeatable)")
     p.add_argument("--lease-unit-seconds", type=float,
                    help=f"seconds per lease minute (default {DEFAULT_LEASE_UNIT_SECONDS:g}; "
                    "env FARVIEW_LEASE_UNIT_SECONDS); tests shorten it")
@@ -104,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
         "host": args.host, "port": args.port, "data_dir": args.data_dir,
         "tls_cert": args.tls_cert, "tls_key": args.tls_key, "make_cert": args.make_cert,
         "allow_insecure_remote": args.allow_insecure_remote,
+        "model_sources": args.model_sources,
+        "model_url_hosts": tuple(args.model_url_hosts) if args.model_url_hosts else None,
         "lease_unit_seconds": args.lease_unit_seconds,
         "host_start_timeout": args.host_start_timeout,
     }
@@ -121,6 +129,13 @@ def main(argv: list[str] | None = None) -> int:
 
 class _StartupError(Exception):
     pass
+
+
+def _describe_sources(sources: str, settings: ServiceSettings) -> str:
+    if sources == "any":
+        return "the model store, host paths and any http(s) URL"
+    hosts = ", ".join(settings.model_url_hosts) or "no URL host"
+    return f"the model store and URLs on {hosts} only (--model-sources store)"
 
 
 LOCK_FILE = "service.lock"
@@ -175,10 +190,15 @@ async def serve(settings: ServiceSettings) -> int:
               flush=True)
     auth = Authenticator(accounts=accounts, signing_key=load_or_create_signing_key(data_dir))
     store = SessionStore(data_dir / DB_FILE)
+    sources = settings.model_sources
+    if sources == "auto":
+        sources = "any" if _is_loopback(settings.host) else "store"
+    print(f"farview serve: models load from {_describe_sources(sources, settings)}", flush=True)
     manager = SessionManager(store, LocalHostPool(data_dir), auth,
                              lease_unit_seconds=settings.lease_unit_seconds,
                              host_start_timeout=settings.host_start_timeout,
-                             retention_days=settings.retention_days)
+                             retention_days=settings.retention_days, model_sources=sources,
+                             model_url_hosts=settings.model_url_hosts)
 
     family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
     # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets whose proto says TCP, and

@@ -61,6 +61,13 @@ class ServiceSettings:
     reads_per_second: float = DEFAULT_READS_PER_SECOND
     """Session reads (GET a session or the list) one account may make a second (bursts of two
     seconds' worth); over it: 429 with Retry-After. 0: no limit."""
+    model_sources: str = "auto"
+    """Where render hosts may load models from: ``any`` (model store names, host paths, any
+    http(s) URL), ``store`` (store names, and URLs whose host is in ``model_url_hosts``; no
+    host paths), or ``auto``: ``store`` when the service binds a non-loopback address, else
+    ``any``."""
+    model_url_hosts: tuple[str, ...] = ()
+    """URL host names models may be loaded from under the ``store`` policy."""
     accounts: tuple[tuple[str, str], ...] = ()
     """Configured (account id, account key) pairs; empty → a local account is created."""
 
@@ -71,6 +78,8 @@ class ServiceSettings:
             raise ValueError("host_start_timeout must be > 0")
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port {self.port} is out of range 0-65535")
+        if self.model_sources not in ("auto", "any", "store"):
+            raise ValueError(f"model_sources must be auto, any or store, got {self.model_sources!r}")
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ValueError("give both tls_cert and tls_key, or neither")
 
@@ -85,6 +94,7 @@ _ENV: dict[str, tuple[str, type]] = {
     "FARVIEW_HOST_START_TIMEOUT": ("host_start_timeout", float),
     "FARVIEW_CREATES_PER_MINUTE": ("creates_per_minute", float),
     "FARVIEW_READS_PER_SECOND": ("reads_per_second", float),
+    "FARVIEW_MODEL_SOURCES": ("model_sources", str),
 }
 
 
@@ -99,6 +109,8 @@ def read_config_file(path: Path) -> dict[str, Any]:
     for key, value in raw.items():
         if key == "accounts":
             out["accounts"] = tuple((str(a["id"]), str(a["key"])) for a in value)
+        elif key == "model_url_hosts":
+            out[key] = tuple(str(h) for h in value)
         elif key in known:
             out[key] = Path(value) if key in ("data_dir", "tls_cert", "tls_key") else value
         else:

@@ -91,7 +91,8 @@ async def _finish(aw: Awaitable[None]) -> None:
 class SessionManager:
     def __init__(self, store: SessionStore, pool: HostPool, auth: Authenticator, *,
                  lease_unit_seconds: float, host_start_timeout: float,
-                 retention_days: float = 30.0, clock: Callable[[], float] = time.time) -> None:
+                 retention_days: float = 30.0, clock: Callable[[], float] = time.time,
+                 model_sources: str = "any", model_url_hosts: tuple[str, ...] = ()) -> None:
         self.store = store
         self.pool = pool
         self.auth = auth
@@ -99,6 +100,9 @@ class SessionManager:
         self.host_start_timeout = host_start_timeout
         self.retention_seconds = retention_days * 86400
         self.clock = clock
+        self.model_sources = model_sources
+        """The model source policy every host gets (``any`` or ``store``)."""
+        self.model_url_hosts = model_url_hosts
         self.alive_interval = min(ALIVE_INTERVAL_SECONDS, lease_unit_seconds)
         """Heartbeat period: a crash costs the sessions it ended at most this much lease."""
         self._runners: dict[tuple[str, str], _Runner] = {}
@@ -286,7 +290,8 @@ class SessionManager:
         try:
             spec = HostConfig(account_id=record.account_id, session_id=record.session_id,
                             token_public_key=self.auth.public_key, models=record.models,
-                            size=record.size)
+                            size=record.size, model_sources=self.model_sources,
+                            model_url_hosts=self.model_url_hosts)
             started = time.monotonic()
             try:
                 handle = await self.pool.start(spec, timeout=self.host_start_timeout)

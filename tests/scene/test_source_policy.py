@@ -1,0 +1,93 @@
+"""The model source policy: with ``store``, hosts load model store names and URLs on allowed
+hosts only (no host paths, no redirect off the list, no proxies); it is the default when the
+service binds a non-loopback address. In process against a real http server, and on a real
+service bound to 0.0.0.0."""
+
+from __future__ import annotations
+
+import asyncio
+import http.server
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from farview.assets import SAMPLE_MODEL
+from farview.client.errors import ModelLoadError
+from farview.host.errors import HostError
+from farview.host.model_store import LoadBudgets, ModelStore, SourcePolicy
+from farview.host.scene_api import SceneService
+from tests.scene.conftest import MAX_MODEL_BYTES, MAX_TRIANGLES
+from tests.scene.test_http_route import _Runtime
+from tests.service.conftest import launch_service
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[int]:
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            port = self.server.server_address[1]
+            if self.path == "/away":  # redirects to the same server under another host name
+                self.send_response(302)
+                self.send_header("Location", f"http://localhost:{port}/engine.glb")
+                self.end_headers()
+                return
+            data = SAMPLE_MODEL.read_bytes()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield int(httpd.server_address[1])
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def _service(model_dir: Path, policy: SourcePolicy) -> SceneService:
+    return SceneService(_Runtime(), budgets=LoadBudgets(max_triangles=MAX_TRIANGLES,  # type: ignore[arg-type]
+                                                       max_bytes=MAX_MODEL_BYTES),
+                        store=ModelStore((model_dir,)), policy=policy)
+
+
+def test_the_store_policy_allows_names_and_listed_url_hosts_only(model_dir: Path, server: int) -> None:
+    scene = _service(model_dir, SourcePolicy(store_only=True, url_hosts=frozenset({"127.0.0.1"})))
+
+    async def run() -> None:
+        await scene.load("tri")  # a store name
+        await scene.load(f"http://127.0.0.1:{server}/engine.glb")  # an allowed host
+        for source, what in ((str(model_dir / "tri.glb"), "is a path on the host"),
+                             (f"http://localhost:{server}/engine.glb", "not from 'localhost'"),
+                             (f"http://127.0.0.1:{server}/away", "not from 'localhost'")):
+            with pytest.raises(HostError) as info:
+                await scene.load(source)
+            assert info.value.code == "Forbidden" and what in info.value.message, source
+
+    asyncio.run(run())
+    open_scene = _service(model_dir, SourcePolicy())
+    asyncio.run(open_scene.load(f"http://127.0.0.1:{server}/away"))  # any: redirects followed
+
+
+@pytest.mark.slow
+def test_a_service_on_a_non_loopback_address_restricts_sources_by_default(tmp_path: Path) -> None:
+    svc = launch_service(tmp_path / "data", "--host", "0.0.0.0", "--allow-insecure-remote")
+    try:
+        assert "models load from the model store and URLs on no URL host only" in svc.output()
+        with svc.client() as client:
+            session = client.create_session("paths", max_lease_time_minutes=10,
+                                            models=[str(SAMPLE_MODEL)])
+            session.wait_until_ready(60)
+            with pytest.raises(ModelLoadError, match="Forbidden"):
+                session.wait_for_models(60)
+            (status,) = session.properties.model_status
+            assert (status.status, status.code) == ("Failed", "Forbidden"), status
+            session.stop()
+    finally:
+        svc.stop()
