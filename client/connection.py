@@ -57,7 +57,7 @@ from farview.streaming.mailbox import LatestMailbox
 from farview.streaming.peer import CHANNELS, create_peer_connection
 from farview.streaming.receiver import DecodedVideoFrame, VideoReceiver
 from farview.streaming.stats import FrameStatistics, StatisticsWindow
-from farview.streaming.whep import SignalingError, whep_connect, whep_disconnect
+from farview.streaming.whep import SignalingError, Verify, whep_connect, whep_disconnect
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ class RenderingConnection:
         self._host_protocol_errors = 0
         self._location: str | None = None
         self._token = ""
-        self._verify: bool | str = True
+        self._verify: Verify = True
         self.stats = StatisticsWindow()
         self.rtt_ms: float | None = None
         self.events: deque[tuple[str, dict[str, Any]]] = deque(maxlen=64)
@@ -121,7 +121,7 @@ class RenderingConnection:
         self.pc.on("connectionstatechange", self._on_state)
 
     # -- connecting ---------------------------------------------------------------------------
-    async def _connect(self, url: str, token: str, *, verify: bool | str, timeout: float) -> None:
+    async def _connect(self, url: str, token: str, *, verify: Verify, timeout: float) -> None:
         self._token, self._verify = token, verify
         try:
             self._location = await asyncio.wait_for(
@@ -374,7 +374,7 @@ class RenderingConnection:
 
 
 async def connect_to_host(url: str, token: str, *, viewport: tuple[int, int] = (1280, 720),
-                          verify: bool | str = True, timeout: float = 15.0,
+                          verify: Verify = True, timeout: float = 15.0,
                           mailbox: LatestMailbox[Frame] | None = None,
                           on_event: Callable[[str, dict[str, Any]], None] | None = None,
                           stock_receiver: bool = False) -> RenderingConnection:
@@ -396,7 +396,7 @@ async def connect_session(session: Any, **kwargs: Any) -> RenderingConnection:
     if inspect.isawaitable(token):
         token = await token
     verify = kwargs.pop("verify", getattr(session, "verify", True))
-    return await connect_to_host(f"{session.host_url}/whep", str(token), verify=verify, **kwargs)
+    return await connect_to_host(session.whep_url, str(token), verify=verify, **kwargs)
 
 
 __all__ = ["RenderingConnection", "connect_session", "connect_to_host"]

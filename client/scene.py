@@ -44,6 +44,7 @@ from farview.input.scene import (
     Tint,
     vec,
 )
+from farview.streaming.whep import Verify
 
 if TYPE_CHECKING:
     from farview.client.connection import RenderingConnection
@@ -342,21 +343,21 @@ class RemoteScene:
         return Lighting.from_wire(await self._call("get_lighting", None))
 
 
-def load_model_http(host_url: str, token: str, source: str, *, verify: bool | str = True,
+def load_model_http(scene_url: str, token: str, source: str, *, verify: Verify = True,
                     timeout: float = DEFAULT_LOAD_TIMEOUT) -> LoadedModel:
-    """Load a model into a running session through the host's ``POST /scene/models`` (works
-    while another client holds the stream). ``host_url`` is the host's base URL
-    (``http://127.0.0.1:PORT``); ``token`` an access token for the session.
+    """Load a model into a running session through the service's
+    ``POST /accounts/{account}/sessions/{id}/scene/models`` (``session.scene_url``; works while
+    another client holds the stream); ``token`` an access token (or the account key).
 
     Raises :class:`RemoteError` (code, message, target=source) when the host refuses,
     :class:`AuthenticationError` for a bad token, :class:`ConnectError` when unreachable.
     """
-    url = host_url.rstrip("/") + "/scene/models"
+    url = scene_url
     try:
         response = httpx.post(url, json={"source": source}, timeout=timeout, verify=verify,
                               headers={"Authorization": f"Bearer {token}"})
     except httpx.HTTPError as exc:
-        raise ConnectError(f"could not reach the render host at {host_url}: {exc}") from None
+        raise ConnectError(f"could not reach the session service at {scene_url}: {exc}") from None
     if response.status_code in (401, 403):
         raise AuthenticationError(f"the render host refused the access token "
                                   f"({response.status_code}); get a fresh token for the session",

@@ -171,8 +171,26 @@ class _SessionBase:
         return self._properties.status
 
     @property
+    def whep_url(self) -> str:
+        """The session's WHEP resource at the service (its one public endpoint)."""
+        client: Any = getattr(self, "client")  # noqa: B009 (set by the subclasses)
+        return f"{client.endpoint}{client._path(self.id, '/whep')}"
+
+    @property
+    def scene_url(self) -> str:
+        """Where a model is loaded into the session's scene without a stream."""
+        client: Any = getattr(self, "client")  # noqa: B009
+        return f"{client.endpoint}{client._path(self.id, '/scene/models')}"
+
+    @property
+    def verify(self) -> Any:
+        """What the session's REST client trusts for https (also used for signaling)."""
+        return getattr(self, "client")._verify  # noqa: B009
+
+    @property
     def host_url(self) -> str:
-        """``http://{hostname}:{handshakePort}``; raises while the host is not known yet."""
+        """``http://{hostname}:{handshakePort}`` (the service: every session's public
+        endpoint); raises while the session has none yet."""
         url = self._properties.host_url
         if url is None:
             raise SessionStateError(f"session {self.id} is {self.status} and has no render host "

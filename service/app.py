@@ -27,6 +27,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, Literal
 
+import httpx
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -37,6 +38,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from farview.service.auth import Authenticator
 from farview.service.errors import ApiError, bad_request
+from farview.service.gateway import HostGateway
 from farview.service.lifecycle import MAX_LEASE_MINUTES, SessionManager
 from farview.service.ratelimit import RateLimiter
 from farview.service.store import SessionRecord
@@ -300,8 +302,13 @@ class _Envelope:
 
 def create_app(manager: SessionManager, auth: Authenticator, *, max_body_bytes: int = 64 * 1024,
                on_started: Callable[[], Awaitable[None] | None] | None = None,
-               limiter: RateLimiter | None = None) -> FastAPI:
+               limiter: RateLimiter | None = None, public_url: str | None = None) -> FastAPI:
+    """The service's app. ``public_url`` is where clients reach the service: sessions report
+    its host and port as their ``hostname``/``handshakePort`` (the service is every session's
+    one public endpoint; hosts listen on loopback only)."""
     limits = limiter or RateLimiter()
+    gateway = HostGateway(manager, auth)
+    public = httpx.URL(public_url) if public_url else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -313,6 +320,7 @@ def create_app(manager: SessionManager, auth: Authenticator, *, max_body_bytes: 
         try:
             yield
         finally:
+            await gateway.close()
             await manager.close()
 
     app = FastAPI(title="farview session service", version=API_VERSION, docs_url=None,
@@ -348,8 +356,9 @@ def create_app(manager: SessionManager, auth: Authenticator, *, max_body_bytes: 
             "size": rec.size,
             "maxLeaseTimeMinutes": rec.max_lease_minutes,
             "elapsedTimeMinutes": manager.elapsed_minutes(rec),
-            "hostname": rec.hostname,
-            "handshakePort": rec.handshake_port,
+            "hostname": (public.host if public and rec.hostname else rec.hostname),
+            "handshakePort": (public.port or (443 if public.scheme == "https" else 80))
+            if public and rec.handshake_port else rec.handshake_port,
             "arrInspectorPort": rec.inspector_port,
             "teraflops": TERAFLOPS.get(rec.size, 0.0),
             "creationTime": _iso(rec.created_at),
@@ -406,6 +415,39 @@ def create_app(manager: SessionManager, auth: Authenticator, *, max_body_bytes: 
         _check_session_id(session_id)
         await manager.stop(account_of(request), session_id)
         return Response(status_code=204)
+
+    # -- the signaling gateway (service/gateway.py) --------------------------------------
+
+    @app.post("/accounts/{account_id}/sessions/{session_id}/whep", status_code=201,
+              tags=["signaling"], responses={
+                  201: {"description": "the SDP answer (application/sdp); Location names the "
+                        "connection's WHEP resource"},
+                  409: {"description": "another client is connected, or the session is not Ready"},
+                  415: {"description": "the offer is not application/sdp"},
+                  502: {"description": "the session's render host did not answer"}})
+    async def whep_offer(request: Request, account_id: str, session_id: str) -> Response:
+        """WHEP: post an SDP offer (``application/sdp``) to stream the session."""
+        _check_session_id(session_id)
+        return await gateway.forward(account_of(request), session_id, "POST", "/whep",
+                                     body=await request.body(),
+                                     content_type=request.headers.get("content-type"))
+
+    @app.delete("/accounts/{account_id}/sessions/{session_id}/whep/{resource}", status_code=204,
+                tags=["signaling"])
+    async def whep_end(request: Request, account_id: str, session_id: str,
+                       resource: str) -> Response:
+        """WHEP: end the connection ``resource``."""
+        _check_session_id(session_id)
+        _check_session_id(resource)
+        return await gateway.forward(account_of(request), session_id, "DELETE",
+                                     f"/whep/{resource}")
+
+    @app.post("/accounts/{account_id}/sessions/{session_id}/scene/models", tags=["signaling"])
+    async def scene_models(request: Request, account_id: str, session_id: str) -> Response:
+        """Load a model into the session's scene: JSON ``{"source": name, path or URL}``."""
+        _check_session_id(session_id)
+        return await gateway.forward(account_of(request), session_id, "POST", "/scene/models",
+                                     body=await request.body(), content_type="application/json")
 
     @app.get("/accounts/{account_id}/sessions", response_model=None,
              responses={200: {"model": SessionsList}}, tags=["sessions"])

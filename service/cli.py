@@ -231,7 +231,8 @@ async def serve(settings: ServiceSettings) -> int:
 
     app = create_app(manager, auth, max_body_bytes=settings.max_body_bytes, on_started=on_started,
                      limiter=RateLimiter(creates_per_minute=settings.creates_per_minute,
-                                         reads_per_second=settings.reads_per_second))
+                                         reads_per_second=settings.reads_per_second),
+                     public_url=url)
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on",
                             ssl_certfile=str(cert) if cert else None,
                             ssl_keyfile=str(key) if key else None,

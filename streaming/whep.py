@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import ssl
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
@@ -24,6 +25,8 @@ from starlette.responses import JSONResponse, Response
 log = logging.getLogger(__name__)
 
 MAX_SDP_BYTES = 64 * 1024
+Verify = bool | str | ssl.SSLContext
+"""What an https client trusts: the system's CAs (True), nothing (False), a CA file, a context."""
 
 
 class SignalingError(Exception):
@@ -131,7 +134,7 @@ class WhepEndpoint:
 
 
 async def whep_connect(pc: RTCPeerConnection, url: str, token: str, *,
-                       verify: bool | str = True, timeout: float = 10.0) -> str:
+                       verify: Verify = True, timeout: float = 10.0) -> str:
     """Offer ``pc`` to the WHEP endpoint at ``url``; returns the connection's absolute URL."""
     offer = await pc.createOffer()
     await pc.setLocalDescription(offer)
@@ -154,7 +157,7 @@ async def whep_connect(pc: RTCPeerConnection, url: str, token: str, *,
     return str(httpx.URL(url).join(location))
 
 
-async def whep_disconnect(location: str, token: str, *, verify: bool | str = True) -> None:
+async def whep_disconnect(location: str, token: str, *, verify: Verify = True) -> None:
     """``DELETE`` the connection; errors are logged, not raised (the host also detects drops)."""
     try:
         async with httpx.AsyncClient(verify=verify, timeout=3.0) as http:

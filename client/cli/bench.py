@@ -126,25 +126,29 @@ def _say(text: str) -> None:
     print(f"[farview bench] {text}", file=sys.stderr, flush=True)
 
 
-def _find_host_pid(host_url: str, service_pid: int | None) -> int | None:
-    """The render host serving ``host_url``: a child of the service listening on its port."""
+def _find_host_pid(service_pid: int | None, *, newest: bool) -> int | None:
+    """The render host of the session benched: a render-host child of the local service, the
+    only one or (``newest``, a session the bench just created) the youngest. Hosts listen on
+    loopback behind the service, so their address names none of them."""
     import contextlib
-    from urllib.parse import urlparse
 
     import psutil
 
-    port = urlparse(host_url).port
-    if service_pid is None or port is None:
+    from farview.input.launch import HOST_MODULE
+
+    if service_pid is None:
         return None
     try:
         children = psutil.Process(service_pid).children(recursive=True)
     except psutil.Error:
         return None
+    hosts = []
     for child in children:
         with contextlib.suppress(psutil.Error):
-            if any(c.laddr and c.laddr.port == port and c.status == psutil.CONN_LISTEN
-                   for c in child.net_connections(kind="tcp")):
-                return int(child.pid)
+            if HOST_MODULE in child.cmdline():
+                hosts.append((child.create_time(), int(child.pid)))
+    if len(hosts) == 1 or (hosts and newest):
+        return max(hosts)[1]
     return None
 
 
@@ -279,7 +283,7 @@ def main(argv: list[str]) -> int:
                     service_pid = find_local_service(args.data_dir).pid
                 except FarviewError:
                     service_pid = None
-            host_pid = _find_host_pid(session.host_url, service_pid)
+            host_pid = _find_host_pid(service_pid, newest=created is not None)
             if host_pid is None:
                 _say("the render host is not a local process here; its CPU is not reported")
             try:

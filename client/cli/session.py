@@ -162,7 +162,8 @@ def run(args: argparse.Namespace) -> int:
 
             session = client.get_session(args.session_id)
             session.wait_until_ready(timeout=5.0)
-            loaded = load_model_http(session.host_url, client.get_access_token(), args.source)
+            loaded = load_model_http(session.scene_url, client.get_access_token(), args.source,
+                                     verify=session.verify)
             _emit(args, {"root": loaded.root_id, "name": loaded.name, "triangles": loaded.triangles},
                   f"loaded {loaded.name} into session {args.session_id}: entity {loaded.root_id}, "
                   f"{loaded.triangles} triangles")

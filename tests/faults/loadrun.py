@@ -128,7 +128,7 @@ async def run_load(svc: RunningService, *, sessions: int, rounds: int, stream_se
                                                  for i in range(sessions)))
                 await asyncio.gather(*(s.wait_until_ready(timeout=180) for s in created))
                 ready = time.monotonic() - t0
-                endpoints = [(s.properties.hostname, s.properties.handshake_port) for s in created]
+                endpoints = [_host_endpoint(svc, s.id) for s in created]
                 frames = await asyncio.gather(*(_stream(s, stream_seconds) for s in created))
                 await asyncio.gather(*(s.stop() for s in created))
                 deadline = time.monotonic() + 30
@@ -149,3 +149,9 @@ async def run_load(svc: RunningService, *, sessions: int, rounds: int, stream_se
 
 def median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
+
+
+def _host_endpoint(svc: RunningService, session_id: str) -> tuple[str, int]:
+    """Where the session's render host listened (behind the service; from its store)."""
+    host, port = svc.host_address(session_id).removeprefix("http://").rsplit(":", 1)
+    return host, int(port)

@@ -94,7 +94,7 @@ def test_every_rest_route_refuses_bad_credentials(svc2: tuple[RunningService, st
         bad = _bad_credentials(svc, key_b, other_token)
         checked = 0
         for method, template in routes:
-            path = template.format(account_id=svc.account_id, session_id="sec-x")
+            path = template.format(account_id=svc.account_id, session_id="sec-x", resource="r1")
             body = b'{"maxLeaseTimeMinutes": 1, "size": "Standard"}' if method in ("PUT", "PATCH", "POST") else None
             for name, credential in bad.items():
                 if template in ("/openapi.json", "/docs") and name.startswith(("other account's", "own id, other")):
@@ -179,7 +179,7 @@ def test_render_host_routes_refuse_bad_credentials(svc2: tuple[RunningService, s
                                ).json()["AccessToken"]
         own_token = http.get(f"/accounts/{svc.account_id}/token", headers=good).json()["AccessToken"]
         SECRET_SEEN.extend([other_token, own_token])
-    base = f"http://{props['hostname']}:{props['handshakePort']}"
+    base = svc.host_address("sec-host")  # the host itself, behind the service
     bad = _bad_credentials(svc, key_b, other_token)
     bad["account key as bearer"] = f"Bearer {svc.account_key}"  # hosts take access tokens only
     # hosts require exp (a token without it never expired) and never take an HMAC token made

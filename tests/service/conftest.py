@@ -55,6 +55,14 @@ class RunningService:
     def db(self) -> sqlite3.Connection:
         return sqlite3.connect(self.data_dir / "sessions.db", timeout=10)
 
+    def host_address(self, session_id: str, account_id: str | None = None) -> str:
+        """``http://host:port`` where the session's render host listens (on loopback, behind the
+        service: only the service's store knows it)."""
+        with contextlib.closing(self.db()) as db:
+            row = db.execute("SELECT hostname, handshake_port FROM sessions WHERE account_id=? "
+                             "AND session_id=?", (account_id or self.account_id, session_id)).fetchone()
+        return f"http://{row[0]}:{row[1]}"
+
     def host_pid(self, session_id: str, account_id: str | None = None) -> int | None:
         """The render host's pid, as the service records it in its store."""
         with contextlib.closing(self.db()) as db:

@@ -20,6 +20,7 @@ import psutil
 import pytest
 
 from farview.client.errors import ConflictError, LeaseError, ServerError, SessionStateError
+from farview.client.scene import load_model_http
 from tests.service.conftest import RunningService, insert_record, wait_for
 
 pytestmark = pytest.mark.slow
@@ -52,13 +53,14 @@ def test_full_lifecycle(service: RunningService) -> None:
         props = session.wait_until_ready(READY_TIMEOUT)
         assert props.status == "Ready" and props.hostname == "127.0.0.1"
         assert props.handshake_port and props.arr_inspector_port
+        # the service is the session's one public endpoint: hostname/handshakePort name it
+        assert props.handshake_port == int(service.url.rsplit(":", 1)[1])
         assert session.host_url == f"http://127.0.0.1:{props.handshake_port}"
-        # The host accepts the exchanged token.
+        # The exchanged token reaches the host through the service.
         token = session.access_token()
         assert session.access_token() == token  # cached
-        health = httpx.get(f"{session.host_url}/health", trust_env=False,
-                           headers={"Authorization": f"Bearer {token}"})
-        assert health.status_code == 200
+        loaded = load_model_http(session.scene_url, token, "sample_engine")
+        assert loaded.triangles > 0 and loaded.name == "sample_engine"
         pid = service.host_pid("life")
         assert pid and not gone(pid)
 

@@ -1,0 +1,85 @@
+"""The signaling gateway: the service is the one public endpoint of every session.
+
+A client reaches a session's WHEP resource and scene upload at the service's own origin, with
+the same credentials as the REST API (account key or access token, checked by the envelope):
+
+- ``POST   /accounts/{account}/sessions/{id}/whep`` (``application/sdp`` offer) → the host's
+  answer, ``201`` with ``Location: /accounts/{account}/sessions/{id}/whep/{resource}``;
+- ``DELETE /accounts/{account}/sessions/{id}/whep/{resource}`` → ends that connection;
+- ``POST   /accounts/{account}/sessions/{id}/scene/models`` (JSON ``{"source"}``).
+
+The gateway forwards each to the session's render host, which keeps listening on loopback only,
+with a short-lived access token of the session's account; the host's status and body come back
+as they are (``409`` while another client is connected, ``400``/``413``/``415`` for a bad offer),
+with the ``Location`` moved under the service's origin. A session that is not Ready answers
+``409`` saying what it is; one the account does not have, ``404``; a host that does not answer,
+``502``. Bodies are bounded by the service's envelope (64 KiB). Media then flows peer to peer
+over ICE, not through here.
+
+Concurrency: coroutines on the service's event loop; one pooled httpx client.
+"""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import quote
+
+import httpx
+from fastapi.responses import Response
+
+from farview.service.auth import Authenticator
+from farview.service.errors import ApiError
+from farview.service.lifecycle import SessionManager
+from farview.service.store import READY, STARTING
+
+log = logging.getLogger(__name__)
+
+FORWARD_TIMEOUT = 30.0
+"""Seconds a host may take to answer an offer (it gathers its ICE candidates first)."""
+FORWARD_TOKEN_SECONDS = 120
+"""Lifetime of the access token the gateway shows the host for one forwarded request."""
+_PASSED_HEADERS = ("content-type", "link", "etag")
+
+
+class HostGateway:
+    """Forwards a session's WHEP signaling and scene uploads to its render host."""
+
+    def __init__(self, manager: SessionManager, auth: Authenticator) -> None:
+        self._manager = manager
+        self._auth = auth
+        self._http = httpx.AsyncClient(trust_env=False, timeout=FORWARD_TIMEOUT)
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+    async def forward(self, account_id: str, session_id: str, method: str, host_path: str, *,
+                      body: bytes = b"", content_type: str | None = None) -> Response:
+        """Send ``method host_path`` to the session's host; its answer, as the client sees it."""
+        record = await self._manager.get(account_id, session_id)
+        if record.status != READY or not record.hostname or not record.handshake_port:
+            what = ("wait until it is Ready" if record.status == STARTING
+                    else "create a new session")
+            raise ApiError(409, "Conflict", f"session {session_id} is {record.status}; {what}")
+        token = self._auth.issue_token(account_id, lifetime=FORWARD_TOKEN_SECONDS)
+        headers = {"Authorization": f"Bearer {token}"}
+        if content_type:
+            headers["Content-Type"] = content_type
+        url = f"http://{record.hostname}:{record.handshake_port}{host_path}"
+        try:
+            answer = await self._http.request(method, url, content=body, headers=headers)
+        except httpx.HTTPError as exc:
+            log.warning("session %s: its render host did not answer %s %s: %s", session_id,
+                        method, host_path, exc)
+            raise ApiError(502, "BadGateway", f"session {session_id}'s render host did not answer "
+                           f"({type(exc).__name__}); try again, or create a new session") from None
+        if answer.status_code == 401:  # the gateway's own token refused: never the client's fault
+            log.error("session %s: the render host refused the gateway's token: %s", session_id,
+                      answer.text[:200])
+            raise ApiError(502, "BadGateway", f"session {session_id}'s render host refused the "
+                           "service; create a new session")
+        passed = {k: v for k, v in answer.headers.items() if k.lower() in _PASSED_HEADERS}
+        location = answer.headers.get("location")
+        if location and location.startswith("/whep/"):
+            passed["Location"] = (f"/accounts/{quote(account_id, safe='')}/sessions/{session_id}"
+                                  f"/whep/{location.removeprefix('/whep/')}")
+        return Response(answer.content, status_code=answer.status_code, headers=passed)

@@ -1,0 +1,89 @@
+"""Signaling through the service, the one public endpoint: a real service, a real host and real
+WHEP clients. A session streams through ``/accounts/{account}/sessions/{id}/whep`` with the REST
+API's credentials; bad offers, unknown or foreign sessions, a second client and a stopped session
+get the right status and message, and nothing is left half-open."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from farview.client.connection import connect_session, connect_to_host
+from farview.client.errors import ConnectError, OtherClientConnectedError
+from tests.faults.conftest import ACCOUNT_B, two_account_service
+from tests.service.conftest import RunningService
+
+pytestmark = pytest.mark.slow
+SDP = {"Content-Type": "application/sdp"}
+
+
+@pytest.fixture(scope="module")
+def svc2(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningService, str]]:
+    svc, key_b = two_account_service(tmp_path_factory.mktemp("gw") / "data")
+    try:
+        yield svc, key_b
+    finally:
+        svc.stop()
+
+
+def test_a_session_streams_through_the_service_and_bad_signaling_is_refused(
+        svc2: tuple[RunningService, str], tmp_path: Path) -> None:
+    svc, key_b = svc2
+    with svc.client() as client:
+        session = client.create_session("gw", max_lease_time_minutes=60)
+        session.wait_until_ready(60)
+        assert session.whep_url == f"{svc.url}/accounts/{svc.account_id}/sessions/gw/whep"
+
+        async def stream() -> None:
+            conn = await connect_session(session, viewport=(320, 240))
+            try:
+                frame = await conn.next_frame(timeout=30)
+                while frame.pose is None:  # the host's first picture predates our first pose
+                    frame = await conn.next_frame(timeout=30)
+                assert frame.width == 320
+                assert conn._location is not None and conn._location.startswith(f"{session.whep_url}/")
+                # a second client, with the account key this time: 409 from the host, passed on
+                with pytest.raises(OtherClientConnectedError, match="another client is connected"):
+                    await connect_to_host(session.whep_url, svc.account_key, viewport=(320, 240))
+            finally:
+                await conn.close()  # DELETE through the service frees the host at once
+            again = await connect_session(session, viewport=(320, 240))
+            await again.next_frame(timeout=30)
+            await again.close()
+
+        asyncio.run(stream())
+
+        with httpx.Client(base_url=svc.url, timeout=30) as http:
+            own = {"Authorization": f"Bearer {svc.account_key}"}
+            base = f"/accounts/{svc.account_id}/sessions"
+            assert http.post(f"{base}/gw/whep", content=b"v=0", headers=SDP).status_code == 401
+            r = http.post(f"{base}/nope/whep", content=b"v=0\r\nm=video\r\n", headers={**own, **SDP})
+            assert r.status_code == 404 and r.json()["error"]["code"] == "NotFound"
+            r = http.post(f"/accounts/{ACCOUNT_B}/sessions/gw/whep", content=b"v=0\r\nm=video\r\n",
+                          headers={"Authorization": f"Bearer {key_b}", **SDP})
+            assert r.status_code == 404  # another account's session does not exist for B
+            r = http.post(f"{base}/gw/whep", content=b"hello", headers={**own, **SDP})
+            assert r.status_code == 400 and "not an SDP offer" in r.json()["error"]["message"]
+            r = http.post(f"{base}/gw/whep", content=b"v=0\r\nm=video\r\n",
+                          headers={**own, "Content-Type": "text/plain"})
+            assert r.status_code == 415
+            r = http.post(f"{base}/gw/whep", content=b"v=0\r\nm=" + b"x" * 70_000, headers={**own, **SDP})
+            assert r.status_code == 413
+            r = http.delete(f"{base}/gw/whep/abc", headers=own)
+            assert r.status_code == 404 and "no connection abc" in r.json()["error"]["message"]
+
+        session.stop()
+        with httpx.Client(base_url=svc.url, timeout=30) as http:
+            r = http.post(f"/accounts/{svc.account_id}/sessions/gw/whep", content=b"v=0\r\nm=video\r\n",
+                          headers={"Authorization": f"Bearer {svc.account_key}", **SDP})
+            assert r.status_code == 409 and "gw is Stopped; create a new session" in r.json()["error"]["message"]
+
+        async def refused() -> None:
+            with pytest.raises(ConnectError, match="is Stopped"):
+                await connect_session(session, viewport=(320, 240))
+
+        asyncio.run(refused())
