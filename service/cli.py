@@ -28,6 +28,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import httpx
 import uvicorn
 
 from farview.input.launch import ACCOUNT_FILE, SERVICE_FILE
@@ -50,7 +51,7 @@ from farview.service.lifecycle import SessionManager
 from farview.service.pool import LocalHostPool
 from farview.service.ratelimit import RateLimiter
 from farview.service.store import DB_FILE, SessionStore
-from farview.service.tls import make_self_signed
+from farview.service.tls import fingerprint, make_self_signed, names_for
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +81,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", type=Path, help="settings and accounts file (.toml or .json)")
     p.add_argument("--tls-cert", type=Path, help="PEM certificate for https")
     p.add_argument("--tls-key", type=Path, help="PEM private key for https")
+    p.add_argument("--public-url", metavar="URL",
+                   help="where clients reach this service (e.g. https://render.example:8400); "
+                   "sessions name its host and port, --make-cert names its host (default: the "
+                   "bound address, or 127.0.0.1 for a wildcard)")
     p.add_argument("--make-cert", action="store_true", default=None,
                    help="make (or reuse) a self-signed certificate for localhost in the data "
                    "dir and serve https with it")
@@ -111,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         "tls_cert": args.tls_cert, "tls_key": args.tls_key, "make_cert": args.make_cert,
         "allow_insecure_remote": args.allow_insecure_remote,
         "model_sources": args.model_sources,
+        "public_url": args.public_url,
         "model_url_hosts": tuple(args.model_url_hosts) if args.model_url_hosts else None,
         "lease_unit_seconds": args.lease_unit_seconds,
         "host_start_timeout": args.host_start_timeout,
@@ -169,9 +175,11 @@ async def serve(settings: ServiceSettings) -> int:
         data_dir.mkdir(parents=True, mode=0o700)
     lock = _lock_data_dir(data_dir)  # held (open) until the process ends
     cert, key = settings.tls_cert, settings.tls_key
+    public_host = httpx.URL(settings.public_url).host if settings.public_url else None
     if settings.make_cert and cert is None:
-        cert, key = make_self_signed(data_dir)
-        print(f"farview serve: https with the self-signed certificate {cert}", flush=True)
+        cert, key = make_self_signed(data_dir, names_for(settings.host, public_host))
+        print(f"farview serve: https with the self-signed certificate {cert} (SHA-256 "
+              f"{fingerprint(cert)}); clients trust it with --ca-cert {cert}", flush=True)
     if not _is_loopback(settings.host) and cert is None and not settings.allow_insecure_remote:
         raise _StartupError(
             f"refusing to serve plain http on {settings.host}: account keys would cross the "
@@ -217,7 +225,7 @@ async def serve(settings: ServiceSettings) -> int:
     url_host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "localhost") else settings.host
     if ":" in url_host:
         url_host = f"[{url_host}]"
-    url = f"{scheme}://{url_host}:{port}"
+    url = settings.public_url or f"{scheme}://{url_host}:{port}"
     service_file = data_dir / SERVICE_FILE
 
     def on_started() -> None:

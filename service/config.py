@@ -44,7 +44,11 @@ class ServiceSettings:
     tls_key: Path | None = None
     """PEM private key for https."""
     make_cert: bool = False
-    """Write a self-signed certificate for localhost/127.0.0.1 into the data dir and use it."""
+    """Write a self-signed certificate into the data dir and use it: it names the public URL's
+    host, every bound address and the loopback names."""
+    public_url: str | None = None
+    """Where clients reach the service (``https://NAME:PORT``); sessions report its host and
+    port. Default: the bound address (127.0.0.1 for a wildcard bind)."""
     allow_insecure_remote: bool = False
     """Allow plain http on a non-loopback address (credentials travel in clear)."""
     lease_unit_seconds: float = DEFAULT_LEASE_UNIT_SECONDS
@@ -95,6 +99,7 @@ _ENV: dict[str, tuple[str, type]] = {
     "FARVIEW_CREATES_PER_MINUTE": ("creates_per_minute", float),
     "FARVIEW_READS_PER_SECOND": ("reads_per_second", float),
     "FARVIEW_MODEL_SOURCES": ("model_sources", str),
+    "FARVIEW_PUBLIC_URL": ("public_url", str),
 }
 
 

@@ -92,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_account_key_options(g)
     g.add_argument("--data-dir", type=Path, help="the local service's data dir (default $FARVIEW_DATA_DIR "
                    "or ~/.local/share/farview)")
-    g.add_argument("--ca-cert", help="CA/certificate file to trust for https (`--verify` elsewhere)")
+    g.add_argument("--ca-cert", metavar="FILE", help="CA/certificate file to trust for https (as for every farview command)")
     return p
 
 

@@ -53,7 +53,9 @@ def add_service_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--data-dir", type=Path,
                    help="the local service's data dir (default $FARVIEW_DATA_DIR or "
                    "~/.local/share/farview)")
-    g.add_argument("--verify", help="CA/certificate file to trust for https")
+    g.add_argument("--ca-cert", "--verify", dest="verify", metavar="FILE",
+                   help="CA/certificate file to trust for https (what `farview serve --make-cert` "
+                   "printed; --verify is the old spelling)")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,51 @@
+"""Serving on a network: ``--public-url`` names the service in sessions and service.json, and
+``--make-cert`` makes a certificate for the public name and every bound address, printing its
+fingerprint and where clients find it. A real service; a real TLS handshake by name."""
+
+from __future__ import annotations
+
+import socket
+import ssl
+from collections.abc import Callable
+from pathlib import Path
+
+from cryptography import x509
+
+from farview.service.tls import fingerprint, make_self_signed, names_for
+from tests.service.conftest import RunningService
+
+
+def test_the_certificate_names_the_public_host_and_the_bound_addresses(tmp_path: Path) -> None:
+    cert, _ = make_self_signed(tmp_path, names_for("0.0.0.0", "render.example"))
+    san = x509.load_pem_x509_certificate(cert.read_bytes()).extensions.get_extension_for_class(
+        x509.SubjectAlternativeName).value
+    named = {str(v) for v in san.get_values_for_type(x509.IPAddress)} | set(san.get_values_for_type(x509.DNSName))
+    assert {"render.example", "localhost", "127.0.0.1", "::1"} <= named
+    assert len(named) >= 4  # every local address too (the loopback interface at least)
+    first = fingerprint(cert)
+    again, _ = make_self_signed(tmp_path, names_for("127.0.0.1", "render.example"))
+    assert fingerprint(again) == first  # still names everything: reused
+    other, _ = make_self_signed(tmp_path, names_for("127.0.0.1", "elsewhere.example"))
+    assert fingerprint(other) != first  # a new name: a new certificate
+
+
+def test_a_public_url_is_what_sessions_and_clients_are_told(
+        start_service: Callable[..., RunningService]) -> None:
+    port = _free_port()
+    public = f"https://render.example:{port}"
+    svc = start_service("--port", str(port), "--make-cert", "--public-url", public)
+    assert svc.url == public  # service.json: what local clients are told
+    out = svc.output()
+    assert "SHA-256 " in out and f"--ca-cert {svc.cert}" in out
+    assert svc.cert is not None and fingerprint(Path(svc.cert)) in out
+    # the certificate verifies for the public name (a TLS handshake to 127.0.0.1 by that name)
+    context = ssl.create_default_context(cafile=svc.cert)
+    with socket.create_connection(("127.0.0.1", port)) as raw, \
+            context.wrap_socket(raw, server_hostname="render.example") as tls:
+        assert tls.version() is not None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
