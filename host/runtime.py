@@ -111,7 +111,8 @@ class HostRuntime:
         """Load the session's start-up models (the shipped sample when it names none), one
         after another, after the host listens; each change goes to ``report`` (the service),
         to the client as a ``model_status`` event, and to ``get_model_status``."""
-        models = list(self.config.models) or ([str(SAMPLE_MODEL)] if SAMPLE_MODEL.exists() else [])
+        # the sample by its model store name: a store name passes every source policy
+        models = list(self.config.models) or ([SAMPLE_MODEL.stem] if SAMPLE_MODEL.exists() else [])
 
         def update(status: ModelStatus) -> None:
             self.model_status[status.source] = status

@@ -1,0 +1,78 @@
+"""Viewing from another machine: the service (and its render hosts) in one network namespace,
+the client in another, joined by a virtual cable. The client knows only the service's https URL
+and its certificate (``--make-cert``); signaling goes through the service, media flows over ICE
+between the two namespaces. Real processes, real TLS, real WebRTC, real frames."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.network.netns import skip_reason, two_hosts
+
+pytestmark = pytest.mark.slow
+REASON = skip_reason()
+
+
+@pytest.mark.skipif(REASON is not None, reason=f"no separated hosts here: {REASON}")
+@pytest.mark.timeout(180)
+def test_a_client_on_another_host_streams_through_the_services_https_endpoint(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    with two_hosts("rv") as (server_ns, client_ns):
+        serve = subprocess.Popen(server_ns.command(
+            sys.executable, "-m", "farview", "serve", "--host", server_ns.address, "--port", "0",
+            "--make-cert", "--data-dir", str(data), "--log-level", "warning"),
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            deadline = time.monotonic() + 60
+            while not (data / "service.json").exists():
+                assert serve.poll() is None and time.monotonic() < deadline, serve.stdout.read()  # type: ignore[union-attr]
+                time.sleep(0.1)
+            info = json.loads((data / "service.json").read_text())
+            account = json.loads((data / "account.json").read_text())
+            assert info["url"].startswith(f"https://{server_ns.address}:")
+            (tmp_path / "key").write_text(account["account_key"])
+            script = tmp_path / "client.py"
+            script.write_text(textwrap.dedent(f"""
+                import asyncio, json
+                from farview import RemoteRenderingClient, Pose
+
+                async def main():
+                    with RemoteRenderingClient({info["url"]!r}, {account["account_id"]!r},
+                                               open({str(tmp_path / "key")!r}).read(),
+                                               verify={info["cert"]!r}) as rest:
+                        session = rest.create_session("remote", max_lease_time_minutes=10)
+                        session.wait_until_ready(90)
+                        props = session.wait_for_models(90)
+                        conn = await session.connect(viewport=(320, 240), timeout=30)
+                        sent = conn.send_pose(Pose((0.0, 0.3, 1.5)))
+                        frame = await conn.next_frame(timeout=30)
+                        while frame.pose is None or frame.pose.sequence < sent.sequence:
+                            frame = await conn.next_frame(timeout=30)
+                        print(json.dumps({{"hostname": props.hostname, "port": props.handshake_port,
+                                          "width": frame.width, "mean": float(frame.y.mean()),
+                                          "std": float(frame.y.std())}}), flush=True)
+                        await conn.close()
+                        session.stop()
+
+                asyncio.run(main())
+            """))
+            client = subprocess.run(client_ns.command(sys.executable, str(script)), capture_output=True,
+                                    text=True, timeout=150)
+            assert client.returncode == 0, client.stderr[-3000:]
+            seen = json.loads(client.stdout.strip().splitlines()[-1])
+        finally:
+            serve.terminate()
+            try:
+                serve.wait(20)
+            except subprocess.TimeoutExpired:
+                serve.kill()
+    # the session names the service (the one public endpoint), and a real picture came through
+    assert seen["hostname"] == server_ns.address and seen["port"] == int(info["url"].rsplit(":", 1)[1])
+    assert seen["width"] == 320 and seen["std"] > 5.0, seen
