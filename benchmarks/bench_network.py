@@ -1,0 +1,114 @@
+"""Remote viewing across separated hosts, against loopback, in one run.
+
+Builds two network namespaces joined by a veth pair (as ``tests/network`` does: only its own
+namespaces and 10.231.0.0/16 addresses, removed at the end), runs ``farview serve --make-cert``
+in the first, creates a session from the second (timing REST create → Ready from the remote
+client), then runs ``farview bench`` on that session twice: from the service's namespace
+(loopback: the client beside the host) and from the other namespace (direct: across the cable,
+signaling through the service's https endpoint, media over ICE). Prints pose → present p50/p99
+and fps of each. Needs root. Prints numbers; asserts nothing.
+
+    python3 benchmarks/bench_network.py [--duration 8] [--resolution 1280x720] [--fps 60]
+
+TURN-relayed streams are not built yet (no TURN configuration in farview so far).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.network.netns import Host, skip_reason, two_hosts
+
+
+def _bench(ns: Host, info: dict[str, Any], account: dict[str, str], key_file: Path, session_id: str,
+           args: argparse.Namespace, out: Path) -> dict[str, Any]:
+    cmd = ns.command(sys.executable, "-m", "farview", "bench", "--session", session_id, "--url", info["url"],
+                     "--account-id", account["account_id"], "--account-key-file", str(key_file),
+                     "--ca-cert", info["cert"], "--headless", "--no-baseline", "--no-floor",
+                     "--duration", str(args.duration), "--warmup", "2", "--resolution", args.resolution,
+                     "--fps", str(args.fps), "--output", str(out))
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.duration * 4 + 120)
+    if proc.returncode != 0:
+        raise RuntimeError(f"farview bench in {ns.name} failed:\n{proc.stderr[-2000:]}")
+    doc = json.loads(next(out.glob("bench-*.json")).read_text())
+    s = doc["summary"]["farview"]
+    p2p = s["latency_pose_to_present"]
+    return {"p50": p2p["p50"], "p99": p2p["p99"], "fps": s["video_frames_presented"] / s["measured_s"]}
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--duration", type=float, default=8.0)
+    p.add_argument("--resolution", default="1280x720")
+    p.add_argument("--fps", type=int, default=60)
+    args = p.parse_args()
+    if (reason := skip_reason()) is not None:
+        print(f"bench_network: cannot build separated hosts here: {reason}", file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory() as tmp_name, two_hosts("bn") as (server_ns, client_ns):
+        tmp = Path(tmp_name)
+        data = tmp / "data"
+        serve = subprocess.Popen(server_ns.command(
+            sys.executable, "-m", "farview", "serve", "--host", server_ns.address, "--port", "0", "--make-cert",
+            "--data-dir", str(data), "--log-level", "warning"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 60
+            while not (data / "service.json").exists():
+                if serve.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("farview serve did not start")
+                time.sleep(0.1)
+            info = json.loads((data / "service.json").read_text())
+            account = json.loads((data / "account.json").read_text())
+            key_file = tmp / "key"
+            key_file.write_text(account["account_key"])
+            create = textwrap.dedent(f"""
+                import json, time
+                from farview import RemoteRenderingClient
+                with RemoteRenderingClient({info["url"]!r}, {account["account_id"]!r},
+                                           open({str(key_file)!r}).read(), verify={info["cert"]!r}) as rest:
+                    t0 = time.perf_counter()
+                    session = rest.create_session("net", max_lease_time_minutes=30)
+                    session.wait_until_ready(120, poll_interval=0.05)
+                    ready = time.perf_counter() - t0
+                    session.wait_for_models(120)
+                    print(json.dumps({{"ready_s": ready}}))
+            """)
+            made = subprocess.run(client_ns.command(sys.executable, "-c", create), capture_output=True,
+                                  text=True, timeout=180)
+            if made.returncode != 0:
+                raise RuntimeError(f"creating the session from the client host failed:\n{made.stderr[-2000:]}")
+            ready_s = json.loads(made.stdout.strip().splitlines()[-1])["ready_s"]
+            rows = {
+                "loopback (client beside the host)": _bench(server_ns, info, account, key_file, "net", args,
+                                                           tmp / "loopback"),
+                "direct (client on another host)": _bench(client_ns, info, account, key_file, "net", args,
+                                                         tmp / "direct"),
+            }
+        finally:
+            serve.terminate()
+            try:
+                serve.wait(20)
+            except subprocess.TimeoutExpired:
+                serve.kill()
+    print(f"\nremote viewing, {args.resolution} at {args.fps} fps, {args.duration:g} s measured per row "
+          f"(sample model, headless)")
+    print(f"REST create → Ready from the remote client: {ready_s * 1000:.0f} ms")
+    print(f"{'path':<36} {'p50 ms':>8} {'p99 ms':>8} {'fps':>6}")
+    for name, row in rows.items():
+        print(f"{name:<36} {row['p50']:>8.1f} {row['p99']:>8.1f} {row['fps']:>6.1f}")
+    print("TURN-relayed: not built yet (farview has no TURN configuration so far)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
