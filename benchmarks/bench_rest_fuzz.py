@@ -50,8 +50,8 @@ def main() -> int:
 
 
 def run(svc, key_b: str, cases: int, seed_value: int) -> int:  # type: ignore[no-untyped-def]
-    token_key = bytes.fromhex((svc.data_dir / "token.key").read_text().strip())
-    accounts = Accounts(svc.account_id, svc.account_key, ACCOUNT_B, key_b, token_key)
+    signing_key = (svc.data_dir / "token-signing-key.pem").read_text()
+    accounts = Accounts(svc.account_id, svc.account_key, ACCOUNT_B, key_b, signing_key)
     auth = {"Authorization": f"Bearer {svc.account_key}"}
     for i in range(20):
         insert_record(svc, f"old-{i}", status=("Stopped", "Expired", "Error")[i % 3])

@@ -209,12 +209,14 @@ class _Envelope:
         self.router = router
 
     def _keys_only(self, scope: Scope) -> bool:
-        """Whether the route the router will run for ``scope`` takes account keys only."""
+        """Whether the route the router will run for ``scope`` takes account keys only. A path
+        no route takes (it will be a 404) takes keys only when it names the token exchange
+        (``/accounts//token``, say): no path that looks like it ever accepts a token."""
         for route in self.router.routes:
             match, _ = route.matches(scope)
             if match is Match.FULL:
                 return bool(getattr(getattr(route, "endpoint", None), KEYS_ONLY, False))
-        return False
+        return str(scope["path"]).rstrip("/").lower().endswith("/token")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
