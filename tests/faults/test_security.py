@@ -158,6 +158,8 @@ def test_an_access_token_never_buys_a_new_one_whatever_the_path_holds(
                     assert "AccessToken" not in r.text
                     tried += 1
             assert http.get(f"/{spelling}/{svc.account_id}/token", headers=bearer).status_code == 401
+            # a token path no route takes (found by the REST fuzz, seed 5): still keys only
+            assert http.get(f"/{spelling}//token", headers=bearer).status_code == 401
             assert http.get(f"/{spelling}/{svc.account_id}/token", headers=key).status_code == 200
     print(f"\nFIGURE token_path_control_characters_tried: {tried}")
 
