@@ -45,10 +45,12 @@ from farview.input import control as wire
 from farview.input.errors import ProtocolError
 from farview.input.events import InputEvent
 from farview.input.frame_meta import FrameMetadata
+from farview.input.ice import IceServer
 from farview.input.pose import Fov, Pose, PoseMessage, PoseRequest, View
 from farview.streaming._aiortc_patches import (
     MarkerJitterBuffer,
     enlarge_socket_buffers,
+    ice_path,
     install_marker_receiver,
 )
 from farview.streaming.correlation import PoseCorrelator
@@ -57,7 +59,13 @@ from farview.streaming.mailbox import LatestMailbox
 from farview.streaming.peer import CHANNELS, create_peer_connection
 from farview.streaming.receiver import DecodedVideoFrame, VideoReceiver
 from farview.streaming.stats import FrameStatistics, StatisticsWindow
-from farview.streaming.whep import SignalingError, Verify, whep_connect, whep_disconnect
+from farview.streaming.whep import (
+    SignalingError,
+    Verify,
+    whep_connect,
+    whep_disconnect,
+    whep_ice_servers,
+)
 
 log = logging.getLogger(__name__)
 
@@ -74,8 +82,10 @@ class RenderingConnection:
     def __init__(self, *, viewport: tuple[int, int] = (1280, 720),
                  mailbox: LatestMailbox[Frame] | None = None,
                  on_event: Callable[[str, dict[str, Any]], None] | None = None,
-                 stock_receiver: bool = False) -> None:
-        self.pc = create_peer_connection()
+                 stock_receiver: bool = False, ice_servers: Sequence[IceServer] = ()) -> None:
+        self.pc = create_peer_connection(ice_servers)
+        self.ice_servers = tuple(ice_servers)
+        """The STUN/TURN servers the signaling endpoint named (its ``Link`` headers)."""
         self._loop = asyncio.get_running_loop()
         self.viewport = viewport
         self.near, self.far = 0.05, 1000.0
@@ -333,6 +343,12 @@ class RenderingConnection:
         return self._close_reason
 
     @property
+    def ice_path(self) -> str | None:
+        """How the media flows: ``"host-host"`` (directly), ``"relay-host"`` (through this
+        client's TURN relay), ... (None before ICE completes)."""
+        return ice_path(self.pc)
+
+    @property
     def frames_unmatched(self) -> int:
         """Decoded frames dropped because their metadata never came."""
         return self._poses.unmatched
@@ -383,8 +399,13 @@ async def connect_to_host(url: str, token: str, *, viewport: tuple[int, int] = (
     ``mailbox`` receives the decoded frames (default: the connection's own);
     ``stock_receiver`` uses aiortc's own receive path (a benchmark baseline, slower).
     """
+    try:
+        servers = await asyncio.wait_for(whep_ice_servers(url, token, verify=verify,
+                                                          timeout=timeout), timeout)
+    except (SignalingError, TimeoutError) as exc:
+        raise ConnectError(f"the signaling endpoint at {url} did not answer: {exc}") from None
     conn = RenderingConnection(viewport=viewport, mailbox=mailbox, on_event=on_event,
-                               stock_receiver=stock_receiver)
+                               stock_receiver=stock_receiver, ice_servers=servers)
     await conn._connect(url, token, verify=verify, timeout=timeout)
     return conn
 

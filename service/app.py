@@ -304,12 +304,13 @@ class _Envelope:
 
 def create_app(manager: SessionManager, auth: Authenticator, *, max_body_bytes: int = 64 * 1024,
                on_started: Callable[[], Awaitable[None] | None] | None = None,
-               limiter: RateLimiter | None = None, public_url: str | None = None) -> FastAPI:
+               limiter: RateLimiter | None = None, public_url: str | None = None,
+               ice_servers: tuple[str, ...] = (), turn_secret: str | None = None) -> FastAPI:
     """The service's app. ``public_url`` is where clients reach the service: sessions report
     its host and port as their ``hostname``/``handshakePort`` (the service is every session's
     one public endpoint; hosts listen on loopback only)."""
     limits = limiter or RateLimiter()
-    gateway = HostGateway(manager, auth)
+    gateway = HostGateway(manager, auth, ice_servers=ice_servers, turn_secret=turn_secret)
     public = httpx.URL(public_url) if public_url else None
 
     @asynccontextmanager
@@ -433,6 +434,14 @@ def create_app(manager: SessionManager, auth: Authenticator, *, max_body_bytes: 
         return await gateway.forward(account_of(request), session_id, "POST", "/whep",
                                      body=await request.body(),
                                      content_type=request.headers.get("content-type"))
+
+    @app.options("/accounts/{account_id}/sessions/{session_id}/whep", status_code=204,
+                 tags=["signaling"])
+    async def whep_options(request: Request, account_id: str, session_id: str) -> Response:
+        """The ICE servers to use for this session, as ``Link`` headers (ask before the offer)."""
+        _check_session_id(session_id)
+        await manager.get(account_of(request), session_id)
+        return Response(status_code=204, headers=gateway.link_headers(account_of(request)))
 
     @app.delete("/accounts/{account_id}/sessions/{session_id}/whep/{resource}", status_code=204,
                 tags=["signaling"])

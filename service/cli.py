@@ -96,6 +96,13 @@ def build_parser() -> argparse.ArgumentParser:
                    "binding a non-loopback address; the default)")
     p.add_argument("--model-url-host", action="append", dest="model_url_hosts", metavar="HOST",
                    help="a host name model URLs may use under --model-sources store (repeatable)")
+    p.add_argument("--ice-server", action="append", dest="ice_servers", metavar="URL",
+                   help="a STUN/TURN server clients use for media (stun:HOST:PORT, "
+                   "turn:HOST:PORT?transport=udp|tcp, turns:HOST:PORT; repeatable); given to "
+                   "clients in the WHEP resource's Link headers")
+    p.add_argument("--turn-secret-file", type=Path, metavar="PATH",
+                   help="file holding the TURN server's shared secret (coturn --static-auth-secret; "
+                   "or env FARVIEW_TURN_SECRET): clients get credentials derived from it")
     p.add_argument("--lease-unit-seconds", type=float,
                    help=f"seconds per lease minute (default {DEFAULT_LEASE_UNIT_SECONDS:g}; "
                    "env FARVIEW_LEASE_UNIT_SECONDS); tests shorten it")
@@ -111,12 +118,19 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s serve %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per health poll otherwise
+    try:
+        turn_secret = args.turn_secret_file.read_text().strip() if args.turn_secret_file else None
+    except OSError as exc:
+        print(f"farview serve: cannot read --turn-secret-file: {exc}", file=sys.stderr)
+        return 2
     cli: dict[str, Any] = {
         "host": args.host, "port": args.port, "data_dir": args.data_dir,
         "tls_cert": args.tls_cert, "tls_key": args.tls_key, "make_cert": args.make_cert,
         "allow_insecure_remote": args.allow_insecure_remote,
         "model_sources": args.model_sources,
         "public_url": args.public_url,
+        "ice_servers": tuple(args.ice_servers) if args.ice_servers else None,
+        "turn_secret": turn_secret,
         "model_url_hosts": tuple(args.model_url_hosts) if args.model_url_hosts else None,
         "lease_unit_seconds": args.lease_unit_seconds,
         "host_start_timeout": args.host_start_timeout,
@@ -126,6 +140,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, OSError) as exc:
         print(f"farview serve: {exc}", file=sys.stderr)
         return 2
+    if any(u.startswith(("turn:", "turns:")) for u in settings.ice_servers) and not settings.turn_secret:
+        log.warning("TURN servers are configured without --turn-secret-file: clients get no "
+                    "TURN credentials, so a server that requires them will refuse every client")
     try:
         return asyncio.run(serve(settings))
     except _StartupError as exc:
@@ -240,7 +257,8 @@ async def serve(settings: ServiceSettings) -> int:
     app = create_app(manager, auth, max_body_bytes=settings.max_body_bytes, on_started=on_started,
                      limiter=RateLimiter(creates_per_minute=settings.creates_per_minute,
                                          reads_per_second=settings.reads_per_second),
-                     public_url=url)
+                     public_url=url, ice_servers=settings.ice_servers,
+                     turn_secret=settings.turn_secret)
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on",
                             ssl_certfile=str(cert) if cert else None,
                             ssl_keyfile=str(key) if key else None,

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from farview.input.ice import IceServer
 from farview.input.launch import default_data_dir
 from farview.service.ratelimit import DEFAULT_CREATES_PER_MINUTE, DEFAULT_READS_PER_SECOND
 
@@ -72,6 +73,12 @@ class ServiceSettings:
     ``any``."""
     model_url_hosts: tuple[str, ...] = ()
     """URL host names models may be loaded from under the ``store`` policy."""
+    ice_servers: tuple[str, ...] = ()
+    """STUN/TURN server URLs clients are told to use (``Link`` headers of the session's WHEP
+    resource): ``stun:host:port``, ``turn:host:port?transport=udp|tcp``, ``turns:host:port``."""
+    turn_secret: str | None = field(default=None, repr=False)
+    """The TURN server's shared secret (coturn ``--static-auth-secret``): each client gets
+    credentials derived from it, valid a day (the TURN REST API scheme)."""
     accounts: tuple[tuple[str, str], ...] = ()
     """Configured (account id, account key) pairs; empty → a local account is created."""
 
@@ -86,6 +93,8 @@ class ServiceSettings:
             raise ValueError(f"model_sources must be auto, any or store, got {self.model_sources!r}")
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ValueError("give both tls_cert and tls_key, or neither")
+        for url in self.ice_servers:
+            IceServer(url)  # raises ValueError naming the accepted schemes
 
 
 _ENV: dict[str, tuple[str, type]] = {
@@ -100,6 +109,7 @@ _ENV: dict[str, tuple[str, type]] = {
     "FARVIEW_READS_PER_SECOND": ("reads_per_second", float),
     "FARVIEW_MODEL_SOURCES": ("model_sources", str),
     "FARVIEW_PUBLIC_URL": ("public_url", str),
+    "FARVIEW_TURN_SECRET": ("turn_secret", str),
 }
 
 
@@ -114,7 +124,7 @@ def read_config_file(path: Path) -> dict[str, Any]:
     for key, value in raw.items():
         if key == "accounts":
             out["accounts"] = tuple((str(a["id"]), str(a["key"])) for a in value)
-        elif key == "model_url_hosts":
+        elif key in ("model_url_hosts", "ice_servers"):
             out[key] = tuple(str(h) for h in value)
         elif key in known:
             out[key] = Path(value) if key in ("data_dir", "tls_cert", "tls_key") else value

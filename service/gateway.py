@@ -27,6 +27,7 @@ from urllib.parse import quote
 import httpx
 from fastapi.responses import Response
 
+from farview.input.ice import servers_for
 from farview.service.auth import Authenticator
 from farview.service.errors import ApiError
 from farview.service.lifecycle import SessionManager
@@ -44,10 +45,19 @@ _PASSED_HEADERS = ("content-type", "link", "etag")
 class HostGateway:
     """Forwards a session's WHEP signaling and scene uploads to its render host."""
 
-    def __init__(self, manager: SessionManager, auth: Authenticator) -> None:
+    def __init__(self, manager: SessionManager, auth: Authenticator, *,
+                 ice_servers: tuple[str, ...] = (), turn_secret: str | None = None) -> None:
         self._manager = manager
         self._auth = auth
+        self._ice_servers = ice_servers
+        self._turn_secret = turn_secret
         self._http = httpx.AsyncClient(trust_env=False, timeout=FORWARD_TIMEOUT)
+
+    def link_headers(self, account_id: str) -> dict[str, str]:
+        """The configured STUN/TURN servers as one ``Link`` header (TURN credentials derived
+        for ``account_id`` from the shared secret); empty when none are configured."""
+        servers = servers_for(self._ice_servers, turn_secret=self._turn_secret, user=account_id)
+        return {"Link": ", ".join(s.link_header() for s in servers)} if servers else {}
 
     async def close(self) -> None:
         await self._http.aclose()
@@ -82,4 +92,5 @@ class HostGateway:
         if location and location.startswith("/whep/"):
             passed["Location"] = (f"/accounts/{quote(account_id, safe='')}/sessions/{session_id}"
                                   f"/whep/{location.removeprefix('/whep/')}")
+            passed.update(self.link_headers(account_id))
         return Response(answer.content, status_code=answer.status_code, headers=passed)

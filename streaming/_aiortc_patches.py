@@ -245,6 +245,20 @@ def enlarge_socket_buffers(pc: Any, size: int = UDP_RECEIVE_BUFFER) -> None:
         log.debug("could not enlarge socket buffers: %s", exc)
 
 
+def ice_path(pc: Any) -> str | None:
+    """How the media flows: the local and remote candidate types of the nominated ICE pair
+    (``"host-host"``, ``"relay-host"`` through the client's TURN relay, ...), or None before
+    ICE completes. Reads aioice's ``Connection._nominated`` (pinned; tested)."""
+    try:
+        for transceiver in pc.getTransceivers():
+            nominated = transceiver.receiver.transport.transport._connection._nominated
+            for pair in nominated.values():
+                return f"{pair.local_candidate.type}-{pair.remote_candidate.type}"
+    except AttributeError:
+        log.debug("aioice has no nominated pairs where farview reads them", exc_info=True)
+    return None
+
+
 # -- patch 5: bounded SCTP reassembly ---------------------------------------------------------
 
 MAX_REASSEMBLED_MESSAGE = 64 * 1024

@@ -7,10 +7,12 @@ STUN server and wait up to 5 s for it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection
 
+from farview.input.ice import IceServer
 from farview.streaming._aiortc_patches import MAX_REASSEMBLED_MESSAGE, apply_global_patches
 
 MAX_CHANNEL_MESSAGE = MAX_REASSEMBLED_MESSAGE
@@ -33,8 +35,9 @@ FRAMES = ChannelSpec("frames", ordered=False, max_retransmits=0)
 CHANNELS = (POSE, INPUT, CONTROL, FRAMES)
 
 
-def create_peer_connection(ice_servers: list[str] | None = None) -> RTCPeerConnection:
-    """A peer connection with farview's ICE configuration and aiortc workarounds applied."""
+def create_peer_connection(ice_servers: Sequence[IceServer] = ()) -> RTCPeerConnection:
+    """A peer connection with farview's ICE configuration and aiortc workarounds applied: the
+    given STUN/TURN servers, none by default (aiortc would add a public STUN server)."""
     apply_global_patches()
-    servers = [RTCIceServer(url) for url in (ice_servers or [])]
+    servers = [RTCIceServer(s.url, s.username, s.credential) for s in ice_servers]
     return RTCPeerConnection(RTCConfiguration(iceServers=servers))

@@ -22,6 +22,8 @@ from aiortc import RTCPeerConnection, RTCSessionDescription
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from farview.input.ice import IceServer, parse_link_headers
+
 log = logging.getLogger(__name__)
 
 MAX_SDP_BYTES = 64 * 1024
@@ -155,6 +157,21 @@ async def whep_connect(pc: RTCPeerConnection, url: str, token: str, *,
     await pc.setRemoteDescription(RTCSessionDescription(sdp=resp.text, type="answer"))
     location = resp.headers.get("location", "")
     return str(httpx.URL(url).join(location))
+
+
+async def whep_ice_servers(url: str, token: str, *, verify: Verify = True,
+                           timeout: float = 10.0) -> list[IceServer]:
+    """The ICE servers a WHEP endpoint tells its clients to use (``OPTIONS``, ``Link`` headers),
+    asked before the offer is made: without trickle ICE the offer must carry relay candidates
+    already. An endpoint that lists none (or does not answer ``OPTIONS``) gives none."""
+    async with httpx.AsyncClient(verify=verify, timeout=timeout, trust_env=False) as http:
+        try:
+            resp = await http.options(url, headers={"Authorization": f"Bearer {token}"})
+        except httpx.HTTPError as exc:
+            raise SignalingError(0, "Unreachable", f"{url} did not answer: {exc}") from None
+    if resp.status_code >= 400:
+        return []
+    return parse_link_headers(resp.headers.get_list("link"))
 
 
 async def whep_disconnect(location: str, token: str, *, verify: Verify = True) -> None:

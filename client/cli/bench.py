@@ -92,7 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_account_key_options(g)
     g.add_argument("--data-dir", type=Path, help="the local service's data dir (default $FARVIEW_DATA_DIR "
                    "or ~/.local/share/farview)")
-    g.add_argument("--ca-cert", metavar="FILE", help="CA/certificate file to trust for https (as for every farview command)")
+    g.add_argument("--ca-cert", metavar="FILE",
+                   help="CA/certificate file to trust for https (as for every farview command)")
     return p
 
 
@@ -202,7 +203,9 @@ def _bench(session: Any, args: argparse.Namespace, spec: Any, trajectory: Any, h
                           verify=args.verify, bitrate=args.bitrate, stereo=args.stereo)
 
     async def connect(frames: Any, stock: bool) -> Any:
-        return await connect_session(session, viewport=(w, h), mailbox=frames, stock_receiver=stock)
+        conn = await connect_session(session, viewport=(w, h), mailbox=frames, stock_receiver=stock)
+        _say(f"media path {conn.ice_path or 'unknown'}")
+        return conn
 
     progress = ProgressBar()
     display = _Display(w, h, args.headless)

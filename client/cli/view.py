@@ -81,7 +81,10 @@ def run_viewer(session: Any, args: argparse.Namespace, title: str) -> ViewerResu
     mailbox: LatestMailbox[Frame] = LatestMailbox()
 
     async def connect(frames: LatestMailbox[Frame]) -> Any:
-        return await connect_session(session, viewport=args.size, mailbox=frames)
+        conn = await connect_session(session, viewport=args.size, mailbox=frames)
+        print(f"farview: connected; media path {conn.ice_path or 'unknown'} "
+              "(host-host: direct; relay-*: through TURN)", file=sys.stderr, flush=True)
+        return conn
 
     async def session_check() -> str | None:
         props = await asyncio.to_thread(session.get_properties)

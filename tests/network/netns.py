@@ -74,3 +74,55 @@ def two_hosts(tag: str) -> Iterator[tuple[Host, Host]]:
 def _check(result: subprocess.CompletedProcess[str]) -> None:
     if result.returncode != 0:
         raise RuntimeError(f"{' '.join(result.args)} failed: {result.stderr.strip()}")
+
+
+@dataclass(frozen=True)
+class Relayed:
+    """Three hosts in a row: ``server`` ─ ``middle`` ─ ``client``. The middle one forwards TCP
+    to the server's ``signaling_port`` only (the client's https to the service); nothing else
+    crosses it, so media can flow only through a relay running on the middle host itself,
+    which has an address on each side (``middle_server_side``, ``middle_client_side``)."""
+
+    server: Host
+    middle: Host
+    client: Host
+    middle_server_side: str
+    middle_client_side: str
+
+
+@contextlib.contextmanager
+def relayed_hosts(tag: str, signaling_port: int) -> Iterator[Relayed]:
+    """See :class:`Relayed`; removed on exit, also when the test fails."""
+    net = random.randrange(0, 250)
+    s_addr, ms_addr = f"10.232.{net}.1", f"10.232.{net}.2"
+    mc_addr, c_addr = f"10.233.{net}.1", f"10.233.{net}.2"
+    pid = os.getpid()
+    server, middle, client = (Host(f"fv{pid}-{tag}{x}", a) for x, a in
+                              (("s", s_addr), ("m", mc_addr), ("c", c_addr)))
+    dev = {k: f"fv{pid % 100000}{tag}{k}"[:15] for k in ("s", "ms", "mc", "c")}
+    try:
+        for host in (server, middle, client):
+            _check(_ip("netns", "add", host.name))
+            _check(_ip("-n", host.name, "link", "set", "lo", "up"))
+        _check(_ip("link", "add", dev["s"], "netns", server.name, "type", "veth", "peer", "name",
+                   dev["ms"], "netns", middle.name))
+        _check(_ip("link", "add", dev["c"], "netns", client.name, "type", "veth", "peer", "name",
+                   dev["mc"], "netns", middle.name))
+        for ns, d, address in ((server.name, dev["s"], s_addr), (middle.name, dev["ms"], ms_addr),
+                               (middle.name, dev["mc"], mc_addr), (client.name, dev["c"], c_addr)):
+            _check(_ip("-n", ns, "addr", "add", f"{address}/30", "dev", d))
+            _check(_ip("-n", ns, "link", "set", d, "up"))
+        _check(_ip("-n", server.name, "route", "add", f"10.233.{net}.0/30", "via", ms_addr))
+        _check(_ip("-n", client.name, "route", "add", f"10.232.{net}.0/30", "via", mc_addr))
+        for args in (["sysctl", "-qw", "net.ipv4.ip_forward=1"],
+                     ["iptables", "-P", "FORWARD", "DROP"],
+                     ["iptables", "-A", "FORWARD", "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED",
+                      "-j", "ACCEPT"],
+                     ["iptables", "-A", "FORWARD", "-p", "tcp", "-d", s_addr, "--dport", str(signaling_port),
+                      "-j", "ACCEPT"]):
+            result = subprocess.run(middle.command(*args), capture_output=True, text=True, timeout=30)
+            _check(result)
+        yield Relayed(server, middle, client, ms_addr, mc_addr)
+    finally:
+        for host in (server, middle, client):
+            _ip("netns", "del", host.name)

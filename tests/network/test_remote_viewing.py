@@ -57,7 +57,8 @@ def test_a_client_on_another_host_streams_through_the_services_https_endpoint(tm
                             frame = await conn.next_frame(timeout=30)
                         print(json.dumps({{"hostname": props.hostname, "port": props.handshake_port,
                                           "width": frame.width, "mean": float(frame.y.mean()),
-                                          "std": float(frame.y.std())}}), flush=True)
+                                          "std": float(frame.y.std()), "path": conn.ice_path}}),
+                                      flush=True)
                         await conn.close()
                         session.stop()
 
@@ -76,3 +77,4 @@ def test_a_client_on_another_host_streams_through_the_services_https_endpoint(tm
     # the session names the service (the one public endpoint), and a real picture came through
     assert seen["hostname"] == server_ns.address and seen["port"] == int(info["url"].rsplit(":", 1)[1])
     assert seen["width"] == 320 and seen["std"] > 5.0, seen
+    assert seen["path"] == "host-host", seen  # directly between the two hosts

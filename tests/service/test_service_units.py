@@ -93,3 +93,15 @@ def test_hosts_check_tokens_with_the_public_key_only() -> None:
     other = mint_token(new_signing_key(), "a")
     assert verify_bearer(f"Bearer {other}", key=public, account_id="a") == "access token is not valid for this host"
     assert auth.authenticate(f"Bearer {other}", "a") is None
+
+
+def test_ice_server_settings_are_checked_at_start(tmp_path: Path) -> None:
+    ok = load_settings({"ice_servers": ("stun:stun.example:3478", "turn:turn.example:3478?transport=udp")},
+                       environ={})
+    assert ok.ice_servers[1].startswith("turn:")
+    with pytest.raises(ValueError, match="stun:, stuns:, turn: or turns:"):
+        load_settings({"ice_servers": ("http://turn.example",)}, environ={})
+    cfg = tmp_path / "farview.toml"
+    cfg.write_text('ice_servers = ["turns:turn.example:5349"]\n')
+    assert load_settings({}, config_file=cfg, environ={}).ice_servers == ("turns:turn.example:5349",)
+    assert "turn_secret" not in repr(load_settings({"turn_secret": "s3cret"}, environ={}))

@@ -320,3 +320,16 @@ async def test_a_1_mib_message_is_dropped_while_reassembled(
     finally:
         await client.close()
         await host.close()
+
+
+def test_aioice_keeps_the_nominated_pairs_where_ice_path_reads_them() -> None:
+    """``ice_path`` reads aioice's ``Connection._nominated`` (a dict of component → pair with
+    ``local_candidate``/``remote_candidate``); this fails if aioice moves it."""
+    import inspect
+
+    import aioice.ice
+
+    source = inspect.getsource(aioice.ice.Connection)
+    assert "self._nominated: dict[int, CandidatePair] = {}" in source
+    assert "remote_candidate" in inspect.signature(aioice.ice.CandidatePair).parameters
+    assert isinstance(aioice.ice.CandidatePair.local_candidate, property)
