@@ -10,24 +10,29 @@ and fps of each. Needs root. Prints numbers; asserts nothing.
 
     python3 benchmarks/bench_network.py [--duration 8] [--resolution 1280x720] [--fps 60]
 
-TURN-relayed streams are not built yet (no TURN configuration in farview so far).
+Then, when coturn is installed, a third row: three namespaces in a row where the client's
+host reaches only the service's https port and a coturn relay on the middle host (``farview
+serve --ice-server ... --turn-secret-file ...``), so the media goes client → TURN → host.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
 import textwrap
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.network.netns import Host, skip_reason, two_hosts
+from tests.network.netns import Host, coturn, relayed_hosts, skip_reason, two_hosts
 
 
 def _bench(ns: Host, info: dict[str, Any], account: dict[str, str], key_file: Path, session_id: str,
@@ -40,10 +45,59 @@ def _bench(ns: Host, info: dict[str, Any], account: dict[str, str], key_file: Pa
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.duration * 4 + 120)
     if proc.returncode != 0:
         raise RuntimeError(f"farview bench in {ns.name} failed:\n{proc.stderr[-2000:]}")
+    path = next((line.split("media path ", 1)[1].strip() for line in proc.stderr.splitlines()
+                 if "media path " in line), "unknown")
     doc = json.loads(next(out.glob("bench-*.json")).read_text())
     s = doc["summary"]["farview"]
     p2p = s["latency_pose_to_present"]
-    return {"p50": p2p["p50"], "p99": p2p["p99"], "fps": s["video_frames_presented"] / s["measured_s"]}
+    return {"p50": p2p["p50"], "p99": p2p["p99"], "fps": s["video_frames_presented"] / s["measured_s"],
+            "path": path}
+
+
+@contextlib.contextmanager
+def _service(ns: Host, tmp: Path, *extra: str) -> Iterator[tuple[dict[str, Any], dict[str, str], Path]]:
+    """``farview serve --make-cert`` in ``ns``: (service.json, account.json, key file)."""
+    data = tmp / "data"
+    serve = subprocess.Popen(ns.command(
+        sys.executable, "-m", "farview", "serve", "--host", ns.address, "--make-cert",
+        "--data-dir", str(data), "--log-level", "warning", *extra),
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not (data / "service.json").exists():
+            if serve.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("farview serve did not start")
+            time.sleep(0.1)
+        account = json.loads((data / "account.json").read_text())
+        key_file = tmp / "key"
+        key_file.write_text(account["account_key"])
+        yield json.loads((data / "service.json").read_text()), account, key_file
+    finally:
+        serve.terminate()
+        try:
+            serve.wait(20)
+        except subprocess.TimeoutExpired:
+            serve.kill()
+
+
+def _create(ns: Host, info: dict[str, Any], account: dict[str, str], key_file: Path) -> float:
+    """Create session "net" from ``ns``; seconds from the create call to Ready."""
+    create = textwrap.dedent(f"""
+        import json, time
+        from farview import RemoteRenderingClient
+        with RemoteRenderingClient({info["url"]!r}, {account["account_id"]!r},
+                                   open({str(key_file)!r}).read(), verify={info["cert"]!r}) as rest:
+            t0 = time.perf_counter()
+            session = rest.create_session("net", max_lease_time_minutes=30)
+            session.wait_until_ready(120, poll_interval=0.05)
+            ready = time.perf_counter() - t0
+            session.wait_for_models(120)
+            print(json.dumps({{"ready_s": ready}}))
+    """)
+    made = subprocess.run(ns.command(sys.executable, "-c", create), capture_output=True, text=True, timeout=180)
+    if made.returncode != 0:
+        raise RuntimeError(f"creating the session from {ns.name} failed:\n{made.stderr[-2000:]}")
+    return float(json.loads(made.stdout.strip().splitlines()[-1])["ready_s"])
 
 
 def main() -> int:
@@ -55,58 +109,36 @@ def main() -> int:
     if (reason := skip_reason()) is not None:
         print(f"bench_network: cannot build separated hosts here: {reason}", file=sys.stderr)
         return 2
-    with tempfile.TemporaryDirectory() as tmp_name, two_hosts("bn") as (server_ns, client_ns):
+    rows: dict[str, dict[str, Any]] = {}
+    with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        data = tmp / "data"
-        serve = subprocess.Popen(server_ns.command(
-            sys.executable, "-m", "farview", "serve", "--host", server_ns.address, "--port", "0", "--make-cert",
-            "--data-dir", str(data), "--log-level", "warning"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            deadline = time.monotonic() + 60
-            while not (data / "service.json").exists():
-                if serve.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("farview serve did not start")
-                time.sleep(0.1)
-            info = json.loads((data / "service.json").read_text())
-            account = json.loads((data / "account.json").read_text())
-            key_file = tmp / "key"
-            key_file.write_text(account["account_key"])
-            create = textwrap.dedent(f"""
-                import json, time
-                from farview import RemoteRenderingClient
-                with RemoteRenderingClient({info["url"]!r}, {account["account_id"]!r},
-                                           open({str(key_file)!r}).read(), verify={info["cert"]!r}) as rest:
-                    t0 = time.perf_counter()
-                    session = rest.create_session("net", max_lease_time_minutes=30)
-                    session.wait_until_ready(120, poll_interval=0.05)
-                    ready = time.perf_counter() - t0
-                    session.wait_for_models(120)
-                    print(json.dumps({{"ready_s": ready}}))
-            """)
-            made = subprocess.run(client_ns.command(sys.executable, "-c", create), capture_output=True,
-                                  text=True, timeout=180)
-            if made.returncode != 0:
-                raise RuntimeError(f"creating the session from the client host failed:\n{made.stderr[-2000:]}")
-            ready_s = json.loads(made.stdout.strip().splitlines()[-1])["ready_s"]
-            rows = {
-                "loopback (client beside the host)": _bench(server_ns, info, account, key_file, "net", args,
-                                                           tmp / "loopback"),
-                "direct (client on another host)": _bench(client_ns, info, account, key_file, "net", args,
-                                                         tmp / "direct"),
-            }
-        finally:
-            serve.terminate()
-            try:
-                serve.wait(20)
-            except subprocess.TimeoutExpired:
-                serve.kill()
+        with two_hosts("bn") as (server_ns, client_ns), \
+                _service(server_ns, tmp / "direct-run", "--port", "0") as (info, account, key_file):
+            ready_s = _create(client_ns, info, account, key_file)
+            rows["loopback (client beside the host)"] = _bench(server_ns, info, account, key_file, "net", args,
+                                                               tmp / "loopback")
+            rows["direct (client on another host)"] = _bench(client_ns, info, account, key_file, "net", args,
+                                                             tmp / "direct")
+        turn_note = None
+        if shutil.which("turnserver") is None:
+            turn_note = "TURN-relayed: skipped (coturn's turnserver is not installed)"
+        else:
+            port = 8455
+            (tmp / "turn-secret").write_text("bench-network-secret")
+            with relayed_hosts("bt", port) as net, coturn(net, "bench-network-secret", tmp / "turn.log") as url, \
+                    _service(net.server, tmp / "turn-run", "--port", str(port), "--ice-server", url,
+                             "--turn-secret-file", str(tmp / "turn-secret")) as (info, account, key_file):
+                _create(net.client, info, account, key_file)
+                rows["TURN (client reaches only the relay)"] = _bench(net.client, info, account, key_file, "net",
+                                                                     args, tmp / "turn")
     print(f"\nremote viewing, {args.resolution} at {args.fps} fps, {args.duration:g} s measured per row "
           f"(sample model, headless)")
     print(f"REST create → Ready from the remote client: {ready_s * 1000:.0f} ms")
-    print(f"{'path':<36} {'p50 ms':>8} {'p99 ms':>8} {'fps':>6}")
+    print(f"{'path':<38} {'p50 ms':>8} {'p99 ms':>8} {'fps':>6}  media path")
     for name, row in rows.items():
-        print(f"{name:<36} {row['p50']:>8.1f} {row['p99']:>8.1f} {row['fps']:>6.1f}")
-    print("TURN-relayed: not built yet (farview has no TURN configuration so far)")
+        print(f"{name:<38} {row['p50']:>8.1f} {row['p99']:>8.1f} {row['fps']:>6.1f}  {row['path']}")
+    if turn_note:
+        print(turn_note)
     return 0
 
 

@@ -14,6 +14,7 @@ import shutil
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 
 def _ip(*args: str) -> subprocess.CompletedProcess[str]:
@@ -126,3 +127,28 @@ def relayed_hosts(tag: str, signaling_port: int) -> Iterator[Relayed]:
     finally:
         for host in (server, middle, client):
             _ip("netns", "del", host.name)
+
+
+TURN_PORT = 3478
+
+
+@contextlib.contextmanager
+def coturn(net: Relayed, secret: str, log_file: Path) -> Iterator[str]:
+    """A real coturn on ``net``'s middle host: clients reach it on its client-side address,
+    it relays from its server-side one; TURN REST credentials from ``secret``. Yields the URL
+    to give ``farview serve --ice-server``; stopped on exit."""
+    with log_file.open("w") as log:
+        proc = subprocess.Popen(net.middle.command(
+            "turnserver", "-n", "--no-cli", "--no-tls", "--no-dtls", "--fingerprint",
+            "--use-auth-secret", f"--static-auth-secret={secret}", "--realm=farview.test",
+            f"--listening-ip={net.middle_client_side}", f"--relay-ip={net.middle_server_side}",
+            f"--listening-port={TURN_PORT}", "--min-port=49200", "--max-port=49300",
+            "--log-file=stdout", "--simple-log"), stdout=log, stderr=subprocess.STDOUT)
+    try:
+        yield f"turn:{net.middle_client_side}:{TURN_PORT}?transport=udp"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()

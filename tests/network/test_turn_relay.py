@@ -5,6 +5,7 @@ with credentials derived from coturn's shared secret; frames must flow through t
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import socket
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.network.netns import relayed_hosts, skip_reason
+from tests.network.netns import coturn, relayed_hosts, skip_reason
 
 pytestmark = pytest.mark.slow
 REASON = skip_reason() or (None if shutil.which("turnserver") else "coturn (turnserver) is not installed")
@@ -35,18 +36,13 @@ def test_a_client_that_only_reaches_a_turn_server_streams_through_it(tmp_path: P
     port = _free_port()
     data = tmp_path / "data"
     (tmp_path / "turn-secret").write_text(SECRET)
-    with relayed_hosts("tr", port) as net:
+    with relayed_hosts("tr", port) as net, contextlib.ExitStack() as stack:
         turn_log = tmp_path / "turn.log"
-        turn = subprocess.Popen(net.middle.command(
-            "turnserver", "-n", "--no-cli", "--no-tls", "--no-dtls", "--fingerprint",
-            "--use-auth-secret", f"--static-auth-secret={SECRET}", "--realm=farview.test",
-            f"--listening-ip={net.middle_client_side}", f"--relay-ip={net.middle_server_side}",
-            "--listening-port=3478", "--min-port=49200", "--max-port=49300", "--log-file=stdout",
-            "--simple-log"), stdout=turn_log.open("w"), stderr=subprocess.STDOUT)
+        turn_url = stack.enter_context(coturn(net, SECRET, turn_log))
         serve = subprocess.Popen(net.server.command(
             sys.executable, "-m", "farview", "serve", "--host", net.server.address, "--port", str(port),
             "--make-cert", "--data-dir", str(data), "--log-level", "warning",
-            "--ice-server", f"turn:{net.middle_client_side}:3478?transport=udp",
+            "--ice-server", turn_url,
             "--turn-secret-file", str(tmp_path / "turn-secret")),
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         try:
@@ -87,13 +83,12 @@ def test_a_client_that_only_reaches_a_turn_server_streams_through_it(tmp_path: P
             assert client.returncode == 0, client.stderr[-3000:] + "\nTURN:\n" + turn_log.read_text()[-2000:]
             seen = json.loads(client.stdout.strip().splitlines()[-1])
         finally:
-            for proc in (serve, turn):
-                proc.terminate()
-                try:
-                    proc.wait(20)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-    assert seen["servers"] == [f"turn:{net.middle_client_side}:3478?transport=udp"]
+            serve.terminate()
+            try:
+                serve.wait(20)
+            except subprocess.TimeoutExpired:
+                serve.kill()
+    assert seen["servers"] == [turn_url]
     assert seen["width"] == 320 and seen["std"] > 5.0, seen
     assert seen["path"] == "relay-host", seen  # the media went through coturn
     assert "session" in turn_log.read_text().lower() or "allocation" in turn_log.read_text().lower()
