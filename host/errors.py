@@ -52,6 +52,8 @@ class SceneError(HostError, ValueError):
 
 BUDGET_TRIANGLES = "triangles"
 BUDGET_BYTES = "bytes"
+BUDGET_DECODED = "decoded"
+"""The decoded-bytes budget: what a model's accessors and images take once decoded."""
 
 
 class ModelError(HostError, ValueError):

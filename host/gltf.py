@@ -3,8 +3,25 @@
 Owns: parsing the container, resolving buffers (GLB BIN chunk, ``data:`` URIs, external files
 next to the model), decoding accessors (byteStride, sparse, u8/u16/u32 indices), the node forest
 with stable names, triangle meshes and metallic-roughness materials, and the budgets
-(file size, triangles). Every malformed input raises :class:`ModelError` with a message that
-names the problem; nothing else escapes for bad data.
+(file size, triangles, vertices, decoded bytes, JSON nesting). Every malformed input raises
+:class:`ModelError` with a message that names the problem; nothing else escapes for bad data.
+
+Budgets are checked before the work or the memory they bound is spent, since a few hundred bytes
+of glTF can declare gigabytes (an accessor without a ``bufferView`` is zero-filled to its
+``count``):
+
+- file size (``max_file_bytes``): the file plus the external buffers and images it reads;
+- decoded bytes (``max_decoded_bytes``, default :data:`DEFAULT_MAX_DECODED_BYTES`): every
+  accessor's decoded size (count × components × component size, plus its sparse indices and
+  values) and every image's RGBA size, counted over the model before each allocation. An
+  accessor decoded for two primitives counts twice: each primitive gets arrays of its own;
+- triangles (``max_triangles``): per node instance, and a mesh no node uses once (it is decoded);
+- vertices: at most ``max(3 × max_triangles, MIN_VERTEX_BUDGET)`` POSITION elements over the
+  triangle primitives (a triangle list never needs more than three per triangle), refused with
+  the triangle budget's name;
+- JSON nesting: at most :data:`MAX_JSON_DEPTH` levels, scanned before parsing.
+
+Node hierarchies are walked without recursion, so any depth that fits the budgets loads.
 
 Textures: the base colour texture (``baseColorTexture``) is decoded (PNG or JPEG, through
 Pillow) with its sampler and the primitive's ``TEXCOORD_n`` set; an image larger than
@@ -29,19 +46,21 @@ import json
 import logging
 import math
 import os
+import re
+import stat
 import struct
 import urllib.parse
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeGuard
 
 import numpy as np
 import numpy.typing as npt
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from farview.host import transforms
-from farview.host.errors import BUDGET_BYTES, BUDGET_TRIANGLES, LIMIT_EXCEEDED, ModelError
+from farview.host.errors import BUDGET_BYTES, BUDGET_DECODED, BUDGET_TRIANGLES, LIMIT_EXCEEDED, ModelError
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +68,15 @@ DEFAULT_MAX_TRIANGLES = 10_000_000
 """Default triangle budget for one model."""
 DEFAULT_MAX_FILE_BYTES = 1 << 30
 """Default size budget for one model including its external buffers (1 GiB)."""
+DEFAULT_MAX_DECODED_BYTES = 1 << 30
+"""Default budget of decoded accessor and image data for one model (1 GiB), counted before each
+allocation; see the module's docstring."""
+MIN_VERTEX_BUDGET = 1 << 16
+"""The vertex budget is three per triangle of the triangle budget, but never less than this."""
+MAX_JSON_DEPTH = 64
+"""Deepest nesting of arrays and objects the JSON may have (the top-level object is level 1).
+glTF itself needs fewer than ten; the rest is room for ``extras``. Python's parser recurses once
+per level and fails with RecursionError near a thousand, so the depth is scanned first."""
 
 GLB_MAGIC = b"glTF"
 _CHUNK_JSON = 0x4E4F534A
@@ -227,8 +255,10 @@ def load_model(
     max_triangles: int = DEFAULT_MAX_TRIANGLES,
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
     missing_normals: Literal["flat", "smooth"] = "flat",
+    max_decoded_bytes: int = DEFAULT_MAX_DECODED_BYTES,
 ) -> Model:
-    """Load a ``.glb`` or ``.gltf`` file; external buffers are read relative to it."""
+    """Load a ``.glb`` or ``.gltf`` file; external buffers are read relative to it. The budgets
+    are those of :func:`load_model_bytes`."""
     p = Path(path)
     try:
         size = p.stat().st_size
@@ -242,6 +272,7 @@ def load_model(
     return load_model_bytes(
         data, name=p.stem, base_dir=p.parent, max_triangles=max_triangles,
         max_file_bytes=max_file_bytes, missing_normals=missing_normals,
+        max_decoded_bytes=max_decoded_bytes,
     )
 
 
@@ -253,13 +284,19 @@ def load_model_bytes(
     max_triangles: int = DEFAULT_MAX_TRIANGLES,
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
     missing_normals: Literal["flat", "smooth"] = "flat",
+    max_decoded_bytes: int = DEFAULT_MAX_DECODED_BYTES,
 ) -> Model:
     """Load a model from memory (e.g. fetched over http). GLB is recognised by its magic.
 
     ``base_dir`` is where relative buffer URIs are resolved; without it only GLB and ``data:``
-    URIs work. URIs may not leave ``base_dir`` (no absolute paths, no ``..`` escapes).
+    URIs work. URIs may not leave ``base_dir`` (no absolute paths, no ``..`` escapes) and must
+    name regular files.
+
+    Budgets (see the module's docstring): ``max_triangles`` (and the vertex budget derived from
+    it), ``max_file_bytes`` and ``max_decoded_bytes``. Over one: :class:`ModelError` with code
+    ``LimitExceeded`` and ``budget`` naming it (``"triangles"`` or ``"bytes"``).
     """
-    if max_triangles < 0 or max_file_bytes < 0:
+    if max_triangles < 0 or max_file_bytes < 0 or max_decoded_bytes < 0:
         raise ValueError("budgets must be non-negative")
     if len(data) > max_file_bytes:
         raise ModelError(
@@ -268,12 +305,12 @@ def load_model_bytes(
     if data[:4] == GLB_MAGIC:
         doc, bin_chunk = _split_glb(data)
     else:
-        stripped = data.lstrip()
-        if not stripped.startswith(b"{"):
+        if not _JSON_START.match(data):
             raise ModelError("not a glTF file: bad magic (neither 'glTF' binary nor JSON)")
         doc, bin_chunk = _parse_json(data), None
     budget = _Budget(max_file_bytes - len(data))
-    loader = _Loader(doc, bin_chunk, base_dir, name, budget, max_triangles, missing_normals)
+    loader = _Loader(doc, bin_chunk, base_dir, name, budget, max_triangles, missing_normals,
+                     max_decoded_bytes)
     try:
         return loader.load()
     except ModelError:
@@ -288,17 +325,58 @@ def load_model_bytes(
 # Container
 
 
+_JSON_START = re.compile(rb"[ \t\r\n]*\{")
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*(?:"|\\?\Z)', re.DOTALL)
+"""A JSON string, escapes included, or an unterminated one to the end of the data (so that a
+match never fails after scanning: failing, each quote inside it would start another scan,
+quadratic in its length). Bytes: UTF-8 never puts '"' or '\\' inside a multi-byte character."""
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_SCAN_CHUNK = 1 << 24
+
+
+def _json_depth(raw: bytes) -> int:
+    """The deepest nesting of arrays and objects in ``raw``, brackets inside strings aside.
+    Anything after an unterminated string is ignored: the parser refuses the string first.
+    Vectorised, unlike :func:`farview.input.jsondepth.nests_deeper` (which measures messages
+    of at most a few hundred KiB token by token): a glTF's JSON can be tens of MiB."""
+    brackets = _JSON_STRING.sub(b"", raw).translate(None, _NOT_BRACKETS)
+    depth = deepest = 0
+    for start in range(0, len(brackets), _SCAN_CHUNK):  # bounded temporaries for huge files
+        b = np.frombuffer(brackets, dtype=np.uint8, count=min(_SCAN_CHUNK, len(brackets) - start),
+                          offset=start)
+        steps = np.where((b == ord("[")) | (b == ord("{")), 1, -1).astype(np.int64)
+        levels = np.cumsum(steps) + depth
+        deepest = max(deepest, int(levels.max()))
+        depth = int(levels[-1])
+    return deepest
+
+
+def _json_int(text: str) -> int | float:
+    """A JSON integer; one of more than 20 characters (beyond any count, offset or index a file
+    can mean) becomes a float, which every such check refuses with the value in its message.
+    As ints, Python refuses them past 4300 digits (a ValueError from the parser) and arithmetic
+    on them grows without bound."""
+    return int(text) if len(text) <= 20 else float(text)
+
+
 def _parse_json(raw: bytes) -> dict[str, Any]:
+    depth = _json_depth(raw)
+    if depth > MAX_JSON_DEPTH:
+        raise ModelError(f"not a usable glTF file: its JSON nests deeper than {MAX_JSON_DEPTH} "
+                         f"levels ({depth}); glTF needs fewer than ten")
     try:
-        doc = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ModelError(f"not a glTF file: JSON does not parse ({e})") from None
+        doc = json.loads(raw.decode("utf-8"), parse_int=_json_int)
+    except (ValueError, RecursionError) as e:
+        # ValueError: bad UTF-8 or bad JSON. RecursionError cannot happen below
+        # MAX_JSON_DEPTH, but must not escape if it did.
+        raise ModelError(f"not a glTF file: JSON does not parse ({_clip(str(e), 200)})") from None
     if not isinstance(doc, dict):
         raise ModelError("not a glTF file: the JSON top level is not an object")
     version = str(doc.get("asset", {}).get("version", "")) if isinstance(
         doc.get("asset"), dict) else ""
     if not version.startswith("2."):
-        raise ModelError(f"not a glTF 2.0 file: asset.version is {version or 'missing'!r}")
+        raise ModelError("not a glTF 2.0 file: asset.version is "
+                         f"{_short(version or 'missing')}")
     return doc
 
 
@@ -349,10 +427,63 @@ def _is_num(v: object) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
+def _is_int(v: object) -> TypeGuard[int]:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _short(v: object, limit: int = 60) -> str:
+    """``repr(v)`` cut to ``limit`` characters, for messages that quote values from the file
+    (which may be huge)."""
+    return _clip(repr(v), limit)
+
+
+def _clip(s: str, limit: int) -> str:
+    s = _text(s)
+    return s if len(s) <= limit else s[:limit - 1] + "…"
+
+
+def _text(s: str) -> str:
+    """``s`` with lone surrogates (valid in JSON's escapes, not in UTF-8) escaped, so that names
+    and messages from the file can be encoded, logged and sent."""
+    return s.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _name(v: object, default: str) -> str:
+    """The file's ``name`` for an object when it is a non-empty string, else ``default``."""
+    return _text(v) if isinstance(v, str) and v else default
+
+
+@dataclass(frozen=True)
+class _AccessorInfo:
+    """An accessor's validated header and its decoded size, known before anything is read."""
+
+    index: int
+    spec: dict[str, Any]
+    dtype: np.dtype[Any]
+    type: str
+    ncomp: int
+    count: int
+    sparse_count: int
+    """Elements the sparse object overrides (0 without one)."""
+    size: int
+    """Bytes decoding allocates at most: the elements, plus the sparse values and indices (as
+    int64)."""
+
+    @property
+    def elem_size(self) -> int:
+        return self.dtype.itemsize * self.ncomp
+
+    def describe(self, what: str) -> str:
+        sparse = f" with {self.sparse_count} sparse" if self.sparse_count else ""
+        return (f"accessor {self.index} ({what}): {self.count} × {self.type} of "
+                f"{self.dtype.itemsize}-byte components{sparse}")
+
+
 class _Loader:
     def __init__(
         self, doc: dict[str, Any], bin_chunk: bytes | None, base_dir: str | os.PathLike[str] | None,
         name: str, budget: _Budget, max_triangles: int, missing_normals: str,
+        max_decoded_bytes: int = DEFAULT_MAX_DECODED_BYTES,
     ) -> None:
         self.doc = doc
         self.bin_chunk = bin_chunk
@@ -360,7 +491,12 @@ class _Loader:
         self.name = name
         self.budget = budget
         self.max_triangles = max_triangles
+        self.max_vertices = max(3 * max_triangles, MIN_VERTEX_BUDGET)
         self.missing_normals = missing_normals
+        self.max_decoded_bytes = max_decoded_bytes
+        self.decoded_bytes = 0
+        """Decoded data charged so far (see :meth:`_charge`)."""
+        self._arrays: dict[str, list[Any]] = {}
         self._buffers: dict[int, bytes] = {}
         self._textures: dict[int, Texture | None] = {}
         self._by_image: dict[tuple[object, ...], Texture] = {}
@@ -369,27 +505,43 @@ class _Loader:
     # -- helpers -------------------------------------------------------------------------------
 
     def _array(self, key: str) -> list[Any]:
+        """The top-level array ``key``, checked once (every reference goes through here, so
+        checking it each time would make loading quadratic in the file's size)."""
+        cached = self._arrays.get(key)
+        if cached is not None:
+            return cached
         v = self.doc.get(key, [])
         if not isinstance(v, list) or not all(isinstance(x, dict) for x in v):
             raise ModelError(f"'{key}' must be an array of objects")
+        self._arrays[key] = v
         return v
 
     def _item(self, key: str, index: object, what: str) -> dict[str, Any]:
         items = self._array(key)
         if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < len(items):
             singular = {"meshes": "mesh", "accessors": "accessor", "bufferViews": "buffer view"}
-            raise ModelError(f"{what} refers to {singular.get(key, key[:-1])} {index!r}, "
+            raise ModelError(f"{what} refers to {singular.get(key, key[:-1])} {_short(index)}, "
                              "which does not exist "
                              f"(the file has {len(items)})")
         item: dict[str, Any] = items[index]
         return item
 
-    def _buffer(self, index: int) -> bytes:
+    def _charge(self, nbytes: int, what: str) -> None:
+        """Count ``nbytes`` of decoded data against the model's budget; called before the
+        allocation it stands for."""
+        self.decoded_bytes += nbytes
+        if self.decoded_bytes > self.max_decoded_bytes:
+            raise ModelError(f"{what} takes the model's decoded data to {self.decoded_bytes} "
+                             f"bytes, over the decoded-bytes budget of {self.max_decoded_bytes} "
+                             "bytes", code=LIMIT_EXCEEDED, budget=BUDGET_DECODED)
+
+    def _buffer(self, index: object, what: str) -> bytes:
+        buf = self._item("buffers", index, what)
+        assert isinstance(index, int)
         if index in self._buffers:
             return self._buffers[index]
-        buf = self._item("buffers", index, f"buffer view of buffer {index}")
         length = buf.get("byteLength")
-        if not isinstance(length, int) or length < 0:
+        if not _is_int(length) or length < 0:
             raise ModelError(f"buffer {index} has no valid byteLength")
         uri = buf.get("uri")
         if uri is None:
@@ -397,7 +549,7 @@ class _Loader:
                 raise ModelError(f"buffer {index} has no uri and there is no GLB BIN chunk")
             data = self.bin_chunk
         elif not isinstance(uri, str):
-            raise ModelError(f"buffer {index} uri must be a string")
+            raise ModelError(f"buffer {index} uri must be a string, not {_short(uri)}")
         elif uri.startswith("data:"):
             data = _decode_data_uri(uri, f"buffer {index}")
         else:
@@ -412,67 +564,119 @@ class _Loader:
         if self.base_dir is None:
             raise ModelError(f"{what} refers to external file {uri!r} but the model was not "
                              "loaded from a folder; use a .glb or embedded data: URIs")
+        quoted = _short(uri)
         rel = urllib.parse.unquote(uri)
+        if not rel or "\0" in rel:
+            raise ModelError(f"{what} uri {quoted} is not a file name")
         if "://" in rel or os.path.isabs(rel):
-            raise ModelError(f"{what} uri {uri!r} must be a relative path next to the model")
-        target = (self.base_dir / rel).resolve()
-        if self.base_dir not in target.parents:
-            raise ModelError(f"{what} uri {uri!r} points outside the model's folder")
+            raise ModelError(f"{what} uri {quoted} must be a relative path next to the model")
         try:
-            size = target.stat().st_size
-        except OSError as e:
-            raise ModelError(f"{what}: cannot read {uri!r}: {e.strerror}") from None
-        if size > self.budget.bytes_left:
-            raise ModelError(f"{what} {uri!r} ({size} bytes) takes the model over the file "
-                             f"size budget", code=LIMIT_EXCEEDED, budget=BUDGET_BYTES)
-        self.budget.bytes_left -= size
-        return target.read_bytes()
+            target = (self.base_dir / rel).resolve()
+        except (OSError, ValueError, RuntimeError) as e:  # too long, unencodable, link loop
+            raise ModelError(f"{what} uri {quoted} cannot be resolved ({e})") from None
+        if self.base_dir not in target.parents:
+            raise ModelError(f"{what} uri {quoted} points outside the model's folder")
+        try:
+            # Non-blocking, so that a FIFO cannot stall the open; not following links, so the
+            # resolved (checked) path is the file read; fstat, so that what is checked is what
+            # is read.
+            fd = os.open(target, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
+            try:
+                info = os.fstat(fd)
+                if not stat.S_ISREG(info.st_mode):
+                    raise ModelError(f"{what} uri {quoted} is not a regular file")
+                size = info.st_size
+                if size > self.budget.bytes_left:
+                    raise ModelError(f"{what} {quoted} ({size} bytes) takes the model over the "
+                                     "file size budget", code=LIMIT_EXCEEDED, budget=BUDGET_BYTES)
+                self.budget.bytes_left -= size
+                with open(fd, "rb", closefd=False) as f:
+                    return f.read(size)
+            finally:
+                os.close(fd)
+        except ModelError:
+            raise
+        except (OSError, ValueError) as e:
+            reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+            raise ModelError(f"{what}: cannot read {quoted}: {reason}") from None
 
-    def _accessor(self, index: object, what: str) -> npt.NDArray[Any]:
-        """Decode accessor ``index`` to an (count, components) array (or (count,) scalars)."""
+    def _accessor_info(self, index: object, what: str) -> _AccessorInfo:
+        """Validate accessor ``index``'s header and size it; refuses an accessor that alone is
+        over the decoded-bytes budget. Reads nothing."""
         acc = self._item("accessors", index, what)
         assert isinstance(index, int)
         ctype = acc.get("componentType")
         atype = acc.get("type")
         count = acc.get("count")
-        if ctype not in _COMPONENT_DTYPES:
-            raise ModelError(f"accessor {index} has unknown componentType {ctype!r}")
-        if atype not in _TYPE_SIZES:
-            raise ModelError(f"accessor {index} has unknown type {atype!r}")
-        if not isinstance(count, int) or count < 0:
-            raise ModelError(f"accessor {index} has invalid count {count!r}")
+        if not _is_int(ctype) or ctype not in _COMPONENT_DTYPES:
+            raise ModelError(f"accessor {index} has unknown componentType {_short(ctype)}")
+        if not isinstance(atype, str) or atype not in _TYPE_SIZES:
+            raise ModelError(f"accessor {index} has unknown type {_short(atype)}")
+        if not _is_int(count) or count < 0:
+            raise ModelError(f"accessor {index} has invalid count {_short(count)}")
         if atype.startswith("MAT") and ctype != 5126:
             raise ModelError(f"accessor {index}: padded integer matrices are not supported")
         dtype = _COMPONENT_DTYPES[ctype]
         ncomp = _TYPE_SIZES[atype]
-        elem_size = dtype.itemsize * ncomp
-        if "bufferView" in acc:
-            out = self._read_view(acc, index, dtype, ncomp, count, elem_size)
-        else:
-            out = np.zeros((count, ncomp), dtype=dtype)
+        sparse_count = 0
         if "sparse" in acc:
-            out = self._apply_sparse(acc["sparse"], index, out, dtype, ncomp, count)
+            sparse = acc["sparse"]
+            if not isinstance(sparse, dict) or not _is_int(sparse.get("count")):
+                raise ModelError(f"accessor {index} has a malformed sparse object")
+            sparse_count = sparse["count"]
+            if not 1 <= sparse_count <= count:
+                raise ModelError(f"accessor {index}: sparse count {sparse_count} is outside "
+                                 f"1..{count} (its count)")
+            idx_spec, val_spec = sparse.get("indices"), sparse.get("values")
+            if not isinstance(idx_spec, dict) or not isinstance(val_spec, dict):
+                raise ModelError(f"accessor {index} sparse needs indices and values")
+            if idx_spec.get("componentType") not in _INDEX_TYPES:
+                raise ModelError(f"accessor {index} sparse indices have an invalid "
+                                 "componentType")
+        elem_size = dtype.itemsize * ncomp
+        info = _AccessorInfo(index, acc, dtype, atype, ncomp, count, sparse_count,
+                             count * elem_size + sparse_count * (elem_size + 8))
+        if info.size > self.max_decoded_bytes:
+            raise ModelError(f"{info.describe(what)} is {info.size} bytes decoded, over the "
+                             f"decoded-bytes budget of {self.max_decoded_bytes} bytes",
+                             code=LIMIT_EXCEEDED, budget=BUDGET_DECODED)
+        return info
+
+    def _accessor(self, index: object, what: str) -> npt.NDArray[Any]:
+        """Decode accessor ``index`` to an (count, components) array (or (count,) scalars),
+        its size charged to the decoded-bytes budget first."""
+        info = self._accessor_info(index, what)
+        self._charge(info.size, info.describe(what))
+        acc, count, ncomp, dtype = info.spec, info.count, info.ncomp, info.dtype
+        if "bufferView" in acc:
+            out = self._read_view(acc, info.index, dtype, ncomp, count, info.elem_size)
+        else:  # no bufferView: zeros (the spec's rule), usually with a sparse override
+            out = np.zeros((count, ncomp), dtype=dtype)
+        if info.sparse_count:
+            out = self._apply_sparse(info, out)
         return out if ncomp > 1 else out.reshape(count)
 
     def _read_view(self, acc: dict[str, Any], index: int, dtype: np.dtype[Any], ncomp: int,
                    count: int, elem_size: int) -> npt.NDArray[Any]:
-        view_index = acc["bufferView"]
+        view_index = acc.get("bufferView")
         view = self._item("bufferViews", view_index, f"accessor {index}")
-        buf = self._buffer(view.get("buffer", -1))
         v_off = view.get("byteOffset", 0)
         v_len = view.get("byteLength")
-        if not isinstance(v_off, int) or not isinstance(v_len, int) or v_off < 0 or v_len < 0:
+        if not _is_int(v_off) or not _is_int(v_len) or v_off < 0 or v_len < 0:
             raise ModelError(f"buffer view {view_index} has invalid byteOffset/byteLength")
+        buf = self._buffer(view.get("buffer"), f"buffer view {view_index}")
         if v_off + v_len > len(buf):
             raise ModelError(f"buffer view {view_index} reads past buffer {view.get('buffer')} "
                              f"({v_off + v_len} > {len(buf)} bytes)")
         a_off = acc.get("byteOffset", 0)
-        if not isinstance(a_off, int) or a_off < 0:
-            raise ModelError(f"accessor {index} has invalid byteOffset {a_off!r}")
-        stride = view.get("byteStride") or elem_size
-        if not isinstance(stride, int) or stride < elem_size or stride > 252:
-            raise ModelError(f"buffer view {view_index} byteStride {stride!r} is invalid for "
-                             f"accessor {index} (element size {elem_size})")
+        if not _is_int(a_off) or a_off < 0:
+            raise ModelError(f"accessor {index} has invalid byteOffset {_short(a_off)}")
+        stride = view.get("byteStride")
+        if stride is None or (_is_int(stride) and stride == 0):
+            stride = elem_size  # tightly packed
+        if not _is_int(stride) or stride < elem_size or stride > 252:
+            raise ModelError(f"buffer view {view_index} byteStride {_short(stride)} is invalid "
+                             f"for accessor {index} (element size {elem_size})")
         if a_off % dtype.itemsize:
             raise ModelError(f"accessor {index} byteOffset {a_off} is not aligned to its "
                              f"component size {dtype.itemsize}")
@@ -491,27 +695,19 @@ class _Loader:
         )
         return np.ascontiguousarray(strided)
 
-    def _apply_sparse(self, sparse: Any, index: int, base: npt.NDArray[Any], dtype: np.dtype[Any],
-                      ncomp: int, count: int) -> npt.NDArray[Any]:
-        if not isinstance(sparse, dict) or not isinstance(sparse.get("count"), int):
-            raise ModelError(f"accessor {index} has a malformed sparse object")
-        n = sparse["count"]
-        idx_spec, val_spec = sparse.get("indices"), sparse.get("values")
-        if not isinstance(idx_spec, dict) or not isinstance(val_spec, dict):
-            raise ModelError(f"accessor {index} sparse needs indices and values")
-        if idx_spec.get("componentType") not in _INDEX_TYPES:
-            raise ModelError(f"accessor {index} sparse indices have an invalid componentType")
-        idx_dtype = _COMPONENT_DTYPES[idx_spec["componentType"]]
-        fake_idx = {"bufferView": idx_spec.get("bufferView"),
-                    "byteOffset": idx_spec.get("byteOffset", 0)}
-        fake_val = {"bufferView": val_spec.get("bufferView"),
-                    "byteOffset": val_spec.get("byteOffset", 0)}
-        sp_idx = self._read_view(fake_idx, index, idx_dtype, 1, n, idx_dtype.itemsize).reshape(n)
-        sp_val = self._read_view(fake_val, index, dtype, ncomp, n, dtype.itemsize * ncomp)
-        if n and int(sp_idx.max()) >= count:
+    def _apply_sparse(self, info: _AccessorInfo, base: npt.NDArray[Any]) -> npt.NDArray[Any]:
+        sparse = info.spec["sparse"]
+        n, index = info.sparse_count, info.index
+        idx_dtype = _COMPONENT_DTYPES[sparse["indices"]["componentType"]]
+        sp_idx = self._read_view(sparse["indices"], index, idx_dtype, 1, n,
+                                 idx_dtype.itemsize).reshape(n)
+        sp_val = self._read_view(sparse["values"], index, info.dtype, info.ncomp, n,
+                                 info.elem_size)
+        if int(sp_idx.max()) >= info.count:
             raise ModelError(f"accessor {index} sparse index {int(sp_idx.max())} is past its "
-                             f"count {count}")
-        out = np.array(base, copy=True)
+                             f"count {info.count}")
+        # Zeros or a packed copy are ours to write; a view of the file's bytes is copied.
+        out = base if base.flags.writeable else base.copy()
         out[sp_idx.astype(np.int64)] = sp_val
         return out
 
@@ -531,7 +727,7 @@ class _Loader:
                 raise ModelError(f"material {i}: baseColorFactor must be 4 numbers")
             if not (_is_num(metallic) and _is_num(roughness)):
                 raise ModelError(f"material {i}: metallic/roughness factors must be numbers")
-            name = m.get("name") if isinstance(m.get("name"), str) else f"material_{i}"
+            name = _text(m["name"]) if isinstance(m.get("name"), str) else f"material_{i}"
             texture, texcoord = None, 0
             info = pbr.get("baseColorTexture")
             if info is not None:
@@ -542,7 +738,8 @@ class _Loader:
                     raise ModelError(f"material {i}: baseColorTexture texCoord {texcoord!r} "
                                      "must be a non-negative integer")
                 texture = self._texture(info.get("index"), f"material {i} baseColorTexture")
-                if "KHR_texture_transform" in info.get("extensions", {}):
+                extensions = info.get("extensions")
+                if isinstance(extensions, dict) and "KHR_texture_transform" in extensions:
                     ignored.add("KHR_texture_transform")
             ignored.update(k for k in ("normalTexture", "occlusionTexture", "emissiveTexture")
                            if k in m)
@@ -589,7 +786,7 @@ class _Loader:
             key = (source, mag, min_, wrap_s, wrap_t)
             texture = self._by_image.get(key)
             if texture is None:
-                image_name = image.get("name") if isinstance(image.get("name"), str) else ""
+                image_name = _name(image.get("name"), "")
                 texture = Texture(image_name or f"image_{source}", self._image(source, image),
                                   mag, min_, wrap_s, wrap_t)
                 self._by_image[key] = texture
@@ -602,12 +799,16 @@ class _Loader:
         if isinstance(uri, str):
             data = (_decode_data_uri(uri, what) if uri.startswith("data:")
                     else self._read_external(uri, what))
+        elif uri is not None:
+            raise ModelError(f"{what} uri must be a string, not {_short(uri)}")
         elif view_index is not None:
             view = self._item("bufferViews", view_index, what)
-            buf = self._buffer(view.get("buffer", -1))
             off, length = view.get("byteOffset", 0), view.get("byteLength")
-            if (not isinstance(off, int) or not isinstance(length, int) or off < 0
-                    or length < 0 or off + length > len(buf)):
+            if not _is_int(off) or not _is_int(length) or off < 0 or length < 0:
+                raise ModelError(f"{what}: buffer view {view_index} has invalid "
+                                 "byteOffset/byteLength")
+            buf = self._buffer(view.get("buffer"), f"buffer view {view_index}")
+            if off + length > len(buf):
                 raise ModelError(f"{what}: buffer view {view_index} is out of its buffer")
             data = buf[off:off + length]
         else:
@@ -618,6 +819,8 @@ class _Loader:
                 if w * h > MAX_IMAGE_PIXELS:
                     raise ModelError(f"{what} declares {w}×{h} pixels, over the limit of "
                                      f"{MAX_IMAGE_PIXELS} pixels")
+                # Decoding holds the image at up to 4 bytes a pixel (RGBA) before any reduction.
+                self._charge(w * h * 4, f"{what} ({w}×{h} pixels)")
                 factor = -(-max(w, h) // MAX_TEXTURE_SIDE)
                 rgba = img.convert("RGBA")
                 if factor > 1:
@@ -629,40 +832,82 @@ class _Loader:
                 if self._texture_bytes > MAX_TEXTURE_BYTES:
                     raise ModelError(f"{what} takes the model's decoded textures over "
                                      f"{MAX_TEXTURE_BYTES >> 20} MiB; use smaller textures")
-        except ModelError:
+        except (ModelError, MemoryError):
             raise
-        except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as e:
-            raise ModelError(f"{what} is not a PNG or JPEG image farview can decode ({e}); "
-                             "re-export the model with PNG or JPEG textures") from None
+        except Exception as e:
+            # Pillow's decoders refuse malformed data with many types (OSError, SyntaxError,
+            # struct.error, EOFError, ValueError, DecompressionBombError, ...): all of them
+            # mean an image farview cannot use.
+            raise ModelError(f"{what} is not a PNG or JPEG image farview can decode "
+                             f"({type(e).__name__}: {_clip(str(e), 160)}); re-export the model "
+                             "with PNG or JPEG textures") from None
         return np.ascontiguousarray(pixels)
 
-    def _count_triangles(self, prim: dict[str, Any], mesh_index: int) -> int:
-        """Triangles a primitive will produce, from accessor counts only (budget pre-check)."""
+    def _primitive_header(self, prim: dict[str, Any], where: str) -> tuple[int, dict[str, Any]]:
+        """A primitive's mode and attributes, checked; attributes are empty for points and
+        lines, which are not drawn."""
         mode = prim.get("mode", _MODE_TRIANGLES)
-        src = prim.get("indices", prim.get("attributes", {}).get("POSITION"))
-        acc = self._item("accessors", src, f"mesh {mesh_index} primitive")
-        n = acc.get("count", 0) if isinstance(acc.get("count"), int) else 0
-        if mode == _MODE_TRIANGLES:
-            return int(n) // 3
-        if mode in (_MODE_STRIP, _MODE_FAN):
-            return max(int(n) - 2, 0)
-        return 0
+        if not _is_int(mode) or not 0 <= mode <= _MODE_FAN:
+            raise ModelError(f"{where} has unknown mode {_short(mode)}")
+        if mode in _MODE_POINTS_LINES:
+            return mode, {}
+        attrs = prim.get("attributes")
+        if not isinstance(attrs, dict) or "POSITION" not in attrs:
+            raise ModelError(f"{where} has no POSITION attribute")
+        extensions = prim.get("extensions")
+        if isinstance(extensions, dict) and "KHR_draco_mesh_compression" in extensions:
+            raise ModelError(f"{where} uses Draco compression, which farview does not decode")
+        return mode, attrs
+
+    def _check_budgets(self, mesh_specs: list[Any], raw_nodes: list[Any]) -> None:
+        """Before decoding anything: every accessor a primitive will decode fits the
+        decoded-bytes budget on its own, and the model's triangles and vertices fit theirs.
+        (The running total of decoded bytes is charged as accessors are decoded.)"""
+        per_mesh = []
+        vertices = 0
+        for i, m in enumerate(mesh_specs):
+            prims = m.get("primitives")
+            if not isinstance(prims, list) or not all(isinstance(p, dict) for p in prims):
+                raise ModelError(f"mesh {i} has no primitives array")
+            triangles = 0
+            for j, prim in enumerate(prims):
+                where = f"mesh {i} primitive {j}"
+                mode, attrs = self._primitive_header(prim, where)
+                if not attrs:
+                    continue
+                for key in attrs:
+                    if key in ("POSITION", "NORMAL") or str(key).startswith("TEXCOORD_"):
+                        self._accessor_info(attrs[key], f"{where} {key}")
+                n = self._accessor_info(attrs["POSITION"], f"{where} POSITION").count
+                vertices += n
+                if "indices" in prim:
+                    n = self._accessor_info(prim["indices"], f"{where} indices").count
+                triangles += n // 3 if mode == _MODE_TRIANGLES else max(n - 2, 0)
+            per_mesh.append(triangles)
+        instances = [0] * len(mesh_specs)
+        for n_i, n in enumerate(raw_nodes):
+            if "mesh" in n:
+                self._item("meshes", n["mesh"], f"node {n_i}")
+                instances[n["mesh"]] += 1
+        # Each instance is drawn; a mesh no node uses is still decoded, so it counts once.
+        total = sum(t * max(k, 1) for t, k in zip(per_mesh, instances, strict=True))
+        if total > self.max_triangles:
+            raise ModelError(f"model {self.name!r} has {total} triangles, over the triangle "
+                             f"budget of {self.max_triangles}", code=LIMIT_EXCEEDED,
+                             budget=BUDGET_TRIANGLES)
+        if vertices > self.max_vertices:
+            raise ModelError(f"model {self.name!r} has {vertices} vertices, over the vertex "
+                             f"budget of {self.max_vertices} (three per triangle of the triangle "
+                             "budget)", code=LIMIT_EXCEEDED, budget=BUDGET_TRIANGLES)
 
     def _primitive(self, prim: dict[str, Any], mesh_index: int, j: int,
                    materials: tuple[Material, ...]) -> Primitive | None:
         where = f"mesh {mesh_index} primitive {j}"
-        mode = prim.get("mode", _MODE_TRIANGLES)
-        if mode in _MODE_POINTS_LINES:
+        mode, attrs = self._primitive_header(prim, where)
+        if not attrs:
             log.info("%s: skipping a points/lines primitive (mode %s); only triangles are drawn",
                      where, mode)
             return None
-        if mode not in (_MODE_TRIANGLES, _MODE_STRIP, _MODE_FAN):
-            raise ModelError(f"{where} has unknown mode {mode!r}")
-        attrs = prim.get("attributes")
-        if not isinstance(attrs, dict) or "POSITION" not in attrs:
-            raise ModelError(f"{where} has no POSITION attribute")
-        if "extensions" in prim and "KHR_draco_mesh_compression" in prim["extensions"]:
-            raise ModelError(f"{where} uses Draco compression, which farview does not decode")
         positions = self._vec3_float(attrs["POSITION"], f"{where} POSITION")
         nverts = len(positions)
         normals: npt.NDArray[np.float32] | None = None
@@ -675,7 +920,8 @@ class _Loader:
             if acc.get("componentType") not in _INDEX_TYPES or acc.get("type") != "SCALAR":
                 raise ModelError(f"{where}: indices accessor {prim['indices']} must be "
                                  "unsigned byte/short/int SCALAR")
-            indices = self._accessor(prim["indices"], f"{where} indices").astype(np.uint32)
+            indices = self._accessor(prim["indices"], f"{where} indices").astype(
+                np.uint32, copy=False)
             if len(indices) and int(indices.max()) >= nverts:
                 raise ModelError(f"{where}: index {int(indices.max())} is past the "
                                  f"{nverts} vertices")
@@ -685,8 +931,9 @@ class _Loader:
         mat_index = prim.get("material")
         material = DEFAULT_MATERIAL if mat_index is None else None
         if material is None:
-            if not isinstance(mat_index, int) or not 0 <= mat_index < len(materials):
-                raise ModelError(f"{where} refers to material {mat_index!r}, which does not exist")
+            if not _is_int(mat_index) or not 0 <= mat_index < len(materials):
+                raise ModelError(f"{where} refers to material {_short(mat_index)}, which does "
+                                 "not exist")
             material = materials[mat_index]
         texcoords = None
         if material.base_color_texture is not None:
@@ -727,47 +974,33 @@ class _Loader:
         if acc.get("type") != "VEC3" or acc.get("componentType") != 5126:
             raise ModelError(f"{what}: accessor {index} must be FLOAT VEC3 (quantized "
                              "attributes are not supported)")
-        arr = self._accessor(index, what).astype(np.float32)
+        arr = self._accessor(index, what).astype(np.float32, copy=False)
         if not np.isfinite(arr).all():
             raise ModelError(f"{what}: accessor {index} contains NaN or infinite values")
         return arr
 
     def load(self) -> Model:
         required = self.doc.get("extensionsRequired", [])
+        if not isinstance(required, list) or not all(isinstance(x, str) for x in required):
+            raise ModelError("extensionsRequired must be an array of strings")
         if required:
             raise ModelError("model requires unsupported extensions: "
-                             + ", ".join(map(str, required)))
-        materials = self._materials()
+                             + ", ".join(_clip(x, 60) for x in required))
         mesh_specs = self._array("meshes")
         raw_nodes = self._array("nodes")
-        # Budget before decoding: count triangles per mesh instance from accessor counts.
-        per_mesh = []
-        for i, m in enumerate(mesh_specs):
-            prims = m.get("primitives")
-            if not isinstance(prims, list) or not all(isinstance(p, dict) for p in prims):
-                raise ModelError(f"mesh {i} has no primitives array")
-            per_mesh.append(sum(self._count_triangles(p, i) for p in prims))
-        total = 0
-        for n_i, n in enumerate(raw_nodes):
-            if "mesh" in n:
-                self._item("meshes", n["mesh"], f"node {n_i}")
-                total += per_mesh[n["mesh"]]
-        if total > self.max_triangles:
-            raise ModelError(f"model {self.name!r} has {total} triangles, over the triangle "
-                             f"budget of {self.max_triangles}", code=LIMIT_EXCEEDED,
-                             budget=BUDGET_TRIANGLES)
+        self._check_budgets(mesh_specs, raw_nodes)
+        materials = self._materials()
         meshes = []
         for i, m in enumerate(mesh_specs):
             prims = [self._primitive(p, i, j, materials) for j, p in enumerate(m["primitives"])]
-            name = m.get("name") if isinstance(m.get("name"), str) else f"mesh_{i}"
+            name = _text(m["name"]) if isinstance(m.get("name"), str) else f"mesh_{i}"
             meshes.append(Mesh(name, tuple(p for p in prims if p is not None)))
         nodes = tuple(self._node(i, n, meshes) for i, n in enumerate(raw_nodes))
         roots = self._roots(nodes)
         return Model(self.name, nodes, roots, tuple(meshes), materials)
 
     def _node(self, i: int, n: dict[str, Any], meshes: Sequence[Mesh]) -> Node:
-        raw_name = n.get("name")
-        name = raw_name if isinstance(raw_name, str) and raw_name else f"node_{i}"
+        name = _name(n.get("name"), f"node_{i}")
         children = n.get("children", [])
         if not isinstance(children, list):
             raise ModelError(f"node {i}: children must be an array")
@@ -782,8 +1015,12 @@ class _Loader:
 
         matrix = vec("matrix", 16, ()) if "matrix" in n else None
         rotation = vec("rotation", 4, (0.0, 0.0, 0.0, 1.0))
-        if sum(c * c for c in rotation) < 1e-12:
+        length2 = sum(c * c for c in rotation)
+        if length2 < 1e-12:
             raise ModelError(f"node {i} ({name}): rotation is a zero quaternion")
+        if not math.isfinite(length2):
+            raise ModelError(f"node {i} ({name}): rotation is too large to normalise; glTF "
+                             "rotations are unit quaternions")
         t, s = vec("translation", 3, (0.0, 0.0, 0.0)), vec("scale", 3, (1.0, 1.0, 1.0))
         return Node(
             i, name, (t[0], t[1], t[2]), (rotation[0], rotation[1], rotation[2], rotation[3]),
@@ -795,26 +1032,45 @@ class _Loader:
         parent: dict[int, int] = {}
         for node in nodes:
             for c in node.children:
-                if c in parent or c == node.index:
+                if c == node.index:
+                    raise ModelError(f"node {c} lists itself as a child; the node hierarchy "
+                                     "must be a forest")
+                if c in parent:
                     raise ModelError(f"node {c} has more than one parent; the node hierarchy "
                                      "must be a forest")
                 parent[c] = node.index
-        for start in parent:  # cycles: walking up from any node must end at a root
-            seen, cur = set(), start
-            while cur in parent:
-                if cur in seen:
+        # With one parent each, a cycle is a loop of parent links. Walk up from every node,
+        # marking the path; a walk ends at a root or at a node already known to lead to one,
+        # so each node is walked once (linear in the number of nodes).
+        on_path, leads_to_root = 1, 2
+        state: dict[int, int] = {}
+        for start in parent:
+            path = []
+            cur = start
+            while cur in parent and state.get(cur) != leads_to_root:
+                if state.get(cur) == on_path:
                     raise ModelError(f"node hierarchy has a cycle through node {cur}")
-                seen.add(cur)
+                state[cur] = on_path
+                path.append(cur)
                 cur = parent[cur]
+            for n in path:
+                state[n] = leads_to_root
         scenes = self._array("scenes")
         if scenes:
             index = self.doc.get("scene", 0)
             scene = self._item("scenes", index, "the default scene")
             roots = scene.get("nodes", [])
+            if not isinstance(roots, list):
+                raise ModelError(f"scene {index}: nodes must be an array of node indices")
+            listed: set[int] = set()
             for r in roots:
                 self._item("nodes", r, f"scene {index}")
                 if r in parent:
                     raise ModelError(f"scene {index} lists node {r}, which is not a root")
+                if r in listed:
+                    # Each listing would instantiate the node's whole subtree again.
+                    raise ModelError(f"scene {index} lists node {r} more than once")
+                listed.add(r)
             return tuple(roots)
         return tuple(n.index for n in nodes if n.index not in parent)
 
@@ -849,8 +1105,17 @@ def _to_triangle_list(indices: npt.NDArray[np.uint32], mode: int) -> npt.NDArray
 
 
 def _normalize(v: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-    n = np.linalg.norm(v, axis=1, keepdims=True)
-    out: npt.NDArray[np.float32] = (v / np.where(n > 1e-20, n, 1.0)).astype(np.float32)
+    """Unit-length rows (rows shorter than 1e-20 as they are); a row that is not finite becomes
+    zero. Each row is first divided by its largest component, so that squaring cannot overflow
+    float32 (it would for components past 1.8e19, e.g. the cross product of large triangles)."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        big = np.abs(v).max(axis=1, keepdims=True)
+        u = v / np.where(big > 0, big, 1)
+        n = np.sqrt((u * u).sum(axis=1, keepdims=True))
+        length = big * n  # |v|; inf where that overflows, which the test below allows
+        out: npt.NDArray[np.float32] = np.where(
+            length > 1e-20, u / np.where(n > 0, n, 1), v).astype(np.float32, copy=False)
+    out[~np.isfinite(out).all(axis=1)] = 0.0
     return out
 
 
@@ -863,12 +1128,14 @@ def _compute_normals(
     Flat normals give every triangle its own vertices; ``texcoords`` are re-indexed to match."""
     tri = indices.reshape(-1, 3)
     p0, p1, p2 = positions[tri[:, 0]], positions[tri[:, 1]], positions[tri[:, 2]]
-    face = np.cross(p1 - p0, p2 - p0)  # length = 2·area: larger faces weigh more when smooth
-    if how == "smooth":
-        acc = np.zeros_like(positions)
-        for k in range(3):
-            np.add.at(acc, tri[:, k], face)
-        return positions, _normalize(acc), indices, texcoords
+    # Coordinates near float32's limits overflow here; such faces get a zero normal.
+    with np.errstate(invalid="ignore", over="ignore"):
+        face = np.cross(p1 - p0, p2 - p0)  # length = 2·area: larger faces weigh more when smooth
+        if how == "smooth":
+            acc = np.zeros_like(positions)
+            for k in range(3):
+                np.add.at(acc, tri[:, k], face)
+            return positions, _normalize(acc), indices, texcoords
     # Flat: every triangle gets its own three vertices so each can carry the face normal.
     flat_pos = positions[indices]
     flat_n = np.repeat(_normalize(face.astype(np.float32)), 3, axis=0)
@@ -880,10 +1147,13 @@ def node_world_matrices(model: Model) -> dict[int, transforms.Mat4]:
     """World matrix of every node reachable from the model's roots (for checks and tools)."""
     out: dict[int, transforms.Mat4] = {}
     stack: list[tuple[int, transforms.Mat4]] = [(r, np.eye(4)) for r in model.roots]
-    while stack:
-        i, parent_m = stack.pop()
-        m = parent_m @ model.nodes[i].local_matrix()
-        out[i] = m
-        stack.extend((c, m) for c in model.nodes[i].children)
+    with np.errstate(invalid="ignore", over="ignore"):  # huge transforms give inf, not errors
+        while stack:
+            i, parent_m = stack.pop()
+            if i in out:  # a Model built by hand may not be a forest: visit each node once
+                continue
+            m = parent_m @ model.nodes[i].local_matrix()
+            out[i] = m
+            stack.extend((c, m) for c in model.nodes[i].children)
     return out
 

@@ -32,7 +32,7 @@ import httpx
 
 from farview.assets import ASSETS_DIR
 from farview.host.errors import SourceError
-from farview.host.gltf import DEFAULT_MAX_TRIANGLES
+from farview.host.gltf import DEFAULT_MAX_DECODED_BYTES, DEFAULT_MAX_TRIANGLES
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,7 @@ ENV_MODEL_DIR = "FARVIEW_MODEL_DIR"
 ENV_MAX_TRIANGLES = "FARVIEW_MAX_TRIANGLES"
 ENV_MAX_MODEL_BYTES = "FARVIEW_MAX_MODEL_BYTES"
 ENV_FETCH_TIMEOUT = "FARVIEW_FETCH_TIMEOUT"
+ENV_MAX_DECODED_BYTES = "FARVIEW_MAX_DECODED_BYTES"
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
@@ -56,7 +57,7 @@ ProgressCallback = Callable[[float | None, int], None]
 @dataclass(frozen=True, kw_only=True)
 class LoadBudgets:
     """Limits for one model. Environment: ``FARVIEW_MAX_TRIANGLES``, ``FARVIEW_MAX_MODEL_BYTES``,
-    ``FARVIEW_FETCH_TIMEOUT`` (seconds)."""
+    ``FARVIEW_MAX_DECODED_BYTES``, ``FARVIEW_FETCH_TIMEOUT`` (seconds)."""
 
     max_triangles: int = DEFAULT_MAX_TRIANGLES
     """Triangles of one model, counted per instancing node."""
@@ -64,11 +65,14 @@ class LoadBudgets:
     """Bytes of one model file (plus external buffers), and of one download."""
     fetch_timeout: float = DEFAULT_FETCH_TIMEOUT
     """Seconds for a whole http(s) download."""
+    max_decoded_bytes: int = DEFAULT_MAX_DECODED_BYTES
+    """Bytes of one model's accessors and images once decoded (checked before allocating)."""
 
     def __post_init__(self) -> None:
-        if self.max_triangles <= 0 or self.max_bytes <= 0:
+        if self.max_triangles <= 0 or self.max_bytes <= 0 or self.max_decoded_bytes <= 0:
             raise ValueError(f"model budgets must be positive, got max_triangles="
-                             f"{self.max_triangles} max_bytes={self.max_bytes}")
+                             f"{self.max_triangles} max_bytes={self.max_bytes} "
+                             f"max_decoded_bytes={self.max_decoded_bytes}")
         if not self.fetch_timeout > 0:
             raise ValueError(f"fetch timeout must be positive, got {self.fetch_timeout}")
 
@@ -87,7 +91,8 @@ class LoadBudgets:
 
         return cls(max_triangles=int(number(ENV_MAX_TRIANGLES, int, DEFAULT_MAX_TRIANGLES)),
                    max_bytes=int(number(ENV_MAX_MODEL_BYTES, int, DEFAULT_MAX_MODEL_BYTES)),
-                   fetch_timeout=float(number(ENV_FETCH_TIMEOUT, float, DEFAULT_FETCH_TIMEOUT)))
+                   fetch_timeout=float(number(ENV_FETCH_TIMEOUT, float, DEFAULT_FETCH_TIMEOUT)),
+                   max_decoded_bytes=int(number(ENV_MAX_DECODED_BYTES, int, DEFAULT_MAX_DECODED_BYTES)))
 
 
 def classify(source: str) -> SourceKind:

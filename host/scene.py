@@ -15,6 +15,7 @@ change it are handed to that thread (or run under the caller's own lock around `
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -23,7 +24,7 @@ import numpy.typing as npt
 
 from farview.host import transforms
 from farview.host.errors import LIMIT_EXCEEDED, NOT_FOUND, SceneError
-from farview.host.gltf import Mesh, Model
+from farview.host.gltf import Mesh, Model, Node
 from farview.input import scene as wire_scene
 from farview.input.errors import ProtocolError
 from farview.input.mathutil import Quat, Vec3
@@ -42,6 +43,33 @@ def _quat(value: Sequence[float]) -> Quat:
         return wire_scene.unit_quat("rotation", value)
     except ProtocolError as exc:
         raise SceneError(str(exc)) from None
+
+
+def _node_transform(node: Node) -> tuple[Vec3, Quat, Vec3]:
+    """A glTF node's local transform as an entity's (position, unit rotation, scale), or a
+    SceneError naming the node when it has none (a sheared matrix, one too large to split, or
+    values that are not finite)."""
+    where = f"node {node.index} ({node.name})"
+    if node.matrix is not None:
+        try:
+            with np.errstate(all="ignore"):  # overflow shows as inf/NaN, checked below
+                t, r, s, residual = transforms.decompose(node.local_matrix())
+        except (ValueError, np.linalg.LinAlgError) as exc:
+            raise SceneError(f"{where} has a matrix that cannot be decomposed ({exc})") from None
+        values = (*t, *r, *s, residual)
+        if not all(math.isfinite(v) for v in values):
+            raise SceneError(f"{where} has a matrix too large to decompose into translation, "
+                             "rotation and scale")
+        if residual > 1e-4 * max(1.0, max(abs(c) for c in s)):
+            raise SceneError(f"{where} has a sheared matrix, which entities cannot represent")
+    else:
+        t, r, s = node.translation, node.rotation, node.scale
+    try:
+        x, y, z = _vec("position", t, 3)
+        sx, sy, sz = _vec("scale", s, 3)
+        return (x, y, z), _quat(r), (sx, sy, sz)
+    except SceneError as exc:
+        raise SceneError(f"{where}: {exc.message}") from None
 
 
 @dataclass(frozen=True)
@@ -327,26 +355,44 @@ class Scene:
 
         Nodes given as a matrix are decomposed into TRS; a sheared matrix cannot be expressed
         and is refused (glTF allows it only for non-animated nodes, and no sample uses it).
+
+        Atomic: every node's transform is checked before the first entity is created, and
+        anything failing after that removes what was added, so a refused model leaves the
+        scene's entities as they were (only ``version`` may have moved). Iterative, so
+        hierarchies of any depth load.
         """
+        if parent is not None:
+            self._check_member(parent)
+        # Pass 1, nothing changes yet: each node's transform, depth first with children in
+        # order (the order entities are created in, so ids follow the file as before), and the
+        # index in ``plan`` of its parent (-1: the model's root entity).
+        plan: list[tuple[int, int, Vec3, Quat, Vec3]] = []
+        visited: set[int] = set()
+        stack = [(r, -1) for r in reversed(model.roots)]
+        while stack:
+            index, parent_slot = stack.pop()
+            if not 0 <= index < len(model.nodes):
+                raise SceneError(f"model {model.name!r} refers to node {index}, which it lacks")
+            if index in visited:
+                raise SceneError(f"node {index} of model {model.name!r} is reached twice; the "
+                                 "node hierarchy must be a forest")
+            visited.add(index)
+            node = model.nodes[index]
+            plan.append((index, parent_slot, *_node_transform(node)))
+            slot = len(plan) - 1
+            stack.extend((c, slot) for c in reversed(node.children))
+        # Pass 2: create the entities; undo on any failure.
         root = self.create_entity(name or model.name, parent)
-
-        def build(node_index: int, parent_entity: Entity) -> None:
-            node = model.nodes[node_index]
-            if node.matrix is not None:
-                t, r, s, residual = transforms.decompose(node.local_matrix())
-                if residual > 1e-4 * max(1.0, max(abs(c) for c in s)):
-                    self.remove(root)
-                    raise SceneError(f"node {node.index} ({node.name}) has a sheared matrix, "
-                                     "which entities cannot represent")
-            else:
-                t, r, s = node.translation, node.rotation, node.scale
-            e = self.create_entity(node.name, parent_entity, mesh=node.mesh,
-                                   position=t, rotation=r, scale=s)
-            for c in node.children:
-                build(c, e)
-
-        for r in model.roots:
-            build(r, root)
+        try:
+            created: list[Entity] = []
+            for index, parent_slot, t, r, s in plan:
+                node = model.nodes[index]
+                created.append(self.create_entity(
+                    node.name, root if parent_slot < 0 else created[parent_slot],
+                    mesh=node.mesh, position=t, rotation=r, scale=s))
+        except BaseException:
+            self.remove(root)
+            raise
         return root
 
     def remove(self, entity: Entity) -> None:

@@ -55,6 +55,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from farview.host.control import ControlDispatcher, require
 from farview.host.errors import (
+    BUDGET_DECODED,
     BUDGET_TRIANGLES,
     INVALID_ARGUMENT,
     LIMIT_EXCEEDED,
@@ -64,6 +65,7 @@ from farview.host.errors import (
 )
 from farview.host.gltf import Model, load_model, load_model_bytes
 from farview.host.model_store import (
+    ENV_MAX_DECODED_BYTES,
     ENV_MAX_MODEL_BYTES,
     ENV_MAX_TRIANGLES,
     LoadBudgets,
@@ -197,18 +199,20 @@ class SceneService:
                 name = Path(source.split("?", 1)[0].rstrip("/")).stem or "model"
                 model: Model = await loop.run_in_executor(None, lambda: load_model_bytes(
                     data, name=name, max_triangles=budgets.max_triangles,
-                    max_file_bytes=budgets.max_bytes))
+                    max_file_bytes=budgets.max_bytes, max_decoded_bytes=budgets.max_decoded_bytes))
             else:
                 path = self.store.resolve(source) if kind == "name" else resolve_path(source)
                 model = await loop.run_in_executor(None, lambda: load_model(
-                    path, max_triangles=budgets.max_triangles, max_file_bytes=budgets.max_bytes))
+                    path, max_triangles=budgets.max_triangles, max_file_bytes=budgets.max_bytes,
+                    max_decoded_bytes=budgets.max_decoded_bytes))
         except ModelError as exc:
             if exc.code == LIMIT_EXCEEDED and exc.budget == BUDGET_TRIANGLES and \
                     budgets.max_triangles < self.budgets.max_triangles:
                 raise ModelError(self._over_size(source, room), code=exc.code,
                                  budget=exc.budget) from None
             if exc.code == LIMIT_EXCEEDED:
-                env = ENV_MAX_TRIANGLES if exc.budget == BUDGET_TRIANGLES else ENV_MAX_MODEL_BYTES
+                env = {BUDGET_TRIANGLES: ENV_MAX_TRIANGLES,
+                       BUDGET_DECODED: ENV_MAX_DECODED_BYTES}.get(exc.budget or "", ENV_MAX_MODEL_BYTES)
                 raise ModelError(f"{source}: {exc.message} (set {env} on the host to raise it)",
                                  code=exc.code, budget=exc.budget) from None
             raise ModelError(f"{source} is not a usable glTF 2.0 model: {exc.message}",

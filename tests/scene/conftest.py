@@ -77,6 +77,11 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (d / "tri.glb").write_bytes(tri)
     (d / "big_tris.glb").write_bytes(grid_glb(MAX_TRIANGLES + 1000))
     (d / "big_bytes.glb").write_bytes(grid_glb(10, pad=MAX_MODEL_BYTES + 1000))
+    # 400 bytes on disk, 3.6 GB decoded: 300 M zero-filled positions (no bufferView)
+    (d / "big_decoded.gltf").write_text(json.dumps({
+        "asset": {"version": "2.0"}, "scenes": [{"nodes": [0]}], "nodes": [{"mesh": 0}],
+        "meshes": [{"primitives": [{"attributes": {"POSITION": 0}}]}],
+        "accessors": [{"componentType": 5126, "count": 300_000_000, "type": "VEC3"}]}))
     (d / "not_gltf.glb").write_bytes(b"PK\x03\x04 this is a zip file, not a model" * 10)
     sample = (Path(__file__).resolve().parents[2] / "assets" / "sample_engine.glb").read_bytes()
     (d / "truncated.glb").write_bytes(sample[: len(sample) // 3])

@@ -133,6 +133,7 @@ async def test_url_load_streams_with_progress_events(conn: RenderingConnection,
     ("truncated", "InvalidModel", "exceeds file size"),
     ("big_tris", "LimitExceeded", "triangle budget"),
     ("big_bytes", "LimitExceeded", "size budget"),
+    ("big_decoded.gltf", "LimitExceeded", "set FARVIEW_MAX_DECODED_BYTES on the host"),
     ("no_such_model", "NotFound", "no model named 'no_such_model'"),
     ("..", "InvalidArgument", "not a plain file name"),
     ("/nonexistent/dir/model.glb", "NotFound", "no model file"),
@@ -172,15 +173,15 @@ async def test_bad_urls_are_refused(conn: RenderingConnection, http_models: str)
 
 
 def test_http_route_loads_into_the_running_session(host: RunningHost) -> None:
-    model = load_model_http(host.base_url, host.token(), "tri")
+    model = load_model_http(f"{host.base_url}/scene/models", host.token(), "tri")
     assert model.name == "tri" and model.entity_count == 2
     with pytest.raises(RemoteError) as err:
-        load_model_http(host.base_url, host.token(), "not_gltf")
+        load_model_http(f"{host.base_url}/scene/models", host.token(), "not_gltf")
     assert err.value.code == "InvalidModel" and err.value.target == "not_gltf"
     from farview.client.errors import AuthenticationError
 
     with pytest.raises(AuthenticationError):
-        load_model_http(host.base_url, "not-a-token", "tri")
+        load_model_http(f"{host.base_url}/scene/models", "not-a-token", "tri")
 
 
 async def test_textured_model_streams_in_its_texture_colours(conn: RenderingConnection) -> None:

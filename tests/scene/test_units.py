@@ -99,8 +99,8 @@ def test_store_names_never_escape(tmp_path: Path) -> None:
 
 def test_budgets_from_env() -> None:
     b = LoadBudgets.from_env({"FARVIEW_MAX_TRIANGLES": "5", "FARVIEW_MAX_MODEL_BYTES": "7",
-                              "FARVIEW_FETCH_TIMEOUT": "0.5"})
-    assert (b.max_triangles, b.max_bytes, b.fetch_timeout) == (5, 7, 0.5)
+                              "FARVIEW_FETCH_TIMEOUT": "0.5", "FARVIEW_MAX_DECODED_BYTES": "9"})
+    assert (b.max_triangles, b.max_bytes, b.fetch_timeout, b.max_decoded_bytes) == (5, 7, 0.5, 9)
     assert LoadBudgets.from_env({}) == LoadBudgets()
     with pytest.raises(ValueError, match="FARVIEW_MAX_TRIANGLES='many' is not a number"):
         LoadBudgets.from_env({"FARVIEW_MAX_TRIANGLES": "many"})
