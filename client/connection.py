@@ -148,14 +148,33 @@ class RenderingConnection:
         deadline = time.monotonic() + timeout
         while control.readyState != "open":
             if time.monotonic() > deadline or self.pc.connectionState in ("failed", "closed"):
+                state, tried = self.pc.connectionState, self._candidates_tried()
+                try:  # free the host for the next attempt at once
+                    await whep_disconnect(self._location, token, verify=verify)
+                except Exception:
+                    log.debug("could not end the WHEP resource after ICE failed", exc_info=True)
                 await self.pc.close()
-                raise ConnectError("the WebRTC connection to the render host did not open "
-                                   f"(state {self.pc.connectionState}); check that UDP is not blocked")
+                hint = ("a TURN server the service names (farview serve --ice-server "
+                        "turn:HOST:3478?transport=tcp --turn-secret-file ...) relays media when UDP "
+                        "between the two is blocked" if not self.ice_servers else
+                        "check that the TURN server is reachable from here")
+                raise ConnectError(f"the WebRTC connection to the render host did not open (state "
+                                   f"{state}); candidates tried: {tried}; {hint}")
             await asyncio.sleep(0.01)
         enlarge_socket_buffers(self.pc)
         self._last_heard = time.monotonic()
         self._tasks.append(asyncio.ensure_future(self._heartbeat()))
         self.send_pose()  # the first frame is rendered for our viewport at once
+
+    def _candidates_tried(self) -> str:
+        """The ICE candidates of both sides, for an error: ``local [...] remote [...]``."""
+        def fmt(cands: list[Any]) -> str:
+            return ", ".join(f"{c.type} {c.protocol} {c.ip}:{c.port}" for c in cands) or "none"
+        for transceiver in self.pc.getTransceivers():
+            ice = transceiver.receiver.transport.transport
+            return (f"local [{fmt(ice.iceGatherer.getLocalCandidates())}], "
+                    f"remote [{fmt(ice.getRemoteCandidates())}]")
+        return "none"
 
     # -- frames -------------------------------------------------------------------------------
     def _on_stock_track(self, track: Any) -> None:

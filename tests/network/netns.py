@@ -92,8 +92,10 @@ class Relayed:
 
 
 @contextlib.contextmanager
-def relayed_hosts(tag: str, signaling_port: int) -> Iterator[Relayed]:
-    """See :class:`Relayed`; removed on exit, also when the test fails."""
+def relayed_hosts(tag: str, signaling_port: int, *, block_client_udp: bool = False) -> Iterator[Relayed]:
+    """See :class:`Relayed`; removed on exit, also when the test fails. ``block_client_udp``:
+    the client's host also drops every UDP packet it would send off-host (a UDP-blocking
+    firewall: only TCP leaves it, so media can only come through TURN over TCP)."""
     net = random.randrange(0, 250)
     s_addr, ms_addr = f"10.232.{net}.1", f"10.232.{net}.2"
     mc_addr, c_addr = f"10.233.{net}.1", f"10.233.{net}.2"
@@ -123,6 +125,9 @@ def relayed_hosts(tag: str, signaling_port: int) -> Iterator[Relayed]:
                       "-j", "ACCEPT"]):
             result = subprocess.run(middle.command(*args), capture_output=True, text=True, timeout=30)
             _check(result)
+        if block_client_udp:
+            _check(subprocess.run(client.command("iptables", "-A", "OUTPUT", "!", "-o", "lo", "-p", "udp",
+                                                 "-j", "DROP"), capture_output=True, text=True, timeout=30))
         yield Relayed(server, middle, client, ms_addr, mc_addr)
     finally:
         for host in (server, middle, client):
@@ -133,10 +138,11 @@ TURN_PORT = 3478
 
 
 @contextlib.contextmanager
-def coturn(net: Relayed, secret: str, log_file: Path) -> Iterator[str]:
+def coturn(net: Relayed, secret: str, log_file: Path, *, transport: str = "udp") -> Iterator[str]:
     """A real coturn on ``net``'s middle host: clients reach it on its client-side address,
     it relays from its server-side one; TURN REST credentials from ``secret``. Yields the URL
-    to give ``farview serve --ice-server``; stopped on exit."""
+    to give ``farview serve --ice-server`` (``transport``: udp, or tcp for TURN over TCP on the
+    same port); stopped on exit."""
     with log_file.open("w") as log:
         proc = subprocess.Popen(net.middle.command(
             "turnserver", "-n", "--no-cli", "--no-tls", "--no-dtls", "--fingerprint",
@@ -145,7 +151,7 @@ def coturn(net: Relayed, secret: str, log_file: Path) -> Iterator[str]:
             f"--listening-port={TURN_PORT}", "--min-port=49200", "--max-port=49300",
             "--log-file=stdout", "--simple-log"), stdout=log, stderr=subprocess.STDOUT)
     try:
-        yield f"turn:{net.middle_client_side}:{TURN_PORT}?transport=udp"
+        yield f"turn:{net.middle_client_side}:{TURN_PORT}?transport={transport}"
     finally:
         proc.terminate()
         try:

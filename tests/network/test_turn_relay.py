@@ -32,18 +32,25 @@ def _free_port() -> int:
 
 @pytest.mark.skipif(REASON is not None, reason=f"no relayed hosts here: {REASON}")
 @pytest.mark.timeout(240)
-def test_a_client_that_only_reaches_a_turn_server_streams_through_it(tmp_path: Path) -> None:
+@pytest.mark.parametrize("transport", ["udp", "tcp", None], ids=["nat-like", "udp-blocked", "no-relay"])
+def test_a_client_that_only_reaches_a_turn_server_streams_through_it(tmp_path: Path,
+                                                                     transport: str | None) -> None:
+    """nat-like: no route between client and server but through the relay. udp-blocked: the
+    client's host also sends no UDP at all, so its relay is reached over TCP. no-relay: the
+    service names no TURN server, so ICE fails: a clear error naming the candidates tried, and
+    the host is free again at once (a second attempt is not refused as a second client)."""
     port = _free_port()
     data = tmp_path / "data"
     (tmp_path / "turn-secret").write_text(SECRET)
-    with relayed_hosts("tr", port) as net, contextlib.ExitStack() as stack:
+    with relayed_hosts("tr", port, block_client_udp=transport == "tcp") as net, \
+            contextlib.ExitStack() as stack:
         turn_log = tmp_path / "turn.log"
-        turn_url = stack.enter_context(coturn(net, SECRET, turn_log))
+        turn_url = stack.enter_context(coturn(net, SECRET, turn_log, transport=transport)) if transport else None
+        relay = ["--ice-server", turn_url, "--turn-secret-file", str(tmp_path / "turn-secret")] if turn_url else []
         serve = subprocess.Popen(net.server.command(
             sys.executable, "-m", "farview", "serve", "--host", net.server.address, "--port", str(port),
             "--make-cert", "--data-dir", str(data), "--log-level", "warning",
-            "--ice-server", turn_url,
-            "--turn-secret-file", str(tmp_path / "turn-secret")),
+            *relay),
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         try:
             deadline = time.monotonic() + 60
@@ -65,6 +72,16 @@ def test_a_client_that_only_reaches_a_turn_server_streams_through_it(tmp_path: P
                         session = rest.create_session("relayed", max_lease_time_minutes=10)
                         session.wait_until_ready(90)
                         session.wait_for_models(90)
+                        if {transport is None!r}:
+                            errors = []
+                            for _ in range(2):
+                                try:
+                                    await session.connect(viewport=(320, 240), timeout=8)
+                                except Exception as exc:
+                                    errors.append([type(exc).__name__, str(exc)])
+                            session.stop()
+                            print(json.dumps({{"errors": errors}}), flush=True)
+                            return
                         conn = await session.connect(viewport=(320, 240), timeout=60)
                         sent = conn.send_pose(Pose((0.0, 0.3, 1.5)))
                         frame = await conn.next_frame(timeout=60)
@@ -80,7 +97,8 @@ def test_a_client_that_only_reaches_a_turn_server_streams_through_it(tmp_path: P
             """))
             client = subprocess.run(net.client.command(sys.executable, str(script)), capture_output=True,
                                     text=True, timeout=180)
-            assert client.returncode == 0, client.stderr[-3000:] + "\nTURN:\n" + turn_log.read_text()[-2000:]
+            assert client.returncode == 0, client.stderr[-3000:] + (
+                "\nTURN:\n" + turn_log.read_text()[-2000:] if turn_url else "")
             seen = json.loads(client.stdout.strip().splitlines()[-1])
         finally:
             serve.terminate()
@@ -88,6 +106,12 @@ def test_a_client_that_only_reaches_a_turn_server_streams_through_it(tmp_path: P
                 serve.wait(20)
             except subprocess.TimeoutExpired:
                 serve.kill()
+    if turn_url is None:
+        assert [kind for kind, _ in seen["errors"]] == ["ConnectError", "ConnectError"], seen
+        message = seen["errors"][0][1]
+        assert "did not open" in message and f"host udp {net.client.address}:" in message, message
+        assert "--ice-server" in message, message  # what to do about it
+        return
     assert seen["servers"] == [turn_url]
     assert seen["width"] == 320 and seen["std"] > 5.0, seen
     assert seen["path"] == "relay-host", seen  # the media went through coturn
