@@ -39,6 +39,7 @@ from farview.input import control as wire
 from farview.input.errors import ProtocolError
 from farview.input.events import InputEvent
 from farview.input.frame_meta import FrameMetadata
+from farview.input.ice import announce_address
 from farview.input.pose import PoseMessage
 from farview.streaming._aiortc_patches import enlarge_socket_buffers, reassembly_guard, route_keyframe_requests
 from farview.streaming.peer import MAX_CHANNEL_MESSAGE, create_peer_connection
@@ -151,7 +152,11 @@ class HostConnection:
             raise ValueError(str(exc)) from exc
         runtime.render_loop.start_stream(conn._frame_from_render_thread, settings)
         conn._watchdog = asyncio.ensure_future(conn._watch())
-        return pc.localDescription, conn
+        local = pc.localDescription
+        announced = runtime.config.media.announced
+        if announced:  # behind a 1:1 NAT: offer the public address too
+            local = RTCSessionDescription(sdp=announce_address(local.sdp, announced), type=local.type)
+        return local, conn
 
     # -- WhepConnection protocol --------------------------------------------------------------
     @property

@@ -23,7 +23,9 @@ import time
 import uvicorn
 
 from farview.host.app import create_app
+from farview.input.ice import MediaNetwork
 from farview.input.launch import HostConfig, listening_line, model_status_line, parse_stopping
+from farview.streaming._aiortc_patches import set_media_network
 
 log = logging.getLogger(__name__)
 HOST_SWITCH_INTERVAL_S = 0.0005
@@ -64,6 +66,12 @@ def _read_service_messages(loop: asyncio.AbstractEventLoop, runtime: object) -> 
 async def serve(config: HostConfig, bind: str, port: int) -> None:
     from farview.host.runtime import HostRuntime
 
+    set_media_network(config.media.addresses, config.media.ports)
+    if config.media != MediaNetwork():
+        log.info("media: addresses %s, UDP ports %s, announced %s",
+                 ", ".join(config.media.addresses) or "every interface",
+                 "{}-{}".format(*config.media.ports) if config.media.ports else "ephemeral",
+                 config.media.announced or "none")
     runtime = HostRuntime(config)
     await runtime.start()
     app = create_app(config, runtime.signaling, runtime.scene_api)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import ipaddress
 import re
 import time
 from dataclasses import dataclass, field
@@ -88,3 +89,54 @@ def parse_link_headers(values: list[str]) -> list[IceServer]:
             except ValueError:
                 continue
     return servers
+
+
+@dataclass(frozen=True)
+class MediaNetwork:
+    """Where a render host's own ICE candidates live: which local addresses it gathers on
+    (empty: every interface but loopback), which UDP ports it binds (None: ephemeral), and the
+    public address a 1:1 NAT maps to it, announced beside the private one."""
+
+    addresses: tuple[str, ...] = ()
+    ports: tuple[int, int] | None = None
+    announced: str | None = None
+
+    def __post_init__(self) -> None:
+        for address in (*self.addresses, *((self.announced,) if self.announced else ())):
+            try:
+                ipaddress.ip_address(address)
+            except ValueError:
+                raise ValueError(f"{address!r} is not an IP address") from None
+        if self.ports is not None:
+            low, high = self.ports
+            if not 1024 <= low <= high <= 65535:
+                raise ValueError(f"a media port range is LOW-HIGH within 1024-65535, got {low}-{high}")
+
+
+def parse_port_range(text: str) -> tuple[int, int]:
+    """``"50000-50100"`` → (50000, 50100); a ValueError that says the form otherwise."""
+    match = re.fullmatch(r"\s*(\d{1,5})\s*-\s*(\d{1,5})\s*", text)
+    if not match:
+        raise ValueError(f"a port range is LOW-HIGH (e.g. 50000-50100), got {text!r}")
+    low, high = int(match.group(1)), int(match.group(2))
+    MediaNetwork(ports=(low, high))  # the bounds check
+    return low, high
+
+
+_HOST_CANDIDATE = re.compile(r"^a=candidate:(\S+) (\d+) (udp|UDP) (\d+) (\S+) (\d+) typ host(.*)$")
+
+
+def announce_address(sdp: str, public: str) -> str:
+    """``sdp`` with, after each host candidate, the same candidate at ``public`` (a 1:1 NAT keeps
+    the port): a client outside reaches the public one, one inside the private one. The copy
+    ranks just below its original and has its own foundation."""
+    out = []
+    for line in sdp.splitlines(keepends=True):
+        out.append(line)
+        match = _HOST_CANDIDATE.match(line.rstrip("\r\n"))
+        if match and match.group(5) != public:
+            foundation, component, transport, priority, _, port, rest = match.groups()
+            ending = line[len(line.rstrip("\r\n")):]
+            out.append(f"a=candidate:{foundation}n {component} {transport} {int(priority) - 1} "
+                       f"{public} {port} typ host{rest}{ending}")
+    return "".join(out)

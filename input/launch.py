@@ -21,9 +21,11 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from farview.input.ice import MediaNetwork
 
 HOST_MODULE = "farview.host"
 """``python -m`` target that runs one render host."""
@@ -71,6 +73,8 @@ class HostConfig:
     redirects off the list, no proxies)."""
     model_url_hosts: tuple[str, ...] = ()
     """Host names URLs may name when ``model_sources`` is ``store``."""
+    media: MediaNetwork = field(default_factory=MediaNetwork)
+    """Where the host's ICE candidates live (addresses, UDP port range, 1:1 NAT address)."""
     size: str = "Standard"
     """The session's size (ARR's): ``Standard`` bounds the scene's triangles
     (:data:`SCENE_TRIANGLES`), ``Premium`` only the machine does."""
@@ -95,6 +99,11 @@ class HostConfig:
                 size=str(raw.get("size", "Standard")),
                 model_sources=str(raw.get("model_sources", "any")),
                 model_url_hosts=tuple(str(h) for h in raw.get("model_url_hosts", ())),
+                media=MediaNetwork(
+                    addresses=tuple(str(a) for a in raw.get("media_addresses", ())),
+                    ports=(int(raw["media_ports"][0]), int(raw["media_ports"][1]))
+                    if raw.get("media_ports") else None,
+                    announced=str(raw["announced_address"]) if raw.get("announced_address") else None),
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise ValueError(f"host configuration on stdin is invalid: {exc}") from None
@@ -108,6 +117,9 @@ class HostConfig:
             "size": self.size,
             "model_sources": self.model_sources,
             "model_url_hosts": list(self.model_url_hosts),
+            "media_addresses": list(self.media.addresses),
+            "media_ports": list(self.media.ports) if self.media.ports else None,
+            "announced_address": self.media.announced,
         })
 
 

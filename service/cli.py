@@ -103,6 +103,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--turn-secret-file", type=Path, metavar="PATH",
                    help="file holding the TURN server's shared secret (coturn --static-auth-secret; "
                    "or env FARVIEW_TURN_SECRET): clients get credentials derived from it")
+    p.add_argument("--media-address", action="append", dest="media_addresses", metavar="IP",
+                   help="a local address render hosts offer media on (repeatable; default: every "
+                   "interface's)")
+    p.add_argument("--media-ports", metavar="LOW-HIGH",
+                   help="the UDP port range render hosts bind media on, for firewalls (e.g. "
+                   "50000-50100; default: ephemeral ports)")
+    p.add_argument("--announce-address", dest="announced_address", metavar="IP",
+                   help="the public address a 1:1 NAT maps to this machine; hosts offer it beside "
+                   "their own (the NAT must keep ports)")
     p.add_argument("--lease-unit-seconds", type=float,
                    help=f"seconds per lease minute (default {DEFAULT_LEASE_UNIT_SECONDS:g}; "
                    "env FARVIEW_LEASE_UNIT_SECONDS); tests shorten it")
@@ -132,6 +141,9 @@ def main(argv: list[str] | None = None) -> int:
         "ice_servers": tuple(args.ice_servers) if args.ice_servers else None,
         "turn_secret": turn_secret,
         "model_url_hosts": tuple(args.model_url_hosts) if args.model_url_hosts else None,
+        "media_addresses": tuple(args.media_addresses) if args.media_addresses else None,
+        "media_ports": args.media_ports,
+        "announced_address": args.announced_address,
         "lease_unit_seconds": args.lease_unit_seconds,
         "host_start_timeout": args.host_start_timeout,
     }
@@ -223,7 +235,7 @@ async def serve(settings: ServiceSettings) -> int:
                              lease_unit_seconds=settings.lease_unit_seconds,
                              host_start_timeout=settings.host_start_timeout,
                              retention_days=settings.retention_days, model_sources=sources,
-                             model_url_hosts=settings.model_url_hosts)
+                             model_url_hosts=settings.model_url_hosts, media=settings.media_network())
 
     family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
     # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets whose proto says TCP, and

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from farview.input.ice import IceServer
+from farview.input.ice import IceServer, MediaNetwork, parse_port_range
 from farview.input.launch import default_data_dir
 from farview.service.ratelimit import DEFAULT_CREATES_PER_MINUTE, DEFAULT_READS_PER_SECOND
 
@@ -79,6 +79,12 @@ class ServiceSettings:
     turn_secret: str | None = field(default=None, repr=False)
     """The TURN server's shared secret (coturn ``--static-auth-secret``): each client gets
     credentials derived from it, valid a day (the TURN REST API scheme)."""
+    media_addresses: tuple[str, ...] = ()
+    """Local addresses hosts gather ICE candidates on (empty: every interface)."""
+    media_ports: str | None = None
+    """The UDP port range hosts bind media on, ``LOW-HIGH`` (None: ephemeral ports)."""
+    announced_address: str | None = None
+    """The public address a 1:1 NAT maps to this machine: hosts offer it beside their own."""
     accounts: tuple[tuple[str, str], ...] = ()
     """Configured (account id, account key) pairs; empty → a local account is created."""
 
@@ -95,6 +101,12 @@ class ServiceSettings:
             raise ValueError("give both tls_cert and tls_key, or neither")
         for url in self.ice_servers:
             IceServer(url)  # raises ValueError naming the accepted schemes
+        self.media_network()  # raises ValueError naming what is wrong
+
+    def media_network(self) -> MediaNetwork:
+        """What every host is told about where its ICE candidates live."""
+        return MediaNetwork(addresses=self.media_addresses, announced=self.announced_address,
+                            ports=parse_port_range(self.media_ports) if self.media_ports else None)
 
 
 _ENV: dict[str, tuple[str, type]] = {
@@ -124,7 +136,7 @@ def read_config_file(path: Path) -> dict[str, Any]:
     for key, value in raw.items():
         if key == "accounts":
             out["accounts"] = tuple((str(a["id"]), str(a["key"])) for a in value)
-        elif key in ("model_url_hosts", "ice_servers"):
+        elif key in ("model_url_hosts", "ice_servers", "media_addresses"):
             out[key] = tuple(str(h) for h in value)
         elif key in known:
             out[key] = Path(value) if key in ("data_dir", "tls_cert", "tls_key") else value

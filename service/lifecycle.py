@@ -36,6 +36,7 @@ from typing import Any, TypeVar
 import httpx
 import psutil
 
+from farview.input.ice import MediaNetwork
 from farview.input.launch import HostConfig, ModelStatus
 from farview.service.auth import Authenticator
 from farview.service.errors import conflict, not_found, unprocessable
@@ -92,7 +93,8 @@ class SessionManager:
     def __init__(self, store: SessionStore, pool: HostPool, auth: Authenticator, *,
                  lease_unit_seconds: float, host_start_timeout: float,
                  retention_days: float = 30.0, clock: Callable[[], float] = time.time,
-                 model_sources: str = "any", model_url_hosts: tuple[str, ...] = ()) -> None:
+                 model_sources: str = "any", model_url_hosts: tuple[str, ...] = (),
+                 media: MediaNetwork = MediaNetwork()) -> None:
         self.store = store
         self.pool = pool
         self.auth = auth
@@ -103,6 +105,8 @@ class SessionManager:
         self.model_sources = model_sources
         """The model source policy every host gets (``any`` or ``store``)."""
         self.model_url_hosts = model_url_hosts
+        self.media = media
+        """Where every host's ICE candidates live."""
         self.alive_interval = min(ALIVE_INTERVAL_SECONDS, lease_unit_seconds)
         """Heartbeat period: a crash costs the sessions it ended at most this much lease."""
         self._runners: dict[tuple[str, str], _Runner] = {}
@@ -291,7 +295,7 @@ class SessionManager:
             spec = HostConfig(account_id=record.account_id, session_id=record.session_id,
                             token_public_key=self.auth.public_key, models=record.models,
                             size=record.size, model_sources=self.model_sources,
-                            model_url_hosts=self.model_url_hosts)
+                            model_url_hosts=self.model_url_hosts, media=self.media)
             started = time.monotonic()
             try:
                 handle = await self.pool.start(spec, timeout=self.host_start_timeout)

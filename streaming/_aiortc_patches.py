@@ -28,6 +28,13 @@ test_aiortc_patches.py`` fails if any internal we rely on changes. What and why:
    also never holds more than :data:`MAX_STREAM_BUFFER` bytes of incomplete or waiting
    messages. What is freed goes back to aiortc's advertised receive window. The connection
    stays up; later messages arrive.
+6. **Media addresses and ports** (aioice ``ice.get_host_addresses`` and the
+   ``loop.create_datagram_endpoint(local_addr=(address, 0))`` of
+   ``Connection.get_component_candidates``): aioice gathers on every interface and binds
+   ephemeral ports. :func:`set_media_network` (a render host's ``--media-address`` /
+   ``--media-ports``) keeps only the given addresses, and binds host candidates to the first
+   free port of the range: while aioice gathers, a context variable tells the patched
+   ``create_datagram_endpoint`` of asyncio's base loop to try the range's ports in turn.
 
 Relied on without a patch: ``RTCRtpSender``'s RTP task sends every RTP packet of one
 ``track.recv()`` result before it calls ``recv()`` again. :class:`streaming.track.PacketTrack`
@@ -37,7 +44,10 @@ the next frame (``host/connection.py``).
 
 from __future__ import annotations
 
+import asyncio
+import asyncio.base_events
 import bisect
+import contextvars
 import logging
 import socket
 import time
@@ -95,6 +105,12 @@ def apply_global_patches() -> None:
 
     def get_host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
         addresses: list[str] = original(use_ipv4, use_ipv6)
+        if _media_addresses:
+            addresses = [a for a in _media_addresses if a in addresses or a == "127.0.0.1"]
+            if not addresses:
+                log.warning("none of the media addresses %s is on this machine",
+                            ", ".join(_media_addresses))
+            return addresses
         if not addresses and use_ipv4:
             addresses = ["127.0.0.1"]
         return addresses
@@ -257,6 +273,51 @@ def ice_path(pc: Any) -> str | None:
     except AttributeError:
         log.debug("aioice has no nominated pairs where farview reads them", exc_info=True)
     return None
+
+
+# -- patch 6: media addresses and ports --------------------------------------------------------
+
+_media_addresses: tuple[str, ...] = ()
+_media_ports: tuple[int, int] | None = None
+_gathering: contextvars.ContextVar[bool] = contextvars.ContextVar("farview_gathering", default=False)
+
+
+def set_media_network(addresses: tuple[str, ...] = (), ports: tuple[int, int] | None = None) -> None:
+    """Gather host candidates only on ``addresses`` (empty: every interface) and bind them in
+    ``ports`` (inclusive; None: ephemeral). For this process's later peer connections."""
+    global _media_addresses, _media_ports
+    apply_global_patches()
+    _media_addresses, _media_ports = tuple(addresses), ports
+    if ports is not None and not getattr(aioice.ice.Connection.get_component_candidates,
+                                         "_farview", False):
+        original_gather = aioice.ice.Connection.get_component_candidates
+
+        async def get_component_candidates(self: Any, *args: Any, **kwargs: Any) -> Any:
+            token = _gathering.set(True)
+            try:
+                return await original_gather(self, *args, **kwargs)
+            finally:
+                _gathering.reset(token)
+
+        get_component_candidates._farview = True  # type: ignore[attr-defined]
+        aioice.ice.Connection.get_component_candidates = get_component_candidates  # type: ignore[method-assign]
+        original_endpoint = asyncio.base_events.BaseEventLoop.create_datagram_endpoint
+
+        async def create_datagram_endpoint(loop: Any, protocol_factory: Any, local_addr: Any = None,
+                                           *args: Any, **kwargs: Any) -> Any:
+            span = _media_ports
+            if not (_gathering.get() and span and local_addr and local_addr[1] == 0):
+                return await original_endpoint(loop, protocol_factory, local_addr, *args, **kwargs)
+            for port in range(span[0], span[1] + 1):
+                try:
+                    return await original_endpoint(loop, protocol_factory, (local_addr[0], port),
+                                                   *args, **kwargs)
+                except OSError:
+                    continue
+            raise OSError(f"no free UDP port on {local_addr[0]} in the media range "
+                          f"{span[0]}-{span[1]}")
+
+        asyncio.base_events.BaseEventLoop.create_datagram_endpoint = create_datagram_endpoint  # type: ignore[method-assign,assignment]
 
 
 # -- patch 5: bounded SCTP reassembly ---------------------------------------------------------

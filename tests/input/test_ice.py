@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from farview.input.ice import IceServer, parse_link_headers, servers_for, turn_rest_credentials
+from farview.input.ice import (
+    IceServer,
+    MediaNetwork,
+    announce_address,
+    parse_link_headers,
+    parse_port_range,
+    servers_for,
+    turn_rest_credentials,
+)
+from farview.input.launch import HostConfig
 
 
 def test_link_headers_round_trip_and_ignore_other_relations() -> None:
@@ -32,3 +41,40 @@ def test_turn_rest_credentials_follow_the_shared_secret_scheme() -> None:
     assert stun.username is None and turn.username is not None and turn.username.endswith(":acct")
     with pytest.raises(ValueError, match="starts with stun:"):
         IceServer("http://x")
+
+
+ANSWER = (
+    "v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 97\r\n"
+    "a=candidate:8bd4f2a1 1 udp 2130706431 10.0.0.5 50101 typ host\r\n"
+    "a=candidate:1f0c2b33 1 udp 1694498815 198.51.100.7 50101 typ srflx raddr 10.0.0.5 rport 50101\r\n"
+    "a=end-of-candidates\r\n"
+)
+
+
+def test_announce_address_adds_the_public_copy_of_each_host_candidate() -> None:
+    out = announce_address(ANSWER, "203.0.113.9")
+    lines = out.split("\r\n")
+    i = lines.index("a=candidate:8bd4f2a1 1 udp 2130706431 10.0.0.5 50101 typ host")
+    assert lines[i + 1] == "a=candidate:8bd4f2a1n 1 udp 2130706430 203.0.113.9 50101 typ host"
+    assert out.count("typ srflx") == 1 and out.count("203.0.113.9") == 1  # srflx untouched
+    assert announce_address(ANSWER, "10.0.0.5") == ANSWER  # already the host's own
+
+
+def test_media_network_checks_its_values() -> None:
+    assert parse_port_range("50000-50100") == (50000, 50100)
+    assert parse_port_range(" 50000 - 50000 ") == (50000, 50000)
+    for bad in ("50000", "50100-50000", "80-90", "50000-70000", "a-b", ""):
+        with pytest.raises(ValueError, match="port range"):
+            parse_port_range(bad)
+    with pytest.raises(ValueError, match=r"'example\.com' is not an IP address"):
+        MediaNetwork(announced="example.com")
+    with pytest.raises(ValueError, match="'eth0' is not an IP address"):
+        MediaNetwork(addresses=("eth0",))
+
+
+def test_host_config_carries_the_media_network() -> None:
+    media = MediaNetwork(addresses=("10.0.0.5",), ports=(50000, 50010), announced="203.0.113.9")
+    config = HostConfig(session_id="s", account_id="a", token_public_key="k", media=media)
+    assert HostConfig.from_json(config.to_json()).media == media
+    assert HostConfig.from_json(HostConfig(session_id="s", account_id="a",
+                                           token_public_key="k").to_json()).media == MediaNetwork()

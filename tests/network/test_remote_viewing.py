@@ -27,7 +27,11 @@ def test_a_client_on_another_host_streams_through_the_services_https_endpoint(tm
     with two_hosts("rv") as (server_ns, client_ns):
         serve = subprocess.Popen(server_ns.command(
             sys.executable, "-m", "farview", "serve", "--host", server_ns.address, "--port", "0",
-            "--make-cert", "--data-dir", str(data), "--log-level", "warning"),
+            "--make-cert", "--data-dir", str(data), "--log-level", "warning",
+            # hosts offer media on this address only, on ports a firewall can name, plus a
+            # "public" address (nothing answers there; the client tries both)
+            "--media-address", server_ns.address, "--media-ports", "50100-50109",
+            "--announce-address", "192.0.2.10"),
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         try:
             deadline = time.monotonic() + 60
@@ -57,7 +61,8 @@ def test_a_client_on_another_host_streams_through_the_services_https_endpoint(tm
                             frame = await conn.next_frame(timeout=30)
                         print(json.dumps({{"hostname": props.hostname, "port": props.handshake_port,
                                           "width": frame.width, "mean": float(frame.y.mean()),
-                                          "std": float(frame.y.std()), "path": conn.ice_path}}),
+                                          "std": float(frame.y.std()), "path": conn.ice_path,
+                                          "answer": conn.pc.remoteDescription.sdp}}),
                                       flush=True)
                         await conn.close()
                         session.stop()
@@ -78,3 +83,7 @@ def test_a_client_on_another_host_streams_through_the_services_https_endpoint(tm
     assert seen["hostname"] == server_ns.address and seen["port"] == int(info["url"].rsplit(":", 1)[1])
     assert seen["width"] == 320 and seen["std"] > 5.0, seen
     assert seen["path"] == "host-host", seen  # directly between the two hosts
+    hosts = [line.split()[4:6] for line in seen["answer"].splitlines()
+             if line.startswith("a=candidate:") and " typ host" in line]
+    assert {ip for ip, _ in hosts} == {server_ns.address, "192.0.2.10"}, hosts  # no other interface
+    assert all(50100 <= int(port) <= 50109 for _, port in hosts), hosts

@@ -105,3 +105,14 @@ def test_ice_server_settings_are_checked_at_start(tmp_path: Path) -> None:
     cfg.write_text('ice_servers = ["turns:turn.example:5349"]\n')
     assert load_settings({}, config_file=cfg, environ={}).ice_servers == ("turns:turn.example:5349",)
     assert "turn_secret" not in repr(load_settings({"turn_secret": "s3cret"}, environ={}))
+
+
+def test_media_network_settings_are_checked_at_start() -> None:
+    s = load_settings({"media_addresses": ("10.0.0.5",), "media_ports": "50000-50100",
+                       "announced_address": "203.0.113.9"}, environ={})
+    assert s.media_network().ports == (50000, 50100)
+    assert s.media_network().addresses == ("10.0.0.5",) and s.media_network().announced == "203.0.113.9"
+    with pytest.raises(ValueError, match="a port range is LOW-HIGH"):
+        load_settings({"media_ports": "50000"}, environ={})
+    with pytest.raises(ValueError, match="not an IP address"):
+        load_settings({"announced_address": "render.example"}, environ={})

@@ -333,3 +333,36 @@ def test_aioice_keeps_the_nominated_pairs_where_ice_path_reads_them() -> None:
     assert "self._nominated: dict[int, CandidatePair] = {}" in source
     assert "remote_candidate" in inspect.signature(aioice.ice.CandidatePair).parameters
     assert isinstance(aioice.ice.CandidatePair.local_candidate, property)
+
+
+def test_aioice_binds_host_candidates_where_the_media_range_patch_reads_them() -> None:
+    """Patch 6 relies on aioice binding each host candidate with
+    ``loop.create_datagram_endpoint(..., local_addr=(address, 0))`` inside
+    ``Connection.get_component_candidates`` and on ``get_host_addresses`` listing addresses."""
+    import inspect
+
+    import aioice.ice
+
+    source = inspect.getsource(aioice.ice.Connection.get_component_candidates)
+    assert "loop.create_datagram_endpoint(" in source and "local_addr=(address, 0)" in source
+    gather = inspect.getsource(aioice.ice.Connection.gather_candidates)
+    assert "get_host_addresses(" in gather
+
+
+async def test_media_ports_bind_host_candidates_in_the_range() -> None:
+    from aioice import Connection
+
+    from farview.streaming._aiortc_patches import set_media_network
+
+    set_media_network((), (50200, 50203))
+    try:
+        a, b = Connection(ice_controlling=True), Connection(ice_controlling=False)
+        await a.gather_candidates()
+        await b.gather_candidates()
+        bound = [(c.host, c.port) for c in (*a.local_candidates, *b.local_candidates) if c.type == "host"]
+        assert bound and all(50200 <= port <= 50203 for _, port in bound), bound
+        assert len(set(bound)) == len(bound)  # the second took the next free port
+        await a.close()
+        await b.close()
+    finally:
+        set_media_network()
