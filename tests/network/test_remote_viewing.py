@@ -73,6 +73,33 @@ def test_a_client_on_another_host_streams_through_the_services_https_endpoint(tm
                                     text=True, timeout=150)
             assert client.returncode == 0, client.stderr[-3000:]
             seen = json.loads(client.stdout.strip().splitlines()[-1])
+            # Microsoft's own ARR Python SDK, from the other host: key → STS token → sessions.
+            sdk_script = tmp_path / "sdk.py"
+            sdk_script.write_text(textwrap.dedent(f"""
+                import json, os
+                os.environ["REQUESTS_CA_BUNDLE"] = {info["cert"]!r}
+                from azure.core.credentials import AzureKeyCredential
+                from azure.mixedreality.remoterendering import RemoteRenderingClient
+
+                client = RemoteRenderingClient(
+                    endpoint={info["url"]!r}, account_id={account["account_id"]!r},
+                    account_domain="farview.test", authentication_endpoint_url={info["url"]!r},
+                    credential=AzureKeyCredential(open({str(tmp_path / "key")!r}).read()),
+                    polling_interval=1)
+                made = client.begin_rendering_session(session_id="sdk", size="Standard",
+                                                      lease_time_minutes=5).result()
+                longer = client.update_rendering_session(session_id="sdk", lease_time_minutes=10)
+                listed = [s.id for s in client.list_rendering_sessions()]
+                client.stop_rendering_session(session_id="sdk")
+                print(json.dumps({{"status": str(made.status), "hostname": made.hostname,
+                                  "port": made.handshake_port, "lease": longer.lease_time_minutes,
+                                  "listed": "sdk" in listed,
+                                  "after": str(client.get_rendering_session("sdk").status)}}))
+            """))
+            sdk = subprocess.run(client_ns.command(sys.executable, str(sdk_script)), capture_output=True,
+                                 text=True, timeout=150)
+            assert sdk.returncode == 0, sdk.stderr[-3000:]
+            sdk_seen = json.loads(sdk.stdout.strip().splitlines()[-1])
         finally:
             serve.terminate()
             try:
@@ -83,6 +110,8 @@ def test_a_client_on_another_host_streams_through_the_services_https_endpoint(tm
     assert seen["hostname"] == server_ns.address and seen["port"] == int(info["url"].rsplit(":", 1)[1])
     assert seen["width"] == 320 and seen["std"] > 5.0, seen
     assert seen["path"] == "host-host", seen  # directly between the two hosts
+    assert sdk_seen == {"status": "Ready", "hostname": server_ns.address, "port": seen["port"],
+                        "lease": 10, "listed": True, "after": "Stopped"}, sdk_seen
     hosts = [line.split()[4:6] for line in seen["answer"].splitlines()
              if line.startswith("a=candidate:") and " typ host" in line]
     assert {ip for ip, _ in hosts} == {server_ns.address, "192.0.2.10"}, hosts  # no other interface
