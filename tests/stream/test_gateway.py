@@ -14,6 +14,7 @@ import pytest
 
 from farview.client.connection import connect_session, connect_to_host
 from farview.client.errors import ConnectError, OtherClientConnectedError
+from farview.streaming.peer import create_peer_connection
 from tests.faults.conftest import ACCOUNT_B, two_account_service
 from tests.service.conftest import RunningService
 
@@ -54,6 +55,27 @@ def test_a_session_streams_through_the_service_and_bad_signaling_is_refused(
             again = await connect_session(session, viewport=(320, 240))
             await again.next_frame(timeout=30)
             await again.close()
+            # a client that vanishes after its offer was answered (no ICE, no DELETE): the host
+            # hears nothing, frees itself, and the next client gets in without a 409
+            pc = create_peer_connection()
+            pc.createDataChannel("control")
+            pc.addTransceiver("video", direction="recvonly")
+            await pc.setLocalDescription(await pc.createOffer())
+            async with httpx.AsyncClient(timeout=30) as http:
+                answered = await http.post(session.whep_url, content=pc.localDescription.sdp.encode(),
+                                           headers={**SDP, "Authorization": f"Bearer {svc.account_key}"})
+            assert answered.status_code == 201, answered.text
+            await pc.close()
+            deadline = asyncio.get_running_loop().time() + 30
+            while True:
+                try:
+                    last = await connect_session(session, viewport=(320, 240))
+                    break
+                except OtherClientConnectedError:
+                    assert asyncio.get_running_loop().time() < deadline, "the vanished client still holds the host"
+                    await asyncio.sleep(0.5)
+            await last.next_frame(timeout=30)
+            await last.close()
 
         asyncio.run(stream())
 
