@@ -131,6 +131,11 @@ class _ClientBase:
         return token
 
     def _unreachable(self, exc: httpx.HTTPError) -> ServerError:
+        if "CERTIFICATE_VERIFY_FAILED" in str(exc) or "certificate verify failed" in str(exc):
+            return ServerError(f"the session service at {self.endpoint} has a TLS certificate this "
+                               f"client does not trust ({exc}); pass the service's certificate "
+                               "with --ca-cert FILE (verify=FILE in Python): `farview serve "
+                               "--make-cert` prints where it is")
         return ServerError(f"cannot reach the session service at {self.endpoint} "
                            f"({type(exc).__name__}: {exc}); is `farview serve` running?")
 

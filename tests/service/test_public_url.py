@@ -9,8 +9,11 @@ import ssl
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from cryptography import x509
 
+from farview.client.errors import ServerError
+from farview.client.rest import RemoteRenderingClient
 from farview.service.tls import fingerprint, make_self_signed, names_for
 from tests.service.conftest import RunningService
 
@@ -43,6 +46,11 @@ def test_a_public_url_is_what_sessions_and_clients_are_told(
     with socket.create_connection(("127.0.0.1", port)) as raw, \
             context.wrap_socket(raw, server_hostname="render.example") as tls:
         assert tls.version() is not None
+    # a client that does not trust it is told how to
+    local = f"https://127.0.0.1:{port}"
+    with RemoteRenderingClient(local, svc.account_id, svc.account_key) as untrusting, \
+            pytest.raises(ServerError, match=r"does not trust .*--ca-cert FILE"):
+        untrusting.list_sessions()
 
 
 def _free_port() -> int:
