@@ -18,21 +18,18 @@ serve --ice-server ... --turn-secret-file ...``), so the media goes client → T
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import shutil
 import subprocess
 import sys
 import tempfile
 import textwrap
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.network.netns import Host, coturn, relayed_hosts, skip_reason, two_hosts
+from tests.network.netns import Host, coturn, farview_service, relayed_hosts, skip_reason, two_hosts
 
 
 def _bench(ns: Host, info: dict[str, Any], account: dict[str, str], key_file: Path, session_id: str,
@@ -52,32 +49,6 @@ def _bench(ns: Host, info: dict[str, Any], account: dict[str, str], key_file: Pa
     p2p = s["latency_pose_to_present"]
     return {"p50": p2p["p50"], "p99": p2p["p99"], "fps": s["video_frames_presented"] / s["measured_s"],
             "path": path}
-
-
-@contextlib.contextmanager
-def _service(ns: Host, tmp: Path, *extra: str) -> Iterator[tuple[dict[str, Any], dict[str, str], Path]]:
-    """``farview serve --make-cert`` in ``ns``: (service.json, account.json, key file)."""
-    data = tmp / "data"
-    serve = subprocess.Popen(ns.command(
-        sys.executable, "-m", "farview", "serve", "--host", ns.address, "--make-cert",
-        "--data-dir", str(data), "--log-level", "warning", *extra),
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 60
-        while not (data / "service.json").exists():
-            if serve.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("farview serve did not start")
-            time.sleep(0.1)
-        account = json.loads((data / "account.json").read_text())
-        key_file = tmp / "key"
-        key_file.write_text(account["account_key"])
-        yield json.loads((data / "service.json").read_text()), account, key_file
-    finally:
-        serve.terminate()
-        try:
-            serve.wait(20)
-        except subprocess.TimeoutExpired:
-            serve.kill()
 
 
 def _create(ns: Host, info: dict[str, Any], account: dict[str, str], key_file: Path) -> float:
@@ -112,8 +83,11 @@ def main() -> int:
     rows: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
+        (tmp / "direct-run").mkdir()
+        (tmp / "turn-run").mkdir()
         with two_hosts("bn") as (server_ns, client_ns), \
-                _service(server_ns, tmp / "direct-run", "--port", "0") as (info, account, key_file):
+                farview_service(server_ns, tmp / "direct-run", "--port", "0") as svc:
+            info, account, key_file = svc.info, svc.account, svc.key_file
             ready_s = _create(client_ns, info, account, key_file)
             rows["loopback (client beside the host)"] = _bench(server_ns, info, account, key_file, "net", args,
                                                                tmp / "loopback")
@@ -126,8 +100,9 @@ def main() -> int:
             port = 8455
             (tmp / "turn-secret").write_text("bench-network-secret")
             with relayed_hosts("bt", port) as net, coturn(net, "bench-network-secret", tmp / "turn.log") as url, \
-                    _service(net.server, tmp / "turn-run", "--port", str(port), "--ice-server", url,
-                             "--turn-secret-file", str(tmp / "turn-secret")) as (info, account, key_file):
+                    farview_service(net.server, tmp / "turn-run", "--port", str(port), "--ice-server", url,
+                                    "--turn-secret-file", str(tmp / "turn-secret")) as svc:
+                info, account, key_file = svc.info, svc.account, svc.key_file
                 _create(net.client, info, account, key_file)
                 rows["TURN (client reaches only the relay)"] = _bench(net.client, info, account, key_file, "net",
                                                                      args, tmp / "turn")

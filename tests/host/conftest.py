@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import struct
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -91,3 +93,14 @@ def quadrant_texture() -> object:
 
     px = np.array(QUADRANT_COLOURS, dtype=np.uint8).reshape(2, 2, 3)
     return np.concatenate([px, np.full((2, 2, 1), 255, np.uint8)], axis=2)
+
+
+def make_glb(doc: dict, bin_chunk: bytes = b"") -> bytes:
+    """A GLB of ``doc`` (JSON chunk) and ``bin_chunk`` (BIN chunk, if any), each padded."""
+    j = json.dumps(doc).encode()
+    j += b" " * (-len(j) % 4)
+    b = bin_chunk + b"\0" * (-len(bin_chunk) % 4)
+    chunks = struct.pack("<II", len(j), 0x4E4F534A) + j
+    if b:
+        chunks += struct.pack("<II", len(b), 0x004E4942) + b
+    return struct.pack("<4sII", b"glTF", 2, 12 + len(chunks)) + chunks

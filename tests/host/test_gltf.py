@@ -14,6 +14,7 @@ from tests.host.conftest import (
     FOREIGN,
     QUADRANT_COLOURS,
     SHARED_MODELS,
+    make_glb,
     png_bytes,
     quadrant_texture,
     textured_quad_glb,
@@ -24,16 +25,6 @@ def _glb_json(path: Path) -> tuple[dict, bytes]:
     data = path.read_bytes()
     n = struct.unpack_from("<I", data, 12)[0]
     return json.loads(data[20:20 + n]), data
-
-
-def _make_glb(doc: dict, bin_chunk: bytes = b"") -> bytes:
-    j = json.dumps(doc).encode()
-    j += b" " * (-len(j) % 4)
-    b = bin_chunk + b"\0" * (-len(bin_chunk) % 4)
-    chunks = struct.pack("<II", len(j), 0x4E4F534A) + j
-    if b:
-        chunks += struct.pack("<II", len(b), 0x004E4942) + b
-    return struct.pack("<4sII", b"glTF", 2, 12 + len(chunks)) + chunks
 
 
 def _triangle_doc(index_bytes: bytes | None = None) -> tuple[dict, bytes]:
@@ -125,18 +116,18 @@ def test_accessor_past_buffer_view() -> None:
     doc, pos = _triangle_doc()
     doc["accessors"][0]["byteOffset"] = 12
     with pytest.raises(ModelError, match="accessor 0 reads past buffer view 0"):
-        load_model_bytes(_make_glb(doc, pos))
+        load_model_bytes(make_glb(doc, pos))
 
 
 def test_bad_references_are_named() -> None:
     doc, pos = _triangle_doc()
     doc["meshes"][0]["primitives"][0]["material"] = 7
     with pytest.raises(ModelError, match="material 7"):
-        load_model_bytes(_make_glb(doc, pos))
+        load_model_bytes(make_glb(doc, pos))
     doc, pos = _triangle_doc()
     doc["nodes"][0]["mesh"] = 3
     with pytest.raises(ModelError, match="node 0 refers to mesh 3"):
-        load_model_bytes(_make_glb(doc, pos))
+        load_model_bytes(make_glb(doc, pos))
 
 
 def test_triangle_and_size_budgets() -> None:
@@ -149,7 +140,7 @@ def test_triangle_and_size_budgets() -> None:
 
 def test_flat_normals_computed_and_non_indexed() -> None:
     doc, pos = _triangle_doc()
-    model = load_model_bytes(_make_glb(doc, pos))
+    model = load_model_bytes(make_glb(doc, pos))
     prim = model.meshes[0].primitives[0]
     assert prim.triangle_count == 1
     np.testing.assert_allclose(prim.normals, [[0, 0, 1]] * 3, atol=1e-6)

@@ -43,16 +43,6 @@ def _data_uri(blob: bytes) -> str:
     return "data:application/octet-stream;base64," + base64.b64encode(blob).decode()
 
 
-def _glb(doc: dict, bin_chunk: bytes = b"") -> bytes:
-    j = json.dumps(doc).encode()
-    j += b" " * (-len(j) % 4)
-    b = bin_chunk + b"\0" * (-len(bin_chunk) % 4)
-    chunks = struct.pack("<II", len(j), 0x4E4F534A) + j
-    if b:
-        chunks += struct.pack("<II", len(b), 0x004E4942) + b
-    return struct.pack("<4sII", b"glTF", 2, 12 + len(chunks)) + chunks
-
-
 def _triangle(**accessor0: object) -> dict:
     """One triangle as .gltf JSON with its buffer in a data: URI; ``accessor0`` overrides
     fields of the POSITION accessor."""

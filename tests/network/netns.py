@@ -8,13 +8,17 @@ fails. Needs root (CI is root); :func:`skip_reason` says why it cannot run elsew
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import random
 import shutil
 import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 
 def _ip(*args: str) -> subprocess.CompletedProcess[str]:
@@ -153,8 +157,47 @@ def coturn(net: Relayed, secret: str, log_file: Path, *, transport: str = "udp")
     try:
         yield f"turn:{net.middle_client_side}:{TURN_PORT}?transport={transport}"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        _stop(proc)
+
+
+@dataclass(frozen=True)
+class Service:
+    """A running ``farview serve``: its service.json, its account, and a file with the key."""
+
+    info: dict[str, Any]
+    account: dict[str, str]
+    key_file: Path
+
+
+@contextlib.contextmanager
+def farview_service(host: Host, workdir: Path, *args: str) -> Iterator[Service]:
+    """``farview serve --host <host's address> --make-cert`` in ``host``'s namespace, with its
+    data in ``workdir/data`` and ``args`` added (``--port`` among them); stopped on exit. A
+    service that does not start fails with its output."""
+    data = workdir / "data"
+    log_path = workdir / "serve.log"
+    with log_path.open("w") as log:
+        serve = subprocess.Popen(host.command(
+            sys.executable, "-m", "farview", "serve", "--host", host.address, "--make-cert",
+            "--data-dir", str(data), "--log-level", "warning", *args),
+            stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while not (data / "service.json").exists():
+            if serve.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"farview serve did not start:\n{log_path.read_text()[-3000:]}")
+            time.sleep(0.1)
+        account = json.loads((data / "account.json").read_text())
+        key_file = workdir / "key"
+        key_file.write_text(account["account_key"])
+        yield Service(json.loads((data / "service.json").read_text()), account, key_file)
+    finally:
+        _stop(serve)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
