@@ -34,21 +34,34 @@ from tests.network.netns import Host, coturn, farview_service, relayed_hosts, sk
 
 def _bench(ns: Host, info: dict[str, Any], account: dict[str, str], key_file: Path, session_id: str,
            args: argparse.Namespace, out: Path) -> dict[str, Any]:
+    return bench_modes(ns, info, account, key_file, session_id, args, out)["farview"]
+
+
+def bench_modes(ns: Host, info: dict[str, Any], account: dict[str, str], key_file: Path, session_id: str,
+                args: argparse.Namespace, out: Path, *, baseline: bool = False) -> dict[str, dict[str, Any]]:
+    """``farview bench`` from ``ns`` on the session: per mode (farview; stock aiortc too with
+    ``baseline``), pose → present p50/p99, fps, the longest gap between presented frames (ms),
+    bitrate and the media path."""
     cmd = ns.command(sys.executable, "-m", "farview", "bench", "--session", session_id, "--url", info["url"],
                      "--account-id", account["account_id"], "--account-key-file", str(key_file),
-                     "--ca-cert", info["cert"], "--headless", "--no-baseline", "--no-floor",
-                     "--duration", str(args.duration), "--warmup", "2", "--resolution", args.resolution,
-                     "--fps", str(args.fps), "--output", str(out))
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.duration * 4 + 120)
+                     "--ca-cert", info["cert"], "--headless", *([] if baseline else ["--no-baseline"]),
+                     "--no-floor", "--duration", str(args.duration), "--warmup", "2",
+                     "--resolution", args.resolution, "--fps", str(args.fps), "--output", str(out))
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.duration * 8 + 180)
     if proc.returncode != 0:
         raise RuntimeError(f"farview bench in {ns.name} failed:\n{proc.stderr[-2000:]}")
     path = next((line.split("media path ", 1)[1].strip() for line in proc.stderr.splitlines()
                  if "media path " in line), "unknown")
     doc = json.loads(next(out.glob("bench-*.json")).read_text())
-    s = doc["summary"]["farview"]
-    p2p = s["latency_pose_to_present"]
-    return {"p50": p2p["p50"], "p99": p2p["p99"], "fps": s["video_frames_presented"] / s["measured_s"],
-            "path": path}
+    rows = {}
+    for mode, s in doc["summary"].items():
+        if not isinstance(s, dict) or "latency_pose_to_present" not in s:
+            continue
+        p2p = s["latency_pose_to_present"] or {}
+        rows[mode] = {"p50": p2p.get("p50"), "p99": p2p.get("p99"), "path": path,
+                      "fps": s["video_frames_presented"] / s["measured_s"],
+                      "longest_gap": s.get("time_since_last_present"), "kbps": s.get("bitrate_kbps")}
+    return rows
 
 
 def _create(ns: Host, info: dict[str, Any], account: dict[str, str], key_file: Path) -> float:

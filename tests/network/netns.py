@@ -201,3 +201,33 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait(20)
     except subprocess.TimeoutExpired:
         proc.kill()
+
+
+def _cable(host: Host) -> str:
+    """The name of ``host``'s end of the cable (its one link besides loopback)."""
+    out = subprocess.run(["ip", "-n", host.name, "-o", "link", "show"], capture_output=True, text=True,
+                         timeout=30, check=True).stdout
+    names = [line.split(":")[1].strip().split("@")[0] for line in out.splitlines()]
+    return next(n for n in names if n != "lo")
+
+
+def impair(sender: Host, receiver: Host, *, loss: float = 0.0, rate_mbit: float | None = None) -> None:
+    """Make the cable between two hosts a worse network, replacing what an earlier call set:
+    ``loss`` drops that fraction of the UDP packets ``receiver`` gets and sends, at random
+    (iptables ``statistic``, both directions: media and its feedback); ``rate_mbit`` caps what
+    ``sender`` sends over the cable with a token bucket (``tc tbf``). 0 and None: as it was.
+    The rules live in the hosts' namespaces and go with them."""
+    for chain in ("INPUT", "OUTPUT"):
+        subprocess.run(receiver.command("iptables", "-F", chain), capture_output=True, timeout=30, check=True)
+        if loss > 0:
+            _check(subprocess.run(receiver.command(
+                "iptables", "-A", chain, "!", f"-{'i' if chain == 'INPUT' else 'o'}", "lo", "-p", "udp",
+                "-m", "statistic", "--mode", "random", "--probability", f"{loss:.4f}", "-j", "DROP"),
+                capture_output=True, text=True, timeout=30))
+    dev = _cable(sender)
+    subprocess.run(["ip", "netns", "exec", sender.name, "tc", "qdisc", "del", "dev", dev, "root"],
+                   capture_output=True, timeout=30)
+    if rate_mbit is not None:
+        _check(subprocess.run(sender.command(
+            "tc", "qdisc", "add", "dev", dev, "root", "tbf", "rate", f"{rate_mbit}mbit",
+            "burst", "32kbit", "latency", "50ms"), capture_output=True, text=True, timeout=30))
