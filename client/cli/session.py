@@ -41,7 +41,8 @@ def add_account_key_options(g: argparse._ArgumentGroup) -> None:
     g.add_argument("--account-key-file", type=Path, metavar="PATH",
                    help="file holding the account key (or env FARVIEW_ACCOUNT_KEY; on a terminal "
                    "farview asks for it; never give a key on the command line)")
-    g.add_argument("--account-key", action=RefuseKeyOnCommandLine, help=argparse.SUPPRESS)
+    # nargs="?": a key that starts with "-" is refused the same way, never echoed as an extra argument
+    g.add_argument("--account-key", action=RefuseKeyOnCommandLine, nargs="?", help=argparse.SUPPRESS)
 
 
 def add_service_options(parser: argparse.ArgumentParser) -> None:
