@@ -9,6 +9,12 @@ decoded pictures meet here by pts, in either order, and become :class:`~.frame.F
 carry the pose they were rendered with. A decoded picture whose metadata never comes is
 dropped once a later picture is matched (counted in :attr:`PoseCorrelator.unmatched`).
 
+Decoded pictures carry the receiver's pts: RTP timestamps rebased to the first frame it got,
+which is the host's pts 0 only if that first keyframe arrived whole. When it did not, every pts
+is off by the same amount and nothing would match again; after :data:`REANCHOR_AFTER` pictures
+in a row without metadata, the offset that makes most of them meet their metadata (and only
+that one) is found and applied from then on (counted in :attr:`PoseCorrelator.reanchored`).
+
 Not thread-safe: the connection's event loop owns it. Bounded: at most :data:`MAX_TRACKED`
 poses and metadata are remembered.
 """
@@ -24,6 +30,8 @@ from farview.streaming.receiver import DecodedVideoFrame
 
 MAX_TRACKED = 256
 """Poses (and frame metadata) remembered for matching."""
+REANCHOR_AFTER = 4
+"""Pictures in a row without metadata before the pts offset is looked for."""
 
 
 def now_us() -> int:
@@ -46,6 +54,10 @@ class PoseCorrelator:
         self._awaiting: dict[int, DecodedVideoFrame] = {}
         self.unmatched = 0
         """Decoded pictures dropped because their metadata never came."""
+        self._offset = 0
+        self._strays: list[int] = []
+        self.reanchored = 0
+        """How often the receiver's pts were found off and corrected."""
 
     def stamp(self, request: PoseRequest) -> PoseMessage:
         """The message for ``request`` with the next sequence and the send time: now."""
@@ -66,19 +78,56 @@ class PoseCorrelator:
             for pts in sorted(self._metadata)[: len(self._metadata) - MAX_TRACKED]:
                 del self._metadata[pts]
         decoded = self._awaiting.pop(meta.pts, None)
-        return None if decoded is None else self._frame(decoded, meta)
+        if decoded is None:
+            return None
+        self._strays.clear()
+        return self._frame(decoded, meta)
 
     def on_decoded(self, decoded: DecodedVideoFrame) -> Frame | None:
         """A picture was decoded; returns its frame if its metadata already arrived (else it
         waits: metadata travels on a data channel and may come just after the video)."""
-        meta = self._metadata.pop(decoded.pts, None)
+        pts = (decoded.pts + self._offset) & 0xFFFFFFFF
+        meta = self._metadata.pop(pts, None)
         if meta is None:
-            for pts in [p for p in self._awaiting if p < decoded.pts]:
-                del self._awaiting[pts]
+            for p in [p for p in self._awaiting if p < pts]:
+                del self._awaiting[p]
                 self.unmatched += 1
-            self._awaiting[decoded.pts] = decoded
+            self._awaiting[pts] = decoded
+            self._strays = [*self._strays[-(2 * REANCHOR_AFTER - 1):], pts]
+            if len(self._strays) >= REANCHOR_AFTER:
+                return self._reanchor()
             return None
+        self._strays.clear()
         return self._frame(decoded, meta)
+
+    def _reanchor(self) -> Frame | None:
+        """Find the one offset that puts most unmatched pictures on metadata; apply it."""
+        votes: dict[int, int] = {}
+        for stray in self._strays:
+            for known in self._metadata:
+                delta = (known - stray) & 0xFFFFFFFF
+                votes[delta] = votes.get(delta, 0) + 1
+        ranked = sorted(votes.items(), key=lambda kv: kv[1], reverse=True)
+        if not ranked or ranked[0][1] < REANCHOR_AFTER - 1 or (
+                len(ranked) > 1 and ranked[1][1] == ranked[0][1]):
+            return None  # no offset, or no single one: wait for more
+        delta = ranked[0][0]
+        self._offset = (self._offset + delta) & 0xFFFFFFFF
+        self._strays.clear()
+        self.reanchored += 1
+        newest = max(self._awaiting, default=None)
+        awaiting, self._awaiting = self._awaiting, {}
+        frame = None
+        for pts, decoded in sorted(awaiting.items()):
+            shifted = (pts + delta) & 0xFFFFFFFF
+            meta = self._metadata.pop(shifted, None)
+            if meta is not None and pts == newest:
+                frame = self._frame(decoded, meta)
+            elif meta is None and pts == newest:
+                self._awaiting[shifted] = decoded
+            else:
+                self.unmatched += 1
+        return frame
 
     def _frame(self, decoded: DecodedVideoFrame, meta: FrameMetadata) -> Frame:
         pose = self._sent.get(meta.pose_sequence)

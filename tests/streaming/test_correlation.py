@@ -58,6 +58,37 @@ def test_frames_meet_their_metadata_in_either_order_and_carry_their_pose() -> No
     assert unknown is not None and unknown.pose is None and unknown.pose_to_receive_ms is None
 
 
+def test_pictures_off_by_a_lost_first_keyframe_are_reanchored_once_and_then_match() -> None:
+    """The receiver rebased RTP timestamps to the first frame it got; that first keyframe (pts 0)
+    was lost, so its pts are the host's minus the frame it did get. The correlator finds the one
+    offset that matches, once, and from then on every picture meets its metadata."""
+    poses = PoseCorrelator()
+    msg = poses.stamp(REQUEST)
+    host_pts = [0, 1497, 3012, 4488, 6011, 7503, 9020, 10494, 12010]  # irregular, as rendered
+    for pts in host_pts:
+        poses.on_metadata(_meta(pts, msg.sequence))
+    base = host_pts[2]  # the first frame the receiver got whole
+    frames = [poses.on_decoded(_decoded(pts - base, 1.0)) for pts in host_pts[2:]]
+    # the first picture lands on the lost keyframe's metadata (pts 0), the next ones on nothing
+    assert frames[1:4] == [None, None, None]
+    assert poses.reanchored == 1
+    assert [f.metadata.pts if f is not None and f.metadata else None for f in frames[-3:]] == host_pts[-3:]
+
+
+def test_a_few_lost_metadata_do_not_move_correct_pts() -> None:
+    poses = PoseCorrelator()
+    msg = poses.stamp(REQUEST)
+    host_pts = [0, 1497, 3012, 4488, 6011, 7503, 9020, 10494, 12010, 13492]
+    lost = {3012, 4488, 6011, 7503}  # their metadata never comes
+    for pts in host_pts:
+        if pts not in lost:
+            poses.on_metadata(_meta(pts, msg.sequence))
+    frames = [poses.on_decoded(_decoded(pts, 1.0)) for pts in host_pts]
+    assert poses.reanchored == 0
+    assert [f.metadata.pts for f in frames if f is not None and f.metadata] == [
+        p for p in host_pts if p not in lost]
+
+
 def test_mailbox_next_wakes_on_its_loop_from_other_threads_and_on_wake() -> None:
     async def main() -> None:
         box: LatestMailbox[int] = LatestMailbox()
