@@ -35,6 +35,7 @@ RENEW_STEP_MINUTES = 15
 
 
 @dataclass(frozen=True, kw_only=True)
+
 class SessionProperties:
     """One session as ARR 2021-01-01 describes it (snake_case)."""
 
@@ -110,6 +111,22 @@ def not_ready_error(props: SessionProperties) -> SessionStateError:
     if props.error:
         msg += f" (error {props.error.get('code')}: {props.error.get('message')})"
     return SessionStateError(msg)
+
+
+def _models_settled(props: SessionProperties, deadline: float, timeout: float) -> bool:
+    """One step of ``wait_for_models``: True when every start-up model is loaded; raises
+    :class:`ModelLoadError` when one failed or ``deadline`` passed, and the not-ready error
+    when the session ended."""
+    check_models(props)
+    if not props.models_loading:
+        return True
+    if props.is_terminal:
+        raise not_ready_error(props)
+    if time.monotonic() >= deadline:
+        raise ModelLoadError(f"session {props.id}'s models are still loading after "
+                             f"{timeout:g}s; wait longer or look at the host's log")
+    return False
+
 
 
 class _SessionBase:
@@ -254,14 +271,8 @@ class RenderingSession(_SessionBase):
         deadline = time.monotonic() + timeout
         while True:
             props = self.get_properties()
-            check_models(props)
-            if not props.models_loading:
+            if _models_settled(props, deadline, timeout):
                 return props
-            if props.is_terminal:
-                raise not_ready_error(props)
-            if time.monotonic() >= deadline:
-                raise ModelLoadError(f"session {self.id}'s models are still loading after "
-                                     f"{timeout:g}s; wait longer or look at the host's log")
             time.sleep(poll_interval)
 
     def access_token(self) -> str:
@@ -324,14 +335,8 @@ class AsyncRenderingSession(_SessionBase):
         deadline = time.monotonic() + timeout
         while True:
             props = await self.get_properties()
-            check_models(props)
-            if not props.models_loading:
+            if _models_settled(props, deadline, timeout):
                 return props
-            if props.is_terminal:
-                raise not_ready_error(props)
-            if time.monotonic() >= deadline:
-                raise ModelLoadError(f"session {self.id}'s models are still loading after "
-                                     f"{timeout:g}s; wait longer or look at the host's log")
             await asyncio.sleep(poll_interval)
 
     async def access_token(self) -> str:
