@@ -38,6 +38,9 @@ def main() -> int:
     p.add_argument("--duration", type=float, default=8.0)
     p.add_argument("--resolution", default="1280x720")
     p.add_argument("--fps", type=int, default=60)
+    p.add_argument("--only", action="append", default=[], metavar="TEXT",
+                   help="run only the conditions whose name contains TEXT (repeatable)")
+    p.add_argument("--no-baseline", action="store_true", help="farview only, not stock aiortc")
     args = p.parse_args()
     if (reason := skip_reason()) is not None:
         print(f"bench_impairment: cannot build separated hosts here: {reason}", file=sys.stderr)
@@ -48,10 +51,12 @@ def main() -> int:
         with two_hosts("bi") as (server, client), farview_service(server, tmp, "--port", "0") as svc:
             _create(client, svc.info, svc.account, svc.key_file)
             for i, (name, loss, cap) in enumerate(CONDITIONS):
+                if args.only and not any(text in name for text in args.only):
+                    continue
                 impair(server, client, loss=loss, rate_mbit=cap)
                 print(f"[bench_impairment] {name} ...", file=sys.stderr, flush=True)
                 modes = bench_modes(client, svc.info, svc.account, svc.key_file, "net", args, tmp / f"row{i}",
-                                    baseline=True)
+                                    baseline=not args.no_baseline)
                 rows += [(name, mode, row) for mode, row in modes.items()]
             impair(server, client)
     print(f"\nimpaired network, {args.resolution} at {args.fps} fps, {args.duration:g} s measured per mode "

@@ -47,16 +47,12 @@ from farview.input.events import InputEvent
 from farview.input.frame_meta import FrameMetadata
 from farview.input.ice import IceServer
 from farview.input.pose import Fov, Pose, PoseMessage, PoseRequest, View
-from farview.streaming._aiortc_patches import (
-    MarkerJitterBuffer,
-    enlarge_socket_buffers,
-    ice_path,
-    install_marker_receiver,
-)
+from farview.streaming._aiortc_patches import enlarge_socket_buffers, ice_path, install_marker_receiver
 from farview.streaming.correlation import PoseCorrelator
 from farview.streaming.frame import Frame
 from farview.streaming.mailbox import LatestMailbox
 from farview.streaming.peer import CHANNELS, create_peer_connection
+from farview.streaming.reassembly import FrameAssembler
 from farview.streaming.receiver import DecodedVideoFrame, VideoReceiver
 from farview.streaming.stats import FrameStatistics, StatisticsWindow
 from farview.streaming.whep import (
@@ -122,12 +118,12 @@ class RenderingConnection:
                 if c.mimeType.lower() in ("video/h264", "video/rtx")]
         transceiver.setCodecPreferences(h264)
         self._receiver = VideoReceiver(self._on_decoded, request_keyframe=self._ask_keyframe)
-        self._jitter = MarkerJitterBuffer(self._receiver.on_encoded)
+        self._jitter = FrameAssembler(self._receiver.on_encoded, request_keyframe=self._ask_keyframe)
         if stock_receiver:
             # benchmark baseline: aiortc's own jitter buffer, decoder thread and queue
             self.pc.on("track", self._on_stock_track)
         else:
-            self._jitter = install_marker_receiver(transceiver.receiver, self._receiver.on_encoded)
+            install_marker_receiver(transceiver.receiver, self._jitter)
         self.pc.on("connectionstatechange", self._on_state)
 
     # -- connecting ---------------------------------------------------------------------------
@@ -330,6 +326,7 @@ class RenderingConnection:
             try:
                 await self.request("ping", timeout=LIVENESS_TIMEOUT, t=t0)
                 self.rtt_ms = (time.perf_counter() - t0) * 1000
+                self._jitter.set_rtt(self.rtt_ms / 1000)  # how long a lost packet is waited for
             except ConnectionLostError:
                 if not self._closed:
                     await self._shutdown("the render host stopped answering")

@@ -13,8 +13,9 @@ test_aiortc_patches.py`` fails if any internal we rely on changes. What and why:
 4. **Release frames on the RTP marker bit** (``RTCRtpReceiver._RTCRtpReceiver__jitter_buffer``):
    aiortc's video jitter buffer hands frame N over only when frame N+1's first packet arrives
    (one frame interval of latency) and feeds an unbounded decode queue. We swap in
-   :class:`MarkerJitterBuffer`, which completes a frame on its marker bit and passes it to our
-   own decoder; aiortc's decoder thread then idles.
+   :class:`~farview.streaming.reassembly.FrameAssembler`, which completes a frame on its marker
+   bit (waiting a round trip for a NACKed packet) and passes it to our own decoder; aiortc's
+   decoder thread then idles.
 5. **Bounded SCTP reassembly** (``RTCSctpTransport._get_inbound_stream`` and aiortc's
    ``InboundStream``): aiortc buffers every fragment of an inbound data-channel message until its
    last one arrives, with no size cap, so a peer could make us hold any amount before the
@@ -50,7 +51,6 @@ import bisect
 import contextvars
 import logging
 import socket
-import time
 import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -72,8 +72,9 @@ from aiortc.rtcsctptransport import (
     tsn_minus_one,
     tsn_plus_one,
 )
-from aiortc.rtp import RtpPacket
 from aiortc.utils import uint16_add, uint16_gte, uint32_gt
+
+from farview.streaming.reassembly import FrameAssembler
 
 log = logging.getLogger(__name__)
 
@@ -148,103 +149,13 @@ def route_keyframe_requests(sender: RTCRtpSender, on_request: Callable[[], None]
     sender._send_keyframe = send_keyframe  # type: ignore[method-assign]
 
 
-@dataclass
-class EncodedFrame:
-    """A complete access unit reassembled from RTP packets."""
-
-    data: bytes
-    rtp_timestamp: int
-    received_at: float
-    """time.perf_counter() when the marker packet arrived."""
-    packets: int
-
-
-class MarkerJitterBuffer:
-    """Drop-in for aiortc's ``JitterBuffer`` (same ``add`` contract) releasing on the marker bit.
-
-    ``add(packet)`` returns ``(pli_wanted, None)``: it never hands frames to aiortc's decoder
-    thread. Complete frames go to ``on_frame`` synchronously (on the event loop). A frame with a
-    missing packet is discarded, a PLI is requested, and frames are discarded until the next
-    frame that starts with an IDR picture, so the decoder never sees a broken reference chain.
-    """
-
-    capacity = 512  # attribute read by aiortc in some paths
-
-    def __init__(self, on_frame: Callable[[EncodedFrame], None]) -> None:
-        self._on_frame = on_frame
-        self._parts: list[bytes] = []
-        self._timestamp: int | None = None
-        self._expected_seq: int | None = None
-        self._broken = False
-        self._waiting_for_keyframe = False
-        self.frames_completed = 0
-        self.frames_discarded = 0
-        self.packets_lost = 0
-
-    def add(self, packet: RtpPacket) -> tuple[bool, None]:
-        pli = False
-        seq = packet.sequence_number
-        if self._expected_seq is not None and seq != self._expected_seq:
-            gap = (seq - self._expected_seq) & 0xFFFF
-            if gap > 0x8000:  # late or duplicate packet: its frame is already gone
-                return False, None
-            self.packets_lost += gap
-            self._broken = True
-        self._expected_seq = (seq + 1) & 0xFFFF
-        if packet.timestamp != self._timestamp:
-            if self._parts:  # previous frame never saw its marker
-                self._discard()
-                pli = True
-            self._timestamp = packet.timestamp
-            self._parts = []
-        self._parts.append(getattr(packet, "_data", b""))
-        if packet.marker:
-            data = b"".join(self._parts)
-            self._parts = []
-            self._timestamp = None
-            if self._broken:
-                self._broken = False
-                self._discard()
-                return True, None
-            if self._waiting_for_keyframe:
-                if not _has_idr(data):
-                    self.frames_discarded += 1
-                    return pli, None
-                self._waiting_for_keyframe = False
-            self.frames_completed += 1
-            self._on_frame(EncodedFrame(data, packet.timestamp, time.perf_counter(), 0))
-        return pli, None
-
-    def _discard(self) -> None:
-        self.frames_discarded += 1
-        self._waiting_for_keyframe = True
-        self._parts = []
-
-    def remove(self, count: int) -> None:  # aiortc API, unused
-        return None
-
-    def smart_remove(self, count: int) -> bool:  # aiortc API, unused
-        return False
-
-
-def _has_idr(annexb: bytes) -> bool:
-    """True when an Annex-B access unit contains an IDR slice (NAL type 5)."""
-    i = annexb.find(b"\x00\x00\x01")
-    while i != -1 and i + 3 < len(annexb):
-        if annexb[i + 3] & 0x1F == 5:
-            return True
-        i = annexb.find(b"\x00\x00\x01", i + 3)
-    return False
-
-
-def install_marker_receiver(receiver: RTCRtpReceiver, on_frame: Callable[[EncodedFrame], None]) -> MarkerJitterBuffer:
-    """Patch 4: swap the receiver's video jitter buffer for :class:`MarkerJitterBuffer`."""
+def install_marker_receiver(receiver: RTCRtpReceiver, assembler: FrameAssembler) -> FrameAssembler:
+    """Patch 4: swap the receiver's video jitter buffer for ``assembler``."""
     attr = "_RTCRtpReceiver__jitter_buffer"
     if not hasattr(receiver, attr):
         raise RuntimeError("aiortc RTCRtpReceiver has no private jitter buffer; update _aiortc_patches")
-    buffer = MarkerJitterBuffer(on_frame)
-    setattr(receiver, attr, buffer)
-    return buffer
+    setattr(receiver, attr, assembler)
+    return assembler
 
 
 def enlarge_socket_buffers(pc: Any, size: int = UDP_RECEIVE_BUFFER) -> None:

@@ -23,6 +23,7 @@ from aiortc.rtcsctptransport import InboundStream, RTCSctpTransport
 from farview.streaming import _aiortc_patches as patches
 from farview.streaming.encoder import EncoderSettings, H264Encoder
 from farview.streaming.peer import MAX_CHANNEL_MESSAGE, create_peer_connection
+from farview.streaming.reassembly import FrameAssembler
 from farview.streaming.receiver import DecodedVideoFrame, VideoReceiver
 from farview.streaming.track import PacketTrack
 
@@ -59,31 +60,6 @@ def test_private_attributes_exist() -> None:
     assert "packet._data = depayload(codec, packet.payload)" in recv_src
 
 
-def test_marker_buffer_discards_broken_frames_until_idr() -> None:
-    from aiortc.rtp import RtpPacket
-
-    got: list[patches.EncodedFrame] = []
-    buf = patches.MarkerJitterBuffer(got.append)
-
-    def pkt(seq: int, ts: int, marker: bool, data: bytes) -> RtpPacket:
-        p = RtpPacket(sequence_number=seq, timestamp=ts, marker=int(marker))
-        p._data = data  # type: ignore[attr-defined]
-        return p
-
-    idr = b"\x00\x00\x00\x01\x65abc"
-    p_frame = b"\x00\x00\x00\x01\x41abc"
-    assert buf.add(pkt(1, 100, False, idr[:4])) == (False, None)
-    buf.add(pkt(2, 100, True, idr[4:]))
-    assert [f.data for f in got] == [idr]
-    # packet 4 lost: frame at ts 300 is broken → PLI, discarded
-    buf.add(pkt(3, 200, True, p_frame))
-    assert buf.add(pkt(5, 300, True, p_frame)) == (True, None)
-    buf.add(pkt(6, 400, True, p_frame))  # P-frame after loss: still waiting for an IDR
-    buf.add(pkt(7, 500, True, idr))
-    assert [f.rtp_timestamp for f in got] == [100, 200, 500]
-    assert buf.frames_discarded == 2 and buf.packets_lost == 1
-
-
 async def _loopback() -> tuple:
     """A real offerer (marker receiver) and answerer (PacketTrack) connected on this machine."""
     client = create_peer_connection()
@@ -91,7 +67,7 @@ async def _loopback() -> tuple:
     transceiver = client.addTransceiver("video", direction="recvonly")
     decoded: list[DecodedVideoFrame] = []
     receiver = VideoReceiver(decoded.append)
-    jitter = patches.install_marker_receiver(transceiver.receiver, receiver.on_encoded)
+    jitter = patches.install_marker_receiver(transceiver.receiver, FrameAssembler(receiver.on_encoded))
     client.createDataChannel("control")
     await client.setLocalDescription(await client.createOffer())
     await host.setRemoteDescription(client.localDescription)

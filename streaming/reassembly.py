@@ -1,0 +1,265 @@
+"""Client side of loss recovery: RTP packets in, whole H.264 access units out, in order.
+
+:class:`FrameAssembler` takes the place of aiortc's video jitter buffer
+(``streaming/_aiortc_patches.py``, patch 4) with the same ``add(packet)`` contract, but it never
+hands frames to aiortc's decoder thread: each frame goes to ``on_frame`` (our decoder) as soon as
+its last packet is in.
+
+- **Whole frames only, in order.** A frame is the run of packets from the one after the previous
+  frame's marker packet up to its own marker packet; it is released once every packet of that run
+  is in. Frames after an incomplete one wait behind it (P-frames chain: decoding a frame whose
+  predecessor is missing shows garbage).
+- **Waiting for retransmission.** aiortc's receiver sends a NACK as soon as it sees a gap in the
+  sequence numbers, and the sender retransmits (RTX). A gap is waited for up to
+  :attr:`FrameAssembler.max_wait` seconds, the NACK's round trip with room to spare
+  (:meth:`FrameAssembler.set_rtt`), so a lost packet costs a round trip, not a keyframe.
+- **Giving up.** A gap that outlives the wait (the retransmission was lost too, or a whole burst
+  went missing), or a run longer than :data:`MAX_HELD_PACKETS`, discards what is held and asks
+  for a keyframe (the ``add`` return value, which aiortc sends as a PLI, and ``request_keyframe``
+  from a timer when no packet arrives to carry it). Nothing is released again until a frame that
+  starts with a sequence parameter set and holds an IDR picture is complete, so the decoder never
+  sees a broken reference chain and the viewer keeps its last good picture meanwhile. The
+  stream starts that way too; a request that goes unanswered for :data:`RESYNC_REASK_S` is
+  repeated.
+
+Not thread-safe: it runs on the event loop of aiortc's receiver. The deadline timer needs a
+running loop; without one (unit tests) :meth:`FrameAssembler.poll` checks the deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+MAX_HELD_PACKETS = 4096
+"""Packets held while waiting for a gap (about 4 MiB): past that the gap is given up."""
+DEFAULT_MAX_WAIT = 0.06
+"""How long a gap waits for its retransmission before the default round trip is known."""
+MIN_MAX_WAIT, MAX_MAX_WAIT = 0.03, 0.15
+"""Bounds of the wait: a little over two round trips (NACK, retransmission, once more), kept
+short enough that a lost retransmission still heals with a keyframe in well under 300 ms."""
+RESYNC_REASK_S = 0.25
+"""While waiting for a keyframe, packets that start none for this long ask again (the
+keyframe or the request was lost)."""
+
+
+@dataclass
+class EncodedFrame:
+    """A complete access unit reassembled from RTP packets."""
+
+    data: bytes
+    rtp_timestamp: int
+    received_at: float
+    """time.perf_counter() when its last packet arrived."""
+    packets: int
+    waited: bool = False
+    """It was held for a retransmission."""
+
+
+@dataclass
+class _Packet:
+    timestamp: int
+    marker: bool
+    data: bytes
+
+
+def starts_keyframe(annexb: bytes) -> bool:
+    """True when an Annex-B access unit starts with a sequence parameter set (NAL type 7), as
+    every keyframe of farview's encoders (and aiortc's) does: the start of a decodable frame."""
+    for prefix in (b"\x00\x00\x00\x01", b"\x00\x00\x01"):
+        if annexb.startswith(prefix):
+            return len(annexb) > len(prefix) and annexb[len(prefix)] & 0x1F == 7
+    return False
+
+
+def has_idr(annexb: bytes) -> bool:
+    """True when an Annex-B access unit contains an IDR slice (NAL type 5)."""
+    i = annexb.find(b"\x00\x00\x01")
+    while i != -1 and i + 3 < len(annexb):
+        if annexb[i + 3] & 0x1F == 5:
+            return True
+        i = annexb.find(b"\x00\x00\x01", i + 3)
+    return False
+
+
+class FrameAssembler:
+    """Whole H.264 frames from RTP packets, in order, waiting a round trip for lost packets."""
+
+    capacity = 512  # attribute read by aiortc in some paths
+
+    def __init__(self, on_frame: Callable[[EncodedFrame], None], *,
+                 request_keyframe: Callable[[], None] | None = None,
+                 clock: Callable[[], float] = time.perf_counter) -> None:
+        self._on_frame = on_frame
+        self._request_keyframe = request_keyframe
+        self._clock = clock
+        self._packets: dict[int, _Packet] = {}
+        self._next: int | None = None
+        """Extended sequence number of the next frame's first packet (None: not known yet)."""
+        self._highest: int | None = None
+        self._resync = True
+        """At the start and after a give-up: waiting for a packet that starts a keyframe."""
+        self._asked_at: float | None = None
+        """When the last keyframe request went out (or the stream began) during a resync."""
+        self._gap_since: float | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self.max_wait = DEFAULT_MAX_WAIT
+        self.frames_completed = 0
+        self.frames_discarded = 0
+        """Frames dropped because a packet never came, or because they chained from one that
+        did not (until the next keyframe)."""
+        self.frames_recovered = 0
+        """Frames that waited for a retransmission and then were whole."""
+        self.packets_lost = 0
+        """Packets given up on."""
+        self.give_ups = 0
+
+    # -- aiortc's jitter-buffer contract --------------------------------------------------------
+    def add(self, packet: Any) -> tuple[bool, None]:
+        """Take one RTP packet (aiortc ``RtpPacket`` with its depayloaded ``_data``); returns
+        ``(keyframe_wanted, None)``: aiortc sends a PLI for True and decodes nothing itself."""
+        now = self._clock()
+        seq = self._extend(int(packet.sequence_number))
+        if not self._resync and self._next is not None and seq < self._next:
+            return False, None  # late or duplicate: its frame is already out or given up
+        if seq in self._packets:
+            return False, None
+        held = _Packet(int(packet.timestamp), bool(packet.marker), getattr(packet, "_data", b""))
+        self._packets[seq] = held
+        self._highest = seq if self._highest is None else max(self._highest, seq)
+        if self._next is None:
+            self._next = seq
+        if self._resync:
+            if not starts_keyframe(held.data):
+                self._prune()
+                if self._asked_at is None:
+                    self._asked_at = now
+                elif now - self._asked_at >= RESYNC_REASK_S:  # that keyframe was lost too
+                    self._asked_at = now
+                    return True, None
+                return False, None
+            self._asked_at = None
+            self._drop_below(seq)
+            self._next = seq
+            self._resync = False
+        if len(self._packets) > MAX_HELD_PACKETS:
+            return self._give_up(), None
+        self._release(now)
+        return self.poll(now), None
+
+    def remove(self, count: int) -> None:  # aiortc API, unused
+        return None
+
+    def smart_remove(self, count: int) -> bool:  # aiortc API, unused
+        return False
+
+    # -- timing ---------------------------------------------------------------------------------
+    def set_rtt(self, rtt_s: float) -> None:
+        """The connection's round trip: a gap waits a little over two of them."""
+        self.max_wait = min(MAX_MAX_WAIT, max(MIN_MAX_WAIT, 2.5 * rtt_s))
+
+    def poll(self, now: float | None = None) -> bool:
+        """Give up on a gap older than :attr:`max_wait`; True when that asks for a keyframe."""
+        now = self._clock() if now is None else now
+        if self._gap_since is not None and now - self._gap_since >= self.max_wait:
+            return self._give_up()
+        return False
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        if self.poll() and self._request_keyframe is not None:
+            self._request_keyframe()
+        self._arm_timer()
+
+    def _arm_timer(self) -> None:
+        if self._gap_since is None or self._timer is not None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        delay = max(0.0, self._gap_since + self.max_wait - self._clock())
+        self._timer = loop.call_later(delay, self._on_timer)
+
+    # -- internals ------------------------------------------------------------------------------
+    def _extend(self, seq16: int) -> int:
+        ref = self._highest if self._highest is not None else (self._next or 0)
+        if self._highest is None and self._next is None:
+            return seq16
+        base = ref - (ref & 0xFFFF)
+        cand = base + seq16
+        if cand - ref > 0x8000:
+            cand -= 0x10000
+        elif ref - cand > 0x8000:
+            cand += 0x10000
+        return cand
+
+    def _release(self, now: float) -> None:
+        while self._next is not None and not self._resync:
+            end = self._next
+            while end in self._packets and not self._packets[end].marker:
+                end += 1
+            if end not in self._packets:  # incomplete: a gap if anything later is in
+                if self._highest is not None and self._highest > end:
+                    if self._gap_since is None:
+                        self._gap_since = now
+                    self._arm_timer()
+                else:
+                    self._gap_since = None
+                return
+            waited = self._gap_since is not None
+            parts = [self._packets.pop(s) for s in range(self._next, end + 1)]
+            self._next = end + 1
+            self._gap_since = None
+            if any(p.timestamp != parts[-1].timestamp for p in parts):
+                # a marker packet was lost and the run spans two frames: not decodable
+                self.frames_discarded += 1
+                self._enter_resync()
+                return
+            data = b"".join(p.data for p in parts)
+            self.frames_completed += 1
+            if waited:
+                self.frames_recovered += 1
+            self._on_frame(EncodedFrame(data, parts[-1].timestamp, now, len(parts), waited))
+
+    def _give_up(self) -> bool:
+        """Drop what is held, count it, and wait for a keyframe; True: ask for one."""
+        self.give_ups += 1
+        self._asked_at = self._clock()
+        if self._next is not None and self._highest is not None:
+            self.packets_lost += sum(1 for s in range(self._next, self._highest + 1) if s not in self._packets)
+        self._enter_resync()
+        return True
+
+    def _enter_resync(self) -> None:
+        """Wait for a keyframe: held packets that start one resume the stream at once."""
+        self._resync = True
+        self._gap_since = None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        start = next((s for s in sorted(self._packets) if starts_keyframe(self._packets[s].data)), None)
+        if start is None:
+            self._drop_below(None)
+            return
+        self._drop_below(start)
+        self._next = start
+        self._resync = False
+        self._release(self._clock())
+
+    def _drop_below(self, seq: int | None) -> None:
+        """Discard held packets before ``seq`` (all with None), counting their frames."""
+        gone = [s for s in self._packets if seq is None or s < seq]
+        self.frames_discarded += sum(1 for s in gone if self._packets[s].marker) or (1 if gone else 0)
+        for s in gone:
+            del self._packets[s]
+
+    def _prune(self) -> None:
+        """In resync, hold only the packets of the last few frames: a keyframe's first packet
+        may still arrive late (retransmitted), and then its later packets are needed."""
+        if self._highest is None or len(self._packets) <= 512:
+            return
+        self._drop_below(self._highest - 512)

@@ -1,0 +1,111 @@
+"""FrameAssembler: whole frames in order, a round trip's wait for a lost packet, then a keyframe."""
+
+from __future__ import annotations
+
+from aiortc.rtp import RtpPacket
+
+from farview.streaming.reassembly import MAX_HELD_PACKETS, RESYNC_REASK_S, EncodedFrame, FrameAssembler, has_idr
+
+KEY = b"\x00\x00\x00\x01\x67sps\x00\x00\x00\x01\x68pps\x00\x00\x00\x01\x65idr"
+P = b"\x00\x00\x00\x01\x41p"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 100.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def pkt(seq: int, ts: int, marker: bool, data: bytes) -> RtpPacket:
+    p = RtpPacket(sequence_number=seq & 0xFFFF, timestamp=ts, marker=int(marker))
+    p._data = data  # type: ignore[attr-defined]
+    return p
+
+
+def frame(seq: int, ts: int, data: bytes, parts: int = 2) -> list[RtpPacket]:
+    """One frame cut into ``parts`` packets from ``seq`` on."""
+    cut = [data[i * len(data) // parts:(i + 1) * len(data) // parts] for i in range(parts)]
+    return [pkt(seq + i, ts, i == parts - 1, c) for i, c in enumerate(cut)]
+
+
+def make() -> tuple[FrameAssembler, list[EncodedFrame], Clock]:
+    got: list[EncodedFrame] = []
+    clock = Clock()
+    return FrameAssembler(got.append, clock=clock), got, clock
+
+
+def test_whole_frames_from_the_first_keyframe_on() -> None:
+    asm, got, _ = make()
+    for p in frame(1, 50, P):  # joined mid-stream: a P-frame before any keyframe is not shown
+        assert asm.add(p) == (False, None)
+    for p in frame(3, 100, KEY) + frame(5, 200, P) + frame(7, 300, P):
+        asm.add(p)
+    assert [(f.rtp_timestamp, f.data) for f in got] == [(100, KEY), (200, P), (300, P)]
+    assert asm.frames_completed == 3 and asm.give_ups == 0
+
+
+def test_a_lost_packet_waits_for_its_retransmission_and_loses_nothing() -> None:
+    asm, got, clock = make()
+    packets = frame(10, 100, KEY, 3) + frame(13, 200, P) + frame(15, 300, P)
+    lost = packets.pop(1)  # the keyframe's middle packet
+    for p in packets:
+        clock.t += 0.002
+        assert asm.add(p) == (False, None)
+    assert got == []  # frames after the gap wait behind it, in order
+    clock.t += 0.01
+    assert asm.add(lost) == (False, None)  # the NACKed retransmission arrives in time
+    assert [f.rtp_timestamp for f in got] == [100, 200, 300]
+    assert got[0].data == KEY and got[0].waited
+    assert asm.frames_recovered == 1 and asm.frames_discarded == 0 and asm.packets_lost == 0
+
+
+def test_a_gap_past_the_wait_asks_for_a_keyframe_and_shows_nothing_broken() -> None:
+    asm, got, clock = make()
+    asm.set_rtt(0.01)  # wait 2.5 round trips, at least MIN_MAX_WAIT
+    for p in frame(1, 100, KEY):
+        asm.add(p)
+    packets = frame(3, 200, P) + frame(5, 300, P) + frame(7, 400, P)
+    del packets[0]
+    for p in packets:
+        assert asm.add(p) == (False, None)
+    clock.t += asm.max_wait
+    assert asm.poll() is True  # given up: a keyframe is wanted
+    assert asm.packets_lost == 1 and asm.give_ups == 1 and asm.frames_discarded >= 1
+    asm.add(pkt(3, 200, False, P[:3]))  # too late: its frame is gone
+    for p in frame(9, 500, P):  # chains from the lost frame: never shown
+        asm.add(p)
+    for p in frame(11, 600, KEY):
+        asm.add(p)
+    assert [f.rtp_timestamp for f in got] == [100, 600]
+    assert all(has_idr(f.data) or f.rtp_timestamp not in (200, 300, 400, 500) for f in got)
+
+
+def test_an_unanswered_keyframe_request_is_repeated() -> None:
+    asm, got, clock = make()
+    for p in frame(1, 100, P):
+        asm.add(p)
+    clock.t += RESYNC_REASK_S
+    wanted = [asm.add(p)[0] for p in frame(3, 200, P)]
+    assert wanted == [True, False]
+    assert got == []
+
+
+def test_sequence_numbers_wrap() -> None:
+    asm, got, _ = make()
+    for p in frame(0xFFFE, 100, KEY, 3) + frame(0x10001, 200, P):
+        asm.add(p)
+    assert [f.rtp_timestamp for f in got] == [100, 200]
+
+
+def test_held_packets_are_bounded() -> None:
+    asm, got, _ = make()
+    for p in frame(1, 100, KEY):
+        asm.add(p)
+    wanted = False
+    for i in range(MAX_HELD_PACKETS + 10):  # a gap at seq 3 that never fills
+        wanted |= asm.add(pkt(4 + i, 200 + i, False, b"x"))[0]
+    assert wanted and asm.give_ups == 1
+    assert len(asm._packets) <= 512 + 1
+    assert [f.rtp_timestamp for f in got] == [100]
