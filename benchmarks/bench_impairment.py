@@ -2,74 +2,254 @@
 
 Two network namespaces joined by a veth pair (``tests/network/netns.py``: only its own
 namespaces and addresses, removed at the end): the service and its host in one, ``farview
-bench`` in the other. Before each row the cable is impaired (``netns.impair``): random loss of
-UDP packets both ways (iptables ``statistic``) or a token-bucket cap on what the host sends
-(``tc tbf``; this kernel has no ``netem``, so no added delay or jitter yet). Each row runs
-farview's stream then stock aiortc's on the same session, and prints per mode: frames presented
-a second, the longest gap between presented frames (the longest freeze), pose → present p50/p99
-and the bitrate. Needs root. Prints numbers; asserts nothing.
+bench`` (the scripted orbit trajectory, headless) in the other. Each condition impairs the cable
+(``netns.impair``): random loss of UDP packets both ways (iptables ``statistic``) and/or a
+token-bucket cap on what the host sends (``tc tbf``); this kernel has no ``netem``, so no added
+delay or jitter. Dynamic conditions change the impairment during the measured window, at the
+same offsets for both modes: each mode's events are timed from the moment it starts measuring.
 
-    python3 benchmarks/bench_impairment.py [--duration 8] [--resolution 1280x720] [--fps 60]
+Per mode it prints frames presented a second, the longest gap between presented frames (the
+longest freeze), freezes over 100 ms, pose → present p50/p99, the received bit rate (aiortc's
+inbound RTP bytes, the same for both modes), keyframes (farview's, from its frame metadata), and
+for the dynamic rows: after the loss burst, the time from its end to the next presented frame;
+under the cap, when farview's encoder target went under it, and p99 from 5 s after the cap began
+to its end against the clean row's. ``--output DIR`` writes the table, the JSON of every run and
+a PNG of the bit rate over time. Needs root. Prints numbers; asserts nothing.
+
+    python3 benchmarks/bench_impairment.py [--duration 8] [--only TEXT] [--output DIR]
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
+import json
+import subprocess
 import sys
 import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.bench_network import _create, bench_modes
-from tests.network.netns import farview_service, impair, skip_reason, two_hosts
+from benchmarks.bench_network import _create
+from farview.client.bench.run import MODES
+from farview.streaming.stats import percentile
+from tests.network.netns import Host, farview_service, impair, skip_reason, two_hosts
 
-CONDITIONS: list[tuple[str, float, float | None]] = [
-    ("clean", 0.0, None),
-    ("1 % loss", 0.01, None),
-    ("5 % loss", 0.05, None),
-    ("capped at 3 Mbit/s", 0.0, 3.0),
-]
-"""(name, UDP loss fraction both ways, cap in Mbit/s on what the host sends)."""
+WARMUP_S = 2.0
+
+
+@dataclass(frozen=True)
+class Condition:
+    name: str
+    steady: dict[str, Any] = field(default_factory=dict)
+    """``impair`` arguments for the whole run (before the events)."""
+    events: tuple[tuple[float, dict[str, Any]], ...] = ()
+    """(seconds after measuring starts, ``impair`` arguments)."""
+    min_duration: float = 0.0
+
+    @property
+    def kind(self) -> str:
+        return "burst" if any(kw.get("loss", 0) >= 0.5 for _, kw in self.events) else \
+            "cap" if self.events else "steady"
+
+
+CONDITIONS = (
+    Condition("clean"),
+    Condition("1 % loss", {"loss": 0.01}),
+    Condition("5 % loss", {"loss": 0.05}),
+    Condition("50 % loss for 2 s", {}, ((3.0, {"loss": 0.5}), (5.0, {}))),
+    Condition("cap 8 → 3 → 8 Mbit/s", {"rate_mbit": 8.0},
+              ((2.0, {"rate_mbit": 3.0}), (9.0, {"rate_mbit": 8.0})), min_duration=13.0),
+)
+CAP_MBIT = 3.0
+
+
+def _present_times(frames: list[dict[str, Any]]) -> list[float]:
+    return sorted(r["t"] + ((r["pose_to_present_ms"] or 0) - (r["pose_to_receive_ms"] or 0)) / 1000
+                  for r in frames if r["presented"])
+
+
+def _bench(client: Host, svc: Any, cond: Condition, duration: float, out: Path,
+           server: Host, baseline: bool) -> tuple[dict[str, Any], dict[str, list[tuple[float, str]]]]:
+    """Run ``farview bench`` with the condition's timeline; returns its JSON document and, per
+    mode, the events as (perf_counter when applied, description)."""
+    info = svc.info
+    cmd = client.command(sys.executable, "-m", "farview", "bench", "--session", "net", "--url", info["url"],
+                         "--account-id", svc.account["account_id"], "--account-key-file", str(svc.key_file),
+                         "--ca-cert", info["cert"], "--headless", *([] if baseline else ["--no-baseline"]),
+                         "--no-floor", "--duration", str(duration), "--warmup", str(WARMUP_S),
+                         "--resolution", "1280x720", "--fps", "60", "--output", str(out))
+    impair(server, client, **cond.steady)
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    applied: dict[str, list[tuple[float, str]]] = {}
+    timers: list[threading.Timer] = []
+    modes = iter(MODES)
+    tail: list[str] = []
+
+    def apply(mode: str, kwargs: dict[str, Any]) -> None:
+        impair(server, client, **kwargs)
+        applied.setdefault(mode, []).append((time.perf_counter(), json.dumps(kwargs)))
+
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        tail = [*tail, line][-40:]
+        if "media path " in line:  # a mode connected: it measures from WARMUP_S on
+            mode = next(modes, "?")
+            impair(server, client, **cond.steady)
+            t0 = time.monotonic()
+            for offset, kwargs in cond.events:
+                delay = max(0.0, t0 + WARMUP_S + offset - time.monotonic())
+                timer = threading.Timer(delay, apply, (mode, kwargs))
+                timer.start()
+                timers.append(timer)
+    rc = proc.wait(duration * 8 + 180)
+    for timer in timers:
+        timer.cancel()
+    impair(server, client)
+    if rc != 0:
+        raise RuntimeError(f"farview bench failed ({rc}):\n{''.join(tail)}")
+    return json.loads(next(out.glob("bench-*.json")).read_text()), applied
+
+
+def _row(doc: dict[str, Any], mode: str, cond: Condition, events: list[tuple[float, str]],
+         clean_p99: dict[str, float]) -> dict[str, Any]:
+    s = doc["summary"][mode]
+    frames = doc["frames"][mode]
+    timing = doc["timing"][mode]
+    start = timing["start_perf"]
+    p2p = s["latency_pose_to_present"] or {}
+    samples = timing["received_bytes"]
+    kbps = ((samples[-1][1] - samples[0][1]) * 8 / 1000 / (samples[-1][0] - samples[0][0])
+            if len(samples) > 1 and samples[-1][0] > samples[0][0] else None)
+    row: dict[str, Any] = {
+        "fps": s["video_frames_presented"] / s["measured_s"], "longest_gap": s["time_since_last_present"],
+        "freezes": s["freezes_over_100ms"], "p50": p2p.get("p50"), "p99": p2p.get("p99"), "kbps": kbps,
+        "keyframes": s["keyframes"] if mode == "farview" else None,
+        "events": [(at - start, what) for at, what in events] if start is not None else [],
+    }
+    offsets = [t for t, _ in row["events"]]
+    shown = _present_times(frames)
+    if cond.kind == "burst" and len(offsets) == 2:
+        end = offsets[1]
+        after = [t for t in shown if t > end]
+        row["recovery_ms"] = (after[0] - end) * 1000 if after else None
+    if cond.kind == "cap" and len(offsets) == 2:
+        cap_at, lift_at = offsets
+        under = [r["t"] for r in frames if r["t"] >= cap_at and r["target_bitrate"]
+                 and r["target_bitrate"] <= CAP_MBIT * 1e6]
+        row["under_cap_s"] = (under[0] - cap_at) if under else None
+        late = [r["pose_to_present_ms"] for r in frames
+                if r["presented"] and cap_at + 5 <= r["t"] <= lift_at and r["pose_to_present_ms"] is not None]
+        p99_late = percentile(late, 99) if late else None
+        row["p99_5s_after_cap"] = p99_late
+        base = clean_p99.get(mode)
+        row["p99_ratio_5s_after_cap"] = p99_late / base if p99_late and base else None
+        up = [r["t"] for r in frames if r["t"] >= lift_at and (r["target_bitrate"] or 0) >= 6e6]
+        row["back_over_6_mbit_s"] = (up[0] - lift_at) if up else None
+    return row
+
+
+def _plot(results: list[tuple[Condition, dict[str, Any], dict[str, dict[str, Any]]]], path: Path) -> bool:
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("bench_impairment: no PNG (matplotlib is not installed: pip install 'farview[bench]')",
+              file=sys.stderr)
+        return False
+    fig, axes = plt.subplots(len(results), 1, figsize=(10, 2.6 * len(results)), squeeze=False)
+    for ax, (cond, doc, rows) in zip(axes[:, 0], results, strict=True):
+        for mode, style in zip(MODES, ("-", "--"), strict=True):
+            timing = doc.get("timing", {}).get(mode)
+            if not timing:
+                continue
+            pairs = [(a, b) for a, b in itertools.pairwise(timing["received_bytes"]) if b[0] > a[0]]
+            ax.plot([(a[0] + b[0]) / 2 for a, b in pairs],
+                    [(b[1] - a[1]) * 8 / 1e6 / (b[0] - a[0]) for a, b in pairs], style, label=f"{mode} received")
+        target = [(r["t"], r["target_bitrate"] / 1e6) for r in doc["frames"].get("farview", [])
+                  if r["target_bitrate"]]
+        if target:
+            ax.step([t for t, _ in target], [v for _, v in target], where="post", alpha=0.7,
+                    label="farview encoder target")
+        for t, what in rows.get("farview", {}).get("events", []):
+            ax.axvline(t, color="grey", linestyle=":")
+            ax.annotate(what, (t, ax.get_ylim()[1] * 0.9), fontsize=7, color="grey")
+        ax.set_title(cond.name, fontsize=9)
+        ax.set_ylabel("Mbit/s")
+        ax.legend(fontsize=7, loc="upper right")
+    axes[-1, 0].set_xlabel("seconds from the start of measuring")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    return True
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--duration", type=float, default=8.0)
-    p.add_argument("--resolution", default="1280x720")
-    p.add_argument("--fps", type=int, default=60)
+    p.add_argument("--duration", type=float, default=8.0,
+                   help="seconds measured per mode (the capped row measures at least 13)")
     p.add_argument("--only", action="append", default=[], metavar="TEXT",
-                   help="run only the conditions whose name contains TEXT (repeatable)")
+                   help="run only the conditions whose name contains TEXT (repeatable; the clean row "
+                   "always runs: the others are compared with it)")
     p.add_argument("--no-baseline", action="store_true", help="farview only, not stock aiortc")
+    p.add_argument("--output", type=Path, metavar="DIR", help="write the table, the runs' JSON and a PNG here")
+    p.add_argument("--workdir", type=Path, metavar="DIR",
+                   help="keep the service's data and logs (the host's log among them) here")
     args = p.parse_args()
     if (reason := skip_reason()) is not None:
         print(f"bench_impairment: cannot build separated hosts here: {reason}", file=sys.stderr)
         return 2
-    rows: list[tuple[str, str, dict]] = []
+    chosen = [c for c in CONDITIONS if c.name == "clean" or not args.only or any(t in c.name for t in args.only)]
+    results: list[tuple[Condition, dict[str, Any], dict[str, dict[str, Any]]]] = []
+    clean_p99: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp_name:
-        tmp = Path(tmp_name)
+        tmp = Path(tmp_name) if args.workdir is None else args.workdir
+        tmp.mkdir(parents=True, exist_ok=True)
         with two_hosts("bi") as (server, client), farview_service(server, tmp, "--port", "0") as svc:
             _create(client, svc.info, svc.account, svc.key_file)
-            for i, (name, loss, cap) in enumerate(CONDITIONS):
-                if args.only and not any(text in name for text in args.only):
-                    continue
-                impair(server, client, loss=loss, rate_mbit=cap)
-                print(f"[bench_impairment] {name} ...", file=sys.stderr, flush=True)
-                modes = bench_modes(client, svc.info, svc.account, svc.key_file, "net", args, tmp / f"row{i}",
-                                    baseline=not args.no_baseline)
-                rows += [(name, mode, row) for mode, row in modes.items()]
-            impair(server, client)
-    print(f"\nimpaired network, {args.resolution} at {args.fps} fps, {args.duration:g} s measured per mode "
-          "(sample model, headless; loss is random UDP loss both ways)")
-    print(f"{'condition':<20} {'mode':<12} {'fps':>6} {'longest gap ms':>15} {'p50 ms':>8} {'p99 ms':>8} "
-          f"{'kbit/s':>8}")
+            for i, cond in enumerate(chosen):
+                print(f"[bench_impairment] {cond.name} ...", file=sys.stderr, flush=True)
+                duration = max(args.duration, cond.min_duration, max((t for t, _ in cond.events), default=0) + 3)
+                doc, applied = _bench(client, svc, cond, duration, tmp / f"row{i}", server, not args.no_baseline)
+                rows = {mode: _row(doc, mode, cond, applied.get(mode, []), clean_p99) for mode in doc["summary"]
+                        if isinstance(doc["summary"][mode], dict) and "latency_pose_to_present" in doc["summary"][mode]}
+                if cond.name == "clean":
+                    clean_p99 = {m: r["p99"] for m, r in rows.items() if r["p99"]}
+                results.append((cond, doc, rows))
+                if args.output is not None:
+                    args.output.mkdir(parents=True, exist_ok=True)
+                    slug = "".join(ch if ch.isalnum() else "-" for ch in cond.name).strip("-")
+                    (args.output / f"impairment-{i}-{slug}.json").write_text(json.dumps(doc))
+    lines = [f"impaired network, 1280x720 at 60 fps, {args.duration:g} s measured per mode (at least 13 s "
+             "for the cap), sample model, headless; loss is random UDP loss both ways",
+             f"{'condition':<22} {'mode':<12} {'fps':>5} {'longest gap':>11} {'>100 ms':>7} {'p50 ms':>7} "
+             f"{'p99 ms':>7} {'Mbit/s':>7} {'keyframes':>9}  dynamic"]
 
-    def num(v: float | None, fmt: str) -> str:
+    def num(v: Any, fmt: str) -> str:
         return format(v, fmt) if v is not None else "—"
 
-    for name, mode, row in rows:
-        print(f"{name:<20} {mode:<12} {row['fps']:>6.1f} {num(row['longest_gap'], '>15.0f')} "
-              f"{num(row['p50'], '>8.1f')} {num(row['p99'], '>8.1f')} {num(row['kbps'], '>8.0f')}")
+    for cond, _doc, rows in results:
+        for mode, r in rows.items():
+            extra = ""
+            if "recovery_ms" in r:
+                extra = f"next picture {num(r['recovery_ms'], '.0f')} ms after the burst"
+            if "under_cap_s" in r:
+                extra = (f"target under {CAP_MBIT:g} in {num(r['under_cap_s'], '.2f')} s; p99 5 s on "
+                         f"{num(r['p99_5s_after_cap'], '.1f')} ms ({num(r['p99_ratio_5s_after_cap'], '.2f')}× "
+                         f"clean); target ≥ 6 Mbit/s {num(r['back_over_6_mbit_s'], '.1f')} s after the cap went")
+            lines.append(f"{cond.name:<22} {mode:<12} {r['fps']:>5.1f} {num(r['longest_gap'], '>11.0f')} "
+                         f"{r['freezes']:>7} {num(r['p50'], '>7.1f')} {num(r['p99'], '>7.1f')} "
+                         f"{num(r['kbps'] and r['kbps'] / 1000, '>7.2f')} {num(r['keyframes'], '>9')}  {extra}")
+    print("\n" + "\n".join(lines))
+    if args.output is not None:
+        (args.output / "impairment.txt").write_text("\n".join(lines) + "\n")
+        if _plot(results, args.output / "impairment-bitrate.png"):
+            print(f"plot: {args.output / 'impairment-bitrate.png'}")
     return 0
 
 

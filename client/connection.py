@@ -48,11 +48,11 @@ from farview.input.frame_meta import FrameMetadata
 from farview.input.ice import IceServer
 from farview.input.pose import Fov, Pose, PoseMessage, PoseRequest, View
 from farview.streaming._aiortc_patches import enlarge_socket_buffers, ice_path, install_marker_receiver
+from farview.streaming.assembler import FrameAssembler
 from farview.streaming.correlation import PoseCorrelator
 from farview.streaming.frame import Frame
 from farview.streaming.mailbox import LatestMailbox
 from farview.streaming.peer import CHANNELS, create_peer_connection
-from farview.streaming.reassembly import FrameAssembler
 from farview.streaming.receiver import DecodedVideoFrame, VideoReceiver
 from farview.streaming.stats import FrameStatistics, StatisticsWindow
 from farview.streaming.whep import (

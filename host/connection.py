@@ -41,8 +41,17 @@ from farview.input.events import InputEvent
 from farview.input.frame_meta import FrameMetadata
 from farview.input.ice import announce_address
 from farview.input.pose import PoseMessage
-from farview.streaming._aiortc_patches import enlarge_socket_buffers, reassembly_guard, route_keyframe_requests
+from farview.streaming._aiortc_patches import (
+    enlarge_socket_buffers,
+    limit_retransmissions,
+    observe_rtcp_feedback,
+    reassembly_guard,
+    route_keyframe_requests,
+    rtp_packets_sent,
+)
+from farview.streaming.congestion import CongestionController
 from farview.streaming.peer import MAX_CHANNEL_MESSAGE, create_peer_connection
+from farview.streaming.retransmit import RetransmitPolicy
 from farview.streaming.track import PacketTrack
 
 SEND_WAIT_S = 0.004
@@ -123,6 +132,13 @@ class HostConnection:
         self.input_events = 0
         self.frames_sent = 0
         self.bytes_sent = 0
+        self.congestion: CongestionController | None = None
+        """The stream's congestion control (None: fixed bit rate, or the stock baseline)."""
+        self._sender: Any = None
+        self.retransmit = RetransmitPolicy()
+        self._packets_counted = 0
+        self._bytes_counted = 0
+        self._logged_target = 0
 
     @classmethod
     async def accept(cls, runtime: HostRuntime, offer: RTCSessionDescription, *,
@@ -143,6 +159,13 @@ class HostConnection:
                 raise ValueError("the offer has no video section; add a recvonly video transceiver")
             sender = pc.addTrack(conn.track)
             route_keyframe_requests(sender, runtime.render_loop.request_keyframe)
+            conn._sender = sender
+            if not settings.stock_aiortc:
+                limit_retransmissions(sender, conn.retransmit)
+            if settings.congestion_control and not settings.stock_aiortc:
+                conn.congestion = CongestionController(settings.limits)
+                observe_rtcp_feedback(sender, on_remb=conn._on_remb, on_nack=conn._on_nack,
+                                      on_report=conn._on_report)
             answer = await pc.createAnswer()
             await pc.setLocalDescription(answer)
         except Exception as exc:
@@ -215,6 +238,71 @@ class HostConnection:
             on_sent()
         self.frames_sent += 1
         self.bytes_sent += meta.size_bytes
+        if self.congestion is not None:  # growth needs no feedback event: check each frame
+            now = time.monotonic()
+            self._count_sent(now)
+            self.congestion.tick(now)
+            self._apply_target()
+
+    # -- congestion control (patch 7's callbacks, on the event loop) ---------------------------
+    def _count_sent(self, now: float) -> None:
+        cc = self.congestion
+        if cc is None or self._sender is None:
+            return
+        total = rtp_packets_sent(self._sender)
+        if total > self._packets_counted or self.bytes_sent > self._bytes_counted:
+            cc.on_sent(max(0, total - self._packets_counted), self.bytes_sent - self._bytes_counted, now)
+            self._packets_counted = total
+            self._bytes_counted = self.bytes_sent
+
+    def reconfigure(self, settings: StreamSettings) -> None:
+        """New stream settings (``configure_stream``): congestion control restarts within the
+        new limits, from the current target."""
+        if not settings.congestion_control or settings.stock_aiortc:
+            self.congestion = None
+            return
+        start = self.congestion.target if self.congestion is not None else None
+        if start is not None:
+            start = max(settings.min_bitrate, min(settings.max_bitrate, start))
+        if self.congestion is None and self._sender is not None:
+            observe_rtcp_feedback(self._sender, on_remb=self._on_remb, on_nack=self._on_nack,
+                                  on_report=self._on_report)
+        self.congestion = CongestionController(settings.limits, start=start)
+        self._apply_target()
+
+    def _apply_target(self) -> None:
+        cc = self.congestion
+        if cc is not None and not self._closed:
+            if cc.target != self._logged_target:
+                sent = cc.sent_rate(time.monotonic())
+                log.info("video target %.2f Mbit/s (%s; sending %s, REMB %s, loss %.3f: NACKs %.3f, "
+                         "reports %.3f)", cc.target / 1e6, cc.reason,
+                         "?" if sent is None else f"{sent / 1e6:.2f} Mbit/s", cc.remb, cc.loss, cc.nack_loss,
+                         cc.report_loss)
+                self._logged_target = cc.target
+            self.runtime.render_loop.set_target_bitrate(cc.target)
+
+    def _on_remb(self, bitrate: int) -> None:
+        if self.congestion is not None:
+            now = time.monotonic()
+            self._count_sent(now)
+            self.congestion.on_remb(bitrate, now)
+            self.congestion.tick(now)
+            self._apply_target()
+
+    def _on_nack(self, lost: list[int]) -> None:
+        if self.congestion is not None:
+            now = time.monotonic()
+            self._count_sent(now)
+            self.congestion.on_nack(lost, now)
+            self._apply_target()
+
+    def _on_report(self, fraction_lost: float, rtt: float | None) -> None:
+        if self.congestion is not None:
+            now = time.monotonic()
+            self._count_sent(now)
+            self.congestion.on_report(fraction_lost, rtt, now)
+            self._apply_target()
 
     # -- messages in --------------------------------------------------------------------------
     def _on_datachannel(self, channel: Any) -> None:

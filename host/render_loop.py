@@ -45,7 +45,9 @@ import av
 
 from farview.input import marker
 from farview.input.frame_meta import FrameMetadata
+from farview.input.launch import DEFAULT_MAX_BITRATE, DEFAULT_MIN_BITRATE
 from farview.input.pose import MAX_VIEWPORT, Fov, Pose, PoseMessage, View
+from farview.streaming.congestion import BitrateLimits, frame_rate_for
 from farview.streaming.encoder import EncoderSettings, H264Encoder
 from farview.streaming.planes import yuv420_planes
 
@@ -69,7 +71,12 @@ FrameCallback = Callable[[list[Any], FrameMetadata], None]
 class StreamSettings:
     """Per-connection stream configuration (the ``configure_stream`` control method)."""
 
-    bitrate: int = 8_000_000
+    max_bitrate: int = DEFAULT_MAX_BITRATE
+    """The encoder's target to start with and the most congestion control raises it to (bit/s)."""
+    min_bitrate: int = DEFAULT_MIN_BITRATE
+    """The least congestion control lowers it to (bit/s)."""
+    congestion_control: bool = True
+    """Follow the receiver's feedback (``streaming/congestion.py``); off: a fixed ``max_bitrate``."""
     max_fps: int = 60
     prefer_hardware: bool = True
     stock_aiortc: bool = False
@@ -78,10 +85,19 @@ class StreamSettings:
     """Burn each frame's pose sequence into its pixels (:mod:`input.marker`) for ``bench --verify``."""
 
     def __post_init__(self) -> None:
-        if not 100_000 <= self.bitrate <= 200_000_000:
-            raise ValueError(f"bitrate must be 100000..200000000 bit/s, got {self.bitrate}")
+        self.limits  # noqa: B018 - raises ValueError naming what is wrong
         if not 1 <= self.max_fps <= 240:
             raise ValueError(f"max_fps must be 1..240, got {self.max_fps}")
+
+    @property
+    def limits(self) -> BitrateLimits:
+        return BitrateLimits(min_bitrate=self.min_bitrate, max_bitrate=self.max_bitrate)
+
+
+KEYFRAME_MIN_INTERVAL_S = 0.2
+"""Keyframes asked for (PLI, FIR, ``request_keyframe``, a pose's keyframe flag) come at most this
+often; requests meanwhile are merged into one keyframe when the interval is over. A keyframe is
+several P-frames' worth of bits: on a lossy link a storm of them only adds loss."""
 
 
 @dataclass(frozen=True)
@@ -158,6 +174,23 @@ class _Stream:
     """The last rendered picture (I420), encoded again for an unchanged pose."""
     last_view: tuple[Any, ...] | None = None
     """What the last frame showed (views, viewport, clip planes, scene version)."""
+    target_bitrate: int | None = None
+    """Congestion control's target (None: ``settings.max_bitrate``)."""
+    keyframe_at: float | None = None
+    """perf_counter() of the last keyframe."""
+
+    def frame_rate(self, size: tuple[int, int] | None) -> int:
+        """The frame rate for the current bit rate: ``max_fps``, lower where each frame would
+        get too few bits per pixel (:func:`~farview.streaming.congestion.frame_rate_for`)."""
+        if size is None or not self.settings.congestion_control:
+            return self.settings.max_fps
+        return frame_rate_for(self.bitrate, size[0], size[1], self.settings.max_fps)
+
+    @property
+    def bitrate(self) -> int:
+        if self.target_bitrate is None or not self.settings.congestion_control:
+            return self.settings.max_bitrate
+        return max(self.settings.min_bitrate, min(self.settings.max_bitrate, self.target_bitrate))
 
 
 @dataclass
@@ -204,6 +237,9 @@ class RenderLoop:
         self._last_pose: PoseMessage = default_pose_message()
         self._dirty = False
         self._keyframe = False
+        """A keyframe was asked for (held back until :data:`KEYFRAME_MIN_INTERVAL_S` is over)."""
+        self._keyframe_now = False
+        """The next frame is a keyframe whatever the interval (a new stream or encoder)."""
         self._stream: _Stream | None = None
         self._calls: list[tuple[Callable[[], Any], concurrent.futures.Future[Any]]] = []
         self._stop = False
@@ -220,6 +256,13 @@ class RenderLoop:
         self.poses_unchanged = 0
         """Poses that asked for exactly what the last frame showed: not rendered again."""
         self.encoder_path = ""
+        self._size: tuple[int, int] | None = None
+        """The size of the last frame rendered."""
+        self.keyframes_sent = 0
+        self.keyframe_requests = 0
+        self.keyframe_requests_merged = 0
+        """Requests that came within :data:`KEYFRAME_MIN_INTERVAL_S` of a keyframe and joined
+        the next one."""
 
     # -- called from the event loop -------------------------------------------------------
     def start(self, timeout: float = 60.0) -> None:
@@ -237,7 +280,7 @@ class RenderLoop:
             self._pending = msg
             self._trigger_at = time.perf_counter()
             if msg.keyframe:
-                self._keyframe = True
+                self._ask_keyframe()
             self._cond.notify()
 
     def _triggered(self) -> None:
@@ -250,17 +293,52 @@ class RenderLoop:
             self._dirty = True
             self._cond.notify()
 
+    def _ask_keyframe(self) -> None:
+        self.keyframe_requests += 1
+        if self._keyframe:
+            self.keyframe_requests_merged += 1
+        self._keyframe = True
+
     def request_keyframe(self) -> None:
+        """A keyframe soon: at once, or when :data:`KEYFRAME_MIN_INTERVAL_S` since the last one
+        is over (requests meanwhile merge into it)."""
         with self._cond:
-            self._keyframe = True
+            self._ask_keyframe()
             self._dirty = True
             self._triggered()
             self._cond.notify()
 
+    def set_target_bitrate(self, bitrate: int) -> None:
+        """Congestion control's target for the live stream: the encoder follows from its next
+        frame (no keyframe), and the frame rate drops where bits per pixel would be too few."""
+        with self._cond:
+            if self._stream is not None:
+                self._stream.target_bitrate = int(bitrate)
+
+    def stream_bitrate(self) -> int | None:
+        """The live stream's target bit rate (None: no stream)."""
+        with self._cond:
+            return None if self._stream is None else self._stream.bitrate
+
+    def stream_frame_rate(self) -> int | None:
+        """The live stream's frame-rate cap (its ``max_fps``, lowered for a low bit rate)."""
+        with self._cond:
+            stream = self._stream
+            return None if stream is None else stream.frame_rate(self._size)
+
+    def _keyframe_wait(self, now: float) -> float | None:
+        """Seconds until a held-back keyframe may go (None: none is held back)."""
+        stream = self._stream
+        if not self._keyframe or stream is None:
+            return None
+        if stream.keyframe_at is None:
+            return 0.0
+        return max(0.0, stream.keyframe_at + KEYFRAME_MIN_INTERVAL_S - now)
+
     def start_stream(self, on_frame: FrameCallback, settings: StreamSettings) -> None:
         with self._cond:
             self._stream = _Stream(on_frame, settings)
-            self._keyframe = True
+            self._keyframe_now = True
             self._dirty = True  # send a first frame at once, with the last pose
             self._triggered()
             self._cond.notify()
@@ -271,7 +349,7 @@ class RenderLoop:
             if self._stream is not None:
                 self._stream.settings = settings
                 self._stream.reconfigured = True
-                self._keyframe = True
+                self._keyframe_now = True
                 self._dirty = True
                 self._cond.notify()
 
@@ -332,7 +410,12 @@ class RenderLoop:
             with self._cond:
                 while not (self._stop or self._calls or
                            (self._stream is not None and (self._pending is not None or self._dirty))):
-                    self._cond.wait()
+                    held = self._keyframe_wait(time.perf_counter())
+                    if held == 0.0:
+                        self._dirty = True  # a held-back keyframe is due: send it now
+                        self._triggered()
+                        continue
+                    self._cond.wait(held)
                 if self._stop:
                     break
                 calls, self._calls = self._calls, []
@@ -345,7 +428,7 @@ class RenderLoop:
                 stream = self._stream
                 if stream is None or (self._pending is None and not self._dirty):
                     continue
-                cap.max_fps = float(stream.settings.max_fps)
+                cap.max_fps = float(stream.frame_rate(size))
             wait = cap.delay(time.perf_counter())
             if wait > 0:
                 time.sleep(wait)  # the cap; a newer pose may replace the pending one meanwhile
@@ -357,8 +440,9 @@ class RenderLoop:
                 dirty = self._dirty
                 self._pending = None
                 self._dirty = False
-                keyframe = self._keyframe
-                self._keyframe = False
+                keyframe = self._keyframe_now or self._keyframe_wait(time.perf_counter()) == 0.0
+                if keyframe:
+                    self._keyframe = self._keyframe_now = False
                 self._last_pose = msg
                 trigger_at, self._trigger_at = self._trigger_at, None
             view_key = (msg.views, msg.viewport, msg.near, msg.far, getattr(self._scene, "version", 0))
@@ -372,7 +456,7 @@ class RenderLoop:
             cap.started(start)
             wait_us = 0 if trigger_at is None else min(max(0, int((start - trigger_at) * 1e6)), 2**32 - 1)
             try:
-                size = self._render_one(renderer, stream, msg, keyframe, size, reuse=unchanged,
+                size = self._size = self._render_one(renderer, stream, msg, keyframe, size, reuse=unchanged,
                                         wait_us=wait_us)
             except Exception:
                 log.exception("rendering a frame failed; the stream goes on")
@@ -429,10 +513,13 @@ class RenderLoop:
                 enc.close()
             s = stream.settings
             enc = stream.encoder = H264Encoder(EncoderSettings(
-                width=size[0], height=size[1], bitrate=s.bitrate, max_fps=s.max_fps,
+                width=size[0], height=size[1], bitrate=stream.bitrate, max_fps=s.max_fps,
                 prefer_hardware=s.prefer_hardware))
             keyframe = True
             self.encoder_path = enc.path
+        fps = stream.frame_rate(size)
+        if (stream.bitrate, fps) != (enc.bitrate, enc.fps):
+            enc.set_bitrate(stream.bitrate, fps)
         if stream.settings.verify_marker:
             marker.burn(*yuv420_planes(frame), msg.sequence)
         t0 = time.perf_counter()
@@ -443,9 +530,13 @@ class RenderLoop:
         if not packets:
             return
         timings = job.timings
+        is_key = any(p.is_keyframe for p in packets)
+        if is_key:
+            stream.keyframe_at = time.perf_counter()
+            self.keyframes_sent += 1
         meta = FrameMetadata(
             pts=pts, pose_sequence=msg.sequence, pose_client_time_us=msg.client_time_us,
-            width=size[0], height=size[1], keyframe=any(p.is_keyframe for p in packets),
+            width=size[0], height=size[1], keyframe=is_key, target_bitrate=enc.bitrate,
             render_us=int(timings.render_ms * 1000), readback_us=int(timings.readback_ms * 1000),
             convert_us=int(timings.convert_ms * 1000), encode_us=encode_us,
             size_bytes=sum(p.size for p in packets),

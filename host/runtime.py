@@ -86,7 +86,10 @@ class HostRuntime:
         # FARVIEW_ENCODE_THREAD=on|off overrides "auto" (its own thread on a GPU only)
         self.render_loop = RenderLoop(self.scene, self.scene_lock, _ContextRenderer,
                                       os.environ.get("FARVIEW_ENCODE_THREAD") or "auto")
-        self.stream_settings = stream_settings or StreamSettings()
+        self.default_stream_settings = stream_settings or StreamSettings(
+            min_bitrate=config.min_bitrate, max_bitrate=config.max_bitrate)
+        """What each new connection starts with (``configure_stream`` changes one connection's)."""
+        self.stream_settings = self.default_stream_settings
         self.control = ControlDispatcher()
         self.connection: HostConnection | None = None
         self.connections_accepted = 0
@@ -150,10 +153,9 @@ class HostRuntime:
 
     # -- signaling ---------------------------------------------------------------------------
     async def _accept(self, offer: RTCSessionDescription) -> tuple[RTCSessionDescription, WhepConnection]:
-        from dataclasses import replace
-
-        # the aiortc baseline and the pixel marker are for one benchmark connection only
-        self.stream_settings = replace(self.stream_settings, stock_aiortc=False, verify_marker=False)
+        # configure_stream's changes (the aiortc baseline, the pixel marker, bit rates) are for
+        # one connection only
+        self.stream_settings = self.default_stream_settings
         answer, conn = await HostConnection.accept(self, offer, on_closed=self._on_closed,
                                                    settings=self.stream_settings)
         self.connection = conn
@@ -164,6 +166,28 @@ class HostRuntime:
         if self.connection is conn:
             self.connection = None
         self.signaling.release(conn)
+
+    def _video_stats(self) -> dict[str, Any]:
+        """The stream's bit rate control and keyframes (``get_stats``' ``video``)."""
+        rl = self.render_loop
+        settings = self.stream_settings
+        conn = self.connection
+        cc = conn.congestion if conn is not None else None
+        return {
+            "congestion_control": ("off (fixed bit rate)" if not settings.congestion_control
+                                   else "aiortc's own (stock baseline)" if settings.stock_aiortc
+                                   else "farview (REMB and loss)"),
+            "target_bitrate": rl.stream_bitrate(),
+            "frame_rate": rl.stream_frame_rate(),
+            "min_bitrate": settings.min_bitrate,
+            "max_bitrate": settings.max_bitrate,
+            "congestion": cc.snapshot() if cc is not None else None,
+            "keyframes_sent": rl.keyframes_sent,
+            "keyframe_requests": rl.keyframe_requests,
+            "keyframe_requests_merged": rl.keyframe_requests_merged,
+            "retransmissions": ({"requested": conn.retransmit.requested, "sent": conn.retransmit.resent}
+                                if conn is not None else None),
+        }
 
     def on_input(self, event: InputEvent) -> None:
         self.input_events.append(event)
@@ -206,20 +230,26 @@ class HostRuntime:
 
             current = self.stream_settings
             changes: dict[str, Any] = {}
-            fields = {"bitrate": int, "max_fps": int, "prefer_hardware": bool, "stock_aiortc": bool,
-                      "verify_marker": bool}
+            fields = {"max_bitrate": int, "min_bitrate": int, "congestion_control": bool, "max_fps": int,
+                      "prefer_hardware": bool, "stock_aiortc": bool, "verify_marker": bool}
             for name, kind in fields.items():
                 if name in params:
                     changes[name] = require(params, name, kind)
             unknown = set(params) - set(fields)
             if unknown:
                 raise ControlError("InvalidArgument", f"unknown stream settings: {', '.join(sorted(unknown))}")
+            ceiling = self.config.max_bitrate
+            if changes.get("max_bitrate", 0) > ceiling:
+                raise ControlError("InvalidArgument", f"max_bitrate {changes['max_bitrate']} is above this host's "
+                                   f"limit of {ceiling} bit/s (farview serve --max-bitrate)")
             try:
                 new = replace(current, **changes)
             except ValueError as exc:
                 raise ControlError("InvalidArgument", str(exc)) from None
             self.stream_settings = new
             self.render_loop.reconfigure(new)
+            if self.connection is not None:
+                self.connection.reconfigure(new)
             return asdict(new)
 
         @c.method("get_stats")
@@ -236,4 +266,5 @@ class HostRuntime:
                 "bad_messages": dict(conn.bad.counts) if conn else {},
                 "input_events": conn.input_events if conn else 0,
                 "connections_accepted": self.connections_accepted,
+                "video": self._video_stats(),
             }

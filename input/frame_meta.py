@@ -6,7 +6,9 @@ pose it was rendered with, and report the host's stage durations without clock s
 
 Layout (little-endian), version 2::
 
-    u8 version (=2)  u8 flags (bit 0: keyframe)  u16 width  u16 height  u16 reserved
+    u8 version (=2)  u8 flags (bit 0: keyframe)  u16 width  u16 height
+    u16 target_bitrate (the encoder's target when it encoded the frame, in 100 kbit/s; 0: not
+                        reported, as with the stock-aiortc baseline; this was a reserved 0 before)
     u32 pts (90 kHz, from 0 at each connection)  u32 pose_sequence
     u64 pose_client_time_us (echo of the pose's client timestamp)
     u32 render_us  u32 readback_us  u32 convert_us  u32 encode_us  u32 size_bytes
@@ -46,6 +48,8 @@ class FrameMetadata:
     wait_us: int = 0
     """From the pose's arrival at the host to the start of its render (the render thread was
     busy, or the frame-rate cap held it back)."""
+    target_bitrate: int = 0
+    """The encoder's target bit rate for this frame (bit/s, to 100 kbit/s; 0: not reported)."""
     version: int = FRAME_META_VERSION
 
     def __post_init__(self) -> None:
@@ -56,12 +60,15 @@ class FrameMetadata:
             v = getattr(self, name)
             if not 0 <= v < 2**32:
                 raise ProtocolError(f"frame metadata {name}={v} is outside 0..2^32-1")
+        if not 0 <= self.target_bitrate < 2**32:
+            raise ProtocolError(f"frame metadata target_bitrate={self.target_bitrate} is outside 0..2^32-1")
         if not (0 <= self.width < 65536 and 0 <= self.height < 65536):
             raise ProtocolError(f"frame size {self.width}x{self.height} is out of range")
 
     def encode(self) -> bytes:
         return _FMT.pack(
-            self.version, 1 if self.keyframe else 0, self.width, self.height, 0, self.pts,
+            self.version, 1 if self.keyframe else 0, self.width, self.height,
+            min(65535, (self.target_bitrate + 50_000) // 100_000), self.pts,
             self.pose_sequence, self.pose_client_time_us, self.render_us, self.readback_us,
             self.convert_us, self.encode_us, self.size_bytes, self.wait_us,
         )
@@ -75,5 +82,5 @@ class FrameMetadata:
                                 f"{FRAME_META_VERSION}): update farview on the client or the host")
         if len(data) != _FMT.size:
             raise ProtocolError(f"frame metadata must be {_FMT.size} bytes, got {len(data)}")
-        (v, flags, w, h, _r, pts, seq, t_us, ren, rb, conv, enc, size, wait) = _FMT.unpack(data)
-        return cls(pts, seq, t_us, w, h, bool(flags & 1), ren, rb, conv, enc, size, wait, v)
+        (v, flags, w, h, target, pts, seq, t_us, ren, rb, conv, enc, size, wait) = _FMT.unpack(data)
+        return cls(pts, seq, t_us, w, h, bool(flags & 1), ren, rb, conv, enc, size, wait, target * 100_000, v)

@@ -55,6 +55,22 @@ def default_data_dir() -> Path:
     return Path(env) if env else Path.home() / ".local" / "share" / "farview"
 
 
+DEFAULT_MIN_BITRATE = 500_000
+DEFAULT_MAX_BITRATE = 8_000_000
+BITRATE_RANGE = (100_000, 200_000_000)
+"""What ``--min-bitrate`` / ``--max-bitrate`` may be (bit/s)."""
+
+
+def check_bitrates(min_bitrate: int, max_bitrate: int) -> None:
+    """Raise ValueError naming what is wrong with a (min, max) video bit rate pair."""
+    low, high = BITRATE_RANGE
+    for name, v in (("min_bitrate", min_bitrate), ("max_bitrate", max_bitrate)):
+        if not low <= v <= high:
+            raise ValueError(f"{name} must be {low}..{high} bit/s, got {v}")
+    if min_bitrate > max_bitrate:
+        raise ValueError(f"min_bitrate {min_bitrate} is above max_bitrate {max_bitrate}")
+
+
 @dataclass(frozen=True, kw_only=True)
 class HostConfig:
     """What a render host is told on its stdin when it starts."""
@@ -78,11 +94,17 @@ class HostConfig:
     size: str = "Standard"
     """The session's size (ARR's): ``Standard`` bounds the scene's triangles
     (:data:`SCENE_TRIANGLES`), ``Premium`` only the machine does."""
+    min_bitrate: int = DEFAULT_MIN_BITRATE
+    """The least the stream's congestion control lowers the video bit rate to (bit/s)."""
+    max_bitrate: int = DEFAULT_MAX_BITRATE
+    """The video bit rate a stream starts at and never exceeds (bit/s); a client may ask for
+    less (``configure_stream``), not more."""
 
     def __post_init__(self) -> None:
         if self.model_sources not in MODEL_SOURCES:
             raise ValueError(f"model sources must be one of {', '.join(MODEL_SOURCES)}, "
                              f"got {self.model_sources!r}")
+        check_bitrates(self.min_bitrate, self.max_bitrate)
         if self.size not in SCENE_TRIANGLES:
             raise ValueError(f"session size must be one of {', '.join(SCENE_TRIANGLES)}, "
                              f"got {self.size!r}")
@@ -97,6 +119,8 @@ class HostConfig:
                 token_public_key=str(raw["token_public_key"]),
                 models=tuple(str(m) for m in raw.get("models", ())),
                 size=str(raw.get("size", "Standard")),
+                min_bitrate=int(raw.get("min_bitrate", DEFAULT_MIN_BITRATE)),
+                max_bitrate=int(raw.get("max_bitrate", DEFAULT_MAX_BITRATE)),
                 model_sources=str(raw.get("model_sources", "any")),
                 model_url_hosts=tuple(str(h) for h in raw.get("model_url_hosts", ())),
                 media=MediaNetwork(
@@ -120,6 +144,8 @@ class HostConfig:
             "media_addresses": list(self.media.addresses),
             "media_ports": list(self.media.ports) if self.media.ports else None,
             "announced_address": self.media.announced,
+            "min_bitrate": self.min_bitrate,
+            "max_bitrate": self.max_bitrate,
         })
 
 

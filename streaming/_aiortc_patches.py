@@ -13,7 +13,7 @@ test_aiortc_patches.py`` fails if any internal we rely on changes. What and why:
 4. **Release frames on the RTP marker bit** (``RTCRtpReceiver._RTCRtpReceiver__jitter_buffer``):
    aiortc's video jitter buffer hands frame N over only when frame N+1's first packet arrives
    (one frame interval of latency) and feeds an unbounded decode queue. We swap in
-   :class:`~farview.streaming.reassembly.FrameAssembler`, which completes a frame on its marker
+   :class:`~farview.streaming.assembler.FrameAssembler`, which completes a frame on its marker
    bit (waiting a round trip for a NACKed packet) and passes it to our own decoder; aiortc's
    decoder thread then idles.
 5. **Bounded SCTP reassembly** (``RTCSctpTransport._get_inbound_stream`` and aiortc's
@@ -37,6 +37,16 @@ test_aiortc_patches.py`` fails if any internal we rely on changes. What and why:
    free port of the range: while aioice gathers, a context variable tells the patched
    ``create_datagram_endpoint`` of asyncio's base loop to try the range's ports in turn.
 
+7. **Congestion feedback with pre-encoded packets** (``RTCRtpSender._handle_rtcp_packet`` and
+   its private ``__rtt`` and ``__packet_count``): aiortc hands a REMB to its own encoder's
+   ``target_bitrate`` and keeps NACKs and receiver reports to itself. :func:`observe_rtcp_feedback`
+   passes all three to the host's :class:`~farview.streaming.congestion.CongestionController`
+   after aiortc has handled them (retransmission and RTT included).
+8. **Retransmissions** (the NACK branch of ``RTCRtpSender._handle_rtcp_packet``): aiortc resends
+   every number of every NACK, and its receiver repeats every still-missing number in each NACK,
+   so on a congested link the same lost packets go out again and again. :func:`limit_retransmissions`
+   hands aiortc only what :class:`~farview.streaming.retransmit.RetransmitPolicy` selects.
+
 Relied on without a patch: ``RTCRtpSender``'s RTP task sends every RTP packet of one
 ``track.recv()`` result before it calls ``recv()`` again. :class:`streaming.track.PacketTrack`
 reports a frame as sent at that next call, and the host's render thread waits for it before
@@ -49,8 +59,10 @@ import asyncio
 import asyncio.base_events
 import bisect
 import contextvars
+import copy
 import logging
 import socket
+import time
 import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -72,9 +84,19 @@ from aiortc.rtcsctptransport import (
     tsn_minus_one,
     tsn_plus_one,
 )
+from aiortc.rtp import (
+    RTCP_PSFB_APP,
+    RTCP_RTPFB_NACK,
+    RtcpPsfbPacket,
+    RtcpRrPacket,
+    RtcpRtpfbPacket,
+    RtcpSrPacket,
+    unpack_remb_fci,
+)
 from aiortc.utils import uint16_add, uint16_gte, uint32_gt
 
-from farview.streaming.reassembly import FrameAssembler
+from farview.streaming.assembler import FrameAssembler
+from farview.streaming.retransmit import RetransmitPolicy
 
 log = logging.getLogger(__name__)
 
@@ -147,6 +169,63 @@ def route_keyframe_requests(sender: RTCRtpSender, on_request: Callable[[], None]
         on_request()
 
     sender._send_keyframe = send_keyframe  # type: ignore[method-assign]
+
+
+def observe_rtcp_feedback(sender: RTCRtpSender, *, on_remb: Callable[[int], None],
+                          on_nack: Callable[[list[int]], None],
+                          on_report: Callable[[float, float | None], None]) -> None:
+    """Patch 7: after aiortc has handled each RTCP packet for ``sender``, pass congestion
+    feedback on: REMB estimates naming its SSRC (``on_remb(bit/s)``), NACKed sequence numbers
+    (``on_nack``), and receiver reports on its stream (``on_report(fraction lost, RTT in s or
+    None)``; the RTT is the one aiortc computed from the same report). A callback's error is
+    logged, never raised into aiortc."""
+    if not hasattr(sender, "_handle_rtcp_packet") or not hasattr(sender, "_RTCRtpSender__rtt"):
+        raise RuntimeError("aiortc RTCRtpSender's RTCP handling changed; update _aiortc_patches")
+    original = sender._handle_rtcp_packet
+
+    async def handle(packet: Any) -> None:
+        await original(packet)
+        try:
+            if isinstance(packet, (RtcpRrPacket, RtcpSrPacket)):
+                for report in packet.reports:
+                    if report.ssrc == sender._ssrc:
+                        on_report(report.fraction_lost / 256, getattr(sender, "_RTCRtpSender__rtt", None))
+            elif isinstance(packet, RtcpRtpfbPacket) and packet.fmt == RTCP_RTPFB_NACK:
+                on_nack(list(packet.lost))
+            elif isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:
+                try:
+                    bitrate, ssrcs = unpack_remb_fci(packet.fci)
+                except ValueError:
+                    return
+                if sender._ssrc in ssrcs:
+                    on_remb(int(bitrate))
+        except Exception:
+            log.exception("congestion feedback handling failed")
+
+    sender._handle_rtcp_packet = handle  # type: ignore[method-assign]
+
+
+def limit_retransmissions(sender: RTCRtpSender, policy: RetransmitPolicy) -> None:
+    """Patch 8: aiortc's sender retransmits only the NACKed packets ``policy`` selects (see
+    ``streaming/retransmit.py``); the rest of each NACK is dropped before aiortc sees it."""
+    if not hasattr(sender, "_handle_rtcp_packet") or not hasattr(sender, "_RTCRtpSender__rtt"):
+        raise RuntimeError("aiortc RTCRtpSender's RTCP handling changed; update _aiortc_patches")
+    original = sender._handle_rtcp_packet
+
+    async def handle(packet: Any) -> None:
+        if isinstance(packet, RtcpRtpfbPacket) and packet.fmt == RTCP_RTPFB_NACK:
+            keep = policy.select(list(packet.lost), time.monotonic(), getattr(sender, "_RTCRtpSender__rtt", None))
+            if len(keep) != len(packet.lost):
+                packet = copy.copy(packet)
+                packet.lost = keep
+        await original(packet)
+
+    sender._handle_rtcp_packet = handle  # type: ignore[method-assign]
+
+
+def rtp_packets_sent(sender: RTCRtpSender) -> int:
+    """Patch 7: how many RTP packets ``sender`` has sent (aiortc's private counter)."""
+    return int(getattr(sender, "_RTCRtpSender__packet_count", 0))
 
 
 def install_marker_receiver(receiver: RTCRtpReceiver, assembler: FrameAssembler) -> FrameAssembler:

@@ -2,8 +2,10 @@
 
 Path choice (logged once, and exposed as :attr:`H264Encoder.path`): ``h264_nvenc`` with its
 low-latency settings when the machine has an NVIDIA encoder that opens, else ``libx264`` with
-``ultrafast`` + ``zerolatency``. Both: no B-frames, one packet per frame, a VBV cap of about one
-frame's budget (so keyframes stay small enough for the socket buffers), keyframes on demand.
+``ultrafast`` + ``zerolatency``. Both: no B-frames, one packet per frame, a VBV cap of two
+frames' budget (so keyframes stay small enough for the socket buffers and a narrow link),
+keyframes on demand. :meth:`H264Encoder.set_bitrate` changes the target and the VBV limits of the
+running encoder for its next frame (congestion control), without a keyframe.
 
 Not thread-safe: one encoder is driven by one thread (the host's render thread). ``pts`` is in
 the 1/90000 time base; the host starts at 0 for each connection.
@@ -19,6 +21,7 @@ from typing import Any
 import av
 import numpy as np
 
+from farview.streaming._pyav_internals import context_pointer, set_rate_control
 from farview.streaming.planes import yuv420_planes
 
 log = logging.getLogger(__name__)
@@ -61,20 +64,45 @@ class H264Encoder:
         self._codec, self.path = self._open(settings)
         self._frame = av.VideoFrame(settings.width, settings.height, "yuv420p")
         self.frames_encoded = 0
+        self.bitrate = settings.bitrate
+        """The current target (bit/s): ``settings.bitrate`` until :meth:`set_bitrate`."""
+        self.fps = settings.max_fps
+        """The frame rate the VBV buffer is sized for (two frames' budget)."""
+        self._ptr = context_pointer(self._codec)
+        if self._ptr is None:
+            log.warning("the encoder's VBV limits cannot be changed while it runs (PyAV internals "
+                        "changed?): congestion control adjusts its average bit rate only")
+
+    @staticmethod
+    def _vbv_buffer(bitrate: int, max_fps: int) -> int:
+        """Two frames' budget, in bits."""
+        return max(8000, 2 * bitrate // max_fps)
+
+    def set_bitrate(self, bitrate: int, fps: int | None = None) -> None:
+        """Aim the running encoder at ``bitrate`` bit/s from its next frame on (the VBV max rate
+        follows, and its buffer stays two frames' budget at ``fps``, default ``max_fps``). No
+        keyframe, no new encoder."""
+        bitrate = max(100_000, min(200_000_000, int(bitrate)))
+        fps = self.settings.max_fps if fps is None else max(1, min(self.settings.max_fps, int(fps)))
+        if (bitrate, fps) == (self.bitrate, self.fps):
+            return
+        set_rate_control(self._codec, self._ptr, bitrate, self._vbv_buffer(bitrate, fps))
+        self.bitrate, self.fps = bitrate, fps
 
     @staticmethod
     def _open(s: EncoderSettings) -> tuple[Any, str]:
-        vbv_kbit = max(1, s.bitrate // s.max_fps // 1000)
+        # VBV through FFmpeg's own maxrate/bufsize: the wrappers re-read them before each frame
+        # (and reset x264's own vbv-* options to them), which is how set_bitrate works.
+        vbv = {"maxrate": str(s.bitrate), "bufsize": str(H264Encoder._vbv_buffer(s.bitrate, s.max_fps))}
         candidates: list[tuple[str, dict[str, str]]] = []
         if s.prefer_hardware:
             candidates.append(("h264_nvenc", {
                 "preset": "p1", "tune": "ull", "zerolatency": "1", "delay": "0",
-                "rc": "cbr", "bf": "0", "forced-idr": "1", "rc-lookahead": "0",
+                "rc": "cbr", "bf": "0", "forced-idr": "1", "rc-lookahead": "0", **vbv,
             }))
         candidates.append(("libx264", {
-            "preset": "ultrafast", "tune": "zerolatency",
-            "x264-params": f"vbv-maxrate={s.bitrate // 1000}:vbv-bufsize={vbv_kbit * 2}:"
-                           "bframes=0:repeat-headers=1:sliced-threads=1:scenecut=0",
+            "preset": "ultrafast", "tune": "zerolatency", **vbv,
+            "x264-params": "bframes=0:repeat-headers=1:sliced-threads=1:scenecut=0",
         }))
         last_error: Exception | None = None
         for name, options in candidates:

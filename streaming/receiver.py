@@ -21,8 +21,8 @@ from dataclasses import dataclass
 import av
 import numpy as np
 
+from farview.streaming.assembler import EncodedFrame
 from farview.streaming.planes import yuv420_planes
-from farview.streaming.reassembly import EncodedFrame
 
 log = logging.getLogger(__name__)
 

@@ -66,6 +66,8 @@ def summarize_run(run: StreamRunResult) -> dict[str, Any]:
         "latency_present_to_display": None,
         "time_since_last_present": max(
             ((b - a) * 1000 for a, b in itertools.pairwise(present_times)), default=None),
+        "freezes_over_100ms": sum(1 for a, b in itertools.pairwise(present_times) if b - a > 0.1),
+        "keyframes": sum(1 for r in recs if r.keyframe),
         "video_frames_received": len(recs),
         "video_frames_presented": len(shown),
         "video_frames_reused": run.frames_reused,
@@ -175,6 +177,7 @@ def build_document(config: dict[str, Any], runs: list[StreamRunResult], floor: d
         "ratios": ratios(summaries, floor_summary, bool(config.get("headless"))),
         "frames": {r.mode: [asdict(rec) for rec in r.records] for r in runs},
         "floor_frames": floor["frames"] if floor is not None else None,
+        "timing": {r.mode: {"start_perf": r.start_perf, "received_bytes": r.received_bytes} for r in runs},
     }
 
 

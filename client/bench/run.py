@@ -55,6 +55,7 @@ from farview.client.frame_loop import Pacer, every, run_frame_loop, wake_on_fram
 from farview.client.stream_thread import StreamThread
 from farview.input import marker
 from farview.input.headset import HeadsetDescription, stereo_request
+from farview.input.launch import DEFAULT_MAX_BITRATE, DEFAULT_MIN_BITRATE
 from farview.input.trajectory import Trajectory
 from farview.streaming.frame import Frame
 from farview.streaming.mailbox import LatestMailbox
@@ -62,7 +63,6 @@ from farview.streaming.mailbox import LatestMailbox
 log = logging.getLogger(__name__)
 
 MODES = ("farview", "stock_aiortc")
-DEFAULT_BITRATE = 8_000_000
 
 Connector = Callable[[LatestMailbox[Frame] | None, bool], Awaitable[Any]]
 """``connect(mailbox, stock_receiver)`` → a connected
@@ -91,7 +91,10 @@ class StreamRunConfig:
     240 Hz (the viewer's cap without vsync); headless takes each frame the moment it is
     decoded, as a program awaiting ``next_frame()`` would (there is no refresh to wait for)."""
     verify: bool = False
-    bitrate: int = DEFAULT_BITRATE
+    max_bitrate: int = DEFAULT_MAX_BITRATE
+    min_bitrate: int = DEFAULT_MIN_BITRATE
+    congestion_control: bool = True
+    """Off: farview's encoder stays at ``max_bitrate`` whatever the network does."""
     stereo: bool = False
     """Send two views (a simulated headset, each eye ``width/2 × height``), rendered side by side."""
 
@@ -145,6 +148,8 @@ class FrameRecord:
     """The sequence read from the pixels (``verify`` only; None when unreadable or off)."""
     pixel_pose_to_present_ms: float | None = None
     """Pose send time of ``marker_sequence`` → present: latency from the pixels alone."""
+    target_bitrate: int | None = None
+    """The host encoder's target bit rate for this frame (farview only; congestion control)."""
 
 
 @dataclass
@@ -168,6 +173,13 @@ class StreamRunResult:
     rtt_ms: float | None
     marker_mismatches: int = 0
     marker_unreadable: int = 0
+    start_perf: float | None = None
+    """``time.perf_counter()`` when measuring began (the same clock on every process of this
+    machine), so a caller can place its own events on the records' ``t`` axis."""
+    received_bytes: list[tuple[float, int]] = field(default_factory=list)
+    """(seconds from the start of measuring, bytes the connection's transport received so far:
+    video, retransmissions and data channels), every 0.25 s: the bit rate over time, measured
+    the same way for both modes."""
     encoder_path: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -258,6 +270,7 @@ def _record(frame: Frame, start: float, *, taken_at: float | None,
         upload_ms=upload_ms, draw_ms=draw_ms,
         receive_to_present_ms=r2p, pose_to_present_ms=p2p,
         marker_sequence=marker_sequence, pixel_pose_to_present_ms=pixel,
+        target_bitrate=(meta.target_bitrate or None) if meta is not None else None,
     )
 
 
@@ -303,11 +316,27 @@ def run_stream(connect: Connector, cfg: StreamRunConfig, *, stock: bool, host_pi
 
     async def open_connection() -> Any:
         c = await connect(None if consume_on_loop else mailbox, stock)
-        await c.request("configure_stream", bitrate=cfg.bitrate, max_fps=cfg.fps, stock_aiortc=stock,
+        await c.request("configure_stream", max_bitrate=cfg.max_bitrate, min_bitrate=cfg.min_bitrate,
+                        congestion_control=cfg.congestion_control, max_fps=cfg.fps, stock_aiortc=stock,
                         verify_marker=cfg.verify)
         return c
 
     headset = HeadsetDescription(eye_resolution=(cfg.width // 2, cfg.height)) if cfg.stereo else None
+
+    received: list[tuple[float, int]] = []
+
+    async def sample_bytes() -> None:
+        """The video bytes received so far, from aiortc's inbound RTP statistics."""
+        while not stop_poses.is_set() and conn.is_connected:
+            await asyncio.sleep(0.25)
+            start = state["start"]
+            if start is None:
+                continue
+            with contextlib.suppress(Exception):
+                report = await conn.pc.getStats()
+                got = sum(int(getattr(s, "bytesReceived", 0) or 0) for s in report.values()
+                          if getattr(s, "type", "") == "transport")
+                received.append((time.perf_counter() - start, got))
 
     async def send_poses(t0: float) -> int:
         n = 0
@@ -350,6 +379,7 @@ def run_stream(connect: Connector, cfg: StreamRunConfig, *, stock: bool, host_pi
         conn = worker.call(open_connection(), timeout=30)
         t0 = time.perf_counter()
         poses_future = worker.submit(send_poses(t0))
+        sampler = worker.submit(sample_bytes())
         consumer = (worker.submit(consume()) if consume_on_loop
                     else None)
         measure_at, end_at = t0 + cfg.warmup_s, t0 + cfg.warmup_s + cfg.duration_s
@@ -398,6 +428,7 @@ def run_stream(connect: Connector, cfg: StreamRunConfig, *, stock: bool, host_pi
         measured = time.perf_counter() - (state["start"] or t0)
         stop_poses.set()
         poses_future.result(5)
+        sampler.result(5)
         if consumer is not None:
             consumer.result(5)
         poses_sent = sum(1 for at in list(sent_at.values()) if at >= (state["start"] or t0))
@@ -406,7 +437,8 @@ def run_stream(connect: Connector, cfg: StreamRunConfig, *, stock: bool, host_pi
             mode=mode, config=cfg, records=sorted(records, key=lambda r: r.t), measured_s=measured,
             poses_sent=poses_sent, frames_reused=reused, frames_skipped=int(stats.video_frames_skipped),
             frames_discarded_unmatched=int(conn.frames_unmatched), cpu_percent=cpu,
-            rtt_ms=conn.rtt_ms, marker_mismatches=state["mismatches"], marker_unreadable=state["unreadable"])
+            rtt_ms=conn.rtt_ms, marker_mismatches=state["mismatches"], marker_unreadable=state["unreadable"],
+            start_perf=state["start"], received_bytes=list(received))
     finally:
         stop_poses.set()
         if conn is not None:

@@ -32,6 +32,7 @@ from typing import Any
 
 from farview.client.cli.session import add_account_key_options
 from farview.client.errors import FarviewError
+from farview.input.launch import DEFAULT_MAX_BITRATE, DEFAULT_MIN_BITRATE
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +80,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="how often the display takes the newest frame (default: as soon as it is decoded, "
                    "as the viewer does; a window also redraws at least at 240 Hz, the viewer's cap without "
                    "vsync; 60 models a 60 Hz display)")
-    p.add_argument("--bitrate", type=int, default=8_000_000, help="bit/s (default 8000000)")
+    p.add_argument("--max-bitrate", "--bitrate", dest="max_bitrate", type=int, default=DEFAULT_MAX_BITRATE,
+                   metavar="BPS", help="farview's video bit rate to start at and never exceed, bit/s (default "
+                   f"{DEFAULT_MAX_BITRATE}; at most the host's --max-bitrate)")
+    p.add_argument("--min-bitrate", type=int, default=DEFAULT_MIN_BITRATE, metavar="BPS",
+                   help=f"the least congestion control lowers it to, bit/s (default {DEFAULT_MIN_BITRATE})")
+    p.add_argument("--fixed-bitrate", dest="congestion_control", action="store_false",
+                   help="no congestion control: farview's encoder stays at --max-bitrate")
     p.add_argument("--output", type=Path, metavar="DIR", help="write bench-WxH-FPS.json and .png here")
     p.add_argument("--verify", action="store_true",
                    help="burn each frame's pose sequence into its pixels and check it after decoding")
@@ -200,7 +207,9 @@ def _bench(session: Any, args: argparse.Namespace, spec: Any, trajectory: Any, h
     w, h = args.resolution
     cfg = StreamRunConfig(width=w, height=h, fps=args.fps, duration_s=args.duration, warmup_s=args.warmup,
                           trajectory=trajectory, headless=args.headless, display_rate=args.display_rate,
-                          verify=args.verify, bitrate=args.bitrate, stereo=args.stereo)
+                          verify=args.verify, max_bitrate=args.max_bitrate,
+                          min_bitrate=args.min_bitrate, congestion_control=args.congestion_control,
+                          stereo=args.stereo)
 
     async def connect(frames: Any, stock: bool) -> Any:
         conn = await connect_session(session, viewport=(w, h), mailbox=frames, stock_receiver=stock)
@@ -221,7 +230,8 @@ def _bench(session: Any, args: argparse.Namespace, spec: Any, trajectory: Any, h
     floor = _run_floor(args, spec) if args.floor else None
     config = {"resolution": f"{w}x{h}", "fps": args.fps, "duration_s": args.duration, "warmup_s": args.warmup,
               "trajectory": trajectory.name, "model": args.model or "sample_engine", "headless": args.headless,
-              "display_rate": args.display_rate, "bitrate": args.bitrate, "verify": args.verify,
+              "display_rate": args.display_rate, "max_bitrate": args.max_bitrate,
+              "min_bitrate": args.min_bitrate, "congestion_control": args.congestion_control, "verify": args.verify,
               "session": session.id, "host_pid": host_pid, "command": "farview bench " + " ".join(args.argv)}
     doc = build_document(config, runs, floor)
     print(format_table(doc))

@@ -21,9 +21,9 @@ from aiortc.rtcrtpsender import RTCRtpSender
 from aiortc.rtcsctptransport import InboundStream, RTCSctpTransport
 
 from farview.streaming import _aiortc_patches as patches
+from farview.streaming.assembler import FrameAssembler
 from farview.streaming.encoder import EncoderSettings, H264Encoder
 from farview.streaming.peer import MAX_CHANNEL_MESSAGE, create_peer_connection
-from farview.streaming.reassembly import FrameAssembler
 from farview.streaming.receiver import DecodedVideoFrame, VideoReceiver
 from farview.streaming.track import PacketTrack
 

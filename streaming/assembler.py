@@ -217,7 +217,7 @@ class FrameAssembler:
             if any(p.timestamp != parts[-1].timestamp for p in parts):
                 # a marker packet was lost and the run spans two frames: not decodable
                 self.frames_discarded += 1
-                self._enter_resync()
+                self._enter_resync(after=end)
                 return
             data = b"".join(p.data for p in parts)
             self.frames_completed += 1
@@ -226,24 +226,35 @@ class FrameAssembler:
             self._on_frame(EncodedFrame(data, parts[-1].timestamp, now, len(parts), waited))
 
     def _give_up(self) -> bool:
-        """Drop what is held, count it, and wait for a keyframe; True: ask for one."""
+        """Drop the frame with the gap and every frame after it up to the next keyframe that
+        is held (or all), count them, and wait for a keyframe; True: ask for one."""
         self.give_ups += 1
         self._asked_at = self._clock()
-        if self._next is not None and self._highest is not None:
-            self.packets_lost += sum(1 for s in range(self._next, self._highest + 1) if s not in self._packets)
-        self._enter_resync()
+        gap = self._next
+        if gap is not None:
+            while gap in self._packets:
+                gap += 1
+        self._enter_resync(after=gap)
         return True
 
-    def _enter_resync(self) -> None:
-        """Wait for a keyframe: held packets that start one resume the stream at once."""
+    def _enter_resync(self, after: int | None = None) -> None:
+        """Wait for a keyframe: a held packet after ``after`` that starts one resumes the stream
+        at once (one at or before it belongs to what was given up)."""
+        first_missing_from = self._next
         self._resync = True
         self._gap_since = None
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        start = next((s for s in sorted(self._packets) if starts_keyframe(self._packets[s].data)), None)
+        start = next((s for s in sorted(self._packets)
+                      if (after is None or s > after) and starts_keyframe(self._packets[s].data)), None)
+        if first_missing_from is not None:
+            end = start if start is not None else (self._highest + 1 if self._highest is not None else 0)
+            self.packets_lost += sum(1 for s in range(first_missing_from, end) if s not in self._packets)
         if start is None:
             self._drop_below(None)
+            if self._highest is not None:
+                self._next = self._highest + 1
             return
         self._drop_below(start)
         self._next = start

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiortc.rtp import RtpPacket
 
-from farview.streaming.reassembly import MAX_HELD_PACKETS, RESYNC_REASK_S, EncodedFrame, FrameAssembler, has_idr
+from farview.streaming.assembler import MAX_HELD_PACKETS, RESYNC_REASK_S, EncodedFrame, FrameAssembler, has_idr
 
 KEY = b"\x00\x00\x00\x01\x67sps\x00\x00\x00\x01\x68pps\x00\x00\x00\x01\x65idr"
 P = b"\x00\x00\x00\x01\x41p"
@@ -109,3 +109,20 @@ def test_held_packets_are_bounded() -> None:
     assert wanted and asm.give_ups == 1
     assert len(asm._packets) <= 512 + 1
     assert [f.rtp_timestamp for f in got] == [100]
+
+
+def test_a_keyframe_that_stays_broken_is_given_up_once_and_the_next_one_shows() -> None:
+    asm, got, clock = make()
+    broken = frame(1, 100, KEY, 4)
+    del broken[2]  # never retransmitted
+    for p in broken + frame(5, 200, P):
+        asm.add(p)
+    clock.t += asm.max_wait
+    assert asm.poll() is True
+    for _ in range(3):  # no new give-up loops over the same broken keyframe
+        clock.t += asm.max_wait
+        assert asm.poll() is False
+    assert asm.give_ups == 1 and asm.packets_lost == 1
+    for p in frame(7, 300, KEY) + frame(9, 400, P):
+        asm.add(p)
+    assert [f.rtp_timestamp for f in got] == [300, 400]

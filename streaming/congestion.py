@@ -1,0 +1,292 @@
+"""Congestion control on the host: the encoder's target bit rate and frame rate from the
+receiver's feedback. Pure code: the host's connection feeds it RTCP events on its event loop
+(``streaming/_aiortc_patches.py`` patch 7) and applies :attr:`CongestionController.target`.
+
+Three signals, as in WebRTC's Google Congestion Control (GCC):
+
+- **REMB**, the receiver's estimate of what the path carries (aiortc's receiver computes it from
+  abs-send-time delay trends; browsers send it too). A falling REMB means the receiver saw
+  queues build (delay-based overuse): the target drops to it at once. A REMB is not a ceiling
+  for growth, though: aiortc's estimator never reports more than 1.5 times what it received and
+  then climbs additively (by its own formula about 30 kbit/s a second at 0.5 Mbit/s), so after
+  a cap is lifted it would hold the stream low for a minute; after a stall it reported a few
+  kbit/s for seconds while the path carried a megabit without loss (one under half the sent
+  rate is ignored and counted). Growth is the loss-based rule's.
+- **Loss from NACKs**: the share of the packets sent in the last :data:`LOSS_WINDOW_S` that the
+  receiver reported missing (each sequence number once). This reacts within a fraction of a
+  second, where RTCP receiver reports come every 0.5-1.5 s.
+- **Loss from receiver reports** (``fraction lost``), the same rule on the slower signal.
+
+The rule (GCC's loss-based controller, on the rate actually sent): loss over :data:`HIGH_LOSS`
+cuts the target by half the loss fraction, at most once per :data:`DECREASE_INTERVAL_S`; loss over
+:data:`QUEUE_LOSS` (a bottleneck's queue overflowing) sets it just under what got through, in one
+step of at most half, and may follow a first cut after :data:`RECUT_AFTER_S` when the loss has
+doubled since (a cut made as the queue began to overflow falls short). Loss under
+:data:`LOW_LOSS` raises it by :data:`INCREASE_FACTOR` every :data:`INCREASE_INTERVAL_S`, but only
+additively near the rate the path delivered when congestion last struck (:data:`PROBE_STEP` of
+it a step up to it, :data:`PROBE_STEP_PAST` past it), until the target has gone
+:data:`PROBE_MARGIN` past it without loss (the link widened); never past 1.5 times what the
+encoder actually sends. Loss in between holds it (random loss that fewer bits would not cure).
+The target stays within the configured ``[min_bitrate, max_bitrate]``.
+
+Below a floor of :data:`MIN_BITS_PER_PIXEL` per pixel per frame the frame rate is lowered first
+(:func:`frame_rate_for`, down to :data:`MIN_FPS`), so each frame keeps enough bits to stay a
+picture; resolution is not lowered (the client's viewport decides it).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+
+from farview.input.launch import DEFAULT_MAX_BITRATE, DEFAULT_MIN_BITRATE, check_bitrates
+
+LOSS_WINDOW_S = 0.3
+MIN_PACKETS_FOR_LOSS = 20
+"""Fewer packets sent in the window than this: no loss estimate from it."""
+NACK_MEMORY_S = 3.0
+NACK_MEMORY = 8192
+"""How long, and how many, NACKed sequence numbers are remembered so a repeat counts once."""
+HIGH_LOSS = 0.10
+LOW_LOSS = 0.02
+QUEUE_LOSS = 0.25
+"""Loss above this is a full queue at a bottleneck (random loss is rarely so high): the target
+goes just under what got through, in one step."""
+DECREASE_INTERVAL_S = 0.5
+RECUT_AFTER_S = 0.15
+SETTLE_S = 0.1
+"""Feedback on packets sent within this (plus a round trip) of a cut describes the queue the cut
+found, not the new rate."""
+MIN_LOSS_SPAN_S = 0.1
+REPORT_STALE_S = 1.5
+"""An RTCP receiver report this soon after a decrease may describe the time before it."""
+INCREASE_INTERVAL_S = 0.2
+INCREASE_FACTOR = 1.08
+PROBE_STEP = 0.02
+"""Additive step up to the rate the path delivered when congestion last struck, as a fraction
+of that rate."""
+PROBE_STEP_PAST = 0.01
+"""Additive step past it (until :data:`PROBE_MARGIN` past): slow, where the queue overflowed."""
+PROBE_MARGIN = 0.10
+"""How far past the last loss rate the target must go without loss before it grows
+multiplicatively again."""
+MIN_BITS_PER_PIXEL = 0.025
+MIN_FPS = 15
+
+
+@dataclass(frozen=True)
+class BitrateLimits:
+    """The range congestion control moves the encoder's target in (bit/s)."""
+
+    min_bitrate: int = DEFAULT_MIN_BITRATE
+    max_bitrate: int = DEFAULT_MAX_BITRATE
+
+    def __post_init__(self) -> None:
+        check_bitrates(self.min_bitrate, self.max_bitrate)
+
+
+def frame_rate_for(bitrate: int, width: int, height: int, max_fps: int) -> int:
+    """The frame rate that gives each frame at least :data:`MIN_BITS_PER_PIXEL` per pixel at
+    ``bitrate``, between :data:`MIN_FPS` (or ``max_fps`` if lower) and ``max_fps``."""
+    if width <= 0 or height <= 0:
+        return max_fps
+    fps = math.floor(bitrate / (width * height * MIN_BITS_PER_PIXEL))
+    return max(min(MIN_FPS, max_fps), min(max_fps, fps))
+
+
+class CongestionController:
+    """The target bit rate from REMB and loss feedback. Times are monotonic seconds."""
+
+    def __init__(self, limits: BitrateLimits, *, start: int | None = None) -> None:
+        self.limits = limits
+        self.target = self._clamp(limits.max_bitrate if start is None else start)
+        self.remb: int | None = None
+        self.loss: float = 0.0
+        """The last loss fraction acted on (NACK window or receiver report)."""
+        self.nack_loss = 0.0
+        self.report_loss = 0.0
+        self.rtt: float | None = None
+        self.reason = "start"
+        """Why the target is what it is: start, remb, loss, probe, increase, hold, min, max."""
+        self.decreases = 0
+        self.capacity: int | None = None
+        """What the path delivered when congestion last struck (bit/s): growth is additive
+        near it, multiplicative once past it by :data:`PROBE_MARGIN` without loss."""
+        self.remb_ignored = 0
+        """REMBs too far below what is being sent to be believed (see :meth:`on_remb`)."""
+        self._last_decrease = -math.inf
+        self._loss_at_decrease = 0.0
+        self._last_increase = -math.inf
+        self._sent: deque[tuple[float, int, int]] = deque()
+        self._first_sent: float | None = None
+        self._report_at = -math.inf
+        self._sent_packets = 0
+        self._sent_bytes = 0
+        self._nacked: dict[int, float] = {}
+        """Sequence number → when it was first reported missing. aiortc's receiver repeats every
+        still-missing number in each NACK (a retransmission lost at a full queue is asked for
+        again and again): each counts once, when first reported."""
+
+    def _clamp(self, bitrate: float) -> int:
+        return int(max(self.limits.min_bitrate, min(self.limits.max_bitrate, bitrate)))
+
+    # -- signals --------------------------------------------------------------------------------
+    def on_sent(self, packets: int, size_bytes: int, now: float) -> None:
+        """``packets`` RTP packets carrying ``size_bytes`` of video left at ``now``."""
+        if self._first_sent is None:
+            self._first_sent = now
+        self._sent.append((now, packets, size_bytes))
+        self._sent_packets += packets
+        self._sent_bytes += size_bytes
+        self._expire(now)
+
+    def sent_rate(self, now: float) -> float | None:
+        """Video bit/s sent over the last :data:`LOSS_WINDOW_S` (None: too little to tell)."""
+        self._expire(now)
+        if len(self._sent) < 3 or self._first_sent is None:
+            return None
+        span = min(LOSS_WINDOW_S, now - self._first_sent)
+        if span < MIN_LOSS_SPAN_S:
+            return None
+        return self._sent_bytes * 8 / span
+
+    def on_nack(self, sequence_numbers: list[int], now: float) -> None:
+        """The receiver reported these sequence numbers missing."""
+        for seq in sequence_numbers:
+            self._nacked.setdefault(seq, now)
+        loss = self._window_loss(now)
+        if loss is not None:
+            self._on_loss(loss, now)
+
+    def _window_loss(self, now: float) -> float | None:
+        """The NACKed share of the packets sent in the last :data:`LOSS_WINDOW_S` (None: too
+        few). Only feedback on what was sent since the last cut took hold counts: before that,
+        the loss describes the rate the cut already answered."""
+        self._expire(now)
+        since = max(now - LOSS_WINDOW_S, self._last_decrease + self._settle())
+        sent = sum(p for at, p, _ in self._sent if at >= since)
+        if sent < MIN_PACKETS_FOR_LOSS or now - since < MIN_LOSS_SPAN_S:
+            return None
+        nacked = sum(1 for at in self._nacked.values() if at >= since)
+        self.nack_loss = min(1.0, nacked / sent)
+        return self.nack_loss
+
+    def _settle(self) -> float:
+        """How long after a cut its effect reaches the feedback: a round trip and a queue."""
+        return SETTLE_S + (self.rtt or 0.0)
+
+    def on_report(self, fraction_lost: float, rtt: float | None, now: float) -> None:
+        """An RTCP receiver report: the fraction lost since the last one, and the round trip.
+        A report covers 0.5-1.5 s before it: one soon after a decrease describes what the
+        decrease already answered, so it only holds growth (no second cut)."""
+        if rtt is not None:
+            self.rtt = rtt
+        self.report_loss = max(0.0, min(1.0, fraction_lost))
+        self._report_at = now
+        if now - self._last_decrease < REPORT_STALE_S and self.report_loss > HIGH_LOSS:
+            self.loss = self.report_loss
+            self.reason = "hold"
+            return
+        self._on_loss(self.report_loss, now)
+
+    def on_remb(self, bitrate: int, now: float) -> None:
+        """The receiver's estimate of what the path carries: a falling one below the target cuts
+        it (at most once per :data:`DECREASE_INTERVAL_S`). One under half of what is being sent
+        is not believed (nor one while nothing is being sent): aiortc's estimator, after a stall,
+        reports a few kbit/s for many seconds while the same path carries megabits without
+        loss."""
+        sent = self.sent_rate(now)
+        if sent is None or bitrate < 0.5 * sent:
+            self.remb_ignored += 1
+            return
+        previous, self.remb = self.remb, int(bitrate)
+        falling = previous is not None and self.remb < previous
+        if falling and self.remb < self.target and self._may_decrease(now):
+            self._decreased(now, self.remb / 0.85, self.loss)
+            self._set(self.remb, "remb")
+
+    # -- the rule -------------------------------------------------------------------------------
+    def _may_decrease(self, now: float, loss: float = 0.0) -> bool:
+        """Once per :data:`DECREASE_INTERVAL_S`; sooner (after :data:`RECUT_AFTER_S`) when the
+        loss has since doubled past :data:`QUEUE_LOSS`: the last cut came while the loss window
+        still held the time before the queue overflowed, and fell short."""
+        since = now - self._last_decrease
+        if since >= DECREASE_INTERVAL_S:
+            return True
+        return since >= max(RECUT_AFTER_S, self._settle()) and loss > QUEUE_LOSS and \
+            loss > 2 * self._loss_at_decrease
+
+    def _decreased(self, now: float, capacity: float, loss: float = 0.0) -> None:
+        self._last_decrease = now
+        self._loss_at_decrease = loss
+        self.capacity = int(capacity)
+        self.decreases += 1
+
+    def _on_loss(self, loss: float, now: float) -> None:
+        self.loss = loss
+        if loss > HIGH_LOSS:
+            if not self._may_decrease(now, loss):
+                return
+            sent = self.sent_rate(now)
+            base = self.target if sent is None else min(self.target, sent)
+            # a queue overflowing: aim under what got through, at most halving
+            new = max(0.5 * base, 0.9 * base * (1 - loss)) if loss > QUEUE_LOSS else base * (1 - 0.5 * loss)
+            self._decreased(now, new / 0.9, loss)
+            self._set(new, "loss")
+        elif loss < LOW_LOSS:
+            self.tick(now)
+        else:
+            self.reason = "hold"
+
+    def tick(self, now: float) -> None:
+        """Grow the target when the path allows; call it often (each frame sent, each
+        feedback): it acts at most every :data:`INCREASE_INTERVAL_S`."""
+        if now - self._last_increase < INCREASE_INTERVAL_S:
+            return
+        loss = self._window_loss(now)  # no NACKs lately: the loss is over
+        if loss is not None and now - self._report_at > REPORT_STALE_S:
+            self.loss = loss
+        if self.loss >= LOW_LOSS:
+            return
+        if now - self._last_decrease < 2 * DECREASE_INTERVAL_S:
+            return  # let the queue drain before probing again
+        self._last_increase = now
+        sent = self.sent_rate(now)
+        if sent is None or self.target > 1.5 * sent:
+            return  # the encoder uses far less than the target (or nothing): more is untested
+        capacity = self.capacity
+        if capacity is not None and self.target < capacity * (1 + PROBE_MARGIN):
+            step = PROBE_STEP if self.target < capacity else PROBE_STEP_PAST
+            self._set(self.target + capacity * step, "probe")
+        else:
+            self.capacity = None
+            self._set(self.target * INCREASE_FACTOR, "increase")
+
+    def _set(self, bitrate: float, reason: str) -> None:
+        new = self._clamp(bitrate)
+        self.reason = ("max" if new == self.limits.max_bitrate and reason == "increase"
+                       else "min" if new == self.limits.min_bitrate and bitrate <= new else reason)
+        self.target = new
+
+    def _expire(self, now: float) -> None:
+        while self._sent and now - self._sent[0][0] > LOSS_WINDOW_S:
+            _, packets, size = self._sent.popleft()
+            self._sent_packets -= packets
+            self._sent_bytes -= size
+        if len(self._nacked) > NACK_MEMORY:  # forget the oldest (dicts keep insertion order)
+            for seq in list(self._nacked)[:len(self._nacked) - NACK_MEMORY]:
+                del self._nacked[seq]
+        old = [seq for seq, at in self._nacked.items() if now - at > NACK_MEMORY_S]
+        for seq in old:
+            del self._nacked[seq]
+
+    def snapshot(self) -> dict[str, object]:
+        """For statistics: the target, why, and the signals behind it."""
+        return {"target_bitrate": self.target, "reason": self.reason, "remb": self.remb,
+                "remb_ignored": self.remb_ignored, "capacity": self.capacity,
+                "loss": round(self.loss, 4), "nack_loss": round(self.nack_loss, 4),
+                "report_loss": round(self.report_loss, 4),
+                "rtt_ms": None if self.rtt is None else round(self.rtt * 1000, 1),
+                "decreases": self.decreases, "min_bitrate": self.limits.min_bitrate,
+                "max_bitrate": self.limits.max_bitrate}

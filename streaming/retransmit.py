@@ -1,0 +1,44 @@
+"""Which NACKed packets the host sends again (``streaming/_aiortc_patches.py``, patch 8).
+
+aiortc's receiver repeats every still-missing sequence number in each NACK it sends, and aiortc's
+sender retransmits every number of every NACK. On a congested link, where retransmissions are
+lost at the same full queue, that multiplies the load exactly when the path has none to spare.
+:class:`RetransmitPolicy` resends each packet at most :data:`MAX_TRIES` times, a round trip apart
+(:data:`MIN_SPACING_S` at least), and not once its first NACK is :data:`MAX_AGE_S` old: by then
+the client has given up on the frame and asked for a keyframe (its wait is at most 150 ms,
+``streaming/assembler.py``). Pure code; not thread-safe (the event loop owns it).
+"""
+
+from __future__ import annotations
+
+MAX_TRIES = 3
+MIN_SPACING_S = 0.02
+MAX_AGE_S = 0.25
+MEMORY = 4096
+"""Sequence numbers remembered (the oldest are forgotten first)."""
+
+
+class RetransmitPolicy:
+    def __init__(self) -> None:
+        self._seen: dict[int, tuple[float, float, int]] = {}
+        """seq → (first NACK, last resend, resends)."""
+        self.requested = 0
+        self.resent = 0
+
+    def select(self, sequence_numbers: list[int], now: float, rtt: float | None = None) -> list[int]:
+        """The numbers of one NACK worth resending now (each is counted as resent)."""
+        spacing = max(MIN_SPACING_S, 1.2 * rtt) if rtt is not None else MIN_SPACING_S
+        out = []
+        for seq in sequence_numbers:
+            self.requested += 1
+            first, last, tries = self._seen.get(seq, (now, -1e9, 0))
+            if tries >= MAX_TRIES or now - first > MAX_AGE_S or now - last < spacing:
+                self._seen.setdefault(seq, (first, last, tries))
+                continue
+            self._seen[seq] = (first, now, tries + 1)
+            out.append(seq)
+        self.resent += len(out)
+        if len(self._seen) > MEMORY:
+            for seq in list(self._seen)[:len(self._seen) - MEMORY]:
+                del self._seen[seq]
+        return out

@@ -1,0 +1,130 @@
+"""CongestionController and frame_rate_for: the rule, on synthetic feedback (no network)."""
+
+from __future__ import annotations
+
+import pytest
+
+from farview.streaming.congestion import (
+    DECREASE_INTERVAL_S,
+    INCREASE_INTERVAL_S,
+    MIN_FPS,
+    BitrateLimits,
+    CongestionController,
+    frame_rate_for,
+)
+
+LIMITS = BitrateLimits(min_bitrate=500_000, max_bitrate=8_000_000)
+
+
+class Feed:
+    """Sends at ``rate`` bit/s in 60 frames a second, 1200-byte packets, on a fake clock."""
+
+    def __init__(self, cc: CongestionController) -> None:
+        self.cc = cc
+        self.now = 10.0
+        self.seq = 0
+
+    def send(self, seconds: float, rate: float, loss: float = 0.0) -> None:
+        frames = int(seconds * 60)
+        for _ in range(frames):
+            size = int(rate / 8 / 60)
+            packets = max(1, size // 1200)
+            self.now += 1 / 60
+            self.cc.on_sent(packets, size, self.now)
+            first = self.seq
+            self.seq += packets
+            lost = [s for s in range(first, self.seq) if loss and (s * 7919) % 100 < loss * 100]
+            if lost:
+                self.cc.on_nack(lost, self.now + 0.002)
+            self.cc.tick(self.now)
+
+
+def test_limits_are_checked() -> None:
+    with pytest.raises(ValueError, match="min_bitrate 9000000 is above max_bitrate"):
+        BitrateLimits(min_bitrate=9_000_000, max_bitrate=8_000_000)
+    with pytest.raises(ValueError, match="max_bitrate must be"):
+        BitrateLimits(max_bitrate=10)
+
+
+def test_a_full_queue_cuts_within_a_second_and_at_most_halves_a_step() -> None:
+    cc = CongestionController(LIMITS)
+    feed = Feed(cc)
+    feed.send(1.0, 6e6)
+    assert cc.target == 8_000_000
+    before = cc.target
+    feed.send(0.2, 6e6, loss=0.5)
+    assert cc.decreases >= 1 and cc.reason == "loss"
+    assert cc.target >= 0.5 * 6e6 * 0.9  # never more than half of what was sent in one step
+    feed.send(0.8, 6e6, loss=0.5)
+    assert cc.target < 3_000_000 < before
+
+
+def test_random_loss_between_the_thresholds_holds_the_rate() -> None:
+    cc = CongestionController(LIMITS, start=5_000_000)
+    feed = Feed(cc)
+    feed.send(3.0, 5e6, loss=0.05)
+    assert cc.target == 5_000_000 and cc.decreases == 0 and cc.reason == "hold"
+
+
+def test_growth_is_additive_near_the_last_congestion_then_multiplicative() -> None:
+    cc = CongestionController(LIMITS)
+    feed = Feed(cc)
+    feed.send(1.0, 6e6)
+    feed.send(0.5, 6e6, loss=0.5)
+    cut = cc.target
+    capacity = cc.capacity
+    assert capacity is not None
+    feed.send(DECREASE_INTERVAL_S, cut)  # no growth while the queue drains
+    assert cc.target == cut
+    feed.send(DECREASE_INTERVAL_S + INCREASE_INTERVAL_S * 3, cut)
+    assert cc.reason == "probe" and cut < cc.target < capacity * 1.2
+    feed.send(10.0, 7e6)  # the path carries more: past the margin it grows by 8 % steps to the max
+    assert cc.target == 8_000_000 and cc.reason == "max"
+
+
+def test_growth_stops_where_the_encoder_sends_far_less_than_the_target() -> None:
+    cc = CongestionController(LIMITS, start=2_000_000)
+    feed = Feed(cc)
+    feed.send(5.0, 1e6)  # a still scene: the encoder needs 1 Mbit/s
+    assert cc.target == pytest.approx(1.5e6, rel=0.1) or cc.target == 2_000_000
+    assert cc.target <= 2_000_000
+
+
+def test_remb_falling_cuts_and_an_implausible_one_is_ignored() -> None:
+    cc = CongestionController(LIMITS)
+    feed = Feed(cc)
+    feed.send(1.0, 6e6)
+    cc.on_remb(7_000_000, feed.now)
+    cc.on_remb(4_000_000, feed.now + 0.01)  # falling: the receiver saw a queue build
+    assert cc.target == 4_000_000 and cc.reason == "remb"
+    feed.send(1.0, 4e6)
+    cc.on_remb(10_000, feed.now)
+    cc.on_remb(5_000, feed.now + 0.6)  # far under what arrives without loss: not believed
+    assert cc.target >= 4_000_000 and cc.remb_ignored == 2
+
+
+def test_a_report_soon_after_a_cut_only_holds() -> None:
+    cc = CongestionController(LIMITS)
+    feed = Feed(cc)
+    feed.send(1.0, 6e6)
+    feed.send(0.5, 6e6, loss=0.5)
+    cut, decreases = cc.target, cc.decreases
+    cc.on_report(0.4, 0.001, feed.now + 0.6)  # covers the time before the cut
+    assert (cc.target, cc.decreases, cc.reason) == (cut, decreases, "hold")
+    assert cc.snapshot()["report_loss"] == 0.4
+
+
+def test_the_target_stays_within_the_limits() -> None:
+    cc = CongestionController(BitrateLimits(min_bitrate=1_000_000, max_bitrate=2_000_000))
+    feed = Feed(cc)
+    assert cc.target == 2_000_000
+    for _ in range(10):
+        feed.send(0.6, 2e6, loss=0.8)
+    assert cc.target == 1_000_000 and cc.reason == "min"
+
+
+def test_frame_rate_drops_only_below_the_bits_per_pixel_floor() -> None:
+    assert frame_rate_for(8_000_000, 1280, 720, 60) == 60
+    assert frame_rate_for(1_000_000, 1280, 720, 60) < 60
+    assert frame_rate_for(100_000, 1280, 720, 60) == MIN_FPS
+    assert frame_rate_for(100_000, 1280, 720, 10) == 10  # never above max_fps

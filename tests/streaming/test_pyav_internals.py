@@ -1,0 +1,52 @@
+"""The PyAV/FFmpeg internal behind congestion control (streaming/_pyav_internals.py): changing a
+running encoder's rate control. Fails if PyAV's object layout or FFmpeg's re-reading changes."""
+
+from __future__ import annotations
+
+import av
+import numpy as np
+
+from farview.streaming import _pyav_internals as internals
+from farview.streaming.encoder import EncoderSettings, H264Encoder
+
+
+def _content(i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    small = np.random.default_rng(7).integers(0, 255, (45, 80)).astype(np.uint8)
+    y = np.ascontiguousarray(np.roll(np.kron(small, np.ones((8, 8), np.uint8)), i * 5, axis=1))
+    uv = np.full((180, 320), 128, np.uint8)
+    return y, uv, uv
+
+
+def _encode(enc: H264Encoder, start: int, n: int) -> list[int]:
+    sizes = []
+    for i in range(start, start + n):
+        packets = enc.encode(*_content(i), pts=i * 1500, keyframe=(i - start) % 30 == 0)
+        sizes.append(sum(p.size for p in packets))
+    return sizes
+
+
+def test_pinned_version() -> None:
+    assert av.__version__ == internals.PINNED_AV
+
+
+def test_the_context_pointer_is_found_and_checked() -> None:
+    enc = H264Encoder(EncoderSettings(width=640, height=360, bitrate=4_000_000, prefer_hardware=False))
+    assert enc._ptr is not None
+    assert internals.read_rate_control(enc._ptr) == (4_000_000, 4_000_000, 2 * 4_000_000 // 60)
+    # a codec whose checks fail (another object) gives None, never a wrong pointer
+    assert internals.context_pointer(object()) is None
+
+
+def test_vbv_survives_the_first_frame_and_follows_set_bitrate() -> None:
+    enc = H264Encoder(EncoderSettings(width=640, height=360, bitrate=4_000_000, prefer_hardware=False))
+    high = _encode(enc, 0, 60)
+    assert enc._ptr is not None
+    # FFmpeg re-reads maxrate/bufsize before every frame: set through its options they stay
+    assert internals.read_rate_control(enc._ptr) == (4_000_000, 4_000_000, 133_333)
+    enc.set_bitrate(500_000)
+    assert internals.read_rate_control(enc._ptr) == (500_000, 500_000, 16_666)
+    low = _encode(enc, 60, 60)
+    assert enc.bitrate == 500_000
+    assert sum(low) < sum(high) / 2
+    # the VBV buffer caps every frame, keyframes included (two frames' budget, with x264's slack)
+    assert max(low) * 8 <= 16_666 * 1.5

@@ -1,0 +1,30 @@
+"""RetransmitPolicy: each NACKed packet resent a few times, a round trip apart, while it can help."""
+
+from farview.streaming.retransmit import MAX_AGE_S, MAX_TRIES, MEMORY, RetransmitPolicy
+
+
+def test_a_repeated_nack_is_resent_once_per_round_trip() -> None:
+    policy = RetransmitPolicy()
+    assert policy.select([10, 11], 0.0, rtt=0.05) == [10, 11]
+    assert policy.select([10, 11, 12], 0.01, rtt=0.05) == [12]  # 10, 11 were just resent
+    assert policy.select([10], 0.07, rtt=0.05) == [10]  # a round trip later: once more
+
+
+def test_resends_stop_after_max_tries_and_max_age() -> None:
+    policy = RetransmitPolicy()
+    t = 0.0
+    resent = 0
+    for _ in range(MAX_TRIES + 3):
+        resent += len(policy.select([5], t))
+        t += 0.03
+    assert resent == MAX_TRIES
+    assert policy.select([6], 1.0) == [6]
+    assert policy.select([6], 1.0 + MAX_AGE_S + 0.01) == []  # the client gave up on it by now
+    assert policy.requested == MAX_TRIES + 3 + 2 and policy.resent == MAX_TRIES + 1
+
+
+def test_memory_is_bounded() -> None:
+    policy = RetransmitPolicy()
+    for seq in range(MEMORY + 100):
+        policy.select([seq], 0.0)
+    assert len(policy._seen) == MEMORY
