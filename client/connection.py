@@ -372,7 +372,8 @@ class RenderingConnection:
     def statistics(self) -> FrameStatistics:
         return self.stats.snapshot(rtt_ms=self.rtt_ms, skipped=self._jitter.frames_discarded,
                                    discarded=self.frames.discarded + self._poses.unmatched,
-                                   bytes_received=self._receiver.bytes_received)
+                                   bytes_received=self._receiver.bytes_received,
+                                   recovered=self._jitter.frames_recovered)
 
     # -- closing ------------------------------------------------------------------------------
     async def _shutdown(self, reason: str) -> None:

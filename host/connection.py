@@ -275,10 +275,11 @@ class HostConnection:
         if cc is not None and not self._closed:
             if cc.target != self._logged_target:
                 sent = cc.sent_rate(time.monotonic())
-                log.info("video target %.2f Mbit/s (%s; sending %s, REMB %s, loss %.3f: NACKs %.3f, "
-                         "reports %.3f)", cc.target / 1e6, cc.reason,
-                         "?" if sent is None else f"{sent / 1e6:.2f} Mbit/s", cc.remb, cc.loss, cc.nack_loss,
-                         cc.report_loss)
+                level = logging.INFO if cc.target < self._logged_target else logging.DEBUG
+                log.log(level, "video target %.2f Mbit/s (%s; sending %s, REMB %s, loss %.3f: NACKs %.3f, "
+                        "reports %.3f)", cc.target / 1e6, cc.reason,
+                        "?" if sent is None else f"{sent / 1e6:.2f} Mbit/s", cc.remb, cc.loss, cc.nack_loss,
+                        cc.report_loss)
                 self._logged_target = cc.target
             self.runtime.render_loop.set_target_bitrate(cc.target)
 

@@ -61,6 +61,20 @@ BITRATE_RANGE = (100_000, 200_000_000)
 """What ``--min-bitrate`` / ``--max-bitrate`` may be (bit/s)."""
 
 
+def parse_bitrate(text: str) -> int:
+    """A video bit rate in bit/s from ``3000000``, ``3M`` or ``500k``; ValueError saying what
+    is wrong otherwise (or when it is outside :data:`BITRATE_RANGE`)."""
+    scale = {"k": 1_000, "m": 1_000_000}.get(text[-1:].lower(), 1)
+    try:
+        value = int(float(text[:-1] if scale > 1 else text) * scale)
+    except ValueError:
+        raise ValueError(f"bit rate must look like 3000000, 3M or 500k, got {text!r}") from None
+    low, high = BITRATE_RANGE
+    if not low <= value <= high:
+        raise ValueError(f"bit rate {value} is outside {low}..{high} bit/s")
+    return value
+
+
 def check_bitrates(min_bitrate: int, max_bitrate: int) -> None:
     """Raise ValueError naming what is wrong with a (min, max) video bit rate pair."""
     low, high = BITRATE_RANGE

@@ -31,7 +31,7 @@ from typing import Any
 import httpx
 import uvicorn
 
-from farview.input.launch import ACCOUNT_FILE, SERVICE_FILE
+from farview.input.launch import ACCOUNT_FILE, SERVICE_FILE, parse_bitrate
 from farview.service.app import API_VERSION, create_app
 from farview.service.auth import (
     Authenticator,
@@ -64,6 +64,14 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def bitrate(text: str) -> int:
+    """argparse type: a video bit rate (``3000000``, ``3M``, ``500k``)."""
+    try:
+        return parse_bitrate(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -112,6 +120,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--announce-address", dest="announced_address", metavar="IP",
                    help="the public address a 1:1 NAT maps to this machine; hosts offer it beside "
                    "their own (the NAT must keep ports)")
+    p.add_argument("--max-bitrate", type=bitrate, metavar="BPS",
+                   help="the video bit rate streams start at and never exceed, bit/s (3M, 500k; default 8M; "
+                   "env FARVIEW_MAX_BITRATE); clients may ask for less")
+    p.add_argument("--min-bitrate", type=bitrate, metavar="BPS",
+                   help="the least a stream's congestion control lowers the bit rate to (default 500k; env "
+                   "FARVIEW_MIN_BITRATE)")
     p.add_argument("--lease-unit-seconds", type=float,
                    help=f"seconds per lease minute (default {DEFAULT_LEASE_UNIT_SECONDS:g}; "
                    "env FARVIEW_LEASE_UNIT_SECONDS); tests shorten it")
@@ -145,6 +159,8 @@ def main(argv: list[str] | None = None) -> int:
         "media_ports": args.media_ports,
         "announced_address": args.announced_address,
         "lease_unit_seconds": args.lease_unit_seconds,
+        "min_bitrate": args.min_bitrate,
+        "max_bitrate": args.max_bitrate,
         "host_start_timeout": args.host_start_timeout,
     }
     try:
@@ -235,7 +251,8 @@ async def serve(settings: ServiceSettings) -> int:
                              lease_unit_seconds=settings.lease_unit_seconds,
                              host_start_timeout=settings.host_start_timeout,
                              retention_days=settings.retention_days, model_sources=sources,
-                             model_url_hosts=settings.model_url_hosts, media=settings.media_network())
+                             model_url_hosts=settings.model_url_hosts, media=settings.media_network(),
+                             bitrates=(settings.min_bitrate, settings.max_bitrate))
 
     family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
     # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets whose proto says TCP, and

@@ -13,13 +13,19 @@ from __future__ import annotations
 import json
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from farview.input.ice import IceServer, MediaNetwork, parse_port_range
-from farview.input.launch import default_data_dir
+from farview.input.launch import (
+    DEFAULT_MAX_BITRATE,
+    DEFAULT_MIN_BITRATE,
+    check_bitrates,
+    default_data_dir,
+    parse_bitrate,
+)
 from farview.service.ratelimit import DEFAULT_CREATES_PER_MINUTE, DEFAULT_READS_PER_SECOND
 
 DEFAULT_HOST = "127.0.0.1"
@@ -87,6 +93,10 @@ class ServiceSettings:
     """The public address a 1:1 NAT maps to this machine: hosts offer it beside their own."""
     accounts: tuple[tuple[str, str], ...] = ()
     """Configured (account id, account key) pairs; empty → a local account is created."""
+    min_bitrate: int = DEFAULT_MIN_BITRATE
+    """The least a stream's congestion control lowers the video bit rate to (bit/s)."""
+    max_bitrate: int = DEFAULT_MAX_BITRATE
+    """The video bit rate streams start at and never exceed (bit/s); clients may ask for less."""
 
     def __post_init__(self) -> None:
         if self.lease_unit_seconds <= 0:
@@ -102,6 +112,7 @@ class ServiceSettings:
         for url in self.ice_servers:
             IceServer(url)  # raises ValueError naming the accepted schemes
         self.media_network()  # raises ValueError naming what is wrong
+        check_bitrates(self.min_bitrate, self.max_bitrate)
 
     def media_network(self) -> MediaNetwork:
         """What every host is told about where its ICE candidates live."""
@@ -109,7 +120,7 @@ class ServiceSettings:
                             ports=parse_port_range(self.media_ports) if self.media_ports else None)
 
 
-_ENV: dict[str, tuple[str, type]] = {
+_ENV: dict[str, tuple[str, Callable[[str], Any]]] = {
     "FARVIEW_HOST": ("host", str),
     "FARVIEW_PORT": ("port", int),
     "FARVIEW_DATA_DIR": ("data_dir", Path),
@@ -122,6 +133,8 @@ _ENV: dict[str, tuple[str, type]] = {
     "FARVIEW_MODEL_SOURCES": ("model_sources", str),
     "FARVIEW_PUBLIC_URL": ("public_url", str),
     "FARVIEW_TURN_SECRET": ("turn_secret", str),
+    "FARVIEW_MIN_BITRATE": ("min_bitrate", parse_bitrate),
+    "FARVIEW_MAX_BITRATE": ("max_bitrate", parse_bitrate),
 }
 
 

@@ -37,7 +37,7 @@ import httpx
 import psutil
 
 from farview.input.ice import MediaNetwork
-from farview.input.launch import HostConfig, ModelStatus
+from farview.input.launch import DEFAULT_MAX_BITRATE, DEFAULT_MIN_BITRATE, HostConfig, ModelStatus
 from farview.service.auth import Authenticator
 from farview.service.errors import conflict, not_found, unprocessable
 from farview.service.pool import HostHandle, HostPool, HostStartError
@@ -94,7 +94,8 @@ class SessionManager:
                  lease_unit_seconds: float, host_start_timeout: float,
                  retention_days: float = 30.0, clock: Callable[[], float] = time.time,
                  model_sources: str = "any", model_url_hosts: tuple[str, ...] = (),
-                 media: MediaNetwork = MediaNetwork()) -> None:
+                 media: MediaNetwork = MediaNetwork(),
+                 bitrates: tuple[int, int] = (DEFAULT_MIN_BITRATE, DEFAULT_MAX_BITRATE)) -> None:
         self.store = store
         self.pool = pool
         self.auth = auth
@@ -107,6 +108,8 @@ class SessionManager:
         self.model_url_hosts = model_url_hosts
         self.media = media
         """Where every host's ICE candidates live."""
+        self.bitrates = bitrates
+        """(min, max) video bit rate every host's streams keep to."""
         self.alive_interval = min(ALIVE_INTERVAL_SECONDS, lease_unit_seconds)
         """Heartbeat period: a crash costs the sessions it ended at most this much lease."""
         self._runners: dict[tuple[str, str], _Runner] = {}
@@ -295,7 +298,8 @@ class SessionManager:
             spec = HostConfig(account_id=record.account_id, session_id=record.session_id,
                             token_public_key=self.auth.public_key, models=record.models,
                             size=record.size, model_sources=self.model_sources,
-                            model_url_hosts=self.model_url_hosts, media=self.media)
+                            model_url_hosts=self.model_url_hosts, media=self.media,
+                            min_bitrate=self.bitrates[0], max_bitrate=self.bitrates[1])
             started = time.monotonic()
             try:
                 handle = await self.pool.start(spec, timeout=self.host_start_timeout)

@@ -18,6 +18,8 @@ from typing import Any
 from farview.streaming.frame import Frame
 
 WINDOW_SECONDS = 1.0
+FREEZE_MS = 100.0
+"""A gap between presented frames longer than this is counted as a freeze."""
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -62,6 +64,14 @@ class FrameStatistics:
     bitrate_kbps: float | None
     frames_presented_total: int
     frames_received_total: int
+    target_bitrate_kbps: float | None = None
+    """farview extension: the host encoder's target bit rate (congestion control), newest frame."""
+    freezes: int = 0
+    """Gaps over :data:`FREEZE_MS` between presented frames, since the connection began."""
+    last_freeze_ms: float | None = None
+    """The newest such gap, ms."""
+    frames_recovered: int = 0
+    """Frames that waited for a retransmitted packet and were then shown whole, since connect."""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -79,6 +89,8 @@ class StatisticsWindow:
         self.received_total = 0
         self.presented_total = 0
         self._last_present: float | None = None
+        self.freezes = 0
+        self.last_freeze_ms: float | None = None
 
     def _trim(self, now: float) -> None:
         while self._received and now - self._received[0][0] > WINDOW_SECONDS:
@@ -93,11 +105,14 @@ class StatisticsWindow:
 
     def on_presented(self, frame: Frame, at: float) -> None:
         self.presented_total += 1
+        if self._last_present is not None and (gap := (at - self._last_present) * 1000) > FREEZE_MS:
+            self.freezes += 1
+            self.last_freeze_ms = gap
         self._last_present = at
         self._presented.append((at, (at - frame.received_at) * 1000))
 
     def snapshot(self, *, rtt_ms: float | None, skipped: int, discarded: int,
-                 bytes_received: int) -> FrameStatistics:
+                 bytes_received: int, recovered: int = 0) -> FrameStatistics:
         now = time.perf_counter()
         self._trim(now)
         frames = [f for _, f in self._received]
@@ -125,4 +140,8 @@ class StatisticsWindow:
             bitrate_kbps=size * 8 / 1000 / WINDOW_SECONDS if metas else None,
             frames_presented_total=self.presented_total,
             frames_received_total=self.received_total,
+            target_bitrate_kbps=(metas[-1].target_bitrate / 1000 if metas and metas[-1].target_bitrate else None),
+            freezes=self.freezes,
+            last_freeze_ms=self.last_freeze_ms,
+            frames_recovered=recovered,
         )

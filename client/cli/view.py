@@ -43,6 +43,45 @@ def _size(text: str) -> tuple[int, int]:
     return w, h
 
 
+def bitrate(text: str) -> int:
+    """argparse type: a video bit rate (``3000000``, ``3M``, ``500k``)."""
+    from farview.input.launch import parse_bitrate
+
+    try:
+        return parse_bitrate(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def add_bitrate_options(g: Any) -> None:
+    """``--max-bitrate`` / ``--min-bitrate``: the range the stream's congestion control keeps to."""
+    g.add_argument("--max-bitrate", type=bitrate, metavar="BPS",
+                   help="the most video bit rate to use, bit/s (3M, 500k; default: the host's, 8M unless "
+                   "farview serve --max-bitrate says otherwise; more than the host's is refused)")
+    g.add_argument("--min-bitrate", type=bitrate, metavar="BPS",
+                   help="the least the stream's congestion control may lower it to (default: the host's, 500k)")
+
+
+def check_bitrate_options(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    if args.min_bitrate and args.max_bitrate and args.min_bitrate > args.max_bitrate:
+        p.error(f"--min-bitrate {args.min_bitrate} is above --max-bitrate {args.max_bitrate}")
+
+
+async def apply_bitrate_options(conn: Any, args: argparse.Namespace) -> None:
+    """Ask the host for the bit rate range the command line gives (closing ``conn`` and raising
+    :class:`~farview.client.errors.RemoteError` if the host refuses it)."""
+    from farview.client.errors import RemoteError
+
+    limits = {k: v for k in ("max_bitrate", "min_bitrate") if (v := getattr(args, k, None)) is not None}
+    if not limits:
+        return
+    try:
+        await conn.request("configure_stream", **limits)
+    except RemoteError as exc:
+        await conn.close()
+        raise RemoteError(exc.code, f"the host refused the bit rate options: {exc.message}") from None
+
+
 def add_viewer_options(p: argparse.ArgumentParser) -> None:
     from farview.client.cli.session import add_service_options
 
@@ -62,6 +101,7 @@ def add_viewer_options(p: argparse.ArgumentParser) -> None:
                    help="also send the camera pose at this rate, faster than the display")
     g.add_argument("--rate", type=float, default=60.0, metavar="HZ",
                    help="headless only: poses per second (default 60); frames are taken as they arrive")
+    add_bitrate_options(g)
     h = p.add_argument_group("headset (stereo)")
     h.add_argument("--headset", choices=("sim", "openxr"),
                    help="stereo at the headset's rate: 'sim' replays a head-motion trace (--trace), "
@@ -82,6 +122,7 @@ def run_viewer(session: Any, args: argparse.Namespace, title: str) -> ViewerResu
 
     async def connect(frames: LatestMailbox[Frame]) -> Any:
         conn = await connect_session(session, viewport=args.size, mailbox=frames)
+        await apply_bitrate_options(conn, args)
         print(f"farview: connected; media path {conn.ice_path or 'unknown'} "
               "(host-host: direct; relay-*: through TURN)", file=sys.stderr, flush=True)
         return conn
@@ -122,6 +163,7 @@ def view_main(argv: list[str]) -> int:
     p.add_argument("session_id")
     add_viewer_options(p)
     args = p.parse_args(argv)
+    check_bitrate_options(p, args)
     if (msg := _check_display(args)) is not None:
         print(f"farview: {msg}", file=sys.stderr)
         return EXIT_USAGE
@@ -183,6 +225,7 @@ def demo_main(argv: list[str]) -> int:
     p.add_argument("--lease", type=int, default=60, help="session lease in minutes (default 60)")
     add_viewer_options(p)
     args = p.parse_args(argv)
+    check_bitrate_options(p, args)
     model = args.model_opt or args.model
     if model and os.path.exists(model):
         model = str(Path(model).resolve())

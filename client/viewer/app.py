@@ -315,7 +315,10 @@ def format_connection_stats(conn: RenderingConnection, *, discarded: int | None 
         f"discarded {discarded}",
         f"host wait {ms(s.host_wait)}  render {ms(s.host_render)}  convert {ms(s.host_convert)}  "
         f"readback {ms(s.host_readback)}  encode {ms(s.host_encode)}",
-        f"bitrate {(s.bitrate_kbps or 0) / 1000:.1f} Mbit/s  RTT {ms(s.network_rtt)}",
+        f"bitrate {(s.bitrate_kbps or 0) / 1000:.1f} Mbit/s (target "
+        f"{'-' if s.target_bitrate_kbps is None else format(s.target_bitrate_kbps / 1000, '.1f')})  "
+        f"RTT {ms(s.network_rtt)}",
+        f"freezes {s.freezes} (last {ms(s.last_freeze_ms)})  recovered by retransmission {s.frames_recovered}",
     ]
 
 

@@ -1,0 +1,122 @@
+"""A stream over a lossy, then narrow, network with real packets: the service and its host in one
+network namespace, the client in another; random UDP loss both ways (iptables ``statistic``),
+then a token-bucket cap on what the host sends (``tc tbf``). Behaviour only, never speed: frames
+keep arriving, every frame shown is whole (its pixels carry the pose sequence it was rendered
+for, and they match), lost packets are recovered or healed, and the encoder's target goes under
+the cap. Numbers under the same conditions: ``benchmarks/bench_impairment.py``."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from tests.network.netns import farview_service, impair, skip_reason, two_hosts
+
+pytestmark = pytest.mark.slow
+REASON = skip_reason()
+CAP_MBIT = 1.0
+
+
+@pytest.mark.skipif(REASON is not None, reason=f"no separated hosts here: {REASON}")
+@pytest.mark.timeout(240)
+def test_frames_stay_whole_under_loss_and_the_encoder_goes_under_a_cap(tmp_path: Path) -> None:
+    with two_hosts("lo") as (server, client), farview_service(server, tmp_path, "--port", "0") as svc:
+        info, account = svc.info, svc.account
+        script = tmp_path / "client.py"
+        script.write_text(textwrap.dedent(f"""
+            import asyncio, json, math, sys, time
+            from farview import RemoteRenderingClient, Pose
+            from farview.input import marker
+
+            async def phase(conn, seconds, frames):
+                end = time.monotonic() + seconds
+                n = 0
+                while time.monotonic() < end:
+                    n += 1
+                    a = n * 0.05  # an orbit: every frame differs, so P-frames carry real change
+                    conn.send_pose(Pose((1.6 * math.sin(a), 0.3, 1.6 * math.cos(a))))
+                    try:
+                        while True:  # take what arrived, without waiting
+                            f = await conn.next_frame(timeout=0.001)
+                            frames.append((time.monotonic(), f.pose.sequence if f.pose else None,
+                                           marker.read(f.y), f.metadata.target_bitrate if f.metadata else 0))
+                    except Exception:
+                        pass
+                    await asyncio.sleep(1 / 30)
+
+            async def main():
+                with RemoteRenderingClient({info["url"]!r}, {account["account_id"]!r},
+                                           open({str(svc.key_file)!r}).read(), verify={info["cert"]!r}) as rest:
+                    session = rest.create_session("lossy", max_lease_time_minutes=10)
+                    session.wait_until_ready(90)
+                    session.wait_for_models(90)
+                    conn = await session.connect(viewport=(640, 360), timeout=30)
+                    await conn.request("configure_stream", verify_marker=True)
+                    out = {{}}
+                    for name in ("loss", "cap"):
+                        print("phase", name, flush=True)
+                        sys.stdin.readline()  # the test has set the network for this phase
+                        frames = []
+                        await phase(conn, 6.0, frames)
+                        stats = await conn.request("get_stats")
+                        s = conn.statistics()
+                        out[name] = {{"frames": frames, "video": stats["video"],
+                                     "recovered": s.frames_recovered, "skipped": s.video_frames_skipped,
+                                     "lost": conn._jitter.packets_lost, "give_ups": conn._jitter.give_ups}}
+                    print(json.dumps(out), flush=True)
+                    await conn.close()
+                    session.stop()
+
+            asyncio.run(main())
+        """))
+        proc = subprocess.Popen(client.command(sys.executable, str(script)), stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert proc.stdin is not None and proc.stdout is not None
+        try:
+            result = None
+            for line in proc.stdout:
+                if line.startswith("phase loss"):
+                    impair(server, client, loss=0.01)
+                elif line.startswith("phase cap"):
+                    impair(server, client, rate_mbit=CAP_MBIT)
+                elif line.startswith("{"):
+                    result = json.loads(line)
+                    continue
+                else:
+                    continue
+                proc.stdin.write("go\n")
+                proc.stdin.flush()
+            proc.wait(60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        assert proc.returncode == 0 and result is not None, proc.stderr.read()[-3000:]
+
+    for name in ("loss", "cap"):
+        phase = result[name]
+        frames = phase["frames"]
+        assert frames, f"no frame arrived under {name}"
+        start, end = frames[0][0], frames[-1][0]
+        # frames keep arriving: some in the last third of the phase too (not a rate)
+        assert any(t > start + (end - start) * 2 / 3 for t, *_ in frames) and end - start > 2.0, name
+        # every frame shown is whole: its pixels say which pose it was rendered for, and that is
+        # the pose its metadata names (a frame decoded from a broken reference would not match)
+        bad = [(seq, got) for _, seq, got, _ in frames if seq is None or got != seq % 2**32]
+        assert not bad, f"{name}: {len(bad)} of {len(frames)} frames did not match their pose: {bad[:5]}"
+
+    loss = result["loss"]
+    # loss was real, and it was answered: retransmissions asked for and sent, frames recovered
+    assert loss["video"]["retransmissions"]["requested"] > 0
+    assert loss["recovered"] > 0 or loss["give_ups"] > 0
+    cap = result["cap"]["video"]
+    assert cap["congestion_control"].startswith("farview")
+    assert cap["congestion"]["decreases"] >= 1, cap
+    # the frames say what the encoder aimed at: under the cap once it was found, and it stays
+    # near it (probing a little past, then cut back), not at the 8 Mbit/s it started with
+    targets = [target for *_, target in result["cap"]["frames"]]
+    assert min(targets) < CAP_MBIT * 1e6 and targets[-1] < 1.5 * CAP_MBIT * 1e6, (min(targets), targets[-1])
