@@ -49,6 +49,7 @@ from farview.input.ice import IceServer
 from farview.input.pose import Fov, Pose, PoseMessage, PoseRequest, View
 from farview.streaming._aiortc_patches import enlarge_socket_buffers, ice_path, install_marker_receiver
 from farview.streaming.assembler import FrameAssembler
+from farview.streaming.congestion import QueueDelayMeter
 from farview.streaming.correlation import PoseCorrelator
 from farview.streaming.frame import Frame
 from farview.streaming.mailbox import LatestMailbox
@@ -102,6 +103,7 @@ class RenderingConnection:
         self._token = ""
         self._verify: Verify = True
         self.stats = StatisticsWindow()
+        self._queue_meter = QueueDelayMeter()
         self.rtt_ms: float | None = None
         self.events: deque[tuple[str, dict[str, Any]]] = deque(maxlen=64)
         self.scene = RemoteScene(self)
@@ -205,6 +207,21 @@ class RenderingConnection:
     def _publish(self, frame: Frame) -> None:
         self.stats.on_received(frame)
         self.frames.put(frame)
+        self._feed_back(frame)
+
+    def _feed_back(self, frame: Frame) -> None:
+        """Tell the host's congestion control how long frames wait on the network (the
+        ``network_feedback`` event, ten times a second): its delay signal."""
+        meta = frame.metadata
+        if meta is None or frame.pose_to_receive_ms is None:
+            return
+        host_ms = (meta.render_us + meta.readback_us + meta.convert_us + meta.encode_us + meta.wait_us) / 1000
+        now = time.perf_counter()
+        self._queue_meter.on_frame(frame.pose_to_receive_ms - host_ms, now)
+        queue_ms = self._queue_meter.report(now)
+        channel = self._channels["control"]
+        if queue_ms is not None and not self._closed and channel.readyState == "open":
+            channel.send(wire.encode(wire.Event("network_feedback", {"queue_ms": round(queue_ms, 2)})))
 
     async def next_frame(self, timeout: float | None = 10.0) -> Frame:
         """The newest decoded frame not returned before; waits for one if there is none."""

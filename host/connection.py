@@ -282,6 +282,7 @@ class HostConnection:
                         cc.report_loss)
                 self._logged_target = cc.target
             self.runtime.render_loop.set_target_bitrate(cc.target)
+            self.retransmit.set_budget(cc.target)
 
     def _on_remb(self, bitrate: int) -> None:
         if self.congestion is not None:
@@ -296,6 +297,20 @@ class HostConnection:
             now = time.monotonic()
             self._count_sent(now)
             self.congestion.on_nack(lost, now)
+            self._apply_target()
+
+    def _on_network_feedback(self, data: Any) -> None:
+        """The client's ``network_feedback`` event: ``{"queue_ms": how long its frames waited in
+        a queue on the network lately}``, congestion control's delay signal."""
+        queue_ms = data.get("queue_ms") if isinstance(data, dict) else None
+        if isinstance(queue_ms, bool) or not isinstance(queue_ms, int | float) or not 0 <= queue_ms <= 60_000:
+            self._bad("control", f"network_feedback needs queue_ms, a number of milliseconds 0..60000, "
+                                 f"got {queue_ms!r}")
+            return
+        if self.congestion is not None:
+            now = time.monotonic()
+            self._count_sent(now)
+            self.congestion.on_queue_delay(queue_ms / 1000, now)
             self._apply_target()
 
     def _on_report(self, fraction_lost: float, rtt: float | None) -> None:
@@ -392,6 +407,8 @@ class HostConnection:
             self._spawn(self._answer(msg))
         elif isinstance(msg, wire.Event) and msg.event == "ping":
             pass  # heartbeat: last_heard is already updated
+        elif isinstance(msg, wire.Event) and msg.event == "network_feedback":
+            self._on_network_feedback(msg.data)
         else:
             self._bad("control", f"unexpected {type(msg).__name__} from the client")
 

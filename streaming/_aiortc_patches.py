@@ -38,8 +38,8 @@ test_aiortc_patches.py`` fails if any internal we rely on changes. What and why:
    ``create_datagram_endpoint`` of asyncio's base loop to try the range's ports in turn.
 
 7. **Congestion feedback with pre-encoded packets** (``RTCRtpSender._handle_rtcp_packet`` and
-   its private ``__rtt`` and ``__packet_count``): aiortc hands a REMB to its own encoder's
-   ``target_bitrate`` and keeps NACKs and receiver reports to itself. :func:`observe_rtcp_feedback`
+   its private ``__lsr``, ``__lsr_time`` and ``__packet_count``): aiortc hands a REMB to its own
+   encoder's ``target_bitrate`` and keeps NACKs and receiver reports to itself. :func:`observe_rtcp_feedback`
    passes all three to the host's :class:`~farview.streaming.congestion.CongestionController`
    after aiortc has handled them (retransmission and RTT included).
 8. **Retransmissions** (the NACK branch of ``RTCRtpSender._handle_rtcp_packet``): aiortc resends
@@ -177,19 +177,28 @@ def observe_rtcp_feedback(sender: RTCRtpSender, *, on_remb: Callable[[int], None
     """Patch 7: after aiortc has handled each RTCP packet for ``sender``, pass congestion
     feedback on: REMB estimates naming its SSRC (``on_remb(bit/s)``), NACKed sequence numbers
     (``on_nack``), and receiver reports on its stream (``on_report(fraction lost, RTT in s or
-    None)``; the RTT is the one aiortc computed from the same report). A callback's error is
-    logged, never raised into aiortc."""
+    None)``; the RTT of this very report, from aiortc's private ``__lsr``/``__lsr_time``, as
+    aiortc computes it before smoothing). A callback's error is logged, never raised into
+    aiortc."""
     if not hasattr(sender, "_handle_rtcp_packet") or not hasattr(sender, "_RTCRtpSender__rtt"):
         raise RuntimeError("aiortc RTCRtpSender's RTCP handling changed; update _aiortc_patches")
     original = sender._handle_rtcp_packet
 
     async def handle(packet: Any) -> None:
+        samples: list[float | None] = []
+        if isinstance(packet, (RtcpRrPacket, RtcpSrPacket)):
+            # the report's own round trip, as aiortc computes it before smoothing it away
+            lsr = getattr(sender, "_RTCRtpSender__lsr", None)
+            lsr_time = getattr(sender, "_RTCRtpSender__lsr_time", None)
+            samples = [time.time() - lsr_time - r.dlsr / 65536
+                       if lsr is not None and lsr_time is not None and r.lsr == lsr and r.dlsr else None
+                       for r in packet.reports]
         await original(packet)
         try:
             if isinstance(packet, (RtcpRrPacket, RtcpSrPacket)):
-                for report in packet.reports:
+                for report, rtt in zip(packet.reports, samples, strict=True):
                     if report.ssrc == sender._ssrc:
-                        on_report(report.fraction_lost / 256, getattr(sender, "_RTCRtpSender__rtt", None))
+                        on_report(report.fraction_lost / 256, rtt)
             elif isinstance(packet, RtcpRtpfbPacket) and packet.fmt == RTCP_RTPFB_NACK:
                 on_nack(list(packet.lost))
             elif isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:
@@ -229,11 +238,25 @@ def rtp_packets_sent(sender: RTCRtpSender) -> int:
 
 
 def install_marker_receiver(receiver: RTCRtpReceiver, assembler: FrameAssembler) -> FrameAssembler:
-    """Patch 4: swap the receiver's video jitter buffer for ``assembler``."""
+    """Patch 4: swap the receiver's video jitter buffer for ``assembler``, and let it repeat
+    NACKs through the receiver's ``_send_rtcp_nack``."""
     attr = "_RTCRtpReceiver__jitter_buffer"
     if not hasattr(receiver, attr):
         raise RuntimeError("aiortc RTCRtpReceiver has no private jitter buffer; update _aiortc_patches")
     setattr(receiver, attr, assembler)
+    send = getattr(receiver, "_send_rtcp_nack", None)
+    if send is None:
+        raise RuntimeError("aiortc RTCRtpReceiver._send_rtcp_nack is gone; update _aiortc_patches")
+    pending: set[asyncio.Future[Any]] = set()
+
+    def send_nack(lost: list[int]) -> None:
+        if assembler.ssrc is None:
+            return
+        task = asyncio.ensure_future(send(assembler.ssrc, lost))
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+
+    assembler.send_nack = send_nack
     return assembler
 
 

@@ -12,7 +12,9 @@ its last packet is in.
 - **Waiting for retransmission.** aiortc's receiver sends a NACK as soon as it sees a gap in the
   sequence numbers, and the sender retransmits (RTX). A gap is waited for up to
   :attr:`FrameAssembler.max_wait` seconds, the NACK's round trip with room to spare
-  (:meth:`FrameAssembler.set_rtt`), so a lost packet costs a round trip, not a keyframe.
+  (:meth:`FrameAssembler.set_rtt`), so a lost packet costs a round trip, not a keyframe. While
+  it waits it asks again every :attr:`FrameAssembler.renack_interval` (a lost retransmission,
+  or a lost NACK, would otherwise be asked for only when the next gap appears).
 - **Giving up.** A gap that outlives the wait (the retransmission was lost too, or a whole burst
   went missing), or a run longer than :data:`MAX_HELD_PACKETS`, discards what is held and asks
   for a keyframe (the ``add`` return value, which aiortc sends as a PLI, and ``request_keyframe``
@@ -36,11 +38,17 @@ from typing import Any
 
 MAX_HELD_PACKETS = 4096
 """Packets held while waiting for a gap (about 4 MiB): past that the gap is given up."""
-DEFAULT_MAX_WAIT = 0.06
-"""How long a gap waits for its retransmission before the default round trip is known."""
-MIN_MAX_WAIT, MAX_MAX_WAIT = 0.03, 0.15
-"""Bounds of the wait: a little over two round trips (NACK, retransmission, once more), kept
-short enough that a lost retransmission still heals with a keyframe in well under 300 ms."""
+DEFAULT_MAX_WAIT = 0.07
+"""How long a gap waits for its retransmission before the round trip is known."""
+MIN_MAX_WAIT, MAX_MAX_WAIT = 0.07, 0.15
+"""Bounds of the wait: 2.5 round trips, and at least long enough for two more asks
+(:data:`MIN_RENACK_S` apart) when a retransmission is lost too; short enough that a gap that
+does not heal still gets a keyframe well within 300 ms."""
+MIN_RENACK_S = 0.025
+"""A gap still open this long (or two round trips) after its last NACK is asked for again: more
+than the host's spacing between two resends of one packet (``streaming/retransmit.py``)."""
+MAX_RENACK = 256
+"""At most this many sequence numbers in one repeated NACK."""
 RESYNC_REASK_S = 0.25
 """While waiting for a keyframe, packets that start none for this long ask again (the
 keyframe or the request was lost)."""
@@ -107,6 +115,13 @@ class FrameAssembler:
         self._gap_since: float | None = None
         self._timer: asyncio.TimerHandle | None = None
         self.max_wait = DEFAULT_MAX_WAIT
+        self.renack_interval = MIN_RENACK_S
+        self.send_nack: Callable[[list[int]], None] | None = None
+        """Sends a NACK for these sequence numbers (set by ``install_marker_receiver``)."""
+        self._nacked_at: float | None = None
+        self.renacks = 0
+        self.ssrc: int | None = None
+        """The media SSRC of the packets (for repeated NACKs)."""
         self.frames_completed = 0
         self.frames_discarded = 0
         """Frames dropped because a packet never came, or because they chained from one that
@@ -127,6 +142,7 @@ class FrameAssembler:
             return False, None  # late or duplicate: its frame is already out or given up
         if seq in self._packets:
             return False, None
+        self.ssrc = int(packet.ssrc)
         held = _Packet(int(packet.timestamp), bool(packet.marker), getattr(packet, "_data", b""))
         self._packets[seq] = held
         self._highest = seq if self._highest is None else max(self._highest, seq)
@@ -158,15 +174,33 @@ class FrameAssembler:
 
     # -- timing ---------------------------------------------------------------------------------
     def set_rtt(self, rtt_s: float) -> None:
-        """The connection's round trip: a gap waits a little over two of them."""
+        """The connection's round trip: a gap waits a little over two of them, and asks again
+        every :attr:`renack_interval`."""
         self.max_wait = min(MAX_MAX_WAIT, max(MIN_MAX_WAIT, 2.5 * rtt_s))
+        self.renack_interval = max(MIN_RENACK_S, 2 * rtt_s)
 
     def poll(self, now: float | None = None) -> bool:
-        """Give up on a gap older than :attr:`max_wait`; True when that asks for a keyframe."""
+        """Give up on a gap older than :attr:`max_wait`; True when that asks for a keyframe.
+        A gap still open :attr:`renack_interval` after the last request asks again for what is
+        missing (``send_nack``): aiortc's receiver repeats a NACK only when a new gap appears."""
         now = self._clock() if now is None else now
-        if self._gap_since is not None and now - self._gap_since >= self.max_wait:
+        if self._gap_since is None:
+            return False
+        if now - self._gap_since >= self.max_wait:
             return self._give_up()
+        if self.send_nack is not None and now - (self._nacked_at or self._gap_since) >= self.renack_interval:
+            missing = self._missing()
+            if missing:
+                self._nacked_at = now
+                self.renacks += 1
+                self.send_nack(missing)
         return False
+
+    def _missing(self) -> list[int]:
+        """The 16-bit sequence numbers missing between the next frame and the newest packet."""
+        if self._next is None or self._highest is None:
+            return []
+        return [s & 0xFFFF for s in range(self._next, self._highest) if s not in self._packets][:MAX_RENACK]
 
     def _on_timer(self) -> None:
         self._timer = None
@@ -181,8 +215,11 @@ class FrameAssembler:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             return
-        delay = max(0.0, self._gap_since + self.max_wait - self._clock())
-        self._timer = loop.call_later(delay, self._on_timer)
+        now = self._clock()
+        due = self._gap_since + self.max_wait
+        if self.send_nack is not None:
+            due = min(due, (self._nacked_at or self._gap_since) + self.renack_interval)
+        self._timer = loop.call_later(max(0.0, due - now), self._on_timer)
 
     # -- internals ------------------------------------------------------------------------------
     def _extend(self, seq16: int) -> int:
@@ -208,12 +245,12 @@ class FrameAssembler:
                         self._gap_since = now
                     self._arm_timer()
                 else:
-                    self._gap_since = None
+                    self._gap_since = self._nacked_at = None
                 return
             waited = self._gap_since is not None
             parts = [self._packets.pop(s) for s in range(self._next, end + 1)]
             self._next = end + 1
-            self._gap_since = None
+            self._gap_since = self._nacked_at = None
             if any(p.timestamp != parts[-1].timestamp for p in parts):
                 # a marker packet was lost and the run spans two frames: not decodable
                 self.frames_discarded += 1
@@ -242,7 +279,7 @@ class FrameAssembler:
         at once (one at or before it belongs to what was given up)."""
         first_missing_from = self._next
         self._resync = True
-        self._gap_since = None
+        self._gap_since = self._nacked_at = None
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None

@@ -16,12 +16,20 @@ Three signals, as in WebRTC's Google Congestion Control (GCC):
   receiver reported missing (each sequence number once). This reacts within a fraction of a
   second, where RTCP receiver reports come every 0.5-1.5 s.
 - **Loss from receiver reports** (``fraction lost``), the same rule on the slower signal.
+- **Queueing delay**, as GCC's delay-based controller uses it: farview's client measures how
+  much longer than its least its frames take on the network (:class:`QueueDelayMeter`, sent ten
+  times a second as the ``network_feedback`` control event), and each receiver report's round
+  trip over the least of the last :data:`MIN_RTT_WINDOW_S` says the same for any client (the
+  sender reports cross the same queue as the video; about once a second). Over
+  :data:`QUEUE_DELAY_HOLD_S` the target stops growing for a while; over
+  :data:`QUEUE_DELAY_CUT_S` it drops to 85 % of the rate sent: loss-free probing does not fill a
+  bottleneck's queue and leave it full.
 
 The rule (GCC's loss-based controller, on the rate actually sent): loss over :data:`HIGH_LOSS`
 cuts the target by half the loss fraction, at most once per :data:`DECREASE_INTERVAL_S`; loss over
 :data:`QUEUE_LOSS` (a bottleneck's queue overflowing) sets it just under what got through, in one
-step of at most half, and may follow a first cut after :data:`RECUT_AFTER_S` when the loss has
-doubled since (a cut made as the queue began to overflow falls short). Loss under
+step of at most half, and cuts again as soon as the loss on what was sent after that cut took
+hold is still that high (the cut fell short). Loss under
 :data:`LOW_LOSS` raises it by :data:`INCREASE_FACTOR` every :data:`INCREASE_INTERVAL_S`, but only
 additively near the rate the path delivered when congestion last struck (:data:`PROBE_STEP` of
 it a step up to it, :data:`PROBE_STEP_PAST` past it), until the target has gone
@@ -60,6 +68,14 @@ SETTLE_S = 0.1
 found, not the new rate."""
 MIN_LOSS_SPAN_S = 0.1
 REPORT_STALE_S = 1.5
+MIN_RTT_WINDOW_S = 30.0
+QUEUE_DELAY_HOLD_S = 0.010
+"""A receiver report whose round trip is this much over the least: no growth for
+:data:`QUEUE_HOLD_S`."""
+QUEUE_HOLD_S = 1.5
+FEEDBACK_INTERVAL_S = 0.1
+QUEUE_DELAY_CUT_S = 0.03
+"""This much over the least: the target drops to 85 % of what is being sent."""
 """An RTCP receiver report this soon after a decrease may describe the time before it."""
 INCREASE_INTERVAL_S = 0.2
 INCREASE_FACTOR = 1.08
@@ -108,7 +124,7 @@ class CongestionController:
         self.report_loss = 0.0
         self.rtt: float | None = None
         self.reason = "start"
-        """Why the target is what it is: start, remb, loss, probe, increase, hold, min, max."""
+        """Why the target is what it is: start, remb, loss, delay, probe, increase, hold, min, max."""
         self.decreases = 0
         self.capacity: int | None = None
         """What the path delivered when congestion last struck (bit/s): growth is additive
@@ -116,11 +132,15 @@ class CongestionController:
         self.remb_ignored = 0
         """REMBs too far below what is being sent to be believed (see :meth:`on_remb`)."""
         self._last_decrease = -math.inf
-        self._loss_at_decrease = 0.0
         self._last_increase = -math.inf
         self._sent: deque[tuple[float, int, int]] = deque()
         self._first_sent: float | None = None
         self._report_at = -math.inf
+        self._rtts: deque[tuple[float, float]] = deque()
+        self._hold_until = -math.inf
+        self.queue_delay = 0.0
+        """The last receiver report's round trip over the least of the last
+        :data:`MIN_RTT_WINDOW_S` (seconds): the queue the video waits in."""
         self._sent_packets = 0
         self._sent_bytes = 0
         self._nacked: dict[int, float] = {}
@@ -180,8 +200,9 @@ class CongestionController:
         """An RTCP receiver report: the fraction lost since the last one, and the round trip.
         A report covers 0.5-1.5 s before it: one soon after a decrease describes what the
         decrease already answered, so it only holds growth (no second cut)."""
-        if rtt is not None:
+        if rtt is not None and rtt >= 0:
             self.rtt = rtt
+            self._on_rtt(rtt, now)
         self.report_loss = max(0.0, min(1.0, fraction_lost))
         self._report_at = now
         if now - self._last_decrease < REPORT_STALE_S and self.report_loss > HIGH_LOSS:
@@ -206,20 +227,40 @@ class CongestionController:
             self._decreased(now, self.remb / 0.85, self.loss)
             self._set(self.remb, "remb")
 
+    def _on_rtt(self, rtt: float, now: float) -> None:
+        """A round trip well over the least seen lately is a queue on the path (the reports
+        cross the same queue as the video)."""
+        self._rtts.append((now, rtt))
+        while self._rtts and now - self._rtts[0][0] > MIN_RTT_WINDOW_S:
+            self._rtts.popleft()
+        self.on_queue_delay(rtt - min(r for _, r in self._rtts), now)
+
+    def on_queue_delay(self, delay: float, now: float) -> None:
+        """The video waits ``delay`` seconds in a queue on the path (from the round trip of a
+        receiver report, or measured by farview's client on its frames: ``QueueDelayMeter``):
+        over :data:`QUEUE_DELAY_HOLD_S` growth stops for a while; over
+        :data:`QUEUE_DELAY_CUT_S` the target drops to 85 % of what is being sent."""
+        self.queue_delay = max(0.0, delay)
+        if self.queue_delay > QUEUE_DELAY_HOLD_S:
+            self._hold_until = now + QUEUE_HOLD_S
+        if self.queue_delay > QUEUE_DELAY_CUT_S and self._may_decrease(now):
+            sent = self.sent_rate(now)
+            base = self.target if sent is None else min(self.target, sent)
+            self._decreased(now, base)
+            self._set(0.85 * base, "delay")
+
     # -- the rule -------------------------------------------------------------------------------
     def _may_decrease(self, now: float, loss: float = 0.0) -> bool:
-        """Once per :data:`DECREASE_INTERVAL_S`; sooner (after :data:`RECUT_AFTER_S`) when the
-        loss has since doubled past :data:`QUEUE_LOSS`: the last cut came while the loss window
-        still held the time before the queue overflowed, and fell short."""
+        """Once per :data:`DECREASE_INTERVAL_S`; sooner when the loss measured only on what was
+        sent after the last cut took hold is still over :data:`QUEUE_LOSS`: that cut fell short
+        (made as the queue began to overflow, or limited to halving)."""
         since = now - self._last_decrease
         if since >= DECREASE_INTERVAL_S:
             return True
-        return since >= max(RECUT_AFTER_S, self._settle()) and loss > QUEUE_LOSS and \
-            loss > 2 * self._loss_at_decrease
+        return since >= max(RECUT_AFTER_S, self._settle() + MIN_LOSS_SPAN_S) and loss > QUEUE_LOSS
 
     def _decreased(self, now: float, capacity: float, loss: float = 0.0) -> None:
         self._last_decrease = now
-        self._loss_at_decrease = loss
         self.capacity = int(capacity)
         self.decreases += 1
 
@@ -249,7 +290,7 @@ class CongestionController:
             self.loss = loss
         if self.loss >= LOW_LOSS:
             return
-        if now - self._last_decrease < 2 * DECREASE_INTERVAL_S:
+        if now - self._last_decrease < 2 * DECREASE_INTERVAL_S or now < self._hold_until:
             return  # let the queue drain before probing again
         self._last_increase = now
         sent = self.sent_rate(now)
@@ -288,5 +329,38 @@ class CongestionController:
                 "loss": round(self.loss, 4), "nack_loss": round(self.nack_loss, 4),
                 "report_loss": round(self.report_loss, 4),
                 "rtt_ms": None if self.rtt is None else round(self.rtt * 1000, 1),
+                "queue_delay_ms": round(self.queue_delay * 1000, 1),
                 "decreases": self.decreases, "min_bitrate": self.limits.min_bitrate,
                 "max_bitrate": self.limits.max_bitrate}
+
+
+class QueueDelayMeter:
+    """Client side: how long frames wait in a queue on the network, from each frame's network
+    time (pose → received, less the host's stages) over the least of the last
+    :data:`MIN_RTT_WINDOW_S`. :meth:`report` gives the median excess of the frames since the
+    last report, every :data:`FEEDBACK_INTERVAL_S`. Pure code; times are seconds."""
+
+    def __init__(self) -> None:
+        self._floor: deque[tuple[float, float]] = deque()
+        """(time, network ms), increasing ms: the window's least is at the front."""
+        self._pending: list[float] = []
+        self._reported_at: float | None = None
+
+    def on_frame(self, network_ms: float, now: float) -> None:
+        while self._floor and self._floor[-1][1] >= network_ms:
+            self._floor.pop()
+        self._floor.append((now, network_ms))
+        while now - self._floor[0][0] > MIN_RTT_WINDOW_S:
+            self._floor.popleft()
+        self._pending.append(network_ms - self._floor[0][1])
+
+    def report(self, now: float) -> float | None:
+        """The median queueing (ms) of the frames since the last report, when one is due."""
+        if self._reported_at is not None and now - self._reported_at < FEEDBACK_INTERVAL_S:
+            return None
+        if not self._pending:
+            return None
+        self._reported_at = now
+        values = sorted(self._pending)
+        self._pending = []
+        return values[len(values) // 2]

@@ -6,7 +6,9 @@ lost at the same full queue, that multiplies the load exactly when the path has 
 :class:`RetransmitPolicy` resends each packet at most :data:`MAX_TRIES` times, a round trip apart
 (:data:`MIN_SPACING_S` at least), and not once its first NACK is :data:`MAX_AGE_S` old: by then
 the client has given up on the frame and asked for a keyframe (its wait is at most 150 ms,
-``streaming/assembler.py``). Pure code; not thread-safe (the event loop owns it).
+``streaming/assembler.py``). With congestion control on, resends also keep within a quarter of
+its target bit rate (:meth:`RetransmitPolicy.set_budget`). Pure code; not thread-safe (the event
+loop owns it).
 """
 
 from __future__ import annotations
@@ -16,6 +18,10 @@ MIN_SPACING_S = 0.02
 MAX_AGE_S = 0.25
 MEMORY = 4096
 """Sequence numbers remembered (the oldest are forgotten first)."""
+BUDGET_SHARE = 0.25
+"""Resends may use at most this share of the video's target bit rate (:meth:`set_budget`)."""
+PACKET_BITS = 1200 * 8
+BURST_S = 0.1
 
 
 class RetransmitPolicy:
@@ -24,6 +30,30 @@ class RetransmitPolicy:
         """seq → (first NACK, last resend, resends)."""
         self.requested = 0
         self.resent = 0
+        self.over_budget = 0
+        """Resends skipped because the budget was spent."""
+        self._per_second: float | None = None
+        self._tokens = 0.0
+        self._tokens_at: float | None = None
+
+    def set_budget(self, target_bitrate: int) -> None:
+        """Resends use at most :data:`BUDGET_SHARE` of ``target_bitrate`` (congestion control's
+        target): on a full link, resending everything lost would only lose more."""
+        self._per_second = BUDGET_SHARE * target_bitrate / PACKET_BITS
+
+    def _take(self, now: float) -> bool:
+        if self._per_second is None:
+            return True
+        burst = max(1.0, self._per_second * BURST_S)
+        if self._tokens_at is None:
+            self._tokens = burst
+        else:
+            self._tokens = min(burst, self._tokens + (now - self._tokens_at) * self._per_second)
+        self._tokens_at = now
+        if self._tokens < 1.0:
+            return False
+        self._tokens -= 1.0
+        return True
 
     def select(self, sequence_numbers: list[int], now: float, rtt: float | None = None) -> list[int]:
         """The numbers of one NACK worth resending now (each is counted as resent)."""
@@ -33,6 +63,10 @@ class RetransmitPolicy:
             self.requested += 1
             first, last, tries = self._seen.get(seq, (now, -1e9, 0))
             if tries >= MAX_TRIES or now - first > MAX_AGE_S or now - last < spacing:
+                self._seen.setdefault(seq, (first, last, tries))
+                continue
+            if not self._take(now):
+                self.over_budget += 1
                 self._seen.setdefault(seq, (first, last, tries))
                 continue
             self._seen[seq] = (first, now, tries + 1)

@@ -43,7 +43,7 @@ def test_frames_stay_whole_under_loss_and_the_encoder_goes_under_a_cap(tmp_path:
                     try:
                         while True:  # take what arrived, without waiting
                             f = await conn.next_frame(timeout=0.001)
-                            frames.append((time.monotonic(), f.pose.sequence if f.pose else None,
+                            frames.append((time.monotonic(), f.metadata.pose_sequence if f.metadata else None,
                                            marker.read(f.y), f.metadata.target_bitrate if f.metadata else 0))
                     except Exception:
                         pass

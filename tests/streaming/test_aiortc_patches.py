@@ -342,3 +342,58 @@ async def test_media_ports_bind_host_candidates_in_the_range() -> None:
         await b.close()
     finally:
         set_media_network()
+
+
+def test_rtcp_internals_patches_7_and_8_rely_on() -> None:
+    src = inspect.getsource(RTCRtpSender._handle_rtcp_packet)
+    assert "for seq in packet.lost:" in src and "await self._retransmit(seq)" in src
+    assert "unpack_remb_fci(packet.fci)" in src
+    assert "self.__rtt = " in src
+    module = inspect.getsource(inspect.getmodule(RTCRtpSender))
+    assert "self.__packet_count = 0" in module and "self.__packet_count += 1" in module
+    assert "self.__rtt: Optional[float] = None" in module
+
+
+async def test_feedback_reaches_congestion_control_and_nacks_are_resent_once_per_round_trip() -> None:
+    from aiortc.rtp import (
+        RTCP_PSFB_APP,
+        RTCP_RTPFB_NACK,
+        RtcpPsfbPacket,
+        RtcpReceiverInfo,
+        RtcpRrPacket,
+        RtcpRtpfbPacket,
+        pack_remb_fci,
+    )
+
+    from farview.streaming.retransmit import RetransmitPolicy
+
+    client, host, _transceiver, sender, _track, _decoded, _jitter = await _loopback()
+    try:
+        seen: dict[str, list[object]] = {"remb": [], "nack": [], "report": []}
+        resent: list[int] = []
+        real_retransmit = sender._retransmit
+
+        async def count(seq: int) -> None:
+            resent.append(seq)
+            await real_retransmit(seq)
+
+        sender._retransmit = count  # type: ignore[method-assign]
+        policy = RetransmitPolicy()
+        patches.limit_retransmissions(sender, policy)
+        patches.observe_rtcp_feedback(sender, on_remb=seen["remb"].append, on_nack=seen["nack"].append,
+                                      on_report=lambda loss, rtt: seen["report"].append(loss))
+        nack = RtcpRtpfbPacket(fmt=RTCP_RTPFB_NACK, ssrc=1, media_ssrc=sender._ssrc, lost=[5, 6])
+        await sender._handle_rtcp_packet(nack)
+        await sender._handle_rtcp_packet(nack)  # the receiver repeats it at once: not resent again
+        await sender._handle_rtcp_packet(RtcpPsfbPacket(fmt=RTCP_PSFB_APP, ssrc=1, media_ssrc=0,
+                                                        fci=pack_remb_fci(2_500_000, [sender._ssrc])))
+        report = RtcpReceiverInfo(ssrc=sender._ssrc, fraction_lost=64, packets_lost=3, highest_sequence=9,
+                                  jitter=0, lsr=0, dlsr=0)
+        await sender._handle_rtcp_packet(RtcpRrPacket(ssrc=1, reports=[report]))
+        assert resent == [5, 6] and policy.requested == 4
+        assert seen["nack"] == [[5, 6], [5, 6]]  # congestion control sees every report of loss
+        assert seen["remb"] == [2_500_000] and seen["report"] == [0.25]
+        assert patches.rtp_packets_sent(sender) >= 0
+    finally:
+        await client.close()
+        await host.close()

@@ -70,7 +70,7 @@ def test_a_gap_past_the_wait_asks_for_a_keyframe_and_shows_nothing_broken() -> N
     del packets[0]
     for p in packets:
         assert asm.add(p) == (False, None)
-    clock.t += asm.max_wait
+    clock.t += asm.max_wait + 1e-6
     assert asm.poll() is True  # given up: a keyframe is wanted
     assert asm.packets_lost == 1 and asm.give_ups == 1 and asm.frames_discarded >= 1
     asm.add(pkt(3, 200, False, P[:3]))  # too late: its frame is gone
@@ -117,12 +117,31 @@ def test_a_keyframe_that_stays_broken_is_given_up_once_and_the_next_one_shows() 
     del broken[2]  # never retransmitted
     for p in broken + frame(5, 200, P):
         asm.add(p)
-    clock.t += asm.max_wait
+    clock.t += asm.max_wait + 1e-6
     assert asm.poll() is True
     for _ in range(3):  # no new give-up loops over the same broken keyframe
-        clock.t += asm.max_wait
+        clock.t += asm.max_wait + 1e-6
         assert asm.poll() is False
     assert asm.give_ups == 1 and asm.packets_lost == 1
     for p in frame(7, 300, KEY) + frame(9, 400, P):
         asm.add(p)
     assert [f.rtp_timestamp for f in got] == [300, 400]
+
+
+def test_a_gap_that_stays_open_is_asked_for_again() -> None:
+    asm, got, clock = make()
+    asked: list[list[int]] = []
+    asm.send_nack = asked.append
+    for p in frame(1, 100, KEY):
+        asm.add(p)
+    packets = frame(3, 200, P, 3)
+    lost = packets.pop(1)
+    for p in packets:
+        asm.add(p)
+    assert asked == []  # aiortc's receiver sent the first NACK
+    clock.t += asm.renack_interval
+    assert asm.poll() is False and asked == [[4]]
+    clock.t += asm.renack_interval / 2
+    assert asm.poll() is False and asked == [[4]]  # not again before the interval
+    asm.add(lost)
+    assert [f.rtp_timestamp for f in got] == [100, 200] and asm.renacks == 1

@@ -10,6 +10,7 @@ from farview.streaming.congestion import (
     MIN_FPS,
     BitrateLimits,
     CongestionController,
+    QueueDelayMeter,
     frame_rate_for,
 )
 
@@ -128,3 +129,32 @@ def test_frame_rate_drops_only_below_the_bits_per_pixel_floor() -> None:
     assert frame_rate_for(1_000_000, 1280, 720, 60) < 60
     assert frame_rate_for(100_000, 1280, 720, 60) == MIN_FPS
     assert frame_rate_for(100_000, 1280, 720, 10) == 10  # never above max_fps
+
+
+def test_a_queue_seen_in_the_round_trip_stops_growth_and_a_long_one_cuts() -> None:
+    cc = CongestionController(LIMITS, start=4_000_000)
+    feed = Feed(cc)
+    feed.send(1.0, 4e6)
+    cc.on_report(0.0, 0.002, feed.now)  # the path's own round trip
+    feed.send(1.0, 4e6)
+    grown = cc.target
+    assert grown > 4_000_000  # no loss, no queue: it grows
+    cc.on_report(0.0, 0.025, feed.now)  # 23 ms of queue: hold
+    feed.send(1.0, 4e6)
+    assert cc.target == grown
+    cc.on_report(0.0, 0.060, feed.now)  # 58 ms: cut under what is sent
+    assert cc.reason == "delay" and cc.target <= 0.85 * 4.1e6
+    assert cc.snapshot()["queue_delay_ms"] == 58.0
+
+
+def test_the_client_meter_reports_the_median_queueing_over_its_floor_ten_times_a_second() -> None:
+    meter = QueueDelayMeter()
+    meter.on_frame(5.0, 0.0)
+    assert meter.report(0.0) == 0.0  # the first frame is its own floor
+    for i, ms in enumerate((5.0, 25.0, 30.0, 35.0)):
+        meter.on_frame(ms, 0.01 * (i + 1))
+    assert meter.report(0.05) is None  # not due yet
+    assert meter.report(0.1) == 25.0  # median of 0, 20, 25, 30 above the 5 ms floor
+    assert meter.report(0.3) is None  # nothing new
+    meter.on_frame(2.0, 40.0)  # the old floor has left the window; a new, lower one
+    assert meter.report(40.0) == 0.0

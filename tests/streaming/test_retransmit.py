@@ -28,3 +28,12 @@ def test_memory_is_bounded() -> None:
     for seq in range(MEMORY + 100):
         policy.select([seq], 0.0)
     assert len(policy._seen) == MEMORY
+
+
+def test_resends_keep_within_a_share_of_the_target() -> None:
+    policy = RetransmitPolicy()
+    policy.set_budget(960_000)  # a quarter: 240 kbit/s, 25 packets a second, bursts of 2.5
+    first = policy.select(list(range(100)), 0.0)
+    assert len(first) == 2 and policy.over_budget == 98
+    later = policy.select(list(range(200, 300)), 1.0)  # a second on: 25 more tokens, burst-capped
+    assert len(later) == 2
