@@ -304,8 +304,9 @@ class RenderLoop:
         is over (requests meanwhile merge into it)."""
         with self._cond:
             self._ask_keyframe()
-            self._dirty = True
-            self._triggered()
+            if self._keyframe_wait(time.perf_counter()) == 0.0:
+                self._dirty = True  # else the render thread wakes when the interval is over
+                self._triggered()
             self._cond.notify()
 
     def set_target_bitrate(self, bitrate: int) -> None:

@@ -1,0 +1,84 @@
+"""RenderLoop under congestion control: keyframe requests merged to one per interval, and a new
+target bit rate taken by the running encoder without a keyframe. Real renderer (EGL, llvmpipe)
+and real encoder."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from farview.host.render_loop import KEYFRAME_MIN_INTERVAL_S, RenderLoop, StreamSettings
+from farview.host.runtime import _ContextRenderer
+from farview.host.scene import Scene
+from farview.input.frame_meta import FrameMetadata
+from farview.input.pose import Fov, Pose, PoseMessage, View
+
+
+def _pose(seq: int) -> PoseMessage:
+    return PoseMessage(seq, seq, (View(Pose((0.01 * seq, 0.2, 1.5)), Fov.symmetric(60.0, 4 / 3)),), (320, 240))
+
+
+def _run(loop: RenderLoop, frames: list[tuple[float, FrameMetadata]], action: Any, seconds: float) -> None:
+    lock = threading.Lock()
+
+    def on_frame(_packets: list[Any], meta: FrameMetadata) -> None:
+        with lock:
+            frames.append((time.perf_counter(), meta))
+
+    loop.start()
+    try:
+        loop.start_stream(on_frame, StreamSettings(max_fps=60))
+        loop.submit_pose(_pose(1))  # 320x240: the stream's encoder from here on (a keyframe)
+        time.sleep(0.4)
+        with lock:
+            frames.clear()
+        action()
+        end = time.monotonic() + seconds
+        seq = 100
+        while time.monotonic() < end:  # a moving camera: a frame every ~20 ms
+            seq += 1
+            loop.submit_pose(_pose(seq))
+            time.sleep(0.02)
+    finally:
+        loop.stop_stream()
+        loop.stop()
+
+
+def test_a_storm_of_keyframe_requests_gives_one_keyframe_per_interval() -> None:
+    loop = RenderLoop(Scene(), threading.RLock(), _ContextRenderer)
+    frames: list[tuple[float, FrameMetadata]] = []
+
+    def storm() -> None:
+        for _ in range(20):
+            loop.request_keyframe()
+
+    _run(loop, frames, storm, 0.8)
+    keys = [t for t, m in frames if m.keyframe]
+    assert len(keys) == 1, keys  # one for the whole storm
+    assert loop.keyframe_requests == 20 and loop.keyframe_requests_merged == 19
+    before = loop.keyframes_sent
+    assert before >= 2  # with the stream's first ones
+
+    # a request within the interval after that keyframe waits for the interval's end
+    frames.clear()
+    loop2 = RenderLoop(Scene(), threading.RLock(), _ContextRenderer)
+
+    def two_requests() -> None:
+        loop2.request_keyframe()
+        time.sleep(0.05)
+        loop2.request_keyframe()
+
+    _run(loop2, frames, two_requests, 0.8)
+    keys = [t for t, m in frames if m.keyframe]
+    assert len(keys) == 2, keys
+    assert keys[1] - keys[0] >= KEYFRAME_MIN_INTERVAL_S * 0.99
+
+
+def test_a_new_target_bit_rate_is_taken_without_a_keyframe() -> None:
+    loop = RenderLoop(Scene(), threading.RLock(), _ContextRenderer)
+    frames: list[tuple[float, FrameMetadata]] = []
+    _run(loop, frames, lambda: loop.set_target_bitrate(1_000_000), 0.5)
+    targets = [m.target_bitrate for _, m in frames]
+    assert targets[-1] == 1_000_000
+    assert not any(m.keyframe for _, m in frames)  # the same encoder, retargeted
