@@ -74,8 +74,8 @@ def _present_times(frames: list[dict[str, Any]]) -> list[float]:
                   for r in frames if r["presented"])
 
 
-def _bench(client: Host, svc: Any, cond: Condition, duration: float, out: Path,
-           server: Host, baseline: bool) -> tuple[dict[str, Any], dict[str, list[tuple[float, str]]]]:
+def _bench(client: Host, svc: Any, cond: Condition, duration: float, out: Path, server: Host,
+           baseline: bool, extra: tuple[str, ...] = ()) -> tuple[dict[str, Any], dict[str, list[tuple[float, str]]]]:
     """Run ``farview bench`` with the condition's timeline; returns its JSON document and, per
     mode, the events as (perf_counter when applied, description)."""
     info = svc.info
@@ -83,7 +83,7 @@ def _bench(client: Host, svc: Any, cond: Condition, duration: float, out: Path,
                          "--account-id", svc.account["account_id"], "--account-key-file", str(svc.key_file),
                          "--ca-cert", info["cert"], "--headless", *([] if baseline else ["--no-baseline"]),
                          "--no-floor", "--duration", str(duration), "--warmup", str(WARMUP_S),
-                         "--resolution", "1280x720", "--fps", "60", "--output", str(out))
+                         "--resolution", "1280x720", "--fps", "60", "--output", str(out), *extra)
     impair(server, client, **cond.steady)
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
     applied: dict[str, list[tuple[float, str]]] = {}
@@ -197,6 +197,8 @@ def main() -> int:
                    help="run only the conditions whose name contains TEXT (repeatable; the clean row "
                    "always runs: the others are compared with it)")
     p.add_argument("--no-baseline", action="store_true", help="farview only, not stock aiortc")
+    p.add_argument("--intra-refresh", action="store_true",
+                   help="farview heals losses with a periodic intra-refresh sweep instead of keyframes")
     p.add_argument("--output", type=Path, metavar="DIR", help="write the table, the runs' JSON and a PNG here")
     p.add_argument("--workdir", type=Path, metavar="DIR",
                    help="keep the service's data and logs (the host's log among them) here")
@@ -215,7 +217,8 @@ def main() -> int:
             for i, cond in enumerate(chosen):
                 print(f"[bench_impairment] {cond.name} ...", file=sys.stderr, flush=True)
                 duration = max(args.duration, cond.min_duration, max((t for t, _ in cond.events), default=0) + 3)
-                doc, applied = _bench(client, svc, cond, duration, tmp / f"row{i}", server, not args.no_baseline)
+                doc, applied = _bench(client, svc, cond, duration, tmp / f"row{i}", server, not args.no_baseline,
+                                      ("--intra-refresh",) if args.intra_refresh else ())
                 rows = {mode: _row(doc, mode, cond, applied.get(mode, []), clean_p99) for mode in doc["summary"]
                         if isinstance(doc["summary"][mode], dict) and "latency_pose_to_present" in doc["summary"][mode]}
                 if cond.name == "clean":
@@ -226,7 +229,8 @@ def main() -> int:
                     slug = "".join(ch if ch.isalnum() else "-" for ch in cond.name).strip("-")
                     (args.output / f"impairment-{i}-{slug}.json").write_text(json.dumps(doc))
     lines = [f"impaired network, 1280x720 at 60 fps, {args.duration:g} s measured per mode (at least 13 s "
-             "for the cap), sample model, headless; loss is random UDP loss both ways",
+             "for the cap), sample model, headless; loss is random UDP loss both ways"
+             + ("; farview with intra refresh" if args.intra_refresh else ""),
              f"{'condition':<22} {'mode':<12} {'fps':>5} {'longest gap':>11} {'>100 ms':>7} {'p50 ms':>7} "
              f"{'p99 ms':>7} {'Mbit/s':>7} {'keyframes':>9}  dynamic"]
 

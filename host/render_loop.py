@@ -79,6 +79,10 @@ class StreamSettings:
     """Follow the receiver's feedback (``streaming/congestion.py``); off: a fixed ``max_bitrate``."""
     max_fps: int = 60
     prefer_hardware: bool = True
+    intra_refresh: bool = False
+    """Periodic intra refresh instead of keyframes on request (``EncoderSettings.intra_refresh``):
+    a lost frame heals within half a second without a large frame; requests are counted, not
+    answered."""
     stock_aiortc: bool = False
     """Baseline for benchmarks: hand raw frames to aiortc's own encoder instead of ours."""
     verify_marker: bool = False
@@ -263,6 +267,8 @@ class RenderLoop:
         self.keyframe_requests_merged = 0
         """Requests that came within :data:`KEYFRAME_MIN_INTERVAL_S` of a keyframe and joined
         the next one."""
+        self.keyframe_requests_refreshed = 0
+        """Requests left to the intra-refresh sweep (``StreamSettings.intra_refresh``)."""
 
     # -- called from the event loop -------------------------------------------------------
     def start(self, timeout: float = 60.0) -> None:
@@ -295,6 +301,9 @@ class RenderLoop:
 
     def _ask_keyframe(self) -> None:
         self.keyframe_requests += 1
+        if self._stream is not None and self._stream.settings.intra_refresh:
+            self.keyframe_requests_refreshed += 1  # the next sweep heals it
+            return
         if self._keyframe:
             self.keyframe_requests_merged += 1
         self._keyframe = True
@@ -515,7 +524,7 @@ class RenderLoop:
             s = stream.settings
             enc = stream.encoder = H264Encoder(EncoderSettings(
                 width=size[0], height=size[1], bitrate=stream.bitrate, max_fps=s.max_fps,
-                prefer_hardware=s.prefer_hardware))
+                prefer_hardware=s.prefer_hardware, intra_refresh=s.intra_refresh))
             keyframe = True
             self.encoder_path = enc.path
         fps = stream.frame_rate(size)

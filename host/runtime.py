@@ -185,6 +185,8 @@ class HostRuntime:
             "keyframes_sent": rl.keyframes_sent,
             "keyframe_requests": rl.keyframe_requests,
             "keyframe_requests_merged": rl.keyframe_requests_merged,
+            "intra_refresh": settings.intra_refresh,
+            "keyframe_requests_left_to_refresh": rl.keyframe_requests_refreshed,
             "retransmissions": ({"requested": conn.retransmit.requested, "sent": conn.retransmit.resent}
                                 if conn is not None else None),
         }
@@ -231,7 +233,8 @@ class HostRuntime:
             current = self.stream_settings
             changes: dict[str, Any] = {}
             fields = {"max_bitrate": int, "min_bitrate": int, "congestion_control": bool, "max_fps": int,
-                      "prefer_hardware": bool, "stock_aiortc": bool, "verify_marker": bool}
+                      "prefer_hardware": bool, "intra_refresh": bool, "stock_aiortc": bool,
+                      "verify_marker": bool}
             for name, kind in fields.items():
                 if name in params:
                     changes[name] = require(params, name, kind)

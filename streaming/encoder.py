@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 VIDEO_TIME_BASE = fractions.Fraction(1, 90000)
 DEFAULT_BITRATE = 8_000_000
 DEFAULT_MAX_FPS = 60
+INTRA_REFRESH_S = 0.5
+"""How long one intra-refresh sweep takes (``EncoderSettings.intra_refresh``)."""
 
 _logged_paths: set[str] = set()
 
@@ -45,6 +47,11 @@ class EncoderSettings:
     """Highest frame rate frames are produced at; sizes the VBV buffer (one frame's budget)."""
     prefer_hardware: bool = True
     """Try h264_nvenc first."""
+    intra_refresh: bool = False
+    """Periodic intra refresh instead of keyframes: a column of intra blocks sweeps the picture
+    every :meth:`refresh_frames` frames, so a loss heals by itself within about that many frames
+    and no frame is much larger than the others. Each sweep starts with a frame that carries the
+    parameter sets and a recovery point; forced keyframes are still IDR pictures."""
     threads: int = 2
 
     def __post_init__(self) -> None:
@@ -54,6 +61,10 @@ class EncoderSettings:
             raise ValueError(f"bitrate must be 100 kbit/s..200 Mbit/s, got {self.bitrate}")
         if not 1 <= self.max_fps <= 240:
             raise ValueError(f"max_fps must be 1..240, got {self.max_fps}")
+
+    def refresh_frames(self) -> int:
+        """Frames one intra-refresh sweep takes: :data:`INTRA_REFRESH_S` at ``max_fps``."""
+        return max(2, round(self.max_fps * INTRA_REFRESH_S))
 
 
 class H264Encoder:
@@ -95,14 +106,16 @@ class H264Encoder:
         # (and reset x264's own vbv-* options to them), which is how set_bitrate works.
         vbv = {"maxrate": str(s.bitrate), "bufsize": str(H264Encoder._vbv_buffer(s.bitrate, s.max_fps))}
         candidates: list[tuple[str, dict[str, str]]] = []
+        refresh = {"intra-refresh": "1"} if s.intra_refresh else {}
         if s.prefer_hardware:
             candidates.append(("h264_nvenc", {
                 "preset": "p1", "tune": "ull", "zerolatency": "1", "delay": "0",
-                "rc": "cbr", "bf": "0", "forced-idr": "1", "rc-lookahead": "0", **vbv,
+                "rc": "cbr", "bf": "0", "forced-idr": "1", "rc-lookahead": "0", **vbv, **refresh,
             }))
         candidates.append(("libx264", {
             "preset": "ultrafast", "tune": "zerolatency", **vbv,
-            "x264-params": "bframes=0:repeat-headers=1:sliced-threads=1:scenecut=0",
+            "x264-params": "bframes=0:repeat-headers=1:sliced-threads=1:scenecut=0"
+                           + (":intra-refresh=1" if s.intra_refresh else ""),
         }))
         last_error: Exception | None = None
         for name, options in candidates:
@@ -114,7 +127,8 @@ class H264Encoder:
                 codec.time_base = VIDEO_TIME_BASE
                 codec.framerate = fractions.Fraction(s.max_fps, 1)
                 codec.bit_rate = s.bitrate
-                codec.gop_size = 100000  # keyframes only on demand
+                # keyframes only on demand; with intra refresh, the sweep's length
+                codec.gop_size = s.refresh_frames() if s.intra_refresh else 100000
                 codec.max_b_frames = 0
                 codec.thread_count = s.threads if name == "libx264" else 0
                 codec.options = options
@@ -126,8 +140,9 @@ class H264Encoder:
             path = "nvenc" if name == "h264_nvenc" else "libx264"
             if path not in _logged_paths:
                 _logged_paths.add(path)
-                log.info("video encoder: %s (%dx%d, %d kbit/s, up to %d fps)",
-                         name, s.width, s.height, s.bitrate // 1000, s.max_fps)
+                log.info("video encoder: %s (%dx%d, %d kbit/s, up to %d fps%s)",
+                         name, s.width, s.height, s.bitrate // 1000, s.max_fps,
+                         f", intra refresh every {s.refresh_frames()} frames" if s.intra_refresh else "")
             return codec, path
         raise RuntimeError(f"no H.264 encoder could be opened: {last_error}")
 

@@ -95,6 +95,8 @@ class StreamRunConfig:
     min_bitrate: int = DEFAULT_MIN_BITRATE
     congestion_control: bool = True
     """Off: farview's encoder stays at ``max_bitrate`` whatever the network does."""
+    intra_refresh: bool = False
+    """farview's encoder heals losses with a periodic intra-refresh sweep, not keyframes."""
     stereo: bool = False
     """Send two views (a simulated headset, each eye ``width/2 × height``), rendered side by side."""
 
@@ -317,7 +319,8 @@ def run_stream(connect: Connector, cfg: StreamRunConfig, *, stock: bool, host_pi
     async def open_connection() -> Any:
         c = await connect(None if consume_on_loop else mailbox, stock)
         await c.request("configure_stream", max_bitrate=cfg.max_bitrate, min_bitrate=cfg.min_bitrate,
-                        congestion_control=cfg.congestion_control, max_fps=cfg.fps, stock_aiortc=stock,
+                        congestion_control=cfg.congestion_control, intra_refresh=cfg.intra_refresh and not stock,
+                        max_fps=cfg.fps, stock_aiortc=stock,
                         verify_marker=cfg.verify)
         return c
 

@@ -87,6 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"the least congestion control lowers it to, bit/s (default {DEFAULT_MIN_BITRATE})")
     p.add_argument("--fixed-bitrate", dest="congestion_control", action="store_false",
                    help="no congestion control: farview's encoder stays at --max-bitrate")
+    p.add_argument("--intra-refresh", action="store_true",
+                   help="farview's encoder heals losses with a periodic intra-refresh sweep, not keyframes")
     p.add_argument("--output", type=Path, metavar="DIR", help="write bench-WxH-FPS.json and .png here")
     p.add_argument("--verify", action="store_true",
                    help="burn each frame's pose sequence into its pixels and check it after decoding")
@@ -209,6 +211,7 @@ def _bench(session: Any, args: argparse.Namespace, spec: Any, trajectory: Any, h
                           trajectory=trajectory, headless=args.headless, display_rate=args.display_rate,
                           verify=args.verify, max_bitrate=args.max_bitrate,
                           min_bitrate=args.min_bitrate, congestion_control=args.congestion_control,
+                          intra_refresh=args.intra_refresh,
                           stereo=args.stereo)
 
     async def connect(frames: Any, stock: bool) -> Any:
@@ -231,7 +234,8 @@ def _bench(session: Any, args: argparse.Namespace, spec: Any, trajectory: Any, h
     config = {"resolution": f"{w}x{h}", "fps": args.fps, "duration_s": args.duration, "warmup_s": args.warmup,
               "trajectory": trajectory.name, "model": args.model or "sample_engine", "headless": args.headless,
               "display_rate": args.display_rate, "max_bitrate": args.max_bitrate,
-              "min_bitrate": args.min_bitrate, "congestion_control": args.congestion_control, "verify": args.verify,
+              "min_bitrate": args.min_bitrate, "congestion_control": args.congestion_control,
+              "intra_refresh": args.intra_refresh, "verify": args.verify,
               "session": session.id, "host_pid": host_pid, "command": "farview bench " + " ".join(args.argv)}
     doc = build_document(config, runs, floor)
     print(format_table(doc))

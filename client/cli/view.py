@@ -54,12 +54,16 @@ def bitrate(text: str) -> int:
 
 
 def add_bitrate_options(g: Any) -> None:
-    """``--max-bitrate`` / ``--min-bitrate``: the range the stream's congestion control keeps to."""
+    """``--max-bitrate`` / ``--min-bitrate`` (the range the stream's congestion control keeps
+    to) and ``--intra-refresh``."""
     g.add_argument("--max-bitrate", type=bitrate, metavar="BPS",
                    help="the most video bit rate to use, bit/s (3M, 500k; default: the host's, 8M unless "
                    "farview serve --max-bitrate says otherwise; more than the host's is refused)")
     g.add_argument("--min-bitrate", type=bitrate, metavar="BPS",
                    help="the least the stream's congestion control may lower it to (default: the host's, 500k)")
+    g.add_argument("--intra-refresh", action="store_true", default=None,
+                   help="heal lost packets with a periodic intra-refresh sweep (half a second) instead of "
+                   "keyframes on request: no large frames, slower recovery")
 
 
 def check_bitrate_options(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
@@ -67,19 +71,21 @@ def check_bitrate_options(p: argparse.ArgumentParser, args: argparse.Namespace) 
         p.error(f"--min-bitrate {args.min_bitrate} is above --max-bitrate {args.max_bitrate}")
 
 
-async def apply_bitrate_options(conn: Any, args: argparse.Namespace) -> None:
-    """Ask the host for the bit rate range the command line gives (closing ``conn`` and raising
+async def apply_stream_options(conn: Any, args: argparse.Namespace) -> None:
+    """Ask the host for the stream settings the command line gives: the bit rate range, intra
+    refresh (closing ``conn`` and raising
     :class:`~farview.client.errors.RemoteError` if the host refuses it)."""
     from farview.client.errors import RemoteError
 
-    limits = {k: v for k in ("max_bitrate", "min_bitrate") if (v := getattr(args, k, None)) is not None}
-    if not limits:
+    settings = {k: v for k in ("max_bitrate", "min_bitrate", "intra_refresh")
+                if (v := getattr(args, k, None)) is not None}
+    if not settings:
         return
     try:
-        await conn.request("configure_stream", **limits)
+        await conn.request("configure_stream", **settings)
     except RemoteError as exc:
         await conn.close()
-        raise RemoteError(exc.code, f"the host refused the bit rate options: {exc.message}") from None
+        raise RemoteError(exc.code, f"the host refused the stream options: {exc.message}") from None
 
 
 def add_viewer_options(p: argparse.ArgumentParser) -> None:
@@ -122,7 +128,7 @@ def run_viewer(session: Any, args: argparse.Namespace, title: str) -> ViewerResu
 
     async def connect(frames: LatestMailbox[Frame]) -> Any:
         conn = await connect_session(session, viewport=args.size, mailbox=frames)
-        await apply_bitrate_options(conn, args)
+        await apply_stream_options(conn, args)
         print(f"farview: connected; media path {conn.ice_path or 'unknown'} "
               "(host-host: direct; relay-*: through TURN)", file=sys.stderr, flush=True)
         return conn

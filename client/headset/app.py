@@ -457,10 +457,10 @@ def run_headset_cli(session: Any, args: argparse.Namespace, title: str,
             return HeadsetResult(exit_code=2, message=str(exc))
 
     async def connect(frames: LatestMailbox[Frame]) -> Any:
-        from farview.client.cli.view import apply_bitrate_options
+        from farview.client.cli.view import apply_stream_options
 
         conn = await connect_session(session, viewport=viewport, mailbox=frames)
-        await apply_bitrate_options(conn, args)
+        await apply_stream_options(conn, args)
         return conn
 
     worker = StreamWorker(connect, mailbox, session_check=session_check)

@@ -19,7 +19,8 @@ def _pose(seq: int) -> PoseMessage:
     return PoseMessage(seq, seq, (View(Pose((0.01 * seq, 0.2, 1.5)), Fov.symmetric(60.0, 4 / 3)),), (320, 240))
 
 
-def _run(loop: RenderLoop, frames: list[tuple[float, FrameMetadata]], action: Any, seconds: float) -> None:
+def _run(loop: RenderLoop, frames: list[tuple[float, FrameMetadata]], action: Any, seconds: float,
+         start: Any = None) -> None:
     lock = threading.Lock()
 
     def on_frame(_packets: list[Any], meta: FrameMetadata) -> None:
@@ -28,7 +29,10 @@ def _run(loop: RenderLoop, frames: list[tuple[float, FrameMetadata]], action: An
 
     loop.start()
     try:
-        loop.start_stream(on_frame, StreamSettings(max_fps=60))
+        if start is None:
+            loop.start_stream(on_frame, StreamSettings(max_fps=60))
+        else:
+            start(on_frame)
         loop.submit_pose(_pose(1))  # 320x240: the stream's encoder from here on (a keyframe)
         time.sleep(0.4)
         with lock:
@@ -82,3 +86,19 @@ def test_a_new_target_bit_rate_is_taken_without_a_keyframe() -> None:
     targets = [m.target_bitrate for _, m in frames]
     assert targets[-1] == 1_000_000
     assert not any(m.keyframe for _, m in frames)  # the same encoder, retargeted
+
+
+def test_with_intra_refresh_requests_are_left_to_the_sweep() -> None:
+    loop = RenderLoop(Scene(), threading.RLock(), _ContextRenderer)
+    frames: list[tuple[float, FrameMetadata]] = []
+
+    def storm() -> None:
+        for _ in range(5):
+            loop.request_keyframe()
+
+    def start(on_frame: Any) -> None:
+        loop.start_stream(on_frame, StreamSettings(max_fps=60, intra_refresh=True))
+
+    _run(loop, frames, storm, 0.6, start=start)
+    assert loop.keyframe_requests == 5 and loop.keyframe_requests_refreshed == 5
+    assert loop.keyframe_requests_merged == 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import av
 import numpy as np
 import pytest
@@ -48,3 +50,40 @@ def test_encode_frame_takes_the_frame_as_is_and_refuses_others() -> None:
     with pytest.raises(ValueError, match="got yuv420p 320x180"):
         enc.encode_frame(av.VideoFrame(320, H, "yuv420p"), pts=1)
     enc.close()
+
+
+def _nal_types(annexb: bytes) -> list[int]:
+    out, i = [], annexb.find(b"\x00\x00\x01")
+    while i != -1 and i + 3 < len(annexb):
+        out.append(annexb[i + 3] & 0x1F)
+        i = annexb.find(b"\x00\x00\x01", i + 3)
+    return out
+
+
+def test_intra_refresh_heals_a_decoder_that_joins_late_without_an_idr() -> None:
+    from farview.streaming.assembler import starts_keyframe
+
+    settings = EncoderSettings(width=320, height=240, bitrate=1_000_000, max_fps=60, prefer_hardware=False,
+                               intra_refresh=True)
+    assert settings.refresh_frames() == 30
+    enc = H264Encoder(settings)
+    small = np.random.default_rng(3).integers(0, 255, (30, 40)).astype(np.uint8)
+    uv = np.full((120, 160), 128, np.uint8)
+    packets = []
+    for i in range(100):
+        y = np.ascontiguousarray(np.roll(np.kron(small, np.ones((8, 8), np.uint8)), i * 2, axis=1))
+        packets += [(i, bytes(p)) for p in enc.encode(y, uv, uv, i * 1500, keyframe=i == 0)]
+    sweeps = [i for i, data in packets if starts_keyframe(data) and 5 not in _nal_types(data)]
+    assert sweeps and sweeps[0] == 30 and all(b - a == 30 for a, b in itertools.pairwise(sweeps))
+    # a decoder that lost everything before a sweep's first frame (the client's resync point)
+    # starts there: no IDR needed, and it shows pictures once the sweep has healed them
+    decoder = av.CodecContext.create("h264", "r")
+    shown = []
+    for i, data in packets:
+        if i < sweeps[0]:
+            continue
+        packet = av.Packet(data)
+        packet.pts = i * 1500
+        shown += [int(f.pts) // 1500 for f in decoder.decode(packet)]
+    assert shown and sweeps[0] < shown[0] <= sweeps[0] + 2 * settings.refresh_frames()
+    assert shown == list(range(shown[0], 100))
