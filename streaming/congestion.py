@@ -26,16 +26,20 @@ Three signals, as in WebRTC's Google Congestion Control (GCC):
   bottleneck's queue and leave it full.
 
 The rule (GCC's loss-based controller, on the rate actually sent): loss over :data:`HIGH_LOSS`
-cuts the target by half the loss fraction, at most once per :data:`DECREASE_INTERVAL_S`; loss over
+(unless farview's client says its frames wait in no queue: loss without congestion) cuts the
+target by half the loss fraction, at most once per :data:`DECREASE_INTERVAL_S`; loss over
 :data:`QUEUE_LOSS` (a bottleneck's queue overflowing) sets it just under what got through, in one
 step of at most half, and cuts again as soon as the loss on what was sent after that cut took
 hold is still that high (the cut fell short). Loss under
-:data:`LOW_LOSS` raises it by :data:`INCREASE_FACTOR` every :data:`INCREASE_INTERVAL_S`, but only
+:data:`LOW_LOSS` raises it by :data:`INCREASE_FACTOR` every :data:`INCREASE_INTERVAL_S` (by
+:data:`FAST_INCREASE_FACTOR` while farview's client sees no queue at all), but only
 additively near the rate the path delivered when congestion last struck (:data:`PROBE_STEP` of
 it a step up to it, :data:`PROBE_STEP_PAST` past it), until the target has gone
-:data:`PROBE_MARGIN` past it without loss (the link widened); never past 1.5 times what the
-encoder actually sends. Loss in between holds it (random loss that fewer bits would not cure).
-The target stays within the configured ``[min_bitrate, max_bitrate]``.
+:data:`PROBE_MARGIN` past it without loss (the link widened). It grows while the encoder sends
+less than the target too (not while it sends nothing): x264 undershoots a low target by half,
+and waiting for it to fill the target (GCC's 1.5 times the acknowledged rate) left the stream at
+its floor after a loss burst. Loss in between holds it (random loss that fewer bits would not
+cure). The target stays within the configured ``[min_bitrate, max_bitrate]``.
 
 Below a floor of :data:`MIN_BITS_PER_PIXEL` per pixel per frame the frame rate is lowered first
 (:func:`frame_rate_for`, down to :data:`MIN_FPS`), so each frame keeps enough bits to stay a
@@ -51,7 +55,7 @@ from dataclasses import dataclass
 from farview.input.launch import DEFAULT_MAX_BITRATE, DEFAULT_MIN_BITRATE, check_bitrates
 
 LOSS_WINDOW_S = 0.3
-MIN_PACKETS_FOR_LOSS = 20
+MIN_PACKETS_FOR_LOSS = 10
 """Fewer packets sent in the window than this: no loss estimate from it."""
 NACK_MEMORY_S = 3.0
 NACK_MEMORY = 8192
@@ -68,6 +72,8 @@ SETTLE_S = 0.1
 found, not the new rate."""
 MIN_LOSS_SPAN_S = 0.1
 REPORT_STALE_S = 1.5
+REPORT_HOLD_S = 0.5
+"""A receiver report's loss holds growth this long; then the NACK window's (fresher) counts."""
 MIN_RTT_WINDOW_S = 30.0
 QUEUE_DELAY_HOLD_S = 0.010
 """A receiver report whose round trip is this much over the least: no growth for
@@ -79,12 +85,19 @@ QUEUE_DELAY_CUT_S = 0.03
 """An RTCP receiver report this soon after a decrease may describe the time before it."""
 INCREASE_INTERVAL_S = 0.2
 INCREASE_FACTOR = 1.08
-PROBE_STEP = 0.02
+FAST_INCREASE_FACTOR = 1.15
+"""The step instead while the client reports (within :data:`QUEUE_FRESH_S`) under
+:data:`EMPTY_QUEUE_S` of queueing: far below what the path carries. The same report makes heavy
+loss a hold, not a cut: packets lost while none wait in a queue are a lossy radio or a burst,
+and fewer bits would not cure it (without the client's reports, as with a browser, loss cuts)."""
+EMPTY_QUEUE_S = 0.005
+QUEUE_FRESH_S = 0.5
+PROBE_STEP = 0.03
 """Additive step up to the rate the path delivered when congestion last struck, as a fraction
 of that rate."""
-PROBE_STEP_PAST = 0.01
+PROBE_STEP_PAST = 0.02
 """Additive step past it (until :data:`PROBE_MARGIN` past): slow, where the queue overflowed."""
-PROBE_MARGIN = 0.10
+PROBE_MARGIN = 0.08
 """How far past the last loss rate the target must go without loss before it grows
 multiplicatively again."""
 MIN_BITS_PER_PIXEL = 0.025
@@ -129,6 +142,8 @@ class CongestionController:
         self.capacity: int | None = None
         """What the path delivered when congestion last struck (bit/s): growth is additive
         near it, multiplicative once past it by :data:`PROBE_MARGIN` without loss."""
+        self.random_loss_holds = 0
+        """Heavy loss not answered with a cut: the client's frames waited in no queue."""
         self.remb_ignored = 0
         """REMBs too far below what is being sent to be believed (see :meth:`on_remb`)."""
         self._last_decrease = -math.inf
@@ -138,6 +153,7 @@ class CongestionController:
         self._report_at = -math.inf
         self._rtts: deque[tuple[float, float]] = deque()
         self._hold_until = -math.inf
+        self._queue_at = -math.inf
         self.queue_delay = 0.0
         """The last receiver report's round trip over the least of the last
         :data:`MIN_RTT_WINDOW_S` (seconds): the queue the video waits in."""
@@ -241,6 +257,7 @@ class CongestionController:
         over :data:`QUEUE_DELAY_HOLD_S` growth stops for a while; over
         :data:`QUEUE_DELAY_CUT_S` the target drops to 85 % of what is being sent."""
         self.queue_delay = max(0.0, delay)
+        self._queue_at = now
         if self.queue_delay > QUEUE_DELAY_HOLD_S:
             self._hold_until = now + QUEUE_HOLD_S
         if self.queue_delay > QUEUE_DELAY_CUT_S and self._may_decrease(now):
@@ -250,6 +267,11 @@ class CongestionController:
             self._set(0.85 * base, "delay")
 
     # -- the rule -------------------------------------------------------------------------------
+    def _queue_empty(self, now: float) -> bool:
+        """farview's client said lately (:data:`QUEUE_FRESH_S`) that its frames wait in no queue
+        (under :data:`EMPTY_QUEUE_S`): the path has room."""
+        return self._queue_at > now - QUEUE_FRESH_S and self.queue_delay < EMPTY_QUEUE_S
+
     def _may_decrease(self, now: float, loss: float = 0.0) -> bool:
         """Once per :data:`DECREASE_INTERVAL_S`; sooner when the loss measured only on what was
         sent after the last cut took hold is still over :data:`QUEUE_LOSS`: that cut fell short
@@ -267,6 +289,10 @@ class CongestionController:
     def _on_loss(self, loss: float, now: float) -> None:
         self.loss = loss
         if loss > HIGH_LOSS:
+            if self._queue_empty(now):
+                self.reason = "hold"  # packets lost, but none waited: loss, not congestion
+                self.random_loss_holds += 1
+                return
             if not self._may_decrease(now, loss):
                 return
             sent = self.sent_rate(now)
@@ -286,23 +312,23 @@ class CongestionController:
         if now - self._last_increase < INCREASE_INTERVAL_S:
             return
         loss = self._window_loss(now)  # no NACKs lately: the loss is over
-        if loss is not None and now - self._report_at > REPORT_STALE_S:
+        if loss is not None and now - self._report_at > REPORT_HOLD_S:
             self.loss = loss
         if self.loss >= LOW_LOSS:
             return
         if now - self._last_decrease < 2 * DECREASE_INTERVAL_S or now < self._hold_until:
             return  # let the queue drain before probing again
         self._last_increase = now
-        sent = self.sent_rate(now)
-        if sent is None or self.target > 1.5 * sent:
-            return  # the encoder uses far less than the target (or nothing): more is untested
+        if self.sent_rate(now) is None:
+            return  # nothing is being sent: more would be untested
         capacity = self.capacity
         if capacity is not None and self.target < capacity * (1 + PROBE_MARGIN):
             step = PROBE_STEP if self.target < capacity else PROBE_STEP_PAST
             self._set(self.target + capacity * step, "probe")
         else:
             self.capacity = None
-            self._set(self.target * INCREASE_FACTOR, "increase")
+            factor = FAST_INCREASE_FACTOR if self._queue_empty(now) else INCREASE_FACTOR
+            self._set(self.target * factor, "increase")
 
     def _set(self, bitrate: float, reason: str) -> None:
         new = self._clamp(bitrate)
@@ -325,7 +351,8 @@ class CongestionController:
     def snapshot(self) -> dict[str, object]:
         """For statistics: the target, why, and the signals behind it."""
         return {"target_bitrate": self.target, "reason": self.reason, "remb": self.remb,
-                "remb_ignored": self.remb_ignored, "capacity": self.capacity,
+                "remb_ignored": self.remb_ignored, "random_loss_holds": self.random_loss_holds,
+                "capacity": self.capacity,
                 "loss": round(self.loss, 4), "nack_loss": round(self.nack_loss, 4),
                 "report_loss": round(self.report_loss, 4),
                 "rtt_ms": None if self.rtt is None else round(self.rtt * 1000, 1),
@@ -337,8 +364,10 @@ class CongestionController:
 class QueueDelayMeter:
     """Client side: how long frames wait in a queue on the network, from each frame's network
     time (pose → received, less the host's stages) over the least of the last
-    :data:`MIN_RTT_WINDOW_S`. :meth:`report` gives the median excess of the frames since the
-    last report, every :data:`FEEDBACK_INTERVAL_S`. Pure code; times are seconds."""
+    :data:`MIN_RTT_WINDOW_S`. :meth:`report` gives the lower quartile of the excess of the frames
+    since the last report, every :data:`FEEDBACK_INTERVAL_S`: a queue delays every frame, while
+    a frame that waited for a retransmitted packet is one of a few. Pure code; times are
+    seconds."""
 
     def __init__(self) -> None:
         self._floor: deque[tuple[float, float]] = deque()
@@ -355,7 +384,7 @@ class QueueDelayMeter:
         self._pending.append(network_ms - self._floor[0][1])
 
     def report(self, now: float) -> float | None:
-        """The median queueing (ms) of the frames since the last report, when one is due."""
+        """The queueing (ms, lower quartile) of the frames since the last report, when one is due."""
         if self._reported_at is not None and now - self._reported_at < FEEDBACK_INTERVAL_S:
             return None
         if not self._pending:
@@ -363,4 +392,4 @@ class QueueDelayMeter:
         self._reported_at = now
         values = sorted(self._pending)
         self._pending = []
-        return values[len(values) // 2]
+        return values[len(values) // 4]
