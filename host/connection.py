@@ -3,8 +3,9 @@
 Lives on the host's event loop. Poses go to the render thread's latest-only slot; rendered
 frames come back through ``call_soon_threadsafe`` and leave as metadata (``frames`` channel)
 followed by the frame's packets (video track). A client that stops talking (no message on any
-channel, including the client's 1 s ``ping`` heartbeat, for ``liveness_timeout`` seconds) or
-whose peer connection fails is dropped, which frees the host for the next client; the scene
+channel, including the client's 1 s ``ping`` heartbeat, for ``liveness_timeout`` seconds; a new
+connection has :data:`SETUP_TIMEOUT` to open its first data channel) or whose peer connection fails is
+dropped, which frees the host for the next client; the scene
 stays. Malformed messages are counted, logged once per kind, reported once on ``control``,
 and dropped: they never end the connection.
 
@@ -64,6 +65,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEFAULT_LIVENESS_TIMEOUT = 3.0
+SETUP_TIMEOUT = 15.0
+"""How long a new connection may take to open its first data channel (ICE, DTLS and SCTP set up;
+over a lossy link a lost SCTP INIT alone costs aiortc's 3-s retransmission timer): the client
+gives up at the same time (``client.connection``). Then the liveness timeout applies."""
 
 
 @dataclass(frozen=True)
@@ -126,6 +131,8 @@ class HostConnection:
         self._refusals = TokenBucket(rate_limits.get("control", CONTROL_RATE_LIMIT))
         """Answers to requests dropped for the rate limit are held to the control limit too."""
         self.last_heard = time.monotonic()
+        self._heard = False
+        """A message has arrived: the connection is set up, and liveness counts from here."""
         self._closed = False
         self._watchdog: asyncio.Task[None] | None = None
         self._background: set[asyncio.Future[Any]] = set()
@@ -324,6 +331,8 @@ class HostConnection:
     def _on_datachannel(self, channel: Any) -> None:
         label = channel.label
         self.channels[label] = channel
+        self.last_heard = time.monotonic()  # the client opened it: set up, and alive
+        self._heard = True
         if label == "frames":
             enlarge_socket_buffers(self.pc)
             return
@@ -336,6 +345,7 @@ class HostConnection:
 
         def on_message(message: bytes | str) -> None:
             self.last_heard = time.monotonic()
+            self._heard = True
             if bucket is not None and not bucket.take():
                 self._rate_limited(label, bucket.limit, message)
                 return
@@ -445,6 +455,6 @@ class HostConnection:
         while not self._closed:
             await asyncio.sleep(0.25)
             silent = time.monotonic() - self.last_heard
-            if silent > self._liveness_timeout:
+            if silent > (self._liveness_timeout if self._heard else SETUP_TIMEOUT):
                 await self.close(f"client silent for {silent:.1f} s")
                 return
