@@ -35,11 +35,10 @@ hold is still that high (the cut fell short). Loss under
 :data:`FAST_INCREASE_FACTOR` while farview's client sees no queue at all), but only
 additively near the rate the path delivered when congestion last struck (:data:`PROBE_STEP` of
 it a step up to it, :data:`PROBE_STEP_PAST` past it), until the target has gone
-:data:`PROBE_MARGIN` past it without loss (the link widened). It grows while the encoder sends
-less than the target too (not while it sends nothing): x264 undershoots a low target by half,
-and waiting for it to fill the target (GCC's 1.5 times the acknowledged rate) left the stream at
-its floor after a loss burst. Loss in between holds it (random loss that fewer bits would not
-cure). The target stays within the configured ``[min_bitrate, max_bitrate]``.
+:data:`PROBE_MARGIN` past it without loss (the link widened), and while it is under
+:data:`APP_LIMIT` times what the encoder sends (x264 makes about half of a low target: GCC's
+1.5 times left the stream at its floor after a loss burst). Loss in between holds it (random
+loss that fewer bits would not cure). The target stays within the configured ``[min_bitrate, max_bitrate]``.
 
 Below a floor of :data:`MIN_BITS_PER_PIXEL` per pixel per frame the frame rate is lowered first
 (:func:`frame_rate_for`, down to :data:`MIN_FPS`), so each frame keeps enough bits to stay a
@@ -85,6 +84,9 @@ QUEUE_DELAY_CUT_S = 0.03
 """An RTCP receiver report this soon after a decrease may describe the time before it."""
 INCREASE_INTERVAL_S = 0.2
 INCREASE_FACTOR = 1.08
+APP_LIMIT = 2.5
+"""No growth while the target is over this many times what the encoder sends (GCC uses 1.5;
+x264 makes about half of a low target, and 1.5 left the stream at its floor after a burst)."""
 FAST_INCREASE_FACTOR = 1.15
 """The step instead while the client reports (within :data:`QUEUE_FRESH_S`) under
 :data:`EMPTY_QUEUE_S` of queueing: far below what the path carries. The same report makes heavy
@@ -319,8 +321,9 @@ class CongestionController:
         if now - self._last_decrease < 2 * DECREASE_INTERVAL_S or now < self._hold_until:
             return  # let the queue drain before probing again
         self._last_increase = now
-        if self.sent_rate(now) is None:
-            return  # nothing is being sent: more would be untested
+        sent = self.sent_rate(now)
+        if sent is None or self.target > APP_LIMIT * sent:
+            return  # the encoder uses far less than the target (or nothing): more is untested
         capacity = self.capacity
         if capacity is not None and self.target < capacity * (1 + PROBE_MARGIN):
             step = PROBE_STEP if self.target < capacity else PROBE_STEP_PAST

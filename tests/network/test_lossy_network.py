@@ -116,7 +116,10 @@ def test_frames_stay_whole_under_loss_and_the_encoder_goes_under_a_cap(tmp_path:
     cap = result["cap"]["video"]
     assert cap["congestion_control"].startswith("farview")
     assert cap["congestion"]["decreases"] >= 1, cap
-    # the frames say what the encoder aimed at: under the cap once it was found, and it stays
-    # near it (probing a little past, then cut back), not at the 8 Mbit/s it started with
+    # the frames say what the encoder aimed at: under the cap once it was found, and never back
+    # up to the 8 Mbit/s it started with while the cap holds (it probes upward only while the
+    # encoder uses a good part of the target)
     targets = [target for *_, target in result["cap"]["frames"]]
-    assert min(targets) < CAP_MBIT * 1e6 and targets[-1] < 1.5 * CAP_MBIT * 1e6, (min(targets), targets[-1])
+    assert min(targets) < CAP_MBIT * 1e6, targets
+    first_under = next(i for i, t in enumerate(targets) if t < CAP_MBIT * 1e6)
+    assert max(targets[first_under:]) < 4e6, targets[first_under:]
