@@ -11,6 +11,7 @@ import json
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -123,3 +124,59 @@ def test_frames_stay_whole_under_loss_and_the_encoder_goes_under_a_cap(tmp_path:
     assert min(targets) < CAP_MBIT * 1e6, targets
     first_under = next(i for i, t in enumerate(targets) if t < CAP_MBIT * 1e6)
     assert max(targets[first_under:]) < 4e6, targets[first_under:]
+
+
+@pytest.mark.skipif(REASON is not None, reason=f"no separated hosts here: {REASON}")
+@pytest.mark.timeout(240)
+def test_a_connection_that_takes_seconds_to_set_up_is_not_dropped(tmp_path: Path) -> None:
+    """Every UDP packet is lost for the first 4.5 s after the offer is answered (ICE retries its
+    checks; on a lossy link a lost SCTP INIT alone costs 3 s): the host must not take the
+    connection for a silent client, as its 3-s liveness timeout once did."""
+    with two_hosts("su") as (server, client), farview_service(server, tmp_path, "--port", "0") as svc:
+        info, account = svc.info, svc.account
+        script = tmp_path / "client.py"
+        script.write_text(textwrap.dedent(f"""
+            import asyncio, json, sys, time
+            from farview import RemoteRenderingClient, Pose
+
+            async def main():
+                with RemoteRenderingClient({info["url"]!r}, {account["account_id"]!r},
+                                           open({str(svc.key_file)!r}).read(), verify={info["cert"]!r}) as rest:
+                    session = rest.create_session("slow", max_lease_time_minutes=10)
+                    session.wait_until_ready(90)
+                    session.wait_for_models(90)
+                    print("ready", flush=True)
+                    sys.stdin.readline()  # the test has cut UDP
+                    t0 = time.monotonic()
+                    conn = await session.connect(viewport=(320, 240), timeout=40)
+                    opened = time.monotonic() - t0
+                    sent = conn.send_pose(Pose((0.0, 0.3, 1.5)))
+                    frame = await conn.next_frame(timeout=20)
+                    while frame.pose is None or frame.pose.sequence < sent.sequence:
+                        frame = await conn.next_frame(timeout=20)
+                    print(json.dumps({{"opened_s": opened, "width": frame.width}}), flush=True)
+                    await conn.close()
+                    session.stop()
+
+            asyncio.run(main())
+        """))
+        proc = subprocess.Popen(client.command(sys.executable, str(script)), stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert proc.stdin is not None and proc.stdout is not None
+        result = None
+        try:
+            for line in proc.stdout:
+                if line.startswith("ready"):
+                    impair(server, client, loss=1.0)
+                    proc.stdin.write("go\n")
+                    proc.stdin.flush()
+                    time.sleep(4.5)
+                    impair(server, client)
+                elif line.startswith("{"):
+                    result = json.loads(line)
+            proc.wait(60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        assert proc.returncode == 0 and result is not None, proc.stderr.read()[-3000:]
+    assert result["opened_s"] > 4.0 and result["width"] == 320
