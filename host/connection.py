@@ -145,7 +145,8 @@ class HostConnection:
         self.retransmit = RetransmitPolicy()
         self._packets_counted = 0
         self._bytes_counted = 0
-        self._logged_target = 0
+        self._applied_target: int | None = None
+        """The target the encoder was last given."""
 
     @classmethod
     async def accept(cls, runtime: HostRuntime, offer: RTCSessionDescription, *,
@@ -245,11 +246,7 @@ class HostConnection:
             on_sent()
         self.frames_sent += 1
         self.bytes_sent += meta.size_bytes
-        if self.congestion is not None:  # growth needs no feedback event: check each frame
-            now = time.monotonic()
-            self._count_sent(now)
-            self.congestion.tick(now)
-            self._apply_target()
+        self._feedback(lambda cc, now: cc.tick(now))  # growth needs no feedback event: each frame
 
     # -- congestion control (patch 7's callbacks, on the event loop) ---------------------------
     def _count_sent(self, now: float) -> None:
@@ -275,36 +272,41 @@ class HostConnection:
             observe_rtcp_feedback(self._sender, on_remb=self._on_remb, on_nack=self._on_nack,
                                   on_report=self._on_report)
         self.congestion = CongestionController(settings.limits, start=start)
+        self._applied_target = None
         self._apply_target()
 
     def _apply_target(self) -> None:
+        """Hand a changed target to the encoder and the resend budget (and log it)."""
         cc = self.congestion
-        if cc is not None and not self._closed:
-            if cc.target != self._logged_target:
-                sent = cc.sent_rate(time.monotonic())
-                level = logging.INFO if cc.target < self._logged_target else logging.DEBUG
-                log.log(level, "video target %.2f Mbit/s (%s; sending %s, REMB %s, loss %.3f: NACKs %.3f, "
-                        "reports %.3f)", cc.target / 1e6, cc.reason,
-                        "?" if sent is None else f"{sent / 1e6:.2f} Mbit/s", cc.remb, cc.loss, cc.nack_loss,
-                        cc.report_loss)
-                self._logged_target = cc.target
-            self.runtime.render_loop.set_target_bitrate(cc.target)
-            self.retransmit.set_budget(cc.target)
+        if cc is None or self._closed or cc.target == self._applied_target:
+            return
+        if log.isEnabledFor(logging.DEBUG) or (self._applied_target or 0) > cc.target:
+            sent = cc.sent_rate(time.monotonic())
+            level = logging.INFO if (self._applied_target or 0) > cc.target else logging.DEBUG
+            log.log(level, "video target %.2f Mbit/s (%s; sending %s, REMB %s, loss %.3f: NACKs %.3f, "
+                    "reports %.3f)", cc.target / 1e6, cc.reason,
+                    "?" if sent is None else f"{sent / 1e6:.2f} Mbit/s", cc.remb, cc.loss, cc.nack_loss,
+                    cc.report_loss)
+        self._applied_target = cc.target
+        self.runtime.render_loop.set_target_bitrate(cc.target)
+        self.retransmit.set_budget(cc.target)
+
+    def _feedback(self, signal: Callable[[CongestionController, float], None]) -> None:
+        """Pass one feedback signal to congestion control (what was sent first), then apply."""
+        if self.congestion is not None:
+            now = time.monotonic()
+            self._count_sent(now)
+            signal(self.congestion, now)
+            self._apply_target()
 
     def _on_remb(self, bitrate: int) -> None:
-        if self.congestion is not None:
-            now = time.monotonic()
-            self._count_sent(now)
-            self.congestion.on_remb(bitrate, now)
-            self.congestion.tick(now)
-            self._apply_target()
+        def signal(cc: CongestionController, now: float) -> None:
+            cc.on_remb(bitrate, now)
+            cc.tick(now)
+        self._feedback(signal)
 
     def _on_nack(self, lost: list[int]) -> None:
-        if self.congestion is not None:
-            now = time.monotonic()
-            self._count_sent(now)
-            self.congestion.on_nack(lost, now)
-            self._apply_target()
+        self._feedback(lambda cc, now: cc.on_nack(lost, now))
 
     def _on_network_feedback(self, data: Any) -> None:
         """The client's ``network_feedback`` event: ``{"queue_ms": how long its frames waited in
@@ -314,18 +316,10 @@ class HostConnection:
             self._bad("control", f"network_feedback needs queue_ms, a number of milliseconds 0..60000, "
                                  f"got {queue_ms!r}")
             return
-        if self.congestion is not None:
-            now = time.monotonic()
-            self._count_sent(now)
-            self.congestion.on_queue_delay(queue_ms / 1000, now)
-            self._apply_target()
+        self._feedback(lambda cc, now: cc.on_queue_delay(queue_ms / 1000, now))
 
     def _on_report(self, fraction_lost: float, rtt: float | None) -> None:
-        if self.congestion is not None:
-            now = time.monotonic()
-            self._count_sent(now)
-            self.congestion.on_report(fraction_lost, rtt, now)
-            self._apply_target()
+        self._feedback(lambda cc, now: cc.on_report(fraction_lost, rtt, now))
 
     # -- messages in --------------------------------------------------------------------------
     def _on_datachannel(self, channel: Any) -> None:

@@ -45,7 +45,7 @@ import av
 
 from farview.input import marker
 from farview.input.frame_meta import FrameMetadata
-from farview.input.launch import DEFAULT_MAX_BITRATE, DEFAULT_MIN_BITRATE
+from farview.input.launch import DEFAULT_MAX_BITRATE, DEFAULT_MIN_BITRATE, check_bitrates
 from farview.input.pose import MAX_VIEWPORT, Fov, Pose, PoseMessage, View
 from farview.streaming.congestion import BitrateLimits, frame_rate_for
 from farview.streaming.encoder import EncoderSettings, H264Encoder
@@ -89,7 +89,7 @@ class StreamSettings:
     """Burn each frame's pose sequence into its pixels (:mod:`input.marker`) for ``bench --verify``."""
 
     def __post_init__(self) -> None:
-        self.limits  # noqa: B018 - raises ValueError naming what is wrong
+        check_bitrates(self.min_bitrate, self.max_bitrate)
         if not 1 <= self.max_fps <= 240:
             raise ValueError(f"max_fps must be 1..240, got {self.max_fps}")
 

@@ -75,6 +75,16 @@ def parse_bitrate(text: str) -> int:
     return value
 
 
+def bitrate_argument(text: str) -> int:
+    """:func:`parse_bitrate` as an argparse ``type`` (``--max-bitrate`` and ``--min-bitrate``)."""
+    import argparse
+
+    try:
+        return parse_bitrate(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def check_bitrates(min_bitrate: int, max_bitrate: int) -> None:
     """Raise ValueError naming what is wrong with a (min, max) video bit rate pair."""
     low, high = BITRATE_RANGE

@@ -31,7 +31,7 @@ from typing import Any
 import httpx
 import uvicorn
 
-from farview.input.launch import ACCOUNT_FILE, SERVICE_FILE, parse_bitrate
+from farview.input.launch import ACCOUNT_FILE, SERVICE_FILE, bitrate_argument
 from farview.service.app import API_VERSION, create_app
 from farview.service.auth import (
     Authenticator,
@@ -64,14 +64,6 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-def bitrate(text: str) -> int:
-    """argparse type: a video bit rate (``3000000``, ``3M``, ``500k``)."""
-    try:
-        return parse_bitrate(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -120,10 +112,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--announce-address", dest="announced_address", metavar="IP",
                    help="the public address a 1:1 NAT maps to this machine; hosts offer it beside "
                    "their own (the NAT must keep ports)")
-    p.add_argument("--max-bitrate", type=bitrate, metavar="BPS",
+    p.add_argument("--max-bitrate", type=bitrate_argument, metavar="BPS",
                    help="the video bit rate streams start at and never exceed, bit/s (3M, 500k; default 8M; "
                    "env FARVIEW_MAX_BITRATE); clients may ask for less")
-    p.add_argument("--min-bitrate", type=bitrate, metavar="BPS",
+    p.add_argument("--min-bitrate", type=bitrate_argument, metavar="BPS",
                    help="the least a stream's congestion control lowers the bit rate to (default 500k; env "
                    "FARVIEW_MIN_BITRATE)")
     p.add_argument("--lease-unit-seconds", type=float,

@@ -263,12 +263,16 @@ class CongestionController:
         if self.queue_delay > QUEUE_DELAY_HOLD_S:
             self._hold_until = now + QUEUE_HOLD_S
         if self.queue_delay > QUEUE_DELAY_CUT_S and self._may_decrease(now):
-            sent = self.sent_rate(now)
-            base = self.target if sent is None else min(self.target, sent)
+            base = self._cut_base(now)
             self._decreased(now, base)
             self._set(0.85 * base, "delay")
 
     # -- the rule -------------------------------------------------------------------------------
+    def _cut_base(self, now: float) -> float:
+        """What a cut is taken from: the rate actually sent, when it is under the target."""
+        sent = self.sent_rate(now)
+        return self.target if sent is None else min(self.target, sent)
+
     def _queue_empty(self, now: float) -> bool:
         """farview's client said lately (:data:`QUEUE_FRESH_S`) that its frames wait in no queue
         (under :data:`EMPTY_QUEUE_S`): the path has room."""
@@ -297,8 +301,7 @@ class CongestionController:
                 return
             if not self._may_decrease(now, loss):
                 return
-            sent = self.sent_rate(now)
-            base = self.target if sent is None else min(self.target, sent)
+            base = self._cut_base(now)
             # a queue overflowing: aim under what got through, at most halving
             new = max(0.5 * base, 0.9 * base * (1 - loss)) if loss > QUEUE_LOSS else base * (1 - 0.5 * loss)
             self._decreased(now, new / 0.9, loss)
@@ -344,11 +347,12 @@ class CongestionController:
             _, packets, size = self._sent.popleft()
             self._sent_packets -= packets
             self._sent_bytes -= size
-        if len(self._nacked) > NACK_MEMORY:  # forget the oldest (dicts keep insertion order)
-            for seq in list(self._nacked)[:len(self._nacked) - NACK_MEMORY]:
-                del self._nacked[seq]
-        old = [seq for seq, at in self._nacked.items() if now - at > NACK_MEMORY_S]
-        for seq in old:
+        # oldest first (a dict keeps insertion order, and each number is stamped when first
+        # seen): stop at the first one still remembered, so a frame costs no scan of them all
+        while self._nacked:
+            seq, at = next(iter(self._nacked.items()))
+            if len(self._nacked) <= NACK_MEMORY and now - at <= NACK_MEMORY_S:
+                break
             del self._nacked[seq]
 
     def snapshot(self) -> dict[str, object]:

@@ -43,23 +43,15 @@ def _size(text: str) -> tuple[int, int]:
     return w, h
 
 
-def bitrate(text: str) -> int:
-    """argparse type: a video bit rate (``3000000``, ``3M``, ``500k``)."""
-    from farview.input.launch import parse_bitrate
-
-    try:
-        return parse_bitrate(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
 def add_bitrate_options(g: Any) -> None:
     """``--max-bitrate`` / ``--min-bitrate`` (the range the stream's congestion control keeps
     to) and ``--intra-refresh``."""
-    g.add_argument("--max-bitrate", type=bitrate, metavar="BPS",
+    from farview.input.launch import bitrate_argument
+
+    g.add_argument("--max-bitrate", type=bitrate_argument, metavar="BPS",
                    help="the most video bit rate to use, bit/s (3M, 500k; default: the host's, 8M unless "
                    "farview serve --max-bitrate says otherwise; more than the host's is refused)")
-    g.add_argument("--min-bitrate", type=bitrate, metavar="BPS",
+    g.add_argument("--min-bitrate", type=bitrate_argument, metavar="BPS",
                    help="the least the stream's congestion control may lower it to (default: the host's, 500k)")
     g.add_argument("--intra-refresh", action="store_true", default=None,
                    help="heal lost packets with a periodic intra-refresh sweep (half a second) instead of "

@@ -11,92 +11,110 @@ import json
 import subprocess
 import sys
 import textwrap
-import time
+import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.network.netns import farview_service, impair, skip_reason, two_hosts
+from tests.network.netns import Host, Service, farview_service, impair, skip_reason, two_hosts
 
 pytestmark = pytest.mark.slow
 REASON = skip_reason()
 CAP_MBIT = 1.0
 
 
+def _client_run(client: Host, svc: Service, workdir: Path, session_id: str, run: str,
+                on_phase: Callable[[str], None]) -> dict[str, Any]:
+    """Run ``run`` (the source of ``async def run(session)``, returning a JSON-able result) in
+    ``client``'s namespace on a new session of ``svc``. When it calls ``wait_for_test(phase)``,
+    ``on_phase(phase)`` runs here (it sets the network) before the client goes on."""
+    info, account = svc.info, svc.account
+    script = workdir / "client.py"
+    script.write_text(textwrap.dedent(f"""
+        import asyncio, json, math, sys, time
+        from farview import RemoteRenderingClient, Pose
+        from farview.input import marker
+
+        def wait_for_test(phase):
+            print("phase", phase, flush=True)
+            sys.stdin.readline()
+
+        async def main():
+            with RemoteRenderingClient({info["url"]!r}, {account["account_id"]!r},
+                                       open({str(svc.key_file)!r}).read(), verify={info["cert"]!r}) as rest:
+                session = rest.create_session({session_id!r}, max_lease_time_minutes=10)
+                session.wait_until_ready(90)
+                session.wait_for_models(90)
+                result = await run(session)
+                print(json.dumps(result), flush=True)
+                session.stop()
+    """) + textwrap.dedent(run) + "\nasyncio.run(main())\n")
+    proc = subprocess.Popen(client.command(sys.executable, str(script)), stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdin is not None and proc.stdout is not None
+    result = None
+    try:
+        for line in proc.stdout:
+            if line.startswith("phase "):
+                on_phase(line.split()[1])
+                proc.stdin.write("go\n")
+                proc.stdin.flush()
+            elif line.startswith("{"):
+                result = json.loads(line)
+        proc.wait(60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0 and result is not None, proc.stderr.read()[-3000:] if proc.stderr else ""
+    return result
+
+
 @pytest.mark.skipif(REASON is not None, reason=f"no separated hosts here: {REASON}")
 @pytest.mark.timeout(240)
 def test_frames_stay_whole_under_loss_and_the_encoder_goes_under_a_cap(tmp_path: Path) -> None:
+    run = """
+        async def phase(conn, seconds, frames):
+            end = time.monotonic() + seconds
+            n = 0
+            while time.monotonic() < end:
+                n += 1
+                a = n * 0.05  # an orbit: every frame differs, so P-frames carry real change
+                conn.send_pose(Pose((1.6 * math.sin(a), 0.3, 1.6 * math.cos(a))))
+                try:
+                    while True:  # take what arrived, without waiting
+                        f = await conn.next_frame(timeout=0.001)
+                        frames.append((time.monotonic(), f.metadata.pose_sequence if f.metadata else None,
+                                       marker.read(f.y), f.metadata.target_bitrate if f.metadata else 0))
+                except Exception:
+                    pass
+                await asyncio.sleep(1 / 30)
+
+        async def run(session):
+            conn = await session.connect(viewport=(640, 360), timeout=30)
+            await conn.request("configure_stream", verify_marker=True)
+            out = {}
+            for name in ("loss", "cap"):
+                wait_for_test(name)  # the test sets the network for this phase
+                frames = []
+                await phase(conn, 6.0, frames)
+                stats = await conn.request("get_stats")
+                s = conn.statistics()
+                out[name] = {"frames": frames, "video": stats["video"],
+                             "recovered": s.frames_recovered, "skipped": s.video_frames_skipped,
+                             "lost": conn._jitter.packets_lost, "give_ups": conn._jitter.give_ups}
+            await conn.close()
+            return out
+    """
     with two_hosts("lo") as (server, client), farview_service(server, tmp_path, "--port", "0") as svc:
-        info, account = svc.info, svc.account
-        script = tmp_path / "client.py"
-        script.write_text(textwrap.dedent(f"""
-            import asyncio, json, math, sys, time
-            from farview import RemoteRenderingClient, Pose
-            from farview.input import marker
+        def on_phase(name: str) -> None:
+            if name == "loss":
+                impair(server, client, loss=0.01)
+            else:
+                impair(server, client, rate_mbit=CAP_MBIT)
 
-            async def phase(conn, seconds, frames):
-                end = time.monotonic() + seconds
-                n = 0
-                while time.monotonic() < end:
-                    n += 1
-                    a = n * 0.05  # an orbit: every frame differs, so P-frames carry real change
-                    conn.send_pose(Pose((1.6 * math.sin(a), 0.3, 1.6 * math.cos(a))))
-                    try:
-                        while True:  # take what arrived, without waiting
-                            f = await conn.next_frame(timeout=0.001)
-                            frames.append((time.monotonic(), f.metadata.pose_sequence if f.metadata else None,
-                                           marker.read(f.y), f.metadata.target_bitrate if f.metadata else 0))
-                    except Exception:
-                        pass
-                    await asyncio.sleep(1 / 30)
-
-            async def main():
-                with RemoteRenderingClient({info["url"]!r}, {account["account_id"]!r},
-                                           open({str(svc.key_file)!r}).read(), verify={info["cert"]!r}) as rest:
-                    session = rest.create_session("lossy", max_lease_time_minutes=10)
-                    session.wait_until_ready(90)
-                    session.wait_for_models(90)
-                    conn = await session.connect(viewport=(640, 360), timeout=30)
-                    await conn.request("configure_stream", verify_marker=True)
-                    out = {{}}
-                    for name in ("loss", "cap"):
-                        print("phase", name, flush=True)
-                        sys.stdin.readline()  # the test has set the network for this phase
-                        frames = []
-                        await phase(conn, 6.0, frames)
-                        stats = await conn.request("get_stats")
-                        s = conn.statistics()
-                        out[name] = {{"frames": frames, "video": stats["video"],
-                                     "recovered": s.frames_recovered, "skipped": s.video_frames_skipped,
-                                     "lost": conn._jitter.packets_lost, "give_ups": conn._jitter.give_ups}}
-                    print(json.dumps(out), flush=True)
-                    await conn.close()
-                    session.stop()
-
-            asyncio.run(main())
-        """))
-        proc = subprocess.Popen(client.command(sys.executable, str(script)), stdin=subprocess.PIPE,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        assert proc.stdin is not None and proc.stdout is not None
-        try:
-            result = None
-            for line in proc.stdout:
-                if line.startswith("phase loss"):
-                    impair(server, client, loss=0.01)
-                elif line.startswith("phase cap"):
-                    impair(server, client, rate_mbit=CAP_MBIT)
-                elif line.startswith("{"):
-                    result = json.loads(line)
-                    continue
-                else:
-                    continue
-                proc.stdin.write("go\n")
-                proc.stdin.flush()
-            proc.wait(60)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-        assert proc.returncode == 0 and result is not None, proc.stderr.read()[-3000:]
+        result = _client_run(client, svc, tmp_path, "lossy", run, on_phase)
 
     for name in ("loss", "cap"):
         phase = result[name]
@@ -133,51 +151,23 @@ def test_a_connection_that_takes_seconds_to_set_up_is_not_dropped(tmp_path: Path
     """Every UDP packet is lost for the first 4.5 s after the offer is answered (ICE retries its
     checks; on a lossy link a lost SCTP INIT alone costs 3 s): the host must not take the
     connection for a silent client, as its 3-s liveness timeout once did."""
+    run = """
+        async def run(session):
+            wait_for_test("cut")  # the test cuts UDP for 4.5 s
+            t0 = time.monotonic()
+            conn = await session.connect(viewport=(320, 240), timeout=40)
+            opened = time.monotonic() - t0
+            sent = conn.send_pose(Pose((0.0, 0.3, 1.5)))
+            frame = await conn.next_frame(timeout=20)
+            while frame.pose is None or frame.pose.sequence < sent.sequence:
+                frame = await conn.next_frame(timeout=20)
+            await conn.close()
+            return {"opened_s": opened, "width": frame.width}
+    """
     with two_hosts("su") as (server, client), farview_service(server, tmp_path, "--port", "0") as svc:
-        info, account = svc.info, svc.account
-        script = tmp_path / "client.py"
-        script.write_text(textwrap.dedent(f"""
-            import asyncio, json, sys, time
-            from farview import RemoteRenderingClient, Pose
+        def cut_udp(_phase: str) -> None:
+            impair(server, client, loss=1.0)
+            threading.Timer(4.5, impair, (server, client)).start()  # the client connects meanwhile
 
-            async def main():
-                with RemoteRenderingClient({info["url"]!r}, {account["account_id"]!r},
-                                           open({str(svc.key_file)!r}).read(), verify={info["cert"]!r}) as rest:
-                    session = rest.create_session("slow", max_lease_time_minutes=10)
-                    session.wait_until_ready(90)
-                    session.wait_for_models(90)
-                    print("ready", flush=True)
-                    sys.stdin.readline()  # the test has cut UDP
-                    t0 = time.monotonic()
-                    conn = await session.connect(viewport=(320, 240), timeout=40)
-                    opened = time.monotonic() - t0
-                    sent = conn.send_pose(Pose((0.0, 0.3, 1.5)))
-                    frame = await conn.next_frame(timeout=20)
-                    while frame.pose is None or frame.pose.sequence < sent.sequence:
-                        frame = await conn.next_frame(timeout=20)
-                    print(json.dumps({{"opened_s": opened, "width": frame.width}}), flush=True)
-                    await conn.close()
-                    session.stop()
-
-            asyncio.run(main())
-        """))
-        proc = subprocess.Popen(client.command(sys.executable, str(script)), stdin=subprocess.PIPE,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        assert proc.stdin is not None and proc.stdout is not None
-        result = None
-        try:
-            for line in proc.stdout:
-                if line.startswith("ready"):
-                    impair(server, client, loss=1.0)
-                    proc.stdin.write("go\n")
-                    proc.stdin.flush()
-                    time.sleep(4.5)
-                    impair(server, client)
-                elif line.startswith("{"):
-                    result = json.loads(line)
-            proc.wait(60)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-        assert proc.returncode == 0 and result is not None, proc.stderr.read()[-3000:]
+        result = _client_run(client, svc, tmp_path, "slow", run, cut_udp)
     assert result["opened_s"] > 4.0 and result["width"] == 320
