@@ -23,6 +23,9 @@ from tests.network.netns import Host, Service, farview_service, impair, skip_rea
 pytestmark = pytest.mark.slow
 REASON = skip_reason()
 CAP_MBIT = 1.0
+# 3 %, not 1 %: a 640x360 stream sends a few hundred packets in the 6-s phase, and at 1 % a run
+# with no media packet lost at all (or only its NACK lost) is a few per cent likely (CI saw one)
+LOSS = 0.03
 
 
 def _client_run(client: Host, svc: Service, workdir: Path, session_id: str, run: str,
@@ -110,7 +113,7 @@ def test_frames_stay_whole_under_loss_and_the_encoder_goes_under_a_cap(tmp_path:
     with two_hosts("lo") as (server, client), farview_service(server, tmp_path, "--port", "0") as svc:
         def on_phase(name: str) -> None:
             if name == "loss":
-                impair(server, client, loss=0.01)
+                impair(server, client, loss=LOSS)
             else:
                 impair(server, client, rate_mbit=CAP_MBIT)
 
@@ -130,8 +133,9 @@ def test_frames_stay_whole_under_loss_and_the_encoder_goes_under_a_cap(tmp_path:
 
     loss = result["loss"]
     # loss was real, and it was answered: retransmissions asked for and sent, frames recovered
-    assert loss["video"]["retransmissions"]["requested"] > 0
-    assert loss["recovered"] > 0 or loss["give_ups"] > 0
+    counts = {k: loss[k] for k in ("recovered", "skipped", "lost", "give_ups")}
+    assert loss["video"]["retransmissions"]["requested"] > 0, (loss["video"], counts)
+    assert loss["recovered"] > 0 or loss["give_ups"] > 0, counts
     cap = result["cap"]["video"]
     assert cap["congestion_control"].startswith("farview")
     assert cap["congestion"]["decreases"] >= 1, cap
