@@ -8,7 +8,7 @@ source's own clock (0 = when the loop started). Implementations:
 - :class:`SimulatedHeadset`: replays a :class:`HeadTrace` (recorded or generated) and samples it
   at the headset's rate (90 Hz). Because a trace knows the future, ``pose_at`` is also the ground
   truth that the headset loop measures its angular error against.
-- ``farview.client.headset.openxr.OpenXRPoseSource`` (not here: it needs pyopenxr and a runtime).
+- an OpenXR runtime's head (``farview.client.headset.openxr``; not here: it needs pyopenxr and a runtime).
 
 :func:`headturn_trace` generates a realistic fast head turn: a minimum-jerk yaw profile (e.g. 90°
 in 0.4 s, peak ≈ 420°/s, as measured for voluntary head turns) with a small physiological tremor

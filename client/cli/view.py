@@ -104,6 +104,11 @@ def add_viewer_options(p: argparse.ArgumentParser) -> None:
     h.add_argument("--headset", choices=("sim", "openxr"),
                    help="stereo at the headset's rate: 'sim' replays a head-motion trace (--trace), "
                    "'openxr' uses the OpenXR runtime's headset (pip install 'farview[openxr]')")
+    h.add_argument("--xr-graphics", choices=("auto", "egl", "glx"), default="auto",
+                   help="--headset openxr: how frames reach the runtime: OpenGL through EGL "
+                   "(XR_MNDX_egl_enable, no window), through GLX (XR_KHR_opengl_enable, needs X), or "
+                   "auto (EGL where the runtime has it); --headless asks for XR_MND_headless instead "
+                   "(poses only, nothing displayed)")
     h.add_argument("--trace", default="headturn", metavar="headturn|PATH",
                    help="--headset sim: the generated fast head turn (default) or a CSV/JSON trace file")
     h.add_argument("--no-prediction", dest="prediction", action="store_false",
@@ -148,6 +153,8 @@ def run_viewer(session: Any, args: argparse.Namespace, title: str) -> ViewerResu
 def _check_display(args: argparse.Namespace) -> str | None:
     if args.headless or os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
         return None
+    if getattr(args, "headset", None) == "openxr":
+        return None  # the runtime displays; its EGL binding needs no window (GLX says so itself)
     from farview.client.viewer.window import NO_DISPLAY_MESSAGE
 
     return NO_DISPLAY_MESSAGE

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import logging
 import math
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -38,7 +39,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from farview.client.frame_loop import fixed_ticks, run_frame_loop, unpaced
+from farview.client.frame_loop import fixed_ticks, run_frame_loop
+from farview.client.headset._pyopenxr import OpenXRUnavailableError
 from farview.client.headset.reprojection import Mat3, frame_homographies, reproject_rgb
 from farview.client.viewer.app import StreamWorker, ViewerResult
 from farview.input.headset import SIMULATED_HEADSET, HeadsetDescription, stereo_request
@@ -270,8 +272,13 @@ class HeadsetResult(ViewerResult):
     errors: list[AngularError] = field(default_factory=list)
     ticks: int = 0
     last: Presented | None = None
+    xr_stats: Any = None
+    """OpenXR runs: the loop's :class:`~farview.client.headset.openxr.XrStats`."""
+    xr_graphics: str = ""
 
     def summary(self) -> str:
+        if self.xr_stats is not None:
+            return f"{self.xr_stats.summary(self.xr_graphics)}\n{ViewerResult.summary(self)}"
         return f"{self.frames_presented} frames presented in {self.ticks} ticks\n" + format_summary(self.errors)
 
     def presented_rgb(self) -> np.ndarray | None:
@@ -390,50 +397,50 @@ class _WindowPresenter:
         self.window.close()
 
 
-def run_openxr(worker: StreamWorker, mailbox: LatestMailbox[Frame], settings: HeadsetSettings, *,
+def run_openxr(worker: StreamWorker, mailbox: LatestMailbox[Frame], headset: Any, settings: HeadsetSettings, *,
                duration: float | None) -> HeadsetResult:
-    """The OpenXR path: the runtime paces frames, predicts the display time and reprojects; the
-    client renders remotely for its views and submits each frame with the poses it was rendered
-    with. Raises :class:`~farview.client.headset.openxr.OpenXRUnavailableError` before connecting when
-    there is no runtime or headset."""
-    from dataclasses import replace
+    """The OpenXR path on an opened :class:`~farview.client.headset.openxr.OpenXRHeadset`: the
+    runtime paces the frames and predicts the views; each decoded frame is submitted as a
+    projection layer with the poses it was rendered with, so the runtime reprojects it. Closes
+    ``headset`` when done. "Presented" counts only frames submitted in ``xrEndFrame``."""
+    from farview.client.headset.openxr import XrFrameLoop
 
-    from farview.client.headset.openxr import OpenXRPoseSource
+    result = HeadsetResult()
+    loop = XrFrameLoop(headset.runtime, worker.send_pose, mailbox.take, headset=headset.headset,
+                       headless=headset.headless, prediction=settings.prediction, near=settings.near,
+                       far=settings.far)
+    # headless, xrWaitFrame returns at once: the headset's rate paces the loop instead; before the
+    # session runs, the loop polls the runtime's events 100 times a second
+    ticks = fixed_ticks(headset.headset.frame_interval_s)
+    idle = fixed_ticks(0.01)
 
-    source = OpenXRPoseSource.open()
+    def pace(start: float) -> None:
+        if not loop.running:
+            idle(start)
+        elif headset.headless:
+            ticks(start)
+
+    worker.start()
     try:
-        # the runtime's views are already predicted for display time and it reprojects itself
-        xr_settings = replace(settings, headset=source.headset, prediction=False, reprojection=False,
-                              display_latency_s=0.0)
-        result = HeadsetResult()
-        loop = HeadsetLoop(source, worker.send_pose, mailbox, xr_settings)
-        worker.start()
-
-        def step() -> bool:
-            should_render = source.wait_frame()  # the runtime paces the loop
-            presented = loop.step()
-            if presented is not None:
-                result.frames_presented += 1
-                result.last = presented
-            if presented is not None and presented.frame.pose is not None and should_render:
-                source.submit(presented.frame.to_rgb(), presented.frame.pose)
-            else:
-                source.skip_frame()
-            return True
-
-        # headless, xrWaitFrame returns at once: the headset's rate paces the loop instead
-        pace = fixed_ticks(xr_settings.headset.frame_interval_s) if source.headless else unpaced
-        try:
-            run_frame_loop(step, pace, duration=duration, stop=lambda: worker.ended is not None)
-        finally:
-            worker.stop()
-        result.errors, result.ticks = loop.errors, loop.ticks
-        result.pose_to_present_ms = [e.pose_to_present_ms for e in loop.errors]
-        if worker.ended is not None:
-            result.exit_code, result.message = worker.ended
-        return result
+        run_frame_loop(loop.step, pace, duration=duration, stop=lambda: worker.ended is not None)
+        loop.stop()
+        for _ in range(100):  # let the runtime take the session down: STOPPING → EXITING
+            if not loop.step() or not loop.running:
+                break
+    except OpenXRUnavailableError as exc:
+        result.exit_code, result.message = 5, str(exc)
     finally:
-        source.close()
+        worker.stop()
+        loop.close()
+        headset.close()
+    result.xr_stats = loop.stats
+    result.xr_graphics = headset.graphics_name
+    result.frames_presented = loop.stats.new_frames_submitted
+    result.ticks = loop.stats.xr_frames
+    result.pose_to_present_ms = loop.pose_to_submit_ms
+    if worker.ended is not None and not result.exit_code:
+        result.exit_code, result.message = worker.ended
+    return result
 
 
 def run_headset_cli(session: Any, args: argparse.Namespace, title: str,
@@ -446,10 +453,19 @@ def run_headset_cli(session: Any, args: argparse.Namespace, title: str,
     mailbox: LatestMailbox[Frame] = LatestMailbox()
     viewport = settings.headset.viewport
     source: PoseSource | None = None
+    headset: Any = None
     if args.headset == "openxr":
-        from farview.client.headset.openxr import import_xr
+        from farview.client.headset.openxr import OpenXRHeadset
 
-        import_xr()  # fail before connecting when pyopenxr is missing
+        # fail before connecting when there is no pyopenxr, runtime or headset
+        headset = OpenXRHeadset.open(graphics="headless" if args.headless else args.xr_graphics)
+        viewport = headset.headset.viewport
+        eye = headset.headset.eye_resolution
+        shown = ("headless (XR_MND_headless): poses only, nothing is displayed" if headset.headless else
+                 f"frames go to the runtime through {headset.graphics_name.upper()} ({headset.graphics.extension})"
+                 if headset.graphics is not None else "")
+        print(f"farview: OpenXR runtime {headset.runtime_name}, {eye[0]}x{eye[1]} per eye; {shown}",
+              file=sys.stderr, flush=True)
     else:
         try:
             source = SimulatedHeadset(load_trace(args.trace), rate_hz=settings.headset.refresh_hz, loop=True)
@@ -464,7 +480,8 @@ def run_headset_cli(session: Any, args: argparse.Namespace, title: str,
         return conn
 
     worker = StreamWorker(connect, mailbox, session_check=session_check)
-    if source is None:
-        return run_openxr(worker, mailbox, settings, duration=args.duration)
+    if headset is not None:
+        return run_openxr(worker, mailbox, headset, settings, duration=args.duration)
+    assert source is not None
     return run_headset(worker, mailbox, source, settings, duration=args.duration, headless=args.headless,
                        window_size=args.size, vsync=args.vsync, title=title, screenshot=args.screenshot)
