@@ -330,8 +330,8 @@ class XrFrameLoop:
 
     def _take_newest(self) -> Frame | None:
         frame = self.take()
-        if frame is None:
-            return None
+        if frame is None or frame.pose is None or len(frame.pose.views) != 2:
+            return None  # not one of ours (the connection's first pose is mono): nothing to submit
         self.stats.frames_received += 1
         if self._current is not None and not self._current_submitted:
             self.stats.frames_dropped += 1

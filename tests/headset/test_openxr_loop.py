@@ -335,6 +335,22 @@ def test_repeats_empty_frames_and_drops_are_counted_honestly() -> None:
            "1 stream frames dropped; runtime frame period 11.1 ms" in s.summary("egl")
 
 
+def test_a_frame_not_rendered_for_the_headset_is_not_submitted() -> None:
+    """The connection's first pose is mono (the viewer's default): its frame has one view and
+    must not reach the runtime as a layer (a projection layer needs both eyes)."""
+    rt = StandInRuntime({1: ["READY"]})
+    host = Host(lag=1)
+    loop, painter = make_loop(rt, host)
+    first = frame_for(PoseRequest((View(Pose((0.0, 0.0, 1.0)), FOV),), (64, 48)), 0, now_us())
+    loop.take = lambda: first  # type: ignore[method-assign]
+    run(loop, 2)
+    assert [layer for _, layer in rt.ended] == [None, None] and painter.painted == []
+    assert loop.stats.frames_received == 0 and loop.stats.empty_frames == 2
+    loop.take = host.take  # type: ignore[method-assign]
+    run(loop, 3)
+    assert loop.stats.layers_submitted >= 1
+
+
 def test_headless_only_waits_and_locates_and_says_nothing_is_displayed() -> None:
     rt = StandInRuntime({1: ["READY"]}, headless=True)
     host = Host()
