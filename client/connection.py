@@ -32,7 +32,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from aiortc import RTCRtpTransceiver
-from aiortc.rtcrtpsender import RTCRtpSender
 
 from farview.client.errors import (
     ConnectError,
@@ -53,7 +52,7 @@ from farview.streaming.congestion import QueueDelayMeter
 from farview.streaming.correlation import PoseCorrelator
 from farview.streaming.frame import Frame
 from farview.streaming.mailbox import LatestMailbox
-from farview.streaming.peer import CHANNELS, create_peer_connection
+from farview.streaming.peer import CHANNELS, create_peer_connection, h264_codecs
 from farview.streaming.receiver import DecodedVideoFrame, VideoReceiver
 from farview.streaming.stats import FrameStatistics, StatisticsWindow
 from farview.streaming.whep import (
@@ -116,9 +115,7 @@ class RenderingConnection:
         self._channels["frames"].on("message", self._on_frame_meta)
         self._channels["control"].on("message", self._on_control)
         transceiver: RTCRtpTransceiver = self.pc.addTransceiver("video", direction="recvonly")
-        h264 = [c for c in RTCRtpSender.getCapabilities("video").codecs
-                if c.mimeType.lower() in ("video/h264", "video/rtx")]
-        transceiver.setCodecPreferences(h264)
+        transceiver.setCodecPreferences(h264_codecs())
         self._receiver = VideoReceiver(self._on_decoded, request_keyframe=self._ask_keyframe)
         self._jitter = FrameAssembler(self._receiver.on_encoded, request_keyframe=self._ask_keyframe)
         if stock_receiver:

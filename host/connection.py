@@ -2,11 +2,13 @@
 
 Lives on the host's event loop. Poses go to the render thread's latest-only slot; rendered
 frames come back through ``call_soon_threadsafe`` and leave as metadata (``frames`` channel)
-followed by the frame's packets (video track). A client that stops talking (no message on any
-channel, including the client's 1 s ``ping`` heartbeat, for ``liveness_timeout`` seconds; a new
-connection has :data:`SETUP_TIMEOUT` to open its first data channel) or whose peer connection fails is
-dropped, which frees the host for the next client; the scene
-stays. Malformed messages are counted, logged once per kind, reported once on ``control``,
+followed by the frame's packets (video track). A farview client that stops talking (no message
+on any channel, including its 1 s ``ping`` heartbeat, for ``liveness_timeout`` seconds; a new
+connection has :data:`SETUP_TIMEOUT` to open its first data channel), a client without
+farview's ``control`` channel (a standard WHEP player) that sends no RTCP for
+:data:`MEDIA_LIVENESS_TIMEOUT`, or one whose peer connection fails (ICE consent, DTLS) is
+dropped, which frees the host for the next client; the scene stays. Only H.264 is answered,
+whatever else an offer lists first. Malformed messages are counted, logged once per kind, reported once on ``control``,
 and dropped: they never end the connection.
 
 Two limits hold before a message is decoded; what they drop is counted, logged and reported
@@ -51,7 +53,7 @@ from farview.streaming._aiortc_patches import (
     rtp_packets_sent,
 )
 from farview.streaming.congestion import CongestionController
-from farview.streaming.peer import MAX_CHANNEL_MESSAGE, create_peer_connection
+from farview.streaming.peer import MAX_CHANNEL_MESSAGE, create_peer_connection, h264_codecs
 from farview.streaming.retransmit import RetransmitPolicy
 from farview.streaming.track import PacketTrack
 
@@ -65,6 +67,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEFAULT_LIVENESS_TIMEOUT = 3.0
+MEDIA_LIVENESS_TIMEOUT = 10.0
+"""A client without farview's control channel (a standard WHEP player) is dropped after this
+long without RTCP from it (browsers send receiver reports about once a second)."""
 SETUP_TIMEOUT = 15.0
 """How long a new connection may take to open its first data channel (ICE, DTLS and SCTP set up;
 over a lossy link a lost SCTP INIT alone costs aiortc's 3-s retransmission timer): the client
@@ -132,6 +137,8 @@ class HostConnection:
         """Answers to requests dropped for the rate limit are held to the control limit too."""
         self.last_heard = time.monotonic()
         self._heard = False
+        self.last_rtcp: float | None = None
+        """When the client's RTCP (a receiver report, NACK or REMB) last arrived."""
         """A message has arrived: the connection is set up, and liveness counts from here."""
         self._closed = False
         self._watchdog: asyncio.Task[None] | None = None
@@ -159,21 +166,28 @@ class HostConnection:
         pc.on("datachannel", conn._on_datachannel)
         pc.on("connectionstatechange", conn._on_state)
         try:
+            # the video transceiver exists before the offer is applied, so that its codec
+            # preferences shape the answer: H.264 only, whatever else the offer lists (browsers
+            # list VP8 first, and aiortc would send the H.264 packets under VP8's payload type)
+            video = pc.addTransceiver("video", direction="sendonly")
+            video.setCodecPreferences(h264_codecs())
             await pc.setRemoteDescription(offer)
             if pc.sctp is not None:  # the offer has data channels: report what patch 5 drops
                 reassembly_guard(pc.sctp).on_drop = conn._on_reassembly_drop
-            video = [t for t in pc.getTransceivers() if t.kind == "video"]
-            if not video:
+            if video.mid is None:
                 raise ValueError("the offer has no video section; add a recvonly video transceiver")
             sender = pc.addTrack(conn.track)
             route_keyframe_requests(sender, runtime.render_loop.request_keyframe)
             conn._sender = sender
             if not settings.stock_aiortc:
                 limit_retransmissions(sender, conn.retransmit)
-            if settings.congestion_control and not settings.stock_aiortc:
-                conn.congestion = CongestionController(settings.limits)
+            if not settings.stock_aiortc:
+                # RTCP feeds congestion control, and is how a client without farview's
+                # control channel (a standard WHEP player) shows it is alive
                 observe_rtcp_feedback(sender, on_remb=conn._on_remb, on_nack=conn._on_nack,
                                       on_report=conn._on_report)
+                if settings.congestion_control:
+                    conn.congestion = CongestionController(settings.limits)
             answer = await pc.createAnswer()
             await pc.setLocalDescription(answer)
         except Exception as exc:
@@ -268,9 +282,6 @@ class HostConnection:
         start = self.congestion.target if self.congestion is not None else None
         if start is not None:
             start = max(settings.min_bitrate, min(settings.max_bitrate, start))
-        if self.congestion is None and self._sender is not None:
-            observe_rtcp_feedback(self._sender, on_remb=self._on_remb, on_nack=self._on_nack,
-                                  on_report=self._on_report)
         self.congestion = CongestionController(settings.limits, start=start)
         self._applied_target = None
         self._apply_target()
@@ -300,12 +311,14 @@ class HostConnection:
             self._apply_target()
 
     def _on_remb(self, bitrate: int) -> None:
+        self.last_rtcp = time.monotonic()
         def signal(cc: CongestionController, now: float) -> None:
             cc.on_remb(bitrate, now)
             cc.tick(now)
         self._feedback(signal)
 
     def _on_nack(self, lost: list[int]) -> None:
+        self.last_rtcp = time.monotonic()
         self._feedback(lambda cc, now: cc.on_nack(lost, now))
 
     def _on_network_feedback(self, data: Any) -> None:
@@ -319,6 +332,7 @@ class HostConnection:
         self._feedback(lambda cc, now: cc.on_queue_delay(queue_ms / 1000, now))
 
     def _on_report(self, fraction_lost: float, rtt: float | None) -> None:
+        self.last_rtcp = time.monotonic()
         self._feedback(lambda cc, now: cc.on_report(fraction_lost, rtt, now))
 
     # -- messages in --------------------------------------------------------------------------
@@ -446,9 +460,21 @@ class HostConnection:
             self._spawn(self.close(f"peer connection {state}"))
 
     async def _watch(self) -> None:
+        started = time.monotonic()
         while not self._closed:
             await asyncio.sleep(0.25)
-            silent = time.monotonic() - self.last_heard
-            if silent > (self._liveness_timeout if self._heard else SETUP_TIMEOUT):
-                await self.close(f"client silent for {silent:.1f} s")
-                return
+            now = time.monotonic()
+            if "control" in self.channels:
+                # farview's client: its 1 s heartbeat (or any message) on the data channels
+                silent = now - self.last_heard
+                if silent > (self._liveness_timeout if self._heard else SETUP_TIMEOUT):
+                    await self.close(f"client silent for {silent:.1f} s")
+                    return
+            elif self.last_rtcp is not None or now - started > SETUP_TIMEOUT:
+                # a client without farview's control channel (a standard WHEP player): its
+                # RTCP shows it is alive; ICE consent and DTLS failures close it through the
+                # peer connection's state
+                silent = now - (self.last_rtcp if self.last_rtcp is not None else started)
+                if silent > MEDIA_LIVENESS_TIMEOUT:
+                    await self.close(f"no RTCP from the client for {silent:.1f} s")
+                    return

@@ -44,6 +44,7 @@ from typing import Any, Protocol
 import av
 
 from farview.input import marker
+from farview.input.camera import home_view
 from farview.input.frame_meta import FrameMetadata
 from farview.input.launch import DEFAULT_MAX_BITRATE, DEFAULT_MIN_BITRATE, check_bitrates
 from farview.input.pose import MAX_VIEWPORT, Fov, Pose, PoseMessage, View
@@ -164,6 +165,23 @@ def default_pose_message(width: int = 1280, height: int = 720) -> PoseMessage:
                        (width, height))
 
 
+PASSIVE_FPS = 30
+"""Frames a second for a client that sends no poses (a standard WHEP player): the home view,
+rendered again only when the scene changes and otherwise encoded again (a tiny P-frame), so a
+player sees a live stream at little cost."""
+HOME_VIEWPORT = (1280, 720)
+
+
+def home_pose_message(scene: Any, viewport: tuple[int, int] = HOME_VIEWPORT) -> PoseMessage:
+    """The session's home view: everything in ``scene`` framed from the front left, a little
+    above (what the viewers start with); the sample model's framing for an empty scene."""
+    boxes = [b for b in (scene.world_bounds(r) for r in scene.roots) if b is not None] if scene is not None else []
+    lo = tuple(min(b.min[i] for b in boxes) for i in range(3)) if boxes else None
+    hi = tuple(max(b.max[i] for b in boxes) for i in range(3)) if boxes else None
+    pose, fov = home_view(lo, hi, viewport[0] / viewport[1])  # type: ignore[arg-type]
+    return PoseMessage(0, 0, (View(pose, fov),), viewport)
+
+
 @dataclass
 class _Stream:
     on_frame: FrameCallback
@@ -182,6 +200,12 @@ class _Stream:
     """Congestion control's target (None: ``settings.max_bitrate``)."""
     keyframe_at: float | None = None
     """perf_counter() of the last keyframe."""
+    posed: bool = False
+    """The client has sent a pose. Until then it gets the home view at :data:`PASSIVE_FPS`."""
+    frame_at: float | None = None
+    """perf_counter() of the last frame."""
+    home: tuple[int, PoseMessage] | None = None
+    """The home view and the scene version it was framed for."""
 
     def frame_rate(self, size: tuple[int, int] | None) -> int:
         """The frame rate for the current bit rate: ``max_fps``, lower where each frame would
@@ -281,6 +305,8 @@ class RenderLoop:
     def submit_pose(self, msg: PoseMessage) -> None:
         with self._cond:
             self.poses_received += 1
+            if self._stream is not None:
+                self._stream.posed = True
             if self._pending is not None:
                 self.poses_dropped += 1
             self._pending = msg
@@ -344,6 +370,32 @@ class RenderLoop:
         if stream.keyframe_at is None:
             return 0.0
         return max(0.0, stream.keyframe_at + KEYFRAME_MIN_INTERVAL_S - now)
+
+    def _passive_wait(self, now: float) -> float | None:
+        """Seconds until a client that sends no poses is due its next frame (None: it sends)."""
+        stream = self._stream
+        if stream is None or stream.posed:
+            return None
+        if stream.frame_at is None:
+            return 0.0
+        return max(0.0, stream.frame_at + 1.0 / PASSIVE_FPS - now)
+
+    def _next_wait(self, now: float) -> float | None:
+        """Seconds until the render thread has work that no event brings (None: none)."""
+        waits = [w for w in (self._keyframe_wait(now), self._passive_wait(now)) if w is not None]
+        return min(waits) if waits else None
+
+    def _home_pose(self, stream: _Stream) -> PoseMessage:
+        """The home view for the scene as it is now (framed again when it changed)."""
+        version = getattr(self._scene, "version", 0)
+        if stream.home is None or stream.home[0] != version:
+            try:
+                with self._scene_lock:
+                    stream.home = (version, home_pose_message(self._scene))
+            except Exception:
+                log.exception("framing the home view failed; the default view is used")
+                stream.home = (version, default_pose_message())
+        return stream.home[1]
 
     def start_stream(self, on_frame: FrameCallback, settings: StreamSettings) -> None:
         with self._cond:
@@ -420,9 +472,9 @@ class RenderLoop:
             with self._cond:
                 while not (self._stop or self._calls or
                            (self._stream is not None and (self._pending is not None or self._dirty))):
-                    held = self._keyframe_wait(time.perf_counter())
+                    held = self._next_wait(time.perf_counter())
                     if held == 0.0:
-                        self._dirty = True  # a held-back keyframe is due: send it now
+                        self._dirty = True  # a held-back keyframe (or a passive frame) is due
                         self._triggered()
                         continue
                     self._cond.wait(held)
@@ -446,7 +498,10 @@ class RenderLoop:
                 stream = self._stream
                 if stream is None:
                     continue
-                msg = self._pending or self._last_pose
+                if stream.posed or self._pending is not None:
+                    msg = self._pending or self._last_pose
+                else:
+                    msg = self._home_pose(stream)
                 dirty = self._dirty
                 self._pending = None
                 self._dirty = False
@@ -463,6 +518,7 @@ class RenderLoop:
                 self.poses_unchanged += 1
             stream.last_view = view_key
             start = time.perf_counter()
+            stream.frame_at = start
             cap.started(start)
             wait_us = 0 if trigger_at is None else min(max(0, int((start - trigger_at) * 1e6)), 2**32 - 1)
             try:

@@ -29,7 +29,7 @@ from farview.input.mathutil import (
     vec_scale,
     vec_sub,
 )
-from farview.input.pose import Pose
+from farview.input.pose import Fov, Pose
 
 DEFAULT_DISTANCE = 3.0
 """Metres from eye to target at start and after reset (the sample model is about 1 m across)."""
@@ -60,6 +60,23 @@ class CameraState:
                 f"camera distance must be in [{MIN_DISTANCE}, {MAX_DISTANCE}] m, "
                 f"got {self.distance}"
             )
+
+
+HOME_YAW, HOME_PITCH = 0.6, -0.35
+"""The direction a viewer first looks from (radians): front left, a little from above. The
+desktop viewer, the web viewer and the host's home view (for a client that sends no poses)
+share it."""
+
+
+def home_view(lo: Vec3 | None, hi: Vec3 | None, aspect: float, *,
+              fov_y_deg: float = DEFAULT_FOV_Y_DEG) -> tuple[Pose, Fov]:
+    """The pose and FOV that show the box ``lo``..``hi`` whole from the home direction (the
+    sample model's framing when there is no box)."""
+    if lo is not None and hi is not None:
+        state = framing(lo, hi, fov_y_deg=fov_y_deg, yaw=HOME_YAW, pitch=HOME_PITCH)
+    else:
+        state = CameraState(target=(0.0, 0.02, 0.0), distance=1.5, yaw=HOME_YAW, pitch=HOME_PITCH)
+    return CameraController(state, fov_y_deg=fov_y_deg).pose(), Fov.symmetric(fov_y_deg, aspect)
 
 
 FRAMING_MARGIN = 1.8

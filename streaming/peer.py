@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection
+from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCRtpCodecCapability, RTCRtpSender
 
 from farview.input.ice import IceServer
 from farview.streaming._aiortc_patches import MAX_REASSEMBLED_MESSAGE, apply_global_patches
@@ -33,6 +33,17 @@ INPUT = ChannelSpec("input", ordered=True, max_retransmits=None)
 CONTROL = ChannelSpec("control", ordered=True, max_retransmits=None)
 FRAMES = ChannelSpec("frames", ordered=False, max_retransmits=0)
 CHANNELS = (POSE, INPUT, CONTROL, FRAMES)
+
+
+def h264_codecs() -> list[RTCRtpCodecCapability]:
+    """The video codecs farview negotiates, for ``setCodecPreferences`` on either side: H.264
+    with ``packetization-mode=1`` (the encoder emits constrained baseline, SPS ``42c0xx``),
+    constrained baseline (``42e01f``) first, then baseline, and RTX."""
+    codecs = RTCRtpSender.getCapabilities("video").codecs
+    h264 = [c for c in codecs if c.mimeType.lower() == "video/h264"
+            and c.parameters.get("packetization-mode") == "1"]
+    h264.sort(key=lambda c: str(c.parameters.get("profile-level-id", "")).lower() != "42e01f")
+    return h264 + [c for c in codecs if c.mimeType.lower() == "video/rtx"]
 
 
 def create_peer_connection(ice_servers: Sequence[IceServer] = ()) -> RTCPeerConnection:

@@ -42,7 +42,7 @@ from farview.client.errors import (
 )
 from farview.client.frame_loop import run_frame_loop, wake_on_frame
 from farview.client.stream_thread import StreamThread
-from farview.input.camera import CameraController, CameraState, framing
+from farview.input.camera import HOME_PITCH, HOME_YAW, CameraController, CameraState, framing
 from farview.input.events import Action, EventKind, InputEvent
 from farview.input.pose import Fov, PoseMessage, PoseRequest, View
 from farview.input.scene import Bounds
@@ -322,8 +322,8 @@ def format_connection_stats(conn: RenderingConnection, *, discarded: int | None 
     ]
 
 
-DEFAULT_YAW, DEFAULT_PITCH = 0.6, -0.35
-"""The direction the viewer looks from at start: front left, a little from above."""
+DEFAULT_YAW, DEFAULT_PITCH = HOME_YAW, HOME_PITCH
+"""The direction the viewer looks from at start (:data:`~farview.input.camera.HOME_YAW`)."""
 
 
 def default_camera() -> CameraController:
