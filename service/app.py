@@ -4,7 +4,10 @@ token exchange and the OpenAPI document (FastAPI).
 Every request passes :class:`_Envelope` (pure ASGI middleware) which
 
 - authenticates the bearer credential against the account in the path (every route, including
-  ``/openapi.json``; ``/docs`` is off) → 401 with ``WWW-Authenticate`` and no body,
+  ``/openapi.json``; ``/docs`` is off) → 401 with ``WWW-Authenticate`` and no body. The one
+  exception is the web viewer's static files (``GET /viewer/…``; ``/`` redirects there): they
+  hold no data and no secret, the page signs in itself, and they go out with a strict
+  Content-Security-Policy (:data:`WEB_HEADERS`),
 - refuses bodies over ``max_body_bytes`` → 413,
 - sets ``MS-CV`` (echoed from the request or new) on every response,
 - turns an unexpected exception into a 500 error body (the service keeps running).
@@ -25,15 +28,18 @@ import re
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any, Literal
 
 import httpx
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Match, Router
+from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from farview.service.auth import Authenticator
@@ -52,6 +58,21 @@ MAX_PAGE_SIZE = 1000
 # that a newline inside a path cannot make the account pattern miss (the fuzz found both).
 SESSION_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}\Z")
 TERAFLOPS = {"Standard": 2.0, "Premium": 8.0}
+WEB_DIR = Path(__file__).with_name("web")
+"""The web viewer: static files shipped in the package (no build step)."""
+WEB_PREFIX = "/viewer"
+WEB_HEADERS = (
+    (b"content-security-policy", b"default-src 'none'; script-src 'self'; style-src 'self'; "
+     b"img-src 'self' data: blob:; media-src 'self' blob: mediastream:; connect-src 'self'; "
+     b"manifest-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+    (b"permissions-policy", b"xr-spatial-tracking=(self), camera=(), microphone=(), geolocation=()"),
+)
+"""Headers on every web viewer file: scripts and styles from this origin only (no inline code),
+requests to this origin only, never framed."""
+
 _ACCOUNT_PATH = re.compile(r"^/(?:v1/)?[Aa]ccounts/([^/]+)(/.*)?\Z", re.DOTALL)
 KEYS_ONLY = "farview_keys_only"
 """Attribute set on a route's endpoint that accepts account keys only (the token exchange:
@@ -236,6 +257,15 @@ class _Envelope:
             await send(message)
 
         path: str = scope["path"]
+        if scope["method"] in ("GET", "HEAD") and (path == "/" or path == WEB_PREFIX
+                                                   or path.startswith(WEB_PREFIX + "/")):
+            async def send_web(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    message["headers"] = [*message.get("headers", []), *WEB_HEADERS]
+                await send_with_cv(message)
+
+            await self.app(scope, receive, send_web)
+            return
         match = _ACCOUNT_PATH.match(path)
         account = self.auth.authenticate(headers.get("authorization"),
                                          match.group(1) if match else None,
@@ -305,10 +335,12 @@ class _Envelope:
 def create_app(manager: SessionManager, auth: Authenticator, *, max_body_bytes: int = 64 * 1024,
                on_started: Callable[[], Awaitable[None] | None] | None = None,
                limiter: RateLimiter | None = None, public_url: str | None = None,
-               ice_servers: tuple[str, ...] = (), turn_secret: str | None = None) -> FastAPI:
+               ice_servers: tuple[str, ...] = (), turn_secret: str | None = None,
+               cors_origins: tuple[str, ...] = ()) -> FastAPI:
     """The service's app. ``public_url`` is where clients reach the service: sessions report
     its host and port as their ``hostname``/``handshakePort`` (the service is every session's
-    one public endpoint; hosts listen on loopback only)."""
+    one public endpoint; hosts listen on loopback only). ``cors_origins``: web origins allowed
+    to call the API and WHEP from their own pages (CORS); none by default (same origin only)."""
     limits = limiter or RateLimiter()
     gateway = HostGateway(manager, auth, ice_servers=ice_servers, turn_secret=turn_secret)
     public = httpx.URL(public_url) if public_url else None
@@ -547,7 +579,18 @@ def create_app(manager: SessionManager, auth: Authenticator, *, max_body_bytes: 
         records = await manager.list_sessions(account_of(request), after_seq=0, limit=10_000)
         return JSONResponse({"sessions": [legacy_json(r) for r in records]})
 
+    @app.get("/", include_in_schema=False)
+    async def root() -> Response:
+        return RedirectResponse(WEB_PREFIX + "/", status_code=302)
+
+    app.mount(WEB_PREFIX, StaticFiles(directory=WEB_DIR, html=True), name="viewer")
     app.add_middleware(_Envelope, auth=auth, max_body_bytes=max_body_bytes, router=app.router)
+    if cors_origins:
+        # outside the envelope: a preflight carries no credential
+        app.add_middleware(CORSMiddleware, allow_origins=list(cors_origins), allow_credentials=False,
+                           allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+                           allow_headers=["Authorization", "Content-Type", "MS-CV", "If-Match"],
+                           expose_headers=["Location", "Link", "ETag", "MS-CV", "Retry-After"], max_age=600)
     default_openapi = app.openapi
 
     def openapi() -> dict[str, Any]:

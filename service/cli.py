@@ -100,6 +100,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a STUN/TURN server clients use for media (stun:HOST:PORT, "
                    "turn:HOST:PORT?transport=udp|tcp, turns:HOST:PORT; repeatable); given to "
                    "clients in the WHEP resource's Link headers")
+    p.add_argument("--cors-origin", action="append", dest="cors_origins", metavar="ORIGIN",
+                   help="a web origin (https://player.example) whose pages may call the API and WHEP "
+                   "(CORS; repeatable; env FARVIEW_CORS_ORIGINS, comma-separated); none by default: "
+                   "the web viewer at /viewer/ is same-origin")
     p.add_argument("--turn-secret-file", type=Path, metavar="PATH",
                    help="file holding the TURN server's shared secret (coturn --static-auth-secret; "
                    "or env FARVIEW_TURN_SECRET): clients get credentials derived from it")
@@ -145,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         "model_sources": args.model_sources,
         "public_url": args.public_url,
         "ice_servers": tuple(args.ice_servers) if args.ice_servers else None,
+        "cors_origins": tuple(args.cors_origins) if args.cors_origins else None,
         "turn_secret": turn_secret,
         "model_url_hosts": tuple(args.model_url_hosts) if args.model_url_hosts else None,
         "media_addresses": tuple(args.media_addresses) if args.media_addresses else None,
@@ -279,7 +284,7 @@ async def serve(settings: ServiceSettings) -> int:
                      limiter=RateLimiter(creates_per_minute=settings.creates_per_minute,
                                          reads_per_second=settings.reads_per_second),
                      public_url=url, ice_servers=settings.ice_servers,
-                     turn_secret=settings.turn_secret)
+                     turn_secret=settings.turn_secret, cors_origins=settings.cors_origins)
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on",
                             ssl_certfile=str(cert) if cert else None,
                             ssl_keyfile=str(key) if key else None,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
@@ -93,6 +94,9 @@ class ServiceSettings:
     """The public address a 1:1 NAT maps to this machine: hosts offer it beside their own."""
     accounts: tuple[tuple[str, str], ...] = ()
     """Configured (account id, account key) pairs; empty → a local account is created."""
+    cors_origins: tuple[str, ...] = ()
+    """Web origins (``https://player.example``) whose pages may call the API and WHEP (CORS):
+    other web players, used deliberately. None by default: the web viewer is same-origin."""
     min_bitrate: int = DEFAULT_MIN_BITRATE
     """The least a stream's congestion control lowers the video bit rate to (bit/s)."""
     max_bitrate: int = DEFAULT_MAX_BITRATE
@@ -112,12 +116,25 @@ class ServiceSettings:
         for url in self.ice_servers:
             IceServer(url)  # raises ValueError naming the accepted schemes
         self.media_network()  # raises ValueError naming what is wrong
+        for origin in self.cors_origins:
+            check_origin(origin)
         check_bitrates(self.min_bitrate, self.max_bitrate)
 
     def media_network(self) -> MediaNetwork:
         """What every host is told about where its ICE candidates live."""
         return MediaNetwork(addresses=self.media_addresses, announced=self.announced_address,
                             ports=parse_port_range(self.media_ports) if self.media_ports else None)
+
+
+_ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?|https?://\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?")
+
+
+def check_origin(origin: str) -> str:
+    """A web origin as browsers send it: ``scheme://host[:port]``, no path, no wildcard."""
+    if not _ORIGIN.fullmatch(origin):
+        raise ValueError(f"CORS origin {origin!r} must be scheme://host[:port] (http or https, no path, no "
+                         "wildcard), e.g. https://player.example")
+    return origin
 
 
 _ENV: dict[str, tuple[str, Callable[[str], Any]]] = {
@@ -135,6 +152,7 @@ _ENV: dict[str, tuple[str, Callable[[str], Any]]] = {
     "FARVIEW_TURN_SECRET": ("turn_secret", str),
     "FARVIEW_MIN_BITRATE": ("min_bitrate", parse_bitrate),
     "FARVIEW_MAX_BITRATE": ("max_bitrate", parse_bitrate),
+    "FARVIEW_CORS_ORIGINS": ("cors_origins", lambda v: tuple(o.strip() for o in v.split(",") if o.strip())),
 }
 
 
@@ -149,7 +167,7 @@ def read_config_file(path: Path) -> dict[str, Any]:
     for key, value in raw.items():
         if key == "accounts":
             out["accounts"] = tuple((str(a["id"]), str(a["key"])) for a in value)
-        elif key in ("model_url_hosts", "ice_servers", "media_addresses"):
+        elif key in ("model_url_hosts", "ice_servers", "media_addresses", "cors_origins"):
             out[key] = tuple(str(h) for h in value)
         elif key in known:
             out[key] = Path(value) if key in ("data_dir", "tls_cert", "tls_key") else value

@@ -1,0 +1,270 @@
+// One WHEP connection to a session's render host from the browser: the video, farview's four
+// data channels (pose, input, control, frames), a control-request API, the 1 s heartbeat, and
+// the match of each presented video frame to its metadata and the pose it was rendered for.
+import { ApiError, errorOf, iceServersFromLinks } from "./api.js";
+import * as wire from "./wire.js";
+
+const CHANNELS = [
+  { label: "pose", ordered: false, maxRetransmits: 0 },
+  { label: "input", ordered: true },
+  { label: "control", ordered: true },
+  { label: "frames", ordered: false, maxRetransmits: 0 },
+];
+const KEPT = 512;
+
+export const nowUs = () => BigInt(Math.round(performance.now() * 1000));
+
+export class FarviewStream {
+  constructor(api, sessionId, video, { onEvent = () => {}, onFrame = () => {}, onClosed = () => {} } = {}) {
+    this.api = api;
+    this.sessionId = sessionId;
+    this.video = video;
+    this.onEvent = onEvent;
+    this.onFrame = onFrame;
+    this.onClosed = onClosed;
+    this.pc = null;
+    this.channels = {};
+    this.location = null;
+    this.sequence = 0;
+    this.sent = new Map(); // sequence → the pose message sent
+    this.metas = new Map(); // pts → frame metadata
+    this.rtpOffset = null; // rtpTimestamp - pts (aiortc starts the RTP clock at a random value)
+    this.misses = 0;
+    this.pending = new Map(); // control request id → {resolve, reject, timer}
+    this.nextId = 1;
+    this.rttMs = null;
+    this.closed = false;
+    this.timers = [];
+    this.lastFrame = null; // {meta, pose} of the newest presented frame
+  }
+
+  async connect(timeoutMs = 20000) {
+    const url = this.api.whepUrl(this.sessionId);
+    const headers = { Authorization: `Bearer ${this.api.token}` };
+    let iceServers = [];
+    const opt = await fetch(url, { method: "OPTIONS", headers, cache: "no-store" });
+    if (opt.ok) iceServers = iceServersFromLinks(opt.headers.get("Link"));
+    else if (opt.status !== 405) throw await errorOf(opt);
+    const pc = (this.pc = new RTCPeerConnection({ iceServers }));
+    for (const spec of CHANNELS) {
+      const { label, ...init } = spec;
+      const ch = pc.createDataChannel(label, init);
+      ch.binaryType = "arraybuffer";
+      this.channels[label] = ch;
+    }
+    this.channels.control.onmessage = (e) => this.onControl(e.data);
+    this.channels.frames.onmessage = (e) => this.onMeta(e.data);
+    const transceiver = pc.addTransceiver("video", { direction: "recvonly" });
+    const caps = RTCRtpReceiver.getCapabilities && RTCRtpReceiver.getCapabilities("video");
+    if (caps && transceiver.setCodecPreferences) {
+      const h264 = caps.codecs.filter((c) => /video\/(h264|rtx)/i.test(c.mimeType));
+      if (h264.length) transceiver.setCodecPreferences(h264);
+    }
+    pc.ontrack = (e) => {
+      this.video.srcObject = e.streams[0] || new MediaStream([e.track]);
+      this.video.play().catch(() => {});
+      this.watchFrames();
+    };
+    pc.onconnectionstatechange = () => {
+      if (["failed", "closed"].includes(pc.connectionState)) this.lost(`connection ${pc.connectionState}`);
+    };
+    await pc.setLocalDescription(await pc.createOffer());
+    await gathered(pc, 2000);
+    const res = await fetch(url, {
+      method: "POST", headers: { ...headers, "Content-Type": "application/sdp" }, body: pc.localDescription.sdp,
+    });
+    if (res.status !== 201) {
+      pc.close();
+      throw await errorOf(res);
+    }
+    this.location = res.headers.get("Location");
+    await pc.setRemoteDescription({ type: "answer", sdp: await res.text() });
+    await opened(this.channels.control, timeoutMs);
+    this.channels.control.onclose = () => this.lost("the control channel closed");
+    this.timers.push(setInterval(() => this.ping(), 1000));
+  }
+
+  // -- poses and input ------------------------------------------------------------------------
+  sendPose(views, viewport, near = 0.05, far = 1000, keyframe = false) {
+    const ch = this.channels.pose;
+    if (!ch || ch.readyState !== "open") return null;
+    const msg = { sequence: ++this.sequence >>> 0, clientTimeUs: nowUs(), views, viewport, near, far, keyframe };
+    ch.send(wire.encodePose(msg));
+    this.sent.set(msg.sequence, msg);
+    if (this.sent.size > KEPT) this.sent.delete(this.sent.keys().next().value);
+    return msg;
+  }
+
+  sendInput(event) {
+    const ch = this.channels.input;
+    if (ch && ch.readyState === "open") ch.send(wire.encodeInput({ clientTimeUs: nowUs(), ...event }));
+  }
+
+  // -- control ----------------------------------------------------------------------------------
+  request(method, params = {}, timeoutMs = 30000) {
+    const ch = this.channels.control;
+    if (!ch || ch.readyState !== "open") return Promise.reject(new Error("not connected"));
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new Error(`${method}: no answer in ${timeoutMs / 1000} s`));
+      }, timeoutMs);
+      this.pending.set(id, { resolve, reject, timer });
+      ch.send(wire.encodeControl({ id, method, params }));
+    });
+  }
+
+  onControl(data) {
+    let msg;
+    try {
+      msg = wire.decodeControl(data);
+    } catch (e) {
+      console.warn("farview: bad control message from the host:", e.message);
+      return;
+    }
+    if ("event" in msg) {
+      this.onEvent(msg.event, msg.data);
+      return;
+    }
+    const waiter = this.pending.get(msg.id);
+    if (!waiter) return;
+    this.pending.delete(msg.id);
+    clearTimeout(waiter.timer);
+    if ("error" in msg) waiter.reject(new ApiError(0, msg.error.code, msg.error.message));
+    else waiter.resolve(msg.result);
+  }
+
+  async ping() {
+    const t0 = performance.now();
+    try {
+      await this.request("ping", { t: t0 }, 3000);
+      this.rttMs = performance.now() - t0;
+    } catch (e) {
+      if (!this.closed) this.lost("the host stopped answering");
+    }
+  }
+
+  // -- frames -----------------------------------------------------------------------------------
+  onMeta(data) {
+    let meta;
+    try {
+      meta = wire.decodeFrameMeta(new Uint8Array(data));
+    } catch (e) {
+      console.warn("farview: bad frame metadata:", e.message);
+      return;
+    }
+    this.metas.set(meta.pts, meta);
+    if (this.metas.size > KEPT) this.metas.delete(this.metas.keys().next().value);
+  }
+
+  // The RTP clock starts at a random value (aiortc), so the offset between a frame's RTP
+  // timestamp and its metadata's pts is found from the frames themselves: the one offset
+  // under which the last few presented frames all have metadata.
+  metaFor(rtpTimestamp) {
+    if (rtpTimestamp === undefined) return null;
+    if (this.rtpOffset !== null) {
+      const meta = this.metas.get((rtpTimestamp - this.rtpOffset) >>> 0);
+      if (meta) {
+        this.misses = 0;
+        return meta;
+      }
+      if (++this.misses < 30) return null;
+      this.rtpOffset = null; // lost the match (a new stream?): find it again
+    }
+    this.recent = [...(this.recent || []), rtpTimestamp].slice(-4);
+    const candidates = new Set([...this.metas.values()].map((m) => (rtpTimestamp - m.pts) >>> 0));
+    const fits = [...candidates].filter((c) => this.recent.every((r) => this.metas.has((r - c) >>> 0)));
+    if (fits.length !== 1 || this.recent.length < 3) return null;
+    this.rtpOffset = fits[0];
+    this.misses = 0;
+    this.recent = [];
+    return this.metas.get((rtpTimestamp - this.rtpOffset) >>> 0);
+  }
+
+  watchFrames() {
+    const video = this.video;
+    if (!video.requestVideoFrameCallback) return;
+    const step = (now, md) => {
+      if (this.closed) return;
+      const meta = this.metaFor(md.rtpTimestamp);
+      const pose = meta ? this.sent.get(meta.poseSequence) || null : null;
+      const shownAt = md.expectedDisplayTime || now;
+      if (this.firstShownAt === undefined) this.firstShownAt = shownAt;
+      // pose → present of poses sent once the picture is up (not the connection's set-up)
+      const poseToPresentMs = meta && meta.poseClientTimeUs > 0n && Number(meta.poseClientTimeUs) / 1000 >= this.firstShownAt
+        ? shownAt - Number(meta.poseClientTimeUs) / 1000 : null;
+      this.lastFrame = { meta, pose };
+      this.onFrame({ meta, pose, poseToPresentMs, md });
+      video.requestVideoFrameCallback(step);
+    };
+    video.requestVideoFrameCallback(step);
+  }
+
+  async videoStats() {
+    if (!this.pc) return null;
+    const out = {};
+    (await this.pc.getStats()).forEach((s) => {
+      if (s.type === "inbound-rtp" && s.kind === "video") {
+        Object.assign(out, { framesDecoded: s.framesDecoded, framesDropped: s.framesDropped, bytes: s.bytesReceived,
+          fps: s.framesPerSecond, packetsLost: s.packetsLost, width: s.frameWidth, height: s.frameHeight,
+          decoder: s.decoderImplementation });
+      }
+    });
+    return out;
+  }
+
+  // -- ending -----------------------------------------------------------------------------------
+  lost(reason) {
+    if (this.closed) return;
+    this.shutdown();
+    this.onClosed(reason);
+  }
+
+  shutdown() {
+    this.closed = true;
+    this.timers.forEach(clearInterval);
+    for (const { reject, timer } of this.pending.values()) {
+      clearTimeout(timer);
+      reject(new Error("the connection closed"));
+    }
+    this.pending.clear();
+    if (this.pc) this.pc.close();
+  }
+
+  async close() {
+    if (this.closed) return;
+    const location = this.location;
+    this.shutdown();
+    if (location) {
+      try {
+        const url = location.startsWith("/") ? `${this.api.base}${location}` : location;
+        await fetch(url, { method: "DELETE", headers: { Authorization: `Bearer ${this.api.token}` } });
+      } catch (e) { /* the host notices the closed connection too */ }
+    }
+  }
+}
+
+function gathered(pc, ms) {
+  return new Promise((resolve) => {
+    if (pc.iceGatheringState === "complete") return resolve();
+    const t = setTimeout(resolve, ms);
+    pc.addEventListener("icegatheringstatechange", () => {
+      if (pc.iceGatheringState === "complete") {
+        clearTimeout(t);
+        resolve();
+      }
+    });
+  });
+}
+
+function opened(channel, ms) {
+  return new Promise((resolve, reject) => {
+    if (channel.readyState === "open") return resolve();
+    const t = setTimeout(() => reject(new Error(`the connection did not open in ${ms / 1000} s`)), ms);
+    channel.addEventListener("open", () => {
+      clearTimeout(t);
+      resolve();
+    });
+  });
+}

@@ -1,0 +1,240 @@
+"""farview in a real browser (Debian's Chromium, driven by Playwright) against the real session
+service and render host: a plain WHEP page with no farview code, from another origin the
+service allows (CORS), decodes the session's home view; the web viewer served by the service
+signs in, opens the session, shows the model, turns it, picks a named part, shows its numbers,
+and says so when the session is stopped."""
+
+from __future__ import annotations
+
+import http.server
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.service.conftest import RunningService, launch_service, wait_for
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = next((p for p in ("/usr/lib/chromium/chromium", shutil.which("chromium") or "") if p and Path(p).exists()),
+                None)
+
+PLAIN_WHEP_PAGE = """<!doctype html><html><body>
+<video id="v" autoplay muted playsinline width="640" height="360"></video>
+<script>
+// a standard WHEP player (RFC 9725): no farview code, no data channels
+window.play = async (url, token) => {
+  const pc = new RTCPeerConnection();
+  pc.addTransceiver("video", {direction: "recvonly"});
+  pc.ontrack = (e) => { document.getElementById("v").srcObject = new MediaStream([e.track]); };
+  await pc.setLocalDescription(await pc.createOffer());
+  await new Promise((r) => { setTimeout(r, 2000); pc.onicegatheringstatechange = () =>
+    pc.iceGatheringState === "complete" && r(); });
+  const res = await fetch(url, {method: "POST", body: pc.localDescription.sdp,
+    headers: {"Content-Type": "application/sdp", "Authorization": "Bearer " + token}});
+  if (res.status !== 201) return {status: res.status, body: await res.text()};
+  window.location_ = new URL(res.headers.get("Location"), url).href;
+  await pc.setRemoteDescription({type: "answer", sdp: await res.text()});
+  window.pc = pc;
+  return {status: res.status, sdp: pc.remoteDescription.sdp};
+};
+window.decoded = async () => {
+  let out = null;
+  (await window.pc.getStats()).forEach((s) => { if (s.type === "inbound-rtp" && s.kind === "video") out = s; });
+  return out ? {frames: out.framesDecoded || 0, keyframes: out.keyFramesDecoded || 0, width: out.frameWidth} : null;
+};
+window.stop = async (token) => (await fetch(window.location_, {method: "DELETE",
+  headers: {"Authorization": "Bearer " + token}})).status;
+</script></body></html>"""
+
+FRAME_PIXELS = """(id) => { const v = document.getElementById(id); const c = document.createElement("canvas");
+  c.width = v.videoWidth; c.height = v.videoHeight; const g = c.getContext("2d"); g.drawImage(v, 0, 0);
+  const d = g.getImageData(0, 0, c.width, c.height).data; let lit = 0, sum = 0;
+  for (let i = 0; i < d.length; i += 4) { const l = d[i] + d[i + 1] + d[i + 2]; sum += l;
+    if (Math.abs(d[i] - d[i + 2]) > 40 || l > 400) lit++; }
+  return {w: c.width, h: c.height, lit: lit, mean: sum / (d.length / 4), sample: Array.from(d.slice(0, 64))}; }"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def player_origin() -> Iterator[tuple[str, int]]:
+    """Another origin serving the plain WHEP page (a different port is a different origin)."""
+    port = _free_port()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = PLAIN_WHEP_PAGE.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{port}", port
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def web_service(tmp_path_factory: pytest.TempPathFactory, player_origin: tuple[str, int]) -> Iterator[
+        tuple[RunningService, str]]:
+    svc = launch_service(tmp_path_factory.mktemp("web"), "--cors-origin", player_origin[0])
+    try:
+        with svc.client() as rest:
+            session = rest.create_session("web-1", max_lease_time_minutes=600)
+            session.wait_until_ready(90)
+            session.wait_for_models(90)
+        yield svc, "web-1"
+    finally:
+        svc.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if CHROMIUM is None:
+        pytest.fail("Chromium is not installed: scripts/install installs it (Debian package chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM,
+                              args=["--no-sandbox", "--autoplay-policy=no-user-gesture-required"])
+        yield b
+        b.close()
+
+
+def _token(svc: RunningService) -> str:
+    r = httpx.get(f"{svc.url}/accounts/{svc.account_id}/token", headers=svc.auth, timeout=10)
+    r.raise_for_status()
+    return str(r.json()["AccessToken"])
+
+
+def test_a_standard_whep_player_from_an_allowed_origin_gets_the_home_view(
+        web_service: tuple[RunningService, str], player_origin: tuple[str, int], browser: Any) -> None:
+    svc, session_id = web_service
+    page = browser.new_page()
+    try:
+        page.goto(player_origin[0] + "/")
+        url = f"{svc.url}/accounts/{svc.account_id}/sessions/{session_id}/whep"
+        answer = page.evaluate("([u, t]) => window.play(u, t)", [url, _token(svc)])
+        assert answer["status"] == 201, answer
+        # H.264 only, packetization-mode 1, constrained baseline first: what the encoder emits
+        rtpmaps = [line for line in answer["sdp"].splitlines() if line.startswith("a=rtpmap:")]
+        assert rtpmaps and all("H264" in m or "rtx" in m for m in rtpmaps), rtpmaps
+        assert "packetization-mode=1" in answer["sdp"] and "VP8" not in answer["sdp"]
+        wait_for(lambda: (page.evaluate("window.decoded()") or {}).get("frames", 0) > 5, 30, "decoded frames")
+        first = page.evaluate("window.decoded()")
+        t0 = time.monotonic()
+        time.sleep(4.0)
+        last = page.evaluate("window.decoded()")
+        fps = (last["frames"] - first["frames"]) / (time.monotonic() - t0)
+        assert fps >= 20, (first, last, fps)
+        assert last["keyframes"] >= 1 and last["width"] == 1280
+        # the picture is the model, framed (not an empty frame): coloured parts on the grey background
+        pixels = page.evaluate(FRAME_PIXELS, "v")
+        assert pixels["w"] == 1280 and pixels["lit"] > 0.01 * pixels["w"] * pixels["h"], pixels
+        # the connection stays up with no farview heartbeat (its RTCP keeps it alive) ...
+        time.sleep(4.0)
+        assert page.evaluate("window.decoded()")["frames"] > last["frames"]
+        # ... and DELETE of the live resource ends it, freeing the session
+        assert page.evaluate("(t) => window.stop(t)", _token(svc)) == 204
+    finally:
+        page.close()
+
+
+def test_origins_not_configured_get_no_cors_grant(web_service: tuple[RunningService, str]) -> None:
+    svc, session_id = web_service
+    url = f"{svc.url}/accounts/{svc.account_id}/sessions/{session_id}/whep"
+    preflight = {"Origin": "http://evil.example", "Access-Control-Request-Method": "POST",
+                 "Access-Control-Request-Headers": "authorization,content-type"}
+    r = httpx.options(url, headers=preflight, timeout=10)
+    assert "access-control-allow-origin" not in r.headers
+    # and without a credential nothing else is answered (a preflight is not a way in)
+    assert httpx.get(f"{svc.url}/accounts/{svc.account_id}/sessions?api-version=2021-01-01",
+                     headers={"Origin": "http://evil.example"}, timeout=10).status_code == 401
+
+
+def test_the_web_viewer_signs_in_shows_the_model_turns_it_and_picks_a_part(
+        web_service: tuple[RunningService, str], browser: Any) -> None:
+    svc, session_id = web_service
+    page = browser.new_page(viewport={"width": 960, "height": 640})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        response = page.goto(svc.url + "/")
+        assert response is not None and page.url == svc.url + "/viewer/"
+        csp = response.headers.get("content-security-policy", "")
+        assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp
+        page.fill("#account", svc.account_id)
+        page.fill("#key", "wrong-key")
+        page.click("#signin button")
+        page.wait_for_selector("#error:not([hidden])")
+        assert "wrong account id or key" in page.inner_text("#error")
+        page.fill("#key", svc.account_key)
+        page.click("#signin button")
+        page.wait_for_selector(f"#sessions tr[data-id='{session_id}']")
+        assert page.input_value("#key") == ""  # the key is not kept in the page
+        row = page.inner_text(f"#sessions tr[data-id='{session_id}']")
+        assert "Ready" in row
+        page.click(f"#sessions tr[data-id='{session_id}'] button:has-text('Open')")
+        page.wait_for_function("() => window.farview.stream && window.farview.presented.length > 0", timeout=30_000)
+        wait_for(lambda: page.evaluate(FRAME_PIXELS, "video")["lit"] > 2000, 20, "the model on screen")
+        before = page.evaluate(FRAME_PIXELS, "video")
+        assert before["w"] > 800 and before["h"] > 400  # the stream is the page's size, not a default
+
+        # a drag orbits: the picture changes
+        box = page.locator("#video").bounding_box()
+        cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+        page.mouse.move(cx, cy)
+        page.mouse.down()
+        for i in range(30):
+            page.mouse.move(cx + 6 * i, cy + i, steps=1)
+            time.sleep(0.03)
+        page.mouse.up()
+        time.sleep(1.0)
+        after = page.evaluate(FRAME_PIXELS, "video")
+        assert after["sample"] != before["sample"] or abs(after["lit"] - before["lit"]) > 200, (before, after)
+
+        # a click on the model picks a named part, and the host outlines it
+        page.click("#reset")
+        time.sleep(1.0)
+        page.mouse.click(cx, cy)
+        page.wait_for_selector("#picked:not([hidden])", timeout=10_000)
+        picked = page.inner_text("#picked")
+        assert picked.startswith("Selected: ") and len(picked) > len("Selected: ")
+
+        # the overlay shows live numbers: frames a second, pose → present, the host's stages, RTT
+        overlay = page.inner_text("#overlay")
+        p50 = overlay.split("pose→present")[1].split("p50")[1].split("ms")[0].strip()
+        assert float(p50) > 0, overlay
+        assert "render" in overlay and "RTT" in overlay and "–" not in overlay.split("RTT")[1].split("\n")[0]
+
+        # hiding the selected part and showing it again
+        page.click("#hide")
+        page.wait_for_function("() => window.farview.hidden.size === 1")
+        page.click("#showall")
+        page.wait_for_function("() => window.farview.hidden.size === 0")
+
+        # the session is stopped elsewhere: the page says so instead of retrying forever
+        with svc.client() as rest:
+            rest.open_rendering_session(session_id).stop()
+        page.wait_for_selector("#banner:not([hidden])", timeout=20_000)
+        wait_for(lambda: "Stopped" in page.inner_text("#banner"), 20, "the stopped message")
+        assert "create a new one" in page.inner_text("#banner")
+        assert not errors, errors
+    finally:
+        page.close()

@@ -1,0 +1,52 @@
+"""One wire format, two languages: the Python codecs and the web viewer's JavaScript codecs
+(``service/web/wire.js``) are held to the same vectors (``tests/web/wire_vectors.json``)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from farview.input import control
+from farview.input.events import InputEvent
+from farview.input.frame_meta import FrameMetadata
+from farview.input.pose import PoseMessage
+from tests.web import vectors
+
+HERE = Path(__file__).parent
+ROOT = HERE.parent.parent
+
+
+def test_the_vectors_file_is_what_the_python_codecs_write() -> None:
+    assert vectors.PATH.read_text() == vectors.text(), \
+        "tests/web/wire_vectors.json is stale: run python -m tests.web.vectors (and check wire.js)"
+
+
+def test_python_decodes_every_vector() -> None:
+    data = json.loads(vectors.PATH.read_text())
+    for case in data["pose"]:
+        msg = PoseMessage.decode(bytes.fromhex(case["hex"]))
+        assert msg.sequence == case["value"]["sequence"] and list(msg.viewport) == case["value"]["viewport"]
+        assert msg.encode().hex() == case["hex"]
+    for case in data["input"]:
+        assert InputEvent.decode(bytes.fromhex(case["hex"])).encode().hex() == case["hex"]
+    for case in data["frame_meta"]:
+        meta = FrameMetadata.decode(bytes.fromhex(case["hex"]))
+        assert meta.pts == case["value"]["pts"] and meta.encode().hex() == case["hex"]
+    for case in data["control_encode"]:
+        assert control.encode(control.decode(case["text"])) == case["text"]
+    for case in data["control_decode"]:
+        assert control.decode(case["text"]) is not None
+
+
+def test_the_javascript_codecs_pass_the_same_vectors() -> None:
+    node = shutil.which("node")
+    if node is None:
+        pytest.fail("Node.js is not installed: scripts/install installs it (Debian package nodejs)")
+    out = subprocess.run([node, "--test", str(HERE / "wire.test.mjs")], capture_output=True, text=True,
+                         timeout=120, cwd=ROOT)
+    assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
+    assert "# fail 0" in out.stdout and "# pass 0" not in out.stdout
