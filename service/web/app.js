@@ -13,7 +13,7 @@ const MAX_EDGE = 3840;
 const state = {
   sessionId: null, stream: null, camera: new OrbitCamera(SAMPLE_HOME), dirty: true, viewport: [0, 0],
   keys: new Set(), selected: null, hidden: new Set(), statsVisible: true, leaving: false, reconnects: 0,
-  presented: [], latencies: [], lastStats: null, bitrate: null, xr: null, listTimer: null,
+  presented: [], latencies: [], latencyLog: [], receiveLog: [], presentedLog: 0, lastStats: null, bitrate: null, xr: null, listTimer: null,
 };
 window.farview = state; // for the tests' eyes only: nothing secret is in it (the token lives in api)
 
@@ -238,12 +238,17 @@ function onHostEvent(event, data) {
 }
 
 // -- frames and statistics -----------------------------------------------------------------------
-function onFrame({ meta, poseToPresentMs }) {
+function onFrame({ meta, pose, poseToPresentMs, md }) {
+  if (poseToPresentMs !== null && md.receiveTime && meta && state.receiveLog.length < 100000) {
+    state.receiveLog.push(md.receiveTime - Number(meta.poseClientTimeUs) / 1000); // pose → last packet in
+  }
   const t = performance.now();
   state.presented.push(t);
+  state.presentedLog++;
   while (state.presented.length && state.presented[0] < t - 1000) state.presented.shift();
   if (poseToPresentMs !== null && poseToPresentMs >= 0 && poseToPresentMs < 10000) {
     state.latencies.push(poseToPresentMs);
+    if (state.latencyLog.length < 100000) state.latencyLog.push(poseToPresentMs); // benchmarks read it
     if (state.latencies.length > 300) state.latencies.shift();
   }
   state.lastMeta = meta;

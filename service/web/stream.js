@@ -55,6 +55,9 @@ export class FarviewStream {
     this.channels.control.onmessage = (e) => this.onControl(e.data);
     this.channels.frames.onmessage = (e) => this.onMeta(e.data);
     const transceiver = pc.addTransceiver("video", { direction: "recvonly" });
+    // as little jitter buffering as the browser allows: a remote renderer wants the newest frame
+    if ("jitterBufferTarget" in transceiver.receiver) transceiver.receiver.jitterBufferTarget = 0;
+    else if ("playoutDelayHint" in transceiver.receiver) transceiver.receiver.playoutDelayHint = 0;
     const caps = RTCRtpReceiver.getCapabilities && RTCRtpReceiver.getCapabilities("video");
     if (caps && transceiver.setCodecPreferences) {
       const h264 = caps.codecs.filter((c) => /video\/(h264|rtx)/i.test(c.mimeType));

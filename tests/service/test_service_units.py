@@ -116,3 +116,16 @@ def test_media_network_settings_are_checked_at_start() -> None:
         load_settings({"media_ports": "50000"}, environ={})
     with pytest.raises(ValueError, match="not an IP address"):
         load_settings({"announced_address": "render.example"}, environ={})
+
+
+def test_cors_origins_are_checked_and_merged_from_every_layer(tmp_path: Path) -> None:
+    s = load_settings({"cors_origins": ("https://player.example", "http://127.0.0.1:9000")})
+    assert s.cors_origins == ("https://player.example", "http://127.0.0.1:9000")
+    assert load_settings({}, environ={"FARVIEW_CORS_ORIGINS": "https://a.example, https://b.example:8443"}
+                         ).cors_origins == ("https://a.example", "https://b.example:8443")
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('cors_origins = ["https://c.example"]\n')
+    assert load_settings({}, config_file=cfg, environ={}).cors_origins == ("https://c.example",)
+    for bad in ("*", "https://player.example/", "player.example", "ftp://x.example", "https://x.example/path"):
+        with pytest.raises(ValueError, match="must be scheme://host"):
+            load_settings({"cors_origins": (bad,)})
