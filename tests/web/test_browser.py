@@ -111,8 +111,9 @@ def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM,
-                              args=["--no-sandbox", "--autoplay-policy=no-user-gesture-required"])
+        b = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--autoplay-policy=no-user-gesture-required",
+            "--enable-unsafe-swiftshader"])  # WebGL on the CPU (the WebXR test draws with it)
         yield b
         b.close()
 
@@ -166,6 +167,47 @@ def test_origins_not_configured_get_no_cors_grant(web_service: tuple[RunningServ
     # and without a credential nothing else is answered (a preflight is not a way in)
     assert httpx.get(f"{svc.url}/accounts/{svc.account_id}/sessions?api-version=2021-01-01",
                      headers={"Origin": "http://evil.example"}, timeout=10).status_code == 401
+
+
+def _sign_in_and_open(page: Any, svc: RunningService, session_id: str) -> None:
+    page.goto(svc.url + "/viewer/")
+    page.fill("#account", svc.account_id)
+    page.fill("#key", svc.account_key)
+    page.click("#signin button")
+    page.click(f"#sessions tr[data-id='{session_id}'] button:has-text('Open')")
+    page.wait_for_function("() => window.farview.stream && window.farview.presented.length > 0", timeout=30_000)
+
+
+def test_webxr_on_an_emulated_headset_sends_both_eyes_and_shows_stereo_frames(
+        web_service: tuple[RunningService, str], browser: Any) -> None:
+    """Headless Chromium has no XR runtime and no WebXR test API, so a small emulated device
+    (tests/web/fake_xr.js: two 320x240 eyes with asymmetric projections, the head turning)
+    stands in for navigator.xr; everything else is real: WebGL, the stream, the host."""
+    svc, session_id = web_service
+    page = browser.new_page(viewport={"width": 900, "height": 600})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        page.add_init_script(path=str(Path(__file__).with_name("fake_xr.js")))
+        _sign_in_and_open(page, svc, session_id)
+        assert page.is_visible("#xr")  # offered only where immersive-vr is supported
+        page.click("#xr")
+        page.wait_for_function("() => window.fakeXr.frames > 30 && window.farview.stream.lastFrame.pose"
+                               " && window.farview.stream.lastFrame.pose.views.length === 2", timeout=30_000)
+        got = page.evaluate("""() => { const s = window.farview.stream; const last = s.sent.get(s.sequence);
+            return {views: last.views, viewport: last.viewport, fov: window.fakeXr.fov,
+                    halves: window.fakeXr.halves}; }""")
+        # both eyes go out in one pose: their FOVs as the projection matrices say, 64 mm apart
+        assert got["viewport"] == [640, 240] and len(got["views"]) == 2
+        for view, fov in zip(got["views"], got["fov"], strict=True):
+            assert view["fov"] == pytest.approx(fov, abs=1e-6)
+        a, b = (v["position"] for v in got["views"])
+        assert sum((x - y) ** 2 for x, y in zip(a, b, strict=True)) ** 0.5 == pytest.approx(0.064, abs=1e-6)
+        # the stereo frames that came back are drawn in both eyes
+        assert got["halves"][0] > 500 and got["halves"][1] > 500, got["halves"]
+        assert not errors, errors
+    finally:
+        page.close()
 
 
 def test_the_web_viewer_signs_in_shows_the_model_turns_it_and_picks_a_part(
