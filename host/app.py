@@ -10,6 +10,8 @@ Routes (all need ``Authorization: Bearer <access token>``):
   ``{"root": id, "name": ..., ...}`` (see :meth:`host.scene_api.SceneService.load`), or 400/404/
   413/422/504 with ``{"error": {"code", "message"}}``; loads a model into a running session
   without a streaming connection (``farview`` CLI).
+- ``PUT /scene/upload/{name}.glb`` (the file as the body, up to the model budget) → the same
+  answers; loads an uploaded model (the web viewer's "Upload").
 
 Runs on the host's single asyncio loop (uvicorn's), which also runs aiortc.
 """
@@ -19,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import re
 from typing import Any
 
 from starlette.applications import Starlette
@@ -34,6 +37,9 @@ from farview.streaming.whep import read_body
 
 log = logging.getLogger(__name__)
 
+UPLOAD_NAME = re.compile(r"[A-Za-z0-9._-]{1,124}\.glb", re.IGNORECASE)
+"""What an uploaded model may be called: a plain ``.glb`` file name (one file; a ``.gltf`` with
+files beside it cannot be sent as one body)."""
 MAX_JSON_BODY_BYTES = 64 * 1024
 """Largest JSON body a host route reads (the scene upload takes a source name, path or URL)."""
 
@@ -98,8 +104,32 @@ def create_app(config: HostConfig, signaling: Any = None, scene_api: Any = None)
             return JSONResponse({"error": {"code": "InvalidArgument", "message":
                                            'body must be JSON {"source": "<name, path or URL>"}'}},
                                 status_code=400)
+        return await _loaded(lambda: scene_api.load(body["source"]))
+
+    async def scene_upload_put(request: Request) -> Response:
+        """``PUT /scene/upload/{name}``: the body is a ``.glb`` file; it is loaded as ``name``."""
+        if (denied := check(request)) is not None:
+            return denied
+        if scene_api is None:
+            return JSONResponse({"error": {"code": "ServiceUnavailable",
+                                           "message": "this host has no scene API"}},
+                                status_code=503)
+        name = request.path_params["name"]
+        if not UPLOAD_NAME.fullmatch(name):
+            return JSONResponse({"error": {"code": "InvalidArgument", "message":
+                                           f"upload name {name[:80]!r} must be a file name ending in .glb "
+                                           "(letters, digits, '.', '-', '_'; at most 128)"}}, status_code=400)
+        limit = scene_api.budgets.max_bytes
+        raw = await read_body(request, limit)
+        if raw is None:
+            return JSONResponse({"error": {"code": "PayloadTooLarge", "message":
+                                           f"the model is over the host's {limit:,}-byte model budget "
+                                           "(FARVIEW_MAX_MODEL_BYTES on the host)"}}, status_code=413)
+        return await _loaded(lambda: scene_api.load(name, data=raw))
+
+    async def _loaded(load: Any) -> Response:
         try:
-            result = await scene_api.load(body["source"])
+            result = await load()
         except HostError as exc:
             status = {"NotFound": 404, "Forbidden": 403, "LimitExceeded": 413, "InvalidModel": 422,
                       "FetchFailed": 502, "Timeout": 504}.get(exc.code, 400)
@@ -109,6 +139,7 @@ def create_app(config: HostConfig, signaling: Any = None, scene_api: Any = None)
 
     return Starlette(routes=[
         Route("/scene/models", scene_models_post, methods=["POST"]),
+        Route("/scene/upload/{name}", scene_upload_put, methods=["PUT"]),
         Route("/health", health, methods=["GET"]),
         Route("/whep", whep_post, methods=["POST"]),
         Route("/whep/{conn_id}", whep_delete, methods=["DELETE"]),

@@ -159,8 +159,9 @@ class SceneService:
                                                   "bytes": received})
         return report
 
-    async def load(self, source: str, parent: int | None = None) -> dict[str, Any]:
-        """Load a model (store name, host path or URL) into the scene; returns its description.
+    async def load(self, source: str, parent: int | None = None, *, data: bytes | None = None) -> dict[str, Any]:
+        """Load a model (store name, host path or URL; or ``data``, the bytes of an uploaded
+        ``.glb`` whose file name is ``source``) into the scene; returns its description.
 
         Raises a :class:`~farview.host.errors.HostError` naming the problem; the scene is
         unchanged then.
@@ -171,7 +172,7 @@ class SceneService:
                                f"{source}")
         self._loads_in_progress += 1
         try:
-            return await self._load(source, parent)
+            return await self._load(source, parent, data)
         finally:
             self._loads_in_progress -= 1
 
@@ -179,7 +180,7 @@ class SceneService:
         return sum(e.mesh.triangle_count for e in self.runtime.scene.entities()
                    if e.mesh is not None)
 
-    async def _load(self, source: str, parent: int | None) -> dict[str, Any]:
+    async def _load(self, source: str, parent: int | None, upload: bytes | None = None) -> dict[str, Any]:
         t0 = time.perf_counter()
         budgets = self.budgets
         room = None  # triangles the session size leaves for this model
@@ -192,11 +193,18 @@ class SceneService:
         loop = asyncio.get_running_loop()
         progress(0.0, 0)
         try:
-            kind = classify(source)
-            self.policy.check(source, kind)
-            if kind == "url":
-                data = await fetch_url(source, budgets, progress, policy=self.policy)
-                name = Path(source.split("?", 1)[0].rstrip("/")).stem or "model"
+            if upload is not None:  # the user's own file, sent with this request: no source policy
+                if len(upload) > budgets.max_bytes:
+                    raise ModelError(f"{source} is {len(upload):,} bytes, over the {budgets.max_bytes:,}-byte "
+                                     "model budget", code=LIMIT_EXCEEDED)
+                data, name, kind = upload, Path(source).stem or "model", "url"
+            else:
+                kind = classify(source)
+                self.policy.check(source, kind)
+                if kind == "url":
+                    data = await fetch_url(source, budgets, progress, policy=self.policy)
+                    name = Path(source.split("?", 1)[0].rstrip("/")).stem or "model"
+            if kind == "url":  # bytes in memory: fetched or uploaded
                 model: Model = await loop.run_in_executor(None, lambda: load_model_bytes(
                     data, name=name, max_triangles=budgets.max_triangles,
                     max_file_bytes=budgets.max_bytes, max_decoded_bytes=budgets.max_decoded_bytes))

@@ -8,7 +8,8 @@ Every request passes :class:`_Envelope` (pure ASGI middleware) which
   exception is the web viewer's static files (``GET /viewer/…``; ``/`` redirects there): they
   hold no data and no secret, the page signs in itself, and they go out with a strict
   Content-Security-Policy (:data:`WEB_HEADERS`),
-- refuses bodies over ``max_body_bytes`` → 413,
+- refuses bodies over ``max_body_bytes`` → 413 (a model upload, ``PUT …/scene/upload/{name}``,
+  over ``max_upload_bytes``; its body streams on to the host, never held whole),
 - sets ``MS-CV`` (echoed from the request or new) on every response,
 - turns an unexpected exception into a 500 error body (the service keeps running).
 
@@ -30,6 +31,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import quote
 
 import httpx
 from fastapi import FastAPI, Query, Request
@@ -44,7 +46,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from farview.service.auth import Authenticator
 from farview.service.errors import ApiError, bad_request
-from farview.service.gateway import HostGateway
+from farview.service.gateway import UPLOAD_TIMEOUT, HostGateway
 from farview.service.lifecycle import MAX_LEASE_MINUTES, SessionManager
 from farview.service.ratelimit import RateLimiter
 from farview.service.store import SessionRecord
@@ -73,6 +75,9 @@ WEB_HEADERS = (
 """Headers on every web viewer file: scripts and styles from this origin only (no inline code),
 requests to this origin only, never framed."""
 
+_UPLOAD_PATH = re.compile(r"^/accounts/[^/]+/sessions/[^/]+/scene/upload/[^/]+\Z")
+DEFAULT_MAX_UPLOAD_BYTES = 256 << 20
+"""Largest model file the service passes on to a host (the hosts' default model budget)."""
 _ACCOUNT_PATH = re.compile(r"^/(?:v1/)?[Aa]ccounts/([^/]+)(/.*)?\Z", re.DOTALL)
 KEYS_ONLY = "farview_keys_only"
 """Attribute set on a route's endpoint that accepts account keys only (the token exchange:
@@ -223,10 +228,11 @@ def _validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
 
 class _Envelope:
     def __init__(self, app: ASGIApp, *, auth: Authenticator, max_body_bytes: int,
-                 router: Router) -> None:
+                 router: Router, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES) -> None:
         self.app = app
         self.auth = auth
         self.max_body_bytes = max_body_bytes
+        self.max_upload_bytes = max_upload_bytes
         self.router = router
 
     def _keys_only(self, scope: Scope) -> bool:
@@ -285,10 +291,12 @@ class _Envelope:
             declared = int(headers.get("content-length", "0"))
         except ValueError:
             declared = 0
-        if declared > self.max_body_bytes:
-            await self._too_large(scope, receive, send_with_cv)
+        upload = scope["method"] == "PUT" and _UPLOAD_PATH.match(path) is not None
+        limit = self.max_upload_bytes if upload else self.max_body_bytes
+        if declared > limit:
+            await self._too_large(scope, receive, send_with_cv, limit)
             return
-        if scope["method"] in ("POST", "PUT", "PATCH", "DELETE"):
+        if scope["method"] in ("POST", "PUT", "PATCH", "DELETE") and not upload:
             chunks: list[bytes] = []
             total = 0
             more = True
@@ -324,10 +332,10 @@ class _Envelope:
                     "the service failed on this request; try again, and report it with the "
                     f"MS-CV {cv} if it persists"))(scope, receive, send_with_cv)
 
-    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send, limit: int | None = None) -> None:
         await _error_response(ApiError(
             413, "PayloadTooLarge",
-            f"the request body is over {self.max_body_bytes} bytes"))(scope, receive, send)
+            f"the request body is over {limit or self.max_body_bytes} bytes"))(scope, receive, send)
 
 
 # -- the app -------------------------------------------------------------------------------
@@ -336,7 +344,7 @@ def create_app(manager: SessionManager, auth: Authenticator, *, max_body_bytes: 
                on_started: Callable[[], Awaitable[None] | None] | None = None,
                limiter: RateLimiter | None = None, public_url: str | None = None,
                ice_servers: tuple[str, ...] = (), turn_secret: str | None = None,
-               cors_origins: tuple[str, ...] = ()) -> FastAPI:
+               cors_origins: tuple[str, ...] = (), max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES) -> FastAPI:
     """The service's app. ``public_url`` is where clients reach the service: sessions report
     its host and port as their ``hostname``/``handshakePort`` (the service is every session's
     one public endpoint; hosts listen on loopback only). ``cors_origins``: web origins allowed
@@ -485,6 +493,21 @@ def create_app(manager: SessionManager, auth: Authenticator, *, max_body_bytes: 
         return await gateway.forward(account_of(request), session_id, "DELETE",
                                      f"/whep/{resource}")
 
+    @app.put("/accounts/{account_id}/sessions/{session_id}/scene/upload/{name}", tags=["signaling"], responses={
+        200: {"description": "the loaded model (as load_model answers)"},
+        411: {"description": "no Content-Length"}, 413: {"description": "over the upload limit or the model budget"},
+        422: {"description": "not a usable glTF 2.0 model"}})
+    async def scene_upload(request: Request, account_id: str, session_id: str, name: str) -> Response:
+        """Upload a ``.glb`` file (the body) into the session's scene; it loads as ``name``."""
+        _check_session_id(session_id)
+        declared = request.headers.get("content-length", "")
+        if not declared.isdigit():
+            raise ApiError(411, "LengthRequired", "send the model with a Content-Length header")
+        return await gateway.forward(account_of(request), session_id, "PUT",
+                                     f"/scene/upload/{quote(name, safe='')}", body=request.stream(),
+                                     content_type="application/octet-stream", content_length=int(declared),
+                                     timeout=UPLOAD_TIMEOUT)
+
     @app.post("/accounts/{account_id}/sessions/{session_id}/scene/models", tags=["signaling"])
     async def scene_models(request: Request, account_id: str, session_id: str) -> Response:
         """Load a model into the session's scene: JSON ``{"source": name, path or URL}``."""
@@ -584,7 +607,8 @@ def create_app(manager: SessionManager, auth: Authenticator, *, max_body_bytes: 
         return RedirectResponse(WEB_PREFIX + "/", status_code=302)
 
     app.mount(WEB_PREFIX, StaticFiles(directory=WEB_DIR, html=True), name="viewer")
-    app.add_middleware(_Envelope, auth=auth, max_body_bytes=max_body_bytes, router=app.router)
+    app.add_middleware(_Envelope, auth=auth, max_body_bytes=max_body_bytes, router=app.router,
+                       max_upload_bytes=max_upload_bytes)
     if cors_origins:
         # outside the envelope: a preflight carries no credential
         app.add_middleware(CORSMiddleware, allow_origins=list(cors_origins), allow_credentials=False,

@@ -284,7 +284,8 @@ async def serve(settings: ServiceSettings) -> int:
                      limiter=RateLimiter(creates_per_minute=settings.creates_per_minute,
                                          reads_per_second=settings.reads_per_second),
                      public_url=url, ice_servers=settings.ice_servers,
-                     turn_secret=settings.turn_secret, cors_origins=settings.cors_origins)
+                     turn_secret=settings.turn_secret, cors_origins=settings.cors_origins,
+                     max_upload_bytes=settings.max_upload_bytes)
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on",
                             ssl_certfile=str(cert) if cert else None,
                             ssl_keyfile=str(key) if key else None,

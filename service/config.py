@@ -65,6 +65,9 @@ class ServiceSettings:
     """Seconds a render host may take from spawn to a healthy ``/health``."""
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     """Request bodies over this size get 413."""
+    max_upload_bytes: int = 256 << 20
+    """Largest model file a client may upload through the service (``PUT …/scene/upload/``);
+    the host's own model budget (``FARVIEW_MAX_MODEL_BYTES``) applies too."""
     retention_days: float = DEFAULT_RETENTION_DAYS
     """Terminal sessions (Stopped, Expired, Error) are purged this long after they ended."""
     creates_per_minute: float = DEFAULT_CREATES_PER_MINUTE
@@ -152,6 +155,7 @@ _ENV: dict[str, tuple[str, Callable[[str], Any]]] = {
     "FARVIEW_TURN_SECRET": ("turn_secret", str),
     "FARVIEW_MIN_BITRATE": ("min_bitrate", parse_bitrate),
     "FARVIEW_MAX_BITRATE": ("max_bitrate", parse_bitrate),
+    "FARVIEW_MAX_UPLOAD_BYTES": ("max_upload_bytes", int),
     "FARVIEW_CORS_ORIGINS": ("cors_origins", lambda v: tuple(o.strip() for o in v.split(",") if o.strip())),
 }
 

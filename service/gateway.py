@@ -6,7 +6,9 @@ the same credentials as the REST API (account key or access token, checked by th
 - ``POST   /accounts/{account}/sessions/{id}/whep`` (``application/sdp`` offer) → the host's
   answer, ``201`` with ``Location: /accounts/{account}/sessions/{id}/whep/{resource}``;
 - ``DELETE /accounts/{account}/sessions/{id}/whep/{resource}`` → ends that connection;
-- ``POST   /accounts/{account}/sessions/{id}/scene/models`` (JSON ``{"source"}``).
+- ``POST   /accounts/{account}/sessions/{id}/scene/models`` (JSON ``{"source"}``);
+- ``PUT    /accounts/{account}/sessions/{id}/scene/upload/{name}.glb`` (the model file, streamed
+  through to the host, up to the service's ``max_upload_bytes``).
 
 The gateway forwards each to the session's render host, which keeps listening on loopback only,
 with a short-lived access token of the session's account; the host's status and body come back
@@ -22,6 +24,7 @@ Concurrency: coroutines on the service's event loop; one pooled httpx client.
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
 from urllib.parse import quote
 
 import httpx
@@ -37,6 +40,8 @@ log = logging.getLogger(__name__)
 
 FORWARD_TIMEOUT = 30.0
 """Seconds a host may take to answer an offer (it gathers its ICE candidates first)."""
+UPLOAD_TIMEOUT = 600.0
+"""Seconds an upload may take to reach the host and load there."""
 FORWARD_TOKEN_SECONDS = 120
 """Lifetime of the access token the gateway shows the host for one forwarded request."""
 _PASSED_HEADERS = ("content-type", "link", "etag")
@@ -63,8 +68,10 @@ class HostGateway:
         await self._http.aclose()
 
     async def forward(self, account_id: str, session_id: str, method: str, host_path: str, *,
-                      body: bytes = b"", content_type: str | None = None) -> Response:
-        """Send ``method host_path`` to the session's host; its answer, as the client sees it."""
+                      body: bytes | AsyncIterator[bytes] = b"", content_type: str | None = None,
+                      content_length: int | None = None, timeout: float = FORWARD_TIMEOUT) -> Response:
+        """Send ``method host_path`` to the session's host; its answer, as the client sees it.
+        ``body`` may be a stream (an upload: passed on as it arrives, never held whole)."""
         record = await self._manager.get(account_id, session_id)
         if record.status != READY or not record.hostname or not record.handshake_port:
             what = ("wait until it is Ready" if record.status == STARTING
@@ -74,9 +81,11 @@ class HostGateway:
         headers = {"Authorization": f"Bearer {token}"}
         if content_type:
             headers["Content-Type"] = content_type
+        if content_length is not None:
+            headers["Content-Length"] = str(content_length)
         url = f"http://{record.hostname}:{record.handshake_port}{host_path}"
         try:
-            answer = await self._http.request(method, url, content=body, headers=headers)
+            answer = await self._http.request(method, url, content=body, headers=headers, timeout=timeout)
         except httpx.HTTPError as exc:
             log.warning("session %s: its render host did not answer %s %s: %s", session_id,
                         method, host_path, exc)

@@ -484,6 +484,44 @@ $("load").addEventListener("submit", async (e) => {
   }
 });
 
+// uploading a .glb: the file goes to the service (PUT …/scene/upload/NAME), which streams it to
+// the host; XMLHttpRequest reports the upload's progress, the host then its own
+$("upload").addEventListener("change", () => {
+  const file = $("upload").files[0];
+  $("upload").value = "";
+  if (file && state.stream) uploadModel(file);
+});
+
+function uploadModel(file) {
+  const name = file.name.replace(/[^A-Za-z0-9._-]/g, "_").slice(-128);
+  const xhr = new XMLHttpRequest();
+  xhr.open("PUT", api.path(`/sessions/${encodeURIComponent(state.sessionId)}/scene/upload/${encodeURIComponent(name)}`));
+  xhr.setRequestHeader("Authorization", `Bearer ${api.token}`);
+  xhr.setRequestHeader("Content-Type", "model/gltf-binary");
+  $("progress").hidden = false;
+  $("progress").value = 0;
+  $("status").textContent = `uploading ${file.name}…`;
+  xhr.upload.onprogress = (e) => { if (e.lengthComputable) $("progress").value = e.loaded / e.total; };
+  xhr.upload.onload = () => { $("status").textContent = `loading ${file.name} on the host…`; };
+  xhr.onerror = () => {
+    $("progress").hidden = true;
+    error(`Uploading ${file.name} failed: the connection broke`);
+  };
+  xhr.onload = async () => {
+    $("progress").hidden = true;
+    let body = null;
+    try { body = JSON.parse(xhr.responseText); } catch (e) { /* not JSON */ }
+    if (xhr.status !== 200) {
+      $("status").textContent = "";
+      error(`Uploading ${file.name} failed: ${body && body.error ? body.error.message : `HTTP ${xhr.status}`}`);
+      return;
+    }
+    $("status").textContent = `loaded ${body.name} (${body.triangles} triangles)`;
+    if (state.stream) await frameScene(state.stream);
+  };
+  xhr.send(file);
+}
+
 // -- WebXR ---------------------------------------------------------------------------------------
 $("xr").addEventListener("click", async () => {
   if (!state.stream) return;

@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.hosting import SHARED_MODELS
 from tests.service.conftest import RunningService, launch_service, wait_for
 
 pytestmark = pytest.mark.slow
@@ -157,6 +158,32 @@ def test_a_standard_whep_player_from_an_allowed_origin_gets_the_home_view(
         page.close()
 
 
+def test_a_model_upload_through_the_service_is_checked_and_loaded(web_service: tuple[RunningService, str]) -> None:
+    svc, session_id = web_service
+    url = f"{svc.url}/accounts/{svc.account_id}/sessions/{session_id}/scene/upload"
+    box = (SHARED_MODELS / "Box.glb").read_bytes()
+    ok = httpx.put(f"{url}/Box.glb", content=box, headers=svc.auth, timeout=60)
+    assert ok.status_code == 200 and ok.json()["triangles"] == 12, ok.text
+    assert httpx.put(f"{url}/Box.glb", content=box, timeout=60).status_code == 401
+    bad_name = httpx.put(f"{url}/box.obj", content=box, headers=svc.auth, timeout=60)
+    assert bad_name.status_code == 400 and ".glb" in bad_name.json()["error"]["message"]
+    not_gltf = httpx.put(f"{url}/x.glb", content=b"x" * 100, headers=svc.auth, timeout=60)
+    assert not_gltf.status_code == 422 and not_gltf.json()["error"]["code"] == "InvalidModel"
+
+    def chunks() -> Iterator[bytes]:
+        yield box
+
+    no_length = httpx.put(f"{url}/Box.glb", content=chunks(), headers=svc.auth, timeout=60)
+    assert no_length.status_code == 411
+    # a declared size over the service's upload limit is refused before any of the body is read
+    host, port = httpx.URL(svc.url).host, httpx.URL(svc.url).port
+    with socket.create_connection((host, port), timeout=30) as sock:
+        path = httpx.URL(url).path
+        sock.sendall(f"PUT {path}/Big.glb HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {svc.account_key}\r\n"
+                     f"Content-Length: {300 << 20}\r\n\r\n".encode())
+        assert sock.recv(4096).startswith(b"HTTP/1.1 413 ")
+
+
 def test_origins_not_configured_get_no_cors_grant(web_service: tuple[RunningService, str]) -> None:
     svc, session_id = web_service
     url = f"{svc.url}/accounts/{svc.account_id}/sessions/{session_id}/whep"
@@ -270,6 +297,15 @@ def test_the_web_viewer_signs_in_shows_the_model_turns_it_and_picks_a_part(
         page.wait_for_function("() => window.farview.hidden.size === 1")
         page.click("#showall")
         page.wait_for_function("() => window.farview.hidden.size === 0")
+
+        # uploading a model (a public sample, 120 KB) loads it; a file that is not glTF is refused
+        page.set_input_files("#upload", str(SHARED_MODELS / "Duck.glb"))
+        wait_for(lambda: "loaded" in page.inner_text("#status"), 60, "the uploaded model")
+        assert "Duck" in page.inner_text("#status") and "triangles" in page.inner_text("#status")
+        page.set_input_files("#upload", files=[{"name": "notes.glb", "mimeType": "model/gltf-binary",
+                                                "buffer": b"these are not glTF bytes"}])
+        page.wait_for_selector("#error:not([hidden])", timeout=30_000)
+        assert "Uploading notes.glb failed" in page.inner_text("#error")
 
         # the session is stopped elsewhere: the page says so instead of retrying forever
         with svc.client() as rest:
