@@ -344,6 +344,8 @@ class HostConnection:
         if label == "frames":
             enlarge_socket_buffers(self.pc)
             return
+        if label == "pose":
+            self.runtime.render_loop.client_sends_poses()  # no passive home view for it
         handler = {"pose": self._on_pose, "input": self._on_input, "control": self._on_control}.get(label)
         if handler is None:
             self.bad.record("datachannel", f"unknown channel label {label!r}")

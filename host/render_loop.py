@@ -38,7 +38,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import av
@@ -169,6 +169,8 @@ PASSIVE_FPS = 30
 """Frames a second for a client that sends no poses (a standard WHEP player): the home view,
 rendered again only when the scene changes and otherwise encoded again (a tiny P-frame), so a
 player sees a live stream at little cost."""
+PASSIVE_AFTER_S = 1.0
+"""How long after a stream starts a client without a pose channel begins to get the home view."""
 HOME_VIEWPORT = (1280, 720)
 
 
@@ -201,7 +203,9 @@ class _Stream:
     keyframe_at: float | None = None
     """perf_counter() of the last keyframe."""
     posed: bool = False
-    """The client has sent a pose. Until then it gets the home view at :data:`PASSIVE_FPS`."""
+    """The client has sent a pose or opened the pose channel. Until then it gets the home view
+    at :data:`PASSIVE_FPS`."""
+    started_at: float = field(default_factory=time.perf_counter)
     frame_at: float | None = None
     """perf_counter() of the last frame."""
     home: tuple[int, PoseMessage] | None = None
@@ -372,13 +376,23 @@ class RenderLoop:
         return max(0.0, stream.keyframe_at + KEYFRAME_MIN_INTERVAL_S - now)
 
     def _passive_wait(self, now: float) -> float | None:
-        """Seconds until a client that sends no poses is due its next frame (None: it sends)."""
+        """Seconds until a client that sends no poses is due its next frame (None: it sends, or
+        it has farview's pose channel). The home view starts :data:`PASSIVE_AFTER_S` after the
+        stream, so a farview client's pose channel opens first."""
         stream = self._stream
         if stream is None or stream.posed:
             return None
-        if stream.frame_at is None:
-            return 0.0
-        return max(0.0, stream.frame_at + 1.0 / PASSIVE_FPS - now)
+        due = stream.started_at + PASSIVE_AFTER_S
+        if stream.frame_at is not None:
+            due = max(due, stream.frame_at + 1.0 / PASSIVE_FPS)
+        return max(0.0, due - now)
+
+    def client_sends_poses(self) -> None:
+        """The client opened farview's pose channel: it renders on its poses, never the
+        passive home view."""
+        with self._cond:
+            if self._stream is not None:
+                self._stream.posed = True
 
     def _next_wait(self, now: float) -> float | None:
         """Seconds until the render thread has work that no event brings (None: none)."""

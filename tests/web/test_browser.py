@@ -307,12 +307,31 @@ def test_the_web_viewer_signs_in_shows_the_model_turns_it_and_picks_a_part(
         page.wait_for_selector("#error:not([hidden])", timeout=30_000)
         assert "Uploading notes.glb failed" in page.inner_text("#error")
 
-        # the session is stopped elsewhere: the page says so instead of retrying forever
-        with svc.client() as rest:
-            rest.open_rendering_session(session_id).stop()
-        page.wait_for_selector("#banner:not([hidden])", timeout=20_000)
-        wait_for(lambda: "Stopped" in page.inner_text("#banner"), 20, "the stopped message")
-        assert "create a new one" in page.inner_text("#banner")
+        # the stream is dropped (its WHEP resource ended from outside): the page reconnects
+        location = page.evaluate("() => window.farview.stream.location")
+        assert httpx.delete(svc.url + location, headers=svc.auth, timeout=10).status_code == 204
+        wait_for(lambda: page.evaluate("(l) => !!window.farview.stream && window.farview.stream.location !== l"
+                                       " && window.farview.stream.lastFrame !== null", location), 30, "a reconnection")
+
+        # another page is told the session is busy, and gets it once this one leaves
+        other = browser.new_page(viewport={"width": 640, "height": 480})
+        try:
+            other.goto(svc.url + "/viewer/")
+            other.fill("#account", svc.account_id)
+            other.fill("#key", svc.account_key)
+            other.click("#signin button")
+            other.click(f"#sessions tr[data-id='{session_id}'] button:has-text('Open')")
+            wait_for(lambda: "Another client is viewing this session" in other.inner_text("#banner"), 30, "busy")
+            page.click("#back")
+            other.wait_for_function("() => window.farview.stream && window.farview.presented.length > 0",
+                                    timeout=30_000)
+            # the session is stopped elsewhere: the page says so instead of retrying forever
+            with svc.client() as rest:
+                rest.open_rendering_session(session_id).stop()
+            wait_for(lambda: "Stopped" in other.inner_text("#banner"), 30, "the stopped message")
+            assert "create a new one" in other.inner_text("#banner")
+        finally:
+            other.close()
         assert not errors, errors
     finally:
         page.close()
