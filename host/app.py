@@ -84,13 +84,19 @@ def create_app(config: HostConfig, signaling: Any = None, scene_api: Any = None)
         result: Response = await signaling.delete(request, request.path_params["conn_id"])
         return result
 
-    async def scene_models_post(request: Request) -> Response:
+    def scene_denied(request: Request) -> Response | None:
+        """401 for a bad token, 503 on a host without a scene API; None: go on."""
         if (denied := check(request)) is not None:
             return denied
         if scene_api is None:
             return JSONResponse({"error": {"code": "ServiceUnavailable",
                                            "message": "this host has no scene API"}},
                                 status_code=503)
+        return None
+
+    async def scene_models_post(request: Request) -> Response:
+        if (denied := scene_denied(request)) is not None:
+            return denied
         raw = await read_body(request, MAX_JSON_BODY_BYTES)
         if raw is None:
             return JSONResponse({"error": {"code": "PayloadTooLarge", "message":
@@ -108,12 +114,8 @@ def create_app(config: HostConfig, signaling: Any = None, scene_api: Any = None)
 
     async def scene_upload_put(request: Request) -> Response:
         """``PUT /scene/upload/{name}``: the body is a ``.glb`` file; it is loaded as ``name``."""
-        if (denied := check(request)) is not None:
+        if (denied := scene_denied(request)) is not None:
             return denied
-        if scene_api is None:
-            return JSONResponse({"error": {"code": "ServiceUnavailable",
-                                           "message": "this host has no scene API"}},
-                                status_code=503)
         name = request.path_params["name"]
         if not UPLOAD_NAME.fullmatch(name):
             return JSONResponse({"error": {"code": "InvalidArgument", "message":

@@ -458,6 +458,8 @@ class HostConnection:
 
     def _on_state(self) -> None:
         state = self.pc.connectionState
+        if state == "connected":
+            self.runtime.render_loop.media_connected()
         if state in ("failed", "closed"):
             self._spawn(self.close(f"peer connection {state}"))
 

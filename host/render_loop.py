@@ -38,7 +38,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import av
@@ -170,7 +170,8 @@ PASSIVE_FPS = 30
 rendered again only when the scene changes and otherwise encoded again (a tiny P-frame), so a
 player sees a live stream at little cost."""
 PASSIVE_AFTER_S = 1.0
-"""How long after a stream starts a client without a pose channel begins to get the home view."""
+"""How long after its connection is up a client without a pose channel begins to get the home
+view (the pose channel of a farview client opens well within it)."""
 HOME_VIEWPORT = (1280, 720)
 
 
@@ -205,7 +206,8 @@ class _Stream:
     posed: bool = False
     """The client has sent a pose or opened the pose channel. Until then it gets the home view
     at :data:`PASSIVE_FPS`."""
-    started_at: float = field(default_factory=time.perf_counter)
+    connected_at: float | None = None
+    """perf_counter() when the peer connection came up (None: not yet)."""
     frame_at: float | None = None
     """perf_counter() of the last frame."""
     home: tuple[int, PoseMessage] | None = None
@@ -380,12 +382,21 @@ class RenderLoop:
         it has farview's pose channel). The home view starts :data:`PASSIVE_AFTER_S` after the
         stream, so a farview client's pose channel opens first."""
         stream = self._stream
-        if stream is None or stream.posed:
+        if stream is None or stream.posed or stream.connected_at is None:
             return None
-        due = stream.started_at + PASSIVE_AFTER_S
+        due = stream.connected_at + PASSIVE_AFTER_S
         if stream.frame_at is not None:
             due = max(due, stream.frame_at + 1.0 / PASSIVE_FPS)
         return max(0.0, due - now)
+
+    def media_connected(self) -> None:
+        """The peer connection is up (ICE and DTLS): frames can reach the client. A client
+        without a pose channel gets the home view from :data:`PASSIVE_AFTER_S` later; before,
+        frames would only queue up in front of a connection that cannot send them yet."""
+        with self._cond:
+            if self._stream is not None and self._stream.connected_at is None:
+                self._stream.connected_at = time.perf_counter()
+                self._cond.notify()
 
     def client_sends_poses(self) -> None:
         """The client opened farview's pose channel: it renders on its poses, never the

@@ -64,7 +64,8 @@ async def _connection(limits: dict[str, RateLimit]) -> tuple[HostConnection, Fak
 
     poses: list[object] = []
     runtime = SimpleNamespace(
-        render_loop=SimpleNamespace(request_keyframe=lambda: None, submit_pose=poses.append),
+        render_loop=SimpleNamespace(request_keyframe=lambda: None, submit_pose=poses.append,
+                                    client_sends_poses=lambda: None),
         control=SimpleNamespace(dispatch=dispatch))
     pc = RTCPeerConnection()
     conn = HostConnection(runtime, pc, on_closed=lambda c: None, rate_limits=limits)  # type: ignore[arg-type]
