@@ -184,6 +184,29 @@ def test_a_model_upload_through_the_service_is_checked_and_loaded(web_service: t
         assert sock.recv(4096).startswith(b"HTTP/1.1 413 ")
 
 
+def test_only_the_viewer_files_go_without_credentials(web_service: tuple[RunningService, str]) -> None:
+    svc, _ = web_service
+    with httpx.Client(base_url=svc.url, timeout=10) as http:
+        assert http.get("/viewer/app.js").status_code == 200
+        assert "default-src 'none'" in http.get("/viewer/").headers["content-security-policy"]
+        # nothing else is reachable through the viewer's prefix, however the path is spelled
+        for path in ("/viewer/../openapi.json", "/viewer/%2e%2e/openapi.json", "/viewer/..%2fopenapi.json",
+                     f"/viewer//accounts/{svc.account_id}/sessions", "/viewer/missing.js"):
+            r = http.get(path)  # (httpx resolves "..": the service then asks for credentials)
+            assert r.status_code in (401, 404) and "paths" not in r.text, (path, r.status_code)
+        assert http.post("/viewer/index.html").status_code == 401
+    # the same, sent as is (no client-side resolving of "..")
+    url = httpx.URL(svc.url)
+    with socket.create_connection((url.host, url.port), timeout=10) as sock:
+        sock.sendall(f"GET /viewer/../openapi.json HTTP/1.1\r\nHost: {url.host}\r\nConnection: close\r\n\r\n"
+                     .encode())
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 404 ") and b'"paths"' not in answer, answer[:200]
+    assert httpx.get(svc.url + "/openapi.json", timeout=10).status_code == 401
+
+
 def test_origins_not_configured_get_no_cors_grant(web_service: tuple[RunningService, str]) -> None:
     svc, session_id = web_service
     url = f"{svc.url}/accounts/{svc.account_id}/sessions/{session_id}/whep"
