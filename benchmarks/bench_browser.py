@@ -40,8 +40,6 @@ from farview.streaming.correlation import since_us
 CHROMIUM = next((p for p in ("/usr/lib/chromium/chromium", shutil.which("chromium") or "") if p and Path(p).exists()),
                 None)
 ORBIT_RAD_PER_FRAME = 0.02
-RECEIVED: list[float] = []
-"""Browser: pose sent → the frame's last packet received (rVFC's receiveTime)."""
 
 
 def summary(name: str, values: list[float], seconds: float, presented: int) -> str:
@@ -79,7 +77,9 @@ async def python_round(session: object, size: tuple[int, int], seconds: float) -
 
 
 def browser_round(page: object, url: str, account: str, key: str, session_id: str, size: tuple[int, int],
-                  seconds: float) -> tuple[list[float], int]:
+                  seconds: float) -> tuple[list[float], int, list[float]]:
+    """Pose → present, frames presented, and pose → the frame's last packet in (rVFC's
+    receiveTime)."""
     p = page  # a Playwright page
     p.set_viewport_size({"width": size[0], "height": size[1] + 120})  # type: ignore[attr-defined]
     p.goto(url + "/viewer/")  # type: ignore[attr-defined]
@@ -97,11 +97,10 @@ def browser_round(page: object, url: str, account: str, key: str, session_id: st
     time.sleep(seconds)
     values, received, frames = p.evaluate(  # type: ignore[attr-defined]
         "() => [window.farview.latencyLog, window.farview.receiveLog, window.farview.presentedLog]")
-    RECEIVED.extend(received)
     p.evaluate("() => clearInterval(window.farview.orbit)")  # type: ignore[attr-defined]
     p.click("#back")  # type: ignore[attr-defined]  # closes the stream (DELETE)
     time.sleep(1.0)
-    return list(values), int(frames)
+    return list(values), int(frames), list(received)
 
 
 def main() -> int:
@@ -123,13 +122,17 @@ def main() -> int:
                 session.wait_until_ready(90)
                 session.wait_for_models(90)
                 results: dict[str, tuple[list[float], int]] = {"browser": ([], 0), "python": ([], 0)}
+                received: list[float] = []  # browser: pose → the frame's last packet in
                 with sync_playwright() as pw:
                     browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
                     page = browser.new_page()
                     for r in range(args.rounds):
                         for name in ("browser", "python") if r % 2 == 0 else ("python", "browser"):
                             if name == "browser":
-                                got = browser_round(page, url, account, key, session.id, size, args.seconds)
+                                values_b, frames_b, in_b = browser_round(page, url, account, key, session.id, size,
+                                                                         args.seconds)
+                                received.extend(in_b)
+                                got = (values_b, frames_b)
                             else:
                                 # Playwright's sync API holds this thread's event loop: another thread
                                 with concurrent.futures.ThreadPoolExecutor(1) as pool:
@@ -147,9 +150,9 @@ def main() -> int:
           "alternating, one session")
     print(summary("browser (Chromium, to display)", *results["browser"][:1], total, results["browser"][1]))
     print(summary("python client (to decoded frame)", *results["python"][:1], total, results["python"][1]))
-    if RECEIVED:
-        print(f"{'  of which pose → last packet in':<34} n={len(RECEIVED):5d}  p50 {pct(RECEIVED, 50):6.1f}  "
-              f"p95 {pct(RECEIVED, 95):6.1f}  p99 {pct(RECEIVED, 99):6.1f} ms")
+    if received:
+        print(f"{'  of which pose → last packet in':<34} n={len(received):5d}  p50 {pct(received, 50):6.1f}  "
+              f"p95 {pct(received, 95):6.1f}  p99 {pct(received, 99):6.1f} ms")
     b, p = results["browser"][0], results["python"][0]
     if b and p:
         print(f"ratio of medians browser/python: {pct(b, 50) / pct(p, 50):.2f}")

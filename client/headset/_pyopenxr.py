@@ -172,9 +172,7 @@ class XrRuntime:
         self.space_name = ""
         self._use_timespec = False
         self._binding: Any = None  # kept alive while the session lives
-        self.last_layer: tuple[LayerView, ...] = ()
-        """The views of the last projection layer submitted, read back from the structure
-        ``xrEndFrame`` was given."""
+        self._last_layer: Any = None
 
     def _call(self, call: str, fn: Callable[..., T], *args: Any) -> T:
         try:
@@ -372,10 +370,18 @@ class XrRuntime:
                         offset=xr.Offset2Di(x, y), extent=xr.Extent2Di(w, h)))))
             layer = xr.CompositionLayerProjection(space=self.space, views=projection_views)
             layers.append(ctypes.byref(layer))
-            self.last_layer = tuple(_layer_view(layer.views[i]) for i in range(int(layer.view_count)))
+            self._last_layer = layer
         self._call("xrEndFrame", xr.end_frame, self.session, xr.FrameEndInfo(
             display_time=display_time, environment_blend_mode=xr.EnvironmentBlendMode.OPAQUE,
             layers=layers or None))
+
+    def last_layer(self) -> tuple[LayerView, ...]:
+        """The views of the last projection layer submitted, read back from the structure
+        ``xrEndFrame`` was given (decoded only when asked: not per frame)."""
+        layer = self._last_layer
+        if layer is None:
+            return ()
+        return tuple(_layer_view(layer.views[i]) for i in range(int(layer.view_count)))
 
     # -- teardown --------------------------------------------------------------------------------
     def destroy_swapchain(self, swapchain: Swapchain) -> None:

@@ -75,7 +75,7 @@ from farview.streaming.correlation import since_us
 from farview.streaming.frame import Frame
 
 __all__ = ["NO_HEADSET_MESSAGE", "NO_PYOPENXR_MESSAGE", "NO_RUNTIME_MESSAGE", "OpenXRCallError", "OpenXRHeadset",
-           "OpenXRUnavailableError", "XrFrameLoop", "XrStats", "import_xr", "translate_error"]
+           "OpenXRUnavailableError", "XrFrameLoop", "XrStats", "call_error", "import_xr"]
 
 log = logging.getLogger(__name__)
 
@@ -83,11 +83,6 @@ TIMESPEC_EXTENSION = "XR_KHR_convert_timespec_time"
 MAX_HORIZON_S = 0.2
 """Furthest ahead of the display time the loop asks the runtime to predict a head pose."""
 KEPT_LAYERS = 8
-
-
-def translate_error(_xr: Any, exc: BaseException, doing: str) -> OpenXRUnavailableError:
-    """A pyopenxr exception → ours (``doing`` names the OpenXR call or step)."""
-    return call_error(doing, exc)
 
 
 @dataclass(frozen=True)
@@ -315,7 +310,7 @@ class XrFrameLoop:
             latency_ms = since_us(frame.pose.client_time_us)  # milliseconds
             self.pose_to_submit_ms.append(latency_ms)
             self.latency.add(latency_ms / 1000.0)
-            submitted = tuple(v.view for v in getattr(self.runtime, "last_layer", ())) or tuple(v.view for v in views)
+            submitted = tuple(v.view for v in self.runtime.last_layer()) or tuple(v.view for v in views)
             self.stats.layers.append((frame.pose.sequence, tuple(v.view for v in views), submitted))
             del self.stats.layers[:-KEPT_LAYERS]
         return True

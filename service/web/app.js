@@ -238,7 +238,7 @@ function onHostEvent(event, data) {
 }
 
 // -- frames and statistics -----------------------------------------------------------------------
-function onFrame({ meta, pose, poseToPresentMs, md }) {
+function onFrame({ meta, poseToPresentMs, md }) {
   if (poseToPresentMs !== null && md.receiveTime && meta && state.receiveLog.length < 100000) {
     state.receiveLog.push(md.receiveTime - Number(meta.poseClientTimeUs) / 1000); // pose → last packet in
   }

@@ -64,7 +64,7 @@ class StandInRuntime:
         self.ended: list[tuple[int, tuple[LayerView, ...] | None]] = []
         self.swapchains: list[Swapchain] = []
         self.destroyed: list[Swapchain] = []
-        self.last_layer: tuple[LayerView, ...] = ()
+        self.submitted: tuple[LayerView, ...] = ()
         self.exit_requested = False
         self.session_ended = False
 
@@ -123,6 +123,9 @@ class StandInRuntime:
         self.located_at.append(t)
         return self.head_views(t)
 
+    def last_layer(self) -> tuple[LayerView, ...]:
+        return self.submitted
+
     def swapchain_formats(self) -> list[int]:
         return [0x881A, GL_SRGB8_ALPHA8, GL_RGBA8]
 
@@ -149,7 +152,7 @@ class StandInRuntime:
         self._rule(self.held is None, "xrEndFrame with a swapchain image still held")
         self._rule(display_time == self.begun + 2 * PERIOD_NS, "xrEndFrame at a time xrWaitFrame did not predict")
         self.begun = None
-        self.last_layer = tuple(views) if swapchain is not None else ()
+        self.submitted = tuple(views) if swapchain is not None else ()
         self.ended.append((display_time, tuple(views) if swapchain is not None else None))
 
 

@@ -17,7 +17,7 @@ from farview.client.headset.openxr import (
     NO_RUNTIME_MESSAGE,
     OpenXRHeadset,
     OpenXRUnavailableError,
-    translate_error,
+    call_error,
 )
 
 
@@ -57,7 +57,7 @@ def test_missing_runtime_gives_the_clear_message() -> None:
     import subprocess
 
     if importlib.util.find_spec("xr") is None:
-        pytest.skip("pyopenxr is not installed (scripts/test installs it: FARVIEW_EXTRAS includes openxr)")
+        pytest.fail("pyopenxr is not installed: scripts/test installs it (FARVIEW_EXTRAS includes openxr)")
     code = ("from farview.client.headset.openxr import OpenXRHeadset, OpenXRUnavailableError\n"
             "try:\n    OpenXRHeadset.open()\nexcept OpenXRUnavailableError as e:\n    print('MESSAGE', e)\n")
     env = dict(os.environ, XR_RUNTIME_JSON="/nonexistent/openxr_runtime.json")
@@ -75,8 +75,7 @@ def test_missing_runtime_through_a_loader_stand_in(monkeypatch: pytest.MonkeyPat
 
 
 def test_other_openxr_errors_are_translated_with_what_failed() -> None:
-    xr = _fake_xr_without_runtime()
-    err = translate_error(xr, ValueError("boom"), "xrCreateInstance")
+    err = call_error("xrCreateInstance", ValueError("boom"))
     assert isinstance(err, OpenXRUnavailableError)
     assert "OpenXR xrCreateInstance failed: ValueError (boom)" in str(err)
 

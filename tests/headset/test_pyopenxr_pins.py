@@ -17,9 +17,6 @@ import pytest
 
 from farview.client.headset._pyopenxr import PYOPENXR_VERSION, SESSION_STATES
 
-pytestmark = pytest.mark.skipif(importlib.util.find_spec("xr") is None,
-                                reason="pyopenxr is not installed (scripts/test installs the openxr extra)")
-
 PROBE = textwrap.dedent("""
     import ctypes, inspect, json, os
     os.environ["PYOPENGL_PLATFORM"] = "egl"
@@ -63,6 +60,8 @@ PROBE = textwrap.dedent("""
 
 @pytest.fixture(scope="module")
 def probe() -> dict[str, Any]:
+    if importlib.util.find_spec("xr") is None:
+        pytest.fail("pyopenxr is not installed: scripts/test installs it (the openxr extra)")
     out = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-3000:]
     result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
