@@ -72,6 +72,8 @@ uniform_matrix3fv = _fn("glUniformMatrix3fv", None, _GLint, _GLsizei, _GLboolean
 uniform4f = _fn("glUniform4f", None, _GLint, _GLfloat, _GLfloat, _GLfloat, _GLfloat)
 uniform3f = _fn("glUniform3f", None, _GLint, _GLfloat, _GLfloat, _GLfloat)
 uniform1f = _fn("glUniform1f", None, _GLint, _GLfloat)
+uniform1iv = _fn("glUniform1iv", None, _GLint, _GLsizei, _ptr)
+active_texture = _fn("glActiveTexture", None, _GLenum)
 bind_vertex_array = _fn("glBindVertexArray", None, _GLuint)
 bind_texture = _fn("glBindTexture", None, _GLenum, _GLuint)
 # llvmpipe shades and bins the part's vertices inside this call: the GIL is released

@@ -113,6 +113,15 @@ REPEAT, CLAMP_TO_EDGE, MIRRORED_REPEAT = 10497, 33071, 33648
 _MIN_FILTERS = (9728, 9729, 9984, 9985, 9986, 9987)
 _WRAPS = (REPEAT, CLAMP_TO_EDGE, MIRRORED_REPEAT)
 _IMAGE_TYPES = {"image/png": "PNG", "image/jpeg": "JPEG"}
+# Component types each vertex attribute may have (floats, or KHR_mesh_quantization's integers)
+_POSITION_TYPES = (5126, 5120, 5121, 5122, 5123)
+_DIRECTION_TYPES = (5126, 5120, 5122)
+_TEXCOORD_TYPES = (5126, 5120, 5121, 5122, 5123)
+_COLOR_TYPES = (5126, 5121, 5123)
+
+SUPPORTED_EXTENSIONS = ("KHR_materials_emissive_strength", "KHR_materials_unlit",
+                        "KHR_mesh_quantization", "KHR_texture_transform")
+"""Extensions a file may list in ``extensionsRequired``."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -131,9 +140,33 @@ class Texture:
     key: int = field(default_factory=lambda: next(_texture_keys))
 
 
+IDENTITY_UV = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
+"""The identity texture-coordinate transform (see :attr:`TextureInfo.transform`)."""
+
+
+@dataclass(frozen=True)
+class TextureInfo:
+    """A material's use of a texture: which ``TEXCOORD_n`` set, the ``KHR_texture_transform``
+    and the texture's scalar (``normalTexture.scale``, ``occlusionTexture.strength``)."""
+
+    texture: Texture
+    texcoord: int = 0
+    """``TEXCOORD_0`` or ``TEXCOORD_1`` (the transform's ``texCoord`` override applied)."""
+    transform: tuple[float, float, float, float, float, float] = IDENTITY_UV
+    """The top two rows of the 3×3 matrix ``translation · rotation · scale`` that
+    ``KHR_texture_transform`` applies to ``(u, v, 1)``, row-major."""
+    scale: float = 1.0
+
+
+ALPHA_MODES = ("OPAQUE", "MASK", "BLEND")
+
+
 @dataclass(frozen=True)
 class Material:
-    """Metallic-roughness material; colours are linear RGBA as in glTF."""
+    """glTF 2.0 metallic-roughness material; colours are linear as in glTF.
+
+    Textures: base colour and emissive are sRGB-encoded, metallic-roughness (G roughness,
+    B metallic), normal (tangent space) and occlusion (R) are linear."""
 
     name: str
     base_color: tuple[float, float, float, float] = (1.0, 1.0, 1.0, 1.0)
@@ -143,10 +176,21 @@ class Material:
     roughness: float = 1.0
     """``roughnessFactor``."""
     double_sided: bool = False
-    base_color_texture: Texture | None = None
+    base_color_texture: TextureInfo | None = None
     """``baseColorTexture``, multiplied with ``base_color``."""
-    base_color_texcoord: int = 0
-    """Which ``TEXCOORD_n`` set the texture uses."""
+    metallic_roughness_texture: TextureInfo | None = None
+    normal_texture: TextureInfo | None = None
+    """``normalTexture``; its ``scale`` scales the map's x and y."""
+    occlusion_texture: TextureInfo | None = None
+    """``occlusionTexture``; its ``scale`` is the strength."""
+    emissive: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    """``emissiveFactor`` times ``KHR_materials_emissive_strength``."""
+    emissive_texture: TextureInfo | None = None
+    alpha_mode: str = "OPAQUE"
+    """``OPAQUE`` (alpha ignored), ``MASK`` (cut out below ``alpha_cutoff``) or ``BLEND``."""
+    alpha_cutoff: float = 0.5
+    unlit: bool = False
+    """``KHR_materials_unlit``: the base colour is shown as it is, without lighting."""
 
     def __post_init__(self) -> None:
         if len(self.base_color) != 4 or not all(math.isfinite(c) for c in self.base_color):
@@ -154,6 +198,24 @@ class Material:
         for what, v in (("metallicFactor", self.metallic), ("roughnessFactor", self.roughness)):
             if not (math.isfinite(v) and 0.0 <= v <= 1.0):
                 raise ModelError(f"material {self.name!r}: {what} {v} is outside 0..1")
+        if len(self.emissive) != 3 or not all(math.isfinite(c) and c >= 0 for c in self.emissive):
+            raise ModelError(f"material {self.name!r}: emissive must be 3 finite numbers >= 0")
+        if self.alpha_mode not in ALPHA_MODES:
+            raise ModelError(f"material {self.name!r}: alphaMode {_short(self.alpha_mode)} is "
+                             "not OPAQUE, MASK or BLEND")
+        if not (math.isfinite(self.alpha_cutoff) and self.alpha_cutoff >= 0.0):
+            raise ModelError(f"material {self.name!r}: alphaCutoff must be a number >= 0")
+
+    def textures(self) -> tuple[tuple[str, TextureInfo], ...]:
+        """The textures it uses, by role (``base``, ``mr``, ``normal``, ``occlusion``,
+        ``emissive``)."""
+        roles = (("base", self.base_color_texture), ("mr", self.metallic_roughness_texture),
+                 ("normal", self.normal_texture), ("occlusion", self.occlusion_texture),
+                 ("emissive", self.emissive_texture))
+        return tuple((role, info) for role, info in roles if info is not None)
+
+    def texcoord_sets(self) -> frozenset[int]:
+        return frozenset(info.texcoord for _, info in self.textures())
 
 
 DEFAULT_MATERIAL = Material("default", (0.8, 0.8, 0.8, 1.0), 0.0, 0.6)
@@ -172,13 +234,30 @@ class Primitive:
     """(3·T,) uint32 vertex indices, three per triangle."""
     material: Material
     texcoords: npt.NDArray[np.float32] | None = None
-    """(N, 2) float32 texture coordinates for the material's texture; None when the material
-    has none (or the primitive lacks the set, which is logged and drawn untextured)."""
+    """(N, 2) float32 ``TEXCOORD_0``, when one of the material's textures uses it."""
+    texcoords1: npt.NDArray[np.float32] | None = None
+    """(N, 2) float32 ``TEXCOORD_1``, when one of the material's textures uses it."""
+    colors: npt.NDArray[np.float32] | None = None
+    """(N, 4) float32 linear RGBA ``COLOR_0`` (alpha 1 for a VEC3 accessor), or None."""
+    tangents: npt.NDArray[np.float32] | None = None
+    """(N, 4) float32 tangents (xyz, handedness w) when the material has a normal texture:
+    the file's ``TANGENT``, or generated from the normal texture's coordinates."""
+
+    def uv(self, texcoord: int) -> npt.NDArray[np.float32] | None:
+        return self.texcoords if texcoord == 0 else self.texcoords1 if texcoord == 1 else None
+
+    def usable(self, info: TextureInfo | None) -> bool:
+        """The primitive has the texture coordinates (and, for a normal map, the tangents)
+        that ``info`` needs: what it lacks is drawn without that texture."""
+        if info is None or self.uv(info.texcoord) is None:
+            return False
+        return info is not self.material.normal_texture or self.tangents is not None
 
     @property
     def texture(self) -> Texture | None:
         """The base colour texture this primitive is drawn with."""
-        return self.material.base_color_texture if self.texcoords is not None else None
+        info = self.material.base_color_texture
+        return info.texture if info is not None and self.usable(info) else None
 
     @property
     def triangle_count(self) -> int:
@@ -423,7 +502,7 @@ class _Budget:
     bytes_left: int
 
 
-def _is_num(v: object) -> bool:
+def _is_num(v: object) -> TypeGuard[float]:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
@@ -714,46 +793,99 @@ class _Loader:
     # -- structure -----------------------------------------------------------------------------
 
     def _materials(self) -> tuple[Material, ...]:
-        out = []
-        ignored: set[str] = set()
-        for i, m in enumerate(self._array("materials")):
-            pbr = m.get("pbrMetallicRoughness", {})
-            if not isinstance(pbr, dict):
-                raise ModelError(f"material {i}: pbrMetallicRoughness must be an object")
-            color = pbr.get("baseColorFactor", [1.0, 1.0, 1.0, 1.0])
-            metallic = pbr.get("metallicFactor", 1.0)
-            roughness = pbr.get("roughnessFactor", 1.0)
-            if not (isinstance(color, list) and len(color) == 4 and all(map(_is_num, color))):
-                raise ModelError(f"material {i}: baseColorFactor must be 4 numbers")
-            if not (_is_num(metallic) and _is_num(roughness)):
-                raise ModelError(f"material {i}: metallic/roughness factors must be numbers")
-            name = _text(m["name"]) if isinstance(m.get("name"), str) else f"material_{i}"
-            texture, texcoord = None, 0
-            info = pbr.get("baseColorTexture")
-            if info is not None:
-                if not isinstance(info, dict):
-                    raise ModelError(f"material {i}: baseColorTexture must be an object")
-                texcoord = info.get("texCoord", 0)
-                if not isinstance(texcoord, int) or isinstance(texcoord, bool) or texcoord < 0:
-                    raise ModelError(f"material {i}: baseColorTexture texCoord {texcoord!r} "
-                                     "must be a non-negative integer")
-                texture = self._texture(info.get("index"), f"material {i} baseColorTexture")
-                extensions = info.get("extensions")
-                if isinstance(extensions, dict) and "KHR_texture_transform" in extensions:
-                    ignored.add("KHR_texture_transform")
-            ignored.update(k for k in ("normalTexture", "occlusionTexture", "emissiveTexture")
-                           if k in m)
-            if "metallicRoughnessTexture" in pbr:
-                ignored.add("metallicRoughnessTexture")
-            out.append(Material(
-                name, (float(color[0]), float(color[1]), float(color[2]), float(color[3])),
-                float(metallic), float(roughness), bool(m.get("doubleSided", False)),
-                texture, texcoord,
-            ))
-        if ignored:
-            log.info("model %r: ignoring %s (farview draws base colour textures only)",
-                     self.name, ", ".join(sorted(ignored)))
-        return tuple(out)
+        return tuple(self._material(i, m) for i, m in enumerate(self._array("materials")))
+
+    def _material(self, i: int, m: dict[str, Any]) -> Material:
+        where = f"material {i}"
+        pbr = m.get("pbrMetallicRoughness", {})
+        if not isinstance(pbr, dict):
+            raise ModelError(f"{where}: pbrMetallicRoughness must be an object")
+        color = pbr.get("baseColorFactor", [1.0, 1.0, 1.0, 1.0])
+        metallic = pbr.get("metallicFactor", 1.0)
+        roughness = pbr.get("roughnessFactor", 1.0)
+        if not (isinstance(color, list) and len(color) == 4 and all(map(_is_num, color))):
+            raise ModelError(f"{where}: baseColorFactor must be 4 numbers")
+        if not (_is_num(metallic) and _is_num(roughness)):
+            raise ModelError(f"{where}: metallic/roughness factors must be numbers")
+        emissive = m.get("emissiveFactor", [0.0, 0.0, 0.0])
+        if not (isinstance(emissive, list) and len(emissive) == 3
+                and all(_is_num(c) and c >= 0 for c in emissive)):
+            raise ModelError(f"{where}: emissiveFactor must be 3 numbers >= 0")
+        extensions = m.get("extensions", {})
+        if not isinstance(extensions, dict):
+            raise ModelError(f"{where}: extensions must be an object")
+        strength = 1.0
+        ext_strength = extensions.get("KHR_materials_emissive_strength")
+        if ext_strength is not None:
+            value = ext_strength.get("emissiveStrength", 1.0) if isinstance(
+                ext_strength, dict) else None
+            if not (_is_num(value) and value >= 0):
+                raise ModelError(f"{where}: KHR_materials_emissive_strength emissiveStrength "
+                                 "must be a number >= 0")
+            strength = float(value)
+        alpha_mode = m.get("alphaMode", "OPAQUE")
+        cutoff = m.get("alphaCutoff", 0.5)
+        if not (_is_num(cutoff) and cutoff >= 0):
+            raise ModelError(f"{where}: alphaCutoff must be a number >= 0")
+        name = _text(m["name"]) if isinstance(m.get("name"), str) else f"material_{i}"
+        occlusion = self._texture_info(m.get("occlusionTexture"), f"{where} occlusionTexture",
+                                       "strength")
+        if occlusion is not None and not 0.0 <= occlusion.scale <= 1.0:
+            raise ModelError(f"{where}: occlusionTexture strength {occlusion.scale} is "
+                             "outside 0..1")
+        return Material(
+            name, (float(color[0]), float(color[1]), float(color[2]), float(color[3])),
+            float(metallic), float(roughness), bool(m.get("doubleSided", False)),
+            base_color_texture=self._texture_info(pbr.get("baseColorTexture"),
+                                                  f"{where} baseColorTexture"),
+            metallic_roughness_texture=self._texture_info(
+                pbr.get("metallicRoughnessTexture"), f"{where} metallicRoughnessTexture"),
+            normal_texture=self._texture_info(m.get("normalTexture"), f"{where} normalTexture",
+                                              "scale"),
+            occlusion_texture=occlusion,
+            emissive=(float(emissive[0]) * strength, float(emissive[1]) * strength,
+                      float(emissive[2]) * strength),
+            emissive_texture=self._texture_info(m.get("emissiveTexture"),
+                                                f"{where} emissiveTexture"),
+            alpha_mode=alpha_mode if isinstance(alpha_mode, str) else repr(alpha_mode),
+            alpha_cutoff=float(cutoff),
+            unlit="KHR_materials_unlit" in extensions,
+        )
+
+    def _texture_info(self, info: object, what: str,
+                      scalar: str | None = None) -> TextureInfo | None:
+        """A material's textureInfo (with its ``KHR_texture_transform``), or None when it has
+        none or farview cannot use it (no PNG/JPEG image, a ``TEXCOORD_n`` past 1)."""
+        if info is None:
+            return None
+        if not isinstance(info, dict):
+            raise ModelError(f"{what} must be an object")
+        texcoord = info.get("texCoord", 0)
+        if not _is_int(texcoord) or texcoord < 0:
+            raise ModelError(f"{what} texCoord {_short(texcoord)} must be a non-negative "
+                             "integer")
+        value = info.get(scalar, 1.0) if scalar else 1.0
+        if not _is_num(value):
+            raise ModelError(f"{what} {scalar} must be a number")
+        transform = IDENTITY_UV
+        extensions = info.get("extensions")
+        tt = extensions.get("KHR_texture_transform") if isinstance(extensions, dict) else None
+        if tt is not None:
+            if not isinstance(tt, dict):
+                raise ModelError(f"{what} KHR_texture_transform must be an object")
+            transform = _uv_transform(tt, what)
+            texcoord = tt.get("texCoord", texcoord)
+            if not _is_int(texcoord) or texcoord < 0:
+                raise ModelError(f"{what} KHR_texture_transform texCoord must be a "
+                                 "non-negative integer")
+        texture = self._texture(info.get("index"), what)
+        if texture is None:
+            return None
+        if texcoord > 1:
+            log.info("model %r: %s uses TEXCOORD_%d; farview reads sets 0 and 1 only, drawn "
+                     "without it", self.name, what, texcoord)
+            return None
+        return TextureInfo(texture, texcoord, transform, float(value))
 
     def _texture(self, index: object, what: str) -> Texture | None:
         """Texture ``index`` decoded (once per file), or None when it has no image farview can
@@ -908,13 +1040,21 @@ class _Loader:
             log.info("%s: skipping a points/lines primitive (mode %s); only triangles are drawn",
                      where, mode)
             return None
-        positions = self._vec3_float(attrs["POSITION"], f"{where} POSITION")
+        positions = self._float_attr(attrs["POSITION"], f"{where} POSITION", ("VEC3",),
+                                     _POSITION_TYPES)
         nverts = len(positions)
-        normals: npt.NDArray[np.float32] | None = None
-        if "NORMAL" in attrs:
-            normals = self._vec3_float(attrs["NORMAL"], f"{where} NORMAL")
-            if len(normals) != nverts:
-                raise ModelError(f"{where}: NORMAL has {len(normals)} entries, POSITION {nverts}")
+
+        def attr(key: str, atypes: tuple[str, ...], ctypes: tuple[int, ...],
+                 must_normalize: bool = False) -> npt.NDArray[np.float32] | None:
+            if key not in attrs:
+                return None
+            arr = self._float_attr(attrs[key], f"{where} {key}", atypes, ctypes,
+                                   normalized_only=must_normalize)
+            if len(arr) != nverts:
+                raise ModelError(f"{where}: {key} has {len(arr)} entries, POSITION {nverts}")
+            return arr
+
+        normals = attr("NORMAL", ("VEC3",), _DIRECTION_TYPES, True)
         if "indices" in prim:
             acc = self._item("accessors", prim["indices"], f"{where} indices")
             if acc.get("componentType") not in _INDEX_TYPES or acc.get("type") != "SCALAR":
@@ -935,57 +1075,77 @@ class _Loader:
                 raise ModelError(f"{where} refers to material {_short(mat_index)}, which does "
                                  "not exist")
             material = materials[mat_index]
-        texcoords = None
-        if material.base_color_texture is not None:
-            texcoords = self._texcoords(attrs, material.base_color_texcoord, nverts, where)
+        extra: dict[str, npt.NDArray[np.float32] | None] = {}
+        for n in sorted(material.texcoord_sets()):
+            key = f"TEXCOORD_{n}"
+            extra[key] = attr(key, ("VEC2",), _TEXCOORD_TYPES)
+            if extra[key] is None:
+                log.info("%s: its material's textures use %s, which it lacks; drawn without "
+                         "them", where, key)
+        colors = attr("COLOR_0", ("VEC3", "VEC4"), _COLOR_TYPES, True)
+        if colors is not None:
+            colors = np.clip(colors, 0.0, 1.0)
+            if colors.shape[1] == 3:
+                colors = np.concatenate([colors, np.ones((nverts, 1), np.float32)], axis=1)
+            extra["COLOR_0"] = np.ascontiguousarray(colors)
+        normal_map = material.normal_texture
+        if normal_map is not None and normals is not None:
+            extra["TANGENT"] = attr("TANGENT", ("VEC4",), _DIRECTION_TYPES, True)
         if normals is None:
-            positions, normals, indices, texcoords = _compute_normals(
-                positions, indices, self.missing_normals, texcoords)
+            positions, normals, indices, extra = _compute_normals(
+                positions, indices, self.missing_normals, extra)
         else:
             normals = _normalize(normals)
-        return Primitive(positions, normals, indices, material, texcoords)
+        uv0, uv1 = extra.get("TEXCOORD_0"), extra.get("TEXCOORD_1")
+        tangents = extra.get("TANGENT")
+        if tangents is not None:
+            tangents = np.ascontiguousarray(np.concatenate(
+                [_normalize(np.ascontiguousarray(tangents[:, :3])),
+                 np.where(tangents[:, 3:] < 0, -1.0, 1.0).astype(np.float32)], axis=1))
+        elif normal_map is not None:
+            uv = uv0 if normal_map.texcoord == 0 else uv1
+            if uv is not None:
+                tangents = generate_tangents(positions, normals, uv, indices)
+        return Primitive(positions, normals, indices, material, uv0, uv1,
+                         extra.get("COLOR_0"), tangents)
 
-    def _texcoords(self, attrs: dict[str, Any], n: int, nverts: int,
-                   where: str) -> npt.NDArray[np.float32] | None:
-        key = f"TEXCOORD_{n}"
-        if key not in attrs:
-            log.info("%s: its material's texture uses %s, which it lacks; drawn untextured",
-                     where, key)
-            return None
-        acc = self._item("accessors", attrs[key], f"{where} {key}")
-        ctype = acc.get("componentType")
-        if acc.get("type") != "VEC2" or ctype not in (5126, 5121, 5123):
-            raise ModelError(f"{where} {key}: accessor {attrs[key]} must be VEC2 of float, "
-                             "unsigned byte or unsigned short")
-        if ctype != 5126 and not acc.get("normalized", False):
-            raise ModelError(f"{where} {key}: integer texture coordinates must be normalized")
-        raw = self._accessor(attrs[key], f"{where} {key}")
-        if len(raw) != nverts:
-            raise ModelError(f"{where}: {key} has {len(raw)} entries, POSITION {nverts}")
-        scale = {5126: 1.0, 5121: 1.0 / 255.0, 5123: 1.0 / 65535.0}[ctype]
-        uv = (raw.astype(np.float32) * np.float32(scale)).reshape(nverts, 2)
-        if not np.isfinite(uv).all():
-            raise ModelError(f"{where} {key}: accessor {attrs[key]} contains NaN or infinite "
-                             "values")
-        return np.ascontiguousarray(uv)
-
-    def _vec3_float(self, index: object, what: str) -> npt.NDArray[np.float32]:
+    def _float_attr(self, index: object, what: str, atypes: tuple[str, ...],
+                    ctypes: tuple[int, ...],
+                    normalized_only: bool = False) -> npt.NDArray[np.float32]:
+        """A vertex attribute as float32 rows: float as it is, integer components dequantized
+        (``KHR_mesh_quantization``): normalized ones to 0..1 (unsigned) or -1..1 (signed),
+        others as their integer values. ``normalized_only``: integers must be normalized."""
         acc = self._item("accessors", index, what)
-        if acc.get("type") != "VEC3" or acc.get("componentType") != 5126:
-            raise ModelError(f"{what}: accessor {index} must be FLOAT VEC3 (quantized "
-                             "attributes are not supported)")
-        arr = self._accessor(index, what).astype(np.float32, copy=False)
+        ctype, atype = acc.get("componentType"), acc.get("type")
+        names = {5120: "byte", 5121: "unsigned byte", 5122: "short", 5123: "unsigned short",
+                 5126: "float"}
+        if atype not in atypes or ctype not in ctypes:
+            raise ModelError(f"{what}: accessor {index} must be {' or '.join(atypes)} of "
+                             f"{', '.join(names[c] for c in ctypes)}")
+        normalized = acc.get("normalized", False) is True
+        if ctype != 5126 and normalized_only and not normalized:
+            raise ModelError(f"{what}: accessor {index}: integer components must be normalized")
+        raw = self._accessor(index, what)
+        arr = raw.astype(np.float32).reshape(len(raw), _TYPE_SIZES[atype])
+        if ctype != 5126 and normalized:
+            bits = _COMPONENT_DTYPES[ctype].itemsize * 8
+            if ctype in (5120, 5122):
+                arr = np.maximum(arr / np.float32(2 ** (bits - 1) - 1), np.float32(-1.0))
+            else:
+                arr = arr / np.float32(2 ** bits - 1)
         if not np.isfinite(arr).all():
             raise ModelError(f"{what}: accessor {index} contains NaN or infinite values")
-        return arr
+        return np.ascontiguousarray(arr, dtype=np.float32)
 
     def load(self) -> Model:
         required = self.doc.get("extensionsRequired", [])
         if not isinstance(required, list) or not all(isinstance(x, str) for x in required):
             raise ModelError("extensionsRequired must be an array of strings")
-        if required:
-            raise ModelError("model requires unsupported extensions: "
-                             + ", ".join(_clip(x, 60) for x in required))
+        unsupported = [x for x in required if x not in SUPPORTED_EXTENSIONS]
+        if unsupported:
+            raise ModelError("model requires extensions farview does not support: "
+                             + ", ".join(_clip(x, 60) for x in unsupported)
+                             + " (supported: " + ", ".join(SUPPORTED_EXTENSIONS) + ")")
         mesh_specs = self._array("meshes")
         raw_nodes = self._array("nodes")
         self._check_budgets(mesh_specs, raw_nodes)
@@ -1075,6 +1235,25 @@ class _Loader:
         return tuple(n.index for n in nodes if n.index not in parent)
 
 
+def _uv_transform(tt: dict[str, Any], what: str) -> tuple[float, float, float, float, float, float]:
+    """``KHR_texture_transform``'s matrix ``translation · rotation · scale`` (as its
+    specification writes it in GLSL), top two rows, row-major."""
+    offset, scale = tt.get("offset", [0.0, 0.0]), tt.get("scale", [1.0, 1.0])
+    rotation = tt.get("rotation", 0.0)
+    for key, v in (("offset", offset), ("scale", scale)):
+        if not (isinstance(v, list) and len(v) == 2 and all(map(_is_num, v))):
+            raise ModelError(f"{what} KHR_texture_transform {key} must be 2 numbers")
+    if not _is_num(rotation):
+        raise ModelError(f"{what} KHR_texture_transform rotation must be a number")
+    c, s = math.cos(rotation), math.sin(rotation)
+    # GLSL's mat3(c, s, 0, -s, c, 0, 0, 0, 1) is column-major: rows (c, -s) and (s, c).
+    m = (np.array([[1, 0, offset[0]], [0, 1, offset[1]], [0, 0, 1]], dtype=np.float64)
+         @ np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]])
+         @ np.diag([scale[0], scale[1], 1.0]))
+    return (float(m[0, 0]), float(m[0, 1]), float(m[0, 2]),
+            float(m[1, 0]), float(m[1, 1]), float(m[1, 2]))
+
+
 def _decode_data_uri(uri: str, what: str) -> bytes:
     header, sep, payload = uri.partition(",")
     if not sep or not header.endswith(";base64"):
@@ -1119,13 +1298,17 @@ def _normalize(v: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     return out
 
 
+_Extra = dict[str, "npt.NDArray[np.float32] | None"]
+
+
 def _compute_normals(
     positions: npt.NDArray[np.float32], indices: npt.NDArray[np.uint32], how: str,
-    texcoords: npt.NDArray[np.float32] | None = None,
-) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32], npt.NDArray[np.uint32],
-           npt.NDArray[np.float32] | None]:
+    extra: _Extra | None = None,
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32], npt.NDArray[np.uint32], _Extra]:
     """Normals for a primitive without NORMAL: flat (the spec's rule) or area-weighted smooth.
-    Flat normals give every triangle its own vertices; ``texcoords`` are re-indexed to match."""
+    Flat normals give every triangle its own vertices; the other per-vertex arrays in
+    ``extra`` (texture coordinates, colours) are re-indexed to match."""
+    extra = {} if extra is None else extra
     tri = indices.reshape(-1, 3)
     p0, p1, p2 = positions[tri[:, 0]], positions[tri[:, 1]], positions[tri[:, 2]]
     # Coordinates near float32's limits overflow here; such faces get a zero normal.
@@ -1135,12 +1318,48 @@ def _compute_normals(
             acc = np.zeros_like(positions)
             for k in range(3):
                 np.add.at(acc, tri[:, k], face)
-            return positions, _normalize(acc), indices, texcoords
+            return positions, _normalize(acc), indices, extra
     # Flat: every triangle gets its own three vertices so each can carry the face normal.
     flat_pos = positions[indices]
     flat_n = np.repeat(_normalize(face.astype(np.float32)), 3, axis=0)
-    flat_uv = None if texcoords is None else np.ascontiguousarray(texcoords[indices])
-    return flat_pos, flat_n, np.arange(len(indices), dtype=np.uint32), flat_uv
+    flat_extra = {k: None if v is None else np.ascontiguousarray(v[indices])
+                  for k, v in extra.items()}
+    return flat_pos, flat_n, np.arange(len(indices), dtype=np.uint32), flat_extra
+
+
+def generate_tangents(positions: npt.NDArray[np.float32], normals: npt.NDArray[np.float32],
+                      uv: npt.NDArray[np.float32],
+                      indices: npt.NDArray[np.uint32]) -> npt.NDArray[np.float32]:
+    """Per-vertex tangents (xyz, handedness w) for a normal map, from the triangles' texture
+    coordinates: each triangle's ∂P/∂u and ∂P/∂v, summed over the triangles that share a
+    vertex, ∂P/∂u made orthogonal to the normal (Lengyel's method; MikkTSpace, which glTF
+    suggests, differs in how it weighs and splits vertices, not in direction on smooth
+    meshes). w is +1 where cross(normal, tangent) points up the image (glTF's v runs down),
+    as the bitangent is ``cross(normal, tangent.xyz) * w``."""
+    tri = indices.reshape(-1, 3).astype(np.int64)
+    p0, p1, p2 = (positions[tri[:, k]].astype(np.float64) for k in range(3))
+    w0, w1, w2 = (uv[tri[:, k]].astype(np.float64) for k in range(3))
+    e1, e2, d1, d2 = p1 - p0, p2 - p0, w1 - w0, w2 - w0
+    r = d1[:, 0] * d2[:, 1] - d2[:, 0] * d1[:, 1]
+    ok = np.abs(r) > 1e-20
+    inv = np.where(ok, 1.0 / np.where(ok, r, 1.0), 0.0)[:, None]
+    sdir = (e1 * d2[:, 1:2] - e2 * d1[:, 1:2]) * inv  # ∂P/∂u
+    tdir = (e2 * d1[:, 0:1] - e1 * d2[:, 0:1]) * inv  # ∂P/∂v
+    n = len(positions)
+    tan_u, tan_v = np.zeros((n, 3)), np.zeros((n, 3))
+    for k in range(3):
+        np.add.at(tan_u, tri[:, k], sdir)
+        np.add.at(tan_v, tri[:, k], tdir)
+    nrm = normals.astype(np.float64)
+    t = tan_u - nrm * (nrm * tan_u).sum(axis=1, keepdims=True)
+    length = np.linalg.norm(t, axis=1, keepdims=True)
+    # No usable direction (degenerate uv): any unit vector perpendicular to the normal.
+    helper = np.where(np.abs(nrm[:, :1]) < 0.9, [[1.0, 0.0, 0.0]], [[0.0, 1.0, 0.0]])
+    fallback = np.cross(nrm, helper)
+    fallback /= np.maximum(np.linalg.norm(fallback, axis=1, keepdims=True), 1e-20)
+    t = np.where(length > 1e-12, t / np.maximum(length, 1e-20), fallback)
+    w = np.where((np.cross(nrm, t) * -tan_v).sum(axis=1) < 0.0, -1.0, 1.0)
+    return np.ascontiguousarray(np.concatenate([t, w[:, None]], axis=1), dtype=np.float32)
 
 
 def node_world_matrices(model: Model) -> dict[int, transforms.Mat4]:

@@ -97,6 +97,7 @@ BACKGROUND_YUV = _yuv(BACKGROUND)
 _CLEAR_LUMA = np.asarray([BACKGROUND_YUV[0], 0.0, 0.0, 1.0], dtype=np.float32)
 _CLEAR_CHROMA = np.asarray([BACKGROUND_YUV[1], BACKGROUND_YUV[2], 0.0, 1.0], dtype=np.float32)
 _FLIP_Y = np.diag([1.0, -1.0, 1.0, 1.0])
+_IDENTITY_XF = np.tile(np.eye(3, dtype=np.float32), (5, 1, 1))
 """Applied after the projection: GL's bottom-up rows then hold the image top row first."""
 SEE_THROUGH_ALPHA = 0.3
 OUTLINE_COLOR = (1.0, 0.62, 0.05, 1.0)
@@ -124,14 +125,38 @@ class FrameTimings:
     """``glReadPixels`` of the planes."""
 
 
+ROLES = ("base", "mr", "normal", "occlusion", "emissive")
+"""Texture roles, in the order of the shaders' ``u_uv_xf``/``u_uv_set`` arrays and texture
+units."""
+_ROLE_DEFINES = ("BASE_TEX", "MR_TEX", "NORMAL_TEX", "OCCLUSION_TEX", "EMISSIVE_TEX")
+_SRGB_ROLES = frozenset(("base", "emissive"))
+_TEX_DEFINES = frozenset(_ROLE_DEFINES)
+Features = tuple[str, ...]
+"""A primitive's shader variant: the sorted #defines of its material features."""
+PLAIN: Features = ()
+
+
 @dataclass
 class _GpuPrimitive:
     vao: int
     buffers: tuple[int, int]
     index_count: int
     material: Material
-    texture: int
-    """GL name of the base colour texture, 0 for none."""
+    features: Features
+    textures: tuple[tuple[int, int], ...]
+    """(texture unit, GL name) per texture the primitive samples (unit = its role's index)."""
+    uv_xf: npt.NDArray[np.float32]
+    """(5, 3, 3) texture-coordinate transform per role (row-major)."""
+    uv_set: npt.NDArray[np.int32]
+    """(5,) ``TEXCOORD_n`` set per role."""
+    blend: bool
+    """``alphaMode`` BLEND: drawn after the opaque parts, back to front, blended."""
+
+
+_PrimDraw = tuple[int, int, Features, tuple[float, float, float, float], float, float, bool,
+                  tuple[float, float, float], float, _GpuPrimitive]
+"""(vao, index count, features, base colour, metallic, roughness, back-face cull, emissive,
+unlit, the primitive) as the per-part loop reads them."""
 
 
 @dataclass
@@ -143,13 +168,17 @@ class _Draw:
     world_ptr: int
     normal_ptr: int
     tint: tuple[float, float, float, float]
-    prims: list[tuple[int, int, tuple[float, float, float, float], float, float, bool, int]]
-    """(vao, index count, base colour, metallic, roughness, back-face cull, texture) per
-    primitive; texture is a GL name or 0."""
-    textured: bool
-    """Some primitive has a texture (drawn by the textured program, after the others)."""
+    prims: list[_PrimDraw]
+    variants: frozenset[Features]
+    """The shader variants its primitives need."""
+    blend: bool
+    """Some primitive has a BLEND material."""
+    opaque: bool
+    """Some primitive does not."""
     outline_centre: tuple[float, float, float] | None
     """Centre of the mesh's local bounds (outline pass), None for a mesh without vertices."""
+    centre: npt.NDArray[np.float64]
+    """World-space centre (for sorting)."""
 
 
 @dataclass
@@ -161,10 +190,13 @@ class _Prepared:
     opaque_centres: npt.NDArray[np.float64]
     """World-space centre of each opaque part, for the front-to-back sort."""
     opaque_selected: npt.NDArray[np.bool_]
+    blended: list[_Draw]
+    """Parts with BLEND primitives (not see-through): drawn back to front after the rest."""
+    blended_centres: npt.NDArray[np.float64]
     see_through: list[_Draw]
     selected: list[_Draw]
-    textured: bool
-    """Some part has a textured primitive: the textured program runs too."""
+    variants: list[Features]
+    """The shader variants the scene needs, plain first."""
     arrays: tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]
     """The world and normal matrices the ``_Draw`` pointers point into (kept alive here)."""
 
@@ -282,14 +314,15 @@ class Renderer:
         # Without cut planes llvmpipe carries 8 fewer outputs per vertex (~0.2 ms); textured
         # primitives are lit per pixel whatever ``lighting`` says, because their base colour
         # varies across a triangle.
-        self._mesh_programs: dict[tuple[bool, bool], _Program] = {}
-        self._mesh_program(False, False)
+        self._mesh_programs: dict[tuple[bool, Features], _Program] = {}
+        self._mesh_program(False, PLAIN)
         self._outline_program = _Program("outline.vert.glsl", "outline.frag.glsl")
         self._uv_program = _Program("fullscreen.vert.glsl", "yuv_uv.frag.glsl")
         self._empty_vao = int(GL.glGenVertexArrays(1))
         self._meshes: dict[int, list[_GpuPrimitive]] = {}
-        self._gl_textures: dict[int, int] = {}
-        """GL texture names by ``Texture.key``, shared by the primitives that use them."""
+        self._gl_textures: dict[tuple[int, bool], int] = {}
+        """GL texture names by ``Texture.key`` and sRGB-ness, shared by the primitives that
+        use them."""
         self._centres: dict[int, npt.NDArray[np.float64]] = {}
         self._mesh_version = -1
         self._prepared: _Prepared | None = None
@@ -382,18 +415,23 @@ class Renderer:
 
     # -- mesh buffers --------------------------------------------------------------------------
 
-    def _mesh_program(self, cut: bool, textured: bool) -> _Program:
-        key = (cut, textured)
+    def _mesh_program(self, cut: bool, features: Features) -> _Program:
+        key = (cut, features)
         if key not in self._mesh_programs:
             defines: list[str] = ["CUT_PLANES"] if cut else []
+            defines += features
             lit_in: tuple[str | None, str | None] = (None, "lighting.glsl")
-            if textured:
-                defines.append("TEXTURED")
-            elif self.lighting == "vertex":
+            if self.lighting == "vertex" and not _TEX_DEFINES.intersection(features):
                 defines.append("VERTEX_LIGHTING")
                 lit_in = ("lighting.glsl", None)
-            self._mesh_programs[key] = _Program("mesh.vert.glsl", "mesh.frag.glsl", defines,
-                                                lit_in)
+            prog = _Program("mesh.vert.glsl", "mesh.frag.glsl", defines, lit_in)
+            GL.glUseProgram(prog.id)
+            for unit, role in enumerate(ROLES):
+                loc = prog.loc(f"u_tex_{role}")
+                if loc >= 0:
+                    GL.glUniform1i(loc, unit)
+            GL.glUniformMatrix3fv(prog.loc("u_uv_xf"), 5, GL.GL_TRUE, _IDENTITY_XF)
+            self._mesh_programs[key] = prog
         return self._mesh_programs[key]
 
     def _gpu_mesh(self, mesh: Mesh) -> list[_GpuPrimitive]:
@@ -402,43 +440,75 @@ class Renderer:
             return cached
         out = []
         for prim in mesh.primitives:
+            mat = prim.material
+            usable = [(ROLES.index(role), info) for role, info in mat.textures()
+                      if prim.usable(info)]
+            features = {_ROLE_DEFINES[i] for i, _ in usable}
+            # vertex attributes at the shaders' locations: position, normal, uv0, uv1,
+            # colour, tangent
+            columns: list[tuple[int, npt.NDArray[np.float32]]] = [
+                (0, prim.positions), (1, prim.normals)]
+            sets = {info.texcoord for _, info in usable}
+            if 0 in sets and prim.texcoords is not None:
+                columns.append((2, prim.texcoords))
+                features.add("UV0")
+            if 1 in sets and prim.texcoords1 is not None:
+                columns.append((3, prim.texcoords1))
+                features.add("UV1")
+            if prim.colors is not None:
+                columns.append((4, prim.colors))
+                features.add("VERTEX_COLOR")
+            if "NORMAL_TEX" in features and prim.tangents is not None:
+                columns.append((5, prim.tangents))
+            if mat.alpha_mode == "MASK":
+                features.add("ALPHA_MASK")
+            elif mat.alpha_mode == "BLEND":
+                features.add("ALPHA_BLEND")
             vao = int(GL.glGenVertexArrays(1))
             vbo, ibo = (int(b) for b in GL.glGenBuffers(2))
             GL.glBindVertexArray(vao)
-            texture = prim.texture
-            columns = [prim.positions, prim.normals]
-            if texture is not None and prim.texcoords is not None:
-                columns.append(prim.texcoords)
-            interleaved = np.ascontiguousarray(np.concatenate(columns, axis=1), dtype=np.float32)
+            interleaved = np.ascontiguousarray(
+                np.concatenate([c for _, c in columns], axis=1), dtype=np.float32)
             stride = interleaved.shape[1] * 4
             GL.glBindBuffer(GL.GL_ARRAY_BUFFER, vbo)
             GL.glBufferData(GL.GL_ARRAY_BUFFER, interleaved.nbytes, interleaved,
                             GL.GL_STATIC_DRAW)
-            for loc, (size, offset) in enumerate(((3, 0), (3, 12), (2, 24))[:len(columns)]):
+            offset = 0
+            for loc, column in columns:
                 GL.glEnableVertexAttribArray(loc)
-                GL.glVertexAttribPointer(loc, size, GL.GL_FLOAT, GL.GL_FALSE, stride,
+                GL.glVertexAttribPointer(loc, column.shape[1], GL.GL_FLOAT, GL.GL_FALSE, stride,
                                          ctypes.c_void_p(offset))
+                offset += column.shape[1] * 4
             GL.glBindBuffer(GL.GL_ELEMENT_ARRAY_BUFFER, ibo)
             GL.glBufferData(GL.GL_ELEMENT_ARRAY_BUFFER, prim.indices.nbytes,
                             np.ascontiguousarray(prim.indices), GL.GL_STATIC_DRAW)
             GL.glBindVertexArray(0)
-            tex = 0 if texture is None else self._gl_texture(texture)
-            out.append(_GpuPrimitive(vao, (vbo, ibo), len(prim.indices), prim.material, tex))
+            uv_xf = _IDENTITY_XF.copy()
+            uv_set = np.zeros(5, dtype=np.int32)
+            for i, info in usable:
+                uv_xf[i, :2] = np.asarray(info.transform, dtype=np.float32).reshape(2, 3)
+                uv_set[i] = info.texcoord
+            textures = tuple((i, self._gl_texture(info.texture, ROLES[i] in _SRGB_ROLES))
+                             for i, info in usable)
+            out.append(_GpuPrimitive(vao, (vbo, ibo), len(prim.indices), mat,
+                                     tuple(sorted(features)), textures, uv_xf, uv_set,
+                                     mat.alpha_mode == "BLEND"))
         self._meshes[mesh.key] = out
         return out
 
-    def _gl_texture(self, texture: Texture) -> int:
-        """The GL texture of ``texture``: sRGB (sampling returns linear colour, as glTF's
-        base colour is sRGB-encoded), with mipmaps when its minification filter uses them."""
-        name = self._gl_textures.get(texture.key)
+    def _gl_texture(self, texture: Texture, srgb: bool) -> int:
+        """The GL texture of ``texture``: sRGB for colours (base colour and emissive are
+        sRGB-encoded, so sampling returns linear colour), linear for data (normals,
+        metallic-roughness, occlusion); with mipmaps when its minification filter uses them."""
+        name = self._gl_textures.get((texture.key, srgb))
         if name is not None:
             return name
         h, w = texture.pixels.shape[:2]
         name = int(GL.glGenTextures(1))
         GL.glBindTexture(GL.GL_TEXTURE_2D, name)
         GL.glPixelStorei(GL.GL_UNPACK_ALIGNMENT, 1)
-        GL.glTexImage2D(GL.GL_TEXTURE_2D, 0, GL.GL_SRGB8_ALPHA8, w, h, 0, GL.GL_RGBA,
-                        GL.GL_UNSIGNED_BYTE, np.ascontiguousarray(texture.pixels))
+        GL.glTexImage2D(GL.GL_TEXTURE_2D, 0, GL.GL_SRGB8_ALPHA8 if srgb else GL.GL_RGBA8, w, h,
+                        0, GL.GL_RGBA, GL.GL_UNSIGNED_BYTE, np.ascontiguousarray(texture.pixels))
         if texture.min_filter not in (GL.GL_NEAREST, GL.GL_LINEAR):
             GL.glGenerateMipmap(GL.GL_TEXTURE_2D)
         for param, value in ((GL.GL_TEXTURE_MIN_FILTER, texture.min_filter),
@@ -447,11 +517,11 @@ class Renderer:
                              (GL.GL_TEXTURE_WRAP_T, texture.wrap_t)):
             GL.glTexParameteri(GL.GL_TEXTURE_2D, param, value)
         GL.glBindTexture(GL.GL_TEXTURE_2D, 0)
-        self._gl_textures[texture.key] = name
+        self._gl_textures[(texture.key, srgb)] = name
         return name
 
     def _free_unused_textures(self) -> None:
-        used = {p.texture for prims in self._meshes.values() for p in prims}
+        used = {name for prims in self._meshes.values() for p in prims for _, name in p.textures}
         unused = [k for k, name in self._gl_textures.items() if name not in used]
         if unused:
             GL.glDeleteTextures([self._gl_textures.pop(k) for k in unused])
@@ -512,10 +582,8 @@ class Renderer:
             # whole silhouette, occluded or not: the outline shows through other parts
             GL.glStencilOp(GL.GL_KEEP, GL.GL_REPLACE, GL.GL_REPLACE)
         GL.glStencilMask(0x00)
-        # The untextured program, then (when some part is textured) the textured one.
-        progs = [self._mesh_program(bool(planes), textured)
-                 for textured in ((False, True) if prep.textured else (False,))]
-        for prog in progs:
+        progs = {f: self._mesh_program(bool(planes), f) for f in prep.variants}
+        for prog in progs.values():
             GL.glUseProgram(prog.id)
             self._set_lighting(prog, scene)
             self._set_cut_planes(prog, planes)
@@ -528,22 +596,29 @@ class Renderer:
                 f.tan_left, f.tan_right, f.tan_up, f.tan_down, near, far)
             vp = _FLIP_Y @ proj @ transforms.view_matrix(view.pose.position, view.pose.orientation)
             view_projs.append(vp)
-            for prog in progs:
+            for prog in progs.values():
                 GL.glUseProgram(prog.id)
                 GL.glUniformMatrix4fv(prog.loc("u_view_proj"), 1, GL.GL_TRUE,
                                       vp.astype(np.float32))
                 GL.glUniform3f(prog.loc("u_camera"), *view.pose.position)
+            eye = np.asarray(view.pose.position)
             if prep.opaque:
                 # front to back (selected parts last: they write the outline's stencil mask)
-                dist = np.linalg.norm(prep.opaque_centres - np.asarray(view.pose.position), axis=1)
+                dist = np.linalg.norm(prep.opaque_centres - eye, axis=1)
                 order = np.lexsort((dist, prep.opaque_selected))
-                self._draw_all(progs, [prep.opaque[k] for k in order], 1.0)
-            if prep.see_through:
-                # See-through parts after the opaque ones, blended, without hiding each other.
+                self._draw_all(progs, [prep.opaque[k] for k in order], 1.0, False)
+            if prep.blended or prep.see_through:
+                # Blended after the opaque parts, without depth writes: BLEND materials back
+                # to front, then see-through parts (whole, at SEE_THROUGH_ALPHA).
                 GL.glEnable(GL.GL_BLEND)
                 GL.glBlendFunc(GL.GL_SRC_ALPHA, GL.GL_ONE_MINUS_SRC_ALPHA)
                 GL.glDepthMask(GL.GL_FALSE)
-                self._draw_all(progs, prep.see_through, SEE_THROUGH_ALPHA)
+                if prep.blended:
+                    dist = np.linalg.norm(prep.blended_centres - eye, axis=1)
+                    self._draw_all(progs, [prep.blended[k] for k in np.argsort(-dist)], 1.0,
+                                   True)
+                if prep.see_through:
+                    self._draw_all(progs, prep.see_through, SEE_THROUGH_ALPHA, None)
                 GL.glDepthMask(GL.GL_TRUE)
                 GL.glDisable(GL.GL_BLEND)
         if prep.selected:
@@ -575,39 +650,50 @@ class Renderer:
         else:
             invertible = np.zeros(0, dtype=bool)
         opaque: list[_Draw] = []
-        centres: list[npt.NDArray[np.float64]] = []
+        blended: list[_Draw] = []
         see_through: list[_Draw] = []
+        variants: set[Features] = {PLAIN}
         for k, it in enumerate(items):
             if not invertible[k]:
                 continue
             local_centre = self._local_centre(it.mesh)
             gpu_prims = self._gpu_mesh(it.mesh)
             tint = it.state.tint
+            c = np.zeros(3) if local_centre is None else local_centre
             draw = _Draw(
                 selected=it.state.selected,
                 world_ptr=worlds.ctypes.data + k * 64,
                 normal_ptr=normals.ctypes.data + k * 36,
                 tint=(0.0, 0.0, 0.0, 0.0) if tint is None else (*tint.color, tint.weight),
-                prims=[(p.vao, p.index_count, p.material.base_color, p.material.metallic,
-                        p.material.roughness, not p.material.double_sided, p.texture)
+                prims=[(p.vao, p.index_count, p.features, p.material.base_color,
+                        p.material.metallic, p.material.roughness, not p.material.double_sided,
+                        p.material.emissive, 1.0 if p.material.unlit else 0.0, p)
                        for p in gpu_prims],
-                textured=any(p.texture for p in gpu_prims),
+                variants=frozenset(p.features for p in gpu_prims),
+                blend=any(p.blend for p in gpu_prims),
+                opaque=not all(p.blend for p in gpu_prims),
                 outline_centre=None if local_centre is None else
                 (float(local_centre[0]), float(local_centre[1]), float(local_centre[2])),
+                centre=it.world[:3, :3] @ c + it.world[:3, 3],
             )
+            variants |= draw.variants
             if it.state.see_through:
                 see_through.append(draw)
-            else:
+                continue
+            if draw.opaque:
                 opaque.append(draw)
-                c = np.zeros(3) if local_centre is None else local_centre
-                centres.append(it.world[:3, :3] @ c + it.world[:3, 3])
+            if draw.blend:
+                blended.append(draw)
         self._prepared = _Prepared(
             key=key, opaque=opaque,
-            opaque_centres=np.array(centres).reshape(-1, 3),
+            opaque_centres=np.array([d.centre for d in opaque]).reshape(-1, 3),
             opaque_selected=np.array([d.selected for d in opaque], dtype=bool),
+            blended=blended,
+            blended_centres=np.array([d.centre for d in blended]).reshape(-1, 3),
             see_through=see_through,
-            selected=[d for d in opaque + see_through if d.selected],
-            textured=any(d.textured for d in opaque + see_through),
+            selected=[d for d in opaque + see_through if d.selected]
+            + [d for d in blended if d.selected and not d.opaque],
+            variants=sorted(variants),
             arrays=(worlds, normals))
         return self._prepared
 
@@ -668,31 +754,38 @@ class Renderer:
         GL.glUniform1f(prog.loc("u_ambient"), lt.ambient)
 
     @classmethod
-    def _draw_all(cls, progs: list[_Program], draws: list[_Draw], alpha: float) -> None:
-        """``draws`` with each program: the untextured primitives, then the textured ones."""
-        for textured, prog in enumerate(progs):
+    def _draw_all(cls, progs: dict[Features, _Program], draws: list[_Draw], alpha: float,
+                  blend: bool | None) -> None:
+        """``draws`` with each variant's program in turn. ``blend``: only the primitives with
+        (True) or without (False) a BLEND material; None: all of them."""
+        for features, prog in progs.items():
             GL.glUseProgram(prog.id)
             GL.glUniform1f(prog.loc("u_alpha"), alpha)
-            if textured:
-                GL.glUniform1i(prog.loc("u_base_color_tex"), 0)
-                GL.glActiveTexture(GL.GL_TEXTURE0)
-            cls._draw(prog, draws, bool(textured))
+            cls._draw(prog, draws, features, blend)
 
     @staticmethod
-    def _draw(prog: _Program, draws: list[_Draw], textured: bool = False) -> None:
+    def _draw(prog: _Program, draws: list[_Draw], features: Features,
+              blend: bool | None) -> None:
         """The per-part loop: ctypes calls only (see :mod:`host.glcalls`). Draws the
-        primitives with a texture when ``textured``, else those without."""
+        primitives of variant ``features`` (and of ``blend``, see :meth:`_draw_all`)."""
         loc_model, loc_normal = prog.loc("u_model"), prog.loc("u_normal_matrix")
         loc_color, loc_tint = prog.loc("u_base_color"), prog.loc("u_tint")
         loc_metal, loc_rough = prog.loc("u_metallic"), prog.loc("u_roughness")
+        loc_emissive, loc_unlit = prog.loc("u_emissive"), prog.loc("u_unlit")
+        loc_xf, loc_set = prog.loc("u_uv_xf"), prog.loc("u_uv_set")
+        loc_cutoff = prog.loc("u_alpha_cutoff")
+        loc_nscale, loc_occ = prog.loc("u_normal_scale"), prog.loc("u_occlusion_strength")
+        rich = features != PLAIN
         gl = glcalls
         triangles, uint, cull_face = GL.GL_TRIANGLES, GL.GL_UNSIGNED_INT, GL.GL_CULL_FACE
-        texture_2d = GL.GL_TEXTURE_2D
+        texture_2d, texture0 = GL.GL_TEXTURE_2D, GL.GL_TEXTURE0
         culling = False
         gl.disable(cull_face)
         stencil = -1
+        emissive_set: tuple[float, float, float] | None = None
+        unlit_set = -1.0
         for d in draws:
-            if textured and not d.textured:
+            if features not in d.variants:
                 continue
             want = 0xFF if d.selected else 0x00
             if want != stencil:
@@ -701,25 +794,40 @@ class Renderer:
             gl.uniform_matrix4fv(loc_model, 1, 1, d.world_ptr)
             gl.uniform_matrix3fv(loc_normal, 1, 1, d.normal_ptr)
             gl.uniform4f(loc_tint, *d.tint)
-            for vao, count, color, metallic, roughness, cull, texture in d.prims:
-                if bool(texture) != textured:
+            for vao, count, feat, color, metallic, roughness, cull, emissive, unlit, p in d.prims:
+                if feat != features or (blend is not None and p.blend != blend):
                     continue
                 gl.uniform4f(loc_color, *color)
                 gl.uniform1f(loc_metal, metallic)
                 gl.uniform1f(loc_rough, roughness)
+                if emissive != emissive_set:
+                    gl.uniform3f(loc_emissive, *emissive)
+                    emissive_set = emissive
+                if unlit != unlit_set:
+                    gl.uniform1f(loc_unlit, unlit)
+                    unlit_set = unlit
+                if rich:
+                    m = p.material
+                    gl.uniform_matrix3fv(loc_xf, 5, 1, p.uv_xf.ctypes.data)
+                    gl.uniform1iv(loc_set, 5, p.uv_set.ctypes.data)
+                    gl.uniform1f(loc_cutoff, m.alpha_cutoff)
+                    if m.normal_texture is not None:
+                        gl.uniform1f(loc_nscale, m.normal_texture.scale)
+                    if m.occlusion_texture is not None:
+                        gl.uniform1f(loc_occ, m.occlusion_texture.scale)
+                    for unit, name in p.textures:
+                        gl.active_texture(texture0 + unit)
+                        gl.bind_texture(texture_2d, name)
                 # glTF: single-sided materials are back-face culled (and llvmpipe then skips
                 # rasterising about half the triangles); double-sided ones are lit from both sides.
                 if cull != culling:
                     (gl.enable if cull else gl.disable)(cull_face)
                     culling = cull
-                if texture:
-                    gl.bind_texture(texture_2d, texture)
                 gl.bind_vertex_array(vao)
                 gl.draw_elements(triangles, count, uint, None)
         gl.disable(cull_face)
         gl.stencil_mask(0x00)
-
-    # -- readback ------------------------------------------------------------------------------
+        gl.active_texture(texture0)
 
     def _read(self, fbo: int, attachment: int, fmt: int, plane: av.video.plane.VideoPlane,
               channels: int) -> None:

@@ -75,13 +75,14 @@ def home_view(lo: Vec3 | None, hi: Vec3 | None, aspect: float, *,
     if lo is not None and hi is not None:
         state = framing(lo, hi, fov_y_deg=fov_y_deg, yaw=HOME_YAW, pitch=HOME_PITCH)
     else:
-        state = CameraState(target=(0.0, 0.02, 0.0), distance=1.5, yaw=HOME_YAW, pitch=HOME_PITCH)
+        state = CameraState(target=(0.0, 0.02, 0.0), distance=1.08, yaw=HOME_YAW, pitch=HOME_PITCH)
     return CameraController(state, fov_y_deg=fov_y_deg).pose(), Fov.symmetric(fov_y_deg, aspect)
 
 
-FRAMING_MARGIN = 1.8
+FRAMING_MARGIN = 1.3
 """How far :func:`framing` puts the eye, in multiples of the distance at which the bounding
-sphere just fills the vertical field of view (1.8 frames the sample engine at 1.5 m)."""
+sphere just fills the vertical field of view: the model fills most of the view (a box's
+bounding sphere is larger than the box seen from any side)."""
 
 
 def framing(lo: Vec3, hi: Vec3, *, fov_y_deg: float = DEFAULT_FOV_Y_DEG, yaw: float = 0.0,

@@ -112,6 +112,8 @@ class StreamWorker:
         self.selected: tuple[int, str] | None = None
         self.hidden: list[int] = []
         self.scene_bounds: Bounds | None = None
+        self.focus_bounds: Bounds | None = None
+        """Bounds to frame next (set by :meth:`frame_selection`, taken by the frame loop)."""
         """World bounds of everything in the scene, read once after the first connection, so
         the viewer can frame whatever model the session has (``frame_camera``)."""
 
@@ -139,6 +141,11 @@ class StreamWorker:
 
     def show_all(self) -> None:
         self._thread.submit(self._scene_action(self._show_all()))
+
+    def frame_selection(self) -> None:
+        """Ask for the selected part's bounds (the whole scene's without a selection); the
+        frame loop then frames them (:func:`focus_camera`)."""
+        self._thread.submit(self._scene_action(self._frame_selection()))
 
     def stop(self, timeout: float = 5.0) -> None:
         """Close the connection (telling the host), end every task, stop the thread."""
@@ -180,7 +187,7 @@ class StreamWorker:
             return
         await conn.scene.entity(hit.entity_id).set_selected(True)
         self.selected = (hit.entity_id, hit.entity_name)
-        self.notice = f"selected {hit.entity_name} (X hides it)"
+        self.notice = f"selected {hit.entity_name} (X hides it, C frames it)"
 
     async def _hide_selection(self) -> None:
         conn = self._conn
@@ -193,6 +200,18 @@ class StreamWorker:
         self.hidden.append(entity_id)
         self.selected = None
         self.notice = f"hid {name} (U shows all)"
+
+    async def _frame_selection(self) -> None:
+        conn = self._conn
+        if conn is None or not conn.is_connected:
+            return
+        if self.selected is None:
+            self.focus_bounds = self.scene_bounds
+            return
+        box = await conn.scene.entity(self.selected[0]).bounds("world")
+        if box is None:
+            self.notice = f"{self.selected[1]} has nothing to frame"
+        self.focus_bounds = box
 
     async def _show_all(self) -> None:
         conn = self._conn
@@ -329,7 +348,7 @@ DEFAULT_YAW, DEFAULT_PITCH = HOME_YAW, HOME_PITCH
 def default_camera() -> CameraController:
     """A view that frames the shipped sample model (about 0.65 m across, at the origin), used
     until the scene's bounds are known (:func:`frame_camera`)."""
-    return CameraController(CameraState(target=(0.0, 0.02, 0.0), distance=1.5, yaw=DEFAULT_YAW,
+    return CameraController(CameraState(target=(0.0, 0.02, 0.0), distance=1.08, yaw=DEFAULT_YAW,
                                         pitch=DEFAULT_PITCH))
 
 
@@ -346,6 +365,22 @@ def frame_camera(camera: CameraController, worker: StreamWorker) -> bool:
         log.info("cannot frame the scene (%s); keeping the default camera", exc)
         return True
     camera.reset()
+    return True
+
+
+def focus_camera(camera: CameraController, worker: StreamWorker) -> bool:
+    """Frame the bounds :meth:`StreamWorker.frame_selection` asked for, from the current
+    direction (R still returns home). True when it did."""
+    bounds, worker.focus_bounds = worker.focus_bounds, None
+    if bounds is None:
+        return False
+    try:
+        state = framing(bounds.min, bounds.max, fov_y_deg=camera.fov_y_deg, yaw=camera.yaw,
+                        pitch=camera.pitch)
+    except ValueError as exc:
+        log.info("cannot frame the selection (%s)", exc)
+        return False
+    camera.target, camera.distance = state.target, state.distance
     return True
 
 
@@ -369,6 +404,7 @@ def run_window(worker: StreamWorker, mailbox: LatestMailbox[Frame], *, size: tup
             nonlocal presented, framed
             loop.set_status(worker.status or worker.notice or None)
             framed = framed or frame_camera(loop.camera, worker)
+            focus_camera(loop.camera, worker)
             if not loop.step():
                 return False
             if loop.frames_presented != presented:
@@ -398,9 +434,10 @@ def run_window(worker: StreamWorker, mailbox: LatestMailbox[Frame], *, size: tup
 
 class _Picker:
     """Turns a click (press and release at the same spot) into a pick, X into hide, U into show
-    all; every event still goes to the host's ``input`` channel."""
+    all, C into framing the selection; every event still goes to the host's ``input``
+    channel."""
 
-    KEY_X, KEY_U = 88, 85
+    KEY_X, KEY_U, KEY_C = 88, 85, 67
     CLICK_SLOP = 0.004
     """How far (fraction of the window) the pointer may move between press and release."""
 
@@ -424,6 +461,8 @@ class _Picker:
                 self.worker.hide_selection()
             elif event.key == self.KEY_U:
                 self.worker.show_all()
+            elif event.key == self.KEY_C:
+                self.worker.frame_selection()
 
     def _pick(self, nx: float, ny: float) -> None:
         frame = None if self.loop is None else self.loop.last_frame

@@ -77,6 +77,7 @@ Keys
   V                    toggle orbit / fly mode
   X                    hide the selected part
   U                    show every hidden part again
+  C                    frame the selected part (the whole model without a selection)
   R                    reset view
   F11 or F             toggle fullscreen
   Tab or F1            toggle statistics overlay

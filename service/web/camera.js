@@ -9,7 +9,7 @@ export const MAX_PITCH = (89 * Math.PI) / 180;
 export const ZOOM_STEP = 1.15;
 export const MIN_DISTANCE = 0.01;
 export const MAX_DISTANCE = 10000;
-export const FRAMING_MARGIN = 1.8;
+export const FRAMING_MARGIN = 1.3; // input/camera.py FRAMING_MARGIN
 export const ORBIT_PER_HEIGHT = Math.PI; // radians per viewport height dragged
 
 export function quatFromAxisAngle(axis, angle) {
@@ -56,7 +56,7 @@ export function framing(lo, hi, yaw = HOME_YAW, pitch = HOME_PITCH, fovYDeg = FO
   return { target: centre, distance, yaw, pitch };
 }
 
-export const SAMPLE_HOME = { target: [0, 0.02, 0], distance: 1.5, yaw: HOME_YAW, pitch: HOME_PITCH };
+export const SAMPLE_HOME = { target: [0, 0.02, 0], distance: 1.08, yaw: HOME_YAW, pitch: HOME_PITCH };
 
 export class OrbitCamera {
   constructor(home = SAMPLE_HOME, fovYDeg = FOV_Y_DEG) {

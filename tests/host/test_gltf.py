@@ -245,4 +245,4 @@ def test_bad_textures_are_named(caplog: pytest.LogCaptureFixture,
         model = load_model_bytes(textured_quad_glb(png_bytes(quadrant_texture()),
                                                    texcoord=False))
     assert model.meshes[0].primitives[0].texture is None
-    assert "uses TEXCOORD_0, which it lacks" in caplog.text
+    assert "use TEXCOORD_0, which it lacks" in caplog.text

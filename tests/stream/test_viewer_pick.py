@@ -1,5 +1,6 @@
 """The viewer's scene actions on a real host: a click picks the part under the cursor and
-selects it, X hides it (its pixels vanish from the next frame), U shows it again."""
+selects it, C frames it, X hides it (its pixels vanish from the next frame), U shows it
+again."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import numpy as np
 import pytest
 
 from farview.client.connection import connect_to_host
-from farview.client.viewer.app import StreamWorker
+from farview.client.viewer.app import StreamWorker, default_camera, focus_camera
+from farview.input.camera import framing
 from farview.input.pose import Fov, Pose, PoseRequest, View
 from farview.streaming.frame import Frame
 from farview.streaming.mailbox import LatestMailbox
@@ -66,6 +68,16 @@ def test_click_selects_x_hides_u_shows(host: RunningHost) -> None:
         worker.pick(frame, cx, cy)
         _wait(lambda: worker.selected is not None, "a selection")
         assert worker.selected is not None and worker.notice.startswith("selected ")
+        # C frames the selection: the camera's target moves to the part's centre, closer
+        # than the whole model's framing
+        worker.frame_selection()
+        _wait(lambda: worker.focus_bounds is not None, "the selection's bounds")
+        part = worker.focus_bounds
+        camera = default_camera()
+        assert focus_camera(camera, worker) and worker.focus_bounds is None
+        np.testing.assert_allclose(camera.target, np.add(part.min, part.max) / 2)
+        whole = framing(worker.scene_bounds.min, worker.scene_bounds.max)
+        assert camera.distance < whole.distance
         original = frame.to_rgb().astype(int)
         worker.hide_selection()
         _wait(lambda: worker.hidden, "hiding")

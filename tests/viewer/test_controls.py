@@ -160,7 +160,7 @@ def test_framing_centres_the_box_and_backs_off_with_its_size() -> None:
 
     small = framing((-0.325, -0.262, -0.261), (0.313, 0.271, 0.235))  # the sample engine
     assert small.target == pytest.approx((-0.006, 0.0045, -0.013), abs=1e-6)
-    assert small.distance == pytest.approx(1.5, abs=0.02)  # the hand-tuned view it replaces
+    assert small.distance == pytest.approx(1.08, abs=0.02)  # the default view before bounds
     big = framing((-10.0, 0.0, -10.0), (10.0, 20.0, 10.0), yaw=0.6, pitch=-0.35)
     assert big.target == (0.0, 10.0, 0.0) and (big.yaw, big.pitch) == (0.6, -0.35)
     assert big.distance == pytest.approx(small.distance * np.linalg.norm([20, 20, 20])
