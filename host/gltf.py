@@ -119,7 +119,8 @@ _DIRECTION_TYPES = (5126, 5120, 5122)
 _TEXCOORD_TYPES = (5126, 5120, 5121, 5122, 5123)
 _COLOR_TYPES = (5126, 5121, 5123)
 
-SUPPORTED_EXTENSIONS = ("KHR_materials_emissive_strength", "KHR_materials_unlit",
+SUPPORTED_EXTENSIONS = ("EXT_meshopt_compression", "KHR_draco_mesh_compression",
+                        "KHR_materials_emissive_strength", "KHR_materials_unlit",
                         "KHR_mesh_quantization", "KHR_texture_transform")
 """Extensions a file may list in ``extensionsRequired``."""
 
@@ -580,6 +581,10 @@ class _Loader:
         self._textures: dict[int, Texture | None] = {}
         self._by_image: dict[tuple[object, ...], Texture] = {}
         self._texture_bytes = 0
+        self._meshopt: dict[int, bytes] = {}
+        """Decoded EXT_meshopt_compression buffer views, by index."""
+        self._draco: dict[int, npt.NDArray[Any]] = {}
+        """Accessors decoded from KHR_draco_mesh_compression data, by index."""
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -727,7 +732,9 @@ class _Loader:
         info = self._accessor_info(index, what)
         self._charge(info.size, info.describe(what))
         acc, count, ncomp, dtype = info.spec, info.count, info.ncomp, info.dtype
-        if "bufferView" in acc:
+        if info.index in self._draco:
+            out = self._draco[info.index]
+        elif "bufferView" in acc:
             out = self._read_view(acc, info.index, dtype, ncomp, count, info.elem_size)
         else:  # no bufferView: zeros (the spec's rule), usually with a sparse override
             out = np.zeros((count, ncomp), dtype=dtype)
@@ -735,10 +742,15 @@ class _Loader:
             out = self._apply_sparse(info, out)
         return out if ncomp > 1 else out.reshape(count)
 
-    def _read_view(self, acc: dict[str, Any], index: int, dtype: np.dtype[Any], ncomp: int,
-                   count: int, elem_size: int) -> npt.NDArray[Any]:
-        view_index = acc.get("bufferView")
-        view = self._item("bufferViews", view_index, f"accessor {index}")
+    def _view_bytes(self, view_index: object, view: dict[str, Any]) -> tuple[bytes, int, int]:
+        """Where buffer view ``view_index``'s bytes are: (data, offset, length). A view with
+        ``EXT_meshopt_compression`` is decoded (once; its size charged to the decoded-bytes
+        budget first) and read from its decoded bytes."""
+        ext = view.get("extensions")
+        if isinstance(ext, dict) and "EXT_meshopt_compression" in ext:
+            assert isinstance(view_index, int)
+            data = self._meshopt_view(view_index, ext["EXT_meshopt_compression"])
+            return data, 0, len(data)
         v_off = view.get("byteOffset", 0)
         v_len = view.get("byteLength")
         if not _is_int(v_off) or not _is_int(v_len) or v_off < 0 or v_len < 0:
@@ -747,6 +759,53 @@ class _Loader:
         if v_off + v_len > len(buf):
             raise ModelError(f"buffer view {view_index} reads past buffer {view.get('buffer')} "
                              f"({v_off + v_len} > {len(buf)} bytes)")
+        return buf, v_off, v_len
+
+    def _meshopt_view(self, view_index: int, ext: object) -> bytes:
+        cached = self._meshopt.get(view_index)
+        if cached is not None:
+            return cached
+        what = f"buffer view {view_index} (EXT_meshopt_compression)"
+        if not isinstance(ext, dict):
+            raise ModelError(f"{what} must be an object")
+        count, stride = ext.get("count"), ext.get("byteStride")
+        mode, filt = ext.get("mode"), ext.get("filter", "NONE")
+        off, length = ext.get("byteOffset", 0), ext.get("byteLength")
+        if not (_is_int(count) and count >= 0 and _is_int(stride) and 0 < stride <= 256
+                and _is_int(off) and off >= 0 and _is_int(length) and length >= 0):
+            raise ModelError(f"{what} needs valid count, byteStride, byteOffset and byteLength")
+        if mode not in ("ATTRIBUTES", "TRIANGLES", "INDICES"):
+            raise ModelError(f"{what} has unknown mode {_short(mode)}")
+        if filt not in ("NONE", "OCTAHEDRAL", "QUATERNION", "EXPONENTIAL", "COLOR"):
+            raise ModelError(f"{what} has unknown filter {_short(filt)}")
+        if (mode == "ATTRIBUTES" and stride % 4) or (mode != "ATTRIBUTES" and stride not in (2, 4)):
+            raise ModelError(f"{what}: byteStride {stride} is invalid for mode {mode}")
+        self._charge(count * stride, what)
+        buf = self._buffer(ext.get("buffer"), what)
+        if off + length > len(buf):
+            raise ModelError(f"{what} reads past its buffer ({off + length} > {len(buf)} bytes)")
+        try:
+            import meshopt
+
+            decoded = meshopt.decode_gltf_buffer(buf[off:off + length], count, stride, mode,
+                                                 None if filt == "NONE" else filt)
+        except ImportError:
+            raise ModelError("the model uses EXT_meshopt_compression, and the meshopt package "
+                             "is not installed (pip install meshopt)") from None
+        except (ValueError, RuntimeError) as e:
+            raise ModelError(f"{what} does not decode: {_clip(str(e), 160)}") from None
+        data = np.ascontiguousarray(decoded).tobytes()
+        if len(data) != count * stride:
+            raise ModelError(f"{what} decoded to {len(data)} bytes, not count × byteStride "
+                             f"({count * stride})")
+        self._meshopt[view_index] = data
+        return data
+
+    def _read_view(self, acc: dict[str, Any], index: int, dtype: np.dtype[Any], ncomp: int,
+                   count: int, elem_size: int) -> npt.NDArray[Any]:
+        view_index = acc.get("bufferView")
+        view = self._item("bufferViews", view_index, f"accessor {index}")
+        buf, v_off, v_len = self._view_bytes(view_index, view)
         a_off = acc.get("byteOffset", 0)
         if not _is_int(a_off) or a_off < 0:
             raise ModelError(f"accessor {index} has invalid byteOffset {_short(a_off)}")
@@ -935,13 +994,7 @@ class _Loader:
             raise ModelError(f"{what} uri must be a string, not {_short(uri)}")
         elif view_index is not None:
             view = self._item("bufferViews", view_index, what)
-            off, length = view.get("byteOffset", 0), view.get("byteLength")
-            if not _is_int(off) or not _is_int(length) or off < 0 or length < 0:
-                raise ModelError(f"{what}: buffer view {view_index} has invalid "
-                                 "byteOffset/byteLength")
-            buf = self._buffer(view.get("buffer"), f"buffer view {view_index}")
-            if off + length > len(buf):
-                raise ModelError(f"{what}: buffer view {view_index} is out of its buffer")
+            buf, off, length = self._view_bytes(view_index, view)
             data = buf[off:off + length]
         else:
             raise ModelError(f"{what} has neither a uri nor a bufferView")
@@ -986,9 +1039,6 @@ class _Loader:
         attrs = prim.get("attributes")
         if not isinstance(attrs, dict) or "POSITION" not in attrs:
             raise ModelError(f"{where} has no POSITION attribute")
-        extensions = prim.get("extensions")
-        if isinstance(extensions, dict) and "KHR_draco_mesh_compression" in extensions:
-            raise ModelError(f"{where} uses Draco compression, which farview does not decode")
         return mode, attrs
 
     def _check_budgets(self, mesh_specs: list[Any], raw_nodes: list[Any]) -> None:
@@ -1040,6 +1090,9 @@ class _Loader:
             log.info("%s: skipping a points/lines primitive (mode %s); only triangles are drawn",
                      where, mode)
             return None
+        extensions = prim.get("extensions")
+        if isinstance(extensions, dict) and "KHR_draco_mesh_compression" in extensions:
+            self._decode_draco(prim, attrs, extensions["KHR_draco_mesh_compression"], where)
         positions = self._float_attr(attrs["POSITION"], f"{where} POSITION", ("VEC3",),
                                      _POSITION_TYPES)
         nverts = len(positions)
@@ -1108,6 +1161,60 @@ class _Loader:
                 tangents = generate_tangents(positions, normals, uv, indices)
         return Primitive(positions, normals, indices, material, uv0, uv1,
                          extra.get("COLOR_0"), tangents)
+
+    def _decode_draco(self, prim: dict[str, Any], attrs: dict[str, Any], ext: object,
+                      where: str) -> None:
+        """Decode a primitive's ``KHR_draco_mesh_compression`` data into the accessors it
+        stands for (read from :attr:`_draco` by :meth:`_accessor`). The accessors' declared
+        sizes are checked against the budgets first, and what Draco decodes must match them."""
+        what = f"{where} KHR_draco_mesh_compression"
+        if not isinstance(ext, dict) or not isinstance(ext.get("attributes"), dict):
+            raise ModelError(f"{what} needs a bufferView and an attributes object")
+        view_index = ext.get("bufferView")
+        view = self._item("bufferViews", view_index, what)
+        targets: list[tuple[_AccessorInfo, int | None]] = []
+        for name, uid in ext["attributes"].items():
+            if name not in attrs:
+                raise ModelError(f"{what} compresses {_short(name)}, which the primitive's "
+                                 "attributes do not list")
+            if not _is_int(uid) or uid < 0:
+                raise ModelError(f"{what}: attribute id of {_short(name)} must be an integer")
+            targets.append((self._accessor_info(attrs[name], f"{where} {name}"), uid))
+        if "indices" in prim:
+            targets.append((self._accessor_info(prim["indices"], f"{where} indices"), None))
+        buf, off, length = self._view_bytes(view_index, view)
+        try:
+            import DracoPy
+
+            mesh = DracoPy.decode(buf[off:off + length])
+        except ImportError:
+            raise ModelError("the model uses KHR_draco_mesh_compression, and the DracoPy "
+                             "package is not installed (pip install DracoPy)") from None
+        except Exception as e:  # DracoPy raises several types for data it cannot decode
+            raise ModelError(f"{what}: the data in buffer view {view_index} does not decode "
+                             f"as Draco ({type(e).__name__}: {_clip(str(e), 120)})") from None
+        if not hasattr(mesh, "faces"):
+            raise ModelError(f"{what}: the Draco data is a point cloud, not a triangle mesh")
+        for info, uid in targets:
+            if uid is None:
+                data = np.asarray(mesh.faces).reshape(-1, 1)
+                label = "indices"
+            else:
+                attribute = mesh.get_attribute_by_unique_id(uid)
+                if attribute is None:
+                    raise ModelError(f"{what}: the Draco data has no attribute with id {uid}")
+                data = np.asarray(attribute["data"])
+                data = data.reshape(len(data), -1) if data.size else data.reshape(0, info.ncomp)
+                label = f"attribute {uid}"
+            if data.shape != (info.count, info.ncomp):
+                raise ModelError(f"{what}: Draco {label} decoded to {data.shape[0]} × "
+                                 f"{data.shape[1]} values; accessor {info.index} declares "
+                                 f"{info.count} × {info.ncomp}")
+            if info.dtype.kind in "iu" and data.size and (
+                    data.min() < np.iinfo(info.dtype).min or data.max() > np.iinfo(info.dtype).max):
+                raise ModelError(f"{what}: Draco {label} has values outside accessor "
+                                 f"{info.index}'s component type")
+            self._draco[info.index] = np.ascontiguousarray(data.astype(info.dtype))
 
     def _float_attr(self, index: object, what: str, atypes: tuple[str, ...],
                     ctypes: tuple[int, ...],

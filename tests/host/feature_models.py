@@ -60,7 +60,9 @@ class Builder:
                                     "bufferViews": [], "buffers": [], "textures": [],
                                     "images": [], "samplers": []}
         self.blob = bytearray()
-        self.used: set[str] = set()
+        self.fallback_bytes = 0
+        """Size of buffer 1, a fallback buffer without data (EXT_meshopt_compression), if
+        not 0."""
 
     def view(self, data: bytes) -> int:
         self.blob += b"\0" * (-len(self.blob) % 4)
@@ -139,6 +141,9 @@ class Builder:
         doc = {k: v for k, v in self.doc.items() if v != []}
         blob = bytes(self.blob) + b"\0" * (-len(self.blob) % 4)
         doc["buffers"] = [{"byteLength": len(blob)}]
+        if self.fallback_bytes:
+            doc["buffers"].append({"byteLength": self.fallback_bytes, "extensions": {
+                "EXT_meshopt_compression": {"fallback": True}}})
         j = json.dumps(doc).encode()
         j += b" " * (-len(j) % 4)
         chunks = (struct.pack("<II", len(j), 0x4E4F534A) + j
@@ -314,6 +319,93 @@ def metal_rough_occlusion() -> bytes:
     return b.glb()
 
 
+def _draco_quad(b: Builder, slot: float, material: int, name: str) -> None:
+    """A quad of two triangles split into four (so the mesh has an inner vertex), its
+    positions, normals and coordinates compressed with Draco (DracoPy's encoder)."""
+    import DracoPy
+
+    x = slot * SPACING
+    pos = np.array([[x - .5, -.5, 0], [x + .5, -.5, 0], [x + .5, .5, 0], [x - .5, .5, 0],
+                    [x, 0, 0]], np.float64)
+    uv = np.array([[0, 1], [1, 1], [1, 0], [0, 0], [0.5, 0.5]], np.float64)
+    faces = np.array([[0, 1, 4], [1, 2, 4], [2, 3, 4], [3, 0, 4]], np.uint32)
+    data = DracoPy.encode(pos, faces, normals=np.tile([0.0, 0.0, 1.0], (5, 1)), tex_coord=uv,
+                          quantization_bits=16, preserve_order=True)
+    decoded = DracoPy.decode(data)
+    ids = {}
+    for uid in range(3):  # which unique id holds which attribute (DracoPy's own numbering)
+        kind = decoded.get_attribute_by_unique_id(uid)["attribute_type"]
+        ids[{0: "POSITION", 1: "NORMAL", 3: "TEXCOORD_0"}[kind]] = uid
+    view = b.view(data)
+    acc = b.doc["accessors"]
+    attrs = {}
+    for key, atype in (("POSITION", "VEC3"), ("NORMAL", "VEC3"), ("TEXCOORD_0", "VEC2")):
+        spec: dict[str, Any] = {"componentType": 5126, "count": 5, "type": atype}
+        if key == "POSITION":
+            spec["min"], spec["max"] = pos.min(axis=0).tolist(), pos.max(axis=0).tolist()
+        acc.append(spec)
+        attrs[key] = len(acc) - 1
+    acc.append({"componentType": 5123, "count": 12, "type": "SCALAR"})
+    b.doc["meshes"].append({"name": name, "primitives": [{
+        "attributes": attrs, "indices": len(acc) - 1, "material": material,
+        "extensions": {"KHR_draco_mesh_compression": {"bufferView": view, "attributes": ids}}}]})
+    b.doc["nodes"].append({"name": name, "mesh": len(b.doc["meshes"]) - 1})
+    b.doc["scenes"][0]["nodes"].append(len(b.doc["nodes"]) - 1)
+
+
+def draco() -> bytes:
+    """KHR_draco_mesh_compression (required): a textured quad whose geometry is Draco data."""
+    b = Builder()
+    b.extension("KHR_draco_mesh_compression", required=True)
+    tex = b.texture(quadrants(), {"magFilter": 9728, "minFilter": 9728})
+    _draco_quad(b, 0, b.material(name="d", pbrMetallicRoughness=_pbr(
+        baseColorTexture={"index": tex})), "draco")
+    return b.glb()
+
+
+def meshopt_compressed() -> bytes:
+    """EXT_meshopt_compression (required): a textured quad whose vertex and index buffer views
+    are meshoptimizer-encoded (the meshopt package's encoder), over a fallback buffer with no
+    data, as gltfpack writes them."""
+    import meshopt
+
+    b = Builder()
+    b.extension("EXT_meshopt_compression", required=True)
+    tex = b.texture(quadrants(), {"magFilter": 9728, "minFilter": 9728})
+    pos = np.array([[-.5, -.5, 0], [.5, -.5, 0], [.5, .5, 0], [-.5, .5, 0]], np.float32)
+    nrm = np.tile(np.float32([0, 0, 1]), (4, 1))
+    idx = np.array([0, 1, 2, 0, 2, 3], np.uint16)
+    fallback = 1
+    views = b.doc["bufferViews"]
+    attrs = {}
+    for key, arr, mode, atype in (("POSITION", pos, "ATTRIBUTES", "VEC3"),
+                                  ("NORMAL", nrm, "ATTRIBUTES", "VEC3"),
+                                  ("TEXCOORD_0", QUAD_UV, "ATTRIBUTES", "VEC2"),
+                                  ("indices", idx, "TRIANGLES", "SCALAR")):
+        data = meshopt.encode_gltf_buffer(arr, mode)
+        compressed = b.view(data)
+        ext = dict(views[compressed], byteStride=arr.nbytes // len(arr), count=len(arr),
+                   mode=mode)
+        views[compressed] = {"buffer": fallback, "byteLength": arr.nbytes,
+                             "extensions": {"EXT_meshopt_compression": ext}}
+        if mode == "ATTRIBUTES":
+            views[compressed]["byteStride"] = ext["byteStride"]
+        spec: dict[str, Any] = {"bufferView": compressed, "count": len(arr), "type": atype,
+                                "componentType": 5123 if mode != "ATTRIBUTES" else 5126}
+        if key == "POSITION":
+            spec["min"], spec["max"] = pos.min(axis=0).tolist(), pos.max(axis=0).tolist()
+        b.doc["accessors"].append(spec)
+        attrs[key] = len(b.doc["accessors"]) - 1
+    indices = attrs.pop("indices")
+    material = b.material(name="m", pbrMetallicRoughness=_pbr(baseColorTexture={"index": tex}))
+    b.doc["meshes"].append({"name": "meshopt", "primitives": [
+        {"attributes": attrs, "indices": indices, "material": material}]})
+    b.doc["nodes"].append({"name": "meshopt", "mesh": 0})
+    b.doc["scenes"][0]["nodes"].append(0)
+    b.fallback_bytes = sum(v["byteLength"] for v in views if "extensions" in v)
+    return b.glb()
+
+
 MODELS: dict[str, Callable[[], bytes]] = {
     "alpha_modes": alpha_modes,
     "normal_map": normal_map,
@@ -324,6 +416,8 @@ MODELS: dict[str, Callable[[], bytes]] = {
     "unlit": unlit,
     "quantized": quantized,
     "metal_rough_occlusion": metal_rough_occlusion,
+    "draco": draco,
+    "meshopt": meshopt_compressed,
 }
 """Every feature model by name: a function returning its ``.glb`` bytes."""
 
