@@ -40,9 +40,11 @@ from farview.input.scene import (
     EntityNode,
     Lighting,
     LoadedModel,
+    MaterialOverride,
     RayHit,
     Tint,
     vec,
+    vec3,
 )
 from farview.streaming.whep import Verify
 
@@ -155,8 +157,11 @@ class RemoteEntity:
 
     # -- state overrides (None = inherit from the parent)
     async def set_state(self, **overrides: Any) -> EntityInfo:
-        """Any of hidden, selected, see_through, collision_disabled (bool or None) and tint
-        (``(color, weight)``, a :class:`Tint`, or None)."""
+        """Any of hidden, selected, see_through, collision_disabled (bool or None), tint
+        (``(color, weight)``, a :class:`Tint`, or None) and material (a
+        :class:`MaterialOverride`, a dict of its fields, or None)."""
+        if isinstance(overrides.get("material"), MaterialOverride):
+            overrides["material"] = overrides["material"].to_wire()
         if "tint" in overrides and overrides["tint"] is not None:
             t = overrides["tint"]
             color, weight = (t.color, t.weight) if isinstance(t, Tint) else t
@@ -179,6 +184,24 @@ class RemoteEntity:
     async def set_tint(self, color: Sequence[float] | None, weight: float = 1.0) -> EntityInfo:
         """Blend towards ``color`` (linear RGB 0..1) by ``weight``; None inherits again."""
         return await self.set_state(tint=None if color is None else (tuple(color), weight))
+
+    async def set_material(self, *, color: Sequence[float] | None = None,
+                           metallic: float | None = None, roughness: float | None = None,
+                           emissive: Sequence[float] | None = None,
+                           unlit: bool | None = None) -> EntityInfo:
+        """Edit the materials of this entity's parts and those under it: each argument given
+        replaces the glTF material's value (``color`` the base colour factor, linear RGB 0..1;
+        ``emissive`` linear RGB). With no argument, an inherited edit is removed; use
+        :meth:`inherit_material` to inherit again."""
+        override = MaterialOverride(None if color is None else vec3("material colour", color),
+                                    metallic, roughness,
+                                    None if emissive is None else vec3("material emissive",
+                                                                       emissive), unlit)
+        return await self.set_state(material=override)
+
+    async def inherit_material(self) -> EntityInfo:
+        """Drop this entity's material edit: it inherits its parent's again."""
+        return await self.set_state(material=None)
 
     # -- lifetime
     async def destroy(self) -> None:

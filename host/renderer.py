@@ -69,6 +69,7 @@ from farview.host import glcalls, transforms
 from farview.host.gltf import Material, Mesh, Texture
 from farview.host.scene import MAX_CUT_PLANES, Scene
 from farview.input.pose import Fov, View
+from farview.input.scene import MaterialOverride
 from farview.streaming.planes import plane_array, yuv420_planes
 
 log = logging.getLogger(__name__)
@@ -199,6 +200,22 @@ class _Prepared:
     """The shader variants the scene needs, plain first."""
     arrays: tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]
     """The world and normal matrices the ``_Draw`` pointers point into (kept alive here)."""
+
+
+def _prim_draw(p: _GpuPrimitive, edit: MaterialOverride | None) -> _PrimDraw:
+    """A primitive's per-draw values: its material's, with an entity's material edit."""
+    m = p.material
+    color, metallic, roughness, emissive, unlit = (
+        m.base_color, m.metallic, m.roughness, m.emissive, m.unlit)
+    if edit is not None:
+        if edit.color is not None:
+            color = (*edit.color, color[3])
+        metallic = metallic if edit.metallic is None else edit.metallic
+        roughness = roughness if edit.roughness is None else edit.roughness
+        emissive = emissive if edit.emissive is None else edit.emissive
+        unlit = unlit if edit.unlit is None else edit.unlit
+    return (p.vao, p.index_count, p.features, color, metallic, roughness,
+            not m.double_sided, emissive, 1.0 if unlit else 0.0, p)
 
 
 def _source(name: str, defines: Sequence[str], include: str | None) -> str:
@@ -659,16 +676,14 @@ class Renderer:
             local_centre = self._local_centre(it.mesh)
             gpu_prims = self._gpu_mesh(it.mesh)
             tint = it.state.tint
+            edit = it.state.material
             c = np.zeros(3) if local_centre is None else local_centre
             draw = _Draw(
                 selected=it.state.selected,
                 world_ptr=worlds.ctypes.data + k * 64,
                 normal_ptr=normals.ctypes.data + k * 36,
                 tint=(0.0, 0.0, 0.0, 0.0) if tint is None else (*tint.color, tint.weight),
-                prims=[(p.vao, p.index_count, p.features, p.material.base_color,
-                        p.material.metallic, p.material.roughness, not p.material.double_sided,
-                        p.material.emissive, 1.0 if p.material.unlit else 0.0, p)
-                       for p in gpu_prims],
+                prims=[_prim_draw(p, edit) for p in gpu_prims],
                 variants=frozenset(p.features for p in gpu_prims),
                 blend=any(p.blend for p in gpu_prims),
                 opaque=not all(p.blend for p in gpu_prims),

@@ -28,7 +28,7 @@ from farview.host.gltf import Mesh, Model, Node
 from farview.input import scene as wire_scene
 from farview.input.errors import ProtocolError
 from farview.input.mathutil import Quat, Vec3
-from farview.input.scene import Bounds, CameraSettings, CutPlane, Lighting, Tint
+from farview.input.scene import Bounds, CameraSettings, CutPlane, Lighting, MaterialOverride, Tint
 
 
 def _vec(name: str, value: Sequence[float], size: int) -> tuple[float, ...]:
@@ -81,6 +81,7 @@ class ResolvedState:
     selected: bool = False
     see_through: bool = False
     collision_disabled: bool = False
+    material: MaterialOverride | None = None
 
 
 MAX_CUT_PLANES = 8
@@ -95,8 +96,9 @@ class Entity:
     """
 
     __slots__ = (
-        "_children", "_collision_disabled", "_hidden", "_parent", "_position", "_rotation",
-        "_scale", "_scene", "_see_through", "_selected", "_tint", "id", "mesh", "name",
+        "_children", "_collision_disabled", "_hidden", "_material", "_parent", "_position",
+        "_rotation", "_scale", "_scene", "_see_through", "_selected", "_tint", "id", "mesh",
+        "name",
     )
 
     def __init__(self, scene: Scene, entity_id: int, name: str) -> None:
@@ -115,6 +117,7 @@ class Entity:
         self._selected: bool | None = None
         self._see_through: bool | None = None
         self._collision_disabled: bool | None = None
+        self._material: MaterialOverride | None = None
 
     def __repr__(self) -> str:
         return f"Entity(id={self.id}, name={self.name!r})"
@@ -198,6 +201,18 @@ class Entity:
         self._tint = value
 
     @property
+    def material(self) -> MaterialOverride | None:
+        """``None`` inherits; an empty override explicitly removes an inherited one."""
+        return self._material
+
+    @material.setter
+    def material(self, value: MaterialOverride | None) -> None:
+        if value is not None and not isinstance(value, MaterialOverride):
+            raise SceneError(f"material must be a MaterialOverride or None, got {value!r}")
+        self._touch()
+        self._material = value
+
+    @property
     def selected(self) -> bool | None:
         return self._selected
 
@@ -232,6 +247,8 @@ class Entity:
             parent.see_through if self._see_through is None else self._see_through,
             parent.collision_disabled if self._collision_disabled is None
             else self._collision_disabled,
+            parent.material if self._material is None
+            else (None if self._material.empty else self._material),
         )
 
 

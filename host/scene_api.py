@@ -19,7 +19,8 @@ method                 params → result
 ``set_transform``      id, [position], [rotation] (x, y, z, w), [scale] → entity
 ``set_parent``         id, parent (id or null), [keep_world] → entity
 ``set_state``          id, any of hidden / selected / see_through / collision_disabled (bool or
-                       null = inherit), tint ({color, weight} or null) → entity
+                       null = inherit), tint ({color, weight} or null), material ({color,
+                       metallic, roughness, emissive, unlit}, any subset, or null) → entity
 ``get_bounds``         id, [space: local|world] → {min, max} or null (no geometry)
 ``raycast``            origin, direction, [mode: closest|all], [max_hits], [max_distance]
                        → {hits: [{id, name, position, normal, distance, front_face}]}
@@ -86,6 +87,7 @@ from farview.input.scene import (
     EntityInfo,
     EntityNode,
     LoadedModel,
+    MaterialOverride,
     RayHit,
     Tint,
 )
@@ -390,10 +392,13 @@ class SceneService:
                 changes[flag] = value
         if "tint" in params:
             changes["tint"] = None if params["tint"] is None else Tint.from_wire(params["tint"])
-        unknown = set(params) - {"id", "tint", *_STATE_FLAGS}
+        if "material" in params:
+            changes["material"] = (None if params["material"] is None
+                                   else MaterialOverride.from_wire(params["material"]))
+        unknown = set(params) - {"id", "tint", "material", *_STATE_FLAGS}
         if unknown:
             raise ControlError(INVALID_ARGUMENT, f"unknown state overrides: "
-                               f"{', '.join(sorted(unknown))}; known: tint, "
+                               f"{', '.join(sorted(unknown))}; known: tint, material, "
                                f"{', '.join(_STATE_FLAGS)}")
 
         def apply() -> dict[str, Any]:
@@ -519,7 +524,7 @@ class SceneService:
             e.id, e.name, e.parent.id if e.parent is not None else None,
             tuple(c.id for c in e.children), e.position, e.rotation, e.scale,
             e.mesh is not None, e.id in self._model_roots, e.hidden, e.selected, e.see_through,
-            e.collision_disabled, e.tint).to_wire()
+            e.collision_disabled, e.tint, e.material).to_wire()
 
 
 # -- helpers (pure) -------------------------------------------------------------------------------

@@ -118,6 +118,60 @@ class Tint:
 
 
 @dataclass(frozen=True)
+class MaterialOverride:
+    """Material edits for an entity and the parts under it (ARR's material edits): each field
+    that is set replaces the glTF material's value; None keeps the file's. ``color`` replaces
+    the base colour factor (linear RGB; a base colour texture still multiplies it). An override
+    with no field set removes an inherited one."""
+
+    color: Vec3 | None = None
+    metallic: float | None = None
+    roughness: float | None = None
+    emissive: Vec3 | None = None
+    """Linear RGB, 0..100 each (glTF's emissive factor times its strength)."""
+    unlit: bool | None = None
+
+    FIELDS = ("color", "metallic", "roughness", "emissive", "unlit")
+
+    def __post_init__(self) -> None:
+        if self.color is not None:
+            c = vec3("material colour", self.color)
+            if not all(0.0 <= v <= 1.0 for v in c):
+                raise ProtocolError(f"material colour components must be in 0..1, got {c!r}")
+            object.__setattr__(self, "color", c)
+        if self.emissive is not None:
+            e = vec3("material emissive", self.emissive)
+            if not all(0.0 <= v <= 100.0 for v in e):
+                raise ProtocolError(f"material emissive components must be in 0..100, got {e!r}")
+            object.__setattr__(self, "emissive", e)
+        for name in ("metallic", "roughness"):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, number(f"material {name}", getattr(self, name),
+                                                      0.0, 1.0))
+        if self.unlit is not None and not isinstance(self.unlit, bool):
+            raise ProtocolError(f"material unlit must be true, false or null, got {self.unlit!r}")
+
+    @property
+    def empty(self) -> bool:
+        return all(getattr(self, f) is None for f in self.FIELDS)
+
+    def to_wire(self) -> dict[str, Any]:
+        return {f: (list(v) if isinstance(v, tuple) else v)
+                for f in self.FIELDS if (v := getattr(self, f)) is not None}
+
+    @classmethod
+    def from_wire(cls, d: Any) -> MaterialOverride:
+        if not isinstance(d, Mapping):
+            raise ProtocolError('material must be an object of any of color, metallic, roughness, '
+                                'emissive, unlit ({} removes an inherited one), or null (inherit)')
+        unknown = set(d) - set(cls.FIELDS)
+        if unknown:
+            raise ProtocolError(f"unknown material fields: {', '.join(sorted(map(str, unknown)))}; "
+                                f"known: {', '.join(cls.FIELDS)}")
+        return cls(**{f: d.get(f) for f in cls.FIELDS})
+
+
+@dataclass(frozen=True)
 class CutPlane:
     """Removes the geometry on the side of the plane that ``normal`` points to (world space)."""
 
@@ -304,6 +358,7 @@ class EntityInfo:
     see_through: bool | None
     collision_disabled: bool | None
     tint: Tint | None
+    material: MaterialOverride | None = None
 
     def to_wire(self) -> dict[str, Any]:
         return {
@@ -314,6 +369,7 @@ class EntityInfo:
             "hidden": self.hidden, "selected": self.selected, "see_through": self.see_through,
             "collision_disabled": self.collision_disabled,
             "tint": None if self.tint is None else self.tint.to_wire(),
+            "material": None if self.material is None else self.material.to_wire(),
         }
 
     @classmethod
@@ -327,7 +383,7 @@ class EntityInfo:
         if not isinstance(children, list) or any(
                 isinstance(c, bool) or not isinstance(c, int) for c in children):
             raise ProtocolError(f"entity 'children' must be a list of ids, got {children!r}")
-        tint = d.get("tint")
+        tint, material = d.get("tint"), d.get("material")
         return cls(entity_id, name, parent, tuple(children),
                    vec3("entity position", _field(d, "position", what)),
                    unit_quat("entity rotation", _field(d, "rotation", what)),
@@ -335,7 +391,8 @@ class EntityInfo:
                    bool(_field(d, "has_mesh", what)), bool(d.get("is_model_root", False)),
                    _opt_bool(d, "hidden", what), _opt_bool(d, "selected", what),
                    _opt_bool(d, "see_through", what), _opt_bool(d, "collision_disabled", what),
-                   None if tint is None else Tint.from_wire(tint))
+                   None if tint is None else Tint.from_wire(tint),
+                   None if material is None else MaterialOverride.from_wire(material))
 
 
 @dataclass(frozen=True)

@@ -76,3 +76,19 @@ def test_a_deep_tree_crosses_the_wire_without_recursion() -> None:
             break
         (back,) = back["children"]
     assert ids == list(range(5000))
+
+
+def test_material_override_wire() -> None:
+    from farview.input.scene import MaterialOverride
+
+    edit = MaterialOverride.from_wire({"color": [0, 0.5, 1], "roughness": 0.25, "unlit": True})
+    assert edit.to_wire() == {"color": [0.0, 0.5, 1.0], "roughness": 0.25, "unlit": True}
+    assert MaterialOverride.from_wire({}).empty and not edit.empty
+    for wire, message in (({"shiny": 1}, "unknown material fields: shiny"),
+                          ({"color": [2, 0, 0]}, "material colour components must be in 0..1"),
+                          ({"metallic": -1}, "material metallic"),
+                          ({"emissive": [0, 0, 1000]}, "0..100"),
+                          ({"unlit": "yes"}, "material unlit must be true, false or null"),
+                          ([1, 2], "material must be an object")):
+        with pytest.raises(ProtocolError, match=message):
+            MaterialOverride.from_wire(wire)

@@ -147,6 +147,43 @@ async def test_tint_colours_the_part_and_hide_removes_its_pixels(
         await block.set_state(hidden=None, tint=None)
 
 
+async def test_material_edit_is_inherited_and_can_be_removed(
+        conn: RenderingConnection) -> None:
+    """ARR-style material edits: an unlit colour on the model root reaches every part under
+    it; an empty edit on one part removes the inherited one there; None inherits again."""
+    block = await part(conn, "Block")
+    root = (await conn.scene.roots())[0]
+    root_entity = conn.scene.entity(root.id)
+    x0, y0, x1, y1 = await pixel_box(block)
+    base = await frame_after(conn)
+    try:
+        info = await root_entity.set_material(color=(0.0, 0.0, 1.0), unlit=True)
+        assert info.material is not None and info.material.color == (0.0, 0.0, 1.0)
+        edited = await frame_after(conn)
+        mask = model_mask(base)
+        # unlit pure blue: every drawn pixel of the model is (0, 0, 255) within coding error
+        blue = (edited[..., 2].astype(int) > 200) & (edited[..., 0] < 40) & (edited[..., 1] < 40)
+        assert blue[mask].mean() > 0.8
+        await block.set_material()  # empty: the block keeps its own material
+        own = await frame_after(conn)
+        centre = own[(y0 + y1) // 2 - 2:(y0 + y1) // 2 + 3, (x0 + x1) // 2 - 2:(x0 + x1) // 2 + 3]
+        np.testing.assert_allclose(
+            centre.reshape(-1, 3).mean(axis=0),
+            base[(y0 + y1) // 2 - 2:(y0 + y1) // 2 + 3,
+                 (x0 + x1) // 2 - 2:(x0 + x1) // 2 + 3].reshape(-1, 3).mean(axis=0), atol=4)
+        with pytest.raises(RemoteError, match="unknown material fields: shiny"):
+            await block.set_state(material={"shiny": True})
+        with pytest.raises(RemoteError, match="material metallic"):
+            await block.set_state(material={"metallic": 2})
+        await root_entity.inherit_material()
+        await block.inherit_material()
+        restored = await frame_after(conn)
+        assert changed(base, restored).mean() < 0.002
+    finally:
+        await root_entity.set_state(material=None)
+        await block.set_state(material=None)
+
+
 async def test_selected_draws_an_outline_around_the_part(conn: RenderingConnection) -> None:
     block = await part(conn, "Block")
     base = await frame_after(conn)
