@@ -19,6 +19,7 @@ from farview.input.scene import (
     EntityNode,
     Lighting,
     LoadedModel,
+    MaterialOverride,
     RayHit,
     Tint,
 )
@@ -28,6 +29,7 @@ TYPES: dict[str, Any] = {
     "entity_info": EntityInfo, "entity_tree": EntityNode, "ray_hit": RayHit,
     "loaded_model": LoadedModel, "cut_plane_info": CutPlaneInfo, "camera_override": CameraOverride,
     "camera_default": CameraOverride, "lighting": Lighting, "bounds": Bounds, "tint": Tint,
+    "material_override": MaterialOverride,
 }
 
 
