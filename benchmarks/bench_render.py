@@ -8,7 +8,12 @@ Then, at 720p, the render back to back against the render paced at ``--fps`` wit
 between frames, as the host renders a stream (it waits for each pose), in alternating blocks.
 On this VM a CPU that has idled for a frame interval runs the next frame much slower, so the
 paced figure is the one the stream sees (``farview bench``'s host render stage).
-Run: ``python3 benchmarks/bench_render.py [--frames N] [--pacing-blocks N]``.
+Then what the lighting and material features cost at 720p, each configuration measured in
+alternating blocks in the same run: on the sample model, vertex and pixel lighting each without
+and with image-based lighting (the ``studio`` environment) and with four point/spot lights; on a
+texture-heavy model (CesiumMilkTruck from ../shared/models, when present), without and with the
+environment.
+Run: ``python3 benchmarks/bench_render.py [--frames N] [--pacing-blocks N] [--feature-frames N]``.
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ from __future__ import annotations
 import argparse
 import math
 import time
+from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 
@@ -26,8 +33,10 @@ from farview.host.renderer import Renderer
 from farview.host.scene import Scene
 from farview.host.transforms import matrix3_to_quat
 from farview.input.pose import Fov, Pose, View
+from farview.input.scene import Light
 
 SAMPLE = SAMPLE_MODEL
+TRUCK = Path(__file__).resolve().parents[1].parent / "shared" / "models" / "CesiumMilkTruck.glb"
 
 
 def orbit_view(t: float, aspect: float) -> View:
@@ -54,6 +63,8 @@ def main() -> None:
                     help="back-to-back / paced block pairs at 720p (0: skip)")
     ap.add_argument("--pacing-block-s", type=float, default=2.0,
                     help="seconds per block; the first quarter of each is not counted")
+    ap.add_argument("--feature-frames", type=int, default=100,
+                    help="frames per configuration in the feature-cost table (0: skip)")
     args = ap.parse_args()
     ctx = farview.host.egl.EglContext()
     model = load_model(SAMPLE)
@@ -93,7 +104,66 @@ def main() -> None:
         pacing(renderers["cpu"], scene, args.fps, args.pacing_blocks, args.pacing_block_s)
     for renderer in renderers.values():
         renderer.close()
+    if args.feature_frames > 0:
+        feature_costs(args.feature_frames, args.warmup)
     ctx.release()
+
+
+FOUR_LIGHTS = (
+    Light("point", position=(0.6, 0.5, 0.6), color=(1.0, 0.8, 0.6), intensity=1.5, range=4.0),
+    Light("point", position=(-0.6, 0.3, 0.4), color=(0.6, 0.7, 1.0), intensity=1.0),
+    Light("spot", position=(0.0, 1.2, 0.2), direction=(0.0, -1.0, 0.0), intensity=4.0,
+          inner_cone=0.3, outer_cone=0.6),
+    Light("directional", direction=(0.3, -0.2, -1.0), intensity=0.3),
+)
+
+
+def feature_costs(frames: int, warmup: int) -> None:
+    """Render p50 at 1280x720 for each lighting configuration, alternating in blocks of 10."""
+    configs: list[tuple[str, str, Scene]] = []
+
+    def scene_with(path: Path, environment: str, lights: tuple[Light, ...] = ()) -> Scene:
+        sc = Scene()
+        sc.add_model(load_model(path), path.stem)
+        sc.lighting = replace(sc.lighting, environment=environment, lights=lights)
+        return sc
+
+    for lighting in ("vertex", "pixel"):
+        configs += [
+            (f"sample, {lighting} lighting, no environment", lighting,
+             scene_with(SAMPLE, "none")),
+            (f"sample, {lighting} lighting, studio environment", lighting,
+             scene_with(SAMPLE, "studio")),
+            (f"sample, {lighting} lighting, studio + 4 lights", lighting,
+             scene_with(SAMPLE, "studio", FOUR_LIGHTS)),
+        ]
+    if TRUCK.exists():
+        configs += [("truck (textured), no environment", "vertex", scene_with(TRUCK, "none")),
+                    ("truck (textured), studio environment", "vertex",
+                     scene_with(TRUCK, "studio"))]
+    else:
+        print(f"(no {TRUCK}: the texture-heavy rows are left out)")
+    renderers = {mode: Renderer(1280, 720, lighting=mode) for mode in ("vertex", "pixel")}
+    times: dict[str, list[float]] = {name: [] for name, _, _ in configs}
+    for _, mode, sc in configs:
+        for i in range(min(warmup, 30)):
+            renderers[mode].render(sc, [orbit_view(i * 0.02, 16 / 9)])
+    for block in range(0, frames, 10):
+        for name, mode, sc in configs:
+            for i in range(block, min(block + 10, frames)):
+                renderers[mode].render(sc, [orbit_view(i * 0.02, 16 / 9)])
+                renderers[mode].read_frame()
+                times[name].append(renderers[mode].last_timings.render_ms)
+    base = {mode: float(np.median(times[f"sample, {mode} lighting, no environment"]))
+            for mode in ("vertex", "pixel")}
+    print("feature cost at 1280x720 (render ms, same run, alternating blocks of 10):")
+    for name, mode, _ in configs:
+        med = float(np.median(times[name]))
+        ref = base[mode] if name.startswith("sample") else float(
+            np.median(times["truck (textured), no environment"]))
+        print(f"  {name:48s} {pct(times[name])}  x{med / ref:.2f} of its no-environment row")
+    for r in renderers.values():
+        r.close()
 
 
 def pacing(renderer: Renderer, scene: Scene, fps: float, blocks: int, block_s: float) -> None:

@@ -38,6 +38,7 @@ from farview.input.scene import (
     CutPlaneInfo,
     EntityInfo,
     EntityNode,
+    Light,
     Lighting,
     LoadedModel,
     MaterialOverride,
@@ -357,9 +358,14 @@ class RemoteScene:
 
     async def set_lighting(self, **settings: Any) -> Lighting:
         """Any of key_direction, key_color, key_intensity, fill_direction, fill_intensity,
-        ambient (see :class:`farview.input.scene.Lighting`)."""
-        wire: dict[str, Any] = {k: list(v) if isinstance(v, tuple) else v
-                                for k, v in settings.items()}
+        ambient, lights (:class:`~farview.input.scene.Light` values or their dicts, at most
+        8: they replace the scene's lights), environment (``studio``, ``outdoor`` or ``none``)
+        and environment_intensity (see :class:`farview.input.scene.Lighting`)."""
+        wire: dict[str, Any] = {}
+        for k, v in settings.items():
+            if k == "lights":
+                v = [x.to_wire() if isinstance(x, Light) else x for x in v]
+            wire[k] = list(v) if isinstance(v, tuple) else v
         return Lighting.from_wire(await self._call("set_lighting", None, **wire))
 
     async def get_lighting(self) -> Lighting:

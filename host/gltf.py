@@ -61,6 +61,8 @@ from PIL import Image
 
 from farview.host import transforms
 from farview.host.errors import BUDGET_BYTES, BUDGET_DECODED, BUDGET_TRIANGLES, LIMIT_EXCEEDED, ModelError
+from farview.input.errors import ProtocolError
+from farview.input.scene import Light
 
 log = logging.getLogger(__name__)
 
@@ -120,8 +122,8 @@ _TEXCOORD_TYPES = (5126, 5120, 5121, 5122, 5123)
 _COLOR_TYPES = (5126, 5121, 5123)
 
 SUPPORTED_EXTENSIONS = ("EXT_meshopt_compression", "KHR_draco_mesh_compression",
-                        "KHR_materials_emissive_strength", "KHR_materials_unlit",
-                        "KHR_mesh_quantization", "KHR_texture_transform")
+                        "KHR_lights_punctual", "KHR_materials_emissive_strength",
+                        "KHR_materials_unlit", "KHR_mesh_quantization", "KHR_texture_transform")
 """Extensions a file may list in ``extensionsRequired``."""
 
 
@@ -300,6 +302,9 @@ class Node:
     """Column-major 4×4 when the file gives ``matrix`` instead of TRS."""
     mesh: Mesh | None = None
     children: tuple[int, ...] = ()
+    light: Light | None = None
+    """``KHR_lights_punctual`` light attached to the node: it sits at the node's origin and
+    shines down the node's -z (``position`` and ``direction`` are the scene's to set)."""
 
     def local_matrix(self) -> transforms.Mat4:
         if self.matrix is not None:
@@ -1262,12 +1267,47 @@ class _Loader:
             prims = [self._primitive(p, i, j, materials) for j, p in enumerate(m["primitives"])]
             name = _text(m["name"]) if isinstance(m.get("name"), str) else f"mesh_{i}"
             meshes.append(Mesh(name, tuple(p for p in prims if p is not None)))
-        nodes = tuple(self._node(i, n, meshes) for i, n in enumerate(raw_nodes))
+        lights = self._lights()
+        nodes = tuple(self._node(i, n, meshes, lights) for i, n in enumerate(raw_nodes))
         roots = self._roots(nodes)
         return Model(self.name, nodes, roots, tuple(meshes), materials)
 
-    def _node(self, i: int, n: dict[str, Any], meshes: Sequence[Mesh]) -> Node:
+    def _lights(self) -> list[Light]:
+        """The file's ``KHR_lights_punctual`` lights, by index."""
+        ext = self.doc.get("extensions")
+        spec = ext.get("KHR_lights_punctual") if isinstance(ext, dict) else None
+        if spec is None:
+            return []
+        raw = spec.get("lights") if isinstance(spec, dict) else None
+        if not isinstance(raw, list) or not all(isinstance(x, dict) for x in raw):
+            raise ModelError("KHR_lights_punctual lights must be an array of objects")
+        out = []
+        for i, x in enumerate(raw):
+            spot = x.get("spot", {}) if x.get("type") == "spot" else {}
+            try:
+                if not isinstance(spot, dict):
+                    raise ProtocolError("spot must be an object")
+                color = x.get("color", [1.0, 1.0, 1.0])
+                out.append(Light(
+                    type=x.get("type"), color=color, intensity=x.get("intensity", 1.0),
+                    range=x.get("range"), inner_cone=spot.get("innerConeAngle", 0.0),
+                    outer_cone=spot.get("outerConeAngle", math.pi / 4)))
+            except (ProtocolError, TypeError) as e:
+                raise ModelError(f"KHR_lights_punctual light {i}: {e}") from None
+        return out
+
+    def _node(self, i: int, n: dict[str, Any], meshes: Sequence[Mesh],
+              lights: Sequence[Light] = ()) -> Node:
         name = _name(n.get("name"), f"node_{i}")
+        light = None
+        ext = n.get("extensions")
+        ref = ext.get("KHR_lights_punctual") if isinstance(ext, dict) else None
+        if ref is not None:
+            index = ref.get("light") if isinstance(ref, dict) else None
+            if not _is_int(index) or not 0 <= index < len(lights):
+                raise ModelError(f"node {i} ({name}) refers to light {_short(index)}, which "
+                                 f"does not exist (the file has {len(lights)})")
+            light = lights[index]
         children = n.get("children", [])
         if not isinstance(children, list):
             raise ModelError(f"node {i}: children must be an array")
@@ -1292,7 +1332,7 @@ class _Loader:
         return Node(
             i, name, (t[0], t[1], t[2]), (rotation[0], rotation[1], rotation[2], rotation[3]),
             (s[0], s[1], s[2]), matrix, meshes[n["mesh"]] if "mesh" in n else None,
-            tuple(children),
+            tuple(children), light,
         )
 
     def _roots(self, nodes: tuple[Node, ...]) -> tuple[int, ...]:

@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -66,10 +67,11 @@ from OpenGL.raw.GL.VERSION.GL_1_0 import glReadPixels as _raw_read_pixels
 
 import farview.host.egl  # noqa: F401  (sets PYOPENGL_PLATFORM before OpenGL is imported)
 from farview.host import glcalls, transforms
+from farview.host.environment import environment
 from farview.host.gltf import Material, Mesh, Texture
 from farview.host.scene import MAX_CUT_PLANES, Scene
 from farview.input.pose import Fov, View
-from farview.input.scene import MaterialOverride
+from farview.input.scene import MAX_LIGHTS, Light, MaterialOverride
 from farview.streaming.planes import plane_array, yuv420_planes
 
 log = logging.getLogger(__name__)
@@ -99,6 +101,8 @@ _CLEAR_LUMA = np.asarray([BACKGROUND_YUV[0], 0.0, 0.0, 1.0], dtype=np.float32)
 _CLEAR_CHROMA = np.asarray([BACKGROUND_YUV[1], BACKGROUND_YUV[2], 0.0, 1.0], dtype=np.float32)
 _FLIP_Y = np.diag([1.0, -1.0, 1.0, 1.0])
 _IDENTITY_XF = np.tile(np.eye(3, dtype=np.float32), (5, 1, 1))
+ENV_UNIT = 5
+"""Texture unit of the environment map (units 0-4 are the material's textures)."""
 """Applied after the projection: GL's bottom-up rows then hold the image top row first."""
 SEE_THROUGH_ALPHA = 0.3
 OUTLINE_COLOR = (1.0, 0.62, 0.05, 1.0)
@@ -198,8 +202,37 @@ class _Prepared:
     selected: list[_Draw]
     variants: list[Features]
     """The shader variants the scene needs, plain first."""
+    model_lights: list[Light]
+    """The models' lights (KHR_lights_punctual), placed."""
     arrays: tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]
     """The world and normal matrices the ``_Draw`` pointers point into (kept alive here)."""
+
+
+@dataclass(frozen=True)
+class _Lights:
+    """Lights as the shaders' uniform arrays (float32, one row per light)."""
+
+    pos: npt.NDArray[np.float32]
+    dir: npt.NDArray[np.float32]
+    color: npt.NDArray[np.float32]
+    cone: npt.NDArray[np.float32]
+
+
+_LIGHT_KINDS = {"directional": 0.0, "point": 1.0, "spot": 2.0}
+
+
+def _pack_lights(lights: Sequence[Light]) -> _Lights:
+    n = len(lights)
+    pos, dirs = np.zeros((n, 4), np.float32), np.zeros((n, 4), np.float32)
+    color, cone = np.zeros((n, 3), np.float32), np.zeros((n, 2), np.float32)
+    for i, light in enumerate(lights):
+        d = np.asarray(light.direction, dtype=np.float64)
+        pos[i] = (*light.position, _LIGHT_KINDS[light.type])
+        dirs[i] = (*(d / np.linalg.norm(d)), 0.0 if light.range is None else 1.0 / light.range ** 2)
+        color[i] = np.asarray(light.color) * light.intensity
+        cos_outer, cos_inner = math.cos(light.outer_cone), math.cos(light.inner_cone)
+        cone[i] = (cos_outer, 1.0 / max(cos_inner - cos_outer, 1e-4))
+    return _Lights(pos, dirs, color, cone)
 
 
 def _prim_draw(p: _GpuPrimitive, edit: MaterialOverride | None) -> _PrimDraw:
@@ -331,7 +364,7 @@ class Renderer:
         # Without cut planes llvmpipe carries 8 fewer outputs per vertex (~0.2 ms); textured
         # primitives are lit per pixel whatever ``lighting`` says, because their base colour
         # varies across a triangle.
-        self._mesh_programs: dict[tuple[bool, Features], _Program] = {}
+        self._mesh_programs: dict[tuple[bool, Features, bool], _Program] = {}
         self._mesh_program(False, PLAIN)
         self._outline_program = _Program("outline.vert.glsl", "outline.frag.glsl")
         self._uv_program = _Program("fullscreen.vert.glsl", "yuv_uv.frag.glsl")
@@ -341,6 +374,9 @@ class Renderer:
         """GL texture names by ``Texture.key`` and sRGB-ness, shared by the primitives that
         use them."""
         self._centres: dict[int, npt.NDArray[np.float64]] = {}
+        self._env_textures: dict[str, int] = {}
+        """Environment maps by name (see :meth:`_bind_environment`)."""
+        self._warned_lights = False
         self._mesh_version = -1
         self._prepared: _Prepared | None = None
         self._fbos: list[int] = []
@@ -426,14 +462,19 @@ class Renderer:
             self._free_mesh(key)
         self._free_unused_textures()
         GL.glDeleteVertexArrays(1, [self._empty_vao])
+        if self._env_textures:
+            GL.glDeleteTextures(list(self._env_textures.values()))
+            self._env_textures.clear()
         for p in (*self._mesh_programs.values(), self._outline_program, self._uv_program):
             GL.glDeleteProgram(p.id)
         self.width = self.height = 0
 
     # -- mesh buffers --------------------------------------------------------------------------
 
-    def _mesh_program(self, cut: bool, features: Features) -> _Program:
-        key = (cut, features)
+    def _mesh_program(self, cut: bool, features: Features, lights: bool = False) -> _Program:
+        """The main pass's program for primitives of ``features``; ``lights``: the scene has
+        point, spot or directional lights (vertex lighting then adds them per pixel)."""
+        key = (cut, features, lights)
         if key not in self._mesh_programs:
             defines: list[str] = ["CUT_PLANES"] if cut else []
             defines += features
@@ -441,6 +482,9 @@ class Renderer:
             if self.lighting == "vertex" and not _TEX_DEFINES.intersection(features):
                 defines.append("VERTEX_LIGHTING")
                 lit_in = ("lighting.glsl", None)
+                if lights:
+                    defines.append("PIXEL_LIGHTS")
+                    lit_in = ("lighting.glsl", "lighting.glsl")
             prog = _Program("mesh.vert.glsl", "mesh.frag.glsl", defines, lit_in)
             GL.glUseProgram(prog.id)
             for unit, role in enumerate(ROLES):
@@ -599,10 +643,14 @@ class Renderer:
             # whole silhouette, occluded or not: the outline shows through other parts
             GL.glStencilOp(GL.GL_KEEP, GL.GL_REPLACE, GL.GL_REPLACE)
         GL.glStencilMask(0x00)
-        progs = {f: self._mesh_program(bool(planes), f) for f in prep.variants}
+        lights = self._lights(scene, prep)
+        progs = {f: self._mesh_program(bool(planes), f, len(lights.color) > 0)
+                 for f in prep.variants}
+        if scene.lighting.environment != "none":
+            self._bind_environment(scene.lighting.environment)
         for prog in progs.values():
             GL.glUseProgram(prog.id)
-            self._set_lighting(prog, scene)
+            self._set_lighting(prog, scene, lights)
             self._set_cut_planes(prog, planes)
         eye_w = self.width // len(views)
         view_projs = []
@@ -709,6 +757,7 @@ class Renderer:
             selected=[d for d in opaque + see_through if d.selected]
             + [d for d in blended if d.selected and not d.opaque],
             variants=sorted(variants),
+            model_lights=scene.light_list(),
             arrays=(worlds, normals))
         return self._prepared
 
@@ -757,8 +806,7 @@ class Renderer:
         GL.glEnable(GL.GL_DEPTH_TEST)
         GL.glDisable(GL.GL_STENCIL_TEST)
 
-    @staticmethod
-    def _set_lighting(prog: _Program, scene: Scene) -> None:
+    def _set_lighting(self, prog: _Program, scene: Scene, lights: _Lights) -> None:
         lt = scene.lighting
         key = np.asarray(lt.key_direction)
         fill = np.asarray(lt.fill_direction)
@@ -767,6 +815,53 @@ class Renderer:
         GL.glUniform3f(prog.loc("u_fill_dir"), *(fill / np.linalg.norm(fill)))
         GL.glUniform1f(prog.loc("u_fill"), lt.fill_intensity)
         GL.glUniform1f(prog.loc("u_ambient"), lt.ambient)
+        count = len(lights.color)
+        GL.glUniform1i(prog.loc("u_light_count"), count)
+        if count:
+            GL.glUniform4fv(prog.loc("u_light_pos"), count, lights.pos)
+            GL.glUniform4fv(prog.loc("u_light_dir"), count, lights.dir)
+            GL.glUniform3fv(prog.loc("u_light_color"), count, lights.color)
+            GL.glUniform2fv(prog.loc("u_light_cone"), count, lights.cone)
+        env = lt.environment != "none" and lt.environment_intensity > 0
+        GL.glUniform1f(prog.loc("u_env"), lt.environment_intensity if env else 0.0)
+        if env:
+            GL.glUniform3fv(prog.loc("u_sh"), 9, environment(lt.environment).sh)
+            GL.glUniform1i(prog.loc("u_env_tex"), ENV_UNIT)
+
+    def _bind_environment(self, name: str) -> None:
+        """Bind environment ``name``'s specular levels (one texture's mip chain) to
+        :data:`ENV_UNIT`, uploading them the first time."""
+        tex = self._env_textures.get(name)
+        if tex is None:
+            env = environment(name)
+            tex = int(GL.glGenTextures(1))
+            GL.glBindTexture(GL.GL_TEXTURE_2D, tex)
+            GL.glPixelStorei(GL.GL_UNPACK_ALIGNMENT, 1)
+            for level, pixels in enumerate(env.levels):
+                h, w = pixels.shape[:2]
+                GL.glTexImage2D(GL.GL_TEXTURE_2D, level, GL.GL_RGB16F, w, h, 0, GL.GL_RGB,
+                                GL.GL_FLOAT, np.ascontiguousarray(pixels, dtype=np.float32))
+            for param, value in ((GL.GL_TEXTURE_BASE_LEVEL, 0),
+                                 (GL.GL_TEXTURE_MAX_LEVEL, len(env.levels) - 1),
+                                 (GL.GL_TEXTURE_MIN_FILTER, GL.GL_LINEAR_MIPMAP_LINEAR),
+                                 (GL.GL_TEXTURE_MAG_FILTER, GL.GL_LINEAR),
+                                 (GL.GL_TEXTURE_WRAP_S, GL.GL_REPEAT),
+                                 (GL.GL_TEXTURE_WRAP_T, GL.GL_CLAMP_TO_EDGE)):
+                GL.glTexParameteri(GL.GL_TEXTURE_2D, param, value)
+            self._env_textures[name] = tex
+        GL.glActiveTexture(GL.GL_TEXTURE0 + ENV_UNIT)
+        GL.glBindTexture(GL.GL_TEXTURE_2D, tex)
+        GL.glActiveTexture(GL.GL_TEXTURE0)
+
+    def _lights(self, scene: Scene, prep: _Prepared) -> _Lights:
+        """The scene's lights and its models', as the shaders' uniform arrays (at most
+        MAX_LIGHTS: the scene's first)."""
+        lights = [*scene.lighting.lights, *prep.model_lights]
+        if len(lights) > MAX_LIGHTS and not self._warned_lights:
+            log.warning("%d lights in the scene; drawing the first %d (the scene API's first, "
+                        "then the models')", len(lights), MAX_LIGHTS)
+            self._warned_lights = True
+        return _pack_lights(lights[:MAX_LIGHTS])
 
     @classmethod
     def _draw_all(cls, progs: dict[Features, _Program], draws: list[_Draw], alpha: float,

@@ -17,7 +17,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -28,7 +28,15 @@ from farview.host.gltf import Mesh, Model, Node
 from farview.input import scene as wire_scene
 from farview.input.errors import ProtocolError
 from farview.input.mathutil import Quat, Vec3
-from farview.input.scene import Bounds, CameraSettings, CutPlane, Lighting, MaterialOverride, Tint
+from farview.input.scene import (
+    Bounds,
+    CameraSettings,
+    CutPlane,
+    Light,
+    Lighting,
+    MaterialOverride,
+    Tint,
+)
 
 
 def _vec(name: str, value: Sequence[float], size: int) -> tuple[float, ...]:
@@ -97,8 +105,8 @@ class Entity:
 
     __slots__ = (
         "_children", "_collision_disabled", "_hidden", "_material", "_parent", "_position",
-        "_rotation", "_scale", "_scene", "_see_through", "_selected", "_tint", "id", "mesh",
-        "name",
+        "_rotation", "_scale", "_scene", "_see_through", "_selected", "_tint", "id", "light",
+        "mesh", "name",
     )
 
     def __init__(self, scene: Scene, entity_id: int, name: str) -> None:
@@ -107,6 +115,8 @@ class Entity:
         """Unique in the scene for its whole lifetime; never reused."""
         self.name = name
         self.mesh: Mesh | None = None
+        self.light: Light | None = None
+        """A light from the model's file (KHR_lights_punctual), placed by the entity."""
         self._parent: Entity | None = None
         self._children: list[Entity] = []
         self._position: Vec3 = (0.0, 0.0, 0.0)
@@ -407,6 +417,7 @@ class Scene:
                 created.append(self.create_entity(
                     node.name, root if parent_slot < 0 else created[parent_slot],
                     mesh=node.mesh, position=t, rotation=r, scale=s))
+                created[-1].light = node.light
         except BaseException:
             self.remove(root)
             raise
@@ -527,6 +538,23 @@ class Scene:
             if e.mesh is not None:
                 yield DrawItem(e, e.mesh, world, state)
             stack.extend((c, world, state) for c in e._children)
+
+    def light_list(self) -> list[Light]:
+        """The models' lights (entities with a light, not hidden), placed in the world: at
+        the entity's origin, shining down its -z."""
+        out: list[Light] = []
+        stack = [(r, np.eye(4), _ROOT_STATE) for r in self._roots]
+        while stack:
+            e, pw, ps = stack.pop()
+            world = pw @ e.local_matrix()
+            state = e._resolve(ps)
+            if e.light is not None and not state.hidden:
+                d = world[:3, :3] @ np.array([0.0, 0.0, -1.0])
+                if np.linalg.norm(d) > 1e-9 and np.isfinite(world).all():
+                    out.append(replace(e.light, position=tuple(world[:3, 3]),
+                                       direction=tuple(d / np.linalg.norm(d))))
+            stack.extend((c, world, state) for c in e._children)
+        return out
 
     def meshes(self) -> set[int]:
         """Keys of the meshes in use (the renderer frees buffers for the others)."""

@@ -260,9 +260,79 @@ class CameraOverride:
         return cls.of(s)
 
 
+LIGHT_TYPES = ("directional", "point", "spot")
+MAX_LIGHTS = 8
+"""Point, spot and directional lights drawn at once (the scene's and the models' together)."""
+ENVIRONMENTS = ("studio", "outdoor", "none")
+"""Built-in environments for image-based lighting (host/environment.py makes them); ``none``
+keeps only the lights and a hemisphere ambient."""
+
+
+@dataclass(frozen=True)
+class Light:
+    """A punctual light, as glTF's KHR_lights_punctual defines them (ARR's point and spot
+    lights): ``intensity`` in candela for point and spot lights (lit = intensity / distance²),
+    in lux for directional ones."""
+
+    type: str = "point"
+    position: Vec3 = (0.0, 0.0, 0.0)
+    """World position (point, spot)."""
+    direction: Vec3 = (0.0, 0.0, -1.0)
+    """Direction the light travels (spot, directional)."""
+    color: Vec3 = (1.0, 1.0, 1.0)
+    """Linear RGB, 0..1 each."""
+    intensity: float = 1.0
+    range: float | None = None
+    """Distance at which a point or spot light's effect ends (None: no limit)."""
+    inner_cone: float = 0.0
+    """Spot: angle (radians) of full intensity from the axis."""
+    outer_cone: float = math.pi / 4
+    """Spot: angle (radians) where the light ends; inner < outer <= π/2."""
+
+    def __post_init__(self) -> None:
+        if self.type not in LIGHT_TYPES:
+            raise ProtocolError(f"light type must be one of {', '.join(LIGHT_TYPES)}, "
+                                f"got {self.type!r}")
+        object.__setattr__(self, "position", vec3("light position", self.position))
+        d = vec3("light direction", self.direction)
+        if sum(c * c for c in d) < 1e-12:
+            raise ProtocolError("light direction must not be the zero vector")
+        object.__setattr__(self, "direction", d)
+        c = vec3("light color", self.color)
+        if not all(0.0 <= v <= 1.0 for v in c):
+            raise ProtocolError(f"light color components must be in 0..1, got {c!r}")
+        object.__setattr__(self, "color", c)
+        object.__setattr__(self, "intensity", number("light intensity", self.intensity, 0.0,
+                                                     1e6))
+        if self.range is not None:
+            object.__setattr__(self, "range", number("light range", self.range, 1e-6, 1e9))
+        inner = number("light inner_cone", self.inner_cone, 0.0, math.pi / 2)
+        outer = number("light outer_cone", self.outer_cone, 0.0, math.pi / 2)
+        if not inner < outer:
+            raise ProtocolError(f"light cones need inner_cone < outer_cone, got {inner} and {outer}")
+        object.__setattr__(self, "inner_cone", inner)
+        object.__setattr__(self, "outer_cone", outer)
+
+    def to_wire(self) -> dict[str, Any]:
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_wire(cls, d: Any) -> Light:
+        if not isinstance(d, Mapping):
+            raise ProtocolError(f"a light must be a JSON object, got {type(d).__name__}")
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ProtocolError(f"unknown light fields: {', '.join(sorted(map(str, unknown)))}; "
+                                f"known: {', '.join(sorted(known))}")
+        return cls(**d)
+
+
 @dataclass(frozen=True)
 class Lighting:
-    """Scene lighting: a key directional light, a fill light and a hemisphere ambient."""
+    """Scene lighting: a key directional light, a fill light, up to :data:`MAX_LIGHTS` point,
+    spot and directional lights, and an environment for image-based lighting (or a hemisphere
+    ambient with ``environment="none"``)."""
 
     key_direction: Vec3 = (-0.4, -0.8, -0.45)
     """Direction the key light travels (world space; need not be unit length)."""
@@ -271,6 +341,14 @@ class Lighting:
     fill_direction: Vec3 = (0.6, -0.2, 0.7)
     fill_intensity: float = 0.5
     ambient: float = 0.22
+    """Hemisphere ambient (with ``environment="none"``)."""
+    lights: tuple[Light, ...] = ()
+    environment: str = "studio"
+    """One of :data:`ENVIRONMENTS`."""
+    environment_intensity: float = 1.0
+
+    OPTIONAL = ("lights", "environment", "environment_intensity")
+    """Fields a wire message may leave out (added after the first version)."""
 
     def __post_init__(self) -> None:
         for name in ("key_direction", "fill_direction"):
@@ -279,15 +357,36 @@ class Lighting:
                 raise ProtocolError(f"{name} must not be the zero vector")
             object.__setattr__(self, name, v)
         object.__setattr__(self, "key_color", vec3("key_color", self.key_color))
-        for name in ("key_intensity", "fill_intensity", "ambient"):
+        for name in ("key_intensity", "fill_intensity", "ambient", "environment_intensity"):
             object.__setattr__(self, name, number(name, getattr(self, name), 0.0, 100.0))
+        lights = self.lights
+        if not isinstance(lights, (list, tuple)):
+            raise ProtocolError(f"lights must be a list of lights, got {lights!r}")
+        if len(lights) > MAX_LIGHTS:
+            raise ProtocolError(f"at most {MAX_LIGHTS} lights, got {len(lights)}")
+        object.__setattr__(self, "lights", tuple(
+            x if isinstance(x, Light) else Light.from_wire(x) for x in lights))
+        if self.environment not in ENVIRONMENTS:
+            raise ProtocolError(f"environment must be one of {', '.join(ENVIRONMENTS)}, got "
+                                f"{self.environment!r}")
 
     def to_wire(self) -> dict[str, Any]:
-        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            v = getattr(self, f.name)
+            out[f.name] = ([x.to_wire() for x in v] if f.name == "lights"
+                           else list(v) if isinstance(v, tuple) else v)
+        return out
 
     @classmethod
     def from_wire(cls, d: Any) -> Lighting:
-        return cls(**{f.name: _field(d, f.name, "lighting") for f in fields(cls)})
+        kwargs: dict[str, Any] = {}
+        for f in fields(cls):
+            if f.name not in cls.OPTIONAL:
+                kwargs[f.name] = _field(d, f.name, "lighting")
+            elif f.name in d:
+                kwargs[f.name] = d[f.name]
+        return cls(**kwargs)
 
     def replace(self, changes: Mapping[str, Any]) -> Lighting:
         """A copy with some fields changed; unknown names are a ProtocolError naming them."""
@@ -296,7 +395,8 @@ class Lighting:
         if unknown:
             raise ProtocolError(f"unknown lighting settings: {', '.join(sorted(unknown))}; "
                                 f"known: {', '.join(sorted(known))}")
-        return Lighting(**{**asdict(self), **changes})
+        current = {f.name: getattr(self, f.name) for f in fields(self)}
+        return Lighting(**{**current, **changes})
 
 
 @dataclass(frozen=True)

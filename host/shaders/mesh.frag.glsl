@@ -11,9 +11,13 @@ uniform float u_alpha_cutoff;
 uniform float u_normal_scale;
 uniform float u_occlusion_strength;
 
-#ifdef VERTEX_LIGHTING
+#if defined(VERTEX_LIGHTING) && !defined(PIXEL_LIGHTS)
 in vec3 v_color;
 uniform vec4 u_base_color;  // for its alpha (lighting.glsl, in the vertex stage, declares it)
+#elif defined(VERTEX_LIGHTING)
+in vec3 v_linear;
+in vec3 v_world;
+in vec3 v_normal;
 #else
 in vec3 v_world;
 in vec3 v_normal;
@@ -61,8 +65,13 @@ void main() {
 #ifdef ALPHA_BLEND
     alpha = base.a;
 #endif
-#ifdef VERTEX_LIGHTING
+#if defined(VERTEX_LIGHTING) && !defined(PIXEL_LIGHTS)
     vec3 display = v_color;
+#elif defined(VERTEX_LIGHTING)
+    Surface s = surface(base.rgb, u_metallic, u_roughness);
+    vec3 n = normalize(v_normal) * facing(v_world, v_normal);
+    vec3 display = finish(v_linear + punctual(v_world, n, normalize(u_camera - v_world), s), s,
+                          u_emissive);
 #else
     float metallic = u_metallic;
     float roughness = u_roughness;

@@ -9,6 +9,8 @@
 //                    with its own coordinates (set and KHR_texture_transform, per vertex)
 //   VERTEX_COLOR     COLOR_0 multiplies the base colour
 //   CUT_PLANES       cut planes as clip distances
+//   PIXEL_LIGHTS     with VERTEX_LIGHTING: the point/spot lights are added per pixel (their
+//                    falloff is too local for vertices); the rest is still lit per vertex
 layout(location = 0) in vec3 a_position;
 layout(location = 1) in vec3 a_normal;
 #ifdef UV0
@@ -37,8 +39,12 @@ uniform vec4 u_cut_planes[8];   // a, b, c, d: a*x + b*y + c*z + d > 0 is cut aw
 out float gl_ClipDistance[8];
 #endif
 
-#ifdef VERTEX_LIGHTING
+#if defined(VERTEX_LIGHTING) && !defined(PIXEL_LIGHTS)
 out vec3 v_color;
+#elif defined(VERTEX_LIGHTING)
+out vec3 v_linear;      // key, fill and environment, linear (the fragment adds the lights)
+out vec3 v_world;
+out vec3 v_normal;
 #else
 out vec3 v_world;
 out vec3 v_normal;
@@ -80,8 +86,15 @@ void main() {
 #ifdef VERTEX_COLOR
     base *= a_color.rgb;
 #endif
-    v_color = shade(world.xyz, normalize(normal) * facing(world.xyz, normal), base,
-                    u_metallic, u_roughness, 1.0, u_emissive);
+    vec3 n = normalize(normal) * facing(world.xyz, normal);
+#ifdef PIXEL_LIGHTS
+    v_linear = ambient_and_key(world.xyz, n, normalize(u_camera - world.xyz),
+                               surface(base, u_metallic, u_roughness), 1.0);
+    v_world = world.xyz;
+    v_normal = normal;
+#else
+    v_color = shade(world.xyz, n, base, u_metallic, u_roughness, 1.0, u_emissive);
+#endif
 #else
     v_world = world.xyz;
     v_normal = normal;

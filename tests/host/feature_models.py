@@ -406,6 +406,34 @@ def meshopt_compressed() -> bytes:
     return b.glb()
 
 
+def punctual_lights() -> bytes:
+    """KHR_lights_punctual: a wide grey quad (2.5 m, facing +z) lit by a point light 0.3 m in
+    front of its right part (range 2) and a narrow spot light 1 m in front of its left part,
+    shining down -z (the node's -z; outer cone 0.2 rad, about 0.2 m wide on the quad)."""
+    b = Builder()
+    b.extension("KHR_lights_punctual")
+    b.quad(0, b.material(name="grey", pbrMetallicRoughness=_pbr((0.5, 0.5, 0.5, 1))),
+           name="wall", size=2.5)
+    b.doc["extensions"] = {"KHR_lights_punctual": {"lights": [
+        {"type": "point", "color": [1.0, 0.6, 0.3], "intensity": 0.3, "range": 2.0},
+        {"type": "spot", "intensity": 3.0, "spot": {"innerConeAngle": 0.1,
+                                                    "outerConeAngle": 0.2}}]}}
+    for name, light, pos in (("point", 0, [0.8, 0.0, 0.3]), ("spot", 1, [-0.8, 0.0, 1.0])):
+        b.doc["nodes"].append({"name": name, "translation": pos,
+                               "extensions": {"KHR_lights_punctual": {"light": light}}})
+        b.doc["scenes"][0]["nodes"].append(len(b.doc["nodes"]) - 1)
+    return b.glb()
+
+
+def metal_mirror() -> bytes:
+    """A smooth, fully metallic white quad: what it shows is the environment it reflects."""
+    b = Builder()
+    b.quad(0, b.material(name="mirror", pbrMetallicRoughness={
+        "baseColorFactor": [1, 1, 1, 1], "metallicFactor": 1.0, "roughnessFactor": 0.1}),
+        name="mirror", size=1.5)
+    return b.glb()
+
+
 MODELS: dict[str, Callable[[], bytes]] = {
     "alpha_modes": alpha_modes,
     "normal_map": normal_map,
@@ -418,6 +446,8 @@ MODELS: dict[str, Callable[[], bytes]] = {
     "metal_rough_occlusion": metal_rough_occlusion,
     "draco": draco,
     "meshopt": meshopt_compressed,
+    "punctual_lights": punctual_lights,
+    "metal_mirror": metal_mirror,
 }
 """Every feature model by name: a function returning its ``.glb`` bytes."""
 

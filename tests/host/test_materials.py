@@ -200,3 +200,71 @@ def test_occlusion_darkens_the_ambient_only(renderer: Renderer) -> None:
     # metallic-roughness texture: the rough dielectric half is lit; the smooth metal half,
     # with no reflection of the key light towards this eye, is darker
     assert at(img, -0.5, 0.25, 0.5).mean() > at(img, -0.5, 0.75, 0.5).mean() + 20
+
+
+def render_scene(r: Renderer, scene: Scene) -> np.ndarray:
+    r.render(scene, [View(Pose((0.0, 0.0, EYE_Z), (0.0, 0.0, 0.0, 1.0)),
+                          Fov.symmetric(FOV_Y, W / H))])
+    return r.read_rgba()[:, :, :3].astype(np.int32)
+
+
+def test_punctual_lights_from_the_file_light_their_spots(renderer: Renderer) -> None:
+    scene = Scene()
+    root = scene.add_model(load_model_bytes(MODELS["punctual_lights"]()), "lights")
+    lit = render_scene(renderer, scene)
+    for child in root.children:
+        if child.name in ("point", "spot"):
+            child.hidden = True  # a hidden entity's light is off
+    dark = render_scene(renderer, scene)
+
+    def gain(x: float, y: float) -> float:
+        return float((at(lit, x / SPACING, 0.5, 0.5 + y) - at(dark, x / SPACING, 0.5, 0.5 + y))
+                     .mean())
+
+    # the point light, warm, in front of x = 0.8: strong there, less at 0.4 m, none 1.6 m away
+    assert gain(0.8, 0.0) > 40 and gain(0.8, 0.0) > gain(0.4, 0.0) + 10 > 10
+    near = at(lit, 0.8 / SPACING, 0.5, 0.5) - at(dark, 0.8 / SPACING, 0.5, 0.5)
+    assert near[0] > near[2] + 20, near  # its colour is orange
+    assert abs(gain(-0.8, 0.45)) < 3  # outside the point light's range and the spot's cone
+    # the spot at x = -0.8: inside its cone lit, outside (0.45 m off its axis) not
+    assert gain(-0.8, 0.0) > 40, gain(-0.8, 0.0)
+
+
+def test_scene_lights_from_the_api(renderer: Renderer) -> None:
+    from dataclasses import replace
+
+    from farview.input.errors import ProtocolError
+    from farview.input.scene import Light
+
+    scene = Scene()
+    scene.add_model(load_model_bytes(MODELS["punctual_lights"]()), "lights")
+    for e in scene.roots[0].children:
+        e.hidden = e.name != "wall"
+    base = render_scene(renderer, scene)
+    scene.lighting = replace(scene.lighting, lights=(
+        Light("point", position=(-0.8, 0.4, 0.25), color=(0.2, 0.4, 1.0), intensity=0.3),))
+    blue = render_scene(renderer, scene)
+    near = at(blue, -0.8 / SPACING, 0.5, 0.5 - 0.4) - at(base, -0.8 / SPACING, 0.5, 0.5 - 0.4)
+    far = at(blue, 0.8 / SPACING, 0.5, 0.9) - at(base, 0.8 / SPACING, 0.5, 0.9)
+    assert near[2] > near[0] + 20 and near[2] > 40, near
+    assert np.abs(far).max() < 8, far
+    with pytest.raises(ProtocolError, match="at most 8 lights"):
+        replace(scene.lighting, lights=(Light(),) * 9)
+    with pytest.raises(ProtocolError, match="inner_cone < outer_cone"):
+        Light("spot", inner_cone=0.5, outer_cone=0.4)
+
+
+def test_environment_is_what_a_mirror_shows(renderer: Renderer) -> None:
+    from dataclasses import replace
+
+    shown = {}
+    for env in ("none", "studio", "outdoor"):
+        scene = Scene()
+        scene.add_model(load_model_bytes(MODELS["metal_mirror"]()), "mirror")
+        scene.lighting = replace(scene.lighting, environment=env)
+        shown[env] = at(render_scene(renderer, scene), 0, 0.5, 0.5, size=1.5)
+    # Without an environment a smooth metal facing away from the key light shows the dim
+    # hemisphere ambient; with one it shows what is behind the eye: the studio's grey wall,
+    # the outdoor's brighter horizon.
+    assert shown["studio"].mean() > shown["none"].mean() + 15, shown
+    assert shown["outdoor"].mean() > shown["studio"].mean() + 8, shown

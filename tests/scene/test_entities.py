@@ -16,6 +16,7 @@ from farview.client.connection import RenderingConnection, connect_to_host
 from farview.client.errors import RemoteError
 from farview.client.scene import RemoteEntity
 from farview.input.pose import Pose
+from farview.input.scene import Light
 from farview.streaming.frame import Frame
 from tests.hosting import RunningHost, model_mask
 from tests.scene.conftest import VIEWPORT, start_scene_host
@@ -278,11 +279,25 @@ async def test_lighting_can_be_set(conn: RenderingConnection) -> None:
     original = await conn.scene.get_lighting()
     base = await frame_after(conn)
     try:
-        lit = await conn.scene.set_lighting(ambient=0.0, key_intensity=0.0, fill_intensity=0.0)
+        lit = await conn.scene.set_lighting(ambient=0.0, key_intensity=0.0, fill_intensity=0.0,
+                                            environment="none")
         assert lit.ambient == 0.0 and lit.key_direction == original.key_direction
         dark = await frame_after(conn)
         lit_pixels = model_mask(base)
         assert dark[lit_pixels].mean() < base[lit_pixels].mean() - 20
+        # a point light in front of the engine lights it again, in its colour
+        lit = await conn.scene.set_lighting(lights=[Light(
+            "point", position=(0.0, 0.1, 0.8), color=(1.0, 0.2, 0.1), intensity=1.5)])
+        assert len(lit.lights) == 1 and lit.lights[0].type == "point"
+        red = await frame_after(conn)
+        gain = red[lit_pixels].astype(int) - dark[lit_pixels].astype(int)
+        assert gain[:, 0].mean() > 20 and gain[:, 0].mean() > gain[:, 2].mean() + 10
+        with pytest.raises(RemoteError) as err:
+            await conn.scene.set_lighting(lights=[{"type": "laser"}])
+        assert "light type must be one of" in err.value.message
+        with pytest.raises(RemoteError) as err:
+            await conn.scene.set_lighting(environment="disco")
+        assert "environment must be one of studio, outdoor, none" in err.value.message
         await conn.scene.set_lighting(key_direction=(0, -1, 0), key_intensity=3.0)
         with pytest.raises(RemoteError) as err:
             await conn.scene.set_lighting(key_direction=(0, 0, 0))
@@ -293,7 +308,7 @@ async def test_lighting_can_be_set(conn: RenderingConnection) -> None:
     finally:
         await conn.scene.set_lighting(**{k: getattr(original, k) for k in (
             "key_direction", "key_color", "key_intensity", "fill_direction", "fill_intensity",
-            "ambient")})
+            "ambient", "lights", "environment", "environment_intensity")})
 
 
 # -- entities -----------------------------------------------------------------------------------
