@@ -1,9 +1,11 @@
 """glTF 2.0 loading (``.glb`` and ``.gltf``) into plain numpy data; no GL here.
 
 Owns: parsing the container, resolving buffers (GLB BIN chunk, ``data:`` URIs, external files
-next to the model), decoding accessors (byteStride, sparse, u8/u16/u32 indices), the node forest
-with stable names, triangle meshes and metallic-roughness materials, and the budgets
-(file size, triangles, vertices, decoded bytes, JSON nesting). Every malformed input raises
+next to the model), decoding accessors (byteStride, sparse, u8/u16/u32 indices, quantized
+attributes), compressed geometry (``KHR_draco_mesh_compression`` through DracoPy,
+``EXT_meshopt_compression`` through meshopt), the node forest with stable names, triangle
+meshes, glTF 2.0 materials, ``KHR_lights_punctual`` lights, and the budgets (file size,
+triangles, vertices, decoded bytes, JSON nesting). Every malformed input raises
 :class:`ModelError` with a message that names the problem; nothing else escapes for bad data.
 
 Budgets are checked before the work or the memory they bound is spent, since a few hundred bytes
@@ -23,14 +25,25 @@ of glTF can declare gigabytes (an accessor without a ``bufferView`` is zero-fill
 
 Node hierarchies are walked without recursion, so any depth that fits the budgets loads.
 
-Textures: the base colour texture (``baseColorTexture``) is decoded (PNG or JPEG, through
-Pillow) with its sampler and the primitive's ``TEXCOORD_n`` set; an image larger than
-``MAX_TEXTURE_SIDE`` on a side is reduced to fit. Other textures (normal, occlusion, emissive,
-metallic-roughness) and ``KHR_texture_transform`` are ignored (logged once per model).
+Compressed geometry is budgeted like the rest: the accessors a Draco primitive decodes into are
+sized (and refused when over a budget) before decoding, and what Draco returns must match
+their declared counts; a meshopt buffer view's ``count × byteStride`` is charged to the
+decoded-bytes budget before it is decoded. (Draco's own allocations while decoding are bounded
+only by the compressed data, itself within the file budget.)
 
-What is deliberately not loaded: skins, morph targets, animations, cameras, lights and vertex
-colours. Primitives that are points or lines are skipped (logged); triangle strips and fans are
-converted to triangle lists.
+Materials: base colour, metallic-roughness, normal, occlusion and emissive textures (PNG or
+JPEG, through Pillow) with their samplers, ``TEXCOORD_0``/``TEXCOORD_1`` sets and
+``KHR_texture_transform``; ``emissiveFactor`` with ``KHR_materials_emissive_strength``; alpha
+modes; ``doubleSided``; ``KHR_materials_unlit``. Vertex colours (``COLOR_0``) are read. A
+normal-mapped primitive without ``TANGENT`` gets tangents from its texture coordinates
+(:func:`generate_tangents`). An image larger than ``MAX_TEXTURE_SIDE`` on a side is reduced
+to fit. Textures that use a set past ``TEXCOORD_1`` are drawn without (logged).
+
+What is deliberately not loaded: skins, morph targets, animations, cameras, and material
+extensions other than the ones above (clearcoat, transmission, sheen, ...: drawn as the core
+material). Primitives that are points or lines are skipped (logged); triangle strips and fans
+are converted to triangle lists. ``extensionsRequired`` may list only
+:data:`SUPPORTED_EXTENSIONS`; any other is refused with a message naming it.
 
 Threading: pure functions over immutable results; safe from any thread. Loading is CPU work
 that the host runs off its event loop.

@@ -6,9 +6,20 @@ half-resolution chroma framebuffer of the GPU chroma path, the shader programs, 
 vertex buffers (cached by ``Mesh.key``, freed when no entity uses the mesh any more) and base
 colour textures (cached by ``Texture.key``, freed with the last mesh that uses them).
 
-Textured primitives are drawn by their own program variant (compiled when first needed),
-after the untextured ones of the same group, and are always lit per pixel: their base colour
-varies across a triangle, so vertex lighting would smear it.
+Materials: each primitive is drawn by the program variant of its material's features (a set of
+``#define``s: which textures, vertex colours, alpha mask or blend; compiled when first needed;
+see ``shaders/mesh.vert.glsl``). Plain materials (no texture) keep the cheapest variant, lit
+per vertex on a software rasteriser; textured ones are always lit per pixel (their colour
+varies across a triangle, so vertex lighting would smear it). BLEND materials are drawn after
+the opaque parts, part by part from back to front, without depth writes; MASK materials
+discard below their cutoff. An entity's material edit (``ResolvedState.material``) replaces
+colour, metallic, roughness, emissive or unlit for its primitives.
+
+Lighting (``scene.lighting``): a key and a fill light, up to 8 point/spot/directional lights
+(the scene's, then the models' ``KHR_lights_punctual``; with vertex lighting these are added
+per pixel), and image-based lighting from a built-in environment (:mod:`host.environment`:
+spherical-harmonic irradiance, and a mip chain per roughness bound to texture unit 5), or a
+hemisphere ambient with ``environment="none"``.
 
 Threading: a Renderer lives on the thread whose EGL context was current when it was created
 (see :mod:`host.egl`, which must be imported before OpenGL; this module does that) and must only
@@ -364,8 +375,8 @@ class Renderer:
         # Without cut planes llvmpipe carries 8 fewer outputs per vertex (~0.2 ms); textured
         # primitives are lit per pixel whatever ``lighting`` says, because their base colour
         # varies across a triangle.
-        self._mesh_programs: dict[tuple[bool, Features, bool], _Program] = {}
-        self._mesh_program(False, PLAIN)
+        self._mesh_programs: dict[tuple[bool, Features, bool, bool], _Program] = {}
+        self._mesh_program(False, PLAIN, False, True)  # the default scene's
         self._outline_program = _Program("outline.vert.glsl", "outline.frag.glsl")
         self._uv_program = _Program("fullscreen.vert.glsl", "yuv_uv.frag.glsl")
         self._empty_vao = int(GL.glGenVertexArrays(1))
@@ -471,13 +482,18 @@ class Renderer:
 
     # -- mesh buffers --------------------------------------------------------------------------
 
-    def _mesh_program(self, cut: bool, features: Features, lights: bool = False) -> _Program:
+    def _mesh_program(self, cut: bool, features: Features, lights: bool = False,
+                      env: bool = False) -> _Program:
         """The main pass's program for primitives of ``features``; ``lights``: the scene has
-        point, spot or directional lights (vertex lighting then adds them per pixel)."""
-        key = (cut, features, lights)
+        point, spot or directional lights (vertex lighting then adds them per pixel); ``env``:
+        image-based lighting (else the hemisphere ambient). Scene-wide choices are compiled in,
+        not branched on: on llvmpipe even an untaken branch or an empty loop costs."""
+        key = (cut, features, lights, env)
         if key not in self._mesh_programs:
             defines: list[str] = ["CUT_PLANES"] if cut else []
             defines += features
+            defines += ["LIGHTS"] if lights else []
+            defines += ["ENVIRONMENT"] if env else []
             lit_in: tuple[str | None, str | None] = (None, "lighting.glsl")
             if self.lighting == "vertex" and not _TEX_DEFINES.intersection(features):
                 defines.append("VERTEX_LIGHTING")
@@ -644,9 +660,10 @@ class Renderer:
             GL.glStencilOp(GL.GL_KEEP, GL.GL_REPLACE, GL.GL_REPLACE)
         GL.glStencilMask(0x00)
         lights = self._lights(scene, prep)
-        progs = {f: self._mesh_program(bool(planes), f, len(lights.color) > 0)
+        env = scene.lighting.environment != "none" and scene.lighting.environment_intensity > 0
+        progs = {f: self._mesh_program(bool(planes), f, len(lights.color) > 0, env)
                  for f in prep.variants}
-        if scene.lighting.environment != "none":
+        if env:
             self._bind_environment(scene.lighting.environment)
         for prog in progs.values():
             GL.glUseProgram(prog.id)

@@ -23,7 +23,7 @@ uniform vec4 u_light_pos[8];    // xyz position; w: 0 directional, 1 point, 2 sp
 uniform vec4 u_light_dir[8];    // xyz direction travelled (unit); w: 1 / range² (0: none)
 uniform vec3 u_light_color[8];  // colour × intensity
 uniform vec2 u_light_cone[8];   // spot: cos(outer), 1 / (cos(inner) - cos(outer))
-uniform float u_env;            // environment intensity; 0: hemisphere ambient instead
+uniform float u_env;            // environment intensity (with ENVIRONMENT; else hemisphere)
 uniform vec3 u_sh[9];           // the environment's irradiance (cosine-convolved SH)
 uniform sampler2D u_env_tex;    // equirectangular radiance, mip level = roughness * 4
 
@@ -81,9 +81,11 @@ Surface surface(vec3 base_color, float metallic, float roughness) {
     return s;
 }
 
-// The point, spot and directional lights (linear).
+// The point, spot and directional lights (linear); none unless LIGHTS is defined (compiled in
+// only for scenes that have some: on llvmpipe even an empty loop costs).
 vec3 punctual(vec3 world, vec3 n, vec3 v, Surface s) {
     vec3 c = vec3(0.0);
+#ifdef LIGHTS
     for (int i = 0; i < u_light_count; ++i) {
         vec4 pos = u_light_pos[i];
         vec3 l = -u_light_dir[i].xyz;
@@ -102,6 +104,7 @@ vec3 punctual(vec3 world, vec3 n, vec3 v, Surface s) {
         }
         c += direct(n, v, l, u_light_color[i] * att, s.diffuse, s.f0, s.shininess);
     }
+#endif
     return c;
 }
 
@@ -110,14 +113,16 @@ vec3 punctual(vec3 world, vec3 n, vec3 v, Surface s) {
 vec3 ambient_and_key(vec3 world, vec3 n, vec3 v, Surface s, float ao) {
     vec3 c = direct(n, v, -u_key_dir, u_key_color, s.diffuse, s.f0, s.shininess);
     c += u_fill * max(dot(n, -u_fill_dir), 0.0) * s.diffuse;
-    if (u_env > 0.0) {
+#ifdef ENVIRONMENT
+    {
         vec2 ab = env_brdf(s.r, max(dot(n, v), 0.0));
         vec3 reflected = textureLod(u_env_tex, equirect(reflect(-v, n)), s.r * 4.0).rgb;
         c += ao * u_env * (s.diffuse * irradiance(n) + reflected * (s.f0 * ab.x + ab.y));
-    } else {
-        // Hemisphere ambient: brighter from above; metals get some of it as a fake reflection.
-        c += ao * u_ambient * (0.725 + 0.275 * n.y) * (s.diffuse * 3.14159265 + s.f0 * 0.6);
     }
+#else
+    // Hemisphere ambient: brighter from above; metals get some of it as a fake reflection.
+    c += ao * u_ambient * (0.725 + 0.275 * n.y) * (s.diffuse * 3.14159265 + s.f0 * 0.6);
+#endif
     return c;
 }
 
