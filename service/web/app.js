@@ -386,6 +386,8 @@ window.addEventListener("keydown", (e) => {
     $("stats-toggle").click();
   } else if (key === "r") {
     resetView();
+  } else if (key === "c") {
+    frameSelected();
   } else if (key === "h") {
     hideSelected();
   } else {
@@ -400,6 +402,26 @@ function resetView() {
   state.dirty = true;
 }
 $("reset").addEventListener("click", resetView);
+
+// frame the selected part (its bounds, from the current direction), or the whole scene
+async function frameSelected() {
+  const part = state.selected;
+  if (!part || !state.stream) {
+    resetView();
+    return;
+  }
+  try {
+    const box = await state.stream.request("get_bounds", { id: part.id, space: "world" });
+    if (!box) return;
+    const view = framing(box.min, box.max, state.camera.yaw, state.camera.pitch, state.camera.fovYDeg);
+    state.camera.target = view.target;
+    state.camera.distance = view.distance;
+    state.dirty = true;
+  } catch (err) {
+    error(`Framing failed: ${err.message}`);
+  }
+}
+$("frame").addEventListener("click", frameSelected);
 
 // -- picking, hide and show ----------------------------------------------------------------------
 async function pick(clientX, clientY) {

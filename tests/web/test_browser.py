@@ -309,6 +309,11 @@ def test_the_web_viewer_signs_in_shows_the_model_turns_it_and_picks_a_part(
         picked = page.inner_text("#picked")
         assert picked.startswith("Selected: ") and len(picked) > len("Selected: ")
 
+        # Frame (C) moves the camera to the selected part: closer than the whole model's view
+        whole = page.evaluate("() => window.farview.camera.distance")
+        page.click("#frame")
+        page.wait_for_function(f"() => window.farview.camera.distance < {whole} * 0.9")
+
         # the overlay shows live numbers: frames a second, pose → present, the host's stages, RTT
         overlay = page.inner_text("#overlay")
         p50 = overlay.split("pose→present")[1].split("p50")[1].split("ms")[0].strip()
