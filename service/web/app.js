@@ -44,6 +44,7 @@ $("signin").addEventListener("submit", async (e) => {
     error(`Sign-in failed: ${err.message}`);
     return;
   }
+  error(""); // a failed attempt's message is stale now
   $("who").textContent = `account ${api.account}`;
   $("signout").hidden = false;
   openSessions();

@@ -309,10 +309,17 @@ def test_the_web_viewer_signs_in_shows_the_model_turns_it_and_picks_a_part(
         picked = page.inner_text("#picked")
         assert picked.startswith("Selected: ") and len(picked) > len("Selected: ")
 
-        # Frame (C) moves the camera to the selected part: closer than the whole model's view
+        # Frame (C) aims the camera at the selected part's centre, no farther than the whole
+        # model's view
         whole = page.evaluate("() => window.farview.camera.distance")
+        box = page.evaluate("() => window.farview.stream.request('get_bounds', "
+                            "{id: window.farview.selected.id, space: 'world'})")
+        centre = [(a + b) / 2 for a, b in zip(box["min"], box["max"], strict=True)]
         page.click("#frame")
-        page.wait_for_function(f"() => window.farview.camera.distance < {whole} * 0.9")
+        wait_for(lambda: max(abs(a - b) for a, b in zip(
+            page.evaluate("() => window.farview.camera.target"), centre, strict=True)) < 1e-6,
+            10, "the camera on the selected part")
+        assert page.evaluate("() => window.farview.camera.distance") <= whole + 1e-9
 
         # the overlay shows live numbers: frames a second, pose → present, the host's stages, RTT
         overlay = page.inner_text("#overlay")
@@ -332,7 +339,9 @@ def test_the_web_viewer_signs_in_shows_the_model_turns_it_and_picks_a_part(
         assert "Duck" in page.inner_text("#status") and "triangles" in page.inner_text("#status")
         page.set_input_files("#upload", files=[{"name": "notes.glb", "mimeType": "model/gltf-binary",
                                                 "buffer": b"these are not glTF bytes"}])
-        page.wait_for_selector("#error:not([hidden])", timeout=30_000)
+        page.wait_for_function("() => !document.getElementById('error').hidden && document"
+                               ".getElementById('error').textContent.includes('notes.glb')",
+                               timeout=30_000)
         assert "Uploading notes.glb failed" in page.inner_text("#error")
 
         # the stream is dropped (its WHEP resource ended from outside): the page reconnects
