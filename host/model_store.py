@@ -24,7 +24,7 @@ import re
 import time
 import zlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -33,6 +33,7 @@ import httpx
 from farview.assets import ASSETS_DIR
 from farview.host.errors import SourceError
 from farview.host.gltf import DEFAULT_MAX_DECODED_BYTES, DEFAULT_MAX_TRIANGLES
+from farview.input.launch import SCENE_TRIANGLES
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +76,35 @@ class LoadBudgets:
                              f"max_decoded_bytes={self.max_decoded_bytes}")
         if not self.fetch_timeout > 0:
             raise ValueError(f"fetch timeout must be positive, got {self.fetch_timeout}")
+
+    @classmethod
+    def for_size(cls, size: str, env: Mapping[str, str] | None = None,
+                 memory_bytes: int | None = None) -> LoadBudgets:
+        """The budgets of one model in a session of ``size`` (ARR's sizes): ``Standard``
+        takes models up to its scene limit of 20 million triangles (1 GiB files, 2 GiB
+        decoded); ``Premium`` is bounded by the machine: a triangle for every 100 bytes of
+        its memory (``memory_bytes``, default this machine's), files up to a quarter of it,
+        decoded data up to half. The environment's ``FARVIEW_MAX_*`` settings, when set,
+        override each."""
+        env = os.environ if env is None else env
+        if size == "Premium":
+            if memory_bytes is None:
+                import psutil
+
+                memory_bytes = int(psutil.virtual_memory().total)
+            defaults = {"t": memory_bytes // 100, "b": memory_bytes // 4, "d": memory_bytes // 2}
+        elif size == "Standard":
+            defaults = {"t": SCENE_TRIANGLES["Standard"] or 0, "b": 1 << 30, "d": 2 << 30}
+        else:
+            raise ValueError(f"unknown session size {size!r}")
+        base = cls.from_env({})
+        explicit = cls.from_env(env)
+        return replace(
+            explicit,
+            max_triangles=explicit.max_triangles if env.get(ENV_MAX_TRIANGLES) else defaults["t"],
+            max_bytes=explicit.max_bytes if env.get(ENV_MAX_MODEL_BYTES) else defaults["b"],
+            max_decoded_bytes=explicit.max_decoded_bytes if env.get(ENV_MAX_DECODED_BYTES)
+            else max(defaults["d"], base.max_decoded_bytes))
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> LoadBudgets:

@@ -114,11 +114,12 @@ class SceneService:
                  store: ModelStore | None = None, size: str | None = None,
                  policy: SourcePolicy | None = None) -> None:
         self.runtime = runtime
-        self.budgets = budgets or LoadBudgets.from_env()
         self.store = store or ModelStore.from_env()
         config = getattr(runtime, "config", None)
         self.size = size or (config.size if config is not None else "Standard")
-        """The session's size: it bounds the whole scene (:data:`SCENE_TRIANGLES`)."""
+        """The session's size: it bounds the whole scene (:data:`SCENE_TRIANGLES`) and sets
+        each model's budgets (:meth:`LoadBudgets.for_size`)."""
+        self.budgets = budgets or LoadBudgets.for_size(self.size)
         self.scene_triangles = SCENE_TRIANGLES[self.size]
         self.policy = policy or (SourcePolicy(
             store_only=config.model_sources == "store",

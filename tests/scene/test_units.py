@@ -109,6 +109,23 @@ def test_budgets_from_env() -> None:
     assert math.isfinite(LoadBudgets().fetch_timeout)
 
 
+def test_budgets_follow_the_session_size() -> None:
+    """ARR's sizes: a Standard session takes a model up to its 20-million-triangle scene limit
+    (the library default of 10 million refused ARR-size models); Premium is bounded by the
+    machine's memory; an explicit FARVIEW_MAX_* setting still wins."""
+    standard = LoadBudgets.for_size("Standard", {})
+    assert standard.max_triangles == 20_000_000 and standard.max_bytes == 1 << 30
+    assert standard.max_decoded_bytes == 2 << 30
+    premium = LoadBudgets.for_size("Premium", {}, memory_bytes=64 << 30)
+    assert premium.max_triangles == (64 << 30) // 100 and premium.max_bytes == 16 << 30
+    assert premium.max_decoded_bytes == 32 << 30
+    capped = LoadBudgets.for_size("Premium", {"FARVIEW_MAX_TRIANGLES": "1000",
+                                              "FARVIEW_MAX_MODEL_BYTES": "2048"}, memory_bytes=1 << 40)
+    assert (capped.max_triangles, capped.max_bytes) == (1000, 2048)
+    with pytest.raises(ValueError, match="unknown session size 'Huge'"):
+        LoadBudgets.for_size("Huge", {})
+
+
 def test_pixel_ray_through_the_centre_and_corners() -> None:
     from farview.client.scene import pixel_ray
     from farview.input.pose import Fov, Pose, View

@@ -1,0 +1,180 @@
+"""How farview scales with heavy models (issue 20): load time, memory and frame time against
+triangle count and part count, on models this script generates (nothing is downloaded).
+
+Each model is a grid of parts, each part a UV sphere (one mesh per part, one node per part,
+one material each of 8), written as a ``.glb`` to a temporary folder. For each model it
+reports: the file's size, the load (parse + decode, ``host.gltf.load_model``), adding it to a
+scene, the process's RSS growth, and the in-process renderer's frame time at 1280×720 while the
+camera moves (an orbit) and at rest (the same view again), p50 over ``--frames`` frames.
+
+Run: ``python3 benchmarks/bench_scale.py [--triangles 0.03,0.5,2] [--parts 64,4096,16384]
+[--frames 20]`` (triangles in millions; add 8 and 20, or 100000 parts, for the issue's full
+table: a 20-million-triangle model is a ~460 MB file and needs several GiB of memory).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import struct
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import psutil
+
+import farview.host.egl
+from farview.host.gltf import load_model
+from farview.host.renderer import Renderer
+from farview.host.scene import Scene
+from farview.host.transforms import matrix3_to_quat
+from farview.input.pose import Fov, Pose, View
+
+
+def sphere(segments: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A unit UV sphere: positions, normals (float32) and uint32 indices; 2·s·(s-1) triangles."""
+    rings = segments
+    theta = np.linspace(0, math.pi, rings + 1)
+    phi = np.linspace(0, 2 * math.pi, segments + 1)
+    t, p = np.meshgrid(theta, phi, indexing="ij")
+    pos = np.stack([np.sin(t) * np.cos(p), np.cos(t), np.sin(t) * np.sin(p)], axis=-1)
+    pos = pos.reshape(-1, 3).astype(np.float32)
+    idx = []
+    w = segments + 1
+    for r in range(rings):
+        a = r * w + np.arange(segments)
+        b = a + w
+        if r > 0:
+            idx.append(np.stack([a, a + 1, b], axis=1))
+        if r < rings - 1:
+            idx.append(np.stack([a + 1, b + 1, b], axis=1))
+    return pos, pos.copy(), np.concatenate(idx).reshape(-1).astype(np.uint32)
+
+
+def write_model(path: Path, triangles: int, parts: int) -> int:
+    """A grid of ``parts`` spheres with about ``triangles`` triangles in all; returns the
+    triangle count."""
+    per_part = max(triangles // parts, 8)
+    segments = max(3, round(math.sqrt(per_part / 2)))
+    pos, nrm, idx = sphere(segments)
+    side = math.ceil(parts ** (1 / 3))
+    blob = bytearray()
+
+    def view(data: bytes, target: int) -> int:
+        blob.extend(b"\0" * (-len(blob) % 4))
+        views.append({"buffer": 0, "byteOffset": len(blob), "byteLength": len(data),
+                      "target": target})
+        blob.extend(data)
+        return len(views) - 1
+
+    views: list[dict] = []
+    accessors = [
+        {"bufferView": view(pos.tobytes(), 34962), "componentType": 5126, "count": len(pos),
+         "type": "VEC3", "min": pos.min(axis=0).tolist(), "max": pos.max(axis=0).tolist()},
+        {"bufferView": view(nrm.tobytes(), 34962), "componentType": 5126, "count": len(nrm),
+         "type": "VEC3"},
+        {"bufferView": view(idx.tobytes(), 34963), "componentType": 5125, "count": len(idx),
+         "type": "SCALAR"},
+    ]
+    materials = [{"name": f"m{i}", "pbrMetallicRoughness": {
+        "baseColorFactor": [0.3 + 0.09 * i, 0.5, 0.8 - 0.08 * i, 1.0], "metallicFactor": 0.1,
+        "roughnessFactor": 0.5}} for i in range(8)]
+    # one mesh per part, as CAD exports have them (sharing the buffers)
+    meshes = [{"name": f"part_{i}", "primitives": [{"attributes": {"POSITION": 0, "NORMAL": 1},
+                                                    "indices": 2, "material": i % 8}]}
+              for i in range(parts)]
+    spacing = 2.5
+    nodes = [{"name": f"part_{i}", "mesh": i, "scale": [1.0, 1.0, 1.0],
+              "translation": [(i % side - side / 2) * spacing,
+                              (i // side % side - side / 2) * spacing,
+                              (i // (side * side) - side / 2) * spacing]} for i in range(parts)]
+    nodes.append({"name": "assembly", "children": list(range(parts))})
+    doc = {"asset": {"version": "2.0", "generator": "farview bench_scale"}, "scene": 0,
+           "scenes": [{"nodes": [parts]}], "nodes": nodes, "meshes": meshes,
+           "materials": materials, "accessors": accessors, "bufferViews": views,
+           "buffers": [{"byteLength": len(blob)}]}
+    j = json.dumps(doc, separators=(",", ":")).encode()
+    j += b" " * (-len(j) % 4)
+    blob.extend(b"\0" * (-len(blob) % 4))
+    with path.open("wb") as f:
+        f.write(struct.pack("<4sII", b"glTF", 2, 12 + 8 + len(j) + 8 + len(blob)))
+        f.write(struct.pack("<II", len(j), 0x4E4F534A) + j)
+        f.write(struct.pack("<II", len(blob), 0x004E4942))
+        f.write(blob)
+    return parts * len(idx) // 3
+
+
+def orbit(t: float, radius: float) -> View:
+    eye = np.array([radius * math.sin(t), radius * 0.4, radius * math.cos(t)])
+    f = -eye / np.linalg.norm(eye)
+    right = np.cross(f, [0, 1, 0])
+    right /= np.linalg.norm(right)
+    up = np.cross(right, f)
+    return View(Pose(tuple(eye), matrix3_to_quat(np.stack([right, up, -f], axis=1))),
+                Fov.symmetric(60.0, 16 / 9))
+
+
+def measure(renderer: Renderer, path: Path, frames: int) -> dict[str, float]:
+    proc = psutil.Process()
+    rss0 = proc.memory_info().rss
+    t0 = time.perf_counter()
+    model = load_model(path, max_triangles=1 << 40, max_file_bytes=1 << 40,
+                       max_decoded_bytes=1 << 40)
+    t1 = time.perf_counter()
+    scene = Scene()
+    root = scene.add_model(model, "m")
+    t2 = time.perf_counter()
+    box = scene.world_bounds(root)
+    assert box is not None
+    radius = 1.3 * math.dist(box.min, box.max)
+    renderer.render(scene, [orbit(0.0, radius)])  # uploads the buffers
+    t3 = time.perf_counter()
+    moving, rest = [], []
+    for i in range(frames):
+        renderer.render(scene, [orbit(i * 0.05, radius)])
+        moving.append(renderer.last_timings.render_ms)
+    for _ in range(frames):
+        renderer.render(scene, [orbit(frames * 0.05, radius)])
+        rest.append(renderer.last_timings.render_ms)
+    out = {"load_s": t1 - t0, "scene_s": t2 - t1, "first_frame_s": t3 - t2,
+           "rss_mb": (proc.memory_info().rss - rss0) / 2**20,
+           "moving_ms": float(np.median(moving)), "rest_ms": float(np.median(rest))}
+    del scene, root, model
+    renderer.render(Scene(), [orbit(0.0, 1.0)])  # frees the buffers
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--triangles", default="0.03,0.5,2",
+                    help="millions of triangles, comma-separated (64 parts each)")
+    ap.add_argument("--parts", default="64,4096,16384",
+                    help="part counts, comma-separated (about 1 M triangles each)")
+    ap.add_argument("--frames", type=int, default=20)
+    args = ap.parse_args()
+    ctx = farview.host.egl.EglContext()
+    renderer = Renderer(1280, 720)
+    print(f"EGL path: {ctx.path}; {ctx.renderer}; lighting {renderer.lighting}; 1280x720")
+    rows = [(float(t), 64) for t in args.triangles.split(",") if t] + \
+           [(1.0, int(p)) for p in args.parts.split(",") if p]
+    print(f"{'triangles':>11} {'parts':>7} {'file MB':>8} {'load s':>7} {'scene s':>8} "
+          f"{'1st frame s':>11} {'RSS MB':>7} {'B/tri':>6} {'moving ms':>9} {'rest ms':>8}")
+    with tempfile.TemporaryDirectory() as tmp:
+        for millions, parts in rows:
+            path = Path(tmp) / f"scale_{millions}_{parts}.glb"
+            tris = write_model(path, int(millions * 1e6), parts)
+            r = measure(renderer, path, args.frames)
+            print(f"{tris:>11,} {parts:>7,} {path.stat().st_size / 2**20:>8.1f} "
+                  f"{r['load_s']:>7.2f} {r['scene_s']:>8.2f} {r['first_frame_s']:>11.2f} "
+                  f"{r['rss_mb']:>7.0f} {r['rss_mb'] * 2**20 / tris:>6.0f} "
+                  f"{r['moving_ms']:>9.1f} {r['rest_ms']:>8.1f}", flush=True)
+            path.unlink()
+    renderer.close()
+    ctx.release()
+
+
+if __name__ == "__main__":
+    main()
