@@ -1,11 +1,13 @@
 """How farview scales with heavy models (issue 20): load time, memory and frame time against
 triangle count and part count, on models this script generates (nothing is downloaded).
 
-Each model is a grid of parts, each part a UV sphere (one mesh per part, one node per part,
-one material each of 8), written as a ``.glb`` to a temporary folder. For each model it
-reports: the file's size, the load (parse + decode, ``host.gltf.load_model``), adding it to a
-scene, the process's RSS growth, and the in-process renderer's frame time at 1280×720 while the
-camera moves (an orbit) and at rest (the same view again), p50 over ``--frames`` frames.
+Each model is a grid of parts, each part a UV sphere with vertex data of its own (one mesh
+and one node per part, one of 8 materials; the parts share their index buffer), written as a
+``.glb`` to a temporary folder. For each model it reports: the file's size, the load (parse +
+decode, ``host.gltf.load_model``), adding it to a scene, the process's RSS growth, and the
+in-process renderer's frame time at 1280×720 while the camera moves (an orbit) and at rest
+(the same view again), p50 over ``--frames`` frames, and moving again with every part drawn on
+its own (small parts are otherwise merged into batches: ``host.renderer.BATCH_MAX_TRIANGLES``).
 
 Run: ``python3 benchmarks/bench_scale.py [--triangles 0.03,0.5,2] [--parts 64,4096,16384]
 [--frames 20]`` (triangles in millions; add 8 and 20, or 100000 parts, for the issue's full
@@ -70,21 +72,24 @@ def write_model(path: Path, triangles: int, parts: int) -> int:
         return len(views) - 1
 
     views: list[dict] = []
-    accessors = [
-        {"bufferView": view(pos.tobytes(), 34962), "componentType": 5126, "count": len(pos),
-         "type": "VEC3", "min": pos.min(axis=0).tolist(), "max": pos.max(axis=0).tolist()},
-        {"bufferView": view(nrm.tobytes(), 34962), "componentType": 5126, "count": len(nrm),
-         "type": "VEC3"},
-        {"bufferView": view(idx.tobytes(), 34963), "componentType": 5125, "count": len(idx),
-         "type": "SCALAR"},
-    ]
+    accessors: list[dict] = []
+    meshes = []
+    idx_view = view(idx.tobytes(), 34963)  # the parts share a topology, each has its vertices
+    for i in range(parts):
+        # each part its own vertex data, as in a CAD export (a slightly different radius)
+        p = pos * np.float32(0.8 + 0.2 * (i % 7) / 6)
+        accessors.append({"bufferView": view(p.tobytes(), 34962), "componentType": 5126,
+                          "count": len(p), "type": "VEC3", "min": p.min(axis=0).tolist(),
+                          "max": p.max(axis=0).tolist()})
+        accessors.append({"bufferView": view(nrm.tobytes(), 34962), "componentType": 5126,
+                          "count": len(nrm), "type": "VEC3"})
+        accessors.append({"bufferView": idx_view, "componentType": 5125, "count": len(idx),
+                          "type": "SCALAR"})
+        meshes.append({"name": f"part_{i}", "primitives": [{"attributes": {
+            "POSITION": 3 * i, "NORMAL": 3 * i + 1}, "indices": 3 * i + 2, "material": i % 8}]})
     materials = [{"name": f"m{i}", "pbrMetallicRoughness": {
         "baseColorFactor": [0.3 + 0.09 * i, 0.5, 0.8 - 0.08 * i, 1.0], "metallicFactor": 0.1,
         "roughnessFactor": 0.5}} for i in range(8)]
-    # one mesh per part, as CAD exports have them (sharing the buffers)
-    meshes = [{"name": f"part_{i}", "primitives": [{"attributes": {"POSITION": 0, "NORMAL": 1},
-                                                    "indices": 2, "material": i % 8}]}
-              for i in range(parts)]
     spacing = 2.5
     nodes = [{"name": f"part_{i}", "mesh": i, "scale": [1.0, 1.0, 1.0],
               "translation": [(i % side - side / 2) * spacing,
@@ -138,9 +143,18 @@ def measure(renderer: Renderer, path: Path, frames: int) -> dict[str, float]:
     for _ in range(frames):
         renderer.render(scene, [orbit(frames * 0.05, radius)])
         rest.append(renderer.last_timings.render_ms)
+    renderer.batching = False  # the same, every part its own draw
+    scene.version += 1
+    renderer.render(scene, [orbit(0.0, radius)])
+    unbatched = []
+    for i in range(frames):
+        renderer.render(scene, [orbit(i * 0.05, radius)])
+        unbatched.append(renderer.last_timings.render_ms)
+    renderer.batching = True
     out = {"load_s": t1 - t0, "scene_s": t2 - t1, "first_frame_s": t3 - t2,
            "rss_mb": (proc.memory_info().rss - rss0) / 2**20,
-           "moving_ms": float(np.median(moving)), "rest_ms": float(np.median(rest))}
+           "moving_ms": float(np.median(moving)), "rest_ms": float(np.median(rest)),
+           "unbatched_ms": float(np.median(unbatched))}
     del scene, root, model
     renderer.render(Scene(), [orbit(0.0, 1.0)])  # frees the buffers
     return out
@@ -161,7 +175,8 @@ def main() -> None:
     rows = [(float(t), 64) for t in args.triangles.split(",") if t] + \
            [(1.0, int(p)) for p in args.parts.split(",") if p]
     print(f"{'triangles':>11} {'parts':>7} {'file MB':>8} {'load s':>7} {'scene s':>8} "
-          f"{'1st frame s':>11} {'RSS MB':>7} {'B/tri':>6} {'moving ms':>9} {'rest ms':>8}")
+          f"{'1st frame s':>11} {'RSS MB':>7} {'B/tri':>6} {'moving ms':>9} {'rest ms':>8} "
+          f"{'unbatched ms':>12}")
     with tempfile.TemporaryDirectory() as tmp:
         for millions, parts in rows:
             path = Path(tmp) / f"scale_{millions}_{parts}.glb"
@@ -170,7 +185,8 @@ def main() -> None:
             print(f"{tris:>11,} {parts:>7,} {path.stat().st_size / 2**20:>8.1f} "
                   f"{r['load_s']:>7.2f} {r['scene_s']:>8.2f} {r['first_frame_s']:>11.2f} "
                   f"{r['rss_mb']:>7.0f} {r['rss_mb'] * 2**20 / tris:>6.0f} "
-                  f"{r['moving_ms']:>9.1f} {r['rest_ms']:>8.1f}", flush=True)
+                  f"{r['moving_ms']:>9.1f} {r['rest_ms']:>8.1f} {r['unbatched_ms']:>12.1f}",
+                  flush=True)
             path.unlink()
     renderer.close()
     ctx.release()

@@ -599,6 +599,8 @@ class _Loader:
         self._textures: dict[int, Texture | None] = {}
         self._by_image: dict[tuple[object, ...], Texture] = {}
         self._texture_bytes = 0
+        self._infos: dict[int, _AccessorInfo] = {}
+        """Validated accessor headers, by index."""
         self._meshopt: dict[int, bytes] = {}
         """Decoded EXT_meshopt_compression buffer views, by index."""
         self._draco: dict[int, npt.NDArray[Any]] = {}
@@ -704,7 +706,9 @@ class _Loader:
 
     def _accessor_info(self, index: object, what: str) -> _AccessorInfo:
         """Validate accessor ``index``'s header and size it; refuses an accessor that alone is
-        over the decoded-bytes budget. Reads nothing."""
+        over the decoded-bytes budget. Reads nothing. Validated once per accessor."""
+        if isinstance(index, int) and index in self._infos:
+            return self._infos[index]
         acc = self._item("accessors", index, what)
         assert isinstance(index, int)
         ctype = acc.get("componentType")
@@ -742,6 +746,7 @@ class _Loader:
             raise ModelError(f"{info.describe(what)} is {info.size} bytes decoded, over the "
                              f"decoded-bytes budget of {self.max_decoded_bytes} bytes",
                              code=LIMIT_EXCEEDED, budget=BUDGET_DECODED)
+        self._infos[index] = info
         return info
 
     def _accessor(self, index: object, what: str) -> npt.NDArray[Any]:
@@ -1446,8 +1451,14 @@ def _to_triangle_list(indices: npt.NDArray[np.uint32], mode: int) -> npt.NDArray
 def _normalize(v: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     """Unit-length rows (rows shorter than 1e-20 as they are); a row that is not finite becomes
     zero. Each row is first divided by its largest component, so that squaring cannot overflow
-    float32 (it would for components past 1.8e19, e.g. the cross product of large triangles)."""
+    float32 (it would for components past 1.8e19, e.g. the cross product of large triangles).
+    Rows that are all unit length already (a file's normals, usually) are returned as they
+    are, after one cheap check."""
     with np.errstate(invalid="ignore", over="ignore"):
+        sq = np.einsum("ij,ij->i", v, v)
+        if len(sq) and float(np.abs(sq - 1.0).max()) < 1e-5:  # NaN/inf compare False: slow path
+            return v
+
         big = np.abs(v).max(axis=1, keepdims=True)
         u = v / np.where(big > 0, big, 1)
         n = np.sqrt((u * u).sum(axis=1, keepdims=True))

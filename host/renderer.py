@@ -79,8 +79,8 @@ from OpenGL.raw.GL.VERSION.GL_1_0 import glReadPixels as _raw_read_pixels
 import farview.host.egl  # noqa: F401  (sets PYOPENGL_PLATFORM before OpenGL is imported)
 from farview.host import glcalls, transforms
 from farview.host.environment import environment
-from farview.host.gltf import Material, Mesh, Texture
-from farview.host.scene import MAX_CUT_PLANES, Scene
+from farview.host.gltf import Material, Mesh, Primitive, Texture
+from farview.host.scene import MAX_CUT_PLANES, DrawItem, Scene
 from farview.input.pose import Fov, View
 from farview.input.scene import MAX_LIGHTS, Light, MaterialOverride
 from farview.streaming.planes import plane_array, yuv420_planes
@@ -215,7 +215,7 @@ class _Prepared:
     """The shader variants the scene needs, plain first."""
     model_lights: list[Light]
     """The models' lights (KHR_lights_punctual), placed."""
-    arrays: tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]
+    arrays: tuple[npt.NDArray[np.float32], ...]
     """The world and normal matrices the ``_Draw`` pointers point into (kept alive here)."""
 
 
@@ -246,9 +246,10 @@ def _pack_lights(lights: Sequence[Light]) -> _Lights:
     return _Lights(pos, dirs, color, cone)
 
 
-def _prim_draw(p: _GpuPrimitive, edit: MaterialOverride | None) -> _PrimDraw:
-    """A primitive's per-draw values: its material's, with an entity's material edit."""
-    m = p.material
+def _prim_draw_values(m: Material, edit: MaterialOverride | None) -> tuple[
+        tuple[float, float, float, float], float, float, bool, tuple[float, float, float], float]:
+    """A material's per-draw values (base colour, metallic, roughness, back-face cull,
+    emissive, unlit), with an entity's material edit applied."""
     color, metallic, roughness, emissive, unlit = (
         m.base_color, m.metallic, m.roughness, m.emissive, m.unlit)
     if edit is not None:
@@ -258,8 +259,47 @@ def _prim_draw(p: _GpuPrimitive, edit: MaterialOverride | None) -> _PrimDraw:
         roughness = roughness if edit.roughness is None else edit.roughness
         emissive = emissive if edit.emissive is None else edit.emissive
         unlit = unlit if edit.unlit is None else edit.unlit
-    return (p.vao, p.index_count, p.features, color, metallic, roughness,
-            not m.double_sided, emissive, 1.0 if unlit else 0.0, p)
+    return color, metallic, roughness, not m.double_sided, emissive, 1.0 if unlit else 0.0
+
+
+def _prim_draw(p: _GpuPrimitive, edit: MaterialOverride | None) -> _PrimDraw:
+    """A primitive's per-draw values: its material's, with an entity's material edit."""
+    color, metallic, roughness, cull, emissive, unlit = _prim_draw_values(p.material, edit)
+    return (p.vao, p.index_count, p.features, color, metallic, roughness, cull, emissive,
+            unlit, p)
+
+
+_Group = tuple[tuple[float, float, float, float], float, float, bool, tuple[float, float, float],
+               float, tuple[float, float, float, float]]
+"""What a batch's parts share: base colour, metallic, roughness, cull, emissive, unlit, tint."""
+
+BATCH_MAX_TRIANGLES = 4096
+"""Parts at most this big are merged into batches (see :func:`_batchable`)."""
+
+
+def _batchable(it: DrawItem) -> bool:
+    """A small part that can be drawn merged with others: plain materials (no texture, no
+    vertex colours, opaque), not selected (the outline needs it alone), not see-through. Its
+    entity keeps its identity: picking, bounds and state live in the scene, and a change to
+    its state rebuilds only the batch it was in."""
+    state = it.state
+    if state.selected or state.see_through or it.mesh.triangle_count > BATCH_MAX_TRIANGLES:
+        return False
+    return all(p.material.alpha_mode == "OPAQUE" and p.colors is None
+               and not any(p.usable(info) for _, info in p.material.textures())
+               for p in it.mesh.primitives)
+
+
+@dataclass
+class _Batch:
+    """Small parts of one material merged into one buffer, in world space."""
+
+    key: tuple[object, ...]
+    vao: int
+    buffers: tuple[int, int]
+    index_count: int
+    centre: npt.NDArray[np.float64]
+    prim: _GpuPrimitive
 
 
 def _source(name: str, defines: Sequence[str], include: str | None) -> str:
@@ -388,6 +428,10 @@ class Renderer:
         self._env_textures: dict[str, int] = {}
         """Environment maps by name (see :meth:`_bind_environment`)."""
         self._warned_lights = False
+        self._batches: dict[tuple[object, ...], _Batch] = {}
+        self.batching = True
+        """Merge small plain parts into batches (:data:`BATCH_MAX_TRIANGLES`); off: every part
+        is its own draw (for measuring)."""
         self._mesh_version = -1
         self._prepared: _Prepared | None = None
         self._fbos: list[int] = []
@@ -471,6 +515,8 @@ class Renderer:
         self._free_framebuffers()
         for key in list(self._meshes):
             self._free_mesh(key)
+        for batch_key in list(self._batches):
+            self._free_batch(batch_key)
         self._free_unused_textures()
         GL.glDeleteVertexArrays(1, [self._empty_vao])
         if self._env_textures:
@@ -609,6 +655,50 @@ class Renderer:
             GL.glDeleteVertexArrays(1, [p.vao])
             GL.glDeleteBuffers(2, list(p.buffers))
 
+    def _batch(self, group: _Group, members: list[tuple[Primitive, int]],
+               worlds: npt.NDArray[np.float64], normals: npt.NDArray[np.float32]) -> _Batch:
+        """The batch of ``members`` (primitive, index into ``worlds``): reused while the same
+        primitives sit at the same places, else built (vertices transformed to world space)."""
+        key = (group, tuple((id(p), k, worlds[k].tobytes()) for p, k in members))
+        cached = self._batches.get(key)
+        if cached is not None:
+            return cached
+        positions, norms, indices = [], [], []
+        base = 0
+        for prim, k in members:
+            w = worlds[k]
+            positions.append(prim.positions @ w[:3, :3].T.astype(np.float32)
+                             + w[:3, 3].astype(np.float32))
+            norms.append(prim.normals @ normals[k].T)
+            indices.append(prim.indices + np.uint32(base))
+            base += len(prim.positions)
+        interleaved = np.ascontiguousarray(np.concatenate(
+            [np.concatenate(positions), np.concatenate(norms)], axis=1), dtype=np.float32)
+        index = np.ascontiguousarray(np.concatenate(indices), dtype=np.uint32)
+        vao = int(GL.glGenVertexArrays(1))
+        vbo, ibo = (int(b) for b in GL.glGenBuffers(2))
+        GL.glBindVertexArray(vao)
+        GL.glBindBuffer(GL.GL_ARRAY_BUFFER, vbo)
+        GL.glBufferData(GL.GL_ARRAY_BUFFER, interleaved.nbytes, interleaved, GL.GL_STATIC_DRAW)
+        for loc, offset in ((0, 0), (1, 12)):
+            GL.glEnableVertexAttribArray(loc)
+            GL.glVertexAttribPointer(loc, 3, GL.GL_FLOAT, GL.GL_FALSE, 24, ctypes.c_void_p(offset))
+        GL.glBindBuffer(GL.GL_ELEMENT_ARRAY_BUFFER, ibo)
+        GL.glBufferData(GL.GL_ELEMENT_ARRAY_BUFFER, index.nbytes, index, GL.GL_STATIC_DRAW)
+        GL.glBindVertexArray(0)
+        material = members[0][0].material
+        gpu_prim = _GpuPrimitive(vao, (vbo, ibo), len(index), material, PLAIN, (), _IDENTITY_XF,
+                                 np.zeros(5, dtype=np.int32), False)
+        batch = _Batch(key, vao, (vbo, ibo), len(index),
+                       interleaved[:, :3].astype(np.float64).mean(axis=0), gpu_prim)
+        self._batches[key] = batch
+        return batch
+
+    def _free_batch(self, key: tuple[object, ...]) -> None:
+        batch = self._batches.pop(key)
+        GL.glDeleteVertexArrays(1, [batch.vao])
+        GL.glDeleteBuffers(2, list(batch.buffers))
+
     def _prune(self, scene: Scene) -> None:
         if scene.version == self._mesh_version:
             return
@@ -722,6 +812,7 @@ class Renderer:
         n = len(items)
         worlds = np.zeros((n, 4, 4), dtype=np.float32)
         normals = np.zeros((n, 3, 3), dtype=np.float32)
+        worlds64 = np.zeros((n, 4, 4))
         if n:
             worlds64 = np.stack([it.world for it in items])
             worlds[:] = worlds64
@@ -735,8 +826,17 @@ class Renderer:
         blended: list[_Draw] = []
         see_through: list[_Draw] = []
         variants: set[Features] = {PLAIN}
+        groups: dict[_Group, list[tuple[Primitive, int]]] = {}
         for k, it in enumerate(items):
             if not invertible[k]:
+                continue
+            if self.batching and _batchable(it):
+                tint = it.state.tint
+                for prim in it.mesh.primitives:
+                    d = _prim_draw_values(prim.material, it.state.material)
+                    tint_values = (0.0, 0.0, 0.0, 0.0) if tint is None else (*tint.color,
+                                                                             tint.weight)
+                    groups.setdefault((*d, tint_values), []).append((prim, k))
                 continue
             local_centre = self._local_centre(it.mesh)
             gpu_prims = self._gpu_mesh(it.mesh)
@@ -764,6 +864,23 @@ class Renderer:
                 opaque.append(draw)
             if draw.blend:
                 blended.append(draw)
+        # a batch's world and normal matrices: 16 floats of a 4x4 identity, then 9 of a 3x3
+        identity = np.concatenate([np.eye(4, dtype=np.float32).ravel(),
+                                   np.eye(3, dtype=np.float32).ravel()])
+        used_batches: set[tuple[object, ...]] = set()
+        for values, members in groups.items():
+            batch = self._batch(values, members, worlds64, normals)
+            used_batches.add(batch.key)
+            color, metallic, roughness, cull, emissive, unlit, batch_tint = values
+            opaque.append(_Draw(
+                selected=False, world_ptr=identity.ctypes.data,
+                normal_ptr=identity.ctypes.data + 64, tint=batch_tint,
+                prims=[(batch.vao, batch.index_count, PLAIN, color, metallic, roughness, cull,
+                        emissive, unlit, batch.prim)],
+                variants=frozenset((PLAIN,)), blend=False, opaque=True, outline_centre=None,
+                centre=batch.centre))
+        for stale in [b for b in self._batches if b not in used_batches]:
+            self._free_batch(stale)
         self._prepared = _Prepared(
             key=key, opaque=opaque,
             opaque_centres=np.array([d.centre for d in opaque]).reshape(-1, 3),
@@ -775,7 +892,7 @@ class Renderer:
             + [d for d in blended if d.selected and not d.opaque],
             variants=sorted(variants),
             model_lights=scene.light_list(),
-            arrays=(worlds, normals))
+            arrays=(worlds, normals, identity))
         return self._prepared
 
     def _local_centre(self, mesh: Mesh) -> npt.NDArray[np.float64] | None:

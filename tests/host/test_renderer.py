@@ -8,7 +8,7 @@ import pytest
 
 from farview.host.egl import EglContext
 from farview.host.gltf import load_model, load_model_bytes
-from farview.host.renderer import BACKGROUND, Renderer
+from farview.host.renderer import BACKGROUND, BATCH_MAX_TRIANGLES, Renderer
 from farview.host.scene import Entity, Scene, Tint
 from farview.host.transforms import matrix3_to_quat
 from farview.input.pose import Fov, Pose, View
@@ -244,3 +244,33 @@ def test_duck_is_yellow(egl_context: EglContext) -> None:
     red, green, blue = np.median(duck, axis=0)
     assert red > blue + 80 and green > blue + 50, (red, green, blue)  # untextured: white
     r.close()
+
+
+def test_batched_small_parts_draw_the_same_picture(egl_context: EglContext) -> None:
+    """Small plain parts are merged into batches (one draw per material); the picture is the
+    one part-by-part drawing makes, a tinted part keeps its tint, a selected one its outline."""
+    scene = Scene()
+    scene.add_model(load_model(SAMPLE), "Engine")
+    r = Renderer(W, H)
+    try:
+        images = {}
+        for batching in (False, True):
+            r.batching = batching
+            scene.version += 1  # re-prepare
+            images[batching] = frame(r, scene, [view((0.5, 0.4, 1.4))]).astype(int)
+        diff = np.abs(images[True] - images[False])
+        assert diff.mean() < 0.3 and (diff.max(axis=2) > 24).mean() < 0.001, diff.mean()
+        assert r._batches, "the sample's small parts should have been batched"
+        part = max((it.entity for it in scene.draw_list()
+                    if it.mesh.triangle_count <= BATCH_MAX_TRIANGLES),
+                   key=lambda e: e.mesh.triangle_count if e.mesh else 0)  # a batched part
+        part.tint = Tint((1.0, 0.0, 0.0), 1.0)
+        tinted = frame(r, scene, [view((0.5, 0.4, 1.4))]).astype(int)
+        assert (np.abs(tinted - images[True]).max(axis=2) > 60).sum() > 50  # the part is red
+        part.tint = None
+        r.batching = False
+        part.tint = Tint((1.0, 0.0, 0.0), 1.0)
+        reference = frame(r, scene, [view((0.5, 0.4, 1.4))]).astype(int)
+        assert np.abs(tinted - reference).mean() < 0.3
+    finally:
+        r.close()
