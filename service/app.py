@@ -25,6 +25,7 @@ import datetime as dt
 import json
 import logging
 import math
+import os
 import re
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -45,7 +46,14 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from farview.service.auth import Authenticator
-from farview.service.errors import ApiError, bad_request
+from farview.service.conversions import (
+    ENV_STORAGE_ROOT,
+    ConversionManager,
+    ConversionRequestError,
+    ConversionStore,
+    conversion_json,
+)
+from farview.service.errors import ApiError, bad_request, conflict
 from farview.service.gateway import UPLOAD_TIMEOUT, HostGateway
 from farview.service.lifecycle import MAX_LEASE_MINUTES, SessionManager
 from farview.service.ratelimit import RateLimiter
@@ -185,10 +193,10 @@ def _parse_hms(text: str) -> int:
     return minutes
 
 
-def _check_session_id(session_id: str) -> None:
+def _check_session_id(session_id: str, kind: str = "session") -> None:
     if not SESSION_ID_RE.match(session_id):
-        raise bad_request("session id must be 1-256 letters, digits, '-' or '_'",
-                          target="sessionId")
+        raise bad_request(f"{kind} id must be 1-256 letters, digits, '-' or '_'",
+                          target=f"{kind}Id")
 
 
 def _check_version(version: str | None, allowed: frozenset[str] = frozenset({API_VERSION})
@@ -344,18 +352,25 @@ def create_app(manager: SessionManager, auth: Authenticator, *, max_body_bytes: 
                on_started: Callable[[], Awaitable[None] | None] | None = None,
                limiter: RateLimiter | None = None, public_url: str | None = None,
                ice_servers: tuple[str, ...] = (), turn_secret: str | None = None,
-               cors_origins: tuple[str, ...] = (), max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES) -> FastAPI:
+               cors_origins: tuple[str, ...] = (), max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
+               conversions: ConversionManager | None = None) -> FastAPI:
     """The service's app. ``public_url`` is where clients reach the service: sessions report
     its host and port as their ``hostname``/``handshakePort`` (the service is every session's
     one public endpoint; hosts listen on loopback only). ``cors_origins``: web origins allowed
     to call the API and WHEP from their own pages (CORS); none by default (same origin only)."""
     limits = limiter or RateLimiter()
     gateway = HostGateway(manager, auth, ice_servers=ice_servers, turn_secret=turn_secret)
+    if conversions is None:
+        db_path = manager.store.path
+        conversions = ConversionManager(ConversionStore(db_path), Path(
+            os.environ.get(ENV_STORAGE_ROOT) or db_path.parent / "storage"))
+    converter = conversions
     public = httpx.URL(public_url) if public_url else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await manager.start()
+        await converter.start()
         if on_started is not None:
             result = on_started()
             if result is not None:
@@ -364,6 +379,7 @@ def create_app(manager: SessionManager, auth: Authenticator, *, max_body_bytes: 
             yield
         finally:
             await gateway.close()
+            await converter.close()
             await manager.close()
 
     app = FastAPI(title="farview session service", version=API_VERSION, docs_url=None,
@@ -533,6 +549,69 @@ def create_app(manager: SessionManager, auth: Authenticator, *, max_body_bytes: 
         records = await manager.list_sessions(account_of(request), after_seq=after,
                                               limit=maxpagesize + 1)
         body: dict[str, Any] = {"sessions": [session_json(r) for r in records[:maxpagesize]]}
+        if len(records) > maxpagesize:
+            body["@nextLink"] = str(request.url.include_query_params(
+                continuationToken=str(records[maxpagesize - 1].seq)))
+        return JSONResponse(body)
+
+    # -- conversions (ARR 2021-01-01; service/conversions.py) ----------------------------
+
+    @app.put("/accounts/{account_id}/conversions/{conversion_id}", status_code=201,
+             tags=["conversions"])
+    async def create_conversion(request: Request, account_id: str, conversion_id: str,
+                                api_version: str | None = version_q) -> Response:
+        """Convert a model file in a storage container (a folder under the service's storage
+        root) into a ``.glb``: ``{"settings": {"inputLocation": {storageContainerUri,
+        relativeInputAssetPath, [blobPrefix]}, "outputLocation": {storageContainerUri,
+        [blobPrefix], [outputAssetFilename]}}}``."""
+        _check_version(api_version)
+        _check_session_id(conversion_id, "conversion")
+        limits.check(account_of(request), "create")
+        try:
+            body = json.loads(await request.body())
+        except ValueError:
+            raise bad_request("the body is not JSON; send {\"settings\": {...}}") from None
+        if not isinstance(body, dict) or not isinstance(body.get("settings"), dict):
+            raise bad_request("the body needs a settings object with inputLocation and "
+                              "outputLocation", target="settings")
+        try:
+            rec, created = await converter.create(account_of(request), conversion_id,
+                                                  body["settings"])
+        except ConversionRequestError as e:
+            raise bad_request(e.message, target=e.target) from None
+        if created is None:
+            raise conflict(f"conversion {conversion_id} exists with other settings; use a new "
+                           "conversion id")
+        return JSONResponse(conversion_json(rec, _iso), status_code=201 if created else 200)
+
+    @app.get("/accounts/{account_id}/conversions/{conversion_id}", tags=["conversions"])
+    async def get_conversion(request: Request, account_id: str, conversion_id: str,
+                             api_version: str | None = version_q) -> Response:
+        _check_version(api_version)
+        _check_session_id(conversion_id, "conversion")
+        limits.check(account_of(request), "read")
+        rec = await converter.get(account_of(request), conversion_id)
+        if rec is None:
+            raise ApiError(404, "NotFound", f"no conversion {conversion_id} in this account")
+        return JSONResponse(conversion_json(rec, _iso))
+
+    @app.get("/accounts/{account_id}/conversions", tags=["conversions"])
+    async def list_conversions(request: Request, account_id: str,
+                               api_version: str | None = version_q,
+                               maxpagesize: int = Query(100, ge=1, le=MAX_PAGE_SIZE),
+                               continuationToken: str | None = Query(None)) -> Response:
+        _check_version(api_version)
+        after = 0
+        if continuationToken is not None:
+            if not re.fullmatch(r"[0-9]{1,18}", continuationToken):
+                raise bad_request("continuationToken is not one this service issued; "
+                                  "follow @nextLink as given", target="continuationToken")
+            after = int(continuationToken)
+        limits.check(account_of(request), "read")
+        records = await converter.list_for(account_of(request), after_seq=after,
+                                       limit=maxpagesize + 1)
+        body: dict[str, Any] = {"conversions": [conversion_json(r, _iso)
+                                                for r in records[:maxpagesize]]}
         if len(records) > maxpagesize:
             body["@nextLink"] = str(request.url.include_query_params(
                 continuationToken=str(records[maxpagesize - 1].seq)))

@@ -94,7 +94,8 @@ def test_every_rest_route_refuses_bad_credentials(svc2: tuple[RunningService, st
         bad = _bad_credentials(svc, key_b, other_token)
         checked = 0
         for method, template in routes:
-            path = template.format(account_id=svc.account_id, session_id="sec-x", resource="r1", name="x.glb")
+            path = template.format(account_id=svc.account_id, session_id="sec-x", resource="r1", name="x.glb",
+                                   conversion_id="conv-x")
             body = b'{"maxLeaseTimeMinutes": 1, "size": "Standard"}' if method in ("PUT", "PATCH", "POST") else None
             for name, credential in bad.items():
                 if template in ("/openapi.json", "/docs") and name.startswith(("other account's", "own id, other")):

@@ -1,0 +1,430 @@
+"""Model conversion (ARR's conversion service, self-hosted): a model file in, one ``.glb`` out
+that farview loads fast.
+
+Inputs: glTF 2.0 (``.glb``, ``.gltf``: read by :mod:`host.gltf`, with its budgets) and the
+formats the Open Asset Import Library reads (:data:`ASSIMP_FORMATS`: FBX, OBJ, STL, PLY,
+COLLADA, 3DS, OFF; through the ``assimp-py`` wheel, which bundles the library). What is kept:
+the node hierarchy with its names and transforms, triangle meshes with normals (generated when
+missing) and the first texture coordinate set, materials (base colour, metallic, roughness,
+emissive, alpha, double-sided; base colour textures from glTF input). Points and lines are
+dropped.
+
+The output: one ``.glb`` whose vertices are de-duplicated per primitive and whose vertex and
+index buffers are compressed with ``EXT_meshopt_compression`` (meshoptimizer's codec, which
+the loader decodes), with each position accessor's bounds. Not done: levels of detail, texture
+resizing, merging meshes across nodes.
+
+Hostile input: the file's size and triangle count are budgeted (:class:`Budgets`); the service
+runs each conversion in a child process (``python -m farview.host.convert``) with a memory
+limit and a timeout, so that an importer that crashes or runs away takes only that process
+down. The output is written to a temporary file beside the target and renamed into place only
+when complete: a failed conversion leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import math
+import os
+import struct
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from farview.host.errors import ModelError
+from farview.host.gltf import (
+    DEFAULT_MATERIAL,
+    Material,
+    Mesh,
+    Model,
+    Node,
+    Primitive,
+    Texture,
+    TextureInfo,
+    load_model,
+)
+
+ASSIMP_FORMATS = (".fbx", ".obj", ".stl", ".ply", ".dae", ".3ds", ".off")
+GLTF_FORMATS = (".glb", ".gltf")
+FORMATS = GLTF_FORMATS + ASSIMP_FORMATS
+"""File extensions :func:`convert_file` takes."""
+
+
+class ConversionError(Exception):
+    """The input cannot be converted; ``code`` is ARR-style (``InvalidInput``,
+    ``LimitExceeded``), ``message`` says what and what to do."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Budgets:
+    max_bytes: int = 1 << 30
+    """Size of the input file."""
+    max_triangles: int = 20_000_000
+
+
+@dataclass(frozen=True)
+class Result:
+    triangles: int
+    nodes: int
+    meshes: int
+    materials: int
+    input_bytes: int
+    output_bytes: int
+
+    def to_json(self) -> dict[str, int]:
+        return self.__dict__.copy()
+
+
+def convert_file(src: Path, dst: Path, budgets: Budgets = Budgets()) -> Result:
+    """Convert ``src`` into ``dst`` (a ``.glb``), atomically. Raises :class:`ConversionError`."""
+    ext = src.suffix.lower()
+    if ext not in FORMATS:
+        raise ConversionError("InvalidInput", f"{src.name}: unsupported format {ext or '(none)'};"
+                              f" farview converts {', '.join(FORMATS)}")
+    try:
+        size = src.stat().st_size
+    except OSError as e:
+        raise ConversionError("InvalidInput", f"cannot read {src.name}: {e.strerror}") from None
+    if size > budgets.max_bytes:
+        raise ConversionError("LimitExceeded", f"{src.name} is {size:,} bytes, over the "
+                              f"{budgets.max_bytes:,}-byte input budget")
+    if ext in GLTF_FORMATS:
+        try:
+            model = load_model(src, max_triangles=budgets.max_triangles,
+                               max_file_bytes=budgets.max_bytes)
+        except ModelError as e:
+            raise ConversionError("LimitExceeded" if e.code == "LimitExceeded" else "InvalidInput",
+                                  f"{src.name}: {e.message}") from None
+    else:
+        model = _import_assimp(src, budgets)
+    data = write_glb(model)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".part", dir=dst.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, dst)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return Result(model.triangle_count, len(model.nodes), len(model.meshes),
+                  len(model.materials), size, len(data))
+
+
+# -- importing through assimp ---------------------------------------------------------------
+
+
+def _import_assimp(src: Path, budgets: Budgets) -> Model:
+    try:
+        import assimp_py
+    except ImportError:  # pragma: no cover - a dependency of the package
+        raise ConversionError("InvalidInput", "the assimp-py package is not installed") from None
+    flags = (assimp_py.Process_Triangulate | assimp_py.Process_JoinIdenticalVertices
+             | assimp_py.Process_GenSmoothNormals | assimp_py.Process_SortByPType
+             | assimp_py.Process_ValidateDataStructure)
+    try:
+        scene = assimp_py.import_file(str(src), flags)
+    except (RuntimeError, ValueError, OSError) as e:
+        raise ConversionError("InvalidInput", f"{src.name} could not be read "
+                              f"({str(e)[:200]}); check that it is a valid "
+                              f"{src.suffix.lower().lstrip('.').upper()} file") from None
+    materials = tuple(_material(i, m) for i, m in enumerate(scene.materials))
+    meshes: list[Mesh] = []
+    triangles = 0
+    for i, m in enumerate(scene.meshes):
+        # copies: the importer's buffers live only as long as its objects
+        idx = np.array(m.indices, dtype=np.uint32)
+        pos = np.array(m.vertices, dtype=np.float32).reshape(-1, 3)
+        if len(idx) % 3 or not len(pos):
+            meshes.append(Mesh(m.name or f"mesh_{i}", ()))  # points or lines only
+            continue
+        triangles += len(idx) // 3
+        if triangles > budgets.max_triangles:
+            raise ConversionError("LimitExceeded", f"{src.name} has more than "
+                                  f"{budgets.max_triangles:,} triangles, over the budget")
+        if len(idx) and int(idx.max()) >= len(pos):
+            raise ConversionError("InvalidInput", f"{src.name}: mesh {i} has an index past its "
+                                  "vertices")
+        nrm = (np.array(m.normals, dtype=np.float32).reshape(-1, 3)
+               if m.normals is not None else np.zeros_like(pos))
+        uv = None
+        if m.texcoords:
+            comps = m.num_uv_components[0] if m.num_uv_components else 2
+            raw = np.array(m.texcoords[0], dtype=np.float32).reshape(len(pos), -1)
+            uv = np.ascontiguousarray(raw[:, :2]) if comps >= 2 else None
+            if uv is not None:
+                uv[:, 1] = 1.0 - uv[:, 1]  # assimp's v runs up, glTF's down
+        if not (np.isfinite(pos).all() and np.isfinite(nrm).all()):
+            raise ConversionError("InvalidInput", f"{src.name}: mesh {i} has NaN or infinite "
+                                  "coordinates")
+        mat = materials[m.material_index] if 0 <= m.material_index < len(materials) \
+            else DEFAULT_MATERIAL
+        meshes.append(Mesh(m.name or f"mesh_{i}", (Primitive(pos, nrm, idx, mat, uv),)))
+    nodes: list[Node] = []
+    stack: list[tuple[Any, int]] = [(scene.root_node, -1)]
+    parents: dict[int, list[int]] = {}
+    while stack:
+        node, parent = stack.pop()
+        index = len(nodes)
+        m4 = np.asarray(node.transformation, dtype=np.float64).reshape(4, 4)  # row-major
+        if not np.isfinite(m4).all():
+            raise ConversionError("InvalidInput", f"{src.name}: node {node.name!r} has a "
+                                  "non-finite transform")
+        mesh_ids = list(node.mesh_indices)
+        nodes.append(Node(index, node.name or f"node_{index}",
+                          matrix=tuple(float(x) for x in m4.T.reshape(-1)),
+                          mesh=meshes[mesh_ids[0]] if len(mesh_ids) == 1 else None))
+        if parent >= 0:
+            parents.setdefault(parent, []).append(index)
+        if len(mesh_ids) > 1:  # one glTF node holds one mesh: one child node per extra mesh
+            for k in mesh_ids:
+                child = len(nodes)
+                nodes.append(Node(child, meshes[k].name, mesh=meshes[k]))
+                parents.setdefault(index, []).append(child)
+        stack.extend((c, index) for c in reversed(list(node.children)))
+    nodes = [Node(n.index, n.name, n.translation, n.rotation, n.scale, n.matrix, n.mesh,
+                  tuple(parents.get(n.index, ()))) for n in nodes]
+    return Model(src.stem, tuple(nodes), (0,), tuple(meshes), materials)
+
+
+def _material(i: int, m: dict[str, Any]) -> Material:
+    diffuse = m.get("COLOR_DIFFUSE") or [0.8, 0.8, 0.8]
+    opacity = float(m.get("OPACITY", 1.0))
+    emissive = m.get("COLOR_EMISSIVE") or [0.0, 0.0, 0.0]
+    shininess = float(m.get("SHININESS", 0.0) or 0.0)
+
+    def clamp(v: float) -> float:
+        return min(max(float(v), 0.0), 1.0) if math.isfinite(float(v)) else 0.0
+
+    # Phong shininess to roughness, as a glTF exporter would (0: rough)
+    roughness = clamp(math.sqrt(2.0 / (shininess + 2.0))) if shininess > 0 else 0.8
+    return Material(str(m.get("NAME") or f"material_{i}"),
+                    (clamp(diffuse[0]), clamp(diffuse[1]), clamp(diffuse[2]), clamp(opacity)),
+                    0.0, roughness, emissive=(clamp(emissive[0]), clamp(emissive[1]),
+                                              clamp(emissive[2])),
+                    alpha_mode="BLEND" if opacity < 1.0 else "OPAQUE")
+
+
+# -- writing ------------------------------------------------------------------------------
+
+
+class _Writer:
+    def __init__(self) -> None:
+        self.blob = bytearray()
+        self.views: list[dict[str, Any]] = []
+        self.accessors: list[dict[str, Any]] = []
+
+    def _view(self, data: bytes) -> tuple[int, int]:
+        self.blob.extend(b"\0" * (-len(self.blob) % 4))
+        start = len(self.blob)
+        self.blob.extend(data)
+        return start, len(data)
+
+    def compressed(self, arr: npt.NDArray[Any], mode: str, atype: str, ctype: int,
+                   bounds: bool = False) -> int:
+        """An accessor over an EXT_meshopt_compression buffer view of ``arr``."""
+        import meshopt
+
+        rows = np.ascontiguousarray(arr)
+        stride = rows.nbytes // max(len(rows), 1)
+        start, length = self._view(meshopt.encode_gltf_buffer(rows, mode) if len(rows) else b"")
+        view: dict[str, Any] = {
+            "buffer": 1, "byteLength": rows.nbytes,
+            "extensions": {"EXT_meshopt_compression": {
+                "buffer": 0, "byteOffset": start, "byteLength": length, "byteStride": stride,
+                "count": len(rows), "mode": mode}}}
+        if mode == "ATTRIBUTES":
+            view["byteStride"] = stride
+        self.views.append(view)
+        acc: dict[str, Any] = {"bufferView": len(self.views) - 1, "componentType": ctype,
+                               "count": len(rows), "type": atype}
+        if bounds and len(rows):
+            acc["min"] = rows.min(axis=0).tolist()
+            acc["max"] = rows.max(axis=0).tolist()
+        self.accessors.append(acc)
+        return len(self.accessors) - 1
+
+    def raw(self, data: bytes) -> int:
+        start, length = self._view(data)
+        self.views.append({"buffer": 0, "byteOffset": start, "byteLength": length})
+        return len(self.views) - 1
+
+
+def _dedupe(prim: Primitive) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.uint32],
+                                      int]:
+    """The primitive's vertices (position, normal and, if any, uv columns) without duplicates,
+    and its indices into them; the number of uv columns."""
+    cols = [prim.positions, prim.normals]
+    if prim.texcoords is not None:
+        cols.append(prim.texcoords)
+    verts = np.ascontiguousarray(np.concatenate(cols, axis=1), dtype=np.float32)
+    unique, inverse = np.unique(verts, axis=0, return_inverse=True)
+    return unique, inverse.reshape(-1).astype(np.uint32)[prim.indices], (
+        2 if prim.texcoords is not None else 0)
+
+
+def write_glb(model: Model) -> bytes:
+    """``model`` as one ``.glb`` with meshopt-compressed buffers (module docstring)."""
+    w = _Writer()
+    textures: dict[int, int] = {}
+    images: list[dict[str, Any]] = []
+    samplers: list[dict[str, Any]] = []
+    tex_specs: list[dict[str, Any]] = []
+
+    def texture(t: Texture) -> int:
+        if t.key not in textures:
+            from PIL import Image
+
+            png = io.BytesIO()
+            Image.fromarray(t.pixels).save(png, format="PNG")
+            images.append({"bufferView": w.raw(png.getvalue()), "mimeType": "image/png"})
+            samplers.append({"magFilter": t.mag_filter, "minFilter": t.min_filter,
+                             "wrapS": t.wrap_s, "wrapT": t.wrap_t})
+            tex_specs.append({"source": len(images) - 1, "sampler": len(samplers) - 1})
+            textures[t.key] = len(tex_specs) - 1
+        return textures[t.key]
+
+    materials: list[Material] = []
+    mat_index: dict[int, int] = {}
+
+    def material(m: Material) -> int:
+        if id(m) not in mat_index:
+            materials.append(m)
+            mat_index[id(m)] = len(materials) - 1
+        return mat_index[id(m)]
+
+    meshes_json: list[dict[str, Any]] = []
+    mesh_index: dict[int, int] = {}
+    for mesh in model.meshes:
+        prims = []
+        for prim in mesh.primitives:
+            verts, idx, uv_cols = _dedupe(prim)
+            attrs = {"POSITION": w.compressed(verts[:, 0:3], "ATTRIBUTES", "VEC3", 5126, True),
+                     "NORMAL": w.compressed(verts[:, 3:6], "ATTRIBUTES", "VEC3", 5126)}
+            if uv_cols:
+                attrs["TEXCOORD_0"] = w.compressed(verts[:, 6:8], "ATTRIBUTES", "VEC2", 5126)
+            indices = w.compressed(idx, "TRIANGLES", "SCALAR", 5125)
+            prims.append({"attributes": attrs, "indices": indices,
+                          "material": material(prim.material)})
+        mesh_index[mesh.key] = len(meshes_json)
+        meshes_json.append({"name": mesh.name, "primitives": prims})
+    mats_json = []
+    for m in materials:
+        pbr: dict[str, Any] = {"baseColorFactor": list(m.base_color),
+                               "metallicFactor": m.metallic, "roughnessFactor": m.roughness}
+        info: TextureInfo | None = m.base_color_texture
+        if info is not None:
+            pbr["baseColorTexture"] = {"index": texture(info.texture), "texCoord": 0}
+        spec: dict[str, Any] = {"name": m.name, "pbrMetallicRoughness": pbr,
+                                "doubleSided": m.double_sided, "alphaMode": m.alpha_mode}
+        if m.alpha_mode == "MASK":
+            spec["alphaCutoff"] = m.alpha_cutoff
+        if any(m.emissive):
+            scale = max(m.emissive)
+            spec["emissiveFactor"] = [c / max(scale, 1.0) for c in m.emissive]
+            if scale > 1.0:
+                spec["extensions"] = {"KHR_materials_emissive_strength": {
+                    "emissiveStrength": scale}}
+        if m.unlit:
+            spec.setdefault("extensions", {})["KHR_materials_unlit"] = {}
+        mats_json.append(spec)
+    nodes_json = []
+    for n in model.nodes:
+        node: dict[str, Any] = {"name": n.name}
+        m4 = n.local_matrix()
+        if not np.allclose(m4, np.eye(4)):
+            node["matrix"] = [float(x) for x in m4.T.reshape(-1)]
+        if n.mesh is not None:
+            node["mesh"] = mesh_index[n.mesh.key]
+        if n.children:
+            node["children"] = list(n.children)
+        nodes_json.append(node)
+    w.blob.extend(b"\0" * (-len(w.blob) % 4))
+    fallback = sum(v["byteLength"] for v in w.views if "extensions" in v)
+    doc: dict[str, Any] = {
+        "asset": {"version": "2.0", "generator": "farview convert"},
+        "extensionsUsed": ["EXT_meshopt_compression", "KHR_materials_emissive_strength",
+                           "KHR_materials_unlit"],
+        "extensionsRequired": ["EXT_meshopt_compression"],
+        "scene": 0, "scenes": [{"nodes": list(model.roots)}], "nodes": nodes_json,
+        "meshes": meshes_json, "materials": mats_json, "accessors": w.accessors,
+        "bufferViews": w.views,
+        "buffers": [{"byteLength": len(w.blob)},
+                    {"byteLength": fallback,
+                     "extensions": {"EXT_meshopt_compression": {"fallback": True}}}],
+    }
+    if tex_specs:
+        doc.update(textures=tex_specs, images=images, samplers=samplers)
+    j = json.dumps(doc, separators=(",", ":")).encode()
+    j += b" " * (-len(j) % 4)
+    chunks = (struct.pack("<II", len(j), 0x4E4F534A) + j
+              + struct.pack("<II", len(w.blob), 0x004E4942) + bytes(w.blob))
+    return struct.pack("<4sII", b"glTF", 2, 12 + len(chunks)) + chunks
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m farview.host.convert SRC DST``: one conversion; prints the result as JSON on
+    stdout (exit 0), or the error as JSON ``{"code", "message"}`` on stderr (exit 1)."""
+    ap = argparse.ArgumentParser(prog="python -m farview.host.convert", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("src", type=Path)
+    ap.add_argument("dst", type=Path)
+    ap.add_argument("--max-bytes", type=int, default=Budgets.max_bytes)
+    ap.add_argument("--max-triangles", type=int, default=Budgets.max_triangles)
+    args = ap.parse_args(argv)
+    try:
+        result = convert_file(args.src, args.dst, Budgets(args.max_bytes, args.max_triangles))
+    except ConversionError as e:
+        print(json.dumps({"code": e.code, "message": e.message}), file=sys.stderr)
+        return 1
+    except MemoryError:
+        print(json.dumps({"code": "LimitExceeded", "message": "the conversion ran out of its "
+                          "memory budget; the model is too large for this machine"}),
+              file=sys.stderr)
+        return 1
+    print(json.dumps(result.to_json()))
+    return 0
+
+
+def cli_main(argv: list[str] | None = None) -> int:
+    """``farview convert INPUT [-o OUTPUT]``: convert a file on this machine (the service's
+    conversion API runs the same converter: ``PUT /accounts/{id}/conversions/{id}``)."""
+    ap = argparse.ArgumentParser(
+        prog="farview convert",
+        description="Convert a model (" + ", ".join(FORMATS) + ") into one .glb that farview "
+        "loads fast: node names and hierarchy, materials and bounds kept, vertices "
+        "de-duplicated, buffers compressed with EXT_meshopt_compression.")
+    ap.add_argument("input", type=Path, help="the model file")
+    ap.add_argument("-o", "--output", type=Path,
+                    help="the .glb to write (default: beside the input, INPUT.glb, or "
+                    "INPUT-converted.glb for a .glb input)")
+    ap.add_argument("--max-bytes", type=int, default=Budgets.max_bytes,
+                    help=f"largest input file (default {Budgets.max_bytes:,})")
+    ap.add_argument("--max-triangles", type=int, default=Budgets.max_triangles,
+                    help=f"most triangles (default {Budgets.max_triangles:,})")
+    args = ap.parse_args(argv)
+    out = args.output or args.input.with_name(
+        args.input.stem + ("-converted.glb" if args.input.suffix.lower() == ".glb" else ".glb"))
+    try:
+        r = convert_file(args.input, out, Budgets(args.max_bytes, args.max_triangles))
+    except ConversionError as e:
+        print(f"farview convert: {e.message}", file=sys.stderr)
+        return 1
+    print(f"{out}: {r.triangles:,} triangles, {r.nodes} nodes, {r.meshes} meshes, "
+          f"{r.materials} materials; {r.input_bytes:,} -> {r.output_bytes:,} bytes")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

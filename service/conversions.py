@@ -1,0 +1,377 @@
+"""ARR's conversion API, self-hosted: conversion records, their storage locations, and the
+child processes that run them.
+
+A conversion turns one model file into one ``.glb`` (:mod:`host.convert`). ARR read from and
+wrote to Azure blob containers; here a *storage container* is a folder under the service's
+storage root (``<data-dir>/storage`` unless ``FARVIEW_STORAGE_ROOT`` says otherwise), named
+by its URI: ``file:///abs/path`` (inside the root) or a name relative to the root. Nothing
+outside the root is read or written, and the input's path may not leave its container.
+
+Records live in the service's SQLite file (table ``conversions``), per account, and are kept
+30 days after they end, as sessions are. Status: ``NotStarted`` → ``Running`` → ``Succeeded``,
+``Failed`` or ``Cancelled`` (a conversion running when the service stopped is marked
+``Failed``, saying so, when the service starts again).
+
+Each conversion runs in its own process (``python -m farview.host.convert``) with a memory
+limit (``RLIMIT_AS``, :data:`MEMORY_LIMIT_BYTES` or half the machine's memory) and a time limit
+(:data:`TIMEOUT_SECONDS`), at most :data:`MAX_RUNNING` at once; the output appears only when
+complete.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import resource
+import sqlite3
+import sys
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+NOT_STARTED, RUNNING, SUCCEEDED, FAILED, CANCELLED = (
+    "NotStarted", "Running", "Succeeded", "Failed", "Cancelled")
+TERMINAL = frozenset({SUCCEEDED, FAILED, CANCELLED})
+MAX_RUNNING = 2
+TIMEOUT_SECONDS = 3600.0
+MEMORY_LIMIT_BYTES: int | None = None
+"""None: half the machine's memory."""
+ENV_STORAGE_ROOT = "FARVIEW_STORAGE_ROOT"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS conversions (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    account_id TEXT NOT NULL,
+    conversion_id TEXT NOT NULL,
+    settings TEXT NOT NULL,
+    status TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    ended_at REAL,
+    error_code TEXT,
+    error_message TEXT,
+    output_uri TEXT,
+    UNIQUE (account_id, conversion_id)
+);
+"""
+_COLUMNS = ("seq", "account_id", "conversion_id", "settings", "status", "created_at", "ended_at",
+            "error_code", "error_message", "output_uri")
+
+
+class ConversionRequestError(Exception):
+    """A conversion request the service refuses (400): ``target`` names the field."""
+
+    def __init__(self, message: str, target: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.target = target
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConversionRecord:
+    account_id: str
+    conversion_id: str
+    settings: dict[str, Any]
+    status: str
+    created_at: float
+    ended_at: float | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    output_uri: str | None = None
+    seq: int = 0
+
+
+def _row(row: tuple[Any, ...]) -> ConversionRecord:
+    values = dict(zip(_COLUMNS, row, strict=True))
+    values["settings"] = json.loads(values["settings"])
+    return ConversionRecord(**values)
+
+
+class ConversionStore:
+    """The ``conversions`` table of the service's SQLite file."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA busy_timeout=5000")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def get(self, account_id: str, conversion_id: str) -> ConversionRecord | None:
+        with self._lock:
+            row = self._db.execute(
+                f"SELECT {', '.join(_COLUMNS)} FROM conversions WHERE account_id=? AND "
+                "conversion_id=?", (account_id, conversion_id)).fetchone()
+        return _row(row) if row else None
+
+    def insert_if_absent(self, rec: ConversionRecord) -> tuple[ConversionRecord, bool]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                row = self._db.execute(
+                    f"SELECT {', '.join(_COLUMNS)} FROM conversions WHERE account_id=? AND "
+                    "conversion_id=?", (rec.account_id, rec.conversion_id)).fetchone()
+                if row:
+                    self._db.execute("COMMIT")
+                    return _row(row), False
+                cols = _COLUMNS[1:]
+                values = [json.dumps(rec.settings) if c == "settings" else getattr(rec, c)
+                          for c in cols]
+                cur = self._db.execute(f"INSERT INTO conversions ({', '.join(cols)}) VALUES "
+                                       f"({', '.join('?' * len(cols))})", values)
+                self._db.execute("COMMIT")
+            except BaseException:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
+        return replace(rec, seq=int(cur.lastrowid or 0)), True
+
+    def update(self, account_id: str, conversion_id: str, **changes: Any) -> None:
+        sets = ", ".join(f"{c}=?" for c in changes)
+        with self._lock:
+            self._db.execute(f"UPDATE conversions SET {sets} WHERE account_id=? AND "
+                             "conversion_id=?", [*changes.values(), account_id, conversion_id])
+
+    def list_for(self, account_id: str, *, after_seq: int = 0, limit: int = 100
+                 ) -> list[ConversionRecord]:
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {', '.join(_COLUMNS)} FROM conversions WHERE account_id=? AND seq>? "
+                "ORDER BY seq LIMIT ?", (account_id, after_seq, limit)).fetchall()
+        return [_row(r) for r in rows]
+
+    def unfinished(self) -> list[ConversionRecord]:
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {', '.join(_COLUMNS)} FROM conversions WHERE status IN (?, ?)",
+                (NOT_STARTED, RUNNING)).fetchall()
+        return [_row(r) for r in rows]
+
+    def purge(self, *, older_than: float) -> int:
+        with self._lock:
+            cur = self._db.execute(
+                "DELETE FROM conversions WHERE ended_at IS NOT NULL AND ended_at < ?",
+                (older_than,))
+        return cur.rowcount
+
+
+def container_path(root: Path, uri: object, target: str) -> Path:
+    """The folder a ``storageContainerUri`` names: ``file:///abs`` inside ``root``, or a path
+    relative to ``root``."""
+    if not isinstance(uri, str) or not uri or "\0" in uri or len(uri) > 2048:
+        raise ConversionRequestError(f"{target} must be a file:// URI or a folder name under "
+                                     "the service's storage root", target)
+    parsed = urllib.parse.urlparse(uri)
+    if parsed.scheme == "file":
+        if parsed.netloc not in ("", "localhost"):
+            raise ConversionRequestError(f"{target}: file URIs must name this machine "
+                                         "(file:///path)", target)
+        path = Path(urllib.parse.unquote(parsed.path))
+    elif parsed.scheme:
+        raise ConversionRequestError(
+            f"{target}: {parsed.scheme}:// storage is not supported; use file:///path or a "
+            "folder name under the service's storage root", target)
+    else:
+        path = root / uri
+    resolved = path.resolve()
+    root = root.resolve()
+    if resolved != root and root not in resolved.parents:
+        raise ConversionRequestError(f"{target} is outside the service's storage root "
+                                     f"({root}); put the files there", target)
+    return resolved
+
+
+def _inside(base: Path, relative: str, target: str) -> Path:
+    if not relative or "\0" in relative or Path(relative).is_absolute():
+        raise ConversionRequestError(f"{target} must be a relative path in its container",
+                                     target)
+    path = (base / relative).resolve()
+    if base not in path.parents:
+        raise ConversionRequestError(f"{target} leaves its storage container", target)
+    return path
+
+
+@dataclass(frozen=True)
+class Locations:
+    input: Path
+    output: Path
+    output_uri: str
+
+
+def locations(root: Path, settings: dict[str, Any]) -> Locations:
+    """Where a conversion reads and writes (ARR's settings), checked."""
+    inp = settings.get("inputLocation")
+    out = settings.get("outputLocation")
+    if not isinstance(inp, dict):
+        raise ConversionRequestError("settings.inputLocation is required", "settings.inputLocation")
+    if not isinstance(out, dict):
+        raise ConversionRequestError("settings.outputLocation is required",
+                                     "settings.outputLocation")
+    in_dir = container_path(root, inp.get("storageContainerUri"),
+                            "settings.inputLocation.storageContainerUri")
+    prefix = inp.get("blobPrefix") or ""
+    rel = inp.get("relativeInputAssetPath")
+    if not isinstance(rel, str) or not isinstance(prefix, str):
+        raise ConversionRequestError("settings.inputLocation.relativeInputAssetPath must name "
+                                     "the input file", "settings.inputLocation.relativeInputAssetPath")
+    src = _inside(in_dir, rel, "settings.inputLocation.relativeInputAssetPath")
+    out_dir = container_path(root, out.get("storageContainerUri"),
+                             "settings.outputLocation.storageContainerUri")
+    out_prefix = out.get("blobPrefix") or ""
+    name = out.get("outputAssetFilename") or (Path(rel).stem + ".glb")
+    if not isinstance(out_prefix, str) or not isinstance(name, str) or "/" in name:
+        raise ConversionRequestError("settings.outputLocation.outputAssetFilename must be a "
+                                     "file name", "settings.outputLocation.outputAssetFilename")
+    dst = _inside(out_dir, str(Path(out_prefix) / name) if out_prefix else name,
+                  "settings.outputLocation.outputAssetFilename")
+    return Locations(src, dst, dst.as_uri())
+
+
+class ConversionManager:
+    """Creates, runs and reports conversions (one per (account, id))."""
+
+    def __init__(self, store: ConversionStore, storage_root: Path, *,
+                 clock: Callable[[], float] = time.time, retention_days: float = 30.0) -> None:
+        self.store = store
+        self.storage_root = storage_root
+        self.clock = clock
+        self.retention_seconds = retention_days * 86400
+        self._slots = asyncio.Semaphore(MAX_RUNNING)
+        self._tasks: dict[tuple[str, str], asyncio.Task[None]] = {}
+        storage_root.mkdir(parents=True, exist_ok=True)
+
+    async def start(self) -> None:
+        """Mark conversions a previous service left unfinished as failed; drop old records."""
+        for rec in await asyncio.to_thread(self.store.unfinished):
+            await asyncio.to_thread(
+                self.store.update, rec.account_id, rec.conversion_id, status=FAILED,
+                ended_at=self.clock(), error_code="ServiceRestarted",
+                error_message="the service stopped during the conversion; start it again with "
+                "a new conversion id")
+        await asyncio.to_thread(self.store.purge,
+                                older_than=self.clock() - self.retention_seconds)
+
+    async def close(self) -> None:
+        for task in list(self._tasks.values()):
+            task.cancel()
+        for task in list(self._tasks.values()):
+            try:
+                await task
+            except (asyncio.CancelledError, Exception):
+                pass
+
+    async def create(self, account_id: str, conversion_id: str,
+                     settings: dict[str, Any]) -> tuple[ConversionRecord, bool | None]:
+        """(record, True) when created, (record, False) for a retry with the same settings,
+        (record, None) when the id exists with other settings (a conflict)."""
+        locations(self.storage_root, settings)  # refuse bad locations before recording
+        rec = ConversionRecord(account_id=account_id, conversion_id=conversion_id,
+                               settings=settings, status=NOT_STARTED, created_at=self.clock())
+        stored, created = await asyncio.to_thread(self.store.insert_if_absent, rec)
+        if not created:
+            return stored, False if stored.settings == settings else None
+        task = asyncio.create_task(self._run(stored))
+        self._tasks[(account_id, conversion_id)] = task
+        task.add_done_callback(lambda _t: self._tasks.pop((account_id, conversion_id), None))
+        return stored, True
+
+    async def get(self, account_id: str, conversion_id: str) -> ConversionRecord | None:
+        return await asyncio.to_thread(self.store.get, account_id, conversion_id)
+
+    async def list_for(self, account_id: str, *, after_seq: int = 0,
+                       limit: int = 100) -> list[ConversionRecord]:
+        return await asyncio.to_thread(self.store.list_for, account_id, after_seq=after_seq,
+                                       limit=limit)
+
+    async def _set(self, rec: ConversionRecord, **changes: Any) -> None:
+        await asyncio.to_thread(self.store.update, rec.account_id, rec.conversion_id, **changes)
+
+    async def _run(self, rec: ConversionRecord) -> None:
+        async with self._slots:
+            await self._set(rec, status=RUNNING)
+            try:
+                where = locations(self.storage_root, rec.settings)
+                where.output.parent.mkdir(parents=True, exist_ok=True)
+                code, message = await self._child(where)
+            except ConversionRequestError as e:
+                code, message = "InvalidInput", e.message
+            except asyncio.CancelledError:
+                await self._set(rec, status=CANCELLED, ended_at=self.clock(),
+                                error_code="Cancelled",
+                                error_message="the service stopped the conversion")
+                raise
+            except Exception as e:
+                log.exception("conversion %s failed", rec.conversion_id)
+                code, message = "InternalServerError", f"the conversion failed: {e}"
+            if code is None:
+                await self._set(rec, status=SUCCEEDED, ended_at=self.clock(),
+                                output_uri=where.output_uri)
+                log.info("conversion %s succeeded: %s", rec.conversion_id, message)
+            else:
+                await self._set(rec, status=FAILED, ended_at=self.clock(), error_code=code,
+                                error_message=message)
+                log.info("conversion %s failed: %s", rec.conversion_id, message)
+
+    async def _child(self, where: Locations) -> tuple[str | None, str]:
+        if not where.input.is_file():
+            return "InvalidInput", (f"the input {where.input.name} does not exist in its "
+                                    "storage container")
+        limit = MEMORY_LIMIT_BYTES or _half_memory()
+
+        def limits() -> None:  # in the child, before exec
+            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "farview.host.convert", str(where.input), str(where.output),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            preexec_fn=limits, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        try:
+            out, err = await asyncio.wait_for(proc.communicate(), TIMEOUT_SECONDS)
+        except (TimeoutError, asyncio.CancelledError) as e:
+            proc.kill()
+            await proc.wait()
+            if isinstance(e, asyncio.CancelledError):
+                raise
+            return "Timeout", f"the conversion took longer than {TIMEOUT_SECONDS:.0f} s"
+        if proc.returncode == 0:
+            return None, out.decode(errors="replace").strip()
+        last = err.decode(errors="replace").strip().splitlines()[-1:] or [""]
+        try:
+            reported = json.loads(last[0])
+            return str(reported["code"]), str(reported["message"])
+        except (ValueError, KeyError, TypeError):
+            return "ConversionFailed", (f"the converter ended with status {proc.returncode} "
+                                        "(it crashed or ran out of its memory budget) on "
+                                        f"{where.input.name}")
+
+
+def _half_memory() -> int:
+    import psutil
+
+    return int(psutil.virtual_memory().total // 2)
+
+
+def conversion_json(rec: ConversionRecord, iso: Callable[[float], str]) -> dict[str, Any]:
+    """A conversion as ARR's API shows it."""
+    out: dict[str, Any] = {
+        "id": rec.conversion_id, "settings": rec.settings, "status": rec.status,
+        "creationTime": iso(rec.created_at),
+        "error": None if rec.error_code is None else
+        {"code": rec.error_code, "message": rec.error_message or ""},
+    }
+    if rec.output_uri is not None:
+        out["output"] = {"outputAssetUri": rec.output_uri}
+    return out

@@ -1,0 +1,132 @@
+"""ARR's conversion REST API on the real service: create (201, a retry 200, other settings
+409), get, list with paging, the run from NotStarted to Succeeded with the output in its
+container, failures with an error object and no output, storage locations confined to the
+service's storage root, credentials and account isolation."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from farview.host.gltf import load_model
+from tests.conversion.test_convert import MTL, OBJ
+from tests.faults.conftest import ACCOUNT_B, two_account_service
+from tests.service.conftest import RunningService
+
+pytestmark = pytest.mark.slow
+V = {"api-version": "2021-01-01"}
+
+
+@pytest.fixture(scope="module")
+def svc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningService, str]]:
+    service, key_b = two_account_service(tmp_path_factory.mktemp("conv") / "data")
+    try:
+        yield service, key_b
+    finally:
+        service.stop()
+
+
+def settings(input_name: str, container: str = "input", out_container: str = "output",
+             **out: str) -> dict:
+    return {"settings": {
+        "inputLocation": {"storageContainerUri": container, "relativeInputAssetPath": input_name},
+        "outputLocation": {"storageContainerUri": out_container, "blobPrefix": "converted",
+                           **out}}}
+
+
+def put(service: RunningService, cid: str, body: object, auth: dict | None = None) -> httpx.Response:
+    return httpx.put(f"{service.url}/accounts/{service.account_id}/conversions/{cid}", params=V,
+                     json=body, headers=service.auth if auth is None else auth, timeout=30)
+
+
+def wait_done(service: RunningService, cid: str) -> dict:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        r = httpx.get(f"{service.url}/accounts/{service.account_id}/conversions/{cid}",
+                      params=V, headers=service.auth, timeout=30)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        if body["status"] in ("Succeeded", "Failed", "Cancelled"):
+            return body
+        assert body["status"] in ("NotStarted", "Running")
+        time.sleep(0.1)
+    raise AssertionError(f"conversion {cid} did not finish")
+
+
+def test_a_conversion_runs_and_its_output_loads(svc: tuple[RunningService, str]) -> None:
+    service, _ = svc
+    storage = service.data_dir / "storage" / "input"
+    storage.mkdir(parents=True, exist_ok=True)
+    (storage / "parts.obj").write_text(OBJ)
+    (storage / "parts.mtl").write_text(MTL)
+    body = settings("parts.obj", outputAssetFilename="parts.glb")
+    r = put(service, "conv-1", body)
+    assert r.status_code == 201, r.text
+    created = r.json()
+    assert created["id"] == "conv-1" and created["status"] in ("NotStarted", "Running")
+    assert created["settings"] == body["settings"] and created["error"] is None
+    assert created["creationTime"].endswith("Z")
+    again = put(service, "conv-1", body)  # a retry with the same settings
+    assert again.status_code == 200 and again.json()["id"] == "conv-1"
+    other = put(service, "conv-1", settings("other.obj"))
+    assert other.status_code == 409 and "other settings" in other.json()["error"]["message"]
+    done = wait_done(service, "conv-1")
+    assert done["status"] == "Succeeded", done
+    out = service.data_dir / "storage" / "output" / "converted" / "parts.glb"
+    assert done["output"]["outputAssetUri"] == out.resolve().as_uri()
+    model = load_model(out)
+    assert {"Plate", "Wedge"} <= {n.name for n in model.nodes} and model.triangle_count == 3
+    listed = httpx.get(f"{service.url}/accounts/{service.account_id}/conversions", params=V,
+                       headers=service.auth, timeout=30).json()
+    assert "conv-1" in [c["id"] for c in listed["conversions"]]
+
+
+def test_failures_name_the_problem_and_leave_no_output(svc: tuple[RunningService, str]) -> None:
+    service, _ = svc
+    storage = service.data_dir / "storage" / "input"
+    storage.mkdir(parents=True, exist_ok=True)
+    (storage / "broken.fbx").write_bytes(b"\x00 not fbx " * 50)
+    assert put(service, "conv-bad", settings("broken.fbx")).status_code == 201
+    done = wait_done(service, "conv-bad")
+    assert done["status"] == "Failed" and done["error"]["code"] == "InvalidInput"
+    assert "broken.fbx could not be read" in done["error"]["message"] and "output" not in done
+    assert not list((service.data_dir / "storage" / "output").rglob("broken*"))
+    assert put(service, "conv-missing", settings("absent.obj")).status_code == 201
+    missing = wait_done(service, "conv-missing")
+    assert missing["status"] == "Failed" and "does not exist" in missing["error"]["message"]
+
+
+def test_locations_stay_in_the_storage_root(svc: tuple[RunningService, str]) -> None:
+    service, _ = svc
+    for body, target in (
+            (settings("../../../../etc/passwd"), "relativeInputAssetPath"),
+            (settings("x.obj", container="file:///etc"), "inputLocation.storageContainerUri"),
+            (settings("x.obj", container="https://example.com/c"), "storageContainerUri"),
+            (settings("x.obj", out_container="../.."), "outputLocation.storageContainerUri"),
+            ({"settings": {"inputLocation": {}}}, "outputLocation"),
+            ({"nothing": 1}, "settings")):
+        r = put(service, "conv-escape", body)
+        assert r.status_code == 400, (body, r.text)
+        assert target in (r.json()["error"].get("target") or "") + r.json()["error"]["message"]
+    assert httpx.get(f"{service.url}/accounts/{service.account_id}/conversions/conv-escape",
+                     params=V, headers=service.auth, timeout=30).status_code == 404
+    bad_id = put(service, "bad id!", settings("x.obj"))
+    assert bad_id.status_code in (400, 404)
+
+
+def test_credentials_and_accounts(svc: tuple[RunningService, str]) -> None:
+    service, key_b = svc
+    url = f"{service.url}/accounts/{service.account_id}/conversions"
+    assert httpx.get(url, params=V, timeout=30).status_code == 401
+    assert put(service, "conv-anon", settings("x.obj"), auth={}).status_code == 401
+    # account B sees none of A's conversions, and cannot read one by id
+    b = {"Authorization": f"Bearer {key_b}"}
+    listed = httpx.get(f"{service.url}/accounts/{ACCOUNT_B}/conversions", params=V, headers=b,
+                       timeout=30)
+    assert listed.status_code == 200 and listed.json()["conversions"] == []
+    assert httpx.get(f"{service.url}/accounts/{ACCOUNT_B}/conversions/conv-1", params=V,
+                     headers=b, timeout=30).status_code == 404
+    assert httpx.get(f"{url}/conv-1", params=V, headers=b, timeout=30).status_code in (401, 403)

@@ -1,0 +1,158 @@
+"""The converter (host/convert.py) on real files: OBJ and PLY through the Open Asset Import
+Library, glTF through farview's loader; names, hierarchy, materials and bounds survive; the
+output is meshoptimizer-compressed and loads; hostile and unsupported inputs fail clearly and
+leave nothing behind."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from farview.host.convert import Budgets, ConversionError, convert_file
+from farview.host.gltf import load_model, node_world_matrices
+from tests.host.conftest import SAMPLE, SHARED_MODELS
+
+OBJ = """mtllib parts.mtl
+o Plate
+v 0 0 0
+v 2 0 0
+v 2 1 0
+v 0 1 0
+vn 0 0 1
+usemtl red
+f 1//1 2//1 3//1
+f 1//1 3//1 4//1
+o Wedge
+v 3 0 0
+v 4 0 0
+v 4 1 1
+usemtl glass
+f 5 6 7
+"""
+MTL = """newmtl red
+Kd 0.8 0.1 0.1
+newmtl glass
+Kd 0.2 0.4 0.9
+d 0.4
+"""
+PLY = """ply
+format ascii 1.0
+element vertex 4
+property float x
+property float y
+property float z
+element face 2
+property list uchar int vertex_indices
+end_header
+0 0 0
+1 0 0
+1 1 0
+0 1 0
+3 0 1 2
+3 0 2 3
+"""
+
+
+def world_bounds(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    model = load_model(path)
+    worlds = node_world_matrices(model)
+    pts = [p.positions @ worlds[n.index][:3, :3].T + worlds[n.index][:3, 3]
+           for n in model.nodes if n.mesh is not None and n.index in worlds
+           for p in n.mesh.primitives]
+    allp = np.concatenate(pts)
+    return allp.min(axis=0), allp.max(axis=0)
+
+
+def test_obj_keeps_names_materials_and_bounds(tmp_path: Path) -> None:
+    (tmp_path / "parts.obj").write_text(OBJ)
+    (tmp_path / "parts.mtl").write_text(MTL)
+    out = tmp_path / "parts.glb"
+    result = convert_file(tmp_path / "parts.obj", out)
+    assert result.triangles == 3 and result.output_bytes == out.stat().st_size
+    model = load_model(out)
+    names = [n.name for n in model.nodes]
+    assert "Plate" in names and "Wedge" in names
+    mats = {m.name: m for m in model.materials}
+    assert mats["red"].base_color[:3] == pytest.approx((0.8, 0.1, 0.1))
+    assert mats["glass"].base_color[3] == pytest.approx(0.4) and mats["glass"].alpha_mode == "BLEND"
+    lo, hi = world_bounds(out)
+    np.testing.assert_allclose(lo, [0, 0, 0], atol=1e-6)
+    np.testing.assert_allclose(hi, [4, 1, 1], atol=1e-6)
+    raw = out.read_bytes()
+    assert b"EXT_meshopt_compression" in raw[:4096]  # compressed buffers
+
+
+def test_ply_converts(tmp_path: Path) -> None:
+    (tmp_path / "quad.ply").write_text(PLY)
+    result = convert_file(tmp_path / "quad.ply", tmp_path / "quad.glb")
+    assert result.triangles == 2
+    assert load_model(tmp_path / "quad.glb").triangle_count == 2
+
+
+@pytest.mark.parametrize("source", [SAMPLE, SHARED_MODELS / "CesiumMilkTruck.glb"])
+def test_gltf_round_trip_keeps_the_model(tmp_path: Path, source: Path) -> None:
+    out = tmp_path / "out.glb"
+    convert_file(source, out)
+    before, after = load_model(source), load_model(out)
+    assert [n.name for n in after.nodes] == [n.name for n in before.nodes]
+    assert after.triangle_count == before.triangle_count
+    assert [m.name for m in after.materials] == [m.name for m in before.materials] or \
+        {m.name for m in after.materials} <= {m.name for m in before.materials}
+    for a, b in zip(world_bounds(out), world_bounds(source), strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+    textured = [p for m in after.meshes for p in m.primitives if p.texture is not None]
+    assert bool(textured) == any(p.texture is not None for m in before.meshes
+                                 for p in m.primitives)
+
+
+def test_bad_inputs_fail_clearly_and_leave_nothing(tmp_path: Path) -> None:
+    garbage = tmp_path / "broken.fbx"
+    garbage.write_bytes(b"\x00garbage" * 64)
+    with pytest.raises(ConversionError, match=r"broken\.fbx could not be read") as err:
+        convert_file(garbage, tmp_path / "broken.glb")
+    assert err.value.code == "InvalidInput"
+    (tmp_path / "notes.txt").write_text("hello")
+    with pytest.raises(ConversionError, match=r"unsupported format \.txt"):
+        convert_file(tmp_path / "notes.txt", tmp_path / "notes.glb")
+    (tmp_path / "fake.glb").write_bytes(b"not a glb at all")
+    with pytest.raises(ConversionError, match=r"fake\.glb: not a glTF file"):
+        convert_file(tmp_path / "fake.glb", tmp_path / "fake_out.glb")
+    (tmp_path / "parts.obj").write_text(OBJ)
+    (tmp_path / "parts.mtl").write_text(MTL)
+    with pytest.raises(ConversionError, match="over the budget") as err:
+        convert_file(tmp_path / "parts.obj", tmp_path / "big.glb", Budgets(max_triangles=2))
+    assert err.value.code == "LimitExceeded"
+    with pytest.raises(ConversionError, match="over the 10-byte input budget"):
+        convert_file(tmp_path / "parts.obj", tmp_path / "big.glb", Budgets(max_bytes=10))
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == ["broken.fbx", "fake.glb", "notes.txt", "parts.mtl", "parts.obj"], left
+
+
+def test_the_child_process_reports_json(tmp_path: Path) -> None:
+    (tmp_path / "quad.ply").write_text(PLY)
+    ok = subprocess.run([sys.executable, "-m", "farview.host.convert", str(tmp_path / "quad.ply"),
+                         str(tmp_path / "quad.glb")], capture_output=True, text=True, timeout=60)
+    assert ok.returncode == 0 and json.loads(ok.stdout)["triangles"] == 2
+    bad = subprocess.run([sys.executable, "-m", "farview.host.convert", str(tmp_path / "none.obj"),
+                          str(tmp_path / "none.glb")], capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 1
+    assert json.loads(bad.stderr.strip().splitlines()[-1])["code"] == "InvalidInput"
+
+
+def test_farview_convert_command(tmp_path: Path) -> None:
+    (tmp_path / "quad.ply").write_text(PLY)
+    ok = subprocess.run([sys.executable, "-m", "farview", "convert", str(tmp_path / "quad.ply")],
+                        capture_output=True, text=True, timeout=60)
+    assert ok.returncode == 0, ok.stderr
+    assert "2 triangles" in ok.stdout and (tmp_path / "quad.glb").exists()
+    bad = subprocess.run([sys.executable, "-m", "farview", "convert", str(tmp_path / "x.doc")],
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 1 and "unsupported format .doc" in bad.stderr
+    helped = subprocess.run([sys.executable, "-m", "farview", "--help"], capture_output=True,
+                            text=True, timeout=60)
+    assert "convert" in helped.stdout
