@@ -199,6 +199,29 @@ def _check_session_id(session_id: str, kind: str = "session") -> None:
                           target=f"{kind}Id")
 
 
+def _page_start(token: str | None) -> int:
+    """The record sequence number a list continues after (0: from the start)."""
+    if token is None:
+        return 0
+    # ASCII digits that fit SQLite's int64 (str.isdigit takes a superscript two; 2**63
+    # overflows: both were 500s)
+    if not re.fullmatch(r"[0-9]{1,18}", token):
+        raise bad_request("continuationToken is not one this service issued; "
+                          "follow @nextLink as given", target="continuationToken")
+    return int(token)
+
+
+def _page(request: Request, key: str, items: list[dict[str, Any]], seqs: list[int],
+          size: int) -> Response:
+    """One page of ``items`` (fetched one past ``size``), with ``@nextLink`` when there is
+    more."""
+    body: dict[str, Any] = {key: items[:size]}
+    if len(items) > size:
+        body["@nextLink"] = str(request.url.include_query_params(
+            continuationToken=str(seqs[size - 1])))
+    return JSONResponse(body)
+
+
 def _check_version(version: str | None, allowed: frozenset[str] = frozenset({API_VERSION})
                    ) -> None:
     if version not in allowed:
@@ -538,21 +561,12 @@ def create_app(manager: SessionManager, auth: Authenticator, *, max_body_bytes: 
                             maxpagesize: int = Query(100, ge=1, le=MAX_PAGE_SIZE),
                             continuationToken: str | None = Query(None)) -> Response:
         _check_version(api_version)
-        after = 0
-        if continuationToken is not None:
-            # ASCII digits that fit SQLite's int64 (str.isdigit takes "²"; 2**63 overflows: both were 500s)
-            if not re.fullmatch(r"[0-9]{1,18}", continuationToken):
-                raise bad_request("continuationToken is not one this service issued; "
-                                  "follow @nextLink as given", target="continuationToken")
-            after = int(continuationToken)
+        after = _page_start(continuationToken)
         limits.check(account_of(request), "read")
         records = await manager.list_sessions(account_of(request), after_seq=after,
                                               limit=maxpagesize + 1)
-        body: dict[str, Any] = {"sessions": [session_json(r) for r in records[:maxpagesize]]}
-        if len(records) > maxpagesize:
-            body["@nextLink"] = str(request.url.include_query_params(
-                continuationToken=str(records[maxpagesize - 1].seq)))
-        return JSONResponse(body)
+        return _page(request, "sessions", [session_json(r) for r in records],
+                     [r.seq for r in records], maxpagesize)
 
     # -- conversions (ARR 2021-01-01; service/conversions.py) ----------------------------
 
@@ -601,21 +615,12 @@ def create_app(manager: SessionManager, auth: Authenticator, *, max_body_bytes: 
                                maxpagesize: int = Query(100, ge=1, le=MAX_PAGE_SIZE),
                                continuationToken: str | None = Query(None)) -> Response:
         _check_version(api_version)
-        after = 0
-        if continuationToken is not None:
-            if not re.fullmatch(r"[0-9]{1,18}", continuationToken):
-                raise bad_request("continuationToken is not one this service issued; "
-                                  "follow @nextLink as given", target="continuationToken")
-            after = int(continuationToken)
+        after = _page_start(continuationToken)
         limits.check(account_of(request), "read")
         records = await converter.list_for(account_of(request), after_seq=after,
-                                       limit=maxpagesize + 1)
-        body: dict[str, Any] = {"conversions": [conversion_json(r, _iso)
-                                                for r in records[:maxpagesize]]}
-        if len(records) > maxpagesize:
-            body["@nextLink"] = str(request.url.include_query_params(
-                continuationToken=str(records[maxpagesize - 1].seq)))
-        return JSONResponse(body)
+                                           limit=maxpagesize + 1)
+        return _page(request, "conversions", [conversion_json(r, _iso) for r in records],
+                     [r.seq for r in records], maxpagesize)
 
     # -- token exchange (ARR's STS) ------------------------------------------------------
 

@@ -6,14 +6,13 @@ service's storage root, credentials and account isolation."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from farview.host.gltf import load_model
 from tests.conversion.test_convert import MTL, OBJ
-from tests.faults.conftest import ACCOUNT_B, two_account_service
+from tests.faults.conftest import ACCOUNT_B
 from tests.service.conftest import RunningService
 
 pytestmark = pytest.mark.slow
@@ -21,12 +20,8 @@ V = {"api-version": "2021-01-01"}
 
 
 @pytest.fixture(scope="module")
-def svc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningService, str]]:
-    service, key_b = two_account_service(tmp_path_factory.mktemp("conv") / "data")
-    try:
-        yield service, key_b
-    finally:
-        service.stop()
+def svc(accounts_service: tuple[RunningService, str]) -> tuple[RunningService, str]:
+    return accounts_service  # a service with two accounts (tests/faults/conftest.py)
 
 
 def settings(input_name: str, container: str = "input", out_container: str = "output",
