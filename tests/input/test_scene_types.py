@@ -94,3 +94,15 @@ def test_material_override_wire() -> None:
                           ([1, 2], "material must be an object")):
         with pytest.raises(ProtocolError, match=message):
             MaterialOverride.from_wire(wire)
+
+
+def test_vec_fast_path_keeps_the_checks() -> None:
+    """Plain float tuples take a fast path (scenes of 100,000 parts check millions); it must
+    refuse what the full check refuses and pass what it passes."""
+    from farview.input.scene import vec
+
+    assert vec("v", (1.0, 2.0, 3.0), 3) == (1.0, 2.0, 3.0)
+    assert vec("v", (1e308, 1e308, 1.0), 3) == (1e308, 1e308, 1.0)  # the sum overflows: slow path
+    for bad in ((1.0, float("inf"), 0.0), (float("nan"), 0.0, 0.0), (1.0, 2.0), (1.0, 2.0, 3.0, 4.0)):
+        with pytest.raises(ProtocolError, match="finite numbers"):
+            vec("v", bad, 3)
