@@ -543,6 +543,8 @@ class Scene:
         """The models' lights (entities with a light, not hidden), placed in the world: at
         the entity's origin, shining down its -z."""
         out: list[Light] = []
+        if all(e.light is None for e in self._entities.values()):
+            return out  # the common case: no walk (it costs ~25 µs a part)
         stack = [(r, np.eye(4), _ROOT_STATE) for r in self._roots]
         while stack:
             e, pw, ps = stack.pop()
