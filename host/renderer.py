@@ -195,6 +195,9 @@ class _Draw:
     """Centre of the mesh's local bounds (outline pass), None for a mesh without vertices."""
     centre: npt.NDArray[np.float64]
     """World-space centre (for sorting)."""
+    radius: float = math.inf
+    """World-space bounding sphere radius around ``centre`` (frustum culling; inf: never
+    culled)."""
 
 
 @dataclass
@@ -205,6 +208,8 @@ class _Prepared:
     opaque: list[_Draw]
     opaque_centres: npt.NDArray[np.float64]
     """World-space centre of each opaque part, for the front-to-back sort."""
+    opaque_radii: npt.NDArray[np.float64]
+    """Bounding sphere radius of each opaque part, for frustum culling."""
     opaque_selected: npt.NDArray[np.bool_]
     blended: list[_Draw]
     """Parts with BLEND primitives (not see-through): drawn back to front after the rest."""
@@ -273,8 +278,27 @@ _Group = tuple[tuple[float, float, float, float], float, float, bool, tuple[floa
                float, tuple[float, float, float, float]]
 """What a batch's parts share: base colour, metallic, roughness, cull, emissive, unlit, tint."""
 
+BATCH_CELLS = 4
+"""Batches are also split by where their parts are: the box of part centres is cut into this
+many cells along each axis (at most 64 batches a material), so that culling can leave them
+out."""
+
 BATCH_MAX_TRIANGLES = 4096
 """Parts at most this big are merged into batches (see :func:`_batchable`)."""
+
+
+def _in_frustum(view_proj: npt.NDArray[np.float64], centres: npt.NDArray[np.float64],
+                radii: npt.NDArray[np.float64]) -> npt.NDArray[np.bool_]:
+    """Which spheres reach into the view: each plane of the clip volume (from the rows of the
+    view-projection matrix) must not have the whole sphere behind it."""
+    m = view_proj
+    planes = np.stack([m[3] + m[0], m[3] - m[0], m[3] + m[1], m[3] - m[1], m[3] + m[2],
+                       m[3] - m[2]])
+    planes = planes / np.linalg.norm(planes[:, :3], axis=1, keepdims=True)
+    with np.errstate(invalid="ignore"):
+        distance = centres @ planes[:, :3].T + planes[:, 3]
+        return np.asarray((distance >= -radii[:, None]).all(axis=1) | ~np.isfinite(radii)
+                          | np.isnan(distance).any(axis=1))
 
 
 def _batchable(it: DrawItem) -> bool:
@@ -299,6 +323,7 @@ class _Batch:
     buffers: tuple[int, int]
     index_count: int
     centre: npt.NDArray[np.float64]
+    radius: float
     prim: _GpuPrimitive
 
 
@@ -429,6 +454,11 @@ class Renderer:
         """Environment maps by name (see :meth:`_bind_environment`)."""
         self._warned_lights = False
         self._batches: dict[tuple[object, ...], _Batch] = {}
+        self.last_culled = 0
+        """Opaque parts (or batches) the last frame left out as outside the view (all views)."""
+        self.culling = True
+        """Leave out opaque parts whose bounding sphere is outside the view (off: for
+        measuring)."""
         self.batching = True
         """Merge small plain parts into batches (:data:`BATCH_MAX_TRIANGLES`); off: every part
         is its own draw (for measuring)."""
@@ -655,6 +685,31 @@ class Renderer:
             GL.glDeleteVertexArrays(1, [p.vao])
             GL.glDeleteBuffers(2, list(p.buffers))
 
+    def _groups(self, items: list[DrawItem], batchable: list[int],
+                worlds: npt.NDArray[np.float64]
+                ) -> dict[tuple[_Group, tuple[int, int, int]], list[tuple[Primitive, int]]]:
+        """The batchable primitives by what they share and by where they are: the scene's box
+        of part centres cut into BATCH_CELLS³ cells, so that a batch stays compact and can be
+        culled."""
+        groups: dict[tuple[_Group, tuple[int, int, int]], list[tuple[Primitive, int]]] = {}
+        if not batchable:
+            return groups
+        local = [self._local_centre(items[k].mesh) for k in batchable]
+        centres = np.array([worlds[k][:3, :3] @ (np.zeros(3) if c is None else c)
+                            + worlds[k][:3, 3] for k, c in zip(batchable, local, strict=True)])
+        lo = centres.min(axis=0)
+        size = max(float((centres.max(axis=0) - lo).max()) / BATCH_CELLS, 1e-9)
+        cells = np.clip(((centres - lo) / size).astype(np.int64), 0, BATCH_CELLS - 1)
+        for k, cell in zip(batchable, cells, strict=True):
+            it = items[k]
+            tint = it.state.tint
+            tint_values = (0.0, 0.0, 0.0, 0.0) if tint is None else (*tint.color, tint.weight)
+            where = (int(cell[0]), int(cell[1]), int(cell[2]))
+            for prim in it.mesh.primitives:
+                values = (*_prim_draw_values(prim.material, it.state.material), tint_values)
+                groups.setdefault((values, where), []).append((prim, k))
+        return groups
+
     def _batch(self, group: _Group, members: list[tuple[Primitive, int]],
                worlds: npt.NDArray[np.float64], normals: npt.NDArray[np.float32]) -> _Batch:
         """The batch of ``members`` (primitive, index into ``worlds``): reused while the same
@@ -689,8 +744,11 @@ class Renderer:
         material = members[0][0].material
         gpu_prim = _GpuPrimitive(vao, (vbo, ibo), len(index), material, PLAIN, (), _IDENTITY_XF,
                                  np.zeros(5, dtype=np.int32), False)
-        batch = _Batch(key, vao, (vbo, ibo), len(index),
-                       interleaved[:, :3].astype(np.float64).mean(axis=0), gpu_prim)
+        points = interleaved[:, :3].astype(np.float64)
+        lo, hi = points.min(axis=0), points.max(axis=0)
+        centre = (lo + hi) / 2
+        batch = _Batch(key, vao, (vbo, ibo), len(index), centre,
+                       float(np.linalg.norm(points - centre, axis=1).max()), gpu_prim)
         self._batches[key] = batch
         return batch
 
@@ -761,6 +819,7 @@ class Renderer:
             self._set_cut_planes(prog, planes)
         eye_w = self.width // len(views)
         view_projs = []
+        self.last_culled = 0
         for i, view in enumerate(views):
             GL.glViewport(i * eye_w, 0, eye_w, self.height)
             f = view.fov
@@ -775,9 +834,13 @@ class Renderer:
                 GL.glUniform3f(prog.loc("u_camera"), *view.pose.position)
             eye = np.asarray(view.pose.position)
             if prep.opaque:
-                # front to back (selected parts last: they write the outline's stencil mask)
-                dist = np.linalg.norm(prep.opaque_centres - eye, axis=1)
-                order = np.lexsort((dist, prep.opaque_selected))
+                # parts outside the view are not drawn; the rest front to back (selected
+                # parts last: they write the outline's stencil mask)
+                visible = (np.flatnonzero(_in_frustum(vp, prep.opaque_centres, prep.opaque_radii))
+                           if self.culling else np.arange(len(prep.opaque)))
+                self.last_culled += len(prep.opaque) - len(visible)
+                dist = np.linalg.norm(prep.opaque_centres[visible] - eye, axis=1)
+                order = visible[np.lexsort((dist, prep.opaque_selected[visible]))]
                 self._draw_all(progs, [prep.opaque[k] for k in order], 1.0, False)
             if prep.blended or prep.see_through:
                 # Blended after the opaque parts, without depth writes: BLEND materials back
@@ -826,17 +889,12 @@ class Renderer:
         blended: list[_Draw] = []
         see_through: list[_Draw] = []
         variants: set[Features] = {PLAIN}
-        groups: dict[_Group, list[tuple[Primitive, int]]] = {}
+        batchable: list[int] = []
         for k, it in enumerate(items):
             if not invertible[k]:
                 continue
             if self.batching and _batchable(it):
-                tint = it.state.tint
-                for prim in it.mesh.primitives:
-                    d = _prim_draw_values(prim.material, it.state.material)
-                    tint_values = (0.0, 0.0, 0.0, 0.0) if tint is None else (*tint.color,
-                                                                             tint.weight)
-                    groups.setdefault((*d, tint_values), []).append((prim, k))
+                batchable.append(k)
                 continue
             local_centre = self._local_centre(it.mesh)
             gpu_prims = self._gpu_mesh(it.mesh)
@@ -855,6 +913,7 @@ class Renderer:
                 outline_centre=None if local_centre is None else
                 (float(local_centre[0]), float(local_centre[1]), float(local_centre[2])),
                 centre=it.world[:3, :3] @ c + it.world[:3, 3],
+                radius=self._world_radius(it.mesh, it.world),
             )
             variants |= draw.variants
             if it.state.see_through:
@@ -868,7 +927,7 @@ class Renderer:
         identity = np.concatenate([np.eye(4, dtype=np.float32).ravel(),
                                    np.eye(3, dtype=np.float32).ravel()])
         used_batches: set[tuple[object, ...]] = set()
-        for values, members in groups.items():
+        for (values, _cell), members in self._groups(items, batchable, worlds64).items():
             batch = self._batch(values, members, worlds64, normals)
             used_batches.add(batch.key)
             color, metallic, roughness, cull, emissive, unlit, batch_tint = values
@@ -878,12 +937,13 @@ class Renderer:
                 prims=[(batch.vao, batch.index_count, PLAIN, color, metallic, roughness, cull,
                         emissive, unlit, batch.prim)],
                 variants=frozenset((PLAIN,)), blend=False, opaque=True, outline_centre=None,
-                centre=batch.centre))
+                centre=batch.centre, radius=batch.radius))
         for stale in [b for b in self._batches if b not in used_batches]:
             self._free_batch(stale)
         self._prepared = _Prepared(
             key=key, opaque=opaque,
             opaque_centres=np.array([d.centre for d in opaque]).reshape(-1, 3),
+            opaque_radii=np.array([d.radius for d in opaque], dtype=np.float64),
             opaque_selected=np.array([d.selected for d in opaque], dtype=bool),
             blended=blended,
             blended_centres=np.array([d.centre for d in blended]).reshape(-1, 3),
@@ -894,6 +954,16 @@ class Renderer:
             model_lights=scene.light_list(),
             arrays=(worlds, normals, identity))
         return self._prepared
+
+    def _world_radius(self, mesh: Mesh, world: npt.NDArray[np.float64]) -> float:
+        """A radius around the part's centre that holds it in world space (its local box's
+        half-diagonal times the largest scale of ``world``)."""
+        bounds = mesh.local_bounds()
+        if bounds is None:
+            return 0.0
+        scale = float(np.linalg.norm(world[:3, :3], axis=0).max())
+        r = float(np.linalg.norm(bounds[1] - bounds[0]) / 2 * scale)
+        return r if math.isfinite(r) else math.inf
 
     def _local_centre(self, mesh: Mesh) -> npt.NDArray[np.float64] | None:
         if mesh.key not in self._centres:

@@ -274,3 +274,22 @@ def test_batched_small_parts_draw_the_same_picture(egl_context: EglContext) -> N
         assert np.abs(tinted - reference).mean() < 0.3
     finally:
         r.close()
+
+
+def test_parts_outside_the_view_are_culled_without_changing_the_picture(
+        egl_context: EglContext) -> None:
+    scene = Scene()
+    scene.add_model(load_model(SAMPLE), "Engine")
+    r = Renderer(W, H)
+    try:
+        close = [view((0.25, 0.1, 0.35), (0.25, 0.0, 0.0))]  # close to one end of the engine
+        images = {}
+        for culling in (False, True):
+            r.culling = culling
+            images[culling] = frame(r, scene, close).astype(int)
+        assert r.last_culled > 0, "the close view should leave some parts out"
+        np.testing.assert_array_equal(images[True], images[False])
+        frame(r, scene, [view((0.0, 0.4, 2.5))])  # the whole engine in view
+        assert r.last_culled == 0
+    finally:
+        r.close()
