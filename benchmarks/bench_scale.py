@@ -5,9 +5,11 @@ Each model is a grid of parts, each part a UV sphere with vertex data of its own
 and one node per part, one of 8 materials; the parts share their index buffer), written as a
 ``.glb`` to a temporary folder. For each model it reports: the file's size, the load (parse +
 decode, ``host.gltf.load_model``), adding it to a scene, the process's RSS growth, and the
-in-process renderer's frame time at 1280×720 while the camera moves (an orbit) and at rest
-(the same view again), p50 over ``--frames`` frames, and moving again with every part drawn on
-its own (small parts are otherwise merged into batches: ``host.renderer.BATCH_MAX_TRIANGLES``).
+in-process renderer's frame time at 1280×720 while the camera moves (an orbit; big parts may be
+drawn at a coarser level of detail, the level reached is shown) and at rest (the same view
+again, full detail), p50 over ``--frames`` frames, the seconds until the levels of detail were
+made, and "plain": moving again with every part drawn on its own and in full (no batches, no
+levels of detail: as before issue 20).
 
 Run: ``python3 benchmarks/bench_scale.py [--triangles 0.03,0.5,2] [--parts 64,4096,16384]
 [--frames 20]`` (triangles in millions; add 8 and 20, or 100000 parts, for the issue's full
@@ -136,29 +138,37 @@ def measure(renderer: Renderer, path: Path, frames: int) -> dict[str, float]:
     radius = 1.3 * math.dist(box.min, box.max)
     far = 3.0 * radius  # the whole model inside the clip volume (the default far is 100 m)
 
-    def render(t: float) -> None:
-        renderer.render(scene, [orbit(t, radius)], near=0.05 * radius / 10, far=far)
+    def render(t: float, moving: bool = False) -> None:
+        renderer.render(scene, [orbit(t, radius)], near=0.05 * radius / 10, far=far,
+                        moving=moving)
 
     render(0.0)  # uploads the buffers
     t3 = time.perf_counter()
+    while renderer.lod_pending:  # levels of detail are made in the background
+        time.sleep(0.05)
+        render(0.0)
+    t4 = time.perf_counter()
     moving, rest = [], []
+    renderer.lod_level = 0
     for i in range(frames):
-        render(i * 0.05)
+        render(i * 0.05, moving=True)
         moving.append(renderer.last_timings.render_ms)
     culled = renderer.last_culled
+    level = renderer.lod_level
     for _ in range(frames):
         render(frames * 0.05)
         rest.append(renderer.last_timings.render_ms)
-    renderer.batching = False  # the same, every part its own draw
+    renderer.batching = renderer.lod = False  # the same, every part its own draw, full detail
     scene.version += 1
     render(0.0)
     unbatched = []
     for i in range(frames):
-        render(i * 0.05)
+        render(i * 0.05, moving=True)
         unbatched.append(renderer.last_timings.render_ms)
-    renderer.batching = True
+    renderer.batching = renderer.lod = True
     assert culled == 0, f"{culled} parts were outside the view: the bench must see them all"
     out = {"load_s": t1 - t0, "scene_s": t2 - t1, "first_frame_s": t3 - t2,
+           "lod_s": t4 - t3, "level": level,
            "rss_mb": (proc.memory_info().rss - rss0) / 2**20,
            "moving_ms": float(np.median(moving)), "rest_ms": float(np.median(rest)),
            "unbatched_ms": float(np.median(unbatched))}
@@ -181,8 +191,8 @@ def main() -> None:
     rows = [(float(t), 64) for t in args.triangles.split(",") if t] + \
            [(1.0, int(p)) for p in args.parts.split(",") if p]
     print(f"{'triangles':>11} {'parts':>7} {'file MB':>8} {'load s':>7} {'scene s':>8} "
-          f"{'1st frame s':>11} {'RSS MB':>7} {'B/tri':>6} {'moving ms':>9} {'rest ms':>8} "
-          f"{'unbatched ms':>12}")
+          f"{'1st frame s':>11} {'LODs s':>6} {'RSS MB':>7} {'B/tri':>6} {'moving ms':>9} "
+          f"{'level':>5} {'rest ms':>8} {'plain ms':>8}")
     with tempfile.TemporaryDirectory() as tmp:
         for millions, parts in rows:
             path = Path(tmp) / f"scale_{millions}_{parts}.glb"
@@ -190,9 +200,9 @@ def main() -> None:
             r = measure(renderer, path, args.frames)
             print(f"{tris:>11,} {parts:>7,} {path.stat().st_size / 2**20:>8.1f} "
                   f"{r['load_s']:>7.2f} {r['scene_s']:>8.2f} {r['first_frame_s']:>11.2f} "
-                  f"{r['rss_mb']:>7.0f} {r['rss_mb'] * 2**20 / tris:>6.0f} "
-                  f"{r['moving_ms']:>9.1f} {r['rest_ms']:>8.1f} {r['unbatched_ms']:>12.1f}",
-                  flush=True)
+                  f"{r['lod_s']:>6.2f} {r['rss_mb']:>7.0f} {r['rss_mb'] * 2**20 / tris:>6.0f} "
+                  f"{r['moving_ms']:>9.1f} {r['level']:>5} {r['rest_ms']:>8.1f} "
+                  f"{r['unbatched_ms']:>8.1f}", flush=True)
             path.unlink()
     renderer.close()
     ctx.release()

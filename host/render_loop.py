@@ -59,7 +59,8 @@ MIN_VIEWPORT = 16
 
 class RendererLike(Protocol):
     def resize(self, width: int, height: int) -> None: ...
-    def render(self, scene: Any, views: Any, near: float, far: float) -> None: ...
+    def render(self, scene: Any, views: Any, near: float, far: float, *,
+               moving: bool = False) -> None: ...
     def read_frame(self) -> av.VideoFrame: ...
     @property
     def last_timings(self) -> Any: ...
@@ -538,7 +539,11 @@ class RenderLoop:
             view_key = (msg.views, msg.viewport, msg.near, msg.far, getattr(self._scene, "version", 0))
             # A still camera over a still scene: no new render; the last picture is encoded
             # again (a near-empty P-frame) so the pose still gets its frame.
-            unchanged = view_key == stream.last_view and not (dirty or keyframe)
+            # A frame drawn coarser while the camera moved (levels of detail) is drawn again
+            # in full as soon as the camera rests: the next unchanged pose refines it.
+            reduced = bool(getattr(renderer, "last_reduced", False))
+            moving = view_key[:4] != (stream.last_view or (None,) * 5)[:4]
+            unchanged = view_key == stream.last_view and not (dirty or keyframe or reduced)
             if unchanged:
                 self.poses_unchanged += 1
             stream.last_view = view_key
@@ -548,6 +553,7 @@ class RenderLoop:
             wait_us = 0 if trigger_at is None else min(max(0, int((start - trigger_at) * 1e6)), 2**32 - 1)
             try:
                 size = self._size = self._render_one(renderer, stream, msg, keyframe, size, reuse=unchanged,
+                                                     moving=moving,
                                         wait_us=wait_us)
             except Exception:
                 log.exception("rendering a frame failed; the stream goes on")
@@ -560,7 +566,7 @@ class RenderLoop:
 
     def _render_one(self, renderer: RendererLike, stream: _Stream, msg: PoseMessage,
                     keyframe: bool, size: tuple[int, int] | None, *, reuse: bool = False,
-                    wait_us: int = 0) -> tuple[int, int]:
+                    wait_us: int = 0, moving: bool = False) -> tuple[int, int]:
         want = clamp_viewport(*msg.viewport)
         if want != size:
             renderer.resize(*want)
@@ -573,7 +579,7 @@ class RenderLoop:
             timings: Any = _NO_TIMINGS
         else:
             with self._scene_lock:
-                renderer.render(self._scene, msg.views, msg.near, msg.far)
+                renderer.render(self._scene, msg.views, msg.near, msg.far, moving=moving)
             frame = renderer.read_frame()
             timings = renderer.last_timings
             stream.last_frame = frame

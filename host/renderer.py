@@ -66,7 +66,8 @@ import logging
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import av
@@ -80,6 +81,7 @@ import farview.host.egl  # noqa: F401  (sets PYOPENGL_PLATFORM before OpenGL is 
 from farview.host import glcalls, transforms
 from farview.host.environment import environment
 from farview.host.gltf import Material, Mesh, Primitive, Texture
+from farview.host.lod import LOD_REDUCTIONS, Levels, pool, simplify
 from farview.host.scene import MAX_CUT_PLANES, DrawItem, Scene
 from farview.input.pose import Fov, View
 from farview.input.scene import MAX_LIGHTS, Light, MaterialOverride
@@ -167,6 +169,9 @@ class _GpuPrimitive:
     """(5,) ``TEXCOORD_n`` set per role."""
     blend: bool
     """``alphaMode`` BLEND: drawn after the opaque parts, back to front, blended."""
+    lods: list[tuple[int, int, tuple[int, int]]] = field(default_factory=list)
+    """Coarser versions, (vao, index count, buffers) for levels 1, 2, ...: filled in when
+    their simplification (a background job) is done."""
 
 
 _PrimDraw = tuple[int, int, Features, tuple[float, float, float, float], float, float, bool,
@@ -272,6 +277,14 @@ def _prim_draw(p: _GpuPrimitive, edit: MaterialOverride | None) -> _PrimDraw:
     color, metallic, roughness, cull, emissive, unlit = _prim_draw_values(p.material, edit)
     return (p.vao, p.index_count, p.features, color, metallic, roughness, cull, emissive,
             unlit, p)
+
+
+LOD_MIN_TRIANGLES = 16_384
+"""Primitives at least this big (plain materials only) get coarser levels of detail
+(:mod:`host.lod`, made in a child process)."""
+LOD_BUDGET_MS = 50.0
+"""While the camera moves, the level rises when a frame takes longer than this (20 fps) and
+falls when one takes under 40 % of it; at rest every part is drawn in full."""
 
 
 _Group = tuple[tuple[float, float, float, float], float, float, bool, tuple[float, float, float],
@@ -456,6 +469,19 @@ class Renderer:
         self._batches: dict[tuple[object, ...], _Batch] = {}
         self.last_culled = 0
         """Opaque parts (or batches) the last frame left out as outside the view (all views)."""
+        self.lod = software
+        """Levels of detail for big plain parts while the camera moves (on by default on a
+        software rasteriser; see LOD_BUDGET_MS)."""
+        self.lod_budget_ms = LOD_BUDGET_MS
+        self.lod_level = 0
+        """The level moving frames are drawn at now (0: full detail)."""
+        self.last_reduced = False
+        """The last frame drew some part below full detail (a still camera should render
+        again to refine it)."""
+        self._lod_jobs: list[tuple[_GpuPrimitive, Future[Levels]]] = []
+        self._draw_level = 0
+        self._drew_reduced = False
+        self._lod_executor: ProcessPoolExecutor | None = None
         self.culling = True
         """Leave out opaque parts whose bounding sphere is outside the view (off: for
         measuring)."""
@@ -549,6 +575,8 @@ class Renderer:
             self._free_batch(batch_key)
         self._free_unused_textures()
         GL.glDeleteVertexArrays(1, [self._empty_vao])
+        if self._lod_executor is not None:
+            self._lod_executor.shutdown(wait=False, cancel_futures=True)
         if self._env_textures:
             GL.glDeleteTextures(list(self._env_textures.values()))
             self._env_textures.clear()
@@ -643,9 +671,13 @@ class Renderer:
                 uv_set[i] = info.texcoord
             textures = tuple((i, self._gl_texture(info.texture, ROLES[i] in _SRGB_ROLES))
                              for i, info in usable)
-            out.append(_GpuPrimitive(vao, (vbo, ibo), len(prim.indices), mat,
-                                     tuple(sorted(features)), textures, uv_xf, uv_set,
-                                     mat.alpha_mode == "BLEND"))
+            gpu = _GpuPrimitive(vao, (vbo, ibo), len(prim.indices), mat,
+                                tuple(sorted(features)), textures, uv_xf, uv_set,
+                                mat.alpha_mode == "BLEND")
+            out.append(gpu)
+            if self.lod and not features and prim.triangle_count >= LOD_MIN_TRIANGLES:
+                self._lod_jobs.append((gpu, self._lod_pool().submit(
+                    simplify, prim.positions, prim.indices)))
         self._meshes[mesh.key] = out
         return out
 
@@ -681,9 +713,16 @@ class Renderer:
 
     def _free_mesh(self, key: int) -> None:
         self._centres.pop(key, None)
-        for p in self._meshes.pop(key, []):
+        prims = self._meshes.pop(key, [])
+        for p in prims:
             GL.glDeleteVertexArrays(1, [p.vao])
             GL.glDeleteBuffers(2, list(p.buffers))
+            for vao, _count, buffers in p.lods:
+                GL.glDeleteVertexArrays(1, [vao])
+                GL.glDeleteBuffers(2, list(buffers))
+            p.lods.clear()
+        dead = {id(p) for p in prims}  # their levels, when done, are not wanted any more
+        self._lod_jobs = [(g, j) for g, j in self._lod_jobs if id(g) not in dead]
 
     def _groups(self, items: list[DrawItem], batchable: list[int],
                 worlds: npt.NDArray[np.float64]
@@ -752,6 +791,46 @@ class Renderer:
         self._batches[key] = batch
         return batch
 
+    def _lod_pool(self) -> ProcessPoolExecutor:
+        if self._lod_executor is None:
+            self._lod_executor = pool()
+        return self._lod_executor
+
+    def _upload_lods(self) -> None:
+        """Upload the levels whose simplification has finished (on the GL thread)."""
+        pending = []
+        for gpu, job in self._lod_jobs:
+            if not job.done():
+                pending.append((gpu, job))
+                continue
+            try:
+                levels = job.result()
+            except Exception:  # a mesh the simplifier cannot take is drawn in full
+                log.exception("levels of detail failed for a primitive; drawing it in full")
+                continue
+            for interleaved, index in levels:
+                vao = int(GL.glGenVertexArrays(1))
+                vbo, ibo = (int(b) for b in GL.glGenBuffers(2))
+                GL.glBindVertexArray(vao)
+                GL.glBindBuffer(GL.GL_ARRAY_BUFFER, vbo)
+                GL.glBufferData(GL.GL_ARRAY_BUFFER, interleaved.nbytes, interleaved,
+                                GL.GL_STATIC_DRAW)
+                for loc, offset in ((0, 0), (1, 12)):
+                    GL.glEnableVertexAttribArray(loc)
+                    GL.glVertexAttribPointer(loc, 3, GL.GL_FLOAT, GL.GL_FALSE, 24,
+                                             ctypes.c_void_p(offset))
+                GL.glBindBuffer(GL.GL_ELEMENT_ARRAY_BUFFER, ibo)
+                GL.glBufferData(GL.GL_ELEMENT_ARRAY_BUFFER, index.nbytes, index,
+                                GL.GL_STATIC_DRAW)
+                GL.glBindVertexArray(0)
+                gpu.lods.append((vao, len(index), (vbo, ibo)))
+        self._lod_jobs = pending
+
+    @property
+    def lod_pending(self) -> int:
+        """Primitives whose levels of detail are still being made."""
+        return len(self._lod_jobs)
+
     def _free_batch(self, key: tuple[object, ...]) -> None:
         batch = self._batches.pop(key)
         GL.glDeleteVertexArrays(1, [batch.vao])
@@ -769,8 +848,12 @@ class Renderer:
     # -- drawing ------------------------------------------------------------------------------
 
     def render(self, scene: Scene, views: Sequence[View], near: float = 0.05,
-               far: float = 100.0) -> FrameTimings:
+               far: float = 100.0, *, moving: bool = False) -> FrameTimings:
         """Draw ``scene`` for one view (whole frame) or two (left eye in the left half).
+
+        ``moving``: the camera moved since the last frame; big parts may then be drawn at a
+        coarser level of detail (:attr:`lod_level`, kept to :attr:`lod_budget_ms`). A still
+        camera gets full detail (:attr:`last_reduced` says whether a frame was coarser).
 
         ``scene.camera``, when set, overrides ``near``/``far`` and (for one view) the vertical
         field of view, keeping the view's aspect ratio.
@@ -789,6 +872,11 @@ class Renderer:
         t0 = time.perf_counter()
         self._prune(scene)
         prep = self._prepare(scene)
+        if self._lod_jobs:
+            self._upload_lods()
+        level = self.lod_level if (moving and self.lod) else 0
+        self._draw_level = level
+        self._drew_reduced = False
         planes = [p.equation for p in scene.cut_planes.values()][:MAX_CUT_PLANES]
 
         GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, self._fbo)
@@ -864,6 +952,13 @@ class Renderer:
         glcalls.check_errors("drawing the scene")
         GL.glFinish()
         self.last_timings = FrameTimings(render_ms=_ms(t0))
+        self.last_reduced = self._drew_reduced
+        if moving and self.lod:  # keep moving frames within the budget
+            ms = self.last_timings.render_ms
+            if ms > self.lod_budget_ms and self.lod_level < len(LOD_REDUCTIONS):
+                self.lod_level += 1
+            elif ms < 0.4 * self.lod_budget_ms and self.lod_level > 0:
+                self.lod_level -= 1
         return self.last_timings
 
     def _prepare(self, scene: Scene) -> _Prepared:
@@ -1067,21 +1162,23 @@ class Renderer:
             self._warned_lights = True
         return _pack_lights(lights[:MAX_LIGHTS])
 
-    @classmethod
-    def _draw_all(cls, progs: dict[Features, _Program], draws: list[_Draw], alpha: float,
+    def _draw_all(self, progs: dict[Features, _Program], draws: list[_Draw], alpha: float,
                   blend: bool | None) -> None:
         """``draws`` with each variant's program in turn. ``blend``: only the primitives with
         (True) or without (False) a BLEND material; None: all of them."""
         for features, prog in progs.items():
             GL.glUseProgram(prog.id)
             GL.glUniform1f(prog.loc("u_alpha"), alpha)
-            cls._draw(prog, draws, features, blend)
+            if self._draw(prog, draws, features, blend, self._draw_level):
+                self._drew_reduced = True
 
     @staticmethod
     def _draw(prog: _Program, draws: list[_Draw], features: Features,
-              blend: bool | None) -> None:
+              blend: bool | None, level: int = 0) -> bool:
         """The per-part loop: ctypes calls only (see :mod:`host.glcalls`). Draws the
-        primitives of variant ``features`` (and of ``blend``, see :meth:`_draw_all`)."""
+        primitives of variant ``features`` (and of ``blend``, see :meth:`_draw_all`), at
+        level of detail ``level`` where a primitive has one; True when some was coarser."""
+        reduced = False
         loc_model, loc_normal = prog.loc("u_model"), prog.loc("u_normal_matrix")
         loc_color, loc_tint = prog.loc("u_base_color"), prog.loc("u_tint")
         loc_metal, loc_rough = prog.loc("u_metallic"), prog.loc("u_roughness")
@@ -1137,11 +1234,15 @@ class Renderer:
                 if cull != culling:
                     (gl.enable if cull else gl.disable)(cull_face)
                     culling = cull
+                if level and p.lods:
+                    vao, count, _ = p.lods[min(level, len(p.lods)) - 1]
+                    reduced = True
                 gl.bind_vertex_array(vao)
                 gl.draw_elements(triangles, count, uint, None)
         gl.disable(cull_face)
         gl.stencil_mask(0x00)
         gl.active_texture(texture0)
+        return reduced
 
     def _read(self, fbo: int, attachment: int, fmt: int, plane: av.video.plane.VideoPlane,
               channels: int) -> None:

@@ -61,8 +61,14 @@ class _ContextRenderer:
     def resize(self, width: int, height: int) -> None:
         self.renderer.resize(width, height)
 
-    def render(self, scene: Any, views: Any, near: float, far: float) -> None:
-        self.renderer.render(scene, views, near, far)
+    def render(self, scene: Any, views: Any, near: float, far: float, *,
+               moving: bool = False) -> None:
+        self.renderer.render(scene, views, near, far, moving=moving)
+
+    @property
+    def last_reduced(self) -> bool:
+        """The last frame drew some part at a coarser level of detail."""
+        return self.renderer.last_reduced
 
     def read_frame(self) -> Any:
         return self.renderer.read_frame()

@@ -21,7 +21,8 @@ SLOW_S = 0.2
 
 
 class _SlowRenderer(_ContextRenderer):
-    def render(self, scene: Any, views: Any, near: float, far: float) -> None:
+    def render(self, scene: Any, views: Any, near: float, far: float, *,
+               moving: bool = False) -> None:
         time.sleep(SLOW_S)
         super().render(scene, views, near, far)
 

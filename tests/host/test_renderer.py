@@ -293,3 +293,45 @@ def test_parts_outside_the_view_are_culled_without_changing_the_picture(
         assert r.last_culled == 0
     finally:
         r.close()
+
+
+def test_big_parts_get_coarser_while_moving_and_full_detail_at_rest(
+        egl_context: EglContext) -> None:
+    """Levels of detail: a 125,000-triangle part is simplified in the background; frames
+    while the camera moves over budget drop to a coarser level (and say so), a frame at rest
+    draws it in full again, and the coarse picture is close to the full one."""
+    import time
+
+    from benchmarks.bench_scale import sphere
+    from farview.host.gltf import Mesh, Model, Node, Primitive
+
+    pos, nrm, idx = sphere(250)
+    prim = Primitive(pos, nrm, idx, load_model(SAMPLE).materials[0])
+    mesh = Mesh("ball", (prim,))
+    model = Model("ball", (Node(0, "ball", mesh=mesh),), (0,), (mesh,), (prim.material,))
+    scene = Scene()
+    scene.add_model(model, "ball")
+    r = Renderer(W, H, lighting="vertex")
+    try:
+        assert r.lod  # llvmpipe
+        eye = [view((0.0, 0.5, 2.8))]
+        full = frame(r, scene, eye).astype(int)
+        deadline = time.monotonic() + 30
+        while r.lod_pending:
+            assert time.monotonic() < deadline, "levels of detail never finished"
+            time.sleep(0.05)
+            r.render(scene, eye)
+        r.lod_budget_ms = 0.0  # every moving frame is over budget: the level rises
+        for _ in range(4):
+            r.render(scene, eye, moving=True)
+        assert r.lod_level == 3 and r.last_reduced
+        coarse = r.read_rgba().astype(int)
+        assert np.abs(coarse - full).mean() < 3, "the coarse ball should look like the ball"
+        r.render(scene, eye)  # at rest
+        assert not r.last_reduced
+        np.testing.assert_array_equal(r.read_rgba().astype(int), full)
+        r.lod_budget_ms = 1e9  # fast frames: the level falls again
+        r.render(scene, eye, moving=True)
+        assert r.lod_level == 2
+    finally:
+        r.close()

@@ -1,0 +1,46 @@
+"""Levels of detail: coarser versions of big triangle meshes (quadric decimation through the
+pinned ``fast-simplification`` package).
+
+Runs in a child process (:func:`pool`, spawned: no GL state or threads are inherited): the
+simplifier holds the GIL while it works, and a render host's render thread and event loop must
+not wait seconds for it.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+
+import numpy as np
+import numpy.typing as npt
+
+LOD_REDUCTIONS = (0.75, 0.9375, 0.984375)
+"""Levels 1, 2 and 3 keep a quarter, a sixteenth and a sixty-fourth of the triangles."""
+
+Levels = list[tuple[npt.NDArray[np.float32], npt.NDArray[np.uint32]]]
+
+
+def simplify(positions: npt.NDArray[np.float32], indices: npt.NDArray[np.uint32]) -> Levels:
+    """Coarser versions of a triangle mesh, one per :data:`LOD_REDUCTIONS`: interleaved
+    position + smooth normal vertices (float32, 6 a vertex) and uint32 indices."""
+    import fast_simplification
+
+    from farview.host.gltf import _compute_normals
+
+    out: Levels = []
+    faces = np.asarray(indices, dtype=np.int64).reshape(-1, 3)
+    for reduction in LOD_REDUCTIONS:
+        pts, tris = fast_simplification.simplify(np.asarray(positions, dtype=np.float32), faces,
+                                                 target_reduction=reduction)
+        pts = np.ascontiguousarray(pts, dtype=np.float32)
+        idx = np.ascontiguousarray(tris, dtype=np.uint32).reshape(-1)
+        if not len(idx):
+            break
+        _, normals, _, _ = _compute_normals(pts, idx, "smooth")
+        out.append((np.ascontiguousarray(np.concatenate([pts, normals], axis=1)), idx))
+    return out
+
+
+def pool() -> ProcessPoolExecutor:
+    """One worker process, spawned (not forked: the parent holds GL and threads)."""
+    return ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
