@@ -314,6 +314,23 @@ def _in_frustum(view_proj: npt.NDArray[np.float64], centres: npt.NDArray[np.floa
                           | np.isnan(distance).any(axis=1))
 
 
+def _upload_position_normal(interleaved: npt.NDArray[np.float32],
+                            index: npt.NDArray[np.uint32]) -> tuple[int, int, int]:
+    """A vertex array over (position, normal) rows and its indices: (vao, vbo, ibo)."""
+    vao = int(GL.glGenVertexArrays(1))
+    vbo, ibo = (int(b) for b in GL.glGenBuffers(2))
+    GL.glBindVertexArray(vao)
+    GL.glBindBuffer(GL.GL_ARRAY_BUFFER, vbo)
+    GL.glBufferData(GL.GL_ARRAY_BUFFER, interleaved.nbytes, interleaved, GL.GL_STATIC_DRAW)
+    for loc, offset in ((0, 0), (1, 12)):
+        GL.glEnableVertexAttribArray(loc)
+        GL.glVertexAttribPointer(loc, 3, GL.GL_FLOAT, GL.GL_FALSE, 24, ctypes.c_void_p(offset))
+    GL.glBindBuffer(GL.GL_ELEMENT_ARRAY_BUFFER, ibo)
+    GL.glBufferData(GL.GL_ELEMENT_ARRAY_BUFFER, index.nbytes, index, GL.GL_STATIC_DRAW)
+    GL.glBindVertexArray(0)
+    return vao, vbo, ibo
+
+
 def _batchable(it: DrawItem) -> bool:
     """A small part that can be drawn merged with others: plain materials (no texture, no
     vertex colours, opaque), not selected (the outline needs it alone), not see-through. Its
@@ -462,7 +479,8 @@ class Renderer:
         self._gl_textures: dict[tuple[int, bool], int] = {}
         """GL texture names by ``Texture.key`` and sRGB-ness, shared by the primitives that
         use them."""
-        self._centres: dict[int, npt.NDArray[np.float64]] = {}
+        self._centres: dict[int, tuple[npt.NDArray[np.float64], float]] = {}
+        """Each mesh's local box centre and half-diagonal, by ``Mesh.key``."""
         self._env_textures: dict[str, int] = {}
         """Environment maps by name (see :meth:`_bind_environment`)."""
         self._warned_lights = False
@@ -769,17 +787,7 @@ class Renderer:
         interleaved = np.ascontiguousarray(np.concatenate(
             [np.concatenate(positions), np.concatenate(norms)], axis=1), dtype=np.float32)
         index = np.ascontiguousarray(np.concatenate(indices), dtype=np.uint32)
-        vao = int(GL.glGenVertexArrays(1))
-        vbo, ibo = (int(b) for b in GL.glGenBuffers(2))
-        GL.glBindVertexArray(vao)
-        GL.glBindBuffer(GL.GL_ARRAY_BUFFER, vbo)
-        GL.glBufferData(GL.GL_ARRAY_BUFFER, interleaved.nbytes, interleaved, GL.GL_STATIC_DRAW)
-        for loc, offset in ((0, 0), (1, 12)):
-            GL.glEnableVertexAttribArray(loc)
-            GL.glVertexAttribPointer(loc, 3, GL.GL_FLOAT, GL.GL_FALSE, 24, ctypes.c_void_p(offset))
-        GL.glBindBuffer(GL.GL_ELEMENT_ARRAY_BUFFER, ibo)
-        GL.glBufferData(GL.GL_ELEMENT_ARRAY_BUFFER, index.nbytes, index, GL.GL_STATIC_DRAW)
-        GL.glBindVertexArray(0)
+        vao, vbo, ibo = _upload_position_normal(interleaved, index)
         material = members[0][0].material
         gpu_prim = _GpuPrimitive(vao, (vbo, ibo), len(index), material, PLAIN, (), _IDENTITY_XF,
                                  np.zeros(5, dtype=np.int32), False)
@@ -809,20 +817,7 @@ class Renderer:
                 log.exception("levels of detail failed for a primitive; drawing it in full")
                 continue
             for interleaved, index in levels:
-                vao = int(GL.glGenVertexArrays(1))
-                vbo, ibo = (int(b) for b in GL.glGenBuffers(2))
-                GL.glBindVertexArray(vao)
-                GL.glBindBuffer(GL.GL_ARRAY_BUFFER, vbo)
-                GL.glBufferData(GL.GL_ARRAY_BUFFER, interleaved.nbytes, interleaved,
-                                GL.GL_STATIC_DRAW)
-                for loc, offset in ((0, 0), (1, 12)):
-                    GL.glEnableVertexAttribArray(loc)
-                    GL.glVertexAttribPointer(loc, 3, GL.GL_FLOAT, GL.GL_FALSE, 24,
-                                             ctypes.c_void_p(offset))
-                GL.glBindBuffer(GL.GL_ELEMENT_ARRAY_BUFFER, ibo)
-                GL.glBufferData(GL.GL_ELEMENT_ARRAY_BUFFER, index.nbytes, index,
-                                GL.GL_STATIC_DRAW)
-                GL.glBindVertexArray(0)
+                vao, vbo, ibo = _upload_position_normal(interleaved, index)
                 gpu.lods.append((vao, len(index), (vbo, ibo)))
         self._lod_jobs = pending
 
@@ -1050,23 +1045,29 @@ class Renderer:
             arrays=(worlds, normals, identity))
         return self._prepared
 
-    def _world_radius(self, mesh: Mesh, world: npt.NDArray[np.float64]) -> float:
-        """A radius around the part's centre that holds it in world space (its local box's
-        half-diagonal times the largest scale of ``world``)."""
-        bounds = mesh.local_bounds()
-        if bounds is None:
-            return 0.0
-        scale = float(np.linalg.norm(world[:3, :3], axis=0).max())
-        r = float(np.linalg.norm(bounds[1] - bounds[0]) / 2 * scale)
-        return r if math.isfinite(r) else math.inf
-
-    def _local_centre(self, mesh: Mesh) -> npt.NDArray[np.float64] | None:
+    def _local_box(self, mesh: Mesh) -> tuple[npt.NDArray[np.float64], float] | None:
+        """The centre and half-diagonal of the mesh's local bounds (cached), None without
+        vertices."""
         if mesh.key not in self._centres:
             bounds = mesh.local_bounds()
             if bounds is None:
                 return None
-            self._centres[mesh.key] = (bounds[0] + bounds[1]) / 2
+            self._centres[mesh.key] = ((bounds[0] + bounds[1]) / 2,
+                                       float(np.linalg.norm(bounds[1] - bounds[0]) / 2))
         return self._centres[mesh.key]
+
+    def _world_radius(self, mesh: Mesh, world: npt.NDArray[np.float64]) -> float:
+        """A radius around the part's centre that holds it in world space (its local box's
+        half-diagonal times the largest scale of ``world``)."""
+        box = self._local_box(mesh)
+        if box is None:
+            return 0.0
+        r = box[1] * float(np.linalg.norm(world[:3, :3], axis=0).max())
+        return r if math.isfinite(r) else math.inf
+
+    def _local_centre(self, mesh: Mesh) -> npt.NDArray[np.float64] | None:
+        box = self._local_box(mesh)
+        return None if box is None else box[0]
 
     @staticmethod
     def _set_cut_planes(prog: _Program, planes: list[tuple[float, float, float, float]]) -> None:
