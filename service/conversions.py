@@ -25,7 +25,6 @@ import json
 import logging
 import os
 import resource
-import sqlite3
 import sys
 import threading
 import time
@@ -34,6 +33,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
+
+from farview.service.store import open_db, transaction
 
 log = logging.getLogger(__name__)
 
@@ -98,13 +99,8 @@ class ConversionStore:
     """The ``conversions`` table of the service's SQLite file."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute("PRAGMA busy_timeout=5000")
-        self._db.executescript(_SCHEMA)
+        self._db = open_db(path, _SCHEMA)
 
     def close(self) -> None:
         with self._lock:
@@ -118,25 +114,17 @@ class ConversionStore:
         return _row(row) if row else None
 
     def insert_if_absent(self, rec: ConversionRecord) -> tuple[ConversionRecord, bool]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                row = self._db.execute(
-                    f"SELECT {', '.join(_COLUMNS)} FROM conversions WHERE account_id=? AND "
-                    "conversion_id=?", (rec.account_id, rec.conversion_id)).fetchone()
-                if row:
-                    self._db.execute("COMMIT")
-                    return _row(row), False
-                cols = _COLUMNS[1:]
-                values = [json.dumps(rec.settings) if c == "settings" else getattr(rec, c)
-                          for c in cols]
-                cur = self._db.execute(f"INSERT INTO conversions ({', '.join(cols)}) VALUES "
-                                       f"({', '.join('?' * len(cols))})", values)
-                self._db.execute("COMMIT")
-            except BaseException:
-                if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
-                raise
+        with transaction(self._db, self._lock) as db:
+            row = db.execute(
+                f"SELECT {', '.join(_COLUMNS)} FROM conversions WHERE account_id=? AND "
+                "conversion_id=?", (rec.account_id, rec.conversion_id)).fetchone()
+            if row:
+                return _row(row), False
+            cols = _COLUMNS[1:]
+            values = [json.dumps(rec.settings) if c == "settings" else getattr(rec, c)
+                      for c in cols]
+            cur = db.execute(f"INSERT INTO conversions ({', '.join(cols)}) VALUES "
+                             f"({', '.join('?' * len(cols))})", values)
         return replace(rec, seq=int(cur.lastrowid or 0)), True
 
     def update(self, account_id: str, conversion_id: str, **changes: Any) -> None:

@@ -23,7 +23,7 @@ import json
 import sqlite3
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -60,6 +60,36 @@ CREATE TABLE IF NOT EXISTS service_state (
     value REAL NOT NULL
 );
 """
+
+
+def open_db(path: Path, schema: str,
+            connection_class: type[sqlite3.Connection] = sqlite3.Connection) -> sqlite3.Connection:
+    """The service's SQLite file (WAL, synced commits, a 5 s busy wait) with ``schema``
+    applied; shared by every table's store."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(path, check_same_thread=False, isolation_level=None,
+                         factory=connection_class)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=FULL")
+    db.execute("PRAGMA busy_timeout=5000")
+    db.executescript(schema)
+    return db
+
+
+@contextmanager
+def transaction(db: sqlite3.Connection, lock: threading.Lock) -> Iterator[sqlite3.Connection]:
+    """One ``BEGIN IMMEDIATE`` … ``COMMIT`` under ``lock``, rolled back on any failure."""
+    with lock:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+            db.execute("COMMIT")
+        except BaseException:
+            # also when COMMIT itself failed: left open, the transaction would make every
+            # later BEGIN fail ("cannot start a transaction within a transaction")
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -118,12 +148,7 @@ class SessionStore:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None,
-                                   factory=connection_class)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute("PRAGMA busy_timeout=5000")
-        self._db.executescript(_SCHEMA)
+        self._db = open_db(path, _SCHEMA, connection_class)
         columns = {row[1] for row in self._db.execute("PRAGMA table_info(sessions)")}
         if "model_status" not in columns:  # a store made before start-up models were reported
             self._db.execute("ALTER TABLE sessions ADD COLUMN model_status TEXT NOT NULL "
@@ -133,19 +158,8 @@ class SessionStore:
         with self._lock:
             self._db.close()
 
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-                self._db.execute("COMMIT")
-            except BaseException:
-                # also when COMMIT itself failed: left open, the transaction would make every
-                # later BEGIN fail ("cannot start a transaction within a transaction")
-                if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
-                raise
+    def _tx(self) -> AbstractContextManager[sqlite3.Connection]:
+        return transaction(self._db, self._lock)
 
     def get(self, account_id: str, session_id: str) -> SessionRecord | None:
         with self._lock:
