@@ -19,9 +19,7 @@ table: a 20-million-triangle model is a ~460 MB file and needs several GiB of me
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import struct
 import tempfile
 import time
 from pathlib import Path
@@ -30,7 +28,7 @@ import numpy as np
 import psutil
 
 import farview.host.egl
-from farview.host.gltf import load_model
+from farview.host.gltf import load_model, pack_glb
 from farview.host.renderer import Renderer
 from farview.host.scene import Scene
 from farview.host.transforms import matrix3_to_quat
@@ -102,14 +100,7 @@ def write_model(path: Path, triangles: int, parts: int) -> int:
            "scenes": [{"nodes": [parts]}], "nodes": nodes, "meshes": meshes,
            "materials": materials, "accessors": accessors, "bufferViews": views,
            "buffers": [{"byteLength": len(blob)}]}
-    j = json.dumps(doc, separators=(",", ":")).encode()
-    j += b" " * (-len(j) % 4)
-    blob.extend(b"\0" * (-len(blob) % 4))
-    with path.open("wb") as f:
-        f.write(struct.pack("<4sII", b"glTF", 2, 12 + 8 + len(j) + 8 + len(blob)))
-        f.write(struct.pack("<II", len(j), 0x4E4F534A) + j)
-        f.write(struct.pack("<II", len(blob), 0x004E4942))
-        f.write(blob)
+    path.write_bytes(pack_glb(doc, bytes(blob)))
     return parts * len(idx) // 3
 
 

@@ -28,7 +28,6 @@ import io
 import json
 import math
 import os
-import struct
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -49,6 +48,7 @@ from farview.host.gltf import (
     Texture,
     TextureInfo,
     load_model,
+    pack_glb,
 )
 
 ASSIMP_FORMATS = (".fbx", ".obj", ".stl", ".ply", ".dae", ".3ds", ".off")
@@ -369,11 +369,7 @@ def write_glb(model: Model) -> bytes:
     }
     if tex_specs:
         doc.update(textures=tex_specs, images=images, samplers=samplers)
-    j = json.dumps(doc, separators=(",", ":")).encode()
-    j += b" " * (-len(j) % 4)
-    chunks = (struct.pack("<II", len(j), 0x4E4F534A) + j
-              + struct.pack("<II", len(w.blob), 0x004E4942) + bytes(w.blob))
-    return struct.pack("<4sII", b"glTF", 2, 12 + len(chunks)) + chunks
+    return pack_glb(doc, bytes(w.blob))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -374,6 +374,18 @@ def load_model(
     )
 
 
+def pack_glb(doc: dict[str, Any], bin_chunk: bytes = b"") -> bytes:
+    """A ``.glb`` of ``doc`` (the JSON chunk, space-padded) and ``bin_chunk`` (the BIN chunk,
+    zero-padded; none when empty): the container :func:`load_model_bytes` reads."""
+    j = json.dumps(doc, separators=(",", ":")).encode()
+    j += b" " * (-len(j) % 4)
+    b = bin_chunk + b"\0" * (-len(bin_chunk) % 4)
+    chunks = struct.pack("<II", len(j), _CHUNK_JSON) + j
+    if b:
+        chunks += struct.pack("<II", len(b), _CHUNK_BIN) + b
+    return struct.pack("<4sII", GLB_MAGIC, 2, 12 + len(chunks)) + chunks
+
+
 def load_model_bytes(
     data: bytes,
     *,

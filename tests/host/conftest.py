@@ -39,8 +39,6 @@ def textured_quad_glb(image: bytes, *, sampler: dict | None = None, texcoord: bo
                       mime: str = "image/png") -> bytes:
     """A 2×2 quad in the z = 0 plane facing +z, whose base colour texture covers it once:
     the image's top-left corner at the quad's top-left (x = -1, y = 1), as glTF's uv says."""
-    import json
-    import struct
 
     import numpy as np
 
@@ -97,10 +95,6 @@ def quadrant_texture() -> object:
 
 def make_glb(doc: dict, bin_chunk: bytes = b"") -> bytes:
     """A GLB of ``doc`` (JSON chunk) and ``bin_chunk`` (BIN chunk, if any), each padded."""
-    j = json.dumps(doc).encode()
-    j += b" " * (-len(j) % 4)
-    b = bin_chunk + b"\0" * (-len(bin_chunk) % 4)
-    chunks = struct.pack("<II", len(j), 0x4E4F534A) + j
-    if b:
-        chunks += struct.pack("<II", len(b), 0x004E4942) + b
-    return struct.pack("<4sII", b"glTF", 2, 12 + len(chunks)) + chunks
+    from farview.host.gltf import pack_glb
+
+    return pack_glb(doc, bin_chunk)

@@ -11,9 +11,7 @@ in another viewer with::
 from __future__ import annotations
 
 import io
-import json
 import math
-import struct
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -21,6 +19,8 @@ from typing import Any
 
 import numpy as np
 from PIL import Image
+
+from farview.host.gltf import pack_glb
 
 SPACING = 1.25
 """Distance between the quads' centres."""
@@ -144,11 +144,7 @@ class Builder:
         if self.fallback_bytes:
             doc["buffers"].append({"byteLength": self.fallback_bytes, "extensions": {
                 "EXT_meshopt_compression": {"fallback": True}}})
-        j = json.dumps(doc).encode()
-        j += b" " * (-len(j) % 4)
-        chunks = (struct.pack("<II", len(j), 0x4E4F534A) + j
-                  + struct.pack("<II", len(blob), 0x004E4942) + blob)
-        return struct.pack("<4sII", b"glTF", 2, 12 + len(chunks)) + chunks
+        return pack_glb(doc, blob)
 
 
 def _pbr(base: tuple[float, ...] = (1, 1, 1, 1), **extra: Any) -> dict[str, Any]:

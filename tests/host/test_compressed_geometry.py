@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from farview.host.gltf import ModelError, load_model_bytes
+from tests.host.conftest import make_glb
 from tests.host.feature_models import MODELS, QUAD_UV
 
 
@@ -20,11 +21,7 @@ def _split(glb: bytes) -> tuple[dict, bytes]:
     return doc, glb[20 + jlen + 8:]
 
 
-def _join(doc: dict, blob: bytes) -> bytes:
-    j = json.dumps(doc).encode()
-    j += b" " * (-len(j) % 4)
-    chunks = struct.pack("<II", len(j), 0x4E4F534A) + j + struct.pack("<II", len(blob), 0x004E4942) + blob
-    return struct.pack("<4sII", b"glTF", 2, 12 + len(chunks)) + chunks
+_join = make_glb
 
 
 def test_pinned_decoders_return_what_the_loader_reads() -> None:
