@@ -484,6 +484,7 @@ class Renderer:
         self._env_textures: dict[str, int] = {}
         """Environment maps by name (see :meth:`_bind_environment`)."""
         self._warned_lights = False
+        self._packed_lights: tuple[object, _Prepared, _Lights] | None = None
         self._batches: dict[tuple[object, ...], _Batch] = {}
         self.last_culled = 0
         """Opaque parts (or batches) the last frame left out as outside the view (all views)."""
@@ -1156,12 +1157,17 @@ class Renderer:
     def _lights(self, scene: Scene, prep: _Prepared) -> _Lights:
         """The scene's lights and its models', as the shaders' uniform arrays (at most
         MAX_LIGHTS: the scene's first)."""
+        cached = self._packed_lights
+        if cached is not None and cached[0] is scene.lighting and cached[1] is prep:
+            return cached[2]  # both immutable: packed once, not every frame
         lights = [*scene.lighting.lights, *prep.model_lights]
         if len(lights) > MAX_LIGHTS and not self._warned_lights:
             log.warning("%d lights in the scene; drawing the first %d (the scene API's first, "
                         "then the models')", len(lights), MAX_LIGHTS)
             self._warned_lights = True
-        return _pack_lights(lights[:MAX_LIGHTS])
+        packed = _pack_lights(lights[:MAX_LIGHTS])
+        self._packed_lights = (scene.lighting, prep, packed)
+        return packed
 
     def _draw_all(self, progs: dict[Features, _Program], draws: list[_Draw], alpha: float,
                   blend: bool | None) -> None:
