@@ -4,12 +4,18 @@ triangle count and part count, on models this script generates (nothing is downl
 Each model is a grid of parts, each part a UV sphere with vertex data of its own (one mesh
 and one node per part, one of 8 materials; the parts share their index buffer), written as a
 ``.glb`` to a temporary folder. For each model it reports: the file's size, the load (parse +
-decode, ``host.gltf.load_model``), adding it to a scene, the process's RSS growth, and the
+decode, ``host.gltf.load_model``), adding it to a scene, memory, and the
 in-process renderer's frame time at 1280×720 while the camera moves (an orbit; big parts may be
 drawn at a coarser level of detail, the level reached is shown) and at rest (the same view
 again, full detail), p50 over ``--frames`` frames, the seconds until the levels of detail were
 made, and "plain": moving again with every part drawn on its own and in full (no batches, no
 levels of detail: as before issue 20).
+
+Each model is measured in a fresh process (``--measure PATH``), so that memory freed by one
+model cannot hide another's: "RSS MB" is that process's resident memory once the model is
+drawn and its levels of detail are uploaded, less what it held before loading (the GL context
+and renderer); "peak MB" is its high-water mark (loading included) less the same; "B/tri" is RSS per triangle.
+The level-of-detail worker (a child process that exits with the renderer) is not counted.
 
 Run: ``python3 benchmarks/bench_scale.py [--triangles 0.03,0.5,2] [--parts 64,4096,16384]
 [--frames 20]`` (triangles in millions; add 8 and 20, or 100000 parts, for the issue's full
@@ -19,7 +25,11 @@ table: a 20-million-triangle model is a ~460 MB file and needs several GiB of me
 from __future__ import annotations
 
 import argparse
+import json
 import math
+import resource
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -139,6 +149,7 @@ def measure(renderer: Renderer, path: Path, frames: int) -> dict[str, float]:
         time.sleep(0.05)
         render(0.0)
     t4 = time.perf_counter()
+    rss = proc.memory_info().rss - rss0
     moving, rest = [], []
     renderer.lod_level = 0
     for i in range(frames):
@@ -160,11 +171,22 @@ def measure(renderer: Renderer, path: Path, frames: int) -> dict[str, float]:
     assert culled == 0, f"{culled} parts were outside the view: the bench must see them all"
     out = {"load_s": t1 - t0, "scene_s": t2 - t1, "first_frame_s": t3 - t2,
            "lod_s": t4 - t3, "level": level,
-           "rss_mb": (proc.memory_info().rss - rss0) / 2**20,
+           "rss_mb": rss / 2**20,
+           "peak_mb": (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - rss0) / 2**20,
            "moving_ms": float(np.median(moving)), "rest_ms": float(np.median(rest)),
            "unbatched_ms": float(np.median(unbatched))}
-    renderer.render(Scene(), [orbit(0.0, 1.0)])  # frees the buffers
     return out
+
+
+def measure_in_this_process(path: Path, frames: int) -> None:
+    """``--measure``: one model, measured by a process of its own; prints a JSON line."""
+    ctx = farview.host.egl.EglContext()
+    renderer = Renderer(1280, 720)
+    renderer.render(Scene(), [orbit(0.0, 1.0)])  # shaders compiled before the baseline
+    out = measure(renderer, path, frames)
+    renderer.close()
+    ctx.release()
+    print(json.dumps(out), flush=True)
 
 
 def main() -> None:
@@ -175,28 +197,39 @@ def main() -> None:
     ap.add_argument("--parts", default="64,4096,16384",
                     help="part counts, comma-separated (about 1 M triangles each)")
     ap.add_argument("--frames", type=int, default=20)
+    ap.add_argument("--measure", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.measure:
+        measure_in_this_process(args.measure, args.frames)
+        return
     ctx = farview.host.egl.EglContext()
     renderer = Renderer(1280, 720)
     print(f"EGL path: {ctx.path}; {ctx.renderer}; lighting {renderer.lighting}; 1280x720")
+    renderer.close()
+    ctx.release()
     rows = [(float(t), 64) for t in args.triangles.split(",") if t] + \
            [(1.0, int(p)) for p in args.parts.split(",") if p]
     print(f"{'triangles':>11} {'parts':>7} {'file MB':>8} {'load s':>7} {'scene s':>8} "
-          f"{'1st frame s':>11} {'LODs s':>6} {'RSS MB':>7} {'B/tri':>6} {'moving ms':>9} "
+          f"{'1st frame s':>11} {'LODs s':>6} {'RSS MB':>7} {'peak MB':>7} {'B/tri':>6} "
+          f"{'moving ms':>9} "
           f"{'level':>5} {'rest ms':>8} {'plain ms':>8}")
     with tempfile.TemporaryDirectory() as tmp:
         for millions, parts in rows:
             path = Path(tmp) / f"scale_{millions}_{parts}.glb"
             tris = write_model(path, int(millions * 1e6), parts)
-            r = measure(renderer, path, args.frames)
+            child = subprocess.run(
+                [sys.executable, __file__, "--measure", str(path), "--frames", str(args.frames)],
+                capture_output=True, text=True, check=False)
+            if child.returncode:
+                raise SystemExit(f"measuring {path.name} failed:\n{child.stderr}")
+            r = json.loads(child.stdout.strip().splitlines()[-1])
             print(f"{tris:>11,} {parts:>7,} {path.stat().st_size / 2**20:>8.1f} "
                   f"{r['load_s']:>7.2f} {r['scene_s']:>8.2f} {r['first_frame_s']:>11.2f} "
-                  f"{r['lod_s']:>6.2f} {r['rss_mb']:>7.0f} {r['rss_mb'] * 2**20 / tris:>6.0f} "
+                  f"{r['lod_s']:>6.2f} {r['rss_mb']:>7.0f} {r['peak_mb']:>7.0f} "
+                  f"{r['rss_mb'] * 2**20 / tris:>6.0f} "
                   f"{r['moving_ms']:>9.1f} {r['level']:>5} {r['rest_ms']:>8.1f} "
                   f"{r['unbatched_ms']:>8.1f}", flush=True)
             path.unlink()
-    renderer.close()
-    ctx.release()
 
 
 if __name__ == "__main__":

@@ -356,6 +356,16 @@ class RemoteScene:
         self._fov_y = None
         return result
 
+    async def set_level_of_detail(self, mode: str) -> str:
+        """``"full"`` pins full detail; ``"auto"`` (the default) lets the host draw big parts
+        coarser while the camera moves, to keep frames within its budget (full detail again
+        as soon as the camera rests). Returns the mode now in force."""
+        result = await self._call("set_level_of_detail", None, mode=mode)
+        return str(result["mode"])
+
+    async def get_level_of_detail(self) -> str:
+        return str((await self._call("get_level_of_detail", None))["mode"])
+
     async def set_lighting(self, **settings: Any) -> Lighting:
         """Any of key_direction, key_color, key_intensity, fill_direction, fill_intensity,
         ambient, lights (:class:`~farview.input.scene.Light` values or their dicts, at most

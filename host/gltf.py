@@ -449,12 +449,30 @@ def _json_depth(raw: bytes) -> int:
     Anything after an unterminated string is ignored: the parser refuses the string first.
     Vectorised, unlike :func:`farview.input.jsondepth.nests_deeper` (which measures messages
     of at most a few hundred KiB token by token): a glTF's JSON can be tens of MiB."""
+    if b"\\" not in raw:  # no escapes (the usual file): every quote opens or closes a string
+        return _json_depth_unescaped(raw)
     brackets = _JSON_STRING.sub(b"", raw).translate(None, _NOT_BRACKETS)
+    return _bracket_depth(np.frombuffer(brackets, dtype=np.uint8))
+
+
+_NOT_QUOTES_BRACKETS = bytes(b for b in range(256) if b not in b'"[]{}')
+
+
+def _json_depth_unescaped(raw: bytes) -> int:
+    """:func:`_json_depth` of JSON without backslashes: a bracket is outside strings when an
+    even number of quotes came before it."""
+    c = np.frombuffer(raw.translate(None, _NOT_QUOTES_BRACKETS), dtype=np.uint8)
+    quote = c == ord('"')
+    outside = (np.cumsum(quote, dtype=np.int64) & 1) == 0
+    return _bracket_depth(c[outside & ~quote])
+
+
+def _bracket_depth(b: npt.NDArray[np.uint8]) -> int:
+    """The deepest nesting of a sequence of bracket characters."""
     depth = deepest = 0
-    for start in range(0, len(brackets), _SCAN_CHUNK):  # bounded temporaries for huge files
-        b = np.frombuffer(brackets, dtype=np.uint8, count=min(_SCAN_CHUNK, len(brackets) - start),
-                          offset=start)
-        steps = np.where((b == ord("[")) | (b == ord("{")), 1, -1).astype(np.int64)
+    for start in range(0, len(b), _SCAN_CHUNK):  # bounded temporaries for huge files
+        chunk = b[start:start + _SCAN_CHUNK]
+        steps = np.where((chunk == ord("[")) | (chunk == ord("{")), 1, -1).astype(np.int64)
         levels = np.cumsum(steps) + depth
         deepest = max(deepest, int(levels.max()))
         depth = int(levels[-1])
@@ -469,13 +487,27 @@ def _json_int(text: str) -> int | float:
     return int(text) if len(text) <= 20 else float(text)
 
 
+def _fast_json(raw: bytes) -> Any:
+    """``raw`` parsed by orjson (several times faster than :mod:`json` on a big glTF's JSON);
+    ValueError where it refuses. Integers past 64 bits become floats, as :func:`_json_int`
+    makes them (the pinned behaviour ``tests/host/test_gltf_json.py`` checks)."""
+    import orjson
+
+    return orjson.loads(raw)
+
+
 def _parse_json(raw: bytes) -> dict[str, Any]:
     depth = _json_depth(raw)
     if depth > MAX_JSON_DEPTH:
         raise ModelError(f"not a usable glTF file: its JSON nests deeper than {MAX_JSON_DEPTH} "
                          f"levels ({depth}); glTF needs fewer than ten")
     try:
-        doc = json.loads(raw.decode("utf-8"), parse_int=_json_int)
+        doc = _fast_json(raw)
+    except ValueError:  # orjson refuses some JSON that Python takes (a lone surrogate in a
+        doc = None      # string, 1e400): the standard parser decides, and words the error
+    try:
+        if doc is None:
+            doc = json.loads(raw.decode("utf-8"), parse_int=_json_int)
     except (ValueError, RecursionError) as e:
         # ValueError: bad UTF-8 or bad JSON. RecursionError cannot happen below
         # MAX_JSON_DEPTH, but must not escape if it did.
@@ -534,11 +566,13 @@ class _Budget:
 
 
 def _is_num(v: object) -> TypeGuard[float]:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    # type() rather than isinstance: JSON gives exact ints and floats (bool is an int subclass,
+    # and refused), and this runs millions of times on a big model
+    return (type(v) is float or type(v) is int) and math.isfinite(v)  # type: ignore[arg-type]
 
 
 def _is_int(v: object) -> TypeGuard[int]:
-    return isinstance(v, int) and not isinstance(v, bool)
+    return type(v) is int
 
 
 def _short(v: object, limit: int = 60) -> str:
@@ -633,8 +667,10 @@ class _Loader:
         return v
 
     def _item(self, key: str, index: object, what: str) -> dict[str, Any]:
-        items = self._array(key)
-        if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < len(items):
+        items = self._arrays.get(key)
+        if items is None:
+            items = self._array(key)
+        if type(index) is not int or not 0 <= index < len(items):
             singular = {"meshes": "mesh", "accessors": "accessor", "bufferViews": "buffer view"}
             raise ModelError(f"{what} refers to {singular.get(key, key[:-1])} {_short(index)}, "
                              "which does not exist "

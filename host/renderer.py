@@ -848,8 +848,9 @@ class Renderer:
         """Draw ``scene`` for one view (whole frame) or two (left eye in the left half).
 
         ``moving``: the camera moved since the last frame; big parts may then be drawn at a
-        coarser level of detail (:attr:`lod_level`, kept to :attr:`lod_budget_ms`). A still
-        camera gets full detail (:attr:`last_reduced` says whether a frame was coarser).
+        coarser level of detail (:attr:`lod_level`, kept to :attr:`lod_budget_ms`), unless
+        ``scene.detail`` pins full detail. A still camera gets full detail
+        (:attr:`last_reduced` says whether a frame was coarser).
 
         ``scene.camera``, when set, overrides ``near``/``far`` and (for one view) the vertical
         field of view, keeping the view's aspect ratio.
@@ -870,7 +871,8 @@ class Renderer:
         prep = self._prepare(scene)
         if self._lod_jobs:
             self._upload_lods()
-        level = self.lod_level if (moving and self.lod) else 0
+        moving = moving and self.lod and scene.detail == "auto"
+        level = self.lod_level if moving else 0
         self._draw_level = level
         self._drew_reduced = False
         planes = [p.equation for p in scene.cut_planes.values()][:MAX_CUT_PLANES]
@@ -949,7 +951,7 @@ class Renderer:
         GL.glFinish()
         self.last_timings = FrameTimings(render_ms=_ms(t0))
         self.last_reduced = self._drew_reduced
-        if moving and self.lod:  # keep moving frames within the budget
+        if moving:  # keep moving frames within the budget
             ms = self.last_timings.render_ms
             if ms > self.lod_budget_ms and self.lod_level < len(LOD_REDUCTIONS):
                 self.lod_level += 1

@@ -29,6 +29,7 @@ from farview.input import scene as wire_scene
 from farview.input.errors import ProtocolError
 from farview.input.mathutil import Quat, Vec3
 from farview.input.scene import (
+    DETAIL_MODES,
     Bounds,
     CameraSettings,
     CutPlane,
@@ -288,6 +289,7 @@ class Scene:
         self._cut_planes: dict[int, CutPlane] = {}
         self._cut_plane_ids = itertools.count(1)
         self._camera: CameraSettings | None = None
+        self._detail = "auto"
 
     # -- structure ----------------------------------------------------------------------------
 
@@ -308,6 +310,19 @@ class Scene:
     @camera.setter
     def camera(self, value: CameraSettings | None) -> None:
         self._camera = value
+        self.version += 1
+
+    @property
+    def detail(self) -> str:
+        """``auto``: big parts may be drawn coarser while the camera moves (the renderer keeps
+        frames within its budget); ``full``: always full detail (pinned by the user)."""
+        return self._detail
+
+    @detail.setter
+    def detail(self, value: str) -> None:
+        if value not in DETAIL_MODES:
+            raise ValueError(f"detail must be one of {', '.join(DETAIL_MODES)}, got {value!r}")
+        self._detail = value
         self.version += 1
 
     @property

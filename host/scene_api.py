@@ -28,6 +28,9 @@ method                 params → result
                        ``remove_cut_plane`` id; ``list_cut_planes`` → {planes: [...]}
 ``set_camera``         near, far, [fov_y] → camera; ``get_camera``; ``reset_camera``
 ``set_lighting``       any Lighting field → lighting; ``get_lighting``
+``set_level_of_detail`` mode (auto|full) → {mode}; ``get_level_of_detail``: ``full`` pins full
+                       detail while the camera moves (``auto``, the default, lets the host
+                       draw big parts coarser to keep moving frames within its budget)
 =====================  =========================================================================
 
 Params and results are the wire types of :mod:`farview.input.scene`. Error codes (by the
@@ -80,6 +83,7 @@ from farview.host.raycast import RayCaster
 from farview.host.scene import Entity
 from farview.input.launch import SCENE_TRIANGLES
 from farview.input.scene import (
+    DETAIL_MODES,
     CameraOverride,
     CameraSettings,
     CutPlane,
@@ -264,7 +268,7 @@ class SceneService:
                      "set_transform", "set_parent", "set_state", "get_bounds", "raycast",
                      "add_cut_plane", "set_cut_plane", "remove_cut_plane", "list_cut_planes",
                      "set_camera", "get_camera", "reset_camera", "set_lighting",
-                     "get_lighting"):
+                     "get_lighting", "set_level_of_detail", "get_level_of_detail"):
             dispatcher.add(name, getattr(self, "_" + name))
 
     # -- handlers: models ---------------------------------------------------------------------
@@ -517,6 +521,21 @@ class SceneService:
 
     async def _get_lighting(self, params: dict[str, Any]) -> Any:
         return self.runtime.scene.lighting.to_wire()
+
+    async def _set_level_of_detail(self, params: dict[str, Any]) -> Any:
+        mode = require(params, "mode", str)
+        if mode not in DETAIL_MODES:
+            raise ControlError(INVALID_ARGUMENT, f"mode must be one of "
+                               f"{', '.join(DETAIL_MODES)}, got {mode[:40]!r}")
+
+        def apply() -> dict[str, Any]:
+            self.runtime.scene.detail = mode
+            return {"mode": mode}
+
+        return await self._locked(apply)
+
+    async def _get_level_of_detail(self, params: dict[str, Any]) -> Any:
+        return {"mode": self.runtime.scene.detail}
 
     # -- descriptions -------------------------------------------------------------------------
     def _info(self, e: Entity) -> dict[str, Any]:

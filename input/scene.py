@@ -272,6 +272,10 @@ ENVIRONMENTS = ("studio", "outdoor", "none")
 """Built-in environments for image-based lighting (host/environment.py makes them); ``none``
 keeps only the lights and a hemisphere ambient."""
 
+DETAIL_MODES = ("auto", "full")
+"""``set_level_of_detail`` modes: ``auto`` lets the host draw big parts coarser while the camera
+moves (full detail again when it rests); ``full`` pins full detail."""
+
 
 @dataclass(frozen=True)
 class Light:

@@ -8,6 +8,7 @@ import pytest
 
 from farview.host.egl import EglContext
 from farview.host.gltf import load_model, load_model_bytes
+from farview.host.lod import LOD_REDUCTIONS
 from farview.host.renderer import BACKGROUND, BATCH_MAX_TRIANGLES, Renderer
 from farview.host.scene import Entity, Scene, Tint
 from farview.host.transforms import matrix3_to_quat
@@ -322,16 +323,23 @@ def test_big_parts_get_coarser_while_moving_and_full_detail_at_rest(
             time.sleep(0.05)
             r.render(scene, eye)
         r.lod_budget_ms = 0.0  # every moving frame is over budget: the level rises
-        for _ in range(4):
+        for _ in range(len(LOD_REDUCTIONS) + 1):
             r.render(scene, eye, moving=True)
-        assert r.lod_level == 3 and r.last_reduced
+        assert r.lod_level == len(LOD_REDUCTIONS) and r.last_reduced
         coarse = r.read_rgba().astype(int)
         assert np.abs(coarse - full).mean() < 3, "the coarse ball should look like the ball"
         r.render(scene, eye)  # at rest
         assert not r.last_reduced
         np.testing.assert_array_equal(r.read_rgba().astype(int), full)
+        scene.detail = "full"  # the user pins full detail: moving frames are full too
+        r.render(scene, eye, moving=True)
+        assert not r.last_reduced and r.lod_level == len(LOD_REDUCTIONS)
+        np.testing.assert_array_equal(r.read_rgba().astype(int), full)
+        scene.detail = "auto"
+        r.render(scene, eye, moving=True)
+        assert r.last_reduced
         r.lod_budget_ms = 1e9  # fast frames: the level falls again
         r.render(scene, eye, moving=True)
-        assert r.lod_level == 2
+        assert r.lod_level == len(LOD_REDUCTIONS) - 1
     finally:
         r.close()

@@ -275,6 +275,26 @@ async def test_camera_settings_are_validated_and_applied(conn: RenderingConnecti
     assert changed(base, await frame_after(conn)).mean() < 0.002
 
 
+async def test_full_detail_can_be_pinned(conn: RenderingConnection) -> None:
+    """set_level_of_detail: "full" pins full detail (the renderer test checks the pictures),
+    "auto" gives it back; other modes are refused and change nothing."""
+    assert await conn.scene.get_level_of_detail() == "auto"
+    for bad in ("fine", "", "FULL"):
+        with pytest.raises(RemoteError) as err:
+            await conn.scene.set_level_of_detail(bad)
+        assert err.value.code == "InvalidArgument" and "auto, full" in err.value.message
+    with pytest.raises(RemoteError) as err:
+        await conn.request("set_level_of_detail", mode=3)
+    assert err.value.code == "InvalidArgument" and "mode" in err.value.message
+    assert await conn.scene.get_level_of_detail() == "auto"
+    try:
+        assert await conn.scene.set_level_of_detail("full") == "full"
+        assert await conn.scene.get_level_of_detail() == "full"
+        await frame_after(conn)  # the host keeps rendering with it pinned
+    finally:
+        assert await conn.scene.set_level_of_detail("auto") == "auto"
+
+
 async def test_lighting_can_be_set(conn: RenderingConnection) -> None:
     original = await conn.scene.get_lighting()
     base = await frame_after(conn)
