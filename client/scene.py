@@ -366,6 +366,13 @@ class RemoteScene:
     async def get_level_of_detail(self) -> str:
         return str((await self._call("get_level_of_detail", None))["mode"])
 
+    async def set_point_size(self, size: float) -> float:
+        """Pixels across each point of the scene's point clouds (1 to 64; 2 by default)."""
+        return float((await self._call("set_point_size", None, size=size))["size"])
+
+    async def get_point_size(self) -> float:
+        return float((await self._call("get_point_size", None))["size"])
+
     async def set_lighting(self, **settings: Any) -> Lighting:
         """Any of key_direction, key_color, key_intensity, fill_direction, fill_intensity,
         ambient, lights (:class:`~farview.input.scene.Light` values or their dicts, at most

@@ -3,11 +3,12 @@ that farview loads fast.
 
 Inputs: glTF 2.0 (``.glb``, ``.gltf``: read by :mod:`host.gltf`, with its budgets) and the
 formats the Open Asset Import Library reads (:data:`ASSIMP_FORMATS`: FBX, OBJ, STL, PLY,
-COLLADA, 3DS, OFF; through the ``assimp-py`` wheel, which bundles the library). What is kept:
+COLLADA, 3DS, OFF; through the ``assimp-py`` wheel, which bundles the library), and point
+clouds: LAS, LAZ and E57 (:mod:`host.pointclouds`) and PLY files without faces. What is kept:
 the node hierarchy with its names and transforms, triangle meshes with normals (generated when
-missing) and the first texture coordinate set, materials (base colour, metallic, roughness,
-emissive, alpha, double-sided; base colour textures from glTF input). Points and lines are
-dropped.
+missing) and the first texture coordinate set, point clouds with their colours (``POINTS``
+primitives, ``COLOR_0``), materials (base colour, metallic, roughness, emissive, alpha,
+double-sided; base colour textures from glTF input). Lines are dropped.
 
 The output: one ``.glb`` whose vertices are de-duplicated per primitive and whose vertex and
 index buffers are compressed with ``EXT_meshopt_compression`` (meshoptimizer's codec, which
@@ -37,6 +38,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from farview.host import pointclouds
 from farview.host.errors import ModelError
 from farview.host.gltf import (
     DEFAULT_MATERIAL,
@@ -53,7 +55,7 @@ from farview.host.gltf import (
 
 ASSIMP_FORMATS = (".fbx", ".obj", ".stl", ".ply", ".dae", ".3ds", ".off")
 GLTF_FORMATS = (".glb", ".gltf")
-FORMATS = GLTF_FORMATS + ASSIMP_FORMATS
+FORMATS = GLTF_FORMATS + ASSIMP_FORMATS + pointclouds.POINT_CLOUD_FORMATS
 """File extensions :func:`convert_file` takes."""
 
 
@@ -72,11 +74,13 @@ class Budgets:
     max_bytes: int = 1 << 30
     """Size of the input file."""
     max_triangles: int = 20_000_000
+    """Triangles and points (a point counts as a triangle, as in a session's size)."""
 
 
 @dataclass(frozen=True)
 class Result:
     triangles: int
+    points: int
     nodes: int
     meshes: int
     materials: int
@@ -100,6 +104,7 @@ def convert_file(src: Path, dst: Path, budgets: Budgets = Budgets()) -> Result:
     if size > budgets.max_bytes:
         raise ConversionError("LimitExceeded", f"{src.name} is {size:,} bytes, over the "
                               f"{budgets.max_bytes:,}-byte input budget")
+    extras: dict[str, Any] = {}
     if ext in GLTF_FORMATS:
         try:
             model = load_model(src, max_triangles=budgets.max_triangles,
@@ -107,9 +112,12 @@ def convert_file(src: Path, dst: Path, budgets: Budgets = Budgets()) -> Result:
         except ModelError as e:
             raise ConversionError("LimitExceeded" if e.code == "LimitExceeded" else "InvalidInput",
                                   f"{src.name}: {e.message}") from None
+    elif ext in pointclouds.POINT_CLOUD_FORMATS:
+        model, origin = _import_point_cloud(src, budgets)
+        extras["origin"] = list(origin)
     else:
         model = _import_assimp(src, budgets)
-    data = write_glb(model)
+    data = write_glb(model, extras)
     fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".part", dir=dst.parent)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -121,8 +129,25 @@ def convert_file(src: Path, dst: Path, budgets: Budgets = Budgets()) -> Result:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return Result(model.triangle_count, len(model.nodes), len(model.meshes),
+    return Result(model.triangle_count, model.point_count, len(model.nodes), len(model.meshes),
                   len(model.materials), size, len(data))
+
+
+def _import_point_cloud(src: Path, budgets: Budgets) -> tuple[Model, tuple[float, float, float]]:
+    """The cloud as one POINTS primitive around the origin, and where its centre was (y-up, in
+    the file's units): georeferenced coordinates (millions of metres) would lose centimetres
+    in the renderer's float32 arithmetic, so the output keeps them in ``asset.extras.origin``
+    instead of a node translation."""
+    try:
+        cloud = pointclouds.read(src, budgets.max_triangles)
+        positions, colors, centre = pointclouds.to_points(cloud, src.name)
+    except pointclouds.PointCloudError as e:
+        raise ConversionError(e.code, e.message) from None
+    prim = Primitive(positions, np.zeros((0, 3), np.float32), np.zeros(0, np.uint32),
+                     DEFAULT_MATERIAL, colors=colors, points=True)
+    mesh = Mesh(src.stem, (prim,))
+    return Model(src.stem, (Node(0, src.stem, mesh=mesh),), (0,), (mesh,),
+                 (DEFAULT_MATERIAL,)), centre
 
 
 # -- importing through assimp ---------------------------------------------------------------
@@ -137,7 +162,14 @@ def _import_assimp(src: Path, budgets: Budgets) -> Model:
              | assimp_py.Process_GenSmoothNormals | assimp_py.Process_SortByPType
              | assimp_py.Process_ValidateDataStructure)
     try:
-        scene = assimp_py.import_file(str(src), flags)
+        try:
+            scene = assimp_py.import_file(str(src), flags)
+        except RuntimeError as e:
+            if "contains no faces" not in str(e):
+                raise
+            # a point cloud (a PLY of vertices only): the validator wants faces; the indices
+            # it would check are not used for points, and the vertices are checked below
+            scene = assimp_py.import_file(str(src), flags & ~assimp_py.Process_ValidateDataStructure)
     except (RuntimeError, ValueError, OSError) as e:
         raise ConversionError("InvalidInput", f"{src.name} could not be read "
                               f"({str(e)[:200]}); check that it is a valid "
@@ -147,15 +179,31 @@ def _import_assimp(src: Path, budgets: Budgets) -> Model:
     triangles = 0
     for i, m in enumerate(scene.meshes):
         # copies: the importer's buffers live only as long as its objects
-        idx = np.array(m.indices, dtype=np.uint32)
+        idx = np.array(m.indices if m.indices is not None else (), dtype=np.uint32)
         pos = np.array(m.vertices, dtype=np.float32).reshape(-1, 3)
+        mat = materials[m.material_index] if 0 <= m.material_index < len(materials) \
+            else DEFAULT_MATERIAL
+        if not len(idx) and len(pos):  # a point cloud
+            triangles += len(pos)
+            if triangles > budgets.max_triangles:
+                raise _over_budget(src, budgets)
+            if not np.isfinite(pos).all():
+                raise ConversionError("InvalidInput", f"{src.name}: mesh {i} has NaN or "
+                                      "infinite coordinates")
+            colors = None
+            if m.colors:  # linear RGBA floats (PLY's 8-bit colours, divided by 255)
+                c = np.array(m.colors[0], dtype=np.float32).reshape(len(pos), 4)
+                colors = np.ascontiguousarray(np.clip(np.nan_to_num(c), 0.0, 1.0))
+                colors[:, :3] **= 2.2  # PLY colours are display (sRGB) values
+            meshes.append(Mesh(m.name or f"mesh_{i}", (Primitive(
+                pos, np.zeros((0, 3), np.float32), idx, mat, colors=colors, points=True),)))
+            continue
         if len(idx) % 3 or not len(pos):
-            meshes.append(Mesh(m.name or f"mesh_{i}", ()))  # points or lines only
+            meshes.append(Mesh(m.name or f"mesh_{i}", ()))  # lines only
             continue
         triangles += len(idx) // 3
         if triangles > budgets.max_triangles:
-            raise ConversionError("LimitExceeded", f"{src.name} has more than "
-                                  f"{budgets.max_triangles:,} triangles, over the budget")
+            raise _over_budget(src, budgets)
         if len(idx) and int(idx.max()) >= len(pos):
             raise ConversionError("InvalidInput", f"{src.name}: mesh {i} has an index past its "
                                   "vertices")
@@ -171,8 +219,6 @@ def _import_assimp(src: Path, budgets: Budgets) -> Model:
         if not (np.isfinite(pos).all() and np.isfinite(nrm).all()):
             raise ConversionError("InvalidInput", f"{src.name}: mesh {i} has NaN or infinite "
                                   "coordinates")
-        mat = materials[m.material_index] if 0 <= m.material_index < len(materials) \
-            else DEFAULT_MATERIAL
         meshes.append(Mesh(m.name or f"mesh_{i}", (Primitive(pos, nrm, idx, mat, uv),)))
     nodes: list[Node] = []
     stack: list[tuple[Any, int]] = [(scene.root_node, -1)]
@@ -199,6 +245,11 @@ def _import_assimp(src: Path, budgets: Budgets) -> Model:
     nodes = [Node(n.index, n.name, n.translation, n.rotation, n.scale, n.matrix, n.mesh,
                   tuple(parents.get(n.index, ()))) for n in nodes]
     return Model(src.stem, tuple(nodes), (0,), tuple(meshes), materials)
+
+
+def _over_budget(src: Path, budgets: Budgets) -> ConversionError:
+    return ConversionError("LimitExceeded", f"{src.name} has more than "
+                           f"{budgets.max_triangles:,} triangles and points, over the budget")
 
 
 def _material(i: int, m: dict[str, Any]) -> Material:
@@ -277,8 +328,20 @@ def _dedupe(prim: Primitive) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.ui
         2 if prim.texcoords is not None else 0)
 
 
-def write_glb(model: Model) -> bytes:
-    """``model`` as one ``.glb`` with meshopt-compressed buffers (module docstring)."""
+def _points_json(w: _Writer, prim: Primitive, material: int) -> dict[str, Any]:
+    """A POINTS primitive: positions and, if any, colours (normalized 16-bit RGBA: linear
+    colours need more than 8 bits in the dark)."""
+    attrs = {"POSITION": w.compressed(prim.positions, "ATTRIBUTES", "VEC3", 5126, True)}
+    if prim.colors is not None:
+        rgba = np.round(np.clip(prim.colors, 0.0, 1.0) * 65535).astype(np.uint16)
+        attrs["COLOR_0"] = w.compressed(rgba, "ATTRIBUTES", "VEC4", 5123)
+        w.accessors[attrs["COLOR_0"]]["normalized"] = True
+    return {"attributes": attrs, "mode": 0, "material": material}
+
+
+def write_glb(model: Model, extras: dict[str, Any] | None = None) -> bytes:
+    """``model`` as one ``.glb`` with meshopt-compressed buffers (module docstring);
+    ``extras``: the asset's ``extras`` (a point cloud's ``origin``)."""
     w = _Writer()
     textures: dict[int, int] = {}
     images: list[dict[str, Any]] = []
@@ -312,6 +375,9 @@ def write_glb(model: Model) -> bytes:
     for mesh in model.meshes:
         prims = []
         for prim in mesh.primitives:
+            if prim.points:
+                prims.append(_points_json(w, prim, material(prim.material)))
+                continue
             verts, idx, uv_cols = _dedupe(prim)
             attrs = {"POSITION": w.compressed(verts[:, 0:3], "ATTRIBUTES", "VEC3", 5126, True),
                      "NORMAL": w.compressed(verts[:, 3:6], "ATTRIBUTES", "VEC3", 5126)}
@@ -356,7 +422,8 @@ def write_glb(model: Model) -> bytes:
     w.blob.extend(b"\0" * (-len(w.blob) % 4))
     fallback = sum(v["byteLength"] for v in w.views if "extensions" in v)
     doc: dict[str, Any] = {
-        "asset": {"version": "2.0", "generator": "farview convert"},
+        "asset": {"version": "2.0", "generator": "farview convert",
+                  **({"extras": extras} if extras else {})},
         "extensionsUsed": ["EXT_meshopt_compression", "KHR_materials_emissive_strength",
                            "KHR_materials_unlit"],
         "extensionsRequired": ["EXT_meshopt_compression"],
@@ -403,7 +470,8 @@ def cli_main(argv: list[str] | None = None) -> int:
         prog="farview convert",
         description="Convert a model (" + ", ".join(FORMATS) + ") into one .glb that farview "
         "loads fast: node names and hierarchy, materials and bounds kept, vertices "
-        "de-duplicated, buffers compressed with EXT_meshopt_compression.")
+        "de-duplicated, buffers compressed with EXT_meshopt_compression. Point clouds (LAS, "
+        "LAZ, E57, PLY without faces) become glTF POINTS with their colours.")
     ap.add_argument("input", type=Path, help="the model file")
     ap.add_argument("-o", "--output", type=Path,
                     help="the .glb to write (default: beside the input, INPUT.glb, or "
@@ -411,7 +479,7 @@ def cli_main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-bytes", type=int, default=Budgets.max_bytes,
                     help=f"largest input file (default {Budgets.max_bytes:,})")
     ap.add_argument("--max-triangles", type=int, default=Budgets.max_triangles,
-                    help=f"most triangles (default {Budgets.max_triangles:,})")
+                    help=f"most triangles and points (default {Budgets.max_triangles:,})")
     args = ap.parse_args(argv)
     out = args.output or args.input.with_name(
         args.input.stem + ("-converted.glb" if args.input.suffix.lower() == ".glb" else ".glb"))
@@ -420,7 +488,8 @@ def cli_main(argv: list[str] | None = None) -> int:
     except ConversionError as e:
         print(f"farview convert: {e.message}", file=sys.stderr)
         return 1
-    print(f"{out}: {r.triangles:,} triangles, {r.nodes} nodes, {r.meshes} meshes, "
+    points = f"{r.points:,} points, " if r.points else ""
+    print(f"{out}: {r.triangles:,} triangles, {points}{r.nodes} nodes, {r.meshes} meshes, "
           f"{r.materials} materials; {r.input_bytes:,} -> {r.output_bytes:,} bytes")
     return 0
 

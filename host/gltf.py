@@ -107,7 +107,8 @@ _COMPONENT_DTYPES: dict[int, np.dtype[Any]] = {
 }
 _TYPE_SIZES = {"SCALAR": 1, "VEC2": 2, "VEC3": 3, "VEC4": 4, "MAT2": 4, "MAT3": 9, "MAT4": 16}
 _INDEX_TYPES = (5121, 5123, 5125)
-_MODE_POINTS_LINES = (0, 1, 2, 3)
+_MODE_POINTS = 0
+_MODE_LINES = (1, 2, 3)
 _MODE_TRIANGLES, _MODE_STRIP, _MODE_FAN = 4, 5, 6
 
 _mesh_keys = itertools.count(1)
@@ -240,7 +241,8 @@ DEFAULT_MATERIAL = Material("default", (0.8, 0.8, 0.8, 1.0), 0.0, 0.6)
 
 @dataclass(frozen=True, eq=False)
 class Primitive:
-    """One indexed triangle list with one material."""
+    """One indexed triangle list with one material, or (``points``) a point cloud: one point
+    per vertex, drawn unlit in its vertex colour (or the material's base colour)."""
 
     positions: npt.NDArray[np.float32]
     """(N, 3) float32 vertex positions in the mesh's local space."""
@@ -258,6 +260,8 @@ class Primitive:
     tangents: npt.NDArray[np.float32] | None = None
     """(N, 4) float32 tangents (xyz, handedness w) when the material has a normal texture:
     the file's ``TANGENT``, or generated from the normal texture's coordinates."""
+    points: bool = False
+    """A point cloud (glTF mode POINTS): ``indices`` is empty, ``normals`` are unused."""
 
     def uv(self, texcoord: int) -> npt.NDArray[np.float32] | None:
         return self.texcoords if texcoord == 0 else self.texcoords1 if texcoord == 1 else None
@@ -279,6 +283,15 @@ class Primitive:
     def triangle_count(self) -> int:
         return len(self.indices) // 3
 
+    @property
+    def point_count(self) -> int:
+        return len(self.positions) if self.points else 0
+
+    @property
+    def primitive_count(self) -> int:
+        """Triangles and points: what a session's size limits (ARR counted both)."""
+        return self.triangle_count + self.point_count
+
 
 @dataclass(frozen=True, eq=False)
 class Mesh:
@@ -291,6 +304,15 @@ class Mesh:
     @property
     def triangle_count(self) -> int:
         return sum(p.triangle_count for p in self.primitives)
+
+    @property
+    def point_count(self) -> int:
+        return sum(p.point_count for p in self.primitives)
+
+    @property
+    def primitive_count(self) -> int:
+        """Triangles and points (see :attr:`Primitive.primitive_count`)."""
+        return sum(p.primitive_count for p in self.primitives)
 
     def local_bounds(self) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]] | None:
         """(min, max) of all vertex positions, or None for a mesh without vertices."""
@@ -341,6 +363,16 @@ class Model:
     def triangle_count(self) -> int:
         """Triangles drawn: each mesh counted once per node that instances it."""
         return sum(n.mesh.triangle_count for n in self.nodes if n.mesh is not None)
+
+    @property
+    def point_count(self) -> int:
+        """Points drawn (point clouds), counted as :attr:`triangle_count` is."""
+        return sum(n.mesh.point_count for n in self.nodes if n.mesh is not None)
+
+    @property
+    def primitive_count(self) -> int:
+        """Triangles and points drawn: what a session's size limits."""
+        return sum(n.mesh.primitive_count for n in self.nodes if n.mesh is not None)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1100,12 +1132,12 @@ class _Loader:
         return np.ascontiguousarray(pixels)
 
     def _primitive_header(self, prim: dict[str, Any], where: str) -> tuple[int, dict[str, Any]]:
-        """A primitive's mode and attributes, checked; attributes are empty for points and
-        lines, which are not drawn."""
+        """A primitive's mode and attributes, checked; attributes are empty for lines, which
+        are not drawn."""
         mode = prim.get("mode", _MODE_TRIANGLES)
         if not _is_int(mode) or not 0 <= mode <= _MODE_FAN:
             raise ModelError(f"{where} has unknown mode {_short(mode)}")
-        if mode in _MODE_POINTS_LINES:
+        if mode in _MODE_LINES:
             return mode, {}
         attrs = prim.get("attributes")
         if not isinstance(attrs, dict) or "POSITION" not in attrs:
@@ -1135,7 +1167,9 @@ class _Loader:
                 vertices += n
                 if "indices" in prim:
                     n = self._accessor_info(prim["indices"], f"{where} indices").count
-                triangles += n // 3 if mode == _MODE_TRIANGLES else max(n - 2, 0)
+                # a point counts as a triangle does (ARR's "primitives")
+                triangles += (n // 3 if mode == _MODE_TRIANGLES else n if mode == _MODE_POINTS
+                              else max(n - 2, 0))
             per_mesh.append(triangles)
         instances = [0] * len(mesh_specs)
         for n_i, n in enumerate(raw_nodes):
@@ -1158,9 +1192,11 @@ class _Loader:
         where = f"mesh {mesh_index} primitive {j}"
         mode, attrs = self._primitive_header(prim, where)
         if not attrs:
-            log.info("%s: skipping a points/lines primitive (mode %s); only triangles are drawn",
-                     where, mode)
+            log.info("%s: skipping a lines primitive (mode %s); only triangles and points are "
+                     "drawn", where, mode)
             return None
+        if mode == _MODE_POINTS:
+            return self._points(prim, attrs, where, materials)
         extensions = prim.get("extensions")
         if isinstance(extensions, dict) and "KHR_draco_mesh_compression" in extensions:
             self._decode_draco(prim, attrs, extensions["KHR_draco_mesh_compression"], where)
@@ -1232,6 +1268,50 @@ class _Loader:
                 tangents = generate_tangents(positions, normals, uv, indices)
         return Primitive(positions, normals, indices, material, uv0, uv1,
                          extra.get("COLOR_0"), tangents)
+
+    def _points(self, prim: dict[str, Any], attrs: dict[str, Any], where: str,
+                materials: tuple[Material, ...]) -> Primitive:
+        """A POINTS primitive: its positions (those ``indices`` pick, when it has them) and
+        COLOR_0; no normals (points are drawn unlit)."""
+        extensions = prim.get("extensions")
+        if isinstance(extensions, dict) and "KHR_draco_mesh_compression" in extensions:
+            raise ModelError(f"{where}: Draco-compressed point clouds are not supported; "
+                             "convert the file without Draco compression")
+        positions = self._float_attr(attrs["POSITION"], f"{where} POSITION", ("VEC3",),
+                                     _POSITION_TYPES)
+        colors = None
+        if "COLOR_0" in attrs:
+            colors = self._float_attr(attrs["COLOR_0"], f"{where} COLOR_0", ("VEC3", "VEC4"),
+                                      _COLOR_TYPES, normalized_only=True)
+            if len(colors) != len(positions):
+                raise ModelError(f"{where}: COLOR_0 has {len(colors)} entries, POSITION "
+                                 f"{len(positions)}")
+            colors = np.clip(colors, 0.0, 1.0)
+            if colors.shape[1] == 3:
+                colors = np.concatenate([colors, np.ones((len(colors), 1), np.float32)], axis=1)
+        if "indices" in prim:
+            acc = self._item("accessors", prim["indices"], f"{where} indices")
+            if acc.get("componentType") not in _INDEX_TYPES or acc.get("type") != "SCALAR":
+                raise ModelError(f"{where}: indices accessor {prim['indices']} must be "
+                                 "unsigned byte/short/int SCALAR")
+            picked = self._accessor(prim["indices"], f"{where} indices")
+            if len(picked) and int(picked.max()) >= len(positions):
+                raise ModelError(f"{where}: index {int(picked.max())} is past the "
+                                 f"{len(positions)} vertices")
+            positions = positions[picked]
+            colors = colors[picked] if colors is not None else None
+        mat_index = prim.get("material")
+        if mat_index is None:
+            material = DEFAULT_MATERIAL
+        elif _is_int(mat_index) and 0 <= mat_index < len(materials):
+            material = materials[mat_index]
+        else:
+            raise ModelError(f"{where} refers to material {_short(mat_index)}, which does "
+                             "not exist")
+        return Primitive(np.ascontiguousarray(positions, dtype=np.float32),
+                         np.zeros((0, 3), np.float32), np.zeros(0, np.uint32), material,
+                         colors=None if colors is None else np.ascontiguousarray(colors),
+                         points=True)
 
     def _decode_draco(self, prim: dict[str, Any], attrs: dict[str, Any], ext: object,
                       where: str) -> None:

@@ -169,6 +169,8 @@ class _GpuPrimitive:
     """(5,) ``TEXCOORD_n`` set per role."""
     blend: bool
     """``alphaMode`` BLEND: drawn after the opaque parts, back to front, blended."""
+    points: bool = False
+    """A point cloud: drawn as GL_POINTS (the ``POINTS`` variant), unlit."""
     lods: list[tuple[int, int, tuple[int, int]]] = field(default_factory=list)
     """Coarser versions, (vao, index count, buffers) for levels 1, 2, ...: filled in when
     their simplification (a background job) is done."""
@@ -339,7 +341,7 @@ def _batchable(it: DrawItem) -> bool:
     state = it.state
     if state.selected or state.see_through or it.mesh.triangle_count > BATCH_MAX_TRIANGLES:
         return False
-    return all(p.material.alpha_mode == "OPAQUE" and p.colors is None
+    return all(p.material.alpha_mode == "OPAQUE" and p.colors is None and not p.points
                and not any(p.usable(info) for _, info in p.material.textures())
                for p in it.mesh.primitives)
 
@@ -618,7 +620,9 @@ class Renderer:
             defines += ["LIGHTS"] if lights else []
             defines += ["ENVIRONMENT"] if env else []
             lit_in: tuple[str | None, str | None] = (None, "lighting.glsl")
-            if self.lighting == "vertex" and not _TEX_DEFINES.intersection(features):
+            if "POINTS" in features:
+                pass  # unlit: the fragment stage writes the base (and vertex) colour
+            elif self.lighting == "vertex" and not _TEX_DEFINES.intersection(features):
                 defines.append("VERTEX_LIGHTING")
                 lit_in = ("lighting.glsl", None)
                 if lights:
@@ -646,8 +650,13 @@ class Renderer:
             features = {_ROLE_DEFINES[i] for i, _ in usable}
             # vertex attributes at the shaders' locations: position, normal, uv0, uv1,
             # colour, tangent
-            columns: list[tuple[int, npt.NDArray[np.float32]]] = [
-                (0, prim.positions), (1, prim.normals)]
+            columns: list[tuple[int, npt.NDArray[np.float32]]] = [(0, prim.positions)]
+            indices = prim.indices
+            if prim.points:  # no normals, no textures; each vertex drawn as a point
+                usable, features = [], {"POINTS"}
+                indices = np.arange(len(prim.positions), dtype=np.uint32)
+            else:
+                columns.append((1, prim.normals))
             sets = {info.texcoord for _, info in usable}
             if 0 in sets and prim.texcoords is not None:
                 columns.append((2, prim.texcoords))
@@ -680,8 +689,8 @@ class Renderer:
                                          ctypes.c_void_p(offset))
                 offset += column.shape[1] * 4
             GL.glBindBuffer(GL.GL_ELEMENT_ARRAY_BUFFER, ibo)
-            GL.glBufferData(GL.GL_ELEMENT_ARRAY_BUFFER, prim.indices.nbytes,
-                            np.ascontiguousarray(prim.indices), GL.GL_STATIC_DRAW)
+            GL.glBufferData(GL.GL_ELEMENT_ARRAY_BUFFER, indices.nbytes,
+                            np.ascontiguousarray(indices), GL.GL_STATIC_DRAW)
             GL.glBindVertexArray(0)
             uv_xf = _IDENTITY_XF.copy()
             uv_set = np.zeros(5, dtype=np.int32)
@@ -690,9 +699,9 @@ class Renderer:
                 uv_set[i] = info.texcoord
             textures = tuple((i, self._gl_texture(info.texture, ROLES[i] in _SRGB_ROLES))
                              for i, info in usable)
-            gpu = _GpuPrimitive(vao, (vbo, ibo), len(prim.indices), mat,
+            gpu = _GpuPrimitive(vao, (vbo, ibo), len(indices), mat,
                                 tuple(sorted(features)), textures, uv_xf, uv_set,
-                                mat.alpha_mode == "BLEND")
+                                mat.alpha_mode == "BLEND", prim.points)
             out.append(gpu)
             if self.lod and not features and prim.triangle_count >= LOD_MIN_TRIANGLES:
                 self._lod_jobs.append((gpu, self._lod_pool().submit(
@@ -885,6 +894,7 @@ class Renderer:
         GL.glClearBufferfv(GL.GL_COLOR, 1, _CLEAR_CHROMA)
         GL.glClearBufferfi(GL.GL_DEPTH_STENCIL, 0, 1.0, 0)
         GL.glEnable(GL.GL_DEPTH_TEST)
+        GL.glEnable(GL.GL_PROGRAM_POINT_SIZE)  # point clouds: the shaders set their size
         GL.glDisable(GL.GL_BLEND)
         GL.glFrontFace(GL.GL_CW)  # the flipped projection mirrors the winding
         if prep.selected:
@@ -918,6 +928,7 @@ class Renderer:
                 GL.glUniformMatrix4fv(prog.loc("u_view_proj"), 1, GL.GL_TRUE,
                                       vp.astype(np.float32))
                 GL.glUniform3f(prog.loc("u_camera"), *view.pose.position)
+                GL.glUniform1f(prog.loc("u_point_size"), scene.point_size)
             eye = np.asarray(view.pose.position)
             if prep.opaque:
                 # parts outside the view are not drawn; the rest front to back (selected
@@ -943,7 +954,7 @@ class Renderer:
                 GL.glDepthMask(GL.GL_TRUE)
                 GL.glDisable(GL.GL_BLEND)
         if prep.selected:
-            self._draw_outlines(prep.selected, view_projs, eye_w, planes)
+            self._draw_outlines(prep.selected, view_projs, eye_w, planes, scene.point_size)
         GL.glStencilMask(0xFF)
         GL.glFrontFace(GL.GL_CCW)
         GL.glBindVertexArray(0)
@@ -1082,15 +1093,18 @@ class Renderer:
             (GL.glEnable if i < len(planes) else GL.glDisable)(GL.GL_CLIP_DISTANCE0 + i)
 
     def _draw_outlines(self, draws: list[_Draw], view_projs: list[npt.NDArray[np.float64]],
-                       eye_w: int, planes: list[tuple[float, float, float, float]]) -> None:
+                       eye_w: int, planes: list[tuple[float, float, float, float]],
+                       point_size: float) -> None:
         """Second pass over the selected parts: a screen-space-dilated copy where the stencil
-        does not hold the parts themselves, without depth test (visible through occluders)."""
+        does not hold the parts themselves, without depth test (visible through occluders).
+        Point clouds: each point drawn bigger by the outline's width on each side."""
         prog = self._outline_program
         GL.glUseProgram(prog.id)
         self._set_cut_planes(prog, planes)
         GL.glUniform4f(prog.loc("u_yuva"), *_yuv(OUTLINE_COLOR), OUTLINE_COLOR[3])
         GL.glUniform2f(prog.loc("u_width_ndc"), 2.0 * OUTLINE_PX / eye_w,
                        2.0 * OUTLINE_PX / self.height)
+        GL.glUniform1f(prog.loc("u_point_size"), point_size + 2.0 * OUTLINE_PX)
         GL.glStencilFunc(GL.GL_NOTEQUAL, 1, 0xFF)
         GL.glStencilMask(0x00)
         GL.glDisable(GL.GL_DEPTH_TEST)
@@ -1103,9 +1117,15 @@ class Renderer:
                     continue
                 glcalls.uniform_matrix4fv(loc_model, 1, 1, d.world_ptr)
                 glcalls.uniform3f(loc_centre, *d.outline_centre)
-                for vao, count, *_ in d.prims:
+                for vao, count, *_, p in d.prims:
                     glcalls.bind_vertex_array(vao)
-                    glcalls.draw_elements(GL.GL_TRIANGLES, count, GL.GL_UNSIGNED_INT, None)
+                    if p.points:  # not pushed outwards: each point's halo is its own
+                        GL.glUniform2f(prog.loc("u_width_ndc"), 0.0, 0.0)
+                        glcalls.draw_elements(GL.GL_POINTS, count, GL.GL_UNSIGNED_INT, None)
+                        GL.glUniform2f(prog.loc("u_width_ndc"), 2.0 * OUTLINE_PX / eye_w,
+                                       2.0 * OUTLINE_PX / self.height)
+                    else:
+                        glcalls.draw_elements(GL.GL_TRIANGLES, count, GL.GL_UNSIGNED_INT, None)
         GL.glEnable(GL.GL_DEPTH_TEST)
         GL.glDisable(GL.GL_STENCIL_TEST)
 
@@ -1198,6 +1218,8 @@ class Renderer:
         rich = features != PLAIN
         gl = glcalls
         triangles, uint, cull_face = GL.GL_TRIANGLES, GL.GL_UNSIGNED_INT, GL.GL_CULL_FACE
+        if "POINTS" in features:
+            triangles = GL.GL_POINTS
         texture_2d, texture0 = GL.GL_TEXTURE_2D, GL.GL_TEXTURE0
         culling = False
         gl.disable(cull_face)

@@ -29,7 +29,9 @@ from farview.input import scene as wire_scene
 from farview.input.errors import ProtocolError
 from farview.input.mathutil import Quat, Vec3
 from farview.input.scene import (
+    DEFAULT_POINT_SIZE,
     DETAIL_MODES,
+    POINT_SIZES,
     Bounds,
     CameraSettings,
     CutPlane,
@@ -290,6 +292,7 @@ class Scene:
         self._cut_plane_ids = itertools.count(1)
         self._camera: CameraSettings | None = None
         self._detail = "auto"
+        self._point_size = DEFAULT_POINT_SIZE
 
     # -- structure ----------------------------------------------------------------------------
 
@@ -323,6 +326,19 @@ class Scene:
         if value not in DETAIL_MODES:
             raise ValueError(f"detail must be one of {', '.join(DETAIL_MODES)}, got {value!r}")
         self._detail = value
+        self.version += 1
+
+    @property
+    def point_size(self) -> float:
+        """Pixels across each point of a point cloud (:data:`POINT_SIZES` bounds it)."""
+        return self._point_size
+
+    @point_size.setter
+    def point_size(self, value: float) -> None:
+        lo, hi = POINT_SIZES
+        if not lo <= value <= hi:
+            raise ValueError(f"point size must be {lo} to {hi} pixels, got {value}")
+        self._point_size = float(value)
         self.version += 1
 
     @property

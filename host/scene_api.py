@@ -31,6 +31,7 @@ method                 params → result
 ``set_level_of_detail`` mode (auto|full) → {mode}; ``get_level_of_detail``: ``full`` pins full
                        detail while the camera moves (``auto``, the default, lets the host
                        draw big parts coarser to keep moving frames within its budget)
+``set_point_size``     size (pixels, 1..64) → {size}; ``get_point_size``: point clouds
 =====================  =========================================================================
 
 Params and results are the wire types of :mod:`farview.input.scene`. Error codes (by the
@@ -84,6 +85,7 @@ from farview.host.scene import Entity
 from farview.input.launch import SCENE_TRIANGLES
 from farview.input.scene import (
     DETAIL_MODES,
+    POINT_SIZES,
     CameraOverride,
     CameraSettings,
     CutPlane,
@@ -184,7 +186,8 @@ class SceneService:
             self._loads_in_progress -= 1
 
     def _triangles_in_scene(self) -> int:
-        return sum(e.mesh.triangle_count for e in self.runtime.scene.entities()
+        """Triangles and points (a point counts as a triangle does: ARR's "primitives")."""
+        return sum(e.mesh.primitive_count for e in self.runtime.scene.entities()
                    if e.mesh is not None)
 
     async def _load(self, source: str, parent: int | None, upload: bytes | None = None) -> dict[str, Any]:
@@ -237,8 +240,8 @@ class SceneService:
             scene = self.runtime.scene
             if self.scene_triangles is not None:  # loads may have run side by side
                 left = self.scene_triangles - self._triangles_in_scene()
-                if model.triangle_count > left:
-                    raise ModelError(self._over_size(source, left, model.triangle_count),
+                if model.primitive_count > left:
+                    raise ModelError(self._over_size(source, left, model.primitive_count),
                                      code=LIMIT_EXCEEDED, budget=BUDGET_TRIANGLES)
             parent_entity = scene.get(parent) if parent is not None else None
             root = scene.add_model(model, model.name, parent_entity)
@@ -248,7 +251,7 @@ class SceneService:
         root, entity_count, tree = await self._locked(add)
         loaded = LoadedModel(root.id, root.name, source, model.triangle_count, entity_count,
                              round((time.perf_counter() - t0) * 1000, 2),
-                             EntityNode.from_wire(tree))
+                             EntityNode.from_wire(tree), model.point_count)
         progress(1.0, 0)
         log.info("loaded model %s (%d triangles, %d entities) in %.0f ms", source,
                  loaded.triangles, loaded.entity_count, loaded.load_ms)
@@ -258,7 +261,8 @@ class SceneService:
         has = f"has {triangles:,} triangles" if triangles is not None else "has more triangles"
         return (f"{source} {has}, more than the {max(room or 0, 0):,} its {self.size} session "
                 f"has room for (a {self.size} session holds at most {self.scene_triangles:,} "
-                "triangles in all, as ARR's did); unload models you do not need, or use a "
+                "triangles in all, a point of a point cloud counting as one, as ARR's did); "
+                "unload models you do not need, or use a "
                 "Premium session")
 
     # -- registration -------------------------------------------------------------------------
@@ -268,7 +272,8 @@ class SceneService:
                      "set_transform", "set_parent", "set_state", "get_bounds", "raycast",
                      "add_cut_plane", "set_cut_plane", "remove_cut_plane", "list_cut_planes",
                      "set_camera", "get_camera", "reset_camera", "set_lighting",
-                     "get_lighting", "set_level_of_detail", "get_level_of_detail"):
+                     "get_lighting", "set_level_of_detail", "get_level_of_detail",
+                     "set_point_size", "get_point_size"):
             dispatcher.add(name, getattr(self, "_" + name))
 
     # -- handlers: models ---------------------------------------------------------------------
@@ -536,6 +541,22 @@ class SceneService:
 
     async def _get_level_of_detail(self, params: dict[str, Any]) -> Any:
         return {"mode": self.runtime.scene.detail}
+
+    async def _set_point_size(self, params: dict[str, Any]) -> Any:
+        size = require(params, "size", (int, float))
+        lo, hi = POINT_SIZES
+        if not (math.isfinite(size) and lo <= size <= hi):
+            raise ControlError(INVALID_ARGUMENT, f"size must be {lo:g} to {hi:g} pixels, "
+                               f"got {size!r}")
+
+        def apply() -> dict[str, Any]:
+            self.runtime.scene.point_size = float(size)
+            return {"size": self.runtime.scene.point_size}
+
+        return await self._locked(apply)
+
+    async def _get_point_size(self, params: dict[str, Any]) -> Any:
+        return {"size": self.runtime.scene.point_size}
 
     # -- descriptions -------------------------------------------------------------------------
     def _info(self, e: Entity) -> dict[str, Any]:

@@ -272,6 +272,11 @@ ENVIRONMENTS = ("studio", "outdoor", "none")
 """Built-in environments for image-based lighting (host/environment.py makes them); ``none``
 keeps only the lights and a hemisphere ambient."""
 
+DEFAULT_POINT_SIZE = 2.0
+"""Pixels across each point of a point cloud, until ``set_point_size`` changes it."""
+POINT_SIZES = (1.0, 64.0)
+"""The point sizes ``set_point_size`` takes (pixels, inclusive)."""
+
 DETAIL_MODES = ("auto", "full")
 """``set_level_of_detail`` modes: ``auto`` lets the host draw big parts coarser while the camera
 moves (full detail again when it rests); ``full`` pins full detail."""
@@ -604,11 +609,14 @@ class LoadedModel:
     load_ms: float
     """Host-side time: fetch/read, parse, instantiate."""
     tree: EntityNode
+    points: int = 0
+    """Points of its point clouds (each counts against the session's size as a triangle)."""
 
     def to_wire(self) -> dict[str, Any]:
         return {"root": self.root_id, "name": self.name, "source": self.source,
-                "triangles": self.triangles, "entity_count": self.entity_count,
-                "load_ms": self.load_ms, "tree": self.tree.to_wire()}
+                "triangles": self.triangles, "points": self.points,
+                "entity_count": self.entity_count, "load_ms": self.load_ms,
+                "tree": self.tree.to_wire()}
 
     @classmethod
     def from_wire(cls, d: Any) -> LoadedModel:
@@ -616,7 +624,8 @@ class LoadedModel:
         return cls(_int(d, "root", what), _str(d, "name", what), _str(d, "source", what),
                    _int(d, "triangles", what), _int(d, "entity_count", what),
                    number("load_ms", d.get("load_ms", 0.0)),
-                   EntityNode.from_wire(_field(d, "tree", what)))
+                   EntityNode.from_wire(_field(d, "tree", what)),
+                   _int(d, "points", what) if "points" in d else 0)
 
 
 @dataclass(frozen=True)

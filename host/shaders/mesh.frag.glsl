@@ -4,7 +4,8 @@
 // target 0 (R8), chroma to target 1 (RG8). The encoder's planes need no RGB conversion pass;
 // only the chroma is averaged down to 4:2:0 afterwards (see host/renderer.py).
 // Variants (#defines) as in mesh.vert.glsl, plus ALPHA_MASK (discard below the cutoff) and
-// ALPHA_BLEND (the material's alpha is written for blending; otherwise it is ignored).
+// ALPHA_BLEND (the material's alpha is written for blending; otherwise it is ignored), and
+// POINTS (a point cloud: unlit, each point a square of u_point_size pixels).
 uniform float u_alpha;          // < 1 for see-through entities (blending YUV = blending RGB:
                                 // the conversion is affine and the blend weights sum to 1)
 uniform float u_alpha_cutoff;
@@ -65,7 +66,11 @@ void main() {
 #ifdef ALPHA_BLEND
     alpha = base.a;
 #endif
-#if defined(VERTEX_LIGHTING) && !defined(PIXEL_LIGHTS)
+#if defined(POINTS)
+    // point clouds are unlit: the base (and vertex) colour, tinted, gamma 2.2
+    vec3 c = mix(base.rgb, u_tint.rgb, u_tint.a) + u_emissive;
+    vec3 display = min(exp2(log2(max(c, vec3(1e-6))) * (1.0 / 2.2)), vec3(1.0));
+#elif defined(VERTEX_LIGHTING) && !defined(PIXEL_LIGHTS)
     vec3 display = v_color;
 #elif defined(VERTEX_LIGHTING)
     Surface s = surface(base.rgb, u_metallic, u_roughness);

@@ -9,6 +9,7 @@
 //                    with its own coordinates (set and KHR_texture_transform, per vertex)
 //   VERTEX_COLOR     COLOR_0 multiplies the base colour
 //   CUT_PLANES       cut planes as clip distances
+//   POINTS           a point cloud (GL_POINTS): no normals, unlit, u_point_size pixels a point
 //   PIXEL_LIGHTS     with VERTEX_LIGHTING: the point/spot lights are added per pixel (their
 //                    falloff is too local for vertices); the rest is still lit per vertex
 layout(location = 0) in vec3 a_position;
@@ -31,6 +32,7 @@ out vec4 v_tangent;
 uniform mat4 u_model;
 uniform mat3 u_normal_matrix;  // inverse-transpose of the model's 3x3, so scaled parts light right
 uniform mat4 u_view_proj;
+uniform float u_point_size;    // POINTS: pixels across (GL_PROGRAM_POINT_SIZE is enabled)
 uniform mat3 u_uv_xf[5];       // per texture role: base, mr, normal, occlusion, emissive
 uniform int u_uv_set[5];       // which TEXCOORD_n each role reads
 #ifdef CUT_PLANES
@@ -129,4 +131,7 @@ void main() {
     v_uv_emissive = role_uv(4);
 #endif
     gl_Position = u_view_proj * world;
+#ifdef POINTS
+    gl_PointSize = u_point_size;
+#endif
 }

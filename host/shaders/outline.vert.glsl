@@ -8,6 +8,7 @@ uniform mat4 u_model;
 uniform mat4 u_view_proj;
 uniform vec3 u_center;         // centre of the mesh's local bounds
 uniform vec2 u_width_ndc;      // outline width in NDC units (x, y)
+uniform float u_point_size;    // point clouds (GL_POINTS): their size plus the outline's
 uniform int u_cut_count;        // active cut planes (GL_CLIP_DISTANCE0.. enabled to match)
 uniform vec4 u_cut_planes[8];   // a, b, c, d: a*x + b*y + c*z + d > 0 is cut away
 out float gl_ClipDistance[8];
@@ -27,4 +28,5 @@ void main() {
             ? -(dot(u_cut_planes[i].xyz, world.xyz) + u_cut_planes[i].w) : 1.0;
     }
     gl_Position = clip;
+    gl_PointSize = u_point_size;
 }

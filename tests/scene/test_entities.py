@@ -295,6 +295,41 @@ async def test_full_detail_can_be_pinned(conn: RenderingConnection) -> None:
         assert await conn.scene.set_level_of_detail("auto") == "auto"
 
 
+async def test_a_point_cloud_loads_counts_and_is_drawn_at_the_point_size(
+        conn: RenderingConnection, tmp_path: Path) -> None:
+    """A glTF POINTS model through the host: the load reports its points, the stream shows
+    them in their colour, set_point_size makes them bigger, bad sizes are refused."""
+    from tests.host.test_point_clouds import grid, points_glb
+
+    pts = grid(6, 0.08) + np.float32((0.0, 0.0, 0.5))  # in front of the engine
+    path = tmp_path / "cloud.glb"
+    path.write_bytes(points_glb(pts, base_color=(1.0, 0.0, 1.0, 1.0)))
+    base = await frame_after(conn)
+
+    def magenta(img: np.ndarray) -> int:
+        r, g, b = (img[..., i].astype(int) for i in range(3))
+        return int(((r > 150) & (b > 150) & (g < 90)).sum())
+
+    root = await conn.scene.load_model(str(path))
+    try:
+        assert root.model is not None
+        assert (root.model.points, root.model.triangles) == (36, 0)
+        assert await conn.scene.get_point_size() == 2.0
+        small = magenta(await frame_after(conn))
+        assert magenta(base) == 0 and small > 0
+        assert await conn.scene.set_point_size(8) == 8.0
+        big = magenta(await frame_after(conn))
+        assert big > 4 * small, (small, big)
+        for bad in (0, 65, -3.5):
+            with pytest.raises(RemoteError) as err:
+                await conn.scene.set_point_size(bad)
+            assert err.value.code == "InvalidArgument" and "1 to 64 pixels" in err.value.message
+        assert await conn.scene.get_point_size() == 8.0
+    finally:
+        await conn.scene.set_point_size(2.0)
+        await root.unload()
+
+
 async def test_lighting_can_be_set(conn: RenderingConnection) -> None:
     original = await conn.scene.get_lighting()
     base = await frame_after(conn)

@@ -1,0 +1,249 @@
+"""Point clouds (issue 20): glTF POINTS primitives load with their colours and count against the
+budgets as triangles do; the renderer draws them as squares of the scene's point size, unlit,
+with a selection outline; the converter turns PLY (vertices only), LAS, LAZ and E57 files into
+such a glTF, and refuses broken or oversized ones leaving nothing behind."""
+
+from __future__ import annotations
+
+import json
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from farview.host.convert import Budgets, ConversionError, convert_file
+from farview.host.egl import EglContext
+from farview.host.errors import ModelError
+from farview.host.gltf import load_model, load_model_bytes, pack_glb
+from farview.host.renderer import BACKGROUND, OUTLINE_COLOR, Renderer
+from farview.host.scene import Scene
+from farview.host.transforms import matrix3_to_quat
+from farview.input.pose import Fov, Pose, View
+
+W, H = 160, 120
+BG = np.round(np.array(BACKGROUND[:3]) * 255)
+
+
+def points_glb(positions: np.ndarray, colors: np.ndarray | None = None,
+               indices: np.ndarray | None = None, base_color: tuple[float, ...] | None = None
+               ) -> bytes:
+    """A glTF with one POINTS primitive (COLOR_0 as normalized unsigned bytes, RGB)."""
+    blob = bytearray(positions.astype(np.float32).tobytes())
+    views = [{"buffer": 0, "byteOffset": 0, "byteLength": len(blob)}]
+    accessors = [{"bufferView": 0, "componentType": 5126, "count": len(positions),
+                  "type": "VEC3", "min": positions.min(axis=0).tolist(),
+                  "max": positions.max(axis=0).tolist()}]
+    attrs = {"POSITION": 0}
+    prim: dict[str, object] = {"attributes": attrs, "mode": 0}
+    for arr, ctype, atype, name in ((colors, 5121, "VEC3", "COLOR_0"),
+                                    (indices, 5125, "SCALAR", "indices")):
+        if arr is None:
+            continue
+        blob.extend(b"\0" * (-len(blob) % 4))
+        views.append({"buffer": 0, "byteOffset": len(blob), "byteLength": arr.nbytes})
+        blob.extend(arr.tobytes())
+        accessors.append({"bufferView": len(views) - 1, "componentType": ctype,
+                          "count": len(arr), "type": atype, "normalized": ctype == 5121})
+        if name == "indices":
+            prim["indices"] = len(accessors) - 1
+        else:
+            attrs[name] = len(accessors) - 1
+    doc: dict[str, object] = {
+        "asset": {"version": "2.0"}, "scene": 0, "scenes": [{"nodes": [0]}],
+        "nodes": [{"name": "cloud", "mesh": 0}],
+        "meshes": [{"name": "cloud", "primitives": [prim]}],
+        "accessors": accessors, "bufferViews": views,
+        "buffers": [{"byteLength": len(blob) + (-len(blob) % 4)}]}
+    if base_color is not None:
+        doc["materials"] = [{"pbrMetallicRoughness": {"baseColorFactor": list(base_color)}}]
+        prim["material"] = 0
+    return pack_glb(doc, bytes(blob))
+
+
+def grid(n: int, spacing: float) -> np.ndarray:
+    """n × n points in the z = 0 plane, centred on the origin."""
+    c = (np.arange(n) - (n - 1) / 2) * spacing
+    x, y = np.meshgrid(c, c)
+    return np.stack([x.ravel(), y.ravel(), np.zeros(n * n)], axis=1).astype(np.float32)
+
+
+def test_points_load_with_colours_and_count_as_primitives() -> None:
+    pts = grid(10, 0.1)
+    rgb = np.zeros((100, 3), np.uint8)
+    rgb[:, 0] = 255
+    rgb[50:, 2] = 128
+    model = load_model_bytes(points_glb(pts, rgb))
+    prim = model.meshes[0].primitives[0]
+    assert prim.points and len(prim.indices) == 0
+    assert (model.point_count, model.triangle_count, model.primitive_count) == (100, 0, 100)
+    np.testing.assert_allclose(prim.positions, pts)
+    assert prim.colors is not None and prim.colors.shape == (100, 4)
+    np.testing.assert_allclose(prim.colors[0], (1, 0, 0, 1))
+    np.testing.assert_allclose(prim.colors[99], (1, 0, 128 / 255, 1), atol=1e-6)
+    # indices pick the points drawn
+    picked = load_model_bytes(points_glb(pts, rgb, np.array([3, 97, 3], np.uint32)))
+    np.testing.assert_allclose(picked.meshes[0].primitives[0].positions, pts[[3, 97, 3]])
+    # a point counts against the triangle budget as a triangle does
+    with pytest.raises(ModelError, match="100 triangles, over the triangle budget of 99"):
+        load_model_bytes(points_glb(pts), max_triangles=99)
+    with pytest.raises(ModelError, match="index 100 is past the 100 vertices"):
+        load_model_bytes(points_glb(pts, indices=np.array([100], np.uint32)))
+
+
+def _camera(distance: float) -> View:
+    eye = np.array([0.0, 0.0, distance])
+    return View(Pose(tuple(eye), matrix3_to_quat(np.eye(3))), Fov.symmetric(45.0, W / H))
+
+
+def _lit(img: np.ndarray) -> np.ndarray:
+    return np.abs(img[:, :, :3].astype(int) - BG).sum(axis=2) > 30
+
+
+def test_points_are_drawn_unlit_in_their_colour_and_the_scene_point_size(
+        egl_context: EglContext) -> None:
+    pts = grid(5, 0.2)
+    model = load_model_bytes(points_glb(pts, base_color=(0.0, 1.0, 0.0, 1.0)))
+    scene = Scene()
+    root = scene.add_model(model, "cloud")
+    r = Renderer(W, H)
+    try:
+        areas = {}
+        for size in (1.0, 3.0, 7.0):
+            scene.point_size = size
+            r.render(scene, [_camera(2.0)])
+            img = r.read_rgba()
+            lit = _lit(img)
+            areas[size] = int(lit.sum())
+            # unlit: exactly the base colour (green), whatever the lights
+            colours = img[lit][:, :3].astype(int)
+            assert np.abs(colours - (0, 255, 0)).max() <= 12, colours[:4]
+        # 25 squares of size² pixels each (some may touch the edge of a pixel: ±1 row)
+        assert 25 <= areas[1.0] <= 25 * 4
+        assert 25 * 3 * 3 * 0.6 <= areas[3.0] <= 25 * 4 * 4
+        assert 25 * 7 * 7 * 0.8 <= areas[7.0] <= 25 * 8 * 8
+        # picked out by the selection outline: outline-coloured pixels around the points
+        child = root.children[0]
+        child.selected = True
+        scene.version += 1
+        r.render(scene, [_camera(2.0)])
+        img = r.read_rgba()[:, :, :3].astype(int)
+        outline = np.abs(img - np.round(np.array(OUTLINE_COLOR[:3]) * 255)).sum(axis=2) < 40
+        assert outline.sum() > 25 * 4, "a selected cloud gets a halo round each point"
+        child.selected = False
+        # a scene without the cloud draws nothing
+        root.hidden = True
+        r.render(scene, [_camera(2.0)])
+        assert not _lit(r.read_rgba()).any()
+    finally:
+        r.close()
+
+
+def test_point_size_is_bounded() -> None:
+    scene = Scene()
+    for bad in (0.5, 65.0, float("nan")):
+        with pytest.raises(ValueError, match="point size must be 1.0 to 64.0 pixels"):
+            scene.point_size = bad
+    assert scene.point_size == 2.0
+
+
+# -- conversion ---------------------------------------------------------------------------------
+
+def _ply(path: Path, xyz: np.ndarray, rgb: np.ndarray) -> None:
+    rec = np.zeros(len(xyz), dtype=[("x", "<f4"), ("y", "<f4"), ("z", "<f4"),
+                                    ("red", "u1"), ("green", "u1"), ("blue", "u1")])
+    rec["x"], rec["y"], rec["z"] = xyz.T
+    rec["red"], rec["green"], rec["blue"] = rgb.T
+    header = (f"ply\nformat binary_little_endian 1.0\nelement vertex {len(xyz)}\n"
+              "property float x\nproperty float y\nproperty float z\nproperty uchar red\n"
+              "property uchar green\nproperty uchar blue\nend_header\n")
+    path.write_bytes(header.encode() + rec.tobytes())
+
+
+def _las(path: Path, xyz: np.ndarray, rgb: np.ndarray) -> None:
+    import laspy
+
+    header = laspy.LasHeader(point_format=3, version="1.2")
+    header.scales = [0.001, 0.001, 0.001]
+    header.offsets = np.floor(xyz.min(axis=0))
+    las = laspy.LasData(header)
+    las.x, las.y, las.z = xyz.T
+    las.red, las.green, las.blue = (rgb.astype(np.uint16) * 257).T  # 16-bit colours
+    las.write(str(path))
+
+
+def _e57(path: Path, xyz: np.ndarray, rgb: np.ndarray) -> None:
+    import pye57
+
+    e57 = pye57.E57(str(path), mode="w")
+    e57.write_scan_raw({"cartesianX": xyz[:, 0], "cartesianY": xyz[:, 1],
+                        "cartesianZ": xyz[:, 2], "colorRed": rgb[:, 0],
+                        "colorGreen": rgb[:, 1], "colorBlue": rgb[:, 2]})
+    e57.close()
+
+
+def _glb_json(path: Path) -> dict[str, object]:
+    data = path.read_bytes()
+    length = struct.unpack_from("<I", data, 12)[0]
+    return json.loads(data[20:20 + length])
+
+
+@pytest.mark.parametrize("ext", [".ply", ".las", ".laz", ".e57"])
+def test_point_cloud_files_convert_to_gltf_points(tmp_path: Path, ext: str) -> None:
+    rng = np.random.default_rng(7)
+    n = 3000
+    # LAS: a georeferenced scan, big eastings and northings (z-up, as surveyors' files are);
+    # pye57 writes coordinates as float32, so the E57 scan sits nearer its origin
+    origin = {".ply": (0.0, 0.0, 0.0), ".e57": (1_200.0, 3_400.0, 50.0)}.get(
+        ext, (512_000.0, 4_100_000.0, 210.0))
+    xyz = origin + rng.uniform((0, 0, 0), (40, 20, 6), (n, 3)).round(3)
+    rgb = rng.integers(0, 256, (n, 3), dtype=np.uint8)
+    src = tmp_path / f"scan{ext}"
+    {".ply": _ply, ".las": _las, ".laz": _las, ".e57": _e57}[ext](src, xyz, rgb)
+    dst = tmp_path / "scan.glb"
+    result = convert_file(src, dst)
+    assert (result.points, result.triangles) == (n, 0)
+    model = load_model(dst)
+    prim = model.meshes[0].primitives[0]
+    assert prim.points and model.point_count == n
+    # PLY (through assimp, as meshes are) keeps its axes and coordinates; LAS and E57 turn
+    # z-up into glTF's y-up and are centred on the origin
+    z_up = ext != ".ply"
+    expect = np.stack([xyz[:, 0], xyz[:, 2], -xyz[:, 1]], axis=1) if z_up else xyz
+    centre = (expect.min(axis=0) + expect.max(axis=0)) / 2 if z_up else np.zeros(3)
+    np.testing.assert_allclose(prim.positions, expect - centre, atol=2e-3)
+    if z_up:  # the georeference is kept beside the points, not in float32 positions
+        asset = _glb_json(dst)["asset"]
+        assert isinstance(asset, dict)
+        np.testing.assert_allclose(asset["extras"]["origin"], centre, atol=1e-6)
+    # the colours survive: stored linear, so the unlit shader's gamma gives the file's back
+    assert prim.colors is not None
+    shown = np.round(255 * prim.colors[:, :3] ** (1 / 2.2))
+    assert np.abs(shown - rgb).max() <= 1
+
+
+def test_broken_and_oversized_point_clouds_are_refused_leaving_nothing(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    xyz = rng.uniform(0, 1, (500, 3))
+    rgb = rng.integers(0, 256, (500, 3), dtype=np.uint8)
+    las = tmp_path / "scan.las"
+    _las(las, xyz, rgb)
+    with pytest.raises(ConversionError) as err:
+        convert_file(las, tmp_path / "out.glb", Budgets(max_triangles=499))
+    assert err.value.code == "LimitExceeded" and "500 points" in err.value.message
+    truncated = tmp_path / "cut.las"
+    truncated.write_bytes(las.read_bytes()[:400])
+    not_las = tmp_path / "text.e57"
+    not_las.write_bytes(b"this is not an E57 file\n" * 100)
+    for bad in (truncated, not_las):
+        with pytest.raises(ConversionError) as err:
+            convert_file(bad, tmp_path / "out.glb")
+        assert err.value.code == "InvalidInput" and bad.name in err.value.message
+    nan = xyz.copy()
+    nan[7, 1] = np.nan
+    ply = tmp_path / "nan.ply"
+    _ply(ply, nan, rgb)
+    with pytest.raises(ConversionError, match="NaN or infinite"):
+        convert_file(ply, tmp_path / "out.glb")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.las", "nan.ply", "scan.las",
+                                                           "text.e57"]
