@@ -94,6 +94,10 @@ def _bench(client: Host, svc: Any, cond: Condition, duration: float, out: Path, 
     def apply(mode: str, kwargs: dict[str, Any]) -> None:
         impair(server, client, **kwargs)
         applied.setdefault(mode, []).append((time.perf_counter(), json.dumps(kwargs)))
+        now = time.time()  # wall-clock, as the host's log (--workdir keeps it) stamps lines
+        stamp = time.strftime("%H:%M:%S", time.localtime(now)) + f",{int(now % 1 * 1000):03d}"
+        print(f"[bench_impairment] {mode}: {json.dumps(kwargs)} at {stamp}", file=sys.stderr,
+              flush=True)
 
     assert proc.stderr is not None
     for line in proc.stderr:

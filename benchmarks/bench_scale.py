@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import resource
 import subprocess
 import sys
 import tempfile
@@ -124,6 +123,15 @@ def orbit(t: float, radius: float) -> View:
                 Fov.symmetric(60.0, 16 / 9))
 
 
+def _high_water() -> int:
+    """This process's peak resident memory (bytes): ``VmHWM``, which starts afresh with the
+    program (``ru_maxrss`` would include the parent's memory when it forked this process)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
 def measure(renderer: Renderer, path: Path, frames: int) -> dict[str, float]:
     proc = psutil.Process()
     rss0 = proc.memory_info().rss
@@ -172,7 +180,7 @@ def measure(renderer: Renderer, path: Path, frames: int) -> dict[str, float]:
     out = {"load_s": t1 - t0, "scene_s": t2 - t1, "first_frame_s": t3 - t2,
            "lod_s": t4 - t3, "level": level,
            "rss_mb": rss / 2**20,
-           "peak_mb": (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - rss0) / 2**20,
+           "peak_mb": (_high_water() - rss0) / 2**20,
            "moving_ms": float(np.median(moving)), "rest_ms": float(np.median(rest)),
            "unbatched_ms": float(np.median(unbatched))}
     return out

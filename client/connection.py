@@ -214,11 +214,15 @@ class RenderingConnection:
             return
         host_ms = (meta.render_us + meta.readback_us + meta.convert_us + meta.encode_us + meta.wait_us) / 1000
         now = time.perf_counter()
-        self._queue_meter.on_frame(frame.pose_to_receive_ms - host_ms, now)
+        self._queue_meter.on_frame(frame.pose_to_receive_ms - host_ms, now, meta.size_bytes)
         queue_ms = self._queue_meter.report(now)
         channel = self._channels["control"]
         if queue_ms is not None and not self._closed and channel.readyState == "open":
-            channel.send(wire.encode(wire.Event("network_feedback", {"queue_ms": round(queue_ms, 2)})))
+            feedback: dict[str, float] = {"queue_ms": round(queue_ms, 2)}
+            received = self._queue_meter.received_rate(now)
+            if received is not None:
+                feedback["received_kbps"] = round(received / 1000, 1)
+            channel.send(wire.encode(wire.Event("network_feedback", feedback)))
 
     async def next_frame(self, timeout: float | None = 10.0) -> Frame:
         """The newest decoded frame not returned before; waits for one if there is none."""

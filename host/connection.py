@@ -323,13 +323,21 @@ class HostConnection:
 
     def _on_network_feedback(self, data: Any) -> None:
         """The client's ``network_feedback`` event: ``{"queue_ms": how long its frames waited in
-        a queue on the network lately}``, congestion control's delay signal."""
+        a queue on the network lately, "received_kbps": what it received lately (optional)}``,
+        congestion control's delay signal."""
         queue_ms = data.get("queue_ms") if isinstance(data, dict) else None
         if isinstance(queue_ms, bool) or not isinstance(queue_ms, int | float) or not 0 <= queue_ms <= 60_000:
             self._bad("control", f"network_feedback needs queue_ms, a number of milliseconds 0..60000, "
                                  f"got {queue_ms!r}")
             return
-        self._feedback(lambda cc, now: cc.on_queue_delay(queue_ms / 1000, now))
+        kbps = data.get("received_kbps") if isinstance(data, dict) else None
+        if kbps is not None and (isinstance(kbps, bool) or not isinstance(kbps, int | float)
+                                 or not 0 <= kbps <= 10_000_000):
+            self._bad("control", "network_feedback's received_kbps must be a number of kbit/s "
+                                 f"0..10000000, got {kbps!r}")
+            return
+        received = None if kbps is None else kbps * 1000
+        self._feedback(lambda cc, now: cc.on_queue_delay(queue_ms / 1000, now, received))
 
     def _on_report(self, fraction_lost: float, rtt: float | None) -> None:
         self.last_rtcp = time.monotonic()

@@ -22,14 +22,17 @@ Three signals, as in WebRTC's Google Congestion Control (GCC):
   trip over the least of the last :data:`MIN_RTT_WINDOW_S` says the same for any client (the
   sender reports cross the same queue as the video; about once a second). Over
   :data:`QUEUE_DELAY_HOLD_S` the target stops growing for a while; over
-  :data:`QUEUE_DELAY_CUT_S` it drops to 85 % of the rate sent: loss-free probing does not fill a
-  bottleneck's queue and leave it full.
+  :data:`QUEUE_DELAY_CUT_S` it drops to 85 % of the rate sent, or, as GCC does, of the rate the
+  receiver got when farview's client reports it (its frames' bytes over the last
+  :data:`RECEIVE_WINDOW_S`): a link that narrowed delivers only what it now carries, so one cut
+  lands under it, before its queue overflows. Loss-free probing does not fill a bottleneck's
+  queue and leave it full.
 
 The rule (GCC's loss-based controller, on the rate actually sent): loss over :data:`HIGH_LOSS`
 (unless farview's client says its frames wait in no queue: loss without congestion) cuts the
 target by half the loss fraction, at most once per :data:`DECREASE_INTERVAL_S`; loss over
 :data:`QUEUE_LOSS` (a bottleneck's queue overflowing) sets it just under what got through, in one
-step of at most half, and cuts again as soon as the loss on what was sent after that cut took
+step of at most :data:`MAX_CUT`, and cuts again as soon as the loss on what was sent after that cut took
 hold is still that high (the cut fell short). Loss under
 :data:`LOW_LOSS` raises it by :data:`INCREASE_FACTOR` every :data:`INCREASE_INTERVAL_S` (by
 :data:`FAST_INCREASE_FACTOR` while farview's client sees no queue at all), but only
@@ -55,6 +58,12 @@ from farview.input.launch import DEFAULT_MAX_BITRATE, DEFAULT_MIN_BITRATE, check
 
 LOSS_WINDOW_S = 0.3
 MIN_PACKETS_FOR_LOSS = 10
+MIN_PACKETS_FOR_EPISODE = 30
+"""A link that narrows overflows its queue at once, and from then on loses a steady share of
+what is sent: the loss over the packets sent since the window's first NACK (a round trip and
+:data:`EPISODE_LEAD_S` before it), once there are this many, says how much without the
+lossless time before it diluting it. Random loss is far from :data:`QUEUE_LOSS` over so many."""
+EPISODE_LEAD_S = 0.005
 """Fewer packets sent in the window than this: no loss estimate from it."""
 NACK_MEMORY_S = 3.0
 NACK_MEMORY = 8192
@@ -64,6 +73,10 @@ LOW_LOSS = 0.02
 QUEUE_LOSS = 0.25
 """Loss above this is a full queue at a bottleneck (random loss is rarely so high): the target
 goes just under what got through, in one step."""
+MAX_CUT = 0.75
+"""The most one loss cut takes off the rate sent. A link that narrows from 8 to 3 Mbit/s loses
+about two thirds of what is sent: halving (GCC's limit) left the target over the link, and the
+next cut waited for new feedback while every frame lost packets (a second of freeze)."""
 DECREASE_INTERVAL_S = 0.5
 RECUT_AFTER_S = 0.15
 SETTLE_S = 0.1
@@ -93,7 +106,7 @@ FAST_INCREASE_FACTOR = 1.15
 loss a hold, not a cut: packets lost while none wait in a queue are a lossy radio or a burst,
 and fewer bits would not cure it (without the client's reports, as with a browser, loss cuts)."""
 EMPTY_QUEUE_S = 0.005
-QUEUE_FRESH_S = 0.5
+QUEUE_FRESH_S = 0.25
 PROBE_STEP = 0.03
 """Additive step up to the rate the path delivered when congestion last struck, as a fraction
 of that rate."""
@@ -102,6 +115,9 @@ PROBE_STEP_PAST = 0.02
 PROBE_MARGIN = 0.08
 """How far past the last loss rate the target must go without loss before it grows
 multiplicatively again."""
+RECEIVE_WINDOW_S = 0.25
+"""The client's receive rate is measured over this (a queue building delays every frame: what
+arrives in it is what the path now carries)."""
 MIN_BITS_PER_PIXEL = 0.025
 MIN_FPS = 15
 
@@ -159,6 +175,8 @@ class CongestionController:
         self.queue_delay = 0.0
         """The last receiver report's round trip over the least of the last
         :data:`MIN_RTT_WINDOW_S` (seconds): the queue the video waits in."""
+        self.received: int | None = None
+        """What farview's client last said it received (bit/s), if it says."""
         self._sent_packets = 0
         self._sent_bytes = 0
         self._nacked: dict[int, float] = {}
@@ -194,21 +212,31 @@ class CongestionController:
         for seq in sequence_numbers:
             self._nacked.setdefault(seq, now)
         loss = self._window_loss(now)
+        episode = self._window_loss(now, episode=True)
+        if episode is not None and episode > QUEUE_LOSS and (loss is None or episode > loss):
+            loss = episode  # a queue overflowing now: no need to wait for the window to fill
         if loss is not None:
+            self.nack_loss = loss
             self._on_loss(loss, now)
 
-    def _window_loss(self, now: float) -> float | None:
+    def _window_loss(self, now: float, episode: bool = False) -> float | None:
         """The NACKed share of the packets sent in the last :data:`LOSS_WINDOW_S` (None: too
         few). Only feedback on what was sent since the last cut took hold counts: before that,
-        the loss describes the rate the cut already answered."""
+        the loss describes the rate the cut already answered. ``episode``: only the packets
+        sent since the loss began (:data:`MIN_PACKETS_FOR_EPISODE`)."""
         self._expire(now)
         since = max(now - LOSS_WINDOW_S, self._last_decrease + self._settle())
-        sent = sum(p for at, p, _ in self._sent if at >= since)
-        if sent < MIN_PACKETS_FOR_LOSS or now - since < MIN_LOSS_SPAN_S:
+        nacks = [at for at in self._nacked.values() if at >= since]
+        start, least = since, MIN_PACKETS_FOR_LOSS
+        if episode:
+            if not nacks:
+                return None
+            start = max(since, min(nacks) - (self.rtt or 0.0) - EPISODE_LEAD_S)
+            least = MIN_PACKETS_FOR_EPISODE
+        sent = sum(p for at, p, _ in self._sent if at >= start)
+        if sent < least or (not episode and now - since < MIN_LOSS_SPAN_S):
             return None
-        nacked = sum(1 for at in self._nacked.values() if at >= since)
-        self.nack_loss = min(1.0, nacked / sent)
-        return self.nack_loss
+        return min(1.0, len(nacks) / sent)
 
     def _settle(self) -> float:
         """How long after a cut its effect reaches the feedback: a round trip and a queue."""
@@ -253,17 +281,22 @@ class CongestionController:
             self._rtts.popleft()
         self.on_queue_delay(rtt - min(r for _, r in self._rtts), now)
 
-    def on_queue_delay(self, delay: float, now: float) -> None:
+    def on_queue_delay(self, delay: float, now: float, received: float | None = None) -> None:
         """The video waits ``delay`` seconds in a queue on the path (from the round trip of a
         receiver report, or measured by farview's client on its frames: ``QueueDelayMeter``):
         over :data:`QUEUE_DELAY_HOLD_S` growth stops for a while; over
-        :data:`QUEUE_DELAY_CUT_S` the target drops to 85 % of what is being sent."""
+        :data:`QUEUE_DELAY_CUT_S` the target drops to 85 % of what is being sent, or of
+        ``received`` (bit/s the client got lately) when that is less."""
         self.queue_delay = max(0.0, delay)
         self._queue_at = now
+        if received is not None and received > 0:
+            self.received = int(received)
         if self.queue_delay > QUEUE_DELAY_HOLD_S:
             self._hold_until = now + QUEUE_HOLD_S
         if self.queue_delay > QUEUE_DELAY_CUT_S and self._may_decrease(now):
             base = self._cut_base(now)
+            if received is not None and 0 < received < base:
+                base = received
             self._decreased(now, base)
             self._set(0.85 * base, "delay")
 
@@ -281,7 +314,7 @@ class CongestionController:
     def _may_decrease(self, now: float, loss: float = 0.0) -> bool:
         """Once per :data:`DECREASE_INTERVAL_S`; sooner when the loss measured only on what was
         sent after the last cut took hold is still over :data:`QUEUE_LOSS`: that cut fell short
-        (made as the queue began to overflow, or limited to halving)."""
+        (made as the queue began to overflow, or limited by :data:`MAX_CUT`)."""
         since = now - self._last_decrease
         if since >= DECREASE_INTERVAL_S:
             return True
@@ -302,8 +335,9 @@ class CongestionController:
             if not self._may_decrease(now, loss):
                 return
             base = self._cut_base(now)
-            # a queue overflowing: aim under what got through, at most halving
-            new = max(0.5 * base, 0.9 * base * (1 - loss)) if loss > QUEUE_LOSS else base * (1 - 0.5 * loss)
+            # a queue overflowing: aim under what got through (at most MAX_CUT of the rate)
+            new = (max((1 - MAX_CUT) * base, 0.9 * base * (1 - loss)) if loss > QUEUE_LOSS
+                   else base * (1 - 0.5 * loss))
             self._decreased(now, new / 0.9, loss)
             self._set(new, "loss")
         elif loss < LOW_LOSS:
@@ -317,6 +351,8 @@ class CongestionController:
         if now - self._last_increase < INCREASE_INTERVAL_S:
             return
         loss = self._window_loss(now)  # no NACKs lately: the loss is over
+        if loss is not None:
+            self.nack_loss = loss
         if loss is not None and now - self._report_at > REPORT_HOLD_S:
             self.loss = loss
         if self.loss >= LOW_LOSS:
@@ -364,6 +400,7 @@ class CongestionController:
                 "report_loss": round(self.report_loss, 4),
                 "rtt_ms": None if self.rtt is None else round(self.rtt * 1000, 1),
                 "queue_delay_ms": round(self.queue_delay * 1000, 1),
+                "received_bitrate": self.received,
                 "decreases": self.decreases, "min_bitrate": self.limits.min_bitrate,
                 "max_bitrate": self.limits.max_bitrate}
 
@@ -381,8 +418,18 @@ class QueueDelayMeter:
         """(time, network ms), increasing ms: the window's least is at the front."""
         self._pending: list[float] = []
         self._reported_at: float | None = None
+        self._arrivals: deque[tuple[float, int]] = deque()
+        """(time, bytes) of the frames of the last :data:`RECEIVE_WINDOW_S`."""
+        self._arrived_bytes = 0
+        self._first_at: float | None = None
 
-    def on_frame(self, network_ms: float, now: float) -> None:
+    def on_frame(self, network_ms: float, now: float, size_bytes: int = 0) -> None:
+        if self._first_at is None:
+            self._first_at = now
+        self._arrivals.append((now, size_bytes))
+        self._arrived_bytes += size_bytes
+        while now - self._arrivals[0][0] > RECEIVE_WINDOW_S:
+            self._arrived_bytes -= self._arrivals.popleft()[1]
         while self._floor and self._floor[-1][1] >= network_ms:
             self._floor.pop()
         self._floor.append((now, network_ms))
@@ -400,3 +447,12 @@ class QueueDelayMeter:
         values = sorted(self._pending)
         self._pending = []
         return values[len(values) // 4]
+
+    def received_rate(self, now: float) -> float | None:
+        """Bit/s of the frames received in the last :data:`RECEIVE_WINDOW_S` (None until a
+        whole window has passed, or when the frames said no sizes)."""
+        if self._first_at is None or now - self._first_at < RECEIVE_WINDOW_S:
+            return None
+        while self._arrivals and now - self._arrivals[0][0] > RECEIVE_WINDOW_S:
+            self._arrived_bytes -= self._arrivals.popleft()[1]
+        return self._arrived_bytes * 8 / RECEIVE_WINDOW_S if self._arrived_bytes else None

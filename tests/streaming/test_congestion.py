@@ -8,6 +8,7 @@ from farview.streaming.congestion import (
     APP_LIMIT,
     DECREASE_INTERVAL_S,
     INCREASE_INTERVAL_S,
+    MAX_CUT,
     MIN_FPS,
     BitrateLimits,
     CongestionController,
@@ -48,7 +49,7 @@ def test_limits_are_checked() -> None:
         BitrateLimits(max_bitrate=10)
 
 
-def test_a_full_queue_cuts_within_a_second_and_at_most_halves_a_step() -> None:
+def test_a_full_queue_cuts_within_a_second_and_at_most_by_max_cut_a_step() -> None:
     cc = CongestionController(LIMITS)
     feed = Feed(cc)
     feed.send(1.0, 6e6)
@@ -56,9 +57,15 @@ def test_a_full_queue_cuts_within_a_second_and_at_most_halves_a_step() -> None:
     before = cc.target
     feed.send(0.2, 6e6, loss=0.5)
     assert cc.decreases >= 1 and cc.reason == "loss"
-    assert cc.target >= 0.5 * 6e6 * 0.9  # never more than half of what was sent in one step
+    assert cc.target >= (1 - MAX_CUT) * 6e6 * 0.9  # never more than MAX_CUT in one step
     feed.send(0.8, 6e6, loss=0.5)
     assert cc.target < 3_000_000 < before
+    # a link that narrowed to a third: one cut lands under it
+    cc = CongestionController(LIMITS)
+    feed = Feed(cc)
+    feed.send(1.0, 7.5e6)
+    feed.send(0.2, 7.5e6, loss=0.65)
+    assert cc.decreases == 1 and cc.target < 0.35 * 7.5e6
 
 
 def test_random_loss_between_the_thresholds_holds_the_rate() -> None:
@@ -72,7 +79,8 @@ def test_growth_is_additive_near_the_last_congestion_then_multiplicative() -> No
     cc = CongestionController(LIMITS)
     feed = Feed(cc)
     feed.send(1.0, 6e6)
-    feed.send(0.5, 6e6, loss=0.5)
+    feed.send(0.1, 6e6, loss=0.5)  # a queue overflowed: one cut, to under what got through
+    assert cc.decreases == 1
     cut = cc.target
     capacity = cc.capacity
     assert capacity is not None
@@ -161,6 +169,35 @@ def test_the_client_meter_reports_the_lower_quartile_over_its_floor_ten_times_a_
     assert meter.report(0.3) is None  # nothing new
     meter.on_frame(2.0, 40.0)  # the old floor has left the window; a new, lower one
     assert meter.report(40.0) == 0.0
+
+
+def test_a_queue_cut_goes_under_what_the_client_received() -> None:
+    """GCC's rule: the delay cut takes 85 % of the receive rate when farview's client reports
+    it (a narrowed link delivers only what it carries), so one cut lands under the link."""
+    cc = CongestionController(LIMITS, start=6_000_000)
+    feed = Feed(cc)
+    feed.send(1.0, 6e6)
+    cc.on_queue_delay(0.045, feed.now, received=3_000_000)  # the link now carries 3 Mbit/s
+    assert cc.reason == "delay" and cc.target == int(0.85 * 3_000_000)
+    assert cc.snapshot()["received_bitrate"] == 3_000_000
+    # a receive rate above what is sent (bursty arrivals) does not raise the cut's base
+    cc2 = CongestionController(LIMITS, start=6_000_000)
+    feed2 = Feed(cc2)
+    feed2.send(1.0, 4e6)
+    cc2.on_queue_delay(0.045, feed2.now, received=9_000_000)
+    assert cc2.target <= 0.85 * 4.1e6
+
+
+def test_the_client_meter_measures_its_receive_rate() -> None:
+    meter = QueueDelayMeter()
+    assert meter.received_rate(0.0) is None
+    for i in range(60):  # 60 frames a second of 12,500 bytes: 6 Mbit/s
+        meter.on_frame(5.0, i / 60, 12_500)
+    assert meter.received_rate(59 / 60) == pytest.approx(6e6, rel=0.1)
+    for i in range(60, 90):  # then half the bytes
+        meter.on_frame(5.0, i / 60, 6_250)
+    assert meter.received_rate(89 / 60) == pytest.approx(3e6, rel=0.1)
+    assert meter.received_rate(5.0) is None  # nothing lately
 
 
 def test_growth_is_faster_while_the_client_sees_no_queue() -> None:
