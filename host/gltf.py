@@ -319,6 +319,8 @@ class Mesh:
         pts = [p.positions for p in self.primitives if len(p.positions)]
         if not pts:
             return None
+        if len(pts) == 1:  # the usual part: no copy
+            return pts[0].min(axis=0).astype(np.float64), pts[0].max(axis=0).astype(np.float64)
         allp = np.concatenate(pts)
         return allp.min(axis=0).astype(np.float64), allp.max(axis=0).astype(np.float64)
 

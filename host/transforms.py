@@ -42,9 +42,16 @@ def compose(
 ) -> Mat4:
     """T · R · S, the glTF node order."""
     m = np.eye(4)
-    m[:3, :3] = quat_to_matrix3(rotation) * np.asarray(scale, dtype=np.float64)[None, :]
+    if tuple(rotation) != _NO_ROTATION or tuple(scale) != _UNIT_SCALE:
+        # (most parts of an assembly are only moved: their matrix is the identity's plus
+        # the translation, with no quaternion arithmetic for each of 100,000 parts)
+        m[:3, :3] = quat_to_matrix3(rotation) * np.asarray(scale, dtype=np.float64)[None, :]
     m[:3, 3] = translation
     return m
+
+
+_NO_ROTATION = (0.0, 0.0, 0.0, 1.0)
+_UNIT_SCALE = (1.0, 1.0, 1.0)
 
 
 Vec3 = tuple[float, float, float]
