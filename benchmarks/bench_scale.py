@@ -37,6 +37,7 @@ import numpy as np
 import psutil
 
 import farview.host.egl
+from farview.host.convert import Budgets, convert_file
 from farview.host.gltf import load_model, pack_glb
 from farview.host.renderer import Renderer
 from farview.host.scene import Scene
@@ -205,6 +206,9 @@ def main() -> None:
     ap.add_argument("--parts", default="64,4096,16384",
                     help="part counts, comma-separated (about 1 M triangles each)")
     ap.add_argument("--frames", type=int, default=20)
+    ap.add_argument("--converted", action="store_true",
+                    help="also convert each model of at least a million triangles (farview "
+                    "convert) and measure the converted file: levels of detail made ahead")
     ap.add_argument("--measure", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.measure:
@@ -221,23 +225,39 @@ def main() -> None:
           f"{'1st frame s':>11} {'LODs s':>6} {'RSS MB':>7} {'peak MB':>7} {'B/tri':>6} "
           f"{'moving ms':>9} "
           f"{'level':>5} {'rest ms':>8} {'plain ms':>8}")
+    converted = []
     with tempfile.TemporaryDirectory() as tmp:
         for millions, parts in rows:
             path = Path(tmp) / f"scale_{millions}_{parts}.glb"
             tris = write_model(path, int(millions * 1e6), parts)
-            child = subprocess.run(
-                [sys.executable, __file__, "--measure", str(path), "--frames", str(args.frames)],
-                capture_output=True, text=True, check=False)
-            if child.returncode:
-                raise SystemExit(f"measuring {path.name} failed:\n{child.stderr}")
-            r = json.loads(child.stdout.strip().splitlines()[-1])
-            print(f"{tris:>11,} {parts:>7,} {path.stat().st_size / 2**20:>8.1f} "
-                  f"{r['load_s']:>7.2f} {r['scene_s']:>8.2f} {r['first_frame_s']:>11.2f} "
-                  f"{r['lod_s']:>6.2f} {r['rss_mb']:>7.0f} {r['peak_mb']:>7.0f} "
-                  f"{r['rss_mb'] * 2**20 / tris:>6.0f} "
-                  f"{r['moving_ms']:>9.1f} {r['level']:>5} {r['rest_ms']:>8.1f} "
-                  f"{r['unbatched_ms']:>8.1f}", flush=True)
+            _row(path, tris, parts, args.frames)
+            if args.converted and parts == 64 and millions >= 1:
+                out = path.with_name(path.stem + "_converted.glb")
+                t0 = time.perf_counter()
+                convert_file(path, out, Budgets(max_bytes=1 << 40, max_triangles=1 << 40))
+                converted.append((out, tris, parts, time.perf_counter() - t0))
             path.unlink()
+        if converted:
+            print("converted first (farview convert: levels of detail made ahead, MSFT_lod):")
+            for out, tris, parts, seconds in converted:
+                _row(out, tris, parts, args.frames, f"  convert {seconds:.1f} s")
+                out.unlink()
+
+
+def _row(path: Path, tris: int, parts: int, frames: int, note: str = "") -> None:
+    """Measure ``path`` in a process of its own and print its row."""
+    child = subprocess.run(
+        [sys.executable, __file__, "--measure", str(path), "--frames", str(frames)],
+        capture_output=True, text=True, check=False)
+    if child.returncode:
+        raise SystemExit(f"measuring {path.name} failed:\n{child.stderr}")
+    r = json.loads(child.stdout.strip().splitlines()[-1])
+    print(f"{tris:>11,} {parts:>7,} {path.stat().st_size / 2**20:>8.1f} "
+          f"{r['load_s']:>7.2f} {r['scene_s']:>8.2f} {r['first_frame_s']:>11.2f} "
+          f"{r['lod_s']:>6.2f} {r['rss_mb']:>7.0f} {r['peak_mb']:>7.0f} "
+          f"{r['rss_mb'] * 2**20 / tris:>6.0f} "
+          f"{r['moving_ms']:>9.1f} {r['level']:>5} {r['rest_ms']:>8.1f} "
+          f"{r['unbatched_ms']:>8.1f}{note}", flush=True)
 
 
 if __name__ == "__main__":

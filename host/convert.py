@@ -52,6 +52,7 @@ from farview.host.gltf import (
     load_model,
     pack_glb,
 )
+from farview.host.lod import LOD_MIN_TRIANGLES, simplify
 
 ASSIMP_FORMATS = (".fbx", ".obj", ".stl", ".ply", ".dae", ".3ds", ".off")
 GLTF_FORMATS = (".glb", ".gltf")
@@ -323,9 +324,31 @@ def _dedupe(prim: Primitive) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.ui
     if prim.texcoords is not None:
         cols.append(prim.texcoords)
     verts = np.ascontiguousarray(np.concatenate(cols, axis=1), dtype=np.float32)
-    unique, inverse = np.unique(verts, axis=0, return_inverse=True)
-    return unique, inverse.reshape(-1).astype(np.uint32)[prim.indices], (
+    unique, first, inverse = np.unique(verts, axis=0, return_index=True, return_inverse=True)
+    # keep the vertices in the order the file had them (np.unique sorts them: neighbours in
+    # the index buffer then sit far apart in memory, and a software rasteriser drew the
+    # converted model at half the speed of its input)
+    order = np.argsort(first, kind="stable")
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    remap = rank[inverse.reshape(-1)].astype(np.uint32)
+    return unique[order], remap[prim.indices], (
         2 if prim.texcoords is not None else 0)
+
+
+def _levels(mesh: Mesh) -> list[list[tuple[npt.NDArray[np.float32], npt.NDArray[np.uint32]]]]:
+    """Coarser levels of ``mesh`` (per level, one per primitive), when every primitive is a
+    big plain triangle mesh (what the renderer would simplify itself): the input's own
+    (``Primitive.lods``) or made here with :func:`host.lod.simplify`."""
+    prims = mesh.primitives
+    if not prims or not all(
+            not p.points and p.colors is None and p.material.alpha_mode == "OPAQUE"
+            and p.triangle_count >= LOD_MIN_TRIANGLES
+            and not any(p.usable(info) for _, info in p.material.textures()) for p in prims):
+        return []
+    per_prim = [list(p.lods) or simplify(p.positions, p.indices) for p in prims]
+    count = min(len(levels) for levels in per_prim)
+    return [[levels[k] for levels in per_prim] for k in range(count)]
 
 
 def _points_json(w: _Writer, prim: Primitive, material: int) -> dict[str, Any]:
@@ -388,6 +411,22 @@ def write_glb(model: Model, extras: dict[str, Any] | None = None) -> bytes:
                           "material": material(prim.material)})
         mesh_index[mesh.key] = len(meshes_json)
         meshes_json.append({"name": mesh.name, "primitives": prims})
+    # levels of detail (MSFT_lod): for each big plain mesh, one coarser mesh per level, each
+    # held by a node that no scene reaches; the mesh's nodes name them
+    lod_meshes: dict[int, list[int]] = {}
+    for mesh in model.meshes:
+        levels = _levels(mesh)
+        for k, level in enumerate(levels):
+            lod_prims = []
+            for prim, (interleaved, index) in zip(mesh.primitives, level, strict=True):
+                attrs = {"POSITION": w.compressed(interleaved[:, 0:3], "ATTRIBUTES", "VEC3", 5126,
+                                                  True),
+                         "NORMAL": w.compressed(interleaved[:, 3:6], "ATTRIBUTES", "VEC3", 5126)}
+                lod_prims.append({"attributes": attrs,
+                                  "indices": w.compressed(index, "TRIANGLES", "SCALAR", 5125),
+                                  "material": material(prim.material)})
+            lod_meshes.setdefault(mesh.key, []).append(len(meshes_json))
+            meshes_json.append({"name": f"{mesh.name} LOD {k + 1}", "primitives": lod_prims})
     mats_json = []
     for m in materials:
         pbr: dict[str, Any] = {"baseColorFactor": list(m.base_color),
@@ -419,13 +458,23 @@ def write_glb(model: Model, extras: dict[str, Any] | None = None) -> bytes:
         if n.children:
             node["children"] = list(n.children)
         nodes_json.append(node)
+    lod_nodes: dict[int, list[int]] = {}  # mesh key -> its level nodes (shared by its nodes)
+    for node, n in zip(nodes_json[:len(model.nodes)], model.nodes, strict=True):
+        if n.mesh is None or n.mesh.key not in lod_meshes:
+            continue
+        if n.mesh.key not in lod_nodes:
+            lod_nodes[n.mesh.key] = []
+            for k, level_mesh in enumerate(lod_meshes[n.mesh.key]):
+                lod_nodes[n.mesh.key].append(len(nodes_json))
+                nodes_json.append({"name": f"{n.name} LOD {k + 1}", "mesh": level_mesh})
+        node["extensions"] = {"MSFT_lod": {"ids": lod_nodes[n.mesh.key]}}
     w.blob.extend(b"\0" * (-len(w.blob) % 4))
     fallback = sum(v["byteLength"] for v in w.views if "extensions" in v)
     doc: dict[str, Any] = {
         "asset": {"version": "2.0", "generator": "farview convert",
                   **({"extras": extras} if extras else {})},
         "extensionsUsed": ["EXT_meshopt_compression", "KHR_materials_emissive_strength",
-                           "KHR_materials_unlit"],
+                           "KHR_materials_unlit", *(["MSFT_lod"] if lod_nodes else [])],
         "extensionsRequired": ["EXT_meshopt_compression"],
         "scene": 0, "scenes": [{"nodes": list(model.roots)}], "nodes": nodes_json,
         "meshes": meshes_json, "materials": mats_json, "accessors": w.accessors,

@@ -53,6 +53,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import io
 import itertools
 import json
@@ -137,7 +138,8 @@ _COLOR_TYPES = (5126, 5121, 5123)
 
 SUPPORTED_EXTENSIONS = ("EXT_meshopt_compression", "KHR_draco_mesh_compression",
                         "KHR_lights_punctual", "KHR_materials_emissive_strength",
-                        "KHR_materials_unlit", "KHR_mesh_quantization", "KHR_texture_transform")
+                        "KHR_materials_unlit", "KHR_mesh_quantization", "KHR_texture_transform",
+                        "MSFT_lod")
 """Extensions a file may list in ``extensionsRequired``."""
 
 
@@ -262,6 +264,10 @@ class Primitive:
     the file's ``TANGENT``, or generated from the normal texture's coordinates."""
     points: bool = False
     """A point cloud (glTF mode POINTS): ``indices`` is empty, ``normals`` are unused."""
+    lods: tuple[tuple[npt.NDArray[np.float32], npt.NDArray[np.uint32]], ...] = ()
+    """Coarser levels made ahead of time (a converted file's ``MSFT_lod`` nodes), finest
+    first: interleaved position + normal vertices (float32, 6 a vertex) and uint32 indices.
+    Empty: the renderer makes its own (``host.lod``)."""
 
     def uv(self, texcoord: int) -> npt.NDArray[np.float32] | None:
         return self.texcoords if texcoord == 0 else self.texcoords1 if texcoord == 1 else None
@@ -1174,12 +1180,19 @@ class _Loader:
                               else max(n - 2, 0))
             per_mesh.append(triangles)
         instances = [0] * len(mesh_specs)
+        lod_nodes = _lod_node_ids(raw_nodes)
+        lod_meshes = set()
         for n_i, n in enumerate(raw_nodes):
             if "mesh" in n:
                 self._item("meshes", n["mesh"], f"node {n_i}")
-                instances[n["mesh"]] += 1
-        # Each instance is drawn; a mesh no node uses is still decoded, so it counts once.
-        total = sum(t * max(k, 1) for t, k in zip(per_mesh, instances, strict=True))
+                if n_i in lod_nodes:
+                    lod_meshes.add(n["mesh"])
+                else:
+                    instances[n["mesh"]] += 1
+        # Each instance is drawn; a mesh no node uses is still decoded, so it counts once; a
+        # coarser level of detail (MSFT_lod) is drawn instead of its mesh, so it does not.
+        total = sum(t * max(k, 0 if i in lod_meshes else 1)
+                    for i, (t, k) in enumerate(zip(per_mesh, instances, strict=True)))
         if total > self.max_triangles:
             raise ModelError(f"model {self.name!r} has {total} triangles, over the triangle "
                              f"budget of {self.max_triangles}", code=LIMIT_EXCEEDED,
@@ -1416,7 +1429,11 @@ class _Loader:
             name = _text(m["name"]) if isinstance(m.get("name"), str) else f"mesh_{i}"
             meshes.append(Mesh(name, tuple(p for p in prims if p is not None)))
         lights = self._lights()
+        meshes, lod_nodes = _attach_lods(meshes, raw_nodes)
         nodes = tuple(self._node(i, n, meshes, lights) for i, n in enumerate(raw_nodes))
+        # a level-of-detail node's geometry now lives in its mesh's primitives (Primitive.lods)
+        nodes = tuple(dataclasses.replace(n, mesh=None) if n.index in lod_nodes else n
+                      for n in nodes)
         roots = self._roots(nodes)
         return Model(self.name, nodes, roots, tuple(meshes), materials)
 
@@ -1557,6 +1574,52 @@ def _decode_data_uri(uri: str, what: str) -> bytes:
         return base64.b64decode(payload, validate=True)
     except (binascii.Error, ValueError):
         raise ModelError(f"{what}: data: URI is not valid base64") from None
+
+
+def _lod_ids(node: object) -> list[int]:
+    """A raw node's ``MSFT_lod`` ids (coarser levels, finest first); [] without (or with a
+    malformed) extension: levels of detail are optional, and a viewer that lacks them draws
+    the node's own mesh."""
+    ext = node.get("extensions") if isinstance(node, dict) else None
+    lod = ext.get("MSFT_lod") if isinstance(ext, dict) else None
+    ids = lod.get("ids") if isinstance(lod, dict) else None
+    if not isinstance(ids, list) or not all(_is_int(i) for i in ids):
+        return []
+    return list(ids)
+
+
+def _lod_node_ids(raw_nodes: list[Any]) -> set[int]:
+    """Nodes that are some node's ``MSFT_lod`` level (and not that node itself)."""
+    return {i for k, n in enumerate(raw_nodes) for i in _lod_ids(n)
+            if 0 <= i < len(raw_nodes) and i != k and "mesh" in raw_nodes[i]}
+
+
+def _attach_lods(meshes: list[Mesh], raw_nodes: list[Any]) -> tuple[list[Mesh], set[int]]:
+    """Move ``MSFT_lod`` levels into the primitives of the meshes they stand for: a level's
+    mesh must have as many primitives as the node's own mesh, each a triangle mesh (else the
+    node keeps only its own mesh, and the renderer makes levels itself). Returns the meshes
+    and the level nodes (drawn through their mesh, never on their own)."""
+    lod_nodes = _lod_node_ids(raw_nodes)
+    done: set[int] = set()
+    for k, n in enumerate(raw_nodes):
+        ids = [i for i in _lod_ids(n) if i in lod_nodes]
+        base = n.get("mesh") if isinstance(n, dict) else None
+        if not ids or not _is_int(base) or base in done or k in lod_nodes:
+            continue
+        prims = meshes[base].primitives
+        levels = [meshes[raw_nodes[i]["mesh"]].primitives for i in ids]
+        if any(len(lv) != len(prims) or any(p.points for p in lv) for lv in levels):
+            log.info("node %d: its MSFT_lod levels do not match its mesh's primitives; "
+                     "ignoring them", k)
+            continue
+        done.add(base)
+        meshes[base] = Mesh(meshes[base].name, tuple(
+            dataclasses.replace(p, lods=tuple(
+                (np.ascontiguousarray(np.concatenate([lv[j].positions, lv[j].normals], axis=1),
+                                      dtype=np.float32), lv[j].indices)
+                for lv in levels))
+            for j, p in enumerate(prims)))
+    return meshes, lod_nodes
 
 
 def _to_triangle_list(indices: npt.NDArray[np.uint32], mode: int) -> npt.NDArray[np.uint32]:

@@ -14,6 +14,9 @@ from concurrent.futures import ProcessPoolExecutor
 import numpy as np
 import numpy.typing as npt
 
+LOD_MIN_TRIANGLES = 16_384
+"""Primitives at least this big (plain materials only) get coarser levels of detail: made by
+the converter (``MSFT_lod``), or by the renderer in a child process (:func:`pool`)."""
 LOD_REDUCTIONS = (0.75, 0.75, 0.75, 0.75)
 """Each level keeps a quarter of the triangles of the level before it: levels 1 to 4 keep 1/4,
 1/16, 1/64 and 1/256 of the full mesh."""

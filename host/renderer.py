@@ -81,7 +81,7 @@ import farview.host.egl  # noqa: F401  (sets PYOPENGL_PLATFORM before OpenGL is 
 from farview.host import glcalls, transforms
 from farview.host.environment import environment
 from farview.host.gltf import Material, Mesh, Primitive, Texture
-from farview.host.lod import LOD_REDUCTIONS, Levels, pool, simplify
+from farview.host.lod import LOD_MIN_TRIANGLES, LOD_REDUCTIONS, Levels, pool, simplify
 from farview.host.scene import MAX_CUT_PLANES, DrawItem, Scene
 from farview.input.pose import Fov, View
 from farview.input.scene import MAX_LIGHTS, Light, MaterialOverride
@@ -281,9 +281,6 @@ def _prim_draw(p: _GpuPrimitive, edit: MaterialOverride | None) -> _PrimDraw:
             unlit, p)
 
 
-LOD_MIN_TRIANGLES = 16_384
-"""Primitives at least this big (plain materials only) get coarser levels of detail
-(:mod:`host.lod`, made in a child process)."""
 LOD_BUDGET_MS = 50.0
 """While the camera moves, the level rises when a frame takes longer than this (20 fps) and
 falls when one takes under 40 % of it; at rest every part is drawn in full."""
@@ -331,6 +328,14 @@ def _upload_position_normal(interleaved: npt.NDArray[np.float32],
     GL.glBufferData(GL.GL_ELEMENT_ARRAY_BUFFER, index.nbytes, index, GL.GL_STATIC_DRAW)
     GL.glBindVertexArray(0)
     return vao, vbo, ibo
+
+
+def _add_levels(gpu: _GpuPrimitive, levels: Sequence[tuple[npt.NDArray[np.float32],
+                                                            npt.NDArray[np.uint32]]]) -> None:
+    """Upload coarser levels of detail (interleaved position + normal, indices) for ``gpu``."""
+    for interleaved, index in levels:
+        vao, vbo, ibo = _upload_position_normal(interleaved, index)
+        gpu.lods.append((vao, len(index), (vbo, ibo)))
 
 
 def _batchable(it: DrawItem) -> bool:
@@ -703,7 +708,9 @@ class Renderer:
                                 tuple(sorted(features)), textures, uv_xf, uv_set,
                                 mat.alpha_mode == "BLEND", prim.points)
             out.append(gpu)
-            if self.lod and not features and prim.triangle_count >= LOD_MIN_TRIANGLES:
+            if self.lod and not features and prim.lods:  # made ahead (a converted file)
+                _add_levels(gpu, prim.lods)
+            elif self.lod and not features and prim.triangle_count >= LOD_MIN_TRIANGLES:
                 self._lod_jobs.append((gpu, self._lod_pool().submit(
                     simplify, prim.positions, prim.indices)))
         self._meshes[mesh.key] = out
@@ -826,9 +833,7 @@ class Renderer:
             except Exception:  # a mesh the simplifier cannot take is drawn in full
                 log.exception("levels of detail failed for a primitive; drawing it in full")
                 continue
-            for interleaved, index in levels:
-                vao, vbo, ibo = _upload_position_normal(interleaved, index)
-                gpu.lods.append((vao, len(index), (vbo, ibo)))
+            _add_levels(gpu, levels)
         self._lod_jobs = pending
 
     @property

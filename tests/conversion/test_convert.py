@@ -156,3 +156,53 @@ def test_farview_convert_command(tmp_path: Path) -> None:
     helped = subprocess.run([sys.executable, "-m", "farview", "--help"], capture_output=True,
                             text=True, timeout=60)
     assert "convert" in helped.stdout
+
+
+def test_big_meshes_get_levels_of_detail_ahead(tmp_path: Path) -> None:
+    """Conversion makes the renderer's levels of detail (MSFT_lod): the output draws coarser
+    at once, counts only its full triangles, and keeps its bounds; a broken MSFT_lod is
+    ignored, not refused."""
+    from benchmarks.bench_scale import write_model
+    from farview.host.lod import LOD_REDUCTIONS
+
+    src, out = tmp_path / "parts.glb", tmp_path / "out.glb"
+    write_model(src, 100_000, 2)  # two parts of about 50,000 triangles
+    convert_file(src, out)
+    before, after = load_model(src), load_model(out)
+    assert after.triangle_count == before.triangle_count
+    doc = json.loads(out.read_bytes()[20:20 + int.from_bytes(out.read_bytes()[12:16], "little")])
+    assert "MSFT_lod" in doc["extensionsUsed"] and "MSFT_lod" not in doc["extensionsRequired"]
+    parts = [n for n in after.nodes if n.mesh is not None]
+    assert [n.name for n in parts] == [n.name for n in before.nodes if n.mesh is not None]
+    for node in parts:
+        (prim,) = node.mesh.primitives
+        counts = [len(index) // 3 for _, index in prim.lods]
+        assert len(counts) == len(LOD_REDUCTIONS)
+        assert prim.triangle_count > counts[0] > counts[1] > counts[2] > counts[3] > 0
+        assert counts[0] < 0.3 * prim.triangle_count
+        lo, hi = prim.positions.min(axis=0), prim.positions.max(axis=0)
+        slack = 0.05 * (hi - lo)  # quadric decimation places vertices a little off the surface
+        for interleaved, index in prim.lods:  # positions about the part's, unit normals
+            assert interleaved.shape[1] == 6 and int(index.max()) < len(interleaved)
+            assert (interleaved[:, :3] >= lo - slack).all()
+            assert (interleaved[:, :3] <= hi + slack).all()
+            np.testing.assert_allclose(np.linalg.norm(interleaved[:, 3:], axis=1), 1.0, atol=1e-3)
+    lod_nodes = [n for n in after.nodes if n.name.endswith(("LOD 1", "LOD 2", "LOD 3", "LOD 4"))]
+    assert len(lod_nodes) == 2 * len(LOD_REDUCTIONS) and all(n.mesh is None for n in lod_nodes)
+    for a, b in zip(world_bounds(out), world_bounds(src), strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+    # the levels do not count against the triangle budget: it still fits exactly
+    assert load_model(out, max_triangles=before.triangle_count).triangle_count == \
+        before.triangle_count
+    # a level whose mesh does not match its node's (here: two primitives for one) is ignored
+    doc["meshes"][doc["nodes"][doc["nodes"][0]["extensions"]["MSFT_lod"]["ids"][0]]["mesh"]][
+        "primitives"] *= 2
+    from farview.host.gltf import pack_glb
+    blob = out.read_bytes()
+    json_len = int.from_bytes(blob[12:16], "little")
+    broken = tmp_path / "broken.glb"
+    broken.write_bytes(pack_glb(doc, blob[20 + json_len + 8:]))
+    model = load_model(broken)
+    first = next(n for n in model.nodes if n.mesh is not None)
+    assert first.mesh.primitives[0].lods == ()
+    assert model.triangle_count == before.triangle_count

@@ -343,3 +343,33 @@ def test_big_parts_get_coarser_while_moving_and_full_detail_at_rest(
         assert r.lod_level == len(LOD_REDUCTIONS) - 1
     finally:
         r.close()
+
+
+def test_levels_made_ahead_are_used_at_once(egl_context: EglContext) -> None:
+    """A primitive that brings its levels (a converted file's MSFT_lod) is drawn coarser on the
+    first moving frame: no simplification job, nothing pending."""
+    import dataclasses
+
+    from benchmarks.bench_scale import sphere
+    from farview.host.gltf import Mesh, Model, Node, Primitive
+    from farview.host.lod import simplify
+
+    pos, nrm, idx = sphere(200)
+    prim = Primitive(pos, nrm, idx, load_model(SAMPLE).materials[0])
+    prim = dataclasses.replace(prim, lods=tuple(simplify(pos, idx)))
+    mesh = Mesh("ball", (prim,))
+    scene = Scene()
+    scene.add_model(Model("ball", (Node(0, "ball", mesh=mesh),), (0,), (mesh,),
+                          (prim.material,)), "ball")
+    r = Renderer(W, H, lighting="vertex")
+    try:
+        eye = [view((0.0, 0.5, 2.8))]
+        full = frame(r, scene, eye).astype(int)
+        assert r.lod_pending == 0
+        r.lod_budget_ms = 0.0
+        r.render(scene, eye, moving=True)
+        r.render(scene, eye, moving=True)
+        assert r.last_reduced and r.lod_level >= 1
+        assert np.abs(r.read_rgba().astype(int) - full).mean() < 3
+    finally:
+        r.close()
