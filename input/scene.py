@@ -613,10 +613,12 @@ class LoadedModel:
     """Points of its point clouds (each counts against the session's size as a triangle)."""
 
     def to_wire(self) -> dict[str, Any]:
-        return {"root": self.root_id, "name": self.name, "source": self.source,
-                "triangles": self.triangles, "points": self.points,
-                "entity_count": self.entity_count, "load_ms": self.load_ms,
-                "tree": self.tree.to_wire()}
+        wire = {"root": self.root_id, "name": self.name, "source": self.source,
+                "triangles": self.triangles, "entity_count": self.entity_count,
+                "load_ms": self.load_ms, "tree": self.tree.to_wire()}
+        if self.points:  # only point clouds say it (the message is as before otherwise)
+            wire["points"] = self.points
+        return wire
 
     @classmethod
     def from_wire(cls, d: Any) -> LoadedModel:
