@@ -142,7 +142,7 @@ def test_points_are_drawn_unlit_in_their_colour_and_the_scene_point_size(
 def test_point_size_is_bounded() -> None:
     scene = Scene()
     for bad in (0.5, 65.0, float("nan")):
-        with pytest.raises(ValueError, match="point size must be 1.0 to 64.0 pixels"):
+        with pytest.raises(ValueError, match=r"point size must be 1\.0 to 64\.0 pixels"):
             scene.point_size = bad
     assert scene.point_size == 2.0
 
