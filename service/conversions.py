@@ -5,7 +5,13 @@ A conversion turns one model file into one ``.glb`` (:mod:`host.convert`). ARR r
 wrote to Azure blob containers; here a *storage container* is a folder under the service's
 storage root (``<data-dir>/storage`` unless ``FARVIEW_STORAGE_ROOT`` says otherwise), named
 by its URI: ``file:///abs/path`` (inside the root) or a name relative to the root. Nothing
-outside the root is read or written, and the input's path may not leave its container.
+outside the root is read or written, and the input's path may not leave its container. The
+*input* container may also be an ``http(s)://`` URL (an Azure blob container with its SAS
+token, say): the input file is then downloaded (one file, at most :data:`MAX_DOWNLOAD_BYTES`,
+within :data:`DOWNLOAD_TIMEOUT_S`) to a private temporary folder and converted from there; the
+URL's query (a SAS token is a secret) never appears in messages or logs. Files the input
+refers to (an ``.obj``'s ``.mtl``, a ``.gltf``'s buffers) are not fetched: use one-file formats
+(``.glb``, FBX, STL, PLY, LAS, LAZ, E57) over http(s).
 
 Records live in the service's SQLite file (table ``conversions``), per account, and are kept
 30 days after they end, as sessions are. Status: ``NotStarted`` → ``Running`` → ``Succeeded``,
@@ -26,6 +32,7 @@ import logging
 import os
 import resource
 import sys
+import tempfile
 import threading
 import time
 import urllib.parse
@@ -46,6 +53,9 @@ TIMEOUT_SECONDS = 3600.0
 MEMORY_LIMIT_BYTES: int | None = None
 """None: half the machine's memory."""
 ENV_STORAGE_ROOT = "FARVIEW_STORAGE_ROOT"
+MAX_DOWNLOAD_BYTES = 1 << 30
+"""The converter's input budget (``host.convert.Budgets.max_bytes``)."""
+DOWNLOAD_TIMEOUT_S = 600.0
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS conversions (
@@ -156,13 +166,17 @@ class ConversionStore:
         return cur.rowcount
 
 
-def container_path(root: Path, uri: object, target: str) -> Path:
+def container_path(root: Path, uri: object, target: str, *, web: bool = False) -> Path | str:
     """The folder a ``storageContainerUri`` names: ``file:///abs`` inside ``root``, or a path
-    relative to ``root``."""
+    relative to ``root``; ``web``: an ``http(s)://`` URL is returned as it is."""
     if not isinstance(uri, str) or not uri or "\0" in uri or len(uri) > 2048:
         raise ConversionRequestError(f"{target} must be a file:// URI or a folder name under "
                                      "the service's storage root", target)
     parsed = urllib.parse.urlparse(uri)
+    if web and parsed.scheme in ("http", "https"):
+        if not parsed.hostname:
+            raise ConversionRequestError(f"{target}: an http(s) URL needs a host", target)
+        return uri
     if parsed.scheme == "file":
         if parsed.netloc not in ("", "localhost"):
             raise ConversionRequestError(f"{target}: file URIs must name this machine "
@@ -171,7 +185,8 @@ def container_path(root: Path, uri: object, target: str) -> Path:
     elif parsed.scheme:
         raise ConversionRequestError(
             f"{target}: {parsed.scheme}:// storage is not supported; use file:///path or a "
-            "folder name under the service's storage root", target)
+            "folder name under the service's storage root"
+            + (", or an http(s) URL" if web else ""), target)
     else:
         path = root / uri
     resolved = path.resolve()
@@ -194,9 +209,46 @@ def _inside(base: Path, relative: str, target: str) -> Path:
 
 @dataclass(frozen=True)
 class Locations:
-    input: Path
+    input: Path | str
+    """A file under the storage root, or an http(s) URL to download."""
     output: Path
     output_uri: str
+
+
+def _web_input(container: str, relative: str, target: str, sas: str = "") -> str:
+    """The URL of ``relative`` in the http(s) ``container`` (its query, a SAS token say, kept
+    at the end; ``sas``, ARR's ``storageContainerReadListSas``, added to it)."""
+    if not relative or "\0" in relative or relative.startswith("/") or \
+            ".." in Path(relative).parts:
+        raise ConversionRequestError(f"{target} must be a relative path in its container",
+                                     target)
+    parsed = urllib.parse.urlparse(container)
+    path = parsed.path.rstrip("/") + "/" + urllib.parse.quote(relative)
+    query = "&".join(q for q in (parsed.query, sas.lstrip("?")) if q)
+    return urllib.parse.urlunparse(parsed._replace(path=path, query=query))
+
+
+def _redacted(settings: dict[str, Any]) -> dict[str, Any]:
+    """``settings`` as responses show them: no SAS tokens (ARR never returned them), and no
+    query on an http(s) container URL (where a token may sit too)."""
+    out: dict[str, Any] = json.loads(json.dumps(settings))
+    for key in ("inputLocation", "outputLocation"):
+        loc = out.get(key)
+        if not isinstance(loc, dict):
+            continue
+        loc.pop("storageContainerReadListSas", None)
+        loc.pop("storageContainerWriteSas", None)
+        uri = loc.get("storageContainerUri")
+        if isinstance(uri, str) and urllib.parse.urlparse(uri).scheme in ("http", "https"):
+            loc["storageContainerUri"] = public_url(uri)
+    return out
+
+
+def public_url(url: str) -> str:
+    """``url`` without its query and fragment (which may hold a secret), for messages."""
+    parsed = urllib.parse.urlparse(url)
+    return urllib.parse.urlunparse(parsed._replace(query="", fragment="", netloc=(
+        parsed.hostname or "") + (f":{parsed.port}" if parsed.port else "")))
 
 
 def locations(root: Path, settings: dict[str, Any]) -> Locations:
@@ -209,15 +261,25 @@ def locations(root: Path, settings: dict[str, Any]) -> Locations:
         raise ConversionRequestError("settings.outputLocation is required",
                                      "settings.outputLocation")
     in_dir = container_path(root, inp.get("storageContainerUri"),
-                            "settings.inputLocation.storageContainerUri")
+                            "settings.inputLocation.storageContainerUri", web=True)
     prefix = inp.get("blobPrefix") or ""
     rel = inp.get("relativeInputAssetPath")
     if not isinstance(rel, str) or not isinstance(prefix, str):
         raise ConversionRequestError("settings.inputLocation.relativeInputAssetPath must name "
                                      "the input file", "settings.inputLocation.relativeInputAssetPath")
-    src = _inside(in_dir, rel, "settings.inputLocation.relativeInputAssetPath")
+    target = "settings.inputLocation.relativeInputAssetPath"
+    if isinstance(in_dir, str):
+        sas = inp.get("storageContainerReadListSas")
+        if sas is not None and not isinstance(sas, str):
+            raise ConversionRequestError("settings.inputLocation.storageContainerReadListSas "
+                                         "must be a string",
+                                         "settings.inputLocation.storageContainerReadListSas")
+        src: Path | str = _web_input(in_dir, rel, target, sas or "")
+    else:
+        src = _inside(in_dir, rel, target)
     out_dir = container_path(root, out.get("storageContainerUri"),
                              "settings.outputLocation.storageContainerUri")
+    assert isinstance(out_dir, Path)
     out_prefix = out.get("blobPrefix") or ""
     name = out.get("outputAssetFilename") or (Path(rel).stem + ".glb")
     if not isinstance(out_prefix, str) or not isinstance(name, str) or "/" in name:
@@ -314,6 +376,14 @@ class ConversionManager:
                 log.info("conversion %s failed: %s", rec.conversion_id, message)
 
     async def _child(self, where: Locations) -> tuple[str | None, str]:
+        if isinstance(where.input, str):
+            with tempfile.TemporaryDirectory(prefix="farview-conversion-") as tmp:
+                name = Path(urllib.parse.unquote(urllib.parse.urlparse(where.input).path)).name
+                local = Path(tmp) / (name or "input")
+                failed = await _download(where.input, local)
+                if failed is not None:
+                    return "InvalidInput", failed
+                return await self._child(replace(where, input=local))
         if not where.input.is_file():
             return "InvalidInput", (f"the input {where.input.name} does not exist in its "
                                     "storage container")
@@ -346,6 +416,34 @@ class ConversionManager:
                                         f"{where.input.name}")
 
 
+async def _download(url: str, dest: Path) -> str | None:
+    """Fetch ``url`` into ``dest`` (bounded in size and time); None, or what went wrong
+    (naming the URL without its query)."""
+    import httpx
+
+    shown = public_url(url)
+    try:
+        async with httpx.AsyncClient(timeout=30.0, follow_redirects=False) as client:
+            async with asyncio.timeout(DOWNLOAD_TIMEOUT_S):
+                async with client.stream("GET", url) as r:
+                    if r.status_code != 200:
+                        return (f"could not download the input from {shown}: HTTP "
+                                f"{r.status_code}; check the URL and its access token")
+                    size = 0
+                    with dest.open("wb") as f:
+                        async for chunk in r.aiter_bytes(1 << 20):
+                            size += len(chunk)
+                            if size > MAX_DOWNLOAD_BYTES:
+                                return (f"the input at {shown} is over the "
+                                        f"{MAX_DOWNLOAD_BYTES:,}-byte input budget")
+                            f.write(chunk)
+    except TimeoutError:
+        return f"downloading the input from {shown} took longer than {DOWNLOAD_TIMEOUT_S:.0f} s"
+    except httpx.HTTPError as e:
+        return f"could not download the input from {shown} ({type(e).__name__})"
+    return None
+
+
 def _half_memory() -> int:
     import psutil
 
@@ -355,7 +453,7 @@ def _half_memory() -> int:
 def conversion_json(rec: ConversionRecord, iso: Callable[[float], str]) -> dict[str, Any]:
     """A conversion as ARR's API shows it."""
     out: dict[str, Any] = {
-        "id": rec.conversion_id, "settings": rec.settings, "status": rec.status,
+        "id": rec.conversion_id, "settings": _redacted(rec.settings), "status": rec.status,
         "creationTime": iso(rec.created_at),
         "error": None if rec.error_code is None else
         {"code": rec.error_code, "message": rec.error_message or ""},

@@ -94,12 +94,78 @@ def test_failures_name_the_problem_and_leave_no_output(svc: tuple[RunningService
     assert missing["status"] == "Failed" and "does not exist" in missing["error"]["message"]
 
 
+def test_an_http_input_is_downloaded_and_its_token_never_shown(
+        svc: tuple[RunningService, str], tmp_path) -> None:
+    """ARR's inputs were blob containers with a SAS token: an http(s) container (here a server on
+    127.0.0.1 that wants ``sig``) is downloaded from; the token is in no response and no log."""
+    import http.server
+    import shutil
+    import threading
+    import urllib.parse
+
+    from tests.host.conftest import SAMPLE
+
+    service, _ = svc
+    (tmp_path / "models").mkdir()
+    shutil.copy(SAMPLE, tmp_path / "models" / "engine.glb")
+    secret = "s3cret-token-4711"
+
+    class Blobs(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *a, **kw) -> None:
+            super().__init__(*a, directory=str(tmp_path), **kw)
+
+        def do_GET(self) -> None:
+            query = urllib.parse.parse_qs(urllib.parse.urlparse(self.path).query)
+            if query.get("sig") != [secret]:
+                self.send_error(403)
+                return
+            super().do_GET()
+
+        def log_message(self, *a: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Blobs)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    container = f"http://127.0.0.1:{server.server_address[1]}/models"
+    try:
+        body = settings("engine.glb", container=container, outputAssetFilename="web.glb")
+        body["settings"]["inputLocation"]["storageContainerReadListSas"] = f"?sig={secret}"
+        created = put(service, "conv-web", body)
+        assert created.status_code == 201, created.text
+        assert secret not in created.text
+        assert "storageContainerReadListSas" not in created.json()["settings"]["inputLocation"]
+        done = wait_done(service, "conv-web")
+        assert done["status"] == "Succeeded", done
+        out = service.data_dir / "storage" / "output" / "converted" / "web.glb"
+        assert load_model(out).triangle_count == load_model(SAMPLE).triangle_count
+        # a token in the container URL itself: used, and not shown either
+        body = settings("absent.glb", container=f"{container}?sig={secret}")
+        assert put(service, "conv-web-404", body).status_code == 201
+        missing = wait_done(service, "conv-web-404")
+        assert missing["status"] == "Failed" and missing["error"]["code"] == "InvalidInput"
+        assert "HTTP 404" in missing["error"]["message"] and secret not in str(missing)
+        assert missing["settings"]["inputLocation"]["storageContainerUri"] == container
+        body = settings("engine.glb", container=container)  # no token: refused by the server
+        assert put(service, "conv-web-403", body).status_code == 201
+        refused = wait_done(service, "conv-web-403")
+        assert refused["status"] == "Failed" and "HTTP 403" in refused["error"]["message"]
+        listed = httpx.get(f"{service.url}/accounts/{service.account_id}/conversions",
+                           params=V, headers=service.auth, timeout=30)
+        assert secret not in listed.text
+        assert secret not in service.log_path.read_text(errors="replace")
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def test_locations_stay_in_the_storage_root(svc: tuple[RunningService, str]) -> None:
     service, _ = svc
     for body, target in (
             (settings("../../../../etc/passwd"), "relativeInputAssetPath"),
             (settings("x.obj", container="file:///etc"), "inputLocation.storageContainerUri"),
-            (settings("x.obj", container="https://example.com/c"), "storageContainerUri"),
+            (settings("x.obj", out_container="https://example.com/c"),
+             "outputLocation.storageContainerUri"),  # output is written only locally
+            (settings("x.obj", container="https:///no-host"), "inputLocation.storageContainerUri"),
             (settings("x.obj", out_container="../.."), "outputLocation.storageContainerUri"),
             ({"settings": {"inputLocation": {}}}, "outputLocation"),
             ({"nothing": 1}, "settings")):
