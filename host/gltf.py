@@ -1576,6 +1576,10 @@ def _decode_data_uri(uri: str, what: str) -> bytes:
         raise ModelError(f"{what}: data: URI is not valid base64") from None
 
 
+MAX_LOD_LEVELS = 8
+"""At most this many ``MSFT_lod`` levels are used (the renderer draws four)."""
+
+
 def _lod_ids(node: object) -> list[int]:
     """A raw node's ``MSFT_lod`` ids (coarser levels, finest first); [] without (or with a
     malformed) extension: levels of detail are optional, and a viewer that lacks them draws
@@ -1594,11 +1598,26 @@ def _lod_node_ids(raw_nodes: list[Any]) -> set[int]:
             if 0 <= i < len(raw_nodes) and i != k and "mesh" in raw_nodes[i]}
 
 
+def _coarser(prims: tuple[Primitive, ...], levels: list[tuple[Primitive, ...]]) -> bool:
+    """Each level has a triangle mesh for each of ``prims``, with fewer triangles than the
+    level before it (a "level" as large as the mesh would be a way round the triangle
+    budget, which does not count levels)."""
+    previous = prims
+    for level in levels:
+        if len(level) != len(prims) or any(p.points for p in level):
+            return False
+        if any(p.triangle_count >= q.triangle_count for p, q in zip(level, previous, strict=True)):
+            return False
+        previous = level
+    return True
+
+
 def _attach_lods(meshes: list[Mesh], raw_nodes: list[Any]) -> tuple[list[Mesh], set[int]]:
     """Move ``MSFT_lod`` levels into the primitives of the meshes they stand for: a level's
-    mesh must have as many primitives as the node's own mesh, each a triangle mesh (else the
-    node keeps only its own mesh, and the renderer makes levels itself). Returns the meshes
-    and the level nodes (drawn through their mesh, never on their own)."""
+    mesh must have as many primitives as the node's own mesh, each a triangle mesh with fewer
+    triangles than the level before (else the node keeps only its own mesh, and the renderer
+    makes levels itself). Returns the meshes and the level nodes (drawn through their mesh,
+    never on their own)."""
     lod_nodes = _lod_node_ids(raw_nodes)
     done: set[int] = set()
     for k, n in enumerate(raw_nodes):
@@ -1607,10 +1626,10 @@ def _attach_lods(meshes: list[Mesh], raw_nodes: list[Any]) -> tuple[list[Mesh], 
         if not ids or not _is_int(base) or base in done or k in lod_nodes:
             continue
         prims = meshes[base].primitives
-        levels = [meshes[raw_nodes[i]["mesh"]].primitives for i in ids]
-        if any(len(lv) != len(prims) or any(p.points for p in lv) for lv in levels):
-            log.info("node %d: its MSFT_lod levels do not match its mesh's primitives; "
-                     "ignoring them", k)
+        levels = [meshes[raw_nodes[i]["mesh"]].primitives for i in ids[:MAX_LOD_LEVELS]]
+        if not _coarser(prims, levels):
+            log.info("node %d: its MSFT_lod levels do not match its mesh's primitives or are "
+                     "not coarser; ignoring them", k)
             continue
         done.add(base)
         meshes[base] = Mesh(meshes[base].name, tuple(

@@ -206,3 +206,9 @@ def test_big_meshes_get_levels_of_detail_ahead(tmp_path: Path) -> None:
     first = next(n for n in model.nodes if n.mesh is not None)
     assert first.mesh.primitives[0].lods == ()
     assert model.triangle_count == before.triangle_count
+    # a "level" as big as its mesh (a way round the triangle budget, which skips levels) too
+    doc["meshes"][doc["nodes"][doc["nodes"][0]["extensions"]["MSFT_lod"]["ids"][0]]["mesh"]][
+        "primitives"] = doc["meshes"][doc["nodes"][0]["mesh"]]["primitives"]
+    broken.write_bytes(pack_glb(doc, blob[20 + json_len + 8:]))
+    first = next(n for n in load_model(broken).nodes if n.mesh is not None)
+    assert first.mesh.primitives[0].lods == ()
