@@ -341,10 +341,7 @@ def _levels(mesh: Mesh) -> list[list[tuple[npt.NDArray[np.float32], npt.NDArray[
     big plain triangle mesh (what the renderer would simplify itself): the input's own
     (``Primitive.lods``) or made here with :func:`host.lod.simplify`."""
     prims = mesh.primitives
-    if not prims or not all(
-            not p.points and p.colors is None and p.material.alpha_mode == "OPAQUE"
-            and p.triangle_count >= LOD_MIN_TRIANGLES
-            and not any(p.usable(info) for _, info in p.material.textures()) for p in prims):
+    if not prims or not all(p.plain and p.triangle_count >= LOD_MIN_TRIANGLES for p in prims):
         return []
     per_prim = [list(p.lods) or simplify(p.positions, p.indices) for p in prims]
     count = min(len(levels) for levels in per_prim)

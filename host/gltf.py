@@ -294,6 +294,13 @@ class Primitive:
         return len(self.positions) if self.points else 0
 
     @property
+    def plain(self) -> bool:
+        """Triangles in one opaque colour: no texture drawn, no vertex colours, not a point
+        cloud (what the renderer batches and simplifies)."""
+        return (not self.points and self.colors is None and self.material.alpha_mode == "OPAQUE"
+                and not any(self.usable(info) for _, info in self.material.textures()))
+
+    @property
     def primitive_count(self) -> int:
         """Triangles and points: what a session's size limits (ARR counted both)."""
         return self.triangle_count + self.point_count

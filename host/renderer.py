@@ -346,9 +346,7 @@ def _batchable(it: DrawItem) -> bool:
     state = it.state
     if state.selected or state.see_through or it.mesh.triangle_count > BATCH_MAX_TRIANGLES:
         return False
-    return all(p.material.alpha_mode == "OPAQUE" and p.colors is None and not p.points
-               and not any(p.usable(info) for _, info in p.material.textures())
-               for p in it.mesh.primitives)
+    return all(p.plain for p in it.mesh.primitives)
 
 
 @dataclass

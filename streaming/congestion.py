@@ -213,32 +213,39 @@ class CongestionController:
         """The receiver reported these sequence numbers missing."""
         for seq in sequence_numbers:
             self._nacked.setdefault(seq, now)
-        loss = self._window_loss(now)
-        episode = self._window_loss(now, episode=True)
+        loss, episode = self._window_loss(now, episode=True)
         if episode is not None and episode > QUEUE_LOSS and (loss is None or episode > loss):
             loss = episode  # a queue overflowing now: no need to wait for the window to fill
         if loss is not None:
             self.nack_loss = loss
             self._on_loss(loss, now)
 
-    def _window_loss(self, now: float, episode: bool = False) -> float | None:
+    def _window_loss(self, now: float, episode: bool = False
+                     ) -> tuple[float | None, float | None]:
         """The NACKed share of the packets sent in the last :data:`LOSS_WINDOW_S` (None: too
-        few). Only feedback on what was sent since the last cut took hold counts: before that,
-        the loss describes the rate the cut already answered. ``episode``: only the packets
-        sent since the loss began (:data:`MIN_PACKETS_FOR_EPISODE`)."""
+        few), and with ``episode`` the same NACKs over only the packets sent since the loss
+        began (:data:`MIN_PACKETS_FOR_EPISODE`; else None), from one pass over them. Only
+        feedback on what was sent since the last cut took hold counts: before that, the loss
+        describes the rate the cut already answered."""
         self._expire(now)
         since = max(now - LOSS_WINDOW_S, self._last_decrease + self._settle())
-        nacks = [at for at in self._nacked.values() if at >= since]
-        start, least = since, MIN_PACKETS_FOR_LOSS
-        if episode:
-            if not nacks:
-                return None
-            start = max(since, min(nacks) - (self.rtt or 0.0) - EPISODE_LEAD_S)
-            least = MIN_PACKETS_FOR_EPISODE
-        sent = sum(p for at, p, _ in self._sent if at >= start)
-        if sent < least or (not episode and now - since < MIN_LOSS_SPAN_S):
-            return None
-        return min(1.0, len(nacks) / sent)
+        nacked, first = 0, math.inf
+        for at in self._nacked.values():
+            if at >= since:
+                nacked += 1
+                first = min(first, at)
+        start = max(since, first - (self.rtt or 0.0) - EPISODE_LEAD_S) if episode else math.inf
+        sent = in_episode = 0
+        for at, packets, _ in self._sent:
+            if at >= since:
+                sent += packets
+                if at >= start:
+                    in_episode += packets
+        window = (min(1.0, nacked / sent) if sent >= MIN_PACKETS_FOR_LOSS
+                  and now - since >= MIN_LOSS_SPAN_S else None)
+        ep = (min(1.0, nacked / in_episode) if nacked and in_episode >= MIN_PACKETS_FOR_EPISODE
+              else None)
+        return window, ep
 
     def _settle(self) -> float:
         """How long after a cut its effect reaches the feedback: a round trip and a queue."""
@@ -352,7 +359,7 @@ class CongestionController:
         feedback): it acts at most every :data:`INCREASE_INTERVAL_S`."""
         if now - self._last_increase < INCREASE_INTERVAL_S:
             return
-        loss = self._window_loss(now)  # no NACKs lately: the loss is over
+        loss, _ = self._window_loss(now)  # no NACKs lately: the loss is over
         if loss is not None:
             self.nack_loss = loss
         if loss is not None and now - self._report_at > REPORT_HOLD_S:
@@ -430,8 +437,7 @@ class QueueDelayMeter:
             self._first_at = now
         self._arrivals.append((now, size_bytes))
         self._arrived_bytes += size_bytes
-        while now - self._arrivals[0][0] > RECEIVE_WINDOW_S:
-            self._arrived_bytes -= self._arrivals.popleft()[1]
+        self._expire_arrivals(now)
         while self._floor and self._floor[-1][1] >= network_ms:
             self._floor.pop()
         self._floor.append((now, network_ms))
@@ -450,11 +456,14 @@ class QueueDelayMeter:
         self._pending = []
         return values[len(values) // 4]
 
+    def _expire_arrivals(self, now: float) -> None:
+        while self._arrivals and now - self._arrivals[0][0] > RECEIVE_WINDOW_S:
+            self._arrived_bytes -= self._arrivals.popleft()[1]
+
     def received_rate(self, now: float) -> float | None:
         """Bit/s of the frames received in the last :data:`RECEIVE_WINDOW_S` (None until a
         whole window has passed, or when the frames said no sizes)."""
         if self._first_at is None or now - self._first_at < RECEIVE_WINDOW_S:
             return None
-        while self._arrivals and now - self._arrivals[0][0] > RECEIVE_WINDOW_S:
-            self._arrived_bytes -= self._arrivals.popleft()[1]
+        self._expire_arrivals(now)
         return self._arrived_bytes * 8 / RECEIVE_WINDOW_S if self._arrived_bytes else None
