@@ -1,12 +1,14 @@
 """farview's stream, and stock aiortc's in the same run, over an impaired network with real packets.
 
-Two network namespaces joined by a veth pair (``tests/network/netns.py``: only its own
-namespaces and addresses, removed at the end): the service and its host in one, ``farview
-bench`` (the scripted orbit trajectory, headless) in the other. Each condition impairs the cable
-(``netns.impair``): random loss of UDP packets both ways (iptables ``statistic``) and/or a
-token-bucket cap on what the host sends (``tc tbf``); this kernel has no ``netem``, so no added
-delay or jitter. Dynamic conditions change the impairment during the measured window, at the
-same offsets for both modes: each mode's events are timed from the moment it starts measuring.
+Three network namespaces in a row, one router between two hosts (``tests/network/netns.py``:
+only its own namespaces and addresses, removed at the end): the service and its host on one
+side, ``farview bench`` (the scripted orbit trajectory, headless) on the other. Each condition
+impairs the path (``netns.impair``): random loss of UDP packets both ways (iptables
+``statistic``) and/or a token-bucket cap on what the host sends (``tc tbf``); or, as this kernel
+has no ``netem``, delay and jitter from a user-space delay line on the router
+(``netns.delayed``: UDP held 40 ms ± up to 10 ms each way, each flow kept in order). Dynamic
+conditions change the impairment during the measured window, at the same offsets for both
+modes: each mode's events are timed from the moment it starts measuring.
 
 Per mode it prints frames presented a second, the longest gap between presented frames (the
 longest freeze), freezes over 100 ms, pose → present p50/p99, the received bit rate (aiortc's
@@ -22,6 +24,7 @@ a PNG of the bit rate over time. Needs root. Prints numbers; asserts nothing.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import json
 import subprocess
@@ -38,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.bench_network import _create
 from farview.client.bench.run import MODES
 from farview.streaming.stats import percentile
-from tests.network.netns import Host, farview_service, impair, skip_reason, two_hosts
+from tests.network.netns import Host, delayed, farview_service, impair, routed_hosts, skip_reason
 
 WARMUP_S = 2.0
 
@@ -51,6 +54,8 @@ class Condition:
     events: tuple[tuple[float, dict[str, Any]], ...] = ()
     """(seconds after measuring starts, ``impair`` arguments)."""
     min_duration: float = 0.0
+    delay: tuple[float, float] | None = None
+    """(ms, ± jitter ms) each way, for the whole run: ``netns.delayed``."""
 
     @property
     def kind(self) -> str:
@@ -65,6 +70,7 @@ CONDITIONS = (
     Condition("50 % loss for 2 s", {}, ((3.0, {"loss": 0.5}), (5.0, {}))),
     Condition("cap 8 → 3 → 8 Mbit/s", {"rate_mbit": 8.0},
               ((2.0, {"rate_mbit": 3.0}), (9.0, {"rate_mbit": 8.0})), min_duration=13.0),
+    Condition("40 ms delay ± 10 ms", delay=(40.0, 10.0)),
 )
 CAP_MBIT = 3.0
 
@@ -216,13 +222,17 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name) if args.workdir is None else args.workdir
         tmp.mkdir(parents=True, exist_ok=True)
-        with two_hosts("bi") as (server, client), farview_service(server, tmp, "--port", "0") as svc:
+        with routed_hosts("bi") as net, farview_service(net.server, tmp, "--port", "0") as svc:
+            server, client = net.server, net.client
             _create(client, svc.info, svc.account, svc.key_file)
             for i, cond in enumerate(chosen):
                 print(f"[bench_impairment] {cond.name} ...", file=sys.stderr, flush=True)
                 duration = max(args.duration, cond.min_duration, max((t for t, _ in cond.events), default=0) + 3)
-                doc, applied = _bench(client, svc, cond, duration, tmp / f"row{i}", server, not args.no_baseline,
-                                      ("--intra-refresh",) if args.intra_refresh else ())
+                with (delayed(net.middle, *cond.delay, tmp / f"relay{i}.log") if cond.delay
+                      else contextlib.nullcontext()):
+                    doc, applied = _bench(client, svc, cond, duration, tmp / f"row{i}", server,
+                                          not args.no_baseline,
+                                          ("--intra-refresh",) if args.intra_refresh else ())
                 rows = {mode: _row(doc, mode, cond, applied.get(mode, []), clean_p99) for mode in doc["summary"]
                         if isinstance(doc["summary"][mode], dict) and "latency_pose_to_present" in doc["summary"][mode]}
                 if cond.name == "clean":

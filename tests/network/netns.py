@@ -1,8 +1,9 @@
-"""Separated hosts on one machine for network tests: network namespaces joined by a veth pair.
+"""Separated hosts on one machine for network tests: network namespaces joined by veth pairs.
 
 Only namespaces and addresses this module makes are touched (names ``fv<pid>-<tag>``, addresses
-in 10.231.0.0/16 picked per pair), and :func:`two_hosts` removes them on exit, also when the test
-fails. Needs root (CI is root); :func:`skip_reason` says why it cannot run elsewhere.
+in 10.231.0.0/16 picked per pair, or in 10.232/10.233 for three hosts in a row), and each context
+manager removes its namespaces on exit, also when the test fails. Needs root (CI is root);
+:func:`skip_reason` says why it cannot run elsewhere.
 """
 
 from __future__ import annotations
@@ -96,10 +97,9 @@ class Relayed:
 
 
 @contextlib.contextmanager
-def relayed_hosts(tag: str, signaling_port: int, *, block_client_udp: bool = False) -> Iterator[Relayed]:
-    """See :class:`Relayed`; removed on exit, also when the test fails. ``block_client_udp``:
-    the client's host also drops every UDP packet it would send off-host (a UDP-blocking
-    firewall: only TCP leaves it, so media can only come through TURN over TCP)."""
+def _three_in_a_row(tag: str) -> Iterator[Relayed]:
+    """Namespaces ``server`` ─ ``middle`` ─ ``client`` joined by two veth pairs (a /30 each),
+    with routes through the middle one (which forwards nothing until told); removed on exit."""
     net = random.randrange(0, 250)
     s_addr, ms_addr = f"10.232.{net}.1", f"10.232.{net}.2"
     mc_addr, c_addr = f"10.233.{net}.1", f"10.233.{net}.2"
@@ -121,21 +121,64 @@ def relayed_hosts(tag: str, signaling_port: int, *, block_client_udp: bool = Fal
             _check(_ip("-n", ns, "link", "set", d, "up"))
         _check(_ip("-n", server.name, "route", "add", f"10.233.{net}.0/30", "via", ms_addr))
         _check(_ip("-n", client.name, "route", "add", f"10.232.{net}.0/30", "via", mc_addr))
-        for args in (["sysctl", "-qw", "net.ipv4.ip_forward=1"],
-                     ["iptables", "-P", "FORWARD", "DROP"],
-                     ["iptables", "-A", "FORWARD", "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED",
-                      "-j", "ACCEPT"],
-                     ["iptables", "-A", "FORWARD", "-p", "tcp", "-d", s_addr, "--dport", str(signaling_port),
-                      "-j", "ACCEPT"]):
-            result = subprocess.run(middle.command(*args), capture_output=True, text=True, timeout=30)
-            _check(result)
-        if block_client_udp:
-            _check(subprocess.run(client.command("iptables", "-A", "OUTPUT", "!", "-o", "lo", "-p", "udp",
-                                                 "-j", "DROP"), capture_output=True, text=True, timeout=30))
+        _run(middle, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+        _run(middle, "iptables", "-P", "FORWARD", "DROP")
         yield Relayed(server, middle, client, ms_addr, mc_addr)
     finally:
         for host in (server, middle, client):
             _ip("netns", "del", host.name)
+
+
+def _run(host: Host, *argv: str) -> None:
+    _check(subprocess.run(host.command(*argv), capture_output=True, text=True, timeout=30))
+
+
+@contextlib.contextmanager
+def relayed_hosts(tag: str, signaling_port: int, *, block_client_udp: bool = False) -> Iterator[Relayed]:
+    """See :class:`Relayed`; removed on exit, also when the test fails. ``block_client_udp``:
+    the client's host also drops every UDP packet it would send off-host (a UDP-blocking
+    firewall: only TCP leaves it, so media can only come through TURN over TCP)."""
+    with _three_in_a_row(tag) as net:
+        _run(net.middle, "iptables", "-A", "FORWARD", "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED",
+             "-j", "ACCEPT")
+        _run(net.middle, "iptables", "-A", "FORWARD", "-p", "tcp", "-d", net.server.address, "--dport",
+             str(signaling_port), "-j", "ACCEPT")
+        if block_client_udp:
+            _run(net.client, "iptables", "-A", "OUTPUT", "!", "-o", "lo", "-p", "udp", "-j", "DROP")
+        yield net
+
+
+@contextlib.contextmanager
+def routed_hosts(tag: str) -> Iterator[Relayed]:
+    """``server`` ─ ``middle`` ─ ``client`` (see :class:`Relayed`), the middle host an IP router
+    that forwards everything: the two ends reach each other's addresses as if cabled, one hop
+    apart, and :func:`delayed` can hold their UDP on the way. :func:`impair` works on
+    ``(server, client)`` as on :func:`two_hosts`. Removed on exit, also when the test fails."""
+    with _three_in_a_row(tag) as net:
+        _run(net.middle, "iptables", "-P", "FORWARD", "ACCEPT")
+        yield net
+
+
+@contextlib.contextmanager
+def delayed(router: Host, delay_ms: float, jitter_ms: float, log_file: Path) -> Iterator[None]:
+    """UDP through ``router`` (the middle of :func:`routed_hosts`) held ``delay_ms`` ± up to
+    ``jitter_ms`` each way (``delay_relay.py``: this kernel has no ``netem``; a flow's packets
+    keep their order); TCP is not delayed. Undone on exit."""
+    _run(router, "iptables", "-I", "FORWARD", "1", "-p", "udp", "-j", "DROP")  # the relay sends them
+    with log_file.open("w") as log:
+        relay = subprocess.Popen(router.command(
+            sys.executable, str(Path(__file__).with_name("delay_relay.py")), "--delay-ms", str(delay_ms),
+            "--jitter-ms", str(jitter_ms)), stdout=subprocess.PIPE, stderr=log, text=True)
+    try:
+        assert relay.stdout is not None
+        if relay.stdout.readline().strip() != "ready":
+            relay.wait(10)
+            raise RuntimeError(f"the delay relay did not start:\n{log_file.read_text()[-2000:]}")
+        yield
+    finally:
+        _stop(relay)
+        subprocess.run(router.command("iptables", "-D", "FORWARD", "-p", "udp", "-j", "DROP"),
+                       capture_output=True, timeout=30)
 
 
 TURN_PORT = 3478
@@ -195,7 +238,7 @@ def farview_service(host: Host, workdir: Path, *args: str) -> Iterator[Service]:
         _stop(serve)
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
+def _stop(proc: subprocess.Popen[Any]) -> None:
     proc.terminate()
     try:
         proc.wait(20)
