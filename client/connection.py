@@ -69,6 +69,13 @@ HEARTBEAT_INTERVAL = 1.0
 LIVENESS_TIMEOUT = 3.0
 DEFAULT_FOV_Y = 60.0
 DEFAULT_POSE = Pose((0.0, 0.25, 1.6))
+POSE_COPIES = 2
+"""Each pose is sent this many times. The pose channel does not retransmit (a late pose is of no
+use), so a lost packet used to cost a frame: the host renders when a pose arrives. aiortc puts
+each data-channel message in a packet of its own (``streaming/_aiortc_patches.py``, "relied on"),
+so the copies are lost independently; the host ignores the later copy (``poses_repeated``). At
+5 % random loss a pose is then lost 0.25 % of the time instead of 5 %, for ~100 bytes more a
+frame."""
 """Where the first frame is rendered from when the caller sends no pose."""
 
 
@@ -252,7 +259,8 @@ class RenderingConnection:
         """Ask for a frame rendered from ``pose`` (a camera pose with a ``fov_y`` field of view,
         per-eye views, or a whole :class:`~farview.input.pose.PoseRequest`); returns the message
         sent, with the sequence number and send time the connection gave it. ``viewport``,
-        ``near`` and ``far`` default to the connection's (``viewport`` becomes the new one)."""
+        ``near`` and ``far`` default to the connection's (``viewport`` becomes the new one).
+        It is sent :data:`POSE_COPIES` times (the host takes the first copy that arrives)."""
         if self._closed:
             raise ConnectionLostError(self._close_reason or "connection closed")
         if isinstance(pose, PoseRequest):
@@ -269,7 +277,9 @@ class RenderingConnection:
         msg = self._poses.stamp(request)
         ch = self._channels["pose"]
         if ch.readyState == "open":
-            ch.send(msg.encode())
+            data = msg.encode()
+            for _ in range(POSE_COPIES):
+                ch.send(data)
         return msg
 
     def send_input(self, event: InputEvent) -> None:

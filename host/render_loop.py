@@ -15,7 +15,10 @@ it. Each frame is touched by one thread at a time: ``read_frame`` returns a new 
 through :class:`RenderLoop`'s thread-safe methods only:
 
 - :meth:`submit_pose` — a latest-only slot: a newer pose replaces an older unrendered one
-  (counted in ``poses_dropped``); the thread wakes at once.
+  (counted in ``poses_dropped``); the thread wakes at once. A pose whose sequence is older than
+  the last one taken (the pose channel is unordered: a late packet) is ignored (``poses_stale``),
+  and so is a second copy of the last one (clients send each pose twice, so that one lost
+  packet does not cost a frame; ``poses_repeated``).
 - :meth:`mark_dirty` — the scene changed: render again with the last pose.
 - :meth:`start_stream` / :meth:`stop_stream` — a connection begins (new encoder, pts from 0,
   first frame a keyframe) or ends.
@@ -287,6 +290,10 @@ class RenderLoop:
         self.renderer_info: dict[str, str] = {}
         self.poses_received = 0
         self.poses_dropped = 0
+        self.poses_stale = 0
+        self.poses_repeated = 0
+        self._last_taken: tuple[int, int] | None = None
+        """(sequence, client time) of the last pose taken in this stream."""
         self.frames_rendered = 0
         self.poses_unchanged = 0
         """Poses that asked for exactly what the last frame showed: not rendered again."""
@@ -312,6 +319,15 @@ class RenderLoop:
     def submit_pose(self, msg: PoseMessage) -> None:
         with self._cond:
             self.poses_received += 1
+            last = self._last_taken
+            if last is not None:
+                if (msg.sequence, msg.client_time_us) == last:
+                    self.poses_repeated += 1
+                    return
+                if (msg.sequence - last[0]) % 2**32 >= 2**31:  # serial number arithmetic
+                    self.poses_stale += 1
+                    return
+            self._last_taken = (msg.sequence, msg.client_time_us)
             if self._stream is not None:
                 self._stream.posed = True
             if self._pending is not None:
@@ -426,6 +442,7 @@ class RenderLoop:
     def start_stream(self, on_frame: FrameCallback, settings: StreamSettings) -> None:
         with self._cond:
             self._stream = _Stream(on_frame, settings)
+            self._last_taken = None  # a new client numbers its poses afresh
             self._keyframe_now = True
             self._dirty = True  # send a first frame at once, with the last pose
             self._triggered()

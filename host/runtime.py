@@ -269,6 +269,8 @@ class HostRuntime:
                 "frames_rendered": rl.frames_rendered,
                 "poses_received": rl.poses_received,
                 "poses_dropped": rl.poses_dropped,
+                "poses_stale": rl.poses_stale,
+                "poses_repeated": rl.poses_repeated,
                 "poses_unchanged": rl.poses_unchanged,
                 "renderer": rl.renderer_info,
                 "encoder": rl.encoder_path,

@@ -50,7 +50,10 @@ test_aiortc_patches.py`` fails if any internal we rely on changes. What and why:
 Relied on without a patch: ``RTCRtpSender``'s RTP task sends every RTP packet of one
 ``track.recv()`` result before it calls ``recv()`` again. :class:`streaming.track.PacketTrack`
 reports a frame as sent at that next call, and the host's render thread waits for it before
-the next frame (``host/connection.py``).
+the next frame (``host/connection.py``). And ``RTCSctpTransport._send_chunk`` puts each DATA
+chunk in an SCTP packet of its own (no bundling): a message sent twice travels in two UDP
+packets, lost independently, which the client's pose copies and the host's repeated frame
+metadata count on.
 """
 
 from __future__ import annotations

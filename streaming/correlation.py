@@ -6,8 +6,10 @@ clock (``time.perf_counter``, the clock the receiver timestamps packets with), s
 rendered with it can be matched and timed without clock sync. The host echoes the sequence in
 each frame's metadata (``frames`` channel), sent just before the frame's video; metadata and
 decoded pictures meet here by pts, in either order, and become :class:`~.frame.Frame`\\ s that
-carry the pose they were rendered with. A decoded picture whose metadata never comes is
-dropped once a later picture is matched (counted in :attr:`PoseCorrelator.unmatched`).
+carry the pose they were rendered with. The host sends each frame's metadata twice (before and
+after its video); a copy for a picture already matched is ignored. A decoded picture whose
+metadata never comes is dropped once a later picture is matched (counted in
+:attr:`PoseCorrelator.unmatched`).
 
 Decoded pictures carry the receiver's pts: RTP timestamps rebased to the first frame it got,
 which is the host's pts 0 only if that first keyframe arrived whole. When it did not, every pts
@@ -52,6 +54,8 @@ class PoseCorrelator:
         self._sent: dict[int, PoseMessage] = {}
         self._metadata: dict[int, FrameMetadata] = {}
         self._awaiting: dict[int, DecodedVideoFrame] = {}
+        self._matched: dict[int, None] = {}
+        """The pts of the last :data:`MAX_TRACKED` pictures matched (an ordered set)."""
         self.unmatched = 0
         """Decoded pictures dropped because their metadata never came."""
         self._offset = 0
@@ -73,6 +77,8 @@ class PoseCorrelator:
 
     def on_metadata(self, meta: FrameMetadata) -> Frame | None:
         """A frame's metadata arrived; returns the frame if its picture was already decoded."""
+        if meta.pts in self._matched:
+            return None  # the second copy of one already used
         self._metadata[meta.pts] = meta
         if len(self._metadata) > MAX_TRACKED:
             for pts in sorted(self._metadata)[: len(self._metadata) - MAX_TRACKED]:
@@ -130,6 +136,9 @@ class PoseCorrelator:
         return frame
 
     def _frame(self, decoded: DecodedVideoFrame, meta: FrameMetadata) -> Frame:
+        self._matched[meta.pts] = None
+        if len(self._matched) > MAX_TRACKED:
+            del self._matched[next(iter(self._matched))]
         pose = self._sent.get(meta.pose_sequence)
         sent_at = None if pose is None else pose.client_time_us / 1e6
         return Frame(

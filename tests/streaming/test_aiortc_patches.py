@@ -397,3 +397,35 @@ async def test_feedback_reaches_congestion_control_and_nacks_are_resent_once_per
     finally:
         await client.close()
         await host.close()
+
+
+async def test_each_data_channel_message_is_a_packet_of_its_own() -> None:
+    """Pose copies and repeated frame metadata are lost independently only while aiortc sends
+    each DATA chunk in its own SCTP packet (``_send_chunk``: "no bundling for now")."""
+    from aiortc.rtcsctptransport import DataChunk, parse_packet
+
+    client, host, channel, remote = await _data_channel(ordered=False)
+    try:
+        got: list[bytes | str] = []
+        remote.on("message", got.append)
+        dtls = client.sctp.transport
+        send = dtls._send_data
+        packets: list[list[bytes]] = []
+
+        async def counting(data: bytes) -> None:
+            chunks = parse_packet(data)[3]
+            packets.append([c.user_data for c in chunks if isinstance(c, DataChunk)])
+            await send(data)
+
+        dtls._send_data = counting
+        channel.send(b"pose-1")
+        channel.send(b"pose-1")
+        for _ in range(500):
+            if len(got) == 2:
+                break
+            await asyncio.sleep(0.01)
+        assert got == [b"pose-1", b"pose-1"]
+        assert [p for p in packets if p] == [[b"pose-1"], [b"pose-1"]]
+    finally:
+        await client.close()
+        await host.close()

@@ -113,3 +113,18 @@ def test_mailbox_hands_what_it_discards_to_on_discard() -> None:
     for i in range(5):
         box.put(i)
     assert box.take() == 4 and dropped == [0, 1, 2, 3] and box.discarded == 4
+
+
+def test_a_second_copy_of_metadata_is_ignored_and_a_lost_first_copy_is_made_good() -> None:
+    """The host sends each frame's metadata before and after its video."""
+    poses = PoseCorrelator()
+    msg = poses.stamp(REQUEST)
+    assert poses.on_metadata(_meta(0, msg.sequence)) is None
+    assert poses.on_decoded(_decoded(0, 1.0)) is not None
+    assert poses.on_metadata(_meta(0, msg.sequence)) is None  # the copy: no second frame
+    assert 0 not in poses._metadata  # and not kept
+    # the first copy lost: the picture waits for the second, which arrives after the video
+    assert poses.on_decoded(_decoded(3000, 1.1)) is None
+    frame = poses.on_metadata(_meta(3000, msg.sequence))
+    assert frame is not None and frame.metadata is not None and frame.metadata.pts == 3000
+    assert poses.unmatched == 0
