@@ -41,7 +41,11 @@ it a step up to it, :data:`PROBE_STEP_PAST` past it), until the target has gone
 :data:`PROBE_MARGIN` past it without loss (the link widened), and while it is under
 :data:`APP_LIMIT` times what the encoder sends (x264 makes about half of a low target: GCC's
 1.5 times left the stream at its floor after a loss burst). Loss in between holds it (random
-loss that fewer bits would not cure). The target stays within the configured ``[min_bitrate, max_bitrate]``.
+loss that fewer bits would not cure), unless farview's client says its frames wait in no queue:
+then it grows as under :data:`LOW_LOSS` (at 5 % random loss, one cut to the floor at a stream's
+start, before the client's first report, held the stream there at 20 fps for the whole run;
+growth into a bottleneck fills its queue, which stops it). The target stays within the
+configured ``[min_bitrate, max_bitrate]``.
 
 Below a floor of :data:`MIN_BITS_PER_PIXEL` per pixel per frame the frame rate is lowered first
 (:func:`frame_rate_for`, down to :data:`MIN_FPS`), so each frame keeps enough bits to stay a
@@ -349,7 +353,7 @@ class CongestionController:
                    else base * (1 - 0.5 * loss))
             self._decreased(now, new / 0.9, loss)
             self._set(new, "loss")
-        elif loss < LOW_LOSS:
+        elif loss < LOW_LOSS or self._queue_empty(now):
             self.tick(now)
         else:
             self.reason = "hold"
@@ -364,7 +368,7 @@ class CongestionController:
             self.nack_loss = loss
         if loss is not None and now - self._report_at > REPORT_HOLD_S:
             self.loss = loss
-        if self.loss >= LOW_LOSS:
+        if self.loss >= LOW_LOSS and not (self.loss <= HIGH_LOSS and self._queue_empty(now)):
             return
         if now - self._last_decrease < 2 * DECREASE_INTERVAL_S or now < self._hold_until:
             return  # let the queue drain before probing again

@@ -224,3 +224,16 @@ def test_heavy_loss_without_a_queue_holds_the_rate() -> None:
         cc.on_queue_delay(0.02, feed.now)
         feed.send(0.1, 6e6, loss=0.5)
     assert cc.target < before and cc.decreases > 0
+
+
+def test_random_loss_without_a_queue_does_not_hold_the_rate_at_the_floor() -> None:
+    """One cut to the floor (a noisy early estimate), then steady 5 % random loss: while the
+    client sees no queue the target climbs back; with a queue it holds."""
+    grows, holds = CongestionController(LIMITS, start=500_000), CongestionController(LIMITS, start=500_000)
+    for cc, queue in ((grows, 0.0), (holds, 0.02)):
+        feed = Feed(cc)
+        for _ in range(60):
+            cc.on_queue_delay(queue, feed.now)
+            feed.send(0.1, cc.target * 0.8, loss=0.05)
+    assert holds.target == 500_000
+    assert grows.target == 8_000_000 and grows.decreases == 0
