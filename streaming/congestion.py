@@ -54,6 +54,7 @@ picture; resolution is not lowered (the client's viewport decides it).
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import deque
 from dataclasses import dataclass
@@ -100,6 +101,13 @@ QUEUE_HOLD_S = 1.5
 FEEDBACK_INTERVAL_S = 0.1
 QUEUE_DELAY_CUT_S = 0.03
 """This much over the least: the target drops to 85 % of what is being sent."""
+QUEUE_TREND_REPORTS = 3
+QUEUE_TREND_STEP_S = 0.002
+"""A queue over :data:`QUEUE_DELAY_HOLD_S` that grew by at least this in each of the client's
+last :data:`QUEUE_TREND_REPORTS` reports (a tenth of a second apart) is a link being overfilled
+now: the same cut, before the queue reaches :data:`QUEUE_DELAY_CUT_S`. A probe 5 % past a
+3 Mbit/s cap fills its queue by about 4 ms a report; 40 ± 10 ms of jitter moves the client's
+lower-quartile measure by less, and seldom up three times running."""
 """An RTCP receiver report this soon after a decrease may describe the time before it."""
 INCREASE_INTERVAL_S = 0.2
 INCREASE_FACTOR = 1.08
@@ -178,6 +186,8 @@ class CongestionController:
         self._rtts: deque[tuple[float, float]] = deque()
         self._hold_until = -math.inf
         self._queue_at = -math.inf
+        self._trend: deque[float] = deque(maxlen=QUEUE_TREND_REPORTS + 1)
+        """The client's last queue delays, for :data:`QUEUE_TREND_REPORTS`."""
         self.queue_delay = 0.0
         """The last receiver report's round trip over the least of the last
         :data:`MIN_RTT_WINDOW_S` (seconds): the queue the video waits in."""
@@ -292,26 +302,35 @@ class CongestionController:
         self._rtts.append((now, rtt))
         while self._rtts and now - self._rtts[0][0] > MIN_RTT_WINDOW_S:
             self._rtts.popleft()
-        self.on_queue_delay(rtt - min(r for _, r in self._rtts), now)
+        self.on_queue_delay(rtt - min(r for _, r in self._rtts), now, client=False)
 
-    def on_queue_delay(self, delay: float, now: float, received: float | None = None) -> None:
-        """The video waits ``delay`` seconds in a queue on the path (from the round trip of a
-        receiver report, or measured by farview's client on its frames: ``QueueDelayMeter``):
-        over :data:`QUEUE_DELAY_HOLD_S` growth stops for a while; over
-        :data:`QUEUE_DELAY_CUT_S` the target drops to 85 % of what is being sent, or of
-        ``received`` (bit/s the client got lately) when that is less."""
+    def on_queue_delay(self, delay: float, now: float, received: float | None = None, *,
+                       client: bool = True) -> None:
+        """The video waits ``delay`` seconds in a queue on the path (measured by farview's
+        client on its frames, ``QueueDelayMeter``; or, ``client`` False, from the round trip of
+        a receiver report): over :data:`QUEUE_DELAY_HOLD_S` growth stops for a while; over
+        :data:`QUEUE_DELAY_CUT_S`, or over the hold and growing in each of the client's last
+        :data:`QUEUE_TREND_REPORTS` reports, the target drops to 85 % of what is being sent,
+        or of ``received`` (bit/s the client got lately) when that is less."""
         self.queue_delay = max(0.0, delay)
         self._queue_at = now
         if received is not None and received > 0:
             self.received = int(received)
+        growing = False
+        if client:
+            self._trend.append(self.queue_delay)
+            growing = len(self._trend) > QUEUE_TREND_REPORTS and all(
+                b >= a + QUEUE_TREND_STEP_S for a, b in itertools.pairwise(self._trend))
         if self.queue_delay > QUEUE_DELAY_HOLD_S:
             self._hold_until = now + QUEUE_HOLD_S
-        if self.queue_delay > QUEUE_DELAY_CUT_S and self._may_decrease(now):
+        over = self.queue_delay > QUEUE_DELAY_CUT_S or (growing and self.queue_delay > QUEUE_DELAY_HOLD_S)
+        if over and self._may_decrease(now):
             base = self._cut_base(now)
             if received is not None and 0 < received < base:
                 base = received
             self._decreased(now, base)
             self._set(0.85 * base, "delay")
+            self._trend.clear()
 
     # -- the rule -------------------------------------------------------------------------------
     def _cut_base(self, now: float) -> float:
@@ -351,7 +370,15 @@ class CongestionController:
             # a queue overflowing: aim under what got through (at most MAX_CUT of the rate)
             new = (max((1 - MAX_CUT) * base, 0.9 * base * (1 - loss)) if loss > QUEUE_LOSS
                    else base * (1 - 0.5 * loss))
-            self._decreased(now, new / 0.9, loss)
+            capacity = new / 0.9
+            if (loss > QUEUE_LOSS and self.received is not None
+                    and self._queue_at > now - QUEUE_FRESH_S):
+                # What the client got while the queue overflowed is what the link carries.
+                # The cut often goes deeper (the NACKed share overstates the loss); growth is
+                # then additive up to the link, not multiplicative into its queue (which, with
+                # 15 % steps, filled a 3 Mbit/s cap's 50 ms queue five seconds after the cut).
+                capacity = max(capacity, min(self.received, base))
+            self._decreased(now, capacity, loss)
             self._set(new, "loss")
         elif loss < LOW_LOSS or self._queue_empty(now):
             self.tick(now)

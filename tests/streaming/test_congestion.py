@@ -237,3 +237,40 @@ def test_random_loss_without_a_queue_does_not_hold_the_rate_at_the_floor() -> No
             feed.send(0.1, cc.target * 0.8, loss=0.05)
     assert holds.target == 500_000
     assert grows.target == 8_000_000 and grows.decreases == 0
+
+
+def test_after_a_queue_loss_cut_growth_is_additive_up_to_what_the_client_received() -> None:
+    """A link narrowed to 3 Mbit/s, the cut went to ~1.5: the client's receive rate says where
+    the link is, so growth creeps up to it instead of multiplying into its queue."""
+    informed, blind = CongestionController(LIMITS, start=7_000_000), CongestionController(LIMITS, start=7_000_000)
+    for cc, received in ((informed, 3_000_000), (blind, None)):
+        feed = Feed(cc)
+        feed.send(1.0, 6e6)
+        cc.on_queue_delay(0.008, feed.now, received=received)  # fresh: a queue, under the hold
+        feed.send(0.2, 6e6, loss=0.6)
+        assert cc.decreases == 1 and cc.target < 2_500_000
+    assert informed.capacity == 3_000_000
+    assert blind.capacity is not None and blind.capacity < 2_500_000
+
+
+def test_a_queue_growing_report_after_report_cuts_before_it_is_long() -> None:
+    cc = CongestionController(LIMITS, start=3_200_000)
+    feed = Feed(cc)
+    feed.send(1.0, 3.2e6)
+    for delay in (0.008, 0.011, 0.014):  # over the hold, growing: not yet three rises
+        cc.on_queue_delay(delay, feed.now, received=3_000_000)
+        feed.send(0.1, 3.2e6)
+    assert cc.decreases == 0
+    cc.on_queue_delay(0.017, feed.now, received=3_000_000)  # the third rise, at 17 ms
+    assert cc.decreases == 1 and cc.reason == "delay" and cc.target == int(0.85 * 3_000_000)
+    # a queue that jitters round a level does not cut, nor do round-trip queues (no trend)
+    calm = CongestionController(LIMITS, start=3_000_000)
+    feed = Feed(calm)
+    feed.send(1.0, 3e6)
+    for delay in (0.015, 0.018, 0.016, 0.019, 0.017, 0.020, 0.018):
+        calm.on_queue_delay(delay, feed.now, received=3_000_000)
+        feed.send(0.1, 3e6)
+    for delay in (0.012, 0.015, 0.018, 0.021):
+        calm.on_queue_delay(delay, feed.now, client=False)
+        feed.send(0.1, 3e6)
+    assert calm.decreases == 0
