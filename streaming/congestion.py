@@ -37,7 +37,7 @@ hold is still that high (the cut fell short). Loss under
 :data:`LOW_LOSS` raises it by :data:`INCREASE_FACTOR` every :data:`INCREASE_INTERVAL_S` (by
 :data:`FAST_INCREASE_FACTOR` while farview's client sees no queue at all), but only
 additively near the rate the path delivered when congestion last struck (:data:`PROBE_STEP` of
-it a step up to it, :data:`PROBE_STEP_PAST` past it), until the target has gone
+it a step from :data:`NEAR_CAPACITY` of it up to it, :data:`PROBE_STEP_PAST` past it), until the target has gone
 :data:`PROBE_MARGIN` past it without loss (the link widened), and while it is under
 :data:`APP_LIMIT` times what the encoder sends (x264 makes about half of a low target: GCC's
 1.5 times left the stream at its floor after a loss burst). Loss in between holds it (random
@@ -127,6 +127,10 @@ of that rate."""
 PROBE_STEP_PAST = 0.02
 """Additive step past it (until :data:`PROBE_MARGIN` past): slow, where the queue overflowed."""
 PROBE_MARGIN = 0.08
+NEAR_CAPACITY = 0.7
+"""Under this share of that rate growth is multiplicative again: additive steps from a deep cut
+(a loss burst takes the target to the floor, 0.5 Mbit/s, under a path that carries 7) took the
+rest of the run."""
 """How far past the last loss rate the target must go without loss before it grows
 multiplicatively again."""
 RECEIVE_WINDOW_S = 0.25
@@ -377,7 +381,8 @@ class CongestionController:
                 # The cut often goes deeper (the NACKed share overstates the loss); growth is
                 # then additive up to the link, not multiplicative into its queue (which, with
                 # 15 % steps, filled a 3 Mbit/s cap's 50 ms queue five seconds after the cut).
-                capacity = max(capacity, min(self.received, base))
+                sent = self.sent_rate(now)
+                capacity = max(capacity, min(self.received, base if sent is None else sent))
             self._decreased(now, capacity, loss)
             self._set(new, "loss")
         elif loss < LOW_LOSS or self._queue_empty(now):
@@ -404,12 +409,14 @@ class CongestionController:
         if sent is None or self.target > APP_LIMIT * sent:
             return  # the encoder uses far less than the target (or nothing): more is untested
         capacity = self.capacity
-        if capacity is not None and self.target < capacity * (1 + PROBE_MARGIN):
+        factor = FAST_INCREASE_FACTOR if self._queue_empty(now) else INCREASE_FACTOR
+        if capacity is not None and self.target < NEAR_CAPACITY * capacity:
+            self._set(min(self.target * factor, NEAR_CAPACITY * capacity), "increase")
+        elif capacity is not None and self.target < capacity * (1 + PROBE_MARGIN):
             step = PROBE_STEP if self.target < capacity else PROBE_STEP_PAST
             self._set(self.target + capacity * step, "probe")
         else:
             self.capacity = None
-            factor = FAST_INCREASE_FACTOR if self._queue_empty(now) else INCREASE_FACTOR
             self._set(self.target * factor, "increase")
 
     def _set(self, bitrate: float, reason: str) -> None:

@@ -10,6 +10,7 @@ from farview.streaming.congestion import (
     INCREASE_INTERVAL_S,
     MAX_CUT,
     MIN_FPS,
+    NEAR_CAPACITY,
     BitrateLimits,
     CongestionController,
     QueueDelayMeter,
@@ -274,3 +275,23 @@ def test_a_queue_growing_report_after_report_cuts_before_it_is_long() -> None:
         calm.on_queue_delay(delay, feed.now, client=False)
         feed.send(0.1, 3e6)
     assert calm.decreases == 0
+
+
+def test_after_a_deep_cut_growth_is_multiplicative_until_near_the_last_congestion() -> None:
+    """A loss burst cut the target far under what the path carried: it climbs back in steps of
+    15 % (the client sees no queue) to NEAR_CAPACITY of that rate, then additively."""
+    cc = CongestionController(LIMITS, start=7_000_000)
+    feed = Feed(cc)
+    feed.send(1.0, 6.5e6)
+    for _ in range(5):  # the client still gets 6 Mbit/s as the burst begins: it says so
+        cc.on_queue_delay(0.008, feed.now, received=6_000_000)
+        feed.send(0.1, 6.5e6, loss=0.95)
+    cut, capacity = cc.target, cc.capacity
+    assert capacity == 6_000_000 and cut < 0.3 * capacity
+    reasons = []
+    for _ in range(60):
+        cc.on_queue_delay(0.0, feed.now)
+        feed.send(0.1, cc.target * 0.8)
+        reasons.append(cc.reason)
+    assert cc.target >= NEAR_CAPACITY * capacity
+    assert "increase" in reasons and reasons.index("increase") < reasons.index("probe")

@@ -50,3 +50,22 @@ def test_vbv_survives_the_first_frame_and_follows_set_bitrate() -> None:
     assert sum(low) < sum(high) / 2
     # the VBV buffer caps every frame, keyframes included (two frames' budget, with x264's slack)
     assert max(low) * 8 <= 16_666 * 1.5
+
+
+def test_a_lower_frame_rate_gives_each_frame_more_bits() -> None:
+    """x264 budgets a frame at the frame rate it was opened with; set_bitrate(rate, fps) scales
+    what it is told so that frames coming fps a second add up to the rate."""
+    full = H264Encoder(EncoderSettings(width=640, height=360, bitrate=500_000, prefer_hardware=False))
+    full.set_bitrate(500_000)
+    slow = H264Encoder(EncoderSettings(width=640, height=360, bitrate=500_000, prefer_hardware=False))
+    slow.set_bitrate(500_000, 20)
+    assert slow._ptr is not None and slow.bitrate == 500_000 and slow.fps == 20
+    assert internals.read_rate_control(slow._ptr) == (1_500_000, 1_500_000, 50_000)
+    sixty = _encode(full, 0, 60)[5:]
+    twenty = [sum(p.size for p in slow.encode(*_content(i * 3), pts=i * 4500, keyframe=i == 0))
+              for i in range(20)][5:]
+    rate_60 = sum(sixty) * 8 / (len(sixty) / 60)
+    rate_20 = sum(twenty) * 8 / (len(twenty) / 20)
+    print(f"\n500 kbit/s asked: {rate_60 / 1000:.0f} kbit/s sent at 60 fps, {rate_20 / 1000:.0f} at 20 fps")
+    assert sum(twenty) / len(twenty) > 2 * sum(sixty) / len(sixty)  # each frame got more bits
+    assert rate_20 > 0.5 * rate_60  # and the stream about its rate, not a third of it
