@@ -258,8 +258,11 @@ def _pack_lights(lights: Sequence[Light]) -> _Lights:
     return _Lights(pos, dirs, color, cone)
 
 
-def _prim_draw_values(m: Material, edit: MaterialOverride | None) -> tuple[
-        tuple[float, float, float, float], float, float, bool, tuple[float, float, float], float]:
+_DrawValues = tuple[tuple[float, float, float, float], float, float, bool, tuple[float, float, float],
+                    float]
+
+
+def _prim_draw_values(m: Material, edit: MaterialOverride | None) -> _DrawValues:
     """A material's per-draw values (base colour, metallic, roughness, back-face cull,
     emissive, unlit), with an entity's material edit applied."""
     color, metallic, roughness, emissive, unlit = (
@@ -766,21 +769,53 @@ class Renderer:
         groups: dict[tuple[_Group, tuple[int, int, int]], list[tuple[Primitive, int]]] = {}
         if not batchable:
             return groups
-        local = [self._local_centre(items[k].mesh) for k in batchable]
-        centres = np.array([worlds[k][:3, :3] @ (np.zeros(3) if c is None else c)
-                            + worlds[k][:3, 3] for k, c in zip(batchable, local, strict=True)])
+        self._prime_boxes([items[k].mesh for k in batchable])
+        local = np.zeros((len(batchable), 3))
+        for i, k in enumerate(batchable):
+            c = self._local_centre(items[k].mesh)
+            if c is not None:
+                local[i] = c
+        w = worlds[batchable]
+        centres = np.einsum("nij,nj->ni", w[:, :3, :3], local) + w[:, :3, 3]
         lo = centres.min(axis=0)
         size = max(float((centres.max(axis=0) - lo).max()) / BATCH_CELLS, 1e-9)
-        cells = np.clip(((centres - lo) / size).astype(np.int64), 0, BATCH_CELLS - 1)
+        cells = np.clip(((centres - lo) / size).astype(np.int64), 0, BATCH_CELLS - 1).tolist()
+        draw_values: dict[tuple[int, int], _DrawValues] = {}  # by (material, edit)
         for k, cell in zip(batchable, cells, strict=True):
             it = items[k]
             tint = it.state.tint
             tint_values = (0.0, 0.0, 0.0, 0.0) if tint is None else (*tint.color, tint.weight)
-            where = (int(cell[0]), int(cell[1]), int(cell[2]))
+            where = (cell[0], cell[1], cell[2])
+            edit = it.state.material
             for prim in it.mesh.primitives:
-                values = (*_prim_draw_values(prim.material, it.state.material), tint_values)
-                groups.setdefault((values, where), []).append((prim, k))
+                vkey = (id(prim.material), id(edit))
+                values = draw_values.get(vkey)
+                if values is None:
+                    values = draw_values[vkey] = _prim_draw_values(prim.material, edit)
+                groups.setdefault(((*values, tint_values), where), []).append((prim, k))
         return groups
+
+    def _prime_boxes(self, meshes: list[Mesh]) -> None:
+        """Compute the local boxes of many meshes at once (one pass over their vertices, not
+        two NumPy reductions a mesh: 100,000 small parts took 1.3 s one by one)."""
+        todo: dict[int, Mesh] = {}
+        for m in meshes:
+            if m.key not in self._centres and m.key not in todo:
+                todo[m.key] = m
+        parts = [(key, [p.positions for p in m.primitives if len(p.positions)])
+                 for key, m in todo.items()]
+        parts = [(key, arrays) for key, arrays in parts if arrays]
+        if not parts:
+            return
+        counts = np.array([sum(len(a) for a in arrays) for _, arrays in parts])
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        allp = np.concatenate([a for _, arrays in parts for a in arrays]).astype(np.float64)
+        mins = np.minimum.reduceat(allp, starts, axis=0)
+        maxs = np.maximum.reduceat(allp, starts, axis=0)
+        centres = (mins + maxs) / 2
+        halves = np.linalg.norm(maxs - mins, axis=1) / 2
+        for (key, _), centre, half in zip(parts, centres, halves.tolist(), strict=True):
+            self._centres[key] = (centre, half)
 
     def _batch(self, group: _Group, members: list[tuple[Primitive, int]],
                worlds: npt.NDArray[np.float64], normals: npt.NDArray[np.float32]) -> _Batch:
@@ -790,18 +825,22 @@ class Renderer:
         cached = self._batches.get(key)
         if cached is not None:
             return cached
-        positions, norms, indices = [], [], []
-        base = 0
-        for prim, k in members:
-            w = worlds[k]
-            positions.append(prim.positions @ w[:3, :3].T.astype(np.float32)
-                             + w[:3, 3].astype(np.float32))
-            norms.append(prim.normals @ normals[k].T)
-            indices.append(prim.indices + np.uint32(base))
-            base += len(prim.positions)
-        interleaved = np.ascontiguousarray(np.concatenate(
-            [np.concatenate(positions), np.concatenate(norms)], axis=1), dtype=np.float32)
-        index = np.ascontiguousarray(np.concatenate(indices), dtype=np.uint32)
+        # All members at once: each vertex takes its part's matrices (one NumPy pass, not
+        # three products a part: 100,000 parts took 1.6 s one by one).
+        ks = np.array([k for _, k in members])
+        vcounts = np.array([len(p.positions) for p, _ in members])
+        icounts = np.array([len(p.indices) for p, _ in members])
+        owner = np.repeat(np.arange(len(members)), vcounts)
+        w = worlds[ks].astype(np.float32)
+        positions = np.einsum("vij,vj->vi", w[:, :3, :3][owner],
+                              np.concatenate([p.positions for p, _ in members])) + w[:, :3, 3][owner]
+        norms = np.einsum("vij,vj->vi", normals[ks][owner],
+                          np.concatenate([p.normals for p, _ in members]))
+        bases = np.concatenate([[0], np.cumsum(vcounts)[:-1]]).astype(np.uint32)
+        index = np.ascontiguousarray(np.concatenate([p.indices for p, _ in members])
+                                     + np.repeat(bases, icounts), dtype=np.uint32)
+        interleaved = np.ascontiguousarray(np.concatenate([positions, norms], axis=1),
+                                           dtype=np.float32)
         vao, vbo, ibo = _upload_position_normal(interleaved, index)
         material = members[0][0].material
         gpu_prim = _GpuPrimitive(vao, (vbo, ibo), len(index), material, PLAIN, (), _IDENTITY_XF,

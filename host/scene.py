@@ -95,6 +95,10 @@ class ResolvedState:
     material: MaterialOverride | None = None
 
 
+_BOUNDS_CHUNK_VERTICES = 1 << 18
+"""Small parts' vertices transformed together for bounds, at most this many at a time (each
+takes its part's 3×3 matrix along: ~100 bytes a vertex while the chunk is worked on)."""
+
 MAX_CUT_PLANES = 8
 """At most this many cut planes are active at once (ARR's limit)."""
 
@@ -107,9 +111,9 @@ class Entity:
     """
 
     __slots__ = (
-        "_children", "_collision_disabled", "_hidden", "_material", "_parent", "_position",
-        "_rotation", "_scale", "_scene", "_see_through", "_selected", "_tint", "id", "light",
-        "mesh", "name",
+        "_children", "_collision_disabled", "_hidden", "_local", "_material", "_parent",
+        "_position", "_rotation", "_scale", "_scene", "_see_through", "_selected", "_tint", "id",
+        "light", "mesh", "name",
     )
 
     def __init__(self, scene: Scene, entity_id: int, name: str) -> None:
@@ -125,6 +129,8 @@ class Entity:
         self._position: Vec3 = (0.0, 0.0, 0.0)
         self._rotation: Quat = (0.0, 0.0, 0.0, 1.0)
         self._scale: Vec3 = (1.0, 1.0, 1.0)
+        self._local: transforms.Mat4 | None = None
+        """The local matrix, made when first asked for after a transform change."""
         self._hidden: bool | None = None
         self._tint: Tint | None = None
         self._selected: bool | None = None
@@ -165,6 +171,7 @@ class Entity:
         x, y, z = _vec("position", value, 3)
         self._touch()
         self._position = (x, y, z)
+        self._local = None
 
     @property
     def rotation(self) -> Quat:
@@ -176,6 +183,7 @@ class Entity:
         q = _quat(value)
         self._touch()
         self._rotation = q
+        self._local = None
 
     @property
     def scale(self) -> Vec3:
@@ -186,9 +194,16 @@ class Entity:
         x, y, z = _vec("scale", value, 3)
         self._touch()
         self._scale = (x, y, z)
+        self._local = None
 
     def local_matrix(self) -> transforms.Mat4:
-        return transforms.compose(self._position, self._rotation, self._scale)
+        """Position, rotation and scale as one matrix (kept until one of them changes: each
+        frame's walk over 100,000 parts otherwise composed 100,000 matrices). Read-only."""
+        if self._local is None:
+            m = transforms.compose(self._position, self._rotation, self._scale)
+            m.flags.writeable = False
+            self._local = m
+        return self._local
 
     # -- state overrides (None = inherit) ------------------------------------------------------
 
@@ -538,15 +553,39 @@ class Scene:
         lo = np.full(3, np.inf)
         hi = np.full(3, -np.inf)
         parent_world = self.world_matrix(entity._parent) if entity._parent else np.eye(4)
+        # Exact: every vertex is transformed, not the mesh's box corners, so rotated parts do
+        # not report inflated bounds. Small parts go in chunks, each vertex with its part's
+        # matrix (one NumPy pass for thousands of parts: 100,000 took 2.8 s one by one).
+        chunk: list[tuple[npt.NDArray[np.float64], npt.NDArray[np.float32]]] = []
+        chunk_vertices = 0
+
+        def flush() -> None:
+            nonlocal lo, hi, chunk_vertices
+            if not chunk:
+                return
+            mats = np.stack([m for m, _ in chunk])
+            owner = np.repeat(np.arange(len(chunk)), [len(p) for _, p in chunk])
+            points = np.concatenate([p for _, p in chunk]).astype(np.float64)
+            pts = np.einsum("vij,vj->vi", mats[:, :3, :3][owner], points) + mats[:, :3, 3][owner]
+            lo = np.minimum(lo, pts.min(axis=0))
+            hi = np.maximum(hi, pts.max(axis=0))
+            chunk.clear()
+            chunk_vertices = 0
+
         for item in self._walk(entity, parent_world, _ROOT_STATE):
             m = to_space @ item.world
             for prim in item.mesh.primitives:
-                if len(prim.positions):
-                    # Exact: transform every vertex, not the mesh's box corners, so rotated
-                    # parts do not report inflated bounds.
+                n = len(prim.positions)
+                if n > _BOUNDS_CHUNK_VERTICES // 16:  # a big part: on its own
                     pts = transforms.transform_points(m, prim.positions)
                     lo = np.minimum(lo, pts.min(axis=0))
                     hi = np.maximum(hi, pts.max(axis=0))
+                elif n:
+                    chunk.append((m, prim.positions))
+                    chunk_vertices += n
+                    if chunk_vertices >= _BOUNDS_CHUNK_VERTICES:
+                        flush()
+        flush()
         if not np.isfinite(lo).all():
             return None
         return Bounds((float(lo[0]), float(lo[1]), float(lo[2])),
