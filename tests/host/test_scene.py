@@ -56,3 +56,28 @@ def test_transforms_validate_and_world_matrix() -> None:
         scene.set_parent(a, b)
     scene.set_parent(b, None, keep_world=True)
     np.testing.assert_allclose(b.position, [-1, 0, 0], atol=1e-9)
+
+
+def test_a_kept_local_matrix_follows_every_transform_change_and_bounds_match_per_vertex() -> None:
+    scene = Scene()
+    root = scene.add_model(load_model(SAMPLE), "Engine")
+    part = next(e for e in scene.entities() if e.mesh is not None)
+    first = part.local_matrix()
+    assert part.local_matrix() is first and not first.flags.writeable  # kept, read-only
+    before = scene.world_bounds(root)
+    part.position = (part.position[0] + 5.0, part.position[1], part.position[2])
+    assert part.local_matrix()[0, 3] == pytest.approx(first[0, 3] + 5.0)
+    part.rotation = (0.0, 0.7071068, 0.0, 0.7071068)
+    part.scale = (2.0, 2.0, 2.0)
+    m = part.local_matrix()
+    np.testing.assert_allclose(m[:3, :3], [[0, 0, 2], [0, 2, 0], [-2, 0, 0]], atol=1e-6)
+    # the chunked bounds are those of every vertex transformed one part at a time
+    lo, hi = np.full(3, np.inf), np.full(3, -np.inf)
+    for item in scene.draw_list():
+        for prim in item.mesh.primitives:
+            pts = prim.positions.astype(np.float64) @ item.world[:3, :3].T + item.world[:3, 3]
+            lo, hi = np.minimum(lo, pts.min(axis=0)), np.maximum(hi, pts.max(axis=0))
+    after = scene.world_bounds(root)
+    assert after is not None and before is not None and after != before
+    np.testing.assert_allclose(after.min, lo, rtol=1e-9)
+    np.testing.assert_allclose(after.max, hi, rtol=1e-9)
