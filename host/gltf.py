@@ -243,7 +243,7 @@ DEFAULT_MATERIAL = Material("default", (0.8, 0.8, 0.8, 1.0), 0.0, 0.6)
 """Used for primitives without a material (glTF says: a default material)."""
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, slots=True)
 class Primitive:
     """One indexed triangle list with one material, or (``points``) a point cloud: one point
     per vertex, drawn unlit in its vertex colour (or the material's base colour)."""
@@ -308,7 +308,7 @@ class Primitive:
         return self.triangle_count + self.point_count
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, slots=True)
 class Mesh:
     """A glTF mesh. ``key`` is unique in the process: the renderer caches GPU buffers by it."""
 
@@ -340,7 +340,7 @@ class Mesh:
         return allp.min(axis=0).astype(np.float64), allp.max(axis=0).astype(np.float64)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Node:
     """A glTF node: name, local transform, optional mesh, children (node indices)."""
 
@@ -713,6 +713,8 @@ class _Loader:
         self._textures: dict[int, Texture | None] = {}
         self._by_image: dict[tuple[object, ...], Texture] = {}
         self._texture_bytes = 0
+        self._index_arrays: dict[int, tuple[npt.NDArray[np.uint32], int]] = {}
+        """Decoded indices accessors (and their largest index), by accessor index."""
         self._infos: dict[int, _AccessorInfo] = {}
         """Validated accessor headers, by index."""
         self._meshopt: dict[int, bytes] = {}
@@ -1263,11 +1265,9 @@ class _Loader:
             if acc.get("componentType") not in _INDEX_TYPES or acc.get("type") != "SCALAR":
                 raise ModelError(f"{where}: indices accessor {prim['indices']} must be "
                                  "unsigned byte/short/int SCALAR")
-            indices = self._accessor(prim["indices"], f"{where} indices").astype(
-                np.uint32, copy=False)
-            if len(indices) and int(indices.max()) >= nverts:
-                raise ModelError(f"{where}: index {int(indices.max())} is past the "
-                                 f"{nverts} vertices")
+            indices, top = self._indices(prim["indices"], f"{where} indices")
+            if top >= nverts:
+                raise ModelError(f"{where}: index {top} is past the {nverts} vertices")
         else:
             indices = np.arange(nverts, dtype=np.uint32)
         indices = _to_triangle_list(indices, mode)
@@ -1410,6 +1410,20 @@ class _Loader:
                                  f"{info.index}'s component type")
             self._draco[info.index] = np.ascontiguousarray(data.astype(info.dtype))
 
+    def _indices(self, index: object, what: str) -> tuple[npt.NDArray[np.uint32], int]:
+        """An indices accessor as uint32 (a copy of its own, not a view that would keep the
+        file's bytes alive) and its largest index (-1 when empty); decoded once, however many
+        primitives share it."""
+        cached = self._index_arrays.get(index) if isinstance(index, int) else None
+        if cached is not None:
+            return cached
+        raw = self._accessor(index, what)
+        indices = np.array(raw, dtype=np.uint32)
+        out = (indices, int(indices.max()) if len(indices) else -1)
+        assert isinstance(index, int)
+        self._index_arrays[index] = out
+        return out
+
     def _float_attr(self, index: object, what: str, atypes: tuple[str, ...],
                     ctypes: tuple[int, ...],
                     normalized_only: bool = False) -> npt.NDArray[np.float32]:
@@ -1427,7 +1441,10 @@ class _Loader:
         if ctype != 5126 and normalized_only and not normalized:
             raise ModelError(f"{what}: accessor {index}: integer components must be normalized")
         raw = self._accessor(index, what)
-        arr = raw.astype(np.float32).reshape(len(raw), _TYPE_SIZES[atype])
+        # one copy, into an array of its own: no view of the file's bytes (which would keep
+        # the whole file in memory) and no base array behind it (a part's arrays are small)
+        arr = np.empty((len(raw), _TYPE_SIZES[atype]), np.float32)
+        arr[...] = raw.reshape(len(raw), _TYPE_SIZES[atype])
         if ctype != 5126 and normalized:
             bits = _COMPONENT_DTYPES[ctype].itemsize * 8
             if ctype in (5120, 5122):
@@ -1671,6 +1688,8 @@ def _attach_lods(meshes: list[Mesh], raw_nodes: list[Any]) -> tuple[list[Mesh], 
 
 def _to_triangle_list(indices: npt.NDArray[np.uint32], mode: int) -> npt.NDArray[np.uint32]:
     if mode == _MODE_TRIANGLES:
+        if len(indices) % 3 == 0:
+            return indices  # the usual case: no view (and no second array object a part)
         return np.ascontiguousarray(indices[: len(indices) - len(indices) % 3])
     n = len(indices) - 2
     if n <= 0:
