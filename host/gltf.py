@@ -1411,14 +1411,20 @@ class _Loader:
             self._draco[info.index] = np.ascontiguousarray(data.astype(info.dtype))
 
     def _indices(self, index: object, what: str) -> tuple[npt.NDArray[np.uint32], int]:
-        """An indices accessor as uint32 (a copy of its own, not a view that would keep the
-        file's bytes alive) and its largest index (-1 when empty); decoded once, however many
-        primitives share it."""
+        """An indices accessor as uint32 and its largest index (-1 when empty); decoded once,
+        however many primitives share it. Copied when it is a view of a file buffer (which
+        would keep the whole buffer in memory for it); a view of decoded data (a compressed
+        view's, which holds only these indices) is kept as it is."""
         cached = self._index_arrays.get(index) if isinstance(index, int) else None
         if cached is not None:
             return cached
         raw = self._accessor(index, what)
-        indices = np.array(raw, dtype=np.uint32)
+        owner: object = raw
+        while isinstance(owner, np.ndarray) and owner.base is not None:
+            owner = owner.base
+        in_file = any(owner is b for b in self._buffers.values())
+        indices = (np.array(raw, dtype=np.uint32) if in_file or raw.dtype != np.uint32
+                   else raw)
         out = (indices, int(indices.max()) if len(indices) else -1)
         assert isinstance(index, int)
         self._index_arrays[index] = out
@@ -1643,26 +1649,26 @@ def _lod_node_ids(raw_nodes: list[Any]) -> set[int]:
             if 0 <= i < len(raw_nodes) and i != k and "mesh" in raw_nodes[i]}
 
 
-def _coarser(prims: tuple[Primitive, ...], levels: list[tuple[Primitive, ...]]) -> bool:
-    """Each level has a triangle mesh for each of ``prims``, with fewer triangles than the
-    level before it (a "level" as large as the mesh would be a way round the triangle
-    budget, which does not count levels)."""
+def _coarser(prims: tuple[Primitive, ...], levels: list[tuple[Primitive, ...]]) -> int:
+    """How many of ``levels``, from the first, have a triangle mesh for each of ``prims`` with
+    fewer triangles than the level before it (a "level" as large as the mesh would be a way
+    round the triangle budget, which does not count levels). Levels after the first that is
+    not are not used: a simplifier that stalls makes a last level as big as the one before."""
     previous = prims
-    for level in levels:
-        if len(level) != len(prims) or any(p.points for p in level):
-            return False
-        if any(p.triangle_count >= q.triangle_count for p, q in zip(level, previous, strict=True)):
-            return False
+    for n, level in enumerate(levels):
+        if len(level) != len(prims) or any(p.points for p in level) or any(
+                p.triangle_count >= q.triangle_count for p, q in zip(level, previous, strict=True)):
+            return n
         previous = level
-    return True
+    return len(levels)
 
 
 def _attach_lods(meshes: list[Mesh], raw_nodes: list[Any]) -> tuple[list[Mesh], set[int]]:
     """Move ``MSFT_lod`` levels into the primitives of the meshes they stand for: a level's
     mesh must have as many primitives as the node's own mesh, each a triangle mesh with fewer
-    triangles than the level before (else the node keeps only its own mesh, and the renderer
-    makes levels itself). Returns the meshes and the level nodes (drawn through their mesh,
-    never on their own)."""
+    triangles than the level before (levels from the first that is not are left out; with none
+    left the node keeps only its own mesh, and the renderer makes levels itself). Returns the
+    meshes and the level nodes (drawn through their mesh, never on their own)."""
     lod_nodes = _lod_node_ids(raw_nodes)
     done: set[int] = set()
     for k, n in enumerate(raw_nodes):
@@ -1672,10 +1678,14 @@ def _attach_lods(meshes: list[Mesh], raw_nodes: list[Any]) -> tuple[list[Mesh], 
             continue
         prims = meshes[base].primitives
         levels = [meshes[raw_nodes[i]["mesh"]].primitives for i in ids[:MAX_LOD_LEVELS]]
-        if not _coarser(prims, levels):
-            log.info("node %d: its MSFT_lod levels do not match its mesh's primitives or are "
-                     "not coarser; ignoring them", k)
+        usable = _coarser(prims, levels)
+        if usable < len(levels):
+            log.info("node %d: MSFT_lod level %d does not match its mesh's primitives or is not "
+                     "coarser than the one before; %s", k, usable + 1,
+                     f"using the {usable} before it" if usable else "ignoring them all")
+        if not usable:
             continue
+        levels = levels[:usable]
         done.add(base)
         meshes[base] = Mesh(meshes[base].name, tuple(
             dataclasses.replace(p, lods=tuple(

@@ -25,9 +25,10 @@ Levels = list[tuple[npt.NDArray[np.float32], npt.NDArray[np.uint32]]]
 
 
 def simplify(positions: npt.NDArray[np.float32], indices: npt.NDArray[np.uint32]) -> Levels:
-    """Coarser versions of a triangle mesh, one per :data:`LOD_REDUCTIONS`, each made from the
-    one before (a cascade: the whole costs about 4/3 of simplifying the full mesh once):
-    interleaved position + smooth normal vertices (float32, 6 a vertex) and uint32 indices."""
+    """Coarser versions of a triangle mesh, one per :data:`LOD_REDUCTIONS` (fewer where the
+    simplifier can take no more off), each made from the one before (a cascade: the whole
+    costs about 4/3 of simplifying the full mesh once): interleaved position + smooth normal
+    vertices (float32, 6 a vertex) and uint32 indices."""
     import fast_simplification
 
     from farview.host.gltf import _compute_normals
@@ -38,11 +39,12 @@ def simplify(positions: npt.NDArray[np.float32], indices: npt.NDArray[np.uint32]
     for reduction in LOD_REDUCTIONS:
         if len(tris) < 64:
             break
+        before = len(tris)
         pts, tris = fast_simplification.simplify(pts, tris, target_reduction=reduction)
         pts = np.ascontiguousarray(pts, dtype=np.float32)
         idx = np.ascontiguousarray(tris, dtype=np.uint32).reshape(-1)
-        if not len(idx):
-            break
+        if not len(idx) or len(tris) >= before:
+            break  # nothing left, or the simplifier stalled (a level as big as the one before)
         _, normals, _, _ = _compute_normals(pts, idx, "smooth")
         out.append((np.ascontiguousarray(np.concatenate([pts, normals], axis=1)), idx))
     return out

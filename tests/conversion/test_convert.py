@@ -212,3 +212,12 @@ def test_big_meshes_get_levels_of_detail_ahead(tmp_path: Path) -> None:
     broken.write_bytes(pack_glb(doc, blob[20 + json_len + 8:]))
     first = next(n for n in load_model(broken).nodes if n.mesh is not None)
     assert first.mesh.primitives[0].lods == ()
+    # a last level no coarser than the one before (a simplifier that stalled, as at 311,000
+    # triangles a part): the levels before it are used
+    doc = json.loads(blob[20:20 + json_len])
+    ids = doc["nodes"][0]["extensions"]["MSFT_lod"]["ids"]
+    meshes = doc["meshes"]
+    meshes[doc["nodes"][ids[-1]]["mesh"]]["primitives"] = meshes[doc["nodes"][ids[-2]]["mesh"]]["primitives"]
+    broken.write_bytes(pack_glb(doc, blob[20 + json_len + 8:]))
+    first = next(n for n in load_model(broken).nodes if n.mesh is not None)
+    assert len(first.mesh.primitives[0].lods) == len(ids) - 1 == len(LOD_REDUCTIONS) - 1
