@@ -195,7 +195,42 @@ async function connect() {
   banner("");
   state.dirty = true;
   frameScene(stream);
+  showSceneSettings(stream);
 }
+
+// -- level of detail and point size: the host's scene settings, shown as they are on connecting ---
+async function showSceneSettings(stream) {
+  try {
+    const [detail, points] = await Promise.all([stream.request("get_level_of_detail", {}),
+      stream.request("get_point_size", {})]);
+    $("detail").setAttribute("aria-pressed", String(detail.mode === "full"));
+    $("point-size").value = String(points.size);
+  } catch (err) {
+    console.warn("farview: reading the scene settings failed:", err.message);
+  }
+}
+
+$("detail").addEventListener("click", async () => {
+  if (!state.stream) return;
+  const full = $("detail").getAttribute("aria-pressed") !== "true";
+  try {
+    const { mode } = await state.stream.request("set_level_of_detail", { mode: full ? "full" : "auto" });
+    $("detail").setAttribute("aria-pressed", String(mode === "full"));
+  } catch (err) {
+    error(`Changing the level of detail failed: ${err.message}`);
+  }
+});
+
+$("point-size").addEventListener("change", async () => {
+  if (!state.stream) return;
+  try {
+    const { size } = await state.stream.request("set_point_size", { size: Number($("point-size").value) });
+    $("point-size").value = String(size);
+  } catch (err) {
+    error(`Setting the point size failed: ${err.message}`);
+    showSceneSettings(state.stream); // the field shows what the host has
+  }
+});
 
 async function onLost(reason) {
   if (state.leaving) return;

@@ -327,6 +327,28 @@ def test_the_web_viewer_signs_in_shows_the_model_turns_it_and_picks_a_part(
         assert float(p50) > 0, overlay
         assert "render" in overlay and "RTT" in overlay and "–" not in overlay.split("RTT")[1].split("\n")[0]
 
+        # the level-of-detail pin and the point size reach the host's scene; a size it refuses
+        # is reported, and the field shows what the host has
+        assert page.get_attribute("#detail", "aria-pressed") == "false"
+        page.click("#detail")
+        wait_for(lambda: page.evaluate("() => window.farview.stream.request('get_level_of_detail', {})")
+                 == {"mode": "full"}, 10, "full detail pinned on the host")
+        assert page.get_attribute("#detail", "aria-pressed") == "true"
+        page.click("#detail")
+        wait_for(lambda: page.evaluate("() => window.farview.stream.request('get_level_of_detail', {})")
+                 == {"mode": "auto"}, 10, "the level of detail back to auto")
+        page.fill("#point-size", "5")
+        page.dispatch_event("#point-size", "change")
+        wait_for(lambda: page.evaluate("() => window.farview.stream.request('get_point_size', {})")
+                 == {"size": 5.0}, 10, "point size 5 on the host")
+        page.fill("#point-size", "500")
+        page.dispatch_event("#point-size", "change")
+        page.wait_for_function("() => document.getElementById('error').textContent"
+                               ".includes('Setting the point size failed')", timeout=10_000)
+        assert "1 to 64" in page.inner_text("#error")
+        assert page.evaluate("() => window.farview.stream.request('get_point_size', {})") == {"size": 5.0}
+        wait_for(lambda: page.input_value("#point-size") == "5", 10, "the field back to the host's size")
+
         # hiding the selected part and showing it again
         page.click("#hide")
         page.wait_for_function("() => window.farview.hidden.size === 1")
