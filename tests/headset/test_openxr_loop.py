@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from typing import Any
 
@@ -411,6 +412,12 @@ def test_the_painter_draws_each_frame_into_the_swapchain_image_on_the_gpu() -> N
     out: dict[str, Any] = {}
 
     def body() -> None:
+        try:
+            draw()
+        except BaseException:  # reported by the assertion below, with its traceback
+            out["error"] = traceback.format_exc()
+
+    def draw() -> None:
         from OpenGL import GL
 
         from farview.client.headset.xr_graphics import EglGraphics, SwapchainPainter
@@ -459,6 +466,7 @@ def test_the_painter_draws_each_frame_into_the_swapchain_image_on_the_gpu() -> N
     t = threading.Thread(target=body)
     t.start()
     t.join(60)
+    assert "error" not in out, out["error"]
     assert out.get("layers") == 2, out
     got, want = out["got"].astype(int), out["want"].astype(int)
     assert np.abs(got - want).max() <= 2
