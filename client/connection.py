@@ -48,7 +48,7 @@ from farview.input.ice import IceServer
 from farview.input.pose import Fov, Pose, PoseMessage, PoseRequest, View
 from farview.streaming._aiortc_patches import enlarge_socket_buffers, ice_path, install_marker_receiver
 from farview.streaming.assembler import FrameAssembler
-from farview.streaming.congestion import QueueDelayMeter
+from farview.streaming.congestion import QueueDelayMeter, downlink_ms
 from farview.streaming.correlation import PoseCorrelator
 from farview.streaming.frame import Frame
 from farview.streaming.mailbox import LatestMailbox
@@ -217,11 +217,11 @@ class RenderingConnection:
         """Tell the host's congestion control how long frames wait on the network (the
         ``network_feedback`` event, ten times a second): its delay signal."""
         meta = frame.metadata
-        if meta is None or frame.pose_to_receive_ms is None:
+        if meta is None or not frame.received_at:
             return
-        host_ms = (meta.render_us + meta.readback_us + meta.convert_us + meta.encode_us + meta.wait_us) / 1000
         now = time.perf_counter()
-        self._queue_meter.on_frame(frame.pose_to_receive_ms - host_ms, now, meta.size_bytes)
+        self._queue_meter.on_frame(downlink_ms(frame.received_at, meta.pts, meta.encode_us), now,
+                                   meta.size_bytes)
         queue_ms = self._queue_meter.report(now)
         channel = self._channels["control"]
         if queue_ms is not None and not self._closed and channel.readyState == "open":

@@ -17,7 +17,9 @@ Three signals, as in WebRTC's Google Congestion Control (GCC):
   second, where RTCP receiver reports come every 0.5-1.5 s.
 - **Loss from receiver reports** (``fraction lost``), the same rule on the slower signal.
 - **Queueing delay**, as GCC's delay-based controller uses it: farview's client measures how
-  much longer than its least its frames take on the network (:class:`QueueDelayMeter`, sent ten
+  much longer than its least its frames take from the host to it (:func:`downlink_ms`, one way:
+  the pose's trip up does not count, so jitter on the uplink does not look like a filling queue;
+  :class:`QueueDelayMeter`, sent ten
   times a second as the ``network_feedback`` control event), and each receiver report's round
   trip over the least of the last :data:`MIN_RTT_WINDOW_S` says the same for any client (the
   sender reports cross the same queue as the video; about once a second). Over
@@ -452,9 +454,19 @@ class CongestionController:
                 "max_bitrate": self.limits.max_bitrate}
 
 
+def downlink_ms(received_at: float, pts: int, encode_us: int) -> float:
+    """A frame's trip from the host to the client, in ms, up to a constant: when its last
+    packet arrived (client clock, seconds) less when the host sent it (its pts, 90 kHz from the
+    stream's first frame at the start of encoding, plus the encoding). The two clocks differ by
+    an unknown offset, the same for every frame of a stream; :class:`QueueDelayMeter` measures
+    over the least of a window, which takes it out. (Clocks drift apart by parts per million:
+    tens of microseconds over its window.)"""
+    return received_at * 1000.0 - pts / 90.0 - encode_us / 1000.0
+
+
 class QueueDelayMeter:
-    """Client side: how long frames wait in a queue on the network, from each frame's network
-    time (pose → received, less the host's stages) over the least of the last
+    """Client side: how long frames wait in a queue on the network, from each frame's one-way
+    time (:func:`downlink_ms`) over the least of the last
     :data:`MIN_RTT_WINDOW_S`. :meth:`report` gives the lower quartile of the excess of the frames
     since the last report, every :data:`FEEDBACK_INTERVAL_S`: a queue delays every frame, while
     a frame that waited for a retransmitted packet is one of a few. Pure code; times are

@@ -14,6 +14,7 @@ from farview.streaming.congestion import (
     BitrateLimits,
     CongestionController,
     QueueDelayMeter,
+    downlink_ms,
     frame_rate_for,
 )
 
@@ -170,6 +171,25 @@ def test_the_client_meter_reports_the_lower_quartile_over_its_floor_ten_times_a_
     assert meter.report(0.3) is None  # nothing new
     meter.on_frame(2.0, 40.0)  # the old floor has left the window; a new, lower one
     assert meter.report(40.0) == 0.0
+
+
+def test_the_meter_measures_the_downlink_alone_whatever_the_clocks_offset() -> None:
+    """Frames sent every 1/60 s (pts) after 2-5 ms of encoding; the client's clock is 1,000 s
+    ahead of the host's. The trip down is 20 ms, then 35 ms for the last frames (a queue of
+    15 ms): the reports say 0, then 15 ms, whatever the encoding took."""
+    meter = QueueDelayMeter()
+    reports = []
+    for i in range(24):
+        pts = i * 1500  # 90 kHz, 60 frames a second
+        encode_us = 2000 + (i % 4) * 1000
+        sent = pts / 90000 + encode_us / 1e6  # host clock
+        down = 0.020 if i < 12 else 0.035
+        received_at = 1000.0 + sent + down
+        meter.on_frame(downlink_ms(received_at, pts, encode_us), received_at)
+        report = meter.report(received_at)
+        if report is not None:
+            reports.append(round(report, 6))
+    assert reports[0] == 0.0 and reports[-1] == 15.0, reports
 
 
 def test_a_queue_cut_goes_under_what_the_client_received() -> None:
