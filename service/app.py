@@ -385,8 +385,10 @@ def create_app(manager: SessionManager, auth: Authenticator, *, max_body_bytes: 
     gateway = HostGateway(manager, auth, ice_servers=ice_servers, turn_secret=turn_secret)
     if conversions is None:
         db_path = manager.store.path
+        web_hosts = frozenset(h.lower() for h in manager.model_url_hosts) \
+            if manager.model_sources == "store" else None  # the model source policy's hosts
         conversions = ConversionManager(ConversionStore(db_path), Path(
-            os.environ.get(ENV_STORAGE_ROOT) or db_path.parent / "storage"))
+            os.environ.get(ENV_STORAGE_ROOT) or db_path.parent / "storage"), web_hosts=web_hosts)
     converter = conversions
     public = httpx.URL(public_url) if public_url else None
 

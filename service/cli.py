@@ -95,7 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "URL), store (store names and URLs on --model-url-host only), auto (store when "
                    "binding a non-loopback address; the default)")
     p.add_argument("--model-url-host", action="append", dest="model_url_hosts", metavar="HOST",
-                   help="a host name model URLs may use under --model-sources store (repeatable)")
+                   help="a host name model URLs, and conversions' http(s) storage, may use under "
+                   "--model-sources store (repeatable)")
     p.add_argument("--ice-server", action="append", dest="ice_servers", metavar="URL",
                    help="a STUN/TURN server clients use for media (stun:HOST:PORT, "
                    "turn:HOST:PORT?transport=udp|tcp, turns:HOST:PORT; repeatable); given to "

@@ -5,11 +5,15 @@ A conversion turns one model file into one ``.glb`` (:mod:`host.convert`). ARR r
 wrote to Azure blob containers; here a *storage container* is a folder under the service's
 storage root (``<data-dir>/storage`` unless ``FARVIEW_STORAGE_ROOT`` says otherwise), named
 by its URI: ``file:///abs/path`` (inside the root) or a name relative to the root. Nothing
-outside the root is read or written, and the input's path may not leave its container. The
-*input* container may also be an ``http(s)://`` URL (an Azure blob container with its SAS
-token, say): the input file is then downloaded (one file, at most :data:`MAX_DOWNLOAD_BYTES`,
-within :data:`DOWNLOAD_TIMEOUT_S`) to a private temporary folder and converted from there; the
-URL's query (a SAS token is a secret) never appears in messages or logs. Files the input
+outside the root is read or written, and the input's path may not leave its container. Either
+container may also be an ``http(s)://`` URL (an Azure blob container with its SAS token, say):
+the input file is then downloaded (one file, at most :data:`MAX_DOWNLOAD_BYTES`, within
+:data:`DOWNLOAD_TIMEOUT_S`) to a private temporary folder and converted from there, and the
+output is converted there and then uploaded with one ``PUT`` (``x-ms-blob-type: BlockBlob``,
+as Azure's Put Blob wants; within :data:`UPLOAD_TIMEOUT_S`). A URL's query (a SAS token is a
+secret) never appears in messages or logs. Where the service's model sources are ``store``
+(it binds a non-loopback address, say), http(s) storage must be on one of the hosts model URLs
+may use too (``--model-url-host``): the service does not reach other machines for its users. Files the input
 refers to (an ``.obj``'s ``.mtl``, a ``.gltf``'s buffers) are not fetched: use one-file formats
 (``.glb``, FBX, STL, PLY, LAS, LAZ, E57) over http(s).
 
@@ -56,6 +60,7 @@ ENV_STORAGE_ROOT = "FARVIEW_STORAGE_ROOT"
 MAX_DOWNLOAD_BYTES = 1 << 30
 """The converter's input budget (``host.convert.Budgets.max_bytes``)."""
 DOWNLOAD_TIMEOUT_S = 600.0
+UPLOAD_TIMEOUT_S = 600.0
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS conversions (
@@ -166,9 +171,11 @@ class ConversionStore:
         return cur.rowcount
 
 
-def container_path(root: Path, uri: object, target: str, *, web: bool = False) -> Path | str:
+def container_path(root: Path, uri: object, target: str, *, web: bool = False,
+                   web_hosts: frozenset[str] | None = None) -> Path | str:
     """The folder a ``storageContainerUri`` names: ``file:///abs`` inside ``root``, or a path
-    relative to ``root``; ``web``: an ``http(s)://`` URL is returned as it is."""
+    relative to ``root``; ``web``: an ``http(s)://`` URL is returned as it is, when its host is
+    in ``web_hosts`` (None: any host)."""
     if not isinstance(uri, str) or not uri or "\0" in uri or len(uri) > 2048:
         raise ConversionRequestError(f"{target} must be a file:// URI or a folder name under "
                                      "the service's storage root", target)
@@ -176,6 +183,12 @@ def container_path(root: Path, uri: object, target: str, *, web: bool = False) -
     if web and parsed.scheme in ("http", "https"):
         if not parsed.hostname:
             raise ConversionRequestError(f"{target}: an http(s) URL needs a host", target)
+        if web_hosts is not None and parsed.hostname.lower() not in web_hosts:
+            allowed = ", ".join(sorted(web_hosts)) or "none"
+            raise ConversionRequestError(
+                f"{target}: this service reaches storage URLs only on the hosts model URLs may "
+                f"use ({allowed}), not {parsed.hostname}; ask its operator to allow the host "
+                "(--model-url-host), or use a folder under its storage root", target)
         return uri
     if parsed.scheme == "file":
         if parsed.netloc not in ("", "localhost"):
@@ -211,11 +224,13 @@ def _inside(base: Path, relative: str, target: str) -> Path:
 class Locations:
     input: Path | str
     """A file under the storage root, or an http(s) URL to download."""
-    output: Path
+    output: Path | str
+    """A file under the storage root, or an http(s) URL (with its token) to upload to."""
     output_uri: str
+    """Where the output is, as responses show it (an http(s) URL without its query)."""
 
 
-def _web_input(container: str, relative: str, target: str, sas: str = "") -> str:
+def _web_blob(container: str, relative: str, target: str, sas: str = "") -> str:
     """The URL of ``relative`` in the http(s) ``container`` (its query, a SAS token say, kept
     at the end; ``sas``, ARR's ``storageContainerReadListSas``, added to it)."""
     if not relative or "\0" in relative or relative.startswith("/") or \
@@ -251,8 +266,10 @@ def public_url(url: str) -> str:
         parsed.hostname or "") + (f":{parsed.port}" if parsed.port else "")))
 
 
-def locations(root: Path, settings: dict[str, Any]) -> Locations:
-    """Where a conversion reads and writes (ARR's settings), checked."""
+def locations(root: Path, settings: dict[str, Any], web_hosts: frozenset[str] | None = None
+              ) -> Locations:
+    """Where a conversion reads and writes (ARR's settings), checked; http(s) containers only
+    on ``web_hosts`` (None: any host)."""
     inp = settings.get("inputLocation")
     out = settings.get("outputLocation")
     if not isinstance(inp, dict):
@@ -261,7 +278,8 @@ def locations(root: Path, settings: dict[str, Any]) -> Locations:
         raise ConversionRequestError("settings.outputLocation is required",
                                      "settings.outputLocation")
     in_dir = container_path(root, inp.get("storageContainerUri"),
-                            "settings.inputLocation.storageContainerUri", web=True)
+                            "settings.inputLocation.storageContainerUri", web=True,
+                            web_hosts=web_hosts)
     prefix = inp.get("blobPrefix") or ""
     rel = inp.get("relativeInputAssetPath")
     if not isinstance(rel, str) or not isinstance(prefix, str):
@@ -274,19 +292,29 @@ def locations(root: Path, settings: dict[str, Any]) -> Locations:
             raise ConversionRequestError("settings.inputLocation.storageContainerReadListSas "
                                          "must be a string",
                                          "settings.inputLocation.storageContainerReadListSas")
-        src: Path | str = _web_input(in_dir, rel, target, sas or "")
+        src: Path | str = _web_blob(in_dir, rel, target, sas or "")
     else:
         src = _inside(in_dir, rel, target)
     out_dir = container_path(root, out.get("storageContainerUri"),
-                             "settings.outputLocation.storageContainerUri")
-    assert isinstance(out_dir, Path)
+                             "settings.outputLocation.storageContainerUri", web=True,
+                             web_hosts=web_hosts)
     out_prefix = out.get("blobPrefix") or ""
     name = out.get("outputAssetFilename") or (Path(rel).stem + ".glb")
-    if not isinstance(out_prefix, str) or not isinstance(name, str) or "/" in name:
+    target = "settings.outputLocation.outputAssetFilename"
+    if not isinstance(out_prefix, str) or not isinstance(name, str) or "/" in name or \
+            name in ("", ".", ".."):
         raise ConversionRequestError("settings.outputLocation.outputAssetFilename must be a "
-                                     "file name", "settings.outputLocation.outputAssetFilename")
-    dst = _inside(out_dir, str(Path(out_prefix) / name) if out_prefix else name,
-                  "settings.outputLocation.outputAssetFilename")
+                                     "file name", target)
+    relative = str(Path(out_prefix) / name) if out_prefix else name
+    if isinstance(out_dir, str):
+        sas = out.get("storageContainerWriteSas")
+        if sas is not None and not isinstance(sas, str):
+            raise ConversionRequestError("settings.outputLocation.storageContainerWriteSas "
+                                         "must be a string",
+                                         "settings.outputLocation.storageContainerWriteSas")
+        url = _web_blob(out_dir, relative, target, sas or "")
+        return Locations(src, url, public_url(url))
+    dst = _inside(out_dir, relative, target)
     return Locations(src, dst, dst.as_uri())
 
 
@@ -294,9 +322,12 @@ class ConversionManager:
     """Creates, runs and reports conversions (one per (account, id))."""
 
     def __init__(self, store: ConversionStore, storage_root: Path, *,
-                 clock: Callable[[], float] = time.time, retention_days: float = 30.0) -> None:
+                 clock: Callable[[], float] = time.time, retention_days: float = 30.0,
+                 web_hosts: frozenset[str] | None = None) -> None:
         self.store = store
         self.storage_root = storage_root
+        self.web_hosts = web_hosts
+        """The hosts http(s) storage may be on (None: any)."""
         self.clock = clock
         self.retention_seconds = retention_days * 86400
         self._slots = asyncio.Semaphore(MAX_RUNNING)
@@ -327,7 +358,7 @@ class ConversionManager:
                      settings: dict[str, Any]) -> tuple[ConversionRecord, bool | None]:
         """(record, True) when created, (record, False) for a retry with the same settings,
         (record, None) when the id exists with other settings (a conflict)."""
-        locations(self.storage_root, settings)  # refuse bad locations before recording
+        locations(self.storage_root, settings, self.web_hosts)  # refuse bad ones before recording
         rec = ConversionRecord(account_id=account_id, conversion_id=conversion_id,
                                settings=settings, status=NOT_STARTED, created_at=self.clock())
         stored, created = await asyncio.to_thread(self.store.insert_if_absent, rec)
@@ -353,8 +384,9 @@ class ConversionManager:
         async with self._slots:
             await self._set(rec, status=RUNNING)
             try:
-                where = locations(self.storage_root, rec.settings)
-                where.output.parent.mkdir(parents=True, exist_ok=True)
+                where = locations(self.storage_root, rec.settings, self.web_hosts)
+                if isinstance(where.output, Path):
+                    where.output.parent.mkdir(parents=True, exist_ok=True)
                 code, message = await self._child(where)
             except ConversionRequestError as e:
                 code, message = "InvalidInput", e.message
@@ -384,6 +416,16 @@ class ConversionManager:
                 if failed is not None:
                     return "InvalidInput", failed
                 return await self._child(replace(where, input=local))
+        if isinstance(where.output, str):
+            with tempfile.TemporaryDirectory(prefix="farview-conversion-") as tmp:
+                local = Path(tmp) / "output.glb"
+                code, message = await self._child(replace(where, output=local))
+                if code is not None:
+                    return code, message
+                failed = await _upload(local, where.output)
+                if failed is not None:
+                    return "OutputUploadFailed", failed
+                return None, message
         if not where.input.is_file():
             return "InvalidInput", (f"the input {where.input.name} does not exist in its "
                                     "storage container")
@@ -441,6 +483,35 @@ async def _download(url: str, dest: Path) -> str | None:
         return f"downloading the input from {shown} took longer than {DOWNLOAD_TIMEOUT_S:.0f} s"
     except httpx.HTTPError as e:
         return f"could not download the input from {shown} ({type(e).__name__})"
+    return None
+
+
+async def _upload(path: Path, url: str) -> str | None:
+    """PUT ``path`` to ``url`` as one block blob (Azure's Put Blob; any http server that takes
+    a PUT); None, or what went wrong (naming the URL without its query)."""
+    import httpx
+
+    shown = public_url(url)
+    size = path.stat().st_size
+
+    async def chunks() -> Any:
+        with path.open("rb") as f:
+            while chunk := await asyncio.to_thread(f.read, 1 << 20):
+                yield chunk
+
+    headers = {"x-ms-blob-type": "BlockBlob", "Content-Type": "model/gltf-binary",
+               "Content-Length": str(size)}
+    try:
+        async with httpx.AsyncClient(timeout=60.0, follow_redirects=False) as client:
+            async with asyncio.timeout(UPLOAD_TIMEOUT_S):
+                r = await client.put(url, content=chunks(), headers=headers)
+    except TimeoutError:
+        return f"uploading the output to {shown} took longer than {UPLOAD_TIMEOUT_S:.0f} s"
+    except httpx.HTTPError as e:
+        return f"could not upload the output to {shown} ({type(e).__name__})"
+    if r.status_code not in (200, 201):
+        return (f"could not upload the output to {shown}: HTTP {r.status_code}; check the URL "
+                "and its write access token (storageContainerWriteSas)")
     return None
 
 

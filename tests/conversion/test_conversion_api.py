@@ -158,13 +158,82 @@ def test_an_http_input_is_downloaded_and_its_token_never_shown(
         server.server_close()
 
 
+def test_an_http_output_is_uploaded_once_complete_and_its_token_never_shown(
+        svc: tuple[RunningService, str], tmp_path) -> None:
+    """ARR wrote its output to a blob container with a write SAS: here an http server on
+    127.0.0.1 that takes Azure's Put Blob (``x-ms-blob-type: BlockBlob``) when ``sig`` is right.
+    The converted file arrives in one PUT, whole, and loads; the token is in no response and no
+    log; a refused upload fails the conversion, saying so."""
+    import http.server
+    import threading
+    import urllib.parse
+
+    service, _ = svc
+    storage = service.data_dir / "storage" / "input"
+    storage.mkdir(parents=True, exist_ok=True)
+    (storage / "parts.obj").write_text(OBJ)
+    (storage / "parts.mtl").write_text(MTL)
+    secret = "w0rite-token-815"
+    puts: list[tuple[str, str | None, bytes]] = []
+
+    class Blobs(http.server.BaseHTTPRequestHandler):
+        def do_PUT(self) -> None:
+            url = urllib.parse.urlparse(self.path)
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            if urllib.parse.parse_qs(url.query).get("sig") != [secret]:
+                self.send_error(403)
+                return
+            puts.append((url.path, self.headers.get("x-ms-blob-type"), body))
+            self.send_response(201)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *a: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Blobs)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    container = f"http://127.0.0.1:{server.server_address[1]}/results"
+    before = sorted(service.data_dir.joinpath("storage").rglob("*"))
+    try:
+        body = settings("parts.obj", out_container=container, outputAssetFilename="parts.glb")
+        body["settings"]["outputLocation"]["storageContainerWriteSas"] = f"?sig={secret}"
+        created = put(service, "conv-up", body)
+        assert created.status_code == 201, created.text
+        assert secret not in created.text
+        assert "storageContainerWriteSas" not in created.json()["settings"]["outputLocation"]
+        done = wait_done(service, "conv-up")
+        assert done["status"] == "Succeeded", done
+        assert done["output"]["outputAssetUri"] == f"{container}/converted/parts.glb"
+        assert [(p, t) for p, t, _ in puts] == [("/results/converted/parts.glb", "BlockBlob")]
+        (tmp_path / "up.glb").write_bytes(puts[0][2])
+        model = load_model(tmp_path / "up.glb")
+        assert {"Plate", "Wedge"} <= {n.name for n in model.nodes} and model.triangle_count == 3
+        assert sorted(service.data_dir.joinpath("storage").rglob("*")) == before  # none kept here
+        # no token: the server refuses the upload, and the conversion says so
+        body = settings("parts.obj", out_container=container)
+        assert put(service, "conv-up-403", body).status_code == 201
+        refused = wait_done(service, "conv-up-403")
+        assert refused["status"] == "Failed" and refused["error"]["code"] == "OutputUploadFailed"
+        assert "HTTP 403" in refused["error"]["message"] and "output" not in refused
+        assert len(puts) == 1
+        listed = httpx.get(f"{service.url}/accounts/{service.account_id}/conversions",
+                           params=V, headers=service.auth, timeout=30)
+        assert secret not in listed.text
+        assert secret not in service.log_path.read_text(errors="replace")
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def test_locations_stay_in_the_storage_root(svc: tuple[RunningService, str]) -> None:
     service, _ = svc
     for body, target in (
             (settings("../../../../etc/passwd"), "relativeInputAssetPath"),
             (settings("x.obj", container="file:///etc"), "inputLocation.storageContainerUri"),
-            (settings("x.obj", out_container="https://example.com/c"),
-             "outputLocation.storageContainerUri"),  # output is written only locally
+            (settings("x.obj", out_container="https:///no-host"),
+             "outputLocation.storageContainerUri"),
+            (settings("x.obj", outputAssetFilename=".."), "outputLocation.outputAssetFilename"),
             (settings("x.obj", container="https:///no-host"), "inputLocation.storageContainerUri"),
             (settings("x.obj", out_container="../.."), "outputLocation.storageContainerUri"),
             ({"settings": {"inputLocation": {}}}, "outputLocation"),

@@ -11,6 +11,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from farview.assets import SAMPLE_MODEL
@@ -89,5 +90,16 @@ def test_a_service_on_a_non_loopback_address_restricts_sources_by_default(tmp_pa
             (status,) = session.properties.model_status
             assert (status.status, status.code) == ("Failed", "Forbidden"), status
             session.stop()
+        # conversions' http(s) storage follows the same policy: no URL host is allowed here
+        for key in ("inputLocation", "outputLocation"):
+            loc = {"inputLocation": {"storageContainerUri": "in", "relativeInputAssetPath": "a.obj"},
+                   "outputLocation": {"storageContainerUri": "out"}}
+            loc[key]["storageContainerUri"] = "http://127.0.0.1:9/container"
+            r = httpx.put(f"{svc.url}/accounts/{svc.account_id}/conversions/web-{key}",
+                          params={"api-version": "2021-01-01"}, json={"settings": loc},
+                          headers=svc.auth, timeout=30)
+            assert r.status_code == 400, r.text
+            assert f"settings.{key}.storageContainerUri" in r.json()["error"]["message"]
+            assert "only on the hosts model URLs may use (none), not 127.0.0.1" in r.text
     finally:
         svc.stop()
