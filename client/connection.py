@@ -48,7 +48,7 @@ from farview.input.ice import IceServer
 from farview.input.pose import Fov, Pose, PoseMessage, PoseRequest, View
 from farview.streaming._aiortc_patches import enlarge_socket_buffers, ice_path, install_marker_receiver
 from farview.streaming.assembler import FrameAssembler
-from farview.streaming.congestion import QueueDelayMeter, downlink_ms
+from farview.streaming.congestion import NetworkFeedback
 from farview.streaming.correlation import PoseCorrelator
 from farview.streaming.frame import Frame
 from farview.streaming.mailbox import LatestMailbox
@@ -109,7 +109,7 @@ class RenderingConnection:
         self._token = ""
         self._verify: Verify = True
         self.stats = StatisticsWindow()
-        self._queue_meter = QueueDelayMeter()
+        self._network_feedback = NetworkFeedback()
         self.rtt_ms: float | None = None
         self.events: deque[tuple[str, dict[str, Any]]] = deque(maxlen=64)
         self.scene = RemoteScene(self)
@@ -198,6 +198,7 @@ class RenderingConnection:
         except ProtocolError as exc:
             log.warning("dropping bad frame metadata: %s", exc)
             return
+        self._meta_feedback(meta)
         frame = self._poses.on_metadata(meta)
         if frame is not None:
             self._publish(frame)
@@ -207,6 +208,11 @@ class RenderingConnection:
         frame = self._poses.on_decoded(decoded)
         if frame is not None:
             self._publish(frame)
+
+    def _meta_feedback(self, meta: FrameMetadata) -> None:
+        feedback = self._network_feedback.on_metadata(meta.pts, meta.encode_us, time.perf_counter())
+        if feedback is not None:
+            self._send_feedback(feedback)
 
     def _publish(self, frame: Frame) -> None:
         self.stats.on_received(frame)
@@ -219,16 +225,14 @@ class RenderingConnection:
         meta = frame.metadata
         if meta is None or not frame.received_at:
             return
-        now = time.perf_counter()
-        self._queue_meter.on_frame(downlink_ms(frame.received_at, meta.pts, meta.encode_us), now,
-                                   meta.size_bytes)
-        queue_ms = self._queue_meter.report(now)
+        feedback = self._network_feedback.on_frame(frame.received_at, meta.pts, meta.encode_us,
+                                                   meta.size_bytes, time.perf_counter())
+        if feedback is not None:
+            self._send_feedback(feedback)
+
+    def _send_feedback(self, feedback: dict[str, float]) -> None:
         channel = self._channels["control"]
-        if queue_ms is not None and not self._closed and channel.readyState == "open":
-            feedback: dict[str, float] = {"queue_ms": round(queue_ms, 2)}
-            received = self._queue_meter.received_rate(now)
-            if received is not None:
-                feedback["received_kbps"] = round(received / 1000, 1)
+        if not self._closed and channel.readyState == "open":
             channel.send(wire.encode(wire.Event("network_feedback", feedback)))
 
     async def next_frame(self, timeout: float | None = 10.0) -> Frame:

@@ -123,6 +123,14 @@ loss a hold, not a cut: packets lost while none wait in a queue are a lossy radi
 and fewer bits would not cure it (without the client's reports, as with a browser, loss cuts)."""
 EMPTY_QUEUE_S = 0.005
 QUEUE_FRESH_S = 0.25
+RANDOM_LOSS_MEMORY_S = 1.5
+"""After loss held as random (no queue), heavy loss cuts within this only when the client
+reports a queue over :data:`QUEUE_DELAY_HOLD_S`: as a 50 % burst ended, feedback on packets
+sent during it (NACK windows, a receiver report covering the last second) arrived with the first
+frames, which waited for retransmissions and looked like a short queue, and cut the target to
+its floor just when the path had healed (then seconds at 20-30 fps, the frame rate a low bit
+rate allows). Only a report made a feedback interval after the heavy loss began arms it: at a
+cap's onset the last report was empty too, made before the queue filled."""
 PROBE_STEP = 0.03
 """Additive step up to the rate the path delivered when congestion last struck, as a fraction
 of that rate."""
@@ -182,6 +190,9 @@ class CongestionController:
         near it, multiplicative once past it by :data:`PROBE_MARGIN` without loss."""
         self.random_loss_holds = 0
         """Heavy loss not answered with a cut: the client's frames waited in no queue."""
+        self._random_until = -math.inf
+        self._heavy_since: float | None = None
+        """When the current run of heavy loss (over :data:`HIGH_LOSS`) began."""
         self.remb_ignored = 0
         """REMBs too far below what is being sent to be believed (see :meth:`on_remb`)."""
         self._last_decrease = -math.inf
@@ -349,6 +360,11 @@ class CongestionController:
         (under :data:`EMPTY_QUEUE_S`): the path has room."""
         return self._queue_at > now - QUEUE_FRESH_S and self.queue_delay < EMPTY_QUEUE_S
 
+    def _queue_full(self, now: float) -> bool:
+        """farview's client said lately that its frames wait in a queue of over
+        :data:`QUEUE_DELAY_HOLD_S`."""
+        return self._queue_at > now - QUEUE_FRESH_S and self.queue_delay > QUEUE_DELAY_HOLD_S
+
     def _may_decrease(self, now: float, loss: float = 0.0) -> bool:
         """Once per :data:`DECREASE_INTERVAL_S`; sooner when the loss measured only on what was
         sent after the last cut took hold is still over :data:`QUEUE_LOSS`: that cut fell short
@@ -365,10 +381,18 @@ class CongestionController:
 
     def _on_loss(self, loss: float, now: float) -> None:
         self.loss = loss
+        if loss <= HIGH_LOSS:
+            self._heavy_since = None
+        elif self._heavy_since is None:
+            self._heavy_since = now
         if loss > HIGH_LOSS:
-            if self._queue_empty(now):
+            empty = self._queue_empty(now)
+            if empty or (now < self._random_until and not self._queue_full(now)):
                 self.reason = "hold"  # packets lost, but none waited: loss, not congestion
                 self.random_loss_holds += 1
+                if empty and self._heavy_since is not None and \
+                        self._queue_at >= self._heavy_since + FEEDBACK_INTERVAL_S:
+                    self._random_until = now + RANDOM_LOSS_MEMORY_S
                 return
             if not self._may_decrease(now, loss):
                 return
@@ -400,6 +424,8 @@ class CongestionController:
         loss, _ = self._window_loss(now)  # no NACKs lately: the loss is over
         if loss is not None:
             self.nack_loss = loss
+            if loss <= HIGH_LOSS:
+                self._heavy_since = None
         if loss is not None and now - self._report_at > REPORT_HOLD_S:
             self.loss = loss
         if self.loss >= LOW_LOSS and not (self.loss <= HIGH_LOSS and self._queue_empty(now)):
@@ -517,3 +543,48 @@ class QueueDelayMeter:
             return None
         self._expire_arrivals(now)
         return self._arrived_bytes * 8 / RECEIVE_WINDOW_S if self._arrived_bytes else None
+
+
+class NetworkFeedback:
+    """Client side: the ``network_feedback`` events farview's client sends the host, ten times
+    a second: the queue its frames wait in (:class:`QueueDelayMeter` on each frame's one-way
+    trip) and the rate it receives. While no frame has arrived whole for a feedback interval (a
+    loss burst that lets none through), the queue comes from the frames' metadata messages'
+    own trip down instead: they are small and sent twice, so most cross a path that delivers
+    no frame, and without a report the host would take the loss for a full queue and cut the
+    bit rate to its floor (then climb back for seconds). Pure code; times are seconds."""
+
+    def __init__(self) -> None:
+        self.frames = QueueDelayMeter()
+        self.metadata = QueueDelayMeter()
+        self._sent_at = -math.inf
+        self._frame_at = -math.inf
+
+    def on_frame(self, received_at: float, pts: int, encode_us: int, size_bytes: int,
+                 now: float) -> dict[str, float] | None:
+        """A frame arrived whole (its last packet at ``received_at``): the event to send, if
+        one is due."""
+        self.frames.on_frame(downlink_ms(received_at, pts, encode_us), now, size_bytes)
+        self._frame_at = now
+        queue_ms = self.frames.report(now)
+        if queue_ms is None:
+            return None
+        self.metadata.report(now)  # frames spoke: the metadata's samples are not needed
+        feedback = {"queue_ms": round(queue_ms, 2)}
+        received = self.frames.received_rate(now)
+        if received is not None:
+            feedback["received_kbps"] = round(received / 1000, 1)
+        self._sent_at = now
+        return feedback
+
+    def on_metadata(self, pts: int, encode_us: int, now: float) -> dict[str, float] | None:
+        """A frame's metadata message arrived at ``now``: the event to send, if no frame has
+        spoken for a feedback interval."""
+        self.metadata.on_frame(downlink_ms(now, pts, encode_us), now)
+        if now - max(self._sent_at, self._frame_at) < FEEDBACK_INTERVAL_S:
+            return None
+        queue_ms = self.metadata.report(now)
+        if queue_ms is None:
+            return None
+        self._sent_at = now
+        return {"queue_ms": round(queue_ms, 2)}

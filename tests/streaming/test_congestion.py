@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from farview.streaming.congestion import (
@@ -13,6 +15,7 @@ from farview.streaming.congestion import (
     NEAR_CAPACITY,
     BitrateLimits,
     CongestionController,
+    NetworkFeedback,
     QueueDelayMeter,
     downlink_ms,
     frame_rate_for,
@@ -192,6 +195,40 @@ def test_the_meter_measures_the_downlink_alone_whatever_the_clocks_offset() -> N
     assert reports[0] == 0.0 and reports[-1] == 15.0, reports
 
 
+def test_the_client_reports_from_metadata_while_no_frame_arrives_whole() -> None:
+    """Frames every 1/60 s; for a second (a loss burst) none arrives whole, but their metadata
+    does, 20 ms later than before: the client goes on reporting, ten times a second, from the
+    metadata (no receive rate: no frame says one). Once frames arrive again, they speak."""
+    fb = NetworkFeedback()
+    sent: list[tuple[float, dict[str, float]]] = []
+
+    def frame(i: int, down: float, *, whole: bool) -> None:
+        pts, enc = i * 1500, 3000
+        at = 50.0 + pts / 90000 + enc / 1e6 + down  # the client's clock runs 50 s ahead
+        for event in (fb.on_metadata(pts, enc, at - 0.002),
+                      fb.on_frame(at, pts, enc, 15000, at) if whole else None):
+            if event is not None:
+                sent.append((at, event))
+
+    for i in range(60):
+        frame(i, 0.010, whole=True)
+    settled = [e for at, e in sent if at > 50.3]  # the receive rate needs a quarter second
+    assert len(settled) >= 6 and all(set(e) == {"queue_ms", "received_kbps"} for e in settled)
+    assert all(e["queue_ms"] < 1 for _, e in sent)
+    before = len(sent)
+    for i in range(60, 120):
+        frame(i, 0.030, whole=False)
+    burst = sent[before:]
+    assert len(burst) >= 9 and all(set(e) == {"queue_ms"} for _, e in burst)
+    assert burst[-1][1]["queue_ms"] == pytest.approx(20, abs=0.5)  # the metadata's queue
+    gaps = [b - a for (a, _), (b, _) in itertools.pairwise(burst)]
+    assert max(gaps) < 0.13
+    before = len(sent)
+    for i in range(120, 150):
+        frame(i, 0.010, whole=True)
+    assert "received_kbps" in sent[-1][1] and all("received_kbps" in e for _, e in sent[before + 1:])
+
+
 def test_a_queue_cut_goes_under_what_the_client_received() -> None:
     """GCC's rule: the delay cut takes 85 % of the receive rate when farview's client reports
     it (a narrowed link delivers only what it carries), so one cut lands under the link."""
@@ -245,6 +282,40 @@ def test_heavy_loss_without_a_queue_holds_the_rate() -> None:
         cc.on_queue_delay(0.02, feed.now)
         feed.send(0.1, 6e6, loss=0.5)
     assert cc.target < before and cc.decreases > 0
+
+
+def test_as_a_loss_burst_ends_its_stale_loss_does_not_cut_without_a_real_queue() -> None:
+    """A burst of 50 % loss the client reports no queue through (from its frames' metadata),
+    then, as it ends, the loss windows still full of it and the first frames (which waited for
+    resends) reporting a few ms of queue: the rate holds. A queue over 10 ms still cuts."""
+    cc = CongestionController(LIMITS, start=8_000_000)
+    feed = Feed(cc)
+    feed.send(1.0, 6e6)
+    for _ in range(10):
+        cc.on_queue_delay(0.0, feed.now)
+        feed.send(0.1, 6e6, loss=0.5)
+    for _ in range(3):  # the burst's tail: stale loss, and a short queue of late frames
+        cc.on_queue_delay(0.007, feed.now)
+        feed.send(0.1, 6e6, loss=0.5)
+    assert cc.target == 8_000_000 and cc.decreases == 0
+    cc.on_queue_delay(0.015, feed.now)
+    feed.send(0.1, 6e6, loss=0.5)
+    assert cc.target < 8_000_000 and cc.decreases == 1
+
+
+def test_at_a_caps_onset_an_empty_report_from_before_the_loss_does_not_hold_it_off() -> None:
+    """The last report before a cap's queue overflowed said no queue: the first heavy loss is
+    held, but the report after it (the queue filling, under the 10 ms the memory of random loss
+    would need) no longer holds it: the target is cut within a few tenths of a second."""
+    cc = CongestionController(LIMITS, start=8_000_000)
+    feed = Feed(cc)
+    feed.send(1.0, 6e6)
+    cc.on_queue_delay(0.0, feed.now)
+    feed.send(0.05, 6e6, loss=0.5)
+    assert cc.target == 8_000_000 and cc.random_loss_holds > 0
+    cc.on_queue_delay(0.008, feed.now + 0.1)
+    feed.send(0.3, 6e6, loss=0.5)
+    assert cc.target < 8_000_000 and cc.reason == "loss"
 
 
 def test_random_loss_without_a_queue_does_not_hold_the_rate_at_the_floor() -> None:
