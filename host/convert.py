@@ -8,12 +8,18 @@ clouds: LAS, LAZ and E57 (:mod:`host.pointclouds`) and PLY files without faces. 
 the node hierarchy with its names and transforms, triangle meshes with normals (generated when
 missing) and the first texture coordinate set, point clouds with their colours (``POINTS``
 primitives, ``COLOR_0``), materials (base colour, metallic, roughness, emissive, alpha,
-double-sided; base colour textures from glTF input). Lines are dropped.
+double-sided) and base colour textures: a glTF's, and for the other formats the diffuse (or
+base colour) image file a material names, read from the input's folder (PNG, JPEG, TGA, BMP or
+TIFF; an absolute path from the machine the model was made on is looked up by its file name
+there; nothing outside the folder is read). Textures embedded in an FBX file are not kept
+(``assimp-py`` does not expose them): the result's ``warnings`` say so, as they say which
+named images were not found. Lines are dropped.
 
 The output: one ``.glb`` whose vertices are de-duplicated per primitive and whose vertex and
 index buffers are compressed with ``EXT_meshopt_compression`` (meshoptimizer's codec, which
-the loader decodes), with each position accessor's bounds. Not done: levels of detail, texture
-resizing, merging meshes across nodes.
+the loader decodes), with each position accessor's bounds, and levels of detail for big meshes
+(``MSFT_lod``). Not done: texture compression or resizing below the loader's 4,096-pixel side,
+merging meshes across nodes.
 
 Hostile input: the file's size and triangle count are budgeted (:class:`Budgets`); the service
 runs each conversion in a child process (``python -m farview.host.convert``) with a memory
@@ -32,7 +38,7 @@ import os
 import sys
 import tempfile
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
@@ -42,6 +48,9 @@ from farview.host import pointclouds
 from farview.host.errors import ModelError
 from farview.host.gltf import (
     DEFAULT_MATERIAL,
+    MAX_IMAGE_PIXELS,
+    MAX_TEXTURE_BYTES,
+    MAX_TEXTURE_SIDE,
     Material,
     Mesh,
     Model,
@@ -87,9 +96,13 @@ class Result:
     materials: int
     input_bytes: int
     output_bytes: int
+    warnings: tuple[str, ...] = ()
+    """What was not kept (a texture embedded in an FBX file, an image file not found)."""
 
-    def to_json(self) -> dict[str, int]:
-        return self.__dict__.copy()
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = self.__dict__.copy()
+        out["warnings"] = list(self.warnings)
+        return out
 
 
 def convert_file(src: Path, dst: Path, budgets: Budgets = Budgets()) -> Result:
@@ -106,6 +119,7 @@ def convert_file(src: Path, dst: Path, budgets: Budgets = Budgets()) -> Result:
         raise ConversionError("LimitExceeded", f"{src.name} is {size:,} bytes, over the "
                               f"{budgets.max_bytes:,}-byte input budget")
     extras: dict[str, Any] = {}
+    warnings: list[str] = []
     if ext in GLTF_FORMATS:
         try:
             model = load_model(src, max_triangles=budgets.max_triangles,
@@ -117,7 +131,7 @@ def convert_file(src: Path, dst: Path, budgets: Budgets = Budgets()) -> Result:
         model, origin = _import_point_cloud(src, budgets)
         extras["origin"] = list(origin)
     else:
-        model = _import_assimp(src, budgets)
+        model = _import_assimp(src, budgets, warnings)
     data = write_glb(model, extras)
     fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".part", dir=dst.parent)
     try:
@@ -131,7 +145,7 @@ def convert_file(src: Path, dst: Path, budgets: Budgets = Budgets()) -> Result:
         Path(tmp).unlink(missing_ok=True)
         raise
     return Result(model.triangle_count, model.point_count, len(model.nodes), len(model.meshes),
-                  len(model.materials), size, len(data))
+                  len(model.materials), size, len(data), tuple(warnings))
 
 
 def _import_point_cloud(src: Path, budgets: Budgets) -> tuple[Model, tuple[float, float, float]]:
@@ -154,7 +168,7 @@ def _import_point_cloud(src: Path, budgets: Budgets) -> tuple[Model, tuple[float
 # -- importing through assimp ---------------------------------------------------------------
 
 
-def _import_assimp(src: Path, budgets: Budgets) -> Model:
+def _import_assimp(src: Path, budgets: Budgets, warnings: list[str] | None = None) -> Model:
     try:
         import assimp_py
     except ImportError:  # pragma: no cover - a dependency of the package
@@ -175,7 +189,8 @@ def _import_assimp(src: Path, budgets: Budgets) -> Model:
         raise ConversionError("InvalidInput", f"{src.name} could not be read "
                               f"({str(e)[:200]}); check that it is a valid "
                               f"{src.suffix.lower().lstrip('.').upper()} file") from None
-    materials = tuple(_material(i, m) for i, m in enumerate(scene.materials))
+    images = _ImageFiles(src, [] if warnings is None else warnings)
+    materials = tuple(_material(i, m, images) for i, m in enumerate(scene.materials))
     meshes: list[Mesh] = []
     triangles = 0
     for i, m in enumerate(scene.meshes):
@@ -253,7 +268,84 @@ def _over_budget(src: Path, budgets: Budgets) -> ConversionError:
                            f"{budgets.max_triangles:,} triangles and points, over the budget")
 
 
-def _material(i: int, m: dict[str, Any]) -> Material:
+TEXTURE_TYPES = (12, 1)
+"""assimp's ``aiTextureType_BASE_COLOR`` and ``aiTextureType_DIFFUSE``, in that order."""
+IMAGE_FORMATS = ("PNG", "JPEG", "TGA", "BMP", "TIFF")
+MAX_IMAGE_FILE_BYTES = 256 << 20
+
+
+class _ImageFiles:
+    """The image files an imported model's materials name, read from its folder (each once)."""
+
+    def __init__(self, src: Path, warnings: list[str]) -> None:
+        self.src = src
+        self.folder = src.parent.resolve()
+        self.warnings = warnings
+        self._read: dict[Path, Texture] = {}
+        self._decoded = 0
+        self._embedded = False
+
+    def texture(self, ref: str) -> Texture | None:
+        ref = ref.replace("\\", "/").strip()
+        if not ref:
+            return None
+        if ref.startswith("*"):
+            if not self._embedded:
+                self._embedded = True
+                self.warnings.append(f"{self.src.name} embeds its textures, which farview's "
+                                     "converter cannot read: they were not kept; export the "
+                                     "model with its textures as files beside it")
+            return None
+        path = self._find(ref)
+        if path is None:
+            self.warnings.append(f"the texture {ref!r} is not in the folder of {self.src.name}: "
+                                 "it was not kept; put the image file beside the model")
+            return None
+        if path not in self._read:
+            self._read[path] = Texture(path.name, self._decode(path))
+        return self._read[path]
+
+    def _find(self, ref: str) -> Path | None:
+        rel = PurePosixPath(ref)
+        candidates = [rel] if not rel.is_absolute() and ".." not in rel.parts else []
+        candidates.append(PurePosixPath(rel.name))  # a path on the machine it was made on
+        for c in candidates:
+            path = (self.folder / c).resolve()
+            if self.folder in path.parents and path.is_file():
+                return path
+        return None
+
+    def _decode(self, path: Path) -> npt.NDArray[np.uint8]:
+        from PIL import Image
+
+        if path.stat().st_size > MAX_IMAGE_FILE_BYTES:
+            raise ConversionError("LimitExceeded", f"the texture {path.name} is over "
+                                  f"{MAX_IMAGE_FILE_BYTES >> 20} MiB")
+        try:
+            with Image.open(path, formats=list(IMAGE_FORMATS)) as img:
+                w, h = img.size
+                if w * h > MAX_IMAGE_PIXELS:
+                    raise ConversionError("LimitExceeded", f"the texture {path.name} is {w}×{h} "
+                                          f"pixels, over the limit of {MAX_IMAGE_PIXELS:,}")
+                rgba = img.convert("RGBA")
+                factor = -(-max(w, h) // MAX_TEXTURE_SIDE)
+                if factor > 1:
+                    rgba = rgba.reduce(factor)
+                pixels = np.ascontiguousarray(np.asarray(rgba, dtype=np.uint8))
+        except ConversionError:
+            raise
+        except Exception as e:  # Pillow refuses malformed data with many exception types
+            raise ConversionError("InvalidInput", f"the texture {path.name} is not an image "
+                                  f"the converter reads ({type(e).__name__}); use PNG or "
+                                  "JPEG") from None
+        self._decoded += pixels.nbytes
+        if self._decoded > MAX_TEXTURE_BYTES:
+            raise ConversionError("LimitExceeded", f"the model's textures decode to over "
+                                  f"{MAX_TEXTURE_BYTES >> 20} MiB; use smaller textures")
+        return pixels
+
+
+def _material(i: int, m: dict[str, Any], images: _ImageFiles | None = None) -> Material:
     diffuse = m.get("COLOR_DIFFUSE") or [0.8, 0.8, 0.8]
     opacity = float(m.get("OPACITY", 1.0))
     emissive = m.get("COLOR_EMISSIVE") or [0.0, 0.0, 0.0]
@@ -264,11 +356,18 @@ def _material(i: int, m: dict[str, Any]) -> Material:
 
     # Phong shininess to roughness, as a glTF exporter would (0: rough)
     roughness = clamp(math.sqrt(2.0 / (shininess + 2.0))) if shininess > 0 else 0.8
+    texture = None
+    refs = m.get("TEXTURES")
+    if images is not None and isinstance(refs, dict):
+        ref = next((r[0] for t in TEXTURE_TYPES if (r := refs.get(t))
+                    and isinstance(r, list) and isinstance(r[0], str)), None)
+        texture = None if ref is None else images.texture(ref)
     return Material(str(m.get("NAME") or f"material_{i}"),
                     (clamp(diffuse[0]), clamp(diffuse[1]), clamp(diffuse[2]), clamp(opacity)),
                     0.0, roughness, emissive=(clamp(emissive[0]), clamp(emissive[1]),
                                               clamp(emissive[2])),
-                    alpha_mode="BLEND" if opacity < 1.0 else "OPAQUE")
+                    alpha_mode="BLEND" if opacity < 1.0 else "OPAQUE",
+                    base_color_texture=None if texture is None else TextureInfo(texture))
 
 
 # -- writing ------------------------------------------------------------------------------
@@ -515,7 +614,8 @@ def cli_main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         prog="farview convert",
         description="Convert a model (" + ", ".join(FORMATS) + ") into one .glb that farview "
-        "loads fast: node names and hierarchy, materials and bounds kept, vertices "
+        "loads fast: node names and hierarchy, materials (with their base colour textures: "
+        "image files beside the input for non-glTF formats) and bounds kept, vertices "
         "de-duplicated, buffers compressed with EXT_meshopt_compression. Point clouds (LAS, "
         "LAZ, E57, PLY without faces) become glTF POINTS with their colours.")
     ap.add_argument("input", type=Path, help="the model file")
@@ -537,6 +637,8 @@ def cli_main(argv: list[str] | None = None) -> int:
     points = f"{r.points:,} points, " if r.points else ""
     print(f"{out}: {r.triangles:,} triangles, {points}{r.nodes} nodes, {r.meshes} meshes, "
           f"{r.materials} materials; {r.input_bytes:,} -> {r.output_bytes:,} bytes")
+    for warning in r.warnings:
+        print(f"farview convert: warning: {warning}", file=sys.stderr)
     return 0
 
 

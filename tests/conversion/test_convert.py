@@ -6,9 +6,11 @@ leave nothing behind."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -108,6 +110,127 @@ def test_gltf_round_trip_keeps_the_model(tmp_path: Path, source: Path) -> None:
     textured = [p for m in after.meshes for p in m.primitives if p.texture is not None]
     assert bool(textured) == any(p.texture is not None for m in before.meshes
                                  for p in m.primitives)
+
+
+ASSIMP = shutil.which("assimp")
+needs_assimp = pytest.mark.skipif(ASSIMP is None, reason="Debian's assimp-utils is not installed "
+                                  "(scripts/install installs it with FARVIEW_TEST_DEBS=1)")
+
+
+def export_fbx(source: Path, fbx: Path) -> None:
+    """Write ``source`` as an FBX file with the Open Asset Import Library's own exporter
+    (Debian's ``assimp`` command; no FBX file made by others is at hand). ASCII FBX: the same
+    library's 5.2 reader refuses the binary FBX its exporter writes ("block offset is out of
+    range")."""
+    subprocess.run([str(ASSIMP), "export", str(source), str(fbx), "-ffbxa"], check=True,
+                   capture_output=True, timeout=120)
+    assert fbx.read_bytes().startswith(b"; FBX 7.")
+
+
+def parents(model: Any) -> dict[str, str | None]:
+    parent_of = {c: n.name for n in model.nodes for c in n.children}
+    return {n.name: parent_of.get(n.index) for n in model.nodes}
+
+
+@needs_assimp
+def test_fbx_keeps_names_hierarchy_materials_and_bounds(tmp_path: Path) -> None:
+    """The sample engine (57 named parts in a hierarchy, 8 materials) as FBX, converted: every
+    part keeps its name and its parent (the FBX's root, which the importer calls RootNode,
+    stands for the engine's), its material's colour, and the model its triangles and bounds.
+    (FBX materials are Phong: metallic and roughness are not kept as they were.)"""
+    fbx = tmp_path / "engine.fbx"
+    export_fbx(SAMPLE, fbx)
+    out = tmp_path / "engine.glb"
+    result = convert_file(fbx, out)
+    source, after = load_model(SAMPLE), load_model(out)
+    assert result.triangles == after.triangle_count == source.triangle_count and not result.warnings
+    want, got = parents(source), parents(after)
+    root = next(n.name for n in source.nodes if want[n.name] is None)
+    for name, parent in want.items():
+        if name != root:
+            assert got.get(name) == (parent if parent != root else "RootNode"), name
+    colours = {m.name: m.base_color for m in after.materials}
+    for m in source.materials:
+        assert colours[m.name] == pytest.approx(m.base_color, abs=1e-6), m.name
+    for a, b in zip(world_bounds(out), world_bounds(SAMPLE), strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+@needs_assimp
+def test_an_fbx_with_embedded_textures_converts_and_says_they_were_not_kept(tmp_path: Path) -> None:
+    fbx = tmp_path / "truck.fbx"
+    export_fbx(SHARED_MODELS / "CesiumMilkTruck.glb", fbx)  # its textures go into the FBX
+    result = convert_file(fbx, tmp_path / "truck.glb")
+    assert result.triangles == load_model(SHARED_MODELS / "CesiumMilkTruck.glb").triangle_count
+    assert len(result.warnings) == 1 and "embeds its textures" in result.warnings[0]
+    assert "warnings" in result.to_json()
+
+
+def write_textured_quad(folder: Path, texture_ref: str) -> None:
+    """A 1 × 1 square whose material names ``texture_ref``; ``folder/checker.png`` is red
+    above blue."""
+    from PIL import Image
+
+    pixels = np.zeros((8, 16, 3), np.uint8)
+    pixels[:4] = (255, 0, 0)
+    pixels[4:] = (0, 0, 255)
+    Image.fromarray(pixels).save(folder / "checker.png")
+    (folder / "quad.obj").write_text("mtllib quad.mtl\no Tile\nv 0 0 0\nv 1 0 0\nv 1 1 0\n"
+                                     "v 0 1 0\nvt 0 0\nvt 1 0\nvt 1 1\nvt 0 1\nvn 0 0 1\n"
+                                     "usemtl painted\nf 1/1/1 2/2/1 3/3/1\nf 1/1/1 3/3/1 4/4/1\n")
+    (folder / "quad.mtl").write_text(f"newmtl painted\nKd 1 1 1\nmap_Kd {texture_ref}\n")
+
+
+def check_textured_quad(glb: Path) -> None:
+    model = load_model(glb)
+    (material,) = model.materials
+    assert material.base_color_texture is not None, "the texture was not kept"
+    pixels = material.base_color_texture.texture.pixels
+    assert pixels.shape == (8, 16, 4)
+    assert tuple(pixels[0, 0]) == (255, 0, 0, 255) and tuple(pixels[-1, 0]) == (0, 0, 255, 255)
+    (prim,) = model.meshes[0].primitives
+    bottom = prim.positions[:, 1] == 0  # the image's bottom row (blue) at the square's bottom
+    assert prim.texcoords is not None and np.all(prim.texcoords[bottom, 1] == 1.0)
+
+
+@pytest.mark.parametrize("texture_ref", ["checker.png", "C:\\Users\\artist\\maps\\checker.png"])
+def test_an_objs_texture_file_is_kept(tmp_path: Path, texture_ref: str) -> None:
+    """The image an OBJ's material names, beside it (or named by a path on the machine the
+    model was made on), goes into the output, the right way up."""
+    write_textured_quad(tmp_path, texture_ref)
+    result = convert_file(tmp_path / "quad.obj", tmp_path / "quad.glb")
+    assert not result.warnings
+    check_textured_quad(tmp_path / "quad.glb")
+
+
+@needs_assimp
+def test_an_fbxs_texture_file_is_kept(tmp_path: Path) -> None:
+    write_textured_quad(tmp_path, "checker.png")
+    export_fbx(tmp_path / "quad.obj", tmp_path / "quad.fbx")
+    (tmp_path / "quad.obj").unlink()
+    result = convert_file(tmp_path / "quad.fbx", tmp_path / "quad.glb")
+    assert not result.warnings
+    check_textured_quad(tmp_path / "quad.glb")
+
+
+def test_a_texture_outside_the_models_folder_is_not_read(tmp_path: Path) -> None:
+    """``../`` in a material's image path: the converter reads nothing outside the input's
+    folder (the image there is not used), says so, and converts the rest."""
+    (tmp_path / "model").mkdir()
+    write_textured_quad(tmp_path / "model", "../secret.png")
+    (tmp_path / "model" / "checker.png").rename(tmp_path / "secret.png")
+    result = convert_file(tmp_path / "model" / "quad.obj", tmp_path / "quad.glb")
+    assert result.triangles == 2 and len(result.warnings) == 1
+    assert "'../secret.png' is not in the folder of quad.obj" in result.warnings[0]
+    assert load_model(tmp_path / "quad.glb").materials[0].base_color_texture is None
+
+
+def test_a_texture_that_is_not_an_image_fails_the_conversion_clearly(tmp_path: Path) -> None:
+    write_textured_quad(tmp_path, "checker.png")
+    (tmp_path / "checker.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 64)
+    with pytest.raises(ConversionError, match=r"the texture checker\.png is not an image"):
+        convert_file(tmp_path / "quad.obj", tmp_path / "quad.glb")
+    assert not (tmp_path / "quad.glb").exists()
 
 
 def test_bad_inputs_fail_clearly_and_leave_nothing(tmp_path: Path) -> None:
