@@ -458,6 +458,35 @@ def _points_json(w: _Writer, prim: Primitive, material: int) -> dict[str, Any]:
     return {"attributes": attrs, "mode": 0, "material": material}
 
 
+def encode_png(pixels: npt.NDArray[np.uint8]) -> bytes:
+    """``pixels`` (RGBA) as a lossless PNG, as small as cheaply possible: RGB when every pixel
+    is opaque, and a palette when there are at most 256 colours (the Cesium milk truck's
+    2048 × 2048 texture has 136: 868 KB as RGBA, 463 KB as a palette; its input had 428 KB)."""
+    from PIL import Image
+
+    opaque = bool((pixels[..., 3] == 255).all())
+    rgb = np.ascontiguousarray(pixels[..., :3]) if opaque else None
+    out = io.BytesIO()
+    if rgb is None:
+        Image.fromarray(pixels, "RGBA").save(out, format="PNG")
+        return out.getvalue()
+    img = Image.fromarray(rgb, "RGB")
+    colours = img.getcolors(256)
+    if colours is None:
+        img.save(out, format="PNG")
+        return out.getvalue()
+    palette = np.array([c for _, c in colours], np.uint8).reshape(-1, 3)
+    keys = (palette[:, 0].astype(np.int32) << 16) | (palette[:, 1].astype(np.int32) << 8) \
+        | palette[:, 2]
+    order = np.argsort(keys)
+    keys, palette = keys[order], palette[order]
+    key = (rgb[..., 0].astype(np.int32) << 16) | (rgb[..., 1].astype(np.int32) << 8) | rgb[..., 2]
+    indexed = Image.fromarray(np.searchsorted(keys, key).astype(np.uint8), "P")
+    indexed.putpalette(palette.reshape(-1).tolist())
+    indexed.save(out, format="PNG", optimize=True)
+    return out.getvalue()
+
+
 def write_glb(model: Model, extras: dict[str, Any] | None = None) -> bytes:
     """``model`` as one ``.glb`` with meshopt-compressed buffers (module docstring);
     ``extras``: the asset's ``extras`` (a point cloud's ``origin``)."""
@@ -469,11 +498,8 @@ def write_glb(model: Model, extras: dict[str, Any] | None = None) -> bytes:
 
     def texture(t: Texture) -> int:
         if t.key not in textures:
-            from PIL import Image
 
-            png = io.BytesIO()
-            Image.fromarray(t.pixels).save(png, format="PNG")
-            images.append({"bufferView": w.raw(png.getvalue()), "mimeType": "image/png"})
+            images.append({"bufferView": w.raw(encode_png(t.pixels)), "mimeType": "image/png"})
             samplers.append({"magFilter": t.mag_filter, "minFilter": t.min_filter,
                              "wrapS": t.wrap_s, "wrapT": t.wrap_t})
             tex_specs.append({"source": len(images) - 1, "sampler": len(samplers) - 1})

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from farview.host.convert import Budgets, ConversionError, convert_file
+from farview.host.convert import Budgets, ConversionError, convert_file, encode_png
 from farview.host.gltf import load_model, node_world_matrices
 from tests.host.conftest import SAMPLE, SHARED_MODELS
 
@@ -231,6 +231,35 @@ def test_a_texture_that_is_not_an_image_fails_the_conversion_clearly(tmp_path: P
     with pytest.raises(ConversionError, match=r"the texture checker\.png is not an image"):
         convert_file(tmp_path / "quad.obj", tmp_path / "quad.glb")
     assert not (tmp_path / "quad.glb").exists()
+
+
+def test_textures_are_written_losslessly_and_no_bigger_than_needed(tmp_path: Path) -> None:
+    """PNG as RGBA only with transparency, RGB when opaque, a palette with at most 256 colours;
+    each decodes to the same pixels. The milk truck's texture (136 colours) kept the converted
+    file at its input's size (it had doubled as RGBA: 542 KB in, 946 KB out)."""
+    import io
+
+    from PIL import Image
+
+    rng = np.random.default_rng(7)
+    few = rng.choice(np.array([[10, 20, 30, 255], [200, 100, 0, 255], [0, 0, 0, 255]], np.uint8),
+                     size=(64, 32))
+    many = np.concatenate([rng.integers(0, 256, (64, 32, 3), dtype=np.uint8),
+                           np.full((64, 32, 1), 255, np.uint8)], axis=2)
+    see_through = many.copy()
+    see_through[0, 0, 3] = 7
+    for pixels, mode in ((few, "P"), (many, "RGB"), (see_through, "RGBA")):
+        with Image.open(io.BytesIO(encode_png(pixels))) as img:
+            assert img.mode == mode
+            assert np.array_equal(np.asarray(img.convert("RGBA")), pixels)
+    truck = SHARED_MODELS / "CesiumMilkTruck.glb"
+    result = convert_file(truck, tmp_path / "truck.glb")
+    assert result.output_bytes <= 1.05 * result.input_bytes, result
+    before, after = load_model(truck), load_model(tmp_path / "truck.glb")
+    textures = [[m.base_color_texture.texture.pixels for m in model.materials
+                 if m.base_color_texture is not None] for model in (before, after)]
+    assert len(textures[0]) == len(textures[1]) > 0
+    assert all(np.array_equal(a, b) for a, b in zip(*textures, strict=True))
 
 
 def test_bad_inputs_fail_clearly_and_leave_nothing(tmp_path: Path) -> None:
