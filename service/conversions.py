@@ -74,11 +74,12 @@ CREATE TABLE IF NOT EXISTS conversions (
     error_code TEXT,
     error_message TEXT,
     output_uri TEXT,
+    warnings TEXT NOT NULL DEFAULT '[]',
     UNIQUE (account_id, conversion_id)
 );
 """
 _COLUMNS = ("seq", "account_id", "conversion_id", "settings", "status", "created_at", "ended_at",
-            "error_code", "error_message", "output_uri")
+            "error_code", "error_message", "output_uri", "warnings")
 
 
 class ConversionRequestError(Exception):
@@ -101,12 +102,15 @@ class ConversionRecord:
     error_code: str | None = None
     error_message: str | None = None
     output_uri: str | None = None
+    warnings: tuple[str, ...] = ()
+    """What a successful conversion did not keep (an FBX file's embedded textures, say)."""
     seq: int = 0
 
 
 def _row(row: tuple[Any, ...]) -> ConversionRecord:
     values = dict(zip(_COLUMNS, row, strict=True))
     values["settings"] = json.loads(values["settings"])
+    values["warnings"] = tuple(str(w) for w in json.loads(values["warnings"] or "[]"))
     return ConversionRecord(**values)
 
 
@@ -116,6 +120,10 @@ class ConversionStore:
     def __init__(self, path: Path) -> None:
         self._lock = threading.Lock()
         self._db = open_db(path, _SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(conversions)")}
+        if "warnings" not in columns:  # a store made before conversions reported warnings
+            self._db.execute("ALTER TABLE conversions ADD COLUMN warnings TEXT NOT NULL "
+                             "DEFAULT '[]'")
 
     def close(self) -> None:
         with self._lock:
@@ -136,8 +144,8 @@ class ConversionStore:
             if row:
                 return _row(row), False
             cols = _COLUMNS[1:]
-            values = [json.dumps(rec.settings) if c == "settings" else getattr(rec, c)
-                      for c in cols]
+            values = [json.dumps(getattr(rec, c)) if c in ("settings", "warnings")
+                      else getattr(rec, c) for c in cols]
             cur = db.execute(f"INSERT INTO conversions ({', '.join(cols)}) VALUES "
                              f"({', '.join('?' * len(cols))})", values)
         return replace(rec, seq=int(cur.lastrowid or 0)), True
@@ -400,7 +408,8 @@ class ConversionManager:
                 code, message = "InternalServerError", f"the conversion failed: {e}"
             if code is None:
                 await self._set(rec, status=SUCCEEDED, ended_at=self.clock(),
-                                output_uri=where.output_uri)
+                                output_uri=where.output_uri,
+                                warnings=json.dumps(_warnings(message)))
                 log.info("conversion %s succeeded: %s", rec.conversion_id, message)
             else:
                 await self._set(rec, status=FAILED, ended_at=self.clock(), error_code=code,
@@ -521,6 +530,15 @@ def _half_memory() -> int:
     return int(psutil.virtual_memory().total // 2)
 
 
+def _warnings(result: str) -> list[str]:
+    """The ``warnings`` of the converter's result (its JSON on stdout)."""
+    try:
+        found = json.loads(result).get("warnings") or []
+    except (ValueError, AttributeError):
+        return []
+    return [str(w)[:500] for w in found[:20]] if isinstance(found, list) else []
+
+
 def conversion_json(rec: ConversionRecord, iso: Callable[[float], str]) -> dict[str, Any]:
     """A conversion as ARR's API shows it."""
     out: dict[str, Any] = {
@@ -531,4 +549,6 @@ def conversion_json(rec: ConversionRecord, iso: Callable[[float], str]) -> dict[
     }
     if rec.output_uri is not None:
         out["output"] = {"outputAssetUri": rec.output_uri}
+        if rec.warnings:  # not in ARR's API, which wrote them to a file beside the output
+            out["output"]["warnings"] = list(rec.warnings)
     return out

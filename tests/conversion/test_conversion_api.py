@@ -71,12 +71,31 @@ def test_a_conversion_runs_and_its_output_loads(svc: tuple[RunningService, str])
     done = wait_done(service, "conv-1")
     assert done["status"] == "Succeeded", done
     out = service.data_dir / "storage" / "output" / "converted" / "parts.glb"
-    assert done["output"]["outputAssetUri"] == out.resolve().as_uri()
+    assert done["output"] == {"outputAssetUri": out.resolve().as_uri()}  # ARR's shape, no warnings
     model = load_model(out)
     assert {"Plate", "Wedge"} <= {n.name for n in model.nodes} and model.triangle_count == 3
     listed = httpx.get(f"{service.url}/accounts/{service.account_id}/conversions", params=V,
                        headers=service.auth, timeout=30).json()
     assert "conv-1" in [c["id"] for c in listed["conversions"]]
+
+
+def test_what_a_conversion_did_not_keep_is_in_its_output(svc: tuple[RunningService, str]) -> None:
+    """A material naming an image that is not beside the model: the conversion succeeds, and
+    its ``output`` says which texture was not kept."""
+    service, _ = svc
+    storage = service.data_dir / "storage" / "input"
+    storage.mkdir(parents=True, exist_ok=True)
+    (storage / "tile.obj").write_text("mtllib tile.mtl\nv 0 0 0\nv 1 0 0\nv 1 1 0\nvt 0 0\n"
+                                      "vt 1 0\nvt 1 1\nusemtl painted\nf 1/1 2/2 3/3\n")
+    (storage / "tile.mtl").write_text("newmtl painted\nKd 1 1 1\nmap_Kd missing.png\n")
+    assert put(service, "conv-warn", settings("tile.obj")).status_code == 201
+    done = wait_done(service, "conv-warn")
+    assert done["status"] == "Succeeded", done
+    (warning,) = done["output"]["warnings"]
+    assert "'missing.png' is not in the folder of tile.obj" in warning
+    listed = httpx.get(f"{service.url}/accounts/{service.account_id}/conversions", params=V,
+                       headers=service.auth, timeout=30).json()["conversions"]
+    assert [c["output"]["warnings"] for c in listed if c["id"] == "conv-warn"] == [[warning]]
 
 
 def test_failures_name_the_problem_and_leave_no_output(svc: tuple[RunningService, str]) -> None:
