@@ -274,6 +274,15 @@ def public_url(url: str) -> str:
         parsed.hostname or "") + (f":{parsed.port}" if parsed.port else "")))
 
 
+def _sas(location: dict[str, Any], where: str, key: str) -> str:
+    """A location's SAS token field (ARR's), or "" when there is none."""
+    sas = location.get(key)
+    if sas is not None and not isinstance(sas, str):
+        raise ConversionRequestError(f"settings.{where}.{key} must be a string",
+                                     f"settings.{where}.{key}")
+    return sas or ""
+
+
 def locations(root: Path, settings: dict[str, Any], web_hosts: frozenset[str] | None = None
               ) -> Locations:
     """Where a conversion reads and writes (ARR's settings), checked; http(s) containers only
@@ -295,12 +304,8 @@ def locations(root: Path, settings: dict[str, Any], web_hosts: frozenset[str] | 
                                      "the input file", "settings.inputLocation.relativeInputAssetPath")
     target = "settings.inputLocation.relativeInputAssetPath"
     if isinstance(in_dir, str):
-        sas = inp.get("storageContainerReadListSas")
-        if sas is not None and not isinstance(sas, str):
-            raise ConversionRequestError("settings.inputLocation.storageContainerReadListSas "
-                                         "must be a string",
-                                         "settings.inputLocation.storageContainerReadListSas")
-        src: Path | str = _web_blob(in_dir, rel, target, sas or "")
+        sas = _sas(inp, "inputLocation", "storageContainerReadListSas")
+        src: Path | str = _web_blob(in_dir, rel, target, sas)
     else:
         src = _inside(in_dir, rel, target)
     out_dir = container_path(root, out.get("storageContainerUri"),
@@ -315,12 +320,8 @@ def locations(root: Path, settings: dict[str, Any], web_hosts: frozenset[str] | 
                                      "file name", target)
     relative = str(Path(out_prefix) / name) if out_prefix else name
     if isinstance(out_dir, str):
-        sas = out.get("storageContainerWriteSas")
-        if sas is not None and not isinstance(sas, str):
-            raise ConversionRequestError("settings.outputLocation.storageContainerWriteSas "
-                                         "must be a string",
-                                         "settings.outputLocation.storageContainerWriteSas")
-        url = _web_blob(out_dir, relative, target, sas or "")
+        url = _web_blob(out_dir, relative, target,
+                        _sas(out, "outputLocation", "storageContainerWriteSas"))
         return Locations(src, url, public_url(url))
     dst = _inside(out_dir, relative, target)
     return Locations(src, dst, dst.as_uri())

@@ -51,6 +51,26 @@ def wait_done(service: RunningService, cid: str) -> dict:
     raise AssertionError(f"conversion {cid} did not finish")
 
 
+def run_hiding(service: RunningService, cid: str, body: dict, secret: str, where: str,
+               field: str) -> dict:
+    """Create conversion ``cid``, check that its token (``secret``, in ``settings.where.field``)
+    is in no response, and wait for it to succeed."""
+    created = put(service, cid, body)
+    assert created.status_code == 201, created.text
+    assert secret not in created.text
+    assert field not in created.json()["settings"][where]
+    done = wait_done(service, cid)
+    assert done["status"] == "Succeeded", done
+    return done
+
+
+def assert_never_shown(service: RunningService, secret: str) -> None:
+    listed = httpx.get(f"{service.url}/accounts/{service.account_id}/conversions", params=V,
+                       headers=service.auth, timeout=30)
+    assert secret not in listed.text
+    assert secret not in service.log_path.read_text(errors="replace")
+
+
 def test_a_conversion_runs_and_its_output_loads(svc: tuple[RunningService, str]) -> None:
     service, _ = svc
     storage = service.data_dir / "storage" / "input"
@@ -149,12 +169,7 @@ def test_an_http_input_is_downloaded_and_its_token_never_shown(
     try:
         body = settings("engine.glb", container=container, outputAssetFilename="web.glb")
         body["settings"]["inputLocation"]["storageContainerReadListSas"] = f"?sig={secret}"
-        created = put(service, "conv-web", body)
-        assert created.status_code == 201, created.text
-        assert secret not in created.text
-        assert "storageContainerReadListSas" not in created.json()["settings"]["inputLocation"]
-        done = wait_done(service, "conv-web")
-        assert done["status"] == "Succeeded", done
+        run_hiding(service, "conv-web", body, secret, "inputLocation", "storageContainerReadListSas")
         out = service.data_dir / "storage" / "output" / "converted" / "web.glb"
         assert load_model(out).triangle_count == load_model(SAMPLE).triangle_count
         # a token in the container URL itself: used, and not shown either
@@ -168,10 +183,7 @@ def test_an_http_input_is_downloaded_and_its_token_never_shown(
         assert put(service, "conv-web-403", body).status_code == 201
         refused = wait_done(service, "conv-web-403")
         assert refused["status"] == "Failed" and "HTTP 403" in refused["error"]["message"]
-        listed = httpx.get(f"{service.url}/accounts/{service.account_id}/conversions",
-                           params=V, headers=service.auth, timeout=30)
-        assert secret not in listed.text
-        assert secret not in service.log_path.read_text(errors="replace")
+        assert_never_shown(service, secret)
     finally:
         server.shutdown()
         server.server_close()
@@ -217,12 +229,7 @@ def test_an_http_output_is_uploaded_once_complete_and_its_token_never_shown(
     try:
         body = settings("parts.obj", out_container=container, outputAssetFilename="parts.glb")
         body["settings"]["outputLocation"]["storageContainerWriteSas"] = f"?sig={secret}"
-        created = put(service, "conv-up", body)
-        assert created.status_code == 201, created.text
-        assert secret not in created.text
-        assert "storageContainerWriteSas" not in created.json()["settings"]["outputLocation"]
-        done = wait_done(service, "conv-up")
-        assert done["status"] == "Succeeded", done
+        done = run_hiding(service, "conv-up", body, secret, "outputLocation", "storageContainerWriteSas")
         assert done["output"]["outputAssetUri"] == f"{container}/converted/parts.glb"
         assert [(p, t) for p, t, _ in puts] == [("/results/converted/parts.glb", "BlockBlob")]
         (tmp_path / "up.glb").write_bytes(puts[0][2])
@@ -236,10 +243,7 @@ def test_an_http_output_is_uploaded_once_complete_and_its_token_never_shown(
         assert refused["status"] == "Failed" and refused["error"]["code"] == "OutputUploadFailed"
         assert "HTTP 403" in refused["error"]["message"] and "output" not in refused
         assert len(puts) == 1
-        listed = httpx.get(f"{service.url}/accounts/{service.account_id}/conversions",
-                           params=V, headers=service.auth, timeout=30)
-        assert secret not in listed.text
-        assert secret not in service.log_path.read_text(errors="replace")
+        assert_never_shown(service, secret)
     finally:
         server.shutdown()
         server.server_close()
