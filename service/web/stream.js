@@ -92,7 +92,12 @@ export class FarviewStream {
     const ch = this.channels.pose;
     if (!ch || ch.readyState !== "open") return null;
     const msg = { sequence: ++this.sequence >>> 0, clientTimeUs: nowUs(), views, viewport, near, far, keyframe };
-    ch.send(wire.encodePose(msg));
+    const data = wire.encodePose(msg);
+    ch.send(data);
+    // A second copy: the pose channel does not retransmit, and a lost pose costs a frame (the
+    // host renders when one arrives; it ignores the copy of a pose it has). Sent from a later
+    // task, so that the browser's SCTP does not bundle both into one packet, lost together.
+    setTimeout(() => { if (ch.readyState === "open") ch.send(data); }, 1);
     this.sent.set(msg.sequence, msg);
     if (this.sent.size > KEPT) this.sent.delete(this.sent.keys().next().value);
     return msg;

@@ -300,6 +300,9 @@ def test_the_web_viewer_signs_in_shows_the_model_turns_it_and_picks_a_part(
         time.sleep(1.0)
         after = page.evaluate(FRAME_PIXELS, "video")
         assert after["sample"] != before["sample"] or abs(after["lit"] - before["lit"]) > 200, (before, after)
+        # each pose went twice (a lost one would cost a frame); the host took one of each
+        stats = page.evaluate("() => window.farview.stream.request('get_stats', {})")
+        assert stats["poses_repeated"] >= 30 and stats["frames_rendered"] > 0, stats
 
         # a click on the model picks a named part, and the host outlines it
         page.click("#reset")
