@@ -5,17 +5,22 @@ A conversion turns one model file into one ``.glb`` (:mod:`host.convert`). ARR r
 wrote to Azure blob containers; here a *storage container* is a folder under the service's
 storage root (``<data-dir>/storage`` unless ``FARVIEW_STORAGE_ROOT`` says otherwise), named
 by its URI: ``file:///abs/path`` (inside the root) or a name relative to the root. Nothing
-outside the root is read or written, and the input's path may not leave its container. Either
-container may also be an ``http(s)://`` URL (an Azure blob container with its SAS token, say):
-the input file is then downloaded (one file, at most :data:`MAX_DOWNLOAD_BYTES`, within
-:data:`DOWNLOAD_TIMEOUT_S`) to a private temporary folder and converted from there, and the
-output is converted there and then uploaded with one ``PUT`` (``x-ms-blob-type: BlockBlob``,
-as Azure's Put Blob wants; within :data:`UPLOAD_TIMEOUT_S`). A URL's query (a SAS token is a
-secret) never appears in messages or logs. Where the service's model sources are ``store``
-(it binds a non-loopback address, say), http(s) storage must be on one of the hosts model URLs
-may use too (``--model-url-host``): the service does not reach other machines for its users. Files the input
-refers to (an ``.obj``'s ``.mtl``, a ``.gltf``'s buffers) are not fetched: use one-file formats
-(``.glb``, FBX, STL, PLY, LAS, LAZ, E57) over http(s).
+outside the root is read or written, and the input's path may not leave its container. As in
+ARR, the input's ``relativeInputAssetPath`` starts at its ``blobPrefix`` (a folder in the
+container).
+
+Either container may also be an ``http(s)://`` URL (an Azure blob container with its SAS
+token, say). The input is then downloaded to a private temporary folder and converted from
+there: every blob under ``blobPrefix`` when the container answers Azure's List Blobs (as ARR
+did: an OBJ's ``.mtl`` and a model's textures come along; at most :data:`MAX_INPUT_FILES`
+files), else the asset's one file (from a plain web server, the files it refers to are not
+fetched); at most :data:`MAX_DOWNLOAD_BYTES` in all, each file within
+:data:`DOWNLOAD_TIMEOUT_S`. The output is converted into such a folder too and then uploaded
+with one ``PUT`` (``x-ms-blob-type: BlockBlob``, as Azure's Put Blob wants; within
+:data:`UPLOAD_TIMEOUT_S`). A URL's query (a SAS token is a secret) never appears in messages or
+logs. Where the service's model sources are ``store`` (it binds a non-loopback address, say),
+http(s) storage must be on one of the hosts model URLs may use too (``--model-url-host``): the
+service does not reach other machines for its users.
 
 Records live in the service's SQLite file (table ``conversions``), per account, and are kept
 30 days after they end, as sessions are. Status: ``NotStarted`` → ``Running`` → ``Succeeded``,
@@ -42,7 +47,7 @@ import time
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from farview.service.store import open_db, transaction
@@ -229,6 +234,17 @@ def _inside(base: Path, relative: str, target: str) -> Path:
 
 
 @dataclass(frozen=True)
+class WebInput:
+    """An http(s) input container: its URL (with any token in its query, ARR's
+    ``storageContainerReadListSas`` added), the ``blobPrefix`` whose blobs are fetched, and the
+    asset's path under it."""
+
+    container: str
+    prefix: str
+    relative: str
+
+
+@dataclass(frozen=True)
 class Locations:
     input: Path | str
     """A file under the storage root, or an http(s) URL to download."""
@@ -236,17 +252,18 @@ class Locations:
     """A file under the storage root, or an http(s) URL (with its token) to upload to."""
     output_uri: str
     """Where the output is, as responses show it (an http(s) URL without its query)."""
+    web_input: WebInput | None = None
 
 
 def _web_blob(container: str, relative: str, target: str, sas: str = "") -> str:
     """The URL of ``relative`` in the http(s) ``container`` (its query, a SAS token say, kept
     at the end; ``sas``, ARR's ``storageContainerReadListSas``, added to it)."""
-    if not relative or "\0" in relative or relative.startswith("/") or \
+    if (not relative and target) or "\0" in relative or relative.startswith("/") or \
             ".." in Path(relative).parts:
         raise ConversionRequestError(f"{target} must be a relative path in its container",
                                      target)
     parsed = urllib.parse.urlparse(container)
-    path = parsed.path.rstrip("/") + "/" + urllib.parse.quote(relative)
+    path = parsed.path.rstrip("/") + ("/" + urllib.parse.quote(relative) if relative else "")
     query = "&".join(q for q in (parsed.query, sas.lstrip("?")) if q)
     return urllib.parse.urlunparse(parsed._replace(path=path, query=query))
 
@@ -299,15 +316,23 @@ def locations(root: Path, settings: dict[str, Any], web_hosts: frozenset[str] | 
                             web_hosts=web_hosts)
     prefix = inp.get("blobPrefix") or ""
     rel = inp.get("relativeInputAssetPath")
-    if not isinstance(rel, str) or not isinstance(prefix, str):
+    if not isinstance(rel, str):
         raise ConversionRequestError("settings.inputLocation.relativeInputAssetPath must name "
                                      "the input file", "settings.inputLocation.relativeInputAssetPath")
+    if not isinstance(prefix, str) or "\0" in prefix or prefix.startswith("/") or \
+            ".." in PurePosixPath(prefix).parts:
+        raise ConversionRequestError("settings.inputLocation.blobPrefix must be a folder in the "
+                                     "input container", "settings.inputLocation.blobPrefix")
+    prefix = prefix.strip("/")
+    asset = f"{prefix}/{rel}" if prefix else rel  # ARR: the asset's path starts at blobPrefix
     target = "settings.inputLocation.relativeInputAssetPath"
+    web_input = None
     if isinstance(in_dir, str):
         sas = _sas(inp, "inputLocation", "storageContainerReadListSas")
-        src: Path | str = _web_blob(in_dir, rel, target, sas)
+        src: Path | str = _web_blob(in_dir, asset, target, sas)
+        web_input = WebInput(_web_blob(in_dir, "", "", sas), prefix, rel)
     else:
-        src = _inside(in_dir, rel, target)
+        src = _inside(in_dir, asset, target)
     out_dir = container_path(root, out.get("storageContainerUri"),
                              "settings.outputLocation.storageContainerUri", web=True,
                              web_hosts=web_hosts)
@@ -322,9 +347,9 @@ def locations(root: Path, settings: dict[str, Any], web_hosts: frozenset[str] | 
     if isinstance(out_dir, str):
         url = _web_blob(out_dir, relative, target,
                         _sas(out, "outputLocation", "storageContainerWriteSas"))
-        return Locations(src, url, public_url(url))
+        return Locations(src, url, public_url(url), web_input)
     dst = _inside(out_dir, relative, target)
-    return Locations(src, dst, dst.as_uri())
+    return Locations(src, dst, dst.as_uri(), web_input)
 
 
 class ConversionManager:
@@ -420,9 +445,7 @@ class ConversionManager:
     async def _child(self, where: Locations) -> tuple[str | None, str]:
         if isinstance(where.input, str):
             with tempfile.TemporaryDirectory(prefix="farview-conversion-") as tmp:
-                name = Path(urllib.parse.unquote(urllib.parse.urlparse(where.input).path)).name
-                local = Path(tmp) / (name or "input")
-                failed = await _download(where.input, local)
+                local, failed = await _fetch_input(where.input, where.web_input, Path(tmp))
                 if failed is not None:
                     return "InvalidInput", failed
                 return await self._child(replace(where, input=local))
@@ -468,7 +491,78 @@ class ConversionManager:
                                         f"{where.input.name}")
 
 
-async def _download(url: str, dest: Path) -> str | None:
+MAX_INPUT_FILES = 1000
+MAX_LISTING_BYTES = 8 << 20
+
+
+async def _fetch_input(url: str, web: WebInput | None, folder: Path) -> tuple[Path, str | None]:
+    """Download the input into ``folder``: as ARR did, every blob under its ``blobPrefix``
+    when the container answers Azure's List Blobs (a model's textures and ``.mtl`` come too),
+    else the asset's one file; (the asset's local path, None or what went wrong)."""
+    relative = web.relative if web is not None else \
+        Path(urllib.parse.unquote(urllib.parse.urlparse(url).path)).name or "input"
+    local = folder / relative
+    names = None if web is None else await _list_blobs(web.container, web.prefix)
+    if not names:
+        local.parent.mkdir(parents=True, exist_ok=True)
+        return local, await _download(url, local)
+    assert web is not None
+    if len(names) > MAX_INPUT_FILES:
+        return local, (f"the input container holds over {MAX_INPUT_FILES} files under "
+                       f"blobPrefix {web.prefix!r}; set blobPrefix to the model's own folder")
+    budget = MAX_DOWNLOAD_BYTES
+    start = len(web.prefix) + 1 if web.prefix else 0
+    for name in names:
+        inner = name[start:]
+        parts = PurePosixPath(inner).parts
+        if not inner or inner.startswith("/") or ".." in parts or "\0" in inner:
+            continue  # a name that would leave the folder: not fetched
+        dest = folder.joinpath(*parts)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        failed = await _download(_web_blob(web.container, name, ""), dest, budget)
+        if failed is not None:
+            return local, failed
+        budget -= dest.stat().st_size
+    if not local.is_file():
+        return local, (f"the input {relative} is not under blobPrefix {web.prefix!r} in its "
+                       "storage container")
+    return local, None
+
+
+async def _list_blobs(container: str, prefix: str) -> list[str] | None:
+    """The names of the blobs under ``prefix`` (Azure's List Blobs, following its pages), or
+    None when the server does not answer it (a plain web server: then one file is fetched)."""
+    import xml.etree.ElementTree as ET
+
+    import httpx
+
+    names: list[str] = []
+    marker = ""
+    parsed = urllib.parse.urlparse(container)
+    try:
+        async with httpx.AsyncClient(timeout=30.0, follow_redirects=False) as client:
+            for _page in range(MAX_INPUT_FILES // 100 + 2):
+                query = urllib.parse.urlencode(
+                    {"restype": "container", "comp": "list", "prefix": f"{prefix}/" if prefix else "",
+                     **({"marker": marker} if marker else {})})
+                url = urllib.parse.urlunparse(parsed._replace(
+                    query="&".join(q for q in (parsed.query, query) if q)))
+                r = await client.get(url)
+                if r.status_code != 200 or len(r.content) > MAX_LISTING_BYTES:
+                    return None
+                root = ET.fromstring(r.content)
+                if root.tag != "EnumerationResults":
+                    return None
+                names += [n.text for n in root.iter("Name") if n.text]
+                marker = (root.findtext("NextMarker") or "").strip()
+                if not marker or len(names) > MAX_INPUT_FILES:
+                    break
+    except (httpx.HTTPError, ET.ParseError, ValueError):
+        return None
+    return names
+
+
+async def _download(url: str, dest: Path, limit: int = MAX_DOWNLOAD_BYTES) -> str | None:
     """Fetch ``url`` into ``dest`` (bounded in size and time); None, or what went wrong
     (naming the URL without its query)."""
     import httpx
@@ -485,7 +579,7 @@ async def _download(url: str, dest: Path) -> str | None:
                     with dest.open("wb") as f:
                         async for chunk in r.aiter_bytes(1 << 20):
                             size += len(chunk)
-                            if size > MAX_DOWNLOAD_BYTES:
+                            if size > limit:
                                 return (f"the input at {shown} is over the "
                                         f"{MAX_DOWNLOAD_BYTES:,}-byte input budget")
                             f.write(chunk)

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from farview.host.gltf import load_model
-from tests.conversion.test_convert import MTL, OBJ
+from tests.conversion.test_convert import MTL, OBJ, check_textured_quad, write_textured_quad
 from tests.faults.conftest import ACCOUNT_B
 from tests.service.conftest import RunningService
 
@@ -243,6 +243,94 @@ def test_an_http_output_is_uploaded_once_complete_and_its_token_never_shown(
         assert refused["status"] == "Failed" and refused["error"]["code"] == "OutputUploadFailed"
         assert "HTTP 403" in refused["error"]["message"] and "output" not in refused
         assert len(puts) == 1
+        assert_never_shown(service, secret)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_the_asset_path_starts_at_blob_prefix_and_its_folder_comes_along(
+        svc: tuple[RunningService, str]) -> None:
+    """ARR's layout: ``blobPrefix`` "models/Assets" and ``relativeInputAssetPath`` "quad.obj"
+    is the file models/Assets/quad.obj, and the files beside it (its .mtl and texture) are
+    there for the conversion."""
+    service, _ = svc
+    folder = service.data_dir / "storage" / "input" / "models" / "Assets"
+    folder.mkdir(parents=True, exist_ok=True)
+    write_textured_quad(folder, "checker.png")
+    body = settings("quad.obj", outputAssetFilename="prefixed.glb")
+    body["settings"]["inputLocation"]["blobPrefix"] = "models/Assets"
+    done = wait_done(service, put(service, "conv-prefix", body).json()["id"])
+    assert done["status"] == "Succeeded" and "warnings" not in done["output"], done
+    check_textured_quad(service.data_dir / "storage" / "output" / "converted" / "prefixed.glb")
+    body["settings"]["inputLocation"]["blobPrefix"] = "../input"
+    bad = put(service, "conv-prefix-bad", body)
+    assert bad.status_code == 400 and "blobPrefix" in bad.json()["error"]["message"]
+
+
+def test_an_azure_container_gives_every_blob_under_the_prefix(
+        svc: tuple[RunningService, str], tmp_path) -> None:
+    """An http container that answers Azure's List Blobs (paged, as Azure pages it) with the
+    read/list token: every blob under blobPrefix is fetched (the OBJ's .mtl and texture: the
+    texture is kept), nothing outside it; the token is shown nowhere."""
+    import http.server
+    import threading
+    import urllib.parse
+    from xml.sax.saxutils import escape
+
+    service, _ = svc
+    write_textured_quad(tmp_path, "Textures/checker.png")
+    blobs = {"models/Assets/quad.obj": (tmp_path / "quad.obj").read_bytes(),
+             "models/Assets/quad.mtl": (tmp_path / "quad.mtl").read_bytes(),
+             "models/Assets/Textures/checker.png": (tmp_path / "checker.png").read_bytes(),
+             "other/secret.txt": b"not for this conversion"}
+    secret = "l1st-token-99"
+    fetched: list[str] = []
+
+    class Azure(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            url = urllib.parse.urlparse(self.path)
+            q = {k: v[0] for k, v in urllib.parse.parse_qs(url.query).items()}
+            if q.get("sig") != secret or not url.path.startswith("/container"):
+                self.send_error(403)
+                return
+            if q.get("comp") == "list" and q.get("restype") == "container":
+                names = sorted(n for n in blobs if n.startswith(q.get("prefix", "")))
+                start = int(q.get("marker") or 0)  # two names a page
+                page, more = names[start:start + 2], start + 2 < len(names)
+                body = ("<?xml version=\"1.0\" encoding=\"utf-8\"?><EnumerationResults><Blobs>"
+                        + "".join(f"<Blob><Name>{escape(n)}</Name></Blob>" for n in page)
+                        + f"</Blobs><NextMarker>{start + 2 if more else ''}</NextMarker>"
+                        "</EnumerationResults>").encode()
+                kind = "application/xml"
+            else:
+                name = urllib.parse.unquote(url.path[len("/container/"):])
+                if name not in blobs:
+                    self.send_error(404)
+                    return
+                fetched.append(name)
+                body, kind = blobs[name], "application/octet-stream"
+            self.send_response(200)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *a: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Azure)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        container = f"http://127.0.0.1:{server.server_address[1]}/container"
+        body = settings("quad.obj", container=container, outputAssetFilename="azure.glb")
+        body["settings"]["inputLocation"].update(blobPrefix="models/Assets",
+                                                 storageContainerReadListSas=f"?sig={secret}")
+        done = run_hiding(service, "conv-azure", body, secret, "inputLocation",
+                          "storageContainerReadListSas")
+        assert "warnings" not in done["output"], done
+        assert sorted(fetched) == sorted(n for n in blobs if n.startswith("models/Assets/"))
+        check_textured_quad(service.data_dir / "storage" / "output" / "converted" / "azure.glb")
         assert_never_shown(service, secret)
     finally:
         server.shutdown()
