@@ -15,8 +15,9 @@ import numpy as np
 import numpy.typing as npt
 
 LOD_MIN_TRIANGLES = 16_384
-"""Primitives at least this big (plain materials only) get coarser levels of detail: made by
-the converter (``MSFT_lod``), or by the renderer in a child process (:func:`pool`)."""
+"""Primitives at least this big get coarser levels of detail: plain materials made by the
+converter (``MSFT_lod``) or by the renderer in a child process (:func:`pool`); those with only
+a base colour texture by the renderer (their levels carry texture coordinates)."""
 LOD_REDUCTIONS = (0.75, 0.75, 0.75, 0.75)
 """Each level keeps a quarter of the triangles of the level before it: levels 1 to 4 keep 1/4,
 1/16, 1/64 and 1/256 of the full mesh."""
@@ -24,11 +25,15 @@ LOD_REDUCTIONS = (0.75, 0.75, 0.75, 0.75)
 Levels = list[tuple[npt.NDArray[np.float32], npt.NDArray[np.uint32]]]
 
 
-def simplify(positions: npt.NDArray[np.float32], indices: npt.NDArray[np.uint32]) -> Levels:
+def simplify(positions: npt.NDArray[np.float32], indices: npt.NDArray[np.uint32],
+             texcoords: npt.NDArray[np.float32] | None = None) -> Levels:
     """Coarser versions of a triangle mesh, one per :data:`LOD_REDUCTIONS` (fewer where the
     simplifier can take no more off), each made from the one before (a cascade: the whole
     costs about 4/3 of simplifying the full mesh once): interleaved position + smooth normal
-    vertices (float32, 6 a vertex) and uint32 indices."""
+    vertices (float32, 6 a vertex) and uint32 indices. With ``texcoords``, each vertex also has
+    its texture coordinates (8 floats a vertex): the mean of those of the vertices collapsed
+    into it (the simplifier's collapses replayed to map them; edge collapses join only
+    neighbours, so a texture seam's two sides stay apart). That costs about twice as much."""
     import fast_simplification
 
     from farview.host.gltf import _compute_normals
@@ -36,17 +41,29 @@ def simplify(positions: npt.NDArray[np.float32], indices: npt.NDArray[np.uint32]
     out: Levels = []
     pts = np.asarray(positions, dtype=np.float32)
     tris = np.asarray(indices, dtype=np.int64).reshape(-1, 3)
+    uv = None if texcoords is None else np.asarray(texcoords, dtype=np.float64)
     for reduction in LOD_REDUCTIONS:
         if len(tris) < 64:
             break
         before = len(tris)
-        pts, tris = fast_simplification.simplify(pts, tris, target_reduction=reduction)
+        if uv is None:
+            pts, tris = fast_simplification.simplify(pts, tris, target_reduction=reduction)
+        else:
+            _, _, collapses = fast_simplification.simplify(
+                pts, tris, target_reduction=reduction, return_collapses=True)
+            pts, tris, mapping = fast_simplification.replay_simplification(pts, tris, collapses)
+            kept = mapping >= 0
+            into = mapping[kept]
+            count = np.maximum(np.bincount(into, minlength=len(pts)), 1)
+            uv = np.stack([np.bincount(into, weights=uv[kept, k], minlength=len(pts)) / count
+                           for k in range(2)], axis=1)
         pts = np.ascontiguousarray(pts, dtype=np.float32)
         idx = np.ascontiguousarray(tris, dtype=np.uint32).reshape(-1)
         if not len(idx) or len(tris) >= before:
             break  # nothing left, or the simplifier stalled (a level as big as the one before)
         _, normals, _, _ = _compute_normals(pts, idx, "smooth")
-        out.append((np.ascontiguousarray(np.concatenate([pts, normals], axis=1)), idx))
+        columns = [pts, normals] if uv is None else [pts, normals, uv.astype(np.float32)]
+        out.append((np.ascontiguousarray(np.concatenate(columns, axis=1)), idx))
     return out
 
 

@@ -149,6 +149,9 @@ units."""
 _ROLE_DEFINES = ("BASE_TEX", "MR_TEX", "NORMAL_TEX", "OCCLUSION_TEX", "EMISSIVE_TEX")
 _SRGB_ROLES = frozenset(("base", "emissive"))
 _TEX_DEFINES = frozenset(_ROLE_DEFINES)
+_BASE_TEXTURE_ONLY = {"BASE_TEX", "UV0"}
+"""A primitive whose only material feature is a base colour texture: its levels of detail
+carry texture coordinates."""
 Features = tuple[str, ...]
 """A primitive's shader variant: the sorted #defines of its material features."""
 PLAIN: Features = ()
@@ -318,15 +321,19 @@ def _in_frustum(view_proj: npt.NDArray[np.float64], centres: npt.NDArray[np.floa
 
 def _upload_position_normal(interleaved: npt.NDArray[np.float32],
                             index: npt.NDArray[np.uint32]) -> tuple[int, int, int]:
-    """A vertex array over (position, normal) rows and its indices: (vao, vbo, ibo)."""
+    """A vertex array over (position, normal) rows, or (position, normal, uv0) rows, and its
+    indices: (vao, vbo, ibo)."""
     vao = int(GL.glGenVertexArrays(1))
     vbo, ibo = (int(b) for b in GL.glGenBuffers(2))
     GL.glBindVertexArray(vao)
     GL.glBindBuffer(GL.GL_ARRAY_BUFFER, vbo)
     GL.glBufferData(GL.GL_ARRAY_BUFFER, interleaved.nbytes, interleaved, GL.GL_STATIC_DRAW)
-    for loc, offset in ((0, 0), (1, 12)):
+    stride = interleaved.shape[1] * 4
+    attributes = ((0, 0, 3), (1, 12, 3)) + (((2, 24, 2),) if interleaved.shape[1] == 8 else ())
+    for loc, offset, size in attributes:
         GL.glEnableVertexAttribArray(loc)
-        GL.glVertexAttribPointer(loc, 3, GL.GL_FLOAT, GL.GL_FALSE, 24, ctypes.c_void_p(offset))
+        GL.glVertexAttribPointer(loc, size, GL.GL_FLOAT, GL.GL_FALSE, stride,
+                                 ctypes.c_void_p(offset))
     GL.glBindBuffer(GL.GL_ELEMENT_ARRAY_BUFFER, ibo)
     GL.glBufferData(GL.GL_ELEMENT_ARRAY_BUFFER, index.nbytes, index, GL.GL_STATIC_DRAW)
     GL.glBindVertexArray(0)
@@ -335,7 +342,8 @@ def _upload_position_normal(interleaved: npt.NDArray[np.float32],
 
 def _add_levels(gpu: _GpuPrimitive, levels: Sequence[tuple[npt.NDArray[np.float32],
                                                             npt.NDArray[np.uint32]]]) -> None:
-    """Upload coarser levels of detail (interleaved position + normal, indices) for ``gpu``."""
+    """Upload coarser levels of detail (interleaved position + normal [+ uv0], indices) for
+    ``gpu``."""
     for interleaved, index in levels:
         vao, vbo, ibo = _upload_position_normal(interleaved, index)
         gpu.lods.append((vao, len(index), (vbo, ibo)))
@@ -709,11 +717,14 @@ class Renderer:
                                 tuple(sorted(features)), textures, uv_xf, uv_set,
                                 mat.alpha_mode == "BLEND", prim.points)
             out.append(gpu)
+            textured = features == _BASE_TEXTURE_ONLY and prim.texcoords is not None
             if self.lod and not features and prim.lods:  # made ahead (a converted file)
                 _add_levels(gpu, prim.lods)
-            elif self.lod and not features and prim.triangle_count >= LOD_MIN_TRIANGLES:
+            elif self.lod and (not features or textured) and \
+                    prim.triangle_count >= LOD_MIN_TRIANGLES:
                 self._lod_jobs.append((gpu, self._lod_pool().submit(
-                    simplify, prim.positions, prim.indices)))
+                    simplify, prim.positions, prim.indices,
+                    prim.texcoords if textured else None)))
         self._meshes[mesh.key] = out
         return out
 

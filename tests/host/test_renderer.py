@@ -345,6 +345,77 @@ def test_big_parts_get_coarser_while_moving_and_full_detail_at_rest(
         r.close()
 
 
+def test_simplified_levels_carry_texture_coordinates() -> None:
+    """A bumpy sheet whose texture coordinates are its x and y: every level's vertices keep
+    coordinates close to their own x and y (the collapsed vertices' mean)."""
+    from farview.host.lod import simplify
+
+    n = 200
+    u, v = np.meshgrid(np.linspace(0, 1, n), np.linspace(0, 1, n))
+    pos = np.stack([u, v, 0.05 * np.sin(6 * u) * np.cos(5 * v)], -1).reshape(-1, 3).astype(np.float32)
+    uv = np.stack([u, v], -1).reshape(-1, 2).astype(np.float32)
+    i = np.arange(n * n).reshape(n, n)
+    a, b, c, d = i[:-1, :-1].ravel(), i[:-1, 1:].ravel(), i[1:, :-1].ravel(), i[1:, 1:].ravel()
+    idx = np.concatenate([np.stack([a, b, c], 1), np.stack([b, d, c], 1)]).astype(np.uint32).ravel()
+    levels = simplify(pos, idx, uv)
+    assert len(levels) == len(LOD_REDUCTIONS)
+    for k, (rows, index) in enumerate(levels, 1):
+        assert rows.shape[1] == 8 and int(index.max()) < len(rows)
+        error = np.abs(rows[:, 6:8] - rows[:, 0:2])
+        assert error.mean() < 0.005 * 2 ** k, (k, error.mean())  # a few cells of its level
+    assert all(rows.shape[1] == 6 for rows, _ in simplify(pos, idx))  # plain: no coordinates
+
+
+def test_a_textured_big_part_gets_levels_that_keep_its_texture(egl_context: EglContext) -> None:
+    """A 125,000-triangle ball with a base colour texture (two-colour stripes): its levels are
+    made in the background with texture coordinates, and the coarsest looks like the full
+    one: the same stripes, not a smear."""
+    import time
+
+    from benchmarks.bench_scale import sphere
+    from farview.host.gltf import Material, Mesh, Model, Node, Primitive, Texture, TextureInfo
+
+    pos, nrm, idx = sphere(250)
+    uv = np.stack([np.arctan2(pos[:, 2], pos[:, 0]) / (2 * np.pi) + 0.5,
+                   np.arccos(np.clip(pos[:, 1] / np.linalg.norm(pos, axis=1), -1, 1)) / np.pi],
+                  axis=1).astype(np.float32)
+    stripes = np.zeros((64, 64, 4), np.uint8)
+    stripes[..., 3] = 255
+    stripes[:, ::16] = stripes[:, 1::16] = stripes[:, 2::16] = stripes[:, 3::16] = \
+        stripes[:, 4::16] = stripes[:, 5::16] = stripes[:, 6::16] = stripes[:, 7::16] = \
+        (230, 40, 30, 255)
+    stripes[stripes[..., 0] == 0] = (30, 60, 220, 255)
+    material = Material("stripes", metallic=0.0, roughness=0.8,
+                        base_color_texture=TextureInfo(Texture("stripes", stripes)))
+    prim = Primitive(pos, nrm, idx, material, uv)
+    mesh = Mesh("ball", (prim,))
+    scene = Scene()
+    scene.add_model(Model("ball", (Node(0, "ball", mesh=mesh),), (0,), (mesh,), (material,)), "ball")
+    r = Renderer(W, H, lighting="vertex")
+    try:
+        eye = [view((0.0, 0.5, 2.8))]
+        full = frame(r, scene, eye).astype(int)
+        assert r.lod_pending == 1, "a textured big part should get levels"
+        deadline = time.monotonic() + 60
+        while r.lod_pending:
+            assert time.monotonic() < deadline, "levels of detail never finished"
+            time.sleep(0.05)
+            r.render(scene, eye)
+        r.lod_budget_ms = 0.0
+        for _ in range(len(LOD_REDUCTIONS) + 1):
+            r.render(scene, eye, moving=True)
+        assert r.lod_level == len(LOD_REDUCTIONS) and r.last_reduced
+        coarse = r.read_rgba().astype(int)
+
+        def reds(img: np.ndarray) -> int:
+            return int(((img[..., 0] > img[..., 2] + 40)).sum())
+
+        assert reds(full) > 1000 and abs(reds(coarse) - reds(full)) < 0.05 * reds(full)
+        assert np.abs(coarse - full).mean() < 4, "the coarse ball should look like the ball"
+    finally:
+        r.close()
+
+
 def test_levels_made_ahead_are_used_at_once(egl_context: EglContext) -> None:
     """A primitive that brings its levels (a converted file's MSFT_lod) is drawn coarser on the
     first moving frame: no simplification job, nothing pending."""
