@@ -506,8 +506,7 @@ class Renderer:
         """Opaque parts (or batches) the last frame left out as outside the view (all views)."""
         self.lod = software
         """Levels of detail for big parts (plain, or with only a base colour texture) while the
-        camera moves (on by default on a
-        software rasteriser; see LOD_BUDGET_MS)."""
+        camera moves (on by default on a software rasteriser; see LOD_BUDGET_MS)."""
         self.lod_budget_ms = LOD_BUDGET_MS
         self.lod_level = 0
         """The level moving frames are drawn at now (0: full detail)."""
