@@ -17,8 +17,9 @@ named images were not found. Lines are dropped.
 
 The output: one ``.glb`` whose vertices are de-duplicated per primitive and whose vertex and
 index buffers are compressed with ``EXT_meshopt_compression`` (meshoptimizer's codec, which
-the loader decodes), with each position accessor's bounds, and levels of detail for big meshes
-(``MSFT_lod``). Not done: texture compression or resizing below the loader's 4,096-pixel side,
+the loader decodes), with each position accessor's bounds, and levels of detail for big meshes,
+plain or with only a base colour texture (``MSFT_lod``; a textured mesh's levels carry
+``TEXCOORD_0``). Not done: texture compression or resizing below the loader's 4,096-pixel side,
 merging meshes across nodes.
 
 Hostile input: the file's size and triangle count are budgeted (:class:`Budgets`); the service
@@ -437,12 +438,16 @@ def _dedupe(prim: Primitive) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.ui
 
 def _levels(mesh: Mesh) -> list[list[tuple[npt.NDArray[np.float32], npt.NDArray[np.uint32]]]]:
     """Coarser levels of ``mesh`` (per level, one per primitive), when every primitive is a
-    big plain triangle mesh (what the renderer would simplify itself): the input's own
-    (``Primitive.lods``) or made here with :func:`host.lod.simplify`."""
+    big triangle mesh, plain or with only a base colour texture (what the renderer would
+    simplify itself): the input's own (``Primitive.lods``) or made here with
+    :func:`host.lod.simplify` (with texture coordinates for a textured one)."""
     prims = mesh.primitives
-    if not prims or not all(p.plain and p.triangle_count >= LOD_MIN_TRIANGLES for p in prims):
+    if not prims or not all((p.plain or p.base_textured) and p.triangle_count >= LOD_MIN_TRIANGLES
+                            for p in prims):
         return []
-    per_prim = [list(p.lods) or simplify(p.positions, p.indices) for p in prims]
+    per_prim = [list(p.lods) or simplify(p.positions, p.indices,
+                                         p.texcoords if p.base_textured else None)
+                for p in prims]
     count = min(len(levels) for levels in per_prim)
     return [[levels[k] for levels in per_prim] for k in range(count)]
 
@@ -544,6 +549,9 @@ def write_glb(model: Model, extras: dict[str, Any] | None = None) -> bytes:
                 attrs = {"POSITION": w.compressed(interleaved[:, 0:3], "ATTRIBUTES", "VEC3", 5126,
                                                   True),
                          "NORMAL": w.compressed(interleaved[:, 3:6], "ATTRIBUTES", "VEC3", 5126)}
+                if interleaved.shape[1] == 8:  # a textured part's level
+                    attrs["TEXCOORD_0"] = w.compressed(np.ascontiguousarray(interleaved[:, 6:8]),
+                                                       "ATTRIBUTES", "VEC2", 5126)
                 lod_prims.append({"attributes": attrs,
                                   "indices": w.compressed(index, "TRIANGLES", "SCALAR", 5125),
                                   "material": material(prim.material)})

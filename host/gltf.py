@@ -303,6 +303,15 @@ class Primitive:
                 and not any(self.usable(info) for _, info in self.material.textures()))
 
     @property
+    def base_textured(self) -> bool:
+        """Opaque triangles whose only drawn texture is a base colour one on ``TEXCOORD_0`` (no
+        vertex colours): simplified with its texture coordinates."""
+        if self.points or self.colors is not None or self.material.alpha_mode != "OPAQUE":
+            return False
+        drawn = [(role, info) for role, info in self.material.textures() if self.usable(info)]
+        return len(drawn) == 1 and drawn[0][0] == "base" and drawn[0][1].texcoord == 0
+
+    @property
     def primitive_count(self) -> int:
         """Triangles and points: what a session's size limits (ARR counted both)."""
         return self.triangle_count + self.point_count
@@ -1689,8 +1698,10 @@ def _attach_lods(meshes: list[Mesh], raw_nodes: list[Any]) -> tuple[list[Mesh], 
         done.add(base)
         meshes[base] = Mesh(meshes[base].name, tuple(
             dataclasses.replace(p, lods=tuple(
-                (np.ascontiguousarray(np.concatenate([lv[j].positions, lv[j].normals], axis=1),
-                                      dtype=np.float32), lv[j].indices)
+                (np.ascontiguousarray(np.concatenate(
+                    [lv[j].positions, lv[j].normals]
+                    + ([lv[j].texcoords] if p.texcoords is not None and lv[j].texcoords is not None
+                       else []), axis=1), dtype=np.float32), lv[j].indices)
                 for lv in levels))
             for j, p in enumerate(prims)))
     return meshes, lod_nodes

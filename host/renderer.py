@@ -718,7 +718,9 @@ class Renderer:
                                 mat.alpha_mode == "BLEND", prim.points)
             out.append(gpu)
             textured = features == _BASE_TEXTURE_ONLY and prim.texcoords is not None
-            if self.lod and not features and prim.lods:  # made ahead (a converted file)
+            ahead = bool(prim.lods) and (not features or (
+                textured and all(rows.shape[1] == 8 for rows, _ in prim.lods)))
+            if self.lod and ahead:  # made ahead (a converted file)
                 _add_levels(gpu, prim.lods)
             elif self.lod and (not features or textured) and \
                     prim.triangle_count >= LOD_MIN_TRIANGLES:

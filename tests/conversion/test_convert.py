@@ -310,6 +310,60 @@ def test_farview_convert_command(tmp_path: Path) -> None:
     assert "convert" in helped.stdout
 
 
+def test_a_textured_big_mesh_gets_levels_with_texture_coordinates_ahead(
+        tmp_path: Path, egl_context: Any) -> None:
+    """A 125,000-triangle ball with a base colour texture, written and converted: its levels
+    (MSFT_lod) carry TEXCOORD_0, load as 8-column rows, and the renderer draws them at once
+    (nothing to simplify), textured like the full ball."""
+    from benchmarks.bench_scale import sphere
+    from farview.host.convert import write_glb
+    from farview.host.gltf import Material, Mesh, Model, Node, Primitive, Texture, TextureInfo
+    from farview.host.lod import LOD_REDUCTIONS
+    from farview.host.renderer import Renderer
+    from farview.host.scene import Scene
+    from tests.host.test_renderer import frame, view
+
+    pos, nrm, idx = sphere(250)
+    uv = np.stack([np.arctan2(pos[:, 2], pos[:, 0]) / (2 * np.pi) + 0.5,
+                   np.arccos(np.clip(pos[:, 1] / np.linalg.norm(pos, axis=1), -1, 1)) / np.pi],
+                  axis=1).astype(np.float32)
+    stripes = np.full((64, 64, 4), 255, np.uint8)
+    stripes[:, :, :3] = (30, 60, 220)
+    for k in range(0, 64, 16):
+        stripes[:, k:k + 8, :3] = (230, 40, 30)
+    material = Material("stripes", metallic=0.0, roughness=0.8,
+                        base_color_texture=TextureInfo(Texture("stripes", stripes)))
+    mesh = Mesh("ball", (Primitive(pos, nrm, idx, material, uv),))
+    src, out = tmp_path / "ball.glb", tmp_path / "ball-converted.glb"
+    src.write_bytes(write_glb(Model("ball", (Node(0, "ball", mesh=mesh),), (0,), (mesh,), (material,))))
+    # the writer made the levels from the full mesh (with its texture coordinates); converting
+    # that file keeps them
+    assert [rows.shape[1] for rows, _ in load_model(src).meshes[0].primitives[0].lods] == [8] * 4
+    convert_file(src, out)
+    model = load_model(out)
+    (prim,) = next(n for n in model.nodes if n.name == "ball").mesh.primitives
+    assert len(prim.lods) == len(LOD_REDUCTIONS)
+    assert all(rows.shape[1] == 8 for rows, _ in prim.lods)
+    coarse_rows = prim.lods[-1][0]
+    assert ((coarse_rows[:, 6:8] >= -0.01) & (coarse_rows[:, 6:8] <= 1.01)).all()
+    scene = Scene()
+    scene.add_model(model, "ball")
+    r = Renderer(320, 240, lighting="vertex")
+    try:
+        eye = [view((0.0, 0.5, 2.8))]
+        full = frame(r, scene, eye).astype(int)
+        assert r.lod_pending == 0  # made ahead: nothing to simplify
+        r.lod_budget_ms = 0.0
+        for _ in range(len(LOD_REDUCTIONS) + 1):
+            r.render(scene, eye, moving=True)
+        assert r.lod_level == len(LOD_REDUCTIONS) and r.last_reduced
+        coarse = r.read_rgba().astype(int)
+        reds = [int((img[..., 0] > img[..., 2] + 40).sum()) for img in (full, coarse)]
+        assert reds[0] > 500 and abs(reds[1] - reds[0]) < 0.05 * reds[0], reds
+    finally:
+        r.close()
+
+
 def test_big_meshes_get_levels_of_detail_ahead(tmp_path: Path) -> None:
     """Conversion makes the renderer's levels of detail (MSFT_lod): the output draws coarser
     at once, counts only its full triangles, and keeps its bounds; a broken MSFT_lod is
