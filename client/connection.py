@@ -109,7 +109,6 @@ class RenderingConnection:
         self._token = ""
         self._verify: Verify = True
         self.stats = StatisticsWindow()
-        self._network_feedback = NetworkFeedback()
         self.rtt_ms: float | None = None
         self.events: deque[tuple[str, dict[str, Any]]] = deque(maxlen=64)
         self.scene = RemoteScene(self)
@@ -125,6 +124,7 @@ class RenderingConnection:
         transceiver.setCodecPreferences(h264_codecs())
         self._receiver = VideoReceiver(self._on_decoded, request_keyframe=self._ask_keyframe)
         self._jitter = FrameAssembler(self._receiver.on_encoded, request_keyframe=self._ask_keyframe)
+        self._network_feedback = NetworkFeedback(lambda: self._jitter.bytes_received)
         if stock_receiver:
             # benchmark baseline: aiortc's own jitter buffer, decoder thread and queue
             self.pc.on("track", self._on_stock_track)

@@ -130,6 +130,9 @@ class FrameAssembler:
         """Frames that waited for a retransmission and then were whole."""
         self.packets_lost = 0
         """Packets given up on."""
+        self.bytes_received = 0
+        """Payload bytes of every packet that arrived (resent and repeated ones too): what the
+        path delivered, for the client's receive rate."""
         self.give_ups = 0
 
     # -- aiortc's jitter-buffer contract --------------------------------------------------------
@@ -137,6 +140,7 @@ class FrameAssembler:
         """Take one RTP packet (aiortc ``RtpPacket`` with its depayloaded ``_data``); returns
         ``(keyframe_wanted, None)``: aiortc sends a PLI for True and decodes nothing itself."""
         now = self._clock()
+        self.bytes_received += len(getattr(packet, "_data", b""))
         seq = self._extend(int(packet.sequence_number))
         if not self._resync and self._next is not None and seq < self._next:
             return False, None  # late or duplicate: its frame is already out or given up
