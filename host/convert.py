@@ -49,9 +49,7 @@ from farview.host import pointclouds
 from farview.host.errors import ModelError
 from farview.host.gltf import (
     DEFAULT_MATERIAL,
-    MAX_IMAGE_PIXELS,
     MAX_TEXTURE_BYTES,
-    MAX_TEXTURE_SIDE,
     Material,
     Mesh,
     Model,
@@ -59,6 +57,7 @@ from farview.host.gltf import (
     Primitive,
     Texture,
     TextureInfo,
+    image_pixels,
     load_model,
     pack_glb,
 )
@@ -324,17 +323,9 @@ class _ImageFiles:
                                   f"{MAX_IMAGE_FILE_BYTES >> 20} MiB")
         try:
             with Image.open(path, formats=list(IMAGE_FORMATS)) as img:
-                w, h = img.size
-                if w * h > MAX_IMAGE_PIXELS:
-                    raise ConversionError("LimitExceeded", f"the texture {path.name} is {w}×{h} "
-                                          f"pixels, over the limit of {MAX_IMAGE_PIXELS:,}")
-                rgba = img.convert("RGBA")
-                factor = -(-max(w, h) // MAX_TEXTURE_SIDE)
-                if factor > 1:
-                    rgba = rgba.reduce(factor)
-                pixels = np.ascontiguousarray(np.asarray(rgba, dtype=np.uint8))
-        except ConversionError:
-            raise
+                pixels = image_pixels(img, f"the texture {path.name}", owner=self.src.name)
+        except ModelError as e:
+            raise ConversionError("LimitExceeded", e.message) from None
         except Exception as e:  # Pillow refuses malformed data with many exception types
             raise ConversionError("InvalidInput", f"the texture {path.name} is not an image "
                                   f"the converter reads ({type(e).__name__}); use PNG or "
@@ -469,12 +460,11 @@ def encode_png(pixels: npt.NDArray[np.uint8]) -> bytes:
     2048 × 2048 texture has 136: 868 KB as RGBA, 463 KB as a palette; its input had 428 KB)."""
     from PIL import Image
 
-    opaque = bool((pixels[..., 3] == 255).all())
-    rgb = np.ascontiguousarray(pixels[..., :3]) if opaque else None
     out = io.BytesIO()
-    if rgb is None:
+    if not (pixels[..., 3] == 255).all():
         Image.fromarray(pixels, "RGBA").save(out, format="PNG")
         return out.getvalue()
+    rgb = np.ascontiguousarray(pixels[..., :3])
     img = Image.fromarray(rgb, "RGB")
     colours = img.getcolors(256)
     if colours is None:
@@ -503,7 +493,6 @@ def write_glb(model: Model, extras: dict[str, Any] | None = None) -> bytes:
 
     def texture(t: Texture) -> int:
         if t.key not in textures:
-
             images.append({"bufferView": w.raw(encode_png(t.pixels)), "mimeType": "image/png"})
             samplers.append({"magFilter": t.mag_filter, "minFilter": t.min_filter,
                              "wrapS": t.wrap_s, "wrapT": t.wrap_t})

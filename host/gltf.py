@@ -66,7 +66,7 @@ import re
 import stat
 import struct
 import urllib.parse
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeGuard
@@ -1150,19 +1150,7 @@ class _Loader:
             raise ModelError(f"{what} has neither a uri nor a bufferView")
         try:
             with Image.open(io.BytesIO(data), formats=list(_IMAGE_TYPES.values())) as img:
-                w, h = img.size
-                if w * h > MAX_IMAGE_PIXELS:
-                    raise ModelError(f"{what} declares {w}×{h} pixels, over the limit of "
-                                     f"{MAX_IMAGE_PIXELS} pixels")
-                # Decoding holds the image at up to 4 bytes a pixel (RGBA) before any reduction.
-                self._charge(w * h * 4, f"{what} ({w}×{h} pixels)")
-                factor = -(-max(w, h) // MAX_TEXTURE_SIDE)
-                rgba = img.convert("RGBA")
-                if factor > 1:
-                    rgba = rgba.reduce(factor)
-                    log.info("model %r: %s reduced from %d×%d to %d×%d", self.name, what, w, h,
-                             *rgba.size)
-                pixels = np.asarray(rgba, dtype=np.uint8)
+                pixels = image_pixels(img, what, self._charge, owner=f"model {self.name!r}")
                 self._texture_bytes += pixels.nbytes
                 if self._texture_bytes > MAX_TEXTURE_BYTES:
                     raise ModelError(f"{what} takes the model's decoded textures over "
@@ -1624,6 +1612,26 @@ def _uv_transform(tt: dict[str, Any], what: str) -> tuple[float, float, float, f
          @ np.diag([scale[0], scale[1], 1.0]))
     return (float(m[0, 0]), float(m[0, 1]), float(m[0, 2]),
             float(m[1, 0]), float(m[1, 1]), float(m[1, 2]))
+
+
+def image_pixels(img: Image.Image, what: str, charge: Callable[[int, str], None] | None = None,
+                 *, owner: str = "") -> npt.NDArray[np.uint8]:
+    """An opened image's RGBA pixels, refused over :data:`MAX_IMAGE_PIXELS` before it is
+    decoded (:class:`ModelError`) and reduced to :data:`MAX_TEXTURE_SIDE` a side; ``charge``
+    counts the bytes decoding holds (4 a pixel) against a budget first. ``owner`` names the
+    model in the log."""
+    w, h = img.size
+    if w * h > MAX_IMAGE_PIXELS:
+        raise ModelError(f"{what} declares {w}×{h} pixels, over the limit of "
+                         f"{MAX_IMAGE_PIXELS} pixels")
+    if charge is not None:  # decoding holds the image at up to 4 bytes a pixel (RGBA)
+        charge(w * h * 4, f"{what} ({w}×{h} pixels)")
+    factor = -(-max(w, h) // MAX_TEXTURE_SIDE)
+    rgba = img.convert("RGBA")
+    if factor > 1:
+        rgba = rgba.reduce(factor)
+        log.info("%s: %s reduced from %d×%d to %d×%d", owner or "image", what, w, h, *rgba.size)
+    return np.ascontiguousarray(np.asarray(rgba, dtype=np.uint8))
 
 
 def _decode_data_uri(uri: str, what: str) -> bytes:

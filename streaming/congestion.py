@@ -145,12 +145,12 @@ rest of the run."""
 """How far past the last loss rate the target must go without loss before it grows
 multiplicatively again."""
 RECEIVE_WINDOW_S = 0.25
+"""The client's receive rate is measured over this (a queue building delays every frame: what
+arrives in it is what the path now carries)."""
 PACKET_RECEIVE_WINDOW_S = 0.1
 """The receive rate counted from every packet (:class:`NetworkFeedback` with a byte count)
 is measured over this: at a bottleneck, packets arrive paced by it, so a short window is steady
 and describes the link after a cut, not before."""
-"""The client's receive rate is measured over this (a queue building delays every frame: what
-arrives in it is what the path now carries)."""
 MIN_BITS_PER_PIXEL = 0.025
 MIN_FPS = 15
 
