@@ -255,17 +255,23 @@ class Locations:
     web_input: WebInput | None = None
 
 
-def _web_blob(container: str, relative: str, target: str, sas: str = "") -> str:
-    """The URL of ``relative`` in the http(s) ``container`` (its query, a SAS token say, kept
-    at the end; ``sas``, ARR's ``storageContainerReadListSas``, added to it)."""
-    if (not relative and target) or "\0" in relative or relative.startswith("/") or \
+def _with_sas(container: str, sas: str) -> str:
+    """The http(s) ``container`` URL with ARR's SAS token (``storageContainerReadListSas`` or
+    ``...WriteSas``) added to its query (where a token may sit already)."""
+    parsed = urllib.parse.urlparse(container)
+    query = "&".join(q for q in (parsed.query, sas.lstrip("?")) if q)
+    return urllib.parse.urlunparse(parsed._replace(query=query))
+
+
+def _web_blob(container: str, relative: str, target: str) -> str:
+    """The URL of ``relative`` in the http(s) ``container`` (its query, a token say, kept)."""
+    if not relative or "\0" in relative or relative.startswith("/") or \
             ".." in Path(relative).parts:
         raise ConversionRequestError(f"{target} must be a relative path in its container",
                                      target)
     parsed = urllib.parse.urlparse(container)
-    path = parsed.path.rstrip("/") + ("/" + urllib.parse.quote(relative) if relative else "")
-    query = "&".join(q for q in (parsed.query, sas.lstrip("?")) if q)
-    return urllib.parse.urlunparse(parsed._replace(path=path, query=query))
+    path = parsed.path.rstrip("/") + "/" + urllib.parse.quote(relative)
+    return urllib.parse.urlunparse(parsed._replace(path=path))
 
 
 def _redacted(settings: dict[str, Any]) -> dict[str, Any]:
@@ -328,9 +334,9 @@ def locations(root: Path, settings: dict[str, Any], web_hosts: frozenset[str] | 
     target = "settings.inputLocation.relativeInputAssetPath"
     web_input = None
     if isinstance(in_dir, str):
-        sas = _sas(inp, "inputLocation", "storageContainerReadListSas")
-        src: Path | str = _web_blob(in_dir, asset, target, sas)
-        web_input = WebInput(_web_blob(in_dir, "", "", sas), prefix, rel)
+        container = _with_sas(in_dir, _sas(inp, "inputLocation", "storageContainerReadListSas"))
+        src: Path | str = _web_blob(container, asset, target)
+        web_input = WebInput(container, prefix, rel)
     else:
         src = _inside(in_dir, asset, target)
     out_dir = container_path(root, out.get("storageContainerUri"),
@@ -345,8 +351,8 @@ def locations(root: Path, settings: dict[str, Any], web_hosts: frozenset[str] | 
                                      "file name", target)
     relative = str(Path(out_prefix) / name) if out_prefix else name
     if isinstance(out_dir, str):
-        url = _web_blob(out_dir, relative, target,
-                        _sas(out, "outputLocation", "storageContainerWriteSas"))
+        url = _web_blob(_with_sas(out_dir, _sas(out, "outputLocation", "storageContainerWriteSas")),
+                        relative, target)
         return Locations(src, url, public_url(url), web_input)
     dst = _inside(out_dir, relative, target)
     return Locations(src, dst, dst.as_uri(), web_input)
@@ -519,7 +525,7 @@ async def _fetch_input(url: str, web: WebInput | None, folder: Path) -> tuple[Pa
             continue  # a name that would leave the folder: not fetched
         dest = folder.joinpath(*parts)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        failed = await _download(_web_blob(web.container, name, ""), dest, budget)
+        failed = await _download(_web_blob(web.container, name, "a listed blob"), dest, budget)
         if failed is not None:
             return local, failed
         budget -= dest.stat().st_size
