@@ -345,6 +345,7 @@ class HostConnection:
                                  f"0..10000000, got {kbps!r}")
             return
         received = None if kbps is None else kbps * 1000
+        self.runtime.render_loop.set_network_queue(queue_ms / 1000)
         self._feedback(lambda cc, now: cc.on_queue_delay(queue_ms / 1000, now, received))
 
     def _on_report(self, fraction_lost: float, rtt: float | None) -> None:

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import logging
+import math
 import queue
 import threading
 import time
@@ -106,7 +107,16 @@ class StreamSettings:
 KEYFRAME_MIN_INTERVAL_S = 0.2
 """Keyframes asked for (PLI, FIR, ``request_keyframe``, a pose's keyframe flag) come at most this
 often; requests meanwhile are merged into one keyframe when the interval is over. A keyframe is
-several P-frames' worth of bits: on a lossy link a storm of them only adds loss."""
+several P-frames' worth of bits: on a lossy link a storm of them only adds loss. While a keyframe
+is held back no frame is sent at all: the client that asked waits for a keyframe and discards
+P-frames, which would only fill the queue in front of it."""
+KEYFRAME_DRAIN_MAX_S = 0.25
+"""A keyframe asked for while the client reports a queue on the network
+(:meth:`RenderLoop.set_network_queue`) waits that long first, at most this long, with nothing
+sent: the queue drains, and the keyframe is not lost at its full tail (on a link capped to
+3 Mbit/s, keyframes sent into the full queue were lost twice in a row, a 570 ms freeze)."""
+NETWORK_QUEUE_FRESH_S = 0.25
+"""A reported network queue older than this is not used to hold a keyframe back."""
 
 
 @dataclass(frozen=True)
@@ -278,6 +288,10 @@ class RenderLoop:
         """A keyframe was asked for (held back until :data:`KEYFRAME_MIN_INTERVAL_S` is over)."""
         self._keyframe_now = False
         """The next frame is a keyframe whatever the interval (a new stream or encoder)."""
+        self._keyframe_not_before = 0.0
+        """perf_counter() before which the keyframe asked for waits for the network's queue."""
+        self._network_queue: tuple[float, float] = (0.0, -math.inf)
+        """(seconds, perf_counter()) of the client's last reported network queue."""
         self._stream: _Stream | None = None
         self._calls: list[tuple[Callable[[], Any], concurrent.futures.Future[Any]]] = []
         self._stop = False
@@ -355,7 +369,19 @@ class RenderLoop:
             return
         if self._keyframe:
             self.keyframe_requests_merged += 1
+        else:
+            now = time.perf_counter()
+            queue_s, reported_at = self._network_queue
+            drain = min(KEYFRAME_DRAIN_MAX_S, queue_s) if now - reported_at < NETWORK_QUEUE_FRESH_S else 0.0
+            self._keyframe_not_before = now + drain
         self._keyframe = True
+
+    def set_network_queue(self, seconds: float) -> None:
+        """How long the client's frames wait in a queue on the network now (its
+        ``network_feedback``): a keyframe asked for soon after waits that long first
+        (:data:`KEYFRAME_DRAIN_MAX_S`)."""
+        with self._cond:
+            self._network_queue = (max(0.0, float(seconds)), time.perf_counter())
 
     def request_keyframe(self) -> None:
         """A keyframe soon: at once, or when :data:`KEYFRAME_MIN_INTERVAL_S` since the last one
@@ -390,9 +416,13 @@ class RenderLoop:
         stream = self._stream
         if not self._keyframe or stream is None:
             return None
-        if stream.keyframe_at is None:
-            return 0.0
-        return max(0.0, stream.keyframe_at + KEYFRAME_MIN_INTERVAL_S - now)
+        interval = 0.0 if stream.keyframe_at is None else stream.keyframe_at + KEYFRAME_MIN_INTERVAL_S
+        return max(0.0, interval - now, self._keyframe_not_before - now)
+
+    def _held_back(self, now: float) -> bool:
+        """A keyframe was asked for and waits (:data:`KEYFRAME_MIN_INTERVAL_S`,
+        :data:`KEYFRAME_DRAIN_MAX_S`): no frame goes until it does."""
+        return not self._keyframe_now and bool(self._keyframe_wait(now))
 
     def _passive_wait(self, now: float) -> float | None:
         """Seconds until a client that sends no poses is due its next frame (None: it sends, or
@@ -514,8 +544,13 @@ class RenderLoop:
         while True:
             with self._cond:
                 while not (self._stop or self._calls or
-                           (self._stream is not None and (self._pending is not None or self._dirty))):
-                    held = self._next_wait(time.perf_counter())
+                           (self._stream is not None and (self._pending is not None or self._dirty)
+                            and not self._held_back(time.perf_counter()))):
+                    now = time.perf_counter()
+                    if self._held_back(now):  # no frame until the keyframe asked for
+                        self._cond.wait(self._keyframe_wait(now))
+                        continue
+                    held = self._next_wait(now)
                     if held == 0.0:
                         self._dirty = True  # a held-back keyframe (or a passive frame) is due
                         self._triggered()
@@ -531,7 +566,8 @@ class RenderLoop:
                     fut.set_exception(exc)
             with self._cond:
                 stream = self._stream
-                if stream is None or (self._pending is None and not self._dirty):
+                if stream is None or (self._pending is None and not self._dirty) \
+                        or self._held_back(time.perf_counter()):
                     continue
                 cap.max_fps = float(stream.frame_rate(size))
             wait = cap.delay(time.perf_counter())
@@ -539,7 +575,7 @@ class RenderLoop:
                 time.sleep(wait)  # the cap; a newer pose may replace the pending one meanwhile
             with self._cond:
                 stream = self._stream
-                if stream is None:
+                if stream is None or self._held_back(time.perf_counter()):
                     continue
                 if stream.posed or self._pending is not None:
                     msg = self._pending or self._last_pose

@@ -65,6 +65,7 @@ async def _connection(limits: dict[str, RateLimit]) -> tuple[HostConnection, Fak
     poses: list[object] = []
     runtime = SimpleNamespace(
         render_loop=SimpleNamespace(request_keyframe=lambda: None, submit_pose=poses.append,
+                                    set_network_queue=lambda seconds: None,
                                     client_sends_poses=lambda: None),
         control=SimpleNamespace(dispatch=dispatch))
     pc = RTCPeerConnection()

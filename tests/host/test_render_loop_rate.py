@@ -1,6 +1,7 @@
-"""RenderLoop under congestion control: keyframe requests merged to one per interval, and a new
-target bit rate taken by the running encoder without a keyframe. Real renderer (EGL, llvmpipe)
-and real encoder."""
+"""RenderLoop under congestion control: keyframe requests merged to one per interval, nothing
+sent while a keyframe is held back (and a keyframe held while the network's queue drains), and a
+new target bit rate taken by the running encoder without a keyframe. Real renderer (EGL,
+llvmpipe) and real encoder."""
 
 from __future__ import annotations
 
@@ -8,7 +9,12 @@ import threading
 import time
 from typing import Any
 
-from farview.host.render_loop import KEYFRAME_MIN_INTERVAL_S, RenderLoop, StreamSettings
+from farview.host.render_loop import (
+    KEYFRAME_MIN_INTERVAL_S,
+    NETWORK_QUEUE_FRESH_S,
+    RenderLoop,
+    StreamSettings,
+)
 from farview.host.runtime import _ContextRenderer
 from farview.host.scene import Scene
 from farview.input.frame_meta import FrameMetadata
@@ -68,15 +74,55 @@ def test_a_storm_of_keyframe_requests_gives_one_keyframe_per_interval() -> None:
     frames.clear()
     loop2 = RenderLoop(Scene(), threading.RLock(), _ContextRenderer)
 
+    asked: list[float] = []
+
     def two_requests() -> None:
         loop2.request_keyframe()
         time.sleep(0.05)
+        asked.append(time.perf_counter())
         loop2.request_keyframe()
 
     _run(loop2, frames, two_requests, 0.8)
     keys = [t for t, m in frames if m.keyframe]
     assert len(keys) == 2, keys
     assert keys[1] - keys[0] >= KEYFRAME_MIN_INTERVAL_S * 0.99
+    # meanwhile nothing: the client that asked discards P-frames until the keyframe (a frame
+    # already being made when the request came may still go)
+    between = [t for t, m in frames if asked[0] + 0.05 < t < keys[1]]
+    assert not between, (asked, keys, between)
+    assert any(t > keys[1] and not m.keyframe for t, m in frames)  # P-frames again after it
+
+
+def test_a_keyframe_waits_for_the_reported_network_queue_to_drain() -> None:
+    loop = RenderLoop(Scene(), threading.RLock(), _ContextRenderer)
+    frames: list[tuple[float, FrameMetadata]] = []
+    asked: list[float] = []
+
+    def queue_then_request() -> None:
+        loop.set_network_queue(0.15)  # the client's frames wait 150 ms in a queue
+        asked.append(time.perf_counter())
+        loop.request_keyframe()
+
+    _run(loop, frames, queue_then_request, 0.6)
+    keys = [t for t, m in frames if m.keyframe]
+    assert len(keys) == 1, keys
+    assert keys[0] - asked[0] >= 0.15 * 0.99
+    assert not [t for t, m in frames if asked[0] + 0.05 < t < keys[0]]  # nothing sent meanwhile
+
+    # a report older than NETWORK_QUEUE_FRESH_S holds nothing: the keyframe goes at once
+    loop2 = RenderLoop(Scene(), threading.RLock(), _ContextRenderer)
+    frames.clear()
+    asked.clear()
+
+    def stale_queue_then_request() -> None:
+        loop2.set_network_queue(0.15)
+        time.sleep(NETWORK_QUEUE_FRESH_S + 0.05)
+        asked.append(time.perf_counter())
+        loop2.request_keyframe()
+
+    _run(loop2, frames, stale_queue_then_request, 0.6)
+    keys = [t for t, m in frames if m.keyframe]
+    assert len(keys) == 1 and keys[0] - asked[0] < 0.15, (asked, keys)
 
 
 def test_a_new_target_bit_rate_is_taken_without_a_keyframe() -> None:
