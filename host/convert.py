@@ -61,7 +61,7 @@ from farview.host.gltf import (
     load_model,
     pack_glb,
 )
-from farview.host.lod import LOD_MIN_TRIANGLES, simplify
+from farview.host.lod import LOD_MIN_TRIANGLES, cache_order, simplify
 
 ASSIMP_FORMATS = (".fbx", ".obj", ".stl", ".ply", ".dae", ".3ds", ".off")
 GLTF_FORMATS = (".glb", ".gltf")
@@ -410,21 +410,18 @@ class _Writer:
 def _dedupe(prim: Primitive) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.uint32],
                                       int]:
     """The primitive's vertices (position, normal and, if any, uv columns) without duplicates,
-    and its indices into them; the number of uv columns."""
+    and its indices into them, in vertex-cache order (:func:`host.lod.cache_order`); the
+    number of uv columns."""
     cols = [prim.positions, prim.normals]
     if prim.texcoords is not None:
         cols.append(prim.texcoords)
     verts = np.ascontiguousarray(np.concatenate(cols, axis=1), dtype=np.float32)
-    unique, first, inverse = np.unique(verts, axis=0, return_index=True, return_inverse=True)
-    # keep the vertices in the order the file had them (np.unique sorts them: neighbours in
-    # the index buffer then sit far apart in memory, and a software rasteriser drew the
-    # converted model at half the speed of its input)
-    order = np.argsort(first, kind="stable")
-    rank = np.empty_like(order)
-    rank[order] = np.arange(len(order))
-    remap = rank[inverse.reshape(-1)].astype(np.uint32)
-    return unique[order], remap[prim.indices], (
-        2 if prim.texcoords is not None else 0)
+    # np.unique sorts the vertices; cache_order then numbers them in the order they are first
+    # used (sorted, neighbours in the index buffer sat far apart in memory, and a software
+    # rasteriser drew the converted model at half the speed of its input)
+    unique, inverse = np.unique(verts, axis=0, return_inverse=True)
+    verts, idx = cache_order(unique, inverse.reshape(-1).astype(np.uint32)[prim.indices])
+    return verts, idx, (2 if prim.texcoords is not None else 0)
 
 
 def _levels(mesh: Mesh) -> list[list[tuple[npt.NDArray[np.float32], npt.NDArray[np.uint32]]]]:

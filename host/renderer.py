@@ -81,7 +81,7 @@ import farview.host.egl  # noqa: F401  (sets PYOPENGL_PLATFORM before OpenGL is 
 from farview.host import glcalls, transforms
 from farview.host.environment import environment
 from farview.host.gltf import Material, Mesh, Primitive, Texture
-from farview.host.lod import LOD_MIN_TRIANGLES, LOD_REDUCTIONS, Levels, pool, simplify
+from farview.host.lod import LOD_MIN_TRIANGLES, LOD_REDUCTIONS, Levels, pool, prepare
 from farview.host.scene import MAX_CUT_PLANES, DrawItem, Scene
 from farview.input.pose import Fov, View
 from farview.input.scene import MAX_LIGHTS, Light, MaterialOverride
@@ -513,7 +513,7 @@ class Renderer:
         self.last_reduced = False
         """The last frame drew some part below full detail (a still camera should render
         again to refine it)."""
-        self._lod_jobs: list[tuple[_GpuPrimitive, Future[Levels]]] = []
+        self._lod_jobs: list[tuple[_GpuPrimitive, Future[tuple[npt.NDArray[np.uint32], Levels]]]] = []
         self._draw_level = 0
         self._drew_reduced = False
         self._lod_executor: ProcessPoolExecutor | None = None
@@ -720,13 +720,14 @@ class Renderer:
             textured = features == _BASE_TEXTURE_ONLY and prim.texcoords is not None
             ahead = bool(prim.lods) and (not features or (
                 textured and all(rows.shape[1] == 8 for rows, _ in prim.lods)))
-            if self.lod and ahead:  # made ahead (a converted file)
+            if self.lod and ahead:  # made ahead (a converted file, in vertex-cache order)
                 _add_levels(gpu, prim.lods)
-            elif self.lod and (not features or textured) and \
-                    prim.triangle_count >= LOD_MIN_TRIANGLES:
+            elif self.lod and not prim.points and prim.triangle_count >= LOD_MIN_TRIANGLES:
+                # in the background: the triangles in vertex-cache order (swapped in when
+                # done) and, for plain or base-textured parts, the levels
                 self._lod_jobs.append((gpu, self._lod_pool().submit(
-                    simplify, prim.positions, prim.indices,
-                    prim.texcoords if textured else None)))
+                    prepare, prim.positions, prim.indices, prim.texcoords if textured else None,
+                    not features or textured)))
         self._meshes[mesh.key] = out
         return out
 
@@ -879,10 +880,14 @@ class Renderer:
                 pending.append((gpu, job))
                 continue
             try:
-                levels = job.result()
-            except Exception:  # a mesh the simplifier cannot take is drawn in full
+                order, levels = job.result()
+            except Exception:  # a mesh the simplifier cannot take is drawn in full, as loaded
                 log.exception("levels of detail failed for a primitive; drawing it in full")
                 continue
+            if len(order) == gpu.index_count:  # the same triangles, in vertex-cache order
+                GL.glBindBuffer(GL.GL_COPY_WRITE_BUFFER, gpu.buffers[1])
+                GL.glBufferSubData(GL.GL_COPY_WRITE_BUFFER, 0, order.nbytes, order)
+                GL.glBindBuffer(GL.GL_COPY_WRITE_BUFFER, 0)
             _add_levels(gpu, levels)
         self._lod_jobs = pending
 
