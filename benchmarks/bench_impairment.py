@@ -15,10 +15,14 @@ longest freeze), freezes over 100 ms, pose → present p50/p99, the received bit
 inbound RTP bytes, the same for both modes), keyframes (farview's, from its frame metadata), and
 for the dynamic rows: after the loss burst, the time from its end to the next presented frame;
 under the cap, when farview's encoder target went under it, and p99 from 5 s after the cap began
-to its end against the clean row's. ``--output DIR`` writes the table, the JSON of every run and
-a PNG of the bit rate over time. Needs root. Prints numbers; asserts nothing.
+to its end against the clean row's. With ``--verify`` the host burns each frame's pose into its
+pixels and the client reads it back: pictures that show another pose than their metadata names
+(stock aiortc's decoder conceals a lost packet with pieces of earlier pictures) are counted, and
+frames a second and the longest gap are also given over the correct pictures only.
+``--output DIR`` writes the table, the JSON of every run and a PNG of the bit rate over time.
+Needs root. Prints numbers; asserts nothing.
 
-    python3 benchmarks/bench_impairment.py [--duration 8] [--only TEXT] [--output DIR]
+    python3 benchmarks/bench_impairment.py [--duration 8] [--only TEXT] [--verify] [--output DIR]
 """
 
 from __future__ import annotations
@@ -75,9 +79,12 @@ CONDITIONS = (
 CAP_MBIT = 3.0
 
 
-def _present_times(frames: list[dict[str, Any]]) -> list[float]:
+def _present_times(frames: list[dict[str, Any]], correct_only: bool = False) -> list[float]:
+    """When each presented frame was presented; ``correct_only``: only those whose pixels show
+    the pose their metadata names (``--verify``: the marker the host burns in, read back)."""
     return sorted(r["t"] + ((r["pose_to_present_ms"] or 0) - (r["pose_to_receive_ms"] or 0)) / 1000
-                  for r in frames if r["presented"])
+                  for r in frames if r["presented"]
+                  and (not correct_only or r["marker_sequence"] == r["pose_sequence"]))
 
 
 def _bench(client: Host, svc: Any, cond: Condition, duration: float, out: Path, server: Host,
@@ -121,7 +128,7 @@ def _bench(client: Host, svc: Any, cond: Condition, duration: float, out: Path, 
     for timer in timers:
         timer.cancel()
     impair(server, client)
-    if rc != 0:
+    if rc != 0 and not (rc == 1 and "--verify" in extra):  # 1: --verify saw wrong pictures
         raise RuntimeError(f"farview bench failed ({rc}):\n{''.join(tail)}")
     return json.loads(next(out.glob("bench-*.json")).read_text()), applied
 
@@ -144,6 +151,12 @@ def _row(doc: dict[str, Any], mode: str, cond: Condition, events: list[tuple[flo
     }
     offsets = [t for t, _ in row["events"]]
     shown = _present_times(frames)
+    if any(r["marker_sequence"] is not None for r in frames):  # --verify
+        right = _present_times(frames, correct_only=True)
+        row["wrong"] = len(shown) - len(right)
+        row["correct_fps"] = len(right) / s["measured_s"]
+        row["correct_longest_gap"] = (max(b - a for a, b in itertools.pairwise(right)) * 1000
+                                      if len(right) > 1 else None)
     if cond.kind == "burst" and len(offsets) == 2:
         end = offsets[1]
         after = [t for t in shown if t > end]
@@ -209,6 +222,10 @@ def main() -> int:
     p.add_argument("--no-baseline", action="store_true", help="farview only, not stock aiortc")
     p.add_argument("--intra-refresh", action="store_true",
                    help="farview heals losses with a periodic intra-refresh sweep instead of keyframes")
+    p.add_argument("--verify", action="store_true",
+                   help="the host burns each frame's pose into its pixels and the client reads it back: "
+                   "pictures that show the wrong pose (a decoder's concealment) are counted, and frame rate "
+                   "and longest gap are also given over the correct pictures only")
     p.add_argument("--output", type=Path, metavar="DIR", help="write the table, the runs' JSON and a PNG here")
     p.add_argument("--workdir", type=Path, metavar="DIR",
                    help="keep the service's data and logs (the host's log among them) here")
@@ -232,7 +249,7 @@ def main() -> int:
                       else contextlib.nullcontext()):
                     doc, applied = _bench(client, svc, cond, duration, tmp / f"row{i}", server,
                                           not args.no_baseline,
-                                          ("--intra-refresh",) if args.intra_refresh else ())
+                                          ("--intra-refresh",) * args.intra_refresh + ("--verify",) * args.verify)
                 rows = {mode: _row(doc, mode, cond, applied.get(mode, []), clean_p99) for mode in doc["summary"]
                         if isinstance(doc["summary"][mode], dict) and "latency_pose_to_present" in doc["summary"][mode]}
                 if cond.name == "clean":
@@ -260,6 +277,9 @@ def main() -> int:
                 extra = (f"target under {CAP_MBIT:g} in {num(r['under_cap_s'], '.2f')} s; p99 5 s on "
                          f"{num(r['p99_5s_after_cap'], '.1f')} ms ({num(r['p99_ratio_5s_after_cap'], '.2f')}× "
                          f"clean); target ≥ 6 Mbit/s {num(r['back_over_6_mbit_s'], '.1f')} s after the cap went")
+            if "wrong" in r:
+                extra += (f"{'; ' if extra else ''}{r['wrong']} shown wrong; correct pictures "
+                          f"{r['correct_fps']:.1f} fps, longest gap {num(r['correct_longest_gap'], '.0f')} ms")
             lines.append(f"{cond.name:<22} {mode:<12} {r['fps']:>5.1f} {num(r['longest_gap'], '>11.0f')} "
                          f"{r['freezes']:>7} {num(r['p50'], '>7.1f')} {num(r['p99'], '>7.1f')} "
                          f"{num(r['kbps'] and r['kbps'] / 1000, '>7.2f')} {num(r['keyframes'], '>9')}  {extra}")
