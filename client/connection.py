@@ -226,7 +226,8 @@ class RenderingConnection:
         if meta is None or not frame.received_at:
             return
         feedback = self._network_feedback.on_frame(frame.received_at, meta.pts, meta.encode_us,
-                                                   meta.size_bytes, time.perf_counter())
+                                                   meta.size_bytes, time.perf_counter(),
+                                                   waited=frame.waited)
         if feedback is not None:
             self._send_feedback(feedback)
 

@@ -591,9 +591,15 @@ class NetworkFeedback:
         return (b1 - b0) * 8 / (t1 - t0)
 
     def on_frame(self, received_at: float, pts: int, encode_us: int, size_bytes: int,
-                 now: float) -> dict[str, float] | None:
+                 now: float, *, waited: bool = False) -> dict[str, float] | None:
         """A frame arrived whole (its last packet at ``received_at``): the event to send, if
-        one is due."""
+        one is due. One that ``waited`` for a retransmission says nothing about a queue (its
+        trip includes the NACK's round trip: under 50 % random loss nearly every whole frame
+        waited, the queue read 10 ms and more, and the host took the loss for a full queue and
+        cut the bit rate to its floor) and does not count as a frame that spoke: the metadata's
+        reports go on."""
+        if waited:
+            return None
         self.frames.on_frame(downlink_ms(received_at, pts, encode_us), now, size_bytes)
         self._frame_at = now
         queue_ms = self.frames.report(now)

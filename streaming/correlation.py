@@ -145,5 +145,5 @@ class PoseCorrelator:
             decoded.y, decoded.u, decoded.v, pose, meta,
             pose_to_receive_ms=None if sent_at is None else (decoded.received_at - sent_at) * 1000,
             receive_to_decoded_ms=(decoded.decoded_at - decoded.received_at) * 1000,
-            received_at=decoded.received_at,
+            received_at=decoded.received_at, waited=decoded.waited,
         )

@@ -30,6 +30,9 @@ class Frame:
     """Client clock: last packet arrived → decoded planes ready."""
     received_at: float = 0.0
     """time.perf_counter() when the frame's last packet arrived."""
+    waited: bool = False
+    """Its last packet came with a retransmission (``received_at`` includes the NACK's round
+    trip)."""
 
     @property
     def width(self) -> int:

@@ -40,13 +40,15 @@ class DecodedVideoFrame:
     """perf_counter() when the marker packet arrived."""
     decoded_at: float
     size_bytes: int
+    waited: bool = False
+    """It was held for a retransmission (``received_at`` includes the NACK's round trip)."""
 
     @classmethod
     def of(cls, picture: av.VideoFrame, pts: int, received_at: float, decoded_at: float,
-           size_bytes: int) -> DecodedVideoFrame:
+           size_bytes: int, waited: bool = False) -> DecodedVideoFrame:
         """A decoded ``yuv420p`` picture's planes (views, no copies) with its timings."""
         y, u, v = yuv420_planes(picture)
-        return cls(y, u, v, pts, received_at, decoded_at, size_bytes)
+        return cls(y, u, v, pts, received_at, decoded_at, size_bytes, waited)
 
 
 class VideoReceiver:
@@ -85,4 +87,4 @@ class VideoReceiver:
             self.frames_decoded += 1
             self._on_decoded(DecodedVideoFrame.of(
                 picture, pts if picture.pts is None else int(picture.pts), frame.received_at, now,
-                len(frame.data)))
+                len(frame.data), frame.waited))

@@ -229,6 +229,32 @@ def test_the_client_reports_from_metadata_while_no_frame_arrives_whole() -> None
     assert "received_kbps" in sent[-1][1] and all("received_kbps" in e for _, e in sent[before + 1:])
 
 
+def test_frames_that_waited_for_a_resend_say_nothing_about_a_queue() -> None:
+    """Under heavy random loss nearly every frame that arrives whole waited for a
+    retransmission: 40 ms more on its trip, the NACK's round trip, not a queue. The client
+    reports the queue from the frames that did not wait (here: none for a second, so from the
+    metadata, which shows no queue), never 40 ms."""
+    fb = NetworkFeedback()
+    sent: list[dict[str, float]] = []
+
+    def frame(i: int, *, waited: bool) -> None:
+        pts, enc = i * 1500, 3000
+        at = 50.0 + pts / 90000 + enc / 1e6 + 0.010
+        meta = fb.on_metadata(pts, enc, at - 0.002)
+        whole = fb.on_frame(at + (0.040 if waited else 0.0), pts, enc, 15000,
+                            at + (0.040 if waited else 0.0), waited=waited)
+        sent.extend(e for e in (meta, whole) if e is not None)
+
+    for i in range(60):
+        frame(i, waited=False)
+    before = len(sent)
+    for i in range(60, 120):
+        frame(i, waited=True)
+    during = sent[before:]
+    assert len(during) >= 9  # the metadata's reports went on, ten times a second
+    assert all(e["queue_ms"] < 1 for e in during), during
+
+
 def test_a_queue_cut_goes_under_what_the_client_received() -> None:
     """GCC's rule: the delay cut takes 85 % of the receive rate when farview's client reports
     it (a narrowed link delivers only what it carries), so one cut lands under the link."""
