@@ -700,6 +700,10 @@ class _AccessorInfo:
                 f"{self.dtype.itemsize}-byte components{sparse}")
 
 
+_COMPONENT_NAMES = {5120: "byte", 5121: "unsigned byte", 5122: "short", 5123: "unsigned short",
+                    5126: "float"}
+
+
 class _Loader:
     def __init__(
         self, doc: dict[str, Any], bin_chunk: bytes | None, base_dir: str | os.PathLike[str] | None,
@@ -722,8 +726,11 @@ class _Loader:
         self._textures: dict[int, Texture | None] = {}
         self._by_image: dict[tuple[object, ...], Texture] = {}
         self._texture_bytes = 0
-        self._index_arrays: dict[int, tuple[npt.NDArray[np.uint32], int]] = {}
-        """Decoded indices accessors (and their largest index), by accessor index."""
+        self._index_arrays: dict[object, tuple[npt.NDArray[np.uint32], int]] = {}
+        """Decoded indices accessors (and their largest index), by accessor index or, for one
+        that plainly reads a buffer view, by what it reads (see :meth:`_indices`)."""
+        self._views: dict[int, tuple[bytes, int, int]] = {}
+        """Checked buffer views: (data, offset, length), by index (see :meth:`_view_bytes`)."""
         self._infos: dict[int, _AccessorInfo] = {}
         """Validated accessor headers, by index."""
         self._meshopt: dict[int, bytes] = {}
@@ -757,11 +764,13 @@ class _Loader:
         item: dict[str, Any] = items[index]
         return item
 
-    def _charge(self, nbytes: int, what: str) -> None:
+    def _charge(self, nbytes: int, what: str | Callable[[], str]) -> None:
         """Count ``nbytes`` of decoded data against the model's budget; called before the
-        allocation it stands for."""
+        allocation it stands for. ``what`` (or what it returns) names it in the error."""
         self.decoded_bytes += nbytes
         if self.decoded_bytes > self.max_decoded_bytes:
+            if callable(what):
+                what = what()
             raise ModelError(f"{what} takes the model's decoded data to {self.decoded_bytes} "
                              f"bytes, over the decoded-bytes budget of {self.max_decoded_bytes} "
                              "bytes", code=LIMIT_EXCEEDED, budget=BUDGET_DECODED)
@@ -880,7 +889,7 @@ class _Loader:
         """Decode accessor ``index`` to an (count, components) array (or (count,) scalars),
         its size charged to the decoded-bytes budget first."""
         info = self._accessor_info(index, what)
-        self._charge(info.size, info.describe(what))
+        self._charge(info.size, lambda: info.describe(what))
         acc, count, ncomp, dtype = info.spec, info.count, info.ncomp, info.dtype
         if info.index in self._draco:
             out = self._draco[info.index]
@@ -896,11 +905,15 @@ class _Loader:
         """Where buffer view ``view_index``'s bytes are: (data, offset, length). A view with
         ``EXT_meshopt_compression`` is decoded (once; its size charged to the decoded-bytes
         budget first) and read from its decoded bytes."""
+        assert isinstance(view_index, int)  # _item refused anything else
+        cached = self._views.get(view_index)
+        if cached is not None:  # checked once: a CAD export has a view for each part's array
+            return cached
         ext = view.get("extensions")
         if isinstance(ext, dict) and "EXT_meshopt_compression" in ext:
-            assert isinstance(view_index, int)
             data = self._meshopt_view(view_index, ext["EXT_meshopt_compression"])
-            return data, 0, len(data)
+            self._views[view_index] = data, 0, len(data)
+            return self._views[view_index]
         v_off = view.get("byteOffset", 0)
         v_len = view.get("byteLength")
         if not _is_int(v_off) or not _is_int(v_len) or v_off < 0 or v_len < 0:
@@ -909,6 +922,7 @@ class _Loader:
         if v_off + v_len > len(buf):
             raise ModelError(f"buffer view {view_index} reads past buffer {view.get('buffer')} "
                              f"({v_off + v_len} > {len(buf)} bytes)")
+        self._views[view_index] = buf, v_off, v_len
         return buf, v_off, v_len
 
     def _meshopt_view(self, view_index: int, ext: object) -> bytes:
@@ -1411,8 +1425,19 @@ class _Loader:
         """An indices accessor as uint32 and its largest index (-1 when empty); decoded once,
         however many primitives share it. Copied when it is a view of a file buffer (which
         would keep the whole buffer in memory for it); a view of decoded data (a compressed
-        view's, which holds only these indices) is kept as it is."""
-        cached = self._index_arrays.get(index) if isinstance(index, int) else None
+        view's, which holds only these indices) is kept as it is.
+
+        Accessors that read the same bytes the same way (same buffer view, offset, count and
+        component type; not sparse, not Draco) share one array: a CAD export often gives each
+        of its thousands of parts an accessor of its own on one shared topology."""
+        info = self._accessor_info(index, what)
+        key: object = info.index
+        acc = info.spec
+        if not info.sparse_count and info.index not in self._draco:
+            view, offset = acc.get("bufferView"), acc.get("byteOffset", 0)
+            if _is_int(view) and _is_int(offset):
+                key = ("view", view, offset, info.count, info.dtype.str)
+        cached = self._index_arrays.get(key)
         if cached is not None:
             return cached
         raw = self._accessor(index, what)
@@ -1422,9 +1447,9 @@ class _Loader:
         in_file = any(owner is b for b in self._buffers.values())
         indices = (np.array(raw, dtype=np.uint32) if in_file or raw.dtype != np.uint32
                    else raw)
+        indices.flags.writeable = False  # shared by every primitive that uses it
         out = (indices, int(indices.max()) if len(indices) else -1)
-        assert isinstance(index, int)
-        self._index_arrays[index] = out
+        self._index_arrays[key] = out
         return out
 
     def _float_attr(self, index: object, what: str, atypes: tuple[str, ...],
@@ -1435,19 +1460,16 @@ class _Loader:
         others as their integer values. ``normalized_only``: integers must be normalized."""
         acc = self._item("accessors", index, what)
         ctype, atype = acc.get("componentType"), acc.get("type")
-        names = {5120: "byte", 5121: "unsigned byte", 5122: "short", 5123: "unsigned short",
-                 5126: "float"}
         if atype not in atypes or ctype not in ctypes:
             raise ModelError(f"{what}: accessor {index} must be {' or '.join(atypes)} of "
-                             f"{', '.join(names[c] for c in ctypes)}")
+                             f"{', '.join(_COMPONENT_NAMES[c] for c in ctypes)}")
         normalized = acc.get("normalized", False) is True
         if ctype != 5126 and normalized_only and not normalized:
             raise ModelError(f"{what}: accessor {index}: integer components must be normalized")
         raw = self._accessor(index, what)
         # one copy, into an array of its own: no view of the file's bytes (which would keep
         # the whole file in memory) and no base array behind it (a part's arrays are small)
-        arr = np.empty((len(raw), _TYPE_SIZES[atype]), np.float32)
-        arr[...] = raw.reshape(len(raw), _TYPE_SIZES[atype])
+        arr = np.array(raw.reshape(len(raw), _TYPE_SIZES[atype]), dtype=np.float32)
         if ctype != 5126 and normalized:
             bits = _COMPONENT_DTYPES[ctype].itemsize * 8
             if ctype in (5120, 5122):
@@ -1456,7 +1478,7 @@ class _Loader:
                 arr = arr / np.float32(2 ** bits - 1)
         if not np.isfinite(arr).all():
             raise ModelError(f"{what}: accessor {index} contains NaN or infinite values")
-        return np.ascontiguousarray(arr, dtype=np.float32)
+        return arr
 
     def load(self) -> Model:
         required = self.doc.get("extensionsRequired", [])
@@ -1528,7 +1550,9 @@ class _Loader:
             self._item("nodes", c, f"node {i} child")
 
         def vec(key: str, size: int, default: tuple[float, ...]) -> tuple[float, ...]:
-            v = n.get(key, list(default))
+            v = n.get(key)
+            if v is None and key not in n:
+                return default
             if not (isinstance(v, list) and len(v) == size and all(map(_is_num, v))):
                 raise ModelError(f"node {i} ({name}): {key} must be {size} finite numbers")
             return tuple(float(x) for x in v)

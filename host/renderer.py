@@ -349,15 +349,21 @@ def _add_levels(gpu: _GpuPrimitive, levels: Sequence[tuple[npt.NDArray[np.float3
         gpu.lods.append((vao, len(index), (vbo, ibo)))
 
 
-def _batchable(it: DrawItem) -> bool:
+def _batchable(it: DrawItem, small_plain: dict[int, bool]) -> bool:
     """A small part that can be drawn merged with others: plain materials (no texture, no
     vertex colours, opaque), not selected (the outline needs it alone), not see-through. Its
     entity keeps its identity: picking, bounds and state live in the scene, and a change to
-    its state rebuilds only the batch it was in."""
+    its state rebuilds only the batch it was in. ``small_plain`` caches what the mesh decides
+    (meshes do not change), by mesh key."""
     state = it.state
-    if state.selected or state.see_through or it.mesh.triangle_count > BATCH_MAX_TRIANGLES:
+    if state.selected or state.see_through:
         return False
-    return all(p.plain for p in it.mesh.primitives)
+    mesh = it.mesh
+    known = small_plain.get(mesh.key)
+    if known is None:
+        known = small_plain[mesh.key] = (mesh.triangle_count <= BATCH_MAX_TRIANGLES
+                                         and all(p.plain for p in mesh.primitives))
+    return known
 
 
 @dataclass
@@ -496,6 +502,8 @@ class Renderer:
         """GL texture names by ``Texture.key`` and sRGB-ness, shared by the primitives that
         use them."""
         self._centres: dict[int, tuple[npt.NDArray[np.float64], float]] = {}
+        self._small_plain: dict[int, bool] = {}
+        """Meshes small and plain enough to batch (see :func:`_batchable`), by key."""
         """Each mesh's local box centre and half-diagonal, by ``Mesh.key``."""
         self._env_textures: dict[str, int] = {}
         """Environment maps by name (see :meth:`_bind_environment`)."""
@@ -763,6 +771,7 @@ class Renderer:
 
     def _free_mesh(self, key: int) -> None:
         self._centres.pop(key, None)
+        self._small_plain.pop(key, None)
         prims = self._meshes.pop(key, [])
         for p in prims:
             GL.glDeleteVertexArrays(1, [p.vao])
@@ -908,6 +917,9 @@ class Renderer:
         used = scene.meshes()
         for key in [k for k in self._meshes if k not in used]:
             self._free_mesh(key)
+        for cache in (self._centres, self._small_plain):  # batched meshes have no GPU mesh
+            for key in [k for k in cache if k not in used]:
+                del cache[key]
         self._free_unused_textures()
 
     # -- drawing ------------------------------------------------------------------------------
@@ -1057,7 +1069,7 @@ class Renderer:
         for k, it in enumerate(items):
             if not invertible[k]:
                 continue
-            if self.batching and _batchable(it):
+            if self.batching and _batchable(it, self._small_plain):
                 batchable.append(k)
                 continue
             local_centre = self._local_centre(it.mesh)

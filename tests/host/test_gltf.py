@@ -180,6 +180,39 @@ def test_strided_u8_indices_and_sparse() -> None:
     assert model.nodes[0].name == "tri"
 
 
+def test_parts_reading_the_same_indices_share_one_array() -> None:
+    # Three parts, each with its own indices accessor: two read the same bytes of one view
+    # (as a CAD export's parts on one topology do) and share an array; the third reads the
+    # same view from another offset and gets its own. Shared arrays are read-only.
+    pos = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [1, 1, 0]], dtype=np.float32).tobytes()
+    pos += np.array([[0, 0, 1]] * 4, dtype=np.float32).tobytes()  # normals
+    idx = np.array([0, 1, 2, 2, 1, 3], dtype=np.uint16).tobytes()
+    doc = {
+        "asset": {"version": "2.0"},
+        "nodes": [{"mesh": i} for i in range(3)],
+        "meshes": [{"primitives": [{"attributes": {"POSITION": 0, "NORMAL": 4},
+                                    "indices": 1 + i}]} for i in range(3)],
+        "accessors": [
+            {"bufferView": 0, "componentType": 5126, "count": 4, "type": "VEC3"},
+            {"bufferView": 1, "componentType": 5123, "count": 3, "type": "SCALAR"},
+            {"bufferView": 1, "componentType": 5123, "count": 3, "type": "SCALAR"},
+            {"bufferView": 1, "byteOffset": 6, "componentType": 5123, "count": 3,
+             "type": "SCALAR"},
+            {"bufferView": 0, "byteOffset": 48, "componentType": 5126, "count": 4,
+             "type": "VEC3"},
+        ],
+        "bufferViews": [{"buffer": 0, "byteLength": len(pos)},
+                        {"buffer": 0, "byteOffset": len(pos), "byteLength": len(idx)}],
+        "buffers": [{"byteLength": len(pos) + len(idx)}],
+    }
+    model = load_model_bytes(make_glb(doc, pos + idx))
+    a, b, c = (m.primitives[0].indices for m in model.meshes)
+    assert a is b and a is not c
+    assert a.tolist() == [0, 1, 2] and c.tolist() == [2, 1, 3]
+    with pytest.raises(ValueError):
+        a[0] = 1
+
+
 def test_gltf_with_external_bin(tmp_path: Path) -> None:
     doc, pos = _triangle_doc()
     doc["buffers"][0]["uri"] = "tri%20data.bin"
