@@ -729,6 +729,11 @@ class _Loader:
         self._index_arrays: dict[object, tuple[npt.NDArray[np.uint32], int]] = {}
         """Decoded indices accessors (and their largest index), by accessor index or, for one
         that plainly reads a buffer view, by what it reads (see :meth:`_indices`)."""
+        self._plain_floats: dict[int, npt.NDArray[np.float32]] = {}
+        """POSITION and NORMAL accessors decoded together ahead of their primitives (see
+        :meth:`_decode_plain_floats`), by index."""
+        self._unit_rows: set[int] = set()
+        """Those of them whose rows are all unit length (normals that need no normalising)."""
         self._views: dict[int, tuple[bytes, int, int]] = {}
         """Checked buffer views: (data, offset, length), by index (see :meth:`_view_bytes`)."""
         self._infos: dict[int, _AccessorInfo] = {}
@@ -1308,7 +1313,7 @@ class _Loader:
         if normals is None:
             positions, normals, indices, extra = _compute_normals(
                 positions, indices, self.missing_normals, extra)
-        else:
+        elif attrs["NORMAL"] not in self._unit_rows:
             normals = _normalize(normals)
         uv0, uv1 = extra.get("TEXCOORD_0"), extra.get("TEXCOORD_1")
         tangents = extra.get("TANGENT")
@@ -1421,6 +1426,89 @@ class _Loader:
                                  f"{info.index}'s component type")
             self._draco[info.index] = np.ascontiguousarray(data.astype(info.dtype))
 
+    def _decode_plain_floats(self, mesh_specs: list[Any]) -> None:
+        """Decode the triangle primitives' plain POSITION and NORMAL accessors (float VEC3,
+        tightly packed in the GLB's BIN chunk, not sparse, not compressed) all at once: one
+        gather from the BIN chunk into one array, one finiteness check and one unit-length
+        check over it, each accessor then a view of its rows. A CAD export's 100,000 small
+        parts otherwise cost a dozen NumPy calls and their checks each (about a third of the
+        load). Anything else, or anything these checks refuse, is left to :meth:`_float_attr`,
+        which decodes it alone and words the error. Called after :meth:`_check_budgets` (which
+        validated the primitives and the accessors' headers); skipped when the arrays would
+        take the model over its decoded-bytes budget."""
+        chunk = self.bin_chunk
+        if chunk is None:
+            return
+        picked: list[tuple[int, int, int]] = []  # (accessor, first float in the chunk, count)
+        normal_of: list[bool] = []
+        seen: set[int] = set()
+        size = 0
+        for m in mesh_specs:
+            for prim in m["primitives"]:
+                if prim.get("mode", _MODE_TRIANGLES) != _MODE_TRIANGLES:
+                    continue
+                ext = prim.get("extensions")
+                if isinstance(ext, dict) and "KHR_draco_mesh_compression" in ext:
+                    continue
+                attrs = prim["attributes"]
+                for key in ("POSITION", "NORMAL"):
+                    index = attrs.get(key)
+                    if type(index) is not int or index in seen:
+                        continue
+                    seen.add(index)
+                    info = self._infos.get(index)
+                    if (info is None or info.sparse_count or info.type != "VEC3"
+                            or info.dtype != np.float32):
+                        continue
+                    acc = info.spec
+                    view_index, a_off = acc.get("bufferView"), acc.get("byteOffset", 0)
+                    views = self._array("bufferViews")
+                    if (type(view_index) is not int or not 0 <= view_index < len(views)
+                            or type(a_off) is not int or a_off < 0 or a_off % 4):
+                        continue
+                    view = views[view_index]
+                    if (view.get("byteStride") not in (None, 0, 12) or view.get("buffer") != 0
+                            or "extensions" in view):  # compressed: not in the chunk as it is
+                        continue
+                    try:
+                        buf, v_off, v_len = self._view_bytes(view_index, view)
+                    except ModelError:
+                        continue  # worded again when the primitive decodes it
+                    if buf is not chunk or a_off + 12 * info.count > v_len or (v_off + a_off) % 4:
+                        continue
+                    picked.append((index, (v_off + a_off) // 4, 3 * info.count))
+                    normal_of.append(key == "NORMAL")
+                    size += info.size
+        if len(picked) < 2 or self.decoded_bytes + size > self.max_decoded_bytes:
+            return
+        floats = np.frombuffer(chunk, dtype=np.float32, count=len(chunk) // 4)
+        firsts = np.array([p[1] for p in picked], dtype=np.int64)
+        counts = np.array([p[2] for p in picked], dtype=np.int64)
+        ends = np.cumsum(counts)
+        starts = ends - counts
+        # element k of accessor j sits at firsts[j] + k: one gather for all of them
+        gather = np.arange(int(ends[-1]), dtype=np.int64) + np.repeat(firsts - starts, counts)
+        data = floats[gather]
+        del gather
+        nonempty = counts > 0
+        bad = np.zeros(len(picked), dtype=bool)
+        finite = np.isfinite(data)
+        bad[nonempty] = np.logical_and.reduceat(finite, starts[nonempty]) == 0
+        del finite
+        rows = data.reshape(-1, 3)
+        with np.errstate(invalid="ignore", over="ignore"):
+            off_unit = np.abs(np.einsum("ij,ij->i", rows, rows) - 1.0)
+        unit = np.zeros(len(picked), dtype=bool)
+        row_starts = starts // 3
+        unit[nonempty] = np.maximum.reduceat(off_unit, row_starts[nonempty]) < 1e-5
+        for j, (index, _first, count) in enumerate(picked):
+            if bad[j]:
+                continue  # decoded alone, which names the accessor holding NaN or infinity
+            s0 = int(starts[j])
+            self._plain_floats[index] = rows[s0 // 3:(s0 + count) // 3]
+            if normal_of[j] and unit[j] and count:
+                self._unit_rows.add(index)
+
     def _indices(self, index: object, what: str) -> tuple[npt.NDArray[np.uint32], int]:
         """An indices accessor as uint32 and its largest index (-1 when empty); decoded once,
         however many primitives share it. Copied when it is a view of a file buffer (which
@@ -1466,6 +1554,11 @@ class _Loader:
         normalized = acc.get("normalized", False) is True
         if ctype != 5126 and normalized_only and not normalized:
             raise ModelError(f"{what}: accessor {index}: integer components must be normalized")
+        ready = self._plain_floats.get(index) if _is_int(index) else None
+        if ready is not None:
+            info = self._accessor_info(index, what)
+            self._charge(info.size, lambda: info.describe(what))
+            return ready
         raw = self._accessor(index, what)
         # one copy, into an array of its own: no view of the file's bytes (which would keep
         # the whole file in memory) and no base array behind it (a part's arrays are small)
@@ -1492,6 +1585,7 @@ class _Loader:
         mesh_specs = self._array("meshes")
         raw_nodes = self._array("nodes")
         self._check_budgets(mesh_specs, raw_nodes)
+        self._decode_plain_floats(mesh_specs)
         materials = self._materials()
         meshes = []
         for i, m in enumerate(mesh_specs):

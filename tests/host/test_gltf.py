@@ -213,6 +213,47 @@ def test_parts_reading_the_same_indices_share_one_array() -> None:
         a[0] = 1
 
 
+def _parts_glb(positions: list[np.ndarray], normals: list[np.ndarray]) -> bytes:
+    """A GLB of one triangle part per (positions, normals) pair, each with its own accessors
+    and views, packed one after the other in the BIN chunk (as a CAD export writes them)."""
+    blob, views, accessors, meshes = b"", [], [], []
+    for pos, nrm in zip(positions, normals, strict=True):
+        for arr in (pos.astype(np.float32), nrm.astype(np.float32)):
+            views.append({"buffer": 0, "byteOffset": len(blob), "byteLength": arr.nbytes})
+            accessors.append({"bufferView": len(views) - 1, "componentType": 5126,
+                              "count": len(arr), "type": "VEC3"})
+            blob += arr.tobytes()
+        meshes.append({"primitives": [{"attributes": {"POSITION": len(accessors) - 2,
+                                                      "NORMAL": len(accessors) - 1}}]})
+    doc = {"asset": {"version": "2.0"}, "nodes": [{"mesh": i} for i in range(len(meshes))],
+           "meshes": meshes, "accessors": accessors, "bufferViews": views,
+           "buffers": [{"byteLength": len(blob)}]}
+    return make_glb(doc, blob)
+
+
+def test_many_parts_decode_as_each_alone() -> None:
+    # Several parts' attributes are decoded together (one gather from the BIN chunk); each
+    # part must come out as it would alone: its own positions, normals made unit length where
+    # the file's are not, and a part holding NaN refused with the accessor named.
+    rng = np.random.default_rng(5)
+    positions = [rng.normal(size=(3, 3)) for _ in range(6)]
+    normals = [np.tile([[0.0, 0.0, 1.0]], (3, 1)) for _ in range(6)]
+    normals[2] = np.tile([[0.0, 3.0, 4.0]], (3, 1))  # not unit length
+    model = load_model_bytes(_parts_glb(positions, normals))
+    first, second = model.meshes[0].primitives[0], model.meshes[1].primitives[0]
+    assert first.positions.base is not None and first.positions.base is second.normals.base
+    for k, mesh in enumerate(model.meshes):
+        prim = mesh.primitives[0]
+        alone = load_model_bytes(_parts_glb([positions[k]], [normals[k]])).meshes[0].primitives[0]
+        np.testing.assert_allclose(prim.positions, positions[k].astype(np.float32))
+        np.testing.assert_allclose(prim.normals, alone.normals)
+    np.testing.assert_allclose(model.meshes[2].primitives[0].normals, [[0, 0.6, 0.8]] * 3,
+                               atol=1e-6)
+    positions[4][1, 2] = np.nan
+    with pytest.raises(ModelError, match="accessor 8 contains NaN or infinite values"):
+        load_model_bytes(_parts_glb(positions, normals))
+
+
 def test_gltf_with_external_bin(tmp_path: Path) -> None:
     doc, pos = _triangle_doc()
     doc["buffers"][0]["uri"] = "tri%20data.bin"
