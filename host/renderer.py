@@ -80,7 +80,7 @@ from OpenGL.raw.GL.VERSION.GL_1_0 import glReadPixels as _raw_read_pixels
 import farview.host.egl  # noqa: F401  (sets PYOPENGL_PLATFORM before OpenGL is imported)
 from farview.host import glcalls, transforms
 from farview.host.environment import environment
-from farview.host.gltf import Material, Mesh, Primitive, Texture
+from farview.host.gltf import Material, Mesh, Primitive, Texture, gc_paused
 from farview.host.lod import LOD_MIN_TRIANGLES, LOD_REDUCTIONS, Levels, pool, prepare
 from farview.host.scene import MAX_CUT_PLANES, DrawItem, Scene
 from farview.input.pose import Fov, View
@@ -1047,6 +1047,10 @@ class Renderer:
         key = (id(scene), scene.version)
         if self._prepared is not None and self._prepared.key == key:
             return self._prepared
+        with gc_paused():  # an object or more for each part: see gc_paused
+            return self._prepare_anew(scene, key)
+
+    def _prepare_anew(self, scene: Scene, key: tuple[int, int]) -> _Prepared:
         items = [it for it in scene.draw_list() if not it.state.hidden]
         n = len(items)
         worlds = np.zeros((n, 4, 4), dtype=np.float32)

@@ -24,7 +24,7 @@ import numpy.typing as npt
 
 from farview.host import transforms
 from farview.host.errors import LIMIT_EXCEEDED, NOT_FOUND, SceneError
-from farview.host.gltf import Mesh, Model, Node
+from farview.host.gltf import Mesh, Model, Node, gc_paused
 from farview.input import scene as wire_scene
 from farview.input.errors import ProtocolError
 from farview.input.mathutil import Quat, Vec3
@@ -141,11 +141,15 @@ class Entity:
     def __repr__(self) -> str:
         return f"Entity(id={self.id}, name={self.name!r})"
 
-    def _touch(self) -> None:
+    def _touch(self, state: bool = False) -> None:
+        """Count a change; ``state``: a state override (not a transform or the structure),
+        which leaves world matrices as they were."""
         if self._scene is None:
             raise SceneError(f"entity {self.id} ({self.name}) was removed from the scene",
                              code=NOT_FOUND)
         self._scene.version += 1
+        if state:
+            self._scene._state_changes += 1
 
     @property
     def alive(self) -> bool:
@@ -213,7 +217,7 @@ class Entity:
 
     @hidden.setter
     def hidden(self, value: bool | None) -> None:
-        self._touch()
+        self._touch(state=True)
         self._hidden = None if value is None else bool(value)
 
     @property
@@ -225,7 +229,7 @@ class Entity:
     def tint(self, value: Tint | None) -> None:
         if value is not None and not isinstance(value, Tint):
             raise SceneError(f"tint must be a Tint or None, got {value!r}")
-        self._touch()
+        self._touch(state=True)
         self._tint = value
 
     @property
@@ -237,7 +241,7 @@ class Entity:
     def material(self, value: MaterialOverride | None) -> None:
         if value is not None and not isinstance(value, MaterialOverride):
             raise SceneError(f"material must be a MaterialOverride or None, got {value!r}")
-        self._touch()
+        self._touch(state=True)
         self._material = value
 
     @property
@@ -246,7 +250,7 @@ class Entity:
 
     @selected.setter
     def selected(self, value: bool | None) -> None:
-        self._touch()
+        self._touch(state=True)
         self._selected = None if value is None else bool(value)
 
     @property
@@ -255,7 +259,7 @@ class Entity:
 
     @see_through.setter
     def see_through(self, value: bool | None) -> None:
-        self._touch()
+        self._touch(state=True)
         self._see_through = None if value is None else bool(value)
 
     @property
@@ -264,7 +268,7 @@ class Entity:
 
     @collision_disabled.setter
     def collision_disabled(self, value: bool | None) -> None:
-        self._touch()
+        self._touch(state=True)
         self._collision_disabled = None if value is None else bool(value)
 
     def _resolve(self, parent: ResolvedState) -> ResolvedState:
@@ -306,6 +310,11 @@ class Scene:
         self._roots: list[Entity] = []
         self.version = 0
         """Increases on every change (transform, state, structure, lighting)."""
+        self._state_changes = 0
+        """How many of those changes were entities' state overrides (hidden, tint, …)."""
+        self._worlds: tuple[int, dict[int, transforms.Mat4]] | None = None
+        """The world matrices of entities with a mesh, by id, and the count of changes other
+        than state overrides they are for (see :meth:`draw_list`)."""
         self._lighting = Lighting()
         self._cut_planes: dict[int, CutPlane] = {}
         self._cut_plane_ids = itertools.count(1)
@@ -461,24 +470,30 @@ class Scene:
         # Pass 2: create the entities; undo on any failure.
         root = self.create_entity(name or model.name, parent)
         try:
-            created: list[Entity] = []
-            ids = self._ids
-            for index, parent_slot, t, r, s in plan:
-                # The transform was checked in pass 1 and the parent is the root or one made
-                # here: the entity is made directly, not through create_entity's checks again
-                # (a third of adding a 100,000-part model).
-                node = model.nodes[index]
-                e = Entity(self, next(ids), str(node.name))
-                e._position, e._rotation, e._scale = t, r, s
-                e.mesh, e.light = node.mesh, node.light
-                self._entities[e.id] = e
-                self._attach(e, root if parent_slot < 0 else created[parent_slot])
-                created.append(e)
-            self.version += 1
+            with gc_paused():
+                self._create_planned(model, plan, root)
         except BaseException:
             self.remove(root)
             raise
         return root
+
+    def _create_planned(self, model: Model, plan: list[tuple[int, int, Vec3, Quat, Vec3]],
+                        root: Entity) -> None:
+        """:meth:`add_model`'s entities, from its checked plan. The transforms were checked
+        and the parents are the root or entities made here: each entity is made directly, not
+        through :meth:`create_entity`'s checks again (a third of adding a 100,000-part
+        model)."""
+        created: list[Entity] = []
+        ids = self._ids
+        for index, parent_slot, t, r, s in plan:
+            node = model.nodes[index]
+            e = Entity(self, next(ids), str(node.name))
+            e._position, e._rotation, e._scale = t, r, s
+            e.mesh, e.light = node.mesh, node.light
+            self._entities[e.id] = e
+            self._attach(e, root if parent_slot < 0 else created[parent_slot])
+            created.append(e)
+        self.version += 1
 
     def remove(self, entity: Entity) -> None:
         """Remove ``entity`` and its subtree; their ids are never reused."""
@@ -603,22 +618,50 @@ class Scene:
                       (float(hi[0]), float(hi[1]), float(hi[2])))
 
     def draw_list(self) -> list[DrawItem]:
-        """Every entity with a mesh, with its world matrix and resolved state, in one pass."""
+        """Every entity with a mesh, with its world matrix (read-only) and resolved state, in
+        one pass. World matrices are kept while only state overrides change: selecting or
+        tinting a part of a 100,000-part model does not multiply 100,000 matrices again."""
         out: list[DrawItem] = []
-        for root in self._roots:
-            out.extend(self._walk(root, np.eye(4), _ROOT_STATE))
+        key = self.version - self._state_changes  # moves with every change but a state's
+        with gc_paused():
+            if self._worlds is not None and self._worlds[0] == key:
+                worlds = self._worlds[1]
+                for root in self._roots:
+                    out.extend(self._walk_states(root, worlds))
+                return out
+            fresh: dict[int, transforms.Mat4] = {}
+            for root in self._roots:
+                out.extend(self._walk(root, np.eye(4), _ROOT_STATE, fresh))
+            self._worlds = key, fresh
         return out
 
     def _walk(self, start: Entity, parent_world: npt.NDArray[np.float64],
-              parent_state: ResolvedState) -> Iterator[DrawItem]:
+              parent_state: ResolvedState, worlds: dict[int, transforms.Mat4] | None = None
+              ) -> Iterator[DrawItem]:
+        """The entities with a mesh under ``start``, depth first; their world matrices are
+        also put in ``worlds`` when given (:meth:`draw_list`'s, then read-only)."""
         stack = [(start, parent_world, parent_state)]
         while stack:
             e, pw, ps = stack.pop()
             world = pw @ e.local_matrix()
             state = e._resolve(ps)
             if e.mesh is not None:
+                if worlds is not None:
+                    world.flags.writeable = False
+                    worlds[e.id] = world
                 yield DrawItem(e, e.mesh, world, state)
             stack.extend((c, world, state) for c in e._children)
+
+    @staticmethod
+    def _walk_states(start: Entity, worlds: dict[int, transforms.Mat4]) -> Iterator[DrawItem]:
+        """:meth:`_walk` with the world matrices it made last time."""
+        stack = [(start, _ROOT_STATE)]
+        while stack:
+            e, ps = stack.pop()
+            state = e._resolve(ps)
+            if e.mesh is not None:
+                yield DrawItem(e, e.mesh, worlds[e.id], state)
+            stack.extend((c, state) for c in e._children)
 
     def light_list(self) -> list[Light]:
         """The models' lights (entities with a light, not hidden), placed in the world: at

@@ -81,3 +81,30 @@ def test_a_kept_local_matrix_follows_every_transform_change_and_bounds_match_per
     assert after is not None and before is not None and after != before
     np.testing.assert_allclose(after.min, lo, rtol=1e-9)
     np.testing.assert_allclose(after.max, hi, rtol=1e-9)
+
+
+def test_draw_list_keeps_world_matrices_only_across_state_changes() -> None:
+    scene = Scene()
+    root = scene.add_model(load_model(SAMPLE), "Engine")
+    part = next(e for e in scene.entities() if e.mesh is not None and e.parent is not root)
+    holder = part.parent
+    assert holder is not None
+
+    def item() -> tuple[np.ndarray, object]:
+        found = [it for it in scene.draw_list() if it.entity is part]
+        assert len(found) == 1
+        return found[0].world, found[0].state
+
+    world, _ = item()
+    part.selected = True
+    holder.tint = Tint((0.0, 1.0, 0.0), 1.0)
+    again, state = item()
+    assert again is world and not again.flags.writeable  # kept, and nobody may change it
+    assert state.selected and state.tint == Tint((0.0, 1.0, 0.0), 1.0)
+    holder.position = (holder.position[0] + 2.0, *holder.position[1:])
+    moved, _ = item()
+    np.testing.assert_allclose(moved, scene.world_matrix(part))
+    assert not np.allclose(moved[:3, 3], world[:3, 3])
+    scene.set_parent(part, root)  # a structure change: computed again
+    reparented, _ = item()
+    np.testing.assert_allclose(reparented, scene.world_matrix(part))
