@@ -702,6 +702,12 @@ class _AccessorInfo:
                 f"{self.dtype.itemsize}-byte components{sparse}")
 
 
+_DECODE_TOGETHER_VERTICES = 16_384
+"""Accessors of at most this many vertices are decoded together (see
+:meth:`_Loader._decode_plain_floats`): what that saves is a per-accessor cost."""
+_DECODE_GROUP_FLOATS = 1 << 22
+"""... at most about this many floats at a time (16 MiB, and its checks' temporaries)."""
+
 _COMPONENT_NAMES = {5120: "byte", 5121: "unsigned byte", 5122: "short", 5123: "unsigned short",
                     5126: "float"}
 
@@ -1429,10 +1435,10 @@ class _Loader:
             self._draco[info.index] = np.ascontiguousarray(data.astype(info.dtype))
 
     def _decode_plain_floats(self, mesh_specs: list[Any]) -> None:
-        """Decode the triangle primitives' plain POSITION and NORMAL accessors (float VEC3,
-        tightly packed in the GLB's BIN chunk, not sparse, not compressed) all at once: one
-        gather from the BIN chunk into one array, one finiteness check and one unit-length
-        check over it, each accessor then a view of its rows. A CAD export's 100,000 small
+        """Decode the triangle primitives' small plain POSITION and NORMAL accessors (float
+        VEC3, tightly packed in the GLB's BIN chunk, not sparse, not compressed) together, in
+        groups: copied into one array a group, one finiteness check and one unit-length check
+        over it, each accessor then a view of its rows. A CAD export's 100,000 small
         parts otherwise cost a dozen NumPy calls and their checks each (about a third of the
         load). Anything else, or anything these checks refuse, is left to :meth:`_float_attr`,
         which decodes it alone and words the error. Called after :meth:`_check_budgets` (which
@@ -1476,38 +1482,46 @@ class _Loader:
                         buf, v_off, v_len = self._view_bytes(view_index, view)
                     except ModelError:
                         continue  # worded again when the primitive decodes it
-                    if buf is not chunk or a_off + 12 * info.count > v_len or (v_off + a_off) % 4:
-                        continue
+                    if (buf is not chunk or a_off + 12 * info.count > v_len
+                            or (v_off + a_off) % 4 or info.count > _DECODE_TOGETHER_VERTICES):
+                        continue  # a big accessor decodes alone at no extra cost
                     picked.append((index, (v_off + a_off) // 4, 3 * info.count))
                     normal_of.append(key == "NORMAL")
                     size += info.size
         if len(picked) < 2 or self.decoded_bytes + size > self.max_decoded_bytes:
             return
         floats = np.frombuffer(chunk, dtype=np.float32, count=len(chunk) // 4)
-        firsts = np.array([p[1] for p in picked], dtype=np.int64)
+        group: list[int] = []
+        group_floats = 0
+        for j, (_index, _first, count) in enumerate(picked):
+            group.append(j)
+            group_floats += count
+            if group_floats >= _DECODE_GROUP_FLOATS or j == len(picked) - 1:
+                self._decode_group(floats, [picked[k] for k in group],
+                                   [normal_of[k] for k in group])
+                group, group_floats = [], 0
+
+    def _decode_group(self, floats: npt.NDArray[np.float32], picked: list[tuple[int, int, int]],
+                      normal_of: list[bool]) -> None:
+        """:meth:`_decode_plain_floats` for some of the accessors: copied into one array (the
+        views' base), checked together."""
         counts = np.array([p[2] for p in picked], dtype=np.int64)
         ends = np.cumsum(counts)
         starts = ends - counts
-        # element k of accessor j sits at firsts[j] + k: one gather for all of them
-        gather = np.arange(int(ends[-1]), dtype=np.int64) + np.repeat(firsts - starts, counts)
-        data = floats[gather]
-        del gather
+        data = np.concatenate([floats[first:first + count] for _, first, count in picked])
         nonempty = counts > 0
         bad = np.zeros(len(picked), dtype=bool)
-        finite = np.isfinite(data)
-        bad[nonempty] = np.logical_and.reduceat(finite, starts[nonempty]) == 0
-        del finite
+        bad[nonempty] = np.logical_and.reduceat(np.isfinite(data), starts[nonempty]) == 0
         rows = data.reshape(-1, 3)
         with np.errstate(invalid="ignore", over="ignore"):
             off_unit = np.abs(np.einsum("ij,ij->i", rows, rows) - 1.0)
         unit = np.zeros(len(picked), dtype=bool)
-        row_starts = starts // 3
-        unit[nonempty] = np.maximum.reduceat(off_unit, row_starts[nonempty]) < 1e-5
+        unit[nonempty] = np.maximum.reduceat(off_unit, starts[nonempty] // 3) < 1e-5
         for j, (index, _first, count) in enumerate(picked):
             if bad[j]:
                 continue  # decoded alone, which names the accessor holding NaN or infinity
-            s0 = int(starts[j])
-            self._plain_floats[index] = rows[s0 // 3:(s0 + count) // 3]
+            s0 = int(starts[j]) // 3
+            self._plain_floats[index] = rows[s0:s0 + count // 3]
             if normal_of[j] and unit[j] and count:
                 self._unit_rows.add(index)
 
