@@ -54,7 +54,9 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import ctypes
 import dataclasses
+import functools
 import gc
 import io
 import itertools
@@ -69,7 +71,7 @@ import urllib.parse
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, TypeGuard
+from typing import Any, Literal, TypeGuard, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -470,6 +472,16 @@ def load_model_bytes(
         raise ModelError(
             f"model {name!r} is {len(data)} bytes, over the file size budget of "
             f"{max_file_bytes} bytes", code=LIMIT_EXCEEDED, budget=BUDGET_BYTES)
+    model = _load_bytes(data, base_dir, name, max_triangles, max_file_bytes, missing_normals,
+                        max_decoded_bytes)
+    if len(data) >= TRIM_AFTER_BYTES:
+        return_freed_memory()
+    return model
+
+
+def _load_bytes(data: bytes, base_dir: str | os.PathLike[str] | None, name: str,
+                max_triangles: int, max_file_bytes: int,
+                missing_normals: Literal["flat", "smooth"], max_decoded_bytes: int) -> Model:
     with gc_paused():
         if data[:4] == GLB_MAGIC:
             doc, bin_chunk = _split_glb(data)
@@ -489,6 +501,29 @@ def load_model_bytes(
             # A safety net: the checks above should name every problem; anything that slips
             # through is still reported as a malformed model, never as an internal error.
             raise ModelError(f"malformed glTF: {type(e).__name__}: {e}") from e
+
+
+TRIM_AFTER_BYTES = 16 * 2**20
+"""After loading a file this big, the C heap's free pages are given back to the system (see
+:func:`return_freed_memory`)."""
+
+
+def return_freed_memory() -> None:
+    """Give the C heap's free pages back to the system (glibc's ``malloc_trim``; nothing where
+    the C library has none). A big file's JSON is millions of small objects, freed once its
+    model is made; glibc keeps their pages for later use and the process's resident memory
+    stays up: 59 of 276 MB after a 100,000-part model loaded."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    try:
+        return cast("Callable[[int], int]", ctypes.CDLL(None).malloc_trim)
+    except (AttributeError, OSError):
+        return None
 
 
 @contextlib.contextmanager
@@ -1665,7 +1700,12 @@ class _Loader:
                 return default
             if not (isinstance(v, list) and len(v) == size and all(map(_is_num, v))):
                 raise ModelError(f"node {i} ({name}): {key} must be {size} finite numbers")
-            return tuple(float(x) for x in v)
+            # fresh floats (``* 1.0`` makes one; ``float()`` of a float returns the parser's):
+            # one of the parser's kept alive pins its block of the JSON's freed objects
+            out = tuple(float(x) * 1.0 for x in v)
+            # the default itself where the file spells it out (CAD exports often write every
+            # node's unit scale): one shared tuple, not four objects a node
+            return default if out == default else out
 
         matrix = vec("matrix", 16, ()) if "matrix" in n else None
         rotation = vec("rotation", 4, (0.0, 0.0, 0.0, 1.0))
@@ -1677,8 +1717,10 @@ class _Loader:
                              "rotations are unit quaternions")
         t, s = vec("translation", 3, (0.0, 0.0, 0.0)), vec("scale", 3, (1.0, 1.0, 1.0))
         return Node(
-            i, name, (t[0], t[1], t[2]), (rotation[0], rotation[1], rotation[2], rotation[3]),
-            (s[0], s[1], s[2]), matrix, meshes[n["mesh"]] if "mesh" in n else None,
+            i, name, cast("tuple[float, float, float]", t),
+            cast("tuple[float, float, float, float]", rotation),
+            cast("tuple[float, float, float]", s), matrix,
+            meshes[n["mesh"]] if "mesh" in n else None,
             tuple(children), light,
         )
 

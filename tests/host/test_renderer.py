@@ -277,6 +277,37 @@ def test_batched_small_parts_draw_the_same_picture(egl_context: EglContext) -> N
         r.close()
 
 
+def test_batches_are_kept_while_their_parts_stay_and_remade_when_one_moves(
+        egl_context: EglContext) -> None:
+    """A batch is known by its primitives, their places in the draw list and their world
+    matrices: a re-prepared scene where nothing moved reuses every batch; moving one batched
+    part remakes the batches it left and joined only, and the part is drawn where it went."""
+    scene = Scene()
+    scene.add_model(load_model(SAMPLE), "Engine")
+    r = Renderer(W, H)
+    try:
+        eye = [view((0.5, 0.4, 1.4))]
+        first = frame(r, scene, eye).astype(int)
+        batches = dict(r._batches)
+        assert len(batches) > 1
+        scene.version += 1  # re-prepare, nothing moved
+        again = frame(r, scene, eye).astype(int)
+        assert r._batches == batches
+        np.testing.assert_array_equal(again, first)
+        part = max((it.entity for it in scene.draw_list()
+                    if it.mesh.triangle_count <= BATCH_MAX_TRIANGLES),
+                   key=lambda e: e.mesh.triangle_count if e.mesh else 0)  # a batched part
+        x, y, z = part.position
+        part.position = (x, y + 0.2, z)
+        moved = frame(r, scene, eye).astype(int)
+        remade = [k for k in batches if k not in r._batches]
+        # its batch, and the one of the cell it moved into when it left its own
+        assert 1 <= len(remade) <= 2 < len(batches), (len(remade), len(batches))
+        assert (np.abs(moved - first).max(axis=2) > 30).sum() > 20  # the part is elsewhere
+    finally:
+        r.close()
+
+
 def test_parts_outside_the_view_are_culled_without_changing_the_picture(
         egl_context: EglContext) -> None:
     scene = Scene()
