@@ -6,6 +6,7 @@ and says so when the session is stopped."""
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import shutil
 import socket
@@ -244,6 +245,13 @@ def test_webxr_on_an_emulated_headset_sends_both_eyes_and_shows_stereo_frames(
         page.click("#xr")
         page.wait_for_function("() => window.fakeXr.frames > 30 && window.farview.stream.lastFrame.pose"
                                " && window.farview.stream.lastFrame.pose.views.length === 2", timeout=30_000)
+        # the halves are counted on each XR frame; one drawn while no stream picture was ready is
+        # all background (seen once in CI: [0, 0]): wait for a frame with both eyes drawn, and
+        # if none comes the assertion below says what the last one showed
+        from playwright.sync_api import TimeoutError as PlaywrightTimeout
+        with contextlib.suppress(PlaywrightTimeout):
+            page.wait_for_function("() => window.fakeXr.halves && window.fakeXr.halves[0] > 500"
+                                   " && window.fakeXr.halves[1] > 500", timeout=15_000)
         got = page.evaluate("""() => { const s = window.farview.stream; const last = s.sent.get(s.sequence);
             return {views: last.views, viewport: last.viewport, fov: window.fakeXr.fov,
                     halves: window.fakeXr.halves}; }""")
