@@ -111,6 +111,7 @@ export async function startXr(stream, video, onEnd, camera = window.farview.came
     [gl.TEXTURE_WRAP_S, gl.CLAMP_TO_EDGE], [gl.TEXTURE_WRAP_T, gl.CLAMP_TO_EDGE]]) gl.texParameteri(gl.TEXTURE_2D, k, v);
   const loc = (n) => gl.getUniformLocation(prog, n);
   let place = null;
+  let uploaded = null; // the pose of the picture in the texture
   const state = { session, frames: 0 };
 
   const onFrame = (time, frame) => {
@@ -135,10 +136,16 @@ export async function startXr(stream, video, onEnd, camera = window.farview.came
     gl.bindFramebuffer(gl.FRAMEBUFFER, layer.framebuffer);
     gl.clearColor(0, 0, 0, 1);
     gl.clear(gl.COLOR_BUFFER_BIT);
-    const shown = stream.lastFrame && stream.lastFrame.pose;
-    if (!shown || shown.views.length !== views.length || video.readyState < 2) return;
+    const latest = stream.lastFrame && stream.lastFrame.pose;
     gl.bindTexture(gl.TEXTURE_2D, texture);
-    gl.texImage2D(gl.TEXTURE_2D, 0, gl.RGBA, gl.RGBA, gl.UNSIGNED_BYTE, video);
+    if (latest && latest.views.length === views.length && video.readyState >= 2) {
+      gl.texImage2D(gl.TEXTURE_2D, 0, gl.RGBA, gl.RGBA, gl.UNSIGNED_BYTE, video);
+      uploaded = latest;
+    }
+    // while the video has no current picture (a stall, a seek of the stream's clock), the last
+    // one uploaded is drawn again, reprojected for the head's pose now: never a black frame
+    const shown = uploaded;
+    if (!shown || shown.views.length !== views.length) return;
     gl.useProgram(prog);
     gl.bindBuffer(gl.ARRAY_BUFFER, quad);
     gl.enableVertexAttribArray(0);

@@ -263,6 +263,16 @@ def test_webxr_on_an_emulated_headset_sends_both_eyes_and_shows_stereo_frames(
         assert sum((x - y) ** 2 for x, y in zip(a, b, strict=True)) ** 0.5 == pytest.approx(0.064, abs=1e-6)
         # the stereo frames that came back are drawn in both eyes
         assert got["halves"][0] > 500 and got["halves"][1] > 500, got["halves"]
+        # the video element loses its picture (a stall; here its source is taken away): the
+        # eyes keep showing the last picture, reprojected, not black
+        page.evaluate("() => { const v = window.farview.stream.video; window.heldSource = v.srcObject;"
+                      " v.srcObject = null; }")
+        page.wait_for_function("() => window.farview.stream.video.readyState < 2", timeout=10_000)
+        after = page.evaluate("() => window.fakeXr.frames") + 10
+        page.wait_for_function(f"() => window.fakeXr.frames > {after}", timeout=10_000)
+        held = page.evaluate("() => [window.farview.stream.video.readyState, window.fakeXr.halves]")
+        assert held[0] < 2 and held[1][0] > 500 and held[1][1] > 500, held
+        page.evaluate("() => { window.farview.stream.video.srcObject = window.heldSource; }")
         assert not errors, errors
     finally:
         page.close()
