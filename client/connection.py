@@ -232,7 +232,10 @@ class RenderingConnection:
             self._send_feedback(feedback)
 
     def _send_feedback(self, feedback: dict[str, float]) -> None:
-        channel = self._channels["control"]
+        """On the unreliable ``frames`` channel: a report is of use only now, and on the
+        reliable ``control`` channel a lost one held the later ones back (SCTP resends after
+        a second)."""
+        channel = self._channels["frames"]
         if not self._closed and channel.readyState == "open":
             channel.send(wire.encode(wire.Event("network_feedback", feedback)))
 

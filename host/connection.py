@@ -96,8 +96,11 @@ CONTROL_RATE_LIMIT = RateLimit(per_second=200, burst=400)
 a second. The client awaits its requests' answers, so it sends far fewer; the burst covers a
 batch fired at once."""
 
+FEEDBACK_RATE_LIMIT = RateLimit(per_second=100, burst=100)
+"""``network_feedback`` events a client may send on the ``frames`` channel (ten a second)."""
+
 RATE_LIMITS: Mapping[str, RateLimit] = {"pose": POSE_RATE_LIMIT, "input": INPUT_RATE_LIMIT,
-                                       "control": CONTROL_RATE_LIMIT}
+                                       "control": CONTROL_RATE_LIMIT, "frames": FEEDBACK_RATE_LIMIT}
 """The limits per data channel, each a token bucket per connection."""
 
 
@@ -308,7 +311,7 @@ class HostConnection:
                     cc.report_loss)
         self._applied_target = cc.target
         self.runtime.render_loop.set_target_bitrate(cc.target)
-        self.retransmit.set_budget(cc.target)
+        self.retransmit.set_budget(cc.budget_bitrate)
 
     def _feedback(self, signal: Callable[[CongestionController, float], None]) -> None:
         """Pass one feedback signal to congestion control (what was sent first), then apply."""
@@ -329,20 +332,20 @@ class HostConnection:
         self.last_rtcp = time.monotonic()
         self._feedback(lambda cc, now: cc.on_nack(lost, now))
 
-    def _on_network_feedback(self, data: Any) -> None:
+    def _on_network_feedback(self, data: Any, channel: str = "control") -> None:
         """The client's ``network_feedback`` event: ``{"queue_ms": how long its frames waited in
         a queue on the network lately, "received_kbps": what it received lately (optional)}``,
         congestion control's delay signal."""
         queue_ms = data.get("queue_ms") if isinstance(data, dict) else None
         if isinstance(queue_ms, bool) or not isinstance(queue_ms, int | float) or not 0 <= queue_ms <= 60_000:
-            self._bad("control", f"network_feedback needs queue_ms, a number of milliseconds 0..60000, "
-                                 f"got {queue_ms!r}")
+            self._bad(channel, f"network_feedback needs queue_ms, a number of milliseconds 0..60000, "
+                               f"got {queue_ms!r}")
             return
         kbps = data.get("received_kbps") if isinstance(data, dict) else None
         if kbps is not None and (isinstance(kbps, bool) or not isinstance(kbps, int | float)
                                  or not 0 <= kbps <= 10_000_000):
-            self._bad("control", "network_feedback's received_kbps must be a number of kbit/s "
-                                 f"0..10000000, got {kbps!r}")
+            self._bad(channel, "network_feedback's received_kbps must be a number of kbit/s "
+                               f"0..10000000, got {kbps!r}")
             return
         received = None if kbps is None else kbps * 1000
         self.runtime.render_loop.set_network_queue(queue_ms / 1000)
@@ -360,10 +363,10 @@ class HostConnection:
         self._heard = True
         if label == "frames":
             enlarge_socket_buffers(self.pc)
-            return
         if label == "pose":
             self.runtime.render_loop.client_sends_poses()  # no passive home view for it
-        handler = {"pose": self._on_pose, "input": self._on_input, "control": self._on_control}.get(label)
+        handler = {"pose": self._on_pose, "input": self._on_input, "control": self._on_control,
+                   "frames": self._on_frames_message}.get(label)
         if handler is None:
             self.bad.record("datachannel", f"unknown channel label {label!r}")
             return
@@ -448,6 +451,22 @@ class HostConnection:
             self._on_network_feedback(msg.data)
         else:
             self._bad("control", f"unexpected {type(msg).__name__} from the client")
+
+    def _on_frames_message(self, message: bytes | str) -> None:
+        """The client's ``network_feedback`` events on the unreliable ``frames`` channel (on the
+        reliable, ordered ``control`` channel a lost one held every later one back: under 50 %
+        loss they arrived a second late, and the loss was taken for congestion). Nothing else
+        goes this way."""
+        try:
+            msg = wire.decode(message)
+        except ProtocolError as exc:
+            self._bad("frames", str(exc))
+            return
+        if isinstance(msg, wire.Event) and msg.event == "network_feedback":
+            self._on_network_feedback(msg.data, "frames")
+        else:
+            self._bad("frames", "the client sends only network_feedback events on the frames channel, "
+                                f"got {type(msg).__name__}")
 
     async def _answer(self, request: wire.Request) -> None:
         reply = await self.runtime.control.dispatch(request)

@@ -31,7 +31,8 @@ Three signals, as in WebRTC's Google Congestion Control (GCC):
   queue and leave it full.
 
 The rule (GCC's loss-based controller, on the rate actually sent): loss over :data:`HIGH_LOSS`
-(unless farview's client says its frames wait in no queue: loss without congestion) cuts the
+(unless farview's client says its frames wait in no queue: loss without congestion, which
+shrinks the frames while it lasts instead, :data:`LOSSY_POWER`) cuts the
 target by half the loss fraction, at most once per :data:`DECREASE_INTERVAL_S`; loss over
 :data:`QUEUE_LOSS` (a bottleneck's queue overflowing) sets it just under what got through, in one
 step of at most :data:`MAX_CUT`, and cuts again as soon as the loss on what was sent after that cut took
@@ -132,6 +133,16 @@ frames, which waited for retransmissions and looked like a short queue, and cut 
 its floor just when the path had healed (then seconds at 20-30 fps, the frame rate a low bit
 rate allows). Only a report made a feedback interval after the heavy loss began arms it: at a
 cap's onset the last report was empty too, made before the queue filled."""
+LOSSY_POWER = 2
+"""Under heavy loss that is not congestion (the memory of random loss armed: the client saw no
+queue a feedback interval into it), the target shrinks to the rate held before it times
+``(1 - loss) ** LOSSY_POWER`` (a quarter at 50 % loss) and comes back to it at once when the
+NACK window's loss is under :data:`HIGH_LOSS` again. Holding 8 Mbit/s through a 50 % burst,
+no frame of ~14 packets arrived whole (its resends, limited to a quarter of the target, could
+not keep up), nor the keyframes asked for then: 1.5-2 s without a picture. Smaller frames
+need fewer resends; a restore, unlike a cut, needs no climb back."""
+LOSSY_MIN_STEP = 0.9
+"""A shrink that takes less than this off the current target is not made (no change per NACK)."""
 PROBE_STEP = 0.03
 """Additive step up to the rate the path delivered when congestion last struck, as a fraction
 of that rate."""
@@ -188,7 +199,8 @@ class CongestionController:
         self.report_loss = 0.0
         self.rtt: float | None = None
         self.reason = "start"
-        """Why the target is what it is: start, remb, loss, delay, probe, increase, hold, min, max."""
+        """Why the target is what it is: start, remb, loss, delay, probe, increase, hold,
+        lossy (shrunk for random loss), restore, min, max."""
         self.decreases = 0
         self.capacity: int | None = None
         """What the path delivered when congestion last struck (bit/s): growth is additive
@@ -196,6 +208,9 @@ class CongestionController:
         self.random_loss_holds = 0
         """Heavy loss not answered with a cut: the client's frames waited in no queue."""
         self._random_until = -math.inf
+        self.held: int | None = None
+        """While the target is shrunk for heavy random loss (:data:`LOSSY_POWER`): the target
+        before it, restored when the loss ends."""
         self._heavy_since: float | None = None
         """When the current run of heavy loss (over :data:`HIGH_LOSS`) began."""
         self.remb_ignored = 0
@@ -254,7 +269,14 @@ class CongestionController:
             loss = episode  # a queue overflowing now: no need to wait for the window to fill
         if loss is not None:
             self.nack_loss = loss
-            self._on_loss(loss, now)
+            self._on_loss(loss, now, fresh=True)
+
+    @property
+    def budget_bitrate(self) -> int:
+        """What resends are budgeted from (``RetransmitPolicy.set_budget``): the target, or
+        while it is shrunk for random loss the rate held before (the path carried it, and the
+        loss is what the resends are for)."""
+        return self.target if self.held is None else max(self.target, self.held)
 
     def _window_loss(self, now: float, episode: bool = False
                      ) -> tuple[float | None, float | None]:
@@ -380,14 +402,20 @@ class CongestionController:
         return since >= max(RECUT_AFTER_S, self._settle() + MIN_LOSS_SPAN_S) and loss > QUEUE_LOSS
 
     def _decreased(self, now: float, capacity: float, loss: float = 0.0) -> None:
+        if self.held is not None:  # congestion after all: the cut is taken from the shrunk rate
+            self.held = None
         self._last_decrease = now
         self.capacity = int(capacity)
         self.decreases += 1
 
-    def _on_loss(self, loss: float, now: float) -> None:
+    def _on_loss(self, loss: float, now: float, fresh: bool = False) -> None:
+        """Act on a loss fraction; ``fresh``: from the NACK window (every packet, the last
+        :data:`LOSS_WINDOW_S`), not a receiver report covering the last second or so."""
         self.loss = loss
         if loss <= HIGH_LOSS:
             self._heavy_since = None
+            if fresh:
+                self._restore(now)
         elif self._heavy_since is None:
             self._heavy_since = now
         if loss > HIGH_LOSS:
@@ -398,6 +426,8 @@ class CongestionController:
                 if empty and self._heavy_since is not None and \
                         self._queue_at >= self._heavy_since + FEEDBACK_INTERVAL_S:
                     self._random_until = now + RANDOM_LOSS_MEMORY_S
+                if fresh and now < self._random_until:
+                    self._shrink(loss)
                 return
             if not self._may_decrease(now, loss):
                 return
@@ -429,9 +459,37 @@ class CongestionController:
         else:
             self.reason = "hold"
 
+    def _shrink(self, loss: float) -> None:
+        """Heavy random loss: smaller frames (see :data:`LOSSY_POWER`)."""
+        held = self.target if self.held is None else self.held
+        new = self._clamp(held * (1 - loss) ** LOSSY_POWER)
+        if new < LOSSY_MIN_STEP * self.target:
+            self.held = held
+            self.target = new
+        if self.held is not None:
+            self.reason = "lossy"
+
+    def _restore(self, now: float) -> None:
+        """The heavy random loss is over: the rate held before it, at once."""
+        if self.held is None:
+            return
+        if self.held > self.target:
+            self.target = self.held
+            self.reason = "restore"
+        self.held = None
+        self._last_increase = now
+
     def tick(self, now: float) -> None:
         """Grow the target when the path allows; call it often (each frame sent, each
-        feedback): it acts at most every :data:`INCREASE_INTERVAL_S`."""
+        feedback): it acts at most every :data:`INCREASE_INTERVAL_S`. A target shrunk for
+        random loss is restored as soon as the NACK window's loss is under :data:`HIGH_LOSS`."""
+        if self.held is not None:
+            loss, _ = self._window_loss(now)
+            if loss is not None and loss <= HIGH_LOSS:
+                self.nack_loss = loss
+                self._heavy_since = None
+                self._restore(now)
+                return
         if now - self._last_increase < INCREASE_INTERVAL_S:
             return
         loss, _ = self._window_loss(now)  # no NACKs lately: the loss is over
@@ -483,7 +541,7 @@ class CongestionController:
         """For statistics: the target, why, and the signals behind it."""
         return {"target_bitrate": self.target, "reason": self.reason, "remb": self.remb,
                 "remb_ignored": self.remb_ignored, "random_loss_holds": self.random_loss_holds,
-                "capacity": self.capacity,
+                "capacity": self.capacity, "held_bitrate": self.held,
                 "loss": round(self.loss, 4), "nack_loss": round(self.nack_loss, 4),
                 "report_loss": round(self.report_loss, 4),
                 "rtt_ms": None if self.rtt is None else round(self.rtt * 1000, 1),

@@ -133,6 +133,7 @@ async def test_a_request_over_the_limit_is_refused_not_run(clock: Clock) -> None
 
 def test_the_default_limits() -> None:
     limits = host_connection.RATE_LIMITS
-    assert set(limits) == {"pose", "input", "control"}
+    assert set(limits) == {"pose", "input", "control", "frames"}
     assert limits["pose"] == RateLimit(1000, 1000) and limits["input"] == RateLimit(1000, 1000)
     assert limits["control"] == RateLimit(200, 400)
+    assert limits["frames"] == RateLimit(100, 100)  # network_feedback: ten a second

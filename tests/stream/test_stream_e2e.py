@@ -146,6 +146,9 @@ async def test_bad_input_keeps_the_stream_alive(conn: RenderingConnection) -> No
         ("control", '{"v":1,"event":"network_feedback","data":{"queue_ms":-5}}'),
         ("control", '{"v":1,"event":"network_feedback","data":{"queue_ms":40,'
                     '"received_kbps":"lots"}}'),
+        # the client's network_feedback goes on the unreliable frames channel; nothing else does
+        ("frames", "{not json"), ("frames", '{"v":1,"event":"ping"}'), ("frames", b"\x00" * 40),
+        ("frames", '{"v":1,"event":"network_feedback","data":{"queue_ms":-5}}'),
     ]:
         conn.send_raw(label, data)
     with pytest.raises(RemoteError, match="UnknownMethod"):
@@ -162,6 +165,7 @@ async def test_bad_input_keeps_the_stream_alive(conn: RenderingConnection) -> No
     bad = stats["bad_messages"]
     assert sum(v for k, v in bad.items() if k.startswith("pose")) >= 6
     assert sum(v for k, v in bad.items() if k.startswith("control")) >= 6
+    assert sum(v for k, v in bad.items() if k.startswith("frames")) >= 4
     reported = [data for name, data in conn.events if name == "bad_message"]
     assert any(d["channel"] == "pose" for d in reported)
 

@@ -295,19 +295,46 @@ def test_growth_is_faster_while_the_client_sees_no_queue() -> None:
     assert fast.target > slow.target > 1_000_000
 
 
-def test_heavy_loss_without_a_queue_holds_the_rate() -> None:
+def test_heavy_loss_without_a_queue_shrinks_the_frames_and_restores_the_rate_after_it() -> None:
+    """A radio losing half the packets while nothing queues is not congestion: no cut, but
+    smaller frames while it lasts (a quarter of the rate at 50 %), with resends budgeted from
+    the rate held; as soon as the NACKs stop, the rate held comes back at once (no climb)."""
     cc = CongestionController(LIMITS, start=6_000_000)
     feed = Feed(cc)
     feed.send(1.0, 6e6)
     before = cc.target
-    for _ in range(10):  # a radio losing half the packets, while nothing queues
+    for _ in range(10):
         cc.on_queue_delay(0.0, feed.now)
-        feed.send(0.1, 6e6, loss=0.5)
-    assert cc.target == before and cc.decreases == 0 and cc.random_loss_holds > 0
-    for _ in range(10):  # the same loss with 20 ms of queue: congestion
+        feed.send(0.1, cc.target, loss=0.5)
+    assert cc.decreases == 0 and cc.random_loss_holds > 0
+    assert cc.reason == "lossy" and cc.held == before and cc.budget_bitrate == before
+    assert cc.target == pytest.approx(before * 0.25, rel=0.15)
+    cc.on_queue_delay(0.0, feed.now)
+    feed.send(0.5, cc.target)  # the loss is over
+    assert cc.target == before and cc.held is None and cc.reason in ("restore", "max", "increase")
+    assert cc.decreases == 0
+    for _ in range(10):  # the same loss with 20 ms of queue: congestion, a cut
         cc.on_queue_delay(0.02, feed.now)
         feed.send(0.1, 6e6, loss=0.5)
-    assert cc.target < before and cc.decreases > 0
+    assert cc.target < before and cc.decreases > 0 and cc.held is None
+
+
+def test_a_cut_while_shrunk_for_random_loss_is_not_undone() -> None:
+    """Shrunk for random loss, then a queue (congestion after all): the cut stands, and the
+    loss ending restores nothing."""
+    cc = CongestionController(LIMITS, start=8_000_000)
+    feed = Feed(cc)
+    feed.send(1.0, 6e6)
+    for _ in range(5):
+        cc.on_queue_delay(0.0, feed.now)
+        feed.send(0.1, cc.target, loss=0.5)
+    assert cc.held == 8_000_000
+    cc.on_queue_delay(0.05, feed.now)  # a long queue: a delay cut
+    assert cc.decreases == 1 and cc.held is None and cc.reason == "delay"
+    cut = cc.target
+    cc.on_queue_delay(0.0, feed.now)
+    feed.send(0.3, cut)
+    assert cc.target <= cut * FAST_INCREASE_FACTOR and cc.held is None
 
 
 def test_as_a_loss_burst_ends_its_stale_loss_does_not_cut_without_a_real_queue() -> None:
@@ -323,10 +350,15 @@ def test_as_a_loss_burst_ends_its_stale_loss_does_not_cut_without_a_real_queue()
     for _ in range(3):  # the burst's tail: stale loss, and a short queue of late frames
         cc.on_queue_delay(0.007, feed.now)
         feed.send(0.1, 6e6, loss=0.5)
+    assert cc.decreases == 0 and cc.held == 8_000_000  # shrunk for random loss, not cut
+    feed.send(0.3, 6e6)
     assert cc.target == 8_000_000 and cc.decreases == 0
+    for _ in range(10):
+        cc.on_queue_delay(0.0, feed.now)
+        feed.send(0.1, 6e6, loss=0.5)
     cc.on_queue_delay(0.015, feed.now)
     feed.send(0.1, 6e6, loss=0.5)
-    assert cc.target < 8_000_000 and cc.decreases == 1
+    assert cc.target < 8_000_000 and cc.decreases == 1 and cc.held is None
 
 
 def test_at_a_caps_onset_an_empty_report_from_before_the_loss_does_not_hold_it_off() -> None:
