@@ -24,6 +24,7 @@ connection, and :meth:`next_frame` then raises :class:`~client.errors.Connection
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import inspect
 import logging
 import time
@@ -125,6 +126,7 @@ class RenderingConnection:
         self._receiver = VideoReceiver(self._on_decoded, request_keyframe=self._ask_keyframe)
         self._jitter = FrameAssembler(self._receiver.on_encoded, request_keyframe=self._ask_keyframe)
         self._network_feedback = NetworkFeedback(lambda: self._jitter.bytes_received)
+        self._keyframe_asks_sent = 0
         if stock_receiver:
             # benchmark baseline: aiortc's own jitter buffer, decoder thread and queue
             self.pc.on("track", self._on_stock_track)
@@ -281,6 +283,13 @@ class RenderingConnection:
                 views = tuple(pose)
             request = PoseRequest(views, (w, h), self.near if near is None else near,
                                   self.far if far is None else far, keyframe)
+        asks = self._jitter.keyframe_asks
+        if asks != self._keyframe_asks_sent:
+            # the stream waits for a keyframe it asked for (a PLI): the flag on this pose,
+            # sent twice, asks again by another way (the host takes copies of one ask as one)
+            self._keyframe_asks_sent = asks
+            if not request.keyframe:
+                request = dataclasses.replace(request, keyframe=True)
         self.viewport = request.viewport
         msg = self._poses.stamp(request)
         ch = self._channels["pose"]

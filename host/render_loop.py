@@ -115,6 +115,10 @@ KEYFRAME_DRAIN_MAX_S = 0.25
 (:meth:`RenderLoop.set_network_queue`) waits that long first, at most this long, with nothing
 sent: the queue drains, and the keyframe is not lost at its full tail (on a link capped to
 3 Mbit/s, keyframes sent into the full queue were lost twice in a row, a 570 ms freeze)."""
+KEYFRAME_DUPLICATE_S = 0.05
+"""A request this soon after a keyframe was begun is answered by it: the client sends one ask
+several ways (a PLI, and the keyframe flag on its next pose, sent twice), so that one gets
+through a lossy link, and the copies arrive together."""
 NETWORK_QUEUE_FRESH_S = 0.25
 """A reported network queue older than this is not used to hold a keyframe back."""
 
@@ -286,6 +290,8 @@ class RenderLoop:
         self._dirty = False
         self._keyframe = False
         """A keyframe was asked for (held back until :data:`KEYFRAME_MIN_INTERVAL_S` is over)."""
+        self._keyframe_begun = -1e9
+        """perf_counter() when the last keyframe was taken up for rendering."""
         self._keyframe_now = False
         """The next frame is a keyframe whatever the interval (a new stream or encoder)."""
         self._keyframe_not_before = 0.0
@@ -366,6 +372,9 @@ class RenderLoop:
         self.keyframe_requests += 1
         if self._stream is not None and self._stream.settings.intra_refresh:
             self.keyframe_requests_refreshed += 1  # the next sweep heals it
+            return
+        if time.perf_counter() - self._keyframe_begun < KEYFRAME_DUPLICATE_S:
+            self.keyframe_requests_merged += 1  # another copy of the ask that keyframe answers
             return
         if self._keyframe:
             self.keyframe_requests_merged += 1
@@ -587,6 +596,7 @@ class RenderLoop:
                 keyframe = self._keyframe_now or self._keyframe_wait(time.perf_counter()) == 0.0
                 if keyframe:
                     self._keyframe = self._keyframe_now = False
+                    self._keyframe_begun = time.perf_counter()
                 self._last_pose = msg
                 trigger_at, self._trigger_at = self._trigger_at, None
             view_key = (msg.views, msg.viewport, msg.near, msg.far, getattr(self._scene, "version", 0))

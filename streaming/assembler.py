@@ -49,6 +49,12 @@ MIN_RENACK_S = 0.025
 than the host's spacing between two resends of one packet (``streaming/retransmit.py``)."""
 MAX_RENACK = 256
 """At most this many sequence numbers in one repeated NACK."""
+LOSSY_MAX_WAIT = 0.15
+"""Within :data:`LOSSY_MEMORY_S` of a give-up a gap waits at least this long: on a link that
+loses many packets, each give-up costs a keyframe (several times a P-frame's packets, as
+likely to lose one), so more rounds of asking are the cheaper way to a picture. Under 50 %
+loss, 70 ms (three asks) healed too few gaps: a keyframe every 200 ms and hardly a picture."""
+LOSSY_MEMORY_S = 1.0
 RESYNC_REASK_S = 0.25
 """While waiting for a keyframe, packets that start none for this long ask again (the
 keyframe or the request was lost)."""
@@ -64,7 +70,8 @@ class EncodedFrame:
     """time.perf_counter() when its last packet arrived."""
     packets: int
     waited: bool = False
-    """It was held for a retransmission."""
+    """It was held for a retransmission: of its own packet, or of an earlier frame's (it waited
+    behind it; under 50 % loss such frames read as 150 ms of network queue and cut the rate)."""
 
 
 @dataclass
@@ -115,6 +122,11 @@ class FrameAssembler:
         self._gap_since: float | None = None
         self._timer: asyncio.TimerHandle | None = None
         self.max_wait = DEFAULT_MAX_WAIT
+        self._gave_up_at = -1e9
+        self.keyframe_asks = 0
+        """Keyframes asked for (each give-up and each repeat): the connection also sets the
+        keyframe flag on its next pose when this grows, so the ask has more than one way
+        through a lossy link (a PLI alone is lost as often as any packet)."""
         self.renack_interval = MIN_RENACK_S
         self.send_nack: Callable[[list[int]], None] | None = None
         """Sends a NACK for these sequence numbers (set by ``install_marker_receiver``)."""
@@ -159,6 +171,7 @@ class FrameAssembler:
                     self._asked_at = now
                 elif now - self._asked_at >= RESYNC_REASK_S:  # that keyframe was lost too
                     self._asked_at = now
+                    self.keyframe_asks += 1
                     return True, None
                 return False, None
             self._asked_at = None
@@ -190,7 +203,7 @@ class FrameAssembler:
         now = self._clock() if now is None else now
         if self._gap_since is None:
             return False
-        if now - self._gap_since >= self.max_wait:
+        if now - self._gap_since >= self._wait(now):
             return self._give_up()
         if self.send_nack is not None and now - (self._nacked_at or self._gap_since) >= self.renack_interval:
             missing = self._missing()
@@ -199,6 +212,13 @@ class FrameAssembler:
                 self.renacks += 1
                 self.send_nack(missing)
         return False
+
+    def _wait(self, now: float) -> float:
+        """How long a gap waits: :attr:`max_wait`, or :data:`LOSSY_MAX_WAIT` if longer soon
+        after a give-up."""
+        if now - self._gave_up_at < LOSSY_MEMORY_S:
+            return max(self.max_wait, LOSSY_MAX_WAIT)
+        return self.max_wait
 
     def _missing(self) -> list[int]:
         """The 16-bit sequence numbers missing between the next frame and the newest packet."""
@@ -220,7 +240,7 @@ class FrameAssembler:
         except RuntimeError:
             return
         now = self._clock()
-        due = self._gap_since + self.max_wait
+        due = self._gap_since + self._wait(now)
         if self.send_nack is not None:
             due = min(due, (self._nacked_at or self._gap_since) + self.renack_interval)
         self._timer = loop.call_later(max(0.0, due - now), self._on_timer)
@@ -239,6 +259,7 @@ class FrameAssembler:
         return cand
 
     def _release(self, now: float) -> None:
+        behind = False  # frames whole before a gap filled waited behind it: "waited" too
         while self._next is not None and not self._resync:
             end = self._next
             while end in self._packets and not self._packets[end].marker:
@@ -251,7 +272,8 @@ class FrameAssembler:
                 else:
                     self._gap_since = self._nacked_at = None
                 return
-            waited = self._gap_since is not None
+            gap = self._gap_since is not None
+            waited = behind = behind or gap
             parts = [self._packets.pop(s) for s in range(self._next, end + 1)]
             self._next = end + 1
             self._gap_since = self._nacked_at = None
@@ -262,7 +284,7 @@ class FrameAssembler:
                 return
             data = b"".join(p.data for p in parts)
             self.frames_completed += 1
-            if waited:
+            if gap:
                 self.frames_recovered += 1
             self._on_frame(EncodedFrame(data, parts[-1].timestamp, now, len(parts), waited))
 
@@ -270,7 +292,8 @@ class FrameAssembler:
         """Drop the frame with the gap and every frame after it up to the next keyframe that
         is held (or all), count them, and wait for a keyframe; True: ask for one."""
         self.give_ups += 1
-        self._asked_at = self._clock()
+        self.keyframe_asks += 1
+        self._asked_at = self._gave_up_at = self._clock()
         gap = self._next
         if gap is not None:
             while gap in self._packets:

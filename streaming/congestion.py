@@ -124,7 +124,10 @@ FAST_INCREASE_FACTOR = 1.15
 loss a hold, not a cut: packets lost while none wait in a queue are a lossy radio or a burst,
 and fewer bits would not cure it (without the client's reports, as with a browser, loss cuts)."""
 EMPTY_QUEUE_S = 0.005
-QUEUE_FRESH_S = 0.25
+QUEUE_FRESH_S = 0.45
+"""A client report older than this says nothing about the queue now. Reports go ten a second
+on an unreliable channel: under 50 % loss, a gap of 0.25 s (two lost in a row) came one time
+in four and let the loss be taken for congestion; four in a row, one in sixteen."""
 RANDOM_LOSS_MEMORY_S = 1.5
 """After loss held as random (no queue), heavy loss cuts within this only when the client
 reports a queue over :data:`QUEUE_DELAY_HOLD_S`: as a 50 % burst ended, feedback on packets
@@ -137,10 +140,17 @@ LOSSY_POWER = 2
 """Under heavy loss that is not congestion (the memory of random loss armed: the client saw no
 queue a feedback interval into it), the target shrinks to the rate held before it times
 ``(1 - loss) ** LOSSY_POWER`` (a quarter at 50 % loss) and comes back to it at once when the
-NACK window's loss is under :data:`HIGH_LOSS` again. Holding 8 Mbit/s through a 50 % burst,
-no frame of ~14 packets arrived whole (its resends, limited to a quarter of the target, could
-not keep up), nor the keyframes asked for then: 1.5-2 s without a picture. Smaller frames
-need fewer resends; a restore, unlike a cut, needs no climb back."""
+NACK window's loss has been under :data:`HIGH_LOSS` again for :data:`RESTORE_CALM_S`; it does
+not grow meanwhile, and a falling REMB (which follows the shrink) does not cut it unless the
+client reports a queue. Holding 8 Mbit/s through a 50 % burst, no frame of ~14 packets
+arrived whole (its resends, limited to a quarter of the target, could not keep up), nor the
+keyframes asked for then: 1.5-2 s without a picture. Smaller frames need fewer resends; a
+restore, unlike a cut, needs no climb back."""
+RESTORE_CALM_S = 0.3
+"""The rate held comes back once the NACK window has said under :data:`HIGH_LOSS` for this
+long: one calm window is not enough (while a keyframe is held back the host sends nothing, no
+new gap is NACKed, and a window read 0 % in the middle of a 50 % burst: the restored 8 Mbit/s
+keyframe that followed was lost)."""
 LOSSY_MIN_STEP = 0.9
 """A shrink that takes less than this off the current target is not made (no change per NACK)."""
 PROBE_STEP = 0.03
@@ -208,6 +218,8 @@ class CongestionController:
         self.random_loss_holds = 0
         """Heavy loss not answered with a cut: the client's frames waited in no queue."""
         self._random_until = -math.inf
+        self._calm_since: float | None = None
+        """While shrunk: since when the NACK window has read under :data:`HIGH_LOSS`."""
         self.held: int | None = None
         """While the target is shrunk for heavy random loss (:data:`LOSSY_POWER`): the target
         before it, restored when the loss ends."""
@@ -336,6 +348,8 @@ class CongestionController:
             return
         previous, self.remb = self.remb, int(bitrate)
         falling = previous is not None and self.remb < previous
+        if self.held is not None and not self._queue_full(now):
+            return  # shrunk for random loss: the estimate follows that shrink and the loss
         if falling and self.remb < self.target and self._may_decrease(now):
             self._decreased(now, self.remb / 0.85, self.loss)
             self._set(self.remb, "remb")
@@ -415,7 +429,7 @@ class CongestionController:
         if loss <= HIGH_LOSS:
             self._heavy_since = None
             if fresh:
-                self._restore(now)
+                self._calm(now)
         elif self._heavy_since is None:
             self._heavy_since = now
         if loss > HIGH_LOSS:
@@ -428,6 +442,7 @@ class CongestionController:
                     self._random_until = now + RANDOM_LOSS_MEMORY_S
                 if fresh and now < self._random_until:
                     self._shrink(loss)
+                self._calm_since = None
                 return
             if not self._may_decrease(now, loss):
                 return
@@ -469,8 +484,21 @@ class CongestionController:
         if self.held is not None:
             self.reason = "lossy"
 
+    def _calm(self, now: float) -> bool:
+        """The NACK window reads under :data:`HIGH_LOSS`: True (and the rate held restored) once
+        it has for :data:`RESTORE_CALM_S`."""
+        if self.held is None:
+            return False
+        if self._calm_since is None:
+            self._calm_since = now
+        if now - self._calm_since < RESTORE_CALM_S:
+            return False
+        self._restore(now)
+        return True
+
     def _restore(self, now: float) -> None:
         """The heavy random loss is over: the rate held before it, at once."""
+        self._calm_since = None
         if self.held is None:
             return
         if self.held > self.target:
@@ -488,8 +516,10 @@ class CongestionController:
             if loss is not None and loss <= HIGH_LOSS:
                 self.nack_loss = loss
                 self._heavy_since = None
-                self._restore(now)
-                return
+                self._calm(now)
+            elif loss is not None:
+                self._calm_since = None
+            return  # no growth from a shrunk target: the held rate comes back whole
         if now - self._last_increase < INCREASE_INTERVAL_S:
             return
         loss, _ = self._window_loss(now)  # no NACKs lately: the loss is over

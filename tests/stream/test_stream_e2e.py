@@ -170,6 +170,32 @@ async def test_bad_input_keeps_the_stream_alive(conn: RenderingConnection) -> No
     assert any(d["channel"] == "pose" for d in reported)
 
 
+async def test_a_keyframe_ask_is_repeated_on_the_next_pose_and_answered(conn: RenderingConnection) -> None:
+    """When the stream asks for a keyframe (a give-up sends a PLI), the next pose carries the
+    keyframe flag too (poses go twice on their channel: the ask gets through a lossy link), and
+    the host answers with a keyframe; the pose after carries no flag."""
+    await conn.next_frame()
+    first = conn.send_pose(camera_at(0.05))
+    await frame_for(conn, first.sequence)
+    # the stream's first frames are keyframes: an ask within 50 ms after one began would be
+    # taken for a copy of the ask it answers (KEYFRAME_DUPLICATE_S)
+    await asyncio.sleep(0.3)
+    before = (await conn.request("get_stats"))["video"]
+    conn._jitter.keyframe_asks += 1  # as a give-up does (no PLI here: the flag is the only ask)
+    asked = conn.send_pose(camera_at(0.1))
+    assert asked.keyframe
+    assert not conn.send_pose(camera_at(0.15)).keyframe
+    deadline = time.monotonic() + 15
+    after = before
+    while time.monotonic() < deadline:
+        after = (await conn.request("get_stats"))["video"]
+        if after["keyframes_sent"] > before["keyframes_sent"]:
+            break
+        await asyncio.sleep(0.1)
+    assert after["keyframe_requests"] >= before["keyframe_requests"] + 1, (before, after)
+    assert after["keyframes_sent"] > before["keyframes_sent"], (before, after)
+
+
 async def test_viewport_change_re_renders_at_new_size(conn: RenderingConnection) -> None:
     await conn.next_frame()
     await conn.set_viewport(480, 272)

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from aiortc.rtp import RtpPacket
 
-from farview.streaming.assembler import MAX_HELD_PACKETS, RESYNC_REASK_S, EncodedFrame, FrameAssembler, has_idr
+from farview.streaming.assembler import (
+    LOSSY_MAX_WAIT,
+    LOSSY_MEMORY_S,
+    MAX_HELD_PACKETS,
+    RESYNC_REASK_S,
+    EncodedFrame,
+    FrameAssembler,
+    has_idr,
+)
 
 KEY = b"\x00\x00\x00\x01\x67sps\x00\x00\x00\x01\x68pps\x00\x00\x00\x01\x65idr"
 P = b"\x00\x00\x00\x01\x41p"
@@ -145,3 +153,54 @@ def test_a_gap_that_stays_open_is_asked_for_again() -> None:
     assert asm.poll() is False and asked == [[4]]  # not again before the interval
     asm.add(lost)
     assert [f.rtp_timestamp for f in got] == [100, 200] and asm.renacks == 1
+
+
+def test_frames_whole_behind_a_gap_count_as_waited_and_only_the_gap_as_recovered() -> None:
+    """A frame that was whole but waited behind an earlier frame's lost packet has a trip that
+    includes that wait: it says nothing about a network queue (``waited``)."""
+    asm, got, clock = make()
+    packets = frame(10, 100, KEY, 3) + frame(13, 200, P) + frame(15, 300, P)
+    lost = packets.pop(1)
+    for p in packets:
+        clock.t += 0.002
+        asm.add(p)
+    clock.t += 0.05
+    asm.add(lost)
+    assert [(f.rtp_timestamp, f.waited) for f in got] == [(100, True), (200, True), (300, True)]
+    assert asm.frames_recovered == 1
+    for p in frame(17, 400, P):  # the next frame, with nothing lost before it
+        asm.add(p)
+    assert got[-1].rtp_timestamp == 400 and not got[-1].waited
+
+
+def test_after_a_give_up_gaps_wait_longer_and_every_ask_is_counted() -> None:
+    """Soon after a give-up (a lossy link) a gap waits LOSSY_MAX_WAIT, not the round-trip
+    wait: each give-up costs a keyframe. Every ask (give-up, repeat) is counted, for the pose
+    flag that repeats it."""
+    asm, got, clock = make()
+    asm.set_rtt(0.001)
+    assert asm.max_wait < LOSSY_MAX_WAIT
+    for p in frame(1, 100, KEY):
+        asm.add(p)
+    packets = frame(3, 200, P) + frame(5, 300, P)
+    del packets[0]
+    for p in packets:
+        asm.add(p)
+    clock.t += asm.max_wait + 1e-6
+    assert asm.poll() is True and asm.keyframe_asks == 1
+    gave_up = clock.t
+    clock.t += RESYNC_REASK_S
+    assert asm.add(pkt(7, 400, True, P)) == (True, None)  # still no keyframe: asked again
+    assert asm.keyframe_asks == 2
+    for p in frame(8, 500, KEY) + frame(10, 600, P):
+        asm.add(p)
+    assert [f.rtp_timestamp for f in got] == [100, 500, 600]
+    packets = frame(12, 700, P) + frame(14, 800, P)
+    del packets[0]
+    for p in packets:
+        asm.add(p)
+    clock.t += asm.max_wait + 1e-6
+    assert clock.t - gave_up < LOSSY_MEMORY_S
+    assert asm.poll() is False  # within LOSSY_MEMORY_S of the give-up: it waits on
+    clock.t += LOSSY_MAX_WAIT - asm.max_wait
+    assert asm.poll() is True and asm.keyframe_asks == 3

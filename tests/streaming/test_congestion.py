@@ -310,7 +310,9 @@ def test_heavy_loss_without_a_queue_shrinks_the_frames_and_restores_the_rate_aft
     assert cc.reason == "lossy" and cc.held == before and cc.budget_bitrate == before
     assert cc.target == pytest.approx(before * 0.25, rel=0.15)
     cc.on_queue_delay(0.0, feed.now)
-    feed.send(0.5, cc.target)  # the loss is over
+    feed.send(0.45, cc.target)  # the loss is over: the window empties, then stays calm 0.3 s
+    assert cc.held == before
+    feed.send(0.5, cc.target)
     assert cc.target == before and cc.held is None and cc.reason in ("restore", "max", "increase")
     assert cc.decreases == 0
     for _ in range(10):  # the same loss with 20 ms of queue: congestion, a cut
@@ -351,7 +353,7 @@ def test_as_a_loss_burst_ends_its_stale_loss_does_not_cut_without_a_real_queue()
         cc.on_queue_delay(0.007, feed.now)
         feed.send(0.1, 6e6, loss=0.5)
     assert cc.decreases == 0 and cc.held == 8_000_000  # shrunk for random loss, not cut
-    feed.send(0.3, 6e6)
+    feed.send(1.0, 6e6)
     assert cc.target == 8_000_000 and cc.decreases == 0
     for _ in range(10):
         cc.on_queue_delay(0.0, feed.now)
@@ -468,3 +470,24 @@ def test_the_client_counts_every_packet_for_its_receive_rate() -> None:
             events.append(event)
     rates = [e["received_kbps"] for e in events if "received_kbps" in e]
     assert len(rates) >= 8 and all(abs(r - 3000) < 400 for r in rates), events
+
+
+def test_while_shrunk_for_random_loss_a_falling_remb_does_not_cut() -> None:
+    """The receiver's REMB follows the shrunk rate and the loss: while the client sees no
+    queue it does not cut (a cut would leave the stream to climb back from it after the loss);
+    with a queue it does."""
+    cc = CongestionController(LIMITS, start=8_000_000)
+    feed = Feed(cc)
+    feed.send(1.0, 6e6)
+    for _ in range(10):  # long enough for the rate sent to be the shrunk one
+        cc.on_queue_delay(0.0, feed.now)
+        feed.send(0.1, cc.target, loss=0.5)
+    assert cc.held == 8_000_000
+    shrunk = cc.target
+    cc.on_remb(int(shrunk * 0.9), feed.now)
+    cc.on_remb(int(shrunk * 0.7), feed.now + 0.01)
+    assert cc.remb == int(shrunk * 0.7) and cc.remb_ignored == 0
+    assert cc.target == shrunk and cc.decreases == 0 and cc.held == 8_000_000
+    cc.on_queue_delay(0.02, feed.now + 0.02)  # a queue: congestion after all
+    cc.on_remb(int(shrunk * 0.6), feed.now + 0.05)
+    assert cc.decreases >= 1 and cc.held is None and cc.target < shrunk
