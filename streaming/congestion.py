@@ -288,7 +288,7 @@ class CongestionController:
         """What resends are budgeted from (``RetransmitPolicy.set_budget``): the target, or
         while it is shrunk for random loss the rate held before (the path carried it, and the
         loss is what the resends are for)."""
-        return self.target if self.held is None else max(self.target, self.held)
+        return self.target if self.held is None else self.held
 
     def _window_loss(self, now: float, episode: bool = False
                      ) -> tuple[float | None, float | None]:
@@ -416,8 +416,7 @@ class CongestionController:
         return since >= max(RECUT_AFTER_S, self._settle() + MIN_LOSS_SPAN_S) and loss > QUEUE_LOSS
 
     def _decreased(self, now: float, capacity: float, loss: float = 0.0) -> None:
-        if self.held is not None:  # congestion after all: the cut is taken from the shrunk rate
-            self.held = None
+        self.held = None  # shrunk for random loss? congestion after all: the cut stands
         self._last_decrease = now
         self.capacity = int(capacity)
         self.decreases += 1
@@ -484,33 +483,25 @@ class CongestionController:
         if self.held is not None:
             self.reason = "lossy"
 
-    def _calm(self, now: float) -> bool:
-        """The NACK window reads under :data:`HIGH_LOSS`: True (and the rate held restored) once
-        it has for :data:`RESTORE_CALM_S`."""
+    def _calm(self, now: float) -> None:
+        """The NACK window reads under :data:`HIGH_LOSS`: once it has for
+        :data:`RESTORE_CALM_S`, the heavy random loss is over and the rate held comes back at
+        once."""
         if self.held is None:
-            return False
+            return
         if self._calm_since is None:
             self._calm_since = now
         if now - self._calm_since < RESTORE_CALM_S:
-            return False
-        self._restore(now)
-        return True
-
-    def _restore(self, now: float) -> None:
-        """The heavy random loss is over: the rate held before it, at once."""
-        self._calm_since = None
-        if self.held is None:
             return
-        if self.held > self.target:
-            self.target = self.held
-            self.reason = "restore"
-        self.held = None
+        self.target, self.held, self._calm_since = self.held, None, None
+        self.reason = "restore"
         self._last_increase = now
 
     def tick(self, now: float) -> None:
         """Grow the target when the path allows; call it often (each frame sent, each
         feedback): it acts at most every :data:`INCREASE_INTERVAL_S`. A target shrunk for
-        random loss is restored as soon as the NACK window's loss is under :data:`HIGH_LOSS`."""
+        random loss does not grow: it is restored once the NACK window's loss has been under
+        :data:`HIGH_LOSS` for :data:`RESTORE_CALM_S`."""
         if self.held is not None:
             loss, _ = self._window_loss(now)
             if loss is not None and loss <= HIGH_LOSS:
