@@ -8,8 +8,10 @@ decode, ``host.gltf.load_model``), adding it to a scene, memory, and the
 in-process renderer's frame time at 1280×720 while the camera moves (an orbit; big parts may be
 drawn at a coarser level of detail, the level reached is shown) and at rest (the same view
 again, full detail), p50 over ``--frames`` frames, the seconds until the levels of detail were
-made, and "plain": moving again with every part drawn on its own and in full (no batches, no
-levels of detail: as before issue 20).
+made, a click ("pick": a ray from the eye through the middle of the view, the draw list and
+the cast, as the host's ``ray_cast``; "select": selecting the part it hit, to the end of the
+next frame, which shows its outline), and "plain": moving again with every part drawn on its
+own and in full (no batches, no levels of detail: as before issue 20).
 
 Each model is measured in a fresh process (``--measure PATH``), so that memory freed by one
 model cannot hide another's: "RSS MB" is that process's resident memory once the model is
@@ -39,6 +41,7 @@ import psutil
 import farview.host.egl
 from farview.host.convert import Budgets, convert_file
 from farview.host.gltf import load_model, pack_glb
+from farview.host.raycast import RayCaster
 from farview.host.renderer import Renderer
 from farview.host.scene import Scene
 from farview.host.transforms import matrix3_to_quat
@@ -169,6 +172,20 @@ def measure(renderer: Renderer, path: Path, frames: int) -> dict[str, float]:
     for _ in range(frames):
         render(frames * 0.05)
         rest.append(renderer.last_timings.render_ms)
+    # A click: a ray from the eye through the middle of the view picks a part (as the host's
+    # ray cast does: a draw list, then the cast, at full detail), the part is selected, and
+    # the next frame is drawn (with its outline: what the user waits for).
+    eye = np.array(orbit(frames * 0.05, radius).pose.position)
+    t5 = time.perf_counter()
+    hits = RayCaster().cast(scene.draw_list(), eye, -eye)
+    t6 = time.perf_counter()
+    # (a ray between parts selects the first part instead: the select column stays measured)
+    part = (scene.get(hits[0].entity_id) if hits
+            else next(it.entity for it in scene.draw_list()))
+    part.selected = True
+    render(frames * 0.05)
+    t7 = time.perf_counter()
+    part.selected = None
     renderer.batching = renderer.lod = False  # the same, every part its own draw, full detail
     scene.version += 1
     render(0.0)
@@ -183,6 +200,7 @@ def measure(renderer: Renderer, path: Path, frames: int) -> dict[str, float]:
            "rss_mb": rss / 2**20,
            "peak_mb": (_high_water() - rss0) / 2**20,
            "moving_ms": float(np.median(moving)), "rest_ms": float(np.median(rest)),
+           "pick_ms": (t6 - t5) * 1000, "select_ms": (t7 - t6) * 1000,
            "unbatched_ms": float(np.median(unbatched))}
     return out
 
@@ -224,7 +242,7 @@ def main() -> None:
     print(f"{'triangles':>11} {'parts':>7} {'file MB':>8} {'load s':>7} {'scene s':>8} "
           f"{'1st frame s':>11} {'LODs s':>6} {'RSS MB':>7} {'peak MB':>7} {'B/tri':>6} "
           f"{'moving ms':>9} "
-          f"{'level':>5} {'rest ms':>8} {'plain ms':>8}")
+          f"{'level':>5} {'rest ms':>8} {'pick ms':>8} {'select ms':>9} {'plain ms':>8}")
     converted = []
     with tempfile.TemporaryDirectory() as tmp:
         for millions, parts in rows:
@@ -257,6 +275,7 @@ def _row(path: Path, tris: int, parts: int, frames: int, note: str = "") -> None
           f"{r['lod_s']:>6.2f} {r['rss_mb']:>7.0f} {r['peak_mb']:>7.0f} "
           f"{r['rss_mb'] * 2**20 / tris:>6.0f} "
           f"{r['moving_ms']:>9.1f} {r['level']:>5} {r['rest_ms']:>8.1f} "
+          f"{r['pick_ms']:>8.1f} {r['select_ms']:>9.1f} "
           f"{r['unbatched_ms']:>8.1f}{note}", flush=True)
 
 

@@ -1,8 +1,12 @@
 """Ray casts against the scene's triangles, in pure numpy.
 
-Per drawable entity: the ray is taken into the mesh's local space (so triangles are never
-transformed), tested against the mesh's local AABB, then against all of its triangles at once
-with a vectorised Möller–Trumbore. The local direction is *not* renormalised, so the ray
+First, in one NumPy pass over every drawable entity, the ray is tested against each one's
+world-space box (its mesh's local box, transformed); only the entities whose box it meets are
+looked at closer, nearest box first, and a closest-hit cast stops once the next box is farther
+than the hit (a ray through a 100,000-part assembly took 2.3 s entity by entity). Per such
+entity: the ray is taken into the mesh's local space (so triangles are never transformed),
+tested against the mesh's local AABB, then against all of its triangles at once with a
+vectorised Möller–Trumbore. The local direction is *not* renormalised, so the ray
 parameter ``t`` is the world-space distance along the unit world direction. Per-mesh triangle
 arrays (v0, edge1, edge2, AABB) are cached by ``Mesh.key`` and pruned when meshes go away.
 
@@ -60,12 +64,50 @@ class RayCaster:
 
     def __init__(self) -> None:
         self._cache: dict[int, _MeshTriangles | None] = {}
+        self._boxes: dict[int, F64] = {}
+        """Per mesh: (lo, hi) as 6 floats; NaN for a mesh without vertices."""
         self._lock = threading.Lock()
 
     def prune(self, live_mesh_keys: set[int]) -> None:
         with self._lock:
-            for key in [k for k in self._cache if k not in live_mesh_keys]:
-                del self._cache[key]
+            for cache in (self._cache, self._boxes):
+                for key in [k for k in cache if k not in live_mesh_keys]:
+                    del cache[key]
+
+    def _local_boxes(self, meshes: list[Mesh]) -> tuple[F64, F64, npt.NDArray[np.bool_]]:
+        """(lo, hi) of each mesh's vertices, and which meshes have any; the ones not cached
+        yet in one pass over their vertices (100,000 small meshes one by one took 1.3 s)."""
+        with self._lock:
+            todo = {m.key: m for m in meshes if m.key not in self._boxes}
+        if todo:
+            found: dict[int, F64] = {}
+            small: list[tuple[int, list[npt.NDArray[np.float32]]]] = []
+            for key, m in todo.items():
+                arrays = [p.positions for p in m.primitives if len(p.positions)]
+                if not arrays:
+                    found[key] = np.full(6, np.nan)
+                elif sum(len(a) for a in arrays) > 65536:
+                    bounds = m.local_bounds()
+                    found[key] = (np.full(6, np.nan) if bounds is None
+                                  else np.concatenate(bounds))
+                else:
+                    small.append((key, arrays))
+            if small:
+                counts = np.array([sum(len(a) for a in arrays) for _, arrays in small])
+                starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+                allp = np.concatenate([a for _, arrays in small for a in arrays])
+                mins = np.minimum.reduceat(allp, starts, axis=0).astype(np.float64)
+                maxs = np.maximum.reduceat(allp, starts, axis=0).astype(np.float64)
+                for i, row in enumerate(np.concatenate([mins, maxs], axis=1)):
+                    found[small[i][0]] = row
+            with self._lock:
+                self._boxes.update(found)
+        with self._lock:
+            boxes = self._boxes
+            table = np.stack([boxes[m.key] for m in meshes])
+        has: npt.NDArray[np.bool_] = np.asarray(~np.isnan(table).any(axis=1))
+        table[~has] = 0.0
+        return table[:, :3], table[:, 3:], has
 
     def _triangles(self, mesh: Mesh) -> _MeshTriangles | None:
         with self._lock:
@@ -101,13 +143,36 @@ class RayCaster:
         if norm < _EPS:
             raise ValueError("ray direction is the zero vector")
         d = d / norm
+        live = [it for it in items if not (it.state.hidden or it.state.collision_disabled)]
+        if not live:
+            return []
+        lo, hi, has = self._local_boxes([it.mesh for it in live])
+        worlds = np.stack([it.world for it in live])
+        # each local box as a world-space box: centre moved, half-size through |rotation·scale|
+        centre = (lo + hi) / 2
+        half = (hi - lo) / 2
+        w_centre = np.einsum("nij,nj->ni", worlds[:, :3, :3], centre) + worlds[:, :3, 3]
+        w_half = np.einsum("nij,nj->ni", np.abs(worlds[:, :3, :3]), half)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            inv_d = 1.0 / d
+            t1 = (w_centre - w_half - o) * inv_d
+            t2 = (w_centre + w_half - o) * inv_d
+            # a ray parallel to a slab: inside it (0 * inf = nan) or outside it
+            inside = (o >= w_centre - w_half) & (o <= w_centre + w_half)
+            t_lo = np.where(d == 0.0, np.where(inside, -np.inf, np.inf), np.minimum(t1, t2))
+            t_hi = np.where(d == 0.0, np.where(inside, np.inf, -np.inf), np.maximum(t1, t2))
+            enter = np.maximum(t_lo.max(axis=1), 0.0)
+            leave = t_hi.min(axis=1)
+            near = has & (enter <= leave) & (enter <= max_distance)
+            near |= has & ~np.isfinite(worlds).all(axis=(1, 2))  # no box to trust: look closer
+        candidates = np.flatnonzero(near)
+        candidates = candidates[np.argsort(enter[candidates], kind="stable")]
         found: list[Hit] = []
-        for item in items:
-            st = item.state
-            if st.hidden or st.collision_disabled:
-                continue
-            found.extend(self._cast_item(item, o, d, max_distance, max_hits, cut_planes))
-        found.sort(key=lambda h: h.distance)
+        for i in candidates.tolist():
+            if len(found) >= max_hits and found[max_hits - 1].distance < enter[i]:
+                break  # every box left starts beyond the hits kept
+            found.extend(self._cast_item(live[i], o, d, max_distance, max_hits, cut_planes))
+            found.sort(key=lambda h: h.distance)
         return found[:max_hits]
 
     def _cast_item(self, item: DrawItem, o: F64, d: F64, max_distance: float, max_hits: int,

@@ -66,6 +66,7 @@ import hashlib
 import logging
 import math
 import time
+import weakref
 from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -235,6 +236,45 @@ class _Prepared:
     """The world and normal matrices the ``_Draw`` pointers point into (kept alive here)."""
 
 
+@dataclass
+class _Placement:
+    """Where each part of a scene is drawn (alone, in batches, or not at all), kept while only
+    entities' states change: a state change re-places the parts it reaches and re-makes the
+    batches they leave or join, not the whole draw list (selecting a part of 100,000 took
+    0.7 s when the draw lists were made anew)."""
+
+    scene: weakref.ref[Scene]
+    batching: bool
+    mark: tuple[int, int, int]
+    """:meth:`Scene.state_mark` when this placement was last brought up to date."""
+    index: npt.NDArray[np.int32]
+    """Entity id → place in the draw list (all parts, hidden ones too), -1 for none."""
+    meshes: list[Mesh]
+    worlds: npt.NDArray[np.float32]
+    """(n, 4, 4) world matrix of each place (what the ``_Draw`` pointers point into)."""
+    normals: npt.NDArray[np.float32]
+    """(n, 3, 3) normal matrix of each place."""
+    invertible: npt.NDArray[np.bool_]
+    """False where a zero scale leaves nothing to draw."""
+    grid: tuple[npt.NDArray[np.float64], float] | None
+    """Lowest corner and size of the batch cells (from the parts batched at the start)."""
+    placed: list[object]
+    """Per place: None (not drawn), its ``_Draw`` (drawn alone), or the group key of each of
+    its primitives (batched)."""
+    individual: dict[int, tuple[_Draw, bool]]
+    """Parts drawn alone, by place: the draw and whether it is see-through."""
+    groups: dict[_GroupKey, npt.NDArray[np.int64]]
+    """Each batch's members (sorted codes, see _PRIM_BITS)."""
+    batches: dict[_GroupKey, tuple[_Batch, _Draw]]
+    identity: npt.NDArray[np.float32]
+    """A batch's world and normal matrices: 16 floats of a 4x4 identity, then 9 of a 3x3."""
+    values: dict[tuple[int, int], tuple[_DrawValues, Material, MaterialOverride | None]] = \
+        field(default_factory=dict)
+    """Per-draw values by (material, edit) ids; the objects are kept so ids are not reused."""
+    interned: dict[object, object] = field(default_factory=dict)
+    """One copy of each group key and of each part's tuple of them."""
+
+
 @dataclass(frozen=True)
 class _Lights:
     """Lights as the shaders' uniform arrays (float32, one row per light)."""
@@ -305,6 +345,14 @@ out."""
 BATCH_MAX_TRIANGLES = 4096
 """Parts at most this big are merged into batches (see :func:`_batchable`)."""
 
+_GroupKey = tuple[_Group, tuple[int, int, int]]
+"""A batch's group: what its parts share, and the cell they are in."""
+
+_PRIM_BITS = 16
+_PRIM_MASK = (1 << _PRIM_BITS) - 1
+"""A batch member is one int: its part's draw-list place << _PRIM_BITS | its primitive's index
+in the part's mesh (a batched mesh has at most _PRIM_MASK primitives)."""
+
 
 def _in_frustum(view_proj: npt.NDArray[np.float64], centres: npt.NDArray[np.float64],
                 radii: npt.NDArray[np.float64]) -> npt.NDArray[np.bool_]:
@@ -363,6 +411,7 @@ def _batchable(it: DrawItem, small_plain: dict[int, bool]) -> bool:
     known = small_plain.get(mesh.key)
     if known is None:
         known = small_plain[mesh.key] = (mesh.triangle_count <= BATCH_MAX_TRIANGLES
+                                         and len(mesh.primitives) <= _PRIM_MASK
                                          and all(p.plain for p in mesh.primitives))
     return known
 
@@ -380,14 +429,13 @@ class _Batch:
     prim: _GpuPrimitive
 
 
-def _members_digest(members: list[tuple[Primitive, int]], ks: npt.NDArray[np.int64],
-                    worlds: npt.NDArray[np.float64]) -> bytes:
+def _members_digest(prims: list[Primitive], ks: npt.NDArray[np.int64],
+                    worlds: npt.NDArray[np.float32]) -> bytes:
     """A batch's identity: which primitives, at which draw-list places, under which world
     matrices, as a 128-bit BLAKE2b digest. A tuple of those (a bytes object a part) took
     25 MB at 100,000 parts, for the whole life of the batches."""
     h = hashlib.blake2b(digest_size=16)
-    h.update(np.fromiter((id(p) for p, _ in members), dtype=np.uint64,
-                         count=len(members)).tobytes())
+    h.update(np.fromiter((id(p) for p in prims), dtype=np.uint64, count=len(prims)).tobytes())
     h.update(ks.astype(np.int64).tobytes())
     h.update(np.ascontiguousarray(worlds[ks]).tobytes())
     return h.digest()
@@ -545,8 +593,10 @@ class Renderer:
         self.batching = True
         """Merge small plain parts into batches (:data:`BATCH_MAX_TRIANGLES`); off: every part
         is its own draw (for measuring)."""
-        self._mesh_version = -1
+        self._mesh_version: tuple[int, int] | None = None
+        """The scene and structure version buffers were last pruned for."""
         self._prepared: _Prepared | None = None
+        self._placement: _Placement | None = None
         self._fbos: list[int] = []
         self._nv24: av.VideoFrame | None = None
         self._textures: list[int] = []
@@ -628,6 +678,7 @@ class Renderer:
         self._free_framebuffers()
         for key in list(self._meshes):
             self._free_mesh(key)
+        self._placement = self._prepared = None
         for batch_key in list(self._batches):
             self._free_batch(batch_key)
         self._free_unused_textures()
@@ -797,41 +848,6 @@ class Renderer:
         dead = {id(p) for p in prims}  # their levels, when done, are not wanted any more
         self._lod_jobs = [(g, j) for g, j in self._lod_jobs if id(g) not in dead]
 
-    def _groups(self, items: list[DrawItem], batchable: list[int],
-                worlds: npt.NDArray[np.float64]
-                ) -> dict[tuple[_Group, tuple[int, int, int]], list[tuple[Primitive, int]]]:
-        """The batchable primitives by what they share and by where they are: the scene's box
-        of part centres cut into BATCH_CELLS³ cells, so that a batch stays compact and can be
-        culled."""
-        groups: dict[tuple[_Group, tuple[int, int, int]], list[tuple[Primitive, int]]] = {}
-        if not batchable:
-            return groups
-        self._prime_boxes([items[k].mesh for k in batchable])
-        local = np.zeros((len(batchable), 3))
-        for i, k in enumerate(batchable):
-            c = self._local_centre(items[k].mesh)
-            if c is not None:
-                local[i] = c
-        w = worlds[batchable]
-        centres = np.einsum("nij,nj->ni", w[:, :3, :3], local) + w[:, :3, 3]
-        lo = centres.min(axis=0)
-        size = max(float((centres.max(axis=0) - lo).max()) / BATCH_CELLS, 1e-9)
-        cells = np.clip(((centres - lo) / size).astype(np.int64), 0, BATCH_CELLS - 1).tolist()
-        draw_values: dict[tuple[int, int], _DrawValues] = {}  # by (material, edit)
-        for k, cell in zip(batchable, cells, strict=True):
-            it = items[k]
-            tint = it.state.tint
-            tint_values = (0.0, 0.0, 0.0, 0.0) if tint is None else (*tint.color, tint.weight)
-            where = (cell[0], cell[1], cell[2])
-            edit = it.state.material
-            for prim in it.mesh.primitives:
-                vkey = (id(prim.material), id(edit))
-                values = draw_values.get(vkey)
-                if values is None:
-                    values = draw_values[vkey] = _prim_draw_values(prim.material, edit)
-                groups.setdefault(((*values, tint_values), where), []).append((prim, k))
-        return groups
-
     def _prime_boxes(self, meshes: list[Mesh]) -> None:
         """Compute the local boxes of many meshes at once (one pass over their vertices, not
         two NumPy reductions a mesh: 100,000 small parts took 1.3 s one by one)."""
@@ -854,32 +870,35 @@ class Renderer:
         for (key, _), centre, half in zip(parts, centres, halves.tolist(), strict=True):
             self._centres[key] = (centre, half)
 
-    def _batch(self, group: _Group, members: list[tuple[Primitive, int]],
-               worlds: npt.NDArray[np.float64], normals: npt.NDArray[np.float32]) -> _Batch:
-        """The batch of ``members`` (primitive, index into ``worlds``): reused while the same
+    def _batch(self, group: _Group, codes: npt.NDArray[np.int64], place: _Placement) -> _Batch:
+        """The batch of the members ``codes`` (see _PRIM_BITS): reused while the same
         primitives sit at the same places, else built (vertices transformed to world space)."""
-        ks = np.array([k for _, k in members])
-        key = (group, _members_digest(members, ks, worlds))
+        ks = codes >> _PRIM_BITS
+        meshes = place.meshes
+        prims = [meshes[k].primitives[i]
+                 for k, i in zip(ks.tolist(), (codes & _PRIM_MASK).tolist(), strict=True)]
+        worlds, normals = place.worlds, place.normals
+        key = (group, _members_digest(prims, ks, worlds))
         cached = self._batches.get(key)
         if cached is not None:
             return cached
         # All members at once: each vertex takes its part's matrices (one NumPy pass, not
         # three products a part: 100,000 parts took 1.6 s one by one).
-        vcounts = np.array([len(p.positions) for p, _ in members])
-        icounts = np.array([len(p.indices) for p, _ in members])
-        owner = np.repeat(np.arange(len(members)), vcounts)
-        w = worlds[ks].astype(np.float32)
+        vcounts = np.array([len(p.positions) for p in prims])
+        icounts = np.array([len(p.indices) for p in prims])
+        owner = np.repeat(np.arange(len(prims)), vcounts)
+        w = worlds[ks]
         positions = np.einsum("vij,vj->vi", w[:, :3, :3][owner],
-                              np.concatenate([p.positions for p, _ in members])) + w[:, :3, 3][owner]
+                              np.concatenate([p.positions for p in prims])) + w[:, :3, 3][owner]
         norms = np.einsum("vij,vj->vi", normals[ks][owner],
-                          np.concatenate([p.normals for p, _ in members]))
+                          np.concatenate([p.normals for p in prims]))
         bases = np.concatenate([[0], np.cumsum(vcounts)[:-1]]).astype(np.uint32)
-        index = np.ascontiguousarray(np.concatenate([p.indices for p, _ in members])
+        index = np.ascontiguousarray(np.concatenate([p.indices for p in prims])
                                      + np.repeat(bases, icounts), dtype=np.uint32)
         interleaved = np.ascontiguousarray(np.concatenate([positions, norms], axis=1),
                                            dtype=np.float32)
         vao, vbo, ibo = _upload_position_normal(interleaved, index)
-        material = members[0][0].material
+        material = prims[0].material
         gpu_prim = _GpuPrimitive(vao, (vbo, ibo), len(index), material, PLAIN, (), _IDENTITY_XF,
                                  np.zeros(5, dtype=np.int32), False)
         points = interleaved[:, :3].astype(np.float64)
@@ -925,9 +944,10 @@ class Renderer:
         GL.glDeleteBuffers(2, list(batch.buffers))
 
     def _prune(self, scene: Scene) -> None:
-        if scene.version == self._mesh_version:
+        version = (id(scene), scene.structure_version)  # a state change keeps every mesh
+        if version == self._mesh_version:
             return
-        self._mesh_version = scene.version
+        self._mesh_version = version
         used = scene.meshes()
         for key in [k for k in self._meshes if k not in used]:
             self._free_mesh(key)
@@ -1057,19 +1077,32 @@ class Renderer:
         return self.last_timings
 
     def _prepare(self, scene: Scene) -> _Prepared:
-        """The draw lists of this scene version: built once, reused while nothing changes."""
+        """The draw lists of this scene version: built once, reused while nothing changes.
+        When only entities' states changed since the last version (selected, hidden, tinted,
+        …), only the parts they reach are placed again (see :class:`_Placement`)."""
         key = (id(scene), scene.version)
         if self._prepared is not None and self._prepared.key == key:
             return self._prepared
         with gc_paused():  # an object or more for each part: see gc_paused
+            place = self._placement
+            if place is not None and place.scene() is scene and place.batching == self.batching:
+                changed = scene.draw_items_changed(place.mark)
+                if changed is not None:
+                    self._place_again(place, changed)
+                    place.mark = scene.state_mark()
+                    return self._assemble(scene, key, place)
             return self._prepare_anew(scene, key)
 
     def _prepare_anew(self, scene: Scene, key: tuple[int, int]) -> _Prepared:
-        items = [it for it in scene.draw_list() if not it.state.hidden]
+        mark = scene.state_mark()
+        items = scene.draw_list()
         n = len(items)
         worlds = np.zeros((n, 4, 4), dtype=np.float32)
         normals = np.zeros((n, 3, 3), dtype=np.float32)
-        worlds64 = np.zeros((n, 4, 4))
+        ids = np.fromiter((it.entity.id for it in items), dtype=np.int64, count=n)
+        index = np.full(int(ids.max()) + 1 if n else 0, -1, dtype=np.int32)
+        index[ids] = np.arange(n, dtype=np.int32)
+        invertible = np.zeros(n, dtype=bool)
         if n:
             worlds64 = np.stack([it.world for it in items])
             worlds[:] = worlds64
@@ -1077,63 +1110,171 @@ class Renderer:
             invertible = np.abs(np.linalg.det(m3)) > 1e-12  # zero scale: nothing to draw
             if invertible.any():
                 normals[invertible] = np.linalg.inv(m3[invertible]).transpose(0, 2, 1)
-        else:
-            invertible = np.zeros(0, dtype=bool)
+        identity = np.concatenate([np.eye(4, dtype=np.float32).ravel(),
+                                   np.eye(3, dtype=np.float32).ravel()])
+        place = _Placement(
+            scene=weakref.ref(scene), batching=self.batching, mark=mark, index=index,
+            meshes=[it.mesh for it in items], worlds=worlds, normals=normals,
+            invertible=invertible, grid=None, placed=[None] * n, individual={}, groups={},
+            batches={}, identity=identity)
+        # The batch cells: the box of the batchable parts' centres cut into BATCH_CELLS³, so
+        # that a batch stays compact and can be culled.
+        batchable = ([k for k, it in enumerate(items) if invertible[k] and not it.state.hidden
+                      and _batchable(it, self._small_plain)] if self.batching else [])
+        cells: dict[int, tuple[int, int, int]] = {}
+        if batchable:
+            self._prime_boxes([items[k].mesh for k in batchable])
+            local = np.zeros((len(batchable), 3))
+            for i, k in enumerate(batchable):
+                c = self._local_centre(items[k].mesh)
+                if c is not None:
+                    local[i] = c
+            w = worlds[batchable]
+            centres = np.einsum("nij,nj->ni", w[:, :3, :3], local) + w[:, :3, 3]
+            lo = centres.min(axis=0)
+            size = max(float((centres.max(axis=0) - lo).max()) / BATCH_CELLS, 1e-9)
+            place.grid = lo, size
+            found = np.clip(((centres - lo) / size).astype(np.int64), 0, BATCH_CELLS - 1)
+            cells = {k: (c[0], c[1], c[2]) for k, c in zip(batchable, found.tolist(), strict=True)}
+        joins: dict[_GroupKey, list[int]] = {}
+        for k, it in enumerate(items):
+            self._place(place, k, it, joins, cells.get(k))
+        self._update_batches(place, joins, {})
+        used = {batch.key for batch, _ in place.batches.values()}
+        for stale in [b for b in self._batches if b not in used]:
+            self._free_batch(stale)
+        self._placement = place
+        return self._assemble(scene, key, place)
+
+    def _place(self, place: _Placement, k: int, it: DrawItem, joins: dict[_GroupKey, list[int]],
+               cell: tuple[int, int, int] | None = None) -> None:
+        """Put the part at place ``k`` where its state says: nowhere (hidden), in batches (its
+        primitives' codes go to ``joins``), or alone."""
+        state = it.state
+        if state.hidden or not place.invertible[k]:
+            place.placed[k] = None
+            return
+        if place.batching and _batchable(it, self._small_plain):
+            if cell is None:
+                cell = self._cell(place, k, it.mesh)
+            tint = state.tint
+            tint_values = (0.0, 0.0, 0.0, 0.0) if tint is None else (*tint.color, tint.weight)
+            edit = state.material
+            interned = place.interned
+            keys = []
+            for i, prim in enumerate(it.mesh.primitives):
+                vkey = (id(prim.material), id(edit))
+                known = place.values.get(vkey)
+                if known is None:
+                    known = place.values[vkey] = (_prim_draw_values(prim.material, edit),
+                                                  prim.material, edit)
+                gkey: _GroupKey = ((*known[0], tint_values), cell)
+                gkey = interned.setdefault(gkey, gkey)  # type: ignore[assignment]
+                keys.append(gkey)
+                joins.setdefault(gkey, []).append(k << _PRIM_BITS | i)
+            keys_t = tuple(keys)
+            place.placed[k] = interned.setdefault(keys_t, keys_t)
+            return
+        local_centre = self._local_centre(it.mesh)
+        gpu_prims = self._gpu_mesh(it.mesh)
+        tint = state.tint
+        edit = state.material
+        c = np.zeros(3) if local_centre is None else local_centre
+        draw = _Draw(
+            selected=bool(state.selected),
+            world_ptr=place.worlds.ctypes.data + k * 64,
+            normal_ptr=place.normals.ctypes.data + k * 36,
+            tint=(0.0, 0.0, 0.0, 0.0) if tint is None else (*tint.color, tint.weight),
+            prims=[_prim_draw(p, edit) for p in gpu_prims],
+            variants=frozenset(p.features for p in gpu_prims),
+            blend=any(p.blend for p in gpu_prims),
+            opaque=not all(p.blend for p in gpu_prims),
+            outline_centre=None if local_centre is None else
+            (float(local_centre[0]), float(local_centre[1]), float(local_centre[2])),
+            centre=it.world[:3, :3] @ c + it.world[:3, 3],
+            radius=self._world_radius(it.mesh, it.world),
+        )
+        place.placed[k] = draw
+        place.individual[k] = draw, bool(state.see_through)
+
+    def _cell(self, place: _Placement, k: int, mesh: Mesh) -> tuple[int, int, int]:
+        """The batch cell of the part at place ``k`` (one that was not batched at first)."""
+        if place.grid is None:
+            return 0, 0, 0
+        lo, size = place.grid
+        c = self._local_centre(mesh)
+        w = place.worlds[k].astype(np.float64)
+        centre = w[:3, 3] if c is None else w[:3, :3] @ c + w[:3, 3]
+        found = np.clip(((centre - lo) / size).astype(np.int64), 0, BATCH_CELLS - 1).tolist()
+        return found[0], found[1], found[2]
+
+    def _place_again(self, place: _Placement, changed: list[DrawItem]) -> None:
+        """Take the parts of ``changed`` out of where they were and place them anew; only
+        the batches they leave or join are made again."""
+        joins: dict[_GroupKey, list[int]] = {}
+        leaves: dict[_GroupKey, list[int]] = {}
+        for it in changed:
+            eid = it.entity.id
+            k = int(place.index[eid]) if eid < len(place.index) else -1
+            if k < 0:
+                continue  # not in this draw list (cannot happen without a structure change)
+            was = place.placed[k]
+            if isinstance(was, _Draw):
+                del place.individual[k]
+            elif isinstance(was, tuple):
+                for i, gkey in enumerate(was):
+                    leaves.setdefault(gkey, []).append(k << _PRIM_BITS | i)
+            self._place(place, k, it, joins)
+        self._update_batches(place, joins, leaves)
+
+    def _update_batches(self, place: _Placement, joins: dict[_GroupKey, list[int]],
+                        leaves: dict[_GroupKey, list[int]]) -> None:
+        """Apply members leaving and joining groups; (re)make the batches of the groups that
+        changed, free those no group uses any more."""
+        empty = np.zeros(0, dtype=np.int64)
+        for gkey in leaves.keys() | joins.keys():
+            codes = place.groups.get(gkey, empty)
+            if gkey in leaves:
+                codes = codes[~np.isin(codes, leaves[gkey])]
+            if gkey in joins:
+                codes = np.sort(np.concatenate([codes, np.array(joins[gkey], dtype=np.int64)]))
+            old = place.batches.pop(gkey, None)
+            if len(codes) == 0:
+                place.groups.pop(gkey, None)
+            else:
+                place.groups[gkey] = codes
+                group, _cell = gkey
+                batch = self._batch(group, codes, place)
+                color, metallic, roughness, cull, emissive, unlit, batch_tint = group
+                place.batches[gkey] = batch, _Draw(
+                    selected=False, world_ptr=place.identity.ctypes.data,
+                    normal_ptr=place.identity.ctypes.data + 64, tint=batch_tint,
+                    prims=[(batch.vao, batch.index_count, PLAIN, color, metallic, roughness,
+                            cull, emissive, unlit, batch.prim)],
+                    variants=frozenset((PLAIN,)), blend=False, opaque=True,
+                    outline_centre=None, centre=batch.centre, radius=batch.radius)
+            if old is not None and old[0].key in self._batches and (
+                    gkey not in place.batches or place.batches[gkey][0] is not old[0]):
+                self._free_batch(old[0].key)
+
+    def _assemble(self, scene: Scene, key: tuple[int, int], place: _Placement) -> _Prepared:
+        """The draw lists of ``place``: its parts drawn alone (in draw-list order), then its
+        batches."""
         opaque: list[_Draw] = []
         blended: list[_Draw] = []
         see_through: list[_Draw] = []
         variants: set[Features] = {PLAIN}
-        batchable: list[int] = []
-        for k, it in enumerate(items):
-            if not invertible[k]:
-                continue
-            if self.batching and _batchable(it, self._small_plain):
-                batchable.append(k)
-                continue
-            local_centre = self._local_centre(it.mesh)
-            gpu_prims = self._gpu_mesh(it.mesh)
-            tint = it.state.tint
-            edit = it.state.material
-            c = np.zeros(3) if local_centre is None else local_centre
-            draw = _Draw(
-                selected=it.state.selected,
-                world_ptr=worlds.ctypes.data + k * 64,
-                normal_ptr=normals.ctypes.data + k * 36,
-                tint=(0.0, 0.0, 0.0, 0.0) if tint is None else (*tint.color, tint.weight),
-                prims=[_prim_draw(p, edit) for p in gpu_prims],
-                variants=frozenset(p.features for p in gpu_prims),
-                blend=any(p.blend for p in gpu_prims),
-                opaque=not all(p.blend for p in gpu_prims),
-                outline_centre=None if local_centre is None else
-                (float(local_centre[0]), float(local_centre[1]), float(local_centre[2])),
-                centre=it.world[:3, :3] @ c + it.world[:3, 3],
-                radius=self._world_radius(it.mesh, it.world),
-            )
+        for k in sorted(place.individual):
+            draw, through = place.individual[k]
             variants |= draw.variants
-            if it.state.see_through:
+            if through:
                 see_through.append(draw)
                 continue
             if draw.opaque:
                 opaque.append(draw)
             if draw.blend:
                 blended.append(draw)
-        # a batch's world and normal matrices: 16 floats of a 4x4 identity, then 9 of a 3x3
-        identity = np.concatenate([np.eye(4, dtype=np.float32).ravel(),
-                                   np.eye(3, dtype=np.float32).ravel()])
-        used_batches: set[tuple[object, ...]] = set()
-        for (values, _cell), members in self._groups(items, batchable, worlds64).items():
-            batch = self._batch(values, members, worlds64, normals)
-            used_batches.add(batch.key)
-            color, metallic, roughness, cull, emissive, unlit, batch_tint = values
-            opaque.append(_Draw(
-                selected=False, world_ptr=identity.ctypes.data,
-                normal_ptr=identity.ctypes.data + 64, tint=batch_tint,
-                prims=[(batch.vao, batch.index_count, PLAIN, color, metallic, roughness, cull,
-                        emissive, unlit, batch.prim)],
-                variants=frozenset((PLAIN,)), blend=False, opaque=True, outline_centre=None,
-                centre=batch.centre, radius=batch.radius))
-        for stale in [b for b in self._batches if b not in used_batches]:
-            self._free_batch(stale)
+        opaque.extend(d for _, d in place.batches.values())
         self._prepared = _Prepared(
             key=key, opaque=opaque,
             opaque_centres=np.array([d.centre for d in opaque]).reshape(-1, 3),
@@ -1146,7 +1287,7 @@ class Renderer:
             + [d for d in blended if d.selected and not d.opaque],
             variants=sorted(variants),
             model_lights=scene.light_list(),
-            arrays=(worlds, normals, identity))
+            arrays=(place.worlds, place.normals, place.identity))
         return self._prepared
 
     def _local_box(self, mesh: Mesh) -> tuple[npt.NDArray[np.float64], float] | None:

@@ -99,6 +99,10 @@ _BOUNDS_CHUNK_VERTICES = 1 << 18
 """Small parts' vertices transformed together for bounds, at most this many at a time (each
 takes its part's 3×3 matrix along: ~100 bytes a vertex while the chunk is worked on)."""
 
+STATE_LOG_MAX = 4096
+"""A scene lists at most this many state changes for :meth:`Scene.draw_items_changed`; past
+that its caller takes the whole draw list again."""
+
 MAX_CUT_PLANES = 8
 """At most this many cut planes are active at once (ARR's limit)."""
 
@@ -150,6 +154,7 @@ class Entity:
         self._scene.version += 1
         if state:
             self._scene._state_changes += 1
+            self._scene._log_state(self)
 
     @property
     def alive(self) -> bool:
@@ -288,7 +293,7 @@ class Entity:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DrawItem:
     """One entity with a mesh, as the renderer needs it."""
 
@@ -315,6 +320,13 @@ class Scene:
         self._worlds: tuple[int, dict[int, transforms.Mat4]] | None = None
         """The world matrices of entities with a mesh, by id, and the count of changes other
         than state overrides they are for (see :meth:`draw_list`)."""
+        self._state_log: list[Entity] = []
+        """Entities whose state overrides were set since the last change of anything else
+        (at most STATE_LOG_MAX; see :meth:`draw_items_changed`)."""
+        self._state_log_key = 0
+        """The :attr:`structure_version` the log is for."""
+        self._state_epoch = 0
+        """Moves whenever the log is started again (a marks taken before is then stale)."""
         self._lighting = Lighting()
         self._cut_planes: dict[int, CutPlane] = {}
         self._cut_plane_ids = itertools.count(1)
@@ -617,12 +629,70 @@ class Scene:
         return Bounds((float(lo[0]), float(lo[1]), float(lo[2])),
                       (float(hi[0]), float(hi[1]), float(hi[2])))
 
+    @property
+    def structure_version(self) -> int:
+        """Moves with every change but an entity's state override (hidden, tint, selected,
+        see-through, collision, material edit): what world matrices and meshes depend on."""
+        return self.version - self._state_changes
+
+    def _log_state(self, entity: Entity) -> None:
+        key = self.structure_version
+        if key != self._state_log_key or len(self._state_log) >= STATE_LOG_MAX:
+            self._state_log = []
+            self._state_log_key = key
+            self._state_epoch += 1
+        self._state_log.append(entity)
+
+    def state_mark(self) -> tuple[int, int, int]:
+        """Where the scene stands now, for :meth:`draw_items_changed`."""
+        key = self.structure_version
+        if key != self._state_log_key:  # the next state change starts a new log
+            return key, self._state_epoch + 1, 0
+        return key, self._state_epoch, len(self._state_log)
+
+    def draw_items_changed(self, mark: tuple[int, int, int]) -> list[DrawItem] | None:
+        """The draw items whose resolved state may differ from what it was at ``mark`` (a
+        :meth:`state_mark`): every entity with a mesh under an entity whose state overrides
+        were set since, with its world matrix and state as :meth:`draw_list` gives them.
+        ``None`` when something else changed since (a transform, the structure, …), when
+        more than STATE_LOG_MAX state changes were made, or when :meth:`draw_list` has not
+        been called for this structure: then the caller takes the whole :meth:`draw_list`.
+        Selecting a part of 100,000 thus costs its own subtree, not a walk of all of them."""
+        key, epoch, start = mark
+        if key != self.structure_version or self._worlds is None or self._worlds[0] != key:
+            return None
+        if key != self._state_log_key:
+            return [] if epoch == self._state_epoch + 1 else None  # no state change since
+        if epoch != self._state_epoch:
+            return None
+        changed = {e.id: e for e in self._state_log[start:] if e._scene is self}
+        worlds = self._worlds[1]
+        out: list[DrawItem] = []
+        with gc_paused():
+            for e in changed.values():
+                chain = []
+                a = e._parent
+                covered = False
+                while a is not None:
+                    if a.id in changed:
+                        covered = True  # the ancestor's walk takes this entity too
+                        break
+                    chain.append(a)
+                    a = a._parent
+                if covered:
+                    continue
+                state = _ROOT_STATE
+                for a in reversed(chain):
+                    state = a._resolve(state)
+                out.extend(self._walk_states(e, worlds, state))
+        return out
+
     def draw_list(self) -> list[DrawItem]:
         """Every entity with a mesh, with its world matrix (read-only) and resolved state, in
         one pass. World matrices are kept while only state overrides change: selecting or
         tinting a part of a 100,000-part model does not multiply 100,000 matrices again."""
         out: list[DrawItem] = []
-        key = self.version - self._state_changes  # moves with every change but a state's
+        key = self.structure_version
         with gc_paused():
             if self._worlds is not None and self._worlds[0] == key:
                 worlds = self._worlds[1]
@@ -653,9 +723,10 @@ class Scene:
             stack.extend((c, world, state) for c in e._children)
 
     @staticmethod
-    def _walk_states(start: Entity, worlds: dict[int, transforms.Mat4]) -> Iterator[DrawItem]:
+    def _walk_states(start: Entity, worlds: dict[int, transforms.Mat4],
+                     parent_state: ResolvedState = _ROOT_STATE) -> Iterator[DrawItem]:
         """:meth:`_walk` with the world matrices it made last time."""
-        stack = [(start, _ROOT_STATE)]
+        stack = [(start, parent_state)]
         while stack:
             e, ps = stack.pop()
             state = e._resolve(ps)

@@ -537,3 +537,59 @@ def test_cache_order_keeps_the_triangles_and_shades_fewer_vertices() -> None:
     before, after = _fifo_misses(idx), _fifo_misses(out_idx)
     assert after < 0.75 * before, (before, after)
     assert np.array_equal(np.unique(out_idx[:30]), np.arange(len(np.unique(out_idx[:30]))))  # first-use order
+
+
+def test_state_changes_re_place_only_the_parts_they_reach(egl_context: EglContext) -> None:
+    """After a state change the renderer places only the parts it reaches again (batches
+    they leave or join are remade, the rest kept). Each picture must be the one a renderer
+    that makes the whole draw list anew draws, through selecting, hiding, tinting, a material
+    edit and see-through, on parts that are batched, parts drawn alone, and a whole
+    subtree."""
+    from farview.input.scene import MaterialOverride
+
+    scene = Scene()
+    root = scene.add_model(load_model(SAMPLE), "Engine")
+    quad = scene.add_model(load_model_bytes(textured_quad_glb(png_bytes(quadrant_texture()))),
+                           "Quad")  # textured: drawn alone, never batched
+    quad.position, quad.scale = (-0.35, 0.3, -0.2), (0.15, 0.15, 0.15)
+    r = Renderer(W, H)
+    try:
+        eye = [view((0.5, 0.4, 1.4))]
+        frame(r, scene, eye)
+        assert len(r._batches) > 1
+        parts = [it.entity for it in scene.draw_list()]
+        small = [e for e in parts if e.mesh and e.mesh.triangle_count <= BATCH_MAX_TRIANGLES
+                 and all(p.plain for p in e.mesh.primitives)]
+        big = next(e for e in parts if e.mesh and not all(p.plain for p in e.mesh.primitives))
+        assert r._placement is not None and len(r._placement.individual) == 1
+        holder = next(e for e in scene.entities() if e.mesh is None and len(e.children) > 2
+                      and e.parent is not None and e.parent is not root)
+        a, b = small[len(small) // 2], small[-1]
+        steps = [
+            lambda: setattr(a, "selected", True),
+            lambda: setattr(b, "hidden", True),
+            lambda: setattr(holder, "tint", Tint((1.0, 0.0, 0.0), 1.0)),
+            lambda: setattr(big, "material", MaterialOverride(color=(0.0, 0.0, 1.0))),
+            lambda: setattr(a, "selected", None),
+            lambda: setattr(holder, "see_through", True),
+            lambda: setattr(b, "hidden", None),
+            lambda: setattr(holder, "see_through", None),
+            lambda: setattr(holder, "hidden", True),
+            lambda: setattr(holder, "hidden", None),
+            lambda: setattr(big, "selected", True),
+        ]
+        before = frame(r, scene, eye).astype(int)
+        for i, step in enumerate(steps):
+            placement, batches = r._placement, set(r._batches)
+            step()
+            image = frame(r, scene, eye).astype(int)
+            assert r._placement is placement, f"step {i} made the whole draw list anew"
+            if i == 0:  # one batched part selected: only the batch it left is remade
+                assert len(batches - set(r._batches)) == 1 < len(batches)
+            assert (np.abs(image - before).max(axis=2) > 30).sum() > 20, f"step {i} changed nothing"
+            r._placement = r._prepared = None  # the whole draw list, made anew
+            reference = frame(r, scene, eye).astype(int)
+            np.testing.assert_array_equal(image, reference, err_msg=f"step {i}")
+            before = image
+    finally:
+        r.close()

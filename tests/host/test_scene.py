@@ -108,3 +108,54 @@ def test_draw_list_keeps_world_matrices_only_across_state_changes() -> None:
     scene.set_parent(part, root)  # a structure change: computed again
     reparented, _ = item()
     np.testing.assert_allclose(reparented, scene.world_matrix(part))
+
+
+def test_draw_items_changed_lists_the_subtrees_of_state_changes_only() -> None:
+    """What a state change reaches: the draw items under each entity whose overrides were set
+    (with the state draw_list resolves), nothing else; None whenever something other than a
+    state changed, or too many states did."""
+    from farview.host.scene import STATE_LOG_MAX
+
+    scene = Scene()
+    root = scene.add_model(load_model(SAMPLE), "Engine")
+    assert scene.draw_items_changed(scene.state_mark()) is None  # no draw list made yet
+    scene.draw_list()
+    mark = scene.state_mark()
+    assert scene.draw_items_changed(mark) == []
+    holder = next(e for e in scene.entities()
+                  if e.mesh is None and len(e.children) > 1 and e.parent is not None
+                  and e.parent is not root)
+    under = {e.id for e in scene.entities() if e.mesh is not None
+             and any(a is holder for a in _ancestors(e))}
+    assert len(under) > 1
+    leaf = next(e for e in scene.entities() if e.mesh is not None and e.id not in under)
+    holder.tint = Tint((0.0, 1.0, 0.0), 1.0)
+    leaf.hidden = True
+    next(iter(holder.children)).selected = True  # inside the holder's subtree: listed once
+    changed = scene.draw_items_changed(mark)
+    assert changed is not None
+    assert sorted(it.entity.id for it in changed) == sorted(under | {leaf.id})
+    full = {it.entity.id: it for it in scene.draw_list()}
+    for it in changed:
+        assert it.state == full[it.entity.id].state
+        assert it.world is full[it.entity.id].world
+    assert all(it.state.tint == Tint((0.0, 1.0, 0.0), 1.0) for it in changed
+               if it.entity.id in under)
+    later = scene.state_mark()
+    assert scene.draw_items_changed(later) == []
+    root.tint = Tint((1.0, 0.0, 0.0), 1.0)  # the root reaches every part
+    assert len(scene.draw_items_changed(later) or []) == len(full)
+    leaf.position = (1.0, 2.0, 3.0)  # not a state: the caller must take the whole list
+    assert scene.draw_items_changed(later) is None
+    scene.draw_list()
+    mark = scene.state_mark()
+    for i in range(STATE_LOG_MAX + 1):
+        leaf.hidden = bool(i % 2)
+    assert scene.draw_items_changed(mark) is None  # more than the log holds
+
+
+def _ancestors(e):  # type: ignore[no-untyped-def]
+    a = e.parent
+    while a is not None:
+        yield a
+        a = a.parent

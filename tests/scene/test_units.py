@@ -61,6 +61,42 @@ def test_a_ray_through_a_shared_edge_is_one_hit() -> None:
     assert len(hits) == 1 and hits[0].distance == pytest.approx(1.0)
 
 
+def test_the_box_pass_finds_what_testing_every_part_finds() -> None:
+    """The cast looks closer only at parts whose world box the ray meets, nearest first: its
+    hits must be the ones testing every part gives, for rays from anywhere (inside boxes,
+    along the axes, under a cut plane), through turned, scaled and mirrored parts."""
+    from farview.host.gltf import load_model
+    from tests.host.conftest import SAMPLE
+
+    scene = Scene()
+    rng = np.random.default_rng(7)
+    for i in range(6):
+        root = scene.add_model(load_model(SAMPLE), f"engine{i}")
+        root.position = tuple(rng.uniform(-0.6, 0.6, 3))
+        q = rng.normal(size=4)
+        root.rotation = tuple(q / np.linalg.norm(q))
+        root.scale = (1.0, -1.0 if i % 2 else 1.0, float(rng.uniform(0.5, 2.0)))
+    items = scene.draw_list()
+    caster = RayCaster()
+    plane = [CutPlane((0.0, 1.0, 0.0), (0.0, 0.1, 0.0))]
+    hits_seen = 0
+    for n in range(120):
+        origin = rng.uniform(-1.5, 1.5, 3) if n % 3 else rng.uniform(-0.3, 0.3, 3)
+        direction = rng.normal(size=3)
+        if n % 4 == 0:  # along an axis: zero components
+            direction = np.eye(3)[n % 3] * (1 if n % 8 else -1)
+        cuts = plane if n % 5 == 0 else []
+        for max_hits in (1, 7):
+            got = caster.cast(items, origin, direction, max_hits=max_hits, cut_planes=cuts)
+            d = direction / np.linalg.norm(direction)
+            every = sorted((h for it in items for h in caster._cast_item(
+                it, origin, d, math.inf, max_hits, cuts)), key=lambda h: h.distance)
+            assert [(h.entity_id, round(h.distance, 9)) for h in got] == [
+                (h.entity_id, round(h.distance, 9)) for h in every[:max_hits]], (n, max_hits)
+            hits_seen += len(got)
+    assert hits_seen > 100  # most rays hit something
+
+
 def test_zero_direction_is_refused() -> None:
     with pytest.raises(ValueError, match="zero vector"):
         RayCaster().cast([], (0, 0, 0), (0, 0, 0))
