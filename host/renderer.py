@@ -9,7 +9,8 @@ colour textures (cached by ``Texture.key``, freed with the last mesh that uses t
 Materials: each primitive is drawn by the program variant of its material's features (a set of
 ``#define``s: which textures, vertex colours, alpha mask or blend; compiled when first needed;
 see ``shaders/mesh.vert.glsl``). Plain materials (no texture) keep the cheapest variant, lit
-per vertex on a software rasteriser; textured ones are always lit per pixel (their colour
+per vertex on a software rasteriser, unless a part has more triangles than pixels under it
+(:data:`DENSE_TRIANGLES_PER_PIXEL`); textured ones are always lit per pixel (their colour
 varies across a triangle, so vertex lighting would smear it). BLEND materials are drawn after
 the opaque parts, part by part from back to front, without depth writes; MASK materials
 discard below their cutoff. An entity's material edit (``ResolvedState.material``) replaces
@@ -126,6 +127,15 @@ OUTLINE_PX = 3.0
 """Selection outline width in pixels."""
 MAX_SIZE = 8192
 LIGHTING_MODES = ("auto", "vertex", "pixel")
+
+DENSE_TRIANGLES_PER_PIXEL = 2.0
+"""In vertex-lighting mode, a part drawn with more triangles than this per pixel of its
+screen footprint (its bounding sphere's) is lit per pixel after all: its vertices outnumber
+the pixels they cover, and lighting them costs more than lighting the pixels (20 M triangles
+in 64 parts at rest on llvmpipe: 2.24 s a frame lit per vertex, 1.04 s per pixel)."""
+
+DENSE_MIN_TRIANGLES = 2048
+"""Parts with fewer triangles are never taken for dense (and cost nothing to check)."""
 CHROMA_MODES = ("auto", "cpu", "gpu")
 
 
@@ -210,6 +220,8 @@ class _Draw:
     radius: float = math.inf
     """World-space bounding sphere radius around ``centre`` (frustum culling; inf: never
     culled)."""
+    triangles: int = 0
+    """Triangles at full detail (points not counted), for :data:`DENSE_TRIANGLES_PER_PIXEL`."""
 
 
 @dataclass
@@ -223,6 +235,8 @@ class _Prepared:
     opaque_radii: npt.NDArray[np.float64]
     """Bounding sphere radius of each opaque part, for frustum culling."""
     opaque_selected: npt.NDArray[np.bool_]
+    opaque_triangles: npt.NDArray[np.int64]
+    """Each opaque part's triangles at full detail."""
     blended: list[_Draw]
     """Parts with BLEND primitives (not see-through): drawn back to front after the rest."""
     blended_centres: npt.NDArray[np.float64]
@@ -554,7 +568,7 @@ class Renderer:
         # Without cut planes llvmpipe carries 8 fewer outputs per vertex (~0.2 ms); textured
         # primitives are lit per pixel whatever ``lighting`` says, because their base colour
         # varies across a triangle.
-        self._mesh_programs: dict[tuple[bool, Features, bool, bool], _Program] = {}
+        self._mesh_programs: dict[tuple[bool, Features, bool, bool, bool], _Program] = {}
         self._mesh_program(False, PLAIN, False, True)  # the default scene's
         self._outline_program = _Program("outline.vert.glsl", "outline.frag.glsl")
         self._uv_program = _Program("fullscreen.vert.glsl", "yuv_uv.frag.glsl")
@@ -574,6 +588,9 @@ class Renderer:
         self._batches: dict[tuple[object, ...], _Batch] = {}
         self.last_culled = 0
         """Opaque parts (or batches) the last frame left out as outside the view (all views)."""
+        self.last_dense = 0
+        """Opaque parts (or batches) the last frame lit per pixel in vertex-lighting mode as
+        dense (all views; see DENSE_TRIANGLES_PER_PIXEL)."""
         self.lod = software
         """Levels of detail for big parts (plain, or with only a base colour texture) while the
         camera moves (on by default on a software rasteriser; see LOD_BUDGET_MS)."""
@@ -695,12 +712,16 @@ class Renderer:
     # -- mesh buffers --------------------------------------------------------------------------
 
     def _mesh_program(self, cut: bool, features: Features, lights: bool = False,
-                      env: bool = False) -> _Program:
+                      env: bool = False, dense: bool = False) -> _Program:
         """The main pass's program for primitives of ``features``; ``lights``: the scene has
         point, spot or directional lights (vertex lighting then adds them per pixel); ``env``:
-        image-based lighting (else the hemisphere ambient). Scene-wide choices are compiled in,
-        not branched on: on llvmpipe even an untaken branch or an empty loop costs."""
-        key = (cut, features, lights, env)
+        image-based lighting (else the hemisphere ambient); ``dense``: for parts lit per pixel
+        in vertex-lighting mode (see :data:`DENSE_TRIANGLES_PER_PIXEL`). Scene-wide choices are
+        compiled in, not branched on: on llvmpipe even an untaken branch or an empty loop
+        costs."""
+        dense = dense and self.lighting == "vertex" and not (
+            _TEX_DEFINES.intersection(features) or "POINTS" in features)
+        key = (cut, features, lights, env, dense)
         if key not in self._mesh_programs:
             defines: list[str] = ["CUT_PLANES"] if cut else []
             defines += features
@@ -709,7 +730,8 @@ class Renderer:
             lit_in: tuple[str | None, str | None] = (None, "lighting.glsl")
             if "POINTS" in features:
                 pass  # unlit: the fragment stage writes the base (and vertex) colour
-            elif self.lighting == "vertex" and not _TEX_DEFINES.intersection(features):
+            elif (self.lighting == "vertex" and not dense
+                  and not _TEX_DEFINES.intersection(features)):
                 defines.append("VERTEX_LIGHTING")
                 lit_in = ("lighting.glsl", None)
                 if lights:
@@ -1013,9 +1035,14 @@ class Renderer:
         env = scene.lighting.environment != "none" and scene.lighting.environment_intensity > 0
         progs = {f: self._mesh_program(bool(planes), f, len(lights.color) > 0, env)
                  for f in prep.variants}
+        dense_progs: dict[Features, _Program] = {}
+        if self.lighting == "vertex" and bool((prep.opaque_triangles >= DENSE_MIN_TRIANGLES).any()):
+            dense_progs = {f: self._mesh_program(bool(planes), f, len(lights.color) > 0, env,
+                                                 dense=True) for f in prep.variants}
+        self.last_dense = 0
         if env:
             self._bind_environment(scene.lighting.environment)
-        for prog in progs.values():
+        for prog in {*progs.values(), *dense_progs.values()}:
             GL.glUseProgram(prog.id)
             self._set_lighting(prog, scene, lights)
             self._set_cut_planes(prog, planes)
@@ -1029,7 +1056,7 @@ class Renderer:
                 f.tan_left, f.tan_right, f.tan_up, f.tan_down, near, far)
             vp = _FLIP_Y @ proj @ transforms.view_matrix(view.pose.position, view.pose.orientation)
             view_projs.append(vp)
-            for prog in progs.values():
+            for prog in {*progs.values(), *dense_progs.values()}:
                 GL.glUseProgram(prog.id)
                 GL.glUniformMatrix4fv(prog.loc("u_view_proj"), 1, GL.GL_TRUE,
                                       vp.astype(np.float32))
@@ -1044,7 +1071,15 @@ class Renderer:
                 self.last_culled += len(prep.opaque) - len(visible)
                 dist = np.linalg.norm(prep.opaque_centres[visible] - eye, axis=1)
                 order = visible[np.lexsort((dist, prep.opaque_selected[visible]))]
-                self._draw_all(progs, [prep.opaque[k] for k in order], 1.0, False)
+                dense = (self._dense(prep, order, view, eye_w, near, level) if dense_progs
+                         else None)
+                if dense is None:
+                    self._draw_all(progs, [prep.opaque[k] for k in order], 1.0, False)
+                else:  # dense parts lit per pixel, the rest per vertex, each front to back
+                    self.last_dense += int(dense.sum())
+                    self._draw_all(progs, [prep.opaque[k] for k in order[~dense]], 1.0, False)
+                    self._draw_all(dense_progs, [prep.opaque[k] for k in order[dense]], 1.0,
+                                   False)
             if prep.blended or prep.see_through:
                 # Blended after the opaque parts, without depth writes: BLEND materials back
                 # to front, then see-through parts (whole, at SEE_THROUGH_ALPHA).
@@ -1193,6 +1228,7 @@ class Renderer:
             (float(local_centre[0]), float(local_centre[1]), float(local_centre[2])),
             centre=it.world[:3, :3] @ c + it.world[:3, 3],
             radius=self._world_radius(it.mesh, it.world),
+            triangles=sum(p.index_count // 3 for p in gpu_prims if not p.points),
         )
         place.placed[k] = draw
         place.individual[k] = draw, bool(state.see_through)
@@ -1252,7 +1288,8 @@ class Renderer:
                     prims=[(batch.vao, batch.index_count, PLAIN, color, metallic, roughness,
                             cull, emissive, unlit, batch.prim)],
                     variants=frozenset((PLAIN,)), blend=False, opaque=True,
-                    outline_centre=None, centre=batch.centre, radius=batch.radius)
+                    outline_centre=None, centre=batch.centre, radius=batch.radius,
+                    triangles=batch.index_count // 3)
             if old is not None and old[0].key in self._batches and (
                     gkey not in place.batches or place.batches[gkey][0] is not old[0]):
                 self._free_batch(old[0].key)
@@ -1280,6 +1317,7 @@ class Renderer:
             opaque_centres=np.array([d.centre for d in opaque]).reshape(-1, 3),
             opaque_radii=np.array([d.radius for d in opaque], dtype=np.float64),
             opaque_selected=np.array([d.selected for d in opaque], dtype=bool),
+            opaque_triangles=np.array([d.triangles for d in opaque], dtype=np.int64),
             blended=blended,
             blended_centres=np.array([d.centre for d in blended]).reshape(-1, 3),
             see_through=see_through,
@@ -1289,6 +1327,36 @@ class Renderer:
             model_lights=scene.light_list(),
             arrays=(place.worlds, place.normals, place.identity))
         return self._prepared
+
+    def _dense(self, prep: _Prepared, order: npt.NDArray[np.intp], view: View, eye_w: int,
+               near: float, level: int) -> npt.NDArray[np.bool_] | None:
+        """Which of the opaque parts ``order`` are dense in this view (more triangles, at the
+        level they are drawn at, than DENSE_TRIANGLES_PER_PIXEL per pixel of their bounding
+        sphere's footprint); None when none is."""
+        tris = prep.opaque_triangles[order]
+        candidates = np.flatnonzero(tris >= DENSE_MIN_TRIANGLES)
+        if not candidates.size:
+            return None
+        tris = tris[candidates].astype(np.float64)
+        if level:  # coarser levels where a part has them
+            for i, k in enumerate(order[candidates].tolist()):
+                d = prep.opaque[k]
+                if any(p.lods for *_, p in d.prims):
+                    tris[i] = sum((p.lods[min(level, len(p.lods)) - 1][1] if p.lods else count)
+                                  // 3 for _, count, *_, p in d.prims if not p.points)
+        f = view.fov
+        px_per_tan = min(eye_w / (f.tan_right - f.tan_left),
+                         self.height / (f.tan_up - f.tan_down))
+        centres = prep.opaque_centres[order[candidates]]
+        radii = prep.opaque_radii[order[candidates]]
+        dist2 = np.sum((centres - np.asarray(view.pose.position)) ** 2, axis=1)
+        with np.errstate(invalid="ignore", over="ignore"):
+            r_px = radii / np.sqrt(np.maximum(dist2 - radii ** 2, near * near)) * px_per_tan
+            area = np.minimum(np.pi * r_px ** 2, float(eye_w * self.height))
+        area = np.where(np.isfinite(area), area, float(eye_w * self.height))
+        dense = np.zeros(len(order), dtype=bool)
+        dense[candidates] = tris > DENSE_TRIANGLES_PER_PIXEL * area
+        return dense if dense.any() else None
 
     def _local_box(self, mesh: Mesh) -> tuple[npt.NDArray[np.float64], float] | None:
         """The centre and half-diagonal of the mesh's local bounds (cached), None without

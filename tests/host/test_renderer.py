@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 
 import av
@@ -593,3 +594,43 @@ def test_state_changes_re_place_only_the_parts_they_reach(egl_context: EglContex
             before = image
     finally:
         r.close()
+
+
+def test_dense_parts_are_lit_per_pixel_in_vertex_mode(egl_context: EglContext,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """A part with more triangles than pixels under it costs more to light per vertex than
+    per pixel: in vertex-lighting mode it is drawn exactly as pixel-lighting mode draws it,
+    while the sample's parts (big triangles) stay lit per vertex."""
+    import farview.host.renderer as renderer_module
+    from benchmarks.bench_scale import sphere
+    from farview.host.gltf import Mesh, Model, Node, Primitive
+
+    pos, nrm, idx = sphere(250)  # 125,000 triangles
+    prim = Primitive(pos, nrm, idx, load_model(SAMPLE).materials[0])
+    mesh = Mesh("ball", (prim,))
+    model = Model("ball", (Node(0, "ball", mesh=mesh),), (0,), (mesh,), (prim.material,))
+    scene = Scene()
+    scene.add_model(model, "ball")
+    eye = [view((0.0, 0.8, 5.0))]
+    images = {}
+    for mode in ("vertex", "pixel"):
+        r = Renderer(W, H, lighting=mode)
+        r.lod = False
+        images[mode] = frame(r, scene, eye).astype(int)
+        assert r.last_dense == (1 if mode == "vertex" else 0)
+        r.close()
+    assert model_mask(images["pixel"]).sum() > 2000
+    np.testing.assert_array_equal(images["vertex"], images["pixel"])
+    monkeypatch.setattr(renderer_module, "DENSE_TRIANGLES_PER_PIXEL", math.inf)
+    r = Renderer(W, H, lighting="vertex")
+    r.lod = False
+    lit_per_vertex = frame(r, scene, eye).astype(int)
+    assert r.last_dense == 0
+    assert np.abs(lit_per_vertex - images["pixel"]).max() > 0  # the switch is what differs
+    r.close()
+    engine = Scene()
+    engine.add_model(load_model(SAMPLE), "Engine")
+    r = Renderer(W, H, lighting="vertex")
+    frame(r, engine, [view((0.5, 0.4, 1.4))])
+    assert r.last_dense == 0
+    r.close()
