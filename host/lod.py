@@ -15,9 +15,10 @@ import numpy as np
 import numpy.typing as npt
 
 LOD_MIN_TRIANGLES = 16_384
-"""Primitives at least this big get coarser levels of detail: plain materials made by the
-converter (``MSFT_lod``) or by the renderer in a child process (:func:`pool`); those with only
-a base colour texture by the renderer (their levels carry texture coordinates)."""
+"""Primitives at least this big get coarser levels of detail: plain or base-textured ones made
+by the converter (``MSFT_lod``); any triangle primitive by the renderer in a child process
+(:func:`pool`), its levels carrying its other vertex attributes (texture coordinates, colours,
+tangents)."""
 LOD_REDUCTIONS = (0.75, 0.75, 0.75, 0.75)
 """Each level keeps a quarter of the triangles of the level before it: levels 1 to 4 keep 1/4,
 1/16, 1/64 and 1/256 of the full mesh."""
@@ -60,23 +61,24 @@ def triangle_order(indices: npt.NDArray[np.uint32]) -> npt.NDArray[np.uint32]:
 
 
 def prepare(positions: npt.NDArray[np.float32], indices: npt.NDArray[np.uint32],
-            texcoords: npt.NDArray[np.float32] | None = None, levels: bool = True
+            extra: npt.NDArray[np.float32] | None = None, levels: bool = True
             ) -> tuple[npt.NDArray[np.uint32], Levels]:
     """The background work for one big primitive loaded as it was (:func:`pool`): its triangles
     in vertex-cache order (:func:`triangle_order`) and, with ``levels``, its coarser levels
-    (:func:`simplify`)."""
-    return triangle_order(indices), simplify(positions, indices, texcoords) if levels else []
+    (:func:`simplify`, carrying the ``extra`` vertex columns)."""
+    return triangle_order(indices), simplify(positions, indices, extra) if levels else []
 
 
 def simplify(positions: npt.NDArray[np.float32], indices: npt.NDArray[np.uint32],
-             texcoords: npt.NDArray[np.float32] | None = None) -> Levels:
+             extra: npt.NDArray[np.float32] | None = None) -> Levels:
     """Coarser versions of a triangle mesh, one per :data:`LOD_REDUCTIONS` (fewer where the
     simplifier can take no more off), each made from the one before (a cascade: the whole
     costs about 4/3 of simplifying the full mesh once): interleaved position + smooth normal
-    vertices (float32, 6 a vertex) and uint32 indices. With ``texcoords``, each vertex also has
-    its texture coordinates (8 floats a vertex): the mean of those of the vertices collapsed
-    into it (the simplifier's collapses replayed to map them; edge collapses join only
-    neighbours, so a texture seam's two sides stay apart). That costs about twice as much.
+    vertices (float32, 6 a vertex) and uint32 indices. With ``extra`` (N, K) columns (texture
+    coordinates, say: K = 2), each vertex also has them (6 + K floats a vertex): the mean of
+    those of the vertices collapsed into it (the simplifier's collapses replayed to map them;
+    edge collapses join only neighbours, so a texture seam's two sides stay apart). That costs
+    about twice as much.
     Each level's triangles come in vertex-cache order (:func:`cache_order`)."""
     import fast_simplification
 
@@ -85,7 +87,7 @@ def simplify(positions: npt.NDArray[np.float32], indices: npt.NDArray[np.uint32]
     out: Levels = []
     pts = np.asarray(positions, dtype=np.float32)
     tris = np.asarray(indices, dtype=np.int64).reshape(-1, 3)
-    uv = None if texcoords is None else np.asarray(texcoords, dtype=np.float64)
+    uv = None if extra is None else np.asarray(extra, dtype=np.float64).reshape(len(pts), -1)
     for reduction in LOD_REDUCTIONS:
         if len(tris) < 64:
             break
@@ -100,7 +102,7 @@ def simplify(positions: npt.NDArray[np.float32], indices: npt.NDArray[np.uint32]
             into = mapping[kept]
             count = np.maximum(np.bincount(into, minlength=len(pts)), 1)
             uv = np.stack([np.bincount(into, weights=uv[kept, k], minlength=len(pts)) / count
-                           for k in range(2)], axis=1)
+                           for k in range(uv.shape[1])], axis=1)
         pts = np.ascontiguousarray(pts, dtype=np.float32)
         idx = np.ascontiguousarray(tris, dtype=np.uint32).reshape(-1)
         if not len(idx) or len(tris) >= before:

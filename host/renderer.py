@@ -189,6 +189,10 @@ class _GpuPrimitive:
     lods: list[tuple[int, int, tuple[int, int]]] = field(default_factory=list)
     """Coarser versions, (vao, index count, buffers) for levels 1, 2, ...: filled in when
     their simplification (a background job) is done."""
+    layout: tuple[tuple[int, int], ...] = ()
+    """(shader location, floats) of each vertex column, position and normal first (what the
+    levels made in the background carry too); the tangent's handedness is the last float when
+    location 5 is in it."""
 
 
 _PrimDraw = tuple[int, int, Features, tuple[float, float, float, float], float, float, bool,
@@ -382,21 +386,32 @@ def _in_frustum(view_proj: npt.NDArray[np.float64], centres: npt.NDArray[np.floa
                           | np.isnan(distance).any(axis=1))
 
 
+_POSITION_NORMAL: tuple[tuple[int, int], ...] = ((0, 3), (1, 3))
+"""The vertex layout of batches and of levels made without other attributes: (shader
+location, floats) per column."""
+
+
 def _upload_position_normal(interleaved: npt.NDArray[np.float32],
-                            index: npt.NDArray[np.uint32]) -> tuple[int, int, int]:
-    """A vertex array over (position, normal) rows, or (position, normal, uv0) rows, and its
-    indices: (vao, vbo, ibo)."""
+                            index: npt.NDArray[np.uint32],
+                            layout: Sequence[tuple[int, int]] | None = None
+                            ) -> tuple[int, int, int]:
+    """A vertex array over ``interleaved`` rows in ``layout`` ((shader location, floats) per
+    column; default: position, normal, and uv0 when the rows have 8 floats) and its indices:
+    (vao, vbo, ibo)."""
+    if layout is None:
+        layout = _POSITION_NORMAL + (((2, 2),) if interleaved.shape[1] == 8 else ())
     vao = int(GL.glGenVertexArrays(1))
     vbo, ibo = (int(b) for b in GL.glGenBuffers(2))
     GL.glBindVertexArray(vao)
     GL.glBindBuffer(GL.GL_ARRAY_BUFFER, vbo)
     GL.glBufferData(GL.GL_ARRAY_BUFFER, interleaved.nbytes, interleaved, GL.GL_STATIC_DRAW)
     stride = interleaved.shape[1] * 4
-    attributes = ((0, 0, 3), (1, 12, 3)) + (((2, 24, 2),) if interleaved.shape[1] == 8 else ())
-    for loc, offset, size in attributes:
+    offset = 0
+    for loc, size in layout:
         GL.glEnableVertexAttribArray(loc)
         GL.glVertexAttribPointer(loc, size, GL.GL_FLOAT, GL.GL_FALSE, stride,
                                  ctypes.c_void_p(offset))
+        offset += size * 4
     GL.glBindBuffer(GL.GL_ELEMENT_ARRAY_BUFFER, ibo)
     GL.glBufferData(GL.GL_ELEMENT_ARRAY_BUFFER, index.nbytes, index, GL.GL_STATIC_DRAW)
     GL.glBindVertexArray(0)
@@ -404,11 +419,12 @@ def _upload_position_normal(interleaved: npt.NDArray[np.float32],
 
 
 def _add_levels(gpu: _GpuPrimitive, levels: Sequence[tuple[npt.NDArray[np.float32],
-                                                            npt.NDArray[np.uint32]]]) -> None:
-    """Upload coarser levels of detail (interleaved position + normal [+ uv0], indices) for
-    ``gpu``."""
+                                                            npt.NDArray[np.uint32]]],
+                layout: Sequence[tuple[int, int]] | None = None) -> None:
+    """Upload coarser levels of detail (interleaved position + normal [+ the columns of
+    ``layout`` after those], indices) for ``gpu``."""
     for interleaved, index in levels:
-        vao, vbo, ibo = _upload_position_normal(interleaved, index)
+        vao, vbo, ibo = _upload_position_normal(interleaved, index, layout)
         gpu.lods.append((vao, len(index), (vbo, ibo)))
 
 
@@ -808,9 +824,10 @@ class Renderer:
                 uv_set[i] = info.texcoord
             textures = tuple((i, self._gl_texture(info.texture, ROLES[i] in _SRGB_ROLES))
                              for i, info in usable)
+            layout = tuple((loc, column.shape[1]) for loc, column in columns)
             gpu = _GpuPrimitive(vao, (vbo, ibo), len(indices), mat,
                                 tuple(sorted(features)), textures, uv_xf, uv_set,
-                                mat.alpha_mode == "BLEND", prim.points)
+                                mat.alpha_mode == "BLEND", prim.points, layout=layout)
             out.append(gpu)
             textured = features == _BASE_TEXTURE_ONLY and prim.texcoords is not None
             ahead = bool(prim.lods) and (not features or (
@@ -819,10 +836,11 @@ class Renderer:
                 _add_levels(gpu, prim.lods)
             elif self.lod and not prim.points and prim.triangle_count >= LOD_MIN_TRIANGLES:
                 # in the background: the triangles in vertex-cache order (swapped in when
-                # done) and, for plain or base-textured parts, the levels
+                # done) and the levels, carrying the columns after position and normal
+                extra = (np.concatenate([c for _, c in columns[2:]], axis=1)
+                         if len(columns) > 2 else None)
                 self._lod_jobs.append((gpu, self._lod_pool().submit(
-                    prepare, prim.positions, prim.indices, prim.texcoords if textured else None,
-                    not features or textured)))
+                    prepare, prim.positions, prim.indices, extra, True)))
         self._meshes[mesh.key] = out
         return out
 
@@ -952,7 +970,10 @@ class Renderer:
                 GL.glBindBuffer(GL.GL_COPY_WRITE_BUFFER, gpu.buffers[1])
                 GL.glBufferSubData(GL.GL_COPY_WRITE_BUFFER, 0, order.nbytes, order)
                 GL.glBindBuffer(GL.GL_COPY_WRITE_BUFFER, 0)
-            _add_levels(gpu, levels)
+            if any(loc == 5 for loc, _ in gpu.layout):  # averaged handedness: a sign again
+                for rows, _ in levels:
+                    rows[:, -1] = np.where(rows[:, -1] >= 0.0, 1.0, -1.0)
+            _add_levels(gpu, levels, gpu.layout)
         self._lod_jobs = pending
 
     @property

@@ -459,6 +459,122 @@ def test_a_textured_big_part_gets_levels_that_keep_its_texture(egl_context: EglC
         r.close()
 
 
+def test_big_parts_with_vertex_colours_or_blending_get_levels_that_keep_them(
+        egl_context: EglContext) -> None:
+    """Levels carry every vertex attribute the part has: a 125,000-triangle ball coloured per
+    vertex (red above, blue below), with a BLEND material (drawn in the blended pass), is
+    drawn coarser while moving and still looks like itself, not black or flat."""
+    import time
+
+    from benchmarks.bench_scale import sphere
+    from farview.host.gltf import Material, Mesh, Model, Node, Primitive
+
+    pos, nrm, idx = sphere(250)
+    colors = np.where(pos[:, 1:2] > 0.0, [[0.9, 0.15, 0.1, 1.0]], [[0.1, 0.2, 0.9, 1.0]])
+    material = Material("glass", metallic=0.0, roughness=0.8, base_color=(1.0, 1.0, 1.0, 0.9),
+                        alpha_mode="BLEND")
+    prim = Primitive(pos, nrm, idx, material, colors=colors.astype(np.float32))
+    mesh = Mesh("ball", (prim,))
+    scene = Scene()
+    scene.add_model(Model("ball", (Node(0, "ball", mesh=mesh),), (0,), (mesh,), (material,)),
+                    "ball")
+    r = Renderer(W, H, lighting="vertex")
+    try:
+        eye = [view((0.0, 0.5, 2.8))]
+        full = frame(r, scene, eye).astype(int)
+        assert r.lod_pending == 1, "a big part with vertex colours should get levels"
+        deadline = time.monotonic() + 60
+        while r.lod_pending:
+            assert time.monotonic() < deadline, "levels of detail never finished"
+            time.sleep(0.05)
+            r.render(scene, eye)
+        r.lod_budget_ms = 0.0
+        for _ in range(len(LOD_REDUCTIONS) + 1):
+            r.render(scene, eye, moving=True)
+        assert r.lod_level == len(LOD_REDUCTIONS) and r.last_reduced
+        coarse = r.read_rgba().astype(int)
+
+        def red(img: np.ndarray) -> np.ndarray:
+            return img[..., 0] > img[..., 2] + 40
+
+        def blue(img: np.ndarray) -> np.ndarray:
+            return img[..., 2] > img[..., 0] + 40
+
+        assert red(full).sum() > 1000 and blue(full).sum() > 1000
+        # the same halves (at 1/256 of the triangles the colours blend in a band between them)
+        assert (red(coarse) & red(full)).sum() > 0.8 * red(full).sum()
+        assert (blue(coarse) & blue(full)).sum() > 0.7 * blue(full).sum()
+        assert not (red(coarse) & blue(full)).any() and not (blue(coarse) & red(full)).any()
+        assert np.abs(coarse - full).mean() < 4, "the coarse ball should look like the ball"
+    finally:
+        r.close()
+
+
+def test_a_normal_mapped_big_part_gets_levels_with_its_tangents(egl_context: EglContext) -> None:
+    """A normal-mapped ball's levels carry texture coordinates and tangents (handedness kept
+    a sign): its coarsest level, lit through a bumpy normal map, looks like the full ball."""
+    import time
+
+    from benchmarks.bench_scale import sphere
+    from farview.host.gltf import (
+        Material,
+        Mesh,
+        Model,
+        Node,
+        Primitive,
+        Texture,
+        TextureInfo,
+        generate_tangents,
+    )
+
+    pos, nrm, idx = sphere(250)
+    uv = np.stack([np.arctan2(pos[:, 2], pos[:, 0]) / (2 * np.pi) + 0.5,
+                   np.arccos(np.clip(pos[:, 1] / np.linalg.norm(pos, axis=1), -1, 1)) / np.pi],
+                  axis=1).astype(np.float32)
+    tilted = np.zeros((8, 8, 4), np.uint8)
+    tilted[...] = (235, 128, 160, 255)  # every normal leans far along the tangent
+    material = Material("tilted", metallic=0.0, roughness=0.6,
+                        normal_texture=TextureInfo(Texture("tilted", tilted)))
+    tangents = generate_tangents(pos, nrm, uv, idx)
+    prim = Primitive(pos, nrm, idx, material, uv, tangents=tangents)
+    mesh = Mesh("ball", (prim,))
+    scene = Scene()
+    scene.add_model(Model("ball", (Node(0, "ball", mesh=mesh),), (0,), (mesh,), (material,)),
+                    "ball")
+    eye = [view((0.0, 0.5, 2.8))]
+    plain_material = Material("plain", metallic=0.0, roughness=0.6)
+    plain = Primitive(pos, nrm, idx, plain_material, uv)
+    plain_scene = Scene()
+    plain_mesh = Mesh("plain", (plain,))
+    plain_scene.add_model(Model("plain", (Node(0, "plain", mesh=plain_mesh),), (0,),
+                                (plain_mesh,), (plain_material,)), "plain")
+    r = Renderer(W, H, lighting="pixel")
+    r.lod = False
+    flat = frame(r, plain_scene, eye).astype(int)  # what the ball is without its normal map
+    r.close()
+    r = Renderer(W, H, lighting="vertex")
+    try:
+        full = frame(r, scene, eye).astype(int)
+        assert r.lod_pending == 1, "a normal-mapped big part should get levels"
+        deadline = time.monotonic() + 60
+        while r.lod_pending:
+            assert time.monotonic() < deadline, "levels of detail never finished"
+            time.sleep(0.05)
+            r.render(scene, eye)
+        assert set(np.unique(r._meshes[mesh.key][0].layout)) >= {5}
+        r.lod_budget_ms = 0.0
+        for _ in range(len(LOD_REDUCTIONS) + 1):
+            r.render(scene, eye, moving=True)
+        assert r.lod_level == len(LOD_REDUCTIONS) and r.last_reduced
+        coarse = r.read_rgba().astype(int)
+        assert model_mask(full).sum() > 5000
+        assert np.abs(full - flat).mean() > 6  # the normal map shows
+        assert np.abs(coarse - full).mean() < 0.4 * np.abs(coarse - flat).mean(), \
+            "the coarse ball should keep its normal map"
+    finally:
+        r.close()
+
+
 def test_levels_made_ahead_are_used_at_once(egl_context: EglContext) -> None:
     """A primitive that brings its levels (a converted file's MSFT_lod) is drawn coarser on the
     first moving frame: no simplification job, nothing pending."""
