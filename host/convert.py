@@ -6,12 +6,14 @@ formats the Open Asset Import Library reads (:data:`ASSIMP_FORMATS`: FBX, OBJ, S
 COLLADA, 3DS, OFF; through the ``assimp-py`` wheel, which bundles the library), and point
 clouds: LAS, LAZ and E57 (:mod:`host.pointclouds`) and PLY files without faces. What is kept:
 the node hierarchy with its names and transforms, triangle meshes with normals (generated when
-missing) and the first texture coordinate set, point clouds with their colours (``POINTS``
-primitives, ``COLOR_0``), materials (base colour, metallic, roughness, emissive, alpha,
-double-sided) and base colour textures: a glTF's, and for the other formats the diffuse (or
-base colour) image file a material names, read from the input's folder (PNG, JPEG, TGA, BMP or
-TIFF; an absolute path from the machine the model was made on is looked up by its file name
-there; nothing outside the folder is read). Textures embedded in an FBX file are not kept
+missing), point clouds with their colours (``POINTS`` primitives, ``COLOR_0``), materials (base
+colour, metallic, roughness, emissive, alpha, double-sided, unlit). From a glTF, everything its
+materials draw with: every texture (base colour, metallic-roughness, normal with its scale,
+occlusion with its strength, emissive), each on its texture coordinate set and with its
+``KHR_texture_transform``, and vertex colours and tangents. For the other formats: the first
+texture coordinate set and the diffuse (or base colour) image file a material names, read
+from the input's folder (PNG, JPEG, TGA, BMP or TIFF; an absolute path from the machine the
+model was made on is looked up by its file name there; nothing outside the folder is read). Textures embedded in an FBX file are not kept
 (``assimp-py`` does not expose them): the result's ``warnings`` say so, as they say which
 named images were not found. Lines are dropped.
 
@@ -49,6 +51,7 @@ from farview.host import pointclouds
 from farview.host.errors import ModelError
 from farview.host.gltf import (
     DEFAULT_MATERIAL,
+    IDENTITY_UV,
     MAX_TEXTURE_BYTES,
     Material,
     Mesh,
@@ -408,20 +411,25 @@ class _Writer:
 
 
 def _dedupe(prim: Primitive) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.uint32],
-                                      int]:
-    """The primitive's vertices (position, normal and, if any, uv columns) without duplicates,
-    and its indices into them, in vertex-cache order (:func:`host.lod.cache_order`); the
-    number of uv columns."""
+                                      list[tuple[str, int]]]:
+    """The primitive's vertices (position, normal and whichever of both texture coordinate
+    sets, colours and tangents it has) without duplicates, and its indices into them, in
+    vertex-cache order (:func:`host.lod.cache_order`); the glTF attribute name and width of
+    each column group."""
+    layout = [("POSITION", 3), ("NORMAL", 3)]
     cols = [prim.positions, prim.normals]
-    if prim.texcoords is not None:
-        cols.append(prim.texcoords)
+    for attribute, column in (("TEXCOORD_0", prim.texcoords), ("TEXCOORD_1", prim.texcoords1),
+                              ("COLOR_0", prim.colors), ("TANGENT", prim.tangents)):
+        if column is not None:
+            layout.append((attribute, column.shape[1]))
+            cols.append(column)
     verts = np.ascontiguousarray(np.concatenate(cols, axis=1), dtype=np.float32)
     # np.unique sorts the vertices; cache_order then numbers them in the order they are first
     # used (sorted, neighbours in the index buffer sat far apart in memory, and a software
     # rasteriser drew the converted model at half the speed of its input)
     unique, inverse = np.unique(verts, axis=0, return_inverse=True)
     verts, idx = cache_order(unique, inverse.reshape(-1).astype(np.uint32)[prim.indices])
-    return verts, idx, (2 if prim.texcoords is not None else 0)
+    return verts, idx, layout
 
 
 def _levels(mesh: Mesh) -> list[list[tuple[npt.NDArray[np.float32], npt.NDArray[np.uint32]]]]:
@@ -479,6 +487,17 @@ def encode_png(pixels: npt.NDArray[np.uint8]) -> bytes:
     return out.getvalue()
 
 
+def texture_transform(m: tuple[float, float, float, float, float, float]) -> dict[str, Any]:
+    """A texture-coordinate matrix (:attr:`TextureInfo.transform`: the top two rows of
+    ``translation · rotation · scale``) as ``KHR_texture_transform``'s offset, rotation and
+    scale (exact for any matrix made that way, a mirroring scale included)."""
+    a, b, tx, c, d, ty = m
+    rotation = math.atan2(c, a)
+    sx = math.hypot(a, c)
+    sy = -b * math.sin(rotation) + d * math.cos(rotation)
+    return {"offset": [tx, ty], "rotation": rotation, "scale": [sx, sy]}
+
+
 def write_glb(model: Model, extras: dict[str, Any] | None = None) -> bytes:
     """``model`` as one ``.glb`` with meshopt-compressed buffers (module docstring);
     ``extras``: the asset's ``extras`` (a point cloud's ``origin``)."""
@@ -497,6 +516,16 @@ def write_glb(model: Model, extras: dict[str, Any] | None = None) -> bytes:
             textures[t.key] = len(tex_specs) - 1
         return textures[t.key]
 
+    transformed = False
+
+    def texture_info(info: TextureInfo) -> dict[str, Any]:
+        nonlocal transformed
+        out: dict[str, Any] = {"index": texture(info.texture), "texCoord": info.texcoord}
+        if info.transform != IDENTITY_UV:
+            out["extensions"] = {"KHR_texture_transform": texture_transform(info.transform)}
+            transformed = True
+        return out
+
     materials: list[Material] = []
     mat_index: dict[int, int] = {}
 
@@ -514,11 +543,14 @@ def write_glb(model: Model, extras: dict[str, Any] | None = None) -> bytes:
             if prim.points:
                 prims.append(_points_json(w, prim, material(prim.material)))
                 continue
-            verts, idx, uv_cols = _dedupe(prim)
-            attrs = {"POSITION": w.compressed(verts[:, 0:3], "ATTRIBUTES", "VEC3", 5126, True),
-                     "NORMAL": w.compressed(verts[:, 3:6], "ATTRIBUTES", "VEC3", 5126)}
-            if uv_cols:
-                attrs["TEXCOORD_0"] = w.compressed(verts[:, 6:8], "ATTRIBUTES", "VEC2", 5126)
+            verts, idx, layout = _dedupe(prim)
+            attrs = {}
+            start = 0
+            for attribute, width in layout:
+                attrs[attribute] = w.compressed(
+                    np.ascontiguousarray(verts[:, start:start + width]), "ATTRIBUTES",
+                    f"VEC{width}", 5126, attribute == "POSITION")
+                start += width
             indices = w.compressed(idx, "TRIANGLES", "SCALAR", 5125)
             prims.append({"attributes": attrs, "indices": indices,
                           "material": material(prim.material)})
@@ -547,11 +579,20 @@ def write_glb(model: Model, extras: dict[str, Any] | None = None) -> bytes:
     for m in materials:
         pbr: dict[str, Any] = {"baseColorFactor": list(m.base_color),
                                "metallicFactor": m.metallic, "roughnessFactor": m.roughness}
-        info: TextureInfo | None = m.base_color_texture
-        if info is not None:
-            pbr["baseColorTexture"] = {"index": texture(info.texture), "texCoord": 0}
+        if m.base_color_texture is not None:
+            pbr["baseColorTexture"] = texture_info(m.base_color_texture)
+        if m.metallic_roughness_texture is not None:
+            pbr["metallicRoughnessTexture"] = texture_info(m.metallic_roughness_texture)
         spec: dict[str, Any] = {"name": m.name, "pbrMetallicRoughness": pbr,
                                 "doubleSided": m.double_sided, "alphaMode": m.alpha_mode}
+        if m.normal_texture is not None:
+            spec["normalTexture"] = {**texture_info(m.normal_texture),
+                                     "scale": m.normal_texture.scale}
+        if m.occlusion_texture is not None:
+            spec["occlusionTexture"] = {**texture_info(m.occlusion_texture),
+                                        "strength": m.occlusion_texture.scale}
+        if m.emissive_texture is not None:
+            spec["emissiveTexture"] = texture_info(m.emissive_texture)
         if m.alpha_mode == "MASK":
             spec["alphaCutoff"] = m.alpha_cutoff
         if any(m.emissive):
@@ -590,7 +631,8 @@ def write_glb(model: Model, extras: dict[str, Any] | None = None) -> bytes:
         "asset": {"version": "2.0", "generator": "farview convert",
                   **({"extras": extras} if extras else {})},
         "extensionsUsed": ["EXT_meshopt_compression", "KHR_materials_emissive_strength",
-                           "KHR_materials_unlit", *(["MSFT_lod"] if lod_nodes else [])],
+                           "KHR_materials_unlit", *(["MSFT_lod"] if lod_nodes else []),
+                           *(["KHR_texture_transform"] if transformed else [])],
         "extensionsRequired": ["EXT_meshopt_compression"],
         "scene": 0, "scenes": [{"nodes": list(model.roots)}], "nodes": nodes_json,
         "meshes": meshes_json, "materials": mats_json, "accessors": w.accessors,
@@ -634,8 +676,9 @@ def cli_main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         prog="farview convert",
         description="Convert a model (" + ", ".join(FORMATS) + ") into one .glb that farview "
-        "loads fast: node names and hierarchy, materials (with their base colour textures: "
-        "image files beside the input for non-glTF formats) and bounds kept, vertices "
+        "loads fast: node names and hierarchy, materials (a glTF's with all their textures, "
+        "vertex colours and tangents; for other formats the base colour texture, an image "
+        "file beside the input) and bounds kept, vertices "
         "de-duplicated, buffers compressed with EXT_meshopt_compression. Point clouds (LAS, "
         "LAZ, E57, PLY without faces) become glTF POINTS with their colours.")
     ap.add_argument("input", type=Path, help="the model file")
