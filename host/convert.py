@@ -13,9 +13,9 @@ occlusion with its strength, emissive), each on its texture coordinate set and w
 ``KHR_texture_transform``, and vertex colours and tangents. For the other formats: the first
 texture coordinate set and the diffuse (or base colour) image file a material names, read
 from the input's folder (PNG, JPEG, TGA, BMP or TIFF; an absolute path from the machine the
-model was made on is looked up by its file name there; nothing outside the folder is read). Textures embedded in an FBX file are not kept
-(``assimp-py`` does not expose them): the result's ``warnings`` say so, as they say which
-named images were not found. Lines are dropped.
+model was made on is looked up by its file name there; nothing outside the folder is read).
+Textures embedded in an FBX file are not kept (``assimp-py`` does not expose them): the
+result's ``warnings`` say so, as they say which named images were not found. Lines are dropped.
 
 The output: one ``.glb`` whose vertices are de-duplicated per primitive and whose vertex and
 index buffers are compressed with ``EXT_meshopt_compression`` (meshoptimizer's codec, which
