@@ -15,7 +15,9 @@ texture coordinate set and the diffuse (or base colour) image file a material na
 from the input's folder (PNG, JPEG, TGA, BMP or TIFF; an absolute path from the machine the
 model was made on is looked up by its file name there; nothing outside the folder is read).
 Textures embedded in an FBX file are not kept (``assimp-py`` does not expose them): the
-result's ``warnings`` say so, as they say which named images were not found. Lines are dropped.
+result's ``warnings`` say so, as they say which named images were not found. A PNG or JPEG
+image used at its own size is written as it came; others as lossless PNG
+(:func:`encode_png`). Lines are dropped.
 
 The output: one ``.glb`` whose vertices are de-duplicated per primitive and whose vertex and
 index buffers are compressed with ``EXT_meshopt_compression`` (meshoptimizer's codec, which
@@ -125,7 +127,7 @@ def convert_file(src: Path, dst: Path, budgets: Budgets = Budgets()) -> Result:
     warnings: list[str] = []
     if ext in GLTF_FORMATS:
         try:
-            model = load_model(src, max_triangles=budgets.max_triangles,
+            model = load_model(src, keep_images=True, max_triangles=budgets.max_triangles,
                                max_file_bytes=budgets.max_bytes)
         except ModelError as e:
             raise ConversionError("LimitExceeded" if e.code == "LimitExceeded" else "InvalidInput",
@@ -305,7 +307,8 @@ class _ImageFiles:
                                  "it was not kept; put the image file beside the model")
             return None
         if path not in self._read:
-            self._read[path] = Texture(path.name, self._decode(path))
+            pixels, encoded = self._decode(path)
+            self._read[path] = Texture(path.name, pixels, encoded=encoded)
         return self._read[path]
 
     def _find(self, ref: str) -> Path | None:
@@ -318,7 +321,9 @@ class _ImageFiles:
                 return path
         return None
 
-    def _decode(self, path: Path) -> npt.NDArray[np.uint8]:
+    def _decode(self, path: Path) -> tuple[npt.NDArray[np.uint8], tuple[str, bytes] | None]:
+        """The image's RGBA pixels, and the file itself (MIME type, bytes) when it is a PNG
+        or JPEG used at its own size (written out as it is)."""
         from PIL import Image
 
         if path.stat().st_size > MAX_IMAGE_FILE_BYTES:
@@ -326,6 +331,7 @@ class _ImageFiles:
                                   f"{MAX_IMAGE_FILE_BYTES >> 20} MiB")
         try:
             with Image.open(path, formats=list(IMAGE_FORMATS)) as img:
+                size, kind = img.size, img.format
                 pixels = image_pixels(img, f"the texture {path.name}", owner=self.src.name)
         except ModelError as e:
             raise ConversionError("LimitExceeded", e.message) from None
@@ -337,7 +343,10 @@ class _ImageFiles:
         if self._decoded > MAX_TEXTURE_BYTES:
             raise ConversionError("LimitExceeded", f"the model's textures decode to over "
                                   f"{MAX_TEXTURE_BYTES >> 20} MiB; use smaller textures")
-        return pixels
+        encoded = None
+        if pixels.shape[1::-1] == size and kind in ("PNG", "JPEG"):
+            encoded = ("image/png" if kind == "PNG" else "image/jpeg", path.read_bytes())
+        return pixels, encoded
 
 
 def _material(i: int, m: dict[str, Any], images: _ImageFiles | None = None) -> Material:
@@ -509,7 +518,10 @@ def write_glb(model: Model, extras: dict[str, Any] | None = None) -> bytes:
 
     def texture(t: Texture) -> int:
         if t.key not in textures:
-            images.append({"bufferView": w.raw(encode_png(t.pixels)), "mimeType": "image/png"})
+            # an image used at its own size goes out as it came (a JPEG photo stays a JPEG:
+            # as a lossless PNG it grew several times); others as the smallest lossless PNG
+            mime, data = t.encoded or ("image/png", encode_png(t.pixels))
+            images.append({"bufferView": w.raw(data), "mimeType": mime})
             samplers.append({"magFilter": t.mag_filter, "minFilter": t.min_filter,
                              "wrapS": t.wrap_s, "wrapT": t.wrap_t})
             tex_specs.append({"source": len(images) - 1, "sampler": len(samplers) - 1})

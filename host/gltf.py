@@ -161,6 +161,9 @@ class Texture:
     wrap_s: int = REPEAT
     wrap_t: int = REPEAT
     key: int = field(default_factory=lambda: next(_texture_keys))
+    encoded: tuple[str, bytes] | None = None
+    """The image file as it came (MIME type, bytes), when the loader was asked to keep it
+    (``keep_images``) and the image was not reduced: what a conversion writes again."""
 
 
 IDENTITY_UV = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
@@ -414,9 +417,10 @@ def load_model(
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
     missing_normals: Literal["flat", "smooth"] = "flat",
     max_decoded_bytes: int = DEFAULT_MAX_DECODED_BYTES,
+    keep_images: bool = False,
 ) -> Model:
     """Load a ``.glb`` or ``.gltf`` file; external buffers are read relative to it. The budgets
-    are those of :func:`load_model_bytes`."""
+    and ``keep_images`` are those of :func:`load_model_bytes`."""
     p = Path(path)
     try:
         size = p.stat().st_size
@@ -430,7 +434,7 @@ def load_model(
     return load_model_bytes(
         data, name=p.stem, base_dir=p.parent, max_triangles=max_triangles,
         max_file_bytes=max_file_bytes, missing_normals=missing_normals,
-        max_decoded_bytes=max_decoded_bytes,
+        max_decoded_bytes=max_decoded_bytes, keep_images=keep_images,
     )
 
 
@@ -455,6 +459,7 @@ def load_model_bytes(
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
     missing_normals: Literal["flat", "smooth"] = "flat",
     max_decoded_bytes: int = DEFAULT_MAX_DECODED_BYTES,
+    keep_images: bool = False,
 ) -> Model:
     """Load a model from memory (e.g. fetched over http). GLB is recognised by its magic.
 
@@ -465,6 +470,9 @@ def load_model_bytes(
     Budgets (see the module's docstring): ``max_triangles`` (and the vertex budget derived from
     it), ``max_file_bytes`` and ``max_decoded_bytes``. Over one: :class:`ModelError` with code
     ``LimitExceeded`` and ``budget`` naming it (``"triangles"`` or ``"bytes"``).
+
+    ``keep_images``: each texture also keeps its image file's bytes (``Texture.encoded``)
+    where the image was used at its own size (the converter writes them as they came).
     """
     if max_triangles < 0 or max_file_bytes < 0 or max_decoded_bytes < 0:
         raise ValueError("budgets must be non-negative")
@@ -473,7 +481,7 @@ def load_model_bytes(
             f"model {name!r} is {len(data)} bytes, over the file size budget of "
             f"{max_file_bytes} bytes", code=LIMIT_EXCEEDED, budget=BUDGET_BYTES)
     model = _load_bytes(data, base_dir, name, max_triangles, max_file_bytes, missing_normals,
-                        max_decoded_bytes)
+                        max_decoded_bytes, keep_images)
     if len(data) >= TRIM_AFTER_BYTES:
         return_freed_memory()
     return model
@@ -481,7 +489,8 @@ def load_model_bytes(
 
 def _load_bytes(data: bytes, base_dir: str | os.PathLike[str] | None, name: str,
                 max_triangles: int, max_file_bytes: int,
-                missing_normals: Literal["flat", "smooth"], max_decoded_bytes: int) -> Model:
+                missing_normals: Literal["flat", "smooth"], max_decoded_bytes: int,
+                keep_images: bool = False) -> Model:
     with gc_paused():
         if data[:4] == GLB_MAGIC:
             doc, bin_chunk = _split_glb(data)
@@ -492,6 +501,7 @@ def _load_bytes(data: bytes, base_dir: str | os.PathLike[str] | None, name: str,
         budget = _Budget(max_file_bytes - len(data))
         loader = _Loader(doc, bin_chunk, base_dir, name, budget, max_triangles,
                          missing_normals, max_decoded_bytes)
+        loader.keep_images = keep_images
         try:
             return loader.load()
         except ModelError:
@@ -762,6 +772,8 @@ class _Loader:
         self.max_vertices = max(3 * max_triangles, MIN_VERTEX_BUDGET)
         self.missing_normals = missing_normals
         self.max_decoded_bytes = max_decoded_bytes
+        self.keep_images = False
+        """Keep each image's file bytes on its texture (see :func:`load_model_bytes`)."""
         self.decoded_bytes = 0
         """Decoded data charged so far (see :meth:`_charge`)."""
         self._arrays: dict[str, list[Any]] = {}
@@ -1190,13 +1202,17 @@ class _Loader:
             texture = self._by_image.get(key)
             if texture is None:
                 image_name = _name(image.get("name"), "")
-                texture = Texture(image_name or f"image_{source}", self._image(source, image),
-                                  mag, min_, wrap_s, wrap_t)
+                pixels, encoded = self._image(source, image)
+                texture = Texture(image_name or f"image_{source}", pixels,
+                                  mag, min_, wrap_s, wrap_t, encoded=encoded)
                 self._by_image[key] = texture
         self._textures[index] = texture
         return texture
 
-    def _image(self, index: int, image: dict[str, Any]) -> npt.NDArray[np.uint8]:
+    def _image(self, index: int, image: dict[str, Any]
+               ) -> tuple[npt.NDArray[np.uint8], tuple[str, bytes] | None]:
+        """The image's RGBA pixels and, with ``keep_images``, its file (MIME type, bytes) when
+        it was used at its own size."""
         what = f"image {index}"
         uri, view_index = image.get("uri"), image.get("bufferView")
         if isinstance(uri, str):
@@ -1212,6 +1228,7 @@ class _Loader:
             raise ModelError(f"{what} has neither a uri nor a bufferView")
         try:
             with Image.open(io.BytesIO(data), formats=list(_IMAGE_TYPES.values())) as img:
+                size, kind = img.size, img.format
                 pixels = image_pixels(img, what, self._charge, owner=f"model {self.name!r}")
                 self._texture_bytes += pixels.nbytes
                 if self._texture_bytes > MAX_TEXTURE_BYTES:
@@ -1226,7 +1243,10 @@ class _Loader:
             raise ModelError(f"{what} is not a PNG or JPEG image farview can decode "
                              f"({type(e).__name__}: {_clip(str(e), 160)}); re-export the model "
                              "with PNG or JPEG textures") from None
-        return np.ascontiguousarray(pixels)
+        encoded = None
+        if self.keep_images and pixels.shape[1::-1] == size and kind in ("PNG", "JPEG"):
+            encoded = ("image/png" if kind == "PNG" else "image/jpeg", bytes(data))
+        return np.ascontiguousarray(pixels), encoded
 
     def _primitive_header(self, prim: dict[str, Any], where: str) -> tuple[int, dict[str, Any]]:
         """A primitive's mode and attributes, checked; attributes are empty for lines, which

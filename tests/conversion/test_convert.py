@@ -475,3 +475,31 @@ def test_texture_transforms_are_written_back_as_offset_rotation_and_scale() -> N
                 "scale": (rng.uniform(0.1, 3, 2) * rng.choice([-1, 1], 2)).tolist()}
         m = _uv_transform(spec, "test")
         np.testing.assert_allclose(_uv_transform(texture_transform(m), "test"), m, atol=1e-9)
+
+
+def test_a_jpeg_texture_is_written_as_it_came(tmp_path: Path) -> None:
+    """A photo texture stays the JPEG it was: re-encoded losslessly as PNG it grew several
+    times, and the converted file must not be bigger than its input. Read again, the pixels
+    are the input's."""
+    import io
+
+    from PIL import Image
+
+    from tests.host.conftest import textured_quad_glb
+
+    rng = np.random.default_rng(11)
+    y, x = np.mgrid[0:512, 0:512]
+    photo = np.stack([128 + 100 * np.sin(x / 23.0 + i) * np.cos(y / 31.0 - i)
+                      + rng.normal(0, 12, x.shape) for i in range(3)], axis=2)
+    jpeg = io.BytesIO()
+    Image.fromarray(np.clip(photo, 0, 255).astype(np.uint8), "RGB").save(jpeg, "JPEG", quality=90)
+    src = tmp_path / "photo.glb"
+    src.write_bytes(textured_quad_glb(jpeg.getvalue(), mime="image/jpeg"))
+    result = convert_file(src, tmp_path / "photo-converted.glb")
+    png_size = len(encode_png(load_model(src).materials[0].base_color_texture.texture.pixels))
+    assert png_size > 2 * len(jpeg.getvalue())  # what re-encoding would have cost
+    assert result.output_bytes <= len(src.read_bytes()) + 4096, result
+    before, after = (load_model(p).materials[0].base_color_texture.texture
+                     for p in (src, tmp_path / "photo-converted.glb"))
+    assert np.array_equal(before.pixels, after.pixels)
+    assert after.encoded is None  # the loader keeps file bytes only when asked
