@@ -19,12 +19,14 @@ result's ``warnings`` say so, as they say which named images were not found. A P
 image used at its own size is written as it came; others as lossless PNG
 (:func:`encode_png`). Lines are dropped.
 
-The output: one ``.glb`` whose vertices are de-duplicated per primitive and whose vertex and
-index buffers are compressed with ``EXT_meshopt_compression`` (meshoptimizer's codec, which
-the loader decodes), with each position accessor's bounds, and levels of detail for big meshes,
+The output: one ``.glb`` whose vertices are de-duplicated per primitive, whose meshes are
+written once however many copies the input had (the same vertices, indices and materials: the
+copies' nodes use the one mesh, keeping their names and places), and whose vertex and index
+buffers are compressed with ``EXT_meshopt_compression`` (meshoptimizer's codec, which the
+loader decodes), with each position accessor's bounds, and levels of detail for big meshes,
 plain or with only a base colour texture (``MSFT_lod``; a textured mesh's levels carry
 ``TEXCOORD_0``). Not done: texture compression or resizing below the loader's 4,096-pixel side,
-merging meshes across nodes.
+merging different meshes into one (the nodes are the parts a user picks and hides).
 
 Hostile input: the file's size and triangle count are budgeted (:class:`Budgets`); the service
 runs each conversion in a child process (``python -m farview.host.convert``) with a memory
@@ -36,6 +38,7 @@ when complete: a failed conversion leaves nothing behind.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import io
 import json
 import math
@@ -98,6 +101,7 @@ class Result:
     points: int
     nodes: int
     meshes: int
+    """Meshes written: a mesh and its copies are one (see :func:`write_glb`)."""
     materials: int
     input_bytes: int
     output_bytes: int
@@ -137,7 +141,8 @@ def convert_file(src: Path, dst: Path, budgets: Budgets = Budgets()) -> Result:
         extras["origin"] = list(origin)
     else:
         model = _import_assimp(src, budgets, warnings)
-    data = write_glb(model, extras)
+    counts: dict[str, int] = {}
+    data = write_glb(model, extras, counts)
     fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".part", dir=dst.parent)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -149,7 +154,7 @@ def convert_file(src: Path, dst: Path, budgets: Budgets = Budgets()) -> Result:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return Result(model.triangle_count, model.point_count, len(model.nodes), len(model.meshes),
+    return Result(model.triangle_count, model.point_count, len(model.nodes), counts["meshes"],
                   len(model.materials), size, len(data), tuple(warnings))
 
 
@@ -496,6 +501,26 @@ def encode_png(pixels: npt.NDArray[np.uint8]) -> bytes:
     return out.getvalue()
 
 
+def _mesh_digest(mesh: Mesh) -> bytes:
+    """What makes two meshes copies of one another: each primitive's material (the same
+    object) and vertex data, as a 128-bit BLAKE2b digest."""
+    h = hashlib.blake2b(digest_size=16)
+    for prim in mesh.primitives:
+        h.update(b"P" + id(prim.material).to_bytes(8, "little") + bytes([prim.points]))
+        for name, column in (("p", prim.positions), ("n", prim.normals), ("i", prim.indices),
+                             ("t", prim.texcoords), ("u", prim.texcoords1),
+                             ("c", prim.colors), ("g", prim.tangents)):
+            if column is not None:
+                data = np.ascontiguousarray(column)
+                h.update(f"{name}{data.dtype.str}{data.shape}".encode())
+                h.update(data.tobytes())
+        h.update(f"lods{len(prim.lods)}".encode())
+        for rows, index in prim.lods:
+            h.update(np.ascontiguousarray(rows).tobytes())
+            h.update(np.ascontiguousarray(index).tobytes())
+    return h.digest()
+
+
 def texture_transform(m: tuple[float, float, float, float, float, float]) -> dict[str, Any]:
     """A texture-coordinate matrix (:attr:`TextureInfo.transform`: the top two rows of
     ``translation · rotation · scale``) as ``KHR_texture_transform``'s offset, rotation and
@@ -507,9 +532,11 @@ def texture_transform(m: tuple[float, float, float, float, float, float]) -> dic
     return {"offset": [tx, ty], "rotation": rotation, "scale": [sx, sy]}
 
 
-def write_glb(model: Model, extras: dict[str, Any] | None = None) -> bytes:
+def write_glb(model: Model, extras: dict[str, Any] | None = None,
+              counts: dict[str, int] | None = None) -> bytes:
     """``model`` as one ``.glb`` with meshopt-compressed buffers (module docstring);
-    ``extras``: the asset's ``extras`` (a point cloud's ``origin``)."""
+    ``extras``: the asset's ``extras`` (a point cloud's ``origin``); ``counts`` gets
+    ``meshes``, the meshes written (copies written once; levels of detail not counted)."""
     w = _Writer()
     textures: dict[int, int] = {}
     images: list[dict[str, Any]] = []
@@ -549,7 +576,18 @@ def write_glb(model: Model, extras: dict[str, Any] | None = None) -> bytes:
 
     meshes_json: list[dict[str, Any]] = []
     mesh_index: dict[int, int] = {}
+    # meshes that are copies of one another (the same vertices, indices and materials: a CAD
+    # export often writes each bolt of an assembly out again) are written once, and every
+    # node of a copy uses that one: its nodes keep their names and places
+    first_of: dict[bytes, Mesh] = {}
+    same_as: dict[int, int] = {}
     for mesh in model.meshes:
+        twin = first_of.setdefault(_mesh_digest(mesh), mesh)
+        if twin is not mesh:
+            same_as[mesh.key] = twin.key
+    for mesh in model.meshes:
+        if mesh.key in same_as:
+            continue
         prims = []
         for prim in mesh.primitives:
             if prim.points:
@@ -568,10 +606,16 @@ def write_glb(model: Model, extras: dict[str, Any] | None = None) -> bytes:
                           "material": material(prim.material)})
         mesh_index[mesh.key] = len(meshes_json)
         meshes_json.append({"name": mesh.name, "primitives": prims})
+    for key, twin_key in same_as.items():
+        mesh_index[key] = mesh_index[twin_key]
+    if counts is not None:
+        counts["meshes"] = len(meshes_json)
     # levels of detail (MSFT_lod): for each big plain mesh, one coarser mesh per level, each
     # held by a node that no scene reaches; the mesh's nodes name them
     lod_meshes: dict[int, list[int]] = {}
     for mesh in model.meshes:
+        if mesh.key in same_as:
+            continue
         levels = _levels(mesh)
         for k, level in enumerate(levels):
             lod_prims = []
@@ -629,14 +673,17 @@ def write_glb(model: Model, extras: dict[str, Any] | None = None) -> bytes:
         nodes_json.append(node)
     lod_nodes: dict[int, list[int]] = {}  # mesh key -> its level nodes (shared by its nodes)
     for node, n in zip(nodes_json[:len(model.nodes)], model.nodes, strict=True):
-        if n.mesh is None or n.mesh.key not in lod_meshes:
+        if n.mesh is None:
             continue
-        if n.mesh.key not in lod_nodes:
-            lod_nodes[n.mesh.key] = []
-            for k, level_mesh in enumerate(lod_meshes[n.mesh.key]):
-                lod_nodes[n.mesh.key].append(len(nodes_json))
+        key = same_as.get(n.mesh.key, n.mesh.key)
+        if key not in lod_meshes:
+            continue
+        if key not in lod_nodes:
+            lod_nodes[key] = []
+            for k, level_mesh in enumerate(lod_meshes[key]):
+                lod_nodes[key].append(len(nodes_json))
                 nodes_json.append({"name": f"{n.name} LOD {k + 1}", "mesh": level_mesh})
-        node["extensions"] = {"MSFT_lod": {"ids": lod_nodes[n.mesh.key]}}
+        node["extensions"] = {"MSFT_lod": {"ids": lod_nodes[key]}}
     w.blob.extend(b"\0" * (-len(w.blob) % 4))
     fallback = sum(v["byteLength"] for v in w.views if "extensions" in v)
     doc: dict[str, Any] = {
