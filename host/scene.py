@@ -320,6 +320,9 @@ class Scene:
         self._worlds: tuple[int, dict[int, transforms.Mat4]] | None = None
         """The world matrices of entities with a mesh, by id, and the count of changes other
         than state overrides they are for (see :meth:`draw_list`)."""
+        self._draw_cache: tuple[int, list[DrawItem], tuple[int, int, int],
+                                npt.NDArray[np.int32]] | None = None
+        """The last draw list: for :attr:`version`, its state mark, entity id → place."""
         self._state_log: list[Entity] = []
         """Entities whose state overrides were set since the last change of anything else
         (at most STATE_LOG_MAX; see :meth:`draw_items_changed`)."""
@@ -689,8 +692,25 @@ class Scene:
 
     def draw_list(self) -> list[DrawItem]:
         """Every entity with a mesh, with its world matrix (read-only) and resolved state, in
-        one pass. World matrices are kept while only state overrides change: selecting or
-        tinting a part of a 100,000-part model does not multiply 100,000 matrices again."""
+        one pass (a new list; the items are shared). World matrices are kept while only state
+        overrides change: selecting or tinting a part of a 100,000-part model does not multiply
+        100,000 matrices again. The list itself is kept too: asked again with nothing changed
+        it is copied, and after state changes only the items under the entities that changed
+        are made again (:meth:`draw_items_changed`; a walk of 100,000 parts took 0.15-0.35 s,
+        each ray cast takes a draw list)."""
+        cached = self._draw_cache
+        if cached is not None:
+            version, items, mark, index = cached
+            if version == self.version:
+                return list(items)
+            changed = self.draw_items_changed(mark)
+            places = ([int(index[it.entity.id]) if it.entity.id < len(index) else -1
+                       for it in changed] if changed is not None else [-1])
+            if changed is not None and min(places, default=0) >= 0:
+                for place, it in zip(places, changed, strict=True):
+                    items[place] = it
+                self._draw_cache = (self.version, items, self.state_mark(), index)
+                return list(items)
         out: list[DrawItem] = []
         key = self.structure_version
         with gc_paused():
@@ -698,12 +718,16 @@ class Scene:
                 worlds = self._worlds[1]
                 for root in self._roots:
                     out.extend(self._walk_states(root, worlds))
-                return out
-            fresh: dict[int, transforms.Mat4] = {}
-            for root in self._roots:
-                out.extend(self._walk(root, np.eye(4), _ROOT_STATE, fresh))
-            self._worlds = key, fresh
-        return out
+            else:
+                fresh: dict[int, transforms.Mat4] = {}
+                for root in self._roots:
+                    out.extend(self._walk(root, np.eye(4), _ROOT_STATE, fresh))
+                self._worlds = key, fresh
+        ids = np.fromiter((it.entity.id for it in out), dtype=np.int64, count=len(out))
+        index = np.full(int(ids.max()) + 1 if len(out) else 0, -1, dtype=np.int32)
+        index[ids] = np.arange(len(out), dtype=np.int32)
+        self._draw_cache = (self.version, out, self.state_mark(), index)
+        return list(out)
 
     def _walk(self, start: Entity, parent_world: npt.NDArray[np.float64],
               parent_state: ResolvedState, worlds: dict[int, transforms.Mat4] | None = None

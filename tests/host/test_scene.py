@@ -159,3 +159,35 @@ def _ancestors(e):  # type: ignore[no-untyped-def]
     while a is not None:
         yield a
         a = a.parent
+
+
+def test_a_kept_draw_list_follows_every_change() -> None:
+    """draw_list keeps its list and re-makes only what state changes reach: through a random
+    run of state, transform and structure changes it must equal a list made from scratch."""
+    rng = np.random.default_rng(5)
+    scene = Scene()
+    root = scene.add_model(load_model(SAMPLE), "Engine")
+    entities = list(scene.entities())
+    for step in range(200):
+        e = entities[int(rng.integers(len(entities)))]
+        if not e.alive:
+            continue
+        what = int(rng.integers(7))
+        if what == 0:
+            e.hidden = [None, True, False][int(rng.integers(3))]
+        elif what == 1:
+            e.tint = None if rng.random() < 0.5 else Tint(tuple(rng.random(3)), 1.0)
+        elif what == 2:
+            e.selected = bool(rng.random() < 0.5)
+        elif what == 3:
+            e.collision_disabled = bool(rng.random() < 0.5)
+        elif what == 4 and step % 5 == 0:
+            e.position = tuple(rng.normal(size=3))
+        elif what == 5 and step % 40 == 0 and e is not root:
+            scene.set_parent(e, root)
+        kept = scene.draw_list()
+        scene._draw_cache = None
+        fresh = scene.draw_list()
+        assert [it.entity.id for it in kept] == [it.entity.id for it in fresh], step
+        assert [it.state for it in kept] == [it.state for it in fresh], step
+        assert all(np.array_equal(a.world, b.world) for a, b in zip(kept, fresh, strict=True))
