@@ -3,8 +3,9 @@
 aiortc's receiver repeats every still-missing sequence number in each NACK it sends, and aiortc's
 sender retransmits every number of every NACK. On a congested link, where retransmissions are
 lost at the same full queue, that multiplies the load exactly when the path has none to spare.
-:class:`RetransmitPolicy` resends each packet at most :data:`MAX_TRIES` times, a round trip apart
-(:data:`MIN_SPACING_S` at least), and not once its first NACK is :data:`MAX_AGE_S` old: by then
+:class:`RetransmitPolicy` resends each packet at most :data:`MAX_TRIES` times, 1.5 round trips
+apart (:data:`MIN_SPACING_S` at least; :data:`UNKNOWN_RTT_SPACING_S` before the round trip is
+known), and not once its first NACK is :data:`MAX_AGE_S` old: by then
 the client has given up on the frame and asked for a keyframe (its wait is at most 150 ms,
 ``streaming/assembler.py``). With congestion control on, resends also keep within a quarter of
 its target bit rate (:meth:`RetransmitPolicy.set_budget`). Pure code; not thread-safe (the event
@@ -14,7 +15,10 @@ loop owns it).
 from __future__ import annotations
 
 MAX_TRIES = 3
-MIN_SPACING_S = 0.02
+MIN_SPACING_S = 0.005
+"""Resends of one packet are 1.5 round trips apart, and at least this."""
+UNKNOWN_RTT_SPACING_S = 0.02
+"""Their spacing before the round trip is known."""
 MAX_AGE_S = 0.25
 MEMORY = 4096
 """Sequence numbers remembered (the oldest are forgotten first)."""
@@ -57,7 +61,7 @@ class RetransmitPolicy:
 
     def select(self, sequence_numbers: list[int], now: float, rtt: float | None = None) -> list[int]:
         """The numbers of one NACK worth resending now (each is counted as resent)."""
-        spacing = max(MIN_SPACING_S, 1.2 * rtt) if rtt is not None else MIN_SPACING_S
+        spacing = max(MIN_SPACING_S, 1.5 * rtt) if rtt is not None else UNKNOWN_RTT_SPACING_S
         out = []
         for seq in sequence_numbers:
             self.requested += 1

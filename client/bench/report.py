@@ -76,6 +76,7 @@ def summarize_run(run: StreamRunResult) -> dict[str, Any]:
         "video_frame_min_delta": min(deltas, default=None),
         "video_frame_max_delta": max(deltas, default=None),
         "poses_sent": run.poses_sent,
+        "host_poses": run.extra.get("host_poses"),
         "fps_received": len(recs) / run.measured_s if run.measured_s > 0 else None,
         "fps_presented": len(shown) / run.measured_s if run.measured_s > 0 else None,
         "host_wait": distribution([r.wait_ms for r in shown]),

@@ -442,6 +442,12 @@ def run_stream(connect: Connector, cfg: StreamRunConfig, *, stock: bool, host_pi
             frames_discarded_unmatched=int(conn.frames_unmatched), cpu_percent=cpu,
             rtt_ms=conn.rtt_ms, marker_mismatches=state["mismatches"], marker_unreadable=state["unreadable"],
             start_perf=state["start"], received_bytes=list(received))
+        if not stock:  # what the host did with the poses (since connect): where frames went
+            with contextlib.suppress(Exception):
+                host = worker.call(conn.request("get_stats"), timeout=5)
+                result.extra["host_poses"] = {k: host[k] for k in (
+                    "poses_received", "poses_dropped", "poses_stale", "poses_repeated",
+                    "poses_unchanged", "frames_rendered") if k in host}
     finally:
         stop_poses.set()
         if conn is not None:

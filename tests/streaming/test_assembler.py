@@ -9,6 +9,8 @@ from farview.streaming.assembler import (
     LOSSY_MEMORY_S,
     MAX_HELD_PACKETS,
     RESYNC_REASK_S,
+    TAIL_PROBE_MAX_S,
+    TAIL_PROBE_MIN_S,
     EncodedFrame,
     FrameAssembler,
     has_idr,
@@ -204,3 +206,68 @@ def test_after_a_give_up_gaps_wait_longer_and_every_ask_is_counted() -> None:
     assert asm.poll() is False  # within LOSSY_MEMORY_S of the give-up: it waits on
     clock.t += LOSSY_MAX_WAIT - asm.max_wait
     assert asm.poll() is True and asm.keyframe_asks == 3
+
+
+def test_a_lost_tail_is_asked_for_before_the_next_frame_shows_the_gap() -> None:
+    """A frame whose last packets were lost has no later packet to reveal the gap: after
+    a few of its usual packet spacings of silence the next number is NACKed (a tail-loss
+    probe), and the retransmission completes the frame a frame interval sooner."""
+    asm, got, clock = make()
+    asked: list[list[int]] = []
+    asm.send_nack = asked.append
+    for p in frame(1, 100, KEY):
+        clock.t += 0.0005
+        asm.add(p)
+    packets = frame(3, 200, P, 4)
+    tail = packets.pop()  # seq 6, the marker packet
+    for p in packets:
+        clock.t += 0.0005
+        asm.add(p)
+    assert asm.tail_delay() == TAIL_PROBE_MIN_S  # packets half a millisecond apart
+    clock.t += TAIL_PROBE_MIN_S / 2
+    assert asm.poll() is False and asked == []  # not yet: it may still be on its way
+    clock.t += TAIL_PROBE_MIN_S / 2 + 1e-9
+    assert asm.poll() is False and asked == [[6]] and asm.tail_probes == 1
+    assert asm.poll() is False and asked == [[6]]  # once per interval
+    clock.t += 0.002
+    asm.add(tail)
+    assert [f.rtp_timestamp for f in got] == [100, 200]
+    clock.t += 0.05
+    assert asm.poll() is False and asked == [[6]]  # nothing open: no more probes
+
+
+def test_tail_probes_follow_the_packet_spacing_and_stop() -> None:
+    asm, got, clock = make()
+    asked: list[list[int]] = []
+    for p in frame(1, 100, KEY):
+        asm.add(p)
+    packets = frame(3, 200, P * 12, 12)[:-1]
+    for p in packets:
+        clock.t += 0.003  # a narrow link spreads a frame's packets
+        asm.add(p)
+    assert abs(asm.tail_delay() - min(TAIL_PROBE_MAX_S, 3 * asm._spacing + 0.001)) < 1e-12
+    assert asm.tail_delay() > 0.006
+    clock.t += 0.006
+    assert asm.poll() is False and asked == []  # no way to ask yet: nothing is sent
+    asm.send_nack = asked.append
+    assert asm.poll() is False and asked == []  # within the wider delay
+    clock.t += TAIL_PROBE_MAX_S
+    asm.poll()
+    assert asked == [[14]]
+    for _ in range(20):  # asked again a few times, then left to the next frame
+        clock.t += asm.renack_interval
+        asm.poll()
+    assert 2 <= len(asked) <= 1 + asm.max_wait / asm.renack_interval + 1
+    assert got[-1].rtp_timestamp == 100
+
+
+def test_a_gap_is_asked_for_again_a_few_round_trips_later() -> None:
+    """Before the round trip is known a gap is asked for again every 25 ms (the host spaces
+    resends 20 ms apart then); on a 1 ms LAN after 8 ms (a frame at 60 fps is 16.7 ms long),
+    on a long path after two round trips and 3 ms."""
+    asm, _, _ = make()
+    assert asm.renack_interval == 0.025
+    asm.set_rtt(0.001)
+    assert asm.renack_interval == 0.008
+    asm.set_rtt(0.04)
+    assert abs(asm.renack_interval - 0.083) < 1e-9

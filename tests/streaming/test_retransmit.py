@@ -7,7 +7,21 @@ def test_a_repeated_nack_is_resent_once_per_round_trip() -> None:
     policy = RetransmitPolicy()
     assert policy.select([10, 11], 0.0, rtt=0.05) == [10, 11]
     assert policy.select([10, 11, 12], 0.01, rtt=0.05) == [12]  # 10, 11 were just resent
-    assert policy.select([10], 0.07, rtt=0.05) == [10]  # a round trip later: once more
+    assert policy.select([10], 0.07, rtt=0.05) == []  # not within 1.5 round trips
+    assert policy.select([10], 0.08, rtt=0.05) == [10]  # then once more
+
+
+def test_on_a_lan_a_lost_resend_can_be_asked_for_again_within_a_frame() -> None:
+    """With a 1 ms round trip a packet whose resend was lost too goes out again 5 ms later
+    (at 60 fps a frame is 16.7 ms: the frame is still out before the next one); not sooner,
+    and 20 ms apart while the round trip is unknown."""
+    policy = RetransmitPolicy()
+    assert policy.select([7], 0.0, rtt=0.001) == [7]
+    assert policy.select([7], 0.004, rtt=0.001) == []
+    assert policy.select([7], 0.006, rtt=0.001) == [7]
+    assert policy.select([8], 0.0) == [8]
+    assert policy.select([8], 0.015) == []
+    assert policy.select([8], 0.021) == [8]
 
 
 def test_resends_stop_after_max_tries_and_max_age() -> None:
