@@ -16,7 +16,9 @@ own and in full (no batches, no levels of detail: as before issue 20).
 Each model is measured in a fresh process (``--measure PATH``), so that memory freed by one
 model cannot hide another's: "RSS MB" is that process's resident memory once the model is
 drawn and its levels of detail are uploaded, less what it held before loading (the GL context
-and renderer); "peak MB" is its high-water mark (loading included) less the same; "B/tri" is RSS per triangle.
+and renderer); "peak MB" is its high-water mark (loading included, the "plain" frames not:
+drawing 100,000 parts each from buffers of its own took 1.15 GB) less the same; "B/tri" is
+RSS per triangle.
 The level-of-detail worker (a child process that exits with the renderer) is not counted.
 
 Run: ``python3 benchmarks/bench_scale.py [--triangles 0.03,0.5,2] [--parts 64,4096,16384]
@@ -186,6 +188,7 @@ def measure(renderer: Renderer, path: Path, frames: int) -> dict[str, float]:
     render(frames * 0.05)
     t7 = time.perf_counter()
     part.selected = None
+    peak = _high_water() - rss0  # before "plain": every part's own buffers take far more
     renderer.batching = renderer.lod = False  # the same, every part its own draw, full detail
     scene.version += 1
     render(0.0)
@@ -198,7 +201,7 @@ def measure(renderer: Renderer, path: Path, frames: int) -> dict[str, float]:
     out = {"load_s": t1 - t0, "scene_s": t2 - t1, "first_frame_s": t3 - t2,
            "lod_s": t4 - t3, "level": level,
            "rss_mb": rss / 2**20,
-           "peak_mb": (_high_water() - rss0) / 2**20,
+           "peak_mb": peak / 2**20,
            "moving_ms": float(np.median(moving)), "rest_ms": float(np.median(rest)),
            "pick_ms": (t6 - t5) * 1000, "select_ms": (t7 - t6) * 1000,
            "unbatched_ms": float(np.median(unbatched))}

@@ -1663,6 +1663,8 @@ class _Loader:
             prims = [self._primitive(p, i, j, materials) for j, p in enumerate(m["primitives"])]
             name = _text(m["name"]) if isinstance(m.get("name"), str) else f"mesh_{i}"
             meshes.append(Mesh(name, tuple(p for p in prims if p is not None)))
+        self._forget_geometry_json()
+        del mesh_specs
         lights = self._lights()
         meshes, lod_nodes = _attach_lods(meshes, raw_nodes)
         nodes = tuple(self._node(i, n, meshes, lights) for i, n in enumerate(raw_nodes))
@@ -1671,6 +1673,23 @@ class _Loader:
                       for n in nodes)
         roots = self._roots(nodes)
         return Model(self.name, nodes, roots, tuple(meshes), materials)
+
+    def _forget_geometry_json(self) -> None:
+        """Every primitive is decoded: free the JSON and the caches that described the
+        geometry (accessors, buffer views, meshes) before the nodes are made. A 100,000-part
+        file's accessors and buffer views alone are about 250 MB of Python objects, and its
+        nodes would otherwise be made on top of them."""
+        for key in ("accessors", "bufferViews", "meshes"):
+            if isinstance(self.doc.get(key), list):
+                self.doc[key] = []
+            self._arrays.pop(key, None)
+        self._infos.clear()
+        self._views.clear()
+        self._plain_floats.clear()
+        self._unit_rows.clear()
+        self._index_arrays.clear()
+        self._meshopt.clear()
+        self._draco.clear()
 
     def _lights(self) -> list[Light]:
         """The file's ``KHR_lights_punctual`` lights, by index."""

@@ -721,7 +721,7 @@ def test_dense_parts_are_lit_per_pixel_in_vertex_mode(egl_context: EglContext,
     from benchmarks.bench_scale import sphere
     from farview.host.gltf import Mesh, Model, Node, Primitive
 
-    pos, nrm, idx = sphere(250)  # 125,000 triangles
+    pos, nrm, idx = sphere(500)  # 500,000 triangles
     prim = Primitive(pos, nrm, idx, load_model(SAMPLE).materials[0])
     mesh = Mesh("ball", (prim,))
     model = Model("ball", (Node(0, "ball", mesh=mesh),), (0,), (mesh,), (prim.material,))
