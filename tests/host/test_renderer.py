@@ -409,11 +409,31 @@ def test_simplified_levels_carry_texture_coordinates() -> None:
     assert all(rows.shape[1] == 6 for rows, _ in simplify(pos, idx))  # plain: no coordinates
 
 
+def full_and_coarsest(r: Renderer, scene: Scene, eye: list[View], what: str
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """A big part's frame at full detail, then, once its levels are made in the background,
+    its frame at the coarsest level (every moving frame over budget); ``what`` says which
+    part should have got levels."""
+    import time
+
+    full = frame(r, scene, eye).astype(int)
+    assert r.lod_pending == 1, what
+    deadline = time.monotonic() + 60
+    while r.lod_pending:
+        assert time.monotonic() < deadline, "levels of detail never finished"
+        time.sleep(0.05)
+        r.render(scene, eye)
+    r.lod_budget_ms = 0.0
+    for _ in range(len(LOD_REDUCTIONS) + 1):
+        r.render(scene, eye, moving=True)
+    assert r.lod_level == len(LOD_REDUCTIONS) and r.last_reduced
+    return full, r.read_rgba().astype(int)
+
+
 def test_a_textured_big_part_gets_levels_that_keep_its_texture(egl_context: EglContext) -> None:
     """A 125,000-triangle ball with a base colour texture (two-colour stripes): its levels are
     made in the background with texture coordinates, and the coarsest looks like the full
     one: the same stripes, not a smear."""
-    import time
 
     from benchmarks.bench_scale import sphere
     from farview.host.gltf import Material, Mesh, Model, Node, Primitive, Texture, TextureInfo
@@ -437,18 +457,7 @@ def test_a_textured_big_part_gets_levels_that_keep_its_texture(egl_context: EglC
     r = Renderer(W, H, lighting="vertex")
     try:
         eye = [view((0.0, 0.5, 2.8))]
-        full = frame(r, scene, eye).astype(int)
-        assert r.lod_pending == 1, "a textured big part should get levels"
-        deadline = time.monotonic() + 60
-        while r.lod_pending:
-            assert time.monotonic() < deadline, "levels of detail never finished"
-            time.sleep(0.05)
-            r.render(scene, eye)
-        r.lod_budget_ms = 0.0
-        for _ in range(len(LOD_REDUCTIONS) + 1):
-            r.render(scene, eye, moving=True)
-        assert r.lod_level == len(LOD_REDUCTIONS) and r.last_reduced
-        coarse = r.read_rgba().astype(int)
+        full, coarse = full_and_coarsest(r, scene, eye, "a textured big part should get levels")
 
         def reds(img: np.ndarray) -> int:
             return int(((img[..., 0] > img[..., 2] + 40)).sum())
@@ -464,7 +473,6 @@ def test_big_parts_with_vertex_colours_or_blending_get_levels_that_keep_them(
     """Levels carry every vertex attribute the part has: a 125,000-triangle ball coloured per
     vertex (red above, blue below), with a BLEND material (drawn in the blended pass), is
     drawn coarser while moving and still looks like itself, not black or flat."""
-    import time
 
     from benchmarks.bench_scale import sphere
     from farview.host.gltf import Material, Mesh, Model, Node, Primitive
@@ -481,18 +489,7 @@ def test_big_parts_with_vertex_colours_or_blending_get_levels_that_keep_them(
     r = Renderer(W, H, lighting="vertex")
     try:
         eye = [view((0.0, 0.5, 2.8))]
-        full = frame(r, scene, eye).astype(int)
-        assert r.lod_pending == 1, "a big part with vertex colours should get levels"
-        deadline = time.monotonic() + 60
-        while r.lod_pending:
-            assert time.monotonic() < deadline, "levels of detail never finished"
-            time.sleep(0.05)
-            r.render(scene, eye)
-        r.lod_budget_ms = 0.0
-        for _ in range(len(LOD_REDUCTIONS) + 1):
-            r.render(scene, eye, moving=True)
-        assert r.lod_level == len(LOD_REDUCTIONS) and r.last_reduced
-        coarse = r.read_rgba().astype(int)
+        full, coarse = full_and_coarsest(r, scene, eye, "a big part with vertex colours should get levels")
 
         def red(img: np.ndarray) -> np.ndarray:
             return img[..., 0] > img[..., 2] + 40
@@ -512,8 +509,7 @@ def test_big_parts_with_vertex_colours_or_blending_get_levels_that_keep_them(
 
 def test_a_normal_mapped_big_part_gets_levels_with_its_tangents(egl_context: EglContext) -> None:
     """A normal-mapped ball's levels carry texture coordinates and tangents (handedness kept
-    a sign): its coarsest level, lit through a bumpy normal map, looks like the full ball."""
-    import time
+    a sign): its coarsest level, lit through a tilted normal map, looks like the full ball."""
 
     from benchmarks.bench_scale import sphere
     from farview.host.gltf import (
@@ -554,19 +550,8 @@ def test_a_normal_mapped_big_part_gets_levels_with_its_tangents(egl_context: Egl
     r.close()
     r = Renderer(W, H, lighting="vertex")
     try:
-        full = frame(r, scene, eye).astype(int)
-        assert r.lod_pending == 1, "a normal-mapped big part should get levels"
-        deadline = time.monotonic() + 60
-        while r.lod_pending:
-            assert time.monotonic() < deadline, "levels of detail never finished"
-            time.sleep(0.05)
-            r.render(scene, eye)
+        full, coarse = full_and_coarsest(r, scene, eye, "a normal-mapped big part should get levels")
         assert set(np.unique(r._meshes[mesh.key][0].layout)) >= {5}
-        r.lod_budget_ms = 0.0
-        for _ in range(len(LOD_REDUCTIONS) + 1):
-            r.render(scene, eye, moving=True)
-        assert r.lod_level == len(LOD_REDUCTIONS) and r.last_reduced
-        coarse = r.read_rgba().astype(int)
         assert model_mask(full).sum() > 5000
         assert np.abs(full - flat).mean() > 6  # the normal map shows
         assert np.abs(coarse - full).mean() < 0.4 * np.abs(coarse - flat).mean(), \
