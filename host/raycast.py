@@ -74,6 +74,11 @@ class RayCaster:
                 for key in [k for k in cache if k not in live_mesh_keys]:
                     del cache[key]
 
+    def prime(self, meshes: list[Mesh]) -> None:
+        """Make the local boxes of ``meshes`` now (a model just loaded, in a worker thread),
+        so that the first ray does not wait for them (100,000 meshes: about 0.3 s)."""
+        self._local_boxes(meshes)
+
     def _local_boxes(self, meshes: list[Mesh]) -> tuple[F64, F64, npt.NDArray[np.bool_]]:
         """(lo, hi) of each mesh's vertices, and which meshes have any; the ones not cached
         yet in one pass over their vertices (100,000 small meshes one by one took 1.3 s)."""

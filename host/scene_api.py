@@ -133,6 +133,8 @@ class SceneService:
             if config is not None else SourcePolicy())
         """Where models may come from (the service's setting, from the launch contract)."""
         self.raycaster = RayCaster()
+        self._priming: set[asyncio.Future[None]] = set()
+        """Background jobs making a loaded model's ray-cast boxes (kept until done)."""
         self._model_roots: dict[int, str] = {}  # root entity id → source
         self._loads_in_progress = 0
 
@@ -249,6 +251,12 @@ class SceneService:
             return root, sum(1 for _ in _subtree(root)), _tree(root, math.inf)
 
         root, entity_count, tree = await self._locked(add)
+        # the ray casts' boxes of its meshes, made in the background: the first click on a
+        # 100,000-part model would otherwise wait for them
+        primed = loop.run_in_executor(None, self.raycaster.prime, list(model.meshes))
+        primed.add_done_callback(_log_failure)
+        self._priming.add(primed)
+        primed.add_done_callback(self._priming.discard)
         loaded = LoadedModel(root.id, root.name, source, model.triangle_count, entity_count,
                              round((time.perf_counter() - t0) * 1000, 2),
                              EntityNode.from_wire(tree), model.point_count)
@@ -569,6 +577,12 @@ class SceneService:
 
 
 # -- helpers (pure) -------------------------------------------------------------------------------
+
+
+def _log_failure(job: asyncio.Future[None]) -> None:
+    """A background job's error goes to the log (nobody awaits it)."""
+    if not job.cancelled() and job.exception() is not None:
+        log.error("making ray-cast boxes failed", exc_info=job.exception())
 
 
 def _subtree(root: Entity) -> list[Entity]:

@@ -175,3 +175,28 @@ def test_pixel_ray_through_the_centre_and_corners() -> None:
                   Fov.symmetric(90.0, 1.0))  # 90° about +y: looking down -x
     _, d = pixel_ray(turned, (100, 100), 49.5, 49.5)
     assert d == pytest.approx((-1, 0, 0))
+
+
+def test_a_loaded_models_ray_cast_boxes_are_made_in_the_background(model_dir: Path) -> None:
+    """Loading a model starts making its meshes' ray-cast boxes in a worker thread, so the
+    first click does not wait for them; the cast then finds them ready."""
+    import asyncio
+
+    from farview.host.model_store import LoadBudgets
+    from farview.host.scene_api import SceneService
+    from tests.host.conftest import SAMPLE
+    from tests.scene.conftest import MAX_MODEL_BYTES, MAX_TRIANGLES
+    from tests.scene.test_http_route import _Runtime
+
+    service = SceneService(_Runtime(), budgets=LoadBudgets(  # type: ignore[arg-type]
+        max_triangles=MAX_TRIANGLES, max_bytes=MAX_MODEL_BYTES), store=ModelStore((model_dir,)))
+
+    async def run() -> None:
+        await service.load(str(SAMPLE))  # a path on the host: 49 meshes
+        assert service._priming, "the boxes should be on their way"
+        await asyncio.gather(*service._priming)
+        assert not service._priming
+
+    asyncio.run(run())
+    meshes = service.runtime.scene.meshes()
+    assert meshes and meshes <= set(service.raycaster._boxes)
