@@ -85,7 +85,7 @@ from farview.host import glcalls, transforms
 from farview.host.environment import environment
 from farview.host.gltf import Material, Mesh, Primitive, Texture, gc_paused
 from farview.host.lod import LOD_MIN_TRIANGLES, LOD_REDUCTIONS, Levels, pool, prepare
-from farview.host.scene import MAX_CUT_PLANES, DrawItem, Scene
+from farview.host.scene import MAX_CUT_PLANES, DrawItem, PlaceIndex, Scene
 from farview.input.pose import Fov, View
 from farview.input.scene import MAX_LIGHTS, Light, MaterialOverride
 from farview.streaming.planes import plane_array, yuv420_planes
@@ -269,7 +269,7 @@ class _Placement:
     batching: bool
     mark: tuple[int, int, int]
     """:meth:`Scene.state_mark` when this placement was last brought up to date."""
-    index: npt.NDArray[np.int32]
+    index: PlaceIndex
     """Entity id → place in the draw list (all parts, hidden ones too), -1 for none."""
     meshes: list[Mesh]
     worlds: npt.NDArray[np.float32]
@@ -1159,9 +1159,7 @@ class Renderer:
         n = len(items)
         worlds = np.zeros((n, 4, 4), dtype=np.float32)
         normals = np.zeros((n, 3, 3), dtype=np.float32)
-        ids = np.fromiter((it.entity.id for it in items), dtype=np.int64, count=n)
-        index = np.full(int(ids.max()) + 1 if n else 0, -1, dtype=np.int32)
-        index[ids] = np.arange(n, dtype=np.int32)
+        index = PlaceIndex(items)
         invertible = np.zeros(n, dtype=bool)
         if n:
             worlds64 = np.stack([it.world for it in items])
@@ -1275,8 +1273,7 @@ class Renderer:
         joins: dict[_GroupKey, list[int]] = {}
         leaves: dict[_GroupKey, list[int]] = {}
         for it in changed:
-            eid = it.entity.id
-            k = int(place.index[eid]) if eid < len(place.index) else -1
+            k = place.index[it.entity.id]
             if k < 0:
                 continue  # not in this draw list (cannot happen without a structure change)
             was = place.placed[k]

@@ -293,6 +293,26 @@ class Entity:
         )
 
 
+class PlaceIndex:
+    """Entity id → place in a list of draw items, for ids lowest..highest of the list (ids are
+    never reused: after models are unloaded the live ids are the newer ones, and an array from
+    0 would grow with every load of a session)."""
+
+    __slots__ = ("first", "places")
+
+    def __init__(self, items: list[DrawItem]) -> None:
+        ids = np.fromiter((it.entity.id for it in items), dtype=np.int64, count=len(items))
+        self.first = int(ids.min()) if len(ids) else 0
+        self.places = np.full(int(ids.max()) - self.first + 1 if len(ids) else 0, -1,
+                              dtype=np.int32)
+        self.places[ids - self.first] = np.arange(len(ids), dtype=np.int32)
+
+    def __getitem__(self, entity_id: int) -> int:
+        """The place of ``entity_id``, -1 when it is not in the list."""
+        i = entity_id - self.first
+        return int(self.places[i]) if 0 <= i < len(self.places) else -1
+
+
 @dataclass(frozen=True, slots=True)
 class DrawItem:
     """One entity with a mesh, as the renderer needs it."""
@@ -321,7 +341,7 @@ class Scene:
         """The world matrices of entities with a mesh, by id, and the count of changes other
         than state overrides they are for (see :meth:`draw_list`)."""
         self._draw_cache: tuple[int, list[DrawItem], tuple[int, int, int],
-                                npt.NDArray[np.int32]] | None = None
+                                PlaceIndex] | None = None
         """The last draw list: for :attr:`version`, its state mark, entity id → place."""
         self._state_log: list[Entity] = []
         """Entities whose state overrides were set since the last change of anything else
@@ -704,8 +724,7 @@ class Scene:
             if version == self.version:
                 return list(items)
             changed = self.draw_items_changed(mark)
-            places = ([int(index[it.entity.id]) if it.entity.id < len(index) else -1
-                       for it in changed] if changed is not None else [-1])
+            places = [index[it.entity.id] for it in changed] if changed is not None else [-1]
             if changed is not None and min(places, default=0) >= 0:
                 for place, it in zip(places, changed, strict=True):
                     items[place] = it
@@ -723,10 +742,7 @@ class Scene:
                 for root in self._roots:
                     out.extend(self._walk(root, np.eye(4), _ROOT_STATE, fresh))
                 self._worlds = key, fresh
-        ids = np.fromiter((it.entity.id for it in out), dtype=np.int64, count=len(out))
-        index = np.full(int(ids.max()) + 1 if len(out) else 0, -1, dtype=np.int32)
-        index[ids] = np.arange(len(out), dtype=np.int32)
-        self._draw_cache = (self.version, out, self.state_mark(), index)
+        self._draw_cache = (self.version, out, self.state_mark(), PlaceIndex(out))
         return list(out)
 
     def _walk(self, start: Entity, parent_world: npt.NDArray[np.float64],

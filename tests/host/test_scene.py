@@ -191,3 +191,21 @@ def test_a_kept_draw_list_follows_every_change() -> None:
         assert [it.entity.id for it in kept] == [it.entity.id for it in fresh], step
         assert [it.state for it in kept] == [it.state for it in fresh], step
         assert all(np.array_equal(a.world, b.world) for a, b in zip(kept, fresh, strict=True))
+
+
+def test_the_place_index_spans_only_the_live_ids() -> None:
+    """Entity ids are never reused: the draw list's id → place index covers the live ids
+    only (a session that loads and unloads models would otherwise grow it with every load)."""
+    from farview.host.scene import PlaceIndex
+
+    scene = Scene()
+    first = scene.add_model(load_model(SAMPLE), "one")
+    scene.add_model(load_model(SAMPLE), "two")
+    scene.remove(first)
+    items = scene.draw_list()
+    index = PlaceIndex(items)
+    ids = [it.entity.id for it in items]
+    assert len(index.places) == max(ids) - min(ids) + 1 < max(ids)
+    assert [index[i] for i in ids] == list(range(len(items)))
+    assert index[min(ids) - 1] == -1 and index[max(ids) + 1] == -1 and index[0] == -1
+    assert len(PlaceIndex([]).places) == 0 and PlaceIndex([])[5] == -1
