@@ -68,7 +68,7 @@ import re
 import stat
 import struct
 import urllib.parse
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeGuard, cast
@@ -354,6 +354,33 @@ class Mesh:
         return allp.min(axis=0).astype(np.float64), allp.max(axis=0).astype(np.float64)
 
 
+def local_bounds_of(meshes: Iterable[Mesh]
+                    ) -> dict[int, tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]] | None]:
+    """:meth:`Mesh.local_bounds` of many meshes, by key: small meshes in one pass over all their
+    vertices (two NumPy reductions a mesh took 1.3 s for 100,000 small parts), big ones
+    (over 65,536 vertices) on their own."""
+    out: dict[int, tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]] | None] = {}
+    small: list[tuple[int, list[npt.NDArray[np.float32]]]] = []
+    for m in meshes:
+        if m.key in out:
+            continue
+        arrays = [p.positions for p in m.primitives if len(p.positions)]
+        if not arrays or sum(len(a) for a in arrays) > 65536:
+            out[m.key] = m.local_bounds()
+        else:
+            out[m.key] = None  # filled in below
+            small.append((m.key, arrays))
+    if small:
+        counts = np.array([sum(len(a) for a in arrays) for _, arrays in small])
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        allp = np.concatenate([a for _, arrays in small for a in arrays])
+        mins = np.minimum.reduceat(allp, starts, axis=0).astype(np.float64)
+        maxs = np.maximum.reduceat(allp, starts, axis=0).astype(np.float64)
+        for (key, _), lo, hi in zip(small, mins, maxs, strict=True):
+            out[key] = (lo, hi)
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class Node:
     """A glTF node: name, local transform, optional mesh, children (node indices)."""
@@ -500,8 +527,7 @@ def _load_bytes(data: bytes, base_dir: str | os.PathLike[str] | None, name: str,
             doc, bin_chunk = _parse_json(data), None
         budget = _Budget(max_file_bytes - len(data))
         loader = _Loader(doc, bin_chunk, base_dir, name, budget, max_triangles,
-                         missing_normals, max_decoded_bytes)
-        loader.keep_images = keep_images
+                         missing_normals, max_decoded_bytes, keep_images)
         try:
             return loader.load()
         except ModelError:
@@ -761,7 +787,7 @@ class _Loader:
     def __init__(
         self, doc: dict[str, Any], bin_chunk: bytes | None, base_dir: str | os.PathLike[str] | None,
         name: str, budget: _Budget, max_triangles: int, missing_normals: str,
-        max_decoded_bytes: int = DEFAULT_MAX_DECODED_BYTES,
+        max_decoded_bytes: int = DEFAULT_MAX_DECODED_BYTES, keep_images: bool = False,
     ) -> None:
         self.doc = doc
         self.bin_chunk = bin_chunk
@@ -772,7 +798,7 @@ class _Loader:
         self.max_vertices = max(3 * max_triangles, MIN_VERTEX_BUDGET)
         self.missing_normals = missing_normals
         self.max_decoded_bytes = max_decoded_bytes
-        self.keep_images = False
+        self.keep_images = keep_images
         """Keep each image's file bytes on its texture (see :func:`load_model_bytes`)."""
         self.decoded_bytes = 0
         """Decoded data charged so far (see :meth:`_charge`)."""

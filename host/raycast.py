@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from farview.host.gltf import Mesh
+from farview.host.gltf import Mesh, local_bounds_of
 from farview.host.scene import DrawItem
 from farview.input.scene import CutPlane
 
@@ -81,30 +81,13 @@ class RayCaster:
 
     def _local_boxes(self, meshes: list[Mesh]) -> tuple[F64, F64, npt.NDArray[np.bool_]]:
         """(lo, hi) of each mesh's vertices, and which meshes have any; the ones not cached
-        yet in one pass over their vertices (100,000 small meshes one by one took 1.3 s)."""
+        yet made together (:func:`host.gltf.local_bounds_of`)."""
         with self._lock:
-            todo = {m.key: m for m in meshes if m.key not in self._boxes}
+            todo = [m for m in meshes if m.key not in self._boxes]
         if todo:
-            found: dict[int, F64] = {}
-            small: list[tuple[int, list[npt.NDArray[np.float32]]]] = []
-            for key, m in todo.items():
-                arrays = [p.positions for p in m.primitives if len(p.positions)]
-                if not arrays:
-                    found[key] = np.full(6, np.nan)
-                elif sum(len(a) for a in arrays) > 65536:
-                    bounds = m.local_bounds()
-                    found[key] = (np.full(6, np.nan) if bounds is None
-                                  else np.concatenate(bounds))
-                else:
-                    small.append((key, arrays))
-            if small:
-                counts = np.array([sum(len(a) for a in arrays) for _, arrays in small])
-                starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-                allp = np.concatenate([a for _, arrays in small for a in arrays])
-                mins = np.minimum.reduceat(allp, starts, axis=0).astype(np.float64)
-                maxs = np.maximum.reduceat(allp, starts, axis=0).astype(np.float64)
-                for i, row in enumerate(np.concatenate([mins, maxs], axis=1)):
-                    found[small[i][0]] = row
+            none = np.full(6, np.nan)
+            found = {key: none if bounds is None else np.concatenate(bounds)
+                     for key, bounds in local_bounds_of(todo).items()}
             with self._lock:
                 self._boxes.update(found)
         with self._lock:

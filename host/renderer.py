@@ -72,6 +72,7 @@ from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import av
 import numpy as np
@@ -83,7 +84,7 @@ from OpenGL.raw.GL.VERSION.GL_1_0 import glReadPixels as _raw_read_pixels
 import farview.host.egl  # noqa: F401  (sets PYOPENGL_PLATFORM before OpenGL is imported)
 from farview.host import glcalls, transforms
 from farview.host.environment import environment
-from farview.host.gltf import Material, Mesh, Primitive, Texture, gc_paused
+from farview.host.gltf import Material, Mesh, Primitive, Texture, gc_paused, local_bounds_of
 from farview.host.lod import LOD_MIN_TRIANGLES, LOD_REDUCTIONS, Levels, pool, prepare
 from farview.host.scene import MAX_CUT_PLANES, DrawItem, PlaceIndex, Scene
 from farview.input.pose import Fov, View
@@ -245,6 +246,8 @@ class _Prepared:
     opaque_selected: npt.NDArray[np.bool_]
     opaque_triangles: npt.NDArray[np.int64]
     """Each opaque part's triangles at full detail."""
+    dense_candidates: bool
+    """Some opaque part is big enough to be dense (:data:`DENSE_MIN_TRIANGLES`)."""
     blended: list[_Draw]
     """Parts with BLEND primitives (not see-through): drawn back to front after the rest."""
     blended_centres: npt.NDArray[np.float64]
@@ -280,9 +283,9 @@ class _Placement:
     """False where a zero scale leaves nothing to draw."""
     grid: tuple[npt.NDArray[np.float64], float] | None
     """Lowest corner and size of the batch cells (from the parts batched at the start)."""
-    placed: list[object]
-    """Per place: None (not drawn), its ``_Draw`` (drawn alone), or the group key of each of
-    its primitives (batched)."""
+    batched: list[tuple[_GroupKey, ...] | None]
+    """Per place: the group key of each of its primitives when it is batched, else None
+    (drawn alone: in :attr:`individual`; or not drawn)."""
     individual: dict[int, tuple[_Draw, bool]]
     """Parts drawn alone, by place: the draw and whether it is see-through."""
     groups: dict[_GroupKey, npt.NDArray[np.int64]]
@@ -893,26 +896,12 @@ class Renderer:
         self._lod_jobs = [(g, j) for g, j in self._lod_jobs if id(g) not in dead]
 
     def _prime_boxes(self, meshes: list[Mesh]) -> None:
-        """Compute the local boxes of many meshes at once (one pass over their vertices, not
-        two NumPy reductions a mesh: 100,000 small parts took 1.3 s one by one)."""
-        todo: dict[int, Mesh] = {}
-        for m in meshes:
-            if m.key not in self._centres and m.key not in todo:
-                todo[m.key] = m
-        parts = [(key, [p.positions for p in m.primitives if len(p.positions)])
-                 for key, m in todo.items()]
-        parts = [(key, arrays) for key, arrays in parts if arrays]
-        if not parts:
-            return
-        counts = np.array([sum(len(a) for a in arrays) for _, arrays in parts])
-        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-        allp = np.concatenate([a for _, arrays in parts for a in arrays]).astype(np.float64)
-        mins = np.minimum.reduceat(allp, starts, axis=0)
-        maxs = np.maximum.reduceat(allp, starts, axis=0)
-        centres = (mins + maxs) / 2
-        halves = np.linalg.norm(maxs - mins, axis=1) / 2
-        for (key, _), centre, half in zip(parts, centres, halves.tolist(), strict=True):
-            self._centres[key] = (centre, half)
+        """Compute the local boxes of many meshes at once (:func:`host.gltf.local_bounds_of`)."""
+        todo = [m for m in meshes if m.key not in self._centres]
+        for key, bounds in local_bounds_of(todo).items():
+            if bounds is not None:
+                lo, hi = bounds
+                self._centres[key] = ((lo + hi) / 2, float(np.linalg.norm(hi - lo) / 2))
 
     def _batch(self, group: _Group, codes: npt.NDArray[np.int64], place: _Placement) -> _Batch:
         """The batch of the members ``codes`` (see _PRIM_BITS): reused while the same
@@ -1061,7 +1050,7 @@ class Renderer:
         progs = {f: self._mesh_program(bool(planes), f, len(lights.color) > 0, env)
                  for f in prep.variants}
         dense_progs: dict[Features, _Program] = {}
-        if self.lighting == "vertex" and bool((prep.opaque_triangles >= DENSE_MIN_TRIANGLES).any()):
+        if self.lighting == "vertex" and prep.dense_candidates:
             dense_progs = {f: self._mesh_program(bool(planes), f, len(lights.color) > 0, env,
                                                  dense=True) for f in prep.variants}
         self.last_dense = 0
@@ -1173,7 +1162,7 @@ class Renderer:
         place = _Placement(
             scene=weakref.ref(scene), batching=self.batching, mark=mark, index=index,
             meshes=[it.mesh for it in items], worlds=worlds, normals=normals,
-            invertible=invertible, grid=None, placed=[None] * n, individual={}, groups={},
+            invertible=invertible, grid=None, batched=[None] * n, individual={}, groups={},
             batches={}, identity=identity)
         # The batch cells: the box of the batchable parts' centres cut into BATCH_CELLS³, so
         # that a batch stays compact and can be culled.
@@ -1210,7 +1199,7 @@ class Renderer:
         primitives' codes go to ``joins``), or alone."""
         state = it.state
         if state.hidden or not place.invertible[k]:
-            place.placed[k] = None
+            place.batched[k] = None
             return
         if place.batching and _batchable(it, self._small_plain):
             if cell is None:
@@ -1231,7 +1220,7 @@ class Renderer:
                 keys.append(gkey)
                 joins.setdefault(gkey, []).append(k << _PRIM_BITS | i)
             keys_t = tuple(keys)
-            place.placed[k] = interned.setdefault(keys_t, keys_t)
+            place.batched[k] = cast("tuple[_GroupKey, ...]", interned.setdefault(keys_t, keys_t))
             return
         local_centre = self._local_centre(it.mesh)
         gpu_prims = self._gpu_mesh(it.mesh)
@@ -1253,7 +1242,7 @@ class Renderer:
             radius=self._world_radius(it.mesh, it.world),
             triangles=sum(p.index_count // 3 for p in gpu_prims if not p.points),
         )
-        place.placed[k] = draw
+        place.batched[k] = None
         place.individual[k] = draw, bool(state.see_through)
 
     def _cell(self, place: _Placement, k: int, mesh: Mesh) -> tuple[int, int, int]:
@@ -1276,10 +1265,9 @@ class Renderer:
             k = place.index[it.entity.id]
             if k < 0:
                 continue  # not in this draw list (cannot happen without a structure change)
-            was = place.placed[k]
-            if isinstance(was, _Draw):
-                del place.individual[k]
-            elif isinstance(was, tuple):
+            place.individual.pop(k, None)
+            was = place.batched[k]
+            if was is not None:
                 for i, gkey in enumerate(was):
                     leaves.setdefault(gkey, []).append(k << _PRIM_BITS | i)
             self._place(place, k, it, joins)
@@ -1334,12 +1322,14 @@ class Renderer:
             if draw.blend:
                 blended.append(draw)
         opaque.extend(d for _, d in place.batches.values())
+        triangles = np.array([d.triangles for d in opaque], dtype=np.int64)
         self._prepared = _Prepared(
             key=key, opaque=opaque,
             opaque_centres=np.array([d.centre for d in opaque]).reshape(-1, 3),
             opaque_radii=np.array([d.radius for d in opaque], dtype=np.float64),
             opaque_selected=np.array([d.selected for d in opaque], dtype=bool),
-            opaque_triangles=np.array([d.triangles for d in opaque], dtype=np.int64),
+            opaque_triangles=triangles,
+            dense_candidates=bool((triangles >= DENSE_MIN_TRIANGLES).any()),
             blended=blended,
             blended_centres=np.array([d.centre for d in blended]).reshape(-1, 3),
             see_through=see_through,

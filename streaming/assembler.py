@@ -137,6 +137,8 @@ class FrameAssembler:
         """When the last keyframe request went out (or the stream began) during a resync."""
         self._gap_since: float | None = None
         self._timer: asyncio.TimerHandle | None = None
+        self._timer_due = 0.0
+        """When the armed timer fires."""
         self.max_wait = DEFAULT_MAX_WAIT
         self._gave_up_at = -1e9
         self.keyframe_asks = 0
@@ -171,7 +173,6 @@ class FrameAssembler:
         """Moving average of the time between consecutive packets of one frame (seconds)."""
         self._probed: tuple[int, float] | None = None
         """The newest packet a tail probe went out after, and when."""
-        self._tail_timer: asyncio.TimerHandle | None = None
 
     # -- aiortc's jitter-buffer contract --------------------------------------------------------
     def add(self, packet: Any) -> tuple[bool, None]:
@@ -213,7 +214,7 @@ class FrameAssembler:
             return self._give_up(), None
         self._release(now)
         wanted = self.poll(now)
-        self._arm_tail_timer()
+        self._arm_timer()
         return wanted, None
 
     def remove(self, count: int) -> None:  # aiortc API, unused
@@ -262,11 +263,11 @@ class FrameAssembler:
         newest = self._packets.get(self._highest)
         return newest is not None and not newest.marker
 
-    def _tail_due(self) -> float | None:
+    def _tail_due(self, now: float) -> float | None:
         """When the open tail should be asked for (None: no tail open, or no way to ask)."""
         if self.send_nack is None or self._last_arrival is None or not self._tail_open():
             return None
-        if self._clock() - self._last_arrival > self._wait(self._clock()):
+        if now - self._last_arrival > self._wait(now):
             return None  # long silent: the stream paused, or the next frame's gap will tell
         due = self._last_arrival + self.tail_delay()
         if self._probed is not None and self._probed[0] == self._highest:
@@ -274,30 +275,12 @@ class FrameAssembler:
         return due
 
     def _probe_tail(self, now: float) -> None:
-        due = self._tail_due()
+        due = self._tail_due(now)
         if due is None or now < due or self.send_nack is None or self._highest is None:
             return
         self._probed = (self._highest, now)
         self.tail_probes += 1
         self.send_nack([(self._highest + 1) & 0xFFFF])
-
-    def _on_tail_timer(self) -> None:
-        self._tail_timer = None
-        if self.poll() and self._request_keyframe is not None:
-            self._request_keyframe()
-        self._arm_tail_timer()
-
-    def _arm_tail_timer(self) -> None:
-        if self._tail_timer is not None:
-            return
-        due = self._tail_due()
-        if due is None:
-            return
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            return
-        self._tail_timer = loop.call_later(max(0.0, due - self._clock()), self._on_tail_timer)
 
     def _wait(self, now: float) -> float:
         """How long a gap waits: :attr:`max_wait`, or :data:`LOSSY_MAX_WAIT` if longer soon
@@ -312,6 +295,16 @@ class FrameAssembler:
             return []
         return [s & 0xFFFF for s in range(self._next, self._highest) if s not in self._packets][:MAX_RENACK]
 
+    def _due(self, now: float) -> float | None:
+        """When :meth:`poll` has work next: a gap's deadline or its next ask, else an open
+        tail's probe (the two exclude each other); None: nothing to wait for."""
+        if self._gap_since is None:
+            return self._tail_due(now)
+        due = self._gap_since + self._wait(now)
+        if self.send_nack is not None:
+            due = min(due, (self._nacked_at or self._gap_since) + self.renack_interval)
+        return due
+
     def _on_timer(self) -> None:
         self._timer = None
         if self.poll() and self._request_keyframe is not None:
@@ -319,16 +312,19 @@ class FrameAssembler:
         self._arm_timer()
 
     def _arm_timer(self) -> None:
-        if self._gap_since is None or self._timer is not None:
+        """Have :meth:`_on_timer` run when :meth:`_due` says (sooner than a timer already
+        armed, if need be)."""
+        now = self._clock()
+        due = self._due(now)
+        if due is None or (self._timer is not None and self._timer_due <= due):
             return
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             return
-        now = self._clock()
-        due = self._gap_since + self._wait(now)
-        if self.send_nack is not None:
-            due = min(due, (self._nacked_at or self._gap_since) + self.renack_interval)
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer_due = due
         self._timer = loop.call_later(max(0.0, due - now), self._on_timer)
 
     # -- internals ------------------------------------------------------------------------------
