@@ -191,9 +191,11 @@ class _GpuPrimitive:
     """``alphaMode`` BLEND: drawn after the opaque parts, back to front, blended."""
     points: bool = False
     """A point cloud: drawn as GL_POINTS (the ``POINTS`` variant), unlit."""
-    lods: list[tuple[int, int, tuple[int, int]]] = field(default_factory=list)
-    """Coarser versions, (vao, index count, buffers) for levels 1, 2, ...: filled in when
-    their simplification (a background job) is done."""
+    index_type: int = GL.GL_UNSIGNED_INT
+    """The GL type of its indices (see :func:`_gpu_index`)."""
+    lods: list[tuple[int, int, tuple[int, int], int]] = field(default_factory=list)
+    """Coarser versions, (vao, index count, buffers, index type) for levels 1, 2, ...: filled
+    in when their simplification (a background job) is done."""
     layout: tuple[tuple[int, int], ...] = ()
     """(shader location, floats) of each vertex column, position and normal first (what the
     levels made in the background carry too); the tangent's handedness is the last float when
@@ -398,13 +400,22 @@ _POSITION_NORMAL: tuple[tuple[int, int], ...] = ((0, 3), (1, 3))
 location, floats) per column."""
 
 
+def _gpu_index(index: npt.NDArray[np.integer], vertices: int
+               ) -> tuple[npt.NDArray[np.uint16] | npt.NDArray[np.uint32], int]:
+    """Indices as uploaded, and their GL type: 16-bit when the vertices are at most 65,536
+    (half the memory of 32-bit ones, which llvmpipe holds in system memory), else 32-bit."""
+    if vertices <= 1 << 16:
+        return np.ascontiguousarray(index, dtype=np.uint16), GL.GL_UNSIGNED_SHORT
+    return np.ascontiguousarray(index, dtype=np.uint32), GL.GL_UNSIGNED_INT
+
+
 def _upload_position_normal(interleaved: npt.NDArray[np.float32],
                             index: npt.NDArray[np.uint32],
                             layout: Sequence[tuple[int, int]] | None = None
-                            ) -> tuple[int, int, int]:
+                            ) -> tuple[int, int, int, int]:
     """A vertex array over ``interleaved`` rows in ``layout`` ((shader location, floats) per
     column; default: position, normal, and uv0 when the rows have 8 floats) and its indices:
-    (vao, vbo, ibo)."""
+    (vao, vbo, ibo, index type)."""
     if layout is None:
         layout = _POSITION_NORMAL + (((2, 2),) if interleaved.shape[1] == 8 else ())
     vao = int(GL.glGenVertexArrays(1))
@@ -419,10 +430,11 @@ def _upload_position_normal(interleaved: npt.NDArray[np.float32],
         GL.glVertexAttribPointer(loc, size, GL.GL_FLOAT, GL.GL_FALSE, stride,
                                  ctypes.c_void_p(offset))
         offset += size * 4
+    uploaded, index_type = _gpu_index(index, len(interleaved))
     GL.glBindBuffer(GL.GL_ELEMENT_ARRAY_BUFFER, ibo)
-    GL.glBufferData(GL.GL_ELEMENT_ARRAY_BUFFER, index.nbytes, index, GL.GL_STATIC_DRAW)
+    GL.glBufferData(GL.GL_ELEMENT_ARRAY_BUFFER, uploaded.nbytes, uploaded, GL.GL_STATIC_DRAW)
     GL.glBindVertexArray(0)
-    return vao, vbo, ibo
+    return vao, vbo, ibo, index_type
 
 
 def _add_levels(gpu: _GpuPrimitive, levels: Sequence[tuple[npt.NDArray[np.float32],
@@ -431,8 +443,8 @@ def _add_levels(gpu: _GpuPrimitive, levels: Sequence[tuple[npt.NDArray[np.float3
     """Upload coarser levels of detail (interleaved position + normal [+ the columns of
     ``layout`` after those], indices) for ``gpu``."""
     for interleaved, index in levels:
-        vao, vbo, ibo = _upload_position_normal(interleaved, index, layout)
-        gpu.lods.append((vao, len(index), (vbo, ibo)))
+        vao, vbo, ibo, index_type = _upload_position_normal(interleaved, index, layout)
+        gpu.lods.append((vao, len(index), (vbo, ibo), index_type))
 
 
 def _batchable(it: DrawItem, small_plain: dict[int, bool]) -> bool:
@@ -820,9 +832,10 @@ class Renderer:
                 GL.glVertexAttribPointer(loc, column.shape[1], GL.GL_FLOAT, GL.GL_FALSE, stride,
                                          ctypes.c_void_p(offset))
                 offset += column.shape[1] * 4
+            uploaded, index_type = _gpu_index(indices, len(interleaved))
             GL.glBindBuffer(GL.GL_ELEMENT_ARRAY_BUFFER, ibo)
-            GL.glBufferData(GL.GL_ELEMENT_ARRAY_BUFFER, indices.nbytes,
-                            np.ascontiguousarray(indices), GL.GL_STATIC_DRAW)
+            GL.glBufferData(GL.GL_ELEMENT_ARRAY_BUFFER, uploaded.nbytes, uploaded,
+                            GL.GL_STATIC_DRAW)
             GL.glBindVertexArray(0)
             uv_xf = _IDENTITY_XF.copy()
             uv_set = np.zeros(5, dtype=np.int32)
@@ -834,7 +847,8 @@ class Renderer:
             layout = tuple((loc, column.shape[1]) for loc, column in columns)
             gpu = _GpuPrimitive(vao, (vbo, ibo), len(indices), mat,
                                 tuple(sorted(features)), textures, uv_xf, uv_set,
-                                mat.alpha_mode == "BLEND", prim.points, layout=layout)
+                                mat.alpha_mode == "BLEND", prim.points, index_type,
+                                layout=layout)
             out.append(gpu)
             textured = features == _BASE_TEXTURE_ONLY and prim.texcoords is not None
             ahead = bool(prim.lods) and (not features or (
@@ -888,7 +902,7 @@ class Renderer:
         for p in prims:
             GL.glDeleteVertexArrays(1, [p.vao])
             GL.glDeleteBuffers(2, list(p.buffers))
-            for vao, _count, buffers in p.lods:
+            for vao, _count, buffers, _type in p.lods:
                 GL.glDeleteVertexArrays(1, [vao])
                 GL.glDeleteBuffers(2, list(buffers))
             p.lods.clear()
@@ -930,10 +944,10 @@ class Renderer:
                                      + np.repeat(bases, icounts), dtype=np.uint32)
         interleaved = np.ascontiguousarray(np.concatenate([positions, norms], axis=1),
                                            dtype=np.float32)
-        vao, vbo, ibo = _upload_position_normal(interleaved, index)
+        vao, vbo, ibo, index_type = _upload_position_normal(interleaved, index)
         material = prims[0].material
         gpu_prim = _GpuPrimitive(vao, (vbo, ibo), len(index), material, PLAIN, (), _IDENTITY_XF,
-                                 np.zeros(5, dtype=np.int32), False)
+                                 np.zeros(5, dtype=np.int32), False, index_type=index_type)
         points = interleaved[:, :3].astype(np.float64)
         lo, hi = points.min(axis=0), points.max(axis=0)
         centre = (lo + hi) / 2
@@ -960,6 +974,8 @@ class Renderer:
                 log.exception("levels of detail failed for a primitive; drawing it in full")
                 continue
             if len(order) == gpu.index_count:  # the same triangles, in vertex-cache order
+                order = order.astype(np.uint16 if gpu.index_type == GL.GL_UNSIGNED_SHORT
+                                     else np.uint32)
                 GL.glBindBuffer(GL.GL_COPY_WRITE_BUFFER, gpu.buffers[1])
                 GL.glBufferSubData(GL.GL_COPY_WRITE_BUFFER, 0, order.nbytes, order)
                 GL.glBindBuffer(GL.GL_COPY_WRITE_BUFFER, 0)
@@ -1432,11 +1448,11 @@ class Renderer:
                     glcalls.bind_vertex_array(vao)
                     if p.points:  # not pushed outwards: each point's halo is its own
                         GL.glUniform2f(prog.loc("u_width_ndc"), 0.0, 0.0)
-                        glcalls.draw_elements(GL.GL_POINTS, count, GL.GL_UNSIGNED_INT, None)
+                        glcalls.draw_elements(GL.GL_POINTS, count, p.index_type, None)
                         GL.glUniform2f(prog.loc("u_width_ndc"), 2.0 * OUTLINE_PX / eye_w,
                                        2.0 * OUTLINE_PX / self.height)
                     else:
-                        glcalls.draw_elements(GL.GL_TRIANGLES, count, GL.GL_UNSIGNED_INT, None)
+                        glcalls.draw_elements(GL.GL_TRIANGLES, count, p.index_type, None)
         GL.glEnable(GL.GL_DEPTH_TEST)
         GL.glDisable(GL.GL_STENCIL_TEST)
 
@@ -1528,7 +1544,7 @@ class Renderer:
         loc_nscale, loc_occ = prog.loc("u_normal_scale"), prog.loc("u_occlusion_strength")
         rich = features != PLAIN
         gl = glcalls
-        triangles, uint, cull_face = GL.GL_TRIANGLES, GL.GL_UNSIGNED_INT, GL.GL_CULL_FACE
+        triangles, cull_face = GL.GL_TRIANGLES, GL.GL_CULL_FACE
         if "POINTS" in features:
             triangles = GL.GL_POINTS
         texture_2d, texture0 = GL.GL_TEXTURE_2D, GL.GL_TEXTURE0
@@ -1576,11 +1592,12 @@ class Renderer:
                 if cull != culling:
                     (gl.enable if cull else gl.disable)(cull_face)
                     culling = cull
+                index_type = p.index_type
                 if level and p.lods:
-                    vao, count, _ = p.lods[min(level, len(p.lods)) - 1]
+                    vao, count, _, index_type = p.lods[min(level, len(p.lods)) - 1]
                     reduced = True
                 gl.bind_vertex_array(vao)
-                gl.draw_elements(triangles, count, uint, None)
+                gl.draw_elements(triangles, count, index_type, None)
         gl.disable(cull_face)
         gl.stencil_mask(0x00)
         gl.active_texture(texture0)

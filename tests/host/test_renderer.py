@@ -357,9 +357,11 @@ def test_big_parts_get_coarser_while_moving_and_full_detail_at_rest(
             r.render(scene, eye)
         from OpenGL import GL
 
-        GL.glBindBuffer(GL.GL_COPY_READ_BUFFER, r._meshes[mesh.key][0].buffers[1])
-        drawn = np.frombuffer(GL.glGetBufferSubData(GL.GL_COPY_READ_BUFFER, 0, idx.nbytes),
-                              dtype=np.uint32)
+        gpu = r._meshes[mesh.key][0]
+        assert gpu.index_type == GL.GL_UNSIGNED_SHORT  # 63,001 vertices: 16-bit indices
+        GL.glBindBuffer(GL.GL_COPY_READ_BUFFER, gpu.buffers[1])
+        drawn = np.frombuffer(GL.glGetBufferSubData(GL.GL_COPY_READ_BUFFER, 0, 2 * len(idx)),
+                              dtype=np.uint16).astype(np.uint32)
         GL.glBindBuffer(GL.GL_COPY_READ_BUFFER, 0)
         assert not np.array_equal(drawn, idx)  # reordered ...
         assert _winding_triangles(pos, drawn) == _winding_triangles(pos, idx)  # ... the same triangles
@@ -735,3 +737,38 @@ def test_dense_parts_are_lit_per_pixel_in_vertex_mode(egl_context: EglContext,
     frame(r, engine, [view((0.5, 0.4, 1.4))])
     assert r.last_dense == 0
     r.close()
+
+
+@pytest.mark.parametrize("batching", [True, False])
+def test_parts_past_65536_vertices_draw_with_32_bit_indices(
+        egl_context: EglContext, batching: bool) -> None:
+    """Indices are uploaded 16-bit when a buffer has at most 65,536 vertices and 32-bit past
+    that: a ball whose triangles use only vertices after 65,536 unused ones (drawn on its own,
+    or merged as a batch) draws exactly as the same ball without them."""
+    from benchmarks.bench_scale import sphere
+    from farview.host.gltf import Mesh, Model, Node, Primitive
+    from OpenGL import GL
+
+    material = load_model(SAMPLE).materials[0]
+    pos, nrm, idx = sphere(12)
+    pad = 1 << 16
+    padded = Primitive(np.concatenate([np.zeros((pad, 3), np.float32), pos]),
+                       np.concatenate([np.tile(np.float32([0, 1, 0]), (pad, 1)), nrm]),
+                       idx + pad, material)
+    pictures = []
+    for prim in (Primitive(pos, nrm, idx, material), padded):
+        mesh = Mesh("ball", (prim,))
+        model = Model("ball", (Node(0, "ball", mesh=mesh),), (0,), (mesh,), (material,))
+        scene = Scene()
+        scene.add_model(model, "ball")
+        r = Renderer(W, H)
+        r.batching = batching
+        try:
+            pictures.append(frame(r, scene, [view((0.0, 0.3, 3.0))]).astype(int))
+            types = {p.index_type for gpus in r._meshes.values() for p in gpus}
+            types |= {b.prim.index_type for b in r._batches.values()}
+            assert types == {GL.GL_UNSIGNED_SHORT if prim is not padded else GL.GL_UNSIGNED_INT}
+        finally:
+            r.close()
+    assert (pictures[0] != pictures[0][0, 0]).any(), "the ball should be in the picture"
+    np.testing.assert_array_equal(pictures[1], pictures[0])
