@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
-from typing import Any
+from typing import Any, cast
 
 from farview.input.errors import ProtocolError
 from farview.input.mathutil import Quat, Vec3
@@ -47,10 +47,13 @@ def vec3(name: str, value: Any) -> Vec3:
 
 def unit_quat(name: str, value: Any) -> Quat:
     """A quaternion normalised to unit length (a zero quaternion is refused)."""
-    x, y, z, w = vec(name, value, 4)
+    v = vec(name, value, 4)
+    x, y, z, w = v
     n = math.sqrt(x * x + y * y + z * z + w * w)
     if n < 1e-9:
         raise ProtocolError(f"{name} is a zero quaternion; use a unit quaternion (x, y, z, w)")
+    if n == 1.0:  # already unit: the same tuple (no four new floats an entity)
+        return cast(Quat, v)
     return (x / n, y / n, z / n, w / n)
 
 

@@ -745,9 +745,10 @@ def test_parts_past_65536_vertices_draw_with_32_bit_indices(
     """Indices are uploaded 16-bit when a buffer has at most 65,536 vertices and 32-bit past
     that: a ball whose triangles use only vertices after 65,536 unused ones (drawn on its own,
     or merged as a batch) draws exactly as the same ball without them."""
+    from OpenGL import GL
+
     from benchmarks.bench_scale import sphere
     from farview.host.gltf import Mesh, Model, Node, Primitive
-    from OpenGL import GL
 
     material = load_model(SAMPLE).materials[0]
     pos, nrm, idx = sphere(12)

@@ -4,6 +4,7 @@ share: committed dicts round-trip exactly, and malformed ones fail with their ex
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -106,3 +107,19 @@ def test_vec_fast_path_keeps_the_checks() -> None:
     for bad in ((1.0, float("inf"), 0.0), (float("nan"), 0.0, 0.0), (1.0, 2.0), (1.0, 2.0, 3.0, 4.0)):
         with pytest.raises(ProtocolError, match="finite numbers"):
             vec("v", bad, 3)
+
+
+def test_unit_quat_keeps_a_unit_tuple_and_normalises_others() -> None:
+    """A quaternion already of length 1 comes back as the same tuple (entities of big models
+    share their node's); others are normalised; zero and non-finite ones are refused."""
+    from farview.input.scene import unit_quat
+
+    q = (0.0, 0.0, 0.0, 1.0)
+    assert unit_quat("rotation", q) is q
+    assert unit_quat("rotation", [0, 0, 0, 2]) == (0.0, 0.0, 0.0, 1.0)
+    half = unit_quat("rotation", (1.0, 1.0, 1.0, 1.0))
+    assert half == (0.5, 0.5, 0.5, 0.5)
+    for bad, message in (((0.0, 0.0, 0.0, 0.0), "zero quaternion"),
+                         ((0.0, 0.0, math.inf, 1.0), "finite"), ((0.0, 1.0), "4")):
+        with pytest.raises(ProtocolError, match=message):
+            unit_quat("rotation", bad)
