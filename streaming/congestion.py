@@ -105,6 +105,9 @@ QUEUE_HOLD_S = 1.5
 FEEDBACK_INTERVAL_S = 0.1
 QUEUE_DELAY_CUT_S = 0.03
 """This much over the least: the target drops to 85 % of what is being sent."""
+DRAIN_S = 1.5
+"""For this long after a cut, a queue while less is sent than the link delivered at the cut is
+the old queue draining: no cut for it."""
 QUEUE_TREND_REPORTS = 3
 QUEUE_TREND_STEP_S = 0.002
 """A queue over :data:`QUEUE_DELAY_HOLD_S` that grew by at least this in each of the client's
@@ -159,12 +162,16 @@ of that rate."""
 PROBE_STEP_PAST = 0.02
 """Additive step past it (until :data:`PROBE_MARGIN` past): slow, where the queue overflowed."""
 PROBE_MARGIN = 0.08
+"""How far past the last capacity what is sent must go without loss before the target grows
+multiplicatively again."""
+GENTLE_S = 1.0
+"""For this long after that (when probe steps led there), the steps are :data:`INCREASE_FACTOR`, not
+:data:`FAST_INCREASE_FACTOR`: a link that was full just under there may be full just over it
+(15 % steps overshot a 3 Mbit/s cap by a fifth before the queue's report came back)."""
 NEAR_CAPACITY = 0.7
 """Under this share of that rate growth is multiplicative again: additive steps from a deep cut
 (a loss burst takes the target to the floor, 0.5 Mbit/s, under a path that carries 7) took the
 rest of the run."""
-"""How far past the last loss rate the target must go without loss before it grows
-multiplicatively again."""
 RECEIVE_WINDOW_S = 0.25
 """The client's receive rate is measured over this (a queue building delays every frame: what
 arrives in it is what the path now carries)."""
@@ -234,6 +241,10 @@ class CongestionController:
         self._report_at = -math.inf
         self._rtts: deque[tuple[float, float]] = deque()
         self._hold_until = -math.inf
+        self._gentle_until = -math.inf
+        self._probed = False
+        """Probe steps were taken since the last cut (:data:`GENTLE_S`)."""
+        """Until then growth takes :data:`INCREASE_FACTOR` steps even with an empty queue."""
         self._queue_at = -math.inf
         self._trend: deque[float] = deque(maxlen=QUEUE_TREND_REPORTS + 1)
         """The client's last queue delays, for :data:`QUEUE_TREND_REPORTS`."""
@@ -381,7 +392,20 @@ class CongestionController:
                 b >= a + QUEUE_TREND_STEP_S for a, b in itertools.pairwise(self._trend))
         if self.queue_delay > QUEUE_DELAY_HOLD_S:
             self._hold_until = now + QUEUE_HOLD_S
-        over = self.queue_delay > QUEUE_DELAY_CUT_S or (growing and self.queue_delay > QUEUE_DELAY_HOLD_S)
+        held = self.queue_delay > QUEUE_DELAY_HOLD_S
+        over = self.queue_delay > QUEUE_DELAY_CUT_S or (growing and held)
+        if held and self.capacity is not None:
+            sent = self.sent_rate(now)
+            if sent is not None and sent >= self.capacity:
+                # probing at or past where the link was full last time, and a queue again:
+                # the probe found the limit (sent a few % over it, the queue grew by ~15 ms
+                # a second: it sat at 10-28 ms for a second or two before reaching 30 ms)
+                over = True
+            elif sent is not None and now - self._last_decrease < DRAIN_S:
+                # sent under what the link delivered at the last cut: the queue that cut
+                # found, draining (a second cut on it put the estimate at two thirds of a
+                # 3 Mbit/s cap, and the probes from there climbed past the cap unchecked)
+                over = False
         if over and self._may_decrease(now):
             base = self._cut_base(now)
             if received is not None and 0 < received < base:
@@ -418,6 +442,7 @@ class CongestionController:
     def _decreased(self, now: float, capacity: float, loss: float = 0.0) -> None:
         self.held = None  # shrunk for random loss? congestion after all: the cut stands
         self._last_decrease = now
+        self._probed = False
         self.capacity = int(capacity)
         self.decreases += 1
 
@@ -529,13 +554,24 @@ class CongestionController:
         if sent is None or self.target > APP_LIMIT * sent:
             return  # the encoder uses far less than the target (or nothing): more is untested
         capacity = self.capacity
-        factor = FAST_INCREASE_FACTOR if self._queue_empty(now) else INCREASE_FACTOR
-        if capacity is not None and self.target < NEAR_CAPACITY * capacity:
-            self._set(min(self.target * factor, NEAR_CAPACITY * capacity), "increase")
-        elif capacity is not None and self.target < capacity * (1 + PROBE_MARGIN):
-            step = PROBE_STEP if self.target < capacity else PROBE_STEP_PAST
-            self._set(self.target + capacity * step, "probe")
+        factor = (FAST_INCREASE_FACTOR if self._queue_empty(now) and now >= self._gentle_until
+                  else INCREASE_FACTOR)
+        # Where the probe stands is judged by what is sent, not by the target: x264 makes
+        # about 80 % of a target near a 3 Mbit/s cap, so a target 8 % past the link's rate had
+        # sent under it, and the growth that followed went into the queue (see PROBE_MARGIN).
+        used = min(1.0, sent / self.target) if self.target > 0 else 1.0
+        if capacity is not None and sent < NEAR_CAPACITY * capacity:
+            self._set(min(self.target * factor, NEAR_CAPACITY * capacity / max(used, 0.5)),
+                      "increase")
+        elif capacity is not None and sent < capacity * (1 + PROBE_MARGIN):
+            step = PROBE_STEP if sent < capacity else PROBE_STEP_PAST
+            self._set(self.target + capacity * step / max(used, 0.5), "probe")  # steps in sent
+            self._probed = True
         else:
+            if self._probed:  # walked up past where the link was full: gently at first
+                self._gentle_until = now + GENTLE_S
+                self._probed = False
+                factor = INCREASE_FACTOR
             self.capacity = None
             self._set(self.target * factor, "increase")
 

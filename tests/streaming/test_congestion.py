@@ -9,10 +9,13 @@ import pytest
 from farview.streaming.congestion import (
     APP_LIMIT,
     DECREASE_INTERVAL_S,
+    DRAIN_S,
     FAST_INCREASE_FACTOR,
+    INCREASE_FACTOR,
     INCREASE_INTERVAL_S,
     MAX_CUT,
     MIN_FPS,
+    PROBE_MARGIN,
     BitrateLimits,
     CongestionController,
     NetworkFeedback,
@@ -491,3 +494,67 @@ def test_while_shrunk_for_random_loss_a_falling_remb_does_not_cut() -> None:
     cc.on_queue_delay(0.02, feed.now + 0.02)  # a queue: congestion after all
     cc.on_remb(int(shrunk * 0.6), feed.now + 0.05)
     assert cc.decreases >= 1 and cc.held is None and cc.target < shrunk
+
+
+def _cut_at_3_mbit(start: int = 7_000_000) -> tuple[CongestionController, Feed]:
+    """A link narrowed to 3 Mbit/s: a queue overflowed, the client got 3 Mbit/s; one cut."""
+    cc = CongestionController(LIMITS, start=start)
+    feed = Feed(cc)
+    feed.send(1.0, 6e6)
+    cc.on_queue_delay(0.008, feed.now, received=3_000_000)
+    feed.send(0.2, 6e6, loss=0.6)
+    assert cc.decreases == 1 and cc.capacity == 3_000_000
+    return cc, feed
+
+
+def test_probes_are_placed_by_what_is_sent_then_grow_gently_past_the_old_capacity() -> None:
+    """x264 makes about 80 % of its target: a target 8 % past the link's last rate has sent
+    under it. Growth stays additive until what is sent is past the margin; the multiplicative
+    steps after it are 8 %, not the 15 % of an empty queue, for a while."""
+    cc, feed = _cut_at_3_mbit()
+    capacity = 3_000_000
+    steps: list[tuple[str, float, float]] = []  # reason, ratio, the rate sent then
+    for _ in range(80):
+        cc.on_queue_delay(0.0, feed.now)  # the client sees no queue: empty, "fast" growth
+        before = cc.target
+        feed.send(0.1, 0.8 * cc.target)
+        if cc.target > before:
+            steps.append((cc.reason, cc.target / before, 0.8 * before))
+    probes = [sent for reason, _, sent in steps if reason == "probe"]
+    # (what is sent is measured over a window: it trails the rate asked for by a few %)
+    assert probes and max(probes) < capacity * (1 + PROBE_MARGIN) * 1.05
+    assert max(probes) / 0.8 > 1.25 * capacity  # the target itself went far past the margin
+    first = next(i for i, (reason, _, sent) in enumerate(steps)
+                 if reason == "increase" and sent > capacity)
+    assert steps[first][2] >= capacity * (1 + PROBE_MARGIN) * 0.95  # sent, not target, decided
+    gentle = [ratio for _, ratio, _ in steps[first:first + 3]]
+    assert gentle == pytest.approx([INCREASE_FACTOR] * 3, rel=1e-3)
+    assert any(ratio == pytest.approx(FAST_INCREASE_FACTOR, rel=1e-3) for _, ratio, _ in steps[first:])
+
+
+def test_a_queue_while_probing_past_the_old_capacity_cuts_before_it_is_long() -> None:
+    """Sending at or past where the link was full last time, a queue over the hold (12 ms,
+    steady: no trend) is the limit found again: a cut, not 30 ms of queue first. Sending under
+    it, the same queue only holds growth."""
+    for sent, cuts in ((3.1e6, True), (2.7e6, False)):
+        cc, feed = _cut_at_3_mbit()
+        feed.send(DRAIN_S + 0.5, sent)
+        before = cc.decreases
+        cc.on_queue_delay(0.012, feed.now, received=3_000_000)
+        assert (cc.decreases == before + 1) is cuts, (sent, cc.reason)
+        if cuts:
+            assert cc.reason == "delay" and cc.target <= 0.85 * 3_000_000
+
+
+def test_the_queue_a_cut_found_draining_does_not_cut_again() -> None:
+    """After a cut to under the link's rate, the queue that cut found takes a while to drain
+    (reports say 40 ms for a few hundred ms): no second cut on it, which would take the
+    capacity estimate under the link. A queue that outlasts the drain time does cut."""
+    cc, feed = _cut_at_3_mbit()
+    cut, capacity = cc.target, cc.capacity
+    feed.send(DECREASE_INTERVAL_S + 0.05, 0.8 * cut)
+    cc.on_queue_delay(0.04, feed.now, received=2_500_000)
+    assert cc.decreases == 1 and cc.target == cut and cc.capacity == capacity
+    feed.send(DRAIN_S, 0.8 * cut)
+    cc.on_queue_delay(0.04, feed.now, received=2_000_000)
+    assert cc.decreases == 2 and cc.reason == "delay"
