@@ -23,9 +23,9 @@ The output: one ``.glb`` whose vertices are de-duplicated per primitive, whose m
 written once however many copies the input had (the same vertices, indices and materials: the
 copies' nodes use the one mesh, keeping their names and places), and whose vertex and index
 buffers are compressed with ``EXT_meshopt_compression`` (meshoptimizer's codec, which the
-loader decodes), with each position accessor's bounds, and levels of detail for big meshes,
-plain or with only a base colour texture (``MSFT_lod``; a textured mesh's levels carry
-``TEXCOORD_0``). Not done: texture compression or resizing below the loader's 4,096-pixel side,
+loader decodes), with each position accessor's bounds, and levels of detail for big triangle
+meshes (``MSFT_lod``; the levels carry the mesh's texture coordinates, vertex colours and
+tangents). Not done: texture compression or resizing below the loader's 4,096-pixel side,
 merging different meshes into one (the nodes are the parts a user picks and hides).
 
 Hostile input: the file's size and triangle count are budgeted (:class:`Budgets`); the service
@@ -100,6 +100,7 @@ class Result:
     triangles: int
     points: int
     nodes: int
+    """Nodes written: those the shown scene reaches (see :func:`write_glb`)."""
     meshes: int
     """Meshes written: a mesh and its copies are one (see :func:`write_glb`)."""
     materials: int
@@ -154,7 +155,7 @@ def convert_file(src: Path, dst: Path, budgets: Budgets = Budgets()) -> Result:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return Result(model.triangle_count, model.point_count, len(model.nodes), counts["meshes"],
+    return Result(model.triangle_count, model.point_count, counts["nodes"], counts["meshes"],
                   len(model.materials), size, len(data), tuple(warnings))
 
 
@@ -430,14 +431,10 @@ def _dedupe(prim: Primitive) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.ui
     sets, colours and tangents it has) without duplicates, and its indices into them, in
     vertex-cache order (:func:`host.lod.cache_order`); the glTF attribute name and width of
     each column group."""
-    layout = [("POSITION", 3), ("NORMAL", 3)]
-    cols = [prim.positions, prim.normals]
-    for attribute, column in (("TEXCOORD_0", prim.texcoords), ("TEXCOORD_1", prim.texcoords1),
-                              ("COLOR_0", prim.colors), ("TANGENT", prim.tangents)):
-        if column is not None:
-            layout.append((attribute, column.shape[1]))
-            cols.append(column)
-    verts = np.ascontiguousarray(np.concatenate(cols, axis=1), dtype=np.float32)
+    columns = prim.vertex_columns()
+    layout = [(attribute, column.shape[1]) for attribute, column in columns]
+    verts = np.ascontiguousarray(np.concatenate([c for _, c in columns], axis=1),
+                                 dtype=np.float32)
     # np.unique sorts the vertices; cache_order then numbers them in the order they are first
     # used (sorted, neighbours in the index buffer sat far apart in memory, and a software
     # rasteriser drew the converted model at half the speed of its input)
@@ -446,20 +443,48 @@ def _dedupe(prim: Primitive) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.ui
     return verts, idx, layout
 
 
+def _reachable(model: Model) -> list[int]:
+    """The indices of the nodes the shown scene reaches (its roots and their descendants), in
+    file order."""
+    seen: set[int] = set()
+    stack = list(model.roots)
+    while stack:
+        i = stack.pop()
+        if i not in seen:
+            seen.add(i)
+            stack.extend(model.nodes[i].children)
+    return sorted(seen)
+
+
 def _levels(mesh: Mesh) -> list[list[tuple[npt.NDArray[np.float32], npt.NDArray[np.uint32]]]]:
     """Coarser levels of ``mesh`` (per level, one per primitive), when every primitive is a
-    big triangle mesh, plain or with only a base colour texture (what the renderer would
-    simplify itself): the input's own (``Primitive.lods``) or made here with
-    :func:`host.lod.simplify` (with texture coordinates for a textured one)."""
+    big triangle mesh (what the renderer would simplify itself): the input's own
+    (``Primitive.lods``) or made here with :func:`host.lod.simplify`, carrying every vertex
+    attribute the primitive has (rows of :meth:`Primitive.vertex_columns`)."""
     prims = mesh.primitives
-    if not prims or not all((p.plain or p.base_textured) and p.triangle_count >= LOD_MIN_TRIANGLES
+    if not prims or not all(not p.points and p.triangle_count >= LOD_MIN_TRIANGLES
                             for p in prims):
         return []
-    per_prim = [list(p.lods) or simplify(p.positions, p.indices,
-                                         p.texcoords if p.base_textured else None)
-                for p in prims]
+    per_prim = [list(p.lods) or _simplified(p) for p in prims]
     count = min(len(levels) for levels in per_prim)
     return [[levels[k] for levels in per_prim] for k in range(count)]
+
+
+def _simplified(prim: Primitive) -> list[tuple[npt.NDArray[np.float32], npt.NDArray[np.uint32]]]:
+    """:func:`host.lod.simplify` of a primitive with its other attributes along; the tangents
+    (averaged by the simplifier) made unit length again, their handedness a sign, as glTF
+    requires."""
+    columns = prim.vertex_columns()
+    extra = (np.concatenate([c for _, c in columns[2:]], axis=1) if len(columns) > 2 else None)
+    levels = simplify(prim.positions, prim.indices, extra)
+    if prim.tangents is not None:  # the last column group
+        for rows, _ in levels:
+            xyz = rows[:, -4:-1]
+            length = np.linalg.norm(xyz, axis=1, keepdims=True)
+            rows[:, -4:-1] = np.where(length > 1e-12, xyz / np.maximum(length, 1e-12),
+                                      np.array([1.0, 0.0, 0.0], dtype=np.float32))
+            rows[:, -1] = np.where(rows[:, -1] >= 0.0, 1.0, -1.0)
+    return levels
 
 
 def _points_json(w: _Writer, prim: Primitive, material: int) -> dict[str, Any]:
@@ -536,8 +561,17 @@ def write_glb(model: Model, extras: dict[str, Any] | None = None,
               counts: dict[str, int] | None = None) -> bytes:
     """``model`` as one ``.glb`` with meshopt-compressed buffers (module docstring);
     ``extras``: the asset's ``extras`` (a point cloud's ``origin``); ``counts`` gets
-    ``meshes``, the meshes written (copies written once; levels of detail not counted)."""
+    ``meshes``, the meshes written (copies written once; levels of detail not counted), and
+    ``nodes``, the nodes written (levels' not counted).
+
+    Only the nodes the shown scene reaches, and their meshes, are written: an input's
+    level-of-detail nodes (``MSFT_lod``: their geometry is in their mesh's
+    ``Primitive.lods`` now, written again as this file's levels) were written again as empty
+    nodes and unused meshes, and a converted file grew with each conversion."""
     w = _Writer()
+    order = _reachable(model)
+    new_index = {old: i for i, old in enumerate(order)}
+    used = {mesh.key for i in order if (mesh := model.nodes[i].mesh) is not None}
     textures: dict[int, int] = {}
     images: list[dict[str, Any]] = []
     samplers: list[dict[str, Any]] = []
@@ -582,11 +616,13 @@ def write_glb(model: Model, extras: dict[str, Any] | None = None,
     first_of: dict[bytes, Mesh] = {}
     same_as: dict[int, int] = {}
     for mesh in model.meshes:
+        if mesh.key not in used:
+            continue
         twin = first_of.setdefault(_mesh_digest(mesh), mesh)
         if twin is not mesh:
             same_as[mesh.key] = twin.key
     for mesh in model.meshes:
-        if mesh.key in same_as:
+        if mesh.key in same_as or mesh.key not in used:
             continue
         prims = []
         for prim in mesh.primitives:
@@ -614,18 +650,20 @@ def write_glb(model: Model, extras: dict[str, Any] | None = None,
     # held by a node that no scene reaches; the mesh's nodes name them
     lod_meshes: dict[int, list[int]] = {}
     for mesh in model.meshes:
-        if mesh.key in same_as:
+        if mesh.key in same_as or mesh.key not in used:
             continue
         levels = _levels(mesh)
         for k, level in enumerate(levels):
             lod_prims = []
             for prim, (interleaved, index) in zip(mesh.primitives, level, strict=True):
-                attrs = {"POSITION": w.compressed(interleaved[:, 0:3], "ATTRIBUTES", "VEC3", 5126,
-                                                  True),
-                         "NORMAL": w.compressed(interleaved[:, 3:6], "ATTRIBUTES", "VEC3", 5126)}
-                if interleaved.shape[1] == 8:  # a textured part's level
-                    attrs["TEXCOORD_0"] = w.compressed(np.ascontiguousarray(interleaved[:, 6:8]),
-                                                       "ATTRIBUTES", "VEC2", 5126)
+                attrs = {}
+                start = 0
+                for attribute, column in prim.vertex_columns():  # the rows' layout
+                    width = column.shape[1]
+                    attrs[attribute] = w.compressed(
+                        np.ascontiguousarray(interleaved[:, start:start + width]), "ATTRIBUTES",
+                        f"VEC{width}", 5126, attribute == "POSITION")
+                    start += width
                 lod_prims.append({"attributes": attrs,
                                   "indices": w.compressed(index, "TRIANGLES", "SCALAR", 5125),
                                   "material": material(prim.material)})
@@ -661,7 +699,8 @@ def write_glb(model: Model, extras: dict[str, Any] | None = None,
             spec.setdefault("extensions", {})["KHR_materials_unlit"] = {}
         mats_json.append(spec)
     nodes_json = []
-    for n in model.nodes:
+    kept = [model.nodes[i] for i in order]
+    for n in kept:
         node: dict[str, Any] = {"name": n.name}
         m4 = n.local_matrix()
         if not np.allclose(m4, np.eye(4)):
@@ -669,10 +708,12 @@ def write_glb(model: Model, extras: dict[str, Any] | None = None,
         if n.mesh is not None:
             node["mesh"] = mesh_index[n.mesh.key]
         if n.children:
-            node["children"] = list(n.children)
+            node["children"] = [new_index[c] for c in n.children]
         nodes_json.append(node)
+    if counts is not None:
+        counts["nodes"] = len(nodes_json)
     lod_nodes: dict[int, list[int]] = {}  # mesh key -> its level nodes (shared by its nodes)
-    for node, n in zip(nodes_json[:len(model.nodes)], model.nodes, strict=True):
+    for node, n in zip(nodes_json[:len(kept)], kept, strict=True):
         if n.mesh is None:
             continue
         key = same_as.get(n.mesh.key, n.mesh.key)
@@ -693,7 +734,8 @@ def write_glb(model: Model, extras: dict[str, Any] | None = None,
                            "KHR_materials_unlit", *(["MSFT_lod"] if lod_nodes else []),
                            *(["KHR_texture_transform"] if transformed else [])],
         "extensionsRequired": ["EXT_meshopt_compression"],
-        "scene": 0, "scenes": [{"nodes": list(model.roots)}], "nodes": nodes_json,
+        "scene": 0, "scenes": [{"nodes": [new_index[r] for r in model.roots]}],
+        "nodes": nodes_json,
         "meshes": meshes_json, "materials": mats_json, "accessors": w.accessors,
         "bufferViews": w.views,
         "buffers": [{"byteLength": len(w.blob)},

@@ -248,6 +248,11 @@ DEFAULT_MATERIAL = Material("default", (0.8, 0.8, 0.8, 1.0), 0.0, 0.6)
 """Used for primitives without a material (glTF says: a default material)."""
 
 
+LEVEL_ATTRIBUTES = ("TEXCOORD_0", "TEXCOORD_1", "COLOR_0", "TANGENT")
+"""The vertex attributes after position and normal that levels of detail carry, in their rows'
+order (:meth:`Primitive.vertex_columns`)."""
+
+
 @dataclass(frozen=True, eq=False, slots=True)
 class Primitive:
     """One indexed triangle list with one material, or (``points``) a point cloud: one point
@@ -273,8 +278,18 @@ class Primitive:
     """A point cloud (glTF mode POINTS): ``indices`` is empty, ``normals`` are unused."""
     lods: tuple[tuple[npt.NDArray[np.float32], npt.NDArray[np.uint32]], ...] = ()
     """Coarser levels made ahead of time (a converted file's ``MSFT_lod`` nodes), finest
-    first: interleaved position + normal vertices (float32, 6 a vertex) and uint32 indices.
-    Empty: the renderer makes its own (``host.lod``)."""
+    first: interleaved vertices (float32 rows of the :meth:`vertex_columns` the primitive has)
+    and uint32 indices. Empty: the renderer makes its own (``host.lod``)."""
+
+    def vertex_columns(self) -> list[tuple[str, npt.NDArray[np.float32]]]:
+        """POSITION, NORMAL, then each of :data:`LEVEL_ATTRIBUTES` the primitive has, in that
+        order (glTF attribute name, (N, width) column): the layout of its levels' rows."""
+        out = [("POSITION", self.positions), ("NORMAL", self.normals)]
+        for name, column in zip(LEVEL_ATTRIBUTES, (self.texcoords, self.texcoords1,
+                                                   self.colors, self.tangents), strict=True):
+            if column is not None:
+                out.append((name, column))
+        return out
 
     def uv(self, texcoord: int) -> npt.NDArray[np.float32] | None:
         return self.texcoords if texcoord == 0 else self.texcoords1 if texcoord == 1 else None
@@ -1913,10 +1928,13 @@ def _coarser(prims: tuple[Primitive, ...], levels: list[tuple[Primitive, ...]]) 
     round the triangle budget, which does not count levels). Levels after the first that is
     not are not used: a simplifier that stalls makes a last level as big as the one before."""
     previous = prims
+    wanted = [{name for name, _ in p.vertex_columns()} for p in prims]
     for n, level in enumerate(levels):
         if len(level) != len(prims) or any(p.points for p in level) or any(
-                p.triangle_count >= q.triangle_count for p, q in zip(level, previous, strict=True)):
-            return n
+                p.triangle_count >= q.triangle_count for p, q in zip(level, previous, strict=True)
+        ) or any(not names <= {name for name, _ in p.vertex_columns()}
+                 for p, names in zip(level, wanted, strict=True)):
+            return n  # (or a level without an attribute its mesh has: texture coordinates)
         previous = level
     return len(levels)
 
@@ -1947,13 +1965,17 @@ def _attach_lods(meshes: list[Mesh], raw_nodes: list[Any]) -> tuple[list[Mesh], 
         done.add(base)
         meshes[base] = Mesh(meshes[base].name, tuple(
             dataclasses.replace(p, lods=tuple(
-                (np.ascontiguousarray(np.concatenate(
-                    [lv[j].positions, lv[j].normals]
-                    + ([lv[j].texcoords] if p.texcoords is not None and lv[j].texcoords is not None
-                       else []), axis=1), dtype=np.float32), lv[j].indices)
-                for lv in levels))
+                (_level_rows(p, lv[j]), lv[j].indices) for lv in levels))
             for j, p in enumerate(prims)))
     return meshes, lod_nodes
+
+
+def _level_rows(base: Primitive, level: Primitive) -> npt.NDArray[np.float32]:
+    """A level's vertices as rows of its mesh's :meth:`Primitive.vertex_columns` (the level
+    has each of them: :func:`_coarser`)."""
+    have = dict(level.vertex_columns())
+    return np.ascontiguousarray(np.concatenate([have[name] for name, _ in base.vertex_columns()],
+                                               axis=1), dtype=np.float32)
 
 
 def _to_triangle_list(indices: npt.NDArray[np.uint32], mode: int) -> npt.NDArray[np.uint32]:

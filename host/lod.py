@@ -15,10 +15,9 @@ import numpy as np
 import numpy.typing as npt
 
 LOD_MIN_TRIANGLES = 16_384
-"""Primitives at least this big get coarser levels of detail: plain or base-textured ones made
-by the converter (``MSFT_lod``); any triangle primitive by the renderer in a child process
-(:func:`pool`), its levels carrying its other vertex attributes (texture coordinates, colours,
-tangents)."""
+"""Triangle primitives at least this big get coarser levels of detail, carrying their other
+vertex attributes (texture coordinates, colours, tangents): made by the converter
+(``MSFT_lod``), or else by the renderer in a child process (:func:`pool`)."""
 LOD_REDUCTIONS = (0.75, 0.75, 0.75, 0.75)
 """Each level keeps a quarter of the triangles of the level before it: levels 1 to 4 keep 1/4,
 1/16, 1/64 and 1/256 of the full mesh."""

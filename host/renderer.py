@@ -166,9 +166,6 @@ units."""
 _ROLE_DEFINES = ("BASE_TEX", "MR_TEX", "NORMAL_TEX", "OCCLUSION_TEX", "EMISSIVE_TEX")
 _SRGB_ROLES = frozenset(("base", "emissive"))
 _TEX_DEFINES = frozenset(_ROLE_DEFINES)
-_BASE_TEXTURE_ONLY = {"BASE_TEX", "UV0"}
-"""A primitive whose only material feature is a base colour texture: its levels of detail
-carry texture coordinates."""
 Features = tuple[str, ...]
 """A primitive's shader variant: the sorted #defines of its material features."""
 PLAIN: Features = ()
@@ -445,6 +442,30 @@ def _add_levels(gpu: _GpuPrimitive, levels: Sequence[tuple[npt.NDArray[np.float3
     for interleaved, index in levels:
         vao, vbo, ibo, index_type = _upload_position_normal(interleaved, index, layout)
         gpu.lods.append((vao, len(index), (vbo, ibo), index_type))
+
+
+_LOCATION_ATTRIBUTE = ("POSITION", "NORMAL", "TEXCOORD_0", "TEXCOORD_1", "COLOR_0", "TANGENT")
+"""The glTF attribute at each shader location."""
+
+
+def _levels_ahead(prim: Primitive, locations: Sequence[int]) -> Levels | None:
+    """A primitive's levels made ahead (``Primitive.lods``) with only the columns drawn at
+    ``locations``, in their order; None without levels, or when they lack one of those."""
+    if not prim.lods or prim.points:
+        return None
+    spans: dict[str, tuple[int, int]] = {}
+    start = 0
+    for name, column in prim.vertex_columns():
+        spans[name] = start, column.shape[1]
+        start += column.shape[1]
+    wanted = [spans.get(_LOCATION_ATTRIBUTE[loc]) for loc in locations]
+    if any(w is None for w in wanted) or any(rows.shape[1] != start for rows, _ in prim.lods):
+        return None
+    picked = [span for span in wanted if span is not None]
+    if len(picked) == len(spans):  # every column (both in attribute order): the rows as they are
+        return list(prim.lods)
+    return [(np.ascontiguousarray(np.concatenate([rows[:, a:a + w] for a, w in picked], axis=1)),
+             index) for rows, index in prim.lods]
 
 
 def _batchable(it: DrawItem, small_plain: dict[int, bool]) -> bool:
@@ -850,11 +871,9 @@ class Renderer:
                                 mat.alpha_mode == "BLEND", prim.points, index_type,
                                 layout=layout)
             out.append(gpu)
-            textured = features == _BASE_TEXTURE_ONLY and prim.texcoords is not None
-            ahead = bool(prim.lods) and (not features or (
-                textured and all(rows.shape[1] == 8 for rows, _ in prim.lods)))
-            if self.lod and ahead:  # made ahead (a converted file, in vertex-cache order)
-                _add_levels(gpu, prim.lods)
+            ahead = _levels_ahead(prim, [loc for loc, _ in columns]) if self.lod else None
+            if ahead is not None:  # made ahead (a converted file, in vertex-cache order)
+                _add_levels(gpu, ahead, layout)
             elif self.lod and not prim.points and prim.triangle_count >= LOD_MIN_TRIANGLES:
                 # in the background: the triangles in vertex-cache order (swapped in when
                 # done) and the levels, carrying the columns after position and normal

@@ -364,6 +364,83 @@ def test_a_textured_big_mesh_gets_levels_with_texture_coordinates_ahead(
         r.close()
 
 
+def test_a_normal_mapped_vertex_coloured_big_mesh_gets_levels_with_every_attribute_ahead(
+        tmp_path: Path, egl_context: Any) -> None:
+    """A 125,000-triangle ball with vertex colours, a base colour texture and a normal map
+    (tangents generated at load), converted: its levels carry TEXCOORD_0, COLOR_0 and unit
+    TANGENTs with a ±1 handedness (16 floats a vertex), the renderer draws them at once
+    (nothing to simplify in the background), and the coarsest looks like the full ball."""
+    from benchmarks.bench_scale import sphere
+    from farview.host.convert import write_glb
+    from farview.host.gltf import Material, Mesh, Model, Node, Primitive, Texture, TextureInfo
+    from farview.host.lod import LOD_REDUCTIONS
+    from farview.host.renderer import Renderer
+    from farview.host.scene import Scene
+    from tests.host.test_renderer import frame, view
+
+    pos, nrm, idx = sphere(250)
+    uv = np.stack([np.arctan2(pos[:, 2], pos[:, 0]) / (2 * np.pi) + 0.5,
+                   np.arccos(np.clip(pos[:, 1], -1, 1)) / np.pi], axis=1).astype(np.float32)
+    colors = np.concatenate([np.where(pos[:, 1:2] > 0, [[0.9, 0.2, 0.1]], [[0.1, 0.3, 0.9]]),
+                             np.ones((len(pos), 1))], axis=1).astype(np.float32)
+    bumps = np.full((64, 64, 4), 255, np.uint8)
+    bumps[:, :, :3] = (128, 128, 255)  # flat, tangent space
+    bumps[:, ::8, 0] = 200  # tilted columns
+    white = np.full((8, 8, 4), 255, np.uint8)
+    material = Material("bumpy", metallic=0.0, roughness=0.7,
+                        base_color_texture=TextureInfo(Texture("white", white)),
+                        normal_texture=TextureInfo(Texture("bumps", bumps)))
+    mesh = Mesh("ball", (Primitive(pos, nrm, idx, material, uv, colors=colors),))
+    src, out = tmp_path / "ball.glb", tmp_path / "ball-converted.glb"
+    src.write_bytes(write_glb(Model("ball", (Node(0, "ball", mesh=mesh),), (0,), (mesh,),
+                                    (material,))))
+    result = convert_file(src, out)
+    again = convert_file(out, tmp_path / "again.glb")  # a converted file converted again
+    for path in (out, tmp_path / "again.glb"):
+        # the ball, and its four levels (the input's were written by write_glb too): the
+        # input's level nodes and meshes are not written again beside the new ones
+        blob = path.read_bytes()
+        doc = json.loads(blob[20:20 + int.from_bytes(blob[12:16], "little")])
+        assert len(doc["nodes"]) == len(doc["meshes"]) == 1 + len(LOD_REDUCTIONS)
+        assert doc["scenes"][0]["nodes"] == [0]
+    assert result.nodes == again.nodes == 1 and result.meshes == again.meshes == 1
+    model = load_model(out)
+    (prim,) = next(n for n in model.nodes if n.name == "ball").mesh.primitives
+    assert prim.tangents is not None and prim.colors is not None
+    assert [name for name, _ in prim.vertex_columns()] == [
+        "POSITION", "NORMAL", "TEXCOORD_0", "COLOR_0", "TANGENT"]
+    assert len(prim.lods) == len(LOD_REDUCTIONS)
+    for rows, index in prim.lods:
+        assert rows.shape[1] == 16 and int(index.max()) < len(rows)
+        np.testing.assert_allclose(np.linalg.norm(rows[:, 12:15], axis=1), 1.0, atol=1e-4)
+        assert set(np.unique(rows[:, 15]).tolist()) <= {-1.0, 1.0}
+        assert ((rows[:, 8:12] >= 0.0) & (rows[:, 8:12] <= 1.0)).all()  # colours
+    scene = Scene()
+    scene.add_model(model, "ball")
+    r = Renderer(320, 240, lighting="vertex")
+    try:
+        eye = [view((0.0, 0.2, 2.8))]
+        full = frame(r, scene, eye).astype(int)
+        assert r.lod_pending == 0  # made ahead, with every attribute: nothing to simplify
+        (gpu,) = next(iter(r._meshes.values()))  # the ball's one primitive
+        assert len(gpu.lods) == len(LOD_REDUCTIONS) and "NORMAL_TEX" in gpu.features
+        r.lod_budget_ms = 0.0
+        for _ in range(len(LOD_REDUCTIONS) + 1):
+            r.render(scene, eye, moving=True)
+        assert r.lod_level == len(LOD_REDUCTIONS) and r.last_reduced
+        coarse = r.read_rgba().astype(int)
+        # the vertex colours' two halves kept away from the equator (which 1/256 of the
+        # triangles blurs): rows 0-99 red, rows 160 on blue (row 0 at the top)
+        (red, blue), (red2, blue2) = [(int((img[:100, :, 0] > img[:100, :, 2] + 40).sum()),
+                                       int((img[160:, :, 2] > img[160:, :, 0] + 40).sum()))
+                                      for img in (full, coarse)]
+        assert red > 500 and blue > 500
+        assert abs(red2 - red) < 0.05 * red and abs(blue2 - blue) < 0.05 * blue
+        assert (5, 4) in gpu.layout  # its levels drawn with their tangents: the normal map
+    finally:
+        r.close()
+
+
 def test_big_meshes_get_levels_of_detail_ahead(tmp_path: Path) -> None:
     """Conversion makes the renderer's levels of detail (MSFT_lod): the output draws coarser
     at once, counts only its full triangles, and keeps its bounds; a broken MSFT_lod is
