@@ -97,6 +97,61 @@ def test_the_box_pass_finds_what_testing_every_part_finds() -> None:
     assert hits_seen > 100  # most rays hit something
 
 
+def _every_triangle(positions: np.ndarray, indices: np.ndarray, origin: np.ndarray,
+                    direction: np.ndarray) -> list[float]:
+    """Reference: Möller–Trumbore over every triangle, the distances hit (sorted)."""
+    tri = positions.astype(np.float64)[indices.reshape(-1, 3)]
+    v0, e1, e2 = tri[:, 0], tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]
+    p = np.cross(direction, e2)
+    det = np.einsum("ij,ij->i", e1, p)
+    ok = np.abs(det) > 1e-12
+    inv = np.divide(1.0, det, out=np.zeros_like(det), where=ok)
+    s = origin - v0
+    u = np.einsum("ij,ij->i", s, p) * inv
+    q = np.cross(s, e1)
+    v = (q @ direction) * inv
+    t = np.einsum("ij,ij->i", e2, q) * inv
+    ok &= (u >= 0) & (u <= 1) & (v >= 0) & (u + v <= 1) & (t > 1e-9)
+    return sorted(t[ok].tolist())
+
+
+def test_chunked_casts_find_what_testing_every_triangle_finds() -> None:
+    """A big mesh is cast against in chunks of neighbouring triangles (only those whose box
+    the ray meets are tested): the hits must be those of testing every triangle, for rays
+    from outside and inside, along the axes and grazing, nearest hit and several."""
+    from benchmarks.bench_scale import sphere
+    from farview.host.gltf import DEFAULT_MATERIAL, Mesh, Model, Node, Primitive
+    from farview.host.raycast import CHUNK_TRIANGLES
+
+    pos, nrm, idx = sphere(120)  # 28,560 triangles: 112 chunks
+    rng = np.random.default_rng(3)
+    pos = pos * (1.0 + 0.1 * rng.random((len(pos), 1))).astype(np.float32)  # bumpy
+    prim = Primitive(pos, nrm, idx, DEFAULT_MATERIAL)
+    assert prim.triangle_count > 50 * CHUNK_TRIANGLES
+    mesh = Mesh("ball", (prim,))
+    scene = Scene()
+    scene.add_model(Model("ball", (Node(0, "ball", mesh=mesh),), (0,), (mesh,),
+                          (DEFAULT_MATERIAL,)), "ball")
+    items = scene.draw_list()
+    caster = RayCaster()
+    hits_seen = 0
+    for n in range(150):
+        origin = rng.uniform(-0.5, 0.5, 3) if n % 3 == 0 else rng.uniform(-3, 3, 3)
+        direction = rng.normal(size=3) if n % 4 else np.eye(3)[n % 3] * (1 if n % 8 else -1)
+        if n % 10 == 5:  # grazing: aimed at a point on the surface's silhouette
+            direction = pos[rng.integers(len(pos))] - origin
+        d = direction / np.linalg.norm(direction)
+        want = _every_triangle(pos, idx, origin, d)
+        got = caster.cast(items, origin, direction, max_hits=50)
+        # (the caster counts a shared edge's two triangles once)
+        kept = [t for k, t in enumerate(want) if k == 0 or t - want[k - 1] > 1e-9 + 1e-7 * t]
+        assert [round(h.distance, 9) for h in got] == [round(t, 9) for t in kept], n
+        nearest = caster.cast(items, origin, direction)
+        assert [h.distance for h in nearest] == [h.distance for h in got[:1]]
+        hits_seen += len(got)
+    assert hits_seen > 100
+
+
 def test_zero_direction_is_refused() -> None:
     with pytest.raises(ValueError, match="zero vector"):
         RayCaster().cast([], (0, 0, 0), (0, 0, 0))
