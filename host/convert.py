@@ -21,9 +21,11 @@ image used at its own size is written as it came; others as lossless PNG
 
 The output: one ``.glb`` whose vertices are de-duplicated per primitive, whose meshes are
 written once however many copies the input had (the same vertices, indices and materials: the
-copies' nodes use the one mesh, keeping their names and places), and whose vertex and index
-buffers are compressed with ``EXT_meshopt_compression`` (meshoptimizer's codec, which the
-loader decodes), with each position accessor's bounds, and levels of detail for big triangle
+copies' nodes use the one mesh, keeping their names and places), whose normals and tangents
+are quantized to 8 bits (``KHR_mesh_quantization``) and texture coordinates within 0..1 and
+colours to 16 (:meth:`_Writer.attribute`), and whose vertex and index buffers are compressed
+with ``EXT_meshopt_compression`` (meshoptimizer's codec, which the loader decodes), with each
+position accessor's bounds, and levels of detail for big triangle
 meshes (``MSFT_lod``; the levels carry the mesh's texture coordinates, vertex colours and
 tangents). Not done: texture compression or resizing below the loader's 4,096-pixel side,
 merging different meshes into one (the nodes are the parts a user picks and hides).
@@ -388,6 +390,30 @@ class _Writer:
         self.blob = bytearray()
         self.views: list[dict[str, Any]] = []
         self.accessors: list[dict[str, Any]] = []
+        self.quantized = False
+        """Some accessor needs ``KHR_mesh_quantization`` (8-bit normals or tangents)."""
+
+    def attribute(self, name: str, column: npt.NDArray[np.float32]) -> int:
+        """A vertex attribute's accessor, quantized where that keeps what is drawn (as
+        gltfpack does): normals and tangents as normalized 8-bit integers (under half a degree
+        off; ``KHR_mesh_quantization``), texture coordinates within 0..1 and colours as
+        normalized 16-bit ones (core glTF). Positions stay 32-bit floats: quantized ones need
+        their scale in the nodes' transforms, which users read."""
+        col = np.ascontiguousarray(column, dtype=np.float32)
+        width = col.shape[1]
+        if name in ("NORMAL", "TANGENT"):
+            # each row padded to 4 bytes (vertex attributes are 4-byte aligned)
+            packed = np.zeros((len(col), 4), np.int8)
+            packed[:, :width] = np.clip(np.round(col * 127.0), -127, 127)
+            self.quantized = True
+            return self.compressed(packed, "ATTRIBUTES", f"VEC{width}", 5120, normalized=True)
+        if name.startswith("TEXCOORD_") and len(col) and col.min() >= 0.0 and col.max() <= 1.0:
+            return self.compressed(np.round(col * 65535.0).astype(np.uint16), "ATTRIBUTES",
+                                   f"VEC{width}", 5123, normalized=True)
+        if name == "COLOR_0":
+            return self.compressed(np.round(np.clip(col, 0.0, 1.0) * 65535.0).astype(np.uint16),
+                                   "ATTRIBUTES", f"VEC{width}", 5123, normalized=True)
+        return self.compressed(col, "ATTRIBUTES", f"VEC{width}", 5126, name == "POSITION")
 
     def _view(self, data: bytes) -> tuple[int, int]:
         self.blob.extend(b"\0" * (-len(self.blob) % 4))
@@ -396,7 +422,7 @@ class _Writer:
         return start, len(data)
 
     def compressed(self, arr: npt.NDArray[Any], mode: str, atype: str, ctype: int,
-                   bounds: bool = False) -> int:
+                   bounds: bool = False, *, normalized: bool = False) -> int:
         """An accessor over an EXT_meshopt_compression buffer view of ``arr``."""
         import meshopt
 
@@ -413,6 +439,8 @@ class _Writer:
         self.views.append(view)
         acc: dict[str, Any] = {"bufferView": len(self.views) - 1, "componentType": ctype,
                                "count": len(rows), "type": atype}
+        if normalized:
+            acc["normalized"] = True
         if bounds and len(rows):
             acc["min"] = rows.min(axis=0).tolist()
             acc["max"] = rows.max(axis=0).tolist()
@@ -490,11 +518,9 @@ def _simplified(prim: Primitive) -> list[tuple[npt.NDArray[np.float32], npt.NDAr
 def _points_json(w: _Writer, prim: Primitive, material: int) -> dict[str, Any]:
     """A POINTS primitive: positions and, if any, colours (normalized 16-bit RGBA: linear
     colours need more than 8 bits in the dark)."""
-    attrs = {"POSITION": w.compressed(prim.positions, "ATTRIBUTES", "VEC3", 5126, True)}
+    attrs = {"POSITION": w.attribute("POSITION", prim.positions)}
     if prim.colors is not None:
-        rgba = np.round(np.clip(prim.colors, 0.0, 1.0) * 65535).astype(np.uint16)
-        attrs["COLOR_0"] = w.compressed(rgba, "ATTRIBUTES", "VEC4", 5123)
-        w.accessors[attrs["COLOR_0"]]["normalized"] = True
+        attrs["COLOR_0"] = w.attribute("COLOR_0", prim.colors)
     return {"attributes": attrs, "mode": 0, "material": material}
 
 
@@ -633,9 +659,7 @@ def write_glb(model: Model, extras: dict[str, Any] | None = None,
             attrs = {}
             start = 0
             for attribute, width in layout:
-                attrs[attribute] = w.compressed(
-                    np.ascontiguousarray(verts[:, start:start + width]), "ATTRIBUTES",
-                    f"VEC{width}", 5126, attribute == "POSITION")
+                attrs[attribute] = w.attribute(attribute, verts[:, start:start + width])
                 start += width
             indices = w.compressed(idx, "TRIANGLES", "SCALAR", 5125)
             prims.append({"attributes": attrs, "indices": indices,
@@ -660,9 +684,7 @@ def write_glb(model: Model, extras: dict[str, Any] | None = None,
                 start = 0
                 for attribute, column in prim.vertex_columns():  # the rows' layout
                     width = column.shape[1]
-                    attrs[attribute] = w.compressed(
-                        np.ascontiguousarray(interleaved[:, start:start + width]), "ATTRIBUTES",
-                        f"VEC{width}", 5126, attribute == "POSITION")
+                    attrs[attribute] = w.attribute(attribute, interleaved[:, start:start + width])
                     start += width
                 lod_prims.append({"attributes": attrs,
                                   "indices": w.compressed(index, "TRIANGLES", "SCALAR", 5125),
@@ -732,8 +754,10 @@ def write_glb(model: Model, extras: dict[str, Any] | None = None,
                   **({"extras": extras} if extras else {})},
         "extensionsUsed": ["EXT_meshopt_compression", "KHR_materials_emissive_strength",
                            "KHR_materials_unlit", *(["MSFT_lod"] if lod_nodes else []),
-                           *(["KHR_texture_transform"] if transformed else [])],
-        "extensionsRequired": ["EXT_meshopt_compression"],
+                           *(["KHR_texture_transform"] if transformed else []),
+                           *(["KHR_mesh_quantization"] if w.quantized else [])],
+        "extensionsRequired": ["EXT_meshopt_compression",
+                               *(["KHR_mesh_quantization"] if w.quantized else [])],
         "scene": 0, "scenes": [{"nodes": [new_index[r] for r in model.roots]}],
         "nodes": nodes_json,
         "meshes": meshes_json, "materials": mats_json, "accessors": w.accessors,

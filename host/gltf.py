@@ -2007,8 +2007,12 @@ def _normalize(v: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     are, after one cheap check."""
     with np.errstate(invalid="ignore", over="ignore"):
         sq = np.einsum("ij,ij->i", v, v)
-        if len(sq) and float(np.abs(sq - 1.0).max()) < 1e-5:  # NaN/inf compare False: slow path
-            return v
+        if len(sq):
+            off = float(np.abs(sq - 1.0).max())  # NaN/inf compare False: the slow path
+            if off < 1e-5:
+                return v
+            if off < 0.5:  # near unit (8-bit quantized normals): no overflow, no zero rows
+                return np.asarray(v / np.sqrt(sq)[:, None], dtype=np.float32)
 
         big = np.abs(v).max(axis=1, keepdims=True)
         u = v / np.where(big > 0, big, 1)

@@ -118,10 +118,10 @@ def _prim_chunks(positions: npt.NDArray[np.float32], indices: npt.NDArray[np.uin
     for c in range(0, chunks, step):
         first, last = c * CHUNK_TRIANGLES, min((c + step) * CHUNK_TRIANGLES, count)
         block = tri[order[first:last]]
-        a, b, c_ = (positions[block[:, k]] for k in range(3))
+        p0, p1, p2 = (positions[block[:, k]] for k in range(3))
         starts = np.arange(0, last - first, CHUNK_TRIANGLES)
-        flat_lo = np.minimum(np.minimum(a, b), c_)
-        flat_hi = np.maximum(np.maximum(a, b), c_)
+        flat_lo = np.minimum(np.minimum(p0, p1), p2)
+        flat_hi = np.maximum(np.maximum(p0, p1), p2)
         c_lo[c:c + len(starts)] = np.minimum.reduceat(flat_lo, starts, axis=0)
         c_hi[c:c + len(starts)] = np.maximum.reduceat(flat_hi, starts, axis=0)
     return _PrimChunks(positions, tri, order, c_lo, c_hi)

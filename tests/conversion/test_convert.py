@@ -540,6 +540,53 @@ def test_a_converted_gltf_draws_as_its_input(tmp_path: Path, egl_context: Any, n
     assert (diff > 8).mean() < 0.002, f"{(diff > 8).sum()} pixels differ by more than 8"
 
 
+def test_conversion_quantizes_normals_tangents_texture_coordinates_and_colours(
+        tmp_path: Path) -> None:
+    """Normals and tangents are written as normalized 8-bit integers (KHR_mesh_quantization,
+    required), texture coordinates within 0..1 and colours as normalized 16-bit ones, others
+    and positions as floats; read back, each is within its step of the input's."""
+    from farview.host.gltf import load_model_bytes
+    from tests.host.feature_models import MODELS
+
+    for name in ("normal_map", "vertex_colors", "wrap_modes"):
+        src, out = tmp_path / f"{name}.glb", tmp_path / f"{name}-out.glb"
+        src.write_bytes(MODELS[name]())
+        convert_file(src, out)
+        blob = out.read_bytes()
+        doc = json.loads(blob[20:20 + int.from_bytes(blob[12:16], "little")])
+        before = load_model_bytes(src.read_bytes(), name=name)
+        after = load_model_bytes(blob, name=name)
+        types = {}
+        for mesh in doc["meshes"]:
+            for prim in mesh["primitives"]:
+                for attribute, index in prim["attributes"].items():
+                    acc = doc["accessors"][index]
+                    types.setdefault(attribute, set()).add(
+                        (acc["componentType"], acc.get("normalized", False)))
+        assert types["POSITION"] == {(5126, False)}
+        assert types["NORMAL"] == {(5120, True)}
+        assert "KHR_mesh_quantization" in doc["extensionsRequired"]
+        if "TANGENT" in types:
+            assert types["TANGENT"] == {(5120, True)}
+        if "COLOR_0" in types:
+            assert types["COLOR_0"] == {(5123, True)}
+        pairs = [(p, q) for m, n in zip(before.meshes, after.meshes, strict=True)
+                 for p, q in zip(m.primitives, n.primitives, strict=True)]
+        for p, q in pairs:
+            # (the converter reorders vertices: compare as sorted rows of position + attribute)
+            def rows(prim: Any, column: Any) -> np.ndarray:
+                table = np.concatenate([prim.positions, column], axis=1)
+                return table[np.lexsort(table[:, ::-1].T)]
+            np.testing.assert_allclose(rows(q, q.normals), rows(p, p.normals), atol=0.02)
+            if p.colors is not None:
+                np.testing.assert_allclose(rows(q, q.colors), rows(p, p.colors), atol=1e-4)
+            if p.texcoords is not None:
+                inside = bool((p.texcoords >= 0).all() and (p.texcoords <= 1).all())
+                assert types["TEXCOORD_0"] == {(5123, True)} if inside else {(5126, False)}
+                np.testing.assert_allclose(rows(q, q.texcoords), rows(p, p.texcoords),
+                                           atol=2e-5)
+
+
 def test_texture_transforms_are_written_back_as_offset_rotation_and_scale() -> None:
     """The converter writes a texture-coordinate matrix back as KHR_texture_transform; read
     again, it is the same matrix, for turned, mirrored and shifted transforms."""
