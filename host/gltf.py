@@ -281,6 +281,12 @@ class Primitive:
     first: interleaved vertices (float32 rows of the :meth:`vertex_columns` the primitive has)
     and uint32 indices. Empty: the renderer makes its own (``host.lod``)."""
 
+    def release_levels(self) -> None:
+        """Drop :attr:`lods` (the renderer calls this once they are uploaded: the loaded model
+        no longer holds a second copy of them; a converted 20 M-triangle model kept about
+        200 MB so). A renderer that uploads the primitive again makes its own levels."""
+        object.__setattr__(self, "lods", ())
+
     def vertex_columns(self) -> list[tuple[str, npt.NDArray[np.float32]]]:
         """POSITION, NORMAL, then each of :data:`LEVEL_ATTRIBUTES` the primitive has, in that
         order (glTF attribute name, (N, width) column): the layout of its levels' rows."""
@@ -1710,10 +1716,15 @@ class _Loader:
         meshes, lod_nodes = _attach_lods(meshes, raw_nodes)
         nodes = tuple(self._node(i, n, meshes, lights) for i, n in enumerate(raw_nodes))
         # a level-of-detail node's geometry now lives in its mesh's primitives (Primitive.lods)
+        level_meshes = {id(n.mesh) for n in nodes if n.index in lod_nodes and n.mesh is not None}
         nodes = tuple(dataclasses.replace(n, mesh=None) if n.index in lod_nodes else n
                       for n in nodes)
+        # and its mesh is not the model's (unless some other node draws it): kept, it held a
+        # second copy of every level (a converted 20 M-triangle model: about 100 MB)
+        level_meshes -= {id(n.mesh) for n in nodes if n.mesh is not None}
         roots = self._roots(nodes)
-        return Model(self.name, nodes, roots, tuple(meshes), materials)
+        return Model(self.name, nodes, roots,
+                     tuple(m for m in meshes if id(m) not in level_meshes), materials)
 
     def _forget_geometry_json(self) -> None:
         """Every primitive is decoded: free the JSON and the caches that described the

@@ -84,7 +84,15 @@ from OpenGL.raw.GL.VERSION.GL_1_0 import glReadPixels as _raw_read_pixels
 import farview.host.egl  # noqa: F401  (sets PYOPENGL_PLATFORM before OpenGL is imported)
 from farview.host import glcalls, transforms
 from farview.host.environment import environment
-from farview.host.gltf import Material, Mesh, Primitive, Texture, gc_paused, local_bounds_of
+from farview.host.gltf import (
+    Material,
+    Mesh,
+    Primitive,
+    Texture,
+    gc_paused,
+    local_bounds_of,
+    return_freed_memory,
+)
 from farview.host.lod import LOD_MIN_TRIANGLES, LOD_REDUCTIONS, Levels, pool, prepare
 from farview.host.scene import MAX_CUT_PLANES, DrawItem, PlaceIndex, Scene
 from farview.input.pose import Fov, View
@@ -648,8 +656,14 @@ class Renderer:
         """Opaque parts (or batches) the last frame lit per pixel in vertex-lighting mode as
         dense (all views; see DENSE_TRIANGLES_PER_PIXEL)."""
         self.lod = software
-        """Levels of detail for big parts (plain, or with only a base colour texture) while the
-        camera moves (on by default on a software rasteriser; see LOD_BUDGET_MS)."""
+        """Levels of detail for big triangle parts while the camera moves (on by default on a
+        software rasteriser; see LOD_BUDGET_MS)."""
+        self._released = 0
+        """Bytes of levels released since the C heap's free pages were last given back."""
+        self.release_levels = True
+        """Once a primitive's levels made ahead (a converted file's) are uploaded, drop them
+        from the loaded model (:meth:`Primitive.release_levels`). Off for a model that another
+        renderer will draw too."""
         self.lod_budget_ms = LOD_BUDGET_MS
         self.lod_level = 0
         """The level moving frames are drawn at now (0: full detail)."""
@@ -874,6 +888,9 @@ class Renderer:
             ahead = _levels_ahead(prim, [loc for loc, _ in columns]) if self.lod else None
             if ahead is not None:  # made ahead (a converted file, in vertex-cache order)
                 _add_levels(gpu, ahead, layout)
+                if self.release_levels:
+                    self._released += sum(rows.nbytes + index.nbytes for rows, index in ahead)
+                    prim.release_levels()
             elif self.lod and not prim.points and prim.triangle_count >= LOD_MIN_TRIANGLES:
                 # in the background: the triangles in vertex-cache order (swapped in when
                 # done) and the levels, carrying the columns after position and normal
@@ -882,6 +899,9 @@ class Renderer:
                 self._lod_jobs.append((gpu, self._lod_pool().submit(
                     prepare, prim.positions, prim.indices, extra, True)))
         self._meshes[mesh.key] = out
+        if self._released > 16 << 20:  # glibc keeps big freed arrays' pages (dynamic mmap
+            return_freed_memory()      # threshold): 50 MB more resident at 20 M converted
+            self._released = 0
         return out
 
     def _gl_texture(self, texture: Texture, srgb: bool) -> int:

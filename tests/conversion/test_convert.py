@@ -424,6 +424,8 @@ def test_a_normal_mapped_vertex_coloured_big_mesh_gets_levels_with_every_attribu
         assert r.lod_pending == 0  # made ahead, with every attribute: nothing to simplify
         (gpu,) = next(iter(r._meshes.values()))  # the ball's one primitive
         assert len(gpu.lods) == len(LOD_REDUCTIONS) and "NORMAL_TEX" in gpu.features
+        # uploaded, the levels are not kept in the model too, nor are the level meshes
+        assert prim.lods == () and len(model.meshes) == 1
         r.lod_budget_ms = 0.0
         for _ in range(len(LOD_REDUCTIONS) + 1):
             r.render(scene, eye, moving=True)
