@@ -464,11 +464,12 @@ class SceneService:
                                f"got {max_distance!r}")
         t0 = time.perf_counter()
         scene = self.runtime.scene
-        items, planes = await self._locked(
-            lambda: (scene.draw_list(), list(scene.cut_planes.values())), changes=False)
+        items, planes, key = await self._locked(
+            lambda: (scene.draw_list(), list(scene.cut_planes.values()),
+                     (id(scene), scene.structure_version)), changes=False)
         hits = await asyncio.get_running_loop().run_in_executor(None, lambda: self.raycaster.cast(
             items, origin, direction, max_distance=float(max_distance), max_hits=max_hits,
-            cut_planes=planes))
+            cut_planes=planes, worlds_key=key))
         return {"hits": [RayHit(h.entity_id, h.entity_name, h.position, h.normal, h.distance,
                                 h.front_face).to_wire() for h in hits],
                 "host_ms": round((time.perf_counter() - t0) * 1000, 3)}

@@ -152,6 +152,42 @@ def test_chunked_casts_find_what_testing_every_triangle_finds() -> None:
     assert hits_seen > 100
 
 
+def test_a_casts_kept_world_matrices_and_boxes_follow_the_scene() -> None:
+    """Casts with the scene's structure version as ``worlds_key`` reuse the stacked world
+    matrices: a state change keeps them (a hidden part is still not hit), a move makes new
+    ones (the part is hit where it went); pruning a removed model's meshes packs the box table
+    and casts against what is left stay right."""
+    scene = Scene()
+    from farview.host.gltf import load_model
+    from tests.host.conftest import SAMPLE
+
+    first = scene.add_model(load_model(SAMPLE), "a")
+    second = scene.add_model(load_model(SAMPLE), "b")
+    second.position = (5.0, 0.0, 0.0)
+    caster = RayCaster()
+
+    def cast(origin: tuple[float, float, float]) -> list[tuple[int, float]]:
+        hits = caster.cast(scene.draw_list(), origin, (0.0, 0.0, -1.0), max_hits=3,
+                           worlds_key=(id(scene), scene.structure_version))
+        fresh = RayCaster().cast(scene.draw_list(), origin, (0.0, 0.0, -1.0), max_hits=3)
+        assert [(h.entity_id, h.distance) for h in hits] == [
+            (h.entity_id, h.distance) for h in fresh]
+        return [(h.entity_id, round(h.distance, 6)) for h in hits]
+
+    at_b = cast((5.0, 0.05, 5.0))
+    assert at_b
+    hit = scene.get(at_b[0][0])
+    hit.hidden = True  # a state change: the same structure version, the same matrices
+    assert cast((5.0, 0.05, 5.0))[:1] != at_b[:1]
+    hit.hidden = None
+    second.position = (-5.0, 0.0, 0.0)  # moved: a new structure version
+    assert cast((5.0, 0.05, 5.0)) == []
+    assert cast((-5.0, 0.05, 5.0)) == at_b
+    scene.remove(first)
+    caster.prune(scene.meshes())
+    assert cast((-5.0, 0.05, 5.0)) == at_b and cast((0.0, 0.05, 5.0)) == []
+
+
 def test_zero_direction_is_refused() -> None:
     with pytest.raises(ValueError, match="zero vector"):
         RayCaster().cast([], (0, 0, 0), (0, 0, 0))
@@ -254,4 +290,4 @@ def test_a_loaded_models_ray_cast_boxes_are_made_in_the_background(model_dir: Pa
 
     asyncio.run(run())
     meshes = service.runtime.scene.meshes()
-    assert meshes and meshes <= set(service.raycaster._boxes)
+    assert meshes and meshes <= set(service.raycaster._box_row)
