@@ -24,8 +24,9 @@ written once however many copies the input had (the same vertices, indices and m
 copies' nodes use the one mesh, keeping their names and places), whose normals and tangents
 are quantized to 8 bits (``KHR_mesh_quantization``) and texture coordinates within 0..1 and
 colours to 16 (:meth:`_Writer.attribute`), and whose vertex and index buffers are compressed
-with ``EXT_meshopt_compression`` (meshoptimizer's codec, which the loader decodes), with each
-position accessor's bounds, and levels of detail for big triangle
+with ``EXT_meshopt_compression`` (meshoptimizer's codec, which the loader decodes; not views
+of at most :data:`SMALL_VIEW_BYTES`, and parts of at most :data:`SMALL_VERTICES` vertices keep
+float positions and normals), with each position accessor's bounds, and levels of detail for big triangle
 meshes (``MSFT_lod``; the levels carry the mesh's texture coordinates, vertex colours and
 tangents). Not done: texture compression or resizing below the loader's 4,096-pixel side,
 merging different meshes into one (the nodes are the parts a user picks and hides).
@@ -385,6 +386,14 @@ def _material(i: int, m: dict[str, Any], images: _ImageFiles | None = None) -> M
 # -- writing ------------------------------------------------------------------------------
 
 
+SMALL_VERTICES = 64
+"""A part with at most this many vertices keeps float positions and normals (see
+:data:`SMALL_VIEW_BYTES`)."""
+SMALL_VIEW_BYTES = 1024
+"""Buffer views this small are written as they are, not compressed: the loader reads many
+small plain ones together."""
+
+
 class _Writer:
     def __init__(self) -> None:
         self.blob = bytearray()
@@ -392,6 +401,8 @@ class _Writer:
         self.accessors: list[dict[str, Any]] = []
         self.quantized = False
         """Some accessor needs ``KHR_mesh_quantization`` (8-bit normals or tangents)."""
+        self.meshopt = False
+        """Some buffer view is compressed (``EXT_meshopt_compression``)."""
 
     def attribute(self, name: str, column: npt.NDArray[np.float32]) -> int:
         """A vertex attribute's accessor, quantized where that keeps what is drawn (as
@@ -401,6 +412,9 @@ class _Writer:
         their scale in the nodes' transforms, which users read."""
         col = np.ascontiguousarray(column, dtype=np.float32)
         width = col.shape[1]
+        if len(col) <= SMALL_VERTICES and name in ("POSITION", "NORMAL"):
+            # a small part's: plain floats, which the loader reads many of together
+            return self.compressed(col, "ATTRIBUTES", f"VEC{width}", 5126, name == "POSITION")
         if name in ("NORMAL", "TANGENT"):
             # each row padded to 4 bytes (vertex attributes are 4-byte aligned)
             packed = np.zeros((len(col), 4), np.int8)
@@ -428,6 +442,15 @@ class _Writer:
 
         rows = np.ascontiguousarray(arr)
         stride = rows.nbytes // max(len(rows), 1)
+        if rows.nbytes <= SMALL_VIEW_BYTES:
+            # as it is: compressing a few hundred bytes saves little, and each compressed view
+            # is decoded alone (a converted file of 20,000 small parts loaded 2.5 times slower
+            # than its input, and was bigger)
+            view_index = self.raw(rows.tobytes())
+            if mode == "ATTRIBUTES":
+                self.views[view_index]["byteStride"] = stride
+            return self._accessor(view_index, rows, atype, ctype, bounds, normalized)
+        self.meshopt = True
         start, length = self._view(meshopt.encode_gltf_buffer(rows, mode) if len(rows) else b"")
         view: dict[str, Any] = {
             "buffer": 1, "byteLength": rows.nbytes,
@@ -437,7 +460,11 @@ class _Writer:
         if mode == "ATTRIBUTES":
             view["byteStride"] = stride
         self.views.append(view)
-        acc: dict[str, Any] = {"bufferView": len(self.views) - 1, "componentType": ctype,
+        return self._accessor(len(self.views) - 1, rows, atype, ctype, bounds, normalized)
+
+    def _accessor(self, view: int, rows: npt.NDArray[Any], atype: str, ctype: int,
+                  bounds: bool, normalized: bool) -> int:
+        acc: dict[str, Any] = {"bufferView": view, "componentType": ctype,
                                "count": len(rows), "type": atype}
         if normalized:
             acc["normalized"] = True
@@ -752,20 +779,24 @@ def write_glb(model: Model, extras: dict[str, Any] | None = None,
     doc: dict[str, Any] = {
         "asset": {"version": "2.0", "generator": "farview convert",
                   **({"extras": extras} if extras else {})},
-        "extensionsUsed": ["EXT_meshopt_compression", "KHR_materials_emissive_strength",
+        "extensionsUsed": [*(["EXT_meshopt_compression"] if w.meshopt else []),
+                           "KHR_materials_emissive_strength",
                            "KHR_materials_unlit", *(["MSFT_lod"] if lod_nodes else []),
                            *(["KHR_texture_transform"] if transformed else []),
                            *(["KHR_mesh_quantization"] if w.quantized else [])],
-        "extensionsRequired": ["EXT_meshopt_compression",
+        "extensionsRequired": [*(["EXT_meshopt_compression"] if w.meshopt else []),
                                *(["KHR_mesh_quantization"] if w.quantized else [])],
         "scene": 0, "scenes": [{"nodes": [new_index[r] for r in model.roots]}],
         "nodes": nodes_json,
         "meshes": meshes_json, "materials": mats_json, "accessors": w.accessors,
         "bufferViews": w.views,
         "buffers": [{"byteLength": len(w.blob)},
-                    {"byteLength": fallback,
-                     "extensions": {"EXT_meshopt_compression": {"fallback": True}}}],
+                    *([{"byteLength": fallback,
+                        "extensions": {"EXT_meshopt_compression": {"fallback": True}}}]
+                      if w.meshopt else [])],
     }
+    if not doc["extensionsRequired"]:
+        del doc["extensionsRequired"]  # (glTF: present only with at least one)
     if tex_specs:
         doc.update(textures=tex_specs, images=images, samplers=samplers)
     return pack_glb(doc, bytes(w.blob))

@@ -85,8 +85,8 @@ def test_obj_keeps_names_materials_and_bounds(tmp_path: Path) -> None:
     lo, hi = world_bounds(out)
     np.testing.assert_allclose(lo, [0, 0, 0], atol=1e-6)
     np.testing.assert_allclose(hi, [4, 1, 1], atol=1e-6)
-    raw = out.read_bytes()
-    assert b"EXT_meshopt_compression" in raw[:4096]  # compressed buffers
+    raw = out.read_bytes()  # three triangles: nothing worth compressing
+    assert b"EXT_meshopt_compression" not in raw[:4096]
 
 
 def test_ply_converts(tmp_path: Path) -> None:
@@ -543,13 +543,18 @@ def test_a_converted_gltf_draws_as_its_input(tmp_path: Path, egl_context: Any, n
 
 
 def test_conversion_quantizes_normals_tangents_texture_coordinates_and_colours(
-        tmp_path: Path) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Normals and tangents are written as normalized 8-bit integers (KHR_mesh_quantization,
     required), texture coordinates within 0..1 and colours as normalized 16-bit ones, others
-    and positions as floats; read back, each is within its step of the input's."""
+    and positions as floats; read back, each is within its step of the input's. (The feature
+    models' parts are small, which keep float normals and views as they are: see the next
+    test; here every part is taken as big.)"""
+    from farview.host import convert
     from farview.host.gltf import load_model_bytes
     from tests.host.feature_models import MODELS
 
+    monkeypatch.setattr(convert, "SMALL_VERTICES", 0)
+    monkeypatch.setattr(convert, "SMALL_VIEW_BYTES", 0)
     for name in ("normal_map", "vertex_colors", "wrap_modes"):
         src, out = tmp_path / f"{name}.glb", tmp_path / f"{name}-out.glb"
         src.write_bytes(MODELS[name]())
@@ -587,6 +592,32 @@ def test_conversion_quantizes_normals_tangents_texture_coordinates_and_colours(
                 assert types["TEXCOORD_0"] == {(5123, True)} if inside else {(5126, False)}
                 np.testing.assert_allclose(rows(q, q.texcoords), rows(p, p.texcoords),
                                            atol=2e-5)
+
+
+def test_small_parts_views_are_written_as_they_are(tmp_path: Path) -> None:
+    """A part of at most SMALL_VERTICES vertices keeps float positions and normals, and views
+    of at most SMALL_VIEW_BYTES are not compressed (the loader reads many small plain ones
+    together: a converted file of 20,000 small parts loaded 2.5 times slower than its input);
+    a file with no compressed view does not ask for EXT_meshopt_compression."""
+    from benchmarks.bench_scale import write_model
+    from farview.host.convert import SMALL_VERTICES, SMALL_VIEW_BYTES
+
+    src, out = tmp_path / "parts.glb", tmp_path / "out.glb"
+    write_model(src, 64 * 12, 64)  # 64 parts of 12 triangles
+    convert_file(src, out)
+    blob = out.read_bytes()
+    doc = json.loads(blob[20:20 + int.from_bytes(blob[12:16], "little")])
+    assert "extensionsRequired" not in doc and len(doc["buffers"]) == 1
+    assert all("extensions" not in v and v["byteLength"] <= SMALL_VIEW_BYTES
+               for v in doc["bufferViews"])
+    for mesh in doc["meshes"]:
+        for prim in mesh["primitives"]:
+            for name in ("POSITION", "NORMAL"):
+                acc = doc["accessors"][prim["attributes"][name]]
+                assert acc["componentType"] == 5126 and acc["count"] <= SMALL_VERTICES
+    for a, b in zip(world_bounds(out), world_bounds(src), strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+    assert load_model(out).triangle_count == load_model(src).triangle_count
 
 
 def test_texture_transforms_are_written_back_as_offset_rotation_and_scale() -> None:
