@@ -130,8 +130,6 @@ def _prim_chunks(positions: npt.NDArray[np.float32], indices: npt.NDArray[np.uin
 @dataclass(frozen=True)
 class _MeshChunks:
     prims: tuple[_PrimChunks, ...]
-    lo: F64
-    hi: F64
 
 
 class RayCaster:
@@ -195,9 +193,7 @@ class RayCaster:
                 return self._cache[mesh.key]
         prims = tuple(c for p in mesh.primitives if not p.points
                       for c in [_prim_chunks(p.positions, p.indices)] if c is not None)
-        entry = (_MeshChunks(prims, np.min([c.lo.min(axis=0) for c in prims], axis=0),
-                             np.max([c.hi.max(axis=0) for c in prims], axis=0))
-                 if prims else None)
+        entry = _MeshChunks(prims) if prims else None
         with self._lock:
             self._cache[mesh.key] = entry
         return entry
@@ -231,18 +227,11 @@ class RayCaster:
         half = (hi - lo) / 2
         w_centre = np.einsum("nij,nj->ni", worlds[:, :3, :3], centre) + worlds[:, :3, 3]
         w_half = np.einsum("nij,nj->ni", np.abs(worlds[:, :3, :3]), half)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            inv_d = 1.0 / d
-            t1 = (w_centre - w_half - o) * inv_d
-            t2 = (w_centre + w_half - o) * inv_d
-            # a ray parallel to a slab: inside it (0 * inf = nan) or outside it
-            inside = (o >= w_centre - w_half) & (o <= w_centre + w_half)
-            t_lo = np.where(d == 0.0, np.where(inside, -np.inf, np.inf), np.minimum(t1, t2))
-            t_hi = np.where(d == 0.0, np.where(inside, np.inf, -np.inf), np.maximum(t1, t2))
-            enter = np.maximum(t_lo.max(axis=1), 0.0)
-            leave = t_hi.min(axis=1)
+        enter, leave = _slabs(o, d, w_centre - w_half, w_centre + w_half)
+        with np.errstate(invalid="ignore"):
+            enter = np.maximum(enter, 0.0)
             near = has & (enter <= leave) & (enter <= max_distance)
-            near |= has & ~np.isfinite(worlds).all(axis=(1, 2))  # no box to trust: look closer
+        near |= has & ~np.isfinite(worlds).all(axis=(1, 2))  # no box to trust: look closer
         candidates = np.flatnonzero(near)
         candidates = candidates[np.argsort(enter[candidates], kind="stable")]
         found: list[Hit] = []
@@ -275,8 +264,6 @@ class RayCaster:
             return []
         lo_o = inv[:3, :3] @ o + inv[:3, 3]
         lo_d = inv[:3, :3] @ d
-        if not _ray_hits_box(lo_o, lo_d, chunks.lo, chunks.hi, max_distance):
-            return []
         tris = _gather(chunks, lo_o, lo_d, max_distance)
         if tris is None:
             return []
@@ -335,16 +322,8 @@ def _gather(chunks: _MeshChunks, o: F64, d: F64, max_t: float) -> _Triangles | N
     edges."""
     picked = []
     for prim in chunks.prims:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            inv = 1.0 / d
-            t1 = (prim.lo - o) * inv
-            t2 = (prim.hi - o) * inv
-            inside = (o >= prim.lo - 1e-9) & (o <= prim.hi + 1e-9)
-            t_near = np.where(d == 0.0, np.where(inside, -np.inf, np.inf), np.minimum(t1, t2))
-            t_far = np.where(d == 0.0, np.where(inside, np.inf, -np.inf), np.maximum(t1, t2))
-        enter = t_near.max(axis=1)
-        leave = t_far.min(axis=1)
-        # (a slack as the single-box test's: a ray along a chunk's face stays in)
+        # (with a slack: a ray along a chunk's face stays in)
+        enter, leave = _slabs(o, d, prim.lo, prim.hi, 1e-9)
         meets = np.flatnonzero((leave >= np.maximum(enter, 0.0) - 1e-9) & (enter <= max_t))
         if not meets.size:
             continue
@@ -361,20 +340,15 @@ def _gather(chunks: _MeshChunks, o: F64, d: F64, max_t: float) -> _Triangles | N
     return _Triangles(v0, tris[:, 1] - v0, tris[:, 2] - v0)
 
 
-def _ray_hits_box(o: F64, d: F64, lo: F64, hi: F64, max_t: float) -> bool:
-    """Slab test; ``d`` need not be unit (``t`` is then in the caller's units)."""
+def _slabs(o: F64, d: F64, lo: F64, hi: F64, slack: float = 0.0) -> tuple[F64, F64]:
+    """Where the ray ``o + t·d`` enters and leaves each (n, 3) box (``d`` need not be unit:
+    ``t`` is then in the caller's units). A direction component of 0: unbounded inside that
+    slab (within ``slack``), a miss outside it."""
     with np.errstate(divide="ignore", invalid="ignore"):
         inv = 1.0 / d
         t1 = (lo - o) * inv
         t2 = (hi - o) * inv
-    t_near = np.where(np.isnan(t1), -np.inf, np.minimum(t1, t2))
-    t_far = np.where(np.isnan(t2), np.inf, np.maximum(t1, t2))
-    # a zero direction component: inside the slab → unbounded, outside → miss
-    zero = d == 0.0
-    if np.any(zero & ((o < lo - 1e-9) | (o > hi + 1e-9))):
-        return False
-    t_near = np.where(zero, -np.inf, t_near)
-    t_far = np.where(zero, np.inf, t_far)
-    enter = float(t_near.max())
-    leave = float(t_far.min())
-    return leave >= max(enter, 0.0) - 1e-9 and enter <= max_t
+        inside = (o >= lo - slack) & (o <= hi + slack)
+        t_near = np.where(d == 0.0, np.where(inside, -np.inf, np.inf), np.minimum(t1, t2))
+        t_far = np.where(d == 0.0, np.where(inside, np.inf, -np.inf), np.maximum(t1, t2))
+    return t_near.max(axis=1), t_far.min(axis=1)
