@@ -480,22 +480,19 @@ class _Writer:
         return len(self.views) - 1
 
 
-def _dedupe(prim: Primitive) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.uint32],
-                                      list[tuple[str, int]]]:
-    """The primitive's vertices (position, normal and whichever of both texture coordinate
-    sets, colours and tangents it has) without duplicates, and its indices into them, in
-    vertex-cache order (:func:`host.lod.cache_order`); the glTF attribute name and width of
-    each column group."""
-    columns = prim.vertex_columns()
-    layout = [(attribute, column.shape[1]) for attribute, column in columns]
-    verts = np.ascontiguousarray(np.concatenate([c for _, c in columns], axis=1),
+def _dedupe(prim: Primitive) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.uint32]]:
+    """The primitive's vertices (rows of :meth:`Primitive.vertex_layout`: position, normal and
+    whichever of both texture coordinate sets, colours and tangents it has) without
+    duplicates, and its indices into them, in vertex-cache order
+    (:func:`host.lod.cache_order`)."""
+    verts = np.ascontiguousarray(np.concatenate([c for _, c in prim.vertex_columns()], axis=1),
                                  dtype=np.float32)
     # np.unique sorts the vertices; cache_order then numbers them in the order they are first
     # used (sorted, neighbours in the index buffer sat far apart in memory, and a software
     # rasteriser drew the converted model at half the speed of its input)
     unique, inverse = np.unique(verts, axis=0, return_inverse=True)
     verts, idx = cache_order(unique, inverse.reshape(-1).astype(np.uint32)[prim.indices])
-    return verts, idx, layout
+    return verts, idx
 
 
 def _reachable(model: Model) -> list[int]:
@@ -682,12 +679,9 @@ def write_glb(model: Model, extras: dict[str, Any] | None = None,
             if prim.points:
                 prims.append(_points_json(w, prim, material(prim.material)))
                 continue
-            verts, idx, layout = _dedupe(prim)
-            attrs = {}
-            start = 0
-            for attribute, width in layout:
-                attrs[attribute] = w.attribute(attribute, verts[:, start:start + width])
-                start += width
+            verts, idx = _dedupe(prim)
+            attrs = {attribute: w.attribute(attribute, verts[:, start:start + width])
+                     for attribute, start, width in prim.vertex_layout()}
             indices = w.compressed(idx, "TRIANGLES", "SCALAR", 5125)
             prims.append({"attributes": attrs, "indices": indices,
                           "material": material(prim.material)})
@@ -707,12 +701,8 @@ def write_glb(model: Model, extras: dict[str, Any] | None = None,
         for k, level in enumerate(levels):
             lod_prims = []
             for prim, (interleaved, index) in zip(mesh.primitives, level, strict=True):
-                attrs = {}
-                start = 0
-                for attribute, column in prim.vertex_columns():  # the rows' layout
-                    width = column.shape[1]
-                    attrs[attribute] = w.attribute(attribute, interleaved[:, start:start + width])
-                    start += width
+                attrs = {attribute: w.attribute(attribute, interleaved[:, start:start + width])
+                         for attribute, start, width in prim.vertex_layout()}
                 lod_prims.append({"attributes": attrs,
                                   "indices": w.compressed(index, "TRIANGLES", "SCALAR", 5125),
                                   "material": material(prim.material)})

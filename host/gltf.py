@@ -287,6 +287,16 @@ class Primitive:
         200 MB so). A renderer that uploads the primitive again makes its own levels."""
         object.__setattr__(self, "lods", ())
 
+    def vertex_layout(self) -> list[tuple[str, int, int]]:
+        """(glTF attribute name, first float, floats) of each of :meth:`vertex_columns` in
+        a row of them."""
+        out = []
+        start = 0
+        for name, column in self.vertex_columns():
+            out.append((name, start, column.shape[1]))
+            start += column.shape[1]
+        return out
+
     def vertex_columns(self) -> list[tuple[str, npt.NDArray[np.float32]]]:
         """POSITION, NORMAL, then each of :data:`LEVEL_ATTRIBUTES` the primitive has, in that
         order (glTF attribute name, (N, width) column): the layout of its levels' rows."""

@@ -461,13 +461,10 @@ def _levels_ahead(prim: Primitive, locations: Sequence[int]) -> Levels | None:
     ``locations``, in their order; None without levels, or when they lack one of those."""
     if not prim.lods or prim.points:
         return None
-    spans: dict[str, tuple[int, int]] = {}
-    start = 0
-    for name, column in prim.vertex_columns():
-        spans[name] = start, column.shape[1]
-        start += column.shape[1]
+    spans = {name: (start, width) for name, start, width in prim.vertex_layout()}
+    floats = sum(width for _, width in spans.values())
     wanted = [spans.get(_LOCATION_ATTRIBUTE[loc]) for loc in locations]
-    if any(w is None for w in wanted) or any(rows.shape[1] != start for rows, _ in prim.lods):
+    if any(w is None for w in wanted) or any(rows.shape[1] != floats for rows, _ in prim.lods):
         return None
     picked = [span for span in wanted if span is not None]
     if len(picked) == len(spans):  # every column (both in attribute order): the rows as they are
