@@ -60,6 +60,8 @@ class Condition:
     min_duration: float = 0.0
     delay: tuple[float, float] | None = None
     """(ms, ± jitter ms) each way, for the whole run: ``netns.delayed``."""
+    cap_mbit: float | None = None
+    """The cap a "cap" row narrows the link to (its targets are judged against it)."""
 
     @property
     def kind(self) -> str:
@@ -67,16 +69,21 @@ class Condition:
             "cap" if self.events else "steady"
 
 
-CONDITIONS = (
-    Condition("clean"),
-    Condition("1 % loss", {"loss": 0.01}),
-    Condition("5 % loss", {"loss": 0.05}),
-    Condition("50 % loss for 2 s", {}, ((3.0, {"loss": 0.5}), (5.0, {}))),
-    Condition("cap 8 → 3 → 8 Mbit/s", {"rate_mbit": 8.0},
-              ((2.0, {"rate_mbit": 3.0}), (9.0, {"rate_mbit": 8.0})), min_duration=13.0),
-    Condition("40 ms delay ± 10 ms", delay=(40.0, 10.0)),
-)
-CAP_MBIT = 3.0
+def cap(mbit: float) -> Condition:
+    """The link narrowed from 8 Mbit/s to ``mbit`` 2 s into measuring, and widened again 7 s later."""
+    return Condition(f"cap 8 → {mbit:g} → 8 Mbit/s", {"rate_mbit": 8.0},
+                     ((2.0, {"rate_mbit": mbit}), (9.0, {"rate_mbit": 8.0})), min_duration=13.0,
+                     cap_mbit=mbit)
+
+
+def conditions(caps: tuple[float, ...] = (3.0,)) -> tuple[Condition, ...]:
+    """The rows, in order; ``caps``: one cap row for each (the issue's is 3 Mbit/s)."""
+    return (Condition("clean"),
+            Condition("1 % loss", {"loss": 0.01}),
+            Condition("5 % loss", {"loss": 0.05}),
+            Condition("50 % loss for 2 s", {}, ((3.0, {"loss": 0.5}), (5.0, {}))),
+            *(cap(mbit) for mbit in caps),
+            Condition("40 ms delay ± 10 ms", delay=(40.0, 10.0)))
 
 
 def _present_times(frames: list[dict[str, Any]], correct_only: bool = False) -> list[float]:
@@ -164,7 +171,7 @@ def _row(doc: dict[str, Any], mode: str, cond: Condition, events: list[tuple[flo
     if cond.kind == "cap" and len(offsets) == 2:
         cap_at, lift_at = offsets
         under = [r["t"] for r in frames if r["t"] >= cap_at and r["target_bitrate"]
-                 and r["target_bitrate"] <= CAP_MBIT * 1e6]
+                 and r["target_bitrate"] <= (cond.cap_mbit or 0) * 1e6]
         row["under_cap_s"] = (under[0] - cap_at) if under else None
         late = [r["pose_to_present_ms"] for r in frames
                 if r["presented"] and cap_at + 5 <= r["t"] <= lift_at and r["pose_to_present_ms"] is not None]
@@ -220,6 +227,9 @@ def main() -> int:
                    help="run only the conditions whose name contains TEXT (repeatable; the clean row "
                    "always runs: the others are compared with it)")
     p.add_argument("--no-baseline", action="store_true", help="farview only, not stock aiortc")
+    p.add_argument("--cap", action="append", type=float, default=[], metavar="MBIT",
+                   help="the cap row narrows the link from 8 Mbit/s to MBIT (repeatable: a row for each; "
+                   "default 3, the issue's)")
     p.add_argument("--intra-refresh", action="store_true",
                    help="farview heals losses with a periodic intra-refresh sweep instead of keyframes")
     p.add_argument("--verify", action="store_true",
@@ -233,7 +243,8 @@ def main() -> int:
     if (reason := skip_reason()) is not None:
         print(f"bench_impairment: cannot build separated hosts here: {reason}", file=sys.stderr)
         return 2
-    chosen = [c for c in CONDITIONS if c.name == "clean" or not args.only or any(t in c.name for t in args.only)]
+    chosen = [c for c in conditions(tuple(args.cap) or (3.0,))
+              if c.name == "clean" or not args.only or any(t in c.name for t in args.only)]
     results: list[tuple[Condition, dict[str, Any], dict[str, dict[str, Any]]]] = []
     clean_p99: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp_name:
@@ -274,7 +285,7 @@ def main() -> int:
             if "recovery_ms" in r:
                 extra = f"next picture {num(r['recovery_ms'], '.0f')} ms after the burst"
             if "under_cap_s" in r:
-                extra = (f"target under {CAP_MBIT:g} in {num(r['under_cap_s'], '.2f')} s; p99 5 s on "
+                extra = (f"target under {cond.cap_mbit:g} in {num(r['under_cap_s'], '.2f')} s; p99 5 s on "
                          f"{num(r['p99_5s_after_cap'], '.1f')} ms ({num(r['p99_ratio_5s_after_cap'], '.2f')}× "
                          f"clean); target ≥ 6 Mbit/s {num(r['back_over_6_mbit_s'], '.1f')} s after the cap went")
             if "wrong" in r:

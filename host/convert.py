@@ -24,9 +24,11 @@ written once however many copies the input had (the same vertices, indices and m
 copies' nodes use the one mesh, keeping their names and places), whose normals and tangents
 are quantized to 8 bits (``KHR_mesh_quantization``) and texture coordinates within 0..1 and
 colours to 16 (:meth:`_Writer.attribute`), and whose vertex and index buffers are compressed
-with ``EXT_meshopt_compression`` (meshoptimizer's codec, which the loader decodes; not views
-of at most :data:`SMALL_VIEW_BYTES`, and parts of at most :data:`SMALL_VERTICES` vertices keep
-float positions and normals), with each position accessor's bounds, and levels of detail for big triangle
+with ``EXT_meshopt_compression`` (meshoptimizer's codec, which the loader decodes; arrays of
+at most :data:`SMALL_VIEW_BYTES` are written plain into views shared with others of their kind,
+and parts of at most :data:`SMALL_VERTICES` vertices keep float positions and normals), whose
+indices are 16-bit where a primitive's vertices allow, with each position accessor's bounds,
+and levels of detail for big triangle
 meshes (``MSFT_lod``; the levels carry the mesh's texture coordinates, vertex colours and
 tangents). Not done: texture compression or resizing below the loader's 4,096-pixel side,
 merging different meshes into one (the nodes are the parts a user picks and hides).
@@ -394,6 +396,10 @@ SMALL_VIEW_BYTES = 1024
 small plain ones together."""
 
 
+_TARGETS = {"ATTRIBUTES": 34962, "TRIANGLES": 34963}
+"""A buffer view's ``target``: ARRAY_BUFFER for vertex rows, ELEMENT_ARRAY_BUFFER for indices."""
+
+
 class _Writer:
     def __init__(self) -> None:
         self.blob = bytearray()
@@ -403,6 +409,12 @@ class _Writer:
         """Some accessor needs ``KHR_mesh_quantization`` (8-bit normals or tangents)."""
         self.meshopt = False
         """Some buffer view is compressed (``EXT_meshopt_compression``)."""
+        self._pools: dict[int | None, tuple[int, bytearray]] = {}
+        """Small arrays written as they are share a buffer view, one for indices (``None``)
+        and one for each vertex row size (its byteStride): (view, bytes)."""
+        self._small_indices: dict[tuple[bytes, int], int] = {}
+        """Small index arrays already written (parts of a CAD export often share a topology):
+        their bytes and component type → accessor."""
 
     def attribute(self, name: str, column: npt.NDArray[np.float32]) -> int:
         """A vertex attribute's accessor, quantized where that keeps what is drawn (as
@@ -425,8 +437,11 @@ class _Writer:
             return self.compressed(np.round(col * 65535.0).astype(np.uint16), "ATTRIBUTES",
                                    f"VEC{width}", 5123, normalized=True)
         if name == "COLOR_0":
-            return self.compressed(np.round(np.clip(col, 0.0, 1.0) * 65535.0).astype(np.uint16),
-                                   "ATTRIBUTES", f"VEC{width}", 5123, normalized=True)
+            # each row padded to 8 bytes: an RGB row of 6 would break the 4-byte alignment
+            # (and meshopt's codec refuses it)
+            packed16 = np.zeros((len(col), 4), np.uint16)
+            packed16[:, :width] = np.round(np.clip(col, 0.0, 1.0) * 65535.0)
+            return self.compressed(packed16, "ATTRIBUTES", f"VEC{width}", 5123, normalized=True)
         return self.compressed(col, "ATTRIBUTES", f"VEC{width}", 5126, name == "POSITION")
 
     def _view(self, data: bytes) -> tuple[int, int]:
@@ -443,17 +458,35 @@ class _Writer:
         rows = np.ascontiguousarray(arr)
         stride = rows.nbytes // max(len(rows), 1)
         if rows.nbytes <= SMALL_VIEW_BYTES:
-            # as it is: compressing a few hundred bytes saves little, and each compressed view
-            # is decoded alone (a converted file of 20,000 small parts loaded 2.5 times slower
-            # than its input, and was bigger)
-            view_index = self.raw(rows.tobytes())
-            if mode == "ATTRIBUTES":
-                self.views[view_index]["byteStride"] = stride
-            return self._accessor(view_index, rows, atype, ctype, bounds, normalized)
+            # as it is, in a view shared with other small arrays of its kind: compressing a
+            # few hundred bytes saves little, each compressed view is decoded alone, and a view
+            # each made a file of 20,000 different small parts bigger than its input and slower
+            # to load
+            data = rows.tobytes()
+            if mode != "ATTRIBUTES":
+                done = self._small_indices.get((data, ctype))
+                if done is not None:
+                    return done
+            key = stride if mode == "ATTRIBUTES" else None
+            if key not in self._pools:
+                self.views.append({"buffer": 0, "byteOffset": 0, "byteLength": 0,
+                                   **({"byteStride": stride} if key else {}),
+                                   "target": _TARGETS[mode]})
+                self._pools[key] = (len(self.views) - 1, bytearray())
+            view_index, pool = self._pools[key]
+            pool.extend(b"\0" * (-len(pool) % 4))
+            offset = len(pool)
+            pool.extend(data)
+            acc = self._accessor(view_index, rows, atype, ctype, bounds, normalized)
+            if offset:
+                self.accessors[acc]["byteOffset"] = offset
+            if mode != "ATTRIBUTES":
+                self._small_indices[(data, ctype)] = acc
+            return acc
         self.meshopt = True
         start, length = self._view(meshopt.encode_gltf_buffer(rows, mode) if len(rows) else b"")
         view: dict[str, Any] = {
-            "buffer": 1, "byteLength": rows.nbytes,
+            "buffer": 1, "byteLength": rows.nbytes, "target": _TARGETS[mode],
             "extensions": {"EXT_meshopt_compression": {
                 "buffer": 0, "byteOffset": start, "byteLength": length, "byteStride": stride,
                 "count": len(rows), "mode": mode}}}
@@ -478,6 +511,21 @@ class _Writer:
         start, length = self._view(data)
         self.views.append({"buffer": 0, "byteOffset": start, "byteLength": length})
         return len(self.views) - 1
+
+    def finish(self) -> None:
+        """Write the shared views of small arrays (:meth:`compressed`) into the buffer."""
+        for view_index, pool in self._pools.values():
+            start, length = self._view(bytes(pool))
+            self.views[view_index].update(byteOffset=start, byteLength=length)
+        self._pools.clear()
+
+
+def _write_indices(w: _Writer, idx: npt.NDArray[np.uint32], vertices: int) -> int:
+    """A triangle list's indices: 16-bit where its vertices allow (at most 65,535: glTF keeps
+    the type's largest value for primitive restart), else 32-bit."""
+    if vertices <= 0xFFFF:
+        return w.compressed(idx.astype(np.uint16), "TRIANGLES", "SCALAR", 5123)
+    return w.compressed(idx, "TRIANGLES", "SCALAR", 5125)
 
 
 def _dedupe(prim: Primitive) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.uint32]]:
@@ -682,7 +730,7 @@ def write_glb(model: Model, extras: dict[str, Any] | None = None,
             verts, idx = _dedupe(prim)
             attrs = {attribute: w.attribute(attribute, verts[:, start:start + width])
                      for attribute, start, width in prim.vertex_layout()}
-            indices = w.compressed(idx, "TRIANGLES", "SCALAR", 5125)
+            indices = _write_indices(w, idx, len(verts))
             prims.append({"attributes": attrs, "indices": indices,
                           "material": material(prim.material)})
         mesh_index[mesh.key] = len(meshes_json)
@@ -704,7 +752,7 @@ def write_glb(model: Model, extras: dict[str, Any] | None = None,
                 attrs = {attribute: w.attribute(attribute, interleaved[:, start:start + width])
                          for attribute, start, width in prim.vertex_layout()}
                 lod_prims.append({"attributes": attrs,
-                                  "indices": w.compressed(index, "TRIANGLES", "SCALAR", 5125),
+                                  "indices": _write_indices(w, index, len(interleaved)),
                                   "material": material(prim.material)})
             lod_meshes.setdefault(mesh.key, []).append(len(meshes_json))
             meshes_json.append({"name": f"{mesh.name} LOD {k + 1}", "primitives": lod_prims})
@@ -764,6 +812,7 @@ def write_glb(model: Model, extras: dict[str, Any] | None = None,
                 lod_nodes[key].append(len(nodes_json))
                 nodes_json.append({"name": f"{n.name} LOD {k + 1}", "mesh": level_mesh})
         node["extensions"] = {"MSFT_lod": {"ids": lod_nodes[key]}}
+    w.finish()
     w.blob.extend(b"\0" * (-len(w.blob) % 4))
     fallback = sum(v["byteLength"] for v in w.views if "extensions" in v)
     doc: dict[str, Any] = {

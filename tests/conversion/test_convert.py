@@ -594,30 +594,63 @@ def test_conversion_quantizes_normals_tangents_texture_coordinates_and_colours(
                                            atol=2e-5)
 
 
-def test_small_parts_views_are_written_as_they_are(tmp_path: Path) -> None:
-    """A part of at most SMALL_VERTICES vertices keeps float positions and normals, and views
-    of at most SMALL_VIEW_BYTES are not compressed (the loader reads many small plain ones
-    together: a converted file of 20,000 small parts loaded 2.5 times slower than its input);
-    a file with no compressed view does not ask for EXT_meshopt_compression."""
+def test_small_parts_share_plain_views(tmp_path: Path) -> None:
+    """A part of at most SMALL_VERTICES vertices keeps float positions and normals; arrays of
+    at most SMALL_VIEW_BYTES are not compressed but written into one view for vertex rows and
+    one for indices (the loader reads many small plain ones together: a converted file of
+    20,000 different small parts loaded 2.5 times slower than its input with a compressed view
+    each, and was bigger with a plain view each), as 16-bit indices, and parts with the same
+    topology share one indices accessor; a file with no compressed view does not ask for
+    EXT_meshopt_compression. Read back, every part has its own vertices and bounds."""
     from benchmarks.bench_scale import write_model
-    from farview.host.convert import SMALL_VERTICES, SMALL_VIEW_BYTES
+    from farview.host.convert import SMALL_VERTICES
 
     src, out = tmp_path / "parts.glb", tmp_path / "out.glb"
-    write_model(src, 64 * 12, 64)  # 64 parts of 12 triangles
+    write_model(src, 64 * 12, 64)  # 64 parts of 12 triangles, 7 sizes, one topology
     convert_file(src, out)
     blob = out.read_bytes()
     doc = json.loads(blob[20:20 + int.from_bytes(blob[12:16], "little")])
     assert "extensionsRequired" not in doc and len(doc["buffers"]) == 1
-    assert all("extensions" not in v and v["byteLength"] <= SMALL_VIEW_BYTES
-               for v in doc["bufferViews"])
+    views = doc["bufferViews"]
+    assert len(views) == 2 and all("extensions" not in v for v in views)
+    assert sorted(v.get("byteStride", 0) for v in views) == [0, 12]
+    indices = set()
     for mesh in doc["meshes"]:
         for prim in mesh["primitives"]:
             for name in ("POSITION", "NORMAL"):
                 acc = doc["accessors"][prim["attributes"][name]]
                 assert acc["componentType"] == 5126 and acc["count"] <= SMALL_VERTICES
+                assert "byteStride" in views[acc["bufferView"]]
+            indices.add(prim["indices"])
+            assert doc["accessors"][prim["indices"]]["componentType"] == 5123
+    assert len(indices) == 1
     for a, b in zip(world_bounds(out), world_bounds(src), strict=True):
         np.testing.assert_allclose(a, b, atol=1e-6)
-    assert load_model(out).triangle_count == load_model(src).triangle_count
+    before, after = load_model(src), load_model(out)
+    assert after.triangle_count == before.triangle_count
+    meshes = {node.name: node.mesh for node in after.nodes if node.mesh is not None}
+    assert len(meshes) == 64
+    for node in before.nodes:
+        if node.mesh is None:
+            continue
+        (p,), (q,) = node.mesh.primitives, meshes[node.name].primitives
+        # the same triangles, as corner positions (the converter renumbers the vertices)
+        corners = [np.sort(prim.positions[prim.indices.reshape(-1, 3)].reshape(-1, 9), axis=0)
+                   for prim in (p, q)]
+        np.testing.assert_array_equal(corners[1], corners[0])
+
+
+def test_rgb_vertex_colours_are_padded_to_four_byte_rows() -> None:
+    """Normalized 16-bit RGB colours would be 6-byte rows, against glTF's 4-byte alignment of
+    vertex attributes (and meshopt's codec refuses them): rows are padded to 8 bytes, the
+    accessor stays VEC3, compressed or small."""
+    from farview.host.convert import _Writer
+
+    w = _Writer()
+    for n in (10, 1000):  # a small (plain) array and a compressed one
+        acc = w.accessors[w.attribute("COLOR_0", np.full((n, 3), 0.5, np.float32))]
+        assert acc["type"] == "VEC3" and acc["componentType"] == 5123
+        assert w.views[acc["bufferView"]]["byteStride"] == 8
 
 
 def test_texture_transforms_are_written_back_as_offset_rotation_and_scale() -> None:
