@@ -153,6 +153,9 @@ class HostConnection:
         """The stream's congestion control (None: fixed bit rate, or the stock baseline)."""
         self._sender: Any = None
         self.retransmit = RetransmitPolicy()
+        self.keyframes_for_lost_packets = 0
+        """Keyframes sent because the client still missed packets no longer resent."""
+        self._stuck_timer: asyncio.TimerHandle | None = None
         self._packets_counted = 0
         self._bytes_counted = 0
         self._applied_target: int | None = None
@@ -180,7 +183,7 @@ class HostConnection:
             if video.mid is None:
                 raise ValueError("the offer has no video section; add a recvonly video transceiver")
             sender = pc.addTrack(conn.track)
-            route_keyframe_requests(sender, runtime.render_loop.request_keyframe)
+            route_keyframe_requests(sender, conn._on_keyframe_request)
             conn._sender = sender
             if not settings.stock_aiortc:
                 limit_retransmissions(sender, conn.retransmit)
@@ -216,6 +219,9 @@ class HostConnection:
             return
         self._closed = True
         log.info("client connection closed: %s", reason)
+        if self._stuck_timer is not None:
+            self._stuck_timer.cancel()
+            self._stuck_timer = None
         self.runtime.render_loop.stop_stream()
         if self._watchdog is not None and self._watchdog is not asyncio.current_task():
             self._watchdog.cancel()
@@ -331,6 +337,32 @@ class HostConnection:
     def _on_nack(self, lost: list[int]) -> None:
         self.last_rtcp = time.monotonic()
         self._feedback(lambda cc, now: cc.on_nack(lost, now))
+        self._check_stuck()
+
+    # -- keyframes --------------------------------------------------------------------------------
+    def _on_keyframe_request(self) -> None:
+        """The client asked for a keyframe (PLI or FIR)."""
+        self.retransmit.keyframe_requested(time.monotonic())
+        self.runtime.render_loop.request_keyframe()
+
+    def _check_stuck(self) -> None:
+        """A keyframe for a client that still misses packets the host no longer resends, when
+        :meth:`RetransmitPolicy.keyframe_due` says (a browser would wait 3 s to ask)."""
+        due = self.retransmit.keyframe_due()
+        if due is None or self._closed or self._stuck_timer is not None:
+            return
+        delay = due - time.monotonic()
+        if delay > 0:
+            self._stuck_timer = self._loop.call_later(delay, self._stuck_timer_fired)
+            return
+        self.retransmit.keyframe_requested(time.monotonic())
+        self.keyframes_for_lost_packets += 1
+        log.info("the client still misses packets no longer resent: sending a keyframe")
+        self.runtime.render_loop.request_keyframe()
+
+    def _stuck_timer_fired(self) -> None:
+        self._stuck_timer = None
+        self._check_stuck()
 
     def _on_network_feedback(self, data: Any, channel: str = "control") -> None:
         """The client's ``network_feedback`` event: ``{"queue_ms": how long its frames waited in

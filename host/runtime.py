@@ -193,8 +193,10 @@ class HostRuntime:
             "keyframe_requests_merged": rl.keyframe_requests_merged,
             "intra_refresh": settings.intra_refresh,
             "keyframe_requests_left_to_refresh": rl.keyframe_requests_refreshed,
-            "retransmissions": ({"requested": conn.retransmit.requested, "sent": conn.retransmit.resent}
+            "retransmissions": ({"requested": conn.retransmit.requested, "sent": conn.retransmit.resent,
+                                 "given_up": conn.retransmit.given_up}
                                 if conn is not None else None),
+            "keyframes_for_lost_packets": conn.keyframes_for_lost_packets if conn is not None else 0,
         }
 
     def on_input(self, event: InputEvent) -> None:

@@ -8,8 +8,14 @@ apart (:data:`MIN_SPACING_S` at least; :data:`UNKNOWN_RTT_SPACING_S` before the 
 known), and not once its first NACK is :data:`MAX_AGE_S` old: by then
 the client has given up on the frame and asked for a keyframe (its wait is at most 150 ms,
 ``streaming/assembler.py``). With congestion control on, resends also keep within a quarter of
-its target bit rate (:meth:`RetransmitPolicy.set_budget`). Pure code; not thread-safe (the event
-loop owns it).
+its target bit rate (:meth:`RetransmitPolicy.set_budget`).
+
+A client that does not give up and ask for a keyframe itself (Chromium waits up to 3 s for a
+decodable frame before it does) would freeze for that long when it NACKs a packet the host no
+longer resends: such a packet, first NACKed after the last keyframe request, makes
+:meth:`RetransmitPolicy.keyframe_due` say when the host should send a keyframe
+(:data:`STUCK_S` after that first NACK, later than farview's own client asks). Pure code; not
+thread-safe (the event loop owns it).
 """
 
 from __future__ import annotations
@@ -26,6 +32,10 @@ BUDGET_SHARE = 0.25
 """Resends may use at most this share of the video's target bit rate (:meth:`set_budget`)."""
 PACKET_BITS = 1200 * 8
 BURST_S = 0.1
+STUCK_S = 0.3
+"""A packet the client still NACKs after the host stopped resending it gets the client a
+keyframe this long after its first NACK, unless one was asked for meanwhile (farview's client
+asks 150 ms into a wait; a browser waited 3 s on a capped link)."""
 
 
 class RetransmitPolicy:
@@ -39,6 +49,12 @@ class RetransmitPolicy:
         self._per_second: float | None = None
         self._tokens = 0.0
         self._tokens_at: float | None = None
+        self.given_up = 0
+        """NACKs for packets the host no longer resends (too old, or resent :data:`MAX_TRIES`
+        times): the client still misses them."""
+        self._keyframe_at = -1e18
+        self._stuck_from: float | None = None
+        """The first NACK of the oldest packet given up on since the last keyframe request."""
 
     def set_budget(self, target_bitrate: int) -> None:
         """Resends use at most :data:`BUDGET_SHARE` of ``target_bitrate`` (congestion control's
@@ -66,8 +82,13 @@ class RetransmitPolicy:
         for seq in sequence_numbers:
             self.requested += 1
             first, last, tries = self._seen.get(seq, (now, -1e9, 0))
-            if tries >= MAX_TRIES or now - first > MAX_AGE_S or now - last < spacing:
+            if tries >= MAX_TRIES or now - first > MAX_AGE_S:
                 self._seen.setdefault(seq, (first, last, tries))
+                self.given_up += 1
+                if first > self._keyframe_at and (self._stuck_from is None or first < self._stuck_from):
+                    self._stuck_from = first
+                continue
+            if now - last < spacing:
                 continue
             if not self._take(now):
                 self.over_budget += 1
@@ -80,3 +101,15 @@ class RetransmitPolicy:
             for seq in list(self._seen)[:len(self._seen) - MEMORY]:
                 del self._seen[seq]
         return out
+
+    def keyframe_due(self) -> float | None:
+        """When (the clock of :meth:`select`) the client should get a keyframe: it still
+        misses a packet the host gave up resending, and no keyframe was asked for since that
+        packet's first NACK. None: nothing is stuck."""
+        return None if self._stuck_from is None else self._stuck_from + STUCK_S
+
+    def keyframe_requested(self, now: float) -> None:
+        """A keyframe was asked for at ``now`` (by the client, or for :meth:`keyframe_due`): it
+        replaces every packet sent before it."""
+        self._keyframe_at = now
+        self._stuck_from = None

@@ -3,6 +3,7 @@
 // the match of each presented video frame to its metadata and the pose it was rendered for.
 import { ApiError, errorOf, iceServersFromLinks } from "./api.js";
 import * as wire from "./wire.js";
+import { FEEDBACK_INTERVAL_MS, NetworkFeedback } from "./feedback.js";
 
 const CHANNELS = [
   { label: "pose", ordered: false, maxRetransmits: 0 },
@@ -36,6 +37,9 @@ export class FarviewStream {
     this.closed = false;
     this.timers = [];
     this.lastFrame = null; // {meta, pose} of the newest presented frame
+    this.feedback = new NetworkFeedback(); // what congestion control hears from this viewer
+    this.receiver = null;
+    this.feedbackBusy = false;
   }
 
   async connect(timeoutMs = 20000) {
@@ -56,6 +60,7 @@ export class FarviewStream {
     this.channels.frames.onmessage = (e) => this.onMeta(e.data);
     const transceiver = pc.addTransceiver("video", { direction: "recvonly" });
     // as little jitter buffering as the browser allows: a remote renderer wants the newest frame
+    this.receiver = transceiver.receiver;
     if ("jitterBufferTarget" in transceiver.receiver) transceiver.receiver.jitterBufferTarget = 0;
     else if ("playoutDelayHint" in transceiver.receiver) transceiver.receiver.playoutDelayHint = 0;
     const caps = RTCRtpReceiver.getCapabilities && RTCRtpReceiver.getCapabilities("video");
@@ -85,6 +90,29 @@ export class FarviewStream {
     await opened(this.channels.control, timeoutMs);
     this.channels.control.onclose = () => this.lost("the control channel closed");
     this.timers.push(setInterval(() => this.ping(), 1000));
+    this.timers.push(setInterval(() => this.sendFeedback(), FEEDBACK_INTERVAL_MS));
+  }
+
+  // network_feedback, ten times a second on the frames channel (as farview's Python client
+  // sends it): the queue the stream waits in and the rate received, for congestion control.
+  async sendFeedback() {
+    const ch = this.channels.frames;
+    if (this.feedbackBusy || !this.receiver || !ch || ch.readyState !== "open") return;
+    this.feedbackBusy = true;
+    try {
+      let bytes = null;
+      (await this.receiver.getStats()).forEach((s) => {
+        if (s.type === "inbound-rtp") bytes = (s.bytesReceived || 0) + (s.headerBytesReceived || 0);
+      });
+      const now = performance.now();
+      if (bytes !== null) this.feedback.onBytes(bytes, now);
+      const data = this.feedback.due(now);
+      if (data && ch.readyState === "open") ch.send(wire.encodeControl({ event: "network_feedback", data }));
+    } catch (e) {
+      /* the connection is closing */
+    } finally {
+      this.feedbackBusy = false;
+    }
   }
 
   // -- poses and input ------------------------------------------------------------------------
@@ -162,6 +190,7 @@ export class FarviewStream {
       console.warn("farview: bad frame metadata:", e.message);
       return;
     }
+    this.feedback.onMetadata(meta.pts, meta.encodeUs, performance.now());
     this.metas.set(meta.pts, meta);
     if (this.metas.size > KEPT) this.metas.delete(this.metas.keys().next().value);
   }
@@ -196,6 +225,7 @@ export class FarviewStream {
     const step = (now, md) => {
       if (this.closed) return;
       const meta = this.metaFor(md.rtpTimestamp);
+      if (meta && md.receiveTime) this.feedback.onFrame(md.receiveTime, meta.pts, meta.encodeUs, performance.now());
       const pose = meta ? this.sent.get(meta.poseSequence) || null : null;
       const shownAt = md.expectedDisplayTime || now;
       if (this.firstShownAt === undefined) this.firstShownAt = shownAt;

@@ -1,6 +1,6 @@
 """RetransmitPolicy: each NACKed packet resent a few times, a round trip apart, while it can help."""
 
-from farview.streaming.retransmit import MAX_AGE_S, MAX_TRIES, MEMORY, RetransmitPolicy
+from farview.streaming.retransmit import MAX_AGE_S, MAX_TRIES, MEMORY, STUCK_S, RetransmitPolicy
 
 
 def test_a_repeated_nack_is_resent_once_per_round_trip() -> None:
@@ -51,3 +51,25 @@ def test_resends_keep_within_a_share_of_the_target() -> None:
     assert len(first) == 2 and policy.over_budget == 98
     later = policy.select(list(range(200, 300)), 1.0)  # a second on: 25 more tokens, burst-capped
     assert len(later) == 2
+
+
+def test_a_packet_still_missed_after_resends_stopped_makes_a_keyframe_due() -> None:
+    """A client that keeps NACKing a packet the host no longer resends (Chromium waits up to
+    3 s before it asks for a keyframe) gets one STUCK_S after that packet's first NACK, unless
+    a keyframe is asked for meanwhile; packets first NACKed before that request are moot."""
+    policy = RetransmitPolicy()
+    for i in range(MAX_TRIES):
+        assert policy.select([5], 0.01 * i, rtt=0.001) == [5]
+    assert policy.keyframe_due() is None  # resends were still going out
+    assert policy.select([5], 0.05, rtt=0.001) == []  # tried enough: still missed
+    assert policy.given_up == 1 and policy.keyframe_due() == STUCK_S
+    assert policy.select([6], 0.06, rtt=0.001) == [6]  # a later loss does not move it
+    assert policy.keyframe_due() == STUCK_S
+    policy.keyframe_requested(0.1)  # the client asked itself (or the host sent one)
+    assert policy.keyframe_due() is None
+    assert policy.select([5], 0.2, rtt=0.001) == []  # an old NACK again: before the keyframe
+    assert policy.keyframe_due() is None
+    # too old to resend: given up at once, and due from its first NACK
+    assert policy.select([9], 1.0, rtt=0.001) == [9]
+    assert policy.select([9], 1.0 + MAX_AGE_S + 0.01, rtt=0.001) == []
+    assert policy.keyframe_due() == 1.0 + STUCK_S

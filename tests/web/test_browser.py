@@ -321,6 +321,11 @@ def test_the_web_viewer_signs_in_shows_the_model_turns_it_and_picks_a_part(
         # each pose went twice (a lost one would cost a frame); the host took one of each
         stats = page.evaluate("() => window.farview.stream.request('get_stats', {})")
         assert stats["poses_repeated"] >= 30 and stats["frames_rendered"] > 0, stats
+        # the viewer tells congestion control the queue its stream waits in and the rate it
+        # receives (network_feedback, as farview's Python client does), and nothing it sends is bad
+        congestion = stats["video"]["congestion"]
+        assert congestion["received_bitrate"] and congestion["received_bitrate"] > 10_000, congestion
+        assert stats["bad_messages"] == {}, stats["bad_messages"]
 
         # a click on the model picks a named part, and the host outlines it
         page.click("#reset")

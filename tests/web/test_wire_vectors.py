@@ -50,3 +50,22 @@ def test_the_javascript_codecs_pass_the_same_vectors() -> None:
                          timeout=120, cwd=ROOT)
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
     assert "# fail 0" in out.stdout and "# pass 0" not in out.stdout
+
+
+def test_the_web_viewers_network_feedback_reads_as_the_python_clients() -> None:
+    """The web viewer's queue meter (``service/web/feedback.js``, its tests in
+    ``feedback.test.mjs``) reads the same trips as the Python client's
+    (:class:`~farview.streaming.congestion.QueueDelayMeter`): the case both test."""
+    from farview.streaming.congestion import QueueDelayMeter
+
+    meter = QueueDelayMeter()
+    for i, trip in enumerate([10, 10, 30, 30, 30, 30, 30, 30]):
+        meter.on_frame(trip, i / 1000)
+    assert meter.report(0.008) == 20  # feedback.test.mjs: "the queue is the lower quartile ..."
+    node = shutil.which("node")
+    if node is None:
+        pytest.fail("Node.js is not installed: scripts/install installs it (Debian package nodejs)")
+    out = subprocess.run([node, "--test", str(HERE / "feedback.test.mjs")], capture_output=True, text=True,
+                         timeout=120, cwd=ROOT)
+    assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
+    assert "# fail 0" in out.stdout and "# pass 0" not in out.stdout
