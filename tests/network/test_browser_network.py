@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -29,59 +28,17 @@ CAPPED_S = 7.0
 CHROMIUM_KEYFRAME_WAIT_S = 3.0
 """How long Chromium shows no new picture before it asks for a keyframe itself."""
 
-DRIVER = """
-import json, sys, time
-from playwright.sync_api import sync_playwright
-
-url, account, key, chromium, seconds = sys.argv[1:6]
-with sync_playwright() as p:
-    browser = p.chromium.launch(executable_path=chromium, args=[
-        "--no-sandbox", "--autoplay-policy=no-user-gesture-required", "--ignore-certificate-errors"])
-    page = browser.new_context(ignore_https_errors=True, viewport={"width": 640, "height": 420}).new_page()
-    page.goto(url + "/viewer/")
-    page.fill("#account", account)
-    page.fill("#key", key)
-    page.click("#signin button")
-    page.click("#sessions tr[data-id='net'] button:has-text('Open')")
-    page.wait_for_function("() => window.farview.stream && window.farview.presented.length > 0", timeout=60_000)
-    # the camera orbits (a pose every frame), and every presented frame is noted with the
-    # target bit rate its metadata names
-    page.evaluate('''() => {
-        const f = window.farview, video = document.getElementById("video");
-        window.shown = [];
-        setInterval(() => { f.camera.orbit(0.01, 0); f.dirty = true; }, 16);
-        const step = (now) => {
-            window.shown.push([performance.now(), f.lastMeta ? f.lastMeta.targetBitrate : null]);
-            video.requestVideoFrameCallback(step);
-        };
-        video.requestVideoFrameCallback(step);
-    }''')
-    time.sleep(2.0)
-    print("phase cap", flush=True)
-    sys.stdin.readline()
-    start = page.evaluate("() => performance.now()")
-    time.sleep(float(seconds))
-    out = page.evaluate('''async (start) => ({
-        shown: window.shown.filter(([t]) => t >= start).map(([t, target]) => [(t - start) / 1000, target]),
-        stats: await window.farview.stream.request("get_stats", {}),
-    })''', start)
-    print(json.dumps(out), flush=True)
-    browser.close()
-"""
-
-
 @pytest.mark.skipif(REASON is not None, reason=f"no separated hosts here: {REASON}")
 @pytest.mark.timeout(240)
 def test_the_web_viewer_keeps_a_picture_when_its_link_narrows(tmp_path: Path) -> None:
     if CHROMIUM is None:
         pytest.fail("Chromium is not installed: scripts/install installs it (Debian package chromium)")
-    driver = tmp_path / "driver.py"
-    driver.write_text(textwrap.dedent(DRIVER))
+    driver = Path(__file__).with_name("browser_driver.py")
     with two_hosts("bw") as (server, client), farview_service(server, tmp_path, "--port", "0") as svc:
         _create(client, svc.info, svc.account, svc.key_file)
         proc = subprocess.Popen(client.command(sys.executable, str(driver), svc.info["url"],
                                                svc.account["account_id"], svc.account["account_key"],
-                                               CHROMIUM, str(CAPPED_S)),
+                                               CHROMIUM, str(CAPPED_S), "0"),
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         assert proc.stdin is not None and proc.stdout is not None
         result: dict[str, Any] | None = None
@@ -100,14 +57,15 @@ def test_the_web_viewer_keeps_a_picture_when_its_link_narrows(tmp_path: Path) ->
         assert proc.returncode == 0 and result is not None, proc.stderr.read()[-3000:] if proc.stderr else ""
 
     video = result["stats"]["video"]
-    times = [t for t, _ in result["shown"]]
+    shown = [(t, target) for t, target, _ in result["frames"] if t >= 0]
+    times = [t for t, _ in shown]
     summary = {k: video[k] for k in ("target_bitrate", "keyframes_sent", "keyframe_requests",
                                      "keyframes_for_lost_packets", "retransmissions")}
     # the viewer told congestion control the rate it receives (network_feedback)
     assert video["congestion"]["received_bitrate"], video["congestion"]
     # the encoder's target went under the cap (frame metadata: to 100 kbit/s, so "under"
     # includes the cap itself)
-    targets = [target for _, target in result["shown"] if target]
+    targets = [target for _, target in shown if target]
     assert targets and min(targets) <= CAP_MBIT * 1e6, (targets, video["congestion"])
     # pictures kept coming: in the last two seconds too, and no gap as long as Chromium's own
     # wait for a keyframe (the queue the cap filled lost packets: resent, or healed by the
