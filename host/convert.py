@@ -14,8 +14,10 @@ occlusion with its strength, emissive), each on its texture coordinate set and w
 texture coordinate set and the diffuse (or base colour) image file a material names, read
 from the input's folder (PNG, JPEG, TGA, BMP or TIFF; an absolute path from the machine the
 model was made on is looked up by its file name there; nothing outside the folder is read).
-Textures embedded in an FBX file are not kept (``assimp-py`` does not expose them): the
-result's ``warnings`` say so, as they say which named images were not found. A PNG or JPEG
+Textures embedded in the file (an FBX file's, named ``*N``) are read with pyassimp
+(:mod:`host._embedded_textures`: ``assimp-py`` does not hand them out); where they cannot be
+(no ``libassimp5``), the result's ``warnings`` say so, as they say which named images were not
+found. A PNG or JPEG
 image used at its own size is written as it came; others as lossless PNG
 (:func:`encode_png`). Lines are dropped.
 
@@ -299,19 +301,15 @@ class _ImageFiles:
         self.warnings = warnings
         self._read: dict[Path, Texture] = {}
         self._decoded = 0
-        self._embedded = False
+        self._embedded: dict[int, Texture | None] | None = None
+        """The file's own textures (``*N``), read when a material first names one."""
 
     def texture(self, ref: str) -> Texture | None:
         ref = ref.replace("\\", "/").strip()
         if not ref:
             return None
         if ref.startswith("*"):
-            if not self._embedded:
-                self._embedded = True
-                self.warnings.append(f"{self.src.name} embeds its textures, which farview's "
-                                     "converter cannot read: they were not kept; export the "
-                                     "model with its textures as files beside it")
-            return None
+            return self._embedded_texture(ref)
         path = self._find(ref)
         if path is None:
             self.warnings.append(f"the texture {ref!r} is not in the folder of {self.src.name}: "
@@ -332,32 +330,76 @@ class _ImageFiles:
                 return path
         return None
 
-    def _decode(self, path: Path) -> tuple[npt.NDArray[np.uint8], tuple[str, bytes] | None]:
-        """The image's RGBA pixels, and the file itself (MIME type, bytes) when it is a PNG
-        or JPEG used at its own size (written out as it is)."""
-        from PIL import Image
+    def _embedded_texture(self, ref: str) -> Texture | None:
+        """The texture ``*N`` the file itself holds (:mod:`host._embedded_textures`); None,
+        with a warning, when it cannot be read here."""
+        from farview.host._embedded_textures import EmbeddedTexturesUnavailable, read
 
+        if self._embedded is None:
+            self._embedded = {}
+            try:
+                found = read(self.src, MAX_IMAGE_FILE_BYTES)
+            except EmbeddedTexturesUnavailable as e:
+                self.warnings.append(f"{self.src.name} embeds its textures, which cannot be read "
+                                     f"here ({e}): they were not kept; install that, or export "
+                                     "the model with its textures as files beside it")
+                return None
+            except ValueError as e:
+                raise ConversionError("LimitExceeded", str(e)) from None
+            except RuntimeError as e:
+                self.warnings.append(f"the textures embedded in {self.src.name} could not be "
+                                     f"read ({str(e)[:200]}): they were not kept")
+                return None
+            for i, t in enumerate(found):
+                # (an uncompressed one goes through a PNG: the same checks and size limit)
+                data = t.data if t.data is not None else encode_png(t.pixels)  # type: ignore[arg-type]
+                pixels, encoded = self._decode_bytes(data, t.name)
+                self._embedded[i] = Texture(t.name, pixels, encoded=encoded)
+        try:
+            index = int(ref[1:])
+        except ValueError:
+            index = -1
+        texture = self._embedded.get(index)
+        if texture is None:
+            self.warnings.append(f"a material of {self.src.name} names the embedded texture "
+                                 f"{ref!r}, which the file does not hold: it was not kept")
+        return texture
+
+    def _decode(self, path: Path) -> tuple[npt.NDArray[np.uint8], tuple[str, bytes] | None]:
+        """:meth:`_decode_bytes` of an image file."""
         if path.stat().st_size > MAX_IMAGE_FILE_BYTES:
             raise ConversionError("LimitExceeded", f"the texture {path.name} is over "
                                   f"{MAX_IMAGE_FILE_BYTES >> 20} MiB")
+        return self._decode_bytes(path.read_bytes(), path.name)
+
+    def _decode_bytes(self, data: bytes, name: str) -> tuple[npt.NDArray[np.uint8], tuple[str, bytes] | None]:
+        """The image's RGBA pixels, and the image itself (MIME type, bytes) when it is a PNG
+        or JPEG used at its own size (written out as it is)."""
+        from PIL import Image
+
         try:
-            with Image.open(path, formats=list(IMAGE_FORMATS)) as img:
+            with Image.open(io.BytesIO(data), formats=list(IMAGE_FORMATS)) as img:
                 size, kind = img.size, img.format
-                pixels = image_pixels(img, f"the texture {path.name}", owner=self.src.name)
+                pixels = image_pixels(img, f"the texture {name}", owner=self.src.name)
         except ModelError as e:
             raise ConversionError("LimitExceeded", e.message) from None
         except Exception as e:  # Pillow refuses malformed data with many exception types
-            raise ConversionError("InvalidInput", f"the texture {path.name} is not an image "
+            raise ConversionError("InvalidInput", f"the texture {name} is not an image "
                                   f"the converter reads ({type(e).__name__}); use PNG or "
                                   "JPEG") from None
+        pixels = self._checked(pixels, name)
+        encoded = None
+        if pixels.shape[1::-1] == size and kind in ("PNG", "JPEG"):
+            encoded = ("image/png" if kind == "PNG" else "image/jpeg", data)
+        return pixels, encoded
+
+    def _checked(self, pixels: npt.NDArray[np.uint8], name: str) -> npt.NDArray[np.uint8]:
+        """``pixels``, counted against the model's budget for decoded textures."""
         self._decoded += pixels.nbytes
         if self._decoded > MAX_TEXTURE_BYTES:
             raise ConversionError("LimitExceeded", f"the model's textures decode to over "
-                                  f"{MAX_TEXTURE_BYTES >> 20} MiB; use smaller textures")
-        encoded = None
-        if pixels.shape[1::-1] == size and kind in ("PNG", "JPEG"):
-            encoded = ("image/png" if kind == "PNG" else "image/jpeg", path.read_bytes())
-        return pixels, encoded
+                                  f"{MAX_TEXTURE_BYTES >> 20} MiB (at {name}); use smaller textures")
+        return pixels
 
 
 def _material(i: int, m: dict[str, Any], images: _ImageFiles | None = None) -> Material:
@@ -873,7 +915,7 @@ def cli_main(argv: list[str] | None = None) -> int:
         description="Convert a model (" + ", ".join(FORMATS) + ") into one .glb that farview "
         "loads fast: node names and hierarchy, materials (a glTF's with all their textures, "
         "vertex colours and tangents; for other formats the base colour texture, an image "
-        "file beside the input) and bounds kept, vertices "
+        "file beside the input or embedded in it) and bounds kept, vertices "
         "de-duplicated, buffers compressed with EXT_meshopt_compression. Point clouds (LAS, "
         "LAZ, E57, PLY without faces) become glTF POINTS with their colours.")
     ap.add_argument("input", type=Path, help="the model file")

@@ -157,13 +157,42 @@ def test_fbx_keeps_names_hierarchy_materials_and_bounds(tmp_path: Path) -> None:
 
 
 @needs_assimp
-def test_an_fbx_with_embedded_textures_converts_and_says_they_were_not_kept(tmp_path: Path) -> None:
+def test_an_fbx_with_embedded_textures_keeps_them(tmp_path: Path) -> None:
+    """The Cesium milk truck written as FBX carries its textures inside (``*0``); converted,
+    each textured material has its texture again, pixel for pixel (read through
+    ``host/_embedded_textures.py``: pyassimp and Debian's libassimp5), and nothing is warned."""
     fbx = tmp_path / "truck.fbx"
-    export_fbx(SHARED_MODELS / "CesiumMilkTruck.glb", fbx)  # its textures go into the FBX
+    source = SHARED_MODELS / "CesiumMilkTruck.glb"
+    export_fbx(source, fbx)  # its textures go into the FBX
+    assert b"Content:" in fbx.read_bytes()
     result = convert_file(fbx, tmp_path / "truck.glb")
-    assert result.triangles == load_model(SHARED_MODELS / "CesiumMilkTruck.glb").triangle_count
-    assert len(result.warnings) == 1 and "embeds its textures" in result.warnings[0]
-    assert "warnings" in result.to_json()
+    before, after = load_model(source), load_model(tmp_path / "truck.glb")
+    assert result.triangles == before.triangle_count
+    assert not result.warnings, result.warnings
+    textures = {m.name: m.base_color_texture.texture.pixels for m in before.materials
+                if m.base_color_texture is not None}
+    kept = {m.name: m.base_color_texture.texture.pixels for m in after.materials
+            if m.base_color_texture is not None}
+    assert textures and kept.keys() == textures.keys(), (kept.keys(), textures.keys())
+    for name, pixels in textures.items():
+        np.testing.assert_array_equal(kept[name], pixels)
+
+
+@needs_assimp
+def test_an_fbx_naming_an_embedded_texture_it_does_not_hold_is_converted_with_a_warning(
+        tmp_path: Path) -> None:
+    """A material that names ``*7`` in a file with one embedded texture: the model converts
+    without it, and the result says which texture was missing."""
+    fbx = tmp_path / "box.fbx"
+    export_fbx(SHARED_MODELS / "BoxTextured.glb", fbx)
+    text = fbx.read_text()
+    assert '"*0"' in text
+    fbx.write_text(text.replace('"*0"', '"*7"'))
+    result = convert_file(fbx, tmp_path / "box.glb")
+    assert result.triangles == 12
+    assert len(result.warnings) == 1 and "'*7', which the file does not hold" in result.warnings[0], \
+        result.warnings
+    assert all(m.base_color_texture is None for m in load_model(tmp_path / "box.glb").materials)
 
 
 def write_textured_quad(folder: Path, texture_ref: str) -> None:
