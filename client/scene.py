@@ -291,8 +291,10 @@ class RemoteScene:
 
     async def pick(self, frame_pose: PoseMessage, x: float, y: float) -> RayHit | None:
         """The closest hit under pixel (``x``, ``y``) of a frame rendered with ``frame_pose``
-        (``frame.pose``; pixels of the whole video frame, top row first; in stereo the eye
-        is chosen by ``x``). Uses the field of view set by :meth:`set_camera` if any."""
+        (``frame.pose``; pixels of the viewport that pose asked for, ``frame_pose.viewport``,
+        top row first; in stereo the eye is chosen by ``x``). A frame sent at a lower resolution
+        than its viewport (a link too narrow for it) is smaller: scale its pixels by
+        viewport / frame size. Uses the field of view set by :meth:`set_camera` if any."""
         w, h = frame_pose.viewport
         eyes = len(frame_pose.views)
         eye_w = w / eyes

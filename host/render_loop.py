@@ -52,7 +52,7 @@ from farview.input.camera import home_view
 from farview.input.frame_meta import FrameMetadata
 from farview.input.launch import DEFAULT_MAX_BITRATE, DEFAULT_MIN_BITRATE, check_bitrates
 from farview.input.pose import MAX_VIEWPORT, Fov, Pose, PoseMessage, View
-from farview.streaming.congestion import BitrateLimits, frame_rate_for
+from farview.streaming.congestion import BitrateLimits, frame_rate_for, resolution_scale_for, scaled_size
 from farview.streaming.encoder import EncoderSettings, H264Encoder
 from farview.streaming.planes import yuv420_planes
 
@@ -105,6 +105,8 @@ class StreamSettings:
 
 
 KEYFRAME_MIN_INTERVAL_S = 0.2
+SCALE_HOLD_S = 1.0
+"""A stream's resolution changes at most this often (:meth:`_Stream.render_size`)."""
 """Keyframes asked for (PLI, FIR, ``request_keyframe``, a pose's keyframe flag) come at most this
 often; requests meanwhile are merged into one keyframe when the interval is over. A keyframe is
 several P-frames' worth of bits: on a lossy link a storm of them only adds loss. While a keyframe
@@ -230,6 +232,25 @@ class _Stream:
     """perf_counter() of the last frame."""
     home: tuple[int, PoseMessage] | None = None
     """The home view and the scene version it was framed for."""
+    scale: float = 1.0
+    """The fraction of the viewport's sides rendered and sent (under 1 only where the bit rate
+    is too low for the viewport even at the lowest frame rate)."""
+    scale_at: float = -1e9
+    """perf_counter() of the last change of ``scale``."""
+
+    def render_size(self, viewport: tuple[int, int], now: float) -> tuple[int, int]:
+        """The size to render and encode for ``viewport``: smaller where the bit rate cannot
+        keep even :data:`~farview.streaming.congestion.MIN_FPS` frames a second of it a picture
+        (:func:`~farview.streaming.congestion.resolution_scale_for`; changed at most once per
+        :data:`SCALE_HOLD_S`, as each change costs a keyframe)."""
+        if not self.settings.congestion_control or self.settings.stock_aiortc:
+            return viewport
+        scale = resolution_scale_for(self.bitrate, viewport[0], viewport[1], self.scale)
+        if scale != self.scale and now - self.scale_at >= SCALE_HOLD_S:
+            log.info("stream resolution %.0f %% of %dx%d (%.2f Mbit/s)", scale * 100, viewport[0],
+                     viewport[1], self.bitrate / 1e6)
+            self.scale, self.scale_at = scale, now
+        return scaled_size(viewport[0], viewport[1], self.scale)
 
     def frame_rate(self, size: tuple[int, int] | None) -> int:
         """The frame rate for the current bit rate: ``max_fps``, lower where each frame would
@@ -419,6 +440,12 @@ class RenderLoop:
         with self._cond:
             stream = self._stream
             return None if stream is None else stream.frame_rate(self._size)
+
+    def stream_resolution(self) -> tuple[float, tuple[int, int] | None] | None:
+        """The live stream's resolution scale and the size it renders at (None: no stream)."""
+        with self._cond:
+            stream = self._stream
+            return None if stream is None else (stream.scale, self._size)
 
     def _keyframe_wait(self, now: float) -> float | None:
         """Seconds until a held-back keyframe may go (None: none is held back)."""
@@ -630,7 +657,7 @@ class RenderLoop:
     def _render_one(self, renderer: RendererLike, stream: _Stream, msg: PoseMessage,
                     keyframe: bool, size: tuple[int, int] | None, *, reuse: bool = False,
                     wait_us: int = 0, moving: bool = False) -> tuple[int, int]:
-        want = clamp_viewport(*msg.viewport)
+        want = stream.render_size(clamp_viewport(*msg.viewport), time.perf_counter())
         if want != size:
             renderer.resize(*want)
             size = want

@@ -52,7 +52,9 @@ configured ``[min_bitrate, max_bitrate]``.
 
 Below a floor of :data:`MIN_BITS_PER_PIXEL` per pixel per frame the frame rate is lowered first
 (:func:`frame_rate_for`, down to :data:`MIN_FPS`), so each frame keeps enough bits to stay a
-picture; resolution is not lowered (the client's viewport decides it).
+picture; where even :data:`MIN_FPS` frames a second would get too few, the resolution is
+lowered too (:func:`resolution_scale_for`: the host renders and encodes a smaller picture of
+the same view, which the clients scale up to their viewport).
 """
 
 from __future__ import annotations
@@ -181,6 +183,13 @@ is measured over this: at a bottleneck, packets arrive paced by it, so a short w
 and describes the link after a cut, not before."""
 MIN_BITS_PER_PIXEL = 0.025
 MIN_FPS = 15
+RESOLUTION_SCALES = (1.0, 0.75, 0.5, 0.375, 0.25)
+"""The fractions of the viewport's width and height a stream is rendered at (the smallest
+where the bit rate allows no more)."""
+SCALE_UP_MARGIN = 1.25
+"""A finer resolution is taken again only with this much more than its floor: each change
+costs a keyframe, and a rate near a step would otherwise switch back and forth."""
+MIN_SCALED_SIDE = 64
 
 
 @dataclass(frozen=True)
@@ -192,6 +201,33 @@ class BitrateLimits:
 
     def __post_init__(self) -> None:
         check_bitrates(self.min_bitrate, self.max_bitrate)
+
+
+def resolution_scale_for(bitrate: int, width: int, height: int, current: float = 1.0) -> float:
+    """The largest of :data:`RESOLUTION_SCALES` at which :data:`MIN_FPS` frames a second of a
+    ``width`` × ``height`` viewport still get :data:`MIN_BITS_PER_PIXEL` per pixel at
+    ``bitrate``: 1.0 unless even the lowest frame rate would starve each frame. A scale finer
+    than ``current`` needs :data:`SCALE_UP_MARGIN` more (hysteresis)."""
+    if width <= 0 or height <= 0:
+        return 1.0
+    for scale in RESOLUTION_SCALES:
+        need = MIN_FPS * width * height * scale * scale * MIN_BITS_PER_PIXEL
+        if scale > current:
+            need *= SCALE_UP_MARGIN
+        if bitrate >= need:
+            return scale
+    return RESOLUTION_SCALES[-1]
+
+
+def scaled_size(width: int, height: int, scale: float) -> tuple[int, int]:
+    """``width`` × ``height`` at ``scale``: even sides (4:2:0 video), at least
+    :data:`MIN_SCALED_SIDE` (or the side itself, if smaller)."""
+    if scale >= 1.0:
+        return width, height
+
+    def side(v: int) -> int:
+        return min(v, max(MIN_SCALED_SIDE, round(v * scale / 2) * 2))
+    return side(width), side(height)
 
 
 def frame_rate_for(bitrate: int, width: int, height: int, max_fps: int) -> int:

@@ -134,6 +134,10 @@ class StreamWorker:
         """Select the part under pixel (x, y) of ``frame`` (main thread → worker)."""
         if frame.pose is not None:
             pose = frame.pose
+            # in the pose's viewport's pixels: a frame sent at a lower resolution (a narrow
+            # link) is smaller than the viewport it shows
+            vw, vh = pose.viewport
+            x, y = x * vw / max(frame.width, 1), y * vh / max(frame.height, 1)
             self._thread.submit(self._scene_action(self._pick(pose, x, y)))
 
     def hide_selection(self) -> None:

@@ -175,3 +175,66 @@ def test_with_intra_refresh_requests_are_left_to_the_sweep() -> None:
     _run(loop, frames, storm, 0.6, start=start)
     assert loop.keyframe_requests == 5 and loop.keyframe_requests_refreshed == 5
     assert loop.keyframe_requests_merged == 0
+
+
+def test_below_the_lowest_frame_rate_s_floor_the_resolution_goes_down_and_back_up() -> None:
+    """At 150 kbit/s a 1280x720 viewport would starve even at 15 fps (0.025 bit a pixel needs
+    346 kbit/s): the stream is rendered and sent at half its sides (640x360, a keyframe at the
+    switch), and the packets decode at that size; back at 8 Mbit/s it returns to 1280x720, no
+    sooner than SCALE_HOLD_S after the change. (The rule itself: tests/streaming/test_congestion.py.)"""
+    import av
+
+    from farview.host.render_loop import SCALE_HOLD_S
+
+    loop = RenderLoop(Scene(), threading.RLock(), _ContextRenderer)
+    lock = threading.Lock()
+    frames: list[tuple[float, FrameMetadata, list[bytes]]] = []
+
+    def on_frame(packets: list[Any], meta: FrameMetadata) -> None:
+        with lock:
+            frames.append((time.perf_counter(), meta, [bytes(p) for p in packets]))
+
+    def pose(seq: int) -> PoseMessage:
+        return PoseMessage(seq, seq, (View(Pose((0.01 * seq, 0.2, 1.5)), Fov.symmetric(60.0, 16 / 9)),),
+                           (1280, 720))
+
+    def drive(seconds: float, seq: int) -> int:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            seq += 1
+            loop.submit_pose(pose(seq))
+            time.sleep(0.03)
+        return seq
+
+    loop.start()
+    try:
+        loop.start_stream(on_frame, StreamSettings(max_fps=60, min_bitrate=100_000))
+        seq = drive(0.5, 0)
+        assert loop.stream_resolution() == (1.0, (1280, 720))
+        loop.set_target_bitrate(150_000)
+        low_at = time.perf_counter()
+        seq = drive(1.0, seq)
+        scale, size = loop.stream_resolution() or (None, None)
+        assert (scale, size) == (0.5, (640, 360))
+        loop.set_target_bitrate(8_000_000)
+        high_at = time.perf_counter()
+        drive(SCALE_HOLD_S + 0.8, seq)
+        assert loop.stream_resolution() == (1.0, (1280, 720))
+    finally:
+        loop.stop_stream()
+        loop.stop()
+    with lock:
+        got = list(frames)
+    low = [(t, m) for t, m, _ in got if low_at < t < high_at and (m.width, m.height) == (640, 360)]
+    assert low and low[0][1].keyframe, [(m.width, m.keyframe) for _, m, _ in got[:40]]
+    back = [t for t, m, _ in got if t > high_at and (m.width, m.height) == (1280, 720)]
+    assert back and back[0] - low[0][0] >= SCALE_HOLD_S - 0.05
+    # every packet decodes, each picture at the size its metadata names
+    codec = av.CodecContext.create("h264", "r")
+    sizes = []
+    for _, meta, packets in got:
+        for data in packets:
+            for picture in codec.decode(av.Packet(data)):
+                sizes.append(((picture.width, picture.height), (meta.width, meta.height)))
+    assert sizes and all(a == b for a, b in sizes), {s for s in sizes if s[0] != s[1]}
+    assert ((640, 360), (640, 360)) in sizes

@@ -204,6 +204,35 @@ async def test_viewport_change_re_renders_at_new_size(conn: RenderingConnection)
     assert (frame.width, frame.height) == (480, 272)
 
 
+async def test_a_rate_too_low_for_the_viewport_sends_a_smaller_picture_of_the_same_view(
+        conn: RenderingConnection) -> None:
+    """150 kbit/s cannot keep even 15 fps of 1280x720 a picture: the host sends 640x360 of the
+    same view (the client decodes the size change), says so in its statistics, and a pick in
+    the pose's viewport pixels still finds the model."""
+    await conn.next_frame()
+    await conn.set_viewport(1280, 720)
+    full = await frame_for(conn, conn.send_pose(camera_at(0.0)).sequence)
+    assert (full.width, full.height) == (1280, 720)
+    try:
+        await conn.request("configure_stream", max_bitrate=150_000, min_bitrate=100_000)
+        deadline = time.monotonic() + 15
+        small = full
+        while (small.width, small.height) == (1280, 720) and time.monotonic() < deadline:
+            small = await frame_for(conn, conn.send_pose(camera_at(0.0)).sequence)
+        assert (small.width, small.height) == (640, 360) and small.pose is not None
+        assert small.pose.viewport == (1280, 720)
+        video = (await conn.request("get_stats"))["video"]
+        assert video["resolution_scale"] == 0.5 and video["size"] == [640, 360], video
+        for _ in range(10):  # the switch's keyframe gets two frames' bits (grey at 150 kbit/s):
+            small = await frame_for(conn, conn.send_pose(camera_at(0.0)).sequence)  # P-frames refine it
+        assert abs(centroid_x(small.to_rgb()) - centroid_x(full.to_rgb())) < 0.03
+        # a pick in the viewport's pixels: the engine block, a little below the centre
+        hit = await conn.scene.pick(small.pose, 640, 440)
+        assert hit is not None, "the model is there"
+    finally:
+        await conn.request("configure_stream", max_bitrate=8_000_000, min_bitrate=500_000)
+
+
 def test_dropped_client_frees_the_host_within_seconds(host: RunningHost, tmp_path: Path) -> None:
     """A client process killed with SIGKILL (no goodbye) must not hold the host."""
     script = tmp_path / "client.py"

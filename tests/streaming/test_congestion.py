@@ -558,3 +558,22 @@ def test_the_queue_a_cut_found_draining_does_not_cut_again() -> None:
     feed.send(DRAIN_S, 0.8 * cut)
     cc.on_queue_delay(0.04, feed.now, received=2_000_000)
     assert cc.decreases == 2 and cc.reason == "delay"
+
+
+def test_resolution_goes_down_only_where_even_the_lowest_frame_rate_starves_a_frame() -> None:
+    from farview.streaming.congestion import RESOLUTION_SCALES, SCALE_UP_MARGIN, resolution_scale_for, scaled_size
+
+    floor_720p = MIN_FPS * 1280 * 720 * 0.025  # 345,600 bit/s: 15 fps at the bits-per-pixel floor
+    assert resolution_scale_for(8_000_000, 1280, 720) == 1.0
+    assert resolution_scale_for(int(floor_720p), 1280, 720) == 1.0  # the frame rate drops first
+    assert resolution_scale_for(int(floor_720p) - 1, 1280, 720) == 0.75
+    assert resolution_scale_for(150_000, 1280, 720) == 0.5
+    assert resolution_scale_for(1, 1280, 720) == RESOLUTION_SCALES[-1]  # no lower than that
+    # back up only with SCALE_UP_MARGIN to spare (each change costs a keyframe)
+    assert resolution_scale_for(int(floor_720p) + 1, 1280, 720, current=0.75) == 0.75
+    assert resolution_scale_for(int(floor_720p * SCALE_UP_MARGIN) + 1, 1280, 720, current=0.75) == 1.0
+    assert resolution_scale_for(500_000, 0, 0) == 1.0
+    assert scaled_size(1280, 720, 0.75) == (960, 540)
+    assert scaled_size(1280, 720, 1.0) == (1280, 720)
+    assert scaled_size(1001, 99, 0.25) == (250, 64)  # even sides, at least 64
+    assert scaled_size(40, 30, 0.25) == (40, 30)  # never more than the side itself
