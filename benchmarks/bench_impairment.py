@@ -227,6 +227,8 @@ def main() -> int:
                    help="run only the conditions whose name contains TEXT (repeatable; the clean row "
                    "always runs: the others are compared with it)")
     p.add_argument("--no-baseline", action="store_true", help="farview only, not stock aiortc")
+    p.add_argument("--min-bitrate", metavar="BPS",
+                   help="farview's floor for its target (farview bench --min-bitrate; default 500k)")
     p.add_argument("--cap", action="append", type=float, default=[], metavar="MBIT",
                    help="the cap row narrows the link from 8 Mbit/s to MBIT (repeatable: a row for each; "
                    "default 3, the issue's)")
@@ -260,7 +262,8 @@ def main() -> int:
                       else contextlib.nullcontext()):
                     doc, applied = _bench(client, svc, cond, duration, tmp / f"row{i}", server,
                                           not args.no_baseline,
-                                          ("--intra-refresh",) * args.intra_refresh + ("--verify",) * args.verify)
+                                          ("--intra-refresh",) * args.intra_refresh + ("--verify",) * args.verify
+                                          + (("--min-bitrate", args.min_bitrate) if args.min_bitrate else ()))
                 rows = {mode: _row(doc, mode, cond, applied.get(mode, []), clean_p99) for mode in doc["summary"]
                         if isinstance(doc["summary"][mode], dict) and "latency_pose_to_present" in doc["summary"][mode]}
                 if cond.name == "clean":
