@@ -362,7 +362,12 @@ def _prim_draw(p: _GpuPrimitive, edit: MaterialOverride | None) -> _PrimDraw:
 
 LOD_BUDGET_MS = 50.0
 """While the camera moves, the level rises when a frame takes longer than this (20 fps) and
-falls when one takes under 40 % of it; at rest every part is drawn in full."""
+falls when one takes under 40 % of it, unless the finer level was over it when last drawn
+(within :data:`LOD_RETRY_S`); at rest every part is drawn in full."""
+LOD_RETRY_S = 2.0
+"""A finer level found over budget is tried again after this long (the view may have changed):
+without the memory, a level-3 frame of 19 ms at 20 M triangles fell to level 2 (65 ms), rose
+again, and every other moving frame was over budget."""
 
 
 _Group = tuple[tuple[float, float, float, float], float, float, bool, tuple[float, float, float],
@@ -663,6 +668,8 @@ class Renderer:
         renderer will draw too."""
         self.lod_budget_ms = LOD_BUDGET_MS
         self.lod_level = 0
+        self._level_ms: dict[int, tuple[float, float]] = {}
+        """Each level's last moving frame: (ms, perf_counter() when drawn)."""
         """The level moving frames are drawn at now (0: full detail)."""
         self.last_reduced = False
         """The last frame drew some part below full detail (a still camera should render
@@ -1163,10 +1170,14 @@ class Renderer:
         self.last_reduced = self._drew_reduced
         if moving:  # keep moving frames within the budget
             ms = self.last_timings.render_ms
+            now = time.perf_counter()
+            self._level_ms[self._draw_level] = (ms, now)
             if ms > self.lod_budget_ms and self.lod_level < len(LOD_REDUCTIONS):
                 self.lod_level += 1
             elif ms < 0.4 * self.lod_budget_ms and self.lod_level > 0:
-                self.lod_level -= 1
+                finer = self._level_ms.get(self.lod_level - 1)
+                if finer is None or finer[0] <= self.lod_budget_ms or now - finer[1] > LOD_RETRY_S:
+                    self.lod_level -= 1
         return self.last_timings
 
     def _prepare(self, scene: Scene) -> _Prepared:

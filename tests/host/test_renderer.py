@@ -386,6 +386,17 @@ def test_big_parts_get_coarser_while_moving_and_full_detail_at_rest(
         r.lod_budget_ms = 1e9  # fast frames: the level falls again
         r.render(scene, eye, moving=True)
         assert r.lod_level == len(LOD_REDUCTIONS) - 1
+        # ... but not to a finer level that was over budget when last drawn (it would only
+        # bounce back, every other frame over budget), until LOD_RETRY_S has passed
+        from farview.host.renderer import LOD_RETRY_S
+
+        level = r.lod_level
+        r._level_ms[level - 1] = (2e9, time.perf_counter())
+        r.render(scene, eye, moving=True)
+        assert r.lod_level == level
+        r._level_ms[level - 1] = (2e9, time.perf_counter() - LOD_RETRY_S - 1)
+        r.render(scene, eye, moving=True)
+        assert r.lod_level == level - 1
     finally:
         r.close()
 
