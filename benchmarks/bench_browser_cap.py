@@ -23,9 +23,7 @@ keyframes the host sent for packets it no longer resent, and retransmissions.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -35,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.bench_network import _create
 from farview.streaming.stats import percentile
-from tests.network.netns import farview_service, impair, skip_reason, two_hosts
+from tests.network.netns import farview_service, impair, run_phased, skip_reason, two_hosts
 from tests.web.test_browser import CHROMIUM
 
 DRIVER = Path(__file__).resolve().parent.parent / "tests" / "network" / "browser_driver.py"
@@ -46,28 +44,11 @@ def run_once(args: argparse.Namespace, feedback: bool, tag: str) -> dict[str, An
             farview_service(server, Path(tmp_name), "--port", "0") as svc:
         _create(client, svc.info, svc.account, svc.key_file)
         impair(server, client, rate_mbit=8.0)
-        proc = subprocess.Popen(client.command(sys.executable, str(DRIVER), svc.info["url"],
-                                               svc.account["account_id"], svc.account["account_key"],
-                                               str(CHROMIUM), str(args.capped), str(args.lifted),
-                                               "--page", args.page, *([] if feedback else ["--no-feedback"])),
-                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        assert proc.stdin is not None and proc.stdout is not None
-        result = None
-        try:
-            for line in proc.stdout:
-                if line.startswith("phase "):
-                    impair(server, client, rate_mbit=args.cap if line.split()[1] == "cap" else 8.0)
-                    proc.stdin.write("go\n")
-                    proc.stdin.flush()
-                elif line.startswith("{"):
-                    result = json.loads(line)
-            proc.wait(60)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-        if result is None:
-            raise RuntimeError(f"the browser run failed:\n{proc.stderr.read()[-3000:] if proc.stderr else ''}")
-        return result
+        return run_phased(client.command(sys.executable, str(DRIVER), svc.info["url"],
+                                         svc.account["account_id"], svc.account["account_key"],
+                                         str(CHROMIUM), str(args.capped), str(args.lifted), "--page", args.page,
+                                         *([] if feedback else ["--no-feedback"])),
+                          lambda phase: impair(server, client, rate_mbit=args.cap if phase == "cap" else 8.0))
 
 
 def row(result: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:

@@ -16,7 +16,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -274,3 +274,31 @@ def impair(sender: Host, receiver: Host, *, loss: float = 0.0, rate_mbit: float 
         _check(subprocess.run(sender.command(
             "tc", "qdisc", "add", "dev", dev, "root", "tbf", "rate", f"{rate_mbit}mbit",
             "burst", "32kbit", "latency", "50ms"), capture_output=True, text=True, timeout=30))
+
+
+def run_phased(command: list[str], on_phase: Callable[[str], None], timeout: float = 60.0) -> dict[str, Any]:
+    """Run ``command`` (a client in a namespace, :meth:`Host.command`): each line ``phase NAME``
+    it prints calls ``on_phase(NAME)`` here (which sets the network for that phase) and then
+    answers ``go`` on its stdin; its last line starting with ``{`` is its JSON result. Raises
+    ``RuntimeError`` with the end of its stderr when it fails or gives no result."""
+    proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    assert proc.stdin is not None and proc.stdout is not None
+    result = None
+    try:
+        for line in proc.stdout:
+            if line.startswith("phase "):
+                on_phase(line.split()[1])
+                proc.stdin.write("go\n")
+                proc.stdin.flush()
+            elif line.startswith("{"):
+                result = json.loads(line)
+        proc.wait(timeout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    if proc.returncode != 0 or result is None:
+        script = next((Path(a).name for a in command if a.endswith(".py")), "the client")
+        raise RuntimeError(f"{script} failed ({proc.returncode}, result {'read' if result else 'missing'}):\n"
+                           + (proc.stderr.read()[-3000:] if proc.stderr else ""))
+    return result

@@ -9,16 +9,13 @@ viewer still asks for packets it no longer resends). Numbers: ``benchmarks/bench
 
 from __future__ import annotations
 
-import json
-import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from benchmarks.bench_network import _create
-from tests.network.netns import farview_service, impair, skip_reason, two_hosts
+from tests.network.netns import farview_service, impair, run_phased, skip_reason, two_hosts
 from tests.web.test_browser import CHROMIUM
 
 pytestmark = pytest.mark.slow
@@ -36,25 +33,10 @@ def test_the_web_viewer_keeps_a_picture_when_its_link_narrows(tmp_path: Path) ->
     driver = Path(__file__).with_name("browser_driver.py")
     with two_hosts("bw") as (server, client), farview_service(server, tmp_path, "--port", "0") as svc:
         _create(client, svc.info, svc.account, svc.key_file)
-        proc = subprocess.Popen(client.command(sys.executable, str(driver), svc.info["url"],
-                                               svc.account["account_id"], svc.account["account_key"],
-                                               CHROMIUM, str(CAPPED_S), "0"),
-                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        assert proc.stdin is not None and proc.stdout is not None
-        result: dict[str, Any] | None = None
-        try:
-            for line in proc.stdout:
-                if line.startswith("phase "):
-                    impair(server, client, rate_mbit=CAP_MBIT)
-                    proc.stdin.write("go\n")
-                    proc.stdin.flush()
-                elif line.startswith("{"):
-                    result = json.loads(line)
-            proc.wait(60)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-        assert proc.returncode == 0 and result is not None, proc.stderr.read()[-3000:] if proc.stderr else ""
+        result = run_phased(client.command(sys.executable, str(driver), svc.info["url"],
+                                           svc.account["account_id"], svc.account["account_key"],
+                                           CHROMIUM, str(CAPPED_S), "0"),
+                            lambda _phase: impair(server, client, rate_mbit=CAP_MBIT))
 
     video = result["stats"]["video"]
     shown = [(t, target) for t, target, _ in result["frames"] if t >= 0]

@@ -7,8 +7,6 @@ the cap. Numbers under the same conditions: ``benchmarks/bench_impairment.py``."
 
 from __future__ import annotations
 
-import json
-import subprocess
 import sys
 import textwrap
 import threading
@@ -18,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.network.netns import Host, Service, farview_service, impair, skip_reason, two_hosts
+from tests.network.netns import Host, Service, farview_service, impair, run_phased, skip_reason, two_hosts
 
 pytestmark = pytest.mark.slow
 REASON = skip_reason()
@@ -55,24 +53,7 @@ def _client_run(client: Host, svc: Service, workdir: Path, session_id: str, run:
                 print(json.dumps(result), flush=True)
                 session.stop()
     """) + textwrap.dedent(run) + "\nasyncio.run(main())\n")
-    proc = subprocess.Popen(client.command(sys.executable, str(script)), stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert proc.stdin is not None and proc.stdout is not None
-    result = None
-    try:
-        for line in proc.stdout:
-            if line.startswith("phase "):
-                on_phase(line.split()[1])
-                proc.stdin.write("go\n")
-                proc.stdin.flush()
-            elif line.startswith("{"):
-                result = json.loads(line)
-        proc.wait(60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 0 and result is not None, proc.stderr.read()[-3000:] if proc.stderr else ""
-    return result
+    return run_phased(client.command(sys.executable, str(script)), on_phase)
 
 
 @pytest.mark.skipif(REASON is not None, reason=f"no separated hosts here: {REASON}")

@@ -42,14 +42,19 @@ def test_python_decodes_every_vector() -> None:
         assert control.decode(case["text"]) is not None
 
 
-def test_the_javascript_codecs_pass_the_same_vectors() -> None:
+def _node_tests(name: str) -> None:
+    """Run the JavaScript tests in ``tests/web/<name>`` with Node's test runner: all pass."""
     node = shutil.which("node")
     if node is None:
         pytest.fail("Node.js is not installed: scripts/install installs it (Debian package nodejs)")
-    out = subprocess.run([node, "--test", str(HERE / "wire.test.mjs")], capture_output=True, text=True,
+    out = subprocess.run([node, "--test", str(HERE / name)], capture_output=True, text=True,
                          timeout=120, cwd=ROOT)
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
     assert "# fail 0" in out.stdout and "# pass 0" not in out.stdout
+
+
+def test_the_javascript_codecs_pass_the_same_vectors() -> None:
+    _node_tests("wire.test.mjs")
 
 
 def test_the_web_viewers_network_feedback_reads_as_the_python_clients() -> None:
@@ -62,10 +67,4 @@ def test_the_web_viewers_network_feedback_reads_as_the_python_clients() -> None:
     for i, trip in enumerate([10, 10, 30, 30, 30, 30, 30, 30]):
         meter.on_frame(trip, i / 1000)
     assert meter.report(0.008) == 20  # feedback.test.mjs: "the queue is the lower quartile ..."
-    node = shutil.which("node")
-    if node is None:
-        pytest.fail("Node.js is not installed: scripts/install installs it (Debian package nodejs)")
-    out = subprocess.run([node, "--test", str(HERE / "feedback.test.mjs")], capture_output=True, text=True,
-                         timeout=120, cwd=ROOT)
-    assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
-    assert "# fail 0" in out.stdout and "# pass 0" not in out.stdout
+    _node_tests("feedback.test.mjs")
