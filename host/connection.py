@@ -355,10 +355,9 @@ class HostConnection:
         if delay > 0:
             self._stuck_timer = self._loop.call_later(delay, self._stuck_timer_fired)
             return
-        self.retransmit.keyframe_requested(time.monotonic())
         self.keyframes_for_lost_packets += 1
         log.info("the client still misses packets no longer resent: sending a keyframe")
-        self.runtime.render_loop.request_keyframe()
+        self._on_keyframe_request()  # as if it had asked
 
     def _stuck_timer_fired(self) -> None:
         self._stuck_timer = None

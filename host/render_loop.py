@@ -105,13 +105,13 @@ class StreamSettings:
 
 
 KEYFRAME_MIN_INTERVAL_S = 0.2
-SCALE_HOLD_S = 1.0
-"""A stream's resolution changes at most this often (:meth:`_Stream.render_size`)."""
 """Keyframes asked for (PLI, FIR, ``request_keyframe``, a pose's keyframe flag) come at most this
 often; requests meanwhile are merged into one keyframe when the interval is over. A keyframe is
 several P-frames' worth of bits: on a lossy link a storm of them only adds loss. While a keyframe
 is held back no frame is sent at all: the client that asked waits for a keyframe and discards
 P-frames, which would only fill the queue in front of it."""
+SCALE_HOLD_S = 1.0
+"""A stream's resolution changes at most this often (:meth:`_Stream.render_size`)."""
 KEYFRAME_DRAIN_MAX_S = 0.25
 """A keyframe asked for while the client reports a queue on the network
 (:meth:`RenderLoop.set_network_queue`) waits that long first, at most this long, with nothing

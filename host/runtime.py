@@ -179,7 +179,7 @@ class HostRuntime:
         settings = self.stream_settings
         conn = self.connection
         cc = conn.congestion if conn is not None else None
-        resolution = rl.stream_resolution()
+        scale, size = rl.stream_resolution() or (1.0, None)
         return {
             "congestion_control": ("off (fixed bit rate)" if not settings.congestion_control
                                    else "aiortc's own (stock baseline)" if settings.stock_aiortc
@@ -188,8 +188,8 @@ class HostRuntime:
             "frame_rate": rl.stream_frame_rate(),
             # the fraction of the viewport's sides sent (lowered where even the lowest frame
             # rate would starve each frame of bits), and the size rendered
-            "resolution_scale": (resolution or (1.0, None))[0],
-            "size": list(size) if (size := (resolution or (1.0, None))[1]) else None,
+            "resolution_scale": scale,
+            "size": list(size) if size else None,
             "min_bitrate": settings.min_bitrate,
             "max_bitrate": settings.max_bitrate,
             "congestion": cc.snapshot() if cc is not None else None,
