@@ -228,8 +228,10 @@ def main() -> None:
                     help="part counts, comma-separated (about 1 M triangles each)")
     ap.add_argument("--frames", type=int, default=20)
     ap.add_argument("--converted", action="store_true",
-                    help="also convert each model of at least a million triangles (farview "
-                    "convert) and measure the converted file: levels of detail made ahead")
+                    help="also convert each model of at least a million triangles in 64 parts "
+                    "(farview convert) and measure the converted file: levels of detail made "
+                    "ahead; and each model of more parts with ARR's sceneGraphMode none (one "
+                    "object, the parts merged)")
     ap.add_argument("--measure", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.measure:
@@ -256,12 +258,22 @@ def main() -> None:
                 out = path.with_name(path.stem + "_converted.glb")
                 t0 = time.perf_counter()
                 convert_file(path, out, Budgets(max_bytes=1 << 40, max_triangles=1 << 40))
-                converted.append((out, tris, parts, time.perf_counter() - t0))
+                converted.append((out, tris, parts, time.perf_counter() - t0, ""))
+            elif args.converted and parts > 64:  # an assembly: collapsed, as ARR offered
+                out = path.with_name(path.stem + "_none.glb")
+                settings = path.with_name("none.json")
+                settings.write_text(json.dumps({"sceneGraphMode": "none"}))
+                t0 = time.perf_counter()
+                convert_file(path, out, Budgets(max_bytes=1 << 40, max_triangles=1 << 40),
+                             settings)
+                converted.append((out, tris, parts, time.perf_counter() - t0,
+                                  ", sceneGraphMode none"))
             path.unlink()
         if converted:
-            print("converted first (farview convert: levels of detail made ahead, MSFT_lod):")
-            for out, tris, parts, seconds in converted:
-                _row(out, tris, parts, args.frames, f"  convert {seconds:.1f} s")
+            print("converted first (farview convert: levels of detail made ahead, MSFT_lod; "
+                  "assemblies with ARR's sceneGraphMode none: one object, parts merged):")
+            for out, tris, parts, seconds, how in converted:
+                _row(out, tris, parts, args.frames, f"  convert {seconds:.1f} s{how}")
                 out.unlink()
 
 

@@ -32,8 +32,11 @@ and parts of at most :data:`SMALL_VERTICES` vertices keep float positions and no
 indices are 16-bit where a primitive's vertices allow, with each position accessor's bounds,
 and levels of detail for big triangle
 meshes (``MSFT_lod``; the levels carry the mesh's texture coordinates, vertex colours and
-tangents). Not done: texture compression or resizing below the loader's 4,096-pixel side,
-merging different meshes into one (the nodes are the parts a user picks and hides).
+tangents). ARR's settings file beside the input (``<stem>.ConversionSettings.json``) is
+applied (:mod:`host.conversion_settings`: scaling, recentring, axis, material settings, and
+``sceneGraphMode`` ``none``, which merges the meshes into one object). Not done: texture
+compression or resizing below the loader's 4,096-pixel side; merging different meshes while
+keeping the nodes (they are the parts a user picks and hides).
 
 Hostile input: the file's size and triangle count are budgeted (:class:`Budgets`); the service
 runs each conversion in a child process (``python -m farview.host.convert``) with a memory
@@ -59,7 +62,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from farview.host import pointclouds
+from farview.host import conversion_settings, pointclouds
 from farview.host.errors import ModelError
 from farview.host.gltf import (
     DEFAULT_MATERIAL,
@@ -122,8 +125,11 @@ class Result:
         return out
 
 
-def convert_file(src: Path, dst: Path, budgets: Budgets = Budgets()) -> Result:
-    """Convert ``src`` into ``dst`` (a ``.glb``), atomically. Raises :class:`ConversionError`."""
+def convert_file(src: Path, dst: Path, budgets: Budgets = Budgets(),
+                 settings_file: Path | None = None) -> Result:
+    """Convert ``src`` into ``dst`` (a ``.glb``), atomically, with the settings of ARR's
+    ``<stem>.ConversionSettings.json`` beside ``src`` (or ``settings_file``; see
+    :mod:`host.conversion_settings`). Raises :class:`ConversionError`."""
     ext = src.suffix.lower()
     if ext not in FORMATS:
         raise ConversionError("InvalidInput", f"{src.name}: unsupported format {ext or '(none)'};"
@@ -135,8 +141,13 @@ def convert_file(src: Path, dst: Path, budgets: Budgets = Budgets()) -> Result:
     if size > budgets.max_bytes:
         raise ConversionError("LimitExceeded", f"{src.name} is {size:,} bytes, over the "
                               f"{budgets.max_bytes:,}-byte input budget")
+    try:
+        settings = (conversion_settings.read_file(settings_file) if settings_file is not None
+                    else conversion_settings.read(src))
+    except conversion_settings.SettingsError as e:
+        raise ConversionError("InvalidInput", e.message) from None
     extras: dict[str, Any] = {}
-    warnings: list[str] = []
+    warnings: list[str] = list(settings.not_applied) if settings is not None else []
     if ext in GLTF_FORMATS:
         try:
             model = load_model(src, keep_images=True, max_triangles=budgets.max_triangles,
@@ -149,6 +160,8 @@ def convert_file(src: Path, dst: Path, budgets: Budgets = Budgets()) -> Result:
         extras["origin"] = list(origin)
     else:
         model = _import_assimp(src, budgets, warnings)
+    if settings is not None:
+        model = conversion_settings.apply(model, settings)
     counts: dict[str, int] = {}
     data = write_glb(model, extras, counts)
     fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".part", dir=dst.parent)
@@ -892,9 +905,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("dst", type=Path)
     ap.add_argument("--max-bytes", type=int, default=Budgets.max_bytes)
     ap.add_argument("--max-triangles", type=int, default=Budgets.max_triangles)
+    ap.add_argument("--settings", type=Path)
     args = ap.parse_args(argv)
     try:
-        result = convert_file(args.src, args.dst, Budgets(args.max_bytes, args.max_triangles))
+        result = convert_file(args.src, args.dst, Budgets(args.max_bytes, args.max_triangles),
+                              args.settings)
     except ConversionError as e:
         print(json.dumps({"code": e.code, "message": e.message}), file=sys.stderr)
         return 1
@@ -917,7 +932,10 @@ def cli_main(argv: list[str] | None = None) -> int:
         "vertex colours and tangents; for other formats the base colour texture, an image "
         "file beside the input or embedded in it) and bounds kept, vertices "
         "de-duplicated, buffers compressed with EXT_meshopt_compression. Point clouds (LAS, "
-        "LAZ, E57, PLY without faces) become glTF POINTS with their colours.")
+        "LAZ, E57, PLY without faces) become glTF POINTS with their colours. As in ARR, "
+        "INPUT's settings are read from STEM.ConversionSettings.json beside it when there is "
+        "one (scaling, recenterToOrigin, axis, sceneGraphMode, unlitMaterials, "
+        "opaqueMaterialDefaultSidedness, gammaToLinearMaterial, gammaToLinearVertex).")
     ap.add_argument("input", type=Path, help="the model file")
     ap.add_argument("-o", "--output", type=Path,
                     help="the .glb to write (default: beside the input, INPUT.glb, or "
@@ -926,11 +944,15 @@ def cli_main(argv: list[str] | None = None) -> int:
                     help=f"largest input file (default {Budgets.max_bytes:,})")
     ap.add_argument("--max-triangles", type=int, default=Budgets.max_triangles,
                     help=f"most triangles and points (default {Budgets.max_triangles:,})")
+    ap.add_argument("--settings", type=Path, metavar="FILE",
+                    help="ARR conversion settings (JSON) to use instead of "
+                    "STEM.ConversionSettings.json beside the input")
     args = ap.parse_args(argv)
     out = args.output or args.input.with_name(
         args.input.stem + ("-converted.glb" if args.input.suffix.lower() == ".glb" else ".glb"))
     try:
-        r = convert_file(args.input, out, Budgets(args.max_bytes, args.max_triangles))
+        r = convert_file(args.input, out, Budgets(args.max_bytes, args.max_triangles),
+                         args.settings)
     except ConversionError as e:
         print(f"farview convert: {e.message}", file=sys.stderr)
         return 1

@@ -498,6 +498,9 @@ class ConversionManager:
 
 
 MAX_INPUT_FILES = 1000
+SETTINGS_SUFFIX = ".ConversionSettings.json"
+"""ARR's settings file beside an input ``<stem>.<ext>`` is ``<stem>`` + this (read by the
+converter, :mod:`host.conversion_settings`; the service only fetches it)."""
 MAX_LISTING_BYTES = 8 << 20
 
 
@@ -511,7 +514,10 @@ async def _fetch_input(url: str, web: WebInput | None, folder: Path) -> tuple[Pa
     names = None if web is None else await _list_blobs(web.container, web.prefix)
     if not names:
         local.parent.mkdir(parents=True, exist_ok=True)
-        return local, await _download(url, local)
+        failed = await _download(url, local)
+        if failed is None:  # and ARR's settings file beside it, when the server has one
+            failed = await _download_settings(url, local.with_name(local.stem + SETTINGS_SUFFIX))
+        return local, failed
     assert web is not None
     if len(names) > MAX_INPUT_FILES:
         return local, (f"the input container holds over {MAX_INPUT_FILES} files under "
@@ -533,6 +539,19 @@ async def _fetch_input(url: str, web: WebInput | None, folder: Path) -> tuple[Pa
         return local, (f"the input {relative} is not under blobPrefix {web.prefix!r} in its "
                        "storage container")
     return local, None
+
+
+async def _download_settings(asset_url: str, dest: Path) -> str | None:
+    """Fetch the input's ``<stem>.ConversionSettings.json`` from beside ``asset_url`` (the
+    same query: its token) into ``dest``; a server without one (HTTP 404) is not an error."""
+    parts = urllib.parse.urlsplit(asset_url)
+    folder, _, _ = parts.path.rpartition("/")
+    url = urllib.parse.urlunsplit(parts._replace(path=f"{folder}/{urllib.parse.quote(dest.name)}"))
+    failed = await _download(url, dest, 1 << 20)
+    if failed is not None and "HTTP 404" in failed:
+        dest.unlink(missing_ok=True)
+        return None
+    return failed
 
 
 async def _list_blobs(container: str, prefix: str) -> list[str] | None:
@@ -586,8 +605,8 @@ async def _download(url: str, dest: Path, limit: int = MAX_DOWNLOAD_BYTES) -> st
                         async for chunk in r.aiter_bytes(1 << 20):
                             size += len(chunk)
                             if size > limit:
-                                return (f"the input at {shown} is over the "
-                                        f"{MAX_DOWNLOAD_BYTES:,}-byte input budget")
+                                return (f"the file at {shown} is over the {limit:,} "
+                                        "bytes left of the download budget")
                             f.write(chunk)
     except TimeoutError:
         return f"downloading the input from {shown} took longer than {DOWNLOAD_TIMEOUT_S:.0f} s"

@@ -8,10 +8,17 @@ from __future__ import annotations
 import time
 
 import httpx
+import numpy as np
 import pytest
 
 from farview.host.gltf import load_model
-from tests.conversion.test_convert import MTL, OBJ, check_textured_quad, write_textured_quad
+from tests.conversion.test_convert import (
+    MTL,
+    OBJ,
+    check_textured_quad,
+    world_bounds,
+    write_textured_quad,
+)
 from tests.faults.conftest import ACCOUNT_B
 from tests.service.conftest import RunningService
 
@@ -118,6 +125,35 @@ def test_what_a_conversion_did_not_keep_is_in_its_output(svc: tuple[RunningServi
     assert [c["output"]["warnings"] for c in listed if c["id"] == "conv-warn"] == [[warning]]
 
 
+def test_the_settings_file_beside_the_input_is_applied(svc: tuple[RunningService, str]) -> None:
+    """ARR's ``<stem>.ConversionSettings.json`` in the input container: applied (here
+    ``scaling``), what farview does not apply said in the output's warnings, and a file
+    against ARR's schema fails the conversion with what is wrong."""
+    service, _ = svc
+    storage = service.data_dir / "storage" / "input"
+    storage.mkdir(parents=True, exist_ok=True)
+    (storage / "box.obj").write_text(OBJ)
+    (storage / "parts.mtl").write_text(MTL)
+    (storage / "box.ConversionSettings.json").write_text(
+        '{"scaling": 0.01, "material-override": "box_materials.json"}')
+    assert put(service, "conv-settings", settings("box.obj", outputAssetFilename="box.glb")
+               ).status_code == 201
+    done = wait_done(service, "conv-settings")
+    assert done["status"] == "Succeeded", done
+    (warning,) = done["output"]["warnings"]
+    assert "material-override (box_materials.json) is not applied" in warning
+    lo, hi = world_bounds(service.data_dir / "storage" / "output" / "converted" / "box.glb")
+    np.testing.assert_allclose(hi - lo, [0.04, 0.01, 0.01], rtol=1e-5)  # the OBJ: 4 × 1 × 1
+    (storage / "box.ConversionSettings.json").write_text('{"sceneGraphMode": "flat"}')
+    assert put(service, "conv-settings-bad", settings("box.obj", outputAssetFilename="bad.glb")
+               ).status_code == 201
+    failed = wait_done(service, "conv-settings-bad")
+    assert failed["status"] == "Failed" and failed["error"]["code"] == "InvalidInput"
+    assert "box.ConversionSettings.json: sceneGraphMode must be one of" in \
+        failed["error"]["message"]
+    assert not (service.data_dir / "storage" / "output" / "converted" / "bad.glb").exists()
+
+
 def test_failures_name_the_problem_and_leave_no_output(svc: tuple[RunningService, str]) -> None:
     service, _ = svc
     storage = service.data_dir / "storage" / "input"
@@ -172,6 +208,15 @@ def test_an_http_input_is_downloaded_and_its_token_never_shown(
         run_hiding(service, "conv-web", body, secret, "inputLocation", "storageContainerReadListSas")
         out = service.data_dir / "storage" / "output" / "converted" / "web.glb"
         assert load_model(out).triangle_count == load_model(SAMPLE).triangle_count
+        # ARR's settings file beside the asset is fetched too (with the token)
+        (tmp_path / "models" / "engine.ConversionSettings.json").write_text(
+            '{"scaling": 2.0}')
+        body["settings"]["outputLocation"]["outputAssetFilename"] = "web2.glb"
+        run_hiding(service, "conv-web-settings", body, secret, "inputLocation",
+                   "storageContainerReadListSas")
+        lo, hi = world_bounds(out)
+        lo2, hi2 = world_bounds(out.with_name("web2.glb"))
+        np.testing.assert_allclose(hi2 - lo2, 2.0 * (hi - lo), rtol=1e-4)
         # a token in the container URL itself: used, and not shown either
         body = settings("absent.glb", container=f"{container}?sig={secret}")
         assert put(service, "conv-web-404", body).status_code == 201

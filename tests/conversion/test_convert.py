@@ -728,9 +728,7 @@ def test_copies_of_a_mesh_are_written_once(tmp_path: Path, egl_context: Any) -> 
     """An assembly whose parts repeat the same vertex data (bench_scale's: 64 parts, 7 radii
     times 8 materials, 56 different) is written with each mesh once and every node pointing
     at it: names, places, bounds and triangles kept, the same picture drawn."""
-    from benchmarks.bench_scale import orbit, write_model
-    from farview.host.renderer import BACKGROUND, Renderer
-    from farview.host.scene import Scene
+    from benchmarks.bench_scale import write_model
 
     src = tmp_path / "parts.glb"
     write_model(src, 20_000, 64)
@@ -742,13 +740,23 @@ def test_copies_of_a_mesh_are_written_once(tmp_path: Path, egl_context: Any) -> 
     assert after.triangle_count == before.triangle_count
     for a, b in zip(world_bounds(out), world_bounds(src), strict=True):
         np.testing.assert_allclose(a, b, atol=1e-5)
+    assert_same_picture(before, after, 22.0)
+
+
+def assert_same_picture(before: Any, after: Any, radius: float) -> None:
+    """Two loaded models of bench_scale's parts draw the same picture from an orbit of
+    ``radius`` (and the parts are in it)."""
+    from benchmarks.bench_scale import orbit
+    from farview.host.renderer import BACKGROUND, Renderer
+    from farview.host.scene import Scene
+
     r = Renderer(320, 180)
     try:
         images = []
         for model in (before, after):
             scene = Scene()
             scene.add_model(model, "parts")
-            r.render(scene, [orbit(0.3, 22.0)], near=0.5, far=80.0)
+            r.render(scene, [orbit(0.3, radius)], near=0.5, far=80.0)
             images.append(r.read_rgba().astype(int))
     finally:
         r.close()
