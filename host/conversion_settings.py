@@ -89,6 +89,8 @@ class ConversionSettings:
     gamma_to_linear_vertex: bool = False
     not_applied: tuple[str, ...] = ()
     """Warnings: settings the file gives that farview does not apply."""
+    given: dict[str, Any] = dataclasses.field(default_factory=dict, compare=False, hash=False)
+    """The file's settings as it gave them (ARR's info file holds a copy)."""
 
     def axis_matrix(self) -> npt.NDArray[np.float64]:
         """3×3: row i picks the signed input axis that becomes output axis i."""
@@ -177,7 +179,8 @@ def parse(doc: Any, name: str = "the settings file") -> ConversionSettings:
                             "axis only with sceneGraphMode none (which bakes it into the "
                             "vertices), or use one that keeps handedness, such as "
                             '["+x", "+z", "-y"]')
-    return dataclasses.replace(settings, not_applied=tuple(_not_applied(doc, name)))
+    return dataclasses.replace(settings, not_applied=tuple(_not_applied(doc, name)),
+                               given=dict(doc))
 
 
 def _not_applied(doc: dict[str, Any], name: str) -> list[str]:
@@ -217,25 +220,31 @@ def _not_applied(doc: dict[str, Any], name: str) -> list[str]:
 # -- applying them ----------------------------------------------------------------------------
 
 
-def apply(model: Model, settings: ConversionSettings) -> Model:
-    """``model`` with ``settings`` applied (module docstring); the input is not changed."""
+def apply(model: Model, settings: ConversionSettings
+          ) -> tuple[Model, tuple[float, float, float] | None]:
+    """``model`` with ``settings`` applied (module docstring; the input is not changed), and,
+    when it was recentred, the translation that would move it back (ARR's
+    ``recenteringOffset``)."""
     model = _materials(model, settings)
     if settings.gamma_to_linear_vertex:
         model = _with_primitives(model, lambda p: p if p.colors is None else
                                  dataclasses.replace(p, colors=_linear_rgba(p.colors)))
     root = settings.root_matrix()
+    offset = None
     if settings.recenter_to_origin:
-        box = _world_bounds(model, root)
+        box = world_bounds(model, root)
         if box is not None:
-            root[:3, 3] -= (box[0] + box[1]) / 2.0
+            centre = (box[0] + box[1]) / 2.0
+            root[:3, 3] -= centre
+            offset = (float(centre[0]), float(centre[1]), float(centre[2]))
     if settings.scene_graph_mode == "none":
-        return _collapsed(model, root)
+        return _collapsed(model, root), offset
     if np.allclose(root, np.eye(4), rtol=0.0, atol=0.0):
-        return model
+        return model, offset
     nodes = list(model.nodes)
     for i in model.roots:
         nodes[i] = _moved(nodes[i], root)
-    return dataclasses.replace(model, nodes=tuple(nodes))
+    return dataclasses.replace(model, nodes=tuple(nodes)), offset
 
 
 def _linear_rgba(c: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
@@ -315,7 +324,7 @@ def _placed(model: Model, root: npt.NDArray[np.float64]
     return out
 
 
-def _world_bounds(model: Model, root: npt.NDArray[np.float64]
+def world_bounds(model: Model, root: npt.NDArray[np.float64]
                   ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]] | None:
     lo = np.full(3, np.inf)
     hi = np.full(3, -np.inf)
@@ -350,7 +359,7 @@ def _collapsed(model: Model, root: npt.NDArray[np.float64]) -> Model:
         mesh = Mesh(f"{model.name} {k}", (prim,))
         meshes.append(mesh)
         nodes.append(Node(k, mesh.name, mesh=mesh))
-    return Model(model.name, tuple(nodes), (0,), tuple(meshes), model.materials)
+    return Model(model.name, tuple(nodes), (0,), tuple(meshes), model.materials, model.asset)
 
 
 def _merge_group(members: list[tuple[Primitive, npt.NDArray[np.float64]]]) -> list[Primitive]:

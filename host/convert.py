@@ -126,10 +126,12 @@ class Result:
 
 
 def convert_file(src: Path, dst: Path, budgets: Budgets = Budgets(),
-                 settings_file: Path | None = None) -> Result:
+                 settings_file: Path | None = None, info: bool = False) -> Result:
     """Convert ``src`` into ``dst`` (a ``.glb``), atomically, with the settings of ARR's
     ``<stem>.ConversionSettings.json`` beside ``src`` (or ``settings_file``; see
-    :mod:`host.conversion_settings`). Raises :class:`ConversionError`."""
+    :mod:`host.conversion_settings`); with ``info``, ARR's info file too,
+    ``<dst stem>.info.json`` beside it (:func:`conversion_info`). Raises
+    :class:`ConversionError`."""
     ext = src.suffix.lower()
     if ext not in FORMATS:
         raise ConversionError("InvalidInput", f"{src.name}: unsupported format {ext or '(none)'};"
@@ -160,10 +162,22 @@ def convert_file(src: Path, dst: Path, budgets: Budgets = Budgets(),
         extras["origin"] = list(origin)
     else:
         model = _import_assimp(src, budgets, warnings)
+    before, offset = model, None
     if settings is not None:
-        model = conversion_settings.apply(model, settings)
+        model, offset = conversion_settings.apply(model, settings)
     counts: dict[str, int] = {}
     data = write_glb(model, extras, counts)
+    if info:
+        doc = conversion_info(src, dst, before, model, settings, offset, counts, data)
+        write_atomically(dst.with_name(dst.stem + ".info.json"),
+                         json.dumps(doc, indent=2).encode())
+    write_atomically(dst, data)
+    return Result(model.triangle_count, model.point_count, counts["nodes"], counts["meshes"],
+                  len(model.materials), size, len(data), tuple(warnings))
+
+
+def write_atomically(dst: Path, data: bytes) -> None:
+    """``data`` into ``dst`` through a temporary file beside it, renamed when complete."""
     fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".part", dir=dst.parent)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -175,8 +189,72 @@ def convert_file(src: Path, dst: Path, budgets: Budgets = Budgets(),
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return Result(model.triangle_count, model.point_count, counts["nodes"], counts["meshes"],
-                  len(model.materials), size, len(data), tuple(warnings))
+
+
+def _format(src: Path, model: Model) -> tuple[str, str]:
+    """(description, version) of the input's format, for the info file."""
+    ext = src.suffix.lower()
+    if ext in GLTF_FORMATS:
+        return "glTF 2.0 (farview's loader)", model.asset[0]
+    if ext in pointclouds.POINT_CLOUD_FORMATS:
+        return f"{ext[1:].upper()} point cloud", ""
+    return f"{ext[1:].upper()} (Open Asset Import Library)", ""
+
+
+def conversion_info(src: Path, dst: Path, before: Model, after: Model,
+                    settings: conversion_settings.ConversionSettings | None,
+                    offset: tuple[float, float, float] | None, counts: dict[str, int],
+                    data: bytes) -> dict[str, Any]:
+    """ARR's info file (``<name>.info.json``) for a conversion: the input's format and
+    statistics, the output's. A "mesh" of ARR's statistics is a mesh part (one material):
+    farview's primitive."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    parts = [p for m in before.meshes for p in m.primitives]
+    faces = [p.primitive_count for p in parts]
+    depth = 0
+    stack = [(i, 1) for i in before.roots]
+    seen: set[int] = set()
+    while stack:
+        i, d = stack.pop()
+        if i in seen:
+            continue
+        seen.add(i)
+        depth = max(depth, d)
+        stack.extend((c, d + 1) for c in before.nodes[i].children)
+    usages = sum(len(n.mesh.primitives) for n in before.nodes if n.mesh is not None)
+    written = _reachable(after)
+    created = sum(len(m.primitives) for i in written if (m := after.nodes[i].mesh) is not None)
+    distinct = {id(p) for i in written if (m := after.nodes[i].mesh) is not None
+                for p in m.primitives}
+    box = conversion_settings.world_bounds(after, np.eye(4))
+    fmt, fmt_version = _format(src, before)
+    try:
+        tool = f"farview {version('farview')}"
+    except PackageNotFoundError:  # pragma: no cover - run from a source tree
+        tool = "farview"
+    return {
+        "files": {"input": src.name, "output": dst.name},
+        "conversionSettings": settings.given if settings is not None else {},
+        "inputInfo": {"sourceAssetExtension": src.suffix.lower(),
+                      "sourceAssetFormat": fmt, "sourceAssetFormatVersion": fmt_version,
+                      "sourceAssetGenerator": before.asset[1]},
+        "inputStatistics": {
+            "numMeshes": len(parts), "numFaces": sum(faces),
+            "numVertices": sum(len(p.positions) for p in parts),
+            "numMaterial": len(before.materials),
+            "numFacesSmallestMesh": min(faces, default=0),
+            "numFacesBiggestMesh": max(faces, default=0),
+            "numNodes": len(before.nodes), "numMeshUsagesInScene": usages,
+            "maxNodeDepth": depth},
+        "outputInfo": {"conversionToolVersion": tool,
+                       "conversionHash": hashlib.sha256(data).hexdigest()[:16].upper()},
+        "outputStatistics": {
+            "numMeshPartsCreated": created, "numMeshPartsInstanced": created - len(distinct),
+            "recenteringOffset": list(offset) if offset is not None else [0.0, 0.0, 0.0],
+            "boundingBox": ({"min": [float(v) for v in box[0]],
+                             "max": [float(v) for v in box[1]]} if box is not None else None),
+            "numMeshesWritten": counts["meshes"], "numNodesWritten": counts["nodes"]}}
 
 
 def _import_point_cloud(src: Path, budgets: Budgets) -> tuple[Model, tuple[float, float, float]]:
@@ -906,10 +984,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-bytes", type=int, default=Budgets.max_bytes)
     ap.add_argument("--max-triangles", type=int, default=Budgets.max_triangles)
     ap.add_argument("--settings", type=Path)
+    ap.add_argument("--info", action="store_true", help="write ARR's DST-stem.info.json too")
     args = ap.parse_args(argv)
     try:
         result = convert_file(args.src, args.dst, Budgets(args.max_bytes, args.max_triangles),
-                              args.settings)
+                              args.settings, info=args.info)
     except ConversionError as e:
         print(json.dumps({"code": e.code, "message": e.message}), file=sys.stderr)
         return 1

@@ -447,6 +447,9 @@ class Model:
     """Root node indices of the scene that is shown (``scene``, else scene 0, else parentless)."""
     meshes: tuple[Mesh, ...]
     materials: tuple[Material, ...]
+    asset: tuple[str, str] = ("", "")
+    """The file's ``asset.version`` and ``asset.generator`` (empty where it has none, or the
+    model was not read from a glTF)."""
 
     @property
     def triangle_count(self) -> int:
@@ -1733,8 +1736,13 @@ class _Loader:
         # second copy of every level (a converted 20 M-triangle model: about 100 MB)
         level_meshes -= {id(n.mesh) for n in nodes if n.mesh is not None}
         roots = self._roots(nodes)
+        asset = self.doc.get("asset")
+        if not isinstance(asset, dict):  # (checked when the file was parsed)
+            asset = {}
         return Model(self.name, nodes, roots,
-                     tuple(m for m in meshes if id(m) not in level_meshes), materials)
+                     tuple(m for m in meshes if id(m) not in level_meshes), materials,
+                     (_clip(str(asset.get("version", "")), 40),
+                      _clip(str(asset.get("generator", "")), 200)))
 
     def _forget_geometry_json(self) -> None:
         """Every primitive is decoded: free the JSON and the caches that described the

@@ -30,7 +30,10 @@ Records live in the service's SQLite file (table ``conversions``), per account, 
 Each conversion runs in its own process (``python -m farview.host.convert``) with a memory
 limit (``RLIMIT_AS``, :data:`MEMORY_LIMIT_BYTES` or half the machine's memory) and a time limit
 (:data:`TIMEOUT_SECONDS`), at most :data:`MAX_RUNNING` at once; the output appears only when
-complete.
+complete, followed by ARR's ``<name>.info.json`` (the converter's, ``--info``) and
+``<name>.result.json`` (the service's) beside it. ARR's ``<stem>.ConversionSettings.json``
+beside the input is read by the converter; from a plain web server it is fetched beside the
+asset.
 """
 
 from __future__ import annotations
@@ -427,7 +430,7 @@ class ConversionManager:
                 where = locations(self.storage_root, rec.settings, self.web_hosts)
                 if isinstance(where.output, Path):
                     where.output.parent.mkdir(parents=True, exist_ok=True)
-                code, message = await self._child(where)
+                code, message = await self._child(where, rec.conversion_id)
             except ConversionRequestError as e:
                 code, message = "InvalidInput", e.message
             except asyncio.CancelledError:
@@ -448,22 +451,26 @@ class ConversionManager:
                                 error_message=message)
                 log.info("conversion %s failed: %s", rec.conversion_id, message)
 
-    async def _child(self, where: Locations) -> tuple[str | None, str]:
+    async def _child(self, where: Locations, conversion_id: str) -> tuple[str | None, str]:
+        """Run the conversion; on success the output has ARR's ``<name>.info.json`` and
+        ``<name>.result.json`` beside it."""
         if isinstance(where.input, str):
             with tempfile.TemporaryDirectory(prefix="farview-conversion-") as tmp:
                 local, failed = await _fetch_input(where.input, where.web_input, Path(tmp))
                 if failed is not None:
                     return "InvalidInput", failed
-                return await self._child(replace(where, input=local))
+                return await self._child(replace(where, input=local), conversion_id)
         if isinstance(where.output, str):
             with tempfile.TemporaryDirectory(prefix="farview-conversion-") as tmp:
-                local = Path(tmp) / "output.glb"
-                code, message = await self._child(replace(where, output=local))
+                name = Path(urllib.parse.unquote(urllib.parse.urlsplit(where.output).path)).name
+                local = Path(tmp) / (name or "output.glb")
+                code, message = await self._child(replace(where, output=local), conversion_id)
                 if code is not None:
                     return code, message
-                failed = await _upload(local, where.output)
-                if failed is not None:
-                    return "OutputUploadFailed", failed
+                for path in (local, *_reports(local)):  # the asset first, then its reports
+                    failed = await _upload(path, _sibling_url(where.output, path.name))
+                    if failed is not None:
+                        return "OutputUploadFailed", failed
                 return None, message
         if not where.input.is_file():
             return "InvalidInput", (f"the input {where.input.name} does not exist in its "
@@ -474,7 +481,8 @@ class ConversionManager:
             resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "farview.host.convert", str(where.input), str(where.output),
+            sys.executable, "-m", "farview.host.convert", "--info", str(where.input),
+            str(where.output),
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
             preexec_fn=limits, env={**os.environ, "PYTHONUNBUFFERED": "1"})
         try:
@@ -486,7 +494,10 @@ class ConversionManager:
                 raise
             return "Timeout", f"the conversion took longer than {TIMEOUT_SECONDS:.0f} s"
         if proc.returncode == 0:
-            return None, out.decode(errors="replace").strip()
+            message = out.decode(errors="replace").strip()
+            await asyncio.to_thread(_write_result_file, where.output, conversion_id,
+                                    _warnings(message))
+            return None, message
         last = err.decode(errors="replace").strip().splitlines()[-1:] or [""]
         try:
             reported = json.loads(last[0])
@@ -541,13 +552,35 @@ async def _fetch_input(url: str, web: WebInput | None, folder: Path) -> tuple[Pa
     return local, None
 
 
+def _sibling_url(url: str, name: str) -> str:
+    """The URL of the file ``name`` beside the one at ``url`` (its query, a token, kept)."""
+    parts = urllib.parse.urlsplit(url)
+    folder, _, _ = parts.path.rpartition("/")
+    return urllib.parse.urlunsplit(parts._replace(path=f"{folder}/{urllib.parse.quote(name)}"))
+
+
+def _reports(output: Path) -> list[Path]:
+    """ARR's info and result files beside an output asset."""
+    return [output.with_name(output.stem + suffix) for suffix in (".info.json", ".result.json")]
+
+
+def _write_result_file(output: Path, conversion_id: str, warnings: list[str]) -> None:
+    """ARR's ``<name>.result.json`` beside a finished output: the conversion's id, its
+    warnings (farview's are sentences, not ARR's numbered codes: each is ``{"warning":
+    "farview", "title": ...}``) and the result."""
+    doc: list[dict[str, Any]] = [{"conversionId": conversion_id}]
+    doc += [{"warning": "farview", "title": w} for w in warnings]
+    doc.append({"result": "succeeded with warnings" if warnings else "succeeded"})
+    path = _reports(output)[1]
+    tmp = path.with_name(f".{path.name}.part")
+    tmp.write_text(json.dumps(doc, indent=2))
+    os.replace(tmp, path)
+
+
 async def _download_settings(asset_url: str, dest: Path) -> str | None:
     """Fetch the input's ``<stem>.ConversionSettings.json`` from beside ``asset_url`` (the
     same query: its token) into ``dest``; a server without one (HTTP 404) is not an error."""
-    parts = urllib.parse.urlsplit(asset_url)
-    folder, _, _ = parts.path.rpartition("/")
-    url = urllib.parse.urlunsplit(parts._replace(path=f"{folder}/{urllib.parse.quote(dest.name)}"))
-    failed = await _download(url, dest, 1 << 20)
+    failed = await _download(_sibling_url(asset_url, dest.name), dest, 1 << 20)
     if failed is not None and "HTTP 404" in failed:
         dest.unlink(missing_ok=True)
         return None
@@ -628,7 +661,8 @@ async def _upload(path: Path, url: str) -> str | None:
             while chunk := await asyncio.to_thread(f.read, 1 << 20):
                 yield chunk
 
-    headers = {"x-ms-blob-type": "BlockBlob", "Content-Type": "model/gltf-binary",
+    kind = "application/json" if path.suffix == ".json" else "model/gltf-binary"
+    headers = {"x-ms-blob-type": "BlockBlob", "Content-Type": kind,
                "Content-Length": str(size)}
     try:
         async with httpx.AsyncClient(timeout=60.0, follow_redirects=False) as client:

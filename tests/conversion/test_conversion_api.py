@@ -5,6 +5,7 @@ service's storage root, credentials and account isolation."""
 
 from __future__ import annotations
 
+import json
 import time
 
 import httpx
@@ -101,6 +102,20 @@ def test_a_conversion_runs_and_its_output_loads(svc: tuple[RunningService, str])
     assert done["output"] == {"outputAssetUri": out.resolve().as_uri()}  # ARR's shape, no warnings
     model = load_model(out)
     assert {"Plate", "Wedge"} <= {n.name for n in model.nodes} and model.triangle_count == 3
+    # ARR's info and result files beside the asset
+    info = json.loads(out.with_name("parts.info.json").read_text())
+    assert info["files"] == {"input": "parts.obj", "output": "parts.glb"}
+    assert info["inputInfo"]["sourceAssetExtension"] == ".obj"
+    stats = info["inputStatistics"]
+    # (the importer adds a default material to an OBJ's two)
+    assert (stats["numMeshes"], stats["numFaces"], stats["numMaterial"]) == (2, 3, 3)
+    assert (stats["numFacesSmallestMesh"], stats["numFacesBiggestMesh"]) == (1, 2)
+    assert info["outputStatistics"]["numMeshPartsCreated"] == 2
+    np.testing.assert_allclose(info["outputStatistics"]["boundingBox"]["min"], [0, 0, 0])
+    np.testing.assert_allclose(info["outputStatistics"]["boundingBox"]["max"], [4, 1, 1])
+    assert len(info["outputInfo"]["conversionHash"]) == 16
+    assert json.loads(out.with_name("parts.result.json").read_text()) == [
+        {"conversionId": "conv-1"}, {"result": "succeeded"}]
     listed = httpx.get(f"{service.url}/accounts/{service.account_id}/conversions", params=V,
                        headers=service.auth, timeout=30).json()
     assert "conv-1" in [c["id"] for c in listed["conversions"]]
@@ -142,8 +157,16 @@ def test_the_settings_file_beside_the_input_is_applied(svc: tuple[RunningService
     assert done["status"] == "Succeeded", done
     (warning,) = done["output"]["warnings"]
     assert "material-override (box_materials.json) is not applied" in warning
-    lo, hi = world_bounds(service.data_dir / "storage" / "output" / "converted" / "box.glb")
+    out = service.data_dir / "storage" / "output" / "converted" / "box.glb"
+    lo, hi = world_bounds(out)
     np.testing.assert_allclose(hi - lo, [0.04, 0.01, 0.01], rtol=1e-5)  # the OBJ: 4 × 1 × 1
+    info = json.loads(out.with_name("box.info.json").read_text())
+    assert info["conversionSettings"] == {"scaling": 0.01,
+                                          "material-override": "box_materials.json"}
+    result = json.loads(out.with_name("box.result.json").read_text())
+    assert result == [{"conversionId": "conv-settings"},
+                      {"warning": "farview", "title": warning},
+                      {"result": "succeeded with warnings"}]
     (storage / "box.ConversionSettings.json").write_text('{"sceneGraphMode": "flat"}')
     assert put(service, "conv-settings-bad", settings("box.obj", outputAssetFilename="bad.glb")
                ).status_code == 201
@@ -276,10 +299,17 @@ def test_an_http_output_is_uploaded_once_complete_and_its_token_never_shown(
         body["settings"]["outputLocation"]["storageContainerWriteSas"] = f"?sig={secret}"
         done = run_hiding(service, "conv-up", body, secret, "outputLocation", "storageContainerWriteSas")
         assert done["output"]["outputAssetUri"] == f"{container}/converted/parts.glb"
-        assert [(p, t) for p, t, _ in puts] == [("/results/converted/parts.glb", "BlockBlob")]
+        # the asset, then ARR's info and result files beside it
+        assert [(p, t) for p, t, _ in puts] == [
+            ("/results/converted/parts.glb", "BlockBlob"),
+            ("/results/converted/parts.info.json", "BlockBlob"),
+            ("/results/converted/parts.result.json", "BlockBlob")]
         (tmp_path / "up.glb").write_bytes(puts[0][2])
         model = load_model(tmp_path / "up.glb")
         assert {"Plate", "Wedge"} <= {n.name for n in model.nodes} and model.triangle_count == 3
+        info = json.loads(puts[1][2])
+        assert info["inputStatistics"]["numFaces"] == 3
+        assert json.loads(puts[2][2]) == [{"conversionId": "conv-up"}, {"result": "succeeded"}]
         assert sorted(service.data_dir.joinpath("storage").rglob("*")) == before  # none kept here
         # no token: the server refuses the upload, and the conversion says so
         body = settings("parts.obj", out_container=container)
@@ -287,7 +317,7 @@ def test_an_http_output_is_uploaded_once_complete_and_its_token_never_shown(
         refused = wait_done(service, "conv-up-403")
         assert refused["status"] == "Failed" and refused["error"]["code"] == "OutputUploadFailed"
         assert "HTTP 403" in refused["error"]["message"] and "output" not in refused
-        assert len(puts) == 1
+        assert len(puts) == 3
         assert_never_shown(service, secret)
     finally:
         server.shutdown()

@@ -214,3 +214,32 @@ def test_gamma_to_linear_vertex_makes_vertex_colours_linear(tmp_path: Path) -> N
     assert plain[:, :3].max() > 0.1
     np.testing.assert_allclose(linear[:, :3], plain[:, :3] ** 2.2, atol=2e-3)
     np.testing.assert_allclose(linear[:, 3], plain[:, 3], atol=1e-4)
+
+
+def test_the_info_file_says_what_was_converted_and_how(tmp_path: Path) -> None:
+    """ARR's ``<name>.info.json`` (written with ``info``, as the service asks): the input's
+    format and statistics, the settings file's copy, the output's bounds and the offset
+    that recentring took off."""
+    from tests.host.conftest import SAMPLE
+
+    src = tmp_path / "engine.glb"
+    src.write_bytes(SAMPLE.read_bytes())
+    convert_file(src, tmp_path / "plain.glb")
+    lo, hi = world_bounds(tmp_path / "plain.glb")
+    (tmp_path / "engine.ConversionSettings.json").write_text('{"recenterToOrigin": true}')
+    convert_file(src, tmp_path / "out.glb", info=True)
+    info = json.loads((tmp_path / "out.info.json").read_text())
+    sample = load_model(SAMPLE)
+    assert info["files"] == {"input": "engine.glb", "output": "out.glb"}
+    assert info["conversionSettings"] == {"recenterToOrigin": True}
+    assert info["inputInfo"]["sourceAssetFormatVersion"] == sample.asset[0] == "2.0"
+    assert info["inputInfo"]["sourceAssetGenerator"] == sample.asset[1]
+    assert info["inputStatistics"]["numFaces"] == sum(
+        p.triangle_count for m in sample.meshes for p in m.primitives)
+    assert info["inputStatistics"]["numNodes"] == len(sample.nodes)
+    np.testing.assert_allclose(info["outputStatistics"]["recenteringOffset"], (lo + hi) / 2,
+                               rtol=1e-5, atol=1e-6)
+    box = info["outputStatistics"]["boundingBox"]
+    np.testing.assert_allclose(np.add(box["min"], box["max"]) / 2, 0.0, atol=1e-5)
+    np.testing.assert_allclose(np.subtract(box["max"], box["min"]), hi - lo, rtol=1e-5)
+    assert not (tmp_path / "plain.info.json").exists()  # only when asked
