@@ -4,7 +4,7 @@ that farview loads fast.
 Inputs: glTF 2.0 (``.glb``, ``.gltf``: read by :mod:`host.gltf`, with its budgets) and the
 formats the Open Asset Import Library reads (:data:`ASSIMP_FORMATS`: FBX, OBJ, STL, PLY,
 COLLADA, 3DS, OFF; through the ``assimp-py`` wheel, which bundles the library), and point
-clouds: LAS, LAZ and E57 (:mod:`host.pointclouds`) and PLY files without faces. What is kept:
+clouds: LAS, LAZ, E57 and XYZ (:mod:`host.pointclouds`) and PLY files without faces. What is kept:
 the node hierarchy with its names and transforms, triangle meshes with normals (generated when
 missing), point clouds with their colours (``POINTS`` primitives, ``COLOR_0``), materials (base
 colour, metallic, roughness, emissive, alpha, double-sided, unlit). From a glTF, everything its
@@ -1011,7 +1011,7 @@ def cli_main(argv: list[str] | None = None) -> int:
         "vertex colours and tangents; for other formats the base colour texture, an image "
         "file beside the input or embedded in it) and bounds kept, vertices "
         "de-duplicated, buffers compressed with EXT_meshopt_compression. Point clouds (LAS, "
-        "LAZ, E57, PLY without faces) become glTF POINTS with their colours. As in ARR, "
+        "LAZ, E57, XYZ, PLY without faces) become glTF POINTS with their colours. As in ARR, "
         "INPUT's settings are read from STEM.ConversionSettings.json beside it when there is "
         "one (scaling, recenterToOrigin, axis, sceneGraphMode, unlitMaterials, "
         "opaqueMaterialDefaultSidedness, gammaToLinearMaterial, gammaToLinearVertex).")

@@ -1,5 +1,7 @@
 """Point-cloud files for the converter (:mod:`host.convert`): LAS and LAZ (the pinned
-``laspy``, with ``lazrs`` for LAZ) and E57 (the pinned ``pye57``). PLY point clouds are read by
+``laspy``, with ``lazrs`` for LAZ), E57 (the pinned ``pye57``) and XYZ text (ARR's: a point a
+line, ``x y z`` or ``x y z red green blue``, numbers as decimals or hexadecimal with ``0x``,
+colours 0-255; read here with NumPy; taken as z-up, as scans are). PLY point clouds are read by
 the Open Asset Import Library with the other mesh formats.
 
 Each reader gives the points in the file's own coordinates (float64, so that georeferenced
@@ -13,13 +15,14 @@ points are read, and coordinates that are not finite are refused.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 
-POINT_CLOUD_FORMATS = (".las", ".laz", ".e57")
+POINT_CLOUD_FORMATS = (".las", ".laz", ".e57", ".xyz")
 
 
 class PointCloudError(Exception):
@@ -47,6 +50,8 @@ def read(path: Path, max_points: int) -> Cloud:
         return _read_las(path, max_points)
     if ext == ".e57":
         return _read_e57(path, max_points)
+    if ext == ".xyz":
+        return _read_xyz(path, max_points)
     raise PointCloudError("InvalidInput", f"{path.name}: not a point-cloud format "
                           f"({', '.join(POINT_CLOUD_FORMATS)})")
 
@@ -113,6 +118,52 @@ def _read_e57(path: Path, max_points: int) -> Cloud:
         c = np.concatenate(colours)
         rgb = np.clip(c, 0, 255).astype(np.uint8)
     return Cloud(xyz, rgb, z_up=True)
+
+
+def _read_xyz(path: Path, max_points: int) -> Cloud:
+    try:
+        data = path.read_bytes()  # (within the converter's input budget)
+    except OSError as e:
+        raise PointCloudError("InvalidInput", f"cannot read {path.name}: {e.strerror}") from None
+    points = (ln.strip() for ln in data.splitlines())
+    points = (ln for ln in points if ln and not ln.startswith(b"#"))
+    first = next(points, None)
+    if first is None:
+        raise PointCloudError("InvalidInput", f"{path.name} holds no points")
+    if data.count(b"\n") + 1 > max_points:  # (the lines are an upper bound: count exactly)
+        count = 1 + sum(1 for _ in points)
+        if count > max_points:
+            raise _over(path, count, max_points)
+    delimiter = "," if b"," in first else None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # ("input contained no data" and the like)
+            try:
+                table = np.loadtxt(path, dtype=np.float64, delimiter=delimiter, ndmin=2,
+                                   comments="#", encoding="latin-1")
+            except ValueError:  # hexadecimal numbers (0x...), or a bad line: each number
+                table = np.loadtxt(path, dtype=np.float64, delimiter=delimiter, ndmin=2,
+                                   comments="#", encoding="latin-1", converters=_xyz_number)
+    except (ValueError, UserWarning) as e:
+        raise PointCloudError("InvalidInput", f"{path.name} could not be read as XYZ: each "
+                              "line must be x y z, or x y z red green blue, as numbers "
+                              f"({str(e)[:160]})") from None
+    if table.shape[1] not in (3, 6):
+        raise PointCloudError("InvalidInput", f"{path.name}: lines have {table.shape[1]} "
+                              "numbers; XYZ lines are x y z, or x y z red green blue")
+    rgb = None
+    if table.shape[1] == 6:
+        c = table[:, 3:6]
+        if not np.isfinite(c).all():
+            raise PointCloudError("InvalidInput", f"{path.name} has colours that are not "
+                                  "numbers")
+        rgb = np.clip(np.rint(c), 0, 255).astype(np.uint8)
+    return Cloud(np.ascontiguousarray(table[:, :3]), rgb, z_up=True)
+
+
+def _xyz_number(token: str) -> float:
+    t = token.strip()
+    return float.fromhex(t) if t.lower().lstrip("+-").startswith("0x") else float(t)
 
 
 def to_points(cloud: Cloud, name: str) -> tuple[npt.NDArray[np.float32],

@@ -1,6 +1,6 @@
 """Point clouds (issue 20): glTF POINTS primitives load with their colours and count against the
 budgets as triangles do; the renderer draws them as squares of the scene's point size, unlit,
-with a selection outline; the converter turns PLY (vertices only), LAS, LAZ and E57 files into
+with a selection outline; the converter turns PLY (vertices only), LAS, LAZ, E57 and XYZ files into
 such a glTF, and refuses broken or oversized ones leaving nothing behind."""
 
 from __future__ import annotations
@@ -182,13 +182,23 @@ def _e57(path: Path, xyz: np.ndarray, rgb: np.ndarray) -> None:
     e57.close()
 
 
+def _xyz(path: Path, xyz: np.ndarray, rgb: np.ndarray) -> None:
+    """ARR's XYZ text: a point a line, colours 0-255; every third line's numbers in
+    hexadecimal (``float.hex``), as ARR allowed, and a comment line."""
+    lines = ["# x y z red green blue"]
+    for k, (p, c) in enumerate(zip(xyz.tolist(), rgb.tolist(), strict=True)):
+        nums = [*p, *(float(v) for v in c)]
+        lines.append(" ".join(float.hex(v) if k % 3 == 0 else repr(v) for v in nums))
+    path.write_text("\n".join(lines) + "\n")
+
+
 def _glb_json(path: Path) -> dict[str, object]:
     data = path.read_bytes()
     length = struct.unpack_from("<I", data, 12)[0]
     return json.loads(data[20:20 + length])
 
 
-@pytest.mark.parametrize("ext", [".ply", ".las", ".laz", ".e57"])
+@pytest.mark.parametrize("ext", [".ply", ".las", ".laz", ".e57", ".xyz"])
 def test_point_cloud_files_convert_to_gltf_points(tmp_path: Path, ext: str) -> None:
     rng = np.random.default_rng(7)
     n = 3000
@@ -199,15 +209,15 @@ def test_point_cloud_files_convert_to_gltf_points(tmp_path: Path, ext: str) -> N
     xyz = origin + rng.uniform((0, 0, 0), (40, 20, 6), (n, 3)).round(3)
     rgb = rng.integers(0, 256, (n, 3), dtype=np.uint8)
     src = tmp_path / f"scan{ext}"
-    {".ply": _ply, ".las": _las, ".laz": _las, ".e57": _e57}[ext](src, xyz, rgb)
+    {".ply": _ply, ".las": _las, ".laz": _las, ".e57": _e57, ".xyz": _xyz}[ext](src, xyz, rgb)
     dst = tmp_path / "scan.glb"
     result = convert_file(src, dst)
     assert (result.points, result.triangles) == (n, 0)
     model = load_model(dst)
     prim = model.meshes[0].primitives[0]
     assert prim.points and model.point_count == n
-    # PLY (through assimp, as meshes are) keeps its axes and coordinates; LAS and E57 turn
-    # z-up into glTF's y-up and are centred on the origin
+    # PLY (through assimp, as meshes are) keeps its axes and coordinates; LAS, E57 and XYZ
+    # turn z-up into glTF's y-up and are centred on the origin
     z_up = ext != ".ply"
     expect = np.stack([xyz[:, 0], xyz[:, 2], -xyz[:, 1]], axis=1) if z_up else xyz
     centre = (expect.min(axis=0) + expect.max(axis=0)) / 2 if z_up else np.zeros(3)
@@ -245,5 +255,18 @@ def test_broken_and_oversized_point_clouds_are_refused_leaving_nothing(tmp_path:
     _ply(ply, nan, rgb)
     with pytest.raises(ConversionError, match="NaN or infinite"):
         convert_file(ply, tmp_path / "out.glb")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.las", "nan.ply", "scan.las",
-                                                           "text.e57"]
+    ragged = tmp_path / "ragged.xyz"
+    ragged.write_text("1 2 3\n4 5 6 7 8 9\n1 2\n")
+    words = tmp_path / "words.xyz"
+    words.write_text("x y z\n")
+    for bad, message in ((ragged, "could not be read as XYZ"), (words, "as numbers")):
+        with pytest.raises(ConversionError, match=message) as err:
+            convert_file(bad, tmp_path / "out.glb")
+        assert err.value.code == "InvalidInput"
+    many = tmp_path / "many.xyz"
+    many.write_text("0 0 0\n" * 600)
+    with pytest.raises(ConversionError, match="600 points") as err:
+        convert_file(many, tmp_path / "out.glb", Budgets(max_triangles=599))
+    assert err.value.code == "LimitExceeded"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "cut.las", "many.xyz", "nan.ply", "ragged.xyz", "scan.las", "text.e57", "words.xyz"]
