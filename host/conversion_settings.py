@@ -27,8 +27,12 @@ Applied:
 - ``gammaToLinearMaterial`` and ``gammaToLinearVertex`` (default false) take material colours
   and vertex colours as gamma-encoded (power 2.2) and make them linear.
 
+- ``material-override`` names ARR's material override file in the input's folder (else
+  ``<modelName>.MaterialOverrides.json`` beside the input is read when there is one:
+  :mod:`host.material_overrides`); its changes come after the settings'.
+
 Accepted and not applied (the conversion's ``warnings`` say so when the file sets them):
-``material-override``, ``metadataKeys`` (farview keeps no metadata), ``vertex`` (farview
+``metadataKeys`` (farview keeps no metadata), ``vertex`` (farview
 chooses its vertex formats), ``fbxAssumeMetallic`` (FBX materials are made non-metallic),
 ``deduplicateMaterials`` set true (materials are written once each, not merged with equal
 ones of another name), ``generateCollisionMesh`` set false (ray casts always work, on the
@@ -38,7 +42,6 @@ render meshes).
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,7 +50,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from farview.host import transforms
+from farview.host import material_overrides, transforms
 from farview.host.gltf import Material, Mesh, Model, Node, Primitive
 
 SUFFIX = ".ConversionSettings.json"
@@ -68,12 +71,8 @@ _KEYS = ("scaling", "recenterToOrigin", "opaqueMaterialDefaultSidedness", "mater
 _GAMMA = 2.2
 
 
-class SettingsError(ValueError):
+class SettingsError(material_overrides.InputFileError):
     """The settings file is not valid: ``message`` says which setting and why."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 @dataclass(frozen=True)
@@ -123,15 +122,7 @@ def read(src: Path) -> ConversionSettings | None:
 
 def read_file(path: Path) -> ConversionSettings:
     """The settings in ``path``. Raises :class:`SettingsError`."""
-    try:
-        if path.stat().st_size > MAX_FILE_BYTES:
-            raise SettingsError(f"{path.name} is over {MAX_FILE_BYTES:,} bytes")
-        doc = json.loads(path.read_bytes())
-    except OSError as e:
-        raise SettingsError(f"cannot read {path.name}: {e.strerror}") from None
-    except (ValueError, RecursionError) as e:
-        raise SettingsError(f"{path.name} is not valid JSON ({str(e)[:120]})") from None
-    return parse(doc, path.name)
+    return parse(material_overrides.read_json(path, MAX_FILE_BYTES, SettingsError), path.name)
 
 
 def parse(doc: Any, name: str = "the settings file") -> ConversionSettings:
@@ -188,9 +179,6 @@ def _not_applied(doc: dict[str, Any], name: str) -> list[str]:
     override = doc.get("material-override", "")
     if not isinstance(override, str):
         raise SettingsError(f"{name}: material-override must be a file name")
-    if override:
-        out.append(f"{name}: material-override ({override}) is not applied: farview does not "
-                   "read material override files")
     keys = doc.get("metadataKeys", [])
     if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
         raise SettingsError(f"{name}: metadataKeys must be a list of strings")
@@ -220,12 +208,21 @@ def _not_applied(doc: dict[str, Any], name: str) -> list[str]:
 # -- applying them ----------------------------------------------------------------------------
 
 
-def apply(model: Model, settings: ConversionSettings
-          ) -> tuple[Model, tuple[float, float, float] | None]:
-    """``model`` with ``settings`` applied (module docstring; the input is not changed), and,
-    when it was recentred, the translation that would move it back (ARR's
+@dataclass(frozen=True)
+class Applied:
+    model: Model
+    offset: tuple[float, float, float] | None
+    """When the model was recentred, the translation that would move it back (ARR's
     ``recenteringOffset``)."""
-    model = _materials(model, settings)
+    overridden: int = 0
+    """Materials an override entry changed."""
+
+
+def apply(model: Model, settings: ConversionSettings,
+          overrides: material_overrides.Overrides | None = None) -> Applied:
+    """``model`` with ``settings`` and then the material ``overrides`` applied (module
+    docstring; the input is not changed)."""
+    model, overridden = _materials(model, settings, overrides)
     if settings.gamma_to_linear_vertex:
         model = _with_primitives(model, lambda p: p if p.colors is None else
                                  dataclasses.replace(p, colors=_linear_rgba(p.colors)))
@@ -238,13 +235,13 @@ def apply(model: Model, settings: ConversionSettings
             root[:3, 3] -= centre
             offset = (float(centre[0]), float(centre[1]), float(centre[2]))
     if settings.scene_graph_mode == "none":
-        return _collapsed(model, root), offset
+        return Applied(_collapsed(model, root), offset, overridden)
     if np.allclose(root, np.eye(4), rtol=0.0, atol=0.0):
-        return model, offset
+        return Applied(model, offset, overridden)
     nodes = list(model.nodes)
     for i in model.roots:
         nodes[i] = _moved(nodes[i], root)
-    return dataclasses.replace(model, nodes=tuple(nodes)), offset
+    return Applied(dataclasses.replace(model, nodes=tuple(nodes)), offset, overridden)
 
 
 def _linear_rgba(c: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
@@ -253,9 +250,15 @@ def _linear_rgba(c: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     return out
 
 
-def _materials(model: Model, s: ConversionSettings) -> Model:
-    if not (s.unlit_materials or s.sidedness or s.gamma_to_linear_material):
-        return model
+def _materials(model: Model, s: ConversionSettings,
+               overrides: material_overrides.Overrides | None) -> tuple[Model, int]:
+    """The materials with the settings' changes, then the overrides'; and how many materials
+    an override changed. Parts whose material's override says ``useVertexColor`` false lose
+    their vertex colours."""
+    if not (s.unlit_materials or s.sidedness or s.gamma_to_linear_material or overrides):
+        return model, 0
+    overridden: set[int] = set()
+    no_colours: set[int] = set()
 
     def changed(m: Material) -> Material:
         if s.unlit_materials:
@@ -266,6 +269,11 @@ def _materials(model: Model, s: ConversionSettings) -> Model:
             r, g, b, a = m.base_color
             m = dataclasses.replace(m, base_color=(r ** _GAMMA, g ** _GAMMA, b ** _GAMMA, a),
                                     emissive=tuple(c ** _GAMMA for c in m.emissive))
+        if overrides is not None and overrides.entry_for(m.name) is not None:
+            m, colours = overrides.apply(m)
+            overridden.add(id(m))
+            if not colours:
+                no_colours.add(id(m))
         return m
 
     new = {id(m): changed(m) for m in model.materials}
@@ -275,8 +283,14 @@ def _materials(model: Model, s: ConversionSettings) -> Model:
             new[id(m)] = changed(m)
         return new[id(m)]
 
-    model = _with_primitives(model, lambda p: dataclasses.replace(p, material=material(p.material)))
-    return dataclasses.replace(model, materials=tuple(new[id(m)] for m in model.materials))
+    def primitive(p: Primitive) -> Primitive:
+        m = material(p.material)
+        colours = None if id(m) in no_colours else p.colors
+        return dataclasses.replace(p, material=m, colors=colours)
+
+    model = _with_primitives(model, primitive)
+    return (dataclasses.replace(model, materials=tuple(new[id(m)] for m in model.materials)),
+            len(overridden))
 
 
 def _with_primitives(model: Model, change: Any) -> Model:

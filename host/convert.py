@@ -34,7 +34,8 @@ and levels of detail for big triangle
 meshes (``MSFT_lod``; the levels carry the mesh's texture coordinates, vertex colours and
 tangents). ARR's settings file beside the input (``<stem>.ConversionSettings.json``) is
 applied (:mod:`host.conversion_settings`: scaling, recentring, axis, material settings, and
-``sceneGraphMode`` ``none``, which merges the meshes into one object). Not done: texture
+``sceneGraphMode`` ``none``, which merges the meshes into one object), and so is ARR's
+material override file (:mod:`host.material_overrides`). Not done: texture
 compression or resizing below the loader's 4,096-pixel side; merging different meshes while
 keeping the nodes (they are the parts a user picks and hides).
 
@@ -62,7 +63,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from farview.host import conversion_settings, pointclouds
+from farview.host import conversion_settings, material_overrides, pointclouds
 from farview.host.errors import ModelError
 from farview.host.gltf import (
     DEFAULT_MATERIAL,
@@ -146,7 +147,10 @@ def convert_file(src: Path, dst: Path, budgets: Budgets = Budgets(),
     try:
         settings = (conversion_settings.read_file(settings_file) if settings_file is not None
                     else conversion_settings.read(src))
-    except conversion_settings.SettingsError as e:
+        where = material_overrides.overrides_path(
+            src, settings.given if settings is not None else None)
+        overrides = material_overrides.read(where) if where is not None else None
+    except (conversion_settings.SettingsError, material_overrides.OverrideError) as e:
         raise ConversionError("InvalidInput", e.message) from None
     extras: dict[str, Any] = {}
     warnings: list[str] = list(settings.not_applied) if settings is not None else []
@@ -162,13 +166,20 @@ def convert_file(src: Path, dst: Path, budgets: Budgets = Budgets(),
         extras["origin"] = list(origin)
     else:
         model = _import_assimp(src, budgets, warnings)
-    before, offset = model, None
-    if settings is not None:
-        model, offset = conversion_settings.apply(model, settings)
+    before = model
+    applied = conversion_settings.Applied(model, None)
+    if settings is not None or overrides is not None:
+        applied = conversion_settings.apply(
+            model, settings or conversion_settings.ConversionSettings(), overrides)
+        model = applied.model
+    if overrides is not None:
+        names = {m.name for m in before.materials}
+        warnings += [f"{overrides.file}: no material is named {e.name!r}"
+                     for e in overrides.entries if e.pattern is None and e.name not in names]
     counts: dict[str, int] = {}
     data = write_glb(model, extras, counts)
     if info:
-        doc = conversion_info(src, dst, before, model, settings, offset, counts, data)
+        doc = conversion_info(src, dst, before, applied, settings, overrides, counts, data)
         write_atomically(dst.with_name(dst.stem + ".info.json"),
                          json.dumps(doc, indent=2).encode())
     write_atomically(dst, data)
@@ -201,14 +212,17 @@ def _format(src: Path, model: Model) -> tuple[str, str]:
     return f"{ext[1:].upper()} (Open Asset Import Library)", ""
 
 
-def conversion_info(src: Path, dst: Path, before: Model, after: Model,
+def conversion_info(src: Path, dst: Path, before: Model,
+                    applied: conversion_settings.Applied,
                     settings: conversion_settings.ConversionSettings | None,
-                    offset: tuple[float, float, float] | None, counts: dict[str, int],
+                    overrides: material_overrides.Overrides | None, counts: dict[str, int],
                     data: bytes) -> dict[str, Any]:
     """ARR's info file (``<name>.info.json``) for a conversion: the input's format and
     statistics, the output's. A "mesh" of ARR's statistics is a mesh part (one material):
     farview's primitive."""
     from importlib.metadata import PackageNotFoundError, version
+
+    after, offset = applied.model, applied.offset
 
     parts = [p for m in before.meshes for p in m.primitives]
     faces = [p.primitive_count for p in parts]
@@ -233,7 +247,7 @@ def conversion_info(src: Path, dst: Path, before: Model, after: Model,
         tool = f"farview {version('farview')}"
     except PackageNotFoundError:  # pragma: no cover - run from a source tree
         tool = "farview"
-    return {
+    out: dict[str, Any] = {
         "files": {"input": src.name, "output": dst.name},
         "conversionSettings": settings.given if settings is not None else {},
         "inputInfo": {"sourceAssetExtension": src.suffix.lower(),
@@ -255,6 +269,10 @@ def conversion_info(src: Path, dst: Path, before: Model, after: Model,
             "boundingBox": ({"min": [float(v) for v in box[0]],
                              "max": [float(v) for v in box[1]]} if box is not None else None),
             "numMeshesWritten": counts["meshes"], "numNodesWritten": counts["nodes"]}}
+    if overrides is not None:
+        out["materialOverrides"] = {"numOverrides": len(overrides.entries),
+                                    "numOverriddenMaterials": applied.overridden}
+    return out
 
 
 def _import_point_cloud(src: Path, budgets: Budgets) -> tuple[Model, tuple[float, float, float]]:

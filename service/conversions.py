@@ -510,8 +510,10 @@ class ConversionManager:
 
 MAX_INPUT_FILES = 1000
 SETTINGS_SUFFIX = ".ConversionSettings.json"
-"""ARR's settings file beside an input ``<stem>.<ext>`` is ``<stem>`` + this (read by the
-converter, :mod:`host.conversion_settings`; the service only fetches it)."""
+OVERRIDES_SUFFIX = ".MaterialOverrides.json"
+"""ARR's settings and material override files beside an input ``<stem>.<ext>`` are
+``<stem>`` + these (read by the converter, :mod:`host.conversion_settings`; the service only
+fetches them)."""
 MAX_LISTING_BYTES = 8 << 20
 
 
@@ -526,8 +528,8 @@ async def _fetch_input(url: str, web: WebInput | None, folder: Path) -> tuple[Pa
     if not names:
         local.parent.mkdir(parents=True, exist_ok=True)
         failed = await _download(url, local)
-        if failed is None:  # and ARR's settings file beside it, when the server has one
-            failed = await _download_settings(url, local.with_name(local.stem + SETTINGS_SUFFIX))
+        if failed is None:  # and ARR's settings and override files, when the server has them
+            failed = await _download_companions(url, local)
         return local, failed
     assert web is not None
     if len(names) > MAX_INPUT_FILES:
@@ -577,10 +579,36 @@ def _write_result_file(output: Path, conversion_id: str, warnings: list[str]) ->
     os.replace(tmp, path)
 
 
-async def _download_settings(asset_url: str, dest: Path) -> str | None:
-    """Fetch the input's ``<stem>.ConversionSettings.json`` from beside ``asset_url`` (the
-    same query: its token) into ``dest``; a server without one (HTTP 404) is not an error."""
-    failed = await _download(_sibling_url(asset_url, dest.name), dest, 1 << 20)
+async def _download_companions(asset_url: str, local: Path) -> str | None:
+    """Fetch ARR's files beside an input from a server that cannot list them (the same
+    query: its token): ``<stem>.ConversionSettings.json``, the material override file its
+    ``material-override`` names, else ``<stem>.MaterialOverrides.json``. A file the server
+    does not have (HTTP 404) is not an error."""
+    settings = local.with_name(local.stem + SETTINGS_SUFFIX)
+    failed = await _download_optional(asset_url, settings.name, settings)
+    if failed is not None:
+        return failed
+    named: object = ""
+    if settings.is_file():
+        try:
+            doc = json.loads(settings.read_bytes())
+            named = doc.get("material-override") if isinstance(doc, dict) else ""
+        except ValueError:
+            named = ""  # (the converter says what is wrong with it)
+    if not isinstance(named, str) or not named:
+        named = local.stem + OVERRIDES_SUFFIX
+    name = PurePosixPath(named.replace("\\", "/"))
+    if name.is_absolute() or ".." in name.parts or "\0" in named:
+        return None  # the converter refuses the name, saying so
+    return await _download_optional(asset_url, name.as_posix(),
+                                    local.parent.joinpath(*name.parts))
+
+
+async def _download_optional(asset_url: str, relative: str, dest: Path) -> str | None:
+    """Fetch the file ``relative`` (to the asset's folder) from beside ``asset_url`` into
+    ``dest`` (at most 4 MiB); HTTP 404 is no error."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    failed = await _download(_sibling_url(asset_url, relative), dest, 4 << 20)
     if failed is not None and "HTTP 404" in failed:
         dest.unlink(missing_ok=True)
         return None

@@ -150,19 +150,18 @@ def test_the_settings_file_beside_the_input_is_applied(svc: tuple[RunningService
     (storage / "box.obj").write_text(OBJ)
     (storage / "parts.mtl").write_text(MTL)
     (storage / "box.ConversionSettings.json").write_text(
-        '{"scaling": 0.01, "material-override": "box_materials.json"}')
+        '{"scaling": 0.01, "metadataKeys": ["part number"]}')
     assert put(service, "conv-settings", settings("box.obj", outputAssetFilename="box.glb")
                ).status_code == 201
     done = wait_done(service, "conv-settings")
     assert done["status"] == "Succeeded", done
     (warning,) = done["output"]["warnings"]
-    assert "material-override (box_materials.json) is not applied" in warning
+    assert "metadataKeys is not applied" in warning
     out = service.data_dir / "storage" / "output" / "converted" / "box.glb"
     lo, hi = world_bounds(out)
     np.testing.assert_allclose(hi - lo, [0.04, 0.01, 0.01], rtol=1e-5)  # the OBJ: 4 × 1 × 1
     info = json.loads(out.with_name("box.info.json").read_text())
-    assert info["conversionSettings"] == {"scaling": 0.01,
-                                          "material-override": "box_materials.json"}
+    assert info["conversionSettings"] == {"scaling": 0.01, "metadataKeys": ["part number"]}
     result = json.loads(out.with_name("box.result.json").read_text())
     assert result == [{"conversionId": "conv-settings"},
                       {"warning": "farview", "title": warning},
@@ -240,6 +239,17 @@ def test_an_http_input_is_downloaded_and_its_token_never_shown(
         lo, hi = world_bounds(out)
         lo2, hi2 = world_bounds(out.with_name("web2.glb"))
         np.testing.assert_allclose(hi2 - lo2, 2.0 * (hi - lo), rtol=1e-4)
+        # and ARR's material override file, named by the settings (in a folder)
+        (tmp_path / "models" / "engine.ConversionSettings.json").write_text(
+            '{"material-override": "mats/engine.json"}')
+        (tmp_path / "models" / "mats").mkdir()
+        (tmp_path / "models" / "mats" / "engine.json").write_text(
+            '[{"name": "RedPaint", "unlit": true}]')
+        body["settings"]["outputLocation"]["outputAssetFilename"] = "web3.glb"
+        run_hiding(service, "conv-web-overrides", body, secret, "inputLocation",
+                   "storageContainerReadListSas")
+        unlit = {m.name for m in load_model(out.with_name("web3.glb")).materials if m.unlit}
+        assert unlit == {"RedPaint"}
         # a token in the container URL itself: used, and not shown either
         body = settings("absent.glb", container=f"{container}?sig={secret}")
         assert put(service, "conv-web-404", body).status_code == 201
