@@ -12,10 +12,12 @@ metadata never comes is dropped once a later picture is matched (counted in
 :attr:`PoseCorrelator.unmatched`).
 
 Decoded pictures carry the receiver's pts: RTP timestamps rebased to the first frame it got,
-which is the host's pts 0 only if that first keyframe arrived whole. When it did not, every pts
-is off by the same amount and nothing would match again; after :data:`REANCHOR_AFTER` pictures
-in a row without metadata, the offset that makes most of them meet their metadata (and only
-that one) is found and applied from then on (counted in :attr:`PoseCorrelator.reanchored`).
+which is the host's pts 0 only if that first keyframe arrived whole. The first picture is
+therefore matched to the keyframe whose metadata came last (when one has come), and the offset
+kept. When that was wrong too, every pts is off by the same amount and nothing would match
+again; after :data:`REANCHOR_AFTER` pictures in a row without metadata, the offset that makes
+most of them meet their metadata (and only that one) is found and applied from then on
+(counted in :attr:`PoseCorrelator.reanchored`).
 
 Not thread-safe: the connection's event loop owns it. Bounded: at most :data:`MAX_TRACKED`
 poses and metadata are remembered.
@@ -59,6 +61,8 @@ class PoseCorrelator:
         self.unmatched = 0
         """Decoded pictures dropped because their metadata never came."""
         self._offset = 0
+        self._first = True
+        """No picture decoded yet (see :meth:`on_decoded`)."""
         self._strays: list[int] = []
         self.reanchored = 0
         """How often the receiver's pts were found off and corrected."""
@@ -92,6 +96,16 @@ class PoseCorrelator:
     def on_decoded(self, decoded: DecodedVideoFrame) -> Frame | None:
         """A picture was decoded; returns its frame if its metadata already arrived (else it
         waits: metadata travels on a data channel and may come just after the video)."""
+        if self._first:
+            self._first = False
+            # The first picture is a keyframe (the assembler starts on one), the one whose
+            # metadata came last: an earlier keyframe's metadata may be here with no picture
+            # (its video lost, or come before the client's receiver was ready), and the
+            # rebased pts 0 would meet it instead (test_lossy_network saw the host's pts 0
+            # metadata meet the picture of pts 2,458).
+            keys = [m for m in self._metadata.values() if m.keyframe]
+            if keys:
+                self._offset = (keys[-1].pts - decoded.pts) & 0xFFFFFFFF
         pts = (decoded.pts + self._offset) & 0xFFFFFFFF
         meta = self._metadata.pop(pts, None)
         if meta is None:

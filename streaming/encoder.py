@@ -67,6 +67,11 @@ class EncoderSettings:
         return max(2, round(self.max_fps * INTRA_REFRESH_S))
 
 
+MAX_VBV_GROWTH = 2.0
+"""The encoder's VBV buffer grows by at most this factor a frame (:meth:`H264Encoder.set_bitrate`;
+the rate with it)."""
+
+
 class H264Encoder:
     """Encodes I420 frames to H.264 ``av.Packet``s with the lowest latency the machine allows."""
 
@@ -79,6 +84,9 @@ class H264Encoder:
         """The current target (bit/s): ``settings.bitrate`` until :meth:`set_bitrate`."""
         self.fps = settings.max_fps
         """The frame rate the VBV buffer is sized for (two frames' budget)."""
+        self._applied = (settings.bitrate, self._vbv_buffer(settings.bitrate, settings.max_fps))
+        """The rate and VBV buffer the encoder has now (see :data:`MAX_VBV_GROWTH`)."""
+        self._wanted = self._applied
         self._ptr = context_pointer(self._codec)
         if self._ptr is None:
             log.warning("the encoder's VBV limits cannot be changed while it runs (PyAV internals "
@@ -103,9 +111,24 @@ class H264Encoder:
         fps = self.settings.max_fps if fps is None else max(1, min(self.settings.max_fps, int(fps)))
         if (bitrate, fps) == (self.bitrate, self.fps):
             return
-        per_frame_rate = bitrate * self.settings.max_fps // fps
-        set_rate_control(self._codec, self._ptr, per_frame_rate, self._vbv_buffer(bitrate, fps))
+        self._wanted = (bitrate * self.settings.max_fps // fps, self._vbv_buffer(bitrate, fps))
         self.bitrate, self.fps = bitrate, fps
+        self._step_rate_control()
+
+    def _step_rate_control(self) -> None:
+        """Move the encoder's rate and VBV buffer towards :attr:`_wanted`: down at once, up by
+        at most :data:`MAX_VBV_GROWTH` a frame. x264 keeps its buffer's fill in bits when the
+        buffer grows (``x264_ratecontrol_init_reconfigurable``), so a buffer 16-64 times bigger
+        read as nearly empty, and the next frame came out all skipped: the picture before it
+        again (5 frames in 1,500 with random changes, every one right after a big rise)."""
+        (rate, buf), (have_rate, have_buf) = self._wanted, self._applied
+        if (rate, buf) == (have_rate, have_buf):
+            return
+        grow = min(1.0, MAX_VBV_GROWTH * have_buf / buf) if buf > have_buf else 1.0
+        step = (max(have_rate, int(rate * grow)) if rate > have_rate else rate,
+                max(have_buf, int(buf * grow)) if buf > have_buf else buf)
+        set_rate_control(self._codec, self._ptr, *step)
+        self._applied = step
 
     @staticmethod
     def _open(s: EncoderSettings) -> tuple[Any, str]:
@@ -177,6 +200,7 @@ class H264Encoder:
         frame.time_base = VIDEO_TIME_BASE
         frame.pict_type = av.video.frame.PictureType.I if keyframe else av.video.frame.PictureType.NONE
         packets = list(self._codec.encode(frame))
+        self._step_rate_control()  # (for the next frame: a rise still under way)
         for p in packets:
             p.time_base = VIDEO_TIME_BASE
         self.frames_encoded += 1

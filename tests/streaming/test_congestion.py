@@ -410,6 +410,26 @@ def test_after_a_queue_loss_cut_growth_is_additive_up_to_what_the_client_receive
     assert blind.capacity is not None and blind.capacity < 2_500_000
 
 
+def test_the_cut_takes_the_median_of_the_clients_recent_receive_rates() -> None:
+    """One 100-ms window can read a third over the link (the client counts packets as its
+    loop reads them, in clumps): the cut's floor is 85 % of the median report of the last
+    quarter second, not of the last one (over a 1 Mbit/s cap the floor was 1.1 Mbit/s); a
+    report older than that no longer counts."""
+    cc = CongestionController(LIMITS, start=7_000_000)
+    feed = Feed(cc)
+    feed.send(1.0, 6e6)
+    cc.on_queue_delay(0.008, feed.now, received=1_000_000)  # old: forgotten by the cut
+    feed.send(0.3, 6e6)
+    cc.on_queue_delay(0.008, feed.now, received=3_000_000)
+    feed.send(0.1, 6e6)
+    cc.on_queue_delay(0.008, feed.now, received=3_900_000)  # a clump: 30 % over
+    assert cc.received == 3_000_000  # (the lower of two)
+    cc.on_queue_delay(0.008, feed.now, received=3_100_000)
+    assert cc.received == 3_100_000  # the median of three
+    feed.send(0.1, 6e6, loss=0.6)
+    assert cc.decreases == 1 and cc.target == int(0.85 * 3_100_000)
+
+
 def test_a_queue_growing_report_after_report_cuts_before_it_is_long() -> None:
     cc = CongestionController(LIMITS, start=3_200_000)
     feed = Feed(cc)

@@ -75,6 +75,28 @@ def test_pictures_off_by_a_lost_first_keyframe_are_reanchored_once_and_then_matc
     assert [f.metadata.pts if f is not None and f.metadata else None for f in frames[-3:]] == host_pts[-3:]
 
 
+def test_the_first_picture_meets_the_keyframe_whose_metadata_came_last() -> None:
+    """The host's first keyframe (pts 0) never reached the decoder (its video lost, or come
+    before the client's receiver was ready), but its metadata did; the receiver then started
+    on the keyframe asked for next (pts 3012) and rebased it to 0. The first picture meets
+    that keyframe's metadata, not the stale pts 0 (whose pose it does not show), and the
+    pictures after it match with no reanchoring. With one keyframe, nothing moves."""
+    import dataclasses
+
+    poses = PoseCorrelator()
+    msg = poses.stamp(REQUEST)
+    host_pts = [0, 1497, 3012, 4488, 6011, 7503]
+    for pts in host_pts:
+        poses.on_metadata(dataclasses.replace(_meta(pts, pts), keyframe=pts in (0, 3012)))
+    frames = [poses.on_decoded(_decoded(pts - 3012, 1.0)) for pts in host_pts[2:]]
+    assert [f.metadata.pose_sequence if f and f.metadata else None for f in frames] == host_pts[2:]
+    assert poses.reanchored == 0 and poses.unmatched == 0
+    whole = PoseCorrelator()
+    whole.on_metadata(dataclasses.replace(_meta(0, msg.sequence), keyframe=True))
+    first = whole.on_decoded(_decoded(0, 1.0))
+    assert first is not None and first.metadata is not None and first.metadata.pts == 0
+
+
 def test_a_few_lost_metadata_do_not_move_correct_pts() -> None:
     poses = PoseCorrelator()
     msg = poses.stamp(REQUEST)
