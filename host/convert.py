@@ -178,11 +178,15 @@ def convert_file(src: Path, dst: Path, budgets: Budgets = Budgets(),
                      for e in overrides.entries if e.pattern is None and e.name not in names]
     counts: dict[str, int] = {}
     data = write_glb(model, extras, counts)
-    if info:
-        doc = conversion_info(src, dst, before, applied, settings, overrides, counts, data)
-        write_atomically(dst.with_name(dst.stem + ".info.json"),
-                         json.dumps(doc, indent=2).encode())
+    report = (json.dumps(conversion_info(src, dst, before, applied, settings, overrides,
+                                         counts, data), indent=2).encode() if info else None)
     write_atomically(dst, data)
+    if report is not None:
+        try:
+            write_atomically(dst.with_name(dst.stem + ".info.json"), report)
+        except BaseException:
+            dst.unlink(missing_ok=True)  # all or nothing
+            raise
     return Result(model.triangle_count, model.point_count, counts["nodes"], counts["meshes"],
                   len(model.materials), size, len(data), tuple(warnings))
 

@@ -495,8 +495,12 @@ class ConversionManager:
             return "Timeout", f"the conversion took longer than {TIMEOUT_SECONDS:.0f} s"
         if proc.returncode == 0:
             message = out.decode(errors="replace").strip()
-            await asyncio.to_thread(_write_result_file, where.output, conversion_id,
-                                    _warnings(message))
+            try:
+                await asyncio.to_thread(_write_result_file, where.output, conversion_id,
+                                        _warnings(message))
+            except OSError as e:  # the output is whole: the conversion still succeeded
+                log.warning("conversion %s: could not write its result file: %s",
+                            conversion_id, e.strerror)
             return None, message
         last = err.decode(errors="replace").strip().splitlines()[-1:] or [""]
         try:

@@ -243,3 +243,12 @@ def test_the_info_file_says_what_was_converted_and_how(tmp_path: Path) -> None:
     np.testing.assert_allclose(np.add(box["min"], box["max"]) / 2, 0.0, atol=1e-5)
     np.testing.assert_allclose(np.subtract(box["max"], box["min"]), hi - lo, rtol=1e-5)
     assert not (tmp_path / "plain.info.json").exists()  # only when asked
+
+
+def test_an_info_file_that_cannot_be_written_leaves_no_output(tmp_path: Path) -> None:
+    src = write_obj(tmp_path)
+    (tmp_path / "out.info.json").mkdir()  # in the way: the info file cannot be written
+    with pytest.raises(OSError):
+        convert_file(src, tmp_path / "out.glb", info=True)
+    assert not (tmp_path / "out.glb").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out")]  # no temporaries
