@@ -51,7 +51,7 @@ import numpy as np
 import numpy.typing as npt
 
 from farview.host import material_overrides, transforms
-from farview.host.gltf import Material, Mesh, Model, Node, Primitive
+from farview.host.gltf import Material, Mesh, Model, Node, Primitive, node_world_matrices
 
 SUFFIX = ".ConversionSettings.json"
 MAX_FILE_BYTES = 1 << 20
@@ -321,21 +321,11 @@ def _moved(node: Node, root: npt.NDArray[np.float64]) -> Node:
 
 def _placed(model: Model, root: npt.NDArray[np.float64]
             ) -> list[tuple[Mesh, npt.NDArray[np.float64]]]:
-    """Every mesh the shown scene draws with its world matrix (``root`` above the roots)."""
-    out = []
-    stack = [(i, root) for i in reversed(model.roots)]
-    seen: set[int] = set()
-    while stack:
-        i, parent = stack.pop()
-        if i in seen:  # (a file's cycle or shared child: the loader refuses those already)
-            continue
-        seen.add(i)
-        node = model.nodes[i]
-        world = parent @ node.local_matrix()
-        if node.mesh is not None:
-            out.append((node.mesh, world))
-        stack.extend((c, world) for c in reversed(node.children))
-    return out
+    """Every mesh the shown scene draws with its world matrix (``root`` above the roots), in
+    node order."""
+    worlds = node_world_matrices(model)
+    return [(mesh, root @ worlds[i]) for i in sorted(worlds)
+            if (mesh := model.nodes[i].mesh) is not None]
 
 
 def world_bounds(model: Model, root: npt.NDArray[np.float64]
