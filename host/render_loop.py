@@ -165,6 +165,13 @@ class FrameRateCap:
         spacing = 0.0 if self._last_start is None else self._last_start + 0.5 / self.max_fps - now
         return max(0.0, need, spacing)
 
+    def charge(self, frames: float, now: float) -> None:
+        """The frame just started takes ``frames`` more frames' time on the link: the next one
+        starts no sooner than ``1 + frames`` frame intervals after it (the burst is spent
+        first, and the level goes below zero)."""
+        self._tokens = min(self._level(now), 0.0) - frames
+        self._at = now
+
     def started(self, now: float) -> None:
         """A frame started at ``now``: it takes a token."""
         self._tokens = self._level(now) - 1.0
@@ -237,6 +244,11 @@ class _Stream:
     is too low for the viewport even at the lowest frame rate)."""
     scale_at: float = -1e9
     """perf_counter() of the last change of ``scale``."""
+    owed_frames: float = 0.0
+    """Frames' time the link still needs for a frame bigger than the encoder's VBV buffer of
+    two frames' budget (a keyframe given room for a picture at a low bit rate,
+    ``streaming.encoder.KEYFRAME_MIN_BITS_PER_PIXEL``): the frame-rate cap waits that long
+    more, so the frames after it are not starved into copies of it."""
 
     def render_size(self, viewport: tuple[int, int], now: float) -> tuple[int, int]:
         """The size to render and encode for ``viewport``: smaller where the bit rate cannot
@@ -342,6 +354,9 @@ class RenderLoop:
         self._size: tuple[int, int] | None = None
         """The size of the last frame rendered."""
         self.keyframes_sent = 0
+        self.frames_over_budget = 0
+        """Frames over two frames' budget (keyframes given room at a low bit rate): the frames
+        after each waited for the link (``_Stream.owed_frames``)."""
         self.keyframe_requests = 0
         self.keyframe_requests_merged = 0
         """Requests that came within :data:`KEYFRAME_MIN_INTERVAL_S` of a keyframe and joined
@@ -606,6 +621,9 @@ class RenderLoop:
                         or self._held_back(time.perf_counter()):
                     continue
                 cap.max_fps = float(stream.frame_rate(size))
+                if stream.owed_frames:
+                    cap.charge(stream.owed_frames, time.perf_counter())
+                    stream.owed_frames = 0.0
             wait = cap.delay(time.perf_counter())
             if wait > 0:
                 time.sleep(wait)  # the cap; a newer pose may replace the pending one meanwhile
@@ -717,6 +735,12 @@ class RenderLoop:
         if not packets:
             return
         timings = job.timings
+        size_bytes = sum(p.size for p in packets)
+        budget = enc.bitrate / enc.fps  # bits a frame
+        if size_bytes * 8 > 2 * budget:
+            with self._cond:
+                stream.owed_frames += size_bytes * 8 / budget - 1.0
+            self.frames_over_budget += 1
         is_key = any(p.is_keyframe for p in packets)
         if is_key:
             stream.keyframe_at = time.perf_counter()
@@ -726,7 +750,7 @@ class RenderLoop:
             width=size[0], height=size[1], keyframe=is_key, target_bitrate=enc.bitrate,
             render_us=int(timings.render_ms * 1000), readback_us=int(timings.readback_ms * 1000),
             convert_us=int(timings.convert_ms * 1000), encode_us=encode_us,
-            size_bytes=sum(p.size for p in packets),
+            size_bytes=size_bytes,
             wait_us=min(job.wait_us + handoff_us, 2**32 - 1),
         )
         stream.on_frame(packets, meta)

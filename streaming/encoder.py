@@ -3,9 +3,11 @@
 Path choice (logged once, and exposed as :attr:`H264Encoder.path`): ``h264_nvenc`` with its
 low-latency settings when the machine has an NVIDIA encoder that opens, else ``libx264`` with
 ``ultrafast`` + ``zerolatency``. Both: no B-frames, one packet per frame, a VBV cap of two
-frames' budget (so keyframes stay small enough for the socket buffers and a narrow link),
-keyframes on demand. :meth:`H264Encoder.set_bitrate` changes the target and the VBV limits of the
-running encoder for its next frame (congestion control), without a keyframe.
+frames' budget (so keyframes stay small enough for the socket buffers and a narrow link; at a
+bit rate where that leaves a keyframe too few bits to be a picture, it gets
+:data:`KEYFRAME_MIN_BITS_PER_PIXEL`), keyframes on demand. :meth:`H264Encoder.set_bitrate`
+changes the target and the VBV limits of the running encoder for its next frame (congestion
+control), without a keyframe.
 
 Not thread-safe: one encoder is driven by one thread (the host's render thread). ``pts`` is in
 the 1/90000 time base; the host starts at 0 for each connection.
@@ -67,6 +69,19 @@ class EncoderSettings:
         return max(2, round(self.max_fps * INTRA_REFRESH_S))
 
 
+KEYFRAME_MIN_BITS_PER_PIXEL = 0.08
+"""The least a keyframe may take, in bits per pixel, whatever the VBV buffer of two frames'
+budget allows (:meth:`H264Encoder.keyframe_buffer`). Measured on the sample model at 960×540
+(x264, a fresh encoder): a keyframe held to 2.3 KB (0.036 bit/pixel, x264's floor at its
+highest quantizer) was a grey picture, Y PSNR 11 dB, its marker unreadable; 0.05 bit/pixel gave
+35 dB, 0.08 39 dB. Two frames' budget falls under 0.08 at about 0.6 Mbit/s and 15 frames a
+second of 960×540, or 1 Mbit/s and 43 of 1280×720. Such a keyframe is encoded by a fresh encoder
+whose buffer and rate give it room; the frames after it are back to their budget. It takes
+longer than a frame's time on the link: the host sends the frames after it that much later
+(``host.render_loop``)."""
+X264_VBV_INIT = 0.9
+"""How full x264's VBV buffer starts (its ``vbv-init`` default): a fresh encoder's first frame
+may take this fraction of the buffer."""
 MAX_VBV_GROWTH = 2.0
 """The encoder's VBV buffer grows by at most this factor a frame (:meth:`H264Encoder.set_bitrate`;
 the rate with it)."""
@@ -88,6 +103,9 @@ class H264Encoder:
         """The rate and VBV buffer the encoder has now (see :data:`MAX_VBV_GROWTH`)."""
         self._wanted = self._applied
         self._ptr = context_pointer(self._codec)
+        self.reopened_for_keyframes = 0
+        """Keyframes for which the encoder was opened afresh with a bigger VBV buffer
+        (:meth:`keyframe_buffer`)."""
         if self._ptr is None:
             log.warning("the encoder's VBV limits cannot be changed while it runs (PyAV internals "
                         "changed?): congestion control adjusts its average bit rate only")
@@ -96,6 +114,27 @@ class H264Encoder:
     def _vbv_buffer(bitrate: int, max_fps: int) -> int:
         """Two frames' budget, in bits."""
         return max(8000, 2 * bitrate // max_fps)
+
+    def keyframe_buffer(self) -> int:
+        """The VBV buffer (bits) a keyframe needs for :data:`KEYFRAME_MIN_BITS_PER_PIXEL` at this
+        size, allowing for the buffer starting :data:`X264_VBV_INIT` full."""
+        return int(KEYFRAME_MIN_BITS_PER_PIXEL * self.settings.width * self.settings.height
+                   / X264_VBV_INIT)
+
+    def _reopen(self, rate: int, buffer: int) -> None:
+        """A fresh encoder of the same settings at ``rate`` with a VBV buffer of ``buffer`` bits,
+        :data:`X264_VBV_INIT` full: x264 keeps its buffer's fill in bits when the buffer grows,
+        so a running encoder cannot be given room for one big frame; and its rate, not the
+        buffer, sets the first frame's quantizer (a buffer of 5.8 KB alone still gave a
+        2.9 KB keyframe where 5.2 KB were wanted)."""
+        try:
+            list(self._codec.encode(None))
+        except Exception:
+            pass
+        self._codec, self.path = self._open(self.settings, rate, buffer)
+        self._ptr = context_pointer(self._codec)
+        self._applied = (rate, buffer)
+        self.reopened_for_keyframes += 1
 
     def set_bitrate(self, bitrate: int, fps: int | None = None) -> None:
         """Aim the running encoder at ``bitrate`` bit/s from its next frame on, for frames that
@@ -131,10 +170,15 @@ class H264Encoder:
         self._applied = step
 
     @staticmethod
-    def _open(s: EncoderSettings) -> tuple[Any, str]:
+    def _open(s: EncoderSettings, rate: int | None = None,
+              buffer: int | None = None) -> tuple[Any, str]:
+        """Open the first encoder that opens, at ``rate`` (default ``s.bitrate``) with a VBV
+        buffer of ``buffer`` bits (default two frames' budget)."""
         # VBV through FFmpeg's own maxrate/bufsize: the wrappers re-read them before each frame
         # (and reset x264's own vbv-* options to them), which is how set_bitrate works.
-        vbv = {"maxrate": str(s.bitrate), "bufsize": str(H264Encoder._vbv_buffer(s.bitrate, s.max_fps))}
+        rate = s.bitrate if rate is None else rate
+        buffer = H264Encoder._vbv_buffer(s.bitrate, s.max_fps) if buffer is None else buffer
+        vbv = {"maxrate": str(rate), "bufsize": str(buffer)}
         candidates: list[tuple[str, dict[str, str]]] = []
         refresh = {"intra-refresh": "1"} if s.intra_refresh else {}
         if s.prefer_hardware:
@@ -156,7 +200,7 @@ class H264Encoder:
                 codec.pix_fmt = "yuv420p"
                 codec.time_base = VIDEO_TIME_BASE
                 codec.framerate = fractions.Fraction(s.max_fps, 1)
-                codec.bit_rate = s.bitrate
+                codec.bit_rate = rate
                 # keyframes only on demand; with intra refresh, the sweep's length
                 codec.gop_size = s.refresh_frames() if s.intra_refresh else 100000
                 codec.max_b_frames = 0
@@ -199,6 +243,12 @@ class H264Encoder:
         frame.pts = pts
         frame.time_base = VIDEO_TIME_BASE
         frame.pict_type = av.video.frame.PictureType.I if keyframe else av.video.frame.PictureType.NONE
+        if keyframe and self.keyframe_buffer() > self._applied[1]:
+            # too few bits for a picture at this rate: room for one (a frame's budget at the
+            # rate opened with is the keyframe's), and back to two frames' budget and the
+            # rate asked for from the next frame on (_step_rate_control: down at once)
+            self._reopen(max(self._applied[0], int(self.keyframe_buffer() * X264_VBV_INIT)
+                             * self.settings.max_fps), self.keyframe_buffer())
         packets = list(self._codec.encode(frame))
         self._step_rate_control()  # (for the next frame: a rise still under way)
         for p in packets:

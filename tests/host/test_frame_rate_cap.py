@@ -68,3 +68,23 @@ def test_bad_arguments() -> None:
         FrameRateCap(0)
     with pytest.raises(ValueError):
         FrameRateCap(60, burst=0.5)
+
+
+def test_a_frame_charged_for_its_time_on_the_link_holds_the_next_ones_back() -> None:
+    """A keyframe four frames' budget big at 15 fps (given room at a low bit rate) takes four
+    frames' time on the link: the next frame starts four frame times after it, whatever burst
+    the cap had saved, and the stream goes on at its rate from there."""
+    cap = FrameRateCap(15)
+    arrivals = [i / 15 for i in range(1, 40)]
+    starts, free_at = [], 0.0
+    for i, a in enumerate(arrivals):
+        now = max(a, free_at)
+        now += cap.delay(now)
+        cap.started(now)
+        starts.append(now)
+        if i == 10:
+            cap.charge(3.0, now)  # four frames' time in all
+        free_at = now + 0.01
+    assert [round((b - a) * 15, 3) for a, b in itertools.pairwise(starts[:11])] == [1.0] * 10
+    assert starts[11] - starts[10] == pytest.approx(4 / 15)
+    assert starts[-1] - starts[11] == pytest.approx((len(starts) - 12) / 15, abs=0.01)

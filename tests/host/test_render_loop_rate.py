@@ -181,7 +181,9 @@ def test_below_the_lowest_frame_rate_s_floor_the_resolution_goes_down_and_back_u
     """At 150 kbit/s a 1280x720 viewport would starve even at 15 fps (0.025 bit a pixel needs
     346 kbit/s): the stream is rendered and sent at half its sides (640x360, a keyframe at the
     switch), and the packets decode at that size; back at 8 Mbit/s it returns to 1280x720, no
-    sooner than SCALE_HOLD_S after the change. (The rule itself: tests/streaming/test_congestion.py.)"""
+    sooner than SCALE_HOLD_S after the change. (The rule itself: tests/streaming/test_congestion.py.)
+    The keyframe at the switch is given room for a picture (over two frames' budget at that
+    rate): the next frame starts no sooner than the link has carried it."""
     import av
 
     from farview.host.render_loop import SCALE_HOLD_S
@@ -227,6 +229,14 @@ def test_below_the_lowest_frame_rate_s_floor_the_resolution_goes_down_and_back_u
         got = list(frames)
     low = [(t, m) for t, m, _ in got if low_at < t < high_at and (m.width, m.height) == (640, 360)]
     assert low and low[0][1].keyframe, [(m.width, m.keyframe) for _, m, _ in got[:40]]
+    key, after = low[0][1], low[1][1]
+    from farview.streaming.congestion import frame_rate_for
+    assert key.size_bytes * 8 > 2 * 150_000 / frame_rate_for(150_000, 640, 360, 60)
+    assert loop.frames_over_budget >= 1
+    # start to start (pts is taken when the encoding starts, after the frame's render)
+    key_work_s = (key.render_us + key.readback_us + key.convert_us) / 1e6
+    assert (after.pts - key.pts) / 90000 + key_work_s + 0.005 >= key.size_bytes * 8 / 150_000, (
+        key.size_bytes, after.pts - key.pts, key_work_s)
     back = [t for t, m, _ in got if t > high_at and (m.width, m.height) == (1280, 720)]
     assert back and back[0] - low[0][0] >= SCALE_HOLD_S - 0.05
     # every packet decodes, each picture at the size its metadata names

@@ -87,3 +87,42 @@ def test_intra_refresh_heals_a_decoder_that_joins_late_without_an_idr() -> None:
         shown += [int(f.pts) // 1500 for f in decoder.decode(packet)]
     assert shown and sweeps[0] < shown[0] <= sweeps[0] + 2 * settings.refresh_frames()
     assert shown == list(range(shown[0], 100))
+
+
+def test_a_keyframe_at_a_low_bit_rate_is_a_picture() -> None:
+    """At 0.2 Mbit/s and 15 frames a second of 960×540, two frames' budget is 3.3 KB: x264
+    held the keyframe to that and sent a grey picture (its marker unreadable, Y PSNR 11 dB on
+    the sample model). A keyframe gets KEYFRAME_MIN_BITS_PER_PIXEL (a fresh encoder with a
+    bigger buffer), the frames after it go back to their budget, and every frame decodes as its
+    own picture, the keyframe forced mid-stream too."""
+    from farview.input import marker
+    from farview.streaming.encoder import KEYFRAME_MIN_BITS_PER_PIXEL
+
+    w, h = 960, 540
+    enc = H264Encoder(EncoderSettings(width=w, height=h, bitrate=200_000, prefer_hardware=False))
+    enc.set_bitrate(200_000, 15)
+    dec = av.CodecContext.create("h264", "r")
+    yy, xx = np.mgrid[0:h, 0:w]
+    shown, psnr, sizes = [], [], []
+    for i in range(30):
+        a = i * 0.02
+        y = (128 + 60 * np.sin(xx / 40 + a) * np.cos(yy / 30 - a)).astype(np.uint8)
+        uv = np.full((h // 2, w // 2), 128, np.uint8)
+        marker.burn(y, uv, uv.copy(), i)
+        key = i in (0, 20)
+        packets = enc.encode(y, uv, np.full_like(uv, 128), pts=i * 6000, keyframe=key)
+        sizes.append(sum(p.size for p in packets))
+        for packet in packets:
+            for picture in dec.decode(av.Packet(bytes(packet))):
+                got = picture.to_ndarray()[:h].astype(np.float64)
+                shown.append(marker.read(picture.to_ndarray()[:h]))
+                if key:
+                    mse = float(((got - y) ** 2).mean())
+                    psnr.append(10 * np.log10(255 ** 2 / max(mse, 1e-9)))
+    assert shown == list(range(30))
+    assert len(psnr) == 2 and min(psnr) > 25, psnr
+    assert enc.reopened_for_keyframes == 2
+    assert min(sizes[0], sizes[20]) * 8 > 0.5 * KEYFRAME_MIN_BITS_PER_PIXEL * w * h
+    budget = 200_000 / 15 / 8  # bytes a frame
+    later = sizes[25:30]
+    assert max(later) < 3 * budget, sizes  # back to the frame budget after the keyframe
