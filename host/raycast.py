@@ -11,7 +11,8 @@ chunks it meets with a vectorised Möller–Trumbore, gathered from the mesh's o
 indices for that ray. The local direction is *not* renormalised, so the ray parameter ``t`` is
 the world-space distance along the unit world direction. Per mesh, the chunks (the triangle
 order, 4 bytes a triangle, and a box a chunk) are made when a ray first comes near it, cached
-by ``Mesh.key`` and pruned when meshes go away. (Each mesh's triangles as float64 corner and
+by ``Mesh.key`` and pruned when meshes go away; :meth:`RayCaster.prime` makes them, and the
+meshes' boxes, for a model just loaded, before the first click. (Each mesh's triangles as float64 corner and
 edge arrays, 72 bytes a triangle, were cached before: 200 MB more after six rays through the
 20 M-triangle model, and every ray tested every triangle of a mesh it came near.)
 
@@ -57,6 +58,9 @@ class Hit:
 
 CHUNK_TRIANGLES = 256
 """Triangles a chunk: the unit a ray's box test keeps or leaves out."""
+PRIME_MIN_TRIANGLES = 8192
+"""Meshes with fewer triangles get their chunks when a ray first comes near them, not when
+the model is loaded (:meth:`RayCaster.prime`)."""
 _BUILD_TRIANGLES = 1 << 20
 """Chunks are made this many triangles at a time (bounds the temporary arrays)."""
 
@@ -158,8 +162,20 @@ class RayCaster:
 
     def prime(self, meshes: list[Mesh]) -> None:
         """Make the local boxes of ``meshes`` now (a model just loaded, in a worker thread),
-        so that the first ray does not wait for them (100,000 meshes: about 0.3 s)."""
+        so that the first ray does not wait for them (100,000 meshes: about 0.3-0.5 s), then
+        their chunks (the first ray into a mesh of 311,000 triangles waited 60-70 ms for its
+        chunks, a ray through a 20 M-triangle model 0.1-0.5 s; 4 bytes a triangle). A mesh
+        gone meanwhile (:meth:`prune`) is skipped, and so are meshes under
+        :data:`PRIME_MIN_TRIANGLES` (100,000 small parts' chunks would have cost about 50 MB and
+        seconds of the GIL, where a ray makes one in well under a millisecond)."""
         self._local_boxes(meshes)
+        for mesh in meshes:
+            if mesh.triangle_count < PRIME_MIN_TRIANGLES:
+                continue
+            with self._lock:
+                if mesh.key in self._cache or mesh.key not in self._box_row:
+                    continue
+            self._chunks(mesh)
 
     def _local_boxes(self, meshes: list[Mesh]) -> tuple[F64, F64, npt.NDArray[np.bool_]]:
         """(lo, hi) of each mesh's vertices, and which meshes have any; the ones not cached

@@ -194,6 +194,8 @@ class HostRuntime:
             "max_bitrate": settings.max_bitrate,
             "congestion": cc.snapshot() if cc is not None else None,
             "keyframes_sent": rl.keyframes_sent,
+            # keyframes given room for a picture at a low bit rate: frames after each waited
+            "frames_over_budget": rl.frames_over_budget,
             "keyframe_requests": rl.keyframe_requests,
             "keyframe_requests_merged": rl.keyframe_requests_merged,
             "intra_refresh": settings.intra_refresh,

@@ -291,3 +291,33 @@ def test_a_loaded_models_ray_cast_boxes_are_made_in_the_background(model_dir: Pa
     asyncio.run(run())
     meshes = service.runtime.scene.meshes()
     assert meshes and meshes <= set(service.raycaster._box_row)
+
+
+def test_prime_makes_the_chunks_of_big_meshes_before_the_first_ray() -> None:
+    """A loaded model's big meshes get their chunks when it is loaded (the first ray into a
+    311,000-triangle mesh waited 60-70 ms for them); small ones, which a ray chunks in well under
+    a millisecond, wait for a ray. Casts after priming find what a fresh caster finds."""
+    from benchmarks.bench_scale import sphere
+    from farview.host.gltf import DEFAULT_MATERIAL, Mesh, Model, Node, Primitive
+    from farview.host.raycast import PRIME_MIN_TRIANGLES
+
+    big_pos, big_nrm, big_idx = sphere(120)
+    small_pos, small_nrm, small_idx = sphere(10)
+    big = Mesh("big", (Primitive(big_pos, big_nrm, big_idx, DEFAULT_MATERIAL),))
+    small = Mesh("small", (Primitive(small_pos * 0.2, small_nrm, small_idx, DEFAULT_MATERIAL),))
+    assert big.triangle_count >= PRIME_MIN_TRIANGLES > small.triangle_count
+    scene = Scene()
+    model = Model("two", (Node(0, "big", mesh=big), Node(1, "small", mesh=small,
+                                                         translation=(3.0, 0.0, 0.0))),
+                  (0, 1), (big, small), (DEFAULT_MATERIAL,))
+    scene.add_model(model, "two")
+    caster = RayCaster()
+    caster.prime(list(model.meshes))
+    assert big.key in caster._cache and caster._cache[big.key] is not None
+    assert small.key not in caster._cache
+    for origin in ((0.0, 0.3, 5.0), (3.0, 0.0, 5.0), (0.5, 0.5, -5.0)):
+        direction = (0.0, 0.0, -1.0) if origin[2] > 0 else (0.0, 0.0, 1.0)
+        got = caster.cast(scene.draw_list(), origin, direction, max_hits=4)
+        want = RayCaster().cast(scene.draw_list(), origin, direction, max_hits=4)
+        assert got and [(h.entity_id, h.distance) for h in got] == [
+            (h.entity_id, h.distance) for h in want]
