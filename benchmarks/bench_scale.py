@@ -18,7 +18,9 @@ own and in full (no batches, no levels of detail: as before issue 20).
 Each model is measured in a fresh process (``--measure PATH``), so that memory freed by one
 model cannot hide another's: "RSS MB" is that process's resident memory once the model is
 drawn and its levels of detail are uploaded, less what it held before loading (the GL context
-and renderer); "peak MB" is its high-water mark (loading included, the "plain" frames not:
+and renderer, which has drawn a small model of the same kind and dropped it: ``warm_up``; what
+that first model left behind, the shaders llvmpipe compiled and the like, is "warm MB", once a
+process); "peak MB" is its high-water mark (loading included, the "plain" frames not:
 drawing 100,000 parts each from buffers of its own took 1.15 GB) less the same; "B/tri" is
 RSS per triangle.
 The level-of-detail worker (a child process that exits with the renderer) is not counted.
@@ -31,6 +33,7 @@ table: a 20-million-triangle model is a ~460 MB file and needs several GiB of me
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import math
 import subprocess
@@ -44,7 +47,7 @@ import psutil
 
 import farview.host.egl
 from farview.host.convert import Budgets, convert_file
-from farview.host.gltf import load_model, pack_glb
+from farview.host.gltf import load_model, pack_glb, return_freed_memory
 from farview.host.raycast import RayCaster
 from farview.host.renderer import Renderer
 from farview.host.scene import Scene
@@ -213,12 +216,37 @@ def measure(renderer: Renderer, path: Path, frames: int) -> dict[str, float]:
     return out
 
 
+def warm_up(renderer: Renderer, path: Path) -> None:
+    """Draw a small model of the same kind (64 parts, 12,800 triangles) at rest, moving and
+    with a part selected, then an empty scene, before the baseline: the renderer's one-time
+    costs (llvmpipe compiling the mesh, outline and per-vertex lighting shaders: 15-48 MB in
+    one process) are not the model's."""
+    write_model(path, 12_800, 64)
+    scene = Scene()
+    root = scene.add_model(load_model(path), "warm-up")
+    path.unlink()
+    for i in range(3):
+        renderer.render(scene, [orbit(0.0, 4.0)])
+        renderer.render(scene, [orbit(0.1 * i, 4.0)], moving=True)
+    next(iter(scene.draw_list())).entity.selected = True
+    renderer.render(scene, [orbit(0.0, 4.0)])
+    scene.remove(root)
+    renderer.render(scene, [orbit(0.0, 4.0)])
+    del scene, root
+    gc.collect()
+    return_freed_memory()
+
+
 def measure_in_this_process(path: Path, frames: int) -> None:
     """``--measure``: one model, measured by a process of its own; prints a JSON line."""
     ctx = farview.host.egl.EglContext()
     renderer = Renderer(1280, 720)
-    renderer.render(Scene(), [orbit(0.0, 1.0)])  # shaders compiled before the baseline
+    renderer.render(Scene(), [orbit(0.0, 1.0)])
+    before = psutil.Process().memory_info().rss
+    warm_up(renderer, path.with_name(path.stem + "_warm_up.glb"))
+    warm_mb = (psutil.Process().memory_info().rss - before) / 2**20
     out = measure(renderer, path, frames)
+    out["warm_up_mb"] = warm_mb
     renderer.close()
     ctx.release()
     print(json.dumps(out), flush=True)
@@ -252,7 +280,8 @@ def main() -> None:
     print(f"{'triangles':>11} {'parts':>7} {'file MB':>8} {'load s':>7} {'scene s':>8} {'prime s':>7} "
           f"{'1st frame s':>11} {'LODs s':>6} {'RSS MB':>7} {'peak MB':>7} {'B/tri':>6} "
           f"{'moving ms':>9} "
-          f"{'level':>5} {'rest ms':>8} {'pick ms':>8} {'select ms':>9} {'plain ms':>8}")
+          f"{'level':>5} {'rest ms':>8} {'pick ms':>8} {'select ms':>9} {'plain ms':>8} "
+          f"{'warm MB':>7}")
     converted = []
     with tempfile.TemporaryDirectory() as tmp:
         for millions, parts in rows:
@@ -296,7 +325,7 @@ def _row(path: Path, tris: int, parts: int, frames: int, note: str = "") -> None
           f"{r['rss_mb'] * 2**20 / tris:>6.0f} "
           f"{r['moving_ms']:>9.1f} {r['level']:>5} {r['rest_ms']:>8.1f} "
           f"{r['pick_ms']:>8.1f} {r['select_ms']:>9.1f} "
-          f"{r['unbatched_ms']:>8.1f}{note}", flush=True)
+          f"{r['unbatched_ms']:>8.1f} {r['warm_up_mb']:>7.0f}{note}", flush=True)
 
 
 if __name__ == "__main__":
