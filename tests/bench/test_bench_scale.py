@@ -19,6 +19,6 @@ def test_bench_scale_reports_each_model() -> None:
                           "--parts", "256", "--frames", "2"],
                          cwd=REPO, capture_output=True, text=True, timeout=170)
     assert out.returncode == 0, out.stderr
-    rows = re.findall(r"^\s+([\d,]+)\s+([\d,]+)\s+([\d.]+)(\s+-?[\d.]+){13}\s*$", out.stdout, re.M)
+    rows = re.findall(r"^\s+([\d,]+)\s+([\d,]+)\s+([\d.]+)(\s+-?[\d.]+){15}\s*$", out.stdout, re.M)
     assert [(int(t.replace(",", "")) > 0, p) for t, p, *_ in rows] == [(True, "64"), (True, "256")], \
         out.stdout
