@@ -6,11 +6,13 @@ looked at closer, nearest box first, and a closest-hit cast stops once the next 
 than the hit (a ray through a 100,000-part assembly took 2.3 s entity by entity). Per such
 entity: the ray is taken into the mesh's local space (so triangles are never transformed),
 tested against the boxes of the mesh's chunks (:data:`CHUNK_TRIANGLES` triangles close to one
-another: sorted along a Morton curve of their centres), then against the triangles of the
+another: in their own order where that keeps them together, as a converted file's does, else
+sorted along a Morton curve of their centres), then against the triangles of the
 chunks it meets with a vectorised Möller–Trumbore, gathered from the mesh's own positions and
 indices for that ray. The local direction is *not* renormalised, so the ray parameter ``t`` is
 the world-space distance along the unit world direction. Per mesh, the chunks (the triangle
-order, 4 bytes a triangle, and a box a chunk) are made when a ray first comes near it, cached
+order, 4 bytes a triangle, when they were sorted, and a box a chunk) are made when a ray first
+comes near it, cached
 by ``Mesh.key`` and pruned when meshes go away; :meth:`RayCaster.prime` makes them, and the
 meshes' boxes, for a model just loaded, before the first click. (Each mesh's triangles as float64 corner and
 edge arrays, 72 bytes a triangle, were cached before: 200 MB more after six rays through the
@@ -58,6 +60,12 @@ class Hit:
 
 CHUNK_TRIANGLES = 256
 """Triangles a chunk: the unit a ray's box test keeps or leaves out."""
+OWN_ORDER_MAX_SPREAD = 2.5
+"""Chunks of triangles in their own order are used when their boxes' mean diagonal is at most
+this times the diagonal of a square patch of a chunk's share of the surface. Morton-sorted
+chunks measured 1.7-2.8 on the bench's spheres; converted files' own order 1.9 (311,000
+triangles: 14-29 ms against 75-149 ms sorted, and their boxes half the surface), 100,000 parts
+merged 2.2-2.3; the generated UV spheres' rings 3.2 (18,624 triangles) and 11.8 (311,260)."""
 PRIME_MIN_TRIANGLES = 8192
 """Meshes with fewer triangles get their chunks when a ray first comes near them, not when
 the model is loaded (:meth:`RayCaster.prime`)."""
@@ -72,7 +80,7 @@ class _PrimChunks:
     triangles: npt.NDArray[np.uint32]
     """Its (T, 3) index triples (a view of its indices)."""
     order: npt.NDArray[np.uint32] | None
-    """Triangle numbers in chunk order (None: one chunk, in their own order)."""
+    """Triangle numbers in chunk order (None: the triangles' own order, chunk by chunk)."""
     lo: F64
     hi: F64
     """(chunks, 3) box of each chunk's triangles."""
@@ -87,10 +95,39 @@ def _part1by2(v: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
     return (v | (v << np.uint64(2))) & np.uint64(0x09249249)
 
 
+def _own_order_chunks(positions: npt.NDArray[np.float32], tri: npt.NDArray[np.uint32]
+                      ) -> _PrimChunks | None:
+    """The triangles in chunks of :data:`CHUNK_TRIANGLES` as they come, when those chunks are
+    compact (their boxes' mean diagonal at most :data:`OWN_ORDER_MAX_SPREAD` times a square
+    patch of a chunk's share of the surface): a converted file's triangles, in vertex-cache
+    order, and parts merged in Morton order are; a UV sphere's rings are not. None when not."""
+    count = len(tri)
+    starts = np.arange(0, count, CHUNK_TRIANGLES)
+    lo = np.empty((len(starts), 3))
+    hi = np.empty((len(starts), 3))
+    area = 0.0
+    for a in range(0, count, _BUILD_TRIANGLES):
+        block = tri[a:a + _BUILD_TRIANGLES]
+        p0, p1, p2 = (positions[block[:, k]] for k in range(3))
+        first = a // CHUNK_TRIANGLES
+        local = np.arange(0, len(block), CHUNK_TRIANGLES)
+        lo[first:first + len(local)] = np.minimum.reduceat(np.minimum(np.minimum(p0, p1), p2),
+                                                           local, axis=0)
+        hi[first:first + len(local)] = np.maximum.reduceat(np.maximum(np.maximum(p0, p1), p2),
+                                                           local, axis=0)
+        area += 0.5 * float(np.linalg.norm(np.cross(p1 - p0, p2 - p0), axis=1).sum())
+    patch = math.sqrt(2.0 * area * CHUNK_TRIANGLES / count)
+    spread = float(np.linalg.norm(hi - lo, axis=1).mean())
+    if not (patch > 0.0 and spread <= OWN_ORDER_MAX_SPREAD * patch):
+        return None
+    return _PrimChunks(positions, tri, None, lo, hi)
+
+
 def _prim_chunks(positions: npt.NDArray[np.float32], indices: npt.NDArray[np.uint32]
                  ) -> _PrimChunks | None:
-    """A primitive's triangles in chunks of :data:`CHUNK_TRIANGLES` neighbours (sorted by the
-    Morton code of their centres in the primitive's box), each chunk's box."""
+    """A primitive's triangles in chunks of :data:`CHUNK_TRIANGLES` neighbours, each chunk's
+    box: in their own order when that is compact (:func:`_own_order_chunks`: no sort, no
+    order array), else sorted by the Morton code of their centres in the primitive's box."""
     tri = indices[:len(indices) - len(indices) % 3].reshape(-1, 3)
     count = len(tri)
     if not count:
@@ -99,6 +136,9 @@ def _prim_chunks(positions: npt.NDArray[np.float32], indices: npt.NDArray[np.uin
         corners = positions[tri].reshape(-1, 3)
         return _PrimChunks(positions, tri, None, corners.min(axis=0, keepdims=True).astype(np.float64),
                            corners.max(axis=0, keepdims=True).astype(np.float64))
+    own = _own_order_chunks(positions, tri)
+    if own is not None:
+        return own
     centres = np.empty((count, 3), dtype=np.float32)
     for a in range(0, count, _BUILD_TRIANGLES):
         block = tri[a:a + _BUILD_TRIANGLES]
@@ -343,11 +383,12 @@ def _gather(chunks: _MeshChunks, o: F64, d: F64, max_t: float) -> _Triangles | N
         meets = np.flatnonzero((leave >= np.maximum(enter, 0.0) - 1e-9) & (enter <= max_t))
         if not meets.size:
             continue
-        if prim.order is None:
+        if len(prim.lo) == 1:
             triangles = prim.triangles
         else:
             slots = (meets[:, None] * CHUNK_TRIANGLES + np.arange(CHUNK_TRIANGLES)).reshape(-1)
-            triangles = prim.triangles[prim.order[slots[slots < len(prim.order)]]]
+            slots = slots[slots < len(prim.triangles)]
+            triangles = prim.triangles[slots if prim.order is None else prim.order[slots]]
         picked.append(prim.positions[triangles].astype(np.float64))
     if not picked:
         return None

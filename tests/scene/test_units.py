@@ -115,19 +115,28 @@ def _every_triangle(positions: np.ndarray, indices: np.ndarray, origin: np.ndarr
     return sorted(t[ok].tolist())
 
 
-def test_chunked_casts_find_what_testing_every_triangle_finds() -> None:
+@pytest.mark.parametrize("order", ["rings", "local"])
+def test_chunked_casts_find_what_testing_every_triangle_finds(order: str) -> None:
     """A big mesh is cast against in chunks of neighbouring triangles (only those whose box
     the ray meets are tested): the hits must be those of testing every triangle, for rays
-    from outside and inside, along the axes and grazing, nearest hit and several."""
+    from outside and inside, along the axes and grazing, nearest hit and several. "rings": a
+    UV sphere's triangles ring by ring, chunked in Morton order; "local": the same triangles
+    in a local order (as a converted file's), chunked as they come."""
     from benchmarks.bench_scale import sphere
     from farview.host.gltf import DEFAULT_MATERIAL, Mesh, Model, Node, Primitive
-    from farview.host.raycast import CHUNK_TRIANGLES
+    from farview.host.raycast import CHUNK_TRIANGLES, _prim_chunks
 
     pos, nrm, idx = sphere(120)  # 28,560 triangles: 112 chunks
     rng = np.random.default_rng(3)
     pos = pos * (1.0 + 0.1 * rng.random((len(pos), 1))).astype(np.float32)  # bumpy
+    if order == "local":  # the triangles in the Morton order the caster would sort them into
+        sorted_ = _prim_chunks(pos, idx)
+        assert sorted_ is not None and sorted_.order is not None
+        idx = np.ascontiguousarray(idx.reshape(-1, 3)[sorted_.order].reshape(-1))
     prim = Primitive(pos, nrm, idx, DEFAULT_MATERIAL)
     assert prim.triangle_count > 50 * CHUNK_TRIANGLES
+    chunks = _prim_chunks(prim.positions, prim.indices)
+    assert chunks is not None and (chunks.order is None) == (order == "local")
     mesh = Mesh("ball", (prim,))
     scene = Scene()
     scene.add_model(Model("ball", (Node(0, "ball", mesh=mesh),), (0,), (mesh,),
