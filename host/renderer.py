@@ -422,6 +422,46 @@ def _gpu_index(index: npt.NDArray[np.integer], vertices: int
     return np.ascontiguousarray(index, dtype=np.uint32), GL.GL_UNSIGNED_INT
 
 
+def _pack_normals(normals: npt.NDArray[np.float32]) -> npt.NDArray[np.uint32]:
+    """Unit normals (any length: they are normalised first; zero stays zero) as
+    ``GL_INT_2_10_10_10_REV`` words, x in the low ten bits (signed, 511 = 1.0)."""
+    n = np.asarray(normals, dtype=np.float32)
+    length = np.sqrt(np.einsum("ij,ij->i", n, n))[:, None]
+    unit = np.divide(n, length, out=np.zeros_like(n), where=length > 0)
+    q = (np.rint(np.clip(unit, -1.0, 1.0) * 511.0).astype(np.int32) & 0x3FF).astype(np.uint32)
+    packed: npt.NDArray[np.uint32] = q[:, 0] | (q[:, 1] << np.uint32(10)) | (q[:, 2] << np.uint32(20))
+    return packed
+
+
+def _vertex_buffer(vbo: int, rows: npt.NDArray[np.float32],
+                   layout: Sequence[tuple[int, int]]) -> int:
+    """Upload ``rows`` (float32, the columns of ``layout``: (shader location, floats) each) to
+    ``vbo`` and point the bound vertex array's attributes at it; the normal (location 1) goes as
+    one packed word (:func:`_pack_normals`: 4 bytes a vertex instead of 12; llvmpipe keeps
+    vertex buffers in system memory). Returns the bytes uploaded."""
+    words = []
+    attribs = []  # (location, components, GL type, normalised, offset in words)
+    start = at = 0
+    for loc, size in layout:
+        column = rows[:, start:start + size]
+        if loc == 1 and size == 3:
+            words.append(_pack_normals(column)[:, None])
+            attribs.append((loc, 4, GL.GL_INT_2_10_10_10_REV, GL.GL_TRUE, at))
+            at += 1
+        else:
+            words.append(np.ascontiguousarray(column, dtype=np.float32).view(np.uint32))
+            attribs.append((loc, size, GL.GL_FLOAT, GL.GL_FALSE, at))
+            at += size
+        start += size
+    data = np.ascontiguousarray(np.concatenate(words, axis=1) if len(words) > 1 else words[0])
+    GL.glBindBuffer(GL.GL_ARRAY_BUFFER, vbo)
+    GL.glBufferData(GL.GL_ARRAY_BUFFER, data.nbytes, data, GL.GL_STATIC_DRAW)
+    for loc, size, kind, normalised, offset in attribs:
+        GL.glEnableVertexAttribArray(loc)
+        GL.glVertexAttribPointer(loc, size, kind, normalised, at * 4, ctypes.c_void_p(offset * 4))
+    return int(data.nbytes)
+
+
 def _upload_position_normal(interleaved: npt.NDArray[np.float32],
                             index: npt.NDArray[np.uint32],
                             layout: Sequence[tuple[int, int]] | None = None
@@ -434,15 +474,7 @@ def _upload_position_normal(interleaved: npt.NDArray[np.float32],
     vao = int(GL.glGenVertexArrays(1))
     vbo, ibo = (int(b) for b in GL.glGenBuffers(2))
     GL.glBindVertexArray(vao)
-    GL.glBindBuffer(GL.GL_ARRAY_BUFFER, vbo)
-    GL.glBufferData(GL.GL_ARRAY_BUFFER, interleaved.nbytes, interleaved, GL.GL_STATIC_DRAW)
-    stride = interleaved.shape[1] * 4
-    offset = 0
-    for loc, size in layout:
-        GL.glEnableVertexAttribArray(loc)
-        GL.glVertexAttribPointer(loc, size, GL.GL_FLOAT, GL.GL_FALSE, stride,
-                                 ctypes.c_void_p(offset))
-        offset += size * 4
+    _vertex_buffer(vbo, interleaved, layout)
     uploaded, index_type = _gpu_index(index, len(interleaved))
     GL.glBindBuffer(GL.GL_ELEMENT_ARRAY_BUFFER, ibo)
     GL.glBufferData(GL.GL_ELEMENT_ARRAY_BUFFER, uploaded.nbytes, uploaded, GL.GL_STATIC_DRAW)
@@ -866,16 +898,7 @@ class Renderer:
             GL.glBindVertexArray(vao)
             interleaved = np.ascontiguousarray(
                 np.concatenate([c for _, c in columns], axis=1), dtype=np.float32)
-            stride = interleaved.shape[1] * 4
-            GL.glBindBuffer(GL.GL_ARRAY_BUFFER, vbo)
-            GL.glBufferData(GL.GL_ARRAY_BUFFER, interleaved.nbytes, interleaved,
-                            GL.GL_STATIC_DRAW)
-            offset = 0
-            for loc, column in columns:
-                GL.glEnableVertexAttribArray(loc)
-                GL.glVertexAttribPointer(loc, column.shape[1], GL.GL_FLOAT, GL.GL_FALSE, stride,
-                                         ctypes.c_void_p(offset))
-                offset += column.shape[1] * 4
+            _vertex_buffer(vbo, interleaved, [(loc, column.shape[1]) for loc, column in columns])
             uploaded, index_type = _gpu_index(indices, len(interleaved))
             GL.glBindBuffer(GL.GL_ELEMENT_ARRAY_BUFFER, ibo)
             GL.glBufferData(GL.GL_ELEMENT_ARRAY_BUFFER, uploaded.nbytes, uploaded,

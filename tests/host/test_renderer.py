@@ -784,3 +784,24 @@ def test_parts_past_65536_vertices_draw_with_32_bit_indices(
             r.close()
     assert (pictures[0] != pictures[0][0, 0]).any(), "the ball should be in the picture"
     np.testing.assert_array_equal(pictures[1], pictures[0])
+
+
+def test_normals_are_packed_to_ten_bits_a_component_and_unit_length() -> None:
+    """The vertex buffers carry each normal as one GL_INT_2_10_10_10_REV word (4 bytes, not
+    12): decoded as GL does (signed, 511 = 1.0), it points where the normal did, within a
+    ten-bit step, whatever its length was; a zero normal stays zero."""
+    from farview.host.renderer import _pack_normals
+
+    rng = np.random.default_rng(5)
+    n = rng.normal(size=(1000, 3)).astype(np.float32)
+    n[:3] = [[0, 0, 1], [-1, 0, 0], [0, 0, 0]]
+    n[3:10] *= 40.0  # not unit length (a batch's normals after a scaled part's normal matrix)
+    words = _pack_normals(n)
+    assert words.dtype == np.uint32 and words.shape == (1000,)
+    parts = np.stack([(words >> shift) & 0x3FF for shift in (0, 10, 20)], axis=1).astype(np.int32)
+    decoded = np.maximum(np.where(parts >= 512, parts - 1024, parts) / 511.0, -1.0)
+    unit = n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-30)
+    assert np.abs(decoded - unit).max() <= 0.5 / 511 + 1e-6
+    assert decoded[0].tolist() == [0.0, 0.0, 1.0] and decoded[1].tolist() == [-1.0, 0.0, 0.0]
+    assert decoded[2].tolist() == [0.0, 0.0, 0.0]
+    assert ((words >> 30) == 0).all()
