@@ -95,19 +95,17 @@ def _part1by2(v: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
     return (v | (v << np.uint64(2))) & np.uint64(0x09249249)
 
 
-def _own_order_chunks(positions: npt.NDArray[np.float32], tri: npt.NDArray[np.uint32]
-                      ) -> _PrimChunks | None:
-    """The triangles in chunks of :data:`CHUNK_TRIANGLES` as they come, when those chunks are
-    compact (their boxes' mean diagonal at most :data:`OWN_ORDER_MAX_SPREAD` times a square
-    patch of a chunk's share of the surface): a converted file's triangles, in vertex-cache
-    order, and parts merged in Morton order are; a UV sphere's rings are not. None when not."""
+def _chunk_boxes(positions: npt.NDArray[np.float32], tri: npt.NDArray[np.uint32],
+                 order: npt.NDArray[np.uint32] | None) -> tuple[F64, F64, float]:
+    """Each chunk's box (:data:`CHUNK_TRIANGLES` triangles of ``tri`` taken in ``order``, or as
+    they come), and the triangles' total area; :data:`_BUILD_TRIANGLES` at a time."""
     count = len(tri)
-    starts = np.arange(0, count, CHUNK_TRIANGLES)
-    lo = np.empty((len(starts), 3))
-    hi = np.empty((len(starts), 3))
+    chunks = -(-count // CHUNK_TRIANGLES)
+    lo = np.empty((chunks, 3))
+    hi = np.empty((chunks, 3))
     area = 0.0
     for a in range(0, count, _BUILD_TRIANGLES):
-        block = tri[a:a + _BUILD_TRIANGLES]
+        block = tri[a:a + _BUILD_TRIANGLES] if order is None else tri[order[a:a + _BUILD_TRIANGLES]]
         p0, p1, p2 = (positions[block[:, k]] for k in range(3))
         first = a // CHUNK_TRIANGLES
         local = np.arange(0, len(block), CHUNK_TRIANGLES)
@@ -115,8 +113,19 @@ def _own_order_chunks(positions: npt.NDArray[np.float32], tri: npt.NDArray[np.ui
                                                            local, axis=0)
         hi[first:first + len(local)] = np.maximum.reduceat(np.maximum(np.maximum(p0, p1), p2),
                                                            local, axis=0)
-        area += 0.5 * float(np.linalg.norm(np.cross(p1 - p0, p2 - p0), axis=1).sum())
-    patch = math.sqrt(2.0 * area * CHUNK_TRIANGLES / count)
+        if order is None:  # (only the own-order test needs it)
+            area += 0.5 * float(np.linalg.norm(np.cross(p1 - p0, p2 - p0), axis=1).sum())
+    return lo, hi, area
+
+
+def _own_order_chunks(positions: npt.NDArray[np.float32], tri: npt.NDArray[np.uint32]
+                      ) -> _PrimChunks | None:
+    """The triangles in chunks of :data:`CHUNK_TRIANGLES` as they come, when those chunks are
+    compact (their boxes' mean diagonal at most :data:`OWN_ORDER_MAX_SPREAD` times a square
+    patch of a chunk's share of the surface): a converted file's triangles, in vertex-cache
+    order, and parts merged in Morton order are; a UV sphere's rings are not. None when not."""
+    lo, hi, area = _chunk_boxes(positions, tri, None)
+    patch = math.sqrt(2.0 * area * CHUNK_TRIANGLES / len(tri))
     spread = float(np.linalg.norm(hi - lo, axis=1).mean())
     if not (patch > 0.0 and spread <= OWN_ORDER_MAX_SPREAD * patch):
         return None
@@ -155,19 +164,7 @@ def _prim_chunks(positions: npt.NDArray[np.float32], indices: npt.NDArray[np.uin
     del q
     order = np.argsort(code, kind="stable").astype(np.uint32)
     del code
-    chunks = -(-count // CHUNK_TRIANGLES)
-    c_lo = np.empty((chunks, 3))
-    c_hi = np.empty((chunks, 3))
-    step = _BUILD_TRIANGLES // CHUNK_TRIANGLES
-    for c in range(0, chunks, step):
-        first, last = c * CHUNK_TRIANGLES, min((c + step) * CHUNK_TRIANGLES, count)
-        block = tri[order[first:last]]
-        p0, p1, p2 = (positions[block[:, k]] for k in range(3))
-        starts = np.arange(0, last - first, CHUNK_TRIANGLES)
-        flat_lo = np.minimum(np.minimum(p0, p1), p2)
-        flat_hi = np.maximum(np.maximum(p0, p1), p2)
-        c_lo[c:c + len(starts)] = np.minimum.reduceat(flat_lo, starts, axis=0)
-        c_hi[c:c + len(starts)] = np.maximum.reduceat(flat_hi, starts, axis=0)
+    c_lo, c_hi, _ = _chunk_boxes(positions, tri, order)
     return _PrimChunks(positions, tri, order, c_lo, c_hi)
 
 

@@ -433,17 +433,16 @@ def _pack_normals(normals: npt.NDArray[np.float32]) -> npt.NDArray[np.uint32]:
     return packed
 
 
-def _vertex_buffer(vbo: int, rows: npt.NDArray[np.float32],
-                   layout: Sequence[tuple[int, int]]) -> int:
-    """Upload ``rows`` (float32, the columns of ``layout``: (shader location, floats) each) to
-    ``vbo`` and point the bound vertex array's attributes at it; the normal (location 1) goes as
-    one packed word (:func:`_pack_normals`: 4 bytes a vertex instead of 12; llvmpipe keeps
+def _vertex_buffer(vbo: int, columns: Sequence[tuple[int, npt.NDArray[np.float32]]]) -> int:
+    """Upload ``columns`` ((shader location, (N, width) float32 array) each) interleaved to
+    ``vbo`` and point the bound vertex array's attributes at them; the normal (location 1) goes
+    as one packed word (:func:`_pack_normals`: 4 bytes a vertex instead of 12; llvmpipe keeps
     vertex buffers in system memory). Returns the bytes uploaded."""
     words = []
     attribs = []  # (location, components, GL type, normalised, offset in words)
-    start = at = 0
-    for loc, size in layout:
-        column = rows[:, start:start + size]
+    at = 0
+    for loc, column in columns:
+        size = column.shape[1]
         if loc == 1 and size == 3:
             words.append(_pack_normals(column)[:, None])
             attribs.append((loc, 4, GL.GL_INT_2_10_10_10_REV, GL.GL_TRUE, at))
@@ -452,7 +451,6 @@ def _vertex_buffer(vbo: int, rows: npt.NDArray[np.float32],
             words.append(np.ascontiguousarray(column, dtype=np.float32).view(np.uint32))
             attribs.append((loc, size, GL.GL_FLOAT, GL.GL_FALSE, at))
             at += size
-        start += size
     data = np.ascontiguousarray(np.concatenate(words, axis=1) if len(words) > 1 else words[0])
     GL.glBindBuffer(GL.GL_ARRAY_BUFFER, vbo)
     GL.glBufferData(GL.GL_ARRAY_BUFFER, data.nbytes, data, GL.GL_STATIC_DRAW)
@@ -471,15 +469,26 @@ def _upload_position_normal(interleaved: npt.NDArray[np.float32],
     (vao, vbo, ibo, index type)."""
     if layout is None:
         layout = _POSITION_NORMAL + (((2, 2),) if interleaved.shape[1] == 8 else ())
+    starts = np.cumsum([0] + [size for _, size in layout])
+    vao, vbo, ibo, index_type, _ = _upload_columns(
+        [(loc, interleaved[:, a:a + size])
+         for (loc, size), a in zip(layout, starts.tolist(), strict=False)], index)
+    return vao, vbo, ibo, index_type
+
+
+def _upload_columns(columns: Sequence[tuple[int, npt.NDArray[np.float32]]],
+                    index: npt.NDArray[np.integer]) -> tuple[int, int, int, int, int]:
+    """A vertex array over ``columns`` ((shader location, (N, width) array) each,
+    :func:`_vertex_buffer`) and ``index``: (vao, vbo, ibo, index type, bytes uploaded)."""
     vao = int(GL.glGenVertexArrays(1))
     vbo, ibo = (int(b) for b in GL.glGenBuffers(2))
     GL.glBindVertexArray(vao)
-    _vertex_buffer(vbo, interleaved, layout)
-    uploaded, index_type = _gpu_index(index, len(interleaved))
+    vertex_bytes = _vertex_buffer(vbo, columns)
+    uploaded, index_type = _gpu_index(index, len(columns[0][1]))
     GL.glBindBuffer(GL.GL_ELEMENT_ARRAY_BUFFER, ibo)
     GL.glBufferData(GL.GL_ELEMENT_ARRAY_BUFFER, uploaded.nbytes, uploaded, GL.GL_STATIC_DRAW)
     GL.glBindVertexArray(0)
-    return vao, vbo, ibo, index_type
+    return vao, vbo, ibo, index_type, vertex_bytes + uploaded.nbytes
 
 
 def _add_levels(gpu: _GpuPrimitive, levels: Sequence[tuple[npt.NDArray[np.float32],
@@ -893,18 +902,8 @@ class Renderer:
                 features.add("ALPHA_MASK")
             elif mat.alpha_mode == "BLEND":
                 features.add("ALPHA_BLEND")
-            vao = int(GL.glGenVertexArrays(1))
-            vbo, ibo = (int(b) for b in GL.glGenBuffers(2))
-            GL.glBindVertexArray(vao)
-            interleaved = np.ascontiguousarray(
-                np.concatenate([c for _, c in columns], axis=1), dtype=np.float32)
-            _vertex_buffer(vbo, interleaved, [(loc, column.shape[1]) for loc, column in columns])
-            uploaded, index_type = _gpu_index(indices, len(interleaved))
-            GL.glBindBuffer(GL.GL_ELEMENT_ARRAY_BUFFER, ibo)
-            GL.glBufferData(GL.GL_ELEMENT_ARRAY_BUFFER, uploaded.nbytes, uploaded,
-                            GL.GL_STATIC_DRAW)
-            GL.glBindVertexArray(0)
-            self._released += interleaved.nbytes + uploaded.nbytes  # temporaries
+            vao, vbo, ibo, index_type, uploaded_bytes = _upload_columns(columns, indices)
+            self._released += uploaded_bytes  # temporaries
             uv_xf = _IDENTITY_XF.copy()
             uv_set = np.zeros(5, dtype=np.int32)
             for i, info in usable:
@@ -1019,14 +1018,13 @@ class Renderer:
         bases = np.concatenate([[0], np.cumsum(vcounts)[:-1]]).astype(np.uint32)
         index = np.ascontiguousarray(np.concatenate([p.indices for p in prims])
                                      + np.repeat(bases, icounts), dtype=np.uint32)
-        interleaved = np.ascontiguousarray(np.concatenate([positions, norms], axis=1),
-                                           dtype=np.float32)
-        vao, vbo, ibo, index_type = _upload_position_normal(interleaved, index)
-        self._released += positions.nbytes + norms.nbytes + index.nbytes + 2 * interleaved.nbytes
+        vao, vbo, ibo, index_type, uploaded_bytes = _upload_columns(
+            [(0, positions), (1, norms)], index)
+        self._released += positions.nbytes + norms.nbytes + index.nbytes + uploaded_bytes
         material = prims[0].material
         gpu_prim = _GpuPrimitive(vao, (vbo, ibo), len(index), material, PLAIN, (), _IDENTITY_XF,
                                  np.zeros(5, dtype=np.int32), False, index_type=index_type)
-        points = interleaved[:, :3].astype(np.float64)
+        points = positions.astype(np.float64)
         lo, hi = points.min(axis=0), points.max(axis=0)
         centre = (lo + hi) / 2
         batch = _Batch(key, vao, (vbo, ibo), len(index), centre,
