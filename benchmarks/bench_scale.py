@@ -8,8 +8,8 @@ decode, ``host.gltf.load_model``), adding it to a scene, memory, and the
 in-process renderer's frame time at 1280×720 while the camera moves (an orbit; big parts may be
 drawn at a coarser level of detail, the level reached is shown) and at rest (the same view
 again, full detail), p50 over ``--frames`` frames, the seconds until the levels of detail were
-made, the ray caster's boxes and chunks made after the load ("prime s": the host makes them in
-the background when a model is loaded), a click ("pick": a ray from the eye through the middle
+made, the ray caster's boxes and chunks, and the draw list's world boxes, made after the load
+("prime s": the host makes them in the background when a model is loaded), a click ("pick": a ray from the eye through the middle
 of the view, the draw list and the cast, as the host's ``ray_cast``, the first after the
 load; "select": selecting the part it hit, to the end of the
 next frame, which shows its outline), and "plain": moving again with every part drawn on its
@@ -154,7 +154,9 @@ def measure(renderer: Renderer, path: Path, frames: int) -> dict[str, float]:
     root = scene.add_model(model, "m")
     t2 = time.perf_counter()
     caster = RayCaster()
+    key = (id(scene), scene.structure_version)
     caster.prime(list(model.meshes))  # as the host does once a model is loaded
+    caster.prepare(scene.draw_list(), key)
     t2p = time.perf_counter()
     box = scene.world_bounds(root)
     assert box is not None
@@ -187,7 +189,8 @@ def measure(renderer: Renderer, path: Path, frames: int) -> dict[str, float]:
     # the next frame is drawn (with its outline: what the user waits for).
     eye = np.array(orbit(frames * 0.05, radius).pose.position)
     t5 = time.perf_counter()
-    hits = caster.cast(scene.draw_list(), eye, -eye)
+    assert key == (id(scene), scene.structure_version)
+    hits = caster.cast(scene.draw_list(), eye, -eye, worlds_key=key)
     t6 = time.perf_counter()
     # (a ray between parts selects the first part instead: the select column stays measured)
     part = (scene.get(hits[0].entity_id) if hits

@@ -169,6 +169,17 @@ def _prim_chunks(positions: npt.NDArray[np.float32], indices: npt.NDArray[np.uin
 
 
 @dataclass(frozen=True)
+class _WorldBoxes:
+    """The world-space box of each item of a draw list (n, 3 each), whether its mesh has any
+    vertices, and whether its world matrix is finite (else its box is not to be trusted)."""
+
+    lo: F64
+    hi: F64
+    has: npt.NDArray[np.bool_]
+    finite: npt.NDArray[np.bool_]
+
+
+@dataclass(frozen=True)
 class _MeshChunks:
     prims: tuple[_PrimChunks, ...]
 
@@ -183,9 +194,9 @@ class RayCaster:
         self._box_table = np.full((0, 6), np.nan)
         """(lo, hi) of each mesh as 6 floats; NaN for a mesh without vertices (rows of
         meshes gone are left until :meth:`prune` packs the table)."""
-        self._worlds: tuple[Hashable, int, F64] | None = None
-        """The world matrices of the last draw list cast against with a ``worlds_key``: (key,
-        how many items, (n, 4, 4))."""
+        self._world_boxes: tuple[Hashable, int, _WorldBoxes] | None = None
+        """The world boxes of the last draw list cast against or made by :meth:`prepare` with a
+        ``worlds_key``: (key, how many items, boxes)."""
         self._lock = threading.Lock()
 
     def prune(self, live_mesh_keys: set[int]) -> None:
@@ -251,6 +262,13 @@ class RayCaster:
             self._cache[mesh.key] = entry
         return entry
 
+    def prepare(self, items: Sequence[DrawItem], worlds_key: Hashable) -> None:
+        """Make the world boxes of a draw list now (the host does after a model is loaded, in
+        a worker thread, with :meth:`prime`), so that the first ray cast with the same
+        ``worlds_key`` does not wait for them: stacking 100,000 world matrices and looking up
+        100,000 meshes' boxes took 100-200 ms of the first click on such a model."""
+        self._boxes_of(items, worlds_key)
+
     def cast(self, items: Sequence[DrawItem], origin: Sequence[float],
              direction: Sequence[float], *, max_distance: float = math.inf,
              max_hits: int = 1, cut_planes: Sequence[CutPlane] = (),
@@ -258,9 +276,9 @@ class RayCaster:
         """Hits sorted by distance: the closest one (``max_hits=1``) or up to ``max_hits``.
 
         ``direction`` need not be unit length; distances are in world units. ``worlds_key``:
-        the same key as the last cast's promises the same items' world matrices, in the same
-        order (the scene's structure version: state changes keep both), and the caster's
-        stack of them is used again (stacking 100,000 took 50 ms a ray).
+        the same key as the last cast's (or :meth:`prepare`'s) promises the same items' world
+        matrices and meshes, in the same order (the scene's structure version: state changes
+        keep both), and the caster's world boxes of them are used again.
         """
         o = np.asarray(origin, dtype=np.float64)
         d = np.asarray(direction, dtype=np.float64)
@@ -268,43 +286,47 @@ class RayCaster:
         if norm < _EPS:
             raise ValueError("ray direction is the zero vector")
         d = d / norm
-        keep = [k for k, it in enumerate(items)
-                if not (it.state.hidden or it.state.collision_disabled)]
-        if not keep:
+        keep = np.flatnonzero(np.fromiter(
+            (not (it.state.hidden or it.state.collision_disabled) for it in items),
+            dtype=np.bool_, count=len(items)))
+        if not len(keep):
             return []
-        live = [items[k] for k in keep]
-        lo, hi, has = self._local_boxes([it.mesh for it in live])
-        worlds = self._stacked_worlds(items, worlds_key)[keep]
-        # each local box as a world-space box: centre moved, half-size through |rotation·scale|
-        centre = (lo + hi) / 2
-        half = (hi - lo) / 2
-        w_centre = np.einsum("nij,nj->ni", worlds[:, :3, :3], centre) + worlds[:, :3, 3]
-        w_half = np.einsum("nij,nj->ni", np.abs(worlds[:, :3, :3]), half)
-        enter, leave = _slabs(o, d, w_centre - w_half, w_centre + w_half)
+        boxes = self._boxes_of(items, worlds_key)
+        has = boxes.has[keep]
+        enter, leave = _slabs(o, d, boxes.lo[keep], boxes.hi[keep])
         with np.errstate(invalid="ignore"):
             enter = np.maximum(enter, 0.0)
             near = has & (enter <= leave) & (enter <= max_distance)
-        near |= has & ~np.isfinite(worlds).all(axis=(1, 2))  # no box to trust: look closer
+        near |= has & ~boxes.finite[keep]  # no box to trust: look closer
         candidates = np.flatnonzero(near)
         candidates = candidates[np.argsort(enter[candidates], kind="stable")]
         found: list[Hit] = []
         for i in candidates.tolist():
             if len(found) >= max_hits and found[max_hits - 1].distance < enter[i]:
                 break  # every box left starts beyond the hits kept
-            found.extend(self._cast_item(live[i], o, d, max_distance, max_hits, cut_planes))
+            found.extend(self._cast_item(items[int(keep[i])], o, d, max_distance, max_hits,
+                                         cut_planes))
             found.sort(key=lambda h: h.distance)
         return found[:max_hits]
 
-    def _stacked_worlds(self, items: Sequence[DrawItem], key: Hashable | None) -> F64:
+    def _boxes_of(self, items: Sequence[DrawItem], key: Hashable | None) -> _WorldBoxes:
         with self._lock:
-            cached = self._worlds
+            cached = self._world_boxes
         if key is not None and cached is not None and cached[:2] == (key, len(items)):
             return cached[2]
-        stacked = np.stack([it.world for it in items])
+        lo, hi, has = self._local_boxes([it.mesh for it in items])
+        worlds = np.stack([it.world for it in items]) if items else np.zeros((0, 4, 4))
+        # each local box as a world-space box: centre moved, half-size through |rotation·scale|
+        centre = (lo + hi) / 2
+        half = (hi - lo) / 2
+        w_centre = np.einsum("nij,nj->ni", worlds[:, :3, :3], centre) + worlds[:, :3, 3]
+        w_half = np.einsum("nij,nj->ni", np.abs(worlds[:, :3, :3]), half)
+        boxes = _WorldBoxes(w_centre - w_half, w_centre + w_half, has,
+                            np.asarray(np.isfinite(worlds).all(axis=(1, 2))))
         if key is not None:
             with self._lock:
-                self._worlds = (key, len(items), stacked)
-        return stacked
+                self._world_boxes = (key, len(items), boxes)
+        return boxes
 
     def _cast_item(self, item: DrawItem, o: F64, d: F64, max_distance: float, max_hits: int,
                    cut_planes: Sequence[CutPlane]) -> list[Hit]:

@@ -68,7 +68,7 @@ from farview.host.errors import (
     HostError,
     ModelError,
 )
-from farview.host.gltf import Model, load_model, load_model_bytes
+from farview.host.gltf import Mesh, Model, load_model, load_model_bytes
 from farview.host.model_store import (
     ENV_MAX_DECODED_BYTES,
     ENV_MAX_MODEL_BYTES,
@@ -251,9 +251,9 @@ class SceneService:
             return root, sum(1 for _ in _subtree(root)), _tree(root, math.inf)
 
         root, entity_count, tree = await self._locked(add)
-        # the ray casts' boxes of its meshes, made in the background: the first click on a
-        # 100,000-part model would otherwise wait for them
-        primed = loop.run_in_executor(None, self.raycaster.prime, list(model.meshes))
+        # the ray casts' boxes of its meshes and of the draw list, made in the background: the
+        # first click on a 100,000-part model would otherwise wait for them
+        primed = asyncio.ensure_future(self._prime_rays(list(model.meshes)))
         primed.add_done_callback(_log_failure)
         self._priming.add(primed)
         primed.add_done_callback(self._priming.discard)
@@ -440,6 +440,16 @@ class SceneService:
             return None if b is None else b.to_wire()
 
         return await self._locked(bounds, changes=False)
+
+    async def _prime_rays(self, meshes: list[Mesh]) -> None:
+        """:meth:`RayCaster.prime` for a model just loaded, then :meth:`RayCaster.prepare` for
+        the scene's draw list as it is then (the render loop has usually made it already)."""
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, self.raycaster.prime, meshes)
+        scene = self.runtime.scene
+        items, key = await self._locked(
+            lambda: (scene.draw_list(), (id(scene), scene.structure_version)), changes=False)
+        await loop.run_in_executor(None, self.raycaster.prepare, items, key)
 
     # -- handlers: queries --------------------------------------------------------------------
     async def _raycast(self, params: dict[str, Any]) -> Any:

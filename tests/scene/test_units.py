@@ -162,10 +162,10 @@ def test_chunked_casts_find_what_testing_every_triangle_finds(order: str) -> Non
 
 
 def test_a_casts_kept_world_matrices_and_boxes_follow_the_scene() -> None:
-    """Casts with the scene's structure version as ``worlds_key`` reuse the stacked world
-    matrices: a state change keeps them (a hidden part is still not hit), a move makes new
-    ones (the part is hit where it went); pruning a removed model's meshes packs the box table
-    and casts against what is left stay right."""
+    """Casts with the scene's structure version as ``worlds_key`` reuse the world boxes made
+    for it (by :meth:`RayCaster.prepare` or the last cast): a state change keeps them (a hidden
+    part is still not hit), a move makes new ones (the part is hit where it went); pruning a
+    removed model's meshes packs the box table and casts against what is left stay right."""
     scene = Scene()
     from farview.host.gltf import load_model
     from tests.host.conftest import SAMPLE
@@ -174,6 +174,9 @@ def test_a_casts_kept_world_matrices_and_boxes_follow_the_scene() -> None:
     second = scene.add_model(load_model(SAMPLE), "b")
     second.position = (5.0, 0.0, 0.0)
     caster = RayCaster()
+    caster.prepare(scene.draw_list(), (id(scene), scene.structure_version))
+    assert caster._world_boxes is not None
+    prepared = caster._world_boxes[2]
 
     def cast(origin: tuple[float, float, float]) -> list[tuple[int, float]]:
         hits = caster.cast(scene.draw_list(), origin, (0.0, 0.0, -1.0), max_hits=3,
@@ -185,6 +188,7 @@ def test_a_casts_kept_world_matrices_and_boxes_follow_the_scene() -> None:
 
     at_b = cast((5.0, 0.05, 5.0))
     assert at_b
+    assert caster._world_boxes[2] is prepared  # made once, before the first cast
     hit = scene.get(at_b[0][0])
     hit.hidden = True  # a state change: the same structure version, the same matrices
     assert cast((5.0, 0.05, 5.0))[:1] != at_b[:1]
@@ -278,8 +282,8 @@ def test_pixel_ray_through_the_centre_and_corners() -> None:
 
 
 def test_a_loaded_models_ray_cast_boxes_are_made_in_the_background(model_dir: Path) -> None:
-    """Loading a model starts making its meshes' ray-cast boxes in a worker thread, so the
-    first click does not wait for them; the cast then finds them ready."""
+    """Loading a model starts making its meshes' ray-cast boxes, and the draw list's world
+    boxes, in a worker thread, so the first click does not wait for them."""
     import asyncio
 
     from farview.host.model_store import LoadBudgets
@@ -298,8 +302,13 @@ def test_a_loaded_models_ray_cast_boxes_are_made_in_the_background(model_dir: Pa
         assert not service._priming
 
     asyncio.run(run())
-    meshes = service.runtime.scene.meshes()
+    scene = service.runtime.scene
+    meshes = scene.meshes()
     assert meshes and meshes <= set(service.raycaster._box_row)
+    # and the draw list's world boxes, for the scene as it is now
+    boxes = service.raycaster._world_boxes
+    assert boxes is not None and boxes[:2] == ((id(scene), scene.structure_version),
+                                               len(scene.draw_list()))
 
 
 def test_prime_makes_the_chunks_of_big_meshes_before_the_first_ray() -> None:
