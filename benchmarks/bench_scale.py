@@ -9,9 +9,9 @@ in-process renderer's frame time at 1280×720 while the camera moves (an orbit; 
 drawn at a coarser level of detail, the level reached is shown) and at rest (the same view
 again, full detail), p50 over ``--frames`` frames, the seconds until the levels of detail were
 made, the ray caster's boxes and chunks, and the draw list's world boxes, made after the load
-("prime s": the host makes them in the background when a model is loaded), a click ("pick": a ray from the eye through the middle
-of the view, the draw list and the cast, as the host's ``ray_cast``, the first after the
-load; "select": selecting the part it hit, to the end of the
+("prime s": the host makes them in the background when a model is loaded), a click ("pick":
+a ray from the eye through the middle of the view, the draw list and the cast, as the host's
+``ray_cast``, the first after the load; "select": selecting the part it hit, to the end of the
 next frame, which shows its outline), and "plain": moving again with every part drawn on its
 own and in full (no batches, no levels of detail: as before issue 20).
 

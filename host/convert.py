@@ -35,9 +35,11 @@ meshes (``MSFT_lod``; the levels carry the mesh's texture coordinates, vertex co
 tangents). ARR's settings file beside the input (``<stem>.ConversionSettings.json``) is
 applied (:mod:`host.conversion_settings`: scaling, recentring, axis, material settings, and
 ``sceneGraphMode`` ``none``, which merges the meshes into one object), and so is ARR's
-material override file (:mod:`host.material_overrides`). Not done: texture
-compression or resizing below the loader's 4,096-pixel side; merging different meshes while
-keeping the nodes (they are the parts a user picks and hides).
+material override file (:mod:`host.material_overrides`). Textures with a side of at least
+512 pixels (not normal maps) are also written block-compressed with their mips, as DDS images
+of ``MSFT_texture_dds`` (:mod:`host.texture_codec`), which farview's loader takes instead of
+the PNG or JPEG. Not done: resizing textures below the loader's 4,096-pixel side; merging
+different meshes while keeping the nodes (they are the parts a user picks and hides).
 
 Hostile input: the file's size and triangle count are budgeted (:class:`Budgets`); the service
 runs each conversion in a child process (``python -m farview.host.convert``) with a memory
@@ -81,6 +83,7 @@ from farview.host.gltf import (
     pack_glb,
 )
 from farview.host.lod import LOD_MIN_TRIANGLES, cache_order, simplify
+from farview.host.texture_codec import DDS_MIME, MIN_COMPRESSED_SIDE, compress, write_dds
 
 ASSIMP_FORMATS = (".fbx", ".obj", ".stl", ".ply", ".dae", ".3ds", ".off")
 GLTF_FORMATS = (".glb", ".gltf")
@@ -830,15 +833,31 @@ def write_glb(model: Model, extras: dict[str, Any] | None = None,
     samplers: list[dict[str, Any]] = []
     tex_specs: list[dict[str, Any]] = []
 
+    normal_maps: set[int] = set()
+    """Keys of the textures a material uses as its normal map (BC1 would bend them)."""
+    compressed_any = False
+
     def texture(t: Texture) -> int:
+        nonlocal compressed_any
         if t.key not in textures:
             # an image used at its own size goes out as it came (a JPEG photo stays a JPEG:
             # as a lossless PNG it grew several times); others as the smallest lossless PNG
-            mime, data = t.encoded or ("image/png", encode_png(t.pixels))
+            mime, data = t.encoded or ("image/png", encode_png(t.rgba()))
             images.append({"bufferView": w.raw(data), "mimeType": mime})
             samplers.append({"magFilter": t.mag_filter, "minFilter": t.min_filter,
                              "wrapS": t.wrap_s, "wrapT": t.wrap_t})
-            tex_specs.append({"source": len(images) - 1, "sampler": len(samplers) - 1})
+            spec: dict[str, Any] = {"source": len(images) - 1, "sampler": len(samplers) - 1}
+            # a big colour texture also goes out block-compressed with its mips, which
+            # farview's loader takes instead (module host.texture_codec)
+            blocks = t.compressed
+            if blocks is None and t.key not in normal_maps and t.pixels is not None and \
+                    max(t.size) >= MIN_COMPRESSED_SIDE:
+                blocks = compress(t.pixels)
+            if blocks is not None:
+                images.append({"bufferView": w.raw(write_dds(blocks)), "mimeType": DDS_MIME})
+                spec["extensions"] = {"MSFT_texture_dds": {"source": len(images) - 1}}
+                compressed_any = True
+            tex_specs.append(spec)
             textures[t.key] = len(tex_specs) - 1
         return textures[t.key]
 
@@ -912,6 +931,8 @@ def write_glb(model: Model, extras: dict[str, Any] | None = None,
             lod_meshes.setdefault(mesh.key, []).append(len(meshes_json))
             meshes_json.append({"name": f"{mesh.name} LOD {k + 1}", "primitives": lod_prims})
     mats_json = []
+    normal_maps.update(m.normal_texture.texture.key for m in materials
+                       if m.normal_texture is not None)
     for m in materials:
         pbr: dict[str, Any] = {"baseColorFactor": list(m.base_color),
                                "metallicFactor": m.metallic, "roughnessFactor": m.roughness}
@@ -977,6 +998,7 @@ def write_glb(model: Model, extras: dict[str, Any] | None = None,
                            "KHR_materials_emissive_strength",
                            "KHR_materials_unlit", *(["MSFT_lod"] if lod_nodes else []),
                            *(["KHR_texture_transform"] if transformed else []),
+                           *(["MSFT_texture_dds"] if compressed_any else []),
                            *(["KHR_mesh_quantization"] if w.quantized else [])],
         "extensionsRequired": [*(["EXT_meshopt_compression"] if w.meshopt else []),
                                *(["KHR_mesh_quantization"] if w.quantized else [])],
@@ -1032,7 +1054,9 @@ def cli_main(argv: list[str] | None = None) -> int:
         "loads fast: node names and hierarchy, materials (a glTF's with all their textures, "
         "vertex colours and tangents; for other formats the base colour texture, an image "
         "file beside the input or embedded in it) and bounds kept, vertices "
-        "de-duplicated, buffers compressed with EXT_meshopt_compression. Point clouds (LAS, "
+        "de-duplicated, buffers compressed with EXT_meshopt_compression, textures of 512 "
+        "pixels a side and more also block-compressed with their mips (BC1/BC3 DDS, "
+        "MSFT_texture_dds; the PNG/JPEG is kept beside). Point clouds (LAS, "
         "LAZ, E57, XYZ, PLY without faces) become glTF POINTS with their colours. As in ARR, "
         "INPUT's settings are read from STEM.ConversionSettings.json beside it when there is "
         "one (scaling, recenterToOrigin, axis, sceneGraphMode, unlitMaterials, "

@@ -79,6 +79,7 @@ from PIL import Image
 
 from farview.host import transforms
 from farview.host.errors import BUDGET_BYTES, BUDGET_DECODED, BUDGET_TRIANGLES, LIMIT_EXCEEDED, ModelError
+from farview.host.texture_codec import CompressedImage, DdsError, decompress, read_dds
 from farview.input.errors import ProtocolError
 from farview.input.scene import Light
 
@@ -143,19 +144,21 @@ _COLOR_TYPES = (5126, 5121, 5123)
 SUPPORTED_EXTENSIONS = ("EXT_meshopt_compression", "KHR_draco_mesh_compression",
                         "KHR_lights_punctual", "KHR_materials_emissive_strength",
                         "KHR_materials_unlit", "KHR_mesh_quantization", "KHR_texture_transform",
-                        "MSFT_lod")
+                        "MSFT_lod", "MSFT_texture_dds")
 """Extensions a file may list in ``extensionsRequired``."""
 
 
 @dataclass(frozen=True, eq=False)
 class Texture:
-    """A decoded base colour texture and its sampler. ``key`` is unique in the process: the
-    renderer caches its GL texture by it."""
+    """A decoded texture and its sampler, or its block-compressed DDS image
+    (``MSFT_texture_dds``: :attr:`compressed`, then nothing is decoded). ``key`` is unique in
+    the process: the renderer caches its GL texture by it."""
 
     name: str
-    pixels: npt.NDArray[np.uint8]
-    """(height, width, 4) RGBA, sRGB-encoded as stored, top row first (glTF's uv origin is the
-    image's top-left corner)."""
+    pixels: npt.NDArray[np.uint8] | None
+    """(height, width, 4) RGBA as stored (sRGB-encoded for colours), top row first (glTF's uv
+    origin is the image's top-left corner); None when the texture is :attr:`compressed` (see
+    :meth:`rgba`)."""
     mag_filter: int = LINEAR
     min_filter: int = LINEAR_MIPMAP_LINEAR
     wrap_s: int = REPEAT
@@ -164,6 +167,23 @@ class Texture:
     encoded: tuple[str, bytes] | None = None
     """The image file as it came (MIME type, bytes), when the loader was asked to keep it
     (``keep_images``) and the image was not reduced: what a conversion writes again."""
+    compressed: CompressedImage | None = None
+    """The BC1/BC3 blocks of every mip level, from the texture's ``MSFT_texture_dds`` image."""
+
+    def rgba(self) -> npt.NDArray[np.uint8]:
+        """:attr:`pixels`, or level 0 of :attr:`compressed` decoded (on each call)."""
+        if self.pixels is not None:
+            return self.pixels
+        assert self.compressed is not None
+        return decompress(self.compressed)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height) in pixels."""
+        if self.pixels is not None:
+            return self.pixels.shape[1], self.pixels.shape[0]
+        assert self.compressed is not None
+        return self.compressed.width, self.compressed.height
 
 
 IDENTITY_UV = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
@@ -1238,9 +1258,14 @@ class _Loader:
         if index in self._textures:
             return self._textures[index]
         source = spec.get("source")
+        dds_source = None
+        ext = spec.get("extensions")
+        if isinstance(ext, dict) and isinstance(ext.get("MSFT_texture_dds"), dict):
+            dds_source = ext["MSFT_texture_dds"].get("source")
+            self._item("images", dds_source, f"texture {index} (MSFT_texture_dds)")
         texture = None
-        if source is None:
-            log.info("model %r: texture %d has no PNG/JPEG source; drawn without it",
+        if source is None and dds_source is None:
+            log.info("model %r: texture %d has no PNG/JPEG/DDS source; drawn without it",
                      self.name, index)
         else:
             sampler: dict[str, Any] = {}
@@ -1255,37 +1280,69 @@ class _Loader:
             if wrap_s not in _WRAPS or wrap_t not in _WRAPS:
                 raise ModelError(f"texture {index}: sampler wrap {wrap_s!r}/{wrap_t!r} is not a "
                                  "glTF wrap mode")
-            image = self._item("images", source, f"texture {index}")
             # Textures that differ only by index (same image, same sampler) are one Texture:
             # decoded once, uploaded once.
-            key = (source, mag, min_, wrap_s, wrap_t)
+            key = (source, dds_source, mag, min_, wrap_s, wrap_t)
             texture = self._by_image.get(key)
             if texture is None:
-                image_name = _name(image.get("name"), "")
-                pixels, encoded = self._image(source, image)
-                texture = Texture(image_name or f"image_{source}", pixels,
-                                  mag, min_, wrap_s, wrap_t, encoded=encoded)
+                compressed = (self._dds(dds_source, index, fallback=source is not None)
+                              if dds_source is not None else None)
+                if compressed is not None:
+                    image = self._item("images", dds_source, f"texture {index}")
+                    image_name = _name(image.get("name"), "")
+                    texture = Texture(image_name or f"image_{dds_source}", None, mag, min_,
+                                      wrap_s, wrap_t, compressed=compressed)
+                else:
+                    image = self._item("images", source, f"texture {index}")
+                    assert isinstance(source, int)
+                    image_name = _name(image.get("name"), "")
+                    pixels, encoded = self._image(source, image)
+                    texture = Texture(image_name or f"image_{source}", pixels,
+                                      mag, min_, wrap_s, wrap_t, encoded=encoded)
                 self._by_image[key] = texture
         self._textures[index] = texture
         return texture
+
+    def _dds(self, index: int, texture: int, fallback: bool) -> CompressedImage | None:
+        """Image ``index``'s BC1/BC3 blocks (:mod:`host.texture_codec`), counted against the
+        model's texture budget; a DDS file farview cannot use is an error, or, with a
+        ``fallback`` PNG/JPEG source, a warning and None."""
+        what = f"image {index}"
+        data = self._image_bytes(what, self._item("images", index, f"texture {texture}"))
+        try:
+            compressed = read_dds(data, max_bytes=MAX_TEXTURE_BYTES - self._texture_bytes)
+        except DdsError as e:
+            if fallback:
+                log.warning("model %r: texture %d: %s is not a DDS texture farview can use (%s);"
+                            " its PNG/JPEG source is used", self.name, texture, what, e)
+                return None
+            raise ModelError(f"{what} (texture {texture}'s MSFT_texture_dds source) is not a "
+                             f"DDS texture farview can use: {e}; re-export the model with BC1 or "
+                             "BC3 DDS, PNG or JPEG textures") from None
+        self._charge(compressed.nbytes, what)
+        self._texture_bytes += compressed.nbytes
+        return compressed
+
+    def _image_bytes(self, what: str, image: dict[str, Any]) -> bytes:
+        """The bytes of an image's file (its data URI, external file or buffer view)."""
+        uri, view_index = image.get("uri"), image.get("bufferView")
+        if isinstance(uri, str):
+            return (_decode_data_uri(uri, what) if uri.startswith("data:")
+                    else self._read_external(uri, what))
+        if uri is not None:
+            raise ModelError(f"{what} uri must be a string, not {_short(uri)}")
+        if view_index is not None:
+            view = self._item("bufferViews", view_index, what)
+            buf, off, length = self._view_bytes(view_index, view)
+            return buf[off:off + length]
+        raise ModelError(f"{what} has neither a uri nor a bufferView")
 
     def _image(self, index: int, image: dict[str, Any]
                ) -> tuple[npt.NDArray[np.uint8], tuple[str, bytes] | None]:
         """The image's RGBA pixels and, with ``keep_images``, its file (MIME type, bytes) when
         it was used at its own size."""
         what = f"image {index}"
-        uri, view_index = image.get("uri"), image.get("bufferView")
-        if isinstance(uri, str):
-            data = (_decode_data_uri(uri, what) if uri.startswith("data:")
-                    else self._read_external(uri, what))
-        elif uri is not None:
-            raise ModelError(f"{what} uri must be a string, not {_short(uri)}")
-        elif view_index is not None:
-            view = self._item("bufferViews", view_index, what)
-            buf, off, length = self._view_bytes(view_index, view)
-            data = buf[off:off + length]
-        else:
-            raise ModelError(f"{what} has neither a uri nor a bufferView")
+        data = self._image_bytes(what, image)
         try:
             with Image.open(io.BytesIO(data), formats=list(_IMAGE_TYPES.values())) as img:
                 size, kind = img.size, img.format

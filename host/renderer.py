@@ -95,6 +95,7 @@ from farview.host.gltf import (
 )
 from farview.host.lod import LOD_MIN_TRIANGLES, LOD_REDUCTIONS, Levels, pool, prepare
 from farview.host.scene import MAX_CUT_PLANES, DrawItem, PlaceIndex, Scene
+from farview.host.texture_codec import BC1, BC3
 from farview.input.pose import Fov, View
 from farview.input.scene import MAX_LIGHTS, Light, MaterialOverride
 from farview.streaming.planes import plane_array, yuv420_planes
@@ -614,6 +615,11 @@ class _Program:
         return self._locations[name]
 
 
+_S3TC_FORMATS = {BC1: (0x83F1, 0x8C4D), BC3: (0x83F3, 0x8C4F)}
+"""GL's internal formats for BC1 and BC3 blocks: (linear, sRGB) (EXT_texture_compression_s3tc,
+EXT_texture_sRGB)."""
+
+
 def _texture(width: int, height: int, internal: int, fmt: int) -> int:
     tex = int(GL.glGenTextures(1))
     GL.glBindTexture(GL.GL_TEXTURE_2D, tex)
@@ -673,6 +679,11 @@ class Renderer:
         """``"vertex"`` or ``"pixel"``: where the main pass computes lighting."""
         self.chroma = chroma
         """``"cpu"`` or ``"gpu"``: where the 4:2:0 chroma is averaged."""
+        extensions = {GL.glGetStringi(GL.GL_EXTENSIONS, i).decode()
+                      for i in range(int(GL.glGetIntegerv(GL.GL_NUM_EXTENSIONS)))}
+        self.s3tc = {"GL_EXT_texture_compression_s3tc", "GL_EXT_texture_sRGB"} <= extensions
+        """Block-compressed textures (``MSFT_texture_dds``, BC1/BC3) go to GL as they are (else
+        they are decoded and uploaded as RGBA8)."""
         self._reformatter = VideoReformatter()
         # Variants of the main pass, keyed (cut planes, textured), compiled when first used.
         # Without cut planes llvmpipe carries 8 fewer outputs per vertex (~0.2 ms); textured
@@ -956,14 +967,24 @@ class Renderer:
         name = self._gl_textures.get((texture.key, srgb))
         if name is not None:
             return name
-        h, w = texture.pixels.shape[:2]
         name = int(GL.glGenTextures(1))
         GL.glBindTexture(GL.GL_TEXTURE_2D, name)
         GL.glPixelStorei(GL.GL_UNPACK_ALIGNMENT, 1)
-        GL.glTexImage2D(GL.GL_TEXTURE_2D, 0, GL.GL_SRGB8_ALPHA8 if srgb else GL.GL_RGBA8, w, h,
-                        0, GL.GL_RGBA, GL.GL_UNSIGNED_BYTE, np.ascontiguousarray(texture.pixels))
-        if texture.min_filter not in (GL.GL_NEAREST, GL.GL_LINEAR):
-            GL.glGenerateMipmap(GL.GL_TEXTURE_2D)
+        blocks = texture.compressed if self.s3tc else None
+        if blocks is not None:  # as the file holds them, every level (MSFT_texture_dds)
+            internal = _S3TC_FORMATS[blocks.format][srgb]
+            for level, data in enumerate(blocks.levels):
+                w, h = blocks.level_size(level)
+                GL.glCompressedTexImage2D(GL.GL_TEXTURE_2D, level, internal, w, h, 0,
+                                          np.frombuffer(data, dtype=np.uint8))
+            GL.glTexParameteri(GL.GL_TEXTURE_2D, GL.GL_TEXTURE_MAX_LEVEL, len(blocks.levels) - 1)
+        else:
+            pixels = texture.rgba()
+            h, w = pixels.shape[:2]
+            GL.glTexImage2D(GL.GL_TEXTURE_2D, 0, GL.GL_SRGB8_ALPHA8 if srgb else GL.GL_RGBA8, w,
+                            h, 0, GL.GL_RGBA, GL.GL_UNSIGNED_BYTE, np.ascontiguousarray(pixels))
+            if texture.min_filter not in (GL.GL_NEAREST, GL.GL_LINEAR):
+                GL.glGenerateMipmap(GL.GL_TEXTURE_2D)
         for param, value in ((GL.GL_TEXTURE_MIN_FILTER, texture.min_filter),
                              (GL.GL_TEXTURE_MAG_FILTER, texture.mag_filter),
                              (GL.GL_TEXTURE_WRAP_S, texture.wrap_s),
