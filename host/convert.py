@@ -159,7 +159,7 @@ def convert_file(src: Path, dst: Path, budgets: Budgets = Budgets(),
     warnings: list[str] = list(settings.not_applied) if settings is not None else []
     if ext in GLTF_FORMATS:
         try:
-            model = load_model(src, keep_images=True, max_triangles=budgets.max_triangles,
+            model = load_model(src, max_triangles=budgets.max_triangles,
                                max_file_bytes=budgets.max_bytes)
         except ModelError as e:
             raise ConversionError("LimitExceeded" if e.code == "LimitExceeded" else "InvalidInput",
@@ -850,9 +850,8 @@ def write_glb(model: Model, extras: dict[str, Any] | None = None,
             # a big colour texture also goes out block-compressed with its mips, which
             # farview's loader takes instead (module host.texture_codec)
             blocks = t.compressed
-            if blocks is None and t.key not in normal_maps and t.pixels is not None and \
-                    max(t.size) >= MIN_COMPRESSED_SIDE:
-                blocks = compress(t.pixels)
+            if blocks is None and t.key not in normal_maps and max(t.size) >= MIN_COMPRESSED_SIDE:
+                blocks = compress(t.rgba())
             if blocks is not None:
                 images.append({"bufferView": w.raw(write_dds(blocks)), "mimeType": DDS_MIME})
                 spec["extensions"] = {"MSFT_texture_dds": {"source": len(images) - 1}}

@@ -165,25 +165,45 @@ class Texture:
     wrap_t: int = REPEAT
     key: int = field(default_factory=lambda: next(_texture_keys))
     encoded: tuple[str, bytes] | None = None
-    """The image file as it came (MIME type, bytes), when the loader was asked to keep it
-    (``keep_images``) and the image was not reduced: what a conversion writes again."""
+    """The PNG or JPEG file as it came (MIME type, bytes), where the image was used at its own
+    size: what a conversion writes again, and what :meth:`rgba` decodes again once the
+    renderer has dropped :attr:`pixels` (:meth:`release_pixels`)."""
     compressed: CompressedImage | None = None
     """The BC1/BC3 blocks of every mip level, from the texture's ``MSFT_texture_dds`` image."""
 
     def rgba(self) -> npt.NDArray[np.uint8]:
-        """:attr:`pixels`, or level 0 of :attr:`compressed` decoded (on each call)."""
-        if self.pixels is not None:
-            return self.pixels
-        assert self.compressed is not None
-        return decompress(self.compressed)
+        """:attr:`pixels`; once released, decoded again from :attr:`encoded`; for a
+        :attr:`compressed` texture, its level 0 decoded (on each call)."""
+        pixels = self.pixels
+        if pixels is not None:
+            return pixels
+        if self.compressed is not None:
+            return decompress(self.compressed)
+        assert self.encoded is not None
+        with Image.open(io.BytesIO(self.encoded[1]), formats=list(_IMAGE_TYPES.values())) as img:
+            return image_pixels(img, f"texture {self.name!r}")
+
+    def release_pixels(self) -> bool:
+        """Drop :attr:`pixels` (the renderer does once it has uploaded them: a 4,096² texture
+        held 64 MB of them beside its copy in GL) where :attr:`encoded` can give them again;
+        True if dropped."""
+        if self.pixels is None or self.encoded is None:
+            return False
+        # the one field that changes: a cache of what ``encoded`` holds
+        object.__setattr__(self, "pixels", None)
+        return True
 
     @property
     def size(self) -> tuple[int, int]:
         """(width, height) in pixels."""
-        if self.pixels is not None:
-            return self.pixels.shape[1], self.pixels.shape[0]
-        assert self.compressed is not None
-        return self.compressed.width, self.compressed.height
+        if self.compressed is not None:
+            return self.compressed.width, self.compressed.height
+        pixels = self.pixels
+        if pixels is not None:
+            return pixels.shape[1], pixels.shape[0]
+        assert self.encoded is not None  # (kept only for an image used at its own size)
+        with Image.open(io.BytesIO(self.encoded[1])) as img:
+            return img.size
 
 
 IDENTITY_UV = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
@@ -498,10 +518,9 @@ def load_model(
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
     missing_normals: Literal["flat", "smooth"] = "flat",
     max_decoded_bytes: int = DEFAULT_MAX_DECODED_BYTES,
-    keep_images: bool = False,
 ) -> Model:
     """Load a ``.glb`` or ``.gltf`` file; external buffers are read relative to it. The budgets
-    and ``keep_images`` are those of :func:`load_model_bytes`."""
+    are those of :func:`load_model_bytes`."""
     p = Path(path)
     try:
         size = p.stat().st_size
@@ -515,7 +534,7 @@ def load_model(
     return load_model_bytes(
         data, name=p.stem, base_dir=p.parent, max_triangles=max_triangles,
         max_file_bytes=max_file_bytes, missing_normals=missing_normals,
-        max_decoded_bytes=max_decoded_bytes, keep_images=keep_images,
+        max_decoded_bytes=max_decoded_bytes,
     )
 
 
@@ -540,7 +559,6 @@ def load_model_bytes(
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
     missing_normals: Literal["flat", "smooth"] = "flat",
     max_decoded_bytes: int = DEFAULT_MAX_DECODED_BYTES,
-    keep_images: bool = False,
 ) -> Model:
     """Load a model from memory (e.g. fetched over http). GLB is recognised by its magic.
 
@@ -552,8 +570,9 @@ def load_model_bytes(
     it), ``max_file_bytes`` and ``max_decoded_bytes``. Over one: :class:`ModelError` with code
     ``LimitExceeded`` and ``budget`` naming it (``"triangles"`` or ``"bytes"``).
 
-    ``keep_images``: each texture also keeps its image file's bytes (``Texture.encoded``)
-    where the image was used at its own size (the converter writes them as they came).
+    Each texture keeps its PNG or JPEG file's bytes (``Texture.encoded``) where the image was
+    used at its own size: a conversion writes them as they came, and the renderer drops the
+    decoded pixels once they are uploaded.
     """
     if max_triangles < 0 or max_file_bytes < 0 or max_decoded_bytes < 0:
         raise ValueError("budgets must be non-negative")
@@ -562,7 +581,7 @@ def load_model_bytes(
             f"model {name!r} is {len(data)} bytes, over the file size budget of "
             f"{max_file_bytes} bytes", code=LIMIT_EXCEEDED, budget=BUDGET_BYTES)
     model = _load_bytes(data, base_dir, name, max_triangles, max_file_bytes, missing_normals,
-                        max_decoded_bytes, keep_images)
+                        max_decoded_bytes)
     if len(data) >= TRIM_AFTER_BYTES:
         return_freed_memory()
     return model
@@ -570,8 +589,7 @@ def load_model_bytes(
 
 def _load_bytes(data: bytes, base_dir: str | os.PathLike[str] | None, name: str,
                 max_triangles: int, max_file_bytes: int,
-                missing_normals: Literal["flat", "smooth"], max_decoded_bytes: int,
-                keep_images: bool = False) -> Model:
+                missing_normals: Literal["flat", "smooth"], max_decoded_bytes: int) -> Model:
     with gc_paused():
         if data[:4] == GLB_MAGIC:
             doc, bin_chunk = _split_glb(data)
@@ -581,7 +599,7 @@ def _load_bytes(data: bytes, base_dir: str | os.PathLike[str] | None, name: str,
             doc, bin_chunk = _parse_json(data), None
         budget = _Budget(max_file_bytes - len(data))
         loader = _Loader(doc, bin_chunk, base_dir, name, budget, max_triangles,
-                         missing_normals, max_decoded_bytes, keep_images)
+                         missing_normals, max_decoded_bytes)
         try:
             return loader.load()
         except ModelError:
@@ -841,7 +859,7 @@ class _Loader:
     def __init__(
         self, doc: dict[str, Any], bin_chunk: bytes | None, base_dir: str | os.PathLike[str] | None,
         name: str, budget: _Budget, max_triangles: int, missing_normals: str,
-        max_decoded_bytes: int = DEFAULT_MAX_DECODED_BYTES, keep_images: bool = False,
+        max_decoded_bytes: int = DEFAULT_MAX_DECODED_BYTES,
     ) -> None:
         self.doc = doc
         self.bin_chunk = bin_chunk
@@ -852,7 +870,6 @@ class _Loader:
         self.max_vertices = max(3 * max_triangles, MIN_VERTEX_BUDGET)
         self.missing_normals = missing_normals
         self.max_decoded_bytes = max_decoded_bytes
-        self.keep_images = keep_images
         """Keep each image's file bytes on its texture (see :func:`load_model_bytes`)."""
         self.decoded_bytes = 0
         """Decoded data charged so far (see :meth:`_charge`)."""
@@ -1339,8 +1356,8 @@ class _Loader:
 
     def _image(self, index: int, image: dict[str, Any]
                ) -> tuple[npt.NDArray[np.uint8], tuple[str, bytes] | None]:
-        """The image's RGBA pixels and, with ``keep_images``, its file (MIME type, bytes) when
-        it was used at its own size."""
+        """The image's RGBA pixels and its file (MIME type, bytes) when it was used at its own
+        size."""
         what = f"image {index}"
         data = self._image_bytes(what, image)
         try:
@@ -1361,7 +1378,7 @@ class _Loader:
                              f"({type(e).__name__}: {_clip(str(e), 160)}); re-export the model "
                              "with PNG or JPEG textures") from None
         encoded = None
-        if self.keep_images and pixels.shape[1::-1] == size and kind in ("PNG", "JPEG"):
+        if pixels.shape[1::-1] == size and kind in ("PNG", "JPEG"):
             encoded = ("image/png" if kind == "PNG" else "image/jpeg", bytes(data))
         return np.ascontiguousarray(pixels), encoded
 

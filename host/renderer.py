@@ -985,6 +985,8 @@ class Renderer:
                             h, 0, GL.GL_RGBA, GL.GL_UNSIGNED_BYTE, np.ascontiguousarray(pixels))
             if texture.min_filter not in (GL.GL_NEAREST, GL.GL_LINEAR):
                 GL.glGenerateMipmap(GL.GL_TEXTURE_2D)
+            del pixels
+            texture.release_pixels()  # GL has them; the file's bytes can give them again
         for param, value in ((GL.GL_TEXTURE_MIN_FILTER, texture.min_filter),
                              (GL.GL_TEXTURE_MAG_FILTER, texture.mag_filter),
                              (GL.GL_TEXTURE_WRAP_S, texture.wrap_s),

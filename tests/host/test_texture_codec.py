@@ -231,3 +231,33 @@ def test_texture_codec_sizes() -> None:
     with pytest.raises(ValueError, match="uint8"):
         compress(np.zeros((4, 4, 3), np.uint8))
 
+
+
+def test_the_renderer_drops_a_textures_pixels_once_uploaded_and_can_decode_them_again(
+        egl_context: Any) -> None:
+    """Once a PNG texture is in GL its decoded pixels are dropped (the file's bytes stay); a
+    second upload (here: GL's copy thrown away) decodes them again, and draws the same."""
+    from farview.host.renderer import Renderer
+    from farview.host.scene import Scene
+    from farview.input.pose import Fov, Pose, View
+
+    img = photo(128, 128)
+    model = load_model_bytes(textured_quad_glb(_png(img)), name="q")
+    texture = model.materials[0].base_color_texture.texture  # type: ignore[union-attr]
+    assert texture.pixels is not None and texture.encoded is not None
+    r = Renderer(96, 96, lighting="vertex")
+    try:
+        scene = Scene()
+        scene.add_model(model, "q")
+        view = [View(Pose((0.0, 0.0, 2.4), (0.0, 0.0, 0.0, 1.0)), Fov.symmetric(50.0, 1.0))]
+        r.render(scene, view)
+        first = r.read_rgba().copy()
+        assert texture.pixels is None  # GL holds them now
+        assert np.array_equal(texture.rgba(), img) and texture.size == (128, 128)
+        r._gl_textures.clear()  # as if GL's copy had to be made again
+        scene.version += 1
+        r.render(scene, view)
+        assert np.array_equal(r.read_rgba(), first)
+        assert first[:, :, :3].std() > 20
+    finally:
+        r.close()
