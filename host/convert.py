@@ -36,7 +36,7 @@ tangents). ARR's settings file beside the input (``<stem>.ConversionSettings.jso
 applied (:mod:`host.conversion_settings`: scaling, recentring, axis, material settings, and
 ``sceneGraphMode`` ``none``, which merges the meshes into one object), and so is ARR's
 material override file (:mod:`host.material_overrides`). Textures with a side of at least
-512 pixels (not normal maps) are also written block-compressed with their mips, as DDS images
+512 pixels are also written block-compressed with their mips (normal maps as BC5), as DDS images
 of ``MSFT_texture_dds`` (:mod:`host.texture_codec`), which farview's loader takes instead of
 the PNG or JPEG. Not done: resizing textures below the loader's 4,096-pixel side; merging
 different meshes while keeping the nodes (they are the parts a user picks and hides).
@@ -834,7 +834,8 @@ def write_glb(model: Model, extras: dict[str, Any] | None = None,
     tex_specs: list[dict[str, Any]] = []
 
     normal_maps: set[int] = set()
-    """Keys of the textures a material uses as its normal map (BC1 would bend them)."""
+    """Keys of the textures a material uses as its normal map (BC5, not BC1: x and y kept
+    apart, z made again when drawn)."""
     compressed_any = False
 
     def texture(t: Texture) -> int:
@@ -847,11 +848,11 @@ def write_glb(model: Model, extras: dict[str, Any] | None = None,
             samplers.append({"magFilter": t.mag_filter, "minFilter": t.min_filter,
                              "wrapS": t.wrap_s, "wrapT": t.wrap_t})
             spec: dict[str, Any] = {"source": len(images) - 1, "sampler": len(samplers) - 1}
-            # a big colour texture also goes out block-compressed with its mips, which
-            # farview's loader takes instead (module host.texture_codec)
+            # a big texture also goes out block-compressed with its mips, which farview's
+            # loader takes instead (module host.texture_codec): a normal map as BC5
             blocks = t.compressed
-            if blocks is None and t.key not in normal_maps and max(t.size) >= MIN_COMPRESSED_SIDE:
-                blocks = compress(t.rgba())
+            if blocks is None and max(t.size) >= MIN_COMPRESSED_SIDE:
+                blocks = compress(t.rgba(), normal_map=t.key in normal_maps)
             if blocks is not None:
                 images.append({"bufferView": w.raw(write_dds(blocks)), "mimeType": DDS_MIME})
                 spec["extensions"] = {"MSFT_texture_dds": {"source": len(images) - 1}}
@@ -1054,7 +1055,7 @@ def cli_main(argv: list[str] | None = None) -> int:
         "vertex colours and tangents; for other formats the base colour texture, an image "
         "file beside the input or embedded in it) and bounds kept, vertices "
         "de-duplicated, buffers compressed with EXT_meshopt_compression, textures of 512 "
-        "pixels a side and more also block-compressed with their mips (BC1/BC3 DDS, "
+        "pixels a side and more also block-compressed with their mips (BC1/BC3/BC5 DDS, "
         "MSFT_texture_dds; the PNG/JPEG is kept beside). Point clouds (LAS, "
         "LAZ, E57, XYZ, PLY without faces) become glTF POINTS with their colours. As in ARR, "
         "INPUT's settings are read from STEM.ConversionSettings.json beside it when there is "

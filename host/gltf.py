@@ -169,7 +169,8 @@ class Texture:
     size: what a conversion writes again, and what :meth:`rgba` decodes again once the
     renderer has dropped :attr:`pixels` (:meth:`release_pixels`)."""
     compressed: CompressedImage | None = None
-    """The BC1/BC3 blocks of every mip level, from the texture's ``MSFT_texture_dds`` image."""
+    """The BC1/BC3/BC5 blocks of every mip level, from the texture's ``MSFT_texture_dds``
+    image."""
 
     def rgba(self) -> npt.NDArray[np.uint8]:
         """:attr:`pixels`; once released, decoded again from :attr:`encoded`; for a
@@ -1321,7 +1322,7 @@ class _Loader:
         return texture
 
     def _dds(self, index: int, texture: int, fallback: bool) -> CompressedImage | None:
-        """Image ``index``'s BC1/BC3 blocks (:mod:`host.texture_codec`), counted against the
+        """Image ``index``'s BC1/BC3/BC5 blocks (:mod:`host.texture_codec`), counted against the
         model's texture budget; a DDS file farview cannot use is an error, or, with a
         ``fallback`` PNG/JPEG source, a warning and None."""
         what = f"image {index}"

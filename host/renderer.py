@@ -95,7 +95,7 @@ from farview.host.gltf import (
 )
 from farview.host.lod import LOD_MIN_TRIANGLES, LOD_REDUCTIONS, Levels, pool, prepare
 from farview.host.scene import MAX_CUT_PLANES, DrawItem, PlaceIndex, Scene
-from farview.host.texture_codec import BC1, BC3
+from farview.host.texture_codec import BC1, BC3, BC5
 from farview.input.pose import Fov, View
 from farview.input.scene import MAX_LIGHTS, Light, MaterialOverride
 from farview.streaming.planes import plane_array, yuv420_planes
@@ -615,9 +615,11 @@ class _Program:
         return self._locations[name]
 
 
-_S3TC_FORMATS = {BC1: (0x83F1, 0x8C4D), BC3: (0x83F3, 0x8C4F)}
-"""GL's internal formats for BC1 and BC3 blocks: (linear, sRGB) (EXT_texture_compression_s3tc,
-EXT_texture_sRGB)."""
+_S3TC_FORMATS: dict[str, tuple[int, int | None]] = {
+    BC1: (0x83F1, 0x8C4D), BC3: (0x83F3, 0x8C4F), BC5: (0x8DBD, None)}
+"""GL's internal formats for BC1, BC3 and BC5 blocks: (linear, sRGB) (EXT_texture_compression_s3tc,
+EXT_texture_sRGB; BC5 is RGTC2, core since GL 3.0, and has no sRGB form: such a texture used
+as a colour is decoded)."""
 
 
 def _texture(width: int, height: int, internal: int, fmt: int) -> int:
@@ -682,8 +684,8 @@ class Renderer:
         extensions = {GL.glGetStringi(GL.GL_EXTENSIONS, i).decode()
                       for i in range(int(GL.glGetIntegerv(GL.GL_NUM_EXTENSIONS)))}
         self.s3tc = {"GL_EXT_texture_compression_s3tc", "GL_EXT_texture_sRGB"} <= extensions
-        """Block-compressed textures (``MSFT_texture_dds``, BC1/BC3) go to GL as they are (else
-        they are decoded and uploaded as RGBA8)."""
+        """Block-compressed textures (``MSFT_texture_dds``, BC1/BC3/BC5) go to GL as they are
+        (else they are decoded and uploaded as RGBA8)."""
         self._reformatter = VideoReformatter()
         # Variants of the main pass, keyed (cut planes, textured), compiled when first used.
         # Without cut planes llvmpipe carries 8 fewer outputs per vertex (~0.2 ms); textured
@@ -971,13 +973,16 @@ class Renderer:
         GL.glBindTexture(GL.GL_TEXTURE_2D, name)
         GL.glPixelStorei(GL.GL_UNPACK_ALIGNMENT, 1)
         blocks = texture.compressed if self.s3tc else None
-        if blocks is not None:  # as the file holds them, every level (MSFT_texture_dds)
-            internal = _S3TC_FORMATS[blocks.format][srgb]
+        internal = _S3TC_FORMATS[blocks.format][srgb] if blocks is not None else None
+        if blocks is not None and internal is not None:
+            # as the file holds them, every level (MSFT_texture_dds)
             for level, data in enumerate(blocks.levels):
                 w, h = blocks.level_size(level)
                 GL.glCompressedTexImage2D(GL.GL_TEXTURE_2D, level, internal, w, h, 0,
                                           np.frombuffer(data, dtype=np.uint8))
             GL.glTexParameteri(GL.GL_TEXTURE_2D, GL.GL_TEXTURE_MAX_LEVEL, len(blocks.levels) - 1)
+            if blocks.format == BC5:  # a normal map's x and y: alpha 0 has the shader make z
+                GL.glTexParameteri(GL.GL_TEXTURE_2D, GL.GL_TEXTURE_SWIZZLE_A, GL.GL_ZERO)
         else:
             pixels = texture.rgba()
             h, w = pixels.shape[:2]

@@ -1,4 +1,4 @@
-"""Block-compressed textures: BC1 and BC3 (S3TC's DXT1 and DXT5) in NumPy, and DDS files.
+"""Block-compressed textures: BC1, BC3 (S3TC's DXT1 and DXT5) and BC5 in NumPy, and DDS files.
 
 A conversion (:mod:`host.convert`) writes each big colour texture a second time, block
 compressed with its whole mip chain, as a DDS image named by the texture's
@@ -12,11 +12,14 @@ line between two RGB565 end points).
 The encoder fits each block's end points to the principal axis of its colours (a few power
 iterations of their covariance), then picks each pixel's nearest palette entry: plain range
 fitting, no iterative refinement. BC1 is used where every pixel is opaque, BC3 (BC1 colour
-plus an 8-value alpha block) otherwise. Mips are 2×2 box averages of the stored values down to
+plus an 8-value alpha block) otherwise, and BC5 (two such blocks: x and y) for normal maps,
+whose z the fragment shader makes again (``mesh.frag.glsl``: GL reads such a texture with
+alpha 0, the sign to do so). Mips are 2×2 box averages of the stored values down to
 1×1 (an odd side drops its last row or column: GL's level sizes are ``max(1, side >> level)``).
 
 DDS files are read strictly (:func:`read_dds`): a legacy header with fourCC ``DXT1`` or
-``DXT5``, or a DX10 header with a BC1 or BC3 format, a 2D texture of sides up to
+``DXT5`` (or ``ATI2``/``BC5U``), or a DX10 header with a BC1, BC3 or BC5 format, a 2D texture
+of sides up to
 :data:`MAX_SIDE`, and at least the bytes its levels need; anything else is a
 :class:`DdsError` saying what was wrong.
 """
@@ -31,7 +34,8 @@ import numpy.typing as npt
 
 BC1 = "BC1"
 BC3 = "BC3"
-BLOCK_BYTES = {BC1: 8, BC3: 16}
+BC5 = "BC5"
+BLOCK_BYTES = {BC1: 8, BC3: 16, BC5: 16}
 MAX_SIDE = 16384
 MIN_COMPRESSED_SIDE = 512
 """A conversion block-compresses textures with a side of at least this many pixels (smaller
@@ -76,15 +80,17 @@ def full_chain(width: int, height: int) -> int:
 
 # -- encoding -----------------------------------------------------------------------------------
 
-def compress(rgba: npt.NDArray[np.uint8], mips: bool = True) -> CompressedImage:
+def compress(rgba: npt.NDArray[np.uint8], mips: bool = True, normal_map: bool = False
+             ) -> CompressedImage:
     """``rgba`` ((height, width, 4), top row first) as BC1, or BC3 where any pixel is not
-    opaque, with its mip chain (``mips``) down to 1×1."""
+    opaque, with its mip chain (``mips``) down to 1×1; a ``normal_map`` as BC5 (its red and
+    green, x and y: z is made again from them when it is drawn)."""
     if rgba.ndim != 3 or rgba.shape[2] != 4 or rgba.dtype != np.uint8:
         raise ValueError("compress takes (height, width, 4) uint8 pixels")
     height, width = rgba.shape[:2]
     if not (1 <= width <= MAX_SIDE and 1 <= height <= MAX_SIDE):
         raise ValueError(f"a {width}×{height} image cannot be compressed (sides 1..{MAX_SIDE})")
-    fmt = BC1 if bool((rgba[:, :, 3] == 255).all()) else BC3
+    fmt = BC5 if normal_map else BC1 if bool((rgba[:, :, 3] == 255).all()) else BC3
     levels = []
     level = rgba
     for i in range(full_chain(width, height) if mips else 1):
@@ -124,6 +130,10 @@ def _encode_level(rgba: npt.NDArray[np.uint8], fmt: str) -> bytes:
     out = np.empty((len(blocks), BLOCK_BYTES[fmt]), dtype=np.uint8)
     for s in range(0, len(blocks), _CHUNK_BLOCKS):
         part = blocks[s:s + _CHUNK_BLOCKS]
+        if fmt == BC5:  # two BC4 blocks: red, then green
+            out[s:s + len(part), :8] = _encode_alpha(part[:, :, 0])
+            out[s:s + len(part), 8:] = _encode_alpha(part[:, :, 1])
+            continue
         colour = _encode_colour(part[:, :, :3].astype(np.float32))
         if fmt == BC1:
             out[s:s + len(part)] = colour
@@ -187,7 +197,8 @@ def _alpha_palette(a0: npt.NDArray[np.float32], a1: npt.NDArray[np.float32]
 
 
 def _encode_alpha(alpha: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
-    """(n, 16) alphas → (n, 8) BC3 alpha blocks (eight-value mode, or all one value)."""
+    """(n, 16) values → (n, 8) BC3 alpha blocks, which are BC4 blocks too (eight-value mode,
+    or all one value)."""
     n = len(alpha)
     a0 = alpha.max(axis=1).astype(np.float32)
     a1 = alpha.min(axis=1).astype(np.float32)
@@ -206,13 +217,21 @@ def _encode_alpha(alpha: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
 
 def decompress(image: CompressedImage, level: int = 0) -> npt.NDArray[np.uint8]:
     """One level of ``image`` as (height, width, 4) RGBA (for a GL without S3TC, a conversion
-    writing it again, and tests)."""
+    writing it again, and tests); a BC5 normal map with its z made again from x and y (blue),
+    opaque."""
     width, height = image.level_size(level)
     data = np.frombuffer(image.levels[level], dtype=np.uint8)
     bh, bw = (height + 3) // 4, (width + 3) // 4
     blocks = data.reshape(bh * bw, BLOCK_BYTES[image.format])
     if image.format == BC1:
         px = _decode_colour(blocks, three_colour=True)
+    elif image.format == BC5:
+        px = np.empty((len(blocks), 16, 4), dtype=np.uint8)
+        px[:, :, 0], px[:, :, 1] = _decode_alpha(blocks[:, :8]), _decode_alpha(blocks[:, 8:])
+        xy = px[:, :, :2].astype(np.float32) * (2 / 255) - 1
+        z = np.sqrt(np.maximum(0.0, 1.0 - (xy ** 2).sum(axis=2)))
+        px[:, :, 2] = np.clip(np.rint((z + 1) * 127.5), 0, 255).astype(np.uint8)
+        px[:, :, 3] = 255
     else:
         px = _decode_colour(blocks[:, 8:], three_colour=False)
         px[:, :, 3] = _decode_alpha(blocks[:, :8])
@@ -260,14 +279,16 @@ _DX10 = struct.Struct("<5I")
 _DDSD_MIPMAPCOUNT = 0x20000
 _DDPF_FOURCC = 0x4
 _CAPS2_CUBE_OR_VOLUME = 0x200 | 0x200000
-_FOURCC = {b"DXT1": BC1, b"DXT5": BC3}
-_DXGI = {71: BC1, 72: BC1, 77: BC3, 78: BC3}
-"""BC1_UNORM(_SRGB), BC3_UNORM(_SRGB): the colour space is the glTF material's to say."""
+_FOURCC = {b"DXT1": BC1, b"DXT5": BC3, b"ATI2": BC5, b"BC5U": BC5}
+_DXGI = {71: BC1, 72: BC1, 77: BC3, 78: BC3, 83: BC5}
+"""BC1_UNORM(_SRGB), BC3_UNORM(_SRGB), BC5_UNORM: the colour space is the glTF material's to
+say."""
 
 
 def write_dds(image: CompressedImage) -> bytes:
-    """``image`` as a DDS file (legacy header, fourCC DXT1 or DXT5, every level)."""
-    fourcc = b"DXT1" if image.format == BC1 else b"DXT5"
+    """``image`` as a DDS file (legacy header, fourCC DXT1, DXT5 or ATI2 (BC5), every
+    level)."""
+    fourcc = {BC1: b"DXT1", BC3: b"DXT5", BC5: b"ATI2"}[image.format]
     flags = 0x1 | 0x2 | 0x4 | 0x1000 | 0x80000 | (_DDSD_MIPMAPCOUNT if len(image.levels) > 1
                                                   else 0)
     caps = 0x1000 | (0x400008 if len(image.levels) > 1 else 0)
@@ -280,7 +301,7 @@ def write_dds(image: CompressedImage) -> bytes:
 
 
 def read_dds(data: bytes, max_bytes: int | None = None) -> CompressedImage:
-    """A DDS file's BC1 or BC3 texture (see the module docstring); ``max_bytes``: refuse one
+    """A DDS file's BC1, BC3 or BC5 texture (see the module docstring); ``max_bytes``: refuse one
     whose levels take more."""
     if len(data) < 4 + _HEADER.size or data[:4] != _MAGIC:
         raise DdsError("not a DDS file (no 'DDS ' header)")
@@ -294,7 +315,8 @@ def read_dds(data: bytes, max_bytes: int | None = None) -> CompressedImage:
     offset = 4 + 124
     code = fourcc.to_bytes(4, "little")
     if not pf_flags & _DDPF_FOURCC:
-        raise DdsError("it holds uncompressed pixels; only BC1 (DXT1) and BC3 (DXT5) are read")
+        raise DdsError("it holds uncompressed pixels; only BC1 (DXT1), BC3 (DXT5) and BC5 are "
+                       "read")
     if code == b"DX10":
         if len(data) < offset + _DX10.size:
             raise DdsError("its DX10 header is cut short")
@@ -304,11 +326,11 @@ def read_dds(data: bytes, max_bytes: int | None = None) -> CompressedImage:
             raise DdsError("it is not a single 2D texture")
         fmt = _DXGI.get(dxgi)
         if fmt is None:
-            raise DdsError(f"its DXGI format {dxgi} is not BC1 or BC3")
+            raise DdsError(f"its DXGI format {dxgi} is not BC1, BC3 or BC5")
     else:
         fmt = _FOURCC.get(code)
         if fmt is None:
-            raise DdsError(f"its format {code!r} is not DXT1 or DXT5")
+            raise DdsError(f"its format {code!r} is not DXT1, DXT5 or ATI2 (BC5)")
     if not (1 <= width <= MAX_SIDE and 1 <= height <= MAX_SIDE):
         raise DdsError(f"its size {width}×{height} is outside 1..{MAX_SIDE} pixels a side")
     count = mips if flags & _DDSD_MIPMAPCOUNT and mips > 0 else 1

@@ -91,7 +91,10 @@ void main() {
     vec3 t = v_tangent.xyz - n * dot(n, v_tangent.xyz);
     t = dot(t, t) > 1e-12 ? normalize(t) : vec3(0.0);
     vec3 b = cross(n, t) * v_tangent.w;
-    vec3 tn = texture(u_tex_normal, v_uv_normal).xyz * 2.0 - 1.0;
+    vec4 sampled = texture(u_tex_normal, v_uv_normal);
+    vec3 tn = sampled.xyz * 2.0 - 1.0;
+    if (sampled.a == 0.0)  // a two-channel (BC5) normal map: z from x and y
+        tn.z = sqrt(max(0.0, 1.0 - dot(tn.xy, tn.xy)));
     tn.xy *= u_normal_scale;
     n = normalize(mat3(t, b, n) * tn);
 #endif

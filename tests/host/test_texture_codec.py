@@ -17,6 +17,7 @@ from farview.host.gltf import load_model, load_model_bytes
 from farview.host.texture_codec import (
     BC1,
     BC3,
+    BC5,
     CompressedImage,
     DdsError,
     compress,
@@ -89,8 +90,8 @@ def test_dds_files_round_trip_and_bad_ones_are_refused() -> None:
     with pytest.raises(DdsError, match="cube map"):
         read_dds(bytes(cube))
     wrong = bytearray(good)
-    wrong[4 + 80:4 + 84] = b"ATI2"
-    with pytest.raises(DdsError, match="not DXT1 or DXT5"):
+    wrong[4 + 80:4 + 84] = b"ATI1"  # BC4: not read
+    with pytest.raises(DdsError, match=r"not DXT1, DXT5 or ATI2 \(BC5\)"):
         read_dds(bytes(wrong))
     many = bytearray(good)
     struct.pack_into("<I", many, 4 + 24, 40)
@@ -106,7 +107,7 @@ def test_dds_files_round_trip_and_bad_ones_are_refused() -> None:
     blocks = good[128:]
     ok = read_dds(bytes(dx10) + struct.pack("<5I", 78, 3, 0, 1, 0) + blocks)
     assert ok.levels == c.levels and ok.format == BC3
-    with pytest.raises(DdsError, match="DXGI format 98"):
+    with pytest.raises(DdsError, match="DXGI format 98 is not BC1, BC3 or BC5"):
         read_dds(bytes(dx10) + struct.pack("<5I", 98, 3, 0, 1, 0) + blocks)
 
 
@@ -259,5 +260,82 @@ def test_the_renderer_drops_a_textures_pixels_once_uploaded_and_can_decode_them_
         r.render(scene, view)
         assert np.array_equal(r.read_rgba(), first)
         assert first[:, :, :3].std() > 20
+    finally:
+        r.close()
+
+
+def bumps(size: int) -> np.ndarray:
+    """A tangent-space normal map of round bumps, unit normals as RGBA bytes."""
+    y, x = np.mgrid[0:size, 0:size].astype(np.float32) * (2 * np.pi * 6 / size)
+    n = np.stack([0.6 * np.cos(x) * np.sin(y), 0.6 * np.sin(x) * np.cos(y),
+                  np.ones_like(x)], axis=2)
+    n /= np.linalg.norm(n, axis=2, keepdims=True)
+    rgb = np.clip(np.rint((n + 1) * 127.5), 0, 255).astype(np.uint8)
+    return np.concatenate([rgb, np.full((size, size, 1), 255, np.uint8)], axis=2)
+
+
+def test_a_normal_map_goes_to_bc5_and_gl_reads_its_x_and_y(egl_context: Any) -> None:
+    """A normal map is kept as x and y (BC5: two BC4 blocks); decoded, its z is made again.
+    GL (RGTC2) decodes every level's red and green as farview's decoder does."""
+    img = bumps(256)
+    c = compress(img, normal_map=True)
+    assert c.format == BC5 and c.nbytes == sum(max(1, (256 >> i) // 4) ** 2 * 16
+                                               for i in range(9))
+    out = decompress(c)
+    assert psnr(out[..., :2], img[..., :2]) > 40
+    assert np.abs(out[..., 2].astype(int) - img[..., 2]).max() <= 6  # z from x and y
+    assert read_dds(write_dds(c)).levels == c.levels
+    name = int(GL.glGenTextures(1))
+    try:
+        GL.glBindTexture(GL.GL_TEXTURE_2D, name)
+        for level, data in enumerate(c.levels):
+            w, h = c.level_size(level)
+            GL.glCompressedTexImage2D(GL.GL_TEXTURE_2D, level, 0x8DBD, w, h, 0,
+                                      np.frombuffer(data, np.uint8))
+        assert GL.glGetError() == GL.GL_NO_ERROR
+        for level in range(len(c.levels)):
+            theirs = _gl_read(name, level, c.level_size(level)).astype(int)
+            ours = decompress(c, level).astype(int)
+            assert np.abs(ours[..., :2] - theirs[..., :2]).max() <= 1, level
+    finally:
+        GL.glDeleteTextures([name])
+
+
+def test_a_converted_big_normal_map_draws_as_its_input(tmp_path: Any, egl_context: Any) -> None:
+    """A 512² normal map goes through a conversion as BC5 (DDS fourCC ATI2) and the quad it
+    bumps draws as the input's does (the shader makes z again from x and y)."""
+    from farview.host.convert import convert_file
+    from farview.host.renderer import Renderer
+    from farview.host.scene import Scene
+    from farview.input.pose import Fov, Pose, View
+    from tests.host.feature_models import Builder, _pbr
+
+    b = Builder()
+    tex = b.texture(bumps(512))
+    b.quad(0, b.material(name="bumpy", pbrMetallicRoughness=_pbr((0.7, 0.7, 0.7, 1)),
+                         normalTexture={"index": tex}), name="bumpy")
+    src = tmp_path / "bumpy.glb"
+    src.write_bytes(b.glb())
+    out = tmp_path / "bumpy-converted.glb"
+    convert_file(src, out)
+    converted = load_model(out).materials[0].normal_texture
+    assert converted is not None and converted.texture.compressed is not None
+    assert converted.texture.compressed.format == BC5
+    assert b"ATI2" in out.read_bytes()
+    r = Renderer(200, 200, lighting="vertex")
+    try:
+        images = []
+        for path, s3tc in ((src, True), (out, True), (out, False)):
+            r.s3tc = s3tc
+            scene = Scene()
+            scene.add_model(load_model(path), "q")
+            r.render(scene, [View(Pose((0.0, 0.0, 1.6), (0.0, 0.0, 0.0, 1.0)),
+                                  Fov.symmetric(40.0, 1.0))])
+            images.append(r.read_rgba()[:, :, :3].astype(np.int32))
+        before, blocks, decoded = images
+        assert before[60:140, 60:140].std() > 5  # the bumps show
+        for after in (blocks, decoded):
+            diff = np.abs(after - before).max(axis=2)
+            assert (diff > 8).mean() < 0.01, f"{(diff > 8).sum()} pixels differ by more than 8"
     finally:
         r.close()
