@@ -83,7 +83,7 @@ from farview.host.gltf import (
     pack_glb,
 )
 from farview.host.lod import LOD_MIN_TRIANGLES, cache_order, simplify
-from farview.host.texture_codec import DDS_MIME, MIN_COMPRESSED_SIDE, compress, write_dds
+from farview.host.texture_codec import DDS_MIME, DECODED, MIN_COMPRESSED_SIDE, compress, write_dds
 
 ASSIMP_FORMATS = (".fbx", ".obj", ".stl", ".ply", ".dae", ".3ds", ".off")
 GLTF_FORMATS = (".glb", ".gltf")
@@ -843,6 +843,12 @@ def write_glb(model: Model, extras: dict[str, Any] | None = None,
         if t.key not in textures:
             # an image used at its own size goes out as it came (a JPEG photo stays a JPEG:
             # as a lossless PNG it grew several times); others as the smallest lossless PNG
+            if t.encoded is None and t.compressed is not None and \
+                    t.compressed.format not in DECODED:
+                raise ConversionError("InvalidInput", f"the texture {t.name!r} is {t.compressed.format} "
+                                      "blocks without a PNG or JPEG beside them, and farview "
+                                      "does not re-encode those: give the texture a PNG or JPEG "
+                                      "source as well")
             mime, data = t.encoded or ("image/png", encode_png(t.rgba()))
             images.append({"bufferView": w.raw(data), "mimeType": mime})
             samplers.append({"magFilter": t.mag_filter, "minFilter": t.min_filter,

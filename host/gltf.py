@@ -79,7 +79,7 @@ from PIL import Image
 
 from farview.host import transforms
 from farview.host.errors import BUDGET_BYTES, BUDGET_DECODED, BUDGET_TRIANGLES, LIMIT_EXCEEDED, ModelError
-from farview.host.texture_codec import CompressedImage, DdsError, decompress, read_dds
+from farview.host.texture_codec import DECODED, CompressedImage, DdsError, decompress, read_dds
 from farview.input.errors import ProtocolError
 from farview.input.scene import Light
 
@@ -174,13 +174,18 @@ class Texture:
 
     def rgba(self) -> npt.NDArray[np.uint8]:
         """:attr:`pixels`; once released, decoded again from :attr:`encoded`; for a
-        :attr:`compressed` texture, its level 0 decoded (on each call)."""
+        :attr:`compressed` texture, its level 0 decoded (on each call), or for BC7 blocks,
+        which farview does not decode, the PNG/JPEG beside them (:class:`ModelError` without
+        one)."""
         pixels = self.pixels
         if pixels is not None:
             return pixels
-        if self.compressed is not None:
+        if self.compressed is not None and self.compressed.format in DECODED:
             return decompress(self.compressed)
-        assert self.encoded is not None
+        if self.encoded is None:
+            fmt = self.compressed.format if self.compressed is not None else "no"
+            raise ModelError(f"texture {self.name!r} holds {fmt} blocks, which farview passes "
+                             "to GL but does not decode, and no PNG or JPEG beside them")
         with Image.open(io.BytesIO(self.encoded[1]), formats=list(_IMAGE_TYPES.values())) as img:
             return image_pixels(img, f"texture {self.name!r}")
 
@@ -1308,8 +1313,12 @@ class _Loader:
                 if compressed is not None:
                     image = self._item("images", dds_source, f"texture {index}")
                     image_name = _name(image.get("name"), "")
+                    # blocks farview cannot decode keep the PNG/JPEG beside them, undecoded:
+                    # for a GL without BC7, and for a conversion to write again
+                    fallback = (self._fallback_file(source) if source is not None
+                                and compressed.format not in DECODED else None)
                     texture = Texture(image_name or f"image_{dds_source}", None, mag, min_,
-                                      wrap_s, wrap_t, compressed=compressed)
+                                      wrap_s, wrap_t, compressed=compressed, encoded=fallback)
                 else:
                     image = self._item("images", source, f"texture {index}")
                     assert isinstance(source, int)
@@ -1322,7 +1331,7 @@ class _Loader:
         return texture
 
     def _dds(self, index: int, texture: int, fallback: bool) -> CompressedImage | None:
-        """Image ``index``'s BC1/BC3/BC5 blocks (:mod:`host.texture_codec`), counted against the
+        """Image ``index``'s BC1/BC3/BC5/BC7 blocks (:mod:`host.texture_codec`), counted against the
         model's texture budget; a DDS file farview cannot use is an error, or, with a
         ``fallback`` PNG/JPEG source, a warning and None."""
         what = f"image {index}"
@@ -1335,11 +1344,19 @@ class _Loader:
                             " its PNG/JPEG source is used", self.name, texture, what, e)
                 return None
             raise ModelError(f"{what} (texture {texture}'s MSFT_texture_dds source) is not a "
-                             f"DDS texture farview can use: {e}; re-export the model with BC1 or "
-                             "BC3 DDS, PNG or JPEG textures") from None
+                             f"DDS texture farview can use: {e}; re-export the model with BC1, "
+                             "BC3, BC5 or BC7 DDS, PNG or JPEG textures") from None
         self._charge(compressed.nbytes, what)
         self._texture_bytes += compressed.nbytes
         return compressed
+
+    def _fallback_file(self, index: object) -> tuple[str, bytes] | None:
+        """Image ``index``'s file as it is (MIME type, bytes) when it is a PNG or JPEG by its
+        first bytes; decoded only if ever needed (:meth:`Texture.rgba`)."""
+        data = self._image_bytes(f"image {index}", self._item("images", index, "a texture"))
+        kind = ("image/png" if data[:8] == b"\x89PNG\r\n\x1a\n"
+                else "image/jpeg" if data[:3] == b"\xff\xd8\xff" else None)
+        return (kind, bytes(data)) if kind is not None else None
 
     def _image_bytes(self, what: str, image: dict[str, Any]) -> bytes:
         """The bytes of an image's file (its data URI, external file or buffer view)."""

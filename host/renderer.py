@@ -84,6 +84,7 @@ from OpenGL.raw.GL.VERSION.GL_1_0 import glReadPixels as _raw_read_pixels
 import farview.host.egl  # noqa: F401  (sets PYOPENGL_PLATFORM before OpenGL is imported)
 from farview.host import glcalls, transforms
 from farview.host.environment import environment
+from farview.host.errors import ModelError
 from farview.host.gltf import (
     Material,
     Mesh,
@@ -95,7 +96,7 @@ from farview.host.gltf import (
 )
 from farview.host.lod import LOD_MIN_TRIANGLES, LOD_REDUCTIONS, Levels, pool, prepare
 from farview.host.scene import MAX_CUT_PLANES, DrawItem, PlaceIndex, Scene
-from farview.host.texture_codec import BC1, BC3, BC5
+from farview.host.texture_codec import BC1, BC3, BC5, BC7
 from farview.input.pose import Fov, View
 from farview.input.scene import MAX_LIGHTS, Light, MaterialOverride
 from farview.streaming.planes import plane_array, yuv420_planes
@@ -615,11 +616,11 @@ class _Program:
         return self._locations[name]
 
 
-_S3TC_FORMATS: dict[str, tuple[int, int | None]] = {
-    BC1: (0x83F1, 0x8C4D), BC3: (0x83F3, 0x8C4F), BC5: (0x8DBD, None)}
-"""GL's internal formats for BC1, BC3 and BC5 blocks: (linear, sRGB) (EXT_texture_compression_s3tc,
-EXT_texture_sRGB; BC5 is RGTC2, core since GL 3.0, and has no sRGB form: such a texture used
-as a colour is decoded)."""
+_BLOCK_FORMATS: dict[str, tuple[int, int | None]] = {
+    BC1: (0x83F1, 0x8C4D), BC3: (0x83F3, 0x8C4F), BC5: (0x8DBD, None), BC7: (0x8E8C, 0x8E8D)}
+"""GL's internal formats for BC1, BC3, BC5 and BC7 blocks: (linear, sRGB)
+(EXT_texture_compression_s3tc and EXT_texture_sRGB; BC5 is RGTC2, core since GL 3.0, and has no
+sRGB form: such a texture used as a colour is decoded; BC7 is ARB_texture_compression_bptc)."""
 
 
 def _texture(width: int, height: int, internal: int, fmt: int) -> int:
@@ -686,6 +687,8 @@ class Renderer:
         self.s3tc = {"GL_EXT_texture_compression_s3tc", "GL_EXT_texture_sRGB"} <= extensions
         """Block-compressed textures (``MSFT_texture_dds``, BC1/BC3/BC5) go to GL as they are
         (else they are decoded and uploaded as RGBA8)."""
+        self.bptc = "GL_ARB_texture_compression_bptc" in extensions
+        """BC7 blocks go to GL as they are (else the PNG/JPEG beside them is used)."""
         self._reformatter = VideoReformatter()
         # Variants of the main pass, keyed (cut planes, textured), compiled when first used.
         # Without cut planes llvmpipe carries 8 fewer outputs per vertex (~0.2 ms); textured
@@ -972,8 +975,10 @@ class Renderer:
         name = int(GL.glGenTextures(1))
         GL.glBindTexture(GL.GL_TEXTURE_2D, name)
         GL.glPixelStorei(GL.GL_UNPACK_ALIGNMENT, 1)
-        blocks = texture.compressed if self.s3tc else None
-        internal = _S3TC_FORMATS[blocks.format][srgb] if blocks is not None else None
+        blocks = texture.compressed
+        internal = None
+        if blocks is not None and (self.bptc if blocks.format == BC7 else self.s3tc):
+            internal = _BLOCK_FORMATS[blocks.format][srgb]
         if blocks is not None and internal is not None:
             # as the file holds them, every level (MSFT_texture_dds)
             for level, data in enumerate(blocks.levels):
@@ -984,7 +989,11 @@ class Renderer:
             if blocks.format == BC5:  # a normal map's x and y: alpha 0 has the shader make z
                 GL.glTexParameteri(GL.GL_TEXTURE_2D, GL.GL_TEXTURE_SWIZZLE_A, GL.GL_ZERO)
         else:
-            pixels = texture.rgba()
+            try:
+                pixels = texture.rgba()
+            except ModelError as e:  # BC7 on a GL without it, and nothing beside it
+                log.warning("%s; drawn grey", e.message)
+                pixels = np.full((1, 1, 4), 128, dtype=np.uint8)
             h, w = pixels.shape[:2]
             GL.glTexImage2D(GL.GL_TEXTURE_2D, 0, GL.GL_SRGB8_ALPHA8 if srgb else GL.GL_RGBA8, w,
                             h, 0, GL.GL_RGBA, GL.GL_UNSIGNED_BYTE, np.ascontiguousarray(pixels))

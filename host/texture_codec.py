@@ -18,8 +18,9 @@ alpha 0, the sign to do so). Mips are 2×2 box averages of the stored values dow
 1×1 (an odd side drops its last row or column: GL's level sizes are ``max(1, side >> level)``).
 
 DDS files are read strictly (:func:`read_dds`): a legacy header with fourCC ``DXT1`` or
-``DXT5`` (or ``ATI2``/``BC5U``), or a DX10 header with a BC1, BC3 or BC5 format, a 2D texture
-of sides up to
+``DXT5`` (or ``ATI2``/``BC5U``), or a DX10 header with a BC1, BC3, BC5 or BC7 format (BC7, as
+other tools write it, is passed to GL as it is, not decoded here), a 2D texture of sides up
+to
 :data:`MAX_SIDE`, and at least the bytes its levels need; anything else is a
 :class:`DdsError` saying what was wrong.
 """
@@ -35,7 +36,11 @@ import numpy.typing as npt
 BC1 = "BC1"
 BC3 = "BC3"
 BC5 = "BC5"
-BLOCK_BYTES = {BC1: 8, BC3: 16, BC5: 16}
+BC7 = "BC7"
+BLOCK_BYTES = {BC1: 8, BC3: 16, BC5: 16, BC7: 16}
+DECODED = frozenset({BC1, BC3, BC5})
+"""The formats farview encodes and decodes; BC7 blocks (as other tools write them) are only
+passed to GL (``ARB_texture_compression_bptc``)."""
 MAX_SIDE = 16384
 MIN_COMPRESSED_SIDE = 512
 """A conversion block-compresses textures with a side of at least this many pixels (smaller
@@ -219,6 +224,8 @@ def decompress(image: CompressedImage, level: int = 0) -> npt.NDArray[np.uint8]:
     """One level of ``image`` as (height, width, 4) RGBA (for a GL without S3TC, a conversion
     writing it again, and tests); a BC5 normal map with its z made again from x and y (blue),
     opaque."""
+    if image.format not in DECODED:
+        raise ValueError(f"{image.format} blocks are not decoded here (only passed to GL)")
     width, height = image.level_size(level)
     data = np.frombuffer(image.levels[level], dtype=np.uint8)
     bh, bw = (height + 3) // 4, (width + 3) // 4
@@ -280,14 +287,16 @@ _DDSD_MIPMAPCOUNT = 0x20000
 _DDPF_FOURCC = 0x4
 _CAPS2_CUBE_OR_VOLUME = 0x200 | 0x200000
 _FOURCC = {b"DXT1": BC1, b"DXT5": BC3, b"ATI2": BC5, b"BC5U": BC5}
-_DXGI = {71: BC1, 72: BC1, 77: BC3, 78: BC3, 83: BC5}
-"""BC1_UNORM(_SRGB), BC3_UNORM(_SRGB), BC5_UNORM: the colour space is the glTF material's to
-say."""
+_DXGI = {71: BC1, 72: BC1, 77: BC3, 78: BC3, 83: BC5, 98: BC7, 99: BC7}
+"""BC1_UNORM(_SRGB), BC3_UNORM(_SRGB), BC5_UNORM, BC7_UNORM(_SRGB): the colour space is the
+glTF material's to say."""
 
 
 def write_dds(image: CompressedImage) -> bytes:
-    """``image`` as a DDS file (legacy header, fourCC DXT1, DXT5 or ATI2 (BC5), every
-    level)."""
+    """``image`` as a DDS file (legacy header, fourCC DXT1, DXT5 or ATI2 (BC5); BC7 with a DX10
+    header), every level."""
+    if image.format == BC7:
+        return _dx10_dds(image)
     fourcc = {BC1: b"DXT1", BC3: b"DXT5", BC5: b"ATI2"}[image.format]
     flags = 0x1 | 0x2 | 0x4 | 0x1000 | 0x80000 | (_DDSD_MIPMAPCOUNT if len(image.levels) > 1
                                                   else 0)
@@ -298,6 +307,17 @@ def write_dds(image: CompressedImage) -> bytes:
     struct.pack_into("<2I4s5I", header, 72, 32, _DDPF_FOURCC, fourcc, 0, 0, 0, 0, 0)
     struct.pack_into("<I", header, 104, caps)
     return b"".join([_MAGIC, bytes(header), *image.levels])
+
+
+def _dx10_dds(image: CompressedImage) -> bytes:
+    header = bytearray(124)
+    flags = 0x1 | 0x2 | 0x4 | 0x1000 | 0x80000 | (_DDSD_MIPMAPCOUNT if len(image.levels) > 1
+                                                  else 0)
+    struct.pack_into("<7I", header, 0, 124, flags, image.height, image.width,
+                     len(image.levels[0]), 0, len(image.levels))
+    struct.pack_into("<2I4s5I", header, 72, 32, _DDPF_FOURCC, b"DX10", 0, 0, 0, 0, 0)
+    struct.pack_into("<I", header, 104, 0x1000 | (0x400008 if len(image.levels) > 1 else 0))
+    return b"".join([_MAGIC, bytes(header), _DX10.pack(98, 3, 0, 1, 0), *image.levels])
 
 
 def read_dds(data: bytes, max_bytes: int | None = None) -> CompressedImage:
@@ -326,7 +346,7 @@ def read_dds(data: bytes, max_bytes: int | None = None) -> CompressedImage:
             raise DdsError("it is not a single 2D texture")
         fmt = _DXGI.get(dxgi)
         if fmt is None:
-            raise DdsError(f"its DXGI format {dxgi} is not BC1, BC3 or BC5")
+            raise DdsError(f"its DXGI format {dxgi} is not BC1, BC3, BC5 or BC7")
     else:
         fmt = _FOURCC.get(code)
         if fmt is None:

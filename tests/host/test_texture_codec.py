@@ -18,6 +18,7 @@ from farview.host.texture_codec import (
     BC1,
     BC3,
     BC5,
+    BC7,
     CompressedImage,
     DdsError,
     compress,
@@ -101,14 +102,14 @@ def test_dds_files_round_trip_and_bad_ones_are_refused() -> None:
     struct.pack_into("<2I", huge, 4 + 8, 1 << 20, 1 << 20)
     with pytest.raises(DdsError, match=r"outside 1\.\.16384"):
         read_dds(bytes(huge))
-    # a DX10 header naming BC3 (as other tools write) is read too; BC7 is not
+    # a DX10 header naming BC3 (as other tools write) is read too; BC6H is not
     dx10 = bytearray(good[:128])
     dx10[4 + 80:4 + 84] = b"DX10"
     blocks = good[128:]
     ok = read_dds(bytes(dx10) + struct.pack("<5I", 78, 3, 0, 1, 0) + blocks)
     assert ok.levels == c.levels and ok.format == BC3
-    with pytest.raises(DdsError, match="DXGI format 98 is not BC1, BC3 or BC5"):
-        read_dds(bytes(dx10) + struct.pack("<5I", 98, 3, 0, 1, 0) + blocks)
+    with pytest.raises(DdsError, match="DXGI format 95 is not BC1, BC3, BC5 or BC7"):
+        read_dds(bytes(dx10) + struct.pack("<5I", 95, 3, 0, 1, 0) + blocks)  # BC6H
 
 
 def _gl_read(name: int, level: int, size: tuple[int, int]) -> np.ndarray:
@@ -209,15 +210,15 @@ def test_a_texture_with_a_dds_image_loads_its_blocks_and_draws_as_its_png(
     try:
         assert r.s3tc
         images = []
-        for model, s3tc in ((load_model_bytes(textured_quad_glb(_png(img)), name="png"), True),
-                            (only_dds, True), (only_dds, False)):
+        # (each model loaded afresh: its texture uploaded afresh)
+        for glb, s3tc in ((textured_quad_glb(_png(img)), True), (_dds_quad(dds, None), True),
+                          (_dds_quad(dds, None), False)):
             r.s3tc = s3tc
             scene = Scene()
-            scene.add_model(model, "q")
+            scene.add_model(load_model_bytes(glb, name="q"), "q")
             r.render(scene, [View(Pose((0.0, 0.0, 2.4), (0.0, 0.0, 0.0, 1.0)),
                                   Fov.symmetric(50.0, 1.0))])
             images.append(r.read_rgba()[:, :, :3])
-            r._gl_textures.clear()  # (each texture uploaded afresh)
         png, blocks, decoded = images
         assert png.std() > 20  # the photo is there
         assert psnr(blocks, png) > 30 and psnr(decoded, png) > 30
@@ -237,7 +238,7 @@ def test_texture_codec_sizes() -> None:
 def test_the_renderer_drops_a_textures_pixels_once_uploaded_and_can_decode_them_again(
         egl_context: Any) -> None:
     """Once a PNG texture is in GL its decoded pixels are dropped (the file's bytes stay); a
-    second upload (here: GL's copy thrown away) decodes them again, and draws the same."""
+    second upload (here: a second renderer's) decodes them again, and draws the same."""
     from farview.host.renderer import Renderer
     from farview.host.scene import Scene
     from farview.input.pose import Fov, Pose, View
@@ -255,8 +256,10 @@ def test_the_renderer_drops_a_textures_pixels_once_uploaded_and_can_decode_them_
         first = r.read_rgba().copy()
         assert texture.pixels is None  # GL holds them now
         assert np.array_equal(texture.rgba(), img) and texture.size == (128, 128)
-        r._gl_textures.clear()  # as if GL's copy had to be made again
-        scene.version += 1
+    finally:
+        r.close()
+    r = Renderer(96, 96, lighting="vertex")  # GL's copy made again, from the PNG's bytes
+    try:
         r.render(scene, view)
         assert np.array_equal(r.read_rgba(), first)
         assert first[:, :, :3].std() > 20
@@ -339,3 +342,81 @@ def test_a_converted_big_normal_map_draws_as_its_input(tmp_path: Any, egl_contex
             assert (diff > 8).mean() < 0.01, f"{(diff > 8).sum()} pixels differ by more than 8"
     finally:
         r.close()
+
+
+def _mesa_bc7(img: np.ndarray) -> CompressedImage:
+    """``img`` as BC7 blocks made by Mesa (another tool's BC7: farview writes none), level 0."""
+    import ctypes
+
+    from OpenGL.raw.GL.VERSION.GL_1_3 import glGetCompressedTexImage
+
+    name = int(GL.glGenTextures(1))
+    try:
+        GL.glBindTexture(GL.GL_TEXTURE_2D, name)
+        GL.glPixelStorei(GL.GL_UNPACK_ALIGNMENT, 1)
+        GL.glTexImage2D(GL.GL_TEXTURE_2D, 0, 0x8E8C, img.shape[1], img.shape[0], 0, GL.GL_RGBA,
+                        GL.GL_UNSIGNED_BYTE, np.ascontiguousarray(img))
+        out = np.zeros((img.shape[0] // 4) * (img.shape[1] // 4) * 16, np.uint8)
+        glGetCompressedTexImage(GL.GL_TEXTURE_2D, 0, out.ctypes.data_as(ctypes.c_void_p))
+        assert GL.glGetError() == GL.GL_NO_ERROR
+    finally:
+        GL.glDeleteTextures([name])
+    return CompressedImage(BC7, img.shape[1], img.shape[0], (out.tobytes(),))
+
+
+def test_bc7_blocks_from_another_tool_go_to_gl_as_they_are(tmp_path: Any,
+                                                            egl_context: Any) -> None:
+    """A DX10 DDS of BC7 blocks (which farview reads but does not decode) is uploaded as it
+    is where GL has BPTC and draws as its PNG; without BPTC the PNG beside it is decoded; with
+    neither the texture is grey and the host goes on. A conversion writes the blocks and the
+    PNG again as they came; without the PNG it fails clearly."""
+    from farview.host.convert import ConversionError, convert_file
+    from farview.host.renderer import Renderer
+    from farview.host.scene import Scene
+    from farview.input.pose import Fov, Pose, View
+
+    img = photo(128, 128)
+    bc7 = _mesa_bc7(img)
+    dds = write_dds(bc7)
+    assert dds[84:88] == b"DX10" and read_dds(dds).levels == bc7.levels
+    png = _png(img)
+    model = load_model_bytes(_dds_quad(dds, png), name="q")
+    texture = model.materials[0].base_color_texture.texture  # type: ignore[union-attr]
+    assert texture.compressed is not None and texture.compressed.format == BC7
+    assert texture.encoded == ("image/png", png) and texture.pixels is None
+    lone = load_model_bytes(_dds_quad(dds, None), name="q")
+    with pytest.raises(ModelError, match="BC7 blocks, which farview passes to GL but does not "
+                                         "decode, and no PNG or JPEG beside them"):
+        lone.materials[0].base_color_texture.texture.rgba()  # type: ignore[union-attr]
+
+    r = Renderer(120, 120, lighting="vertex")
+    try:
+        assert r.bptc
+        view = [View(Pose((0.0, 0.0, 2.4), (0.0, 0.0, 0.0, 1.0)), Fov.symmetric(50.0, 1.0))]
+        images = []
+        for glb, bptc in ((textured_quad_glb(png), True), (_dds_quad(dds, png), True),
+                          (_dds_quad(dds, png), False), (_dds_quad(dds, None), False)):
+            r.bptc = bptc
+            scene = Scene()
+            scene.add_model(load_model_bytes(glb, name="q"), "q")
+            r.render(scene, view)
+            images.append(r.read_rgba()[:, :, :3].astype(np.int32))
+        plain, blocks, fallback, grey = images
+        assert plain.std() > 20
+        assert psnr(blocks, plain) > 30
+        assert np.array_equal(fallback, plain)  # the PNG itself
+        assert grey[40:80, 40:80].std() < 3  # a flat texture, not the photo
+    finally:
+        r.close()
+
+    src = tmp_path / "bc7.glb"
+    src.write_bytes(_dds_quad(dds, png))
+    out = tmp_path / "bc7-converted.glb"
+    convert_file(src, out)
+    again = load_model(out).materials[0].base_color_texture.texture  # type: ignore[union-attr]
+    assert again.compressed is not None and again.compressed.levels == bc7.levels
+    assert again.encoded == ("image/png", png)
+    (tmp_path / "lone.glb").write_bytes(_dds_quad(dds, None))
+    with pytest.raises(ConversionError, match="BC7 blocks without a PNG or JPEG beside them"):
+        convert_file(tmp_path / "lone.glb", tmp_path / "lone-converted.glb")
+    assert not (tmp_path / "lone-converted.glb").exists()
