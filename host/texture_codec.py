@@ -181,9 +181,14 @@ def _encode_colour(px: npt.NDArray[np.float32]) -> npt.NDArray[np.uint8]:
     swap = c0 < c1  # four-colour mode needs c0 > c1
     c0, c1 = np.where(swap, c1, c0), np.where(swap, c0, c1)
     p0, p1 = _from565(c0), _from565(c1)
-    palette = np.stack([p0, p1, (2 * p0 + p1) / 3, (p0 + 2 * p1) / 3], axis=1)  # (n, 4, 3)
-    dist = ((px[:, :, None, :] - palette[:, None, :, :]) ** 2).sum(axis=-1)  # (n, 16, 4)
-    idx = dist.argmin(axis=2).astype(np.uint32)
+    # The four colours lie on the line from p0 to p1, at 0, 1/3, 2/3 and 1 of the way: a
+    # pixel's nearest is the one nearest its projection on that line (the distance off the
+    # line is the same for all four).
+    d = p1 - p0
+    length2 = np.maximum((d * d).sum(axis=1), 1e-6)
+    t = np.einsum("nki,ni->nk", px - p0[:, None, :], d) / length2[:, None]
+    step = np.clip(np.rint(t * 3), 0, 3).astype(np.uint32)
+    idx = np.array([0, 2, 3, 1], dtype=np.uint32)[step]  # 0, 1/3, 2/3, 1 → codes 0, 2, 3, 1
     idx[c0 == c1] = 0
     bits = (idx << (2 * np.arange(16, dtype=np.uint32))).sum(axis=1, dtype=np.uint32)
     rec = np.empty(n, dtype=[("c0", "<u2"), ("c1", "<u2"), ("i", "<u4")])
