@@ -834,8 +834,8 @@ def write_glb(model: Model, extras: dict[str, Any] | None = None,
     tex_specs: list[dict[str, Any]] = []
 
     normal_maps: set[int] = set()
-    """Keys of the textures a material uses as its normal map (BC5, not BC1: x and y kept
-    apart, z made again when drawn)."""
+    """Keys of the textures materials use as normal maps and nothing else (BC5, not BC1: x
+    and y kept apart, z made again when drawn)."""
     compressed_any = False
 
     def texture(t: Texture) -> int:
@@ -937,8 +937,12 @@ def write_glb(model: Model, extras: dict[str, Any] | None = None,
             lod_meshes.setdefault(mesh.key, []).append(len(meshes_json))
             meshes_json.append({"name": f"{mesh.name} LOD {k + 1}", "primitives": lod_prims})
     mats_json = []
+    other_uses = {info.texture.key for m in materials
+                  for info in (m.base_color_texture, m.metallic_roughness_texture,
+                               m.occlusion_texture, m.emissive_texture) if info is not None}
     normal_maps.update(m.normal_texture.texture.key for m in materials
                        if m.normal_texture is not None)
+    normal_maps.difference_update(other_uses)  # (one texture in two roles stays BC1)
     for m in materials:
         pbr: dict[str, Any] = {"baseColorFactor": list(m.base_color),
                                "metallicFactor": m.metallic, "roughnessFactor": m.roughness}

@@ -169,7 +169,7 @@ class Texture:
     size: what a conversion writes again, and what :meth:`rgba` decodes again once the
     renderer has dropped :attr:`pixels` (:meth:`release_pixels`)."""
     compressed: CompressedImage | None = None
-    """The BC1/BC3/BC5 blocks of every mip level, from the texture's ``MSFT_texture_dds``
+    """The BC1/BC3/BC5/BC7 blocks of every mip level, from the texture's ``MSFT_texture_dds``
     image."""
 
     def rgba(self) -> npt.NDArray[np.uint8]:
@@ -876,7 +876,6 @@ class _Loader:
         self.max_vertices = max(3 * max_triangles, MIN_VERTEX_BUDGET)
         self.missing_normals = missing_normals
         self.max_decoded_bytes = max_decoded_bytes
-        """Keep each image's file bytes on its texture (see :func:`load_model_bytes`)."""
         self.decoded_bytes = 0
         """Decoded data charged so far (see :meth:`_charge`)."""
         self._arrays: dict[str, list[Any]] = {}
