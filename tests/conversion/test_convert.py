@@ -814,3 +814,40 @@ def assert_same_picture(before: Any, after: Any, radius: float) -> None:
     background = np.round(np.array(BACKGROUND[:3]) * 255)
     assert (np.abs(images[0][..., :3] - background).sum(axis=2) > 6).sum() > 2000  # parts seen
     assert (np.abs(images[0] - images[1]).max(axis=2) > 8).mean() < 0.002
+
+
+def test_the_milk_truck_converted_with_its_texture_block_compressed_draws_as_it_did(
+        tmp_path: Path, egl_context: Any) -> None:
+    """The Cesium milk truck (made by others; a 2,048² texture) converted: its texture goes to
+    GL as BC1 blocks, and the truck draws as the input does, give or take BC1's error."""
+    import math
+
+    from benchmarks.bench_scale import orbit
+    from farview.host.renderer import Renderer
+    from farview.host.scene import Scene
+
+    truck = SHARED_MODELS / "CesiumMilkTruck.glb"
+    out = tmp_path / "truck.glb"
+    convert_file(truck, out)
+    r = Renderer(320, 180)
+    try:
+        images = []
+        for path in (truck, out):
+            model = load_model(path)
+            textures = {m.base_color_texture.texture for m in model.materials
+                        if m.base_color_texture is not None}
+            assert all((t.compressed is not None) == (path == out) for t in textures)
+            scene = Scene()
+            root = scene.add_model(model, "truck")
+            box = scene.world_bounds(root)
+            assert box is not None
+            radius = 0.8 * math.dist(box.min, box.max)
+            r.render(scene, [orbit(0.4, radius)], near=0.05, far=4 * radius)
+            images.append(r.read_rgba()[:, :, :3].astype(np.int32))
+    finally:
+        r.close()
+    before, after = images
+    assert (before != before[0, 0]).any(axis=2).mean() > 0.1  # the truck fills part of the view
+    assert psnr(after, before) > 35
+    diff = np.abs(after - before).max(axis=2)
+    assert (diff > 24).mean() < 0.005, f"{(diff > 24).sum()} pixels differ by more than 24"
