@@ -4,21 +4,15 @@ speed assertions: the numbers are the benchmark's business)."""
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.bench import run_bench
 
 
 @pytest.mark.timeout(180)
 def test_bench_scale_reports_each_model() -> None:
-    out = subprocess.run([sys.executable, "benchmarks/bench_scale.py", "--triangles", "0.01",
-                          "--parts", "256", "--frames", "2"],
-                         cwd=REPO, capture_output=True, text=True, timeout=170)
-    assert out.returncode == 0, out.stderr
-    rows = re.findall(r"^\s+([\d,]+)\s+([\d,]+)\s+([\d.]+)(\s+-?[\d.]+){15}\s*$", out.stdout, re.M)
+    stdout = run_bench("bench_scale.py", "--triangles", "0.01", "--parts", "256", "--frames", "2")
+    rows = re.findall(r"^\s+([\d,]+)\s+([\d,]+)\s+([\d.]+)(\s+-?[\d.]+){15}\s*$", stdout, re.M)
     assert [(int(t.replace(",", "")) > 0, p) for t, p, *_ in rows] == [(True, "64"), (True, "256")], \
-        out.stdout
+        stdout
