@@ -1318,8 +1318,9 @@ class Renderer:
             found = np.clip(((centres - lo) / size).astype(np.int64), 0, BATCH_CELLS - 1)
             cells = {k: (c[0], c[1], c[2]) for k, c in zip(batchable, found.tolist(), strict=True)}
         joins: dict[_GroupKey, list[int]] = {}
-        for k, it in enumerate(items):
-            self._place(place, k, it, joins, cells.get(k))
+        for k, it in enumerate(items):  # (a part with a cell was found batchable just now)
+            cell = cells.get(k)
+            self._place(place, k, it, joins, cell, batchable=cell is not None)
         self._update_batches(place, joins, {})
         used = {batch.key for batch, _ in place.batches.values()}
         for stale in [b for b in self._batches if b not in used]:
@@ -1328,14 +1329,17 @@ class Renderer:
         return self._assemble(scene, key, place)
 
     def _place(self, place: _Placement, k: int, it: DrawItem, joins: dict[_GroupKey, list[int]],
-               cell: tuple[int, int, int] | None = None) -> None:
+               cell: tuple[int, int, int] | None = None, batchable: bool | None = None) -> None:
         """Put the part at place ``k`` where its state says: nowhere (hidden), in batches (its
-        primitives' codes go to ``joins``), or alone."""
+        primitives' codes go to ``joins``), or alone. ``batchable``: whether it may be batched,
+        when the caller knows (else :func:`_batchable` says)."""
         state = it.state
         if state.hidden or not place.invertible[k]:
             place.batched[k] = None
             return
-        if place.batching and _batchable(it, self._small_plain):
+        if batchable is None:
+            batchable = place.batching and _batchable(it, self._small_plain)
+        if batchable:
             if cell is None:
                 cell = self._cell(place, k, it.mesh)
             tint = state.tint
