@@ -1309,7 +1309,8 @@ class Renderer:
             # 24 MB at 100,000 parts
             boxes = local_bounds_of(items[k].mesh for k in batchable)
             zero = (np.zeros(3), np.zeros(3))
-            local = np.array([sum(boxes[items[k].mesh.key] or zero) for k in batchable]) / 2
+            pairs = [boxes[items[k].mesh.key] or zero for k in batchable]
+            local = (np.array([lo for lo, _ in pairs]) + np.array([hi for _, hi in pairs])) / 2
             w = worlds[batchable]
             centres = np.einsum("nij,nj->ni", w[:, :3, :3], local) + w[:, :3, 3]
             lo = centres.min(axis=0)
