@@ -10,18 +10,18 @@ as RGBA8 and no decoding at load; what it costs is BC1's error (4 colours a 4×4
 line between two RGB565 end points).
 
 The encoder fits each block's end points to the principal axis of its colours (a few power
-iterations of their covariance), then picks each pixel's nearest palette entry: plain range
-fitting, no iterative refinement. BC1 is used where every pixel is opaque, BC3 (BC1 colour
-plus an 8-value alpha block) otherwise, and BC5 (two such blocks: x and y) for normal maps,
-whose z the fragment shader makes again (``mesh.frag.glsl``: GL reads such a texture with
-alpha 0, the sign to do so). Mips are 2×2 box averages of the stored values down to
-1×1 (an odd side drops its last row or column: GL's level sizes are ``max(1, side >> level)``).
+iterations of their covariance), then picks each pixel's nearest palette entry (by its
+projection on the end points' line): plain range fitting, no iterative refinement. BC1 is used
+where every pixel is opaque, BC3 (BC1 colour plus an 8-value alpha block) otherwise, and BC5
+(two such blocks: x and y) for normal maps, whose z the fragment shader makes again
+(``mesh.frag.glsl``: GL reads such a texture with alpha 0, the sign to do so). Mips are 2×2 box
+averages of the stored values down to 1×1 (an odd side drops its last row or column: GL's level
+sizes are ``max(1, side >> level)``).
 
 DDS files are read strictly (:func:`read_dds`): a legacy header with fourCC ``DXT1`` or
 ``DXT5`` (or ``ATI2``/``BC5U``), or a DX10 header with a BC1, BC3, BC5 or BC7 format (BC7, as
 other tools write it, is passed to GL as it is, not decoded here), a 2D texture of sides up
-to
-:data:`MAX_SIDE`, and at least the bytes its levels need; anything else is a
+to :data:`MAX_SIDE`, and at least the bytes its levels need; anything else is a
 :class:`DdsError` saying what was wrong.
 """
 
@@ -298,31 +298,18 @@ glTF material's to say."""
 
 
 def write_dds(image: CompressedImage) -> bytes:
-    """``image`` as a DDS file (legacy header, fourCC DXT1, DXT5 or ATI2 (BC5); BC7 with a DX10
-    header), every level."""
-    if image.format == BC7:
-        return _dx10_dds(image)
-    fourcc = {BC1: b"DXT1", BC3: b"DXT5", BC5: b"ATI2"}[image.format]
-    flags = 0x1 | 0x2 | 0x4 | 0x1000 | 0x80000 | (_DDSD_MIPMAPCOUNT if len(image.levels) > 1
-                                                  else 0)
-    caps = 0x1000 | (0x400008 if len(image.levels) > 1 else 0)
+    """``image`` as a DDS file, every level: a legacy header with fourCC DXT1, DXT5 or ATI2
+    (BC5); BC7, which has no fourCC, with a DX10 header."""
+    fourcc = {BC1: b"DXT1", BC3: b"DXT5", BC5: b"ATI2", BC7: b"DX10"}[image.format]
+    mipped = len(image.levels) > 1
     header = bytearray(124)
-    struct.pack_into("<7I", header, 0, 124, flags, image.height, image.width,
-                     len(image.levels[0]), 0, len(image.levels))
+    struct.pack_into("<7I", header, 0, 124,
+                     0x1 | 0x2 | 0x4 | 0x1000 | 0x80000 | (_DDSD_MIPMAPCOUNT if mipped else 0),
+                     image.height, image.width, len(image.levels[0]), 0, len(image.levels))
     struct.pack_into("<2I4s5I", header, 72, 32, _DDPF_FOURCC, fourcc, 0, 0, 0, 0, 0)
-    struct.pack_into("<I", header, 104, caps)
-    return b"".join([_MAGIC, bytes(header), *image.levels])
-
-
-def _dx10_dds(image: CompressedImage) -> bytes:
-    header = bytearray(124)
-    flags = 0x1 | 0x2 | 0x4 | 0x1000 | 0x80000 | (_DDSD_MIPMAPCOUNT if len(image.levels) > 1
-                                                  else 0)
-    struct.pack_into("<7I", header, 0, 124, flags, image.height, image.width,
-                     len(image.levels[0]), 0, len(image.levels))
-    struct.pack_into("<2I4s5I", header, 72, 32, _DDPF_FOURCC, b"DX10", 0, 0, 0, 0, 0)
-    struct.pack_into("<I", header, 104, 0x1000 | (0x400008 if len(image.levels) > 1 else 0))
-    return b"".join([_MAGIC, bytes(header), _DX10.pack(98, 3, 0, 1, 0), *image.levels])
+    struct.pack_into("<I", header, 104, 0x1000 | (0x400008 if mipped else 0))
+    dx10 = _DX10.pack(98, 3, 0, 1, 0) if image.format == BC7 else b""  # BC7_UNORM, 2D, 1
+    return b"".join([_MAGIC, bytes(header), dx10, *image.levels])
 
 
 def read_dds(data: bytes, max_bytes: int | None = None) -> CompressedImage:

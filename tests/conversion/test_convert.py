@@ -17,7 +17,7 @@ import pytest
 
 from farview.host.convert import Budgets, ConversionError, convert_file, encode_png
 from farview.host.gltf import load_model, node_world_matrices
-from tests.host.conftest import SAMPLE, SHARED_MODELS
+from tests.host.conftest import SAMPLE, SHARED_MODELS, psnr
 
 OBJ = """mtllib parts.mtl
 o Plate
@@ -91,11 +91,6 @@ def png_pixels(data: bytes) -> np.ndarray:
 
     with Image.open(io.BytesIO(data)) as img:
         return np.asarray(img.convert("RGBA"))
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(((a.astype(np.float64) - b.astype(np.float64)) ** 2).mean())
-    return 99.0 if mse == 0 else 10 * float(np.log10(255.0 ** 2 / mse))
 
 
 def world_bounds(path: Path) -> tuple[np.ndarray, np.ndarray]:

@@ -6,6 +6,7 @@ import json
 import struct
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -98,3 +99,11 @@ def make_glb(doc: dict, bin_chunk: bytes = b"") -> bytes:
     from farview.host.gltf import pack_glb
 
     return pack_glb(doc, bin_chunk)
+
+
+def psnr(a: Any, b: Any) -> float:
+    """Peak signal-to-noise ratio of two 8-bit images, in dB (99 when they are equal)."""
+    import numpy as np
+
+    mse = float(((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2).mean())
+    return 99.0 if mse == 0 else 10 * float(np.log10(255.0 ** 2 / mse))

@@ -3,7 +3,6 @@ decoder and encoder (Mesa's), DDS files read strictly, ``MSFT_texture_dds`` load
 
 from __future__ import annotations
 
-import io
 import json
 import struct
 from typing import Any
@@ -12,6 +11,7 @@ import numpy as np
 import pytest
 from OpenGL import GL
 
+from farview.host.convert import encode_png
 from farview.host.errors import ModelError
 from farview.host.gltf import load_model, load_model_bytes
 from farview.host.texture_codec import (
@@ -26,12 +26,7 @@ from farview.host.texture_codec import (
     read_dds,
     write_dds,
 )
-from tests.host.conftest import SHARED_MODELS, textured_quad_glb
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(((a.astype(np.float64) - b.astype(np.float64)) ** 2).mean())
-    return 99.0 if mse == 0 else 10 * float(np.log10(255.0 ** 2 / mse))
+from tests.host.conftest import SHARED_MODELS, psnr, textured_quad_glb
 
 
 def duck_texture() -> np.ndarray:
@@ -174,14 +169,6 @@ def _dds_quad(dds: bytes, fallback: bytes | None) -> bytes:
     return struct.pack("<III", 0x46546C67, 2, 12 + len(body)) + body
 
 
-def _png(pixels: np.ndarray) -> bytes:
-    from PIL import Image
-
-    out = io.BytesIO()
-    Image.fromarray(pixels, "RGBA").save(out, "PNG")
-    return out.getvalue()
-
-
 def test_a_texture_with_a_dds_image_loads_its_blocks_and_draws_as_its_png(
         egl_context: Any) -> None:
     """A DDS image is taken instead of the PNG (nothing decoded), and it draws as the PNG does,
@@ -197,9 +184,9 @@ def test_a_texture_with_a_dds_image_loads_its_blocks_and_draws_as_its_png(
     texture = only_dds.materials[0].base_color_texture.texture  # type: ignore[union-attr]
     assert texture.pixels is None and texture.compressed is not None
     assert texture.compressed.levels == read_dds(dds).levels and texture.size == (256, 256)
-    with_png = load_model_bytes(_dds_quad(dds, _png(img)), name="q")
+    with_png = load_model_bytes(_dds_quad(dds, encode_png(img)), name="q")
     assert with_png.materials[0].base_color_texture.texture.pixels is None  # type: ignore
-    broken = load_model_bytes(_dds_quad(dds[:-10], _png(img)), name="q")
+    broken = load_model_bytes(_dds_quad(dds[:-10], encode_png(img)), name="q")
     fell_back = broken.materials[0].base_color_texture.texture  # type: ignore[union-attr]
     assert fell_back.compressed is None and np.array_equal(fell_back.pixels, img)
     with pytest.raises(ModelError, match=r"image 1 .*MSFT_texture_dds.* is not a DDS texture "
@@ -211,7 +198,8 @@ def test_a_texture_with_a_dds_image_loads_its_blocks_and_draws_as_its_png(
         assert r.s3tc
         images = []
         # (each model loaded afresh: its texture uploaded afresh)
-        for glb, s3tc in ((textured_quad_glb(_png(img)), True), (_dds_quad(dds, None), True),
+        for glb, s3tc in ((textured_quad_glb(encode_png(img)), True),
+                          (_dds_quad(dds, None), True),
                           (_dds_quad(dds, None), False)):
             r.s3tc = s3tc
             scene = Scene()
@@ -244,7 +232,7 @@ def test_the_renderer_drops_a_textures_pixels_once_uploaded_and_can_decode_them_
     from farview.input.pose import Fov, Pose, View
 
     img = photo(128, 128)
-    model = load_model_bytes(textured_quad_glb(_png(img)), name="q")
+    model = load_model_bytes(textured_quad_glb(encode_png(img)), name="q")
     texture = model.materials[0].base_color_texture.texture  # type: ignore[union-attr]
     assert texture.pixels is not None and texture.encoded is not None
     r = Renderer(96, 96, lighting="vertex")
@@ -379,7 +367,7 @@ def test_bc7_blocks_from_another_tool_go_to_gl_as_they_are(tmp_path: Any,
     bc7 = _mesa_bc7(img)
     dds = write_dds(bc7)
     assert dds[84:88] == b"DX10" and read_dds(dds).levels == bc7.levels
-    png = _png(img)
+    png = encode_png(img)
     model = load_model_bytes(_dds_quad(dds, png), name="q")
     texture = model.materials[0].base_color_texture.texture  # type: ignore[union-attr]
     assert texture.compressed is not None and texture.compressed.format == BC7
