@@ -152,10 +152,13 @@ def measure(renderer: Renderer, path: Path, frames: int) -> dict[str, float]:
     t1 = time.perf_counter()
     scene = Scene()
     root = scene.add_model(model, "m")
+    meshes = list(model.meshes)
+    del model  # the host keeps the scene's entities, not the model's nodes (scene_api)
     t2 = time.perf_counter()
     caster = RayCaster()
     key = (id(scene), scene.structure_version)
-    caster.prime(list(model.meshes))  # as the host does once a model is loaded
+    caster.prime(meshes)  # as the host does once a model is loaded
+    del meshes
     caster.prepare(scene.draw_list(), key)
     t2p = time.perf_counter()
     box = scene.world_bounds(root)

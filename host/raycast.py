@@ -229,19 +229,16 @@ class RayCaster:
         """(lo, hi) of each mesh's vertices, and which meshes have any; the ones not cached
         yet made together (:func:`host.gltf.local_bounds_of`)."""
         with self._lock:
-            todo = [m for m in meshes if m.key not in self._box_row]
+            todo = list({m.key: m for m in meshes if m.key not in self._box_row}.values())
         if todo:
-            found = local_bounds_of(todo)
-            rows = np.full((len(found), 6), np.nan)
-            for i, bounds in enumerate(found.values()):
-                if bounds is not None:
-                    rows[i, :3], rows[i, 3:] = bounds
+            lo, hi, found = local_bounds_of(todo)
+            rows = np.concatenate([lo, hi], axis=1)
+            rows[~found] = np.nan
             with self._lock:
-                fresh = [i for i, k in enumerate(found) if k not in self._box_row]
+                fresh = [i for i, m in enumerate(todo) if m.key not in self._box_row]
                 start = len(self._box_table)
                 self._box_table = np.concatenate([self._box_table, rows[fresh]])
-                keys = list(found)
-                self._box_row.update((keys[i], start + n) for n, i in enumerate(fresh))
+                self._box_row.update((todo[i].key, start + n) for n, i in enumerate(fresh))
         with self._lock:
             row = self._box_row
             # (one index a mesh into a table: stacking a small array a mesh took 50 ms at

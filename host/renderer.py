@@ -1307,10 +1307,8 @@ class Renderer:
             # the boxes of many meshes at once, not kept: a batched part needs its centre only
             # here (and when its state changes, :meth:`_cell`); a cache entry a part took
             # 24 MB at 100,000 parts
-            boxes = local_bounds_of(items[k].mesh for k in batchable)
-            zero = (np.zeros(3), np.zeros(3))
-            pairs = [boxes[items[k].mesh.key] or zero for k in batchable]
-            local = (np.array([lo for lo, _ in pairs]) + np.array([hi for _, hi in pairs])) / 2
+            lo, hi, _ = local_bounds_of([items[k].mesh for k in batchable])
+            local = (lo + hi) / 2  # (zero for a part without vertices)
             w = worlds[batchable]
             centres = np.einsum("nij,nj->ni", w[:, :3, :3], local) + w[:, :3, 3]
             lo = centres.min(axis=0)

@@ -320,3 +320,33 @@ def test_bad_textures_are_named(caplog: pytest.LogCaptureFixture,
                                                    texcoord=False))
     assert model.meshes[0].primitives[0].texture is None
     assert "use TEXCOORD_0, which it lacks" in caplog.text
+
+
+def test_local_bounds_of_many_meshes_is_each_meshs_own() -> None:
+    """The boxes of many meshes at once (small ones in one pass, big ones alone, one listed
+    twice measured once, one without vertices marked so) equal each mesh's own."""
+    from farview.host.gltf import Mesh, Primitive, local_bounds_of
+
+    rng = np.random.default_rng(5)
+    from farview.host.gltf import Material
+
+    material = Material("plain")
+
+    def mesh(*counts: int) -> Mesh:
+        prims = []
+        for n in counts:
+            pos = rng.normal(size=(n, 3)).astype(np.float32) * rng.uniform(0.1, 10)
+            prims.append(Primitive(pos, np.zeros((n, 3), np.float32),
+                                   np.zeros(0, np.uint32), material))
+        return Mesh("m", tuple(prims))
+
+    small, two, big, empty = mesh(10), mesh(3, 40), mesh(70_000), mesh(0)
+    meshes = [small, two, big, empty, small, mesh(1), big]
+    lo, hi, has = local_bounds_of(meshes)
+    assert has.tolist() == [True, True, True, False, True, True, True]
+    assert not lo[3].any() and not hi[3].any()
+    for i, m in enumerate(meshes):
+        own = m.local_bounds()
+        if own is not None:
+            assert np.array_equal(lo[i], own[0]) and np.array_equal(hi[i], own[1])
+    assert [a.shape for a in local_bounds_of([])] == [(0, 3), (0, 3), (0,)]

@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 
+from farview.host import transforms
 from farview.host.gltf import load_model
 from farview.host.scene import Scene, SceneError, Tint
 from tests.host.conftest import SAMPLE
@@ -58,12 +59,11 @@ def test_transforms_validate_and_world_matrix() -> None:
     np.testing.assert_allclose(b.position, [-1, 0, 0], atol=1e-9)
 
 
-def test_a_kept_local_matrix_follows_every_transform_change_and_bounds_match_per_vertex() -> None:
+def test_the_local_matrix_follows_every_transform_change_and_bounds_match_per_vertex() -> None:
     scene = Scene()
     root = scene.add_model(load_model(SAMPLE), "Engine")
     part = next(e for e in scene.entities() if e.mesh is not None)
     first = part.local_matrix()
-    assert part.local_matrix() is first and not first.flags.writeable  # kept, read-only
     before = scene.world_bounds(root)
     part.position = (part.position[0] + 5.0, part.position[1], part.position[2])
     assert part.local_matrix()[0, 3] == pytest.approx(first[0, 3] + 5.0)
@@ -81,6 +81,67 @@ def test_a_kept_local_matrix_follows_every_transform_change_and_bounds_match_per
     assert after is not None and before is not None and after != before
     np.testing.assert_allclose(after.min, lo, rtol=1e-9)
     np.testing.assert_allclose(after.max, hi, rtol=1e-9)
+
+
+def test_compose_many_is_compose_element_for_element() -> None:
+    rng = np.random.default_rng(7)
+    n = 300
+    t, r, s = rng.normal(size=(n, 3)), rng.normal(size=(n, 4)), rng.uniform(0.1, 3, (n, 3))
+    r[::3], s[::3] = (0.0, 0.0, 0.0, 1.0), 1.0  # only moved: the identity's rotation
+    s[1::5] = 1.0  # rotated, unit scale
+    r[2::7] = (-0.0, 0.0, 0.0, 1.0)  # scaled only
+    many = transforms.compose_many(t, r, s)
+    one = np.stack([transforms.compose(tuple(a), tuple(b), tuple(c))
+                    for a, b, c in zip(t, r, s, strict=True)])
+    assert np.array_equal(many, one)
+    assert transforms.compose_many(np.zeros((0, 3)), np.zeros((0, 4)), np.zeros((0, 3))).shape \
+        == (0, 4, 4)
+
+
+def test_the_draw_lists_world_matrices_are_each_entitys_through_a_deep_tree() -> None:
+    """The draw list makes every world matrix at once (one product a level of the tree):
+    each must be the product of the entity's and its ancestors' local matrices, also where
+    parents are rotated and scaled, an entity without a mesh sits between, and roots come
+    from several models; the matrices are read-only."""
+    rng = np.random.default_rng(3)
+    scene = Scene()
+    model = load_model(SAMPLE)
+    roots = [scene.add_model(model, "a"), scene.add_model(model, "b")]
+    chain = scene.create_entity("chain", roots[1])
+    for _ in range(6):  # a chain deeper than the model's, holding a model at its end
+        chain = scene.create_entity("link", chain)
+    scene.add_model(model, "deep", chain)
+    for e in scene.entities():
+        q = rng.normal(size=4)
+        e.rotation = tuple(q / np.linalg.norm(q))
+        e.scale = tuple(rng.uniform(0.5, 2.0, 3))
+        e.position = tuple(rng.normal(size=3))
+    items = scene.draw_list()
+    assert len(items) == 3 * sum(1 for n in model.nodes if n.mesh is not None)
+    for it in items:
+        expected = np.eye(4)
+        e = it.entity
+        while e is not None:
+            expected = e.local_matrix() @ expected
+            e = e.parent
+        np.testing.assert_allclose(it.world, expected, rtol=1e-9, atol=1e-9)
+        assert not it.world.flags.writeable
+    assert [it.entity.id for it in items] == [it.entity.id for it in scene.draw_list()]
+
+
+def test_a_leafs_first_child_is_its_own() -> None:
+    """Entities without children share one empty sequence until they get one: a child given
+    to one leaf must not appear under any other."""
+    scene = Scene()
+    a, b = scene.create_entity("a"), scene.create_entity("b")
+    c = scene.create_entity("c", a)
+    assert a.children == (c,) and b.children == ()
+    d = scene.create_entity("d", b)
+    assert a.children == (c,) and b.children == (d,) and c.children == ()
+    scene.set_parent(c, b)
+    assert a.children == () and b.children == (d, c)
+    scene.remove(d)
+    assert b.children == (c,)
 
 
 def test_draw_list_keeps_world_matrices_only_across_state_changes() -> None:
