@@ -36,7 +36,7 @@ import numpy as np
 import numpy.typing as npt
 
 from farview.host.gltf import Mesh, local_bounds_of
-from farview.host.scene import DrawItem
+from farview.host.scene import DrawItem, stack_worlds
 from farview.input.scene import CutPlane
 
 F64 = npt.NDArray[np.float64]
@@ -312,7 +312,7 @@ class RayCaster:
         if key is not None and cached is not None and cached[:2] == (key, len(items)):
             return cached[2]
         lo, hi, has = self._local_boxes([it.mesh for it in items])
-        worlds = np.stack([it.world for it in items]) if items else np.zeros((0, 4, 4))
+        worlds = stack_worlds(items)
         # each local box as a world-space box: centre moved, half-size through |rotation·scale|
         centre = (lo + hi) / 2
         half = (hi - lo) / 2

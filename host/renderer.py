@@ -95,7 +95,7 @@ from farview.host.gltf import (
     return_freed_memory,
 )
 from farview.host.lod import LOD_MIN_TRIANGLES, LOD_REDUCTIONS, Levels, pool, prepare
-from farview.host.scene import MAX_CUT_PLANES, DrawItem, PlaceIndex, Scene
+from farview.host.scene import MAX_CUT_PLANES, DrawItem, PlaceIndex, Scene, stack_worlds
 from farview.host.texture_codec import BC1, BC3, BC5, BC7
 from farview.input.pose import Fov, View
 from farview.input.scene import MAX_LIGHTS, Light, MaterialOverride
@@ -1285,7 +1285,7 @@ class Renderer:
         index = PlaceIndex(items)
         invertible = np.zeros(n, dtype=bool)
         if n:
-            worlds64 = np.stack([it.world for it in items])
+            worlds64 = stack_worlds(items)
             worlds[:] = worlds64
             m3 = worlds64[:, :3, :3]
             invertible = np.abs(np.linalg.det(m3)) > 1e-12  # zero scale: nothing to draw

@@ -157,13 +157,17 @@ def test_draw_list_keeps_world_matrices_only_across_state_changes() -> None:
         return found[0].world, found[0].state
 
     world, _ = item()
+    assert world.base is not None
     part.selected = True
     holder.tint = Tint((0.0, 1.0, 0.0), 1.0)
     again, state = item()
-    assert again is world and not again.flags.writeable  # kept, and nobody may change it
+    # kept (a row of the same array), and nobody may change it
+    assert again.base is world.base and not again.flags.writeable
+    assert np.array_equal(again, world)
     assert state.selected and state.tint == Tint((0.0, 1.0, 0.0), 1.0)
     holder.position = (holder.position[0] + 2.0, *holder.position[1:])
     moved, _ = item()
+    assert moved.base is not world.base  # a transform change: all made again
     np.testing.assert_allclose(moved, scene.world_matrix(part))
     assert not np.allclose(moved[:3, 3], world[:3, 3])
     scene.set_parent(part, root)  # a structure change: computed again
@@ -199,7 +203,8 @@ def test_draw_items_changed_lists_the_subtrees_of_state_changes_only() -> None:
     full = {it.entity.id: it for it in scene.draw_list()}
     for it in changed:
         assert it.state == full[it.entity.id].state
-        assert it.world is full[it.entity.id].world
+        was = full[it.entity.id]
+        assert it.worlds is was.worlds and it.row == was.row  # the matrix kept, not made again
     assert all(it.state.tint == Tint((0.0, 1.0, 0.0), 1.0) for it in changed
                if it.entity.id in under)
     later = scene.state_mark()
