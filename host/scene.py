@@ -809,10 +809,14 @@ class Scene:
         level = np.array(depths)
         up = np.array(parents)
         worlds = np.empty_like(local)
-        top = level == 0
+        # the places level by level (one sort: a scan of all places a level would make a deep
+        # chain of parts quadratic)
+        by_level = np.argsort(level, kind="stable")
+        firsts = np.searchsorted(level[by_level], np.arange(int(level.max()) + 2))
+        top = by_level[:firsts[1]]
         worlds[top] = parent_world @ local[top]
-        for d in range(1, int(level.max()) + 1):
-            at = np.flatnonzero(level == d)
+        for d in range(1, len(firsts) - 1):
+            at = by_level[firsts[d]:firsts[d + 1]]
             worlds[at] = worlds[up[at]] @ local[at]
         worlds.flags.writeable = False
         return [DrawItem(entities[place], cast("Mesh", entities[place].mesh), worlds, place,

@@ -129,6 +129,22 @@ def test_the_draw_lists_world_matrices_are_each_entitys_through_a_deep_tree() ->
     assert [it.entity.id for it in items] == [it.entity.id for it in scene.draw_list()]
 
 
+def test_a_chain_of_many_levels_gets_each_links_world_matrix() -> None:
+    """A deep chain (each entity the child of the one before, as a hostile or odd file may
+    nest its nodes): the world matrices are made level by level, each from its parent's."""
+    scene = Scene()
+    model = load_model(SAMPLE)
+    link = scene.create_entity("top", position=(0.0, 0.0, 1.0))
+    for i in range(3000):
+        link = scene.create_entity(f"link {i}", link, position=(1.0, 0.0, 0.0),
+                                   scale=(1.0, 1.0, 1.0) if i % 1000 else (1.0, 2.0, 1.0))
+    deepest = scene.add_model(model, "deep", link)
+    items = scene.draw_list()
+    for it in items:
+        np.testing.assert_allclose(it.world, scene.world_matrix(it.entity), rtol=1e-12)
+    assert all(scene.world_matrix(deepest)[:3, 3] == (3000.0, 0.0, 1.0))
+
+
 def test_a_leafs_first_child_is_its_own() -> None:
     """Entities without children share one empty sequence until they get one: a child given
     to one leaf must not appear under any other."""
