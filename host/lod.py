@@ -9,6 +9,7 @@ not wait seconds for it.
 from __future__ import annotations
 
 import multiprocessing
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
@@ -60,17 +61,22 @@ def triangle_order(indices: npt.NDArray[np.uint32]) -> npt.NDArray[np.uint32]:
 
 
 def prepare(positions: npt.NDArray[np.float32], indices: npt.NDArray[np.uint32],
-            extra: npt.NDArray[np.float32] | None = None, levels: bool = True
+            extra: npt.NDArray[np.float32] | None = None, levels: bool = True,
+            reductions: Sequence[float] = LOD_REDUCTIONS, reorder: bool = True
             ) -> tuple[npt.NDArray[np.uint32], Levels]:
-    """The background work for one big primitive loaded as it was (:func:`pool`): its triangles
-    in vertex-cache order (:func:`triangle_order`) and, with ``levels``, its coarser levels
-    (:func:`simplify`, carrying the ``extra`` vertex columns)."""
-    return triangle_order(indices), simplify(positions, indices, extra) if levels else []
+    """The background work for one big primitive loaded as it was (:func:`pool`): with
+    ``reorder``, its triangles in vertex-cache order (:func:`triangle_order`; else none come
+    back), and with ``levels`` its coarser levels (:func:`simplify`, carrying the ``extra``
+    vertex columns, one a ``reductions``)."""
+    return (triangle_order(indices) if reorder else np.zeros(0, dtype=np.uint32),
+            simplify(positions, indices, extra, reductions) if levels else [])
 
 
 def simplify(positions: npt.NDArray[np.float32], indices: npt.NDArray[np.uint32],
-             extra: npt.NDArray[np.float32] | None = None) -> Levels:
-    """Coarser versions of a triangle mesh, one per :data:`LOD_REDUCTIONS` (fewer where the
+             extra: npt.NDArray[np.float32] | None = None,
+             reductions: Sequence[float] = LOD_REDUCTIONS) -> Levels:
+    """Coarser versions of a triangle mesh, one per ``reductions`` (the share of the triangles
+    each takes off the one before; :data:`LOD_REDUCTIONS` by default; fewer where the
     simplifier can take no more off), each made from the one before (a cascade: the whole
     costs about 4/3 of simplifying the full mesh once): interleaved position + smooth normal
     vertices (float32, 6 a vertex) and uint32 indices. With ``extra`` (N, K) columns (texture
@@ -87,7 +93,7 @@ def simplify(positions: npt.NDArray[np.float32], indices: npt.NDArray[np.uint32]
     pts = np.asarray(positions, dtype=np.float32)
     tris = np.asarray(indices, dtype=np.int64).reshape(-1, 3)
     uv = None if extra is None else np.asarray(extra, dtype=np.float64).reshape(len(pts), -1)
-    for reduction in LOD_REDUCTIONS:
+    for reduction in reductions:
         if len(tris) < 64:
             break
         before = len(tris)

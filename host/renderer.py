@@ -387,6 +387,15 @@ out."""
 BATCH_MAX_TRIANGLES = 4096
 """Parts at most this big are merged into batches (see :func:`_batchable`)."""
 
+BATCH_LOD_MIN_TRIANGLES = 1024
+"""Batches at least this big get a coarser level of detail for frames drawn while the camera
+moves, made in the background as a big part's are (:data:`host.lod.LOD_MIN_TRIANGLES` is for
+one part: a batch's triangles are many parts' that would each be too small for levels)."""
+BATCH_LOD_REDUCTIONS = (0.5,)
+"""A batch gets one level, with half its triangles: its parts are small and closed, and a
+part of 12 triangles cut to 3 is flat (a grid of such parts seen at an angle kept 9 % of its
+pixels at :data:`host.lod.LOD_REDUCTIONS`' first level)."""
+
 _GroupKey = tuple[_Group, tuple[int, int, int]]
 """A batch's group: what its parts share, and the cell they are in."""
 
@@ -553,6 +562,38 @@ class _Batch:
     centre: npt.NDArray[np.float64]
     radius: float
     prim: _GpuPrimitive
+    codes: npt.NDArray[np.int64]
+    """Its members (see _PRIM_BITS), at their places in any placement that uses the batch."""
+    levels_asked: bool = False
+    """Its coarser level is made or being made (:meth:`Renderer._ask_batch_levels`)."""
+
+
+def _members(codes: npt.NDArray[np.int64], place: _Placement) -> list[Primitive]:
+    """The primitives of a batch's members ``codes`` (see _PRIM_BITS)."""
+    meshes = place.meshes
+    return [meshes[k].primitives[i] for k, i in zip(
+        (codes >> _PRIM_BITS).tolist(), (codes & _PRIM_MASK).tolist(), strict=True)]
+
+
+def _merged(codes: npt.NDArray[np.int64], place: _Placement
+            ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32], npt.NDArray[np.uint32]]:
+    """A batch's members' vertices in world space, their normals, and their indices, merged:
+    all members at once, each vertex taking its part's matrices (one NumPy pass, not three
+    products a part: 100,000 parts took 1.6 s one by one)."""
+    ks = codes >> _PRIM_BITS
+    prims = _members(codes, place)
+    vcounts = np.array([len(p.positions) for p in prims])
+    icounts = np.array([len(p.indices) for p in prims])
+    owner = np.repeat(np.arange(len(prims)), vcounts)
+    w = place.worlds[ks]
+    positions = np.einsum("vij,vj->vi", w[:, :3, :3][owner],
+                          np.concatenate([p.positions for p in prims])) + w[:, :3, 3][owner]
+    norms = np.einsum("vij,vj->vi", place.normals[ks][owner],
+                      np.concatenate([p.normals for p in prims]))
+    bases = np.concatenate([[0], np.cumsum(vcounts)[:-1]]).astype(np.uint32)
+    index = np.ascontiguousarray(np.concatenate([p.indices for p in prims])
+                                 + np.repeat(bases, icounts), dtype=np.uint32)
+    return positions, norms, index
 
 
 def _members_digest(prims: list[Primitive], ks: npt.NDArray[np.int64],
@@ -1034,40 +1075,43 @@ class Renderer:
         """The batch of the members ``codes`` (see _PRIM_BITS): reused while the same
         primitives sit at the same places, else built (vertices transformed to world space)."""
         ks = codes >> _PRIM_BITS
-        meshes = place.meshes
-        prims = [meshes[k].primitives[i]
-                 for k, i in zip(ks.tolist(), (codes & _PRIM_MASK).tolist(), strict=True)]
-        worlds, normals = place.worlds, place.normals
-        key = (group, _members_digest(prims, ks, worlds))
+        prims = _members(codes, place)
+        key = (group, _members_digest(prims, ks, place.worlds))
         cached = self._batches.get(key)
         if cached is not None:
             return cached
-        # All members at once: each vertex takes its part's matrices (one NumPy pass, not
-        # three products a part: 100,000 parts took 1.6 s one by one).
-        vcounts = np.array([len(p.positions) for p in prims])
-        icounts = np.array([len(p.indices) for p in prims])
-        owner = np.repeat(np.arange(len(prims)), vcounts)
-        w = worlds[ks]
-        positions = np.einsum("vij,vj->vi", w[:, :3, :3][owner],
-                              np.concatenate([p.positions for p in prims])) + w[:, :3, 3][owner]
-        norms = np.einsum("vij,vj->vi", normals[ks][owner],
-                          np.concatenate([p.normals for p in prims]))
-        bases = np.concatenate([[0], np.cumsum(vcounts)[:-1]]).astype(np.uint32)
-        index = np.ascontiguousarray(np.concatenate([p.indices for p in prims])
-                                     + np.repeat(bases, icounts), dtype=np.uint32)
+        positions, norms, index = _merged(codes, place)
         vao, vbo, ibo, index_type, uploaded_bytes = _upload_columns(
             [(0, positions), (1, norms)], index)
         self._released += positions.nbytes + norms.nbytes + index.nbytes + uploaded_bytes
         material = prims[0].material
         gpu_prim = _GpuPrimitive(vao, (vbo, ibo), len(index), material, PLAIN, (), _IDENTITY_XF,
-                                 np.zeros(5, dtype=np.int32), False, index_type=index_type)
+                                 np.zeros(5, dtype=np.int32), False, index_type=index_type,
+                                 layout=_POSITION_NORMAL)
         points = positions.astype(np.float64)
         lo, hi = points.min(axis=0), points.max(axis=0)
         centre = (lo + hi) / 2
         batch = _Batch(key, vao, (vbo, ibo), len(index), centre,
-                       float(np.linalg.norm(points - centre, axis=1).max()), gpu_prim)
+                       float(np.linalg.norm(points - centre, axis=1).max()), gpu_prim, codes)
         self._batches[key] = batch
         return batch
+
+    def _ask_batch_levels(self) -> None:
+        """Start making a coarser level for each big enough batch that has none yet, in the
+        background (:data:`BATCH_LOD_MIN_TRIANGLES`): asked for once frames drawn while the
+        camera moves are over their budget (:attr:`lod_level` above 0), so a light scene never
+        starts the simplifier's processes. The batch's vertices are merged again for it (they
+        are not kept: 45 MB at 100,000 parts)."""
+        place = self._placement
+        if place is None or not self.lod:
+            return
+        for batch, _ in place.batches.values():
+            if batch.levels_asked or batch.index_count // 3 < BATCH_LOD_MIN_TRIANGLES:
+                continue
+            batch.levels_asked = True
+            positions, _, index = _merged(batch.codes, place)
+            self._lod_jobs.append((batch.prim, self._lod_pool().submit(
+                prepare, positions, index, None, True, BATCH_LOD_REDUCTIONS, False)))
 
     def _lod_pool(self) -> ProcessPoolExecutor:
         if self._lod_executor is None:
@@ -1096,6 +1140,9 @@ class Renderer:
                 for rows, _ in levels:
                     rows[:, -1] = np.where(rows[:, -1] >= 0.0, 1.0, -1.0)
             _add_levels(gpu, levels, gpu.layout)
+            # the job's arrays are temporaries once uploaded: the frame's trim gives them back
+            self._released += order.nbytes + sum(rows.nbytes + index.nbytes
+                                                 for rows, index in levels)
         self._lod_jobs = pending
 
     @property
@@ -1107,6 +1154,13 @@ class Renderer:
         batch = self._batches.pop(key)
         GL.glDeleteVertexArrays(1, [batch.vao])
         GL.glDeleteBuffers(2, list(batch.buffers))
+        gpu = batch.prim
+        for vao, _count, buffers, _type in gpu.lods:
+            GL.glDeleteVertexArrays(1, [vao])
+            GL.glDeleteBuffers(2, list(buffers))
+        gpu.lods.clear()
+        if self._lod_jobs:  # its levels, when done, are not wanted any more
+            self._lod_jobs = [(g, j) for g, j in self._lod_jobs if g is not gpu]
 
     def _prune(self, scene: Scene) -> None:
         version = (id(scene), scene.structure_version)  # a state change keeps every mesh
@@ -1153,6 +1207,8 @@ class Renderer:
             self._upload_lods()
         moving = moving and self.lod and scene.detail == "auto"
         level = self.lod_level if moving else 0
+        if level:
+            self._ask_batch_levels()
         self._draw_level = level
         self._drew_reduced = False
         planes = [p.equation for p in scene.cut_planes.values()][:MAX_CUT_PLANES]

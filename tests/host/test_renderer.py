@@ -573,6 +573,73 @@ def test_a_normal_mapped_big_part_gets_levels_with_its_tangents(egl_context: Egl
         r.close()
 
 
+def test_batches_of_small_parts_get_levels_for_moving_frames(egl_context: EglContext) -> None:
+    """Parts too small for levels of their own, merged into batches, get a coarser level once
+    frames drawn while the camera moves are over their budget (not before: a scene drawn in
+    time never starts the simplifier), made in the background; they are then drawn coarser
+    while the camera moves and in full at rest. A batch freed before its job is done drops the
+    job, and one freed after it takes its level along."""
+    import time
+
+    from benchmarks.bench_scale import sphere
+    from farview.host.gltf import Material, Mesh, Primitive
+    from farview.host.renderer import BATCH_LOD_MIN_TRIANGLES
+
+    pos, nrm, idx = sphere(3)  # 12 triangles a part
+    material = Material("plain")
+
+    def assembly(scene: Scene) -> Entity:
+        root = scene.create_entity("assembly")
+        for i in range(2025):  # 45 × 45 in a plane: 16 batch cells of about 1,500 triangles
+            prim = Primitive(pos * np.float32(0.3 + 0.01 * (i % 7)), nrm, idx, material)
+            scene.create_entity(f"part {i}", root, mesh=Mesh(f"part {i}", (prim,)),
+                                position=(i % 45 - 22.0, i // 45 - 22.0, 0.0))
+        return root
+
+    def moving_over_budget() -> None:
+        r.lod_budget_ms = 0.0
+        r.render(scene, eye, moving=True)
+        r.render(scene, eye, moving=True)
+        assert r.lod_level >= 1
+
+    scene = Scene()
+    r = Renderer(W, H, lighting="vertex")
+    try:
+        eye = [view((0.0, 0.0, 60.0))]
+        root = assembly(scene)
+        full = frame(r, scene, eye).astype(int)
+        r.render(scene, eye, moving=True)  # in time: nothing asked
+        assert not r.lod_pending and r._lod_executor is None
+        assert len(r._batches) >= 8 and all(b.index_count // 3 >= BATCH_LOD_MIN_TRIANGLES
+                                            for b in r._batches.values())
+        moving_over_budget()
+        assert r.lod_pending == len(r._batches)
+        scene.remove(root)  # before the levels are made
+        frame(r, scene, eye)
+        assert not r._batches and not r._lod_jobs
+
+        root = assembly(scene)
+        r.lod_level, r.lod_budget_ms = 0, 1e9
+        np.testing.assert_array_equal(frame(r, scene, eye).astype(int), full)
+        moving_over_budget()
+        deadline = time.monotonic() + 120
+        while r.lod_pending and time.monotonic() < deadline:
+            time.sleep(0.05)
+            frame(r, scene, eye)
+        assert not r.lod_pending and all(b.prim.lods for b in r._batches.values())
+        np.testing.assert_array_equal(frame(r, scene, eye).astype(int), full)  # at rest: full
+        r.render(scene, eye, moving=True)
+        assert r.last_reduced
+        coarse = r.read_rgba().astype(int)
+        assert model_mask(coarse).sum() > 0.3 * model_mask(full).sum()  # every part, coarser
+        assert (np.abs(coarse - full).max(axis=2) > 30).sum() > 100
+        scene.remove(root)
+        frame(r, scene, eye)
+        assert not r._batches and not r._lod_jobs
+    finally:
+        r.close()
+
+
 def test_levels_made_ahead_are_used_at_once(egl_context: EglContext) -> None:
     """A primitive that brings its levels (a converted file's MSFT_lod) is drawn coarser on the
     first moving frame: no simplification job, nothing pending."""
