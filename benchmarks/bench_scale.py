@@ -9,7 +9,7 @@ in-process renderer's frame time at 1280×720 while the camera moves (an orbit; 
 drawn at a coarser level of detail, the level reached is shown) and at rest (the same view
 again, full detail), p50 over ``--frames`` frames, the seconds until the levels of detail were
 made (the parts' after the first frame, then the batches' once three moving frames asked for
-them), the ray caster's boxes and chunks, and the draw list's world boxes, made after the load
+them: the waits only), the ray caster's boxes and chunks, and the draw list's world boxes, made after the load
 ("prime s": the host makes them in the background when a model is loaded), a click ("pick":
 a ray from the eye through the middle of the view, the draw list and the cast, as the host's
 ``ray_cast``, the first after the load; "select": selecting the part it hit, to the end of the
@@ -18,10 +18,13 @@ own and in full (no batches, no levels of detail: as before issue 20).
 
 Each model is measured in a fresh process (``--measure PATH``), so that memory freed by one
 model cannot hide another's: "RSS MB" is that process's resident memory once the model is
-drawn and its levels of detail are uploaded, less what it held before loading (the GL context
+drawn once at rest and its parts' levels of detail are uploaded, less what it held before
+loading (the GL context
 and renderer, which has drawn a small model of the same kind and dropped it: ``warm_up``; what
 that first model left behind, the shaders llvmpipe compiled and the like, is "warm MB", once a
-process); "peak MB" is its high-water mark (loading included, the "plain" frames not:
+process); "moved MB" the same after the moving, resting and selecting frames (llvmpipe keeps
+more of its per-frame memory once it has drawn more frames; the batches' levels are in it);
+"peak MB" is its high-water mark (loading included, the "plain" frames not:
 drawing 100,000 parts each from buffers of its own took 1.15 GB) less the same; "B/tri" is
 RSS per triangle.
 The level-of-detail worker (a child process that exits with the renderer) is not counted.
@@ -176,15 +179,17 @@ def measure(renderer: Renderer, path: Path, frames: int) -> dict[str, float]:
     while renderer.lod_pending:  # levels of detail are made in the background
         time.sleep(0.05)
         render(0.0)
+    t4 = time.perf_counter()
+    rss = proc.memory_info().rss - rss0  # (before any moving frame, as in runs 1-25)
     # moving frames over their budget ask for the batches' coarser levels (as the host's first
     # moves do), also made in the background
     for i in range(3):
         render(i * 0.05, moving=True)
+    t4b = time.perf_counter()
     while renderer.lod_pending:
         time.sleep(0.05)
         render(0.0)
-    t4 = time.perf_counter()
-    rss = proc.memory_info().rss - rss0
+    t4 += time.perf_counter() - t4b
     moving, rest = [], []
     renderer.lod_level = 0
     for i in range(frames):
@@ -210,6 +215,7 @@ def measure(renderer: Renderer, path: Path, frames: int) -> dict[str, float]:
     render(frames * 0.05)
     t7 = time.perf_counter()
     part.selected = None
+    moved = proc.memory_info().rss - rss0  # after moving, resting and selecting
     peak = _high_water() - rss0  # before "plain": every part's own buffers take far more
     renderer.batching = renderer.lod = False  # the same, every part its own draw, full detail
     scene.version += 1
@@ -222,7 +228,7 @@ def measure(renderer: Renderer, path: Path, frames: int) -> dict[str, float]:
     assert culled == 0, f"{culled} parts were outside the view: the bench must see them all"
     out = {"load_s": t1 - t0, "scene_s": t2 - t1, "prime_s": t2p - t2, "first_frame_s": t3 - t2p,
            "lod_s": t4 - t3, "level": level,
-           "rss_mb": rss / 2**20,
+           "rss_mb": rss / 2**20, "moved_mb": moved / 2**20,
            "peak_mb": peak / 2**20,
            "moving_ms": float(np.median(moving)), "rest_ms": float(np.median(rest)),
            "pick_ms": (t6 - t5) * 1000, "select_ms": (t7 - t6) * 1000,
@@ -292,7 +298,8 @@ def main() -> None:
     rows = [(float(t), 64) for t in args.triangles.split(",") if t] + \
            [(1.0, int(p)) for p in args.parts.split(",") if p]
     print(f"{'triangles':>11} {'parts':>7} {'file MB':>8} {'load s':>7} {'scene s':>8} {'prime s':>7} "
-          f"{'1st frame s':>11} {'LODs s':>6} {'RSS MB':>7} {'peak MB':>7} {'B/tri':>6} "
+          f"{'1st frame s':>11} {'LODs s':>6} {'RSS MB':>7} {'moved MB':>8} {'peak MB':>7} "
+          f"{'B/tri':>6} "
           f"{'moving ms':>9} "
           f"{'level':>5} {'rest ms':>8} {'pick ms':>8} {'select ms':>9} {'plain ms':>8} "
           f"{'warm MB':>7}")
@@ -335,7 +342,7 @@ def _row(path: Path, tris: int, parts: int, frames: int, note: str = "") -> None
     r = json.loads(child.stdout.strip().splitlines()[-1])
     print(f"{tris:>11,} {parts:>7,} {path.stat().st_size / 2**20:>8.1f} "
           f"{r['load_s']:>7.2f} {r['scene_s']:>8.2f} {r['prime_s']:>7.2f} {r['first_frame_s']:>11.2f} "
-          f"{r['lod_s']:>6.2f} {r['rss_mb']:>7.0f} {r['peak_mb']:>7.0f} "
+          f"{r['lod_s']:>6.2f} {r['rss_mb']:>7.0f} {r['moved_mb']:>8.0f} {r['peak_mb']:>7.0f} "
           f"{r['rss_mb'] * 2**20 / tris:>6.0f} "
           f"{r['moving_ms']:>9.1f} {r['level']:>5} {r['rest_ms']:>8.1f} "
           f"{r['pick_ms']:>8.1f} {r['select_ms']:>9.1f} "

@@ -1159,8 +1159,14 @@ class Renderer:
             GL.glDeleteVertexArrays(1, [vao])
             GL.glDeleteBuffers(2, list(buffers))
         gpu.lods.clear()
-        if self._lod_jobs:  # its levels, when done, are not wanted any more
-            self._lod_jobs = [(g, j) for g, j in self._lod_jobs if g is not gpu]
+        if batch.levels_asked and self._lod_jobs:  # its level is not wanted any more
+            kept = []
+            for g, job in self._lod_jobs:
+                if g is gpu:
+                    job.cancel()  # (a batch remade every frame, a part dragged: not queued up)
+                else:
+                    kept.append((g, job))
+            self._lod_jobs = kept
 
     def _prune(self, scene: Scene) -> None:
         version = (id(scene), scene.structure_version)  # a state change keeps every mesh
