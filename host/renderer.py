@@ -557,7 +557,6 @@ class _Batch:
 
     key: tuple[object, ...]
     vao: int
-    buffers: tuple[int, int]
     index_count: int
     centre: npt.NDArray[np.float64]
     radius: float
@@ -575,13 +574,12 @@ def _members(codes: npt.NDArray[np.int64], place: _Placement) -> list[Primitive]
         (codes >> _PRIM_BITS).tolist(), (codes & _PRIM_MASK).tolist(), strict=True)]
 
 
-def _merged(codes: npt.NDArray[np.int64], place: _Placement
+def _merged(prims: list[Primitive], ks: npt.NDArray[np.int64], place: _Placement
             ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32], npt.NDArray[np.uint32]]:
-    """A batch's members' vertices in world space, their normals, and their indices, merged:
-    all members at once, each vertex taking its part's matrices (one NumPy pass, not three
-    products a part: 100,000 parts took 1.6 s one by one)."""
-    ks = codes >> _PRIM_BITS
-    prims = _members(codes, place)
+    """A batch's members' vertices in world space, their normals, and their indices, merged
+    (``prims`` at draw-list places ``ks``): all members at once, each vertex taking its part's
+    matrices (one NumPy pass, not three products a part: 100,000 parts took 1.6 s one by
+    one)."""
     vcounts = np.array([len(p.positions) for p in prims])
     icounts = np.array([len(p.indices) for p in prims])
     owner = np.repeat(np.arange(len(prims)), vcounts)
@@ -1060,7 +1058,12 @@ class Renderer:
     def _free_mesh(self, key: int) -> None:
         self._centres.pop(key, None)
         self._small_plain.pop(key, None)
-        prims = self._meshes.pop(key, [])
+        self._free_gpu(self._meshes.pop(key, []))
+
+    def _free_gpu(self, prims: Sequence[_GpuPrimitive]) -> None:
+        """Delete the GL objects of ``prims`` and of their levels; their level jobs not done
+        yet are cancelled (their levels are not wanted any more: a batch remade every frame,
+        a part dragged, does not queue jobs up)."""
         for p in prims:
             GL.glDeleteVertexArrays(1, [p.vao])
             GL.glDeleteBuffers(2, list(p.buffers))
@@ -1068,8 +1071,15 @@ class Renderer:
                 GL.glDeleteVertexArrays(1, [vao])
                 GL.glDeleteBuffers(2, list(buffers))
             p.lods.clear()
-        dead = {id(p) for p in prims}  # their levels, when done, are not wanted any more
-        self._lod_jobs = [(g, j) for g, j in self._lod_jobs if id(g) not in dead]
+        dead = {id(p) for p in prims}
+        if dead and self._lod_jobs:
+            kept = []
+            for g, job in self._lod_jobs:
+                if id(g) in dead:
+                    job.cancel()
+                else:
+                    kept.append((g, job))
+            self._lod_jobs = kept
 
     def _batch(self, group: _Group, codes: npt.NDArray[np.int64], place: _Placement) -> _Batch:
         """The batch of the members ``codes`` (see _PRIM_BITS): reused while the same
@@ -1080,7 +1090,7 @@ class Renderer:
         cached = self._batches.get(key)
         if cached is not None:
             return cached
-        positions, norms, index = _merged(codes, place)
+        positions, norms, index = _merged(prims, ks, place)
         vao, vbo, ibo, index_type, uploaded_bytes = _upload_columns(
             [(0, positions), (1, norms)], index)
         self._released += positions.nbytes + norms.nbytes + index.nbytes + uploaded_bytes
@@ -1091,7 +1101,7 @@ class Renderer:
         points = positions.astype(np.float64)
         lo, hi = points.min(axis=0), points.max(axis=0)
         centre = (lo + hi) / 2
-        batch = _Batch(key, vao, (vbo, ibo), len(index), centre,
+        batch = _Batch(key, vao, len(index), centre,
                        float(np.linalg.norm(points - centre, axis=1).max()), gpu_prim, codes)
         self._batches[key] = batch
         return batch
@@ -1109,7 +1119,8 @@ class Renderer:
             if batch.levels_asked or batch.index_count // 3 < BATCH_LOD_MIN_TRIANGLES:
                 continue
             batch.levels_asked = True
-            positions, _, index = _merged(batch.codes, place)
+            codes = batch.codes
+            positions, _, index = _merged(_members(codes, place), codes >> _PRIM_BITS, place)
             self._lod_jobs.append((batch.prim, self._lod_pool().submit(
                 prepare, positions, index, None, True, BATCH_LOD_REDUCTIONS, False)))
 
@@ -1151,22 +1162,7 @@ class Renderer:
         return len(self._lod_jobs)
 
     def _free_batch(self, key: tuple[object, ...]) -> None:
-        batch = self._batches.pop(key)
-        GL.glDeleteVertexArrays(1, [batch.vao])
-        GL.glDeleteBuffers(2, list(batch.buffers))
-        gpu = batch.prim
-        for vao, _count, buffers, _type in gpu.lods:
-            GL.glDeleteVertexArrays(1, [vao])
-            GL.glDeleteBuffers(2, list(buffers))
-        gpu.lods.clear()
-        if batch.levels_asked and self._lod_jobs:  # its level is not wanted any more
-            kept = []
-            for g, job in self._lod_jobs:
-                if g is gpu:
-                    job.cancel()  # (a batch remade every frame, a part dragged: not queued up)
-                else:
-                    kept.append((g, job))
-            self._lod_jobs = kept
+        self._free_gpu([self._batches.pop(key).prim])  # (the batch's vao and buffers)
 
     def _prune(self, scene: Scene) -> None:
         version = (id(scene), scene.structure_version)  # a state change keeps every mesh

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from farview.input.mathutil import quat_to_matrix3
+from farview.input.mathutil import quat_to_matrix3, quats_to_matrices3
 
 Mat4 = npt.NDArray[np.float64]
 
@@ -64,19 +64,8 @@ def compose_many(translations: npt.NDArray[np.float64], rotations: npt.NDArray[n
     m[:, 0, 0] = m[:, 1, 1] = m[:, 2, 2] = m[:, 3, 3] = 1.0
     moved = ~(np.all(rotations == _NO_ROTATION, axis=1) & np.all(scales == _UNIT_SCALE, axis=1))
     if moved.any():
-        x, y, z, w = np.asarray(rotations[moved], dtype=np.float64).T
-        s = 2.0 / (x * x + y * y + z * z + w * w)
-        r = np.empty((len(x), 3, 3))
-        r[:, 0, 0] = 1 - s * (y * y + z * z)
-        r[:, 0, 1] = s * (x * y - z * w)
-        r[:, 0, 2] = s * (x * z + y * w)
-        r[:, 1, 0] = s * (x * y + z * w)
-        r[:, 1, 1] = 1 - s * (x * x + z * z)
-        r[:, 1, 2] = s * (y * z - x * w)
-        r[:, 2, 0] = s * (x * z - y * w)
-        r[:, 2, 1] = s * (y * z + x * w)
-        r[:, 2, 2] = 1 - s * (x * x + y * y)
-        m[moved, :3, :3] = r * np.asarray(scales[moved], dtype=np.float64)[:, None, :]
+        m[moved, :3, :3] = (quats_to_matrices3(rotations[moved])
+                            * np.asarray(scales[moved], dtype=np.float64)[:, None, :])
     m[:, :3, 3] = translations
     return m
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -111,11 +112,22 @@ def quat_to_matrix3(q: Sequence[float]) -> npt.NDArray[np.float64]:
     n = x * x + y * y + z * z + w * w
     if n < 1e-12:
         raise ValueError("rotation is a zero quaternion; use a unit quaternion (x, y, z, w)")
-    s = 2.0 / n
-    return np.array(
-        [
-            [1 - s * (y * y + z * z), s * (x * y - z * w), s * (x * z + y * w)],
-            [s * (x * y + z * w), 1 - s * (x * x + z * z), s * (y * z - x * w)],
-            [s * (x * z - y * w), s * (y * z + x * w), 1 - s * (x * x + y * y)],
-        ]
+    return np.array(_rotation_rows(x, y, z, w, 2.0 / n))
+
+
+def quats_to_matrices3(q: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """:func:`quat_to_matrix3` of (n, 4) quaternions at once, (n, 3, 3) out: the same
+    arithmetic element for element. None may be zero."""
+    x, y, z, w = np.asarray(q, dtype=np.float64).reshape(-1, 4).T
+    rows = _rotation_rows(x, y, z, w, 2.0 / (x * x + y * y + z * z + w * w))
+    return np.stack([np.stack(row, axis=-1) for row in rows], axis=-2)
+
+
+def _rotation_rows(x: Any, y: Any, z: Any, w: Any, s: Any) -> tuple[tuple[Any, Any, Any], ...]:
+    """The rows of a quaternion's rotation matrix (``s`` = 2 / its squared norm), for numbers
+    or arrays of them alike."""
+    return (
+        (1 - s * (y * y + z * z), s * (x * y - z * w), s * (x * z + y * w)),
+        (s * (x * y + z * w), 1 - s * (x * x + z * z), s * (y * z - x * w)),
+        (s * (x * z - y * w), s * (y * z + x * w), 1 - s * (x * x + y * y)),
     )
