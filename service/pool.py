@@ -126,6 +126,24 @@ def _log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
     return "\n".join(text.strip().splitlines()[-lines:])
 
 
+EXIT_POLL_S = 0.1
+"""How often a host's exit is looked for (see :func:`_reaped`)."""
+
+
+async def _reaped(proc: asyncio.subprocess.Process) -> int:
+    """``proc``'s exit status once it has exited. ``Process.wait()`` alone also waits until the
+    host's pipes close, and the host's children inherit them (its level-of-detail worker and
+    multiprocessing's resource tracker, spawned): one still starting kept a killed host's
+    session from turning Error for over 10 s. So the exit itself is looked for, and what is
+    left of the host's process group (its own, ``start_new_session``) is killed then."""
+    while proc.returncode is None:
+        await asyncio.sleep(EXIT_POLL_S)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    await proc.wait()
+    return proc.returncode
+
+
 _CREDENTIAL_ENV = ("FARVIEW_ACCOUNT_KEY",)
 
 
@@ -170,7 +188,7 @@ class LocalHostHandle(HostHandle):
         return incident(f"the render host (pid {self.pid}) {what}", self.log_path)
 
     async def wait_exit(self) -> str:
-        await self._proc.wait()
+        await _reaped(self._proc)
         return self.describe_exit()
 
     async def stop(self, grace: float = DEFAULT_STOP_GRACE, reason: str | None = None) -> None:
@@ -187,13 +205,13 @@ class LocalHostHandle(HostHandle):
             with contextlib.suppress(ProcessLookupError):
                 self._proc.terminate()
             try:
-                await asyncio.wait_for(self._proc.wait(), grace)
+                await asyncio.wait_for(_reaped(self._proc), grace)
             except TimeoutError:
                 log.warning("render host pid %d ignored SIGTERM for %.1fs; killing it",
                             self.pid, grace)
                 with contextlib.suppress(ProcessLookupError):
                     self._proc.kill()
-                await self._proc.wait()
+                await _reaped(self._proc)
         self._drain.cancel()
 
 
@@ -221,7 +239,7 @@ class LocalHostPool(HostPool):
             await proc.stdin.drain()
             line = await asyncio.wait_for(proc.stdout.readline(), timeout)
             if not line:
-                await proc.wait()
+                await _reaped(proc)
                 raise HostStartError(incident(
                     f"the render host {_describe_returncode(proc.returncode or 0)} before it "
                     "listened", log_path))
@@ -231,7 +249,7 @@ class LocalHostPool(HostPool):
             if proc.returncode is None:
                 with contextlib.suppress(ProcessLookupError):
                     proc.kill()
-                await proc.wait()
+                await _reaped(proc)
             if isinstance(exc, TimeoutError):
                 raise HostStartError(incident(
                     f"the render host did not listen within {timeout:.0f}s", log_path)) from None
