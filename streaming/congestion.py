@@ -38,7 +38,8 @@ target by half the loss fraction, at most once per :data:`DECREASE_INTERVAL_S`; 
 step of at most :data:`MAX_CUT`, and cuts again as soon as the loss on what was sent after that cut took
 hold is still that high (the cut fell short). Loss under
 :data:`LOW_LOSS` raises it by :data:`INCREASE_FACTOR` every :data:`INCREASE_INTERVAL_S` (by
-:data:`FAST_INCREASE_FACTOR` while farview's client sees no queue at all), but only
+:data:`FAST_INCREASE_FACTOR` while farview's client sees no queue at all, and
+:data:`ACCELERATED_INCREASE_FACTOR` after :data:`ACCELERATE_AFTER` of those in a row), but only
 additively near the rate the path delivered when congestion last struck (:data:`PROBE_STEP` of
 it a step from :data:`NEAR_CAPACITY` of it up to it, :data:`PROBE_STEP_PAST` past it), until the target has gone
 :data:`PROBE_MARGIN` past it without loss (the link widened), and while it is under
@@ -128,6 +129,14 @@ FAST_INCREASE_FACTOR = 1.15
 :data:`EMPTY_QUEUE_S` of queueing: far below what the path carries. The same report makes heavy
 loss a hold, not a cut: packets lost while none wait in a queue are a lossy radio or a burst,
 and fewer bits would not cure it (without the client's reports, as with a browser, loss cuts)."""
+ACCELERATE_AFTER = 4
+ACCELERATED_INCREASE_FACTOR = 1.3
+"""After :data:`ACCELERATE_AFTER` :data:`FAST_INCREASE_FACTOR` steps in a row (the client saw
+no queue at each, nothing held or cut growth between them, and no last capacity was near),
+the steps are this: a link that came back after a deep cap (0.4 Mbit/s) took 4-5 s of 15 %
+steps from 0.25 to 6 Mbit/s. A queue, a hold, a cut, a probe step or gentle growth ends the
+run; near the last capacity growth is capped at :data:`NEAR_CAPACITY` of it whatever the
+step."""
 EMPTY_QUEUE_S = 0.005
 QUEUE_FRESH_S = 0.45
 """A client report older than this says nothing about the queue now. Reports go ten a second
@@ -283,6 +292,8 @@ class CongestionController:
         self._gentle_until = -math.inf
         self._probed = False
         """Probe steps were taken since the last cut (:data:`GENTLE_S`)."""
+        self._fast_steps = 0
+        """:data:`FAST_INCREASE_FACTOR` steps in a row (:data:`ACCELERATE_AFTER`)."""
         """Until then growth takes :data:`INCREASE_FACTOR` steps even with an empty queue."""
         self._queue_at = -math.inf
         self._trend: deque[float] = deque(maxlen=QUEUE_TREND_REPORTS + 1)
@@ -577,6 +588,7 @@ class CongestionController:
         random loss does not grow: it is restored once the NACK window's loss has been under
         :data:`HIGH_LOSS` for :data:`RESTORE_CALM_S`."""
         if self.held is not None:
+            self._fast_steps = 0
             loss, _ = self._window_loss(now)
             if loss is not None and loss <= HIGH_LOSS:
                 self.nack_loss = loss
@@ -594,6 +606,7 @@ class CongestionController:
                 self._heavy_since = None
         if loss is not None and now - self._report_at > REPORT_HOLD_S:
             self.loss = loss
+        fast_steps, self._fast_steps = self._fast_steps, 0  # each way out below ends a run
         if self.loss >= LOW_LOSS and not (self.loss <= HIGH_LOSS and self._queue_empty(now)):
             return
         if now - self._last_decrease < 2 * DECREASE_INTERVAL_S or now < self._hold_until:
@@ -603,8 +616,9 @@ class CongestionController:
         if sent is None or self.target > APP_LIMIT * sent:
             return  # the encoder uses far less than the target (or nothing): more is untested
         capacity = self.capacity
-        factor = (FAST_INCREASE_FACTOR if self._queue_empty(now) and now >= self._gentle_until
-                  else INCREASE_FACTOR)
+        fast = self._queue_empty(now) and now >= self._gentle_until
+        factor = (INCREASE_FACTOR if not fast else ACCELERATED_INCREASE_FACTOR
+                  if fast_steps >= ACCELERATE_AFTER else FAST_INCREASE_FACTOR)
         # Where the probe stands is judged by what is sent, not by the target: x264 makes
         # about 80 % of a target near a 3 Mbit/s cap, so a target 8 % past the link's rate had
         # sent under it, and the growth that followed went into the queue (see PROBE_MARGIN).
@@ -612,6 +626,7 @@ class CongestionController:
         if capacity is not None and sent < NEAR_CAPACITY * capacity:
             self._set(min(self.target * factor, NEAR_CAPACITY * capacity / max(used, 0.5)),
                       "increase")
+            self._fast_steps = fast_steps + 1 if fast else 0
         elif capacity is not None and sent < capacity * (1 + PROBE_MARGIN):
             step = PROBE_STEP if sent < capacity else PROBE_STEP_PAST
             self._set(self.target + capacity * step / max(used, 0.5), "probe")  # steps in sent
@@ -620,9 +635,10 @@ class CongestionController:
             if self._probed:  # walked up past where the link was full: gently at first
                 self._gentle_until = now + GENTLE_S
                 self._probed = False
-                factor = INCREASE_FACTOR
+                factor, fast = INCREASE_FACTOR, False
             self.capacity = None
             self._set(self.target * factor, "increase")
+            self._fast_steps = fast_steps + 1 if fast else 0
 
     def _set(self, bitrate: float, reason: str) -> None:
         new = self._clamp(bitrate)

@@ -7,6 +7,8 @@ import itertools
 import pytest
 
 from farview.streaming.congestion import (
+    ACCELERATE_AFTER,
+    ACCELERATED_INCREASE_FACTOR,
     APP_LIMIT,
     DECREASE_INTERVAL_S,
     DRAIN_S,
@@ -474,7 +476,41 @@ def test_after_a_deep_cut_growth_is_multiplicative_back_to_the_top() -> None:
             steps.append((cc.reason, cc.target / before))
     assert cc.target == LIMITS.max_bitrate
     assert "probe" not in [r for r, _ in steps]
-    assert all(ratio == pytest.approx(FAST_INCREASE_FACTOR, rel=1e-3) for _, ratio in steps[:-1])
+    ratios = [ratio for _, ratio in steps[:-1]]
+    assert ratios[:ACCELERATE_AFTER] == pytest.approx([FAST_INCREASE_FACTOR] * ACCELERATE_AFTER,
+                                                      rel=1e-3)
+    assert ratios[ACCELERATE_AFTER:] == pytest.approx(
+        [ACCELERATED_INCREASE_FACTOR] * (len(ratios) - ACCELERATE_AFTER), rel=1e-3)
+    assert len(ratios) > ACCELERATE_AFTER
+
+
+def test_a_queue_ends_accelerated_growth() -> None:
+    """Accelerated steps follow only a run of fast ones: a queue the client reports (a hold)
+    ends the run, and growth after it starts again at :data:`FAST_INCREASE_FACTOR`."""
+    cc = CongestionController(LIMITS, start=600_000)
+    feed = Feed(cc)
+
+    def grow(steps: int) -> list[float]:
+        ratios: list[float] = []
+        while len(ratios) < steps:
+            cc.on_queue_delay(0.0, feed.now)
+            before = cc.target
+            feed.send(0.05, cc.target * 0.9)
+            if cc.target > before:
+                ratios.append(cc.target / before)
+        return ratios
+
+    feed.send(0.5, 550_000)
+    first = grow(ACCELERATE_AFTER + 1)
+    assert first == pytest.approx([FAST_INCREASE_FACTOR] * ACCELERATE_AFTER
+                                  + [ACCELERATED_INCREASE_FACTOR], rel=1e-3)
+    cc.on_queue_delay(0.012, feed.now)  # over the hold: no growth for a while
+    held = cc.target
+    feed.send(1.0, held * 0.9)
+    assert cc.target == held
+    feed.now += 1.0
+    after = grow(2)
+    assert after == pytest.approx([FAST_INCREASE_FACTOR] * 2, rel=1e-3)
 
 
 def test_the_client_counts_every_packet_for_its_receive_rate() -> None:
