@@ -19,7 +19,10 @@ to its end against the clean row's. With ``--verify`` the host burns each frame'
 pixels and the client reads it back: pictures that show another pose than their metadata names
 (stock aiortc's decoder conceals a lost packet with pieces of earlier pictures) are counted, and
 frames a second and the longest gap are also given over the correct pictures only.
-``--output DIR`` writes the table, the JSON of every run and a PNG of the bit rate over time.
+``--output DIR`` writes the table, the JSON of every run and a PNG of the bit rate over time (of
+the first run). ``--repeat N`` runs every row N times and adds the medians, and in how many runs
+farview's number beat stock aiortc's, column by column: one run of a row on this machine can
+go either way where the two are close.
 Needs root. Prints numbers; asserts nothing.
 
     python3 benchmarks/bench_impairment.py [--duration 8] [--only TEXT] [--verify] [--output DIR]
@@ -31,6 +34,7 @@ import argparse
 import contextlib
 import itertools
 import json
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -184,6 +188,50 @@ def _row(doc: dict[str, Any], mode: str, cond: Condition, events: list[tuple[flo
     return row
 
 
+MEDIAN_COLUMNS = (("fps", "fps", ".1f", True), ("longest gap", "longest_gap", ".0f", False),
+                  (">100 ms", "freezes", ".0f", False), ("p50 ms", "p50", ".1f", False),
+                  ("p99 ms", "p99", ".1f", False), ("Mbit/s", "kbps", ".2f", None),
+                  ("recovery ms", "recovery_ms", ".0f", False), ("p99/clean", "p99_ratio_5s_after_cap", ".2f", False),
+                  ("under cap s", "under_cap_s", ".2f", False), ("wrong", "wrong", ".0f", False))
+"""The median table's columns: heading, row key, format, and whether more is better (None: neither)."""
+
+
+def medians_table(conditions: list[Condition], runs: list[dict[str, dict[str, Any]]], repeat: int) -> list[str]:
+    """Lines of a table: per condition and mode, the median of each column over the runs
+    (``runs``: each run's rows by mode, in the order the conditions ran, ``repeat`` times), then
+    in how many runs farview's number was better than stock aiortc's, the same, and worse, column
+    by column ("2-1-0"; a run without both numbers counts for none)."""
+    width = 12
+    lines = [f"medians of {repeat} runs; \"farview better\": in how many runs farview's number was better, "
+             "the same, worse than stock aiortc's",
+             f"{'condition':<22} {'mode':<14}" + "".join(f"{h:>{width}}" for h, *_ in MEDIAN_COLUMNS)]
+    for c, cond in enumerate(conditions):
+        mine = runs[c::len(conditions)]
+        modes = [m for m in MODES if any(m in r for r in mine)]
+        for mode in modes:
+            cells = []
+            for _, key, fmt, _ in MEDIAN_COLUMNS:
+                values = sorted(r[mode][key] for r in mine if mode in r and r[mode].get(key) is not None)
+                if key == "kbps":
+                    values = [v / 1000 for v in values]
+                cells.append(format(statistics.median(values), fmt) if values else "—")
+            lines.append(f"{cond.name:<22} {mode:<14}" + "".join(f"{v:>{width}}" for v in cells))
+        if set(modes) >= {"farview", "stock_aiortc"}:
+            cells = []
+            for _, key, _, more in MEDIAN_COLUMNS:
+                pairs = [(r["farview"].get(key), r["stock_aiortc"].get(key)) for r in mine
+                         if "farview" in r and "stock_aiortc" in r]
+                pairs = [(a, b) for a, b in pairs if a is not None and b is not None]
+                if more is None or not pairs:
+                    cells.append("")
+                    continue
+                better = sum((a > b) if more else (a < b) for a, b in pairs)
+                worse = sum((a < b) if more else (a > b) for a, b in pairs)
+                cells.append(f"{better}-{len(pairs) - better - worse}-{worse}")
+            lines.append((f"{cond.name:<22} {'farview better':<14}" + "".join(f"{v:>{width}}" for v in cells)).rstrip())
+    return lines
+
+
 def _plot(results: list[tuple[Condition, dict[str, Any], dict[str, dict[str, Any]]]], path: Path) -> bool:
     try:
         import matplotlib
@@ -238,10 +286,16 @@ def main() -> int:
                    help="the host burns each frame's pose into its pixels and the client reads it back: "
                    "pictures that show the wrong pose (a decoder's concealment) are counted, and frame rate "
                    "and longest gap are also given over the correct pictures only")
+    p.add_argument("--repeat", type=int, default=1, metavar="N",
+                   help="run every row N times (farview and stock aiortc alternate within each) and add "
+                   "a table of the medians and of how many runs farview did better than stock aiortc, "
+                   "the same, and worse")
     p.add_argument("--output", type=Path, metavar="DIR", help="write the table, the runs' JSON and a PNG here")
     p.add_argument("--workdir", type=Path, metavar="DIR",
                    help="keep the service's data and logs (the host's log among them) here")
     args = p.parse_args()
+    if args.repeat < 1:
+        p.error("--repeat takes 1 or more")
     if (reason := skip_reason()) is not None:
         print(f"bench_impairment: cannot build separated hosts here: {reason}", file=sys.stderr)
         return 2
@@ -249,14 +303,17 @@ def main() -> int:
               if c.name == "clean" or not args.only or any(t in c.name for t in args.only)]
     results: list[tuple[Condition, dict[str, Any], dict[str, dict[str, Any]]]] = []
     clean_p99: dict[str, float] = {}
+    repeats: list[int] = []
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name) if args.workdir is None else args.workdir
         tmp.mkdir(parents=True, exist_ok=True)
         with routed_hosts("bi") as net, farview_service(net.server, tmp, "--port", "0") as svc:
             server, client = net.server, net.client
             _create(client, svc.info, svc.account, svc.key_file)
-            for i, cond in enumerate(chosen):
-                print(f"[bench_impairment] {cond.name} ...", file=sys.stderr, flush=True)
+            runs = [(k, cond) for k in range(args.repeat) for cond in chosen]
+            for i, (k, cond) in enumerate(runs):
+                print(f"[bench_impairment] {cond.name}" + (f" (run {k + 1} of {args.repeat})" if args.repeat > 1
+                                                          else "") + " ...", file=sys.stderr, flush=True)
                 duration = max(args.duration, cond.min_duration, max((t for t, _ in cond.events), default=0) + 3)
                 with (delayed(net.middle, *cond.delay, tmp / f"relay{i}.log") if cond.delay
                       else contextlib.nullcontext()):
@@ -269,6 +326,7 @@ def main() -> int:
                 if cond.name == "clean":
                     clean_p99 = {m: r["p99"] for m, r in rows.items() if r["p99"]}
                 results.append((cond, doc, rows))
+                repeats.append(k)
                 if args.output is not None:
                     args.output.mkdir(parents=True, exist_ok=True)
                     slug = "".join(ch if ch.isalnum() else "-" for ch in cond.name).strip("-")
@@ -282,7 +340,9 @@ def main() -> int:
     def num(v: Any, fmt: str) -> str:
         return format(v, fmt) if v is not None else "—"
 
-    for cond, _doc, rows in results:
+    for (cond, _doc, rows), k in zip(results, repeats, strict=True):
+        if args.repeat > 1 and cond is chosen[0]:
+            lines.append(f"run {k + 1} of {args.repeat}")
         for mode, r in rows.items():
             extra = ""
             if "recovery_ms" in r:
@@ -297,10 +357,13 @@ def main() -> int:
             lines.append(f"{cond.name:<22} {mode:<12} {r['fps']:>5.1f} {num(r['longest_gap'], '>11.0f')} "
                          f"{r['freezes']:>7} {num(r['p50'], '>7.1f')} {num(r['p99'], '>7.1f')} "
                          f"{num(r['kbps'] and r['kbps'] / 1000, '>7.2f')} {num(r['keyframes'], '>9')}  {extra}")
+    if args.repeat > 1:
+        lines += ["", *medians_table(chosen, [rows for _, _, rows in results], args.repeat)]
     print("\n" + "\n".join(lines))
     if args.output is not None:
         (args.output / "impairment.txt").write_text("\n".join(lines) + "\n")
-        if _plot(results, args.output / "impairment-bitrate.png"):
+        first = [r for r, k in zip(results, repeats, strict=True) if k == 0]
+        if _plot(first, args.output / "impairment-bitrate.png"):
             print(f"plot: {args.output / 'impairment-bitrate.png'}")
     return 0
 

@@ -153,6 +153,10 @@ class HostConnection:
         """The stream's congestion control (None: fixed bit rate, or the stock baseline)."""
         self._sender: Any = None
         self.retransmit = RetransmitPolicy()
+        self._feedback_number = -1
+        """The number of the last ``network_feedback`` report taken."""
+        self.feedback_repeated = 0
+        """``network_feedback`` reports dropped as copies of one taken (or older than it)."""
         self.keyframes_for_lost_packets = 0
         """Keyframes sent because the client still missed packets no longer resent."""
         self._stuck_timer: asyncio.TimerHandle | None = None
@@ -365,8 +369,10 @@ class HostConnection:
 
     def _on_network_feedback(self, data: Any, channel: str = "control") -> None:
         """The client's ``network_feedback`` event: ``{"queue_ms": how long its frames waited in
-        a queue on the network lately, "received_kbps": what it received lately (optional)}``,
-        congestion control's delay signal."""
+        a queue on the network lately, "received_kbps": what it received lately (optional),
+        "n": the report's number (optional)}``, congestion control's delay signal. Clients send
+        each numbered report twice (the ``frames`` channel does not retransmit): the first copy
+        to arrive counts, and a report older than one already taken is dropped too."""
         queue_ms = data.get("queue_ms") if isinstance(data, dict) else None
         if isinstance(queue_ms, bool) or not isinstance(queue_ms, int | float) or not 0 <= queue_ms <= 60_000:
             self._bad(channel, f"network_feedback needs queue_ms, a number of milliseconds 0..60000, "
@@ -378,6 +384,17 @@ class HostConnection:
             self._bad(channel, "network_feedback's received_kbps must be a number of kbit/s "
                                f"0..10000000, got {kbps!r}")
             return
+        number = data.get("n")
+        if number is not None and (isinstance(number, bool) or not isinstance(number, int)
+                                   or not 0 <= number < 2 ** 53):
+            self._bad(channel, f"network_feedback's n must be the report's number, an integer 0..2**53, "
+                               f"got {number!r}")
+            return
+        if number is not None:
+            if number <= self._feedback_number:  # a copy (or one overtaken): the first counts
+                self.feedback_repeated += 1
+                return
+            self._feedback_number = number
         received = None if kbps is None else kbps * 1000
         self.runtime.render_loop.set_network_queue(queue_ms / 1000)
         self._feedback(lambda cc, now: cc.on_queue_delay(queue_ms / 1000, now, received))

@@ -204,6 +204,8 @@ class HostRuntime:
                                  "given_up": conn.retransmit.given_up}
                                 if conn is not None else None),
             "keyframes_for_lost_packets": conn.keyframes_for_lost_packets if conn is not None else 0,
+            # the client's numbered network_feedback reports dropped as copies
+            "feedback_repeated": conn.feedback_repeated if conn is not None else 0,
         }
 
     def on_input(self, event: InputEvent) -> None:

@@ -165,6 +165,11 @@ RESTORE_CALM_S = 0.3
 long: one calm window is not enough (while a keyframe is held back the host sends nothing, no
 new gap is NACKed, and a window read 0 % in the middle of a 50 % burst: the restored 8 Mbit/s
 keyframe that followed was lost)."""
+REMB_AFTER_RESTORE_S = 2.0
+"""For this long after the held rate comes back, a falling REMB does not cut it either unless the
+client reports a queue: aiortc's estimate, which followed the shrink and the loss, fell again
+half a second after a 50 % burst ended and cut the restored rate by half on a path that had
+healed."""
 LOSSY_MIN_STEP = 0.9
 """A shrink that takes less than this off the current target is not made (no change per NACK)."""
 PROBE_STEP = 0.03
@@ -278,6 +283,8 @@ class CongestionController:
         self.held: int | None = None
         """While the target is shrunk for heavy random loss (:data:`LOSSY_POWER`): the target
         before it, restored when the loss ends."""
+        self._restored_at = -math.inf
+        """When the held rate last came back (:data:`REMB_AFTER_RESTORE_S`)."""
         self._heavy_since: float | None = None
         """When the current run of heavy loss (over :data:`HIGH_LOSS`) began."""
         self.remb_ignored = 0
@@ -411,8 +418,10 @@ class CongestionController:
             return
         previous, self.remb = self.remb, int(bitrate)
         falling = previous is not None and self.remb < previous
-        if self.held is not None and not self._queue_full(now):
-            return  # shrunk for random loss: the estimate follows that shrink and the loss
+        if ((self.held is not None or now - self._restored_at < REMB_AFTER_RESTORE_S)
+                and not self._queue_full(now)):
+            return  # shrunk for random loss (or just back from it): the estimate follows that
+            # shrink and the loss
         if falling and self.remb < self.target and self._may_decrease(now):
             self._decreased(now, self.remb / 0.85, self.loss)
             self._set(self.remb, "remb")
@@ -579,6 +588,7 @@ class CongestionController:
         if now - self._calm_since < RESTORE_CALM_S:
             return
         self.target, self.held, self._calm_since = self.held, None, None
+        self._restored_at = now
         self.reason = "restore"
         self._last_increase = now
 

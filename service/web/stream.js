@@ -12,6 +12,7 @@ const CHANNELS = [
   { label: "frames", ordered: false, maxRetransmits: 0 },
 ];
 const KEPT = 512;
+const FEEDBACK_COPIES = 2; // network_feedback copies, as farview's Python client sends
 
 export const nowUs = () => BigInt(Math.round(performance.now() * 1000));
 
@@ -31,6 +32,7 @@ export class FarviewStream {
     this.metas = new Map(); // pts → frame metadata
     this.rtpOffset = null; // rtpTimestamp - pts (aiortc starts the RTP clock at a random value)
     this.misses = 0;
+    this.feedbackNumber = -1; // network_feedback reports sent (their "n")
     this.pending = new Map(); // control request id → {resolve, reject, timer}
     this.nextId = 1;
     this.rttMs = null;
@@ -107,7 +109,13 @@ export class FarviewStream {
       const now = performance.now();
       if (bytes !== null) this.feedback.onBytes(bytes, now);
       const data = this.feedback.due(now);
-      if (data && ch.readyState === "open") ch.send(wire.encodeControl({ event: "network_feedback", data }));
+      if (data && ch.readyState === "open") {
+        // numbered and sent twice (the channel does not retransmit): the host takes the first
+        // copy to arrive, and under heavy loss one of two gets through far more often
+        this.feedbackNumber += 1;
+        const message = wire.encodeControl({ event: "network_feedback", data: { ...data, n: this.feedbackNumber } });
+        for (let copy = 0; copy < FEEDBACK_COPIES; copy++) ch.send(message);
+      }
     } catch (e) {
       /* the connection is closing */
     } finally {

@@ -149,6 +149,9 @@ async def test_bad_input_keeps_the_stream_alive(conn: RenderingConnection) -> No
         # the client's network_feedback goes on the unreliable frames channel; nothing else does
         ("frames", "{not json"), ("frames", '{"v":1,"event":"ping"}'), ("frames", b"\x00" * 40),
         ("frames", '{"v":1,"event":"network_feedback","data":{"queue_ms":-5}}'),
+        ("frames", '{"v":1,"event":"network_feedback","data":{"queue_ms":1,"n":-1}}'),
+        ("frames", '{"v":1,"event":"network_feedback","data":{"queue_ms":1,"n":"7"}}'),
+        ("frames", '{"v":1,"event":"network_feedback","data":{"queue_ms":1,"n":true}}'),
     ]:
         conn.send_raw(label, data)
     with pytest.raises(RemoteError, match="UnknownMethod"):
@@ -165,7 +168,9 @@ async def test_bad_input_keeps_the_stream_alive(conn: RenderingConnection) -> No
     bad = stats["bad_messages"]
     assert sum(v for k, v in bad.items() if k.startswith("pose")) >= 6
     assert sum(v for k, v in bad.items() if k.startswith("control")) >= 6
-    assert sum(v for k, v in bad.items() if k.startswith("frames")) >= 4
+    assert sum(v for k, v in bad.items() if k.startswith("frames")) >= 7
+    # the client numbers its network_feedback reports and sends each twice: the host took one
+    assert stats["video"]["feedback_repeated"] >= 1, stats["video"]
     reported = [data for name, data in conn.events if name == "bad_message"]
     assert any(d["channel"] == "pose" for d in reported)
 

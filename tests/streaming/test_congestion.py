@@ -18,6 +18,7 @@ from farview.streaming.congestion import (
     MAX_CUT,
     MIN_FPS,
     PROBE_MARGIN,
+    REMB_AFTER_RESTORE_S,
     BitrateLimits,
     CongestionController,
     NetworkFeedback,
@@ -550,6 +551,42 @@ def test_while_shrunk_for_random_loss_a_falling_remb_does_not_cut() -> None:
     cc.on_queue_delay(0.02, feed.now + 0.02)  # a queue: congestion after all
     cc.on_remb(int(shrunk * 0.6), feed.now + 0.05)
     assert cc.decreases >= 1 and cc.held is None and cc.target < shrunk
+
+
+def _restored_after_a_burst() -> tuple[CongestionController, Feed]:
+    """8 Mbit/s shrunk through a 50 % loss burst the client saw no queue in, then restored."""
+    cc = CongestionController(LIMITS, start=8_000_000)
+    feed = Feed(cc)
+    feed.send(1.0, 6e6)
+    for _ in range(10):
+        cc.on_queue_delay(0.0, feed.now)
+        feed.send(0.1, cc.target, loss=0.5)
+    assert cc.held == 8_000_000
+    for _ in range(8):  # the loss is over: the held rate comes back
+        cc.on_queue_delay(0.0, feed.now)
+        feed.send(0.1, cc.target)
+    assert cc.held is None and cc.target == 8_000_000 and cc.decreases == 0
+    return cc, feed
+
+
+def test_just_after_the_held_rate_comes_back_a_falling_remb_does_not_cut() -> None:
+    """aiortc's estimate follows the shrink and the loss, and fell again half a second after a
+    burst ended: for REMB_AFTER_RESTORE_S after the restore it does not cut (unless the client
+    reports a queue); after that, a falling REMB cuts as before."""
+    cc, feed = _restored_after_a_burst()
+    feed.send(0.3, 8e6)
+    cc.on_remb(6_000_000, feed.now)
+    cc.on_remb(4_500_000, feed.now + 0.01)
+    assert cc.remb == 4_500_000 and cc.target == 8_000_000 and cc.decreases == 0
+    cc.on_queue_delay(0.02, feed.now + 0.02)  # a queue: congestion after all
+    cc.on_remb(4_400_000, feed.now + 0.03)
+    assert cc.decreases == 1 and cc.target == 4_400_000
+
+    cc, feed = _restored_after_a_burst()
+    feed.send(REMB_AFTER_RESTORE_S + 0.1, 8e6)
+    cc.on_remb(6_000_000, feed.now)
+    cc.on_remb(4_500_000, feed.now + 0.01)
+    assert cc.decreases == 1 and cc.target == 4_500_000
 
 
 def _cut_at_3_mbit(start: int = 7_000_000) -> tuple[CongestionController, Feed]:

@@ -325,6 +325,7 @@ def test_the_web_viewer_signs_in_shows_the_model_turns_it_and_picks_a_part(
         # receives (network_feedback, as farview's Python client does), and nothing it sends is bad
         congestion = stats["video"]["congestion"]
         assert congestion["received_bitrate"] and congestion["received_bitrate"] > 10_000, congestion
+        assert stats["video"]["feedback_repeated"] >= 1, stats["video"]  # each report went twice
         assert stats["bad_messages"] == {}, stats["bad_messages"]
 
         # a click on the model picks a named part, and the host outlines it
