@@ -365,7 +365,8 @@ def _prim_draw(p: _GpuPrimitive, edit: MaterialOverride | None) -> _PrimDraw:
 LOD_BUDGET_MS = 50.0
 """While the camera moves, the level rises when a frame takes longer than this (20 fps) and
 falls when one takes under 40 % of it, unless the finer level was over it when last drawn
-(within :data:`LOD_RETRY_S`); at rest every part is drawn in full."""
+(within :data:`LOD_RETRY_S`); at rest every part is drawn in full. A frame that made GL
+objects (programs, buffers, textures, levels) after one that made none does not count."""
 LOD_RETRY_S = 2.0
 """A finer level found over budget is tried again after this long (the view may have changed):
 without the memory, a level-3 frame of 19 ms at 20 M triangles fell to level 2 (65 ms), rose
@@ -733,6 +734,10 @@ class Renderer:
         # Without cut planes llvmpipe carries 8 fewer outputs per vertex (~0.2 ms); textured
         # primitives are lit per pixel whatever ``lighting`` says, because their base colour
         # varies across a triangle.
+        self._setups = 0
+        """GL objects made so far (programs, meshes, batches, levels, textures): a frame that
+        made some took that time on top of its drawing (see :data:`LOD_BUDGET_MS`)."""
+        self._last_set_up = False
         self._mesh_programs: dict[tuple[bool, Features, bool, bool, bool], _Program] = {}
         self._mesh_program(False, PLAIN, False, True)  # the default scene's
         self._outline_program = _Program("outline.vert.glsl", "outline.frag.glsl")
@@ -898,6 +903,7 @@ class Renderer:
             _TEX_DEFINES.intersection(features) or "POINTS" in features)
         key = (cut, features, lights, env, dense)
         if key not in self._mesh_programs:
+            self._setups += 1
             defines: list[str] = ["CUT_PLANES"] if cut else []
             defines += features
             defines += ["LIGHTS"] if lights else []
@@ -926,6 +932,7 @@ class Renderer:
         cached = self._meshes.get(mesh.key)
         if cached is not None:
             return cached
+        self._setups += 1
         out = []
         for prim in mesh.primitives:
             mat = prim.material
@@ -1011,6 +1018,7 @@ class Renderer:
         name = self._gl_textures.get((texture.key, srgb))
         if name is not None:
             return name
+        self._setups += 1
         name = int(GL.glGenTextures(1))
         GL.glBindTexture(GL.GL_TEXTURE_2D, name)
         GL.glPixelStorei(GL.GL_UNPACK_ALIGNMENT, 1)
@@ -1090,6 +1098,7 @@ class Renderer:
         cached = self._batches.get(key)
         if cached is not None:
             return cached
+        self._setups += 1
         positions, norms, index = _merged(prims, ks, place)
         vao, vbo, ibo, index_type, uploaded_bytes = _upload_columns(
             [(0, positions), (1, norms)], index)
@@ -1151,6 +1160,7 @@ class Renderer:
                 for rows, _ in levels:
                     rows[:, -1] = np.where(rows[:, -1] >= 0.0, 1.0, -1.0)
             _add_levels(gpu, levels, gpu.layout)
+            self._setups += 1
             # the job's arrays are temporaries once uploaded: the frame's trim gives them back
             self._released += order.nbytes + sum(rows.nbytes + index.nbytes
                                                  for rows, index in levels)
@@ -1203,6 +1213,7 @@ class Renderer:
         if not 0.0 < near < far:
             raise ValueError(f"clip planes need 0 < near < far, got near={near} far={far}")
         t0 = time.perf_counter()
+        setups = self._setups
         self._prune(scene)
         prep = self._prepare(scene)
         if self._lod_jobs:
@@ -1305,7 +1316,12 @@ class Renderer:
         self.last_timings = FrameTimings(render_ms=_ms(t0))
         self.last_reduced = self._drew_reduced
         self._trim_if_freed(periodic=True)  # (after the frame's time)
-        if moving:  # keep moving frames within the budget
+        set_up = self._setups != setups
+        # a frame that made GL objects (a model's first frame: 0.2 s for the sample, which
+        # took every later frame to a coarser level and started the simplifier for nothing)
+        # says nothing about drawing; one of a run of them does (a part dragged every frame)
+        first_set_up, self._last_set_up = set_up and not self._last_set_up, set_up
+        if moving and not first_set_up:  # keep moving frames within the budget
             ms = self.last_timings.render_ms
             now = time.perf_counter()
             self._level_ms[self._draw_level] = (ms, now)

@@ -573,6 +573,33 @@ def test_a_normal_mapped_big_part_gets_levels_with_its_tangents(egl_context: Egl
         r.close()
 
 
+def test_a_frame_that_uploads_does_not_count_against_the_moving_budget(egl_context: EglContext) -> None:
+    """A model's first frame compiles, uploads and batches (0.2 s for the sample at 1280×720):
+    it does not take the next moving frames to a coarser level (which had started the
+    simplifier's process for a model that needs no levels). A frame that draws only does, and
+    so does the second of two frames in a row that upload (something changing every frame)."""
+    scene = Scene()
+    r = Renderer(W, H)
+    try:
+        eye = [view((0.0, 0.3, 1.6))]
+        r.lod_budget_ms = 0.0  # every moving frame is over budget
+        scene.add_model(load_model(SAMPLE), "Engine")
+        r.render(scene, eye, moving=True)  # uploads: not counted
+        assert r.lod_level == 0 and not r.lod_pending and r._lod_executor is None
+        r.render(scene, eye, moving=True)  # draws only: counted
+        assert r.lod_level == 1
+
+        r.lod_level = 0
+        scene.add_model(load_model(SAMPLE), "Engine 2")
+        r.render(scene, eye, moving=True)
+        assert r.lod_level == 0
+        scene.add_model(load_model(SAMPLE), "Engine 3")
+        r.render(scene, eye, moving=True)  # uploads again, right after one that did: counted
+        assert r.lod_level == 1
+    finally:
+        r.close()
+
+
 def test_batches_of_small_parts_get_levels_for_moving_frames(egl_context: EglContext) -> None:
     """Parts too small for levels of their own, merged into batches, get a coarser level once
     frames drawn while the camera moves are over their budget (not before: a scene drawn in
