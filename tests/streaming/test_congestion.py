@@ -327,16 +327,22 @@ def test_heavy_loss_without_a_queue_shrinks_the_frames_and_restores_the_rate_aft
     assert cc.target < before and cc.decreases > 0 and cc.held is None
 
 
-def test_a_cut_while_shrunk_for_random_loss_is_not_undone() -> None:
-    """Shrunk for random loss, then a queue (congestion after all): the cut stands, and the
-    loss ending restores nothing."""
+def _shrunk_by_a_burst(rounds: int = 10) -> tuple[CongestionController, Feed]:
+    """8 Mbit/s, then 50 % loss the client sees no queue in: shrunk for random loss."""
     cc = CongestionController(LIMITS, start=8_000_000)
     feed = Feed(cc)
     feed.send(1.0, 6e6)
-    for _ in range(5):
+    for _ in range(rounds):
         cc.on_queue_delay(0.0, feed.now)
         feed.send(0.1, cc.target, loss=0.5)
     assert cc.held == 8_000_000
+    return cc, feed
+
+
+def test_a_cut_while_shrunk_for_random_loss_is_not_undone() -> None:
+    """Shrunk for random loss, then a queue (congestion after all): the cut stands, and the
+    loss ending restores nothing."""
+    cc, feed = _shrunk_by_a_burst(5)
     cc.on_queue_delay(0.05, feed.now)  # a long queue: a delay cut
     assert cc.decreases == 1 and cc.held is None and cc.reason == "delay"
     cut = cc.target
@@ -536,13 +542,7 @@ def test_while_shrunk_for_random_loss_a_falling_remb_does_not_cut() -> None:
     """The receiver's REMB follows the shrunk rate and the loss: while the client sees no
     queue it does not cut (a cut would leave the stream to climb back from it after the loss);
     with a queue it does."""
-    cc = CongestionController(LIMITS, start=8_000_000)
-    feed = Feed(cc)
-    feed.send(1.0, 6e6)
-    for _ in range(10):  # long enough for the rate sent to be the shrunk one
-        cc.on_queue_delay(0.0, feed.now)
-        feed.send(0.1, cc.target, loss=0.5)
-    assert cc.held == 8_000_000
+    cc, feed = _shrunk_by_a_burst(10)  # long enough for the rate sent to be the shrunk one
     shrunk = cc.target
     cc.on_remb(int(shrunk * 0.9), feed.now)
     cc.on_remb(int(shrunk * 0.7), feed.now + 0.01)
@@ -555,13 +555,7 @@ def test_while_shrunk_for_random_loss_a_falling_remb_does_not_cut() -> None:
 
 def _restored_after_a_burst() -> tuple[CongestionController, Feed]:
     """8 Mbit/s shrunk through a 50 % loss burst the client saw no queue in, then restored."""
-    cc = CongestionController(LIMITS, start=8_000_000)
-    feed = Feed(cc)
-    feed.send(1.0, 6e6)
-    for _ in range(10):
-        cc.on_queue_delay(0.0, feed.now)
-        feed.send(0.1, cc.target, loss=0.5)
-    assert cc.held == 8_000_000
+    cc, feed = _shrunk_by_a_burst(10)
     for _ in range(8):  # the loss is over: the held rate comes back
         cc.on_queue_delay(0.0, feed.now)
         feed.send(0.1, cc.target)
