@@ -21,8 +21,8 @@ pixels and the client reads it back: pictures that show another pose than their 
 frames a second and the longest gap are also given over the correct pictures only.
 ``--output DIR`` writes the table, the JSON of every run and a PNG of the bit rate over time (of
 the first run). ``--repeat N`` runs every row N times and adds the medians, and in how many runs
-farview's number beat stock aiortc's, column by column: one run of a row on this machine can
-go either way where the two are close.
+farview's number was better than stock aiortc's, the same and worse, column by column: one run
+of a row on this machine can go either way where the two are close.
 Needs root. Prints numbers; asserts nothing.
 
     python3 benchmarks/bench_impairment.py [--duration 8] [--only TEXT] [--verify] [--output DIR]
@@ -215,7 +215,7 @@ def medians_table(conditions: list[Condition], runs: list[dict[str, dict[str, An
         for mode in modes:
             cells = []
             for _, key, fmt, _ in MEDIAN_COLUMNS:
-                values = sorted(r[mode][key] for r in mine if mode in r and r[mode].get(key) is not None)
+                values = [r[mode][key] for r in mine if mode in r and r[mode].get(key) is not None]
                 if key == "kbps":
                     values = [v / 1000 for v in values]
                 cells.append(format(statistics.median(values), fmt) if values else "—")
@@ -307,7 +307,6 @@ def main() -> int:
               if c.name == "clean" or not args.only or any(t in c.name for t in args.only)]
     results: list[tuple[Condition, dict[str, Any], dict[str, dict[str, Any]]]] = []
     clean_p99: dict[str, float] = {}
-    repeats: list[int] = []
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name) if args.workdir is None else args.workdir
         tmp.mkdir(parents=True, exist_ok=True)
@@ -330,7 +329,6 @@ def main() -> int:
                 if cond.name == "clean":
                     clean_p99 = {m: r["p99"] for m, r in rows.items() if r["p99"]}
                 results.append((cond, doc, rows))
-                repeats.append(k)
                 if args.output is not None:
                     args.output.mkdir(parents=True, exist_ok=True)
                     slug = "".join(ch if ch.isalnum() else "-" for ch in cond.name).strip("-")
@@ -344,9 +342,9 @@ def main() -> int:
     def num(v: Any, fmt: str) -> str:
         return format(v, fmt) if v is not None else "—"
 
-    for (cond, _doc, rows), k in zip(results, repeats, strict=True):
-        if args.repeat > 1 and cond is chosen[0]:
-            lines.append(f"run {k + 1} of {args.repeat}")
+    for i, (cond, _doc, rows) in enumerate(results):
+        if args.repeat > 1 and i % len(chosen) == 0:
+            lines.append(f"run {i // len(chosen) + 1} of {args.repeat}")
         for mode, r in rows.items():
             extra = ""
             if "recovery_ms" in r:
@@ -366,8 +364,7 @@ def main() -> int:
     print("\n" + "\n".join(lines))
     if args.output is not None:
         (args.output / "impairment.txt").write_text("\n".join(lines) + "\n")
-        first = [r for r, k in zip(results, repeats, strict=True) if k == 0]
-        if _plot(first, args.output / "impairment-bitrate.png"):
+        if _plot(results[:len(chosen)], args.output / "impairment-bitrate.png"):  # the first run
             print(f"plot: {args.output / 'impairment-bitrate.png'}")
     return 0
 
