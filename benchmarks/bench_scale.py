@@ -7,7 +7,10 @@ and one node per part, one of 8 materials; the parts share their index buffer), 
 decode, ``host.gltf.load_model``), adding it to a scene, memory, and the
 in-process renderer's frame time at 1280×720 while the camera moves (an orbit; big parts may be
 drawn at a coarser level of detail, the level reached is shown) and at rest (the same view
-again, full detail), p50 over ``--frames`` frames, the seconds until the levels of detail were
+again, full detail; "back %": the triangles it left out in back-face clusters; "give-up ms":
+how long a pose that comes 0.1 s into a frame refining a coarse picture waits for the renderer,
+which gives such a frame up, median of three), p50 over ``--frames`` frames, the seconds until
+the levels of detail were
 made (the parts' after the first frame, then the batches' once three moving frames asked for
 them: the waits only), the ray caster's boxes and chunks, and the draw list's world boxes, made after the load
 ("prime s": the host makes them in the background when a model is loaded), a click ("pick":
@@ -200,6 +203,18 @@ def measure(renderer: Renderer, path: Path, frames: int) -> dict[str, float]:
     for _ in range(frames):
         render(frames * 0.05)
         rest.append(renderer.last_timings.render_ms)
+    back = renderer.last_back_skipped
+    # A pose that comes 0.1 s into a frame refining a coarse picture (the host gives such a
+    # frame up, Renderer.render's abort): the time from its coming until the renderer is free
+    # to draw it (0 when the refinement was done by then).
+    freed = []
+    for i in range(3):
+        render(i * 0.05, moving=True)
+        due = time.perf_counter() + 0.1
+        renderer.render(scene, [orbit(i * 0.05, radius)], near=0.05 * radius / 10, far=far,
+                        abort=lambda due=due: time.perf_counter() >= due)
+        freed.append(max(0.0, time.perf_counter() - due) * 1000)
+    render(frames * 0.05)
     # A click: a ray from the eye through the middle of the view picks a part (as the host's
     # ray cast does: a draw list, then the cast, at full detail), the part is selected, and
     # the next frame is drawn (with its outline: what the user waits for).
@@ -231,6 +246,7 @@ def measure(renderer: Renderer, path: Path, frames: int) -> dict[str, float]:
            "rss_mb": rss / 2**20, "moved_mb": moved / 2**20,
            "peak_mb": peak / 2**20,
            "moving_ms": float(np.median(moving)), "rest_ms": float(np.median(rest)),
+           "back_skipped": back, "give_up_ms": float(np.median(freed)),
            "pick_ms": (t6 - t5) * 1000, "select_ms": (t7 - t6) * 1000,
            "unbatched_ms": float(np.median(unbatched))}
     return out
@@ -301,8 +317,8 @@ def main() -> None:
           f"{'1st frame s':>11} {'LODs s':>6} {'RSS MB':>7} {'moved MB':>8} {'peak MB':>7} "
           f"{'B/tri':>6} "
           f"{'moving ms':>9} "
-          f"{'level':>5} {'rest ms':>8} {'pick ms':>8} {'select ms':>9} {'plain ms':>8} "
-          f"{'warm MB':>7}")
+          f"{'level':>5} {'rest ms':>8} {'back %':>6} {'give-up ms':>10} {'pick ms':>8} "
+          f"{'select ms':>9} {'plain ms':>8} {'warm MB':>7}")
     converted = []
     with tempfile.TemporaryDirectory() as tmp:
         for millions, parts in rows:
@@ -345,6 +361,7 @@ def _row(path: Path, tris: int, parts: int, frames: int, note: str = "") -> None
           f"{r['lod_s']:>6.2f} {r['rss_mb']:>7.0f} {r['moved_mb']:>8.0f} {r['peak_mb']:>7.0f} "
           f"{r['rss_mb'] * 2**20 / tris:>6.0f} "
           f"{r['moving_ms']:>9.1f} {r['level']:>5} {r['rest_ms']:>8.1f} "
+          f"{100 * r['back_skipped'] / tris:>6.0f} {r['give_up_ms']:>10.1f} "
           f"{r['pick_ms']:>8.1f} {r['select_ms']:>9.1f} "
           f"{r['unbatched_ms']:>8.1f} {r['warm_up_mb']:>7.0f}{note}", flush=True)
 

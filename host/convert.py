@@ -68,6 +68,7 @@ import numpy.typing as npt
 from farview.host import conversion_settings, material_overrides, pointclouds
 from farview.host.errors import ModelError
 from farview.host.gltf import (
+    BACK_CLUSTERS,
     DEFAULT_MATERIAL,
     IDENTITY_UV,
     MAX_TEXTURE_BYTES,
@@ -82,7 +83,7 @@ from farview.host.gltf import (
     load_model,
     pack_glb,
 )
-from farview.host.lod import LOD_MIN_TRIANGLES, cache_order, simplify
+from farview.host.lod import LOD_MIN_TRIANGLES, cache_order, cluster_order, simplify
 from farview.host.texture_codec import DDS_MIME, DECODED, MIN_COMPRESSED_SIDE, compress, write_dds
 
 ASSIMP_FORMATS = (".fbx", ".obj", ".stl", ".ply", ".dae", ".3ds", ".off")
@@ -665,6 +666,11 @@ class _Writer:
         self.accessors.append(acc)
         return len(self.accessors) - 1
 
+    def plain(self, arr: npt.NDArray[Any], atype: str, ctype: int) -> int:
+        """An accessor over a buffer view of ``arr`` as it is (no target: not vertex data)."""
+        rows = np.ascontiguousarray(arr)
+        return self._accessor(self.raw(rows.tobytes()), rows, atype, ctype, False, False)
+
     def raw(self, data: bytes) -> int:
         start, length = self._view(data)
         self.views.append({"buffer": 0, "byteOffset": start, "byteLength": length})
@@ -888,6 +894,7 @@ def write_glb(model: Model, extras: dict[str, Any] | None = None,
 
     meshes_json: list[dict[str, Any]] = []
     mesh_index: dict[int, int] = {}
+    clustered = False
     # meshes that are copies of one another (the same vertices, indices and materials: a CAD
     # export often writes each bolt of an assembly out again) are written once, and every
     # node of a copy uses that one: its nodes keep their names and places
@@ -910,9 +917,17 @@ def write_glb(model: Model, extras: dict[str, Any] | None = None,
             verts, idx = _dedupe(prim)
             attrs = {attribute: w.attribute(attribute, verts[:, start:start + width])
                      for attribute, start, width in prim.vertex_layout()}
-            indices = _write_indices(w, idx, len(verts))
-            prims.append({"attributes": attrs, "indices": indices,
-                          "material": material(prim.material)})
+            prim_json: dict[str, Any] = {"attributes": attrs,
+                                         "material": material(prim.material)}
+            if len(idx) // 3 >= LOD_MIN_TRIANGLES:  # a big part: its back-face clusters
+                idx, (starts, bounds) = cluster_order(verts[:, :3], idx)
+                prim_json["extensions"] = {BACK_CLUSTERS: {
+                    "starts": w.plain(starts.astype(np.uint32), "SCALAR", 5125),
+                    "spheres": w.plain(bounds[:, :4].astype(np.float32), "VEC4", 5126),
+                    "cones": w.plain(bounds[:, 4:].astype(np.float32), "VEC4", 5126)}}
+                clustered = True
+            prim_json["indices"] = _write_indices(w, idx, len(verts))
+            prims.append(prim_json)
         mesh_index[mesh.key] = len(meshes_json)
         meshes_json.append({"name": mesh.name, "primitives": prims})
     for key, twin_key in same_as.items():
@@ -1007,6 +1022,7 @@ def write_glb(model: Model, extras: dict[str, Any] | None = None,
         "extensionsUsed": [*(["EXT_meshopt_compression"] if w.meshopt else []),
                            "KHR_materials_emissive_strength",
                            "KHR_materials_unlit", *(["MSFT_lod"] if lod_nodes else []),
+                           *([BACK_CLUSTERS] if clustered else []),
                            *(["KHR_texture_transform"] if transformed else []),
                            *(["MSFT_texture_dds"] if compressed_any else []),
                            *(["KHR_mesh_quantization"] if w.quantized else [])],

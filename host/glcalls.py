@@ -78,6 +78,9 @@ bind_vertex_array = _fn("glBindVertexArray", None, _GLuint)
 bind_texture = _fn("glBindTexture", None, _GLenum, _GLuint)
 # llvmpipe shades and bins the part's vertices inside this call: the GIL is released
 draw_elements = _fn("glDrawElements", None, _GLenum, _GLsizei, _GLenum, _ptr, keep_gil=False)
+# (mode, counts: GLsizei[n], type, byte offsets into the element buffer: pointers[n], n)
+multi_draw_elements = _fn("glMultiDrawElements", None, _GLenum, _ptr, _GLenum, _ptr, _GLsizei,
+                          keep_gil=False)
 stencil_mask = _fn("glStencilMask", None, _GLuint)
 enable = _fn("glEnable", None, _GLenum)
 disable = _fn("glDisable", None, _GLenum)

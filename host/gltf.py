@@ -114,6 +114,13 @@ _COMPONENT_DTYPES: dict[int, np.dtype[Any]] = {
 _TYPE_SIZES = {"SCALAR": 1, "VEC2": 2, "VEC3": 3, "VEC4": 4, "MAT2": 4, "MAT3": 9, "MAT4": 16}
 _INDEX_TYPES = (5121, 5123, 5125)
 _MODE_POINTS = 0
+BACK_CLUSTERS = "FARVIEW_back_clusters"
+"""farview's primitive extension (``farview convert`` writes it; not required): the
+primitive's triangles are in back-face clusters (``host.lod.cluster_order``), and it names
+three accessors: ``starts`` (SCALAR uint32, each cluster's first triangle and the triangle
+count after the last), ``spheres`` (VEC4 float, each cluster's bounding sphere: centre, radius)
+and ``cones`` (VEC4 float, each cluster's normal cone: unit axis, sine of the half-angle; a
+sine over 1 for a cluster never left out), in the mesh's own space."""
 _MODE_LINES = (1, 2, 3)
 _MODE_TRIANGLES, _MODE_STRIP, _MODE_FAN = 4, 5, 6
 
@@ -326,6 +333,9 @@ class Primitive:
     """Coarser levels made ahead of time (a converted file's ``MSFT_lod`` nodes), finest
     first: interleaved vertices (float32 rows of the :meth:`vertex_columns` the primitive has)
     and uint32 indices. Empty: the renderer makes its own (``host.lod``)."""
+    clusters: tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]] | None = None
+    """Back-face clusters of :attr:`indices` made ahead (a converted file's
+    :data:`BACK_CLUSTERS`; ``host.lod.Clusters``), or None: the renderer makes its own."""
 
     def release_levels(self) -> None:
         """Drop :attr:`lods` (the renderer calls this once they are uploaded: the loaded model
@@ -1555,8 +1565,57 @@ class _Loader:
             uv = uv0 if normal_map.texcoord == 0 else uv1
             if uv is not None:
                 tangents = generate_tangents(positions, normals, uv, indices)
+        clusters = None
+        if isinstance(extensions, dict) and BACK_CLUSTERS in extensions:
+            clusters = self._back_clusters(extensions[BACK_CLUSTERS], mode, len(indices) // 3,
+                                           where)
         return Primitive(positions, normals, indices, material, uv0, uv1,
-                         extra.get("COLOR_0"), tangents)
+                         extra.get("COLOR_0"), tangents, clusters=clusters)
+
+    def _back_clusters(self, ext: object, mode: int, triangles: int, where: str
+                       ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]] | None:
+        """A primitive's :data:`BACK_CLUSTERS`, checked; an extension that does not hold is a
+        warning (the primitive is drawn in full, as without it), never an error: it is an
+        optimisation a file may carry."""
+        what = f"{where} {BACK_CLUSTERS}"
+        try:
+            if mode != _MODE_TRIANGLES:
+                raise ModelError("it is for triangle lists only")
+            if not isinstance(ext, dict):
+                raise ModelError("it must be an object")
+            infos = {}
+            for key, atype, ctype in (("starts", "SCALAR", 5125), ("spheres", "VEC4", 5126),
+                                      ("cones", "VEC4", 5126)):
+                info = self._accessor_info(ext.get(key), f"{what} {key}")
+                if info.type != atype or info.spec.get("componentType") != ctype \
+                        or info.spec.get("normalized"):
+                    raise ModelError(f"{key} must be a {atype} accessor of "
+                                     f"{'unsigned ints' if ctype == 5125 else 'floats'}")
+                infos[key] = info
+            count = infos["spheres"].count
+            if not 1 <= count <= max(triangles, 1) or infos["cones"].count != count \
+                    or infos["starts"].count != count + 1:
+                raise ModelError(f"it needs as many spheres as cones, one start more, and at "
+                                 f"most one cluster a triangle ({triangles} triangles)")
+            starts = self._accessor(ext["starts"], f"{what} starts").reshape(-1).astype(np.int64)
+            spheres = self._accessor(ext["spheres"], f"{what} spheres").astype(np.float64)
+            cones = self._accessor(ext["cones"], f"{what} cones").astype(np.float64)
+            if starts[0] != 0 or starts[-1] != triangles or (np.diff(starts) <= 0).any():
+                raise ModelError(f"its starts must rise from 0 to the {triangles} triangles")
+            if not (np.isfinite(spheres).all() and np.isfinite(cones).all()):
+                raise ModelError("its spheres and cones must be finite")
+            if (spheres[:, 3] < 0).any() or (cones[:, 3] < 0).any():
+                raise ModelError("its radii and sines must not be negative")
+            used = cones[:, 3] <= 1.0
+            if (np.abs(np.linalg.norm(cones[used, :3], axis=1) - 1.0) > 1e-3).any():
+                raise ModelError("its cones' axes must be unit vectors")
+        except ModelError as e:
+            if e.budget is not None:
+                raise
+            log.warning("model %r: %s does not hold (%s); the primitive is drawn without it",
+                        self.name, what, e)
+            return None
+        return starts, np.concatenate([spheres, cones], axis=1)
 
     def _points(self, prim: dict[str, Any], attrs: dict[str, Any], where: str,
                 materials: tuple[Material, ...]) -> Primitive:

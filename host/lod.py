@@ -8,6 +8,7 @@ not wait seconds for it.
 
 from __future__ import annotations
 
+import math
 import multiprocessing
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -60,16 +61,112 @@ def triangle_order(indices: npt.NDArray[np.uint32]) -> npt.NDArray[np.uint32]:
     return np.ascontiguousarray(original[new_indices], dtype=np.uint32)
 
 
+CLUSTER_TRIANGLES = 256
+"""Triangles in a back-face cluster (:func:`cluster_order`) at most."""
+_PER_CELL = 0.25
+_MAX_SIDE = 32
+CLUSTER_MARGIN = 1e-3
+"""Radians added to each cluster's normal cone: a triangle within this of edge-on, which GL's
+float32 arithmetic may still take for front-facing, keeps its cluster drawn."""
+
+Clusters = tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]
+"""(first triangle of each cluster and the triangle count after the last, (C + 1,); per
+cluster its bounding sphere's centre and radius, its normal cone's axis and the sine of its
+half-angle, (C, 8); a sine over 1 for a cluster never culled)."""
+
+
+def cluster_order(positions: npt.NDArray[np.float32], indices: npt.NDArray[np.uint32],
+                  size: int = CLUSTER_TRIANGLES) -> tuple[npt.NDArray[np.uint32], Clusters]:
+    """The same triangles (winding kept, over the same vertices) in clusters that face about
+    the same way, each cluster's triangles in vertex-cache order, and each cluster's bounds
+    (:data:`Clusters`): a renderer skips a cluster whose every triangle faces away from the eye
+    (:func:`facing_clusters`), the triangles GL would cull one by one after shading their
+    vertices. The triangles are sorted, stably from vertex-cache order
+    (:func:`triangle_order`), by their normal's cell on an octahedral map (cells in Morton
+    order, so that the cells facing one way are runs; a quarter of a cluster's worth of
+    triangles a cell on average, at most 32 × 32 cells: narrower cones than 16 × 16 left out
+    more triangles, 48 % of a rippled ball's instead of 44 %, 57 % of a smooth one's instead of
+    55 %); each cell is cut into clusters of at most ``size``."""
+    tris = triangle_order(indices).reshape(-1, 3)
+    count = len(tris)
+    if not count:
+        return tris.reshape(-1), (np.zeros(1, dtype=np.int64), np.zeros((0, 8)))
+    pts = np.asarray(positions, dtype=np.float64)
+    a, b, c = pts[tris[:, 0]], pts[tris[:, 1]], pts[tris[:, 2]]
+    n = np.cross(b - a, c - a)
+    length = np.sqrt(np.einsum("ij,ij->i", n, n))
+    ok = length > 0
+    unit = n / np.where(ok, length, 1.0)[:, None]
+    # octahedral map of the unit normal onto [-1, 1]², a cell index from it
+    l1 = np.abs(unit).sum(axis=1)
+    l1[l1 == 0] = 1.0
+    ox, oy, oz = (unit / l1[:, None]).T
+    fx = np.where(oz < 0, (1 - np.abs(oy)) * np.sign(ox), ox)
+    fy = np.where(oz < 0, (1 - np.abs(ox)) * np.sign(oy), oy)
+    side = int(np.clip(2 ** round(math.log2(max(1.0, math.sqrt(count / (_PER_CELL * size))))), 2, _MAX_SIDE))
+    qx = np.clip(((fx + 1) / 2 * side).astype(np.int64), 0, side - 1)
+    qy = np.clip(((fy + 1) / 2 * side).astype(np.int64), 0, side - 1)
+    cell = np.zeros(count, dtype=np.int64)
+    for bit in range(side.bit_length()):  # Morton order of (qx, qy)
+        cell |= ((qx >> bit) & 1) << (2 * bit) | ((qy >> bit) & 1) << (2 * bit + 1)
+    sort = np.argsort(cell, kind="stable")
+    tris, cell, n, unit, ok = tris[sort], cell[sort], n[sort], unit[sort], ok[sort]
+    a, b, c = a[sort], b[sort], c[sort]
+    new_cell = np.ones(count, dtype=bool)
+    new_cell[1:] = cell[1:] != cell[:-1]
+    cell_start = np.flatnonzero(new_cell)
+    rank = np.arange(count) - np.repeat(cell_start, np.diff(np.append(cell_start, count)))
+    first = np.flatnonzero(new_cell | (rank % size == 0))
+    starts = np.append(first, count).astype(np.int64)
+    owner = np.repeat(np.arange(len(first)), np.diff(starts))
+    axis = np.add.reduceat(n, first, axis=0)
+    norm = np.sqrt(np.einsum("ij,ij->i", axis, axis))
+    valid = norm > 0
+    axis /= np.where(valid, norm, 1.0)[:, None]
+    cos = np.where(ok, np.einsum("ij,ij->i", unit, axis[owner]), 1.0)
+    angle = np.arccos(np.clip(np.minimum.reduceat(cos, first), -1.0, 1.0)) + CLUSTER_MARGIN
+    sin = np.where(valid & (angle < math.pi / 2), np.sin(angle), 2.0)
+    lo = np.minimum.reduceat(np.minimum(np.minimum(a, b), c), first, axis=0)
+    hi = np.maximum.reduceat(np.maximum(np.maximum(a, b), c), first, axis=0)
+    centre = (lo + hi) / 2
+    mid = centre[owner]
+    reach = np.maximum(np.maximum(np.einsum("ij,ij->i", a - mid, a - mid),
+                                  np.einsum("ij,ij->i", b - mid, b - mid)),
+                       np.einsum("ij,ij->i", c - mid, c - mid))
+    radius = np.sqrt(np.maximum.reduceat(reach, first)) * (1 + 1e-6) + 1e-9
+    bounds = np.concatenate([centre, radius[:, None], axis, sin[:, None]], axis=1)
+    return np.ascontiguousarray(tris.reshape(-1), dtype=np.uint32), (starts, bounds)
+
+
+def facing_clusters(clusters: Clusters, eye: npt.NDArray[np.float64]) -> npt.NDArray[np.bool_]:
+    """Which clusters may have a triangle facing ``eye`` (a point in the mesh's own space; a
+    perspective view): False only where every point of the cluster's sphere lies inside the
+    cone of directions from the eye that see every normal of its cone from behind (the cone's
+    axis ``a`` and half-angle θ: ``cos θ (w·a) − sin θ |w × a| ≥ r`` for ``w`` the centre less
+    the eye). Whether a triangle faces the eye is the sign of a determinant that an affine map
+    with a positive determinant keeps, so the eye may be taken into the mesh's space instead
+    of the clusters into the world."""
+    bounds = clusters[1]
+    w = bounds[:, :3] - eye
+    along = np.einsum("ij,ij->i", w, bounds[:, 4:7])
+    across = np.sqrt(np.maximum(np.einsum("ij,ij->i", w, w) - along * along, 0.0))
+    sin = bounds[:, 7]
+    cos = np.sqrt(np.maximum(1.0 - sin * sin, 0.0))
+    away: npt.NDArray[np.bool_] = (sin <= 1.0) & (cos * along - sin * across >= bounds[:, 3])
+    return ~away
+
+
 def prepare(positions: npt.NDArray[np.float32], indices: npt.NDArray[np.uint32],
             extra: npt.NDArray[np.float32] | None = None, levels: bool = True,
             reductions: Sequence[float] = LOD_REDUCTIONS, reorder: bool = True
-            ) -> tuple[npt.NDArray[np.uint32], Levels]:
-    """The background work for one big primitive loaded as it was (:func:`pool`): with
-    ``reorder``, its triangles in vertex-cache order (:func:`triangle_order`; else none come
-    back), and with ``levels`` its coarser levels (:func:`simplify`, carrying the ``extra``
-    vertex columns, one a ``reductions``)."""
-    return (triangle_order(indices) if reorder else np.zeros(0, dtype=np.uint32),
-            simplify(positions, indices, extra, reductions) if levels else [])
+            ) -> tuple[npt.NDArray[np.uint32], Levels, Clusters | None]:
+    """The background work for one big primitive (:func:`pool`): with ``reorder``, its
+    triangles in back-face clusters in vertex-cache order and the clusters' bounds
+    (:func:`cluster_order`; else none come back), and with ``levels`` its coarser levels
+    (:func:`simplify`, carrying the ``extra`` vertex columns, one a ``reductions``)."""
+    order, clusters = (cluster_order(positions, indices) if reorder
+                       else (np.zeros(0, dtype=np.uint32), None))
+    return (order, simplify(positions, indices, extra, reductions) if levels else [], clusters)
 
 
 def simplify(positions: npt.NDArray[np.float32], indices: npt.NDArray[np.uint32],

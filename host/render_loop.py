@@ -30,7 +30,9 @@ and then holds every pose for a constant part of a frame — measured 7 ms p50 a
 pose that must wait is replaced by a newer one meanwhile; only the newest is rendered.
 A still scene renders nothing: for a pose identical to
 the one the last frame showed (same views, viewport, clip planes and scene version) the last
-picture is encoded again (a tiny P-frame) so that every pose still gets a frame.
+picture is encoded again (a tiny P-frame) so that every pose still gets a frame. A frame that
+refines a coarse picture (levels of detail) at rest is given up between parts when a pose for
+another view comes meanwhile (``refinements_abandoned``): that pose is drawn next.
 """
 
 from __future__ import annotations
@@ -64,7 +66,7 @@ MIN_VIEWPORT = 16
 class RendererLike(Protocol):
     def resize(self, width: int, height: int) -> None: ...
     def render(self, scene: Any, views: Any, near: float, far: float, *,
-               moving: bool = False) -> None: ...
+               moving: bool = False, abort: Callable[[], bool] | None = None) -> None: ...
     def read_frame(self) -> av.VideoFrame: ...
     @property
     def last_timings(self) -> Any: ...
@@ -348,6 +350,8 @@ class RenderLoop:
         self._last_taken: tuple[int, int] | None = None
         """(sequence, client time) of the last pose taken in this stream."""
         self.frames_rendered = 0
+        self.refinements_abandoned = 0
+        """Frames refining a coarse picture at rest given up for a pose that came meanwhile."""
         self.poses_unchanged = 0
         """Poses that asked for exactly what the last frame showed: not rendered again."""
         self.encoder_path = ""
@@ -652,6 +656,11 @@ class RenderLoop:
             reduced = bool(getattr(renderer, "last_reduced", False))
             moving = view_key[:4] != (stream.last_view or (None,) * 5)[:4]
             unchanged = view_key == stream.last_view and not (dirty or keyframe or reduced)
+            # Refining a coarse picture at rest takes most of a second on a heavy model: it
+            # is given up as soon as a pose for another view comes (that pose is drawn next,
+            # coarse again, and refined once the camera rests).
+            moved_on = (self._moved_on(view_key[:4]) if reduced and not moving and not unchanged
+                        else None)
             if unchanged:
                 self.poses_unchanged += 1
             stream.last_view = view_key
@@ -661,8 +670,8 @@ class RenderLoop:
             wait_us = 0 if trigger_at is None else min(max(0, int((start - trigger_at) * 1e6)), 2**32 - 1)
             try:
                 size = self._size = self._render_one(renderer, stream, msg, keyframe, size, reuse=unchanged,
-                                                     moving=moving,
-                                        wait_us=wait_us)
+                                                     moving=moving, wait_us=wait_us,
+                                                     abort=moved_on)
             except Exception:
                 log.exception("rendering a frame failed; the stream goes on")
         try:
@@ -672,9 +681,19 @@ class RenderLoop:
         except Exception:
             log.debug("renderer release failed", exc_info=True)
 
+    def _moved_on(self, view: tuple[Any, ...]) -> Callable[[], bool]:
+        """True once a pose for a view other than ``view`` (views, viewport, clip planes) waits
+        (read without the lock: one attribute, replaced whole)."""
+        def moved_on() -> bool:
+            pending = self._pending
+            return pending is not None and (pending.views, pending.viewport, pending.near,
+                                            pending.far) != view
+        return moved_on
+
     def _render_one(self, renderer: RendererLike, stream: _Stream, msg: PoseMessage,
                     keyframe: bool, size: tuple[int, int] | None, *, reuse: bool = False,
-                    wait_us: int = 0, moving: bool = False) -> tuple[int, int]:
+                    wait_us: int = 0, moving: bool = False,
+                    abort: Callable[[], bool] | None = None) -> tuple[int, int]:
         want = stream.render_size(clamp_viewport(*msg.viewport), time.perf_counter())
         if want != size:
             renderer.resize(*want)
@@ -687,7 +706,14 @@ class RenderLoop:
             timings: Any = _NO_TIMINGS
         else:
             with self._scene_lock:
-                renderer.render(self._scene, msg.views, msg.near, msg.far, moving=moving)
+                if abort is None:
+                    renderer.render(self._scene, msg.views, msg.near, msg.far, moving=moving)
+                else:
+                    renderer.render(self._scene, msg.views, msg.near, msg.far, moving=moving,
+                                    abort=abort)
+            if abort is not None and getattr(renderer, "last_aborted", False):
+                self.refinements_abandoned += 1  # no frame: the newer pose is drawn next
+                return size
             frame = renderer.read_frame()
             timings = renderer.last_timings
             stream.last_frame = frame

@@ -68,7 +68,7 @@ import logging
 import math
 import time
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -94,7 +94,15 @@ from farview.host.gltf import (
     local_bounds_of,
     return_freed_memory,
 )
-from farview.host.lod import LOD_MIN_TRIANGLES, LOD_REDUCTIONS, Levels, pool, prepare
+from farview.host.lod import (
+    LOD_MIN_TRIANGLES,
+    LOD_REDUCTIONS,
+    Clusters,
+    Levels,
+    facing_clusters,
+    pool,
+    prepare,
+)
 from farview.host.scene import MAX_CUT_PLANES, DrawItem, PlaceIndex, Scene, stack_worlds
 from farview.host.texture_codec import BC1, BC3, BC5, BC7
 from farview.input.pose import Fov, View
@@ -207,6 +215,10 @@ class _GpuPrimitive:
     """(shader location, floats) of each vertex column, position and normal first (what the
     levels made in the background carry too); the tangent's handedness is the last float when
     location 5 is in it."""
+    clusters: Clusters | None = None
+    """Its full-detail triangles' back-face clusters, once its index buffer holds them in
+    that order (:func:`host.lod.cluster_order`, made in the background): a single-sided
+    primitive drawn in full skips those that face away from the eye."""
 
 
 _PrimDraw = tuple[int, int, Features, tuple[float, float, float, float], float, float, bool,
@@ -360,6 +372,32 @@ def _prim_draw(p: _GpuPrimitive, edit: MaterialOverride | None) -> _PrimDraw:
     color, metallic, roughness, cull, emissive, unlit = _prim_draw_values(p.material, edit)
     return (p.vao, p.index_count, p.features, color, metallic, roughness, cull, emissive,
             unlit, p)
+
+
+def _eye_in_mesh(world_ptr: int, eye: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """``eye`` taken into the space of the part whose world matrix (row-major float32) is at
+    ``world_ptr``; empty when that matrix mirrors or flattens (its clusters are not used)."""
+    m = np.ctypeslib.as_array((ctypes.c_float * 16).from_address(world_ptr)).reshape(4, 4)
+    linear = m[:3, :3].astype(np.float64)
+    det = float(np.linalg.det(linear))
+    if not (math.isfinite(det) and det > 1e-30):
+        return np.zeros(0)
+    return np.linalg.solve(linear, eye - m[:3, 3])
+
+
+def _facing_ranges(clusters: Clusters, eye: npt.NDArray[np.float64], index_type: int
+                   ) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.uint64]] | None:
+    """The index counts and byte offsets of the runs of clusters that may face ``eye`` (in the
+    mesh's space), for ``glMultiDrawElements``; None when every cluster may."""
+    facing = facing_clusters(clusters, eye)
+    if facing.all():
+        return None
+    starts = clusters[0]
+    edges = np.diff(facing.astype(np.int8), prepend=np.int8(0), append=np.int8(0))
+    first, end = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    size = 2 if index_type == GL.GL_UNSIGNED_SHORT else 4
+    return (((starts[end] - starts[first]) * 3).astype(np.int32),
+            (starts[first] * 3 * size).astype(np.uint64))
 
 
 LOD_BUDGET_MS = 50.0
@@ -780,9 +818,20 @@ class Renderer:
         self.last_reduced = False
         """The last frame drew some part below full detail (a still camera should render
         again to refine it)."""
-        self._lod_jobs: list[tuple[_GpuPrimitive, Future[tuple[npt.NDArray[np.uint32], Levels]]]] = []
+        self._lod_jobs: list[tuple[_GpuPrimitive, Future[tuple[npt.NDArray[np.uint32], Levels,
+                                                                Clusters | None]]]] = []
         self._draw_level = 0
         self._drew_reduced = False
+        self._draw_eye: npt.NDArray[np.float64] | None = None
+        self.back_clusters = True
+        """Skip the back-face clusters of big single-sided primitives that face away from the
+        eye (:func:`host.lod.cluster_order`; off: for measuring)."""
+        self.last_back_skipped = 0
+        """Triangles the last frame skipped in back-face clusters (all views)."""
+        self._abort: Callable[[], bool] | None = None
+        self.last_aborted = False
+        """The last :meth:`render` was given up (its ``abort`` said so)."""
+        self.frames_aborted = 0
         self._lod_executor: ProcessPoolExecutor | None = None
         self.culling = True
         """Leave out opaque parts whose bounding sphere is outside the view (off: for
@@ -979,19 +1028,29 @@ class Renderer:
                                 mat.alpha_mode == "BLEND", prim.points, index_type,
                                 layout=layout)
             out.append(gpu)
+            clusters = prim.clusters
+            if clusters is not None and not prim.points and \
+                    int(clusters[0][-1]) * 3 == len(indices):  # made ahead (a converted file)
+                gpu.clusters = clusters
             ahead = _levels_ahead(prim, [loc for loc, _ in columns]) if self.lod else None
+            big = self.lod and not prim.points and prim.triangle_count >= LOD_MIN_TRIANGLES
             if ahead is not None:  # made ahead (a converted file, in vertex-cache order)
                 _add_levels(gpu, ahead, layout)
                 if self.release_levels:
                     self._released += sum(rows.nbytes + index.nbytes for rows, index in ahead)
                     prim.release_levels()
-            elif self.lod and not prim.points and prim.triangle_count >= LOD_MIN_TRIANGLES:
-                # in the background: the triangles in vertex-cache order (swapped in when
-                # done) and the levels, carrying the columns after position and normal
+                if big and gpu.clusters is None:  # its back-face clusters, in the background
+                    self._lod_jobs.append((gpu, self._lod_pool().submit(
+                        prepare, prim.positions, prim.indices, None, False)))
+            elif big:
+                # in the background: the levels, carrying the columns after position and
+                # normal, and (unless the file brought them) the triangles in back-face
+                # clusters, each in vertex-cache order (swapped in when done)
                 extra = (np.concatenate([c for _, c in columns[2:]], axis=1)
                          if len(columns) > 2 else None)
                 self._lod_jobs.append((gpu, self._lod_pool().submit(
-                    prepare, prim.positions, prim.indices, extra, True)))
+                    prepare, prim.positions, prim.indices, extra, True, LOD_REDUCTIONS,
+                    gpu.clusters is None)))
         self._meshes[mesh.key] = out
         self._trim_if_freed()
         return out
@@ -1146,16 +1205,17 @@ class Renderer:
                 pending.append((gpu, job))
                 continue
             try:
-                order, levels = job.result()
+                order, levels, clusters = job.result()
             except Exception:  # a mesh the simplifier cannot take is drawn in full, as loaded
                 log.exception("levels of detail failed for a primitive; drawing it in full")
                 continue
-            if len(order) == gpu.index_count:  # the same triangles, in vertex-cache order
+            if len(order) == gpu.index_count:  # the same triangles, in back-face clusters
                 order = order.astype(np.uint16 if gpu.index_type == GL.GL_UNSIGNED_SHORT
                                      else np.uint32)
                 GL.glBindBuffer(GL.GL_COPY_WRITE_BUFFER, gpu.buffers[1])
                 GL.glBufferSubData(GL.GL_COPY_WRITE_BUFFER, 0, order.nbytes, order)
                 GL.glBindBuffer(GL.GL_COPY_WRITE_BUFFER, 0)
+                gpu.clusters = clusters
             if any(loc == 5 for loc, _ in gpu.layout):  # averaged handedness: a sign again
                 for rows, _ in levels:
                     rows[:, -1] = np.where(rows[:, -1] >= 0.0, 1.0, -1.0)
@@ -1190,7 +1250,8 @@ class Renderer:
     # -- drawing ------------------------------------------------------------------------------
 
     def render(self, scene: Scene, views: Sequence[View], near: float = 0.05,
-               far: float = 100.0, *, moving: bool = False) -> FrameTimings:
+               far: float = 100.0, *, moving: bool = False,
+               abort: Callable[[], bool] | None = None) -> FrameTimings:
         """Draw ``scene`` for one view (whole frame) or two (left eye in the left half).
 
         ``moving``: the camera moved since the last frame; big parts may then be drawn at a
@@ -1200,6 +1261,12 @@ class Renderer:
 
         ``scene.camera``, when set, overrides ``near``/``far`` and (for one view) the vertical
         field of view, keeping the view's aspect ratio.
+
+        ``abort``: asked between parts; when it says True the frame is given up where it is
+        (:attr:`last_aborted`; the picture is then unfinished and must not be shown, and
+        :attr:`last_reduced` keeps its value). The host gives it to a frame that refines a
+        coarse picture at rest, which on a heavy model takes most of a second: a camera that
+        moves again meanwhile gets its frame at once instead of after it.
         """
         if len(views) not in (1, 2):
             raise ValueError(f"render takes 1 or 2 views, got {len(views)}")
@@ -1224,6 +1291,8 @@ class Renderer:
             self._ask_batch_levels()
         self._draw_level = level
         self._drew_reduced = False
+        self._abort = abort
+        self.last_aborted = False
         planes = [p.equation for p in scene.cut_planes.values()][:MAX_CUT_PLANES]
 
         GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, self._fbo)
@@ -1261,6 +1330,8 @@ class Renderer:
         eye_w = self.width // len(views)
         view_projs = []
         self.last_culled = 0
+        self.last_back_skipped = 0
+        aborted = False
         for i, view in enumerate(views):
             GL.glViewport(i * eye_w, 0, eye_w, self.height)
             f = view.fov
@@ -1274,7 +1345,7 @@ class Renderer:
                                       vp.astype(np.float32))
                 GL.glUniform3f(prog.loc("u_camera"), *view.pose.position)
                 GL.glUniform1f(prog.loc("u_point_size"), scene.point_size)
-            eye = np.asarray(view.pose.position)
+            eye = self._draw_eye = np.asarray(view.pose.position, dtype=np.float64)
             if prep.opaque:
                 # parts outside the view are not drawn; the rest front to back (selected
                 # parts last: they write the outline's stencil mask)
@@ -1286,12 +1357,16 @@ class Renderer:
                 dense = (self._dense(prep, order, view, eye_w, near, level) if dense_progs
                          else None)
                 if dense is None:
-                    self._draw_all(progs, [prep.opaque[k] for k in order], 1.0, False)
+                    aborted = self._draw_all(progs, [prep.opaque[k] for k in order], 1.0, False)
                 else:  # dense parts lit per pixel, the rest per vertex, each front to back
                     self.last_dense += int(dense.sum())
-                    self._draw_all(progs, [prep.opaque[k] for k in order[~dense]], 1.0, False)
-                    self._draw_all(dense_progs, [prep.opaque[k] for k in order[dense]], 1.0,
-                                   False)
+                    aborted = (self._draw_all(progs, [prep.opaque[k] for k in order[~dense]],
+                                              1.0, False)
+                               or self._draw_all(dense_progs,
+                                                 [prep.opaque[k] for k in order[dense]], 1.0,
+                                                 False))
+                if aborted:
+                    break
             if prep.blended or prep.see_through:
                 # Blended after the opaque parts, without depth writes: BLEND materials back
                 # to front, then see-through parts (whole, at SEE_THROUGH_ALPHA).
@@ -1306,12 +1381,19 @@ class Renderer:
                     self._draw_all(progs, prep.see_through, SEE_THROUGH_ALPHA, None)
                 GL.glDepthMask(GL.GL_TRUE)
                 GL.glDisable(GL.GL_BLEND)
-        if prep.selected:
+        self._abort = None
+        if prep.selected and not aborted:
             self._draw_outlines(prep.selected, view_projs, eye_w, planes, scene.point_size)
+        GL.glDisable(GL.GL_STENCIL_TEST)
         GL.glStencilMask(0xFF)
         GL.glFrontFace(GL.GL_CCW)
         GL.glBindVertexArray(0)
         glcalls.check_errors("drawing the scene")
+        if aborted:  # given up: nothing to wait for, the next frame clears what was drawn
+            self.last_aborted = True
+            self.frames_aborted += 1
+            self.last_timings = FrameTimings(render_ms=_ms(t0))
+            return self.last_timings
         GL.glFinish()
         self.last_timings = FrameTimings(render_ms=_ms(t0))
         self.last_reduced = self._drew_reduced
@@ -1714,22 +1796,35 @@ class Renderer:
         return packed
 
     def _draw_all(self, progs: dict[Features, _Program], draws: list[_Draw], alpha: float,
-                  blend: bool | None) -> None:
+                  blend: bool | None) -> bool:
         """``draws`` with each variant's program in turn. ``blend``: only the primitives with
-        (True) or without (False) a BLEND material; None: all of them."""
+        (True) or without (False) a BLEND material; None: all of them. True when the frame's
+        ``abort`` gave it up."""
         for features, prog in progs.items():
             GL.glUseProgram(prog.id)
             GL.glUniform1f(prog.loc("u_alpha"), alpha)
-            if self._draw(prog, draws, features, blend, self._draw_level):
-                self._drew_reduced = True
+            reduced, skipped, aborted = self._draw(
+                prog, draws, features, blend, self._draw_level,
+                self._draw_eye if self.back_clusters else None, self._abort)
+            self._drew_reduced |= reduced
+            self.last_back_skipped += skipped
+            if aborted:
+                return True
+        return False
 
     @staticmethod
     def _draw(prog: _Program, draws: list[_Draw], features: Features,
-              blend: bool | None, level: int = 0) -> bool:
+              blend: bool | None, level: int = 0,
+              eye: npt.NDArray[np.float64] | None = None,
+              abort: Callable[[], bool] | None = None) -> tuple[bool, int, bool]:
         """The per-part loop: ctypes calls only (see :mod:`host.glcalls`). Draws the
         primitives of variant ``features`` (and of ``blend``, see :meth:`_draw_all`), at
-        level of detail ``level`` where a primitive has one; True when some was coarser."""
+        level of detail ``level`` where a primitive has one. With ``eye`` (the view's, in the
+        world), a single-sided primitive drawn in full skips its back-face clusters that face
+        away from it. ``abort`` is asked before each part after the first. Returns whether
+        some primitive was coarser, the triangles skipped, and whether ``abort`` said stop."""
         reduced = False
+        skipped = 0
         loc_model, loc_normal = prog.loc("u_model"), prog.loc("u_normal_matrix")
         loc_color, loc_tint = prog.loc("u_base_color"), prog.loc("u_tint")
         loc_metal, loc_rough = prog.loc("u_metallic"), prog.loc("u_roughness")
@@ -1748,9 +1843,17 @@ class Renderer:
         stencil = -1
         emissive_set: tuple[float, float, float] | None = None
         unlit_set = -1.0
+        drawn = 0
         for d in draws:
             if features not in d.variants:
                 continue
+            if abort is not None and drawn and abort():
+                gl.disable(cull_face)
+                gl.stencil_mask(0x00)
+                gl.active_texture(texture0)
+                return reduced, skipped, True
+            drawn += 1
+            local: npt.NDArray[np.float64] | None = None  # the eye in the part's own space
             want = 0xFF if d.selected else 0x00
             if want != stencil:
                 gl.stencil_mask(want)
@@ -1791,12 +1894,25 @@ class Renderer:
                 if level and p.lods:
                     vao, count, _, index_type = p.lods[min(level, len(p.lods)) - 1]
                     reduced = True
+                elif cull and eye is not None and p.clusters is not None:
+                    if local is None:
+                        local = _eye_in_mesh(d.world_ptr, eye)
+                    ranges = (_facing_ranges(p.clusters, local, index_type)
+                              if len(local) else None)
+                    if ranges is not None:
+                        counts, offsets = ranges
+                        skipped += (count - int(counts.sum())) // 3
+                        if len(counts):
+                            gl.bind_vertex_array(vao)
+                            gl.multi_draw_elements(triangles, counts.ctypes.data, index_type,
+                                                   offsets.ctypes.data, len(counts))
+                        continue
                 gl.bind_vertex_array(vao)
                 gl.draw_elements(triangles, count, index_type, None)
         gl.disable(cull_face)
         gl.stencil_mask(0x00)
         gl.active_texture(texture0)
-        return reduced
+        return reduced, skipped, False
 
     def _read(self, fbo: int, attachment: int, fmt: int, plane: av.video.plane.VideoPlane,
               channels: int) -> None:

@@ -62,13 +62,18 @@ class _ContextRenderer:
         self.renderer.resize(width, height)
 
     def render(self, scene: Any, views: Any, near: float, far: float, *,
-               moving: bool = False) -> None:
-        self.renderer.render(scene, views, near, far, moving=moving)
+               moving: bool = False, abort: Callable[[], bool] | None = None) -> None:
+        self.renderer.render(scene, views, near, far, moving=moving, abort=abort)
 
     @property
     def last_reduced(self) -> bool:
         """The last frame drew some part at a coarser level of detail."""
         return self.renderer.last_reduced
+
+    @property
+    def last_aborted(self) -> bool:
+        """The last frame was given up (its ``abort`` said so)."""
+        return self.renderer.last_aborted
 
     def read_frame(self) -> Any:
         return self.renderer.read_frame()
@@ -283,6 +288,7 @@ class HostRuntime:
                 "poses_stale": rl.poses_stale,
                 "poses_repeated": rl.poses_repeated,
                 "poses_unchanged": rl.poses_unchanged,
+                "refinements_abandoned": rl.refinements_abandoned,
                 "renderer": rl.renderer_info,
                 "encoder": rl.encoder_path,
                 "bad_messages": dict(conn.bad.counts) if conn else {},

@@ -669,8 +669,10 @@ def test_batches_of_small_parts_get_levels_for_moving_frames(egl_context: EglCon
 
 def test_levels_made_ahead_are_used_at_once(egl_context: EglContext) -> None:
     """A primitive that brings its levels (a converted file's MSFT_lod) is drawn coarser on the
-    first moving frame: no simplification job, nothing pending."""
+    first moving frame: no simplification (the one job in the background makes its back-face
+    clusters, and brings no levels)."""
     import dataclasses
+    import time
 
     from benchmarks.bench_scale import sphere
     from farview.host.gltf import Mesh, Model, Node, Primitive
@@ -679,6 +681,7 @@ def test_levels_made_ahead_are_used_at_once(egl_context: EglContext) -> None:
     pos, nrm, idx = sphere(200)
     prim = Primitive(pos, nrm, idx, load_model(SAMPLE).materials[0])
     prim = dataclasses.replace(prim, lods=tuple(simplify(pos, idx)))
+    levels = len(prim.lods)
     mesh = Mesh("ball", (prim,))
     scene = Scene()
     scene.add_model(Model("ball", (Node(0, "ball", mesh=mesh),), (0,), (mesh,),
@@ -687,12 +690,20 @@ def test_levels_made_ahead_are_used_at_once(egl_context: EglContext) -> None:
     try:
         eye = [view((0.0, 0.5, 2.8))]
         full = frame(r, scene, eye).astype(int)
-        assert r.lod_pending == 0
+        assert r.lod_pending == 1
+        gpu = r._meshes[mesh.key][0]
+        assert len(gpu.lods) == levels and gpu.clusters is None
         r.lod_budget_ms = 0.0
         r.render(scene, eye, moving=True)
         r.render(scene, eye, moving=True)
         assert r.last_reduced and r.lod_level >= 1
         assert np.abs(r.read_rgba().astype(int) - full).mean() < 3
+        deadline = time.monotonic() + 30
+        while r.lod_pending:
+            assert time.monotonic() < deadline, "the back-face clusters never came"
+            time.sleep(0.05)
+            r.render(scene, eye)
+        assert len(gpu.lods) == levels and gpu.clusters is not None
     finally:
         r.close()
 
