@@ -95,6 +95,7 @@ from farview.host.gltf import (
     return_freed_memory,
 )
 from farview.host.lod import (
+    LOD_ASKED_MIN_TRIANGLES,
     LOD_MIN_TRIANGLES,
     LOD_REDUCTIONS,
     Clusters,
@@ -603,7 +604,7 @@ class _Batch:
     codes: npt.NDArray[np.int64]
     """Its members (see _PRIM_BITS), at their places in any placement that uses the batch."""
     levels_asked: bool = False
-    """Its coarser level is made or being made (:meth:`Renderer._ask_batch_levels`)."""
+    """Its coarser level is made or being made (:meth:`Renderer._ask_levels`)."""
 
 
 def _members(codes: npt.NDArray[np.int64], place: _Placement) -> list[Primitive]:
@@ -823,6 +824,8 @@ class Renderer:
         self._draw_level = 0
         self._drew_reduced = False
         self._draw_eye: npt.NDArray[np.float64] | None = None
+        self._asked_parts: list[tuple[_GpuPrimitive, Primitive, list[npt.NDArray[np.float32]]]] = []
+        """Mid-size parts whose levels wait to be asked for (:meth:`_ask_levels`)."""
         self.back_clusters = True
         """Skip the back-face clusters of big single-sided primitives that face away from the
         eye (:func:`host.lod.cluster_order`; off: for measuring)."""
@@ -1046,11 +1049,11 @@ class Renderer:
                 # in the background: the levels, carrying the columns after position and
                 # normal, and (unless the file brought them) the triangles in back-face
                 # clusters, each in vertex-cache order (swapped in when done)
-                extra = (np.concatenate([c for _, c in columns[2:]], axis=1)
-                         if len(columns) > 2 else None)
-                self._lod_jobs.append((gpu, self._lod_pool().submit(
-                    prepare, prim.positions, prim.indices, extra, True, LOD_REDUCTIONS,
-                    gpu.clusters is None)))
+                self._submit_levels(gpu, prim, [c for _, c in columns[2:]])
+            elif self.lod and not prim.points and \
+                    prim.triangle_count >= LOD_ASKED_MIN_TRIANGLES:
+                # the same, once moving frames are over their budget (_ask_levels)
+                self._asked_parts.append((gpu, prim, [c for _, c in columns[2:]]))
         self._meshes[mesh.key] = out
         self._trim_if_freed()
         return out
@@ -1139,6 +1142,8 @@ class Renderer:
                 GL.glDeleteBuffers(2, list(buffers))
             p.lods.clear()
         dead = {id(p) for p in prims}
+        if dead and self._asked_parts:
+            self._asked_parts = [a for a in self._asked_parts if id(a[0]) not in dead]
         if dead and self._lod_jobs:
             kept = []
             for g, job in self._lod_jobs:
@@ -1174,12 +1179,25 @@ class Renderer:
         self._batches[key] = batch
         return batch
 
-    def _ask_batch_levels(self) -> None:
-        """Start making a coarser level for each big enough batch that has none yet, in the
-        background (:data:`BATCH_LOD_MIN_TRIANGLES`): asked for once frames drawn while the
-        camera moves are over their budget (:attr:`lod_level` above 0), so a light scene never
-        starts the simplifier's processes. The batch's vertices are merged again for it (they
-        are not kept: 45 MB at 100,000 parts)."""
+    def _submit_levels(self, gpu: _GpuPrimitive, prim: Primitive,
+                       extra_columns: list[npt.NDArray[np.float32]]) -> None:
+        """A primitive's levels (carrying ``extra_columns``, the vertex columns after position
+        and normal) and, unless it has them, its back-face clusters, in the background."""
+        extra = np.concatenate(extra_columns, axis=1) if extra_columns else None
+        self._lod_jobs.append((gpu, self._lod_pool().submit(
+            prepare, prim.positions, prim.indices, extra, True, LOD_REDUCTIONS,
+            gpu.clusters is None)))
+
+    def _ask_levels(self) -> None:
+        """Start making levels, in the background, for what gets them only when asked: the
+        mid-size parts (:data:`host.lod.LOD_ASKED_MIN_TRIANGLES`) and a coarser level for each
+        big enough batch that has none yet (:data:`BATCH_LOD_MIN_TRIANGLES`). Asked for once
+        frames drawn while the camera moves are over their budget (:attr:`lod_level` above 0),
+        so a light scene never starts the simplifier's processes. A batch's vertices are
+        merged again for it (they are not kept: 45 MB at 100,000 parts)."""
+        asked, self._asked_parts = self._asked_parts, []
+        for gpu, prim, extra_columns in asked:
+            self._submit_levels(gpu, prim, extra_columns)
         place = self._placement
         if place is None or not self.lod:
             return
@@ -1288,7 +1306,7 @@ class Renderer:
         moving = moving and self.lod and scene.detail == "auto"
         level = self.lod_level if moving else 0
         if level:
-            self._ask_batch_levels()
+            self._ask_levels()
         self._draw_level = level
         self._drew_reduced = False
         self._abort = abort

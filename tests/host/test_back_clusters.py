@@ -237,3 +237,36 @@ def test_a_clusters_extension_that_does_not_hold_is_a_warning(
     # and the file as written holds
     assert load_model_bytes(pack_glb(doc, bytes(blob))).meshes[0].primitives[0].clusters \
         is not None
+
+
+def test_a_mid_size_part_gets_levels_and_clusters_only_when_asked(
+        egl_context: EglContext) -> None:
+    """A part of 8,064 triangles (between LOD_ASKED_MIN_TRIANGLES and LOD_MIN_TRIANGLES):
+    nothing in the background while frames are in time (no child process started); once
+    moving frames are over their budget its levels and clusters are made, and used."""
+    from farview.host.lod import LOD_ASKED_MIN_TRIANGLES, LOD_MIN_TRIANGLES
+
+    model, mesh = _ball(64)
+    assert LOD_ASKED_MIN_TRIANGLES <= len(mesh.primitives[0].indices) // 3 < LOD_MIN_TRIANGLES
+    scene = Scene()
+    scene.add_model(model, "ball")
+    r = Renderer(W, H, lighting="vertex")
+    try:
+        one = [view((0.0, 0.5, 2.8))]
+        for i in range(3):
+            r.render(scene, one)
+            r.render(scene, [view((0.1 * i, 0.5, 2.8))], moving=True)
+        assert r.lod_level == 0 and not r.lod_pending and r._lod_executor is None
+        r.lod_budget_ms = 0.0  # every moving frame over budget: the levels are asked for
+        r.render(scene, one, moving=True)
+        r.render(scene, one, moving=True)
+        assert r.lod_pending == 1
+        _wait_for_jobs(r, scene, one)
+        gpu = r._meshes[mesh.key][0]
+        assert gpu.lods and gpu.clusters is not None
+        r.render(scene, one, moving=True)
+        assert r.last_reduced
+        r.render(scene, one)
+        assert not r.last_reduced and r.last_back_skipped > 0
+    finally:
+        r.close()
