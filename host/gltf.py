@@ -114,6 +114,10 @@ _COMPONENT_DTYPES: dict[int, np.dtype[Any]] = {
 _TYPE_SIZES = {"SCALAR": 1, "VEC2": 2, "VEC3": 3, "VEC4": 4, "MAT2": 4, "MAT3": 9, "MAT4": 16}
 _INDEX_TYPES = (5121, 5123, 5125)
 _MODE_POINTS = 0
+MAX_BACK_CLUSTERS_BASE = 2048
+"""A primitive's :data:`BACK_CLUSTERS` may have this many clusters plus one for every 32
+triangles (``host.lod.cluster_order`` makes at most 1,024 cells plus one cluster for every
+256 triangles): each is tested every frame, in float64."""
 BACK_CLUSTERS = "FARVIEW_back_clusters"
 """farview's primitive extension (``farview convert`` writes it; not required): the
 primitive's triangles are in back-face clusters (``host.lod.cluster_order``), and it names
@@ -1593,10 +1597,12 @@ class _Loader:
                                      f"{'unsigned ints' if ctype == 5125 else 'floats'}")
                 infos[key] = info
             count = infos["spheres"].count
-            if not 1 <= count <= max(triangles, 1) or infos["cones"].count != count \
-                    or infos["starts"].count != count + 1:
-                raise ModelError(f"it needs as many spheres as cones, one start more, and at "
-                                 f"most one cluster a triangle ({triangles} triangles)")
+            if infos["cones"].count != count or infos["starts"].count != count + 1:
+                raise ModelError("it needs as many spheres as cones, and one start more")
+            if not 1 <= count <= MAX_BACK_CLUSTERS_BASE + triangles // 32:
+                raise ModelError(f"{count} clusters for {triangles} triangles are too many "
+                                 f"(at most {MAX_BACK_CLUSTERS_BASE} + one for every 32 "
+                                 "triangles: each is tested every frame)")
             starts = self._accessor(ext["starts"], f"{what} starts").reshape(-1).astype(np.int64)
             spheres = self._accessor(ext["spheres"], f"{what} spheres").astype(np.float64)
             cones = self._accessor(ext["cones"], f"{what} cones").astype(np.float64)

@@ -218,7 +218,26 @@ def test_a_clusters_extension_that_does_not_hold_is_a_warning(
         return out
 
     count = doc["accessors"][ext["starts"]]["count"]
+    triangles = len(load_model_bytes(pack_glb(doc, bytes(blob))).meshes[0].primitives[0]
+                    .indices) // 3
+    # one cluster a triangle: valid data, but too many to test every frame
+    many = dict(doc, bufferViews=list(doc["bufferViews"]), accessors=list(doc["accessors"]))
+    crowded = bytearray(blob)
+    new_ext = {}
+    for key, rows, atype, ctype in (
+            ("starts", np.arange(triangles + 1, dtype=np.uint32), "SCALAR", 5125),
+            ("spheres", np.zeros((triangles, 4), np.float32), "VEC4", 5126),
+            ("cones", np.tile(np.float32([0, 0, 1, 2]), (triangles, 1)), "VEC4", 5126)):
+        crowded.extend(b"\0" * (-len(crowded) % 4))
+        many["bufferViews"].append({"buffer": 0, "byteOffset": len(crowded),
+                                    "byteLength": rows.nbytes})
+        crowded.extend(rows.tobytes())
+        many["accessors"].append({"bufferView": len(many["bufferViews"]) - 1,
+                                  "componentType": ctype, "count": len(rows), "type": atype})
+        new_ext[key] = len(many["accessors"]) - 1
+    many["buffers"] = [dict(doc["buffers"][0], byteLength=len(crowded)), *doc["buffers"][1:]]
     cases = {
+        "too many clusters": (new_ext, crowded, many),
         "not an object": ([1, 2], blob),
         "no such accessor": ({**ext, "starts": 999}, blob),
         "wrong type": ({**ext, "spheres": prim["attributes"]["POSITION"]}, blob),
@@ -226,14 +245,16 @@ def test_a_clusters_extension_that_does_not_hold_is_a_warning(
         "axes": ({**ext, "cones": ext["spheres"]}, blob),
         "starts": (ext, starts_written([0, 5, 3] + [0] * (count - 3))),
     }
-    for what, (bad, data) in cases.items():
-        broken = json.loads(json.dumps(doc))
+    for what, (bad, data, *base) in cases.items():
+        broken = json.loads(json.dumps(base[0] if base else doc))
         broken["meshes"][0]["primitives"][0]["extensions"][BACK_CLUSTERS] = bad
         caplog.clear()
         with caplog.at_level("WARNING"):
             loaded = load_model_bytes(pack_glb(broken, bytes(data)))
         assert loaded.meshes[0].primitives[0].clusters is None, what
         assert any(BACK_CLUSTERS in r.getMessage() for r in caplog.records), what
+        if what == "too many clusters":
+            assert any("too many" in r.getMessage() for r in caplog.records)
     # and the file as written holds
     assert load_model_bytes(pack_glb(doc, bytes(blob))).meshes[0].primitives[0].clusters \
         is not None
