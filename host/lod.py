@@ -1,15 +1,16 @@
 """Levels of detail: coarser versions of big triangle meshes (quadric decimation through the
 pinned ``fast-simplification`` package).
 
-Runs in a child process (:func:`pool`, spawned: no GL state or threads are inherited): the
-simplifier holds the GIL while it works, and a render host's render thread and event loop must
-not wait seconds for it.
+Runs in child processes (:func:`pool`, :func:`workers` of them, spawned: no GL state or
+threads are inherited): the simplifier holds the GIL while it works, and a render host's render
+thread and event loop must not wait seconds for it.
 """
 
 from __future__ import annotations
 
 import math
 import multiprocessing
+import os
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 
@@ -221,6 +222,29 @@ def simplify(positions: npt.NDArray[np.float32], indices: npt.NDArray[np.uint32]
     return out
 
 
-def pool() -> ProcessPoolExecutor:
-    """One worker process, spawned (not forked: the parent holds GL and threads)."""
-    return ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+MAX_WORKERS = 4
+
+
+def workers(env: str | None = None, cpus: int | None = None) -> int:
+    """How many processes make levels: ``FARVIEW_LOD_WORKERS`` (``env``; 1 to
+    :data:`MAX_WORKERS`), else one core fewer than the machine has, at least 1 and at most
+    :data:`MAX_WORKERS` (this 2-core machine: 1, which leaves the other core to render and
+    encode). Raises ValueError naming the variable for a value that is not such a number."""
+    if env is not None and env.strip():
+        try:
+            n = int(env)
+        except ValueError:
+            n = 0
+        if not 1 <= n <= MAX_WORKERS:
+            raise ValueError(f"FARVIEW_LOD_WORKERS must be a whole number from 1 to "
+                             f"{MAX_WORKERS}, not {env!r}")
+        return n
+    return max(1, min(MAX_WORKERS, (cpus if cpus is not None else os.cpu_count() or 1) - 1))
+
+
+def pool(processes: int = 1) -> ProcessPoolExecutor:
+    """``processes`` worker processes (:func:`workers`), spawned (not forked: the parent
+    holds GL and threads); jobs go to whichever is free, so parts' levels are made side by
+    side."""
+    return ProcessPoolExecutor(max_workers=processes,
+                               mp_context=multiprocessing.get_context("spawn"))

@@ -66,6 +66,7 @@ import ctypes
 import hashlib
 import logging
 import math
+import os
 import time
 import weakref
 from collections.abc import Callable, Sequence
@@ -103,6 +104,7 @@ from farview.host.lod import (
     facing_clusters,
     pool,
     prepare,
+    workers,
 )
 from farview.host.scene import MAX_CUT_PLANES, DrawItem, PlaceIndex, Scene, stack_worlds
 from farview.host.texture_codec import BC1, BC3, BC5, BC7
@@ -836,6 +838,10 @@ class Renderer:
         """The last :meth:`render` was given up (its ``abort`` said so)."""
         self.frames_aborted = 0
         self._lod_executor: ProcessPoolExecutor | None = None
+        self.lod_workers = workers(os.environ.get("FARVIEW_LOD_WORKERS"))
+        """Processes that make levels of detail and clusters (:func:`host.lod.workers`:
+        ``FARVIEW_LOD_WORKERS``, else one core fewer than the machine has, 1 to 4); a bad
+        value fails here, when the renderer is made."""
         self.culling = True
         """Leave out opaque parts whose bounding sphere is outside the view (off: for
         measuring)."""
@@ -1212,7 +1218,7 @@ class Renderer:
 
     def _lod_pool(self) -> ProcessPoolExecutor:
         if self._lod_executor is None:
-            self._lod_executor = pool()
+            self._lod_executor = pool(self.lod_workers)
         return self._lod_executor
 
     def _upload_lods(self) -> None:

@@ -291,3 +291,43 @@ def test_a_mid_size_part_gets_levels_and_clusters_only_when_asked(
         assert not r.last_reduced and r.last_back_skipped > 0
     finally:
         r.close()
+
+
+def test_level_workers_follow_the_cores_or_the_environment() -> None:
+    from farview.host.lod import workers
+
+    assert [workers(None, cpus) for cpus in (1, 2, 3, 8, 64)] == [1, 1, 2, 4, 4]
+    assert workers("3", 2) == 3 and workers(" ", 8) == 4
+    for bad in ("0", "5", "two", "-1"):
+        with pytest.raises(ValueError, match="FARVIEW_LOD_WORKERS"):
+            workers(bad)
+
+
+def test_two_level_workers_make_parts_levels_side_by_side(
+        egl_context: EglContext, monkeypatch: pytest.MonkeyPatch) -> None:
+    """FARVIEW_LOD_WORKERS=2: two child processes, each part's levels and clusters made and
+    used; a bad value fails when the renderer is made, naming the variable."""
+    monkeypatch.setenv("FARVIEW_LOD_WORKERS", "many")
+    with pytest.raises(ValueError, match="FARVIEW_LOD_WORKERS"):
+        Renderer(W, H)
+    monkeypatch.setenv("FARVIEW_LOD_WORKERS", "2")
+    pos, nrm, idx = sphere(100)
+    material = load_model(SAMPLE).materials[0]
+    meshes = tuple(Mesh(f"ball{i}", (Primitive(pos * np.float32(0.3), nrm, idx, material),))
+                   for i in range(3))
+    nodes = tuple(Node(i, f"ball{i}", translation=(float(i) - 1.0, 0.0, 0.0), mesh=m)
+                  for i, m in enumerate(meshes))
+    scene = Scene()
+    scene.add_model(Model("balls", nodes, (0, 1, 2), meshes, (material,)), "balls")
+    r = Renderer(W, H, lighting="vertex")
+    try:
+        assert r.lod_workers == 2
+        one = [view((0.0, 0.5, 3.0))]
+        r.render(scene, one)
+        assert r.lod_pending == 3
+        _wait_for_jobs(r, scene, one)
+        assert r._lod_executor is not None and r._lod_executor._max_workers == 2
+        gpus = [r._meshes[m.key][0] for m in meshes]
+        assert all(g.lods and g.clusters is not None for g in gpus)
+    finally:
+        r.close()
