@@ -713,6 +713,19 @@ def _dedupe(prim: Primitive) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.ui
     return verts, idx
 
 
+def _first_use_order(verts: npt.NDArray[np.float32], idx: npt.NDArray[np.uint32]
+                     ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.uint32]]:
+    """The vertices renumbered in the order the triangles first use them (unused ones left
+    out), as meshoptimizer's ``optimizeVertexFetch`` does: after the triangles were put in
+    back-face clusters, the vertex order of plain vertex-cache order no longer followed them,
+    and meshopt's codecs compressed the 20 M-triangle model's file to 146 MB instead of 131."""
+    used, first = np.unique(idx, return_index=True)
+    order = used[np.argsort(first, kind="stable")]
+    remap = np.zeros(len(verts), dtype=np.uint32)
+    remap[order] = np.arange(len(order), dtype=np.uint32)
+    return np.ascontiguousarray(verts[order]), remap[idx]
+
+
 def _reachable(model: Model) -> list[int]:
     """The indices of the nodes the shown scene reaches (its roots and their descendants), in
     file order."""
@@ -924,12 +937,16 @@ def write_glb(model: Model, extras: dict[str, Any] | None = None,
                 prims.append(_points_json(w, prim, material(prim.material)))
                 continue
             verts, idx = _dedupe(prim)
+            clusters = None
+            if len(idx) // 3 >= LOD_ASKED_MIN_TRIANGLES:  # its back-face clusters
+                idx, clusters = cluster_order(verts[:, :3], idx)
+                verts, idx = _first_use_order(verts, idx)
             attrs = {attribute: w.attribute(attribute, verts[:, start:start + width])
                      for attribute, start, width in prim.vertex_layout()}
             prim_json: dict[str, Any] = {"attributes": attrs,
                                          "material": material(prim.material)}
-            if len(idx) // 3 >= LOD_ASKED_MIN_TRIANGLES:  # its back-face clusters
-                idx, (starts, bounds) = cluster_order(verts[:, :3], idx)
+            if clusters is not None:
+                starts, bounds = clusters
                 prim_json["extensions"] = {BACK_CLUSTERS: {
                     "starts": w.plain(starts.astype(np.uint32), "SCALAR", 5125),
                     "spheres": w.plain(bounds[:, :4].astype(np.float32), "VEC4", 5126),
