@@ -706,12 +706,9 @@ class RenderLoop:
             timings: Any = _NO_TIMINGS
         else:
             with self._scene_lock:
-                if abort is None:
-                    renderer.render(self._scene, msg.views, msg.near, msg.far, moving=moving)
-                else:
-                    renderer.render(self._scene, msg.views, msg.near, msg.far, moving=moving,
-                                    abort=abort)
-            if abort is not None and getattr(renderer, "last_aborted", False):
+                renderer.render(self._scene, msg.views, msg.near, msg.far, moving=moving,
+                                abort=abort)
+            if getattr(renderer, "last_aborted", False):
                 self.refinements_abandoned += 1  # no frame: the newer pose is drawn next
                 return size
             frame = renderer.read_frame()

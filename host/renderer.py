@@ -1037,10 +1037,7 @@ class Renderer:
                                 mat.alpha_mode == "BLEND", prim.points, index_type,
                                 layout=layout)
             out.append(gpu)
-            clusters = prim.clusters
-            if clusters is not None and not prim.points and \
-                    int(clusters[0][-1]) * 3 == len(indices):  # made ahead (a converted file)
-                gpu.clusters = clusters
+            gpu.clusters = prim.clusters  # made ahead (a converted file; checked by the loader)
             ahead = _levels_ahead(prim, [loc for loc, _ in columns]) if self.lod else None
             big = self.lod and not prim.points and prim.triangle_count >= LOD_MIN_TRIANGLES
             if ahead is not None:  # made ahead (a converted file, in vertex-cache order)
@@ -1868,14 +1865,13 @@ class Renderer:
         emissive_set: tuple[float, float, float] | None = None
         unlit_set = -1.0
         drawn = 0
+        aborted = False
         for d in draws:
             if features not in d.variants:
                 continue
             if abort is not None and drawn and abort():
-                gl.disable(cull_face)
-                gl.stencil_mask(0x00)
-                gl.active_texture(texture0)
-                return reduced, skipped, True
+                aborted = True
+                break
             drawn += 1
             local: npt.NDArray[np.float64] | None = None  # the eye in the part's own space
             want = 0xFF if d.selected else 0x00
@@ -1936,7 +1932,7 @@ class Renderer:
         gl.disable(cull_face)
         gl.stencil_mask(0x00)
         gl.active_texture(texture0)
-        return reduced, skipped, False
+        return reduced, skipped, aborted
 
     def _read(self, fbo: int, attachment: int, fmt: int, plane: av.video.plane.VideoPlane,
               channels: int) -> None:

@@ -22,9 +22,9 @@ SLOW_S = 0.2
 
 class _SlowRenderer(_ContextRenderer):
     def render(self, scene: Any, views: Any, near: float, far: float, *,
-               moving: bool = False) -> None:
+               moving: bool = False, abort: Any = None) -> None:
         time.sleep(SLOW_S)
-        super().render(scene, views, near, far)
+        super().render(scene, views, near, far, abort=abort)
 
 
 def _pose(seq: int, x: float) -> PoseMessage:
