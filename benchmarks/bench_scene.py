@@ -10,7 +10,10 @@ Two measurements per model:
   ``control`` data channel while the host streams.
 
 Rays go from a camera orbiting the model towards random points of its bounding box, so most
-hit. Prints p50/p95 in ms. Run: ``python3 benchmarks/bench_scene.py [--rays N] [--no-e2e]``.
+hit. Then a generated point cloud (``--cloud-points``, a rippled terrain in scan rows): the
+time its chunks take once, and rays from above and rays grazing it, hitting its points within
+the width of a 2-pixel point at 60° over 720 rows. Prints p50/p95 in ms. Run:
+``python3 benchmarks/bench_scene.py [--rays N] [--no-e2e] [--cloud-points N]``.
 """
 
 from __future__ import annotations
@@ -83,6 +86,43 @@ def host_side(name: str, path: Path, n_rays: int) -> tuple[np.ndarray, np.ndarra
     return lo, hi
 
 
+def cloud_side(points: int, n_rays: int) -> None:
+    from farview.host.gltf import load_model_bytes
+    from tests.host.test_point_clouds import points_glb
+
+    side = max(2, round(math.sqrt(points)))
+    rng = np.random.default_rng(1)
+    x, z = (a.ravel() for a in np.meshgrid(np.arange(side) * 0.01, np.arange(side) * 0.01))
+    y = np.sin(x * 3) * 0.5 + rng.normal(size=x.size) * 0.002
+    pts = np.stack([x, y, z], axis=1).astype(np.float32)
+    big = 1 << 40
+    scene = Scene()
+    scene.add_model(load_model_bytes(points_glb(pts), max_triangles=big, max_file_bytes=big,
+                                     max_decoded_bytes=big), "cloud")
+    items = scene.draw_list()
+    caster = RayCaster()
+    t0 = time.perf_counter()
+    caster.prime([items[0].mesh])  # as the host does once a model is loaded
+    chunks_s = time.perf_counter() - t0
+    tolerance = 2 * math.sqrt(0.5) * 2 * math.tan(math.radians(30)) / 720
+    middle = np.array([side * 0.005, 0.0, side * 0.005])
+    above, grazing, hits = [], [], 0
+    for i in range(n_rays):
+        origin = middle + np.array([0.0, 5.0, 0.0]) + rng.normal(size=3)
+        direction = pts[rng.integers(len(pts))] - origin
+        t0 = time.perf_counter()
+        hits += bool(caster.cast(items, origin, direction, point_tolerance=tolerance))
+        above.append((time.perf_counter() - t0) * 1000)
+        origin = np.array([-1.0, 0.3 + 0.2 * i / n_rays, side * 0.01 * rng.uniform(0.1, 0.9)])
+        t0 = time.perf_counter()
+        caster.cast(items, origin, (1.0, -0.05, 0.0), point_tolerance=tolerance)
+        grazing.append((time.perf_counter() - t0) * 1000)
+    print(f"{'cloud':16s} host  chunks {chunks_s * 1000:7.0f} ms   ({len(pts):,} points, "
+          "once, at load)")
+    print(f"{'cloud':16s} host  ray    {pct(above)}   (from above; {hits}/{n_rays} hit a point)")
+    print(f"{'cloud':16s} host  ray    {pct(grazing)}   (grazing the terrain)")
+
+
 async def end_to_end(n_rays: int, bounds: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
     from farview.client.connection import connect_to_host
     from tests.hosting import start_host
@@ -125,8 +165,12 @@ def main() -> None:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rays", type=int, default=200)
     ap.add_argument("--no-e2e", action="store_true", help="skip the real host measurement")
+    ap.add_argument("--cloud-points", type=int, default=5_000_000,
+                    help="points of the generated point cloud (0: none)")
     args = ap.parse_args()
     bounds = {name: host_side(name, path, args.rays) for name, path in MODELS.items()}
+    if args.cloud_points:
+        cloud_side(args.cloud_points, min(args.rays, 100))
     if not args.no_e2e:
         asyncio.run(end_to_end(args.rays, bounds))
 

@@ -280,7 +280,9 @@ class RemoteScene:
                       mode: Literal["closest", "all"] = "closest", max_hits: int = 100,
                       max_distance: float | None = None) -> list[RayHit]:
         """Hits sorted by distance: at most one for ``closest``, up to ``max_hits`` for
-        ``all``. Hidden and collision-disabled entities and cut-away geometry are not hit."""
+        ``all``. Hidden and collision-disabled entities and cut-away geometry are not hit.
+        Points of a point cloud are hit where the ray passes within a drawn point's width in
+        the current view (``hit_type`` ``Point``, ``position`` the point itself)."""
         params: dict[str, Any] = {"origin": _finite("origin", origin, 3),
                                   "direction": _finite("direction", direction, 3),
                                   "mode": mode, "max_hits": max_hits}

@@ -1,4 +1,4 @@
-"""Ray casts against the scene's triangles, in pure numpy.
+"""Ray casts against the scene's triangles and points, in pure numpy.
 
 First, in one NumPy pass over every drawable entity, the ray is tested against each one's
 world-space box (its mesh's local box, transformed); only the entities whose box it meets are
@@ -17,6 +17,16 @@ by ``Mesh.key`` and pruned when meshes go away; :meth:`RayCaster.prime` makes th
 meshes' boxes, for a model just loaded, before the first click. (Each mesh's triangles as float64 corner and
 edge arrays, 72 bytes a triangle, were cached before: 200 MB more after six rays through the
 20 M-triangle model, and every ray tested every triangle of a mesh it came near.)
+
+Points (point clouds) are hit where the ray passes within a cone round them: a point counts
+when its distance from the ray is at most ``point_tolerance`` times its distance along the ray
+(the tangent of the angle a drawn point takes up, half its square's diagonal, as seen from the
+ray's origin; the host gives the current view's, so that a click on a drawn point hits it). Their
+chunks are :data:`POINT_CHUNK` points each, in the cloud's own order where that keeps them
+together (a scan's rows do), else along a Morton curve; a ray tests each chunk's box grown by
+the widest the cone gets within the cloud, then the points of the chunks it meets, in world
+space. A point hit is at the point itself, its normal faces the ray, and its ``hit_type`` is
+``Point`` (ARR's ``RayHitType``).
 
 Honours the resolved state: hidden and collision-disabled entities are not hit; hits in a
 region removed by a cut plane are skipped (the ray goes on to what is visible behind it).
@@ -55,7 +65,10 @@ class Hit:
     glTF flips the winding under a mirroring transform, so the front side is kept)."""
     distance: float
     front_face: bool
-    """True when the ray hit the triangle's front (counter-clockwise) side."""
+    """True when the ray hit the triangle's front (counter-clockwise) side; True for a point
+    (drawn facing the view)."""
+    hit_type: str = "TriangleFrontFace"
+    """ARR's ``RayHitType``: ``TriangleFrontFace``, ``TriangleBackFace`` or ``Point``."""
 
 
 CHUNK_TRIANGLES = 256
@@ -67,8 +80,10 @@ chunks measured 1.7-2.8 on the bench's spheres; converted files' own order 1.9 (
 triangles: 14-29 ms against 75-149 ms sorted, and their boxes half the surface), 100,000 parts
 merged 2.2-2.3; the generated UV spheres' rings 3.2 (18,624 triangles) and 11.8 (311,260)."""
 PRIME_MIN_TRIANGLES = 8192
-"""Meshes with fewer triangles get their chunks when a ray first comes near them, not when
-the model is loaded (:meth:`RayCaster.prime`)."""
+"""Meshes with fewer triangles and points get their chunks when a ray first comes near them,
+not when the model is loaded (:meth:`RayCaster.prime`)."""
+POINT_CHUNK = 1024
+"""Points a chunk of a point cloud."""
 _BUILD_TRIANGLES = 1 << 20
 """Chunks are made this many triangles at a time (bounds the temporary arrays)."""
 
@@ -169,19 +184,78 @@ def _prim_chunks(positions: npt.NDArray[np.float32], indices: npt.NDArray[np.uin
 
 
 @dataclass(frozen=True)
+class _PointChunks:
+    positions: npt.NDArray[np.float32]
+    """The cloud's (N, 3) positions (not copied)."""
+    order: npt.NDArray[np.uint32] | None
+    """Point numbers in chunk order (None: the points' own order, chunk by chunk)."""
+    lo: F64
+    hi: F64
+    """(chunks, 3) box of each chunk's points."""
+
+
+def _point_boxes(positions: npt.NDArray[np.float32], order: npt.NDArray[np.uint32] | None
+                 ) -> tuple[F64, F64]:
+    """Each chunk's box (:data:`POINT_CHUNK` points taken in ``order``, or as they come)."""
+    starts = np.arange(0, len(positions), POINT_CHUNK)
+    lo = np.empty((len(starts), 3))
+    hi = np.empty((len(starts), 3))
+    step = POINT_CHUNK * 1024  # (bounds the temporary copy when sorted)
+    for a in range(0, len(positions), step):
+        block = positions[a:a + step] if order is None else positions[order[a:a + step]]
+        first = a // POINT_CHUNK
+        local = np.arange(0, len(block), POINT_CHUNK)
+        lo[first:first + len(local)] = np.minimum.reduceat(block, local, axis=0)
+        hi[first:first + len(local)] = np.maximum.reduceat(block, local, axis=0)
+    return lo, hi
+
+
+def _point_chunks(positions: npt.NDArray[np.float32]) -> _PointChunks | None:
+    """A cloud's points in chunks of :data:`POINT_CHUNK` neighbours and each chunk's box: in
+    their own order when its chunks are compact (their boxes' mean diagonal at most
+    :data:`OWN_ORDER_MAX_SPREAD` times the side a chunk would have on a surface filling the
+    cloud's box), else sorted by the Morton code of the points in the cloud's box."""
+    count = len(positions)
+    if not count:
+        return None
+    lo, hi = _point_boxes(positions, None)
+    c_lo, c_hi = lo.min(axis=0), hi.max(axis=0)
+    if len(lo) > 1:
+        diagonal = float(np.linalg.norm(c_hi - c_lo))
+        patch = diagonal * math.sqrt(POINT_CHUNK / count)
+        spread = float(np.linalg.norm(hi - lo, axis=1).mean())
+        if not spread <= OWN_ORDER_MAX_SPREAD * patch:
+            with np.errstate(invalid="ignore", divide="ignore"):
+                cell = np.nan_to_num((positions - c_lo) / np.maximum(c_hi - c_lo, 1e-30) * 1023.0)
+            q = np.clip(cell, 0, 1023).astype(np.uint64)
+            del cell
+            code = _part1by2(q[:, 0]) | (_part1by2(q[:, 1]) << np.uint64(1)) | \
+                (_part1by2(q[:, 2]) << np.uint64(2))
+            del q
+            order = np.argsort(code, kind="stable").astype(np.uint32)
+            del code
+            lo, hi = _point_boxes(positions, order)
+            return _PointChunks(positions, order, lo, hi)
+    return _PointChunks(positions, None, lo, hi)
+
+
+@dataclass(frozen=True)
 class _WorldBoxes:
     """The world-space box of each item of a draw list (n, 3 each), whether its mesh has any
-    vertices, and whether its world matrix is finite (else its box is not to be trusted)."""
+    vertices, whether its world matrix is finite (else its box is not to be trusted), and
+    whether its mesh has points."""
 
     lo: F64
     hi: F64
     has: npt.NDArray[np.bool_]
     finite: npt.NDArray[np.bool_]
+    points: npt.NDArray[np.bool_]
 
 
 @dataclass(frozen=True)
 class _MeshChunks:
     prims: tuple[_PrimChunks, ...]
+    points: tuple[_PointChunks, ...] = ()
 
 
 class RayCaster:
@@ -191,9 +265,10 @@ class RayCaster:
         self._cache: dict[int, _MeshChunks | None] = {}
         self._box_row: dict[int, int] = {}
         """Per mesh: its row of :attr:`_box_table`."""
-        self._box_table = np.full((0, 6), np.nan)
-        """(lo, hi) of each mesh as 6 floats; NaN for a mesh without vertices (rows of
-        meshes gone are left until :meth:`prune` packs the table)."""
+        self._box_table = np.full((0, 7), np.nan)
+        """(lo, hi) of each mesh as 6 floats (NaN for a mesh without vertices), then 1.0 when
+        it has points, else 0.0 (rows of meshes gone are left until :meth:`prune` packs the
+        table)."""
         self._world_boxes: tuple[Hashable, int, _WorldBoxes] | None = None
         """The world boxes of the last draw list cast against or made by :meth:`prepare` with a
         ``worlds_key``: (key, how many items, boxes)."""
@@ -205,7 +280,7 @@ class RayCaster:
                 del self._cache[key]
             if any(k not in live_mesh_keys for k in self._box_row):
                 kept = [(k, r) for k, r in self._box_row.items() if k in live_mesh_keys]
-                self._box_table = self._box_table[[r for _, r in kept]].reshape(-1, 6)
+                self._box_table = self._box_table[[r for _, r in kept]].reshape(-1, 7)
                 self._box_row = {k: i for i, (k, _) in enumerate(kept)}
 
     def prime(self, meshes: list[Mesh]) -> None:
@@ -218,22 +293,24 @@ class RayCaster:
         seconds of the GIL, where a ray makes one in well under a millisecond)."""
         self._local_boxes(meshes)
         for mesh in meshes:
-            if mesh.triangle_count < PRIME_MIN_TRIANGLES:
+            if mesh.primitive_count < PRIME_MIN_TRIANGLES:
                 continue
             with self._lock:
                 if mesh.key in self._cache or mesh.key not in self._box_row:
                     continue
             self._chunks(mesh)
 
-    def _local_boxes(self, meshes: list[Mesh]) -> tuple[F64, F64, npt.NDArray[np.bool_]]:
-        """(lo, hi) of each mesh's vertices, and which meshes have any; the ones not cached
-        yet made together (:func:`host.gltf.local_bounds_of`)."""
+    def _local_boxes(self, meshes: list[Mesh]
+                     ) -> tuple[F64, F64, npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
+        """(lo, hi) of each mesh's vertices, which meshes have any, and which have points; the
+        ones not cached yet made together (:func:`host.gltf.local_bounds_of`)."""
         with self._lock:
             todo = list({m.key: m for m in meshes if m.key not in self._box_row}.values())
         if todo:
             lo, hi, found = local_bounds_of(todo)
-            rows = np.concatenate([lo, hi], axis=1)
-            rows[~found] = np.nan
+            rows = np.concatenate([lo, hi, np.zeros((len(todo), 1))], axis=1)
+            rows[~found, :6] = np.nan
+            rows[[i for i, m in enumerate(todo) if any(p.points for p in m.primitives)], 6] = 1.0
             with self._lock:
                 fresh = [i for i, m in enumerate(todo) if m.key not in self._box_row]
                 start = len(self._box_table)
@@ -243,10 +320,11 @@ class RayCaster:
             row = self._box_row
             # (one index a mesh into a table: stacking a small array a mesh took 50 ms at
             # 100,000 parts, every ray)
-            table = self._box_table[[row[m.key] for m in meshes]].reshape(-1, 6)
-        has: npt.NDArray[np.bool_] = np.asarray(~np.isnan(table).any(axis=1))
-        table[~has] = 0.0
-        return table[:, :3], table[:, 3:], has
+            table = self._box_table[[row[m.key] for m in meshes]].reshape(-1, 7)
+        points: npt.NDArray[np.bool_] = np.asarray(table[:, 6] > 0.0)
+        has: npt.NDArray[np.bool_] = np.asarray(~np.isnan(table[:, :6]).any(axis=1))
+        table[~has, :6] = 0.0
+        return table[:, :3], table[:, 3:6], has, points
 
     def _chunks(self, mesh: Mesh) -> _MeshChunks | None:
         with self._lock:
@@ -254,7 +332,9 @@ class RayCaster:
                 return self._cache[mesh.key]
         prims = tuple(c for p in mesh.primitives if not p.points
                       for c in [_prim_chunks(p.positions, p.indices)] if c is not None)
-        entry = _MeshChunks(prims) if prims else None
+        points = tuple(c for p in mesh.primitives if p.points
+                       for c in [_point_chunks(p.positions)] if c is not None)
+        entry = _MeshChunks(prims, points) if prims or points else None
         with self._lock:
             self._cache[mesh.key] = entry
         return entry
@@ -269,10 +349,12 @@ class RayCaster:
     def cast(self, items: Sequence[DrawItem], origin: Sequence[float],
              direction: Sequence[float], *, max_distance: float = math.inf,
              max_hits: int = 1, cut_planes: Sequence[CutPlane] = (),
-             worlds_key: Hashable | None = None) -> list[Hit]:
+             worlds_key: Hashable | None = None, point_tolerance: float = 0.0) -> list[Hit]:
         """Hits sorted by distance: the closest one (``max_hits=1``) or up to ``max_hits``.
 
-        ``direction`` need not be unit length; distances are in world units. ``worlds_key``:
+        ``direction`` need not be unit length; distances are in world units.
+        ``point_tolerance``: a point is hit when its distance from the ray is at most this
+        times its distance along it (0: points are not hit). ``worlds_key``:
         the same key as the last cast's (or :meth:`prepare`'s) promises the same items' world
         matrices and meshes, in the same order (the scene's structure version: state changes
         keep both), and the caster's world boxes of them are used again.
@@ -288,9 +370,22 @@ class RayCaster:
             dtype=np.bool_, count=len(items)))
         if not len(keep):
             return []
+        if not (math.isfinite(point_tolerance) and point_tolerance >= 0.0):
+            raise ValueError(f"point tolerance must be a finite number >= 0, got {point_tolerance}")
         boxes = self._boxes_of(items, worlds_key)
         has = boxes.has[keep]
-        enter, leave = _slabs(o, d, boxes.lo[keep], boxes.hi[keep])
+        lo, hi = boxes.lo[keep], boxes.hi[keep]
+        clouds = np.flatnonzero(boxes.points[keep]) if point_tolerance > 0.0 else ()
+        if len(clouds):
+            # a cloud's box grown by the widest its points' cones get inside it
+            c_lo, c_hi = lo[clouds], hi[clouds]
+            reach = (np.linalg.norm((c_lo + c_hi) / 2 - o, axis=1)
+                     + np.linalg.norm(c_hi - c_lo, axis=1) / 2)
+            grow = (point_tolerance * reach)[:, None]
+            lo, hi = lo.copy(), hi.copy()
+            lo[clouds] -= grow
+            hi[clouds] += grow
+        enter, leave = _slabs(o, d, lo, hi)
         with np.errstate(invalid="ignore"):
             enter = np.maximum(enter, 0.0)
             near = has & (enter <= leave) & (enter <= max_distance)
@@ -302,7 +397,7 @@ class RayCaster:
             if len(found) >= max_hits and found[max_hits - 1].distance < enter[i]:
                 break  # every box left starts beyond the hits kept
             found.extend(self._cast_item(items[int(keep[i])], o, d, max_distance, max_hits,
-                                         cut_planes))
+                                         cut_planes, point_tolerance))
             found.sort(key=lambda h: h.distance)
         return found[:max_hits]
 
@@ -311,7 +406,7 @@ class RayCaster:
             cached = self._world_boxes
         if key is not None and cached is not None and cached[:2] == (key, len(items)):
             return cached[2]
-        lo, hi, has = self._local_boxes([it.mesh for it in items])
+        lo, hi, has, points = self._local_boxes([it.mesh for it in items])
         worlds = stack_worlds(items)
         # each local box as a world-space box: centre moved, half-size through |rotation·scale|
         centre = (lo + hi) / 2
@@ -319,23 +414,35 @@ class RayCaster:
         w_centre = np.einsum("nij,nj->ni", worlds[:, :3, :3], centre) + worlds[:, :3, 3]
         w_half = np.einsum("nij,nj->ni", np.abs(worlds[:, :3, :3]), half)
         boxes = _WorldBoxes(w_centre - w_half, w_centre + w_half, has,
-                            np.asarray(np.isfinite(worlds).all(axis=(1, 2))))
+                            np.asarray(np.isfinite(worlds).all(axis=(1, 2))), points)
         if key is not None:
             with self._lock:
                 self._world_boxes = (key, len(items), boxes)
         return boxes
 
     def _cast_item(self, item: DrawItem, o: F64, d: F64, max_distance: float, max_hits: int,
-                   cut_planes: Sequence[CutPlane]) -> list[Hit]:
+                   cut_planes: Sequence[CutPlane], point_tolerance: float = 0.0) -> list[Hit]:
         chunks = self._chunks(item.mesh)
         if chunks is None:
             return []
         try:
-            inv = np.linalg.inv(item.world)
+            inv: F64 = np.linalg.inv(item.world).astype(np.float64)
         except np.linalg.LinAlgError:  # zero scale: nothing to hit
             return []
         lo_o = inv[:3, :3] @ o + inv[:3, 3]
         lo_d = inv[:3, :3] @ d
+        hits = self._triangle_hits(item, chunks, inv, o, d, lo_o, lo_d, max_distance, max_hits,
+                                   cut_planes)
+        if chunks.points and point_tolerance > 0.0:
+            hits += _point_hits(item, chunks.points, o, d, lo_o, lo_d, max_distance, max_hits,
+                                cut_planes, point_tolerance)
+            hits.sort(key=lambda h: h.distance)
+        return hits[:max_hits]
+
+    @staticmethod
+    def _triangle_hits(item: DrawItem, chunks: _MeshChunks, inv: F64, o: F64, d: F64,
+                       lo_o: F64, lo_d: F64, max_distance: float, max_hits: int,
+                       cut_planes: Sequence[CutPlane]) -> list[Hit]:
         tris = _gather(chunks, lo_o, lo_d, max_distance)
         if tris is None:
             return []
@@ -373,13 +480,63 @@ class RayCaster:
             n = normal_matrix @ n_local
             n_len = float(np.linalg.norm(n))
             n = n / n_len if n_len > _EPS else -d
+            front = bool(np.dot(n, d) < 0.0)
             hits.append(Hit(item.entity.id, item.entity.name,
                             (float(pos[0]), float(pos[1]), float(pos[2])),
                             (float(n[0]), float(n[1]), float(n[2])),
-                            dist, bool(np.dot(n, d) < 0.0)))
+                            dist, front, "TriangleFrontFace" if front else "TriangleBackFace"))
             if len(hits) >= max_hits:
                 break
         return hits
+
+
+def _point_hits(item: DrawItem, clouds: tuple[_PointChunks, ...], o: F64, d: F64, lo_o: F64,
+                lo_d: F64, max_distance: float, max_hits: int, cut_planes: Sequence[CutPlane],
+                tolerance: float) -> list[Hit]:
+    """The points of ``clouds`` (of ``item``) within the ray's cone (see the module's notes),
+    nearest along the ray first: each chunk's box is grown, in the cloud's local space, by the
+    cone's widest within the cloud (a world distance is at most 1/s local units, s the
+    world matrix's least singular value), and the points of the chunks the ray then meets
+    are tested in world space."""
+    world = item.world.astype(np.float64)
+    m3 = world[:3, :3]
+    singular = np.linalg.svd(m3, compute_uv=False)
+    if not singular[-1] > _EPS:
+        return []
+    hits: list[Hit] = []
+    for cloud in clouds:
+        c_lo, c_hi = cloud.lo.min(axis=0), cloud.hi.max(axis=0)
+        corners = np.stack(np.meshgrid(*zip(c_lo, c_hi, strict=True), indexing="ij"),
+                           axis=-1).reshape(-1, 3)
+        far = float(singular[0] * np.linalg.norm(corners - lo_o, axis=1).max())
+        grow = tolerance * min(far, max_distance) / float(singular[-1])
+        enter, leave = _slabs(lo_o, lo_d, cloud.lo - grow, cloud.hi + grow, 1e-9)
+        meets = np.flatnonzero((leave >= np.maximum(enter, 0.0) - 1e-9) & (enter <= max_distance))
+        if not meets.size:
+            continue
+        slots = (meets[:, None] * POINT_CHUNK + np.arange(POINT_CHUNK)).reshape(-1)
+        slots = slots[slots < len(cloud.positions)]
+        picked = cloud.positions[slots if cloud.order is None else cloud.order[slots]]
+        pos = picked.astype(np.float64) @ m3.T + world[:3, 3]
+        v = pos - o
+        t = v @ d
+        off = np.einsum("ij,ij->i", v, v) - t * t
+        with np.errstate(invalid="ignore"):
+            ok = (t > 1e-9) & (t <= max_distance) & (off <= (tolerance * t) ** 2)
+        idx = np.flatnonzero(ok)
+        idx = idx[np.argsort(t[idx], kind="stable")]
+        normal = (float(-d[0]), float(-d[1]), float(-d[2]))
+        kept = 0
+        for i in idx.tolist():
+            p = (float(pos[i, 0]), float(pos[i, 1]), float(pos[i, 2]))
+            if any(plane.cuts(p) for plane in cut_planes):
+                continue
+            hits.append(Hit(item.entity.id, item.entity.name, p, normal, float(t[i]), True,
+                            "Point"))
+            kept += 1
+            if kept >= max_hits:
+                break
+    return hits
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,8 @@ method                 params → result
                        metallic, roughness, emissive, unlit}, any subset, or null) → entity
 ``get_bounds``         id, [space: local|world] → {min, max} or null (no geometry)
 ``raycast``            origin, direction, [mode: closest|all], [max_hits], [max_distance]
-                       → {hits: [{id, name, position, normal, distance, front_face}]}
+                       → {hits: [{id, name, position, normal, distance, front_face,
+                       hit_type}]}: triangles, and points within a drawn point's width
 ``add_cut_plane``      normal, point → {id}; ``set_cut_plane`` id, normal, point;
                        ``remove_cut_plane`` id; ``list_cut_planes`` → {planes: [...]}
 ``set_camera``         near, far, [fov_y] → camera; ``get_camera``; ``reset_camera``
@@ -482,12 +483,32 @@ class SceneService:
         items, planes, key = await self._locked(
             lambda: (scene.draw_list(), list(scene.cut_planes.values()),
                      (id(scene), scene.structure_version)), changes=False)
+        tolerance = self._point_tolerance()
         hits = await asyncio.get_running_loop().run_in_executor(None, lambda: self.raycaster.cast(
             items, origin, direction, max_distance=float(max_distance), max_hits=max_hits,
-            cut_planes=planes, worlds_key=key))
+            cut_planes=planes, worlds_key=key, point_tolerance=tolerance))
         return {"hits": [RayHit(h.entity_id, h.entity_name, h.position, h.normal, h.distance,
-                                h.front_face).to_wire() for h in hits],
+                                h.front_face, h.hit_type).to_wire() for h in hits],
                 "host_ms": round((time.perf_counter() - t0) * 1000, 3)}
+
+    def _point_tolerance(self) -> float:
+        """How wide a drawn point is, as the tangent of the angle from its centre to its
+        square's corner in the current view (the last pose's field of view, or the camera
+        override's, over the height of the picture rendered): :meth:`RayCaster.cast`'s
+        ``point_tolerance``, so that a ray through a pixel a point covers hits that point."""
+        scene = self.runtime.scene
+        loop = self.runtime.render_loop
+        pose = loop.last_pose
+        camera = scene.camera
+        if camera is not None and camera.fov_y is not None and len(pose.views) == 1:
+            span = 2.0 * math.tan(math.radians(camera.fov_y) / 2.0)
+        else:
+            fov = pose.views[0].fov
+            span = fov.tan_up - fov.tan_down
+        rendered = loop.stream_resolution()
+        height = rendered[1][1] if rendered is not None and rendered[1] is not None \
+            else pose.viewport[1]
+        return scene.point_size * math.sqrt(0.5) * span / max(1, height)
 
     # -- handlers: cut planes, camera, lighting ------------------------------------------------
     async def _add_cut_plane(self, params: dict[str, Any]) -> Any:

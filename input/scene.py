@@ -582,23 +582,45 @@ class RayHit:
     position: Vec3
     """World-space hit point."""
     normal: Vec3
-    """Unit world normal of the hit triangle (front side by its counter-clockwise winding)."""
+    """Unit world normal of the hit triangle (front side by its counter-clockwise winding);
+    for a point, the ray's direction reversed."""
     distance: float
-    """From the ray origin, in world units."""
+    """From the ray origin, in world units (for a point: along the ray, to where it passes
+    the point)."""
     front_face: bool
+    """The ray hit the triangle's front side (True for a point: drawn facing the view)."""
+    hit_type: str = ""
+    """ARR's ``RayHitType``: ``TriangleFrontFace``, ``TriangleBackFace`` or ``Point`` (a
+    point of a point cloud, whose :attr:`position` is the point itself). Empty: from
+    :attr:`front_face` (hits from hosts before point clouds were hit carry none)."""
+
+    def __post_init__(self) -> None:
+        if not self.hit_type:
+            object.__setattr__(self, "hit_type", "TriangleFrontFace" if self.front_face
+                               else "TriangleBackFace")
+        if self.hit_type not in RAY_HIT_TYPES:
+            raise ProtocolError(f"ray hit type must be one of {', '.join(RAY_HIT_TYPES)}, "
+                                f"got {self.hit_type!r}")
 
     def to_wire(self) -> dict[str, Any]:
         return {"id": self.entity_id, "name": self.entity_name, "position": list(self.position),
                 "normal": list(self.normal), "distance": self.distance,
-                "front_face": self.front_face}
+                "front_face": self.front_face, "hit_type": self.hit_type}
 
     @classmethod
     def from_wire(cls, d: Any) -> RayHit:
+        kind = d.get("hit_type", "") if isinstance(d, Mapping) else ""
+        if not isinstance(kind, str):
+            raise ProtocolError(f"ray hit 'hit_type' must be a string, got {kind!r}")
         return cls(_int(d, "id", "ray hit"), _str(d, "name", "ray hit"),
                    vec3("ray hit position", _field(d, "position", "ray hit")),
                    vec3("ray hit normal", _field(d, "normal", "ray hit")),
                    number("ray hit distance", _field(d, "distance", "ray hit")),
-                   bool(_field(d, "front_face", "ray hit")))
+                   bool(_field(d, "front_face", "ray hit")), kind)
+
+
+RAY_HIT_TYPES = ("TriangleFrontFace", "TriangleBackFace", "Point")
+"""ARR's ``RayHitType`` values, as :attr:`RayHit.hit_type` names them."""
 
 
 @dataclass(frozen=True)

@@ -270,3 +270,111 @@ def test_broken_and_oversized_point_clouds_are_refused_leaving_nothing(tmp_path:
     assert err.value.code == "LimitExceeded"
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "cut.las", "many.xyz", "nan.ply", "ragged.xyz", "scan.las", "text.e57", "words.xyz"]
+
+
+# -- ray casts hit points ------------------------------------------------------------------------
+
+
+def _cloud_scene(pts: np.ndarray) -> tuple[Scene, object]:
+    scene = Scene()
+    root = scene.add_model(load_model_bytes(points_glb(pts)), "cloud")
+    root.position = (0.3, -0.2, 0.5)
+    q = np.array([0.2, -0.5, 0.3, 0.8])
+    root.rotation = tuple(q / np.linalg.norm(q))
+    root.scale = (1.5, 0.5, 2.0)  # not uniform: a cone's width is measured in world space
+    return scene, root
+
+
+def _every_point(world: np.ndarray, pts: np.ndarray, o: np.ndarray, d: np.ndarray,
+                 tolerance: float, max_hits: int) -> list[tuple[float, ...]]:
+    """The points a ray hits, nearest along it first, each tested on its own in world space."""
+    pos = pts.astype(np.float64) @ world[:3, :3].T + world[:3, 3]
+    v = pos - o
+    t = v @ d
+    off = np.sqrt(np.maximum(np.einsum("ij,ij->i", v, v) - t * t, 0.0))
+    hit = np.flatnonzero((t > 1e-9) & (off <= tolerance * t))
+    hit = hit[np.argsort(t[hit], kind="stable")][:max_hits]
+    return [tuple(p) for p in pos[hit]]
+
+
+@pytest.mark.parametrize("layout", ["tiles", "rows", "blob"])
+def test_rays_hit_the_points_within_their_cone_as_testing_every_point_does(layout: str) -> None:
+    """The chunk pass (boxes grown by the cone) must find what testing every point finds, for
+    a cloud in its own order and one that has to be sorted, under a turned, unevenly scaled
+    part, for rays from inside and outside the cloud."""
+    from farview.host.raycast import RayCaster
+
+    rng = np.random.default_rng(3)
+    if layout == "blob":
+        pts = rng.normal(size=(20_000, 3)).astype(np.float32)
+    else:
+        pts = grid(128, 0.01)  # in rows: a chunk is a long strip, so they get sorted
+        pts[:, 2] = np.sin(pts[:, 0] * 20) * 0.05
+        if layout == "tiles":  # in tiles of 32 × 32 points, as a cloud sorted once is
+            row, col = np.divmod(np.arange(len(pts)), 128)
+            pts = pts[np.lexsort((col % 32, row % 32, col // 32, row // 32))]
+    scene, _ = _cloud_scene(pts)
+    items = scene.draw_list()
+    world = np.asarray(items[0].world, dtype=np.float64)
+    caster = RayCaster()
+    own_order = caster._chunks(items[0].mesh).points[0].order is None  # type: ignore[union-attr]
+    assert own_order == (layout == "tiles"), "both chunk orders are tested"
+    centre = pts.astype(np.float64).mean(axis=0) @ world[:3, :3].T + world[:3, 3]
+    checked = 0
+    for i in range(60):
+        o = centre + rng.normal(size=3) * (0.5 if i % 4 == 0 else 4.0)  # some from inside
+        target = pts[rng.integers(len(pts))].astype(np.float64) @ world[:3, :3].T + world[:3, 3]
+        d = target + rng.normal(size=3) * 0.01 - o
+        d /= np.linalg.norm(d)
+        tolerance = float(10 ** rng.uniform(-4, -2))
+        hits = caster.cast(items, o, d, max_hits=50, point_tolerance=tolerance)
+        want = _every_point(world, pts, o, d, tolerance, 50)
+        assert [h.position for h in hits] == pytest.approx(want, abs=1e-5), i
+        for h in hits:
+            assert (h.hit_type, h.front_face, h.entity_name) == ("Point", True, "cloud")
+            assert h.normal == pytest.approx(tuple(-d))
+            assert h.distance == pytest.approx(float(np.dot(np.array(h.position) - o, d)))
+        checked += len(hits)
+    assert checked > 60, "most rays were aimed at a point"
+
+
+def test_point_hits_honour_tolerance_state_cut_planes_and_triangles_in_front() -> None:
+    from farview.host.raycast import RayCaster
+    from farview.input.scene import CutPlane
+    from tests.scene.conftest import make_glb
+
+    pts = grid(5, 0.1)  # z = 0; a point at the origin
+    scene = Scene()
+    cloud = scene.add_model(load_model_bytes(points_glb(pts)), "cloud")
+    caster = RayCaster()
+    o, d = (0.0, 0.0, 2.0), (0.0, 0.0, -1.0)
+    assert caster.cast(scene.draw_list(), o, d) == [], "no tolerance: points are not hit"
+    hits = caster.cast(scene.draw_list(), o, d, point_tolerance=1e-3)
+    assert [(h.hit_type, h.position, h.distance) for h in hits] == [
+        ("Point", (0.0, 0.0, 0.0), 2.0)]
+    # 1 cm beside the point, 2 m away: a cone of 4 mrad misses it, one of 6 mrad reaches it
+    beside = (0.01, 0.0, 2.0)
+    assert caster.cast(scene.draw_list(), beside, d, point_tolerance=4e-3) == []
+    assert len(caster.cast(scene.draw_list(), beside, d, point_tolerance=6e-3)) == 1
+    # just outside the cloud's box, beside its corner point
+    outside = caster.cast(scene.draw_list(), (0.205, 0.2, 2.0), d, point_tolerance=6e-3)
+    assert [h.position for h in outside] == [pytest.approx((0.2, 0.2, 0.0))]
+    with pytest.raises(ValueError, match="point tolerance"):
+        caster.cast(scene.draw_list(), o, d, point_tolerance=float("nan"))
+    cloud.collision_disabled = True
+    assert caster.cast(scene.draw_list(), o, d, point_tolerance=1e-3) == []
+    cloud.collision_disabled = None
+    assert caster.cast(scene.draw_list(), o, d, point_tolerance=1e-3,
+                       cut_planes=[CutPlane((0, 0, 1), (0, 0, -0.5))]) == []
+    # a quad (its part "part") 1 m in front of the cloud comes first; behind it, the point
+    quad = make_glb(np.array([[-1, -1, 0], [1, -1, 0], [1, 1, 0], [-1, 1, 0]]),
+                    np.array([0, 1, 2, 0, 2, 3]))
+    wall = scene.add_model(load_model_bytes(quad), "wall")
+    wall.position = (0.0, 0.0, 1.0)
+    hits = caster.cast(scene.draw_list(), o, d, max_hits=5, point_tolerance=1e-3)
+    assert [(h.entity_name, h.hit_type) for h in hits] == [
+        ("part", "TriangleFrontFace"), ("cloud", "Point")]
+    wall.position = (0.0, 0.0, -1.0)
+    hits = caster.cast(scene.draw_list(), o, d, max_hits=5, point_tolerance=1e-3)
+    assert [(h.entity_name, h.hit_type) for h in hits] == [
+        ("cloud", "Point"), ("part", "TriangleFrontFace")]

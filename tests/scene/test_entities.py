@@ -97,6 +97,48 @@ async def test_ray_from_the_camera_hits_the_block_straight_ahead(
     assert higher[0].entity_name == "ValveCover"
 
 
+async def test_a_click_on_a_drawn_point_picks_it_and_a_click_between_points_does_not(
+        conn: RenderingConnection, tmp_path: Path) -> None:
+    """Points are hit within the width they are drawn at in the view: a click inside a drawn
+    point's square picks that point (ARR's hit type ``Point``); a click in the gap between two
+    points goes through to the engine behind, until the points are drawn big enough to cover
+    it."""
+    from tests.host.test_point_clouds import points_glb
+
+    c = (np.arange(3) - 1) * 0.1
+    gx, gy = np.meshgrid(c, c)
+    pts = np.stack([gx.ravel(), gy.ravel(), np.full(9, 0.3)], axis=1).astype(np.float32)
+    path = tmp_path / "cloud.glb"
+    path.write_bytes(points_glb(pts, base_color=(0.0, 1.0, 0.0, 1.0)))
+    root = await conn.scene.load_model(str(path))
+    try:
+        assert await conn.scene.set_point_size(8) == 8.0  # squares of 8 pixels, 16 apart
+        seq = conn.send_pose(CAMERA, fov_y=FOV_Y, keyframe=True).sequence
+        frame = await conn.next_frame(timeout=15)
+        while frame.pose is None or frame.pose.sequence < seq:
+            frame = await conn.next_frame(timeout=15)
+        rgb = frame.to_rgb().astype(int)
+        assert frame.pose is not None
+        for p in pts:
+            px, py = to_pixel((float(p[0]), float(p[1]), float(p[2])))
+            r, g, b = rgb[int(py), int(px)]
+            assert g > 150 and r < 100 and b < 100, f"point {p} is not drawn at ({px}, {py})"
+            for dx, dy in ((3, 3), (-3, 2), (0, -3)):  # inside the point's square
+                hit = await conn.scene.pick(frame.pose, px + dx, py + dy)
+                assert hit is not None and (hit.hit_type, hit.entity_name) == ("Point", "cloud")
+                assert hit.position == pytest.approx(tuple(p), abs=1e-6)
+                assert hit.front_face
+        gap = to_pixel((0.05, 0.0, 0.3))  # 8 pixels from two points
+        through = await conn.scene.pick(frame.pose, *gap)
+        assert through is not None and through.hit_type == "TriangleFrontFace", through
+        await conn.scene.set_point_size(16)
+        covered = await conn.scene.pick(frame.pose, *gap)
+        assert covered is not None and covered.hit_type == "Point", covered
+    finally:
+        await conn.scene.set_point_size(2)
+        await root.unload()
+
+
 async def test_ray_casts_honour_hidden_and_collision_disabled(
         conn: RenderingConnection) -> None:
     block = await part(conn, "Block")
