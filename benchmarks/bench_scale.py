@@ -32,9 +32,17 @@ drawing 100,000 parts each from buffers of its own took 1.15 GB) less the same; 
 RSS per triangle.
 The level-of-detail worker (a child process that exits with the renderer) is not counted.
 
+Point clouds (``--clouds``, millions of points): a rippled terrain scanned in rows, coloured,
+one POINTS primitive, 2-pixel points, each measured in a process of its own: the load, the
+first frame, "RSS MB" and bytes a point (after the first frame at rest, as above), the frame
+while moving (big clouds are thinned to the level reached: each level a quarter of the points
+of the one before, √2 times as wide), at rest (every point), "plain" (moving with levels of
+detail off) and a ray cast hitting a point ("pick").
+
 Run: ``python3 benchmarks/bench_scale.py [--triangles 0.03,0.5,2] [--parts 64,4096,16384]
-[--frames 20]`` (triangles in millions; add 8 and 20, or 100000 parts, for the issue's full
-table: a 20-million-triangle model is a ~460 MB file and needs several GiB of memory).
+[--clouds 5] [--frames 20]`` (triangles and points in millions; add 8 and 20, or 100000
+parts, for the issue's full table: a 20-million-triangle model is a ~460 MB file and needs
+several GiB of memory).
 """
 
 from __future__ import annotations
@@ -288,6 +296,120 @@ def measure_in_this_process(path: Path, frames: int) -> None:
     print(json.dumps(out), flush=True)
 
 
+def write_cloud(path: Path, points: int) -> int:
+    """A rippled terrain of about ``points`` coloured points in scan rows, 1 cm apart, as one
+    glTF POINTS primitive; returns the point count."""
+    side = max(2, round(math.sqrt(points)))
+    rng = np.random.default_rng(1)
+    x, z = (a.ravel() for a in np.meshgrid(np.arange(side) * 0.01, np.arange(side) * 0.01))
+    y = np.sin(x * 3) * 0.5 + rng.normal(size=x.size) * 0.002
+    pos = np.stack([x - side * 0.005, y, z - side * 0.005], axis=1).astype(np.float32)
+    rgb = np.stack([128 + 100 * np.sin(x * 2), 128 + 100 * np.cos(z * 3),
+                    np.full(x.size, 90.0)], axis=1).astype(np.uint8)
+    blob = pos.tobytes() + rgb.tobytes()
+    blob += b"\0" * (-len(blob) % 4)
+    doc = {"asset": {"version": "2.0", "generator": "farview bench_scale"}, "scene": 0,
+           "scenes": [{"nodes": [0]}], "nodes": [{"name": "scan", "mesh": 0}],
+           "meshes": [{"name": "scan", "primitives": [
+               {"attributes": {"POSITION": 0, "COLOR_0": 1}, "mode": 0}]}],
+           "accessors": [{"bufferView": 0, "componentType": 5126, "count": len(pos),
+                          "type": "VEC3", "min": pos.min(axis=0).tolist(),
+                          "max": pos.max(axis=0).tolist()},
+                         {"bufferView": 1, "componentType": 5121, "count": len(pos),
+                          "type": "VEC3", "normalized": True}],
+           "bufferViews": [{"buffer": 0, "byteOffset": 0, "byteLength": pos.nbytes},
+                           {"buffer": 0, "byteOffset": pos.nbytes, "byteLength": rgb.nbytes}],
+           "buffers": [{"byteLength": len(blob)}]}
+    path.write_bytes(pack_glb(doc, blob))
+    return len(pos)
+
+
+def measure_cloud(path: Path, frames: int) -> None:
+    """``--measure-cloud``: one point cloud, in a process of its own; prints a JSON line."""
+    ctx = farview.host.egl.EglContext()
+    renderer = Renderer(1280, 720)
+    # warm-up: a small cloud drawn at rest and moving, then dropped (llvmpipe compiling the
+    # points' shaders is the renderer's, once, not the cloud's)
+    warm = path.with_name(path.stem + "_warm_up.glb")
+    write_cloud(warm, 20_000)
+    scene = Scene()
+    root = scene.add_model(load_model(warm), "warm-up")
+    warm.unlink()
+    for i in range(3):
+        renderer.render(scene, [orbit(0.0, 2.0)])
+        renderer.render(scene, [orbit(0.1 * i, 2.0)], moving=True)
+    scene.remove(root)
+    renderer.render(scene, [orbit(0.0, 2.0)])
+    renderer.lod_level = 0
+    del scene, root
+    gc.collect()
+    return_freed_memory()
+    proc = psutil.Process()
+    rss0 = proc.memory_info().rss
+    t0 = time.perf_counter()
+    big = 1 << 40
+    model = load_model(path, max_triangles=big, max_file_bytes=big, max_decoded_bytes=big)
+    scene = Scene()
+    root = scene.add_model(model, "cloud")
+    meshes = list(model.meshes)
+    del model
+    t1 = time.perf_counter()
+    middle = meshes[0].primitives[0].positions[len(meshes[0].primitives[0].positions) // 2]
+    caster = RayCaster()
+    caster.prime(meshes)
+    del meshes
+    box = scene.world_bounds(root)
+    assert box is not None
+    radius = 0.6 * math.dist(box.min, box.max)
+
+    def render(t: float, moving: bool = False) -> float:
+        renderer.render(scene, [orbit(t, radius)], near=0.01 * radius, far=10 * radius,
+                        moving=moving)
+        return renderer.last_timings.render_ms
+
+    t2 = time.perf_counter()
+    render(0.0)
+    t3 = time.perf_counter()
+    gc.collect()
+    return_freed_memory()
+    rss = proc.memory_info().rss - rss0
+    for i in range(6):  # the level settles
+        render(0.05 * i, moving=True)
+    moving = [render(0.3 + 0.05 * i, moving=True) for i in range(frames)]
+    level = renderer.lod_level
+    rest = [render(0.0) for _ in range(frames)]
+    renderer.lod = False
+    plain = [render(0.05 * i, moving=True) for i in range(min(frames, 3))]
+    renderer.lod = True
+    eye = np.array(orbit(0.0, radius).pose.position)
+    target = middle.astype(np.float64)  # a point of the cloud (it stands where it was made)
+    tolerance = 2 * math.sqrt(0.5) * 2 * math.tan(math.radians(30)) / 720  # 2 px, 60°, 720
+    t4 = time.perf_counter()
+    hits = caster.cast(scene.draw_list(), eye, target - eye, point_tolerance=tolerance)
+    t5 = time.perf_counter()
+    renderer.close()
+    ctx.release()
+    print(json.dumps({"load_s": t1 - t0, "prime_s": t2 - t1, "first_frame_s": t3 - t2,
+                      "rss_mb": rss / 2**20, "moving_ms": float(np.median(moving)),
+                      "level": level, "rest_ms": float(np.median(rest)),
+                      "plain_ms": float(np.median(plain)), "pick_ms": (t5 - t4) * 1000,
+                      "hit": bool(hits) and hits[0].hit_type == "Point"}), flush=True)
+
+
+def _cloud_row(path: Path, points: int, frames: int) -> None:
+    child = subprocess.run(
+        [sys.executable, __file__, "--measure-cloud", str(path), "--frames", str(frames)],
+        capture_output=True, text=True, check=False)
+    if child.returncode:
+        raise SystemExit(f"measuring {path.name} failed:\n{child.stderr}")
+    r = json.loads(child.stdout.strip().splitlines()[-1])
+    print(f"{points:>11,} {path.stat().st_size / 2**20:>8.1f} {r['load_s']:>7.2f} "
+          f"{r['prime_s']:>7.2f} {r['first_frame_s']:>11.2f} {r['rss_mb']:>7.0f} "
+          f"{r['rss_mb'] * 2**20 / points:>6.0f} {r['moving_ms']:>9.1f} {r['level']:>5} "
+          f"{r['rest_ms']:>8.1f} {r['plain_ms']:>8.1f} {r['pick_ms']:>8.1f} "
+          f"{'point' if r['hit'] else 'none':>5}", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -295,6 +417,8 @@ def main() -> None:
                     help="millions of triangles, comma-separated (64 parts each)")
     ap.add_argument("--parts", default="64,4096,16384",
                     help="part counts, comma-separated (about 1 M triangles each)")
+    ap.add_argument("--clouds", default="5",
+                    help="millions of points, comma-separated (one point cloud each)")
     ap.add_argument("--frames", type=int, default=20)
     ap.add_argument("--converted", action="store_true",
                     help="also convert each model of at least a million triangles in 64 parts "
@@ -302,9 +426,13 @@ def main() -> None:
                     "ahead; and each model of more parts with ARR's sceneGraphMode none (one "
                     "object, the parts merged)")
     ap.add_argument("--measure", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--measure-cloud", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.measure:
         measure_in_this_process(args.measure, args.frames)
+        return
+    if args.measure_cloud:
+        measure_cloud(args.measure_cloud, args.frames)
         return
     ctx = farview.host.egl.EglContext()
     renderer = Renderer(1280, 720)
@@ -346,6 +474,17 @@ def main() -> None:
             for out, tris, parts, seconds, how in converted:
                 _row(out, tris, parts, args.frames, f"  convert {seconds:.1f} s{how}")
                 out.unlink()
+        clouds = [float(c) for c in args.clouds.split(",") if c]
+        if clouds:
+            print("point clouds (2-pixel points):")
+            print(f"{'points':>11} {'file MB':>8} {'load s':>7} {'prime s':>7} "
+                  f"{'1st frame s':>11} {'RSS MB':>7} {'B/pt':>6} {'moving ms':>9} "
+                  f"{'level':>5} {'rest ms':>8} {'plain ms':>8} {'pick ms':>8} {'hit':>5}")
+        for millions in clouds:
+            path = Path(tmp) / f"cloud_{millions}.glb"
+            points = write_cloud(path, int(millions * 1e6))
+            _cloud_row(path, points, args.frames)
+            path.unlink()
 
 
 def _row(path: Path, tris: int, parts: int, frames: int, note: str = "") -> None:

@@ -139,6 +139,82 @@ def test_points_are_drawn_unlit_in_their_colour_and_the_scene_point_size(
         r.close()
 
 
+def test_a_big_cloud_is_thinned_while_moving_and_whole_at_rest(egl_context: EglContext) -> None:
+    """A cloud of at least POINT_LOD_MIN_POINTS draws only its level's points in moving frames
+    over budget (each level within the one before, spread over the whole cloud), each point
+    wider; at rest, or with full detail pinned, every point, the same picture as without
+    levels of detail. The points stand 4 pixels apart, so each drawn point lights its own
+    3 × 3 window of pixels and no other."""
+    from farview.host.renderer import POINT_LOD_MIN_POINTS, _point_bands
+
+    w, h, fov_y, distance = 640, 480, 45.0, 2.0
+    cols, rows = 150, 115
+    assert cols * rows >= POINT_LOD_MIN_POINTS
+    px_per_m = h / (2 * distance * np.tan(np.radians(fov_y / 2)))
+    gx, gy = np.meshgrid((np.arange(cols) - (cols - 1) / 2) * 4.0 / px_per_m,
+                         (np.arange(rows) - (rows - 1) / 2) * 4.0 / px_per_m)
+    pts = np.stack([gx.ravel(), gy.ravel(), np.zeros(gx.size)], axis=1).astype(np.float32)
+    # where each point lands: x right, y down from the top row
+    ix = (w / 2 + pts[:, 0] * px_per_m).astype(int)
+    iy = (h / 2 - pts[:, 1] * px_per_m).astype(int)
+    scene = Scene()
+    scene.add_model(load_model_bytes(points_glb(pts, base_color=(0.0, 1.0, 0.0, 1.0))), "c")
+    scene.point_size = 1.0
+    view = View(Pose((0.0, 0.0, distance), matrix3_to_quat(np.eye(3))),
+                Fov.symmetric(fov_y, w / h))
+
+    def drawn(img: np.ndarray) -> np.ndarray:
+        lit = _lit(img)
+        return np.array([lit[y - 1:y + 2, x - 1:x + 2].any() for x, y in zip(ix, iy, strict=True)])
+
+    r, plain = Renderer(w, h), Renderer(w, h)
+    plain.lod = False
+    try:
+        plain.render(scene, [view], moving=True)
+        whole = plain.read_rgba()
+        assert drawn(whole).all()
+        order, counts = _point_bands(len(pts))
+        assert counts[0] < len(pts) and all(np.diff(counts) < 0)
+        r.render(scene, [view])
+        assert (r.read_rgba() == whole).all(), "at rest: every point, as without levels"
+        assert not r.last_reduced
+        for level in (1, 2, 4):
+            r.lod_level = level
+            r.render(scene, [view], moving=True)
+            assert r.last_reduced
+            img = r.read_rgba()
+            want = np.zeros(len(pts), dtype=bool)
+            want[order[:counts[level - 1]]] = True
+            assert (drawn(img) == want).all(), level
+            # √2 times as wide a level: 2 × 2 pixels at level 2, 4 × 4 at level 4 (1.41
+            # pixels at level 1 covers 1 to 4 pixels, as the point falls)
+            per_point = _lit(img).sum() / want.sum()
+            if level == 1:
+                assert 1.0 < per_point <= 4.0
+            else:
+                assert per_point == pytest.approx(2 ** level, rel=0.05), level
+        assert counts[3] * 64 < len(pts) < counts[3] * 512, "level 4 keeps about 1/256"
+        # selected: the halo goes round the points drawn, not the others
+        cloud = next(iter(scene.draw_list())).entity
+        cloud.selected = True
+        r.lod_level = 2
+        r.render(scene, [view], moving=True)
+        rgb = r.read_rgba()[:, :, :3].astype(int)
+        halo = np.abs(rgb - np.round(np.array(OUTLINE_COLOR[:3]) * 255)).sum(axis=2) < 40
+        near = np.array([halo[y - 2:y + 3, x - 2:x + 3].any() for x, y in zip(ix, iy, strict=True)])
+        want = np.zeros(len(pts), dtype=bool)
+        want[order[:counts[1]]] = True
+        assert near[want].all() and near[~want].mean() < 0.5
+        cloud.selected = None
+        scene.detail = "full"  # pinned: every point while moving too
+        r.lod_level = 3
+        r.render(scene, [view], moving=True)
+        assert not r.last_reduced and (r.read_rgba() == whole).all()
+    finally:
+        r.close()
+        plain.close()
+
+
 def test_point_size_is_bounded() -> None:
     scene = Scene()
     for bad in (0.5, 65.0, float("nan")):
