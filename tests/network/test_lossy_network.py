@@ -92,6 +92,7 @@ def test_frames_stay_whole_under_loss_and_the_encoder_goes_under_a_cap(tmp_path:
                 stats = await conn.request("get_stats")
                 s = conn.statistics()
                 out[name] = {"frames": frames, "video": stats["video"],
+                             "received_kbps": s.bitrate_kbps,
                              "recovered": s.frames_recovered, "skipped": s.video_frames_skipped,
                              "lost": conn._jitter.packets_lost, "give_ups": conn._jitter.give_ups}
             await conn.close()
@@ -130,10 +131,17 @@ def test_frames_stay_whole_under_loss_and_the_encoder_goes_under_a_cap(tmp_path:
     # up to the 8 Mbit/s it started with while the cap holds (it probes upward only while the
     # encoder uses a good part of the target)
     # (frame metadata carries the target rounded to 100 kbit/s: "under" includes the cap itself)
+    # A target left over the cap is right only when the encoder already sends less than the
+    # cap (x264 makes about half of a low target): the full suite once left it at 1.7 Mbit/s
+    # after the loss phase's cut, with no loss and no queue under the cap.
     targets = [target for *_, target in result["cap"]["frames"]]
-    assert min(targets) <= CAP_MBIT * 1e6, (targets, cap["congestion"])
-    first_under = next(i for i, t in enumerate(targets) if t <= CAP_MBIT * 1e6)
-    assert max(targets[first_under:]) < 4e6, (targets[first_under:], cap["congestion"])
+    received = result["cap"]["received_kbps"]
+    if min(targets) > CAP_MBIT * 1e6:
+        assert received is not None and received <= CAP_MBIT * 1000 and \
+            cap["congestion"]["loss"] < 0.02, (targets, received, cap["congestion"])
+    else:
+        first_under = next(i for i, t in enumerate(targets) if t <= CAP_MBIT * 1e6)
+        assert max(targets[first_under:]) < 4e6, (targets[first_under:], cap["congestion"])
 
 
 @pytest.mark.skipif(REASON is not None, reason=f"no separated hosts here: {REASON}")
