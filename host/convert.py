@@ -88,6 +88,7 @@ from farview.host.lod import (
     LOD_MIN_TRIANGLES,
     cache_order,
     cluster_order,
+    morton_order,
     simplify,
 )
 from farview.host.texture_codec import DDS_MIME, DECODED, MIN_COMPRESSED_SIDE, compress, write_dds
@@ -775,10 +776,15 @@ def _simplified(prim: Primitive) -> list[tuple[npt.NDArray[np.float32], npt.NDAr
 
 def _points_json(w: _Writer, prim: Primitive, material: int) -> dict[str, Any]:
     """A POINTS primitive: positions and, if any, colours (normalized 16-bit RGBA: linear
-    colours need more than 8 bits in the dark)."""
-    attrs = {"POSITION": w.attribute("POSITION", prim.positions)}
+    colours need more than 8 bits in the dark), the points along a Morton curve of their box
+    (``lod.morton_order``): neighbours together, so that ray casts take the file's order in
+    chunks as it is (no sort, 4 bytes a point, when a host loads it)."""
+    order = morton_order(prim.positions) if len(prim.positions) > 1 else None
+    positions = prim.positions if order is None else prim.positions[order]
+    attrs = {"POSITION": w.attribute("POSITION", positions)}
     if prim.colors is not None:
-        attrs["COLOR_0"] = w.attribute("COLOR_0", prim.colors)
+        attrs["COLOR_0"] = w.attribute("COLOR_0", prim.colors if order is None
+                                       else prim.colors[order])
     return {"attributes": attrs, "mode": 0, "material": material}
 
 

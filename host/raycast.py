@@ -23,7 +23,8 @@ when its distance from the ray is at most ``point_tolerance`` times its distance
 (the tangent of the angle a drawn point takes up, half its square's diagonal, as seen from the
 ray's origin; the host gives the current view's, so that a click on a drawn point hits it). Their
 chunks are :data:`POINT_CHUNK` points each, in the cloud's own order where that keeps them
-together (a scan's rows do), else along a Morton curve; a ray tests each chunk's box grown by
+together (a cloud sorted once, as ``farview convert`` writes them; a scan's rows do not), else
+along a Morton curve; a ray tests each chunk's box grown by
 the widest the cone gets within the cloud, then the points of the chunks it meets, in world
 space. A point hit is at the point itself, its normal faces the ray, and its ``hit_type`` is
 ``Point`` (ARR's ``RayHitType``).
@@ -46,6 +47,7 @@ import numpy as np
 import numpy.typing as npt
 
 from farview.host.gltf import Mesh, local_bounds_of
+from farview.host.lod import morton_order
 from farview.host.scene import DrawItem, stack_worlds
 from farview.input.scene import CutPlane
 
@@ -99,15 +101,6 @@ class _PrimChunks:
     lo: F64
     hi: F64
     """(chunks, 3) box of each chunk's triangles."""
-
-
-def _part1by2(v: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
-    """Spread the low 10 bits of each value to every third bit (for a 30-bit Morton code)."""
-    v = v & np.uint64(0x3FF)
-    v = (v | (v << np.uint64(16))) & np.uint64(0x030000FF)
-    v = (v | (v << np.uint64(8))) & np.uint64(0x0300F00F)
-    v = (v | (v << np.uint64(4))) & np.uint64(0x030C30C3)
-    return (v | (v << np.uint64(2))) & np.uint64(0x09249249)
 
 
 def _chunk_boxes(positions: npt.NDArray[np.float32], tri: npt.NDArray[np.uint32],
@@ -169,16 +162,8 @@ def _prim_chunks(positions: npt.NDArray[np.float32], indices: npt.NDArray[np.uin
         # (three gathers and adds: a reduction over the corners' axis is strided and slow)
         centres[a:a + _BUILD_TRIANGLES] = (positions[block[:, 0]] + positions[block[:, 1]]
                                            + positions[block[:, 2]])
-    lo, hi = centres.min(axis=0), centres.max(axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        cell = np.nan_to_num((centres - lo) / np.maximum(hi - lo, 1e-30) * 1023.0)
-    q = np.clip(cell, 0, 1023).astype(np.uint64)
-    del centres, cell
-    code = _part1by2(q[:, 0]) | (_part1by2(q[:, 1]) << np.uint64(1)) | \
-        (_part1by2(q[:, 2]) << np.uint64(2))
-    del q
-    order = np.argsort(code, kind="stable").astype(np.uint32)
-    del code
+    order = morton_order(centres)
+    del centres
     c_lo, c_hi, _ = _chunk_boxes(positions, tri, order)
     return _PrimChunks(positions, tri, order, c_lo, c_hi)
 
@@ -225,15 +210,7 @@ def _point_chunks(positions: npt.NDArray[np.float32]) -> _PointChunks | None:
         patch = diagonal * math.sqrt(POINT_CHUNK / count)
         spread = float(np.linalg.norm(hi - lo, axis=1).mean())
         if not spread <= OWN_ORDER_MAX_SPREAD * patch:
-            with np.errstate(invalid="ignore", divide="ignore"):
-                cell = np.nan_to_num((positions - c_lo) / np.maximum(c_hi - c_lo, 1e-30) * 1023.0)
-            q = np.clip(cell, 0, 1023).astype(np.uint64)
-            del cell
-            code = _part1by2(q[:, 0]) | (_part1by2(q[:, 1]) << np.uint64(1)) | \
-                (_part1by2(q[:, 2]) << np.uint64(2))
-            del q
-            order = np.argsort(code, kind="stable").astype(np.uint32)
-            del code
+            order = morton_order(positions)
             lo, hi = _point_boxes(positions, order)
             return _PointChunks(positions, order, lo, hi)
     return _PointChunks(positions, None, lo, hi)

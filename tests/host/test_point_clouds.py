@@ -297,15 +297,43 @@ def test_point_cloud_files_convert_to_gltf_points(tmp_path: Path, ext: str) -> N
     z_up = ext != ".ply"
     expect = np.stack([xyz[:, 0], xyz[:, 2], -xyz[:, 1]], axis=1) if z_up else xyz
     centre = (expect.min(axis=0) + expect.max(axis=0)) / 2 if z_up else np.zeros(3)
-    np.testing.assert_allclose(prim.positions, expect - centre, atol=2e-3)
+    # the converter writes the points along a Morton curve: match them up by position (the
+    # file's coordinates are whole millimetres)
+    got = np.round((prim.positions.astype(np.float64) + centre) * 1000).astype(np.int64)
+    want = np.round(expect * 1000).astype(np.int64)
+    gi, wi = np.lexsort(got.T[::-1]), np.lexsort(want.T[::-1])
+    np.testing.assert_array_equal(got[gi], want[wi])
+    np.testing.assert_allclose(prim.positions[gi], (expect - centre)[wi], atol=2e-3)
     if z_up:  # the georeference is kept beside the points, not in float32 positions
         asset = _glb_json(dst)["asset"]
         assert isinstance(asset, dict)
         np.testing.assert_allclose(asset["extras"]["origin"], centre, atol=1e-6)
     # the colours survive: stored linear, so the unlit shader's gamma gives the file's back
     assert prim.colors is not None
-    shown = np.round(255 * prim.colors[:, :3] ** (1 / 2.2))
-    assert np.abs(shown - rgb).max() <= 1
+    shown = np.round(255 * prim.colors[gi, :3] ** (1 / 2.2))
+    assert np.abs(shown - rgb[wi]).max() <= 1
+
+
+def test_converted_clouds_are_in_an_order_ray_casts_take_as_it_is(tmp_path: Path) -> None:
+    """A scan's points in any order come out of the converter along a Morton curve, so that
+    the ray caster chunks them as they are (no sort at load, no order array); the same points
+    loaded as they came need the sort."""
+    from farview.host.raycast import RayCaster
+
+    rng = np.random.default_rng(5)
+    pts = grid(200, 0.05).astype(np.float64)
+    pts[:, 2] = rng.uniform(0, 0.5, len(pts)).round(3)
+    pts = pts[rng.permutation(len(pts))]
+    src = tmp_path / "scan.xyz"
+    src.write_text("\n".join(f"{x:.3f} {y:.3f} {z:.3f}" for x, y, z in pts.tolist()) + "\n")
+    dst = tmp_path / "scan.glb"
+    convert_file(src, dst)
+    converted = load_model(dst).meshes[0]
+    chunks = RayCaster()._chunks(converted)
+    assert chunks is not None and chunks.points[0].order is None
+    as_it_came = load_model_bytes(points_glb(pts.astype(np.float32))).meshes[0]
+    chunks = RayCaster()._chunks(as_it_came)
+    assert chunks is not None and chunks.points[0].order is not None
 
 
 def test_broken_and_oversized_point_clouds_are_refused_leaving_nothing(tmp_path: Path) -> None:
