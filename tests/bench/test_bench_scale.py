@@ -18,5 +18,5 @@ def test_bench_scale_reports_each_model() -> None:
     assert [(int(t.replace(",", "")) > 0, p) for t, p, *_ in rows] == [(True, "64"), (True, "256")], \
         stdout
     # a point cloud of 141 × 141 points: every column, and the ray cast hits a point
-    clouds = re.findall(r"^\s+([\d,]+)(\s+-?[\d.]+){11}\s+(point|none)\s*$", stdout, re.M)
+    clouds = re.findall(r"^\s+([\d,]+)(\s+-?[\d.]+){12}\s+(point|none)\s*$", stdout, re.M)
     assert [(n, hit) for n, _, hit in clouds] == [("19,881", "point")], stdout

@@ -64,6 +64,40 @@ def test_an_aborted_frame_leaves_the_renderer_as_it_was(egl_context: EglContext)
         r.close()
 
 
+def test_a_big_cloud_drawn_in_full_is_given_up_between_its_pieces(
+        egl_context: EglContext, monkeypatch: Any) -> None:
+    """One part, a point cloud: a frame drawing it in full asks ``abort`` between pieces of
+    POINT_PIECE points, so that a refinement of a single huge scan can be given up too."""
+    import farview.host.renderer as renderer_module
+    from farview.host.gltf import load_model_bytes
+    from tests.host.test_point_clouds import grid, points_glb
+
+    monkeypatch.setattr(renderer_module, "POINT_PIECE", 4096)
+    pts = grid(150, 0.01)  # 22,500 points: 6 pieces
+    scene = Scene()
+    scene.add_model(load_model_bytes(points_glb(pts, base_color=(0.0, 1.0, 0.0, 1.0))), "scan")
+    eye = [view((0.0, 0.0, 2.0))]
+    r = Renderer(W, H)
+    try:
+        whole = frame(r, scene, eye)
+        asked: list[int] = []
+
+        def stop_at(n: int) -> Any:
+            def ask() -> bool:
+                asked.append(1)
+                return len(asked) >= n
+            return ask
+
+        r.render(scene, eye, abort=stop_at(2))
+        assert r.last_aborted and len(asked) == 2, "given up at the second piece's question"
+        asked.clear()
+        r.render(scene, eye, abort=stop_at(100))
+        assert not r.last_aborted and len(asked) == 5, "asked between each of the 6 pieces"
+        np.testing.assert_array_equal(r.read_rgba(), whole)
+    finally:
+        r.close()
+
+
 def _pose(seq: int, x: float) -> PoseMessage:
     return PoseMessage(seq, seq, (View(Pose((x, 1.5, 6.0)), Fov.symmetric(60.0, 4 / 3)),),
                        (320, 240))
