@@ -58,6 +58,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import psutil
@@ -262,12 +263,15 @@ def measure(renderer: Renderer, path: Path, frames: int) -> dict[str, float]:
     return out
 
 
-def warm_up(renderer: Renderer, path: Path) -> None:
-    """Draw a small model of the same kind (64 parts, 12,800 triangles) at rest, moving and
-    with a part selected, then an empty scene, before the baseline: the renderer's one-time
-    costs (llvmpipe compiling the mesh, outline and per-vertex lighting shaders: 15-48 MB in
-    one process) are not the model's."""
-    write_model(path, 12_800, 64)
+def warm_up(renderer: Renderer, path: Path, cloud: bool = False) -> None:
+    """Draw a small model of the same kind (64 parts, 12,800 triangles; or with ``cloud`` a
+    cloud of 20,000 points) at rest, moving and with a part selected, then an empty scene,
+    before the baseline: the renderer's one-time costs (llvmpipe compiling the mesh, outline
+    and per-vertex lighting shaders: 15-48 MB in one process) are not the model's."""
+    if cloud:
+        write_cloud(path, 20_000)
+    else:
+        write_model(path, 12_800, 64)
     scene = Scene()
     root = scene.add_model(load_model(path), "warm-up")
     path.unlink()
@@ -330,22 +334,8 @@ def measure_cloud(path: Path, frames: int) -> None:
     """``--measure-cloud``: one point cloud, in a process of its own; prints a JSON line."""
     ctx = farview.host.egl.EglContext()
     renderer = Renderer(1280, 720)
-    # warm-up: a small cloud drawn at rest and moving, then dropped (llvmpipe compiling the
-    # points' shaders is the renderer's, once, not the cloud's)
-    warm = path.with_name(path.stem + "_warm_up.glb")
-    write_cloud(warm, 20_000)
-    scene = Scene()
-    root = scene.add_model(load_model(warm), "warm-up")
-    warm.unlink()
-    for i in range(3):
-        renderer.render(scene, [orbit(0.0, 2.0)])
-        renderer.render(scene, [orbit(0.1 * i, 2.0)], moving=True)
-    scene.remove(root)
-    renderer.render(scene, [orbit(0.0, 2.0)])
+    warm_up(renderer, path.with_name(path.stem + "_warm_up.glb"), cloud=True)
     renderer.lod_level = 0
-    del scene, root
-    gc.collect()
-    return_freed_memory()
     proc = psutil.Process()
     rss0 = proc.memory_info().rss
     t0 = time.perf_counter()
@@ -406,13 +396,19 @@ def measure_cloud(path: Path, frames: int) -> None:
                       "hit": bool(hits) and hits[0].hit_type == "Point"}), flush=True)
 
 
-def _cloud_row(path: Path, points: int, frames: int) -> None:
-    child = subprocess.run(
-        [sys.executable, __file__, "--measure-cloud", str(path), "--frames", str(frames)],
-        capture_output=True, text=True, check=False)
+def _measured(flag: str, path: Path, frames: int) -> dict[str, Any]:
+    """What ``--measure`` or ``--measure-cloud`` (``flag``) printed for ``path``, measured by a
+    process of its own."""
+    child = subprocess.run([sys.executable, __file__, flag, str(path), "--frames", str(frames)],
+                           capture_output=True, text=True, check=False)
     if child.returncode:
         raise SystemExit(f"measuring {path.name} failed:\n{child.stderr}")
-    r = json.loads(child.stdout.strip().splitlines()[-1])
+    out: dict[str, Any] = json.loads(child.stdout.strip().splitlines()[-1])
+    return out
+
+
+def _cloud_row(path: Path, points: int, frames: int) -> None:
+    r = _measured("--measure-cloud", path, frames)
     print(f"{points:>11,} {path.stat().st_size / 2**20:>8.1f} {r['load_s']:>7.2f} "
           f"{r['prime_s']:>7.2f} {r['first_frame_s']:>11.2f} {r['rss_mb']:>7.0f} "
           f"{r['rss_mb'] * 2**20 / points:>6.0f} {r['moving_ms']:>9.1f} {r['level']:>5} "
@@ -501,12 +497,7 @@ def main() -> None:
 
 def _row(path: Path, tris: int, parts: int, frames: int, note: str = "") -> None:
     """Measure ``path`` in a process of its own and print its row."""
-    child = subprocess.run(
-        [sys.executable, __file__, "--measure", str(path), "--frames", str(frames)],
-        capture_output=True, text=True, check=False)
-    if child.returncode:
-        raise SystemExit(f"measuring {path.name} failed:\n{child.stderr}")
-    r = json.loads(child.stdout.strip().splitlines()[-1])
+    r = _measured("--measure", path, frames)
     print(f"{tris:>11,} {parts:>7,} {path.stat().st_size / 2**20:>8.1f} "
           f"{r['load_s']:>7.2f} {r['scene_s']:>8.2f} {r['prime_s']:>7.2f} {r['first_frame_s']:>11.2f} "
           f"{r['lod_s']:>6.2f} {r['rss_mb']:>7.0f} {r['moved_mb']:>8.0f} {r['peak_mb']:>7.0f} "
