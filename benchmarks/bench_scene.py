@@ -87,25 +87,25 @@ def host_side(name: str, path: Path, n_rays: int) -> tuple[np.ndarray, np.ndarra
 
 
 def cloud_side(points: int, n_rays: int) -> None:
-    from farview.host.gltf import load_model_bytes
-    from tests.host.test_point_clouds import points_glb
+    from benchmarks.bench_scale import write_cloud
 
-    side = max(2, round(math.sqrt(points)))
-    rng = np.random.default_rng(1)
-    x, z = (a.ravel() for a in np.meshgrid(np.arange(side) * 0.01, np.arange(side) * 0.01))
-    y = np.sin(x * 3) * 0.5 + rng.normal(size=x.size) * 0.002
-    pts = np.stack([x, y, z], axis=1).astype(np.float32)
     big = 1 << 40
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "cloud.glb"
+        write_cloud(path, points)  # the terrain bench_scale's --clouds draws
+        model = load_model(path, max_triangles=big, max_file_bytes=big, max_decoded_bytes=big)
+    pts = model.meshes[0].primitives[0].positions
+    side = max(2, round(math.sqrt(len(pts))))
+    rng = np.random.default_rng(1)
     scene = Scene()
-    scene.add_model(load_model_bytes(points_glb(pts), max_triangles=big, max_file_bytes=big,
-                                     max_decoded_bytes=big), "cloud")
+    scene.add_model(model, "cloud")
     items = scene.draw_list()
     caster = RayCaster()
     t0 = time.perf_counter()
     caster.prime([items[0].mesh])  # as the host does once a model is loaded
     chunks_s = time.perf_counter() - t0
     tolerance = 2 * math.sqrt(0.5) * 2 * math.tan(math.radians(30)) / 720
-    middle = np.array([side * 0.005, 0.0, side * 0.005])
+    middle = np.zeros(3)  # (the terrain is centred on the origin in x and z)
     above, grazing, hits = [], [], 0
     for i in range(n_rays):
         origin = middle + np.array([0.0, 5.0, 0.0]) + rng.normal(size=3)
@@ -113,7 +113,8 @@ def cloud_side(points: int, n_rays: int) -> None:
         t0 = time.perf_counter()
         hits += bool(caster.cast(items, origin, direction, point_tolerance=tolerance))
         above.append((time.perf_counter() - t0) * 1000)
-        origin = np.array([-1.0, 0.3 + 0.2 * i / n_rays, side * 0.01 * rng.uniform(0.1, 0.9)])
+        origin = np.array([-side * 0.005 - 1.0, 0.3 + 0.2 * i / n_rays,
+                           side * 0.01 * rng.uniform(-0.4, 0.4)])
         t0 = time.perf_counter()
         caster.cast(items, origin, (1.0, -0.05, 0.0), point_tolerance=tolerance)
         grazing.append((time.perf_counter() - t0) * 1000)

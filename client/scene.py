@@ -30,7 +30,7 @@ import httpx
 
 from farview.client.errors import AuthenticationError, ConnectError, RemoteError
 from farview.input.mathutil import Vec3, quat_rotate, vec_length, vec_scale
-from farview.input.pose import Fov, PoseMessage, View
+from farview.input.pose import PoseMessage, View
 from farview.input.scene import (
     Bounds,
     CameraOverride,
@@ -303,9 +303,7 @@ class RemoteScene:
         eye = min(int(x // eye_w), eyes - 1)
         view = frame_pose.views[eye]
         if self._fov_y is not None and eyes == 1:
-            f = view.fov
-            aspect = (f.tan_right - f.tan_left) / (f.tan_up - f.tan_down)
-            view = View(view.pose, Fov.symmetric(self._fov_y, aspect))
+            view = View(view.pose, view.fov.with_vertical(self._fov_y))
         origin, direction = pixel_ray(view, (int(eye_w), h), x - eye * eye_w, y)
         hits = await self.raycast(origin, direction, max_distance=frame_pose.far)
         return hits[0] if hits else None

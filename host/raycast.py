@@ -69,7 +69,7 @@ class Hit:
     front_face: bool
     """True when the ray hit the triangle's front (counter-clockwise) side; True for a point
     (drawn facing the view)."""
-    hit_type: str = "TriangleFrontFace"
+    hit_type: str
     """ARR's ``RayHitType``: ``TriangleFrontFace``, ``TriangleBackFace`` or ``Point``."""
 
 

@@ -108,7 +108,7 @@ from farview.host.lod import (
 )
 from farview.host.scene import MAX_CUT_PLANES, DrawItem, PlaceIndex, Scene, stack_worlds
 from farview.host.texture_codec import BC1, BC3, BC5, BC7
-from farview.input.pose import Fov, View
+from farview.input.pose import View
 from farview.input.scene import MAX_LIGHTS, Light, MaterialOverride
 from farview.streaming.planes import plane_array, yuv420_planes
 
@@ -401,9 +401,13 @@ def _facing_ranges(clusters: Clusters, eye: npt.NDArray[np.float64], index_type:
     starts = clusters[0]
     edges = np.diff(facing.astype(np.int8), prepend=np.int8(0), append=np.int8(0))
     first, end = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
-    size = 2 if index_type == GL.GL_UNSIGNED_SHORT else 4
     return (((starts[end] - starts[first]) * 3).astype(np.int32),
-            (starts[first] * 3 * size).astype(np.uint64))
+            (starts[first] * 3 * _index_width(index_type)).astype(np.uint64))
+
+
+def _index_width(index_type: int) -> int:
+    """Bytes an index of GL type ``index_type`` (:func:`_gpu_index`'s) takes."""
+    return 2 if index_type == GL.GL_UNSIGNED_SHORT else 4
 
 
 LOD_BUDGET_MS = 50.0
@@ -501,9 +505,17 @@ def _point_bands(count: int) -> tuple[npt.NDArray[np.uint32], tuple[int, ...]]:
         keep *= 1.0 - reduction
         band += u < keep
     order = np.argsort(-band, kind="stable").astype(np.uint32)
-    counts = tuple(int(n) for n in np.cumsum(np.bincount(band, minlength=len(LOD_REDUCTIONS) + 1)
-                                             [::-1])[-2::-1][:len(LOD_REDUCTIONS)])
+    counts = tuple(int(np.count_nonzero(band >= level))
+                   for level in range(1, len(LOD_REDUCTIONS) + 1))
     return order, counts
+
+
+def _point_level(p: _GpuPrimitive, level: int, point_size: float) -> tuple[int, float]:
+    """How a big point cloud (one with :attr:`_GpuPrimitive.point_levels`) is drawn at
+    ``level`` (1 or more): the points (the first indices, :func:`_point_bands`) and their size,
+    √2 times ``point_size`` a level, up to :data:`POINT_LOD_MAX_SIZE`."""
+    at = min(level, len(p.point_levels))
+    return p.point_levels[at - 1], min(point_size * 2 ** (at / 2), POINT_LOD_MAX_SIZE)
 
 
 def _pack_normals(normals: npt.NDArray[np.float32]) -> npt.NDArray[np.uint32]:
@@ -1339,9 +1351,7 @@ class Renderer:
         if camera is not None:
             near, far = camera.near, camera.far
             if camera.fov_y is not None and len(views) == 1:
-                f = views[0].fov
-                aspect = (f.tan_right - f.tan_left) / (f.tan_up - f.tan_down)
-                views = [View(views[0].pose, Fov.symmetric(camera.fov_y, aspect))]
+                views = [View(views[0].pose, views[0].fov.with_vertical(camera.fov_y))]
         if not 0.0 < near < far:
             raise ValueError(f"clip planes need 0 < near < far, got near={near} far={far}")
         t0 = time.perf_counter()
@@ -1792,11 +1802,9 @@ class Renderer:
                     glcalls.bind_vertex_array(vao)
                     if p.points:  # not pushed outwards: each point's halo is its own
                         GL.glUniform2f(prog.loc("u_width_ndc"), 0.0, 0.0)
-                        if level and p.point_levels:  # as drawn (Renderer._draw)
-                            at = min(level, len(p.point_levels))
-                            count = p.point_levels[at - 1]
-                            GL.glUniform1f(prog.loc("u_point_size"), min(
-                                point_size * 2 ** (at / 2), POINT_LOD_MAX_SIZE) + 2.0 * OUTLINE_PX)
+                        if level and p.point_levels:  # as Renderer._draw draws it
+                            count, size = _point_level(p, level, point_size)
+                            GL.glUniform1f(prog.loc("u_point_size"), size + 2.0 * OUTLINE_PX)
                         glcalls.draw_elements(GL.GL_POINTS, count, p.index_type, None)
                         GL.glUniform1f(prog.loc("u_point_size"), point_size + 2.0 * OUTLINE_PX)
                         GL.glUniform2f(prog.loc("u_width_ndc"), 2.0 * OUTLINE_PX / eye_w,
@@ -1975,11 +1983,10 @@ class Renderer:
                     vao, count, _, index_type = p.lods[min(level, len(p.lods)) - 1]
                     reduced = True
                 elif level and p.point_levels:
-                    at = min(level, len(p.point_levels))
-                    count = p.point_levels[at - 1]
+                    count, size = _point_level(p, level, point_size)
                     reduced = True
                     loc_size = prog.loc("u_point_size")
-                    gl.uniform1f(loc_size, min(point_size * 2 ** (at / 2), POINT_LOD_MAX_SIZE))
+                    gl.uniform1f(loc_size, size)
                     gl.bind_vertex_array(vao)
                     gl.draw_elements(triangles, count, index_type, None)
                     gl.uniform1f(loc_size, point_size)
@@ -1999,7 +2006,7 @@ class Renderer:
                         continue
                 gl.bind_vertex_array(vao)
                 if abort is not None and p.point_levels and count > POINT_PIECE:
-                    width = 2 if index_type == GL.GL_UNSIGNED_SHORT else 4
+                    width = _index_width(index_type)
                     for first in range(0, count, POINT_PIECE):
                         if first and abort():
                             aborted = True

@@ -500,11 +500,10 @@ class SceneService:
         loop = self.runtime.render_loop
         pose = loop.last_pose
         camera = scene.camera
+        fov = pose.views[0].fov
         if camera is not None and camera.fov_y is not None and len(pose.views) == 1:
-            span = 2.0 * math.tan(math.radians(camera.fov_y) / 2.0)
-        else:
-            fov = pose.views[0].fov
-            span = fov.tan_up - fov.tan_down
+            fov = fov.with_vertical(camera.fov_y)  # as the renderer draws it
+        span = fov.tan_up - fov.tan_down
         rendered = loop.stream_resolution()
         height = rendered[1][1] if rendered is not None and rendered[1] is not None \
             else pose.viewport[1]

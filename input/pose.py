@@ -65,6 +65,12 @@ class Fov:
         t = math.tan(math.radians(fov_y_deg) / 2.0)
         return cls(-t * aspect, t * aspect, t, -t)
 
+    def with_vertical(self, fov_y_deg: float) -> Fov:
+        """A centred frustum of vertical angle ``fov_y_deg`` with this one's aspect ratio (a
+        camera override's field of view, as the host draws it)."""
+        aspect = (self.tan_right - self.tan_left) / (self.tan_up - self.tan_down)
+        return Fov.symmetric(fov_y_deg, aspect)
+
 
 @dataclass(frozen=True)
 class Pose:
