@@ -39,9 +39,11 @@ def _client_run(client: Host, svc: Service, workdir: Path, session_id: str, run:
         from farview.input import marker
         from farview.input.mathutil import quat_from_yaw_pitch
 
-        def wait_for_test(phase):
+        async def wait_for_test(phase):
+            # off the event loop: a blocked loop stops reading packets and answering RTCP,
+            # and the assembler it resumes gives up what waited (a keyframe follows)
             print("phase", phase, flush=True)
-            sys.stdin.readline()
+            await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
 
         async def main():
             with RemoteRenderingClient({info["url"]!r}, {account["account_id"]!r},
@@ -60,11 +62,15 @@ def _client_run(client: Host, svc: Service, workdir: Path, session_id: str, run:
 @pytest.mark.timeout(240)
 def test_frames_stay_whole_under_loss_and_the_encoder_goes_under_a_cap(tmp_path: Path) -> None:
     run = """
+        orbit = {"n": 0}
+
         async def phase(conn, seconds, frames):
             end = time.monotonic() + seconds
-            n = 0
             while time.monotonic() < end:
-                n += 1
+                # the orbit goes on across phases (no jump back to its start, a cut of the
+                # whole picture, in the cap phase's first frames)
+                orbit["n"] += 1
+                n = orbit["n"]
                 # an orbit looking at the model: every frame differs, so P-frames carry real
                 # change (looking along -z from every point of the circle, the model was out of
                 # view half the time, the encoder made a few kbit/s, and a cap that began then
@@ -76,7 +82,8 @@ def test_frames_stay_whole_under_loss_and_the_encoder_goes_under_a_cap(tmp_path:
                     while True:  # take what arrived, without waiting
                         f = await conn.next_frame(timeout=0.001)
                         frames.append((time.monotonic(), f.metadata.pose_sequence if f.metadata else None,
-                                       marker.read(f.y), f.metadata.target_bitrate if f.metadata else 0))
+                                       marker.read(f.y), f.metadata.target_bitrate if f.metadata else 0,
+                                       bool(f.metadata and f.metadata.keyframe)))
                 except Exception:
                     pass
                 await asyncio.sleep(1 / 30)
@@ -86,7 +93,7 @@ def test_frames_stay_whole_under_loss_and_the_encoder_goes_under_a_cap(tmp_path:
             await conn.request("configure_stream", verify_marker=True)
             out = {}
             for name in ("loss", "cap"):
-                wait_for_test(name)  # the test sets the network for this phase
+                await wait_for_test(name)  # the test sets the network for this phase
                 frames = []
                 await phase(conn, 6.0, frames)
                 stats = await conn.request("get_stats")
@@ -116,9 +123,14 @@ def test_frames_stay_whole_under_loss_and_the_encoder_goes_under_a_cap(tmp_path:
         assert any(t > start + (end - start) * 2 / 3 for t, *_ in frames) and end - start > 2.0, name
         # every frame shown is whole: its pixels say which pose it was rendered for, and that is
         # the pose its metadata names (a frame decoded from a broken reference would not match)
-        bad = [(seq, got) for _, seq, got, _ in frames if seq is None or got != seq % 2**32]
+        # (each as its pose, the marker read, and the frame shown before it: pose, keyframe)
+        bad = [(seq, got, frames[i - 1][1:5:3] if i else None)
+               for i, (_, seq, got, _, _) in enumerate(frames) if seq is None or got != seq % 2**32]
         assert not bad, f"{name}: {len(bad)} of {len(frames)} frames did not match their pose: {bad[:5]}"
 
+    import sys as _s
+    _s.stderr.write("KF %s %s\n" % (result["loss"]["video"].get("keyframes_sent"), result["cap"]["video"].get("keyframes_sent")))
+    _s.stderr.write("CAPKF %s\n" % [(f[1], f[3]) for f in result["cap"]["frames"][:12]])
     loss = result["loss"]
     # loss was real, and it was answered: retransmissions asked for and sent, frames recovered
     counts = {k: loss[k] for k in ("recovered", "skipped", "lost", "give_ups")}
@@ -134,7 +146,7 @@ def test_frames_stay_whole_under_loss_and_the_encoder_goes_under_a_cap(tmp_path:
     # A target left over the cap is right only when the encoder already sends less than the
     # cap (x264 makes about half of a low target): the full suite once left it at 1.7 Mbit/s
     # after the loss phase's cut, with no loss and no queue under the cap.
-    targets = [target for *_, target in result["cap"]["frames"]]
+    targets = [target for *_, target, _ in result["cap"]["frames"]]
     received = result["cap"]["received_kbps"]
     if min(targets) > CAP_MBIT * 1e6:
         assert received is not None and received <= CAP_MBIT * 1000 and \
@@ -152,7 +164,7 @@ def test_a_connection_that_takes_seconds_to_set_up_is_not_dropped(tmp_path: Path
     connection for a silent client, as its 3-s liveness timeout once did."""
     run = """
         async def run(session):
-            wait_for_test("cut")  # the test cuts UDP for 4.5 s
+            await wait_for_test("cut")  # the test cuts UDP for 4.5 s
             t0 = time.monotonic()
             conn = await session.connect(viewport=(320, 240), timeout=40)
             opened = time.monotonic() - t0
