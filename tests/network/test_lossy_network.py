@@ -128,9 +128,6 @@ def test_frames_stay_whole_under_loss_and_the_encoder_goes_under_a_cap(tmp_path:
                for i, (_, seq, got, _, _) in enumerate(frames) if seq is None or got != seq % 2**32]
         assert not bad, f"{name}: {len(bad)} of {len(frames)} frames did not match their pose: {bad[:5]}"
 
-    import sys as _s
-    _s.stderr.write("KF %s %s\n" % (result["loss"]["video"].get("keyframes_sent"), result["cap"]["video"].get("keyframes_sent")))
-    _s.stderr.write("CAPKF %s\n" % [(f[1], f[3]) for f in result["cap"]["frames"][:12]])
     loss = result["loss"]
     # loss was real, and it was answered: retransmissions asked for and sent, frames recovered
     counts = {k: loss[k] for k in ("recovered", "skipped", "lost", "give_ups")}
