@@ -42,8 +42,9 @@ full is drawn a million points at a time, the frame given up between) and a ray 
 point ("pick").
 
 Run: ``python3 benchmarks/bench_scale.py [--triangles 0.03,0.5,2] [--parts 64,4096,16384]
-[--clouds 5] [--frames 20]`` (triangles and points in millions; add 8 and 20, or 100000
-parts, for the issue's full table: a 20-million-triangle model is a ~460 MB file and needs
+[--clouds 5] [--frames 20]`` (triangles and points in millions; a part count may name its
+own triangles, ``100000:10`` for 10 M; add 8 and 20, or 100000 parts, for the issue's full
+table: a 20-million-triangle model is a ~460 MB file and needs
 several GiB of memory).
 """
 
@@ -423,7 +424,8 @@ def main() -> None:
     ap.add_argument("--triangles", default="0.03,0.5,2",
                     help="millions of triangles, comma-separated (64 parts each)")
     ap.add_argument("--parts", default="64,4096,16384",
-                    help="part counts, comma-separated (about 1 M triangles each)")
+                    help="part counts, comma-separated (about 1 M triangles each; COUNT:MILLIONS "
+                    "for another number of triangles, e.g. 100000:10 for parts of 100)")
     ap.add_argument("--clouds", default="5",
                     help="millions of points, comma-separated (one point cloud each)")
     ap.add_argument("--frames", type=int, default=20)
@@ -447,7 +449,8 @@ def main() -> None:
     renderer.close()
     ctx.release()
     rows = [(float(t), 64) for t in args.triangles.split(",") if t] + \
-           [(1.0, int(p)) for p in args.parts.split(",") if p]
+           [(float(p.partition(":")[2] or 1.0), int(p.partition(":")[0]))
+            for p in args.parts.split(",") if p]
     print(f"{'triangles':>11} {'parts':>7} {'file MB':>8} {'load s':>7} {'scene s':>8} {'prime s':>7} "
           f"{'1st frame s':>11} {'LODs s':>6} {'RSS MB':>7} {'moved MB':>8} {'peak MB':>7} "
           f"{'B/tri':>6} "

@@ -449,10 +449,30 @@ BATCH_LOD_MIN_TRIANGLES = 1024
 """Batches at least this big get a coarser level of detail for frames drawn while the camera
 moves, made in the background as a big part's are (:data:`host.lod.LOD_MIN_TRIANGLES` is for
 one part: a batch's triangles are many parts' that would each be too small for levels)."""
-BATCH_LOD_REDUCTIONS = (0.5,)
-"""A batch gets one level, with half its triangles: its parts are small and closed, and a
-part of 12 triangles cut to 3 is flat (a grid of such parts seen at an angle kept 9 % of its
-pixels at :data:`host.lod.LOD_REDUCTIONS`' first level)."""
+BATCH_LOD_MIN_PART_TRIANGLES = 6
+"""A batch's coarsest level keeps at least this many triangles a member on average
+(:func:`_batch_reductions`): its parts are small and closed, and a part of 12 triangles cut to
+3 is flat (a grid of such parts seen at an angle kept 9 % of its pixels at
+:data:`host.lod.LOD_REDUCTIONS`' first level)."""
+
+
+def _batch_reductions(triangles: int, members: int) -> tuple[float, ...]:
+    """The levels of a batch of ``members`` parts with ``triangles`` in all, as
+    :func:`host.lod.simplify`'s reductions: a quarter of the triangles a level, as a part's
+    (:data:`LOD_REDUCTIONS`), the last one stopping at :data:`BATCH_LOD_MIN_PART_TRIANGLES` a
+    member; at least one level of half. Parts of 12 triangles get one level (6 a part), parts
+    of 84 two (21 and 6), parts of 1,000 four (250 to 6): with one level of half for every
+    batch, 100,000 parts of 84 triangles took 234 ms a moving frame."""
+    floor = min(0.5, BATCH_LOD_MIN_PART_TRIANGLES * members / max(1, triangles))
+    out: list[float] = []
+    kept = 1.0
+    for reduction in LOD_REDUCTIONS:
+        if kept <= floor:
+            break
+        below = max(kept * (1.0 - reduction), floor)
+        out.append(1.0 - below / kept)
+        kept = below
+    return tuple(out)
 
 _GroupKey = tuple[_Group, tuple[int, int, int]]
 """A batch's group: what its parts share, and the cell they are in."""
@@ -1249,11 +1269,12 @@ class Renderer:
 
     def _ask_levels(self) -> None:
         """Start making levels, in the background, for what gets them only when asked: the
-        mid-size parts (:data:`host.lod.LOD_ASKED_MIN_TRIANGLES`) and a coarser level for each
-        big enough batch that has none yet (:data:`BATCH_LOD_MIN_TRIANGLES`). Asked for once
-        frames drawn while the camera moves are over their budget (:attr:`lod_level` above 0),
-        so a light scene never starts the simplifier's processes. A batch's vertices are
-        merged again for it (they are not kept: 45 MB at 100,000 parts)."""
+        mid-size parts (:data:`host.lod.LOD_ASKED_MIN_TRIANGLES`) and coarser levels
+        (:func:`_batch_reductions`) for each big enough batch that has none yet
+        (:data:`BATCH_LOD_MIN_TRIANGLES`). Asked for once frames drawn while the camera moves
+        are over their budget (:attr:`lod_level` above 0), so a light scene never starts the
+        simplifier's processes. A batch's vertices are merged again for it (they are not kept:
+        45 MB at 100,000 parts)."""
         asked, self._asked_parts = self._asked_parts, []
         for gpu, prim, extra_columns in asked:
             self._submit_levels(gpu, prim, extra_columns)
@@ -1267,7 +1288,8 @@ class Renderer:
             codes = batch.codes
             positions, _, index = _merged(_members(codes, place), codes >> _PRIM_BITS, place)
             self._lod_jobs.append((batch.prim, self._lod_pool().submit(
-                prepare, positions, index, None, True, BATCH_LOD_REDUCTIONS, False)))
+                prepare, positions, index, None, True,
+                _batch_reductions(batch.index_count // 3, len(codes)), False)))
 
     def _lod_pool(self) -> ProcessPoolExecutor:
         if self._lod_executor is None:

@@ -667,6 +667,75 @@ def test_batches_of_small_parts_get_levels_for_moving_frames(egl_context: EglCon
         r.close()
 
 
+def test_a_batch_gets_levels_down_to_a_few_triangles_a_part() -> None:
+    from farview.host.renderer import BATCH_LOD_MIN_PART_TRIANGLES, _batch_reductions
+
+    def kept(triangles: int, members: int) -> list[float]:
+        out, share = [], 1.0
+        for reduction in _batch_reductions(triangles, members):
+            share *= 1.0 - reduction
+            out.append(share * triangles / members)
+        return out
+
+    assert _batch_reductions(12_000, 1000) == (0.5,)  # parts of 12: one level of 6 a part
+    assert kept(84_000, 1000) == pytest.approx([21.0, 6.0])
+    assert kept(1_000_000, 1000) == pytest.approx([250.0, 62.5, 15.625, 6.0])
+    assert kept(4_096_000, 1000) == pytest.approx([1024.0, 256.0, 64.0, 16.0])  # four at most
+    assert kept(5_000, 1000) == pytest.approx([2.5])  # tiny parts: still one level of half
+    assert min(kept(300_000, 1000)) == pytest.approx(BATCH_LOD_MIN_PART_TRIANGLES)
+
+
+def test_batches_of_bigger_parts_get_more_levels(egl_context: EglContext) -> None:
+    """A batch of parts of 84 triangles gets two levels (a quarter, then 6 triangles a part),
+    and a moving frame over budget draws the coarsest: one level of half for every batch left
+    100,000 such parts at 234 ms a moving frame."""
+    import time
+
+    from benchmarks.bench_scale import sphere
+    from farview.host.gltf import Material, Mesh, Primitive
+
+    pos, nrm, idx = sphere(7)
+    assert len(idx) // 3 == 84
+    material = Material("plain")
+    scene = Scene()
+    root = scene.create_entity("assembly")
+    for i in range(400):  # 20 × 20 in a plane: 16 batch cells of about 2,000 triangles
+        prim = Primitive(pos * np.float32(0.3), nrm, idx, material)
+        scene.create_entity(f"part {i}", root, mesh=Mesh(f"part {i}", (prim,)),
+                            position=(i % 20 - 9.5, i // 20 - 9.5, 0.0))
+    r = Renderer(W, H, lighting="vertex")
+    try:
+        eye = [view((0.0, 0.0, 28.0))]
+        full = frame(r, scene, eye).astype(int)
+        r.lod_budget_ms = 0.0
+        for _ in range(3):
+            r.render(scene, eye, moving=True)
+        deadline = time.monotonic() + 120
+        while r.lod_pending and time.monotonic() < deadline:
+            time.sleep(0.05)
+            frame(r, scene, eye)
+        assert not r.lod_pending and r._batches
+        for batch in r._batches.values():
+            members = len(batch.codes)
+            counts = [count // 3 for _, count, *_ in batch.prim.lods]
+            assert len(counts) == 2, counts
+            assert 0.8 * 21 * members <= counts[0] <= 1.2 * 21 * members, (counts, members)
+            assert 0.5 * 6 * members <= counts[1] <= 1.5 * 6 * members, (counts, members)
+        np.testing.assert_array_equal(frame(r, scene, eye).astype(int), full)  # at rest: full
+        r.lod_level = 2
+        r.render(scene, eye, moving=True)
+        assert r.last_reduced
+        coarse = r.read_rgba().astype(int)
+        assert model_mask(coarse).sum() > 0.3 * model_mask(full).sum()  # every part, coarser
+        r.lod_level = 1
+        r.render(scene, eye, moving=True)
+        finer = r.read_rgba().astype(int)
+        # the coarsest level differs from full detail more than the first does
+        assert np.abs(coarse - full).sum() > np.abs(finer - full).sum() > 0
+    finally:
+        r.close()
+
+
 def test_levels_made_ahead_are_used_at_once(egl_context: EglContext) -> None:
     """A primitive that brings its levels (a converted file's MSFT_lod) is drawn coarser on the
     first moving frame: no simplification (the one job in the background makes its back-face
