@@ -436,6 +436,13 @@ out."""
 POINT_LOD_MIN_POINTS = 16_384
 """Point clouds with at least this many points are drawn thinned while the camera moves over
 the frame budget (:func:`_point_bands`)."""
+POINT_LOD_LEVELS = 6
+"""A big cloud's levels at most: the four triangles have (:data:`LOD_REDUCTIONS`), then deeper
+ones, a quarter each, while they keep :data:`POINT_LOD_DEEP_MIN` points (5 M points get five
+levels, 20 M six: at the fourth, 1/256 of 20 M points, 8 pixels wide, took 58-66 ms a moving
+frame here, over the 50 ms budget)."""
+POINT_LOD_DEEP_MIN = 4096
+"""The fewest points a level beyond the fourth keeps (see :data:`POINT_LOD_LEVELS`)."""
 POINT_LOD_MAX_SIZE = 64.0
 """The largest size (pixels) a thinned cloud's points are drawn at."""
 POINT_PIECE = 1 << 20
@@ -511,22 +518,34 @@ def _gpu_index(index: npt.NDArray[np.integer], vertices: int
     return np.ascontiguousarray(index, dtype=np.uint32), GL.GL_UNSIGNED_INT
 
 
+def _point_reductions(count: int) -> tuple[float, ...]:
+    """A cloud of ``count`` points: its levels' reductions (see :data:`POINT_LOD_LEVELS`)."""
+    out = list(LOD_REDUCTIONS)
+    keep = math.prod(1.0 - r for r in out)
+    while len(out) < POINT_LOD_LEVELS and count * keep * 0.25 >= POINT_LOD_DEEP_MIN:
+        out.append(0.75)
+        keep *= 0.25
+    return tuple(out)
+
+
 def _point_bands(count: int) -> tuple[npt.NDArray[np.uint32], tuple[int, ...]]:
     """A big cloud's draw order and its levels of detail: the points of level ``L`` (each
-    point in it with chance 4^-L, as triangles keep a quarter a level, :data:`LOD_REDUCTIONS`;
-    each level within the one before) are the first ``counts[L - 1]`` indices: those of level
-    4, then those of level 3 not in 4, and so on, then the rest, each band in the file's order
-    (five passes over the vertices: as fast to draw in full as the file's order, where a
+    point in it with chance 4^-L, as triangles keep a quarter a level, :data:`LOD_REDUCTIONS`,
+    and deeper levels for the biggest clouds, :func:`_point_reductions`; each level within the
+    one before) are the first ``counts[L - 1]`` indices: those of the deepest level, then
+    those of the one before not in it, and so on, then the rest, each band in the file's order
+    (a pass over the vertices a level: as fast to draw in full as the file's order, where a
     shuffled order took 1.5 times as long at 5 M points). The same for the same count."""
     u = np.random.default_rng(count).random(count, dtype=np.float32)
     band = np.zeros(count, dtype=np.int8)
     keep = 1.0
-    for reduction in LOD_REDUCTIONS:
+    reductions = _point_reductions(count)
+    for reduction in reductions:
         keep *= 1.0 - reduction
         band += u < keep
     order = np.argsort(-band, kind="stable").astype(np.uint32)
     counts = tuple(int(np.count_nonzero(band >= level))
-                   for level in range(1, len(LOD_REDUCTIONS) + 1))
+                   for level in range(1, len(reductions) + 1))
     return order, counts
 
 
@@ -896,6 +915,9 @@ class Renderer:
         self._draw_level = 0
         self._point_size = 2.0
         self._drew_reduced = False
+        self._deepest = len(LOD_REDUCTIONS)
+        """The deepest level the last frame could go to: the triangles' four, or a big cloud's
+        (:data:`POINT_LOD_LEVELS`)."""
         self._draw_eye: npt.NDArray[np.float64] | None = None
         self._asked_parts: list[tuple[_GpuPrimitive, Primitive, list[npt.NDArray[np.float32]]]] = []
         """Mid-size parts whose levels wait to be asked for (:meth:`_ask_levels`)."""
@@ -1389,6 +1411,7 @@ class Renderer:
         self._draw_level = level
         self._point_size = scene.point_size
         self._drew_reduced = False
+        self._deepest = len(LOD_REDUCTIONS)
         self._abort = abort
         self.last_aborted = False
         planes = [p.equation for p in scene.cut_planes.values()][:MAX_CUT_PLANES]
@@ -1505,7 +1528,9 @@ class Renderer:
             ms = self.last_timings.render_ms
             now = time.perf_counter()
             self._level_ms[self._draw_level] = (ms, now)
-            if ms > self.lod_budget_ms and self.lod_level < len(LOD_REDUCTIONS):
+            # deeper than the triangles' levels only while a cloud drawn has such levels
+            self.lod_level = min(self.lod_level, self._deepest)
+            if ms > self.lod_budget_ms and self.lod_level < self._deepest:
                 self.lod_level += 1
             elif ms < 0.4 * self.lod_budget_ms and self.lod_level > 0:
                 finer = self._level_ms.get(self.lod_level - 1)
@@ -1906,10 +1931,11 @@ class Renderer:
         for features, prog in progs.items():
             GL.glUseProgram(prog.id)
             GL.glUniform1f(prog.loc("u_alpha"), alpha)
-            reduced, skipped, aborted = self._draw(
+            reduced, skipped, aborted, deepest = self._draw(
                 prog, draws, features, blend, self._draw_level,
                 self._draw_eye if self.back_clusters else None, self._abort, self._point_size)
             self._drew_reduced |= reduced
+            self._deepest = max(self._deepest, deepest)
             self.last_back_skipped += skipped
             if aborted:
                 return True
@@ -1920,7 +1946,7 @@ class Renderer:
               blend: bool | None, level: int = 0,
               eye: npt.NDArray[np.float64] | None = None,
               abort: Callable[[], bool] | None = None,
-              point_size: float = 1.0) -> tuple[bool, int, bool]:
+              point_size: float = 1.0) -> tuple[bool, int, bool, int]:
         """The per-part loop: ctypes calls only (see :mod:`host.glcalls`). Draws the
         primitives of variant ``features`` (and of ``blend``, see :meth:`_draw_all`), at
         level of detail ``level`` where a primitive has one. With ``eye`` (the view's, in the
@@ -1932,9 +1958,10 @@ class Renderer:
         half the pixels a level and few holes (twice as wide kept the area, and a dense cloud,
         drawn over each pixel many times, then took 80 ms a moving frame at 5 M points and
         1280 × 720, against 30-48 ms so); the rest are drawn ``point_size`` wide (the
-        program's). Returns whether some primitive was
-        coarser, the triangles skipped, and whether ``abort`` said stop."""
+        program's). Returns whether some primitive was coarser, the triangles skipped, whether
+        ``abort`` said stop, and the most levels a cloud drawn coarser has (0: none)."""
         reduced = False
+        deepest = 0
         skipped = 0
         loc_model, loc_normal = prog.loc("u_model"), prog.loc("u_normal_matrix")
         loc_color, loc_tint = prog.loc("u_base_color"), prog.loc("u_tint")
@@ -2007,6 +2034,7 @@ class Renderer:
                 elif level and p.point_levels:
                     count, size = _point_level(p, level, point_size)
                     reduced = True
+                    deepest = max(deepest, len(p.point_levels))
                     loc_size = prog.loc("u_point_size")
                     gl.uniform1f(loc_size, size)
                     gl.bind_vertex_array(vao)
@@ -2044,7 +2072,7 @@ class Renderer:
         gl.disable(cull_face)
         gl.stencil_mask(0x00)
         gl.active_texture(texture0)
-        return reduced, skipped, aborted
+        return reduced, skipped, aborted, deepest
 
     def _read(self, fbo: int, attachment: int, fmt: int, plane: av.video.plane.VideoPlane,
               channels: int) -> None:

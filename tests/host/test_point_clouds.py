@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import struct
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -16,10 +17,12 @@ from farview.host.convert import Budgets, ConversionError, convert_file
 from farview.host.egl import EglContext
 from farview.host.errors import ModelError
 from farview.host.gltf import load_model, load_model_bytes, pack_glb
+from farview.host.lod import LOD_REDUCTIONS
 from farview.host.renderer import BACKGROUND, OUTLINE_COLOR, Renderer
 from farview.host.scene import Scene
 from farview.host.transforms import matrix3_to_quat
 from farview.input.pose import Fov, Pose, View
+from tests.host.conftest import SAMPLE
 
 W, H = 160, 120
 BG = np.round(np.array(BACKGROUND[:3]) * 255)
@@ -139,22 +142,17 @@ def test_points_are_drawn_unlit_in_their_colour_and_the_scene_point_size(
         r.close()
 
 
-def test_a_big_cloud_is_thinned_while_moving_and_whole_at_rest(egl_context: EglContext) -> None:
-    """A cloud of at least POINT_LOD_MIN_POINTS draws only its level's points in moving frames
-    over budget (each level within the one before, spread over the whole cloud), each point
-    wider; at rest, or with full detail pinned, every point, the same picture as without
-    levels of detail. The points stand 4 pixels apart, so each drawn point lights its own
-    3 × 3 window of pixels and no other."""
-    from farview.host.renderer import POINT_LOD_MIN_POINTS, _point_bands
-
-    w, h, fov_y, distance = 640, 480, 45.0, 2.0
+def _spaced_cloud(w: int, h: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, Scene, View,
+                                          Callable[[np.ndarray], np.ndarray]]:
+    """17,250 green points 4 pixels apart facing the view (``w`` × ``h``, 45°), point size 1:
+    the points, the pixel each lands on (x right, y down), the scene, the view, and which
+    points a picture shows (each lights its own 3 × 3 window of pixels and no other)."""
+    fov_y, distance = 45.0, 2.0
     cols, rows = 150, 115
-    assert cols * rows >= POINT_LOD_MIN_POINTS
     px_per_m = h / (2 * distance * np.tan(np.radians(fov_y / 2)))
     gx, gy = np.meshgrid((np.arange(cols) - (cols - 1) / 2) * 4.0 / px_per_m,
                          (np.arange(rows) - (rows - 1) / 2) * 4.0 / px_per_m)
     pts = np.stack([gx.ravel(), gy.ravel(), np.zeros(gx.size)], axis=1).astype(np.float32)
-    # where each point lands: x right, y down from the top row
     ix = (w / 2 + pts[:, 0] * px_per_m).astype(int)
     iy = (h / 2 - pts[:, 1] * px_per_m).astype(int)
     scene = Scene()
@@ -166,7 +164,20 @@ def test_a_big_cloud_is_thinned_while_moving_and_whole_at_rest(egl_context: EglC
     def drawn(img: np.ndarray) -> np.ndarray:
         lit = _lit(img)
         return np.array([lit[y - 1:y + 2, x - 1:x + 2].any() for x, y in zip(ix, iy, strict=True)])
+    return pts, ix, iy, scene, view, drawn
 
+
+def test_a_big_cloud_is_thinned_while_moving_and_whole_at_rest(egl_context: EglContext) -> None:
+    """A cloud of at least POINT_LOD_MIN_POINTS draws only its level's points in moving frames
+    over budget (each level within the one before, spread over the whole cloud), each point
+    wider; at rest, or with full detail pinned, every point, the same picture as without
+    levels of detail. The points stand 4 pixels apart, so each drawn point lights its own
+    3 × 3 window of pixels and no other."""
+    from farview.host.renderer import POINT_LOD_MIN_POINTS, _point_bands
+
+    w, h = 640, 480
+    pts, ix, iy, scene, view, drawn = _spaced_cloud(w, h)
+    assert len(pts) >= POINT_LOD_MIN_POINTS
     r, plain = Renderer(w, h), Renderer(w, h)
     plain.lod = False
     try:
@@ -213,6 +224,53 @@ def test_a_big_cloud_is_thinned_while_moving_and_whole_at_rest(egl_context: EglC
     finally:
         r.close()
         plain.close()
+
+
+def test_the_biggest_clouds_get_deeper_levels() -> None:
+    from farview.host.renderer import POINT_LOD_DEEP_MIN, POINT_LOD_LEVELS, _point_reductions
+
+    assert POINT_LOD_LEVELS == 6 and len(LOD_REDUCTIONS) == 4
+    assert _point_reductions(16_384) == LOD_REDUCTIONS
+    assert _point_reductions(1_000_000) == LOD_REDUCTIONS  # 1/1024 of it: 977 points
+    assert len(_point_reductions(4 ** 5 * POINT_LOD_DEEP_MIN)) == 5
+    assert len(_point_reductions(4 ** 5 * POINT_LOD_DEEP_MIN - 1)) == 4
+    assert len(_point_reductions(5_000_000)) == 5 and len(_point_reductions(20_000_000)) == 6
+    assert len(_point_reductions(10 ** 9)) == POINT_LOD_LEVELS
+
+
+def test_moving_frames_go_to_a_big_clouds_deeper_levels(egl_context: EglContext,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Frames over budget go past the triangles' four levels only while a cloud with deeper
+    ones is drawn, and then draw that level's points (here a level keeps 8 points at least,
+    so the 17,250-point cloud gets five levels)."""
+    from farview.host import renderer as renderer_module
+
+    monkeypatch.setattr(renderer_module, "POINT_LOD_DEEP_MIN", 8)
+    w, h = 640, 480
+    pts, _, _, scene, view, drawn = _spaced_cloud(w, h)
+    order, counts = renderer_module._point_bands(len(pts))
+    assert len(counts) == 5 and 0 < counts[4] < counts[3]
+    r = Renderer(w, h)
+    try:
+        r.render(scene, [view])
+        r.lod_budget_ms = 0.0
+        for _ in range(8):
+            r.render(scene, [view], moving=True)
+        assert r.lod_level == 5
+        r.render(scene, [view], moving=True)
+        img = r.read_rgba()
+        # that level's points, √2^5 = 5.7 pixels wide (so wider than the 4 pixels between
+        # points: the lit pixels, not the windows, count them)
+        assert drawn(img)[order[:counts[4]]].all()
+        assert 25 <= _lit(img).sum() / counts[4] <= 36
+        # without the cloud, the triangles' four levels are the most
+        scene.remove(next(iter(scene.draw_list())).entity)
+        scene.add_model(load_model(SAMPLE), "engine")
+        for _ in range(3):
+            r.render(scene, [view], moving=True)
+        assert r.lod_level == 4
+    finally:
+        r.close()
 
 
 def test_point_size_is_bounded() -> None:
