@@ -430,8 +430,7 @@ TRIM_INTERVAL_S = 1.0
 
 BATCH_CELLS = 4
 """Batches are also split by where their parts are: the box of part centres is cut into this
-many cells along each axis (at most 64 batches a material), so that culling can leave them
-out."""
+many cells along each axis (at most 64 cells), so that culling can leave them out."""
 
 POINT_LOD_MIN_POINTS = 16_384
 """Point clouds with at least this many points are drawn thinned while the camera moves over
@@ -481,8 +480,17 @@ def _batch_reductions(triangles: int, members: int) -> tuple[float, ...]:
         kept = below
     return tuple(out)
 
-_GroupKey = tuple[_Group, tuple[int, int, int]]
-"""A batch's group: what its parts share, and the cell they are in."""
+_GroupKey = tuple[_Group, tuple[int, int, int, int]]
+"""A batch's group: what its parts share, the cell they are in, and their size class
+(:func:`_size_class`)."""
+
+
+def _size_class(triangles: int) -> int:
+    """Batches are also split by their primitives' size, classes a factor of 4 apart, so that
+    a batch's levels (:func:`_batch_reductions`, an average over its parts) thin its parts
+    alike: with bolts of 84 triangles batched with housings of 3,120, the simplifier took the
+    bolts first, and 22 of 275 were gone at the coarsest level."""
+    return triangles.bit_length() // 2
 
 _PRIM_BITS = 16
 _PRIM_MASK = (1 << _PRIM_BITS) - 1
@@ -1631,7 +1639,8 @@ class Renderer:
                 if known is None:
                     known = place.values[vkey] = (_prim_draw_values(prim.material, edit),
                                                   prim.material, edit)
-                gkey: _GroupKey = ((*known[0], tint_values), cell)
+                gkey: _GroupKey = ((*known[0], tint_values),
+                                   (*cell, _size_class(len(prim.indices) // 3)))
                 gkey = interned.setdefault(gkey, gkey)  # type: ignore[assignment]
                 keys.append(gkey)
                 joins.setdefault(gkey, []).append(k << _PRIM_BITS | i)

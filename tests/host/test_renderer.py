@@ -736,6 +736,60 @@ def test_batches_of_bigger_parts_get_more_levels(egl_context: EglContext) -> Non
         r.close()
 
 
+def test_small_parts_batched_apart_from_big_ones_keep_showing_at_coarse_levels(
+        egl_context: EglContext) -> None:
+    """Parts of 84 triangles and of 3,120 in the same cells: batched by size class, so the
+    levels thin each batch's parts alike and every small part is still drawn at the coarsest
+    level (batched together, the simplifier took the small ones first: 22 of 275 were gone)."""
+    import time
+
+    from benchmarks.bench_scale import sphere
+    from farview.host.gltf import Material, Mesh, Primitive
+    from farview.host.renderer import _members
+
+    material = Material("plain")
+    big, small = sphere(40), sphere(7)
+    scene = Scene()
+    root = scene.create_entity("assembly")
+    small_at = []
+    for k in range(300):
+        gx, gy = k % 20, k // 20
+        is_big = gx % 4 == 0 and gy % 3 == 0
+        pos, nrm, idx = big if is_big else small
+        prim = Primitive(pos * np.float32(0.45 if is_big else 0.15), nrm, idx, material)
+        at = (gx - 9.5, gy - 7.0, 0.0)
+        scene.create_entity(f"part {k}", root, mesh=Mesh(f"part {k}", (prim,)), position=at)
+        if not is_big:
+            small_at.append(at)
+    r = Renderer(W, H, lighting="vertex")
+    try:
+        eye = [view((0.0, 0.0, 22.0))]
+        frame(r, scene, eye)
+        r.lod_budget_ms = 0.0
+        for _ in range(3):
+            r.render(scene, eye, moving=True)
+        deadline = time.monotonic() + 120
+        while r.lod_pending and time.monotonic() < deadline:
+            time.sleep(0.05)
+            frame(r, scene, eye)
+        assert not r.lod_pending
+        for batch in r._batches.values():  # one size a batch
+            sizes = {len(p.indices) for p in _members(batch.codes, r._placement)}
+            assert len(sizes) == 1, sizes
+        r.lod_level = 4
+        r.render(scene, eye, moving=True)
+        assert r.last_reduced
+        lit = model_mask(r.read_rgba())
+        # where each small part's centre lands (the view looks down -z from 22 m, 45° high)
+        px_per_m = H / (2 * 22.0 * np.tan(np.radians(22.5)))
+        shown = [lit[int(H / 2 - y * px_per_m) - 1:int(H / 2 - y * px_per_m) + 2,
+                     int(W / 2 + x * px_per_m) - 1:int(W / 2 + x * px_per_m) + 2].any()
+                 for x, y, _ in small_at]
+        assert all(shown), f"{shown.count(False)} of {len(shown)} small parts gone"
+    finally:
+        r.close()
+
+
 def test_levels_made_ahead_are_used_at_once(egl_context: EglContext) -> None:
     """A primitive that brings its levels (a converted file's MSFT_lod) is drawn coarser on the
     first moving frame: no simplification (the one job in the background makes its back-face
