@@ -51,8 +51,10 @@ def morton_order(points: npt.NDArray[np.floating]) -> npt.NDArray[np.uint32]:
     side: a 10 × 10 × 0.5 m cloud's chunks of 1,024 points were too long, 6.3 m across on
     average, for the ray caster to take them as they were; cubic cells make them 3.7.)"""
     lo = points.min(axis=0)
-    side = float((points.max(axis=0) - lo).max()) if len(points) else 0.0
+    # (a box wider than float32 holds, ±3e38 apart, overflows to an infinite side: every
+    # point is then in the first cell, and keeps its order)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        side = float((points.max(axis=0) - lo).max()) if len(points) else 0.0
         cell = np.nan_to_num((points - lo) / max(side, 1e-30) * 1023.0)
     q = np.clip(cell, 0, 1023).astype(np.uint64)
     del cell

@@ -372,6 +372,21 @@ def test_point_cloud_files_convert_to_gltf_points(tmp_path: Path, ext: str) -> N
     assert np.abs(shown - rgb[wi]).max() <= 1
 
 
+def test_morton_order_is_a_permutation_even_for_boxes_wider_than_float32(
+        recwarn: pytest.WarningsRecorder) -> None:
+    """Points along the Morton curve (cell by cell); a corrupt scan's
+    coordinates ±3e38 apart (the box's side overflows float32) give a permutation, and no
+    overflow warning on the user's console."""
+    from farview.host.lod import morton_order
+
+    pts = np.array([[0.0, 0.0, 0.0], [10.0, 10.0, 10.0], [0.001, 0.0, 0.0], [9.99, 10.0, 10.0]],
+                   dtype=np.float32)
+    assert morton_order(pts).tolist() == [0, 2, 3, 1]
+    huge = np.array([[-3e38, 0, 0], [3e38, 1, 1], [0, 0, 0], [1, 2, 3]], dtype=np.float32)
+    assert sorted(morton_order(huge).tolist()) == [0, 1, 2, 3]
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+
+
 def test_converted_clouds_are_in_an_order_ray_casts_take_as_it_is(tmp_path: Path) -> None:
     """A scan's points in any order come out of the converter along a Morton curve, so that
     the ray caster chunks them as they are (no sort at load, no order array); the same points
