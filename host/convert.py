@@ -43,8 +43,8 @@ different meshes while keeping the nodes (they are the parts a user picks and hi
 
 Hostile input: the file's size and triangle count are budgeted (:class:`Budgets`); the service
 runs each conversion in a child process (``python -m farview.host.convert``) with a memory
-limit and a timeout, so that an importer that crashes or runs away takes only that process
-down. The output is written to a temporary file beside the target and renamed into place only
+limit and a timeout, and ``farview convert`` in one too (:func:`cli_main`), so that an
+importer that crashes or runs away takes only that process down. The output is written to a temporary file beside the target and renamed into place only
 when complete: a failed conversion leaves nothing behind.
 """
 
@@ -56,6 +56,8 @@ import io
 import json
 import math
 import os
+import signal
+import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -1103,6 +1105,37 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _convert_in_child(src: Path, dst: Path, budgets: Budgets,
+                      settings_file: Path | None) -> Result:
+    """:func:`convert_file` in a child process (:func:`main`), as the service runs it: an
+    importer that crashes on a malformed file (the Open Asset Import Library died of a bus
+    error on a PLY file with a stray byte in its header) takes only the child down, and the
+    user gets a message instead of a core dump. Raises :class:`ConversionError`."""
+    cmd = [sys.executable, "-m", "farview.host.convert", str(src), str(dst),
+           "--max-bytes", str(budgets.max_bytes), "--max-triangles", str(budgets.max_triangles)]
+    if settings_file is not None:
+        cmd += ["--settings", str(settings_file)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, errors="replace", check=False)
+    lines = proc.stderr.splitlines()
+    if proc.returncode == 0:
+        sys.stderr.write("".join(line + "\n" for line in lines))  # (warnings of libraries)
+        data = json.loads(proc.stdout.strip().splitlines()[-1])
+        return Result(**{**data, "warnings": tuple(data["warnings"])})
+    try:
+        reported = json.loads(lines[-1])
+        error = ConversionError(str(reported["code"]), str(reported["message"]))
+    except (IndexError, ValueError, KeyError, TypeError):
+        for part in dst.parent.glob(f".{dst.name}.*.part"):  # (a crash while writing)
+            part.unlink(missing_ok=True)
+        how = (f"signal {signal.Signals(-proc.returncode).name}"
+               if -proc.returncode in signal.valid_signals() else f"status {proc.returncode}")
+        error = ConversionError("ConversionFailed", (
+            f"{src.name}: the converter crashed ({how}) reading it; the file is probably "
+            "malformed: export it again, or in another format"))
+    sys.stderr.write("".join(line + "\n" for line in lines[:-1]))
+    raise error
+
+
 def cli_main(argv: list[str] | None = None) -> int:
     """``farview convert INPUT [-o OUTPUT]``: convert a file on this machine (the service's
     conversion API runs the same converter: ``PUT /accounts/{id}/conversions/{id}``)."""
@@ -1134,8 +1167,8 @@ def cli_main(argv: list[str] | None = None) -> int:
     out = args.output or args.input.with_name(
         args.input.stem + ("-converted.glb" if args.input.suffix.lower() == ".glb" else ".glb"))
     try:
-        r = convert_file(args.input, out, Budgets(args.max_bytes, args.max_triangles),
-                         args.settings)
+        r = _convert_in_child(args.input, out, Budgets(args.max_bytes, args.max_triangles),
+                              args.settings)
     except ConversionError as e:
         print(f"farview convert: {e.message}", file=sys.stderr)
         return 1

@@ -43,6 +43,7 @@ import json
 import logging
 import os
 import resource
+import signal
 import sys
 import tempfile
 import threading
@@ -507,9 +508,13 @@ class ConversionManager:
             reported = json.loads(last[0])
             return str(reported["code"]), str(reported["message"])
         except (ValueError, KeyError, TypeError):
-            return "ConversionFailed", (f"the converter ended with status {proc.returncode} "
+            ended = proc.returncode or 0
+            how = (f"signal {signal.Signals(-ended).name}" if -ended in signal.valid_signals()
+                   else f"status {ended}")
+            return "ConversionFailed", (f"the converter ended with {how} "
                                         "(it crashed or ran out of its memory budget) on "
-                                        f"{where.input.name}")
+                                        f"{where.input.name}: the file may be malformed; "
+                                        "export it again, or in another format")
 
 
 MAX_INPUT_FILES = 1000

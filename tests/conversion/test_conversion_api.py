@@ -189,6 +189,16 @@ def test_failures_name_the_problem_and_leave_no_output(svc: tuple[RunningService
     assert put(service, "conv-missing", settings("absent.obj")).status_code == 201
     missing = wait_done(service, "conv-missing")
     assert missing["status"] == "Failed" and "does not exist" in missing["error"]["message"]
+    # an importer that crashes on a hostile file takes only the conversion's child down
+    from tests.conversion.test_convert import CRASHING_PLY
+
+    (storage / "hostile.ply").write_bytes(CRASHING_PLY)
+    assert put(service, "conv-crash", settings("hostile.ply")).status_code == 201
+    crashed = wait_done(service, "conv-crash")
+    assert crashed["status"] == "Failed" and "hostile.ply" in crashed["error"]["message"]
+    assert not list((service.data_dir / "storage" / "output").rglob("hostile*"))
+    assert put(service, "conv-after", settings("broken.fbx")).status_code == 201  # still serves
+    assert wait_done(service, "conv-after")["status"] == "Failed"
 
 
 def test_an_http_input_is_downloaded_and_its_token_never_shown(

@@ -381,6 +381,34 @@ def test_farview_convert_command(tmp_path: Path) -> None:
     assert "convert" in helped.stdout
 
 
+# A face line that starts with "-": the Open Asset Import Library (assimp-py's, with
+# farview's post-processing flags) dies of a bus error reading it (found by a throwaway fuzz).
+CRASHING_PLY = (b"ply\nformat ascii 1.0\nelement vertex 3\nproperty float x\nproperty float y\n"
+                b"property float z\nelement face 2\nproperty list uchar int vertex_indices\n"
+                b"end_header\n0 0 0\n1 0 0\n0 1 0\n3 0 1 2\n- 0 1 2\n")
+
+
+def test_an_importer_that_crashes_gives_farview_convert_a_message_and_leaves_nothing(
+        tmp_path: Path) -> None:
+    """``farview convert`` converts in a child process, as the service does: an importer
+    that crashes on a hostile file takes the child down, not the command, which says what
+    happened and leaves no output."""
+    src = tmp_path / "hostile.ply"
+    src.write_bytes(CRASHING_PLY)
+    probe = subprocess.run([sys.executable, "-m", "farview.host.convert", str(src),
+                            str(tmp_path / "probe.glb")], capture_output=True, text=True,
+                           timeout=60)
+    bad = subprocess.run([sys.executable, "-m", "farview", "convert", str(src)],
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 1 and "Traceback" not in bad.stderr, bad.stderr
+    if probe.returncode < 0:  # the importer crashed (the assimp-py this was found with)
+        assert "hostile.ply: the converter crashed (signal SIG" in bad.stderr, bad.stderr
+        assert "probably malformed" in bad.stderr
+    else:  # an importer that reports the error instead
+        assert probe.returncode == 1 and "hostile.ply" in bad.stderr, bad.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["hostile.ply"]
+
+
 def test_a_textured_big_mesh_gets_levels_with_texture_coordinates_ahead(
         tmp_path: Path, egl_context: Any) -> None:
     """A 125,000-triangle ball with a base colour texture, written and converted: its levels
