@@ -44,8 +44,10 @@ different meshes while keeping the nodes (they are the parts a user picks and hi
 Hostile input: the file's size and triangle count are budgeted (:class:`Budgets`); the service
 runs each conversion in a child process (``python -m farview.host.convert``) with a memory
 limit and a timeout, and ``farview convert`` in one too (:func:`cli_main`), so that an
-importer that crashes or runs away takes only that process down. The output is written to a temporary file beside the target and renamed into place only
-when complete: a failed conversion leaves nothing behind.
+importer that crashes or runs away takes only that process down. A PLY file's header is
+checked first (:mod:`host.ply_check`): the importer trusted its counts, and a malformed one
+took 14 GB. The output is written to a temporary file beside the target and renamed into place
+only when complete: a failed conversion leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -67,7 +69,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from farview.host import conversion_settings, material_overrides, pointclouds
+from farview.host import conversion_settings, material_overrides, ply_check, pointclouds
 from farview.host.errors import ModelError
 from farview.host.gltf import (
     BACK_CLUSTERS,
@@ -178,6 +180,13 @@ def convert_file(src: Path, dst: Path, budgets: Budgets = Budgets(),
         model, origin = _import_point_cloud(src, budgets)
         extras["origin"] = list(origin)
     else:
+        if ext == ".ply":
+            try:
+                ply_check.check(src, budgets.max_triangles)
+            except ply_check.PlyHeaderError as e:
+                raise ConversionError("LimitExceeded" if e.limit else "InvalidInput",
+                                      f"{src.name}: {e.message}" + (
+                                          "" if e.limit else "; export it again")) from None
         model = _import_assimp(src, budgets, warnings)
     before = model
     applied = conversion_settings.Applied(model, None)
