@@ -58,6 +58,7 @@ import io
 import json
 import math
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -1116,15 +1117,22 @@ def main(argv: list[str] | None = None) -> int:
 
 def _convert_in_child(src: Path, dst: Path, budgets: Budgets,
                       settings_file: Path | None) -> Result:
-    """:func:`convert_file` in a child process (:func:`main`), as the service runs it: an
-    importer that crashes on a malformed file (the Open Asset Import Library died of a bus
-    error on a PLY file with a stray byte in its header) takes only the child down, and the
-    user gets a message instead of a core dump. Raises :class:`ConversionError`."""
+    """:func:`convert_file` in a child process (:func:`main`) with at most half the machine's
+    memory, as the service runs it: an importer that crashes on a malformed file (the Open
+    Asset Import Library died of a bus error on a PLY face line starting with ``-``) or runs
+    away with memory takes only the child down, and the user gets a message instead of a core
+    dump or a machine out of memory. Raises :class:`ConversionError`."""
     cmd = [sys.executable, "-m", "farview.host.convert", str(src), str(dst),
            "--max-bytes", str(budgets.max_bytes), "--max-triangles", str(budgets.max_triangles)]
     if settings_file is not None:
         cmd += ["--settings", str(settings_file)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, errors="replace", check=False)
+    limit = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2
+
+    def limits() -> None:  # in the child, before exec: half the machine, as the service's
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    proc = subprocess.run(cmd, capture_output=True, text=True, errors="replace", check=False,
+                          preexec_fn=limits)
     lines = proc.stderr.splitlines()
     if proc.returncode == 0:
         sys.stderr.write("".join(line + "\n" for line in lines))  # (warnings of libraries)
