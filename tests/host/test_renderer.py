@@ -667,6 +667,20 @@ def test_batches_of_small_parts_get_levels_for_moving_frames(egl_context: EglCon
         r.close()
 
 
+def levels_made_after_moving(r: Renderer, scene: Scene, eye: list[View]) -> None:
+    """Moving frames over budget (a budget of 0 ms) ask for levels; wait until they are made."""
+    import time
+
+    r.lod_budget_ms = 0.0
+    for _ in range(3):
+        r.render(scene, eye, moving=True)
+    deadline = time.monotonic() + 120
+    while r.lod_pending and time.monotonic() < deadline:
+        time.sleep(0.05)
+        frame(r, scene, eye)
+    assert not r.lod_pending
+
+
 def test_a_batch_gets_levels_down_to_a_few_triangles_a_part() -> None:
     from farview.host.renderer import BATCH_LOD_MIN_PART_TRIANGLES, _batch_reductions
 
@@ -689,8 +703,6 @@ def test_batches_of_bigger_parts_get_more_levels(egl_context: EglContext) -> Non
     """A batch of parts of 84 triangles gets two levels (a quarter, then 6 triangles a part),
     and a moving frame over budget draws the coarsest: one level of half for every batch left
     100,000 such parts at 234 ms a moving frame."""
-    import time
-
     from benchmarks.bench_scale import sphere
     from farview.host.gltf import Material, Mesh, Primitive
 
@@ -707,14 +719,8 @@ def test_batches_of_bigger_parts_get_more_levels(egl_context: EglContext) -> Non
     try:
         eye = [view((0.0, 0.0, 28.0))]
         full = frame(r, scene, eye).astype(int)
-        r.lod_budget_ms = 0.0
-        for _ in range(3):
-            r.render(scene, eye, moving=True)
-        deadline = time.monotonic() + 120
-        while r.lod_pending and time.monotonic() < deadline:
-            time.sleep(0.05)
-            frame(r, scene, eye)
-        assert not r.lod_pending and r._batches
+        levels_made_after_moving(r, scene, eye)
+        assert r._batches
         for batch in r._batches.values():
             members = len(batch.codes)
             counts = [count // 3 for _, count, *_ in batch.prim.lods]
@@ -741,8 +747,6 @@ def test_small_parts_batched_apart_from_big_ones_keep_showing_at_coarse_levels(
     """Parts of 84 triangles and of 3,120 in the same cells: batched by size class, so the
     levels thin each batch's parts alike and every small part is still drawn at the coarsest
     level (batched together, the simplifier took the small ones first: 22 of 275 were gone)."""
-    import time
-
     from benchmarks.bench_scale import sphere
     from farview.host.gltf import Material, Mesh, Primitive
     from farview.host.renderer import _members
@@ -765,14 +769,7 @@ def test_small_parts_batched_apart_from_big_ones_keep_showing_at_coarse_levels(
     try:
         eye = [view((0.0, 0.0, 22.0))]
         frame(r, scene, eye)
-        r.lod_budget_ms = 0.0
-        for _ in range(3):
-            r.render(scene, eye, moving=True)
-        deadline = time.monotonic() + 120
-        while r.lod_pending and time.monotonic() < deadline:
-            time.sleep(0.05)
-            frame(r, scene, eye)
-        assert not r.lod_pending
+        levels_made_after_moving(r, scene, eye)
         for batch in r._batches.values():  # one size a batch
             sizes = {len(p.indices) for p in _members(batch.codes, r._placement)}
             assert len(sizes) == 1, sizes

@@ -37,6 +37,21 @@ COLLECT = """async (start) => ({
 })"""
 
 
+def goto(page: object, url: str) -> None:
+    """``page.goto(url)``, again (at most twice, after 0.5 s) when Chromium gives up with
+    ``ERR_NETWORK_CHANGED``: it watches the interfaces, and those of a namespace made just
+    before may still be settling (CI saw a navigation given up so once), as a user would
+    reload."""
+    for attempt in range(3):
+        try:
+            page.goto(url)  # type: ignore[attr-defined]
+            return
+        except Exception as e:  # playwright's Error
+            if "ERR_NETWORK_CHANGED" not in str(e) or attempt == 2:
+                raise
+            time.sleep(0.5)
+
+
 def main() -> None:
     url, account, key, chromium, capped, lifted = sys.argv[1:7]
     page_size = sys.argv[sys.argv.index("--page") + 1] if "--page" in sys.argv else "640x420"
@@ -45,7 +60,7 @@ def main() -> None:
         browser = p.chromium.launch(executable_path=chromium, args=[
             "--no-sandbox", "--autoplay-policy=no-user-gesture-required", "--ignore-certificate-errors"])
         page = browser.new_context(ignore_https_errors=True, viewport={"width": width, "height": height}).new_page()
-        page.goto(url + "/viewer/")
+        goto(page, url + "/viewer/")
         page.fill("#account", account)
         page.fill("#key", key)
         page.click("#signin button")
