@@ -181,13 +181,6 @@ def convert_file(src: Path, dst: Path, budgets: Budgets = Budgets(),
         model, origin = _import_point_cloud(src, budgets)
         extras["origin"] = list(origin)
     else:
-        if ext == ".ply":
-            try:
-                ply_check.check(src, budgets.max_triangles)
-            except ply_check.PlyHeaderError as e:
-                raise ConversionError("LimitExceeded" if e.limit else "InvalidInput",
-                                      f"{src.name}: {e.message}" + (
-                                          "" if e.limit else "; export it again")) from None
         model = _import_assimp(src, budgets, warnings)
     before = model
     applied = conversion_settings.Applied(model, None)
@@ -327,6 +320,13 @@ def _import_assimp(src: Path, budgets: Budgets, warnings: list[str] | None = Non
         import assimp_py
     except ImportError:  # pragma: no cover - a dependency of the package
         raise ConversionError("InvalidInput", "the assimp-py package is not installed") from None
+    if src.suffix.lower() == ".ply":  # the library trusts a PLY header's counts
+        try:
+            ply_check.check(src, budgets.max_triangles)
+        except ply_check.PlyHeaderError as e:
+            raise ConversionError("LimitExceeded" if e.limit else "InvalidInput",
+                                  f"{src.name}: {e.message}" + (
+                                      "" if e.limit else "; export it again")) from None
     flags = (assimp_py.Process_Triangulate | assimp_py.Process_JoinIdenticalVertices
              | assimp_py.Process_GenSmoothNormals | assimp_py.Process_SortByPType
              | assimp_py.Process_ValidateDataStructure)
