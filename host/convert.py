@@ -46,8 +46,10 @@ runs each conversion in a child process (``python -m farview.host.convert``) wit
 limit and a timeout, and ``farview convert`` in one too (:func:`cli_main`), so that an
 importer that crashes or runs away takes only that process down. A PLY file's header is
 checked first (:mod:`host.ply_check`): the importer trusted its counts, and a malformed one
-took 14 GB. The output is written to a temporary file beside the target and renamed into place
-only when complete: a failed conversion leaves nothing behind.
+took 14 GB. So is a binary FBX file's structure (:mod:`host.fbx_check`): the importer allocates
+each array at its declared size, and a 637-byte file took 6.2 GB. The output is written to a
+temporary file beside the target and renamed into place only when complete: a failed
+conversion leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -70,7 +72,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from farview.host import conversion_settings, material_overrides, ply_check, pointclouds
+from farview.host import (
+    conversion_settings,
+    fbx_check,
+    material_overrides,
+    ply_check,
+    pointclouds,
+)
 from farview.host.errors import ModelError
 from farview.host.gltf import (
     BACK_CLUSTERS,
@@ -320,13 +328,15 @@ def _import_assimp(src: Path, budgets: Budgets, warnings: list[str] | None = Non
         import assimp_py
     except ImportError:  # pragma: no cover - a dependency of the package
         raise ConversionError("InvalidInput", "the assimp-py package is not installed") from None
-    if src.suffix.lower() == ".ply":  # the library trusts a PLY header's counts
-        try:
+    try:
+        if src.suffix.lower() == ".ply":  # the library trusts a PLY header's counts
             ply_check.check(src, budgets.max_triangles)
-        except ply_check.PlyHeaderError as e:
-            raise ConversionError("LimitExceeded" if e.limit else "InvalidInput",
-                                  f"{src.name}: {e.message}" + (
-                                      "" if e.limit else "; export it again")) from None
+        elif src.suffix.lower() == ".fbx":  # and a binary FBX array's declared size
+            fbx_check.check(src, fbx_check.array_budget(budgets.max_triangles))
+    except (ply_check.PlyHeaderError, fbx_check.FbxError) as e:
+        raise ConversionError("LimitExceeded" if e.limit else "InvalidInput",
+                              f"{src.name}: {e.message}" + (
+                                  "" if e.limit else "; export it again")) from None
     flags = (assimp_py.Process_Triangulate | assimp_py.Process_JoinIdenticalVertices
              | assimp_py.Process_GenSmoothNormals | assimp_py.Process_SortByPType
              | assimp_py.Process_ValidateDataStructure)
