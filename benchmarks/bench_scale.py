@@ -6,7 +6,8 @@ and one node per part, one of 8 materials; the parts share their index buffer), 
 ``.glb`` to a temporary folder. For each model it reports: the file's size, the load (parse +
 decode, ``host.gltf.load_model``), adding it to a scene, memory, and the
 in-process renderer's frame time at 1280×720 while the camera moves (an orbit; big parts may be
-drawn at a coarser level of detail, the level reached is shown) and at rest (the same view
+drawn at a coarser level of detail, the level reached is shown, and "points": the parts the last
+moving frame drew as one point each, tiny parts at the deepest level) and at rest (the same view
 again, full detail; "back %": the triangles it left out in back-face clusters; "give-up ms":
 how long a pose that comes 0.1 s into a frame refining a coarse picture waits for the renderer,
 which gives such a frame up, median of three), p50 over ``--frames`` frames, the seconds until
@@ -212,6 +213,7 @@ def measure(renderer: Renderer, path: Path, frames: int) -> dict[str, float]:
         moving.append(renderer.last_timings.render_ms)
     culled = renderer.last_culled
     level = renderer.lod_level
+    proxies = renderer.last_proxies
     for _ in range(frames):
         render(frames * 0.05)
         rest.append(renderer.last_timings.render_ms)
@@ -254,7 +256,7 @@ def measure(renderer: Renderer, path: Path, frames: int) -> dict[str, float]:
     renderer.batching = renderer.lod = True
     assert culled == 0, f"{culled} parts were outside the view: the bench must see them all"
     out = {"load_s": t1 - t0, "scene_s": t2 - t1, "prime_s": t2p - t2, "first_frame_s": t3 - t2p,
-           "lod_s": t4 - t3, "level": level,
+           "lod_s": t4 - t3, "level": level, "proxies": proxies,
            "rss_mb": rss / 2**20, "moved_mb": moved / 2**20,
            "peak_mb": peak / 2**20,
            "moving_ms": float(np.median(moving)), "rest_ms": float(np.median(rest)),
@@ -288,10 +290,12 @@ def warm_up(renderer: Renderer, path: Path, cloud: bool = False) -> None:
     return_freed_memory()
 
 
-def measure_in_this_process(path: Path, frames: int) -> None:
-    """``--measure``: one model, measured by a process of its own; prints a JSON line."""
+def measure_in_this_process(path: Path, frames: int, points: bool = True) -> None:
+    """``--measure``: one model, measured by a process of its own; prints a JSON line.
+    ``points``: batches of tiny parts may be drawn as points (``Renderer.proxies``)."""
     ctx = farview.host.egl.EglContext()
     renderer = Renderer(1280, 720)
+    renderer.proxies = points
     renderer.render(Scene(), [orbit(0.0, 1.0)])
     before = psutil.Process().memory_info().rss
     warm_up(renderer, path.with_name(path.stem + "_warm_up.glb"))
@@ -397,11 +401,15 @@ def measure_cloud(path: Path, frames: int) -> None:
                       "hit": bool(hits) and hits[0].hit_type == "Point"}), flush=True)
 
 
+_CHILD_FLAGS: list[str] = []
+"""Flags each measuring process gets too (``--no-points``)."""
+
+
 def _measured(flag: str, path: Path, frames: int) -> dict[str, Any]:
     """What ``--measure`` or ``--measure-cloud`` (``flag``) printed for ``path``, measured by a
     process of its own."""
-    child = subprocess.run([sys.executable, __file__, flag, str(path), "--frames", str(frames)],
-                           capture_output=True, text=True, check=False)
+    child = subprocess.run([sys.executable, __file__, flag, str(path), "--frames", str(frames),
+                            *_CHILD_FLAGS], capture_output=True, text=True, check=False)
     if child.returncode:
         raise SystemExit(f"measuring {path.name} failed:\n{child.stderr}")
     out: dict[str, Any] = json.loads(child.stdout.strip().splitlines()[-1])
@@ -434,12 +442,17 @@ def main() -> None:
                     "(farview convert) and measure the converted file: levels of detail made "
                     "ahead; and each model of more parts with ARR's sceneGraphMode none (one "
                     "object, the parts merged)")
+    ap.add_argument("--no-points", action="store_true",
+                    help="never draw batches of tiny parts as points (Renderer.proxies off): "
+                    "their coarsest triangles at every level, to compare")
     ap.add_argument("--measure", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--measure-cloud", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.measure:
-        measure_in_this_process(args.measure, args.frames)
+        measure_in_this_process(args.measure, args.frames, not args.no_points)
         return
+    if args.no_points:
+        _CHILD_FLAGS.append("--no-points")
     if args.measure_cloud:
         measure_cloud(args.measure_cloud, args.frames)
         return
@@ -455,8 +468,8 @@ def main() -> None:
           f"{'1st frame s':>11} {'LODs s':>6} {'RSS MB':>7} {'moved MB':>8} {'peak MB':>7} "
           f"{'B/tri':>6} "
           f"{'moving ms':>9} "
-          f"{'level':>5} {'rest ms':>8} {'back %':>6} {'give-up ms':>10} {'pick ms':>8} "
-          f"{'select ms':>9} {'plain ms':>8} {'warm MB':>7}")
+          f"{'level':>5} {'points':>7} {'rest ms':>8} {'back %':>6} {'give-up ms':>10} "
+          f"{'pick ms':>8} {'select ms':>9} {'plain ms':>8} {'warm MB':>7}")
     converted = []
     with tempfile.TemporaryDirectory() as tmp:
         for millions, parts in rows:
@@ -505,7 +518,7 @@ def _row(path: Path, tris: int, parts: int, frames: int, note: str = "") -> None
           f"{r['load_s']:>7.2f} {r['scene_s']:>8.2f} {r['prime_s']:>7.2f} {r['first_frame_s']:>11.2f} "
           f"{r['lod_s']:>6.2f} {r['rss_mb']:>7.0f} {r['moved_mb']:>8.0f} {r['peak_mb']:>7.0f} "
           f"{r['rss_mb'] * 2**20 / tris:>6.0f} "
-          f"{r['moving_ms']:>9.1f} {r['level']:>5} {r['rest_ms']:>8.1f} "
+          f"{r['moving_ms']:>9.1f} {r['level']:>5} {r['proxies']:>7,} {r['rest_ms']:>8.1f} "
           f"{100 * r['back_skipped'] / tris:>6.0f} {r['give_up_ms']:>10.1f} "
           f"{r['pick_ms']:>8.1f} {r['select_ms']:>9.1f} "
           f"{r['unbatched_ms']:>8.1f} {r['warm_up_mb']:>7.0f}{note}", flush=True)

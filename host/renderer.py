@@ -225,6 +225,10 @@ class _GpuPrimitive:
     point_levels: tuple[int, ...] = ()
     """A big point cloud's levels of detail: how many of its first indices each level draws
     (:func:`_point_bands`)."""
+    proxy: tuple[int, int, tuple[int, int], int, float] | None = None
+    """A batch's members as points, one at each member's centre (vao, count, buffers, index
+    type, the members' mean bounding radius): drawn instead of its coarsest level at
+    :data:`PROXY_LEVEL` while its members look smaller than :data:`PROXY_MAX_PX`."""
 
 
 _PrimDraw = tuple[int, int, Features, tuple[float, float, float, float], float, float, bool,
@@ -460,6 +464,19 @@ BATCH_LOD_MIN_PART_TRIANGLES = 6
 (:func:`_batch_reductions`): its parts are small and closed, and a part of 12 triangles cut to
 3 is flat (a grid of such parts seen at an angle kept 9 % of its pixels at
 :data:`host.lod.LOD_REDUCTIONS`' first level)."""
+
+
+PROXY_LEVEL = 4
+"""From this level (the deepest for triangles) a batch whose members look smaller than
+:data:`PROXY_MAX_PX` is drawn as one point a member (:attr:`_GpuPrimitive.proxy`): its coarsest
+level still has :data:`BATCH_LOD_MIN_PART_TRIANGLES` triangles a member, and fewer make parts
+flat, while llvmpipe sets up and bins each of them even when the part is a few pixels."""
+PROXY_MAX_PX = 6.0
+"""A batch is drawn as points while its members, at its nearest point to the eye, are at most
+this many pixels across."""
+PROXY_AREA = math.sqrt(math.pi) / 2
+"""A member's point is this times its bounding sphere's diameter on screen: a square of the
+sphere's area."""
 
 
 def _batch_reductions(triangles: int, members: int) -> tuple[float, ...]:
@@ -934,6 +951,13 @@ class Renderer:
         eye (:func:`host.lod.cluster_order`; off: for measuring)."""
         self.last_back_skipped = 0
         """Triangles the last frame skipped in back-face clusters (all views)."""
+        self.proxies = True
+        """Draw batches of tiny parts as points at :data:`PROXY_LEVEL` (off: for measuring)."""
+        self.last_proxies = 0
+        """Batch members the last frame drew as points (:data:`PROXY_LEVEL`; all views)."""
+        self._proxy_scale = 0.0
+        """Pixels across of a unit radius at unit depth, in the view being drawn (times
+        :data:`PROXY_AREA`)."""
         self._abort: Callable[[], bool] | None = None
         self.last_aborted = False
         """The last :meth:`render` was given up (its ``abort`` said so)."""
@@ -1250,6 +1274,10 @@ class Renderer:
                 GL.glDeleteVertexArrays(1, [vao])
                 GL.glDeleteBuffers(2, list(buffers))
             p.lods.clear()
+            if p.proxy is not None:
+                GL.glDeleteVertexArrays(1, [p.proxy[0]])
+                GL.glDeleteBuffers(2, list(p.proxy[2]))
+                p.proxy = None
         dead = {id(p) for p in prims}
         if dead and self._asked_parts:
             self._asked_parts = [a for a in self._asked_parts if id(a[0]) not in dead]
@@ -1279,7 +1307,7 @@ class Renderer:
         material = prims[0].material
         gpu_prim = _GpuPrimitive(vao, (vbo, ibo), len(index), material, PLAIN, (), _IDENTITY_XF,
                                  np.zeros(5, dtype=np.int32), False, index_type=index_type,
-                                 layout=_POSITION_NORMAL)
+                                 layout=_POSITION_NORMAL, proxy=self._proxy(prims, positions))
         points = positions.astype(np.float64)
         lo, hi = points.min(axis=0), points.max(axis=0)
         centre = (lo + hi) / 2
@@ -1287,6 +1315,23 @@ class Renderer:
                        float(np.linalg.norm(points - centre, axis=1).max()), gpu_prim, codes)
         self._batches[key] = batch
         return batch
+
+    def _proxy(self, prims: list[Primitive], positions: npt.NDArray[np.float32]
+               ) -> tuple[int, int, tuple[int, int], int, float] | None:
+        """A batch's members as points (see :attr:`_GpuPrimitive.proxy`): each member's box
+        centre (``positions``: the members' world-space vertices, in order), uploaded."""
+        counts = np.array([len(p.positions) for p in prims])
+        if not len(counts) or not counts.all():
+            return None
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        centres = (np.minimum.reduceat(positions, starts) + np.maximum.reduceat(positions, starts)
+                   ) / 2
+        reach = np.linalg.norm(positions - np.repeat(centres, counts, axis=0), axis=1)
+        radius = float(np.maximum.reduceat(reach, starts).mean())
+        vao, vbo, ibo, index_type, uploaded = _upload_columns(
+            [(0, centres.astype(np.float32))], np.arange(len(centres), dtype=np.uint32))
+        self._released += uploaded
+        return vao, len(centres), (vbo, ibo), index_type, radius
 
     def _submit_levels(self, gpu: _GpuPrimitive, prim: Primitive,
                        extra_columns: list[npt.NDArray[np.float32]]) -> None:
@@ -1460,6 +1505,7 @@ class Renderer:
         view_projs = []
         self.last_culled = 0
         self.last_back_skipped = 0
+        self.last_proxies = 0
         aborted = False
         for i, view in enumerate(views):
             GL.glViewport(i * eye_w, 0, eye_w, self.height)
@@ -1468,6 +1514,7 @@ class Renderer:
                 f.tan_left, f.tan_right, f.tan_up, f.tan_down, near, far)
             vp = _FLIP_Y @ proj @ transforms.view_matrix(view.pose.position, view.pose.orientation)
             view_projs.append(vp)
+            self._proxy_scale = PROXY_AREA * abs(float(proj[1, 1])) * self.height
             for prog in {*progs.values(), *dense_progs.values()}:
                 GL.glUseProgram(prog.id)
                 GL.glUniformMatrix4fv(prog.loc("u_view_proj"), 1, GL.GL_TRUE,
@@ -1940,10 +1987,14 @@ class Renderer:
         for features, prog in progs.items():
             GL.glUseProgram(prog.id)
             GL.glUniform1f(prog.loc("u_alpha"), alpha)
-            reduced, skipped, aborted, deepest = self._draw(
+            reduced, skipped, aborted, deepest, proxies = self._draw(
                 prog, draws, features, blend, self._draw_level,
-                self._draw_eye if self.back_clusters else None, self._abort, self._point_size)
+                self._draw_eye if self.back_clusters else None, self._abort, self._point_size,
+                (self._draw_eye, self._proxy_scale)
+                if self.proxies and self._draw_level >= PROXY_LEVEL and self._draw_eye is not None
+                else None)
             self._drew_reduced |= reduced
+            self.last_proxies += proxies
             self._deepest = max(self._deepest, deepest)
             self.last_back_skipped += skipped
             if aborted:
@@ -1955,7 +2006,9 @@ class Renderer:
               blend: bool | None, level: int = 0,
               eye: npt.NDArray[np.float64] | None = None,
               abort: Callable[[], bool] | None = None,
-              point_size: float = 1.0) -> tuple[bool, int, bool, int]:
+              point_size: float = 1.0,
+              proxy: tuple[npt.NDArray[np.float64], float] | None = None
+              ) -> tuple[bool, int, bool, int, int]:
         """The per-part loop: ctypes calls only (see :mod:`host.glcalls`). Draws the
         primitives of variant ``features`` (and of ``blend``, see :meth:`_draw_all`), at
         level of detail ``level`` where a primitive has one. With ``eye`` (the view's, in the
@@ -1967,9 +2020,13 @@ class Renderer:
         half the pixels a level and few holes (twice as wide kept the area, and a dense cloud,
         drawn over each pixel many times, then took 80 ms a moving frame at 5 M points and
         1280 × 720, against 30-48 ms so); the rest are drawn ``point_size`` wide (the
-        program's). Returns whether some primitive was coarser, the triangles skipped, whether
-        ``abort`` said stop, and the most levels a cloud drawn coarser has (0: none)."""
+        program's). With ``proxy`` (the eye, and :attr:`Renderer._proxy_scale`), a batch whose
+        members look at most :data:`PROXY_MAX_PX` across is drawn as one point a member
+        (:attr:`_GpuPrimitive.proxy`). Returns whether some primitive was coarser, the
+        triangles skipped, whether ``abort`` said stop, the most levels a cloud drawn coarser
+        has (0: none), and the members drawn as points."""
         reduced = False
+        proxies = 0
         deepest = 0
         skipped = 0
         loc_model, loc_normal = prog.loc("u_model"), prog.loc("u_normal_matrix")
@@ -2037,6 +2094,19 @@ class Renderer:
                     (gl.enable if cull else gl.disable)(cull_face)
                     culling = cull
                 index_type = p.index_type
+                if proxy is not None and p.proxy is not None:
+                    p_vao, p_count, _, p_type, radius = p.proxy
+                    eye_p, scale = proxy
+                    nearest = float(np.linalg.norm(d.centre - eye_p)) - d.radius
+                    if radius * scale <= PROXY_MAX_PX * max(nearest, 1e-6):
+                        gl.uniform1f(prog.loc("u_proxy_px"), radius * scale)
+                        gl.uniform3f(prog.loc("u_proxy_eye"), *eye_p)
+                        gl.bind_vertex_array(p_vao)
+                        gl.draw_elements(GL.GL_POINTS, p_count, p_type, None)
+                        gl.uniform1f(prog.loc("u_proxy_px"), 0.0)
+                        reduced = True
+                        proxies += p_count
+                        continue
                 if level and p.lods:
                     vao, count, _, index_type = p.lods[min(level, len(p.lods)) - 1]
                     reduced = True
@@ -2081,7 +2151,7 @@ class Renderer:
         gl.disable(cull_face)
         gl.stencil_mask(0x00)
         gl.active_texture(texture0)
-        return reduced, skipped, aborted, deepest
+        return reduced, skipped, aborted, deepest, proxies
 
     def _read(self, fbo: int, attachment: int, fmt: int, plane: av.video.plane.VideoPlane,
               channels: int) -> None:

@@ -33,6 +33,9 @@ uniform mat4 u_model;
 uniform mat3 u_normal_matrix;  // inverse-transpose of the model's 3x3, so scaled parts light right
 uniform mat4 u_view_proj;
 uniform float u_point_size;    // POINTS: pixels across (GL_PROGRAM_POINT_SIZE is enabled)
+uniform float u_proxy_px;      // > 0: a batch's parts drawn as points, one at each part's
+uniform vec3 u_proxy_eye;      // centre (renderer.PROXY_LEVEL), u_proxy_px / w pixels across,
+                               // lit as if facing this eye
 uniform mat3 u_uv_xf[5];       // per texture role: base, mr, normal, occlusion, emissive
 uniform int u_uv_set[5];       // which TEXCOORD_n each role reads
 #ifdef CUT_PLANES
@@ -82,7 +85,7 @@ vec2 role_uv(int role) {
 
 void main() {
     vec4 world = u_model * vec4(a_position, 1.0);
-    vec3 normal = u_normal_matrix * a_normal;
+    vec3 normal = u_proxy_px > 0.0 ? u_proxy_eye - world.xyz : u_normal_matrix * a_normal;
 #ifdef VERTEX_LIGHTING
     vec3 base = u_base_color.rgb;
 #ifdef VERTEX_COLOR
@@ -133,5 +136,7 @@ void main() {
     gl_Position = u_view_proj * world;
 #ifdef POINTS
     gl_PointSize = u_point_size;
+#else
+    gl_PointSize = clamp(u_proxy_px / gl_Position.w, 1.0, 64.0);
 #endif
 }

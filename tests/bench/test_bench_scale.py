@@ -14,7 +14,7 @@ from tests.bench import run_bench
 def test_bench_scale_reports_each_model() -> None:
     stdout = run_bench("bench_scale.py", "--triangles", "0.01", "--parts", "256", "--clouds",
                        "0.02", "--frames", "2")
-    rows = re.findall(r"^\s+([\d,]+)\s+([\d,]+)\s+([\d.]+)(\s+-?[\d.]+){18}\s*$", stdout, re.M)
+    rows = re.findall(r"^\s+([\d,]+)\s+([\d,]+)\s+([\d.]+)(\s+-?[\d.,]+){19}\s*$", stdout, re.M)
     assert [(int(t.replace(",", "")) > 0, p) for t, p, *_ in rows] == [(True, "64"), (True, "256")], \
         stdout
     # a point cloud of 141 × 141 points: every column, and the ray cast hits a point

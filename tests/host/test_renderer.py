@@ -773,9 +773,9 @@ def test_small_parts_batched_apart_from_big_ones_keep_showing_at_coarse_levels(
         for batch in r._batches.values():  # one size a batch
             sizes = {len(p.indices) for p in _members(batch.codes, r._placement)}
             assert len(sizes) == 1, sizes
-        r.lod_level = 4
+        r.lod_level = 3  # the coarsest triangles (level 4 may draw batches of them as points)
         r.render(scene, eye, moving=True)
-        assert r.last_reduced
+        assert r.last_reduced and r.last_proxies == 0
         lit = model_mask(r.read_rgba())
         # where each small part's centre lands (the view looks down -z from 22 m, 45° high)
         px_per_m = H / (2 * 22.0 * np.tan(np.radians(22.5)))
@@ -783,6 +783,53 @@ def test_small_parts_batched_apart_from_big_ones_keep_showing_at_coarse_levels(
                      int(W / 2 + x * px_per_m) - 1:int(W / 2 + x * px_per_m) + 2].any()
                  for x, y, _ in small_at]
         assert all(shown), f"{shown.count(False)} of {len(shown)} small parts gone"
+    finally:
+        r.close()
+
+
+def test_tiny_parts_at_the_deepest_level_are_drawn_as_points(egl_context: EglContext) -> None:
+    """Parts of 12 triangles a few pixels across: at PROXY_LEVEL a batch of them is drawn as
+    one point a part (their coarsest level still has 6 triangles a part: 100,000 such parts
+    took 60 ms a moving frame, 29 as points), where each part is, about as big; parts close to
+    the eye keep their triangles, and a frame at rest draws every triangle."""
+    from benchmarks.bench_scale import sphere
+    from farview.host.gltf import Material, Mesh, Primitive
+    from farview.host.renderer import PROXY_LEVEL
+
+    pos, nrm, idx = sphere(3)
+    assert len(idx) // 3 == 12
+    material = Material("plain")
+    scene = Scene()
+    root = scene.create_entity("assembly")
+    at = []
+    for i in range(1600):  # 40 × 40 in a plane: 16 batch cells of 1,200 triangles
+        prim = Primitive(pos * np.float32(0.3), nrm, idx, material)
+        at.append((i % 40 - 19.5, i // 40 - 19.5, 0.0))
+        scene.create_entity(f"part {i}", root, mesh=Mesh(f"part {i}", (prim,)), position=at[-1])
+    r = Renderer(W, H, lighting="vertex")
+    try:
+        far = [view((0.0, 0.0, 60.0))]  # a part about 3 pixels across
+        full = model_mask(frame(r, scene, far))
+        assert r.last_proxies == 0
+        levels_made_after_moving(r, scene, far)
+        r.lod_level = PROXY_LEVEL - 1
+        r.render(scene, far, moving=True)
+        assert r.last_reduced and r.last_proxies == 0
+        r.lod_level = PROXY_LEVEL
+        r.render(scene, far, moving=True)
+        assert r.last_proxies == 1600
+        points = model_mask(r.read_rgba())
+        assert 0.5 * full.sum() < points.sum() < 2.0 * full.sum(), (points.sum(), full.sum())
+        px_per_m = H / (2 * 60.0 * np.tan(np.radians(22.5)))
+        shown = [points[int(H / 2 - y * px_per_m) - 1:int(H / 2 - y * px_per_m) + 2,
+                        int(W / 2 + x * px_per_m) - 1:int(W / 2 + x * px_per_m) + 2].any()
+                 for x, y, _ in at]
+        assert all(shown), f"{shown.count(False)} of {len(shown)} parts not drawn"
+        near = [view((0.0, 0.0, 8.0))]  # about 20 pixels a part: triangles
+        r.render(scene, near, moving=True)
+        assert r.last_reduced and r.last_proxies == 0
+        frame(r, scene, far)  # at rest: every triangle again
+        assert r.last_proxies == 0 and not r.last_reduced
     finally:
         r.close()
 
