@@ -84,8 +84,9 @@ class _Walk:
         end, count, props_len, name_len = (int(v) for v in self.head.unpack_from(self.data, at))
         if end == 0:
             return 0
-        name = bytes(self.data[at + self.head.size:at + self.head.size + name_len]).decode(
-            "ascii", "replace")
+        name = "".join(  # (shown in messages: printable ASCII only, 40 characters at most)
+            chr(b) if 32 <= b < 127 else "?"
+            for b in self.data[at + self.head.size:at + self.head.size + min(name_len, 40)])
         path = f"{path}/{name}" if path else name
         if depth > MAX_DEPTH:
             raise self.fail(at, path, f"records are nested more than {MAX_DEPTH} deep")

@@ -173,6 +173,16 @@ def test_malformed_structures_are_named(case: int) -> None:
     assert says in err.value.message and not err.value.limit, (name, err.value.message)
 
 
+def test_a_garbled_record_name_is_shown_printable() -> None:
+    good = write_fbx(triangle())
+    v = vertices_at(good)
+    bad = _with(_with(good, v + 13, b"\n\x01"), v, struct.pack("<I", len(good) + 10))
+    with pytest.raises(FbxError) as err:
+        check_bytes(bad, 1 << 20)
+    assert "record Objects/Geometry/??rtices at byte" in err.value.message
+    assert err.value.message.isprintable()
+
+
 def test_nesting_deeper_than_the_limit_is_refused() -> None:
     rec = Rec("leaf", (1,))
     for _ in range(fbx_check.MAX_DEPTH + 2):
