@@ -347,7 +347,8 @@ def _import_assimp(src: Path, budgets: Budgets, warnings: list[str] | None = Non
             if "contains no faces" not in str(e):
                 raise
             # a point cloud (a PLY of vertices only): the validator wants faces; the indices
-            # it would check are not used for points, and the vertices are checked below
+            # it would check are not used for points, and the vertices are checked below (and
+            # the nodes' meshes, which the validator checked too)
             scene = assimp_py.import_file(str(src), flags & ~assimp_py.Process_ValidateDataStructure)
     except (RuntimeError, ValueError, OSError) as e:
         raise ConversionError("InvalidInput", f"{src.name} could not be read "
@@ -411,6 +412,9 @@ def _import_assimp(src: Path, budgets: Budgets, warnings: list[str] | None = Non
             raise ConversionError("InvalidInput", f"{src.name}: node {node.name!r} has a "
                                   "non-finite transform")
         mesh_ids = list(node.mesh_indices)
+        if not all(0 <= k < len(meshes) for k in mesh_ids):
+            raise ConversionError("InvalidInput", f"{src.name}: node {node.name!r} names a "
+                                  "mesh it does not have")
         nodes.append(Node(index, node.name or f"node_{index}",
                           matrix=tuple(float(x) for x in m4.T.reshape(-1)),
                           mesh=meshes[mesh_ids[0]] if len(mesh_ids) == 1 else None))

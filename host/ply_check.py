@@ -2,10 +2,11 @@
 
 The library trusts what a PLY header declares: a 2.5 KB file whose ``element face`` line had run
 into the property line before it took 14 GB of memory in 20 s (found by a throwaway fuzz of the
-converter). :func:`check` reads the header (at most :data:`MAX_HEADER_BYTES`), refuses lines
-that are not PLY's, and refuses counts the rest of the file is too short to hold (each value
-takes at least two bytes in ASCII, its type's size in binary), and counts over the conversion's
-budget; what passes can make the library allocate no more than about the file's size.
+converter). :func:`check` reads the header (at most :data:`MAX_HEADER_BYTES`), refuses
+``format``, ``element`` and ``property`` lines that are not PLY's (and skips lines that start
+with another word, as the library does), counts the rest of the file is too short to hold
+(each value takes at least two bytes in ASCII, its type's size in binary), and counts over the
+conversion's budget; what passes can make the library allocate no more than about the file's size.
 Pure Python, no I/O beyond reading the header and the file's size.
 """
 
@@ -82,8 +83,8 @@ def parse(header: bytes) -> tuple[str, list[Element]]:
             else:
                 raise PlyHeaderError(bad)
             elements[-1] = Element(last.name, last.count, last.values + 1, last.min_bytes + size)
-        else:
-            raise PlyHeaderError(bad)
+        # other lines are skipped, as the library skips them (Blender 2.47 wrote a comment
+        # without the word "comment": "Created by Blender3D 247 - www.blender.org, ...")
     raise PlyHeaderError("its header has no end_header line")
 
 

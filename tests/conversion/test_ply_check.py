@@ -48,6 +48,16 @@ def test_malformed_headers_are_named(tmp_path: Path, header: str, says: str) -> 
     assert says in err.value.message and not err.value.limit
 
 
+def test_lines_of_other_words_are_skipped_as_the_library_skips_them(tmp_path: Path) -> None:
+    """Blender 2.47 wrote a comment without the word "comment" (the Open Asset Import
+    Library's test model Wuson.ply); the library reads such a file, and so does the converter."""
+    header = HEADER.format(fmt="ascii", v=3, f=1).replace(
+        "comment made by hand", "Created by Blender3D 247 - www.blender.org, source file: ")
+    src = write(tmp_path / "blender.ply", header, ASCII_BODY.encode())
+    check(src, 10)
+    assert convert_file(src, tmp_path / "blender.glb").triangles == 1
+
+
 def test_counts_the_file_cannot_hold_or_over_the_budget_are_refused(tmp_path: Path) -> None:
     with pytest.raises(PlyHeaderError, match=r"declares 3 vertex, 1,000,000 face, more than its "
                                              r"26 bytes") as err:
