@@ -73,7 +73,9 @@ def _node_transform(node: Node) -> tuple[Vec3, Quat, Vec3]:
             raise SceneError(f"{where} has a matrix too large to decompose into translation, "
                              "rotation and scale")
         if residual > 1e-4 * max(1.0, max(abs(c) for c in s)):
-            raise SceneError(f"{where} has a sheared matrix, which entities cannot represent")
+            raise SceneError(f"{where} has a sheared matrix, which glTF does not allow and "
+                             "entities cannot represent; export the model again with the "
+                             "shear applied to its vertices")
     else:
         t, r, s = node.translation, node.rotation, node.scale
     try:

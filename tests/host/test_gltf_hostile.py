@@ -325,8 +325,10 @@ def test_add_model_is_atomic(bad: dict) -> None:
     doc["nodes"][5]["children"].append(1500)  # a side branch built before the bad node
     doc["nodes"].append({"name": "side"})
     model = load_model_bytes(json.dumps(doc).encode())
-    with pytest.raises(SceneError, match=r"node 1400 \(node_1400\)"):
+    with pytest.raises(SceneError, match=r"node 1400 \(node_1400\)") as err:
         scene.add_model(model, "broken", parent=keep)
+    if "matrix" in bad and bad["matrix"] is SHEAR:  # it says what to do
+        assert "export the model again with the shear applied" in err.value.message
     assert len(scene) == before_len and scene.roots == before_roots
     assert len(keep.children) == 1
     with pytest.raises(SceneError, match="node 1400"):
