@@ -2036,8 +2036,11 @@ class Renderer:
         loc_xf, loc_set = prog.loc("u_uv_xf"), prog.loc("u_uv_set")
         loc_cutoff = prog.loc("u_alpha_cutoff")
         loc_nscale, loc_occ = prog.loc("u_normal_scale"), prog.loc("u_occlusion_strength")
+        loc_proxy_px = prog.loc("u_proxy_px")
         rich = features != PLAIN
         gl = glcalls
+        if proxy is not None:  # (the eye is the same for every batch drawn as points)
+            gl.uniform3f(prog.loc("u_proxy_eye"), *proxy[0])
         triangles, cull_face = GL.GL_TRIANGLES, GL.GL_CULL_FACE
         if "POINTS" in features:
             triangles = GL.GL_POINTS
@@ -2097,13 +2100,12 @@ class Renderer:
                 if proxy is not None and p.proxy is not None:
                     p_vao, p_count, _, p_type, radius = p.proxy
                     eye_p, scale = proxy
-                    nearest = float(np.linalg.norm(d.centre - eye_p)) - d.radius
+                    nearest = math.dist(d.centre, eye_p) - d.radius
                     if radius * scale <= PROXY_MAX_PX * max(nearest, 1e-6):
-                        gl.uniform1f(prog.loc("u_proxy_px"), radius * scale)
-                        gl.uniform3f(prog.loc("u_proxy_eye"), *eye_p)
+                        gl.uniform1f(loc_proxy_px, radius * scale)
                         gl.bind_vertex_array(p_vao)
                         gl.draw_elements(GL.GL_POINTS, p_count, p_type, None)
-                        gl.uniform1f(prog.loc("u_proxy_px"), 0.0)
+                        gl.uniform1f(loc_proxy_px, 0.0)
                         reduced = True
                         proxies += p_count
                         continue
