@@ -252,6 +252,81 @@ def simplify(positions: npt.NDArray[np.float32], indices: npt.NDArray[np.uint32]
     return out
 
 
+_GRID_MAX_CELLS = 1 << 20
+"""Cells along each axis of :func:`quick_levels`' grid at most (the cell's key fits 60 bits)."""
+
+
+def quick_levels(positions: npt.NDArray[np.float32], indices: npt.NDArray[np.uint32],
+                 extra: npt.NDArray[np.float32] | None = None,
+                 reductions: Sequence[float] = LOD_REDUCTIONS) -> Levels:
+    """Stand-in levels, made in about a third of the time of :func:`simplify`'s and shaped as
+    they are (one a ``reductions``, each from the one before, carrying the ``extra`` columns,
+    smooth normals, vertex-cache order): the vertices in each cell of a grid are merged into
+    their mean (vertex clustering, Rossignac and Borrel), and the triangles left with fewer
+    than three corners are dropped, as are copies of one triangle. The cell is chosen from the
+    surface's area so that a closed surface keeps about the share of triangles asked for (a
+    closed mesh has about two triangles a vertex). Coarser and blockier than edge collapses
+    (a texture seam's two sides are averaged): the renderer draws them while the camera moves
+    only until its :func:`simplify` levels replace them (a 20 M-triangle model's took 45 s
+    here)."""
+    from farview.host.gltf import _compute_normals
+
+    out: Levels = []
+    pts = np.asarray(positions, dtype=np.float64)
+    tris = np.asarray(indices, dtype=np.int64).reshape(-1, 3)
+    cols = None if extra is None else np.asarray(extra, dtype=np.float64).reshape(len(pts), -1)
+    if not len(tris):
+        return out
+    edge1 = pts[tris[:, 1]] - pts[tris[:, 0]]
+    edge2 = pts[tris[:, 2]] - pts[tris[:, 0]]
+    area = 0.5 * float(np.linalg.norm(np.cross(edge1, edge2), axis=1).sum())
+    del edge1, edge2
+    fit = 1.0
+    for reduction in reductions:
+        before = len(tris)
+        if before < 64 or not math.isfinite(area) or area <= 0.0:
+            break
+        lo = pts.min(axis=0)
+        side = float((pts.max(axis=0) - lo).max())
+        target = before * (1.0 - reduction)
+        cell = max(math.sqrt(2.0 * area / target) * fit,
+                   side / (_GRID_MAX_CELLS - 1), 1e-30)
+        q = np.minimum(((pts - lo) / cell).astype(np.int64), _GRID_MAX_CELLS - 1)
+        key = (q[:, 0] * _GRID_MAX_CELLS + q[:, 1]) * _GRID_MAX_CELLS + q[:, 2]
+        del q
+        _, into = np.unique(key, return_inverse=True)
+        into = into.reshape(-1)
+        count = np.bincount(into).astype(np.float64)
+        cells = len(count)
+        merged = np.stack([np.bincount(into, weights=pts[:, k], minlength=cells) / count
+                           for k in range(3)], axis=1)
+        t = into[tris]
+        t = t[(t[:, 0] != t[:, 1]) & (t[:, 1] != t[:, 2]) & (t[:, 0] != t[:, 2])]
+        s = np.sort(t, axis=1)
+        order = np.lexsort((s[:, 2], s[:, 1], s[:, 0]))  # (stable: a copy's first comes first)
+        s = s[order]
+        first = np.ones(len(s), dtype=bool)
+        first[1:] = (s[1:] != s[:-1]).any(axis=1)
+        t = t[np.sort(order[first])]  # one of each triangle, in their order, winding kept
+        if not len(t) or len(t) >= before:
+            break  # nothing left, or no coarser (a grid finer than the mesh)
+        fit *= math.sqrt(len(t) / target)  # the next level's cell, from how this one came out
+        used = np.zeros(cells, dtype=bool)
+        used[t.reshape(-1)] = True
+        renumber = np.cumsum(used) - 1
+        tris = renumber[t]
+        pts = merged[used]
+        if cols is not None:
+            cols = np.stack([np.bincount(into, weights=cols[:, k], minlength=cells) / count
+                             for k in range(cols.shape[1])], axis=1)[used]
+        p32 = pts.astype(np.float32)
+        idx = np.ascontiguousarray(tris, dtype=np.uint32).reshape(-1)
+        _, normals, _, _ = _compute_normals(p32, idx, "smooth")
+        columns = [p32, normals] if cols is None else [p32, normals, cols.astype(np.float32)]
+        out.append(cache_order(np.ascontiguousarray(np.concatenate(columns, axis=1)), idx))
+    return out
+
+
 MAX_WORKERS = 4
 
 

@@ -73,7 +73,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import cast
+from typing import TypeVar, cast
 
 import av
 import numpy as np
@@ -104,6 +104,7 @@ from farview.host.lod import (
     facing_clusters,
     pool,
     prepare,
+    quick_levels,
     workers,
 )
 from farview.host.scene import MAX_CUT_PLANES, DrawItem, PlaceIndex, Scene, stack_worlds
@@ -113,6 +114,7 @@ from farview.input.scene import MAX_LIGHTS, Light, MaterialOverride
 from farview.streaming.planes import plane_array, yuv420_planes
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 SHADER_DIR = Path(__file__).with_name("shaders")
 BACKGROUND = (0.16, 0.16, 0.17, 1.0)
@@ -229,6 +231,25 @@ class _GpuPrimitive:
     """A batch's members as points, one at each member's centre (vao, count, buffers, index
     type, the members' mean bounding radius): drawn instead of its coarsest level at
     :data:`PROXY_LEVEL` while its members look smaller than :data:`PROXY_MAX_PX`."""
+
+
+def _cancel_jobs_of(jobs: list[tuple[_GpuPrimitive, Future[_T]]], gpus: set[int]
+                    ) -> list[tuple[_GpuPrimitive, Future[_T]]]:
+    """``jobs`` less those of the primitives whose ids are in ``gpus``, which are cancelled
+    (those not begun; a job running ends unread)."""
+    kept = []
+    for gpu, job in jobs:
+        if id(gpu) in gpus:
+            job.cancel()
+        else:
+            kept.append((gpu, job))
+    return kept
+
+
+_LaterJob = tuple[npt.NDArray[np.float32], npt.NDArray[np.uint32], npt.NDArray[np.float32] | None,
+                  bool]
+"""A :func:`host.lod.prepare` job held back: positions, indices, the extra vertex columns, and
+whether to order its triangles in back-face clusters."""
 
 
 _PrimDraw = tuple[int, int, Features, tuple[float, float, float, float], float, float, bool,
@@ -937,6 +958,12 @@ class Renderer:
         again to refine it)."""
         self._lod_jobs: list[tuple[_GpuPrimitive, Future[tuple[npt.NDArray[np.uint32], Levels,
                                                                 Clusters | None]]]] = []
+        self._quick_jobs: list[tuple[_GpuPrimitive, Future[Levels]]] = []
+        """Stand-in levels being made (:func:`host.lod.quick_levels`), each for a primitive
+        whose own levels are made after it (:meth:`_submit_levels`)."""
+        self._lod_later: list[tuple[_GpuPrimitive, _LaterJob]] = []
+        """:func:`host.lod.prepare` jobs to queue once this frame's stand-ins are queued (a
+        pool takes jobs in order: every part's stand-ins come before any part's own levels)."""
         self._draw_level = 0
         self._point_size = 2.0
         self._drew_reduced = False
@@ -951,6 +978,9 @@ class Renderer:
         eye (:func:`host.lod.cluster_order`; off: for measuring)."""
         self.last_back_skipped = 0
         """Triangles the last frame skipped in back-face clusters (all views)."""
+        self.stand_ins = True
+        """Give big parts stand-in levels (:func:`host.lod.quick_levels`) while their own are
+        made (off: for measuring)."""
         self.proxies = True
         """Draw batches of tiny parts as points at :data:`PROXY_LEVEL` (off: for measuring)."""
         self.last_proxies = 0
@@ -1270,10 +1300,7 @@ class Renderer:
         for p in prims:
             GL.glDeleteVertexArrays(1, [p.vao])
             GL.glDeleteBuffers(2, list(p.buffers))
-            for vao, _count, buffers, _type in p.lods:
-                GL.glDeleteVertexArrays(1, [vao])
-                GL.glDeleteBuffers(2, list(buffers))
-            p.lods.clear()
+            self._drop_levels(p)
             if p.proxy is not None:
                 GL.glDeleteVertexArrays(1, [p.proxy[0]])
                 GL.glDeleteBuffers(2, list(p.proxy[2]))
@@ -1282,13 +1309,11 @@ class Renderer:
         if dead and self._asked_parts:
             self._asked_parts = [a for a in self._asked_parts if id(a[0]) not in dead]
         if dead and self._lod_jobs:
-            kept = []
-            for g, job in self._lod_jobs:
-                if id(g) in dead:
-                    job.cancel()
-                else:
-                    kept.append((g, job))
-            self._lod_jobs = kept
+            self._lod_jobs = _cancel_jobs_of(self._lod_jobs, dead)
+        if dead and self._quick_jobs:
+            self._quick_jobs = _cancel_jobs_of(self._quick_jobs, dead)
+        if dead and self._lod_later:
+            self._lod_later = [(g, args) for g, args in self._lod_later if id(g) not in dead]
 
     def _batch(self, group: _Group, codes: npt.NDArray[np.int64], place: _Placement) -> _Batch:
         """The batch of the members ``codes`` (see _PRIM_BITS): reused while the same
@@ -1338,9 +1363,17 @@ class Renderer:
         """A primitive's levels (carrying ``extra_columns``, the vertex columns after position
         and normal) and, unless it has them, its back-face clusters, in the background."""
         extra = np.concatenate(extra_columns, axis=1) if extra_columns else None
-        self._lod_jobs.append((gpu, self._lod_pool().submit(
-            prepare, prim.positions, prim.indices, extra, True, LOD_REDUCTIONS,
-            gpu.clusters is None)))
+        if self.stand_ins:
+            self._quick_jobs.append((gpu, self._lod_pool().submit(
+                quick_levels, prim.positions, prim.indices, extra)))
+        self._lod_later.append((gpu, (prim.positions, prim.indices, extra, gpu.clusters is None)))
+
+    def _submit_later(self) -> None:
+        """Queue the :func:`host.lod.prepare` jobs held back behind the stand-ins."""
+        later, self._lod_later = self._lod_later, []
+        for gpu, (positions, indices, extra, reorder) in later:
+            self._lod_jobs.append((gpu, self._lod_pool().submit(
+                prepare, positions, indices, extra, True, LOD_REDUCTIONS, reorder)))
 
     def _ask_levels(self) -> None:
         """Start making levels, in the background, for what gets them only when asked: the
@@ -1353,6 +1386,7 @@ class Renderer:
         asked, self._asked_parts = self._asked_parts, []
         for gpu, prim, extra_columns in asked:
             self._submit_levels(gpu, prim, extra_columns)
+        self._submit_later()
         place = self._placement
         if place is None or not self.lod:
             return
@@ -1372,7 +1406,26 @@ class Renderer:
         return self._lod_executor
 
     def _upload_lods(self) -> None:
-        """Upload the levels whose simplification has finished (on the GL thread)."""
+        """Upload the levels whose simplification has finished (on the GL thread): stand-ins
+        (:func:`host.lod.quick_levels`) for a primitive that has no levels yet, and its own
+        levels in their place once they come. Then queue the jobs held back behind this
+        frame's stand-ins."""
+        waiting = []
+        for gpu, stand_in in self._quick_jobs:
+            if not stand_in.done():
+                waiting.append((gpu, stand_in))
+                continue
+            try:
+                levels = stand_in.result()
+            except Exception:  # its own levels may still come
+                log.exception("stand-in levels of detail failed for a primitive")
+                continue
+            if not gpu.lods:
+                self._fix_handedness(gpu, levels)
+                _add_levels(gpu, levels, gpu.layout)
+                self._setups += 1
+            self._released += sum(rows.nbytes + index.nbytes for rows, index in levels)
+        self._quick_jobs = waiting
         pending = []
         for gpu, job in self._lod_jobs:
             if not job.done():
@@ -1380,8 +1433,9 @@ class Renderer:
                 continue
             try:
                 order, levels, clusters = job.result()
-            except Exception:  # a mesh the simplifier cannot take is drawn in full, as loaded
-                log.exception("levels of detail failed for a primitive; drawing it in full")
+            except Exception:  # a mesh the simplifier cannot take: drawn in full, as loaded
+                log.exception("levels of detail failed for a primitive; drawing it in full "
+                              "(or at its stand-in levels, if it has them)")
                 continue
             if len(order) == gpu.index_count:  # the same triangles, in back-face clusters
                 order = order.astype(np.uint16 if gpu.index_type == GL.GL_UNSIGNED_SHORT
@@ -1390,20 +1444,45 @@ class Renderer:
                 GL.glBufferSubData(GL.GL_COPY_WRITE_BUFFER, 0, order.nbytes, order)
                 GL.glBindBuffer(GL.GL_COPY_WRITE_BUFFER, 0)
                 gpu.clusters = clusters
-            if any(loc == 5 for loc, _ in gpu.layout):  # averaged handedness: a sign again
-                for rows, _ in levels:
-                    rows[:, -1] = np.where(rows[:, -1] >= 0.0, 1.0, -1.0)
+            self._fix_handedness(gpu, levels)
+            if levels:
+                self._drop_levels(gpu)  # the stand-ins, if they came first
+                self._quick_jobs = _cancel_jobs_of(self._quick_jobs, {id(gpu)})
             _add_levels(gpu, levels, gpu.layout)
             self._setups += 1
             # the job's arrays are temporaries once uploaded: the frame's trim gives them back
             self._released += order.nbytes + sum(rows.nbytes + index.nbytes
                                                  for rows, index in levels)
         self._lod_jobs = pending
+        self._submit_later()
+
+    @staticmethod
+    def _fix_handedness(gpu: _GpuPrimitive, levels: Levels) -> None:
+        """A tangent's averaged handedness (the last float when location 5 is drawn): a sign
+        again."""
+        if any(loc == 5 for loc, _ in gpu.layout):
+            for rows, _ in levels:
+                rows[:, -1] = np.where(rows[:, -1] >= 0.0, 1.0, -1.0)
+
+    @staticmethod
+    def _drop_levels(gpu: _GpuPrimitive) -> None:
+        """Delete ``gpu``'s levels' GL objects."""
+        for vao, _count, buffers, _type in gpu.lods:
+            GL.glDeleteVertexArrays(1, [vao])
+            GL.glDeleteBuffers(2, list(buffers))
+        gpu.lods.clear()
+
+    @property
+    def stand_ins_pending(self) -> int:
+        """Primitives whose stand-in levels (:func:`host.lod.quick_levels`) are still being
+        made."""
+        return len(self._quick_jobs)
 
     @property
     def lod_pending(self) -> int:
-        """Primitives whose levels of detail are still being made."""
-        return len(self._lod_jobs)
+        """Primitives whose levels of detail are still being made (their stand-ins not
+        counted)."""
+        return len(self._lod_jobs) + len(self._lod_later)
 
     def _free_batch(self, key: tuple[object, ...]) -> None:
         self._free_gpu([self._batches.pop(key).prim])  # (the batch's vao and buffers)
@@ -1455,7 +1534,7 @@ class Renderer:
         setups = self._setups
         self._prune(scene)
         prep = self._prepare(scene)
-        if self._lod_jobs:
+        if self._lod_jobs or self._quick_jobs or self._lod_later:
             self._upload_lods()
         moving = moving and self.lod and scene.detail == "auto"
         level = self.lod_level if moving else 0

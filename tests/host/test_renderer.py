@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from farview.host.egl import EglContext
-from farview.host.gltf import load_model, load_model_bytes
+from farview.host.gltf import Mesh, Model, Node, Primitive, load_model, load_model_bytes
 from farview.host.lod import LOD_REDUCTIONS
 from farview.host.renderer import BACKGROUND, BATCH_MAX_TRIANGLES, Renderer
 from farview.host.scene import Entity, Scene, Tint
@@ -328,6 +328,13 @@ def test_parts_outside_the_view_are_culled_without_changing_the_picture(
         r.close()
 
 
+def ball(pos: np.ndarray, nrm: np.ndarray, idx: np.ndarray) -> tuple[Mesh, Model]:
+    """A model of one part (a mesh of its own) with the sample's first material."""
+    prim = Primitive(pos, nrm, idx, load_model(SAMPLE).materials[0])
+    mesh = Mesh("ball", (prim,))
+    return mesh, Model("ball", (Node(0, "ball", mesh=mesh),), (0,), (mesh,), (prim.material,))
+
+
 def test_big_parts_get_coarser_while_moving_and_full_detail_at_rest(
         egl_context: EglContext) -> None:
     """Levels of detail: a 125,000-triangle part is simplified in the background; frames
@@ -337,12 +344,9 @@ def test_big_parts_get_coarser_while_moving_and_full_detail_at_rest(
     import time
 
     from benchmarks.bench_scale import sphere
-    from farview.host.gltf import Mesh, Model, Node, Primitive
 
     pos, nrm, idx = sphere(250)
-    prim = Primitive(pos, nrm, idx, load_model(SAMPLE).materials[0])
-    mesh = Mesh("ball", (prim,))
-    model = Model("ball", (Node(0, "ball", mesh=mesh),), (0,), (mesh,), (prim.material,))
+    mesh, model = ball(pos, nrm, idx)
     scene = Scene()
     scene.add_model(model, "ball")
     r = Renderer(W, H, lighting="vertex")
@@ -420,6 +424,113 @@ def test_simplified_levels_carry_texture_coordinates() -> None:
         error = np.abs(rows[:, 6:8] - rows[:, 0:2])
         assert error.mean() < 0.005 * 2 ** k, (k, error.mean())  # a few cells of its level
     assert all(rows.shape[1] == 6 for rows, _ in simplify(pos, idx))  # plain: no coordinates
+
+
+def test_quick_levels_merge_cells_into_a_coarser_surface() -> None:
+    """Stand-in levels (vertex clustering): each coarser than the one before, about the share
+    asked for, on the surface, facing out, no triangle twice, indices and normals sound, and
+    the extra columns averaged as the positions are (here they are the positions' x and y,
+    so they stay equal to them)."""
+    from benchmarks.bench_scale import sphere
+    from farview.host.lod import quick_levels
+
+    pos, _, idx = sphere(250)  # 124,500 triangles
+    triangles = len(idx) // 3
+    levels = quick_levels(pos, idx, pos[:, :2].copy())
+    assert len(levels) >= 3
+    counts = [len(index) // 3 for _, index in levels]
+    assert all(a > b for a, b in zip([triangles, *counts], counts, strict=False)), counts
+    assert 0.5 * triangles / 4 < counts[0] < 2 * triangles / 4, counts
+    for k, (rows, index) in enumerate(levels, 1):
+        assert rows.shape[1] == 8 and rows.dtype == np.float32 and np.isfinite(rows).all()
+        assert index.dtype == np.uint32 and int(index.max()) < len(rows)
+        p, n = rows[:, :3], rows[:, 3:6]
+        radius = np.linalg.norm(p, axis=1)
+        assert radius.max() <= 1.0 + 1e-5 and radius.min() > 1.0 - 0.1 * 2 ** k, k
+        np.testing.assert_allclose(np.linalg.norm(n, axis=1), 1.0, atol=1e-3)
+        np.testing.assert_allclose(rows[:, 6:8], p[:, :2], atol=1e-6)
+        tri = index.reshape(-1, 3).astype(np.int64)
+        assert len(np.unique(np.sort(tri, axis=1), axis=0)) == len(tri)  # no copies
+        assert (tri[:, 0] != tri[:, 1]).all() and (tri[:, 1] != tri[:, 2]).all()
+        face = np.cross(p[tri[:, 1]] - p[tri[:, 0]], p[tri[:, 2]] - p[tri[:, 0]])
+        outward = (face * p[tri].mean(axis=1)).sum(axis=1) > 0
+        assert outward.mean() > 0.95, (k, outward.mean())
+    assert quick_levels(pos, idx)[0][0].shape[1] == 6  # plain: position and normal
+
+
+def test_quick_levels_of_meshes_they_cannot_thin() -> None:
+    """No triangles, too few, no area (every corner in one place): no levels. Parts a
+    thousand million million kilometres apart: a grid of at most 2^20 cells a side, finite
+    levels (or none), no overflow."""
+    from benchmarks.bench_scale import sphere
+    from farview.host.lod import quick_levels
+
+    pos, _, idx = sphere(250)
+    assert quick_levels(pos, idx[:0]) == []
+    assert quick_levels(pos, idx[:3 * 63]) == []
+    assert quick_levels(np.zeros_like(pos), idx) == []
+    far = pos.copy()
+    far[: len(pos) // 2] += np.float32(1e30)
+    for rows, index in quick_levels(far, idx):
+        assert np.isfinite(rows).all() and int(index.max()) < len(rows)
+
+
+def test_stand_in_levels_come_first_and_give_way(egl_context: EglContext) -> None:
+    """A big part gets stand-in levels (vertex clustering, queued ahead of its own) that
+    moving frames draw before its own levels are made; its own then take their place, and the
+    stand-ins' GL objects are deleted (a name still alive belongs to the new levels)."""
+    import time
+
+    from OpenGL import GL
+
+    from benchmarks.bench_scale import sphere
+    from farview.host.lod import quick_levels
+
+    pos, nrm, idx = sphere(700)  # 978,600 triangles: its own levels take a second or more
+    mesh, model = ball(pos, nrm, idx)
+    scene = Scene()
+    scene.add_model(model, "ball")
+    r = Renderer(W, H, lighting="vertex")
+    r.lod_workers = 1  # one process takes the jobs in order: the stand-ins first
+    try:
+        eye = [view((0.0, 0.5, 2.8))]
+        full = frame(r, scene, eye).astype(int)
+        gpu = r._meshes[mesh.key][0]
+        assert r.lod_pending == 1 and len(r._quick_jobs) == 1
+        own = r._lod_jobs[0][1]
+        deadline = time.monotonic() + 60
+        while not gpu.lods:
+            assert time.monotonic() < deadline, "stand-in levels never came"
+            r.render(scene, eye)
+        expected = [len(index) for _, index in quick_levels(pos, idx)]
+        assert [count for _, count, _, _ in gpu.lods] == expected  # the stand-ins
+        assert r.lod_pending == 1 and not own.done()
+        r.lod_budget_ms = 0.0
+        for _ in range(len(LOD_REDUCTIONS) + 1):
+            r.render(scene, eye, moving=True)
+        assert r.last_reduced and r.lod_level == len(LOD_REDUCTIONS)
+        coarse = r.read_rgba().astype(int)
+        assert np.abs(coarse - full).mean() < 3, "the stand-in should look like the ball"
+        stand_in_names = {name for _, _, buffers, _ in gpu.lods for name in buffers}
+        while r.lod_pending:
+            assert time.monotonic() < deadline, "levels of detail never finished"
+            time.sleep(0.05)
+            r.render(scene, eye)
+        assert [count for _, count, _, _ in gpu.lods] == [len(i) for _, i in own.result()[1]]
+        new_names = {name for _, _, buffers, _ in gpu.lods for name in buffers}
+        assert all(not GL.glIsBuffer(name) or name in new_names for name in stand_in_names)
+        assert not r._quick_jobs and not r._lod_later
+        # the same part again, removed before anything came: no job of it is kept
+        scene.remove(scene.roots[0])
+        _, model = ball(pos, nrm, idx)  # another mesh: uploaded anew
+        root = scene.add_model(model, "again")
+        r.render(scene, eye)
+        assert r.stand_ins_pending == 1 and r.lod_pending == 1
+        scene.remove(root)
+        r.render(scene, eye)
+        assert not r.stand_ins_pending and not r.lod_pending
+    finally:
+        r.close()
 
 
 def full_and_coarsest(r: Renderer, scene: Scene, eye: list[View], what: str
