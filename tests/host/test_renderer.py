@@ -458,6 +458,26 @@ def test_quick_levels_merge_cells_into_a_coarser_surface() -> None:
     assert quick_levels(pos, idx)[0][0].shape[1] == 6  # plain: position and normal
 
 
+def test_unique_triangles_keeps_each_first_copy_either_way() -> None:
+    """Copies of a triangle (its corners in any order) are dropped, the first kept with its
+    winding, the rest in their order: the same with one key a triangle as with three."""
+    from farview.host.lod import unique_triangles
+
+    rng = np.random.default_rng(7)
+    tris = rng.integers(0, 12, size=(4000, 3))
+    tris = tris[(tris[:, 0] != tris[:, 1]) & (tris[:, 1] != tris[:, 2]) & (tris[:, 0] != tris[:, 2])]
+    one = unique_triangles(tris, 12)
+    three = unique_triangles(tris, 12, one_key_vertices=0)
+    np.testing.assert_array_equal(one, three)
+    seen: set[frozenset[int]] = set()
+    expected = []
+    for t in tris.tolist():
+        if frozenset(t) not in seen:
+            seen.add(frozenset(t))
+            expected.append(t)
+    assert one.tolist() == expected and len(expected) == 12 * 11 * 10 // 6
+
+
 def test_quick_levels_of_meshes_they_cannot_thin() -> None:
     """No triangles, too few, no area (every corner in one place): no levels. Parts a
     thousand million million kilometres apart: a grid of at most 2^20 cells a side, finite
