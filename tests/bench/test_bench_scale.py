@@ -26,11 +26,11 @@ def test_bench_scale_reports_each_model() -> None:
 def test_bench_first_moves_reports_both_settings() -> None:
     """``bench_first_moves.py`` on a small model: a row with stand-in levels and one without,
     every column; with them the stand-ins came (a time), without them none is shown."""
-    stdout = run_bench("bench_first_moves.py", "--triangles", "0.2", "--parts", "4",
+    stdout = run_bench("bench_first_moves.py", "--triangles", "0.1", "--parts", "2",
                        "--seconds", "3")
     rows = re.findall(r"^\s+([\d,]+)\s+(\d+)\s+(on|off)((?:\s+(?:-|-?[\d.]+)){11})\s*$",
                       stdout, re.M)
-    assert [(p, s) for _, p, s, _ in rows] == [("4", "on"), ("4", "off")], stdout
+    assert [(p, s) for _, p, s, _ in rows] == [("2", "on"), ("2", "off")], stdout
     on, off = (cells.split() for *_, cells in rows)
     assert on[3] != "-" and off[3] == "-", stdout  # "stand-ins s"
     assert int(on[-1]) > 0 and int(off[-1]) > 0  # moving frames drawn
