@@ -1398,7 +1398,7 @@ class Renderer:
             positions, _, index = _merged(_members(codes, place), codes >> _PRIM_BITS, place)
             self._lod_jobs.append((batch.prim, self._lod_pool().submit(
                 prepare, positions, index, None, True,
-                _batch_reductions(batch.index_count // 3, len(codes)), False)))
+                _batch_reductions(batch.index_count // 3, len(codes)), False, False)))
 
     def _lod_pool(self) -> ProcessPoolExecutor:
         if self._lod_executor is None:

@@ -426,6 +426,67 @@ def test_simplified_levels_carry_texture_coordinates() -> None:
     assert all(rows.shape[1] == 6 for rows, _ in simplify(pos, idx))  # plain: no coordinates
 
 
+def _open_edges(rows: np.ndarray, index: np.ndarray) -> int:
+    """Edges of one triangle only, once the level's vertices are welded by position: cracks
+    (a closed surface has none)."""
+    from farview.host.lod import weld
+
+    _, of = weld(rows[:, :3])
+    t = of[index.reshape(-1, 3).astype(np.int64)]
+    t = t[(t[:, 0] != t[:, 1]) & (t[:, 1] != t[:, 2]) & (t[:, 0] != t[:, 2])]
+    edges = np.sort(np.concatenate([t[:, [0, 1]], t[:, [1, 2]], t[:, [2, 0]]]), axis=1)
+    _, count = np.unique(edges, axis=0, return_counts=True)
+    return int((count == 1).sum())
+
+
+def test_levels_of_a_mesh_split_at_a_seam_stay_closed() -> None:
+    """A closed sphere split in two charts (the vertices on the seam twice, each chart its own
+    texture coordinates, u offset by 10 in the second): every level is still closed (no
+    cracks along the seam), with and without the coordinates, and no triangle takes
+    coordinates from both charts. Simplified split, each chart's border moved on its own: 155
+    open edges at the first level of this sphere."""
+    from benchmarks.bench_scale import sphere
+    from farview.host.lod import simplify
+
+    pos, _, idx = sphere(60)
+    pos = np.round(pos, 5).astype(np.float32)  # the seam's and poles' copies: one position
+    tri = idx.reshape(-1, 3).astype(np.int64)
+    chart = (pos[tri].mean(axis=1)[:, 0] <= 0).astype(np.int64)
+    keys, split = np.unique((tri * 2 + chart[:, None]).reshape(-1), return_inverse=True)
+    spos, schart = pos[keys // 2], keys % 2
+    sidx = split.reshape(-1).astype(np.uint32)
+    uv = np.stack([spos[:, 0] + 10 * schart, spos[:, 1]], axis=1).astype(np.float32)
+    assert len(spos) > len(np.unique(spos, axis=0)) and _open_edges(spos, sidx) == 0
+    for levels in (simplify(spos, sidx, uv), simplify(spos, sidx)):
+        assert len(levels) == len(LOD_REDUCTIONS)
+        for rows, index in levels:
+            assert _open_edges(rows, index) == 0
+    for rows, index in simplify(spos, sidx, uv):
+        u = rows[:, 6][index.reshape(-1, 3)]
+        assert not ((u < 5).any(axis=1) & (u >= 5).any(axis=1)).any()  # one chart a triangle
+        assert np.abs(rows[:, 6] - 10 * (rows[:, 6] >= 5) - rows[:, 0]).max() < 0.5
+
+
+def test_weld_and_pieces() -> None:
+    """``weld``: one row a position (-0 as 0), in the order they first come, each point's row.
+    ``pieces``: connected pieces through triangles, an unused vertex a piece of its own."""
+    from farview.host.lod import pieces, weld
+
+    rng = np.random.default_rng(1)
+    base = rng.random((200, 3)).astype(np.float32)
+    pts = base[rng.integers(0, 200, 1000)]
+    pts[:5] = np.float32(-0.0)
+    pts[5] = np.float32(0.0)
+    welded, of = weld(pts)
+    np.testing.assert_array_equal(welded[of], pts + np.float32(0.0))
+    assert len(welded) == len(np.unique(pts + np.float32(0.0), axis=0))
+    assert (np.diff(np.unique(of, return_index=True)[1]) > 0).all()  # first come, first numbered
+    tris = np.array([[0, 1, 2], [2, 3, 4], [5, 6, 7], [9, 8, 7], [10, 11, 12]], dtype=np.int64)
+    piece = pieces(tris, 14)
+    assert len(set(piece[:5])) == 1 and len(set(piece[5:10])) == 1
+    assert len({piece[0], piece[5], piece[10], piece[13]}) == 4 and piece[10] == piece[12]
+
+
 def test_quick_levels_merge_cells_into_a_coarser_surface() -> None:
     """Stand-in levels (vertex clustering): each coarser than the one before, about the share
     asked for, on the surface, facing out, no triangle twice, indices and normals sound, and
