@@ -2245,8 +2245,7 @@ def _compute_normals(
         if how == "smooth":  # each vertex: the sum of its faces' (bincount: 3 times as fast
             n = len(positions)  # as np.add.at)
             acc = np.stack([sum(np.bincount(tri[:, c], weights=face[:, k], minlength=n)
-                                for c in range(3)) for k in range(3)], axis=1) if len(tri) \
-                else np.zeros_like(positions)
+                                for c in range(3)) for k in range(3)], axis=1)
             return positions, _normalize(acc.astype(positions.dtype)), indices, extra
     # Flat: every triangle gets its own three vertices so each can carry the face normal.
     flat_pos = positions[indices]

@@ -208,8 +208,8 @@ def prepare(positions: npt.NDArray[np.float32], indices: npt.NDArray[np.uint32],
             clusters)
 
 
-def weld(points: npt.NDArray[np.float32]
-         ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
+def weld_points(points: npt.NDArray[np.float32]
+                ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
     """(N, 3) ``points`` one a position (-0 and 0 alike): the distinct points, in the order
     they first come, and each point's row among them. Found by sorting their bits (a fifth of
     the time ``np.unique`` along an axis took, and that scattered neighbours: the simplifier
@@ -227,9 +227,6 @@ def weld(points: npt.NDArray[np.float32]
     weld_of = np.empty(len(pts), dtype=np.int64)
     weld_of[order] = number[np.cumsum(first) - 1]
     return pts[firsts[by_row]], weld_of
-
-
-_weld = weld  # (simplify's parameter of that name hides it there)
 
 
 def pieces(indices: npt.NDArray[np.int64], vertices: int) -> npt.NDArray[np.int64]:
@@ -288,7 +285,8 @@ def simplify(positions: npt.NDArray[np.float32], indices: npt.NDArray[np.uint32]
         if len(tris) < 64:
             break
         before = len(tris)
-        welded, weld_of = _weld(pts) if weld else (pts, np.arange(len(pts), dtype=np.int64))
+        welded, weld_of = (weld_points(pts) if weld
+                           else (pts, np.arange(len(pts), dtype=np.int64)))
         joined = weld_of[tris]
         apart = (joined[:, 0] != joined[:, 1]) & (joined[:, 1] != joined[:, 2]) & \
             (joined[:, 0] != joined[:, 2])
@@ -330,7 +328,7 @@ def _split_again(pts: npt.NDArray[np.float32], tris: npt.NDArray[np.int64],
     in it, or -1) split again by the pieces of the split mesh (``pts``, ``tris``, ``cols``;
     ``weld_of``: each vertex's welded vertex): its vertices, triangles, columns and normals.
     The level's triangles (``level_tris``) are the split mesh's whose corners stay apart, in
-    their order; were they not, the level would be kept welded, the columns averaged."""
+    their order (``fast-simplification``'s replay, pinned; checked)."""
     piece = pieces(tris, len(pts))
     to = mapping[weld_of]  # each split vertex's vertex in the level
     kept = to >= 0
@@ -343,11 +341,9 @@ def _split_again(pts: npt.NDArray[np.float32], tris: npt.NDArray[np.int64],
     alive = (moved >= 0).all(axis=1) & (moved[:, 0] != moved[:, 1]) & \
         (moved[:, 1] != moved[:, 2]) & (moved[:, 0] != moved[:, 2])
     new_tris = new_index[tris[alive]]
-    if len(new_tris) != len(level_tris) or (new_tris < 0).any():  # (not seen): not split again
-        count = np.maximum(np.bincount(to[kept], minlength=len(level_pts)), 1).astype(np.float64)
-        return level_pts, level_tris, np.stack(
-            [np.bincount(to[kept], weights=cols[kept, k], minlength=len(level_pts)) / count
-             for k in range(cols.shape[1])], axis=1), level_normals
+    if len(new_tris) != len(level_tris) or (new_tris < 0).any():
+        raise RuntimeError("fast-simplification's replayed collapses no longer keep the "
+                           "triangles' order: levels cannot be split again by chart")
     count = np.bincount(new_of, minlength=len(keys)).astype(np.float64)
     new_cols = np.stack([np.bincount(new_of, weights=cols[kept, k], minlength=len(keys)) / count
                          for k in range(cols.shape[1])], axis=1)

@@ -246,6 +246,22 @@ def _cancel_jobs_of(jobs: list[tuple[_GpuPrimitive, Future[_T]]], gpus: set[int]
     return kept
 
 
+def _finished(jobs: list[tuple[_GpuPrimitive, Future[_T]]], failure: str
+              ) -> tuple[list[tuple[_GpuPrimitive, _T]], list[tuple[_GpuPrimitive, Future[_T]]]]:
+    """``jobs`` split into the results of those done (a failed one logged with ``failure``,
+    and left out) and those still running."""
+    done, running = [], []
+    for gpu, job in jobs:
+        if not job.done():
+            running.append((gpu, job))
+            continue
+        try:
+            done.append((gpu, job.result()))
+        except Exception:
+            log.exception(failure)
+    return done, running
+
+
 _LaterJob = tuple[npt.NDArray[np.float32], npt.NDArray[np.uint32], npt.NDArray[np.float32] | None,
                   bool]
 """A :func:`host.lod.prepare` job held back: positions, indices, the extra vertex columns, and
@@ -1410,33 +1426,19 @@ class Renderer:
         (:func:`host.lod.quick_levels`) for a primitive that has no levels yet, and its own
         levels in their place once they come. Then queue the jobs held back behind this
         frame's stand-ins."""
-        waiting = []
-        for gpu, stand_in in self._quick_jobs:
-            if not stand_in.done():
-                waiting.append((gpu, stand_in))
-                continue
-            try:
-                levels = stand_in.result()
-            except Exception:  # its own levels may still come
-                log.exception("stand-in levels of detail failed for a primitive")
-                continue
+        stand_ins, self._quick_jobs = _finished(
+            self._quick_jobs, "stand-in levels of detail failed for a primitive")
+        for gpu, levels in stand_ins:  # (its own levels may still come)
             if not gpu.lods:
                 self._fix_handedness(gpu, levels)
                 _add_levels(gpu, levels, gpu.layout)
                 self._setups += 1
             self._released += sum(rows.nbytes + index.nbytes for rows, index in levels)
-        self._quick_jobs = waiting
-        pending = []
-        for gpu, job in self._lod_jobs:
-            if not job.done():
-                pending.append((gpu, job))
-                continue
-            try:
-                order, levels, clusters = job.result()
-            except Exception:  # a mesh the simplifier cannot take: drawn in full, as loaded
-                log.exception("levels of detail failed for a primitive; drawing it in full "
-                              "(or at its stand-in levels, if it has them)")
-                continue
+        # a mesh the simplifier cannot take: drawn in full, as loaded
+        done, self._lod_jobs = _finished(
+            self._lod_jobs, "levels of detail failed for a primitive; drawing it in full "
+            "(or at its stand-in levels, if it has them)")
+        for gpu, (order, levels, clusters) in done:
             if len(order) == gpu.index_count:  # the same triangles, in back-face clusters
                 order = order.astype(np.uint16 if gpu.index_type == GL.GL_UNSIGNED_SHORT
                                      else np.uint32)
@@ -1453,7 +1455,6 @@ class Renderer:
             # the job's arrays are temporaries once uploaded: the frame's trim gives them back
             self._released += order.nbytes + sum(rows.nbytes + index.nbytes
                                                  for rows, index in levels)
-        self._lod_jobs = pending
         self._submit_later()
 
     @staticmethod

@@ -429,9 +429,9 @@ def test_simplified_levels_carry_texture_coordinates() -> None:
 def _open_edges(rows: np.ndarray, index: np.ndarray) -> int:
     """Edges of one triangle only, once the level's vertices are welded by position: cracks
     (a closed surface has none)."""
-    from farview.host.lod import weld
+    from farview.host.lod import weld_points
 
-    _, of = weld(rows[:, :3])
+    _, of = weld_points(rows[:, :3])
     t = of[index.reshape(-1, 3).astype(np.int64)]
     t = t[(t[:, 0] != t[:, 1]) & (t[:, 1] != t[:, 2]) & (t[:, 0] != t[:, 2])]
     edges = np.sort(np.concatenate([t[:, [0, 1]], t[:, [1, 2]], t[:, [2, 0]]]), axis=1)
@@ -468,16 +468,16 @@ def test_levels_of_a_mesh_split_at_a_seam_stay_closed() -> None:
 
 
 def test_weld_and_pieces() -> None:
-    """``weld``: one row a position (-0 as 0), in the order they first come, each point's row.
+    """``weld_points``: one row a position (-0 as 0), in the order they first come, each point's row.
     ``pieces``: connected pieces through triangles, an unused vertex a piece of its own."""
-    from farview.host.lod import pieces, weld
+    from farview.host.lod import pieces, weld_points
 
     rng = np.random.default_rng(1)
     base = rng.random((200, 3)).astype(np.float32)
     pts = base[rng.integers(0, 200, 1000)]
     pts[:5] = np.float32(-0.0)
     pts[5] = np.float32(0.0)
-    welded, of = weld(pts)
+    welded, of = weld_points(pts)
     np.testing.assert_array_equal(welded[of], pts + np.float32(0.0))
     assert len(welded) == len(np.unique(pts + np.float32(0.0), axis=0))
     assert (np.diff(np.unique(of, return_index=True)[1]) > 0).all()  # first come, first numbered
