@@ -32,6 +32,7 @@ import httpx
 import uvicorn
 
 from farview.input.launch import ACCOUNT_FILE, SERVICE_FILE, bitrate_argument
+from farview.service._uvicorn_shutdown import http_protocol
 from farview.service.app import API_VERSION, create_app
 from farview.service.auth import (
     Authenticator,
@@ -290,7 +291,7 @@ async def serve(settings: ServiceSettings) -> int:
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on",
                             ssl_certfile=str(cert) if cert else None,
                             ssl_keyfile=str(key) if key else None,
-                            timeout_graceful_shutdown=5)
+                            timeout_graceful_shutdown=5, http=http_protocol())
     server = uvicorn.Server(config)
     # Our own handlers: uvicorn's would re-raise the signal after shutdown and skip clean-up.
     server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]

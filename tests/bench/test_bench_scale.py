@@ -12,7 +12,7 @@ from tests.bench import run_bench
 
 @pytest.mark.timeout(180)
 def test_bench_scale_reports_each_model() -> None:
-    stdout = run_bench("bench_scale.py", "--triangles", "0.01", "--parts", "256", "--clouds",
+    stdout = run_bench("bench_scale.py", "--triangles", "0.01", "--parts", "256:0.3", "--clouds",
                        "0.02", "--frames", "2")
     rows = re.findall(r"^\s+([\d,]+)\s+([\d,]+)\s+([\d.]+)(\s+-?[\d.,]+){20}\s*$", stdout, re.M)
     assert [(int(t.replace(",", "")) > 0, p) for t, p, *_ in rows] == [(True, "64"), (True, "256")], \
@@ -27,7 +27,7 @@ def test_bench_first_moves_reports_both_settings() -> None:
     """``bench_first_moves.py`` on a small model: a row with stand-in levels and one without,
     every column; with them the stand-ins came (a time), without them none is shown."""
     stdout = run_bench("bench_first_moves.py", "--triangles", "0.1", "--parts", "2",
-                       "--seconds", "3")
+                       "--seconds", "2")
     rows = re.findall(r"^\s+([\d,]+)\s+(\d+)\s+(on|off)((?:\s+(?:-|-?[\d.]+)){11})\s*$",
                       stdout, re.M)
     assert [(p, s) for _, p, s, _ in rows] == [("2", "on"), ("2", "off")], stdout

@@ -106,15 +106,29 @@ def test_copies_of_one_ask_that_come_just_after_its_keyframe_began_are_answered_
     loop = RenderLoop(Scene(), threading.RLock(), _ContextRenderer)
     frames: list[tuple[float, FrameMetadata]] = []
 
+    began: list[bool] = []
+
+    def moving(seq: int, until: Any) -> int:
+        while not until():  # the camera moves on meanwhile: frames are drawn for new poses
+            seq += 1
+            loop.submit_pose(_pose(seq))
+            time.sleep(0.02)
+        return seq
+
     def ask_then_copies() -> None:
+        # past the widened window of the stream's first keyframe, which would answer the ask
+        calm = time.monotonic() + 1.2
+        seq = moving(10, lambda: time.monotonic() > calm)
+        frames.clear()
         loop.request_keyframe()
         deadline = time.monotonic() + 10
-        while not any(m.keyframe for _, m in frames) and time.monotonic() < deadline:
-            time.sleep(0.005)
+        moving(seq, lambda: any(m.keyframe for _, m in frames) or time.monotonic() > deadline)
+        began.append(any(m.keyframe for _, m in frames))
         for _ in range(3):
             loop.request_keyframe()
 
     _run(loop, frames, ask_then_copies, 0.8)
+    assert began == [True]  # the copies came after the keyframe was begun
     keys = [t for t, m in frames if m.keyframe]
     assert len(keys) == 1, keys
     assert loop.keyframe_requests == 4 and loop.keyframe_requests_merged == 3

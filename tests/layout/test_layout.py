@@ -115,7 +115,7 @@ def test_a_wheel_puts_only_farview_at_the_top_level_and_its_demo_runs(tmp_path: 
     where = subprocess.run([str(py), "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env,
                            timeout=60)
     assert where.returncode == 0 and str(venv) in where.stdout and str(REPO) not in where.stdout, where
-    demo = subprocess.run([str(venv / "bin" / "farview"), "demo", "--headless", "--duration", "4", "--size", "320x240"],
+    demo = subprocess.run([str(venv / "bin" / "farview"), "demo", "--headless", "--duration", "2", "--size", "320x240"],
                           capture_output=True, text=True, cwd=tmp_path, env=env, timeout=200)
     assert demo.returncode == 0, demo.stderr[-3000:]
     presented = int(demo.stderr.split(" frames presented")[0].split()[-1])

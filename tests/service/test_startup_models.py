@@ -69,8 +69,8 @@ def test_a_slow_model_does_not_delay_ready_and_a_bad_one_is_reported(
         slow = client.create_session("slow", max_lease_time_minutes=600, models=[slow_model_url(8.0)])
         props = slow.wait_until_ready(READY_TIMEOUT)  # Ready while the model still downloads
         assert [m.status for m in props.model_status] == ["Loading"], props
-        assert slow.wait_for_models(60).model_status[0].status == "Loaded"
 
+        # (while the slow one still downloads)
         bad = client.create_session("bad", max_lease_time_minutes=600, models=["no_such_model"])
         bad.wait_until_ready(READY_TIMEOUT)
         with pytest.raises(ModelLoadError, match="no_such_model failed to load \\(NotFound\\)"):
@@ -78,6 +78,7 @@ def test_a_slow_model_does_not_delay_ready_and_a_bad_one_is_reported(
         failed = bad.get_properties().model_status[0]
         assert (failed.status, failed.code) == ("Failed", "NotFound")
         assert "no model named 'no_such_model'" in failed.message
+        assert slow.wait_for_models(60).model_status[0].status == "Loaded"
         assert bad.get_properties().status == "Ready"  # the session still streams (empty)
 
 
