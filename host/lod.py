@@ -235,8 +235,8 @@ def pieces(indices: npt.NDArray[np.int64], vertices: int) -> npt.NDArray[np.int6
     at texture seams falls into its charts. Roots hooked onto smaller roots, then paths
     halved to their roots, until no edge joins two roots."""
     parent = np.arange(vertices, dtype=np.int64)
-    a = indices.reshape(-1)
-    b = indices[:, (1, 2, 0)].reshape(-1)
+    a = indices[:, (0, 1)].reshape(-1)  # two edges a triangle join its three corners
+    b = indices[:, (1, 2)].reshape(-1)
     while True:
         pa, pb = parent[a], parent[b]
         differ = pa != pb
@@ -363,6 +363,15 @@ def unique_triangles(tris: npt.NDArray[np.int64], vertices: int,
                      one_key_vertices: int = _ONE_KEY_VERTICES) -> npt.NDArray[np.int64]:
     """(T, 3) ``tris`` over ``vertices`` vertices, each triangle once (its first copy: the
     same three vertices in any order), in their order, winding kept."""
+    out: npt.NDArray[np.int64] = tris[first_copies(tris, vertices, one_key_vertices)]
+    return out
+
+
+def first_copies(tris: npt.NDArray[np.int64], vertices: int,
+                 one_key_vertices: int = _ONE_KEY_VERTICES) -> npt.NDArray[np.int64]:
+    """The rows of (T, 3) ``tris`` (over ``vertices`` vertices) that are the first copy of their
+    triangle (the same three vertices in any order), in order: one 63-bit key a triangle up to
+    ``one_key_vertices`` vertices, a sort by three keys above."""
     s = np.sort(tris, axis=1)
     if vertices <= one_key_vertices:
         _, first = np.unique((s[:, 0] * vertices + s[:, 1]) * vertices + s[:, 2],
@@ -373,7 +382,7 @@ def unique_triangles(tris: npt.NDArray[np.int64], vertices: int,
         new = np.ones(len(s), dtype=bool)
         new[1:] = (s[1:] != s[:-1]).any(axis=1)
         first = order[new]
-    out: npt.NDArray[np.int64] = tris[np.sort(first)]
+    out: npt.NDArray[np.int64] = np.sort(first)
     return out
 
 
@@ -388,9 +397,14 @@ def quick_levels(positions: npt.NDArray[np.float32], indices: npt.NDArray[np.uin
     are dropped, as are copies of one triangle. The cell is chosen from the surface's area (a
     sample of the triangles' areas) so that a closed surface keeps about the share of triangles
     asked for (a closed mesh has about two triangles a vertex), then corrected level by level
-    by how the one before came out. Coarser and blockier than edge collapses (a texture seam's
-    two sides are averaged): the renderer draws them while the camera moves only until its
-    :func:`simplify` levels replace them (a 20 M-triangle model's took 51-56 s here)."""
+    by how the one before came out. With ``extra`` columns (texture coordinates, say) a cell
+    holds a vertex for each piece of the mesh (:func:`pieces`: a texture's chart) that meets
+    in it, all at the cell's mean position, each with the mean of its own piece's columns: a
+    seam's two sides keep their own coordinates (averaged, a seam's triangles took the middle
+    of the texture) and the surface stays closed; normals are smooth over the cells. Coarser
+    and blockier than edge collapses: the renderer draws them while the camera moves only
+    until its :func:`simplify` levels replace them (a 20 M-triangle model's took 51-56 s
+    here)."""
     from farview.host.gltf import _compute_normals
 
     out: Levels = []
@@ -399,6 +413,9 @@ def quick_levels(positions: npt.NDArray[np.float32], indices: npt.NDArray[np.uin
     cols = None if extra is None else np.asarray(extra, dtype=np.float64).reshape(len(pts), -1)
     if not len(tris):
         return out
+    chart = None if cols is None else pieces(tris, len(pts))
+    if chart is not None and not chart.any():
+        chart = None  # one piece: a vertex a cell will do
     step = max(1, len(tris) // _AREA_SAMPLE)  # the area from a sample: it only sizes the cell
     sample = tris[::step]
     edge1 = pts[sample[:, 1]] - pts[sample[:, 0]]
@@ -426,23 +443,43 @@ def quick_levels(positions: npt.NDArray[np.float32], indices: npt.NDArray[np.uin
         cells = len(count)
         merged = np.stack([np.bincount(into, weights=pts[:, k], minlength=cells) / count
                            for k in range(3)], axis=1)
-        t = into[tris]
-        t = unique_triangles(t[(t[:, 0] != t[:, 1]) & (t[:, 1] != t[:, 2]) & (t[:, 0] != t[:, 2])],
-                             cells)
+        c = into[tris]
+        kept = (c[:, 0] != c[:, 1]) & (c[:, 1] != c[:, 2]) & (c[:, 0] != c[:, 2])
+        if chart is None:
+            group, groups = into, cells  # a vertex a cell
+        else:  # a vertex a cell and piece
+            _, group = np.unique(into * (int(chart.max()) + 1) + chart, return_inverse=True)
+            group = group.reshape(-1)
+            groups = int(group.max()) + 1
+        # each triangle of cells once: where two pieces' triangles meet on the same three
+        # cells, the first one's vertices (and coordinates) are kept
+        c = c[kept]
+        t = group[tris][kept][first_copies(c, cells)]
         if not len(t) or len(t) >= before:
             break  # nothing left, or no coarser (a grid finer than the mesh)
         fit *= math.sqrt(len(t) / target)  # the next level's cell, from how this one came out
-        used = np.zeros(cells, dtype=bool)
+        used = np.zeros(groups, dtype=bool)
         used[t.reshape(-1)] = True
         renumber = np.cumsum(used) - 1
         tris = renumber[t]
-        pts = merged[used]
+        cell_of = np.empty(groups, dtype=np.int64)
+        cell_of[group] = into
+        cell_of = cell_of[used]
+        pts = merged[cell_of]
         if cols is not None:
-            cols = np.stack([np.bincount(into, weights=cols[:, k], minlength=cells) / count
+            size = np.bincount(group, minlength=groups).astype(np.float64)
+            cols = np.stack([np.bincount(group, weights=cols[:, k], minlength=groups) / size
                              for k in range(cols.shape[1])], axis=1)[used]
+        if chart is not None:
+            piece_of = np.empty(groups, dtype=np.int64)
+            piece_of[group] = chart
+            chart = piece_of[used]
         p32 = pts.astype(np.float32)
         idx = np.ascontiguousarray(tris, dtype=np.uint32).reshape(-1)
-        _, normals, _, _ = _compute_normals(p32, idx, "smooth")
+        # smooth over the cells: a seam's two copies of a vertex get one normal
+        _, normals, _, _ = _compute_normals(merged.astype(np.float32),
+                                            cell_of[tris].astype(np.uint32).reshape(-1), "smooth")
+        normals = normals[cell_of]
         columns = [p32, normals] if cols is None else [p32, normals, cols.astype(np.float32)]
         out.append((np.ascontiguousarray(np.concatenate(columns, axis=1)), idx))
     return out

@@ -439,14 +439,10 @@ def _open_edges(rows: np.ndarray, index: np.ndarray) -> int:
     return int((count == 1).sum())
 
 
-def test_levels_of_a_mesh_split_at_a_seam_stay_closed() -> None:
-    """A closed sphere split in two charts (the vertices on the seam twice, each chart its own
-    texture coordinates, u offset by 10 in the second): every level is still closed (no
-    cracks along the seam), with and without the coordinates, and no triangle takes
-    coordinates from both charts. Simplified split, each chart's border moved on its own: 155
-    open edges at the first level of this sphere."""
+def _two_charts() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A closed sphere split in two charts: the vertices on the seam twice, each chart its own
+    texture coordinates (u = x, offset by 10 in the second chart). Positions, indices, uv."""
     from benchmarks.bench_scale import sphere
-    from farview.host.lod import simplify
 
     pos, _, idx = sphere(60)
     pos = np.round(pos, 5).astype(np.float32)  # the seam's and poles' copies: one position
@@ -457,6 +453,17 @@ def test_levels_of_a_mesh_split_at_a_seam_stay_closed() -> None:
     sidx = split.reshape(-1).astype(np.uint32)
     uv = np.stack([spos[:, 0] + 10 * schart, spos[:, 1]], axis=1).astype(np.float32)
     assert len(spos) > len(np.unique(spos, axis=0)) and _open_edges(spos, sidx) == 0
+    return spos, sidx, uv
+
+
+def test_levels_of_a_mesh_split_at_a_seam_stay_closed() -> None:
+    """The two-chart sphere: every level is still closed (no cracks along the seam), with and
+    without the coordinates, and no triangle takes coordinates from both charts. Simplified
+    split, each chart's border moved on its own: 155 open edges at the first level of this
+    sphere."""
+    from farview.host.lod import simplify
+
+    spos, sidx, uv = _two_charts()
     for levels in (simplify(spos, sidx, uv), simplify(spos, sidx)):
         assert len(levels) == len(LOD_REDUCTIONS)
         for rows, index in levels:
@@ -465,6 +472,25 @@ def test_levels_of_a_mesh_split_at_a_seam_stay_closed() -> None:
         u = rows[:, 6][index.reshape(-1, 3)]
         assert not ((u < 5).any(axis=1) & (u >= 5).any(axis=1)).any()  # one chart a triangle
         assert np.abs(rows[:, 6] - 10 * (rows[:, 6] >= 5) - rows[:, 0]).max() < 0.5
+
+
+def test_stand_ins_of_a_mesh_split_at_a_seam_keep_each_charts_coordinates() -> None:
+    """Stand-in levels of the two-chart sphere: no triangle takes coordinates from both
+    charts, every vertex keeps its own chart's (u within its chart's range: averaged across
+    the seam, 58 vertices of the first level had u near 5, between the charts), normals are
+    unit length, and the seam costs no crack: as many open edges as without coordinates."""
+    from farview.host.lod import quick_levels
+
+    spos, sidx, uv = _two_charts()
+    textured, plain = quick_levels(spos, sidx, uv), quick_levels(spos, sidx)
+    assert len(textured) == len(plain) == len(LOD_REDUCTIONS)
+    for (rows, index), (plain_rows, plain_index) in zip(textured, plain, strict=True):
+        u = rows[:, 6]
+        assert ((np.abs(u) <= 1.01) | (np.abs(u - 10) <= 1.01)).all(), u[(u > 1.01) & (u < 8.99)]
+        corners = u[index.reshape(-1, 3)]
+        assert not ((corners < 5).any(axis=1) & (corners >= 5).any(axis=1)).any()
+        np.testing.assert_allclose(np.linalg.norm(rows[:, 3:6], axis=1), 1.0, atol=1e-5)
+        assert _open_edges(rows, index) == _open_edges(plain_rows, plain_index)
 
 
 def test_weld_and_pieces() -> None:
@@ -491,11 +517,14 @@ def test_quick_levels_merge_cells_into_a_coarser_surface() -> None:
     """Stand-in levels (vertex clustering): each coarser than the one before, about the share
     asked for, on the surface, facing out, no triangle twice, indices and normals sound, and
     the extra columns averaged as the positions are (here they are the positions' x and y,
-    so they stay equal to them)."""
+    so they stay equal to them: the sphere is welded, one piece, so a vertex is a cell)."""
     from benchmarks.bench_scale import sphere
-    from farview.host.lod import quick_levels
+    from farview.host.lod import pieces, quick_levels, weld_points
 
     pos, _, idx = sphere(250)  # 124,500 triangles
+    pos, of = weld_points(np.round(pos, 5).astype(np.float32))
+    idx = of[idx].astype(np.uint32)
+    assert not pieces(idx.reshape(-1, 3).astype(np.int64), len(pos)).any()
     triangles = len(idx) // 3
     levels = quick_levels(pos, idx, pos[:, :2].copy())
     assert len(levels) >= 3
