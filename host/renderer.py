@@ -537,13 +537,14 @@ def _batch_reductions(triangles: int, members: int) -> tuple[float, ...]:
 
 def _weld_batch(vertices: int, triangles: int) -> bool:
     """Whether a batch's levels are made with its vertices welded (:func:`host.lod.simplify`):
-    when its parts' triangles share few vertices, two or more a triangle (flat shading, as in
-    files made from STL). Simplified unwelded, such parts fall apart into loose triangles (a
-    flat-shaded sphere of 3,120 triangles: 1,758 open edges at its first level of 780, welded
-    none). Parts whose triangles share their vertices are simplified unwelded: welded, closed
-    parts of 12 triangles shrank into lumps (a grid of them kept 18 % of its pixels at its one
-    level, unwelded over 30 %)."""
-    return vertices >= 2 * triangles
+    when its parts' triangles share few vertices, 1.5 or more a triangle (flat shading, as in
+    files made from STL: a sphere from STL, converted, has 2.05; smooth closed meshes about
+    0.5). Simplified unwelded, such parts fall apart into loose triangles (a flat-shaded sphere
+    of 3,120 triangles: 1,758 open edges at its first level of 780, welded none; that sphere
+    from STL: 572 at a level of 380, welded 36). Parts whose triangles share their vertices are
+    simplified unwelded: welded, closed parts of 12 triangles (1.33 vertices a triangle) shrank
+    into lumps (a grid of them kept 18 % of its pixels at its one level, unwelded over 30 %)."""
+    return 2 * vertices >= 3 * triangles
 
 
 _GroupKey = tuple[_Group, tuple[int, int, int, int]]

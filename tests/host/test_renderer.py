@@ -921,6 +921,7 @@ def test_a_batch_of_flat_shaded_parts_keeps_them_whole_at_its_levels(
     normals = np.repeat(face / np.linalg.norm(face, axis=1)[:, None], 3, axis=0)
     flat = np.arange(len(corners), dtype=np.uint32)
     assert _weld_batch(len(corners), len(flat) // 3) and not _weld_batch(len(pos), len(idx) // 3)
+    assert _weld_batch(1560, 760) and not _weld_batch(16, 12)  # a sphere from STL; sphere(3)
     scene = Scene()
     root = scene.create_entity("assembly")
     for i in range(400):  # 20 x 20 parts in a plane
