@@ -350,3 +350,8 @@ def test_local_bounds_of_many_meshes_is_each_meshs_own() -> None:
         if own is not None:
             assert np.array_equal(lo[i], own[0]) and np.array_equal(hi[i], own[1])
     assert [a.shape for a in local_bounds_of([])] == [(0, 3), (0, 3), (0,)]
+    # a big mesh keeps its bounds once measured (read-only); a small one measures again
+    assert big.local_bounds() is big.local_bounds() and small.local_bounds() is not \
+        small.local_bounds()
+    with pytest.raises(ValueError):
+        big.local_bounds()[0][0] = 1.0  # type: ignore[index]
