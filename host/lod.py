@@ -454,7 +454,9 @@ def quick_levels(positions: npt.NDArray[np.float32], indices: npt.NDArray[np.uin
         # each triangle of cells once: where two pieces' triangles meet on the same three
         # cells, the first one's vertices (and coordinates) are kept
         c = c[kept]
-        t = group[tris][kept][first_copies(c, cells)]
+        first = first_copies(c, cells)
+        t = (c if chart is None else group[tris[kept]])[first]
+        c = c[first]  # the kept triangles' cells
         if not len(t) or len(t) >= before:
             break  # nothing left, or no coarser (a grid finer than the mesh)
         fit *= math.sqrt(len(t) / target)  # the next level's cell, from how this one came out
@@ -478,7 +480,7 @@ def quick_levels(positions: npt.NDArray[np.float32], indices: npt.NDArray[np.uin
         idx = np.ascontiguousarray(tris, dtype=np.uint32).reshape(-1)
         # smooth over the cells: a seam's two copies of a vertex get one normal
         _, normals, _, _ = _compute_normals(merged.astype(np.float32),
-                                            cell_of[tris].astype(np.uint32).reshape(-1), "smooth")
+                                            c.astype(np.uint32).reshape(-1), "smooth")
         normals = normals[cell_of]
         columns = [p32, normals] if cols is None else [p32, normals, cols.astype(np.float32)]
         out.append((np.ascontiguousarray(np.concatenate(columns, axis=1)), idx))
