@@ -11,8 +11,9 @@ does not read it (Microsoft's ARR SDK, through ``requests``) never answers, so t
 stayed open and ``farview serve`` waited out its 5-s graceful-shutdown limit on every stop,
 then logged ``ERROR: Cancel 0 running task(s), timeout graceful shutdown exceeded``.
 
-:class:`PromptShutdownH11` is uvicorn's h11 protocol with one change: an idle TLS connection is
-dropped (``transport.abort()``) right after uvicorn's own close. It had no request in flight,
+:class:`PromptShutdownH11` is uvicorn's h11 protocol with one change: an idle TLS connection
+(``scheme`` https, set when it was made) is dropped (``transport.abort()``) instead of closed;
+``connection_lost`` follows, as after a close. It had no request in flight,
 so nothing is lost; its client opens a new connection for its next request, as it does after
 any server restart. A connection with a request in flight is left to uvicorn: it ends after
 its response, which tells the client so (``Connection: close``).
@@ -31,10 +32,13 @@ class PromptShutdownH11(H11Protocol):
     waiting for its client's ``close_notify``."""
 
     def shutdown(self) -> None:
-        idle = self.cycle is None or self.cycle.response_complete
-        super().shutdown()
-        if idle and self.transport.get_extra_info("sslcontext") is not None:
+        if self.scheme == "https" and (self.cycle is None or self.cycle.response_complete):
+            # Not uvicorn's close first: on a TLS transport already closing (past uvicorn's
+            # keep-alive limit, its close_notify sent and unanswered) a second close() forgets
+            # the TLS state, and the next call on the transport raised, failing the stop.
             self.transport.abort()
+            return
+        super().shutdown()
 
 
 def http_protocol() -> type[H11Protocol] | str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 import ssl
+import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -15,6 +16,9 @@ from farview.service._uvicorn_shutdown import PINNED_UVICORN, PromptShutdownH11,
 from tests.service.conftest import launch_service
 
 pytestmark = pytest.mark.slow
+
+KEEP_ALIVE_S = 5.0
+"""uvicorn's default ``timeout_keep_alive``: an idle connection is closed after it."""
 
 
 def test_the_pinned_uvicorn_gets_the_prompt_protocol() -> None:
@@ -44,16 +48,21 @@ def _idle_tls_connection(url: str, cert: str, account_id: str, key: str) -> ssl.
     return sock
 
 
-def test_a_stop_does_not_wait_for_an_idle_tls_client(tmp_path: Path) -> None:
+@pytest.mark.parametrize("idle_s", [0.0, KEEP_ALIVE_S + 1.0], ids=["idle", "past-keep-alive"])
+def test_a_stop_does_not_wait_for_an_idle_tls_client(tmp_path: Path, idle_s: float) -> None:
     """uvicorn's own protocol waited for the client's TLS close_notify: the stop took 5 s (the
-    graceful-shutdown limit) and logged an ERROR. Now the idle connection is dropped."""
+    graceful-shutdown limit) and logged an ERROR. Now the idle connection is dropped. Past
+    uvicorn's keep-alive limit the connection is already closing (its close_notify sent and
+    unanswered): the first version of the fix then failed the stop with a traceback."""
     svc = launch_service(tmp_path / "data", "--make-cert")
     assert svc.cert is not None
     sock = _idle_tls_connection(svc.url, svc.cert, svc.account_id, svc.account_key)
     try:
+        time.sleep(idle_s)
         assert svc.stop(timeout=30) == 0, svc.output()
         log = svc.output()
         assert "timeout graceful shutdown exceeded" not in log, log
+        assert "Traceback" not in log, log
         assert "farview serve: stopped" in log, log
         # the client finds its connection closed (its next request opens a new one)
         sock.settimeout(10)
