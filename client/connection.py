@@ -267,6 +267,27 @@ class RenderingConnection:
                 self.stats.on_presented(frame, time.perf_counter())
                 return frame
 
+    async def frame_for(self, pose: PoseMessage, timeout: float | None = 10.0) -> Frame:
+        """The first frame rendered from ``pose`` (what :meth:`send_pose` returned) or from a
+        pose sent after it. Frames rendered before it came (the stream's first frames are
+        rendered from the session's home view, with ``frame.pose`` None) are skipped. Raises
+        :class:`ConnectionLostError` if none comes within ``timeout`` seconds."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                raise ConnectionLostError(
+                    f"no frame rendered from pose {pose.sequence} within {timeout} s; "
+                    "send the pose again (poses travel on an unreliable channel)")
+            try:
+                frame = await self.next_frame(left)
+            except ConnectionLostError:
+                if self._closed or deadline is None:
+                    raise
+                continue  # timed out: the loop's own message says which pose
+            if frame.pose is not None and frame.pose.sequence >= pose.sequence:
+                return frame
+
     def mark_presented(self, frame: Frame, at: float | None = None) -> None:
         """Tell the statistics when a frame taken from :attr:`frames` reached the screen."""
         self.stats.on_presented(frame, time.perf_counter() if at is None else at)

@@ -4,6 +4,7 @@ the session over REST, connects and streams; stopping or killing the session is 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import signal
 import time
@@ -11,6 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from farview import Pose
 from farview.client import AlreadyConnectedError, ConnectionLostError, RemoteRenderingClient
 from tests.hosting import model_mask
 from tests.service.conftest import RunningService, launch_service, wait_for
@@ -39,6 +41,12 @@ async def test_connect_stream_and_stop_through_the_service(service: RunningServi
             assert session.is_connected and session.connection_status == "Connected"
             frame = await conn.next_frame()
             assert model_mask(frame.to_rgb()).mean() > 0.03
+            sent = conn.send_pose(Pose(position=(0.0, 0.3, 1.5)))
+            answered = await conn.frame_for(sent)
+            assert answered.pose is not None and answered.pose.sequence >= sent.sequence
+            never = dataclasses.replace(sent, sequence=sent.sequence + 1000)
+            with pytest.raises(ConnectionLostError, match=f"pose {never.sequence} within 0.5 s"):
+                await conn.frame_for(never, timeout=0.5)
             with pytest.raises(AlreadyConnectedError):
                 await session.connect()
             await asyncio.to_thread(session.stop)
@@ -119,3 +127,32 @@ def test_cli_loads_a_model_into_a_running_session(service: RunningService) -> No
         assert bad.returncode != 0 and "glTF" in bad.stderr
         assert service.account_key not in out.stdout + out.stderr + bad.stdout + bad.stderr
         session.stop()
+
+
+def test_the_readmes_python_example_runs_as_written(service: RunningService) -> None:
+    """The README's "From Python" block, verbatim, against a running service: it prints the
+    pose it asked for, leaves no session running and no warning behind. (As first written it
+    took the stream's first frame, rendered before its pose came, and crashed on its ``pose``.)"""
+    import re
+    import subprocess
+    import sys
+
+    from tests.hosting import REPO
+
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("### From Python", 1)[1]
+    code = re.search(r"```python\n(.*?)```", section, re.S)
+    assert code is not None, "the README lost its Python example"
+    env = {**os.environ, "FARVIEW_DATA_DIR": str(service.data_dir)}
+    for name in ("FARVIEW_URL", "FARVIEW_ACCOUNT_ID", "FARVIEW_ACCOUNT_KEY"):
+        env.pop(name, None)
+    with _client(service) as rest:
+        before = {s.id for s in rest.list_sessions()}
+        out = subprocess.run([sys.executable, "-c", code.group(1)], capture_output=True,
+                             text=True, env=env, cwd=REPO, timeout=120)
+        assert out.returncode == 0, out.stdout + out.stderr
+        words = out.stdout.split()
+        assert words and int(words[0]) >= 1, out.stdout  # the sequence of the pose it sent
+        assert "Traceback" not in out.stderr and "destroyed" not in out.stderr, out.stderr
+        left = [s for s in rest.list_sessions() if s.id not in before]
+        assert all(s.status == "Stopped" for s in left), left
