@@ -55,12 +55,15 @@ conversion leaves nothing behind.
 from __future__ import annotations
 
 import argparse
+import codecs
 import hashlib
 import io
 import json
 import math
 import os
+import re
 import resource
+import shutil
 import signal
 import subprocess
 import sys
@@ -323,6 +326,67 @@ def _import_point_cloud(src: Path, budgets: Budgets) -> tuple[Model, tuple[float
 # -- importing through assimp ---------------------------------------------------------------
 
 
+def _is_utf8(path: Path) -> bool:
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    with path.open("rb") as f:
+        try:
+            while chunk := f.read(1 << 24):
+                decoder.decode(chunk)
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            return False
+    return True
+
+
+def _text_copy(src: Path, dst: Path, drop: tuple[bytes, ...] = ()) -> int:
+    """``src`` (a text file) written to ``dst`` in UTF-8, read as Latin-1 (cp1252 where it
+    defines a byte) if it is not UTF-8, less the lines whose first word is in ``drop``;
+    returns how many lines were left out."""
+    if not drop and _is_utf8(src):
+        shutil.copyfile(src, dst)
+        return 0
+    encoding = "utf-8" if _is_utf8(src) else "cp1252"
+    dropped = 0
+    with src.open("rb") as f, dst.open("wb") as out:
+        for line in f:
+            words = line.split(None, 1)
+            if words and words[0] in drop:
+                dropped += 1
+                continue
+            if encoding != "utf-8":  # (cp1252 leaves five bytes undefined: Latin-1 there)
+                try:
+                    line = line.decode(encoding).encode("utf-8")
+                except UnicodeDecodeError:
+                    line = line.decode("latin-1").encode("utf-8")
+            out.write(line)
+    return dropped
+
+
+def _obj_rewritten(src: Path, folder: Path) -> tuple[Path, int]:
+    """An OBJ file written again to ``folder`` for the importer's binding, which refuses two
+    things the format allows: names not in UTF-8 (``Terraind\xe6k`` in Latin-1, from older
+    exporters; the file and the material libraries it names, in its folder or below, are
+    written in UTF-8) and line and point elements (``l``, ``p``: CAD exports' edges; left
+    out). Returns the copy and how many elements were left out. Textures are still looked up
+    beside the original."""
+    dst = folder / src.name
+    dropped = _text_copy(src, dst, drop=(b"l", b"p"))
+    base = src.parent.resolve()
+    with dst.open("rb") as f:
+        libraries = [line[6:].split(b"#", 1)[0].strip() for line in f
+                     if line.startswith(b"mtllib") and line[6:7].isspace()]
+    for raw in libraries:
+        name = raw.decode("utf-8")
+        for candidate in (name, *name.split()):  # the whole rest of the line, or each word
+            path = (src.parent / candidate).resolve()
+            if path.is_file() and path.is_relative_to(base):
+                target = folder / path.relative_to(base)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                _text_copy(path, target)
+                break
+    return dst, dropped
+
+
 def _import_assimp(src: Path, budgets: Budgets, warnings: list[str] | None = None) -> Model:
     try:
         import assimp_py
@@ -340,19 +404,53 @@ def _import_assimp(src: Path, budgets: Budgets, warnings: list[str] | None = Non
     flags = (assimp_py.Process_Triangulate | assimp_py.Process_JoinIdenticalVertices
              | assimp_py.Process_GenSmoothNormals | assimp_py.Process_SortByPType
              | assimp_py.Process_ValidateDataStructure)
-    try:
+
+    def read(path: Path) -> Any:
         try:
-            scene = assimp_py.import_file(str(src), flags)
+            return assimp_py.import_file(str(path), flags)
         except RuntimeError as e:
             if "contains no faces" not in str(e):
                 raise
             # a point cloud (a PLY of vertices only): the validator wants faces; the indices
             # it would check are not used for points, and the vertices are checked below (and
             # the nodes' meshes, which the validator checked too)
-            scene = assimp_py.import_file(str(src), flags & ~assimp_py.Process_ValidateDataStructure)
+            return assimp_py.import_file(str(path), flags & ~assimp_py.Process_ValidateDataStructure)
+
+    try:
+        try:
+            scene = read(src)
+        except ValueError as e:
+            # the binding reads every name as UTF-8 (older exporters wrote Latin-1 ones) and
+            # takes faces only (lines and points, which SortByPType puts in meshes of their own)
+            lines = "assumes triangulated faces" in str(e)
+            if not (lines or isinstance(e, UnicodeDecodeError)):
+                raise
+            if src.suffix.lower() != ".obj":
+                if isinstance(e, UnicodeDecodeError):
+                    raise ConversionError(
+                        "InvalidInput", f"{src.name} names a material, mesh or node in a text "
+                        f"encoding other than UTF-8 (byte 0x{e.object[e.start]:02x}); export it "
+                        "again with UTF-8 names") from None
+                raise ConversionError("InvalidInput", f"{src.name} has faces of fewer than three "
+                                      "corners (lines or points), which farview does not draw; "
+                                      "export its triangles and polygons only"
+                                      ) from None
+            with tempfile.TemporaryDirectory(prefix="farview-obj-") as tmp:
+                copy, dropped = _obj_rewritten(src, Path(tmp))
+                scene = read(copy)
+            if dropped and warnings is not None:
+                warnings.append(f"{src.name}: {dropped:,} line and point elements (l, p) were "
+                                "left out (farview draws faces and points)")
     except (RuntimeError, ValueError, OSError) as e:
+        # the file's name, not its path on this machine (the service's storage, a temporary
+        # copy): the message reaches REST clients
+        why = re.sub(r"loading '[^']*'", lambda _: f"loading '{src.name}'",
+                     str(e).replace(str(src), src.name))[:200]
+        if why.endswith("': "):  # the library gave no reason
+            why += ("no reason given; a file with no geometry at all, only cameras or lights, "
+                    "ends so")
         raise ConversionError("InvalidInput", f"{src.name} could not be read "
-                              f"({str(e)[:200]}); check that it is a valid "
+                              f"({why}); check that it is a valid "
                               f"{src.suffix.lower().lstrip('.').upper()} file") from None
     images = _ImageFiles(src, [] if warnings is None else warnings)
     materials = tuple(_material(i, m, images) for i, m in enumerate(scene.materials))

@@ -161,6 +161,11 @@ def check_bytes(data: mmap.mmap | bytes, max_array_bytes: int) -> int:
     if len(data) < HEADER_BYTES:
         raise FbxError("it ends inside the binary FBX header")
     version = int(struct.unpack_from("<I", data, 23)[0])
+    if not 1000 <= version < 10000:  # (files of 2006-2020 say 6100-7700)
+        raise FbxError(f"its binary FBX header is damaged: it names version {version:,}, which "
+                       "no exporter writes (bytes 18-26 are "
+                       f"{bytes(data[18:HEADER_BYTES]).hex(' ')}; a file sent as text loses its "
+                       "zero bytes)")
     walk = _Walk(data, version >= 7500, max_array_bytes)
     cursor = HEADER_BYTES
     while cursor < len(data):

@@ -122,6 +122,79 @@ def test_obj_keeps_names_materials_and_bounds(tmp_path: Path) -> None:
     assert b"EXT_meshopt_compression" not in raw[:4096]
 
 
+@pytest.mark.parametrize("utf8_obj", [False, True])
+def test_an_obj_with_latin1_names_keeps_them(tmp_path: Path, utf8_obj: bool) -> None:
+    """Older exporters wrote names in Latin-1 (Assimp's test model ``regr01.obj``: a material
+    ``Terraind\xe6k``); the importer's binding reads names as UTF-8 and refused the file.
+    Either the OBJ, its material library or both may be in Latin-1; a sub-folder's library is
+    found too."""
+    obj = OBJ.replace("mtllib parts.mtl", "mtllib lib/parts.mtl").replace(
+        "usemtl red", "usemtl rødt").replace("o Wedge", "o Kile_æøå")
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "parts.obj").write_bytes(obj.encode("utf-8" if utf8_obj else "latin-1"))
+    (tmp_path / "lib" / "parts.mtl").write_bytes(
+        MTL.replace("newmtl red", "newmtl rødt").encode("latin-1"))
+    out = tmp_path / "parts.glb"
+    assert convert_file(tmp_path / "parts.obj", out).triangles == 3
+    model = load_model(out)
+    mats = {m.name: m for m in model.materials}
+    assert mats["rødt"].base_color[:3] == pytest.approx((0.8, 0.1, 0.1))
+    assert "Kile_æøå" in [n.name for n in model.nodes]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lib", "parts.glb", "parts.obj"]
+
+
+def test_a_latin1_name_in_another_format_fails_clearly(tmp_path: Path) -> None:
+    stl = tmp_path / "plate.stl"
+    stl.write_bytes("solid Terraindæk\nfacet normal 0 0 1\nouter loop\nvertex 0 0 0\n"
+                    "vertex 1 0 0\nvertex 0 1 0\nendloop\nendfacet\nendsolid Terraindæk\n"
+                    .encode("latin-1"))
+    with pytest.raises(ConversionError, match=r"plate\.stl names a material, mesh or node in a "
+                       r"text encoding other than UTF-8 \(byte 0xe6\); export it again") as err:
+        convert_file(stl, tmp_path / "plate.glb")
+    assert err.value.code == "InvalidInput"
+    assert [p.name for p in tmp_path.iterdir()] == ["plate.stl"]
+
+
+def test_an_objs_lines_and_points_are_left_out_with_a_warning(tmp_path: Path) -> None:
+    """CAD exports write edges as OBJ ``l`` elements; the importer's binding refused the whole
+    file ("Mesh processing assumes triangulated faces")."""
+    (tmp_path / "parts.obj").write_text(OBJ + "l 1 2 3 4 1\nl 5 6\np 7\n")
+    (tmp_path / "parts.mtl").write_text(MTL)
+    out = tmp_path / "parts.glb"
+    result = convert_file(tmp_path / "parts.obj", out)
+    assert result.triangles == 3
+    assert any("3 line and point elements (l, p) were left out" in w
+               for w in result.warnings), result.warnings
+    model = load_model(out)
+    assert {"Plate", "Wedge"} <= {n.name for n in model.nodes}
+    assert {"red", "glass"} <= {m.name for m in model.materials}
+
+
+@pytest.mark.parametrize(("name", "text", "message"), [
+    ("edges.off", "OFF\n4 2 0\n0 0 0\n1 0 0\n1 1 0\n0 1 0\n3 0 1 2\n2 2 3\n",
+     r"edges\.off has faces of fewer than three corners \(lines or points\)"),
+    ("camera.dae", """<?xml version="1.0" encoding="utf-8"?>
+<COLLADA xmlns="http://www.collada.org/2005/11/COLLADASchema" version="1.4.1">
+<asset><unit meter="1"/><up_axis>Y_UP</up_axis></asset>
+<library_cameras><camera id="c"><optics><technique_common><perspective><yfov>45</yfov>
+<aspect_ratio>1.5</aspect_ratio><znear>0.1</znear><zfar>100</zfar></perspective>
+</technique_common></optics></camera></library_cameras>
+<library_visual_scenes><visual_scene id="s"><node id="n" name="n"><instance_camera url="#c"/>
+</node></visual_scene></library_visual_scenes>
+<scene><instance_visual_scene url="#s"/></scene></COLLADA>
+""", r"camera\.dae could not be read \(Assimp error loading 'camera\.dae': no reason given; "
+     r"a file with no geometry at all, only cameras or lights, ends so\)"),
+], ids=["lines-in-off", "cameras-only-dae"])
+def test_files_the_importer_refuses_get_a_reason_and_no_path(
+        tmp_path: Path, name: str, text: str, message: str) -> None:
+    src = tmp_path / name
+    src.write_text(text)
+    with pytest.raises(ConversionError, match=message) as err:
+        convert_file(src, tmp_path / "out.glb")
+    assert str(tmp_path) not in err.value.message  # (the service's storage, for REST clients)
+    assert [p.name for p in tmp_path.iterdir()] == [name]
+
+
 def test_ply_converts(tmp_path: Path) -> None:
     (tmp_path / "quad.ply").write_text(PLY)
     result = convert_file(tmp_path / "quad.ply", tmp_path / "quad.glb")
