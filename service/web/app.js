@@ -13,7 +13,7 @@ const MAX_EDGE = 3840;
 const state = {
   sessionId: null, stream: null, camera: new OrbitCamera(SAMPLE_HOME), dirty: true, viewport: [0, 0],
   keys: new Set(), selected: null, hidden: new Set(), statsVisible: true, leaving: false, reconnects: 0,
-  presented: [], latencies: [], latencyLog: [], receiveLog: [], presentedLog: 0, lastStats: null, bitrate: null, xr: null, listTimer: null,
+  presented: [], latencies: [], latencyLog: [], receiveLog: [], presentedLog: 0, lastStats: null, bitrate: null, xr: null, listTimer: null, loading: false,
 };
 window.farview = state; // for the tests' eyes only: nothing secret is in it (the token lives in api)
 
@@ -264,6 +264,7 @@ async function frameScene(stream) {
 
 function onHostEvent(event, data) {
   if (event === "load_progress") {
+    if (!state.loading) return; // (a late report of a load that has ended)
     $("progress").hidden = false;
     $("progress").value = data.fraction ?? 0;
   } else if (event === "closing") {
@@ -301,6 +302,8 @@ async function updateStats() {
   if (!stream || $("viewer-panel").hidden) return;
   const v = await stream.videoStats();
   const now = performance.now();
+  // frames presented in the last second (none come while the picture is still)
+  while (state.presented.length && state.presented[0] < now - 1000) state.presented.shift();
   if (v && state.lastStats) {
     state.bitrate = ((v.bytes - state.lastStats.bytes) * 8) / ((now - state.lastStats.t) / 1000);
   }
@@ -530,6 +533,8 @@ $("load").addEventListener("submit", async (e) => {
   $("progress").hidden = false;
   $("progress").value = 0;
   $("status").textContent = `loading ${source}…`;
+  error("");
+  state.loading = true;
   try {
     const model = await state.stream.request("load_model", { source }, 600000);
     $("status").textContent = `loaded ${model.name || source} (${model.triangles} triangles)`;
@@ -538,6 +543,7 @@ $("load").addEventListener("submit", async (e) => {
     $("status").textContent = "";
     error(`Loading failed: ${err.message}`);
   } finally {
+    state.loading = false;
     $("progress").hidden = true;
   }
 });
@@ -559,13 +565,17 @@ function uploadModel(file) {
   $("progress").hidden = false;
   $("progress").value = 0;
   $("status").textContent = `uploading ${file.name}…`;
+  error("");
+  state.loading = true;
   xhr.upload.onprogress = (e) => { if (e.lengthComputable) $("progress").value = e.loaded / e.total; };
   xhr.upload.onload = () => { $("status").textContent = `loading ${file.name} on the host…`; };
   xhr.onerror = () => {
+    state.loading = false;
     $("progress").hidden = true;
     error(`Uploading ${file.name} failed: the connection broke`);
   };
   xhr.onload = async () => {
+    state.loading = false;
     $("progress").hidden = true;
     let body = null;
     try { body = JSON.parse(xhr.responseText); } catch (e) { /* not JSON */ }

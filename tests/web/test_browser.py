@@ -392,6 +392,13 @@ def test_the_web_viewer_signs_in_shows_the_model_turns_it_and_picks_a_part(
                                ".getElementById('error').textContent.includes('notes.glb')",
                                timeout=30_000)
         assert "Uploading notes.glb failed" in page.inner_text("#error")
+        # a load that works clears the last one's error, and the host's late progress reports
+        # do not bring the progress bar back once the load has ended
+        page.set_input_files("#upload", str(SHARED_MODELS / "Duck.glb"))
+        wait_for(lambda: "loaded" in page.inner_text("#status"), 60, "the uploaded model again")
+        assert page.is_hidden("#error")
+        page.wait_for_timeout(1000)
+        assert page.is_hidden("#progress")
 
         # the stream is dropped (its WHEP resource ended from outside): the page reconnects
         location = page.evaluate("() => window.farview.stream.location")
