@@ -184,8 +184,11 @@ class _StartupError(Exception):
 def _describe_sources(sources: str, settings: ServiceSettings) -> str:
     if sources == "any":
         return "the model store, host paths and any http(s) URL"
-    hosts = ", ".join(settings.model_url_hosts) or "no URL host"
-    return f"the model store and URLs on {hosts} only (--model-sources store)"
+    if not settings.model_url_hosts:
+        return ("the model store only, no URL (--model-sources store; --model-url-host HOST "
+                "allows a host's URLs)")
+    return (f"the model store and URLs on {', '.join(settings.model_url_hosts)} only "
+            "(--model-sources store)")
 
 
 LOCK_FILE = "service.lock"

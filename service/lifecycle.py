@@ -260,6 +260,8 @@ class SessionManager:
             updated = await self._db(self.store.update, account_id, session_id,
                                      only_if_status=LIVE, status=STOPPED, ended_at=self.clock())
             record = updated or await self.get(account_id, session_id)
+            if updated is not None:
+                log.info("session %s stopped by its client", session_id)
         runner = self._runners.get((account_id, session_id))
         if runner and runner.task:
             if not runner.stopping:

@@ -80,7 +80,8 @@ def test_the_store_policy_allows_names_and_listed_url_hosts_only(model_dir: Path
 def test_a_service_on_a_non_loopback_address_restricts_sources_by_default(tmp_path: Path) -> None:
     svc = launch_service(tmp_path / "data", "--host", "0.0.0.0", "--allow-insecure-remote")
     try:
-        assert "models load from the model store and URLs on no URL host only" in svc.output()
+        assert "models load from the model store only, no URL (--model-sources store; " \
+            "--model-url-host HOST allows a host's URLs)" in svc.output()
         with svc.client() as client:
             session = client.create_session("paths", max_lease_time_minutes=10,
                                             models=[str(SAMPLE_MODEL)])

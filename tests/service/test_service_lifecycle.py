@@ -303,6 +303,7 @@ def test_concurrent_stops_all_wait_for_the_host_and_leave_none(service: RunningS
     assert gone(pid), "the host outlived its session's stop"  # every stop returned after it was gone
     with service.client() as client:
         assert client.get_session("stop-race").status == "Stopped"
+    assert service.output().count("session stop-race stopped by its client") == 1  # logged once
 
 
 def test_a_second_service_on_the_same_data_directory_is_refused(
