@@ -81,7 +81,7 @@ from farview.host import transforms
 from farview.host.errors import BUDGET_BYTES, BUDGET_DECODED, BUDGET_TRIANGLES, LIMIT_EXCEEDED, ModelError
 from farview.host.texture_codec import DECODED, CompressedImage, DdsError, decompress, read_dds
 from farview.input.errors import ProtocolError
-from farview.input.scene import Light
+from farview.input.scene import LIGHT_TYPES, Light
 
 log = logging.getLogger(__name__)
 
@@ -1454,8 +1454,10 @@ class _Loader:
         if mode in _MODE_LINES:
             return mode, {}
         attrs = prim.get("attributes")
-        if not isinstance(attrs, dict) or "POSITION" not in attrs:
-            raise ModelError(f"{where} has no POSITION attribute")
+        if not isinstance(attrs, dict):
+            raise ModelError(f"{where}: attributes must be an object")
+        if "POSITION" not in attrs:
+            return mode, {}  # glTF: a primitive without positions is not drawn
         return mode, attrs
 
     def _check_budgets(self, mesh_specs: list[Any], raw_nodes: list[Any]) -> None:
@@ -1513,8 +1515,11 @@ class _Loader:
         where = f"mesh {mesh_index} primitive {j}"
         mode, attrs = self._primitive_header(prim, where)
         if not attrs:
-            log.info("%s: skipping a lines primitive (mode %s); only triangles and points are "
-                     "drawn", where, mode)
+            if mode in _MODE_LINES:
+                log.info("%s: skipping a lines primitive (mode %s); only triangles and points "
+                         "are drawn", where, mode)
+            else:
+                log.info("%s: skipping a primitive without POSITION (glTF: not drawn)", where)
             return None
         if mode == _MODE_POINTS:
             return self._points(prim, attrs, where, materials)
@@ -1949,7 +1954,7 @@ class _Loader:
         self._meshopt.clear()
         self._draco.clear()
 
-    def _lights(self) -> list[Light]:
+    def _lights(self) -> list[Light | None]:
         """The file's ``KHR_lights_punctual`` lights, by index."""
         ext = self.doc.get("extensions")
         spec = ext.get("KHR_lights_punctual") if isinstance(ext, dict) else None
@@ -1958,8 +1963,14 @@ class _Loader:
         raw = spec.get("lights") if isinstance(spec, dict) else None
         if not isinstance(raw, list) or not all(isinstance(x, dict) for x in raw):
             raise ModelError("KHR_lights_punctual lights must be an array of objects")
-        out = []
+        out: list[Light | None] = []
         for i, x in enumerate(raw):
+            if x.get("type") not in LIGHT_TYPES and isinstance(x.get("type"), str):
+                # a later version of the extension may add types: the light is left out
+                log.warning("KHR_lights_punctual light %d has type %s, which farview does not "
+                            "know; it is left out", i, _short(x.get("type")))
+                out.append(None)
+                continue
             spot = x.get("spot", {}) if x.get("type") == "spot" else {}
             try:
                 if not isinstance(spot, dict):
@@ -1974,7 +1985,7 @@ class _Loader:
         return out
 
     def _node(self, i: int, n: dict[str, Any], meshes: Sequence[Mesh],
-              lights: Sequence[Light] = ()) -> Node:
+              lights: Sequence[Light | None] = ()) -> Node:
         name = _name(n.get("name"), f"node_{i}")
         light = None
         ext = n.get("extensions")

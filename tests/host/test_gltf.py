@@ -130,6 +130,36 @@ def test_bad_references_are_named() -> None:
         load_model_bytes(make_glb(doc, pos))
 
 
+def test_a_primitive_without_positions_is_not_drawn_and_the_rest_loads() -> None:
+    """glTF: "When positions are not specified, client implementations SHOULD skip the
+    primitive's rendering" (the glTF-Validator's test file primitive_no_position.gltf, which it
+    calls valid, was refused whole)."""
+    doc, pos = _triangle_doc()
+    doc["meshes"][0]["primitives"].insert(0, {"attributes": {"NORMAL": 0}})
+    model = load_model_bytes(make_glb(doc, pos))
+    assert model.triangle_count == 1
+    assert len(model.meshes[0].primitives) == 1
+    doc["meshes"][0]["primitives"][0] = {"attributes": "POSITION"}
+    with pytest.raises(ModelError, match="mesh 0 primitive 0: attributes must be an object"):
+        load_model_bytes(make_glb(doc, pos))
+
+
+def test_a_light_of_an_unknown_type_is_left_out_and_the_rest_loads(
+        caplog: pytest.LogCaptureFixture) -> None:
+    doc, pos = _triangle_doc()
+    doc["extensionsUsed"] = ["KHR_lights_punctual"]
+    doc["extensions"] = {"KHR_lights_punctual": {"lights": [
+        {"type": "spherical"}, {"type": "point", "intensity": 2.0}]}}
+    doc["nodes"] += [{"extensions": {"KHR_lights_punctual": {"light": 0}}},
+                     {"extensions": {"KHR_lights_punctual": {"light": 1}}}]
+    model = load_model_bytes(make_glb(doc, pos))
+    assert [n.light.type if n.light else None for n in model.nodes] == [None, None, "point"]
+    assert "light 0 has type 'spherical', which farview does not know" in caplog.text
+    doc["extensions"]["KHR_lights_punctual"]["lights"][0] = {"type": 7}
+    with pytest.raises(ModelError, match="KHR_lights_punctual light 0: light type must be"):
+        load_model_bytes(make_glb(doc, pos))
+
+
 def test_triangle_and_size_budgets() -> None:
     path = SHARED_MODELS / "Duck.glb"
     with pytest.raises(ModelError, match="4212 triangles, over the triangle budget of 1000"):
