@@ -192,7 +192,8 @@ def format_table(doc: dict[str, Any]) -> str:
     """The end-of-run table (plain text, also pasted into RESULTS.md)."""
     cfg = doc["config"]
     lines = [f"farview bench: {cfg['resolution']} at {cfg['fps']} poses/s, {cfg['duration_s']} s measured, "
-             f"trajectory {cfg['trajectory']}, {'headless' if cfg['headless'] else 'window'}"]
+             f"trajectory {cfg['trajectory']}, {'headless' if cfg['headless'] else 'window'}"
+             + (", stereo (two views side by side)" if cfg.get("stereo") else "")]
     modes = list(doc["summary"])
     head = f"{'':<28}" + "".join(f"{m:>30}" for m in modes)
     lines += ["", head, f"{'(ms)':<28}" + "".join(f"{'p50 / p95 / p99 / max':>30}" for _ in modes)]
@@ -293,7 +294,7 @@ def write_plot(doc: dict[str, Any], path: Path) -> Path:
                         label="floor p50" + (" (no upload/draw)" if compared != "total" else ""))
     cfg = doc["config"]
     ax_time.set_title(f"farview pose → present by stage, {cfg['resolution']} at {cfg['fps']} poses/s "
-                      f"({cfg['trajectory']})")
+                      f"({cfg['trajectory']}{', stereo' if cfg.get('stereo') else ''})")
     ax_time.set_xlabel("time (s)")
     ax_time.set_ylabel("ms")
     ax_time.legend(loc="upper right", fontsize=7, ncol=4)

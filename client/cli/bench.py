@@ -32,7 +32,7 @@ from typing import Any
 
 from farview.client.cli.session import add_account_key_options
 from farview.client.errors import FarviewError
-from farview.input.launch import DEFAULT_MAX_BITRATE, DEFAULT_MIN_BITRATE
+from farview.input.launch import DEFAULT_MAX_BITRATE, DEFAULT_MIN_BITRATE, bitrate_argument
 
 log = logging.getLogger(__name__)
 
@@ -80,10 +80,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="how often the display takes the newest frame (default: as soon as it is decoded, "
                    "as the viewer does; a window also redraws at least at 240 Hz, the viewer's cap without "
                    "vsync; 60 models a 60 Hz display)")
-    p.add_argument("--max-bitrate", "--bitrate", dest="max_bitrate", type=int, default=DEFAULT_MAX_BITRATE,
+    p.add_argument("--max-bitrate", "--bitrate", dest="max_bitrate", type=bitrate_argument,
+                   default=DEFAULT_MAX_BITRATE,
                    metavar="BPS", help="farview's video bit rate to start at and never exceed, bit/s (default "
                    f"{DEFAULT_MAX_BITRATE}; at most the host's --max-bitrate)")
-    p.add_argument("--min-bitrate", type=int, default=DEFAULT_MIN_BITRATE, metavar="BPS",
+    p.add_argument("--min-bitrate", type=bitrate_argument, default=DEFAULT_MIN_BITRATE, metavar="BPS",
                    help=f"the least congestion control lowers it to, bit/s (default {DEFAULT_MIN_BITRATE})")
     p.add_argument("--fixed-bitrate", dest="congestion_control", action="store_false",
                    help="no congestion control: farview's encoder stays at --max-bitrate")
@@ -201,18 +202,32 @@ def _run_floor(args: argparse.Namespace, spec: Any) -> dict[str, Any] | None:
     return result
 
 
-def _bench(session: Any, args: argparse.Namespace, spec: Any, trajectory: Any, host_pid: int | None) -> int:
+def output_stem(width: int, height: int, fps: int, stereo: bool) -> str:
+    """The name of a run's JSON and plot: ``bench-WxH-FPS`` (``-stereo`` for two views, which
+    a mono run into the same folder would otherwise overwrite)."""
+    return f"bench-{width}x{height}-{fps}" + ("-stereo" if stereo else "")
+
+
+def _run_config(args: argparse.Namespace, trajectory: Any) -> Any:
+    """The run's settings, checked (before a session is made for them). Raises ValueError."""
+    from farview.client.bench.run import StreamRunConfig
+
+    w, h = args.resolution
+    return StreamRunConfig(width=w, height=h, fps=args.fps, duration_s=args.duration,
+                           warmup_s=args.warmup, trajectory=trajectory, headless=args.headless,
+                           display_rate=args.display_rate, verify=args.verify,
+                           max_bitrate=args.max_bitrate, min_bitrate=args.min_bitrate,
+                           congestion_control=args.congestion_control,
+                           intra_refresh=args.intra_refresh, stereo=args.stereo)
+
+
+def _bench(session: Any, args: argparse.Namespace, spec: Any, trajectory: Any, host_pid: int | None,
+           cfg: Any) -> int:
     from farview.client.bench.report import build_document, format_table, write_plot
-    from farview.client.bench.run import StreamRunConfig, _Display, run_stream
+    from farview.client.bench.run import _Display, run_stream
     from farview.client.connection import connect_session
 
     w, h = args.resolution
-    cfg = StreamRunConfig(width=w, height=h, fps=args.fps, duration_s=args.duration, warmup_s=args.warmup,
-                          trajectory=trajectory, headless=args.headless, display_rate=args.display_rate,
-                          verify=args.verify, max_bitrate=args.max_bitrate,
-                          min_bitrate=args.min_bitrate, congestion_control=args.congestion_control,
-                          intra_refresh=args.intra_refresh,
-                          stereo=args.stereo)
 
     async def connect(frames: Any, stock: bool) -> Any:
         conn = await connect_session(session, viewport=(w, h), mailbox=frames, stock_receiver=stock)
@@ -235,13 +250,13 @@ def _bench(session: Any, args: argparse.Namespace, spec: Any, trajectory: Any, h
               "trajectory": trajectory.name, "model": args.model or "sample_engine", "headless": args.headless,
               "display_rate": args.display_rate, "max_bitrate": args.max_bitrate,
               "min_bitrate": args.min_bitrate, "congestion_control": args.congestion_control,
-              "intra_refresh": args.intra_refresh, "verify": args.verify,
+              "intra_refresh": args.intra_refresh, "verify": args.verify, "stereo": args.stereo,
               "session": session.id, "host_pid": host_pid, "command": "farview bench " + " ".join(args.argv)}
     doc = build_document(config, runs, floor)
     print(format_table(doc))
     if args.output is not None:
         args.output.mkdir(parents=True, exist_ok=True)
-        stem = f"bench-{w}x{h}-{args.fps}"
+        stem = output_stem(w, h, args.fps, args.stereo)
         json_path = args.output / f"{stem}.json"
         json_path.write_text(json.dumps(doc, indent=1, allow_nan=False, default=str))
         print(f"\nwrote {json_path}")
@@ -270,6 +285,7 @@ def main(argv: list[str]) -> int:
         args.headless = True
     try:
         spec, trajectory = _load_trajectory(args)
+        cfg = _run_config(args, trajectory)
     except (OSError, ValueError) as exc:
         print(f"farview bench: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -290,21 +306,22 @@ def main(argv: list[str]) -> int:
                 model = str(Path(args.model).resolve()) if args.model and os.path.exists(args.model) else args.model
                 session = created = rest.create_session(max_lease_time_minutes=args.lease,
                                                         models=[model] if model else None)
-                _say(f"session {session.id}: waiting for its render host…")
-                session.wait_until_ready(timeout=120.0)
-                _say("loading the model…")
-                session.wait_for_models()  # a model that fails ends the bench with its message
-            service_pid = service.pid if service is not None else None
-            if service_pid is None and not args.url:
-                try:
-                    service_pid = find_local_service(args.data_dir).pid
-                except FarviewError:
-                    service_pid = None
-            host_pid = _find_host_pid(service_pid, newest=created is not None)
-            if host_pid is None:
-                _say("the render host is not a local process here; its CPU is not reported")
             try:
-                return _bench(session, args, spec, trajectory, host_pid)
+                if created is not None:
+                    _say(f"session {session.id}: waiting for its render host…")
+                    session.wait_until_ready(timeout=120.0)
+                    _say("loading the model…")
+                    session.wait_for_models()  # a model that fails ends the bench with its message
+                service_pid = service.pid if service is not None else None
+                if service_pid is None and not args.url:
+                    try:
+                        service_pid = find_local_service(args.data_dir).pid
+                    except FarviewError:
+                        service_pid = None
+                host_pid = _find_host_pid(service_pid, newest=created is not None)
+                if host_pid is None:
+                    _say("the render host is not a local process here; its CPU is not reported")
+                return _bench(session, args, spec, trajectory, host_pid, cfg)
             finally:
                 if created is not None:
                     _say(f"stopping session {created.id}…")
@@ -323,4 +340,4 @@ if __name__ == "__main__":  # pragma: no cover
     sys.exit(main(sys.argv[1:]))
 
 
-__all__ = ["build_parser", "main"]
+__all__ = ["build_parser", "main", "output_stem"]

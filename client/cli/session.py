@@ -143,8 +143,19 @@ def run(args: argparse.Namespace) -> int:
             session = client.create_session(args.session_id, max_lease_time_minutes=args.lease,
                                             size=args.size, models=args.model)
             if args.wait:
-                session.wait_until_ready(args.timeout)
-                session.wait_for_models(args.timeout)
+                try:
+                    session.wait_until_ready(args.timeout)
+                    session.wait_for_models(args.timeout)
+                except FarviewError as exc:
+                    # (as demo, view and bench do: a session left Ready would run its lease out)
+                    print(f"farview session: {exc}", file=sys.stderr)
+                    print(f"farview session: stopping session {session.id}", file=sys.stderr)
+                    try:
+                        session.stop()
+                    except FarviewError as stop_exc:
+                        print(f"farview session: could not stop session {session.id}: {stop_exc}",
+                              file=sys.stderr)
+                    return 1
             _emit(args, session.properties.to_json(), _describe(session.properties))
         elif args.command == "show":
             props = client.get_session(args.session_id).properties

@@ -111,3 +111,51 @@ def test_bench_without_matplotlib_keeps_its_results_and_names_the_extra(tmp_path
     assert doc["summary"]["farview"]["video_frames_received"] > 0
     assert not (out / "bench-160x120-60.png").exists()
     assert "pip install 'farview[bench]'" in proc.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(90)
+def test_a_model_that_fails_stops_the_benchs_session_and_bad_settings_make_none(
+        tmp_path: Path) -> None:
+    """The bench's session stayed Ready when its model failed (until its lease ran out), and
+    ``--fps 0`` ended in a traceback after a session was made and its model loaded."""
+    from farview.client import RemoteRenderingClient
+    from tests.service.conftest import launch_service
+
+    svc = launch_service(tmp_path / "data")
+    try:
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("FARVIEW_URL", "FARVIEW_ACCOUNT_ID", "FARVIEW_ACCOUNT_KEY", "DISPLAY")}
+        env["FARVIEW_DATA_DIR"] = str(svc.data_dir)
+
+        def bench(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run([sys.executable, "-m", "farview", "bench", "--headless", *args],
+                                  capture_output=True, text=True, timeout=80, cwd=REPO, env=env)
+
+        for args, says in ((("--fps", "0"), "fps must be 1..240, got 0"),
+                           (("--duration", "0"), "duration must be positive"),
+                           (("--max-bitrate", "20x"), "bit rate must look like 3000000, 3M")):
+            usage = bench(*args)
+            assert usage.returncode == 2 and says in usage.stderr, usage.stderr
+            assert "Traceback" not in usage.stderr
+        failed = bench("--model", "/nonexistent/x.glb")
+        assert failed.returncode == 5, failed.stderr
+        assert "/nonexistent/x.glb failed to load (NotFound)" in failed.stderr
+        with RemoteRenderingClient(svc.url, svc.account_id, svc.account_key) as rest:
+            statuses = [s.status for s in rest.list_sessions()]
+        assert statuses and set(statuses) == {"Stopped"}, statuses  # the one session, stopped
+    finally:
+        svc.stop()
+
+
+def test_a_stereo_runs_report_says_so_and_gets_a_file_of_its_own() -> None:
+    from farview.client.bench.report import format_table
+    from farview.client.cli.bench import output_stem
+
+    assert output_stem(1280, 720, 60, False) == "bench-1280x720-60"
+    assert output_stem(1280, 720, 60, True) == "bench-1280x720-60-stereo"
+    config = {"resolution": "1280x720", "fps": 60, "duration_s": 2.0, "trajectory": "headturn",
+              "headless": True, "stereo": True}
+    doc = {"config": config, "summary": {}, "floor": None, "ratios": {}}
+    assert "stereo (two views side by side)" in format_table(doc).splitlines()[0]
+    assert "stereo" not in format_table({**doc, "config": {**config, "stereo": False}})

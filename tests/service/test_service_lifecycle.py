@@ -250,6 +250,13 @@ def test_session_cli(service: RunningService) -> None:
     assert stopped.returncode == 0 and "cli-1 is Stopped" in stopped.stdout
     missing = cli("show", "nope")
     assert missing.returncode == 1 and "does not exist" in missing.stderr
+    # a model that fails stops the session it was created for (it stayed Ready, its host
+    # running, until its lease ran out)
+    failed = cli("create", "cli-2", "--wait", "--model", "/nonexistent/x.glb")
+    assert failed.returncode == 1
+    assert "/nonexistent/x.glb failed to load (NotFound)" in failed.stderr
+    assert "stopping session cli-2" in failed.stderr
+    assert "status    Stopped" in cli("show", "cli-2").stdout
     for result in (created, shown, stopped):
         assert service.account_key not in result.stdout + result.stderr
 
