@@ -58,20 +58,49 @@ def find_local_service(directory: Path | None = None) -> LocalService:
                         account_key=account.get("account_key"))
 
 
+EMBEDDED_LOG = "embedded-serve.log"
+"""Where a service that :func:`start_local_service` started logs, in its data directory."""
+_PR_SET_PDEATHSIG = 1
+
+
+def _end_with_parent(parent: int) -> Callable[[], None]:
+    """For ``preexec_fn``: the child gets SIGTERM when ``parent`` ends (Linux's
+    ``PR_SET_PDEATHSIG``), and ends at once if it already has."""
+    def setup() -> None:
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+        if os.getppid() != parent:
+            os._exit(1)
+    return setup
+
+
 def start_local_service(directory_arg: Path | None) -> subprocess.Popen[bytes]:
     """Start ``farview serve`` on a free port in the data directory; return once it is up."""
     directory = directory_arg or default_data_dir()
     directory.mkdir(parents=True, exist_ok=True)
     service_file = directory / SERVICE_FILE
     before = service_file.stat().st_mtime if service_file.exists() else None
-    proc = subprocess.Popen(
-        [sys.executable, "-m", SERVICE_MODULE, "--port", "0", "--data-dir", str(directory)],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )
+    log_path = directory / EMBEDDED_LOG
+    # its log goes to a file: a pipe nobody reads once it is up would stop it when full
+    with log_path.open("ab") as log_file:
+        start = log_file.tell()
+        # Its own session: a Ctrl+C on the terminal reaches only the command, which stops its
+        # session and then this service (the service, stopped by the same Ctrl+C, left the
+        # session Error and the command unable to stop it); and it gets SIGTERM if the command
+        # dies without stopping it.
+        proc = subprocess.Popen(
+            [sys.executable, "-m", SERVICE_MODULE, "--port", "0", "--data-dir", str(directory)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log_file,
+            start_new_session=True, preexec_fn=_end_with_parent(os.getpid()),
+        )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+            with log_path.open("rb") as f:
+                f.seek(start)
+                err = f.read().decode(errors="replace")
             raise ServerError(f"the session service did not start:\n{err[-2000:]}")
         if service_file.exists() and service_file.stat().st_mtime != before:
             try:

@@ -40,3 +40,57 @@ def test_headless_demo_frames_a_users_textured_model(tmp_path: Path) -> None:
     # in its texture's colours (untextured it would be white)
     red, green, blue = np.median(rgb[mask].astype(int), axis=0)
     assert red > blue + 80 and green > blue + 50, (red, green, blue)
+
+
+@pytest.mark.parametrize("how", ["ctrl-c", "killed"])
+def test_ctrl_c_stops_the_demos_session_and_everything_it_started(tmp_path: Path, how: str) -> None:
+    """A terminal's Ctrl+C sends SIGINT to the whole foreground process group. The session
+    service that demo started was in that group: it shut down at once, marking the session
+    Error, and demo could not stop it ("cannot reach the session service"). The service now
+    runs in a session of its own; demo stops its session, then the service. Should demo be
+    killed outright, the service it started ends too (it gets SIGTERM)."""
+    import contextlib
+    import signal
+    import sqlite3
+    import time
+
+    data = tmp_path / "data"
+    env = {**os.environ, "FARVIEW_DATA_DIR": str(data), "PYTHONUNBUFFERED": "1"}
+    for key in ("FARVIEW_URL", "FARVIEW_ACCOUNT_ID", "FARVIEW_ACCOUNT_KEY", "DISPLAY"):
+        env.pop(key, None)
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "farview", "demo", "--headless", "--size", "160x120",
+         "--duration", "120"], cwd=REPO, env=env, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True, start_new_session=True)  # its own "terminal" group
+    try:
+        lines: list[str] = []
+        assert demo.stdout is not None
+        for line in demo.stdout:
+            lines.append(line)
+            if "connecting…" in line:
+                break
+        time.sleep(2.0)  # streaming
+        service_pid = __import__("json").loads((data / "service.json").read_text())["pid"]
+        if how == "killed":
+            demo.kill()
+        else:
+            os.killpg(demo.pid, signal.SIGINT)  # the terminal's Ctrl+C: the foreground group
+        out, _ = demo.communicate(timeout=60)
+        output = "".join(lines) + out
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(demo.pid, signal.SIGKILL)
+    if how == "ctrl-c":
+        assert "could not stop session" not in output, output
+        assert "stopping the session service" in output, output
+        with contextlib.closing(sqlite3.connect(data / "sessions.db")) as db:
+            statuses = [row[0] for row in db.execute("SELECT status FROM sessions")]
+        assert statuses == ["Stopped"], (statuses, output)
+    for _ in range(200):  # the service is gone too
+        try:
+            os.kill(service_pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError(f"the session service (pid {service_pid}) outlived demo")
