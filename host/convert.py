@@ -161,6 +161,9 @@ def convert_file(src: Path, dst: Path, budgets: Budgets = Budgets(),
     ``<dst stem>.info.json`` beside it (:func:`conversion_info`). Raises
     :class:`ConversionError`."""
     ext = src.suffix.lower()
+    if src.is_dir():
+        raise ConversionError("InvalidInput", f"{src.name} is a folder; give the model file "
+                              "in it")
     if ext not in FORMATS:
         raise ConversionError("InvalidInput", f"{src.name}: unsupported format {ext or '(none)'};"
                               f" farview converts {', '.join(FORMATS)}")
@@ -207,7 +210,11 @@ def convert_file(src: Path, dst: Path, budgets: Budgets = Budgets(),
     data = write_glb(model, extras, counts)
     report = (json.dumps(conversion_info(src, dst, before, applied, settings, overrides,
                                          counts, data), indent=2).encode() if info else None)
-    write_atomically(dst, data)
+    try:
+        write_atomically(dst, data)
+    except OSError as e:  # (the file's name only: for the service, its folder is its storage)
+        raise ConversionError("InternalServerError",
+                              f"cannot write the output {dst.name}: {e.strerror}") from None
     if report is not None:
         try:
             write_atomically(dst.with_name(dst.stem + ".info.json"), report)
@@ -1295,6 +1302,10 @@ def cli_main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     out = args.output or args.input.with_name(
         args.input.stem + ("-converted.glb" if args.input.suffix.lower() == ".glb" else ".glb"))
+    if not out.parent.is_dir():
+        print(f"farview convert: the output's folder {out.parent} does not exist; make it, or "
+              "give another --output", file=sys.stderr)
+        return 1
     try:
         r = _convert_in_child(args.input, out, Budgets(args.max_bytes, args.max_triangles),
                               args.settings)

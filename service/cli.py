@@ -181,6 +181,25 @@ class _StartupError(Exception):
     pass
 
 
+def _check_tls_files(cert: Path, key: Path | None) -> None:
+    """Load the certificate and key as the server will, so that a missing or malformed file
+    stops the start with a message naming it (it was uvicorn's traceback)."""
+    import ssl
+
+    for path in (cert, key):
+        if path is not None and not Path(path).is_file():
+            raise _StartupError(f"cannot read the TLS file {path}: it does not exist")
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(
+            str(cert), str(key) if key else None)
+    except ssl.SSLError as exc:
+        raise _StartupError(f"the TLS certificate {cert} and key {key or cert} do not load "
+                            f"({exc.reason or exc}): give a PEM certificate (chain) and the PEM "
+                            "private key that matches it") from None
+    except OSError as exc:
+        raise _StartupError(f"cannot read the TLS files {cert}, {key}: {exc.strerror}") from None
+
+
 def _describe_sources(sources: str, settings: ServiceSettings) -> str:
     if sources == "any":
         return "the model store, host paths and any http(s) URL"
@@ -227,6 +246,8 @@ async def serve(settings: ServiceSettings) -> int:
         cert, key = make_self_signed(data_dir, names_for(settings.host, public_host))
         print(f"farview serve: https with the self-signed certificate {cert} (SHA-256 "
               f"{fingerprint(cert)}); clients trust it with --ca-cert {cert}", flush=True)
+    if cert is not None:
+        _check_tls_files(cert, key)
     if not _is_loopback(settings.host) and cert is None and not settings.allow_insecure_remote:
         raise _StartupError(
             f"refusing to serve plain http on {settings.host}: account keys would cross the "

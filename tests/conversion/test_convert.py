@@ -449,6 +449,17 @@ def test_farview_convert_command(tmp_path: Path) -> None:
     bad = subprocess.run([sys.executable, "-m", "farview", "convert", str(tmp_path / "x.doc")],
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 1 and "unsupported format .doc" in bad.stderr
+    # an output folder that does not exist: said before converting (it was a traceback, then
+    # "the converter crashed reading it; the file is probably malformed")
+    nowhere = subprocess.run([sys.executable, "-m", "farview", "convert", str(tmp_path / "quad.ply"),
+                              "-o", str(tmp_path / "nodir" / "quad.glb")],
+                             capture_output=True, text=True, timeout=60)
+    assert nowhere.returncode == 1 and "Traceback" not in nowhere.stderr
+    assert f"the output's folder {tmp_path / 'nodir'} does not exist" in nowhere.stderr
+    with pytest.raises(ConversionError, match="cannot write the output quad.glb: No such file"):
+        convert_file(tmp_path / "quad.ply", tmp_path / "nodir" / "quad.glb")
+    with pytest.raises(ConversionError, match=f"{tmp_path.name} is a folder; give the model file"):
+        convert_file(tmp_path, tmp_path / "x.glb")
     helped = subprocess.run([sys.executable, "-m", "farview", "--help"], capture_output=True,
                             text=True, timeout=60)
     assert "convert" in helped.stdout

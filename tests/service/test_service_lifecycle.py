@@ -228,6 +228,27 @@ def test_plain_http_on_a_public_address_is_refused(tmp_path) -> None:  # type: i
     assert "refusing to serve plain http" in proc.stderr
 
 
+def test_tls_files_that_do_not_load_stop_the_start_with_a_message(tmp_path: Path) -> None:
+    """A missing or malformed certificate ended in uvicorn's 33-line traceback."""
+    from farview.service.tls import make_self_signed
+
+    cert, key = make_self_signed(tmp_path / "made", ["127.0.0.1"])
+    other_cert, _ = make_self_signed(tmp_path / "other", ["127.0.0.1"])
+    (tmp_path / "garbage.pem").write_text("not a certificate\n")
+    cases = [((tmp_path / "none.pem", key), f"cannot read the TLS file {tmp_path / 'none.pem'}: "
+              "it does not exist"),
+             ((tmp_path / "garbage.pem", key), "do not load"),
+             ((other_cert, key), "do not load")]  # a key that is not the certificate's
+    assert (cert, key) != (other_cert, key)
+    for (c, k), says in cases:
+        proc = subprocess.run(
+            [sys.executable, "-m", "farview", "serve", "--port", "0", "--data-dir",
+             str(tmp_path / "data"), "--tls-cert", str(c), "--tls-key", str(k)],
+            capture_output=True, text=True, timeout=30)
+        assert proc.returncode == 2, proc.stderr
+        assert says in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+
+
 def test_session_cli(service: RunningService) -> None:
     env = {**os.environ, "FARVIEW_DATA_DIR": str(service.data_dir)}
     for key in ("FARVIEW_URL", "FARVIEW_ACCOUNT_ID", "FARVIEW_ACCOUNT_KEY"):
