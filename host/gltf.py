@@ -1466,6 +1466,7 @@ class _Loader:
         (The running total of decoded bytes is charged as accessors are decoded.)"""
         per_mesh = []
         vertices = 0
+        morphed = 0  # primitives with morph targets
         for i, m in enumerate(mesh_specs):
             prims = m.get("primitives")
             if not isinstance(prims, list) or not all(isinstance(p, dict) for p in prims):
@@ -1474,6 +1475,8 @@ class _Loader:
             for j, prim in enumerate(prims):
                 where = f"mesh {i} primitive {j}"
                 mode, attrs = self._primitive_header(prim, where)
+                if "targets" in prim:
+                    morphed += 1
                 if not attrs:
                     continue
                 for key in attrs:
@@ -1487,6 +1490,7 @@ class _Loader:
                 triangles += (n // 3 if mode == _MODE_TRIANGLES else n if mode == _MODE_POINTS
                               else max(n - 2, 0))
             per_mesh.append(triangles)
+        self._log_not_drawn(morphed)
         instances = [0] * len(mesh_specs)
         lod_nodes = _lod_node_ids(raw_nodes)
         lod_meshes = set()
@@ -1509,6 +1513,19 @@ class _Loader:
             raise ModelError(f"model {self.name!r} has {vertices} vertices, over the vertex "
                              f"budget of {self.max_vertices} (three per triangle of the triangle "
                              "budget)", code=LIMIT_EXCEEDED, budget=BUDGET_TRIANGLES)
+
+    def _log_not_drawn(self, morphed: int) -> None:
+        """Log what the file has that farview does not draw (the model shows its rest pose)."""
+        parts = []
+        for key, what in (("animations", "animation"), ("skins", "skin")):
+            n = len(v) if isinstance(v := self.doc.get(key), list) else 0
+            if n:
+                parts.append(f"{n} {what}{'s' if n > 1 else ''}")
+        if morphed:
+            parts.append(f"the morph targets of {morphed} primitive{'s' if morphed > 1 else ''}")
+        if parts:
+            log.info("model %s: %s not drawn (farview shows its rest pose)", self.name,
+                     ", ".join(parts))
 
     def _primitive(self, prim: dict[str, Any], mesh_index: int, j: int,
                    materials: tuple[Material, ...]) -> Primitive | None:

@@ -160,6 +160,22 @@ def test_a_light_of_an_unknown_type_is_left_out_and_the_rest_loads(
         load_model_bytes(make_glb(doc, pos))
 
 
+def test_what_is_not_drawn_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+    """The README says the host logs the animations, skins and morph targets it skips."""
+    caplog.set_level("INFO", logger="farview.host.gltf")
+    load_model(SHARED_MODELS / "BoxAnimated.glb")
+    assert "model BoxAnimated: 1 animation not drawn (farview shows its rest pose)" in caplog.text
+    caplog.clear()
+    doc, pos = _triangle_doc()
+    doc["skins"] = [{"joints": [0]}, {"joints": [0]}]
+    doc["meshes"][0]["primitives"][0]["targets"] = [{"POSITION": 0}]
+    load_model_bytes(make_glb(doc, pos), name="rigged")
+    assert "model rigged: 2 skins, the morph targets of 1 primitive not drawn" in caplog.text
+    caplog.clear()
+    load_model_bytes(make_glb(*_triangle_doc()))
+    assert "not drawn" not in caplog.text
+
+
 def test_triangle_and_size_budgets() -> None:
     path = SHARED_MODELS / "Duck.glb"
     with pytest.raises(ModelError, match="4212 triangles, over the triangle budget of 1000"):
