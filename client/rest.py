@@ -10,6 +10,7 @@ five minutes before it expires. Every service error becomes one of :mod:`client.
 
 from __future__ import annotations
 
+import re
 import ssl
 import time
 import uuid
@@ -37,6 +38,8 @@ from farview.client.session import AsyncRenderingSession, RenderingSession, Sess
 API_VERSION = "2021-01-01"
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_LEASE_MINUTES = 60
+SESSION_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}\Z")
+"""What the service takes as a session id (ARR's rule; service/app.py checks the same)."""
 TOKEN_REFRESH_MARGIN = 300.0
 
 VerifyTypes = bool | str | Path
@@ -114,6 +117,10 @@ class _ClientBase:
     def _path(self, session_id: str | None = None, suffix: str = "") -> str:
         base = f"/accounts/{quote(self.account_id, safe='')}/sessions"
         if session_id is not None:
+            if not SESSION_ID_RE.match(session_id):  # (a '/' in it made "no such route")
+                raise BadRequestError(f"session id {session_id[:80]!r} is not valid: it must be "
+                                      "1-256 letters, digits, '-' or '_'", status_code=400,
+                                      code="BadRequest")
             base += f"/{quote(session_id, safe='')}"
         return base + suffix
 

@@ -255,3 +255,31 @@ def parse_stopping(line: str) -> str | None:
     if isinstance(msg, dict) and msg.get("event") == "stopping":
         return str(msg.get("reason", ""))
     return None
+
+
+def lease_argument(text: str) -> int:
+    """An argparse ``type`` for ``--lease``: whole minutes, 1 to 1,440 (ARR's 24 hours; a lease
+    of 0 minutes ended the session as soon as it was Ready)."""
+    import argparse
+
+    try:
+        minutes = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a lease is whole minutes, got {text!r}") from None
+    if not 1 <= minutes <= 1440:
+        raise argparse.ArgumentTypeError(f"a lease is 1 to 1440 minutes, got {minutes}")
+    return minutes
+
+
+def seconds_argument(text: str) -> float:
+    """An argparse ``type`` for a positive number of seconds (``--duration``)."""
+    import argparse
+    import math
+
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"seconds must be a number, got {text!r}") from None
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise argparse.ArgumentTypeError(f"seconds must be more than 0, got {text}")
+    return seconds

@@ -32,7 +32,12 @@ from typing import Any
 
 from farview.client.cli.session import add_account_key_options
 from farview.client.errors import FarviewError
-from farview.input.launch import DEFAULT_MAX_BITRATE, DEFAULT_MIN_BITRATE, bitrate_argument
+from farview.input.launch import (
+    DEFAULT_MAX_BITRATE,
+    DEFAULT_MIN_BITRATE,
+    bitrate_argument,
+    lease_argument,
+)
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="burn each frame's pose sequence into its pixels and check it after decoding")
     p.add_argument("--no-baseline", dest="baseline", action="store_false", help="skip stock aiortc")
     p.add_argument("--no-floor", dest="floor", action="store_false", help="skip the in-process floor")
-    p.add_argument("--lease", type=int, default=30, help="lease in minutes of the session it creates")
+    p.add_argument("--lease", type=lease_argument, default=30, help="lease in minutes of the session it creates")
     g = p.add_argument_group("service (as for `farview session`)")
     g.add_argument("--url", help="service URL (env FARVIEW_URL; default: the local service)")
     g.add_argument("--account-id", help="account id (env FARVIEW_ACCOUNT_ID)")

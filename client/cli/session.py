@@ -22,6 +22,7 @@ from farview.client.errors import AuthenticationError, FarviewError
 from farview.client.local import find_local_service
 from farview.client.rest import RemoteRenderingClient
 from farview.client.session import SessionProperties
+from farview.input.launch import lease_argument
 
 KEY_ON_COMMAND_LINE = ("--account-key is not taken: a key on the command line is visible to "
                        "every local user (ps); put it in FARVIEW_ACCOUNT_KEY or a file for "
@@ -69,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     c = sub.add_parser("create", parents=[common], allow_abbrev=False, help="create a session")
     c.add_argument("session_id", nargs="?", help="id (default: a new uuid)")
-    c.add_argument("--lease", type=int, default=60, help="max lease in minutes (default 60)")
+    c.add_argument("--lease", type=lease_argument, default=60, help="max lease in minutes (default 60)")
     c.add_argument("--size", default="Standard", choices=["Standard", "Premium"])
     c.add_argument("--model", action="append", metavar="NAME_PATH_OR_URL",
                    help="a model the host loads at start instead of the sample (repeatable)")
@@ -80,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("list", parents=[common], allow_abbrev=False, help="list the account's sessions")
     r = sub.add_parser("renew", parents=[common], allow_abbrev=False, help="extend a session's lease")
     r.add_argument("session_id")
-    r.add_argument("--lease", type=int, help="new max lease in minutes (default: +15)")
+    r.add_argument("--lease", type=lease_argument, help="new max lease in minutes (default: +15)")
     m = sub.add_parser("load-model", parents=[common], allow_abbrev=False,
                        help="load a model into a running session's scene")
     m.add_argument("session_id")

@@ -27,6 +27,7 @@ from farview.client.viewer.app import (
     run_window,
 )
 from farview.client.viewer.controls import KEY_HELP
+from farview.input.launch import lease_argument, seconds_argument
 from farview.streaming.frame import Frame
 from farview.streaming.mailbox import LatestMailbox
 
@@ -89,7 +90,7 @@ def add_viewer_options(p: argparse.ArgumentParser) -> None:
                    help="run the same pipeline without a window (servers, tests)")
     g.add_argument("--screenshot", type=Path, metavar="PATH",
                    help="write the last presented frame as PNG on exit")
-    g.add_argument("--duration", type=float, metavar="SECONDS", help="exit after this long")
+    g.add_argument("--duration", type=seconds_argument, metavar="SECONDS", help="exit after this long")
     g.add_argument("--size", type=_size, default=(1280, 720), metavar="WxH",
                    help="window (or headless stream) size, default 1280x720")
     g.add_argument("--no-vsync", dest="vsync", action="store_false",
@@ -227,7 +228,7 @@ def demo_main(argv: list[str]) -> int:
     p.add_argument("model", nargs="?", help="model to show instead of the sample: a name in "
                    "the host's model store, a path on this machine, or an http(s) URL")
     p.add_argument("--model", dest="model_opt", metavar="PATH_OR_URL", help="same as MODEL")
-    p.add_argument("--lease", type=int, default=60, help="session lease in minutes (default 60)")
+    p.add_argument("--lease", type=lease_argument, default=60, help="session lease in minutes (default 60)")
     add_viewer_options(p)
     args = p.parse_args(argv)
     check_bitrate_options(p, args)

@@ -456,7 +456,7 @@ def test_farview_convert_command(tmp_path: Path) -> None:
                              capture_output=True, text=True, timeout=60)
     assert nowhere.returncode == 1 and "Traceback" not in nowhere.stderr
     assert f"the output's folder {tmp_path / 'nodir'} does not exist" in nowhere.stderr
-    with pytest.raises(ConversionError, match="cannot write the output quad.glb: No such file"):
+    with pytest.raises(ConversionError, match=r"cannot write the output quad\.glb: No such file"):
         convert_file(tmp_path / "quad.ply", tmp_path / "nodir" / "quad.glb")
     with pytest.raises(ConversionError, match=f"{tmp_path.name} is a folder; give the model file"):
         convert_file(tmp_path, tmp_path / "x.glb")

@@ -191,9 +191,16 @@ def test_bad_update_bodies_are_400(service: RunningService, http: httpx.Client) 
         assert_error(resp, 400, "BadRequest")
 
 
-def test_client_raises_bad_request_with_the_services_message(service: RunningService) -> None:
-    with service.client() as client, pytest.raises(BadRequestError, match="session id"):
-        client.create_session("no spaces please", max_lease_time_minutes=5)
+def test_an_invalid_session_id_is_a_bad_request(service: RunningService, http: httpx.Client) -> None:
+    """The service says what an id may be; the client says so before sending one (an id with
+    '/' in it reached no route: "no such route: PUT /accounts/local/sessions/bad id/../x")."""
+    resp = http.put(sessions_path(service, "no%20spaces"), params=V,
+                    json={"maxLeaseTimeMinutes": 5, "size": "Standard"}, headers=service.auth)
+    assert_error(resp, 400, "BadRequest")
+    assert "session id must be 1-256 letters, digits, '-' or '_'" in resp.text
+    for bad in ("no spaces please", "bad id/../x", "x" * 257):
+        with service.client() as client, pytest.raises(BadRequestError, match="is not valid"):
+            client.create_session(bad, max_lease_time_minutes=5)
 
 
 # -- list and paging ----------------------------------------------------------------------
