@@ -91,8 +91,11 @@ class RenderingConnection:
     def __init__(self, *, viewport: tuple[int, int] = (1280, 720),
                  mailbox: LatestMailbox[Frame] | None = None,
                  on_event: Callable[[str, dict[str, Any]], None] | None = None,
-                 stock_receiver: bool = False, ice_servers: Sequence[IceServer] = ()) -> None:
-        self.pc = create_peer_connection(ice_servers)
+                 stock_receiver: bool = False, ice_servers: Sequence[IceServer] = (),
+                 relay_only: bool = False) -> None:
+        self.pc = create_peer_connection(ice_servers, relay_only=relay_only)
+        self.relay_only = relay_only
+        """Only TURN relay candidates were offered (:func:`connect_to_host`'s ``relay_only``)."""
         self.ice_servers = tuple(ice_servers)
         """The STUN/TURN servers the signaling endpoint named (its ``Link`` headers)."""
         self._loop = asyncio.get_running_loop()
@@ -486,19 +489,27 @@ async def connect_to_host(url: str, token: str, *, viewport: tuple[int, int] = (
                           verify: Verify = True, timeout: float = 15.0,
                           mailbox: LatestMailbox[Frame] | None = None,
                           on_event: Callable[[str, dict[str, Any]], None] | None = None,
-                          stock_receiver: bool = False) -> RenderingConnection:
+                          stock_receiver: bool = False,
+                          relay_only: bool = False) -> RenderingConnection:
     """Connect straight to a render host's WHEP URL (``http://host:port/whep``).
 
     ``mailbox`` receives the decoded frames (default: the connection's own);
-    ``stock_receiver`` uses aiortc's own receive path (a benchmark baseline, slower).
+    ``stock_receiver`` uses aiortc's own receive path (a benchmark baseline, slower);
+    ``relay_only`` offers only candidates on the TURN servers the service names, so media
+    goes through one even where a direct path exists (to check a TURN deployment;
+    :attr:`RenderingConnection.ice_path` then starts with ``relay``).
     """
     try:
         servers = await asyncio.wait_for(whep_ice_servers(url, token, verify=verify,
                                                           timeout=timeout), timeout)
     except (SignalingError, TimeoutError) as exc:
         raise ConnectError(f"the signaling endpoint at {url} did not answer: {exc}") from None
+    if relay_only and not any(s.url.startswith(("turn:", "turns:")) for s in servers):
+        raise ConnectError("relay only: the service names no TURN server to relay through; "
+                           "start it with --ice-server turn:HOST:3478 --turn-secret-file FILE")
     conn = RenderingConnection(viewport=viewport, mailbox=mailbox, on_event=on_event,
-                               stock_receiver=stock_receiver, ice_servers=servers)
+                               stock_receiver=stock_receiver, ice_servers=servers,
+                               relay_only=relay_only)
     await conn._connect(url, token, verify=verify, timeout=timeout)
     return conn
 

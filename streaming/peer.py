@@ -10,7 +10,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCRtpCodecCapability, RTCRtpSender
+from aiortc import (
+    RTCConfiguration,
+    RTCIceServer,
+    RTCIceTransportPolicy,
+    RTCPeerConnection,
+    RTCRtpCodecCapability,
+    RTCRtpSender,
+)
 
 from farview.input.ice import IceServer
 from farview.streaming._aiortc_patches import MAX_REASSEMBLED_MESSAGE, apply_global_patches
@@ -46,9 +53,12 @@ def h264_codecs() -> list[RTCRtpCodecCapability]:
     return h264 + [c for c in codecs if c.mimeType.lower() == "video/rtx"]
 
 
-def create_peer_connection(ice_servers: Sequence[IceServer] = ()) -> RTCPeerConnection:
+def create_peer_connection(ice_servers: Sequence[IceServer] = (), *,
+                           relay_only: bool = False) -> RTCPeerConnection:
     """A peer connection with farview's ICE configuration and aiortc workarounds applied: the
-    given STUN/TURN servers, none by default (aiortc would add a public STUN server)."""
+    given STUN/TURN servers, none by default (aiortc would add a public STUN server).
+    ``relay_only``: only TURN relay candidates (WebRTC's ``iceTransportPolicy: "relay"``)."""
     apply_global_patches()
     servers = [RTCIceServer(s.url, s.username, s.credential) for s in ice_servers]
-    return RTCPeerConnection(RTCConfiguration(iceServers=servers))
+    policy = RTCIceTransportPolicy.RELAY if relay_only else RTCIceTransportPolicy.ALL
+    return RTCPeerConnection(RTCConfiguration(iceServers=servers, iceTransportPolicy=policy))

@@ -101,6 +101,9 @@ def add_viewer_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--rate", type=float, default=60.0, metavar="HZ",
                    help="headless only: poses per second (default 60); frames are taken as they arrive")
     add_bitrate_options(g)
+    g.add_argument("--relay-only", action="store_true",
+                   help="media only through the TURN server the service names, even where a "
+                   "direct path exists (to check a TURN deployment)")
     h = p.add_argument_group("headset (stereo)")
     h.add_argument("--headset", choices=("sim", "openxr"),
                    help="stereo at the headset's rate: 'sim' replays a head-motion trace (--trace), "
@@ -125,7 +128,8 @@ def run_viewer(session: Any, args: argparse.Namespace, title: str) -> ViewerResu
     mailbox: LatestMailbox[Frame] = LatestMailbox()
 
     async def connect(frames: LatestMailbox[Frame]) -> Any:
-        conn = await connect_session(session, viewport=args.size, mailbox=frames)
+        conn = await connect_session(session, viewport=args.size, mailbox=frames,
+                                     relay_only=args.relay_only)
         await apply_stream_options(conn, args)
         print(f"farview: connected; media path {conn.ice_path or 'unknown'} "
               "(host-host: direct; relay-*: through TURN)", file=sys.stderr, flush=True)

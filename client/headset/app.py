@@ -475,7 +475,8 @@ def run_headset_cli(session: Any, args: argparse.Namespace, title: str,
     async def connect(frames: LatestMailbox[Frame]) -> Any:
         from farview.client.cli.view import apply_stream_options
 
-        conn = await connect_session(session, viewport=viewport, mailbox=frames)
+        conn = await connect_session(session, viewport=viewport, mailbox=frames,
+                                     relay_only=getattr(args, "relay_only", False))
         await apply_stream_options(conn, args)
         return conn
 

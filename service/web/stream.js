@@ -51,7 +51,13 @@ export class FarviewStream {
     const opt = await fetch(url, { method: "OPTIONS", headers, cache: "no-store" });
     if (opt.ok) iceServers = iceServersFromLinks(opt.headers.get("Link"));
     else if (opt.status !== 405) throw await errorOf(opt);
-    const pc = (this.pc = new RTCPeerConnection({ iceServers }));
+    // ?relay in the page's address: media only through the service's TURN server (to check
+    // a TURN deployment), as `farview view --relay-only`
+    const relay = new URLSearchParams(window.location.search).has("relay");
+    if (relay && !iceServers.some((s) => [].concat(s.urls).some((u) => /^turns?:/.test(u)))) {
+      throw new Error("relay only: the service names no TURN server to relay through");
+    }
+    const pc = (this.pc = new RTCPeerConnection({ iceServers, iceTransportPolicy: relay ? "relay" : "all" }));
     for (const spec of CHANNELS) {
       const { label, ...init } = spec;
       const ch = pc.createDataChannel(label, init);
