@@ -105,7 +105,7 @@ async def serve(config: HostConfig, bind: str, port: int) -> None:
 def main(argv: list[str] | None = None) -> int:
     watch_parent(os.getppid())
     parser = argparse.ArgumentParser(
-        prog="python -m farview.host",
+        prog="farview host",
         description="Run one render host (started by `farview serve`; not meant to be run by hand). "
         "Reads its configuration as one JSON line on stdin.",
     )

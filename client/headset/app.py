@@ -279,6 +279,8 @@ class HeadsetResult(ViewerResult):
     def summary(self) -> str:
         if self.xr_stats is not None:
             return f"{self.xr_stats.summary(self.xr_graphics)}\n{ViewerResult.summary(self)}"
+        if not self.errors:  # (a run that ended before any frame: no table of nan)
+            return f"{self.frames_presented} frames presented in {self.ticks} ticks"
         return f"{self.frames_presented} frames presented in {self.ticks} ticks\n" + format_summary(self.errors)
 
     def presented_rgb(self) -> np.ndarray | None:

@@ -210,3 +210,12 @@ def test_summary_percentiles() -> None:
     assert e.motion_to_photon_ms == pytest.approx(60)
     s = summarize(errs)
     assert s["uncorrected_deg"]["p50"] == pytest.approx(10)
+
+
+def test_a_run_that_ended_before_any_frame_prints_no_table_of_nan() -> None:
+    """``--trace nofile.csv`` printed its clear error and then sixteen lines of ``nan``."""
+    from farview.client.headset.app import HeadsetResult
+
+    result = HeadsetResult(exit_code=2, message="no such trace", ticks=0)
+    assert result.summary() == "0 frames presented in 0 ticks"
+    assert "nan" not in result.summary()
