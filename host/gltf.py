@@ -642,13 +642,14 @@ def load_model_bytes(
 def _load_bytes(data: bytes, base_dir: str | os.PathLike[str] | None, name: str,
                 max_triangles: int, max_file_bytes: int,
                 missing_normals: Literal["flat", "smooth"], max_decoded_bytes: int) -> Model:
-    with gc_paused():
+    def parse() -> tuple[dict[str, Any], bytes | None]:
         if data[:4] == GLB_MAGIC:
-            doc, bin_chunk = _split_glb(data)
-        else:
-            if not _JSON_START.match(data):
-                raise ModelError("not a glTF file: bad magic (neither 'glTF' binary nor JSON)")
-            doc, bin_chunk = _parse_json(data), None
+            return _split_glb(data)
+        if not _JSON_START.match(data):
+            raise ModelError("not a glTF file: bad magic (neither 'glTF' binary nor JSON)")
+        return _parse_json(data), None
+
+    def load(doc: dict[str, Any], bin_chunk: bytes | None) -> Model:
         budget = _Budget(max_file_bytes - len(data))
         loader = _Loader(doc, bin_chunk, base_dir, name, budget, max_triangles,
                          missing_normals, max_decoded_bytes)
@@ -661,6 +662,63 @@ def _load_bytes(data: bytes, base_dir: str | os.PathLike[str] | None, name: str,
             # A safety net: the checks above should name every problem; anything that slips
             # through is still reported as a malformed model, never as an internal error.
             raise ModelError(f"malformed glTF: {type(e).__name__}: {e}") from e
+
+    with gc_paused():
+        doc, bin_chunk = parse()
+        try:
+            return load(doc, bin_chunk)
+        except ModelError as first:
+            # JSON Schema's integers include 1.0 and 1e0, and the glTF-Validator takes them;
+            # rare enough that only a file that failed is read again with them made ints (a
+            # pass over every file's JSON would cost load time at 100,000 parts)
+            if first.code == LIMIT_EXCEEDED or not _FLOAT_INDEX.search(data):
+                raise
+            del doc
+            doc, bin_chunk = parse()
+            if not _ints_from_integral_floats(doc):
+                raise
+            try:
+                return load(doc, bin_chunk)
+            except ModelError:
+                raise first from None
+
+
+_INT_KEYS = frozenset((
+    "bufferView", "buffer", "byteOffset", "byteLength", "byteStride", "componentType", "count",
+    "mode", "indices", "material", "mesh", "skin", "camera", "source", "sampler", "texCoord",
+    "index", "scene", "light", "magFilter", "minFilter", "wrapS", "wrapT"))
+"""The glTF properties that hold integers (indices, counts, enums), and (below) those whose
+members or values are indices."""
+_INT_MEMBER_KEYS = frozenset(("attributes", "children", "nodes", "joints", "targets"))
+_FLOAT_INDEX = re.compile(rb'"(?:' + b"|".join(re.escape(k.encode()) for k in sorted(
+    _INT_KEYS)) + rb'|[A-Z]+_?[0-9]*)"\s*:\s*-?[0-9]+(?:\.[0-9]*)?[eE.]|'
+    rb'"(?:children|nodes|joints)"\s*:\s*\[[^\]]*[0-9][eE.]')
+"""A number with a point or an exponent where glTF has an integer (a quick test of the raw
+JSON before it is walked)."""
+
+
+def _ints_from_integral_floats(doc: Any) -> int:
+    """Make every whole-number float in ``doc``'s integer properties an int, in place;
+    returns how many were changed."""
+    changed = 0
+    stack: list[tuple[Any, bool]] = [(doc, False)]
+    while stack:
+        node, ints = stack.pop()
+        if isinstance(node, dict):
+            for k, v in node.items():
+                if isinstance(v, float) and (ints or k in _INT_KEYS) and v.is_integer():
+                    node[k] = int(v)
+                    changed += 1
+                elif isinstance(v, (dict, list)):
+                    stack.append((v, k in _INT_MEMBER_KEYS))
+        elif isinstance(node, list):
+            for i, v in enumerate(node):
+                if isinstance(v, float) and ints and v.is_integer():
+                    node[i] = int(v)
+                    changed += 1
+                elif isinstance(v, (dict, list)):
+                    stack.append((v, ints and isinstance(v, dict)))
+    return changed
 
 
 TRIM_AFTER_BYTES = 16 * 2**20

@@ -176,6 +176,24 @@ def test_what_is_not_drawn_is_logged(caplog: pytest.LogCaptureFixture) -> None:
     assert "not drawn" not in caplog.text
 
 
+def test_integers_written_as_floats_are_read_as_integers() -> None:
+    """JSON Schema's integers include 1.0 and 1e0 (the glTF-Validator's
+    integer_written_as_float.gltf is valid); farview refused them ("refers to accessor 0.0,
+    which does not exist"). Only a file that failed is read again with them made ints."""
+    doc, pos = _triangle_doc()
+    doc["scenes"], doc["scene"] = [{"nodes": [0.0]}], 0.0
+    doc["nodes"][0]["mesh"] = 0.0
+    doc["meshes"][0]["primitives"][0]["attributes"]["POSITION"] = 0.0
+    doc["accessors"][0].update(bufferView=0.0, componentType=5126.0, count=3.0)
+    doc["bufferViews"][0].update(buffer=0.0, byteLength=float(len(pos)))
+    doc["buffers"][0]["byteLength"] = float(len(pos))
+    model = load_model_bytes(make_glb(doc, pos))
+    assert model.triangle_count == 1 and model.nodes[0].mesh is not None
+    doc["accessors"][0]["count"] = 2.5  # not a whole number: the first error stands
+    with pytest.raises(ModelError, match="accessor 0"):
+        load_model_bytes(make_glb(doc, pos))
+
+
 def test_triangle_and_size_budgets() -> None:
     path = SHARED_MODELS / "Duck.glb"
     with pytest.raises(ModelError, match="4212 triangles, over the triangle budget of 1000"):
