@@ -142,6 +142,7 @@ class Result:
     meshes: int
     """Meshes written: a mesh and its copies are one (see :func:`write_glb`)."""
     materials: int
+    """Materials written (a library's unused ones are not: it said 13 for an OBJ that wrote 1)."""
     input_bytes: int
     output_bytes: int
     warnings: tuple[str, ...] = ()
@@ -222,7 +223,7 @@ def convert_file(src: Path, dst: Path, budgets: Budgets = Budgets(),
             dst.unlink(missing_ok=True)  # all or nothing
             raise
     return Result(model.triangle_count, model.point_count, counts["nodes"], counts["meshes"],
-                  len(model.materials), size, len(data), tuple(warnings))
+                  counts["materials"], size, len(data), tuple(warnings))
 
 
 def write_atomically(dst: Path, data: bytes) -> None:
@@ -983,7 +984,7 @@ def write_glb(model: Model, extras: dict[str, Any] | None = None,
     """``model`` as one ``.glb`` with meshopt-compressed buffers (module docstring);
     ``extras``: the asset's ``extras`` (a point cloud's ``origin``); ``counts`` gets
     ``meshes``, the meshes written (copies written once; levels of detail not counted), and
-    ``nodes``, the nodes written (levels' not counted).
+    ``nodes``, the nodes written (levels' not counted), and ``materials``, those written.
 
     Only the nodes the shown scene reaches, and their meshes, are written: an input's
     level-of-detail nodes (``MSFT_lod``: their geometry is in their mesh's
@@ -1149,6 +1150,8 @@ def write_glb(model: Model, extras: dict[str, Any] | None = None,
         if m.unlit:
             spec.setdefault("extensions", {})["KHR_materials_unlit"] = {}
         mats_json.append(spec)
+    if counts is not None:
+        counts["materials"] = len(mats_json)
     nodes_json = []
     kept = [model.nodes[i] for i in order]
     for n in kept:

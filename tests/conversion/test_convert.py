@@ -105,11 +105,12 @@ def world_bounds(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 def test_obj_keeps_names_materials_and_bounds(tmp_path: Path) -> None:
     (tmp_path / "parts.obj").write_text(OBJ)
-    (tmp_path / "parts.mtl").write_text(MTL)
+    (tmp_path / "parts.mtl").write_text(MTL + "newmtl unused\nKd 0 0 1\n")
     out = tmp_path / "parts.glb"
     result = convert_file(tmp_path / "parts.obj", out)
     assert result.triangles == 3 and result.output_bytes == out.stat().st_size
     model = load_model(out)
+    assert result.materials == len(model.materials) == 2  # what was written
     names = [n.name for n in model.nodes]
     assert "Plate" in names and "Wedge" in names
     mats = {m.name: m for m in model.materials}
