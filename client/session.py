@@ -206,12 +206,16 @@ class _SessionBase:
 
     @property
     def host_url(self) -> str:
-        """``http://{hostname}:{handshakePort}`` (the service: every session's public
-        endpoint); raises while the session has none yet."""
+        """``{scheme}://{hostname}:{handshakePort}`` (the service: every session's public
+        endpoint; https when the client reaches the service so); raises while the session has
+        none yet."""
         url = self._properties.host_url
         if url is None:
             raise SessionStateError(f"session {self.id} is {self.status} and has no render host "
                                     "address yet; wait_until_ready() first")
+        client: Any = getattr(self, "client", None)
+        if client is not None and str(client.endpoint).startswith("https://"):
+            url = "https://" + url.removeprefix("http://")  # (it printed http for https)
         return url
 
     def __repr__(self) -> str:

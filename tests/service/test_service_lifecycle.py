@@ -215,6 +215,8 @@ def test_https_with_made_certificate(start_service: Callable[..., RunningService
     with svc.client(verify=svc.cert) as client:
         session = client.create_session("tls", max_lease_time_minutes=5)
         assert client.get_session("tls").id == session.id
+        session.wait_until_ready(READY_TIMEOUT)
+        assert session.host_url == svc.url  # https, as the service is (it said http)
         client.stop_session("tls")
     with svc.client(verify=True) as client, pytest.raises(ServerError, match="does not trust"):
         client.list_sessions()
