@@ -94,8 +94,6 @@ class RenderingConnection:
                  stock_receiver: bool = False, ice_servers: Sequence[IceServer] = (),
                  relay_only: bool = False) -> None:
         self.pc = create_peer_connection(ice_servers, relay_only=relay_only)
-        self.relay_only = relay_only
-        """Only TURN relay candidates were offered (:func:`connect_to_host`'s ``relay_only``)."""
         self.ice_servers = tuple(ice_servers)
         """The STUN/TURN servers the signaling endpoint named (its ``Link`` headers)."""
         self._loop = asyncio.get_running_loop()

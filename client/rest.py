@@ -10,7 +10,6 @@ five minutes before it expires. Every service error becomes one of :mod:`client.
 
 from __future__ import annotations
 
-import re
 import ssl
 import time
 import uuid
@@ -34,12 +33,11 @@ from farview.client.errors import (
 )
 from farview.client.local import find_local_service
 from farview.client.session import AsyncRenderingSession, RenderingSession, SessionProperties
+from farview.input.launch import SESSION_ID_RE
 
 API_VERSION = "2021-01-01"
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_LEASE_MINUTES = 60
-SESSION_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}\Z")
-"""What the service takes as a session id (ARR's rule; service/app.py checks the same)."""
 TOKEN_REFRESH_MARGIN = 300.0
 
 VerifyTypes = bool | str | Path

@@ -91,9 +91,14 @@ class SessionProperties:
 
     @property
     def host_url(self) -> str | None:
+        return self.endpoint_url()
+
+    def endpoint_url(self, scheme: str = "http") -> str | None:
+        """``{scheme}://{hostname}:{handshakePort}``, or None while the session has none
+        (``https`` for a service reached over https: the properties do not say)."""
         if not self.hostname or not self.handshake_port:
             return None
-        return f"http://{self.hostname}:{self.handshake_port}"
+        return f"{scheme}://{self.hostname}:{self.handshake_port}"
 
 
 def check_models(props: SessionProperties) -> None:
@@ -209,13 +214,11 @@ class _SessionBase:
         """``{scheme}://{hostname}:{handshakePort}`` (the service: every session's public
         endpoint; https when the client reaches the service so); raises while the session has
         none yet."""
-        url = self._properties.host_url
+        client: Any = getattr(self, "client")  # noqa: B009
+        url = self._properties.endpoint_url(str(client.endpoint).split(":", 1)[0])
         if url is None:
             raise SessionStateError(f"session {self.id} is {self.status} and has no render host "
                                     "address yet; wait_until_ready() first")
-        client: Any = getattr(self, "client", None)
-        if client is not None and str(client.endpoint).startswith("https://"):
-            url = "https://" + url.removeprefix("http://")  # (it printed http for https)
         return url
 
     def __repr__(self) -> str:

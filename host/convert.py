@@ -350,10 +350,11 @@ def _text_copy(src: Path, dst: Path, drop: tuple[bytes, ...] = ()) -> int:
     """``src`` (a text file) written to ``dst`` in UTF-8, read as Latin-1 (cp1252 where it
     defines a byte) if it is not UTF-8, less the lines whose first word is in ``drop``;
     returns how many lines were left out."""
-    if not drop and _is_utf8(src):
+    utf8 = _is_utf8(src)
+    if not drop and utf8:
         shutil.copyfile(src, dst)
         return 0
-    encoding = "utf-8" if _is_utf8(src) else "cp1252"
+    encoding = "utf-8" if utf8 else "cp1252"
     dropped = 0
     with src.open("rb") as f, dst.open("wb") as out:
         for line in f:

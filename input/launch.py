@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,9 @@ def default_data_dir() -> Path:
 
 DEFAULT_MIN_BITRATE = 500_000
 DEFAULT_MAX_BITRATE = 8_000_000
+SESSION_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}\Z")
+"""A session id the service takes (ARR's rule): the service answers 400 to any other, and the
+client refuses one before sending it."""
 BITRATE_RANGE = (100_000, 200_000_000)
 """What ``--min-bitrate`` / ``--max-bitrate`` may be (bit/s)."""
 

@@ -45,6 +45,7 @@ from starlette.routing import Match, Router
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from farview.input.launch import SESSION_ID_RE
 from farview.service.auth import Authenticator
 from farview.service.conversions import (
     ENV_STORAGE_ROOT,
@@ -66,7 +67,6 @@ TOKEN_API_VERSIONS = frozenset({"2019-02-28-preview", API_VERSION})
 MAX_PAGE_SIZE = 1000
 # \Z, not $: "$" also matches before a trailing newline ("abc\n" was a valid id), and DOTALL so
 # that a newline inside a path cannot make the account pattern miss (the fuzz found both).
-SESSION_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}\Z")
 TERAFLOPS = {"Standard": 2.0, "Premium": 8.0}
 WEB_DIR = Path(__file__).with_name("web")
 """The web viewer: static files shipped in the package (no build step)."""

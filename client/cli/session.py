@@ -121,15 +121,14 @@ def read_key_file(path: Path) -> str:
     return key[0].strip()
 
 
-def _describe(props: SessionProperties, https: bool = False) -> str:
+def _describe(props: SessionProperties, scheme: str = "http") -> str:
     lines = [f"session   {props.id}",
              f"status    {props.status}",
              f"size      {props.size}",
              f"lease     {props.elapsed_time_minutes} of {props.max_lease_time_minutes} min used",
              f"created   {props.creation_time}"]
     if props.host_url:
-        host = "https://" + props.host_url.removeprefix("http://") if https else props.host_url
-        lines.append(f"host      {host}")
+        lines.append(f"host      {props.endpoint_url(scheme)}")
     if props.error:
         lines.append(f"error     {props.error.get('code')}: {props.error.get('message')}")
     return "\n".join(lines)
@@ -141,7 +140,7 @@ def _emit(args: argparse.Namespace, payload: Any, text: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     with client_from_args(args) as client:
-        https = str(client.endpoint).startswith("https://")
+        scheme = str(client.endpoint).split(":", 1)[0]  # (the properties do not say)
         if args.command == "create":
             session = client.create_session(args.session_id, max_lease_time_minutes=args.lease,
                                             size=args.size, models=args.model)
@@ -159,10 +158,10 @@ def run(args: argparse.Namespace) -> int:
                         print(f"farview session: could not stop session {session.id}: {stop_exc}",
                               file=sys.stderr)
                     return 1
-            _emit(args, session.properties.to_json(), _describe(session.properties, https))
+            _emit(args, session.properties.to_json(), _describe(session.properties, scheme))
         elif args.command == "show":
             props = client.get_session(args.session_id).properties
-            _emit(args, props.to_json(), _describe(props, https))
+            _emit(args, props.to_json(), _describe(props, scheme))
         elif args.command == "list":
             sessions = [s.properties for s in client.iter_sessions()]
             table = [f"{'ID':<38} {'STATUS':<9} {'SIZE':<9} LEASE"]
@@ -173,7 +172,7 @@ def run(args: argparse.Namespace) -> int:
         elif args.command == "renew":
             session = client.get_session(args.session_id)
             props = session.renew(args.lease)
-            _emit(args, props.to_json(), _describe(props, https))
+            _emit(args, props.to_json(), _describe(props, scheme))
         elif args.command == "load-model":
             from farview.client.scene import load_model_http
 
