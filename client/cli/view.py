@@ -64,6 +64,21 @@ def check_bitrate_options(p: argparse.ArgumentParser, args: argparse.Namespace) 
         p.error(f"--min-bitrate {args.min_bitrate} is above --max-bitrate {args.max_bitrate}")
 
 
+def check_headset_options(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse headset options that the chosen mode would ignore (they were silently ignored)."""
+    headset = getattr(args, "headset", None)
+    given = [(flag, mode) for flag, mode, used in (
+        ("--trace", "sim", args.trace != p.get_default("trace")),
+        ("--xr-graphics", "openxr", args.xr_graphics != p.get_default("xr_graphics")),
+        ("--no-prediction", None, not args.prediction),
+        ("--no-reprojection", None, not args.reprojection)) if used]
+    for flag, mode in given:
+        if headset is None:
+            p.error(f"{flag} applies to headset mode only: add --headset {mode or 'sim|openxr'}")
+        if mode is not None and headset != mode:
+            p.error(f"{flag} applies to --headset {mode} only, not --headset {headset}")
+
+
 async def apply_stream_options(conn: Any, args: argparse.Namespace) -> None:
     """Ask the host for the stream settings the command line gives: the bit rate range, intra
     refresh (closing ``conn`` and raising
@@ -174,6 +189,7 @@ def view_main(argv: list[str]) -> int:
     add_viewer_options(p)
     args = p.parse_args(argv)
     check_bitrate_options(p, args)
+    check_headset_options(p, args)
     if (msg := _check_display(args)) is not None:
         print(f"farview: {msg}", file=sys.stderr)
         return EXIT_USAGE
@@ -236,6 +252,7 @@ def demo_main(argv: list[str]) -> int:
     add_viewer_options(p)
     args = p.parse_args(argv)
     check_bitrate_options(p, args)
+    check_headset_options(p, args)
     model = args.model_opt or args.model
     if model and os.path.exists(model):
         model = str(Path(model).resolve())

@@ -42,7 +42,7 @@ import numpy as np
 from farview.client.frame_loop import fixed_ticks, run_frame_loop
 from farview.client.headset._pyopenxr import OpenXRUnavailableError
 from farview.client.headset.reprojection import Mat3, frame_homographies, reproject_rgb
-from farview.client.viewer.app import StreamWorker, ViewerResult
+from farview.client.viewer.app import StreamWorker, ViewerResult, frames_presented
 from farview.input.headset import SIMULATED_HEADSET, HeadsetDescription, stereo_request
 from farview.input.mathutil import Quat, quat_angle_between
 from farview.input.pose import Pose, PoseRequest, View
@@ -280,8 +280,9 @@ class HeadsetResult(ViewerResult):
         if self.xr_stats is not None:
             return f"{self.xr_stats.summary(self.xr_graphics)}\n{ViewerResult.summary(self)}"
         if not self.errors:  # (a run that ended before any frame: no table of nan)
-            return f"{self.frames_presented} frames presented in {self.ticks} ticks"
-        return f"{self.frames_presented} frames presented in {self.ticks} ticks\n" + format_summary(self.errors)
+            return f"{frames_presented(self.frames_presented)} in {self.ticks} ticks"
+        return (f"{frames_presented(self.frames_presented)} in {self.ticks} ticks\n"
+                + format_summary(self.errors))
 
     def presented_rgb(self) -> np.ndarray | None:
         """The last presented frame as shown (reprojected on the CPU when reprojection is on)."""

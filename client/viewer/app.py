@@ -79,11 +79,16 @@ class ViewerResult:
     def summary(self) -> str:
         lat = sorted(self.pose_to_present_ms)
         if not lat:
-            return f"{self.frames_presented} frames presented"
+            return frames_presented(self.frames_presented)
         p50 = lat[len(lat) // 2]
         p99 = lat[min(len(lat) - 1, math.ceil(len(lat) * 0.99) - 1)]
-        return (f"{self.frames_presented} frames presented; pose → present "
+        return (f"{frames_presented(self.frames_presented)}; pose → present "
                 f"p50 {p50:.1f} ms, p99 {p99:.1f} ms")
+
+
+def frames_presented(n: int) -> str:
+    """``"1 frame presented"``, ``"2 frames presented"``."""
+    return f"{n} frame presented" if n == 1 else f"{n} frames presented"
 
 
 class StreamWorker:

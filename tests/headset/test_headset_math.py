@@ -219,3 +219,13 @@ def test_a_run_that_ended_before_any_frame_prints_no_table_of_nan() -> None:
     result = HeadsetResult(exit_code=2, message="no such trace", ticks=0)
     assert result.summary() == "0 frames presented in 0 ticks"
     assert "nan" not in result.summary()
+
+
+def test_one_frame_is_counted_in_the_singular() -> None:
+    """A viewer refused its bitrate after its first frame said "1 frames presented"."""
+    from farview.client.headset.app import HeadsetResult
+    from farview.client.viewer.app import ViewerResult
+
+    assert ViewerResult(frames_presented=1).summary() == "1 frame presented"
+    assert ViewerResult(frames_presented=2).summary() == "2 frames presented"
+    assert HeadsetResult(frames_presented=1, ticks=3).summary() == "1 frame presented in 3 ticks"

@@ -96,3 +96,36 @@ def test_view_headset_openxr_without_runtime_exits_with_the_message(
         view_cli.run_viewer(types.SimpleNamespace(id="s1"), args, "t")
     # view_main turns every FarviewError into "farview: <message>" and exit code 5
     assert issubclass(OpenXRUnavailableError, view_cli.FarviewError)
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--trace", "head.csv"], "--trace applies to headset mode only: add --headset sim"),
+    (["--xr-graphics", "egl"], "--xr-graphics applies to headset mode only: add --headset openxr"),
+    (["--no-prediction"], "--no-prediction applies to headset mode only: add --headset sim|openxr"),
+    (["--headset", "openxr", "--trace", "head.csv"],
+     "--trace applies to --headset sim only, not --headset openxr"),
+    (["--headset", "sim", "--xr-graphics", "glx"],
+     "--xr-graphics applies to --headset openxr only, not --headset sim"),
+])
+def test_headset_options_without_their_mode_are_refused(
+        argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """They were ignored: ``farview view S --trace my.csv`` showed the plain viewer. Refused
+    before any request (exit 2), by view and demo alike."""
+    from farview.client.cli import view as view_cli
+
+    for main, args in ((view_cli.view_main, ["s1", *argv]), (view_cli.demo_main, argv)):
+        with pytest.raises(SystemExit) as exit_:
+            main(args)
+        assert exit_.value.code == 2
+        assert message in capsys.readouterr().err
+
+
+def test_headset_options_with_their_mode_are_taken() -> None:
+    from farview.client.cli import view as view_cli
+
+    p = argparse.ArgumentParser()
+    p.add_argument("session_id")
+    view_cli.add_viewer_options(p)
+    for argv in (["--headset", "sim", "--trace", "t.csv", "--no-reprojection"],
+                 ["--headset", "openxr", "--xr-graphics", "egl", "--no-prediction"], []):
+        view_cli.check_headset_options(p, p.parse_args(["s1", *argv]))
