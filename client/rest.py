@@ -141,8 +141,16 @@ class _ClientBase:
                                f"client does not trust ({exc}); pass the service's certificate "
                                "with --ca-cert FILE (verify=FILE in Python): `farview serve "
                                "--make-cert` prints where it is")
+        text = str(exc)
+        if self.endpoint.startswith("https://") and "WRONG_VERSION_NUMBER" in text:
+            return ServerError(f"the session service at {self.endpoint} does not speak TLS ({exc}): "
+                               f"it serves plain http; use http://{self.endpoint[8:]}")
+        if self.endpoint.startswith("http://") and isinstance(exc, httpx.RemoteProtocolError):
+            return ServerError(f"the session service at {self.endpoint} closed the connection "
+                               f"without an answer ({exc}); a service started with a "
+                               f"certificate serves https: use https://{self.endpoint[7:]}")
         return ServerError(f"cannot reach the session service at {self.endpoint} "
-                           f"({type(exc).__name__}: {exc}); is `farview serve` running?")
+                           f"({type(exc).__name__}: {text}); is `farview serve` running?")
 
     def _check(self, resp: httpx.Response) -> httpx.Response:
         if resp.status_code >= 400:

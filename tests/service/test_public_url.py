@@ -51,6 +51,21 @@ def test_a_public_url_is_what_sessions_and_clients_are_told(
     with RemoteRenderingClient(local, svc.account_id, svc.account_key) as untrusting, \
             pytest.raises(ServerError, match=r"does not trust .*--ca-cert FILE"):
         untrusting.list_sessions()
+    # plain http to it: told to use https (it said "Server disconnected without sending a response")
+    with RemoteRenderingClient(f"http://127.0.0.1:{port}", svc.account_id, svc.account_key,
+                               verify=svc.cert) as plain, \
+            pytest.raises(ServerError, match=rf"serves https: use https://127.0.0.1:{port}$"):
+        plain.list_sessions()
+
+
+def test_https_to_a_plain_service_says_it_serves_http(
+        start_service: Callable[..., RunningService]) -> None:
+    svc = start_service()
+    assert svc.url.startswith("http://")
+    tls_url = "https://" + svc.url.removeprefix("http://")
+    with RemoteRenderingClient(tls_url, svc.account_id, svc.account_key) as client, \
+            pytest.raises(ServerError, match=rf"serves plain http; use {svc.url}$"):
+        client.list_sessions()
 
 
 def _free_port() -> int:
