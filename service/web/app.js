@@ -174,6 +174,10 @@ async function connect() {
     await stream.connect();
   } catch (err) {
     if (state.leaving) return;
+    if (err && err.permanent) {
+      banner(`Cannot connect: ${err.message}`);
+      return;
+    }
     const problem = await sessionProblem();
     if (problem && !problem.includes("waiting")) {
       banner(problem);

@@ -55,7 +55,11 @@ export class FarviewStream {
     // a TURN deployment), as `farview view --relay-only`
     const relay = new URLSearchParams(window.location.search).has("relay");
     if (relay && !iceServers.some((s) => [].concat(s.urls).some((u) => /^turns?:/.test(u)))) {
-      throw new Error("relay only: the service names no TURN server to relay through");
+      // retrying cannot help: the page says so once (it retried every 2 s)
+      throw Object.assign(new Error("relay only (?relay in the address): the service names no " +
+        "TURN server to relay through; start it with --ice-server turn:HOST:3478 " +
+        "--turn-secret-file FILE, or open the page without ?relay"),
+      { permanent: true });
     }
     const pc = (this.pc = new RTCPeerConnection({ iceServers, iceTransportPolicy: relay ? "relay" : "all" }));
     for (const spec of CHANNELS) {

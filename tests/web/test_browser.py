@@ -229,6 +229,27 @@ def _sign_in_and_open(page: Any, svc: RunningService, session_id: str) -> None:
     page.wait_for_function("() => window.farview.stream && window.farview.presented.length > 0", timeout=30_000)
 
 
+def test_relay_only_without_a_turn_server_says_so_once(
+        browser: Any, web_service: tuple[RunningService, str]) -> None:
+    """``/viewer/?relay`` on a service that names no TURN server: the page says what to do and
+    does not try again (it retried every 2 s, each time with the same message)."""
+    svc, session_id = web_service
+    page = browser.new_page(viewport={"width": 640, "height": 480})
+    try:
+        page.goto(svc.url + "/viewer/?relay")
+        page.fill("#account", svc.account_id)
+        page.fill("#key", svc.account_key)
+        page.click("#signin button")
+        page.click(f"#sessions tr[data-id='{session_id}'] button:has-text('Open')")
+        wait_for(lambda: "names no TURN server" in page.inner_text("#banner"), 30, "the message")
+        assert "--ice-server turn:" in page.inner_text("#banner")
+        page.wait_for_timeout(3000)
+        assert page.evaluate("() => [window.farview.reconnects, !!window.farview.stream]") == [0, False]
+        assert "names no TURN server" in page.inner_text("#banner")
+    finally:
+        page.close()
+
+
 def test_webxr_on_an_emulated_headset_sends_both_eyes_and_shows_stereo_frames(
         web_service: tuple[RunningService, str], browser: Any) -> None:
     """Headless Chromium has no XR runtime and no WebXR test API, so a small emulated device
