@@ -142,10 +142,11 @@ def _say(text: str) -> None:
     print(f"[farview bench] {text}", file=sys.stderr, flush=True)
 
 
-def _find_host_pid(service_pid: int | None, *, newest: bool) -> int | None:
-    """The render host of the session benched: a render-host child of the local service, the
-    only one or (``newest``, a session the bench just created) the youngest. Hosts listen on
-    loopback behind the service, so their address names none of them."""
+def _find_host_pid(service_pid: int | None, session_id: str, *, newest: bool) -> int | None:
+    """The render host of the session benched: the render-host child of the local service whose
+    log (its stderr: ``hosts/ACCOUNT/SESSION.log``) is that session's; else the only one or
+    (``newest``, a session the bench just created) the youngest. Hosts listen on loopback behind
+    the service, so their address names none of them."""
     import contextlib
 
     import psutil
@@ -158,11 +159,16 @@ def _find_host_pid(service_pid: int | None, *, newest: bool) -> int | None:
         children = psutil.Process(service_pid).children(recursive=True)
     except psutil.Error:
         return None
-    hosts = []
+    hosts, logged = [], []
+    log_name = f"{session_id[:200]}.log"  # (the service cuts a file name at 200 characters)
     for child in children:
         with contextlib.suppress(psutil.Error):
             if HOST_MODULE in child.cmdline():
                 hosts.append((child.create_time(), int(child.pid)))
+                if any(f.fd == 2 and Path(f.path).name == log_name for f in child.open_files()):
+                    logged.append(int(child.pid))
+    if len(logged) == 1:
+        return logged[0]
     if len(hosts) == 1 or (hosts and newest):
         return max(hosts)[1]
     return None
@@ -323,7 +329,7 @@ def main(argv: list[str]) -> int:
                         service_pid = find_local_service(args.data_dir).pid
                     except FarviewError:
                         service_pid = None
-                host_pid = _find_host_pid(service_pid, newest=created is not None)
+                host_pid = _find_host_pid(service_pid, session.id, newest=created is not None)
                 if host_pid is None:
                     _say("the render host is not a local process here; its CPU is not reported")
                 return _bench(session, args, spec, trajectory, host_pid, cfg)

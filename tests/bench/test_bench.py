@@ -159,3 +159,30 @@ def test_a_stereo_runs_report_says_so_and_gets_a_file_of_its_own() -> None:
     doc = {"config": config, "summary": {}, "floor": None, "ratios": {}}
     assert "stereo (two views side by side)" in format_table(doc).splitlines()[0]
     assert "stereo" not in format_table({**doc, "config": {**config, "stereo": False}})
+
+
+def test_the_bench_finds_the_host_of_the_session_it_measures(tmp_path: Path) -> None:
+    """``farview bench --session ID`` with two sessions running said "the render host is not a
+    local process here" and reported no host CPU: it took a host only when there was one."""
+    import re
+
+    from farview.client.cli.bench import _find_host_pid
+    from tests.service.conftest import launch_service
+
+    svc = launch_service(tmp_path / "data")
+    try:
+        with svc.client() as rest:
+            for sid in ("bench-a", "bench-b"):
+                rest.create_session(sid, max_lease_time_minutes=5)
+            for sid in ("bench-a", "bench-b"):
+                rest.open_rendering_session(sid).wait_until_ready(90)
+            started = dict(re.findall(r"session (bench-\w): render host pid (\d+) starting",
+                                      svc.output()))
+            assert set(started) == {"bench-a", "bench-b"}, svc.output()
+            for sid, pid in started.items():
+                assert _find_host_pid(svc.pid, sid, newest=False) == int(pid)
+            assert _find_host_pid(svc.pid, "bench-c", newest=False) is None  # two, neither its own
+            for sid in started:
+                rest.open_rendering_session(sid).stop()
+    finally:
+        svc.stop()
