@@ -25,11 +25,13 @@ if TYPE_CHECKING:
         LeaseError,
         ModelLoadError,
         OtherClientConnectedError,
+        ProtocolError,
         RemoteError,
         ServerError,
         ServiceError,
         SessionNotFoundError,
         SessionStateError,
+        TimedOutError,
         TooManyRequestsError,
     )
     from farview.client.rest import AsyncRemoteRenderingClient, RemoteRenderingClient
@@ -52,6 +54,7 @@ _HOMES = {
     "LeaseError": "farview.client.errors",
     "ModelLoadError": "farview.client.errors",
     "OtherClientConnectedError": "farview.client.errors",
+    "ProtocolError": "farview.client.errors",
     "RemoteError": "farview.client.errors",
     "RemoteRenderingClient": "farview.client.rest",
     "RenderingSession": "farview.client.session",
@@ -60,6 +63,7 @@ _HOMES = {
     "SessionNotFoundError": "farview.client.errors",
     "SessionProperties": "farview.client.session",
     "SessionStateError": "farview.client.errors",
+    "TimedOutError": "farview.client.errors",
     "TooManyRequestsError": "farview.client.errors",
 }
 """Where each public name lives."""
@@ -79,6 +83,7 @@ __all__ = [
     "LeaseError",
     "ModelLoadError",
     "OtherClientConnectedError",
+    "ProtocolError",
     "RemoteError",
     "RemoteRenderingClient",
     "RenderingSession",
@@ -87,6 +92,7 @@ __all__ = [
     "SessionNotFoundError",
     "SessionProperties",
     "SessionStateError",
+    "TimedOutError",
     "TooManyRequestsError",
 ]
 

@@ -39,6 +39,8 @@ from farview.client.errors import (
     ConnectionLostError,
     OtherClientConnectedError,
     RemoteError,
+    SessionStateError,
+    TimedOutError,
 )
 from farview.client.scene import RemoteScene
 from farview.input import control as wire
@@ -46,7 +48,7 @@ from farview.input.errors import ProtocolError
 from farview.input.events import InputEvent
 from farview.input.frame_meta import FrameMetadata
 from farview.input.ice import IceServer
-from farview.input.pose import Fov, Pose, PoseMessage, PoseRequest, View
+from farview.input.pose import Fov, Pose, PoseMessage, PoseRequest, View, check_viewport
 from farview.streaming._aiortc_patches import enlarge_socket_buffers, ice_path, install_marker_receiver
 from farview.streaming.assembler import FrameAssembler
 from farview.streaming.congestion import NetworkFeedback
@@ -149,6 +151,8 @@ class RenderingConnection:
                 whep_connect(self.pc, url, token, verify=verify, timeout=timeout), timeout)
         except SignalingError as exc:
             await self.pc.close()
+            if exc.status == 409 and exc.code == "SessionNotReady":
+                raise SessionStateError(exc.message) from None
             if exc.status == 409:
                 raise OtherClientConnectedError(exc.message) from None
             raise ConnectError(f"render host refused the connection ({exc.status} {exc.code}): {exc.message}") from None
@@ -263,7 +267,8 @@ class RenderingConnection:
                 try:
                     frame = await self.frames.next(timeout)
                 except TimeoutError:
-                    raise ConnectionLostError(f"no video frame within {timeout} s") from None
+                    raise TimedOutError(f"no video frame within {timeout} s (the connection is "
+                                        "up: a still scene sends few frames)") from None
             if frame is not None:
                 self.stats.on_presented(frame, time.perf_counter())
                 return frame
@@ -272,20 +277,19 @@ class RenderingConnection:
         """The first frame rendered from ``pose`` (what :meth:`send_pose` returned) or from a
         pose sent after it. Frames rendered before it came (the stream's first frames are
         rendered from the session's home view, with ``frame.pose`` None) are skipped. Raises
-        :class:`ConnectionLostError` if none comes within ``timeout`` seconds."""
+        :class:`TimedOutError` if none comes within ``timeout`` seconds, and
+        :class:`ConnectionLostError` if the connection ends first."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
-                raise ConnectionLostError(
+                raise TimedOutError(
                     f"no frame rendered from pose {pose.sequence} within {timeout} s; "
                     "send the pose again (poses travel on an unreliable channel)")
             try:
                 frame = await self.next_frame(left)
-            except ConnectionLostError:
-                if self._closed or deadline is None:
-                    raise
-                continue  # timed out: the loop's own message says which pose
+            except TimedOutError:
+                continue  # the loop's own message says which pose
             if frame.pose is not None and frame.pose.sequence >= pose.sequence:
                 return frame
 
@@ -308,11 +312,15 @@ class RenderingConnection:
         if isinstance(pose, PoseRequest):
             request = pose
         else:
-            w, h = viewport or self.viewport
+            w, h = check_viewport(self.viewport if viewport is None else viewport)
             if pose is None or isinstance(pose, Pose):
                 views: tuple[View, ...] = (View(pose or DEFAULT_POSE, Fov.symmetric(fov_y, w / h)),)
-            else:
+            elif isinstance(pose, Sequence) and pose and all(isinstance(v, View) for v in pose):
                 views = tuple(pose)
+            else:
+                raise ProtocolError(f"send_pose takes a Pose, a list of one or two Views or a "
+                                    f"PoseRequest, got {pose!r}; a position alone is "
+                                    "Pose(position=(x, y, z))")
             request = PoseRequest(views, (w, h), self.near if near is None else near,
                                   self.far if far is None else far, keyframe)
         asks = self._jitter.keyframe_asks
@@ -322,8 +330,8 @@ class RenderingConnection:
             self._keyframe_asks_sent = asks
             if not request.keyframe:
                 request = dataclasses.replace(request, keyframe=True)
+        msg = self._poses.stamp(request)  # (checks it all: nothing is kept from a bad one)
         self.viewport = request.viewport
-        msg = self._poses.stamp(request)
         ch = self._channels["pose"]
         if ch.readyState == "open":
             data = msg.encode()
@@ -350,18 +358,22 @@ class RenderingConnection:
 
     # -- control ------------------------------------------------------------------------------
     async def request(self, method: str, timeout: float = 10.0, **params: Any) -> Any:
-        """Call a control method on the host; raises RemoteError if it refuses."""
+        """Call a control method on the host; raises :class:`RemoteError` if it refuses,
+        :class:`TimedOutError` if it does not answer within ``timeout`` seconds (the request
+        may still be carried out), :class:`ProtocolError` for parameters that cannot be sent."""
         if self._closed:
             raise ConnectionLostError(self._close_reason or "connection closed")
         req_id = self._next_request_id
+        data = wire.encode(wire.Request(req_id, method, params))  # (refused before it is pending)
         self._next_request_id += 1
         fut: asyncio.Future[Any] = self._loop.create_future()
         self._pending_requests[req_id] = fut
-        self._channels["control"].send(wire.encode(wire.Request(req_id, method, params)))
         try:
+            self._channels["control"].send(data)
             return await asyncio.wait_for(fut, timeout)
         except TimeoutError:
-            raise ConnectionLostError(f"host did not answer {method} within {timeout} s") from None
+            raise TimedOutError(f"host did not answer {method} within {timeout} s; it may "
+                                "still carry it out") from None
         finally:
             self._pending_requests.pop(req_id, None)
 
@@ -404,7 +416,7 @@ class RenderingConnection:
                 await self.request("ping", timeout=LIVENESS_TIMEOUT, t=t0)
                 self.rtt_ms = (time.perf_counter() - t0) * 1000
                 self._jitter.set_rtt(self.rtt_ms / 1000)  # how long a lost packet is waited for
-            except ConnectionLostError:
+            except (ConnectionLostError, TimedOutError):
                 if not self._closed:
                     await self._shutdown("the render host stopped answering")
                 return
@@ -497,18 +509,28 @@ async def connect_to_host(url: str, token: str, *, viewport: tuple[int, int] = (
     goes through one even where a direct path exists (to check a TURN deployment;
     :attr:`RenderingConnection.ice_path` then starts with ``relay``).
     """
+    viewport = check_viewport(viewport)  # (a bad one was refused by the host once connected,
+    # and the connection it had made held the session until the process ended)
     try:
         servers = await asyncio.wait_for(whep_ice_servers(url, token, verify=verify,
                                                           timeout=timeout), timeout)
     except (SignalingError, TimeoutError) as exc:
-        raise ConnectError(f"the signaling endpoint at {url} did not answer: {exc}") from None
+        why = str(exc) or f"no answer within {timeout} s"
+        raise ConnectError(f"the signaling endpoint at {url} did not answer: {why}") from None
     if relay_only and not any(s.url.startswith(("turn:", "turns:")) for s in servers):
         raise ConnectError("relay only: the service names no TURN server to relay through; "
                            "start it with --ice-server turn:HOST:3478 --turn-secret-file FILE")
     conn = RenderingConnection(viewport=viewport, mailbox=mailbox, on_event=on_event,
                                stock_receiver=stock_receiver, ice_servers=servers,
                                relay_only=relay_only)
-    await conn._connect(url, token, verify=verify, timeout=timeout)
+    try:
+        await conn._connect(url, token, verify=verify, timeout=timeout)
+    except BaseException:
+        try:  # never a connection the caller cannot see holding the host
+            await conn.close()
+        except Exception:
+            log.debug("could not close the connection that failed", exc_info=True)
+        raise
     return conn
 
 

@@ -2,7 +2,12 @@
 
 ::
 
-    FarviewError
+    FarviewError                     (defined in :mod:`farview.input.errors`)
+    ├── ProtocolError                an argument or message that breaks the wire format, refused
+    │                                before sending (also a ValueError): NaN in a pose, a viewport
+    │                                of 0 pixels, a quaternion of zeros
+    ├── TimedOutError                a reply or frame did not come in time (also a TimeoutError);
+    │                                the connection may still be up
     ├── ServiceError                 the session service answered with an error
     │   ├── BadRequestError          400: malformed body, invalid id, unknown api-version
     │   ├── AuthenticationError      401/403: missing, wrong or expired credential
@@ -26,9 +31,8 @@ from __future__ import annotations
 
 from typing import Any
 
-
-class FarviewError(Exception):
-    """Base of every farview error."""
+from farview.input.errors import FarviewError as FarviewError
+from farview.input.errors import ProtocolError as ProtocolError
 
 
 class ServiceError(FarviewError):
@@ -92,6 +96,12 @@ class OtherClientConnectedError(ConnectError):
 
 class AlreadyConnectedError(ConnectError):
     """This session object already has a live connection."""
+
+
+class TimedOutError(FarviewError, TimeoutError):
+    """A reply or a frame did not come in time. The connection may still be up
+    (``conn.is_connected`` says; a lost one raises :class:`ConnectionLostError`), and a request
+    that timed out may still be carried out by the host (a ``load_model`` goes on)."""
 
 
 class ConnectionLostError(FarviewError):

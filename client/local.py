@@ -51,7 +51,8 @@ def find_local_service(directory: Path | None = None) -> LocalService:
     info = _read_json(base / SERVICE_FILE)
     if info is None or "url" not in info:
         raise ServerError(f"no local farview service found ({base / SERVICE_FILE} is missing); "
-                          "start one with `farview serve`, or give --url")
+                          "start one with `farview serve`, or name another: --url on the command line, "
+                          "RemoteRenderingClient(url, account_id, key) in Python")
     account = _read_json(base / ACCOUNT_FILE) or {}
     return LocalService(url=str(info["url"]), pid=info.get("pid"), cert=info.get("cert"),
                         account_id=account.get("account_id"),

@@ -25,6 +25,7 @@ from farview.client.errors import (
     AuthenticationError,
     BadRequestError,
     ConflictError,
+    FarviewError,
     LeaseError,
     ServerError,
     ServiceError,
@@ -36,6 +37,8 @@ from farview.client.session import AsyncRenderingSession, RenderingSession, Sess
 from farview.input.launch import SESSION_ID_RE
 
 API_VERSION = "2021-01-01"
+CLOSED_CLIENT = ("this client is closed (its `with` block ended, or close() was called); make a "
+                 "new one")
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_LEASE_MINUTES = 60
 TOKEN_REFRESH_MARGIN = 300.0
@@ -47,7 +50,13 @@ def _verify(verify: VerifyTypes) -> bool | ssl.SSLContext:
     """True/False, or a CA/certificate file to trust (e.g. the service's self-signed cert)."""
     if isinstance(verify, bool):
         return verify
-    return ssl.create_default_context(cafile=str(verify))
+    try:
+        return ssl.create_default_context(cafile=str(verify))
+    except (OSError, ssl.SSLError) as exc:  # (a raw FileNotFoundError before)
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise FarviewError(f"cannot use {verify} as the certificate to trust ({why}); give the "
+                           "file `farview serve --make-cert` printed (--ca-cert FILE, "
+                           "verify=FILE)") from None
 
 
 def _error_for(resp: httpx.Response, account_id: str) -> ServiceError:
@@ -112,9 +121,15 @@ class _ClientBase:
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self._account_key}"}
 
-    def _path(self, session_id: str | None = None, suffix: str = "") -> str:
+    _LIST = object()
+    """``_path``'s session id for the list route (None is a caller's mistake, not the list)."""
+
+    def _path(self, session_id: object = _LIST, suffix: str = "") -> str:
         base = f"/accounts/{quote(self.account_id, safe='')}/sessions"
-        if session_id is not None:
+        if session_id is not _ClientBase._LIST:
+            if not isinstance(session_id, str):  # (None listed the sessions: KeyError 'id')
+                raise BadRequestError(f"a session id is a string, got {session_id!r}",
+                                      status_code=400, code="BadRequest")
             if not SESSION_ID_RE.match(session_id):  # (a '/' in it made "no such route")
                 raise BadRequestError(f"session id {session_id[:80]!r} is not valid: it must be "
                                       "1-256 letters, digits, '-' or '_'", status_code=400,
@@ -198,6 +213,8 @@ class RemoteRenderingClient(_ClientBase):
     def _request(self, method: str, path: str, *, json: Any = None,
                  params: dict[str, Any] | None = None) -> httpx.Response:
         query = {"api-version": API_VERSION, **(params or {})}
+        if self._http.is_closed:
+            raise FarviewError(CLOSED_CLIENT)
         try:
             resp = self._http.request(method, path, json=json, params=query,
                                       headers=self._headers)
@@ -217,7 +234,7 @@ class RemoteRenderingClient(_ClientBase):
         ``models`` (a farview extension) are loaded by the host as soon as it is up, instead of
         the shipped sample: names in the host's model store, host paths or http(s) URLs.
         """
-        sid = session_id or str(uuid.uuid4())
+        sid = str(uuid.uuid4()) if session_id is None else session_id  # ("" is refused)
         return self._session(self._request(
             "PUT", self._path(sid), json=self._create_body(max_lease_time_minutes, size, models)))
 
@@ -257,6 +274,8 @@ class RemoteRenderingClient(_ClientBase):
         """A JWT for render hosts from the token exchange (cached until 5 min before ``exp``)."""
         if (token := self._cached_token()) is not None:
             return token
+        if self._http.is_closed:
+            raise FarviewError(CLOSED_CLIENT)
         try:
             resp = self._http.get(self._token_path(), headers={
                 "Authorization": f"Bearer {self.account_id}:{self._account_key}"})
@@ -296,6 +315,8 @@ class AsyncRemoteRenderingClient(_ClientBase):
     async def _request(self, method: str, path: str, *, json: Any = None,
                        params: dict[str, Any] | None = None) -> httpx.Response:
         query = {"api-version": API_VERSION, **(params or {})}
+        if self._http.is_closed:
+            raise FarviewError(CLOSED_CLIENT)
         try:
             resp = await self._http.request(method, path, json=json, params=query,
                                             headers=self._headers)
@@ -310,7 +331,7 @@ class AsyncRemoteRenderingClient(_ClientBase):
                              max_lease_time_minutes: int = DEFAULT_LEASE_MINUTES,
                              size: str = "Standard", models: list[str] | None = None
                              ) -> AsyncRenderingSession:
-        sid = session_id or str(uuid.uuid4())
+        sid = str(uuid.uuid4()) if session_id is None else session_id  # ("" is refused)
         return self._session(await self._request(
             "PUT", self._path(sid), json=self._create_body(max_lease_time_minutes, size, models)))
 
@@ -347,6 +368,8 @@ class AsyncRemoteRenderingClient(_ClientBase):
     async def get_access_token(self) -> str:
         if (token := self._cached_token()) is not None:
             return token
+        if self._http.is_closed:
+            raise FarviewError(CLOSED_CLIENT)
         try:
             resp = await self._http.get(self._token_path(), headers={
                 "Authorization": f"Bearer {self.account_id}:{self._account_key}"})

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import httpx
 
 from farview.client.errors import AuthenticationError, ConnectError, RemoteError
+from farview.input.errors import ProtocolError
 from farview.input.mathutil import Vec3, quat_rotate, vec_length, vec_scale
 from farview.input.pose import PoseMessage, View
 from farview.input.scene import (
@@ -165,9 +166,7 @@ class RemoteEntity:
             overrides["material"] = overrides["material"].to_wire()
         if "tint" in overrides and overrides["tint"] is not None:
             t = overrides["tint"]
-            color, weight = (t.color, t.weight) if isinstance(t, Tint) else t
-            overrides["tint"] = {"color": _finite("tint colour", color, 3),
-                                 "weight": _finite("tint weight", [weight], 1)[0]}
+            overrides["tint"] = (t if isinstance(t, Tint) else Tint(*t)).to_wire()
         return await self._info_call("set_state", **overrides)
 
     async def set_hidden(self, hidden: bool | None) -> EntityInfo:
@@ -184,7 +183,7 @@ class RemoteEntity:
 
     async def set_tint(self, color: Sequence[float] | None, weight: float = 1.0) -> EntityInfo:
         """Blend towards ``color`` (linear RGB 0..1) by ``weight``; None inherits again."""
-        return await self.set_state(tint=None if color is None else (tuple(color), weight))
+        return await self.set_state(tint=None if color is None else Tint(vec3("tint colour", color), weight))
 
     async def set_material(self, *, color: Sequence[float] | None = None,
                            metallic: float | None = None, roughness: float | None = None,
@@ -383,6 +382,9 @@ class RemoteScene:
         wire: dict[str, Any] = {}
         for k, v in settings.items():
             if k == "lights":
+                if isinstance(v, (str, bytes)) or not isinstance(v, Sequence):
+                    raise ProtocolError(f"lights must be a list of Light values (or their "
+                                        f"dicts), at most 8; [] for none; got {v!r}")
                 v = [x.to_wire() if isinstance(x, Light) else x for x in v]
             wire[k] = list(v) if isinstance(v, tuple) else v
         return Lighting.from_wire(await self._call("set_lighting", None, **wire))

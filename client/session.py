@@ -145,8 +145,8 @@ class _SessionBase:
         Keyword arguments go to :func:`client.connection.connect_to_host` (``viewport``,
         ``on_frame``, ``timeout``...). Raises :class:`AlreadyConnectedError` while this session
         object has a live connection, :class:`OtherClientConnectedError` when another client
-        holds the host.
-        """
+        holds the host, :class:`SessionStateError` when the session is not Ready (Starting:
+        wait; Stopped, Expired, Error: create a new one)."""
         from farview.client.connection import connect_session
 
         if self._connection is not None and self._connection.is_connected:
@@ -240,8 +240,8 @@ class RenderingSession(_SessionBase):
 
     def renew(self, max_lease_time_minutes: int | None = None) -> SessionProperties:
         """Set a longer lease (default: RENEW_STEP_MINUTES more than now)."""
-        lease = max_lease_time_minutes or self._properties.max_lease_time_minutes + \
-            RENEW_STEP_MINUTES
+        lease = (self._properties.max_lease_time_minutes + RENEW_STEP_MINUTES
+                 if max_lease_time_minutes is None else max_lease_time_minutes)  # (0 is refused)
         self._properties = self.client.update_session(
             self.id, max_lease_time_minutes=lease).properties
         return self._properties
@@ -306,8 +306,8 @@ class AsyncRenderingSession(_SessionBase):
     refresh = get_properties
 
     async def renew(self, max_lease_time_minutes: int | None = None) -> SessionProperties:
-        lease = max_lease_time_minutes or self._properties.max_lease_time_minutes + \
-            RENEW_STEP_MINUTES
+        lease = (self._properties.max_lease_time_minutes + RENEW_STEP_MINUTES
+                 if max_lease_time_minutes is None else max_lease_time_minutes)  # (0 is refused)
         self._properties = (await self.client.update_session(
             self.id, max_lease_time_minutes=lease)).properties
         return self._properties

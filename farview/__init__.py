@@ -34,6 +34,7 @@ if TYPE_CHECKING:
         LeaseError,
         ModelLoadError,
         OtherClientConnectedError,
+        ProtocolError,
         RemoteError,
         RemoteRenderingClient,
         RenderingSession,
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
         SessionNotFoundError,
         SessionProperties,
         SessionStateError,
+        TimedOutError,
         TooManyRequestsError,
     )
     from farview.input import Action, EventKind, Fov, InputEvent, Pose, PoseMessage, PoseRequest, View
@@ -61,6 +63,7 @@ _HOMES = {
     "LeaseError": "farview.client",
     "ModelLoadError": "farview.client",
     "OtherClientConnectedError": "farview.client",
+    "ProtocolError": "farview.client",
     "RemoteError": "farview.client",
     "RemoteRenderingClient": "farview.client",
     "RenderingSession": "farview.client",
@@ -69,6 +72,7 @@ _HOMES = {
     "SessionNotFoundError": "farview.client",
     "SessionProperties": "farview.client",
     "SessionStateError": "farview.client",
+    "TimedOutError": "farview.client",
     "TooManyRequestsError": "farview.client",
     "Action": "farview.input",
     "EventKind": "farview.input",
@@ -103,6 +107,7 @@ __all__ = [
     "Pose",
     "PoseMessage",
     "PoseRequest",
+    "ProtocolError",
     "RemoteError",
     "RemoteRenderingClient",
     "RenderingSession",
@@ -111,6 +116,7 @@ __all__ = [
     "SessionNotFoundError",
     "SessionProperties",
     "SessionStateError",
+    "TimedOutError",
     "TooManyRequestsError",
     "View",
 ]

@@ -556,7 +556,9 @@ class HostConnection:
                 # farview's client: its 1 s heartbeat (or any message) on the data channels
                 silent = now - self.last_heard
                 if silent > (self._liveness_timeout if self._heard else SETUP_TIMEOUT):
-                    await self.close(f"client silent for {silent:.1f} s")
+                    await self.close(f"client silent for {silent:.1f} s (a client sends a "
+                                     "heartbeat every second: was its event loop blocked? run "
+                                     "blocking calls with asyncio.to_thread)")
                     return
             elif self.last_rtcp is not None or now - started > SETUP_TIMEOUT:
                 # a client without farview's control channel (a standard WHEP player): its

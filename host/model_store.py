@@ -188,6 +188,10 @@ class ModelStore:
 def resolve_path(source: str) -> Path:
     """A local path on the host that must be an existing file."""
     path = Path(source).expanduser()
+    if path.exists() and not path.is_file():  # (a folder or a device was "no model file")
+        what = "a folder" if path.is_dir() else "not a regular file"
+        raise SourceError("NotFound", f"{source!r} on the host is {what}; give the path of a "
+                          "model file (.glb or .gltf)")
     if not path.is_file():
         raise SourceError("NotFound", f"no model file at {source!r} on the host; check the "
                           "path (it is resolved on the render host, not on the client)")

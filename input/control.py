@@ -13,6 +13,7 @@ An error to a message that had no usable id carries ``"id": null``.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -90,6 +91,26 @@ class Event:
 ControlMessage = Request | Result | Error | Event
 
 
+def _unsendable(value: Any, path: str) -> tuple[str, Any] | None:
+    """Where in ``value`` the first number that is not finite, or the first object JSON cannot
+    write, is (``params.max_distance``), and it; None if there is none."""
+    if isinstance(value, bool) or value is None or isinstance(value, (str, int)):
+        return None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else (path, value)
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if (found := _unsendable(v, f"{path}.{k}" if path else str(k))) is not None:
+                return found
+        return None
+    if isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            if (found := _unsendable(v, f"{path}[{i}]")) is not None:
+                return found
+        return None
+    return (path, value)
+
+
 def encode(msg: ControlMessage) -> str:
     body: dict[str, Any] = {"v": CONTROL_VERSION}
     if isinstance(msg, Request):
@@ -100,7 +121,13 @@ def encode(msg: ControlMessage) -> str:
         body.update(id=msg.id, error={"code": msg.code, "message": msg.message})
     else:
         body.update(event=msg.event, data=msg.data)
-    text = json.dumps(body, separators=(",", ":"), allow_nan=False)
+    try:
+        text = json.dumps(body, separators=(",", ":"), allow_nan=False)
+    except (ValueError, TypeError) as exc:  # NaN or infinity, or an object JSON has no form for
+        where = _unsendable(body, "")
+        what = f"{where[0].removeprefix('params.')} = {where[1]!r}" if where else str(exc)
+        raise ProtocolError(f"cannot send {what}: numbers must be finite, and values plain "
+                            "numbers, strings, lists or objects") from None
     if len(text.encode()) > MAX_CONTROL_BYTES:
         raise ProtocolError(f"control message is {len(text.encode())} bytes, the limit is {MAX_CONTROL_BYTES}")
     return text

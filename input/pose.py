@@ -18,8 +18,11 @@ Pure code: no I/O. Validation happens at construction, so a decoded message is a
 from __future__ import annotations
 
 import math
+import numbers
+import operator
 import struct
 from dataclasses import dataclass, field
+from typing import SupportsIndex, cast
 
 from farview.input.errors import ProtocolError
 
@@ -33,9 +36,30 @@ _VIEW = struct.Struct("<3f4f4f")
 FLAG_KEYFRAME = 1
 
 
+FLOAT32_MAX = 3.4028234663852886e38
+"""The wire carries poses as 32-bit floats: larger numbers cannot be sent."""
+
+
 def _finite(name: str, values: tuple[float, ...]) -> None:
-    if not all(math.isfinite(v) for v in values):
-        raise ProtocolError(f"{name} must be finite numbers, got {values!r}")
+    if not all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in values):
+        raise ProtocolError(f"{name} must be numbers, got {values!r}")
+    if not all(math.isfinite(v) and abs(v) <= FLOAT32_MAX for v in values):
+        raise ProtocolError(f"{name} must be finite numbers within ±3.4e38 (32-bit floats), "
+                            f"got {values!r}")
+
+
+def check_viewport(viewport: object) -> tuple[int, int]:
+    """``viewport`` as (width, height): two whole numbers of pixels, 1..65535 each (the
+    wire's 16 bits; the host clamps to :data:`MAX_VIEWPORT`), or a ProtocolError saying so."""
+    try:
+        w, h = cast("tuple[SupportsIndex, SupportsIndex]", viewport)
+        size = (operator.index(w), operator.index(h))
+    except (TypeError, ValueError):
+        raise ProtocolError(f"viewport must be (width, height) in whole pixels, got "
+                            f"{viewport!r}") from None
+    if not (1 <= size[0] <= 65535 and 1 <= size[1] <= 65535):
+        raise ProtocolError(f"viewport {size[0]}x{size[1]} is outside 1..65535 pixels")
+    return size
 
 
 @dataclass(frozen=True)
@@ -84,7 +108,7 @@ class Pose:
             raise ProtocolError("pose needs 3 position and 4 quaternion components")
         _finite("pose position", tuple(self.position))
         _finite("pose orientation", tuple(self.orientation))
-        norm = math.sqrt(sum(c * c for c in self.orientation))
+        norm = math.hypot(*self.orientation)  # (scaled: squares of 1e200 overflow to inf)
         if norm < 1e-6:
             raise ProtocolError("pose orientation is a zero quaternion; send a unit quaternion")
         if abs(norm - 1.0) > 1e-6:
@@ -147,9 +171,7 @@ class PoseMessage:
             raise ProtocolError(f"client time {self.client_time_us} is outside 0..2^64-1")
         if len(self.views) not in (1, 2):
             raise ProtocolError(f"a pose message carries 1 or 2 views, got {len(self.views)}")
-        w, h = self.viewport
-        if not (1 <= w <= 65535 and 1 <= h <= 65535):
-            raise ProtocolError(f"viewport {w}x{h} is outside 1..65535 pixels")
+        check_viewport(self.viewport)
         _finite("near/far planes", (self.near, self.far))
         if not 0.0 < self.near < self.far:
             raise ProtocolError(f"clip planes need 0 < near < far, got near={self.near} far={self.far}")

@@ -49,7 +49,7 @@ def unit_quat(name: str, value: Any) -> Quat:
     """A quaternion normalised to unit length (a zero quaternion is refused)."""
     v = vec(name, value, 4)
     x, y, z, w = v
-    n = math.sqrt(x * x + y * y + z * z + w * w)
+    n = math.hypot(x, y, z, w)  # (scaled: the squares of (1e200, 1e200, 0, 0) overflowed to inf)
     if n < 1e-9:
         raise ProtocolError(f"{name} is a zero quaternion; use a unit quaternion (x, y, z, w)")
     if n == 1.0:  # already unit: the same tuple (no four new floats an entity)

@@ -76,7 +76,7 @@ class HostGateway:
         if record.status != READY or not record.hostname or not record.handshake_port:
             what = ("wait until it is Ready" if record.status == STARTING
                     else "create a new session")
-            raise ApiError(409, "Conflict", f"session {session_id} is {record.status}; {what}")
+            raise ApiError(409, "SessionNotReady", f"session {session_id} is {record.status}; {what}")
         token = self._auth.issue_token(account_id, lifetime=FORWARD_TOKEN_SECONDS)
         headers = {"Authorization": f"Bearer {token}"}
         if content_type:

@@ -47,6 +47,13 @@ test_aiortc_patches.py`` fails if any internal we rely on changes. What and why:
    so on a congested link the same lost packets go out again and again. :func:`limit_retransmissions`
    hands aiortc only what :class:`~farview.streaming.retransmit.RetransmitPolicy` selects.
 
+9. **DTLS cipher suites** (``RTCCertificate._create_ssl_context``): aiortc offers ECDSA suites
+   only. Where it is the DTLS client (the host answers an offer's ``actpass`` with ``active``,
+   as RFC 5763 recommends), a peer whose DTLS server holds an RSA certificate finds no shared
+   cipher and the connection fails: GStreamer's ``webrtcbin`` 1.22 (Debian 12), a standard WHEP
+   player, never played a frame (``no shared cipher``). :data:`DTLS_CIPHERS` adds the same
+   suites with RSA authentication after the ECDSA ones; aiortc's own certificate stays ECDSA.
+
 Relied on without a patch: ``RTCRtpSender``'s RTP task sends every RTP packet of one
 ``track.recv()`` result before it calls ``recv()`` again. :class:`streaming.track.PacketTrack`
 reports a frame as sent at that next call, and the host's render thread waits for it before
@@ -75,6 +82,7 @@ import aioice
 import aioice.ice
 import aioice.turn
 import aiortc
+from aiortc.rtcdtlstransport import RTCCertificate
 from aiortc.rtcrtpreceiver import RTCRtpReceiver
 from aiortc.rtcrtpsender import RTCRtpSender
 from aiortc.rtcsctptransport import (
@@ -121,7 +129,7 @@ def check_versions() -> None:
 
 
 def apply_global_patches() -> None:
-    """Patches 1, 2 and 5. Idempotent; call before creating any RTCPeerConnection."""
+    """Patches 1, 2, 5 and 9. Idempotent; call before creating any RTCPeerConnection."""
     global _applied
     if _applied:
         return
@@ -143,6 +151,7 @@ def apply_global_patches() -> None:
 
     aioice.ice.get_host_addresses = get_host_addresses
     RTCSctpTransport._get_inbound_stream = _get_bounded_inbound_stream  # type: ignore[method-assign]
+    _patch_dtls_ciphers()
     _applied = True
     rmem_max = _read_int("/proc/sys/net/core/rmem_max")
     if rmem_max is not None and rmem_max < UDP_RECEIVE_BUFFER:
@@ -151,6 +160,29 @@ def apply_global_patches() -> None:
             "may be dropped (raise it with: sysctl -w net.core.rmem_max=%d)",
             rmem_max, UDP_RECEIVE_BUFFER, UDP_RECEIVE_BUFFER,
         )
+
+
+AIORTC_DTLS_CIPHERS = (b"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-CHACHA20-POLY1305:"
+                      b"ECDHE-ECDSA-AES128-SHA:ECDHE-ECDSA-AES256-SHA")
+"""aiortc 1.16's own list (patch 9; its test checks that aiortc still sets exactly this)."""
+DTLS_CIPHERS = AIORTC_DTLS_CIPHERS + (b":ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-CHACHA20-POLY1305:"
+                                      b"ECDHE-RSA-AES128-SHA:ECDHE-RSA-AES256-SHA")
+"""Patch 9: aiortc's suites, then the same with RSA authentication (a peer's RSA certificate)."""
+
+
+AIORTC_CREATE_SSL_CONTEXT = RTCCertificate._create_ssl_context
+"""aiortc's own, which patch 9 wraps."""
+
+
+def _patch_dtls_ciphers() -> None:
+    original = AIORTC_CREATE_SSL_CONTEXT
+
+    def create_ssl_context(self: RTCCertificate, srtp_profiles: list[Any]) -> Any:
+        ctx = original(self, srtp_profiles)
+        ctx.set_cipher_list(DTLS_CIPHERS)
+        return ctx
+
+    RTCCertificate._create_ssl_context = create_ssl_context  # type: ignore[method-assign]
 
 
 def _read_int(path: str) -> int | None:

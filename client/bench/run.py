@@ -50,7 +50,7 @@ from typing import Any
 
 import psutil
 
-from farview.client.errors import ConnectionLostError
+from farview.client.errors import ConnectionLostError, TimedOutError
 from farview.client.frame_loop import Pacer, every, run_frame_loop, wake_on_frame
 from farview.client.stream_thread import StreamThread
 from farview.input import marker
@@ -367,7 +367,7 @@ def run_stream(connect: Connector, cfg: StreamRunConfig, *, stock: bool, host_pi
         while not stop_poses.is_set() and conn.is_connected:
             try:
                 frame = await conn.next_frame(timeout=0.5)
-            except ConnectionLostError:
+            except (TimedOutError, ConnectionLostError):
                 continue  # none within 0.5 s (a still scene), or closed: the loop condition decides
             now = time.perf_counter()
             record_presented(frame, now, now, None, None)

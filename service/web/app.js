@@ -183,9 +183,9 @@ async function connect() {
       banner(problem);
       return;
     }
-    const busy = err instanceof ApiError && err.status === 409;
-    banner(busy ? "Another client is viewing this session; trying again every 5 s…"
-      : `Could not connect (${err.message}); trying again…`);
+    const busy = !problem && err instanceof ApiError && err.status === 409 && err.code !== "SessionNotReady";
+    banner(problem || (busy ? "Another client is viewing this session; trying again every 5 s…"
+      : `Could not connect (${err.message}); trying again…`));
     state.reconnects++;
     setTimeout(() => { if (!state.leaving && !state.stream) connect(); }, busy ? 5000 : 2000);
     return;

@@ -25,7 +25,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from farview.client import ConnectionLostError, RemoteRenderingClient
+from farview.client import ConnectionLostError, RemoteRenderingClient, TimedOutError
 from farview.client.connection import RenderingConnection, connect_to_host
 from farview.client.errors import OtherClientConnectedError
 from tests.faults.restfuzz import compare_snapshots, snapshot
@@ -61,6 +61,8 @@ async def _drain_until_lost(conn: RenderingConnection, timeout: float) -> str:
             await conn.next_frame(timeout=max(0.1, deadline - time.monotonic()))
         except ConnectionLostError as exc:
             return str(exc)
+        except TimedOutError:
+            continue
     raise AssertionError(f"the client was not told within {timeout} s")
 
 

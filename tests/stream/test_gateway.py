@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from farview.client.connection import connect_session, connect_to_host
-from farview.client.errors import ConnectError, OtherClientConnectedError
+from farview.client.errors import OtherClientConnectedError, SessionStateError
 from farview.streaming.peer import create_peer_connection
 from tests.faults.conftest import ACCOUNT_B, two_account_service
 from tests.service.conftest import RunningService
@@ -103,9 +103,10 @@ def test_a_session_streams_through_the_service_and_bad_signaling_is_refused(
             r = http.post(f"/accounts/{svc.account_id}/sessions/gw/whep", content=b"v=0\r\nm=video\r\n",
                           headers={"Authorization": f"Bearer {svc.account_key}", **SDP})
             assert r.status_code == 409 and "gw is Stopped; create a new session" in r.json()["error"]["message"]
+            assert r.json()["error"]["code"] == "SessionNotReady"  # not "another client"
 
         async def refused() -> None:
-            with pytest.raises(ConnectError, match="is Stopped"):
-                await connect_session(session, viewport=(320, 240))
+            with pytest.raises(SessionStateError, match="is Stopped"):  # (it said another
+                await connect_session(session, viewport=(320, 240))  # client held the host)
 
         asyncio.run(refused())

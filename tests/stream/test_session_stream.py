@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 from farview import Pose
-from farview.client import AlreadyConnectedError, ConnectionLostError, RemoteRenderingClient
+from farview.client import AlreadyConnectedError, ConnectionLostError, RemoteRenderingClient, TimedOutError
 from tests.hosting import model_mask
 from tests.service.conftest import RunningService, launch_service, wait_for
 
@@ -45,7 +45,7 @@ async def test_connect_stream_and_stop_through_the_service(service: RunningServi
             answered = await conn.frame_for(sent)
             assert answered.pose is not None and answered.pose.sequence >= sent.sequence
             never = dataclasses.replace(sent, sequence=sent.sequence + 1000)
-            with pytest.raises(ConnectionLostError, match=f"pose {never.sequence} within 0.5 s"):
+            with pytest.raises(TimedOutError, match=f"pose {never.sequence} within 0.5 s"):
                 await conn.frame_for(never, timeout=0.5)
             with pytest.raises(AlreadyConnectedError):
                 await session.connect()

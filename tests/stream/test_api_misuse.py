@@ -1,0 +1,147 @@
+"""Mistakes a user of the Python API makes, against the real service, render host and stream:
+each is refused with a farview error that says what was wrong, and leaves nothing behind (no
+hidden connection holding the session, no request left pending, nothing changed). Found by a
+user trying the API by hand."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from farview import Pose
+from farview.client import (
+    BadRequestError,
+    FarviewError,
+    LeaseError,
+    ProtocolError,
+    RemoteError,
+    RemoteRenderingClient,
+    RenderingSession,
+    TimedOutError,
+)
+from tests.hosting import SHARED_MODELS
+from tests.service.conftest import RunningService, launch_service
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningService]:
+    svc = launch_service(tmp_path_factory.mktemp("misuse"))
+    try:
+        with svc.client() as rest:
+            rest.create_session("misuse", max_lease_time_minutes=60).wait_until_ready(90)
+        yield svc
+    finally:
+        svc.stop()
+
+
+def _session(rest: RemoteRenderingClient) -> RenderingSession:
+    return rest.open_rendering_session("misuse")
+
+
+async def test_a_bad_viewport_is_refused_before_connecting_and_holds_nothing(
+        service: RunningService) -> None:
+    """``connect(viewport=(0, 0))`` raised ZeroDivisionError after the host had accepted the
+    connection, which no one could close: the session refused every client until the
+    program ended."""
+    with service.client() as rest:
+        session = _session(rest)
+        for bad, says in (((0, 0), "viewport 0x0 is outside 1..65535"),
+                          ((-5, -5), "viewport -5x-5 is outside"),
+                          ((70000, 10), "viewport 70000x10 is outside"),
+                          ((320.5, 240), "in whole pixels"), ("big", "in whole pixels")):
+            with pytest.raises(ProtocolError, match=says):
+                await session.connect(viewport=bad)
+        assert issubclass(ProtocolError, FarviewError) and issubclass(ProtocolError, ValueError)
+        async with await session.connect(viewport=(320, 240)) as conn:  # at once: nothing held
+            assert conn.is_connected
+
+
+async def test_bad_poses_are_refused_and_change_nothing(service: RunningService) -> None:
+    """A bad viewport in ``send_pose`` became the connection's, so every later pose failed;
+    a float one or 0 raised struct.error or ZeroDivisionError; a position past float32,
+    OverflowError; a bare position, "a pose message carries 1 or 2 views, got 3"."""
+    with service.client() as rest:
+        async with await _session(rest).connect(viewport=(320, 240)) as conn:
+            for viewport in ((-5, -5), (640, 0), (320.5, 240), (70000, 100)):
+                with pytest.raises(ProtocolError, match="viewport"):
+                    conn.send_pose(Pose(), viewport=viewport)  # type: ignore[arg-type]
+                assert conn.viewport == (320, 240)
+            with pytest.raises(ProtocolError, match=r"Pose\(position=\(x, y, z\)\)"):
+                conn.send_pose((0.0, 0.3, 1.5))  # type: ignore[arg-type]
+            with pytest.raises(ProtocolError, match="32-bit floats"):
+                Pose(position=(1e39, 0.0, 0.0))
+            with pytest.raises(ProtocolError, match="near/far"):
+                conn.send_pose(Pose(), far=1e39)
+            sent = conn.send_pose(Pose(position=(0.0, 0.3, 1.5)))
+            frame = await conn.frame_for(sent)
+            assert frame.pose is not None and frame.pose.viewport == (320, 240)
+
+
+async def test_bad_numbers_name_their_argument_and_leave_no_request_pending(
+        service: RunningService) -> None:
+    """NaN or infinity in a plain number argument raised "Out of range float values are not
+    JSON compliant", naming nothing, and left the request pending until the connection
+    closed."""
+    with service.client() as rest:
+        async with await _session(rest).connect(viewport=(320, 240)) as conn:
+            scene = conn.scene
+            calls = ((lambda: scene.raycast((0, 0, 5), (0, 0, -1), max_distance=math.nan),
+                      "max_distance = nan"),
+                     (lambda: scene.set_point_size(math.inf), "= inf"),
+                     (lambda: scene.set_lighting(key_intensity=math.nan), "key_intensity = nan"),
+                     (lambda: scene.set_lighting(lights=None), "lights must be a list"))
+            for call, says in calls:
+                with pytest.raises(ProtocolError, match=says):
+                    await call()
+            assert conn._pending_requests == {}
+            root = scene.entity((await scene.roots())[0].id)
+            with pytest.raises(ProtocolError, match="tint colour must be 3 numbers, got 'red'"):
+                await root.set_tint("red")  # type: ignore[arg-type]
+            with pytest.raises(ProtocolError, match="tint weight must be a finite number"):
+                await root.set_tint((1.0, 0.0, 0.0), math.nan)
+            # a quaternion whose squares overflow is still a rotation (it was stored as zeros,
+            # and every later read of the entity failed)
+            info = await root.set_rotation((1e200, 1e200, 0.0, 0.0))
+            assert info.rotation == pytest.approx((math.sqrt(0.5), math.sqrt(0.5), 0.0, 0.0))
+            await root.set_rotation((0.0, 0.0, 0.0, 1.0))
+            # a path that is not a regular file says so ("no model file at '/dev/zero'")
+            with pytest.raises(RemoteError, match="is not a regular file"):
+                await scene.load_model("/dev/zero")
+
+
+async def test_a_timeout_is_not_a_lost_connection(service: RunningService) -> None:
+    """A load that outlived the caller's timeout raised ConnectionLostError on a healthy
+    connection (code that reconnects on it reconnected for nothing)."""
+    with service.client() as rest:
+        async with await _session(rest).connect(viewport=(320, 240)) as conn:
+            with pytest.raises(TimedOutError, match=r"did not answer load_model within 0\.001 s"):
+                await conn.scene.load_model(str(SHARED_MODELS / "Duck.glb"), timeout=0.001)
+            assert isinstance(TimedOutError("x"), TimeoutError)
+            assert conn.is_connected
+            await conn.request("ping", t=0.0)
+
+
+def test_rest_mistakes_are_farview_errors(service: RunningService, tmp_path: Path) -> None:
+    """A closed client raised httpx's RuntimeError; ``get_session(None)`` listed the sessions
+    and failed with KeyError 'id'; a missing certificate file, FileNotFoundError; ``renew(0)``
+    extended the lease by 15 minutes; ``create_session("")`` made a random id."""
+    with service.client() as rest:
+        with pytest.raises(BadRequestError, match="a session id is a string, got None"):
+            rest.get_session(None)  # type: ignore[arg-type]
+        with pytest.raises(BadRequestError, match="is not valid"):
+            rest.create_session("")
+        session = _session(rest)
+        lease = session.properties.max_lease_time_minutes
+        with pytest.raises(LeaseError):
+            session.renew(0)
+        assert session.get_properties().max_lease_time_minutes == lease
+    with pytest.raises(FarviewError, match="this client is closed"):
+        rest.list_sessions()
+    with pytest.raises(FarviewError, match=f"cannot use {tmp_path}/none.pem as the certificate"):
+        RemoteRenderingClient(service.url, service.account_id, service.account_key,
+                              verify=str(tmp_path / "none.pem"))
