@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from farview.client.connection import RenderingConnection, connect_to_host
-from farview.client.errors import RemoteError
+from farview.client.errors import ProtocolError, RemoteError
 from farview.client.scene import RemoteEntity
 from farview.input.pose import Pose
 from farview.input.scene import Light
@@ -466,8 +466,10 @@ async def test_bad_entity_requests_name_the_id_and_the_problem(
         await block.set_rotation((0, 0, 0, 0))
     assert err.value.code == "InvalidArgument" and "zero quaternion" in err.value.message
     assert err.value.target == f"entity {block.id}"
+    with pytest.raises(ProtocolError, match=r"tint colour components must be in 0\.\.1"):
+        await block.set_tint((2.0, 0, 0))  # refused before it is sent; and by the host:
     with pytest.raises(RemoteError) as err:
-        await block.set_tint((2.0, 0, 0))
+        await conn.request("set_state", id=block.id, tint={"color": [2.0, 0, 0], "weight": 1.0})
     assert "tint colour components must be in 0..1" in err.value.message
     # JSON from another client may carry NaN literally: the host refuses it too
     request_id = 10_000_000
