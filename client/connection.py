@@ -143,6 +143,14 @@ class RenderingConnection:
             install_marker_receiver(transceiver.receiver, self._jitter)
         self.pc.on("connectionstatechange", self._on_state)
 
+    def _lost(self) -> ConnectionLostError:
+        """The error for a call on a closed connection, saying why it closed."""
+        if self._loop.is_closed():  # (it said only "peer connection closed")
+            return ConnectionLostError(
+                "the event loop this connection ran on has ended (the asyncio.run that made it "
+                "returned): connect, and use the connection, inside one asyncio.run")
+        return ConnectionLostError(self._close_reason or "connection closed")
+
     # -- connecting ---------------------------------------------------------------------------
     async def _connect(self, url: str, token: str, *, verify: Verify, timeout: float) -> None:
         self._token, self._verify = token, verify
@@ -262,7 +270,7 @@ class RenderingConnection:
             if self._closed:
                 frame = self.frames.take()
                 if frame is None:
-                    raise ConnectionLostError(self._close_reason or "connection closed")
+                    raise self._lost()
             else:
                 try:
                     frame = await self.frames.next(timeout)
@@ -308,7 +316,7 @@ class RenderingConnection:
         ``near`` and ``far`` default to the connection's (``viewport`` becomes the new one).
         It is sent :data:`POSE_COPIES` times (the host takes the first copy that arrives)."""
         if self._closed:
-            raise ConnectionLostError(self._close_reason or "connection closed")
+            raise self._lost()
         if isinstance(pose, PoseRequest):
             request = pose
         else:
@@ -362,7 +370,7 @@ class RenderingConnection:
         :class:`TimedOutError` if it does not answer within ``timeout`` seconds (the request
         may still be carried out), :class:`ProtocolError` for parameters that cannot be sent."""
         if self._closed:
-            raise ConnectionLostError(self._close_reason or "connection closed")
+            raise self._lost()
         req_id = self._next_request_id
         data = wire.encode(wire.Request(req_id, method, params))  # (refused before it is pending)
         self._next_request_id += 1

@@ -145,3 +145,20 @@ def test_rest_mistakes_are_farview_errors(service: RunningService, tmp_path: Pat
     with pytest.raises(FarviewError, match=f"cannot use {tmp_path}/none.pem as the certificate"):
         RemoteRenderingClient(service.url, service.account_id, service.account_key,
                               verify=str(tmp_path / "none.pem"))
+
+
+def test_a_connection_made_by_one_asyncio_run_says_its_loop_has_ended(service: RunningService) -> None:
+    """``conn = asyncio.run(session.connect())`` returns a connection whose event loop is gone;
+    every later call said only "peer connection closed". (Last in this module: the host
+    frees the session once the client has been silent for 3 s.)"""
+    import asyncio
+
+    from farview.client import ConnectionLostError
+
+    with service.client() as rest:
+        conn = asyncio.run(_session(rest).connect(viewport=(320, 240)))
+        assert not conn.is_connected
+        with pytest.raises(ConnectionLostError, match=r"inside one asyncio\.run"):
+            conn.send_pose(Pose())
+        with pytest.raises(ConnectionLostError, match=r"inside one asyncio\.run"):
+            asyncio.run(conn.scene.roots())
