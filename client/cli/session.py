@@ -11,12 +11,14 @@ Exit status: 0 ok, 1 the service refused or failed, 2 usage.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
 import json
 import os
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from farview.client.errors import AuthenticationError, FarviewError
 from farview.client.local import find_local_service
@@ -92,22 +94,57 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def client_from_args(args: argparse.Namespace) -> RemoteRenderingClient:
-    """A REST client from --url/--account-*/--verify, the environment, or the local service."""
+    """A REST client from --url/--account-*/--verify, the environment, or the local service.
+
+    The local service's account (``account.json``) is used only for the local service: with no
+    URL, or the URL ``service.json`` names. Another service needs its own account id and key
+    (a missing one was taken from the local account, which sent this machine's key there)."""
     url = args.url or os.environ.get("FARVIEW_URL")
     account_id = args.account_id or os.environ.get("FARVIEW_ACCOUNT_ID")
     account_key = (read_key_file(args.account_key_file) if args.account_key_file
                    else os.environ.get("FARVIEW_ACCOUNT_KEY"))
     verify: bool | str = args.verify or True
-    if url and account_id and not account_key and sys.stdin.isatty():
-        account_key = getpass.getpass(f"account key for {account_id} at {url}: ")
+    local = None
     if not (url and account_id and account_key):
-        local = find_local_service(args.data_dir)
+        if url is None:
+            local = find_local_service(args.data_dir)  # (none: says to start one or give --url)
+        else:
+            with contextlib.suppress(FarviewError):
+                local = find_local_service(args.data_dir)
+            if local is not None and not same_service(url, local.url):
+                local = None
+    if local is not None:
         url = url or local.url
-        account_id = account_id or local.account_id
-        account_key = account_key or local.account_key
-        if args.verify is None and local.cert and url == local.url:
+        if account_id in (None, local.account_id):
+            account_id, account_key = local.account_id, account_key or local.account_key
+        if args.verify is None and local.cert and same_service(url, local.url):
             verify = local.cert
-    return RemoteRenderingClient(url, account_id or "", account_key or "", verify=verify)
+    assert url is not None
+    if account_id and not account_key and sys.stdin.isatty():
+        account_key = getpass.getpass(f"account key for {account_id} at {url}: ")
+    if not (account_id and account_key):
+        missing = "an account id and key" if not account_id else f"the key of account {account_id}"
+        raise AuthenticationError(
+            f"{missing} for {url} are needed: --account-id ID (or FARVIEW_ACCOUNT_ID) and the key "
+            "in FARVIEW_ACCOUNT_KEY or --account-key-file FILE (asked for on a terminal); this "
+            "machine's own account is used only for its own service")
+    return RemoteRenderingClient(url, account_id, account_key, verify=verify)
+
+
+def same_service(a: str, b: str) -> bool:
+    """Whether two service URLs name the same service: scheme, host and port, with the
+    loopback names taken as one."""
+    def key(url: str) -> tuple[str, str, int | None]:
+        parts = urlsplit(url.strip())
+        host = (parts.hostname or "").lower()
+        if host in ("localhost", "::1") or host.startswith("127."):
+            host = "127.0.0.1"
+        port = parts.port or {"http": 80, "https": 443}.get(parts.scheme.lower())
+        return parts.scheme.lower(), host, port
+    try:
+        return key(a) == key(b)
+    except ValueError:  # (a malformed port)
+        return False
 
 
 def read_key_file(path: Path) -> str:

@@ -313,6 +313,53 @@ def test_the_cli_never_takes_a_key_on_its_command_line(service: RunningService, 
     assert empty.returncode == 1 and "is empty" in empty.stderr
 
 
+def test_the_local_account_is_never_sent_to_another_service(service: RunningService) -> None:
+    """``farview session list --url OTHER`` with no account key took this machine's local
+    account (``account.json``) and sent its key to OTHER (found by hand: the README's remote
+    command, on a machine that also ran ``farview serve``). A listener on loopback records
+    what reaches it."""
+    import http.server
+    import threading
+
+    heard: list[str] = []
+
+    class Listener(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            heard.append(self.headers.get("Authorization") or "")
+            self.send_response(404)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    other = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Listener)
+    threading.Thread(target=other.serve_forever, daemon=True).start()
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("FARVIEW_URL", "FARVIEW_ACCOUNT_ID", "FARVIEW_ACCOUNT_KEY")}
+    env["FARVIEW_DATA_DIR"] = str(service.data_dir)  # the local service and its account
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "farview", "session", "list", *args],
+                              capture_output=True, text=True, env=env, timeout=60,
+                              stdin=subprocess.DEVNULL)
+
+    try:
+        url = f"http://127.0.0.1:{other.server_address[1]}"
+        for args in ((), ("--account-id", service.account_id)):
+            refused = cli("--url", url, *args)
+            assert refused.returncode != 0
+            assert "are needed: --account-id ID" in refused.stderr, refused.stderr
+            assert "this machine's own account is used only for its own service" in refused.stderr
+        assert heard == []  # nothing reached the other service
+        # the local service's own URL (as service.json names it, or by another loopback
+        # name) still takes the local account
+        port = service.url.rsplit(":", 1)[1]
+        for own in (service.url, f"http://localhost:{port}/"):
+            assert cli("--url", own).returncode == 0
+    finally:
+        other.shutdown()
+
+
 def test_concurrent_stops_all_wait_for_the_host_and_leave_none(service: RunningService) -> None:
     """Two (here eight) concurrent ``:stop`` calls: the second used to cancel the first's
     clean-up, leaving a host running and accepting connections while its session said Stopped."""
