@@ -242,6 +242,7 @@ class StreamWorker:
                 extra_poses.cancel()
 
     async def _connect_loop(self) -> None:
+        failed = ""
         while not self._stopping:
             try:
                 self._conn = await self._connect(self._mailbox)
@@ -253,11 +254,16 @@ class StreamWorker:
                 if reason:
                     self._end(EXIT_SESSION_ENDED, reason)
                     return
-                if not self.connected_once.is_set() and not isinstance(exc, ConnectError):
+                if not self.connected_once.is_set():
+                    # (a first connection that failed was retried until --duration ran out, and
+                    # the command printed "0 frames presented" and exited 0: ICE that cannot
+                    # connect, relay only without a TURN server)
                     self._end(EXIT_CONNECT_FAILED, str(exc))
                     return
                 self.status = "reconnecting…"
-                log.info("connect failed (%s); retrying", exc)
+                if str(exc) != failed:  # (said once, not every second)
+                    log.warning("farview: reconnecting: %s", exc)
+                    failed = str(exc)
                 await asyncio.sleep(RECONNECT_DELAY)
                 continue
             first = not self.connected_once.is_set()

@@ -94,3 +94,27 @@ def test_ctrl_c_stops_the_demos_session_and_everything_it_started(tmp_path: Path
         time.sleep(0.1)
     else:
         raise AssertionError(f"the session service (pid {service_pid}) outlived demo")
+
+
+def test_view_says_why_it_could_not_connect_and_fails(tmp_path: Path) -> None:
+    """``farview view S --relay-only`` on a service that names no TURN server (and any first
+    connection that fails: ICE that cannot connect) retried until ``--duration`` ran out, then
+    printed "0 frames presented" and exited 0. It now prints the reason and exits 5."""
+    from tests.service.conftest import launch_service
+
+    svc = launch_service(tmp_path / "data")
+    try:
+        with svc.client() as rest:
+            rest.create_session("no-turn", max_lease_time_minutes=10).wait_until_ready(90)
+        env = {**os.environ, "FARVIEW_DATA_DIR": str(svc.data_dir), "PYTHONUNBUFFERED": "1"}
+        for key in ("FARVIEW_URL", "FARVIEW_ACCOUNT_ID", "FARVIEW_ACCOUNT_KEY", "DISPLAY"):
+            env.pop(key, None)
+        out = subprocess.run(
+            [sys.executable, "-m", "farview", "view", "no-turn", "--headless", "--relay-only",
+             "--size", "320x240", "--duration", "30"],
+            cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+        assert out.returncode == 5, out.stdout + out.stderr
+        assert "relay only: the service names no TURN server" in out.stderr, out.stderr
+        assert "Traceback" not in out.stderr
+    finally:
+        svc.stop()
