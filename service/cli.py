@@ -87,8 +87,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "sessions name its host and port, --make-cert names its host (default: the "
                    "bound address, or 127.0.0.1 for a wildcard)")
     p.add_argument("--make-cert", action="store_true", default=None,
-                   help="make (or reuse) a self-signed certificate for localhost in the data "
-                   "dir and serve https with it")
+                   help="make (or reuse) a self-signed certificate in the data dir and serve "
+                   "https with it; it names the loopback names, --public-url's host and the "
+                   "bound address (every local address for a wildcard), and its path and "
+                   "SHA-256 fingerprint are printed for clients (--ca-cert FILE)")
     p.add_argument("--allow-insecure-remote", action="store_true", default=None,
                    help="allow plain http on a non-loopback address (not recommended)")
     p.add_argument("--model-sources", choices=("auto", "any", "store"),

@@ -79,7 +79,10 @@ def make_self_signed(data_dir: Path, names: Iterable[str] = ALWAYS) -> tuple[Pat
         if cert.not_valid_after_utc - now > dt.timedelta(days=7) and normalised <= _named(cert):
             return cert_path, key_path
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "farview " + (wanted[-1] if wanted else "local"))])
+    # the public host (names_for lists it right after the loopback names), else the bound
+    # address: the name a person looks for (it was the last local address, often link-local)
+    first = next((n for n in wanted if n not in ALWAYS), "localhost")
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"farview {first}")])
     cert = (x509.CertificateBuilder()
             .subject_name(name).issuer_name(name).public_key(key.public_key())
             .serial_number(x509.random_serial_number())

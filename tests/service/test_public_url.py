@@ -20,8 +20,10 @@ from tests.service.conftest import RunningService
 
 def test_the_certificate_names_the_public_host_and_the_bound_addresses(tmp_path: Path) -> None:
     cert, _ = make_self_signed(tmp_path, names_for("0.0.0.0", "render.example"))
-    san = x509.load_pem_x509_certificate(cert.read_bytes()).extensions.get_extension_for_class(
-        x509.SubjectAlternativeName).value
+    loaded = x509.load_pem_x509_certificate(cert.read_bytes())
+    san = loaded.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    # its subject names the public host (it named the last local address, often link-local)
+    assert loaded.subject.rfc4514_string() == "CN=farview render.example"
     named = {str(v) for v in san.get_values_for_type(x509.IPAddress)} | set(san.get_values_for_type(x509.DNSName))
     assert {"render.example", "localhost", "127.0.0.1", "::1"} <= named
     assert len(named) >= 4  # every local address too (the loopback interface at least)
