@@ -56,6 +56,7 @@ from farview.streaming.congestion import CongestionController
 from farview.streaming.peer import MAX_CHANNEL_MESSAGE, create_peer_connection, h264_codecs
 from farview.streaming.retransmit import RetransmitPolicy
 from farview.streaming.track import PacketTrack
+from farview.streaming.whep import check_offer
 
 SEND_WAIT_S = 0.004
 """How long the render thread waits for a frame's packets to leave before it may start the
@@ -169,8 +170,7 @@ class HostConnection:
     async def accept(cls, runtime: HostRuntime, offer: RTCSessionDescription, *,
                      on_closed: Callable[[HostConnection], None],
                      settings: StreamSettings) -> tuple[RTCSessionDescription, HostConnection]:
-        if "H264" not in offer.sdp.upper():
-            raise ValueError("the offer has no H.264 video; farview streams H.264 only")
+        check_offer(offer.sdp)
         pc = create_peer_connection()
         conn = cls(runtime, pc, on_closed=on_closed)
         pc.on("datachannel", conn._on_datachannel)

@@ -2,8 +2,8 @@
 derived from a shared secret (the "TURN REST API" scheme coturn implements with
 ``--use-auth-secret``).
 
-A WHEP endpoint lists the servers a client should use in ``Link`` headers (RFC 9725, section
-4.4, and the WHEP draft)::
+A WHEP endpoint lists the servers a client should use in ``Link`` headers (the WHEP draft,
+draft-ietf-wish-whep, as RFC 9725 does for WHIP)::
 
     Link: <turn:turn.example:3478?transport=udp>; rel="ice-server"; username="1733000000:acct";
           credential="...base64..."; credential-type="password"

@@ -38,6 +38,7 @@ import httpx
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
@@ -426,8 +427,14 @@ def create_app(manager: SessionManager, auth: Authenticator, *, max_body_bytes: 
         codes = {404: "NotFound", 405: "MethodNotAllowed"}
         message = str(exc.detail) if exc.status_code != 404 else \
             f"no such route: {request.method} {request.url.path}"
+        headers = None
+        if exc.status_code == 405:  # it names what the resource takes (RFC 9110, 15.5.6): every
+            # route of the path, not only the first one's (Starlette's own Allow), which it lacked
+            allowed = {m for r in app.routes if isinstance(r, APIRoute)
+                       and r.path_regex.match(request.url.path) for m in (r.methods or ())}
+            headers = {"Allow": ", ".join(sorted(allowed))} if allowed else None
         return _error_response(ApiError(exc.status_code, codes.get(exc.status_code, "Error"),
-                                        message))
+                                        message, headers=headers))
 
     def account_of(request: Request) -> str:
         account: str = request.state.account_id
@@ -522,7 +529,26 @@ def create_app(manager: SessionManager, auth: Authenticator, *, max_body_bytes: 
         """The ICE servers to use for this session, as ``Link`` headers (ask before the offer)."""
         _check_session_id(session_id)
         await manager.get(account_of(request), session_id)
-        return Response(status_code=204, headers=gateway.link_headers(account_of(request)))
+        return Response(status_code=204, headers={**gateway.link_headers(account_of(request)),
+                                                  "Accept-Post": "application/sdp"})
+
+    @app.get("/accounts/{account_id}/sessions/{session_id}/whep", status_code=204,
+             tags=["signaling"])
+    async def whep_get(request: Request, account_id: str, session_id: str) -> Response:
+        """WHEP (as RFC 9725 for WHIP): the endpoint has no representation: ``204``."""
+        _check_session_id(session_id)
+        await manager.get(account_of(request), session_id)
+        return Response(status_code=204)
+
+    @app.get("/accounts/{account_id}/sessions/{session_id}/whep/{resource}", status_code=204,
+             tags=["signaling"])
+    async def whep_resource_get(request: Request, account_id: str, session_id: str,
+                                resource: str) -> Response:
+        """WHEP: a connection's resource has no representation either: ``204``."""
+        _check_session_id(session_id)
+        _check_session_id(resource, "resource")
+        await manager.get(account_of(request), session_id)
+        return Response(status_code=204)
 
     @app.delete("/accounts/{account_id}/sessions/{session_id}/whep/{resource}", status_code=204,
                 tags=["signaling"])
@@ -530,7 +556,7 @@ def create_app(manager: SessionManager, auth: Authenticator, *, max_body_bytes: 
                        resource: str) -> Response:
         """WHEP: end the connection ``resource``."""
         _check_session_id(session_id)
-        _check_session_id(resource)
+        _check_session_id(resource, "resource")
         return await gateway.forward(account_of(request), session_id, "DELETE",
                                      f"/whep/{resource}")
 

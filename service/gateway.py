@@ -76,7 +76,10 @@ class HostGateway:
         if record.status != READY or not record.hostname or not record.handshake_port:
             what = ("wait until it is Ready" if record.status == STARTING
                     else "create a new session")
-            raise ApiError(409, "SessionNotReady", f"session {session_id} is {record.status}; {what}")
+            # (the WHEP draft: a stream not live yet is a 409 with Retry-After)
+            retry = {"Retry-After": "1"} if record.status == STARTING else None
+            raise ApiError(409, "SessionNotReady", f"session {session_id} is {record.status}; {what}",
+                           headers=retry)
         token = self._auth.issue_token(account_id, lifetime=FORWARD_TOKEN_SECONDS)
         headers = {"Authorization": f"Bearer {token}"}
         if content_type:

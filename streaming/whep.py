@@ -31,6 +31,45 @@ Verify = bool | str | ssl.SSLContext
 """What an https client trusts: the system's CAs (True), nothing (False), a CA file, a context."""
 
 
+def check_offer(sdp: str) -> None:
+    """Refuse (ValueError, the reason) an offer the host cannot answer as a WHEP player
+    expects, before anything is set up: aiortc would answer it with a partial success
+    (``inactive`` video) or a BUNDLE group the offer never asked for.
+
+    - exactly one video section, ``recvonly`` or ``sendrecv`` (the WHEP draft: a player MUST NOT
+      offer ``sendonly`` or ``inactive``; RFC 9725, WHIP, which it follows: tracks the endpoint
+      cannot take are refused with 400 or 422), listing H.264 in an ``a=rtpmap``;
+    - its media bundled (``a=group:BUNDLE``) when it has more than one section (both: clients
+      use max-bundle).
+    """
+    sections: list[list[str]] = []
+    session: list[str] = []
+    for line in sdp.splitlines():
+        line = line.strip()
+        if line.startswith("m="):
+            sections.append([line])
+        elif sections:
+            sections[-1].append(line)
+        else:
+            session.append(line)
+    video = [s for s in sections if s[0].startswith("m=video ")]
+    if not video:
+        raise ValueError("the offer has no video section; add a recvonly video transceiver")
+    if len(video) > 1:
+        raise ValueError(f"the offer has {len(video)} video sections; a session sends one "
+                         "stream: offer one recvonly video transceiver")
+    lines = video[0]
+    if not any(ln.startswith("a=rtpmap:") and " H264/" in ln.upper() for ln in lines):
+        raise ValueError("the offer has no H.264 video; farview streams H.264 only")
+    direction = next((ln[2:] for ln in lines if ln in ("a=sendonly", "a=inactive")), None)
+    if direction is not None:
+        raise ValueError(f"the offer's video is {direction}; a player receives the stream: offer "
+                         "it recvonly (or sendrecv)")
+    if len(sections) > 1 and not any(ln.startswith("a=group:BUNDLE ") for ln in session):
+        raise ValueError("the offer does not bundle its media (no a=group:BUNDLE): WHEP "
+                         "players use max-bundle")
+
+
 class SignalingError(Exception):
     """The host refused the offer. ``status`` is the HTTP status (409: another client)."""
 

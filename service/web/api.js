@@ -74,7 +74,7 @@ export class FarviewApi {
   whepUrl(id) { return this.path(`/sessions/${encodeURIComponent(id)}/whep`); }
 }
 
-// STUN/TURN servers from a WHEP resource's Link headers (RFC 9725 §4.4)
+// STUN/TURN servers from a WHEP resource's Link headers ("ice-server" links: the WHEP draft, as RFC 9725 for WHIP)
 export function iceServersFromLinks(header) {
   if (!header) return [];
   const servers = [];

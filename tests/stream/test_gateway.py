@@ -110,3 +110,59 @@ def test_a_session_streams_through_the_service_and_bad_signaling_is_refused(
                 await connect_session(session, viewport=(320, 240))  # client held the host)
 
         asyncio.run(refused())
+
+
+def test_the_whep_endpoint_answers_as_the_whep_draft_and_rfc_9725_ask(
+        svc2: tuple[RunningService, str]) -> None:
+    """Checked by hand against the WHEP draft and RFC 9725 (WHIP, whose HTTP rules WHEP
+    shares): a 405 carried no Allow; GET on the endpoint and on a resource was 405 (they MUST
+    answer 2xx without content); OPTIONS named no Accept-Post; a 409 for a session still
+    Starting had no Retry-After; and offers the host cannot answer as a player expects got a
+    201 all the same: video sendonly or inactive (answered inactive), two video sections,
+    media not bundled (answered with a BUNDLE group the offer never asked for)."""
+    svc, _ = svc2
+    with svc.client() as client:
+        session = client.create_session("gw-rfc", max_lease_time_minutes=60)
+        starting = httpx.post(session.whep_url, content=b"v=0\r\nm=video\r\n",
+                              headers={**SDP, "Authorization": f"Bearer {svc.account_key}"}, timeout=30)
+        if starting.status_code == 409:  # (the host may already be up: then there is no 409)
+            assert starting.headers["Retry-After"] == "1", starting.headers
+        session.wait_until_ready(60)
+    own = {"Authorization": f"Bearer {svc.account_key}"}
+    with httpx.Client(timeout=30) as http:
+        url = session.whep_url
+        options = http.options(url, headers=own)
+        assert options.status_code == 204 and options.headers["Accept-Post"] == "application/sdp"
+        assert http.get(url, headers=own).status_code == 204
+        assert http.get(url).status_code == 401
+        assert http.get(f"{url}/abc", headers=own).status_code == 204
+        put = http.put(url, headers=own)
+        assert put.status_code == 405 and put.headers["Allow"] == "GET, OPTIONS, POST", put.headers
+        patch = http.patch(f"{url}/abc", headers=own)
+        assert patch.status_code == 405 and patch.headers["Allow"] == "DELETE, GET", patch.headers
+
+        async def offer(direction: str = "recvonly", videos: int = 1, bundle: bool = True) -> str:
+            pc = create_peer_connection()
+            pc.createDataChannel("control")
+            for _ in range(videos):
+                pc.addTransceiver("video", direction=direction)
+            await pc.setLocalDescription(await pc.createOffer())
+            sdp = pc.localDescription.sdp
+            await pc.close()
+            if not bundle:
+                sdp = "".join(line for line in sdp.splitlines(keepends=True)
+                              if not line.startswith("a=group:BUNDLE"))
+            return str(sdp)
+
+        for kw, says in (({"direction": "sendonly"}, "the offer's video is sendonly"),
+                         ({"direction": "inactive"}, "the offer's video is inactive"),
+                         ({"videos": 2}, "the offer has 2 video sections"),
+                         ({"bundle": False}, "does not bundle its media")):
+            r = http.post(url, content=asyncio.run(offer(**kw)).encode(), headers={**own, **SDP})
+            assert r.status_code == 400 and says in r.json()["error"]["message"], (kw, r.text)
+        # none of them took the session: a good offer is answered at once
+        r = http.post(url, content=asyncio.run(offer()).encode(), headers={**own, **SDP})
+        assert r.status_code == 201, r.text
+        assert http.delete(httpx.URL(url).join(r.headers["Location"]), headers=own).status_code == 204
+    with svc.client() as client:
+        client.open_rendering_session("gw-rfc").stop()

@@ -30,7 +30,7 @@ CHROMIUM = next((p for p in ("/usr/lib/chromium/chromium", shutil.which("chromiu
 PLAIN_WHEP_PAGE = """<!doctype html><html><body>
 <video id="v" autoplay muted playsinline width="640" height="360"></video>
 <script>
-// a standard WHEP player (RFC 9725): no farview code, no data channels
+// a standard WHEP player (draft-ietf-wish-whep): no farview code, no data channels
 window.play = async (url, token) => {
   const pc = new RTCPeerConnection();
   pc.addTransceiver("video", {direction: "recvonly"});
