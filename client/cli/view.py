@@ -77,6 +77,16 @@ def check_headset_options(p: argparse.ArgumentParser, args: argparse.Namespace) 
             p.error(f"{flag} applies to headset mode only: add --headset {mode or 'sim|openxr'}")
         if mode is not None and headset != mode:
             p.error(f"{flag} applies to --headset {mode} only, not --headset {headset}")
+    # --size with a headset: the simulated one's stereo frame (each eye half as wide; it was
+    # ignored: 640x240 whatever was asked); a real one's eyes are the runtime's
+    args.eye_size = None
+    if headset and tuple(args.size) != tuple(p.get_default("size")):
+        if headset == "openxr":
+            p.error("--size does not apply to --headset openxr: the runtime's eye size is used")
+        w, h = args.size
+        if w % 2:
+            p.error(f"--size {w}x{h} with --headset sim is both eyes side by side: give an even width")
+        args.eye_size = (w // 2, h)
 
 
 async def apply_stream_options(conn: Any, args: argparse.Namespace) -> None:
@@ -107,7 +117,8 @@ def add_viewer_options(p: argparse.ArgumentParser) -> None:
                    help="write the last presented frame as PNG on exit")
     g.add_argument("--duration", type=seconds_argument, metavar="SECONDS", help="exit after this long")
     g.add_argument("--size", type=_size, default=(1280, 720), metavar="WxH",
-                   help="window (or headless stream) size, default 1280x720")
+                   help="window (or headless stream) size, default 1280x720; with --headset sim "
+                   "the stereo frame, both eyes side by side (default 640x240)")
     g.add_argument("--no-vsync", dest="vsync", action="store_false",
                    help="do not wait for the display's refresh (lower latency, tearing)")
     g.add_argument("--fullscreen", action="store_true", help="start fullscreen (F11 toggles)")

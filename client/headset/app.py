@@ -28,6 +28,7 @@ its views; its latency is its own pose's send time on the connection's clock. Th
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import sys
@@ -301,9 +302,13 @@ def load_trace(spec: str) -> HeadTrace:
         text = path.read_text()
     except OSError as exc:
         raise ValueError(f"cannot read trace {spec!r}: {exc.strerror}; give 'headturn' or a CSV/JSON file") from None
-    if path.suffix.lower() == ".json":
-        return parse_trace_json(text, name=path.name)
-    return parse_trace_csv(text, name=path.name)
+    parse = parse_trace_json if path.suffix.lower() == ".json" else parse_trace_csv
+    try:
+        return parse(text, name=path.name)
+    except ValueError as exc:  # (a NaN time or a zero quaternion did not name the file)
+        message = str(exc)
+        raise ValueError(message if message.startswith(path.name) else
+                         f"{path.name}: {message}") from None
 
 
 def run_headset(worker: StreamWorker, mailbox: LatestMailbox[Frame], source: PoseSource,
@@ -446,13 +451,23 @@ def run_openxr(worker: StreamWorker, mailbox: LatestMailbox[Frame], headset: Any
     return result
 
 
+def headset_settings(args: Any) -> HeadsetSettings:
+    """The loop's settings from ``farview view``'s arguments (``eye_size``: the simulated
+    headset's eyes from ``--size``, set by ``check_headset_options``)."""
+    settings = HeadsetSettings(prediction=args.prediction, reprojection=args.reprojection)
+    if getattr(args, "eye_size", None):
+        settings = dataclasses.replace(settings, headset=dataclasses.replace(
+            settings.headset, eye_resolution=args.eye_size))
+    return settings
+
+
 def run_headset_cli(session: Any, args: argparse.Namespace, title: str,
                     session_check: Callable[[], Any] | None = None) -> HeadsetResult:
     """``farview view --headset sim|openxr``: the headset loop on ``session`` (a RenderingSession)."""
     from farview.client.connection import connect_session
     from farview.input.pose_sources import SimulatedHeadset
 
-    settings = HeadsetSettings(prediction=args.prediction, reprojection=args.reprojection)
+    settings = headset_settings(args)
     mailbox: LatestMailbox[Frame] = LatestMailbox()
     viewport = settings.headset.viewport
     source: PoseSource | None = None

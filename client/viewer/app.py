@@ -550,4 +550,6 @@ def run_headless(worker: StreamWorker, mailbox: LatestMailbox[Frame], *, size: t
 def print_result(result: ViewerResult, out: Any) -> None:
     if result.message:
         print(f"farview: {result.message}", file=out)
+    if result.message and result.frames_presented == 0 and result.exit_code == EXIT_USAGE:
+        return  # (refused before it ran: "0 frames presented in 0 ticks" read as if it had)
     print(result.summary(), file=out)

@@ -229,3 +229,39 @@ def test_one_frame_is_counted_in_the_singular() -> None:
     assert ViewerResult(frames_presented=1).summary() == "1 frame presented"
     assert ViewerResult(frames_presented=2).summary() == "2 frames presented"
     assert HeadsetResult(frames_presented=1, ticks=3).summary() == "1 frame presented in 3 ticks"
+
+
+def test_the_trace_example_in_the_docs_parses_and_a_bad_trace_names_its_file(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """docs/headset.md shows a trace file (the format was documented nowhere); a NaN time or a
+    zero quaternion did not name the file."""
+    import re
+    from pathlib import Path
+
+    from farview.client.headset.app import load_trace
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "headset.md").read_text()
+    example = re.search(r"```csv\n(.*?)```", doc, re.S)
+    assert example is not None, "docs/headset.md lost its trace example"
+    good = tmp_path / "turn.csv"
+    good.write_text(example.group(1))
+    trace = load_trace(str(good))
+    assert trace.times == (0.0, 0.5)
+    bad = tmp_path / "bad.csv"
+    bad.write_text(example.group(1) + "nan,0,0.1,1.0,0,0,0,1\n")
+    with pytest.raises(ValueError, match=r"^bad\.csv: "):
+        load_trace(str(bad))
+
+
+def test_a_run_refused_before_it_started_prints_no_frame_count() -> None:
+    """A bad trace printed its message, then "0 frames presented in 0 ticks", as if it had run."""
+    import io
+
+    from farview.client.headset.app import HeadsetResult
+    from farview.client.viewer.app import print_result
+
+    out = io.StringIO()
+    print_result(HeadsetResult(exit_code=2, message="bad.csv: trace times must be finite"), out)
+    assert out.getvalue() == "farview: bad.csv: trace times must be finite\n"
+    out = io.StringIO()
+    print_result(HeadsetResult(exit_code=5, message="lost", frames_presented=3, ticks=9), out)
+    assert out.getvalue() == "farview: lost\n3 frames presented in 9 ticks\n"

@@ -129,3 +129,24 @@ def test_headset_options_with_their_mode_are_taken() -> None:
     for argv in (["--headset", "sim", "--trace", "t.csv", "--no-reprojection"],
                  ["--headset", "openxr", "--xr-graphics", "egl", "--no-prediction"], []):
         view_cli.check_headset_options(p, p.parse_args(["s1", *argv]))
+
+
+def test_size_sets_the_simulated_headsets_stereo_frame(capsys: pytest.CaptureFixture[str]) -> None:
+    """``--headset sim --size 1280x720`` streamed 640x240 all the same (found by hand)."""
+    from farview.client.cli import view as view_cli
+    from farview.client.headset.app import headset_settings
+
+    p = argparse.ArgumentParser()
+    p.add_argument("session_id")
+    view_cli.add_viewer_options(p)
+    args = p.parse_args(["s1", "--headset", "sim", "--size", "1000x500"])
+    view_cli.check_headset_options(p, args)
+    assert headset_settings(args).headset.viewport == (1000, 500)
+    default = p.parse_args(["s1", "--headset", "sim"])
+    view_cli.check_headset_options(p, default)
+    assert headset_settings(default).headset.viewport == (640, 240)
+    for argv, says in ((["--headset", "sim", "--size", "999x500"], "give an even width"),
+                       (["--headset", "openxr", "--size", "800x600"], "the runtime's eye size")):
+        with pytest.raises(SystemExit):
+            view_cli.check_headset_options(p, p.parse_args(["s1", *argv]))
+        assert says in capsys.readouterr().err
