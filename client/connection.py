@@ -320,7 +320,8 @@ class RenderingConnection:
         if isinstance(pose, PoseRequest):
             request = pose
         else:
-            w, h = check_viewport(self.viewport if viewport is None else viewport)
+            # (the connection's own viewport was checked when it was set)
+            w, h = self.viewport if viewport is None else check_viewport(viewport)
             if pose is None or isinstance(pose, Pose):
                 views: tuple[View, ...] = (View(pose or DEFAULT_POSE, Fov.symmetric(fov_y, w / h)),)
             elif isinstance(pose, Sequence) and pose and all(isinstance(v, View) for v in pose):

@@ -534,19 +534,15 @@ def create_app(manager: SessionManager, auth: Authenticator, *, max_body_bytes: 
 
     @app.get("/accounts/{account_id}/sessions/{session_id}/whep", status_code=204,
              tags=["signaling"])
-    async def whep_get(request: Request, account_id: str, session_id: str) -> Response:
-        """WHEP (as RFC 9725 for WHIP): the endpoint has no representation: ``204``."""
-        _check_session_id(session_id)
-        await manager.get(account_of(request), session_id)
-        return Response(status_code=204)
-
     @app.get("/accounts/{account_id}/sessions/{session_id}/whep/{resource}", status_code=204,
              tags=["signaling"])
-    async def whep_resource_get(request: Request, account_id: str, session_id: str,
-                                resource: str) -> Response:
-        """WHEP: a connection's resource has no representation either: ``204``."""
+    async def whep_get(request: Request, account_id: str, session_id: str,
+                       resource: str | None = None) -> Response:
+        """WHEP (as RFC 9725 for WHIP): the endpoint and a connection's resource have no
+        representation: ``204``."""
         _check_session_id(session_id)
-        _check_session_id(resource, "resource")
+        if resource is not None:
+            _check_session_id(resource, "resource")
         await manager.get(account_of(request), session_id)
         return Response(status_code=204)
 

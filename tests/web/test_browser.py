@@ -220,12 +220,17 @@ def test_origins_not_configured_get_no_cors_grant(web_service: tuple[RunningServ
                      headers={"Origin": "http://evil.example"}, timeout=10).status_code == 401
 
 
-def _sign_in_and_open(page: Any, svc: RunningService, session_id: str) -> None:
-    page.goto(svc.url + "/viewer/")
+def _sign_in_and_click_open(page: Any, svc: RunningService, session_id: str, query: str = "") -> None:
+    """The web viewer (``/viewer/`` + ``query``): sign in and click the session's Open."""
+    page.goto(svc.url + "/viewer/" + query)
     page.fill("#account", svc.account_id)
     page.fill("#key", svc.account_key)
     page.click("#signin button")
     page.click(f"#sessions tr[data-id='{session_id}'] button:has-text('Open')")
+
+
+def _sign_in_and_open(page: Any, svc: RunningService, session_id: str) -> None:
+    _sign_in_and_click_open(page, svc, session_id)
     page.wait_for_function("() => window.farview.stream && window.farview.presented.length > 0", timeout=30_000)
 
 
@@ -236,11 +241,7 @@ def test_relay_only_without_a_turn_server_says_so_once(
     svc, session_id = web_service
     page = browser.new_page(viewport={"width": 640, "height": 480})
     try:
-        page.goto(svc.url + "/viewer/?relay")
-        page.fill("#account", svc.account_id)
-        page.fill("#key", svc.account_key)
-        page.click("#signin button")
-        page.click(f"#sessions tr[data-id='{session_id}'] button:has-text('Open')")
+        _sign_in_and_click_open(page, svc, session_id, "?relay")
         wait_for(lambda: "names no TURN server" in page.inner_text("#banner"), 30, "the message")
         assert "--ice-server turn:" in page.inner_text("#banner")
         page.wait_for_timeout(3000)
@@ -430,11 +431,7 @@ def test_the_web_viewer_signs_in_shows_the_model_turns_it_and_picks_a_part(
         # another page is told the session is busy, and gets it once this one leaves
         other = browser.new_page(viewport={"width": 640, "height": 480})
         try:
-            other.goto(svc.url + "/viewer/")
-            other.fill("#account", svc.account_id)
-            other.fill("#key", svc.account_key)
-            other.click("#signin button")
-            other.click(f"#sessions tr[data-id='{session_id}'] button:has-text('Open')")
+            _sign_in_and_click_open(other, svc, session_id)
             wait_for(lambda: "Another client is viewing this session" in other.inner_text("#banner"), 30, "busy")
             page.click("#back")
             other.wait_for_function("() => window.farview.stream && window.farview.presented.length > 0",
