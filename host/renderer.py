@@ -71,6 +71,7 @@ import time
 import weakref
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar, cast
@@ -249,16 +250,23 @@ def _cancel_jobs_of(jobs: list[tuple[_GpuPrimitive, Future[_T]]], gpus: set[int]
 def _finished(jobs: list[tuple[_GpuPrimitive, Future[_T]]], failure: str
               ) -> tuple[list[tuple[_GpuPrimitive, _T]], list[tuple[_GpuPrimitive, Future[_T]]]]:
     """``jobs`` split into the results of those done (a failed one logged with ``failure``,
-    and left out) and those still running."""
+    and left out; those lost with a process that died counted in one line) and those still
+    running."""
     done, running = [], []
+    lost = 0
     for gpu, job in jobs:
         if not job.done():
             running.append((gpu, job))
             continue
         try:
             done.append((gpu, job.result()))
+        except BrokenProcessPool:
+            lost += 1  # (its process died: one line for them all, not a traceback each)
         except Exception:
             log.exception(failure)
+    if lost:
+        log.warning("%d level-of-detail jobs were lost with a process that died; their parts "
+                    "are drawn in full (or at their stand-in levels)", lost)
     return done, running
 
 
@@ -460,6 +468,10 @@ LOD_RETRY_S = 2.0
 """A finer level found over budget is tried again after this long (the view may have changed):
 without the memory, a level-3 frame of 19 ms at 20 M triangles fell to level 2 (65 ms), rose
 again, and every other moving frame was over budget."""
+LOD_POOL_RESTARTS = 3
+"""Level-of-detail process pools started again after one of their processes died, before the
+host stops making levels: a process the kernel kills for memory breaks its pool, which refused
+every later job, and each frame that uploaded a new part failed."""
 
 
 _Group = tuple[tuple[float, float, float, float], float, float, bool, tuple[float, float, float],
@@ -1022,6 +1034,8 @@ class Renderer:
         """The last :meth:`render` was given up (its ``abort`` said so)."""
         self.frames_aborted = 0
         self._lod_executor: ProcessPoolExecutor | None = None
+        self._lod_restarts = 0
+        """Level-of-detail pools replaced after a worker died (:meth:`_background`)."""
         self.lod_workers = workers(os.environ.get("FARVIEW_LOD_WORKERS"))
         """Processes that make levels of detail and clusters (:func:`host.lod.workers`:
         ``FARVIEW_LOD_WORKERS``, else one core fewer than the machine has, 1 to 4); a bad
@@ -1235,7 +1249,7 @@ class Renderer:
                     self._released += sum(rows.nbytes + index.nbytes for rows, index in ahead)
                     prim.release_levels()
                 if big and gpu.clusters is None:  # its back-face clusters, in the background
-                    self._lod_jobs.append((gpu, self._lod_pool().submit(
+                    self._lod_jobs.append((gpu, self._background(
                         prepare, prim.positions, prim.indices, None, False)))
             elif big:
                 # in the background: the levels, carrying the columns after position and
@@ -1393,7 +1407,7 @@ class Renderer:
         and normal) and, unless it has them, its back-face clusters, in the background."""
         extra = np.concatenate(extra_columns, axis=1) if extra_columns else None
         if self.stand_ins:
-            self._quick_jobs.append((gpu, self._lod_pool().submit(
+            self._quick_jobs.append((gpu, self._background(
                 quick_levels, prim.positions, prim.indices, extra)))
         self._lod_later.append((gpu, (prim.positions, prim.indices, extra, gpu.clusters is None)))
 
@@ -1401,7 +1415,7 @@ class Renderer:
         """Queue the :func:`host.lod.prepare` jobs held back behind the stand-ins."""
         later, self._lod_later = self._lod_later, []
         for gpu, (positions, indices, extra, reorder) in later:
-            self._lod_jobs.append((gpu, self._lod_pool().submit(
+            self._lod_jobs.append((gpu, self._background(
                 prepare, positions, indices, extra, True, LOD_REDUCTIONS, reorder)))
 
     def _ask_levels(self) -> None:
@@ -1425,15 +1439,37 @@ class Renderer:
             batch.levels_asked = True
             codes = batch.codes
             positions, _, index = _merged(_members(codes, place), codes >> _PRIM_BITS, place)
-            self._lod_jobs.append((batch.prim, self._lod_pool().submit(
+            self._lod_jobs.append((batch.prim, self._background(
                 prepare, positions, index, None, True,
                 _batch_reductions(batch.index_count // 3, len(codes)), False,
                 _weld_batch(len(positions), len(index) // 3))))
 
-    def _lod_pool(self) -> ProcessPoolExecutor:
-        if self._lod_executor is None:
+    def _background(self, fn: Callable[..., _T], *args: object) -> Future[_T]:
+        """``fn(*args)`` in the level-of-detail processes. A worker that died (killed for
+        memory, say) breaks its pool for good: a new pool takes its place, at most
+        :data:`LOD_POOL_RESTARTS` times, after which the job fails at once (its part is
+        drawn in full)."""
+        if self._lod_executor is None and self._lod_restarts <= LOD_POOL_RESTARTS:
             self._lod_executor = pool(self.lod_workers)
-        return self._lod_executor
+        if self._lod_executor is not None:
+            try:
+                return self._lod_executor.submit(fn, *args)
+            except BrokenProcessPool:
+                self._lod_executor.shutdown(wait=False, cancel_futures=True)
+                self._lod_executor = None
+                self._lod_restarts += 1
+                if self._lod_restarts <= LOD_POOL_RESTARTS:
+                    log.warning("a level-of-detail process died (killed for memory?); "
+                                "starting another (%d of %d)", self._lod_restarts,
+                                LOD_POOL_RESTARTS)
+                    return self._background(fn, *args)
+                log.error("level-of-detail processes died %d times: no more levels of "
+                          "detail are made on this host (new parts are drawn in full); "
+                          "see the system log for why (dmesg: out of memory?)",
+                          self._lod_restarts)
+        failed: Future[_T] = Future()
+        failed.set_exception(BrokenProcessPool("no level-of-detail processes"))
+        return failed
 
     def _upload_lods(self) -> None:
         """Upload the levels whose simplification has finished (on the GL thread): stand-ins

@@ -1346,3 +1346,66 @@ def test_normals_are_packed_to_ten_bits_a_component_and_unit_length() -> None:
     assert decoded[0].tolist() == [0.0, 0.0, 1.0] and decoded[1].tolist() == [-1.0, 0.0, 0.0]
     assert decoded[2].tolist() == [0.0, 0.0, 0.0]
     assert ((words >> 30) == 0).all()
+
+
+def test_a_level_of_detail_process_that_dies_is_replaced(
+        egl_context: EglContext, caplog: pytest.LogCaptureFixture,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A level-of-detail process killed (by the kernel, for memory, say) broke its pool for
+    good: every later frame that uploaded a big part raised ``BrokenProcessPool``, so a host
+    drew nothing new. Now a new pool takes its place and the next part gets its levels; after
+    :data:`LOD_POOL_RESTARTS` replacements, new parts are drawn in full, and frames go on."""
+    import logging
+    import signal
+    import time
+
+    import psutil
+
+    from benchmarks.bench_scale import sphere
+    from farview.host import renderer as renderer_module
+
+    pos, nrm, idx = sphere(100)  # 19,800 triangles: levels made in the background
+    r = Renderer(W, H, lighting="vertex")
+    r.lod_workers = 1
+    eye = [view((0.0, 0.5, 2.8))]
+    scene = Scene()
+
+    def levels_of_a_new_part(name: str) -> list[tuple[object, ...]]:
+        """A new part's levels, once the background has made them (or failed to)."""
+        mesh, model = ball(pos * 0.5, nrm, idx)
+        root = scene.add_model(model, name)
+        r.render(scene, eye)
+        deadline = time.monotonic() + 60
+        while r.lod_pending:
+            assert time.monotonic() < deadline, "levels of detail never finished"
+            time.sleep(0.05)
+            r.render(scene, eye)
+        lods = list(r._meshes[mesh.key][0].lods)
+        scene.remove(root)
+        return lods
+
+    def kill_the_lod_processes() -> None:
+        workers = [p for p in psutil.Process().children()
+                   if "spawn_main" in " ".join(p.cmdline())]
+        assert workers, "no level-of-detail process to kill"
+        for p in workers:
+            p.send_signal(signal.SIGKILL)
+        psutil.wait_procs(workers, timeout=10)
+        time.sleep(1.0)  # the pool's manager thread notices the death
+
+    try:
+        assert levels_of_a_new_part("first")
+        kill_the_lod_processes()
+        with caplog.at_level(logging.WARNING, logger=renderer_module.log.name):
+            assert levels_of_a_new_part("after one death"), "no levels after a new pool"
+        assert "a level-of-detail process died" in caplog.text
+        monkeypatch.setattr(renderer_module, "LOD_POOL_RESTARTS", 1)
+        kill_the_lod_processes()
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger=renderer_module.log.name):
+            assert levels_of_a_new_part("after two deaths") == []  # drawn in full
+            assert levels_of_a_new_part("and later") == []
+        assert "no more levels of detail are made on this host" in caplog.text
+        assert model_mask(frame(r, scene, eye)).sum() == 0  # (every part removed: frames go on)
+    finally:
+        r.close()
