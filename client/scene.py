@@ -118,11 +118,14 @@ class RemoteEntity:
         params = {} if depth is None else {"depth": depth}
         return EntityNode.from_wire(await self._call("get_tree", **params))
 
-    async def find(self, name: str) -> list[RemoteEntity]:
-        """Descendants (and self) called ``name``."""
-        result = await self.scene._call("find_entities", f"entity {self.id}", name=name,
-                                        under=self.id)
-        return [RemoteEntity(self.scene, i, name) for i in result["ids"]]
+    async def find(self, name: str | None = None, *, hidden: bool | None = None,
+                   selected: bool | None = None, see_through: bool | None = None,
+                   collision_disabled: bool | None = None) -> list[RemoteEntity]:
+        """Descendants (and self) called ``name`` and/or with a state set on themselves
+        (:meth:`RemoteScene.find`)."""
+        return await self.scene.find(name, hidden=hidden, selected=selected,
+                                     see_through=see_through,
+                                     collision_disabled=collision_disabled, _under=self)
 
     async def bounds(self, space: Literal["local", "world"] = "world") -> Bounds | None:
         """AABB of the subtree's geometry in the entity's own space or in world space."""
@@ -256,9 +259,27 @@ class RemoteScene:
         result = await self._call("get_roots", None, depth=depth)
         return [EntityNode.from_wire(r) for r in result["roots"]]
 
-    async def find(self, name: str) -> list[RemoteEntity]:
-        result = await self._call("find_entities", None, name=name)
-        return [RemoteEntity(self, i, name) for i in result["ids"]]
+    async def find(self, name: str | None = None, *, hidden: bool | None = None,
+                   selected: bool | None = None, see_through: bool | None = None,
+                   collision_disabled: bool | None = None,
+                   _under: RemoteEntity | None = None) -> list[RemoteEntity]:
+        """Entities called ``name``, and/or whose own state is as given (``hidden=True``: the
+        parts someone hid, in this connection or an earlier one; the scene is the session's,
+        not the connection's). At least one of them must be given."""
+        states = {flag: value for flag, value in (
+            ("hidden", hidden), ("selected", selected), ("see_through", see_through),
+            ("collision_disabled", collision_disabled)) if value is not None}
+        if name is None and not states:
+            raise ProtocolError("find needs a name, a state (e.g. hidden=True) or both")
+        params: dict[str, Any] = dict(states)
+        if name is not None:
+            params["name"] = name
+        if _under is not None:
+            params["under"] = _under.id
+        result = await self._call("find_entities", None if _under is None
+                                  else f"entity {_under.id}", **params)
+        names = result.get("names") or [name or ""] * len(result["ids"])
+        return [RemoteEntity(self, i, n) for i, n in zip(result["ids"], names, strict=True)]
 
     async def create_entity(self, name: str = "entity", *,
                             parent: RemoteEntity | int | None = None,

@@ -13,7 +13,10 @@ method                 params → result
 ``get_roots``          [depth] → {roots: [tree node, ...]}
 ``get_entity``         id → entity
 ``get_tree``           id, [depth] → tree node {id, name, children: [...]} (``more`` when cut)
-``find_entities``      name, [under] → {ids: [...]}
+``find_entities``      [name], [under], any of hidden / selected / see_through /
+                       collision_disabled (true or false: set on the entity itself) → {ids,
+                       names}: the entities matching all that is given (a name or a state at
+                       least)
 ``create_entity``      [name], [parent], [position], [rotation], [scale] → entity
 ``destroy_entity``     id → {} (with its children)
 ``set_transform``      id, [position], [rotation] (x, y, z, w), [scale] → entity
@@ -325,13 +328,30 @@ class SceneService:
         return await self._locked(lambda: _tree(self._entity(params), depth), changes=False)
 
     async def _find_entities(self, params: dict[str, Any]) -> Any:
-        name = require(params, "name", str)
+        name = require(params, "name", str) if params.get("name") is not None else None
+        flags: dict[str, bool] = {}
+        for flag in _STATE_FLAGS:
+            if flag in params:
+                if not isinstance(params[flag], bool):
+                    raise ControlError(INVALID_ARGUMENT, f"parameter {flag!r} must be true or "
+                                       "false (the state an entity sets itself)")
+                flags[flag] = params[flag]
+        unknown = set(params) - {"name", "under", *_STATE_FLAGS}
+        if unknown:
+            raise ControlError(INVALID_ARGUMENT, f"unknown parameters: "
+                               f"{', '.join(sorted(unknown))}; known: name, under, "
+                               f"{', '.join(_STATE_FLAGS)}")
+        if name is None and not flags:
+            raise ControlError(INVALID_ARGUMENT, "find_entities needs a name, a state (e.g. "
+                               "hidden: true) or both")
 
         def find() -> dict[str, Any]:
             scene = self.runtime.scene
             entities = (_subtree(self._entity(params, "under")) if params.get("under")
                         is not None else scene.entities())
-            return {"ids": [e.id for e in entities if e.name == name]}
+            found = [e for e in entities if (name is None or e.name == name)
+                     and all(getattr(e, f) is v for f, v in flags.items())]
+            return {"ids": [e.id for e in found], "names": [e.name for e in found]}
 
         return await self._locked(find, changes=False)
 

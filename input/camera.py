@@ -86,14 +86,18 @@ bounding sphere is larger than the box seen from any side)."""
 
 
 def framing(lo: Vec3, hi: Vec3, *, fov_y_deg: float = DEFAULT_FOV_Y_DEG, yaw: float = 0.0,
-            pitch: float = 0.0) -> CameraState:
+            pitch: float = 0.0, aspect: float = math.inf) -> CameraState:
     """A camera state that shows the box ``lo``..``hi`` whole from the direction (yaw, pitch):
-    the target at its centre, the eye far enough for its bounding sphere to fit with a margin."""
+    the target at its centre, the eye far enough for its bounding sphere to fit with a margin,
+    across the view's height and, when ``aspect`` (width / height) is under 1, its width."""
     if not all(math.isfinite(c) for c in (*lo, *hi)) or any(a > b for a, b in zip(lo, hi, strict=True)):
         raise ValueError(f"framing needs a finite box with lo <= hi, got {lo!r}..{hi!r}")
     centre = (lo[0] + hi[0]) / 2, (lo[1] + hi[1]) / 2, (lo[2] + hi[2]) / 2
     radius = math.dist(lo, hi) / 2
-    fit = radius / math.tan(math.radians(fov_y_deg) / 2)
+    tan_half_y = math.tan(math.radians(fov_y_deg) / 2)
+    if not aspect > 0:
+        raise ValueError(f"framing needs a positive aspect (width / height), got {aspect!r}")
+    fit = radius / min(tan_half_y, tan_half_y * aspect)
     distance = min(max(fit * FRAMING_MARGIN, MIN_DISTANCE * 10), MAX_DISTANCE)
     return CameraState(centre, distance, yaw, pitch)
 

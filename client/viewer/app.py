@@ -367,15 +367,16 @@ def default_camera() -> CameraController:
                                         pitch=DEFAULT_PITCH))
 
 
-def frame_camera(camera: CameraController, worker: StreamWorker) -> bool:
-    """Once the worker knows the scene's bounds: make the view that shows them whole the
-    camera's home (R returns there) and go there. True when it did."""
+def frame_camera(camera: CameraController, worker: StreamWorker, aspect: float = math.inf) -> bool:
+    """Once the worker knows the scene's bounds: make the view that shows them whole (in a
+    view of ``aspect``, width / height) the camera's home (R returns there) and go there. True
+    when it did."""
     if worker.scene_bounds is None:
         return False
     bounds = worker.scene_bounds
     try:
         camera.home = framing(bounds.min, bounds.max, fov_y_deg=camera.fov_y_deg, yaw=DEFAULT_YAW,
-                              pitch=DEFAULT_PITCH)
+                              pitch=DEFAULT_PITCH, aspect=aspect)
     except ValueError as exc:
         log.info("cannot frame the scene (%s); keeping the default camera", exc)
         return True
@@ -383,7 +384,7 @@ def frame_camera(camera: CameraController, worker: StreamWorker) -> bool:
     return True
 
 
-def focus_camera(camera: CameraController, worker: StreamWorker) -> bool:
+def focus_camera(camera: CameraController, worker: StreamWorker, aspect: float = math.inf) -> bool:
     """Frame the bounds :meth:`StreamWorker.frame_selection` asked for, from the current
     direction (R still returns home). True when it did."""
     bounds, worker.focus_bounds = worker.focus_bounds, None
@@ -391,7 +392,7 @@ def focus_camera(camera: CameraController, worker: StreamWorker) -> bool:
         return False
     try:
         state = framing(bounds.min, bounds.max, fov_y_deg=camera.fov_y_deg, yaw=camera.yaw,
-                        pitch=camera.pitch)
+                        pitch=camera.pitch, aspect=aspect)
     except ValueError as exc:
         log.info("cannot frame the selection (%s)", exc)
         return False
@@ -418,8 +419,10 @@ def run_window(worker: StreamWorker, mailbox: LatestMailbox[Frame], *, size: tup
         def step() -> bool:
             nonlocal presented, framed
             loop.set_status(worker.status or worker.notice or None)
-            framed = framed or frame_camera(loop.camera, worker)
-            focus_camera(loop.camera, worker)
+            fw, fh = window.framebuffer_size()
+            aspect = fw / fh if fw > 0 and fh > 0 else math.inf  # (a minimised window: 0 x 0)
+            framed = framed or frame_camera(loop.camera, worker, aspect)
+            focus_camera(loop.camera, worker, aspect)
             if not loop.step():
                 return False
             if loop.frames_presented != presented:
@@ -520,7 +523,7 @@ def run_headless(worker: StreamWorker, mailbox: LatestMailbox[Frame], *, size: t
             result.frames_presented += 1
             if frame.pose is not None:
                 result.pose_to_present_ms.append(since_us(frame.pose.client_time_us))
-        framed = framed or frame_camera(camera, worker)
+        framed = framed or frame_camera(camera, worker, size[0] / size[1])
         now = time.perf_counter()
         if now >= next_pose:
             camera.orbit(0.01, 0.0)

@@ -1,7 +1,7 @@
 // The web viewer: sign in, manage sessions, and view one: orbit/pan/zoom (mouse and touch),
 // keyboard fly, picking, hide/show, model loading, statistics, reconnection, WebXR.
 import { ApiError, FarviewApi } from "./api.js";
-import { OrbitCamera, SAMPLE_HOME, framing, pixelRay } from "./camera.js";
+import { FOV_Y_DEG, HOME_PITCH, HOME_YAW, OrbitCamera, SAMPLE_HOME, framing, pixelRay } from "./camera.js";
 import { FarviewStream } from "./stream.js";
 import { startXr, xrSupported } from "./xr.js";
 
@@ -12,7 +12,8 @@ const MAX_EDGE = 3840;
 
 const state = {
   sessionId: null, stream: null, camera: new OrbitCamera(SAMPLE_HOME), dirty: true, viewport: [0, 0],
-  keys: new Set(), selected: null, hidden: new Set(), statsVisible: true, leaving: false, reconnects: 0,
+  keys: new Set(), selected: null, otherSelected: [], hidden: new Set(), statsVisible: true, leaving: false, reconnects: 0,
+  lastPoseSequence: null,
   presented: [], latencies: [], latencyLog: [], receiveLog: [], presentedLog: 0, lastStats: null, bitrate: null, xr: null, listTimer: null, loading: false,
 };
 window.farview = state; // for the tests' eyes only: nothing secret is in it (the token lives in api)
@@ -75,7 +76,21 @@ async function refreshSessions() {
     return;
   }
   const body = $("sessions").querySelector("tbody");
+  // the list is made anew: the button that had the focus gets it back (keyboard users lost it
+  // every 5 s)
+  const focused = document.activeElement;
+  const row = focused && body.contains(focused) ? focused.closest("tr") : null;
+  const again = row ? [row.dataset.id, focused.textContent] : null;
   body.replaceChildren(...sessions.map(sessionRow));
+  if (again) {
+    const b = [...body.querySelectorAll("tr")].find((tr) => tr.dataset.id === again[0]);
+    const target = b && [...b.querySelectorAll("button")].find((x) => x.textContent === again[1]);
+    if (target && !target.disabled) target.focus();
+  }
+  clearTimeout(state.soonTimer); // a session starting: its Ready shows within a second
+  if (sessions.some((s) => s.status === "Starting")) {
+    state.soonTimer = setTimeout(() => { if (!$("sessions-panel").hidden) refreshSessions(); }, 1000);
+  }
 }
 
 function button(text, onClick, disabled = false) {
@@ -89,7 +104,8 @@ function button(text, onClick, disabled = false) {
 function sessionRow(s) {
   const tr = document.createElement("tr");
   tr.dataset.id = s.id;
-  const cells = [s.id, s.status, s.size, `${s.elapsedTimeMinutes}/${s.maxLeaseTimeMinutes} min`];
+  const status = s.error && s.error.message ? `${s.status}: ${s.error.message}` : s.status;
+  const cells = [s.id, status, s.size, `${s.elapsedTimeMinutes}/${s.maxLeaseTimeMinutes} min`];
   cells.forEach((text, i) => {
     const td = document.createElement("td");
     td.textContent = text;
@@ -122,11 +138,15 @@ $("create").addEventListener("submit", (e) => {
 });
 
 // -- the viewer ----------------------------------------------------------------------------------
-async function openViewer(id) {
+async function openViewer(id, remember = true) {
+  if (remember) history.pushState({ viewer: id }, "", `#${encodeURIComponent(id)}`);
   state.sessionId = id;
   state.leaving = false;
   state.selected = null;
+  state.otherSelected = [];
   state.hidden.clear();
+  Object.assign(state, { presented: [], latencies: [], lastMeta: null, lastStats: null, bitrate: null,
+    lastPoseSequence: null });
   state.camera = new OrbitCamera(SAMPLE_HOME);
   show("viewer-panel");
   $("picked").hidden = true;
@@ -142,17 +162,34 @@ async function leaveViewer() {
   banner("");
 }
 
-$("back").addEventListener("click", async () => {
+async function backToSessions() {
   await leaveViewer();
   openSessions();
+}
+
+// the viewer has a history entry of its own: the browser's Back (or ◀ Sessions) returns to the
+// sessions, Forward opens the viewer again (it left the app, and Forward signed out)
+$("back").addEventListener("click", () => {
+  if (history.state && history.state.viewer) history.back();
+  else backToSessions();
 });
+window.addEventListener("popstate", (e) => {
+  const id = e.state && e.state.viewer;
+  if (!api.token) return;
+  if (id && $("viewer-panel").hidden) openViewer(id, false);
+  else if (!id && !$("viewer-panel").hidden) backToSessions();
+});
+
+// a tab or window closed: the session is freed at once (the host would notice after 4 s)
+window.addEventListener("pagehide", () => { if (state.stream) state.stream.closeNow(); });
 
 async function sessionProblem() {
   try {
     const s = await api.getSession(state.sessionId);
     if (TERMINAL.has(s.status)) {
-      const why = s.error ? `: ${s.error.message}` : "";
-      return `This session is ${s.status}${why}. Go back to the sessions and create a new one.`;
+      const why = s.error ? `: ${s.error.message.replace(/[.\s]*$/, "")}` : "";
+      const what = /create a new session/.test(why) ? "" : " Go back to the sessions and create a new one.";
+      return `This session is ${s.status}${why}.${what}`;
     }
     if (s.status !== "Ready") return `This session is ${s.status}; waiting for it to be Ready…`;
   } catch (err) {
@@ -184,8 +221,11 @@ async function connect() {
       return;
     }
     const busy = !problem && err instanceof ApiError && err.status === 409 && err.code !== "SessionNotReady";
+    // (fetch's TypeError "Failed to fetch": no answer at all)
+    const why = err instanceof TypeError ? `the farview service at ${location.origin} cannot be reached`
+      : err.message;
     banner(problem || (busy ? "Another client is viewing this session; trying again every 5 s…"
-      : `Could not connect (${err.message}); trying again…`));
+      : `Could not connect (${why}); trying again…`));
     state.reconnects++;
     setTimeout(() => { if (!state.leaving && !state.stream) connect(); }, busy ? 5000 : 2000);
     return;
@@ -200,6 +240,44 @@ async function connect() {
   state.dirty = true;
   frameScene(stream);
   showSceneSettings(stream);
+  adoptSceneState(stream);
+  showModelStatus(stream);
+}
+
+// -- the scene is the session's: what an earlier viewer (or a program) hid or selected stays so ---
+async function adoptSceneState(stream) {
+  try {
+    const [hidden, selected] = await Promise.all([stream.request("find_entities", { hidden: true }),
+      stream.request("find_entities", { selected: true })]);
+    state.hidden = new Set(hidden.ids);
+    state.otherSelected = selected.ids.slice(1);
+    showSelected(selected.ids.length ? { id: selected.ids[0], name: selected.names[0] } : null);
+  } catch (err) {
+    console.warn("farview: reading the scene's hidden and selected parts failed:", err.message);
+  }
+}
+
+// -- the session's start-up models: loading, loaded (framed) or failed (said, not a blank view) --
+async function showModelStatus(stream) {
+  try {
+    const { models } = await stream.request("get_model_status", {});
+    models.forEach(onModelStatus);
+  } catch (err) {
+    console.warn("farview: reading the models' status failed:", err.message);
+  }
+}
+
+function onModelStatus(m) {
+  if (m.status === "Loading") {
+    $("status").textContent = `loading ${m.source} on the host…`;
+  } else if (m.status === "Failed") {
+    $("status").textContent = "";
+    banner(`The model ${m.source} could not be loaded (${m.code}: ${m.message}). ` +
+      "Load another with the field below.");
+  } else if (m.status === "Loaded") {
+    if ($("status").textContent === `loading ${m.source} on the host…`) $("status").textContent = "";
+    if (state.stream) frameScene(state.stream);
+  }
 }
 
 // -- level of detail and point size: the host's scene settings, shown as they are on connecting ---
@@ -258,7 +336,7 @@ async function frameScene(stream) {
     if (!boxes.length) return;
     const lo = [0, 1, 2].map((i) => Math.min(...boxes.map((b) => b.min[i])));
     const hi = [0, 1, 2].map((i) => Math.max(...boxes.map((b) => b.max[i])));
-    state.camera.home = framing(lo, hi);
+    state.camera.home = framing(lo, hi, HOME_YAW, HOME_PITCH, FOV_Y_DEG, aspectNow());
     state.camera.reset();
     state.dirty = true;
   } catch (err) {
@@ -271,6 +349,8 @@ function onHostEvent(event, data) {
     if (!state.loading) return; // (a late report of a load that has ended)
     $("progress").hidden = false;
     $("progress").value = data.fraction ?? 0;
+  } else if (event === "model_status") {
+    onModelStatus(data);
   } else if (event === "closing") {
     banner(`The host closed the connection: ${data.reason}`);
   } else if (event === "bad_message") {
@@ -279,7 +359,12 @@ function onHostEvent(event, data) {
 }
 
 // -- frames and statistics -----------------------------------------------------------------------
-function onFrame({ meta, poseToPresentMs, md }) {
+function onFrame({ meta, poseToPresentMs: shown, md }) {
+  // a frame drawn again with the same pose (after a pick, a hide, a load) is not that pose's
+  // latency: only the first frame of each pose counts
+  const fresh = !!meta && meta.poseSequence !== state.lastPoseSequence;
+  if (meta) state.lastPoseSequence = meta.poseSequence;
+  const poseToPresentMs = fresh ? shown : null;
   if (poseToPresentMs !== null && md.receiveTime && meta && state.receiveLog.length < 100000) {
     state.receiveLog.push(md.receiveTime - Number(meta.poseClientTimeUs) / 1000); // pose → last packet in
   }
@@ -303,7 +388,11 @@ function pct(values, p) {
 
 async function updateStats() {
   const stream = state.stream;
-  if (!stream || $("viewer-panel").hidden) return;
+  if ($("viewer-panel").hidden) return;
+  if (!stream) { // (not the last session's numbers)
+    $("overlay").textContent = "not connected";
+    return;
+  }
   const v = await stream.videoStats();
   const now = performance.now();
   // frames presented in the last second (none come while the picture is still)
@@ -336,6 +425,11 @@ $("stats-toggle").addEventListener("click", () => {
 });
 
 // -- poses ---------------------------------------------------------------------------------------
+function aspectNow() {
+  const [w, h] = viewportNow();
+  return w / h;
+}
+
 function viewportNow() {
   const r = $("stage").getBoundingClientRect();
   const scale = Math.min(window.devicePixelRatio || 1, 2);
@@ -422,10 +516,11 @@ $("video").addEventListener("wheel", (e) => {
 }, { passive: false });
 
 window.addEventListener("keydown", (e) => {
-  if ($("viewer-panel").hidden || e.target instanceof HTMLInputElement) return;
+  const t = e.target;
+  if ($("viewer-panel").hidden || e.ctrlKey || e.metaKey || e.altKey || t instanceof HTMLInputElement
+    || t instanceof HTMLSelectElement || t instanceof HTMLTextAreaElement) return;
   const key = e.key.toLowerCase();
-  if (key === "tab") {
-    e.preventDefault();
+  if (key === "i") {
     $("stats-toggle").click();
   } else if (key === "r") {
     resetView();
@@ -456,7 +551,7 @@ async function frameSelected() {
   try {
     const box = await state.stream.request("get_bounds", { id: part.id, space: "world" });
     if (!box) return;
-    const view = framing(box.min, box.max, state.camera.yaw, state.camera.pitch, state.camera.fovYDeg);
+    const view = framing(box.min, box.max, state.camera.yaw, state.camera.pitch, state.camera.fovYDeg, aspectNow());
     state.camera.target = view.target;
     state.camera.distance = view.distance;
     state.dirty = true;
@@ -492,12 +587,17 @@ async function pick(clientX, clientY) {
 
 async function select(part) {
   const stream = state.stream;
-  const previous = state.selected;
-  state.selected = part;
-  if (previous && (!part || previous.id !== part.id)) {
-    await stream.request("set_state", { id: previous.id, selected: null }).catch(() => {});
+  const previous = [...(state.selected ? [state.selected.id] : []), ...state.otherSelected];
+  state.otherSelected = [];
+  showSelected(part);
+  for (const id of previous) {
+    if (!part || id !== part.id) await stream.request("set_state", { id, selected: null }).catch(() => {});
   }
   if (part) await stream.request("set_state", { id: part.id, selected: true });
+}
+
+function showSelected(part) {
+  state.selected = part;
   $("picked").textContent = part ? `Selected: ${part.name || `entity ${part.id}`}` : "";
   $("picked").hidden = !part;
   $("hide").disabled = !part;
@@ -519,13 +619,17 @@ async function hideSelected() {
 $("hide").addEventListener("click", hideSelected);
 
 $("showall").addEventListener("click", async () => {
-  for (const id of [...state.hidden]) {
-    try {
-      await state.stream.request("set_state", { id, hidden: null });
+  if (!state.stream) return;
+  try {
+    const { ids } = await state.stream.request("find_entities", { hidden: true });
+    for (const id of new Set([...ids, ...state.hidden])) {
       state.hidden.delete(id);
-    } catch (err) {
-      error(`Showing failed: ${err.message}`);
+      await state.stream.request("set_state", { id, hidden: null }).catch((err) => {
+        if (!/unknown entity/.test(err.message)) throw err; // (removed since: nothing to show)
+      });
     }
+  } catch (err) {
+    error(`Showing failed: ${err.message}`);
   }
 });
 

@@ -48,10 +48,13 @@ export function fovSymmetric(fovYDeg, aspect) {
 }
 
 // A camera state that shows the box lo..hi whole from (yaw, pitch)
-export function framing(lo, hi, yaw = HOME_YAW, pitch = HOME_PITCH, fovYDeg = FOV_Y_DEG) {
+// aspect: the view's width / height; a view narrower than it is high (a phone held upright)
+// fits the box across its width (input/camera.py framing)
+export function framing(lo, hi, yaw = HOME_YAW, pitch = HOME_PITCH, fovYDeg = FOV_Y_DEG, aspect = Infinity) {
   const centre = [(lo[0] + hi[0]) / 2, (lo[1] + hi[1]) / 2, (lo[2] + hi[2]) / 2];
   const radius = Math.hypot(hi[0] - lo[0], hi[1] - lo[1], hi[2] - lo[2]) / 2;
-  const fit = radius / Math.tan((fovYDeg * Math.PI) / 360);
+  const tanHalfY = Math.tan((fovYDeg * Math.PI) / 360);
+  const fit = radius / Math.min(tanHalfY, tanHalfY * aspect);
   const distance = Math.min(Math.max(fit * FRAMING_MARGIN, MIN_DISTANCE * 10), MAX_DISTANCE);
   return { target: centre, distance, yaw, pitch };
 }

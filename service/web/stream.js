@@ -288,16 +288,30 @@ export class FarviewStream {
     if (this.pc) this.pc.close();
   }
 
+  // The WHEP resource is deleted first, then the connection closed: closed first, the host could
+  // end the resource before the DELETE came (a 404 in the browser's console).
   async close() {
     if (this.closed) return;
-    const location = this.location;
+    const deleted = this.deleteResource();
+    this.closed = true; // (nothing more is sent or reported meanwhile)
+    await deleted;
     this.shutdown();
-    if (location) {
-      try {
-        const url = location.startsWith("/") ? `${this.api.base}${location}` : location;
-        await fetch(url, { method: "DELETE", headers: { Authorization: `Bearer ${this.api.token}` } });
-      } catch (e) { /* the host notices the closed connection too */ }
-    }
+  }
+
+  // close() for a page going away (pagehide): the DELETE outlives the page (keepalive), and
+  // nothing is awaited
+  closeNow() {
+    if (this.closed) return;
+    this.deleteResource();
+    this.shutdown();
+  }
+
+  deleteResource() {
+    const location = this.location;
+    if (!location) return Promise.resolve();
+    const url = location.startsWith("/") ? `${this.api.base}${location}` : location;
+    return fetch(url, { method: "DELETE", keepalive: true, headers: { Authorization: `Bearer ${this.api.token}` } })
+      .catch(() => { /* the host notices the closed connection too */ });
   }
 }
 

@@ -157,6 +157,38 @@ async def test_ray_casts_honour_hidden_and_collision_disabled(
         await block.set_state(hidden=None, collision_disabled=None)
 
 
+async def test_parts_are_found_by_the_state_set_on_them(conn: RenderingConnection) -> None:
+    """The scene is the session's: a client that connects finds the parts an earlier one hid
+    or selected (find by state), with their names; a state inherited is not the part's own;
+    state and name narrow each other; a bad query says what is wrong and changes nothing."""
+    block = await part(conn, "Block")
+    engine = await part(conn, "Engine")
+    try:
+        assert await conn.scene.find(hidden=True) == []
+        await engine.set_hidden(True)  # (inherited by every part: only the engine's own)
+        await block.set_state(selected=True, hidden=False)
+        hidden = await conn.scene.find(hidden=True)
+        assert hidden == [engine] and hidden[0].name == "Engine"
+        assert [(e.id, e.name) for e in await conn.scene.find(selected=True)] == \
+            [(block.id, "Block")]
+        assert await conn.scene.find(hidden=False) == [block]
+        assert await conn.scene.find("Block", selected=True) == [block]
+        assert await conn.scene.find("Engine", selected=True) == []
+        assert await engine.find(selected=True) == [block]  # under the engine
+        with pytest.raises(ProtocolError, match="a name, a state"):
+            await conn.scene.find()
+        for params, says in (({"hidden": None}, "must be true or false"),
+                             ({"hidden": 1}, "must be true or false"),
+                             ({"shiny": True}, "unknown parameters: shiny"),
+                             ({}, "needs a name, a state")):
+            with pytest.raises(RemoteError, match=says):
+                await conn.request("find_entities", **params)
+    finally:
+        await engine.set_hidden(None)
+        await block.set_state(hidden=None, selected=None)
+    assert await conn.scene.find(hidden=True) == [] and await conn.scene.find(selected=True) == []
+
+
 # -- appearance in the pixels -------------------------------------------------------------------
 
 

@@ -169,3 +169,10 @@ def test_framing_centres_the_box_and_backs_off_with_its_size() -> None:
     assert np.linalg.norm([20, 20, 20]) / 2 / big.distance < np.tan(np.radians(30))
     with pytest.raises(ValueError, match="finite box with lo <= hi"):
         framing((1.0, 0.0, 0.0), (0.0, 1.0, 1.0))
+    # a view narrower than high (a phone held upright) fits the sphere across its width
+    upright = framing((-10.0, 0.0, -10.0), (10.0, 20.0, 10.0), aspect=0.5)
+    assert upright.distance == pytest.approx(2 * big.distance)
+    assert np.linalg.norm([20, 20, 20]) / 2 / upright.distance < np.tan(np.radians(30)) * 0.5
+    assert framing((-10.0, 0.0, -10.0), (10.0, 20.0, 10.0), aspect=2.0).distance == big.distance
+    with pytest.raises(ValueError, match="positive aspect"):
+        framing((0.0, 0.0, 0.0), (1.0, 1.0, 1.0), aspect=0.0)

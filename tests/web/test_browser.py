@@ -300,6 +300,109 @@ def test_webxr_on_an_emulated_headset_sends_both_eyes_and_shows_stereo_frames(
         page.close()
 
 
+def test_a_page_takes_up_the_sessions_scene_and_frees_it_when_closed(
+        web_service: tuple[RunningService, str], browser: Any) -> None:
+    """Found by hand: parts hidden or selected by an earlier viewer stayed so for the session's
+    life ("Show all" showed only the page's own, a click beside the model left others'
+    outlines); Tab toggled the statistics instead of moving the focus; a closed tab held the
+    session until the host noticed its silence (4 s). Now the page finds the scene's hidden and
+    selected parts, Show all and a new pick clear them, Tab moves the focus (I toggles the
+    statistics), and a closed page's DELETE frees the session."""
+    import asyncio
+    import concurrent.futures
+
+    svc, _ = web_service
+    session_id = "web-scene"
+    with svc.client() as rest:
+        session = rest.create_session(session_id, max_lease_time_minutes=30)
+        session.wait_until_ready(90)
+        session.wait_for_models(90)
+
+    async def hide_and_select() -> None:
+        from farview.client.rest import AsyncRemoteRenderingClient
+
+        async with AsyncRemoteRenderingClient(svc.url, svc.account_id, svc.account_key) as client:
+            conn = await (await client.get_session(session_id)).connect(viewport=(320, 240))
+            try:
+                (block,) = await conn.scene.find("Block")
+                await block.set_hidden(True)
+                for name in ("Cylinder_1", "Cylinder_2"):
+                    (part,) = await conn.scene.find(name)
+                    await part.set_selected(True)
+            finally:
+                await conn.close()
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:  # (Playwright's loop runs in this thread)
+        pool.submit(asyncio.run, hide_and_select()).result(timeout=120)
+    page = browser.new_page(viewport={"width": 800, "height": 600})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        _sign_in_and_open(page, svc, session_id)
+        page.wait_for_function("() => window.farview.hidden.size === 1")
+        wait_for(lambda: page.inner_text("#picked") == "Selected: Cylinder_1", 10, "the selection")
+        # Tab moves the focus; I toggles the statistics
+        page.focus("#reset")
+        shown = page.is_visible("#overlay")
+        page.keyboard.press("Tab")
+        assert page.evaluate("() => document.activeElement.id") == "frame"
+        assert page.is_visible("#overlay") == shown
+        page.keyboard.press("i")
+        assert page.is_visible("#overlay") != shown
+        # Show all shows the part hidden by the other client
+        page.click("#showall")
+        wait_for(lambda: page.evaluate("() => window.farview.stream.request('find_entities', "
+                                       "{hidden: true})")["ids"] == [], 10, "nothing hidden")
+        # a click beside the model clears every outline, the other client's two included
+        page.wait_for_function("() => window.farview.stream.lastFrame && window.farview.stream.lastFrame.pose")
+        box = page.locator("#video").bounding_box()
+        page.mouse.click(box["x"] + 5, box["y"] + 5)
+        wait_for(lambda: page.evaluate("() => window.farview.stream.request('find_entities', "
+                                       "{selected: true})")["ids"] == [], 10, "nothing selected")
+        assert page.is_hidden("#picked") and not errors, errors
+    finally:
+        page.close()
+    # the closed page told the host (its WHEP DELETE, or its peer connection's close): the
+    # host did not wait for its silence
+    log = svc.data_dir / "hosts" / svc.account_id / f"{session_id}.log"
+    wait_for(lambda: len([ln for ln in log.read_text().splitlines()
+                          if "client connection closed" in ln]) == 2, 20, "the host to let go")
+    closed = [ln for ln in log.read_text().splitlines() if "client connection closed" in ln]
+    assert "client ended the connection" in closed[0], closed  # (the Python client's close)
+    assert "client ended the connection" in closed[1] or "peer connection closed" in closed[1], closed
+    with svc.client() as rest:
+        rest.open_rendering_session(session_id).stop()
+
+
+def test_a_failed_start_up_model_is_said_and_back_returns_to_the_sessions(
+        web_service: tuple[RunningService, str], browser: Any) -> None:
+    """Found by hand: a session whose model could not be loaded showed an empty grey view, no
+    word said; the browser's Back left the app. Now the loader's message is shown over the
+    picture, and Back and Forward go between the sessions and the viewer."""
+    svc, _ = web_service
+    bad = svc.data_dir / "not-a-model.glb"
+    bad.write_bytes(b"these are not glTF bytes")
+    session_id = "web-bad-model"
+    with svc.client() as rest:
+        session = rest.create_session(session_id, max_lease_time_minutes=30, models=[str(bad)])
+        session.wait_until_ready(90)
+    page = browser.new_page(viewport={"width": 800, "height": 600})
+    try:
+        _sign_in_and_open(page, svc, session_id)
+        wait_for(lambda: "could not be loaded" in page.inner_text("#banner"), 30, "the model's failure")
+        assert "not-a-model.glb" in page.inner_text("#banner")
+        assert "InvalidModel" in page.inner_text("#banner")
+        page.go_back()
+        page.wait_for_selector("#sessions-panel:not([hidden])")
+        assert page.is_hidden("#viewer-panel")
+        page.go_forward()
+        page.wait_for_selector("#viewer-panel:not([hidden])")
+    finally:
+        page.close()
+        with svc.client() as rest:
+            rest.open_rendering_session(session_id).stop()
+
+
 def test_the_web_viewer_signs_in_shows_the_model_turns_it_and_picks_a_part(
         web_service: tuple[RunningService, str], browser: Any) -> None:
     svc, session_id = web_service

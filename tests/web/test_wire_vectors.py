@@ -68,3 +68,15 @@ def test_the_web_viewers_network_feedback_reads_as_the_python_clients() -> None:
         meter.on_frame(trip, i / 1000)
     assert meter.report(0.008) == 20  # feedback.test.mjs: "the queue is the lower quartile ..."
     _node_tests("feedback.test.mjs")
+
+
+def test_the_web_viewer_frames_as_the_python_viewer() -> None:
+    """``service/web/camera.js`` framing (its tests in ``camera.test.mjs``) backs off as
+    :func:`farview.input.camera.framing` does in a view narrower than high."""
+    from farview.input.camera import framing
+
+    lo, hi = (-0.325, -0.262, -0.261), (0.313, 0.271, 0.235)
+    wide, upright = framing(lo, hi, aspect=16 / 9), framing(lo, hi, aspect=0.45)
+    assert upright.distance / wide.distance == pytest.approx(1 / 0.45)  # camera.test.mjs's case
+    assert framing(lo, hi).distance == wide.distance
+    _node_tests("camera.test.mjs")
