@@ -6,7 +6,9 @@ Three signals, as in WebRTC's Google Congestion Control (GCC):
 
 - **REMB**, the receiver's estimate of what the path carries (aiortc's receiver computes it from
   abs-send-time delay trends; browsers send it too). A falling REMB means the receiver saw
-  queues build (delay-based overuse): the target drops to it at once. A REMB is not a ceiling
+  queues build (delay-based overuse): the target drops to it at once, unless farview's client,
+  which measures the queue itself, says lately that there is none worth holding for (the
+  estimate follows what arrives, so each cut lowered the next one, to the floor). A REMB is not a ceiling
   for growth, though: aiortc's estimator never reports more than 1.5 times what it received and
   then climbs additively (by its own formula about 30 kbit/s a second at 0.5 Mbit/s), so after
   a cap is lifted it would hold the stream low for a minute; after a stall it reported a few
@@ -303,6 +305,9 @@ class CongestionController:
         """:data:`FAST_INCREASE_FACTOR` steps in a row (:data:`ACCELERATE_AFTER`)."""
         """Until then growth takes :data:`INCREASE_FACTOR` steps even with an empty queue."""
         self._queue_at = -math.inf
+        self._client_queue_at = -math.inf
+        """When farview's client last reported the queue its frames wait in (not a receiver
+        report's round trip)."""
         self._trend: deque[float] = deque(maxlen=QUEUE_TREND_REPORTS + 1)
         """The client's last queue delays, for :data:`QUEUE_TREND_REPORTS`."""
         self.queue_delay = 0.0
@@ -422,6 +427,11 @@ class CongestionController:
                 and not self._queue_full(now)):
             return  # shrunk for random loss (or just back from it): the estimate follows that
             # shrink and the loss
+        if self._client_queue_at > now - QUEUE_FRESH_S and not self._queue_full(now):
+            return  # farview's client measures the queue on its frames and sees none worth
+            # holding for: aiortc's estimate follows what it receives, so each cut it made
+            # lowered the next (by hand, on a clean link after a loss or a cap: 8 Mbit/s slid
+            # to the 0.5 floor in 10 s, and stayed there)
         if falling and self.remb < self.target and self._may_decrease(now):
             self._decreased(now, self.remb / 0.85, self.loss)
             self._set(self.remb, "remb")
@@ -444,6 +454,8 @@ class CongestionController:
         or of ``received`` (bit/s the client got lately) when that is less."""
         self.queue_delay = max(0.0, delay)
         self._queue_at = now
+        if client:
+            self._client_queue_at = now
         if received is not None and received > 0:
             # the median of the last few reports (the lower of two): one window can read a
             # third over the link (the client counts packets as its loop reads them, in

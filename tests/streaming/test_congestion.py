@@ -126,6 +126,27 @@ def test_remb_falling_cuts_and_an_implausible_one_is_ignored() -> None:
     assert cc.target >= 4_000_000 and cc.remb_ignored == 2
 
 
+def test_a_falling_remb_does_not_cut_while_farviews_client_sees_no_queue() -> None:
+    """Found by hand between two namespaces: after a loss burst or a cap, on a clean link,
+    aiortc's REMB followed what arrived; each cut to it lowered what arrived and so the next
+    REMB, and 8 Mbit/s slid to the 0.5 floor in 10 s and stayed there while farview's client
+    measured no queue. With the client's fresh reports saying no queue, a falling REMB does not
+    cut and the target climbs back; when it reports a queue, the REMB cuts as before."""
+    cc = CongestionController(LIMITS, start=3_000_000)
+    feed = Feed(cc)
+    remb = 2_700_000.0
+    for _ in range(40):  # 20 s: the estimate falls by a tenth every 0.5 s, on no queue
+        cc.on_queue_delay(0.002, feed.now)
+        cc.on_remb(int(remb), feed.now)
+        remb = max(0.9 * remb, 0.55 * cc.sent_rate(feed.now) if cc.sent_rate(feed.now) else 0)
+        feed.send(0.5, cc.target)
+    assert cc.decreases == 0 and cc.target == 8_000_000, (cc.target, cc.reason)
+    cc.on_queue_delay(0.02, feed.now)  # a queue: the estimate is believed again
+    cc.on_remb(7_000_000, feed.now + 0.005)
+    cc.on_remb(6_000_000, feed.now + 0.01)
+    assert cc.decreases == 1 and cc.target == 6_000_000 and cc.reason == "remb"
+
+
 def test_a_report_soon_after_a_cut_only_holds() -> None:
     cc = CongestionController(LIMITS)
     feed = Feed(cc)
