@@ -22,6 +22,7 @@ import logging
 import os
 import re
 import time
+import urllib.parse
 import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -126,13 +127,17 @@ class LoadBudgets:
 
 
 def classify(source: str) -> SourceKind:
-    """``url`` for http(s)://, ``path`` for anything path-like, else ``name``."""
+    """``url`` for http(s)://, ``path`` for anything path-like (a ``file://`` URI too: a
+    conversion's ``outputAssetUri``), else ``name``."""
     lowered = source.lower()
     if lowered.startswith(("http://", "https://")):
         return "url"
+    if lowered.startswith("file://"):
+        return "path"
     if "://" in source:
         raise SourceError("InvalidArgument", f"unsupported model URL scheme in {source!r}; "
-                          "use http(s)://, a local path on the host, or a model store name")
+                          "use http(s)://, file:///path on the host, a local path on the "
+                          "host, or a model store name")
     if "/" in source or "\\" in source or source.startswith("~") or os.path.isabs(source):
         return "path"
     return "name"
@@ -167,8 +172,9 @@ class ModelStore:
                            if p.suffix.lower() in MODEL_SUFFIXES and _NAME.fullmatch(p.name))
         return sorted(out)
 
-    def resolve(self, name: str) -> Path:
-        """The file for ``name`` (with or without ``.glb``/``.gltf``); later folders win."""
+    def resolve(self, name: str, *, paths_allowed: bool = True) -> Path:
+        """The file for ``name`` (with or without ``.glb``/``.gltf``); later folders win.
+        ``paths_allowed``: whether the message may suggest a path on the host instead."""
         if not _NAME.fullmatch(name) or ".." in name:
             raise SourceError("InvalidArgument", f"model name {name!r} is not a plain file name "
                               "(letters, digits, '.', '_', '-'); give a path or URL instead")
@@ -181,13 +187,23 @@ class ModelStore:
                 if path.is_file() and path.is_relative_to(folder):
                     return path
         known = ", ".join(self.names()) or "none"
+        instead = (f"set {ENV_MODEL_DIR} or give a path or URL" if paths_allowed else
+                   f"ask the service's operator to add it to the model store ({ENV_MODEL_DIR} "
+                   "on the host), or give an allowed URL")
         raise SourceError("NotFound", f"no model named {name!r} in the model store "
-                          f"(known: {known}); set {ENV_MODEL_DIR} or give a path or URL")
+                          f"(known: {known}); {instead}")
 
 
 def resolve_path(source: str) -> Path:
-    """A local path on the host that must be an existing file."""
-    path = Path(source).expanduser()
+    """A local path on the host (or a ``file://`` URI of one) that must be an existing file."""
+    if source.lower().startswith("file://"):
+        parsed = urllib.parse.urlparse(source)
+        if parsed.netloc not in ("", "localhost"):
+            raise SourceError("InvalidArgument", f"{source!r} names another machine; a file:// "
+                              "URI names a file on the render host (file:///path)")
+        path = Path(urllib.parse.unquote(parsed.path))
+    else:
+        path = Path(source).expanduser()
     if path.exists() and not path.is_file():  # (a folder or a device was "no model file")
         what = "a folder" if path.is_dir() else "not a regular file"
         raise SourceError("NotFound", f"{source!r} on the host is {what}; give the path of a "

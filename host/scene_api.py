@@ -225,7 +225,8 @@ class SceneService:
                     data, name=name, max_triangles=budgets.max_triangles,
                     max_file_bytes=budgets.max_bytes, max_decoded_bytes=budgets.max_decoded_bytes))
             else:
-                path = self.store.resolve(source) if kind == "name" else resolve_path(source)
+                path = (self.store.resolve(source, paths_allowed=not self.policy.store_only)
+                        if kind == "name" else resolve_path(source))
                 model = await loop.run_in_executor(None, lambda: load_model(
                     path, max_triangles=budgets.max_triangles, max_file_bytes=budgets.max_bytes,
                     max_decoded_bytes=budgets.max_decoded_bytes))

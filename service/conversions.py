@@ -2,11 +2,13 @@
 child processes that run them.
 
 A conversion turns one model file into one ``.glb`` (:mod:`host.convert`). ARR read from and
-wrote to Azure blob containers; here a *storage container* is a folder under the service's
-storage root (``<data-dir>/storage`` unless ``FARVIEW_STORAGE_ROOT`` says otherwise), named
-by its URI: ``file:///abs/path`` (inside the root) or a name relative to the root. Nothing
-outside the root is read or written, and the input's path may not leave its container. As in
-ARR, the input's ``relativeInputAssetPath`` starts at its ``blobPrefix`` (a folder in the
+wrote to Azure blob containers; here a *storage container* is a folder in the account's own
+storage folder, ``<storage root>/<account id>`` (the root is ``<data-dir>/storage`` unless
+``FARVIEW_STORAGE_ROOT`` says otherwise; :func:`account_storage`), named by its URI:
+``file:///abs/path`` (inside the account's folder) or a name relative to it. Nothing outside
+it is read or written (one account neither reads another's inputs nor overwrites its
+outputs), the input's path may not leave its container, and the output may not be the input.
+As in ARR, the input's ``relativeInputAssetPath`` starts at its ``blobPrefix`` (a folder in the
 container).
 
 Either container may also be an ``http(s)://`` URL (an Azure blob container with its SAS
@@ -39,9 +41,11 @@ asset.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import os
+import re
 import resource
 import signal
 import sys
@@ -188,14 +192,24 @@ class ConversionStore:
         return cur.rowcount
 
 
+def account_storage(root: Path, account_id: str) -> Path:
+    """The account's own folder under the service's storage ``root``: its storage containers
+    are folders in it. An id that is not a plain file name gets a hash of itself added, so that
+    two ids never share a folder."""
+    if re.fullmatch(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}", account_id):
+        return root / account_id
+    plain = re.sub(r"[^A-Za-z0-9_.-]", "_", account_id)[:64].lstrip(".") or "_"
+    return root / f"{plain}-{hashlib.sha256(account_id.encode()).hexdigest()[:16]}"
+
+
 def container_path(root: Path, uri: object, target: str, *, web: bool = False,
                    web_hosts: frozenset[str] | None = None) -> Path | str:
     """The folder a ``storageContainerUri`` names: ``file:///abs`` inside ``root``, or a path
     relative to ``root``; ``web``: an ``http(s)://`` URL is returned as it is, when its host is
     in ``web_hosts`` (None: any host)."""
     if not isinstance(uri, str) or not uri or "\0" in uri or len(uri) > 2048:
-        raise ConversionRequestError(f"{target} must be a file:// URI or a folder name under "
-                                     "the service's storage root", target)
+        raise ConversionRequestError(f"{target} must be a file:// URI or a folder name in "
+                                     "the account's storage", target)
     parsed = urllib.parse.urlparse(uri)
     if web and parsed.scheme in ("http", "https"):
         if not parsed.hostname:
@@ -205,7 +219,7 @@ def container_path(root: Path, uri: object, target: str, *, web: bool = False,
             raise ConversionRequestError(
                 f"{target}: this service reaches storage URLs only on the hosts model URLs may "
                 f"use ({allowed}), not {parsed.hostname}; ask its operator to allow the host "
-                "(--model-url-host), or use a folder under its storage root", target)
+                "(--model-url-host), or use a folder in the account's storage", target)
         return uri
     if parsed.scheme == "file":
         if parsed.netloc not in ("", "localhost"):
@@ -215,15 +229,21 @@ def container_path(root: Path, uri: object, target: str, *, web: bool = False,
     elif parsed.scheme:
         raise ConversionRequestError(
             f"{target}: {parsed.scheme}:// storage is not supported; use file:///path or a "
-            "folder name under the service's storage root"
+            "folder name in the account's storage"
             + (", or an http(s) URL" if web else ""), target)
     else:
         path = root / uri
-    resolved = path.resolve()
+    try:
+        resolved = path.resolve()
+    except (OSError, RuntimeError):  # a name too long for the file system, a loop of links
+        raise ConversionRequestError(f"{target} is not a folder this service can use",
+                                     target) from None
     root = root.resolve()
     if resolved != root and root not in resolved.parents:
-        raise ConversionRequestError(f"{target} is outside the service's storage root "
-                                     f"({root}); put the files there", target)
+        raise ConversionRequestError(
+            f"{target} is outside the account's storage (on the service's machine, "
+            "<storage root>/<account id>: <data-dir>/storage/<account id> unless "
+            "FARVIEW_STORAGE_ROOT says otherwise); put the files there", target)
     return resolved
 
 
@@ -231,7 +251,14 @@ def _inside(base: Path, relative: str, target: str) -> Path:
     if not relative or "\0" in relative or Path(relative).is_absolute():
         raise ConversionRequestError(f"{target} must be a relative path in its container",
                                      target)
-    path = (base / relative).resolve()
+    if len(relative) > 1024 or any(len(part) > 255 for part in PurePosixPath(relative).parts):
+        raise ConversionRequestError(f"{target} is too long (at most 1,024 characters, 255 a "
+                                     "folder or file name)", target)
+    try:
+        path = (base / relative).resolve()
+    except (OSError, RuntimeError):
+        raise ConversionRequestError(f"{target} is not a path this service can use",
+                                     target) from None
     if base not in path.parents:
         raise ConversionRequestError(f"{target} leaves its storage container", target)
     return path
@@ -359,6 +386,9 @@ def locations(root: Path, settings: dict[str, Any], web_hosts: frozenset[str] | 
                         relative, target)
         return Locations(src, url, public_url(url), web_input)
     dst = _inside(out_dir, relative, target)
+    if isinstance(src, Path) and dst == src:
+        raise ConversionRequestError(f"{target}: the output would overwrite the input; name "
+                                     "another file or container", target)
     return Locations(src, dst, dst.as_uri(), web_input)
 
 
@@ -402,7 +432,8 @@ class ConversionManager:
                      settings: dict[str, Any]) -> tuple[ConversionRecord, bool | None]:
         """(record, True) when created, (record, False) for a retry with the same settings,
         (record, None) when the id exists with other settings (a conflict)."""
-        locations(self.storage_root, settings, self.web_hosts)  # refuse bad ones before recording
+        # refuse bad ones before recording
+        locations(self._storage(account_id), settings, self.web_hosts)
         rec = ConversionRecord(account_id=account_id, conversion_id=conversion_id,
                                settings=settings, status=NOT_STARTED, created_at=self.clock())
         stored, created = await asyncio.to_thread(self.store.insert_if_absent, rec)
@@ -412,6 +443,12 @@ class ConversionManager:
         self._tasks[(account_id, conversion_id)] = task
         task.add_done_callback(lambda _t: self._tasks.pop((account_id, conversion_id), None))
         return stored, True
+
+    def _storage(self, account_id: str) -> Path:
+        """The account's storage folder (:func:`account_storage`), made if missing."""
+        folder = account_storage(self.storage_root, account_id)
+        folder.mkdir(exist_ok=True)
+        return folder
 
     async def get(self, account_id: str, conversion_id: str) -> ConversionRecord | None:
         return await asyncio.to_thread(self.store.get, account_id, conversion_id)
@@ -428,7 +465,7 @@ class ConversionManager:
         async with self._slots:
             await self._set(rec, status=RUNNING)
             try:
-                where = locations(self.storage_root, rec.settings, self.web_hosts)
+                where = locations(self._storage(rec.account_id), rec.settings, self.web_hosts)
                 if isinstance(where.output, Path):
                     where.output.parent.mkdir(parents=True, exist_ok=True)
                 code, message = await self._child(where, rec.conversion_id)
@@ -439,9 +476,12 @@ class ConversionManager:
                                 error_code="Cancelled",
                                 error_message="the service stopped the conversion")
                 raise
-            except Exception as e:
-                log.exception("conversion %s failed", rec.conversion_id)
-                code, message = "InternalServerError", f"the conversion failed: {e}"
+            except Exception:
+                incident = hashlib.sha256(os.urandom(16)).hexdigest()[:12]
+                log.exception("conversion %s failed (incident %s)", rec.conversion_id, incident)
+                code, message = "InternalServerError", (
+                    f"the conversion failed inside the service (incident {incident}: its "
+                    "operator finds the details in the service's log); try again, or report it")
             if code is None:
                 await self._set(rec, status=SUCCEEDED, ended_at=self.clock(),
                                 output_uri=where.output_uri,

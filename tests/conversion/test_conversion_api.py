@@ -81,7 +81,7 @@ def assert_never_shown(service: RunningService, secret: str) -> None:
 
 def test_a_conversion_runs_and_its_output_loads(svc: tuple[RunningService, str]) -> None:
     service, _ = svc
-    storage = service.data_dir / "storage" / "input"
+    storage = service.data_dir / "storage" / service.account_id / "input"
     storage.mkdir(parents=True, exist_ok=True)
     (storage / "parts.obj").write_text(OBJ)
     (storage / "parts.mtl").write_text(MTL)
@@ -98,7 +98,7 @@ def test_a_conversion_runs_and_its_output_loads(svc: tuple[RunningService, str])
     assert other.status_code == 409 and "other settings" in other.json()["error"]["message"]
     done = wait_done(service, "conv-1")
     assert done["status"] == "Succeeded", done
-    out = service.data_dir / "storage" / "output" / "converted" / "parts.glb"
+    out = service.data_dir / "storage" / service.account_id / "output" / "converted" / "parts.glb"
     assert done["output"] == {"outputAssetUri": out.resolve().as_uri()}  # ARR's shape, no warnings
     model = load_model(out)
     assert {"Plate", "Wedge"} <= {n.name for n in model.nodes} and model.triangle_count == 3
@@ -125,7 +125,7 @@ def test_what_a_conversion_did_not_keep_is_in_its_output(svc: tuple[RunningServi
     """A material naming an image that is not beside the model: the conversion succeeds, and
     its ``output`` says which texture was not kept."""
     service, _ = svc
-    storage = service.data_dir / "storage" / "input"
+    storage = service.data_dir / "storage" / service.account_id / "input"
     storage.mkdir(parents=True, exist_ok=True)
     (storage / "tile.obj").write_text("mtllib tile.mtl\nv 0 0 0\nv 1 0 0\nv 1 1 0\nvt 0 0\n"
                                       "vt 1 0\nvt 1 1\nusemtl painted\nf 1/1 2/2 3/3\n")
@@ -145,7 +145,7 @@ def test_the_settings_file_beside_the_input_is_applied(svc: tuple[RunningService
     ``scaling``), what farview does not apply said in the output's warnings, and a file
     against ARR's schema fails the conversion with what is wrong."""
     service, _ = svc
-    storage = service.data_dir / "storage" / "input"
+    storage = service.data_dir / "storage" / service.account_id / "input"
     storage.mkdir(parents=True, exist_ok=True)
     (storage / "box.obj").write_text(OBJ)
     (storage / "parts.mtl").write_text(MTL)
@@ -157,7 +157,7 @@ def test_the_settings_file_beside_the_input_is_applied(svc: tuple[RunningService
     assert done["status"] == "Succeeded", done
     (warning,) = done["output"]["warnings"]
     assert "metadataKeys is not applied" in warning
-    out = service.data_dir / "storage" / "output" / "converted" / "box.glb"
+    out = service.data_dir / "storage" / service.account_id / "output" / "converted" / "box.glb"
     lo, hi = world_bounds(out)
     np.testing.assert_allclose(hi - lo, [0.04, 0.01, 0.01], rtol=1e-5)  # the OBJ: 4 × 1 × 1
     info = json.loads(out.with_name("box.info.json").read_text())
@@ -173,19 +173,19 @@ def test_the_settings_file_beside_the_input_is_applied(svc: tuple[RunningService
     assert failed["status"] == "Failed" and failed["error"]["code"] == "InvalidInput"
     assert "box.ConversionSettings.json: sceneGraphMode must be one of" in \
         failed["error"]["message"]
-    assert not (service.data_dir / "storage" / "output" / "converted" / "bad.glb").exists()
+    assert not (service.data_dir / "storage" / service.account_id / "output" / "converted" / "bad.glb").exists()
 
 
 def test_failures_name_the_problem_and_leave_no_output(svc: tuple[RunningService, str]) -> None:
     service, _ = svc
-    storage = service.data_dir / "storage" / "input"
+    storage = service.data_dir / "storage" / service.account_id / "input"
     storage.mkdir(parents=True, exist_ok=True)
     (storage / "broken.fbx").write_bytes(b"\x00 not fbx " * 50)
     assert put(service, "conv-bad", settings("broken.fbx")).status_code == 201
     done = wait_done(service, "conv-bad")
     assert done["status"] == "Failed" and done["error"]["code"] == "InvalidInput"
     assert "broken.fbx could not be read" in done["error"]["message"] and "output" not in done
-    assert not list((service.data_dir / "storage" / "output").rglob("broken*"))
+    assert not list((service.data_dir / "storage" / service.account_id / "output").rglob("broken*"))
     assert put(service, "conv-missing", settings("absent.obj")).status_code == 201
     missing = wait_done(service, "conv-missing")
     assert missing["status"] == "Failed" and "does not exist" in missing["error"]["message"]
@@ -196,7 +196,7 @@ def test_failures_name_the_problem_and_leave_no_output(svc: tuple[RunningService
     assert put(service, "conv-crash", settings("hostile.ply")).status_code == 201
     crashed = wait_done(service, "conv-crash")
     assert crashed["status"] == "Failed" and "hostile.ply" in crashed["error"]["message"]
-    assert not list((service.data_dir / "storage" / "output").rglob("hostile*"))
+    assert not list((service.data_dir / "storage" / service.account_id / "output").rglob("hostile*"))
     assert put(service, "conv-after", settings("broken.fbx")).status_code == 201  # still serves
     assert wait_done(service, "conv-after")["status"] == "Failed"
 
@@ -238,7 +238,7 @@ def test_an_http_input_is_downloaded_and_its_token_never_shown(
         body = settings("engine.glb", container=container, outputAssetFilename="web.glb")
         body["settings"]["inputLocation"]["storageContainerReadListSas"] = f"?sig={secret}"
         run_hiding(service, "conv-web", body, secret, "inputLocation", "storageContainerReadListSas")
-        out = service.data_dir / "storage" / "output" / "converted" / "web.glb"
+        out = service.data_dir / "storage" / service.account_id / "output" / "converted" / "web.glb"
         assert load_model(out).triangle_count == load_model(SAMPLE).triangle_count
         # ARR's settings file beside the asset is fetched too (with the token)
         (tmp_path / "models" / "engine.ConversionSettings.json").write_text(
@@ -288,7 +288,7 @@ def test_an_http_output_is_uploaded_once_complete_and_its_token_never_shown(
     import urllib.parse
 
     service, _ = svc
-    storage = service.data_dir / "storage" / "input"
+    storage = service.data_dir / "storage" / service.account_id / "input"
     storage.mkdir(parents=True, exist_ok=True)
     (storage / "parts.obj").write_text(OBJ)
     (storage / "parts.mtl").write_text(MTL)
@@ -350,14 +350,14 @@ def test_the_asset_path_starts_at_blob_prefix_and_its_folder_comes_along(
     is the file models/Assets/quad.obj, and the files beside it (its .mtl and texture) are
     there for the conversion."""
     service, _ = svc
-    folder = service.data_dir / "storage" / "input" / "models" / "Assets"
+    folder = service.data_dir / "storage" / service.account_id / "input" / "models" / "Assets"
     folder.mkdir(parents=True, exist_ok=True)
     write_textured_quad(folder, "checker.png")
     body = settings("quad.obj", outputAssetFilename="prefixed.glb")
     body["settings"]["inputLocation"]["blobPrefix"] = "models/Assets"
     done = wait_done(service, put(service, "conv-prefix", body).json()["id"])
     assert done["status"] == "Succeeded" and "warnings" not in done["output"], done
-    check_textured_quad(service.data_dir / "storage" / "output" / "converted" / "prefixed.glb")
+    check_textured_quad(service.data_dir / "storage" / service.account_id / "output" / "converted" / "prefixed.glb")
     body["settings"]["inputLocation"]["blobPrefix"] = "../input"
     bad = put(service, "conv-prefix-bad", body)
     assert bad.status_code == 400 and "blobPrefix" in bad.json()["error"]["message"]
@@ -425,7 +425,7 @@ def test_an_azure_container_gives_every_blob_under_the_prefix(
                           "storageContainerReadListSas")
         assert "warnings" not in done["output"], done
         assert sorted(fetched) == sorted(n for n in blobs if n.startswith("models/Assets/"))
-        check_textured_quad(service.data_dir / "storage" / "output" / "converted" / "azure.glb")
+        check_textured_quad(service.data_dir / "storage" / service.account_id / "output" / "converted" / "azure.glb")
         assert_never_shown(service, secret)
     finally:
         server.shutdown()
@@ -466,3 +466,63 @@ def test_credentials_and_accounts(svc: tuple[RunningService, str]) -> None:
     assert httpx.get(f"{service.url}/accounts/{ACCOUNT_B}/conversions/conv-1", params=V,
                      headers=b, timeout=30).status_code == 404
     assert httpx.get(f"{url}/conv-1", params=V, headers=b, timeout=30).status_code in (401, 403)
+
+
+def test_each_account_has_storage_of_its_own(svc: tuple[RunningService, str]) -> None:
+    """Found by hand: every account shared one storage folder, so one account converted
+    another's inputs and overwrote its outputs (and could name any file as its output). Each
+    account's containers are now folders of its own; the output may not be the input; a path
+    too long for the file system is refused at the PUT, not a failure naming the server's
+    folders."""
+    service, key_b = svc
+    mine = service.data_dir / "storage" / service.account_id
+    (mine / "input").mkdir(parents=True, exist_ok=True)
+    (mine / "input" / "private.obj").write_text(OBJ)
+    (mine / "output" / "converted").mkdir(parents=True, exist_ok=True)
+    kept = mine / "output" / "converted" / "private.glb"
+    kept.write_bytes(b"account A's output")
+    b = {"Authorization": f"Bearer {key_b}"}
+
+    def put_b(cid: str, body: object) -> httpx.Response:
+        return httpx.put(f"{service.url}/accounts/{ACCOUNT_B}/conversions/{cid}", params=V,
+                         json=body, headers=b, timeout=30)
+
+    def done_b(cid: str) -> dict:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            body = httpx.get(f"{service.url}/accounts/{ACCOUNT_B}/conversions/{cid}", params=V,
+                             headers=b, timeout=30).json()
+            if body["status"] in ("Succeeded", "Failed", "Cancelled"):
+                return body
+            time.sleep(0.1)
+        raise AssertionError(f"conversion {cid} did not finish")
+
+    # B names A's input and A's output by the same container names: its own folders, empty
+    assert put_b("b-reads-a", settings("private.obj")).status_code == 201
+    failed = done_b("b-reads-a")
+    assert failed["status"] == "Failed" and "does not exist" in failed["error"]["message"]
+    assert kept.read_bytes() == b"account A's output"
+    # nor by A's folder's own path
+    r = put_b("b-file-uri", settings("private.obj", container=mine.joinpath("input").as_uri()))
+    assert r.status_code == 400 and "outside the account's storage" in r.json()["error"]["message"]
+    assert str(service.data_dir) not in r.text
+    # B's own files convert in B's folder
+    theirs = service.data_dir / "storage" / ACCOUNT_B / "input"
+    theirs.mkdir(parents=True, exist_ok=True)
+    (theirs / "private.obj").write_text(OBJ)
+    (theirs / "parts.mtl").write_text(MTL)
+    assert put_b("b-own", settings("private.obj")).status_code == 201
+    assert done_b("b-own")["status"] == "Succeeded"
+    assert (service.data_dir / "storage" / ACCOUNT_B / "output" / "converted" / "private.glb").exists()
+    assert kept.read_bytes() == b"account A's output"
+    # the output may not be the input; a path too long is refused at once, naming no folder
+    same = {"settings": {"inputLocation": {"storageContainerUri": "input",
+                                           "relativeInputAssetPath": "private.obj"},
+                         "outputLocation": {"storageContainerUri": "input",
+                                            "outputAssetFilename": "private.obj"}}}
+    r = put(service, "conv-onto-input", same)
+    assert r.status_code == 400 and "overwrite the input" in r.json()["error"]["message"]
+    assert (mine / "input" / "private.obj").read_text() == OBJ
+    r = put(service, "conv-long", settings("a/" * 3000 + "x.obj"))
+    assert r.status_code == 400 and "too long" in r.json()["error"]["message"]
+    assert str(service.data_dir) not in r.text

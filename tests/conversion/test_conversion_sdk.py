@@ -39,7 +39,7 @@ def test_the_official_sdk_converts_a_model_and_reports_a_failure(
     svc = https_service
     assert svc.cert and svc.url.startswith("https://")
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", svc.cert)
-    inputs = svc.data_dir / "storage" / "input"
+    inputs = svc.data_dir / "storage" / svc.account_id / "input"
     inputs.mkdir(parents=True, exist_ok=True)
     shutil.copy(SHARED_MODELS / "Duck.glb", inputs / "Duck.glb")
     (inputs / "notes.glb").write_bytes(b"these are notes, not a model")
@@ -56,7 +56,7 @@ def test_the_official_sdk_converts_a_model_and_reports_a_failure(
                                                     relative_input_asset_path="Duck.glb"),
     ).result()
     assert done.status == AssetConversionStatus.SUCCEEDED, done.error
-    written = svc.data_dir / "storage" / "output" / "converted" / "duck.glb"
+    written = svc.data_dir / "storage" / svc.account_id / "output" / "converted" / "duck.glb"
     assert done.output.asset_uri == written.as_uri()
     duck = load_model(written)
     assert duck.triangle_count == load_model(SHARED_MODELS / "Duck.glb").triangle_count

@@ -76,6 +76,35 @@ def test_the_store_policy_allows_names_and_listed_url_hosts_only(model_dir: Path
     asyncio.run(open_scene.load(f"http://127.0.0.1:{server}/away"))  # any: redirects followed
 
 
+def test_a_file_uri_is_a_host_path_and_a_missing_name_suggests_what_the_policy_allows(
+        model_dir: Path) -> None:
+    """A conversion's ``outputAssetUri`` (``file:///…``) loads as the path it names, under the
+    same policy as a path (it said "unsupported model URL scheme"); under the store policy a
+    name not in the store no longer suggests a path, which that policy refuses."""
+    uri = (model_dir / "tri.glb").as_uri()
+
+    async def run() -> None:
+        model = await _service(model_dir, SourcePolicy()).load(uri)
+        assert model["triangles"] >= 1
+        for source, code, what in (
+                (uri.replace("file:///", "file://elsewhere/"), "InvalidArgument",
+                 "names another machine"),
+                ("file:///no/such/model.glb", "NotFound", "no model file")):
+            with pytest.raises(HostError) as info:
+                await _service(model_dir, SourcePolicy()).load(source)
+            assert info.value.code == code and what in info.value.message, source
+        store_only = _service(model_dir, SourcePolicy(store_only=True))
+        with pytest.raises(HostError) as info:
+            await store_only.load(uri)
+        assert info.value.code == "Forbidden" and "is a path on the host" in info.value.message
+        with pytest.raises(HostError) as info:
+            await store_only.load("not-in-the-store")
+        assert info.value.code == "NotFound" and "give a path" not in info.value.message
+        assert "operator" in info.value.message
+
+    asyncio.run(run())
+
+
 @pytest.mark.slow
 def test_a_service_on_a_non_loopback_address_restricts_sources_by_default(tmp_path: Path) -> None:
     svc = launch_service(tmp_path / "data", "--host", "0.0.0.0", "--allow-insecure-remote")
