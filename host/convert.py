@@ -1287,12 +1287,21 @@ def _convert_in_child(src: Path, dst: Path, budgets: Budgets,
     def limits() -> None:  # in the child, before exec: half the machine, as the service's
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
-    proc = subprocess.run(cmd, capture_output=True, text=True, errors="replace", check=False,
-                          preexec_fn=limits)
-    lines = proc.stderr.splitlines()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            errors="replace", preexec_fn=limits)
+    try:
+        stdout, stderr = proc.communicate()
+    except BaseException:  # Ctrl+C, or SIGTERM (cli_main's _Stopped): the child goes too (it
+        # went on and wrote the output after the command had ended), and its unfinished file
+        proc.kill()
+        proc.wait()
+        for part in dst.parent.glob(f".{dst.name}.*.part"):
+            part.unlink(missing_ok=True)
+        raise
+    lines = stderr.splitlines()
     if proc.returncode == 0:
         sys.stderr.write("".join(line + "\n" for line in lines))  # (warnings of libraries)
-        data = json.loads(proc.stdout.strip().splitlines()[-1])
+        data = json.loads(stdout.strip().splitlines()[-1])
         return Result(**{**data, "warnings": tuple(data["warnings"])})
     try:
         reported = json.loads(lines[-1])
@@ -1307,6 +1316,25 @@ def _convert_in_child(src: Path, dst: Path, budgets: Budgets,
             "malformed: export it again, or in another format"))
     sys.stderr.write("".join(line + "\n" for line in lines[:-1]))
     raise error
+
+
+class _Stopped(Exception):
+    """SIGTERM while ``farview convert`` runs."""
+
+
+def _stop(signum: int, frame: object) -> None:
+    raise _Stopped
+
+
+def _budget(text: str) -> int:
+    """A budget on the command line: a whole number, at least 1."""
+    try:
+        value = int(text.replace(",", "").replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def cli_main(argv: list[str] | None = None) -> int:
@@ -1327,11 +1355,12 @@ def cli_main(argv: list[str] | None = None) -> int:
         "opaqueMaterialDefaultSidedness, gammaToLinearMaterial, gammaToLinearVertex).")
     ap.add_argument("input", type=Path, help="the model file")
     ap.add_argument("-o", "--output", type=Path,
-                    help="the .glb to write (default: beside the input, INPUT.glb, or "
-                    "INPUT-converted.glb for a .glb input)")
-    ap.add_argument("--max-bytes", type=int, default=Budgets.max_bytes,
+                    help="the .glb to write (default: beside the input, its name with .glb for "
+                    "its extension, or NAME-converted.glb for a .glb input: engine.fbx gives "
+                    "engine.glb); never the input itself")
+    ap.add_argument("--max-bytes", type=_budget, default=Budgets.max_bytes,
                     help=f"largest input file (default {Budgets.max_bytes:,})")
-    ap.add_argument("--max-triangles", type=int, default=Budgets.max_triangles,
+    ap.add_argument("--max-triangles", type=_budget, default=Budgets.max_triangles,
                     help=f"most triangles and points (default {Budgets.max_triangles:,})")
     ap.add_argument("--settings", type=Path, metavar="FILE",
                     help="ARR conversion settings (JSON) to use instead of "
@@ -1343,12 +1372,20 @@ def cli_main(argv: list[str] | None = None) -> int:
         print(f"farview convert: the output's folder {out.parent} does not exist; make it, or "
               "give another --output", file=sys.stderr)
         return 1
+    if out.resolve() == args.input.resolve():
+        ap.error(f"the output {out} is the input; give another --output")
+    previous = signal.signal(signal.SIGTERM, _stop)
     try:
         r = _convert_in_child(args.input, out, Budgets(args.max_bytes, args.max_triangles),
                               args.settings)
     except ConversionError as e:
         print(f"farview convert: {e.message}", file=sys.stderr)
         return 1
+    except (KeyboardInterrupt, _Stopped) as e:
+        print("farview convert: stopped; nothing was written", file=sys.stderr)
+        return 130 if isinstance(e, KeyboardInterrupt) else 143
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     points = f"{r.points:,} points, " if r.points else ""
     print(f"{out}: {r.triangles:,} triangles, {points}{r.nodes} nodes, {r.meshes} meshes, "
           f"{r.materials} materials; {r.input_bytes:,} -> {r.output_bytes:,} bytes")

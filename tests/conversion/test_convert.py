@@ -466,6 +466,54 @@ def test_farview_convert_command(tmp_path: Path) -> None:
     assert "convert" in helped.stdout
 
 
+def test_farview_convert_refuses_its_input_as_output_bad_budgets_and_stops_with_its_child(
+        tmp_path: Path) -> None:
+    """Found by hand: ``-o`` naming the input overwrote it with the .glb; ``--max-triangles
+    -5`` printed a traceback and "the converter crashed"; SIGTERM ended the command but not its
+    converter, which wrote the output seconds later."""
+    import os
+    import signal
+    import time
+
+    import psutil
+
+    obj = tmp_path / "grid.obj"
+    obj.write_text(OBJ)
+    before = obj.read_text()
+    same = subprocess.run([sys.executable, "-m", "farview", "convert", str(obj), "-o", str(obj)],
+                          capture_output=True, text=True, timeout=60)
+    assert same.returncode == 2 and "is the input" in same.stderr and obj.read_text() == before
+    for flag in ("--max-triangles", "--max-bytes"):
+        bad = subprocess.run([sys.executable, "-m", "farview", "convert", str(obj), flag, "-5"],
+                             capture_output=True, text=True, timeout=60)
+        assert bad.returncode == 2 and "must be at least 1" in bad.stderr, bad.stderr
+        assert "Traceback" not in bad.stderr
+    # a conversion of some seconds, stopped with SIGTERM once its converter runs
+    n = 500
+    lines = [f"v {x} {y} {(x * y) % 7}" for y in range(n) for x in range(n)]
+    lines += [f"f {y * n + x + 1} {y * n + x + 2} {(y + 1) * n + x + 1}"
+              for y in range(n - 1) for x in range(n - 1)]
+    lines += [f"f {y * n + x + 2} {(y + 1) * n + x + 2} {(y + 1) * n + x + 1}"
+              for y in range(n - 1) for x in range(n - 1)]
+    (tmp_path / "big.obj").write_text("\n".join(lines) + "\n")
+    out = tmp_path / "big.glb"
+    proc = subprocess.Popen([sys.executable, "-m", "farview", "convert", str(tmp_path / "big.obj"),
+                             "-o", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    deadline = time.monotonic() + 60
+    children: list[psutil.Process] = []
+    while not children:
+        assert time.monotonic() < deadline and proc.poll() is None, "no converter started"
+        children = psutil.Process(proc.pid).children()
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143 and "stopped; nothing was written" in err, err
+    gone, alive = psutil.wait_procs(children, timeout=10)
+    assert not alive, "the converter outlived the command"
+    assert not out.exists() and not list(tmp_path.glob(".big.glb*"))
+
+
 # A face line that starts with "-": the Open Asset Import Library (assimp-py's, with
 # farview's post-processing flags) dies of a bus error reading it (found by a throwaway fuzz).
 CRASHING_PLY = (b"ply\nformat ascii 1.0\nelement vertex 3\nproperty float x\nproperty float y\n"
