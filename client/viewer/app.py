@@ -75,15 +75,19 @@ class ViewerResult:
     message: str = ""
     frames_presented: int = 0
     pose_to_present_ms: list[float] = field(default_factory=list)
+    drops: int = 0
+    """Times the stream dropped and the viewer connected again."""
 
     def summary(self) -> str:
         lat = sorted(self.pose_to_present_ms)
+        dropped = (f"; the stream dropped {self.drops} time{'s' if self.drops != 1 else ''} "
+                   "and reconnected" if self.drops else "")
         if not lat:
-            return frames_presented(self.frames_presented)
+            return frames_presented(self.frames_presented) + dropped
         p50 = lat[len(lat) // 2]
         p99 = lat[min(len(lat) - 1, math.ceil(len(lat) * 0.99) - 1)]
         return (f"{frames_presented(self.frames_presented)}; pose → present "
-                f"p50 {p50:.1f} ms, p99 {p99:.1f} ms")
+                f"p50 {p50:.1f} ms, p99 {p99:.1f} ms{dropped}")
 
 
 def frames_presented(n: int) -> str:
@@ -110,6 +114,8 @@ class StreamWorker:
         """(exit code, message) once the worker gave up; the viewer should then exit."""
         self.stats_lines: list[str] = []
         self.connected_once = threading.Event()
+        self.drops = 0
+        """Streams that dropped after connecting (each followed by a reconnection)."""
         self.receive_to_present_ms: float | None = None
         """Set by the display thread for the newest presented frame (a float: atomic to share)."""
         self.notice = ""
@@ -281,7 +287,9 @@ class StreamWorker:
             if reason:
                 self._end(EXIT_SESSION_ENDED, reason)
                 return
-            log.info("stream dropped (%s); reconnecting", self._conn.close_reason)
+            # (said: with INFO only, a 10 s outage left two "connected" lines and nothing else)
+            log.warning("farview: the stream dropped (%s); reconnecting", self._conn.close_reason)
+            self.drops += 1
             self.status = "reconnecting…"
             await asyncio.sleep(RECONNECT_DELAY)
 
@@ -445,6 +453,7 @@ def run_window(worker: StreamWorker, mailbox: LatestMailbox[Frame], *, size: tup
             result.frames_presented = loop.frames_presented
             worker.stop()
             loop.close()
+    result.drops = worker.drops
     if worker.ended is not None:
         result.exit_code, result.message = worker.ended
     return result
@@ -545,6 +554,7 @@ def run_headless(worker: StreamWorker, mailbox: LatestMailbox[Frame], *, size: t
             result.message = result.message or "no frame arrived; no screenshot written"
         else:
             Image.fromarray(last.to_rgb(), "RGB").save(screenshot)
+    result.drops = worker.drops
     if worker.ended is not None:
         result.exit_code, result.message = worker.ended
     return result

@@ -509,7 +509,7 @@ def test_farview_convert_refuses_its_input_as_output_bad_budgets_and_stops_with_
     os.kill(proc.pid, signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 143 and "stopped; nothing was written" in err, err
-    gone, alive = psutil.wait_procs(children, timeout=10)
+    _, alive = psutil.wait_procs(children, timeout=10)
     assert not alive, "the converter outlived the command"
     assert not out.exists() and not list(tmp_path.glob(".big.glb*"))
 

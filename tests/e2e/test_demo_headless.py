@@ -118,3 +118,48 @@ def test_view_says_why_it_could_not_connect_and_fails(tmp_path: Path) -> None:
         assert "Traceback" not in out.stderr
     finally:
         svc.stop()
+
+
+def test_view_says_when_the_stream_dropped_and_counts_it(tmp_path: Path) -> None:
+    """Found by hand: with the link dead for 10 s, ``farview view`` printed only a second
+    "connected" line and a summary as if nothing had happened (the reason was logged at INFO).
+    Now the drop is said with its reason, and the summary counts it. The view's process is
+    stopped (SIGSTOP) for 6 s, as a laptop that sleeps: the host drops the silent client; the
+    view, continued, finds its connection gone and connects again."""
+    import signal
+    import time
+
+    from tests.service.conftest import launch_service
+
+    svc = launch_service(tmp_path / "data")
+    try:
+        with svc.client() as rest:
+            rest.create_session("drops", max_lease_time_minutes=600).wait_until_ready(90)
+        env = {**os.environ, "FARVIEW_DATA_DIR": str(svc.data_dir), "PYTHONUNBUFFERED": "1"}
+        for key in ("FARVIEW_URL", "FARVIEW_ACCOUNT_ID", "FARVIEW_ACCOUNT_KEY", "DISPLAY"):
+            env.pop(key, None)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "farview", "view", "drops", "--headless", "--size", "320x240",
+             "--duration", "16"], cwd=REPO, env=env, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True)
+        try:
+            assert proc.stderr is not None
+            line = proc.stderr.readline()
+            while line and "connected; media path" not in line:
+                line = proc.stderr.readline()
+            assert line, "the view never connected"
+            time.sleep(2)
+            proc.send_signal(signal.SIGSTOP)
+            time.sleep(6)  # the host drops a client silent for about 3.3 s
+            proc.send_signal(signal.SIGCONT)
+            out, err = proc.communicate(timeout=120)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        assert proc.returncode == 0, out + err
+        assert "the stream dropped (" in err and "reconnecting" in err, err
+        assert err.count("connected; media path") >= 1
+        assert "the stream dropped 1 time and reconnected" in out + err, out + err
+        assert "Traceback" not in err
+    finally:
+        svc.stop()
