@@ -466,6 +466,7 @@ def _import_assimp(src: Path, budgets: Budgets, warnings: list[str] | None = Non
     materials = tuple(_material(i, m, images) for i, m in enumerate(scene.materials))
     meshes: list[Mesh] = []
     triangles = 0
+    ply = src.suffix.lower() == ".ply"
     for i, m in enumerate(scene.meshes):
         # copies: the importer's buffers live only as long as its objects
         idx = np.array(m.indices if m.indices is not None else (), dtype=np.uint32)
@@ -479,13 +480,9 @@ def _import_assimp(src: Path, budgets: Budgets, warnings: list[str] | None = Non
             if not np.isfinite(pos).all():
                 raise ConversionError("InvalidInput", f"{src.name}: mesh {i} has NaN or "
                                       "infinite coordinates")
-            colors = None
-            if m.colors:  # linear RGBA floats (PLY's 8-bit colours, divided by 255)
-                c = np.array(m.colors[0], dtype=np.float32).reshape(len(pos), 4)
-                colors = np.ascontiguousarray(np.clip(np.nan_to_num(c), 0.0, 1.0))
-                colors[:, :3] **= 2.2  # PLY colours are display (sRGB) values
             meshes.append(Mesh(m.name or f"mesh_{i}", (Primitive(
-                pos, np.zeros((0, 3), np.float32), idx, mat, colors=colors, points=True),)))
+                pos, np.zeros((0, 3), np.float32), idx, mat, colors=_vertex_colours(m, len(pos), ply),
+                points=True),)))
             continue
         if len(idx) % 3 or not len(pos):
             meshes.append(Mesh(m.name or f"mesh_{i}", ()))  # lines only
@@ -508,7 +505,9 @@ def _import_assimp(src: Path, budgets: Budgets, warnings: list[str] | None = Non
         if not (np.isfinite(pos).all() and np.isfinite(nrm).all()):
             raise ConversionError("InvalidInput", f"{src.name}: mesh {i} has NaN or infinite "
                                   "coordinates")
-        meshes.append(Mesh(m.name or f"mesh_{i}", (Primitive(pos, nrm, idx, mat, uv),)))
+        # (a scan's colours, a PLY's say, were dropped: the mesh came out white)
+        meshes.append(Mesh(m.name or f"mesh_{i}", (Primitive(
+            pos, nrm, idx, mat, uv, colors=_vertex_colours(m, len(pos), ply)),)))
     nodes: list[Node] = []
     stack: list[tuple[Any, int]] = [(scene.root_node, -1)]
     parents: dict[int, list[int]] = {}
@@ -523,7 +522,10 @@ def _import_assimp(src: Path, budgets: Budgets, warnings: list[str] | None = Non
         if not all(0 <= k < len(meshes) for k in mesh_ids):
             raise ConversionError("InvalidInput", f"{src.name}: node {node.name!r} names a "
                                   "mesh it does not have")
-        nodes.append(Node(index, node.name or f"node_{index}",
+        name = node.name or f"node_{index}"
+        if index == 0 and (not node.name or re.fullmatch(r"<[A-Za-z0-9_ ]*>", node.name)):
+            name = src.stem  # (the importer's placeholder, <STL_BINARY> say, or none)
+        nodes.append(Node(index, name,
                           matrix=tuple(float(x) for x in m4.T.reshape(-1)),
                           mesh=meshes[mesh_ids[0]] if len(mesh_ids) == 1 else None))
         if parent >= 0:
@@ -537,6 +539,20 @@ def _import_assimp(src: Path, budgets: Budgets, warnings: list[str] | None = Non
     nodes = [Node(n.index, n.name, n.translation, n.rotation, n.scale, n.matrix, n.mesh,
                   tuple(parents.get(n.index, ()))) for n in nodes]
     return Model(src.stem, tuple(nodes), (0,), tuple(meshes), materials)
+
+
+def _vertex_colours(mesh: Any, count: int, display: bool) -> npt.NDArray[np.float32] | None:
+    """An imported mesh's first vertex colours as RGBA floats, or None. ``display``: they are
+    display (sRGB) values, made linear here (a PLY's 8-bit colours, which the importer divides
+    by 255); other formats' are taken as linear, as ARR took them (``gammaToLinearVertex``
+    off)."""
+    if not mesh.colors:
+        return None
+    c = np.array(mesh.colors[0], dtype=np.float32).reshape(count, 4)
+    colors = np.ascontiguousarray(np.clip(np.nan_to_num(c), 0.0, 1.0))
+    if display:
+        colors[:, :3] **= 2.2
+    return colors
 
 
 def _over_budget(src: Path, budgets: Budgets) -> ConversionError:

@@ -474,7 +474,8 @@ class ConversionManager:
             except asyncio.CancelledError:
                 await self._set(rec, status=CANCELLED, ended_at=self.clock(),
                                 error_code="Cancelled",
-                                error_message="the service stopped the conversion")
+                                error_message="the service stopped during the conversion; "
+                                "start it again with a new conversion id")
                 raise
             except Exception:
                 incident = hashlib.sha256(os.urandom(16)).hexdigest()[:12]
@@ -514,8 +515,7 @@ class ConversionManager:
                         return "OutputUploadFailed", failed
                 return None, message
         if not where.input.is_file():
-            return "InvalidInput", (f"the input {where.input.name} does not exist in its "
-                                    "storage container")
+            return "InvalidInput", _missing_input(where.input)
         limit = MEMORY_LIMIT_BYTES or _half_memory()
 
         def limits() -> None:  # in the child, before exec
@@ -564,6 +564,21 @@ OVERRIDES_SUFFIX = ".MaterialOverrides.json"
 ``<stem>`` + these (read by the converter, :mod:`host.conversion_settings`; the service only
 fetches them)."""
 MAX_LISTING_BYTES = 8 << 20
+
+
+def _missing_input(path: Path) -> str:
+    """What is wrong with an input that is not a file in its container (named by its name and
+    the names beside it, never by the service's folders)."""
+    if path.is_dir():
+        return (f"the input {path.name} is a folder; relativeInputAssetPath names the model "
+                "file (its path in the container, from blobPrefix)")
+    if not path.parent.is_dir():
+        return (f"the input {path.name}: its folder does not exist; check storageContainerUri "
+                "(a folder in the account's storage), blobPrefix and relativeInputAssetPath")
+    beside = sorted(p.name for p in path.parent.iterdir() if p.is_file())
+    shown = ", ".join(beside[:10]) + (f" and {len(beside) - 10} more" if len(beside) > 10 else "")
+    return (f"the input {path.name} does not exist in its storage container; the folder holds "
+            f"{shown or 'no files'}")
 
 
 async def _fetch_input(url: str, web: WebInput | None, folder: Path) -> tuple[Path, str | None]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -526,3 +527,18 @@ def test_each_account_has_storage_of_its_own(svc: tuple[RunningService, str]) ->
     r = put(service, "conv-long", settings("a/" * 3000 + "x.obj"))
     assert r.status_code == 400 and "too long" in r.json()["error"]["message"]
     assert str(service.data_dir) not in r.text
+
+
+def test_a_missing_input_is_said_for_what_it_is(tmp_path: Path) -> None:
+    """A folder given as the input, a container folder that does not exist, and a file not in
+    its folder each get their own message (all said "does not exist"), naming no server path."""
+    from farview.service.conversions import _missing_input
+
+    (tmp_path / "input" / "models").mkdir(parents=True)
+    (tmp_path / "input" / "engine.fbx").write_text("x")
+    assert "is a folder" in _missing_input(tmp_path / "input" / "models")
+    assert "its folder does not exist; check storageContainerUri" in _missing_input(
+        tmp_path / "nosuch" / "engine.fbx")
+    said = _missing_input(tmp_path / "input" / "engin.fbx")
+    assert "does not exist in its storage container; the folder holds engine.fbx" in said
+    assert str(tmp_path) not in said

@@ -203,6 +203,25 @@ def test_ply_converts(tmp_path: Path) -> None:
     assert load_model(tmp_path / "quad.glb").triangle_count == 2
 
 
+def test_a_ply_meshs_vertex_colours_are_kept(tmp_path: Path) -> None:
+    """A scanned mesh's colours (PLY ``red green blue`` per vertex) came out white: they were
+    kept for point clouds only. They are the mesh's COLOR_0 now, made linear (PLY's 8-bit
+    values are display values, as for its point clouds): 255 → 1.0, 128 → 0.22."""
+    coloured = PLY.replace("property float z\n", "property float z\nproperty uchar red\n"
+                           "property uchar green\nproperty uchar blue\n")
+    coloured = coloured.replace("0 0 0\n1 0 0\n1 1 0\n0 1 0\n",
+                                "0 0 0 255 0 0\n1 0 0 255 0 0\n1 1 0 0 128 255\n0 1 0 0 128 255\n")
+    (tmp_path / "scan.ply").write_text(coloured)
+    convert_file(tmp_path / "scan.ply", tmp_path / "scan.glb")
+    (prim,) = load_model(tmp_path / "scan.glb").meshes[0].primitives
+    assert prim.colors is not None and not prim.points
+    by_position = {tuple(p): tuple(c) for p, c in zip(prim.positions.tolist(),
+                                                       prim.colors.tolist(), strict=True)}
+    assert by_position[(0.0, 0.0, 0.0)] == pytest.approx((1.0, 0.0, 0.0, 1.0), abs=0.01)
+    assert by_position[(1.0, 1.0, 0.0)] == pytest.approx((0.0, (128 / 255) ** 2.2, 1.0, 1.0),
+                                                         abs=0.01)
+
+
 @pytest.mark.parametrize("source", [SAMPLE, SHARED_MODELS / "CesiumMilkTruck.glb"])
 def test_gltf_round_trip_keeps_the_model(tmp_path: Path, source: Path) -> None:
     out = tmp_path / "out.glb"
@@ -1055,3 +1074,21 @@ def test_nodes_given_as_matrices_are_written_as_translation_rotation_and_scale(
     for n in before.nodes:
         np.testing.assert_allclose(worlds_after[index_after[n.name]], worlds_before[n.index],
                                    atol=1e-6, err_msg=n.name)
+
+
+def test_an_stl_files_root_is_named_after_the_file(tmp_path: Path) -> None:
+    """The importer names an STL's root with a placeholder (``<STL_BINARY>``) or not at all
+    (``node_0`` for an ASCII one): the converted root takes the file's name, as an OBJ's did."""
+    import struct
+
+    tri = [(0.0, 0.0, 1.0), (0.0, 0.0, 0.0), (1.0, 0.0, 0.0), (0.0, 1.0, 0.0)]
+    binary = b"\0" * 80 + struct.pack("<I", 1) + struct.pack("<12f", *[c for v in tri for c in v]) + b"\0\0"
+    (tmp_path / "bracket.stl").write_bytes(binary)
+    (tmp_path / "plate.stl").write_text(
+        "solid \nfacet normal 0 0 1\nouter loop\nvertex 0 0 0\nvertex 1 0 0\nvertex 0 1 0\n"
+        "endloop\nendfacet\nendsolid \n")
+    for stem in ("bracket", "plate"):
+        convert_file(tmp_path / f"{stem}.stl", tmp_path / f"{stem}.glb")
+        model = load_model(tmp_path / f"{stem}.glb")
+        assert model.nodes[model.roots[0]].name == stem, [n.name for n in model.nodes]
+        assert model.triangle_count == 1
