@@ -213,8 +213,9 @@ def test_classify_sources() -> None:
     assert classify("rel/a.glb") == "path"
     assert classify("~/a.glb") == "path"
     assert classify("Duck.glb") == "name"
+    assert classify("file:///srv/models/a.glb") == "path"  # (a conversion's outputAssetUri)
     with pytest.raises(SourceError, match="unsupported model URL scheme"):
-        classify("file:///etc/passwd")
+        classify("ftp://example.com/a.glb")
 
 
 def test_store_names_never_escape(tmp_path: Path) -> None:
