@@ -224,6 +224,9 @@ def format_table(doc: dict[str, Any]) -> str:
               ("fps received / presented", lambda s: f"{_fmt(s['fps_received'])} / {_fmt(s['fps_presented'])}"),
               ("frames recv/skip/reuse/disc", lambda s: f"{s['video_frames_received']}/{s['video_frames_skipped']}/"
                                                         f"{s['video_frames_reused']}/{s['video_frames_discarded']}"),
+              # (on a lossy link what a user notices first: the picture standing still)
+              ("longest gap ms / gaps > 100 ms", lambda s: f"{_fmt(s.get('time_since_last_present'))} / "
+                                                           f"{s.get('freezes_over_100ms', '-')}"),
               ("poses sent", lambda s: str(s["poses_sent"])),
               ("bitrate Mbit/s", lambda s: _fmt((s["bitrate_kbps"] or 0) / 1000 or None, 2)),
               ("CPU % host / client", lambda s: f"{_fmt(s['cpu_percent'].get('host'), 0)} / "

@@ -33,6 +33,7 @@ def test_short_bench_writes_json_and_plot_and_pixels_agree(tmp_path: Path) -> No
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "pose → present" in proc.stdout
     assert "stock aiortc / farview" in proc.stdout
+    gaps = next(line for line in proc.stdout.splitlines() if line.startswith("longest gap ms"))
 
     doc = json.loads((out / "bench-320x240-60.json").read_text())
     assert (out / "bench-320x240-60.png").stat().st_size > 10_000
@@ -56,6 +57,9 @@ def test_short_bench_writes_json_and_plot_and_pixels_agree(tmp_path: Path) -> No
         assert verify["frames_checked"] > 0
         assert verify["unreadable"] <= verify["frames_checked"] // 10, (mode, verify)
         assert verify["latency_pose_to_present_from_pixels"]["n"] > 0
+    farview = doc["summary"]["farview"]
+    doc_gap = f"{farview['time_since_last_present']:.1f} / {farview['freezes_over_100ms']}"
+    assert doc_gap in gaps, (gaps, doc_gap)  # the table prints the JSON's
     assert doc["summary"]["farview"]["host_encode"]["n"] > 0
     assert doc["summary"]["farview"]["bitrate_kbps"] > 0
     assert doc["floor"]["total"]["n"] > 0 and doc["floor"]["total"]["p50"] > 0
