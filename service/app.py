@@ -598,8 +598,8 @@ def create_app(manager: SessionManager, auth: Authenticator, *, max_body_bytes: 
              tags=["conversions"])
     async def create_conversion(request: Request, account_id: str, conversion_id: str,
                                 api_version: str | None = version_q) -> Response:
-        """Convert a model file in a storage container (a folder under the service's storage
-        root) into a ``.glb``: ``{"settings": {"inputLocation": {storageContainerUri,
+        """Convert a model file in a storage container (a folder in the account's storage,
+        ``<data-dir>/storage/<account id>``) into a ``.glb``: ``{"settings": {"inputLocation": {storageContainerUri,
         relativeInputAssetPath, [blobPrefix]}, "outputLocation": {storageContainerUri,
         [blobPrefix], [outputAssetFilename]}}}``."""
         _check_version(api_version)

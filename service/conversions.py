@@ -337,6 +337,13 @@ def _sas(location: dict[str, Any], where: str, key: str) -> str:
     return sas or ""
 
 
+_SETTINGS_FIELDS = frozenset({"inputLocation", "outputLocation"})
+_INPUT_FIELDS = frozenset({"storageContainerUri", "relativeInputAssetPath", "blobPrefix",
+                           "storageContainerReadListSas"})
+_OUTPUT_FIELDS = frozenset({"storageContainerUri", "blobPrefix", "outputAssetFilename",
+                            "storageContainerWriteSas"})
+
+
 def locations(root: Path, settings: dict[str, Any], web_hosts: frozenset[str] | None = None
               ) -> Locations:
     """Where a conversion reads and writes (ARR's settings), checked; http(s) containers only
@@ -348,6 +355,16 @@ def locations(root: Path, settings: dict[str, Any], web_hosts: frozenset[str] | 
     if not isinstance(out, dict):
         raise ConversionRequestError("settings.outputLocation is required",
                                      "settings.outputLocation")
+    # (unknown fields were accepted and echoed back, as if they did something; the session
+    # routes refuse them too)
+    for where, given, known in (("settings", settings, _SETTINGS_FIELDS),
+                                ("settings.inputLocation", inp, _INPUT_FIELDS),
+                                ("settings.outputLocation", out, _OUTPUT_FIELDS)):
+        unknown = sorted(set(given) - known)
+        if unknown:
+            raise ConversionRequestError(
+                f"{where} has fields ARR's conversion API does not: {', '.join(unknown)}; "
+                f"known: {', '.join(sorted(known))}", f"{where}.{unknown[0]}")
     in_dir = container_path(root, inp.get("storageContainerUri"),
                             "settings.inputLocation.storageContainerUri", web=True,
                             web_hosts=web_hosts)

@@ -443,6 +443,11 @@ def test_locations_stay_in_the_storage_root(svc: tuple[RunningService, str]) -> 
             (settings("x.obj", outputAssetFilename=".."), "outputLocation.outputAssetFilename"),
             (settings("x.obj", container="https:///no-host"), "inputLocation.storageContainerUri"),
             (settings("x.obj", out_container="../.."), "outputLocation.storageContainerUri"),
+            ({"settings": {**settings("x.obj")["settings"], "bogus": 1}}, "settings.bogus"),
+            ({"settings": {"inputLocation": {"storageContainerUri": "input",
+                                             "relativeInputAssetPath": "x.obj", "sas": "?"},
+                           "outputLocation": {"storageContainerUri": "output"}}},
+             "inputLocation.sas"),
             ({"settings": {"inputLocation": {}}}, "outputLocation"),
             ({"nothing": 1}, "settings")):
         r = put(service, "conv-escape", body)
