@@ -403,8 +403,10 @@ async function updateStats() {
   if (v) state.lastStats = { bytes: v.bytes, t: now };
   const m = state.lastMeta;
   const f = (x, d = 1) => (x === null || x === undefined ? "–" : x.toFixed(d));
+  // (frames come when the picture changes: 0 at rest is not a stall)
+  const still = state.presented.length === 0 && stream.lastFrame ? "  (still: nothing changed)" : "";
   const lines = [
-    `fps            ${state.presented.length}`,
+    `fps            ${state.presented.length}${still}`,
     `pose→present   p50 ${f(pct(state.latencies, 50))} ms  p95 ${f(pct(state.latencies, 95))} ms`,
     m ? `host           render ${f(m.renderUs / 1000)}  encode ${f(m.encodeUs / 1000)}  wait ${f(m.waitUs / 1000)} ms`
       : "host           –",
@@ -522,6 +524,8 @@ window.addEventListener("keydown", (e) => {
   const key = e.key.toLowerCase();
   if (key === "i") {
     $("stats-toggle").click();
+  } else if (key === "f") {
+    toggleFullscreen();
   } else if (key === "r") {
     resetView();
   } else if (key === "c") {
@@ -534,6 +538,13 @@ window.addEventListener("keydown", (e) => {
 });
 window.addEventListener("keyup", (e) => state.keys.delete(e.key.toLowerCase()));
 window.addEventListener("blur", () => state.keys.clear());
+
+// the stage (picture, overlay, banner) on the whole screen; the host renders the new size
+function toggleFullscreen() {
+  if (document.fullscreenElement) document.exitFullscreen().catch(() => {});
+  else $("stage").requestFullscreen().catch((err) => error(`Full screen failed: ${err.message}`));
+}
+$("fullscreen").addEventListener("click", toggleFullscreen);
 
 function resetView() {
   state.camera.reset();

@@ -349,6 +349,11 @@ def test_a_page_takes_up_the_sessions_scene_and_frees_it_when_closed(
         assert page.is_visible("#overlay") == shown
         page.keyboard.press("i")
         assert page.is_visible("#overlay") != shown
+        # Full screen shows the stage alone; F (or Esc) leaves
+        page.click("#fullscreen")
+        page.wait_for_function("() => document.fullscreenElement && document.fullscreenElement.id === 'stage'")
+        page.keyboard.press("f")
+        page.wait_for_function("() => !document.fullscreenElement")
         # Show all shows the part hidden by the other client
         page.click("#showall")
         wait_for(lambda: page.evaluate("() => window.farview.stream.request('find_entities', "
