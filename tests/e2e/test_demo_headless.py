@@ -140,7 +140,7 @@ def test_view_says_when_the_stream_dropped_and_counts_it(tmp_path: Path) -> None
             env.pop(key, None)
         proc = subprocess.Popen(
             [sys.executable, "-m", "farview", "view", "drops", "--headless", "--size", "320x240",
-             "--duration", "16"], cwd=REPO, env=env, stdout=subprocess.PIPE,
+             "--duration", "13"], cwd=REPO, env=env, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, text=True)
         try:
             assert proc.stderr is not None
