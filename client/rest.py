@@ -251,9 +251,11 @@ class RemoteRenderingClient(_ClientBase):
     def stop_session(self, session_id: str) -> None:
         self._request("POST", self._path(session_id, "/:stop"))
 
-    def iter_sessions(self, *, page_size: int | None = None) -> Iterator[RenderingSession]:
-        """Every session of the account, following ``@nextLink``."""
-        params = {"maxpagesize": page_size} if page_size else None
+    def iter_sessions(self, *, page_size: int | None = None, include_ended: bool = False
+                      ) -> Iterator[RenderingSession]:
+        """The account's Starting and Ready sessions (ARR's list), following ``@nextLink``;
+        ``include_ended``: the ended ones too (Stopped, Expired, Error; kept 30 days)."""
+        params = _list_params(page_size, include_ended)
         resp = self._request("GET", self._path(), params=params)
         while True:
             body = resp.json()
@@ -267,8 +269,10 @@ class RemoteRenderingClient(_ClientBase):
             except httpx.HTTPError as exc:
                 raise self._unreachable(exc) from None
 
-    def list_sessions(self, *, page_size: int | None = None) -> list[RenderingSession]:
-        return list(self.iter_sessions(page_size=page_size))
+    def list_sessions(self, *, page_size: int | None = None, include_ended: bool = False
+                      ) -> list[RenderingSession]:
+        """:meth:`iter_sessions` as a list."""
+        return list(self.iter_sessions(page_size=page_size, include_ended=include_ended))
 
     def get_access_token(self) -> str:
         """A JWT for render hosts from the token exchange (cached until 5 min before ``exp``)."""
@@ -282,6 +286,15 @@ class RemoteRenderingClient(_ClientBase):
         except httpx.HTTPError as exc:
             raise self._unreachable(exc) from None
         return self._store_token(self._check(resp))
+
+
+def _list_params(page_size: int | None, include_ended: bool) -> dict[str, Any] | None:
+    params: dict[str, Any] = {}
+    if page_size:
+        params["maxpagesize"] = page_size
+    if include_ended:
+        params["includeEnded"] = "true"
+    return params or None
 
 
 class AsyncRemoteRenderingClient(_ClientBase):
@@ -348,9 +361,11 @@ class AsyncRemoteRenderingClient(_ClientBase):
     async def stop_session(self, session_id: str) -> None:
         await self._request("POST", self._path(session_id, "/:stop"))
 
-    async def list_sessions(self, *, page_size: int | None = None
+    async def list_sessions(self, *, page_size: int | None = None, include_ended: bool = False
                             ) -> list[AsyncRenderingSession]:
-        params = {"maxpagesize": page_size} if page_size else None
+        """The account's Starting and Ready sessions (ARR's list); ``include_ended``: the
+        ended ones too."""
+        params = _list_params(page_size, include_ended)
         resp = await self._request("GET", self._path(), params=params)
         out: list[AsyncRenderingSession] = []
         while True:

@@ -583,12 +583,20 @@ def create_app(manager: SessionManager, auth: Authenticator, *, max_body_bytes: 
     async def list_sessions(request: Request, account_id: str,
                             api_version: str | None = version_q,
                             maxpagesize: int = Query(100, ge=1, le=MAX_PAGE_SIZE),
-                            continuationToken: str | None = Query(None)) -> Response:
+                            continuationToken: str | None = Query(None),
+                            includeEnded: bool = Query(
+                                False, description="farview extension: ended sessions too "
+                                "(Stopped, Expired, Error; kept 30 days). ARR lists Starting "
+                                "and Ready ones only, as this route does without it")
+                            ) -> Response:
+        """The account's sessions in Starting or Ready state (ARR's list: ended ones are not
+        listed; ``includeEnded=true`` adds them)."""
         _check_version(api_version)
         after = _page_start(continuationToken)
         limits.check(account_of(request), "read")
         records = await manager.list_sessions(account_of(request), after_seq=after,
-                                              limit=maxpagesize + 1)
+                                              limit=maxpagesize + 1,
+                                              include_ended=includeEnded)
         return _page(request, "sessions", [session_json(r) for r in records],
                      [r.seq for r in records], maxpagesize)
 

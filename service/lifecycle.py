@@ -225,10 +225,12 @@ class SessionManager:
             raise not_found(session_id)
         return record
 
-    async def list_sessions(self, account_id: str, *, after_seq: int, limit: int
-                            ) -> list[SessionRecord]:
+    async def list_sessions(self, account_id: str, *, after_seq: int, limit: int,
+                            include_ended: bool = False) -> list[SessionRecord]:
+        """ARR's list: the account's Starting and Ready sessions; ``include_ended`` (a farview
+        extension): the ended ones too, kept 30 days."""
         return await self._db(self.store.list_sessions, account_id, after_seq=after_seq,
-                              limit=limit)
+                              limit=limit, live_only=not include_ended)
 
     async def update(self, account_id: str, session_id: str, *, max_lease_minutes: int
                      ) -> SessionRecord:

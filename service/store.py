@@ -214,11 +214,14 @@ class SessionStore:
                 (account_id, session_id)).fetchone()
         return _row_to_record(row)
 
-    def list_sessions(self, account_id: str, *, after_seq: int = 0, limit: int = 100
-                      ) -> list[SessionRecord]:
+    def list_sessions(self, account_id: str, *, after_seq: int = 0, limit: int = 100,
+                      live_only: bool = False) -> list[SessionRecord]:
+        """The account's sessions in creation order; ``live_only``: Starting and Ready ones
+        (ARR's list)."""
+        live = f" AND status IN ('{STARTING}', '{READY}')" if live_only else ""
         with self._lock:
             rows = self._db.execute(
-                f"SELECT {', '.join(_COLUMNS)} FROM sessions WHERE account_id=? AND seq>? "
+                f"SELECT {', '.join(_COLUMNS)} FROM sessions WHERE account_id=? AND seq>?{live} "
                 "ORDER BY seq LIMIT ?", (account_id, after_seq, limit)).fetchall()
         return [_row_to_record(r) for r in rows]
 

@@ -80,7 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--timeout", type=float, default=120.0, help="seconds --wait waits")
     s = sub.add_parser("show", parents=[common], allow_abbrev=False, help="show one session")
     s.add_argument("session_id")
-    sub.add_parser("list", parents=[common], allow_abbrev=False, help="list the account's sessions")
+    ls = sub.add_parser("list", parents=[common], allow_abbrev=False,
+                        help="list the account's Starting and Ready sessions")
+    ls.add_argument("--all", action="store_true",
+                    help="the ended ones too (Stopped, Expired, Error: kept 30 days)")
     r = sub.add_parser("renew", parents=[common], allow_abbrev=False, help="extend a session's lease")
     r.add_argument("session_id")
     r.add_argument("--lease", type=lease_argument, help="new max lease in minutes (default: +15)")
@@ -200,12 +203,13 @@ def run(args: argparse.Namespace) -> int:
             props = client.get_session(args.session_id).properties
             _emit(args, props.to_json(), _describe(props, scheme))
         elif args.command == "list":
-            sessions = [s.properties for s in client.iter_sessions()]
+            sessions = [s.properties for s in client.iter_sessions(include_ended=args.all)]
             table = [f"{'ID':<38} {'STATUS':<9} {'SIZE':<9} LEASE"]
             table += [f"{p.id:<38} {p.status:<9} {p.size:<9} "
                       f"{p.elapsed_time_minutes}/{p.max_lease_time_minutes} min" for p in sessions]
             _emit(args, {"sessions": [p.to_json() for p in sessions]},
-                  "\n".join(table) if sessions else "no sessions")
+                  "\n".join(table) if sessions else
+                  "no sessions" if args.all else "no sessions running (--all lists ended ones too)")
         elif args.command == "renew":
             session = client.get_session(args.session_id)
             props = session.renew(args.lease)

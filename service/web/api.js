@@ -62,7 +62,18 @@ export class FarviewApi {
     return res.status === 204 ? null : res.json();
   }
 
-  async listSessions() { return (await this.call("GET", "/sessions")).sessions; }
+  // ARR's list: the Starting and Ready sessions (ended ones are not listed), every page
+  async listSessions() {
+    let page = await this.call("GET", "/sessions");
+    const out = [...page.sessions];
+    for (let i = 0; page["@nextLink"] && i < 100; i++) {
+      const res = await fetch(page["@nextLink"], { headers: { Authorization: `Bearer ${this.token}` } });
+      if (!res.ok) break;
+      page = await res.json();
+      out.push(...page.sessions);
+    }
+    return out;
+  }
   getSession(id) { return this.call("GET", `/sessions/${encodeURIComponent(id)}`); }
   createSession({ leaseMinutes = 60, size = "Standard" } = {}) {
     return this.call("PUT", `/sessions/${crypto.randomUUID()}`, { maxLeaseTimeMinutes: leaseMinutes, size });

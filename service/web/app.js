@@ -13,7 +13,7 @@ const MAX_EDGE = 3840;
 const state = {
   sessionId: null, stream: null, camera: new OrbitCamera(SAMPLE_HOME), dirty: true, viewport: [0, 0],
   keys: new Set(), selected: null, otherSelected: [], hidden: new Set(), statsVisible: true, leaving: false, reconnects: 0,
-  lastPoseSequence: null,
+  lastPoseSequence: null, created: new Set(),
   presented: [], latencies: [], latencyLog: [], receiveLog: [], presentedLog: 0, lastStats: null, bitrate: null, xr: null, listTimer: null, loading: false,
 };
 window.farview = state; // for the tests' eyes only: nothing secret is in it (the token lives in api)
@@ -71,6 +71,12 @@ async function refreshSessions() {
   let sessions;
   try {
     sessions = await api.listSessions();
+    // the list has live sessions only (ARR's); one this page made that has ended is still
+    // shown, with why (a session that failed to start vanished, reason unsaid)
+    const listed = new Set(sessions.map((s) => s.id));
+    const ended = await Promise.all([...state.created].filter((id) => !listed.has(id))
+      .map((id) => api.getSession(id).catch(() => null)));
+    sessions = [...sessions, ...ended.filter(Boolean)];
   } catch (err) {
     error(`Listing sessions failed: ${err.message}`);
     return;
@@ -134,7 +140,10 @@ async function act(fn) {
 
 $("create").addEventListener("submit", (e) => {
   e.preventDefault();
-  act(() => api.createSession({ leaseMinutes: Number($("lease").value), size: $("size").value }));
+  act(async () => {
+    const s = await api.createSession({ leaseMinutes: Number($("lease").value), size: $("size").value });
+    state.created.add(s.id);
+  });
 });
 
 // -- the viewer ----------------------------------------------------------------------------------

@@ -146,7 +146,7 @@ def test_a_model_that_fails_stops_the_benchs_session_and_bad_settings_make_none(
         assert failed.returncode == 5, failed.stderr
         assert "/nonexistent/x.glb failed to load (NotFound)" in failed.stderr
         with RemoteRenderingClient(svc.url, svc.account_id, svc.account_key) as rest:
-            statuses = [s.status for s in rest.list_sessions()]
+            statuses = [s.status for s in rest.list_sessions(include_ended=True)]
         assert statuses and set(statuses) == {"Stopped"}, statuses  # the one session, stopped
     finally:
         svc.stop()

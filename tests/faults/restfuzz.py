@@ -455,9 +455,11 @@ def compare_snapshots(before: dict[tuple[str, str], Row], after: dict[tuple[str,
 
 
 def list_all(client: httpx.Client, account_id: str, key: str, page: int = 7) -> list[dict[str, Any]]:
-    """Every session of ``account_id`` through the API, following ``@nextLink``."""
+    """Every session of ``account_id`` through the API, ended ones included, following
+    ``@nextLink``."""
     out: list[dict[str, Any]] = []
-    url: str | None = f"/accounts/{account_id}/sessions?api-version={API_VERSION}&maxpagesize={page}"
+    url: str | None = (f"/accounts/{account_id}/sessions?api-version={API_VERSION}"
+                       f"&maxpagesize={page}&includeEnded=true")
     while url:
         resp = client.get(url, headers={"Authorization": f"Bearer {key}"})
         resp.raise_for_status()

@@ -209,13 +209,14 @@ def test_list_pages_with_absolute_next_link(service: RunningService, http: httpx
     ids = [f"page-{i}" for i in range(7)]
     for sid in ids:
         insert_record(service, sid)
-    resp = http.get(sessions_path(service), params={**V, "maxpagesize": 3}, headers=service.auth)
+    resp = http.get(sessions_path(service), params={**V, "maxpagesize": 3, "includeEnded": "true"},
+                    headers=service.auth)
     assert resp.status_code == 200
     body = resp.json()
     assert len(body["sessions"]) == 3
     link = body["@nextLink"]
     assert link.startswith(service.url) and "api-version=2021-01-01" in link
-    assert "maxpagesize=3" in link
+    assert "maxpagesize=3" in link and "includeEnded=true" in link
     seen = [s["id"] for s in body["sessions"]]
     while link:
         body = http.get(link, headers=service.auth).json()
@@ -224,11 +225,35 @@ def test_list_pages_with_absolute_next_link(service: RunningService, http: httpx
     assert len(seen) == len(set(seen))
     assert set(ids) <= set(seen)
     with service.client() as client:
-        assert [s.id for s in client.list_sessions(page_size=2)] == seen
+        assert [s.id for s in client.list_sessions(page_size=2, include_ended=True)] == seen
     assert_error(http.get(sessions_path(service), params={**V, "continuationToken": "zz"},
                           headers=service.auth), 400, "BadRequest")
     assert_error(http.get(sessions_path(service), params={**V, "maxpagesize": 0},
                           headers=service.auth), 400, "BadRequest")
+
+
+def test_the_list_has_starting_and_ready_sessions_as_arrs_does(service: RunningService,
+                                                                   http: httpx.Client) -> None:
+    """Found by hand against ARR's reference (and its SDK: "Does not include sessions in
+    'Stopped' state"): the list returned 30 days of ended sessions too. It lists Starting and
+    Ready ones; ``includeEnded=true`` (a farview extension) adds the ended ones."""
+    for sid, status in (("ended-stopped", "Stopped"), ("ended-expired", "Expired"),
+                        ("ended-error", "Error"), ("live-starting", "Starting"),
+                        ("live-ready", "Ready")):
+        insert_record(service, sid, status=status)
+    listed = {s["id"]: s["status"] for s in http.get(
+        sessions_path(service), params=V, headers=service.auth).json()["sessions"]}
+    assert not {"ended-stopped", "ended-expired", "ended-error"} & set(listed)
+    assert {"live-starting", "live-ready"} <= set(listed)
+    assert set(listed.values()) <= {"Starting", "Ready"}
+    everything = {s["id"] for s in http.get(
+        sessions_path(service), params={**V, "includeEnded": "true"},
+        headers=service.auth).json()["sessions"]}
+    assert {"ended-stopped", "ended-expired", "ended-error", "live-ready"} <= everything
+    with service.client() as client:
+        assert "live-ready" in {s.id for s in client.list_sessions()}
+        assert "ended-error" not in {s.id for s in client.list_sessions()}
+        assert "ended-error" in {s.id for s in client.list_sessions(include_ended=True)}
 
 
 def test_terminal_record_fields(service: RunningService) -> None:

@@ -178,7 +178,7 @@ def test_restart_keeps_records_and_marks_live_sessions_error(
         assert survivor.error is not None and "service restarted" in survivor.error["message"]
         assert client.get_session("ended").status == "Stopped"
         assert client.get_session("recent").status == "Stopped"
-        ids = {s.id for s in client.list_sessions()}
+        ids = {s.id for s in client.list_sessions(include_ended=True)}
     assert "ancient" not in ids  # purged: ended more than 30 days ago
     wait_for(lambda: gone(pid), 10, "the leftover host to be killed")
 

@@ -147,12 +147,12 @@ def test_the_readmes_python_example_runs_as_written(service: RunningService) -> 
     for name in ("FARVIEW_URL", "FARVIEW_ACCOUNT_ID", "FARVIEW_ACCOUNT_KEY"):
         env.pop(name, None)
     with _client(service) as rest:
-        before = {s.id for s in rest.list_sessions()}
+        before = {s.id for s in rest.list_sessions(include_ended=True)}
         out = subprocess.run([sys.executable, "-c", code.group(1)], capture_output=True,
                              text=True, env=env, cwd=REPO, timeout=120)
         assert out.returncode == 0, out.stdout + out.stderr
         words = out.stdout.split()
         assert words and int(words[0]) >= 1, out.stdout  # the sequence of the pose it sent
         assert "Traceback" not in out.stderr and "destroyed" not in out.stderr, out.stderr
-        left = [s for s in rest.list_sessions() if s.id not in before]
+        left = [s for s in rest.list_sessions(include_ended=True) if s.id not in before]
         assert all(s.status == "Stopped" for s in left), left

@@ -433,8 +433,11 @@ def test_the_web_viewer_signs_in_shows_the_model_turns_it_and_picks_a_part(
         page.click(f"#sessions tr[data-id='{session_id}'] button:has-text('Open')")
         page.wait_for_function("() => window.farview.stream && window.farview.presented.length > 0", timeout=30_000)
         wait_for(lambda: page.evaluate(FRAME_PIXELS, "video")["lit"] > 2000, 20, "the model on screen")
+        # the stream takes the page's size, not a default (the host's home view may come first,
+        # before the page's first pose: on a busy machine the first frames read 640 wide)
+        wait_for(lambda: page.evaluate(FRAME_PIXELS, "video")["w"] > 800, 20, "the page's size")
         before = page.evaluate(FRAME_PIXELS, "video")
-        assert before["w"] > 800 and before["h"] > 400  # the stream is the page's size, not a default
+        assert before["w"] > 800 and before["h"] > 400
 
         # a drag orbits: the picture changes
         box = page.locator("#video").bounding_box()
