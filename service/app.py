@@ -88,6 +88,7 @@ _UPLOAD_PATH = re.compile(r"^/accounts/[^/]+/sessions/[^/]+/scene/upload/[^/]+\Z
 DEFAULT_MAX_UPLOAD_BYTES = 256 << 20
 """Largest model file the service passes on to a host (the hosts' default model budget)."""
 _ACCOUNT_PATH = re.compile(r"^/(?:v1/)?[Aa]ccounts/([^/]+)(/.*)?\Z", re.DOTALL)
+_SESSION_PATH = re.compile(r"/accounts/[^/]+/sessions/[^/]+")
 KEYS_ONLY = "farview_keys_only"
 """Attribute set on a route's endpoint that accepts account keys only (the token exchange:
 an access token must never buy a fresh one). The envelope reads it from the route the router
@@ -235,7 +236,8 @@ def _error_response(err: ApiError) -> JSONResponse:
     return JSONResponse(err.body(), status_code=err.status, headers=err.headers)
 
 
-def _validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
+def _validation_message(exc: RequestValidationError, content_type: str = "application/json"
+                        ) -> tuple[str, str | None]:
     errors = exc.errors()
     if not errors:
         return "the request is malformed", None
@@ -252,6 +254,11 @@ def _validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
         return ("the request body is missing" if field is None else
                 f"field {field!r} is required"), field
     if field is None:
+        if "json" not in content_type.lower():  # (curl -d sends a form; FastAPI then reads no
+            # JSON at all, and "Input should be a valid dictionary" blamed the JSON)
+            shown = content_type.split(";")[0].strip() or "none"
+            return (f"the request body is read as JSON only: send it with Content-Type: "
+                    f"application/json (this request's Content-Type: {shown})"), None
         return f"the request body is malformed: {first.get('msg')}", None
     return f"field {field!r}: {first.get('msg')}", field
 
@@ -419,14 +426,20 @@ def create_app(manager: SessionManager, auth: Authenticator, *, max_body_bytes: 
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
-        message, target = _validation_message(exc)
+        message, target = _validation_message(exc, request.headers.get("content-type", ""))
         return _error_response(bad_request(message, target=target))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        codes = {404: "NotFound", 405: "MethodNotAllowed"}
+        codes = {400: "BadRequest", 404: "NotFound", 405: "MethodNotAllowed"}
         message = str(exc.detail) if exc.status_code != 404 else \
             f"no such route: {request.method} {request.url.path}"
+        if exc.status_code == 400 and message == "There was an error parsing the body":
+            message = ("the request body could not be parsed as JSON (nested too deep, or "
+                       "not JSON); send a JSON object")  # (FastAPI's words, code "Error")
+        if exc.status_code == 405 and request.method == "DELETE" and \
+                _SESSION_PATH.fullmatch(request.url.path):
+            message += "; a session is stopped with POST …/sessions/{id}/:stop"
         headers = None
         if exc.status_code == 405:  # it names what the resource takes (RFC 9110, 15.5.6): every
             # route of the path, not only the first one's (Starlette's own Allow), which it lacked

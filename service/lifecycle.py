@@ -59,6 +59,10 @@ MAX_LEASE_MINUTES = 1440
 HEALTH_POLL_SECONDS = 0.1
 PURGE_INTERVAL_SECONDS = 3600.0
 ALIVE_INTERVAL_SECONDS = 10.0
+RETRY_WINDOW_S = 300.0
+"""A create repeated this long after the first (same id, same settings) gets the session as
+it is, ended or not: a client retrying a create whose answer it lost. Later, an ended
+session's id is refused (409): ids are not used again."""
 """How often the service records that it is alive (in the store): after a crash, the next run
 ends the lost sessions at that time rather than at its own start."""
 LIVE = frozenset({STARTING, READY})
@@ -212,12 +216,21 @@ class SessionManager:
                 self._runners[(account_id, sid)] = runner
                 runner.task = asyncio.create_task(self._run(record, runner),
                                                   name=f"session {sid}")
-        if not inserted and (record.size, record.max_lease_minutes, record.models) != (
-                size, max_lease_minutes, models):
+        if inserted:
+            return record, True
+        # a retry of the same create: the same size and models, and a lease not over the
+        # record's (a PATCH since may have extended it: the retry after it was refused)
+        if (record.size, record.models) != (size, models) or \
+                max_lease_minutes > record.max_lease_minutes:
             raise conflict(f"session {sid!r} already exists with other settings (size "
                            f"{record.size}, maxLeaseTimeMinutes {record.max_lease_minutes}); "
                            "use another id, or the same settings to retry a create")
-        return record, inserted
+        if record.terminal and self.clock() - record.created_at > RETRY_WINDOW_S:
+            # (an id used again later got the ended session back, 200, as if it were new)
+            raise conflict(f"session {sid!r} was created earlier and has ended "
+                           f"({record.status}); session ids are not used again: create the "
+                           "session with a new id")
+        return record, False
 
     async def get(self, account_id: str, session_id: str) -> SessionRecord:
         record = await self._db(self.store.get, account_id, session_id)

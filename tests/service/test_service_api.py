@@ -256,6 +256,49 @@ def test_the_list_has_starting_and_ready_sessions_as_arrs_does(service: RunningS
         assert "ended-error" in {s.id for s in client.list_sessions(include_ended=True)}
 
 
+def test_a_create_retried_after_a_renew_is_a_retry_and_an_ended_id_is_not_reused(
+        service: RunningService, http: httpx.Client) -> None:
+    """Found by hand (curl and ARR's SDK): a create repeated after its session was renewed got
+    409 (the lease compared was the renewed one); an ended session's id, created again later,
+    got the dead session back with 200, as if it were new. A retry within minutes still gets
+    the session as it is."""
+    import time
+
+    body = {"maxLeaseTimeMinutes": 10, "size": "Standard"}
+    insert_record(service, "renewed", status="Ready")
+    assert http.patch(sessions_path(service, "renewed"), params=V, headers=service.auth,
+                      json={"maxLeaseTimeMinutes": 20}).status_code == 200
+    retried = http.put(sessions_path(service, "renewed"), params=V, headers=service.auth, json=body)
+    assert retried.status_code == 200 and retried.json()["maxLeaseTimeMinutes"] == 20, retried.text
+    longer = http.put(sessions_path(service, "renewed"), params=V, headers=service.auth,
+                      json={**body, "maxLeaseTimeMinutes": 30})
+    assert_error(longer, 409, "Conflict", "other settings")
+    insert_record(service, "old-one", created_at=time.time() - 3600)  # Stopped an hour ago
+    assert_error(http.put(sessions_path(service, "old-one"), params=V, headers=service.auth,
+                          json=body), 409, "Conflict", "has ended (Stopped)", "new id")
+    insert_record(service, "just-failed", status="Error")  # a retry of a create that failed
+    again = http.put(sessions_path(service, "just-failed"), params=V, headers=service.auth, json=body)
+    assert again.status_code == 200 and again.json()["status"] == "Error", again.text
+
+
+def test_bodies_that_are_not_json_and_a_delete_say_what_to_do(service: RunningService,
+                                                                  http: httpx.Client) -> None:
+    """Found by hand: ``curl -d`` (a form's Content-Type) was told "Input should be a valid
+    dictionary", blaming valid JSON; 30,000 nested brackets got the code ``Error`` with
+    "There was an error parsing the body"; DELETE on a session, which ARR's v1 users try, said
+    only "Method Not Allowed"."""
+    body = '{"maxLeaseTimeMinutes": 5, "size": "Standard"}'
+    form = http.put(sessions_path(service, "form"), params=V, content=body, headers={
+        **service.auth, "Content-Type": "application/x-www-form-urlencoded"})
+    assert_error(form, 400, "BadRequest", "Content-Type: application/json",
+                 "application/x-www-form-urlencoded")
+    deep = http.put(sessions_path(service, "deep"), params=V, content="[" * 30_000, headers={
+        **service.auth, "Content-Type": "application/json"})
+    assert_error(deep, 400, "BadRequest", "could not be parsed as JSON")
+    assert_error(http.delete(sessions_path(service, "form"), params=V, headers=service.auth),
+                 405, "MethodNotAllowed", "POST …/sessions/{id}/:stop")
+
+
 def test_terminal_record_fields(service: RunningService) -> None:
     insert_record(service, "fields")
     with service.client() as client:
