@@ -524,7 +524,7 @@ async def connect_to_host(url: str, token: str, *, viewport: tuple[int, int] = (
         servers = await asyncio.wait_for(whep_ice_servers(url, token, verify=verify,
                                                           timeout=timeout), timeout)
     except (SignalingError, TimeoutError) as exc:
-        why = str(exc) or f"no answer within {timeout} s"
+        why = (str(exc) or f"no answer within {timeout} s").replace(f"{url} did not answer: ", "")
         raise ConnectError(f"the signaling endpoint at {url} did not answer: {why}") from None
     if relay_only and not any(s.url.startswith(("turn:", "turns:")) for s in servers):
         raise ConnectError("relay only: the service names no TURN server to relay through; "

@@ -171,6 +171,9 @@ def _describe(props: SessionProperties, scheme: str = "http") -> str:
         lines.append(f"host      {props.endpoint_url(scheme)}")
     if props.error:
         lines.append(f"error     {props.error.get('code')}: {props.error.get('message')}")
+    for m in props.model_status:  # (a model that failed showed only with --json)
+        what = f"{m.status} ({m.code}: {m.message})" if m.status == "Failed" else m.status
+        lines.append(f"model     {m.source}: {what}")
     return "\n".join(lines)
 
 

@@ -165,6 +165,8 @@ def run_viewer(session: Any, args: argparse.Namespace, title: str) -> ViewerResu
         props = await asyncio.to_thread(session.get_properties)
         if props.is_terminal:
             detail = f": {props.error['message']}" if getattr(props, "error", None) else ""
+            if "create a new session" in detail:  # (the service's message says it already)
+                return f"session {session.id} is {props.status}{detail}"
             return f"session {session.id} is {props.status}{detail}; create a new session"
         return None
 

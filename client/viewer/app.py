@@ -38,6 +38,7 @@ from farview.client.errors import (
     ConnectError,
     FarviewError,
     OtherClientConnectedError,
+    RemoteError,
     SessionStateError,
 )
 from farview.client.frame_loop import run_frame_loop, wake_on_frame
@@ -76,12 +77,16 @@ class ViewerResult:
     frames_presented: int = 0
     pose_to_present_ms: list[float] = field(default_factory=list)
     drops: int = 0
-    """Times the stream dropped and the viewer connected again."""
+    """Times the stream dropped."""
+    reconnects: int = 0
+    """Times the viewer connected again after a drop."""
 
     def summary(self) -> str:
         lat = sorted(self.pose_to_present_ms)
-        dropped = (f"; the stream dropped {self.drops} time{'s' if self.drops != 1 else ''} "
-                   "and reconnected" if self.drops else "")
+        times = f"{self.drops} time{'s' if self.drops != 1 else ''}"
+        dropped = ("" if not self.drops else
+                   f"; the stream dropped {times} and reconnected" if self.reconnects >= self.drops
+                   else f"; the stream dropped {times}, reconnected {self.reconnects}")
         if not lat:
             return frames_presented(self.frames_presented) + dropped
         p50 = lat[len(lat) // 2]
@@ -93,6 +98,10 @@ class ViewerResult:
 def frames_presented(n: int) -> str:
     """``"1 frame presented"``, ``"2 frames presented"``."""
     return f"{n} frame presented" if n == 1 else f"{n} frames presented"
+
+
+NOTICE_SECONDS = 6.0
+"""How long a scene action's notice stays in the status line."""
 
 
 class StreamWorker:
@@ -115,11 +124,13 @@ class StreamWorker:
         self.stats_lines: list[str] = []
         self.connected_once = threading.Event()
         self.drops = 0
-        """Streams that dropped after connecting (each followed by a reconnection)."""
+        """Streams that dropped after connecting."""
+        self.reconnects = 0
+        """Connections made again after a drop."""
         self.receive_to_present_ms: float | None = None
         """Set by the display thread for the newest presented frame (a float: atomic to share)."""
-        self.notice = ""
-        """The last scene action's outcome ("selected Piston_2"), shown in the status line."""
+        self._notice = ""
+        self._notice_at = -math.inf
         self.selected: tuple[int, str] | None = None
         self.hidden: list[int] = []
         self.scene_bounds: Bounds | None = None
@@ -150,6 +161,16 @@ class StreamWorker:
             vw, vh = pose.viewport
             x, y = x * vw / max(frame.width, 1), y * vh / max(frame.height, 1)
             self._thread.submit(self._scene_action(self._pick(pose, x, y)))
+
+    @property
+    def notice(self) -> str:
+        """The last scene action's outcome ("selected Piston_2"), shown in the status line for
+        :data:`NOTICE_SECONDS` ("nothing under the cursor" stayed for minutes)."""
+        return self._notice if time.monotonic() - self._notice_at < NOTICE_SECONDS else ""
+
+    @notice.setter
+    def notice(self, text: str) -> None:
+        self._notice, self._notice_at = text, time.monotonic()
 
     def hide_selection(self) -> None:
         self._thread.submit(self._scene_action(self._hide_selection()))
@@ -206,7 +227,10 @@ class StreamWorker:
 
     async def _hide_selection(self) -> None:
         conn = self._conn
-        if conn is None or not conn.is_connected or self.selected is None:
+        if conn is None or not conn.is_connected:
+            return
+        if self.selected is None:
+            self.notice = "nothing selected: click a part first"
             return
         entity_id, name = self.selected
         entity = conn.scene.entity(entity_id)
@@ -229,12 +253,20 @@ class StreamWorker:
         self.focus_bounds = box
 
     async def _show_all(self) -> None:
+        """Every hidden part of the scene, not only those this viewer hid (the scene is the
+        session's: another client's hidden parts stayed hidden)."""
         conn = self._conn
         if conn is None or not conn.is_connected:
             return
-        for entity_id in self.hidden:
-            await conn.scene.entity(entity_id).set_hidden(None)
-        self.notice = f"showing {len(self.hidden)} hidden part(s) again"
+        ids = {e.id for e in await conn.scene.find(hidden=True)} | set(self.hidden)
+        for entity_id in ids:
+            try:
+                await conn.scene.entity(entity_id).set_hidden(None)
+            except RemoteError as exc:
+                if exc.code != "NotFound":  # (a part removed since: nothing to show)
+                    raise
+        self.notice = (f"showing {len(ids)} hidden part{'s' if len(ids) != 1 else ''} again"
+                       if ids else "nothing is hidden")
         self.hidden = []
 
     async def _main(self) -> None:
@@ -266,13 +298,16 @@ class StreamWorker:
                     # connect, relay only without a TURN server)
                     self._end(EXIT_CONNECT_FAILED, str(exc))
                     return
-                self.status = "reconnecting…"
+                if not self.status.startswith("the session service stopped"):
+                    self.status = "reconnecting…"
                 if str(exc) != failed:  # (said once, not every second)
                     log.warning("farview: reconnecting: %s", exc)
                     failed = str(exc)
                 await asyncio.sleep(RECONNECT_DELAY)
                 continue
             first = not self.connected_once.is_set()
+            if not first:
+                self.reconnects += 1
             self.connected_once.set()
             self.status = ""
             if first:
@@ -288,9 +323,11 @@ class StreamWorker:
                 self._end(EXIT_SESSION_ENDED, reason)
                 return
             # (said: with INFO only, a 10 s outage left two "connected" lines and nothing else)
-            log.warning("farview: the stream dropped (%s); reconnecting", self._conn.close_reason)
+            reason = self._conn.close_reason or "the connection closed"
+            log.warning("farview: the stream dropped (%s); reconnecting", reason)
             self.drops += 1
-            self.status = "reconnecting…"
+            self.status = ("the session service stopped; waiting for it…"
+                           if "service is shutting down" in reason else "reconnecting…")
             await asyncio.sleep(RECONNECT_DELAY)
 
     async def _read_scene_bounds(self, conn: RenderingConnection) -> None:
@@ -323,6 +360,9 @@ class StreamWorker:
             await asyncio.sleep(STATS_PERIOD)
             conn = self._conn
             if conn is None or not conn.is_connected:
+                # (the last connection's figures, "received 60/s", stayed on screen through a
+                # 90 s outage)
+                self.stats_lines = ["not connected"] if self.connected_once.is_set() else []
                 continue
             self.stats_lines = format_connection_stats(conn, discarded=self._mailbox.discarded,
                                                        receive_to_present_ms=self.receive_to_present_ms)
@@ -375,10 +415,11 @@ def default_camera() -> CameraController:
                                         pitch=DEFAULT_PITCH))
 
 
-def frame_camera(camera: CameraController, worker: StreamWorker, aspect: float = math.inf) -> bool:
+def frame_camera(camera: CameraController, worker: StreamWorker, aspect: float = math.inf, *,
+                 go: bool = True) -> bool:
     """Once the worker knows the scene's bounds: make the view that shows them whole (in a
-    view of ``aspect``, width / height) the camera's home (R returns there) and go there. True
-    when it did."""
+    view of ``aspect``, width / height) the camera's home (R returns there) and, with ``go``,
+    go there. True when it did."""
     if worker.scene_bounds is None:
         return False
     bounds = worker.scene_bounds
@@ -388,7 +429,8 @@ def frame_camera(camera: CameraController, worker: StreamWorker, aspect: float =
     except ValueError as exc:
         log.info("cannot frame the scene (%s); keeping the default camera", exc)
         return True
-    camera.reset()
+    if go:
+        camera.reset()
     return True
 
 
@@ -422,14 +464,21 @@ def run_window(worker: StreamWorker, mailbox: LatestMailbox[Frame], *, size: tup
         picker.loop = loop
         worker.start()
         presented = 0
-        framed = False
+        framed_aspect: float | None = None  # the window's shape the home view was framed for
 
         def step() -> bool:
-            nonlocal presented, framed
+            nonlocal presented, framed_aspect
             loop.set_status(worker.status or worker.notice or None)
             fw, fh = window.framebuffer_size()
             aspect = fw / fh if fw > 0 and fh > 0 else math.inf  # (a minimised window: 0 x 0)
-            framed = framed or frame_camera(loop.camera, worker, aspect)
+            if framed_aspect is None:
+                if frame_camera(loop.camera, worker, aspect):
+                    framed_aspect = aspect
+            elif math.isfinite(aspect) and abs(aspect / framed_aspect - 1) > 0.01:
+                # the window changed shape: R fits the model to it as it is now (it kept the
+                # home of the first shape and cut the model off in a window made upright)
+                frame_camera(loop.camera, worker, aspect, go=False)
+                framed_aspect = aspect
             focus_camera(loop.camera, worker, aspect)
             if not loop.step():
                 return False
@@ -453,7 +502,7 @@ def run_window(worker: StreamWorker, mailbox: LatestMailbox[Frame], *, size: tup
             result.frames_presented = loop.frames_presented
             worker.stop()
             loop.close()
-    result.drops = worker.drops
+    result.drops, result.reconnects = worker.drops, worker.reconnects
     if worker.ended is not None:
         result.exit_code, result.message = worker.ended
     return result
@@ -554,7 +603,7 @@ def run_headless(worker: StreamWorker, mailbox: LatestMailbox[Frame], *, size: t
             result.message = result.message or "no frame arrived; no screenshot written"
         else:
             Image.fromarray(last.to_rgb(), "RGB").save(screenshot)
-    result.drops = worker.drops
+    result.drops, result.reconnects = worker.drops, worker.reconnects
     if worker.ended is not None:
         result.exit_code, result.message = worker.ended
     return result
@@ -563,6 +612,7 @@ def run_headless(worker: StreamWorker, mailbox: LatestMailbox[Frame], *, size: t
 def print_result(result: ViewerResult, out: Any) -> None:
     if result.message:
         print(f"farview: {result.message}", file=out)
-    if result.message and result.frames_presented == 0 and result.exit_code == EXIT_USAGE:
-        return  # (refused before it ran: "0 frames presented in 0 ticks" read as if it had)
+    if result.message and result.frames_presented == 0 and result.exit_code != EXIT_OK:
+        return  # (refused before it showed anything: a usage error, another client connected,
+        # no connection: "0 frames presented" after the reason read as if it had run)
     print(result.summary(), file=out)

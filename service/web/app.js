@@ -153,6 +153,7 @@ async function openViewer(id, remember = true) {
   state.leaving = false;
   state.selected = null;
   state.otherSelected = [];
+  state.sceneBox = null;
   state.hidden.clear();
   Object.assign(state, { presented: [], latencies: [], lastMeta: null, lastStats: null, bitrate: null,
     lastPoseSequence: null });
@@ -345,6 +346,7 @@ async function frameScene(stream) {
     if (!boxes.length) return;
     const lo = [0, 1, 2].map((i) => Math.min(...boxes.map((b) => b.min[i])));
     const hi = [0, 1, 2].map((i) => Math.max(...boxes.map((b) => b.max[i])));
+    state.sceneBox = [lo, hi];
     state.camera.home = framing(lo, hi, HOME_YAW, HOME_PITCH, FOV_Y_DEG, aspectNow());
     state.camera.reset();
     state.dirty = true;
@@ -465,6 +467,9 @@ function tick(now) {
   if (viewport[0] !== state.viewport[0] || viewport[1] !== state.viewport[1]) {
     state.viewport = viewport; // a resize: the host renders the new size from the next pose
     state.dirty = true;
+    if (state.sceneBox) { // R fits the model to the new shape (the camera stays where it is)
+      state.camera.home = framing(...state.sceneBox, HOME_YAW, HOME_PITCH, FOV_Y_DEG, viewport[0] / viewport[1]);
+    }
   }
   if (state.dirty && state.stream && !state.xr) {
     const sent = state.stream.sendPose([state.camera.view(viewport[0] / viewport[1])], viewport, 0.05, 1000);

@@ -279,7 +279,11 @@ def test_session_cli(service: RunningService) -> None:
     assert failed.returncode == 1
     assert "/nonexistent/x.glb failed to load (NotFound)" in failed.stderr
     assert "stopping session cli-2" in failed.stderr
-    assert "status    Stopped" in cli("show", "cli-2").stdout
+    shown_failed = cli("show", "cli-2").stdout
+    assert "status    Stopped" in shown_failed
+    # the model's failure is in the plain output too (it was in --json only)
+    assert "model     /nonexistent/x.glb: Failed (NotFound: " in shown_failed, shown_failed
+    assert "model     " in shown.stdout and ": Loaded" in shown.stdout, shown.stdout
     for result in (created, shown, stopped):
         assert service.account_key not in result.stdout + result.stderr
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from farview.client.connection import connect_to_host
-from farview.client.viewer.app import StreamWorker, default_camera, focus_camera
+from farview.client.viewer.app import StreamWorker, default_camera, focus_camera, frame_camera
 from farview.input.camera import framing
 from farview.input.pose import Fov, Pose, PoseRequest, View
 from farview.streaming.frame import Frame
@@ -91,5 +91,20 @@ def test_click_selects_x_hides_u_shows(host: RunningHost) -> None:
         restored_change = np.abs(shown - original)[y0:y1, x0:x1].mean()
         assert hidden_change > 10, "hiding the picked part should change the pixels under the cursor"
         assert restored_change < hidden_change / 3, "showing all should restore the part"
+        # nothing selected or hidden: X and U say so (X did nothing and said nothing; U said
+        # "showing 0 hidden part(s) again")
+        worker.hide_selection()
+        _wait(lambda: worker.notice == "nothing selected: click a part first", "X's notice")
+        worker.show_all()
+        _wait(lambda: worker.notice == "nothing is hidden", "U's notice")
+        # a window made upright: its home view (R) fits the model across the width, and is
+        # only remembered (the camera does not jump)
+        wide, upright = default_camera(), default_camera()
+        assert frame_camera(wide, worker, 16 / 9)
+        before = (upright.target, upright.distance)
+        assert frame_camera(upright, worker, 0.4, go=False)
+        assert (upright.target, upright.distance) == before
+        upright.reset()
+        assert upright.distance == pytest.approx(wide.distance / 0.4)
     finally:
         worker.stop()

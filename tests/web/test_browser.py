@@ -349,6 +349,15 @@ def test_a_page_takes_up_the_sessions_scene_and_frees_it_when_closed(
         assert page.is_visible("#overlay") == shown
         page.keyboard.press("i")
         assert page.is_visible("#overlay") != shown
+        # a window made upright: the home view (R) fits the model across its width
+        page.wait_for_function("() => window.farview.sceneBox")
+        wide = page.evaluate("() => window.farview.camera.home.distance")
+        page.set_viewport_size({"width": 300, "height": 900})
+        page.wait_for_function("() => window.farview.viewport[0] < window.farview.viewport[1]")
+        aspect = page.evaluate("() => window.farview.viewport[0] / window.farview.viewport[1]")
+        wait_for(lambda: page.evaluate("() => window.farview.camera.home.distance")
+                 == pytest.approx(wide / aspect, rel=1e-6), 10, "the home view for the upright shape")
+        page.set_viewport_size({"width": 800, "height": 600})
         # Full screen shows the stage alone; F (or Esc) leaves
         page.click("#fullscreen")
         page.wait_for_function("() => document.fullscreenElement && document.fullscreenElement.id === 'stage'")
