@@ -41,6 +41,9 @@ ZOOM_STEP = 1.15
 """Distance ratio per wheel step; multiplicative so zoom feels the same near and far."""
 MIN_DISTANCE = 0.01
 MAX_DISTANCE = 10_000.0
+MAX_ZOOM_OUT = 20.0
+"""Zooming out stops at this many times the home view's distance (the model about 1/20 of the
+view across)."""
 
 
 @dataclass(frozen=True)
@@ -176,7 +179,10 @@ class CameraController:
         """Dolly towards the target (positive steps, wheel up) or away (negative)."""
         # Clamp the exponent first: a wild scroll value must saturate, not overflow a float.
         steps = max(-100.0, min(100.0, steps))
-        self.distance = min(MAX_DISTANCE, max(MIN_DISTANCE, self.distance * ZOOM_STEP ** -steps))
+        # no farther than MAX_ZOOM_OUT times the home view's distance (60 clicks out left the
+        # model a pixel, or nothing, with only R to bring it back); in, as close as the user likes
+        farthest = min(MAX_DISTANCE, max(self.distance, self.home.distance * MAX_ZOOM_OUT))
+        self.distance = min(farthest, max(MIN_DISTANCE, self.distance * ZOOM_STEP ** -steps))
 
     def move(self, forward: float, right: float, up: float, dt: float, speed: float) -> None:
         """Fly: translate eye and target along view forward/right and world up.

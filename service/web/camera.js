@@ -9,6 +9,7 @@ export const MAX_PITCH = (89 * Math.PI) / 180;
 export const ZOOM_STEP = 1.15;
 export const MIN_DISTANCE = 0.01;
 export const MAX_DISTANCE = 10000;
+export const MAX_ZOOM_OUT = 20; // input/camera.py MAX_ZOOM_OUT
 export const FRAMING_MARGIN = 1.3; // input/camera.py FRAMING_MARGIN
 export const ORBIT_PER_HEIGHT = Math.PI; // radians per viewport height dragged
 
@@ -94,7 +95,9 @@ export class OrbitCamera {
 
   zoom(steps) {
     const s = Math.max(-100, Math.min(100, steps));
-    this.distance = Math.min(MAX_DISTANCE, Math.max(MIN_DISTANCE, this.distance * ZOOM_STEP ** -s));
+    // no farther than MAX_ZOOM_OUT times the home view's distance (input/camera.py)
+    const farthest = Math.min(MAX_DISTANCE, Math.max(this.distance, this.home.distance * MAX_ZOOM_OUT));
+    this.distance = Math.min(farthest, Math.max(MIN_DISTANCE, this.distance * ZOOM_STEP ** -s));
   }
 
   move(forward, right, up, dt, speed) {

@@ -100,7 +100,14 @@ def test_zoom_is_multiplicative_and_bounded() -> None:
     cam.zoom(2)
     assert cam.distance < 3.0
     cam.zoom(-10_000)
-    assert cam.distance == pytest.approx(10_000.0)
+    # out no farther than 20 times the home view (the model went to a pixel, then nothing)
+    assert cam.distance == pytest.approx(3.0 * 20)
+    cam.zoom(10_000)
+    assert cam.distance == pytest.approx(0.01)  # in as far as the user likes
+    far = CameraController(CameraState(distance=9_000.0))
+    far.distance = 9_500.0  # (flown out past it: zooming out does not pull it in)
+    far.zoom(-10_000)
+    assert far.distance == pytest.approx(10_000.0)
 
 
 def test_move_flies_along_view() -> None:

@@ -3,7 +3,7 @@
 // Run: node --test tests/web/ (tests/web/test_wire_vectors.py runs it in the Python suite).
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { FOV_Y_DEG, FRAMING_MARGIN, framing } from "../../service/web/camera.js";
+import { FOV_Y_DEG, FRAMING_MARGIN, MAX_ZOOM_OUT, OrbitCamera, framing } from "../../service/web/camera.js";
 
 const LO = [-0.325, -0.262, -0.261]; // the sample engine
 const HI = [0.313, 0.271, 0.235];
@@ -21,4 +21,12 @@ test("an upright view backs off until the sphere fits its width too", () => {
   const upright = framing(LO, HI, 0.6, -0.35, FOV_Y_DEG, 0.45); // a phone, 412 x 915
   assert.ok(Math.abs(upright.distance / wide.distance - 1 / 0.45) < 1e-9);
   assert.deepEqual(upright.target, wide.target);
+});
+
+test("zooming out stops at MAX_ZOOM_OUT times the home view; zooming in does not", () => {
+  const cam = new OrbitCamera({ target: [0, 0, 0], distance: 3, yaw: 0, pitch: 0 });
+  cam.zoom(-10000);
+  assert.ok(Math.abs(cam.distance - 3 * MAX_ZOOM_OUT) < 1e-9);
+  cam.zoom(10000);
+  assert.ok(cam.distance < 0.02);
 });
