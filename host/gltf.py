@@ -510,7 +510,8 @@ class Node:
 
     index: int
     name: str
-    """The file's name, or ``node_<index>`` when it has none (stable across loads)."""
+    """The file's name; without one, its mesh's name, or ``node_<index>`` when neither has
+    one (stable across loads)."""
     translation: tuple[float, float, float] = (0.0, 0.0, 0.0)
     rotation: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 1.0)
     scale: tuple[float, float, float] = (1.0, 1.0, 1.0)
@@ -2102,6 +2103,10 @@ class _Loader:
         mesh = meshes[n["mesh"]] if "mesh" in n else None
         if mesh is not None and mesh.name == name:
             name = mesh.name  # one string for both: CAD exports name a part's node and mesh alike
+        elif mesh is not None and name == f"node_{i}" and mesh.name != f"mesh_{n['mesh']}":
+            # a node without a name takes its mesh's ("Wheels", where viewers said "node_4"
+            # of the milk truck's wheels): the name a part is picked, found and shown by
+            name = mesh.name
         return Node(
             i, name, cast("tuple[float, float, float]", t),
             cast("tuple[float, float, float, float]", rotation),
