@@ -1009,12 +1009,9 @@ def _node_trs(nodes: list[Node]) -> list[tuple[list[float] | None, tuple[float, 
     if not given:
         return out
     columns = np.array([nodes[i].matrix for i in given], dtype=np.float64).reshape(-1, 16)
-    m = columns.reshape(-1, 4, 4).transpose(0, 2, 1)
-    finite = np.isfinite(columns).all(axis=1)
+    t, q, s, residual = transforms.decompose_column_major(columns)
     with np.errstate(all="ignore"):
-        t, q, s, residual = transforms.decompose_many(
-            np.where(np.broadcast_to(finite.reshape(-1, 1, 1), m.shape), m, np.eye(4)))
-        exact = finite & (residual <= 1e-6 * np.maximum(1.0, np.abs(columns).max(axis=1)))
+        exact = residual <= 1e-6 * np.maximum(1.0, np.abs(columns).max(axis=1))
     for k, i in enumerate(given):
         out[i] = ((None, tuple(t[k].tolist()), tuple(q[k].tolist()), tuple(s[k].tolist()))
                   if exact[k] else (columns[k].tolist(), *out[i][1:]))

@@ -86,8 +86,9 @@ def _node_transform(node: Node) -> tuple[Vec3, Quat, Vec3]:
         raise SceneError(f"{where}: {exc.message}") from None
 
 
-_NO_TRANSFORM: tuple[Vec3, Quat, Vec3] = (lambda n: (n.translation, n.rotation, n.scale))(
-    Node(0, ""))
+_DEFAULT_NODE = Node(0, "")
+_NO_TRANSFORM: tuple[Vec3, Quat, Vec3] = (_DEFAULT_NODE.translation, _DEFAULT_NODE.rotation,
+                                          _DEFAULT_NODE.scale)
 """A glTF node's defaults (the same tuples, shared by every part that has them)."""
 
 
@@ -97,16 +98,13 @@ def _matrix_transforms(nodes: Sequence[Node]) -> list[tuple[Vec3, Quat, Vec3]]:
     the one shared tuple (as a node's defaults are), not new floats for each part."""
     if not nodes:
         return []
-    m = np.array([n.matrix for n in nodes], dtype=np.float64).reshape(-1, 4, 4)
-    m = m.transpose(0, 2, 1)  # (column-major in the file)
-    finite = np.isfinite(m.reshape(len(m), 16)).all(axis=1)
-    usable = np.where(np.broadcast_to(finite.reshape(-1, 1, 1), m.shape), m, np.eye(4))
-    with np.errstate(all="ignore"):  # overflow shows as inf/NaN, checked below
-        try:
-            t, q, s, residual = transforms.decompose_many(usable)
-        except np.linalg.LinAlgError:
-            return [_node_transform(n) for n in nodes]  # (each says what it cannot split)
-        ok = (finite & np.isfinite(t).all(axis=1) & np.isfinite(q).all(axis=1)
+    try:
+        t, q, s, residual = transforms.decompose_column_major(
+            [cast("tuple[float, ...]", n.matrix) for n in nodes])
+    except np.linalg.LinAlgError:
+        return [_node_transform(n) for n in nodes]  # (each says what it cannot split)
+    with np.errstate(all="ignore"):
+        ok = (np.isfinite(t).all(axis=1) & np.isfinite(q).all(axis=1)
               & np.isfinite(s).all(axis=1)
               & (residual <= 1e-4 * np.maximum(1.0, np.abs(s).max(axis=1))))
     if not ok.all():

@@ -119,6 +119,22 @@ def decompose_many(m: npt.NDArray[np.float64]) -> tuple[
     return t, q, s, residual
 
 
+def decompose_column_major(columns: npt.ArrayLike) -> tuple[
+        npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64],
+        npt.NDArray[np.float64]]:
+    """:func:`decompose_many` of matrices as glTF writes them (16 numbers each, column-major).
+    A matrix with a value that is not finite gives a residual of infinity (the others are
+    decomposed as usual; its own would fail the SVD for them all)."""
+    flat = np.array(columns, dtype=np.float64).reshape(-1, 16)
+    m = flat.reshape(-1, 4, 4).transpose(0, 2, 1)
+    finite = np.isfinite(flat).all(axis=1)
+    with np.errstate(all="ignore"):  # (overflow shows as inf/NaN in what comes out)
+        t, q, s, residual = decompose_many(
+            np.where(np.broadcast_to(finite.reshape(-1, 1, 1), m.shape), m, np.eye(4)))
+    residual[~finite] = np.inf
+    return t, q, s, residual
+
+
 def perspective_from_tangents(
     tan_left: float, tan_right: float, tan_up: float, tan_down: float, near: float, far: float
 ) -> Mat4:
