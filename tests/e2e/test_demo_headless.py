@@ -96,6 +96,15 @@ def test_ctrl_c_stops_the_demos_session_and_everything_it_started(tmp_path: Path
         raise AssertionError(f"the session service (pid {service_pid}) outlived demo")
 
 
+def _local_env(data_dir: Path) -> dict[str, str]:
+    """The environment of a command that finds the local service in ``data_dir`` by itself
+    (no URL or account from the caller's environment, no display)."""
+    env = {**os.environ, "FARVIEW_DATA_DIR": str(data_dir), "PYTHONUNBUFFERED": "1"}
+    for key in ("FARVIEW_URL", "FARVIEW_ACCOUNT_ID", "FARVIEW_ACCOUNT_KEY", "DISPLAY"):
+        env.pop(key, None)
+    return env
+
+
 def test_view_says_why_it_could_not_connect_and_fails(tmp_path: Path) -> None:
     """``farview view S --relay-only`` on a service that names no TURN server (and any first
     connection that fails: ICE that cannot connect) retried until ``--duration`` ran out, then
@@ -106,9 +115,7 @@ def test_view_says_why_it_could_not_connect_and_fails(tmp_path: Path) -> None:
     try:
         with svc.client() as rest:
             rest.create_session("no-turn", max_lease_time_minutes=10).wait_until_ready(90)
-        env = {**os.environ, "FARVIEW_DATA_DIR": str(svc.data_dir), "PYTHONUNBUFFERED": "1"}
-        for key in ("FARVIEW_URL", "FARVIEW_ACCOUNT_ID", "FARVIEW_ACCOUNT_KEY", "DISPLAY"):
-            env.pop(key, None)
+        env = _local_env(svc.data_dir)
         out = subprocess.run(
             [sys.executable, "-m", "farview", "view", "no-turn", "--headless", "--relay-only",
              "--size", "320x240", "--duration", "30"],
@@ -135,9 +142,7 @@ def test_view_says_when_the_stream_dropped_and_counts_it(tmp_path: Path) -> None
     try:
         with svc.client() as rest:
             rest.create_session("drops", max_lease_time_minutes=600).wait_until_ready(90)
-        env = {**os.environ, "FARVIEW_DATA_DIR": str(svc.data_dir), "PYTHONUNBUFFERED": "1"}
-        for key in ("FARVIEW_URL", "FARVIEW_ACCOUNT_ID", "FARVIEW_ACCOUNT_KEY", "DISPLAY"):
-            env.pop(key, None)
+        env = _local_env(svc.data_dir)
         proc = subprocess.Popen(
             [sys.executable, "-m", "farview", "view", "drops", "--headless", "--size", "320x240",
              "--duration", "13"], cwd=REPO, env=env, stdout=subprocess.PIPE,

@@ -149,6 +149,20 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningService
     assert svc.stop() == 0, svc.output()
 
 
+@contextlib.contextmanager
+def service_with_session(data_dir: Path, session_id: str, lease_minutes: int = 60
+                         ) -> Iterator[RunningService]:
+    """A real service in ``data_dir`` with one Ready session ``session_id``; stopped after."""
+    svc = launch_service(data_dir)
+    try:
+        with svc.client() as rest:
+            rest.create_session(session_id, max_lease_time_minutes=lease_minutes
+                                ).wait_until_ready(90)
+        yield svc
+    finally:
+        svc.stop()
+
+
 def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():

@@ -23,20 +23,15 @@ from farview.client import (
     TimedOutError,
 )
 from tests.hosting import SHARED_MODELS
-from tests.service.conftest import RunningService, launch_service
+from tests.service.conftest import RunningService, service_with_session
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningService]:
-    svc = launch_service(tmp_path_factory.mktemp("misuse"))
-    try:
-        with svc.client() as rest:
-            rest.create_session("misuse", max_lease_time_minutes=60).wait_until_ready(90)
+    with service_with_session(tmp_path_factory.mktemp("misuse"), "misuse", 60) as svc:
         yield svc
-    finally:
-        svc.stop()
 
 
 def _session(rest: RemoteRenderingClient) -> RenderingSession:

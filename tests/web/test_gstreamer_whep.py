@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.service.conftest import RunningService, launch_service
+from tests.service.conftest import RunningService, service_with_session
 
 pytestmark = pytest.mark.slow
 
@@ -24,13 +24,8 @@ DEBIAN_PYTHON = "/usr/bin/python3"
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningService]:
-    svc = launch_service(tmp_path_factory.mktemp("gst"))
-    try:
-        with svc.client() as rest:
-            rest.create_session("gst-1", max_lease_time_minutes=30).wait_until_ready(90)
+    with service_with_session(tmp_path_factory.mktemp("gst"), "gst-1", 30) as svc:
         yield svc
-    finally:
-        svc.stop()
 
 
 def _play(svc: RunningService, seconds: float) -> dict[str, object]:
