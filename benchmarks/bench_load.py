@@ -35,7 +35,7 @@ def main() -> int:
     args = parser.parse_args()
     leaks: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
-        svc = launch_service(Path(tmp) / "data")
+        svc = launch_service(Path(tmp) / "data", "--max-sessions", str(args.max_sessions))
         try:
             for n in range(1, args.max_sessions + 1):
                 print(f"== {n} concurrent session(s), {args.rounds} rounds, {args.stream_seconds:g} s streaming",

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
         SessionStateError,
         TimedOutError,
         TooManyRequestsError,
+        TooManySessionsError,
     )
     from farview.client.rest import AsyncRemoteRenderingClient, RemoteRenderingClient
     from farview.client.session import AsyncRenderingSession, RenderingSession, SessionProperties
@@ -65,6 +66,7 @@ _HOMES = {
     "SessionStateError": "farview.client.errors",
     "TimedOutError": "farview.client.errors",
     "TooManyRequestsError": "farview.client.errors",
+    "TooManySessionsError": "farview.client.errors",
 }
 """Where each public name lives."""
 
@@ -94,6 +96,7 @@ __all__ = [
     "SessionStateError",
     "TimedOutError",
     "TooManyRequestsError",
+    "TooManySessionsError",
 ]
 
 __getattr__, __dir__ = lazy_exports(__name__, _HOMES)

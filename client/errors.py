@@ -15,6 +15,7 @@
     │   ├── ConflictError            409: the id exists with other settings
     │   ├── LeaseError               422: a lease that is not larger / out of range
     │   ├── TooManyRequestsError     429: over the account's rate limit (``retry_after`` seconds)
+    │   ├── TooManySessionsError     503: the service already runs as many sessions as it may
     │   └── ServerError              5xx, or the service could not be reached
     ├── SessionStateError            the session is not Ready (Stopped, Expired, Error, timed out)
     ├── ModelLoadError               a model the session was created with failed to load
@@ -72,6 +73,11 @@ class TooManyRequestsError(ServiceError):
     def __init__(self, message: str, *, retry_after: float = 1.0, **kw: Any) -> None:
         super().__init__(message, **kw)
         self.retry_after = retry_after
+
+
+class TooManySessionsError(ServiceError):
+    """503 ``TooManySessions``: the service already runs as many sessions as its operator allows
+    (``farview serve --max-sessions``); stop one, or create again when one has ended."""
 
 
 class ServerError(ServiceError):

@@ -31,6 +31,7 @@ from farview.client.errors import (
     ServiceError,
     SessionNotFoundError,
     TooManyRequestsError,
+    TooManySessionsError,
 )
 from farview.client.local import find_local_service
 from farview.client.session import AsyncRenderingSession, RenderingSession, SessionProperties
@@ -86,6 +87,8 @@ def _error_for(resp: httpx.Response, account_id: str) -> ServiceError:
         retry = resp.headers.get("retry-after", "1")
         return TooManyRequestsError(message, retry_after=float(retry) if retry.isdigit() else 1.0,
                                     **kw)
+    if status == 503 and code == "TooManySessions":
+        return TooManySessionsError(message, **kw)
     if 400 <= status < 500:
         return BadRequestError(message or f"HTTP {status}", **kw)
     return ServerError(f"the session service failed (HTTP {status}): {message}".rstrip(": "),

@@ -772,7 +772,7 @@ def _document_errors(schema: dict[str, Any]) -> dict[str, Any]:
     components["ErrorBody"] = ErrorBody.model_json_schema(ref_template="#/components/schemas/{model}")
     components["ErrorBody"].pop("$defs", None)
     body = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
-    for operations in schema.get("paths", {}).values():
+    for path, operations in schema.get("paths", {}).items():
         for method, operation in operations.items():
             responses = operation.setdefault("responses", {})
             responses.pop("422", None)
@@ -781,6 +781,9 @@ def _document_errors(schema: dict[str, Any]) -> dict[str, Any]:
                       "429": "too many creates or reads for the account; Retry-After says when to retry"}
             if method == "put":
                 errors["409"] = "the session id exists with other settings"
+            if (method == "put" and "/sessions/" in path) or path.endswith("/sessions/create"):
+                errors["503"] = ("TooManySessions: the service runs as many sessions as it may "
+                                 "(farview serve --max-sessions); stop one or try again later")
             if method == "patch":
                 errors["422"] = "the lease cannot be changed that way (not larger, over 1440, or ended)"
             for status, description in errors.items():

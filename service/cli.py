@@ -44,6 +44,7 @@ from farview.service.config import (
     DEFAULT_HOST,
     DEFAULT_HOST_START_TIMEOUT,
     DEFAULT_LEASE_UNIT_SECONDS,
+    DEFAULT_MAX_SESSIONS,
     DEFAULT_PORT,
     ServiceSettings,
     load_settings,
@@ -126,6 +127,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-bitrate", type=bitrate_argument, metavar="BPS",
                    help="the least a stream's congestion control lowers the bit rate to (default 500k; env "
                    "FARVIEW_MIN_BITRATE)")
+    p.add_argument("--max-sessions", type=int, metavar="N",
+                   help=f"sessions (Starting or Ready, all accounts together) this service runs at "
+                   f"once; a create over it is refused with 503 TooManySessions (default "
+                   f"{DEFAULT_MAX_SESSIONS}; 0: no limit; env FARVIEW_MAX_SESSIONS)")
     p.add_argument("--lease-unit-seconds", type=float,
                    help=f"seconds per lease minute (default {DEFAULT_LEASE_UNIT_SECONDS:g}; "
                    "env FARVIEW_LEASE_UNIT_SECONDS); tests shorten it")
@@ -163,6 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         "min_bitrate": args.min_bitrate,
         "max_bitrate": args.max_bitrate,
         "host_start_timeout": args.host_start_timeout,
+        "max_sessions": args.max_sessions,
     }
     try:
         settings = load_settings(cli, config_file=args.config)
@@ -275,6 +281,7 @@ async def serve(settings: ServiceSettings) -> int:
     manager = SessionManager(store, LocalHostPool(data_dir), auth,
                              lease_unit_seconds=settings.lease_unit_seconds,
                              host_start_timeout=settings.host_start_timeout,
+                             max_sessions=settings.max_sessions,
                              retention_days=settings.retention_days, model_sources=sources,
                              model_url_hosts=settings.model_url_hosts, media=settings.media_network(),
                              bitrates=(settings.min_bitrate, settings.max_bitrate))

@@ -37,6 +37,9 @@ DEFAULT_HOST_START_TIMEOUT = 60.0
 DEFAULT_MAX_BODY_BYTES = 64 * 1024
 DEFAULT_PAGE_SIZE = 100
 DEFAULT_RETENTION_DAYS = 30.0
+DEFAULT_MAX_SESSIONS = 4
+"""Sessions (Starting or Ready, every account's) the service runs at once: each is a render
+host process with its own GL context, encoder and, on llvmpipe, a core's worth of drawing."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -76,6 +79,9 @@ class ServiceSettings:
     reads_per_second: float = DEFAULT_READS_PER_SECOND
     """Session reads (GET a session or the list) one account may make a second (bursts of two
     seconds' worth); over it: 429 with Retry-After. 0: no limit."""
+    max_sessions: int = DEFAULT_MAX_SESSIONS
+    """Sessions (Starting or Ready, all accounts together) the service runs at once; a create
+    over it gets 503 ``TooManySessions``. 0: no limit."""
     model_sources: str = "auto"
     """Where render hosts may load models from: ``any`` (model store names, host paths, any
     http(s) URL), ``store`` (store names, and URLs whose host is in ``model_url_hosts``; no
@@ -110,6 +116,8 @@ class ServiceSettings:
             raise ValueError("lease_unit_seconds must be > 0")
         if self.host_start_timeout <= 0:
             raise ValueError("host_start_timeout must be > 0")
+        if self.max_sessions < 0:
+            raise ValueError("max_sessions must be >= 0 (0: no limit)")
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port {self.port} is out of range 0-65535")
         if self.model_sources not in ("auto", "any", "store"):
@@ -150,6 +158,7 @@ _ENV: dict[str, tuple[str, Callable[[str], Any]]] = {
     "FARVIEW_HOST_START_TIMEOUT": ("host_start_timeout", float),
     "FARVIEW_CREATES_PER_MINUTE": ("creates_per_minute", float),
     "FARVIEW_READS_PER_SECOND": ("reads_per_second", float),
+    "FARVIEW_MAX_SESSIONS": ("max_sessions", int),
     "FARVIEW_MODEL_SOURCES": ("model_sources", str),
     "FARVIEW_PUBLIC_URL": ("public_url", str),
     "FARVIEW_TURN_SECRET": ("turn_secret", str),

@@ -39,7 +39,7 @@ import psutil
 from farview.input.ice import MediaNetwork
 from farview.input.launch import DEFAULT_MAX_BITRATE, DEFAULT_MIN_BITRATE, HostConfig, ModelStatus
 from farview.service.auth import Authenticator
-from farview.service.errors import conflict, not_found, unprocessable
+from farview.service.errors import ApiError, conflict, not_found, unprocessable
 from farview.service.pool import HostHandle, HostPool, HostStartError
 from farview.service.store import (
     ERROR,
@@ -95,7 +95,7 @@ async def _finish(aw: Awaitable[None]) -> None:
 
 class SessionManager:
     def __init__(self, store: SessionStore, pool: HostPool, auth: Authenticator, *,
-                 lease_unit_seconds: float, host_start_timeout: float,
+                 lease_unit_seconds: float, host_start_timeout: float, max_sessions: int = 0,
                  retention_days: float = 30.0, clock: Callable[[], float] = time.time,
                  model_sources: str = "any", model_url_hosts: tuple[str, ...] = (),
                  media: MediaNetwork = MediaNetwork(),
@@ -105,6 +105,8 @@ class SessionManager:
         self.auth = auth
         self.lease_unit = lease_unit_seconds
         self.host_start_timeout = host_start_timeout
+        self.max_sessions = max_sessions
+        """Live sessions (all accounts) the service runs at once; 0: no limit."""
         self.retention_seconds = retention_days * 86400
         self.clock = clock
         self.model_sources = model_sources
@@ -203,13 +205,17 @@ class SessionManager:
                      ) -> tuple[SessionRecord, bool]:
         """Create a session (→ (record, True)) or return the same-settings one (→ (record, False)).
 
-        Raises a 409 ApiError when the id exists with other settings.
+        Raises a 409 ApiError when the id exists with other settings, and a 503 one
+        (``TooManySessions``) when a new session would be one over ``max_sessions``.
         """
         sid = session_id or str(uuid.uuid4())
         new = SessionRecord(account_id=account_id, session_id=sid, status=STARTING, size=size,
                             max_lease_minutes=max_lease_minutes, created_at=self.clock(),
                             models=models)
         async with self._create_lock:
+            if self.max_sessions and len(self._runners) >= self.max_sessions and \
+                    await self._db(self.store.get, account_id, sid) is None:
+                raise self._full(account_id)
             record, inserted = await self._db(self.store.insert_if_absent, new)
             if inserted:
                 runner = _Runner()
@@ -231,6 +237,19 @@ class SessionManager:
                            f"({record.status}); session ids are not used again: create the "
                            "session with a new id")
         return record, False
+
+    def _full(self, account_id: str) -> ApiError:
+        """The refusal of a create while ``max_sessions`` sessions run (a host each: starting
+        another would slow every running stream, or fail for memory). It says how many are the
+        account's own, not whose the others are."""
+        own = sum(1 for account, _ in self._runners if account == account_id)
+        limit = f"{self.max_sessions} session{'' if self.max_sessions == 1 else 's'}"
+        return ApiError(503, "TooManySessions",
+                        f"the service is full: it runs at most {limit} at once ({own} of those "
+                        "starting or running now are this account's): stop one you no longer "
+                        "need (farview session list, then farview session stop ID) or try again "
+                        "when one ends; the service's operator can raise the limit (farview "
+                        "serve --max-sessions)")
 
     async def get(self, account_id: str, session_id: str) -> SessionRecord:
         record = await self._db(self.store.get, account_id, session_id)

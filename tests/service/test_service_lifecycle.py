@@ -19,7 +19,14 @@ import httpx
 import psutil
 import pytest
 
-from farview.client.errors import ConflictError, LeaseError, ServerError, SessionStateError
+from farview.client.errors import (
+    ConflictError,
+    LeaseError,
+    ServerError,
+    SessionNotFoundError,
+    SessionStateError,
+    TooManySessionsError,
+)
 from farview.client.scene import load_model_http
 from tests.service.conftest import RunningService, insert_record, wait_for
 
@@ -200,6 +207,34 @@ def test_shutdown_leaves_no_host_processes(start_service: Callable[..., RunningS
     out = svc.output()
     assert svc.account_key not in out
     assert "account.json" in out
+
+
+def test_a_create_over_max_sessions_is_refused_until_one_ends(
+        start_service: Callable[..., RunningService]) -> None:
+    svc = start_service("--max-sessions", "1")
+    env = {**os.environ, "FARVIEW_URL": svc.url, "FARVIEW_ACCOUNT_ID": svc.account_id,
+           "FARVIEW_ACCOUNT_KEY": svc.account_key}
+    with svc.client() as client:
+        a = client.create_session("a", max_lease_time_minutes=600)
+        with pytest.raises(TooManySessionsError) as refused:
+            client.create_session("b", max_lease_time_minutes=600)
+        assert refused.value.status_code == 503 and refused.value.code == "TooManySessions"
+        assert ("the service is full: it runs at most 1 session at once (1 of those starting or "
+                "running now are this account's)") in str(refused.value)
+        assert "farview serve --max-sessions" in str(refused.value)
+        with pytest.raises(SessionNotFoundError):  # nothing was recorded for the refused one
+            client.get_session("b").get_properties()
+        # a retried create of the running session is answered as before, not refused
+        assert client.create_session("a", max_lease_time_minutes=600).session_uuid == "a"
+        cli = subprocess.run([sys.executable, "-m", "farview", "session", "create", "c"],
+                             capture_output=True, text=True, env=env, timeout=60)
+        assert cli.returncode == 1 and "the service is full" in cli.stderr, cli
+        a.wait_until_ready(READY_TIMEOUT)
+        a.stop()
+        b = client.create_session("b", max_lease_time_minutes=600)  # a has ended: room again
+        b.wait_until_ready(READY_TIMEOUT)
+        b.stop()
+    assert len(svc.host_processes()) == 0
 
 
 def test_account_file_is_private_and_key_never_printed(service: RunningService) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from farview.service.auth import Authenticator
-from farview.service.config import DEFAULT_PORT, load_settings
+from farview.service.config import DEFAULT_MAX_SESSIONS, DEFAULT_PORT, load_settings
 from farview.service.store import SessionRecord, SessionStore
 from tests.hosting import mint_token, new_signing_key
 
@@ -59,6 +59,10 @@ def test_settings_precedence(tmp_path: Path) -> None:
     assert s.host_start_timeout == 7
     assert s.accounts == (("env", "k2"),)  # env beats file
     assert load_settings({}, environ={}).port == DEFAULT_PORT
+    assert load_settings({}, environ={}).max_sessions == DEFAULT_MAX_SESSIONS
+    assert load_settings({}, environ={"FARVIEW_MAX_SESSIONS": "0"}).max_sessions == 0
+    with pytest.raises(ValueError, match="max_sessions must be >= 0"):
+        load_settings({"max_sessions": -1}, environ={})
     cfg.write_text("bogus = 1\n")
     with pytest.raises(ValueError, match="unknown setting 'bogus'"):
         load_settings({}, config_file=cfg, environ={})
