@@ -18,6 +18,7 @@ Concurrency: :func:`fetch_url` is a coroutine on the host's event loop; the rest
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import re
@@ -194,16 +195,20 @@ class ModelStore:
                           f"(known: {known}); {instead}")
 
 
-def resolve_path(source: str) -> Path:
-    """A local path on the host (or a ``file://`` URI of one) that must be an existing file."""
+def host_path(source: str) -> Path:
+    """The path on the host a path source (or a ``file://`` URI) names; it may not exist."""
     if source.lower().startswith("file://"):
         parsed = urllib.parse.urlparse(source)
         if parsed.netloc not in ("", "localhost"):
             raise SourceError("InvalidArgument", f"{source!r} names another machine; a file:// "
                               "URI names a file on the render host (file:///path)")
-        path = Path(urllib.parse.unquote(parsed.path))
-    else:
-        path = Path(source).expanduser()
+        return Path(urllib.parse.unquote(parsed.path))
+    return Path(source).expanduser()
+
+
+def resolve_path(source: str) -> Path:
+    """A local path on the host (or a ``file://`` URI of one) that must be an existing file."""
+    path = host_path(source)
     if path.exists() and not path.is_file():  # (a folder or a device was "no model file")
         what = "a folder" if path.is_dir() else "not a regular file"
         raise SourceError("NotFound", f"{source!r} on the host is {what}; give the path of a "
@@ -216,20 +221,29 @@ def resolve_path(source: str) -> Path:
 
 @dataclass(frozen=True)
 class SourcePolicy:
-    """Where models may come from. ``store_only``: names in the model store, and http(s) URLs
-    whose host is in ``url_hosts`` (redirects too); never a host path."""
+    """Where models may come from. ``store_only``: names in the model store, http(s) URLs
+    whose host is in ``url_hosts`` (redirects too), and files in ``folders`` (the session's
+    account's conversion storage); no other host path."""
 
     store_only: bool = False
     url_hosts: frozenset[str] = frozenset()
+    folders: tuple[Path, ...] = ()
 
     def check(self, source: str, kind: SourceKind) -> None:
         """Raise :class:`SourceError` (``Forbidden``) when the policy refuses ``source``."""
         if not self.store_only:
             return
         if kind == "path":
+            if self.folders:
+                # resolve() follows links and "..": the file itself must be in a folder
+                with contextlib.suppress(SourceError, OSError, RuntimeError):
+                    path = host_path(source).resolve()
+                    if any(path.is_relative_to(f.resolve()) for f in self.folders):
+                        return
             raise SourceError("Forbidden", f"{source!r} is a path on the host, and this service "
-                              "loads models only from its model store and allowed URLs; give a "
-                              "model store name")
+                              "loads models only from its model store, allowed URLs and this "
+                              "account's conversion storage; give a model store name or a "
+                              "conversion's outputAssetUri")
         if kind == "url":
             self.check_url(source)
 

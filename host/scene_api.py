@@ -133,7 +133,8 @@ class SceneService:
         self.scene_triangles = SCENE_TRIANGLES[self.size]
         self.policy = policy or (SourcePolicy(
             store_only=config.model_sources == "store",
-            url_hosts=frozenset(h.lower() for h in config.model_url_hosts))
+            url_hosts=frozenset(h.lower() for h in config.model_url_hosts),
+            folders=(Path(config.account_storage),) if config.account_storage else ())
             if config is not None else SourcePolicy())
         """Where models may come from (the service's setting, from the launch contract)."""
         self.raycaster = RayCaster()

@@ -117,6 +117,10 @@ class HostConfig:
     redirects off the list, no proxies)."""
     model_url_hosts: tuple[str, ...] = ()
     """Host names URLs may name when ``model_sources`` is ``store``."""
+    account_storage: str | None = None
+    """The session's account's conversion storage (a folder on this machine): under the
+    ``store`` policy its files may be loaded too, a conversion's ``outputAssetUri`` among them;
+    no other account's, no other path."""
     media: MediaNetwork = field(default_factory=MediaNetwork)
     """Where the host's ICE candidates live (addresses, UDP port range, 1:1 NAT address)."""
     size: str = "Standard"
@@ -151,6 +155,7 @@ class HostConfig:
                 max_bitrate=int(raw.get("max_bitrate", DEFAULT_MAX_BITRATE)),
                 model_sources=str(raw.get("model_sources", "any")),
                 model_url_hosts=tuple(str(h) for h in raw.get("model_url_hosts", ())),
+                account_storage=str(raw["account_storage"]) if raw.get("account_storage") else None,
                 media=MediaNetwork(
                     addresses=tuple(str(a) for a in raw.get("media_addresses", ())),
                     ports=(int(raw["media_ports"][0]), int(raw["media_ports"][1]))
@@ -169,6 +174,7 @@ class HostConfig:
             "size": self.size,
             "model_sources": self.model_sources,
             "model_url_hosts": list(self.model_url_hosts),
+            "account_storage": self.account_storage,
             "media_addresses": list(self.media.addresses),
             "media_ports": list(self.media.ports) if self.media.ports else None,
             "announced_address": self.media.announced,

@@ -398,6 +398,7 @@ def create_app(manager: SessionManager, auth: Authenticator, *, max_body_bytes: 
         conversions = ConversionManager(ConversionStore(db_path), Path(
             os.environ.get(ENV_STORAGE_ROOT) or db_path.parent / "storage"), web_hosts=web_hosts)
     converter = conversions
+    manager.storage_root = conversions.storage_root  # hosts may load their account's files
     public = httpx.URL(public_url) if public_url else None
 
     @asynccontextmanager

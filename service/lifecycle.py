@@ -31,6 +31,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
@@ -39,6 +40,7 @@ import psutil
 from farview.input.ice import MediaNetwork
 from farview.input.launch import DEFAULT_MAX_BITRATE, DEFAULT_MIN_BITRATE, HostConfig, ModelStatus
 from farview.service.auth import Authenticator
+from farview.service.conversions import account_storage
 from farview.service.errors import ApiError, conflict, not_found, unprocessable
 from farview.service.pool import HostHandle, HostPool, HostStartError
 from farview.service.store import (
@@ -116,6 +118,9 @@ class SessionManager:
         """Where every host's ICE candidates live."""
         self.bitrates = bitrates
         """(min, max) video bit rate every host's streams keep to."""
+        self.storage_root: Path | None = None
+        """Where accounts' conversion storage lives (set by :func:`service.app.create_app`):
+        a host under the ``store`` policy may load files from its account's folder in it."""
         self.alive_interval = min(ALIVE_INTERVAL_SECONDS, lease_unit_seconds)
         """Heartbeat period: a crash costs the sessions it ended at most this much lease."""
         self._runners: dict[tuple[str, str], _Runner] = {}
@@ -335,6 +340,9 @@ class SessionManager:
                             token_public_key=self.auth.public_key, models=record.models,
                             size=record.size, model_sources=self.model_sources,
                             model_url_hosts=self.model_url_hosts, media=self.media,
+                            account_storage=str(account_storage(self.storage_root,
+                                                                record.account_id))
+                            if self.storage_root is not None else None,
                             min_bitrate=self.bitrates[0], max_bitrate=self.bitrates[1])
             started = time.monotonic()
             try:

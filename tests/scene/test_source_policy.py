@@ -105,6 +105,32 @@ def test_a_file_uri_is_a_host_path_and_a_missing_name_suggests_what_the_policy_a
     asyncio.run(run())
 
 
+def test_the_store_policy_loads_files_in_the_accounts_storage_only(model_dir: Path,
+                                                                    tmp_path: Path) -> None:
+    """The session's account's conversion storage is open under the store policy (a
+    conversion's output loads as ARR's did); a path out of it, by ``..`` or by a link, is not."""
+    storage = tmp_path / "storage" / "acct"
+    (storage / "output").mkdir(parents=True)
+    (storage / "output" / "tri.glb").write_bytes((model_dir / "tri.glb").read_bytes())
+    (storage / "output" / "out.glb").symlink_to(model_dir / "tri.glb")
+    scene = _service(model_dir, SourcePolicy(store_only=True, folders=(storage,)))
+
+    async def run() -> None:
+        for source in ((storage / "output" / "tri.glb").as_uri(), str(storage / "output" / "tri.glb")):
+            assert (await scene.load(source))["triangles"] >= 1
+        for source in (str(model_dir / "tri.glb"), f"{storage}/../../{model_dir.name}/tri.glb",
+                       str(storage / "output" / "out.glb"), (storage.parent / "x.glb").as_uri()):
+            with pytest.raises(HostError) as info:
+                await scene.load(source)
+            assert info.value.code == "Forbidden", source
+            assert "this account's conversion storage" in info.value.message
+        with pytest.raises(HostError) as info:  # in the folder but missing: said as such
+            await scene.load(str(storage / "output" / "missing.glb"))
+        assert info.value.code == "NotFound"
+
+    asyncio.run(run())
+
+
 @pytest.mark.slow
 def test_a_service_on_a_non_loopback_address_restricts_sources_by_default(tmp_path: Path) -> None:
     svc = launch_service(tmp_path / "data", "--host", "0.0.0.0", "--allow-insecure-remote")
@@ -119,6 +145,22 @@ def test_a_service_on_a_non_loopback_address_restricts_sources_by_default(tmp_pa
                 session.wait_for_models(60)
             (status,) = session.properties.model_status
             assert (status.status, status.code) == ("Failed", "Forbidden"), status
+            session.stop()
+            # a conversion's output in this account's storage loads; another account's does not
+            own = svc.data_dir / "storage" / svc.account_id / "output" / "engine.glb"
+            other = svc.data_dir / "storage" / "someone-else" / "output" / "engine.glb"
+            for path in (own, other):
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(SAMPLE_MODEL.read_bytes())
+            session = client.create_session("converted", max_lease_time_minutes=10,
+                                            models=[own.as_uri(), other.as_uri()])
+            session.wait_until_ready(60)
+            with pytest.raises(ModelLoadError, match="Forbidden"):
+                session.wait_for_models(60)
+            statuses = {s.source: s for s in session.properties.model_status}
+            assert statuses[own.as_uri()].status == "Loaded", statuses
+            assert (statuses[other.as_uri()].status, statuses[other.as_uri()].code) == (
+                "Failed", "Forbidden"), statuses
             session.stop()
         # conversions' http(s) storage follows the same policy: no URL host is allowed here
         for key in ("inputLocation", "outputLocation"):
