@@ -137,7 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host-start-timeout", type=float,
                    help=f"seconds a render host may take to become healthy (default "
                    f"{DEFAULT_HOST_START_TIMEOUT:g})")
-    p.add_argument("--log-level", default="info")
+    p.add_argument("--log-level", default="info", type=str.lower,
+                   choices=("debug", "info", "warning", "error"),
+                   help="what the service logs to stderr (default info)")
     return p
 
 
@@ -243,11 +245,31 @@ def _lock_data_dir(data_dir: Path) -> int:
 
 async def serve(settings: ServiceSettings) -> int:
     data_dir = settings.data_dir.expanduser().resolve()
+    if data_dir.exists() and not data_dir.is_dir():
+        raise _StartupError(f"the data directory {data_dir} is a file; give a folder as "
+                            "--data-dir (or FARVIEW_DATA_DIR)")
+    # The store and its journal, keys, host logs and conversion outputs: only the service's
+    # user may read what it writes. An existing data directory keeps its own mode (it may be
+    # shared, e.g. /tmp); the files in one were 0644.
+    os.umask(0o077)
     if not data_dir.exists():
-        # The store, host logs and keys live here: only the service's user may read them.
-        # (An existing directory keeps its mode: it may be shared, e.g. /tmp.)
         data_dir.mkdir(parents=True, mode=0o700)
     lock = _lock_data_dir(data_dir)  # held (open) until the process ends
+    # bound before anything is written into the data directory: a busy port left a new
+    # account, key and store behind
+    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets whose proto says TCP, and
+    # without it every response waits ~40 ms for a delayed ACK (Nagle).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((settings.host, settings.port))
+    except OSError as exc:
+        sock.close()
+        raise _StartupError(f"cannot bind {settings.host}:{settings.port}: {exc}") from None
+    sock.listen(256)
+    sock.set_inheritable(False)
+    port = sock.getsockname()[1]
     cert, key = settings.tls_cert, settings.tls_key
     public_host = httpx.URL(settings.public_url).host if settings.public_url else None
     if settings.make_cert and cert is None:
@@ -286,19 +308,6 @@ async def serve(settings: ServiceSettings) -> int:
                              model_url_hosts=settings.model_url_hosts, media=settings.media_network(),
                              bitrates=(settings.min_bitrate, settings.max_bitrate))
 
-    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
-    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets whose proto says TCP, and
-    # without it every response waits ~40 ms for a delayed ACK (Nagle).
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((settings.host, settings.port))
-    except OSError as exc:
-        sock.close()
-        raise _StartupError(f"cannot bind {settings.host}:{settings.port}: {exc}") from None
-    sock.listen(256)
-    sock.set_inheritable(False)
-    port = sock.getsockname()[1]
     scheme = "https" if cert else "http"
     url_host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "localhost") else settings.host
     if ":" in url_host:
@@ -329,7 +338,7 @@ async def serve(settings: ServiceSettings) -> int:
     # Our own handlers: uvicorn's would re-raise the signal after shutdown and skip clean-up.
     server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):  # (HUP: its terminal closed)
         loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
     try:
         await server.serve(sockets=[sock])

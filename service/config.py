@@ -11,6 +11,7 @@ tables with ``id`` and ``key`` (see :mod:`service.auth`).
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import tomllib
@@ -112,10 +113,13 @@ class ServiceSettings:
     """The video bit rate streams start at and never exceed (bit/s); clients may ask for less."""
 
     def __post_init__(self) -> None:
-        if self.lease_unit_seconds <= 0:
-            raise ValueError("lease_unit_seconds must be > 0")
-        if self.host_start_timeout <= 0:
-            raise ValueError("host_start_timeout must be > 0")
+        for name in ("lease_unit_seconds", "host_start_timeout", "retention_days"):
+            if not (math.isfinite(getattr(self, name)) and getattr(self, name) > 0):
+                raise ValueError(f"{name} must be a number > 0, got {getattr(self, name)!r}")
+        for name in ("creates_per_minute", "reads_per_second"):
+            if not (math.isfinite(getattr(self, name)) and getattr(self, name) >= 0):
+                raise ValueError(f"{name} must be a number >= 0 (0: no limit), got "
+                                 f"{getattr(self, name)!r}")
         if self.max_sessions < 0:
             raise ValueError("max_sessions must be >= 0 (0: no limit)")
         if not 0 <= self.port <= 65535:
@@ -169,21 +173,64 @@ _ENV: dict[str, tuple[str, Callable[[str], Any]]] = {
 }
 
 
+_BITRATES = ("min_bitrate", "max_bitrate")
+
+
+def _config_value(path: Path, key: str, kind: str, value: Any) -> Any:
+    """``value`` of setting ``key`` (declared ``kind``) from a config file, checked: a value of
+    the wrong type is refused naming the file, the key and what it takes."""
+    def wrong(what: str) -> ValueError:
+        return ValueError(f"{path}: {key} must be {what}, got {value!r}")
+
+    optional = kind.endswith(" | None")
+    kind = kind.removesuffix(" | None")
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise wrong("true or false")
+        return value
+    if kind == "tuple[str, ...]":
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise wrong('a list of strings (["a", "b"])')
+        return tuple(value)
+    if key in _BITRATES and isinstance(value, str):
+        try:
+            return parse_bitrate(value)
+        except ValueError:
+            raise wrong("a bit rate (8000000, 8M or 500k)") from None
+    if kind in ("int", "float"):
+        number = (int,) if kind == "int" else (int, float)
+        if isinstance(value, bool) or not isinstance(value, number):
+            raise wrong("a whole number" if kind == "int" else "a number")
+        return value
+    if kind in ("str", "Path"):
+        if not isinstance(value, str) or (optional and not value):
+            raise wrong("a string")
+        return Path(value) if kind == "Path" else value
+    raise wrong(kind)  # (a new field's kind: add it above)
+
+
 def read_config_file(path: Path) -> dict[str, Any]:
     """Parse a TOML (``.toml``) or JSON config file into settings keywords."""
     text = path.read_text(encoding="utf-8")
-    raw: Any = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
+    try:
+        raw: Any = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
+    except ValueError as exc:  # (json's and tomllib's decode errors both are)
+        raise ValueError(f"{path} is not valid {'JSON' if path.suffix == '.json' else 'TOML'}: "
+                         f"{exc}") from None
     if not isinstance(raw, dict):
         raise ValueError(f"{path}: expected a table/object at top level")
-    known = {f.name for f in fields(ServiceSettings)}
+    kinds = {f.name: str(f.type) for f in fields(ServiceSettings)}
     out: dict[str, Any] = {}
     for key, value in raw.items():
         if key == "accounts":
-            out["accounts"] = tuple((str(a["id"]), str(a["key"])) for a in value)
-        elif key in ("model_url_hosts", "ice_servers", "media_addresses", "cors_origins"):
-            out[key] = tuple(str(h) for h in value)
-        elif key in known:
-            out[key] = Path(value) if key in ("data_dir", "tls_cert", "tls_key") else value
+            if not isinstance(value, list) or not all(
+                    isinstance(a, dict) and isinstance(a.get("id"), str) and a["id"]
+                    and isinstance(a.get("key"), str) and a["key"] for a in value):
+                raise ValueError(f"{path}: accounts must be a list of tables, each with a string "
+                                 '"id" and "key" ([[accounts]] id = "...", key = "...")')
+            out["accounts"] = tuple((a["id"], a["key"]) for a in value)
+        elif key in kinds:
+            out[key] = _config_value(path, key, kinds[key], value)
         else:
             raise ValueError(f"{path}: unknown setting {key!r}")
     return out

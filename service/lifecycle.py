@@ -140,7 +140,7 @@ class SessionManager:
     async def start(self) -> None:
         self._http = httpx.AsyncClient(trust_env=False, timeout=2.0)
         await self._db(self.recover)
-        await self._db(self.purge)
+        await self._purge()
         await self._db(self.store.set_alive, self.clock())
         self._purger = asyncio.create_task(self._housekeeping())
 
@@ -185,9 +185,17 @@ class SessionManager:
     def purge(self) -> int:
         n = self.store.purge(older_than=self.clock() - self.retention_seconds)
         if n:
-            log.info("purged %d session record(s) older than %.0f days", n,
+            log.info("purged %d session record(s) older than %g days", n,
                      self.retention_seconds / 86400)
         return n
+
+    async def _purge(self) -> None:
+        """Purge old records, and the host logs of the same age (each session's ends there)."""
+        await self._db(self.purge)
+        logs = await self.pool.purge_logs(self.clock() - self.retention_seconds)
+        if logs:
+            log.info("deleted %d render host log(s) older than %g days", logs,
+                     self.retention_seconds / 86400)
 
     async def _housekeeping(self) -> None:
         """A heartbeat in the store every ``alive_interval`` (a later run knows when this one
@@ -199,7 +207,7 @@ class SessionManager:
                 await self._db(self.store.set_alive, self.clock())
                 if time.monotonic() >= next_purge:
                     next_purge = time.monotonic() + PURGE_INTERVAL_SECONDS
-                    await self._db(self.purge)
+                    await self._purge()
             except Exception:
                 log.exception("the store's housekeeping failed; trying again later")
 

@@ -91,6 +91,11 @@ class HostPool(ABC):
     async def shutdown(self) -> None:
         """Stop every host this pool started."""
 
+    async def purge_logs(self, older_than: float) -> int:
+        """Delete the logs of hosts that are gone, last written before ``older_than`` (a Unix
+        time); return how many. A pool that keeps no logs has none to delete."""
+        return 0
+
 
 def _safe_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", name)[:200] or "_"
@@ -124,6 +129,21 @@ def _log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
     except OSError:
         return ""
     return "\n".join(text.strip().splitlines()[-lines:])
+
+
+def _remove_old_logs(log_dir: Path, older_than: float, keep: set[Path]) -> int:
+    """Remove ``log_dir/<account>/<session>.log`` files last written before ``older_than``, except
+    ``keep``, and the account folders left empty."""
+    removed = 0
+    for path in log_dir.glob("*/*.log"):
+        with contextlib.suppress(OSError):
+            if path not in keep and path.stat().st_mtime < older_than:
+                path.unlink()
+                removed += 1
+    for folder in log_dir.glob("*/"):
+        with contextlib.suppress(OSError):
+            folder.rmdir()  # (only an empty one goes)
+    return removed
 
 
 EXIT_POLL_S = 0.1
@@ -252,7 +272,7 @@ class LocalHostPool(HostPool):
                 await _reaped(proc)
             if isinstance(exc, TimeoutError):
                 raise HostStartError(incident(
-                    f"the render host did not listen within {timeout:.0f}s", log_path)) from None
+                    f"the render host did not listen within {timeout:g} s", log_path)) from None
             if isinstance(exc, (ValueError, KeyError, BrokenPipeError, ConnectionResetError)):
                 raise HostStartError(f"the render host failed to start: {exc}") from None
             raise
@@ -264,6 +284,10 @@ class LocalHostPool(HostPool):
         await handle.stop(reason=reason)
         if isinstance(handle, LocalHostHandle):
             self._handles.discard(handle)
+
+    async def purge_logs(self, older_than: float) -> int:
+        keep = {h.log_path for h in self._handles}  # (a quiet host's log may be old)
+        return await asyncio.to_thread(_remove_old_logs, self.log_dir, older_than, keep)
 
     async def shutdown(self, grace: float = DEFAULT_STOP_GRACE) -> None:
         handles = list(self._handles)

@@ -244,6 +244,36 @@ def test_account_file_is_private_and_key_never_printed(service: RunningService) 
     assert service.account_key not in service.output()
 
 
+def test_an_operators_mistakes_leave_nothing_behind_and_sighup_stops_cleanly(
+        start_service: Callable[..., RunningService], tmp_path: Path) -> None:
+    """A busy port left a new account, key and store in the data dir; a file as the data dir
+    and an unknown log level were tracebacks; files in a data dir made beforehand (0755) were
+    0644; SIGHUP (the terminal closed) killed the service without its clean-up."""
+    def serve(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "farview", "serve", *args],
+                              capture_output=True, text=True, timeout=60)
+
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o755)
+    svc = start_service(data_dir=shared)
+    busy = serve("--data-dir", str(tmp_path / "second"), "--port", str(httpx.URL(svc.url).port))
+    assert busy.returncode == 2 and "cannot bind" in busy.stderr, busy
+    assert not list((tmp_path / "second").glob("*.json")) + list((tmp_path / "second").glob("*.db")) \
+        + list((tmp_path / "second").glob("*.pem"))
+    (tmp_path / "afile").write_text("")
+    not_dir = serve("--data-dir", str(tmp_path / "afile"))
+    assert not_dir.returncode == 2 and "is a file; give a folder" in not_dir.stderr, not_dir
+    level = serve("--data-dir", str(tmp_path / "third"), "--log-level", "bogus")
+    assert level.returncode == 2 and "invalid choice: 'bogus'" in level.stderr, level
+    with svc.client() as client:
+        client.create_session("modes", max_lease_time_minutes=5).wait_until_ready(READY_TIMEOUT)
+    for path in [shared / "sessions.db", *(shared / "hosts").rglob("*.log")]:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    assert svc.stop(signal.SIGHUP) == 0
+    assert "farview serve: stopped" in svc.output()
+    assert not (shared / "service.json").exists() and not svc.host_processes()
+
+
 def test_https_with_made_certificate(start_service: Callable[..., RunningService]) -> None:
     svc = start_service("--make-cert")
     assert svc.url.startswith("https://127.0.0.1:") and svc.cert

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pytest
 
 from farview.service.auth import Authenticator
 from farview.service.config import DEFAULT_MAX_SESSIONS, DEFAULT_PORT, load_settings
+from farview.service.pool import _remove_old_logs
 from farview.service.store import SessionRecord, SessionStore
 from tests.hosting import mint_token, new_signing_key
 
@@ -66,6 +68,50 @@ def test_settings_precedence(tmp_path: Path) -> None:
     cfg.write_text("bogus = 1\n")
     with pytest.raises(ValueError, match="unknown setting 'bogus'"):
         load_settings({}, config_file=cfg, environ={})
+
+
+def test_a_settings_file_of_the_wrong_types_is_refused_naming_the_file_and_key(
+        tmp_path: Path) -> None:
+    """Wrong types in the config file were Python tracebacks (port = "eighty"), or taken
+    silently: a string of allowed URL hosts became its letters, ``port = true`` port 1."""
+    cfg = tmp_path / "farview.toml"
+    for text, what in (('port = "eighty"', "port must be a whole number, got 'eighty'"),
+                       ("port = true", "port must be a whole number, got True"),
+                       ('lease_unit_seconds = "fast"', "lease_unit_seconds must be a number"),
+                       ('model_url_hosts = "example.com"', "model_url_hosts must be a list of strings"),
+                       ('max_bitrate = "fast"', "max_bitrate must be a bit rate"),
+                       ("allow_insecure_remote = 1", "allow_insecure_remote must be true or false"),
+                       ('accounts = "x"', "accounts must be a list of tables"),
+                       ('[[accounts]]\nid = "a"', "accounts must be a list of tables"),
+                       ("port = [1", "is not valid TOML"),
+                       ("lease_unit_seconds = nan", "lease_unit_seconds must be a number > 0, got nan"),
+                       ("host_start_timeout = inf", "host_start_timeout must be a number > 0")):
+        cfg.write_text(text + "\n")
+        with pytest.raises(ValueError) as info:
+            load_settings({}, config_file=cfg, environ={})
+        assert what in str(info.value), (text, str(info.value))
+        if "> 0" not in what:  # (those are checked once the layers are merged)
+            assert str(cfg) in str(info.value)
+    cfg.write_text('max_bitrate = "3M"\nmodel_url_hosts = ["models.example"]\nport = 9001\n')
+    s = load_settings({}, config_file=cfg, environ={})
+    assert (s.max_bitrate, s.model_url_hosts, s.port) == (3_000_000, ("models.example",), 9001)
+    with pytest.raises(ValueError, match="lease_unit_seconds must be a number > 0"):
+        load_settings({}, environ={"FARVIEW_LEASE_UNIT_SECONDS": "nan"})
+
+
+def test_old_host_logs_go_with_their_records_and_a_running_hosts_stays(tmp_path: Path) -> None:
+    logs = tmp_path / "hosts"
+    (logs / "acct").mkdir(parents=True)
+    (logs / "gone").mkdir()
+    old, live, new, alone = (logs / "acct" / "old.log", logs / "acct" / "live.log",
+                             logs / "acct" / "new.log", logs / "gone" / "x.log")
+    for path in (old, live, new, alone):
+        path.write_text("log\n")
+    for path in (old, live, alone):
+        os.utime(path, (time.time() - 86400 * 31,) * 2)
+    assert _remove_old_logs(logs, time.time() - 86400 * 30, keep={live}) == 2
+    assert sorted(p.name for p in logs.rglob("*.log")) == ["live.log", "new.log"]
+    assert not (logs / "gone").exists()  # an account folder left empty goes too
 
 
 def test_authenticator_forms() -> None:
