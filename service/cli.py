@@ -127,6 +127,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-bitrate", type=bitrate_argument, metavar="BPS",
                    help="the least a stream's congestion control lowers the bit rate to (default 500k; env "
                    "FARVIEW_MIN_BITRATE)")
+    p.add_argument("--max-upload-bytes", type=int, metavar="N",
+                   help="the largest model file a client may upload through the service, bytes "
+                   "(default 268435456, 256 MiB; env FARVIEW_MAX_UPLOAD_BYTES); the session's "
+                   "model budget applies too")
     p.add_argument("--max-sessions", type=int, metavar="N",
                    help=f"sessions (Starting or Ready, all accounts together) this service runs at "
                    f"once; a create over it is refused with 503 TooManySessions (default "
@@ -171,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         "max_bitrate": args.max_bitrate,
         "host_start_timeout": args.host_start_timeout,
         "max_sessions": args.max_sessions,
+        "max_upload_bytes": args.max_upload_bytes,
     }
     try:
         settings = load_settings(cli, config_file=args.config)

@@ -120,6 +120,8 @@ class ServiceSettings:
             if not (math.isfinite(getattr(self, name)) and getattr(self, name) >= 0):
                 raise ValueError(f"{name} must be a number >= 0 (0: no limit), got "
                                  f"{getattr(self, name)!r}")
+        if self.max_upload_bytes <= 0:
+            raise ValueError(f"max_upload_bytes must be > 0, got {self.max_upload_bytes}")
         if self.max_sessions < 0:
             raise ValueError("max_sessions must be >= 0 (0: no limit)")
         if not 0 <= self.port <= 65535:

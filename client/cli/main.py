@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from collections.abc import Callable
+from types import FrameType
 
 # subcommand → (module, one-line help). Modules are imported lazily so that `farview session`
 # never loads OpenGL or aiortc.
@@ -17,6 +19,14 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
                 "convert FBX, OBJ, STL, PLY or glTF into one optimised .glb"),
     "host": ("farview.host.main", "run one render host (started by the service, not by hand)"),
 }
+
+
+OWN_SIGNALS = frozenset({"serve", "convert", "host"})
+"""Commands that handle SIGTERM themselves; the others stop on it as on Ctrl+C."""
+
+
+def _interrupt(signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
 def _usage() -> str:
@@ -46,6 +56,11 @@ def main(argv: list[str] | None = None) -> int:
     module_name, _, func = SUBCOMMANDS[name][0].partition(":")
     module = importlib.import_module(module_name)
     entry: Callable[[list[str]], int] = getattr(module, func or "main")
+    if name not in OWN_SIGNALS:
+        # `timeout`, a service manager or a closed terminal ends a command as Ctrl+C does, so
+        # that it stops the session it created (it was left Ready for its whole lease)
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, _interrupt)
     return entry(args[1:])
 
 

@@ -463,6 +463,7 @@ def run_window(worker: StreamWorker, mailbox: LatestMailbox[Frame], *, size: tup
                           on_input=picker.on_input, extra_stats=lambda: worker.stats_lines)
         picker.loop = loop
         worker.start()
+        started = time.perf_counter()
         presented = 0
         framed_aspect: float | None = None  # the window's shape the home view was framed for
 
@@ -502,10 +503,8 @@ def run_window(worker: StreamWorker, mailbox: LatestMailbox[Frame], *, size: tup
             result.frames_presented = loop.frames_presented
             worker.stop()
             loop.close()
-    result.drops, result.reconnects = worker.drops, worker.reconnects
-    if worker.ended is not None:
-        result.exit_code, result.message = worker.ended
-    return result
+    return _finish(result, worker, ran_out=duration is not None
+                   and time.perf_counter() - started >= duration)
 
 
 class _Picker:
@@ -603,9 +602,21 @@ def run_headless(worker: StreamWorker, mailbox: LatestMailbox[Frame], *, size: t
             result.message = result.message or "no frame arrived; no screenshot written"
         else:
             Image.fromarray(last.to_rgb(), "RGB").save(screenshot)
+    return _finish(result, worker, ran_out=duration is not None
+                   and time.perf_counter() - start >= duration)
+
+
+def _finish(result: ViewerResult, worker: StreamWorker, *, ran_out: bool) -> ViewerResult:
+    """``result`` with how the stream went: why it ended, or that ``--duration`` ran out before
+    the first connection (that printed "0 frames presented" and exited 0)."""
     result.drops, result.reconnects = worker.drops, worker.reconnects
     if worker.ended is not None:
         result.exit_code, result.message = worker.ended
+    elif ran_out and not worker.connected_once.is_set():
+        result.exit_code = EXIT_CONNECT_FAILED
+        result.message = ("no connection to the session's render host before --duration ran "
+                          "out: ICE was still looking for a path (an ICE server that does not "
+                          "answer slows it down); give it longer")
     return result
 
 

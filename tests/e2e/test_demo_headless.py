@@ -42,13 +42,15 @@ def test_headless_demo_frames_a_users_textured_model(tmp_path: Path) -> None:
     assert red > blue + 80 and green > blue + 50, (red, green, blue)
 
 
-@pytest.mark.parametrize("how", ["ctrl-c", "killed"])
+@pytest.mark.parametrize("how", ["ctrl-c", "terminated", "killed"])
 def test_ctrl_c_stops_the_demos_session_and_everything_it_started(tmp_path: Path, how: str) -> None:
     """A terminal's Ctrl+C sends SIGINT to the whole foreground process group. The session
     service that demo started was in that group: it shut down at once, marking the session
     Error, and demo could not stop it ("cannot reach the session service"). The service now
-    runs in a session of its own; demo stops its session, then the service. Should demo be
-    killed outright, the service it started ends too (it gets SIGTERM)."""
+    runs in a session of its own; demo stops its session, then the service. SIGTERM (``timeout``,
+    a service manager) does the same; it used to end demo at once, its session left Ready for
+    its whole lease. Should demo be killed outright, the service it started ends too (it gets
+    SIGTERM)."""
     import contextlib
     import signal
     import sqlite3
@@ -73,6 +75,8 @@ def test_ctrl_c_stops_the_demos_session_and_everything_it_started(tmp_path: Path
         service_pid = __import__("json").loads((data / "service.json").read_text())["pid"]
         if how == "killed":
             demo.kill()
+        elif how == "terminated":
+            demo.terminate()
         else:
             os.killpg(demo.pid, signal.SIGINT)  # the terminal's Ctrl+C: the foreground group
         out, _ = demo.communicate(timeout=60)
@@ -80,7 +84,7 @@ def test_ctrl_c_stops_the_demos_session_and_everything_it_started(tmp_path: Path
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(demo.pid, signal.SIGKILL)
-    if how == "ctrl-c":
+    if how != "killed":
         assert "could not stop session" not in output, output
         assert "stopping the session service" in output, output
         with contextlib.closing(sqlite3.connect(data / "sessions.db")) as db:
@@ -108,7 +112,8 @@ def _local_env(data_dir: Path) -> dict[str, str]:
 def test_view_says_why_it_could_not_connect_and_fails(tmp_path: Path) -> None:
     """``farview view S --relay-only`` on a service that names no TURN server (and any first
     connection that fails: ICE that cannot connect) retried until ``--duration`` ran out, then
-    printed "0 frames presented" and exited 0. It now prints the reason and exits 5."""
+    printed "0 frames presented" and exited 0. It now prints the reason and exits 5, as when
+    ``--duration`` runs out before the first connection."""
     from tests.service.conftest import launch_service
 
     svc = launch_service(tmp_path / "data")
@@ -123,6 +128,16 @@ def test_view_says_why_it_could_not_connect_and_fails(tmp_path: Path) -> None:
         assert out.returncode == 5, out.stdout + out.stderr
         assert "relay only: the service names no TURN server" in out.stderr, out.stderr
         assert "Traceback" not in out.stderr
+        # --duration that runs out before the first connection is a failure too, said as such
+        # (found by hand with an ICE server that did not answer: "0 frames presented", exit 0)
+        short = subprocess.run(
+            [sys.executable, "-m", "farview", "view", "no-turn", "--headless", "--size",
+             "320x240", "--duration", "0.01"],
+            cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+        assert short.returncode == 5, short.stdout + short.stderr
+        assert "no connection to the session's render host before --duration ran out" in \
+            short.stderr, short.stderr
+        assert "frames presented" not in short.stdout + short.stderr
     finally:
         svc.stop()
 
