@@ -63,6 +63,18 @@ def _read_service_messages(loop: asyncio.AbstractEventLoop, runtime: object) -> 
         loop.call_soon_threadsafe(runtime.set_stop_reason, reason)  # type: ignore[attr-defined]
 
 
+def _tell_service(line: str) -> None:
+    """One line to the session service on stdout. A service that is gone (killed while this host
+    started) left a BrokenPipeError traceback in the host's log; the host is told of its parent's
+    death apart (``watch_parent``) and stops then."""
+    try:
+        print(line, flush=True)
+    except BrokenPipeError:
+        log.warning("the session service no longer reads this host's output; it is gone")
+        # what is left in stdout's buffer then goes nowhere, at exit too (Python's own advice)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
 async def serve(config: HostConfig, bind: str, port: int) -> None:
     from farview.host.runtime import HostRuntime
 
@@ -89,12 +101,12 @@ async def serve(config: HostConfig, bind: str, port: int) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
     actual_port = sock.getsockname()[1]
-    print(listening_line(bind, actual_port), flush=True)
+    _tell_service(listening_line(bind, actual_port))
     threading.Thread(target=_read_service_messages, args=(loop, runtime), daemon=True,
                      name="service-messages").start()
     # the host answers first; its start-up models load meanwhile, each change told on stdout
     loads = asyncio.create_task(runtime.load_startup_models(
-        lambda status: print(model_status_line(status), flush=True)))
+        lambda status: _tell_service(model_status_line(status))))
     try:
         await server.serve(sockets=[sock])
     finally:

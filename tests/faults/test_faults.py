@@ -284,3 +284,34 @@ async def test_two_clients_racing_exactly_one_wins(host: RunningHost, figure: Ca
             for w in winners:
                 await w.close()
     figure("client_race_rounds_one_winner", races)
+
+
+def test_a_host_whose_service_stopped_reading_it_says_so_without_a_traceback(tmp_path: Path) -> None:
+    """A service killed while its host was starting left a BrokenPipeError traceback in the
+    host's log (the host's listening line had nowhere to go). It now logs one line and keeps
+    going until it is stopped."""
+    from farview.input.launch import HOST_MODULE, HostConfig
+    from farview.service.auth import public_key_pem
+    from tests.hosting import new_signing_key
+
+    config = HostConfig(session_id="s", account_id="a", token_public_key=public_key_pem(new_signing_key()))
+    log_path = tmp_path / "host.log"
+    with log_path.open("w") as log_file:
+        proc = subprocess.Popen([sys.executable, "-m", HOST_MODULE, "--port", "0"],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log_file,
+                                text=True, cwd=REPO)
+    try:
+        assert proc.stdin is not None and proc.stdout is not None
+        proc.stdout.close()  # the reader is gone before the host says it listens
+        proc.stdin.write(config.to_json() + "\n")
+        proc.stdin.flush()
+        wait_for(lambda: "no longer reads this host's output" in log_path.read_text(), 90,
+                 "the host to notice")
+        assert proc.poll() is None  # still serving until it is stopped
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert "Traceback" not in log_path.read_text(), log_path.read_text()
