@@ -507,12 +507,17 @@ def run_window(worker: StreamWorker, mailbox: LatestMailbox[Frame], *, size: tup
                    and time.perf_counter() - started >= duration)
 
 
+MODE_NOTICES = {"fly": "fly mode: drag looks around, W A S D Q E fly (V: orbit)",
+                "orbit": "orbit mode: drag orbits the model, right-drag pans (V: fly)"}
+"""Said when V changes the camera's mode (it changed what a drag does, silently)."""
+
+
 class _Picker:
     """Turns a click (press and release at the same spot) into a pick, X into hide, U into show
     all, C into framing the selection; every event still goes to the host's ``input``
     channel."""
 
-    KEY_X, KEY_U, KEY_C = 88, 85, 67
+    KEY_X, KEY_U, KEY_C, KEY_V = 88, 85, 67, 86
     CLICK_SLOP = 0.004
     """How far (fraction of the window) the pointer may move between press and release."""
 
@@ -538,6 +543,9 @@ class _Picker:
                 self.worker.show_all()
             elif event.key == self.KEY_C:
                 self.worker.frame_selection()
+            elif event.key == self.KEY_V and self.loop is not None:
+                # (the loop's controls have taken the key already: this is the new mode)
+                self.worker.notice = MODE_NOTICES[self.loop.controls.mode.value]
 
     def _pick(self, nx: float, ny: float) -> None:
         frame = None if self.loop is None else self.loop.last_frame

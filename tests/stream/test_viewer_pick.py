@@ -6,13 +6,23 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 from farview.client.connection import connect_to_host
-from farview.client.viewer.app import StreamWorker, default_camera, focus_camera, frame_camera
+from farview.client.viewer.app import (
+    StreamWorker,
+    _Picker,
+    default_camera,
+    focus_camera,
+    frame_camera,
+)
+from farview.client.viewer.controls import Controls
+from farview.client.viewer.events import KEY_V, KeyEvent
 from farview.input.camera import framing
+from farview.input.events import Action, InputEvent
 from farview.input.pose import Fov, Pose, PoseRequest, View
 from farview.streaming.frame import Frame
 from farview.streaming.mailbox import LatestMailbox
@@ -97,6 +107,14 @@ def test_click_selects_x_hides_u_shows(host: RunningHost) -> None:
         _wait(lambda: worker.notice == "nothing selected: click a part first", "X's notice")
         worker.show_all()
         _wait(lambda: worker.notice == "nothing is hidden", "U's notice")
+        # V changes what a drag does: the new mode is said (it changed silently)
+        controls = Controls(default_camera())
+        picker = _Picker(worker)
+        picker.loop = SimpleNamespace(controls=controls)  # what the picker reads of the loop
+        for expected in ("fly mode: drag looks around", "orbit mode: drag orbits"):
+            controls.handle(KeyEvent(KEY_V, Action.PRESS))  # the loop's controls take it first
+            picker.on_input(InputEvent.key_event(KEY_V, Action.PRESS))
+            assert worker.notice.startswith(expected), worker.notice
         # a window made upright: its home view (R) fits the model across the width, and is
         # only remembered (the camera does not jump)
         wide, upright = default_camera(), default_camera()
