@@ -12,6 +12,7 @@ the window's GL context current.
 from __future__ import annotations
 
 import logging
+import math
 import re
 from collections.abc import Sequence
 from enum import Enum
@@ -90,6 +91,23 @@ def render_text(lines: Sequence[str], font: Any = None, *, columns: bool = False
         for j, text in enumerate(row_cells):
             draw.text((col_x[j], PADDING + i * line_height), text, font=font, fill=TEXT_COLOUR)
     return image
+
+
+def wrap_text(text: str, max_width: float, font: Any = None) -> list[str]:
+    """``text`` broken at spaces into lines whose panels (padding included) fit ``max_width``
+    pixels; a word wider than that stays whole on its own line."""
+    font = font or _load_font()
+    probe = ImageDraw.Draw(Image.new("RGBA", (1, 1)))
+    lines: list[str] = []
+    line = ""
+    for word in text.translate(GLYPH_FALLBACKS).split(" "):
+        trial = f"{line} {word}" if line else word
+        if line and probe.textbbox((0, 0), trial, font=font)[2] + 2 * PADDING > max_width:
+            lines.append(line)
+            line = word
+        else:
+            line = trial
+    return [*lines, line]
 
 
 class TextPanel:
@@ -182,13 +200,25 @@ class Overlay:
         self.stats_visible = stats_visible
         self.help_visible = False
         self._help_text = help_text
+        self._font = font
+        self._status_text = ""
+        self._width = math.inf
+        """The framebuffer's width at the last draw: the status banner is wrapped to it (a
+        long one was cut off at both sides in a narrow window)."""
 
     def set_stats(self, lines: Sequence[str]) -> None:
         self.stats.set_lines(lines)
 
     def set_status(self, text: str | None) -> None:
-        """Show a one-line banner (e.g. "reconnecting…"), or hide it with None/""."""
-        self.status.set_lines([text] if text else [])
+        """Show a banner (e.g. "reconnecting…"), wrapped to the window's width, or hide it with
+        None/""."""
+        if (text or "") != self._status_text:
+            self._status_text = text or ""
+            self._wrap_status()
+
+    def _wrap_status(self) -> None:
+        text = self._status_text
+        self.status.set_lines(wrap_text(text, self._width - 2 * MARGIN, self._font) if text else [])
 
     def toggle_stats(self) -> None:
         self.stats_visible = not self.stats_visible
@@ -199,6 +229,9 @@ class Overlay:
             self.help.set_lines(self._help_text.splitlines())
 
     def draw(self, framebuffer_size: tuple[int, int]) -> None:
+        if framebuffer_size[0] != self._width:
+            self._width = framebuffer_size[0]
+            self._wrap_status()
         panels = [p for p, on in ((self.stats, self.stats_visible), (self.help, self.help_visible),
                                   (self.status, True)) if on and p.lines]
         if not panels:

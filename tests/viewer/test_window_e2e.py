@@ -17,6 +17,7 @@ from PIL import Image
 
 from farview.client.viewer import events as ev
 from farview.client.viewer.loop import ViewerLoop
+from farview.client.viewer.overlay import MARGIN
 from farview.client.viewer.window import NO_DISPLAY_MESSAGE, Window
 from farview.client.viewer.yuv_renderer import YuvRenderer, letterbox
 from farview.input.events import EventKind, InputEvent
@@ -176,6 +177,12 @@ def test_overlay_changes_its_corner_only_when_on(win: Window) -> None:
         loop.set_status("reconnecting…")
         banner = loop.screenshot_pixels()
         assert np.abs(banner[-40:, 560:720].astype(int) - off[-40:, 560:720].astype(int)).max() > 50
+        # a banner wider than the window is wrapped to it (it was cut off at both sides)
+        loop.set_status("the session service stopped; waiting for it " * 8)
+        loop.step()
+        status = loop.overlay.status
+        assert len(status.lines) > 1 and status.size[0] <= SIZE[0] - 2 * MARGIN, status.lines
+        assert " ".join(status.lines).split() == ("the session service stopped; waiting for it " * 8).split()
     finally:
         loop.close()
 
