@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from farview.client.viewer.app import EXIT_SESSION_ENDED
 from tests.hosting import REPO, SHARED_MODELS, model_mask
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
@@ -182,4 +183,47 @@ def test_view_says_when_the_stream_dropped_and_counts_it(tmp_path: Path) -> None
         assert "the stream dropped 1 time and reconnected" in out + err, out + err
         assert "Traceback" not in err
     finally:
+        svc.stop()
+
+
+def test_view_waits_for_a_stopped_service_then_says_the_session_ended(tmp_path: Path) -> None:
+    """The session service stopped under a running view: the view says so (not "reconnecting"
+    forever), waits for it, and once it is back (the session now ended by the shutdown) exits
+    with the session's reason."""
+    import time
+
+    import httpx
+
+    from tests.service.conftest import launch_service
+
+    svc = launch_service(tmp_path / "data")
+    port = httpx.URL(svc.url).port
+    proc: subprocess.Popen[str] | None = None
+    try:
+        with svc.client() as rest:
+            rest.create_session("outage", max_lease_time_minutes=600).wait_until_ready(90)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "farview", "view", "outage", "--headless", "--size", "320x240",
+             "--duration", "60"], cwd=REPO, env=_local_env(svc.data_dir),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert proc.stderr is not None
+        line = proc.stderr.readline()
+        while line and "connected; media path" not in line:
+            line = proc.stderr.readline()
+        assert line, "the view never connected"
+        assert svc.stop() == 0
+        line = proc.stderr.readline()
+        while line and "the stream dropped" not in line:
+            line = proc.stderr.readline()
+        assert "the session service is shutting down" in line, line
+        time.sleep(2)  # the view waits, trying again
+        assert proc.poll() is None
+        svc = launch_service(tmp_path / "data", "--port", str(port))
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == EXIT_SESSION_ENDED, out + err
+        assert "the service shut down and stopped this session's host" in err, err
+        assert "Traceback" not in err
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.kill()
         svc.stop()
