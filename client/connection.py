@@ -110,6 +110,8 @@ class RenderingConnection:
         self._next_request_id = 1
         self._closed = False
         self._close_reason = ""
+        self._client_closed = ""
+        """Set when this client closes the connection: the reason it gives, whatever the host says."""
         self._last_heard = time.monotonic()
         self._tasks: list[asyncio.Task[Any]] = []
         self._background: set[asyncio.Future[Any]] = set()
@@ -149,7 +151,11 @@ class RenderingConnection:
             return ConnectionLostError(
                 "the event loop this connection ran on has ended (the asyncio.run that made it "
                 "returned): connect, and use the connection, inside one asyncio.run")
-        return ConnectionLostError(self._close_reason or "connection closed")
+        # (an entity handle kept from before a reconnect said only why its connection closed)
+        return ConnectionLostError(
+            f"{self._close_reason or 'connection closed'}; this connection is over: connect "
+            "again and use the new connection (entity ids stay valid while the session runs: "
+            "new_connection.scene.entity(id))")
 
     # -- connecting ---------------------------------------------------------------------------
     async def _connect(self, url: str, token: str, *, verify: Verify, timeout: float) -> None:
@@ -287,6 +293,9 @@ class RenderingConnection:
         rendered from the session's home view, with ``frame.pose`` None) are skipped. Raises
         :class:`TimedOutError` if none comes within ``timeout`` seconds, and
         :class:`ConnectionLostError` if the connection ends first."""
+        if not isinstance(pose, PoseMessage):  # (a str was an AttributeError)
+            raise ProtocolError(f"frame_for takes the pose message send_pose returned, got "
+                                f"{pose!r}")
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             left = None if deadline is None else deadline - time.monotonic()
@@ -396,7 +405,10 @@ class RenderingConnection:
         if isinstance(msg, wire.Event):
             self.events.append((msg.event, msg.data))
             if msg.event == "closing":
-                self._spawn(self._shutdown(f"host closed the connection: {msg.data.get('reason', '')}"))
+                # (after close() the host's answer read "host closed the connection: client
+                # ended the connection")
+                self._spawn(self._shutdown(self._client_closed or
+                                           f"host closed the connection: {msg.data.get('reason', '')}"))
             if self._on_event is not None:
                 self._on_event(msg.event, msg.data)
             return
@@ -493,9 +505,10 @@ class RenderingConnection:
         """Disconnect; the host keeps the scene and is free for the next client."""
         if self._closed:
             return
+        self._client_closed = "closed by the client"
         if self._location:
             await whep_disconnect(self._location, self._token, verify=self._verify)
-        await self._shutdown("closed by the client")
+        await self._shutdown(self._client_closed)
 
     async def __aenter__(self) -> RenderingConnection:
         return self

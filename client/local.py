@@ -45,9 +45,9 @@ def _read_json(path: Path) -> dict[str, Any] | None:
     return raw if isinstance(raw, dict) else None
 
 
-def find_local_service(directory: Path | None = None) -> LocalService:
+def find_local_service(directory: str | os.PathLike[str] | None = None) -> LocalService:
     """Read ``service.json`` and ``account.json``; raise :class:`ServerError` if not running."""
-    base = directory or default_data_dir()
+    base = Path(directory).expanduser() if directory else default_data_dir()
     info = _read_json(base / SERVICE_FILE)
     if info is None or "url" not in info:
         raise ServerError(f"no local farview service found ({base / SERVICE_FILE} is missing); "

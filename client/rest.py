@@ -10,6 +10,7 @@ five minutes before it expires. Every service error becomes one of :mod:`client.
 
 from __future__ import annotations
 
+import os
 import ssl
 import time
 import uuid
@@ -179,6 +180,9 @@ class _ClientBase:
     def _create_body(max_lease_time_minutes: int, size: str,
                      models: list[str] | None = None) -> dict[str, Any]:
         body: dict[str, Any] = {"maxLeaseTimeMinutes": max_lease_time_minutes, "size": size}
+        if isinstance(models, (str, bytes, os.PathLike)):  # (a str was loaded letter by letter)
+            raise BadRequestError(f"models is a list of model sources, got one: {models!r}; "
+                                  f"give [{str(models)!r}]", status_code=400, code="BadRequest")
         if models:
             body["models"] = list(models)  # farview extension: loaded instead of the sample
         return body
@@ -194,7 +198,8 @@ class RemoteRenderingClient(_ClientBase):
                                   trust_env=False)
 
     @classmethod
-    def local(cls, *, data_dir: Path | None = None, timeout: float = DEFAULT_TIMEOUT
+    def local(cls, *, data_dir: str | os.PathLike[str] | None = None,
+              timeout: float = DEFAULT_TIMEOUT
               ) -> RemoteRenderingClient:
         """A client for the service ``farview serve`` runs on this machine, with its account."""
         svc = find_local_service(data_dir)
@@ -310,7 +315,8 @@ class AsyncRemoteRenderingClient(_ClientBase):
                                        timeout=timeout, trust_env=False)
 
     @classmethod
-    def local(cls, *, data_dir: Path | None = None, timeout: float = DEFAULT_TIMEOUT
+    def local(cls, *, data_dir: str | os.PathLike[str] | None = None,
+              timeout: float = DEFAULT_TIMEOUT
               ) -> AsyncRemoteRenderingClient:
         svc = find_local_service(data_dir)
         if not svc.account_id or not svc.account_key:

@@ -23,6 +23,7 @@ plain blocking function.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -30,11 +31,12 @@ import httpx
 
 from farview.client.errors import AuthenticationError, ConnectError, RemoteError
 from farview.input.errors import ProtocolError
-from farview.input.mathutil import Vec3, quat_rotate, vec_length, vec_scale
+from farview.input.mathutil import FLOAT32_MAX, Vec3, quat_rotate, vec_length, vec_scale
 from farview.input.pose import PoseMessage, View
 from farview.input.scene import (
     Bounds,
     CameraOverride,
+    CameraSettings,
     CutPlane,
     CutPlaneInfo,
     EntityInfo,
@@ -58,8 +60,9 @@ DEFAULT_LOAD_TIMEOUT = 300.0
 
 
 def _finite(name: str, value: Sequence[float], size: int) -> list[float]:
-    """``value`` as ``size`` finite floats for the wire (ValueError before anything is sent)."""
-    return list(vec(name, value, size))
+    """``value`` as ``size`` finite floats for the wire (ValueError before anything is sent):
+    within 32-bit floats' range, but a rotation of any size (the host normalises it)."""
+    return list(vec(name, value, size, limit=math.inf if name == "rotation" else FLOAT32_MAX))
 
 
 def pixel_ray(view: View, size: tuple[int, int], x: float,
@@ -357,7 +360,9 @@ class RemoteScene:
     async def set_camera(self, near: float, far: float,
                          fov_y: float | None = None) -> CameraOverride:
         """Override near/far (0 < near < far) and optionally the vertical field of view
-        (degrees) for every frame, on the host; also updates ``connection.near``/``far``."""
+        (degrees) for every frame, on the host; also updates ``connection.near``/``far``.
+        Planes past ±3.4e38 (32-bit floats, as poses carry them) raise ProtocolError."""
+        CameraSettings(near, far, fov_y)  # checked here, before the host or the planes change
         result = await self._call("set_camera", None, near=near, far=far, fov_y=fov_y)
         if self._pose_planes is None:
             self._pose_planes = (self._conn.near, self._conn.far)

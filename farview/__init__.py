@@ -45,6 +45,7 @@ if TYPE_CHECKING:
         SessionStateError,
         TimedOutError,
         TooManyRequestsError,
+        TooManySessionsError,
     )
     from farview.input import Action, EventKind, Fov, InputEvent, Pose, PoseMessage, PoseRequest, View
 
@@ -74,6 +75,7 @@ _HOMES = {
     "SessionStateError": "farview.client",
     "TimedOutError": "farview.client",
     "TooManyRequestsError": "farview.client",
+    "TooManySessionsError": "farview.client",
     "Action": "farview.input",
     "EventKind": "farview.input",
     "Fov": "farview.input",
@@ -118,6 +120,7 @@ __all__ = [
     "SessionStateError",
     "TimedOutError",
     "TooManyRequestsError",
+    "TooManySessionsError",
     "View",
 ]
 

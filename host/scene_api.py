@@ -303,7 +303,8 @@ class SceneService:
             entity = self._entity(params)
             if entity.id not in self._model_roots:
                 raise ControlError(INVALID_ARGUMENT, f"entity {entity.id} ({entity.name}) is "
-                                   "not a model root; use destroy_entity for other entities")
+                                   "not a model root; use destroy_entity (in Python: "
+                                   "entity.destroy()) for other entities")
             self.runtime.scene.remove(entity)
             del self._model_roots[entity.id]
             return {}

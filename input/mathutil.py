@@ -16,6 +16,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+FLOAT32_MAX = 3.4028234663852886e38
+"""The largest 32-bit float: poses cross the wire, and transforms reach GL, as 32-bit floats;
+larger numbers would become infinities there."""
+
 Vec3 = tuple[float, float, float]
 Quat = tuple[float, float, float, float]
 

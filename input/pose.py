@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import SupportsIndex, cast
 
 from farview.input.errors import ProtocolError
+from farview.input.mathutil import FLOAT32_MAX
 
 POSE_VERSION = 1
 MAX_VIEWPORT = 7680
@@ -36,8 +37,6 @@ _VIEW = struct.Struct("<3f4f4f")
 FLAG_KEYFRAME = 1
 
 
-FLOAT32_MAX = 3.4028234663852886e38
-"""The wire carries poses as 32-bit floats: larger numbers cannot be sent."""
 
 
 def _finite(name: str, values: tuple[float, ...]) -> None:
@@ -82,6 +81,7 @@ class Fov:
     @classmethod
     def symmetric(cls, fov_y_deg: float, aspect: float) -> Fov:
         """A centred frustum of vertical angle ``fov_y_deg`` and width/height ``aspect``."""
+        _finite("vertical field of view", (fov_y_deg,))  # ("x" was a TypeError)
         if not 0.0 < fov_y_deg < 179.0:
             raise ProtocolError(f"vertical field of view must be in (0, 179) degrees, got {fov_y_deg}")
         if not (math.isfinite(aspect) and aspect > 0):

@@ -20,15 +20,17 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any, cast
 
 from farview.input.errors import ProtocolError
-from farview.input.mathutil import Quat, Vec3
+from farview.input.mathutil import FLOAT32_MAX, Quat, Vec3
 
 
-def vec(name: str, value: Any, size: int) -> tuple[float, ...]:
-    """``value`` as ``size`` finite floats, or a ProtocolError naming ``name``."""
+def vec(name: str, value: Any, size: int, *, limit: float = FLOAT32_MAX) -> tuple[float, ...]:
+    """``value`` as ``size`` finite floats within ±``limit`` (32-bit floats' range by default:
+    what reaches GL), or a ProtocolError naming ``name``."""
     # Fast path (scenes of 100,000 parts check millions of these): a tuple of plain floats
     # whose sum is finite has only finite elements (an inf or NaN makes the sum inf or NaN).
-    if (type(value) is tuple and len(value) == size
-            and all(type(v) is float for v in value) and math.isfinite(sum(value))):
+    if (type(value) is tuple and len(value) == size and all(type(v) is float for v in value)
+            and math.isfinite(sum(value))
+            and (limit == math.inf or (-limit <= min(value) and max(value) <= limit))):
         return value
     if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
         raise ProtocolError(f"{name} must be {size} numbers, got {value!r}")
@@ -37,6 +39,9 @@ def vec(name: str, value: Any, size: int) -> tuple[float, ...]:
     out = tuple(float(v) for v in value)
     if len(out) != size or not all(math.isfinite(v) for v in out):
         raise ProtocolError(f"{name} must be {size} finite numbers, got {value!r}")
+    if not all(abs(v) <= limit for v in out):  # (1e39 was kept, an infinity in GL)
+        bound = "3.4e38 (32-bit floats)" if limit == FLOAT32_MAX else f"{limit:g}"
+        raise ProtocolError(f"{name} must be within ±{bound}, got {value!r}")
     return out
 
 
@@ -47,7 +52,7 @@ def vec3(name: str, value: Any) -> Vec3:
 
 def unit_quat(name: str, value: Any) -> Quat:
     """A quaternion normalised to unit length (a zero quaternion is refused)."""
-    v = vec(name, value, 4)
+    v = vec(name, value, 4, limit=math.inf)  # (normalised below: any size is a rotation)
     x, y, z, w = v
     n = math.hypot(x, y, z, w)  # (scaled: the squares of (1e200, 1e200, 0, 0) overflowed to inf)
     if n < 1e-9:
@@ -225,7 +230,10 @@ class CameraSettings:
     """Vertical field of view in degrees (0 < fov_y < 179), or None to keep the client's."""
 
     def __post_init__(self) -> None:
-        near, far = number("near", self.near), number("far", self.far)
+        # (a far plane of 1e300 was taken by the host, and every later pose was refused: the
+        # wire carries 32-bit floats)
+        near = number("near", self.near, -FLOAT32_MAX, FLOAT32_MAX)
+        far = number("far", self.far, -FLOAT32_MAX, FLOAT32_MAX)
         if not 0.0 < near < far:
             raise ProtocolError(f"camera planes need 0 < near < far (finite), got near={self.near} "
                                 f"far={self.far}")

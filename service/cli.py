@@ -68,6 +68,17 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def _count(text: str) -> int:
+    """A whole number ≥ 0 for argparse (which then names the flag)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more (0: no limit), got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         allow_abbrev=False,
@@ -131,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the largest model file a client may upload through the service, bytes "
                    "(default 268435456, 256 MiB; env FARVIEW_MAX_UPLOAD_BYTES); the session's "
                    "model budget applies too")
-    p.add_argument("--max-sessions", type=int, metavar="N",
+    p.add_argument("--max-sessions", type=_count, metavar="N",
                    help=f"sessions (Starting or Ready, all accounts together) this service runs at "
                    f"once; a create over it is refused with 503 TooManySessions (default "
                    f"{DEFAULT_MAX_SESSIONS}; 0: no limit; env FARVIEW_MAX_SESSIONS)")
@@ -250,6 +261,12 @@ def _lock_data_dir(data_dir: Path) -> int:
 
 async def serve(settings: ServiceSettings) -> int:
     data_dir = settings.data_dir.expanduser().resolve()
+    plain = settings.tls_cert is None and not settings.make_cert
+    if not _is_loopback(settings.host) and plain and not settings.allow_insecure_remote:
+        raise _StartupError(
+            f"refusing to serve plain http on {settings.host}: account keys would cross the "
+            "network in clear. Give --tls-cert/--tls-key or --make-cert, or "
+            "--allow-insecure-remote if you really mean it")
     if data_dir.exists() and not data_dir.is_dir():
         raise _StartupError(f"the data directory {data_dir} is a file; give a folder as "
                             "--data-dir (or FARVIEW_DATA_DIR)")
@@ -283,11 +300,6 @@ async def serve(settings: ServiceSettings) -> int:
               f"{fingerprint(cert)}); clients trust it with --ca-cert {cert}", flush=True)
     if cert is not None:
         _check_tls_files(cert, key)
-    if not _is_loopback(settings.host) and cert is None and not settings.allow_insecure_remote:
-        raise _StartupError(
-            f"refusing to serve plain http on {settings.host}: account keys would cross the "
-            "network in clear. Give --tls-cert/--tls-key or --make-cert, or "
-            "--allow-insecure-remote if you really mean it")
 
     account_file: Path | None = None
     if settings.accounts:

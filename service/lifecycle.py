@@ -258,11 +258,10 @@ class SessionManager:
         own = sum(1 for account, _ in self._runners if account == account_id)
         limit = f"{self.max_sessions} session{'' if self.max_sessions == 1 else 's'}"
         return ApiError(503, "TooManySessions",
-                        f"the service is full: it runs at most {limit} at once ({own} of those "
-                        "starting or running now are this account's): stop one you no longer "
-                        "need (farview session list, then farview session stop ID) or try again "
-                        "when one ends; the service's operator can raise the limit (farview "
-                        "serve --max-sessions)")
+                        f"the service is full: it runs at most {limit} at once, and this "
+                        f"account has {own} of them: stop a session you no longer need, or try "
+                        "again when one ends; the service's operator can raise the limit "
+                        "(farview serve --max-sessions)")
 
     async def get(self, account_id: str, session_id: str) -> SessionRecord:
         record = await self._db(self.store.get, account_id, session_id)

@@ -301,12 +301,13 @@ def main(argv: list[str]) -> int:
         print(f"farview bench: {exc}", file=sys.stderr)
         return EXIT_USAGE
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    from farview.client.cli.session import client_from_args
+    from farview.client.cli.session import client_from_args, service_url
     from farview.client.local import embedded_service, find_local_service
 
     created = None
+    local = not (service_url(args) or args.session)  # (FARVIEW_URL started a local one too)
     try:
-        with embedded_service(args.data_dir, wanted=not (args.url or args.session), progress=_say) as service, \
+        with embedded_service(args.data_dir, wanted=local, progress=_say) as service, \
                 client_from_args(_service_namespace(args)) as rest:
             if args.session:
                 session = rest.open_rendering_session(args.session)

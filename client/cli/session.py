@@ -96,13 +96,18 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def service_url(args: argparse.Namespace) -> str | None:
+    """The service named by --url or ``FARVIEW_URL``; None: the local one."""
+    return args.url or os.environ.get("FARVIEW_URL") or None
+
+
 def client_from_args(args: argparse.Namespace) -> RemoteRenderingClient:
     """A REST client from --url/--account-*/--verify, the environment, or the local service.
 
     The local service's account (``account.json``) is used only for the local service: with no
     URL, or the URL ``service.json`` names. Another service needs its own account id and key
     (a missing one was taken from the local account, which sent this machine's key there)."""
-    url = args.url or os.environ.get("FARVIEW_URL")
+    url = service_url(args)
     account_id = args.account_id or os.environ.get("FARVIEW_ACCOUNT_ID")
     account_key = (read_key_file(args.account_key_file) if args.account_key_file
                    else os.environ.get("FARVIEW_ACCOUNT_KEY"))

@@ -272,12 +272,12 @@ def demo_main(argv: list[str]) -> int:
     if (msg := _check_display(args)) is not None:
         print(f"farview: {msg}", file=sys.stderr)
         return EXIT_USAGE
-    from farview.client.cli.session import client_from_args
+    from farview.client.cli.session import client_from_args, service_url
     from farview.client.local import embedded_service
 
     code = EXIT_OK
     try:
-        with embedded_service(args.data_dir, wanted=not args.url, progress=_progress), \
+        with embedded_service(args.data_dir, wanted=not service_url(args), progress=_progress), \
                 client_from_args(args) as rest:
             code = _demo_session(rest, args, model)
     except KeyboardInterrupt:

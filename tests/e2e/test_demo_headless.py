@@ -227,3 +227,25 @@ def test_view_waits_for_a_stopped_service_then_says_the_session_ended(tmp_path: 
         if proc is not None and proc.poll() is None:
             proc.kill()
         svc.stop()
+
+
+def test_demo_with_farview_url_uses_that_service_and_starts_none(tmp_path: Path) -> None:
+    """``FARVIEW_URL`` (as ``--url`` does) names the service: demo started a local service in
+    its data directory anyway, then stopped it."""
+    from tests.service.conftest import launch_service
+
+    svc = launch_service(tmp_path / "remote")
+    try:
+        home = tmp_path / "home"  # where a local service would start
+        env = {**_local_env(home), "FARVIEW_URL": svc.url, "FARVIEW_ACCOUNT_ID": svc.account_id,
+               "FARVIEW_ACCOUNT_KEY": svc.account_key}
+        out = subprocess.run(
+            [sys.executable, "-m", "farview", "demo", "--headless", "--size", "160x120",
+             "--duration", "2"], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stdout + out.stderr
+        assert "starting the local session service" not in out.stderr, out.stderr
+        assert not home.exists() or not any(home.iterdir())
+        with svc.client() as rest:  # the session was made there, and stopped
+            assert [s.status for s in rest.list_sessions(include_ended=True)] == ["Stopped"]
+    finally:
+        svc.stop()

@@ -103,7 +103,11 @@ def test_vec_fast_path_keeps_the_checks() -> None:
     from farview.input.scene import vec
 
     assert vec("v", (1.0, 2.0, 3.0), 3) == (1.0, 2.0, 3.0)
-    assert vec("v", (1e308, 1e308, 1.0), 3) == (1e308, 1e308, 1.0)  # the sum overflows: slow path
+    assert vec("v", (1e308, 1e308, 1.0), 3, limit=math.inf) == (1e308, 1e308, 1.0)  # slow path
+    for big in ((3.5e38, 0.0, 0.0), (0.0, -1e39, 0.0), (1e308, 1e308, 1.0)):  # past 32-bit floats
+        with pytest.raises(ProtocolError, match=r"within ±3.4e38 \(32-bit floats\)"):
+            vec("v", big, 3)
+    assert vec("v", (3.4e38, -3.4e38, 0.0), 3) == (3.4e38, -3.4e38, 0.0)
     for bad in ((1.0, float("inf"), 0.0), (float("nan"), 0.0, 0.0), (1.0, 2.0), (1.0, 2.0, 3.0, 4.0)):
         with pytest.raises(ProtocolError, match="finite numbers"):
             vec("v", bad, 3)

@@ -38,6 +38,18 @@ def test_each_package_face_exports_exactly_its_public_names(face: str) -> None:
         package.nothing  # noqa: B018
 
 
+def test_every_client_error_is_exported_by_the_faces() -> None:
+    """``farview.TooManySessionsError`` was missing (in the client's face and the error tree)."""
+    import farview
+    import farview.client
+    from farview.client import errors
+
+    classes = {n for n, v in vars(errors).items()
+               if isinstance(v, type) and issubclass(v, Exception) and not n.startswith("_")}
+    assert classes <= set(farview.__all__) & set(farview.client.__all__), \
+        classes - (set(farview.__all__) & set(farview.client.__all__))
+
+
 def test_importing_a_face_loads_nothing_heavy() -> None:
     code = ("import sys, farview, farview.client, farview.client.cli;"
             "from farview import RemoteRenderingClient, Pose, Frame, FarviewError;"

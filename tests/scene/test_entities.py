@@ -332,10 +332,13 @@ async def test_cut_planes_remove_geometry_and_a_ninth_is_refused(
 
 async def test_camera_settings_are_validated_and_applied(conn: RenderingConnection) -> None:
     base = await frame_after(conn)
-    for near, far in ((1.0, 1.0), (2.0, 1.0), (0.0, 10.0), (-1.0, 10.0)):
-        with pytest.raises(RemoteError) as err:
+    for near, far in ((1.0, 1.0), (2.0, 1.0), (0.0, 10.0), (-1.0, 10.0), (0.1, 1e300)):
+        says = "far must be in" if far > 1e38 else "0 < near < far"
+        with pytest.raises(ProtocolError, match=says):  # refused before it is sent
             await conn.scene.set_camera(near, far)
-        assert err.value.code == "InvalidArgument" and "0 < near < far" in err.value.message
+        with pytest.raises(RemoteError) as err:  # and by the host (other clients)
+            await conn.request("set_camera", near=near, far=far)
+        assert err.value.code == "InvalidArgument" and says in err.value.message
     try:
         camera = await conn.scene.set_camera(0.05, 50.0, fov_y=30.0)
         assert camera.override and camera.fov_y == 30.0

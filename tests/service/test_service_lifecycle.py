@@ -219,8 +219,8 @@ def test_a_create_over_max_sessions_is_refused_until_one_ends(
         with pytest.raises(TooManySessionsError) as refused:
             client.create_session("b", max_lease_time_minutes=600)
         assert refused.value.status_code == 503 and refused.value.code == "TooManySessions"
-        assert ("the service is full: it runs at most 1 session at once (1 of those starting or "
-                "running now are this account's)") in str(refused.value)
+        assert ("the service is full: it runs at most 1 session at once, and this account has "
+                "1 of them") in str(refused.value)
         assert "farview serve --max-sessions" in str(refused.value)
         with pytest.raises(SessionNotFoundError):  # nothing was recorded for the refused one
             client.get_session("b").get_properties()

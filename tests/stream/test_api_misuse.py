@@ -14,12 +14,14 @@ import pytest
 from farview import Pose
 from farview.client import (
     BadRequestError,
+    ConnectionLostError,
     FarviewError,
     LeaseError,
     ProtocolError,
     RemoteError,
     RemoteRenderingClient,
     RenderingSession,
+    SessionNotFoundError,
     TimedOutError,
 )
 from tests.hosting import SHARED_MODELS
@@ -107,6 +109,45 @@ async def test_bad_numbers_name_their_argument_and_leave_no_request_pending(
             # a path that is not a regular file says so ("no model file at '/dev/zero'")
             with pytest.raises(RemoteError, match="is not a regular file"):
                 await scene.load_model("/dev/zero")
+
+
+async def test_an_app_developers_mistakes_found_by_hand(service: RunningService) -> None:
+    """A far plane of 1e300 was taken by the host and then refused every pose the app sent;
+    positions past 32-bit floats were kept; ``fov_y="x"`` and ``frame_for("abc")`` raised
+    TypeError and AttributeError; an entity kept from before a reconnect said only that its
+    connection had closed; after the app's own close, the reason read "host closed the
+    connection"."""
+    with service.client() as rest:
+        session = _session(rest)
+        async with await session.connect(viewport=(320, 240)) as conn:
+            scene = conn.scene
+            with pytest.raises(ProtocolError, match="far must be in"):
+                await scene.set_camera(0.1, 1e300)
+            assert (await scene.get_camera()).override is False
+            root = scene.entity((await scene.roots())[0].id)
+            for call in (lambda: root.set_position((1e39, 0.0, 0.0)),
+                         lambda: root.set_scale((1e300, 1.0, 1.0))):
+                with pytest.raises(ProtocolError, match=r"within ±3.4e38 \(32-bit floats\)"):
+                    await call()
+            with pytest.raises(ProtocolError, match="vertical field of view must be"):
+                conn.send_pose(Pose(), fov_y="x")  # type: ignore[arg-type]
+            with pytest.raises(ProtocolError, match="frame_for takes the pose message"):
+                await conn.frame_for("abc")  # type: ignore[arg-type]
+            sent = conn.send_pose(Pose(position=(0.0, 0.3, 1.5)))  # all of it changed nothing
+            assert (await conn.frame_for(sent)).pose == sent
+        assert conn.close_reason == "closed by the client"
+        async with await session.connect(viewport=(320, 240)) as again:
+            with pytest.raises(ConnectionLostError, match=r"new_connection\.scene\.entity\(id\)"):
+                await root.info()  # the handle of the connection before
+            assert (await again.scene.entity(root.id).info()).id == root.id
+
+
+def test_models_given_as_one_string_are_refused_not_split(service: RunningService) -> None:
+    with service.client() as rest, pytest.raises(BadRequestError, match=r"give \['Duck.glb'\]"):
+        rest.create_session("one-string", models="Duck.glb")  # type: ignore[arg-type]
+    with RemoteRenderingClient.local(data_dir=str(service.data_dir)) as local, \
+            pytest.raises(SessionNotFoundError):  # (a str as the data dir was a TypeError)
+        local.get_session("one-string")
 
 
 async def test_a_timeout_is_not_a_lost_connection(service: RunningService) -> None:
