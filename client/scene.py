@@ -24,12 +24,14 @@ plain blocking function.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
 
-from farview.client.errors import AuthenticationError, ConnectError, RemoteError
+from farview.client.errors import AuthenticationError, ConnectError, FarviewError, RemoteError
 from farview.input.errors import ProtocolError
 from farview.input.mathutil import FLOAT32_MAX, Vec3, quat_rotate, vec_length, vec_scale
 from farview.input.pose import PoseMessage, View
@@ -428,12 +430,41 @@ def load_model_http(scene_url: str, token: str, source: str, *, verify: Verify =
     Raises :class:`RemoteError` (code, message, target=source) when the host refuses,
     :class:`AuthenticationError` for a bad token, :class:`ConnectError` when unreachable.
     """
-    url = scene_url
     try:
-        response = httpx.post(url, json={"source": source}, timeout=timeout, verify=verify,
+        response = httpx.post(scene_url, json={"source": source}, timeout=timeout, verify=verify,
                               headers={"Authorization": f"Bearer {token}"})
     except httpx.HTTPError as exc:
         raise ConnectError(f"could not reach the session service at {scene_url}: {exc}") from None
+    return _loaded(response, source)
+
+
+def upload_model_http(upload_url: str, token: str, path: str | os.PathLike[str], *,
+                      verify: Verify = True, timeout: float = DEFAULT_LOAD_TIMEOUT) -> LoadedModel:
+    """Send a ``.glb`` file from this machine into a running session's scene through the
+    service's ``PUT …/scene/upload/{name}`` (``session.upload_url(name)``; works while another
+    client holds the stream). The model is loaded as it arrives, not kept: to load it again,
+    upload it again. The service's ``max_upload_bytes`` and the session's model budget apply.
+
+    Raises as :func:`load_model_http` does, and :class:`FarviewError` when ``path`` cannot be
+    read.
+    """
+    file = Path(path)
+    try:
+        size = file.stat().st_size
+        with file.open("rb") as body:
+            response = httpx.put(upload_url, content=body, timeout=timeout, verify=verify,
+                                 headers={"Authorization": f"Bearer {token}",
+                                          "Content-Type": "application/octet-stream",
+                                          "Content-Length": str(size)})
+    except httpx.HTTPError as exc:
+        raise ConnectError(f"could not reach the session service at {upload_url}: {exc}") from None
+    except OSError as exc:
+        raise FarviewError(f"cannot read {file} to upload it: {exc.strerror or exc}") from None
+    return _loaded(response, file.name)
+
+
+def _loaded(response: httpx.Response, source: str) -> LoadedModel:
+    """The loaded model a scene route answered, or the error it answered, as farview's."""
     if response.status_code in (401, 403):
         raise AuthenticationError(f"the render host refused the access token "
                                   f"({response.status_code}); get a fresh token for the session",
@@ -464,4 +495,5 @@ __all__ = [
     "Tint",
     "load_model_http",
     "pixel_ray",
+    "upload_model_http",
 ]

@@ -15,6 +15,7 @@ import asyncio
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from farview.client.errors import (
     AlreadyConnectedError,
@@ -203,6 +204,12 @@ class _SessionBase:
         """Where a model is loaded into the session's scene without a stream."""
         client: Any = getattr(self, "client")  # noqa: B009
         return f"{client.endpoint}{client._path(self.id, '/scene/models')}"
+
+    def upload_url(self, name: str) -> str:
+        """Where a ``.glb`` file named ``name`` is uploaded into the session's scene
+        (:func:`farview.client.scene.upload_model_http`)."""
+        client: Any = getattr(self, "client")  # noqa: B009
+        return f"{client.endpoint}{client._path(self.id, '/scene/upload/' + quote(name, safe=''))}"
 
     @property
     def verify(self) -> Any:

@@ -91,6 +91,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="load a model into a running session's scene")
     m.add_argument("session_id")
     m.add_argument("source", help="a name in the host's model store, a path on the host, or an http(s) URL")
+    u = sub.add_parser("upload-model", parents=[common], allow_abbrev=False,
+                       help="send a .glb file from this machine into a running session's scene")
+    u.add_argument("session_id")
+    u.add_argument("file", type=Path, help="a .glb file here (it is loaded as it arrives, not kept)")
     t = sub.add_parser("stop", parents=[common], allow_abbrev=False, help="stop a session and its host")
     t.add_argument("session_id")
     return p
@@ -222,13 +226,18 @@ def run(args: argparse.Namespace) -> int:
             session = client.get_session(args.session_id)
             props = session.renew(args.lease)
             _emit(args, props.to_json(), _describe(props, scheme))
-        elif args.command == "load-model":
-            from farview.client.scene import load_model_http
+        elif args.command in ("load-model", "upload-model"):
+            from farview.client.scene import load_model_http, upload_model_http
 
             session = client.get_session(args.session_id)
             session.wait_until_ready(timeout=5.0)
-            loaded = load_model_http(session.scene_url, client.get_access_token(), args.source,
-                                     verify=session.verify)
+            if args.command == "load-model":
+                loaded = load_model_http(session.scene_url, client.get_access_token(),
+                                         args.source, verify=session.verify)
+            else:
+                loaded = upload_model_http(session.upload_url(args.file.name),
+                                           client.get_access_token(), args.file,
+                                           verify=session.verify)
             _emit(args, {"root": loaded.root_id, "name": loaded.name, "triangles": loaded.triangles},
                   f"loaded {loaded.name} into session {args.session_id}: entity {loaded.root_id}, "
                   f"{loaded.triangles} triangles")

@@ -6,6 +6,9 @@ user trying the API by hand."""
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -181,6 +184,32 @@ def test_rest_mistakes_are_farview_errors(service: RunningService, tmp_path: Pat
     with pytest.raises(FarviewError, match=f"cannot use {tmp_path}/none.pem as the certificate"):
         RemoteRenderingClient(service.url, service.account_id, service.account_key,
                               verify=str(tmp_path / "none.pem"))
+
+
+def test_a_model_file_here_uploads_into_the_session(service: RunningService, tmp_path: Path) -> None:
+    """A model on the user's own machine had no way in from Python (only the web viewer's
+    upload, or a REST call by hand)."""
+    from farview.client.scene import upload_model_http
+
+    with service.client() as rest:
+        session = _session(rest)
+        token = rest.get_access_token()
+        loaded = upload_model_http(session.upload_url("Duck.glb"), token, SHARED_MODELS / "Duck.glb",
+                                   verify=session.verify)
+        assert loaded.name == "Duck" and loaded.triangles > 1000
+        junk = tmp_path / "notes.glb"
+        junk.write_bytes(b"these are not a model\n" * 10)
+        with pytest.raises(RemoteError) as info:
+            upload_model_http(session.upload_url(junk.name), token, junk, verify=session.verify)
+        assert info.value.target == "notes.glb" and "glTF" in info.value.message, info.value
+        with pytest.raises(FarviewError, match=r"cannot read .*missing\.glb to upload it"):
+            upload_model_http(session.upload_url("missing.glb"), token, tmp_path / "missing.glb")
+    env = {**os.environ, "FARVIEW_URL": service.url, "FARVIEW_ACCOUNT_ID": service.account_id,
+           "FARVIEW_ACCOUNT_KEY": service.account_key}
+    cli = subprocess.run([sys.executable, "-m", "farview", "session", "upload-model", "misuse",
+                          str(SHARED_MODELS / "Box.glb")], capture_output=True, text=True,
+                         env=env, timeout=120)
+    assert cli.returncode == 0 and "loaded Box into session misuse" in cli.stdout, cli
 
 
 def test_a_connection_made_by_one_asyncio_run_says_its_loop_has_ended(service: RunningService) -> None:
