@@ -13,7 +13,6 @@ import contextlib
 import json
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -21,7 +20,13 @@ from pathlib import Path
 from typing import Any
 
 from farview.client.errors import ServerError
-from farview.input.launch import ACCOUNT_FILE, SERVICE_FILE, SERVICE_MODULE, default_data_dir
+from farview.input.launch import (
+    ACCOUNT_FILE,
+    SERVICE_FILE,
+    SERVICE_MODULE,
+    default_data_dir,
+    python_module,
+)
 
 
 @dataclass(frozen=True)
@@ -92,7 +97,7 @@ def start_local_service(directory_arg: Path | None) -> subprocess.Popen[bytes]:
         # session Error and the command unable to stop it); and it gets SIGTERM if the command
         # dies without stopping it.
         proc = subprocess.Popen(
-            [sys.executable, "-m", SERVICE_MODULE, "--port", "0", "--data-dir", str(directory)],
+            [*python_module(SERVICE_MODULE), "--port", "0", "--data-dir", str(directory)],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log_file,
             start_new_session=True, preexec_fn=_end_with_parent(os.getpid()),
         )

@@ -109,6 +109,7 @@ from farview.host.lod import (
     simplify,
 )
 from farview.host.texture_codec import DDS_MIME, DECODED, MIN_COMPRESSED_SIDE, compress, write_dds
+from farview.input.launch import python_module
 
 ASSIMP_FORMATS = (".fbx", ".obj", ".stl", ".ply", ".dae", ".3ds", ".off")
 GLTF_FORMATS = (".glb", ".gltf")
@@ -1291,7 +1292,7 @@ def _convert_in_child(src: Path, dst: Path, budgets: Budgets,
     Asset Import Library died of a bus error on a PLY face line starting with ``-``) or runs
     away with memory takes only the child down, and the user gets a message instead of a core
     dump or a machine out of memory. Raises :class:`ConversionError`."""
-    cmd = [sys.executable, "-m", "farview.host.convert", str(src), str(dst),
+    cmd = [*python_module("farview.host.convert"), str(src), str(dst),
            "--max-bytes", str(budgets.max_bytes), "--max-triangles", str(budgets.max_triangles)]
     if settings_file is not None:
         cmd += ["--settings", str(settings_file)]

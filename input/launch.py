@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,13 @@ from typing import Any
 from farview.input.ice import MediaNetwork
 
 HOST_MODULE = "farview.host"
+
+
+def python_module(module: str) -> list[str]:
+    """The command that runs ``python -m module`` as farview's child processes do: with ``-P``,
+    so that the working directory is not put first on the module path (a ``resource.py`` in
+    the folder ``farview serve`` was started from ran as every conversion's code)."""
+    return [sys.executable, "-P", "-m", module]
 """``python -m`` target that runs one render host."""
 SERVICE_MODULE = "farview.service"
 """``python -m`` target that runs the session service."""

@@ -48,7 +48,6 @@ import os
 import re
 import resource
 import signal
-import sys
 import tempfile
 import threading
 import time
@@ -58,6 +57,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from farview.input.launch import python_module
 from farview.service.store import open_db, transaction
 
 log = logging.getLogger(__name__)
@@ -539,7 +539,7 @@ class ConversionManager:
             resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "farview.host.convert", "--info", str(where.input),
+            *python_module("farview.host.convert"), "--info", str(where.input),
             str(where.output),
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
             preexec_fn=limits, env={**os.environ, "PYTHONUNBUFFERED": "1"})

@@ -22,7 +22,6 @@ import os
 import re
 import secrets
 import signal
-import sys
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from pathlib import Path
@@ -33,6 +32,7 @@ from farview.input.launch import (
     ModelStatus,
     parse_listening,
     parse_model_status,
+    python_module,
     stopping_line,
 )
 
@@ -248,7 +248,7 @@ class LocalHostPool(HostPool):
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with log_path.open("ab") as log_file:
             proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", HOST_MODULE, "--bind", self.bind, "--port", "0",
+                *python_module(HOST_MODULE), "--bind", self.bind, "--port", "0",
                 stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=log_file,
                 start_new_session=True, env=_host_environment())
         log.info("session %s: render host pid %d starting (log %s)", spec.session_id, proc.pid,

@@ -37,6 +37,7 @@ from farview.input.launch import (
     DEFAULT_MIN_BITRATE,
     bitrate_argument,
     lease_argument,
+    python_module,
 )
 
 log = logging.getLogger(__name__)
@@ -189,7 +190,7 @@ def _load_trajectory(args: argparse.Namespace) -> Any:
 
 def _run_floor(args: argparse.Namespace, spec: Any) -> dict[str, Any] | None:
     w, h = args.resolution
-    cmd = [sys.executable, "-m", "farview.client.bench.floor", "--resolution", f"{w}x{h}", "--fps", str(args.fps),
+    cmd = [*python_module("farview.client.bench.floor"), "--resolution", f"{w}x{h}", "--fps", str(args.fps),
            "--duration", str(args.duration), "--warmup-frames", str(max(0, round(args.warmup * args.fps))),
            "--trajectory", spec.kind]
     if spec.trace_file:

@@ -1092,3 +1092,16 @@ def test_an_stl_files_root_is_named_after_the_file(tmp_path: Path) -> None:
         model = load_model(tmp_path / f"{stem}.glb")
         assert model.nodes[model.roots[0]].name == stem, [n.name for n in model.nodes]
         assert model.triangle_count == 1
+
+
+def test_the_converter_child_takes_no_module_from_the_working_directory(tmp_path: Path) -> None:
+    """Found by a security review: a ``resource.py`` in the folder the service (or ``farview
+    convert``) ran in was imported by every converter child (``python -m`` puts the working
+    directory first on the module path), as the service's user. Children now run with ``-P``."""
+    marker = tmp_path / "ran"
+    (tmp_path / "resource.py").write_text(f"open({str(marker)!r}, 'w').write('x')\n")
+    done = subprocess.run([sys.executable, "-P", "-m", "farview", "convert",  # (-P: the parent too)
+                           str(SHARED_MODELS / "Box.glb"), "-o", str(tmp_path / "out.glb")],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert not marker.exists(), "the converter ran resource.py from its working directory"
