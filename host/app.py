@@ -122,12 +122,18 @@ def create_app(config: HostConfig, signaling: Any = None, scene_api: Any = None)
                                            f"upload name {name[:80]!r} must be a file name ending in .glb "
                                            "(letters, digits, '.', '-', '_'; at most 128)"}}, status_code=400)
         limit = scene_api.budgets.max_bytes
-        raw = await read_body(request, limit)
-        if raw is None:
-            return JSONResponse({"error": {"code": "PayloadTooLarge", "message":
-                                           f"the model is over the host's {limit:,}-byte model budget "
-                                           "(FARVIEW_MAX_MODEL_BYTES on the host)"}}, status_code=413)
-        return await _loaded(lambda: scene_api.load(name, data=raw))
+        try:
+            with scene_api.load_slot(name):  # before the body is read: a free load, or "busy"
+                raw = await read_body(request, limit)
+                if raw is None:
+                    return JSONResponse({"error": {"code": "PayloadTooLarge", "message":
+                                                   f"the model is over the host's {limit:,}-byte model "
+                                                   "budget (FARVIEW_MAX_MODEL_BYTES on the host)"}},
+                                        status_code=413)
+                return await _loaded(lambda: scene_api.load_reserved(name, raw))
+        except HostError as exc:  # (only load_slot's: _loaded answers the load's own)
+            return JSONResponse({"error": {"code": exc.code, "message": exc.message}},
+                                status_code=429, headers={"Retry-After": "1"})
 
     async def _loaded(load: Any) -> Response:
         try:

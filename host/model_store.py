@@ -130,6 +130,9 @@ class LoadBudgets:
 def classify(source: str) -> SourceKind:
     """``url`` for http(s)://, ``path`` for anything path-like (a ``file://`` URI too: a
     conversion's ``outputAssetUri``), else ``name``."""
+    if "\0" in source:  # (a NUL reached the file system calls: 500, ValueError)
+        raise SourceError("InvalidArgument", f"model source {source[:200]!r} contains a NUL "
+                          "character; give a model store name, a path or a URL")
     lowered = source.lower()
     if lowered.startswith(("http://", "https://")):
         return "url"
@@ -202,7 +205,11 @@ def host_path(source: str) -> Path:
         if parsed.netloc not in ("", "localhost"):
             raise SourceError("InvalidArgument", f"{source!r} names another machine; a file:// "
                               "URI names a file on the render host (file:///path)")
-        return Path(urllib.parse.unquote(parsed.path))
+        path = urllib.parse.unquote(parsed.path)
+        if "\0" in path:  # (%00: a ValueError from the file system calls, answered 500)
+            raise SourceError("InvalidArgument", f"{source[:200]!r} names a path with a NUL "
+                              "character; give the file's own path")
+        return Path(path)
     return Path(source).expanduser()
 
 

@@ -56,7 +56,7 @@ from farview.service.conversions import (
     conversion_json,
 )
 from farview.service.errors import ApiError, bad_request, conflict
-from farview.service.gateway import UPLOAD_TIMEOUT, HostGateway
+from farview.service.gateway import MAX_UPLOADS_PER_ACCOUNT, UPLOAD_TIMEOUT, HostGateway
 from farview.service.lifecycle import MAX_LEASE_MINUTES, SessionManager
 from farview.service.ratelimit import RateLimiter
 from farview.service.store import SessionRecord
@@ -570,6 +570,8 @@ def create_app(manager: SessionManager, auth: Authenticator, *, max_body_bytes: 
         return await gateway.forward(account_of(request), session_id, "DELETE",
                                      f"/whep/{resource}")
 
+    uploads: dict[str, int] = {}  # account → model uploads in flight (MAX_UPLOADS_PER_ACCOUNT)
+
     @app.put("/accounts/{account_id}/sessions/{session_id}/scene/upload/{name}", tags=["signaling"], responses={
         200: {"description": "the loaded model (as load_model answers)"},
         411: {"description": "no Content-Length"}, 413: {"description": "over the upload limit or the model budget"},
@@ -580,10 +582,21 @@ def create_app(manager: SessionManager, auth: Authenticator, *, max_body_bytes: 
         declared = request.headers.get("content-length", "")
         if not declared.isdigit():
             raise ApiError(411, "LengthRequired", "send the model with a Content-Length header")
-        return await gateway.forward(account_of(request), session_id, "PUT",
-                                     f"/scene/upload/{quote(name, safe='')}", body=request.stream(),
-                                     content_type="application/octet-stream", content_length=int(declared),
-                                     timeout=UPLOAD_TIMEOUT)
+        account = account_of(request)
+        if uploads.get(account, 0) >= MAX_UPLOADS_PER_ACCOUNT:
+            raise ApiError(429, "TooManyRequests", f"{MAX_UPLOADS_PER_ACCOUNT} model uploads from "
+                           "this account are in progress; wait for one to finish, then upload "
+                           "again", headers={"Retry-After": "1"})
+        uploads[account] = uploads.get(account, 0) + 1
+        try:
+            return await gateway.forward(account, session_id, "PUT",
+                                         f"/scene/upload/{quote(name, safe='')}", body=request.stream(),
+                                         content_type="application/octet-stream",
+                                         content_length=int(declared), timeout=UPLOAD_TIMEOUT)
+        finally:
+            uploads[account] -= 1
+            if not uploads[account]:
+                del uploads[account]
 
     @app.post("/accounts/{account_id}/sessions/{session_id}/scene/models", tags=["signaling"])
     async def scene_models(request: Request, account_id: str, session_id: str) -> Response:

@@ -59,7 +59,9 @@ class RateLimiter:
             bucket.tokens -= 1.0
             return
         retry_after = max(1, math.ceil((1.0 - bucket.tokens) / rate))
-        what = "session creates" if kind == "create" else "session reads"
+        # (conversions share the budgets: a conversion's 429 said "session creates")
+        what = ("creates (sessions and conversions)" if kind == "create"
+                else "reads (sessions and conversions)")
         limit = (f"{rate * 60:g} a minute" if kind == "create" else f"{rate:g} a second")
         raise ApiError(429, "TooManyRequests",
                        f"too many {what} for this account (the limit is {limit}); retry after "

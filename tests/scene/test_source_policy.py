@@ -89,7 +89,10 @@ def test_a_file_uri_is_a_host_path_and_a_missing_name_suggests_what_the_policy_a
         for source, code, what in (
                 (uri.replace("file:///", "file://elsewhere/"), "InvalidArgument",
                  "names another machine"),
-                ("file:///no/such/model.glb", "NotFound", "no model file")):
+                ("file:///no/such/model.glb", "NotFound", "no model file"),
+                # a NUL, raw or %00, was a ValueError from the file system calls: a 500
+                (str(model_dir / "tri.glb") + "\0", "InvalidArgument", "contains a NUL"),
+                (uri + "%00", "InvalidArgument", "a path with a NUL")):
             with pytest.raises(HostError) as info:
                 await _service(model_dir, SourcePolicy()).load(source)
             assert info.value.code == code and what in info.value.message, source

@@ -212,6 +212,51 @@ def test_a_model_file_here_uploads_into_the_session(service: RunningService, tmp
     assert cli.returncode == 0 and "loaded Box into session misuse" in cli.stdout, cli
 
 
+def test_stalled_uploads_hold_no_more_than_their_share(service: RunningService) -> None:
+    """Found by a security review: 100 uploads from one account that stalled after a byte took
+    every connection the service forwards through (other accounts' scene loads failed), and a
+    host read each stalled body whole before its two-loads limit applied (six 250 MiB uploads:
+    1.9 GB). An account has two uploads in flight; a host refuses a third load before reading."""
+    import socket
+    import time
+
+    import httpx
+
+    from farview.client.scene import upload_model_http
+
+    with service.client() as rest:
+        session = _session(rest)
+        token = rest.get_access_token()
+        url = httpx.URL(session.upload_url("stall.glb"))
+        stalled = []
+        for _ in range(2):
+            sock = socket.create_connection((url.host, url.port), timeout=10)
+            sock.sendall(f"PUT {url.raw_path.decode()} HTTP/1.1\r\nHost: {url.host}\r\n"
+                         f"Authorization: Bearer {token}\r\nContent-Length: 1000000\r\n"
+                         "Content-Type: application/octet-stream\r\n\r\nglTF".encode())
+            stalled.append(sock)
+        try:
+            time.sleep(1.0)  # both reach the host and hold its two loads
+            third = httpx.put(str(url), content=b"glTF", headers={"Authorization": f"Bearer {token}"})
+            assert third.status_code == 429, third.text
+            assert "2 model uploads from this account are in progress" in third.text
+            host = f"{service.host_address('misuse')}/scene/upload/direct.glb"
+            at_host = httpx.put(host, content=b"x" * 10, headers={"Authorization": f"Bearer {token}"})
+            assert at_host.status_code == 429 and "2 model loads are in progress" in at_host.text
+        finally:
+            for sock in stalled:
+                sock.close()
+        deadline = time.monotonic() + 20
+        while True:  # the slots come back when the stalled uploads go
+            try:
+                upload_model_http(session.upload_url("Box.glb"), token, SHARED_MODELS / "Box.glb",
+                                  verify=session.verify)
+                break
+            except RemoteError as exc:
+                assert "in progress" in exc.message and time.monotonic() < deadline, exc
+                time.sleep(0.2)
+
+
 def test_a_connection_made_by_one_asyncio_run_says_its_loop_has_ended(service: RunningService) -> None:
     """``conn = asyncio.run(session.connect())`` returns a connection whose event loop is gone;
     every later call said only "peer connection closed". (Last in this module: the host
