@@ -474,6 +474,40 @@ def test_levels_of_a_mesh_split_at_a_seam_stay_closed() -> None:
         assert np.abs(rows[:, 6] - 10 * (rows[:, 6] >= 5) - rows[:, 0]).max() < 0.5
 
 
+def test_a_level_the_simplifier_wrecks_is_not_kept() -> None:
+    """Found by hand: a UV sphere of 186,660 triangles (bench_scale's parts at 20 M triangles)
+    came out of the simplifier at its third level as a jagged shape of long edges through the
+    sphere (vertices at radius 0.69-1.47); the moving frames of a 20 M-triangle model drew
+    every sphere so. Such a level, and the coarser ones made from it, are not kept; the
+    coarser levels are made by vertex clustering (as stand-ins are) from the last sound one."""
+    import math
+
+    from farview.host.lod import simplify
+
+    segments = 305
+    theta = np.linspace(0, math.pi, segments + 1)
+    phi = np.linspace(0, 2 * math.pi, segments + 1)
+    t, p = np.meshgrid(theta, phi, indexing="ij")
+    pos = np.stack([np.sin(t) * np.cos(p), np.cos(t), np.sin(t) * np.sin(p)], axis=-1)
+    pos = pos.reshape(-1, 3).astype(np.float32)
+    w, quads = segments + 1, []
+    for r in range(segments):
+        a = r * w + np.arange(segments)
+        if r > 0:
+            quads.append(np.stack([a, a + 1, a + w], axis=1))
+        if r < segments - 1:
+            quads.append(np.stack([a + 1, a + w + 1, a + w], axis=1))
+    idx = np.concatenate(quads).reshape(-1).astype(np.uint32)
+    levels = simplify(pos, idx)
+    # the sound ones are kept, the coarser ones clustered from the last of them (without
+    # them, such parts drew 4 times the triangles while moving)
+    assert len(levels) == len(LOD_REDUCTIONS)
+    assert [len(index) // 3 for _rows, index in levels][-1] < 1500
+    for rows, _index in levels:
+        radius = np.linalg.norm(rows[:, :3], axis=1)
+        assert radius.min() > 0.95 and radius.max() < 1.05, (radius.min(), radius.max())
+
+
 def test_stand_ins_of_a_mesh_split_at_a_seam_keep_each_charts_coordinates() -> None:
     """Stand-in levels of the two-chart sphere: no triangle takes coordinates from both
     charts, every vertex keeps its own chart's (u within its chart's range: averaged across
