@@ -203,6 +203,11 @@ PASSIVE_AFTER_S = 1.0
 view (the pose channel of a farview client opens well within it)."""
 HOME_VIEWPORT = (1280, 720)
 
+REFINE_AFTER_S = 0.1
+"""A picture drawn coarser while the camera moved (levels of detail) is drawn again in full
+this long after it when no pose came meanwhile: a client that sends one pose and waits got
+the coarse picture only (the next unchanged pose refined it, and none came)."""
+
 
 def home_pose_message(scene: Any, viewport: tuple[int, int] = HOME_VIEWPORT) -> PoseMessage:
     """The session's home view: everything in ``scene`` framed from the front left, a little
@@ -319,6 +324,8 @@ class RenderLoop:
         self._cond = threading.Condition()
         self._pending: PoseMessage | None = None
         self._trigger_at: float | None = None
+        self._refine_at: float | None = None
+        """When the last coarse picture is drawn again in full (:data:`REFINE_AFTER_S`)."""
         """When the work now waiting arrived (the pending pose's arrival, else the first
         ``mark_dirty``): the start of the frame's ``wait_us``."""
         self._last_pose: PoseMessage = default_pose_message()
@@ -509,7 +516,9 @@ class RenderLoop:
 
     def _next_wait(self, now: float) -> float | None:
         """Seconds until the render thread has work that no event brings (None: none)."""
-        waits = [w for w in (self._keyframe_wait(now), self._passive_wait(now)) if w is not None]
+        refine = None if self._refine_at is None else max(0.0, self._refine_at - now)
+        waits = [w for w in (self._keyframe_wait(now), self._passive_wait(now), refine)
+                 if w is not None]
         return min(waits) if waits else None
 
     def _home_pose(self, stream: _Stream) -> PoseMessage:
@@ -652,7 +661,8 @@ class RenderLoop:
             # A still camera over a still scene: no new render; the last picture is encoded
             # again (a near-empty P-frame) so the pose still gets its frame.
             # A frame drawn coarser while the camera moved (levels of detail) is drawn again
-            # in full as soon as the camera rests: the next unchanged pose refines it.
+            # in full as soon as the camera rests: the next unchanged pose refines it, or
+            # REFINE_AFTER_S with no pose at all.
             reduced = bool(getattr(renderer, "last_reduced", False))
             moving = view_key[:4] != (stream.last_view or (None,) * 5)[:4]
             unchanged = view_key == stream.last_view and not (dirty or keyframe or reduced)
@@ -674,6 +684,9 @@ class RenderLoop:
                                                      abort=moved_on)
             except Exception:
                 log.exception("rendering a frame failed; the stream goes on")
+            with self._cond:
+                self._refine_at = (time.perf_counter() + REFINE_AFTER_S
+                                   if getattr(renderer, "last_reduced", False) else None)
         try:
             release = getattr(renderer, "close", None)
             if release is not None:

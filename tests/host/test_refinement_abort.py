@@ -175,6 +175,20 @@ def test_the_render_loop_gives_up_a_refinement_when_the_camera_moves_on() -> Non
         loop.submit_pose(_pose(seq, x + 0.01))  # the camera rests: refined through
         until(seq)
         assert not loop.call(lambda: r.last_reduced).result()
+        # one moving pose and then none: refined all the same, a frame for the same pose
+        # (a client that sent one pose and waited got the coarse picture only)
+        seq += 1
+        loop.submit_pose(_pose(seq, x + 0.2))
+        until(seq)
+        assert loop.call(lambda: r.last_reduced).result()
+        with lock:
+            drawn = len(frames)
+        deadline = time.monotonic() + 30
+        while loop.call(lambda: r.last_reduced).result():
+            assert time.monotonic() < deadline, "the coarse picture was never refined"
+            time.sleep(0.05)
+        with lock:
+            assert len(frames) > drawn and frames[-1].pose_sequence == seq
     finally:
         loop.stop_stream()
         loop.stop()
