@@ -120,7 +120,8 @@ def create_app(config: HostConfig, signaling: Any = None, scene_api: Any = None)
         if not UPLOAD_NAME.fullmatch(name):
             return JSONResponse({"error": {"code": "InvalidArgument", "message":
                                            f"upload name {name[:80]!r} must be a file name ending in .glb "
-                                           "(letters, digits, '.', '-', '_'; at most 128)"}}, status_code=400)
+                                           "(letters, digits, '.', '-', '_'; at most 128); convert other formats "
+                                           "first (farview convert)"}}, status_code=400)
         limit = scene_api.budgets.max_bytes
         try:
             with scene_api.load_slot(name):  # before the body is read: a free load, or "busy"

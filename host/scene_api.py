@@ -109,6 +109,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+CONVERTIBLE = (".fbx", ".obj", ".stl", ".ply", ".dae", ".3ds", ".off")
+"""What ``farview convert`` takes (host.convert's ``ASSIMP_FORMATS``): such a file given to
+the loader is told to be converted (it was told only "bad magic")."""
 MAX_CONCURRENT_LOADS = 2
 """Model loads one host runs at once (each can take a core and the model's memory); a further
 request is refused, with what to do, until one ends."""
@@ -249,12 +252,23 @@ class SceneService:
                     budgets.max_triangles < self.budgets.max_triangles:
                 raise ModelError(self._over_size(source, room), code=exc.code,
                                  budget=exc.budget) from None
+            if exc.code == LIMIT_EXCEEDED and exc.budget == BUDGET_TRIANGLES and \
+                    self.scene_triangles is not None and \
+                    budgets.max_triangles >= self.scene_triangles:  # (it said to set the host's environment,
+                # which the session's bound refused next, and a remote user cannot set)
+                raise ModelError(f"{source}: {exc.message}; a {self.size} session holds at most "
+                                 f"{self.scene_triangles:,} triangles: use a Premium session "
+                                 "(size Premium; farview session create --size Premium)",
+                                 code=exc.code, budget=exc.budget) from None
             if exc.code == LIMIT_EXCEEDED:
                 env = {BUDGET_TRIANGLES: ENV_MAX_TRIANGLES,
                        BUDGET_DECODED: ENV_MAX_DECODED_BYTES}.get(exc.budget or "", ENV_MAX_MODEL_BYTES)
                 raise ModelError(f"{source}: {exc.message} (set {env} on the host to raise it)",
                                  code=exc.code, budget=exc.budget) from None
-            raise ModelError(f"{source} is not a usable glTF 2.0 model: {exc.message}",
+            suffix = Path(source.split("?", 1)[0]).suffix.lower()
+            hint = ("; farview loads glTF only: convert it first (farview convert, or the "
+                    "conversion API)" if suffix in CONVERTIBLE else "")
+            raise ModelError(f"{source} is not a usable glTF 2.0 model: {exc.message}{hint}",
                              code=exc.code) from None
 
         def add() -> tuple[Entity, int, dict[str, Any]]:

@@ -333,7 +333,7 @@ class _Envelope:
         upload = scope["method"] == "PUT" and _UPLOAD_PATH.match(path) is not None
         limit = self.max_upload_bytes if upload else self.max_body_bytes
         if declared > limit:
-            await self._too_large(scope, receive, send_with_cv, limit)
+            await self._too_large(scope, receive, send_with_cv, limit, upload=upload)
             return
         if scope["method"] in ("POST", "PUT", "PATCH", "DELETE") and not upload:
             chunks: list[bytes] = []
@@ -371,10 +371,15 @@ class _Envelope:
                     "the service failed on this request; try again, and report it with the "
                     f"MS-CV {cv} if it persists"))(scope, receive, send_with_cv)
 
-    async def _too_large(self, scope: Scope, receive: Receive, send: Send, limit: int | None = None) -> None:
-        await _error_response(ApiError(
-            413, "PayloadTooLarge",
-            f"the request body is over {limit or self.max_body_bytes} bytes"))(scope, receive, send)
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send, limit: int | None = None,
+                         *, upload: bool = False) -> None:
+        message = f"the request body is over {limit or self.max_body_bytes:,} bytes"
+        if upload:  # (it said only that: no way forward for a big model)
+            message = (f"the model is over this service's upload limit of {limit or 0:,} bytes "
+                       "(its operator sets it: farview serve --max-upload-bytes); convert it "
+                       "first (farview convert makes it smaller), or load it from where the "
+                       "render host can reach it (a URL or a model store name)")
+        await _error_response(ApiError(413, "PayloadTooLarge", message))(scope, receive, send)
 
 
 # -- the app -------------------------------------------------------------------------------

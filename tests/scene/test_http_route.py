@@ -136,3 +136,13 @@ async def test_loads_run_at_most_two_at_once_and_the_session_size_bounds_the_sce
     assert premium.scene_triangles is None
     await premium.load(f"{http_models}/Box.glb")
     assert len(runtime.scene) > before
+    # a model over the session's whole bound on its own, in an empty scene: said as the
+    # session's bound, with Premium as the way (it said to set FARVIEW_MAX_TRIANGLES on the
+    # host, which the bound then refused anyway, and a remote user cannot set)
+    alone = SceneService(_Runtime(), budgets=LoadBudgets(max_triangles=5, max_bytes=MAX_MODEL_BYTES),  # type: ignore[arg-type]
+                         store=ModelStore((model_dir,)), size="Standard")
+    alone.scene_triangles = 5
+    with pytest.raises(HostError) as info:
+        await alone.load(f"{http_models}/Box.glb")
+    assert "a Standard session holds at most 5 triangles: use a Premium session" in info.value.message
+    assert "FARVIEW_MAX_TRIANGLES" not in info.value.message

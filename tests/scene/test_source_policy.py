@@ -178,3 +178,16 @@ def test_a_service_on_a_non_loopback_address_restricts_sources_by_default(tmp_pa
             assert "only on the hosts model URLs may use (none), not 127.0.0.1" in r.text
     finally:
         svc.stop()
+
+
+def test_a_file_farview_convert_takes_is_told_to_be_converted(model_dir: Path, tmp_path: Path) -> None:
+    """An OBJ given to the loader was told only "not a glTF file: bad magic"."""
+    from farview.host.convert import ASSIMP_FORMATS
+    from farview.host.scene_api import CONVERTIBLE
+
+    assert set(CONVERTIBLE) == set(ASSIMP_FORMATS)
+    obj = tmp_path / "part.obj"
+    obj.write_text("v 0 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 3\n")
+    with pytest.raises(HostError) as info:
+        asyncio.run(_service(model_dir, SourcePolicy()).load(str(obj)))
+    assert "convert it first (farview convert" in info.value.message, info.value.message

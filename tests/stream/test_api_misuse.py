@@ -204,6 +204,19 @@ def test_a_model_file_here_uploads_into_the_session(service: RunningService, tmp
         assert info.value.target == "notes.glb" and "glTF" in info.value.message, info.value
         with pytest.raises(FarviewError, match=r"cannot read .*missing\.glb to upload it"):
             upload_model_http(session.upload_url("missing.glb"), token, tmp_path / "missing.glb")
+        # a model over the upload limit is told what to do (it was told only the byte count)
+        import socket
+
+        import httpx
+        url = httpx.URL(session.upload_url("huge.glb"))
+        with socket.create_connection((url.host, url.port), timeout=30) as sock:
+            sock.sendall(f"PUT {url.raw_path.decode()} HTTP/1.1\r\nHost: {url.host}\r\n"
+                         f"Authorization: Bearer {token}\r\nContent-Length: 300000000\r\n"
+                         "Connection: close\r\n\r\n".encode())
+            answer = b""
+            while chunk := sock.recv(65536):
+                answer += chunk
+        assert b" 413 " in answer.split(b"\r\n")[0] and b"farview convert" in answer, answer
     env = {**os.environ, "FARVIEW_URL": service.url, "FARVIEW_ACCOUNT_ID": service.account_id,
            "FARVIEW_ACCOUNT_KEY": service.account_key}
     cli = subprocess.run([sys.executable, "-m", "farview", "session", "upload-model", "misuse",
