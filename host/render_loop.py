@@ -486,6 +486,14 @@ class RenderLoop:
         :data:`KEYFRAME_DRAIN_MAX_S`): no frame goes until it does."""
         return not self._keyframe_now and bool(self._keyframe_wait(now))
 
+    def _refine_wait(self, now: float) -> float | None:
+        """Seconds until the last coarse picture is drawn again in full (None: none is due, or
+        a frame is coming anyway)."""
+        if self._refine_at is None or self._stream is None or self._dirty or \
+                self._pending is not None:
+            return None
+        return max(0.0, self._refine_at - now)
+
     def _passive_wait(self, now: float) -> float | None:
         """Seconds until a client that sends no poses is due its next frame (None: it sends, or
         it has farview's pose channel). The home view starts :data:`PASSIVE_AFTER_S` after the
@@ -516,9 +524,8 @@ class RenderLoop:
 
     def _next_wait(self, now: float) -> float | None:
         """Seconds until the render thread has work that no event brings (None: none)."""
-        refine = None if self._refine_at is None else max(0.0, self._refine_at - now)
-        waits = [w for w in (self._keyframe_wait(now), self._passive_wait(now), refine)
-                 if w is not None]
+        waits = [w for w in (self._keyframe_wait(now), self._passive_wait(now),
+                             self._refine_wait(now)) if w is not None]
         return min(waits) if waits else None
 
     def _home_pose(self, stream: _Stream) -> PoseMessage:
@@ -555,6 +562,7 @@ class RenderLoop:
     def stop_stream(self) -> None:
         with self._cond:
             self._stream = None
+            self._refine_at = None
 
     @property
     def last_pose(self) -> PoseMessage:
