@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -107,17 +108,22 @@ def _local_env(data_dir: Path) -> dict[str, str]:
     return env
 
 
+def _read_until(stream: Any, text: str) -> str:
+    """Read ``stream``'s lines up to the first holding ``text``, and return it."""
+    for line in stream:
+        if text in line:
+            return str(line)
+    raise AssertionError(f"the command ended without saying {text!r}")
+
+
 def test_view_says_why_it_could_not_connect_and_fails(tmp_path: Path) -> None:
     """``farview view S --relay-only`` on a service that names no TURN server (and any first
     connection that fails: ICE that cannot connect) retried until ``--duration`` ran out, then
     printed "0 frames presented" and exited 0. It now prints the reason and exits 5, as when
     ``--duration`` runs out before the first connection."""
-    from tests.service.conftest import launch_service
+    from tests.service.conftest import service_with_session
 
-    svc = launch_service(tmp_path / "data")
-    try:
-        with svc.client() as rest:
-            rest.create_session("no-turn", max_lease_time_minutes=10).wait_until_ready(90)
+    with service_with_session(tmp_path / "data", "no-turn", 10) as svc:
         env = _local_env(svc.data_dir)
         out = subprocess.run(
             [sys.executable, "-m", "farview", "view", "no-turn", "--headless", "--relay-only",
@@ -136,8 +142,6 @@ def test_view_says_why_it_could_not_connect_and_fails(tmp_path: Path) -> None:
         assert "no connection to the session's render host before --duration ran out" in \
             short.stderr, short.stderr
         assert "frames presented" not in short.stdout + short.stderr
-    finally:
-        svc.stop()
 
 
 def test_view_says_when_the_stream_dropped_and_counts_it(tmp_path: Path) -> None:
@@ -149,12 +153,9 @@ def test_view_says_when_the_stream_dropped_and_counts_it(tmp_path: Path) -> None
     import signal
     import time
 
-    from tests.service.conftest import launch_service
+    from tests.service.conftest import service_with_session
 
-    svc = launch_service(tmp_path / "data")
-    try:
-        with svc.client() as rest:
-            rest.create_session("drops", max_lease_time_minutes=600).wait_until_ready(90)
+    with service_with_session(tmp_path / "data", "drops", 600) as svc:
         env = _local_env(svc.data_dir)
         proc = subprocess.Popen(
             [sys.executable, "-m", "farview", "view", "drops", "--headless", "--size", "320x240",
@@ -162,10 +163,7 @@ def test_view_says_when_the_stream_dropped_and_counts_it(tmp_path: Path) -> None
             stderr=subprocess.PIPE, text=True)
         try:
             assert proc.stderr is not None
-            line = proc.stderr.readline()
-            while line and "connected; media path" not in line:
-                line = proc.stderr.readline()
-            assert line, "the view never connected"
+            _read_until(proc.stderr, "connected; media path")
             time.sleep(2)
             proc.send_signal(signal.SIGSTOP)
             time.sleep(6)  # the host drops a client silent for about 3.3 s
@@ -179,8 +177,6 @@ def test_view_says_when_the_stream_dropped_and_counts_it(tmp_path: Path) -> None
         assert err.count("connected; media path") >= 1
         assert "the stream dropped 1 time and reconnected" in out + err, out + err
         assert "Traceback" not in err
-    finally:
-        svc.stop()
 
 
 def test_view_waits_for_a_stopped_service_then_says_the_session_ended(tmp_path: Path) -> None:
@@ -204,14 +200,9 @@ def test_view_waits_for_a_stopped_service_then_says_the_session_ended(tmp_path: 
              "--duration", "60"], cwd=REPO, env=_local_env(svc.data_dir),
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         assert proc.stderr is not None
-        line = proc.stderr.readline()
-        while line and "connected; media path" not in line:
-            line = proc.stderr.readline()
-        assert line, "the view never connected"
+        _read_until(proc.stderr, "connected; media path")
         assert svc.stop() == 0
-        line = proc.stderr.readline()
-        while line and "the stream dropped" not in line:
-            line = proc.stderr.readline()
+        line = _read_until(proc.stderr, "the stream dropped")
         assert "the session service is shutting down" in line, line
         time.sleep(2)  # the view waits, trying again
         assert proc.poll() is None
