@@ -68,6 +68,9 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -109,12 +112,41 @@ from farview.host.lod import (
     simplify,
 )
 from farview.host.texture_codec import DDS_MIME, DECODED, MIN_COMPRESSED_SIDE, compress, write_dds
-from farview.input.launch import python_module
+from farview.input.launch import (
+    CONVERT_MODULE,
+    conversion_progress_line,
+    parse_conversion_progress,
+    python_module,
+)
 
 ASSIMP_FORMATS = (".fbx", ".obj", ".stl", ".ply", ".dae", ".3ds", ".off")
 GLTF_FORMATS = (".glb", ".gltf")
 FORMATS = GLTF_FORMATS + ASSIMP_FORMATS + pointclouds.POINT_CLOUD_FORMATS
 """File extensions :func:`convert_file` takes."""
+
+
+Progress = Callable[[str, float], None]
+"""Told what a conversion does now (one of :data:`STEPS`) and how much of the whole is done,
+0 to 1, never going back (:func:`convert_file`)."""
+
+STEPS: dict[str, tuple[float, float]] = {
+    "reading the input": (0.0, 0.15),
+    "writing the meshes": (0.15, 0.55),
+    "making levels of detail": (0.55, 0.98),
+    "writing the file": (0.98, 1.0),
+}
+"""Each step's share of a conversion (about what it took of a 2 M-triangle model in 64 parts,
+and of a 0.5 M-triangle OBJ grid); within the two mesh steps, the share of the meshes'
+vertices and indices done."""
+
+def _no_progress(step: str, done: float) -> None:
+    pass
+
+
+def _at(progress: Progress, step: str, within: float = 0.0) -> None:
+    """``progress`` told that ``within`` (0 to 1) of ``step`` is done."""
+    start, end = STEPS[step]
+    progress(step, start + (end - start) * min(max(within, 0.0), 1.0))
 
 
 class ConversionError(Exception):
@@ -157,12 +189,14 @@ class Result:
 
 
 def convert_file(src: Path, dst: Path, budgets: Budgets = Budgets(),
-                 settings_file: Path | None = None, info: bool = False) -> Result:
+                 settings_file: Path | None = None, info: bool = False,
+                 progress: Progress = _no_progress) -> Result:
     """Convert ``src`` into ``dst`` (a ``.glb``), atomically, with the settings of ARR's
     ``<stem>.ConversionSettings.json`` beside ``src`` (or ``settings_file``; see
     :mod:`host.conversion_settings`); with ``info``, ARR's info file too,
-    ``<dst stem>.info.json`` beside it (:func:`conversion_info`). Raises
-    :class:`ConversionError`."""
+    ``<dst stem>.info.json`` beside it (:func:`conversion_info`); ``progress`` is told each
+    step as it goes. Raises :class:`ConversionError`."""
+    _at(progress, "reading the input")
     ext = src.suffix.lower()
     if src.is_dir():
         raise ConversionError("InvalidInput", f"{src.name} is a folder; give the model file "
@@ -210,7 +244,8 @@ def convert_file(src: Path, dst: Path, budgets: Budgets = Budgets(),
         warnings += [f"{overrides.file}: no material is named {e.name!r}"
                      for e in overrides.entries if e.pattern is None and e.name not in names]
     counts: dict[str, int] = {}
-    data = write_glb(model, extras, counts)
+    data = write_glb(model, extras, counts, progress)
+    _at(progress, "writing the file")
     report = (json.dumps(conversion_info(src, dst, before, applied, settings, overrides,
                                          counts, data), indent=2).encode() if info else None)
     try:
@@ -224,6 +259,7 @@ def convert_file(src: Path, dst: Path, budgets: Budgets = Budgets(),
         except BaseException:
             dst.unlink(missing_ok=True)  # all or nothing
             raise
+    _at(progress, "writing the file", 1.0)
     return Result(model.triangle_count, model.point_count, counts["nodes"], counts["meshes"],
                   counts["materials"], size, len(data), tuple(warnings))
 
@@ -1020,7 +1056,7 @@ def _node_trs(nodes: list[Node]) -> list[tuple[list[float] | None, tuple[float, 
 
 
 def write_glb(model: Model, extras: dict[str, Any] | None = None,
-              counts: dict[str, int] | None = None) -> bytes:
+              counts: dict[str, int] | None = None, progress: Progress = _no_progress) -> bytes:
     """``model`` as one ``.glb`` with meshopt-compressed buffers (module docstring);
     ``extras``: the asset's ``extras`` (a point cloud's ``origin``); ``counts`` gets
     ``meshes``, the meshes written (copies written once; levels of detail not counted), and
@@ -1106,9 +1142,12 @@ def write_glb(model: Model, extras: dict[str, Any] | None = None,
         twin = first_of.setdefault(_mesh_digest(mesh), mesh)
         if twin is not mesh:
             same_as[mesh.key] = twin.key
-    for mesh in model.meshes:
-        if mesh.key in same_as or mesh.key not in used:
-            continue
+    written = [mesh for mesh in model.meshes if mesh.key not in same_as and mesh.key in used]
+    work = [sum(len(p.positions) + len(p.indices) for p in mesh.primitives) for mesh in written]
+    total_work = max(sum(work), 1)
+    done_work = 0
+    _at(progress, "writing the meshes")
+    for mesh, mesh_work in zip(written, work, strict=True):
         prims = []
         for prim in mesh.primitives:
             if prim.points:
@@ -1134,6 +1173,8 @@ def write_glb(model: Model, extras: dict[str, Any] | None = None,
             prims.append(prim_json)
         mesh_index[mesh.key] = len(meshes_json)
         meshes_json.append({"name": mesh.name, "primitives": prims})
+        done_work += mesh_work
+        _at(progress, "writing the meshes", done_work / total_work)
     for key, twin_key in same_as.items():
         mesh_index[key] = mesh_index[twin_key]
     if counts is not None:
@@ -1141,9 +1182,9 @@ def write_glb(model: Model, extras: dict[str, Any] | None = None,
     # levels of detail (MSFT_lod): for each big plain mesh, one coarser mesh per level, each
     # held by a node that no scene reaches; the mesh's nodes name them
     lod_meshes: dict[int, list[int]] = {}
-    for mesh in model.meshes:
-        if mesh.key in same_as or mesh.key not in used:
-            continue
+    done_work = 0
+    _at(progress, "making levels of detail")
+    for mesh, mesh_work in zip(written, work, strict=True):
         levels = _levels(mesh)
         for k, level in enumerate(levels):
             lod_prims = []
@@ -1155,6 +1196,8 @@ def write_glb(model: Model, extras: dict[str, Any] | None = None,
                                   "material": material(prim.material)})
             lod_meshes.setdefault(mesh.key, []).append(len(meshes_json))
             meshes_json.append({"name": f"{mesh.name} LOD {k + 1}", "primitives": lod_prims})
+        done_work += mesh_work
+        _at(progress, "making levels of detail", done_work / total_work)
     mats_json = []
     other_uses = {info.texture.key for m in materials
                   for info in (m.base_color_texture, m.metallic_roughness_texture,
@@ -1269,10 +1312,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-triangles", type=int, default=Budgets.max_triangles)
     ap.add_argument("--settings", type=Path)
     ap.add_argument("--info", action="store_true", help="write ARR's DST-stem.info.json too")
+    ap.add_argument("--progress", action="store_true",
+                    help="write each step and how much is done on stderr (JSON lines: "
+                    "farview.input.launch.conversion_progress_line)")
     args = ap.parse_args(argv)
     try:
         result = convert_file(args.src, args.dst, Budgets(args.max_bytes, args.max_triangles),
-                              args.settings, info=args.info)
+                              args.settings, info=args.info,
+                              progress=_ProgressLines() if args.progress else _no_progress)
     except ConversionError as e:
         print(json.dumps({"code": e.code, "message": e.message}), file=sys.stderr)
         return 1
@@ -1285,14 +1332,35 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+class _ProgressLines:
+    """A :data:`Progress` that writes :func:`~farview.input.launch.conversion_progress_line`
+    on stderr: one for each new step and one at the end; between them, one for every
+    hundredth done, at most ten a second."""
+
+    def __init__(self) -> None:
+        self._step = ""
+        self._done = -1.0
+        self._at = 0.0
+
+    def __call__(self, step: str, done: float) -> None:
+        now = time.monotonic()
+        if step == self._step and done < 1.0 and (done - self._done < 0.01
+                                                   or now - self._at < 0.1):
+            return
+        self._step, self._done, self._at = step, done, now
+        sys.stderr.write(conversion_progress_line(step, done) + "\n")
+        sys.stderr.flush()
+
+
 def _convert_in_child(src: Path, dst: Path, budgets: Budgets,
-                      settings_file: Path | None) -> Result:
+                      settings_file: Path | None, progress: Progress = _no_progress) -> Result:
     """:func:`convert_file` in a child process (:func:`main`) with at most half the machine's
     memory, as the service runs it: an importer that crashes on a malformed file (the Open
     Asset Import Library died of a bus error on a PLY face line starting with ``-``) or runs
     away with memory takes only the child down, and the user gets a message instead of a core
-    dump or a machine out of memory. Raises :class:`ConversionError`."""
-    cmd = [*python_module("farview.host.convert"), str(src), str(dst),
+    dump or a machine out of memory. ``progress`` is told the child's steps. Raises
+    :class:`ConversionError`."""
+    cmd = [*python_module(CONVERT_MODULE), str(src), str(dst), "--progress",
            "--max-bytes", str(budgets.max_bytes), "--max-triangles", str(budgets.max_triangles)]
     if settings_file is not None:
         cmd += ["--settings", str(settings_file)]
@@ -1303,8 +1371,21 @@ def _convert_in_child(src: Path, dst: Path, budgets: Budgets,
 
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             errors="replace", preexec_fn=limits)
+    assert proc.stdout is not None and proc.stderr is not None
+    stdout: list[str] = []
+    reader = threading.Thread(target=lambda out=proc.stdout: stdout.append(out.read()),
+                              daemon=True)
+    lines: list[str] = []
     try:
-        stdout, stderr = proc.communicate()
+        reader.start()
+        for line in proc.stderr:  # the child's progress as it goes, and anything else it says
+            told = parse_conversion_progress(line)
+            if told is not None:
+                progress(*told)
+            else:
+                lines.append(line.rstrip("\n"))
+        proc.wait()
+        reader.join()
     except BaseException:  # Ctrl+C, or SIGTERM (cli_main's _Stopped): the child goes too (it
         # went on and wrote the output after the command had ended), and its unfinished file
         proc.kill()
@@ -1312,10 +1393,9 @@ def _convert_in_child(src: Path, dst: Path, budgets: Budgets,
         for part in dst.parent.glob(f".{dst.name}.*.part"):
             part.unlink(missing_ok=True)
         raise
-    lines = stderr.splitlines()
     if proc.returncode == 0:
         sys.stderr.write("".join(line + "\n" for line in lines))  # (warnings of libraries)
-        data = json.loads(stdout.strip().splitlines()[-1])
+        data = json.loads("".join(stdout).strip().splitlines()[-1])
         return Result(**{**data, "warnings": tuple(data["warnings"])})
     try:
         reported = json.loads(lines[-1])
@@ -1330,6 +1410,31 @@ def _convert_in_child(src: Path, dst: Path, budgets: Budgets,
             "malformed: export it again, or in another format"))
     sys.stderr.write("".join(line + "\n" for line in lines[:-1]))
     raise error
+
+
+class _Steps:
+    """A :data:`Progress` for ``farview convert``'s stderr: a line for each step; on a
+    terminal, the share done too, written over as it grows."""
+
+    def __init__(self) -> None:
+        self._tty = sys.stderr.isatty()
+        self._step = ""
+
+    def __call__(self, step: str, done: float) -> None:
+        if step != self._step:
+            if self._tty and self._step:
+                sys.stderr.write("\n")
+            self._step = step
+            if not self._tty:
+                sys.stderr.write(f"farview convert: {step}\n")
+        if self._tty:
+            sys.stderr.write(f"\rfarview convert: {step} {done:4.0%}")
+        sys.stderr.flush()
+
+    def end(self) -> None:
+        if self._tty and self._step:
+            sys.stderr.write("\n")
+            self._step = ""
 
 
 class _Stopped(Exception):
@@ -1389,17 +1494,21 @@ def cli_main(argv: list[str] | None = None) -> int:
     if out.resolve() == args.input.resolve():
         ap.error(f"the output {out} is the input; give another --output")
     previous = signal.signal(signal.SIGTERM, _stop)
+    steps = _Steps()
     try:
         r = _convert_in_child(args.input, out, Budgets(args.max_bytes, args.max_triangles),
-                              args.settings)
+                              args.settings, steps)
     except ConversionError as e:
+        steps.end()
         print(f"farview convert: {e.message}", file=sys.stderr)
         return 1
     except (KeyboardInterrupt, _Stopped) as e:
+        steps.end()
         print("farview convert: stopped; nothing was written", file=sys.stderr)
         return 130 if isinstance(e, KeyboardInterrupt) else 143
     finally:
         signal.signal(signal.SIGTERM, previous)
+    steps.end()
     points = f"{r.points:,} points, " if r.points else ""
     print(f"{out}: {r.triangles:,} triangles, {points}{r.nodes} nodes, {r.meshes} meshes, "
           f"{r.materials} materials; {r.input_bytes:,} -> {r.output_bytes:,} bytes")

@@ -12,6 +12,9 @@ Defined once, here, in pure code that pulls in neither side's dependencies:
   (:func:`model_status_line`) as each one starts loading, loads or fails; everything else it
   says goes to stderr (logging);
 - access tokens are JWTs for the audience :data:`TOKEN_AUDIENCE`;
+- the service and ``farview convert`` run a conversion as ``python -m farview.host.convert
+  --progress`` (:data:`CONVERT_MODULE`), which writes a :func:`conversion_progress_line` on
+  stderr as each step goes on;
 - ``farview demo`` and ``farview bench`` start a local service as ``python -m farview.service``
   (:data:`SERVICE_MODULE`); in its data directory (:func:`default_data_dir`) the service writes
   :data:`SERVICE_FILE` while it runs and :data:`ACCOUNT_FILE` (mode 0600) for a local account.
@@ -39,6 +42,7 @@ def python_module(module: str) -> list[str]:
     return [sys.executable, "-P", "-m", module]
 """``python -m`` target that runs one render host."""
 SERVICE_MODULE = "farview.service"
+CONVERT_MODULE = "farview.host.convert"
 """``python -m`` target that runs the session service."""
 TOKEN_AUDIENCE = "farview"
 """The ``aud`` claim of every access token the service issues and hosts accept."""
@@ -255,6 +259,26 @@ def parse_model_status(line: str | bytes) -> ModelStatus | None:
         if isinstance(event, dict) and event.get("event") == "model_status":
             return ModelStatus.from_wire(event)
     except ValueError:
+        pass
+    return None
+
+
+def conversion_progress_line(step: str, fraction: float) -> str:
+    """A converter's stderr line: what it does now, and how much of the whole is done (0 to
+    1)."""
+    return json.dumps({"event": "conversion_progress", "step": step,
+                       "fraction": round(fraction, 3)})
+
+
+def parse_conversion_progress(line: str | bytes) -> tuple[str, float] | None:
+    """(step, fraction) of a :func:`conversion_progress_line`, or None for any other line."""
+    try:
+        msg = json.loads(line)
+        if isinstance(msg, dict) and msg.get("event") == "conversion_progress":
+            step, fraction = msg["step"], float(msg["fraction"])
+            if isinstance(step, str) and 0.0 <= fraction <= 1.0:
+                return step[:100], fraction
+    except (ValueError, KeyError, TypeError):
         pass
     return None
 

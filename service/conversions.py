@@ -41,6 +41,7 @@ asset.
 from __future__ import annotations
 
 import asyncio
+import collections
 import hashlib
 import json
 import logging
@@ -57,7 +58,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from farview.input.launch import python_module
+from farview.input.launch import CONVERT_MODULE, parse_conversion_progress, python_module
 from farview.service.store import open_db, transaction
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,12 @@ log = logging.getLogger(__name__)
 NOT_STARTED, RUNNING, SUCCEEDED, FAILED, CANCELLED = (
     "NotStarted", "Running", "Succeeded", "Failed", "Cancelled")
 TERMINAL = frozenset({SUCCEEDED, FAILED, CANCELLED})
+WAITING = "waiting for a converter"
+STARTING = "starting"
+DOWNLOADING = "downloading the input"
+UPLOADING = "uploading the output"
+"""The service's own steps of a conversion's ``progress``; the converter says the others
+(``host.convert.STEPS``)."""
 MAX_RUNNING = 2
 TIMEOUT_SECONDS = 3600.0
 MEMORY_LIMIT_BYTES: int | None = None
@@ -118,6 +125,9 @@ class ConversionRecord:
     warnings: tuple[str, ...] = ()
     """What a successful conversion did not keep (an FBX file's embedded textures, say)."""
     seq: int = 0
+    progress: tuple[str, float] | None = None
+    """While it has not ended: what it does now and how much of it is done, 0 to 1 (not
+    stored)."""
 
 
 def _row(row: tuple[Any, ...]) -> ConversionRecord:
@@ -423,6 +433,8 @@ class ConversionManager:
         self.retention_seconds = retention_days * 86400
         self._slots = asyncio.Semaphore(MAX_RUNNING)
         self._tasks: dict[tuple[str, str], asyncio.Task[None]] = {}
+        self._progress: dict[tuple[str, str], tuple[str, float]] = {}
+        """(step, fraction done) of each conversion not yet ended (:meth:`progress`)."""
         storage_root.mkdir(parents=True, exist_ok=True)
 
     async def start(self) -> None:
@@ -454,12 +466,21 @@ class ConversionManager:
         rec = ConversionRecord(account_id=account_id, conversion_id=conversion_id,
                                settings=settings, status=NOT_STARTED, created_at=self.clock())
         stored, created = await asyncio.to_thread(self.store.insert_if_absent, rec)
+        key = (account_id, conversion_id)
         if not created:
-            return stored, False if stored.settings == settings else None
+            return (self._with_progress(stored, self._progress),
+                    False if stored.settings == settings else None)
+        self._progress[key] = (WAITING, 0.0)
         task = asyncio.create_task(self._run(stored))
-        self._tasks[(account_id, conversion_id)] = task
-        task.add_done_callback(lambda _t: self._tasks.pop((account_id, conversion_id), None))
-        return stored, True
+        self._tasks[key] = task
+
+        def ended(_task: asyncio.Task[None]) -> None:
+            self._tasks.pop(key, None)
+            self._progress.pop(key, None)
+
+        task.add_done_callback(ended)
+        return replace(stored, progress=self._progress[key]), True
+
 
     def _storage(self, account_id: str) -> Path:
         """The account's storage folder (:func:`account_storage`), made if missing."""
@@ -468,24 +489,42 @@ class ConversionManager:
         return folder
 
     async def get(self, account_id: str, conversion_id: str) -> ConversionRecord | None:
-        return await asyncio.to_thread(self.store.get, account_id, conversion_id)
+        progress = dict(self._progress)  # (taken first: a record read after its end has none)
+        rec = await asyncio.to_thread(self.store.get, account_id, conversion_id)
+        return None if rec is None else self._with_progress(rec, progress)
 
     async def list_for(self, account_id: str, *, after_seq: int = 0,
                        limit: int = 100) -> list[ConversionRecord]:
-        return await asyncio.to_thread(self.store.list_for, account_id, after_seq=after_seq,
-                                       limit=limit)
+        progress = dict(self._progress)
+        records = await asyncio.to_thread(self.store.list_for, account_id, after_seq=after_seq,
+                                          limit=limit)
+        return [self._with_progress(rec, progress) for rec in records]
+
+    @staticmethod
+    def _with_progress(rec: ConversionRecord,
+                       progress: dict[tuple[str, str], tuple[str, float]]) -> ConversionRecord:
+        """``rec`` with its :attr:`~ConversionRecord.progress`, as the converter last said
+        (the service's own steps before and after it)."""
+        told = progress.get((rec.account_id, rec.conversion_id))
+        return rec if told is None or rec.status in TERMINAL else replace(rec, progress=told)
 
     async def _set(self, rec: ConversionRecord, **changes: Any) -> None:
         await asyncio.to_thread(self.store.update, rec.account_id, rec.conversion_id, **changes)
 
     async def _run(self, rec: ConversionRecord) -> None:
         async with self._slots:
+            key = (rec.account_id, rec.conversion_id)
+
+            def told(step: str, fraction: float) -> None:
+                self._progress[key] = (step, fraction)
+
+            told(STARTING, 0.0)
             await self._set(rec, status=RUNNING)
             try:
                 where = locations(self._storage(rec.account_id), rec.settings, self.web_hosts)
                 if isinstance(where.output, Path):
                     where.output.parent.mkdir(parents=True, exist_ok=True)
-                code, message = await self._child(where, rec.conversion_id)
+                code, message = await self._child(where, rec.conversion_id, told)
             except ConversionRequestError as e:
                 code, message = "InvalidInput", e.message
             except asyncio.CancelledError:
@@ -510,22 +549,26 @@ class ConversionManager:
                                 error_message=message)
                 log.info("conversion %s failed: %s", rec.conversion_id, message)
 
-    async def _child(self, where: Locations, conversion_id: str) -> tuple[str | None, str]:
-        """Run the conversion; on success the output has ARR's ``<name>.info.json`` and
-        ``<name>.result.json`` beside it."""
+    async def _child(self, where: Locations, conversion_id: str,
+                     progress: Callable[[str, float], None]) -> tuple[str | None, str]:
+        """Run the conversion, telling ``progress`` each step; on success the output has
+        ARR's ``<name>.info.json`` and ``<name>.result.json`` beside it."""
         if isinstance(where.input, str):
             with tempfile.TemporaryDirectory(prefix="farview-conversion-") as tmp:
+                progress(DOWNLOADING, 0.0)
                 local, failed = await _fetch_input(where.input, where.web_input, Path(tmp))
                 if failed is not None:
                     return "InvalidInput", failed
-                return await self._child(replace(where, input=local), conversion_id)
+                return await self._child(replace(where, input=local), conversion_id, progress)
         if isinstance(where.output, str):
             with tempfile.TemporaryDirectory(prefix="farview-conversion-") as tmp:
                 name = Path(urllib.parse.unquote(urllib.parse.urlsplit(where.output).path)).name
                 local = Path(tmp) / (name or "output.glb")
-                code, message = await self._child(replace(where, output=local), conversion_id)
+                code, message = await self._child(replace(where, output=local), conversion_id,
+                                                  progress)
                 if code is not None:
                     return code, message
+                progress(UPLOADING, 1.0)
                 for path in (local, *_reports(local)):  # the asset first, then its reports
                     failed = await _upload(path, _sibling_url(where.output, path.name))
                     if failed is not None:
@@ -539,12 +582,32 @@ class ConversionManager:
             resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
         proc = await asyncio.create_subprocess_exec(
-            *python_module("farview.host.convert"), "--info", str(where.input),
+            *python_module(CONVERT_MODULE), "--info", "--progress", str(where.input),
             str(where.output),
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
             preexec_fn=limits, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        assert proc.stdout is not None and proc.stderr is not None
+        said: collections.deque[str] = collections.deque(maxlen=100)
+
+        async def stderr(reader: asyncio.StreamReader) -> None:
+            """The converter's progress as it goes, and the last of anything else it said."""
+            while True:
+                try:
+                    raw = await reader.readline()
+                except ValueError:  # a line over the reader's limit (dropped by it)
+                    continue
+                if not raw:
+                    return
+                told = parse_conversion_progress(raw)
+                if told is not None:
+                    progress(*told)
+                else:
+                    said.append(raw.decode(errors="replace").rstrip("\n"))
+
         try:
-            out, err = await asyncio.wait_for(proc.communicate(), TIMEOUT_SECONDS)
+            out, _, _ = await asyncio.wait_for(
+                asyncio.gather(proc.stdout.read(), stderr(proc.stderr), proc.wait()),
+                TIMEOUT_SECONDS)
         except (TimeoutError, asyncio.CancelledError) as e:
             proc.kill()
             await proc.wait()
@@ -560,7 +623,7 @@ class ConversionManager:
                 log.warning("conversion %s: could not write its result file: %s",
                             conversion_id, e.strerror)
             return None, message
-        last = err.decode(errors="replace").strip().splitlines()[-1:] or [""]
+        last = [line for line in said if line.strip()][-1:] or [""]
         try:
             reported = json.loads(last[0])
             return str(reported["code"]), str(reported["message"])
@@ -803,13 +866,16 @@ def _warnings(result: str) -> list[str]:
 
 
 def conversion_json(rec: ConversionRecord, iso: Callable[[float], str]) -> dict[str, Any]:
-    """A conversion as ARR's API shows it."""
+    """A conversion as ARR's API shows it; while it has not ended, its ``progress`` too (not
+    in ARR's API): ``{"step": ..., "fraction": 0.42}``."""
     out: dict[str, Any] = {
         "id": rec.conversion_id, "settings": _redacted(rec.settings), "status": rec.status,
         "creationTime": iso(rec.created_at),
         "error": None if rec.error_code is None else
         {"code": rec.error_code, "message": rec.error_message or ""},
     }
+    if rec.progress is not None and rec.status not in TERMINAL:
+        out["progress"] = {"step": rec.progress[0], "fraction": round(rec.progress[1], 3)}
     if rec.output_uri is not None:
         out["output"] = {"outputAssetUri": rec.output_uri}
         if rec.warnings:  # not in ARR's API, which wrote them to a file beside the output

@@ -13,11 +13,13 @@ import httpx
 import numpy as np
 import pytest
 
+from farview.host.convert import STEPS
 from farview.host.gltf import load_model
 from tests.conversion.test_convert import (
     MTL,
     OBJ,
     check_textured_quad,
+    grid_obj,
     world_bounds,
     write_textured_quad,
 )
@@ -120,6 +122,37 @@ def test_a_conversion_runs_and_its_output_loads(svc: tuple[RunningService, str])
     listed = httpx.get(f"{service.url}/accounts/{service.account_id}/conversions", params=V,
                        headers=service.auth, timeout=30).json()
     assert "conv-1" in [c["id"] for c in listed["conversions"]]
+
+
+def test_a_conversion_that_has_not_ended_says_what_it_does(
+        svc: tuple[RunningService, str]) -> None:
+    """Not in ARR's API, which gave only the status: a conversion that has not ended has a
+    ``progress``, its step and the share done, never going back; an ended one has none."""
+    service, _ = svc
+    storage = service.data_dir / "storage" / service.account_id / "input"
+    storage.mkdir(parents=True, exist_ok=True)
+    (storage / "grid.obj").write_text(grid_obj(300))  # 178,802 triangles: a second or two
+    created = put(service, "conv-progress", settings("grid.obj", outputAssetFilename="grid.glb"))
+    assert created.status_code == 201, created.text
+    assert created.json()["status"] == "NotStarted"
+    assert created.json()["progress"] == {"step": "waiting for a converter", "fraction": 0.0}
+    seen = [created.json()["progress"]]
+    deadline = time.monotonic() + 60
+    while True:
+        assert time.monotonic() < deadline, f"the conversion did not end; {seen[-1]}"
+        body = httpx.get(f"{service.url}/accounts/{service.account_id}/conversions/conv-progress",
+                         params=V, headers=service.auth, timeout=30).json()
+        if body["status"] == "Succeeded":
+            assert "progress" not in body
+            break
+        assert body["status"] in ("NotStarted", "Running"), body
+        seen.append(body["progress"])
+        time.sleep(0.02)
+    steps = [p["step"] for p in seen]
+    assert set(steps) <= {"waiting for a converter", "starting", *STEPS}, steps
+    assert set(steps) & set(STEPS), f"no step of the converter's was seen: {steps}"
+    fractions = [p["fraction"] for p in seen]
+    assert fractions == sorted(fractions) and all(0.0 <= f <= 1.0 for f in fractions)
 
 
 def test_what_a_conversion_did_not_keep_is_in_its_output(svc: tuple[RunningService, str]) -> None:

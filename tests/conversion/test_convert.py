@@ -17,6 +17,7 @@ import pytest
 
 from farview.host.convert import Budgets, ConversionError, convert_file, encode_png
 from farview.host.gltf import load_model, node_world_matrices
+from farview.input.launch import CONVERT_MODULE, parse_conversion_progress, python_module
 from tests.host.conftest import SAMPLE, SHARED_MODELS, psnr
 
 OBJ = """mtllib parts.mtl
@@ -58,6 +59,16 @@ end_header
 3 0 1 2
 3 0 2 3
 """
+
+
+def grid_obj(n: int) -> str:
+    """An OBJ file of one bumpy grid of ``n`` × ``n`` vertices (2·(n-1)² triangles)."""
+    lines = [f"v {x} {y} {(x * y) % 7}" for y in range(n) for x in range(n)]
+    lines += [f"f {y * n + x + 1} {y * n + x + 2} {(y + 1) * n + x + 1}"
+              for y in range(n - 1) for x in range(n - 1)]
+    lines += [f"f {y * n + x + 2} {(y + 1) * n + x + 2} {(y + 1) * n + x + 1}"
+              for y in range(n - 1) for x in range(n - 1)]
+    return "\n".join(lines) + "\n"
 
 
 def written_textures(glb: Path) -> list[tuple[str, bytes, bytes | None]]:
@@ -458,6 +469,17 @@ def test_the_child_process_reports_json(tmp_path: Path) -> None:
                           str(tmp_path / "none.glb")], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 1
     assert json.loads(bad.stderr.strip().splitlines()[-1])["code"] == "InvalidInput"
+    # --progress: its steps on stderr, as the service and farview convert read them
+    told = subprocess.run([*python_module(CONVERT_MODULE), "--progress", str(tmp_path / "quad.ply"),
+                           str(tmp_path / "quad2.glb")], capture_output=True, text=True, timeout=60)
+    assert told.returncode == 0, told.stderr
+    steps = [parse_conversion_progress(line) for line in told.stderr.splitlines()]
+    assert steps[0] == ("reading the input", 0.0) and steps[-1] == ("writing the file", 1.0)
+    assert None not in steps, told.stderr
+    for other in ('{"event": "conversion_progress", "step": "x", "fraction": 2}',
+                  '{"event": "conversion_progress", "step": 3, "fraction": 0.5}',
+                  '{"event": "conversion_progress"}', "[1]", "farview: 50 %", ""):
+        assert parse_conversion_progress(other) is None, other
 
 
 def test_farview_convert_command(tmp_path: Path) -> None:
@@ -466,6 +488,9 @@ def test_farview_convert_command(tmp_path: Path) -> None:
                         capture_output=True, text=True, timeout=60)
     assert ok.returncode == 0, ok.stderr
     assert "2 triangles" in ok.stdout and (tmp_path / "quad.glb").exists()
+    assert ok.stderr.splitlines() == [  # (not a terminal: each step once, no percentages)
+        "farview convert: reading the input", "farview convert: writing the meshes",
+        "farview convert: making levels of detail", "farview convert: writing the file"]
     bad = subprocess.run([sys.executable, "-m", "farview", "convert", str(tmp_path / "x.doc")],
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 1 and "unsupported format .doc" in bad.stderr
@@ -508,13 +533,7 @@ def test_farview_convert_refuses_its_input_as_output_bad_budgets_and_stops_with_
         assert bad.returncode == 2 and "must be at least 1" in bad.stderr, bad.stderr
         assert "Traceback" not in bad.stderr
     # a conversion of some seconds, stopped with SIGTERM once its converter runs
-    n = 500
-    lines = [f"v {x} {y} {(x * y) % 7}" for y in range(n) for x in range(n)]
-    lines += [f"f {y * n + x + 1} {y * n + x + 2} {(y + 1) * n + x + 1}"
-              for y in range(n - 1) for x in range(n - 1)]
-    lines += [f"f {y * n + x + 2} {(y + 1) * n + x + 2} {(y + 1) * n + x + 1}"
-              for y in range(n - 1) for x in range(n - 1)]
-    (tmp_path / "big.obj").write_text("\n".join(lines) + "\n")
+    (tmp_path / "big.obj").write_text(grid_obj(500))
     out = tmp_path / "big.glb"
     proc = subprocess.Popen([sys.executable, "-m", "farview", "convert", str(tmp_path / "big.obj"),
                              "-o", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -703,7 +722,17 @@ def test_big_meshes_get_levels_of_detail_ahead(tmp_path: Path) -> None:
 
     src, out = tmp_path / "parts.glb", tmp_path / "out.glb"
     write_model(src, 100_000, 2)  # two parts of about 50,000 triangles
-    convert_file(src, out)
+    told: list[tuple[str, float]] = []
+    convert_file(src, out, progress=lambda step, fraction: told.append((step, fraction)))
+    # its progress: every step in order, each part's share as it is done, never going back
+    assert [step for step, _ in told] == [
+        "reading the input", "writing the meshes", "writing the meshes", "writing the meshes",
+        "making levels of detail", "making levels of detail", "making levels of detail",
+        "writing the file", "writing the file"], told
+    fractions = [fraction for _, fraction in told]
+    assert fractions == sorted(fractions) and fractions[0] == 0.0 and fractions[-1] == 1.0
+    assert 0.15 < fractions[2] < fractions[3] < fractions[5] < 1.0
+    assert fractions[3] == pytest.approx(0.55)
     before, after = load_model(src), load_model(out)
     assert after.triangle_count == before.triangle_count
     doc = json.loads(out.read_bytes()[20:20 + int.from_bytes(out.read_bytes()[12:16], "little")])
