@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
+import os
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -71,10 +73,31 @@ DEFAULT_LIVENESS_TIMEOUT = 3.0
 MEDIA_LIVENESS_TIMEOUT = 10.0
 """A client without farview's control channel (a standard WHEP player) is dropped after this
 long without RTCP from it (browsers send receiver reports about once a second)."""
-SETUP_TIMEOUT = 15.0
+DEFAULT_SETUP_TIMEOUT = 15.0
+SETUP_TIMEOUT_ENV = "FARVIEW_SETUP_TIMEOUT"
+
+
+def _setup_timeout() -> float:
+    """:data:`SETUP_TIMEOUT`: ``FARVIEW_SETUP_TIMEOUT`` seconds, 1 to 300, when set."""
+    text = os.environ.get(SETUP_TIMEOUT_ENV, "")
+    if not text:
+        return DEFAULT_SETUP_TIMEOUT
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 1.0 <= value <= 300.0:
+        log.warning("%s=%r is not a number of seconds from 1 to 300; the host uses %.0f s",
+                    SETUP_TIMEOUT_ENV, text[:40], DEFAULT_SETUP_TIMEOUT)
+        return DEFAULT_SETUP_TIMEOUT
+    return value
+
+
+SETUP_TIMEOUT = _setup_timeout()
 """How long a new connection may take to open its first data channel (ICE, DTLS and SCTP set up;
 over a lossy link a lost SCTP INIT alone costs aiortc's 3-s retransmission timer): the client
-gives up at the same time (``client.connection``). Then the liveness timeout applies."""
+gives up at the same time (``client.connection``). Then the liveness timeout applies. A client
+that got its answer and never connects holds the host this long."""
 
 
 @dataclass(frozen=True)
@@ -560,11 +583,15 @@ class HostConnection:
                                      "heartbeat every second: was its event loop blocked? run "
                                      "blocking calls with asyncio.to_thread)")
                     return
-            elif self.last_rtcp is not None or now - started > SETUP_TIMEOUT:
-                # a client without farview's control channel (a standard WHEP player): its
-                # RTCP shows it is alive; ICE consent and DTLS failures close it through the
-                # peer connection's state
-                silent = now - (self.last_rtcp if self.last_rtcp is not None else started)
-                if silent > MEDIA_LIVENESS_TIMEOUT:
-                    await self.close(f"no RTCP from the client for {silent:.1f} s")
+            elif self.last_rtcp is None:
+                # a client without farview's control channel (a standard WHEP player), or
+                # one that got its answer and vanished: set up once its first RTCP comes
+                if now - started > SETUP_TIMEOUT:
+                    await self.close(f"no RTCP from the client {now - started:.1f} s after "
+                                     "its offer: it never set up its connection")
                     return
+            elif now - self.last_rtcp > MEDIA_LIVENESS_TIMEOUT:
+                # a standard WHEP player: its RTCP shows it is alive; ICE consent and DTLS
+                # failures close it through the peer connection's state
+                await self.close(f"no RTCP from the client for {now - self.last_rtcp:.1f} s")
+                return

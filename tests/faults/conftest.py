@@ -27,8 +27,10 @@ ACCOUNT_A = "acct-a"
 ACCOUNT_B = "acct-b"
 
 
-def two_account_service(data_dir: Path, *extra: str) -> tuple[RunningService, str]:
-    """Start a service with two accounts; returns (service as acct-a, acct-b's key)."""
+def two_account_service(data_dir: Path, *extra: str, env: dict[str, str] | None = None
+                        ) -> tuple[RunningService, str]:
+    """Start a service with two accounts (``env`` added to its environment and its hosts');
+    returns (service as acct-a, acct-b's key)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     config = data_dir.parent / f"{data_dir.name}-accounts.json"
     key_a, key_b = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
@@ -40,7 +42,7 @@ def two_account_service(data_dir: Path, *extra: str) -> tuple[RunningService, st
                                                        {"id": ACCOUNT_B, "key": key_b}]}).encode())
     write_private(data_dir / "account.json", json.dumps({"account_id": ACCOUNT_A,
                                                          "account_key": key_a}).encode())
-    return launch_service(data_dir, "--config", str(config), *extra), key_b
+    return launch_service(data_dir, "--config", str(config), *extra, env=env), key_b
 
 
 @pytest.fixture

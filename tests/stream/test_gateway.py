@@ -14,17 +14,22 @@ import pytest
 
 from farview.client.connection import connect_session, connect_to_host
 from farview.client.errors import OtherClientConnectedError, SessionStateError
+from farview.host.connection import SETUP_TIMEOUT_ENV
 from farview.streaming.peer import create_peer_connection
 from tests.faults.conftest import ACCOUNT_B, two_account_service
 from tests.service.conftest import RunningService
 
 pytestmark = pytest.mark.slow
 SDP = {"Content-Type": "application/sdp"}
+SETUP_TIMEOUT_S = 3.0
+"""The hosts' set-up timeout here (15 s by default): how long a client that vanished after its
+answer holds a host."""
 
 
 @pytest.fixture(scope="module")
 def svc2(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningService, str]]:
-    svc, key_b = two_account_service(tmp_path_factory.mktemp("gw") / "data")
+    svc, key_b = two_account_service(tmp_path_factory.mktemp("gw") / "data",
+                                     env={SETUP_TIMEOUT_ENV: str(SETUP_TIMEOUT_S)})
     try:
         yield svc, key_b
     finally:
@@ -66,7 +71,8 @@ def test_a_session_streams_through_the_service_and_bad_signaling_is_refused(
                                            headers={**SDP, "Authorization": f"Bearer {svc.account_key}"})
             assert answered.status_code == 201, answered.text
             await pc.close()
-            deadline = asyncio.get_running_loop().time() + 30
+            vanished = asyncio.get_running_loop().time()
+            deadline = vanished + 30
             while True:
                 try:
                     last = await connect_session(session, viewport=(320, 240))
@@ -74,6 +80,8 @@ def test_a_session_streams_through_the_service_and_bad_signaling_is_refused(
                 except OtherClientConnectedError:
                     assert asyncio.get_running_loop().time() < deadline, "the vanished client still holds the host"
                     await asyncio.sleep(0.5)
+            # (held until the host's set-up timeout: the variable reaches the hosts)
+            assert asyncio.get_running_loop().time() - vanished >= SETUP_TIMEOUT_S - 0.5
             await last.next_frame(timeout=30)
             await last.close()
 
@@ -166,3 +174,18 @@ def test_the_whep_endpoint_answers_as_the_whep_draft_and_rfc_9725_ask(
         assert http.delete(httpx.URL(url).join(r.headers["Location"]), headers=own).status_code == 204
     with svc.client() as client:
         client.open_rendering_session("gw-rfc").stop()
+
+
+def test_the_setup_timeout_is_read_from_the_environment(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    from farview.host.connection import DEFAULT_SETUP_TIMEOUT, _setup_timeout
+
+    monkeypatch.delenv(SETUP_TIMEOUT_ENV, raising=False)
+    assert _setup_timeout() == DEFAULT_SETUP_TIMEOUT == 15.0
+    monkeypatch.setenv(SETUP_TIMEOUT_ENV, "4.5")
+    assert _setup_timeout() == 4.5
+    for bad in ("soon", "0", "-3", "nan", "inf", "301"):
+        monkeypatch.setenv(SETUP_TIMEOUT_ENV, bad)
+        caplog.clear()
+        assert _setup_timeout() == DEFAULT_SETUP_TIMEOUT, bad
+        assert f"FARVIEW_SETUP_TIMEOUT={bad!r} is not a number of seconds from 1 to 300" in caplog.text
