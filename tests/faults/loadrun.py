@@ -101,7 +101,8 @@ async def _stream(session: AsyncRenderingSession, seconds: float) -> int:
     try:
         deadline = time.monotonic() + seconds
         i = 0
-        while time.monotonic() < deadline:
+        # (until the first frame, however long it takes, within 30 s more)
+        while time.monotonic() < deadline or (frames == 0 and time.monotonic() < deadline + 30):
             conn.send_pose(Pose((0.3 * ((i % 20) / 10 - 1), 0.1, 1.6)))
             i += 1
             with contextlib.suppress(TimeoutError):

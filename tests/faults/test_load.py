@@ -24,7 +24,7 @@ FD_SLACK = 4
 async def test_two_sessions_two_rounds_leak_nothing(tmp_path: Path, figure: Callable[[str, object], None]) -> None:
     svc = launch_service(tmp_path / "data")
     try:
-        result = await asyncio.wait_for(run_load(svc, sessions=2, rounds=2, stream_seconds=1.5), 300)
+        result = await asyncio.wait_for(run_load(svc, sessions=2, rounds=2, stream_seconds=0.5), 300)
     finally:
         svc.stop()
     print("\n" + result.summary())

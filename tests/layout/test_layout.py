@@ -116,10 +116,11 @@ def test_a_wheel_puts_only_farview_at_the_top_level_and_its_demo_runs(tmp_path: 
     assert zipfile.ZipFile(wheel).read(top_level).decode().split() == ["farview"]
 
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True, timeout=120)
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)],
+                   check=True, timeout=120)  # (this pip installs into it: ensurepip took 5 s)
     py = venv / "bin" / "python"
-    install = subprocess.run([str(py), "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)],
-                             capture_output=True, text=True, timeout=120)
+    install = subprocess.run([sys.executable, "-m", "pip", "--python", str(py), "install", "-q", "--no-deps",
+                              "--no-index", str(wheel)], capture_output=True, text=True, timeout=120)
     assert install.returncode == 0, install.stderr[-2000:]
     env = {k: v for k, v in os.environ.items()
            if k not in ("FARVIEW_URL", "FARVIEW_ACCOUNT_ID", "FARVIEW_ACCOUNT_KEY", "DISPLAY", "PYTHONPATH")}

@@ -73,7 +73,7 @@ def test_a_client_on_another_host_streams_through_the_services_https_endpoint(tm
                 endpoint={info["url"]!r}, account_id={account["account_id"]!r},
                 account_domain="farview.test", authentication_endpoint_url={info["url"]!r},
                 credential=AzureKeyCredential(open({str(tmp_path / "key")!r}).read()),
-                polling_interval=1)
+                polling_interval=0.25)
             made = client.begin_rendering_session(session_id="sdk", size="Standard",
                                                   lease_time_minutes=5).result()
             longer = client.update_rendering_session(session_id="sdk", lease_time_minutes=10)

@@ -35,7 +35,8 @@ class _SlowModelServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
 
 @pytest.fixture
 def slow_model_url() -> Iterator[Callable[[float], str]]:
-    """A loopback http server that answers with the sample model after a delay."""
+    """A loopback http server that answers with the sample model after a delay, or once the
+    function's ``release`` (an Event) is set."""
     release = threading.Event()
 
     class Handler(http.server.BaseHTTPRequestHandler):
@@ -54,8 +55,13 @@ def slow_model_url() -> Iterator[Callable[[float], str]]:
     server = _SlowModelServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
+
+    def url(delay: float) -> str:
+        return f"http://127.0.0.1:{server.server_address[1]}/{delay}/engine.glb"
+
+    url.release = release  # type: ignore[attr-defined]
     try:
-        yield lambda delay: f"http://127.0.0.1:{server.server_address[1]}/{delay}/engine.glb"
+        yield url
     finally:
         release.set()
         server.shutdown()
@@ -66,7 +72,7 @@ def test_a_slow_model_does_not_delay_ready_and_a_bad_one_is_reported(
         start_service: Callable[..., RunningService], slow_model_url: Callable[[float], str]) -> None:
     svc = start_service()
     with svc.client() as client:
-        slow = client.create_session("slow", max_lease_time_minutes=600, models=[slow_model_url(8.0)])
+        slow = client.create_session("slow", max_lease_time_minutes=600, models=[slow_model_url(60.0)])
         props = slow.wait_until_ready(READY_TIMEOUT)  # Ready while the model still downloads
         assert [m.status for m in props.model_status] == ["Loading"], props
 
@@ -78,6 +84,8 @@ def test_a_slow_model_does_not_delay_ready_and_a_bad_one_is_reported(
         failed = bad.get_properties().model_status[0]
         assert (failed.status, failed.code) == ("Failed", "NotFound")
         assert "no model named 'no_such_model'" in failed.message
+        assert slow.get_properties().model_status[0].status == "Loading"
+        slow_model_url.release.set()  # type: ignore[attr-defined]
         assert slow.wait_for_models(60).model_status[0].status == "Loaded"
         assert bad.get_properties().status == "Ready"  # the session still streams (empty)
 

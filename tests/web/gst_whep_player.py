@@ -3,10 +3,11 @@ WebRTC stack (libnice, GStreamer's DTLS and SRTP) playing a farview session, as 
 GStreamer pipeline would. Run by ``tests/web/test_gstreamer_whep.py`` with Debian's
 ``/usr/bin/python3`` (``python3-gi``)::
 
-    python3 gst_whep_player.py WHEP_URL TOKEN SECONDS
+    python3 gst_whep_player.py WHEP_URL TOKEN SECONDS [ENOUGH]
 
 Prints one JSON line: the POST's status (and body if refused), the frames decoded in
-``SECONDS`` after the answer, their size, the DELETE's status and GStreamer's errors.
+``SECONDS`` after the answer (or until ``ENOUGH`` frames came), their size, the DELETE's status
+and GStreamer's errors.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ def http(method: str, url: str, token: str, body: bytes | None = None) -> tuple[
 
 def main() -> None:
     url, token, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3])
+    enough = int(sys.argv[4]) if len(sys.argv) > 4 else None
     Gst.init(None)
     threading.Thread(target=GLib.MainLoop().run, daemon=True).start()
     out: dict[str, Any] = {"frames": 0, "size": None, "errors": []}
@@ -122,7 +124,9 @@ def main() -> None:
         remote = Gst.Promise.new()
         webrtc.emit("set-remote-description", answer, remote)
         remote.wait()
-        time.sleep(seconds)
+        end = time.monotonic() + seconds
+        while time.monotonic() < end and (enough is None or out["frames"] < enough):
+            time.sleep(0.05)
         out["delete"] = http("DELETE", location, token)[0]
     pipe.set_state(Gst.State.NULL)
     print(json.dumps(out), flush=True)
