@@ -38,16 +38,19 @@ COLLECT = """async (start) => ({
 
 
 def goto(page: object, url: str) -> None:
-    """``page.goto(url)``, again (at most twice, after 0.5 s) when Chromium gives up with
-    ``ERR_NETWORK_CHANGED``: it watches the interfaces, and those of a namespace made just
-    before may still be settling (CI saw a navigation given up so once), as a user would
-    reload."""
+    """``page.goto(url)`` until the viewer's script runs, again (at most twice, after 0.5 s)
+    when Chromium gives up with ``ERR_NETWORK_CHANGED``: it watches the interfaces, and those
+    of a namespace made just before may still be settling (CI saw a navigation given up so
+    once; and once the page loaded without its script, so that the sign-in form was sent as a
+    plain form and the click waited 30 s for that navigation), as a user would reload."""
     for attempt in range(3):
         try:
             page.goto(url)  # type: ignore[attr-defined]
+            page.wait_for_function("() => !!window.farview", timeout=10_000)  # type: ignore[attr-defined]
             return
-        except Exception as e:  # playwright's Error
-            if "ERR_NETWORK_CHANGED" not in str(e) or attempt == 2:
+        except Exception as e:  # playwright's Error or TimeoutError
+            if ("ERR_NETWORK_CHANGED" not in str(e) and "Timeout" not in type(e).__name__) \
+                    or attempt == 2:
                 raise
             time.sleep(0.5)
 

@@ -63,7 +63,7 @@ def test_a_client_that_only_reaches_a_turn_server_streams_through_it(tmp_path: P
                         errors = []
                         for _ in range(2):
                             try:
-                                await session.connect(viewport=(320, 240), timeout=5)
+                                await session.connect(viewport=(320, 240), timeout=3)
                             except Exception as exc:
                                 errors.append([type(exc).__name__, str(exc)])
                         session.stop()

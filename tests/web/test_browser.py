@@ -243,6 +243,29 @@ def _sign_in_and_open(page: Any, svc: RunningService, session_id: str) -> None:
     page.wait_for_function("() => window.farview.stream && window.farview.presented.length > 0", timeout=30_000)
 
 
+def test_the_account_key_never_goes_into_a_url_even_without_the_viewers_script(
+        browser: Any, web_service: tuple[RunningService, str]) -> None:
+    """A page whose script did not load (a test's page once did so) would send the sign-in
+    form as a plain form: a GET with the account key in the URL (the address bar, the history,
+    any proxy's log). The service's Content-Security-Policy (``form-action 'none'``) blocks
+    the sending, and the key field has no name, so it would not be in it."""
+    svc, _ = web_service
+    page = browser.new_page()
+    try:
+        page.route("**/viewer/app.js", lambda route: route.abort())
+        page.goto(svc.url + "/viewer/")
+        assert page.evaluate("() => typeof window.farview") == "undefined"  # no script
+        page.fill("#account", svc.account_id)
+        page.fill("#key", svc.account_key)
+        with page.expect_console_message(lambda message: "form-action" in message.text,
+                                         timeout=10_000):  # Chromium says it blocked it
+            page.click("#signin button", no_wait_after=True)
+        assert page.url == svc.url + "/viewer/", page.url
+        assert page.get_attribute("#key", "name") is None
+    finally:
+        page.close()
+
+
 def test_relay_only_without_a_turn_server_says_so_once(
         browser: Any, web_service: tuple[RunningService, str]) -> None:
     """``/viewer/?relay`` on a service that names no TURN server: the page says what to do and
