@@ -22,6 +22,20 @@ from pathlib import Path
 import pytest
 
 XVFB_START_TIMEOUT_S = 10.0
+ALONE_ENV = "FARVIEW_TESTS_ALONE"
+"""``skip``: leave out the tests marked ``alone``; ``only``: run only them (``scripts/test``
+runs the others in two workers, then these in one process, with nothing beside them)."""
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    part = os.environ.get(ALONE_ENV, "")
+    if part not in ("skip", "only"):
+        return
+    keep = [item for item in items if (item.get_closest_marker("alone") is not None) == (part == "only")]
+    dropped = [item for item in items if item not in keep]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
 
 
 def _free_display_number() -> int:
