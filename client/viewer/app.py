@@ -54,6 +54,8 @@ from farview.streaming.mailbox import LatestMailbox
 log = logging.getLogger(__name__)
 
 EXIT_OK = 0
+EXIT_FAILED = 1
+"""The viewer's stream worker failed (a bug: its log says where)."""
 EXIT_USAGE = 2
 EXIT_SESSION_ENDED = 3
 EXIT_HOST_BUSY = 4
@@ -274,6 +276,10 @@ class StreamWorker:
         extra_poses = asyncio.ensure_future(self._pose_repeater()) if self._pose_rate else None
         try:
             await self._connect_loop()
+        except Exception as exc:  # (it ended silently, and the view ran on to --duration)
+            log.exception("the stream worker failed")
+            self._end(EXIT_FAILED, f"the viewer's stream worker failed ({type(exc).__name__}: "
+                      f"{exc}); please report it")
         finally:
             stats_task.cancel()
             if extra_poses is not None:
@@ -312,7 +318,9 @@ class StreamWorker:
             self.status = ""
             if first:
                 await self._read_scene_bounds(self._conn)
-            if self._last_pose is not None:
+            # (not if it closed meanwhile: send_pose raised, and the worker ended without a
+            # word, the view running on with no stream to --duration)
+            if self._last_pose is not None and self._conn.is_connected:
                 self._conn.send_pose(self._last_pose)
             while self._conn.is_connected and not self._stopping:
                 await asyncio.sleep(0.1)

@@ -110,10 +110,12 @@ def _local_env(data_dir: Path) -> dict[str, str]:
 
 def _read_until(stream: Any, text: str) -> str:
     """Read ``stream``'s lines up to the first holding ``text``, and return it."""
+    said = []
     for line in stream:
         if text in line:
             return str(line)
-    raise AssertionError(f"the command ended without saying {text!r}")
+        said.append(line)
+    raise AssertionError(f"the command ended without saying {text!r}; it said:\n{''.join(said)[-3000:]}")
 
 
 def test_view_says_why_it_could_not_connect_and_fails(tmp_path: Path) -> None:
@@ -159,12 +161,12 @@ def test_view_says_when_the_stream_dropped_and_counts_it(tmp_path: Path) -> None
         env = _local_env(svc.data_dir)
         proc = subprocess.Popen(
             [sys.executable, "-m", "farview", "view", "drops", "--headless", "--size", "320x240",
-             "--duration", "11.5"], cwd=REPO, env=env, stdout=subprocess.PIPE,
+             "--duration", "13"], cwd=REPO, env=env, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, text=True)
         try:
             assert proc.stderr is not None
             _read_until(proc.stderr, "connected; media path")
-            time.sleep(0.5)  # (poses go out at 60 Hz: the host has heard it)
+            time.sleep(2)  # (the host must have heard it: a client it never heard has 15 s)
             proc.send_signal(signal.SIGSTOP)
             time.sleep(6)  # the host drops a client silent for about 3.3 s
             proc.send_signal(signal.SIGCONT)

@@ -126,3 +126,30 @@ def test_click_selects_x_hides_u_shows(host: RunningHost) -> None:
         assert upright.distance == pytest.approx(wide.distance / 0.4)
     finally:
         worker.stop()
+
+
+def test_a_connection_lost_as_it_is_made_is_said_and_made_again(host: RunningHost) -> None:
+    """Found by the suite under load: the session service stopped while the view read the
+    scene's bounds; the connection closed, the worker's next send_pose raised, and the worker
+    ended without a word, the view running on with no stream until --duration. Here the first
+    connection is closed (as the host would close it) before connect returns."""
+    mailbox = LatestMailbox()
+    made = []
+
+    async def connect(frames):  # type: ignore[no-untyped-def]
+        conn = await connect_to_host(host.whep_url, host.token(), viewport=SIZE, mailbox=frames)
+        made.append(conn)
+        if len(made) == 1:
+            await conn.close()
+        return conn
+
+    worker = StreamWorker(connect, mailbox)
+    worker.send_pose(PoseRequest((View(Pose((0.0, 0.1, 1.4)), Fov.symmetric(60, 4 / 3)),), SIZE))
+    worker.start()
+    try:
+        _wait(lambda: worker.reconnects == 1, "a second connection")
+        assert worker.drops == 1 and worker.ended is None
+        assert made[1].is_connected
+        _frame_for(worker, mailbox, 20)  # and it streams
+    finally:
+        worker.stop()
