@@ -139,6 +139,7 @@ STEPS: dict[str, tuple[float, float]] = {
 and of a 0.5 M-triangle OBJ grid); within the two mesh steps, the share of the meshes'
 vertices and indices done."""
 
+
 def _no_progress(step: str, done: float) -> None:
     pass
 

@@ -434,7 +434,7 @@ class ConversionManager:
         self._slots = asyncio.Semaphore(MAX_RUNNING)
         self._tasks: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._progress: dict[tuple[str, str], tuple[str, float]] = {}
-        """(step, fraction done) of each conversion not yet ended (:meth:`progress`)."""
+        """(step, fraction done) of each conversion not yet ended (:meth:`_with_progress`)."""
         storage_root.mkdir(parents=True, exist_ok=True)
 
     async def start(self) -> None:
