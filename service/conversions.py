@@ -470,7 +470,7 @@ class ConversionManager:
         if not created:
             return (self._with_progress(stored, self._progress),
                     False if stored.settings == settings else None)
-        self._progress[key] = (WAITING, 0.0)
+        self._progress[key] = (WAITING if self._slots.locked() else STARTING, 0.0)
         task = asyncio.create_task(self._run(stored))
         self._tasks[key] = task
 
@@ -605,9 +605,11 @@ class ConversionManager:
                     said.append(raw.decode(errors="replace").rstrip("\n"))
 
         try:
-            out, _, _ = await asyncio.wait_for(
-                asyncio.gather(proc.stdout.read(), stderr(proc.stderr), proc.wait()),
-                TIMEOUT_SECONDS)
+            # (awaited here, not through wait_for: cancelled by a service stop, a gather that
+            # wait_for dropped logged "exception was never retrieved")
+            async with asyncio.timeout(TIMEOUT_SECONDS):
+                out, _, _ = await asyncio.gather(proc.stdout.read(), stderr(proc.stderr),
+                                                 proc.wait())
         except (TimeoutError, asyncio.CancelledError) as e:
             proc.kill()
             await proc.wait()

@@ -731,8 +731,8 @@ def test_big_meshes_get_levels_of_detail_ahead(tmp_path: Path) -> None:
         "writing the file", "writing the file"], told
     fractions = [fraction for _, fraction in told]
     assert fractions == sorted(fractions) and fractions[0] == 0.0 and fractions[-1] == 1.0
-    assert 0.15 < fractions[2] < fractions[3] < fractions[5] < 1.0
-    assert fractions[3] == pytest.approx(0.55)
+    # (the meshes' step ends where the levels' begins; no textures, so no textures' step)
+    assert 0.15 < fractions[2] < fractions[3] == fractions[4] < fractions[5] < fractions[6] < 1.0
     before, after = load_model(src), load_model(out)
     assert after.triangle_count == before.triangle_count
     doc = json.loads(out.read_bytes()[20:20 + int.from_bytes(out.read_bytes()[12:16], "little")])
@@ -1032,7 +1032,11 @@ def test_the_milk_truck_converted_with_its_texture_block_compressed_draws_as_it_
 
     truck = SHARED_MODELS / "CesiumMilkTruck.glb"
     out = tmp_path / "truck.glb"
-    convert_file(truck, out)
+    told: list[tuple[str, float]] = []
+    convert_file(truck, out, progress=lambda step, fraction: told.append((step, fraction)))
+    # its progress: the texture, 2,048² against 3,624 triangles, is most of the work
+    textures = [fraction for step, fraction in told if step == "writing the textures"]
+    assert textures and textures[-1] - textures[0] > 0.5, told
     r = Renderer(320, 180)
     try:
         images = []
