@@ -24,7 +24,7 @@ from tests.conversion.test_convert import (
     write_textured_quad,
 )
 from tests.faults.conftest import ACCOUNT_B
-from tests.service.conftest import RunningService
+from tests.service.conftest import RunningService, launch_service
 
 pytestmark = pytest.mark.slow
 V = {"api-version": "2021-01-01"}
@@ -154,6 +154,44 @@ def test_a_conversion_that_has_not_ended_says_what_it_does(
     assert set(steps) & set(STEPS), f"no step of the converter's was seen: {steps}"
     fractions = [p["fraction"] for p in seen]
     assert fractions == sorted(fractions) and all(0.0 <= f <= 1.0 for f in fractions)
+
+
+def test_a_conversion_running_when_the_service_stops_is_cancelled_cleanly(tmp_path: Path) -> None:
+    """The service stopped (SIGTERM) while a conversion ran: the record says Cancelled and why,
+    no output is left, its converter is gone, and the log has no traceback (reading the
+    converter's progress, the first version logged a CancelledError "never retrieved")."""
+    import psutil
+
+    service = launch_service(tmp_path / "data")
+    try:
+        storage = service.data_dir / "storage" / service.account_id / "input"
+        storage.mkdir(parents=True)
+        (storage / "grid.obj").write_text(grid_obj(400))
+        assert put(service, "c-stop", settings("grid.obj", outputAssetFilename="g.glb")).status_code == 201
+        url = f"{service.url}/accounts/{service.account_id}/conversions/c-stop"
+        deadline = time.monotonic() + 60
+        while httpx.get(url, params=V, headers=service.auth, timeout=30).json().get(
+                "progress", {}).get("step") not in STEPS:  # (the converter runs)
+            assert time.monotonic() < deadline, "the converter did not start"
+            time.sleep(0.05)
+        converters = psutil.Process(service.pid).children(recursive=True)
+        assert converters
+    finally:
+        service.stop()
+    log = service.output()
+    assert "Traceback" not in log and "never retrieved" not in log, log[-3000:]
+    _, alive = psutil.wait_procs(converters, timeout=10)
+    assert not alive, "the converter outlived the service"
+    output = service.data_dir / "storage" / service.account_id / "output"
+    assert not (output.exists() and list(output.rglob("g*"))), list(output.rglob("*"))
+    again = launch_service(tmp_path / "data")
+    try:
+        body = httpx.get(f"{again.url}/accounts/{again.account_id}/conversions/c-stop", params=V,
+                         headers=again.auth, timeout=30).json()
+    finally:
+        again.stop()
+    assert body["status"] == "Cancelled" and "progress" not in body, body
+    assert "start it again with a new conversion id" in body["error"]["message"], body
 
 
 def test_what_a_conversion_did_not_keep_is_in_its_output(svc: tuple[RunningService, str]) -> None:
