@@ -62,6 +62,10 @@ EXIT_HOST_BUSY = 4
 EXIT_CONNECT_FAILED = 5
 
 RECONNECT_DELAY = 1.0
+OWN_SLOT_GRACE_S = 6.0
+"""After a drop, how long a reconnect refused as "another client is connected" is tried
+again: the host may still hold this viewer's own dead connection (it frees it after 3 s of
+silence, and a host that was frozen answers the new offer first), not another client's."""
 MAX_POLL_HZ = 240
 """How often the window loop polls for input and new frames (at most)."""
 STATS_PERIOD = 0.25
@@ -287,12 +291,20 @@ class StreamWorker:
 
     async def _connect_loop(self) -> None:
         failed = ""
+        busy_since: float | None = None
         while not self._stopping:
             try:
                 self._conn = await self._connect(self._mailbox)
             except OtherClientConnectedError as exc:
-                self._end(EXIT_HOST_BUSY, f"{exc}")
-                return
+                # (after a drop, a host frozen for 12 s answered the reconnect while it still
+                # held this viewer's dead connection, and the view exited 4, "another client")
+                now = time.monotonic()
+                busy_since = now if busy_since is None else busy_since
+                if not self.connected_once.is_set() or now - busy_since > OWN_SLOT_GRACE_S:
+                    self._end(EXIT_HOST_BUSY, f"{exc}")
+                    return
+                await asyncio.sleep(RECONNECT_DELAY)
+                continue
             except (ConnectError, SessionStateError, FarviewError) as exc:
                 reason = await self._ended_reason()
                 if reason:
@@ -311,6 +323,7 @@ class StreamWorker:
                     failed = str(exc)
                 await asyncio.sleep(RECONNECT_DELAY)
                 continue
+            busy_since = None
             first = not self.connected_once.is_set()
             if not first:
                 self.reconnects += 1

@@ -153,3 +153,34 @@ def test_a_connection_lost_as_it_is_made_is_said_and_made_again(host: RunningHos
         _frame_for(worker, mailbox, 20)  # and it streams
     finally:
         worker.stop()
+
+
+def test_a_reconnect_refused_as_busy_is_tried_again_for_a_while(host: RunningHost) -> None:
+    """Found by hand: a host frozen for 12 s answered the view's reconnect while it still held
+    the view's own dead connection, and the view exited 4, "another client is connected".
+    After a drop, a busy host is now tried again for a few seconds. Here the host is taken by
+    another client for 2 s just as the view reconnects."""
+    import asyncio
+
+    mailbox = LatestMailbox()
+    calls = []
+
+    async def connect(frames):  # type: ignore[no-untyped-def]
+        calls.append(time.monotonic())
+        if len(calls) == 2:  # the reconnect: another client takes the host first, for 2 s
+            other = await connect_to_host(host.whep_url, host.token(), viewport=SIZE)
+            asyncio.get_running_loop().call_later(2.0, lambda: asyncio.ensure_future(other.close()))
+        conn = await connect_to_host(host.whep_url, host.token(), viewport=SIZE, mailbox=frames)
+        if len(calls) == 1:  # the first connection drops at once
+            await conn.close()
+        return conn
+
+    worker = StreamWorker(connect, mailbox)
+    worker.start()
+    try:
+        _wait(lambda: worker.reconnects == 1 or worker.ended is not None, "a second connection")
+        assert worker.ended is None, worker.ended
+        assert len(calls) >= 3 and worker.drops == 1  # (refused at least once, then in)
+        _frame_for(worker, mailbox, 30)
+    finally:
+        worker.stop()
