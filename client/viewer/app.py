@@ -62,6 +62,9 @@ EXIT_HOST_BUSY = 4
 EXIT_CONNECT_FAILED = 5
 
 RECONNECT_DELAY = 1.0
+SESSION_CHECK_S = 2.0
+"""While a connection is being made, how often the session is checked (a host killed then left
+the view waiting out the connection's 15-s timeout before it said the session had ended)."""
 OWN_SLOT_GRACE_S = 6.0
 """After a drop, how long a reconnect refused as "another client is connected" is tried
 again: the host may still hold this viewer's own dead connection (it frees it after 3 s of
@@ -108,6 +111,10 @@ def frames_presented(n: int) -> str:
 
 NOTICE_SECONDS = 6.0
 """How long a scene action's notice stays in the status line."""
+
+
+class _SessionEnded(Exception):
+    """The session ended while a connection was being made (its reason)."""
 
 
 class StreamWorker:
@@ -294,7 +301,10 @@ class StreamWorker:
         busy_since: float | None = None
         while not self._stopping:
             try:
-                self._conn = await self._connect(self._mailbox)
+                self._conn = await self._connect_watching()
+            except _SessionEnded as ended:
+                self._end(EXIT_SESSION_ENDED, str(ended))
+                return
             except OtherClientConnectedError as exc:
                 # (after a drop, a host frozen for 12 s answered the reconnect while it still
                 # held this viewer's dead connection, and the view exited 4, "another client")
@@ -350,6 +360,27 @@ class StreamWorker:
             self.status = ("the session service stopped; waiting for it…"
                            if "service is shutting down" in reason else "reconnecting…")
             await asyncio.sleep(RECONNECT_DELAY)
+
+    async def _connect_watching(self) -> RenderingConnection:
+        """A new connection; given up (:class:`_SessionEnded`) should the session end while
+        it is being made."""
+        task = asyncio.ensure_future(self._connect(self._mailbox))
+        try:
+            while True:
+                done, _ = await asyncio.wait({task}, timeout=SESSION_CHECK_S)
+                if done:
+                    conn: RenderingConnection = task.result()
+                    return conn
+                reason = await self._ended_reason()
+                if reason:
+                    raise _SessionEnded(reason)
+        finally:
+            if not task.done():
+                task.cancel()
+                try:
+                    await (await task).close()  # (made after all: not kept open)
+                except BaseException:  # (cancelled, or failed: either way gone)
+                    pass
 
     async def _read_scene_bounds(self, conn: RenderingConnection) -> None:
         boxes = []

@@ -184,3 +184,30 @@ def test_a_reconnect_refused_as_busy_is_tried_again_for_a_while(host: RunningHos
         _frame_for(worker, mailbox, 30)
     finally:
         worker.stop()
+
+
+def test_a_session_that_ends_while_the_view_connects_is_said_at_once() -> None:
+    """Found by hand: a host killed while the view connected left it silent until the
+    connection's 15-s timeout. The session is now checked every 2 s while connecting."""
+    from farview.client.viewer.app import EXIT_SESSION_ENDED
+
+    started = []
+
+    async def connect(frames):  # type: ignore[no-untyped-def]  # a host that never answers
+        import asyncio
+
+        started.append(time.monotonic())
+        await asyncio.sleep(60)
+
+    async def session_check() -> str | None:
+        return "session s is Error: its render host was killed; create a new session" \
+            if started and time.monotonic() - started[0] > 1.0 else None
+
+    worker = StreamWorker(connect, LatestMailbox(), session_check=session_check)
+    worker.start()
+    try:
+        _wait(lambda: worker.ended is not None, "the view to give up")
+        assert worker.ended == (EXIT_SESSION_ENDED,
+                                "session s is Error: its render host was killed; create a new session")
+    finally:
+        worker.stop()
