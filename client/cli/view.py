@@ -15,10 +15,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from farview.client.errors import FarviewError
+from farview.client.errors import FarviewError, SessionStateError
 from farview.client.viewer.app import (
     EXIT_CONNECT_FAILED,
     EXIT_OK,
+    EXIT_SESSION_ENDED,
     EXIT_USAGE,
     StreamWorker,
     ViewerResult,
@@ -208,6 +209,7 @@ def view_main(argv: list[str]) -> int:
         return EXIT_USAGE
     from farview.client.cli.session import client_from_args
 
+    session = None
     try:
         with client_from_args(args) as rest:
             session = rest.open_rendering_session(args.session_id)
@@ -216,7 +218,10 @@ def view_main(argv: list[str]) -> int:
             result = run_viewer(session, args, f"farview — {args.session_id}")
     except FarviewError as exc:
         print(f"farview: {exc}", file=sys.stderr)
-        return EXIT_CONNECT_FAILED
+        # (a session that had ended exited 5 here, and 3 once the view had started)
+        ended = isinstance(exc, SessionStateError) and session is not None and \
+            session.properties.is_terminal
+        return EXIT_SESSION_ENDED if ended else EXIT_CONNECT_FAILED
     print_result(result, sys.stderr)
     return result.exit_code
 

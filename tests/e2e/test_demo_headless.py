@@ -144,6 +144,15 @@ def test_view_says_why_it_could_not_connect_and_fails(tmp_path: Path) -> None:
         assert "no connection to the session's render host before --duration ran out" in \
             short.stderr, short.stderr
         assert "frames presented" not in short.stdout + short.stderr
+        # a session that has ended: 3, as when it ends while the view runs (it was 5 here)
+        with svc.client() as rest:
+            rest.get_session("no-turn").stop()
+        ended = subprocess.run(
+            [sys.executable, "-m", "farview", "view", "no-turn", "--headless", "--size",
+             "320x240", "--duration", "5"],
+            cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+        assert ended.returncode == 3, ended.stdout + ended.stderr
+        assert "session no-turn is Stopped; create a new session" in ended.stderr, ended.stderr
 
 
 def test_view_says_when_the_stream_dropped_and_counts_it(tmp_path: Path) -> None:
