@@ -35,8 +35,8 @@ from farview.streaming.mailbox import LatestMailbox
 VIEWER_EPILOG = ("keys and mouse:\n" + "\n".join(f"  {line}" for line in KEY_HELP.splitlines())
                  + "\n\nexit status:\n  0  closed, or --duration ran out\n  1  the viewer failed (a "
                  "bug: report it)\n  2  usage\n  3  the session ended\n  4  another client is "
-                 "connected\n  5  no connection (none before --duration ran out, or the service "
-                 "could not be reached)")
+                 "connected\n  5  no connection: none before --duration ran out, none again\n"
+                 "     after a drop when it ran out, or the service could not be reached")
 
 
 def _size(text: str) -> tuple[int, int]:

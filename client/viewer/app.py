@@ -140,6 +140,8 @@ class StreamWorker:
         """Streams that dropped after connecting."""
         self.reconnects = 0
         """Connections made again after a drop."""
+        self.last_drop = ""
+        """Why the stream last dropped."""
         self.receive_to_present_ms: float | None = None
         """Set by the display thread for the newest presented frame (a float: atomic to share)."""
         self._notice = ""
@@ -357,6 +359,7 @@ class StreamWorker:
             reason = self._conn.close_reason or "the connection closed"
             log.warning("farview: the stream dropped (%s); reconnecting", reason)
             self.drops += 1
+            self.last_drop = reason
             self.status = ("the session service stopped; waiting for it…"
                            if "service is shutting down" in reason else "reconnecting…")
             await asyncio.sleep(RECONNECT_DELAY)
@@ -668,7 +671,8 @@ def run_headless(worker: StreamWorker, mailbox: LatestMailbox[Frame], *, size: t
 
 def _finish(result: ViewerResult, worker: StreamWorker, *, ran_out: bool) -> ViewerResult:
     """``result`` with how the stream went: why it ended, or that ``--duration`` ran out before
-    the first connection (that printed "0 frames presented" and exited 0)."""
+    the first connection (that printed "0 frames presented" and exited 0) or while the stream
+    was down after a drop."""
     result.drops, result.reconnects = worker.drops, worker.reconnects
     if worker.ended is not None:
         result.exit_code, result.message = worker.ended
@@ -677,6 +681,11 @@ def _finish(result: ViewerResult, worker: StreamWorker, *, ran_out: bool) -> Vie
         result.message = ("no connection to the session's render host before --duration ran "
                           "out: ICE was still looking for a path (an ICE server that does not "
                           "answer slows it down); give it longer")
+    elif ran_out and worker.drops > worker.reconnects:  # (it exited 0: a service that never
+        # came back, with "dropped 1 time, reconnected 0" in the summary only)
+        result.exit_code = EXIT_CONNECT_FAILED
+        result.message = (f"the stream dropped ({worker.last_drop}) and was not back when "
+                          "--duration ran out")
     return result
 
 

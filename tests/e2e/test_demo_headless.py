@@ -190,6 +190,30 @@ def test_view_says_when_the_stream_dropped_and_counts_it(tmp_path: Path) -> None
         assert "Traceback" not in err
 
 
+def test_a_view_whose_stream_is_not_back_when_its_duration_runs_out_fails(tmp_path: Path) -> None:
+    """Found by hand: the service stopped under a view and never came back; the view waited,
+    then at the end of --duration printed its summary and exited 0."""
+    from tests.service.conftest import service_with_session
+
+    with service_with_session(tmp_path / "data", "gone", 600) as svc:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "farview", "view", "gone", "--headless", "--size", "320x240",
+             "--duration", "6"], cwd=REPO, env=_local_env(svc.data_dir),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            assert proc.stderr is not None
+            _read_until(proc.stderr, "connected; media path")
+            assert svc.stop() == 0
+            out, err = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    assert proc.returncode == 5, out + err
+    assert "the stream dropped (host closed the connection: the session service is shutting " \
+        "down) and was not back when --duration ran out" in err, err
+    assert "the stream dropped 1 time, reconnected 0" in err, err
+
+
 def test_view_waits_for_a_stopped_service_then_says_the_session_ended(tmp_path: Path) -> None:
     """The session service stopped under a running view: the view says so (not "reconnecting"
     forever), waits for it, and once it is back (the session now ended by the shutdown) exits
