@@ -1104,9 +1104,10 @@ def write_glb(model: Model, extras: dict[str, Any] | None = None,
     """Keys of the textures materials use as normal maps and nothing else (BC5, not BC1: x
     and y kept apart, z made again when drawn)."""
     compressed_any = False
+    done_pixels = 0  # (of the textures written: progress)
 
     def texture(t: Texture) -> int:
-        nonlocal compressed_any
+        nonlocal compressed_any, done_pixels
         if t.key not in textures:
             # an image used at its own size goes out as it came (a JPEG photo stays a JPEG:
             # as a lossless PNG it grew several times); others as the smallest lossless PNG
@@ -1132,13 +1133,11 @@ def write_glb(model: Model, extras: dict[str, Any] | None = None,
                 compressed_any = True
             tex_specs.append(spec)
             textures[t.key] = len(tex_specs) - 1
-            done_pixels[0] += pixels.get(t.key, 0)
-            _at(progress, "writing the textures", done_pixels[0] / max(sum(pixels.values()), 1),
-                ranges)
+            done_pixels += pixels.get(t.key, 0)
+            _at(progress, "writing the textures", done_pixels / total_pixels, ranges)
         return textures[t.key]
 
     transformed = False
-    done_pixels = [0]  # (the textures' pixels written: progress)
 
     def texture_info(info: TextureInfo) -> dict[str, Any]:
         nonlocal transformed
@@ -1174,13 +1173,10 @@ def write_glb(model: Model, extras: dict[str, Any] | None = None,
     written = [mesh for mesh in model.meshes if mesh.key not in same_as and mesh.key in used]
     work = [sum(len(p.positions) + len(p.indices) for p in mesh.primitives) for mesh in written]
     lod_work = [w if _gets_levels(mesh) else 0 for mesh, w in zip(written, work, strict=True)]
-    pixels: dict[int, int] = {}  # each texture's, by key (for progress)
-    for prim in (prim for mesh in written for prim in mesh.primitives):
-        m = prim.material
-        for info in (m.base_color_texture, m.metallic_roughness_texture, m.normal_texture,
-                     m.occlusion_texture, m.emissive_texture):
-            if info is not None:
-                pixels[info.texture.key] = info.texture.size[0] * info.texture.size[1]
+    pixels = {info.texture.key: info.texture.size[0] * info.texture.size[1]  # (for progress)
+              for mesh in written for prim in mesh.primitives
+              for _, info in prim.material.textures()}
+    total_pixels = max(sum(pixels.values()), 1)
     ranges = _ranges({"writing the meshes": sum(work), "making levels of detail": sum(lod_work),
                       "writing the textures": sum(pixels.values())})
     total_work = max(sum(work), 1)
