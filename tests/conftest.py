@@ -31,8 +31,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     part = os.environ.get(ALONE_ENV, "")
     if part not in ("skip", "only"):
         return
-    keep = [item for item in items if (item.get_closest_marker("alone") is not None) == (part == "only")]
-    dropped = [item for item in items if item not in keep]
+    keep: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
+    for item in items:
+        (keep if (item.get_closest_marker("alone") is not None) == (part == "only") else dropped).append(item)
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = keep
