@@ -72,6 +72,10 @@ DOWNLOADING = "downloading the input"
 UPLOADING = "uploading the output"
 """The service's own steps of a conversion's ``progress``; the converter says the others
 (``host.convert.STEPS``)."""
+TRANSFER_SHARE = 0.1
+"""The share of a conversion's fraction a download of its input takes (the first tenth), and
+an upload of its output (the last tenth of what follows): they move by bytes, a download once
+its size is known; the converter's steps take the rest."""
 MAX_RUNNING = 2
 TIMEOUT_SECONDS = 3600.0
 MEMORY_LIMIT_BYTES: int | None = None
@@ -556,21 +560,27 @@ class ConversionManager:
         if isinstance(where.input, str):
             with tempfile.TemporaryDirectory(prefix="farview-conversion-") as tmp:
                 progress(DOWNLOADING, 0.0)
-                local, failed = await _fetch_input(where.input, where.web_input, Path(tmp))
+                local, failed = await _fetch_input(
+                    where.input, where.web_input, Path(tmp),
+                    _Transfer(lambda f: progress(DOWNLOADING, TRANSFER_SHARE * f)))
                 if failed is not None:
                     return "InvalidInput", failed
-                return await self._child(replace(where, input=local), conversion_id, progress)
+                return await self._child(replace(where, input=local), conversion_id,
+                                         _within(progress, TRANSFER_SHARE, 1.0))
         if isinstance(where.output, str):
             with tempfile.TemporaryDirectory(prefix="farview-conversion-") as tmp:
                 name = Path(urllib.parse.unquote(urllib.parse.urlsplit(where.output).path)).name
                 local = Path(tmp) / (name or "output.glb")
                 code, message = await self._child(replace(where, output=local), conversion_id,
-                                                  progress)
+                                                  _within(progress, 0.0, 1.0 - TRANSFER_SHARE))
                 if code is not None:
                     return code, message
-                progress(UPLOADING, 1.0)
-                for path in (local, *_reports(local)):  # the asset first, then its reports
-                    failed = await _upload(path, _sibling_url(where.output, path.name))
+                files = (local, *_reports(local))  # the asset first, then its reports
+                sent = _Transfer(lambda f: progress(UPLOADING, 1.0 - TRANSFER_SHARE * (1.0 - f)),
+                                 sum(path.stat().st_size for path in files))
+                sent.add(0)
+                for path in files:
+                    failed = await _upload(path, _sibling_url(where.output, path.name), sent)
                     if failed is not None:
                         return "OutputUploadFailed", failed
                 return None, message
@@ -648,6 +658,27 @@ fetches them)."""
 MAX_LISTING_BYTES = 8 << 20
 
 
+def _within(progress: Callable[[str, float], None], start: float, end: float
+            ) -> Callable[[str, float], None]:
+    """``progress`` told a fraction of the part from ``start`` to ``end``."""
+    return lambda step, fraction: progress(step, start + (end - start) * fraction)
+
+
+class _Transfer:
+    """Bytes moved against those expected, told as a fraction (nothing while the total is
+    unknown)."""
+
+    def __init__(self, told: Callable[[float], None], total: int = 0) -> None:
+        self.told = told
+        self.total = total
+        self.done = 0
+
+    def add(self, count: int) -> None:
+        self.done += count
+        if self.total > 0:
+            self.told(min(1.0, self.done / self.total))
+
+
 def _missing_input(path: Path) -> str:
     """What is wrong with an input that is not a file in its container (named by its name and
     the names beside it, never by the service's folders)."""
@@ -663,25 +694,30 @@ def _missing_input(path: Path) -> str:
             f"{shown or 'no files'}")
 
 
-async def _fetch_input(url: str, web: WebInput | None, folder: Path) -> tuple[Path, str | None]:
+async def _fetch_input(url: str, web: WebInput | None, folder: Path,
+                       transfer: _Transfer) -> tuple[Path, str | None]:
     """Download the input into ``folder``: as ARR did, every blob under its ``blobPrefix``
     when the container answers Azure's List Blobs (a model's textures and ``.mtl`` come too),
-    else the asset's one file; (the asset's local path, None or what went wrong)."""
+    else the asset's one file; (the asset's local path, None or what went wrong). The bytes
+    go to ``transfer``, against the listing's sizes or the asset's ``Content-Length``."""
     relative = web.relative if web is not None else \
         Path(urllib.parse.unquote(urllib.parse.urlparse(url).path)).name or "input"
     local = folder / relative
-    names = None if web is None else await _list_blobs(web.container, web.prefix)
-    if not names:
+    listed = None if web is None else await _list_blobs(web.container, web.prefix)
+    if not listed:
         local.parent.mkdir(parents=True, exist_ok=True)
-        failed = await _download(url, local)
+        failed = await _download(url, local, transfer=transfer)
         if failed is None:  # and ARR's settings and override files, when the server has them
             failed = await _download_companions(url, local)
         return local, failed
     assert web is not None
+    names = list(listed)
     if len(names) > MAX_INPUT_FILES:
         return local, (f"the input container holds over {MAX_INPUT_FILES} files under "
                        f"blobPrefix {web.prefix!r}; set blobPrefix to the model's own folder")
     budget = MAX_DOWNLOAD_BYTES
+    sizes = list(listed.values())
+    transfer.total = -1 if None in sizes else sum(s or 0 for s in sizes)  # (-1: not known)
     start = len(web.prefix) + 1 if web.prefix else 0
     for name in names:
         inner = name[start:]
@@ -690,7 +726,8 @@ async def _fetch_input(url: str, web: WebInput | None, folder: Path) -> tuple[Pa
             continue  # a name that would leave the folder: not fetched
         dest = folder.joinpath(*parts)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        failed = await _download(_web_blob(web.container, name, "a listed blob"), dest, budget)
+        failed = await _download(_web_blob(web.container, name, "a listed blob"), dest, budget,
+                                 transfer)
         if failed is not None:
             return local, failed
         budget -= dest.stat().st_size
@@ -761,14 +798,15 @@ async def _download_optional(asset_url: str, relative: str, dest: Path) -> str |
     return failed
 
 
-async def _list_blobs(container: str, prefix: str) -> list[str] | None:
-    """The names of the blobs under ``prefix`` (Azure's List Blobs, following its pages), or
-    None when the server does not answer it (a plain web server: then one file is fetched)."""
+async def _list_blobs(container: str, prefix: str) -> dict[str, int | None] | None:
+    """The names of the blobs under ``prefix`` and their sizes (Azure's List Blobs, following
+    its pages; None where not given), or None when the server does not answer it (a plain web
+    server: then one file is fetched)."""
     import xml.etree.ElementTree as ET
 
     import httpx
 
-    names: list[str] = []
+    names: dict[str, int | None] = {}
     marker = ""
     parsed = urllib.parse.urlparse(container)
     try:
@@ -785,7 +823,11 @@ async def _list_blobs(container: str, prefix: str) -> list[str] | None:
                 root = ET.fromstring(r.content)
                 if root.tag != "EnumerationResults":
                     return None
-                names += [n.text for n in root.iter("Name") if n.text]
+                for blob in root.iter("Blob"):
+                    name = blob.findtext("Name")
+                    size = (blob.findtext("Properties/Content-Length") or "").strip()
+                    if name:
+                        names[name] = int(size) if size.isdigit() else None
                 marker = (root.findtext("NextMarker") or "").strip()
                 if not marker or len(names) > MAX_INPUT_FILES:
                     break
@@ -794,9 +836,11 @@ async def _list_blobs(container: str, prefix: str) -> list[str] | None:
     return names
 
 
-async def _download(url: str, dest: Path, limit: int = MAX_DOWNLOAD_BYTES) -> str | None:
-    """Fetch ``url`` into ``dest`` (bounded in size and time); None, or what went wrong
-    (naming the URL without its query)."""
+async def _download(url: str, dest: Path, limit: int = MAX_DOWNLOAD_BYTES,
+                    transfer: _Transfer | None = None) -> str | None:
+    """Fetch ``url`` into ``dest`` (bounded in size and time), counting its bytes in
+    ``transfer`` (which takes the file's size for its total when it has none); None, or what
+    went wrong (naming the URL without its query)."""
     import httpx
 
     shown = public_url(url)
@@ -808,6 +852,9 @@ async def _download(url: str, dest: Path, limit: int = MAX_DOWNLOAD_BYTES) -> st
                         return (f"could not download the input from {shown}: HTTP "
                                 f"{r.status_code}; check the URL and its access token")
                     size = 0
+                    declared = r.headers.get("content-length", "")
+                    if transfer is not None and not transfer.total and declared.isdigit():
+                        transfer.total = int(declared)
                     with dest.open("wb") as f:
                         async for chunk in r.aiter_bytes(1 << 20):
                             size += len(chunk)
@@ -815,6 +862,8 @@ async def _download(url: str, dest: Path, limit: int = MAX_DOWNLOAD_BYTES) -> st
                                 return (f"the file at {shown} is over the {limit:,} "
                                         "bytes left of the download budget")
                             f.write(chunk)
+                            if transfer is not None:
+                                transfer.add(len(chunk))
     except TimeoutError:
         return f"downloading the input from {shown} took longer than {DOWNLOAD_TIMEOUT_S:.0f} s"
     except httpx.HTTPError as e:
@@ -822,9 +871,10 @@ async def _download(url: str, dest: Path, limit: int = MAX_DOWNLOAD_BYTES) -> st
     return None
 
 
-async def _upload(path: Path, url: str) -> str | None:
+async def _upload(path: Path, url: str, transfer: _Transfer) -> str | None:
     """PUT ``path`` to ``url`` as one block blob (Azure's Put Blob; any http server that takes
-    a PUT); None, or what went wrong (naming the URL without its query)."""
+    a PUT), counting its bytes in ``transfer``; None, or what went wrong (naming the URL
+    without its query)."""
     import httpx
 
     shown = public_url(url)
@@ -834,6 +884,7 @@ async def _upload(path: Path, url: str) -> str | None:
         with path.open("rb") as f:
             while chunk := await asyncio.to_thread(f.read, 1 << 20):
                 yield chunk
+                transfer.add(len(chunk))
 
     kind = "application/json" if path.suffix == ".json" else "model/gltf-binary"
     headers = {"x-ms-blob-type": "BlockBlob", "Content-Type": kind,

@@ -417,6 +417,73 @@ def test_an_http_output_is_uploaded_once_complete_and_its_token_never_shown(
         server.server_close()
 
 
+def test_a_download_and_an_upload_move_the_fraction(svc: tuple[RunningService, str]) -> None:
+    """An http input is the first tenth of the fraction, moving by bytes as they come (here
+    3 MiB sent in pieces, slowly); an http output the last tenth of what follows; the
+    converter's steps the rest. The fraction never goes back."""
+    import http.server
+    import threading
+
+    service, _ = svc
+    padding = "".join(f"# padding line {i:07d} {'x' * 40}\n" for i in range(56_000))
+    model = (grid_obj(20) + padding).encode()  # 3 MiB, most of it comments
+    assert len(model) > 3 << 20
+
+    class Slow(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path.split("?")[0] != "/blobs/grid.obj":  # (a listing, a settings file)
+                self.send_error(404)
+                return
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(model)))
+            self.end_headers()
+            for i in range(0, len(model), 256 << 10):
+                self.wfile.write(model[i:i + (256 << 10)])
+                self.wfile.flush()
+                time.sleep(0.1)
+
+        def do_PUT(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            time.sleep(0.3)
+            self.send_response(201)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *a: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    web = f"http://127.0.0.1:{server.server_address[1]}/blobs"
+    try:
+        created = put(service, "conv-transfer", settings("grid.obj", container=web,
+                                                         out_container=web))
+        assert created.status_code == 201, created.text
+        seen = [created.json()["progress"]]
+        deadline = time.monotonic() + 60
+        while True:
+            assert time.monotonic() < deadline, f"the conversion did not end; {seen[-1]}"
+            body = httpx.get(f"{service.url}/accounts/{service.account_id}/conversions/"
+                             "conv-transfer", params=V, headers=service.auth, timeout=30).json()
+            if body["status"] != "Running" and body["status"] != "NotStarted":
+                assert body["status"] == "Succeeded", body
+                break
+            seen.append(body["progress"])
+            time.sleep(0.03)
+    finally:
+        server.shutdown()
+        server.server_close()
+    fractions = [p["fraction"] for p in seen]
+    assert fractions == sorted(fractions), seen
+    down = [p["fraction"] for p in seen if p["step"] == "downloading the input"]
+    converter = [p["fraction"] for p in seen if p["step"] in STEPS]
+    up = [p["fraction"] for p in seen if p["step"] == "uploading the output"]
+    assert any(0.0 < f < 0.1 for f in down), f"the download did not move the fraction: {seen}"
+    # (the upload's tenth is of what follows the download: from 0.91)
+    assert converter and all(0.1 <= f <= 0.91 for f in converter), seen
+    assert up and all(0.91 <= f <= 1.0 for f in up), seen
+
+
 def test_the_asset_path_starts_at_blob_prefix_and_its_folder_comes_along(
         svc: tuple[RunningService, str]) -> None:
     """ARR's layout: ``blobPrefix`` "models/Assets" and ``relativeInputAssetPath`` "quad.obj"
@@ -467,7 +534,9 @@ def test_an_azure_container_gives_every_blob_under_the_prefix(
                 start = int(q.get("marker") or 0)  # two names a page
                 page, more = names[start:start + 2], start + 2 < len(names)
                 body = ("<?xml version=\"1.0\" encoding=\"utf-8\"?><EnumerationResults><Blobs>"
-                        + "".join(f"<Blob><Name>{escape(n)}</Name></Blob>" for n in page)
+                        + "".join(f"<Blob><Name>{escape(n)}</Name><Properties><Content-Length>"
+                                  f"{len(blobs[n])}</Content-Length></Properties></Blob>"
+                                  for n in page)
                         + f"</Blobs><NextMarker>{start + 2 if more else ''}</NextMarker>"
                         "</EnumerationResults>").encode()
                 kind = "application/xml"
