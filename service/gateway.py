@@ -41,11 +41,11 @@ log = logging.getLogger(__name__)
 FORWARD_TIMEOUT = 30.0
 """Seconds a host may take to answer an offer (it gathers its ICE candidates first)."""
 UPLOAD_TIMEOUT = 600.0
+"""Seconds an upload may take to reach the host and load there."""
 MAX_UPLOADS_PER_ACCOUNT = 2
 """Model uploads one account may have in flight through the service (a load each on a host,
 which runs two at once): 100 stalled uploads from one account took every connection the
 service forwards through, and every other account's scene loads failed."""
-"""Seconds an upload may take to reach the host and load there."""
 FORWARD_TOKEN_SECONDS = 120
 """Lifetime of the access token the gateway shows the host for one forwarded request."""
 _PASSED_HEADERS = ("content-type", "link", "etag")
