@@ -82,6 +82,7 @@ from farview.host import (
     conversion_settings,
     fbx_check,
     material_overrides,
+    obj_check,
     ply_check,
     pointclouds,
     transforms,
@@ -443,15 +444,43 @@ def _obj_rewritten(src: Path, folder: Path) -> tuple[Path, int]:
         libraries = [line[6:].split(b"#", 1)[0].strip() for line in f
                      if line.startswith(b"mtllib") and line[6:7].isspace()]
     for raw in libraries:
-        name = raw.decode("utf-8")
-        for candidate in (name, *name.split()):  # the whole rest of the line, or each word
-            path = (src.parent / candidate).resolve()
-            if path.is_file() and path.is_relative_to(base):
-                target = folder / path.relative_to(base)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                _text_copy(path, target)
-                break
+        path = _mtl_library(src, raw.decode("utf-8"))
+        if path is not None:
+            target = folder / path.relative_to(base)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            _text_copy(path, target)
     return dst, dropped
+
+
+def _mtl_library(src: Path, named: str) -> Path | None:
+    """The material library an ``mtllib`` line names (the whole rest of its line, or each
+    word), in the OBJ's folder or below; None when there is none."""
+    base = src.parent.resolve()
+    for candidate in (named, *named.split()):
+        path = (src.parent / candidate).resolve()
+        if path.is_file() and path.is_relative_to(base):
+            return path
+    return None
+
+
+def _undefined_materials(src: Path, obj: obj_check.ObjScan, warnings: list[str]) -> None:
+    """A warning for ``usemtl`` names no material library defined (the importer draws them
+    in its default grey and says nothing)."""
+    found = [_mtl_library(src, named) for named in obj.libraries]
+    missing = obj_check.undefined(obj.materials_used, [p for p in found if p is not None])
+    if not missing:
+        return
+    shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+    absent = [named for named, path in zip(obj.libraries, found, strict=True) if path is None]
+    if absent or not obj.libraries:
+        why = (f"its material library {absent[0]} is not beside it" if absent
+               else "it names no material library (mtllib)")
+        fix = "put the .mtl file beside the model"
+    else:
+        why = f"{', '.join(obj.libraries)} does not define them (is it cut short?)"
+        fix = "check the .mtl file"
+    warnings.append(f"{src.name} uses materials {shown}, but {why}: they are drawn in the "
+                    f"default grey; {fix}")
 
 
 def _import_assimp(src: Path, budgets: Budgets, warnings: list[str] | None = None) -> Model:
@@ -468,6 +497,10 @@ def _import_assimp(src: Path, budgets: Budgets, warnings: list[str] | None = Non
         raise ConversionError("LimitExceeded" if e.limit else "InvalidInput",
                               f"{src.name}: {e.message}" + (
                                   "" if e.limit else "; export it again")) from None
+    obj = obj_check.scan(src) if src.suffix.lower() == ".obj" else None
+    if obj is not None and obj.cut:
+        raise ConversionError("InvalidInput", f"{src.name} looks cut short: {obj.cut}; copy "
+                              "or export it again")
     flags = (assimp_py.Process_Triangulate | assimp_py.Process_JoinIdenticalVertices
              | assimp_py.Process_GenSmoothNormals | assimp_py.Process_SortByPType
              | assimp_py.Process_ValidateDataStructure)
@@ -521,6 +554,8 @@ def _import_assimp(src: Path, budgets: Budgets, warnings: list[str] | None = Non
                               f"{src.suffix.lower().lstrip('.').upper()} file") from None
     images = _ImageFiles(src, [] if warnings is None else warnings)
     materials = tuple(_material(i, m, images) for i, m in enumerate(scene.materials))
+    if obj is not None and warnings is not None:
+        _undefined_materials(src, obj, warnings)
     meshes: list[Mesh] = []
     triangles = 0
     ply = src.suffix.lower() == ".ply"

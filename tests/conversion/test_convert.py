@@ -134,6 +134,71 @@ def test_obj_keeps_names_materials_and_bounds(tmp_path: Path) -> None:
     assert b"EXT_meshopt_compression" not in raw[:4096]
 
 
+@pytest.mark.parametrize(("cut", "says"), [
+    ("f 5 6", "its last line ('f 5 6') ends in the middle of an element"),
+    ("f 5/1 6/", "its last line ('f 5/1 6/') ends in the middle of an element"),
+    ("f 5 6 7\no Bolt\nv 5 0 0\nv 6 0 0\nv 6 1 0",
+     "it ends with vertex data ('v 6 1 0') after its last face"),
+    ("f 5 6 7\nvn 0 0", "its last line ('vn 0 0') ends in the middle of an element"),
+])
+def test_an_obj_cut_short_is_refused(tmp_path: Path, cut: str, says: str) -> None:
+    """OBJ has no end marker: the importer read a file cut at half its bytes as a model with
+    an object left out, and "succeeded". A file with no line break after its last line, that
+    line cut in the middle of an element or vertex data after the last face, is refused; the
+    same lines ending in a line break, or a last face with none, are a whole file."""
+    src = tmp_path / "parts.obj"
+    (tmp_path / "parts.mtl").write_text(MTL)
+    whole = OBJ.removesuffix("f 5 6 7\n")
+    src.write_text(whole + cut)
+    with pytest.raises(ConversionError) as err:
+        convert_file(src, tmp_path / "parts.glb")
+    assert err.value.code == "InvalidInput"
+    assert err.value.message.startswith(f"parts.obj looks cut short: {says}")
+    assert err.value.message.endswith("; copy or export it again")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["parts.mtl", "parts.obj"]
+    src.write_text(OBJ.removesuffix("\n"))  # a whole file, with no line break at its end
+    assert convert_file(src, tmp_path / "parts.glb").triangles == 3
+    if cut.endswith("6 1 0"):  # vertices after the faces, ending in a line break: whole
+        src.write_text(whole + cut + "\n")
+        assert convert_file(src, tmp_path / "parts.glb").triangles == 3
+
+
+def test_an_obj_is_scanned_the_same_in_chunks_of_any_size(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from farview.host import obj_check
+
+    src = tmp_path / "parts.obj"
+    src.write_text(OBJ + "usemtl  last one \t# a comment\nf 5 6")
+    whole = obj_check.scan(src)
+    assert whole == obj_check.ObjScan(
+        cut="its last line ('f 5 6') ends in the middle of an element",
+        materials_used={"red", "glass", "last one"}, libraries=["parts.mtl"], faces=True)
+    for size in (1, 5, 7, 64):
+        monkeypatch.setattr(obj_check, "CHUNK", size)
+        assert obj_check.scan(src) == whole, size
+
+
+def test_an_objs_materials_its_library_does_not_define_are_said(tmp_path: Path) -> None:
+    """The importer makes a grey material of each ``usemtl`` name no library defines, and
+    says nothing: a ``.mtl`` left behind, or cut short. The conversion says which and why."""
+    src = tmp_path / "parts.obj"
+    src.write_text(OBJ)
+    result = convert_file(src, tmp_path / "parts.glb")
+    assert result.warnings == (
+        "parts.obj uses materials glass, red, but its material library parts.mtl is not "
+        "beside it: they are drawn in the default grey; put the .mtl file beside the model",)
+    (tmp_path / "parts.mtl").write_text("newmtl red\nKd 0.8 0.1 0.1\nnewmtl gl")  # cut short
+    result = convert_file(src, tmp_path / "parts.glb")
+    assert result.warnings == (
+        "parts.obj uses materials glass, but parts.mtl does not define them (is it cut "
+        "short?): they are drawn in the default grey; check the .mtl file",)
+    (tmp_path / "parts.mtl").write_text(MTL)
+    assert convert_file(src, tmp_path / "parts.glb").warnings == ()
+    src.write_text(OBJ.replace("mtllib parts.mtl\n", ""))
+    assert "it names no material library (mtllib)" in convert_file(
+        src, tmp_path / "parts.glb").warnings[0]
+
+
 @pytest.mark.parametrize("utf8_obj", [False, True])
 def test_an_obj_with_latin1_names_keeps_them(tmp_path: Path, utf8_obj: bool) -> None:
     """Older exporters wrote names in Latin-1 (Assimp's test model ``regr01.obj``: a material
