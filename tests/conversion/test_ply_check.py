@@ -94,3 +94,24 @@ def test_the_conversion_refuses_a_header_bomb_at_once_and_leaves_nothing(tmp_pat
         convert_file(src, tmp_path / "bomb.glb")
     assert err.value.code == "InvalidInput" and time.monotonic() - t0 < 30
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bomb.ply"]
+
+
+@pytest.mark.parametrize(("body", "says"), [
+    ("0.5 0.5 0.5\n1.5 0.5 0.5\n0.5 1.5 0.5\n", "(4 lines in ASCII), but it has 3 lines after the header"),
+    ("0.5 0.5 0.5\n1.5 0.5 0.5\n0.5 1.5 0.5\n3 0 1", "its last line ('3 0 1') is not a whole face row"),
+    ("0.5 0.5 0.5\n1.5 0.5 0.5\n0.5 1.5 0.5\n3 0 1 \n", "its last line ('3 0 1') is not a whole face row"),
+])
+def test_an_ascii_body_cut_short_is_refused(tmp_path: Path, body: str, says: str) -> None:
+    """The library read an ASCII body cut short as whole, making up the missing faces from the
+    last one it read (a file cut at 90 % came out with 355 copies of one face)."""
+    with pytest.raises(PlyHeaderError) as err:
+        check(write(tmp_path / "cut.ply", HEADER.format(fmt="ascii", v=3, f=1), body.encode()), 10)
+    assert says in err.value.message and "cut short or damaged" in err.value.message
+    src = write(tmp_path / "whole.ply", HEADER.format(fmt="ascii", v=3, f=1),
+                b"0.5 0.5 0.5\n1.5 0.5 0.5\n0.5 1.5 0.5\n3 0 1 2")  # no line break at the end: whole
+    check(src, 10)
+    assert convert_file(src, tmp_path / "whole.glb").triangles == 1
+    vertices = HEADER.format(fmt="ascii", v=3, f=0)  # the last row checked is the vertices'
+    check(write(tmp_path / "points.ply", vertices, b"0.5 0.5 0.5\n1.5 0.5 0.5\n0.5 1.5 0.5\n"), 10)
+    with pytest.raises(PlyHeaderError, match=r"its last line \('0\.5 1\.5'\) is not a whole vertex row"):
+        check(write(tmp_path / "points.ply", vertices, b"0.5 0.5 0.5\n1.5 0.5 0.5\n0.5 1.5\n"), 10)
