@@ -452,6 +452,23 @@ def _obj_rewritten(src: Path, folder: Path) -> tuple[Path, int]:
     return dst, dropped
 
 
+def _check_binary_stl(src: Path) -> None:
+    """Refuse a binary STL whose size is not what its triangle count makes (84 + 50 bytes a
+    triangle): the importer said only "Failed to determine STL storage representation". A
+    file that starts with ``solid`` and has no zero byte in its first KiB is ASCII."""
+    with src.open("rb") as f:
+        head = f.read(1024)
+        size = f.seek(0, 2)
+    if len(head) < 84 or (head.lstrip().startswith(b"solid") and b"\0" not in head):
+        return  # (ASCII, or too short for a header: the importer says what is wrong)
+    count = int.from_bytes(head[80:84], "little")
+    if size != 84 + 50 * count:
+        raise ConversionError("InvalidInput", (
+            f"{src.name}: its header declares {count:,} triangles (84 + 50 bytes each: "
+            f"{84 + 50 * count:,} bytes), but it has {size:,} bytes: it is cut short or "
+            "damaged; export it again"))
+
+
 def _mtl_library(src: Path, named: str) -> Path | None:
     """The material library an ``mtllib`` line names (the whole rest of its line, or each
     word), in the OBJ's folder or below; None when there is none."""
@@ -497,6 +514,8 @@ def _import_assimp(src: Path, budgets: Budgets, warnings: list[str] | None = Non
         raise ConversionError("LimitExceeded" if e.limit else "InvalidInput",
                               f"{src.name}: {e.message}" + (
                                   "" if e.limit else "; export it again")) from None
+    if src.suffix.lower() == ".stl":
+        _check_binary_stl(src)
     obj = obj_check.scan(src) if src.suffix.lower() == ".obj" else None
     if obj is not None and obj.cut:
         raise ConversionError("InvalidInput", f"{src.name} looks cut short: {obj.cut}; copy "

@@ -1192,6 +1192,27 @@ def test_an_stl_files_root_is_named_after_the_file(tmp_path: Path) -> None:
         assert model.triangle_count == 1
 
 
+def test_a_binary_stl_cut_short_is_said_for_what_it_is(tmp_path: Path) -> None:
+    """The importer said only "Failed to determine STL storage representation"; a binary
+    STL's size is fixed by its header's count, and one that is not is cut short or damaged
+    (one that starts with ``solid``, as some exporters' binary headers do, too)."""
+    import struct
+
+    tri = struct.pack("<12f", 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0) + b"\0\0"
+    for header in (b"\0" * 80, b"solid exported by a CAD tool".ljust(80)):
+        whole = header + struct.pack("<I", 3) + tri * 3
+        (tmp_path / "bracket.stl").write_bytes(whole[:-30])
+        with pytest.raises(ConversionError) as err:
+            convert_file(tmp_path / "bracket.stl", tmp_path / "bracket.glb")
+        assert err.value.code == "InvalidInput" and err.value.message == (
+            "bracket.stl: its header declares 3 triangles (84 + 50 bytes each: 234 bytes), but "
+            "it has 204 bytes: it is cut short or damaged; export it again")
+        assert not (tmp_path / "bracket.glb").exists()
+        (tmp_path / "bracket.stl").write_bytes(whole)
+        assert convert_file(tmp_path / "bracket.stl", tmp_path / "bracket.glb").triangles == 3
+        (tmp_path / "bracket.glb").unlink()
+
+
 def test_the_converter_child_takes_no_module_from_the_working_directory(tmp_path: Path) -> None:
     """Found by a security review: a ``resource.py`` in the folder the service (or ``farview
     convert``) ran in was imported by every converter child (``python -m`` puts the working
