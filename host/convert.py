@@ -93,6 +93,7 @@ from farview.host.gltf import (
     DEFAULT_MATERIAL,
     IDENTITY_UV,
     MAX_TEXTURE_BYTES,
+    MAX_VALUE,
     Material,
     Mesh,
     Model,
@@ -452,6 +453,21 @@ def _obj_rewritten(src: Path, folder: Path) -> tuple[Path, int]:
     return dst, dropped
 
 
+def _check_coordinates(src: Path, mesh: int, pos: npt.NDArray[np.float32]) -> None:
+    """Refuse NaN, infinite, and values past ±:data:`~farview.host.gltf.MAX_VALUE` (random
+    bytes in a binary STL or PLY gave coordinates up to 2.7e35, which the importer read as
+    they were)."""
+    if not pos.size or (pos.max() <= MAX_VALUE and pos.min() >= -MAX_VALUE):
+        return
+    if not np.isfinite(pos).all():
+        raise ConversionError("InvalidInput", f"{src.name}: mesh {mesh} has NaN or infinite "
+                              "coordinates")
+    worst = float(pos.flat[np.abs(pos).argmax()])
+    raise ConversionError("InvalidInput", f"{src.name}: mesh {mesh} has a coordinate of "
+                          f"{worst:.3g}, past the ±{MAX_VALUE:.0e} that any model's are within: "
+                          "its data is damaged; export it again")
+
+
 def _check_binary_stl(src: Path) -> None:
     """Refuse a binary STL whose size is not what its triangle count makes (84 + 50 bytes a
     triangle): the importer said only "Failed to determine STL storage representation". A
@@ -588,9 +604,7 @@ def _import_assimp(src: Path, budgets: Budgets, warnings: list[str] | None = Non
             triangles += len(pos)
             if triangles > budgets.max_triangles:
                 raise _over_budget(src, budgets)
-            if not np.isfinite(pos).all():
-                raise ConversionError("InvalidInput", f"{src.name}: mesh {i} has NaN or "
-                                      "infinite coordinates")
+            _check_coordinates(src, i, pos)
             meshes.append(Mesh(m.name or f"mesh_{i}", (Primitive(
                 pos, np.zeros((0, 3), np.float32), idx, mat, colors=_vertex_colours(m, len(pos), ply),
                 points=True),)))
@@ -613,9 +627,10 @@ def _import_assimp(src: Path, budgets: Budgets, warnings: list[str] | None = Non
             uv = np.ascontiguousarray(raw[:, :2]) if comps >= 2 else None
             if uv is not None:
                 uv[:, 1] = 1.0 - uv[:, 1]  # assimp's v runs up, glTF's down
-        if not (np.isfinite(pos).all() and np.isfinite(nrm).all()):
+        _check_coordinates(src, i, pos)
+        if not np.isfinite(nrm).all():
             raise ConversionError("InvalidInput", f"{src.name}: mesh {i} has NaN or infinite "
-                                  "coordinates")
+                                  "normals")
         # (a scan's colours, a PLY's say, were dropped: the mesh came out white)
         meshes.append(Mesh(m.name or f"mesh_{i}", (Primitive(
             pos, nrm, idx, mat, uv, colors=_vertex_colours(m, len(pos), ply)),)))

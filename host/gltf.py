@@ -94,6 +94,11 @@ DEFAULT_MAX_DECODED_BYTES = 1 << 30
 allocation; see the module's docstring."""
 MIN_VERTEX_BUDGET = 1 << 16
 """The vertex budget is three per triangle of the triangle budget, but never less than this."""
+MAX_VALUE = 1e18
+"""Largest magnitude a vertex attribute's value may have. Past it float32 keeps no useful
+detail (a step of about 10¹¹), and no model has such coordinates; a damaged file does (64
+random bytes in a buffer, a throwaway survey of damaged files on 2026-12-06: positions up to
+1.9e38, which made the model's bounds, and so the camera's framing, useless)."""
 MAX_JSON_DEPTH = 64
 """Deepest nesting of arrays and objects the JSON may have (the top-level object is level 1).
 glTF itself needs fewer than ten; the rest is room for ``extras``. Python's parser recurses once
@@ -1895,7 +1900,9 @@ class _Loader:
         data = np.concatenate([floats[first:first + count] for _, first, count in picked])
         nonempty = counts > 0
         bad = np.zeros(len(picked), dtype=bool)
-        bad[nonempty] = np.logical_and.reduceat(np.isfinite(data), starts[nonempty]) == 0
+        with np.errstate(invalid="ignore"):  # (NaN: bad, as it compares false)
+            bad[nonempty] = ~((np.maximum.reduceat(data, starts[nonempty]) <= MAX_VALUE)
+                              & (np.minimum.reduceat(data, starts[nonempty]) >= -MAX_VALUE))
         rows = data.reshape(-1, 3)
         with np.errstate(invalid="ignore", over="ignore"):
             off_unit = np.abs(np.einsum("ij,ij->i", rows, rows) - 1.0)
@@ -1904,6 +1911,7 @@ class _Loader:
         for j, (index, _first, count) in enumerate(picked):
             if bad[j]:
                 continue  # decoded alone, which names the accessor holding NaN or infinity
+                # or a value past MAX_VALUE
             s0 = int(starts[j]) // 3
             self._plain_floats[index] = rows[s0:s0 + count // 3]
             if normal_of[j] and unit[j] and count:
@@ -1969,8 +1977,12 @@ class _Loader:
                 arr = np.maximum(arr / np.float32(2 ** (bits - 1) - 1), np.float32(-1.0))
             else:
                 arr = arr / np.float32(2 ** bits - 1)
-        if not np.isfinite(arr).all():
-            raise ModelError(f"{what}: accessor {index} contains NaN or infinite values")
+        if arr.size and not (arr.max() <= MAX_VALUE and arr.min() >= -MAX_VALUE):
+            if not np.isfinite(arr).all():
+                raise ModelError(f"{what}: accessor {index} contains NaN or infinite values")
+            worst = float(arr.flat[np.abs(arr).argmax()])
+            raise ModelError(f"{what}: accessor {index} holds {worst:.3g}, past the ±{MAX_VALUE:.0e} "
+                             "that any model's values are within: its data is damaged")
         return arr
 
     def load(self) -> Model:

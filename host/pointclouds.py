@@ -22,6 +22,8 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from farview.host.gltf import MAX_VALUE
+
 POINT_CLOUD_FORMATS = (".las", ".laz", ".e57", ".xyz")
 
 
@@ -174,6 +176,10 @@ def to_points(cloud: Cloud, name: str) -> tuple[npt.NDArray[np.float32],
     xyz = cloud.xyz
     if not np.isfinite(xyz).all():
         raise PointCloudError("InvalidInput", f"{name} has NaN or infinite coordinates")
+    if len(xyz) and float(np.abs(xyz).max()) > MAX_VALUE:
+        raise PointCloudError("InvalidInput", f"{name} has a coordinate of "
+                              f"{float(np.abs(xyz).max()):.3g}, past the ±{MAX_VALUE:.0e} that "
+                              "any model's are within: its data is damaged")
     if cloud.z_up:  # (x, y, z) z-up → (x, z, -y) y-up: a rotation, handedness kept
         xyz = np.stack([xyz[:, 0], xyz[:, 2], -xyz[:, 1]], axis=1)
     centre = (xyz.min(axis=0) + xyz.max(axis=0)) / 2 if len(xyz) else np.zeros(3)

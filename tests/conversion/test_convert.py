@@ -264,10 +264,15 @@ def test_an_objs_lines_and_points_are_left_out_with_a_warning(tmp_path: Path) ->
 ], ids=["lines-in-off", "cameras-only-dae"])
 def test_files_the_importer_refuses_get_a_reason_and_no_path(
         tmp_path: Path, name: str, text: str, message: str) -> None:
+    """(In a child process, as every conversion runs: the importer keeps its last error and
+    gives it again for a failure that has none, so an earlier point cloud's "Mesh contains no
+    faces" in this process became the camera file's reason.)"""
+    from farview.host.convert import _convert_in_child
+
     src = tmp_path / name
     src.write_text(text)
     with pytest.raises(ConversionError, match=message) as err:
-        convert_file(src, tmp_path / "out.glb")
+        _convert_in_child(src, tmp_path / "out.glb", Budgets(), None)
     assert str(tmp_path) not in err.value.message  # (the service's storage, for REST clients)
     assert [p.name for p in tmp_path.iterdir()] == [name]
 
@@ -1192,7 +1197,7 @@ def test_an_stl_files_root_is_named_after_the_file(tmp_path: Path) -> None:
         assert model.triangle_count == 1
 
 
-def test_a_binary_stl_cut_short_is_said_for_what_it_is(tmp_path: Path) -> None:
+def test_a_binary_stl_cut_short_or_damaged_is_said_for_what_it_is(tmp_path: Path) -> None:
     """The importer said only "Failed to determine STL storage representation"; a binary
     STL's size is fixed by its header's count, and one that is not is cut short or damaged
     (one that starts with ``solid``, as some exporters' binary headers do, too)."""
@@ -1211,6 +1216,15 @@ def test_a_binary_stl_cut_short_is_said_for_what_it_is(tmp_path: Path) -> None:
         (tmp_path / "bracket.stl").write_bytes(whole)
         assert convert_file(tmp_path / "bracket.stl", tmp_path / "bracket.glb").triangles == 3
         (tmp_path / "bracket.glb").unlink()
+    # random bytes in its triangles: coordinates up to 2.7e35, read as they were
+    damaged = b"\0" * 80 + struct.pack("<I", 1) + struct.pack("<12f", 0, 0, 1, 0, 0, 0, -2.7e35,
+                                                           0, 0, 0, 1, 0) + b"\0\0"
+    (tmp_path / "bracket.stl").write_bytes(damaged)
+    with pytest.raises(ConversionError) as err:
+        convert_file(tmp_path / "bracket.stl", tmp_path / "bracket.glb")
+    assert err.value.message == (
+        "bracket.stl: mesh 0 has a coordinate of -2.7e+35, past the ±1e+18 that any model's "
+        "are within: its data is damaged; export it again")
 
 
 def test_the_converter_child_takes_no_module_from_the_working_directory(tmp_path: Path) -> None:

@@ -318,6 +318,18 @@ def test_many_parts_decode_as_each_alone() -> None:
     positions[4][1, 2] = np.nan
     with pytest.raises(ModelError, match="accessor 8 contains NaN or infinite values"):
         load_model_bytes(_parts_glb(positions, normals))
+    # damage: random bytes in a buffer read as floats up to 1.9e38 (a survey of damaged files)
+    positions[4][1, 2] = -1.86e38
+    with pytest.raises(ModelError, match=r"accessor 8 holds -1\.86e\+38, past the ±1e\+18 "
+                       "that any model's values are within: its data is damaged"):
+        load_model_bytes(_parts_glb(positions, normals))
+    positions[4][1, 2] = 3e17  # far, but a value a model may have
+    assert load_model_bytes(_parts_glb(positions, normals)).meshes[4].primitives[0] \
+        .positions[1, 2] == np.float32(3e17)
+    big = [rng.normal(size=(20_000, 3))]  # decoded alone (over _DECODE_TOGETHER_VERTICES)
+    big[0][19_999, 0] = 5e30
+    with pytest.raises(ModelError, match=r"accessor 0 holds 5e\+30, past the ±1e\+18"):
+        load_model_bytes(_parts_glb(big, [np.tile([[0.0, 0.0, 1.0]], (20_000, 1))]))
 
 
 def test_gltf_with_external_bin(tmp_path: Path) -> None:

@@ -432,6 +432,15 @@ def test_broken_and_oversized_point_clouds_are_refused_leaving_nothing(tmp_path:
     _ply(ply, nan, rgb)
     with pytest.raises(ConversionError, match="NaN or infinite"):
         convert_file(ply, tmp_path / "out.glb")
+    far = xyz.copy()  # damaged (random bytes in a binary PLY gave 2e36)
+    far[7, 1] = 2e36
+    _ply(ply, far, rgb)
+    with pytest.raises(ConversionError, match=r"a coordinate of 2e\+36, past the ±1e\+18"):
+        convert_file(ply, tmp_path / "out.glb")
+    xyz_file = tmp_path / "far.xyz"
+    xyz_file.write_text("0 0 0\n1 1 1\n-3e20 0 0\n")
+    with pytest.raises(ConversionError, match=r"far\.xyz has a coordinate of 3e\+20, past"):
+        convert_file(xyz_file, tmp_path / "out.glb")
     ragged = tmp_path / "ragged.xyz"
     ragged.write_text("1 2 3\n4 5 6 7 8 9\n1 2\n")
     words = tmp_path / "words.xyz"
@@ -446,7 +455,8 @@ def test_broken_and_oversized_point_clouds_are_refused_leaving_nothing(tmp_path:
         convert_file(many, tmp_path / "out.glb", Budgets(max_triangles=599))
     assert err.value.code == "LimitExceeded"
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "cut.las", "many.xyz", "nan.ply", "ragged.xyz", "scan.las", "text.e57", "words.xyz"]
+        "cut.las", "far.xyz", "many.xyz", "nan.ply", "ragged.xyz", "scan.las", "text.e57",
+        "words.xyz"]
 
 
 # -- ray casts hit points ------------------------------------------------------------------------
