@@ -1591,6 +1591,10 @@ def cli_main(argv: list[str] | None = None) -> int:
                     help="ARR conversion settings (JSON) to use instead of "
                     "STEM.ConversionSettings.json beside the input")
     args = ap.parse_args(argv)
+    if not args.input.is_file():
+        what = "is a folder" if args.input.is_dir() else "does not exist"
+        print(f"farview convert: {args.input} {what}; give the model file", file=sys.stderr)
+        return 1
     out = args.output or args.input.with_name(
         args.input.stem + ("-converted.glb" if args.input.suffix.lower() == ".glb" else ".glb"))
     if not out.parent.is_dir():

@@ -16,7 +16,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "view": ("farview.client.cli.view:view_main", "show a running session's stream in a window"),
     "bench": ("farview.client.cli.bench:main", "measure latency end to end, stage by stage"),
     "convert": ("farview.host.convert:cli_main",
-                "convert FBX, OBJ, STL, PLY or glTF into one optimised .glb"),
+                "convert a model (glTF, FBX, OBJ, STL, PLY, COLLADA, 3DS, OFF) or a point "
+                "cloud (LAS, LAZ, E57, XYZ) into one optimised .glb"),
     "host": ("farview.host.main", "run one render host (started by the service, not by hand)"),
 }
 

@@ -117,7 +117,9 @@ def add_viewer_options(p: argparse.ArgumentParser) -> None:
     add_service_options(p)
     g = p.add_argument_group("viewer")
     g.add_argument("--headless", action="store_true",
-                   help="run the same pipeline without a window (servers, tests)")
+                   help="run the same pipeline without a window (servers, tests); the camera "
+                   "starts at the home view and turns slowly around the model (0.01 rad a pose: "
+                   "0.6 rad/s at --rate 60), so --screenshot shows it from where the turn ended")
     g.add_argument("--screenshot", type=Path, metavar="PATH",
                    help="write the last presented frame as PNG on exit")
     g.add_argument("--duration", type=seconds_argument, metavar="SECONDS", help="exit after this long")

@@ -561,9 +561,14 @@ def test_farview_convert_command(tmp_path: Path) -> None:
     assert ok.stderr.splitlines() == [  # (not a terminal: each step once, no percentages)
         "farview convert: reading the input", "farview convert: writing the meshes",
         "farview convert: making levels of detail", "farview convert: writing the file"]
+    (tmp_path / "x.doc").write_text("minutes of the meeting")
     bad = subprocess.run([sys.executable, "-m", "farview", "convert", str(tmp_path / "x.doc")],
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 1 and "unsupported format .doc" in bad.stderr
+    missing = subprocess.run([sys.executable, "-m", "farview", "convert", str(tmp_path / "y.obj")],
+                             capture_output=True, text=True, timeout=60)
+    assert missing.returncode == 1 and missing.stderr == (  # its path, not only its name
+        f"farview convert: {tmp_path / 'y.obj'} does not exist; give the model file\n")
     # an output folder that does not exist: said before converting (it was a traceback, then
     # "the converter crashed reading it; the file is probably malformed")
     nowhere = subprocess.run([sys.executable, "-m", "farview", "convert", str(tmp_path / "quad.ply"),
