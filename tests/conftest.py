@@ -12,12 +12,12 @@ import os
 # platform at first import; EGL serves both (GLVND dispatches GL calls to whichever context is
 # current), while GLX would make every later EGL display fail.
 os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
+import select
 import shutil
 import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -40,42 +40,41 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = keep
 
 
-def _free_display_number() -> int:
-    for number in range(90, 200):
-        socket, lock = Path(f"/tmp/.X11-unix/X{number}"), Path(f"/tmp/.X{number}-lock")
-        if not socket.exists() and not lock.exists():
-            return number
-    raise RuntimeError("no free X display number in :90..:199")
-
-
 @pytest.fixture(scope="session")
 def xvfb_display() -> Iterator[str]:
-    """Start ``Xvfb :N -screen 0 1280x1024x24``, set DISPLAY to it, stop it at the end."""
+    """Start ``Xvfb -screen 0 1280x1024x24`` on a display number it picks itself
+    (``-displayfd``), set DISPLAY to it, stop it at the end. (Picking a free number here raced
+    with the suite's other worker: both took :90, and when one worker's session ended and
+    stopped its Xvfb, the other's windows could not open the display.)"""
     xvfb = shutil.which("Xvfb")
     if xvfb is None:
         pytest.fail("Xvfb is not installed; the viewer e2e tests need it (apt-get install xvfb)")
     previous = os.environ.get("DISPLAY")
     # stderr to a file, not a pipe: a chatty Xvfb would block once a pipe's buffer filled.
     log_file = tempfile.TemporaryFile()  # noqa: SIM115 (closed in the finally below)
-    for _attempt in range(3):  # another process may take the number between check and start
-        number = _free_display_number()
-        proc = subprocess.Popen(
-            [xvfb, f":{number}", "-screen", "0", "1280x1024x24", "-nolisten", "tcp"],
-            stdout=subprocess.DEVNULL, stderr=log_file,
-        )
-        socket = Path(f"/tmp/.X11-unix/X{number}")
-        deadline = time.monotonic() + XVFB_START_TIMEOUT_S
-        while time.monotonic() < deadline and proc.poll() is None and not socket.exists():
-            time.sleep(0.02)
-        if proc.poll() is None and socket.exists():
-            break
+    read_end, write_end = os.pipe()
+    proc = subprocess.Popen(
+        [xvfb, "-displayfd", str(write_end), "-screen", "0", "1280x1024x24", "-nolisten", "tcp"],
+        stdout=subprocess.DEVNULL, stderr=log_file, pass_fds=(write_end,),
+    )
+    os.close(write_end)
+    told = b""
+    deadline = time.monotonic() + XVFB_START_TIMEOUT_S
+    with os.fdopen(read_end, "rb", buffering=0) as reader:
+        while not told.endswith(b"\n") and time.monotonic() < deadline:
+            ready, _, _ = select.select([reader], [], [], max(0.0, deadline - time.monotonic()))
+            chunk = reader.read(16) if ready else b""
+            if not chunk:
+                break  # (Xvfb exited, or the time ran out)
+            told += chunk
+    if not told.strip().isdigit():
         proc.kill()
         proc.wait()
-    else:
         log_file.seek(0)
         err = log_file.read().decode(errors="replace")
         log_file.close()
         pytest.fail(f"Xvfb did not start: {err[-500:]}")
+    number = int(told)
     display = f":{number}"
     os.environ["DISPLAY"] = display
     try:
