@@ -15,7 +15,8 @@
     │   ├── ConflictError            409: the id exists with other settings
     │   ├── LeaseError               422: a lease that is not larger / out of range
     │   ├── TooManyRequestsError     429: over the account's rate limit (``retry_after`` seconds)
-    │   ├── TooManySessionsError     503: the service already runs as many sessions as it may
+    │   ├── TooManySessionsError     503/403: the service, or the account, runs as many
+    │   │                            sessions as it may
     │   └── ServerError              5xx, or the service could not be reached
     ├── SessionStateError            the session is not Ready (Stopped, Expired, Error, timed out)
     ├── ModelLoadError               a model the session was created with failed to load
@@ -76,8 +77,9 @@ class TooManyRequestsError(ServiceError):
 
 
 class TooManySessionsError(ServiceError):
-    """503 ``TooManySessions``: the service already runs as many sessions as its operator allows
-    (``farview serve --max-sessions``); stop one, or create again when one has ended."""
+    """``TooManySessions``: the service already runs as many sessions as its operator allows
+    (503, ``farview serve --max-sessions``), or the account does (403, ``farview serve
+    --max-sessions-per-account``); stop one, or create again when one has ended."""
 
 
 class ServerError(ServiceError):

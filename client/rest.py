@@ -73,6 +73,8 @@ def _error_for(resp: httpx.Response, account_id: str) -> ServiceError:
     except (ValueError, AttributeError):
         message = resp.text[:300]
     kw: dict[str, Any] = {"status_code": status, "code": code, "body": body}
+    if status in (403, 503) and code == "TooManySessions":  # (403: the account's own limit)
+        return TooManySessionsError(message, **kw)
     if status in (401, 403):
         return AuthenticationError(
             f"the service refused the credential for account {account_id!r} (HTTP {status}); "
@@ -88,8 +90,6 @@ def _error_for(resp: httpx.Response, account_id: str) -> ServiceError:
         retry = resp.headers.get("retry-after", "1")
         return TooManyRequestsError(message, retry_after=float(retry) if retry.isdigit() else 1.0,
                                     **kw)
-    if status == 503 and code == "TooManySessions":
-        return TooManySessionsError(message, **kw)
     if 400 <= status < 500:
         return BadRequestError(message or f"HTTP {status}", **kw)
     return ServerError(f"the session service failed (HTTP {status}): {message}".rstrip(": "),

@@ -803,6 +803,8 @@ def _document_errors(schema: dict[str, Any]) -> dict[str, Any]:
             if (method == "put" and "/sessions/" in path) or path.endswith("/sessions/create"):
                 errors["503"] = ("TooManySessions: the service runs as many sessions as it may "
                                  "(farview serve --max-sessions); stop one or try again later")
+                errors["403"] = ("TooManySessions: the account runs as many sessions as one "
+                                 "may (farview serve --max-sessions-per-account); stop one")
             if method == "patch":
                 errors["422"] = "the lease cannot be changed that way (not larger, over 1440, or ended)"
             for status, description in errors.items():

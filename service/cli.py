@@ -146,6 +146,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"sessions (Starting or Ready, all accounts together) this service runs at "
                    f"once; a create over it is refused with 503 TooManySessions (default "
                    f"{DEFAULT_MAX_SESSIONS}; 0: no limit; env FARVIEW_MAX_SESSIONS)")
+    p.add_argument("--max-sessions-per-account", type=_count, metavar="N",
+                   help="sessions (Starting or Ready) one account may run at once, so that one "
+                   "account cannot take every one of --max-sessions; a create over it is refused "
+                   "with 403 TooManySessions (default 0: no limit; env "
+                   "FARVIEW_MAX_SESSIONS_PER_ACCOUNT)")
     p.add_argument("--lease-unit-seconds", type=float,
                    help=f"seconds per lease minute (default {DEFAULT_LEASE_UNIT_SECONDS:g}; "
                    "env FARVIEW_LEASE_UNIT_SECONDS); tests shorten it")
@@ -186,6 +191,7 @@ def main(argv: list[str] | None = None) -> int:
         "max_bitrate": args.max_bitrate,
         "host_start_timeout": args.host_start_timeout,
         "max_sessions": args.max_sessions,
+        "max_sessions_per_account": args.max_sessions_per_account,
         "max_upload_bytes": args.max_upload_bytes,
     }
     try:
@@ -321,6 +327,7 @@ async def serve(settings: ServiceSettings) -> int:
                              lease_unit_seconds=settings.lease_unit_seconds,
                              host_start_timeout=settings.host_start_timeout,
                              max_sessions=settings.max_sessions,
+                             max_sessions_per_account=settings.max_sessions_per_account,
                              retention_days=settings.retention_days, model_sources=sources,
                              model_url_hosts=settings.model_url_hosts, media=settings.media_network(),
                              bitrates=(settings.min_bitrate, settings.max_bitrate))

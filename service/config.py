@@ -83,6 +83,10 @@ class ServiceSettings:
     max_sessions: int = DEFAULT_MAX_SESSIONS
     """Sessions (Starting or Ready, all accounts together) the service runs at once; a create
     over it gets 503 ``TooManySessions``. 0: no limit."""
+    max_sessions_per_account: int = 0
+    """Sessions (Starting or Ready) one account may run at once, so that one account cannot
+    take every one of ``max_sessions``; a create over it gets 403 ``TooManySessions``. 0: no
+    limit."""
     model_sources: str = "auto"
     """Where render hosts may load models from: ``any`` (model store names, host paths, any
     http(s) URL), ``store`` (store names, and URLs whose host is in ``model_url_hosts``; no
@@ -122,8 +126,9 @@ class ServiceSettings:
                                  f"{getattr(self, name)!r}")
         if self.max_upload_bytes <= 0:
             raise ValueError(f"max_upload_bytes must be > 0, got {self.max_upload_bytes}")
-        if self.max_sessions < 0:
-            raise ValueError("max_sessions must be >= 0 (0: no limit)")
+        for name in ("max_sessions", "max_sessions_per_account"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0 (0: no limit)")
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port {self.port} is out of range 0-65535")
         if self.model_sources not in ("auto", "any", "store"):
@@ -165,6 +170,7 @@ _ENV: dict[str, tuple[str, Callable[[str], Any]]] = {
     "FARVIEW_CREATES_PER_MINUTE": ("creates_per_minute", float),
     "FARVIEW_READS_PER_SECOND": ("reads_per_second", float),
     "FARVIEW_MAX_SESSIONS": ("max_sessions", int),
+    "FARVIEW_MAX_SESSIONS_PER_ACCOUNT": ("max_sessions_per_account", int),
     "FARVIEW_MODEL_SOURCES": ("model_sources", str),
     "FARVIEW_PUBLIC_URL": ("public_url", str),
     "FARVIEW_TURN_SECRET": ("turn_secret", str),

@@ -98,7 +98,8 @@ async def _finish(aw: Awaitable[None]) -> None:
 class SessionManager:
     def __init__(self, store: SessionStore, pool: HostPool, auth: Authenticator, *,
                  lease_unit_seconds: float, host_start_timeout: float, max_sessions: int = 0,
-                 retention_days: float = 30.0, clock: Callable[[], float] = time.time,
+                 max_sessions_per_account: int = 0, retention_days: float = 30.0,
+                 clock: Callable[[], float] = time.time,
                  model_sources: str = "any", model_url_hosts: tuple[str, ...] = (),
                  media: MediaNetwork = MediaNetwork(),
                  bitrates: tuple[int, int] = (DEFAULT_MIN_BITRATE, DEFAULT_MAX_BITRATE)) -> None:
@@ -109,6 +110,9 @@ class SessionManager:
         self.host_start_timeout = host_start_timeout
         self.max_sessions = max_sessions
         """Live sessions (all accounts) the service runs at once; 0: no limit."""
+        self.max_sessions_per_account = max_sessions_per_account
+        """Live sessions one account may run at once (so that one account cannot take every
+        one of ``max_sessions``); 0: no limit."""
         self.retention_seconds = retention_days * 86400
         self.clock = clock
         self.model_sources = model_sources
@@ -218,17 +222,22 @@ class SessionManager:
                      ) -> tuple[SessionRecord, bool]:
         """Create a session (→ (record, True)) or return the same-settings one (→ (record, False)).
 
-        Raises a 409 ApiError when the id exists with other settings, and a 503 one
-        (``TooManySessions``) when a new session would be one over ``max_sessions``.
+        Raises a 409 ApiError when the id exists with other settings, a 403 one
+        (``TooManySessions``) when a new session would be one over the account's
+        ``max_sessions_per_account``, and a 503 one (``TooManySessions``) when it would be one
+        over ``max_sessions``.
         """
         sid = session_id or str(uuid.uuid4())
         new = SessionRecord(account_id=account_id, session_id=sid, status=STARTING, size=size,
                             max_lease_minutes=max_lease_minutes, created_at=self.clock(),
                             models=models)
         async with self._create_lock:
-            if self.max_sessions and len(self._runners) >= self.max_sessions and \
+            own = sum(1 for account, _ in self._runners if account == account_id)
+            account_full = 0 < self.max_sessions_per_account <= own
+            service_full = 0 < self.max_sessions <= len(self._runners)
+            if (account_full or service_full) and \
                     await self._db(self.store.get, account_id, sid) is None:
-                raise self._full(account_id)
+                raise self._account_full(own) if account_full else self._full(own)
             record, inserted = await self._db(self.store.insert_if_absent, new)
             if inserted:
                 runner = _Runner()
@@ -251,11 +260,20 @@ class SessionManager:
                            "session with a new id")
         return record, False
 
-    def _full(self, account_id: str) -> ApiError:
+    def _account_full(self, own: int) -> ApiError:
+        """The refusal of a create while the account runs ``max_sessions_per_account``
+        sessions (403, as ARR refused what an account may not do: a retry does not help until
+        one of them ends)."""
+        return ApiError(403, "TooManySessions",
+                        f"this account runs {own} session{'' if own == 1 else 's'}, as many as "
+                        "an account may at once on this service: stop a session you no longer "
+                        "need; the service's operator sets the limit (farview serve "
+                        "--max-sessions-per-account)")
+
+    def _full(self, own: int) -> ApiError:
         """The refusal of a create while ``max_sessions`` sessions run (a host each: starting
-        another would slow every running stream, or fail for memory). It says how many are the
-        account's own, not whose the others are."""
-        own = sum(1 for account, _ in self._runners if account == account_id)
+        another would slow every running stream, or fail for memory). It says how many
+        (``own``) are the account's own, not whose the others are."""
         limit = f"{self.max_sessions} session{'' if self.max_sessions == 1 else 's'}"
         return ApiError(503, "TooManySessions",
                         f"the service is full: it runs at most {limit} at once, and this "

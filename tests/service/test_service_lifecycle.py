@@ -237,6 +237,41 @@ def test_a_create_over_max_sessions_is_refused_until_one_ends(
     assert len(svc.host_processes()) == 0
 
 
+def test_one_account_cannot_take_every_session_when_the_operator_bounds_it(
+        tmp_path: Path) -> None:
+    """``--max-sessions-per-account``: an account at its limit is refused (403, as ARR refused
+    what an account may not do), saying what to do; another account still creates; a retried
+    create of a running session is answered; one ended makes room."""
+    from farview.client import RemoteRenderingClient
+    from tests.faults.conftest import ACCOUNT_B, two_account_service
+
+    svc, key_b = two_account_service(tmp_path / "data", "--max-sessions", "3",
+                                     "--max-sessions-per-account", "1")
+    try:
+        with svc.client() as a, RemoteRenderingClient(svc.url, ACCOUNT_B, key_b) as b:
+            a1 = a.create_session("a1", max_lease_time_minutes=600)
+            with pytest.raises(TooManySessionsError) as refused:
+                a.create_session("a2", max_lease_time_minutes=600)
+            assert refused.value.status_code == 403 and refused.value.code == "TooManySessions"
+            assert str(refused.value).startswith(
+                "this account runs 1 session, as many as an account may at once on this "
+                "service: stop a session you no longer need"), refused.value
+            assert "farview serve --max-sessions-per-account" in str(refused.value)
+            with pytest.raises(SessionNotFoundError):  # nothing was recorded for it
+                a.get_session("a2").get_properties()
+            assert a.create_session("a1", max_lease_time_minutes=600).session_uuid == "a1"
+            b1 = b.create_session("b1", max_lease_time_minutes=600)  # another account: room
+            a1.wait_until_ready(READY_TIMEOUT)
+            a1.stop()
+            a2 = a.create_session("a2", max_lease_time_minutes=600)  # a1 has ended: room again
+            for session in (a2, b1):
+                session.wait_until_ready(READY_TIMEOUT)
+                session.stop()
+        wait_for(lambda: not svc.host_processes(), 20, "the hosts to end")
+    finally:
+        svc.stop()
+
+
 def test_account_file_is_private_and_key_never_printed(service: RunningService) -> None:
     for name in ("account.json", "token-signing-key.pem"):
         mode = stat.S_IMODE((service.data_dir / name).stat().st_mode)

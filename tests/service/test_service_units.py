@@ -65,6 +65,11 @@ def test_settings_precedence(tmp_path: Path) -> None:
     assert load_settings({}, environ={"FARVIEW_MAX_SESSIONS": "0"}).max_sessions == 0
     with pytest.raises(ValueError, match="max_sessions must be >= 0"):
         load_settings({"max_sessions": -1}, environ={})
+    assert load_settings({}, environ={}).max_sessions_per_account == 0  # no limit
+    assert load_settings({}, environ={"FARVIEW_MAX_SESSIONS_PER_ACCOUNT": "2"}
+                         ).max_sessions_per_account == 2
+    with pytest.raises(ValueError, match="max_sessions_per_account must be >= 0"):
+        load_settings({"max_sessions_per_account": -1}, environ={})
     cfg.write_text("bogus = 1\n")
     with pytest.raises(ValueError, match="unknown setting 'bogus'"):
         load_settings({}, config_file=cfg, environ={})
