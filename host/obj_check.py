@@ -91,7 +91,7 @@ def scan(path: Path) -> ObjScan:
         out.faces = out.faces or word == b"f"
         shown = carry.strip()[:60].decode("utf-8", errors="replace")
         rule = _COMPLETE.get(word)
-        if rule is not None and not rule.fullmatch(carry.rstrip()[len(word):]):
+        if rule is not None and not rule.fullmatch(carry.split(b"#", 1)[0].rstrip()[len(word):]):
             out.cut = f"its last line ({shown!r}) ends in the middle of an element"
         elif word in _VERTEX_DATA and out.faces:
             out.cut = (f"it ends with vertex data ({shown!r}) after its last face, with no line "

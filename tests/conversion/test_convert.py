@@ -146,6 +146,8 @@ def test_an_obj_cut_short_is_refused(tmp_path: Path, cut: str, says: str) -> Non
     an object left out, and "succeeded". A file with no line break after its last line, that
     line cut in the middle of an element or vertex data after the last face, is refused; the
     same lines ending in a line break, or a last face with none, are a whole file."""
+    from farview.host import obj_check
+
     src = tmp_path / "parts.obj"
     (tmp_path / "parts.mtl").write_text(MTL)
     whole = OBJ.removesuffix("f 5 6 7\n")
@@ -158,6 +160,8 @@ def test_an_obj_cut_short_is_refused(tmp_path: Path, cut: str, says: str) -> Non
     assert sorted(p.name for p in tmp_path.iterdir()) == ["parts.mtl", "parts.obj"]
     src.write_text(OBJ.removesuffix("\n"))  # a whole file, with no line break at its end
     assert convert_file(src, tmp_path / "parts.glb").triangles == 3
+    src.write_text(OBJ.removesuffix("\n") + "  # the wedge")  # a comment is not a value
+    assert obj_check.scan(src).cut is None
     if cut.endswith("6 1 0"):  # vertices after the faces, ending in a line break: whole
         src.write_text(whole + cut + "\n")
         assert convert_file(src, tmp_path / "parts.glb").triangles == 3
