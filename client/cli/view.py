@@ -253,6 +253,9 @@ def _demo_session(rest: Any, args: argparse.Namespace, model: str | None) -> int
         result = run_viewer(session, args, f"farview demo — {session.id}")
         print_result(result, sys.stderr)
         return result.exit_code
+    except FarviewError as exc:  # (said before "stopping session…", which it causes)
+        print(f"farview: {exc}", file=sys.stderr)
+        return EXIT_CONNECT_FAILED
     finally:
         _progress(f"stopping session {session.id}…")
         try:

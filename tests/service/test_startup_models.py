@@ -104,6 +104,8 @@ def test_demo_with_a_file_that_is_no_model_exits_with_the_loaders_message(tmp_pa
     assert "buffer.bin failed to load (InvalidModel)" in demo.stderr
     assert "not a glTF file" in demo.stderr
     assert "frames presented" not in demo.stderr
+    # the error first, then the stop it causes (it came after "stopping session…")
+    assert demo.stderr.index("failed to load") < demo.stderr.index("stopping session")
 
 
 def test_a_host_whose_service_dies_while_it_loads_does_not_outlive_it(
