@@ -186,7 +186,10 @@ class RenderingConnection:
                 hint = ("a TURN server the service names (farview serve --ice-server "
                         "turn:HOST:3478?transport=tcp --turn-secret-file ...) relays media when UDP "
                         "between the two is blocked" if not self.ice_servers else
-                        "check that the TURN server is reachable from here")
+                        "check that the TURN server is reachable from here, and that it can "
+                        "reach the render host's addresses above (a TURN server that cannot "
+                        "reach one of them may drop the whole relay; farview serve "
+                        "--media-address limits the host to addresses it can reach)")
                 raise ConnectError(f"the WebRTC connection to the render host did not open (state "
                                    f"{state}); candidates tried: {tried}; {hint}")
             await asyncio.sleep(0.01)

@@ -135,9 +135,10 @@ def client_from_args(args: argparse.Namespace) -> RemoteRenderingClient:
     if account_id and not account_key and sys.stdin.isatty():
         account_key = getpass.getpass(f"account key for {account_id} at {url}: ")
     if not (account_id and account_key):
-        missing = "an account id and key" if not account_id else f"the key of account {account_id}"
+        missing = ("an account id and key are" if not account_id
+                   else f"the key of account {account_id} is")
         raise AuthenticationError(
-            f"{missing} for {url} are needed: --account-id ID (or FARVIEW_ACCOUNT_ID) and the key "
+            f"{missing} needed for {url}: --account-id ID (or FARVIEW_ACCOUNT_ID) and the key "
             "in FARVIEW_ACCOUNT_KEY or --account-key-file FILE (asked for on a terminal); this "
             "machine's own account is used only for its own service")
     return RemoteRenderingClient(url, account_id, account_key, verify=verify)

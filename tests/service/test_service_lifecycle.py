@@ -449,10 +449,12 @@ def test_the_local_account_is_never_sent_to_another_service(service: RunningServ
 
     try:
         url = f"http://127.0.0.1:{other.server_address[1]}"
-        for args in ((), ("--account-id", service.account_id)):
+        for args, missing in (((), "an account id and key are"),
+                              (("--account-id", service.account_id),
+                               f"the key of account {service.account_id} is")):
             refused = cli("--url", url, *args)
             assert refused.returncode != 0
-            assert "are needed: --account-id ID" in refused.stderr, refused.stderr
+            assert f"{missing} needed for {url}: --account-id ID" in refused.stderr, refused.stderr
             assert "this machine's own account is used only for its own service" in refused.stderr
         assert heard == []  # nothing reached the other service
         # the local service's own URL (as service.json names it, or by another loopback
