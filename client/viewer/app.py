@@ -89,6 +89,23 @@ class ViewerResult:
     """Times the stream dropped."""
     reconnects: int = 0
     """Times the viewer connected again after a drop."""
+    first_presented_at: float | None = None
+    last_presented_at: float = 0.0
+    """When the first and the last frame were presented (``time.perf_counter``)."""
+
+    def presented(self, now: float) -> None:
+        """A frame was presented at ``now`` (for the summary's rate)."""
+        if self.first_presented_at is None:
+            self.first_presented_at = now
+        self.last_presented_at = now
+
+    def rate(self) -> str:
+        """`` in 15.0 s (58.6 fps)``: from the first frame presented to the last; empty with
+        fewer than two."""
+        if self.first_presented_at is None or self.frames_presented < 2:
+            return ""
+        span = self.last_presented_at - self.first_presented_at
+        return f" in {span:.1f} s ({(self.frames_presented - 1) / span:.1f} fps)" if span > 0 else ""
 
     def summary(self) -> str:
         lat = sorted(self.pose_to_present_ms)
@@ -97,10 +114,10 @@ class ViewerResult:
                    f"; the stream dropped {times} and reconnected" if self.reconnects >= self.drops
                    else f"; the stream dropped {times}, reconnected {self.reconnects}")
         if not lat:
-            return frames_presented(self.frames_presented) + dropped
+            return frames_presented(self.frames_presented) + self.rate() + dropped
         p50 = lat[len(lat) // 2]
         p99 = lat[min(len(lat) - 1, math.ceil(len(lat) * 0.99) - 1)]
-        return (f"{frames_presented(self.frames_presented)}; pose → present "
+        return (f"{frames_presented(self.frames_presented)}{self.rate()}; pose → present "
                 f"p50 {p50:.1f} ms, p99 {p99:.1f} ms{dropped}")
 
 
@@ -540,6 +557,7 @@ def run_window(worker: StreamWorker, mailbox: LatestMailbox[Frame], *, size: tup
                 return False
             if loop.frames_presented != presented:
                 presented = loop.frames_presented
+                result.presented(time.perf_counter())
                 if loop.pose_to_present_ms is not None:
                     result.pose_to_present_ms.append(loop.pose_to_present_ms)
                 if loop.last_frame is not None:
@@ -641,6 +659,7 @@ def run_headless(worker: StreamWorker, mailbox: LatestMailbox[Frame], *, size: t
         if frame is not None:
             last = frame
             result.frames_presented += 1
+            result.presented(time.perf_counter())
             if frame.pose is not None:
                 result.pose_to_present_ms.append(since_us(frame.pose.client_time_us))
         framed = framed or frame_camera(camera, worker, size[0] / size[1])

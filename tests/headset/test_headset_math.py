@@ -228,6 +228,11 @@ def test_one_frame_is_counted_in_the_singular() -> None:
 
     assert ViewerResult(frames_presented=1).summary() == "1 frame presented"
     assert ViewerResult(frames_presented=2).summary() == "2 frames presented"
+    timed = ViewerResult(frames_presented=3, pose_to_present_ms=[12.0, 14.0, 30.0])
+    for at in (10.0, 10.5, 11.0):  # (the first and the last frame set the span)
+        timed.presented(at)
+    assert timed.summary() == ("3 frames presented in 1.0 s (2.0 fps); pose → present p50 "
+                               "14.0 ms, p99 30.0 ms")
     assert HeadsetResult(frames_presented=1, ticks=3).summary() == "1 frame presented in 3 ticks"
 
 
