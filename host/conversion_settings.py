@@ -42,7 +42,6 @@ render meshes).
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,6 +54,11 @@ from farview.host.gltf import Material, Mesh, Model, Node, Primitive, node_world
 
 SUFFIX = ".ConversionSettings.json"
 MAX_FILE_BYTES = 1 << 20
+MIN_SCALING, MAX_SCALING = 1e-9, 1e9
+"""The scaling a settings file may give: nanometres to metres and back, and more. Past them a
+model's coordinates leave float32 (1e308 made its node matrix infinite, and the recentring
+overflowed) or vanish (1e-40 merged every vertex into nothing, and the conversion "succeeded"
+with 0 triangles)."""
 
 SCENE_GRAPH_MODES = ("dynamic", "static", "none")
 SIDEDNESS = ("SingleSided", "DoubleSided")
@@ -115,9 +119,10 @@ def settings_path(src: Path) -> Path:
 
 def read(src: Path) -> ConversionSettings | None:
     """The settings beside the input ``src``, or None when there is no such file. Raises
-    :class:`SettingsError`."""
-    path = settings_path(src)
-    return read_file(path) if path.is_file() else None
+    :class:`SettingsError` (a link out of the input's folder, too)."""
+    path = material_overrides.beside(src, SUFFIX)
+    return None if path is None else read_file(
+        material_overrides.inside_folder(src, path, SettingsError))
 
 
 def read_file(path: Path) -> ConversionSettings:
@@ -146,10 +151,11 @@ def parse(doc: Any, name: str = "the settings file") -> ConversionSettings:
             raise SettingsError(f"{name}: {key} must be one of {', '.join(options)}")
         return value
 
-    scaling = doc.get("scaling", 1.0)
-    if isinstance(scaling, bool) or not isinstance(scaling, int | float) \
-            or not math.isfinite(scaling) or scaling <= 0:
-        raise SettingsError(f"{name}: scaling must be a number greater than 0")
+    scaling = material_overrides.number(doc.get("scaling", 1.0), f"{name}: scaling",
+                                        SettingsError)
+    if not MIN_SCALING <= scaling <= MAX_SCALING:
+        raise SettingsError(f"{name}: scaling must be a number from {MIN_SCALING:g} to "
+                            f"{MAX_SCALING:g}, got {scaling:g}")
     axis = doc.get("axis", ["default"] * 3)
     if not isinstance(axis, list) or len(axis) != 3 or any(a not in AXES for a in axis):
         raise SettingsError(f"{name}: axis must be a list of three of {', '.join(AXES)}")

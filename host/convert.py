@@ -124,6 +124,9 @@ from farview.input.launch import (
 ASSIMP_FORMATS = (".fbx", ".obj", ".stl", ".ply", ".dae", ".3ds", ".off")
 GLTF_FORMATS = (".glb", ".gltf")
 FORMATS = GLTF_FORMATS + ASSIMP_FORMATS + pointclouds.POINT_CLOUD_FORMATS
+MAX_OVERRIDE_WARNINGS = 20
+"""Warnings of each kind a material override file adds to a conversion's (10,000 entries
+naming no material had made 10,000 lines)."""
 """File extensions :func:`convert_file` takes."""
 
 
@@ -258,13 +261,21 @@ def convert_file(src: Path, dst: Path, budgets: Budgets = Budgets(),
     before = model
     applied = conversion_settings.Applied(model, None)
     if settings is not None or overrides is not None:
-        applied = conversion_settings.apply(
-            model, settings or conversion_settings.ConversionSettings(), overrides)
+        try:
+            applied = conversion_settings.apply(
+                model, settings or conversion_settings.ConversionSettings(), overrides)
+        except material_overrides.OverrideError as e:  # (a pattern that ran too long)
+            raise ConversionError("InvalidInput", e.message) from None
         model = applied.model
     if overrides is not None:
         names = {m.name for m in before.materials}
-        warnings += [f"{overrides.file}: no material is named {e.name!r}"
-                     for e in overrides.entries if e.pattern is None and e.name not in names]
+        missing = [e.name for e in overrides.entries if e.pattern is None and e.name not in names]
+        warnings += list(overrides.warnings[:MAX_OVERRIDE_WARNINGS])
+        warnings += [f"{overrides.file}: no material is named "
+                     f"{material_overrides.shown(name)!r}"
+                     for name in missing[:MAX_OVERRIDE_WARNINGS]]
+        if len(overrides.warnings) > MAX_OVERRIDE_WARNINGS or len(missing) > MAX_OVERRIDE_WARNINGS:
+            warnings.append(f"{overrides.file}: and more of the same (not shown)")
     counts: dict[str, int] = {}
     data = write_glb(model, extras, counts, progress)
     _at(progress, "writing the file")

@@ -3,14 +3,23 @@ the input (or the file a settings file's ``material-override`` names, in the inp
 
 A JSON array of entries, each naming a material (``name``; ``nameMatching`` ``exact``, the
 default, or ``regex``: the whole name must match, Python's ``re`` syntax, which agrees with
-JavaScript's for ordinary patterns) and what to change in it, with ARR's schema's keys:
+JavaScript's for ordinary patterns, run by the pinned ``regex`` package with a time limit
+(:data:`REGEX_TIMEOUT_S`): with Python's ``re``, ``(a+)+$`` on a name of 34 a's and a ``!``
+had held the converter at full CPU with no end; ``regex`` matches that one at once and stops
+those it cannot, such as ``(a|aa)+$``, at the limit) and what to change in it, with ARR's schema's keys:
 ``unlit``, ``albedoColor`` (``{"r", "g", "b"[, "a"]}``, or ``{"a"}`` for the alpha alone: the
 base colour factor), ``roughness``, ``metalness``, ``transparent`` (alpha blending),
 ``alphaClipEnabled`` and ``alphaClipThreshold`` (glTF's ``MASK`` and cutoff),
 ``useVertexColor`` (false: the vertex colours of the parts with the material are dropped),
 ``isDoubleSided`` and ``ignoreTextureMaps``. A material takes one entry: an exact one for its
 name, else the first ``regex`` entry that matches it. Keys the schema lacks, values of the
-wrong kind and patterns that do not compile fail the conversion.
+wrong kind and patterns that do not compile fail the conversion; numbers outside 0..1 (colour
+components, roughness, metalness, the clip threshold) are taken to the nearest end with a
+warning (glTF allows no others).
+
+The file, as the settings file, must be a regular file in the input's folder: a name that
+leaves it (``..``, an absolute path, with either slash) or a link that leads out of it is
+refused, and so is a device or a pipe (``/dev/zero`` had been read until memory ran out).
 
 ``ignoreTextureMaps``: ``AlbedoMap`` and ``DiffuseMap`` drop the base colour texture,
 ``EmissiveMap`` the emissive one, ``NormalMap`` and ``BumpMap`` the normal map,
@@ -26,16 +35,23 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import re
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
+
+import regex
 
 from farview.host.gltf import Material
 
 SUFFIX = ".MaterialOverrides.json"
 MAX_FILE_BYTES = 4 << 20
 MAX_ENTRIES = 10_000
+REGEX_TIMEOUT_S = 0.25
+"""How long one ``regex`` entry may take to match one material's name."""
+MAX_SHOWN = 60
+"""Characters of a name or pattern a message shows."""
 
 _KEYS = ("name", "nameMatching", "unlit", "albedoColor", "roughness", "metalness",
          "transparent", "alphaClipEnabled", "alphaClipThreshold", "useVertexColor",
@@ -64,11 +80,16 @@ class OverrideError(InputFileError):
 
 
 def read_json(path: Path, limit: int, error: type[InputFileError]) -> Any:
-    """The JSON in the small file ``path``; raises ``error`` saying what is wrong."""
+    """The JSON in the small regular file ``path``; raises ``error`` saying what is wrong."""
     try:
-        if path.stat().st_size > limit:
+        # (non-blocking: opening a pipe for reading waits for a writer)
+        with os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                raise error(f"{path.name} is not a regular file")
+            data = f.read(limit + 1)
+        if len(data) > limit:
             raise error(f"{path.name} is over {limit:,} bytes")
-        return json.loads(path.read_bytes())
+        return json.loads(data)
     except OSError as e:
         raise error(f"cannot read {path.name}: {e.strerror}") from None
     except (ValueError, RecursionError) as e:
@@ -80,7 +101,7 @@ def read_json(path: Path, limit: int, error: type[InputFileError]) -> Any:
 @dataclass(frozen=True)
 class Entry:
     name: str
-    pattern: re.Pattern[str] | None
+    pattern: regex.Pattern[str] | None
     """Compiled when ``nameMatching`` is ``regex``."""
     changes: dict[str, Any] = dataclasses.field(compare=False, hash=False)
     """The entry's keys besides ``name`` and ``nameMatching``."""
@@ -90,14 +111,27 @@ class Entry:
 class Overrides:
     entries: tuple[Entry, ...]
     file: str
+    warnings: tuple[str, ...] = ()
+    """What was taken other than as written (a number outside 0..1)."""
 
     def entry_for(self, material_name: str) -> Entry | None:
+        """Raises :class:`OverrideError` for a pattern that takes over
+        :data:`REGEX_TIMEOUT_S` on the name."""
         for e in self.entries:
             if e.pattern is None and e.name == material_name:
                 return e
-        for e in self.entries:
-            if e.pattern is not None and e.pattern.fullmatch(material_name):
-                return e
+        for i, e in enumerate(self.entries):
+            if e.pattern is None:
+                continue
+            try:
+                if e.pattern.fullmatch(material_name, timeout=REGEX_TIMEOUT_S):
+                    return e
+            except TimeoutError:
+                raise OverrideError(
+                    f"{self.file} entry {i}: the pattern {shown(e.name)!r} took over "
+                    f"{REGEX_TIMEOUT_S} s on the material {shown(material_name)!r} (it "
+                    "backtracks without end); write it without nested repetition, such as "
+                    "(a+)+") from None
         return None
 
     def apply(self, m: Material) -> tuple[Material, bool]:
@@ -117,9 +151,9 @@ class Overrides:
                 r, g, b = colour["r"], colour["g"], colour["b"]
             changes["base_color"] = (r, g, b, colour.get("a", a))
         if "roughness" in c:
-            changes["roughness"] = min(max(c["roughness"], 0.0), 1.0)
+            changes["roughness"] = c["roughness"]
         if "metalness" in c:
-            changes["metallic"] = min(max(c["metalness"], 0.0), 1.0)
+            changes["metallic"] = c["metalness"]
         if "transparent" in c:
             changes["alpha_mode"] = "BLEND" if c["transparent"] else "OPAQUE"
         if c.get("alphaClipEnabled"):
@@ -127,7 +161,7 @@ class Overrides:
         elif c.get("alphaClipEnabled") is False and m.alpha_mode == "MASK":
             changes["alpha_mode"] = "OPAQUE"
         if "alphaClipThreshold" in c:
-            changes["alpha_cutoff"] = min(max(c["alphaClipThreshold"], 0.0), 1.0)
+            changes["alpha_cutoff"] = c["alphaClipThreshold"]
         if "isDoubleSided" in c:
             changes["double_sided"] = c["isDoubleSided"]
         for name in c.get("ignoreTextureMaps", ()):
@@ -143,17 +177,46 @@ def overrides_path(src: Path, settings: dict[str, Any] | None) -> Path | None:
     named file that is not there."""
     named = (settings or {}).get("material-override") or ""
     if named:
-        parts = PurePosixPath(named.replace("\\", "/")).parts
-        if PurePosixPath(named).is_absolute() or ".." in parts or "\0" in named:
-            raise OverrideError(f"material-override {named!r} must name a file in the "
+        cleaned = named.replace("\\", "/")  # (before the checks: "\\tmp\\x" is absolute too)
+        parts = PurePosixPath(cleaned).parts
+        if PurePosixPath(cleaned).is_absolute() or ".." in parts or "\0" in named:
+            raise OverrideError(f"material-override {shown(named)!r} must name a file in the "
                                 "input's folder")
         path = src.parent.joinpath(*parts)
-        if not path.is_file():
-            raise OverrideError(f"material-override names {named}, which is not beside "
-                                f"{src.name}")
-        return path
-    path = src.with_name(src.stem + SUFFIX)
-    return path if path.is_file() else None
+        try:
+            found = path.is_file()
+        except OSError as e:  # (a name too long, say)
+            raise OverrideError(f"material-override {shown(named)!r} cannot be read: "
+                                f"{e.strerror}") from None
+        if not found:
+            raise OverrideError(f"material-override names {shown(named)}, which is not "
+                                f"beside {src.name}")
+        return inside_folder(src, path, OverrideError)
+    found_beside = beside(src, SUFFIX)
+    return None if found_beside is None else inside_folder(src, found_beside, OverrideError)
+
+
+def beside(src: Path, suffix: str) -> Path | None:
+    """``<stem><suffix>`` beside the input ``src`` when it is a file there (None when not,
+    or when the name is too long to be one)."""
+    path = src.with_name(src.stem + suffix)
+    try:
+        return path if path.is_file() else None
+    except OSError:
+        return None
+
+
+def inside_folder(src: Path, path: Path, error: type[InputFileError]) -> Path:
+    """``path``, refused when it leads out of the input's folder (a link)."""
+    if not path.resolve().is_relative_to(src.parent.resolve()):
+        raise error(f"{path.name} leads out of the folder of {src.name} through a link; put "
+                    "the file itself in that folder")
+    return path
+
+
+def shown(text: str) -> str:
+    """``text`` cut to :data:`MAX_SHOWN` characters, for a message."""
+    return text if len(text) <= MAX_SHOWN else text[:MAX_SHOWN] + "…"
 
 
 def read(path: Path) -> Overrides:
@@ -165,17 +228,35 @@ def parse(doc: Any, name: str = "the material override file") -> Overrides:
         raise OverrideError(f"{name} must hold a JSON array of material entries")
     if len(doc) > MAX_ENTRIES:
         raise OverrideError(f"{name} has over {MAX_ENTRIES:,} entries")
-    return Overrides(tuple(_entry(e, f"{name} entry {i}") for i, e in enumerate(doc)), name)
+    warnings: list[str] = []
+    entries = tuple(_entry(e, f"{name} entry {i}", warnings) for i, e in enumerate(doc))
+    return Overrides(entries, name, tuple(warnings))
 
 
-def _number(value: Any, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) \
-            or not math.isfinite(value):
-        raise OverrideError(f"{where} must be a number")
-    return float(value)
+def number(value: Any, where: str, error: type[InputFileError]) -> float:
+    """``value`` (JSON) as a finite float; raises ``error`` saying ``where`` it was not one."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise error(f"{where} must be a number")
+    try:
+        out = float(value)
+    except OverflowError:  # (an integer of hundreds of digits)
+        raise error(f"{where} must be a number of ordinary size") from None
+    if not math.isfinite(out):
+        raise error(f"{where} must be a number")
+    return out
 
 
-def _entry(e: Any, where: str) -> Entry:
+def _unit(value: Any, where: str, warnings: list[str]) -> float:
+    """A number from 0 to 1: one outside is taken to the nearest end, with a warning."""
+    out = number(value, where, OverrideError)
+    if not 0.0 <= out <= 1.0:
+        kept = min(max(out, 0.0), 1.0)
+        warnings.append(f"{where} {out:g} is outside 0..1: taken as {kept:g}")
+        return kept
+    return out
+
+
+def _entry(e: Any, where: str, warnings: list[str]) -> Entry:
     if not isinstance(e, dict):
         raise OverrideError(f"{where} must be an object")
     unknown = [k for k in e if k not in _KEYS]
@@ -185,16 +266,17 @@ def _entry(e: Any, where: str) -> Entry:
     name = e.get("name")
     if not isinstance(name, str):
         raise OverrideError(f"{where} needs a name (a string)")
+    where = f"{where} ({shown(name)!r})"
     matching = e.get("nameMatching", "exact")
     if matching not in ("exact", "regex"):
         raise OverrideError(f"{where}: nameMatching must be exact or regex")
     pattern = None
     if matching == "regex":
         try:
-            pattern = re.compile(name)
-        except re.error as err:
-            raise OverrideError(f"{where}: name {name!r} is not a regular expression "
-                                f"({err})") from None
+            pattern = regex.compile(name)
+        except (regex.error, ValueError, OverflowError) as err:
+            raise OverrideError(f"{where}: the name is not a regular expression "
+                                f"({str(err)[:MAX_SHOWN]})") from None
     changes: dict[str, Any] = {}
     for key in ("unlit", "transparent", "alphaClipEnabled", "useVertexColor", "isDoubleSided"):
         if key in e:
@@ -203,7 +285,7 @@ def _entry(e: Any, where: str) -> Entry:
             changes[key] = e[key]
     for key in ("roughness", "metalness", "alphaClipThreshold"):
         if key in e:
-            changes[key] = _number(e[key], f"{where}: {key}")
+            changes[key] = _unit(e[key], f"{where}: {key}", warnings)
     if "albedoColor" in e:
         colour = e["albedoColor"]
         if not isinstance(colour, dict) or not colour or any(k not in "rgba" or len(k) != 1
@@ -212,7 +294,7 @@ def _entry(e: Any, where: str) -> Entry:
         rgb = [k for k in "rgb" if k in colour]
         if (rgb and len(rgb) != 3) or (not rgb and "a" not in colour):
             raise OverrideError(f"{where}: albedoColor needs r, g and b, or a alone")
-        changes["albedoColor"] = {k: _number(v, f"{where}: albedoColor.{k}")
+        changes["albedoColor"] = {k: _unit(v, f"{where}: albedoColor.{k}", warnings)
                                   for k, v in colour.items()}
     if "ignoreTextureMaps" in e:
         maps = e["ignoreTextureMaps"]

@@ -7,6 +7,7 @@ storage."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +43,10 @@ def test_arrs_example_file_parses() -> None:
 @pytest.mark.parametrize(("doc", "message"), [
     ([1, 2], "must hold a JSON object"),
     ({"scale": 2}, "unknown setting 'scale'"),
-    ({"scaling": 0}, "scaling must be a number greater than 0"),
+    ({"scaling": 0}, "scaling must be a number from 1e-09 to 1e\\+09, got 0"),
+    ({"scaling": 1e308}, "scaling must be a number from 1e-09 to 1e\\+09, got 1e\\+308"),
+    ({"scaling": 5e-324}, "scaling must be a number from 1e-09"),
+    ({"scaling": int("1" + "0" * 400)}, "scaling must be a number of ordinary size"),
     ({"scaling": "2"}, "scaling must be a number"),
     ({"scaling": True}, "scaling must be a number"),
     ({"recenterToOrigin": "yes"}, "recenterToOrigin must be true or false"),
@@ -252,3 +256,49 @@ def test_an_info_file_that_cannot_be_written_leaves_no_output(tmp_path: Path) ->
         convert_file(src, tmp_path / "out.glb", info=True)
     assert not (tmp_path / "out.glb").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out")]  # no temporaries
+
+
+def test_settings_and_override_files_must_be_regular_files_in_the_inputs_folder(
+        tmp_path: Path) -> None:
+    """Found by a hostile-input survey (2026-12-06): links out of the folder were followed (a
+    settings file's scaling came from outside, an override file from /tmp), as was an absolute
+    path written with backslashes; ``--settings /dev/zero`` was read until 10.6 GB; a name
+    too long for the file system was a traceback blamed on the model."""
+    from farview.host import conversion_settings
+
+    model = tmp_path / "model"
+    model.mkdir()
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.json").write_text(json.dumps([{"name": "red", "roughness": 0.42}]))
+    (outside / "settings.json").write_text(json.dumps({"scaling": 3}))
+    src = write_obj(model)
+    (model / "parts.ConversionSettings.json").symlink_to(outside / "settings.json")
+    with pytest.raises(ConversionError, match=r"parts\.ConversionSettings\.json leads out of the "
+                       r"folder of parts\.obj through a link; put the file itself in that folder"):
+        convert_file(src, tmp_path / "out.glb")
+    (model / "parts.ConversionSettings.json").unlink()
+    (model / "parts.MaterialOverrides.json").symlink_to(outside / "secret.json")
+    with pytest.raises(ConversionError, match=r"parts\.MaterialOverrides\.json leads out of"):
+        convert_file(src, tmp_path / "out.glb")
+    (model / "parts.MaterialOverrides.json").unlink()
+    (model / "ln").symlink_to(outside)
+    backslashed = "\\" + str(outside / "secret.json").lstrip("/").replace("/", "\\")
+    for named, says in (("ln/secret.json", r"secret\.json leads out of the folder of parts\.obj"),
+                        (backslashed, r"must name a file in the input's folder")):
+        (model / "parts.ConversionSettings.json").write_text(json.dumps({"material-override": named}))
+        with pytest.raises(ConversionError, match=says):
+            convert_file(src, tmp_path / "out.glb")
+    (model / "parts.ConversionSettings.json").write_text(
+        json.dumps({"material-override": "a" * 300}))
+    with pytest.raises(ConversionError, match="cannot be read: File name too long"):
+        convert_file(src, tmp_path / "out.glb")
+    (model / "parts.ConversionSettings.json").unlink()
+    long = write_obj(model, stem="d" * 240)  # its settings file's name would be too long
+    assert convert_file(long, tmp_path / "out.glb").triangles == 3
+    with pytest.raises(SettingsError, match="zero is not a regular file"):
+        conversion_settings.read_file(Path("/dev/zero"))
+    fifo = tmp_path / "fifo.json"
+    os.mkfifo(fifo)
+    with pytest.raises(SettingsError, match=r"fifo\.json is not a regular file"):
+        conversion_settings.read_file(fifo)

@@ -45,6 +45,47 @@ def test_an_entry_against_arrs_schema_is_named(doc: Any, message: str) -> None:
         parse(doc, "box.MaterialOverrides.json")
 
 
+def test_values_outside_0_to_1_are_taken_to_the_nearest_end_and_said() -> None:
+    """An albedoColor of 5 was written into the glTF as it was (baseColorFactor allows 0..1);
+    roughness -1 became 0 without a word; an integer of 400 digits was a traceback."""
+    parsed = parse([{"name": "a", "albedoColor": {"r": 5, "g": 0, "b": -3}, "roughness": -1,
+                     "metalness": 0.5}], "box.MaterialOverrides.json")
+    assert parsed.entries[0].changes["albedoColor"] == {"r": 1.0, "g": 0.0, "b": 0.0}
+    assert parsed.entries[0].changes["roughness"] == 0.0
+    assert parsed.warnings == (
+        "box.MaterialOverrides.json entry 0 ('a'): roughness -1 is outside 0..1: taken as 0",
+        "box.MaterialOverrides.json entry 0 ('a'): albedoColor.r 5 is outside 0..1: taken as 1",
+        "box.MaterialOverrides.json entry 0 ('a'): albedoColor.b -3 is outside 0..1: taken as 0")
+    with pytest.raises(OverrideError, match=r"entry 0 \('a'\): roughness must be a number of "
+                       "ordinary size"):
+        parse([{"name": "a", "roughness": int("1" + "0" * 400)}])
+
+
+def test_a_pattern_that_backtracks_without_end_fails_in_time(tmp_path: Path) -> None:
+    """``(a+)+$`` on a name of 34 a's and a ``!`` held the converter at full CPU with no end
+    (Python's ``re`` has no time limit; the pinned ``regex`` package does, and matches that
+    pattern at once: ``(a|aa)+$`` still backtracks in it)."""
+    import time
+
+    src = write_obj(tmp_path)
+    name = "a" * 34 + "!"
+    (tmp_path / "parts.mtl").write_text((tmp_path / "parts.mtl").read_text().replace("red", name))
+    src.write_text(src.read_text().replace("usemtl red", f"usemtl {name}"))
+    overrides(tmp_path, [{"name": "(a+)+$", "nameMatching": "regex", "roughness": 0.2},
+                         {"name": "(a|aa)+$", "nameMatching": "regex", "roughness": 0.1}])
+    started = time.monotonic()
+    with pytest.raises(ConversionError) as err:
+        convert_file(src, tmp_path / "out.glb")
+    assert time.monotonic() - started < 60  # (it ran without end; the limit is 0.25 s)
+    assert err.value.code == "InvalidInput" and err.value.message.startswith(
+        "parts.MaterialOverrides.json entry 1: the pattern '(a|aa)+$' took over 0.25 s on the "
+        f"material '{name}' (it backtracks without end)")
+    assert not (tmp_path / "out.glb").exists()
+    overrides(tmp_path, [{"name": "a+!", "nameMatching": "regex", "roughness": 0.1}])
+    convert_file(src, tmp_path / "out.glb")  # an ordinary pattern on the same name
+    assert materials(tmp_path / "out.glb")[name].roughness == pytest.approx(0.1)
+
+
 def test_overrides_are_applied_by_name_and_pattern(tmp_path: Path) -> None:
     src = write_obj(tmp_path)
     overrides(tmp_path, [
