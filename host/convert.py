@@ -260,21 +260,21 @@ def convert_file(src: Path, dst: Path, budgets: Budgets = Budgets(),
         model = _import_assimp(src, budgets, warnings)
     before = model
     applied = conversion_settings.Applied(model, None)
-    if settings is not None or overrides is not None:
-        try:
+    try:
+        if settings is not None or overrides is not None:
             applied = conversion_settings.apply(
                 model, settings or conversion_settings.ConversionSettings(), overrides)
-        except material_overrides.OverrideError as e:  # (a pattern that ran too long)
-            raise ConversionError("InvalidInput", e.message) from None
-        model = applied.model
+            model = applied.model
+        unused = [] if overrides is None else overrides.unused({m.name for m in before.materials})
+    except material_overrides.OverrideError as e:  # (a pattern that ran too long)
+        raise ConversionError("InvalidInput", e.message) from None
     if overrides is not None:
-        names = {m.name for m in before.materials}
-        missing = [e.name for e in overrides.entries if e.pattern is None and e.name not in names]
         warnings += list(overrides.warnings[:MAX_OVERRIDE_WARNINGS])
-        warnings += [f"{overrides.file}: no material is named "
-                     f"{material_overrides.shown(name)!r}"
-                     for name in missing[:MAX_OVERRIDE_WARNINGS]]
-        if len(overrides.warnings) > MAX_OVERRIDE_WARNINGS or len(missing) > MAX_OVERRIDE_WARNINGS:
+        warnings += [f"{overrides.file}: no material is named {material_overrides.shown(e.name)!r}"
+                     if e.pattern is None else f"{overrides.file}: the pattern "
+                     f"{material_overrides.shown(e.name)!r} matches no material"
+                     for e in unused[:MAX_OVERRIDE_WARNINGS]]
+        if len(overrides.warnings) > MAX_OVERRIDE_WARNINGS or len(unused) > MAX_OVERRIDE_WARNINGS:
             warnings.append(f"{overrides.file}: and more of the same (not shown)")
     counts: dict[str, int] = {}
     data = write_glb(model, extras, counts, progress)

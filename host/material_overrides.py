@@ -121,18 +121,27 @@ class Overrides:
             if e.pattern is None and e.name == material_name:
                 return e
         for i, e in enumerate(self.entries):
-            if e.pattern is None:
-                continue
-            try:
-                if e.pattern.fullmatch(material_name, timeout=REGEX_TIMEOUT_S):
-                    return e
-            except TimeoutError:
-                raise OverrideError(
-                    f"{self.file} entry {i}: the pattern {shown(e.name)!r} took over "
-                    f"{REGEX_TIMEOUT_S} s on the material {shown(material_name)!r} (it "
-                    "backtracks without end); write it without nested repetition, such as "
-                    "(a+)+") from None
+            if e.pattern is not None and self._matches(i, e, material_name):
+                return e
         return None
+
+    def unused(self, material_names: set[str]) -> list[Entry]:
+        """The entries that name no material of ``material_names`` (exactly, or by their
+        pattern)."""
+        return [e for i, e in enumerate(self.entries)
+                if (e.name not in material_names if e.pattern is None
+                    else not any(self._matches(i, e, name) for name in material_names))]
+
+    def _matches(self, index: int, entry: Entry, material_name: str) -> bool:
+        assert entry.pattern is not None
+        try:
+            return entry.pattern.fullmatch(material_name, timeout=REGEX_TIMEOUT_S) is not None
+        except TimeoutError:
+            raise OverrideError(
+                f"{self.file} entry {index}: the pattern {shown(entry.name)!r} took over "
+                f"{REGEX_TIMEOUT_S} s on the material {shown(material_name)!r} (it "
+                "backtracks without end); write it without nested repetition, such as "
+                "(a+)+") from None
 
     def apply(self, m: Material) -> tuple[Material, bool]:
         """``m`` with its entry's changes, and whether the material keeps its vertex colours

@@ -93,9 +93,12 @@ def test_overrides_are_applied_by_name_and_pattern(tmp_path: Path) -> None:
          "metalness": 0.7, "isDoubleSided": True},
         {"name": "gl.*", "nameMatching": "regex", "unlit": True, "alphaClipEnabled": True,
          "alphaClipThreshold": 0.3},
-        {"name": "absent", "unlit": True}])
+        {"name": "absent", "unlit": True},
+        {"name": "Gl.*", "nameMatching": "regex", "unlit": True}])  # (a pattern's typo)
     result = convert_file(src, tmp_path / "out.glb", info=True)
-    assert result.warnings == ("parts.MaterialOverrides.json: no material is named 'absent'",)
+    assert result.warnings == ("parts.MaterialOverrides.json: no material is named 'absent'",
+                               "parts.MaterialOverrides.json: the pattern 'Gl.*' matches no "
+                               "material")
     mats = materials(tmp_path / "out.glb")
     red, glass = mats["red"], mats["glass"]
     assert red.base_color == pytest.approx((0.0, 0.0, 1.0, 1.0))  # alpha kept
@@ -104,7 +107,7 @@ def test_overrides_are_applied_by_name_and_pattern(tmp_path: Path) -> None:
     assert glass.unlit and glass.alpha_mode == "MASK" and glass.alpha_cutoff == pytest.approx(0.3)
     assert glass.base_color[3] == pytest.approx(0.4)  # untouched
     info = json.loads((tmp_path / "out.info.json").read_text())
-    assert info["materialOverrides"] == {"numOverrides": 3, "numOverriddenMaterials": 2}
+    assert info["materialOverrides"] == {"numOverrides": 4, "numOverriddenMaterials": 2}
 
 
 def test_an_exact_entry_comes_before_a_pattern(tmp_path: Path) -> None:
