@@ -50,6 +50,7 @@ from farview.streaming._aiortc_patches import (
     enlarge_socket_buffers,
     limit_retransmissions,
     observe_rtcp_feedback,
+    probe_frame_tails,
     reassembly_guard,
     route_keyframe_requests,
     rtp_packets_sent,
@@ -183,6 +184,8 @@ class HostConnection:
         """``network_feedback`` reports dropped as copies of one taken (or older than it)."""
         self.keyframes_for_lost_packets = 0
         """Keyframes sent because the client still missed packets no longer resent."""
+        self.tail_probes = 0
+        """Frames' last packets sent again as nothing followed them (streaming patch 10)."""
         self._stuck_timer: asyncio.TimerHandle | None = None
         self._packets_counted = 0
         self._bytes_counted = 0
@@ -214,6 +217,7 @@ class HostConnection:
             conn._sender = sender
             if not settings.stock_aiortc:
                 limit_retransmissions(sender, conn.retransmit)
+                probe_frame_tails(sender, conn._on_tail_probe)
             if not settings.stock_aiortc:
                 # RTCP feeds congestion control, and is how a client without farview's
                 # control channel (a standard WHEP player) shows it is alive
@@ -365,6 +369,9 @@ class HostConnection:
         self.last_rtcp = time.monotonic()
         self._feedback(lambda cc, now: cc.on_nack(lost, now))
         self._check_stuck()
+
+    def _on_tail_probe(self) -> None:
+        self.tail_probes += 1
 
     # -- keyframes --------------------------------------------------------------------------------
     def _on_keyframe_request(self) -> None:

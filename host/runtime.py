@@ -209,6 +209,8 @@ class HostRuntime:
                                  "given_up": conn.retransmit.given_up}
                                 if conn is not None else None),
             "keyframes_for_lost_packets": conn.keyframes_for_lost_packets if conn is not None else 0,
+            # frames' last packets sent again as nothing followed them (streaming patch 10)
+            "tail_probes": conn.tail_probes if conn is not None else 0,
             # the client's numbered network_feedback reports dropped as copies
             "feedback_repeated": conn.feedback_repeated if conn is not None else 0,
         }

@@ -47,6 +47,16 @@ test_aiortc_patches.py`` fails if any internal we rely on changes. What and why:
    so on a congested link the same lost packets go out again and again. :func:`limit_retransmissions`
    hands aiortc only what :class:`~farview.streaming.retransmit.RetransmitPolicy` selects.
 
+10. **Frame tail probes** (``RTCRtpSender``'s private ``__rtp_history`` and
+   ``__rtp_header_extensions_map``): a receiver sees a lost packet when a later one arrives.
+   When the camera stops, the last frame's last packets have no later one: lost, the frame
+   stays incomplete, and Chromium shows the frame before it until it asks for a keyframe
+   itself, 3 s on (a web viewer over a link losing 5 %: 1 stop in 40 took 2.6 s). farview's own
+   client NACKs the number after such a tail (``streaming/assembler.py``); a browser does not.
+   :func:`probe_frame_tails` sends a frame's last packet again, once, when no packet has
+   followed it for :data:`TAIL_PROBE_S`: lost before, it completes the frame; there, it is a
+   duplicate the receiver drops; either way its number shows any gap before it (sent as
+   itself, not as RTX, whose recovered packets Chromium does not NACK behind).
 9. **DTLS cipher suites** (``RTCCertificate._create_ssl_context``): aiortc offers ECDSA suites
    only. Where it is the DTLS client (the host answers an offer's ``actpass`` with ``active``,
    as RFC 5763 recommends), a peer whose DTLS server holds an RSA certificate finds no shared
@@ -265,6 +275,52 @@ def limit_retransmissions(sender: RTCRtpSender, policy: RetransmitPolicy) -> Non
         await original(packet)
 
     sender._handle_rtcp_packet = handle  # type: ignore[method-assign]
+
+
+TAIL_PROBE_S = 0.1
+"""How long after a frame's last packet, with nothing sent since, it is sent again (patch 10):
+longer than the time between frames while the camera moves (at 10 frames a second and more
+no probe goes out), far shorter than Chromium's 3-s wait."""
+
+
+def probe_frame_tails(sender: RTCRtpSender, on_probe: Callable[[], None]) -> None:
+    """Patch 10: send each frame's last RTP packet again when nothing followed it for
+    :data:`TAIL_PROBE_S` (``on_probe`` is told each time)."""
+    history = "_RTCRtpSender__rtp_history"
+    extensions = "_RTCRtpSender__rtp_header_extensions_map"
+    if not isinstance(getattr(sender, history, None), dict) or not hasattr(sender, extensions):
+        raise RuntimeError("aiortc RTCRtpSender's RTP history changed; update _aiortc_patches")
+    loop = asyncio.get_running_loop()
+    timer: list[asyncio.TimerHandle | None] = [None]
+    sending: set[asyncio.Future[Any]] = set()
+
+    def sent(task: asyncio.Future[Any]) -> None:
+        sending.discard(task)
+        if not task.cancelled():
+            task.exception()  # (the connection closed meanwhile: nothing to send on)
+
+    def probe(packet: Any) -> None:
+        timer[0] = None
+        transport = sender.transport
+        if transport is None:
+            return
+        task = asyncio.ensure_future(transport._send_rtp(packet.serialize(getattr(sender, extensions))))
+        sending.add(task)
+        task.add_done_callback(sent)
+        on_probe()
+
+    class Watched(dict):  # type: ignore[type-arg]
+        """aiortc's history, told each packet as the RTP task sends it."""
+
+        def __setitem__(self, key: int, packet: Any) -> None:
+            super().__setitem__(key, packet)
+            if timer[0] is not None:
+                timer[0].cancel()
+                timer[0] = None
+            if packet.marker:
+                timer[0] = loop.call_later(TAIL_PROBE_S, probe, packet)
+
+    setattr(sender, history, Watched(getattr(sender, history)))
 
 
 def rtp_packets_sent(sender: RTCRtpSender) -> int:

@@ -73,6 +73,24 @@ async def test_frames_show_the_model_and_follow_the_pose(conn: RenderingConnecti
     assert f2.pose_to_receive_ms is not None and f2.pose_to_receive_ms > 0
 
 
+async def test_the_last_frame_before_a_rest_has_its_last_packet_sent_again(
+        conn: RenderingConnection) -> None:
+    """Streaming patch 10: when nothing follows a frame, its last packet goes out again (a
+    browser cannot see that the last packets of the last frame were lost, and waited 3 s).
+    Nothing is lost on loopback: the copy reaches the client as a duplicate, which it drops,
+    and the stream goes on as before."""
+    first = conn.send_pose(camera_at(0.1))
+    await frame_for(conn, first.sequence)
+    received = conn.statistics().frames_received_total
+    await asyncio.sleep(0.5)  # the camera rests: no frame follows
+    video = (await conn.request("get_stats"))["video"]
+    assert video["tail_probes"] >= 1, video
+    assert conn.statistics().frames_received_total == received  # (the copy made no frame)
+    second = conn.send_pose(camera_at(-0.1))
+    frame = await frame_for(conn, second.sequence)
+    assert frame.width == VIEWPORT[0]
+
+
 async def test_every_frame_matches_the_pose_it_was_rendered_with(conn: RenderingConnection) -> None:
     """Alternate two camera positions quickly; every frame's pixels must agree with the pose
     the client says it was rendered with (model left for camera right, and vice versa)."""
