@@ -47,6 +47,12 @@ test_aiortc_patches.py`` fails if any internal we rely on changes. What and why:
    so on a congested link the same lost packets go out again and again. :func:`limit_retransmissions`
    hands aiortc only what :class:`~farview.streaming.retransmit.RetransmitPolicy` selects.
 
+9. **DTLS cipher suites** (``RTCCertificate._create_ssl_context``): aiortc offers ECDSA suites
+   only. Where it is the DTLS client (the host answers an offer's ``actpass`` with ``active``,
+   as RFC 5763 recommends), a peer whose DTLS server holds an RSA certificate finds no shared
+   cipher and the connection fails: GStreamer's ``webrtcbin`` 1.22 (Debian 12), a standard WHEP
+   player, never played a frame (``no shared cipher``). :data:`DTLS_CIPHERS` adds the same
+   suites with RSA authentication after the ECDSA ones; aiortc's own certificate stays ECDSA.
 10. **Frame tail probes** (``RTCRtpSender``'s private ``__rtp_history`` and
    ``__rtp_header_extensions_map``): a receiver sees a lost packet when a later one arrives.
    When the camera stops, the last frame's last packets have no later one: lost, the frame
@@ -55,14 +61,8 @@ test_aiortc_patches.py`` fails if any internal we rely on changes. What and why:
    client NACKs the number after such a tail (``streaming/assembler.py``); a browser does not.
    :func:`probe_frame_tails` sends a frame's last packet again, once, when no packet has
    followed it for :data:`TAIL_PROBE_S`: lost before, it completes the frame; there, it is a
-   duplicate the receiver drops; either way its number shows any gap before it (sent as
-   itself, not as RTX, whose recovered packets Chromium does not NACK behind).
-9. **DTLS cipher suites** (``RTCCertificate._create_ssl_context``): aiortc offers ECDSA suites
-   only. Where it is the DTLS client (the host answers an offer's ``actpass`` with ``active``,
-   as RFC 5763 recommends), a peer whose DTLS server holds an RSA certificate finds no shared
-   cipher and the connection fails: GStreamer's ``webrtcbin`` 1.22 (Debian 12), a standard WHEP
-   player, never played a frame (``no shared cipher``). :data:`DTLS_CIPHERS` adds the same
-   suites with RSA authentication after the ECDSA ones; aiortc's own certificate stays ECDSA.
+   duplicate the receiver drops; either way its number shows any gap before it (it is sent
+   as itself, as when it first went, not wrapped as a retransmission).
 
 Relied on without a patch: ``RTCRtpSender``'s RTP task sends every RTP packet of one
 ``track.recv()`` result before it calls ``recv()`` again. :class:`streaming.track.PacketTrack`
