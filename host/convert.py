@@ -104,6 +104,7 @@ from farview.host.gltf import (
     image_pixels,
     load_model,
     pack_glb,
+    worst_value,
 )
 from farview.host.lod import (
     LOD_ASKED_MIN_TRIANGLES,
@@ -468,12 +469,12 @@ def _check_coordinates(src: Path, mesh: int, pos: npt.NDArray[np.float32]) -> No
     """Refuse NaN, infinite, and values past ±:data:`~farview.host.gltf.MAX_VALUE` (random
     bytes in a binary STL or PLY gave coordinates up to 2.7e35, which the importer read as
     they were)."""
-    if not pos.size or (pos.max() <= MAX_VALUE and pos.min() >= -MAX_VALUE):
+    worst = worst_value(pos)
+    if worst is None:
         return
-    if not np.isfinite(pos).all():
+    if math.isnan(worst):
         raise ConversionError("InvalidInput", f"{src.name}: mesh {mesh} has NaN or infinite "
                               "coordinates")
-    worst = float(pos.flat[np.abs(pos).argmax()])
     raise ConversionError("InvalidInput", f"{src.name}: mesh {mesh} has a coordinate of "
                           f"{worst:.3g}, past the ±{MAX_VALUE:.0e} that any model's are within: "
                           "its data is damaged; export it again")

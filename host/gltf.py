@@ -99,6 +99,18 @@ MAX_VALUE = 1e18
 detail (a step of about 10¹¹), and no model has such coordinates; a damaged file does (64
 random bytes in a buffer, a throwaway survey of damaged files on 2026-12-06: positions up to
 1.9e38, which made the model's bounds, and so the camera's framing, useless)."""
+
+
+def worst_value(arr: npt.NDArray[Any]) -> float | None:
+    """None when every value of ``arr`` is finite and within ±:data:`MAX_VALUE`; else NaN
+    when one is not finite, or the value of the largest magnitude."""
+    if not arr.size or (arr.max() <= MAX_VALUE and arr.min() >= -MAX_VALUE):
+        return None
+    if not np.isfinite(arr).all():
+        return math.nan
+    return float(arr.flat[np.abs(arr).argmax()])
+
+
 MAX_JSON_DEPTH = 64
 """Deepest nesting of arrays and objects the JSON may have (the top-level object is level 1).
 glTF itself needs fewer than ten; the rest is room for ``extras``. Python's parser recurses once
@@ -1977,10 +1989,10 @@ class _Loader:
                 arr = np.maximum(arr / np.float32(2 ** (bits - 1) - 1), np.float32(-1.0))
             else:
                 arr = arr / np.float32(2 ** bits - 1)
-        if arr.size and not (arr.max() <= MAX_VALUE and arr.min() >= -MAX_VALUE):
-            if not np.isfinite(arr).all():
+        worst = worst_value(arr)
+        if worst is not None:
+            if math.isnan(worst):
                 raise ModelError(f"{what}: accessor {index} contains NaN or infinite values")
-            worst = float(arr.flat[np.abs(arr).argmax()])
             raise ModelError(f"{what}: accessor {index} holds {worst:.3g}, past the ±{MAX_VALUE:.0e} "
                              "that any model's values are within: its data is damaged")
         return arr

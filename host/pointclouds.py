@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from farview.host.gltf import MAX_VALUE
+from farview.host.gltf import MAX_VALUE, worst_value
 
 POINT_CLOUD_FORMATS = (".las", ".laz", ".e57", ".xyz")
 
@@ -176,9 +176,10 @@ def to_points(cloud: Cloud, name: str) -> tuple[npt.NDArray[np.float32],
     xyz = cloud.xyz
     if not np.isfinite(xyz).all():
         raise PointCloudError("InvalidInput", f"{name} has NaN or infinite coordinates")
-    if len(xyz) and float(np.abs(xyz).max()) > MAX_VALUE:
+    worst = worst_value(xyz)
+    if worst is not None:
         raise PointCloudError("InvalidInput", f"{name} has a coordinate of "
-                              f"{float(np.abs(xyz).max()):.3g}, past the ±{MAX_VALUE:.0e} that "
+                              f"{abs(worst):.3g}, past the ±{MAX_VALUE:.0e} that "
                               "any model's are within: its data is damaged")
     if cloud.z_up:  # (x, y, z) z-up → (x, z, -y) y-up: a rotation, handedness kept
         xyz = np.stack([xyz[:, 0], xyz[:, 2], -xyz[:, 1]], axis=1)
