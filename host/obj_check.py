@@ -82,12 +82,10 @@ def scan(path: Path) -> ObjScan:
             _names(lines, b"mtllib", out.libraries)
             out.faces = out.faces or lines.startswith(b"f ") or b"\nf " in lines \
                 or b"\nf\t" in lines
-    out.materials_used = set(used)
     if carry.strip():  # the last line has no line break after it
         word = carry.split(None, 1)[0]
         _names(carry, b"usemtl", used)
         _names(carry, b"mtllib", out.libraries)
-        out.materials_used = set(used)
         out.faces = out.faces or word == b"f"
         shown = carry.strip()[:60].decode("utf-8", errors="replace")
         rule = _COMPLETE.get(word)
@@ -96,4 +94,5 @@ def scan(path: Path) -> ObjScan:
         elif word in _VERTEX_DATA and out.faces:
             out.cut = (f"it ends with vertex data ({shown!r}) after its last face, with no line "
                        "break")
+    out.materials_used = set(used)
     return out

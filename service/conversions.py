@@ -576,9 +576,9 @@ class ConversionManager:
                 if code is not None:
                     return code, message
                 files = (local, *_reports(local))  # the asset first, then its reports
+                progress(UPLOADING, 1.0 - TRANSFER_SHARE)
                 sent = _Transfer(lambda f: progress(UPLOADING, 1.0 - TRANSFER_SHARE * (1.0 - f)),
                                  sum(path.stat().st_size for path in files))
-                sent.add(0)
                 for path in files:
                     failed = await _upload(path, _sibling_url(where.output, path.name), sent)
                     if failed is not None:
